@@ -1,0 +1,47 @@
+# The two commands of the README (`make run`, `make test`) plus lint and bench.
+# Works without a terminal (CI=true): no prompts, no colours required.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+# Stamps record that the installed packages are newer than pyproject.toml.
+RUN_STAMP := $(VENV)/.stamp-run
+DEV_STAMP := $(VENV)/.stamp-dev
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench venv test-deps
+
+run: $(RUN_STAMP)
+	$(VENV)/bin/screenpop demo
+
+test: $(DEV_STAMP) test-deps
+	@$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
+	exit $$rc
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: $(RUN_STAMP)
+	$(PY) bench/latency.py
+
+test-deps:
+	@scripts/install-test-deps.sh
+
+venv: $(PY)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# The dev install is a superset of the plain one, so it satisfies `run` too.
+$(RUN_STAMP): pyproject.toml | $(PY)
+	@if [ -f $(DEV_STAMP) ] && [ $(DEV_STAMP) -nt pyproject.toml ]; then :; \
+	else $(PIP) install -e .; fi
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(PY)
+	$(PIP) install -e '.[dev]'
+	@touch $@ $(RUN_STAMP)
