@@ -1,0 +1,111 @@
+"""Checks that span several keys of the config: names, references, the needs graph.
+
+pydantic checks each block alone; what is wrong *between* blocks (a `needs`
+naming a connector that does not exist, a cycle, a role hiding a section
+nobody configured) is found here, with the same one-sentence errors.
+"""
+
+from __future__ import annotations
+
+from graphlib import CycleError, TopologicalSorter
+
+from pydantic import ValidationError
+
+from screenpop.config_errors import describe_validation_error, key_path
+from screenpop.errors import ConfigError
+from screenpop.registry import load_kind
+from screenpop.settings import ConnectorSettings, Settings
+
+
+def cross_check(settings: Settings) -> Settings:
+    """Validate references between blocks and each connector's own options."""
+    src = settings.source
+    _unique(src, "connectors", [c.name for c in settings.connectors])
+    _unique(src, "providers", [p.name for p in settings.providers])
+    _check_needs(settings)
+    _check_roles(settings)
+    _check_agent_references(settings)
+    connectors = tuple(
+        _with_options(src, index, c) for index, c in enumerate(settings.connectors)
+    )
+    return settings.model_copy(update={"connectors": connectors})
+
+
+def connector_order(settings: Settings) -> list[str]:
+    """Connectors in an order where every connector comes after what it needs."""
+    graph = {c.name: set(c.needed_connectors()) for c in settings.connectors}
+    return list(TopologicalSorter(graph).static_order())
+
+
+def _unique(source: str, block: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            raise ConfigError(
+                f"{source}: {block}[{index}].name: {name!r} is used twice; names must be unique"
+            )
+        seen.add(name)
+
+
+def _check_needs(settings: Settings) -> None:
+    names = [c.name for c in settings.connectors]
+    for index, connector in enumerate(settings.connectors):
+        for need in connector.needed_connectors():
+            where = f"{settings.source}: connectors[{index}].needs"
+            if need == connector.name:
+                raise ConfigError(f"{where}: {connector.name!r} cannot need itself")
+            if need not in names:
+                raise ConfigError(f"{where}: no connector is named {need!r} (known: {', '.join(names)})")
+    try:
+        connector_order(settings)
+    except CycleError as exc:
+        cycle = " -> ".join(str(n) for n in exc.args[1])
+        raise ConfigError(
+            f"{settings.source}: connectors: `needs` forms a cycle ({cycle}); "
+            "a connector can only use what is found before it"
+        ) from exc
+
+
+def _check_roles(settings: Settings) -> None:
+    names = {c.name for c in settings.connectors}
+    for role, rules in settings.roles.items():
+        for hidden in rules.hide:
+            if hidden not in names:
+                raise ConfigError(
+                    f"{settings.source}: roles.{role}.hide: no connector is named {hidden!r}; "
+                    f"a misspelt section would be shown to this role (known: {', '.join(sorted(names))})"
+                )
+    if not settings.roles:
+        return
+    for index, agent in enumerate(settings.agents.directory):
+        if agent.role not in settings.roles:
+            raise ConfigError(
+                f"{settings.source}: agents.directory[{index}].role: role {agent.role!r} is not "
+                f"defined under `roles:` (defined: {', '.join(settings.roles)})"
+            )
+
+
+def _check_agent_references(settings: Settings) -> None:
+    ids = {a.id for a in settings.agents.directory}
+    target = settings.routing.unrouted
+    if target.startswith("agent:") and target.removeprefix("agent:") not in ids:
+        raise ConfigError(f"{settings.source}: routing.unrouted: no agent {target[6:]!r} in agents.directory")
+    for index, provider in enumerate(settings.providers):
+        for external, agent_id in provider.agents.items():
+            if agent_id not in ids:
+                raise ConfigError(
+                    f"{settings.source}: providers[{index}].agents.{external}: "
+                    f"no agent {agent_id!r} in agents.directory"
+                )
+
+
+def _with_options(source: str, index: int, connector: ConnectorSettings) -> ConnectorSettings:
+    kind = load_kind(connector.kind, f"{source}: connectors[{index}].kind")
+    try:
+        options = kind.Options.model_validate(connector.kind_keys())
+    except ValidationError as exc:
+        message = describe_validation_error(exc, source, kind.Options)
+        prefix = f"{source}: "
+        detail = message.removeprefix(prefix)
+        raise ConfigError(f"{prefix}{key_path(('connectors', index))}.{detail}") from exc
+    return connector.model_copy(update={"options": options})

@@ -1,0 +1,87 @@
+"""The contract between screenpop and a connector kind.
+
+A connector kind is a class registered under the entry-point group
+``screenpop.connectors`` (our own ``sql`` and ``http`` kinds are registered
+the same way in pyproject.toml), so a contact center can add a kind for its
+own system without touching screenpop.  The class declares an ``Options``
+pydantic model for its own config keys; screenpop validates the connector's
+block against it, so a typo in a kind-specific key is refused like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import aiohttp
+
+ENTRY_POINT_GROUP = "screenpop.connectors"
+
+
+class ConnectorOptions(BaseModel):
+    """Base of a kind's own options: frozen, and unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorContext:
+    """What screenpop lends every connector.
+
+    ``http`` is the one shared client session (never open one per lookup);
+    ``normalize`` turns a free-form stored number into E.164 (or None) with
+    the configured default region, for kinds that index legacy data.
+    """
+
+    default_region: str
+    normalize: Callable[[str], str | None]
+    http: aiohttp.ClientSession | None = None
+    config_dir: Path = Path(".")
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    """A connector's answer for one number.
+
+    ``data`` None means nothing matched (the section is ``not_found``);
+    ``rows`` is how many records matched, so that several rows for one
+    number can be shown as a possible duplicate.
+    """
+
+    data: dict[str, Any] | None
+    rows: int = 0
+    extra_rows: tuple[dict[str, Any], ...] = ()
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """One configured source of caller data."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Open pools or indexes once, before the first lookup."""
+
+    async def lookup(self, params: Mapping[str, str]) -> LookupResult:
+        """Answer for one caller; raise ConnectorError with a safe message on failure."""
+
+    async def check(self) -> None:
+        """Prove the source can be reached (``screenpop check``)."""
+
+    async def close(self) -> None:
+        """Release everything ``start`` opened."""
+
+
+class ConnectorKind(Protocol):
+    """The class an entry point names: it builds connectors from options."""
+
+    Options: ClassVar[type[ConnectorOptions]]
+
+    def __call__(
+        self, name: str, options: Any, context: ConnectorContext
+    ) -> Connector: ...

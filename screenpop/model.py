@@ -1,0 +1,202 @@
+"""The nouns of screenpop as frozen dataclasses.
+
+Frozen so that a card snapshot handed to the broker can never change under
+it; every update makes a new value with ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CallerNumber:
+    """A caller's number as typed by the phone system, and what it means.
+
+    ``e164`` is None when the number is withheld or cannot be parsed; then
+    ``digits`` holds the digits as given so connectors can still try them.
+    """
+
+    raw: str
+    e164: str | None
+    national: str | None
+    international: str | None
+    digits: str
+    country_code: int | None
+    region: str | None
+    valid: bool
+    withheld: bool
+    location: str | None = None
+    type: str | None = None
+    extension: str | None = None
+
+    def params(self) -> dict[str, str]:
+        """The parameters bound into every connector's query or URL (SPEC 3)."""
+        return {
+            "e164": self.e164 or self.digits,
+            "national": self.national or self.digits,
+            "digits": self.digits,
+            "country_code": str(self.country_code or ""),
+            "region": self.region or "",
+        }
+
+    def to_json(self, name: str | None = None) -> JSON:
+        return {
+            "raw": self.raw,
+            "e164": self.e164,
+            "national": self.national,
+            "international": self.international,
+            "valid": self.valid,
+            "withheld": self.withheld,
+            "region": self.region,
+            "location": self.location,
+            "type": self.type,
+            "name": name,
+        }
+
+
+class SectionStatus(StrEnum):
+    PENDING = "pending"
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+    @property
+    def final(self) -> bool:
+        return self is not SectionStatus.PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One connector's part of the card.
+
+    ``rows`` counts the rows the connector matched for a ``rows: one``
+    connector (more than one is a possible duplicate); ``age_s`` is set when
+    the data was served stale from the cache.
+    """
+
+    status: SectionStatus = SectionStatus.PENDING
+    title: str | None = None
+    data: JSON | None = None
+    error: str | None = None
+    elapsed_ms: int | None = None
+    rows: int = 0
+    age_s: float | None = None
+    cached: bool = False
+
+    def to_json(self) -> JSON:
+        out: JSON = {"status": self.status.value}
+        if self.elapsed_ms is not None:
+            out["elapsed_ms"] = self.elapsed_ms
+        if self.title is not None:
+            out["title"] = self.title
+        if self.data is not None:
+            out["data"] = self.data
+        if self.error is not None:
+            out["error"] = self.error
+        if self.cached:
+            out["cached"] = True
+        if self.age_s is not None:
+            out["age_s"] = round(self.age_s, 1)
+        return out
+
+
+class EventKind(StrEnum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+    MISSED = "missed"
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """A phone system's news about a call, in one shape for every provider.
+
+    ``agents`` names the agents the provider itself says the call rings for
+    (TaskRouter reservations, AMI queue members); ``agent`` on ``answered``
+    is who took it.
+    """
+
+    provider: str
+    call_id: str
+    event: EventKind
+    from_raw: str = ""
+    to: str | None = None
+    caller_name: str | None = None
+    agent: str | None = None
+    queue: str | None = None
+    at: datetime | None = None
+    forwarded_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Badge:
+    section: str
+    text: str
+    level: str
+
+    def to_json(self) -> JSON:
+        return {"section": self.section, "text": self.text, "level": self.level}
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Why the agent may be looking at a duplicate customer.
+
+    ``kind`` is ``identity`` when connectors disagree on a field and
+    ``rows`` when one connector found several rows for the number.
+    """
+
+    kind: str
+    field: str
+    values: tuple[str, ...]
+    sections: tuple[str, ...]
+
+    def to_json(self) -> JSON:
+        return {
+            "kind": self.kind,
+            "field": self.field,
+            "values": list(self.values),
+            "sections": list(self.sections),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    name: str | None = None
+    ids: dict[str, str] = field(default_factory=dict)
+    matches: int = 0
+    conflicts: tuple[Conflict, ...] = ()
+
+    def to_json(self) -> JSON:
+        return {
+            "name": self.name,
+            "ids": dict(self.ids),
+            "matches": self.matches,
+            "conflicts": [c.to_json() for c in self.conflicts],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    call_id: str
+    at: str
+    agent: str | None
+    disposition: str | None
+    notes: str | None
+
+    def to_json(self) -> JSON:
+        return {
+            "call_id": self.call_id,
+            "at": self.at,
+            "agent": self.agent,
+            "disposition": self.disposition,
+            "notes": self.notes,
+        }

@@ -1,0 +1,77 @@
+"""What every phone-system kind provides: verify a request, turn it into CallEvents.
+
+Providers see a plain ``WebhookRequest`` rather than an aiohttp request so that
+their parsing and signature checks are pure functions of bytes and headers:
+easy to test with the providers' own signing libraries, and impossible to
+make depend on server state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+from screenpop.model import CallEvent
+from screenpop.settings import ProviderSettings, ServerSettings
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """One received webhook, as raw as the signature schemes need it.
+
+    ``url`` is the URL the phone system called, rebuilt from
+    ``server.public_url`` + path + query (URL-bound signatures such as
+    Twilio's are computed over it); ``headers`` keys are lower-case.
+    """
+
+    url: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    content_type: str
+    now: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookReply:
+    """What to answer the phone system, in a form it accepts."""
+
+    status: int = 202
+    body: bytes = b""
+    content_type: str = "application/json"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """A request ``screenpop call`` can send to test a provider block."""
+
+    path: str
+    body: bytes
+    headers: Mapping[str, str]
+
+
+class WebhookProvider(Protocol):
+    """A phone system that posts events to ``/webhooks/{name}``.
+
+    ``verify_and_parse`` raises ``BadSignature`` (401) for a missing, wrong
+    or stale signature, ``UnsupportedMediaType`` (415) and ``BadRequest``
+    (400, naming the field) for what it cannot read, and returns the events
+    the request carries (possibly none: a status the screen pop ignores).
+    """
+
+    kind: ClassVar[str]
+
+    def __init__(self, settings: ProviderSettings, server: ServerSettings) -> None: ...
+
+    def verify_and_parse(self, request: WebhookRequest) -> Sequence[CallEvent]: ...
+
+    def reply(self, events: Sequence[CallEvent]) -> WebhookReply: ...
+
+    def example_request(
+        self, number: str, call_id: str, agent: str | None, queue: str | None, now: float
+    ) -> SignedRequest:
+        """A correctly signed ``ringing`` request, as the phone system would send it."""
+        ...

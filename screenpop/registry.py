@@ -1,0 +1,41 @@
+"""Connector kinds found through the entry-point group, and instances built from settings.
+
+Our own ``sql`` and ``http`` kinds are found exactly as a third party's would
+be, so the plugin path is the one that is tested every day.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import cast
+
+from screenpop.connector_api import ENTRY_POINT_GROUP, Connector, ConnectorContext, ConnectorKind
+from screenpop.errors import ConfigError
+from screenpop.settings import ConnectorSettings
+
+
+def known_kinds() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+
+
+def load_kind(kind: str, where: str) -> ConnectorKind:
+    """The class registered for ``kind``; ``where`` prefixes the error for a config file."""
+    found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == kind]
+    if not found:
+        raise ConfigError(
+            f"{where}: unknown connector kind {kind!r} (known: {', '.join(known_kinds())}; "
+            f"others are added by installing a package with a `{ENTRY_POINT_GROUP}` entry point)"
+        )
+    try:
+        return cast(ConnectorKind, found[0].load())
+    except Exception as exc:  # a broken plugin must not take screenpop down with a traceback
+        raise ConfigError(f"{where}: connector kind {kind!r} failed to load: {exc}") from exc
+
+
+def build_connectors(
+    connectors: tuple[ConnectorSettings, ...], context: ConnectorContext
+) -> dict[str, Connector]:
+    """One instance per configured connector, in config order."""
+    return {
+        c.name: load_kind(c.kind, c.name)(c.name, c.options, context) for c in connectors
+    }

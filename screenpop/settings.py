@@ -1,0 +1,319 @@
+"""The one YAML file IT staff edit, validated into frozen settings.
+
+Everything that can be wrong in a config is found here, at start-up, and
+said in one sentence that names the file, the key path and a fix: a typo
+must never pass silently and surface as a missing card at 3 a.m.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from screenpop.config_errors import describe_validation_error
+from screenpop.envsubst import substitute_env
+from screenpop.errors import ConfigError
+
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Name = Annotated[str, Field(pattern=IDENTIFIER, max_length=64)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str = Field("http://localhost:8080", pattern=r"^https?://[^/\s]+")
+    allowed_origins: tuple[str, ...] = ("http://localhost:8080",)
+    max_body_bytes: int = Field(65536, ge=1024, le=10 * 1024 * 1024)
+    max_inflight_calls: int = Field(500, ge=1)
+    shutdown_grace_s: float = Field(8.0, ge=0, le=60)
+
+
+class NumbersSettings(Frozen):
+    default_region: str = Field("US", pattern=r"^[A-Z]{2}$")
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        import phonenumbers
+
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region phonenumbers knows (try US, GB, DE)")
+        return value
+
+
+class StoreSettings(Frozen):
+    url: str = "sqlite+aiosqlite:///var/screenpop.db"
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return check_database_url(value)
+
+
+class BrokerSettings(Frozen):
+    url: str = Field("memory://", pattern=r"^(memory://|rediss?://\S+)$")
+    replay_s: int = Field(300, ge=1, le=86400)
+
+
+class AgentEntry(Frozen):
+    id: str = Field(min_length=1, max_length=128)
+    name: str | None = None
+    role: str = "agent"
+    queues: tuple[str, ...] = ()
+
+
+class AgentsSettings(Frozen):
+    token_secret: str = Field(min_length=16)
+    directory: tuple[AgentEntry, ...] = ()
+
+    @field_validator("directory")
+    @classmethod
+    def _unique_ids(cls, value: tuple[AgentEntry, ...]) -> tuple[AgentEntry, ...]:
+        _refuse_duplicates([a.id for a in value], "agent id")
+        return value
+
+
+class RoleSettings(Frozen):
+    hide: tuple[str, ...] = ()
+
+
+class RoutingSettings(Frozen):
+    unrouted: str = Field("queue:support", pattern=r"^(queue|agent):\S+$|^none$")
+
+
+class HeaderSecret(Frozen):
+    name: str = Field(min_length=1)
+
+
+class ProviderSettings(Frozen):
+    """One phone system allowed to post events; which keys apply depends on ``kind``."""
+
+    name: Name
+    kind: Literal["generic", "twilio", "telnyx", "asterisk_ami", "amazon_connect"]
+    secret: str | None = None
+    secrets: tuple[str, ...] = ()
+    auth_token: str | None = None
+    public_key: str | None = None
+    header: HeaderSecret | None = None
+    host: str | None = None
+    port: int = Field(5038, ge=1, le=65535)
+    username: str | None = None
+    agents: dict[str, str] = Field(default_factory=dict)
+    tolerance_s: int = Field(300, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _kind_keys(self) -> ProviderSettings:
+        needed = {
+            "generic": self.secret or self.secrets,
+            "amazon_connect": self.secret or self.secrets,
+            "twilio": self.auth_token,
+            "telnyx": self.public_key,
+            "asterisk_ami": self.host and self.username and self.secret,
+        }[self.kind]
+        if not needed:
+            raise ValueError(f"a {self.kind} provider needs {_PROVIDER_KEYS[self.kind]}")
+        return self
+
+    def signing_secrets(self) -> tuple[str, ...]:
+        """Every secret accepted while keys rotate, newest first."""
+        return tuple(s for s in (self.secret, *self.secrets) if s)
+
+
+_PROVIDER_KEYS = {
+    "generic": "`secret` (or `secrets: [new, old]`)",
+    "amazon_connect": "`secret` (with `header: {name: X-Api-Key}` for a static key)",
+    "twilio": "`auth_token`",
+    "telnyx": "`public_key` (base64, from the Telnyx portal)",
+    "asterisk_ami": "`host`, `username` and `secret`",
+}
+
+
+class CardSettings(Frozen):
+    deadline_ms: int = Field(1500, ge=50, le=60000)
+    history: int = Field(5, ge=0, le=50)
+    dispositions: tuple[str, ...] = (
+        "resolved",
+        "follow_up",
+        "escalated",
+        "wrong_number",
+        "no_action",
+    )
+
+
+FieldFormat = Literal["text", "number", "currency", "percent", "date", "datetime"]
+
+
+class DisplayField(Frozen):
+    label: str | None = None
+    format: FieldFormat = "text"
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    link: str | None = None
+
+
+class BadgeRule(Frozen):
+    """A condition on one field that puts a badge on the card before the agent answers."""
+
+    field: str
+    above: float | None = None
+    below: float | None = None
+    equals: str | float | bool | None = None
+    in_: tuple[str | float, ...] | None = Field(None, alias="in")
+    text: str = Field(min_length=1)
+    level: Literal["info", "warn", "alert"] = "info"
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> BadgeRule:
+        given = [k for k in ("above", "below", "equals", "in_") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a badge needs exactly one of `above`, `below`, `equals`, `in`")
+        return self
+
+
+class DisplaySettings(Frozen):
+    title: str | None = None
+    fields: dict[str, DisplayField] = Field(default_factory=dict)
+    badges: tuple[BadgeRule, ...] = ()
+
+
+class CircuitSettings(Frozen):
+    failures: int = Field(5, ge=1, le=1000)
+    reset_s: float = Field(30.0, gt=0, le=3600)
+
+
+class ConnectorSettings(BaseModel):
+    """Keys every connector has; the kind's own keys are checked by its Options model."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: Name
+    kind: str = Field(min_length=1)
+    timeout_ms: int = Field(1000, ge=1, le=60000)
+    cache_ttl_s: float = Field(0, ge=0)
+    cache_stale_s: float | None = Field(None, ge=0)
+    needs: tuple[str, ...] = ()
+    identity: dict[str, str] = Field(default_factory=dict)
+    display: DisplaySettings | None = None
+    max_concurrency: int = Field(20, ge=1, le=10000)
+    circuit: CircuitSettings = CircuitSettings()
+    options: Any = Field(None, exclude=True)
+
+    @field_validator("needs")
+    @classmethod
+    def _needs_shape(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for need in value:
+            if need.count(".") != 1 or not all(need.split(".")):
+                raise ValueError(f"{need!r} should be `connector.field`, e.g. accounting.account_id")
+        return value
+
+    def kind_keys(self) -> dict[str, Any]:
+        """The keys this block carries beyond the common ones: the kind's options."""
+        return dict(self.model_extra or {})
+
+    def needed_connectors(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n.split(".")[0] for n in self.needs))
+
+    @property
+    def title(self) -> str:
+        if self.display and self.display.title:
+            return self.display.title
+        return self.name.replace("_", " ").title()
+
+
+class Settings(Frozen):
+    server: ServerSettings = ServerSettings()
+    numbers: NumbersSettings = NumbersSettings()
+    store: StoreSettings = StoreSettings()
+    broker: BrokerSettings = BrokerSettings()
+    agents: AgentsSettings
+    roles: dict[str, RoleSettings] = Field(default_factory=dict)
+    routing: RoutingSettings = RoutingSettings()
+    providers: tuple[ProviderSettings, ...] = ()
+    card: CardSettings = CardSettings()
+    connectors: tuple[ConnectorSettings, ...] = ()
+    source: str = Field("<settings>", exclude=True)
+
+    def connector(self, name: str) -> ConnectorSettings:
+        return next(c for c in self.connectors if c.name == name)
+
+    def provider(self, name: str) -> ProviderSettings | None:
+        return next((p for p in self.providers if p.name == name), None)
+
+    def agent(self, agent_id: str) -> AgentEntry | None:
+        return next((a for a in self.agents.directory if a.id == agent_id), None)
+
+    def hidden_sections(self, role: str) -> frozenset[str]:
+        rules = self.roles.get(role)
+        return frozenset(rules.hide) if rules else frozenset()
+
+
+def check_database_url(value: str) -> str:
+    """Refuse a URL SQLAlchemy cannot parse or that names a synchronous driver."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except ArgumentError as exc:
+        raise ValueError(f"{value!r} is not a database URL (e.g. sqlite+aiosqlite:///x.db)") from exc
+    if "+" not in url.drivername:
+        raise ValueError(
+            f"{url.drivername!r} needs an async driver, e.g. "
+            "sqlite+aiosqlite://, postgresql+asyncpg://, mysql+aiomysql://"
+        )
+    return value
+
+
+def _refuse_duplicates(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} {name!r} appears twice")
+        seen.add(name)
+
+
+def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, substitute, validate and cross-check one config file."""
+    import os
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such config file (pass --config or set SCREENPOP_CONFIG)") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the file should hold a mapping of sections (server:, connectors:, …)")
+    return settings_from_mapping(raw, source=str(path), environ=environ or os.environ)
+
+
+def settings_from_mapping(
+    raw: Mapping[str, Any], source: str = "<settings>", environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Validate an already-parsed config (tests and embedders build configs in code)."""
+    import os
+
+    data = substitute_env(raw, environ if environ is not None else os.environ, source)
+    try:
+        settings = Settings.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source, Settings)) from exc
+    from screenpop.config_checks import cross_check
+
+    return cross_check(settings)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"{problem} at line {mark.line + 1}" if mark else problem
