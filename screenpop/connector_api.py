@@ -67,8 +67,13 @@ class Connector(Protocol):
     async def start(self) -> None:
         """Open pools or indexes once, before the first lookup."""
 
-    async def lookup(self, params: Mapping[str, str]) -> LookupResult:
-        """Answer for one caller; raise ConnectorError with a safe message on failure."""
+    async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
+        """Answer for one caller; raise ConnectorError with a safe message on failure.
+
+        ``params`` holds the number forms (strings) and, for each `needs`
+        field, `<connector>_<field>` with the value as the other connector
+        returned it (an integer id stays an integer, so strict drivers bind it).
+        """
 
     async def check(self) -> None:
         """Prove the source can be reached (``screenpop check``)."""

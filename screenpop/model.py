@@ -6,6 +6,7 @@ it; every update makes a new value with ``dataclasses.replace``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -90,6 +91,7 @@ class Section:
     rows: int = 0
     age_s: float | None = None
     cached: bool = False
+    others: tuple[JSON, ...] = field(default=(), compare=False)
 
     def to_json(self) -> JSON:
         out: JSON = {"status": self.status.value}
@@ -200,3 +202,25 @@ class HistoryEntry:
             "disposition": self.disposition,
             "notes": self.notes,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One snapshot of a caller card: what every agent it rings for may see.
+
+    Role filtering, the customer block and badges are derived from it when
+    it is rendered for a role (see ``screenpop.card``), so that a hidden
+    section can never leak through a derived field.
+    """
+
+    call_id: str
+    caller: CallerNumber
+    received_at: str
+    sections: Mapping[str, Section]
+    caller_name: str | None = None
+    status: str = "ringing"
+    agent: str | None = None
+    queue: str | None = None
+    history: tuple[HistoryEntry, ...] = ()
+    version: int = 1
+    complete: bool = False

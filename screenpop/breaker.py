@@ -1,0 +1,65 @@
+"""A circuit breaker and a concurrency limit per connector.
+
+A connector that hangs would otherwise cost every card its full timeout; once
+it has failed ``failures`` times in a row the breaker opens and the card skips
+it at once (section ``error``: "circuit open") until ``reset_s`` has passed,
+then lets one probe through.  Each instance keeps its own breakers: a
+connector unreachable from one machine may be fine from another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from enum import StrEnum
+
+from screenpop.settings import CircuitSettings
+
+
+class CircuitState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    def __init__(self, settings: CircuitSettings, max_concurrency: int) -> None:
+        self._failures_to_open = settings.failures
+        self._reset_s = settings.reset_s
+        self._failures = 0
+        self._opened_at = 0.0
+        self._probing = False
+        self._state = CircuitState.CLOSED
+        self.slots = asyncio.Semaphore(max_concurrency)
+
+    @property
+    def state(self) -> CircuitState:
+        if self._state is CircuitState.OPEN and time.monotonic() - self._opened_at >= self._reset_s:
+            return CircuitState.HALF_OPEN
+        return self._state
+
+    def allow(self) -> bool:
+        """May a lookup run now?  In half-open, only one probe at a time."""
+        state = self.state
+        if state is CircuitState.CLOSED:
+            return True
+        if state is CircuitState.HALF_OPEN and not self._probing:
+            self._probing = True
+            return True
+        return False
+
+    def record_success(self) -> None:
+        self._failures = 0
+        self._probing = False
+        self._state = CircuitState.CLOSED
+
+    def record_failure(self) -> None:
+        self._failures += 1
+        if self._probing or self._failures >= self._failures_to_open:
+            self._state = CircuitState.OPEN
+            self._opened_at = time.monotonic()
+        self._probing = False
+
+    def record_abandoned(self) -> None:
+        """A probe cancelled by the card deadline proves nothing either way."""
+        self._probing = False

@@ -1,0 +1,95 @@
+"""Per-connector section cache, so a caller who rings twice costs one lookup.
+
+Only answers are cached (``ok`` and ``not_found``): a timeout or an error
+must be retried on the next call, not remembered.  The memory cache lives in
+one process; the Redis cache (``redis_cache.py``) shares it across instances
+behind the same interface.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from screenpop.model import JSON, Section, SectionStatus
+
+CACHEABLE = frozenset({SectionStatus.OK, SectionStatus.NOT_FOUND})
+
+
+@dataclass(frozen=True, slots=True)
+class CachedSection:
+    section: Section
+    stored_at: float
+
+    def age(self, now: float) -> float:
+        return max(0.0, now - self.stored_at)
+
+
+class SectionCache(Protocol):
+    async def get(self, key: str) -> CachedSection | None: ...
+
+    async def put(self, key: str, section: Section, keep_s: float) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def cache_key(connector: str, params: Mapping[str, str]) -> str:
+    """A key that changes when anything bound into the lookup changes."""
+    digest = hashlib.blake2b(
+        json.dumps(sorted(params.items())).encode(), digest_size=12
+    ).hexdigest()
+    return f"{connector}:{digest}"
+
+
+def section_to_json(section: Section) -> JSON:
+    return {
+        "status": section.status.value,
+        "title": section.title,
+        "data": section.data,
+        "rows": section.rows,
+        "others": list(section.others),
+    }
+
+
+def section_from_json(data: JSON) -> Section:
+    return Section(
+        status=SectionStatus(data["status"]),
+        title=data.get("title"),
+        data=data.get("data"),
+        rows=int(data.get("rows", 0)),
+        others=tuple(data.get("others", ())),
+    )
+
+
+class MemoryCache:
+    """A bounded LRU of sections with their store time; expiry is the reader's call."""
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self._entries: OrderedDict[str, tuple[CachedSection, float]] = OrderedDict()
+        self._max = max_entries
+
+    async def get(self, key: str) -> CachedSection | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        cached, expires = found
+        if time.time() >= expires:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return cached
+
+    async def put(self, key: str, section: Section, keep_s: float) -> None:
+        now = time.time()
+        self._entries[key] = (CachedSection(section, now), now + keep_s)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    async def close(self) -> None:
+        self._entries.clear()

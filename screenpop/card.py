@@ -1,0 +1,174 @@
+"""From sections to the card an agent sees: who the caller is, what to watch for.
+
+Everything here is pure and is computed per role from the sections that role
+may see, so that a hidden section's name, data, badges and identity never
+reach that role by way of a derived field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from screenpop.model import JSON, Badge, Card, Conflict, Customer, Section, SectionStatus
+from screenpop.settings import BadgeRule, ConnectorSettings, Settings
+
+
+@dataclass(frozen=True, slots=True)
+class SectionSpec:
+    """What the card needs to know of one connector's config."""
+
+    name: str
+    title: str
+    identity: Mapping[str, str] = field(default_factory=dict)
+    badges: tuple[BadgeRule, ...] = ()
+
+    @classmethod
+    def from_settings(cls, connector: ConnectorSettings) -> SectionSpec:
+        display = connector.display
+        return cls(
+            name=connector.name,
+            title=connector.title,
+            identity=dict(connector.identity),
+            badges=display.badges if display else (),
+        )
+
+
+def section_specs(settings: Settings) -> dict[str, SectionSpec]:
+    return {c.name: SectionSpec.from_settings(c) for c in settings.connectors}
+
+
+def identity_of(row: Mapping[str, Any], identity: Mapping[str, str]) -> JSON:
+    """The identity fields of one row, under their identity names (``id``, ``name``…)."""
+    return {key: row[column] for key, column in identity.items() if row.get(column) not in (None, "")}
+
+
+def render_card(card: Card, specs: Mapping[str, SectionSpec], hidden: frozenset[str]) -> JSON:
+    """The card's JSON as SPEC section 5 shows it, for a role that cannot see ``hidden``."""
+    visible = {name: s for name, s in card.sections.items() if name not in hidden}
+    return {
+        "call_id": card.call_id,
+        "status": card.status,
+        "agent": card.agent,
+        "queue": card.queue,
+        "received_at": card.received_at,
+        "caller": card.caller.to_json(card.caller_name),
+        "customer": build_customer(visible, specs).to_json(),
+        "badges": [b.to_json() for b in compute_badges(visible, specs)],
+        "sections": {name: s.to_json() for name, s in visible.items()},
+        "history": [h.to_json() for h in card.history],
+    }
+
+
+def build_customer(sections: Mapping[str, Section], specs: Mapping[str, SectionSpec]) -> Customer:
+    """Merge the identity each connector found, and say when they disagree."""
+    ids: dict[str, str] = {}
+    names: dict[str, str] = {}
+    conflicts: list[Conflict] = []
+    matches = 0
+    for name, section in sections.items():
+        spec = specs.get(name)
+        if spec is None or not spec.identity or section.status is not SectionStatus.OK:
+            continue
+        if section.data is None or ("items" in section.data and len(section.data) == 1):
+            continue
+        found = identity_of(section.data, spec.identity)
+        if "id" in found:
+            ids[name] = str(found["id"])
+        if "name" in found:
+            names[name] = str(found["name"])
+        records = max(section.rows, 1 + len(section.others))
+        matches = max(matches, records)
+        if records > 1:
+            conflicts.append(_rows_conflict(name, found, section.others, records))
+    conflicts.extend(_name_conflicts(names))
+    if conflicts and matches < 2:
+        matches = 2
+    elif names or ids:
+        matches = max(matches, 1)
+    display_name = next(iter(names.values()), None)
+    return Customer(name=display_name, ids=ids, matches=matches, conflicts=tuple(conflicts))
+
+
+def _rows_conflict(section: str, first: JSON, others: Iterable[JSON], records: int) -> Conflict:
+    key = "name" if "name" in first else "id"
+    values = [str(first.get(key, ""))] + [str(o.get(key, "")) for o in others]
+    shown = tuple(v for v in values if v)
+    if len(shown) < records:
+        shown = (*shown, f"{records} records in all")
+    return Conflict(kind="rows", field=key, values=shown, sections=(section,))
+
+
+def _name_conflicts(names: Mapping[str, str]) -> list[Conflict]:
+    """Two connectors naming the caller differently is a possible duplicate."""
+    distinct: dict[str, str] = {}
+    for name in names.values():
+        distinct.setdefault(_comparable(name), name)
+    if len(distinct) < 2:
+        return []
+    return [
+        Conflict(
+            kind="identity",
+            field="name",
+            values=tuple(distinct.values()),
+            sections=tuple(names),
+        )
+    ]
+
+
+def _comparable(name: str) -> str:
+    return re.sub(r"[\W_]+", " ", name.casefold()).strip()
+
+
+def compute_badges(sections: Mapping[str, Section], specs: Mapping[str, SectionSpec]) -> list[Badge]:
+    """The badges whose condition holds on a visible, answered section."""
+    badges: list[Badge] = []
+    for name, section in sections.items():
+        spec = specs.get(name)
+        if spec is None or section.status is not SectionStatus.OK or not section.data:
+            continue
+        for rule in spec.badges:
+            if badge_applies(rule, section.data.get(rule.field)):
+                badges.append(Badge(section=name, text=rule.text, level=rule.level))
+    return badges
+
+
+def badge_applies(rule: BadgeRule, value: Any) -> bool:
+    if value is None:
+        return False
+    if rule.above is not None or rule.below is not None:
+        number = _as_number(value)
+        if number is None:
+            return False
+        return number > rule.above if rule.above is not None else number < (rule.below or 0)
+    if rule.equals is not None:
+        return _same(value, rule.equals)
+    return any(_same(value, option) for option in rule.in_ or ())
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _same(value: Any, expected: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(value, bool):
+        return value is expected
+    if isinstance(expected, int | float):
+        return _as_number(value) == float(expected)
+    return str(value).strip().casefold() == str(expected).strip().casefold()
+
+
+def card_summary(rendered: JSON) -> JSON:
+    """What ``/api/calls`` lists of a card: enough to recognise it, not the whole card."""
+    return {
+        "customer": rendered["customer"],
+        "badges": rendered["badges"],
+        "sections": {n: s["status"] for n, s in rendered["sections"].items()},
+    }

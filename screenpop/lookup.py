@@ -1,0 +1,259 @@
+"""The fan-out: ask every connector at once, and hand out the card as it grows.
+
+Each connector starts the moment its `needs` are answered; each has its own
+timeout, and ``card.deadline_ms`` bounds the whole card, so that a slow or
+broken system never holds the others back.  After every finished section the
+caller gets a new snapshot; the last one has every section in a final state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from screenpop.breaker import CircuitBreaker
+from screenpop.cache import CACHEABLE, MemoryCache, SectionCache, cache_key
+from screenpop.card import identity_of
+from screenpop.connector_api import Connector, LookupResult
+from screenpop.errors import ConnectorError
+from screenpop.model import CallerNumber, Section, SectionStatus
+from screenpop.settings import ConnectorSettings, Settings
+
+log = logging.getLogger(__name__)
+
+Sections = dict[str, Section]
+
+
+class LookupObserver(Protocol):
+    def connector_done(self, name: str, status: SectionStatus, elapsed_s: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    sections: Sections
+    complete: bool
+
+
+class LookupEngine:
+    """Runs lookups for one configuration; shared by every call of an instance."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        connectors: Mapping[str, Connector],
+        cache: SectionCache | None = None,
+        observer: LookupObserver | None = None,
+    ) -> None:
+        self._configs = {c.name: c for c in settings.connectors}
+        self._connectors = connectors
+        self._deadline_s = settings.card.deadline_ms / 1000
+        self.cache: SectionCache = cache or MemoryCache()
+        self._observer = observer
+        self.breakers = {
+            c.name: CircuitBreaker(c.circuit, c.max_concurrency) for c in settings.connectors
+        }
+        self._inflight: dict[str, asyncio.Task[Section]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def initial(self, number: CallerNumber) -> Sections:
+        """The sections before anything has answered: pending, or skipped for a withheld number."""
+        reason = _why_not_looked_up(number)
+        status = SectionStatus.SKIPPED if reason else SectionStatus.PENDING
+        return {
+            name: Section(status=status, title=c.title, error=reason)
+            for name, c in self._configs.items()
+        }
+
+    async def snapshots(self, number: CallerNumber) -> AsyncIterator[Snapshot]:
+        """Yield the sections after each batch of answers; the last is complete."""
+        run = _Run(self, number)
+        async for snapshot in run.drive():
+            yield snapshot
+
+    async def lookup(self, number: CallerNumber) -> Sections:
+        """The final sections only (CLI, ``/api/lookup``)."""
+        final: Sections = self.initial(number)
+        async for snapshot in self.snapshots(number):
+            final = snapshot.sections
+        return final
+
+    async def close(self) -> None:
+        for task in [*self._background, *self._inflight.values()]:
+            task.cancel()
+        await asyncio.gather(*self._background, *self._inflight.values(), return_exceptions=True)
+        await self.cache.close()
+
+    async def section_for(self, name: str, params: Mapping[str, Any]) -> Section:
+        """One connector's section, through the cache when the connector has one."""
+        config = self._configs[name]
+        if config.cache_ttl_s <= 0:
+            return await self._fetch(name, params)
+        key = cache_key(name, params)
+        cached = await self.cache.get(key)
+        if cached is not None:
+            age = cached.age(time.time())
+            if age < config.cache_ttl_s:
+                return replace(cached.section, cached=True, elapsed_ms=0)
+            self._refresh_in_background(name, params, key)
+            return replace(cached.section, cached=True, elapsed_ms=0, age_s=age)
+        return await asyncio.shield(self._shared_fetch(name, params, key))
+
+    def _shared_fetch(self, name: str, params: Mapping[str, Any], key: str) -> asyncio.Task[Section]:
+        """One lookup in flight per connector and number; later askers share it."""
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.create_task(self._fetch_and_store(name, params, key))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return task
+
+    def _refresh_in_background(self, name: str, params: Mapping[str, Any], key: str) -> None:
+        if key in self._inflight:
+            return
+        task = self._shared_fetch(name, params, key)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _fetch_and_store(self, name: str, params: Mapping[str, Any], key: str) -> Section:
+        section = await self._fetch(name, params)
+        config = self._configs[name]
+        if section.status in CACHEABLE:
+            keep = config.cache_ttl_s + (config.cache_stale_s or 0)
+            await self.cache.put(key, replace(section, elapsed_ms=None), keep)
+        return section
+
+    async def _fetch(self, name: str, params: Mapping[str, Any]) -> Section:
+        config = self._configs[name]
+        breaker = self.breakers[name]
+        if not breaker.allow():
+            return Section(SectionStatus.ERROR, title=config.title, error="circuit open", elapsed_ms=0)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(config.timeout_ms / 1000):
+                async with breaker.slots:
+                    result = await self._connectors[name].lookup(params)
+        except TimeoutError:
+            section = Section(SectionStatus.TIMEOUT, error=f"no answer in {config.timeout_ms} ms")
+        except ConnectorError as exc:
+            section = Section(SectionStatus.ERROR, error=str(exc)[:200] or "connector error")
+        except asyncio.CancelledError:
+            breaker.record_failure()
+            raise
+        except Exception as exc:  # a broken connector must never break the card
+            log.warning("connector %s failed: %s", name, type(exc).__name__, exc_info=log.isEnabledFor(10))
+            section = Section(SectionStatus.ERROR, error=f"connector failed ({type(exc).__name__})")
+        else:
+            section = _section_from(result, config)
+        elapsed = time.perf_counter() - started
+        self._record(name, breaker, section.status, elapsed)
+        return replace(section, title=config.title, elapsed_ms=round(elapsed * 1000))
+
+    def _record(self, name: str, breaker: CircuitBreaker, status: SectionStatus, elapsed: float) -> None:
+        if status in (SectionStatus.TIMEOUT, SectionStatus.ERROR):
+            breaker.record_failure()
+        else:
+            breaker.record_success()
+        if self._observer is not None:
+            self._observer.connector_done(name, status, elapsed)
+
+
+def _section_from(result: LookupResult, config: ConnectorSettings) -> Section:
+    if result.data is None:
+        return Section(SectionStatus.NOT_FOUND)
+    others = tuple(identity_of(row, config.identity) for row in result.extra_rows)
+    return Section(SectionStatus.OK, data=result.data, rows=result.rows, others=others)
+
+
+def _why_not_looked_up(number: CallerNumber) -> str | None:
+    if number.withheld:
+        return "number withheld"
+    if not number.e164 and not number.digits:
+        return "no digits to look up"
+    return None
+
+
+class _Run:
+    """One card's fan-out: the needs graph walked as answers arrive."""
+
+    def __init__(self, engine: LookupEngine, number: CallerNumber) -> None:
+        self.engine = engine
+        self.params: dict[str, Any] = dict(number.params())
+        self.sections = engine.initial(number)
+        self.tasks: dict[asyncio.Task[Section], str] = {}
+        self.started: set[str] = set()
+
+    async def drive(self) -> AsyncIterator[Snapshot]:
+        deadline = time.monotonic() + self.engine._deadline_s
+        self._start_ready()
+        try:
+            while self.tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                done, _ = await asyncio.wait(self.tasks, timeout=remaining, return_when="FIRST_COMPLETED")
+                if not done:
+                    break
+                for task in done:
+                    self.sections[self.tasks.pop(task)] = task.result()
+                self._start_ready()
+                if self.tasks:
+                    yield Snapshot(dict(self.sections), complete=False)
+        finally:
+            await self._cut_off()
+        yield Snapshot(dict(self.sections), complete=True)
+
+    def _start_ready(self) -> None:
+        """Start every connector whose needs are answered; skip those whose needs failed."""
+        progress = True
+        while progress:
+            progress = False
+            for name, section in self.sections.items():
+                if section.status is not SectionStatus.PENDING or name in self.started:
+                    continue
+                config = self.engine._configs[name]
+                if any(not self.sections[n].status.final for n in config.needed_connectors()):
+                    continue
+                missing = self._bind_needs(config)
+                self.started.add(name)
+                progress = True
+                if missing:
+                    self.sections[name] = replace(
+                        section, status=SectionStatus.SKIPPED, error=f"needs {missing}", elapsed_ms=0
+                    )
+                    continue
+                params = {**self.params, **self._needs_params(config)}
+                task = asyncio.create_task(self.engine.section_for(name, params))
+                self.tasks[task] = name
+
+    def _bind_needs(self, config: ConnectorSettings) -> str | None:
+        """The first `needs` input that is missing, or None when all are there."""
+        for need in config.needs:
+            source, field = need.split(".")
+            data = self.sections[source].data or {}
+            if self.sections[source].status is not SectionStatus.OK or data.get(field) is None:
+                return need
+        return None
+
+    def _needs_params(self, config: ConnectorSettings) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for need in config.needs:
+            source, field = need.split(".")
+            out[f"{source}_{field}"] = (self.sections[source].data or {})[field]
+        return out
+
+    async def _cut_off(self) -> None:
+        """At the deadline: cancel what runs, and mark everything unfinished as timed out."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+        limit = round(self.engine._deadline_s * 1000)
+        for name, section in self.sections.items():
+            if section.status is SectionStatus.PENDING:
+                self.sections[name] = replace(
+                    section, status=SectionStatus.TIMEOUT, error=f"card deadline ({limit} ms) passed"
+                )
