@@ -1,0 +1,319 @@
+"""Asterisk (``kind: asterisk_ami``): screenpop logs in to the AMI port and listens.
+
+There is no webhook: Asterisk only tells a connected manager client, so
+``AmiListener`` keeps one TCP connection per provider block, logs in, and
+turns events into ``CallEvent``s (``call_id`` is ``Linkedid``, the id of the
+caller's channel, which every agent leg of the call shares):
+
+* ``AgentCalled`` (a queue member is rung) -> ringing for the member's agent
+  (``Interface`` or ``MemberName`` through ``agents``), in ``Queue``;
+* ``DialBegin`` to a device or extension that maps to an agent -> ringing
+  for that agent (direct dials; other dials, trunks and Local channels are
+  not an agent's phone ringing and are ignored);
+* ``AgentConnect``, or ``DialEnd`` with ``DialStatus: ANSWER`` to a mapped
+  agent -> answered by that agent;
+* ``Hangup`` of the caller's channel (``Uniqueid == Linkedid``) -> ended,
+  or missed when no agent answered it on this connection;
+* ``AgentRingNoAnswer`` withdraws the call from one member only, which the
+  ``CallEvent`` model cannot say yet: no event; the card goes from everyone
+  when another agent answers or the call ends.
+
+The AMI wire format is read by ``ami_protocol`` (panoramisk, the asyncio AMI
+library, is abandoned since 2021).  The link reconnects by itself with
+exponential back-off and jitter, and ``state`` says how it is for /readyz.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+
+from screenpop.model import CallEvent, EventKind
+from screenpop.providers.ami_protocol import (
+    AmiProtocolError,
+    Packet,
+    encode_action,
+    is_banner,
+    read_packet,
+    split_packets,
+)
+from screenpop.providers.signing import agent_for
+from screenpop.settings import ProviderSettings
+
+log = logging.getLogger(__name__)
+
+OnEvent = Callable[[CallEvent], Awaitable[None]]
+UNKNOWN = "<unknown>"  # how AMI prints an empty caller id
+REMEMBERED_CALLS = 10_000
+LEG_SUFFIX = re.compile(r"-[0-9a-fA-F]+(;\d+)?$")
+
+
+class AmiLoginRefused(Exception):
+    """The PBX answered ``Action: Login`` with an error (wrong username or secret)."""
+
+
+class AmiTranslator:
+    """AMI event packets -> CallEvents for one provider block.
+
+    It remembers which calls an agent answered (a bounded number of them) so
+    that the caller's ``Hangup`` can say ended or missed.
+    """
+
+    def __init__(self, provider: str, agents: Mapping[str, str]) -> None:
+        self.provider = provider
+        self.agents = agents
+        self.answered: OrderedDict[str, None] = OrderedDict()
+
+    def translate(self, packet: Packet) -> list[CallEvent]:
+        handler = {
+            "AgentCalled": self._agent_called,
+            "DialBegin": self._dial_begin,
+            "AgentConnect": self._agent_connect,
+            "DialEnd": self._dial_end,
+            "Hangup": self._hangup,
+        }.get(packet.get("Event", ""))
+        call_id = packet.get("Linkedid") or packet.get("Uniqueid")
+        if handler is None or not call_id:
+            return []
+        event = handler(packet, call_id)
+        return [event] if event else []
+
+    def _agent_called(self, p: Packet, call_id: str) -> CallEvent:
+        return self._event(p, call_id, EventKind.RINGING, self._member_agent(p), p.get("Queue") or None)
+
+    def _dial_begin(self, p: Packet, call_id: str) -> CallEvent | None:
+        agent = self._dialled_agent(p)
+        return self._event(p, call_id, EventKind.RINGING, agent, None) if agent else None
+
+    def _agent_connect(self, p: Packet, call_id: str) -> CallEvent:
+        self._remember(call_id)
+        return self._event(p, call_id, EventKind.ANSWERED, self._member_agent(p), p.get("Queue") or None)
+
+    def _dial_end(self, p: Packet, call_id: str) -> CallEvent | None:
+        agent = self._dialled_agent(p)
+        if p.get("DialStatus") != "ANSWER" or not agent:
+            return None
+        self._remember(call_id)
+        return self._event(p, call_id, EventKind.ANSWERED, agent, None)
+
+    def _hangup(self, p: Packet, call_id: str) -> CallEvent | None:
+        if p.get("Uniqueid") != p.get("Linkedid"):
+            return None  # an agent's leg, not the caller's channel
+        kind = EventKind.ENDED if call_id in self.answered else EventKind.MISSED
+        self.answered.pop(call_id, None)
+        return self._event(p, call_id, kind, None, None)
+
+    def _event(
+        self, p: Packet, call_id: str, kind: EventKind, agent: str | None, queue: str | None
+    ) -> CallEvent:
+        number = p.get("CallerIDNum", "")
+        name = p.get("CallerIDName", "")
+        return CallEvent(
+            provider=self.provider,
+            call_id=call_id,
+            event=kind,
+            from_raw="" if number == UNKNOWN else number,
+            caller_name=None if name in ("", UNKNOWN) else name,
+            agent=agent,
+            queue=queue,
+            at=_timestamp(p.get("Timestamp")),
+        )
+
+    def _member_agent(self, p: Packet) -> str | None:
+        for key in ("Interface", "MemberName"):
+            if p.get(key) in self.agents:
+                return self.agents[p[key]]
+        return agent_for(self.agents, p.get("Interface") or p.get("MemberName"), self.provider)
+
+    def _dialled_agent(self, p: Packet) -> str | None:
+        """A direct dial's target: its device (``PJSIP/201``), extension or dial string."""
+        device = LEG_SUFFIX.sub("", p.get("DestChannel", ""))
+        for name in (device, p.get("DestCallerIDNum"), p.get("DestExten"), p.get("DialString")):
+            if name and name in self.agents:
+                return self.agents[name]
+        return None
+
+    def _remember(self, call_id: str) -> None:
+        self.answered[call_id] = None
+        self.answered.move_to_end(call_id)
+        while len(self.answered) > REMEMBERED_CALLS:
+            self.answered.popitem(last=False)
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    """``Timestamp: 1757529152.851`` (with ``timestampevents = yes`` in manager.conf)."""
+    try:
+        return datetime.fromtimestamp(float(value), tz=UTC) if value else None
+    except (ValueError, OverflowError):
+        return None
+
+
+def parse_ami_stream(text: str, settings: ProviderSettings | None = None) -> list[CallEvent]:
+    """The call events a captured AMI stream (banner, responses and events) stands for.
+
+    Used by ``screenpop ami-replay FILE``; without ``settings`` no agent is
+    mapped and the provider is called ``asterisk``.
+    """
+    translator = AmiTranslator(
+        settings.name if settings else "asterisk", settings.agents if settings else {}
+    )
+    return [event for packet in split_packets(text) for event in translator.translate(packet)]
+
+
+class AmiListener:
+    """One AMI connection that logs in, listens, and comes back after a PBX restart.
+
+    ``state`` is ``connecting``, ``connected`` or ``down: <reason>``.  Events go
+    to ``on_event`` one at a time, in the order Asterisk sent them; an error
+    in ``on_event`` is logged and never drops the link.
+    """
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        on_event: OnEvent,
+        *,
+        initial_backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        timeout_s: float = 5.0,
+        ping_interval_s: float = 20.0,
+    ) -> None:
+        self.settings = settings
+        self.on_event = on_event
+        self.initial_backoff_s = initial_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.timeout_s = timeout_s
+        self.ping_interval_s = ping_interval_s
+        self._state = "down: not started"
+        self._task: asyncio.Task[None] | None = None
+        self._last_heard = 0.0
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    async def start(self) -> None:
+        """Begin connecting in the background; returns at once."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"ami:{self.settings.name}")
+
+    async def stop(self) -> None:
+        """Close the connection and stop reconnecting."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._state = "down: stopped"
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:  # ends when stop() cancels the task
+            self._state = "connecting"
+            connected = False
+            try:
+                connected = await self._session()
+                reason = "connection closed by the PBX"
+            except AmiLoginRefused as exc:
+                reason = f"login refused: {exc}"
+            except (OSError, TimeoutError, AmiProtocolError) as exc:
+                reason = describe(exc)
+            self._state = f"down: {reason}"
+            log.warning("AMI %s is down: %s", self.settings.name, reason)
+            attempt = 0 if connected else attempt + 1
+            await asyncio.sleep(self._backoff(attempt))
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential with equal jitter, so that many screenpops do not knock in step."""
+        delay = min(self.max_backoff_s, self.initial_backoff_s * 2.0 ** min(attempt, 30))
+        return delay / 2 + random.uniform(0, delay / 2)
+
+    async def _session(self) -> bool:
+        """One connection: banner, login, listen until it ends; True if it got to ``connected``."""
+        host, port = self.settings.host or "127.0.0.1", self.settings.port
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), self.timeout_s)
+        try:
+            await asyncio.wait_for(self._login(reader, writer), self.timeout_s)
+            self._state = "connected"
+            log.info("AMI %s connected to %s:%s", self.settings.name, host, port)
+            await self._listen(reader, writer)
+            return True
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def _login(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        banner = await reader.readline()
+        if not is_banner(banner):
+            raise AmiProtocolError(f"not an AMI port (it greeted with {banner[:40]!r})")
+        action_id = uuid.uuid4().hex
+        writer.write(
+            encode_action(
+                {
+                    "Action": "Login",
+                    "ActionID": action_id,
+                    "Username": self.settings.username or "",
+                    "Secret": self.settings.secret or "",
+                }
+            )
+        )
+        await writer.drain()
+        for _ in range(1000):  # events may come before the response; a bound keeps a bad peer out
+            packet = await read_packet(reader)
+            if packet is None:
+                raise AmiProtocolError("the PBX closed the connection during login")
+            if packet.get("ActionID") == action_id or "Response" in packet:
+                if packet.get("Response") != "Success":
+                    raise AmiLoginRefused(packet.get("Message") or "no reason given")
+                return
+        raise AmiProtocolError("no answer to Login")
+
+    async def _listen(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        translator = AmiTranslator(self.settings.name, self.settings.agents)
+        self._last_heard = time.monotonic()
+        keepalive = asyncio.create_task(self._keepalive(writer))
+        try:
+            while (packet := await read_packet(reader)) is not None:
+                self._last_heard = time.monotonic()
+                for event in translator.translate(packet):
+                    await self._deliver(event)
+        finally:
+            keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keepalive
+
+    async def _deliver(self, event: CallEvent) -> None:
+        try:
+            await self.on_event(event)
+        except Exception:
+            log.exception("AMI %s: handling %s of %s failed", self.settings.name, event.event, event.call_id)
+
+    async def _keepalive(self, writer: asyncio.StreamWriter) -> None:
+        """Ping when quiet; a PBX that stays silent through two pings is gone (close, reconnect)."""
+        while not writer.is_closing():
+            await asyncio.sleep(self.ping_interval_s)
+            if time.monotonic() - self._last_heard > 2.5 * self.ping_interval_s:
+                log.warning("AMI %s: no answer to Ping, reconnecting", self.settings.name)
+                writer.close()
+                return
+            writer.write(encode_action({"Action": "Ping"}))
+
+
+def describe(exc: BaseException) -> str:
+    """A short reason for /readyz: ``connection refused``, ``timed out``, …"""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError):
+        return (exc.strerror or str(exc) or type(exc).__name__).lower()
+    return str(exc)

@@ -1,0 +1,183 @@
+"""Helpers every webhook kind shares: the generic HMAC scheme, JSON bodies, agent names.
+
+The generic scheme is Stripe's (``t=<unix>,v1=<hex>`` over ``"<t>.<raw body>"``)
+because it is the one most webhook senders already know how to produce, it
+binds a timestamp (so a captured request cannot be replayed after the
+tolerance), and it allows several ``v1`` values while keys rotate.
+Everything here compares in constant time and never puts a secret or a
+signature into an error message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from screenpop.errors import BadRequest, BadSignature, UnsupportedMediaType
+from screenpop.model import CallEvent
+
+SIGNATURE_HEADER = "Screenpop-Signature"
+
+log = logging.getLogger("screenpop.providers")
+
+
+def now_of(request_now: float) -> float:
+    """The request's clock, or the wall clock when the handler left it unset (0)."""
+    return request_now or time.time()
+
+
+def hmac_sha256_hex(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def sign_generic(secret: str, body: bytes, timestamp: int) -> str:
+    """The ``Screenpop-Signature`` value a sender puts on ``body`` at ``timestamp``."""
+    digest = hmac_sha256_hex(secret, str(timestamp).encode("ascii") + b"." + body)
+    return f"t={timestamp},v1={digest}"
+
+
+def parse_generic_header(value: str) -> tuple[int, list[str]]:
+    """Split ``t=…,v1=…[,v1=…]`` into the timestamp and the candidate signatures."""
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for part in value.split(","):
+        key, sep, item = part.strip().partition("=")
+        if not sep:
+            continue
+        if key == "t":
+            try:
+                timestamp = int(item)
+            except ValueError as exc:
+                raise BadSignature(f"{SIGNATURE_HEADER} has a timestamp that is not a number") from exc
+        elif key == "v1" and item:
+            signatures.append(item.lower())
+    if timestamp is None:
+        raise BadSignature(f"{SIGNATURE_HEADER} has no `t=` timestamp")
+    if not signatures:
+        raise BadSignature(f"{SIGNATURE_HEADER} has no `v1=` signature")
+    return timestamp, signatures
+
+
+def check_fresh(timestamp: float, now: float, tolerance_s: int, what: str) -> None:
+    """Refuse a signature time more than ``tolerance_s`` away from now, either way."""
+    skew = now - timestamp
+    if abs(skew) > tolerance_s:
+        direction = "old" if skew > 0 else "in the future"
+        raise BadSignature(
+            f"{what} timestamp is {abs(int(skew))} s {direction}; the limit is {tolerance_s} s "
+            "(a replayed request, or a clock that is off)"
+        )
+
+
+def verify_generic(
+    headers: Mapping[str, str], body: bytes, secrets: Iterable[str], now: float, tolerance_s: int
+) -> None:
+    """Accept ``body`` when any ``v1`` matches any configured secret within the time window."""
+    value = headers.get(SIGNATURE_HEADER.lower())
+    if not value:
+        raise BadSignature(f"missing {SIGNATURE_HEADER} header")
+    timestamp, given = parse_generic_header(value)
+    check_fresh(timestamp, now, tolerance_s, SIGNATURE_HEADER)
+    signed = str(timestamp).encode("ascii") + b"." + body
+    expected = [hmac_sha256_hex(secret, signed) for secret in secrets]
+    if not any_equal(given, expected):
+        raise BadSignature(f"{SIGNATURE_HEADER} does not match the body with any configured secret")
+
+
+def any_equal(given: Iterable[str], expected: Iterable[str]) -> bool:
+    """Constant-time membership: every pair is compared, no early exit on a match."""
+    found = False
+    expected = list(expected)
+    for candidate in given:
+        for value in expected:
+            found |= hmac.compare_digest(candidate.encode("utf-8"), value.encode("utf-8"))
+    return found
+
+
+def media_type(content_type: str) -> str:
+    """``application/json; charset=utf-8`` -> ``application/json``."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def is_json(content_type: str) -> bool:
+    kind = media_type(content_type)
+    return kind == "application/json" or kind.endswith("+json")
+
+
+def require_json_object(content_type: str, body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or 415 / 400 saying what is wrong with it."""
+    if not is_json(content_type):
+        shown = media_type(content_type) or "none"
+        raise UnsupportedMediaType(f"the body must be JSON (Content-Type: application/json), not {shown}")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def text_field(data: Mapping[str, Any], key: str, where: str = "") -> str | None:
+    """An optional string field; a number is accepted as its text, anything else is a 400."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadRequest(f"`{where}{key}` must be a string")
+    return str(value)
+
+
+def required_text(data: Mapping[str, Any], key: str, where: str = "") -> str:
+    value = text_field(data, key, where)
+    if value is None or not value.strip():
+        raise BadRequest(f"`{where}{key}` is required")
+    return value
+
+
+def parse_time(value: str | None, where: str) -> datetime | None:
+    """ISO 8601 (``Z`` allowed) to an aware datetime; a bad value is a 400 naming the field."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BadRequest(f"`{where}` is not an ISO 8601 time: {value[:40]!r}") from exc
+    if parsed.tzinfo is None:
+        raise BadRequest(f"`{where}` needs a time zone (e.g. 2026-11-22T10:00:00Z)")
+    return parsed
+
+
+def agent_for(agents: Mapping[str, str], name: str | None, provider: str) -> str | None:
+    """The screenpop agent id for a phone system's own name of an agent.
+
+    A name the ``agents`` map does not know rings nobody in particular (the
+    queue still applies); it is logged so that IT can add it to the map.
+    """
+    if not name:
+        return None
+    agent = agents.get(name)
+    if agent is None:
+        log.warning(
+            "provider %s named agent %r, which is not in its `agents` map; ringing no agent in particular",
+            provider,
+            name,
+        )
+    return agent
+
+
+def names_for(agents: Mapping[str, str], agent: str) -> list[str]:
+    """The phone system's names that map to screenpop ``agent`` (for example requests)."""
+    return [name for name, agent_id in agents.items() if agent_id == agent]
+
+
+def accepted_body(events: Iterable[CallEvent]) -> bytes:
+    """``{"call_id": "...", "status": "accepted"}`` as SPEC section 4 answers a verified webhook."""
+    call_id = next((e.call_id for e in events), None)
+    return json.dumps({"call_id": call_id, "status": "accepted"}).encode("utf-8")
