@@ -1,0 +1,196 @@
+"""``create_app(settings)``: the one place where screenpop's parts are put together.
+
+Everything with a lifetime (store, broker, HTTP session, connectors, AMI
+links) is opened and closed in ``cleanup_ctx``, in one order, so tests and
+``screenpop serve`` run exactly the same composition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from screenpop import handlers, keys
+from screenpop.auth import AgentIdentity
+from screenpop.broker import make_broker
+from screenpop.cache import MemoryCache, SectionCache
+from screenpop.calls import CallService
+from screenpop.card import section_specs
+from screenpop.connector_api import Connector
+from screenpop.hub import Hub
+from screenpop.lookup import LookupEngine
+from screenpop.metrics import Metrics
+from screenpop.openapi import openapi_document
+from screenpop.providers import make_provider
+from screenpop.providers.asterisk_ami import AmiListener
+from screenpop.registry import build_connectors
+from screenpop.runtime import connector_context
+from screenpop.settings import Settings
+from screenpop.store import Store
+from screenpop.widget_files import widget_routes
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[handlers.error_middleware],
+        client_max_size=settings.server.max_body_bytes,
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.METRICS] = Metrics()
+    app[keys.SPECS] = section_specs(settings)
+    app[keys.PROVIDERS] = {
+        p.name: make_provider(p, settings.server) for p in settings.providers if p.kind != "asterisk_ami"
+    }
+    app[keys.LINKS] = {}
+    app.cleanup_ctx.append(_services)
+    app.on_shutdown.append(_shutdown)
+    _add_routes(app)
+    return app
+
+
+def _add_routes(app: web.Application) -> None:
+    document = openapi_document(app[keys.SETTINGS])
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_post("/webhooks/{provider}", handlers.webhook)
+    app.router.add_get("/ws", _ws)
+    app.router.add_get("/api/calls", handlers.list_calls)
+    app.router.add_post("/api/calls/{call_id}/notes", handlers.save_note)
+    app.router.add_get("/api/lookup", handlers.lookup)
+    app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_get("/readyz", handlers.readyz)
+    app.router.add_get("/metrics", handlers.metrics)
+    app.router.add_get("/openapi.json", openapi)
+    widget_routes(app)
+
+
+async def _ws(request: web.Request) -> web.WebSocketResponse:
+    return await request.app[keys.HUB].handle(request)
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    metrics = app[keys.METRICS]
+    store = await Store.open(settings.store.url)
+    broker = make_broker(settings.broker.url, settings.broker.replay_s)
+    await broker.start()
+    http = aiohttp.ClientSession()
+    connectors = build_connectors(settings.connectors, connector_context(settings, http))
+    await _start_connectors(connectors)
+    engine = LookupEngine(settings, connectors, _cache(settings), observer=metrics)
+    hub = Hub(settings, broker, functools.partial(_welcome_extras, settings))
+    calls = CallService(settings, engine, broker, store, metrics, app[keys.SPECS])
+    app[keys.STORE], app[keys.BROKER], app[keys.HTTP] = store, broker, http
+    app[keys.ENGINE], app[keys.HUB], app[keys.CALLS] = engine, hub, calls
+    listeners = await _start_ami(app, settings, calls)
+    app[keys.READINESS] = functools.partial(_readiness, app)
+    app[keys.REFRESH_GAUGES] = functools.partial(_refresh_gauges, app)
+    try:
+        yield
+    finally:
+        for listener in listeners:
+            await listener.stop()
+        await engine.close()
+        await asyncio.gather(*(c.close() for c in connectors.values()), return_exceptions=True)
+        await http.close()
+        await broker.close()
+        await store.close()
+
+
+async def _start_connectors(connectors: dict[str, Connector]) -> None:
+    """Start every connector; one that cannot start yet is logged and answers with errors."""
+    results = await asyncio.gather(*(c.start() for c in connectors.values()), return_exceptions=True)
+    for name, result in zip(connectors, results, strict=True):
+        if isinstance(result, BaseException):
+            log.warning("connector %s could not start: %s", name, result)
+
+
+def _cache(settings: Settings) -> SectionCache:
+    if settings.broker.url.startswith("redis"):
+        from screenpop.cache_redis import RedisCache
+
+        return RedisCache(settings.broker.url)
+    return MemoryCache()
+
+
+async def _start_ami(app: web.Application, settings: Settings, calls: CallService) -> list[AmiListener]:
+    listeners = []
+    for provider in settings.providers:
+        if provider.kind != "asterisk_ami":
+            continue
+        listener = AmiListener(provider, functools.partial(_accept_quietly, calls))
+        await listener.start()
+        app[keys.LINKS][provider.name] = functools.partial(lambda lst: lst.state, listener)
+        listeners.append(listener)
+    return listeners
+
+
+async def _accept_quietly(calls: CallService, event: Any) -> None:
+    """AMI events have no one to answer: a refusal (flood) is logged, not raised."""
+    try:
+        await calls.accept(event)
+    except Exception as exc:
+        log.warning("AMI event for call %s not taken: %s", event.call_id, exc)
+
+
+def _welcome_extras(settings: Settings, agent: AgentIdentity) -> dict[str, Any]:
+    """What the widget needs to draw sections: order, titles and display hints for this role."""
+    hidden = settings.hidden_sections(agent.role)
+    sections = []
+    for c in settings.connectors:
+        if c.name in hidden:
+            continue
+        fields = c.display.model_dump(exclude_none=True)["fields"] if c.display else {}
+        rows = getattr(c.options, "rows", "one")
+        sections.append({"name": c.name, "title": c.title, "rows": rows, "fields": fields})
+    return {"sections": sections, "dispositions": list(settings.card.dispositions)}
+
+
+async def _readiness(app: web.Application) -> dict[str, Any]:
+    report: dict[str, Any] = {"store": await _store_state(app[keys.STORE]), "broker": "ok"}
+    try:
+        async with asyncio.timeout(1.0):
+            report["broker"] = await app[keys.BROKER].health()
+    except TimeoutError:
+        report["broker"] = "down: no answer in 1 s"
+    report["connectors"] = {n: b.state.value for n, b in app[keys.ENGINE].breakers.items()}
+    if app[keys.LINKS]:
+        report["phone_links"] = {n: state() for n, state in app[keys.LINKS].items()}
+    return report
+
+
+async def _store_state(store: Store) -> str:
+    try:
+        async with asyncio.timeout(1.0):
+            await store.ping()
+    except TimeoutError:
+        return "down: no answer in 1 s"
+    except Exception as exc:
+        return f"down: {str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__}"
+    return "ok"
+
+
+def _refresh_gauges(app: web.Application) -> None:
+    metrics = app[keys.METRICS]
+    metrics.agents_connected.set(app[keys.HUB].connected)
+    for name, breaker in app[keys.ENGINE].breakers.items():
+        metrics.circuit_open.labels(name).set(0 if breaker.state.value == "closed" else 1)
+
+
+async def _shutdown(app: web.Application) -> None:
+    """Finish the cards in flight, then tell every widget to reconnect elsewhere (1012)."""
+    settings = app[keys.SETTINGS]
+    with contextlib.suppress(KeyError):
+        await app[keys.CALLS].drain(settings.server.shutdown_grace_s)
+        await app[keys.HUB].close_all()

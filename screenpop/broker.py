@@ -1,0 +1,171 @@
+"""How messages reach agents, wherever their sockets are: publish, listen, replay.
+
+Every card goes through the broker, even to a socket on this instance, so one
+instance and many behave the same.  Messages are per agent (a queue call is
+one delivery per member), because role filtering and replay are per agent.
+The broker also holds the small shared state that must agree across
+instances: the duplicate-event guard and the per-call facts (answered by whom,
+who got the card).
+
+Frames are JSON text; the broker splices the event id in front of a body
+that was serialised once, so a card for a hundred agents is encoded once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+FrameHandler = Callable[[str, str, str], None]
+"""Called with (agent_id, event_id, frame) for every message published to any agent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message for one agent; ``body`` is a JSON object's text without ``event_id``."""
+
+    agent_id: str
+    body: str
+
+
+def frame_with_id(event_id: str, body: str) -> str:
+    """Put ``event_id`` first in an already-encoded JSON object."""
+    rest = body[1:].lstrip()
+    separator = "" if rest.startswith("}") else ","
+    return f'{{"event_id":"{event_id}"{separator}{rest}'
+
+
+def id_key(event_id: str) -> tuple[int, int]:
+    """Order of Redis-style ``<ms>-<seq>`` ids; an unreadable id sorts first."""
+    ms, _, seq = event_id.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return (-1, -1)
+
+
+class Broker(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def health(self) -> str:
+        """``ok``, or ``down: <reason>`` for /readyz."""
+        ...
+
+    def listen(self, handler: FrameHandler) -> None: ...
+
+    async def publish(self, deliveries: Sequence[Delivery]) -> None: ...
+
+    async def latest_id(self, agent_id: str) -> str:
+        """A position in the agent's stream: resuming from it replays what comes after."""
+        ...
+
+    async def replay(self, agent_id: str, after: str) -> tuple[list[tuple[str, str]], bool]:
+        """Frames published after ``after`` within the replay window, and whether that is all of them."""
+        ...
+
+    async def claim(self, key: str, ttl_s: int) -> bool:
+        """True the first time ``key`` is claimed within ``ttl_s`` (the duplicate guard)."""
+        ...
+
+    async def put(self, key: str, value: str, ttl_s: int) -> None: ...
+
+    async def get(self, key: str) -> str | None: ...
+
+
+class MemoryBroker:
+    """One process: a replay log per agent, trimmed to ``replay_s``."""
+
+    def __init__(self, replay_s: int) -> None:
+        self._replay_s = replay_s
+        self._logs: dict[str, deque[tuple[str, float, str]]] = {}
+        self._trimmed: dict[str, tuple[int, int]] = {}
+        self._handlers: list[FrameHandler] = []
+        self._values: dict[str, tuple[str, float]] = {}
+        self._last = (0, 0)
+        self._born = (int(time.time() * 1000), 0)
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._handlers.clear()
+
+    async def health(self) -> str:
+        return "ok"
+
+    def listen(self, handler: FrameHandler) -> None:
+        self._handlers.append(handler)
+
+    def _next_id(self) -> str:
+        ms = int(time.time() * 1000)
+        last_ms, last_seq = self._last
+        self._last = (ms, 0) if ms > last_ms else (last_ms, last_seq + 1)
+        return f"{self._last[0]}-{self._last[1]}"
+
+    async def publish(self, deliveries: Sequence[Delivery]) -> None:
+        now = time.monotonic()
+        for delivery in deliveries:
+            event_id = self._next_id()
+            frame = frame_with_id(event_id, delivery.body)
+            log = self._logs.setdefault(delivery.agent_id, deque())
+            log.append((event_id, now, frame))
+            self._trim(delivery.agent_id, log, now)
+            for handler in self._handlers:
+                handler(delivery.agent_id, event_id, frame)
+
+    def _trim(self, agent_id: str, log: deque[tuple[str, float, str]], now: float) -> None:
+        while log and now - log[0][1] > self._replay_s:
+            self._trimmed[agent_id] = id_key(log.popleft()[0])
+
+    async def latest_id(self, agent_id: str) -> str:
+        log = self._logs.get(agent_id)
+        if log:
+            return log[-1][0]
+        ms, seq = max(self._last, self._born)
+        return f"{ms}-{seq}"
+
+    async def replay(self, agent_id: str, after: str) -> tuple[list[tuple[str, str]], bool]:
+        position = id_key(after)
+        log = self._logs.get(agent_id, deque())
+        self._trim(agent_id, log, time.monotonic())
+        frames = [(eid, frame) for eid, _, frame in log if id_key(eid) > position]
+        known = self._born <= position <= max(self._last, self._born)
+        complete = known and position >= self._trimmed.get(agent_id, (-1, -1))
+        return frames, complete
+
+    async def claim(self, key: str, ttl_s: int) -> bool:
+        if await self.get(key) is not None:
+            return False
+        await self.put(key, "1", ttl_s)
+        return True
+
+    async def put(self, key: str, value: str, ttl_s: int) -> None:
+        self._expire()
+        self._values[key] = (value, time.monotonic() + ttl_s)
+
+    async def get(self, key: str) -> str | None:
+        found = self._values.get(key)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    def _expire(self) -> None:
+        """Drop expired values now and then, so the guard does not grow without end."""
+        if len(self._values) < 10_000:
+            return
+        now = time.monotonic()
+        for key in [k for k, (_, until) in self._values.items() if until < now]:
+            del self._values[key]
+
+
+def make_broker(url: str, replay_s: int) -> Broker:
+    if url.startswith("memory://"):
+        return MemoryBroker(replay_s)
+    from screenpop.broker_redis import RedisBroker
+
+    return RedisBroker(url, replay_s)

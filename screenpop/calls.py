@@ -1,0 +1,255 @@
+"""From a verified call event to cards and call messages on agents' streams.
+
+The webhook is answered as soon as ``accept`` returns: the duplicate guard and
+the out-of-order guard are checked in the broker's shared state (fast, and
+shared across instances); everything else — the number, the fan-out, the
+store — happens in a background task, so no connector is ever waited for by
+the phone system.  The first card frame (caller, pending sections) goes out
+before any database is touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from screenpop.broker import Broker, Delivery
+from screenpop.card import SectionSpec, card_summary, render_card
+from screenpop.errors import RateLimited
+from screenpop.lookup import LookupEngine
+from screenpop.metrics import Metrics
+from screenpop.model import CallEvent, Card, EventKind, HistoryEntry
+from screenpop.phone import mask, parse_caller
+from screenpop.routing import route
+from screenpop.settings import AgentEntry, Settings
+from screenpop.store import Store
+
+log = logging.getLogger(__name__)
+
+DEDUPE_TTL_S = 3600
+CALL_STATE_TTL_S = 6 * 3600
+
+
+@dataclass
+class LiveCall:
+    """A card being built on this instance, and who receives it."""
+
+    card: Card
+    recipients: dict[str, str] = field(default_factory=dict)  # agent id -> role
+    answered_by: str | None = None
+
+
+class CallService:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: LookupEngine,
+        broker: Broker,
+        store: Store,
+        metrics: Metrics,
+        specs: Mapping[str, SectionSpec],
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._broker = broker
+        self._store = store
+        self._metrics = metrics
+        self._specs = specs
+        self._live: dict[str, LiveCall] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def accept(self, event: CallEvent, received: float | None = None) -> bool:
+        """Take a verified event; False when it was seen before (it changes nothing)."""
+        if len(self._tasks) >= self._settings.server.max_inflight_calls:
+            raise RateLimited("too many calls in progress; retry shortly")
+        key = f"event:{event.provider}:{event.call_id}:{event.event.value}:{event.agent or ''}"
+        if not await self._broker.claim(key, DEDUPE_TTL_S):
+            return False
+        started = received if received is not None else time.perf_counter()
+        self._spawn(self._handle(event, started))
+        return True
+
+    def _spawn(self, work: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Let in-flight cards finish (shutdown), up to ``timeout_s``."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
+
+    async def _handle(self, event: CallEvent, started: float) -> None:
+        try:
+            if event.event is EventKind.RINGING:
+                await self._ringing(event, started)
+            else:
+                await self._status_change(event)
+        except Exception:
+            log.exception("call %s: handling %s failed", event.call_id, event.event.value)
+
+    async def _ringing(self, event: CallEvent, started: float) -> None:
+        if await self._broker.get(_state_key(event)) is not None:
+            await self._persist(event, None, ())  # answered or over already: record, pop nothing
+            return
+        targets = route(self._settings, event)
+        live = self._live.get(_call_key(event))
+        if live is not None:
+            await self._add_recipients(live, event, targets)
+            return
+        await self._pop(event, targets, started)
+
+    async def _pop(self, event: CallEvent, targets: list[AgentEntry], started: float) -> None:
+        number = parse_caller(event.from_raw, self._settings.numbers.default_region)
+        card = Card(
+            call_id=event.call_id,
+            caller=number,
+            caller_name=event.caller_name,
+            received_at=_now_iso(),
+            sections=self._engine.initial(number),
+            agent=event.agent,
+            queue=event.queue,
+        )
+        live = LiveCall(card=card, recipients={a.id: a.role for a in targets})
+        self._live[_call_key(event)] = live
+        try:
+            await self._publish_card(live)
+            self._metrics.first_frame.observe(time.perf_counter() - started)
+            log.info("call %s from %s rings %d agents", event.call_id, mask(number.e164), len(targets))
+            persisted = asyncio.create_task(self._persist(event, number.e164, live.recipients))
+            history = asyncio.create_task(self._history(number.e164, event.call_id))
+            await self._grow(live, history)
+            self._metrics.complete.observe(time.perf_counter() - started)
+            await persisted
+            summary = card_summary(render_card(live.card, self._specs, frozenset()))
+            await self._store.save_summary(event.provider, event.call_id, summary)
+        finally:
+            self._live.pop(_call_key(event), None)
+
+    async def _grow(self, live: LiveCall, history: asyncio.Task[tuple[HistoryEntry, ...]]) -> None:
+        """Publish a snapshot after each batch of sections; history joins when it is read."""
+        async for snapshot in self._engine.snapshots(live.card.caller):
+            if snapshot.complete and not history.done():
+                await asyncio.wait([history], timeout=0.5)
+            past = history.result() if history.done() and not history.exception() else ()
+            live.card = replace(
+                live.card,
+                sections=snapshot.sections,
+                history=past,
+                version=live.card.version + 1,
+                complete=snapshot.complete,
+            )
+            await self._publish_card(live)
+        if not history.done():
+            history.cancel()
+
+    async def _history(self, e164: str | None, call_id: str) -> tuple[HistoryEntry, ...]:
+        if not e164 or self._settings.card.history == 0:
+            return ()
+        return await self._store.history(e164, self._settings.card.history, call_id)
+
+    async def _add_recipients(self, live: LiveCall, event: CallEvent, targets: list[AgentEntry]) -> None:
+        """Another ringing leg of a card already on its way: show it to the new agents too."""
+        new = {a.id: a.role for a in targets if a.id not in live.recipients}
+        if not new:
+            return
+        live.recipients.update(new)
+        await self._publish_card(live, only=new)
+        await self._persist(event, live.card.caller.e164, new)
+
+    async def _publish_card(self, live: LiveCall, only: Mapping[str, str] | None = None) -> None:
+        recipients = only if only is not None else live.recipients
+        if live.answered_by is not None and only is None:
+            recipients = {k: v for k, v in recipients.items() if k == live.answered_by}
+        deliveries = self._card_deliveries(live.card, recipients)
+        await self._broker.publish(deliveries)
+        await self._broker.put(
+            _recipients_key(live.card.call_id), json.dumps(list(live.recipients)), CALL_STATE_TTL_S
+        )
+        self._metrics.cards_published.inc(len(deliveries))
+        for agent_id, role in recipients.items():
+            sections = [n for n in live.card.sections if n not in self._settings.hidden_sections(role)]
+            self._store.audit_card(agent_id, live.card.call_id, live.card.version, sections)
+
+    def _card_deliveries(self, card: Card, recipients: Mapping[str, str]) -> list[Delivery]:
+        """One body per distinct set of hidden sections, shared by every agent with that role."""
+        bodies: dict[frozenset[str], str] = {}
+        deliveries = []
+        for agent_id, role in recipients.items():
+            hidden = self._settings.hidden_sections(role)
+            if hidden not in bodies:
+                bodies[hidden] = json.dumps(
+                    {
+                        "type": "card",
+                        "call_id": card.call_id,
+                        "version": card.version,
+                        "complete": card.complete,
+                        "card": render_card(card, self._specs, hidden),
+                    },
+                    separators=(",", ":"),
+                )
+            deliveries.append(Delivery(agent_id, bodies[hidden]))
+        return deliveries
+
+    async def _status_change(self, event: CallEvent) -> None:
+        status = event.event.value
+        await self._broker.put(_state_key(event), f"{status}:{event.agent or ''}", CALL_STATE_TTL_S)
+        live = self._live.get(_call_key(event))
+        if live is not None and event.event is EventKind.ANSWERED:
+            live.answered_by = event.agent
+        recipients = await self._recipients(event, live)
+        body = json.dumps(
+            {"type": "call", "call_id": event.call_id, "status": status, "agent": event.agent},
+            separators=(",", ":"),
+        )
+        await self._broker.publish([Delivery(agent_id, body) for agent_id in recipients])
+        await self._persist(event, None, ())
+
+    async def _recipients(self, event: CallEvent, live: LiveCall | None) -> list[str]:
+        if live is not None:
+            found: Iterable[str] = live.recipients
+        else:
+            stored = await self._broker.get(_recipients_key(event.call_id))
+            found = (
+                json.loads(stored) if stored else await self._store.recipients(event.provider, event.call_id)
+            )
+        agents = list(dict.fromkeys(found))
+        if event.agent and event.agent not in agents and self._settings.agent(event.agent):
+            agents.append(event.agent)
+        return agents
+
+    async def _persist(self, event: CallEvent, e164: str | None, recipients: Iterable[str]) -> None:
+        """Record the event and who got the card; a slow or broken store never blocks a pop."""
+        try:
+            await self._store.record_event(event, e164)
+            agents = list(recipients)
+            if agents:
+                await self._store.add_recipients(event.provider, event.call_id, agents)
+        except Exception:
+            log.exception("call %s: could not record %s in the store", event.call_id, event.event.value)
+
+
+def _call_key(event: CallEvent) -> str:
+    return f"{event.provider}:{event.call_id}"
+
+
+def _state_key(event: CallEvent) -> str:
+    return f"call-state:{event.provider}:{event.call_id}"
+
+
+def _recipients_key(call_id: str) -> str:
+    return f"recipients:{call_id}"
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

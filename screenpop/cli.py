@@ -1,0 +1,117 @@
+"""The ``screenpop`` command: the only place that prints to the terminal or exits.
+
+Every failure a user can cause ends as one sentence on stderr (exit 2 for a
+config problem, 1 for anything else); ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from screenpop.errors import ConfigError, ScreenpopError
+
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="screenpop", description="Caller cards for contact-center agents.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="write the demo databases (if missing) and serve the demo")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--host", default=None)
+    demo.add_argument("--dir", default="demo-data", help="where the demo databases live")
+
+    serve = sub.add_parser("serve", help="run the service")
+    _config_arg(serve)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    check = sub.add_parser("check", help="validate the config and test every part; exit 1 on a failure")
+    _config_arg(check)
+    check.add_argument("--number", default=None, help="the number of the test lookup")
+
+    lookup = sub.add_parser("lookup", help="run the fan-out once and print the card")
+    lookup.add_argument("number")
+    _config_arg(lookup)
+    lookup.add_argument("--json", action="store_true", help="print the final card as JSON")
+
+    call = sub.add_parser("call", help="send a signed `ringing` webhook to a running service")
+    call.add_argument("number")
+    call.add_argument("--agent")
+    call.add_argument("--queue")
+    call.add_argument("--url", help="the service's base URL (default: server.host and port)")
+    call.add_argument("--provider", help="which providers: block to sign as (default: the first)")
+    call.add_argument("--call-id", help="the call id to send (default: a new one)")
+    _config_arg(call)
+
+    token = sub.add_parser("token", help="print an agent token")
+    token.add_argument("agent_id")
+    token.add_argument("--role")
+    token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds (default 12 h)")
+    _config_arg(token)
+
+    data = sub.add_parser("demo-data", help="write the demo SQLite databases")
+    data.add_argument("--dir", default="demo-data")
+    data.add_argument("--customers", type=int, default=2000)
+
+    replay = sub.add_parser(
+        "ami-replay", help="replay a recorded Asterisk AMI event stream through the parser"
+    )
+    replay.add_argument("file")
+    _config_arg(replay)
+    replay.add_argument("--provider", help="which asterisk_ami provider block (default: the first)")
+    replay.add_argument("--url", help="also post each event to a running service as the generic provider")
+    return parser
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="config file (default: $SCREENPOP_CONFIG, else config/screenpop.yaml)",
+    )
+
+
+def config_path(given: str | None) -> Path:
+    return Path(given or os.environ.get("SCREENPOP_CONFIG") or "config/screenpop.yaml")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from screenpop import cli_commands as commands
+
+    runner: Callable[[argparse.Namespace], int] = getattr(commands, "cmd_" + args.command.replace("-", "_"))
+    try:
+        return runner(args)
+    except KeyboardInterrupt:
+        return 130
+    except ConfigError as exc:
+        return _fail(args, exc, EXIT_CONFIG)
+    except (ScreenpopError, OSError, ValueError) as exc:
+        return _fail(args, exc, EXIT_FAILURE)
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, code: int) -> int:
+    if args.debug:
+        traceback.print_exception(exc)
+    message = str(exc) or type(exc).__name__
+    print(f"screenpop: {message}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

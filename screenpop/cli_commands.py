@@ -1,0 +1,211 @@
+"""What each ``screenpop`` subcommand does; ``cli.py`` parses and reports errors."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from screenpop.cli_output import print_card_table, print_check_table
+from screenpop.errors import ConfigError
+from screenpop.settings import Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from screenpop.cli import config_path
+
+    return load_settings(config_path(args.config))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _serve(settings, args.host or settings.server.host, args.port or settings.server.port)
+    return 0
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    from aiohttp import web
+
+    from screenpop.app import create_app
+
+    web.run_app(
+        create_app(settings),
+        host=host,
+        port=port,
+        shutdown_timeout=settings.server.shutdown_grace_s,
+        print=lambda text: print(text, file=sys.stderr),
+        access_log=None,
+    )
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from screenpop.demo_data import write_demo_databases
+
+    summary = write_demo_databases(Path(args.dir), customers=args.customers)
+    print(f"wrote {summary.accounts} accounts and {summary.sales_customers} sales customers to {args.dir}/")
+    for label, number in summary.samples.items():
+        print(f"  {number}  {label}")
+    return 0
+
+
+def demo_config_path() -> Path:
+    """config/demo.yaml from the working directory, else from the checkout screenpop runs from."""
+    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        candidate = base / "config" / "demo.yaml"
+        if candidate.is_file():
+            return candidate
+    raise ConfigError("config/demo.yaml not found; run `screenpop demo` from the screenpop checkout")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from screenpop.auth import mint_token
+    from screenpop.demo_data import write_demo_databases
+
+    directory = Path(args.dir).resolve()
+    os.environ["SCREENPOP_DEMO_DIR"] = str(directory)
+    summary = write_demo_databases(directory, overwrite=False)
+    config = demo_config_path()
+    settings = load_settings(config)
+    host = args.host or settings.server.host
+    base = f"http://localhost:{args.port}"
+    agent = settings.agents.directory[0]
+    token = mint_token(settings, agent.id)
+    print(f"demo databases in {directory}" + (" (written now)" if summary.written else ""))
+    print(f"\n  agent page ({agent.name or agent.id}): {base}/agent#token={token}\n")
+    print(f"  agent token: {token}\n")
+    print("  make a demo customer ring (in another terminal):")
+    print(
+        f"    SCREENPOP_DEMO_DIR={directory} screenpop call '{_national(summary.overdue_number)}' "
+        f"--agent {agent.id} --url {base} --config {config}\n"
+    )
+    for label, number in summary.samples.items():
+        print(f"    other callers: {number}  ({label})")
+    sys.stdout.flush()
+    _serve(settings, host, args.port)
+    return 0
+
+
+def _national(e164: str) -> str:
+    from screenpop.phone import parse_caller
+
+    return parse_caller(e164, "US").national or e164
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from screenpop.auth import mint_token
+
+    settings = _settings(args)
+    if settings.agent(args.agent_id) is None:
+        known = ", ".join(a.id for a in settings.agents.directory) or "none"
+        raise ConfigError(
+            f"no agent {args.agent_id!r} in agents.directory of {settings.source} (known: {known})"
+        )
+    print(mint_token(settings, args.agent_id, role=args.role, ttl_s=args.ttl))
+    return 0
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from screenpop.providers import make_provider
+
+    settings = _settings(args)
+    provider_settings = _pick_provider(settings, args.provider)
+    provider = make_provider(provider_settings, settings.server)
+    call_id = args.call_id or f"cli-{uuid.uuid4().hex[:10]}"
+    request = provider.example_request(args.number, call_id, args.agent, args.queue, time.time())
+    base = (args.url or f"http://{_client_host(settings.server.host)}:{settings.server.port}").rstrip("/")
+    status, body = asyncio.run(_post(base + request.path, request.body, dict(request.headers)))
+    print(f"{status} {body.strip() or '(empty body)'}")
+    print(f"call id: {call_id}", file=sys.stderr)
+    return 0 if 200 <= status < 300 else 1
+
+
+def _client_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a listen address, read
+
+
+def _pick_provider(settings: Settings, name: str | None) -> Any:
+    webhook_kinds = [p for p in settings.providers if p.kind != "asterisk_ami"]
+    if name:
+        found = settings.provider(name)
+        if found is None:
+            known = ", ".join(p.name for p in settings.providers) or "none"
+            raise ConfigError(f"{settings.source}: providers: no provider named {name!r} (known: {known})")
+        if found.kind == "asterisk_ami":
+            raise ConfigError(f"{name!r} is an asterisk_ami link, not a webhook: use `screenpop ami-replay`")
+        return found
+    if not webhook_kinds:
+        raise ConfigError(f"{settings.source}: providers: no webhook provider is configured")
+    return webhook_kinds[0]
+
+
+async def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    try:
+        async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as reply:
+            return reply.status, await reply.text()
+    except aiohttp.ClientError as exc:
+        raise OSError(f"cannot reach {url}: {exc}") from exc
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    return asyncio.run(_lookup(settings, args.number, args.json))
+
+
+async def _lookup(settings: Settings, raw: str, as_json: bool) -> int:
+    from screenpop.card import render_card, section_specs
+    from screenpop.model import Card
+    from screenpop.phone import parse_caller
+    from screenpop.runtime import open_engine
+
+    number = parse_caller(raw, settings.numbers.default_region)
+    started = time.perf_counter()
+    async with open_engine(settings) as engine:
+        sections = await engine.lookup(number)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    card = Card(call_id="", caller=number, received_at="", sections=sections, status="lookup", complete=True)
+    rendered = render_card(card, section_specs(settings), frozenset())
+    if as_json:
+        print(json.dumps(rendered, indent=2, ensure_ascii=False))
+    else:
+        print_card_table(rendered, elapsed_ms)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from screenpop.checks import run_checks
+
+    rows = asyncio.run(run_checks(settings, args.number))
+    print_check_table(rows)
+    return 0 if all(r.ok for r in rows) else 1
+
+
+def cmd_ami_replay(args: argparse.Namespace) -> int:
+    from screenpop.providers.asterisk_ami import parse_ami_stream
+
+    settings = _settings(args)
+    amis = [
+        p
+        for p in settings.providers
+        if p.kind == "asterisk_ami" and (not args.provider or p.name == args.provider)
+    ]
+    if not amis:
+        raise ConfigError(f"{settings.source}: providers: no asterisk_ami provider to replay through")
+    try:
+        text = Path(args.file).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise OSError(f"cannot read {args.file}: {exc.strerror}") from exc
+    events = parse_ami_stream(text, amis[0])
+    for event in events:
+        who = f"agent {event.agent or '-'}  queue {event.queue or '-'}"
+        print(f"{event.event.value:8} call {event.call_id}  from {event.from_raw or '-'}  {who}")
+    print(f"{len(events)} call events", file=sys.stderr)
+    return 0

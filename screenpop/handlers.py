@@ -1,0 +1,208 @@
+"""Thin aiohttp handlers: read the request, call a service, shape the answer.
+
+Errors are raised, never built here: one middleware turns every error into
+the JSON shape of SPEC section 4, so no client input can produce a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from screenpop import keys
+from screenpop.auth import AgentIdentity, bearer_token, verify_token
+from screenpop.card import render_card
+from screenpop.errors import (
+    BadRequest,
+    Forbidden,
+    InvalidNumber,
+    NotFound,
+    ScreenpopError,
+    TooLarge,
+    UnsupportedMediaType,
+)
+from screenpop.model import Card
+from screenpop.phone import parse_caller
+from screenpop.providers.base import WebhookRequest
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SUPERVISOR_ROLE = "supervisor"
+MAX_NOTES_CHARS = 10_000
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "bad_request",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_number",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ScreenpopError as exc:
+        return error_response(exc.status, exc.code, str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "bad_request")
+        return error_response(exc.status, code, exc.reason)
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal error; see the server log")
+
+
+async def webhook(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    name = request.match_info["provider"]
+    app = request.app
+    provider = app[keys.PROVIDERS].get(name)
+    metrics = app[keys.METRICS]
+    if provider is None:
+        metrics.webhooks.labels(name[:32], "unknown_provider").inc()
+        raise NotFound(f"no webhook provider is named {name!r}")
+    try:
+        events = provider.verify_and_parse(await _webhook_request(request))
+        fresh = [e for e in events if await app[keys.CALLS].accept(e, started)]
+    except ScreenpopError as exc:
+        metrics.webhooks.labels(name, exc.code).inc()
+        raise
+    metrics.webhooks.labels(name, "accepted" if fresh or not events else "duplicate").inc()
+    reply = provider.reply(events)
+    return web.Response(
+        status=reply.status, body=reply.body, content_type=reply.content_type, headers=reply.extra
+    )
+
+
+async def _webhook_request(request: web.Request) -> WebhookRequest:
+    settings = request.app[keys.SETTINGS]
+    limit = settings.server.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"the body is over {limit} bytes")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise TooLarge(f"the body is over {limit} bytes")
+    return WebhookRequest(
+        url=settings.server.public_url.rstrip("/") + request.rel_url.raw_path_qs,
+        path=request.path,
+        query=dict(request.query),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=body,
+        content_type=request.content_type,
+        now=time.time(),
+    )
+
+
+def _agent(request: web.Request) -> AgentIdentity:
+    token = bearer_token(request.headers.get("Authorization"))
+    return verify_token(request.app[keys.SETTINGS], token)
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    agent = _agent(request)
+    limit = _int_param(request, "limit", default=20, low=1, high=200)
+    who = None if agent.role == SUPERVISOR_ROLE else agent.id
+    calls = await request.app[keys.STORE].recent_calls(who, limit)
+    return web.json_response({"calls": calls})
+
+
+async def save_note(request: web.Request) -> web.Response:
+    agent = _agent(request)
+    body = await _json_body(request)
+    disposition = body.get("disposition")
+    notes = body.get("notes", "")
+    allowed = request.app[keys.SETTINGS].card.dispositions
+    if disposition is not None and disposition not in allowed:
+        raise BadRequest(f"disposition must be one of: {', '.join(allowed)}")
+    if not isinstance(notes, str) or len(notes) > MAX_NOTES_CHARS:
+        raise BadRequest(f"notes must be text of at most {MAX_NOTES_CHARS} characters")
+    if disposition is None and not notes.strip():
+        raise BadRequest("send a disposition, notes, or both")
+    saved = await request.app[keys.STORE].save_note(
+        request.match_info["call_id"],
+        agent.id,
+        disposition,
+        notes,
+        may_annotate_any=agent.role == SUPERVISOR_ROLE,
+    )
+    return web.json_response(saved, status=201)
+
+
+async def lookup(request: web.Request) -> web.Response:
+    agent = _agent(request)
+    if agent.role != SUPERVISOR_ROLE:
+        raise Forbidden("only the supervisor role may look numbers up without a call")
+    settings = request.app[keys.SETTINGS]
+    raw = request.query.get("number", "")
+    number = parse_caller(raw, settings.numbers.default_region)
+    if number.withheld or not (number.e164 or number.digits):
+        raise InvalidNumber(f"{raw[:40]!r} is not a phone number")
+    sections = await request.app[keys.ENGINE].lookup(number)
+    card = Card(call_id="", caller=number, received_at="", sections=sections, status="lookup", complete=True)
+    hidden = settings.hidden_sections(agent.role)
+    await request.app[keys.STORE].audit_lookup(
+        agent.id, number.e164 or number.digits, [n for n in sections if n not in hidden]
+    )
+    return web.json_response(render_card(card, request.app[keys.SPECS], hidden))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    report = await request.app[keys.READINESS]()
+    healthy = report["store"] == "ok" and report["broker"] == "ok"
+    return web.json_response(report, status=200 if healthy else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[keys.METRICS].render(request.app[keys.REFRESH_GAUGES])
+    return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be a whole number") from exc
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return value
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("send the body as application/json")
+    limit = request.app[keys.SETTINGS].server.max_body_bytes
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise TooLarge(f"the body is over {limit} bytes")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("the body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body

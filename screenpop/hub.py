@@ -1,0 +1,202 @@
+"""This instance's agent websockets: who may connect, and getting frames to them.
+
+Frames arrive from the broker for any agent; the hub hands each one to the
+sockets that agent holds here (several tabs all receive).  Every socket has a
+bounded queue and its own sender, so a frozen browser is cut off when its
+queue fills and never slows anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from screenpop.auth import AgentIdentity, verify_token
+from screenpop.broker import Broker, id_key
+from screenpop.errors import Unauthorized
+from screenpop.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HELLO_TIMEOUT_S = 5.0
+QUEUE_LIMIT = 256
+CLOSE_ORIGIN = 4403
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_NOT_HELLO = 4400
+CLOSE_TOO_SLOW = 4408
+CLOSE_RESTART = 1012
+CLOSE_OVERFLOW = 1013
+
+
+class AgentSocket:
+    """One browser tab: its queue, its sender, and the frames held back until welcome is out."""
+
+    def __init__(self, ws: web.WebSocketResponse, identity: AgentIdentity) -> None:
+        self.ws = ws
+        self.identity = identity
+        self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_LIMIT)
+        self.held: list[tuple[str, str]] | None = []
+        self.last_sent = (-1, -1)
+        self.overflowed = False
+
+    def offer(self, event_id: str, frame: str) -> None:
+        if self.held is not None:
+            self.held.append((event_id, frame))
+            return
+        self._enqueue(event_id, frame)
+
+    def _enqueue(self, event_id: str, frame: str) -> None:
+        key = id_key(event_id)
+        if key <= self.last_sent:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.queue = asyncio.Queue(1)  # drop the backlog; the sender closes the socket
+            self.queue.put_nowait("")
+            return
+        self.last_sent = key
+
+    def release(self, sent: list[tuple[str, str]]) -> None:
+        """Welcome and replay are out: send what arrived meanwhile, without repeats."""
+        for event_id, frame in sent:
+            self._enqueue(event_id, frame)
+        held, self.held = self.held or [], None
+        for event_id, frame in held:
+            self._enqueue(event_id, frame)
+
+    async def send_loop(self) -> None:
+        while not self.ws.closed:
+            frame = await self.queue.get()
+            if self.overflowed:
+                log.warning("agent %s cut off: its socket stopped reading", self.identity.id)
+                await self.ws.close(code=CLOSE_OVERFLOW, message=b"too far behind; reconnect")
+                return
+            await self.ws.send_str(frame)
+
+
+class Hub:
+    """The sockets of this instance, keyed by agent."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        broker: Broker,
+        welcome_extras: Callable[[AgentIdentity], dict[str, Any]],
+    ) -> None:
+        self._settings = settings
+        self._broker = broker
+        self._welcome_extras = welcome_extras
+        self._sockets: dict[str, set[AgentSocket]] = {}
+        self.closing = False
+        broker.listen(self.on_frame)
+
+    @property
+    def connected(self) -> int:
+        return sum(len(s) for s in self._sockets.values())
+
+    def on_frame(self, agent_id: str, event_id: str, frame: str) -> None:
+        for socket in self._sockets.get(agent_id, ()):
+            socket.offer(event_id, frame)
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=64 * 1024)
+        await ws.prepare(request)
+        if self.closing:
+            await ws.close(code=CLOSE_RESTART, message=b"server restarting")
+            return ws
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in self._settings.server.allowed_origins:
+            await ws.close(code=CLOSE_ORIGIN, message=b"origin not allowed")
+            return ws
+        hello = await self._read_hello(ws)
+        if hello is None:
+            return ws
+        identity, resume_from = hello
+        await self._serve(ws, identity, resume_from)
+        return ws
+
+    async def _read_hello(self, ws: web.WebSocketResponse) -> tuple[AgentIdentity, str | None] | None:
+        try:
+            msg = await ws.receive(timeout=HELLO_TIMEOUT_S)
+        except TimeoutError:
+            await ws.close(code=CLOSE_TOO_SLOW, message=b"say hello within 5 s")
+            return None
+        frame = _json_object(msg.data) if msg.type is WSMsgType.TEXT else None
+        if frame is None or frame.get("type") != "hello":
+            await ws.close(code=CLOSE_NOT_HELLO, message=b"the first frame must be a hello")
+            return None
+        try:
+            identity = verify_token(self._settings, frame.get("token"))
+        except Unauthorized as exc:
+            await ws.close(code=CLOSE_UNAUTHORIZED, message=str(exc).encode()[:120])
+            return None
+        resume = frame.get("resume_from")
+        return identity, resume if isinstance(resume, str) and resume else None
+
+    async def _serve(self, ws: web.WebSocketResponse, identity: AgentIdentity, resume: str | None) -> None:
+        socket = AgentSocket(ws, identity)
+        self._sockets.setdefault(identity.id, set()).add(socket)
+        sender = asyncio.create_task(socket.send_loop())
+        try:
+            await self._welcome(socket, resume)
+            await self._read_loop(ws)
+        finally:
+            self._sockets[identity.id].discard(socket)
+            if not self._sockets[identity.id]:
+                del self._sockets[identity.id]
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+
+    async def _welcome(self, socket: AgentSocket, resume: str | None) -> None:
+        agent = socket.identity
+        welcome: dict[str, Any] = {
+            "type": "welcome",
+            "agent": agent.id,
+            "role": agent.role,
+            "queues": list(agent.agent.queues),
+            "event_id": resume or await self._broker.latest_id(agent.id),
+        }
+        replayed: list[tuple[str, str]] = []
+        if resume:
+            replayed, welcome["recovered"] = await self._broker.replay(agent.id, resume)
+        welcome.update(self._welcome_extras(agent))
+        await socket.ws.send_str(json.dumps(welcome))
+        if resume:
+            # Frames held meanwhile were all published after the socket was
+            # registered; only a resume has a position to filter them by.
+            socket.last_sent = id_key(resume)
+        socket.release(replayed)
+
+    async def _read_loop(self, ws: web.WebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type is not WSMsgType.TEXT:
+                continue
+            frame = _json_object(msg.data)
+            if frame is not None and frame.get("type") == "ping":
+                await ws.send_str('{"type":"pong"}')
+
+    async def close_all(self, code: int = CLOSE_RESTART) -> None:
+        """Close every socket (shutdown): 1012 tells widgets to reconnect elsewhere."""
+        self.closing = True
+        sockets = [s for group in self._sockets.values() for s in group]
+        await asyncio.gather(
+            *(s.ws.close(code=code, message=b"server restarting") for s in sockets),
+            return_exceptions=True,
+        )
+
+
+def _json_object(text: Any) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,33 @@
+"""The typed keys under which ``create_app`` hangs every service on the aiohttp app."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from screenpop.broker import Broker
+from screenpop.calls import CallService
+from screenpop.card import SectionSpec
+from screenpop.hub import Hub
+from screenpop.lookup import LookupEngine
+from screenpop.metrics import Metrics
+from screenpop.providers.base import WebhookProvider
+from screenpop.settings import Settings
+from screenpop.store import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+STORE = web.AppKey("store", Store)
+BROKER = web.AppKey("broker", Broker)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+ENGINE = web.AppKey("engine", LookupEngine)
+HUB = web.AppKey("hub", Hub)
+CALLS = web.AppKey("calls", CallService)
+SPECS = web.AppKey("specs", dict[str, SectionSpec])
+PROVIDERS = web.AppKey("providers", dict[str, WebhookProvider])
+READINESS = web.AppKey("readiness", Callable[[], Awaitable[dict[str, Any]]])
+REFRESH_GAUGES = web.AppKey("refresh_gauges", Callable[[], None])
+LINKS = web.AppKey("links", dict[str, Callable[[], str]])

@@ -1,0 +1,64 @@
+"""Prometheus metrics, in a registry owned by one app (no process-wide globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from screenpop.model import SectionStatus
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.webhooks = Counter(
+            "screenpop_webhooks", "Webhooks received", ["provider", "outcome"], registry=r
+        )
+        self.first_frame = Histogram(
+            "screenpop_card_first_frame_seconds",
+            "Webhook received to first card frame published",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.complete = Histogram(
+            "screenpop_card_complete_seconds",
+            "Webhook received to complete card published",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.connector_latency = Histogram(
+            "screenpop_connector_seconds",
+            "Connector lookup time",
+            ["connector", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.connector_errors = Counter(
+            "screenpop_connector_errors", "Connector timeouts and errors", ["connector", "status"], registry=r
+        )
+        self.circuit_open = Gauge(
+            "screenpop_circuit_open",
+            "1 while a connector's circuit is open or half-open",
+            ["connector"],
+            registry=r,
+        )
+        self.agents_connected = Gauge(
+            "screenpop_agents_connected", "Agent sockets on this instance", registry=r
+        )
+        self.cards_published = Counter(
+            "screenpop_card_frames", "Card frames published (one per agent per version)", registry=r
+        )
+
+    def connector_done(self, name: str, status: SectionStatus, elapsed_s: float) -> None:
+        self.connector_latency.labels(name, status.value).observe(elapsed_s)
+        if status in (SectionStatus.TIMEOUT, SectionStatus.ERROR):
+            self.connector_errors.labels(name, status.value).inc()
+
+    def render(self, refresh: Callable[[], None]) -> bytes:
+        """The text exposition, after ``refresh`` has set the gauges read at scrape time."""
+        refresh()
+        return generate_latest(self.registry)

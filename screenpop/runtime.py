@@ -1,0 +1,53 @@
+"""Connectors and the fan-out engine opened for one-off commands (lookup, check).
+
+The service builds the same parts inside ``create_app``; this is the short
+version for a command that runs one lookup and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+
+from screenpop.connector_api import Connector, ConnectorContext
+from screenpop.lookup import LookupEngine
+from screenpop.phone import normalize
+from screenpop.registry import build_connectors
+from screenpop.settings import Settings
+
+
+def connector_context(settings: Settings, http: aiohttp.ClientSession | None) -> ConnectorContext:
+    region = settings.numbers.default_region
+    return ConnectorContext(
+        default_region=region,
+        normalize=functools.partial(normalize, default_region=region),
+        http=http,
+        config_dir=Path(settings.source).parent,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_connectors(settings: Settings) -> AsyncIterator[dict[str, Connector]]:
+    """Every configured connector, built (not started) with a shared HTTP session; closed after."""
+    async with aiohttp.ClientSession() as http:
+        connectors = build_connectors(settings.connectors, connector_context(settings, http))
+        try:
+            yield connectors
+        finally:
+            await asyncio.gather(*(c.close() for c in connectors.values()), return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def open_engine(settings: Settings) -> AsyncIterator[LookupEngine]:
+    async with open_connectors(settings) as connectors:
+        await asyncio.gather(*(c.start() for c in connectors.values()), return_exceptions=True)
+        engine = LookupEngine(settings, connectors)
+        try:
+            yield engine
+        finally:
+            await engine.close()

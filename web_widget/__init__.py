@@ -1,0 +1,1 @@
+"""The browser widget: static files served by screenpop at /widget/ and /agent."""
