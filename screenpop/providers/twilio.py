@@ -248,14 +248,21 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 def events_from_params(p: Mapping[str, str], provider: str, agents: Mapping[str, str]) -> list[CallEvent]:
-    """Route a verified callback to the voice or the TaskRouter reader."""
+    """Route a verified callback to the voice or the TaskRouter reader.
+
+    Other signed callbacks (a ``<Gather>`` action, a recording status) say
+    nothing about ringing; they are accepted and yield no event rather than
+    a 400 that Twilio would retry and report as an error.
+    """
     if "EventType" in p:
         return taskrouter_events(p, provider, agents)
     if "CallStatus" in p:
         return voice_events(p, provider, agents)
-    raise BadRequest(
-        "neither `CallStatus` (a voice status callback) nor `EventType` (a TaskRouter event) is present"
+    log.info(
+        "provider %s: a Twilio callback with neither CallStatus nor EventType (not a call status) ignored",
+        provider,
     )
+    return []
 
 
 def voice_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str]) -> list[CallEvent]:
