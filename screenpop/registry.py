@@ -6,6 +6,7 @@ be, so the plugin path is the one that is tested every day.
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import entry_points
 from typing import cast
 
@@ -19,7 +20,13 @@ def known_kinds() -> list[str]:
 
 
 def load_kind(kind: str, where: str) -> ConnectorKind:
-    """The class registered for ``kind``; ``where`` prefixes the error for a config file."""
+    """The class registered for ``kind``; ``where`` prefixes the error for a config file.
+
+    ``kind`` may also be ``package.module:Class``, so a contact center can try
+    its own connector class before packaging it with an entry point.
+    """
+    if ":" in kind:
+        return _load_dotted(kind, where)
     found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == kind]
     if not found:
         raise ConfigError(
@@ -30,6 +37,17 @@ def load_kind(kind: str, where: str) -> ConnectorKind:
         return cast(ConnectorKind, found[0].load())
     except Exception as exc:  # a broken plugin must not take screenpop down with a traceback
         raise ConfigError(f"{where}: connector kind {kind!r} failed to load: {exc}") from exc
+
+
+def _load_dotted(kind: str, where: str) -> ConnectorKind:
+    module_name, _, attribute = kind.partition(":")
+    try:
+        loaded = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{where}: cannot load connector class {kind!r}: {exc}") from exc
+    if not hasattr(loaded, "Options"):
+        raise ConfigError(f"{where}: {kind!r} has no `Options` model, so it is not a connector kind")
+    return cast(ConnectorKind, loaded)
 
 
 def build_connectors(

@@ -1,0 +1,67 @@
+"""Helpers for people who write connectors or test screenpop itself.
+
+``ScriptedConnector`` is a real connector whose answers are given in code:
+useful to see how the fan-out treats a slow, hanging or failing source
+without standing up a database.  ``make_settings`` builds validated settings
+from a few keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
+from screenpop.errors import ConnectorError
+from screenpop.settings import Settings, settings_from_mapping
+
+TEST_SECRET = "test-secret-0123456789abcdef"  # noqa: S105 - only for tests
+
+
+class ScriptedOptions(ConnectorOptions):
+    rows: dict[str, dict[str, Any]] = {}
+    delay_ms: int = 0
+    fail: str | None = None
+    crash: bool = False
+
+
+class ScriptedConnector:
+    """Answers from ``rows`` (keyed by E.164) after ``delay_ms``; ``fail`` raises a ConnectorError."""
+
+    Options: ClassVar[type[ConnectorOptions]] = ScriptedOptions
+
+    def __init__(self, name: str, options: ScriptedOptions, context: ConnectorContext) -> None:
+        self.name = name
+        self.options = options
+        self.calls: list[Mapping[str, Any]] = []
+        self.started = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
+        self.calls.append(dict(params))
+        await asyncio.sleep(self.options.delay_ms / 1000)
+        if self.options.crash:
+            raise RuntimeError("bug in a connector")
+        if self.options.fail:
+            raise ConnectorError(self.options.fail)
+        row = self.options.rows.get(str(params.get("e164")))
+        return LookupResult(data=dict(row), rows=1) if row else LookupResult(None)
+
+    async def check(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self.started = False
+
+
+def make_settings(connectors: list[dict[str, Any]] | None = None, **blocks: Any) -> Settings:
+    """Validated settings with one agent per role given, for tests and examples."""
+    raw: dict[str, Any] = {
+        "agents": {"token_secret": TEST_SECRET, "directory": [{"id": "agent-1", "queues": ["support"]}]},
+        "connectors": connectors or [],
+        **blocks,
+    }
+    return settings_from_mapping(raw, source="<test>", environ={})
