@@ -69,7 +69,7 @@ async def test_card_deadline_cuts_off_pending_work() -> None:
         [scripted("fast", **ada()), scripted("slow", delay_ms=5000, timeout_ms=10000, **ada())],
         card={"deadline_ms": 200},
     )
-    engine, connectors = engine_for(settings)
+    engine, _ = engine_for(settings)
     started = time.perf_counter()
     final = (await all_snapshots(engine))[-1]
     assert 0.18 < time.perf_counter() - started < 0.5
