@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 from screenpop.errors import BadRequest, BadSignature, ConfigError
 from screenpop.model import CallEvent, EventKind
@@ -223,3 +228,52 @@ def test_example_request_refuses_an_agent() -> None:
     """Connect rings queues; asking it to ring one agent is explained, not faked."""
     with pytest.raises(ConfigError, match="queue"):
         provider().example_request("+14155550132", "c-1", "agent-1", None, NOW)
+
+
+def lambda_from_doc() -> dict[str, Any]:
+    """Load the Lambda exactly as docs/amazon-connect-lambda.md shows it."""
+    text = (Path(__file__).parent.parent / "docs" / "amazon-connect-lambda.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "amazon-connect-lambda.md", "exec"), namespace)  # noqa: S102 - our own doc
+    return namespace
+
+
+async def test_documented_lambda_reaches_a_real_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The doc's Lambda posts the flow event to a real HTTP server, where the provider accepts it."""
+    p = provider()
+    received: list[CallEvent] = []
+
+    async def handle(http: web.Request) -> web.Response:
+        body = await http.read()
+        req = WebhookRequest(
+            url=str(http.url),
+            path=http.path,
+            query=dict(http.query),
+            headers={k.lower(): v for k, v in http.headers.items()},
+            body=body,
+            content_type=http.content_type,
+            now=time.time(),
+        )
+        events = p.verify_and_parse(req)
+        received.extend(events)
+        reply = p.reply(events)
+        return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)
+
+    app = web.Application()
+    app.router.add_post("/webhooks/connect", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        monkeypatch.setenv("SCREENPOP_URL", f"http://127.0.0.1:{port}/webhooks/connect")
+        monkeypatch.setenv("SCREENPOP_SECRET", SECRET)
+        handler = lambda_from_doc()["lambda_handler"]
+        assert await asyncio.to_thread(handler, FLOW_EVENT, None) == {}
+    finally:
+        await runner.cleanup()
+    assert [(e.event, e.call_id, e.queue) for e in received] == [
+        (EventKind.RINGING, "4a573372-1f28-4e26-b97b-XXXXXXXXXXX", "PasswordReset")
+    ]
