@@ -1,0 +1,1 @@
+"""Alembic migrations of screenpop's store, run to head by ``Store.open``."""

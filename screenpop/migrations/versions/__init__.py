@@ -1,0 +1,1 @@
+"""Alembic revisions of screenpop's store, oldest first by revision id."""

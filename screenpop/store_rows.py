@@ -1,0 +1,122 @@
+"""Pure helpers of the store: input checks, and stored rows shaped as JSON.
+
+Kept apart from ``store.py`` so that the SQL there reads as SQL, and because
+these shapes are what the HTTP API and the cards show (times as ISO 8601 UTC
+with a ``Z``, notes with their agent), which is worth reading in one place.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from screenpop.errors import BadRequest
+from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
+from screenpop.store_schema import MAX_DISPOSITION, MAX_NOTES, MAX_TEXT
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import sqlalchemy as sa
+
+    AnyRow: TypeAlias = sa.Row[*tuple[Any, ...]]
+
+MAX_LIMIT = 500
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with milliseconds and a ``Z``, as the cards show times."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """Provider times without a zone are UTC by every provider's documentation."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def clip(value: str | None) -> str | None:
+    return value[:MAX_TEXT] if value else None
+
+
+def bounded(limit: int) -> int:
+    return max(0, min(limit, MAX_LIMIT))
+
+
+def check_id(name: str, value: str) -> None:
+    if not value or len(value) > MAX_TEXT:
+        raise BadRequest(f"{name} must be 1 to {MAX_TEXT} characters")
+
+
+def check_note(disposition: str | None, text: str | None) -> None:
+    if not disposition and not text:
+        raise BadRequest("a note needs a disposition or notes")
+    if disposition and len(disposition) > MAX_DISPOSITION:
+        raise BadRequest(f"disposition is longer than {MAX_DISPOSITION} characters")
+    if text and len(text) > MAX_NOTES:
+        raise BadRequest(f"notes are longer than {MAX_NOTES} characters")
+
+
+def caller_fields(event: CallEvent, e164: str | None) -> dict[str, str | None]:
+    return {
+        "caller_raw": clip(event.from_raw),
+        "caller_e164": clip(e164),
+        "caller_name": clip(event.caller_name),
+        "to_number": clip(event.to),
+        "queue": clip(event.queue),
+    }
+
+
+def outcome(event: CallEvent, received: datetime) -> dict[str, Any]:
+    """What an answered/ended/missed event tells about the call besides its status."""
+    at = aware(event.at) or received
+    if event.event is EventKind.ANSWERED:
+        return {"answered_by": clip(event.agent), "answered_at": at}
+    if event.event in (EventKind.ENDED, EventKind.MISSED):
+        return {"ended_at": at}
+    return {}
+
+
+def note_json(note: AnyRow) -> JSON:
+    return {
+        "id": note.id,
+        "agent": note.agent_id,
+        "disposition": note.disposition,
+        "notes": note.notes,
+        "created_at": iso(note.created_at),
+    }
+
+
+def call_json(row: AnyRow, call_notes: list[JSON]) -> JSON:
+    return {
+        "call_id": row.call_id,
+        "provider": row.provider,
+        "status": row.status,
+        "caller": {"raw": row.caller_raw, "e164": row.caller_e164, "name": row.caller_name},
+        "to": row.to_number,
+        "queue": row.queue,
+        "answered_by": row.answered_by,
+        "received_at": iso(row.received_at),
+        "answered_at": iso(row.answered_at),
+        "ended_at": iso(row.ended_at),
+        "summary": row.summary,
+        "notes": call_notes,
+    }
+
+
+def history_entry(row: AnyRow, call_notes: list[JSON]) -> HistoryEntry:
+    latest = call_notes[-1] if call_notes else {}
+    return HistoryEntry(
+        call_id=row.call_id,
+        at=iso(row.received_at) or "",
+        agent=row.answered_by or latest.get("agent"),
+        disposition=latest.get("disposition"),
+        notes=latest.get("notes"),
+    )

@@ -1,0 +1,171 @@
+"""The tables of screenpop's own store, in SQLAlchemy Core.
+
+Core rather than the ORM because every store operation is a handful of
+single statements on the webhook's hot path, and because the same ``Table``
+objects let a test check that the Alembic migrations build exactly this
+schema.  The migrations themselves never import this module's tables: a
+migration is frozen history, this module is the present.
+
+Free-text columns (numbers, names, agent and call ids) are ``Text`` rather
+than ``VARCHAR(n)``: PostgreSQL would refuse an over-long value a phone
+system sent with an error, SQLite would not, and the store must behave the
+same on both.  The store clips what it writes instead (``MAX_TEXT``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+from screenpop.model import EventKind
+
+VERSION_TABLE = "screenpop_alembic_version"
+"""Alembic's bookkeeping table, named so that screenpop can share a database."""
+
+MAX_TEXT = 255
+"""Longest id, number or name kept; longer values from a phone system are clipped."""
+
+MAX_DISPOSITION = 100
+MAX_NOTES = 10_000
+
+STATUS_RANK: Mapping[str, int] = MappingProxyType(
+    {
+        EventKind.RINGING.value: 0,
+        EventKind.ANSWERED.value: 1,
+        EventKind.ENDED.value: 2,
+        EventKind.MISSED.value: 2,
+    }
+)
+"""A call's status only moves to a higher rank, so late or repeated events cannot undo it."""
+
+AUDIT_ACTIONS = ("card", "lookup", "note")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value
+    is stored as naive UTC text (which also sorts correctly) and the zone is
+    put back when read.  A naive datetime is refused: guessing its zone would
+    silently shift a call's time.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("screenpop stores only timezone-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""64-bit keys on PostgreSQL; SQLite only auto-increments ``INTEGER PRIMARY KEY``."""
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+calls = sa.Table(
+    "calls",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("call_id", sa.Text, nullable=False),
+    sa.Column("caller_raw", sa.Text),
+    sa.Column("caller_e164", sa.Text),
+    sa.Column("caller_name", sa.Text),
+    sa.Column("to_number", sa.Text),
+    sa.Column("queue", sa.Text),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("answered_by", sa.Text),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("answered_at", UTCDateTime()),
+    sa.Column("ended_at", UTCDateTime()),
+    sa.Column("summary", JSONType),
+    sa.UniqueConstraint("provider", "call_id"),
+    sa.CheckConstraint("status IN ('ringing', 'answered', 'ended', 'missed')", name="status"),
+    # history: previous calls of one number, newest first
+    sa.Index(None, "caller_e164", "received_at"),
+    # supervisors' recent calls, newest first
+    sa.Index(None, "received_at"),
+    # notes name a call by the provider's id alone
+    sa.Index(None, "call_id"),
+)
+
+call_events = sa.Table(
+    "call_events",
+    metadata,
+    # (call_pk, event) is the timeline's key and, since a call row is unique
+    # per (provider, call_id), the same as unique (provider, call_id, event):
+    # it is what makes a repeated webhook a no-op.
+    sa.Column("call_pk", ID, sa.ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("event", sa.String(16), primary_key=True),
+    sa.Column("at", UTCDateTime()),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("agent", sa.Text),
+)
+
+call_recipients = sa.Table(
+    "call_recipients",
+    metadata,
+    sa.Column("call_pk", ID, sa.ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("agent_id", sa.Text, primary_key=True),
+    sa.Column("added_at", UTCDateTime(), nullable=False),
+    # an agent's recent calls
+    sa.Index(None, "agent_id", "call_pk"),
+)
+
+notes = sa.Table(
+    "notes",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("call_pk", ID, sa.ForeignKey("calls.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("agent_id", sa.Text, nullable=False),
+    sa.Column("disposition", sa.Text),
+    sa.Column("notes", sa.Text),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "call_pk", "created_at"),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("agent_id", sa.Text, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    # the provider's call id; no foreign key, so the audit outlives any cleanup of calls
+    sa.Column("call_id", sa.Text),
+    # the number a supervisor looked up (action 'lookup')
+    sa.Column("number", sa.Text),
+    sa.Column("version", sa.Integer),
+    sa.Column("sections", JSONType, nullable=False),
+    sa.CheckConstraint("action IN ('card', 'lookup', 'note')", name="action"),
+    sa.Index(None, "at"),
+    sa.Index(None, "agent_id", "at"),
+    sa.Index(None, "call_id"),
+)
