@@ -1,0 +1,470 @@
+"""The broker for several instances: a Redis Stream per agent, pub/sub for live fan-out.
+
+Each message is appended to its agent's stream (``screenpop:agent:{id}``,
+trimmed to ``broker.replay_s``), and the stream id Redis assigns is the
+event id, so ids from every instance sort on one clock.  The same Lua call
+publishes the batch on one channel, so a message is live on other
+instances exactly when it is in the stream.  This instance's handlers are
+called directly, without waiting for the pub/sub round trip.
+
+Redis may go away.  Then cards still reach the agents of this instance with
+locally made ids, wait in a bounded outbox, and are appended and published
+when Redis returns; the duplicate guard and the shared values fall back to
+this process (dedupe is per instance during the outage) and are copied to
+Redis on return.  A supervisor task owns the connection: it listens, notices
+faults, reconnects with back-off and jitter, and reports the state that
+``health()`` answers from without touching the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
+
+from screenpop.broker import Delivery, FrameHandler, frame_with_id, id_key
+
+log = logging.getLogger(__name__)
+
+PREFIX = "screenpop:"
+CHANNEL = f"{PREFIX}frames"
+BORN_KEY = f"{PREFIX}born"
+OUTBOX_MAX = 10_000
+FLUSH_BATCH = 500
+BACKOFF_MIN_S = 0.05
+BACKOFF_MAX_S = 1.0
+LISTEN_POLL_S = 0.25
+FIRST_CONNECT_WAIT_S = 2.0
+MAX_ID_PART = 2**64 - 1
+
+FAULTS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+
+# KEYS[i]: the stream of delivery i.  ARGV: channel, origin, window ms, expiry ms,
+# then per delivery: agent id, wanted id ("*" or an outbox id), body.
+APPEND_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local minid = string.format('%d', math.max(0, now - tonumber(ARGV[3])))
+local ids, out = {}, {}
+for i, key in ipairs(KEYS) do
+  local base = 4 + (i - 1) * 3
+  local agent, wanted, body = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
+  local id = nil
+  if wanted ~= '*' then
+    local added = redis.pcall('XADD', key, 'MINID', '~', minid, wanted, 'b', body)
+    if type(added) == 'string' then id = added end
+  end
+  if id == nil then
+    id = redis.call('XADD', key, 'MINID', '~', minid, '*', 'b', body)
+  end
+  redis.call('PEXPIRE', key, ARGV[4])
+  ids[i] = id
+  out[i] = {agent, id, body}
+end
+redis.call('PUBLISH', ARGV[1], cjson.encode({o = ARGV[2], d = out}))
+return ids
+"""
+
+
+def stream_key(agent_id: str) -> str:
+    return f"{PREFIX}agent:{agent_id}"
+
+
+def value_key(key: str) -> str:
+    return f"{PREFIX}kv:{key}"
+
+
+def describe_fault(exc: BaseException) -> str:
+    """A short reason for /readyz: ``connection refused`` rather than a driver's sentence."""
+    chain = _causes(exc)
+    text = " ".join(str(link) for link in chain).lower()
+    if any(isinstance(link, ConnectionRefusedError) for link in chain) or "refused" in text \
+            or "error 111 " in text:
+        return "connection refused"
+    if any(isinstance(link, TimeoutError) for link in chain) or "timeout" in text or "timed out" in text:
+        return "timeout"
+    if "closed" in text or "reset" in text or "eof" in text:
+        return "connection lost"
+    return f"{type(exc).__name__}: {str(exc)[:120]}"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what it was raised from, a few links deep."""
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and len(chain) < 5:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    return chain
+
+
+def _parse_id(event_id: str) -> tuple[int, int] | None:
+    """A stream id Redis would accept, or None (so a client's junk never reaches XRANGE)."""
+    ms, seq = id_key(event_id)
+    if ms < 0 or seq < 0 or ms > MAX_ID_PART or seq > MAX_ID_PART:
+        return None
+    return ms, seq
+
+
+def _format(position: tuple[int, int]) -> str:
+    return f"{position[0]}-{position[1]}"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A message published while Redis was away, with the id its local agents saw."""
+
+    seq: int
+    delivery: Delivery
+    event_id: str
+
+
+class _LocalValues:
+    """The duplicate guard and shared values while Redis is away; copied back on return."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, tuple[str, float, bool]] = {}
+
+    def get(self, key: str) -> str | None:
+        found = self.values.get(key)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    def put(self, key: str, value: str, ttl_s: float, claim: bool) -> None:
+        if len(self.values) >= 10_000:
+            now = time.monotonic()
+            self.values = {k: v for k, v in self.values.items() if v[1] >= now}
+        self.values[key] = (value, time.monotonic() + ttl_s, claim)
+
+    async def copy_to(self, redis: Redis) -> None:
+        """Claims go in only where no other instance claimed first; values overwrite."""
+        now = time.monotonic()
+        live = [(k, v, until, claim) for k, (v, until, claim) in self.values.items() if until > now]
+        if live:
+            async with redis.pipeline(transaction=False) as pipe:
+                for key, value, until, claim in live:
+                    pipe.set(value_key(key), value, px=max(1, int((until - now) * 1000)), nx=claim)
+                await pipe.execute()
+        self.values.clear()
+
+
+class RedisBroker:
+    """``broker.url: redis://…``: same behaviour as ``MemoryBroker``, across instances."""
+
+    def __init__(self, url: str, replay_s: int) -> None:
+        self._redis = Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=0.5,
+            socket_timeout=1.0,
+            health_check_interval=2,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self._window_ms = replay_s * 1000
+        self._origin = uuid.uuid4().hex
+        self._append = self._redis.register_script(APPEND_LUA)
+        self._handlers: list[FrameHandler] = []
+        self._outbox: deque[_Pending] = deque()
+        self._outbox_seq = itertools.count()
+        self._local = _LocalValues()
+        self._last = (0, 0)
+        self._up = False
+        self._ready = asyncio.Event()
+        self._reason = "not started"
+        self._closing = False
+        self._supervisor: asyncio.Task[None] | None = None
+
+    # life cycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the supervisor and give Redis a moment; a down Redis does not stop the service."""
+        if self._supervisor is None:
+            self._reason = "connecting"
+            self._supervisor = asyncio.create_task(self._supervise(), name="screenpop-redis-broker")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FIRST_CONNECT_WAIT_S):
+                await self._ready.wait()
+
+    async def close(self) -> None:
+        self._closing = True
+        self._mark_down("closed")
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        if self._outbox:
+            log.warning("broker closed with %d messages not yet in Redis", len(self._outbox))
+        self._handlers.clear()
+        await self._redis.aclose()
+
+    async def health(self) -> str:
+        """The state the supervisor last saw; never waits on the network."""
+        return "ok" if self._up else f"down: {self._reason}"
+
+    def listen(self, handler: FrameHandler) -> None:
+        self._handlers.append(handler)
+
+    # publishing ---------------------------------------------------------
+
+    async def publish(self, deliveries: Sequence[Delivery]) -> None:
+        """Append to the streams and fan out; without Redis, deliver here and keep for later."""
+        if not deliveries:
+            return
+        if self._up:
+            try:
+                ids = await self._append_all(deliveries, ["*"] * len(deliveries))
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+            else:
+                self._deliver_local(deliveries, ids)
+                return
+        ids = [self._local_id() for _ in deliveries]
+        for delivery, event_id in zip(deliveries, ids, strict=True):
+            self._keep(delivery, event_id)
+        self._deliver_local(deliveries, ids)
+
+    async def _append_all(self, deliveries: Sequence[Delivery], wanted: Sequence[str]) -> list[str]:
+        args: list[str | int] = [CHANNEL, self._origin, self._window_ms, 2 * self._window_ms + 60_000]
+        for delivery, want in zip(deliveries, wanted, strict=True):
+            args += [delivery.agent_id, want, delivery.body]
+        keys = [stream_key(d.agent_id) for d in deliveries]
+        ids = [str(i) for i in await self._append(keys=keys, args=args)]
+        for event_id in ids:
+            self._note(event_id)
+        return ids
+
+    def _deliver_local(self, deliveries: Sequence[Delivery], ids: Sequence[str]) -> None:
+        for delivery, event_id in zip(deliveries, ids, strict=True):
+            self._deliver(delivery.agent_id, event_id, frame_with_id(event_id, delivery.body))
+
+    def _deliver(self, agent_id: str, event_id: str, frame: str) -> None:
+        for handler in list(self._handlers):
+            try:
+                handler(agent_id, event_id, frame)
+            except Exception:  # one broken listener must not starve the others
+                log.exception("frame handler failed for agent %s", agent_id)
+
+    def _note(self, event_id: str) -> None:
+        self._last = max(self._last, id_key(event_id))
+
+    def _local_id(self) -> str:
+        """The next id after every id seen, on this clock: the order agents here see stays true."""
+        ms = _now_ms()
+        last_ms, last_seq = self._last
+        self._last = (ms, 0) if ms > last_ms else (last_ms, last_seq + 1)
+        return _format(self._last)
+
+    def _keep(self, delivery: Delivery, event_id: str) -> None:
+        if len(self._outbox) >= OUTBOX_MAX:
+            dropped = self._outbox.popleft()
+            log.warning("broker outbox full: message %s for agent %s dropped",
+                        dropped.event_id, dropped.delivery.agent_id)
+        self._outbox.append(_Pending(next(self._outbox_seq), delivery, event_id))
+
+    async def _flush_outbox(self) -> None:
+        """Append what was published during the outage, oldest first, keeping its ids where possible."""
+        for _ in range(OUTBOX_MAX // FLUSH_BATCH + 100):
+            batch = list(itertools.islice(self._outbox, FLUSH_BATCH))
+            if not batch:
+                return
+            await self._append_all([p.delivery for p in batch], [p.event_id for p in batch])
+            while self._outbox and self._outbox[0].seq <= batch[-1].seq:
+                self._outbox.popleft()
+        raise RedisError("outbox keeps growing while being flushed")
+
+    # supervision --------------------------------------------------------
+
+    def _mark_down(self, reason: str) -> None:
+        if self._up:
+            log.warning("redis broker down: %s", reason)
+        self._up = False
+        self._reason = reason
+        self._ready.clear()
+
+    async def _supervise(self) -> None:
+        """Connect, listen, and after any fault reconnect with capped exponential back-off."""
+        delay = BACKOFF_MIN_S
+        while not self._closing:
+            try:
+                await self._session()
+            except FAULTS as exc:
+                if self._up:
+                    delay = BACKOFF_MIN_S
+                self._mark_down(describe_fault(exc))
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, BACKOFF_MAX_S)
+
+    async def _session(self) -> None:
+        """One connection's life: subscribe, catch up, then listen until a fault."""
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await self._redis.ping()
+            await self._mark_born()
+            await pubsub.subscribe(CHANNEL)
+            await self._local.copy_to(self._redis)
+            await self._flush_outbox()
+            self._up, self._reason = True, ""
+            self._ready.set()
+            log.info("redis broker connected")
+            await self._listen(pubsub)
+        finally:
+            with contextlib.suppress(*FAULTS):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+
+    async def _mark_born(self) -> None:
+        """Remember since when this Redis holds history: older ids cannot be vouched for."""
+        seconds, micros = await self._redis.time()
+        await self._redis.set(BORN_KEY, seconds * 1000 + micros // 1000 - 1, nx=True)
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        while self._up and not self._closing:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=LISTEN_POLL_S)
+            if message is not None and message.get("type") == "message":
+                self._on_message(message["data"])
+
+    def _on_message(self, data: str) -> None:
+        try:
+            batch = json.loads(data)
+            origin, entries = batch["o"], batch["d"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed broker message")
+            return
+        if origin == self._origin:
+            return
+        for agent_id, event_id, body in entries:
+            self._note(event_id)
+            self._deliver(agent_id, event_id, frame_with_id(event_id, body))
+
+    # replay -------------------------------------------------------------
+
+    async def latest_id(self, agent_id: str) -> str:
+        """The agent's last stream id, or the instant just before Redis's now when it has none."""
+        if self._up:
+            try:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.xrevrange(stream_key(agent_id), count=1)
+                    pipe.time()
+                    last, (seconds, micros) = await pipe.execute()
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+            else:
+                if last:
+                    return str(last[0][0])
+                return f"{seconds * 1000 + micros // 1000 - 1}-0"
+        return _format(max(self._last, (_now_ms() - 1, 0)))
+
+    async def replay(self, agent_id: str, after: str) -> tuple[list[tuple[str, str]], bool]:
+        """Frames after ``after`` within the window; complete only when nothing after it was lost."""
+        position = _parse_id(after)
+        if self._up:
+            try:
+                return await self._replay_redis(agent_id, position)
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        start = position or (-1, -1)
+        frames = [
+            (p.event_id, frame_with_id(p.event_id, p.delivery.body))
+            for p in self._outbox
+            if p.delivery.agent_id == agent_id and id_key(p.event_id) > start
+        ]
+        return frames, False
+
+    async def _replay_redis(
+        self, agent_id: str, position: tuple[int, int] | None
+    ) -> tuple[list[tuple[str, str]], bool]:
+        key = stream_key(agent_id)
+        start = "-" if position is None else f"({_format(position)}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.time()
+            pipe.get(BORN_KEY)
+            pipe.exists(key)
+            pipe.xinfo_stream(key)
+            pipe.xrange(key, start, "+")
+            (seconds, micros), born, exists, info, entries = await pipe.execute(raise_on_error=False)
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        cutoff = (now_ms - self._window_ms, 0)
+        if isinstance(entries, ResponseError):
+            raise entries
+        frames = [(str(i), frame_with_id(str(i), f["b"])) for i, f in entries if id_key(str(i)) >= cutoff]
+        if position is None or born is None:
+            return frames, False
+        dropped_old = len(frames) < len(entries)
+        return frames, _complete(position, now_ms, int(born), cutoff, exists, info, dropped_old)
+
+    # shared values ------------------------------------------------------
+
+    async def claim(self, key: str, ttl_s: int) -> bool:
+        if self._up:
+            try:
+                return bool(await self._redis.set(value_key(key), "1", ex=ttl_s, nx=True))
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        if self._local.get(key) is not None:
+            return False
+        self._local.put(key, "1", ttl_s, claim=True)
+        return True
+
+    async def put(self, key: str, value: str, ttl_s: int) -> None:
+        if self._up:
+            try:
+                await self._redis.set(value_key(key), value, ex=ttl_s)
+                return
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        self._local.put(key, value, ttl_s, claim=False)
+
+    async def get(self, key: str) -> str | None:
+        if self._up:
+            try:
+                found: Any = await self._redis.get(value_key(key))
+                return None if found is None else str(found)
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        return self._local.get(key)
+
+
+def _complete(
+    position: tuple[int, int],
+    now_ms: int,
+    born_ms: int,
+    cutoff: tuple[int, int],
+    exists: int,
+    info: Any,
+    dropped_old: bool,
+) -> bool:
+    """Whether every message after ``position`` is still there to be sent again.
+
+    Unknown positions (before this Redis's history began, or in the future)
+    cannot be vouched for.  Otherwise a message after ``position`` is lost if
+    trimming removed it (the stream's ``max-deleted-entry-id``) or it is older
+    than the window.  A stream that expired entirely holds nothing newer than
+    the window, so only a position inside the window is complete then.
+    """
+    upper = (now_ms, MAX_ID_PART)
+    if not exists or isinstance(info, BaseException):
+        return (born_ms, 0) <= position <= upper and position >= cutoff
+    deleted = id_key(str(info.get("max-deleted-entry-id", "0-0")))
+    upper = max(upper, id_key(str(info.get("last-generated-id", "0-0"))))
+    known = (born_ms, 0) <= position <= upper
+    return known and deleted <= position and not dropped_old

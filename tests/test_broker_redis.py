@@ -1,0 +1,254 @@
+"""The Redis broker against a real Redis: fan-out across instances, replay, dedupe, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from screenpop.broker import Delivery, id_key
+from screenpop.broker_redis import RedisBroker
+from tests.servers import RedisServer
+
+pytestmark = pytest.mark.redis
+
+Received = list[tuple[str, str, str]]
+
+
+def recorder() -> tuple[Received, Callable[[str, str, str], None]]:
+    got: Received = []
+
+    def handler(agent_id: str, event_id: str, frame: str) -> None:
+        got.append((agent_id, event_id, frame))
+
+    return got, handler
+
+
+async def until(condition: Callable[[], bool], within_s: float = 5.0) -> bool:
+    """Wait (bounded) for ``condition``; the caller asserts the result."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.01)
+    return condition()
+
+
+def card(n: int) -> Delivery:
+    return Delivery("agent-1", json.dumps({"type": "card", "n": n}))
+
+
+@pytest.fixture
+async def pair(redis_url: str) -> AsyncIterator[tuple[RedisBroker, RedisBroker]]:
+    """Two instances of the service sharing one Redis."""
+    a, b = RedisBroker(redis_url, 300), RedisBroker(redis_url, 300)
+    await a.start()
+    await b.start()
+    try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_frame_reaches_remote_handler_once_and_local_handler_once(
+    pair: tuple[RedisBroker, RedisBroker],
+) -> None:
+    """A frame published on A is handed to A's handler directly and to B's through Redis, once each."""
+    a, b = pair
+    got_a, handler_a = recorder()
+    got_b, handler_b = recorder()
+    a.listen(handler_a)
+    b.listen(handler_b)
+    await a.publish([Delivery("agent-1", '{"type":"card","call_id":"c-1"}')])
+    assert len(got_a) == 1  # the local agent does not wait for pub/sub
+    assert await until(lambda: len(got_b) == 1)
+    await asyncio.sleep(0.2)
+    assert got_a == got_b
+    agent, event_id, frame = got_a[0]
+    assert agent == "agent-1"
+    assert json.loads(frame) == {"event_id": event_id, "type": "card", "call_id": "c-1"}
+
+
+async def test_ids_sort_in_publish_order_across_instances(pair: tuple[RedisBroker, RedisBroker]) -> None:
+    """Messages published alternately on two instances carry ids that sort in publish order."""
+    a, b = pair
+    got, handler = recorder()
+    a.listen(handler)
+    for n in range(20):
+        await (a if n % 2 == 0 else b).publish([card(n)])
+    assert await until(lambda: len(got) == 20)
+    await asyncio.sleep(0.1)
+    assert [json.loads(frame)["n"] for _, _, frame in got] == list(range(20))
+    keys = [id_key(event_id) for _, event_id, _ in got]
+    assert keys == sorted(keys)
+    assert len(set(keys)) == 20
+
+
+async def test_batch_of_deliveries_reaches_each_agent(pair: tuple[RedisBroker, RedisBroker]) -> None:
+    """One publish for a queue of agents reaches every one of them on the other instance."""
+    a, b = pair
+    got, handler = recorder()
+    b.listen(handler)
+    agents = [f"agent-{i}" for i in range(50)]
+    await a.publish([Delivery(agent, '{"type":"card"}') for agent in agents])
+    assert await until(lambda: len(got) == 50)
+    assert [agent for agent, _, _ in got] == agents
+
+
+async def test_replay_gives_exactly_the_later_frames_in_order(pair: tuple[RedisBroker, RedisBroker]) -> None:
+    """Replay after an id returns the frames published after it, in order, once, and says complete."""
+    a, b = pair
+    got, handler = recorder()
+    a.listen(handler)
+    start = await b.latest_id("agent-1")
+    for n in range(6):
+        await (a if n % 2 else b).publish([card(n)])
+    assert await until(lambda: len(got) == 6)
+    frames, complete = await b.replay("agent-1", got[2][1])
+    assert complete is True
+    assert frames == [(event_id, frame) for _, event_id, frame in got[3:]]
+    everything, complete = await a.replay("agent-1", start)
+    assert complete is True
+    assert [json.loads(f)["n"] for _, f in everything] == list(range(6))
+    assert await b.latest_id("agent-1") == got[-1][1]
+    assert await a.replay("agent-1", got[-1][1]) == ([], True)
+
+
+async def test_replay_of_a_position_older_than_the_window_is_incomplete(redis_url: str) -> None:
+    """A frame that fell out of the window is not replayed, and the replay says it is incomplete."""
+    broker = RedisBroker(redis_url, replay_s=1)
+    await broker.start()
+    try:
+        before = await broker.latest_id("agent-1")
+        await broker.publish([card(1)])
+        first = await broker.latest_id("agent-1")
+        await asyncio.sleep(1.2)
+        await broker.publish([card(2)])
+        frames, complete = await broker.replay("agent-1", before)
+        assert complete is False
+        assert [json.loads(f)["n"] for _, f in frames] == [2]
+        frames, complete = await broker.replay("agent-1", first)
+        assert complete is True
+        assert [json.loads(f)["n"] for _, f in frames] == [2]
+    finally:
+        await broker.close()
+
+
+async def test_unknown_or_unreadable_positions_are_incomplete(pair: tuple[RedisBroker, RedisBroker]) -> None:
+    """Ids from before this Redis's history, from the future, or not ids at all are never 'recovered'."""
+    a, _ = pair
+    await a.publish([card(1)])
+    for position in ["1-0", "junk", "", f"{2**70}-1", f"{(time.time() + 3600) * 1000:.0f}-0"]:
+        frames, complete = await a.replay("agent-1", position)
+        assert complete is False, position
+    frames, complete = await a.replay("agent-1", "junk")
+    assert [json.loads(f)["n"] for _, f in frames] == [1]
+
+
+async def test_latest_id_of_an_agent_without_messages_precedes_the_next_message(
+    pair: tuple[RedisBroker, RedisBroker],
+) -> None:
+    """Resuming from the position given before any message replays the first message."""
+    a, b = pair
+    position = await a.latest_id("agent-9")
+    frames, complete = await a.replay("agent-9", position)
+    assert (frames, complete) == ([], True)
+    await b.publish([Delivery("agent-9", '{"type":"call"}')])
+    frames, complete = await a.replay("agent-9", position)
+    assert complete is True
+    assert len(frames) == 1
+
+
+async def test_claim_is_true_once_across_instances(pair: tuple[RedisBroker, RedisBroker]) -> None:
+    """The duplicate guard lets exactly one of many concurrent claims on two instances win."""
+    a, b = pair
+    results = await asyncio.gather(*[(a if i % 2 else b).claim("pbx:c-1:ringing", 600) for i in range(10)])
+    assert results.count(True) == 1
+    assert await a.claim("pbx:c-2:ringing", 600) is True
+    await a.put("answered:c-1", "agent-2", 60)
+    assert await b.get("answered:c-1") == "agent-2"
+    assert await b.get("missing") is None
+
+
+async def test_outage_keeps_local_delivery_and_recovers_by_itself(
+    pair: tuple[RedisBroker, RedisBroker], redis_server: RedisServer
+) -> None:
+    """With Redis stopped, local agents still get cards and health says down; after restart all resumes."""
+    a, b = pair
+    got_a, handler_a = recorder()
+    got_b, handler_b = recorder()
+    a.listen(handler_a)
+    b.listen(handler_b)
+    try:
+        redis_server.stop()
+        await a.publish([card(1)])
+        assert len(got_a) == 1
+        assert await until_health(a, b, lambda h: h.startswith("down: "), within_s=1.0)
+        started = time.monotonic()
+        await a.publish([card(2)])
+        assert time.monotonic() - started < 0.05
+        assert [json.loads(f)["n"] for _, _, f in got_a] == [1, 2]
+        assert await b.claim("pbx:c-9:ringing", 600) is True
+        assert await b.claim("pbx:c-9:ringing", 600) is False
+        assert await a.health() == "down: connection refused"
+        redis_server.start()
+        assert await until_health(a, b, lambda h: h == "ok", within_s=5.0)
+        assert await until(lambda: len(got_b) == 2)  # the outbox reached the other instance
+        await a.publish([card(3)])
+        assert await until(lambda: len(got_b) == 3)
+        frames, _ = await b.replay("agent-1", "0-0")
+        assert [json.loads(f)["n"] for _, f in frames] == [1, 2, 3]
+        assert [eid for eid, _ in frames][:2] == [event_id for _, event_id, _ in got_a[:2]]
+        assert await a.claim("pbx:c-9:ringing", 600) is False  # the local claim was copied back
+    finally:
+        if not redis_server.running:
+            redis_server.start()
+
+
+async def until_health(
+    a: RedisBroker, b: RedisBroker, wanted: Callable[[str], bool], within_s: float
+) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if wanted(await a.health()) and wanted(await b.health()):
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_replay_during_an_outage_is_honestly_incomplete(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """Without Redis, replay offers what this instance kept and never claims to be complete."""
+    broker = RedisBroker(redis_url, 300)
+    await broker.start()
+    try:
+        position = await broker.latest_id("agent-1")
+        redis_server.stop()
+        await broker.publish([card(1)])
+        frames, complete = await broker.replay("agent-1", position)
+        assert complete is False
+        assert [json.loads(f)["n"] for _, f in frames] == [1]
+        assert id_key(await broker.latest_id("agent-1")) >= id_key(frames[0][0])
+    finally:
+        await broker.close()
+        if not redis_server.running:
+            redis_server.start()
+
+
+async def test_broker_starts_and_closes_cleanly_while_redis_is_down(redis_server: RedisServer) -> None:
+    """A broker whose Redis never answers still starts, reports why, and closes without leftovers."""
+    broker = RedisBroker("redis://127.0.0.1:1/0", 300)
+    started = time.monotonic()
+    await broker.start()
+    assert time.monotonic() - started < 2.5
+    assert await broker.health() == "down: connection refused"
+    got, handler = recorder()
+    broker.listen(handler)
+    await broker.publish([card(1)])
+    assert len(got) == 1
+    await broker.close()
