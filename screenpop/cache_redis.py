@@ -1,0 +1,139 @@
+"""The section cache shared by every instance, with a cluster-wide lookup lock.
+
+A caller who rings twice costs one lookup whichever instance takes the
+second call; and when many calls for one number arrive at once on several
+instances, one lookup per connector runs in the whole cluster (``lock``),
+while the others wait for its answer in the cache (``wait_for``).
+
+The cache is an optimisation, never a dependency: when Redis is away every
+method answers at once as if the cache were empty (a miss, a lock granted),
+and Redis is left alone for a second before the next try, so a lookup never
+waits on a dead cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from screenpop.broker_redis import describe_fault
+from screenpop.cache import CachedSection, section_from_json, section_to_json
+from screenpop.model import Section
+
+log = logging.getLogger(__name__)
+
+PREFIX = "screenpop:"
+REST_S = 1.0
+POLL_FIRST_S = 0.01
+POLL_MAX_S = 0.05
+FAULTS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+
+# Delete a lock only if this instance still holds it (it may have expired and been taken).
+UNLOCK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def entry_key(key: str) -> str:
+    return f"{PREFIX}cache:{key}"
+
+
+def lock_key(key: str) -> str:
+    return f"{PREFIX}lock:{key}"
+
+
+class RedisCache:
+    """``SectionCache`` in Redis: JSON entries that expire after ``keep_s``."""
+
+    def __init__(self, url: str, timeout_s: float = 0.25) -> None:
+        self._redis = Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=timeout_s,
+            socket_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self._owner = uuid.uuid4().hex
+        self._unlock = self._redis.register_script(UNLOCK_LUA)
+        self._resting_until = 0.0
+
+    async def get(self, key: str) -> CachedSection | None:
+        raw = await self._call(lambda: self._redis.get(entry_key(key)))
+        if raw is None:
+            return None
+        try:
+            entry = json.loads(raw)
+            return CachedSection(section_from_json(entry["section"]), float(entry["stored_at"]))
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring an unreadable cache entry %s", key)
+            return None
+
+    async def put(self, key: str, section: Section, keep_s: float) -> None:
+        """Store with the writer's wall clock, so that every reader can tell its age."""
+        if keep_s <= 0:
+            return
+        entry = json.dumps({"section": section_to_json(section), "stored_at": time.time()})
+        await self._call(lambda: self._redis.set(entry_key(key), entry, px=max(1, round(keep_s * 1000))))
+
+    async def lock(self, key: str, ttl_s: float) -> bool:
+        """True when this instance may run the lookup for ``key``; also True when Redis is away."""
+        taken = await self._call(
+            lambda: self._redis.set(lock_key(key), self._owner, px=max(1, round(ttl_s * 1000)), nx=True),
+            otherwise=True,
+        )
+        return bool(taken)
+
+    async def unlock(self, key: str) -> None:
+        await self._call(lambda: self._unlock(keys=[lock_key(key)], args=[self._owner]))
+
+    async def wait_for(self, key: str, timeout_s: float) -> CachedSection | None:
+        """The answer another instance is fetching, or None when it stored none in time.
+
+        Returns early with None when the lock is released without an entry
+        (that lookup failed or timed out, which is never cached): the caller
+        should then run the lookup itself.
+        """
+        deadline = time.monotonic() + timeout_s
+        pause = POLL_FIRST_S
+        while time.monotonic() < deadline:
+            found = await self.get(key)
+            if found is not None:
+                return found
+            if not await self._call(lambda: self._redis.exists(lock_key(key))):
+                return await self.get(key)
+            await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, POLL_MAX_S)
+        return await self.get(key)
+
+    async def health(self) -> str:
+        """``ok`` or ``down: <reason>``; one PING, bounded by the socket timeout."""
+        try:
+            await self._redis.ping()
+        except FAULTS as exc:
+            return f"down: {describe_fault(exc)}"
+        return "ok"
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def _call(self, command: Callable[[], Awaitable[Any]], otherwise: Any = None) -> Any:
+        """Run one command; on a fault answer ``otherwise`` and leave Redis alone for a moment."""
+        if time.monotonic() < self._resting_until:
+            return otherwise
+        try:
+            return await command()
+        except FAULTS as exc:
+            log.warning("section cache unavailable (%s); treating it as empty", type(exc).__name__)
+            self._resting_until = time.monotonic() + REST_S
+            return otherwise
