@@ -117,7 +117,9 @@ def test_status_callback_fields() -> None:
         (lambda: request(URL, b"CallSid=CA1&CallStatus=ringing", "bm90IGl0"), "does not match"),
         (lambda: form({"CallSid": "CA1", "CallStatus": "ringing"}, sign_url=URL + "x"), "does not match"),
         (
-            lambda: form({"CallSid": "CA1", "CallStatus": "ringing"}, sign_url="https://other.example/webhooks/twilio"),
+            lambda: form(
+                {"CallSid": "CA1", "CallStatus": "ringing"}, sign_url="https://other.example/webhooks/twilio"
+            ),
             "public_url",
         ),
     ],

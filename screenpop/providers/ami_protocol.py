@@ -10,7 +10,7 @@ AMI client, has been unmaintained since 2021 and still uses the removed
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 Packet = dict[str, str]
 
@@ -74,7 +74,3 @@ def encode_action(fields: Mapping[str, str]) -> bytes:
 
 def is_banner(line: bytes) -> bool:
     return line.startswith(BANNER_PREFIX)
-
-
-def packets_with_events(packets: Iterable[Packet]) -> list[Packet]:
-    return [p for p in packets if "Event" in p]
