@@ -71,7 +71,7 @@ class AgentEntry(Frozen):
 
 
 class AgentsSettings(Frozen):
-    token_secret: str = Field(min_length=16)
+    token_secret: str = Field(min_length=32)
     directory: tuple[AgentEntry, ...] = ()
 
     @field_validator("directory")

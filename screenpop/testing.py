@@ -16,7 +16,7 @@ from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupRe
 from screenpop.errors import ConnectorError
 from screenpop.settings import Settings, settings_from_mapping
 
-TEST_SECRET = "test-secret-0123456789abcdef"  # noqa: S105 - only for tests
+TEST_SECRET = "test-secret-0123456789abcdef-0123456789"  # noqa: S105 - only for tests
 
 
 class ScriptedOptions(ConnectorOptions):
