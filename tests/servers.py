@@ -56,8 +56,9 @@ def find_binary(name: str, *, postgres: bool = False) -> str:
     return found
 
 
-def _wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str,
-                log: Path, timeout: float) -> None:
+def _wait_until(
+    ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float
+) -> None:
     """Poll ``ready`` until it holds, failing fast if the process died meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -125,8 +126,11 @@ class _Server:
         self._prepare()
         with self.log.open("ab") as log:
             self._proc = subprocess.Popen(
-                self._command(), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                self._command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         _wait_until(self.is_ready, self._proc, self.name, self.log, timeout)
 
@@ -176,8 +180,15 @@ class PostgresServer(_Server):
         """Prefix argv so it runs as ``postgres`` (initdb and postgres refuse root)."""
         if os.geteuid() != 0:
             return argv
-        return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups",
-                "--pdeathsig=INT", "--", *argv]
+        return [
+            "setpriv",
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--init-groups",
+            "--pdeathsig=INT",
+            "--",
+            *argv,
+        ]
 
     def _prepare(self) -> None:
         if self.data.exists():
@@ -187,25 +198,50 @@ class PostgresServer(_Server):
             os.chown(self.dir, owner.pw_uid, owner.pw_gid)
             self.log.touch()
             os.chown(self.log, owner.pw_uid, owner.pw_gid)
-        argv = [self._initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"]
-        done = subprocess.run(
-            self._as_owner(argv), capture_output=True, check=False, timeout=120
-        )
+        argv = [
+            self._initdb,
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]
+        done = subprocess.run(self._as_owner(argv), capture_output=True, check=False, timeout=120)
         if done.returncode != 0:
             raise ServerError(f"initdb failed:\n{done.stdout.decode()}{done.stderr.decode()}")
 
     def _command(self) -> list[str]:
-        return self._as_owner([
-            self._postgres, "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.port),
-            "-k", str(self.dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
-            "-c", "full_page_writes=off", "-c", "max_connections=200",
-        ])
+        return self._as_owner(
+            [
+                self._postgres,
+                "-D",
+                str(self.data),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.dir),
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ]
+        )
 
     def is_ready(self) -> bool:
         done = subprocess.run(
             [self._isready, "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"],
-            check=False, timeout=10,
+            check=False,
+            timeout=10,
         )
         return done.returncode == 0
 
@@ -215,7 +251,9 @@ class PostgresServer(_Server):
             raise ValueError(f"not a plain database name: {name!r}")
         done = subprocess.run(
             [self._createdb, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name],
-            capture_output=True, check=False, timeout=30,
+            capture_output=True,
+            check=False,
+            timeout=30,
         )
         if done.returncode != 0:
             raise ServerError(f"createdb {name} failed: {done.stderr.decode().strip()}")
@@ -236,9 +274,24 @@ class RedisServer(_Server):
         return f"redis://127.0.0.1:{self.port}/0"
 
     def _command(self) -> list[str]:
-        return ["setpriv", "--pdeathsig=TERM", "--", self._binary,
-                "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir),
-                "--save", "", "--appendonly", "no", "--daemonize", "no"]
+        return [
+            "setpriv",
+            "--pdeathsig=TERM",
+            "--",
+            self._binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ]
 
     def command(self, *words: str) -> bytes:
         """Send one inline command and return the first reply line (no client library)."""

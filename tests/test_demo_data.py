@@ -126,7 +126,9 @@ def test_balances_overdue_and_last_payment_follow_from_invoices_and_payments(
     demo_dir: Path,
 ) -> None:
     """Each account's balance, overdue amount and last payment date are its ledger's sums."""
-    ledger = query(demo_dir / "accounting.db", """
+    ledger = query(
+        demo_dir / "accounting.db",
+        """
         SELECT a.account_id, a.balance, a.overdue_amount, a.last_payment_date,
                (SELECT SUM(amount) FROM invoices i WHERE i.account_id = a.account_id) AS invoiced,
                (SELECT COALESCE(SUM(amount), 0) FROM payments p
@@ -136,21 +138,23 @@ def test_balances_overdue_and_last_payment_follow_from_invoices_and_payments(
                                                 WHERE p.invoice_id = i.invoice_id)), 0)
                   FROM invoices i WHERE i.account_id = a.account_id AND i.due_on < :anchor)
                  AS overdue
-        FROM accounts a""", {"anchor": ANCHOR.isoformat()})
+        FROM accounts a""",
+        {"anchor": ANCHOR.isoformat()},
+    )
     assert len(ledger) == 2000
     for row in ledger:
         assert round(row["invoiced"] - row["paid"], 2) == round(row["balance"], 2), row
         assert round(row["overdue"], 2) == round(row["overdue_amount"], 2), row
         assert row["last"] == row["last_payment_date"], row
     assert sum(1 for row in ledger if row["overdue_amount"] > 0) > 100
-    assert all(row["last_payment_date"] is None or row["last_payment_date"] < ANCHOR.isoformat()
-               for row in ledger)
+    assert all(
+        row["last_payment_date"] is None or row["last_payment_date"] < ANCHOR.isoformat() for row in ledger
+    )
 
 
 def test_credit_used_is_the_accounting_balance_and_holds_are_overdue(demo_dir: Path) -> None:
     """Credit exposure equals the account balance, and every D rating has an overdue amount."""
-    balances = {r["account_id"]: r for r in query(demo_dir / "accounting.db",
-                                                  "SELECT * FROM accounts")}
+    balances = {r["account_id"]: r for r in query(demo_dir / "accounting.db", "SELECT * FROM accounts")}
     credit = query(demo_dir / "credit.db", "SELECT * FROM credit_accounts")
     for row in credit:
         account = balances[row["account_id"]]
@@ -165,20 +169,20 @@ def test_credit_used_is_the_accounting_balance_and_holds_are_overdue(demo_dir: P
 
 def test_accounting_numbers_are_clean_valid_e164(demo_dir: Path) -> None:
     """accounts.phone_e164 holds valid E.164 numbers, unique, except about 2% with none."""
-    numbers = [r["phone_e164"] for r in query(demo_dir / "accounting.db",
-                                               "SELECT phone_e164 FROM accounts")]
+    numbers = [r["phone_e164"] for r in query(demo_dir / "accounting.db", "SELECT phone_e164 FROM accounts")]
     present = [n for n in numbers if n]
     assert all(e164(n) == n for n in present)
     assert len(set(present)) == len(present)
     assert 10 <= len(numbers) - len(present) <= 70
-    assert {phonenumbers.region_code_for_number(phonenumbers.parse(n)) for n in present} >= {
-        "US", "GB", "DE"}
+    assert {phonenumbers.region_code_for_number(phonenumbers.parse(n)) for n in present} >= {"US", "GB", "DE"}
 
 
 def test_free_form_sales_numbers_normalise_to_the_accounting_number(demo_dir: Path) -> None:
     """Every sales phone, however typed, normalises (region US) to its account's E.164."""
-    accounts = {r["phone_e164"]: r["name"] for r in query(
-        demo_dir / "accounting.db", "SELECT phone_e164, name FROM accounts")}
+    accounts = {
+        r["phone_e164"]: r["name"]
+        for r in query(demo_dir / "accounting.db", "SELECT phone_e164, name FROM accounts")
+    }
     customers = query(demo_dir / "sales.db", "SELECT customer_id, name, phone FROM customers ORDER BY rowid")
     by_number: dict[str, list[str]] = defaultdict(list)
     for row in customers:
@@ -196,8 +200,7 @@ def test_numbers_come_in_mixed_real_world_formats(demo_dir: Path) -> None:
     rows = query(demo_dir / "sales.db", "SELECT phone, mobile FROM customers")
     phones = [r["phone"] for r in rows if r["phone"]]
     shapes = {re.sub(r"\d", "9", p) for p in phones}
-    assert {"(999) 999-9999", "999.999.9999", "+9 999 999 9999", "9999999999",
-            "9-999-999-9999"} <= shapes
+    assert {"(999) 999-9999", "999.999.9999", "+9 999 999 9999", "9999999999", "9-999-999-9999"} <= shapes
     assert sum(1 for p in phones if phonenumbers.parse(p, "US").extension) > 50
     assert any(p.startswith(("+44", "011 44")) for p in phones)
     assert any(p.startswith(("+49", "011 49")) for p in phones)
@@ -233,9 +236,13 @@ def number_parameters(number: str) -> dict[str, Any]:
     """The parameters SPEC section 3 binds for a caller's number."""
     parsed = phonenumbers.parse(number, "US")
     national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
-    return {"e164": number, "national": national, "country_code": str(parsed.country_code),
-            "digits": phonenumbers.national_significant_number(parsed),
-            "region": phonenumbers.region_code_for_number(parsed)}
+    return {
+        "e164": number,
+        "national": national,
+        "country_code": str(parsed.country_code),
+        "digits": phonenumbers.national_significant_number(parsed),
+        "region": phonenumbers.region_code_for_number(parsed),
+    }
 
 
 @functools.cache
@@ -316,26 +323,49 @@ def test_display_hints_name_columns_the_queries_return(demo_dir: Path) -> None:
 def test_documented_customer_answers_every_connector(demo_dir: Path) -> None:
     """Ada Lovelace's number gives her account, sales record, purchases, next buys and credit."""
     found = look_up(demo_dir, ADA.e164)
-    assert found["accounting"] == [{
-        "account_id": "A-1001", "name": "Ada Lovelace", "balance": 120.5,
-        "overdue_amount": 120.5, "last_payment_date": "2026-09-15", "currency": "USD"}]
-    assert found["sales"] == [{
-        "customer_id": "C-10001", "name": "Ada Lovelace", "segment": "SMB", "orders": 3,
-        "lifetime_value": 2262.0, "last_order_date": "2026-10-05"}]
-    assert [(r["ordered_on"], r["product"], r["quantity"], r["amount"])
-            for r in found["purchases"]] == [
+    assert found["accounting"] == [
+        {
+            "account_id": "A-1001",
+            "name": "Ada Lovelace",
+            "balance": 120.5,
+            "overdue_amount": 120.5,
+            "last_payment_date": "2026-09-15",
+            "currency": "USD",
+        }
+    ]
+    assert found["sales"] == [
+        {
+            "customer_id": "C-10001",
+            "name": "Ada Lovelace",
+            "segment": "SMB",
+            "orders": 3,
+            "lifetime_value": 2262.0,
+            "last_order_date": "2026-10-05",
+        }
+    ]
+    assert [(r["ordered_on"], r["product"], r["quantity"], r["amount"]) for r in found["purchases"]] == [
         ("2026-10-05", "Copy paper, letter, case", 4, 216.0),
         ("2026-05-06", "Monitor 27in 4K", 2, 858.0),
         ("2025-11-18", "Laptop 14in, 16 GB", 1, 1149.0),
-        ("2025-11-18", "Wireless mouse", 1, 39.0)]
+        ("2025-11-18", "Wireless mouse", 1, 39.0),
+    ]
     assert [(r["product"], r["goes_with"], r["likelihood"]) for r in found["next_buy"]] == [
         ("USB-C docking station", "Laptop 14in, 16 GB", 0.82),
         ("Wireless keyboard", "Wireless mouse", 0.74),
-        ("Dual monitor arm", "Monitor 27in 4K", 0.71)]
-    assert found["credit"] == [{
-        "credit_limit": 5000, "used": 120.5, "available": 4879.5, "rating": "B",
-        "terms": "Net 30", "offer_terms": "Net 45", "max_offer": 500,
-        "review_date": found["credit"][0]["review_date"]}]
+        ("Dual monitor arm", "Monitor 27in 4K", 0.71),
+    ]
+    assert found["credit"] == [
+        {
+            "credit_limit": 5000,
+            "used": 120.5,
+            "available": 4879.5,
+            "rating": "B",
+            "terms": "Net 30",
+            "offer_terms": "Net 45",
+            "max_offer": 500,
+            "review_date": found["credit"][0]["review_date"],
+        }
+    ]
 
 
 def test_sample_numbers_show_what_the_summary_says(demo_dir: Path) -> None:
