@@ -202,6 +202,9 @@ class CallService:
         return deliveries
 
     async def _status_change(self, event: CallEvent) -> None:
+        if event.event is EventKind.WITHDRAWN:
+            await self._withdraw(event)
+            return
         status = event.event.value
         await self._broker.put(_state_key(event), f"{status}:{event.agent or ''}", CALL_STATE_TTL_S)
         live = self._live.get(_call_key(event))
@@ -214,6 +217,19 @@ class CallService:
         )
         await self._broker.publish([Delivery(agent_id, body) for agent_id in recipients])
         await self._persist(event, None, ())
+
+    async def _withdraw(self, event: CallEvent) -> None:
+        """Stop ringing one agent (a rescinded reservation, a queue member's ring timed out)."""
+        if not event.agent:
+            return
+        live = self._live.get(_call_key(event))
+        if live is not None:
+            live.recipients.pop(event.agent, None)
+        body = json.dumps(
+            {"type": "call", "call_id": event.call_id, "status": "withdrawn", "agent": event.agent},
+            separators=(",", ":"),
+        )
+        await self._broker.publish([Delivery(event.agent, body)])
 
     async def _recipients(self, event: CallEvent, live: LiveCall | None) -> list[str]:
         if live is not None:

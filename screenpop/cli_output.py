@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from screenpop.checks import CheckRow
+if TYPE_CHECKING:
+    from screenpop.checks import CheckRow
 
 MAX_VALUE = 60
 

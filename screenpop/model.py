@@ -115,6 +115,8 @@ class EventKind(StrEnum):
     ANSWERED = "answered"
     ENDED = "ended"
     MISSED = "missed"
+    WITHDRAWN = "withdrawn"
+    """The call stopped ringing for one agent (``agent``) but goes on for others."""
 
 
 @dataclass(frozen=True, slots=True)

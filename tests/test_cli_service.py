@@ -1,0 +1,202 @@
+"""The service as IT staff run it: `screenpop serve`, `demo`, `call`, `token`, and SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+import yaml
+
+from tests.service_helpers import base_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "screenpop", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def wait_ready(port: int, process: subprocess.Popen[str], within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"service exited: {process.stderr.read() if process.stderr else ''}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("service did not start")
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen[str]]]:
+    port = free_port()
+    config = base_config(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+    config["server"] = {"port": port, "allowed_origins": ["http://agents.example"]}
+    config["connectors"][1]["delay_ms"] = 400
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(yaml.safe_dump(config))
+    process = start(["serve", "--config", str(path)])
+    try:
+        wait_ready(port, process)
+        yield port, path, process
+    finally:
+        stop(process)
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "screenpop", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+async def hello(port: int, token: str) -> Any:
+    ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws")
+    await ws.send(json.dumps({"type": "hello", "token": token}))
+    assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "welcome"
+    return ws
+
+
+async def frames_until_complete(ws: Any, within: float = 10) -> list[dict[str, Any]]:
+    frames = []
+    async with asyncio.timeout(within):
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame["type"] == "card":
+                frames.append(frame)
+                if frame["complete"]:
+                    return frames
+
+
+async def test_call_command_pops_a_card_on_serve(served: tuple[int, Path, subprocess.Popen[str]]) -> None:
+    """`screenpop call` signs like the configured provider; `screenpop token` gives a working token."""
+    port, config, _ = served
+    token = cli("token", "agent-1", "--config", str(config)).stdout.strip()
+    ws = await hello(port, token)
+    sent = await asyncio.to_thread(
+        cli,
+        "call",
+        "(415) 555-0132",
+        "--agent",
+        "agent-1",
+        "--config",
+        str(config),
+        "--url",
+        f"http://127.0.0.1:{port}",
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.startswith("202 ")
+    frames = await frames_until_complete(ws)
+    assert frames[-1]["card"]["caller"]["e164"] == "+14155550132"
+    await ws.close()
+
+
+async def test_sigterm_finishes_cards_then_closes_1012(
+    served: tuple[int, Path, subprocess.Popen[str]],
+) -> None:
+    """On SIGTERM an in-flight card still completes, sockets close with 1012, and the process exits 0."""
+    port, config, process = served
+    token = cli("token", "agent-1", "--config", str(config)).stdout.strip()
+    ws = await hello(port, token)
+    sent = await asyncio.to_thread(
+        cli,
+        "call",
+        "+14155550132",
+        "--agent",
+        "agent-1",
+        "--config",
+        str(config),
+        "--url",
+        f"http://127.0.0.1:{port}",
+    )
+    assert sent.returncode == 0
+    first = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert first["type"] == "card" and not first["complete"]
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    frames = await frames_until_complete(ws)
+    assert frames[-1]["complete"]
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+    assert await asyncio.to_thread(process.wait, 10) == 0
+    assert time.monotonic() - started < 10
+
+
+def test_token_for_unknown_agent_is_one_sentence(tmp_path: Path) -> None:
+    """`screenpop token` for an agent not in the directory exits 1 or 2 with one line and no traceback."""
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(base_config(f"sqlite+aiosqlite:///{tmp_path}/s.db")))
+    result = cli("token", "nobody", "--config", str(config))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "nobody" in result.stderr
+
+
+async def test_demo_prints_a_call_line_that_pops_a_card(tmp_path: Path) -> None:
+    """`screenpop demo` serves the demo; its printed `screenpop call` line rings a card for its token."""
+    port = free_port()
+    process = start(["demo", "--port", str(port), "--dir", str(tmp_path / "demo")])
+    try:
+        wait_ready(port, process, within=60)
+        assert process.stdout is not None
+        printed = ""
+        while "screenpop call" not in printed:
+            printed += process.stdout.readline()
+        token = re.search(r"agent token: (\S+)", printed)
+        call_line = re.search(r"(SCREENPOP_DEMO_DIR=\S+ screenpop call .*)", printed)
+        assert token and call_line
+        ws = await hello(port, token.group(1))
+        env_part, command = call_line.group(1).split(" ", 1)
+        argv = shlex.split(command)
+        sent = await asyncio.to_thread(cli, *argv[1:], env=dict([env_part.split("=", 1)]))
+        assert sent.returncode == 0, sent.stderr
+        card = (await frames_until_complete(ws))[-1]["card"]
+        await ws.close()
+        assert card["customer"]["name"]
+        assert card["sections"]["accounting"]["status"] == "ok"
+        assert card["sections"]["sales"]["status"] == "ok"
+    finally:
+        stop(process)
+    assert process.returncode == 0
