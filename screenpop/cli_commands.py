@@ -16,7 +16,7 @@ import aiohttp
 
 from screenpop.cli_output import print_card_table, print_check_table
 from screenpop.errors import ConfigError
-from screenpop.settings import Settings, load_settings
+from screenpop.settings import AgentEntry, Settings, load_settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -76,7 +76,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = load_settings(config)
     host = args.host or settings.server.host
     base = f"http://localhost:{args.port}"
-    agent = settings.agents.directory[0]
+    agent = _demo_agent(settings)
     token = mint_token(settings, agent.id)
     print(f"demo databases in {directory}" + (" (written now)" if summary.written else ""))
     print(f"\n  agent page ({agent.name or agent.id}): {base}/agent#token={token}\n")
@@ -91,6 +91,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     _serve(settings, host, args.port)
     return 0
+
+
+def _demo_agent(settings: Settings) -> AgentEntry:
+    """The first agent whose role sees every section, so the demo shows the whole card."""
+    for agent in settings.agents.directory:
+        if not settings.hidden_sections(agent.role):
+            return agent
+    return settings.agents.directory[0]
 
 
 def _national(e164: str) -> str:
