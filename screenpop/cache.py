@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from screenpop.model import JSON, Section, SectionStatus
 
@@ -64,6 +64,17 @@ def section_from_json(data: JSON) -> Section:
         rows=int(data.get("rows", 0)),
         others=tuple(data.get("others", ())),
     )
+
+
+@runtime_checkable
+class ClusterLock(Protocol):
+    """A cache shared by instances that can also say who runs a lookup (no stampede)."""
+
+    async def lock(self, key: str, ttl_s: float) -> bool: ...
+
+    async def unlock(self, key: str) -> None: ...
+
+    async def wait_for(self, key: str, timeout_s: float) -> CachedSection | None: ...
 
 
 class MemoryCache:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from screenpop.breaker import CircuitBreaker
-from screenpop.cache import CACHEABLE, MemoryCache, SectionCache, cache_key
+from screenpop.cache import CACHEABLE, ClusterLock, MemoryCache, SectionCache, cache_key
 from screenpop.card import identity_of
 from screenpop.connector_api import Connector, LookupResult
 from screenpop.errors import ConnectorError
@@ -119,11 +119,25 @@ class LookupEngine:
         task.add_done_callback(self._background.discard)
 
     async def _fetch_and_store(self, name: str, params: Mapping[str, Any], key: str) -> Section:
-        section = await self._fetch(name, params)
+        """Look up and cache; with a shared cache, one instance of the cluster does the lookup."""
         config = self._configs[name]
-        if section.status in CACHEABLE:
-            keep = config.cache_ttl_s + (config.cache_stale_s or 0)
-            await self.cache.put(key, replace(section, elapsed_ms=None), keep)
+        cluster = self.cache if isinstance(self.cache, ClusterLock) else None
+        timeout_s = config.timeout_ms / 1000
+        if cluster is not None and not await cluster.lock(key, timeout_s):
+            started = time.perf_counter()
+            found = await cluster.wait_for(key, timeout_s)
+            if found is not None:
+                elapsed = round((time.perf_counter() - started) * 1000)
+                return replace(found.section, cached=True, elapsed_ms=elapsed)
+            return await self._fetch_and_store(name, params, key)
+        try:
+            section = await self._fetch(name, params)
+            if section.status in CACHEABLE:
+                keep = config.cache_ttl_s + (config.cache_stale_s or 0)
+                await self.cache.put(key, replace(section, elapsed_ms=None), keep)
+        finally:
+            if cluster is not None:
+                await cluster.unlock(key)
         return section
 
     async def _fetch(self, name: str, params: Mapping[str, Any]) -> Section:
