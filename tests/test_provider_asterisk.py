@@ -404,11 +404,15 @@ def test_direct_dial_to_an_extension() -> None:
     assert events[0].caller_name is None
 
 
-def test_unanswered_queue_call_is_missed_and_ring_no_answer_is_quiet() -> None:
-    """AgentRingNoAnswer yields nothing; the caller hanging up unanswered is missed."""
+def test_ring_no_answer_withdraws_and_unanswered_call_is_missed() -> None:
+    """AgentRingNoAnswer withdraws the call from that member's agent; hanging up unanswered is missed."""
     text = f"""Event: AgentCalled
 {CALLER}
 {member("1001", "Alice")}
+
+Event: AgentCalled
+{CALLER}
+{member("1002", "Bob")}
 
 Event: AgentRingNoAnswer
 {CALLER}
@@ -420,4 +424,22 @@ Event: Hangup
 Cause: 16
 """
     events = parse_ami_stream(text, settings(5038))
-    assert [(e.event, e.agent) for e in events] == [(EventKind.RINGING, "agent-1"), (EventKind.MISSED, None)]
+    assert [(e.event, e.agent, e.call_id) for e in events] == [
+        (EventKind.RINGING, "agent-1", "1763800000.101"),
+        (EventKind.RINGING, "agent-2", "1763800000.101"),
+        (EventKind.WITHDRAWN, "agent-1", "1763800000.101"),
+        (EventKind.MISSED, None, "1763800000.101"),
+    ]
+
+
+def test_direct_dial_that_stops_ringing_withdraws() -> None:
+    """A DialEnd to a mapped device with NOANSWER/BUSY/CANCEL withdraws; to an unmapped one says nothing."""
+    ring_end = DIRECT_DIAL.split("Event: DialEnd")[1].split("Event: Hangup")[0]
+    for status in ("NOANSWER", "BUSY", "CANCEL"):
+        text = "Event: DialEnd" + ring_end.replace("DialStatus: ANSWER", f"DialStatus: {status}")
+        events = parse_ami_stream(text, settings(5038))
+        assert [(e.event, e.agent) for e in events] == [(EventKind.WITHDRAWN, "agent-3")]
+    unmapped = parse_ami_stream(
+        "Event: DialEnd" + ring_end.replace("PJSIP/201-", "PJSIP/999-"), settings(5038)
+    )
+    assert unmapped == []

@@ -220,7 +220,7 @@ def test_withheld_caller_stays_raw() -> None:
 
 
 def test_dial_client_child_legs() -> None:
-    """<Dial><Client> legs ring and are answered by that client's agent, under the parent's CallSid."""
+    """<Dial><Client> legs ring, are answered by and withdrawn from their agent, under the parent CallSid."""
     leg = {"ParentCallSid": "CA-parent", "From": "+14155550132", "Direction": "outbound-dial"}
     alice = {**leg, "CallSid": "CA-alice", "To": "client:alice"}
     bob = {**leg, "CallSid": "CA-bob", "To": "client:bob"}
@@ -235,10 +235,26 @@ def test_dial_client_child_legs() -> None:
         ("CA-parent", EventKind.RINGING, "agent-1"),
         ("CA-parent", EventKind.RINGING, "agent-2"),
         ("CA-parent", EventKind.ANSWERED, "agent-2"),
+        ("CA-parent", EventKind.WITHDRAWN, "agent-1"),
         ("CA-parent", EventKind.ENDED, "agent-2"),
     ]
     assert events[0].from_raw == "+14155550132"
     assert events[0].to is None
+
+
+@pytest.mark.parametrize("status", ["no-answer", "busy", "canceled", "failed"])
+def test_child_leg_that_stops_ringing_withdraws_from_its_agent(status: str) -> None:
+    """A client leg ending unanswered withdraws the call from that client's agent only."""
+    leg = {"CallSid": "CA-a", "ParentCallSid": "CA-p", "To": "client:alice", "CallStatus": status}
+    assert [(e.call_id, e.event, e.agent) for e in parse(leg)] == [("CA-p", EventKind.WITHDRAWN, "agent-1")]
+
+
+def test_unmapped_or_number_leg_that_stops_ringing_says_nothing() -> None:
+    """A withdrawal from a leg no agent maps to (an unknown client, a <Number>) yields no event."""
+    carol = {"CallSid": "CA-c", "ParentCallSid": "CA-p", "To": "client:carol", "CallStatus": "no-answer"}
+    pstn = {"CallSid": "CA-n", "ParentCallSid": "CA-p", "To": "+14155550199", "CallStatus": "busy"}
+    assert parse(carol) == []
+    assert parse(pstn) == []
 
 
 def test_unknown_client_rings_nobody_in_particular(caplog: pytest.LogCaptureFixture) -> None:
@@ -288,12 +304,30 @@ def test_taskrouter_reservation_life_cycle() -> None:
     assert [(e.event, e.agent, e.call_id) for e in take] == [(EventKind.ANSWERED, "agent-1", "CA-task")]
 
 
-def test_taskrouter_withdrawals() -> None:
-    """A canceled task is missed; rescinded and timed-out reservations are per-worker and yield nothing."""
-    assert [e.event for e in parse(reservation("reservation.canceled"))] == [EventKind.MISSED]
-    assert parse(reservation("reservation.rescinded")) == []
-    assert parse(reservation("reservation.timeout")) == []
+@pytest.mark.parametrize(
+    "event_type",
+    ["reservation.rejected", "reservation.timeout", "reservation.rescinded", "reservation.canceled"],
+)
+def test_taskrouter_reservation_ending_unaccepted_withdraws(event_type: str) -> None:
+    """A reservation that ends unaccepted withdraws the call from that worker's agent only."""
+    events = parse(reservation(event_type, worker="bob"))
+    assert [(e.call_id, e.event, e.agent, e.queue) for e in events] == [
+        ("CA-task", EventKind.WITHDRAWN, "agent-2", "support")
+    ]
+
+
+@pytest.mark.parametrize("event_type", ["task.canceled", "workflow.timeout"])
+def test_taskrouter_task_gone_unanswered_is_missed(event_type: str) -> None:
+    """The task itself going away (caller hung up, workflow ran out) is missed for everyone."""
+    params = reservation(event_type)
+    del params["WorkerName"]
+    assert [(e.event, e.agent) for e in parse(params)] == [(EventKind.MISSED, None)]
+
+
+def test_taskrouter_other_events_and_unmapped_withdrawals_say_nothing() -> None:
+    """Worker activity changes and withdrawals from unmapped workers yield no event."""
     assert parse(reservation("worker.activity.update")) == []
+    assert parse(reservation("reservation.timeout", worker="dave")) == []
 
 
 def test_taskrouter_unknown_worker_keeps_queue() -> None:

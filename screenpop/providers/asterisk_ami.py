@@ -11,12 +11,13 @@ caller's channel, which every agent leg of the call shares):
   for that agent (direct dials; other dials, trunks and Local channels are
   not an agent's phone ringing and are ignored);
 * ``AgentConnect``, or ``DialEnd`` with ``DialStatus: ANSWER`` to a mapped
-  agent -> answered by that agent;
+  agent -> answered by that agent; a ``DialEnd`` to a mapped agent that
+  stopped ringing (``NOANSWER``, ``BUSY``, ``CANCEL``, …) -> withdrawn from
+  that agent;
 * ``Hangup`` of the caller's channel (``Uniqueid == Linkedid``) -> ended,
   or missed when no agent answered it on this connection;
-* ``AgentRingNoAnswer`` withdraws the call from one member only, which the
-  ``CallEvent`` model cannot say yet: no event; the card goes from everyone
-  when another agent answers or the call ends.
+* ``AgentRingNoAnswer`` (a member's ring timed out; the queue goes on
+  ringing others) -> withdrawn from that member's agent only.
 
 The AMI wire format is read by ``ami_protocol`` (panoramisk, the asyncio AMI
 library, is abandoned since 2021).  The link reconnects by itself with
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 OnEvent = Callable[[CallEvent], Awaitable[None]]
 UNKNOWN = "<unknown>"  # how AMI prints an empty caller id
 REMEMBERED_CALLS = 10_000
+# DialEnd statuses of a device that rang and no longer does (Asterisk's DialStatus values)
+STOPPED_RINGING = frozenset({"NOANSWER", "BUSY", "CANCEL", "CHANUNAVAIL", "CONGESTION"})
 LEG_SUFFIX = re.compile(r"-[0-9a-fA-F]+(;\d+)?$")
 
 
@@ -77,6 +80,7 @@ class AmiTranslator:
             "AgentCalled": self._agent_called,
             "DialBegin": self._dial_begin,
             "AgentConnect": self._agent_connect,
+            "AgentRingNoAnswer": self._agent_ring_no_answer,
             "DialEnd": self._dial_end,
             "Hangup": self._hangup,
         }.get(packet.get("Event", ""))
@@ -89,6 +93,10 @@ class AmiTranslator:
     def _agent_called(self, p: Packet, call_id: str) -> CallEvent:
         return self._event(p, call_id, EventKind.RINGING, self._member_agent(p), p.get("Queue") or None)
 
+    def _agent_ring_no_answer(self, p: Packet, call_id: str) -> CallEvent | None:
+        agent = self._member_agent(p)
+        return self._event(p, call_id, EventKind.WITHDRAWN, agent, p.get("Queue") or None) if agent else None
+
     def _dial_begin(self, p: Packet, call_id: str) -> CallEvent | None:
         agent = self._dialled_agent(p)
         return self._event(p, call_id, EventKind.RINGING, agent, None) if agent else None
@@ -99,10 +107,15 @@ class AmiTranslator:
 
     def _dial_end(self, p: Packet, call_id: str) -> CallEvent | None:
         agent = self._dialled_agent(p)
-        if p.get("DialStatus") != "ANSWER" or not agent:
+        status = p.get("DialStatus")
+        if not agent:
             return None
-        self._remember(call_id)
-        return self._event(p, call_id, EventKind.ANSWERED, agent, None)
+        if status == "ANSWER":
+            self._remember(call_id)
+            return self._event(p, call_id, EventKind.ANSWERED, agent, None)
+        if status in STOPPED_RINGING:
+            return self._event(p, call_id, EventKind.WITHDRAWN, agent, None)
+        return None
 
     def _hangup(self, p: Packet, call_id: str) -> CallEvent | None:
         if p.get("Uniqueid") != p.get("Linkedid"):
@@ -162,9 +175,7 @@ def parse_ami_stream(text: str, settings: ProviderSettings | None = None) -> lis
     Used by ``screenpop ami-replay FILE``; without ``settings`` no agent is
     mapped and the provider is called ``asterisk``.
     """
-    translator = AmiTranslator(
-        settings.name if settings else "asterisk", settings.agents if settings else {}
-    )
+    translator = AmiTranslator(settings.name if settings else "asterisk", settings.agents if settings else {})
     return [event for packet in split_packets(text) for event in translator.translate(packet)]
 
 

@@ -15,16 +15,20 @@ call and its legs are one call):
   ``busy``/``no-answer``/``canceled``/``failed`` -> missed.
 * ``<Dial><Client>`` child leg (``ParentCallSid``, ``To=client:NAME``):
   ``ringing`` rings that client's agent, ``in-progress`` is answered by it,
-  ``completed`` ends the call.  A leg that stops ringing (no-answer, busy,
-  canceled) withdraws the call from that one agent only, which the
-  ``CallEvent`` model cannot say yet: it yields no event, and the card goes
-  when the call is answered or ends.
-* TaskRouter: ``reservation.created`` rings the worker's agent with the
-  caller from ``TaskAttributes``; ``reservation.accepted`` is answered by
-  that worker; ``reservation.canceled`` and ``task.canceled`` (the task went
-  away unanswered, e.g. the caller hung up in the queue) are missed;
-  ``reservation.rescinded``/``timeout``/``rejected`` are per-worker
-  withdrawals and yield no event, like a child leg that stops ringing.
+  ``completed`` ends the call.  A leg that stops ringing (``no-answer``,
+  ``busy``, ``canceled``, ``failed``) withdraws the call from that one
+  agent: the others' phones may still ring.
+* TaskRouter (the Workspace's ``EventCallbackUrl``): ``reservation.created``
+  rings the worker's agent with the caller from ``TaskAttributes``;
+  ``reservation.accepted`` is answered by that worker.  A reservation that
+  ends unaccepted withdraws the call from that worker only, because the
+  task goes on (back to the queue, or to the worker who took it):
+  ``rejected`` (the worker said no), ``timeout`` (nobody answered in time),
+  ``rescinded`` (another worker of a multi-reservation accepted) and
+  ``canceled`` ("canceled before it has been accepted", also when the
+  channel could not be set up after an accept).  The task itself going
+  away unanswered is missed: ``task.canceled`` (e.g. the caller hung up in
+  the queue) and ``workflow.timeout`` (the task left the workflow unaccepted).
 """
 
 from __future__ import annotations
@@ -67,12 +71,20 @@ CHILD_STATUS = {
     "ringing": EventKind.RINGING,
     "in-progress": EventKind.ANSWERED,
     "completed": EventKind.ENDED,
+    "busy": EventKind.WITHDRAWN,
+    "no-answer": EventKind.WITHDRAWN,
+    "canceled": EventKind.WITHDRAWN,
+    "failed": EventKind.WITHDRAWN,
 }
 TASKROUTER_EVENTS = {
     "reservation.created": EventKind.RINGING,
     "reservation.accepted": EventKind.ANSWERED,
-    "reservation.canceled": EventKind.MISSED,
+    "reservation.rejected": EventKind.WITHDRAWN,
+    "reservation.timeout": EventKind.WITHDRAWN,
+    "reservation.rescinded": EventKind.WITHDRAWN,
+    "reservation.canceled": EventKind.WITHDRAWN,
     "task.canceled": EventKind.MISSED,
+    "workflow.timeout": EventKind.MISSED,
 }
 
 Params = dict[str, list[str]]
@@ -275,19 +287,18 @@ def voice_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str])
     kind = (CHILD_STATUS if parent else PARENT_STATUS).get(p["CallStatus"])
     if kind is None:
         return []
-    return [
-        CallEvent(
-            provider=provider,
-            call_id=parent or call_sid,
-            event=kind,
-            from_raw=p.get("From") or p.get("Caller") or "",
-            to=None if client else to,
-            caller_name=p.get("CallerName") or None,
-            agent=agent_for(agents, client, provider) if client else None,
-            at=parse_timestamp(p.get("Timestamp")),
-            forwarded_from=p.get("ForwardedFrom") or None,
-        )
-    ]
+    event = CallEvent(
+        provider=provider,
+        call_id=parent or call_sid,
+        event=kind,
+        from_raw=p.get("From") or p.get("Caller") or "",
+        to=None if client else to,
+        caller_name=p.get("CallerName") or None,
+        agent=agent_for(agents, client, provider) if client else None,
+        at=parse_timestamp(p.get("Timestamp")),
+        forwarded_from=p.get("ForwardedFrom") or None,
+    )
+    return _unless_withdrawn_from_nobody(event)
 
 
 def taskrouter_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str]) -> list[CallEvent]:
@@ -300,19 +311,25 @@ def taskrouter_events(p: Mapping[str, str], provider: str, agents: Mapping[str, 
         log.debug("provider %s: TaskRouter task without call_sid (not a voice task) ignored", provider)
         return []
     worker = p.get("WorkerName") if kind is not EventKind.MISSED else None
-    return [
-        CallEvent(
-            provider=provider,
-            call_id=call_id,
-            event=kind,
-            from_raw=_text(attributes.get("from")),
-            to=_text(attributes.get("to")) or None,
-            caller_name=_text(attributes.get("caller_name")) or None,
-            agent=agent_for(agents, worker, provider),
-            queue=p.get("TaskQueueName") or None,
-            at=parse_timestamp(p.get("Timestamp")),
-        )
-    ]
+    event = CallEvent(
+        provider=provider,
+        call_id=call_id,
+        event=kind,
+        from_raw=_text(attributes.get("from")),
+        to=_text(attributes.get("to")) or None,
+        caller_name=_text(attributes.get("caller_name")) or None,
+        agent=agent_for(agents, worker, provider),
+        queue=p.get("TaskQueueName") or None,
+        at=parse_timestamp(p.get("Timestamp")),
+    )
+    return _unless_withdrawn_from_nobody(event)
+
+
+def _unless_withdrawn_from_nobody(event: CallEvent) -> list[CallEvent]:
+    """A withdrawal is about one agent; for a leg or worker no agent maps to it says nothing."""
+    if event.event is EventKind.WITHDRAWN and event.agent is None:
+        return []
+    return [event]
 
 
 def task_attributes(raw: str | None) -> dict[str, Any]:
