@@ -1,0 +1,247 @@
+// The agent websocket client (SPEC section 5), with no DOM in it.
+//
+// It owns one socket at a time and the policy around it: hello/resume_from,
+// heartbeat, jittered exponential back-off, and which close codes are worth
+// retrying.  The element only sees `state` changes and parsed messages, so
+// the reconnect rules can be read (and changed) in one place.
+
+/** Close codes from the server and what the client does about them. */
+export const CLOSE = Object.freeze({
+  SERVER_RESTART: 1012, // reconnect promptly, elsewhere if behind a balancer
+  BAD_HELLO: 4400, // our bug or a proxy mangling frames: back off and retry
+  UNAUTHORIZED: 4401, // token missing, bad or expired: stop (one fresh-token retry with a provider)
+  FORBIDDEN_ORIGIN: 4403, // this page's origin is not allowed: retrying cannot help
+  HELLO_TIMEOUT: 4408, // hello came too late (slow token provider): back off and retry
+});
+
+const DEFAULTS = Object.freeze({
+  heartbeatMs: 20000, // ping interval; proxies commonly drop sockets idle for 30-60 s
+  pongTimeoutMs: 10000, // no frame at all this long after a ping: the socket is dead
+  backoffBaseMs: 500,
+  backoffMaxMs: 15000, // a call rings ~20 s: waiting longer than that between tries loses calls
+  restartDelayMs: 400, // upper bound of the jitter after 1012, spreads a fleet's reconnects
+  welcomeTimeoutMs: 15000, // socket opened (or not) but no welcome: give up on this attempt
+  canRefreshToken: () => false,
+});
+
+/** Build the websocket URL from the `server` attribute (an http(s) origin, maybe with a path). */
+export function wsUrl(server) {
+  const url = new URL(server || window.location.origin, window.location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  url.pathname = url.pathname.replace(/\/+$/, "") + "/ws";
+  url.search = "";
+  url.hash = "";
+  return url.toString();
+}
+
+/** Full jitter: a random delay in [d/2, d] where d doubles per failed attempt. */
+export function backoffDelay(attempt, baseMs, maxMs) {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 16));
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}
+
+export class Connection {
+  /**
+   * @param {object} opts
+   * @param {() => string} opts.getUrl
+   * @param {() => Promise<string|null>} opts.getToken
+   * @param {(msg: object) => void} opts.onMessage
+   * @param {(state: string, info: object) => void} opts.onState
+   */
+  constructor(opts) {
+    this.opts = { ...DEFAULTS, ...opts };
+    this.state = "connecting";
+    this.lastEventId = null;
+    this.attempt = 0;
+    this.socket = null;
+    this.timers = new Set();
+    this.heartbeat = null;
+    this.stopped = true;
+    this.freshTokenTried = false;
+    this.nextRetryAt = null;
+    this.lastCloseCode = null;
+    this.everConnected = false;
+    this.onOnline = () => {
+      if (this.state === "reconnecting" && !this.socket) this.connectNow();
+    };
+  }
+
+  start() {
+    if (!this.stopped) return;
+    this.stopped = false;
+    window.addEventListener("online", this.onOnline);
+    this.setState("connecting");
+    this.open();
+  }
+
+  stop() {
+    this.stopped = true;
+    this.openSeq = (this.openSeq || 0) + 1;
+    window.removeEventListener("online", this.onOnline);
+    this.clearTimers();
+    this.closeSocket(1000, "widget removed");
+  }
+
+  /** Retry at once, e.g. after the agent pressed "Retry now" or a new token was set. */
+  connectNow() {
+    if (this.stopped) return;
+    this.clearTimers();
+    this.closeSocket(1000, "reconnecting");
+    this.openSeq = (this.openSeq || 0) + 1;
+    this.attempt = 0;
+    this.freshTokenTried = false;
+    this.setState(this.everConnected ? "reconnecting" : "connecting");
+    this.open();
+  }
+
+  send(obj) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(obj));
+      return true;
+    }
+    return false;
+  }
+
+  setState(state, info = {}) {
+    this.state = state;
+    this.opts.onState(state, info);
+  }
+
+  async open() {
+    const seq = (this.openSeq = (this.openSeq || 0) + 1);
+    let token;
+    try {
+      token = await this.opts.getToken();
+    } catch (err) {
+      token = null;
+    }
+    if (this.stopped || seq !== this.openSeq) return; // superseded while the token was fetched
+    if (!token) {
+      this.setState("unauthorized", { reason: "no-token" });
+      return;
+    }
+    let socket;
+    try {
+      socket = new WebSocket(this.opts.getUrl());
+    } catch (err) {
+      this.scheduleRetry(null);
+      return;
+    }
+    this.socket = socket;
+    // A connect that hangs (captive portal, black-holed proxy) is treated as a drop.
+    this.welcomeTimer = window.setTimeout(() => {
+      if (socket === this.socket && this.state !== "connected") this.closed(socket, 4000);
+    }, this.opts.welcomeTimeoutMs);
+    socket.onopen = () => {
+      const hello = { type: "hello", token };
+      if (this.lastEventId) hello.resume_from = this.lastEventId;
+      socket.send(JSON.stringify(hello));
+      this.startHeartbeat(socket);
+    };
+    socket.onmessage = (ev) => this.receive(socket, ev.data);
+    socket.onclose = (ev) => this.closed(socket, ev.code);
+    // onerror is always followed by onclose, which carries the code we act on.
+  }
+
+  receive(socket, raw) {
+    if (socket !== this.socket) return;
+    this.lastFrameAt = Date.now();
+    let msg;
+    try {
+      msg = JSON.parse(raw);
+    } catch (err) {
+      return; // a frame we cannot read is ignored rather than killing the session
+    }
+    if (!msg || typeof msg !== "object") return;
+    if (typeof msg.event_id === "string" && msg.event_id) this.lastEventId = msg.event_id;
+    if (msg.type === "welcome") {
+      window.clearTimeout(this.welcomeTimer);
+      this.attempt = 0;
+      this.freshTokenTried = false;
+      this.everConnected = true;
+      this.setState("connected", { welcome: msg });
+    }
+    if (msg.type !== "pong") this.opts.onMessage(msg);
+  }
+
+  startHeartbeat(socket) {
+    this.stopHeartbeat();
+    this.lastFrameAt = Date.now();
+    this.pingTimer = window.setInterval(() => {
+      if (socket === this.socket && socket.readyState === WebSocket.OPEN) socket.send('{"type":"ping"}');
+    }, this.opts.heartbeatMs);
+    // Half-open sockets never fire onclose on their own: no frame (not even a
+    // pong) for a ping interval plus the grace time means the link is dead.
+    this.heartbeat = window.setInterval(() => {
+      if (socket !== this.socket) return;
+      if (Date.now() - this.lastFrameAt > this.opts.heartbeatMs + this.opts.pongTimeoutMs) {
+        this.closed(socket, 4000);
+      }
+    }, Math.max(250, Math.round(this.opts.pongTimeoutMs / 2)));
+  }
+
+  stopHeartbeat() {
+    if (this.heartbeat) window.clearInterval(this.heartbeat);
+    if (this.pingTimer) window.clearInterval(this.pingTimer);
+    this.heartbeat = null;
+    this.pingTimer = null;
+  }
+
+  closeSocket(code, reason) {
+    const socket = this.socket;
+    window.clearTimeout(this.welcomeTimer);
+    this.socket = null;
+    this.stopHeartbeat();
+    if (socket) {
+      socket.onopen = socket.onmessage = socket.onclose = null;
+      try {
+        socket.close(code, reason);
+      } catch (err) {
+        /* already closing */
+      }
+    }
+  }
+
+  closed(socket, code) {
+    if (socket !== this.socket) return;
+    this.closeSocket(1000, "closed");
+    this.lastCloseCode = code;
+    if (this.stopped) return;
+    if (code === CLOSE.FORBIDDEN_ORIGIN) {
+      this.setState("forbidden-origin", { code });
+      return;
+    }
+    if (code === CLOSE.UNAUTHORIZED) {
+      // A host app's provider may hand out a fresh token; try that once, never in a loop.
+      if (this.opts.canRefreshToken() && !this.freshTokenTried) {
+        this.freshTokenTried = true;
+        this.setState("reconnecting", { code, retryInMs: 0 });
+        this.open();
+        return;
+      }
+      this.setState("unauthorized", { code, reason: "rejected" });
+      return;
+    }
+    this.scheduleRetry(code);
+  }
+
+  scheduleRetry(code) {
+    const prompt = code === CLOSE.SERVER_RESTART;
+    const delay = prompt
+      ? Math.round(Math.random() * this.opts.restartDelayMs)
+      : backoffDelay(this.attempt, this.opts.backoffBaseMs, this.opts.backoffMaxMs);
+    this.attempt = prompt ? 0 : this.attempt + 1;
+    this.nextRetryAt = Date.now() + delay;
+    this.setState("reconnecting", { code, retryInMs: delay, retryAt: this.nextRetryAt });
+    const timer = window.setTimeout(() => {
+      this.timers.delete(timer);
+      if (!this.stopped && !this.socket) this.open();
+    }, delay);
+    this.timers.add(timer);
+  }
+
+  clearTimers() {
+    for (const t of this.timers) window.clearTimeout(t);
+    this.timers.clear();
+  }
+}
