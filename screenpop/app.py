@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[handlers.error_middleware],
+        middlewares=[handlers.cors_middleware, handlers.error_middleware],
         client_max_size=settings.server.max_body_bytes,
     )
     app[keys.SETTINGS] = settings

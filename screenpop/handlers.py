@@ -70,6 +70,35 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(500, "internal", "internal error; see the server log")
 
 
+CORS_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "600",
+    "Vary": "Origin",
+}
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Let the widget embedded in an allowed origin call /api with its Bearer token.
+
+    Only origins in ``server.allowed_origins`` get CORS headers; no cookies are
+    involved, so no credentials are allowed.
+    """
+    origin = request.headers.get("Origin")
+    allowed = (
+        origin is not None
+        and request.path.startswith("/api/")
+        and (origin in request.app[keys.SETTINGS].server.allowed_origins)
+    )
+    if allowed and request.method == "OPTIONS":
+        return web.Response(status=204, headers={**CORS_HEADERS, "Access-Control-Allow-Origin": origin or ""})
+    response = await handler(request)
+    if allowed:
+        response.headers.update({**CORS_HEADERS, "Access-Control-Allow-Origin": origin or ""})
+    return response
+
+
 async def webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
     name = request.match_info["provider"]

@@ -354,3 +354,32 @@ async def test_health_ready_metrics_openapi(store_url: str) -> None:
 
     routes = {r.resource.canonical for r in create_app(settings).router.routes() if r.resource is not None}
     assert routes <= set(document["paths"]), routes - set(document["paths"])
+
+
+async def test_api_cors_for_allowed_origins_only(store_url: str) -> None:
+    """A page on an allowed origin may call /api (preflight and answer); another origin gets no CORS grant."""
+    settings = make(store_url)
+    token = mint_token(settings, "agent-1")
+    async with running(settings) as base:
+        pre, _ = await api(
+            base,
+            "OPTIONS",
+            "/api/calls",
+            headers={"Origin": "http://agents.example", "Access-Control-Request-Method": "GET"},
+        )
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            async with session.get(
+                f"{base}/api/calls",
+                headers={"Origin": "http://agents.example", "Authorization": f"Bearer {token}"},
+            ) as ok:
+                granted = ok.headers.get("Access-Control-Allow-Origin")
+            async with session.get(
+                f"{base}/api/calls",
+                headers={"Origin": "http://evil.example", "Authorization": f"Bearer {token}"},
+            ) as other:
+                refused = other.headers.get("Access-Control-Allow-Origin")
+    assert pre == 204
+    assert granted == "http://agents.example"
+    assert refused is None
