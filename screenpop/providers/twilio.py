@@ -15,9 +15,10 @@ call and its legs are one call):
   ``busy``/``no-answer``/``canceled``/``failed`` -> missed.
 * ``<Dial><Client>`` child leg (``ParentCallSid``, ``To=client:NAME``):
   ``ringing`` rings that client's agent, ``in-progress`` is answered by it,
-  ``completed`` ends the call.  A leg that stops ringing (``no-answer``,
-  ``busy``, ``canceled``, ``failed``) withdraws the call from that one
-  agent: the others' phones may still ring.
+  ``completed`` ends the call (with no agent, so that it is the same event
+  as the caller's own ``completed``: one ``ended`` per call).  A leg that
+  stops ringing (``no-answer``, ``busy``, ``canceled``, ``failed``)
+  withdraws the call from that one agent: the others' phones may still ring.
 * TaskRouter (the Workspace's ``EventCallbackUrl``): ``reservation.created``
   rings the worker's agent with the caller from ``TaskAttributes``;
   ``reservation.accepted`` is answered by that worker.  A reservation that
@@ -294,7 +295,7 @@ def voice_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str])
         from_raw=p.get("From") or p.get("Caller") or "",
         to=None if client else to,
         caller_name=p.get("CallerName") or None,
-        agent=agent_for(agents, client, provider) if client else None,
+        agent=agent_for(agents, client, provider) if client and kind is not EventKind.ENDED else None,
         at=parse_timestamp(p.get("Timestamp")),
         forwarded_from=p.get("ForwardedFrom") or None,
     )
