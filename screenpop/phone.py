@@ -361,6 +361,8 @@ def _fast_e164(text: str, region: str) -> tuple[bool, str | None]:
     digits = digits.lstrip("+")
     if len(digits) < 3 or digits in _TWILIO_WITHHELD_DIGITS or not digits.strip("0"):
         return False, None
+    if digits.startswith("00") and not shape.group(1).startswith("00"):
+        return False, None
     if international:
         split = _split_international(digits)
     else:
@@ -392,11 +394,38 @@ def _split_national(digits: str, region: str) -> tuple[int, str] | None:
             return None
         return _split_international(digits[idd.end():])
     if digits.startswith("00"):
-        return None
+        return _split_double_zero(digits, plan)
     if digits.startswith(str(plan.country_code)):
         return _split_own_code(digits, plan)
     nsn = _strip_national_prefix(digits, plan)
     return None if nsn is None else (plan.country_code, nsn)
+
+
+def _split_double_zero(digits: str, plan: _Plan) -> tuple[int, str] | None:
+    """``00`` in a region that dials abroad otherwise: the same choice as ``_parse`` makes."""
+    nsn = _strip_national_prefix(digits, plan)
+    if nsn is None:
+        return None
+    national = (plan.country_code, nsn)
+    abroad = _split_international(digits[2:])
+    if _possible_e164(*national) is None:  # an impossible number is never valid
+        return abroad
+    if _is_valid(*national):
+        return national
+    if abroad is None:
+        return None
+    return abroad if _is_valid(*abroad) else national
+
+
+def _is_valid(country_code: int, nsn: str) -> bool:
+    """phonenumbers' validity of a split number, leading zeros (Italy) included."""
+    number = PhoneNumber(country_code=country_code, national_number=int(nsn))
+    zeros = min(len(nsn) - len(nsn.lstrip("0")), len(nsn) - 1)
+    if zeros:
+        number.italian_leading_zero = True
+        if zeros != 1:
+            number.number_of_leading_zeros = zeros
+    return bool(phonenumbers.is_valid_number(number))
 
 
 def _split_own_code(digits: str, plan: _Plan) -> tuple[int, str] | None:
