@@ -28,7 +28,7 @@ from screenpop.hub import Hub
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
 from screenpop.openapi import openapi_document
-from screenpop.phone import parse_caller
+from screenpop.phone import warm
 from screenpop.providers import make_provider
 from screenpop.providers.asterisk_ami import AmiListener
 from screenpop.registry import build_connectors
@@ -84,7 +84,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     metrics = app[keys.METRICS]
     # The geocoder loads its data on first use (~1 s): pay that now, not on the first call.
-    await asyncio.to_thread(parse_caller, "+14155550132", settings.numbers.default_region)
+    await asyncio.to_thread(warm, settings.numbers.default_region)
     store = await Store.open(settings.store.url)
     broker = make_broker(settings.broker.url, settings.broker.replay_s)
     await broker.start()

@@ -59,6 +59,7 @@ _NON_GEO = frozenset({"001", "ZZ"})
 # --- public API ------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_caller(raw: str | None, default_region: str) -> CallerNumber:
     """Read a caller's number as a phone system sent it; never raises.
 
@@ -67,6 +68,9 @@ def parse_caller(raw: str | None, default_region: str) -> CallerNumber:
     digits so connectors can still try them; a possible but invalid number
     (fictional ranges, new allocations the metadata does not know yet) keeps
     its E.164 so lookups still work, with ``valid=False``.
+
+    Results are frozen and cached (the same customers call again and again,
+    and a full parse with the geocoder costs ~0.4 ms on the card's hot path).
     """
     text = _as_text(raw)
     shown = text[:_MAX_RAW]
