@@ -1,0 +1,287 @@
+"""The ``sql`` connector kind: one parameterised query against any async SQLAlchemy URL.
+
+The caller's number only ever reaches the database as a bound parameter, so a
+number like ``'; DROP TABLE accounts; --`` is just a string that matches no
+row.  Every lookup is bounded twice: screenpop's own timeout cancels it, and
+the query carries its own ``statement_timeout_ms`` (set on the server for
+PostgreSQL, enforced by interrupting the connection for SQLite), so a
+cancelled lookup never leaves a query running or a pooled connection busy.
+
+URLs are used exactly as given: a relative SQLite path is relative to the
+directory screenpop runs in, not to the config file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.elements import TextClause
+
+from connectors.sql_index import IndexKeeper, PhoneIndex
+from connectors.sql_values import describe_db_error, json_row
+from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
+from screenpop.errors import ConnectorError
+
+log = logging.getLogger(__name__)
+
+EXTRA_ROWS_KEPT = 5
+INDEX_TIMEOUT_MS = 120_000  # reading every row of a big table may take longer than one lookup
+ABANDON_WAIT_S = 2.0
+ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite", "mysql": "aiomysql"}
+
+
+class SqlOptions(ConnectorOptions):
+    """Keys of a ``kind: sql`` connector (SPEC section 3)."""
+
+    url: str = Field(min_length=1)
+    query: str = Field(min_length=1)
+    rows: Literal["one", "many"] = "one"
+    limit: int = Field(20, ge=1, le=1000)
+    match: Literal["exact", "normalized"] = "exact"
+    index_query: str | None = None
+    index_refresh_s: float = Field(300, gt=0)
+    pool_size: int = Field(5, ge=1, le=100)
+    statement_timeout_ms: int = Field(5000, ge=1, le=600_000)
+
+    @field_validator("url")
+    @classmethod
+    def _async_url(cls, value: str) -> str:
+        check_async_url(value)
+        return value
+
+    @model_validator(mode="after")
+    def _normalized_needs_index(self) -> SqlOptions:
+        if self.match == "exact":
+            return self
+        if not self.index_query:
+            raise ValueError(
+                "`match: normalized` needs `index_query` (the row key first, then the phone columns)"
+            )
+        if "keys" not in bind_names(self.query):
+            raise ValueError("with `match: normalized` the query must use `:keys`, e.g. WHERE id IN :keys")
+        if bind_names(self.index_query):
+            raise ValueError("`index_query` takes no parameters; it reads every row once")
+        return self
+
+
+def check_async_url(value: str) -> URL:
+    """Refuse what create_async_engine cannot use, without echoing the URL (it may hold a password)."""
+    try:
+        url = make_url(value)
+        dialect = url.get_dialect()
+    except (ArgumentError, ValueError) as exc:
+        raise ValueError("not a database URL (e.g. sqlite+aiosqlite:///customers.db)") from exc
+    except NoSuchModuleError as exc:
+        raise ValueError(f"unknown database kind {url.drivername!r}") from exc
+    if "+" not in url.drivername or not dialect.get_async_dialect_cls(url).is_async:
+        backend = url.get_backend_name()
+        hint = ASYNC_DRIVERS.get(backend, "an async driver")
+        raise ValueError(
+            f"{url.drivername!r} is a synchronous driver; name an async one, e.g. {backend}+{hint}://…"
+        )
+    return url
+
+
+def bind_names(query: str) -> set[str]:
+    """The ``:name`` parameters a query uses, as SQLAlchemy itself reads them (``::cast`` is not one)."""
+    return set(text(query).compile().params)
+
+
+class SqlConnector:
+    """One configured SQL source: a pool opened in ``start`` and a fixed statement."""
+
+    Options: ClassVar[type[SqlOptions]] = SqlOptions
+
+    def __init__(self, name: str, options: SqlOptions | Mapping[str, Any], context: ConnectorContext):
+        self.name = name
+        self.options = options if isinstance(options, SqlOptions) else SqlOptions.model_validate(options)
+        self._context = context
+        self._url = check_async_url(self.options.url)
+        self._statement = _statement(self.options)
+        self._needs = bind_names(self.options.query) - {"keys"}
+        self._engine: AsyncEngine | None = None
+        self._keeper: IndexKeeper | None = None
+        self._secrets = _secrets_of(self._url, self.options.url)
+
+    async def start(self) -> None:
+        """Open the pool; for ``match: normalized`` build the first index and keep it fresh.
+
+        A database that is down at start-up does not stop screenpop: lookups
+        answer with the reason, and the index is retried in the background.
+        """
+        if self._engine is None:
+            self._engine = create_async_engine(self._url, **_engine_kwargs(self._url, self.options))
+        if self.options.match == "normalized" and self._keeper is None:
+            self._keeper = IndexKeeper(self.name, self._load_index, self.options.index_refresh_s)
+            await self._keeper.start()
+
+    async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
+        bound = self._bound(params)
+        if self._keeper is not None:
+            keys = self._matched_keys(str(params.get("e164", "")))
+            if not keys:
+                return LookupResult(None, 0)
+            bound["keys"] = list(keys)
+        limit = self.options.limit if self.options.rows == "many" else self.options.limit + 1
+        rows = await self._fetch(self._statement, bound, limit)
+        return _result(rows, self.options)
+
+    async def check(self) -> None:
+        """``SELECT 1`` proves the pool can connect; a normalized source also reads its index once."""
+        await self.start()
+        await self._fetch(text("SELECT 1"), {}, 1)
+        if self._keeper is not None and not await self._keeper.refresh():
+            raise ConnectorError(f"index query failed: {self._keeper.error}")
+
+    async def close(self) -> None:
+        if self._keeper is not None:
+            await self._keeper.close()
+            self._keeper = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    def _bound(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Only the parameters the query names, so drivers never see one they do not expect."""
+        missing = sorted(self._needs - params.keys())
+        if missing:
+            raise ConnectorError(f"query needs :{missing[0]}, which this lookup does not have")
+        return {name: params[name] for name in self._needs}
+
+    def _matched_keys(self, e164: str) -> tuple[Any, ...]:
+        assert self._keeper is not None
+        if self._keeper.index is None:
+            raise ConnectorError(f"number index not loaded yet: {self._keeper.error or 'starting'}")
+        return self._keeper.index.keys_for(e164)
+
+    async def _load_index(self) -> PhoneIndex:
+        assert self.options.index_query is not None
+        rows = await self._fetch(
+            text(self.options.index_query), {}, None, as_tuples=True, timeout_ms=INDEX_TIMEOUT_MS
+        )
+        return await asyncio.to_thread(PhoneIndex.build, rows, self._context.normalize)
+
+    async def _fetch(
+        self, statement: TextClause, bound: dict[str, Any], limit: int | None, *,
+        as_tuples: bool = False, timeout_ms: int | None = None,
+    ) -> list[Any]:
+        """Run one statement on a pooled connection; every failure becomes a safe ConnectorError."""
+        if self._engine is None:
+            raise ConnectorError("not started")
+        query = _Query(statement, bound, limit, as_tuples, timeout_ms or self.options.statement_timeout_ms)
+        try:
+            async with self._engine.connect() as conn:
+                return await self._guarded(conn, query)
+        except ConnectorError:
+            raise
+        except Exception as exc:
+            raise ConnectorError(describe_db_error(exc, self._secrets)) from exc
+
+    async def _guarded(self, conn: AsyncConnection, query: _Query) -> list[Any]:
+        """Run the query in its own task so that a cancel or timeout can stop it on the server first.
+
+        Without this, SQLite keeps executing in its worker thread after the
+        lookup is cancelled and the connection stays busy until it finishes.
+        """
+        raw = await conn.get_raw_connection()
+        work = asyncio.ensure_future(self._rows(conn, query))
+        try:
+            async with asyncio.timeout(query.timeout_ms / 1000):
+                return await asyncio.shield(work)
+        except TimeoutError:
+            await self._abandon(work, raw.driver_connection)
+            raise ConnectorError(f"query ran longer than {query.timeout_ms} ms") from None
+        except asyncio.CancelledError:
+            await self._abandon(work, raw.driver_connection)
+            raise
+
+    async def _rows(self, conn: AsyncConnection, query: _Query) -> list[Any]:
+        if query.timeout_ms != self.options.statement_timeout_ms and self._sets_server_timeout():
+            await conn.execute(text(f"SET LOCAL statement_timeout = {int(query.timeout_ms)}"))
+        result = await conn.execute(query.statement, query.bound)
+        if query.as_tuples:
+            rows = result.fetchall() if query.limit is None else result.fetchmany(query.limit)
+            return [tuple(row) for row in rows]
+        mappings = result.mappings()
+        fetched = mappings.fetchall() if query.limit is None else mappings.fetchmany(query.limit)
+        return [json_row(row) for row in fetched]
+
+    def _sets_server_timeout(self) -> bool:
+        return self._url.get_driver_name() in ("asyncpg", "psycopg")
+
+    async def _abandon(self, work: asyncio.Future[list[Any]], driver: Any) -> None:
+        """Stop a running statement and wait (briefly) until its connection is free again."""
+        if not work.done():
+            if self._url.get_backend_name() == "sqlite":
+                with contextlib.suppress(Exception):
+                    await driver.interrupt()
+            else:
+                work.cancel()  # asyncpg and friends send the server a cancel request
+            await asyncio.wait({work}, timeout=ABANDON_WAIT_S)
+        if not work.done():
+            log.warning("connector %s: a cancelled query did not stop within %.0f s",
+                        self.name, ABANDON_WAIT_S)
+            work.cancel()
+        elif not work.cancelled():
+            work.exception()  # retrieved: the caller already knows it was abandoned
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    statement: TextClause
+    bound: dict[str, Any]
+    limit: int | None
+    as_tuples: bool
+    timeout_ms: int
+
+
+def _result(rows: Sequence[dict[str, Any]], options: SqlOptions) -> LookupResult:
+    if not rows:
+        return LookupResult(None, 0)
+    if options.rows == "many":
+        return LookupResult({"items": list(rows)}, len(rows))
+    return LookupResult(rows[0], len(rows), tuple(rows[1 : 1 + EXTRA_ROWS_KEPT]))
+
+
+def _statement(options: SqlOptions) -> TextClause:
+    statement = text(options.query)
+    if options.match == "normalized":
+        statement = statement.bindparams(bindparam("keys", expanding=True))
+    return statement
+
+
+def _engine_kwargs(url: URL, options: SqlOptions) -> dict[str, Any]:
+    """Pool sizing and a server-side statement timeout where the driver supports one."""
+    kwargs: dict[str, Any] = {"pool_recycle": 1800}
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    if not in_memory:  # an in-memory SQLite database is one shared connection (StaticPool)
+        kwargs |= {
+            "pool_size": options.pool_size,
+            "max_overflow": 0,
+            "pool_timeout": max(1.0, options.statement_timeout_ms / 1000),
+        }
+    ms = str(options.statement_timeout_ms)
+    driver = url.get_driver_name()
+    if driver == "asyncpg":
+        kwargs["connect_args"] = {"server_settings": {"statement_timeout": ms}}
+    elif driver == "psycopg":
+        kwargs["connect_args"] = {"options": f"-c statement_timeout={ms}"}
+    return kwargs
+
+
+def _secrets_of(url: URL, given: str) -> tuple[str, ...]:
+    """Texts that must never appear in an error: the URL as written and its password."""
+    found = [given, url.render_as_string(hide_password=False)]
+    if url.password:
+        found.append(str(url.password))
+    return tuple(s for s in found if s)

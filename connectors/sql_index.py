@@ -1,0 +1,129 @@
+"""The number index behind ``match: normalized``.
+
+Legacy tables store numbers as people typed them ("(415) 555-0132",
+"415.555.0132 x12"), so no ``WHERE phone = :e164`` can find them. Instead the
+whole phone column set is read once, normalised to E.164 in Python, and kept
+as a map from E.164 to row keys; a lookup is then a dict access plus a query
+by primary key.  The index is rebuilt in the background and swapped in whole,
+so a lookup never sees a half-built index and a failed refresh keeps serving
+the previous one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_FAILURE_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneIndex:
+    """E.164 -> the keys of the rows that carry that number, keys in their DB type."""
+
+    keys_by_number: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    rows: int = 0
+
+    def keys_for(self, e164: str) -> tuple[Any, ...]:
+        return self.keys_by_number.get(e164, ())
+
+    @classmethod
+    def build(
+        cls, rows: Iterable[Sequence[Any]], normalize: Callable[[str], str | None]
+    ) -> PhoneIndex:
+        """Index ``(key, phone, phone, …)`` rows; blank or unreadable numbers are skipped.
+
+        Each distinct raw text is normalised once: exported tables repeat the
+        same switchboard number on many rows.
+        """
+        found: dict[str, list[Any]] = {}
+        seen_text: dict[str, str | None] = {}
+        count = 0
+        for row in rows:
+            count += 1
+            key = row[0]
+            for raw in row[1:]:
+                e164 = _normalised(raw, normalize, seen_text)
+                if e164 is not None:
+                    _add_key(found.setdefault(e164, []), key)
+        return cls({number: tuple(keys) for number, keys in found.items()}, count)
+
+
+def _normalised(
+    raw: object, normalize: Callable[[str], str | None], seen: dict[str, str | None]
+) -> str | None:
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if not text:
+        return None
+    if text not in seen:
+        seen[text] = normalize(text)
+    return seen[text]
+
+
+def _add_key(keys: list[Any], key: Any) -> None:
+    """Keep one entry per row even when its phone and mobile columns hold the same number."""
+    if key not in keys:
+        keys.append(key)
+
+
+class IndexKeeper:
+    """Holds the current index and rebuilds it every ``every_s`` in one background task.
+
+    ``load`` builds a complete new index (query + normalisation); the keeper
+    only decides when, swaps the result in, and logs failures without the
+    database URL.  A failure is retried sooner than a normal refresh.
+    """
+
+    def __init__(self, name: str, load: Callable[[], Awaitable[PhoneIndex]], every_s: float) -> None:
+        self._name = name
+        self._load = load
+        self._every_s = every_s
+        self.index: PhoneIndex | None = None
+        self.error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Build the first index now, then keep refreshing in the background."""
+        await self.refresh()
+        self._task = asyncio.create_task(self._refresh_forever(), name=f"sql-index-{self._name}")
+
+    async def refresh(self) -> bool:
+        """Build a new index and swap it in; on failure keep the old one and remember why."""
+        try:
+            index = await self._load()
+        except Exception as exc:
+            self.error = _short(exc)
+            log.warning("connector %s: index refresh failed, keeping the previous index: %s",
+                        self._name, self.error)
+            return False
+        self.index, self.error = index, None
+        log.info("connector %s: index holds %d numbers from %d rows",
+                 self._name, len(index.keys_by_number), index.rows)
+        return True
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _refresh_forever(self) -> None:
+        ok = self.error is None
+        while True:  # ends when close() cancels the task
+            await asyncio.sleep(self._every_s if ok else min(self._every_s, RETRY_AFTER_FAILURE_S))
+            ok = await self.refresh()
+
+
+def _short(exc: BaseException) -> str:
+    """The loader already turns database errors into safe text; keep only its first line."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
