@@ -1,18 +1,21 @@
-"""The broker for several instances: a Redis Stream per agent, pub/sub for live fan-out.
+"""The broker for several instances: a Redis Stream per agent, and one shared fan-out stream.
 
 Each message is appended to its agent's stream (``screenpop:agent:{id}``,
 trimmed to ``broker.replay_s``), and the stream id Redis assigns is the
 event id, so ids from every instance sort on one clock.  The same Lua call
-publishes the batch on one channel, so a message is live on other
-instances exactly when it is in the stream.  This instance's handlers are
-called directly, without waiting for the pub/sub round trip.
+appends the batch to the fan-out stream (``screenpop:fanout``), which every
+instance reads with XREAD from where it stopped: an instance that lost its
+connection catches up on what it missed instead of losing it, as pub/sub
+would.  This instance's handlers are called directly, without waiting for
+the round trip through the fan-out stream.
 
 Redis may go away.  Then cards still reach the agents of this instance with
-locally made ids, wait in a bounded outbox, and are appended and published
-when Redis returns; the duplicate guard and the shared values fall back to
-this process (dedupe is per instance during the outage) and are copied to
-Redis on return.  A supervisor task owns the connection: it listens, notices
-faults, reconnects with back-off and jitter, and reports the state that
+locally made ids, wait in a bounded outbox, and are appended when Redis
+returns; the duplicate guard and the shared values fall back to this process
+(dedupe is per instance during the outage) and are copied to Redis on
+return.  A supervisor task owns the connection: it reads the fan-out stream
+(a blocking read every quarter second doubles as the health check), notices
+faults, reconnects with back-off and jitter, and keeps the state that
 ``health()`` answers from without touching the network.
 """
 
@@ -32,9 +35,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from screenpop.broker import Delivery, FrameHandler, frame_with_id, id_key
@@ -42,28 +45,45 @@ from screenpop.broker import Delivery, FrameHandler, frame_with_id, id_key
 log = logging.getLogger(__name__)
 
 PREFIX = "screenpop:"
-CHANNEL = f"{PREFIX}frames"
+FANOUT_KEY = f"{PREFIX}fanout"
+FANOUT_KEEP_MS = 60_000
+READ_COUNT = 200
+MISSED_MAX = 1000
 BORN_KEY = f"{PREFIX}born"
 OUTBOX_MAX = 10_000
 FLUSH_BATCH = 500
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 1.0
-LISTEN_POLL_S = 0.25
+READ_BLOCK_MS = 250
 FIRST_CONNECT_WAIT_S = 2.0
 MAX_ID_PART = 2**64 - 1
 
 FAULTS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 
-# KEYS[i]: the stream of delivery i.  ARGV: channel, origin, window ms, expiry ms,
-# then per delivery: agent id, wanted id ("*" or an outbox id), body.
+# KEYS[1]: the fan-out stream; KEYS[1 + i]: the stream of delivery i.  ARGV: origin, window ms,
+# expiry ms, fan-out window ms, this instance's fan-out position ("" for none), body count n, the
+# n distinct bodies, then per delivery: agent id, wanted id ("*" or an outbox id), body index.  A
+# queue call sends one body for many agents, so bodies travel (and are fanned out) once.  Returns
+# the ids, the fan-out entry's id, and the fan-out entries this instance has not read yet, so
+# that it can hand those to its agents first and keep them in id order.
 APPEND_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local minid = string.format('%d', math.max(0, now - tonumber(ARGV[3])))
+local minid = string.format('%d', math.max(0, now - tonumber(ARGV[2])))
+local fan_minid = string.format('%d', math.max(0, now - tonumber(ARGV[4])))
+local nbodies = tonumber(ARGV[6])
+local bodies = {}
+for j = 1, nbodies do bodies[j] = ARGV[6 + j] end
+local missed = {}
+if ARGV[5] ~= '' then
+  missed = redis.call('XRANGE', KEYS[1], '(' .. ARGV[5], '+', 'COUNT', MISSED_MAX)
+end
 local ids, out = {}, {}
-for i, key in ipairs(KEYS) do
-  local base = 4 + (i - 1) * 3
-  local agent, wanted, body = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  local base = 6 + nbodies + (i - 2) * 3
+  local agent, wanted, index = ARGV[base + 1], ARGV[base + 2], tonumber(ARGV[base + 3])
+  local body = bodies[index + 1]
   local id = nil
   if wanted ~= '*' then
     local added = redis.pcall('XADD', key, 'MINID', '~', minid, wanted, 'b', body)
@@ -72,13 +92,14 @@ for i, key in ipairs(KEYS) do
   if id == nil then
     id = redis.call('XADD', key, 'MINID', '~', minid, '*', 'b', body)
   end
-  redis.call('PEXPIRE', key, ARGV[4])
-  ids[i] = id
-  out[i] = {agent, id, body}
+  redis.call('PEXPIRE', key, ARGV[3])
+  ids[i - 1] = id
+  out[i - 1] = {agent, id, index}
 end
-redis.call('PUBLISH', ARGV[1], cjson.encode({o = ARGV[2], d = out}))
-return ids
-"""
+local fan_id = redis.call('XADD', KEYS[1], 'MINID', '~', fan_minid, '*', 'o', ARGV[1],
+                          'm', cjson.encode({b = bodies, d = out}))
+return {ids, fan_id, missed}
+""".replace("MISSED_MAX", str(MISSED_MAX))
 
 
 def stream_key(agent_id: str) -> str:
@@ -176,9 +197,10 @@ class RedisBroker:
             url,
             decode_responses=True,
             socket_connect_timeout=0.5,
-            socket_timeout=1.0,
+            socket_timeout=0.5,
             health_check_interval=2,
-            retry=Retry(NoBackoff(), 1),
+            # one retry on a fresh socket after a restart; a slow server gets none
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         self._window_ms = replay_s * 1000
         self._origin = uuid.uuid4().hex
@@ -193,6 +215,7 @@ class RedisBroker:
         self._reason = "not started"
         self._closing = False
         self._supervisor: asyncio.Task[None] | None = None
+        self._fanout_position: str | None = None
 
     # life cycle ---------------------------------------------------------
 
@@ -207,7 +230,7 @@ class RedisBroker:
 
     async def close(self) -> None:
         self._closing = True
-        self._mark_down("closed")
+        self._up, self._reason = False, "closed"
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -245,11 +268,19 @@ class RedisBroker:
         self._deliver_local(deliveries, ids)
 
     async def _append_all(self, deliveries: Sequence[Delivery], wanted: Sequence[str]) -> list[str]:
-        args: list[str | int] = [CHANNEL, self._origin, self._window_ms, 2 * self._window_ms + 60_000]
+        bodies: dict[str, int] = {}
+        refs: list[str | int] = []
         for delivery, want in zip(deliveries, wanted, strict=True):
-            args += [delivery.agent_id, want, delivery.body]
-        keys = [stream_key(d.agent_id) for d in deliveries]
-        ids = [str(i) for i in await self._append(keys=keys, args=args)]
+            refs += [delivery.agent_id, want, bodies.setdefault(delivery.body, len(bodies))]
+        args: list[str | int] = [self._origin, self._window_ms, 2 * self._window_ms + 60_000, FANOUT_KEEP_MS]
+        args += [self._fanout_position or "", len(bodies), *bodies, *refs]
+        keys = [FANOUT_KEY, *(stream_key(d.agent_id) for d in deliveries)]
+        raw_ids, fan_id, missed = await self._append(keys=keys, args=args)
+        for entry_id, flat in missed:
+            self._take_fanout(str(entry_id), _pairs(flat))
+        if len(missed) < MISSED_MAX and self._fanout_position is not None:
+            self._fanout_position = max(self._fanout_position, str(fan_id), key=id_key)
+        ids = [str(i) for i in raw_ids]
         for event_id in ids:
             self._note(event_id)
         return ids
@@ -316,45 +347,51 @@ class RedisBroker:
             delay = min(delay * 2, BACKOFF_MAX_S)
 
     async def _session(self) -> None:
-        """One connection's life: subscribe, catch up, then listen until a fault."""
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            await self._redis.ping()
-            await self._mark_born()
-            await pubsub.subscribe(CHANNEL)
-            await self._local.copy_to(self._redis)
-            await self._flush_outbox()
-            self._up, self._reason = True, ""
-            self._ready.set()
-            log.info("redis broker connected")
-            await self._listen(pubsub)
-        finally:
-            with contextlib.suppress(*FAULTS):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        """One connection's life: catch up, then read the fan-out stream until a fault."""
+        await self._redis.ping()
+        await self._mark_born()
+        if self._fanout_position is None:
+            newest = await self._redis.xrevrange(FANOUT_KEY, count=1)
+            self._fanout_position = str(newest[0][0]) if newest else "0-0"
+        await self._local.copy_to(self._redis)
+        await self._flush_outbox()
+        self._up, self._reason = True, ""
+        self._ready.set()
+        log.info("redis broker connected")
+        while self._up and not self._closing:
+            await self._read_fanout()
 
     async def _mark_born(self) -> None:
         """Remember since when this Redis holds history: older ids cannot be vouched for."""
         seconds, micros = await self._redis.time()
         await self._redis.set(BORN_KEY, seconds * 1000 + micros // 1000 - 1, nx=True)
 
-    async def _listen(self, pubsub: PubSub) -> None:
-        while self._up and not self._closing:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=LISTEN_POLL_S)
-            if message is not None and message.get("type") == "message":
-                self._on_message(message["data"])
+    async def _read_fanout(self) -> None:
+        """Deliver what other instances published since our position; a timeout here means Redis hangs."""
+        position = self._fanout_position or "0-0"
+        found = await self._redis.xread({FANOUT_KEY: position}, count=READ_COUNT, block=READ_BLOCK_MS)
+        for _, entries in _stream_entries(found):
+            for entry_id, fields in entries:
+                self._take_fanout(str(entry_id), fields)
+
+    def _take_fanout(self, entry_id: str, fields: dict[str, str]) -> None:
+        """Deliver one fan-out entry unless it was already taken (by the reader or by a publish)."""
+        if self._fanout_position is not None and id_key(entry_id) <= id_key(self._fanout_position):
+            return
+        self._fanout_position = entry_id
+        if fields.get("o") != self._origin:
+            self._on_message(fields.get("m", ""))
 
     def _on_message(self, data: str) -> None:
         try:
             batch = json.loads(data)
-            origin, entries = batch["o"], batch["d"]
+            bodies, entries = batch["b"], batch["d"]
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed broker message")
             return
-        if origin == self._origin:
-            return
-        for agent_id, event_id, body in entries:
+        for agent_id, event_id, index in entries:
             self._note(event_id)
-            self._deliver(agent_id, event_id, frame_with_id(event_id, body))
+            self._deliver(agent_id, event_id, frame_with_id(event_id, bodies[index]))
 
     # replay -------------------------------------------------------------
 
@@ -468,3 +505,17 @@ def _complete(
     upper = max(upper, id_key(str(info.get("last-generated-id", "0-0"))))
     known = (born_ms, 0) <= position <= upper
     return known and deleted <= position and not dropped_old
+
+
+def _stream_entries(found: Any) -> list[tuple[Any, list[tuple[Any, dict[str, str]]]]]:
+    """XREAD's answer as (stream, entries) pairs: RESP2 gives a list, RESP3 a mapping."""
+    if not found:
+        return []
+    if isinstance(found, dict):
+        return list(found.items())
+    return [(stream, entries) for stream, entries in found]
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, str]:
+    """A stream entry's fields as Lua hands them back: a flat name, value, name, value list."""
+    return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}

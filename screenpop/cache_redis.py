@@ -24,6 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from screenpop.broker_redis import describe_fault
@@ -62,7 +63,8 @@ class RedisCache:
             decode_responses=True,
             socket_connect_timeout=timeout_s,
             socket_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 1),
+            # one retry on a fresh socket after a restart; a slow server gets none
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         self._owner = uuid.uuid4().hex
         self._unlock = self._redis.register_script(UNLOCK_LUA)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from redis.asyncio import Redis
 
 from screenpop.broker import Delivery, id_key
 from screenpop.broker_redis import RedisBroker
@@ -252,3 +255,30 @@ async def test_broker_starts_and_closes_cleanly_while_redis_is_down(redis_server
     await broker.publish([card(1)])
     assert len(got) == 1
     await broker.close()
+
+
+async def test_a_hung_redis_is_noticed_and_local_agents_keep_getting_cards(
+    pair: tuple[RedisBroker, RedisBroker], redis_server: RedisServer
+) -> None:
+    """A Redis that stops answering (SIGSTOP, no EOF) is reported down by the health PINGs, then heals."""
+    a, b = pair
+    got_a, handler_a = recorder()
+    got_b, handler_b = recorder()
+    a.listen(handler_a)
+    b.listen(handler_b)
+    client = Redis.from_url(redis_server.url)
+    pid = int((await client.info("server"))["process_id"])
+    await client.aclose()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        assert await until_health(a, b, lambda h: h == "down: timeout", within_s=3.0)
+        started = time.monotonic()
+        await a.publish([card(1)])
+        assert time.monotonic() - started < 0.05
+        assert len(got_a) == 1
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert await until_health(a, b, lambda h: h == "ok", within_s=5.0)
+    assert await until(lambda: len(got_b) == 1)
+    await b.publish([card(2)])
+    assert await until(lambda: len(got_a) == 2)
