@@ -1,0 +1,237 @@
+"""The ``http`` connector kind: one request to a JSON API, fields picked out with JSONPath.
+
+Error texts go to agents' browsers, so they say only the status and the
+connector's name: never a header value, a query string (which often carries
+an API key) or the response body.  ``hedge_ms`` trades one extra request for
+tail latency: when the first request is slow a second identical one is sent
+and whichever answers first is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote
+
+import aiohttp
+from pydantic import Field, field_validator
+
+from connectors.http_select import Selector, compile_path
+from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
+from screenpop.errors import ConnectorError
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+CLIENT_TIMEOUT_S = 60.0  # screenpop's own per-connector timeout is far shorter; this only caps a leak
+MAX_BODY_BYTES = 5 * 1024 * 1024
+CHECK_PARAMS = {
+    "e164": "+10000000000",
+    "national": "0000000000",
+    "digits": "0000000000",
+    "country_code": "1",
+    "region": "US",
+}
+
+
+class HttpOptions(ConnectorOptions):
+    """Keys of a ``kind: http`` connector (SPEC section 3)."""
+
+    method: Literal["GET", "POST"] = "GET"
+    url: str = Field(pattern=r"^https?://\S+$")
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    select: dict[str, str] = Field(default_factory=dict)
+    items: str | None = None
+    limit: int = Field(20, ge=1, le=1000)
+    hedge_ms: int | None = Field(None, ge=1, le=60_000)
+
+    @field_validator("select")
+    @classmethod
+    def _paths_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        for field, path in value.items():
+            compile_path(path, f"select.{field}")
+        return value
+
+    @field_validator("items")
+    @classmethod
+    def _items_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_path(value, "items")
+        return value
+
+
+class HttpConnector:
+    """One configured JSON API, called through screenpop's shared client session."""
+
+    Options: ClassVar[type[HttpOptions]] = HttpOptions
+
+    def __init__(self, name: str, options: HttpOptions | Mapping[str, Any], context: ConnectorContext):
+        self.name = name
+        self.options = options if isinstance(options, HttpOptions) else HttpOptions.model_validate(options)
+        self._shared = context.http
+        self._own: aiohttp.ClientSession | None = None
+        self._selector = Selector(self.options.select, self.options.items, self.options.limit)
+        self._timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
+
+    async def start(self) -> None:
+        """Borrow screenpop's session; only a connector used on its own opens one."""
+        if self._shared is None and self._own is None:
+            self._own = aiohttp.ClientSession()
+
+    async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
+        url = fill_url(self.options.url, params)
+        body = fill_body(self.options.body, params) if self.options.body is not None else None
+        if self.options.hedge_ms is None:
+            document = await self._request(url, body)
+        else:
+            document = await self._hedged(url, body, self.options.hedge_ms / 1000)
+        if document is None:
+            return LookupResult(None, 0)
+        return self._selector.result(document)
+
+    async def check(self) -> None:
+        """Any HTTP answer, even a 404, proves the API can be reached."""
+        await self.start()
+        url = fill_url(self.options.url, _DefaultParams(CHECK_PARAMS))
+        body = fill_body(self.options.body, _DefaultParams(CHECK_PARAMS)) if self.options.body else None
+        try:
+            async with self._session().request(
+                self.options.method, url, headers=self.options.headers, json=body, timeout=self._timeout
+            ) as response:
+                await response.read()
+        except aiohttp.ClientError as exc:
+            raise self._transport_error(exc) from None
+
+    async def close(self) -> None:
+        if self._own is not None:
+            await self._own.close()
+            self._own = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        session = self._shared or self._own
+        if session is None:
+            raise ConnectorError("not started")
+        return session
+
+    async def _request(self, url: str, body: Any) -> Any:
+        """One request; the parsed JSON, or None for a 404."""
+        try:
+            async with self._session().request(
+                self.options.method, url, headers=self.options.headers, json=body, timeout=self._timeout
+            ) as response:
+                if response.status == 404:
+                    return None
+                if not 200 <= response.status < 300:
+                    raise ConnectorError(f"HTTP {response.status} from {self.name}")
+                return _parse_json(await _read_capped(response))
+        except aiohttp.ClientError as exc:
+            raise self._transport_error(exc) from None
+        except TimeoutError:
+            raise ConnectorError(f"no answer from {self.name} within {CLIENT_TIMEOUT_S:.0f} s") from None
+
+    async def _hedged(self, url: str, body: Any, delay_s: float) -> Any:
+        """Send a second identical request if the first is slow; the first good answer wins.
+
+        A request that fails is not an answer while the other may still
+        succeed; when both fail the first failure is raised.  Whatever is
+        still running when this returns (or is cancelled) is cancelled.
+        """
+        tasks = [self._spawn(url, body, 1)]
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=delay_s)
+            if not done:
+                tasks.append(self._spawn(url, body, 2))
+            return await _first_success(tasks)
+        finally:
+            await _cancel_all(tasks)
+
+    def _spawn(self, url: str, body: Any, attempt: int) -> asyncio.Task[Any]:
+        return asyncio.create_task(self._request(url, body), name=f"http-{self.name}-{attempt}")
+
+    def _transport_error(self, exc: aiohttp.ClientError) -> ConnectorError:
+        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError):
+            return ConnectorError(f"cannot reach {self.name}")
+        return ConnectorError(f"request to {self.name} failed ({type(exc).__name__})")
+
+
+async def _first_success(tasks: list[asyncio.Task[Any]]) -> Any:
+    pending: set[asyncio.Task[Any]] = set(tasks)
+    failures: list[BaseException] = []
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in sorted(done, key=tasks.index):
+            if task.exception() is None:
+                return task.result()
+            failures.append(task.exception() or RuntimeError("no result"))
+    raise failures[0]
+
+
+async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    if (response.content_length or 0) > MAX_BODY_BYTES:
+        raise ConnectorError(f"response larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    data = await response.content.read(MAX_BODY_BYTES + 1)
+    chunks = [data]
+    total = len(data)
+    while data and total <= MAX_BODY_BYTES:
+        data = await response.content.read(MAX_BODY_BYTES + 1 - total)
+        chunks.append(data)
+        total += len(data)
+    if total > MAX_BODY_BYTES:
+        raise ConnectorError(f"response larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    return b"".join(chunks)
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ConnectorError("response was not JSON") from None
+
+
+def fill_url(template: str, params: Mapping[str, Any]) -> str:
+    """Replace each ``{name}`` with its URL-encoded value (``+`` becomes ``%2B``)."""
+
+    def value(match: re.Match[str]) -> str:
+        return quote(_text(_param(params, match.group(1), "url")), safe="")
+
+    return PLACEHOLDER.sub(value, template)
+
+
+def fill_body(template: Any, params: Mapping[str, Any]) -> Any:
+    """Template every string of a JSON body; a string that is only ``{name}`` keeps the value's type."""
+    if isinstance(template, str):
+        whole = PLACEHOLDER.fullmatch(template)
+        if whole:
+            return _param(params, whole.group(1), "body")
+        return PLACEHOLDER.sub(lambda m: _text(_param(params, m.group(1), "body")), template)
+    if isinstance(template, dict):
+        return {key: fill_body(item, params) for key, item in template.items()}
+    if isinstance(template, list):
+        return [fill_body(item, params) for item in template]
+    return template
+
+
+def _param(params: Mapping[str, Any], name: str, where: str) -> Any:
+    try:
+        return params[name]
+    except KeyError:
+        raise ConnectorError(f"{where} needs {{{name}}}, which this lookup does not have") from None
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+class _DefaultParams(dict[str, Any]):
+    """A check has no real caller: placeholders from ``needs`` get a dummy value."""
+
+    def __missing__(self, key: str) -> str:
+        return "0"
