@@ -92,7 +92,7 @@ async def test_card_pops_on_agent_page_and_host_page_progressively(
             card={"deadline_ms": 4000},
             connectors=[
                 sql_accounting(url),
-                http_section("orders", api_base, delay_ms=900, timeout_ms=3000),
+                http_section("orders", api_base, delay_ms=1500, timeout_ms=3000),
                 http_section("crm", api_base, delay_ms=5000, timeout_ms=300),
             ],
         )
