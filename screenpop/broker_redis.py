@@ -193,17 +193,18 @@ class RedisBroker:
     """``broker.url: redis://…``: same behaviour as ``MemoryBroker``, across instances."""
 
     def __init__(self, url: str, replay_s: int) -> None:
+        self.instance_id = uuid.uuid4().hex
+        """Names this instance's fan-out entries and, as ``screenpop:<id>``, its Redis connections."""
         self._redis = Redis.from_url(
             url,
             decode_responses=True,
+            client_name=f"{PREFIX}{self.instance_id}",
             socket_connect_timeout=0.5,
             socket_timeout=0.5,
-            health_check_interval=2,
             # one retry on a fresh socket after a restart; a slow server gets none
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         self._window_ms = replay_s * 1000
-        self._origin = uuid.uuid4().hex
         self._append = self._redis.register_script(APPEND_LUA)
         self._handlers: list[FrameHandler] = []
         self._outbox: deque[_Pending] = deque()
@@ -272,7 +273,8 @@ class RedisBroker:
         refs: list[str | int] = []
         for delivery, want in zip(deliveries, wanted, strict=True):
             refs += [delivery.agent_id, want, bodies.setdefault(delivery.body, len(bodies))]
-        args: list[str | int] = [self._origin, self._window_ms, 2 * self._window_ms + 60_000, FANOUT_KEEP_MS]
+        expiry_ms = 2 * self._window_ms + 60_000
+        args: list[str | int] = [self.instance_id, self._window_ms, expiry_ms, FANOUT_KEEP_MS]
         args += [self._fanout_position or "", len(bodies), *bodies, *refs]
         keys = [FANOUT_KEY, *(stream_key(d.agent_id) for d in deliveries)]
         raw_ids, fan_id, missed = await self._append(keys=keys, args=args)
@@ -379,7 +381,7 @@ class RedisBroker:
         if self._fanout_position is not None and id_key(entry_id) <= id_key(self._fanout_position):
             return
         self._fanout_position = entry_id
-        if fields.get("o") != self._origin:
+        if fields.get("o") != self.instance_id:
             self._on_message(fields.get("m", ""))
 
     def _on_message(self, data: str) -> None:

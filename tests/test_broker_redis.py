@@ -282,3 +282,28 @@ async def test_a_hung_redis_is_noticed_and_local_agents_keep_getting_cards(
     assert await until(lambda: len(got_b) == 1)
     await b.publish([card(2)])
     assert await until(lambda: len(got_a) == 2)
+
+
+async def test_a_dropped_connection_loses_and_repeats_no_frames(
+    pair: tuple[RedisBroker, RedisBroker], redis_url: str
+) -> None:
+    """Frames published just after an instance's Redis connections were killed reach it once, in order."""
+    a, b = pair
+    got_b, handler_b = recorder()
+    b.listen(handler_b)
+    admin = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        for client in await admin.client_list():
+            if client["name"] == f"screenpop:{b.instance_id}":
+                await admin.client_kill_filter(_id=client["id"])
+        await a.publish([card(1)])
+        await a.publish([card(2)])
+        assert await until(lambda: len(got_b) == 2)
+        await asyncio.sleep(0.3)
+        assert [json.loads(f)["n"] for _, _, f in got_b] == [1, 2]
+        await b.publish([card(3)])
+        frames, complete = await a.replay("agent-1", got_b[0][1])
+        assert complete is True
+        assert [json.loads(f)["n"] for _, f in frames] == [2, 3]
+    finally:
+        await admin.aclose()
