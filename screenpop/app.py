@@ -31,6 +31,7 @@ from screenpop.openapi import openapi_document
 from screenpop.phone import warm
 from screenpop.providers import make_provider
 from screenpop.providers.asterisk_ami import AmiListener
+from screenpop.recorder import CallRecorder
 from screenpop.registry import build_connectors
 from screenpop.runtime import connector_context
 from screenpop.settings import Settings
@@ -93,18 +94,29 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     await _start_connectors(connectors)
     engine = LookupEngine(settings, connectors, _cache(settings), observer=metrics)
     hub = Hub(settings, broker, functools.partial(_welcome_extras, settings))
-    calls = CallService(settings, engine, broker, store, metrics, app[keys.SPECS])
-    app[keys.STORE], app[keys.BROKER], app[keys.HTTP] = store, broker, http
-    app[keys.ENGINE], app[keys.HUB], app[keys.CALLS] = engine, hub, calls
+    recorder = CallRecorder(store)
+    recorder.start()
+    calls = CallService(settings, engine, broker, store, metrics, app[keys.SPECS], recorder)
+    app[keys.STORE] = store
+    app[keys.BROKER] = broker
+    app[keys.HTTP] = http
+    app[keys.ENGINE] = engine
+    app[keys.HUB] = hub
+    app[keys.CALLS] = calls
     listeners = await _start_ami(app, settings, calls)
-    app[keys.READINESS] = functools.partial(_readiness, app)
-    app[keys.REFRESH_GAUGES] = functools.partial(_refresh_gauges, app)
+
+    async def readiness() -> dict[str, Any]:
+        return await _readiness(app)
+
+    app[keys.READINESS] = readiness
+    app[keys.REFRESH_GAUGES] = lambda: _refresh_gauges(app)
     try:
         yield
     finally:
         for listener in listeners:
             await listener.stop()
         await engine.close()
+        await recorder.close()
         await asyncio.gather(*(c.close() for c in connectors.values()), return_exceptions=True)
         await http.close()
         await broker.close()

@@ -26,6 +26,7 @@ from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
 from screenpop.model import CallEvent, Card, EventKind, HistoryEntry
 from screenpop.phone import mask, parse_caller
+from screenpop.recorder import CallRecorder
 from screenpop.routing import route
 from screenpop.settings import AgentEntry, Settings
 from screenpop.store import Store
@@ -54,6 +55,7 @@ class CallService:
         store: Store,
         metrics: Metrics,
         specs: Mapping[str, SectionSpec],
+        recorder: CallRecorder,
     ) -> None:
         self._settings = settings
         self._engine = engine
@@ -61,6 +63,7 @@ class CallService:
         self._store = store
         self._metrics = metrics
         self._specs = specs
+        self._recorder = recorder
         self._live: dict[str, LiveCall] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -72,12 +75,25 @@ class CallService:
         """Take a verified event; False when it was seen before (it changes nothing)."""
         if len(self._tasks) >= self._settings.server.max_inflight_calls:
             raise RateLimited("too many calls in progress; retry shortly")
-        key = f"event:{event.provider}:{event.call_id}:{event.event.value}:{event.agent or ''}"
+        generation = await self._ring_generation(event)
+        key = f"event:{event.provider}:{event.call_id}:{event.event.value}"
+        if generation is not None:
+            key += f":{event.agent}:{generation}"
         if not await self._broker.claim(key, DEDUPE_TTL_S):
             return False
+        if event.event is EventKind.WITHDRAWN and generation is not None:
+            # A later ringing for this agent (a queue's retry) is a new ring, not a duplicate.
+            await self._broker.put(_generation_key(event), str(generation + 1), CALL_STATE_TTL_S)
         started = received if received is not None else time.perf_counter()
         self._spawn(self._handle(event, started))
         return True
+
+    async def _ring_generation(self, event: CallEvent) -> int | None:
+        """How often this call has stopped ringing this agent; None for events not about one agent's ring."""
+        if event.event not in (EventKind.RINGING, EventKind.WITHDRAWN) or not event.agent:
+            return None
+        stored = await self._broker.get(_generation_key(event))
+        return int(stored) if stored and stored.isdigit() else 0
 
     def _spawn(self, work: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work)
@@ -100,7 +116,7 @@ class CallService:
 
     async def _ringing(self, event: CallEvent, started: float) -> None:
         if await self._broker.get(_state_key(event)) is not None:
-            await self._persist(event, None, ())  # answered or over already: record, pop nothing
+            self._recorder.record(event, None)  # answered or over already: record, pop nothing
             return
         targets = route(self._settings, event)
         live = self._live.get(_call_key(event))
@@ -125,14 +141,15 @@ class CallService:
         try:
             await self._publish_card(live)
             self._metrics.first_frame.observe(time.perf_counter() - started)
-            log.info("call %s from %s rings %d agents", event.call_id, mask(number.e164), len(targets))
-            persisted = asyncio.create_task(self._persist(event, number.e164, live.recipients))
+            await asyncio.sleep(0)  # let the sockets' senders write the first frame before the fan-out starts
+            log.debug("call %s from %s rings %d agents", event.call_id, mask(number.e164), len(targets))
+            await self._remember(event, add=live.recipients)
+            self._recorder.record(event, number.e164, live.recipients)
             history = asyncio.create_task(self._history(number.e164, event.call_id))
             await self._grow(live, history)
             self._metrics.complete.observe(time.perf_counter() - started)
-            await persisted
             summary = card_summary(render_card(live.card, self._specs, frozenset()))
-            await self._store.save_summary(event.provider, event.call_id, summary)
+            self._recorder.summary(event.provider, event.call_id, summary)
         finally:
             self._live.pop(_call_key(event), None)
 
@@ -165,7 +182,8 @@ class CallService:
             return
         live.recipients.update(new)
         await self._publish_card(live, only=new)
-        await self._persist(event, live.card.caller.e164, new)
+        await self._remember(event, add=new)
+        self._recorder.record(event, live.card.caller.e164, new)
 
     async def _publish_card(self, live: LiveCall, only: Mapping[str, str] | None = None) -> None:
         recipients = only if only is not None else live.recipients
@@ -173,9 +191,6 @@ class CallService:
             recipients = {k: v for k, v in recipients.items() if k == live.answered_by}
         deliveries = self._card_deliveries(live.card, recipients)
         await self._broker.publish(deliveries)
-        await self._broker.put(
-            _recipients_key(live.card.call_id), json.dumps(list(live.recipients)), CALL_STATE_TTL_S
-        )
         self._metrics.cards_published.inc(len(deliveries))
         for agent_id, role in recipients.items():
             sections = [n for n in live.card.sections if n not in self._settings.hidden_sections(role)]
@@ -216,43 +231,49 @@ class CallService:
             separators=(",", ":"),
         )
         await self._broker.publish([Delivery(agent_id, body) for agent_id in recipients])
-        await self._persist(event, None, ())
+        self._recorder.record(event, None)
 
     async def _withdraw(self, event: CallEvent) -> None:
         """Stop ringing one agent (a rescinded reservation, a queue member's ring timed out)."""
         if not event.agent:
             return
         live = self._live.get(_call_key(event))
+        if event.agent not in await self._recipients(event, live, include_actor=False):
+            return
         if live is not None:
             live.recipients.pop(event.agent, None)
+        await self._remember(event, remove=[event.agent])
         body = json.dumps(
             {"type": "call", "call_id": event.call_id, "status": "withdrawn", "agent": event.agent},
             separators=(",", ":"),
         )
         await self._broker.publish([Delivery(event.agent, body)])
 
-    async def _recipients(self, event: CallEvent, live: LiveCall | None) -> list[str]:
-        if live is not None:
-            found: Iterable[str] = live.recipients
+    async def _recipients(
+        self, event: CallEvent, live: LiveCall | None, include_actor: bool = True
+    ) -> list[str]:
+        """Who holds this call's card now: this instance's live card and the shared list."""
+        stored = await self._broker.get(_recipients_key(event))
+        if stored is not None:
+            found: list[str] = json.loads(stored)
+        elif live is None:
+            found = list(await self._store.recipients(event.provider, event.call_id))
         else:
-            stored = await self._broker.get(_recipients_key(event.call_id))
-            found = (
-                json.loads(stored) if stored else await self._store.recipients(event.provider, event.call_id)
-            )
-        agents = list(dict.fromkeys(found))
-        if event.agent and event.agent not in agents and self._settings.agent(event.agent):
+            found = []
+        agents = list(dict.fromkeys([*(live.recipients if live else ()), *found]))
+        if include_actor and event.agent and event.agent not in agents and self._settings.agent(event.agent):
             agents.append(event.agent)
         return agents
 
-    async def _persist(self, event: CallEvent, e164: str | None, recipients: Iterable[str]) -> None:
-        """Record the event and who got the card; a slow or broken store never blocks a pop."""
-        try:
-            await self._store.record_event(event, e164)
-            agents = list(recipients)
-            if agents:
-                await self._store.add_recipients(event.provider, event.call_id, agents)
-        except Exception:
-            log.exception("call %s: could not record %s in the store", event.call_id, event.event.value)
+    async def _remember(self, event: CallEvent, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
+        """Keep the shared list of who holds the card, so any instance can tell them what happened."""
+        key = _recipients_key(event)
+        stored = await self._broker.get(key)
+        agents = dict.fromkeys(json.loads(stored) if stored else [])
+        agents.update(dict.fromkeys(add))
+        for agent in remove:
+            agents.pop(agent, None)
+        await self._broker.put(key, json.dumps(list(agents)), CALL_STATE_TTL_S)
 
 
 def _call_key(event: CallEvent) -> str:
@@ -263,8 +284,12 @@ def _state_key(event: CallEvent) -> str:
     return f"call-state:{event.provider}:{event.call_id}"
 
 
-def _recipients_key(call_id: str) -> str:
-    return f"recipients:{call_id}"
+def _recipients_key(event: CallEvent) -> str:
+    return f"recipients:{event.provider}:{event.call_id}"
+
+
+def _generation_key(event: CallEvent) -> str:
+    return f"ring-generation:{event.provider}:{event.call_id}:{event.agent}"
 
 
 def _now_iso() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ async def run_checks(settings: Settings, number: str | None) -> list[CheckRow]:
     rows.append(await _timed("broker", lambda: _check_broker(settings)))
     async with open_connectors(settings) as connectors:
         for name, connector in connectors.items():
-            rows.append(await _timed(f"connector {name}", lambda c=connector: _probe(c)))
+            rows.append(await _timed(f"connector {name}", functools.partial(_probe, connector)))
         rows.extend(await _test_lookup(settings, connectors, number or PROBE_NUMBER))
     return rows
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -26,8 +26,8 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 ENGINE = web.AppKey("engine", LookupEngine)
 HUB = web.AppKey("hub", Hub)
 CALLS = web.AppKey("calls", CallService)
-SPECS = web.AppKey("specs", dict[str, SectionSpec])
+SPECS: web.AppKey[Mapping[str, SectionSpec]] = web.AppKey("specs")
 PROVIDERS = web.AppKey("providers", dict[str, WebhookProvider])
-READINESS = web.AppKey("readiness", Callable[[], Awaitable[dict[str, Any]]])
-REFRESH_GAUGES = web.AppKey("refresh_gauges", Callable[[], None])
+READINESS: web.AppKey[Callable[[], Awaitable[dict[str, Any]]]] = web.AppKey("readiness")
+REFRESH_GAUGES: web.AppKey[Callable[[], None]] = web.AppKey("refresh_gauges")
 LINKS = web.AppKey("links", dict[str, Callable[[], str]])

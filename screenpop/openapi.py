@@ -41,7 +41,7 @@ def _json(description: str, schema: JSON | None = None) -> JSON:
     }
 
 
-BEARER = [{"agentToken": []}]
+BEARER: list[JSON] = [{"agentToken": []}]
 
 
 def _paths() -> JSON:

@@ -742,12 +742,6 @@ async def test_asterisk_ring_no_answer_withdraws_from_that_member(store_url: str
     assert seen(socks["agent-2"])[1] == [(AMI_CALL, "answered", "agent-2"), (AMI_CALL, "ended", None)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TimeoutError,
-    reason="calls.py dedupes (provider, call, ringing, agent) for an hour, so a member rung again after "
-    "AgentRingNoAnswer (ringall retry) never gets the card back: see the phone-systems report",
-)
 async def test_asterisk_member_rung_again_gets_the_card_again(store_url: str, ami: FakeAmi) -> None:
     """A queue rings a member again after a ring timeout (ringall retry): the card comes back to them."""
     settings = settings_for(store_url, ami.port)
@@ -764,12 +758,6 @@ async def test_asterisk_member_rung_again_gets_the_card_again(store_url: str, am
         await read_until(socks["agent-1"], lambda f: f["type"] == "card", within=1.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="calls.py: a second leg ringing after the first card completed pops a new card whose recipients "
-    "overwrite the broker's recipients key, so the first agent never hears answered/ended",
-)
 async def test_leg_ringing_after_first_card_completed_keeps_first_agent_informed(store_url: str) -> None:
     """A second leg ringing after the first card completed still leaves the first agent told of the answer."""
     settings = settings_for(store_url)
