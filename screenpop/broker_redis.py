@@ -345,6 +345,9 @@ class RedisBroker:
                 if self._up:
                     delay = BACKOFF_MIN_S
                 self._mark_down(describe_fault(exc))
+            except Exception:  # a bug must not leave the broker silently deaf
+                log.exception("redis broker supervisor failed; reconnecting")
+                self._mark_down("internal error")
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, BACKOFF_MAX_S)
 
@@ -387,13 +390,13 @@ class RedisBroker:
     def _on_message(self, data: str) -> None:
         try:
             batch = json.loads(data)
-            bodies, entries = batch["b"], batch["d"]
-        except (ValueError, KeyError, TypeError):
+            frames = [(str(agent), str(eid), batch["b"][index]) for agent, eid, index in batch["d"]]
+        except (ValueError, KeyError, TypeError, IndexError):
             log.warning("ignoring a malformed broker message")
             return
-        for agent_id, event_id, index in entries:
+        for agent_id, event_id, body in frames:
             self._note(event_id)
-            self._deliver(agent_id, event_id, frame_with_id(event_id, bodies[index]))
+            self._deliver(agent_id, event_id, frame_with_id(event_id, body))
 
     # replay -------------------------------------------------------------
 
