@@ -85,7 +85,10 @@ class CallService:
             # A later ringing for this agent (a queue's retry) is a new ring, not a duplicate.
             await self._broker.put(_generation_key(event), str(generation + 1), CALL_STATE_TTL_S)
         started = received if received is not None else time.perf_counter()
-        self._spawn(self._handle(event, started))
+        if event.event is EventKind.RINGING:
+            await self._first_frame(event, started)
+        else:
+            self._spawn(self._handle(event, started))
         return True
 
     async def _ring_generation(self, event: CallEvent) -> int | None:
@@ -107,25 +110,33 @@ class CallService:
 
     async def _handle(self, event: CallEvent, started: float) -> None:
         try:
-            if event.event is EventKind.RINGING:
-                await self._ringing(event, started)
-            else:
-                await self._status_change(event)
+            await self._status_change(event)
         except Exception:
             log.exception("call %s: handling %s failed", event.call_id, event.event.value)
 
-    async def _ringing(self, event: CallEvent, started: float) -> None:
-        if await self._broker.get(_state_key(event)) is not None:
-            self._recorder.record(event, None)  # answered or over already: record, pop nothing
-            return
-        targets = route(self._settings, event)
-        live = self._live.get(_call_key(event))
-        if live is not None:
-            await self._add_recipients(live, event, targets)
-            return
-        await self._pop(event, targets, started)
+    async def _first_frame(self, event: CallEvent, started: float) -> None:
+        """Pop the card (caller, pending sections) before the webhook is even answered.
 
-    async def _pop(self, event: CallEvent, targets: list[AgentEntry], started: float) -> None:
+        Nothing here waits for a database or a connector: the number is
+        parsed (cached), the agents routed, and version 1 published; the
+        fan-out and the records continue in a task of their own.
+        """
+        try:
+            if await self._broker.get(_state_key(event)) is not None:
+                self._recorder.record(event, None)  # answered or over already: record, pop nothing
+                return
+            targets = route(self._settings, event)
+            live = self._live.get(_call_key(event))
+            if live is not None:
+                await self._add_recipients(live, event, targets)
+                return
+            live = await self._open_card(event, targets, started)
+        except Exception:
+            log.exception("call %s: the first frame failed", event.call_id)
+            return
+        self._spawn(self._complete(event, live, started))
+
+    async def _open_card(self, event: CallEvent, targets: list[AgentEntry], started: float) -> LiveCall:
         number = parse_caller(event.from_raw, self._settings.numbers.default_region)
         card = Card(
             call_id=event.call_id,
@@ -138,11 +149,15 @@ class CallService:
         )
         live = LiveCall(card=card, recipients={a.id: a.role for a in targets})
         self._live[_call_key(event)] = live
+        await self._publish_card(live)
+        self._metrics.first_frame.observe(time.perf_counter() - started)
+        log.debug("call %s from %s rings %d agents", event.call_id, mask(number.e164), len(targets))
+        return live
+
+    async def _complete(self, event: CallEvent, live: LiveCall, started: float) -> None:
+        """The rest of the pop: fan-out, history, records; the card grows version by version."""
+        number = live.card.caller
         try:
-            await self._publish_card(live)
-            self._metrics.first_frame.observe(time.perf_counter() - started)
-            await asyncio.sleep(0)  # let the sockets' senders write the first frame before the fan-out starts
-            log.debug("call %s from %s rings %d agents", event.call_id, mask(number.e164), len(targets))
             await self._remember(event, add=live.recipients)
             self._recorder.record(event, number.e164, live.recipients)
             history = asyncio.create_task(self._history(number.e164, event.call_id))
@@ -150,6 +165,8 @@ class CallService:
             self._metrics.complete.observe(time.perf_counter() - started)
             summary = card_summary(render_card(live.card, self._specs, frozenset()))
             self._recorder.summary(event.provider, event.call_id, summary)
+        except Exception:
+            log.exception("call %s: completing the card failed", event.call_id)
         finally:
             self._live.pop(_call_key(event), None)
 

@@ -52,6 +52,25 @@ class CallState:
     recipients: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class EventWrite:
+    """A call event to record, with the agents that got the card because of it."""
+
+    event: CallEvent
+    caller_e164: str | None
+    recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryWrite:
+    provider: str
+    call_id: str
+    summary: JSON
+
+
+CallWrite = EventWrite | SummaryWrite
+
+
 class Store:
     """The calls, notes and audit trail of one screenpop deployment."""
 
@@ -121,6 +140,39 @@ class Store:
             should_pop=fresh and event.event is EventKind.RINGING and status is EventKind.RINGING,
             recipients=recipients,
         )
+
+    async def record_batch(self, writes: Sequence[CallWrite]) -> None:
+        """Several events, recipient lists and summaries in one transaction (the write-behind path).
+
+        Same rules as ``record_event``/``add_recipients``/``save_summary``, but
+        one BEGIN/COMMIT for the lot: at 50 calls a second that is most of
+        the store's cost.  A summary for a call that is not there is skipped.
+        """
+        now = shape.now()
+        async with self._write() as conn:
+            for write in writes:
+                if isinstance(write, SummaryWrite):
+                    await conn.execute(
+                        calls.update()
+                        .where(calls.c.provider == write.provider, calls.c.call_id == write.call_id)
+                        .values(summary=write.summary)
+                    )
+                    continue
+                shape.check_id("provider", write.event.provider)
+                shape.check_id("call_id", write.event.call_id)
+                created = await self._create_call(conn, write.event, write.caller_e164, now)
+                row = await self._lock_call(conn, write.event.provider, write.event.call_id)
+                fresh = await self._add_event(conn, row.id, write.event, now)
+                if fresh and not created:
+                    await self._advance(conn, row, write.event, write.caller_e164, now)
+                agents = [shape.clip(a) for a in dict.fromkeys(write.recipients) if a]
+                if agents:
+                    stmt = self._insert(call_recipients).on_conflict_do_nothing(
+                        index_elements=["call_pk", "agent_id"]
+                    )
+                    await conn.execute(
+                        stmt, [{"call_pk": row.id, "agent_id": a, "added_at": now} for a in agents]
+                    )
 
     async def add_recipients(self, provider: str, call_id: str, agent_ids: Iterable[str]) -> None:
         """Remember that these agents got the call's card (each agent once)."""
