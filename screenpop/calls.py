@@ -11,6 +11,7 @@ before any database is touched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -102,6 +103,12 @@ class CallService:
         task: asyncio.Task[None] = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def records_written(self, timeout_s: float = 2.0) -> None:
+        """Wait for the call records queued so far (before a note or a listing reads them)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._recorder.flush()
 
     async def drain(self, timeout_s: float) -> None:
         """Let in-flight cards finish (shutdown), up to ``timeout_s``."""

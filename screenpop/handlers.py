@@ -149,6 +149,7 @@ async def list_calls(request: web.Request) -> web.Response:
     agent = _agent(request)
     limit = _int_param(request, "limit", default=20, low=1, high=200)
     who = None if agent.role == SUPERVISOR_ROLE else agent.id
+    await request.app[keys.CALLS].records_written()
     calls = await request.app[keys.STORE].recent_calls(who, limit)
     return web.json_response({"calls": calls})
 
@@ -165,6 +166,7 @@ async def save_note(request: web.Request) -> web.Response:
         raise BadRequest(f"notes must be text of at most {MAX_NOTES_CHARS} characters")
     if disposition is None and not notes.strip():
         raise BadRequest("send a disposition, notes, or both")
+    await request.app[keys.CALLS].records_written()
     saved = await request.app[keys.STORE].save_note(
         request.match_info["call_id"],
         agent.id,

@@ -31,14 +31,19 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_HELLO = 4400
 CLOSE_TOO_SLOW = 4408
 CLOSE_RESTART = 1012
-CLOSE_OVERFLOW = 1013
 
 
 class AgentSocket:
     """One browser tab: its queue, its sender, and the frames held back until welcome is out."""
 
-    def __init__(self, ws: web.WebSocketResponse, identity: AgentIdentity) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        identity: AgentIdentity,
+        transport: asyncio.Transport | None = None,
+    ) -> None:
         self.ws = ws
+        self.transport = transport
         self.identity = identity
         self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_LIMIT)
         self.held: list[tuple[str, str]] | None = []
@@ -55,14 +60,26 @@ class AgentSocket:
         key = id_key(event_id)
         if key <= self.last_sent:
             return
+        if self.overflowed:
+            return
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
-            self.overflowed = True
-            self.queue = asyncio.Queue(1)  # drop the backlog; the sender closes the socket
-            self.queue.put_nowait("")
+            self.cut_off()
             return
         self.last_sent = key
+
+    def cut_off(self) -> None:
+        """A browser that stopped reading: drop its backlog and the connection at once.
+
+        The sender may be stuck writing to it, so nothing is awaited here;
+        the widget reconnects and resumes from its last event id.
+        """
+        self.overflowed = True
+        self.queue = asyncio.Queue(1)
+        log.warning("agent %s cut off: its socket stopped reading", self.identity.id)
+        if self.transport is not None:
+            self.transport.abort()
 
     def release(self, sent: list[tuple[str, str]]) -> None:
         """Welcome and replay are out: send what arrived meanwhile, without repeats."""
@@ -76,8 +93,6 @@ class AgentSocket:
         while not self.ws.closed:
             frame = await self.queue.get()
             if self.overflowed:
-                log.warning("agent %s cut off: its socket stopped reading", self.identity.id)
-                await self.ws.close(code=CLOSE_OVERFLOW, message=b"too far behind; reconnect")
                 return
             await self.ws.send_str(frame)
 
@@ -120,7 +135,7 @@ class Hub:
         if hello is None:
             return ws
         identity, resume_from = hello
-        await self._serve(ws, identity, resume_from)
+        await self._serve(ws, identity, resume_from, request.transport)
         return ws
 
     async def _read_hello(self, ws: web.WebSocketResponse) -> tuple[AgentIdentity, str | None] | None:
@@ -141,8 +156,14 @@ class Hub:
         resume = frame.get("resume_from")
         return identity, resume if isinstance(resume, str) and resume else None
 
-    async def _serve(self, ws: web.WebSocketResponse, identity: AgentIdentity, resume: str | None) -> None:
-        socket = AgentSocket(ws, identity)
+    async def _serve(
+        self,
+        ws: web.WebSocketResponse,
+        identity: AgentIdentity,
+        resume: str | None,
+        transport: asyncio.Transport | None,
+    ) -> None:
+        socket = AgentSocket(ws, identity, transport)
         self._sockets.setdefault(identity.id, set()).add(socket)
         sender = asyncio.create_task(socket.send_loop())
         try:

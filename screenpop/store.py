@@ -158,21 +158,26 @@ class Store:
                         .values(summary=write.summary)
                     )
                     continue
-                shape.check_id("provider", write.event.provider)
-                shape.check_id("call_id", write.event.call_id)
-                created = await self._create_call(conn, write.event, write.caller_e164, now)
-                row = await self._lock_call(conn, write.event.provider, write.event.call_id)
-                fresh = await self._add_event(conn, row.id, write.event, now)
-                if fresh and not created:
-                    await self._advance(conn, row, write.event, write.caller_e164, now)
-                agents = [shape.clip(a) for a in dict.fromkeys(write.recipients) if a]
-                if agents:
-                    stmt = self._insert(call_recipients).on_conflict_do_nothing(
-                        index_elements=["call_pk", "agent_id"]
-                    )
-                    await conn.execute(
-                        stmt, [{"call_pk": row.id, "agent_id": a, "added_at": now} for a in agents]
-                    )
+                await self._apply_event(conn, write, now)
+
+    async def _apply_event(self, conn: AsyncConnection, write: EventWrite, now: datetime) -> None:
+        """One event of a batch: the call row (created, or advanced), the timeline, the recipients."""
+        shape.check_id("provider", write.event.provider)
+        shape.check_id("call_id", write.event.call_id)
+        call_pk = await self._insert_call(conn, write.event, write.caller_e164, now)
+        if call_pk is not None:
+            await self._add_event(conn, call_pk, write.event, now)
+        else:
+            row = await self._lock_call(conn, write.event.provider, write.event.call_id)
+            call_pk = row.id
+            if await self._add_event(conn, call_pk, write.event, now):
+                await self._advance(conn, row, write.event, write.caller_e164, now)
+        agents = [shape.clip(a) for a in dict.fromkeys(write.recipients) if a]
+        if agents:
+            stmt = self._insert(call_recipients).on_conflict_do_nothing(
+                index_elements=["call_pk", "agent_id"]
+            )
+            await conn.execute(stmt, [{"call_pk": call_pk, "agent_id": a, "added_at": now} for a in agents])
 
     async def add_recipients(self, provider: str, call_id: str, agent_ids: Iterable[str]) -> None:
         """Remember that these agents got the call's card (each agent once)."""
@@ -345,6 +350,12 @@ class Store:
     async def _create_call(
         self, conn: AsyncConnection, event: CallEvent, e164: str | None, now: datetime
     ) -> bool:
+        return await self._insert_call(conn, event, e164, now) is not None
+
+    async def _insert_call(
+        self, conn: AsyncConnection, event: CallEvent, e164: str | None, now: datetime
+    ) -> int | None:
+        """The new call's key, or None when the call was already there."""
         values = {
             "provider": event.provider,
             "call_id": event.call_id,
@@ -358,7 +369,8 @@ class Store:
             .values(**values)
             .on_conflict_do_nothing(index_elements=["provider", "call_id"])
         )
-        return (await conn.execute(stmt.returning(calls.c.id))).first() is not None
+        created: int | None = (await conn.execute(stmt.returning(calls.c.id))).scalar_one_or_none()
+        return created
 
     @staticmethod
     async def _lock_call(conn: AsyncConnection, provider: str, call_id: str) -> AnyRow:

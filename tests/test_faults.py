@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.process_helpers import (
     RawAgentSocket,
@@ -228,11 +227,6 @@ async def test_frozen_agent_does_not_slow_other_agents(tmp_path: Path) -> None:
     assert _ratio(beside, before) < 2.0, figures
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub.AgentSocket only closes an overflowed socket from its sender, which is blocked in "
-    "ws.send_str (drain) for as long as the peer does not read: the frozen socket stays connected",
-)
 async def test_frozen_agent_is_cut_off_when_its_queue_fills(tmp_path: Path) -> None:
     """The server cuts a socket that stopped reading once 256 frames wait for it, and others go on."""
     config = service_config(f"sqlite+aiosqlite:///{tmp_path}/store.db", connectors=_card_connectors(4, 32))
