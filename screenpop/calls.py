@@ -142,6 +142,7 @@ class CallService:
             log.exception("call %s: the first frame failed", event.call_id)
             return
         self._spawn(self._complete(event, live, started))
+        await asyncio.sleep(0)  # the sockets' senders write the frame now, before the webhook's answer
 
     async def _open_card(self, event: CallEvent, targets: list[AgentEntry], started: float) -> LiveCall:
         number = parse_caller(event.from_raw, self._settings.numbers.default_region)
