@@ -197,7 +197,7 @@ def _schemas() -> JSON:
             "type": "object",
             "required": ["event", "call_id"],
             "properties": {
-                "event": {"type": "string", "enum": ["ringing", "answered", "ended", "missed"]},
+                "event": {"type": "string", "enum": ["ringing", "answered", "withdrawn", "ended", "missed"]},
                 "call_id": {"type": "string"},
                 "from": {"type": "string"},
                 "to": {"type": "string"},
