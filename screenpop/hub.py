@@ -90,11 +90,15 @@ class AgentSocket:
             self._enqueue(event_id, frame)
 
     async def send_loop(self) -> None:
-        while not self.ws.closed:
-            frame = await self.queue.get()
-            if self.overflowed:
-                return
-            await self.ws.send_str(frame)
+        """Write queued frames in order; a connection that broke ends the loop quietly."""
+        try:
+            while not self.ws.closed:
+                frame = await self.queue.get()
+                if self.overflowed:
+                    return
+                await self.ws.send_str(frame)
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("agent %s: socket gone while sending: %s", self.identity.id, exc)
 
 
 class Hub:
