@@ -25,8 +25,11 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# The single-instance run against the floor, then two instances over Redis (see bench/README.md).
 bench: $(RUN_STAMP)
 	$(PY) bench/latency.py
+	@echo
+	$(PY) bench/latency.py --two-instance
 
 test-deps:
 	@scripts/install-test-deps.sh

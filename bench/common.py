@@ -169,7 +169,7 @@ class Tracker:
     """Matches frames on the measuring agent's socket to the calls in flight."""
 
     def __init__(self, parse: FrameParser) -> None:
-        self._parse = parse
+        self.parse = parse
         self.calls: dict[str, Call] = {}
         self.strays = 0
 
@@ -177,7 +177,7 @@ class Tracker:
         self.calls[call.call_id] = call
 
     def on_frame(self, text: str, at: float) -> None:
-        parsed = self._parse(text)
+        parsed = self.parse(text)
         if parsed is None:
             return
         call = self.calls.get(parsed[0])

@@ -49,6 +49,7 @@ IDLE_QUEUE = "idle"
 ACK_TARGET = 1.5
 FIRST_FRAME_TARGET = 2.0
 CONNECT_CONCURRENCY = 20
+TWO_INSTANCE_BLOCKS = 8
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -60,8 +61,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--blocks",
         type=int,
-        default=1,
-        help="split the measured calls into N blocks, floor and service taking turns",
+        default=None,
+        help="split the measured calls into N blocks, taking turns (default 1; 8 with --two-instance)",
+    )
+    parser.add_argument(
+        "--two-instance",
+        action="store_true",
+        help="two services sharing a Redis broker: webhook to A, agent on B, against both on B",
     )
     parser.add_argument("--idle-agents", type=int, default=100, help="connected agents the calls never ring")
     parser.add_argument("--delay-ms", type=int, default=20, help="each connector's latency (default 20)")
@@ -82,7 +88,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--log-dir", metavar="DIR", help="keep config, store and child logs here")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.blocks is None:
+        args.blocks = TWO_INSTANCE_BLOCKS if args.two_instance else 1
+    return args
 
 
 # --- the service's configuration -------------------------------------------------------------
@@ -197,6 +206,33 @@ def forwarded_body(text: str) -> tuple[str, bool] | None:
 
 
 @contextlib.asynccontextmanager
+async def watching(
+    agent_ws_url: str, hello: str | None, tracker: Tracker
+) -> AsyncIterator[aiohttp.ClientSession]:
+    """One agent socket feeding ``tracker``, and the HTTP session that posts the webhooks.
+
+    ``hello`` (the agent's hello frame) is sent first when given, and the
+    welcome awaited, so that no frame can be missed; the floor needs none.
+    Several ``Target``s may share what this yields: the two-instance run
+    posts to either instance and watches one socket for both paths.
+    """
+    async with websockets.connect(agent_ws_url, open_timeout=10, max_size=2**22) as ws:
+        if hello is not None:
+            await ws.send(hello)
+            welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if welcome.get("type") != "welcome":
+                raise BenchError(f"the agent socket was not welcomed: {welcome}")
+        reader = asyncio.create_task(tracker.read(ws))
+        try:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
+                yield session
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
+                await reader
+
+
+@contextlib.asynccontextmanager
 async def target(
     webhook_urls: Sequence[str],
     agent_ws_url: str,
@@ -206,26 +242,11 @@ async def target(
 ) -> AsyncIterator[Target]:
     """A system to measure: webhooks go to ``webhook_urls``, one agent socket watches for the frames.
 
-    ``hello`` (the agent's hello frame) is sent first when given, and the
-    welcome awaited, so that no frame can be missed; the floor needs none.
     ``server_pids`` are the processes whose CPU is counted against the calls.
-    A two-instance run posts to one instance and watches on another.
     """
-    async with websockets.connect(agent_ws_url, open_timeout=10, max_size=2**22) as ws:
-        if hello is not None:
-            await ws.send(hello)
-            welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
-            if welcome.get("type") != "welcome":
-                raise BenchError(f"the agent socket was not welcomed: {welcome}")
-        tracker = Tracker(parse)
-        reader = asyncio.create_task(tracker.read(ws))
-        try:
-            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
-                yield Target(session, webhook_urls, tracker, server_pids)
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
-                await reader
+    tracker = Tracker(parse)
+    async with watching(agent_ws_url, hello, tracker) as session:
+        yield Target(session, webhook_urls, tracker, server_pids)
 
 
 async def interleaved(targets: Sequence[Target], args: argparse.Namespace, secret: str) -> None:
@@ -236,13 +257,16 @@ async def interleaved(targets: Sequence[Target], args: argparse.Namespace, secre
     blocks = max(1, min(args.blocks, args.calls))
     for b in range(blocks):
         size = args.calls // blocks + (1 if b < args.calls % blocks else 0)
-        for t in targets:
+        # ABBA: each target goes first as often as last, so neither always follows the other's backlog
+        for t in targets if b % 2 == 0 else list(reversed(targets)):
             await t.run(make_calls(f"b{b}", size, secret, args.unique_numbers), plan)
 
 
 @contextlib.asynccontextmanager
-async def idle_agents(ws_url: str, settings: Settings, count: int) -> AsyncIterator[list[int]]:
-    """``count`` agents connected and welcomed; yields one received-frame counter per agent."""
+async def idle_agents(
+    ws_url: str, settings: Settings, count: int, first: int = 0
+) -> AsyncIterator[list[int]]:
+    """``count`` agents (``idle-{first:03d}`` on) connected and welcomed; yields their frame counters."""
     received = [0] * count
     limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
     async with contextlib.AsyncExitStack() as stack:
@@ -250,9 +274,10 @@ async def idle_agents(ws_url: str, settings: Settings, count: int) -> AsyncItera
         async def connect(i: int) -> Any:
             async with limit:
                 ws = await stack.enter_async_context(websockets.connect(ws_url, open_timeout=10))
-                await ws.send(json.dumps({"type": "hello", "token": mint_token(settings, f"idle-{i:03d}")}))
+                token = mint_token(settings, f"idle-{first + i:03d}")
+                await ws.send(json.dumps({"type": "hello", "token": token}))
                 if json.loads(await asyncio.wait_for(ws.recv(), 10)).get("type") != "welcome":
-                    raise BenchError(f"idle agent {i} was not welcomed")
+                    raise BenchError(f"idle agent {first + i} was not welcomed")
                 return ws
 
         sockets = await asyncio.gather(*(connect(i) for i in range(count)))
@@ -420,6 +445,12 @@ def failed(result: dict[str, Any]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.two_instance:
+        import two_instance  # imports this module: loaded only when asked for
+
+        runner, printer, broken = two_instance.run, two_instance.print_table, two_instance.failed
+    else:
+        runner, printer, broken = run, print_table, failed
     with contextlib.ExitStack() as stack:
         if args.log_dir:
             workdir = Path(args.log_dir)
@@ -428,18 +459,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         children = stack.enter_context(Children(workdir))
         try:
-            result = asyncio.run(run(args, children, workdir))
+            result = asyncio.run(runner(args, children, workdir))
         except BenchError as exc:
             print(f"bench: {exc}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
-            print("bench: interrupted; stopping the service and the floor", file=sys.stderr)
+            print("bench: interrupted; stopping every child process", file=sys.stderr)
             return 130
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print_table(result)
-    if failed(result):
+        printer(result)
+    if broken(result):
         print("bench: some calls were refused or lost; the figures above are incomplete", file=sys.stderr)
         return 1
     return 0
