@@ -1,23 +1,36 @@
-"""``screenpop check``: prove each part works, so IT sees at a glance what does not."""
+"""``screenpop check``: prove each part works, so IT sees at a glance what does not.
+
+Every failure becomes one line with a reason a person can act on
+("cannot reach database (connection refused)"), and never a password: the
+passwords of every configured URL are blanked out of whatever a driver said.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import os
+import re
+import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from screenpop.broker import make_broker
 from screenpop.connector_api import Connector
-from screenpop.model import SectionStatus
+from screenpop.errors import ConnectorError, ScreenpopError
+from screenpop.model import CallerNumber, Section, SectionStatus
 from screenpop.phone import parse_caller
 from screenpop.runtime import open_connectors
-from screenpop.settings import Settings
+from screenpop.settings import ConnectorSettings, Settings
 from screenpop.store import Store
 
 CHECK_TIMEOUT_S = 10.0
 PROBE_NUMBER = "+12025550100"
+MAX_DETAIL = 160
+MAX_CHAIN = 20
+# The user:password@ part of any URL, wherever a driver echoes one.
+URL_PASSWORD = re.compile(r"://([^/:@\s]*):([^@\s]+)@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +39,11 @@ class CheckRow:
     ok: bool
     detail: str
     elapsed_ms: float
+    skipped: bool = False
+    """Not run, and why (in ``detail``); does not fail the check."""
 
 
-async def _timed(part: str, work: Callable[[], Awaitable[str]]) -> CheckRow:
+async def _timed(part: str, work: Callable[[], Awaitable[str]], secrets: tuple[str, ...]) -> CheckRow:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
@@ -37,30 +52,89 @@ async def _timed(part: str, work: Callable[[], Awaitable[str]]) -> CheckRow:
     except TimeoutError:
         ok, detail = False, f"no answer in {CHECK_TIMEOUT_S:.0f} s"
     except Exception as exc:
-        ok, detail = False, _one_line(exc)
+        ok, detail = False, failure_text(exc, secrets)
     return CheckRow(part, ok, detail, (time.perf_counter() - started) * 1000)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
+def failure_text(exc: BaseException, secrets: Iterable[str] = ()) -> str:
+    """One line: the error's own words, why underneath (``connection refused``), no secrets."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    if not isinstance(exc, ScreenpopError):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    cause = root_cause(exc)
+    if cause and cause not in text:
+        text = f"{text} ({cause})" if text else cause
+    text = URL_PASSWORD.sub(r"://\1:***@", text)
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
+
+
+def root_cause(exc: BaseException) -> str | None:
+    """The network reason deepest in the exception chain, in the words of ``os.strerror``."""
+    for link in _chain(exc):
+        if isinstance(link, socket.gaierror):
+            return "host name not found"
+        if isinstance(link, TimeoutError):
+            return "timed out"
+        if isinstance(link, OSError) and link.errno:
+            return os.strerror(link.errno).lower()
+    return None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < MAX_CHAIN:
+        link = todo.pop(0)
+        if link is None or id(link) in seen:
+            continue
+        seen.add(id(link))
+        yield link
+        orig = getattr(link, "orig", None)
+        todo += [link.__cause__, link.__context__, orig if isinstance(orig, BaseException) else None]
+
+
+def configured_secrets(settings: Settings) -> tuple[str, ...]:
+    """Passwords of every URL in the config, and header values: never printed."""
+    found: list[str] = []
+    texts = [settings.store.url, settings.broker.url]
+    for connector in settings.connectors:
+        texts += _strings(connector.kind_keys().get("url"))
+        found += _strings(connector.kind_keys().get("headers"))
+    for text in texts:
+        found += [m.group(2) for m in URL_PASSWORD.finditer(text)]
+    return tuple(s for s in found if len(s) >= 3)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [v for v in value.values() if isinstance(v, str)]
+    return []
 
 
 async def run_checks(settings: Settings, number: str | None) -> list[CheckRow]:
+    secrets = configured_secrets(settings)
     rows = [CheckRow("config", True, f"{settings.source}: {len(settings.connectors)} connectors", 0.0)]
-    rows.append(await _timed("store", lambda: _check_store(settings)))
-    rows.append(await _timed("broker", lambda: _check_broker(settings)))
+    rows.append(await _timed("store", lambda: _check_store(settings), secrets))
+    rows.append(await _timed("broker", lambda: _check_broker(settings), secrets))
     async with open_connectors(settings) as connectors:
-        for name, connector in connectors.items():
-            rows.append(await _timed(f"connector {name}", functools.partial(_probe, connector)))
-        rows.extend(await _test_lookup(settings, connectors, number or PROBE_NUMBER))
+        probes = [_timed(f"connector {name}", _prober(c), secrets) for name, c in connectors.items()]
+        rows += await asyncio.gather(*probes)
+        rows += await _test_lookup(settings, connectors, number or PROBE_NUMBER, secrets)
     return rows
 
 
-async def _probe(connector: Connector) -> str:
-    await connector.start()
-    await connector.check()
-    return "reachable"
+def _prober(connector: Connector) -> Callable[[], Awaitable[str]]:
+    async def probe() -> str:
+        await connector.start()
+        await connector.check()
+        return "reachable"
+
+    return probe
 
 
 async def _check_store(settings: Settings) -> str:
@@ -79,14 +153,17 @@ async def _check_broker(settings: Settings) -> str:
         for _ in range(20):
             health = await broker.health()
             if health == "ok":
-                return settings.broker.url.split("@")[-1]
+                return URL_PASSWORD.sub(r"://\1:***@", settings.broker.url)
             await asyncio.sleep(0.1)
         raise ConnectionError(health)
     finally:
         await broker.close()
 
 
-async def _test_lookup(settings: Settings, connectors: dict[str, Connector], raw: str) -> list[CheckRow]:
+async def _test_lookup(
+    settings: Settings, connectors: dict[str, Connector], raw: str, secrets: tuple[str, ...]
+) -> list[CheckRow]:
+    """The fan-out once; a connector whose `needs` found nothing is run on its own (see below)."""
     from screenpop.lookup import LookupEngine
 
     engine = LookupEngine(settings, connectors)
@@ -95,13 +172,47 @@ async def _test_lookup(settings: Settings, connectors: dict[str, Connector], raw
         sections = await engine.lookup(number)
     finally:
         await engine.close()
-    bad = {SectionStatus.ERROR, SectionStatus.TIMEOUT}
-    return [
-        CheckRow(
-            f"lookup {name}",
-            s.status not in bad,
-            f"{s.status.value}" + (f": {s.error}" if s.error else "") + f" ({number.e164 or raw})",
-            float(s.elapsed_ms or 0),
+    configs = {c.name: c for c in settings.connectors}
+    rows: list[CheckRow] = []
+    for name, section in sections.items():
+        if section.status is SectionStatus.SKIPPED and not number.withheld:
+            rows.append(await _lookup_without_needs(configs[name], connectors[name], number, secrets))
+        else:
+            rows.append(_lookup_row(name, section, number.e164 or raw))
+    return rows
+
+
+def _lookup_row(name: str, section: Section, shown: str) -> CheckRow:
+    bad = section.status in (SectionStatus.ERROR, SectionStatus.TIMEOUT)
+    detail = section.status.value + (f": {section.error}" if section.error else "") + f" for {shown}"
+    return CheckRow(f"lookup {name}", not bad, detail, float(section.elapsed_ms or 0))
+
+
+async def _lookup_without_needs(
+    config: ConnectorSettings, connector: Connector, number: CallerNumber, secrets: tuple[str, ...]
+) -> CheckRow:
+    """Run a dependent SQL query with its `needs` bound to NULL, so its text and tables are tested.
+
+    The probe number rarely belongs to a customer, so `credit` (needing
+    `accounting.account_id`) would otherwise never run.  NULL matches no row
+    in any SQL database; other kinds could refuse an empty input, so they are
+    reported as skipped with a hint instead of a false failure.
+    """
+    part = f"lookup {config.name}"
+    needs = ", ".join(config.needs)
+    if config.kind != "sql":
+        return CheckRow(
+            part, True, f"not run: {needs} not found; try --number of a known customer", 0.0, True
         )
-        for name, s in sections.items()
-    ]
+    params = {**number.params(), **{need.replace(".", "_"): None for need in config.needs}}
+
+    async def run() -> str:
+        try:
+            async with asyncio.timeout(config.timeout_ms / 1000):
+                result = await connector.lookup(params)
+        except TimeoutError:
+            raise ConnectorError(f"no answer within {config.timeout_ms} ms") from None
+        found = "ok" if result.data is not None else "not_found"
+        return f"{found} with {needs} = NULL (the probe number found none)"
+
+    return await _timed(part, run, secrets)

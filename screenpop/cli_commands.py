@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from screenpop.cli_output import print_card_table, print_check_table
+from screenpop.cli_output import LookupTimings, print_card_table, print_check_table
 from screenpop.errors import ConfigError
 from screenpop.settings import AgentEntry, Settings, load_settings
 
@@ -174,16 +174,26 @@ async def _lookup(settings: Settings, raw: str, as_json: bool) -> int:
     from screenpop.runtime import open_engine
 
     number = parse_caller(raw, settings.numbers.default_region)
-    started = time.perf_counter()
+    opened = time.perf_counter()
     async with open_engine(settings) as engine:
-        sections = await engine.lookup(number)
-    elapsed_ms = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        first_ms: float | None = None
+        sections = engine.initial(number)
+        async for snapshot in engine.snapshots(number):
+            sections = snapshot.sections
+            if first_ms is None and any(s.status.final for s in sections.values()):
+                first_ms = (time.perf_counter() - started) * 1000
+        timings = LookupTimings(
+            started_ms=(started - opened) * 1000,
+            first_ms=first_ms,
+            complete_ms=(time.perf_counter() - started) * 1000,
+        )
     card = Card(call_id="", caller=number, received_at="", sections=sections, status="lookup", complete=True)
     rendered = render_card(card, section_specs(settings), frozenset())
     if as_json:
         print(json.dumps(rendered, indent=2, ensure_ascii=False))
     else:
-        print_card_table(rendered, elapsed_ms)
+        print_card_table(rendered, timings, {c.name: c.display for c in settings.connectors})
     return 0
 
 
