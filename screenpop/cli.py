@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--dir", default="demo-data")
     data.add_argument("--customers", type=int, default=2000)
 
+    audit = sub.add_parser("audit", help="who saw a caller's card, and which sections (the audit trail)")
+    audit.add_argument("--number", help="the caller's number, in any format")
+    audit.add_argument("--agent", help="one agent's views only")
+    audit.add_argument("--section", help="only views that carried this section (e.g. credit)")
+    audit.add_argument("--limit", type=int, default=50)
+    _config_arg(audit)
+
     replay = sub.add_parser(
         "ami-replay", help="replay a recorded Asterisk AMI event stream through the parser"
     )

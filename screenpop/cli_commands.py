@@ -227,3 +227,9 @@ def cmd_ami_replay(args: argparse.Namespace) -> int:
         print(f"{event.event.value:8} call {event.call_id}  from {event.from_raw or '-'}  {who}")
     print(f"{len(events)} call events", file=sys.stderr)
     return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from screenpop.cli_audit import show_audit
+
+    return show_audit(args, _settings(args))

@@ -338,6 +338,40 @@ class Store:
             rows = (await conn.execute(query)).all()
         return [{**r._asdict(), "at": shape.iso(r.at)} for r in rows]
 
+    async def who_saw(
+        self, number: str | None = None, agent_id: str | None = None, scan: int = 10_000
+    ) -> list[JSON]:
+        """Audit rows (newest first) for a caller's number and/or an agent, with the caller's number.
+
+        Card rows carry the call id; the number comes from the call they
+        belong to.  Lookup rows carry the number themselves.
+        """
+        query = (
+            sa.select(audit, calls.c.caller_e164)
+            .select_from(audit.outerjoin(calls, calls.c.call_id == audit.c.call_id))
+            .order_by(audit.c.id.desc())
+            .limit(max(1, scan))
+        )
+        if number is not None:
+            query = query.where(sa.or_(calls.c.caller_e164 == number, audit.c.number == number))
+        if agent_id is not None:
+            query = query.where(audit.c.agent_id == agent_id)
+        await self.flush_audit()
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            {
+                "at": shape.iso(r.at),
+                "agent": r.agent_id,
+                "action": r.action,
+                "call_id": r.call_id,
+                "number": r.number or r.caller_e164,
+                "version": r.version,
+                "sections": list(r.sections or []),
+            }
+            for r in rows
+        ]
+
     # -- helpers -------------------------------------------------------------
 
     def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:

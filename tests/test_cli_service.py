@@ -200,3 +200,37 @@ async def test_demo_prints_a_call_line_that_pops_a_card(tmp_path: Path) -> None:
     finally:
         stop(process)
     assert process.returncode == 0
+
+
+async def test_audit_says_who_saw_the_credit_section(served: tuple[int, Path, subprocess.Popen[str]]) -> None:
+    """After a queue call, `screenpop audit --number N --section credit` lists the supervisor, not tier1."""
+    port, config, _ = served
+    tier1 = await hello(port, cli("token", "agent-1", "--config", str(config)).stdout.strip())
+    sup = await hello(port, cli("token", "agent-3", "--config", str(config)).stdout.strip())
+    for agent in ("agent-1", "agent-3"):
+        sent = await asyncio.to_thread(
+            cli,
+            "call",
+            "+14155550132",
+            "--agent",
+            agent,
+            "--config",
+            str(config),
+            "--url",
+            f"http://127.0.0.1:{port}",
+        )
+        assert sent.returncode == 0
+    await frames_until_complete(tier1)
+    await frames_until_complete(sup)
+    await tier1.close()
+    await sup.close()
+    await asyncio.sleep(0.3)
+    everyone = await asyncio.to_thread(cli, "audit", "--number", "(415) 555-0132", "--config", str(config))
+    credit = await asyncio.to_thread(
+        cli, "audit", "--number", "(415) 555-0132", "--section", "credit", "--config", str(config)
+    )
+    assert everyone.returncode == 0, everyone.stderr
+    assert "agent-1" in everyone.stdout and "agent-3" in everyone.stdout
+    lines = [line for line in credit.stdout.splitlines() if " card " in line]
+    assert lines and all("agent-3" in line for line in lines)
+    assert "agent-1" not in credit.stdout

@@ -1,0 +1,59 @@
+"""``screenpop audit``: who saw a caller's card, and which sections (a security officer's question).
+
+Every card version sent to an agent, every supervisor lookup and every note is
+in the store's audit table; this command reads it back grouped per agent and
+call, so "who saw this customer's credit limit?" is one command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from screenpop.cli_output import print_table
+from screenpop.phone import parse_caller
+from screenpop.settings import Settings
+
+
+def group_views(rows: Sequence[dict[str, Any]], section: str | None) -> list[dict[str, Any]]:
+    """One line per agent, action and call: first and last time, every section it carried."""
+    grouped: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["agent"], row["action"], row["call_id"] or row["number"] or "")
+        entry = grouped.setdefault(key, {**row, "first": row["at"], "last": row["at"], "sections": []})
+        entry["first"] = min(entry["first"], row["at"])
+        entry["last"] = max(entry["last"], row["at"])
+        entry["sections"] = sorted(set(entry["sections"]) | set(row["sections"]))
+    views = sorted(grouped.values(), key=lambda v: v["first"], reverse=True)
+    return [v for v in views if section is None or section in v["sections"]]
+
+
+async def _audit(settings: Settings, number: str | None, agent: str | None) -> list[dict[str, Any]]:
+    from screenpop.store import Store
+
+    store = await Store.open(settings.store.url)
+    try:
+        return await store.who_saw(number=number, agent_id=agent)
+    finally:
+        await store.close()
+
+
+def show_audit(args: argparse.Namespace, settings: Settings) -> int:
+    number = None
+    if args.number:
+        parsed = parse_caller(args.number, settings.numbers.default_region)
+        number = parsed.e164 or parsed.digits
+    views = group_views(asyncio.run(_audit(settings, number, args.agent)), args.section)[: args.limit]
+    table = [["first seen", "agent", "action", "call / number", "sections"]]
+    for view in views:
+        target = view["call_id"] or view["number"] or ""
+        if view["call_id"] and view["number"]:
+            target += f" ({view['number']})"
+        table.append([view["first"], view["agent"], view["action"], target, ", ".join(view["sections"])])
+    if len(table) == 1:
+        print("nothing in the audit trail matches")
+        return 0
+    print_table(table)
+    return 0
