@@ -13,6 +13,7 @@ that was serialised once, so a card for a hundred agents is encoded once.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -86,6 +87,7 @@ class MemoryBroker:
         self._trimmed: dict[str, tuple[int, int]] = {}
         self._handlers: list[FrameHandler] = []
         self._values: dict[str, tuple[str, float]] = {}
+        self._expiries: list[tuple[float, str]] = []  # a heap, so expiring costs log n per value
         self._last = (0, 0)
         self._born = (int(time.time() * 1000), 0)
 
@@ -145,8 +147,10 @@ class MemoryBroker:
         return True
 
     async def put(self, key: str, value: str, ttl_s: int) -> None:
-        self._expire()
-        self._values[key] = (value, time.monotonic() + ttl_s)
+        now = time.monotonic()
+        self._expire(now)
+        self._values[key] = (value, now + ttl_s)
+        heapq.heappush(self._expiries, (now + ttl_s, key))
 
     async def get(self, key: str) -> str | None:
         found = self._values.get(key)
@@ -154,13 +158,13 @@ class MemoryBroker:
             return None
         return found[0]
 
-    def _expire(self) -> None:
-        """Drop expired values now and then, so the guard does not grow without end."""
-        if len(self._values) < 10_000:
-            return
-        now = time.monotonic()
-        for key in [k for k, (_, until) in self._values.items() if until < now]:
-            del self._values[key]
+    def _expire(self, now: float) -> None:
+        """Drop values whose time is up, oldest first, so the guard does not grow without end."""
+        while self._expiries and self._expiries[0][0] < now:
+            until, key = heapq.heappop(self._expiries)
+            found = self._values.get(key)
+            if found is not None and found[1] <= until:
+                del self._values[key]
 
 
 def make_broker(url: str, replay_s: int) -> Broker:
