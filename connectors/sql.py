@@ -172,8 +172,13 @@ class SqlConnector:
         return await asyncio.to_thread(PhoneIndex.build, rows, self._context.normalize)
 
     async def _fetch(
-        self, statement: TextClause, bound: dict[str, Any], limit: int | None, *,
-        as_tuples: bool = False, timeout_ms: int | None = None,
+        self,
+        statement: TextClause,
+        bound: dict[str, Any],
+        limit: int | None,
+        *,
+        as_tuples: bool = False,
+        timeout_ms: int | None = None,
     ) -> list[Any]:
         """Run one statement on a pooled connection; every failure becomes a safe ConnectorError."""
         if self._engine is None:
@@ -229,8 +234,9 @@ class SqlConnector:
                 work.cancel()  # asyncpg and friends send the server a cancel request
             await asyncio.wait({work}, timeout=ABANDON_WAIT_S)
         if not work.done():
-            log.warning("connector %s: a cancelled query did not stop within %.0f s",
-                        self.name, ABANDON_WAIT_S)
+            log.warning(
+                "connector %s: a cancelled query did not stop within %.0f s", self.name, ABANDON_WAIT_S
+            )
             work.cancel()
         elif not work.cancelled():
             work.exception()  # retrieved: the caller already knows it was abandoned

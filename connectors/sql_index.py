@@ -34,9 +34,7 @@ class PhoneIndex:
         return self.keys_by_number.get(e164, ())
 
     @classmethod
-    def build(
-        cls, rows: Iterable[Sequence[Any]], normalize: Callable[[str], str | None]
-    ) -> PhoneIndex:
+    def build(cls, rows: Iterable[Sequence[Any]], normalize: Callable[[str], str | None]) -> PhoneIndex:
         """Index ``(key, phone, phone, …)`` rows; blank or unreadable numbers are skipped.
 
         Each distinct raw text is normalised once: exported tables repeat the
@@ -101,12 +99,17 @@ class IndexKeeper:
             index = await self._load()
         except Exception as exc:
             self.error = _short(exc)
-            log.warning("connector %s: index refresh failed, keeping the previous index: %s",
-                        self._name, self.error)
+            log.warning(
+                "connector %s: index refresh failed, keeping the previous index: %s", self._name, self.error
+            )
             return False
         self.index, self.error = index, None
-        log.info("connector %s: index holds %d numbers from %d rows",
-                 self._name, len(index.keys_by_number), index.rows)
+        log.info(
+            "connector %s: index holds %d numbers from %d rows",
+            self._name,
+            len(index.keys_by_number),
+            index.rows,
+        )
         return True
 
     async def close(self) -> None:

@@ -88,8 +88,7 @@ def describe_db_error(exc: BaseException, secrets: tuple[str, ...]) -> str:
 def _unreachable(exc: BaseException) -> bool:
     """A refused, unresolvable or timed-out connection anywhere in the exception chain."""
     return any(
-        isinstance(link, ConnectionError | socket.gaierror | TimeoutError)
-        or (type(link) is OSError)
+        isinstance(link, ConnectionError | socket.gaierror | TimeoutError) or (type(link) is OSError)
         for link in _chain(exc)
     )
 

@@ -114,8 +114,11 @@ def describe_fault(exc: BaseException) -> str:
     """A short reason for /readyz: ``connection refused`` rather than a driver's sentence."""
     chain = _causes(exc)
     text = " ".join(str(link) for link in chain).lower()
-    if any(isinstance(link, ConnectionRefusedError) for link in chain) or "refused" in text \
-            or "error 111 " in text:
+    if (
+        any(isinstance(link, ConnectionRefusedError) for link in chain)
+        or "refused" in text
+        or "error 111 " in text
+    ):
         return "connection refused"
     if any(isinstance(link, TimeoutError) for link in chain) or "timeout" in text or "timed out" in text:
         return "timeout"
@@ -311,8 +314,11 @@ class RedisBroker:
     def _keep(self, delivery: Delivery, event_id: str) -> None:
         if len(self._outbox) >= OUTBOX_MAX:
             dropped = self._outbox.popleft()
-            log.warning("broker outbox full: message %s for agent %s dropped",
-                        dropped.event_id, dropped.delivery.agent_id)
+            log.warning(
+                "broker outbox full: message %s for agent %s dropped",
+                dropped.event_id,
+                dropped.delivery.agent_id,
+            )
         self._outbox.append(_Pending(next(self._outbox_seq), delivery, event_id))
 
     async def _flush_outbox(self) -> None:

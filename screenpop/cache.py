@@ -40,9 +40,7 @@ class SectionCache(Protocol):
 
 def cache_key(connector: str, params: Mapping[str, str]) -> str:
     """A key that changes when anything bound into the lookup changes."""
-    digest = hashlib.blake2b(
-        json.dumps(sorted(params.items())).encode(), digest_size=12
-    ).hexdigest()
+    digest = hashlib.blake2b(json.dumps(sorted(params.items())).encode(), digest_size=12).hexdigest()
     return f"{connector}:{digest}"
 
 

@@ -25,9 +25,7 @@ def cross_check(settings: Settings) -> Settings:
     _check_needs(settings)
     _check_roles(settings)
     _check_agent_references(settings)
-    connectors = tuple(
-        _with_options(src, index, c) for index, c in enumerate(settings.connectors)
-    )
+    connectors = tuple(_with_options(src, index, c) for index, c in enumerate(settings.connectors))
     return settings.model_copy(update={"connectors": connectors})
 
 

@@ -87,6 +87,4 @@ class ConnectorKind(Protocol):
 
     Options: ClassVar[type[ConnectorOptions]]
 
-    def __call__(
-        self, name: str, options: Any, context: ConnectorContext
-    ) -> Connector: ...
+    def __call__(self, name: str, options: Any, context: ConnectorContext) -> Connector: ...

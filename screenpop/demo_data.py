@@ -54,47 +54,207 @@ class DemoCustomer:
 
 DEMO_CUSTOMERS = (
     DemoCustomer(
-        "Ada Lovelace", "+14155550132", "(415) 555-0132", "SMB", "B",
-        mobile_text="415.555.0199", credit_limit_cents=500000,
-        invoices=((date(2026, 6, 15), 48000, ((25, 48000),)),
-                  (date(2026, 8, 16), 125000, ((30, 125000),)),
-                  (date(2026, 9, 10), 12050, ())),
-        orders=((date(2025, 11, 18), (("LAP-14", 1), ("MOUSE-WL", 1))),
-                (date(2026, 5, 6), (("MON-27", 2),)),
-                (date(2026, 10, 5), (("PAP-LTR", 4),))),
+        "Ada Lovelace",
+        "+14155550132",
+        "(415) 555-0132",
+        "SMB",
+        "B",
+        mobile_text="415.555.0199",
+        credit_limit_cents=500000,
+        invoices=(
+            (date(2026, 6, 15), 48000, ((25, 48000),)),
+            (date(2026, 8, 16), 125000, ((30, 125000),)),
+            (date(2026, 9, 10), 12050, ()),
+        ),
+        orders=(
+            (date(2025, 11, 18), (("LAP-14", 1), ("MOUSE-WL", 1))),
+            (date(2026, 5, 6), (("MON-27", 2),)),
+            (date(2026, 10, 5), (("PAP-LTR", 4),)),
+        ),
     ),
-    DemoCustomer("Grace Hopper", "+12125550147", "212-555-0147 x12", "Enterprise", "A",
-                 credit_limit_cents=5000000),
-    DemoCustomer("Charles Babbage", "+13125550178", "1-312-555-0178", "SMB", "B",
-                 duplicate_name="Charles B. Babbage", duplicate_phone_text="+1 312 555 0178"),
-    DemoCustomer("Herman Hollerith", "+16175550190", "617.555.0190", "SMB", "D",
-                 credit_limit_cents=300000),
+    DemoCustomer(
+        "Grace Hopper", "+12125550147", "212-555-0147 x12", "Enterprise", "A", credit_limit_cents=5000000
+    ),
+    DemoCustomer(
+        "Charles Babbage",
+        "+13125550178",
+        "1-312-555-0178",
+        "SMB",
+        "B",
+        duplicate_name="Charles B. Babbage",
+        duplicate_phone_text="+1 312 555 0178",
+    ),
+    DemoCustomer("Herman Hollerith", "+16175550190", "617.555.0190", "SMB", "D", credit_limit_cents=300000),
     DemoCustomer("Alan Turing", "+442079460018", "+44 20 7946 0018", "SMB", "A", country="GB"),
-    DemoCustomer("Konrad Zuse", "+493023125012", "011 49 30 23125012", "Retail", "B",
-                 country="DE"),
+    DemoCustomer("Konrad Zuse", "+493023125012", "011 49 30 23125012", "Retail", "B", country="DE"),
 )
 
 # Real US area codes whose 555-01XX lines phonenumbers accepts as valid.
-AREA_CODES = (201, 202, 203, 206, 212, 213, 214, 303, 305, 310, 312, 313, 317, 404, 407, 412,
-              415, 503, 504, 512, 602, 612, 617, 619, 646, 702, 704, 713, 718, 720, 773, 801,
-              804, 808, 813, 816, 832, 858, 917, 919)
+AREA_CODES = (
+    201,
+    202,
+    203,
+    206,
+    212,
+    213,
+    214,
+    303,
+    305,
+    310,
+    312,
+    313,
+    317,
+    404,
+    407,
+    412,
+    415,
+    503,
+    504,
+    512,
+    602,
+    612,
+    617,
+    619,
+    646,
+    702,
+    704,
+    713,
+    718,
+    720,
+    773,
+    801,
+    804,
+    808,
+    813,
+    816,
+    832,
+    858,
+    917,
+    919,
+)
 FIRST_NAMES = (
-    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
-    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
-    "Carlos", "Karen", "Daniel", "Lisa", "Matthew", "Nancy", "Anthony", "Sandra", "Mark", "Ashley",
-    "Steven", "Emily", "Paul", "Michelle", "Andrew", "Amanda", "Joshua", "Melissa", "Kenneth",
-    "Deborah", "Kevin", "Stephanie", "Brian", "Rebecca", "Wei", "Laura", "Priya", "Sharon", "Jose",
-    "Cynthia", "Aisha", "Kathleen", "Omar", "Amy", "Hiroshi", "Angela", "Dmitri", "Shirley",
-    "Kwame", "Anna", "Luis", "Brenda",
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Carlos",
+    "Karen",
+    "Daniel",
+    "Lisa",
+    "Matthew",
+    "Nancy",
+    "Anthony",
+    "Sandra",
+    "Mark",
+    "Ashley",
+    "Steven",
+    "Emily",
+    "Paul",
+    "Michelle",
+    "Andrew",
+    "Amanda",
+    "Joshua",
+    "Melissa",
+    "Kenneth",
+    "Deborah",
+    "Kevin",
+    "Stephanie",
+    "Brian",
+    "Rebecca",
+    "Wei",
+    "Laura",
+    "Priya",
+    "Sharon",
+    "Jose",
+    "Cynthia",
+    "Aisha",
+    "Kathleen",
+    "Omar",
+    "Amy",
+    "Hiroshi",
+    "Angela",
+    "Dmitri",
+    "Shirley",
+    "Kwame",
+    "Anna",
+    "Luis",
+    "Brenda",
 )
 LAST_NAMES = (
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
-    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
-    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
-    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott",
-    "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera",
-    "Campbell", "Mitchell", "Carter", "Roberts", "Chen", "Patel", "Okafor", "Kowalski", "O'Brien",
-    "Tanaka", "Schmidt", "Novak", "Haddad", "Ivanova",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "Chen",
+    "Patel",
+    "Okafor",
+    "Kowalski",
+    "O'Brien",
+    "Tanaka",
+    "Schmidt",
+    "Novak",
+    "Haddad",
+    "Ivanova",
 )
 PRODUCTS = (  # sku, name, category, price in cents
     ("LAP-14", "Laptop 14in, 16 GB", "Computers", 114900),
@@ -131,8 +291,13 @@ PRODUCTS = (  # sku, name, category, price in cents
 # What merchandising says goes with what (score 0..1); orders follow it, and the
 # "likely next purchase" query reads it.  Keys are the products an order starts from.
 AFFINITY: dict[str, tuple[tuple[str, float], ...]] = {
-    "LAP-14": (("DOCK-USBC", 0.82), ("BAG-15", 0.64), ("MOUSE-WL", 0.58), ("WARR-3Y", 0.45),
-               ("OFF-365", 0.40)),
+    "LAP-14": (
+        ("DOCK-USBC", 0.82),
+        ("BAG-15", 0.64),
+        ("MOUSE-WL", 0.58),
+        ("WARR-3Y", 0.45),
+        ("OFF-365", 0.40),
+    ),
     "LAP-16": (("DOCK-USBC", 0.85), ("WARR-3Y", 0.60), ("BAG-15", 0.55), ("HEAD-BT", 0.35)),
     "DESK-MINI": (("MON-24", 0.78), ("KBD-WL", 0.70), ("MOUSE-WL", 0.66), ("OFF-365", 0.45)),
     "MON-24": (("CBL-HDMI", 0.60), ("ARM-DUAL", 0.42)),
@@ -200,8 +365,7 @@ OFFER_TERMS = {"A": "Net 60", "B": "Net 45", "C": "Net 30", "D": "Prepayment onl
 LATENESS = {"A": (-15, 0), "B": (-10, 10), "C": (-5, 40), "D": (0, 90)}  # days after due
 PAY_CHANCE = {"A": 1.0, "B": 0.97, "C": 0.8, "D": 0.45}
 INVOICE_CENTS = {"Retail": (4000, 60000), "SMB": (20000, 300000), "Enterprise": (100000, 2000000)}
-LIMIT_CENTS = {"Retail": (100000, 500000), "SMB": (500000, 2500000),
-               "Enterprise": (2500000, 15000000)}
+LIMIT_CENTS = {"Retail": (100000, 500000), "SMB": (500000, 2500000), "Enterprise": (2500000, 15000000)}
 PRICES = {sku: cents for sku, _, _, cents in PRODUCTS}
 CATEGORIES = {sku: category for sku, _, category, _ in PRODUCTS}
 
@@ -298,9 +462,18 @@ def generate(customers: int, seed: int) -> _Tables:
     people = _people(rng, customers)
     for person in people:
         _add_accounting(rng, tables, person)
-        tables.add("customers", (person.customer_id, person.name, person.phone_text,
-                                 person.mobile_text, person.email, person.segment,
-                                 person.country))
+        tables.add(
+            "customers",
+            (
+                person.customer_id,
+                person.name,
+                person.phone_text,
+                person.mobile_text,
+                person.email,
+                person.segment,
+                person.country,
+            ),
+        )
         fixed_orders = person.fixed.orders if person.fixed else ()
         _add_orders(tables, person.customer_id, list(fixed_orders) or _orders(rng, person))
     _add_duplicates(rng, tables, people)
@@ -318,9 +491,19 @@ def _people(rng: random.Random, count: int) -> list[_Person]:
 
 def _fixed_person(index: int, c: DemoCustomer) -> _Person:
     first, last = c.name.split(" ", 1)
-    return _Person(_account_id(index), _customer_id(index), c.name, c.e164, c.phone_text,
-                   c.mobile_text, f"{first}.{last}@example.com".lower(), c.segment, c.rating,
-                   c.country, fixed=c)
+    return _Person(
+        _account_id(index),
+        _customer_id(index),
+        c.name,
+        c.e164,
+        c.phone_text,
+        c.mobile_text,
+        f"{first}.{last}@example.com".lower(),
+        c.segment,
+        c.rating,
+        c.country,
+        fixed=c,
+    )
 
 
 def _random_person(rng: random.Random, index: int, pools: _NumberPools) -> _Person:
@@ -329,12 +512,16 @@ def _random_person(rng: random.Random, index: int, pools: _NumberPools) -> _Pers
     e164 = pools.take(country) if rng.random() >= 0.02 else None
     mobile = pools.take("US") if country == "US" and rng.random() < 0.45 else None
     return _Person(
-        _account_id(index), _customer_id(index), f"{first} {last}", e164,
+        _account_id(index),
+        _customer_id(index),
+        f"{first} {last}",
+        e164,
         free_form(rng, e164) if e164 else rng.choice([None, ""]),
         free_form(rng, mobile, extension=False) if mobile else None,
         _email(rng, first, last) if rng.random() < 0.9 else None,
         rng.choices(["Retail", "SMB", "Enterprise"], [50, 38, 12])[0],
-        rng.choices("ABCD", [35, 35, 20, 10])[0], country,
+        rng.choices("ABCD", [35, 35, 20, 10])[0],
+        country,
     )
 
 
@@ -368,17 +555,30 @@ def _then_rest_of_555(first: list[str]) -> Iterator[str]:
 def free_form(rng: random.Random, e164: str, extension: bool = True) -> str:
     """An E.164 number the way a sales rep might have typed it (US dialling habits)."""
     if e164.startswith("+44"):
-        return rng.choice([f"+44 20 {e164[5:9]} {e164[9:]}", f"+44 (0)20 {e164[5:9]} {e164[9:]}",
-                           f"011 44 20 {e164[5:9]} {e164[9:]}"])
+        return rng.choice(
+            [
+                f"+44 20 {e164[5:9]} {e164[9:]}",
+                f"+44 (0)20 {e164[5:9]} {e164[9:]}",
+                f"011 44 20 {e164[5:9]} {e164[9:]}",
+            ]
+        )
     if e164.startswith("+49"):
-        return rng.choice([f"+49 30 {e164[5:10]} {e164[10:]}", f"+49 (0)30 {e164[5:]}",
-                           f"011 49 30 {e164[5:]}"])
+        return rng.choice(
+            [f"+49 30 {e164[5:10]} {e164[10:]}", f"+49 (0)30 {e164[5:]}", f"011 49 30 {e164[5:]}"]
+        )
     area, exchange, line = e164[2:5], e164[5:8], e164[8:]
-    text = rng.choice([
-        f"({area}) {exchange}-{line}", f"{area}.{exchange}.{line}", f"{area}-{exchange}-{line}",
-        f"+1 {area} {exchange} {line}", f"{area}{exchange}{line}", f"1-{area}-{exchange}-{line}",
-        f"{area} {exchange} {line}", f"+1 ({area}) {exchange}-{line}",
-    ])
+    text = rng.choice(
+        [
+            f"({area}) {exchange}-{line}",
+            f"{area}.{exchange}.{line}",
+            f"{area}-{exchange}-{line}",
+            f"+1 {area} {exchange} {line}",
+            f"{area}{exchange}{line}",
+            f"1-{area}-{exchange}-{line}",
+            f"{area} {exchange} {line}",
+            f"+1 ({area}) {exchange}-{line}",
+        ]
+    )
     if extension and rng.random() < 0.1:
         text += rng.choice([" x", " ext. ", " ext "]) + str(rng.randint(2, 499))
     return text
@@ -405,10 +605,19 @@ def _add_accounting(rng: random.Random, tables: _Tables, person: _Person) -> Non
     fixed_invoices = person.fixed.invoices if person.fixed else ()
     invoices = list(fixed_invoices) or _invoices(rng, person)
     balance, overdue, last_paid = _add_ledger(rng, tables, person, invoices)
-    tables.add("accounts", (
-        person.account_id, person.name, person.e164, person.email, "USD",
-        balance / 100, overdue / 100, last_paid.isoformat() if last_paid else None,
-    ))
+    tables.add(
+        "accounts",
+        (
+            person.account_id,
+            person.name,
+            person.e164,
+            person.email,
+            "USD",
+            balance / 100,
+            overdue / 100,
+            last_paid.isoformat() if last_paid else None,
+        ),
+    )
     _add_credit(rng, tables, person, balance)
 
 
@@ -416,8 +625,10 @@ def _invoices(rng: random.Random, person: _Person) -> list[Invoice]:
     low, high = INVOICE_CENTS[person.segment]
     days = [rng.randint(120, 480)] + [rng.randint(1, 450) for _ in range(rng.randint(1, 8))]
     term = TERMS[person.rating][1]
-    invoices = [_invoice(rng, ANCHOR - timedelta(days=d), rng.randint(low, high), term,
-                         person.rating) for d in sorted(days, reverse=True)]
+    invoices = [
+        _invoice(rng, ANCHOR - timedelta(days=d), rng.randint(low, high), term, person.rating)
+        for d in sorted(days, reverse=True)
+    ]
     if person.rating == "D":
         issued, cents, _ = invoices[0]
         invoices[0] = (issued, cents, ())  # a credit hold always has something overdue
@@ -443,13 +654,23 @@ def _add_ledger(
     for issued, cents, payments in invoices:
         invoice_id = tables.next_id("INV", 100001)
         due = issued + timedelta(days=term_days)
-        tables.add("invoices", (invoice_id, person.account_id, issued.isoformat(),
-                                due.isoformat(), cents / 100, term_name))
+        tables.add(
+            "invoices",
+            (invoice_id, person.account_id, issued.isoformat(), due.isoformat(), cents / 100, term_name),
+        )
         for after, amount in payments:
             day = issued + timedelta(days=after)
-            tables.add("payments", (tables.next_id("PAY", 500001), person.account_id, invoice_id,
-                                    day.isoformat(), amount / 100,
-                                    rng.choice(["ACH", "Card", "Check", "Wire"])))
+            tables.add(
+                "payments",
+                (
+                    tables.next_id("PAY", 500001),
+                    person.account_id,
+                    invoice_id,
+                    day.isoformat(),
+                    amount / 100,
+                    rng.choice(["ACH", "Card", "Check", "Wire"]),
+                ),
+            )
             last_paid = max(last_paid or day, day)
         open_cents = cents - sum(amount for _, amount in payments)
         balance += open_cents
@@ -459,8 +680,7 @@ def _add_ledger(
 
 def _add_credit(rng: random.Random, tables: _Tables, person: _Person, balance: int) -> None:
     """Credit exposure is the accounting balance; card-paying retail has no credit account."""
-    if not person.fixed and person.segment == "Retail" and person.rating in "AB" \
-            and rng.random() < 0.3:
+    if not person.fixed and person.segment == "Retail" and person.rating in "AB" and rng.random() < 0.3:
         return
     low, high = LIMIT_CENTS[person.segment]
     limit = person.fixed.credit_limit_cents if person.fixed else rng.randint(low, high)
@@ -469,10 +689,19 @@ def _add_credit(rng: random.Random, tables: _Tables, person: _Person, balance: i
         limit = max(limit, (balance // 50000 + 2) * 50000)
     max_offer = {"A": limit // 4, "B": limit // 10, "C": 0, "D": 0}[person.rating] // 10000
     review = ANCHOR + timedelta(days=rng.randint(30, 240))
-    tables.add("credit_accounts", (
-        person.account_id, limit / 100, balance / 100, person.rating, TERMS[person.rating][0],
-        OFFER_TERMS[person.rating], max_offer * 100, review.isoformat(),
-    ))
+    tables.add(
+        "credit_accounts",
+        (
+            person.account_id,
+            limit / 100,
+            balance / 100,
+            person.rating,
+            TERMS[person.rating][0],
+            OFFER_TERMS[person.rating],
+            max_offer * 100,
+            review.isoformat(),
+        ),
+    )
 
 
 # --- sales -------------------------------------------------------------------
@@ -512,20 +741,33 @@ def _add_duplicates(rng: random.Random, tables: _Tables, people: list[_Person]) 
         customer_id = _customer_id(len(people) + offset)
         name = person.fixed.duplicate_name if person.fixed else None
         phone = person.fixed.duplicate_phone_text if person.fixed else None
-        tables.add("customers", (
-            customer_id, name or name_variant(rng, person.name),
-            phone or free_form(rng, person.e164), None, None, person.segment, person.country,
-        ))
+        tables.add(
+            "customers",
+            (
+                customer_id,
+                name or name_variant(rng, person.name),
+                phone or free_form(rng, person.e164),
+                None,
+                None,
+                person.segment,
+                person.country,
+            ),
+        )
         _add_orders(tables, customer_id, [_order(rng, "Retail")] if rng.random() < 0.5 else [])
 
 
 def name_variant(rng: random.Random, name: str) -> str:
     """The same person's name as someone else typed it."""
     first, last = name.split(" ", 1)
-    return rng.choice([
-        f"{first} {rng.choice('ABCDEJKLMRS')}. {last}", f"{first[0]}. {last}",
-        f"{last}, {first}", name.upper(), f"{first} {last[:-1]}",
-    ])
+    return rng.choice(
+        [
+            f"{first} {rng.choice('ABCDEJKLMRS')}. {last}",
+            f"{first[0]}. {last}",
+            f"{last}, {first}",
+            name.upper(),
+            f"{first} {last[:-1]}",
+        ]
+    )
 
 
 # --- files -------------------------------------------------------------------
@@ -552,7 +794,8 @@ def _write_database(path: Path, schema: dict[str, str], tables: _Tables) -> None
 
 def _summary_of(directory: Path, written: bool) -> DemoSummary:
     return DemoSummary(
-        directory=directory, written=written,
+        directory=directory,
+        written=written,
         accounts=_count(directory / "accounting.db", "accounts"),
         sales_customers=_count(directory / "sales.db", "customers"),
     )

@@ -21,14 +21,10 @@ def substitute_env(value: Any, environ: Mapping[str, str], source: str, path: st
         return _substitute_string(value, environ, source, path)
     if isinstance(value, Mapping):
         return {
-            key: substitute_env(item, environ, source, _join(path, str(key)))
-            for key, item in value.items()
+            key: substitute_env(item, environ, source, _join(path, str(key))) for key, item in value.items()
         }
     if isinstance(value, list | tuple):
-        return [
-            substitute_env(item, environ, source, f"{path}[{index}]")
-            for index, item in enumerate(value)
-        ]
+        return [substitute_env(item, environ, source, f"{path}[{index}]") for index, item in enumerate(value)]
     return value
 
 

@@ -53,9 +53,7 @@ class LookupEngine:
         self._deadline_s = settings.card.deadline_ms / 1000
         self.cache: SectionCache = cache or MemoryCache()
         self._observer = observer
-        self.breakers = {
-            c.name: CircuitBreaker(c.circuit, c.max_concurrency) for c in settings.connectors
-        }
+        self.breakers = {c.name: CircuitBreaker(c.circuit, c.max_concurrency) for c in settings.connectors}
         self._inflight: dict[str, asyncio.Task[Section]] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -64,8 +62,7 @@ class LookupEngine:
         reason = _why_not_looked_up(number)
         status = SectionStatus.SKIPPED if reason else SectionStatus.PENDING
         return {
-            name: Section(status=status, title=c.title, error=reason)
-            for name, c in self._configs.items()
+            name: Section(status=status, title=c.title, error=reason) for name, c in self._configs.items()
         }
 
     async def snapshots(self, number: CallerNumber) -> AsyncIterator[Snapshot]:

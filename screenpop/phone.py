@@ -30,15 +30,32 @@ from screenpop.model import CallerNumber
 __all__ = ["is_region", "mask", "normalize", "parse_caller", "warm"]
 
 #: What phone systems put in the caller field when the caller hides the number.
-_WITHHELD_WORDS = frozenset({
-    "", "anonymous", "restricted", "private", "privatenumber", "unknown", "unavailable",
-    "withheld", "blocked", "outofarea", "notavailable",
-})
+_WITHHELD_WORDS = frozenset(
+    {
+        "",
+        "anonymous",
+        "restricted",
+        "private",
+        "privatenumber",
+        "unknown",
+        "unavailable",
+        "withheld",
+        "blocked",
+        "outofarea",
+        "notavailable",
+    }
+)
 #: Twilio presents withheld callers as these words spelt on a keypad:
 #: ANONYMOUS, RESTRICTED, BLOCKED, UNKNOWN, UNAVAILABLE.
-_TWILIO_WITHHELD_DIGITS = frozenset({
-    "266696687", "7378742833", "2562533", "8656696", "86282452253",
-})
+_TWILIO_WITHHELD_DIGITS = frozenset(
+    {
+        "266696687",
+        "7378742833",
+        "2562533",
+        "8656696",
+        "86282452253",
+    }
+)
 _MAX_DIGITS = 32
 _MAX_RAW = 256
 #: phonenumbers refuses longer input anyway; refusing it here keeps regexes bounded.
@@ -228,9 +245,7 @@ def _parse(text: str, region: str) -> PhoneNumber | None:
 
 def _try_parse(text: str, region: str) -> PhoneNumber | None:
     try:
-        number: PhoneNumber = phonenumbers.parse(
-            text, region.upper() if isinstance(region, str) else None
-        )
+        number: PhoneNumber = phonenumbers.parse(text, region.upper() if isinstance(region, str) else None)
     except NumberParseException:
         return None
     except Exception:  # a phonenumbers bug on odd input must not become a 500
@@ -244,16 +259,29 @@ def _e164(number: PhoneNumber) -> str:
 
 def _withheld(raw: str) -> CallerNumber:
     return CallerNumber(
-        raw=raw, e164=None, national=None, international=None, digits="",
-        country_code=None, region=None, valid=False, withheld=True,
+        raw=raw,
+        e164=None,
+        national=None,
+        international=None,
+        digits="",
+        country_code=None,
+        region=None,
+        valid=False,
+        withheld=True,
     )
 
 
 def _unparsed(raw: str, text: str) -> CallerNumber:
     return CallerNumber(
-        raw=raw, e164=None, national=None, international=None,
-        digits=_digits_of(text, _MAX_DIGITS), country_code=None, region=None,
-        valid=False, withheld=False,
+        raw=raw,
+        e164=None,
+        national=None,
+        international=None,
+        digits=_digits_of(text, _MAX_DIGITS),
+        country_code=None,
+        region=None,
+        valid=False,
+        withheld=False,
     )
 
 
@@ -325,8 +353,7 @@ def _plan_from(metadata: PhoneMetadata) -> _Plan:
         country_code=metadata.country_code or 0,
         idd=re.compile(metadata.international_prefix) if metadata.international_prefix else None,
         national_prefix=(
-            re.compile(metadata.national_prefix_for_parsing)
-            if metadata.national_prefix_for_parsing else None
+            re.compile(metadata.national_prefix_for_parsing) if metadata.national_prefix_for_parsing else None
         ),
         transforms=bool(metadata.national_prefix_transform_rule),
         general=re.compile(pattern) if pattern else None,
@@ -393,10 +420,10 @@ def _split_national(digits: str, region: str) -> tuple[int, str] | None:
     if plan is None:
         return None
     idd = plan.idd.match(digits) if plan.idd is not None else None
-    if idd is not None and digits[idd.end():idd.end() + 1] != "0":
+    if idd is not None and digits[idd.end() : idd.end() + 1] != "0":
         if digits.startswith("00") and idd.end() != 2:
             return None
-        return _split_international(digits[idd.end():])
+        return _split_international(digits[idd.end() :])
     if digits.startswith("00"):
         return _split_double_zero(digits, plan)
     if digits.startswith(str(plan.country_code)):
@@ -439,12 +466,10 @@ def _split_own_code(digits: str, plan: _Plan) -> tuple[int, str] | None:
     a viable one, or when the number is too long with it.
     """
     code = plan.country_code
-    rest = _strip_prefix(digits[len(str(code)):], plan)
+    rest = _strip_prefix(digits[len(str(code)) :], plan)
     if rest is None:
         return None
-    if (not _viable(digits, plan) and _viable(rest, plan)) or (
-        _length_verdict(digits, plan) == "too_long"
-    ):
+    if (not _viable(digits, plan) and _viable(rest, plan)) or (_length_verdict(digits, plan) == "too_long"):
         country = _country_plan(code)
         nsn = None if country is None else _strip_national_prefix(rest, country)
     else:
@@ -462,7 +487,7 @@ def _strip_prefix(number: str, plan: _Plan) -> str | None:
         return number
     if plan.transforms and match.groups() and match.groups()[-1] is not None:
         return None
-    stripped = number[match.end():]
+    stripped = number[match.end() :]
     if _viable(number, plan) and not _viable(stripped, plan):
         return number
     return stripped

@@ -54,6 +54,4 @@ def build_connectors(
     connectors: tuple[ConnectorSettings, ...], context: ConnectorContext
 ) -> dict[str, Connector]:
     """One instance per configured connector, in config order."""
-    return {
-        c.name: load_kind(c.kind, c.name)(c.name, c.options, context) for c in connectors
-    }
+    return {c.name: load_kind(c.kind, c.name)(c.name, c.options, context) for c in connectors}

@@ -126,8 +126,14 @@ async def make() -> AsyncIterator[Callable[..., Any]]:
 
 
 def params(e164: str = ADA, **extra: Any) -> dict[str, Any]:
-    return {"e164": e164, "national": "(415) 555-0132", "digits": "4155550132",
-            "country_code": "1", "region": "US", **extra}
+    return {
+        "e164": e164,
+        "national": "(415) 555-0132",
+        "digits": "4155550132",
+        "country_code": "1",
+        "region": "US",
+        **extra,
+    }
 
 
 CRM_SELECT = {"name": "$.items[0].full_name", "tier": "$.items[0].tier"}
@@ -148,17 +154,23 @@ async def test_nothing_selected_is_not_found(api: Api, make: Any) -> None:
 
 async def test_items_apply_select_to_each_item_up_to_limit(api: Api, make: Any) -> None:
     """With `items`, `$` is each list element, data is {"items": [...]}, cut at `limit`."""
-    shop = await make(url=f"{api.url}/orders?phone={{e164}}", items="$.orders",
-                      select={"order": "$.no", "total": "$.total"}, limit=3)
+    shop = await make(
+        url=f"{api.url}/orders?phone={{e164}}",
+        items="$.orders",
+        select={"order": "$.no", "total": "$.total"},
+        limit=3,
+    )
     result = await shop.lookup(params())
-    assert result == LookupResult({"items": [{"order": 1, "total": 10}, {"order": 2, "total": 20},
-                                             {"order": 3, "total": 30}]}, 3)
+    assert result == LookupResult(
+        {"items": [{"order": 1, "total": 10}, {"order": 2, "total": 20}, {"order": 3, "total": 30}]}, 3
+    )
 
 
 async def test_empty_items_list_is_not_found(api: Api, make: Any) -> None:
     """An `items` path that finds an empty list means the caller is unknown."""
-    crm = await make(url=f"{api.url}/contacts?phone={{e164}}", items="$.items",
-                     select={"name": "$.full_name"})
+    crm = await make(
+        url=f"{api.url}/contacts?phone={{e164}}", items="$.items", select={"name": "$.full_name"}
+    )
     assert await crm.lookup(params("+15555550100")) == LookupResult(None, 0)
 
 
@@ -170,8 +182,11 @@ async def test_404_is_not_found(api: Api, make: Any) -> None:
 
 async def test_server_error_names_status_and_connector_only(api: Api, make: Any) -> None:
     """A 500 is `HTTP 500 from crm`: no header value, query-string key or response body."""
-    crm = await make(url=f"{api.url}/status/500?api_key=qs-secret-123&phone={{e164}}",
-                     headers={"Authorization": f"Bearer {TOKEN}"}, select=CRM_SELECT)
+    crm = await make(
+        url=f"{api.url}/status/500?api_key=qs-secret-123&phone={{e164}}",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        select=CRM_SELECT,
+    )
     with pytest.raises(ConnectorError) as caught:
         await crm.lookup(params())
     assert str(caught.value) == "HTTP 500 from crm"
@@ -220,9 +235,12 @@ async def test_fast_answer_sends_no_hedge(api: Api, make: Any) -> None:
 
 async def test_post_body_is_templated(api: Api, make: Any) -> None:
     """A POST body's strings are filled in; a lone `{name}` keeps the value's own type."""
-    crm = await make(method="POST", url=f"{api.url}/echo", select={"name": "$.name"},
-                     body={"query": {"phone": "{e164}", "account": "{accounting_id}"},
-                           "note": "caller {digits}"})
+    crm = await make(
+        method="POST",
+        url=f"{api.url}/echo",
+        select={"name": "$.name"},
+        body={"query": {"phone": "{e164}", "account": "{accounting_id}"}, "note": "caller {digits}"},
+    )
     assert (await crm.lookup(params(accounting_id=42))).data == {"name": "Ada"}
     assert api.bodies == [{"query": {"phone": ADA, "account": 42}, "note": "caller 4155550132"}]
 
@@ -243,8 +261,11 @@ async def test_check_accepts_any_http_answer(api: Api, make: Any) -> None:
 
 async def test_unreachable_api_is_an_error_for_lookup_and_check(make: Any) -> None:
     """A refused connection is `cannot reach crm`, with no URL or token in the text."""
-    crm = await make(url=f"http://127.0.0.1:{free_port()}/c?key=qs-secret&p={{e164}}", select=CRM_SELECT,
-                     headers={"Authorization": f"Bearer {TOKEN}"})
+    crm = await make(
+        url=f"http://127.0.0.1:{free_port()}/c?key=qs-secret&p={{e164}}",
+        select=CRM_SELECT,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
     with pytest.raises(ConnectorError, match=r"^cannot reach crm$"):
         await crm.lookup(params())
     with pytest.raises(ConnectorError, match=r"^cannot reach crm$"):

@@ -47,8 +47,14 @@ def context(region: str = "US") -> ConnectorContext:
 
 def params(e164: str = ADA, **extra: Any) -> dict[str, Any]:
     """What screenpop binds for a caller: more than any one query uses."""
-    return {"e164": e164, "national": "(415) 555-0132", "digits": "4155550132",
-            "country_code": "1", "region": "US", **extra}
+    return {
+        "e164": e164,
+        "national": "(415) 555-0132",
+        "digits": "4155550132",
+        "country_code": "1",
+        "region": "US",
+        **extra,
+    }
 
 
 async def run_sql(url: str, *statements: str) -> list[Any]:
@@ -94,11 +100,13 @@ async def make() -> AsyncIterator[Callable[..., Any]]:
 
 async def test_exact_match_returns_first_row_and_counts_the_others(db_url: str, make: Any) -> None:
     """`rows: one` gives the first row as data, the match count, and the other rows as extra_rows."""
-    sql = await make(db_url, query="SELECT account_id, name FROM accounts WHERE phone = :e164 "
-                                   "ORDER BY account_id")
+    sql = await make(
+        db_url, query="SELECT account_id, name FROM accounts WHERE phone = :e164 ORDER BY account_id"
+    )
     result = await sql.lookup(params())
-    assert result == LookupResult({"account_id": 1, "name": "Ada Lovelace"}, 2,
-                                  ({"account_id": 2, "name": "Ada L."},))
+    assert result == LookupResult(
+        {"account_id": 1, "name": "Ada Lovelace"}, 2, ({"account_id": 2, "name": "Ada L."},)
+    )
 
 
 async def test_no_row_is_not_found(db_url: str, make: Any) -> None:
@@ -109,8 +117,12 @@ async def test_no_row_is_not_found(db_url: str, make: Any) -> None:
 
 async def test_rows_many_returns_items_up_to_limit(db_url: str, make: Any) -> None:
     """`rows: many` puts at most `limit` rows under `items` and counts what it returned."""
-    sql = await make(db_url, rows="many", limit=2,
-                     query="SELECT account_id FROM accounts WHERE :region = 'US' ORDER BY account_id")
+    sql = await make(
+        db_url,
+        rows="many",
+        limit=2,
+        query="SELECT account_id FROM accounts WHERE :region = 'US' ORDER BY account_id",
+    )
     result = await sql.lookup(params())
     assert result == LookupResult({"items": [{"account_id": 1}, {"account_id": 2}]}, 2)
 
@@ -126,8 +138,9 @@ async def test_injection_attempt_is_a_harmless_string(db_url: str, make: Any) ->
 
 async def test_needs_value_is_bound_with_its_own_type(db_url: str, make: Any) -> None:
     """A `<connector>_<field>` parameter from `needs` keeps its type (an int key works on PostgreSQL)."""
-    sql = await make(db_url, name="credit",
-                     query="SELECT name FROM accounts WHERE account_id = :accounting_account_id")
+    sql = await make(
+        db_url, name="credit", query="SELECT name FROM accounts WHERE account_id = :accounting_account_id"
+    )
     result = await sql.lookup(params(accounting_account_id=3))
     assert result.data == {"name": "Charles Babbage"}
 
@@ -142,15 +155,26 @@ async def test_missing_needs_parameter_is_a_clear_error(db_url: str, make: Any) 
 @pytest.mark.postgres
 async def test_postgres_types_become_json(pg_url: str, make: Any) -> None:
     """NUMERIC stays a JSON number, DATE/TIMESTAMP become ISO 8601, UUID and BYTEA become text."""
-    await run_sql(pg_url, "CREATE TABLE t (phone TEXT, amount NUMERIC(12,2), whole NUMERIC, "
-                          "day DATE, at TIMESTAMPTZ, id UUID, blob BYTEA, ratio DOUBLE PRECISION)",
-                  "INSERT INTO t VALUES ('+14155550132', 120.50, 7, '2026-11-22', "
-                  "'2026-11-22T10:00:00Z', 'a8098c1a-f86e-11da-bd1a-00112444be1e', '\\x0102', 0.25)")
-    sql = await make(pg_url, query="SELECT amount, whole, day, at, id, blob, ratio "
-                                   "FROM t WHERE phone = :e164")
+    await run_sql(
+        pg_url,
+        "CREATE TABLE t (phone TEXT, amount NUMERIC(12,2), whole NUMERIC, "
+        "day DATE, at TIMESTAMPTZ, id UUID, blob BYTEA, ratio DOUBLE PRECISION)",
+        "INSERT INTO t VALUES ('+14155550132', 120.50, 7, '2026-11-22', "
+        "'2026-11-22T10:00:00Z', 'a8098c1a-f86e-11da-bd1a-00112444be1e', '\\x0102', 0.25)",
+    )
+    sql = await make(
+        pg_url, query="SELECT amount, whole, day, at, id, blob, ratio FROM t WHERE phone = :e164"
+    )
     data = (await sql.lookup(params())).data
-    assert data == {"amount": 120.5, "whole": 7, "day": "2026-11-22", "at": "2026-11-22T10:00:00+00:00",
-                    "id": "a8098c1a-f86e-11da-bd1a-00112444be1e", "blob": "AQI=", "ratio": 0.25}
+    assert data == {
+        "amount": 120.5,
+        "whole": 7,
+        "day": "2026-11-22",
+        "at": "2026-11-22T10:00:00+00:00",
+        "id": "a8098c1a-f86e-11da-bd1a-00112444be1e",
+        "blob": "AQI=",
+        "ratio": 0.25,
+    }
     assert type(data["whole"]) is int
     json.dumps(data, allow_nan=False)
 
@@ -263,8 +287,11 @@ async def test_index_refresh_picks_up_new_rows(messy_url: str, make: Any) -> Non
     sql = await make(messy_url, **{**NORMALIZED, "index_refresh_s": 0.1})
     new = "+12125550199"
     assert (await sql.lookup(params(new))).data is None
-    await run_sql(messy_url, "INSERT INTO customers VALUES (14, 'Grace Hopper')",
-                  "INSERT INTO phones VALUES (14, '212-555-0199', NULL)")
+    await run_sql(
+        messy_url,
+        "INSERT INTO customers VALUES (14, 'Grace Hopper')",
+        "INSERT INTO phones VALUES (14, '212-555-0199', NULL)",
+    )
     found = None
     for _ in range(100):
         found = (await sql.lookup(params(new))).data
@@ -340,15 +367,21 @@ async def test_lookup_before_index_loaded_explains_why(tmp_path: Path, make: Any
     """A normalized connector whose first index load failed answers with that reason, not `not found`."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'none.db'}"
     sql = await make(url, **NORMALIZED)
-    with pytest.raises(ConnectorError, match=r"number index not loaded yet: database error: "
-                                              r"OperationalError: no such table: phones"):
+    with pytest.raises(
+        ConnectorError,
+        match=r"number index not loaded yet: database error: "
+        r"OperationalError: no such table: phones",
+    ):
         await sql.lookup(params())
 
 
-@pytest.mark.parametrize(("url", "hint"), [
-    ("postgresql://u:s3cret@db.example/crm", "postgresql+asyncpg://"),
-    ("sqlite:///customers.db", "sqlite+aiosqlite://"),
-])
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        ("postgresql://u:s3cret@db.example/crm", "postgresql+asyncpg://"),
+        ("sqlite:///customers.db", "sqlite+aiosqlite://"),
+    ],
+)
 def test_sync_driver_url_is_refused_with_a_hint(url: str, hint: str) -> None:
     """A synchronous driver URL fails validation, suggests the async driver and hides the password."""
     with pytest.raises(ValidationError) as caught:

@@ -260,9 +260,26 @@ regions = st.one_of(st.sampled_from(TRICKY), st.sampled_from(REGIONS))
 @st.composite
 def phone_like(draw: st.DrawFn) -> str:
     """Digit strings written the ways people and PBXs write them."""
-    prefix = draw(st.sampled_from([
-        "", "", "+", "00", "011", "0", "1", "(", "+1 ", "+44 ", "+49 ", "0049 ", "0039 0", "00 1 ",
-    ]))
+    prefix = draw(
+        st.sampled_from(
+            [
+                "",
+                "",
+                "+",
+                "00",
+                "011",
+                "0",
+                "1",
+                "(",
+                "+1 ",
+                "+44 ",
+                "+49 ",
+                "0049 ",
+                "0039 0",
+                "00 1 ",
+            ]
+        )
+    )
     groups = draw(st.lists(st.text("0123456789", min_size=1, max_size=5), min_size=1, max_size=5))
     seps = draw(st.lists(st.sampled_from([" ", "-", ".", "", ") ", " ("]), min_size=len(groups)))
     body = "".join(g + s for g, s in zip(groups, seps, strict=False)).strip()
