@@ -89,7 +89,20 @@ def check_async_url(value: str) -> URL:
         raise ValueError(
             f"{url.drivername!r} is a synchronous driver; name an async one, e.g. {backend}+{hint}://…"
         )
+    _require_driver(url)
     return url
+
+
+def _require_driver(url: URL) -> None:
+    """Say at start-up, with the fix, when the URL's driver package is not installed."""
+    driver = url.get_driver_name()
+    try:
+        url.get_dialect().import_dbapi()
+    except ImportError as exc:
+        raise ValueError(
+            f"the database driver {driver!r} is not installed; install it beside screenpop "
+            f"(e.g. `pip install {driver}`)"
+        ) from exc
 
 
 def bind_names(query: str) -> set[str]:

@@ -228,3 +228,11 @@ def test_cli_config_errors_are_one_sentence_exit_2(tmp_path: Path, body: str, ne
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_missing_driver_names_the_package() -> None:
+    """A database URL whose driver is not installed is refused with the package to install."""
+    message = config_error(minimal(connectors=[sql_connector(url="mssql+aioodbc://u:pw@dsn")]))
+    assert "connectors[0].url" in message
+    assert "pip install aioodbc" in message
+    assert "pw" not in message.replace("pip", "")
