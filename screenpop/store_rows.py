@@ -1,12 +1,15 @@
-"""Pure helpers of the store: input checks, and stored rows shaped as JSON.
+"""Pure helpers of the store: its value types, input checks, and stored rows shaped as JSON.
 
-Kept apart from ``store.py`` so that the SQL there reads as SQL, and because
-these shapes are what the HTTP API and the cards show (times as ISO 8601 UTC
-with a ``Z``, notes with their agent), which is worth reading in one place.
+Kept apart from ``store_sql.py`` so that the SQL there reads as SQL, and
+because these shapes are what the HTTP API and the cards show (times as ISO
+8601 UTC with a ``Z``, notes with their agent), which is worth reading in
+one place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +25,43 @@ if TYPE_CHECKING:
     AnyRow: TypeAlias = sa.Row[*tuple[Any, ...]]
 
 MAX_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    """Where a call stands after an event, and whether this event should pop a card.
+
+    ``should_pop`` is true only for the first ``ringing`` of a call that is
+    still ringing: a repeated webhook, or a ringing that arrives after the
+    call was answered or ended, pops nothing.
+    """
+
+    call_id: str
+    provider: str
+    status: EventKind
+    answered_by: str | None
+    duplicate: bool
+    should_pop: bool
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EventWrite:
+    """A call event to record, with the agents that got the card because of it."""
+
+    event: CallEvent
+    caller_e164: str | None
+    recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryWrite:
+    provider: str
+    call_id: str
+    summary: JSON
+
+
+CallWrite = EventWrite | SummaryWrite
 
 
 def now() -> datetime:
@@ -82,6 +122,40 @@ def outcome(event: CallEvent, received: datetime) -> dict[str, Any]:
     if event.event in (EventKind.ENDED, EventKind.MISSED):
         return {"ended_at": at}
     return {}
+
+
+def new_call(event: CallEvent, e164: str | None, received: datetime) -> dict[str, Any]:
+    """Every column of a new call row, absent ones as None.
+
+    Always the same keys, so the INSERT compiles once and is reused from
+    SQLAlchemy's cache whatever the event says.
+    """
+    return {
+        "provider": event.provider,
+        "call_id": event.call_id,
+        "status": event.event.value,
+        "received_at": received,
+        "answered_by": None,
+        "answered_at": None,
+        "ended_at": None,
+        **caller_fields(event, e164),
+        **outcome(event, received),
+    }
+
+
+def new_event(call_pk: int, event: CallEvent, received: datetime) -> dict[str, Any]:
+    return {
+        "call_pk": call_pk,
+        "event": event.event.value,
+        "at": aware(event.at),
+        "received_at": received,
+        "agent": clip(event.agent),
+    }
+
+
+def agents_of(agent_ids: Iterable[str]) -> list[str]:
+    """Each agent once, in first-seen order, clipped; blanks dropped."""
+    return [a for a in (clip(agent) for agent in dict.fromkeys(agent_ids)) if a]
 
 
 def note_json(note: AnyRow) -> JSON:

@@ -1,0 +1,318 @@
+"""Every store operation, written once as a synchronous function of one SQLAlchemy ``Connection``.
+
+Synchronous because that is what both backends can run in a single hop:
+SQLite's worker thread calls these directly and PostgreSQL's async engine
+runs them through ``AsyncConnection.run_sync``; an ``await`` per statement
+would cost SQLite a thread round trip per statement instead of one per
+transaction (``store_engine`` says more).
+
+Every write that two webhooks could race on is an ``INSERT … ON CONFLICT
+DO NOTHING`` followed by a row lock, so a repeated or concurrent event is a
+no-op on both backends, and a call's status only moves forward whatever
+order the phone system's events arrive in.
+
+The hot statements are built once per store with named parameters: on
+SQLite building a Core statement costs more than running it, and a
+prebuilt statement keeps its memoised cache key, so each execute is a
+lookup in SQLAlchemy's compiled cache.  Parameters in a WHERE clause are
+prefixed ``w_`` because an UPDATE reserves column names for its SET clause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from screenpop import store_rows as shape
+from screenpop.errors import Forbidden, NotFound
+from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
+from screenpop.store_rows import CallState, CallWrite, EventWrite, SummaryWrite
+from screenpop.store_schema import STATUS_RANK, audit, call_events, call_recipients, calls
+from screenpop.store_schema import notes as note_table
+
+if TYPE_CHECKING:
+    from screenpop.store_rows import AnyRow
+
+P = sa.bindparam
+NEWEST_CALL_FIRST = (calls.c.received_at.desc(), calls.c.id.desc())
+SAME_CALL = sa.and_(calls.c.provider == P("w_provider"), calls.c.call_id == P("w_call_id"))
+
+
+def select_one(conn: sa.Connection) -> None:
+    """The cheapest statement that proves the database answers (``ping``)."""
+    conn.execute(sa.select(1))
+
+
+class StoreSQL:
+    """The store's statements for one dialect, and the transactions made of them."""
+
+    def __init__(self, dialect: str) -> None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._insert_call = (
+            insert(calls).on_conflict_do_nothing(index_elements=["provider", "call_id"]).returning(calls.c.id)
+        )
+        self._insert_event = (
+            insert(call_events)
+            .on_conflict_do_nothing(index_elements=["call_pk", "event"])
+            .returning(call_events.c.event)
+        )
+        self._insert_recipients = insert(call_recipients).on_conflict_do_nothing(
+            index_elements=["call_pk", "agent_id"]
+        )
+        self._lock_call = sa.select(calls).where(SAME_CALL).with_for_update()
+        self._call_pk = sa.select(calls.c.id).where(SAME_CALL)
+        self._update_call = calls.update().where(calls.c.id == P("w_pk")).returning(*calls.c)
+        self._set_summary = calls.update().where(SAME_CALL)
+        self._recipients = (
+            sa.select(call_recipients.c.agent_id)
+            .where(call_recipients.c.call_pk == P("w_call_pk"))
+            .order_by(call_recipients.c.added_at, call_recipients.c.agent_id)
+        )
+        self._notes = (
+            sa.select(note_table)
+            .where(note_table.c.call_pk.in_(P("w_pks", expanding=True)))
+            .order_by(note_table.c.created_at, note_table.c.id)
+        )
+        history = (
+            sa.select(calls.c.id, calls.c.call_id, calls.c.received_at, calls.c.answered_by)
+            .where(calls.c.caller_e164 == P("w_e164"))
+            .order_by(*NEWEST_CALL_FIRST)
+            .limit(P("w_limit", type_=sa.Integer))
+        )
+        self._history = history
+        self._history_except = history.where(calls.c.call_id != P("w_exclude"))
+        recent = sa.select(calls).order_by(*NEWEST_CALL_FIRST).limit(P("w_limit", type_=sa.Integer))
+        self._recent_all = recent
+        self._recent_of_agent = recent.join(call_recipients, call_recipients.c.call_pk == calls.c.id).where(
+            call_recipients.c.agent_id == P("w_agent")
+        )
+        self._insert_audit = audit.insert()
+
+    # -- calls ---------------------------------------------------------------
+
+    def record_event(
+        self, conn: sa.Connection, event: CallEvent, caller_e164: str | None, now: datetime
+    ) -> CallState:
+        """Record one event of a call; the same event again changes nothing."""
+        created = self._create_call(conn, event, caller_e164, now) is not None
+        row = self._locked_call(conn, event.provider, event.call_id)
+        fresh = self._add_event(conn, row.id, event, now)
+        if fresh and not created:
+            row = self._advance(conn, row, event, caller_e164, now)
+        status = EventKind(row.status)
+        return CallState(
+            call_id=row.call_id,
+            provider=row.provider,
+            status=status,
+            answered_by=row.answered_by,
+            duplicate=not fresh,
+            should_pop=fresh and event.event is EventKind.RINGING and status is EventKind.RINGING,
+            recipients=self._recipients_of(conn, row.id),
+        )
+
+    def record_batch(self, conn: sa.Connection, writes: Sequence[CallWrite], now: datetime) -> None:
+        """Events, recipient lists and summaries in one transaction; a summary of no call is skipped."""
+        for write in writes:
+            if isinstance(write, SummaryWrite):
+                conn.execute(self._set_summary, self._summary_params(write))
+            else:
+                self._apply_event(conn, write, now)
+
+    def add_recipients(
+        self, conn: sa.Connection, provider: str, call_id: str, agents: list[str], now: datetime
+    ) -> None:
+        pk = self._required_call_pk(conn, provider, call_id)
+        self._insert_recipient_rows(conn, pk, agents, now)
+
+    def recipients(self, conn: sa.Connection, provider: str, call_id: str) -> tuple[str, ...]:
+        pk = conn.execute(self._call_pk, {"w_provider": provider, "w_call_id": call_id}).scalar_one_or_none()
+        return () if pk is None else self._recipients_of(conn, pk)
+
+    def save_summary(self, conn: sa.Connection, write: SummaryWrite) -> None:
+        stmt = self._set_summary.returning(calls.c.id)
+        if conn.execute(stmt, self._summary_params(write)).first() is None:
+            raise NotFound(f"no call {write.call_id!r} from {write.provider!r}")
+
+    def recent_calls(self, conn: sa.Connection, agent_id: str | None, limit: int) -> list[JSON]:
+        if agent_id is None:
+            rows = conn.execute(self._recent_all, {"w_limit": limit}).all()
+        else:
+            rows = conn.execute(self._recent_of_agent, {"w_limit": limit, "w_agent": agent_id}).all()
+        by_call = self._notes_of(conn, [r.id for r in rows])
+        return [shape.call_json(r, by_call.get(r.id, [])) for r in rows]
+
+    def history(
+        self, conn: sa.Connection, caller_e164: str, limit: int, exclude_call_id: str | None
+    ) -> tuple[HistoryEntry, ...]:
+        params: dict[str, Any] = {"w_e164": caller_e164, "w_limit": limit}
+        if exclude_call_id is None:
+            rows = conn.execute(self._history, params).all()
+        else:
+            rows = conn.execute(self._history_except, {**params, "w_exclude": exclude_call_id}).all()
+        by_call = self._notes_of(conn, [r.id for r in rows])
+        return tuple(shape.history_entry(r, by_call.get(r.id, [])) for r in rows)
+
+    # -- notes and audit -------------------------------------------------------
+
+    @staticmethod
+    def save_note(
+        conn: sa.Connection,
+        call_id: str,
+        agent_id: str,
+        disposition: str | None,
+        notes: str | None,
+        may_annotate_any: bool,
+        now: datetime,
+    ) -> JSON:
+        """Add a note to the most recent call with this id, if the agent may annotate it."""
+        call = conn.execute(
+            sa.select(calls.c.id, calls.c.provider, calls.c.answered_by)
+            .where(calls.c.call_id == call_id)
+            .order_by(*NEWEST_CALL_FIRST)
+            .limit(1)
+        ).first()
+        if call is None:
+            raise NotFound(f"no call {call_id!r}")
+        if not may_annotate_any and not _took_part(conn, call, agent_id):
+            raise Forbidden(f"agent {agent_id!r} did not receive call {call_id!r}")
+        note = conn.execute(
+            note_table.insert().returning(*note_table.c),
+            {
+                "call_pk": call.id,
+                "agent_id": agent_id,
+                "disposition": disposition,
+                "notes": notes,
+                "created_at": now,
+            },
+        ).one()
+        conn.execute(
+            audit.insert(),
+            {"at": now, "agent_id": agent_id, "action": "note", "call_id": call_id, "sections": []},
+        )
+        return {"call_id": call_id, "provider": call.provider, **shape.note_json(note)}
+
+    def insert_audit(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        conn.execute(self._insert_audit, rows)
+
+    @staticmethod
+    def audit_rows(conn: sa.Connection, limit: int) -> list[JSON]:
+        query = sa.select(audit).order_by(audit.c.id.desc()).limit(max(0, limit))
+        return [{**r._asdict(), "at": shape.iso(r.at)} for r in conn.execute(query).all()]
+
+    @staticmethod
+    def who_saw(conn: sa.Connection, number: str | None, agent_id: str | None, scan: int) -> list[JSON]:
+        """Audit rows, newest first, with the caller's number of the call a card row names."""
+        query = (
+            sa.select(audit, calls.c.caller_e164)
+            .select_from(audit.outerjoin(calls, calls.c.call_id == audit.c.call_id))
+            .order_by(audit.c.id.desc())
+            .limit(max(1, scan))
+        )
+        if number is not None:
+            query = query.where(sa.or_(calls.c.caller_e164 == number, audit.c.number == number))
+        if agent_id is not None:
+            query = query.where(audit.c.agent_id == agent_id)
+        return [
+            {
+                "at": shape.iso(r.at),
+                "agent": r.agent_id,
+                "action": r.action,
+                "call_id": r.call_id,
+                "number": r.number or r.caller_e164,
+                "version": r.version,
+                "sections": list(r.sections or []),
+            }
+            for r in conn.execute(query).all()
+        ]
+
+    # -- helpers -------------------------------------------------------------
+
+    def _apply_event(self, conn: sa.Connection, write: EventWrite, now: datetime) -> None:
+        """One event of a batch: the call row (created, or advanced), the timeline, the recipients."""
+        event = write.event
+        shape.check_id("provider", event.provider)
+        shape.check_id("call_id", event.call_id)
+        call_pk = self._create_call(conn, event, write.caller_e164, now)
+        if call_pk is not None:
+            self._add_event(conn, call_pk, event, now)
+        else:
+            row = self._locked_call(conn, event.provider, event.call_id)
+            call_pk = row.id
+            if self._add_event(conn, call_pk, event, now):
+                self._advance(conn, row, event, write.caller_e164, now)
+        self._insert_recipient_rows(conn, call_pk, shape.agents_of(write.recipients), now)
+
+    def _create_call(
+        self, conn: sa.Connection, event: CallEvent, e164: str | None, now: datetime
+    ) -> int | None:
+        """The new call's key, or None when the call was already there."""
+        created: int | None = conn.execute(
+            self._insert_call, shape.new_call(event, e164, now)
+        ).scalar_one_or_none()
+        return created
+
+    def _locked_call(self, conn: sa.Connection, provider: str, call_id: str) -> AnyRow:
+        return conn.execute(self._lock_call, {"w_provider": provider, "w_call_id": call_id}).one()
+
+    def _add_event(self, conn: sa.Connection, call_pk: int, event: CallEvent, now: datetime) -> bool:
+        result = conn.execute(self._insert_event, shape.new_event(call_pk, event, now))
+        return result.first() is not None
+
+    def _advance(
+        self, conn: sa.Connection, row: AnyRow, event: CallEvent, e164: str | None, now: datetime
+    ) -> AnyRow:
+        """Apply a new event to an existing call: status forward only, blanks filled."""
+        current = row._mapping
+        changes: dict[str, Any] = {}
+        if STATUS_RANK[event.event.value] > STATUS_RANK[row.status]:
+            changes["status"] = event.event.value
+        for column, value in {**shape.caller_fields(event, e164), **shape.outcome(event, now)}.items():
+            if value is not None and current[column] is None:
+                changes[column] = value
+        if not changes:
+            return row
+        return conn.execute(self._update_call, {**changes, "w_pk": row.id}).one()
+
+    def _required_call_pk(self, conn: sa.Connection, provider: str, call_id: str) -> int:
+        pk: int | None = conn.execute(
+            self._call_pk, {"w_provider": provider, "w_call_id": call_id}
+        ).scalar_one_or_none()
+        if pk is None:
+            raise NotFound(f"no call {call_id!r} from {provider!r}")
+        return pk
+
+    def _insert_recipient_rows(
+        self, conn: sa.Connection, call_pk: int, agents: list[str], now: datetime
+    ) -> None:
+        if agents:
+            rows = [{"call_pk": call_pk, "agent_id": a, "added_at": now} for a in agents]
+            conn.execute(self._insert_recipients, rows)
+
+    def _recipients_of(self, conn: sa.Connection, call_pk: int) -> tuple[str, ...]:
+        return tuple(conn.execute(self._recipients, {"w_call_pk": call_pk}).scalars())
+
+    @staticmethod
+    def _summary_params(write: SummaryWrite) -> dict[str, Any]:
+        return {"summary": write.summary, "w_provider": write.provider, "w_call_id": write.call_id}
+
+    def _notes_of(self, conn: sa.Connection, call_pks: list[int]) -> dict[int, list[JSON]]:
+        """Every note of these calls, oldest first per call."""
+        if not call_pks:
+            return {}
+        by_call: dict[int, list[JSON]] = {}
+        for note in conn.execute(self._notes, {"w_pks": call_pks}).all():
+            by_call.setdefault(note.call_pk, []).append(shape.note_json(note))
+        return by_call
+
+
+def _took_part(conn: sa.Connection, call: AnyRow, agent_id: str) -> bool:
+    if call.answered_by == agent_id:
+        return True
+    query = sa.select(call_recipients.c.agent_id).where(
+        call_recipients.c.call_pk == call.id, call_recipients.c.agent_id == agent_id
+    )
+    return conn.execute(query).first() is not None
