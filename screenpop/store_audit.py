@@ -16,11 +16,8 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from screenpop.store_schema import audit
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +26,17 @@ MAX_STATEMENT_ROWS = 1000
 
 
 class AuditQueue:
-    """Buffers audit rows in memory and writes them to ``audit`` in batches."""
+    """Buffers audit rows in memory and hands them to ``write`` (one transaction) in batches."""
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        write: Callable[[list[dict[str, Any]]], Awaitable[None]],
         *,
         interval_s: float = 0.05,
         batch_rows: int = 200,
         max_rows: int = 100_000,
     ) -> None:
-        self._engine = engine
+        self._write = write
         self._interval_s = interval_s
         self._batch_rows = batch_rows
         self._max_rows = max_rows
@@ -79,8 +76,7 @@ class AuditQueue:
                 count = min(len(self._rows), MAX_STATEMENT_ROWS)
                 rows = [self._rows.popleft() for _ in range(count)]
                 try:
-                    async with self._engine.begin() as conn:
-                        await conn.execute(audit.insert(), rows)
+                    await self._write(rows)
                 except BaseException:
                     self._requeue(rows)
                     raise
