@@ -22,7 +22,7 @@ from screenpop.model import JSON, CallEvent, HistoryEntry
 from screenpop.store_audit import AuditQueue
 from screenpop.store_engine import Database, failure_reason, open_database, upgrade_to_head
 from screenpop.store_rows import CallState, CallWrite, EventWrite, SummaryWrite
-from screenpop.store_sql import StoreSQL, select_one
+from screenpop.store_sql import StoreSQL
 
 __all__ = ["CallState", "CallWrite", "EventWrite", "Store", "SummaryWrite"]
 
@@ -66,7 +66,7 @@ class Store:
         """Raise ``Unavailable`` (with a short reason) unless the database answers."""
         try:
             async with asyncio.timeout(timeout_s):
-                await self._db.read(select_one)
+                await self._db.read(self._sql.ping)
         except (OSError, TimeoutError, sa.exc.SQLAlchemyError) as exc:
             raise Unavailable(failure_reason(exc)) from exc
 

@@ -33,10 +33,8 @@ creates the schema, the others find it at head and do nothing.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -47,7 +45,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from screenpop.errors import ConfigError, Unavailable
+from screenpop.errors import ConfigError
+from screenpop.store_thread import ConnectionThread
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x5C2E_E9C0_7000_0001
@@ -154,10 +153,12 @@ class SQLiteDatabase:
     def __init__(self, url: URL) -> None:
         self._engine = _sqlite_engine(url)
         in_memory = (url.database or "") in ("", ":memory:")
-        self._writer = _Worker(self._engine, "screenpop-store-write", write=True)
+        self._writer = ConnectionThread(self._engine, "screenpop-store-write", begin="BEGIN IMMEDIATE")
         # an in-memory database lives in its one connection: reads must use it too
         self._reader = (
-            self._writer if in_memory else _Worker(self._engine, "screenpop-store-read", write=False)
+            self._writer
+            if in_memory
+            else ConnectionThread(self._engine, "screenpop-store-read", begin="BEGIN")
         )
 
     async def write(self, fn: Callable[Concatenate[sa.Connection, P], T], *args: P.args, **kw: P.kwargs) -> T:
@@ -171,52 +172,6 @@ class SQLiteDatabase:
         if self._reader is not self._writer:
             await self._reader.close()
         await self._writer.close(then=self._engine.dispose)
-
-
-class _Worker:
-    """One thread and the one connection it alone uses, opened on first use.
-
-    A job still running when its caller is cancelled finishes (and commits)
-    on the thread; ``close`` runs after every job already submitted.
-    """
-
-    def __init__(self, engine: sa.Engine, name: str, *, write: bool) -> None:
-        self._engine = engine
-        self._begin = "BEGIN IMMEDIATE" if write else "BEGIN"
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        self._conn: sa.Connection | None = None  # touched only on the worker thread
-        self._closed = False
-
-    async def run(self, fn: Callable[[sa.Connection], T]) -> T:
-        if self._closed:
-            raise Unavailable("store: closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._transaction, fn)
-
-    async def close(self, then: Callable[[], None] | None = None) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._release, then)
-        finally:
-            self._executor.shutdown(wait=True)  # the thread is idle now: this only joins it
-
-    def _transaction(self, fn: Callable[[sa.Connection], T]) -> T:
-        conn = self._conn
-        if conn is None:
-            conn = self._conn = self._engine.connect()
-        with conn.begin():
-            # SQLAlchemy's begin is a no-op for sqlite3; the driver's commit or rollback ends this
-            conn.connection.driver_connection.execute(self._begin)  # type: ignore[union-attr]
-            return fn(conn)
-
-    def _release(self, then: Callable[[], None] | None) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        if then is not None:
-            then()
 
 
 def _bind(
@@ -247,7 +202,7 @@ def _sqlite_engine(url: URL) -> sa.Engine:
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # screenpop emits BEGIN itself (_Worker._transaction)
+    dbapi_connection.isolation_level = None  # screenpop emits BEGIN itself (store_thread)
     cursor = dbapi_connection.cursor()
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
         cursor.execute(f"PRAGMA {pragma}")
