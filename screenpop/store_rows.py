@@ -185,12 +185,12 @@ def call_json(row: AnyRow, call_notes: list[JSON]) -> JSON:
     }
 
 
-def history_entry(row: AnyRow, call_notes: list[JSON]) -> HistoryEntry:
-    latest = call_notes[-1] if call_notes else {}
+def history_entry(row: AnyRow) -> HistoryEntry:
+    """An earlier call and its latest note (who answered, else who wrote the note)."""
     return HistoryEntry(
         call_id=row.call_id,
         at=iso(row.received_at) or "",
-        agent=row.answered_by or latest.get("agent"),
-        disposition=latest.get("disposition"),
-        notes=latest.get("notes"),
+        agent=row.answered_by or row.note_agent,
+        disposition=row.disposition,
+        notes=row.notes,
     )

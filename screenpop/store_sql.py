@@ -42,11 +42,6 @@ NEWEST_CALL_FIRST = (calls.c.received_at.desc(), calls.c.id.desc())
 SAME_CALL = sa.and_(calls.c.provider == P("w_provider"), calls.c.call_id == P("w_call_id"))
 
 
-def select_one(conn: sa.Connection) -> None:
-    """The cheapest statement that proves the database answers (``ping``)."""
-    conn.execute(sa.select(1))
-
-
 class StoreSQL:
     """The store's statements for one dialect, and the transactions made of them."""
 
@@ -77,8 +72,26 @@ class StoreSQL:
             .where(note_table.c.call_pk.in_(P("w_pks", expanding=True)))
             .order_by(note_table.c.created_at, note_table.c.id)
         )
+        # each earlier call with its latest note, in one statement (the card waits for it)
+        later = note_table.alias("later")
+        latest_note = (
+            sa.select(later.c.id)
+            .where(later.c.call_pk == calls.c.id)
+            .order_by(later.c.created_at.desc(), later.c.id.desc())
+            .limit(1)
+            .correlate(calls)
+            .scalar_subquery()
+        )
         history = (
-            sa.select(calls.c.id, calls.c.call_id, calls.c.received_at, calls.c.answered_by)
+            sa.select(
+                calls.c.call_id,
+                calls.c.received_at,
+                calls.c.answered_by,
+                note_table.c.agent_id.label("note_agent"),
+                note_table.c.disposition,
+                note_table.c.notes,
+            )
+            .select_from(calls.outerjoin(note_table, note_table.c.id == latest_note))
             .where(calls.c.caller_e164 == P("w_e164"))
             .order_by(*NEWEST_CALL_FIRST)
             .limit(P("w_limit", type_=sa.Integer))
@@ -91,6 +104,11 @@ class StoreSQL:
             call_recipients.c.agent_id == P("w_agent")
         )
         self._insert_audit = audit.insert()
+        self._select_one = sa.select(1)
+
+    def ping(self, conn: sa.Connection) -> None:
+        """The cheapest statement that proves the database answers."""
+        conn.execute(self._select_one)
 
     # -- calls ---------------------------------------------------------------
 
@@ -153,8 +171,7 @@ class StoreSQL:
             rows = conn.execute(self._history, params).all()
         else:
             rows = conn.execute(self._history_except, {**params, "w_exclude": exclude_call_id}).all()
-        by_call = self._notes_of(conn, [r.id for r in rows])
-        return tuple(shape.history_entry(r, by_call.get(r.id, [])) for r in rows)
+        return tuple(shape.history_entry(r) for r in rows)
 
     # -- notes and audit -------------------------------------------------------
 
