@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import statistics
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -59,6 +62,10 @@ async def ring(
     """A call that rang with a card delivered to ``agents``."""
     await store.record_event(event(call_id, RINGING, provider, from_raw=number), number)
     await store.add_recipients(provider, call_id, agents)
+
+
+def store_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("screenpop-store")]
 
 
 async def query(url: str, statement: str) -> list[Any]:
@@ -140,6 +147,67 @@ async def test_unreachable_postgres_is_unavailable_with_a_short_reason() -> None
         await Store.open(url)
     assert "connection refused" in str(caught.value)
     assert "secret" not in str(caught.value)
+
+
+async def test_in_memory_store_reads_back_what_it_wrote() -> None:
+    """A store on in-memory SQLite migrates, records and reads back through its one connection."""
+    store = await Store.open("sqlite+aiosqlite://")
+    try:
+        await ring(store, "c-1", agents=("agent-1", "agent-2"))
+        await store.save_note("c-1", "agent-1", "resolved", "done", False)
+        assert await store.recipients("pbx", "c-1") == ("agent-1", "agent-2")
+        [row] = await store.recent_calls("agent-2", 10)
+        await store.ping()
+    finally:
+        await store.close()
+    assert [n["notes"] for n in row["notes"]] == ["done"]
+
+
+async def test_close_leaves_no_store_thread_and_later_use_is_unavailable(tmp_path: Path) -> None:
+    """Closing a SQLite store ends its worker threads; using it afterwards raises Unavailable."""
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/screenpop.db")
+    await store.record_event(event("c-1", RINGING), None)
+    await store.ping()
+    assert len(store_threads()) == 2
+    await store.close()
+    assert store_threads() == []
+    with pytest.raises(Unavailable, match="closed"):
+        await store.ping()
+
+
+async def test_waiting_for_another_writer_blocks_neither_the_loop_nor_reads(tmp_path: Path) -> None:
+    """While another process holds SQLite's write lock, a write waits on its thread and reads still answer."""
+    path = tmp_path / "screenpop.db"
+    store = await Store.open(f"sqlite+aiosqlite:///{path}")
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        await store.record_event(event("c-1", RINGING, from_raw="x"), "+14155550132")
+        holder.execute("BEGIN IMMEDIATE")
+        waiting = asyncio.create_task(store.record_event(event("c-2", RINGING), "+14155550132"))
+        await asyncio.sleep(0.2)
+        await store.ping()
+        history = await store.history("+14155550132", 5)
+        assert not waiting.done()
+        holder.execute("COMMIT")
+        state = await asyncio.wait_for(waiting, 5)
+    finally:
+        holder.close()
+        await store.close()
+    assert [h.call_id for h in history] == ["c-1"]
+    assert state.should_pop
+
+
+async def test_store_keeps_working_after_a_caller_is_cancelled(store: Store) -> None:
+    """A caller cancelled while its write is under way leaves the store answering later calls."""
+    for _ in range(3):
+        task = asyncio.create_task(store.record_event(event("c-1", RINGING), None))
+        await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert (await store.record_event(event("c-2", RINGING), None)).should_pop
+    await store.ping()
+    assert (await store.recent_calls(None, 1))[0]["call_id"] == "c-2"
 
 
 async def test_store_url_of_another_database_is_a_config_error() -> None:
