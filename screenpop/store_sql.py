@@ -133,12 +133,30 @@ class StoreSQL:
         )
 
     def record_batch(self, conn: sa.Connection, writes: Sequence[CallWrite], now: datetime) -> None:
-        """Events, recipient lists and summaries in one transaction; a summary of no call is skipped."""
+        """Events, recipient lists and summaries in one transaction; a summary of no call is skipped.
+
+        The batch's recipients go in one executemany at the end, and its
+        summaries in one per run: a summary waits only until an event of its
+        own call comes along (which could create the call), so what is
+        stored is what writing each in order would store, in fewer statements.
+        """
+        recipients: list[dict[str, Any]] = []
+        summaries: list[dict[str, Any]] = []
+        summarised: set[tuple[str, str]] = set()
         for write in writes:
             if isinstance(write, SummaryWrite):
-                conn.execute(self._set_summary, self._summary_params(write))
-            else:
-                self._apply_event(conn, write, now)
+                summaries.append(self._summary_params(write))
+                summarised.add((write.provider, write.call_id))
+                continue
+            if (write.event.provider, write.event.call_id) in summarised:
+                conn.execute(self._set_summary, summaries)
+                summaries, summarised = [], set()
+            call_pk = self._apply_event(conn, write, now)
+            recipients += self._recipient_rows(call_pk, shape.agents_of(write.recipients), now)
+        if summaries:
+            conn.execute(self._set_summary, summaries)
+        if recipients:
+            conn.execute(self._insert_recipients, recipients)
 
     def add_recipients(
         self, conn: sa.Connection, provider: str, call_id: str, agents: list[str], now: datetime
@@ -248,8 +266,8 @@ class StoreSQL:
 
     # -- helpers -------------------------------------------------------------
 
-    def _apply_event(self, conn: sa.Connection, write: EventWrite, now: datetime) -> None:
-        """One event of a batch: the call row (created, or advanced), the timeline, the recipients."""
+    def _apply_event(self, conn: sa.Connection, write: EventWrite, now: datetime) -> int:
+        """One event of a batch: the call row (created, or advanced) and the timeline; the call's key."""
         event = write.event
         shape.check_id("provider", event.provider)
         shape.check_id("call_id", event.call_id)
@@ -261,7 +279,7 @@ class StoreSQL:
             call_pk = row.id
             if self._add_event(conn, call_pk, event, now):
                 self._advance(conn, row, event, write.caller_e164, now)
-        self._insert_recipient_rows(conn, call_pk, shape.agents_of(write.recipients), now)
+        return call_pk
 
     def _create_call(
         self, conn: sa.Connection, event: CallEvent, e164: str | None, now: datetime
@@ -306,8 +324,11 @@ class StoreSQL:
         self, conn: sa.Connection, call_pk: int, agents: list[str], now: datetime
     ) -> None:
         if agents:
-            rows = [{"call_pk": call_pk, "agent_id": a, "added_at": now} for a in agents]
-            conn.execute(self._insert_recipients, rows)
+            conn.execute(self._insert_recipients, self._recipient_rows(call_pk, agents, now))
+
+    @staticmethod
+    def _recipient_rows(call_pk: int, agents: list[str], now: datetime) -> list[dict[str, Any]]:
+        return [{"call_pk": call_pk, "agent_id": a, "added_at": now} for a in agents]
 
     def _recipients_of(self, conn: sa.Connection, call_pk: int) -> tuple[str, ...]:
         return tuple(conn.execute(self._recipients, {"w_call_pk": call_pk}).scalars())

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from screenpop.errors import BadRequest, ConfigError, Forbidden, NotFound, Unavailable
 from screenpop.model import CallEvent, EventKind
-from screenpop.store import Store
+from screenpop.store import EventWrite, Store, SummaryWrite
 from screenpop.store_schema import VERSION_TABLE, calls, metadata
 from tests.servers import PostgresServer, free_port
 
@@ -278,6 +278,45 @@ async def test_over_long_call_id_is_a_bad_request(store: Store) -> None:
     """A call id longer than the store keeps is refused as the client's error."""
     with pytest.raises(BadRequest):
         await store.record_event(event("x" * 300, RINGING), None)
+
+
+async def test_record_batch_stores_what_writing_each_in_order_would(store: Store) -> None:
+    """A batch of events, recipients and summaries stores what writing each in order would."""
+    summary = {"customer": {"name": "Ada"}, "badges": [], "sections": {"crm": "ok"}}
+    await store.record_batch(
+        [
+            SummaryWrite("pbx", "c-1", {"too": "early"}),
+            EventWrite(event("c-1", RINGING, from_raw="+1 415"), "+14155550132", ("agent-1", "agent-2")),
+            EventWrite(event("c-2", RINGING), None, ("agent-1", "agent-1")),
+            SummaryWrite("pbx", "c-1", summary),
+            EventWrite(event("c-1", ANSWERED, agent="agent-2"), None, ("agent-2", "agent-3")),
+            SummaryWrite("pbx", "c-2", {"version": 1}),
+            SummaryWrite("pbx", "c-2", {"version": 2}),
+            SummaryWrite("pbx", "nobody", summary),
+            SummaryWrite("pbx", "c-3", {"before": "its call"}),
+            EventWrite(event("c-3", RINGING), None),
+        ]
+    )
+    stored = {c["call_id"]: c for c in await store.recent_calls(None, 10)}
+    assert set(stored) == {"c-1", "c-2", "c-3"}
+    assert stored["c-3"]["summary"] is None
+    assert (stored["c-1"]["status"], stored["c-1"]["answered_by"]) == ("answered", "agent-2")
+    assert stored["c-1"]["summary"] == summary
+    assert stored["c-2"]["summary"] == {"version": 2}
+    assert await store.recipients("pbx", "c-1") == ("agent-1", "agent-2", "agent-3")
+    assert await store.recipients("pbx", "c-2") == ("agent-1",)
+
+
+async def test_record_batch_with_a_bad_event_writes_nothing(store: Store) -> None:
+    """One over-long call id fails the whole batch, so nothing of it is stored."""
+    with pytest.raises(BadRequest):
+        await store.record_batch(
+            [
+                EventWrite(event("c-1", RINGING), None, ("agent-1",)),
+                EventWrite(event("x" * 300, RINGING), None),
+            ]
+        )
+    assert await store.recent_calls(None, 10) == []
 
 
 # -- recipients ---------------------------------------------------------------
