@@ -83,7 +83,7 @@ class StoreSQL:
             .scalar_subquery()
         )
         history = (
-            sa.select(
+            sa.select(  # in the order store_rows.history_entry unpacks
                 calls.c.call_id,
                 calls.c.received_at,
                 calls.c.answered_by,
