@@ -149,6 +149,14 @@ async def test_unreachable_postgres_is_unavailable_with_a_short_reason() -> None
     assert "secret" not in str(caught.value)
 
 
+async def test_sqlite_file_that_cannot_be_opened_is_unavailable_and_leaves_no_thread(tmp_path: Path) -> None:
+    """A SQLite path that is a directory makes open raise Unavailable, with no store thread left behind."""
+    (tmp_path / "screenpop.db").mkdir()
+    with pytest.raises(Unavailable, match="unable to open database file"):
+        await Store.open(f"sqlite+aiosqlite:///{tmp_path}/screenpop.db")
+    assert store_threads() == []
+
+
 async def test_in_memory_store_reads_back_what_it_wrote() -> None:
     """A store on in-memory SQLite migrates, records and reads back through its one connection."""
     store = await Store.open("sqlite+aiosqlite://")
