@@ -169,9 +169,11 @@ class SQLiteDatabase:
 
     async def close(self) -> None:
         """Close both connections on their own threads, then end the threads."""
-        if self._reader is not self._writer:
-            await self._reader.close()
-        await self._writer.close(then=self._engine.dispose)
+        try:
+            if self._reader is not self._writer:
+                await self._reader.close()
+        finally:
+            await self._writer.close(then=self._engine.dispose)
 
 
 def _bind(
