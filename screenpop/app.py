@@ -215,6 +215,7 @@ def _settle_garbage_collector() -> None:
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 async def _shutdown(app: web.Application) -> None:

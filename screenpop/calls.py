@@ -67,15 +67,23 @@ class CallService:
         self._recorder = recorder
         self._live: dict[str, LiveCall] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._opening = 0  # events between their webhook and the task that handles them
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        return len(self._tasks) + self._opening
 
     async def accept(self, event: CallEvent, received: float | None = None) -> bool:
         """Take a verified event; False when it was seen before (it changes nothing)."""
-        if len(self._tasks) >= self._settings.server.max_inflight_calls:
+        if self.in_flight >= self._settings.server.max_inflight_calls:
             raise RateLimited("too many calls in progress; retry shortly")
+        self._opening += 1  # counted from here, so a flood cannot slip past the limit while we wait
+        try:
+            return await self._take(event, received)
+        finally:
+            self._opening -= 1
+
+    async def _take(self, event: CallEvent, received: float | None) -> bool:
         generation = await self._ring_generation(event)
         key = f"event:{event.provider}:{event.call_id}:{event.event.value}"
         if generation is not None:
@@ -141,8 +149,9 @@ class CallService:
         except Exception:
             log.exception("call %s: the first frame failed", event.call_id)
             return
-        self._spawn(self._complete(event, live, started))
         await asyncio.sleep(0)  # the sockets' senders write the frame now, before the webhook's answer
+        # Started after that pause, the fan-out's set-up runs after the 202 is written, not before it.
+        self._spawn(self._complete(event, live, started))
 
     async def _open_card(self, event: CallEvent, targets: list[AgentEntry], started: float) -> LiveCall:
         number = parse_caller(event.from_raw, self._settings.numbers.default_region)
@@ -159,7 +168,8 @@ class CallService:
         self._live[_call_key(event)] = live
         await self._publish_card(live)
         self._metrics.first_frame.observe(time.perf_counter() - started)
-        log.debug("call %s from %s rings %d agents", event.call_id, mask(number.e164), len(targets))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("call %s from %s rings %d agents", event.call_id, mask(number.e164), len(targets))
         return live
 
     async def _complete(self, event: CallEvent, live: LiveCall, started: float) -> None:

@@ -126,7 +126,9 @@ class Hub:
             socket.offer(event_id, frame)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=64 * 1024)
+        # No per-message deflate: a card is a kilobyte or two, and each socket would
+        # compress every frame on its own (a queue call to 100 agents, 100 times).
+        ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=64 * 1024, compress=False)
         await ws.prepare(request)
         if self.closing:
             await ws.close(code=CLOSE_RESTART, message=b"server restarting")
