@@ -16,13 +16,15 @@ PYTEST_ARGS ?=
 run: $(RUN_STAMP)
 	$(VENV)/bin/screenpop demo
 
-test: $(DEV_STAMP) test-deps
+test: $(DEV_STAMP) test-deps lint
 	@$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc
 
+# Part of `make test`, so main stays ruff-clean, formatted and mypy-clean.
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check screenpop connectors tests bench
 	$(VENV)/bin/mypy
 
 # The single-instance run against the floor, then two instances over Redis (see bench/README.md).
