@@ -73,6 +73,14 @@ class Broker(Protocol):
         """True the first time ``key`` is claimed within ``ttl_s`` (the duplicate guard)."""
         ...
 
+    async def claim_and_get(self, key: str, ttl_s: int, other: str) -> tuple[bool, str | None]:
+        """``claim(key)`` and ``get(other)`` in one round trip (the webhook's hot path)."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Forget a claim, so the same key can be claimed again."""
+        ...
+
     async def put(self, key: str, value: str, ttl_s: int) -> None: ...
 
     async def get(self, key: str) -> str | None: ...
@@ -145,6 +153,12 @@ class MemoryBroker:
             return False
         await self.put(key, "1", ttl_s)
         return True
+
+    async def claim_and_get(self, key: str, ttl_s: int, other: str) -> tuple[bool, str | None]:
+        return await self.claim(key, ttl_s), await self.get(other)
+
+    async def release(self, key: str) -> None:
+        self._values.pop(key, None)
 
     async def put(self, key: str, value: str, ttl_s: int) -> None:
         now = time.monotonic()

@@ -473,6 +473,26 @@ class RedisBroker:
         self._local.put(key, "1", ttl_s, claim=True)
         return True
 
+    async def claim_and_get(self, key: str, ttl_s: int, other: str) -> tuple[bool, str | None]:
+        if self._up:
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.set(value_key(key), "1", ex=ttl_s, nx=True)
+                    pipe.get(value_key(other))
+                    claimed, found = await pipe.execute()
+                return bool(claimed), None if found is None else str(found)
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        return await self.claim(key, ttl_s), await self.get(other)
+
+    async def release(self, key: str) -> None:
+        if self._up:
+            try:
+                await self._redis.delete(value_key(key))
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        self._local.values.pop(key, None)
+
     async def put(self, key: str, value: str, ttl_s: int) -> None:
         if self._up:
             try:

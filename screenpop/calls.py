@@ -84,28 +84,20 @@ class CallService:
             self._opening -= 1
 
     async def _take(self, event: CallEvent, received: float | None) -> bool:
-        generation = await self._ring_generation(event)
-        key = f"event:{event.provider}:{event.call_id}:{event.event.value}"
-        if generation is not None:
-            key += f":{event.agent}:{generation}"
-        if not await self._broker.claim(key, DEDUPE_TTL_S):
-            return False
-        if event.event is EventKind.WITHDRAWN and generation is not None:
-            # A later ringing for this agent (a queue's retry) is a new ring, not a duplicate.
-            await self._broker.put(_generation_key(event), str(generation + 1), CALL_STATE_TTL_S)
+        key = _event_key(event)
         started = received if received is not None else time.perf_counter()
         if event.event is EventKind.RINGING:
-            await self._first_frame(event, started)
-        else:
-            self._spawn(self._handle(event, started))
+            claimed, state = await self._broker.claim_and_get(key, DEDUPE_TTL_S, _state_key(event))
+            if claimed:
+                await self._first_frame(event, started, state)
+            return claimed
+        if not await self._broker.claim(key, DEDUPE_TTL_S):
+            return False
+        if event.event is EventKind.WITHDRAWN:
+            # The agent may be rung again (a queue's retry): that ring is new, not a duplicate.
+            await self._broker.release(_event_key(replace(event, event=EventKind.RINGING)))
+        self._spawn(self._handle(event, started))
         return True
-
-    async def _ring_generation(self, event: CallEvent) -> int | None:
-        """How often this call has stopped ringing this agent; None for events not about one agent's ring."""
-        if event.event not in (EventKind.RINGING, EventKind.WITHDRAWN) or not event.agent:
-            return None
-        stored = await self._broker.get(_generation_key(event))
-        return int(stored) if stored and stored.isdigit() else 0
 
     def _spawn(self, work: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work)
@@ -129,7 +121,7 @@ class CallService:
         except Exception:
             log.exception("call %s: handling %s failed", event.call_id, event.event.value)
 
-    async def _first_frame(self, event: CallEvent, started: float) -> None:
+    async def _first_frame(self, event: CallEvent, started: float, state: str | None) -> None:
         """Pop the card (caller, pending sections) before the webhook is even answered.
 
         Nothing here waits for a database or a connector: the number is
@@ -137,7 +129,7 @@ class CallService:
         fan-out and the records continue in a task of their own.
         """
         try:
-            if await self._broker.get(_state_key(event)) is not None:
+            if state is not None:
                 self._recorder.record(event, None)  # answered or over already: record, pop nothing
                 return
             targets = route(self._settings, event)
@@ -176,6 +168,7 @@ class CallService:
         """The rest of the pop: fan-out, history, records; the card grows version by version."""
         number = live.card.caller
         try:
+            await self._ringing_again_may_be_withdrawn_again(event)
             await self._remember(event, add=live.recipients)
             self._recorder.record(event, number.e164, live.recipients)
             history = asyncio.create_task(self._history(number.e164, event.call_id))
@@ -205,6 +198,11 @@ class CallService:
         if not history.done():
             history.cancel()
 
+    async def _ringing_again_may_be_withdrawn_again(self, event: CallEvent) -> None:
+        """A new ring for an agent re-arms that agent's withdrawal (ring, withdraw, ring, withdraw)."""
+        if event.agent:
+            await self._broker.release(_event_key(replace(event, event=EventKind.WITHDRAWN)))
+
     async def _history(self, e164: str | None, call_id: str) -> tuple[HistoryEntry, ...]:
         if not e164 or self._settings.card.history == 0:
             return ()
@@ -217,6 +215,7 @@ class CallService:
             return
         live.recipients.update(new)
         await self._publish_card(live, only=new)
+        await self._ringing_again_may_be_withdrawn_again(event)
         await self._remember(event, add=new)
         self._recorder.record(event, live.card.caller.e164, new)
 
@@ -323,8 +322,12 @@ def _recipients_key(event: CallEvent) -> str:
     return f"recipients:{event.provider}:{event.call_id}"
 
 
-def _generation_key(event: CallEvent) -> str:
-    return f"ring-generation:{event.provider}:{event.call_id}:{event.agent}"
+def _event_key(event: CallEvent) -> str:
+    """The duplicate guard's key; a ring or withdrawal is about one agent, so it names the agent."""
+    key = f"event:{event.provider}:{event.call_id}:{event.event.value}"
+    if event.event in (EventKind.RINGING, EventKind.WITHDRAWN) and event.agent:
+        key += f":{event.agent}"
+    return key
 
 
 def _now_iso() -> str:

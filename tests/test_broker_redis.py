@@ -177,6 +177,16 @@ async def test_claim_is_true_once_across_instances(pair: tuple[RedisBroker, Redi
     assert await b.get("missing") is None
 
 
+async def test_claim_and_get_in_one_trip_and_release(pair: tuple[RedisBroker, RedisBroker]) -> None:
+    """claim_and_get claims once across instances and reads a key; a released claim is taken again."""
+    a, b = pair
+    await b.put("call-state:c-9", "answered:agent-2", 60)
+    assert await a.claim_and_get("ring:c-9", 600, "call-state:c-9") == (True, "answered:agent-2")
+    assert await b.claim_and_get("ring:c-9", 600, "nothing") == (False, None)
+    await b.release("ring:c-9")
+    assert await a.claim("ring:c-9", 600) is True
+
+
 async def test_outage_keeps_local_delivery_and_recovers_by_itself(
     pair: tuple[RedisBroker, RedisBroker], redis_server: RedisServer
 ) -> None:
