@@ -83,7 +83,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  agent token: {token}\n")
     print("  make a demo customer ring (in another terminal):")
     print(
-        f"    SCREENPOP_DEMO_DIR={directory} screenpop call '{_national(summary.overdue_number)}' "
+        f"    SCREENPOP_DEMO_DIR={directory} {_own_command()} call '{_national(summary.overdue_number)}' "
         f"--agent {agent.id} --url {base} --config {config}\n"
     )
     for label, number in summary.samples.items():
@@ -91,6 +91,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     _serve(settings, host, args.port)
     return 0
+
+
+def _own_command() -> str:
+    """How to run this screenpop from another terminal (``make run`` does not put .venv on PATH)."""
+    beside = Path(sys.executable).with_name("screenpop")
+    if not beside.is_file():
+        return "screenpop"
+    relative = os.path.relpath(beside)
+    return relative if not relative.startswith("..") else str(beside)
 
 
 def _demo_agent(settings: Settings) -> AgentEntry:

@@ -185,7 +185,7 @@ async def test_demo_prints_a_call_line_that_pops_a_card(tmp_path: Path) -> None:
         while "screenpop call" not in printed:
             printed += process.stdout.readline()
         token = re.search(r"agent token: (\S+)", printed)
-        call_line = re.search(r"(SCREENPOP_DEMO_DIR=\S+ screenpop call .*)", printed)
+        call_line = re.search(r"(SCREENPOP_DEMO_DIR=\S+ \S*screenpop call .*)", printed)
         assert token and call_line
         ws = await hello(port, token.group(1))
         env_part, command = call_line.group(1).split(" ", 1)
