@@ -122,10 +122,11 @@ class CallService:
             log.exception("call %s: handling %s failed", event.call_id, event.event.value)
 
     async def _first_frame(self, event: CallEvent, started: float, state: str | None) -> None:
-        """Pop the card (caller, pending sections) before the webhook is even answered.
+        """Publish the card (caller, pending sections) before the webhook is even answered.
 
         Nothing here waits for a database or a connector: the number is
-        parsed (cached), the agents routed, and version 1 published; the
+        parsed (cached), the agents routed, and version 1 handed to the
+        agents' sockets, which write it as soon as the 202 is out; the
         fan-out and the records continue in a task of their own.
         """
         try:
@@ -141,8 +142,6 @@ class CallService:
         except Exception:
             log.exception("call %s: the first frame failed", event.call_id)
             return
-        await asyncio.sleep(0)  # the sockets' senders write the frame now, before the webhook's answer
-        # Started after that pause, the fan-out's set-up runs after the 202 is written, not before it.
         self._spawn(self._complete(event, live, started))
 
     async def _open_card(self, event: CallEvent, targets: list[AgentEntry], started: float) -> LiveCall:
