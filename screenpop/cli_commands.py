@@ -73,7 +73,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     os.environ["SCREENPOP_DEMO_DIR"] = str(directory)
     summary = write_demo_databases(directory, overwrite=False)
     config = demo_config_path()
-    settings = load_settings(config)
+    settings = _on_port(load_settings(config), args.port)
     host = args.host or settings.server.host
     base = f"http://localhost:{args.port}"
     agent = _demo_agent(settings)
@@ -91,6 +91,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     _serve(settings, host, args.port)
     return 0
+
+
+def _on_port(settings: Settings, port: int) -> Settings:
+    """The demo served on ``--port``: its agent page's origin must be allowed to open /ws."""
+    origins = (f"http://localhost:{port}", f"http://127.0.0.1:{port}")
+    server = settings.server.model_copy(
+        update={
+            "port": port,
+            "public_url": f"http://localhost:{port}",
+            "allowed_origins": tuple(dict.fromkeys((*settings.server.allowed_origins, *origins))),
+        }
+    )
+    return settings.model_copy(update={"server": server})
 
 
 def _own_command() -> str:

@@ -92,8 +92,8 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-async def hello(port: int, token: str) -> Any:
-    ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws")
+async def hello(port: int, token: str, origin: str | None = None) -> Any:
+    ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws", origin=origin)  # type: ignore[arg-type]
     await ws.send(json.dumps({"type": "hello", "token": token}))
     assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "welcome"
     return ws
@@ -187,7 +187,7 @@ async def test_demo_prints_a_call_line_that_pops_a_card(tmp_path: Path) -> None:
         token = re.search(r"agent token: (\S+)", printed)
         call_line = re.search(r"(SCREENPOP_DEMO_DIR=\S+ \S*screenpop call .*)", printed)
         assert token and call_line
-        ws = await hello(port, token.group(1))
+        ws = await hello(port, token.group(1), origin=f"http://localhost:{port}")  # as the printed page
         env_part, command = call_line.group(1).split(" ", 1)
         argv = shlex.split(command)
         sent = await asyncio.to_thread(cli, *argv[1:], env=dict([env_part.split("=", 1)]))
