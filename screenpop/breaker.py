@@ -59,7 +59,3 @@ class CircuitBreaker:
             self._state = CircuitState.OPEN
             self._opened_at = time.monotonic()
         self._probing = False
-
-    def record_abandoned(self) -> None:
-        """A probe cancelled by the card deadline proves nothing either way."""
-        self._probing = False
