@@ -611,8 +611,18 @@ def without(hook: Hook, header: str) -> Hook:
     return path, body, {k: v for k, v in headers.items() if k != header}
 
 
+REPLAY_WINDOW_S = 300  # the providers' default tolerance (SPEC section 4)
+MARGIN_S = 60  # far enough past the window that neither the truncation nor a slow request can straddle it
+
+
 def stale() -> int:
-    return int(time.time()) - 301
+    """A signature time well before the replay window, however long the request takes to arrive."""
+    return int(time.time()) - REPLAY_WINDOW_S - MARGIN_S
+
+
+def future() -> int:
+    """A signature time well after the replay window (``int()`` truncates down, so add the margin)."""
+    return int(time.time()) + REPLAY_WINDOW_S + MARGIN_S
 
 
 RING = {"event": "ringing", "call_id": "bad-1", "from": "+14155550132", "queue": "support"}
@@ -623,7 +633,7 @@ FORGERIES: dict[str, tuple[list[Callable[[str], Hook]], Callable[[], Hook], str]
             lambda base: generic(RING, secret="not-the-secret"),
             lambda base: tampered(generic(RING), b"+14155550132", b"+14155550199"),
             lambda base: generic(RING, at=stale()),
-            lambda base: generic(RING, at=int(time.time()) + 301),
+            lambda base: generic(RING, at=future()),
             lambda base: without(generic(RING), "Screenpop-Signature"),
         ],
         lambda: generic(RING),
