@@ -31,10 +31,10 @@ import websockets
 import yaml
 from aiohttp import web
 
-from screenpop.auth import mint_token
 from screenpop.settings import Settings, settings_from_mapping
 from tests.servers import free_port
 from tests.service_helpers import Agent, base_config, event_body, sign
+from tests.tokens import token_for
 
 ROOT = Path(__file__).resolve().parent.parent
 START_WITHIN_S = 30.0
@@ -109,7 +109,7 @@ class Service:
         return None
 
     def token(self, agent_id: str) -> str:
-        return mint_token(self.settings, agent_id)
+        return token_for(self.settings, agent_id)
 
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"

@@ -20,8 +20,8 @@ import websockets
 from aiohttp import web
 
 from screenpop.app import create_app
-from screenpop.auth import mint_token
 from screenpop.settings import Settings, settings_from_mapping
+from tests.tokens import token_for
 
 SECRET = "test-secret-0123456789abcdef-0123456789"
 WEBHOOK_SECRET = "pbx-webhook-secret"
@@ -145,7 +145,7 @@ async def agent_socket(
     url = base.replace("http://", "ws://") + "/ws"
     async with websockets.connect(url, origin="http://agents.example") as ws:  # type: ignore[arg-type]
         agent = Agent(ws)
-        hello: dict[str, Any] = {"type": "hello", "token": mint_token(settings, agent_id, role=role)}
+        hello: dict[str, Any] = {"type": "hello", "token": token_for(settings, agent_id, role=role)}
         if resume_from:
             hello["resume_from"] = resume_from
         await ws.send(json.dumps(hello))

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, Dialog, Page, WebSocket
 
-from screenpop.auth import mint_token
 from screenpop.settings import Settings
 from tests.browser_helpers import (
     WAIT_MS,
@@ -36,6 +35,7 @@ from tests.browser_helpers import (
     write_accounts,
 )
 from tests.service_helpers import ADA
+from tests.tokens import token_for
 
 pytestmark = pytest.mark.browser
 
@@ -53,7 +53,7 @@ def accounting_only(tmp_path: Path, rows: list[tuple[str, str, str, float]]) -> 
 
 async def agent_page(chromium: BrowserContext, base: str, settings: Settings, agent: str = "agent-1") -> Page:
     page = await chromium.new_page()
-    await open_agent_page(page, base, mint_token(settings, agent))
+    await open_agent_page(page, base, token_for(settings, agent))
     return page
 
 
@@ -99,7 +99,7 @@ async def test_card_pops_on_agent_page_and_host_page_progressively(
         settings = settings_of(config)
         async with (
             screenpop_on(settings) as base,
-            host_page(host_port, base, mint_token(settings, "agent-1")),
+            host_page(host_port, base, token_for(settings, "agent-1")),
         ):
             standalone = await agent_page(chromium, base, settings)
             embedded = await chromium.new_page()
@@ -119,7 +119,7 @@ async def test_queue_call_taken_by_another_agent_leaves_the_stack(
     async with screenpop_on(settings) as base:
         page = await chromium.new_page()
         await page.emulate_media(reduced_motion="reduce")  # removed without the fade-out
-        await open_agent_page(page, base, mint_token(settings, "agent-1"))
+        await open_agent_page(page, base, token_for(settings, "agent-1"))
         await ring(base, "q-keep", OTHER, queue="support")
         await ring(base, "q-taken", ADA, queue="support")
         await page.wait_for_selector(
@@ -171,7 +171,7 @@ async def test_hostile_customer_name_is_shown_as_text(chromium: BrowserContext, 
     async with screenpop_on(settings) as base:
         page = await chromium.new_page()
         page.on("dialog", on_dialog)
-        await open_agent_page(page, base, mint_token(settings, "agent-1"))
+        await open_agent_page(page, base, token_for(settings, "agent-1"))
         await ring(base, "x-1", ADA, agent="agent-1", caller_name="<script>alert(2)</script>")
         await page.wait_for_selector(card("x-1") + "[data-complete=true]", timeout=WAIT_MS)
         name = page.locator(card("x-1") + " [data-testid=caller-name]")
@@ -209,7 +209,7 @@ async def test_bad_token_asks_to_sign_in_and_stops_retrying(chromium: BrowserCon
         connectors=[sql_accounting(url)],
     )
     settings = settings_of(config)
-    bad = mint_token(settings, "agent-1")[:-4] + "AAAA"
+    bad = token_for(settings, "agent-1")[:-4] + "AAAA"
     attempts: dict[str, list[str]] = {}
     async with screenpop_on(settings) as base, host_page(host_port, base, bad):
         standalone, embedded = await chromium.new_page(), await chromium.new_page()

@@ -23,7 +23,6 @@ import websockets
 import yaml
 from playwright.async_api import BrowserContext
 
-from screenpop.auth import mint_token
 from tests.browser_helpers import (
     WAIT_MS,
     card,
@@ -39,6 +38,7 @@ from tests.browser_helpers import (
 )
 from tests.service_helpers import ADA
 from tests.test_cli_service import ROOT, stop, wait_ready
+from tests.tokens import token_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]
 
@@ -109,7 +109,7 @@ async def ring_elsewhere(config: dict[str, Any], call_id: str, number: str) -> N
     other = settings_of({**config, "server": {**config["server"], "port": other_port}})
     url = f"ws://127.0.0.1:{other_port}/ws"
     async with screenpop_on(other) as base, websockets.connect(url) as ws:
-        await ws.send(json.dumps({"type": "hello", "token": mint_token(other, "agent-1")}))
+        await ws.send(json.dumps({"type": "hello", "token": token_for(other, "agent-1")}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "welcome"
         await ring(base, call_id, number, agent="agent-1")
         async with asyncio.timeout(5):
@@ -126,7 +126,7 @@ async def test_widget_reconnects_after_a_crash_and_shows_the_call_it_missed(
     settings = settings_of(cluster_config)
     base = f"http://127.0.0.1:{served.port}"
     page = await chromium.new_page()
-    await open_agent_page(page, base, mint_token(settings, "agent-1"))
+    await open_agent_page(page, base, token_for(settings, "agent-1"))
     await ring(base, "before", ADA, agent="agent-1")
     await page.wait_for_selector(card("before") + "[data-complete=true]", timeout=WAIT_MS)
 

@@ -14,7 +14,6 @@ import pytest
 import yaml
 from playwright.async_api import BrowserContext, Page
 
-from screenpop.auth import mint_token
 from screenpop.demo_data import write_demo_databases
 from tests.browser_helpers import (
     ROOT,
@@ -30,6 +29,7 @@ from tests.browser_helpers import (
     settings_of,
 )
 from tests.service_helpers import WEBHOOK_SECRET
+from tests.tokens import token_for
 
 pytestmark = pytest.mark.browser
 
@@ -75,7 +75,7 @@ async def test_screenshots_of_the_demo_cards(chromium: BrowserContext, tmp_path:
         page = await chromium.new_page()
         await page.set_viewport_size({"width": 1280, "height": 800})
         await page.emulate_media(color_scheme="light", reduced_motion="reduce")
-        await open_agent_page(page, base, mint_token(settings, "supervisor-1"))
+        await open_agent_page(page, base, token_for(settings, "supervisor-1"))
         await ring(base, "demo-babbage", BABBAGE, queue="sales")
         await ring(base, "demo-ada", ADA, queue="support", caller_name="ADA L")
         await both_cards_complete(page)

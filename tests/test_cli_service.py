@@ -20,7 +20,8 @@ import pytest
 import websockets
 import yaml
 
-from tests.service_helpers import base_config
+from tests.service_helpers import SECRET, base_config
+from tests.tokens import host_token
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -138,7 +139,7 @@ async def test_sigterm_finishes_cards_then_closes_1012(
 ) -> None:
     """On SIGTERM an in-flight card still completes, sockets close with 1012, and the process exits 0."""
     port, config, process = served
-    token = cli("token", "agent-1", "--config", str(config)).stdout.strip()
+    token = host_token(SECRET, "agent-1")
     ws = await hello(port, token)
     sent = await asyncio.to_thread(
         cli,
@@ -205,8 +206,8 @@ async def test_demo_prints_a_call_line_that_pops_a_card(tmp_path: Path) -> None:
 async def test_audit_says_who_saw_the_credit_section(served: tuple[int, Path, subprocess.Popen[str]]) -> None:
     """After a queue call, `screenpop audit --number N --section credit` lists the supervisor, not tier1."""
     port, config, _ = served
-    tier1 = await hello(port, cli("token", "agent-1", "--config", str(config)).stdout.strip())
-    sup = await hello(port, cli("token", "agent-3", "--config", str(config)).stdout.strip())
+    tier1 = await hello(port, host_token(SECRET, "agent-1"))
+    sup = await hello(port, host_token(SECRET, "agent-3"))
     for agent in ("agent-1", "agent-3"):
         sent = await asyncio.to_thread(
             cli,

@@ -10,7 +10,6 @@ import pytest
 import websockets
 
 from screenpop import hub
-from screenpop.auth import mint_token
 from tests.service_helpers import (
     ADA,
     agent_socket,
@@ -21,6 +20,7 @@ from tests.service_helpers import (
     running,
     sign,
 )
+from tests.tokens import token_for
 
 
 @pytest.fixture
@@ -224,7 +224,9 @@ async def test_expired_token_is_4401(store_url: str) -> None:
     """A token past its exp is refused with 4401."""
     settings = make(store_url)
     async with running(settings) as base, websockets.connect(base.replace("http", "ws") + "/ws") as ws:
-        await ws.send(json.dumps({"type": "hello", "token": mint_token(settings, "agent-1", ttl_s=-10)}))
+        await ws.send(
+            json.dumps({"type": "hello", "token": token_for(settings, "agent-1", expires_in_s=-60)})
+        )
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 3)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
@@ -263,7 +265,7 @@ async def test_two_tabs_of_one_agent_both_receive(store_url: str) -> None:
 async def test_note_appears_in_next_cards_history(store_url: str) -> None:
     """A disposition and notes saved on a call show in the history of the next card from that number."""
     settings = make(store_url)
-    token = mint_token(settings, "agent-1")
+    token = token_for(settings, "agent-1")
     async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
         await post_event(base, event_body("c-n1", agent="agent-1"))
         await agent.card_until_complete("c-n1")
@@ -284,7 +286,7 @@ async def test_note_appears_in_next_cards_history(store_url: str) -> None:
 async def test_notes_api_refuses_bad_input(store_url: str) -> None:
     """Notes without a token, on an unknown call, or with a bad body get their error codes."""
     settings = make(store_url)
-    token = mint_token(settings, "agent-1")
+    token = token_for(settings, "agent-1")
     async with running(settings) as base:
         assert (await api(base, "POST", "/api/calls/x/notes", json={"notes": "n"}))[0] == 401
         assert (await api(base, "POST", "/api/calls/nope/notes", token, json={"notes": "n"}))[0] == 404
@@ -310,9 +312,9 @@ async def test_calls_api_lists_the_agents_calls(store_url: str) -> None:
             await post_event(base, event_body(call_id, agent="agent-1"))
             await agent.card_until_complete(call_id)
         await asyncio.sleep(0.2)
-        status, body = await api(base, "GET", "/api/calls?limit=5", mint_token(settings, "agent-1"))
-        other = await api(base, "GET", "/api/calls", mint_token(settings, "agent-2"))
-        bad = await api(base, "GET", "/api/calls?limit=abc", mint_token(settings, "agent-1"))
+        status, body = await api(base, "GET", "/api/calls?limit=5", token_for(settings, "agent-1"))
+        other = await api(base, "GET", "/api/calls", token_for(settings, "agent-2"))
+        bad = await api(base, "GET", "/api/calls?limit=abc", token_for(settings, "agent-1"))
     assert status == 200
     assert [c["call_id"] for c in body["calls"]] == ["c-l2", "c-l1"]
     assert other[1]["calls"] == []
@@ -323,9 +325,9 @@ async def test_lookup_api_is_for_supervisors(store_url: str) -> None:
     """/api/lookup gives a supervisor the card as JSON and refuses other roles and non-numbers."""
     settings = make(store_url)
     async with running(settings) as base:
-        sup = mint_token(settings, "agent-3")
+        sup = token_for(settings, "agent-3")
         status, card = await api(base, "GET", "/api/lookup?number=(415) 555-0132", sup)
-        refused = await api(base, "GET", "/api/lookup?number=4155550132", mint_token(settings, "agent-1"))
+        refused = await api(base, "GET", "/api/lookup?number=4155550132", token_for(settings, "agent-1"))
         invalid = await api(base, "GET", "/api/lookup?number=anonymous", sup)
     assert status == 200 and card["sections"]["credit"]["data"]["rating"] == "D"
     assert refused[0] == 403 and invalid[0] == 422
@@ -359,7 +361,7 @@ async def test_health_ready_metrics_openapi(store_url: str) -> None:
 async def test_api_cors_for_allowed_origins_only(store_url: str) -> None:
     """A page on an allowed origin may call /api (preflight and answer); another origin gets no CORS grant."""
     settings = make(store_url)
-    token = mint_token(settings, "agent-1")
+    token = token_for(settings, "agent-1")
     async with running(settings) as base:
         pre, _ = await api(
             base,
