@@ -123,7 +123,11 @@ def telnyx_public_key() -> str:
 
 
 def telnyx(body: dict[str, Any], at: int | None = None, key: SigningKey = TELNYX_KEY) -> Hook:
-    """Ed25519 over ``"{timestamp}|{body}"``, as Telnyx signs with its private key."""
+    """Ed25519 over ``"{timestamp}|{body}"``, as Telnyx signs with its private key.
+
+    Signed as the telnyx-python SDK's own webhook tests sign (``tests/test_webhook.py``: PyNaCl,
+    ``timestamp + b"|" + payload``, base64 of the detached signature); Telnyx publishes no fixed vector.
+    """
     raw = json.dumps(body).encode()
     stamp = str(int(time.time()) if at is None else at)
     signature = key.sign(stamp.encode() + b"|" + raw).signature

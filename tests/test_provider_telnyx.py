@@ -1,4 +1,14 @@
-"""Telnyx Call Control events, signed with a PyNaCl key pair generated in the test."""
+"""Telnyx Call Control events, signed the way Telnyx and its SDKs sign them.
+
+Telnyx publishes no fixed webhook vector with a known key pair: the SDKs' own
+signature tests (team-telnyx/telnyx-python ``tests/test_webhook.py``, the
+``signer`` fixture; team-telnyx/telnyx-node ``test/Webhook.spec.js``,
+``generateSignature``) generate a fresh Ed25519 key pair and sign
+``timestamp + b"|" + payload`` with PyNaCl / tweetnacl, base64-encoding the
+detached signature.  These tests do exactly that, and one test also uses the
+published key pair of RFC 8032 section 7.1 (TEST 1), so the verifier is tied
+to a key whose public half is known from outside this project.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +47,14 @@ DOC_EXAMPLE = {
     },
     "meta": {"attempt": 1, "delivered_to": "http://example.com/webhooks"},
 }
+
+
+# RFC 8032 section 7.1, TEST 1: the secret key (seed) and its public key, as published.
+RFC8032_SECRET = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+RFC8032_PUBLIC = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+RFC8032_EMPTY_SIGNATURE = bytes.fromhex(
+    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+)
 
 
 @pytest.fixture
@@ -234,3 +252,17 @@ def test_example_request_explains_why_not(key: SigningKey) -> None:
     """``screenpop call`` cannot forge Telnyx's signature, and says so."""
     with pytest.raises(ConfigError, match="private key"):
         provider(key).example_request("+14155550132", "c-1", None, None, NOW)
+
+
+def test_rfc8032_key_pair_signs_a_request_the_provider_accepts() -> None:
+    """A request signed with RFC 8032's published TEST 1 key verifies against its published public key."""
+    rfc_key = SigningKey(RFC8032_SECRET)
+    assert rfc_key.sign(b"").signature == RFC8032_EMPTY_SIGNATURE  # the signer is the RFC's Ed25519
+    public = base64.b64encode(RFC8032_PUBLIC).decode()
+    settings = ProviderSettings.model_validate({"name": "telnyx", "kind": "telnyx", "public_key": public})
+    events = TelnyxProvider(settings, ServerSettings()).verify_and_parse(
+        signed(rfc_key, json.dumps(DOC_EXAMPLE).encode())
+    )
+    assert [(e.event, e.call_id) for e in events] == [
+        (EventKind.RINGING, "d14dbcee-0861-11eb-9fea-02420a0f0568")
+    ]
