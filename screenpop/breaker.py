@@ -10,9 +10,9 @@ connector unreachable from one machine may be fine from another.
 from __future__ import annotations
 
 import asyncio
-import time
 from enum import StrEnum
 
+from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.settings import CircuitSettings
 
 
@@ -23,7 +23,10 @@ class CircuitState(StrEnum):
 
 
 class CircuitBreaker:
-    def __init__(self, settings: CircuitSettings, max_concurrency: int) -> None:
+    """``clock`` times the open state, so a test can move past ``reset_s`` without sleeping."""
+
+    def __init__(self, settings: CircuitSettings, max_concurrency: int, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         self._failures_to_open = settings.failures
         self._reset_s = settings.reset_s
         self._failures = 0
@@ -34,7 +37,7 @@ class CircuitBreaker:
 
     @property
     def state(self) -> CircuitState:
-        if self._state is CircuitState.OPEN and time.monotonic() - self._opened_at >= self._reset_s:
+        if self._state is CircuitState.OPEN and self._clock.monotonic() - self._opened_at >= self._reset_s:
             return CircuitState.HALF_OPEN
         return self._state
 
@@ -57,5 +60,5 @@ class CircuitBreaker:
         self._failures += 1
         if self._probing or self._failures >= self._failures_to_open:
             self._state = CircuitState.OPEN
-            self._opened_at = time.monotonic()
+            self._opened_at = self._clock.monotonic()
         self._probing = False

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.model import JSON, Section, SectionStatus
 
 CACHEABLE = frozenset({SectionStatus.OK, SectionStatus.NOT_FOUND})
@@ -76,25 +76,29 @@ class ClusterLock(Protocol):
 
 
 class MemoryCache:
-    """A bounded LRU of sections with their store time; expiry is the reader's call."""
+    """A bounded LRU of sections with their store time; expiry is the reader's call.
 
-    def __init__(self, max_entries: int = 20_000) -> None:
+    ``clock`` stamps and expires entries (a test moves it past a TTL instead of sleeping).
+    """
+
+    def __init__(self, max_entries: int = 20_000, clock: Clock = SYSTEM_CLOCK) -> None:
         self._entries: OrderedDict[str, tuple[CachedSection, float]] = OrderedDict()
         self._max = max_entries
+        self._clock = clock
 
     async def get(self, key: str) -> CachedSection | None:
         found = self._entries.get(key)
         if found is None:
             return None
         cached, expires = found
-        if time.time() >= expires:
+        if self._clock.time() >= expires:
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
         return cached
 
     async def put(self, key: str, section: Section, keep_s: float) -> None:
-        now = time.time()
+        now = self._clock.time()
         self._entries[key] = (CachedSection(section, now), now + keep_s)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:

@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from screenpop.broker_redis import describe_fault
 from screenpop.cache import CachedSection, section_from_json, section_to_json
+from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.model import Section
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,14 @@ def lock_key(key: str) -> str:
 
 
 class RedisCache:
-    """``SectionCache`` in Redis: JSON entries that expire after ``keep_s``."""
+    """``SectionCache`` in Redis: JSON entries that expire after ``keep_s``.
 
-    def __init__(self, url: str, timeout_s: float = 0.25) -> None:
+    ``clock`` stamps entries and times the rest after a fault (a test moves it
+    instead of sleeping); the entries' expiry itself is Redis's own.
+    """
+
+    def __init__(self, url: str, timeout_s: float = 0.25, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         self._redis = Redis.from_url(
             url,
             decode_responses=True,
@@ -85,7 +91,7 @@ class RedisCache:
         """Store with the writer's wall clock, so that every reader can tell its age."""
         if keep_s <= 0:
             return
-        entry = json.dumps({"section": section_to_json(section), "stored_at": time.time()})
+        entry = json.dumps({"section": section_to_json(section), "stored_at": self._clock.time()})
         await self._call(lambda: self._redis.set(entry_key(key), entry, px=max(1, round(keep_s * 1000))))
 
     async def lock(self, key: str, ttl_s: float) -> bool:
@@ -131,11 +137,11 @@ class RedisCache:
 
     async def _call(self, command: Callable[[], Awaitable[Any]], otherwise: Any = None) -> Any:
         """Run one command; on a fault answer ``otherwise`` and leave Redis alone for a moment."""
-        if time.monotonic() < self._resting_until:
+        if self._clock.monotonic() < self._resting_until:
             return otherwise
         try:
             return await command()
         except FAULTS as exc:
             log.warning("section cache unavailable (%s); treating it as empty", type(exc).__name__)
-            self._resting_until = time.monotonic() + REST_S
+            self._resting_until = self._clock.monotonic() + REST_S
             return otherwise

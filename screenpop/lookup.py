@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from screenpop.breaker import CircuitBreaker
 from screenpop.cache import CACHEABLE, ClusterLock, MemoryCache, SectionCache, cache_key
 from screenpop.card import identity_of
+from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.connector_api import Connector, LookupResult
 from screenpop.errors import ConnectorError
 from screenpop.model import CallerNumber, Section, SectionStatus
@@ -47,13 +48,18 @@ class LookupEngine:
         connectors: Mapping[str, Connector],
         cache: SectionCache | None = None,
         observer: LookupObserver | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """``clock`` is what cache ages and breaker timers read (tests move it instead of sleeping)."""
+        self._clock = clock
         self._configs = {c.name: c for c in settings.connectors}
         self._connectors = connectors
         self._deadline_s = settings.card.deadline_ms / 1000
-        self.cache: SectionCache = cache or MemoryCache()
+        self.cache: SectionCache = cache or MemoryCache(clock=clock)
         self._observer = observer
-        self.breakers = {c.name: CircuitBreaker(c.circuit, c.max_concurrency) for c in settings.connectors}
+        self.breakers = {
+            c.name: CircuitBreaker(c.circuit, c.max_concurrency, clock) for c in settings.connectors
+        }
         self._inflight: dict[str, asyncio.Task[Section]] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -92,7 +98,7 @@ class LookupEngine:
         key = cache_key(name, params)
         cached = await self.cache.get(key)
         if cached is not None:
-            age = cached.age(time.time())
+            age = cached.age(self._clock.time())
             if age < config.cache_ttl_s:
                 return replace(cached.section, cached=True, elapsed_ms=0)
             self._refresh_in_background(name, params, key)

@@ -65,3 +65,23 @@ def make_settings(connectors: list[dict[str, Any]] | None = None, **blocks: Any)
         **blocks,
     }
     return settings_from_mapping(raw, source="<test>", environ={})
+
+
+class ManualClock:
+    """A ``screenpop.clock.Clock`` that moves only when told: tests cross a TTL or a breaker's
+    reset by ``advance``, never by sleeping, so no boundary can be straddled."""
+
+    def __init__(self, start: float = 1_763_800_000.0) -> None:
+        self._wall = start
+        self._monotonic = 0.0
+
+    def time(self) -> float:
+        return self._wall
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def advance(self, seconds: float) -> None:
+        """Move both clocks forward by ``seconds``."""
+        self._wall += seconds
+        self._monotonic += seconds
