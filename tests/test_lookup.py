@@ -1,22 +1,27 @@
-"""The fan-out engine: concurrency, timeouts, deadline, needs, cache, breaker."""
+"""The fan-out engine: concurrency, timeouts, deadline, needs, cache, breaker.
+
+No test here measures elapsed time (that is ``bench/components.py``): a
+connector that must be slow waits on an event the test controls (``Gated``),
+and time that must pass for a TTL or a breaker moves on a ``ManualClock``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Mapping
 from typing import Any
 
-from screenpop.connector_api import ConnectorContext
+from screenpop.connector_api import ConnectorContext, LookupResult
 from screenpop.lookup import LookupEngine, Snapshot
 from screenpop.model import SectionStatus
 from screenpop.phone import normalize, parse_caller
 from screenpop.settings import Settings
-from screenpop.testing import ScriptedConnector, make_settings
+from screenpop.testing import ManualClock, ScriptedConnector, make_settings
 
 KIND = "screenpop.testing:ScriptedConnector"
 ADA = "+14155550132"
-parse_caller(ADA, "US")  # load the geocoder's data once, outside the timed tests
 CTX = ConnectorContext(default_region="US", normalize=lambda raw: normalize(raw, "US"))
+WITHIN_S = 5.0  # a bound on waiting for an event, never an assertion about speed
 
 
 def scripted(name: str, **options: Any) -> dict[str, Any]:
@@ -28,6 +33,45 @@ def engine_for(settings: Settings) -> tuple[LookupEngine, dict[str, ScriptedConn
     return LookupEngine(settings, connectors), connectors
 
 
+class Gated:
+    """A connector whose lookups wait until the test opens ``gate``; ``asked`` is set on each call.
+
+    It stands for a slow or hanging system without a sleep: the test decides
+    when (or whether) it answers, so order of events, not elapsed time, shows
+    what the engine did.
+    """
+
+    def __init__(self, row: Mapping[str, Any] | None = None) -> None:
+        self.row = row
+        self.calls: list[dict[str, Any]] = []
+        self.gate = asyncio.Event()
+        self.asked = asyncio.Event()
+
+    async def start(self) -> None:
+        return None
+
+    async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
+        self.calls.append(dict(params))
+        self.asked.set()
+        await self.gate.wait()
+        return LookupResult(data=dict(self.row), rows=1) if self.row else LookupResult(None)
+
+    async def check(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def gated_engine(
+    settings: Settings, clock: ManualClock | None = None, **rows: Mapping[str, Any] | None
+) -> tuple[LookupEngine, dict[str, Gated]]:
+    """An engine whose every connector is ``Gated`` (answering ``rows[name]``)."""
+    gated = {c.name: Gated(rows.get(c.name)) for c in settings.connectors}
+    engine = LookupEngine(settings, gated, clock=clock) if clock else LookupEngine(settings, gated)
+    return engine, gated
+
+
 async def all_snapshots(engine: LookupEngine, number: str = ADA) -> list[Snapshot]:
     return [s async for s in engine.snapshots(parse_caller(number, "US"))]
 
@@ -36,45 +80,51 @@ def ada(**fields: Any) -> dict[str, Any]:
     return {"rows": {ADA: {"id": "A-1", "name": "Ada Lovelace", **fields}}}
 
 
+ADA_ROW = {"id": "A-1", "name": "Ada Lovelace"}
+
+
 async def test_connectors_run_concurrently() -> None:
-    """Three 100 ms connectors finish in about 100 ms, not 300 ms."""
-    settings = make_settings([scripted(n, delay_ms=100, **ada()) for n in ("a", "b", "c")])
-    engine, _ = engine_for(settings)
-    started = time.perf_counter()
-    snaps = await all_snapshots(engine)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.25
-    assert all(s.status is SectionStatus.OK for s in snaps[-1].sections.values())
+    """Every connector is asked before any has answered: none waits for another to finish."""
+    settings = make_settings([scripted(n, timeout_ms=2000) for n in ("a", "b", "c")])
+    engine, gated = gated_engine(settings, a=ADA_ROW, b=ADA_ROW, c=ADA_ROW)
+
+    async def answer_once_all_are_asked() -> None:
+        await asyncio.gather(*(g.asked.wait() for g in gated.values()))
+        for g in gated.values():
+            g.gate.set()
+
+    opener = asyncio.create_task(answer_once_all_are_asked())
+    snaps = await all_snapshots(engine)  # run one at a time, the first would time out still gated
+    opener.cancel()
+    assert {n: s.status for n, s in snaps[-1].sections.items()} == dict.fromkeys("abc", SectionStatus.OK)
     await engine.close()
 
 
 async def test_hanging_connector_times_out_and_others_are_ok() -> None:
     """A connector past its timeout_ms is `timeout`; the others are `ok` and the card completes."""
-    settings = make_settings(
-        [scripted("fast", **ada()), scripted("slow", delay_ms=5000, timeout_ms=100, **ada())]
-    )
-    engine, _ = engine_for(settings)
-    started = time.perf_counter()
+    settings = make_settings([scripted("fast"), scripted("slow", timeout_ms=100)])
+    engine, gated = gated_engine(settings, fast=ADA_ROW, slow=ADA_ROW)
+    gated["fast"].gate.set()  # "slow" is never let through: it hangs
     final = (await all_snapshots(engine))[-1]
-    assert time.perf_counter() - started < 0.5
     assert final.complete
     assert final.sections["fast"].status is SectionStatus.OK
     assert final.sections["slow"].status is SectionStatus.TIMEOUT
+    assert final.sections["slow"].error == "no answer in 100 ms"
     await engine.close()
 
 
 async def test_card_deadline_cuts_off_pending_work() -> None:
     """card.deadline_ms completes the card even when a connector's own timeout is longer."""
     settings = make_settings(
-        [scripted("fast", **ada()), scripted("slow", delay_ms=5000, timeout_ms=10000, **ada())],
+        [scripted("fast"), scripted("slow", timeout_ms=10000)],
         card={"deadline_ms": 200},
     )
-    engine, _ = engine_for(settings)
-    started = time.perf_counter()
+    engine, gated = gated_engine(settings, fast=ADA_ROW, slow=ADA_ROW)
+    gated["fast"].gate.set()
     final = (await all_snapshots(engine))[-1]
-    assert 0.18 < time.perf_counter() - started < 0.5
+    assert final.sections["fast"].status is SectionStatus.OK
     assert final.sections["slow"].status is SectionStatus.TIMEOUT
-    assert "deadline" in (final.sections["slow"].error or "")
+    assert final.sections["slow"].error == "card deadline (200 ms) passed"
     assert [t for t in asyncio.all_tasks() if "lookup" in repr(t.get_coro())] == []
     await engine.close()
 
@@ -122,13 +172,17 @@ async def test_missing_needs_input_is_skipped() -> None:
 
 
 async def test_snapshots_have_rising_completeness() -> None:
-    """Each snapshot has more final sections than the last, and only the last is complete."""
-    settings = make_settings([scripted(f"c{i}", delay_ms=20 * i, **ada()) for i in range(1, 4)])
-    engine, _ = engine_for(settings)
-    snaps = await all_snapshots(engine)
-    finals = [sum(s.status.final for s in snap.sections.values()) for snap in snaps]
-    assert finals == sorted(finals) and finals[-1] == 3 and len(snaps) >= 2
-    assert [s.complete for s in snaps] == [False] * (len(snaps) - 1) + [True]
+    """Each answer yields a snapshot with one more final section, and only the last is complete."""
+    settings = make_settings([scripted(f"c{i}") for i in range(1, 4)])
+    engine, gated = gated_engine(settings, c1=ADA_ROW, c2=ADA_ROW, c3=ADA_ROW)
+    snapshots = engine.snapshots(parse_caller(ADA, "US"))
+    seen = []
+    for name in ("c1", "c2", "c3"):
+        gated[name].gate.set()
+        snap = await asyncio.wait_for(anext(snapshots), WITHIN_S)
+        seen.append((sum(s.status.final for s in snap.sections.values()), snap.complete))
+    assert seen == [(1, False), (2, False), (3, True)]
+    await snapshots.aclose()
     await engine.close()
 
 
@@ -144,20 +198,24 @@ async def test_cache_hit_within_ttl_skips_the_connector() -> None:
 
 
 async def test_stale_section_is_served_and_refreshed() -> None:
-    """Past the TTL but within cache_stale_s the old section comes at once, then is refreshed."""
-    settings = make_settings([scripted("a", cache_ttl_s=0.05, cache_stale_s=60, delay_ms=50, **ada())])
-    engine, connectors = engine_for(settings)
+    """Past the TTL but within cache_stale_s the old section comes without waiting for the refresh."""
+    clock = ManualClock()
+    settings = make_settings(
+        [scripted("a", cache_ttl_s=30, cache_stale_s=60, timeout_ms=10000)], card={"deadline_ms": 1000}
+    )  # a card that waited for the hanging refresh would hit its deadline: a `timeout` section
+    engine, gated = gated_engine(settings, clock, a=ADA_ROW)
+    a = gated["a"]
+    a.gate.set()
     await all_snapshots(engine)
-    await asyncio.sleep(0.1)
-    started = time.perf_counter()
+    clock.advance(31)
+    a.gate.clear()  # the refresh will hang until the test lets it through
+    a.asked.clear()
     stale = (await all_snapshots(engine))[-1].sections["a"]
-    assert time.perf_counter() - started < 0.04
-    assert stale.age_s is not None and stale.age_s >= 0.05
-    for _ in range(50):
-        if len(connectors["a"].calls) == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert len(connectors["a"].calls) == 2
+    assert stale.status is SectionStatus.OK and stale.cached
+    assert stale.age_s == 31
+    await asyncio.wait_for(a.asked.wait(), WITHIN_S)  # the refresh runs behind the card
+    assert len(a.calls) == 2
+    a.gate.set()
     await engine.close()
 
 
@@ -181,20 +239,22 @@ async def test_junk_number_is_looked_up_with_its_digits() -> None:
 
 
 async def test_breaker_opens_after_failures_and_recovers() -> None:
-    """After `failures` timeouts the circuit opens (instant error); after reset_s a probe closes it."""
-    settings = make_settings(
-        [scripted("slow", delay_ms=1000, timeout_ms=30, circuit={"failures": 2, "reset_s": 0.2}, **ada())]
-    )
-    engine, connectors = engine_for(settings)
+    """After `failures` timeouts the circuit opens (no call is made); after reset_s a probe closes it."""
+    clock = ManualClock()
+    settings = make_settings([scripted("slow", timeout_ms=30, circuit={"failures": 2, "reset_s": 60})])
+    engine, gated = gated_engine(settings, clock, slow=ADA_ROW)
     for _ in range(2):
-        await all_snapshots(engine)
-    started = time.perf_counter()
+        timed_out = (await all_snapshots(engine))[-1].sections["slow"]
+        assert timed_out.status is SectionStatus.TIMEOUT
     opened = (await all_snapshots(engine))[-1].sections["slow"]
-    assert opened.error == "circuit open" and time.perf_counter() - started < 0.02
-    assert len(connectors["slow"].calls) == 2
-    await asyncio.sleep(0.25)
-    connectors["slow"].options = connectors["slow"].options.model_copy(update={"delay_ms": 0})
+    assert (opened.status, opened.error) == (SectionStatus.ERROR, "circuit open")
+    assert len(gated["slow"].calls) == 2
+    clock.advance(59)
+    assert (await all_snapshots(engine))[-1].sections["slow"].error == "circuit open"
+    clock.advance(1)
+    gated["slow"].gate.set()
     recovered = (await all_snapshots(engine))[-1].sections["slow"]
     assert recovered.status is SectionStatus.OK
+    assert len(gated["slow"].calls) == 3
     assert engine.breakers["slow"].state.value == "closed"
     await engine.close()
