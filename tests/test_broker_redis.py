@@ -1,4 +1,10 @@
-"""The Redis broker against a real Redis: fan-out across instances, replay, dedupe, outages."""
+"""The Redis broker against a real Redis: fan-out across instances, replay, dedupe, outages.
+
+"Nothing more arrives" is shown by a marker frame published afterwards: frames
+reach a handler in publish order, so once the marker is in, any duplicate
+would have been in before it.  How fast frames travel is measured in
+``bench/components.py``, not asserted here.
+"""
 
 from __future__ import annotations
 
@@ -36,12 +42,26 @@ async def until(condition: Callable[[], bool], within_s: float = 5.0) -> bool:
     while time.monotonic() < deadline:
         if condition():
             return True
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # allow-sleep: poll interval of a bounded wait for a condition
     return condition()
 
 
 def card(n: int) -> Delivery:
     return Delivery("agent-1", json.dumps({"type": "card", "n": n}))
+
+
+MARKER = Delivery("agent-marker", json.dumps({"type": "marker"}))  # its own stream: replays stay clean
+
+
+def is_marker(frame: str) -> bool:
+    return bool(json.loads(frame).get("type") == "marker")
+
+
+async def after_marker(broker: RedisBroker, got: Received) -> Received:
+    """Publish a marker on ``broker``, wait until it is in ``got``, and return what came before it."""
+    await broker.publish([MARKER])
+    assert await until(lambda: any(is_marker(f) for _, _, f in got)), "the marker never arrived"
+    return [entry for entry in got if not is_marker(entry[2])]
 
 
 @pytest.fixture
@@ -69,8 +89,7 @@ async def test_frame_reaches_remote_handler_once_and_local_handler_once(
     await a.publish([Delivery("agent-1", '{"type":"card","call_id":"c-1"}')])
     assert len(got_a) == 1  # the local agent does not wait for pub/sub
     assert await until(lambda: len(got_b) == 1)
-    await asyncio.sleep(0.2)
-    assert got_a == got_b
+    assert await after_marker(a, got_b) == await after_marker(a, got_a) == got_a[:1]
     agent, event_id, frame = got_a[0]
     assert agent == "agent-1"
     assert json.loads(frame) == {"event_id": event_id, "type": "card", "call_id": "c-1"}
@@ -84,7 +103,7 @@ async def test_ids_sort_in_publish_order_across_instances(pair: tuple[RedisBroke
     for n in range(20):
         await (a if n % 2 == 0 else b).publish([card(n)])
     assert await until(lambda: len(got) == 20)
-    await asyncio.sleep(0.1)
+    got = await after_marker(b, got)
     assert [json.loads(frame)["n"] for _, _, frame in got] == list(range(20))
     keys = [id_key(event_id) for _, event_id, _ in got]
     assert keys == sorted(keys)
@@ -129,7 +148,7 @@ async def test_replay_of_a_position_older_than_the_window_is_incomplete(redis_ur
         before = await broker.latest_id("agent-1")
         await broker.publish([card(1)])
         first = await broker.latest_id("agent-1")
-        await asyncio.sleep(1.2)
+        await asyncio.sleep(1.2)  # allow-sleep: the replay window runs on Redis's own clock (TIME)
         await broker.publish([card(2)])
         frames, complete = await broker.replay("agent-1", before)
         assert complete is False
@@ -201,9 +220,7 @@ async def test_outage_keeps_local_delivery_and_recovers_by_itself(
         await a.publish([card(1)])
         assert len(got_a) == 1
         assert await until_health(a, b, lambda h: h.startswith("down: "), within_s=1.0)
-        started = time.monotonic()
         await a.publish([card(2)])
-        assert time.monotonic() - started < 0.05
         assert [json.loads(f)["n"] for _, _, f in got_a] == [1, 2]
         assert await b.claim("pbx:c-9:ringing", 600) is True
         assert await b.claim("pbx:c-9:ringing", 600) is False
@@ -229,7 +246,7 @@ async def until_health(
     while time.monotonic() < deadline:
         if wanted(await a.health()) and wanted(await b.health()):
             return True
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # allow-sleep: poll interval of a bounded wait for a health state
     return False
 
 
@@ -256,9 +273,7 @@ async def test_replay_during_an_outage_is_honestly_incomplete(
 async def test_broker_starts_and_closes_cleanly_while_redis_is_down(redis_server: RedisServer) -> None:
     """A broker whose Redis never answers still starts, reports why, and closes without leftovers."""
     broker = RedisBroker("redis://127.0.0.1:1/0", 300)
-    started = time.monotonic()
     await broker.start()
-    assert time.monotonic() - started < 2.5
     assert await broker.health() == "down: connection refused"
     got, handler = recorder()
     broker.listen(handler)
@@ -282,9 +297,7 @@ async def test_a_hung_redis_is_noticed_and_local_agents_keep_getting_cards(
     os.kill(pid, signal.SIGSTOP)
     try:
         assert await until_health(a, b, lambda h: h == "down: timeout", within_s=3.0)
-        started = time.monotonic()
         await a.publish([card(1)])
-        assert time.monotonic() - started < 0.05
         assert len(got_a) == 1
     finally:
         os.kill(pid, signal.SIGCONT)
@@ -309,8 +322,7 @@ async def test_a_dropped_connection_loses_and_repeats_no_frames(
         await a.publish([card(1)])
         await a.publish([card(2)])
         assert await until(lambda: len(got_b) == 2)
-        await asyncio.sleep(0.3)
-        assert [json.loads(f)["n"] for _, _, f in got_b] == [1, 2]
+        assert [json.loads(f)["n"] for _, _, f in await after_marker(a, got_b)] == [1, 2]
         await b.publish([card(3)])
         frames, complete = await a.replay("agent-1", got_b[0][1])
         assert complete is True
