@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -42,11 +41,12 @@ class CrmApi:
     def __init__(self) -> None:
         self.hits = 0
         self.mode = "answer"
+        self.never = asyncio.Event()  # never set: what a hanging CRM waits for
 
     async def handle(self, request: web.Request) -> web.Response:
         self.hits += 1
         if self.mode == "hang":
-            await asyncio.sleep(30)
+            await self.never.wait()
         if self.mode == "fail":
             return web.json_response({"detail": "db down"}, status=500)
         if request.query.get("phone") != ADA:
@@ -117,13 +117,11 @@ def settings_for(sqlite_url: str, pg_url: str, crm_url: str, **crm: Any) -> Sett
     )
 
 
-async def final_card(settings: Settings, number: str = ADA) -> tuple[dict[str, Any], float]:
+async def final_card(settings: Settings, number: str = ADA) -> dict[str, Any]:
     async with _engine(settings) as engine:
-        started = time.perf_counter()
         sections = await engine.lookup(parse_caller(number, "US"))
-        elapsed = time.perf_counter() - started
     card = Card(call_id="t", caller=parse_caller(number, "US"), received_at="", sections=sections)
-    return render_card(card, section_specs(settings), frozenset()), elapsed
+    return render_card(card, section_specs(settings), frozenset())
 
 
 class _engine:
@@ -152,7 +150,7 @@ class _engine:
 async def test_three_real_sources_and_needs(sources: tuple[str, str], crm: tuple[CrmApi, str]) -> None:
     """SQLite, PostgreSQL (bound through needs) and HTTP all answer; their names disagree: a conflict."""
     settings = settings_for(*sources, crm[1])
-    card, _ = await final_card(settings)
+    card = await final_card(settings)
     sections = card["sections"]
     assert sections["accounting"]["data"] == {"account_id": 1001, "name": "Ada Lovelace", "balance": 120.5}
     assert sections["credit"]["data"] == {"credit_limit": 5000, "rating": "B"}
@@ -168,17 +166,17 @@ async def test_hanging_http_times_out_and_sql_is_ok(
 ) -> None:
     """A CRM that hangs is `timeout` at its own timeout; the SQL sections are `ok` and the card completes."""
     crm[0].mode = "hang"
-    card, elapsed = await final_card(settings_for(*sources, crm[1]))
+    card = await final_card(settings_for(*sources, crm[1]))
     assert card["sections"]["crm"]["status"] == "timeout"
+    assert card["sections"]["crm"]["error"] == "no answer in 300 ms"  # its own timeout, not the deadline
     assert card["sections"]["accounting"]["status"] == "ok"
     assert card["sections"]["credit"]["status"] == "ok"
-    assert elapsed < 0.8
 
 
 async def test_failing_http_is_an_error_section(sources: tuple[str, str], crm: tuple[CrmApi, str]) -> None:
     """A 500 from the CRM is `error` with a short text; the others are unaffected."""
     crm[0].mode = "fail"
-    card, _ = await final_card(settings_for(*sources, crm[1]))
+    card = await final_card(settings_for(*sources, crm[1]))
     assert card["sections"]["crm"] == {
         "status": "error",
         "error": "HTTP 500 from crm",
@@ -190,7 +188,7 @@ async def test_failing_http_is_an_error_section(sources: tuple[str, str], crm: t
 
 async def test_needs_missing_is_skipped(sources: tuple[str, str], crm: tuple[CrmApi, str]) -> None:
     """A caller unknown to accounting leaves credit `skipped` without asking PostgreSQL."""
-    card, _ = await final_card(settings_for(*sources, crm[1]), "+13125550178")
+    card = await final_card(settings_for(*sources, crm[1]), "+13125550178")
     assert card["sections"]["accounting"]["status"] == "not_found"
     assert card["sections"]["credit"]["status"] == "skipped"
     assert card["sections"]["credit"]["error"] == "needs accounting.account_id"
@@ -198,9 +196,9 @@ async def test_needs_missing_is_skipped(sources: tuple[str, str], crm: tuple[Crm
 
 async def test_injection_in_the_number_is_harmless(sources: tuple[str, str], crm: tuple[CrmApi, str]) -> None:
     """A number carrying SQL finds nothing and every table is still there."""
-    card, _ = await final_card(settings_for(*sources, crm[1]), "1'; DROP TABLE accounts; --")
+    card = await final_card(settings_for(*sources, crm[1]), "1'; DROP TABLE accounts; --")
     assert card["sections"]["accounting"]["status"] == "not_found"
-    again, _ = await final_card(settings_for(*sources, crm[1]))
+    again = await final_card(settings_for(*sources, crm[1]))
     assert again["sections"]["accounting"]["status"] == "ok"
 
 
