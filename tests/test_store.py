@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import statistics
 import threading
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -23,6 +21,7 @@ from screenpop.errors import BadRequest, ConfigError, Forbidden, NotFound, Unava
 from screenpop.model import CallEvent, EventKind
 from screenpop.store import EventWrite, Store, SummaryWrite
 from screenpop.store_schema import VERSION_TABLE, calls, metadata
+from tests.process_helpers import wait_for
 from tests.servers import PostgresServer, free_port
 
 TABLES = {"calls", "call_events", "call_recipients", "notes", "audit", VERSION_TABLE}
@@ -192,7 +191,8 @@ async def test_waiting_for_another_writer_blocks_neither_the_loop_nor_reads(tmp_
         await store.record_event(event("c-1", RINGING, from_raw="x"), "+14155550132")
         holder.execute("BEGIN IMMEDIATE")
         waiting = asyncio.create_task(store.record_event(event("c-2", RINGING), "+14155550132"))
-        await asyncio.sleep(0.2)
+        done, _ = await asyncio.wait({waiting}, timeout=0.2)
+        assert not done, "the write went through a held write lock"
         await store.ping()
         history = await store.history("+14155550132", 5)
         assert not waiting.done()
@@ -209,7 +209,7 @@ async def test_store_keeps_working_after_a_caller_is_cancelled(store: Store) -> 
     """A caller cancelled while its write is under way leaves the store answering later calls."""
     for _ in range(3):
         task = asyncio.create_task(store.record_event(event("c-1", RINGING), None))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # allow-sleep: one loop turn, so the write is under way when cancelled
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -447,17 +447,14 @@ async def test_recent_calls_are_the_agents_own_newest_first(store: Store) -> Non
 
 
 async def test_audit_card_never_waits_and_close_writes_every_row(store_url: str) -> None:
-    """1,000 audit_card calls each take microseconds, and close() writes all of them."""
+    """audit_card only queues (a plain function: no row is written when it returns); close() writes all."""
     store = await Store.open(store_url)
-    durations = []
+    assert not asyncio.iscoroutinefunction(store.audit_card)
     for version in range(1000):
-        start = time.perf_counter()
         store.audit_card("agent-1", "c-1", version, ["accounting", "credit"])
-        durations.append(time.perf_counter() - start)
+    assert store.audit_stats["pending"] == 1000  # queued, none written yet: the caller waited for nothing
     await store.close()
 
-    assert statistics.median(durations) < 20e-6
-    assert sum(durations) < 0.05
     reopened = await Store.open(store_url)
     try:
         rows = await reopened.audit_rows(2000)
@@ -470,15 +467,15 @@ async def test_audit_card_never_waits_and_close_writes_every_row(store_url: str)
     assert rows[0]["at"].endswith("Z")
 
 
+async def _audit_rows_reach(store: Store, count: int) -> bool:
+    return len(await store.audit_rows(2000)) == count
+
+
 async def test_audit_writer_flushes_in_batches_without_being_asked(store: Store) -> None:
     """Queued audit rows reach the database on their own, a few hundred per statement."""
     for version in range(1000):
         store.audit_card("agent-1", "c-1", version, ["crm"])
-    for _ in range(100):
-        if len(await store.audit_rows(2000)) == 1000:
-            break
-        await asyncio.sleep(0.02)
-    assert len(await store.audit_rows(2000)) == 1000
+    await wait_for(lambda: _audit_rows_reach(store, 1000), 5, "1,000 audit rows written")
     assert 1 <= store.audit_stats["batches"] <= 10
     assert store.audit_stats["pending"] == 0
 
