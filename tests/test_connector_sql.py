@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -20,6 +20,7 @@ from connectors.sql import SqlConnector, SqlOptions
 from screenpop.connector_api import ENTRY_POINT_GROUP, ConnectorContext, LookupResult
 from screenpop.errors import ConnectorError
 from screenpop.phone import normalize
+from tests.process_helpers import wait_for
 from tests.servers import free_port
 
 ADA = "+14155550132"
@@ -190,10 +191,8 @@ async def test_statement_timeout_stops_a_slow_query(tmp_path: Path, make: Any) -
     """A query longer than `statement_timeout_ms` fails with a short error instead of running on."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'slow.db'}"
     sql = await make(url, statement_timeout_ms=200, query=SLOW_SQLITE)
-    started = time.perf_counter()
     with pytest.raises(ConnectorError, match=r"query ran longer than 200 ms"):
         await sql.lookup(params(test_n=50_000_000))
-    assert time.perf_counter() - started < 2
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -212,10 +211,8 @@ async def test_cancelled_lookups_return_their_connections(
             async with asyncio.timeout(0.1):
                 await sql.lookup(params(test_n=50_000_000))
 
-    started = time.perf_counter()
     await asyncio.gather(*(cancelled() for _ in range(20)))
-    assert time.perf_counter() - started < 5
-    async with asyncio.timeout(3):
+    async with asyncio.timeout(3):  # a pool still held by the cancelled lookups would not answer
         assert (await sql.lookup(params(test_n=1))).data == {"n": 1}
     if backend == "postgres":
         probe = await make(url, query=RUNNING_SLEEPS)
@@ -224,14 +221,16 @@ async def test_cancelled_lookups_return_their_connections(
 
 async def _running_sleeps(probe: SqlConnector) -> int:
     """How many pg_sleep queries still run on the server (polled: cancel requests are asynchronous)."""
-    count = -1
-    for _ in range(40):
+    counts: list[int] = []
+
+    async def none_running() -> bool:
         data = (await probe.lookup(params())).data
-        count = int(data["n"]) if data else -1
-        if count == 0:
-            break
-        await asyncio.sleep(0.05)
-    return count
+        counts.append(int(data["n"]) if data else -1)
+        return counts[-1] == 0
+
+    with contextlib.suppress(AssertionError):
+        await wait_for(none_running, 2, "no pg_sleep left running")
+    return counts[-1]
 
 
 def messy_customers() -> list[str]:
@@ -292,12 +291,7 @@ async def test_index_refresh_picks_up_new_rows(messy_url: str, make: Any) -> Non
         "INSERT INTO customers VALUES (14, 'Grace Hopper')",
         "INSERT INTO phones VALUES (14, '212-555-0199', NULL)",
     )
-    found = None
-    for _ in range(100):
-        found = (await sql.lookup(params(new))).data
-        if found:
-            break
-        await asyncio.sleep(0.05)
+    found = await wait_for(lambda: _data(sql, new), 5, "the new phone in the refreshed index")
     assert found == {"customer_id": 14, "name": "Grace Hopper"}
 
 
@@ -307,12 +301,16 @@ async def test_failed_index_refresh_keeps_the_previous_index(
     """When the index query starts failing, lookups keep using the last good index and it is logged."""
     sql = await make(messy_url, **{**NORMALIZED, "index_refresh_s": 0.05})
     await run_sql(messy_url, "DROP TABLE phones")
-    for _ in range(100):
-        if "index refresh failed" in caplog.text:
-            break
-        await asyncio.sleep(0.02)
-    assert "index refresh failed" in caplog.text
+    await wait_for(lambda: _logged(caplog, "index refresh failed"), 5, "the failed refresh logged")
     assert (await sql.lookup(params())).data == {"customer_id": 10, "name": "Ada Lovelace"}
+
+
+async def _data(sql: SqlConnector, number: str) -> Any:
+    return (await sql.lookup(params(number))).data
+
+
+async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    return text in caplog.text
 
 
 async def test_normalized_keys_keep_their_database_type(messy_url: str, make: Any) -> None:

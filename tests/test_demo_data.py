@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,11 +87,9 @@ def test_default_demo_has_expected_sizes(demo_dir: Path) -> None:
     assert len(tables["order_lines"]) > len(tables["orders"])
 
 
-def test_two_thousand_customers_are_written_quickly(tmp_path: Path) -> None:
-    """The default demo is written in well under five seconds."""
-    started = time.perf_counter()
+def test_default_demo_databases_are_written_whole(tmp_path: Path) -> None:
+    """The default demo writes every database and leaves no temporary file (speed: bench/components.py)."""
     summary = write_demo_databases(tmp_path)
-    assert time.perf_counter() - started < 5
     assert summary.written
     assert set(summary.databases) == set(DATABASES)
     assert all(path.exists() for path in summary.databases.values())
