@@ -10,6 +10,7 @@ import pytest
 import websockets
 
 from screenpop import hub
+from tests.process_helpers import wait_for
 from tests.service_helpers import (
     ADA,
     agent_socket,
@@ -21,6 +22,8 @@ from tests.service_helpers import (
     sign,
 )
 from tests.tokens import token_for
+
+WITHIN_S = 5.0  # a bound on waiting for an event, never an assertion about speed
 
 
 @pytest.fixture
@@ -127,6 +130,18 @@ async def test_answered_before_ringing_pops_nothing(store_url: str) -> None:
         assert await agent.silent_for(0.4)
 
 
+async def _cards_completed(base: str, count: int) -> bool:
+    """Has /metrics counted ``count`` complete cards (the card is finished and published)?"""
+    _, metrics = await api(base, "GET", "/metrics")
+    return f"screenpop_card_complete_seconds_count {float(count)}" in str(metrics)
+
+
+async def _calls_listed(base: str, token: str, count: int) -> bool:
+    """Does /api/calls list ``count`` calls yet (the store is written behind the pop)?"""
+    status, body = await api(base, "GET", "/api/calls", token)
+    return status == 200 and len(body["calls"]) == count
+
+
 async def test_resume_replays_missed_card_once(store_url: str) -> None:
     """After a disconnect, hello with resume_from sends the card published meanwhile, once."""
     settings = make(store_url)
@@ -134,7 +149,7 @@ async def test_resume_replays_missed_card_once(store_url: str) -> None:
         async with agent_socket(base, settings, "agent-1") as agent:
             position = agent.welcome["event_id"]
         await post_event(base, event_body("c-m", agent="agent-1"))
-        await asyncio.sleep(0.3)
+        await wait_for(lambda: _cards_completed(base, 1), WITHIN_S, "the missed card completed")
         async with agent_socket(base, settings, "agent-1", resume_from=position) as back:
             assert back.welcome["recovered"] is True
             frames = await back.card_until_complete("c-m")
@@ -311,8 +326,9 @@ async def test_calls_api_lists_the_agents_calls(store_url: str) -> None:
         for call_id in ("c-l1", "c-l2"):
             await post_event(base, event_body(call_id, agent="agent-1"))
             await agent.card_until_complete(call_id)
-        await asyncio.sleep(0.2)
-        status, body = await api(base, "GET", "/api/calls?limit=5", token_for(settings, "agent-1"))
+        token = token_for(settings, "agent-1")
+        await wait_for(lambda: _calls_listed(base, token, 2), WITHIN_S, "both calls stored")
+        status, body = await api(base, "GET", "/api/calls?limit=5", token)
         other = await api(base, "GET", "/api/calls", token_for(settings, "agent-2"))
         bad = await api(base, "GET", "/api/calls?limit=abc", token_for(settings, "agent-1"))
     assert status == 200
@@ -338,7 +354,7 @@ async def test_health_ready_metrics_openapi(store_url: str) -> None:
     settings = make(store_url)
     async with running(settings) as base:
         await post_event(base, event_body("c-x", agent="agent-1"))
-        await asyncio.sleep(0.3)
+        await wait_for(lambda: _cards_completed(base, 1), WITHIN_S, "the card completed")
         assert (await api(base, "GET", "/healthz"))[0] == 200
         status, ready = await api(base, "GET", "/readyz")
         _, metrics = await api(base, "GET", "/metrics")
