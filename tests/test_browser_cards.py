@@ -179,7 +179,7 @@ async def test_hostile_customer_name_is_shown_as_text(chromium: BrowserContext, 
         assert await name.is_visible()
         field = section("x-1", "accounting", "ok") + " [data-field=name] [data-testid=field-value]"
         assert await page.locator(field).inner_text() == hostile
-        await page.wait_for_timeout(300)  # an injected <img src=x> would have errored by now
+        # no <img> or <script> element exists anywhere, so nothing injected can load or run
         images = await page.evaluate(
             "() => document.querySelector('screenpop-card').shadowRoot.querySelectorAll('img, script').length"
         )
@@ -215,6 +215,8 @@ async def test_bad_token_asks_to_sign_in_and_stops_retrying(chromium: BrowserCon
         standalone, embedded = await chromium.new_page(), await chromium.new_page()
         count_sockets(standalone, "agent", attempts)
         count_sockets(embedded, "host", attempts)
+        for page in (standalone, embedded):  # the pages' timers run on a clock the test can move
+            await page.clock.install()
         await standalone.goto(f"{base}/agent#token={bad}")
         await embedded.goto(origin(host_port) + "/")
         error = standalone.locator("[data-testid=signin-error]")
@@ -226,7 +228,8 @@ async def test_bad_token_asks_to_sign_in_and_stops_retrying(chromium: BrowserCon
         assert (await banner.get_attribute("role")) == "alert"
         text = await banner.locator("[data-testid=status-text]").inner_text()
         assert text.startswith("Sign-in needed"), text
-        await asyncio.sleep(3)
+        for page in (standalone, embedded):  # past any back-off (at most 15 s): a retry timer would fire
+            await page.clock.fast_forward(60_000)
         assert {name: len(urls) for name, urls in attempts.items()} == {"agent": 1, "host": 1}
         assert attempts["host"] == [base.replace("http://", "ws://") + "/ws"]
         status = await embedded.locator("screenpop-card").get_attribute("state")

@@ -145,7 +145,9 @@ async def test_widget_reconnects_after_a_crash_and_shows_the_call_it_missed(
     )
     name = page.locator(card("while-away") + " [data-testid=caller-name]")
     assert await name.inner_text() == "Grace Hopper"
-    await page.wait_for_timeout(300)  # room for a duplicate, were one on its way
+    # a marker call after it: frames on one socket keep their order, so a duplicate would come first
+    await ring(base, "marker", ADA, agent="agent-1")
+    await page.wait_for_selector(card("marker") + "[data-complete=true]", timeout=WAIT_MS)
     assert await count_of(page, card("while-away")) == 1
     assert await count_of(page, card("before")) == 1
     assert await count_of(page, "[data-testid=missed-while-away]:visible") == 0
