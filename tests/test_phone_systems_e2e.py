@@ -26,8 +26,10 @@ from nacl.signing import SigningKey
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from screenpop.settings import Settings, settings_from_mapping
+from tests.process_helpers import wait_for
 from tests.service_helpers import Agent, agent_socket, api, base_config, running, sign
 from tests.test_provider_asterisk import CALLER, QUEUE_CALL, SECRET, USERNAME, FakeAmi, member
+from tests.tokens import token_for
 
 PUBLIC = "https://screenpop.example.com"
 ORIGIN = "http://agents.example"
@@ -343,7 +345,7 @@ async def wait_ready(base: str, link: Callable[[str], bool], within: float = 8.0
         if status == 200 and link(report.get("phone_links", {}).get("asterisk", "")):
             return dict(report)
         assert time.monotonic() < deadline, f"readyz never got there: {report}"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # allow-sleep: poll interval of a bounded wait on /readyz
 
 
 # --- (a) each provider's documented example pops the card for the right agents -------------
@@ -772,13 +774,19 @@ async def test_asterisk_member_rung_again_gets_the_card_again(store_url: str, am
         await read_until(socks["agent-1"], lambda f: f["type"] == "card", within=1.0)
 
 
+async def _summary_stored(base: str, settings: Settings, call_id: str) -> bool:
+    """Is the call's finished card summary in the store (written behind the pop)?"""
+    status, body = await api(base, "GET", "/api/calls", token_for(settings, "agent-1"))
+    return status == 200 and any(c["call_id"] == call_id and c["summary"] for c in body["calls"])
+
+
 async def test_leg_ringing_after_first_card_completed_keeps_first_agent_informed(store_url: str) -> None:
     """A second leg ringing after the first card completed still leaves the first agent told of the answer."""
     settings = settings_for(store_url)
     async with running(settings) as base, agents(base, settings, "agent-1", "agent-2") as socks:
         await post_all(base, twilio(twilio_leg("alice", "ringing")))
         await read_until(socks["agent-1"], complete_card("CA-parent"))
-        await asyncio.sleep(0.2)  # the first card is finished and stored
+        await wait_for(lambda: _summary_stored(base, settings, "CA-parent"), 5, "the first card stored")
         await post_all(base, twilio(twilio_leg("bob", "ringing")))
         await read_until(socks["agent-2"], complete_card("CA-parent"))
         await post_all(base, twilio(twilio_leg("bob", "in-progress")), twilio(twilio_leg("bob", "completed")))
