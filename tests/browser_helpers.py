@@ -122,7 +122,8 @@ async def screenpop_on(settings: Settings) -> AsyncIterator[str]:
 
 async def _contacts(request: web.Request) -> web.Response:
     """A CRM-like API: one contact per number, after the delay the caller asked for."""
-    await asyncio.sleep(int(request.query.get("delay_ms", "0")) / 1000)
+    delay_s = int(request.query.get("delay_ms", "0")) / 1000
+    await asyncio.sleep(delay_s)  # allow-sleep: a deliberately slow API (the delay is the test's input)
     phone = request.query.get("phone", "")
     return web.json_response({"items": [{"phone": phone, "tier": "Gold", "owner": "Dana Scully"}]})
 

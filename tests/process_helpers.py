@@ -160,7 +160,7 @@ async def wait_healthy(service: Service, within: float = START_WITHIN_S) -> None
                 async with session.get(service.base + "/healthz") as reply:
                     if reply.status == 200:
                         return
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # allow-sleep: poll interval of a bounded wait for /healthz
     raise AssertionError(f"{service.name} did not answer /healthz in {within:.0f} s:\n{service.log_tail()}")
 
 
@@ -189,7 +189,7 @@ async def wait_for(check: Callable[[], Any], within: float, what: str, every: fl
         last = await check()
         if last:
             return last
-        await asyncio.sleep(every)
+        await asyncio.sleep(every)  # allow-sleep: poll interval of wait_for, a bounded wait for a condition
     raise AssertionError(f"{what} not seen within {within} s (last: {last!r})")
 
 
@@ -269,7 +269,7 @@ class HitServer:
         self.hits[(request.path, phone)] += 1
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._answering.wait(), 30)
-        await asyncio.sleep(self.delay_s)
+        await asyncio.sleep(self.delay_s)  # allow-sleep: a deliberately slow API (delay_s is the input)
         return web.json_response({"items": [{"full_name": f"Caller {phone[-4:]}", "phone": phone}]})
 
     async def start(self) -> None:

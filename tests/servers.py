@@ -66,7 +66,7 @@ def _wait_until(
             raise ServerError(f"{what} exited with {proc.returncode}:\n{_tail(log)}")
         if ready():
             return
-        time.sleep(0.05)
+        time.sleep(0.05)  # allow-sleep: poll interval of a bounded wait for a server to be ready
     raise ServerError(f"{what} was not ready within {timeout:.0f} s:\n{_tail(log)}")
 
 

@@ -193,7 +193,7 @@ async def wait_for(condition: Callable[[], bool], what: str) -> None:
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # allow-sleep: poll interval of a bounded wait for a condition
 
 
 async def take(queue: asyncio.Queue[CallEvent], n: int) -> list[CallEvent]:
@@ -325,7 +325,7 @@ async def test_silent_pbx_is_dropped_after_unanswered_pings() -> None:
     await server.start()
     listener = AmiListener(
         settings(server.port),
-        lambda event: asyncio.sleep(0),
+        lambda event: asyncio.sleep(0),  # allow-sleep: an event handler that does nothing
         initial_backoff_s=0.05,
         max_backoff_s=0.2,
         ping_interval_s=0.1,
