@@ -27,11 +27,13 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff format --check screenpop connectors tests bench
 	$(VENV)/bin/mypy
 
-# The single-instance run against the floor, then two instances over Redis (see bench/README.md).
+# The single-instance run against the floor, two instances over Redis, then the components (bench/README.md).
 bench: $(RUN_STAMP)
 	$(PY) bench/latency.py
 	@echo
 	$(PY) bench/latency.py --two-instance
+	@echo
+	$(PY) bench/components.py
 
 test-deps:
 	@scripts/install-test-deps.sh
