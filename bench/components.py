@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 from common import BenchError, Children, free_port
 from redis_server import start_redis, wait_redis
+from service_figures import flood, frozen_agent
 
 from connectors.http_api import HttpConnector, HttpOptions
 from screenpop.broker import Delivery
@@ -313,6 +314,7 @@ async def hedge(reps: int, hedge_ms: int) -> list[Figure]:
         floor = await sample(lambda: _plain_after(plain, params, hedge_ms), reps)
         subject = await sample(lambda: _connector(hedged, params), reps)
     finally:
+        never.set()  # let the hung first requests end, so the server stops with nothing pending
         await hedged.close()
         await plain.close()
         await runner.cleanup()
@@ -392,6 +394,32 @@ async def _publish(broker: RedisBroker) -> None:
     await broker.publish([Delivery("agent-1", json.dumps({"type": "card"}))])
 
 
+# -- a real service process (tests/test_faults.py) ------------------------------------------------------
+
+
+async def service(children: Children, workdir: Path, reps: int) -> list[Figure]:
+    beside, solo = await frozen_agent(children, workdir, pairs=max(reps, 20))
+    refused, healthz = await flood(children, workdir, reps)
+    return [
+        Figure(
+            "frozen_agent",
+            "webhook -> complete card for an agent whose queue-mate's socket stopped reading",
+            p50_p90(beside),
+            p50_p90(solo),
+            "the same agent's card on a queue of its own (calls alternate, ABBA)",
+            1.2,
+        ),
+        Figure(
+            "flood_refusal",
+            "a webhook refused 429 while max_inflight_calls are busy with a 5 s connector",
+            p50_p90(refused),
+            p50_p90(healthz),
+            "GET /healthz on the same service",
+            5.0,
+        ),
+    ]
+
+
 # -- the run -----------------------------------------------------------------------------------------
 
 
@@ -403,6 +431,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--audit-calls", type=int, default=1000, help="audit_card calls timed (default 1000)")
     parser.add_argument("--no-redis", action="store_true", help="skip the figures that need redis-server")
     parser.add_argument("--no-demo", action="store_true", help="skip writing the demo databases")
+    parser.add_argument("--no-service", action="store_true", help="skip the figures that start the service")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     return parser.parse_args(argv)
 
@@ -416,6 +445,8 @@ async def run(args: argparse.Namespace, children: Children, workdir: Path) -> li
         figures += await demo(workdir)
     if not args.no_redis:
         figures += await redis_away(children, workdir, args.reps)
+    if not args.no_service:
+        figures += await service(children, workdir, args.reps)
     return figures
 
 
