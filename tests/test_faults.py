@@ -11,7 +11,6 @@ by ``bench/components.py``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import struct
 import time
 from pathlib import Path
@@ -186,17 +185,19 @@ async def test_frozen_agent_is_cut_off_when_its_queue_fills(tmp_path: Path) -> N
         async with agent_on(a, "agent-1") as agent:
             frozen = await RawAgentSocket.open(a, "agent-2")  # says hello, then never reads again
             try:
+                # about 4 frames (~330 KB) a call: calls go on, 5 at a time, until the kernel's buffers
+                # (their size varies with the machine's memory pressure) and the 256 queued frames are
+                # full and the socket is cut; 300 calls is far past any buffer, so the cut must come
                 sent = 0
-                for batch in range(16):  # about 4 frames a call, 80 calls: far past kernel buffers + 256
-                    ids = {f"flood-{batch}-{n}" for n in range(5)}
+                while sent < 300 and not await _only_one_connected(a):
+                    ids = {f"flood-{sent + n}" for n in range(5)}
                     for call_id in ids:
                         assert (await ring(a, call_id, queue="support"))[0] == 202
-                    await _complete_cards(agent, ids, within=5)
+                    await _complete_cards(agent, ids, within=10)
                     sent += len(ids)
-                connected = await a.metric("screenpop_agents_connected")
-                with contextlib.suppress(AssertionError):
-                    connected = await wait_for(lambda: _only_one_connected(a), 2, "the frozen socket cut")
-                assert connected is True, f"the frozen socket was still connected 2 s after {sent} calls"
+                await wait_for(
+                    lambda: _only_one_connected(a), 10, f"the frozen socket cut after {sent} calls"
+                )
                 # the connection ends (a 1013 close frame first if one gets through, or just a reset)
                 frames = await frozen.read_until_closed(within=5)
                 closes = [payload for opcode, payload in frames if opcode == 0x8]
