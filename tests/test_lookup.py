@@ -11,9 +11,10 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from screenpop.cache import MemoryCache
 from screenpop.connector_api import ConnectorContext, LookupResult
 from screenpop.lookup import LookupEngine, Snapshot
-from screenpop.model import SectionStatus
+from screenpop.model import Section, SectionStatus
 from screenpop.phone import normalize, parse_caller
 from screenpop.settings import Settings
 from screenpop.testing import ManualClock, ScriptedConnector, make_settings
@@ -258,3 +259,16 @@ async def test_breaker_opens_after_failures_and_recovers() -> None:
     assert len(gated["slow"].calls) == 3
     assert engine.breakers["slow"].state.value == "closed"
     await engine.close()
+
+
+async def test_memory_cache_keeps_an_entry_exactly_keep_s() -> None:
+    """A cached section is served until keep_s has passed on the cache's clock, and not at keep_s."""
+    clock = ManualClock()
+    cache = MemoryCache(clock=clock)
+    section = Section(SectionStatus.OK, title="A", data=ADA_ROW, rows=1)
+    await cache.put("a:k", section, keep_s=10)
+    clock.advance(9.5)
+    found = await cache.get("a:k")
+    assert found is not None and found.age(clock.time()) == 9.5
+    clock.advance(0.5)
+    assert await cache.get("a:k") is None
