@@ -4,6 +4,11 @@ Frames arrive from the broker for any agent; the hub hands each one to the
 sockets that agent holds here (several tabs all receive).  Every socket has a
 bounded queue and its own sender, so a frozen browser is cut off when its
 queue fills and never slows anyone else.
+
+A socket lives no longer than its token: at ``exp`` it is closed with 4401
+unless the client sent a ``refresh`` with a newer token for the same agent
+before then (SPEC section 5).  The new token replaces the socket's
+``identity``, so a role it names decides what the socket receives from then on.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from aiohttp import WSMsgType, web
 
 from screenpop.auth import AgentIdentity, verify_token
 from screenpop.broker import Broker, id_key
+from screenpop.clock import Clock, SystemClock
 from screenpop.errors import Unauthorized
 from screenpop.settings import Settings
 
@@ -89,12 +95,16 @@ class AgentSocket:
         for event_id, frame in held:
             self._enqueue(event_id, frame)
 
-    async def send_loop(self) -> None:
-        """Write queued frames in order; a connection that broke ends the loop quietly."""
+    async def send_loop(self, clock: Clock) -> None:
+        """Write queued frames in order; a connection that broke ends the loop quietly.
+
+        Nothing is written once the token's ``exp`` has passed, even in the
+        moment before the expiry task closes the socket.
+        """
         try:
             while not self.ws.closed:
                 frame = await self.queue.get()
-                if self.overflowed:
+                if self.overflowed or self.identity.exp <= clock.time():
                     return
                 await self.ws.send_str(frame)
         except (ConnectionError, RuntimeError) as exc:
@@ -109,8 +119,10 @@ class Hub:
         settings: Settings,
         broker: Broker,
         welcome_extras: Callable[[AgentIdentity], dict[str, Any]],
+        clock: Clock | None = None,
     ) -> None:
         self._settings = settings
+        self._clock: Clock = clock or SystemClock()
         self._broker = broker
         self._welcome_extras = welcome_extras
         self._sockets: dict[str, set[AgentSocket]] = {}
@@ -155,9 +167,9 @@ class Hub:
             await ws.close(code=CLOSE_NOT_HELLO, message=b"the first frame must be a hello")
             return None
         try:
-            identity = verify_token(self._settings, frame.get("token"))
+            identity = verify_token(self._settings, frame.get("token"), self._clock.time())
         except Unauthorized as exc:
-            await ws.close(code=CLOSE_UNAUTHORIZED, message=str(exc).encode()[:120])
+            await _refuse(ws, exc)
             return None
         resume = frame.get("resume_from")
         return identity, resume if isinstance(resume, str) and resume else None
@@ -171,17 +183,19 @@ class Hub:
     ) -> None:
         socket = AgentSocket(ws, identity, transport)
         self._sockets.setdefault(identity.id, set()).add(socket)
-        sender = asyncio.create_task(socket.send_loop())
+        sender = asyncio.create_task(socket.send_loop(self._clock))
+        expiry = asyncio.create_task(self._expire(socket))
         try:
             await self._welcome(socket, resume)
-            await self._read_loop(ws)
+            await self._read_loop(socket)
         finally:
             self._sockets[identity.id].discard(socket)
             if not self._sockets[identity.id]:
                 del self._sockets[identity.id]
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+            for task in (sender, expiry):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _welcome(self, socket: AgentSocket, resume: str | None) -> None:
         agent = socket.identity
@@ -203,13 +217,37 @@ class Hub:
             socket.last_sent = id_key(resume)
         socket.release(replayed)
 
-    async def _read_loop(self, ws: web.WebSocketResponse) -> None:
-        async for msg in ws:
+    async def _read_loop(self, socket: AgentSocket) -> None:
+        async for msg in socket.ws:
             if msg.type is not WSMsgType.TEXT:
                 continue
-            frame = _json_object(msg.data)
-            if frame is not None and frame.get("type") == "ping":
-                await ws.send_str('{"type":"pong"}')
+            frame = _json_object(msg.data) or {}
+            if frame.get("type") == "ping":
+                await socket.ws.send_str('{"type":"pong"}')
+            elif frame.get("type") == "refresh":
+                await self._refresh(socket, frame.get("token"))
+
+    async def _refresh(self, socket: AgentSocket, token: object) -> None:
+        """A newer token for the same agent extends the socket; anything else closes it with 4401."""
+        now = self._clock.time()
+        try:
+            if socket.identity.exp <= now:
+                raise Unauthorized("the token had expired before the refresh")
+            identity = verify_token(self._settings, token, now)
+            if identity.id != socket.identity.id:
+                raise Unauthorized("a refreshed token must name the same agent")
+        except Unauthorized as exc:
+            await _refuse(socket.ws, exc)
+            return
+        socket.identity = identity
+        await socket.ws.send_str(json.dumps({"type": "refreshed", "exp": identity.exp}))
+
+    async def _expire(self, socket: AgentSocket) -> None:
+        """Close the socket with 4401 once its token's exp passes with no refresh."""
+        while (exp := socket.identity.exp) > self._clock.time():
+            await self._clock.sleep_until(exp)
+        log.info("agent %s: token expired, socket closed", socket.identity.id)
+        await socket.ws.close(code=CLOSE_UNAUTHORIZED, message=b"the token has expired")
 
     async def close_all(self, code: int = CLOSE_RESTART) -> None:
         """Close every socket (shutdown): 1012 tells widgets to reconnect elsewhere."""
@@ -219,6 +257,11 @@ class Hub:
             *(s.ws.close(code=code, message=b"server restarting") for s in sockets),
             return_exceptions=True,
         )
+
+
+async def _refuse(ws: web.WebSocketResponse, exc: Unauthorized) -> None:
+    """Close with 4401 and the reason (a close reason holds at most 123 bytes)."""
+    await ws.close(code=CLOSE_UNAUTHORIZED, message=str(exc).encode()[:120])
 
 
 def _json_object(text: Any) -> dict[str, Any] | None:

@@ -3,12 +3,13 @@
 ``ScriptedConnector`` is a real connector whose answers are given in code:
 useful to see how the fan-out treats a slow, hanging or failing source
 without standing up a database.  ``make_settings`` builds validated settings
-from a few keys.
+from a few keys; ``ManualClock`` is a clock a test moves by hand.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -65,3 +66,33 @@ def make_settings(connectors: list[dict[str, Any]] | None = None, **blocks: Any)
         **blocks,
     }
     return settings_from_mapping(raw, source="<test>", environ={})
+
+
+class ManualClock:
+    """A ``screenpop.clock.Clock`` that moves only when a test calls ``advance``.
+
+    It starts at the real time, so tokens minted for "now" by PyJWT are
+    accepted, and wakes every ``sleep_until`` whose moment it passes.
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def sleep_until(self, when: float) -> None:
+        while self.now < when:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.add(waiter)
+            try:
+                await waiter
+            finally:
+                self._waiters.discard(waiter)
