@@ -1,8 +1,8 @@
 """Wall-clock time as an object, so that behaviour tied to a deadline can be tested without waiting.
 
 A token's ``exp`` is seconds since the epoch, set by another machine: the
-hub compares it with ``Clock.time()`` and waits for it with
-``Clock.sleep_until()``.  Production uses ``SystemClock``; tests give the app a
+hub compares it with ``Clock.time()`` and arms a timer for it with
+``Clock.call_at()``.  Production uses ``SystemClock``; tests give the app a
 ``screenpop.testing.ManualClock`` and move it forward instead of sleeping.
 """
 
@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Protocol
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
 
 
 class Clock(Protocol):
@@ -18,19 +23,20 @@ class Clock(Protocol):
         """Seconds since the epoch, as in a JWT's ``exp``."""
         ...
 
-    async def sleep_until(self, when: float) -> None:
-        """Return once ``time()`` has reached ``when`` (at once when it already has)."""
+    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+        """Call ``callback`` once ``time()`` reaches ``when``.
+
+        It may come early when the wall clock was stepped back meanwhile:
+        callers compare ``time()`` again and arm a new timer if so.
+        """
         ...
 
 
 class SystemClock:
-    """The machine's wall clock."""
+    """The machine's wall clock; timers are the event loop's (a handle each, no task)."""
 
     def time(self) -> float:
         return time.time()
 
-    async def sleep_until(self, when: float) -> None:
-        # Read the wall clock again after each sleep: it may have been stepped meanwhile,
-        # and asyncio's timers follow the monotonic clock.
-        while (left := when - time.time()) > 0:  # noqa: ASYNC110 - a moment to reach, not a flag to poll
-            await asyncio.sleep(left)
+    def call_at(self, when: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        return asyncio.get_running_loop().call_later(max(0.0, when - time.time()), callback)

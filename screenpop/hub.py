@@ -24,7 +24,7 @@ from aiohttp import WSMsgType, web
 
 from screenpop.auth import AgentIdentity, verify_token
 from screenpop.broker import Broker, id_key
-from screenpop.clock import Clock, SystemClock
+from screenpop.clock import Clock, SystemClock, Timer
 from screenpop.errors import Unauthorized
 from screenpop.settings import Settings
 
@@ -99,7 +99,7 @@ class AgentSocket:
         """Write queued frames in order; a connection that broke ends the loop quietly.
 
         Nothing is written once the token's ``exp`` has passed, even in the
-        moment before the expiry task closes the socket.
+        moment before the expiry timer closes the socket.
         """
         try:
             while not self.ws.closed:
@@ -126,6 +126,10 @@ class Hub:
         self._broker = broker
         self._welcome_extras = welcome_extras
         self._sockets: dict[str, set[AgentSocket]] = {}
+        # One timer per socket for its token's exp (a timer handle costs a seventh of a task),
+        # and the close it starts once due.
+        self._expiries: dict[AgentSocket, Timer] = {}
+        self._expiring: dict[AgentSocket, asyncio.Task[bool]] = {}
         self.closing = False
         broker.listen(self.on_frame)
 
@@ -184,7 +188,7 @@ class Hub:
         socket = AgentSocket(ws, identity, transport)
         self._sockets.setdefault(identity.id, set()).add(socket)
         sender = asyncio.create_task(socket.send_loop(self._clock))
-        expiry = asyncio.create_task(self._expire(socket))
+        self._watch_expiry(socket)
         try:
             await self._welcome(socket, resume)
             await self._read_loop(socket)
@@ -192,10 +196,13 @@ class Hub:
             self._sockets[identity.id].discard(socket)
             if not self._sockets[identity.id]:
                 del self._sockets[identity.id]
-            for task in (sender, expiry):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            self._expiries.pop(socket).cancel()
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+            closing = self._expiring.pop(socket, None)
+            if closing is not None:
+                await closing  # let the 4401 close finish its handshake
 
     async def _welcome(self, socket: AgentSocket, resume: str | None) -> None:
         agent = socket.identity
@@ -242,12 +249,17 @@ class Hub:
         socket.identity = identity
         await socket.ws.send_str(json.dumps({"type": "refreshed", "exp": identity.exp}))
 
-    async def _expire(self, socket: AgentSocket) -> None:
-        """Close the socket with 4401 once its token's exp passes with no refresh."""
-        while (exp := socket.identity.exp) > self._clock.time():
-            await self._clock.sleep_until(exp)
-        log.info("agent %s: token expired, socket closed", socket.identity.id)
-        await socket.ws.close(code=CLOSE_UNAUTHORIZED, message=b"the token has expired")
+    def _watch_expiry(self, socket: AgentSocket) -> None:
+        self._expiries[socket] = self._clock.call_at(socket.identity.exp, lambda: self._on_expiry(socket))
+
+    def _on_expiry(self, socket: AgentSocket) -> None:
+        """The exp the timer was armed for has come: close with 4401, unless a refresh moved it."""
+        if socket.identity.exp > self._clock.time():
+            self._watch_expiry(socket)
+            return
+        log.info("agent %s: token expired, closing the socket", socket.identity.id)
+        close = socket.ws.close(code=CLOSE_UNAUTHORIZED, message=b"the token has expired")
+        self._expiring[socket] = asyncio.create_task(close)
 
     async def close_all(self, code: int = CLOSE_RESTART) -> None:
         """Close every socket (shutdown): 1012 tells widgets to reconnect elsewhere."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
@@ -72,27 +73,35 @@ class ManualClock:
     """A ``screenpop.clock.Clock`` that moves only when a test calls ``advance``.
 
     It starts at the real time, so tokens minted for "now" by PyJWT are
-    accepted, and wakes every ``sleep_until`` whose moment it passes.
+    accepted, and runs every timer whose moment ``advance`` passes.
     """
 
     def __init__(self, start: float | None = None) -> None:
         self.now = time.time() if start is None else start
-        self._waiters: set[asyncio.Future[None]] = set()
+        self._timers: list[ManualTimer] = []
 
     def time(self) -> float:
         return self.now
 
+    def call_at(self, when: float, callback: Callable[[], None]) -> ManualTimer:
+        timer = ManualTimer(when, callback)
+        self._timers.append(timer)
+        return timer
+
     def advance(self, seconds: float) -> None:
         self.now += seconds
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        due = [t for t in self._timers if t.when <= self.now]
+        self._timers = [t for t in self._timers if t.when > self.now]
+        for timer in due:
+            if not timer.cancelled:
+                timer.callback()
 
-    async def sleep_until(self, when: float) -> None:
-        while self.now < when:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.add(waiter)
-            try:
-                await waiter
-            finally:
-                self._waiters.discard(waiter)
+
+@dataclass(slots=True)
+class ManualTimer:
+    when: float
+    callback: Callable[[], None]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
