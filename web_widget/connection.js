@@ -4,8 +4,9 @@
 // heartbeat, jittered exponential back-off, which close codes are worth
 // retrying, and keeping the token alive: the server closes a socket with 4401
 // when its token's exp passes, so before then the client sends a `refresh`
-// with a new token from the host's provider, or tells the agent to sign in again.  The element only sees `state` changes and parsed messages, so
-// the reconnect rules can be read (and changed) in one place.
+// with a new token from the host's provider, or tells the agent to sign in
+// again.  The element only sees `state` changes and parsed messages, so the
+// reconnect rules can be read (and changed) in one place.
 
 /** Close codes from the server and what the client does about them. */
 export const CLOSE = Object.freeze({
