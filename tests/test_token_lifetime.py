@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,13 +21,14 @@ from typing import Any
 import jwt
 import pytest
 import websockets
+import yaml
 from aiohttp import web
 
 from screenpop.app import create_app
 from screenpop.clock import Clock
 from screenpop.settings import Settings
 from screenpop.testing import ManualClock
-from tests.service_helpers import SECRET, Agent, api, event_body, make, post_event
+from tests.service_helpers import SECRET, Agent, api, base_config, event_body, make, post_event
 
 LIFETIME_S = 600  # far from any real-time boundary: only the manual clock crosses it
 WAIT_S = 10.0  # the longest an expected frame or close may take on a loaded machine
@@ -212,3 +215,18 @@ async def test_a_good_host_token_is_accepted_by_hello_and_bearer(store_url: str)
             assert (agent.welcome["agent"], agent.welcome["role"]) == ("agent-1", "supervisor")
         status, _ = await api(base, "GET", "/api/calls", token)
     assert status == 200
+
+
+def test_screenpop_token_refuses_an_undefined_role(tmp_path: Path) -> None:
+    """`screenpop token --role` naming no role under `roles:` exits 2 with one sentence, printing no token."""
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(base_config(f"sqlite+aiosqlite:///{tmp_path}/s.db")))
+    result = subprocess.run(
+        [sys.executable, "-m", "screenpop", "token", "agent-1", "--role", "admin", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert len(result.stderr.strip().splitlines()) == 1 and "'admin'" in result.stderr
