@@ -81,16 +81,15 @@ def _claims(settings: Settings, token: object) -> dict[str, Any]:
 
 
 def _role(settings: Settings, claims: dict[str, Any], agent: AgentEntry) -> str:
-    """The token's role claim when it has one, else the directory's."""
-    if "role" not in claims:
-        role = agent.role
-    elif isinstance(claims["role"], str) and claims["role"] in settings.roles:
-        return claims["role"]
-    else:
-        raise Unauthorized("the token's role is not defined under `roles:`")
-    if settings.roles and role not in settings.roles:
-        raise Unauthorized(f"the agent's role {role!r} is not defined")
-    return role
+    """The token's role claim when it has one (it must be defined), else the directory's."""
+    if "role" in claims:
+        role = claims["role"]
+        if not isinstance(role, str) or role not in settings.roles:
+            raise Unauthorized("the token's role is not defined under `roles:`")
+        return role
+    if settings.roles and agent.role not in settings.roles:
+        raise Unauthorized(f"the agent's role {agent.role!r} is not defined")
+    return agent.role
 
 
 def bearer_token(header: str | None) -> str:
