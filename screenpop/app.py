@@ -24,6 +24,7 @@ from screenpop.broker import make_broker
 from screenpop.cache import MemoryCache, SectionCache
 from screenpop.calls import CallService
 from screenpop.card import section_specs
+from screenpop.clock import Clock, SystemClock
 from screenpop.connector_api import Connector
 from screenpop.hub import Hub
 from screenpop.lookup import LookupEngine
@@ -42,12 +43,14 @@ from screenpop.widget_files import widget_routes
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    """The service; ``clock`` decides when agent tokens run out (tests pass a ``ManualClock``)."""
     app = web.Application(
         middlewares=[handlers.cors_middleware, handlers.error_middleware],
         client_max_size=settings.server.max_body_bytes,
     )
     app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock or SystemClock()
     app[keys.METRICS] = Metrics()
     app[keys.SPECS] = section_specs(settings)
     app[keys.PROVIDERS] = {
@@ -94,7 +97,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     connectors = build_connectors(settings.connectors, connector_context(settings, http))
     await _start_connectors(connectors)
     engine = LookupEngine(settings, connectors, _cache(settings), observer=metrics)
-    hub = Hub(settings, broker, functools.partial(_welcome_extras, settings))
+    hub = Hub(settings, broker, functools.partial(_welcome_extras, settings), app[keys.CLOCK])
     recorder = CallRecorder(store)
     recorder.start()
     calls = CallService(settings, engine, broker, store, metrics, app[keys.SPECS], recorder)

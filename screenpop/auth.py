@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -15,8 +16,15 @@ ALGORITHM = "HS256"
 
 @dataclass(frozen=True, slots=True)
 class AgentIdentity:
+    """Who a verified token is for, the role that decides what they receive, and until when.
+
+    ``exp`` (seconds since the epoch) bounds the whole life of a socket opened
+    with the token, not only the hello (SPEC section 5).
+    """
+
     agent: AgentEntry
     role: str
+    exp: int
 
     @property
     def id(self) -> str:
@@ -27,18 +35,39 @@ def mint_token(settings: Settings, agent_id: str, role: str | None = None, ttl_s
     """A token for ``agent_id``; the role claim, when given, overrides the directory's."""
     if settings.agent(agent_id) is None:
         raise Unauthorized(f"no agent {agent_id!r} in agents.directory")
+    if role and role not in settings.roles:
+        raise Unauthorized(f"role {role!r} is not defined under `roles:`")
     claims: dict[str, object] = {"sub": agent_id, "exp": int(time.time()) + ttl_s}
     if role:
         claims["role"] = role
     return jwt.encode(claims, settings.agents.token_secret, algorithm=ALGORITHM)
 
 
-def verify_token(settings: Settings, token: object) -> AgentIdentity:
-    """Who the token is for, or ``Unauthorized`` with the reason."""
+def verify_token(settings: Settings, token: object, now: float | None = None) -> AgentIdentity:
+    """Who the token is for, or ``Unauthorized`` with the reason.
+
+    Only HS256 is accepted (never ``alg: none``), ``sub`` and ``exp`` are
+    required (a token without ``exp`` would be good for ever), and a ``role``
+    claim must name a role defined under ``roles:``: an undefined one would
+    hide nothing, and the name ``supervisor`` alone grants more.  ``now`` is
+    the caller's clock (the hub's, which tests move by hand); PyJWT checks
+    ``exp`` against the real time as well.
+    """
+    claims = _claims(settings, token)
+    exp = int(claims["exp"])
+    if now is not None and exp <= now:
+        raise Unauthorized("the token has expired")
+    agent = settings.agent(str(claims["sub"]))
+    if agent is None:
+        raise Unauthorized("the token's agent is not in the directory")
+    return AgentIdentity(agent=agent, role=_role(settings, claims, agent), exp=exp)
+
+
+def _claims(settings: Settings, token: object) -> dict[str, Any]:
     if not isinstance(token, str) or not token:
         raise Unauthorized("a token is required")
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             settings.agents.token_secret,
             algorithms=[ALGORITHM],
@@ -48,13 +77,19 @@ def verify_token(settings: Settings, token: object) -> AgentIdentity:
         raise Unauthorized("the token has expired") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("the token is not valid") from exc
-    agent = settings.agent(str(claims["sub"]))
-    if agent is None:
-        raise Unauthorized("the token's agent is not in the directory")
-    role = str(claims.get("role") or agent.role)
-    if settings.roles and role not in settings.roles:
-        raise Unauthorized(f"the token's role {role!r} is not defined")
-    return AgentIdentity(agent=agent, role=role)
+    return claims
+
+
+def _role(settings: Settings, claims: dict[str, Any], agent: AgentEntry) -> str:
+    """The token's role claim when it has one (it must be defined), else the directory's."""
+    if "role" in claims:
+        role = claims["role"]
+        if not isinstance(role, str) or role not in settings.roles:
+            raise Unauthorized("the token's role is not defined under `roles:`")
+        return role
+    if settings.roles and agent.role not in settings.roles:
+        raise Unauthorized(f"the agent's role {agent.role!r} is not defined")
+    return agent.role
 
 
 def bearer_token(header: str | None) -> str:

@@ -138,6 +138,12 @@ def cmd_token(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"no agent {args.agent_id!r} in agents.directory of {settings.source} (known: {known})"
         )
+    if args.role and args.role not in settings.roles:
+        defined = ", ".join(settings.roles) or "none"
+        raise ConfigError(
+            f"role {args.role!r} is not defined under `roles:` in {settings.source} (defined: {defined}); "
+            "the service would refuse a token naming it"
+        )
     print(mint_token(settings, args.agent_id, role=args.role, ttl_s=args.ttl))
     return 0
 

@@ -4,6 +4,11 @@ Frames arrive from the broker for any agent; the hub hands each one to the
 sockets that agent holds here (several tabs all receive).  Every socket has a
 bounded queue and its own sender, so a frozen browser is cut off when its
 queue fills and never slows anyone else.
+
+A socket lives no longer than its token: at ``exp`` it is closed with 4401
+unless the client sent a ``refresh`` with a newer token for the same agent
+before then (SPEC section 5).  The new token replaces the socket's
+``identity``, so a role it names decides what the socket receives from then on.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from aiohttp import WSMsgType, web
 
 from screenpop.auth import AgentIdentity, verify_token
 from screenpop.broker import Broker, id_key
+from screenpop.clock import Clock, SystemClock, Timer
 from screenpop.errors import Unauthorized
 from screenpop.settings import Settings
 
@@ -89,12 +95,16 @@ class AgentSocket:
         for event_id, frame in held:
             self._enqueue(event_id, frame)
 
-    async def send_loop(self) -> None:
-        """Write queued frames in order; a connection that broke ends the loop quietly."""
+    async def send_loop(self, clock: Clock) -> None:
+        """Write queued frames in order; a connection that broke ends the loop quietly.
+
+        Nothing is written once the token's ``exp`` has passed, even in the
+        moment before the expiry timer closes the socket.
+        """
         try:
             while not self.ws.closed:
                 frame = await self.queue.get()
-                if self.overflowed:
+                if self.overflowed or self.identity.exp <= clock.time():
                     return
                 await self.ws.send_str(frame)
         except (ConnectionError, RuntimeError) as exc:
@@ -109,11 +119,17 @@ class Hub:
         settings: Settings,
         broker: Broker,
         welcome_extras: Callable[[AgentIdentity], dict[str, Any]],
+        clock: Clock | None = None,
     ) -> None:
         self._settings = settings
+        self._clock: Clock = clock or SystemClock()
         self._broker = broker
         self._welcome_extras = welcome_extras
         self._sockets: dict[str, set[AgentSocket]] = {}
+        # One timer per socket for its token's exp (a timer handle costs a seventh of a task),
+        # and the close it starts once due.
+        self._expiries: dict[AgentSocket, Timer] = {}
+        self._expiring: dict[AgentSocket, asyncio.Task[bool]] = {}
         self.closing = False
         broker.listen(self.on_frame)
 
@@ -155,9 +171,9 @@ class Hub:
             await ws.close(code=CLOSE_NOT_HELLO, message=b"the first frame must be a hello")
             return None
         try:
-            identity = verify_token(self._settings, frame.get("token"))
+            identity = verify_token(self._settings, frame.get("token"), self._clock.time())
         except Unauthorized as exc:
-            await ws.close(code=CLOSE_UNAUTHORIZED, message=str(exc).encode()[:120])
+            await _refuse(ws, exc)
             return None
         resume = frame.get("resume_from")
         return identity, resume if isinstance(resume, str) and resume else None
@@ -171,17 +187,22 @@ class Hub:
     ) -> None:
         socket = AgentSocket(ws, identity, transport)
         self._sockets.setdefault(identity.id, set()).add(socket)
-        sender = asyncio.create_task(socket.send_loop())
+        sender = asyncio.create_task(socket.send_loop(self._clock))
+        self._watch_expiry(socket)
         try:
             await self._welcome(socket, resume)
-            await self._read_loop(ws)
+            await self._read_loop(socket)
         finally:
             self._sockets[identity.id].discard(socket)
             if not self._sockets[identity.id]:
                 del self._sockets[identity.id]
+            self._expiries.pop(socket).cancel()
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+            closing = self._expiring.pop(socket, None)
+            if closing is not None:
+                await closing  # let the 4401 close finish its handshake
 
     async def _welcome(self, socket: AgentSocket, resume: str | None) -> None:
         agent = socket.identity
@@ -203,13 +224,42 @@ class Hub:
             socket.last_sent = id_key(resume)
         socket.release(replayed)
 
-    async def _read_loop(self, ws: web.WebSocketResponse) -> None:
-        async for msg in ws:
+    async def _read_loop(self, socket: AgentSocket) -> None:
+        async for msg in socket.ws:
             if msg.type is not WSMsgType.TEXT:
                 continue
-            frame = _json_object(msg.data)
-            if frame is not None and frame.get("type") == "ping":
-                await ws.send_str('{"type":"pong"}')
+            frame = _json_object(msg.data) or {}
+            if frame.get("type") == "ping":
+                await socket.ws.send_str('{"type":"pong"}')
+            elif frame.get("type") == "refresh":
+                await self._refresh(socket, frame.get("token"))
+
+    async def _refresh(self, socket: AgentSocket, token: object) -> None:
+        """A newer token for the same agent extends the socket; anything else closes it with 4401."""
+        now = self._clock.time()
+        try:
+            if socket.identity.exp <= now:
+                raise Unauthorized("the token had expired before the refresh")
+            identity = verify_token(self._settings, token, now)
+            if identity.id != socket.identity.id:
+                raise Unauthorized("a refreshed token must name the same agent")
+        except Unauthorized as exc:
+            await _refuse(socket.ws, exc)
+            return
+        socket.identity = identity
+        await socket.ws.send_str(json.dumps({"type": "refreshed", "exp": identity.exp}))
+
+    def _watch_expiry(self, socket: AgentSocket) -> None:
+        self._expiries[socket] = self._clock.call_at(socket.identity.exp, lambda: self._on_expiry(socket))
+
+    def _on_expiry(self, socket: AgentSocket) -> None:
+        """The exp the timer was armed for has come: close with 4401, unless a refresh moved it."""
+        if socket.identity.exp > self._clock.time():
+            self._watch_expiry(socket)
+            return
+        log.info("agent %s: token expired, closing the socket", socket.identity.id)
+        close = socket.ws.close(code=CLOSE_UNAUTHORIZED, message=b"the token has expired")
+        self._expiring[socket] = asyncio.create_task(close)
 
     async def close_all(self, code: int = CLOSE_RESTART) -> None:
         """Close every socket (shutdown): 1012 tells widgets to reconnect elsewhere."""
@@ -219,6 +269,11 @@ class Hub:
             *(s.ws.close(code=code, message=b"server restarting") for s in sockets),
             return_exceptions=True,
         )
+
+
+async def _refuse(ws: web.WebSocketResponse, exc: Unauthorized) -> None:
+    """Close with 4401 and the reason (a close reason holds at most 123 bytes)."""
+    await ws.close(code=CLOSE_UNAUTHORIZED, message=str(exc).encode()[:120])
 
 
 def _json_object(text: Any) -> dict[str, Any] | None:

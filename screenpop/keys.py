@@ -11,6 +11,7 @@ from aiohttp import web
 from screenpop.broker import Broker
 from screenpop.calls import CallService
 from screenpop.card import SectionSpec
+from screenpop.clock import Clock
 from screenpop.hub import Hub
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
@@ -31,3 +32,4 @@ PROVIDERS = web.AppKey("providers", dict[str, WebhookProvider])
 READINESS: web.AppKey[Callable[[], Awaitable[dict[str, Any]]]] = web.AppKey("readiness")
 REFRESH_GAUGES: web.AppKey[Callable[[], None]] = web.AppKey("refresh_gauges")
 LINKS = web.AppKey("links", dict[str, Callable[[], str]])
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")

@@ -3,13 +3,15 @@
 ``ScriptedConnector`` is a real connector whose answers are given in code:
 useful to see how the fan-out treats a slow, hanging or failing source
 without standing up a database.  ``make_settings`` builds validated settings
-from a few keys.
+from a few keys; ``ManualClock`` is a clock a test moves by hand.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
@@ -68,20 +70,46 @@ def make_settings(connectors: list[dict[str, Any]] | None = None, **blocks: Any)
 
 
 class ManualClock:
-    """A ``screenpop.clock.Clock`` that moves only when told: tests cross a TTL or a breaker's
-    reset by ``advance``, never by sleeping, so no boundary can be straddled."""
+    """A ``screenpop.clock.Clock`` that moves only when a test calls ``advance``.
 
-    def __init__(self, start: float = 1_763_800_000.0) -> None:
-        self._wall = start
+    Tests cross a TTL, a breaker's reset or a token's ``exp`` by ``advance``,
+    never by sleeping, so no boundary can be straddled.  The wall clock starts
+    at the real time, so tokens minted for "now" by PyJWT are accepted; the
+    monotonic clock starts at 0.  ``advance`` runs every timer it passes.
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
         self._monotonic = 0.0
+        self._timers: list[ManualTimer] = []
 
     def time(self) -> float:
-        return self._wall
+        return self.now
 
     def monotonic(self) -> float:
         return self._monotonic
 
+    def call_at(self, when: float, callback: Callable[[], None]) -> ManualTimer:
+        timer = ManualTimer(when, callback)
+        self._timers.append(timer)
+        return timer
+
     def advance(self, seconds: float) -> None:
-        """Move both clocks forward by ``seconds``."""
-        self._wall += seconds
+        """Move both clocks forward by ``seconds`` and run the timers that came due."""
+        self.now += seconds
         self._monotonic += seconds
+        due = [t for t in self._timers if t.when <= self.now]
+        self._timers = [t for t in self._timers if t.when > self.now]
+        for timer in due:
+            if not timer.cancelled:
+                timer.callback()
+
+
+@dataclass(slots=True)
+class ManualTimer:
+    when: float
+    callback: Callable[[], None]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True

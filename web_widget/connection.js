@@ -1,9 +1,12 @@
 // The agent websocket client (SPEC section 5), with no DOM in it.
 //
 // It owns one socket at a time and the policy around it: hello/resume_from,
-// heartbeat, jittered exponential back-off, and which close codes are worth
-// retrying.  The element only sees `state` changes and parsed messages, so
-// the reconnect rules can be read (and changed) in one place.
+// heartbeat, jittered exponential back-off, which close codes are worth
+// retrying, and keeping the token alive: the server closes a socket with 4401
+// when its token's exp passes, so before then the client sends a `refresh`
+// with a new token from the host's provider, or tells the agent to sign in
+// again.  The element only sees `state` changes and parsed messages, so the
+// reconnect rules can be read (and changed) in one place.
 
 /** Close codes from the server and what the client does about them. */
 export const CLOSE = Object.freeze({
@@ -21,8 +24,13 @@ const DEFAULTS = Object.freeze({
   backoffMaxMs: 15000, // a call rings ~20 s: waiting longer than that between tries loses calls
   restartDelayMs: 400, // upper bound of the jitter after 1012, spreads a fleet's reconnects
   welcomeTimeoutMs: 15000, // socket opened (or not) but no welcome: give up on this attempt
+  refreshLeadMs: 60000, // refresh this long before exp, or at 80% of what is left for short tokens
+  refreshRetryMs: 5000, // the provider failed or gave no newer token: ask again this much later
   canRefreshToken: () => false,
+  onExpiring: () => {}, // no provider: the agent must sign in again before this exp (ms)
 });
+
+const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once for longer delays
 
 /** Build the websocket URL from the `server` attribute (an http(s) origin, maybe with a path). */
 export function wsUrl(server) {
@@ -32,6 +40,23 @@ export function wsUrl(server) {
   url.search = "";
   url.hash = "";
   return url.toString();
+}
+
+/** A JWT's `exp` in milliseconds, read without verifying (the server verifies); null if unreadable. */
+export function tokenExpiry(token) {
+  try {
+    const part = String(token).split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const exp = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "="))).exp;
+    return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : null;
+  } catch (err) {
+    return null;
+  }
+}
+
+/** How long to wait before refreshing a token that expires at `expMs`: 60 s ahead, or at 80% of a short rest. */
+export function refreshDelay(expMs, nowMs, leadMs = 60000) {
+  const left = expMs - nowMs;
+  return Math.max(0, left - Math.min(leadMs, left * 0.2));
 }
 
 /** Full jitter: a random delay in [d/2, d] where d doubles per failed attempt. */
@@ -61,6 +86,9 @@ export class Connection {
     this.nextRetryAt = null;
     this.lastCloseCode = null;
     this.everConnected = false;
+    this.token = null; // the token this socket is living on (hello or last refresh)
+    this.expMs = null;
+    this.refreshTimer = null;
     this.onOnline = () => {
       if (this.state === "reconnecting" && !this.socket) this.connectNow();
     };
@@ -102,6 +130,50 @@ export class Connection {
     return false;
   }
 
+  /** Send `refresh` with `token`, or with a fresh one from the provider; false when not connected. */
+  async refresh(token = null) {
+    if (this.state !== "connected") return false;
+    const socket = this.socket;
+    let fresh = token;
+    if (!fresh) {
+      try {
+        fresh = await this.opts.getToken();
+      } catch (err) {
+        fresh = null; // the host's provider failed: asked again below, until exp
+      }
+    }
+    if (socket !== this.socket || this.state !== "connected") return false;
+    const exp = tokenExpiry(fresh);
+    if (!fresh || (!token && exp !== null && this.expMs !== null && exp <= this.expMs)) {
+      this.retryRefresh();
+      return false;
+    }
+    this.pendingToken = fresh;
+    return this.send({ type: "refresh", token: fresh });
+  }
+
+  /** Arm the timer that keeps the token alive; a token without a readable exp is left to the server. */
+  planRefresh(expMs) {
+    window.clearTimeout(this.refreshTimer);
+    this.expMs = expMs;
+    if (expMs === null) return;
+    const due = Date.now() + refreshDelay(expMs, Date.now(), this.opts.refreshLeadMs);
+    const arm = () => {
+      this.refreshTimer = window.setTimeout(() => {
+        if (Date.now() < due) return arm(); // a delay over setTimeout's limit, taken in steps
+        if (this.opts.canRefreshToken()) this.refresh();
+        else this.opts.onExpiring(expMs);
+      }, Math.min(MAX_TIMER_MS, Math.max(0, due - Date.now())));
+    };
+    arm();
+  }
+
+  retryRefresh() {
+    window.clearTimeout(this.refreshTimer);
+    if (this.expMs === null || Date.now() + this.opts.refreshRetryMs >= this.expMs) return; // 4401 will tell
+    this.refreshTimer = window.setTimeout(() => this.refresh(), this.opts.refreshRetryMs);
+  }
+
   setState(state, info = {}) {
     this.state = state;
     this.opts.onState(state, info);
@@ -132,6 +204,7 @@ export class Connection {
     this.welcomeTimer = window.setTimeout(() => {
       if (socket === this.socket && this.state !== "connected") this.closed(socket, 4000);
     }, this.opts.welcomeTimeoutMs);
+    this.token = token;
     socket.onopen = () => {
       const hello = { type: "hello", token };
       if (this.lastEventId) hello.resume_from = this.lastEventId;
@@ -159,7 +232,12 @@ export class Connection {
       this.attempt = 0;
       this.freshTokenTried = false;
       this.everConnected = true;
+      this.planRefresh(tokenExpiry(this.token));
       this.setState("connected", { welcome: msg });
+    }
+    if (msg.type === "refreshed") {
+      this.token = this.pendingToken || this.token;
+      this.planRefresh(typeof msg.exp === "number" ? msg.exp * 1000 : tokenExpiry(this.token));
     }
     if (msg.type !== "pong") this.opts.onMessage(msg);
   }
@@ -190,6 +268,7 @@ export class Connection {
   closeSocket(code, reason) {
     const socket = this.socket;
     window.clearTimeout(this.welcomeTimer);
+    window.clearTimeout(this.refreshTimer);
     this.socket = null;
     this.stopHeartbeat();
     if (socket) {

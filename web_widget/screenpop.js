@@ -46,6 +46,7 @@ export class ScreenpopCard extends HTMLElement {
       getUrl: () => wsUrl(this.serverBase()),
       getToken: () => this.currentToken(),
       canRefreshToken: () => Boolean(this._tokenProvider),
+      onExpiring: (expMs) => this.onExpiring(expMs),
       onMessage: (msg) => this.onMessage(msg),
       onState: (state, info) => this.onState(state, info),
     });
@@ -68,7 +69,11 @@ export class ScreenpopCard extends HTMLElement {
     this.credentialsChanged();
   }
 
-  /** For host apps that refresh tokens: `el.tokenProvider = async () => "<jwt>"`. */
+  /**
+   * For host apps that refresh tokens: `el.tokenProvider = async () => "<jwt>"`.  It is asked for
+   * the hello, again before the token's exp (the socket then lives on with a `refresh`), and once
+   * more after a 4401.
+   */
   get tokenProvider() {
     return this._tokenProvider;
   }
@@ -130,8 +135,10 @@ export class ScreenpopCard extends HTMLElement {
   }
 
   credentialsChanged() {
-    // A live connection keeps its session; a new token matters for the next hello and for notes.
-    if (this.conn.state !== "connected") this.conn.connectNow();
+    // A live connection keeps its session and lives on with the new token (a `refresh`);
+    // otherwise the new token is worth a connection attempt at once.
+    if (this.conn.state === "connected") this.conn.refresh(this._tokenProvider ? null : this._token);
+    else this.conn.connectNow();
   }
 
   applyLocale() {
@@ -180,6 +187,7 @@ export class ScreenpopCard extends HTMLElement {
     this.bannerText = h("span", { "data-testid": "status-text" });
     this.bannerButton = h("button", { type: "button", "data-testid": "retry", onclick: () => this.reconnect(), text: "Retry now" });
     this.banner = h("div", { class: "banner", "data-testid": "status-banner", "data-state": "connecting", part: "banner" }, this.bannerText, this.bannerButton);
+    this.expiring = h("div", { class: "banner expiring", "data-testid": "token-expiring", role: "alert", part: "banner", hidden: true });
     this.live = h("div", { class: "sr-only", "data-testid": "live-region", role: "status", "aria-live": "assertive", "aria-atomic": "true" });
     this.awayBox = h("section", { class: "away", "data-testid": "missed-while-away", hidden: true, "aria-label": "Calls missed while disconnected" });
     this.empty = h("p", { class: "empty", "data-testid": "empty", text: "Waiting for calls…" });
@@ -189,6 +197,7 @@ export class ScreenpopCard extends HTMLElement {
       { class: "root", part: "root" },
       h("div", { class: "toolbar" }, h("h2", { text: "Calls" }), h("span", {}, this.dot, this.who), this.notifyButton, this.soundButton),
       this.banner,
+      this.expiring,
       this.live,
       this.awayBox,
       this.empty,
@@ -232,6 +241,7 @@ export class ScreenpopCard extends HTMLElement {
       this.welcome = info.welcome;
       this.onWelcome(info.welcome, previous);
     } else if (previous === "connected") {
+      this.showExpiring(null); // the banner now says what is wrong
       this.lostAt = Date.now();
       this.announce("Disconnected from screenpop. Reconnecting.");
     }
@@ -288,6 +298,21 @@ export class ScreenpopCard extends HTMLElement {
   onMessage(msg) {
     if (msg.type === "card") this.applyCard(msg);
     else if (msg.type === "call") this.applyCall(msg);
+    else if (msg.type === "refreshed" || msg.type === "welcome") this.showExpiring(null);
+    if (msg.type === "refreshed") this.emit("screenpop:token-refreshed", { exp: msg.exp });
+  }
+
+  /** No token provider and the token runs out soon: ask the agent (and the host page) for a new one. */
+  onExpiring(expMs) {
+    this.showExpiring(expMs);
+    this.announce(this.expiring.textContent);
+    this.emit("screenpop:token-expiring", { exp: Math.floor(expMs / 1000) });
+  }
+
+  showExpiring(expMs) {
+    this.expiring.hidden = expMs === null;
+    this.expiring.textContent =
+      expMs === null ? "" : `Your sign-in ends at ${this.fmt.time(new Date(expMs).toISOString())}. Sign in again to keep receiving calls.`;
   }
 
   record(callId) {

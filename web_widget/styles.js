@@ -108,6 +108,8 @@ a { color: var(--sp-accent); }
 .banner[data-state="connecting"] { background: var(--sp-info-bg); color: var(--sp-info-fg); }
 .banner[data-state="unauthorized"], .banner[data-state="forbidden-origin"] { background: var(--sp-alert-bg); color: var(--sp-alert-fg); }
 .banner button { color: var(--sp-fg); }
+.banner.expiring { background: var(--sp-warn-bg); color: var(--sp-warn-fg); }
+.banner.expiring[hidden] { display: none; }
 
 .away { border: 1px dashed var(--sp-border); border-radius: 8px; padding: 8px 12px; margin-bottom: 10px; background: var(--sp-card); }
 .away header { display: flex; justify-content: space-between; align-items: center; gap: 8px; margin-bottom: 4px; }
