@@ -1,0 +1,157 @@
+"""What clients send in, through the real service on loopback: whole bodies, bounded metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from screenpop.auth import mint_token
+from tests.service_helpers import agent_socket, api, event_body, make, post_event, running, sign
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path}/store.db"
+
+
+async def raw_exchange(base: str, head: str, parts: list[bytes]) -> tuple[int, dict[str, str], bytes]:
+    """Send ``head`` and each of ``parts`` as its own TCP segment, a pause apart; return the answer.
+
+    The pause is the input under test: a body that arrives in pieces, as it
+    does from a real sender over a real network.
+    """
+    url = urlsplit(base)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    try:
+        writer.write(head.encode("latin-1"))
+        for index, part in enumerate(parts):
+            await writer.drain()
+            if index:
+                await asyncio.sleep(0.2)  # allow-sleep: the gap between two segments is what is tested
+            writer.write(part)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    header_block, _, body = rest.partition(b"\r\n\r\n")
+    headers = {}
+    for line in header_block.decode("latin-1").split("\r\n"):
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+def request_head(method: str, path: str, headers: dict[str, str]) -> str:
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+def chunked(*parts: bytes) -> list[bytes]:
+    """Each part as one chunk of a chunked body, the last one followed by the terminating chunk."""
+    out = [f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in parts]
+    out[-1] += b"0\r\n\r\n"
+    return out
+
+
+# finding 4: a body that arrives in pieces is read whole ---------------------------------
+
+
+async def test_webhook_split_across_segments_is_read_whole(store_url: str) -> None:
+    """A signed webhook whose body arrives in two TCP segments is verified on the whole body and accepted."""
+    settings = make(store_url)
+    body = event_body("c-split", agent="agent-1", caller_name="Ada L")
+    head = request_head(
+        "POST",
+        "/webhooks/pbx",
+        {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(body)),
+            "Screenpop-Signature": sign(body),
+        },
+    )
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        status, _, reply = await raw_exchange(base, head, [body[:20], body[20:]])
+        assert (status, json.loads(reply)) == (202, {"call_id": "c-split", "status": "accepted"})
+        frames = await agent.card_until_complete("c-split")
+    assert frames[0]["card"]["caller"]["name"] == "Ada L"
+
+
+async def test_chunked_webhook_is_read_whole(store_url: str) -> None:
+    """A signed webhook sent with chunked transfer encoding, two chunks apart in time, is accepted."""
+    settings = make(store_url)
+    body = event_body("c-chunked", agent="agent-1")
+    head = request_head(
+        "POST",
+        "/webhooks/pbx",
+        {
+            "Content-Type": "application/json",
+            "Transfer-Encoding": "chunked",
+            "Screenpop-Signature": sign(body),
+        },
+    )
+    async with running(settings) as base:
+        status, _, reply = await raw_exchange(base, head, chunked(body[:15], body[15:]))
+    assert (status, json.loads(reply)) == (202, {"call_id": "c-chunked", "status": "accepted"})
+
+
+async def test_chunked_webhook_over_the_limit_is_413(store_url: str) -> None:
+    """A chunked webhook (no Content-Length) larger than max_body_bytes is refused 413 too_large."""
+    settings = make(store_url, server={"allowed_origins": [], "max_body_bytes": 1024})
+    body = event_body("c-big", caller_name="A" * 2000)
+    head = request_head(
+        "POST",
+        "/webhooks/pbx",
+        {
+            "Content-Type": "application/json",
+            "Transfer-Encoding": "chunked",
+            "Screenpop-Signature": sign(body),
+        },
+    )
+    async with running(settings) as base:
+        status, _, reply = await raw_exchange(base, head, chunked(body[:600], body[600:]))
+    assert (status, json.loads(reply)["error"]["code"]) == (413, "too_large")
+
+
+@pytest.mark.parametrize("encoding", ["length", "chunked"])
+async def test_note_split_across_segments_is_saved(store_url: str, encoding: str) -> None:
+    """A note whose JSON body arrives in two pieces (by length or chunked) is saved whole: 201, not 400."""
+    settings = make(store_url)
+    token = mint_token(settings, "agent-1")
+    body = json.dumps({"disposition": "resolved", "notes": "called back, all settled"}).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    if encoding == "length":
+        headers["Content-Length"] = str(len(body))
+        parts = [body[:10], body[10:]]
+    else:
+        headers["Transfer-Encoding"] = "chunked"
+        parts = chunked(body[:10], body[10:])
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        await post_event(base, event_body("c-note", agent="agent-1"))
+        await agent.card_until_complete("c-note")
+        status, _, reply = await raw_exchange(
+            base, request_head("POST", "/api/calls/c-note/notes", headers), parts
+        )
+    assert status == 201, reply
+    assert json.loads(reply)["notes"] == "called back, all settled"
+
+
+# finding 11: label values come from configuration only -------------------------------------
+
+
+async def test_unknown_webhook_names_add_no_metric_series(store_url: str) -> None:
+    """POSTs to many unconfigured provider names count under one `unknown` label, never their own names."""
+    names = [f"x{uuid.uuid4().hex}" for _ in range(30)]
+    async with running(make(store_url)) as base:
+        for name in names:
+            status, _ = await api(base, "POST", f"/webhooks/{name}", data=b"{}")
+            assert status == 404
+        _, metrics = await api(base, "GET", "/metrics")
+    assert not [name for name in names if name[:32] in metrics]
+    assert 'screenpop_webhooks_total{outcome="unknown_provider",provider="unknown"} 30.0' in metrics
