@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -155,3 +156,72 @@ async def test_unknown_webhook_names_add_no_metric_series(store_url: str) -> Non
         _, metrics = await api(base, "GET", "/metrics")
     assert not [name for name in names if name[:32] in metrics]
     assert 'screenpop_webhooks_total{outcome="unknown_provider",provider="unknown"} 30.0' in metrics
+
+
+# finding 10: no 500 for anything a client sent -----------------------------------------------
+
+NESTED = "[" * 5000 + "]" * 5000
+LONG_NUMBER = "7" * 5000
+
+
+def server_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The ERROR records (tracebacks) the in-process server logged."""
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f'{{"event": "ringing", "call_id": "c-deep", "from": {NESTED}}}',
+        f'{{"event": "ringing", "call_id": "c-long", "from": {LONG_NUMBER}}}',
+        NESTED,
+    ],
+    ids=["nested-arrays", "5000-digit-number", "nested-top"],
+)
+async def test_hostile_json_in_a_signed_webhook_is_400(
+    store_url: str, body: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A correctly signed webhook with deeply nested arrays or a 5,000-digit number is a quiet 400."""
+    async with running(make(store_url)) as base:
+        status, reply = await post_event(base, body.encode())
+    assert (status, reply["error"]["code"]) == (400, "bad_request")
+    assert server_errors(caplog) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [f'{{"notes": {NESTED}}}', NESTED, f'{{"notes": {LONG_NUMBER}}}'],
+    ids=["nested-notes", "nested-top", "5000-digit-number"],
+)
+async def test_hostile_json_in_a_note_is_400(
+    store_url: str, body: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Any agent's note with deeply nested JSON or a 5,000-digit number is a quiet 400, not a 500."""
+    settings = make(store_url)
+    async with running(settings) as base:
+        status, reply = await api(
+            base,
+            "POST",
+            "/api/calls/c-1/notes",
+            mint_token(settings, "agent-1"),
+            data=body.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+    assert (status, reply["error"]["code"]) == (400, "bad_request")
+    assert server_errors(caplog) == []
+
+
+@pytest.mark.parametrize("number", ["1" * 5000, "+" + "4" * 5000, "(" * 5000 + "415"])
+async def test_huge_number_text_is_no_500(
+    store_url: str, number: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 5,000-character caller number (webhook or lookup) is read as an invalid number, never a 500."""
+    settings = make(store_url)
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        status, _ = await post_event(base, event_body("c-huge", agent="agent-1", number=number))
+        assert status == 202
+        card = (await agent.card_until_complete("c-huge"))[-1]["card"]
+        looked, _ = await api(base, "GET", f"/api/lookup?number={number}", mint_token(settings, "agent-3"))
+    assert card["caller"]["valid"] is False and len(card["caller"]["raw"]) <= 256
+    assert looked == 200  # connectors run against the digits as given (SPEC 4)
+    assert server_errors(caplog) == []

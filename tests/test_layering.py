@@ -10,7 +10,7 @@ CONNECTOR_MAY_IMPORT = {"screenpop.connector_api", "screenpop.model", "screenpop
 # Lower layers must not import higher ones (SPEC-independent core first, the CLI last).
 LAYERS = [
     {"errors"},
-    {"model"},
+    {"model", "untrusted"},
     {"phone", "settings", "envsubst", "config_errors", "connector_api", "card", "routing", "auth", "breaker"},
     {"lookup", "cache", "broker", "hub", "store", "recorder", "calls", "providers", "metrics", "registry"},
     {"handlers", "keys", "openapi", "widget_files"},
