@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
+import sys
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from screenpop.auth import mint_token
-from tests.service_helpers import agent_socket, api, event_body, make, post_event, running, sign
+from tests.service_helpers import agent_socket, api, base_config, event_body, make, post_event, running, sign
 
 
 @pytest.fixture
@@ -225,3 +229,56 @@ async def test_huge_number_text_is_no_500(
     assert card["caller"]["valid"] is False and len(card["caller"]["raw"]) <= 256
     assert looked == 200  # connectors run against the digits as given (SPEC 4)
     assert server_errors(caplog) == []
+
+
+# finding 13: a config error never prints a secret ---------------------------------------------
+
+LEAKED = "Hunter2-leaks-if-printed"
+
+
+def _with(config: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    target: Any = config
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("agents", "token_secret"), LEAKED),
+        (("providers", 0, "secrets"), LEAKED),
+        (("providers", 0, "secret"), 12345678),
+        (("store", "url"), f"postgresql+asyncpg://scott:{LEAKED}@db:notaport/x"),
+        (("store", "url"), f"scott:{LEAKED}"),
+    ],
+    ids=["short-token-secret", "secrets-not-a-list", "secret-not-text", "bad-port-url", "unparsable-url"],
+)
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+def test_config_errors_never_print_a_secret(
+    tmp_path: Path, path: tuple[str | int, ...], value: Any, debug: bool
+) -> None:
+    """`screenpop check` on a config with a bad secret value names the key but never prints the value."""
+    config = _with(base_config(f"sqlite+aiosqlite:///{tmp_path}/s.db"), path, value)
+    config_file = tmp_path / "screenpop.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "screenpop",
+            *(["--debug"] if debug else []),
+            "check",
+            "--config",
+            str(config_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=False,
+    )
+    assert run.returncode == 2, run.stderr
+    assert ".".join(str(p) for p in path if isinstance(p, str)).split(".")[-1] in run.stderr
+    assert LEAKED not in run.stdout + run.stderr and "12345678" not in run.stdout + run.stderr
