@@ -282,3 +282,64 @@ def test_config_errors_never_print_a_secret(
     assert run.returncode == 2, run.stderr
     assert ".".join(str(p) for p in path if isinstance(p, str)).split(".")[-1] in run.stderr
     assert LEAKED not in run.stdout + run.stderr and "12345678" not in run.stdout + run.stderr
+
+
+# finding 12: no control or bidi-override character reaches an agent's screen ------------------
+
+HOSTILE = "\u202e\x00\x1b[31m\u2066\x07"
+UNSAFE = (
+    set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069") | {chr(c) for c in range(32)} | {"\x7f"}
+)
+
+
+def unsafe_in(value: Any, newlines_ok: bool = False) -> list[str]:
+    """Every string in ``value`` (keys too) that holds a control or bidi-control character."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in unsafe_in(k, newlines_ok) + unsafe_in(v, newlines_ok)]
+    if isinstance(value, list):
+        return [s for v in value for s in unsafe_in(v, newlines_ok)]
+    allowed = {"\n"} if newlines_ok else set()
+    return [value] if isinstance(value, str) and (set(value) & UNSAFE) - allowed else []
+
+
+async def test_control_and_bidi_characters_never_reach_a_card(store_url: str) -> None:
+    """Caller name, connector data and history notes reach the card without control or bidi overrides.
+
+    Newlines in notes stay: an agent writes notes in lines.
+    """
+    rows = {
+        "+14155550132": {
+            "account_id": "A-1",
+            "name": f"Ada{HOSTILE} Lovelace",
+            f"memo{HOSTILE}": [f"first{HOSTILE}", {"deep": f"x{HOSTILE}y"}],
+            "address": "1 Main St\nSpringfield",
+        }
+    }
+    config = base_config(store_url)
+    config["connectors"][0]["rows"] = rows
+    settings = make(store_url, connectors=config["connectors"])
+    token = mint_token(settings, "agent-1")
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        await post_event(
+            base, event_body("c-ctl1", agent="agent-1", caller_name=f"ADA{HOSTILE} L", queue=f"q{HOSTILE}")
+        )
+        first = (await agent.card_until_complete("c-ctl1"))[-1]["card"]
+        status, _ = await api(
+            base,
+            "POST",
+            "/api/calls/c-ctl1/notes",
+            token,
+            json={"notes": f"line one{HOSTILE}\nline two"},
+        )
+        assert status == 201
+        await post_event(base, event_body("c-ctl2", agent="agent-1", caller_name=f"ADA{HOSTILE} L"))
+        second = (await agent.card_until_complete("c-ctl2"))[-1]["card"]
+        _, listed = await api(base, "GET", "/api/calls", token)
+    assert first["caller"]["name"] == "ADA[31m L" and first["queue"] == "q[31m"
+    data = first["sections"]["accounting"]["data"]
+    assert data["name"] == "Ada[31m Lovelace" and first["customer"]["name"] == "Ada[31m Lovelace"
+    assert data["memo[31m"] == ["first[31m", {"deep": "x[31my"}]
+    assert data["address"] == "1 Main St\nSpringfield"
+    assert second["history"][0]["notes"] == "line one[31m\nline two"
+    assert unsafe_in(first, newlines_ok=True) == [] and unsafe_in(second, newlines_ok=True) == []
+    assert unsafe_in(listed["calls"], newlines_ok=True) == []
