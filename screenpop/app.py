@@ -35,6 +35,7 @@ from screenpop.providers.asterisk_ami import AmiListener
 from screenpop.recorder import CallRecorder
 from screenpop.registry import build_connectors
 from screenpop.runtime import connector_context
+from screenpop.server import set_headers
 from screenpop.settings import Settings
 from screenpop.store import Store
 from screenpop.widget_files import widget_routes
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[handlers.cors_middleware, handlers.error_middleware],
         client_max_size=settings.server.max_body_bytes,
     )
+    app.on_response_prepare.append(set_headers)
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
     app[keys.SPECS] = section_specs(settings)

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 import yaml
 
 from screenpop.auth import mint_token
+from tests.process_helpers import service_config, services
 from tests.service_helpers import agent_socket, api, base_config, event_body, make, post_event, running, sign
 
 
@@ -343,3 +345,76 @@ async def test_control_and_bidi_characters_never_reach_a_card(store_url: str) ->
     assert second["history"][0]["notes"] == "line one[31m\nline two"
     assert unsafe_in(first, newlines_ok=True) == [] and unsafe_in(second, newlines_ok=True) == []
     assert unsafe_in(listed["calls"], newlines_ok=True) == []
+
+
+# finding 14: headers for the pages and the API ------------------------------------------------
+
+
+async def test_headers_of_pages_and_api(store_url: str) -> None:
+    """/agent has a CSP that forbids framing; /api answers are no-store; no answer names a version."""
+    settings = make(store_url)
+    token = mint_token(settings, "agent-1")
+    async with running(settings) as base, aiohttp.ClientSession() as session:
+        answers = {}
+        for method, path, auth in [
+            ("GET", "/agent", None),
+            ("GET", "/api/calls", token),
+            ("GET", "/api/calls", None),
+            ("POST", "/api/calls/nope/notes", token),
+            ("GET", "/healthz", None),
+            ("GET", "/widget/screenpop.js", None),
+            ("GET", "/nowhere", None),
+            ("POST", "/webhooks/pbx", None),
+        ]:
+            headers = {"Authorization": f"Bearer {token}"} if auth else {}
+            async with session.request(method, base + path, headers=headers, json={}) as reply:
+                answers[(method, path, bool(auth))] = (reply.status, reply.headers)
+    policy = answers[("GET", "/agent", False)][1]["Content-Security-Policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split("; ")}
+    assert directives["frame-ancestors"] == ["'none'"] and directives["default-src"] == ["'none'"]
+    assert "'unsafe-inline'" not in policy and "*" not in policy
+    assert all(a.startswith("'sha256-") for a in directives["script-src"][1:])
+    for (_, path, _), (status, headers) in answers.items():
+        assert headers["Server"] == "screenpop", (path, headers["Server"])
+        if path.startswith("/api/"):
+            assert headers["Cache-Control"] == "no-store", (path, status)
+    assert {s for (_, p, _), (s, _) in answers.items() if p.startswith("/api/")} == {200, 400, 401}
+
+
+# finding 10: malformed HTTP is a short 400, with no echo and no traceback in the log ----------
+
+MALFORMED_REQUESTS = [
+    b"GET /\x00secret-echo HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"G\x01T / HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-Bad: secret-echo\x01\r\n\r\n",
+    b"POST /webhooks/pbx HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz-secret-echo\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"s" * 20000 + b"\r\n\r\n",
+]
+
+
+async def send_raw(port: int, data: bytes) -> bytes:
+    """Send ``data`` as it is and read the whole answer (the server closes after a bad request)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+
+
+async def test_malformed_http_gets_a_quiet_json_400(tmp_path: Path) -> None:
+    """`screenpop serve` answers malformed HTTP with a JSON 400 that quotes nothing and logs no traceback."""
+    async with services(tmp_path, one=service_config(f"sqlite+aiosqlite:///{tmp_path}/s.db")) as started:
+        service = started["one"]
+        answers = [await send_raw(service.port, request) for request in MALFORMED_REQUESTS]
+        assert (await service.get("/healthz"))[0] == 200
+        log = service.log.read_text(errors="replace")
+    assert "secret-echo" not in log and "Traceback" not in log and "ERROR" not in log, log[-2000:]
+    assert not [a for a in answers if b"secret-echo" in a]
+    for answer in answers:
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.split(b" ")[1] == b"400", answer[:200]
+        assert b"\r\nServer: screenpop\r\n" in head, head
+        assert json.loads(body)["error"]["code"] == "bad_request"
+        assert b"secret-echo" not in answer and b"sss" not in body

@@ -14,7 +14,7 @@ LAYERS = [
     {"phone", "settings", "envsubst", "config_errors", "connector_api", "card", "routing", "auth", "breaker"},
     {"lookup", "cache", "broker", "hub", "store", "recorder", "calls", "providers", "metrics", "registry"},
     {"handlers", "keys", "openapi", "widget_files"},
-    {"app", "runtime", "checks"},
+    {"app", "runtime", "checks", "server"},
     {"cli", "cli_commands", "cli_output"},
 ]
 
