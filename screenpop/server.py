@@ -19,8 +19,8 @@ the SPEC's JSON 400, quoting nothing, and logs one DEBUG line.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import signal
 from collections.abc import Callable
 
 from aiohttp import hdrs, web
@@ -93,20 +93,26 @@ def serve_forever(
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then stop gracefully (what ``web.run_app`` does).
 
-    ``web.run_app`` cannot be given a runner, hence this small copy of it.
+    ``web.run_app`` cannot be given a runner, hence this small copy of it. The
+    signal only ends the wait: the runner's cleanup (finish the cards in
+    flight, close sockets with 1012) runs while every other task still lives.
     """
 
     async def main() -> None:
-        runner = ScreenpopRunner(app, handle_signals=True, shutdown_timeout=shutdown_timeout, access_log=None)
+        runner = ScreenpopRunner(
+            app, handle_signals=False, shutdown_timeout=shutdown_timeout, access_log=None
+        )
         await runner.setup()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         try:
             site = web.TCPSite(runner, host, port)
             await site.start()
             announce(f"======== Running on {site.name} ========\n(Press CTRL+C to quit)")
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await runner.cleanup()
 
-    # GracefulExit (SIGTERM) ends the loop; asyncio.run then cancels main, whose finally cleans up.
-    with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
-        asyncio.run(main())
+    asyncio.run(main())
