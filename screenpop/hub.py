@@ -224,6 +224,6 @@ class Hub:
 def _json_object(text: Any) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # RecursionError: deeply nested arrays from anyone
         return None
     return value if isinstance(value, dict) else None

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
+import websockets
 import yaml
 
 from screenpop.auth import mint_token
@@ -418,3 +419,18 @@ async def test_malformed_http_gets_a_quiet_json_400(tmp_path: Path) -> None:
         assert b"\r\nServer: screenpop\r\n" in head, head
         assert json.loads(body)["error"]["code"] == "bad_request"
         assert b"secret-echo" not in answer and b"sss" not in body
+
+
+@pytest.mark.parametrize("frame", [NESTED, f'{{"type": "hello", "token": {NESTED}}}'], ids=["top", "token"])
+async def test_nested_json_hello_is_closed_4400_quietly(
+    store_url: str, frame: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A first websocket frame of deeply nested JSON (sent before any token) closes 4400, no traceback."""
+    async with running(make(store_url)) as base:
+        url = base.replace("http://", "ws://") + "/ws"
+        async with websockets.connect(url, origin="http://agents.example") as ws:  # type: ignore[arg-type]
+            await ws.send(frame)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    assert server_errors(caplog) == []
