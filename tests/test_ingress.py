@@ -18,7 +18,7 @@ import websockets
 import yaml
 
 from screenpop.auth import mint_token
-from tests.process_helpers import service_config, services
+from tests.process_helpers import service_config, services, wait_for
 from tests.service_helpers import agent_socket, api, base_config, event_body, make, post_event, running, sign
 
 
@@ -434,3 +434,35 @@ async def test_nested_json_hello_is_closed_4400_quietly(
                 await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
     assert server_errors(caplog) == []
+
+
+async def test_body_cut_short_by_the_client_logs_no_traceback(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that hangs up halfway through a webhook body leaves no ERROR or traceback in the log."""
+    body = event_body("c-cut", agent="agent-1")
+    head = request_head(
+        "POST",
+        "/webhooks/pbx",
+        {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(body)),
+            "Screenpop-Signature": sign(body),
+        },
+    )
+    caplog.set_level(logging.DEBUG, logger="screenpop")
+    async with running(make(store_url)) as base:
+        url = urlsplit(base)
+        _, writer = await asyncio.open_connection(url.hostname, url.port)
+        writer.write(head.encode() + body[:10])
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        # the handler has run once its webhook is counted (as refused) in /metrics
+        await wait_for(lambda: _refused_count(base), 5, "the cut-short webhook counted")
+    assert server_errors(caplog) == []
+
+
+async def _refused_count(base: str) -> bool:
+    _, metrics = await api(base, "GET", "/metrics")
+    return 'screenpop_webhooks_total{outcome="bad_request",provider="pbx"} 1.0' in metrics
