@@ -46,6 +46,11 @@ def identity_of(row: Mapping[str, Any], identity: Mapping[str, str]) -> JSON:
     return {key: row[column] for key, column in identity.items() if row.get(column) not in (None, "")}
 
 
+def caller_json(caller: CallerNumber, name: str | None) -> JSON:
+    """The caller block, every text in it one clean line (the raw number is the sender's text too)."""
+    return {k: clean_line(v) if isinstance(v, str) else v for k, v in caller.to_json(name).items()}
+
+
 def render_card(card: Card, specs: Mapping[str, SectionSpec], hidden: frozenset[str]) -> JSON:
     """The card's JSON as SPEC section 5 shows it, for a role that cannot see ``hidden``."""
     visible = {name: s for name, s in card.sections.items() if name not in hidden}
@@ -63,11 +68,6 @@ def render_card(card: Card, specs: Mapping[str, SectionSpec], hidden: frozenset[
         "sections": {name: clean_json(s.to_json()) for name, s in visible.items()},
         "history": [clean_json(h.to_json()) for h in card.history],
     }
-
-
-def caller_json(caller: CallerNumber, name: str | None) -> JSON:
-    """The caller block, every text in it one clean line (the raw number is the sender's text too)."""
-    return {k: clean_line(v) if isinstance(v, str) else v for k, v in caller.to_json(name).items()}
 
 
 def build_customer(sections: Mapping[str, Section], specs: Mapping[str, SectionSpec]) -> Customer:
