@@ -36,6 +36,7 @@ from screenpop.providers.asterisk_ami import AmiListener
 from screenpop.recorder import CallRecorder
 from screenpop.registry import build_connectors
 from screenpop.runtime import connector_context
+from screenpop.server import set_headers
 from screenpop.settings import Settings
 from screenpop.store import Store
 from screenpop.widget_files import widget_routes
@@ -49,6 +50,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         middlewares=[handlers.cors_middleware, handlers.error_middleware],
         client_max_size=settings.server.max_body_bytes,
     )
+    app.on_response_prepare.append(set_headers)
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.METRICS] = Metrics()

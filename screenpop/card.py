@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from screenpop.model import JSON, Badge, Card, Conflict, Customer, Section, SectionStatus
+from screenpop.model import JSON, Badge, CallerNumber, Card, Conflict, Customer, Section, SectionStatus
 from screenpop.settings import BadgeRule, ConnectorSettings, Settings
+from screenpop.untrusted import clean_json, clean_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,20 +46,27 @@ def identity_of(row: Mapping[str, Any], identity: Mapping[str, str]) -> JSON:
     return {key: row[column] for key, column in identity.items() if row.get(column) not in (None, "")}
 
 
+def caller_json(caller: CallerNumber, name: str | None) -> JSON:
+    """The caller block, every text in it one clean line (the raw number is the sender's text too)."""
+    return {k: clean_line(v) if isinstance(v, str) else v for k, v in caller.to_json(name).items()}
+
+
 def render_card(card: Card, specs: Mapping[str, SectionSpec], hidden: frozenset[str]) -> JSON:
     """The card's JSON as SPEC section 5 shows it, for a role that cannot see ``hidden``."""
     visible = {name: s for name, s in card.sections.items() if name not in hidden}
+    # Every text a sender, a connector or an agent wrote is cleaned here, the one
+    # place a card becomes what screens show (see ``screenpop.untrusted``).
     return {
         "call_id": card.call_id,
         "status": card.status,
-        "agent": card.agent,
-        "queue": card.queue,
+        "agent": clean_line(card.agent),
+        "queue": clean_line(card.queue),
         "received_at": card.received_at,
-        "caller": card.caller.to_json(card.caller_name),
-        "customer": build_customer(visible, specs).to_json(),
+        "caller": caller_json(card.caller, card.caller_name),
+        "customer": clean_json(build_customer(visible, specs).to_json()),
         "badges": [b.to_json() for b in compute_badges(visible, specs)],
-        "sections": {name: s.to_json() for name, s in visible.items()},
-        "history": [h.to_json() for h in card.history],
+        "sections": {name: clean_json(s.to_json()) for name, s in visible.items()},
+        "history": [clean_json(h.to_json()) for h in card.history],
     }
 
 

@@ -97,8 +97,10 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def configured_secrets(settings: Settings) -> tuple[str, ...]:
-    """Passwords of every URL in the config, and header values: never printed."""
-    found: list[str] = []
+    """Passwords of every URL in the config, header values, the token and webhook secrets: never printed."""
+    found: list[str] = [settings.agents.token_secret]
+    for provider in settings.providers:
+        found += [*provider.signing_secrets(), *filter(None, [provider.auth_token])]
     texts = [settings.store.url, settings.broker.url]
     for connector in settings.connectors:
         texts += _strings(connector.kind_keys().get("url"))

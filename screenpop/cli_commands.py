@@ -32,17 +32,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
-    from aiohttp import web
-
     from screenpop.app import create_app
+    from screenpop.server import serve_forever
 
-    web.run_app(
+    serve_forever(
         create_app(settings),
-        host=host,
-        port=port,
+        host,
+        port,
         shutdown_timeout=settings.server.shutdown_grace_s,
-        print=lambda text: print(text, file=sys.stderr),
-        access_log=None,
+        announce=lambda text: print(text, file=sys.stderr),
     )
 
 

@@ -1,12 +1,22 @@
-"""Turn a pydantic ValidationError into one sentence an IT person can act on."""
+"""Turn a pydantic ValidationError into one sentence an IT person can act on.
+
+The sentence names the key and what is wrong with it; it quotes the value
+given only where that value cannot be a secret (config errors end up in
+terminals, CI logs and support tickets).
+"""
 
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
+
+#: Keys whose values are (or may hold) credentials: their values are never quoted.
+#: ``url`` is here because database and Redis URLs carry passwords.
+_SECRET_KEY = re.compile(r"secret|token|password|passwd|auth|key|credential|url|dsn|header", re.IGNORECASE)
 
 
 def describe_validation_error(exc: ValidationError, source: str, model: type[BaseModel]) -> str:
@@ -35,9 +45,22 @@ def _what(error: ErrorDetails, loc: tuple[int | str, ...], model: type[BaseModel
         return "this key is required"
     message = error["msg"].removeprefix("Value error, ")
     given = error.get("input")
+    if is_secret_key(loc):
+        return _redacted(message, given)
     if isinstance(given, str | int | float) and error["type"] != "value_error":
         message += f" (got {given!r})"
     return message
+
+
+def is_secret_key(loc: tuple[int | str, ...]) -> bool:
+    """Whether the value at this key path may be a credential (see ``_SECRET_KEY``)."""
+    return any(isinstance(part, str) and _SECRET_KEY.search(part) for part in loc)
+
+
+def _redacted(message: str, given: object) -> str:
+    """``message`` without the given value, should a validator have quoted it."""
+    text = given if isinstance(given, str) else str(given) if isinstance(given, int | float) else ""
+    return message.replace(text, "***") if len(text) >= 3 else message
 
 
 def _unknown_key(key: str, known: list[str]) -> str:

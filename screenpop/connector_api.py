@@ -26,7 +26,7 @@ ENTRY_POINT_GROUP = "screenpop.connectors"
 class ConnectorOptions(BaseModel):
     """Base of a kind's own options: frozen, and unknown keys are refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 @dataclass(frozen=True, slots=True)

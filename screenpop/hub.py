@@ -279,6 +279,6 @@ async def _refuse(ws: web.WebSocketResponse, exc: Unauthorized) -> None:
 def _json_object(text: Any) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # RecursionError: deeply nested arrays from anyone
         return None
     return value if isinstance(value, dict) else None

@@ -10,6 +10,10 @@ from screenpop.model import SectionStatus
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
+# Every label value is a name from the configuration or a fixed word; anything a
+# client chose (a URL segment, a header) is counted under this one value instead.
+UNKNOWN_LABEL = "unknown"
+
 
 class Metrics:
     def __init__(self) -> None:

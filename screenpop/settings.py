@@ -23,7 +23,9 @@ Name = Annotated[str, Field(pattern=IDENTIFIER, max_length=64)]
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a ValidationError's own text (shown by --debug
+    # tracebacks) must not quote a secret's value either.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class ServerSettings(Frozen):
@@ -169,7 +171,7 @@ class BadgeRule(Frozen):
     text: str = Field(min_length=1)
     level: Literal["info", "warn", "alert"] = "info"
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True)
 
     @model_validator(mode="after")
     def _one_condition(self) -> BadgeRule:
@@ -193,7 +195,7 @@ class CircuitSettings(Frozen):
 class ConnectorSettings(BaseModel):
     """Keys every connector has; the kind's own keys are checked by its Options model."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, hide_input_in_errors=True)
 
     name: Name
     kind: str = Field(min_length=1)
@@ -263,8 +265,9 @@ def check_database_url(value: str) -> str:
 
     try:
         url = make_url(value)
-    except ArgumentError as exc:
-        raise ValueError(f"{value!r} is not a database URL (e.g. sqlite+aiosqlite:///x.db)") from exc
+    except (ArgumentError, ValueError):
+        # not `from exc`, and not the value: both would quote a password
+        raise ValueError("this is not a database URL (e.g. sqlite+aiosqlite:///x.db)") from None
     if "+" not in url.drivername:
         raise ValueError(
             f"{url.drivername!r} needs an async driver, e.g. "

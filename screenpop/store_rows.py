@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from screenpop.errors import BadRequest
 from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
 from screenpop.store_schema import MAX_DISPOSITION, MAX_NOTES, MAX_TEXT
+from screenpop.untrusted import clean_line, clean_text
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -163,7 +164,7 @@ def note_json(note: AnyRow) -> JSON:
         "id": note.id,
         "agent": note.agent_id,
         "disposition": note.disposition,
-        "notes": note.notes,
+        "notes": clean_text(note.notes) if note.notes else note.notes,
         "created_at": iso(note.created_at),
     }
 
@@ -173,9 +174,13 @@ def call_json(row: AnyRow, call_notes: list[JSON]) -> JSON:
         "call_id": row.call_id,
         "provider": row.provider,
         "status": row.status,
-        "caller": {"raw": row.caller_raw, "e164": row.caller_e164, "name": row.caller_name},
-        "to": row.to_number,
-        "queue": row.queue,
+        "caller": {
+            "raw": clean_line(row.caller_raw),
+            "e164": row.caller_e164,
+            "name": clean_line(row.caller_name),
+        },
+        "to": clean_line(row.to_number),
+        "queue": clean_line(row.queue),
         "answered_by": row.answered_by,
         "received_at": iso(row.received_at),
         "answered_at": iso(row.answered_at),

@@ -6,6 +6,10 @@ the widget is served the same from a checkout and from a wheel.
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import re
 from importlib import resources
 
 from aiohttp import web
@@ -33,8 +37,46 @@ async def widget_file(request: web.Request) -> web.Response:
 
 async def agent_page(request: web.Request) -> web.Response:
     body, _ = _read("agent.html")
-    headers = {"Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"}
+    headers = {
+        "Cache-Control": "no-cache",
+        "Referrer-Policy": "no-referrer",
+        "Content-Security-Policy": agent_page_policy(body),
+        "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate CSP 2
+    }
     return web.Response(body=body, content_type="text/html", charset="utf-8", headers=headers)
+
+
+@functools.lru_cache(maxsize=4)
+def agent_page_policy(html: bytes) -> str:
+    """The standalone page's CSP: its own scripts, styles and socket only, and never framed.
+
+    The page holds the agent's token, so nothing but screenpop's own code
+    may run in it and no other site may frame it (clickjacking); hosts that
+    want the card in their own page embed the widget instead. Its inline
+    ``<script>`` and ``<style>`` are allowed by their hashes, computed from
+    the file as served, so editing the page cannot silently break it.
+    ``'self'`` in ``connect-src`` covers the page's own ws:// and wss://.
+    """
+    scripts = " ".join(_hashes(_INLINE_SCRIPT, html))
+    styles = " ".join(_hashes(_INLINE_STYLE, html))
+    return (
+        "default-src 'none'; "
+        f"script-src 'self' {scripts}; "
+        f"style-src 'self' {styles}; "
+        "connect-src 'self'; img-src 'self' data:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+
+
+_INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
+_INLINE_STYLE = re.compile(rb"<style[^>]*>(.*?)</style>", re.DOTALL | re.IGNORECASE)
+
+
+def _hashes(pattern: re.Pattern[bytes], html: bytes) -> list[str]:
+    return [
+        "'sha256-" + base64.b64encode(hashlib.sha256(m.group(1)).digest()).decode() + "'"
+        for m in pattern.finditer(html)
+    ]
 
 
 def widget_routes(app: web.Application) -> None:

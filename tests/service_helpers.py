@@ -19,6 +19,7 @@ import aiohttp
 import websockets
 from aiohttp import web
 
+from screenpop import server
 from screenpop.app import create_app
 from screenpop.settings import Settings, settings_from_mapping
 from tests.tokens import token_for
@@ -75,7 +76,7 @@ def make(store_url: str, **overrides: Any) -> Settings:
 @contextlib.asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[str]:
     """The real application on a free loopback port; yields its base URL."""
-    runner = web.AppRunner(create_app(settings), handle_signals=False)
+    runner = server.ScreenpopRunner(create_app(settings), handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -10,11 +10,11 @@ CONNECTOR_MAY_IMPORT = {"screenpop.connector_api", "screenpop.model", "screenpop
 # Lower layers must not import higher ones (SPEC-independent core first, the CLI last).
 LAYERS = [
     {"errors", "clock"},
-    {"model"},
+    {"model", "untrusted"},
     {"phone", "settings", "envsubst", "config_errors", "connector_api", "card", "routing", "auth", "breaker"},
     {"lookup", "cache", "broker", "hub", "store", "recorder", "calls", "providers", "metrics", "registry"},
     {"handlers", "keys", "openapi", "widget_files"},
-    {"app", "runtime", "checks"},
+    {"app", "runtime", "checks", "server"},
     {"cli", "cli_commands", "cli_output"},
 ]
 

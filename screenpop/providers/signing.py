@@ -21,6 +21,7 @@ from typing import Any
 
 from screenpop.errors import BadRequest, BadSignature, UnsupportedMediaType
 from screenpop.model import CallEvent
+from screenpop.untrusted import loads_object
 
 SIGNATURE_HEADER = "Screenpop-Signature"
 
@@ -115,13 +116,7 @@ def require_json_object(content_type: str, body: bytes) -> dict[str, Any]:
     if not is_json(content_type):
         shown = media_type(content_type) or "none"
         raise UnsupportedMediaType(f"the body must be JSON (Content-Type: application/json), not {shown}")
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
-    return data
+    return loads_object(body)
 
 
 def text_field(data: Mapping[str, Any], key: str, where: str = "") -> str | None:

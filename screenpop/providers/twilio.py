@@ -50,6 +50,7 @@ from screenpop.model import CallEvent, EventKind
 from screenpop.providers.base import SignedRequest, WebhookReply, WebhookRequest
 from screenpop.providers.signing import agent_for, any_equal, is_json, media_type, names_for
 from screenpop.settings import ProviderSettings, ServerSettings
+from screenpop.untrusted import loads_object
 
 log = logging.getLogger(__name__)
 
@@ -251,13 +252,7 @@ def json_params(request: WebhookRequest, body_hash: str) -> Params:
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
-    return data
+    return loads_object(body)
 
 
 def events_from_params(p: Mapping[str, str], provider: str, agents: Mapping[str, str]) -> list[CallEvent]:
@@ -336,13 +331,7 @@ def _unless_withdrawn_from_nobody(event: CallEvent) -> list[CallEvent]:
 def task_attributes(raw: str | None) -> dict[str, Any]:
     if not raw:
         return {}
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"`TaskAttributes` is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise BadRequest("`TaskAttributes` must be a JSON object")
-    return data
+    return loads_object(raw, "`TaskAttributes`")
 
 
 def _text(value: Any) -> str:

@@ -1,0 +1,118 @@
+"""How screenpop meets HTTP clients: its response headers, and requests too broken to route.
+
+Headers: every answer says only ``Server: screenpop`` (no Python or aiohttp
+version to match against a list of known holes) and ``nosniff``; ``/api/*``
+answers are ``no-store`` (they carry cards and notes, and a shared cache or
+the browser's disk must not keep them); ``/agent`` gets its
+Content-Security-Policy in ``widget_files``.
+
+Malformed HTTP (a bad request line, a header with a control character, bad
+chunking) never reaches the application: aiohttp's protocol answers it with
+a plain-text 400 that quotes the offending bytes and logs an ERROR with a
+traceback, so anyone could fill the log at line rate. aiohttp offers no
+public hook for it (aio-libs/aiohttp#3287), so ``ScreenpopRunner`` builds the
+server with a protocol whose ``handle_error`` answers those requests with
+the SPEC's JSON 400, quoting nothing, and logs one DEBUG line.
+``screenpop serve`` and the tests both run the app through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+from aiohttp import hdrs, web
+
+log = logging.getLogger(__name__)
+
+SERVER_NAME = "screenpop"
+MALFORMED = b'{"error": {"code": "bad_request", "message": "malformed HTTP request"}}'
+
+
+async def set_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: the headers every answer of the app carries."""
+    response.headers[hdrs.SERVER] = SERVER_NAME
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.path.startswith("/api/"):
+        response.headers[hdrs.CACHE_CONTROL] = "no-store"
+
+
+class QuietRequestHandler(web.RequestHandler):
+    """aiohttp's connection protocol, answering a malformed request without echo or traceback."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status != 400:  # 500/504: the server's own failure, worth aiohttp's full report
+            response = super().handle_error(request, status, exc, message)
+            response.headers[hdrs.SERVER] = SERVER_NAME
+            return response
+        # A client's malformed request: one quiet line, since anyone can send these at line rate.
+        log.debug("malformed HTTP request from %s: %s", request.remote, type(exc).__name__)
+        if request.writer.output_size > 0:  # as aiohttp: too late for an answer
+            raise ConnectionError("a response was already started; the connection is dropped")
+        response = web.Response(
+            status=400,
+            body=MALFORMED,
+            content_type="application/json",
+            headers={hdrs.SERVER: SERVER_NAME},
+        )
+        response.force_close()
+        return response
+
+
+class QuietServer(web.Server):
+    """``web.Server`` whose connections use ``QuietRequestHandler``."""
+
+    def __call__(self) -> web.RequestHandler:
+        return QuietRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class ScreenpopRunner(web.AppRunner):
+    """``web.AppRunner`` serving the app through ``QuietServer``."""
+
+    async def _make_server(self) -> web.Server:
+        made = await super()._make_server()
+        return QuietServer(
+            made.request_handler,
+            request_factory=made.request_factory,
+            handler_cancellation=made.handler_cancellation,
+            loop=made._loop,
+            **made._kwargs,
+        )
+
+
+def serve_forever(
+    app: web.Application, host: str, port: int, shutdown_timeout: float, announce: Callable[[str], None]
+) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM, then stop gracefully (what ``web.run_app`` does).
+
+    ``web.run_app`` cannot be given a runner, hence this small copy of it. The
+    signal only ends the wait: the runner's cleanup (finish the cards in
+    flight, close sockets with 1012) runs while every other task still lives.
+    """
+
+    async def main() -> None:
+        runner = ScreenpopRunner(
+            app, handle_signals=False, shutdown_timeout=shutdown_timeout, access_log=None
+        )
+        await runner.setup()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            announce(f"======== Running on {site.name} ========\n(Press CTRL+C to quit)")
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())

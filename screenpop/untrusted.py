@@ -1,0 +1,82 @@
+"""What anyone may send, made safe to parse and to show.
+
+JSON that cannot become a 500: ``json.loads`` raises more than ``JSONDecodeError`` on hostile input:
+``RecursionError`` for deeply nested arrays, a plain ``ValueError`` for an
+integer of more than 4,300 digits (CPython's conversion limit). Every body a
+client sends is read through ``loads`` so that all of them are a 400 naming
+what is wrong, and none is a 500 with a traceback in the log.
+
+Text that cannot steer an agent's screen: a caller name, a connector's data
+or a note may hold NUL, ESC or a right-to-left override (U+202E) that
+reverses what the agent reads ("Trojan Source", CVE-2021-42574). Before text
+reaches a card it loses C0/C1 controls, the bidi embeddings, overrides and
+isolates, and lone surrogates; multi-line text (notes, a database's text
+columns) keeps its newlines and tabs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from screenpop.errors import BadRequest
+
+
+def loads(raw: bytes | str, what: str = "the body") -> Any:
+    """``raw`` parsed as JSON, or ``BadRequest`` saying why it cannot be."""
+    try:
+        return json.loads(raw)
+    except RecursionError as exc:
+        raise BadRequest(f"{what} is nested too deeply") from exc
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"{what} is not valid JSON: {exc}") from exc
+    except ValueError as exc:  # UnicodeDecodeError, and integers too long to convert
+        raise BadRequest(f"{what} is not valid JSON: {str(exc)[:80]}") from exc
+
+
+def loads_object(raw: bytes | str, what: str = "the body") -> dict[str, Any]:
+    """``raw`` as a JSON object, or ``BadRequest``."""
+    data = loads(raw, what)
+    if not isinstance(data, dict):
+        raise BadRequest(f"{what} must be a JSON object")
+    return data
+
+
+_BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+_UNSAFE_IN_TEXT = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI_CONTROLS}\ud800-\udfff]")
+_UNSAFE_IN_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI_CONTROLS}\u2028\u2029\ud800-\udfff]")
+_LINE_BREAKS = str.maketrans("\t\n\r\u2028\u2029", "     ")
+
+
+def clean_text(text: str) -> str:
+    """``text`` without controls (newlines and tabs kept), bidi controls and surrogates."""
+    if text.isprintable() or not _UNSAFE_IN_TEXT.search(text):  # isprintable: the cheap common case
+        return text
+    return _UNSAFE_IN_TEXT.sub("", text)
+
+
+def clean_line(text: str | None) -> str | None:
+    """One line of ``text`` (line breaks become spaces) without any control character."""
+    if text is None or text.isprintable() or not _UNSAFE_IN_LINE.search(text):
+        return text
+    return _UNSAFE_IN_LINE.sub("", text.translate(_LINE_BREAKS))
+
+
+def clean_json(value: Any) -> Any:
+    """``value`` with ``clean_text`` applied to every string in it, keys included.
+
+    It runs on every card rendered, so the common case (nothing to clean)
+    costs a type check and an ``isprintable`` per string.
+    """
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, Mapping):
+        return {
+            (clean_text(k) if isinstance(k, str) and not k.isprintable() else k): clean_json(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [clean_json(v) for v in value]
+    return value
