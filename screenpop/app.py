@@ -87,7 +87,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     metrics = app[keys.METRICS]
     # The geocoder loads its data on first use (~1 s): pay that now, not on the first call.
     await asyncio.to_thread(warm, settings.numbers.default_region)
-    store = await Store.open(settings.store.url)
+    store = await Store.open(settings.store.url, observer=metrics)
     broker = make_broker(settings.broker.url, settings.broker.replay_s)
     await broker.start()
     http = aiohttp.ClientSession()
@@ -95,7 +95,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     await _start_connectors(connectors)
     engine = LookupEngine(settings, connectors, _cache(settings), observer=metrics)
     hub = Hub(settings, broker, functools.partial(_welcome_extras, settings))
-    recorder = CallRecorder(store)
+    recorder = CallRecorder(store, metrics)
     recorder.start()
     calls = CallService(settings, engine, broker, store, metrics, app[keys.SPECS], recorder)
     app[keys.STORE] = store

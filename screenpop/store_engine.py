@@ -99,7 +99,12 @@ def open_database(url: str) -> Database:
         )
     if parsed.drivername == "sqlite+aiosqlite":
         return SQLiteDatabase(parsed)
-    engine = create_async_engine(parsed, pool_pre_ping=True, connect_args={"timeout": PG_CONNECT_TIMEOUT_S})
+    engine = create_async_engine(
+        parsed,
+        pool_pre_ping=True,
+        hide_parameters=True,  # an error's text then never carries a caller's number or a note
+        connect_args={"timeout": PG_CONNECT_TIMEOUT_S},
+    )
     return PostgresDatabase(engine)
 
 
@@ -205,7 +210,12 @@ def _sqlite_engine(url: URL) -> sa.Engine:
         connect_args["check_same_thread"] = False
     else:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url.set(drivername="sqlite+pysqlite"), connect_args=connect_args, **options)
+    engine = sa.create_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        connect_args=connect_args,
+        hide_parameters=True,  # an error's text then never carries a caller's number or a note
+        **options,
+    )
     # a pool event, not a connection event: those would cost every statement a dispatch
     sa.event.listen(engine, "connect", _sqlite_on_connect)
     return engine

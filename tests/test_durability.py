@@ -1,0 +1,172 @@
+"""Accepted work is never dropped quietly: call records and audit rows through a database blip.
+
+The real service on loopback with its store on the session's real PostgreSQL,
+which is stopped and started again here; real SQLite for the recorder's own
+queue bounds.  Whatever has to be given up shows in ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from screenpop.auth import mint_token
+from screenpop.metrics import Metrics
+from screenpop.model import CallEvent, EventKind
+from screenpop.recorder import CallRecorder
+from screenpop.store import Store
+from tests.process_helpers import wait_for
+from tests.servers import PostgresServer
+from tests.service_helpers import ADA, agent_socket, api, event_body, make, post_event, running
+
+
+def sample(text: str, name: str) -> float:
+    """The value of one sample (name with its labels, as exposed) in a Prometheus text page; 0 if absent."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def metric(base: str, name: str) -> float:
+    status, text = await api(base, "GET", "/metrics")
+    assert status == 200
+    return sample(str(text), name)
+
+
+def restart(server: PostgresServer) -> None:
+    """Start PostgreSQL again from this (the main) thread.
+
+    Not through ``to_thread``: the server dies with the thread that started
+    it (``setpriv --pdeathsig``), and a pool thread ends when idle.
+    """
+    server.start()
+
+
+def ringing(call_id: str) -> CallEvent:
+    return CallEvent(provider="pbx", call_id=call_id, event=EventKind.RINGING, from_raw=ADA)
+
+
+@pytest.mark.postgres
+async def test_call_rung_while_postgres_is_down_is_recorded_and_annotatable_once_it_is_back(
+    postgres_server: PostgresServer, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A call rung while PostgreSQL is down is stored once it is back, and a note on it then succeeds."""
+    caplog.set_level(logging.INFO)
+    settings = make(pg_url)
+    token = mint_token(settings, "agent-1")
+    note = {"json": {"disposition": "resolved", "notes": "call back Tuesday"}}
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        await asyncio.to_thread(postgres_server.stop)
+        try:
+            status, _ = await post_event(base, event_body("c-blip", agent="agent-1"))
+            assert status == 202
+            await agent.card_until_complete("c-blip")
+
+            async def retried() -> float:
+                return await metric(base, 'screenpop_retries_total{queue="call_records"}')
+
+            await wait_for(retried, 20, "a call record write retried while the database is down")
+        finally:
+            restart(postgres_server)
+
+        async def noted() -> bool:
+            status, _ = await api(base, "POST", "/api/calls/c-blip/notes", token, **note)
+            return status == 201
+
+        await wait_for(noted, 30, "a note accepted on the call rung during the outage")
+        _, listed = await api(base, "GET", "/api/calls", token)
+        page = str((await api(base, "GET", "/metrics"))[1])
+    assert [c["call_id"] for c in listed["calls"]] == ["c-blip"]
+    assert sample(page, 'screenpop_dropped_total{queue="call_records",reason="rejected"}') == 0
+    assert sample(page, 'screenpop_dropped_total{queue="call_records",reason="queue_full"}') == 0
+    assert ADA.removeprefix("+") not in caplog.text  # no SQL parameters (the caller's number) in the logs
+
+
+@pytest.mark.postgres
+async def test_audit_rows_of_a_card_sent_during_an_outage_are_written_once_the_database_is_back(
+    postgres_server: PostgresServer, pg_url: str
+) -> None:
+    """Audit rows queued while PostgreSQL is down are retried and written after it returns, none dropped."""
+    metrics = Metrics()
+    store = await Store.open(pg_url, audit_interval_s=0.01, observer=metrics)
+    try:
+        await asyncio.to_thread(postgres_server.stop)
+        try:
+            store.audit_card("agent-1", "c-1", 1, ["accounting"])
+
+            async def retried() -> bool:
+                return (
+                    sample(metrics.render(lambda: None).decode(), 'screenpop_retries_total{queue="audit"}')
+                    > 0
+                )
+
+            await wait_for(retried, 20, "an audit write retried while the database is down")
+        finally:
+            restart(postgres_server)
+
+        async def written() -> bool:
+            return store.audit_stats["pending"] == 0 and len(await store.audit_rows(10)) == 1
+
+        await wait_for(written, 30, "the audit row written after the outage")
+    finally:
+        await store.close()
+    assert store.audit_stats["dropped"] == 0
+
+
+@pytest.mark.postgres
+async def test_audit_rows_still_unwritten_at_shutdown_are_counted_as_dropped(
+    postgres_server: PostgresServer, pg_url: str
+) -> None:
+    """An audit row that cannot be written before the store closes is counted in the metrics as dropped."""
+    metrics = Metrics()
+    store = await Store.open(pg_url, observer=metrics)
+    await asyncio.to_thread(postgres_server.stop)
+    try:
+        store.audit_card("agent-1", "c-1", 1, ["accounting"])
+        await store.close()
+    finally:
+        restart(postgres_server)
+    page = metrics.render(lambda: None).decode()
+    assert sample(page, 'screenpop_dropped_total{queue="audit",reason="shutdown"}') == 1
+
+
+async def test_call_records_beyond_the_queue_bound_are_counted_as_dropped(tmp_path: Path) -> None:
+    """When the recorder's queue is full the record that does not fit is counted in the metrics."""
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+    metrics = Metrics()
+    recorder = CallRecorder(store, metrics, queue_limit=2)
+    try:
+        for n in range(3):
+            recorder.record(ringing(f"c-{n}"), ADA)
+        recorder.start()
+        await recorder.flush()
+        stored = {c["call_id"] for c in await store.recent_calls(None, 10)}
+    finally:
+        await recorder.close()
+        await store.close()
+    page = metrics.render(lambda: None).decode()
+    assert stored == {"c-0", "c-1"}
+    assert sample(page, 'screenpop_dropped_total{queue="call_records",reason="queue_full"}') == 1
+
+
+async def test_a_record_the_database_refuses_loses_only_itself_and_is_counted(tmp_path: Path) -> None:
+    """A refused record in a batch is given up alone and counted; the others of its batch are written."""
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+    metrics = Metrics()
+    recorder = CallRecorder(store, metrics)
+    try:
+        for call_id in ("c-1", "x" * 300, "c-2"):
+            recorder.record(ringing(call_id), ADA)
+        recorder.start()
+        await recorder.flush()
+        stored = {c["call_id"] for c in await store.recent_calls(None, 10)}
+    finally:
+        await recorder.close()
+        await store.close()
+    page = metrics.render(lambda: None).decode()
+    assert stored == {"c-1", "c-2"}
+    assert sample(page, 'screenpop_dropped_total{queue="call_records",reason="rejected"}') == 1
