@@ -8,11 +8,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from screenpop.model import SectionStatus
 
-DURABLE_QUEUES = {
-    "call_records": ("queue_full", "rejected", "shutdown"),
-    "audit": ("queue_full", "rejected", "shutdown"),
-}
+DURABLE_QUEUES = ("call_records", "audit")
 """Queues whose counters exist (at 0) from the start; AMI links add theirs (``ami:<provider>``)."""
+DROP_REASONS = ("queue_full", "rejected", "shutdown")
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
@@ -77,10 +75,14 @@ class Metrics:
             ["queue", "reason"],
             registry=r,
         )
-        for queue, reasons in DURABLE_QUEUES.items():
-            self.retries.labels(queue)
-            for reason in reasons:
-                self.drops.labels(queue, reason)
+        for queue in DURABLE_QUEUES:
+            self.track_queue(queue)
+
+    def track_queue(self, queue: str) -> None:
+        """Show a queue's retries and drops at 0 from the start, so a scrape sees them before they move."""
+        self.retries.labels(queue)
+        for reason in DROP_REASONS:
+            self.drops.labels(queue, reason)
 
     def retried(self, queue: str) -> None:
         self.retries.labels(queue).inc()

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import redis.exceptions
 import sqlalchemy as sa
 
 from screenpop.errors import RateLimited, ScreenpopError, Unavailable
@@ -77,4 +78,12 @@ def is_transient(exc: BaseException) -> bool:
         return isinstance(exc, Unavailable | RateLimited)
     if isinstance(exc, PERMANENT_DB_ERRORS):
         return False
-    return isinstance(exc, OSError | TimeoutError | sa.exc.DBAPIError | sa.exc.InvalidatePoolError)
+    return isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | sa.exc.DBAPIError
+        | sa.exc.InvalidatePoolError
+        | redis.exceptions.ConnectionError
+        | redis.exceptions.TimeoutError,
+    )

@@ -1,26 +1,36 @@
-"""Accepted work is never dropped quietly: call records and audit rows through a database blip.
+"""Accepted work is never dropped quietly: AMI events, call records and audit rows.
 
 The real service on loopback with its store on the session's real PostgreSQL,
 which is stopped and started again here; real SQLite for the recorder's own
-queue bounds.  Whatever has to be given up shows in ``/metrics``.
+queue bounds; the real local AMI server of ``test_provider_asterisk`` for
+events that arrive while the service is full.  Whatever has to be given up
+shows in ``/metrics``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from screenpop.auth import mint_token
+from screenpop.errors import RateLimited
 from screenpop.metrics import Metrics
 from screenpop.model import CallEvent, EventKind
+from screenpop.providers.asterisk_ami import AmiListener
 from screenpop.recorder import CallRecorder
+from screenpop.settings import settings_from_mapping
 from screenpop.store import Store
-from tests.process_helpers import wait_for
+from tests.process_helpers import hit_server, http_connector, wait_for
 from tests.servers import PostgresServer
-from tests.service_helpers import ADA, agent_socket, api, event_body, make, post_event, running
+from tests.service_helpers import ADA, agent_socket, api, base_config, event_body, make, post_event, running
+from tests.test_phone_systems_e2e import agents, call_status, complete_card, read_until, seen, wait_ready
+from tests.test_provider_asterisk import CALLER, QUEUE_CALL, SECRET, USERNAME, FakeAmi, member
+from tests.test_provider_asterisk import settings as ami_settings
 
 
 def sample(text: str, name: str) -> float:
@@ -170,3 +180,123 @@ async def test_a_record_the_database_refuses_loses_only_itself_and_is_counted(tm
     page = metrics.render(lambda: None).decode()
     assert stored == {"c-1", "c-2"}
     assert sample(page, 'screenpop_dropped_total{queue="call_records",reason="rejected"}') == 1
+
+
+# -- AMI events: AMI never sends an event twice ---------------------------------------------
+
+
+def agent_called(call_id: str, extension: str, name: str) -> str:
+    """One AgentCalled packet (as Asterisk 18+ sends it) ringing a queue member for ``call_id``."""
+    return f"Event: AgentCalled\nPrivilege: agent,all\n{CALLER}\n{member(extension, name)}\n\n".replace(
+        "1763800000.101", call_id
+    )
+
+
+def hangup(call_id: str) -> str:
+    return f"Event: Hangup\nPrivilege: call,all\n{CALLER}\nCause: 16\n\n".replace("1763800000.101", call_id)
+
+
+@pytest.fixture
+async def ami() -> AsyncIterator[FakeAmi]:
+    server = FakeAmi()
+    await server.start()
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(AssertionError, RuntimeError):
+            await server.stop()
+
+
+async def test_agent_called_while_the_service_is_full_pops_once_when_it_has_room(
+    tmp_path: Path, ami: FakeAmi
+) -> None:
+    """An AgentCalled refused with 429 (max_inflight_calls reached) is retried and pops its card once."""
+    async with hit_server() as hit:
+        config = base_config(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+        config["server"]["max_inflight_calls"] = 1
+        config["card"] = {"deadline_ms": 30_000}
+        config["connectors"] = [http_connector("credit", hit.url, timeout_ms=30_000)]
+        config["providers"] = [
+            {
+                "name": "asterisk",
+                "kind": "asterisk_ami",
+                "host": "127.0.0.1",
+                "port": ami.port,
+                "username": USERNAME,
+                "secret": SECRET,
+                "agents": {"PJSIP/1001": "agent-1", "Bob": "agent-2"},
+            }
+        ]
+        settings = settings_from_mapping(config, source="<test>", environ={})
+        async with running(settings) as base, agents(base, settings, "agent-1", "agent-2") as socks:
+            await wait_ready(base, lambda link: link == "connected")
+            hit.hang()  # call A stays in the making: the service is full
+            await ami.send(agent_called("call-a", "1001", "Alice"))
+            await read_until(socks["agent-1"], lambda f: f["type"] == "card" and f["call_id"] == "call-a")
+            await ami.send(agent_called("call-b", "1002", "Bob"))
+
+            async def refused_and_retried() -> float:
+                return await metric(base, 'screenpop_retries_total{queue="ami:asterisk"}')
+
+            await wait_for(refused_and_retried, 10, "call B's AgentCalled refused and retried")
+            hit.answer()
+            await read_until(socks["agent-2"], complete_card("call-b"), within=15)
+            await ami.send(hangup("call-b"))
+            await read_until(socks["agent-2"], call_status("call-b", "missed"))
+            page = str((await api(base, "GET", "/metrics"))[1])
+        cards, _ = seen(socks["agent-2"], "call-b")
+    assert [c["version"] for c in cards].count(1) == 1
+    assert cards[0]["card"]["caller"]["e164"] == ADA
+    for reason in ("queue_full", "rejected", "shutdown"):
+        assert sample(page, f'screenpop_dropped_total{{queue="ami:asterisk",reason="{reason}"}}') == 0
+
+
+async def test_ami_backlog_beyond_its_bound_drops_the_oldest_and_counts_it(ami: FakeAmi) -> None:
+    """While the service refuses, events beyond the link's backlog bound drop the oldest, counted."""
+    metrics = Metrics()
+    taken: list[CallEvent] = []
+    busy = True
+
+    async def accept(event: CallEvent) -> None:
+        if busy:
+            raise RateLimited("too many calls in progress; retry shortly")
+        taken.append(event)
+
+    listener = AmiListener(ami_settings(ami.port), accept, observer=metrics, backlog_limit=2)
+    metrics.track_queue(listener.queue_name)
+    await listener.start()
+    try:
+        await wait_for(_true_when(lambda: listener.state == "connected"), 5, "the AMI link up")
+        head, first, rest = QUEUE_CALL.split("Event: AgentCalled")  # Newchannel, agent-1's, the rest
+        await ami.send(head + "Event: AgentCalled" + first)  # ringing agent-1: taken, refused, retried
+        await wait_for(_true_when(lambda: retries(metrics) > 0), 5, "the first event refused and retried")
+        await ami.send("Event: AgentCalled" + rest)  # ringing agent-2, answered, ended: one too many
+        await wait_for(_true_when(lambda: dropped(metrics) == 1), 5, "the oldest waiting event dropped")
+        busy = False
+        await wait_for(_true_when(lambda: len(taken) == 3), 5, "the events kept, handed over")
+    finally:
+        await listener.stop()
+    assert [(e.event, e.agent) for e in taken] == [
+        (EventKind.RINGING, "agent-1"),  # ringing agent-2 was the oldest waiting when the bound was hit
+        (EventKind.ANSWERED, "agent-2"),
+        (EventKind.ENDED, None),
+    ]
+    assert dropped(metrics) == 1
+
+
+def retries(metrics: Metrics) -> float:
+    return sample(metrics.render(lambda: None).decode(), 'screenpop_retries_total{queue="ami:asterisk"}')
+
+
+def dropped(metrics: Metrics, reason: str = "queue_full") -> float:
+    page = metrics.render(lambda: None).decode()
+    return sample(page, f'screenpop_dropped_total{{queue="ami:asterisk",reason="{reason}"}}')
+
+
+def _true_when(condition: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    """``condition`` as the async check ``wait_for`` polls."""
+
+    async def check() -> bool:
+        return condition()
+
+    return check
