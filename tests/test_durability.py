@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from screenpop.auth import mint_token
+from screenpop.demo_data import write_demo_databases
 from screenpop.errors import RateLimited
 from screenpop.metrics import Metrics
 from screenpop.model import CallEvent, EventKind
@@ -300,3 +303,15 @@ def _true_when(condition: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
         return condition()
 
     return check
+
+
+# -- files that two instances share ---------------------------------------------------------
+
+
+def test_two_demo_writers_in_one_directory_at_once_both_succeed(tmp_path: Path) -> None:
+    """Two writers of the demo databases into one directory at once both finish, leaving readable files."""
+    write = functools.partial(write_demo_databases, tmp_path, customers=300, seed=7)
+    with ThreadPoolExecutor(2) as pool:
+        first, second = (job.result() for job in [pool.submit(write), pool.submit(write)])
+    assert first.accounts == second.accounts > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["accounting.db", "credit.db", "sales.db"]
