@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,9 +30,17 @@ from screenpop.recorder import CallRecorder
 from screenpop.settings import settings_from_mapping
 from screenpop.store import Store
 from tests.process_helpers import hit_server, http_connector, wait_for
-from tests.servers import PostgresServer
+from tests.servers import PostgresServer, RedisServer
 from tests.service_helpers import ADA, agent_socket, api, base_config, event_body, make, post_event, running
-from tests.test_phone_systems_e2e import agents, call_status, complete_card, read_until, seen, wait_ready
+from tests.test_phone_systems_e2e import (
+    agents,
+    call_status,
+    complete_card,
+    has_had,
+    read_until,
+    seen,
+    wait_ready,
+)
 from tests.test_provider_asterisk import CALLER, QUEUE_CALL, SECRET, USERNAME, FakeAmi, member
 from tests.test_provider_asterisk import settings as ami_settings
 
@@ -199,6 +208,23 @@ def hangup(call_id: str) -> str:
     return f"Event: Hangup\nPrivilege: call,all\n{CALLER}\nCause: 16\n\n".replace("1763800000.101", call_id)
 
 
+def ami_config(tmp_path: Path, ami: FakeAmi) -> dict[str, Any]:
+    """The test service's config with one AMI link to ``ami``: Alice (1001) is agent-1, Bob agent-2."""
+    config = base_config(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+    config["providers"] = [
+        {
+            "name": "asterisk",
+            "kind": "asterisk_ami",
+            "host": "127.0.0.1",
+            "port": ami.port,
+            "username": USERNAME,
+            "secret": SECRET,
+            "agents": {"PJSIP/1001": "agent-1", "Bob": "agent-2"},
+        }
+    ]
+    return config
+
+
 @pytest.fixture
 async def ami() -> AsyncIterator[FakeAmi]:
     server = FakeAmi()
@@ -215,21 +241,10 @@ async def test_agent_called_while_the_service_is_full_pops_once_when_it_has_room
 ) -> None:
     """An AgentCalled refused with 429 (max_inflight_calls reached) is retried and pops its card once."""
     async with hit_server() as hit:
-        config = base_config(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+        config = ami_config(tmp_path, ami)
         config["server"]["max_inflight_calls"] = 1
         config["card"] = {"deadline_ms": 30_000}
         config["connectors"] = [http_connector("credit", hit.url, timeout_ms=30_000)]
-        config["providers"] = [
-            {
-                "name": "asterisk",
-                "kind": "asterisk_ami",
-                "host": "127.0.0.1",
-                "port": ami.port,
-                "username": USERNAME,
-                "secret": SECRET,
-                "agents": {"PJSIP/1001": "agent-1", "Bob": "agent-2"},
-            }
-        ]
         settings = settings_from_mapping(config, source="<test>", environ={})
         async with running(settings) as base, agents(base, settings, "agent-1", "agent-2") as socks:
             await wait_ready(base, lambda link: link == "connected")
@@ -252,6 +267,36 @@ async def test_agent_called_while_the_service_is_full_pops_once_when_it_has_room
     assert cards[0]["card"]["caller"]["e164"] == ADA
     for reason in ("queue_full", "rejected", "shutdown"):
         assert sample(page, f'screenpop_dropped_total{{queue="ami:asterisk",reason="{reason}"}}') == 0
+
+
+@pytest.mark.redis
+async def test_agent_called_while_redis_is_down_pops_once(
+    tmp_path: Path, ami: FakeAmi, redis_server: RedisServer, redis_url: str
+) -> None:
+    """An AgentCalled arriving while Redis is stopped pops its card once, at the latest when Redis is back."""
+    config = ami_config(tmp_path, ami)
+    config["broker"] = {"url": redis_url}
+    settings = settings_from_mapping(config, source="<test>", environ={})
+    async with running(settings) as base, agents(base, settings, "agent-1") as socks:
+        await wait_ready(base, lambda link: link == "connected")
+        redis_server.stop()
+        try:
+            await ami.send(agent_called("call-r", "1001", "Alice"))
+
+            async def popped_or_retried() -> bool:
+                popped = await metric(base, "screenpop_card_frames_total") > 0
+                return popped or await metric(base, 'screenpop_retries_total{queue="ami:asterisk"}') > 0
+
+            await wait_for(popped_or_retried, 10, "call-r popped or its AgentCalled retried")
+        finally:
+            redis_server.start()  # from this thread: the server ends with the thread that started it
+        await has_had(socks["agent-1"], complete_card("call-r"), within=15)
+        await ami.send(hangup("call-r"))
+        await read_until(socks["agent-1"], call_status("call-r", "missed"))
+        page = str((await api(base, "GET", "/metrics"))[1])
+    cards, _ = seen(socks["agent-1"], "call-r")
+    assert [c["version"] for c in cards].count(1) == 1
+    assert sample(page, 'screenpop_dropped_total{queue="ami:asterisk",reason="rejected"}') == 0
 
 
 async def test_ami_backlog_beyond_its_bound_drops_the_oldest_and_counts_it(ami: FakeAmi) -> None:
