@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable
 
 from screenpop.model import JSON, CallEvent
-from screenpop.retry import Backoff, DropObserver, NoObserver, is_transient
+from screenpop.retry import Backoff, DropObserver, NoObserver, is_transient, worth_logging
 from screenpop.store import CallWrite, EventWrite, Store, SummaryWrite
 from screenpop.store_engine import failure_reason
 
@@ -125,15 +125,19 @@ class CallRecorder:
             attempt += 1
 
     def _give_up(self, writes: list[CallWrite], reason: str, why: str) -> None:
+        """Count (always) and log (the first, then every thousandth) records that will never be written."""
         self.dropped += len(writes)
         self._observer.dropped(QUEUE, reason, len(writes))
-        log.error(
-            "call records: gave up %d (%s: %s), first for call %s",
-            len(writes),
-            reason,
-            why,
-            _call_of(writes[0]),
-        )
+        if reason != "queue_full" or worth_logging(self.dropped):
+            first = _call_of(writes[0])
+            log.error(
+                "call records: gave up %d (%s: %s; %d in all), first for call %s",
+                len(writes),
+                reason,
+                why,
+                self.dropped,
+                first,
+            )
 
     async def close(self, timeout_s: float = 5.0) -> None:
         """Write what is queued (up to ``timeout_s``), then stop; what is still unwritten is counted."""

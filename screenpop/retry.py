@@ -72,6 +72,11 @@ class Backoff:
         await self.sleep(self.delay(attempt))
 
 
+def worth_logging(dropped_so_far: int) -> bool:
+    """Log the first drop and then every thousandth: an overflowing queue must not flood the log too."""
+    return dropped_so_far <= 1 or dropped_so_far % 1000 == 0
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for a failure that retrying can cure: unreachable, restarting, locked, busy, timed out."""
     if isinstance(exc, ScreenpopError):

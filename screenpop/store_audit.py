@@ -107,15 +107,18 @@ class AuditQueue:
                 if is_transient(exc):
                     self._requeue(rows[index:])
                     raise
-                log.error("audit trail: a row was refused and given up (%s)", type(exc).__name__)
+                log.error("audit trail: a row was refused (%s)", type(exc).__name__)
                 self._give_up(1, "rejected")
             except BaseException:
                 self._requeue(rows[index:])
                 raise
 
     def _give_up(self, count: int, reason: str) -> None:
-        self.dropped += count
+        """Count (always) and log (the first, then every thousandth) rows that will never be written."""
+        before, self.dropped = self.dropped, self.dropped + count
         self._observer.dropped(QUEUE, reason, count)
+        if reason != "queue_full" or before // 1000 != self.dropped // 1000 or before == 0:
+            log.error("audit trail: gave up %d rows (%s; %d in all)", count, reason, self.dropped)
 
     async def close(self) -> None:
         """Stop the writer and write what is still queued (logged if that fails)."""
@@ -129,7 +132,7 @@ class AuditQueue:
         try:
             await self.flush()
         except Exception as exc:  # given up: counted and logged, shutdown goes on
-            log.error("audit trail: %d rows given up at shutdown (%s)", self.pending, type(exc).__name__)
+            log.error("audit trail: could not write at shutdown (%s)", type(exc).__name__)
             self._give_up(self.pending, "shutdown")
             self._rows.clear()
 

@@ -55,7 +55,7 @@ from screenpop.providers.ami_protocol import (
     split_packets,
 )
 from screenpop.providers.signing import agent_for
-from screenpop.retry import Backoff, DropObserver, NoObserver, is_transient
+from screenpop.retry import Backoff, DropObserver, NoObserver, is_transient, worth_logging
 from screenpop.settings import ProviderSettings
 
 log = logging.getLogger(__name__)
@@ -234,6 +234,7 @@ class AmiListener:
         self._task: asyncio.Task[None] | None = None
         self._deliverer: asyncio.Task[None] | None = None
         self._last_heard = 0.0
+        self.dropped = 0
 
     @property
     def state(self) -> str:
@@ -394,10 +395,18 @@ class AmiListener:
             attempt += 1
 
     def _give_up(self, event: CallEvent, reason: str) -> None:
+        """Count (always) and log (the first, then every thousandth) an event that will never be handled."""
         self._observer.dropped(self.queue_name, reason)
-        log.error(
-            "AMI %s: gave up %s of call %s (%s)", self.settings.name, event.event.value, event.call_id, reason
-        )
+        self.dropped += 1
+        if reason != "queue_full" or worth_logging(self.dropped):
+            log.error(
+                "AMI %s: gave up %s of call %s (%s; %d in all)",
+                self.settings.name,
+                event.event.value,
+                event.call_id,
+                reason,
+                self.dropped,
+            )
 
     async def _keepalive(self, writer: asyncio.StreamWriter) -> None:
         """Ping when quiet; a PBX that stays silent through two pings is gone (close, reconnect)."""
