@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from screenpop.auth import mint_token
 from screenpop.demo_data import write_demo_databases
@@ -154,6 +155,20 @@ async def test_audit_rows_still_unwritten_at_shutdown_are_counted_as_dropped(
         restart(postgres_server)
     page = metrics.render(lambda: None).decode()
     assert sample(page, 'screenpop_dropped_total{queue="audit",reason="shutdown"}') == 1
+
+
+@pytest.mark.postgres
+async def test_a_database_error_on_a_write_does_not_carry_the_callers_number(pg_url: str) -> None:
+    """A write PostgreSQL refuses raises an error naming no SQL parameter, so no log shows the caller."""
+    store = await Store.open(pg_url)
+    refused = CallEvent(provider="pbx", call_id="c-1", event=EventKind.RINGING, from_raw="ADA\x00")
+    try:
+        with pytest.raises(sa.exc.DBAPIError) as caught:
+            await store.record_event(refused, ADA)
+    finally:
+        await store.close()
+    assert ADA.removeprefix("+") not in str(caught.value)
+    assert "ADA" not in str(caught.value)
 
 
 async def test_call_records_beyond_the_queue_bound_are_counted_as_dropped(tmp_path: Path) -> None:
