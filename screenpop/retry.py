@@ -31,6 +31,11 @@ PERMANENT_DB_ERRORS = (
     sa.exc.NotSupportedError,
 )
 """The database refusing the row itself: the same row would be refused again."""
+TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+"""PostgreSQL: connection exception, transaction rollback (deadlock, serialization), insufficient
+resources, operator intervention (shutdown, starting up), system error."""
+TRANSIENT_SQLSTATES = frozenset({"55P03", "55006"})
+"""Lock not available; object in use."""
 
 
 class DropObserver(Protocol):
@@ -81,14 +86,31 @@ def is_transient(exc: BaseException) -> bool:
     """True for a failure that retrying can cure: unreachable, restarting, locked, busy, timed out."""
     if isinstance(exc, ScreenpopError):
         return isinstance(exc, Unavailable | RateLimited)
-    if isinstance(exc, PERMANENT_DB_ERRORS):
-        return False
+    if isinstance(exc, sa.exc.DBAPIError):
+        return _database_may_recover(exc)
     return isinstance(
         exc,
         OSError
         | TimeoutError
-        | sa.exc.DBAPIError
         | sa.exc.InvalidatePoolError
         | redis.exceptions.ConnectionError
         | redis.exceptions.TimeoutError,
     )
+
+
+def _database_may_recover(exc: sa.exc.DBAPIError) -> bool:
+    """A lost connection, a server shutting down or starting, a lock, a deadlock: yes; bad data: no.
+
+    PostgreSQL says which with its SQLSTATE (asyncpg's errors reach
+    SQLAlchemy mostly as a plain ``DBAPIError``, whatever the cause, so the
+    exception class alone cannot tell); SQLite's busy and I/O errors are
+    ``OperationalError``.
+    """
+    if exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None)
+    if isinstance(state, str) and state:
+        return state[:2] in TRANSIENT_SQLSTATE_CLASSES or state in TRANSIENT_SQLSTATES
+    if isinstance(exc, PERMANENT_DB_ERRORS):
+        return False
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)

@@ -171,6 +171,23 @@ async def test_a_database_error_on_a_write_does_not_carry_the_callers_number(pg_
     assert "ADA" not in str(caught.value)
 
 
+@pytest.mark.postgres
+async def test_an_audit_row_the_database_refuses_loses_only_itself_and_is_counted(pg_url: str) -> None:
+    """A refused audit row is given up alone and counted; the rows queued with it are written."""
+    metrics = Metrics()
+    store = await Store.open(pg_url, observer=metrics)
+    try:
+        for agent in ("agent-1", "agent\x00", "agent-3"):  # PostgreSQL text cannot hold a NUL
+            store.audit_card(agent, "c-1", 1, ["accounting"])
+        await store.flush_audit()
+        written = sorted(row["agent_id"] for row in await store.audit_rows(10))
+    finally:
+        await store.close()
+    page = metrics.render(lambda: None).decode()
+    assert written == ["agent-1", "agent-3"]
+    assert sample(page, 'screenpop_dropped_total{queue="audit",reason="rejected"}') == 1
+
+
 async def test_call_records_beyond_the_queue_bound_are_counted_as_dropped(tmp_path: Path) -> None:
     """When the recorder's queue is full the record that does not fit is counted in the metrics."""
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/store.db")
@@ -375,3 +392,25 @@ def test_two_demo_writers_in_one_directory_at_once_both_succeed(tmp_path: Path) 
         first, second = (job.result() for job in [pool.submit(write), pool.submit(write)])
     assert first.accounts == second.accounts > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["accounting.db", "credit.db", "sales.db"]
+
+
+@pytest.mark.postgres
+async def test_a_call_record_postgres_refuses_loses_only_itself_and_is_counted(pg_url: str) -> None:
+    """A record PostgreSQL refuses (a NUL in the caller) is given up alone and counted; the rest is stored."""
+    store = await Store.open(pg_url)
+    metrics = Metrics()
+    recorder = CallRecorder(store, metrics)
+    try:
+        for call_id, raw in (("c-1", ADA), ("c-2", "ADA\x00"), ("c-3", ADA)):
+            recorder.record(
+                CallEvent(provider="pbx", call_id=call_id, event=EventKind.RINGING, from_raw=raw), ADA
+            )
+        recorder.start()
+        await recorder.flush()
+        stored = {c["call_id"] for c in await store.recent_calls(None, 10)}
+    finally:
+        await recorder.close()
+        await store.close()
+    page = metrics.render(lambda: None).decode()
+    assert stored == {"c-1", "c-3"}
+    assert sample(page, 'screenpop_dropped_total{queue="call_records",reason="rejected"}') == 1
