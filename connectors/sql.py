@@ -281,7 +281,8 @@ def _statement(options: SqlOptions) -> TextClause:
 
 def _engine_kwargs(url: URL, options: SqlOptions) -> dict[str, Any]:
     """Pool sizing and a server-side statement timeout where the driver supports one."""
-    kwargs: dict[str, Any] = {"pool_recycle": 1800}
+    # hide_parameters: a failed query's text then never carries the caller's number it looked up
+    kwargs: dict[str, Any] = {"pool_recycle": 1800, "hide_parameters": True}
     in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
     if not in_memory:  # an in-memory SQLite database is one shared connection (StaticPool)
         kwargs |= {

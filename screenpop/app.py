@@ -92,7 +92,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     metrics = app[keys.METRICS]
     # The geocoder loads its data on first use (~1 s): pay that now, not on the first call.
     await asyncio.to_thread(warm, settings.numbers.default_region)
-    store = await Store.open(settings.store.url)
+    store = await Store.open(settings.store.url, observer=metrics)
     broker = make_broker(settings.broker.url, settings.broker.replay_s)
     await broker.start()
     http = aiohttp.ClientSession()
@@ -100,7 +100,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     await _start_connectors(connectors)
     engine = LookupEngine(settings, connectors, _cache(settings), observer=metrics)
     hub = Hub(settings, broker, functools.partial(_welcome_extras, settings), app[keys.CLOCK])
-    recorder = CallRecorder(store)
+    recorder = CallRecorder(store, metrics)
     recorder.start()
     calls = CallService(settings, engine, broker, store, metrics, app[keys.SPECS], recorder)
     app[keys.STORE] = store
@@ -147,23 +147,17 @@ def _cache(settings: Settings) -> SectionCache:
 
 
 async def _start_ami(app: web.Application, settings: Settings, calls: CallService) -> list[AmiListener]:
+    """One listener per AMI link; an event the service cannot take yet waits in the link's backlog."""
     listeners = []
     for provider in settings.providers:
         if provider.kind != "asterisk_ami":
             continue
-        listener = AmiListener(provider, functools.partial(_accept_quietly, calls))
+        listener = AmiListener(provider, calls.accept, observer=app[keys.METRICS])
+        app[keys.METRICS].track_queue(listener.queue_name)
         await listener.start()
         app[keys.LINKS][provider.name] = functools.partial(lambda lst: lst.state, listener)
         listeners.append(listener)
     return listeners
-
-
-async def _accept_quietly(calls: CallService, event: Any) -> None:
-    """AMI events have no one to answer: a refusal (flood) is logged, not raised."""
-    try:
-        await calls.accept(event)
-    except Exception as exc:
-        log.warning("AMI event for call %s not taken: %s", event.call_id, exc)
 
 
 def _welcome_extras(settings: Settings, agent: AgentIdentity) -> dict[str, Any]:

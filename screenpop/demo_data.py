@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -774,8 +775,24 @@ def name_variant(rng: random.Random, name: str) -> str:
 
 
 def _write_database(path: Path, schema: dict[str, str], tables: _Tables) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.unlink(missing_ok=True)
+    """Write a new file next to ``path`` and rename it over ``path``: readers see the old or the new.
+
+    The temporary name is unique (``mkstemp``), not derived from the pid:
+    two writers in one process, or in two containers sharing the directory
+    (where pids repeat), would otherwise write and rename one file.
+    """
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)  # SQLite opens an empty file as a new database
+    os.chmod(name, 0o644)  # what SQLite would have created; mkstemp's 0600 would hide it from other users
+    temporary = Path(name)
+    try:
+        _fill(temporary, schema, tables)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _fill(temporary: Path, schema: dict[str, str], tables: _Tables) -> None:
     connection = sqlite3.connect(temporary)
     try:
         # A half-written temporary file is thrown away, never renamed: no need to sync it.
@@ -789,7 +806,6 @@ def _write_database(path: Path, schema: dict[str, str], tables: _Tables) -> None
                 connection.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608
     finally:
         connection.close()
-    os.replace(temporary, path)
 
 
 def _summary_of(directory: Path, written: bool) -> DemoSummary:

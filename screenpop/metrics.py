@@ -8,6 +8,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from screenpop.model import SectionStatus
 
+DURABLE_QUEUES = ("call_records", "audit")
+"""Queues whose counters exist (at 0) from the start; AMI links add theirs (``ami:<provider>``)."""
+DROP_REASONS = ("queue_full", "rejected", "shutdown")
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 # Every label value is a name from the configuration or a fixed word; anything a
@@ -56,6 +60,39 @@ class Metrics:
         self.cards_published = Counter(
             "screenpop_card_frames", "Card frames published (one per agent per version)", registry=r
         )
+
+        self._durability(r)
+
+    # -- accepted work retried or given up (call records, audit rows, AMI events) ------------
+
+    def _durability(self, r: CollectorRegistry) -> None:
+        """Counters of ``retry.DropObserver``: nothing accepted is dropped without showing here."""
+        self.retries = Counter(
+            "screenpop_retries",
+            "Writes or deliveries of accepted work retried after a failure time may cure",
+            ["queue"],
+            registry=r,
+        )
+        self.drops = Counter(
+            "screenpop_dropped",
+            "Accepted work given up (call records, audit rows, AMI events), by queue and reason",
+            ["queue", "reason"],
+            registry=r,
+        )
+        for queue in DURABLE_QUEUES:
+            self.track_queue(queue)
+
+    def track_queue(self, queue: str) -> None:
+        """Show a queue's retries and drops at 0 from the start, so a scrape sees them before they move."""
+        self.retries.labels(queue)
+        for reason in DROP_REASONS:
+            self.drops.labels(queue, reason)
+
+    def retried(self, queue: str) -> None:
+        self.retries.labels(queue).inc()
+
+    def dropped(self, queue: str, reason: str, count: int = 1) -> None:
+        self.drops.labels(queue, reason).inc(count)
 
     def connector_done(self, name: str, status: SectionStatus, elapsed_s: float) -> None:
         self.connector_latency.labels(name, status.value).observe(elapsed_s)

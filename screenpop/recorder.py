@@ -16,10 +16,14 @@ import logging
 from collections.abc import Iterable
 
 from screenpop.model import JSON, CallEvent
+from screenpop.retry import Backoff, DropObserver, NoObserver, is_transient, worth_logging
 from screenpop.store import CallWrite, EventWrite, Store, SummaryWrite
+from screenpop.store_engine import failure_reason
 
 log = logging.getLogger(__name__)
 
+QUEUE = "call_records"
+"""The name this queue's retries and drops are counted under."""
 QUEUE_LIMIT = 100_000
 BATCH_LIMIT = 200
 LINGER_S = 0.05
@@ -27,10 +31,30 @@ LINGER_S = 0.05
 
 
 class CallRecorder:
-    def __init__(self, store: Store) -> None:
+    """Writes call records behind the pop; retries through database outages, counts what it gives up.
+
+    A batch that fails for a reason time can cure (the database restarting
+    or locked) is retried with back-off until it is written: writes queue up
+    meanwhile, and only those beyond ``queue_limit`` are given up.  A batch
+    the database refuses is written one record at a time, so a bad record
+    loses only itself.  Every record given up (queue full, refused, still
+    queued at shutdown) is counted through ``observer`` and logged.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        observer: DropObserver | None = None,
+        *,
+        backoff: Backoff | None = None,
+        queue_limit: int = QUEUE_LIMIT,
+    ) -> None:
         self._store = store
-        self._queue: asyncio.Queue[CallWrite] = asyncio.Queue(QUEUE_LIMIT)
+        self._observer = observer or NoObserver()
+        self._backoff = backoff or Backoff()
+        self._queue: asyncio.Queue[CallWrite] = asyncio.Queue(queue_limit)
         self._worker: asyncio.Task[None] | None = None
+        self._writing: list[CallWrite] = []  # the batch the worker holds, not yet known to be written
         self.dropped = 0
 
     def start(self) -> None:
@@ -47,8 +71,7 @@ class CallRecorder:
         try:
             self._queue.put_nowait(write)
         except asyncio.QueueFull:
-            self.dropped += 1
-            log.error("store writes are %d behind; dropped one for call %s", QUEUE_LIMIT, _call_of(write))
+            self._give_up([write], "queue_full", f"{self._queue.maxsize} writes are waiting")
 
     async def flush(self) -> None:
         """Wait until everything queued so far is written (tests, shutdown)."""
@@ -60,32 +83,76 @@ class CallRecorder:
             await asyncio.sleep(LINGER_S)
             while len(batch) < BATCH_LIMIT and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._writing = batch
             try:
                 await self._write(batch)
             finally:
+                self._writing = []
                 for _ in batch:
                     self._queue.task_done()
 
     async def _write(self, batch: list[CallWrite]) -> None:
-        """The batch in one transaction; if that fails, each write alone, so one bad row loses only itself."""
-        try:
-            await self._store.record_batch(batch)
+        """The batch in one transaction, retried while the database is away; refused, each write alone."""
+        refusal = await self._write_or_retry(batch)
+        if refusal is None:
             return
-        except Exception as exc:
-            if len(batch) == 1:
-                log.warning("could not record call %s: %s", _call_of(batch[0]), exc)
-                return
+        if len(batch) == 1:
+            # the type only: a refusal's text may quote the values (a caller's number)
+            self._give_up(batch, "rejected", type(getattr(refusal, "orig", None) or refusal).__name__)
+            return
         for write in batch:
             await self._write([write])
 
+    async def _write_or_retry(self, batch: list[CallWrite]) -> Exception | None:
+        """None once written; the exception when the database refuses the batch itself."""
+        attempt = 0
+        while True:
+            try:
+                await self._store.record_batch(batch)
+                return None
+            except Exception as exc:  # sorted below: retried, or handed back as a refusal
+                if not is_transient(exc):
+                    return exc
+                # the reason only: never the SQL or its parameters (a caller's number)
+                log.warning(
+                    "call records: writing %d failed (%s); retry %d",
+                    len(batch),
+                    failure_reason(exc),
+                    attempt + 1,
+                )
+            self._observer.retried(QUEUE)
+            await self._backoff.wait(attempt)
+            attempt += 1
+
+    def _give_up(self, writes: list[CallWrite], reason: str, why: str) -> None:
+        """Count (always) and log (the first, then every thousandth) records that will never be written."""
+        self.dropped += len(writes)
+        self._observer.dropped(QUEUE, reason, len(writes))
+        if reason != "queue_full" or worth_logging(self.dropped):
+            first = _call_of(writes[0])
+            log.error(
+                "call records: gave up %d (%s: %s; %d in all), first for call %s",
+                len(writes),
+                reason,
+                why,
+                self.dropped,
+                first,
+            )
+
     async def close(self, timeout_s: float = 5.0) -> None:
+        """Write what is queued (up to ``timeout_s``), then stop; what is still unwritten is counted."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await self.flush()
+        # at most: a batch cut off while written record by record may be partly stored
+        cut_off = self._writing
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
+        left = cut_off + [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+        if left:
+            self._give_up(left, "shutdown", f"not written within {timeout_s:g} s of shutdown")
 
 
 def _call_of(write: CallWrite) -> str:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from screenpop import store_rows as shape
 from screenpop.errors import Unavailable
 from screenpop.model import JSON, CallEvent, HistoryEntry
+from screenpop.retry import DropObserver
 from screenpop.store_audit import AuditQueue
 from screenpop.store_engine import Database, failure_reason, open_database, upgrade_to_head
 from screenpop.store_rows import CallState, CallWrite, EventWrite, SummaryWrite
@@ -30,16 +31,35 @@ __all__ = ["CallState", "CallWrite", "EventWrite", "Store", "SummaryWrite"]
 class Store:
     """The calls, notes and audit trail of one screenpop deployment."""
 
-    def __init__(self, database: Database, *, audit_interval_s: float, audit_batch_rows: int) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        audit_interval_s: float,
+        audit_batch_rows: int,
+        observer: DropObserver | None = None,
+    ) -> None:
         self._db = database
         self._sql = StoreSQL(database.dialect)
-        self._audit = AuditQueue(self._write_audit, interval_s=audit_interval_s, batch_rows=audit_batch_rows)
+        self._audit = AuditQueue(
+            self._write_audit, interval_s=audit_interval_s, batch_rows=audit_batch_rows, observer=observer
+        )
         self._audit.start()
         self._closed = False
 
     @classmethod
-    async def open(cls, url: str, *, audit_interval_s: float = 0.05, audit_batch_rows: int = 200) -> Store:
+    async def open(
+        cls,
+        url: str,
+        *,
+        audit_interval_s: float = 0.05,
+        audit_batch_rows: int = 200,
+        observer: DropObserver | None = None,
+    ) -> Store:
         """Connect, migrate the schema to head, and start the audit writer.
+
+        ``observer`` counts the audit writer's retries and the rows it has
+        to give up (the app's ``Metrics``, so they show in ``/metrics``).
 
         Raises ``ConfigError`` for a URL the store cannot use and
         ``Unavailable`` when the database cannot be reached.
@@ -52,7 +72,9 @@ class Store:
             if isinstance(exc, OSError | TimeoutError | sa.exc.SQLAlchemyError):
                 raise Unavailable(f"store: {failure_reason(exc)}") from exc
             raise
-        return cls(database, audit_interval_s=audit_interval_s, audit_batch_rows=audit_batch_rows)
+        return cls(
+            database, audit_interval_s=audit_interval_s, audit_batch_rows=audit_batch_rows, observer=observer
+        )
 
     async def close(self) -> None:
         """Write the queued audit rows, then release every connection and thread."""

@@ -24,7 +24,9 @@ sqlite3 module only opens a transaction before the first INSERT/UPDATE, so
 its own transaction handling is switched off and ``BEGIN`` is emitted here,
 ``BEGIN IMMEDIATE`` on the writing connection, which takes the write lock
 up front and waits for it (``busy_timeout``, for another process or
-instance on the same file) rather than fail.
+instance on the same file) rather than fail.  The one step SQLite does not
+wait for by itself, switching a new file to WAL while another connection
+writes it, is retried with back-off within the same busy timeout.
 
 Migrations run to head on every start, inside a lock, so that several
 instances starting at once against one database serialise: the first
@@ -33,7 +35,11 @@ creates the schema, the others find it at head and do nothing.
 
 from __future__ import annotations
 
+import logging
 import os
+import random
+import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -47,6 +53,8 @@ from sqlalchemy.pool import StaticPool
 
 from screenpop.errors import ConfigError
 from screenpop.store_thread import ConnectionThread
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x5C2E_E9C0_7000_0001
@@ -91,7 +99,12 @@ def open_database(url: str) -> Database:
         )
     if parsed.drivername == "sqlite+aiosqlite":
         return SQLiteDatabase(parsed)
-    engine = create_async_engine(parsed, pool_pre_ping=True, connect_args={"timeout": PG_CONNECT_TIMEOUT_S})
+    engine = create_async_engine(
+        parsed,
+        pool_pre_ping=True,
+        hide_parameters=True,  # an error's text then never carries a caller's number or a note
+        connect_args={"timeout": PG_CONNECT_TIMEOUT_S},
+    )
     return PostgresDatabase(engine)
 
 
@@ -197,7 +210,12 @@ def _sqlite_engine(url: URL) -> sa.Engine:
         connect_args["check_same_thread"] = False
     else:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url.set(drivername="sqlite+pysqlite"), connect_args=connect_args, **options)
+    engine = sa.create_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        connect_args=connect_args,
+        hide_parameters=True,  # an error's text then never carries a caller's number or a note
+        **options,
+    )
     # a pool event, not a connection event: those would cost every statement a dispatch
     sa.event.listen(engine, "connect", _sqlite_on_connect)
     return engine
@@ -206,6 +224,44 @@ def _sqlite_engine(url: URL) -> sa.Engine:
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # screenpop emits BEGIN itself (store_thread)
     cursor = dbapi_connection.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
+    try:
+        # set here too, not only through connect_args, so no connection of this engine can lack it
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        _retry_while_busy(lambda: cursor.execute("PRAGMA journal_mode=WAL"), time.monotonic, time.sleep)
+        for pragma in ("synchronous=NORMAL", "foreign_keys=ON"):
+            cursor.execute(f"PRAGMA {pragma}")
+    finally:
+        cursor.close()
+
+
+def _retry_while_busy(
+    statement: Callable[[], object],
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    budget_s: float = SQLITE_BUSY_TIMEOUT_S,
+) -> None:
+    """Run ``statement``, retrying with back-off while another connection holds the file's write lock.
+
+    Switching a new file to WAL needs the file to itself, and SQLite
+    answers ``SQLITE_BUSY`` at once, without its busy handler, when another
+    connection holds the write lock (another instance migrating the same
+    new file, or any other process writing to it).  Two screenpops starting
+    together on one new file hit exactly that, so the switch is retried
+    (exponential back-off with jitter, within the busy timeout) like every
+    other statement waits for the lock.  Runs on a store thread: sleeping
+    blocks no event loop.
+    """
+    deadline = clock() + budget_s
+    delay = 0.005
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+            if clock() + delay > deadline:
+                raise
+            log.info("store: the SQLite file is busy (another connection is writing); retrying")
+        sleep(delay / 2 + random.uniform(0, delay / 2))
+        delay = min(delay * 2, 0.5)

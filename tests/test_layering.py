@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONNECTOR_MAY_IMPORT = {"screenpop.connector_api", "screenpop.model", "screenpop.errors"}
 # Lower layers must not import higher ones (SPEC-independent core first, the CLI last).
 LAYERS = [
-    {"errors", "clock"},
+    {"errors", "clock", "retry"},
     {"model", "untrusted"},
     {"phone", "settings", "envsubst", "config_errors", "connector_api", "card", "routing", "auth", "breaker"},
     {"lookup", "cache", "broker", "hub", "store", "recorder", "calls", "providers", "metrics", "registry"},

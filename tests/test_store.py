@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -137,6 +138,44 @@ async def test_two_stores_opening_at_once_both_succeed(store_url: str) -> None:
         await one.close()
         await two.close()
     assert await query(store_url, "SELECT version_num FROM screenpop_alembic_version") == [("0001",)]
+
+
+async def test_sqlite_open_waits_for_a_writer_holding_a_fresh_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Opening a SQLite file while another process holds its write lock waits for it instead of failing."""
+    path = tmp_path / "screenpop.db"
+    holder = sqlite3.connect(path, isolation_level=None)  # a new file: still in rollback-journal mode
+    caplog.set_level(logging.INFO, logger="screenpop.store_engine")
+    try:
+        holder.execute("CREATE TABLE other_tool (x)")
+        holder.execute("BEGIN IMMEDIATE")
+        opening = asyncio.create_task(Store.open(f"sqlite+aiosqlite:///{path}"))
+
+        async def busy_or_done() -> bool:
+            return opening.done() or "is busy" in caplog.text
+
+        await wait_for(busy_or_done, 10, "the store waiting for the write lock")
+        holder.execute("COMMIT")
+        store = await asyncio.wait_for(opening, 10)
+    finally:
+        holder.close()
+    try:
+        await store.record_event(event("c-1", RINGING), None)
+    finally:
+        await store.close()
+    assert await query(f"sqlite+aiosqlite:///{path}", "PRAGMA journal_mode") == [("wal",)]
+
+
+async def test_many_stores_opening_one_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
+    """Three instances starting together on one new SQLite file all open it, round after round."""
+    for round_ in range(20):
+        url = f"sqlite+aiosqlite:///{tmp_path}/{round_}/screenpop.db"
+        opened = await asyncio.gather(*(Store.open(url) for _ in range(3)), return_exceptions=True)
+        stores = [s for s in opened if isinstance(s, Store)]
+        for store in stores:
+            await store.close()
+        assert [repr(s) for s in opened if not isinstance(s, Store)] == []
 
 
 async def test_unreachable_postgres_is_unavailable_with_a_short_reason() -> None:
