@@ -70,7 +70,10 @@ def schemas() -> JSON:
 
 def _generic_event() -> JSON:
     return _object(
-        {"event": {"type": "string", "enum": [k.value for k in EventKind]}, "call_id": STRING},
+        {
+            "event": {"type": "string", "enum": [k.value for k in EventKind]},
+            "call_id": {"type": "string", "pattern": r"\S", "description": "Not blank"},
+        },
         {
             "from": STRING,
             "to": STRING,

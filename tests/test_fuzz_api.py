@@ -10,16 +10,19 @@ SPEC code that matches its status, and the answer conforms to the document
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 import requests
 import schemathesis
 from hypothesis import given
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core import NotSet
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -28,8 +31,9 @@ from schemathesis.specs.openapi.checks import (
 
 from screenpop.openapi import openapi_document
 from tests.fuzz_helpers import FUZZ_SETTINGS, assert_client_answer, host_token, service_in_thread
-from tests.service_helpers import make
+from tests.service_helpers import event_body, make, sign
 
+WEBHOOK = "/webhooks/{provider}"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 TOKENS = {
     "supervisor": lambda: host_token("agent-3"),
@@ -59,10 +63,17 @@ def _breakable(operation: dict[str, Any]) -> bool:
     return "requestBody" in operation or any(p["in"] == "query" for p in operation.get("parameters", []))
 
 
+def _credentials(path: str, secured: bool) -> list[str]:
+    """Agent tokens for /api; for the webhook, also a body signed for the `pbx` provider."""
+    if secured:
+        return list(TOKENS)
+    return ["none", "signed"] if path == WEBHOOK else ["none"]
+
+
 CASES = [
     pytest.param(method, path, token, mode, id=f"{method} {path} {token} {mode.value}")
     for method, path, secured, breakable in _operations()
-    for token in (TOKENS if secured else ["none"])
+    for token in _credentials(path, secured)
     for mode in (GenerationMode if breakable else [GenerationMode.POSITIVE])
 ]
 
@@ -72,7 +83,21 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, sch
     """One real service for the module, and the schema loaded from its own /openapi.json."""
     store = Path(tmp_path_factory.mktemp("fuzz-api")) / "store.db"
     with service_in_thread(make(f"sqlite+aiosqlite:///{store}")) as base:
+        _seed_calls(base)
         yield base, schemathesis.openapi.from_url(f"{base}/openapi.json")
+
+
+def _seed_calls(base: str) -> None:
+    """Calls in the store, so that /api/calls answers lists with calls and notes to check."""
+    for call_id, agent in (("seed-1", "agent-1"), ("seed-2", "agent-3")):
+        body = event_body(call_id, agent=agent)
+        headers = {"Content-Type": "application/json", "Screenpop-Signature": sign(body)}
+        assert (
+            requests.post(f"{base}/webhooks/pbx", data=body, headers=headers, timeout=30).status_code == 202
+        )
+    note = {"Authorization": f"Bearer {host_token('agent-3')}"}
+    saved = requests.post(f"{base}/api/calls/seed-2/notes", json={"notes": "seed"}, headers=note, timeout=30)
+    assert saved.status_code == 201, saved.text
 
 
 def test_document_lists_every_operation(service: tuple[str, schemathesis.BaseSchema]) -> None:
@@ -82,6 +107,15 @@ def test_document_lists_every_operation(service: tuple[str, schemathesis.BaseSch
     assert served == {(method, path) for method, path, _, _ in _operations()}
 
 
+def _raw_body(body: object) -> bytes:
+    """The bytes a signed request carries: negative generation may give bytes, text or no body."""
+    if isinstance(body, NotSet):
+        return b""
+    if isinstance(body, bytes):
+        return body
+    return body.encode() if isinstance(body, str) else json.dumps(body).encode()
+
+
 @pytest.mark.parametrize(("method", "path", "token", "mode"), CASES)
 def test_fuzz_operation(
     service: tuple[str, schemathesis.BaseSchema], method: str, path: str, token: str, mode: GenerationMode
@@ -89,23 +123,63 @@ def test_fuzz_operation(
     """Generated requests to one operation get no 5xx, SPEC-shaped 4xx, and answers the document allows."""
     base, schema = service
     operation = schema[path][method]
-    minted = TOKENS[token]()
+    minted = TOKENS[token]() if token in TOKENS else None
     headers = {"Authorization": f"Bearer {minted}"} if minted else {}
     session = requests.Session()
 
+    if token == "signed":
+        strategy = operation.as_strategy(generation_mode=mode, path_parameters={"provider": "pbx"}).filter(
+            lambda case: case.media_type == "application/json"
+        )
+    else:
+        strategy = operation.as_strategy(generation_mode=mode)
+
     @FUZZ_SETTINGS
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=strategy)
     def fuzz(case: Any) -> None:
-        if token != "none":
+        extra: dict[str, Any] = {}
+        if token == "signed":
+            extra["data"] = _raw_body(case.body)
+            case.headers = {**(case.headers or {}), "Screenpop-Signature": sign(extra["data"])}
+        elif token != "none":
             case.headers = {**(case.headers or {}), **headers}
-        response = case.call(base_url=base, session=session, timeout=30)
+        response = case.call(base_url=base, session=session, timeout=30, **extra)
         what = f"{method} {path} with {token} token: {case.as_curl_command()}"
         assert_client_answer(
             response.status_code, response.content, response.headers.get("content-type", [""])[0], what
         )
         case.validate_response(response, checks=CHECKS)
+        if token == "signed" and mode is GenerationMode.POSITIVE:
+            # A signed event the document calls valid is accepted (or deferred while the service is full).
+            assert response.status_code in (202, 429), f"{what}: {response.status_code} {response.content!r}"
 
     try:
         fuzz()
     finally:
         session.close()
+
+
+BODIES = [
+    {"event": "ringing", "call_id": "c-conf-1", "from": "+14155550132"},
+    {"event": "ringing", "call_id": ""},
+    {"event": "ringing", "call_id": "   "},
+    {"event": "ended", "call_id": "c-conf-2", "at": "2026-11-22T10:00:00z"},
+    {"event": "ended", "call_id": "c-conf-3", "at": "2016-12-31T23:59:60Z"},
+    {"event": "rung", "call_id": "c-conf-4"},
+    {"call_id": "c-conf-5"},
+]
+
+
+@pytest.mark.parametrize("body", BODIES, ids=[json.dumps(b) for b in BODIES])
+def test_generic_event_schema_matches_service(
+    service: tuple[str, schemathesis.BaseSchema], body: Any
+) -> None:
+    """A signed generic event is accepted exactly when the document's GenericEvent schema allows it."""
+    base, _ = service
+    document = requests.get(f"{base}/openapi.json", timeout=30).json()
+    schema = document["components"]["schemas"]["GenericEvent"]
+    raw = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", "Screenpop-Signature": sign(raw)}
+    answer = requests.post(f"{base}/webhooks/pbx", data=raw, headers=headers, timeout=30)
+    valid = jsonschema_rs.validator_for(schema, validate_formats=True).is_valid(body)
+    assert (answer.status_code == 202) == valid, (answer.status_code, answer.text, valid)

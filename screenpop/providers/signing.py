@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -23,6 +24,8 @@ from screenpop.errors import BadRequest, BadSignature, UnsupportedMediaType
 from screenpop.model import CallEvent
 
 SIGNATURE_HEADER = "Screenpop-Signature"
+_UTC_SUFFIX = re.compile(r"[zZ]$")
+_LEAP_SECOND = re.compile(r"^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:)60(?=\D|$)")
 
 log = logging.getLogger("screenpop.providers")
 
@@ -142,11 +145,17 @@ def required_text(data: Mapping[str, Any], key: str, where: str = "") -> str:
 
 
 def parse_time(value: str | None, where: str) -> datetime | None:
-    """ISO 8601 (``Z`` allowed) to an aware datetime; a bad value is a 400 naming the field."""
+    """ISO 8601 / RFC 3339 to an aware datetime; a bad value is a 400 naming the field.
+
+    RFC 3339 (the OpenAPI ``date-time`` format) allows a lower-case ``z``
+    and a leap second (``23:59:60``), which ``fromisoformat`` refuses: the
+    zone is normalised, and a leap second is read as the second before it
+    (a datetime has no 60th second; the event time is informational).
+    """
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(_LEAP_SECOND.sub(r"\g<1>59", _UTC_SUFFIX.sub("+00:00", value)))
     except ValueError as exc:
         raise BadRequest(f"`{where}` is not an ISO 8601 time: {value[:40]!r}") from exc
     if parsed.tzinfo is None:
