@@ -171,6 +171,10 @@ def _save_note() -> JSON:
             "disposition": {"type": "string", "description": "One of the configured `card.dispositions`"},
             "notes": {"type": "string", "maxLength": MAX_NOTES_CHARS},
         },
+        "anyOf": [
+            {"required": ["disposition"]},
+            {"required": ["notes"], "properties": {"notes": {"pattern": r"\S"}}},
+        ],
         "example": {"disposition": "resolved", "notes": "Explained the late fee; no refund."},
     }
     return {

@@ -19,7 +19,7 @@ import jsonschema_rs
 import pytest
 import requests
 import schemathesis
-from hypothesis import given
+from hypothesis import given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core import NotSet
@@ -31,9 +31,10 @@ from schemathesis.specs.openapi.checks import (
 
 from screenpop.openapi import openapi_document
 from tests.fuzz_helpers import FUZZ_SETTINGS, assert_client_answer, host_token, service_in_thread
-from tests.service_helpers import event_body, make, sign
+from tests.service_helpers import WEBHOOK_SECRET, base_config, event_body, make, sign
 
 WEBHOOK = "/webhooks/{provider}"
+NOTES = "/api/calls/{call_id}/notes"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 TOKENS = {
     "supervisor": lambda: host_token("agent-3"),
@@ -64,9 +65,9 @@ def _breakable(operation: dict[str, Any]) -> bool:
 
 
 def _credentials(path: str, secured: bool) -> list[str]:
-    """Agent tokens for /api; for the webhook, also a body signed for the `pbx` provider."""
+    """Agent tokens for /api (and a supervisor on a stored call for notes); signed bodies for the webhook."""
     if secured:
-        return list(TOKENS)
+        return [*TOKENS, "supervisor@seed-2"] if path == NOTES else list(TOKENS)
     return ["none", "signed"] if path == WEBHOOK else ["none"]
 
 
@@ -123,7 +124,8 @@ def test_fuzz_operation(
     """Generated requests to one operation get no 5xx, SPEC-shaped 4xx, and answers the document allows."""
     base, schema = service
     operation = schema[path][method]
-    minted = TOKENS[token]() if token in TOKENS else None
+    who, _, call_id = token.partition("@")
+    minted = TOKENS[who]() if who in TOKENS else None
     headers = {"Authorization": f"Bearer {minted}"} if minted else {}
     session = requests.Session()
 
@@ -132,9 +134,13 @@ def test_fuzz_operation(
             lambda case: case.media_type == "application/json"
         )
     else:
-        strategy = operation.as_strategy(generation_mode=mode)
+        fixed = {"call_id": call_id} if call_id else None
+        strategy = operation.as_strategy(generation_mode=mode, path_parameters=fixed)
 
-    @FUZZ_SETTINGS
+    # Without a valid token every request stops at the auth check: a few examples show that.
+    refused = token in ("invalid", "none") and path.startswith("/api/")
+
+    @settings(FUZZ_SETTINGS, max_examples=5 if refused else 15)
     @given(case=strategy)
     def fuzz(case: Any) -> None:
         extra: dict[str, Any] = {}
@@ -183,3 +189,20 @@ def test_generic_event_schema_matches_service(
     answer = requests.post(f"{base}/webhooks/pbx", data=raw, headers=headers, timeout=30)
     valid = jsonschema_rs.validator_for(schema, validate_formats=True).is_valid(body)
     assert (answer.status_code == 202) == valid, (answer.status_code, answer.text, valid)
+
+
+def test_document_shows_nothing_of_the_configuration(service: tuple[str, schemathesis.BaseSchema]) -> None:
+    """The public document names no connector, role, agent or provider, no secret and no customer data."""
+    base, _ = service
+    text = requests.get(f"{base}/openapi.json", timeout=30).text
+    config = base_config("sqlite+aiosqlite:///unused")
+    private = [
+        config["agents"]["token_secret"],
+        WEBHOOK_SECRET,
+        *(c["name"] for c in config["connectors"]),
+        *(a["id"] for a in config["agents"]["directory"]),
+        *(name for name in config["roles"] if name != "supervisor"),  # the built-in role is in SPEC 4
+        *(p["name"] for p in config["providers"]),
+        *(str(v) for c in config["connectors"] for row in c["rows"].values() for v in row.values()),
+    ]
+    assert [word for word in private if len(word) > 3 and word in text] == []
