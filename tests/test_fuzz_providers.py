@@ -295,7 +295,8 @@ def twilio_requests(draw: st.DrawFn, public: str = PUBLIC) -> tuple[Sent, bool]:
     if draw(st.booleans()):
         params = draw(twilio_params)
         body = urlencode(params).encode()
-        path_qs = "/webhooks/twilio"
+        query = draw(twilio_params)  # a status callback URL may carry parameters of its own
+        path_qs = "/webhooks/twilio" + (f"?{urlencode(query)}" if query else "")
         content_type = "application/x-www-form-urlencoded" if signed else draw(content_types)
         signature = validator.compute_signature(public + path_qs, params)
     else:
@@ -555,8 +556,9 @@ def _wire(headers: Mapping[str, str]) -> dict[str, bytes]:
     refused before the application (the ingress branch's ``ScreenpopRunner``
     answers those in the SPEC error shape; aiohttp alone answers text/plain).
     """
+    # (requests refuses a value that starts with whitespace; a server strips it anyway)
     return {
-        k: bytes(b for b in v.encode("utf-8", "surrogatepass") if b not in b"\r\n")
+        k: bytes(b for b in v.encode("utf-8", "surrogatepass") if b not in b"\r\n").lstrip()
         for k, v in headers.items()
     }
 
