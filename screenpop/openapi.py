@@ -54,6 +54,13 @@ def _paths() -> JSON:
         "/ws": {
             "get": {
                 "summary": "Agent websocket (SPEC section 5); the token comes in the first frame",
+                "description": (
+                    "Client frames: hello {token, resume_from?}, ping, refresh {token} (before the "
+                    "token's exp; answered refreshed {exp}). Server frames: welcome, card, call, pong, "
+                    "refreshed. Close codes: 4400 not a hello, 4401 bad, expired or refused token "
+                    "(also when exp passes without a refresh), 4403 origin, 4408 no hello in 5 s, "
+                    "1012 restart."
+                ),
                 "responses": {
                     "101": {"description": "Switching protocols"},
                     "400": _error("Not a websocket upgrade request"),
