@@ -135,7 +135,7 @@ def _webhook() -> JSON:
             "413": _error("Body over server.max_body_bytes"),
             "415": _error("Not the content type this provider sends"),
             "429": _error("Too many calls in progress"),
-            "503": STORE_DOWN,
+            "503": _error("The event could not be handled now (store or broker down): send it again"),
         },
     }
 
