@@ -58,9 +58,16 @@ any_text = st.text(max_size=40) | st.sampled_from(
 )
 clean_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | any_text
+
+
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Arrays and objects of ``inner`` (a named function: hypothesis reads a lambda's source)."""
+    return st.lists(inner, max_size=3) | st.dictionaries(any_text, inner, max_size=3)
+
+
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(any_text, inner, max_size=3),
+    _containers,
     max_leaves=8,
 )
 times = st.sampled_from(["2026-11-22T10:00:00Z", "2026-11-22T10:00:00", "2016-12-31T23:59:60z", "yesterday"])
