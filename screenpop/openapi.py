@@ -1,7 +1,11 @@
 """The OpenAPI 3 description of the HTTP interface (``GET /openapi.json``).
 
-Written by hand from SPEC section 4 and kept true by a test that compares it
-with the app's routes.
+Written by hand from SPEC section 4 and kept true by tests: one compares it
+with the app's routes, and a schemathesis run (tests/test_fuzz_api.py) sends
+every operation generated requests and checks each answer's status, content
+type and body against this document.  It is served to anyone, so it holds
+nothing from the configuration but the public URL: no connector, section,
+role, agent or provider name, and its examples are invented.
 """
 
 from __future__ import annotations
@@ -9,22 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from screenpop import __version__
+from screenpop.handlers import MAX_NOTES_CHARS
+from screenpop.openapi_schemas import STRING, schemas
 from screenpop.settings import Settings
 
 JSON = dict[str, Any]
-
-ERROR_CODES = [
-    "bad_request",
-    "bad_signature",
-    "unauthorized",
-    "forbidden",
-    "not_found",
-    "too_large",
-    "unsupported_media_type",
-    "invalid_number",
-    "rate_limited",
-    "unavailable",
-]
 
 
 def _error(description: str) -> JSON:
@@ -41,39 +34,26 @@ def _json(description: str, schema: JSON | None = None) -> JSON:
     }
 
 
+def _ref(name: str) -> JSON:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _header(name: str, description: str) -> JSON:
+    return {"name": name, "in": "header", "required": False, "description": description, "schema": STRING}
+
+
 BEARER: list[JSON] = [{"agentToken": []}]
+# What every endpoint that reads or writes the store may answer while the store is down.
+STORE_DOWN = _error("The store is down (unavailable)")
+AUTH_FAILED = _error("Missing, malformed, expired or unknown token (unauthorized)")
 
 
 def _paths() -> JSON:
     return {
-        "/webhooks/{provider}": {
-            "post": {
-                "summary": "A call event from a phone system, in that provider's own format",
-                "parameters": [
-                    {"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/GenericEvent"}},
-                        "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
-                    },
-                },
-                "responses": {
-                    "202": _json("Verified and accepted", {"$ref": "#/components/schemas/Accepted"}),
-                    "204": {"description": "Accepted (Twilio status callbacks)"},
-                    "400": _error("Malformed body or a missing field"),
-                    "401": _error("Missing, wrong or stale signature (bad_signature)"),
-                    "404": _error("No provider of that name"),
-                    "413": _error("Body over server.max_body_bytes"),
-                    "415": _error("Wrong content type"),
-                    "429": _error("Too many calls in progress"),
-                },
-            }
-        },
+        "/webhooks/{provider}": {"post": _webhook()},
         "/ws": {
             "get": {
-                "summary": "Agent websocket (SPEC section 5)",
+                "summary": "Agent websocket (SPEC section 5); the token comes in the first frame",
                 "description": (
                     "Client frames: hello {token, resume_from?}, ping, refresh {token} (before the "
                     "token's exp; answered refreshed {exp}). Server frames: welcome, card, call, pong, "
@@ -81,138 +61,158 @@ def _paths() -> JSON:
                     "(also when exp passes without a refresh), 4403 origin, 4408 no hello in 5 s, "
                     "1012 restart."
                 ),
-                "responses": {"101": {"description": "Switching protocols"}},
+                "responses": {
+                    "101": {"description": "Switching protocols"},
+                    "400": _error("Not a websocket upgrade request"),
+                },
             }
         },
         "/agent": {
             "get": {
                 "summary": "The standalone agent page",
-                "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": STRING}}}},
             }
         },
-        "/widget/{name}": {
-            "get": {
-                "summary": "The embeddable widget (screenpop.js) and its files",
-                "parameters": [
-                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "responses": {"200": {"description": "The file"}, "404": _error("No such file")},
-            }
-        },
-        "/api/calls": {
-            "get": {
-                "summary": "The agent's recent calls with their cards' summaries (all calls for supervisors)",
-                "security": BEARER,
-                "parameters": [
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 20},
-                    }
-                ],
-                "responses": {
-                    "200": _json("Calls, newest first"),
-                    "400": _error("Bad limit"),
-                    "401": _error("Missing or bad token"),
-                },
-            }
-        },
-        "/api/calls/{call_id}/notes": {
-            "post": {
-                "summary": "Save a disposition and notes on a call",
-                "security": BEARER,
-                "parameters": [
-                    {"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "disposition": {"type": "string"},
-                                    "notes": {"type": "string"},
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "201": _json("The saved note"),
-                    "400": _error("Bad body"),
-                    "401": _error("Missing or bad token"),
-                    "403": _error("The agent did not receive this call"),
-                    "404": _error("No such call"),
-                    "415": _error("Not JSON"),
-                },
-            }
-        },
-        "/api/lookup": {
-            "get": {
-                "summary": "The card for a number, without a call (supervisor role)",
-                "security": BEARER,
-                "parameters": [
-                    {"name": "number", "in": "query", "required": True, "schema": {"type": "string"}}
-                ],
-                "responses": {
-                    "200": _json("The card"),
-                    "401": _error("Missing or bad token"),
-                    "403": _error("Not a supervisor"),
-                    "422": _error("Not a phone number"),
-                },
-            }
-        },
-        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("Serving")}}},
+        "/widget/{name}": {"get": _widget()},
+        "/api/calls": {"get": _list_calls()},
+        "/api/calls/{call_id}/notes": {"post": _save_note()},
+        "/api/lookup": {"get": _lookup()},
+        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("Serving", _ref("Health"))}}},
         "/readyz": {
             "get": {
                 "summary": "Readiness: store, broker, connector circuits",
-                "responses": {"200": _json("Ready"), "503": _json("Store or broker down, with the reason")},
+                "responses": {
+                    "200": _json("Ready", _ref("Readiness")),
+                    "503": _json("Store or broker down, with the reason", _ref("Readiness")),
+                },
             }
         },
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics",
-                "responses": {"200": {"description": "Text exposition", "content": {"text/plain": {}}}},
+                "responses": {
+                    "200": {"description": "Text exposition", "content": {"text/plain": {"schema": STRING}}}
+                },
             }
         },
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json("OpenAPI 3")}}},
     }
 
 
-def _schemas() -> JSON:
+def _webhook() -> JSON:
     return {
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": {
-                "error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": {"type": "string", "enum": ERROR_CODES},
-                        "message": {"type": "string"},
-                    },
-                }
+        "summary": "A call event from a phone system, in that provider's own format",
+        "description": (
+            "The `generic` kind takes the GenericEvent JSON signed with `Screenpop-Signature`; "
+            "`twilio` takes Twilio's form-encoded callbacks (`X-Twilio-Signature`), `telnyx` its "
+            "Ed25519-signed JSON, `amazon_connect` the contact-flow or EventBridge JSON."
+        ),
+        "parameters": [
+            {"name": "provider", "in": "path", "required": True, "schema": STRING},
+            _header(
+                "Screenpop-Signature", "`t=<unix seconds>,v1=<hex HMAC-SHA256>` (generic, amazon_connect)"
+            ),
+            _header("X-Twilio-Signature", "Twilio's signature of the URL and form parameters"),
+            _header("telnyx-signature-ed25519", "Telnyx's base64 Ed25519 signature"),
+            _header("telnyx-timestamp", "The Unix time Telnyx signed"),
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _ref("GenericEvent")},
+                "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
             },
         },
-        "Accepted": {
-            "type": "object",
-            "properties": {"call_id": {"type": "string"}, "status": {"type": "string", "enum": ["accepted"]}},
-        },
-        "GenericEvent": {
-            "type": "object",
-            "required": ["event", "call_id"],
-            "properties": {
-                "event": {"type": "string", "enum": ["ringing", "answered", "withdrawn", "ended", "missed"]},
-                "call_id": {"type": "string"},
-                "from": {"type": "string"},
-                "to": {"type": "string"},
-                "caller_name": {"type": "string"},
-                "agent": {"type": "string"},
-                "queue": {"type": "string"},
-                "at": {"type": "string", "format": "date-time"},
+        "responses": {
+            "200": {
+                "description": "Accepted (Twilio: an empty TwiML document)",
+                "content": {"text/xml": {"schema": STRING}},
             },
+            "202": _json("Verified and accepted", _ref("Accepted")),
+            "400": _error("Malformed body or a missing or wrong field (bad_request)"),
+            "401": _error("Missing, wrong or stale signature (bad_signature)"),
+            "404": _error("No provider of that name"),
+            "413": _error("Body over server.max_body_bytes"),
+            "415": _error("Not the content type this provider sends"),
+            "429": _error("Too many calls in progress"),
+            "503": _error("The event could not be handled now (store or broker down): send it again"),
+        },
+    }
+
+
+def _widget() -> JSON:
+    files = {
+        kind: {"schema": STRING} for kind in ("text/javascript", "text/css", "text/html", "image/svg+xml")
+    }
+    return {
+        "summary": "The embeddable widget (screenpop.js) and its files",
+        "parameters": [{"name": "name", "in": "path", "required": True, "schema": STRING}],
+        "responses": {"200": {"description": "The file", "content": files}, "404": _error("No such file")},
+    }
+
+
+def _list_calls() -> JSON:
+    return {
+        "summary": "The agent's recent calls with their cards' summaries (all calls for supervisors)",
+        "security": BEARER,
+        "parameters": [
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 20},
+            }
+        ],
+        "responses": {
+            "200": _json("Calls, newest first", _ref("CallList")),
+            "400": _error("limit is not a whole number from 1 to 200"),
+            "401": AUTH_FAILED,
+            "503": STORE_DOWN,
+        },
+    }
+
+
+def _save_note() -> JSON:
+    body = {
+        "type": "object",
+        "properties": {
+            "disposition": {"type": "string", "description": "One of the configured `card.dispositions`"},
+            "notes": {"type": "string", "maxLength": MAX_NOTES_CHARS},
+        },
+        "anyOf": [
+            {"required": ["disposition"]},
+            {"required": ["notes"], "properties": {"notes": {"pattern": r"\S"}}},
+        ],
+        "example": {"disposition": "resolved", "notes": "Explained the late fee; no refund."},
+    }
+    return {
+        "summary": "Save a disposition and notes on a call",
+        "security": BEARER,
+        "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": STRING}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "responses": {
+            "201": _json("The saved note", _ref("Note")),
+            "400": _error("Not a JSON object, an unknown disposition, or neither disposition nor notes"),
+            "401": AUTH_FAILED,
+            "403": _error("The agent did not receive this call"),
+            "404": _error("No such call"),
+            "413": _error("Body over server.max_body_bytes"),
+            "415": _error("Not JSON"),
+            "503": STORE_DOWN,
+        },
+    }
+
+
+def _lookup() -> JSON:
+    return {
+        "summary": "The card for a number, without a call (supervisor role)",
+        "security": BEARER,
+        "parameters": [{"name": "number", "in": "query", "required": True, "schema": STRING}],
+        "responses": {
+            "200": _json("The card, with the sections the caller's role may see", _ref("Card")),
+            "401": AUTH_FAILED,
+            "403": _error("Not a supervisor"),
+            "422": _error("Not a phone number (or withheld)"),
+            "503": STORE_DOWN,
         },
     }
 
@@ -228,7 +228,7 @@ def openapi_document(settings: Settings) -> JSON:
         "servers": [{"url": settings.server.public_url}],
         "paths": _paths(),
         "components": {
-            "schemas": _schemas(),
+            "schemas": schemas(),
             "securitySchemes": {"agentToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }

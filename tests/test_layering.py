@@ -13,7 +13,7 @@ LAYERS = [
     {"model", "untrusted"},
     {"phone", "settings", "envsubst", "config_errors", "connector_api", "card", "routing", "auth", "breaker"},
     {"lookup", "cache", "broker", "hub", "store", "recorder", "calls", "providers", "metrics", "registry"},
-    {"handlers", "keys", "openapi", "widget_files"},
+    {"handlers", "keys", "openapi", "openapi_schemas", "widget_files"},
     {"app", "runtime", "checks", "server"},
     {"cli", "cli_commands", "cli_output"},
 ]

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -52,10 +53,7 @@ def parse_generic_header(value: str) -> tuple[int, list[str]]:
         if not sep:
             continue
         if key == "t":
-            try:
-                timestamp = int(item)
-            except ValueError as exc:
-                raise BadSignature(f"{SIGNATURE_HEADER} has a timestamp that is not a number") from exc
+            timestamp = unix_seconds(item, SIGNATURE_HEADER)
         elif key == "v1" and item:
             signatures.append(item.lower())
     if timestamp is None:
@@ -63,6 +61,22 @@ def parse_generic_header(value: str) -> tuple[int, list[str]]:
     if not signatures:
         raise BadSignature(f"{SIGNATURE_HEADER} has no `v1=` signature")
     return timestamp, signatures
+
+
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+
+
+def unix_seconds(text: str, what: str) -> int:
+    """A signature's Unix time: ASCII digits only, at most 12 of them, or ``BadSignature``.
+
+    ``int()`` alone takes far more: ``1_000``, spaces, any script's digits
+    (Arabic-Indic or fullwidth, which later fail to encode as ASCII) and numbers too
+    big for a float, which ``check_fresh`` then cannot subtract from the
+    clock.  All of those were 500s.
+    """
+    if not _UNIX_SECONDS.fullmatch(text):
+        raise BadSignature(f"{what} has a timestamp that is not a number of seconds")
+    return int(text)
 
 
 def check_fresh(timestamp: float, now: float, tolerance_s: int, what: str) -> None:
@@ -97,8 +111,13 @@ def any_equal(given: Iterable[str], expected: Iterable[str]) -> bool:
     expected = list(expected)
     for candidate in given:
         for value in expected:
-            found |= hmac.compare_digest(candidate.encode("utf-8"), value.encode("utf-8"))
+            found |= hmac.compare_digest(_wire_bytes(candidate), _wire_bytes(value))
     return found
+
+
+def _wire_bytes(text: str) -> bytes:
+    """Header text back to bytes: aiohttp decodes undecodable header bytes to lone surrogates."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def media_type(content_type: str) -> str:
@@ -136,12 +155,22 @@ def required_text(data: Mapping[str, Any], key: str, where: str = "") -> str:
     return value
 
 
+_UTC_SUFFIX = re.compile(r"[zZ]$")
+_LEAP_SECOND = re.compile(r"^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:)60(?=\D|$)")
+
+
 def parse_time(value: str | None, where: str) -> datetime | None:
-    """ISO 8601 (``Z`` allowed) to an aware datetime; a bad value is a 400 naming the field."""
+    """ISO 8601 / RFC 3339 to an aware datetime; a bad value is a 400 naming the field.
+
+    RFC 3339 (the OpenAPI ``date-time`` format) allows a lower-case ``z``
+    and a leap second (``23:59:60``), which ``fromisoformat`` refuses: the
+    zone is normalised, and a leap second is read as the second before it
+    (a datetime has no 60th second; the event time is informational).
+    """
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(_LEAP_SECOND.sub(r"\g<1>59", _UTC_SUFFIX.sub("+00:00", value)))
     except ValueError as exc:
         raise BadRequest(f"`{where}` is not an ISO 8601 time: {value[:40]!r}") from exc
     if parsed.tzinfo is None:

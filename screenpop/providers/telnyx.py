@@ -33,6 +33,7 @@ from screenpop.providers.signing import (
     parse_time,
     require_json_object,
     text_field,
+    unix_seconds,
 )
 from screenpop.settings import ProviderSettings, ServerSettings
 
@@ -78,11 +79,11 @@ class TelnyxProvider:
         timestamp = request.headers.get(TIMESTAMP_HEADER)
         if not signature_b64 or not timestamp:
             raise BadSignature(f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header")
+        signed_at = unix_seconds(timestamp, TIMESTAMP_HEADER)
         try:
-            signed_at = int(timestamp)
             signature = base64.b64decode(signature_b64, validate=True)
         except (ValueError, binascii.Error) as exc:
-            raise BadSignature(f"{TIMESTAMP_HEADER} or {SIGNATURE_HEADER} is malformed") from exc
+            raise BadSignature(f"{SIGNATURE_HEADER} is not base64") from exc
         check_fresh(signed_at, now_of(request.now), self.settings.tolerance_s, TIMESTAMP_HEADER)
         try:
             self.key.verify(timestamp.encode("ascii") + b"|" + request.body, signature)

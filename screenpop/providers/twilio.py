@@ -39,6 +39,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -58,6 +59,8 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 FORM = "application/x-www-form-urlencoded"
 HASHES = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
+# ``str.isdigit`` is true for "²" and other digits ``int`` refuses; Unix seconds are ASCII.
+UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 PARENT_STATUS = {
@@ -342,9 +345,10 @@ def parse_timestamp(value: str | None) -> datetime | None:
     """TaskRouter sends Unix seconds, voice callbacks an RFC 2822 date; neither is worth a 400."""
     if not value:
         return None
-    if value.isdigit():
-        return datetime.fromtimestamp(int(value), tz=UTC)
     try:
+        if UNIX_SECONDS.fullmatch(value):
+            return datetime.fromtimestamp(int(value), tz=UTC)
         return parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, OSError):
+        # Out of range for a datetime (year 10000, a 20-digit number), or not a date at all.
         return None

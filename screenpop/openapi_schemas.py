@@ -1,0 +1,153 @@
+"""The component schemas of the OpenAPI document: error shape, webhook and API bodies.
+
+Each schema names the keys the handlers always send (``required``) and
+leaves room for more, so that a response check fails on a missing or
+mistyped field and not on a field added later.  Examples are invented
+(``555-01xx`` numbers, a section called ``crm``): the document is public.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from screenpop.model import EventKind, SectionStatus
+
+JSON = dict[str, Any]
+
+ERROR_CODES = [
+    "bad_request",
+    "bad_signature",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "too_large",
+    "unsupported_media_type",
+    "invalid_number",
+    "rate_limited",
+    "unavailable",
+]
+
+STRING: JSON = {"type": "string"}
+NULLABLE_STRING: JSON = {"type": "string", "nullable": True}
+OBJECT: JSON = {"type": "object"}
+
+
+def _object(required: dict[str, JSON], optional: dict[str, JSON] | None = None, **extra: Any) -> JSON:
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": {**required, **(optional or {})},
+        **extra,
+    }
+
+
+def schemas() -> JSON:
+    return {
+        "Error": _object(
+            {"error": _object({"code": {"type": "string", "enum": ERROR_CODES}, "message": STRING})},
+            example={"error": {"code": "unauthorized", "message": "the token has expired"}},
+        ),
+        "Accepted": _object(
+            {"call_id": NULLABLE_STRING, "status": {"type": "string", "enum": ["accepted"]}},
+            description="call_id is null when the request carried no call event (a status screenpop ignores)",
+        ),
+        "GenericEvent": _generic_event(),
+        "Health": _object({"status": {"type": "string", "enum": ["ok"]}}),
+        "Readiness": _object(
+            {
+                "store": STRING,
+                "broker": STRING,
+                "connectors": {"type": "object", "additionalProperties": STRING},
+            },
+            {"phone_links": {"type": "object", "additionalProperties": STRING}},
+            example={"store": "ok", "broker": "down: connection refused", "connectors": {"crm": "closed"}},
+        ),
+        "Note": _note(),
+        "CallList": _object({"calls": {"type": "array", "items": _call()}}),
+        "Card": _card(),
+    }
+
+
+def _generic_event() -> JSON:
+    return _object(
+        {
+            "event": {"type": "string", "enum": [k.value for k in EventKind]},
+            "call_id": {"type": "string", "pattern": r"\S", "description": "Not blank"},
+        },
+        {
+            "from": STRING,
+            "to": STRING,
+            "caller_name": STRING,
+            "agent": STRING,
+            "queue": STRING,
+            "forwarded_from": STRING,
+            "at": {"type": "string", "format": "date-time"},
+        },
+        example={
+            "event": "ringing",
+            "call_id": "c-1001",
+            "from": "+1 (415) 555-0132",
+            "to": "+18005550100",
+            "queue": "support",
+            "at": "2026-11-22T10:00:00Z",
+        },
+    )
+
+
+def _note() -> JSON:
+    return _object(
+        {
+            "id": {"type": "integer"},
+            "agent": STRING,
+            "disposition": NULLABLE_STRING,
+            "notes": NULLABLE_STRING,
+            "created_at": NULLABLE_STRING,
+        }
+    )
+
+
+def _call() -> JSON:
+    caller = _object({"raw": NULLABLE_STRING, "e164": NULLABLE_STRING, "name": NULLABLE_STRING})
+    return _object(
+        {
+            "call_id": STRING,
+            "provider": STRING,
+            "status": STRING,
+            "caller": caller,
+            "to": NULLABLE_STRING,
+            "queue": NULLABLE_STRING,
+            "answered_by": NULLABLE_STRING,
+            "received_at": NULLABLE_STRING,
+            "answered_at": NULLABLE_STRING,
+            "ended_at": NULLABLE_STRING,
+            "summary": {"type": "object", "nullable": True},
+            "notes": {"type": "array", "items": _note()},
+        }
+    )
+
+
+def _card() -> JSON:
+    section = _object(
+        {"status": {"type": "string", "enum": [s.value for s in SectionStatus]}},
+        {"title": STRING, "data": OBJECT, "error": STRING, "elapsed_ms": {"type": "integer"}},
+    )
+    return _object(
+        {
+            "call_id": STRING,
+            "status": STRING,
+            "caller": _object({"e164": NULLABLE_STRING, "valid": {"type": "boolean"}}),
+            "customer": OBJECT,
+            "badges": {"type": "array", "items": OBJECT},
+            "sections": {"type": "object", "additionalProperties": section},
+            "history": {"type": "array", "items": OBJECT},
+        },
+        example={
+            "call_id": "",
+            "status": "lookup",
+            "caller": {"raw": "4155550132", "e164": "+14155550132", "valid": True, "withheld": False},
+            "customer": {"name": "Example Customer", "ids": {"crm": "C-0001"}, "matches": 1, "conflicts": []},
+            "badges": [],
+            "sections": {"crm": {"status": "ok", "title": "CRM", "data": {"name": "Example Customer"}}},
+            "history": [],
+        },
+    )
