@@ -159,9 +159,10 @@ async def save_note(request: web.Request) -> web.Response:
     body = await _json_body(request)
     disposition = body.get("disposition")
     notes = body.get("notes", "")
-    allowed = request.app[keys.SETTINGS].card.dispositions
-    if disposition is not None and disposition not in allowed:
-        raise BadRequest(f"disposition must be one of: {', '.join(allowed)}")
+    card = request.app[keys.SETTINGS].card
+    problem = None if disposition is None else card.disposition_problem(disposition)
+    if problem is not None:
+        raise BadRequest(problem)
     if not isinstance(notes, str) or len(notes) > MAX_NOTES_CHARS:
         raise BadRequest(f"notes must be text of at most {MAX_NOTES_CHARS} characters")
     if disposition is None and not notes.strip():
