@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from screenpop.broker import Broker, Delivery
-from screenpop.card import SectionSpec, card_summary, render_card
+from screenpop.card import SectionSpec, card_summaries, render_card
 from screenpop.errors import RateLimited
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
@@ -173,7 +173,7 @@ class CallService:
             history = asyncio.create_task(self._history(number.e164, event.call_id))
             await self._grow(live, history)
             self._metrics.complete.observe(time.perf_counter() - started)
-            summary = card_summary(render_card(live.card, self._specs, frozenset()))
+            summary = card_summaries(live.card, self._specs, self._views())
             self._recorder.summary(event.provider, event.call_id, summary)
         except Exception:
             log.exception("call %s: completing the card failed", event.call_id)
@@ -196,6 +196,12 @@ class CallService:
             await self._publish_card(live)
         if not history.done():
             history.cancel()
+
+    def _views(self) -> set[frozenset[str]]:
+        """Every set of hidden sections a reader of this call's summary may have: one per role."""
+        settings = self._settings
+        roles = {*settings.roles, *(a.role for a in settings.agents.directory)}
+        return {settings.hidden_sections(role) for role in roles}
 
     async def _ringing_again_may_be_withdrawn_again(self, event: CallEvent) -> None:
         """A new ring for an agent re-arms that agent's withdrawal (ring, withdraw, ring, withdraw)."""

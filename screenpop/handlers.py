@@ -16,7 +16,7 @@ from aiohttp import web
 
 from screenpop import keys
 from screenpop.auth import AgentIdentity, bearer_token, verify_token
-from screenpop.card import render_card
+from screenpop.card import render_card, summary_for
 from screenpop.errors import (
     BadRequest,
     Forbidden,
@@ -151,6 +151,9 @@ async def list_calls(request: web.Request) -> web.Response:
     who = None if agent.role == SUPERVISOR_ROLE else agent.id
     await request.app[keys.CALLS].records_written()
     calls = await request.app[keys.STORE].recent_calls(who, limit)
+    hidden = request.app[keys.SETTINGS].hidden_sections(agent.role)
+    for call in calls:  # the reader's own view: a summary is derived from sections its role may not see
+        call["summary"] = summary_for(call.get("summary"), hidden)
     return web.json_response({"calls": calls})
 
 

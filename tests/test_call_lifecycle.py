@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from screenpop.auth import mint_token
-from tests.service_helpers import agent_socket, api, event_body, make, post_event, running
+from screenpop.card import summary_for
+from screenpop.settings import Settings, settings_from_mapping
+from tests.process_helpers import wait_for
+from tests.service_helpers import ADA, agent_socket, api, base_config, event_body, make, post_event, running
 
 
 @pytest.fixture
@@ -50,3 +54,67 @@ async def test_configured_dispositions_are_the_only_ones_accepted(store_url: str
         assert "resolved" in refused["error"]["message"]
         status, saved = await api(base, "POST", path, token, json={"disposition": "resolved"})
         assert status == 201, json.dumps(saved)
+
+
+def with_credit_holder(store_url: str) -> Settings:
+    """The test config, with the credit section naming the caller differently (an identity of its own)."""
+    config = base_config(store_url)
+    credit = config["connectors"][1]
+    credit["rows"] = {ADA: {"credit_limit": 5000, "rating": "D", "holder": "Augusta King"}}
+    return settings_from_mapping(config, source="<test>", environ={})
+
+
+async def listed(base: str, token: str, call_id: str) -> dict[str, Any] | None:
+    """The call's entry in GET /api/calls once its summary is written, else None."""
+    status, body = await api(base, "GET", "/api/calls?limit=50", token)
+    assert status == 200, body
+    found = [c for c in body["calls"] if c["call_id"] == call_id and c["summary"] is not None]
+    return found[0] if found else None
+
+
+async def test_calls_api_summaries_are_rendered_for_the_readers_role(store_url: str) -> None:
+    """A tier1 reader's /api/calls summary holds nothing of the hidden credit section; a supervisor's does."""
+    settings = with_credit_holder(store_url)
+    tier1 = mint_token(settings, "agent-1")
+    supervisor = mint_token(settings, "agent-3")
+    supervisor_as_tier1 = mint_token(settings, "agent-3", role="tier1")
+    async with (
+        running(settings) as base,
+        agent_socket(base, settings, "agent-1") as one,
+        agent_socket(base, settings, "agent-3") as three,
+    ):
+        await post_event(base, event_body("c-seen", agent="agent-1"))
+        await post_event(base, event_body("c-sup", agent="agent-3"))
+        await one.card_until_complete("c-seen")
+        await three.card_until_complete("c-sup")
+        mine = await wait_for(lambda: listed(base, tier1, "c-seen"), 5, "agent-1's summary")
+        full = await wait_for(lambda: listed(base, supervisor, "c-seen"), 5, "the supervisor's summary")
+        claimed = await wait_for(
+            lambda: listed(base, supervisor_as_tier1, "c-sup"), 5, "a tier1 token's summary"
+        )
+    assert full["summary"]["sections"]["credit"] == "ok"
+    assert {"section": "credit", "text": "Credit hold", "level": "info"} in full["summary"]["badges"]
+    assert "Augusta King" in json.dumps(full)
+    for entry in (mine, claimed):
+        text = json.dumps(entry["summary"])
+        assert "credit" not in text.lower() and "Credit hold" not in text and "Augusta King" not in text, text
+        assert entry["summary"]["customer"]["name"] == "Ada Lovelace"
+        assert entry["summary"]["sections"] == {"accounting": "ok"}
+
+
+def test_a_summary_is_never_shown_to_a_role_that_hides_more_than_it_was_rendered_for() -> None:
+    """summary_for picks the view that hides at least the reader's sections, and trims an old summary."""
+    narrow = {"customer": {"name": "A"}, "badges": [], "sections": {"accounting": "ok"}}
+    wide = {"customer": {"name": "B"}, "badges": [], "sections": {"accounting": "ok", "credit": "ok"}}
+    stored = {"views": [{"hidden": [], "summary": wide}, {"hidden": ["credit"], "summary": narrow}]}
+    assert summary_for(stored, frozenset()) == wide
+    assert summary_for(stored, frozenset({"credit"})) == narrow
+    assert summary_for(stored, frozenset({"credit", "crm"})) is None
+    legacy = {
+        "customer": {"name": "Augusta King", "ids": {"credit": "K-1", "accounting": "A-1"}, "matches": 1},
+        "badges": [{"section": "credit", "text": "Credit hold", "level": "alert"}],
+        "sections": {"accounting": "ok", "credit": "ok"},
+    }
+    trimmed = summary_for(legacy, frozenset({"credit"}))
+    assert trimmed is not None and "credit" not in json.dumps(trimmed).lower()
+    assert "Augusta King" not in json.dumps(trimmed) and trimmed["customer"]["ids"] == {"accounting": "A-1"}
