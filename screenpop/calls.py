@@ -170,7 +170,7 @@ class CallService:
             await self._ringing_again_may_be_withdrawn_again(event)
             await self._remember(event, add=live.recipients)
             self._recorder.record(event, number.e164, live.recipients)
-            history = asyncio.create_task(self._history(number.e164, event.call_id))
+            history = asyncio.create_task(self._history(number.e164, event))
             await self._grow(live, history)
             self._metrics.complete.observe(time.perf_counter() - started)
             summary = card_summaries(live.card, self._specs, self._views())
@@ -208,10 +208,11 @@ class CallService:
         if event.agent:
             await self._broker.release(_event_key(replace(event, event=EventKind.WITHDRAWN)))
 
-    async def _history(self, e164: str | None, call_id: str) -> tuple[HistoryEntry, ...]:
+    async def _history(self, e164: str | None, event: CallEvent) -> tuple[HistoryEntry, ...]:
+        """The caller's earlier calls: any but this one (this provider's call of this id)."""
         if not e164 or self._settings.card.history == 0:
             return ()
-        return await self._store.history(e164, self._settings.card.history, call_id)
+        return await self._store.history(e164, self._settings.card.history, event.call_id, event.provider)
 
     async def _add_recipients(self, live: LiveCall, event: CallEvent, targets: list[AgentEntry]) -> None:
         """Another ringing leg of a card already on its way: show it to the new agents too."""

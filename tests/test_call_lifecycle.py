@@ -11,13 +11,25 @@ import json
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from screenpop.auth import mint_token
 from screenpop.card import summary_for
 from screenpop.settings import Settings, settings_from_mapping
 from tests.process_helpers import wait_for
-from tests.service_helpers import ADA, agent_socket, api, base_config, event_body, make, post_event, running
+from tests.service_helpers import (
+    ADA,
+    WEBHOOK_SECRET,
+    agent_socket,
+    api,
+    base_config,
+    event_body,
+    make,
+    post_event,
+    running,
+    sign,
+)
 
 
 @pytest.fixture
@@ -118,3 +130,43 @@ def test_a_summary_is_never_shown_to_a_role_that_hides_more_than_it_was_rendered
     trimmed = summary_for(legacy, frozenset({"credit"}))
     assert trimmed is not None and "credit" not in json.dumps(trimmed).lower()
     assert "Augusta King" not in json.dumps(trimmed) and trimmed["customer"]["ids"] == {"accounting": "A-1"}
+
+
+async def post_to(base: str, provider: str, body: bytes, secret: str) -> int:
+    """A generic webhook to ``/webhooks/{provider}``, signed with that provider's secret."""
+    headers = {"Content-Type": "application/json", "Screenpop-Signature": sign(body, secret)}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{base}/webhooks/{provider}", data=body, headers=headers) as reply,
+    ):
+        return reply.status
+
+
+async def test_a_note_goes_to_the_call_of_that_id_the_agent_received(store_url: str) -> None:
+    """Two providers, one call id: each agent's note lands on the call it received, none is locked out."""
+    providers = [
+        {"name": "pbx", "kind": "generic", "secret": WEBHOOK_SECRET},
+        {"name": "pbx2", "kind": "generic", "secret": "second-pbx-secret"},
+    ]
+    settings = make(store_url, providers=providers)
+    async with (
+        running(settings) as base,
+        agent_socket(base, settings, "agent-1") as one,
+        agent_socket(base, settings, "agent-2") as two,
+    ):
+        assert await post_to(base, "pbx", event_body("c-same", agent="agent-1"), WEBHOOK_SECRET) == 202
+        await one.card_until_complete("c-same")
+        assert await post_to(base, "pbx2", event_body("c-same", agent="agent-2"), "second-pbx-secret") == 202
+        await two.card_until_complete("c-same")
+        path = "/api/calls/c-same/notes"
+        first = await api(base, "POST", path, mint_token(settings, "agent-1"), json={"notes": "first"})
+        second = await api(base, "POST", path, mint_token(settings, "agent-2"), json={"notes": "second"})
+        outsider = await api(
+            base, "POST", path, mint_token(settings, "agent-3", role="tier1"), json={"notes": "x"}
+        )
+        _, listing = await api(base, "GET", "/api/calls", mint_token(settings, "agent-1"))
+    assert (first[0], first[1]["provider"]) == (201, "pbx"), first
+    assert (second[0], second[1]["provider"]) == (201, "pbx2"), second
+    assert (outsider[0], outsider[1]["error"]["code"]) == (403, "forbidden")
+    [mine] = listing["calls"]
+    assert (mine["provider"], [n["notes"] for n in mine["notes"]]) == ("pbx", ["first"])
