@@ -7,20 +7,28 @@ temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from screenpop.auth import mint_token
+from screenpop.broker import Delivery, MemoryBroker
 from screenpop.card import summary_for
 from screenpop.settings import Settings, settings_from_mapping
 from tests.process_helpers import wait_for
+from tests.servers import PostgresServer
 from tests.service_helpers import (
     ADA,
     WEBHOOK_SECRET,
+    Agent,
     agent_socket,
     api,
     base_config,
@@ -170,3 +178,145 @@ async def test_a_note_goes_to_the_call_of_that_id_the_agent_received(store_url: 
     assert (outsider[0], outsider[1]["error"]["code"]) == (403, "forbidden")
     [mine] = listing["calls"]
     assert (mine["provider"], [n["notes"] for n in mine["notes"]]) == ("pbx", ["first"])
+
+
+# -- duplicates, replays and failures ---------------------------------------------------------------
+
+
+async def frames_until(agent: Agent, last: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """Every frame the agent receives up to and including the first for which ``last`` holds."""
+    seen = []
+    while True:
+        frame = await agent.next(5.0)
+        seen.append(frame)
+        if last(frame):
+            return seen
+
+
+def first_card_of(call_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda f: f.get("type") == "card" and f["call_id"] == call_id and f["version"] == 1
+
+
+def card_of(call_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda f: f.get("type") == "card" and f["call_id"] == call_id
+
+
+def pops(frames: list[dict[str, Any]], call_id: str, holding: bool = False) -> int:
+    """How many times a card for ``call_id`` popped in ``frames``: a card frame while not holding it.
+
+    The agent holds the card from its first card frame until a ``withdrawn``
+    (a card growing version by version is one pop).
+    """
+    count = 0
+    for frame in frames:
+        if frame.get("call_id") != call_id:
+            continue
+        if frame["type"] == "card" and not holding:
+            count, holding = count + 1, True
+        elif frame["type"] == "call" and frame["status"] == "withdrawn":
+            holding = False
+    return count
+
+
+async def test_replayed_ring_and_withdrawal_change_nothing_but_a_new_ring_pops(store_url: str) -> None:
+    """Replays of ringing / withdrawn pop once; a new ring (a new `at`) after a withdrawal pops again."""
+    settings = make(store_url)
+    ring = event_body("c-replay", agent="agent-1", at="2026-12-03T10:00:00Z")
+    withdraw = event_body("c-replay", "withdrawn", agent="agent-1", at="2026-12-03T10:00:15Z")
+    ring_again = event_body("c-replay", agent="agent-1", at="2026-12-03T10:00:30Z")
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        for body in (ring, withdraw, ring, withdraw, ring):
+            status, reply = await post_event(base, body, sign(body, at=int(time.time()) - 5))
+            assert status == 202, reply
+        await post_event(base, event_body("c-mark-1", agent="agent-1"))
+        before = await frames_until(agent, first_card_of("c-mark-1"))
+        assert pops(before, "c-replay") == 1, before
+        withdrawn = [f for f in before if f.get("type") == "call" and f["status"] == "withdrawn"]
+        assert len(withdrawn) == 1, withdrawn
+
+        await post_event(base, ring_again)
+        again = await frames_until(agent, card_of("c-replay"))
+        assert again[-1]["card"]["caller"]["e164"] == ADA
+
+        for body in (ring_again, ring):
+            assert (await post_event(base, body, sign(body, at=int(time.time()) - 5)))[0] == 202
+        await post_event(base, event_body("c-mark-2", agent="agent-1"))
+        after = await frames_until(agent, first_card_of("c-mark-2"))
+        assert pops(after, "c-replay", holding=True) == 0, after
+
+
+async def test_a_ring_whose_first_frame_cannot_be_published_is_503_and_its_retry_pops(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the broker refuses the first frame the webhook is 503, and the retry pops the card."""
+    settings = make(store_url)
+    publish = MemoryBroker.publish
+    refused: list[int] = []
+
+    async def refuse_first_card(self: MemoryBroker, deliveries: Sequence[Delivery]) -> None:
+        if not refused and any('"type":"card"' in d.body for d in deliveries):
+            refused.append(len(deliveries))
+            raise ConnectionError("the broker refused the frame")
+        await publish(self, deliveries)
+
+    monkeypatch.setattr(MemoryBroker, "publish", refuse_first_card)
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        body = event_body("c-lost", agent="agent-1")
+        status, reply = await post_event(base, body)
+        assert (status, reply["error"]["code"]) == (503, "unavailable"), reply
+        assert refused == [1]
+        status, reply = await post_event(base, body, sign(body, at=int(time.time()) - 5))
+        assert (status, reply) == (202, {"call_id": "c-lost", "status": "accepted"})
+        frames = await agent.card_until_complete("c-lost")
+    assert pops(frames, "c-lost") == 1
+
+
+async def test_an_answer_the_store_cannot_route_is_503_and_its_retry_reaches_every_recipient(
+    pg_url: str, postgres_server: PostgresServer
+) -> None:
+    """With the store down, an `answered` that needs its recipients is 503; resent later, it reaches them."""
+    settings = make(pg_url)
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as one:
+        await post_event(base, event_body("c-down", queue="support"))
+        await one.card_until_complete("c-down")
+        token = mint_token(settings, "agent-1")
+        await wait_for(lambda: listed_at_all(base, token, "c-down"), 5, "the call's recipients in the store")
+    # a restarted instance: the broker's shared recipients are gone, the store has them
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as one:
+        answered = event_body("c-down", "answered", agent="agent-2")
+        async with database_refusing_connections(postgres_server, pg_url):
+            status, reply = await post_event(base, answered)
+            assert (status, reply["error"]["code"]) == (503, "unavailable"), reply
+        status, reply = await post_event(base, answered, sign(answered, at=int(time.time()) - 5))
+        assert status == 202, reply
+        frame = await one.next()
+    assert (frame["type"], frame["call_id"], frame["status"], frame["agent"]) == (
+        "call",
+        "c-down",
+        "answered",
+        "agent-2",
+    )
+
+
+async def listed_at_all(base: str, token: str, call_id: str) -> bool:
+    status, body = await api(base, "GET", "/api/calls", token)
+    return status == 200 and any(c["call_id"] == call_id for c in body["calls"])
+
+
+@contextlib.asynccontextmanager
+async def database_refusing_connections(server: PostgresServer, url: str) -> AsyncIterator[None]:
+    """The store's PostgreSQL database refuses new connections and has its open ones cut, until the end."""
+    name = sa.engine.make_url(url).database
+    admin = create_async_engine(server.url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            await conn.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                {"name": name},
+            )
+        yield
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        await admin.dispose()
