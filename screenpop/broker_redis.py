@@ -269,6 +269,7 @@ class RedisBroker:
         )
         self._window_ms = replay_s * 1000
         self._append = self._redis.register_script(APPEND_LUA)
+        self._publishing = asyncio.Lock()
         self._add_members = self._redis.register_script(ADD_MEMBERS_LUA)
         self._handlers: list[FrameHandler] = []
         self._outbox: deque[_Pending] = deque()
@@ -316,21 +317,31 @@ class RedisBroker:
     # publishing ---------------------------------------------------------
 
     async def publish(self, deliveries: Sequence[Delivery]) -> None:
-        """Append to the streams and fan out; without Redis, deliver here and keep for later."""
+        """Append to the streams and fan out; without Redis, deliver here and keep for later.
+
+        One publish at a time: two appends in flight on two pooled connections
+        may come back in the other order, and a socket never sends a frame
+        whose id is below one it sent (that is how replay and live frames are
+        kept from repeating), so the later-numbered answer, handed over first,
+        would make the other frame vanish.  Under the lock, this instance's
+        agents get frames in id order, the fan-out entries it had not read yet
+        first.
+        """
         if not deliveries:
             return
-        if self._up:
-            try:
-                ids = await self._append_all(deliveries, ["*"] * len(deliveries))
-            except FAULTS as exc:
-                self._mark_down(describe_fault(exc))
-            else:
-                self._deliver_local(deliveries, ids)
-                return
-        ids = [self._local_id() for _ in deliveries]
-        for delivery, event_id in zip(deliveries, ids, strict=True):
-            self._keep(delivery, event_id)
-        self._deliver_local(deliveries, ids)
+        async with self._publishing:
+            if self._up:
+                try:
+                    ids = await self._append_all(deliveries, ["*"] * len(deliveries))
+                except FAULTS as exc:
+                    self._mark_down(describe_fault(exc))
+                else:
+                    self._deliver_local(deliveries, ids)
+                    return
+            ids = [self._local_id() for _ in deliveries]
+            for delivery, event_id in zip(deliveries, ids, strict=True):
+                self._keep(delivery, event_id)
+            self._deliver_local(deliveries, ids)
 
     async def _append_all(self, deliveries: Sequence[Delivery], wanted: Sequence[str]) -> list[str]:
         bodies: dict[str, int] = {}
