@@ -152,8 +152,9 @@ class CallService:
             agent: roles[agent]
             for agent in await self._broker.add_members(key, list(roles), CALL_STATE_TTL_S)
         }
-        if not fresh:
+        if roles and not fresh:
             return  # everyone it rings for holds the card already
+        # (a call that rings no one is still looked up and recorded: history and /api/calls show it)
         try:
             live = self._live.get(_call_key(event))
             if live is not None:

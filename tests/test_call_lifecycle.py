@@ -320,3 +320,16 @@ async def database_refusing_connections(server: PostgresServer, url: str) -> Asy
         async with admin.connect() as conn:
             await conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
         await admin.dispose()
+
+
+async def test_a_call_that_rings_no_one_is_still_recorded(store_url: str) -> None:
+    """A ringing for a queue with no members pops nothing but is kept, with its summary, for supervisors."""
+    settings = make(store_url, routing={"unrouted": "none"})
+    supervisor = mint_token(settings, "agent-3")
+    async with running(settings) as base:
+        status, _ = await post_event(base, event_body("c-nobody", queue="empty-queue"))
+        assert status == 202
+        entry = await wait_for(
+            lambda: listed(base, supervisor, "c-nobody"), 5, "the unanswered call's record"
+        )
+    assert entry["queue"] == "empty-queue" and entry["summary"]["sections"]["accounting"] == "ok"
