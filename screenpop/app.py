@@ -170,7 +170,13 @@ def _welcome_extras(settings: Settings, agent: AgentIdentity) -> dict[str, Any]:
         fields = c.display.model_dump(exclude_none=True)["fields"] if c.display else {}
         rows = getattr(c.options, "rows", "one")
         sections.append({"name": c.name, "title": c.title, "rows": rows, "fields": fields})
-    return {"sections": sections, "dispositions": list(settings.card.dispositions)}
+    return {"sections": sections, "dispositions": _dispositions(settings)}
+
+
+def _dispositions(settings: Settings) -> list[str] | None:
+    """The widget's choices, or None when any disposition text is accepted (a free-text field)."""
+    found = settings.card.dispositions
+    return None if found is None else list(found)
 
 
 async def _readiness(app: web.Application) -> dict[str, Any]:

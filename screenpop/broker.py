@@ -85,6 +85,26 @@ class Broker(Protocol):
 
     async def get(self, key: str) -> str | None: ...
 
+    async def add_members(self, key: str, members: Sequence[str], ttl_s: int) -> list[str]:
+        """Add ``members`` to the set at ``key`` (made if need be, kept ``ttl_s``); those not in it before.
+
+        Atomic: of several instances adding one member at once, exactly one
+        is told it is new (the recipients of a call: only that one pops it).
+        """
+        ...
+
+    async def remove_member(self, key: str, member: str) -> bool:
+        """Take ``member`` out of the set at ``key``; True only for the caller that took it out."""
+        ...
+
+    async def members(self, key: str) -> list[str] | None:
+        """The set at ``key`` (sorted), or None when no set was made there within its time to live.
+
+        A set whose members were all removed is still there (empty), so that
+        "everyone was withdrawn" is told apart from "nothing is known".
+        """
+        ...
+
 
 class MemoryBroker:
     """One process: a replay log per agent, trimmed to ``replay_s``."""
@@ -95,6 +115,7 @@ class MemoryBroker:
         self._trimmed: dict[str, tuple[int, int]] = {}
         self._handlers: list[FrameHandler] = []
         self._values: dict[str, tuple[str, float]] = {}
+        self._sets: dict[str, tuple[set[str], float]] = {}
         self._expiries: list[tuple[float, str]] = []  # a heap, so expiring costs log n per value
         self._last = (0, 0)
         self._born = (int(time.time() * 1000), 0)
@@ -172,6 +193,33 @@ class MemoryBroker:
             return None
         return found[0]
 
+    async def add_members(self, key: str, members: Sequence[str], ttl_s: int) -> list[str]:
+        now = time.monotonic()
+        self._expire(now)
+        found = self._live_set(key, now)
+        new = [m for m in dict.fromkeys(members) if m not in found]
+        found.update(new)
+        self._sets[key] = (found, now + ttl_s)
+        heapq.heappush(self._expiries, (now + ttl_s, key))
+        return new
+
+    async def remove_member(self, key: str, member: str) -> bool:
+        found = self._live_set(key, time.monotonic())
+        if member not in found:
+            return False
+        found.discard(member)
+        return True
+
+    async def members(self, key: str) -> list[str] | None:
+        found = self._sets.get(key)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return sorted(found[0])
+
+    def _live_set(self, key: str, now: float) -> set[str]:
+        found = self._sets.get(key)
+        return found[0] if found is not None and found[1] >= now else set()
+
     def _expire(self, now: float) -> None:
         """Drop values whose time is up, oldest first, so the guard does not grow without end."""
         while self._expiries and self._expiries[0][0] < now:
@@ -179,6 +227,9 @@ class MemoryBroker:
             found = self._values.get(key)
             if found is not None and found[1] <= until:
                 del self._values[key]
+            members = self._sets.get(key)
+            if members is not None and members[1] <= until:
+                del self._sets[key]
 
 
 def make_broker(url: str, replay_s: int) -> Broker:

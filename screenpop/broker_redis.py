@@ -102,12 +102,34 @@ return {ids, fan_id, missed}
 """.replace("MISSED_MAX", str(MISSED_MAX))
 
 
+# KEYS[1]: a set; ARGV[1]: its time to live in seconds, ARGV[2…]: members to add.  The empty
+# member marks that the set exists even when every real member was removed.  Returns the members
+# that were not in the set before: atomic, so of racing instances only one hears "new" per member.
+ADD_MEMBERS_LUA = """
+redis.call('SADD', KEYS[1], '')
+local new = {}
+for i = 2, #ARGV do
+  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then new[#new + 1] = ARGV[i] end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return new
+"""
+
+EXISTS_MARK = ""
+"""The member every shared set holds, so that an emptied set is told apart from no set."""
+
+
 def stream_key(agent_id: str) -> str:
     return f"{PREFIX}agent:{agent_id}"
 
 
 def value_key(key: str) -> str:
     return f"{PREFIX}kv:{key}"
+
+
+def set_key(key: str) -> str:
+    """Sets live apart from values: a value written by an older release is never read as a set."""
+    return f"{PREFIX}set:{key}"
 
 
 def describe_fault(exc: BaseException) -> str:
@@ -162,11 +184,21 @@ class _Pending:
     event_id: str
 
 
+@dataclass
+class _LocalSet:
+    """A shared set changed while Redis was away: what it holds here, and what to undo there."""
+
+    members: set[str]
+    removed: set[str]
+    until: float
+
+
 class _LocalValues:
     """The duplicate guard and shared values while Redis is away; copied back on return."""
 
     def __init__(self) -> None:
         self.values: dict[str, tuple[str, float, bool]] = {}
+        self.sets: dict[str, _LocalSet] = {}
 
     def get(self, key: str) -> str | None:
         found = self.values.get(key)
@@ -180,16 +212,44 @@ class _LocalValues:
             self.values = {k: v for k, v in self.values.items() if v[1] >= now}
         self.values[key] = (value, time.monotonic() + ttl_s, claim)
 
+    def live_set(self, key: str) -> _LocalSet | None:
+        found = self.sets.get(key)
+        return found if found is not None and found.until >= time.monotonic() else None
+
+    def add_members(self, key: str, members: Sequence[str], ttl_s: float) -> list[str]:
+        found = self.live_set(key) or _LocalSet(set(), set(), 0.0)
+        new = [m for m in dict.fromkeys(members) if m not in found.members]
+        found.members.update(new)
+        found.removed.difference_update(new)
+        found.until = time.monotonic() + ttl_s
+        self.sets[key] = found
+        return new
+
+    def remove_member(self, key: str, member: str) -> bool:
+        found = self.live_set(key)
+        if found is None or member not in found.members:
+            return False
+        found.members.discard(member)
+        found.removed.add(member)
+        return True
+
     async def copy_to(self, redis: Redis) -> None:
-        """Claims go in only where no other instance claimed first; values overwrite."""
+        """Claims go in only where no other instance claimed first; values overwrite; sets merge."""
         now = time.monotonic()
         live = [(k, v, until, claim) for k, (v, until, claim) in self.values.items() if until > now]
-        if live:
+        sets = [(k, found) for k, found in self.sets.items() if found.until > now]
+        if live or sets:
             async with redis.pipeline(transaction=False) as pipe:
                 for key, value, until, claim in live:
                     pipe.set(value_key(key), value, px=max(1, int((until - now) * 1000)), nx=claim)
+                for key, found in sets:
+                    pipe.sadd(set_key(key), EXISTS_MARK, *found.members)
+                    if found.removed:
+                        pipe.srem(set_key(key), *found.removed)
+                    pipe.pexpire(set_key(key), max(1, int((found.until - now) * 1000)))
                 await pipe.execute()
         self.values.clear()
+        self.sets.clear()
 
 
 class RedisBroker:
@@ -209,6 +269,8 @@ class RedisBroker:
         )
         self._window_ms = replay_s * 1000
         self._append = self._redis.register_script(APPEND_LUA)
+        self._publishing = asyncio.Lock()
+        self._add_members = self._redis.register_script(ADD_MEMBERS_LUA)
         self._handlers: list[FrameHandler] = []
         self._outbox: deque[_Pending] = deque()
         self._outbox_seq = itertools.count()
@@ -255,21 +317,31 @@ class RedisBroker:
     # publishing ---------------------------------------------------------
 
     async def publish(self, deliveries: Sequence[Delivery]) -> None:
-        """Append to the streams and fan out; without Redis, deliver here and keep for later."""
+        """Append to the streams and fan out; without Redis, deliver here and keep for later.
+
+        One publish at a time: two appends in flight on two pooled connections
+        may come back in the other order, and a socket never sends a frame
+        whose id is below one it sent (that is how replay and live frames are
+        kept from repeating), so the later-numbered answer, handed over first,
+        would make the other frame vanish.  Under the lock, this instance's
+        agents get frames in id order, the fan-out entries it had not read yet
+        first.
+        """
         if not deliveries:
             return
-        if self._up:
-            try:
-                ids = await self._append_all(deliveries, ["*"] * len(deliveries))
-            except FAULTS as exc:
-                self._mark_down(describe_fault(exc))
-            else:
-                self._deliver_local(deliveries, ids)
-                return
-        ids = [self._local_id() for _ in deliveries]
-        for delivery, event_id in zip(deliveries, ids, strict=True):
-            self._keep(delivery, event_id)
-        self._deliver_local(deliveries, ids)
+        async with self._publishing:
+            if self._up:
+                try:
+                    ids = await self._append_all(deliveries, ["*"] * len(deliveries))
+                except FAULTS as exc:
+                    self._mark_down(describe_fault(exc))
+                else:
+                    self._deliver_local(deliveries, ids)
+                    return
+            ids = [self._local_id() for _ in deliveries]
+            for delivery, event_id in zip(deliveries, ids, strict=True):
+                self._keep(delivery, event_id)
+            self._deliver_local(deliveries, ids)
 
     async def _append_all(self, deliveries: Sequence[Delivery], wanted: Sequence[str]) -> list[str]:
         bodies: dict[str, int] = {}
@@ -510,6 +582,36 @@ class RedisBroker:
             except FAULTS as exc:
                 self._mark_down(describe_fault(exc))
         return self._local.get(key)
+
+    async def add_members(self, key: str, members: Sequence[str], ttl_s: int) -> list[str]:
+        if self._up:
+            try:
+                new = await self._add_members(keys=[set_key(key)], args=[ttl_s, *members])
+                return [str(m) for m in new]
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        return self._local.add_members(key, members, ttl_s)
+
+    async def remove_member(self, key: str, member: str) -> bool:
+        if self._up:
+            try:
+                return bool(await self._redis.srem(set_key(key), member))
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        return self._local.remove_member(key, member)
+
+    async def members(self, key: str) -> list[str] | None:
+        if self._up:
+            try:
+                found: Any = await self._redis.smembers(set_key(key))
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+            else:
+                if EXISTS_MARK not in found:
+                    return None
+                return sorted(str(m) for m in found if m != EXISTS_MARK)
+        local = self._local.live_set(key)
+        return None if local is None else sorted(local.members)
 
 
 def _complete(

@@ -15,21 +15,21 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from screenpop.broker import Broker, Delivery
-from screenpop.card import SectionSpec, card_summary, render_card
-from screenpop.errors import RateLimited
+from screenpop.card import SectionSpec, card_summaries, render_card
+from screenpop.errors import RateLimited, Unavailable
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
 from screenpop.model import CallEvent, Card, EventKind, HistoryEntry
 from screenpop.phone import mask, parse_caller
 from screenpop.recorder import CallRecorder
 from screenpop.routing import route
-from screenpop.settings import AgentEntry, Settings
+from screenpop.settings import Settings
 from screenpop.store import Store
 
 log = logging.getLogger(__name__)
@@ -84,19 +84,33 @@ class CallService:
             self._opening -= 1
 
     async def _take(self, event: CallEvent, received: float | None) -> bool:
+        """Claim the event, then make its effect visible (first frame, call message) before the 202.
+
+        The claim says "this event has been handled": it is given back when
+        the handling fails, and the sender is answered 503 so that its retry
+        is handled, not taken for a duplicate.
+        """
         key = _event_key(event)
         started = received if received is not None else time.perf_counter()
         if event.event is EventKind.RINGING:
             claimed, state = await self._broker.claim_and_get(key, DEDUPE_TTL_S, _state_key(event))
-            if claimed:
-                await self._first_frame(event, started, state)
-            return claimed
-        if not await self._broker.claim(key, DEDUPE_TTL_S):
+        else:
+            claimed, state = await self._broker.claim(key, DEDUPE_TTL_S), None
+        if not claimed:
             return False
-        if event.event is EventKind.WITHDRAWN:
-            # The agent may be rung again (a queue's retry): that ring is new, not a duplicate.
-            await self._broker.release(_event_key(replace(event, event=EventKind.RINGING)))
-        self._spawn(self._handle(event, started))
+        try:
+            if event.event is EventKind.RINGING:
+                await self._first_frame(event, started, state)
+            else:
+                await self._status_change(event)
+        except Exception as exc:
+            log.exception(
+                "call %s: handling %s failed; the sender is asked to retry", event.call_id, event.event.value
+            )
+            await self._broker.release(key)
+            raise Unavailable(
+                f"the {event.event.value} event could not be handled now; send it again"
+            ) from exc
         return True
 
     def _spawn(self, work: Any) -> None:
@@ -115,12 +129,6 @@ class CallService:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
-    async def _handle(self, event: CallEvent, started: float) -> None:
-        try:
-            await self._status_change(event)
-        except Exception:
-            log.exception("call %s: handling %s failed", event.call_id, event.event.value)
-
     async def _first_frame(self, event: CallEvent, started: float, state: str | None) -> None:
         """Publish the card (caller, pending sections) before the webhook is even answered.
 
@@ -128,23 +136,38 @@ class CallService:
         parsed (cached), the agents routed, and version 1 handed to the
         agents' sockets, which write it as soon as the 202 is out; the
         fan-out and the records continue in a task of their own.
+
+        The card goes only to the agents that the shared recipients set did
+        not hold yet (added atomically, so of two instances racing one
+        gets each agent): a call pops at most once per agent however its
+        legs arrive.  If the frame cannot be published, those agents are
+        taken out again, so that the sender's retry pops it.
         """
+        if state is not None:
+            self._recorder.record(event, None)  # answered or over already: record, pop nothing
+            return
+        roles = {a.id: a.role for a in route(self._settings, event)}
+        key = _recipients_key(event)
+        fresh = {
+            agent: roles[agent]
+            for agent in await self._broker.add_members(key, list(roles), CALL_STATE_TTL_S)
+        }
+        if roles and not fresh:
+            return  # everyone it rings for holds the card already
+        # (a call that rings no one is still looked up and recorded: history and /api/calls show it)
         try:
-            if state is not None:
-                self._recorder.record(event, None)  # answered or over already: record, pop nothing
-                return
-            targets = route(self._settings, event)
             live = self._live.get(_call_key(event))
             if live is not None:
-                await self._add_recipients(live, event, targets)
+                await self._add_recipients(live, event, fresh)
                 return
-            live = await self._open_card(event, targets, started)
-        except Exception:
-            log.exception("call %s: the first frame failed", event.call_id)
-            return
+            live = await self._open_card(event, fresh, started)
+        except BaseException:
+            for agent in fresh:
+                await self._broker.remove_member(key, agent)
+            raise
         self._spawn(self._complete(event, live, started))
 
-    async def _open_card(self, event: CallEvent, targets: list[AgentEntry], started: float) -> LiveCall:
+    async def _open_card(self, event: CallEvent, recipients: dict[str, str], started: float) -> LiveCall:
         number = parse_caller(event.from_raw, self._settings.numbers.default_region)
         card = Card(
             call_id=event.call_id,
@@ -155,25 +178,27 @@ class CallService:
             agent=event.agent,
             queue=event.queue,
         )
-        live = LiveCall(card=card, recipients={a.id: a.role for a in targets})
+        live = LiveCall(card=card, recipients=dict(recipients))
         self._live[_call_key(event)] = live
-        await self._publish_card(live)
+        try:
+            await self._publish_card(live)
+        except BaseException:
+            self._live.pop(_call_key(event), None)  # not shown to anyone: the retry opens it afresh
+            raise
         self._metrics.first_frame.observe(time.perf_counter() - started)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("call %s from %s rings %d agents", event.call_id, mask(number.e164), len(targets))
+            log.debug("call %s from %s rings %d agents", event.call_id, mask(number.e164), len(recipients))
         return live
 
     async def _complete(self, event: CallEvent, live: LiveCall, started: float) -> None:
         """The rest of the pop: fan-out, history, records; the card grows version by version."""
         number = live.card.caller
         try:
-            await self._ringing_again_may_be_withdrawn_again(event)
-            await self._remember(event, add=live.recipients)
             self._recorder.record(event, number.e164, live.recipients)
-            history = asyncio.create_task(self._history(number.e164, event.call_id))
+            history = asyncio.create_task(self._history(number.e164, event))
             await self._grow(live, history)
             self._metrics.complete.observe(time.perf_counter() - started)
-            summary = card_summary(render_card(live.card, self._specs, frozenset()))
+            summary = card_summaries(live.card, self._specs, self._views())
             self._recorder.summary(event.provider, event.call_id, summary)
         except Exception:
             log.exception("call %s: completing the card failed", event.call_id)
@@ -197,25 +222,27 @@ class CallService:
         if not history.done():
             history.cancel()
 
-    async def _ringing_again_may_be_withdrawn_again(self, event: CallEvent) -> None:
-        """A new ring for an agent re-arms that agent's withdrawal (ring, withdraw, ring, withdraw)."""
-        if event.agent:
-            await self._broker.release(_event_key(replace(event, event=EventKind.WITHDRAWN)))
+    def _views(self) -> set[frozenset[str]]:
+        """Every set of hidden sections a reader of this call's summary may have: one per role."""
+        settings = self._settings
+        roles = {*settings.roles, *(a.role for a in settings.agents.directory)}
+        return {settings.hidden_sections(role) for role in roles}
 
-    async def _history(self, e164: str | None, call_id: str) -> tuple[HistoryEntry, ...]:
+    async def _history(self, e164: str | None, event: CallEvent) -> tuple[HistoryEntry, ...]:
+        """The caller's earlier calls: any but this one (this provider's call of this id)."""
         if not e164 or self._settings.card.history == 0:
             return ()
-        return await self._store.history(e164, self._settings.card.history, call_id)
+        return await self._store.history(e164, self._settings.card.history, event.call_id, event.provider)
 
-    async def _add_recipients(self, live: LiveCall, event: CallEvent, targets: list[AgentEntry]) -> None:
+    async def _add_recipients(self, live: LiveCall, event: CallEvent, new: dict[str, str]) -> None:
         """Another ringing leg of a card already on its way: show it to the new agents too."""
-        new = {a.id: a.role for a in targets if a.id not in live.recipients}
-        if not new:
-            return
         live.recipients.update(new)
-        await self._publish_card(live, only=new)
-        await self._ringing_again_may_be_withdrawn_again(event)
-        await self._remember(event, add=new)
+        try:
+            await self._publish_card(live, only=new)
+        except BaseException:
+            for agent in new:
+                live.recipients.pop(agent, None)
+            raise
         self._recorder.record(event, live.card.caller.e164, new)
 
     async def _publish_card(self, live: LiveCall, only: Mapping[str, str] | None = None) -> None:
@@ -267,46 +294,44 @@ class CallService:
         self._recorder.record(event, None)
 
     async def _withdraw(self, event: CallEvent) -> None:
-        """Stop ringing one agent (a rescinded reservation, a queue member's ring timed out)."""
-        if not event.agent:
-            return
+        """Stop ringing one agent (a rescinded reservation, a queue member's ring timed out).
+
+        Taking the agent out of the shared set is atomic, so of two copies
+        racing only one tells the agent; a later ring for the agent (a
+        queue's retry) finds it out of the set and pops again.
+        """
+        agent = event.agent
+        if not agent or not await self._broker.remove_member(_recipients_key(event), agent):
+            return  # it never rang for that agent, or was withdrawn already
         live = self._live.get(_call_key(event))
-        if event.agent not in await self._recipients(event, live, include_actor=False):
-            return
-        if live is not None:
-            live.recipients.pop(event.agent, None)
-        await self._remember(event, remove=[event.agent])
+        role = live.recipients.pop(agent, None) if live is not None else None
         body = json.dumps(
-            {"type": "call", "call_id": event.call_id, "status": "withdrawn", "agent": event.agent},
+            {"type": "call", "call_id": event.call_id, "status": "withdrawn", "agent": agent},
             separators=(",", ":"),
         )
-        await self._broker.publish([Delivery(event.agent, body)])
+        try:
+            await self._broker.publish([Delivery(agent, body)])
+        except BaseException:
+            await self._broker.add_members(_recipients_key(event), [agent], CALL_STATE_TTL_S)
+            if live is not None and role is not None:
+                live.recipients[agent] = role
+            raise
 
-    async def _recipients(
-        self, event: CallEvent, live: LiveCall | None, include_actor: bool = True
-    ) -> list[str]:
-        """Who holds this call's card now: this instance's live card and the shared list."""
-        stored = await self._broker.get(_recipients_key(event))
-        if stored is not None:
-            found: list[str] = json.loads(stored)
-        elif live is None:
-            found = list(await self._store.recipients(event.provider, event.call_id))
-        else:
-            found = []
+    async def _recipients(self, event: CallEvent, live: LiveCall | None) -> list[str]:
+        """Who holds this call's card now: this instance's live card and the shared set, and the actor.
+
+        The store's list is the fallback when the shared set is gone (its
+        time to live passed, or the broker was restarted).
+        """
+        found = await self._broker.members(_recipients_key(event))
+        if found is None:
+            found = (
+                [] if live is not None else list(await self._store.recipients(event.provider, event.call_id))
+            )
         agents = list(dict.fromkeys([*(live.recipients if live else ()), *found]))
-        if include_actor and event.agent and event.agent not in agents and self._settings.agent(event.agent):
+        if event.agent and event.agent not in agents and self._settings.agent(event.agent):
             agents.append(event.agent)
         return agents
-
-    async def _remember(self, event: CallEvent, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
-        """Keep the shared list of who holds the card, so any instance can tell them what happened."""
-        key = _recipients_key(event)
-        stored = await self._broker.get(key)
-        agents = dict.fromkeys(json.loads(stored) if stored else [])
-        agents.update(dict.fromkeys(add))
-        for agent in remove:
-            agents.pop(agent, None)
-        await self._broker.put(key, json.dumps(list(agents)), CALL_STATE_TTL_S)
 
 
 def _call_key(event: CallEvent) -> str:
@@ -322,10 +347,24 @@ def _recipients_key(event: CallEvent) -> str:
 
 
 def _event_key(event: CallEvent) -> str:
-    """The duplicate guard's key; a ring or withdrawal is about one agent, so it names the agent."""
+    """The duplicate guard's key: what makes two events the same event.
+
+    (provider, call id, event), as the SPEC says.  A ring or a withdrawal is
+    about one agent, so it names the agent; and a call may ring an agent
+    again after a withdrawal (a queue's next round), so a ring or a
+    withdrawal also names the ring itself when the provider tells rings
+    apart: its leg id, else the event's own time.  A replay carries the old
+    leg or time and changes nothing; a new ring carries a new one
+    (docs/beyond-the-spec.md).
+    """
     key = f"event:{event.provider}:{event.call_id}:{event.event.value}"
-    if event.event in (EventKind.RINGING, EventKind.WITHDRAWN) and event.agent:
-        key += f":{event.agent}"
+    if event.event in (EventKind.RINGING, EventKind.WITHDRAWN):
+        if event.agent:
+            key += f":{event.agent}"
+        if event.leg:
+            key += f"#{event.leg}"
+        elif event.at is not None:
+            key += f"@{event.at.timestamp():.6f}"
     return key
 
 

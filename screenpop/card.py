@@ -180,3 +180,57 @@ def card_summary(rendered: JSON) -> JSON:
         "badges": rendered["badges"],
         "sections": {n: s["status"] for n, s in rendered["sections"].items()},
     }
+
+
+def card_summaries(card: Card, specs: Mapping[str, SectionSpec], views: Iterable[frozenset[str]]) -> JSON:
+    """The card's summary rendered once per set of hidden sections, for the store to keep.
+
+    A summary is derived from the card (the customer's name and ids, the
+    badges), so a summary rendered with nothing hidden would tell a role what
+    its hidden sections hold; each reader gets the one rendered for its role
+    (``summary_for``).
+    """
+    return {
+        "views": [
+            {"hidden": sorted(hidden), "summary": card_summary(render_card(card, specs, hidden))}
+            for hidden in sorted(set(views), key=sorted)
+        ]
+    }
+
+
+def summary_for(stored: JSON | None, hidden: frozenset[str]) -> JSON | None:
+    """The summary a reader who may not see ``hidden`` may read, or None.
+
+    The view rendered for exactly that set, else one that hides more (the
+    roles changed since the call: less is shown, never more).  A summary
+    stored before views existed was rendered with nothing hidden: only what
+    can be told apart by section is kept of it, and the customer's name,
+    whose section is unknown, is dropped.
+    """
+    if not stored:
+        return None
+    if "views" not in stored:
+        return _legacy_summary(stored, hidden)
+    fits = [v for v in stored["views"] if hidden <= frozenset(v.get("hidden", ()))]
+    if not fits:
+        return None
+    best = min(fits, key=lambda v: len(v.get("hidden", ())))
+    found: JSON = best["summary"]
+    return found
+
+
+def _legacy_summary(stored: JSON, hidden: frozenset[str]) -> JSON:
+    if not hidden:
+        return stored
+    customer = dict(stored.get("customer") or {})
+    conflicts = [c for c in customer.get("conflicts", []) if not hidden & set(c.get("sections", []))]
+    return {
+        "customer": {
+            "name": None,
+            "ids": {n: i for n, i in (customer.get("ids") or {}).items() if n not in hidden},
+            "matches": customer.get("matches", 0),
+            "conflicts": conflicts,
+        },
+        "badges": [b for b in stored.get("badges", []) if b.get("section") not in hidden],
+        "sections": {n: s for n, s in (stored.get("sections") or {}).items() if n not in hidden},
+    }

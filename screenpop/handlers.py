@@ -15,7 +15,7 @@ from aiohttp import web
 
 from screenpop import keys, untrusted
 from screenpop.auth import AgentIdentity, bearer_token, verify_token
-from screenpop.card import render_card
+from screenpop.card import render_card, summary_for
 from screenpop.errors import (
     BadRequest,
     Forbidden,
@@ -172,6 +172,9 @@ async def list_calls(request: web.Request) -> web.Response:
     who = None if agent.role == SUPERVISOR_ROLE else agent.id
     await request.app[keys.CALLS].records_written()
     calls = await request.app[keys.STORE].recent_calls(who, limit)
+    hidden = request.app[keys.SETTINGS].hidden_sections(agent.role)
+    for call in calls:  # the reader's own view: a summary is derived from sections its role may not see
+        call["summary"] = summary_for(call.get("summary"), hidden)
     return web.json_response({"calls": calls})
 
 
@@ -180,9 +183,10 @@ async def save_note(request: web.Request) -> web.Response:
     body = await _json_body(request)
     disposition = body.get("disposition")
     notes = body.get("notes", "")
-    allowed = request.app[keys.SETTINGS].card.dispositions
-    if disposition is not None and disposition not in allowed:
-        raise BadRequest(f"disposition must be one of: {', '.join(allowed)}")
+    card = request.app[keys.SETTINGS].card
+    problem = None if disposition is None else card.disposition_problem(disposition)
+    if problem is not None:
+        raise BadRequest(problem)
     if not isinstance(notes, str) or len(notes) > MAX_NOTES_CHARS:
         raise BadRequest(f"notes must be text of at most {MAX_NOTES_CHARS} characters")
     if disposition is None and not notes.strip():

@@ -125,7 +125,11 @@ class CallEvent:
 
     ``agents`` names the agents the provider itself says the call rings for
     (TaskRouter reservations, AMI queue members); ``agent`` on ``answered``
-    is who took it.
+    is who took it.  ``leg`` is the provider's own id of the one ring a
+    ``ringing`` or ``withdrawn`` is about (an Asterisk member channel's
+    ``DestUniqueid``, a Twilio child leg's ``CallSid``, a TaskRouter
+    ``ReservationSid``): a queue ringing an agent again makes a new one,
+    a replay repeats the old one.
     """
 
     provider: str
@@ -138,6 +142,7 @@ class CallEvent:
     queue: str | None = None
     at: datetime | None = None
     forwarded_from: str | None = None
+    leg: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,16 +138,25 @@ _PROVIDER_KEYS = {
 }
 
 
+MAX_DISPOSITION = 64
+"""The longest disposition a note may carry when ``card.dispositions`` is omitted."""
+
+
 class CardSettings(Frozen):
     deadline_ms: int = Field(1500, ge=50, le=60000)
     history: int = Field(5, ge=0, le=50)
-    dispositions: tuple[str, ...] = (
-        "resolved",
-        "follow_up",
-        "escalated",
-        "wrong_number",
-        "no_action",
-    )
+    dispositions: tuple[Annotated[str, Field(min_length=1, max_length=MAX_DISPOSITION)], ...] | None = None
+    """The only dispositions a note may carry; None (omitted) accepts any text of 1-64 characters."""
+
+    def disposition_problem(self, value: object) -> str | None:
+        """Why ``value`` is not a disposition a note may carry (SPEC release 2), or None if it is."""
+        if self.dispositions is not None:
+            if value in self.dispositions:
+                return None
+            return f"disposition must be one of: {', '.join(self.dispositions)}"
+        if isinstance(value, str) and 1 <= len(value) <= MAX_DISPOSITION and value.strip():
+            return None
+        return f"disposition must be text of 1 to {MAX_DISPOSITION} characters"
 
 
 FieldFormat = Literal["text", "number", "currency", "percent", "date", "datetime"]

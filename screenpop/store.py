@@ -128,12 +128,21 @@ class Store:
         return await self._db.read(self._sql.recent_calls, agent_id, shape.bounded(limit))
 
     async def history(
-        self, caller_e164: str | None, limit: int, exclude_call_id: str | None = None
+        self,
+        caller_e164: str | None,
+        limit: int,
+        exclude_call_id: str | None = None,
+        exclude_provider: str | None = None,
     ) -> tuple[HistoryEntry, ...]:
-        """Previous calls from this number, newest first, with their latest note."""
+        """Previous calls from this number, newest first, with their latest note.
+
+        The call being shown is left out: ``exclude_call_id`` of
+        ``exclude_provider`` (of any provider when that is None).
+        """
         if not caller_e164 or limit <= 0:
             return ()
-        return await self._db.read(self._sql.history, caller_e164, shape.bounded(limit), exclude_call_id)
+        exclude = None if exclude_call_id is None else (exclude_provider, exclude_call_id)
+        return await self._db.read(self._sql.history, caller_e164, shape.bounded(limit), exclude)
 
     # -- notes ---------------------------------------------------------------
 
@@ -157,13 +166,24 @@ class Store:
 
     # -- audit ---------------------------------------------------------------
 
-    def audit_card(self, agent_id: str, call_id: str, version: int, sections: Sequence[str]) -> None:
-        """Record that an agent was sent this card version; queued, never awaits the DB."""
+    def audit_card(
+        self,
+        agent_id: str,
+        call_id: str,
+        version: int,
+        sections: Sequence[str],
+        provider: str | None = None,
+    ) -> None:
+        """Record that an agent was sent this card version; queued, never awaits the DB.
+
+        ``provider`` names whose ``call_id`` it is (ids are unique per provider only).
+        """
         self._audit.put(
             {
                 "at": shape.now(),
                 "agent_id": agent_id,
                 "action": "card",
+                "provider": provider,
                 "call_id": call_id,
                 "number": None,
                 "version": version,
@@ -177,6 +197,7 @@ class Store:
             "at": shape.now(),
             "agent_id": agent_id,
             "action": "lookup",
+            "provider": None,
             "call_id": None,
             "number": shape.clip(number),
             "version": None,

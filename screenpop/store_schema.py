@@ -160,6 +160,8 @@ audit = sa.Table(
     sa.Column("action", sa.String(16), nullable=False),
     # the provider's call id; no foreign key, so the audit outlives any cleanup of calls
     sa.Column("call_id", sa.Text),
+    # whose call id it is (a call id is unique only per provider); None in rows written before 0002
+    sa.Column("provider", sa.Text),
     # the number a supervisor looked up (action 'lookup')
     sa.Column("number", sa.Text),
     sa.Column("version", sa.Integer),

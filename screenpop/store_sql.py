@@ -98,6 +98,9 @@ class StoreSQL:
         )
         self._history = history
         self._history_except = history.where(calls.c.call_id != P("w_exclude"))
+        self._history_except_of = history.where(
+            sa.not_(sa.and_(calls.c.call_id == P("w_exclude"), calls.c.provider == P("w_exclude_provider")))
+        )
         recent = sa.select(calls).order_by(*NEWEST_CALL_FIRST).limit(P("w_limit", type_=sa.Integer))
         self._recent_all = recent
         self._recent_of_agent = recent.join(call_recipients, call_recipients.c.call_pk == calls.c.id).where(
@@ -182,13 +185,17 @@ class StoreSQL:
         return [shape.call_json(r, by_call.get(r.id, [])) for r in rows]
 
     def history(
-        self, conn: sa.Connection, caller_e164: str, limit: int, exclude_call_id: str | None
+        self, conn: sa.Connection, caller_e164: str, limit: int, exclude: tuple[str | None, str] | None
     ) -> tuple[HistoryEntry, ...]:
+        """Earlier calls of a number; ``exclude`` is the (provider or None for any, call id) being shown."""
         params: dict[str, Any] = {"w_e164": caller_e164, "w_limit": limit}
-        if exclude_call_id is None:
+        if exclude is None:
             rows = conn.execute(self._history, params).all()
+        elif exclude[0] is None:
+            rows = conn.execute(self._history_except, {**params, "w_exclude": exclude[1]}).all()
         else:
-            rows = conn.execute(self._history_except, {**params, "w_exclude": exclude_call_id}).all()
+            of = {**params, "w_exclude": exclude[1], "w_exclude_provider": exclude[0]}
+            rows = conn.execute(self._history_except_of, of).all()
         return tuple(shape.history_entry(r) for r in rows)
 
     # -- notes and audit -------------------------------------------------------
@@ -203,16 +210,24 @@ class StoreSQL:
         may_annotate_any: bool,
         now: datetime,
     ) -> JSON:
-        """Add a note to the most recent call with this id, if the agent may annotate it."""
-        call = conn.execute(
-            sa.select(calls.c.id, calls.c.provider, calls.c.answered_by)
-            .where(calls.c.call_id == call_id)
-            .order_by(*NEWEST_CALL_FIRST)
-            .limit(1)
-        ).first()
+        """Add a note to the call of this id that the agent received, if the agent may annotate it.
+
+        A provider's call id is unique only within that provider: two phone
+        systems may both send ``c-1``.  The note goes to the newest such call
+        the agent received or answered; one who may annotate any call and
+        received none of them annotates the newest.
+        """
+        call = _call_of_agent(conn, call_id, agent_id)
+        if call is None and may_annotate_any:
+            call = conn.execute(
+                sa.select(calls.c.id, calls.c.provider)
+                .where(calls.c.call_id == call_id)
+                .order_by(*NEWEST_CALL_FIRST)
+                .limit(1)
+            ).first()
         if call is None:
-            raise NotFound(f"no call {call_id!r}")
-        if not may_annotate_any and not _took_part(conn, call, agent_id):
+            if conn.execute(sa.select(calls.c.id).where(calls.c.call_id == call_id).limit(1)).first() is None:
+                raise NotFound(f"no call {call_id!r}")
             raise Forbidden(f"agent {agent_id!r} did not receive call {call_id!r}")
         note = conn.execute(
             note_table.insert().returning(*note_table.c),
@@ -226,7 +241,14 @@ class StoreSQL:
         ).one()
         conn.execute(
             audit.insert(),
-            {"at": now, "agent_id": agent_id, "action": "note", "call_id": call_id, "sections": []},
+            {
+                "at": now,
+                "agent_id": agent_id,
+                "action": "note",
+                "provider": call.provider,
+                "call_id": call_id,
+                "sections": [],
+            },
         )
         return {"call_id": call_id, "provider": call.provider, **shape.note_json(note)}
 
@@ -243,7 +265,7 @@ class StoreSQL:
         """Audit rows, newest first, with the caller's number of the call a card row names."""
         query = (
             sa.select(audit, calls.c.caller_e164)
-            .select_from(audit.outerjoin(calls, calls.c.call_id == audit.c.call_id))
+            .select_from(audit.outerjoin(calls, _same_call_as_audit_row()))
             .order_by(audit.c.id.desc())
             .limit(max(1, scan))
         )
@@ -347,10 +369,23 @@ class StoreSQL:
         return by_call
 
 
-def _took_part(conn: sa.Connection, call: AnyRow, agent_id: str) -> bool:
-    if call.answered_by == agent_id:
-        return True
-    query = sa.select(call_recipients.c.agent_id).where(
-        call_recipients.c.call_pk == call.id, call_recipients.c.agent_id == agent_id
+def _same_call_as_audit_row() -> sa.ColumnElement[bool]:
+    """An audit row's call: its provider's call of that id (any provider's for rows older than 0002)."""
+    return sa.and_(
+        calls.c.call_id == audit.c.call_id,
+        sa.or_(audit.c.provider.is_(None), calls.c.provider == audit.c.provider),
     )
-    return conn.execute(query).first() is not None
+
+
+def _call_of_agent(conn: sa.Connection, call_id: str, agent_id: str) -> AnyRow | None:
+    """The newest call of this id (any provider) that the agent received or answered."""
+    received = sa.exists().where(
+        call_recipients.c.call_pk == calls.c.id, call_recipients.c.agent_id == agent_id
+    )
+    query = (
+        sa.select(calls.c.id, calls.c.provider)
+        .where(calls.c.call_id == call_id, sa.or_(calls.c.answered_by == agent_id, received))
+        .order_by(*NEWEST_CALL_FIRST)
+        .limit(1)
+    )
+    return conn.execute(query).first()

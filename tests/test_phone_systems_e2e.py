@@ -764,7 +764,10 @@ async def test_asterisk_member_rung_again_gets_the_card_again(store_url: str, am
     settings = settings_for(store_url, ami.port)
     alice = member("1001", "Alice")
     no_answer = f"Event: AgentRingNoAnswer\n{CALLER}\n{alice}\nRingTime: 15\n\n"
-    again = f"Event: AgentCalled\n{CALLER}\n{alice}\n\n"
+    # each ring of a member is a new channel of its own (a new DestUniqueid), as Asterisk makes it
+    rung_again = alice.replace("PJSIP/1001-00000001", "PJSIP/1001-00000002").replace(".1001\n", ".2001\n")
+    assert rung_again != alice
+    again = f"Event: AgentCalled\n{CALLER}\n{rung_again}\n\n"
     async with running(settings) as base, agents(base, settings, "agent-1") as socks:
         await wait_ready(base, lambda link: link == "connected")
         await ami.send(RINGS)

@@ -297,6 +297,7 @@ def test_taskrouter_reservation_life_cycle() -> None:
             agent="agent-1",
             queue="support",
             at=ring[0].at,
+            leg="WR1",
         )
     ]
     assert ring[0].at is not None

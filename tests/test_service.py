@@ -315,7 +315,10 @@ async def test_notes_api_refuses_bad_input(store_url: str) -> None:
                 headers={"Content-Type": "application/json"},
             )
         )[0] == 400
-        status, reply = await api(base, "POST", "/api/calls/x/notes", token, json={"disposition": "bogus"})
+        too_long = {"disposition": "x" * 65}
+        status, reply = await api(base, "POST", "/api/calls/x/notes", token, json=too_long)
+        assert (status, reply["error"]["code"]) == (400, "bad_request")
+        status, reply = await api(base, "POST", "/api/calls/x/notes", token, json={"disposition": 5})
         assert (status, reply["error"]["code"]) == (400, "bad_request")
 
 

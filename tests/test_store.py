@@ -16,8 +16,10 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from screenpop import migrations
 from screenpop.errors import BadRequest, ConfigError, Forbidden, NotFound, Unavailable
 from screenpop.model import CallEvent, EventKind
 from screenpop.store import EventWrite, Store, SummaryWrite
@@ -27,6 +29,10 @@ from tests.servers import PostgresServer, free_port
 
 TABLES = {"calls", "call_events", "call_recipients", "notes", "audit", VERSION_TABLE}
 RINGING, ANSWERED, ENDED, MISSED = (EventKind.RINGING, EventKind.ANSWERED, EventKind.ENDED, EventKind.MISSED)
+
+
+HEAD_REVISION = ScriptDirectory(str(Path(migrations.__file__).parent)).get_current_head()
+"""The newest migration, which opening a store must reach."""
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -123,7 +129,7 @@ async def test_second_open_keeps_data_and_schema_version(store_url: str) -> None
     finally:
         await second.close()
     assert again.duplicate
-    assert await query(store_url, "SELECT version_num FROM screenpop_alembic_version") == [("0001",)]
+    assert await query(store_url, "SELECT version_num FROM screenpop_alembic_version") == [(HEAD_REVISION,)]
 
 
 async def test_two_stores_opening_at_once_both_succeed(store_url: str) -> None:
@@ -137,7 +143,7 @@ async def test_two_stores_opening_at_once_both_succeed(store_url: str) -> None:
     finally:
         await one.close()
         await two.close()
-    assert await query(store_url, "SELECT version_num FROM screenpop_alembic_version") == [("0001",)]
+    assert await query(store_url, "SELECT version_num FROM screenpop_alembic_version") == [(HEAD_REVISION,)]
 
 
 async def test_sqlite_open_waits_for_a_writer_holding_a_fresh_file(
@@ -417,12 +423,27 @@ async def test_note_by_agent_without_the_card_is_forbidden(store: Store) -> None
     assert [n["agent"] for n in row["notes"]] == ["agent-7", "boss"]
 
 
-async def test_note_goes_to_the_most_recent_call_sharing_an_id(store: Store) -> None:
-    """When two providers used one call id, the note lands on the newer call."""
-    await ring(store, "c-1", provider="old")
-    await ring(store, "c-1", provider="new")
-    note = await store.save_note("c-1", "agent-1", "resolved", "x", False)
-    assert note["provider"] == "new"
+async def test_note_goes_to_the_call_sharing_an_id_that_the_agent_received(store: Store) -> None:
+    """Two providers, one call id: each agent's note lands on its own call, a supervisor's on the newer."""
+    await ring(store, "c-1", provider="old", agents=("agent-1",))
+    await ring(store, "c-1", provider="new", agents=("agent-2",))
+    assert (await store.save_note("c-1", "agent-1", "resolved", "x", False))["provider"] == "old"
+    assert (await store.save_note("c-1", "agent-2", "resolved", "x", False))["provider"] == "new"
+    assert (await store.save_note("c-1", "boss", None, "seen", True))["provider"] == "new"
+    with pytest.raises(Forbidden):
+        await store.save_note("c-1", "agent-3", "resolved", "x", False)
+
+
+async def test_audit_rows_name_their_provider_so_shared_call_ids_stay_apart(store: Store) -> None:
+    """who_saw gives an audit row of one provider's call that call's number, not another provider's."""
+    await ring(store, "c-1", number="+14155550132", provider="old")
+    await ring(store, "c-1", number="+14155550199", provider="new")
+    store.audit_card("agent-1", "c-1", 1, ["accounting"], provider="new")
+    rows = await store.who_saw(agent_id="agent-1")
+    assert [(r["call_id"], r["number"]) for r in rows] == [("c-1", "+14155550199")]
+    assert await store.who_saw(number="+14155550132") == []
+    history = await store.history("+14155550132", 5, "c-1", "new")
+    assert [h.call_id for h in history] == ["c-1"]
 
 
 async def test_empty_or_oversized_note_is_a_bad_request(store: Store) -> None:

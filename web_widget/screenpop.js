@@ -605,10 +605,16 @@ export class ScreenpopCard extends HTMLElement {
 
   buildNotes(rec) {
     const n = rec.notes;
+    // `dispositions: null` in the welcome: no list is configured and any text of 1-64 characters is accepted
+    const free = Boolean(this.welcome) && this.welcome.dispositions === null;
     const dispositions = (this.welcome && Array.isArray(this.welcome.dispositions) && this.welcome.dispositions) || [];
-    const select = h("select", { "data-testid": "disposition", name: "disposition" }, h("option", { value: "", text: "Choose…" }));
-    for (const d of dispositions) select.append(h("option", { value: String(d), text: humanise(d) }));
-    if (n.disposition && !dispositions.includes(n.disposition)) select.append(h("option", { value: n.disposition, text: humanise(n.disposition) }));
+    const select = free
+      ? h("input", { type: "text", "data-testid": "disposition", name: "disposition", maxlength: "64" })
+      : h("select", { "data-testid": "disposition", name: "disposition" }, h("option", { value: "", text: "Choose…" }));
+    if (!free) {
+      for (const d of dispositions) select.append(h("option", { value: String(d), text: humanise(d) }));
+      if (n.disposition && !dispositions.includes(n.disposition)) select.append(h("option", { value: n.disposition, text: humanise(n.disposition) }));
+    }
     select.value = n.disposition;
     const textarea = h("textarea", { "data-testid": "notes", name: "notes", maxlength: "4000", rows: "3" });
     textarea.value = n.text;
@@ -629,7 +635,7 @@ export class ScreenpopCard extends HTMLElement {
       rec.view.dismiss.textContent = "Dismiss";
       this.updateNotesStatus(rec);
     };
-    select.addEventListener("change", edited);
+    select.addEventListener(free ? "input" : "change", edited);
     textarea.addEventListener("input", edited);
     textarea.addEventListener("keydown", (ev) => {
       if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {

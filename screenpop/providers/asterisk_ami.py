@@ -151,6 +151,7 @@ class AmiTranslator:
             agent=agent,
             queue=queue,
             at=_timestamp(p.get("Timestamp")),
+            leg=(p.get("DestUniqueid") or None) if kind in RING_EVENTS else None,
         )
 
     def _member_agent(self, p: Packet) -> str | None:
@@ -172,6 +173,10 @@ class AmiTranslator:
         self.answered.move_to_end(call_id)
         while len(self.answered) > REMEMBERED_CALLS:
             self.answered.popitem(last=False)
+
+
+RING_EVENTS = (EventKind.RINGING, EventKind.WITHDRAWN)
+"""Events about one ring of one member: their leg is the member channel's ``DestUniqueid``."""
 
 
 def _timestamp(value: str | None) -> datetime | None:

@@ -296,6 +296,7 @@ def voice_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str])
         agent=agent_for(agents, client, provider) if client and kind is not EventKind.ENDED else None,
         at=parse_timestamp(p.get("Timestamp")),
         forwarded_from=p.get("ForwardedFrom") or None,
+        leg=call_sid if parent and kind in (EventKind.RINGING, EventKind.WITHDRAWN) else None,
     )
     return _unless_withdrawn_from_nobody(event)
 
@@ -320,6 +321,7 @@ def taskrouter_events(p: Mapping[str, str], provider: str, agents: Mapping[str, 
         agent=agent_for(agents, worker, provider),
         queue=p.get("TaskQueueName") or None,
         at=parse_timestamp(p.get("Timestamp")),
+        leg=(p.get("ReservationSid") or None) if kind in (EventKind.RINGING, EventKind.WITHDRAWN) else None,
     )
     return _unless_withdrawn_from_nobody(event)
 
