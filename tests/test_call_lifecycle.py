@@ -239,7 +239,8 @@ async def test_replayed_ring_and_withdrawal_change_nothing_but_a_new_ring_pops(s
         assert again[-1]["card"]["caller"]["e164"] == ADA
 
         for body in (ring_again, ring):
-            assert (await post_event(base, body, sign(body, at=int(time.time()) - 5)))[0] == 202
+            signature = sign(body, at=int(time.time()) - 5)
+            assert (await post_event(base, body, signature))[0] == 202
         await post_event(base, event_body("c-mark-2", agent="agent-1"))
         after = await frames_until(agent, first_card_of("c-mark-2"))
         assert pops(after, "c-replay", holding=True) == 0, after
