@@ -29,6 +29,7 @@ from screenpop.metrics import UNKNOWN_LABEL
 from screenpop.model import Card
 from screenpop.phone import parse_caller
 from screenpop.providers.base import WebhookRequest
+from screenpop.untrusted import clean_line, clean_text
 
 log = logging.getLogger(__name__)
 
@@ -191,12 +192,15 @@ async def save_note(request: web.Request) -> web.Response:
         raise BadRequest(f"notes must be text of at most {MAX_NOTES_CHARS} characters")
     if disposition is None and not notes.strip():
         raise BadRequest("send a disposition, notes, or both")
+    call_id = request.match_info["call_id"]
+    if clean_line(call_id) != call_id:
+        raise NotFound("no call has that id")  # no provider sends control characters in an id
     await request.app[keys.CALLS].records_written()
     saved = await request.app[keys.STORE].save_note(
-        request.match_info["call_id"],
+        call_id,
         agent.id,
-        disposition,
-        notes,
+        clean_line(disposition),
+        clean_text(notes),  # stored as shown: no NUL (PostgreSQL refuses it), no bidi override
         may_annotate_any=agent.role == SUPERVISOR_ROLE,
     )
     return web.json_response(saved, status=201)

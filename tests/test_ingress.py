@@ -466,3 +466,28 @@ async def test_body_cut_short_by_the_client_logs_no_traceback(
 async def _refused_count(base: str) -> bool:
     _, metrics = await api(base, "GET", "/metrics")
     return 'screenpop_webhooks_total{outcome="bad_request",provider="pbx"} 1.0' in metrics
+
+
+async def test_nul_and_controls_in_a_note_on_postgresql_are_no_500(pg_url: str) -> None:
+    """A note with NUL and ESC is saved cleaned on a PostgreSQL store; an id with NUL in its URL is 404."""
+    settings = make(pg_url)
+    token = mint_token(settings, "agent-1")
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        await post_event(base, event_body("c-nul", agent="agent-1"))
+        await agent.card_until_complete("c-nul")
+        status, saved = await api(
+            base, "POST", "/api/calls/c-nul/notes", token, json={"notes": "pin\x00 1234\x1b[2J ok\nnext"}
+        )
+        assert status == 201, saved
+        assert saved["notes"] == "pin 1234[2J ok\nnext"
+        status, answer = await api(base, "POST", "/api/calls/c%00nul/notes", token, json={"notes": "x"})
+        assert status == 404 and answer["error"]["code"] == "not_found"
+
+
+async def test_a_webhook_id_with_a_control_character_is_400(store_url: str) -> None:
+    """A call id with NUL in a signed webhook is refused 400 naming the field, never stored or a 500."""
+    settings = make(store_url)
+    async with running(settings) as base:
+        body = event_body("c-\x00-1", agent="agent-1")
+        status, answer = await post_event(base, body)
+        assert status == 400 and "call_id" in answer["error"]["message"], answer

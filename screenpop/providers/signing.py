@@ -22,7 +22,7 @@ from typing import Any
 
 from screenpop.errors import BadRequest, BadSignature, UnsupportedMediaType
 from screenpop.model import CallEvent
-from screenpop.untrusted import loads_object
+from screenpop.untrusted import clean_line, loads_object
 
 SIGNATURE_HEADER = "Screenpop-Signature"
 
@@ -152,6 +152,10 @@ def required_text(data: Mapping[str, Any], key: str, where: str = "") -> str:
     value = text_field(data, key, where)
     if value is None or not value.strip():
         raise BadRequest(f"`{where}{key}` is required")
+    if clean_line(value) != value:
+        # An id is stored and compared, never shown: a control character in it is an
+        # error of the sender (and PostgreSQL refuses NUL in text), not text to tidy up.
+        raise BadRequest(f"`{where}{key}` must not contain control characters")
     return value
 
 
