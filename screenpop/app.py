@@ -94,7 +94,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     connectors = build_connectors(settings.connectors, connector_context(settings, http))
     await _start_connectors(connectors)
     engine = LookupEngine(settings, connectors, _cache(settings), observer=metrics)
-    hub = Hub(settings, broker, functools.partial(_welcome_extras, settings))
+    hub = Hub(settings, broker, functools.partial(_welcome_extras, settings), store.audit_card, metrics)
     recorder = CallRecorder(store)
     recorder.start()
     calls = CallService(settings, engine, broker, store, metrics, app[keys.SPECS], recorder)

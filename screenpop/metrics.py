@@ -52,6 +52,11 @@ class Metrics:
         self.cards_published = Counter(
             "screenpop_card_frames", "Card frames published (one per agent per version)", registry=r
         )
+        self.frames_out_of_order = Counter(
+            "screenpop_frames_out_of_order",
+            "Messages not sent to a socket because a later message of that agent had been sent already",
+            registry=r,
+        )
 
     def connector_done(self, name: str, status: SectionStatus, elapsed_s: float) -> None:
         self.connector_latency.labels(name, status.value).observe(elapsed_s)
