@@ -7,7 +7,12 @@ appends the batch to the fan-out stream (``screenpop:fanout``), which every
 instance reads with XREAD from where it stopped: an instance that lost its
 connection catches up on what it missed instead of losing it, as pub/sub
 would.  This instance's handlers are called directly, without waiting for
-the round trip through the fan-out stream.
+the round trip through the fan-out stream, but never out of turn: every
+instance hands out fan-out entries (its own included) in fan-out order, which
+is every agent stream's id order, whichever of its Redis answers (the
+reader's XREAD or a publish's script) brings an entry first.  An agent's
+socket never sees a later message before an earlier one, so none is lost to
+the socket's "already sent" check.
 
 Redis may go away.  Then cards still reach the agents of this instance with
 locally made ids, wait in a bounded outbox, and are appended when Redis
@@ -305,11 +310,27 @@ class RedisBroker:
             self._note(event_id)
         for entry_id, entry in missed:
             self._take_fanout(str(entry_id), _pairs(entry))
-        if len(missed) < MISSED_MAX and self._fanout_position is not None:
-            self._fanout_position = max(self._fanout_position, str(fan_id), key=id_key)
-        if not delivered:
+        gapless = sent_from is not None and len(missed) < MISSED_MAX
+        if self._take_own(str(fan_id), gapless) and not delivered:
             self._deliver_all(deliveries, ids)
         return ids
+
+    def _take_own(self, fan_id: str, gapless: bool) -> bool:
+        """Whether our own fan-out entry is to be delivered now, from what we published.
+
+        Delivery follows the fan-out stream's order, which is every agent
+        stream's id order on every instance.  The reader's answer may overtake
+        this script's reply: then it has delivered our entry already, from the
+        entry itself, and we must not again.  When ``missed`` did not reach up
+        to our entry (too many to fetch), the reader delivers it in its place.
+        """
+        position = self._fanout_position
+        if position is None:
+            return True  # no position to order by (not connected yet): as before, at once
+        if not gapless or id_key(fan_id) <= id_key(position):
+            return False
+        self._fanout_position = fan_id
+        return True
 
     def _deliver_all(self, deliveries: Sequence[Delivery], ids: Sequence[str]) -> None:
         for delivery, event_id in zip(deliveries, ids, strict=True):
@@ -407,12 +428,19 @@ class RedisBroker:
                 self._take_fanout(str(entry_id), fields)
 
     def _take_fanout(self, entry_id: str, fields: dict[str, str]) -> None:
-        """Deliver one fan-out entry unless it was already taken (by the reader or by a publish)."""
+        """Deliver one fan-out entry after those before it, once, whichever answer brought it first.
+
+        Our own entries are delivered here too when the reader (or another
+        publish's ``missed``) brings them before their own script's reply;
+        only what our sockets had before it reached Redis (an outbox flush)
+        is skipped.
+        """
         if self._fanout_position is not None and id_key(entry_id) <= id_key(self._fanout_position):
             return
         self._fanout_position = entry_id
-        if fields.get("o") != self.instance_id:
-            self._on_message(fields.get("m", ""))
+        if fields.get("o") == self.instance_id and fields.get("l") == "1":
+            return
+        self._on_message(fields.get("m", ""))
 
     def _on_message(self, data: str) -> None:
         try:

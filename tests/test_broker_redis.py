@@ -225,6 +225,8 @@ async def test_outage_keeps_local_delivery_and_recovers_by_itself(
         assert await until_health(a, b, lambda h: h == "ok", within_s=5.0)
         assert await until(lambda: len(got_b) == 2)  # the outbox reached the other instance
         await a.publish([card(3)])
+        # A has handed out every fan-out entry up to its own by now: the flushed ones not again
+        assert [json.loads(f)["n"] for _, _, f in got_a] == [1, 2, 3]
         assert await until(lambda: len(got_b) == 3)
         frames, _ = await replayed(b, "agent-1", "0-0")
         assert [json.loads(f)["n"] for _, f in frames] == [1, 2, 3]
