@@ -96,10 +96,6 @@ class Message:
     def of(cls, delivery: Delivery, event_id: str) -> Message:
         return cls(delivery.agent_id, event_id, delivery.body, delivery.card)
 
-    @property
-    def delivery(self) -> Delivery:
-        return Delivery(self.agent_id, self.body, self.card)
-
     def frame_for(self, hidden: frozenset[str]) -> tuple[str, View | None] | None:
         """The frame for a socket whose role hides ``hidden``, and the card view it carries.
 
