@@ -159,7 +159,15 @@ class AgentSocket:
             )
             return
         frame, view = picked
-        await self.ws.send_str(frame)
+        try:
+            await self.ws.send_str(frame)
+        except asyncio.CancelledError:
+            # send_str writes before it can wait (on a paused transport's drain): the frame is out
+            self._audit(identity, message, view)
+            raise
+        self._audit(identity, message, view)
+
+    def _audit(self, identity: AgentIdentity, message: Message, view: View | None) -> None:
         if view is not None and message.card is not None:
             self.outlet.sent(identity.id, message.card, view)
 
