@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 
 from screenpop.broker import id_key
@@ -32,7 +33,6 @@ from tests.process_helpers import (
     ring,
     service_config,
     services,
-    wait_for,
 )
 from tests.service_helpers import Agent
 
@@ -46,17 +46,28 @@ class _Link:
     to_client: asyncio.StreamWriter
     holding: bool = False
     held: list[bytes] = field(default_factory=list)
+    saw_marker: bool = False
 
 
 class HoldingProxy:
-    """Forwards loopback TCP to Redis; while ``hold()`` is on, replies to the append script wait."""
+    """Forwards loopback TCP to Redis, and can hold back the reply to one append script call.
+
+    ``hold(marker)``: the next append script call's reply waits until B's
+    fan-out reader has taken a reply carrying ``marker`` (the later message)
+    and asked Redis again, which it does only once it has handed every entry
+    of that reply to its sockets.  All of it happens here, on the bytes, so
+    the reply is held for as short a time as the race allows: B's client
+    gives a reply 0.5 s before it gives up on Redis.
+    """
 
     def __init__(self, redis_port: int) -> None:
         self.redis_port = redis_port
         self.port = 0
-        self._holding = False
+        self._marker: bytes | None = None
         self._links: list[_Link] = []
         self._server: asyncio.Server | None = None
+        self.holding = asyncio.Event()
+        self.released = asyncio.Event()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -69,20 +80,20 @@ class HoldingProxy:
             for link in self._links:
                 link.to_client.close()
 
-    def hold(self) -> None:
-        self._holding = True
+    def hold(self, marker: bytes) -> None:
+        self._marker = marker
+        self.holding.clear()
+        self.released.clear()
 
     def release(self) -> None:
         """Let every held reply through, and hold no more."""
-        self._holding = False
+        self._marker = None
         for link in self._links:
-            link.holding = False
+            link.holding = link.saw_marker = False
             if link.held:
                 link.to_client.write(b"".join(link.held))
                 link.held.clear()
-
-    async def holds_a_reply(self) -> bool:
-        return any(link.held for link in self._links)
+        self.released.set()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.redis_port)
@@ -95,7 +106,9 @@ class HoldingProxy:
 
     async def _upstream(self, reader: asyncio.StreamReader, up: asyncio.StreamWriter, link: _Link) -> None:
         while data := await reader.read(65536):
-            if self._holding and APPEND_SHA in data:
+            if link.saw_marker and b"XREAD" in data:
+                self.release()  # B's reader took the later message and asks again
+            if self._marker is not None and not self.holding.is_set() and APPEND_SHA in data:
                 link.holding = True  # set before Redis can answer: its reply is the one held
             up.write(data)
             await up.drain()
@@ -105,7 +118,10 @@ class HoldingProxy:
         while data := await up.read(65536):
             if link.holding:
                 link.held.append(data)
+                self.holding.set()
                 continue
+            if self._marker is not None and self.holding.is_set() and self._marker in data:
+                link.saw_marker = True
             link.to_client.write(data)
             await link.to_client.drain()
         link.to_client.close()
@@ -154,22 +170,25 @@ def assert_in_order_once(frames: list[dict[str, Any]]) -> None:
 
 
 async def race(
+    b: Service,
     agent: Agent,
     proxy: HoldingProxy,
     own: Callable[[], Awaitable[Any]],
     later: Callable[[], Awaitable[Any]],
-    later_seen: Callable[[list[dict[str, Any]]], bool],
+    marker: bytes,
 ) -> None:
-    """B publishes (``own``) with its reply held; A then publishes (``later``) and it reaches B's socket."""
-    proxy.hold()
+    """B publishes (``own``), its reply held; A publishes later (``later``); B hears its own reply last."""
+    proxy.hold(marker)
     await own()
-    await wait_for(proxy.holds_a_reply, 10, "B's append script answered by Redis (and held)")
+    async with asyncio.timeout(10):
+        await proxy.holding.wait()  # Redis ran B's script: B's message has the lower id
     await later()
-    await frames_until(agent, later_seen)
-    proxy.release()
+    async with asyncio.timeout(10):
+        await proxy.released.wait()  # B's reader handed out A's later message first
     await frames_until(agent, lambda frames: has_answered(frames) and has_final(frames))
     assert await agent.silent_for(0.5)
     assert_in_order_once(received(agent))
+    assert "redis broker down" not in b.log.read_text(errors="replace"), "B gave up on the held reply"
 
 
 def two_instances(
@@ -200,7 +219,7 @@ async def test_answered_published_by_the_sockets_instance_is_not_lost_to_a_later
                 async def finish_card_on_a() -> None:
                     crm.answer()
 
-                await race(agent, proxy, answer_on_b, finish_card_on_a, has_final)
+                await race(b, agent, proxy, answer_on_b, finish_card_on_a, b"Caller 0132")
 
 
 async def test_final_card_published_by_the_sockets_instance_is_not_lost_to_a_later_answer(
@@ -211,15 +230,15 @@ async def test_final_card_published_by_the_sockets_instance_is_not_lost_to_a_lat
         crm.hang()
         async with two_instances(tmp_path, pg_url, redis_url, via_proxy, crm.url) as started:
             a, b = started["a"], started["b"]
-            async with agent_on(b, "agent-1") as agent:
-                assert (await ring(b, "c-2", agent="agent-1"))[0] == 202
+            async with agent_on(b, "agent-1") as agent, aiohttp.ClientSession() as session:
+                assert (await ring(b, "c-2", session, agent="agent-1"))[0] == 202
                 await frames_until(agent, lambda frames: len(frames) == 1)
 
                 async def finish_card_on_b() -> None:
                     crm.answer()
 
                 async def answer_on_a() -> None:
-                    assert (await ring(a, "c-2", event="answered", agent="agent-1"))[0] == 202
+                    assert (await ring(a, "c-2", session, event="answered", agent="agent-1"))[0] == 202
 
-                await race(agent, proxy, finish_card_on_b, answer_on_a, has_answered)
+                await race(b, agent, proxy, finish_card_on_b, answer_on_a, b"answered")
                 assert await b.metric("screenpop_frames_out_of_order_total") == 0
