@@ -99,7 +99,14 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     connectors = build_connectors(settings.connectors, connector_context(settings, http))
     await _start_connectors(connectors)
     engine = LookupEngine(settings, connectors, _cache(settings), observer=metrics)
-    hub = Hub(settings, broker, functools.partial(_welcome_extras, settings), app[keys.CLOCK])
+    hub = Hub(
+        settings,
+        broker,
+        functools.partial(_welcome_extras, settings),
+        store.audit_card,
+        metrics,
+        app[keys.CLOCK],
+    )
     recorder = CallRecorder(store, metrics)
     recorder.start()
     calls = CallService(settings, engine, broker, store, metrics, app[keys.SPECS], recorder)

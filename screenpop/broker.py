@@ -2,34 +2,116 @@
 
 Every card goes through the broker, even to a socket on this instance, so one
 instance and many behave the same.  Messages are per agent (a queue call is
-one delivery per member), because role filtering and replay are per agent.
-The broker also holds the small shared state that must agree across
+one delivery per member), because replay is per agent.  What a socket may see
+depends on the role of that socket's token, not only on the agent (two tabs of
+one agent may hold tokens with different roles), so a card message carries
+one rendering per *view* (a distinct set of hidden sections among the
+configured roles) and the hub picks, when it sends, the view of the socket's
+role.  The broker also holds the small shared state that must agree across
 instances: the duplicate-event guard and the per-call facts (answered by whom,
 who got the card).
 
 Frames are JSON text; the broker splices the event id in front of a body
-that was serialised once, so a card for a hundred agents is encoded once.
+that was serialised once, so a card for a hundred agents is encoded once per
+view, not once per agent.
 """
 
 from __future__ import annotations
 
 import heapq
+import json
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-FrameHandler = Callable[[str, str, str], None]
-"""Called with (agent_id, event_id, frame) for every message published to any agent."""
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """One rendering of a card, for every role that hides exactly ``hidden``.
+
+    ``shown`` names the sections whose data this body carries: what the audit
+    records as seen when the body reaches a socket (pending, failed or
+    hidden sections carry no data, so they are not "seen").
+    """
+
+    hidden: frozenset[str]
+    body: str
+    shown: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CardViews:
+    """One card version in every view the configured roles need."""
+
+    call_id: str
+    version: int
+    views: tuple[View, ...]
+    provider: str | None = None  # whose call id: the audit names it (ids are unique per provider only)
+
+    def view_for(self, hidden: frozenset[str]) -> View | None:
+        """The view made for ``hidden``; failing that, the one hiding least of those hiding at least it.
+
+        The fallback only matters when instances disagree on the roles (a
+        rolling config change): a socket then gets less, never more.
+        """
+        best: View | None = None
+        for view in self.views:
+            if view.hidden == hidden:
+                return view
+            if view.hidden >= hidden and (best is None or len(view.hidden) < len(best.hidden)):
+                best = view
+        return best
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One message for one agent; ``body`` is a JSON object's text without ``event_id``."""
+    """One message for one agent.
+
+    ``body`` is a JSON object's text without ``event_id``, the same for every
+    socket of the agent (a call status); a card has ``card`` instead, one
+    body per view.
+    """
 
     agent_id: str
-    body: str
+    body: str = ""
+    card: CardViews | None = None
+
+    @property
+    def content(self) -> str | CardViews:
+        """What is shared between deliveries of one publish (a queue call's card is one value)."""
+        return self.body if self.card is None else self.card
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A published delivery with its event id: what listeners get and what replay gives back."""
+
+    agent_id: str
+    event_id: str
+    body: str = ""
+    card: CardViews | None = None
+
+    @classmethod
+    def of(cls, delivery: Delivery, event_id: str) -> Message:
+        return cls(delivery.agent_id, event_id, delivery.body, delivery.card)
+
+    def frame_for(self, hidden: frozenset[str]) -> tuple[str, View | None] | None:
+        """The frame for a socket whose role hides ``hidden``, and the card view it carries.
+
+        None when this card has no view such a socket may see.
+        """
+        if self.card is None:
+            return frame_with_id(self.event_id, self.body), None
+        view = self.card.view_for(hidden)
+        if view is None:
+            return None
+        return frame_with_id(self.event_id, view.body), view
+
+
+FrameHandler = Callable[[Message], None]
+"""Called with every message published to any agent."""
 
 
 def frame_with_id(event_id: str, body: str) -> str:
@@ -46,6 +128,42 @@ def id_key(event_id: str) -> tuple[int, int]:
         return int(ms), int(seq or 0)
     except ValueError:
         return (-1, -1)
+
+
+def to_fields(delivery: Delivery) -> list[str]:
+    """A delivery as the flat name, value list of a stream entry (Redis keeps these).
+
+    A plain message is ``b``; a card is ``c`` (call, version, and per view its
+    hidden and shown sections) with the bodies beside it as ``b0``, ``b1``…,
+    so that no body is escaped into another JSON string.
+    """
+    card = delivery.card
+    if card is None:
+        return ["b", delivery.body]
+    meta = {
+        "call": card.call_id,
+        "version": card.version,
+        "views": [[sorted(view.hidden), list(view.shown)] for view in card.views],
+        "provider": card.provider,
+    }
+    fields = ["c", json.dumps(meta, separators=(",", ":"))]
+    for index, view in enumerate(card.views):
+        fields += [f"b{index}", view.body]
+    return fields
+
+
+def from_fields(agent_id: str, event_id: str, fields: Mapping[str, str]) -> Message:
+    """The message a stream entry holds; raises ValueError, KeyError or TypeError when it is malformed."""
+    meta = fields.get("c")
+    if meta is None:
+        return Message(agent_id, event_id, fields["b"])
+    parsed = json.loads(meta)
+    views = tuple(
+        View(frozenset(map(str, hidden)), fields[f"b{index}"], tuple(map(str, shown)))
+        for index, (hidden, shown) in enumerate(parsed["views"])
+    )
+    card = CardViews(str(parsed["call"]), int(parsed["version"]), views, parsed.get("provider"))
+    return Message(agent_id, event_id, card=card)
 
 
 class Broker(Protocol):
@@ -65,8 +183,8 @@ class Broker(Protocol):
         """A position in the agent's stream: resuming from it replays what comes after."""
         ...
 
-    async def replay(self, agent_id: str, after: str) -> tuple[list[tuple[str, str]], bool]:
-        """Frames published after ``after`` within the replay window, and whether that is all of them."""
+    async def replay(self, agent_id: str, after: str) -> tuple[list[Message], bool]:
+        """Messages published after ``after`` within the replay window, and whether that is all of them."""
         ...
 
     async def claim(self, key: str, ttl_s: int) -> bool:
@@ -111,7 +229,7 @@ class MemoryBroker:
 
     def __init__(self, replay_s: int) -> None:
         self._replay_s = replay_s
-        self._logs: dict[str, deque[tuple[str, float, str]]] = {}
+        self._logs: dict[str, deque[tuple[Message, float]]] = {}
         self._trimmed: dict[str, tuple[int, int]] = {}
         self._handlers: list[FrameHandler] = []
         self._values: dict[str, tuple[str, float]] = {}
@@ -141,30 +259,29 @@ class MemoryBroker:
     async def publish(self, deliveries: Sequence[Delivery]) -> None:
         now = time.monotonic()
         for delivery in deliveries:
-            event_id = self._next_id()
-            frame = frame_with_id(event_id, delivery.body)
+            message = Message.of(delivery, self._next_id())
             log = self._logs.setdefault(delivery.agent_id, deque())
-            log.append((event_id, now, frame))
+            log.append((message, now))
             self._trim(delivery.agent_id, log, now)
             for handler in self._handlers:
-                handler(delivery.agent_id, event_id, frame)
+                handler(message)
 
-    def _trim(self, agent_id: str, log: deque[tuple[str, float, str]], now: float) -> None:
+    def _trim(self, agent_id: str, log: deque[tuple[Message, float]], now: float) -> None:
         while log and now - log[0][1] > self._replay_s:
-            self._trimmed[agent_id] = id_key(log.popleft()[0])
+            self._trimmed[agent_id] = id_key(log.popleft()[0].event_id)
 
     async def latest_id(self, agent_id: str) -> str:
         log = self._logs.get(agent_id)
         if log:
-            return log[-1][0]
+            return log[-1][0].event_id
         ms, seq = max(self._last, self._born)
         return f"{ms}-{seq}"
 
-    async def replay(self, agent_id: str, after: str) -> tuple[list[tuple[str, str]], bool]:
+    async def replay(self, agent_id: str, after: str) -> tuple[list[Message], bool]:
         position = id_key(after)
         log = self._logs.get(agent_id, deque())
         self._trim(agent_id, log, time.monotonic())
-        frames = [(eid, frame) for eid, _, frame in log if id_key(eid) > position]
+        frames = [message for message, _ in log if id_key(message.event_id) > position]
         known = self._born <= position <= max(self._last, self._born)
         complete = known and position >= self._trimmed.get(agent_id, (-1, -1))
         return frames, complete

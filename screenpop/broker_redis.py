@@ -7,7 +7,12 @@ appends the batch to the fan-out stream (``screenpop:fanout``), which every
 instance reads with XREAD from where it stopped: an instance that lost its
 connection catches up on what it missed instead of losing it, as pub/sub
 would.  This instance's handlers are called directly, without waiting for
-the round trip through the fan-out stream.
+the round trip through the fan-out stream, but never out of turn: every
+instance hands out fan-out entries (its own included) in fan-out order, which
+is every agent stream's id order, whichever of its Redis answers (the
+reader's XREAD or a publish's script) brings an entry first.  An agent's
+socket never sees a later message before an earlier one, so none is lost to
+the socket's "already sent" check.
 
 Redis may go away.  Then cards still reach the agents of this instance with
 locally made ids, wait in a bounded outbox, and are appended when Redis
@@ -40,7 +45,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
-from screenpop.broker import Delivery, FrameHandler, frame_with_id, id_key
+from screenpop.broker import CardViews, Delivery, FrameHandler, Message, from_fields, id_key, to_fields
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +66,25 @@ MAX_ID_PART = 2**64 - 1
 FAULTS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 
 # KEYS[1]: the fan-out stream; KEYS[1 + i]: the stream of delivery i.  ARGV: origin, window ms,
-# expiry ms, fan-out window ms, this instance's fan-out position ("" for none), body count n, the
-# n distinct bodies, then per delivery: agent id, wanted id ("*" or an outbox id), body index.  A
-# queue call sends one body for many agents, so bodies travel (and are fanned out) once.  Returns
-# the ids, the fan-out entry's id, and the fan-out entries this instance has not read yet, so
-# that it can hand those to its agents first and keep them in id order.
+# expiry ms, fan-out window ms, this instance's fan-out position ("" for none), "1" when the origin
+# has delivered these messages to its own sockets already (an outbox flush) else "0", packet count
+# n, then each packet as its field count and its flat name, value list (``to_fields``), then per
+# delivery: agent id, wanted id ("*" or an outbox id), packet index.  A queue call sends one packet
+# for many agents, so its bodies travel (and are fanned out) once.  Returns the ids, the fan-out
+# entry's id, and the fan-out entries after this instance's position, so that it can hand those
+# to its agents first and keep every agent's messages in id order.
 APPEND_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local minid = string.format('%d', math.max(0, now - tonumber(ARGV[2])))
 local fan_minid = string.format('%d', math.max(0, now - tonumber(ARGV[4])))
-local nbodies = tonumber(ARGV[6])
-local bodies = {}
-for j = 1, nbodies do bodies[j] = ARGV[6 + j] end
+local cursor = 8
+local packets = {}
+for j = 1, tonumber(ARGV[7]) do
+  local count = tonumber(ARGV[cursor])
+  packets[j] = {unpack(ARGV, cursor + 1, cursor + count)}
+  cursor = cursor + count + 1
+end
 local missed = {}
 if ARGV[5] ~= '' then
   missed = redis.call('XRANGE', KEYS[1], '(' .. ARGV[5], '+', 'COUNT', MISSED_MAX)
@@ -81,23 +92,23 @@ end
 local ids, out = {}, {}
 for i = 2, #KEYS do
   local key = KEYS[i]
-  local base = 6 + nbodies + (i - 2) * 3
-  local agent, wanted, index = ARGV[base + 1], ARGV[base + 2], tonumber(ARGV[base + 3])
-  local body = bodies[index + 1]
+  local agent, wanted, index = ARGV[cursor], ARGV[cursor + 1], tonumber(ARGV[cursor + 2])
+  cursor = cursor + 3
+  local fields = packets[index + 1]
   local id = nil
   if wanted ~= '*' then
-    local added = redis.pcall('XADD', key, 'MINID', '~', minid, wanted, 'b', body)
+    local added = redis.pcall('XADD', key, 'MINID', '~', minid, wanted, unpack(fields))
     if type(added) == 'string' then id = added end
   end
   if id == nil then
-    id = redis.call('XADD', key, 'MINID', '~', minid, '*', 'b', body)
+    id = redis.call('XADD', key, 'MINID', '~', minid, '*', unpack(fields))
   end
   redis.call('PEXPIRE', key, ARGV[3])
   ids[i - 1] = id
   out[i - 1] = {agent, id, index}
 end
-local fan_id = redis.call('XADD', KEYS[1], 'MINID', '~', fan_minid, '*', 'o', ARGV[1],
-                          'm', cjson.encode({b = bodies, d = out}))
+local fan_id = redis.call('XADD', KEYS[1], 'MINID', '~', fan_minid, '*', 'o', ARGV[1], 'l', ARGV[6],
+                          'm', cjson.encode({p = packets, d = out}))
 return {ids, fan_id, missed}
 """.replace("MISSED_MAX", str(MISSED_MAX))
 
@@ -269,7 +280,6 @@ class RedisBroker:
         )
         self._window_ms = replay_s * 1000
         self._append = self._redis.register_script(APPEND_LUA)
-        self._publishing = asyncio.Lock()
         self._add_members = self._redis.register_script(ADD_MEMBERS_LUA)
         self._handlers: list[FrameHandler] = []
         self._outbox: deque[_Pending] = deque()
@@ -319,59 +329,85 @@ class RedisBroker:
     async def publish(self, deliveries: Sequence[Delivery]) -> None:
         """Append to the streams and fan out; without Redis, deliver here and keep for later.
 
-        One publish at a time: two appends in flight on two pooled connections
-        may come back in the other order, and a socket never sends a frame
-        whose id is below one it sent (that is how replay and live frames are
-        kept from repeating), so the later-numbered answer, handed over first,
-        would make the other frame vanish.  Under the lock, this instance's
-        agents get frames in id order, the fan-out entries it had not read yet
-        first.
+        Two appends in flight may come back in the other order: each answer
+        hands out every fan-out entry up to its own, in fan-out order, so this
+        instance's agents still get frames in id order (see ``_append_all``).
         """
         if not deliveries:
             return
-        async with self._publishing:
-            if self._up:
-                try:
-                    ids = await self._append_all(deliveries, ["*"] * len(deliveries))
-                except FAULTS as exc:
-                    self._mark_down(describe_fault(exc))
-                else:
-                    self._deliver_local(deliveries, ids)
-                    return
-            ids = [self._local_id() for _ in deliveries]
-            for delivery, event_id in zip(deliveries, ids, strict=True):
-                self._keep(delivery, event_id)
-            self._deliver_local(deliveries, ids)
+        if self._up:
+            try:
+                await self._append_all(deliveries, ["*"] * len(deliveries), delivered=False)
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+            else:
+                return
+        ids = [self._local_id() for _ in deliveries]
+        for delivery, event_id in zip(deliveries, ids, strict=True):
+            self._keep(delivery, event_id)
+        self._deliver_all(deliveries, ids)
 
-    async def _append_all(self, deliveries: Sequence[Delivery], wanted: Sequence[str]) -> list[str]:
-        bodies: dict[str, int] = {}
+    async def _append_all(
+        self, deliveries: Sequence[Delivery], wanted: Sequence[str], delivered: bool
+    ) -> list[str]:
+        """Append in one script call, then hand out every fan-out entry up to ours, in fan-out order.
+
+        ``delivered``: this instance's sockets had these messages already (an
+        outbox flush), so only the other instances are to deliver them.
+        """
+        packets: dict[str | CardViews, int] = {}
+        flat: list[str | int] = []
         refs: list[str | int] = []
         for delivery, want in zip(deliveries, wanted, strict=True):
-            refs += [delivery.agent_id, want, bodies.setdefault(delivery.body, len(bodies))]
+            index = packets.get(delivery.content)
+            if index is None:
+                index = packets[delivery.content] = len(packets)
+                fields = to_fields(delivery)
+                flat += [len(fields), *fields]
+            refs += [delivery.agent_id, want, index]
         expiry_ms = 2 * self._window_ms + 60_000
+        sent_from = self._fanout_position
         args: list[str | int] = [self.instance_id, self._window_ms, expiry_ms, FANOUT_KEEP_MS]
-        args += [self._fanout_position or "", len(bodies), *bodies, *refs]
+        args += [sent_from or "", "1" if delivered else "0", len(packets), *flat, *refs]
         keys = [FANOUT_KEY, *(stream_key(d.agent_id) for d in deliveries)]
         raw_ids, fan_id, missed = await self._append(keys=keys, args=args)
-        for entry_id, flat in missed:
-            self._take_fanout(str(entry_id), _pairs(flat))
-        if len(missed) < MISSED_MAX and self._fanout_position is not None:
-            self._fanout_position = max(self._fanout_position, str(fan_id), key=id_key)
         ids = [str(i) for i in raw_ids]
         for event_id in ids:
             self._note(event_id)
+        for entry_id, entry in missed:
+            self._take_fanout(str(entry_id), _pairs(entry))
+        gapless = sent_from is not None and len(missed) < MISSED_MAX
+        if self._take_own(str(fan_id), gapless) and not delivered:
+            self._deliver_all(deliveries, ids)
         return ids
 
-    def _deliver_local(self, deliveries: Sequence[Delivery], ids: Sequence[str]) -> None:
-        for delivery, event_id in zip(deliveries, ids, strict=True):
-            self._deliver(delivery.agent_id, event_id, frame_with_id(event_id, delivery.body))
+    def _take_own(self, fan_id: str, gapless: bool) -> bool:
+        """Whether our own fan-out entry is to be delivered now, from what we published.
 
-    def _deliver(self, agent_id: str, event_id: str, frame: str) -> None:
+        Delivery follows the fan-out stream's order, which is every agent
+        stream's id order on every instance.  The reader's answer may overtake
+        this script's reply: then it has delivered our entry already, from the
+        entry itself, and we must not again.  When ``missed`` did not reach up
+        to our entry (too many to fetch), the reader delivers it in its place.
+        """
+        position = self._fanout_position
+        if position is None:
+            return True  # no position to order by (not connected yet): as before, at once
+        if not gapless or id_key(fan_id) <= id_key(position):
+            return False
+        self._fanout_position = fan_id
+        return True
+
+    def _deliver_all(self, deliveries: Sequence[Delivery], ids: Sequence[str]) -> None:
+        for delivery, event_id in zip(deliveries, ids, strict=True):
+            self._deliver(Message.of(delivery, event_id))
+
+    def _deliver(self, message: Message) -> None:
         for handler in list(self._handlers):
             try:
-                handler(agent_id, event_id, frame)
+                handler(message)
             except Exception:  # one broken listener must not starve the others
-                log.exception("frame handler failed for agent %s", agent_id)
+                log.exception("frame handler failed for agent %s", message.agent_id)
 
     def _note(self, event_id: str) -> None:
         self._last = max(self._last, id_key(event_id))
@@ -399,7 +435,7 @@ class RedisBroker:
             batch = list(itertools.islice(self._outbox, FLUSH_BATCH))
             if not batch:
                 return
-            await self._append_all([p.delivery for p in batch], [p.event_id for p in batch])
+            await self._append_all([p.delivery for p in batch], [p.event_id for p in batch], delivered=True)
             while self._outbox and self._outbox[0].seq <= batch[-1].seq:
                 self._outbox.popleft()
         raise RedisError("outbox keeps growing while being flushed")
@@ -458,23 +494,34 @@ class RedisBroker:
                 self._take_fanout(str(entry_id), fields)
 
     def _take_fanout(self, entry_id: str, fields: dict[str, str]) -> None:
-        """Deliver one fan-out entry unless it was already taken (by the reader or by a publish)."""
+        """Deliver one fan-out entry after those before it, once, whichever answer brought it first.
+
+        Our own entries are delivered here too when the reader (or another
+        publish's ``missed``) brings them before their own script's reply;
+        only what our sockets had before it reached Redis (an outbox flush)
+        is skipped.
+        """
         if self._fanout_position is not None and id_key(entry_id) <= id_key(self._fanout_position):
             return
         self._fanout_position = entry_id
-        if fields.get("o") != self.instance_id:
-            self._on_message(fields.get("m", ""))
+        if fields.get("o") == self.instance_id and fields.get("l") == "1":
+            return
+        self._on_message(fields.get("m", ""))
 
     def _on_message(self, data: str) -> None:
         try:
             batch = json.loads(data)
-            frames = [(str(agent), str(eid), batch["b"][index]) for agent, eid, index in batch["d"]]
+            packets = [_pairs(packet) for packet in batch["p"]]
+            messages = [
+                from_fields(str(agent), str(event_id), packets[int(index)])
+                for agent, event_id, index in batch["d"]
+            ]
         except (ValueError, KeyError, TypeError, IndexError):
             log.warning("ignoring a malformed broker message")
             return
-        for agent_id, event_id, body in frames:
-            self._note(event_id)
-            self._deliver(agent_id, event_id, frame_with_id(event_id, body))
+        for message in messages:
+            self._note(message.event_id)
+            self._deliver(message)
 
     # replay -------------------------------------------------------------
 
@@ -494,8 +541,8 @@ class RedisBroker:
                 return f"{seconds * 1000 + micros // 1000 - 1}-0"
         return _format(max(self._last, (_now_ms() - 1, 0)))
 
-    async def replay(self, agent_id: str, after: str) -> tuple[list[tuple[str, str]], bool]:
-        """Frames after ``after`` within the window; complete only when nothing after it was lost."""
+    async def replay(self, agent_id: str, after: str) -> tuple[list[Message], bool]:
+        """Messages after ``after`` within the window; complete only when nothing after it was lost."""
         position = _parse_id(after)
         if self._up:
             try:
@@ -504,7 +551,7 @@ class RedisBroker:
                 self._mark_down(describe_fault(exc))
         start = position or (-1, -1)
         frames = [
-            (p.event_id, frame_with_id(p.event_id, p.delivery.body))
+            Message.of(p.delivery, p.event_id)
             for p in self._outbox
             if p.delivery.agent_id == agent_id and id_key(p.event_id) > start
         ]
@@ -512,7 +559,7 @@ class RedisBroker:
 
     async def _replay_redis(
         self, agent_id: str, position: tuple[int, int] | None
-    ) -> tuple[list[tuple[str, str]], bool]:
+    ) -> tuple[list[Message], bool]:
         key = stream_key(agent_id)
         start = "-" if position is None else f"({_format(position)}"
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -526,11 +573,12 @@ class RedisBroker:
         cutoff = (now_ms - self._window_ms, 0)
         if isinstance(entries, ResponseError):
             raise entries
-        frames = [(str(i), frame_with_id(str(i), f["b"])) for i, f in entries if id_key(str(i)) >= cutoff]
+        recent = [(str(i), fields) for i, fields in entries if id_key(str(i)) >= cutoff]
+        frames = _messages(agent_id, recent)
         if position is None or born is None:
             return frames, False
-        dropped_old = len(frames) < len(entries)
-        return frames, _complete(position, now_ms, int(born), cutoff, exists, info, dropped_old)
+        dropped = len(frames) < len(entries)
+        return frames, _complete(position, now_ms, int(born), cutoff, exists, info, dropped)
 
     # shared values ------------------------------------------------------
 
@@ -638,6 +686,17 @@ def _complete(
     upper = max(upper, id_key(str(info.get("last-generated-id", "0-0"))))
     known = (born_ms, 0) <= position <= upper
     return known and deleted <= position and not dropped_old
+
+
+def _messages(agent_id: str, entries: Sequence[tuple[str, dict[str, str]]]) -> list[Message]:
+    """The messages of an agent's stream entries; one that cannot be read is left out (and logged)."""
+    messages = []
+    for event_id, fields in entries:
+        try:
+            messages.append(from_fields(agent_id, event_id, fields))
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed entry %s in the stream of agent %s", event_id, agent_id)
+    return messages
 
 
 def _stream_entries(found: Any) -> list[tuple[Any, list[tuple[Any, dict[str, str]]]]]:

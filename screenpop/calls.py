@@ -15,13 +15,13 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from screenpop.broker import Broker, Delivery
-from screenpop.card import SectionSpec, card_summaries, render_card
+from screenpop.broker import Broker, CardViews, Delivery, View
+from screenpop.card import SectionSpec, card_summaries, render_card, role_views, shown_sections
 from screenpop.errors import RateLimited, Unavailable
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
@@ -45,6 +45,7 @@ class LiveCall:
     card: Card
     recipients: dict[str, str] = field(default_factory=dict)  # agent id -> role
     answered_by: str | None = None
+    provider: str | None = None  # whose call id this is (ids are unique per provider only)
 
 
 class CallService:
@@ -178,7 +179,7 @@ class CallService:
             agent=event.agent,
             queue=event.queue,
         )
-        live = LiveCall(card=card, recipients=dict(recipients))
+        live = LiveCall(card=card, recipients=dict(recipients), provider=event.provider)
         self._live[_call_key(event)] = live
         try:
             await self._publish_card(live)
@@ -198,7 +199,7 @@ class CallService:
             history = asyncio.create_task(self._history(number.e164, event))
             await self._grow(live, history)
             self._metrics.complete.observe(time.perf_counter() - started)
-            summary = card_summaries(live.card, self._specs, self._views())
+            summary = card_summaries(live.card, self._specs, role_views(self._settings))
             self._recorder.summary(event.provider, event.call_id, summary)
         except Exception:
             log.exception("call %s: completing the card failed", event.call_id)
@@ -222,12 +223,6 @@ class CallService:
         if not history.done():
             history.cancel()
 
-    def _views(self) -> set[frozenset[str]]:
-        """Every set of hidden sections a reader of this call's summary may have: one per role."""
-        settings = self._settings
-        roles = {*settings.roles, *(a.role for a in settings.agents.directory)}
-        return {settings.hidden_sections(role) for role in roles}
-
     async def _history(self, e164: str | None, event: CallEvent) -> tuple[HistoryEntry, ...]:
         """The caller's earlier calls: any but this one (this provider's call of this id)."""
         if not e164 or self._settings.card.history == 0:
@@ -246,35 +241,43 @@ class CallService:
         self._recorder.record(event, live.card.caller.e164, new)
 
     async def _publish_card(self, live: LiveCall, only: Mapping[str, str] | None = None) -> None:
+        """Publish the card as it stands to its recipients; audited where a socket gets it, not here."""
         recipients = only if only is not None else live.recipients
         if live.answered_by is not None and only is None:
             recipients = {k: v for k, v in recipients.items() if k == live.answered_by}
-        deliveries = self._card_deliveries(live.card, recipients)
+        deliveries = self._card_deliveries(live.card, recipients, live.provider)
         await self._broker.publish(deliveries)
         self._metrics.cards_published.inc(len(deliveries))
-        for agent_id, role in recipients.items():
-            sections = [n for n in live.card.sections if n not in self._settings.hidden_sections(role)]
-            self._store.audit_card(agent_id, live.card.call_id, live.card.version, sections)
 
-    def _card_deliveries(self, card: Card, recipients: Mapping[str, str]) -> list[Delivery]:
-        """One body per distinct set of hidden sections, shared by every agent with that role."""
-        bodies: dict[frozenset[str], str] = {}
-        deliveries = []
-        for agent_id, role in recipients.items():
-            hidden = self._settings.hidden_sections(role)
-            if hidden not in bodies:
-                bodies[hidden] = json.dumps(
-                    {
-                        "type": "card",
-                        "call_id": card.call_id,
-                        "version": card.version,
-                        "complete": card.complete,
-                        "card": render_card(card, self._specs, hidden),
-                    },
-                    separators=(",", ":"),
-                )
-            deliveries.append(Delivery(agent_id, bodies[hidden]))
-        return deliveries
+    def _card_deliveries(
+        self, card: Card, recipients: Iterable[str], provider: str | None = None
+    ) -> list[Delivery]:
+        """One body per view (distinct set of hidden sections among the roles), shared by every agent.
+
+        Which view a socket gets is decided by the role of that socket's
+        token when the hub sends it (a role claim overrides the directory's,
+        and two tabs of one agent may differ), so every view travels with
+        the message: a card is encoded once per view, not once per agent.
+        """
+        agents = list(recipients)
+        if not agents:
+            return []
+        views = tuple(self._view(card, hidden) for hidden in role_views(self._settings))
+        content = CardViews(card.call_id, card.version, views, provider)
+        return [Delivery(agent_id, card=content) for agent_id in agents]
+
+    def _view(self, card: Card, hidden: frozenset[str]) -> View:
+        body = json.dumps(
+            {
+                "type": "card",
+                "call_id": card.call_id,
+                "version": card.version,
+                "complete": card.complete,
+                "card": render_card(card, self._specs, hidden),
+            },
+            separators=(",", ":"),
+        )
+        return View(hidden, body, shown_sections(card, hidden))
 
     async def _status_change(self, event: CallEvent) -> None:
         if event.event is EventKind.WITHDRAWN:

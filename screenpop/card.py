@@ -70,6 +70,25 @@ def render_card(card: Card, specs: Mapping[str, SectionSpec], hidden: frozenset[
     }
 
 
+def role_views(settings: Settings) -> tuple[frozenset[str], ...]:
+    """Every distinct set of hidden sections a socket can have: a card is rendered once for each.
+
+    A token's role claim overrides the directory's (SPEC 6), so any
+    configured role can be on any socket; without roles nothing is hidden.
+    """
+    if not settings.roles:
+        return (frozenset(),)
+    return tuple(dict.fromkeys(settings.hidden_sections(role) for role in settings.roles))
+
+
+def shown_sections(card: Card, hidden: frozenset[str]) -> tuple[str, ...]:
+    """The sections whose data a role that cannot see ``hidden`` is shown (the audit's "seen").
+
+    Pending, failed, timed-out, skipped and not-found sections carry no data.
+    """
+    return tuple(n for n, s in card.sections.items() if n not in hidden and s.data is not None)
+
+
 def build_customer(sections: Mapping[str, Section], specs: Mapping[str, SectionSpec]) -> Customer:
     """Merge the identity each connector found, and say when they disagree."""
     ids: dict[str, str] = {}

@@ -1,8 +1,10 @@
 """``screenpop audit``: who saw a caller's card, and which sections (a security officer's question).
 
-Every card version sent to an agent, every supervisor lookup and every note is
-in the store's audit table; this command reads it back grouped per agent and
-call, so "who saw this customer's credit limit?" is one command.
+Every card version written to an agent's socket (with the sections whose data
+that frame carried), every supervisor lookup and every note is in the store's
+audit table; this command reads it back grouped per agent and call, so "who
+saw this customer's credit limit?" is one command.  An agent the call rang
+with no socket open saw nothing and is not listed.
 """
 
 from __future__ import annotations

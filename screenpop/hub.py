@@ -17,15 +17,16 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from screenpop.auth import AgentIdentity, verify_token
-from screenpop.broker import Broker, id_key
+from screenpop.broker import Broker, CardViews, Message, View, id_key
 from screenpop.clock import Clock, SystemClock, Timer
 from screenpop.errors import Unauthorized
+from screenpop.metrics import Metrics
 from screenpop.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,38 +39,76 @@ CLOSE_NOT_HELLO = 4400
 CLOSE_TOO_SLOW = 4408
 CLOSE_RESTART = 1012
 
+AuditCard = Callable[[str, str, int, Sequence[str], str | None], None]
+"""``Store.audit_card``: (agent, call, version, sections seen, provider); queues a row, never awaits."""
+
+
+class Outlet:
+    """What every socket of this hub does with a message it takes: pick its view, audit, count.
+
+    A socket's view follows the role of the token it holds *now* (read when
+    the frame is sent, so a token refreshed with another role takes effect
+    at once), and only what was written to a socket is audited, on the
+    instance holding it, with the sections that frame carried data for.
+    """
+
+    def __init__(self, settings: Settings, audit: AuditCard, metrics: Metrics) -> None:
+        self._settings = settings
+        self._audit = audit
+        self._metrics = metrics
+        self._hidden: dict[str, frozenset[str]] = {}
+
+    def hidden(self, role: str) -> frozenset[str]:
+        found = self._hidden.get(role)
+        if found is None:
+            found = self._hidden[role] = self._settings.hidden_sections(role)
+        return found
+
+    def sent(self, agent_id: str, card: CardViews, view: View) -> None:
+        """A card view reached a socket: the audit trail's write-behind queue takes it (never awaits)."""
+        self._audit(agent_id, card.call_id, card.version, view.shown, card.provider)
+
+    def out_of_order(self, agent_id: str, event_id: str) -> None:
+        """A message older than one already sent: counted and logged, since sending it now would reorder."""
+        self._metrics.frames_out_of_order.inc()
+        log.warning("agent %s: message %s arrived after a later one and was not sent", agent_id, event_id)
+
 
 class AgentSocket:
-    """One browser tab: its queue, its sender, and the frames held back until welcome is out."""
+    """One browser tab: its queue, its sender, and the messages held back until welcome is out."""
 
     def __init__(
         self,
         ws: web.WebSocketResponse,
         identity: AgentIdentity,
+        outlet: Outlet,
         transport: asyncio.Transport | None = None,
     ) -> None:
         self.ws = ws
         self.transport = transport
         self.identity = identity
-        self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_LIMIT)
-        self.held: list[tuple[str, str]] | None = []
+        self.outlet = outlet
+        self.queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE_LIMIT)
+        self.held: list[Message] | None = []
         self.last_sent = (-1, -1)
         self.overflowed = False
 
-    def offer(self, event_id: str, frame: str) -> None:
+    def offer(self, message: Message) -> None:
         if self.held is not None:
-            self.held.append((event_id, frame))
+            self.held.append(message)
             return
-        self._enqueue(event_id, frame)
+        self._enqueue(message)
 
-    def _enqueue(self, event_id: str, frame: str) -> None:
-        key = id_key(event_id)
+    def _enqueue(self, message: Message) -> None:
+        key = id_key(message.event_id)
         if key <= self.last_sent:
+            if key < self.last_sent:
+                self.outlet.out_of_order(self.identity.id, message.event_id)
             return
         if self.overflowed:
             return
         try:
-            self.queue.put_nowait(frame)
+            self.queue.put_nowait(message)
         except asyncio.QueueFull:
             self.cut_off()
             return
@@ -87,28 +126,58 @@ class AgentSocket:
         if self.transport is not None:
             self.transport.abort()
 
-    def release(self, sent: list[tuple[str, str]]) -> None:
-        """Welcome and replay are out: send what arrived meanwhile, without repeats."""
-        for event_id, frame in sent:
-            self._enqueue(event_id, frame)
+    def release(self, replayed: list[Message]) -> None:
+        """Welcome and replay are out: send what arrived meanwhile, without repeats.
+
+        A held message at or before the resume position, or one the replay
+        carried, is a repeat; anything else older than what was sent is out
+        of order (and counted).
+        """
+        seen = self.last_sent
+        for message in replayed:
+            self._enqueue(message)
+        repeats = {m.event_id for m in replayed}
         held, self.held = self.held or [], None
-        for event_id, frame in held:
-            self._enqueue(event_id, frame)
+        for message in held:
+            if message.event_id not in repeats and id_key(message.event_id) > seen:
+                self._enqueue(message)
 
     async def send_loop(self, clock: Clock) -> None:
-        """Write queued frames in order; a connection that broke ends the loop quietly.
+        """Write queued messages in order, each in the view of the socket's role as it is now.
 
         Nothing is written once the token's ``exp`` has passed, even in the
-        moment before the expiry timer closes the socket.
+        moment before the expiry timer closes the socket.  A connection that
+        broke ends the loop quietly.
         """
         try:
             while not self.ws.closed:
-                frame = await self.queue.get()
+                message = await self.queue.get()
                 if self.overflowed or self.identity.exp <= clock.time():
                     return
-                await self.ws.send_str(frame)
+                await self._send(message)
         except (ConnectionError, RuntimeError) as exc:
             log.debug("agent %s: socket gone while sending: %s", self.identity.id, exc)
+
+    async def _send(self, message: Message) -> None:
+        identity = self.identity
+        picked = message.frame_for(self.outlet.hidden(identity.role))
+        if picked is None:
+            log.warning(
+                "agent %s: card %s has no view for role %s", identity.id, message.event_id, identity.role
+            )
+            return
+        frame, view = picked
+        try:
+            await self.ws.send_str(frame)
+        except asyncio.CancelledError:
+            # send_str writes before it can wait (on a paused transport's drain): the frame is out
+            self._audit(identity, message, view)
+            raise
+        self._audit(identity, message, view)
+
+    def _audit(self, identity: AgentIdentity, message: Message, view: View | None) -> None:
+        if view is not None and message.card is not None:
+            self.outlet.sent(identity.id, message.card, view)
 
 
 class Hub:
@@ -119,12 +188,15 @@ class Hub:
         settings: Settings,
         broker: Broker,
         welcome_extras: Callable[[AgentIdentity], dict[str, Any]],
+        audit: AuditCard,
+        metrics: Metrics,
         clock: Clock | None = None,
     ) -> None:
         self._settings = settings
         self._clock: Clock = clock or SystemClock()
         self._broker = broker
         self._welcome_extras = welcome_extras
+        self._outlet = Outlet(settings, audit, metrics)
         self._sockets: dict[str, set[AgentSocket]] = {}
         # One timer per socket for its token's exp (a timer handle costs a seventh of a task),
         # and the close it starts once due.
@@ -137,9 +209,9 @@ class Hub:
     def connected(self) -> int:
         return sum(len(s) for s in self._sockets.values())
 
-    def on_frame(self, agent_id: str, event_id: str, frame: str) -> None:
-        for socket in self._sockets.get(agent_id, ()):
-            socket.offer(event_id, frame)
+    def on_frame(self, message: Message) -> None:
+        for socket in self._sockets.get(message.agent_id, ()):
+            socket.offer(message)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         # No per-message deflate: a card is a kilobyte or two, and each socket would
@@ -185,7 +257,7 @@ class Hub:
         resume: str | None,
         transport: asyncio.Transport | None,
     ) -> None:
-        socket = AgentSocket(ws, identity, transport)
+        socket = AgentSocket(ws, identity, self._outlet, transport)
         self._sockets.setdefault(identity.id, set()).add(socket)
         sender = asyncio.create_task(socket.send_loop(self._clock))
         self._watch_expiry(socket)
@@ -213,7 +285,7 @@ class Hub:
             "queues": list(agent.agent.queues),
             "event_id": resume or await self._broker.latest_id(agent.id),
         }
-        replayed: list[tuple[str, str]] = []
+        replayed: list[Message] = []
         if resume:
             replayed, welcome["recovered"] = await self._broker.replay(agent.id, resume)
         welcome.update(self._welcome_extras(agent))

@@ -60,6 +60,11 @@ class Metrics:
         self.cards_published = Counter(
             "screenpop_card_frames", "Card frames published (one per agent per version)", registry=r
         )
+        self.frames_out_of_order = Counter(
+            "screenpop_frames_out_of_order",
+            "Messages not sent to a socket because a later message of that agent had been sent already",
+            registry=r,
+        )
 
         self._durability(r)
 

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from redis.asyncio import Redis
 
-from screenpop.broker import Delivery, id_key
+from screenpop.broker import Delivery, Message, id_key
 from screenpop.broker_redis import RedisBroker
 from tests.servers import RedisServer
 
@@ -27,13 +27,26 @@ pytestmark = pytest.mark.redis
 Received = list[tuple[str, str, str]]
 
 
-def recorder() -> tuple[Received, Callable[[str, str, str], None]]:
+def text(message: Message) -> str:
+    """The frame a socket that hides nothing would be sent."""
+    picked = message.frame_for(frozenset())
+    assert picked is not None
+    return picked[0]
+
+
+def recorder() -> tuple[Received, Callable[[Message], None]]:
     got: Received = []
 
-    def handler(agent_id: str, event_id: str, frame: str) -> None:
-        got.append((agent_id, event_id, frame))
+    def handler(message: Message) -> None:
+        got.append((message.agent_id, message.event_id, text(message)))
 
     return got, handler
+
+
+async def replayed(broker: RedisBroker, agent_id: str, after: str) -> tuple[list[tuple[str, str]], bool]:
+    """``broker.replay`` as (event id, frame) pairs."""
+    messages, complete = await broker.replay(agent_id, after)
+    return [(m.event_id, text(m)) for m in messages], complete
 
 
 async def until(condition: Callable[[], bool], within_s: float = 5.0) -> bool:
@@ -130,14 +143,14 @@ async def test_replay_gives_exactly_the_later_frames_in_order(pair: tuple[RedisB
     for n in range(6):
         await (a if n % 2 else b).publish([card(n)])
     assert await until(lambda: len(got) == 6)
-    frames, complete = await b.replay("agent-1", got[2][1])
+    frames, complete = await replayed(b, "agent-1", got[2][1])
     assert complete is True
     assert frames == [(event_id, frame) for _, event_id, frame in got[3:]]
-    everything, complete = await a.replay("agent-1", start)
+    everything, complete = await replayed(a, "agent-1", start)
     assert complete is True
     assert [json.loads(f)["n"] for _, f in everything] == list(range(6))
     assert await b.latest_id("agent-1") == got[-1][1]
-    assert await a.replay("agent-1", got[-1][1]) == ([], True)
+    assert await replayed(a, "agent-1", got[-1][1]) == ([], True)
 
 
 async def test_replay_of_a_position_older_than_the_window_is_incomplete(redis_url: str) -> None:
@@ -150,10 +163,10 @@ async def test_replay_of_a_position_older_than_the_window_is_incomplete(redis_ur
         first = await broker.latest_id("agent-1")
         await asyncio.sleep(1.2)  # allow-sleep: the replay window runs on Redis's own clock (TIME)
         await broker.publish([card(2)])
-        frames, complete = await broker.replay("agent-1", before)
+        frames, complete = await replayed(broker, "agent-1", before)
         assert complete is False
         assert [json.loads(f)["n"] for _, f in frames] == [2]
-        frames, complete = await broker.replay("agent-1", first)
+        frames, complete = await replayed(broker, "agent-1", first)
         assert complete is True
         assert [json.loads(f)["n"] for _, f in frames] == [2]
     finally:
@@ -165,9 +178,9 @@ async def test_unknown_or_unreadable_positions_are_incomplete(pair: tuple[RedisB
     a, _ = pair
     await a.publish([card(1)])
     for position in ["1-0", "junk", "", f"{2**70}-1", f"{(time.time() + 3600) * 1000:.0f}-0"]:
-        frames, complete = await a.replay("agent-1", position)
+        frames, complete = await replayed(a, "agent-1", position)
         assert complete is False, position
-    frames, complete = await a.replay("agent-1", "junk")
+    frames, complete = await replayed(a, "agent-1", "junk")
     assert [json.loads(f)["n"] for _, f in frames] == [1]
 
 
@@ -177,10 +190,10 @@ async def test_latest_id_of_an_agent_without_messages_precedes_the_next_message(
     """Resuming from the position given before any message replays the first message."""
     a, b = pair
     position = await a.latest_id("agent-9")
-    frames, complete = await a.replay("agent-9", position)
+    frames, complete = await replayed(a, "agent-9", position)
     assert (frames, complete) == ([], True)
     await b.publish([Delivery("agent-9", '{"type":"call"}')])
-    frames, complete = await a.replay("agent-9", position)
+    frames, complete = await replayed(a, "agent-9", position)
     assert complete is True
     assert len(frames) == 1
 
@@ -229,8 +242,10 @@ async def test_outage_keeps_local_delivery_and_recovers_by_itself(
         assert await until_health(a, b, lambda h: h == "ok", within_s=5.0)
         assert await until(lambda: len(got_b) == 2)  # the outbox reached the other instance
         await a.publish([card(3)])
+        # A has handed out every fan-out entry up to its own by now: the flushed ones not again
+        assert [json.loads(f)["n"] for _, _, f in got_a] == [1, 2, 3]
         assert await until(lambda: len(got_b) == 3)
-        frames, _ = await b.replay("agent-1", "0-0")
+        frames, _ = await replayed(b, "agent-1", "0-0")
         assert [json.loads(f)["n"] for _, f in frames] == [1, 2, 3]
         assert [eid for eid, _ in frames][:2] == [event_id for _, event_id, _ in got_a[:2]]
         assert await a.claim("pbx:c-9:ringing", 600) is False  # the local claim was copied back
@@ -260,7 +275,7 @@ async def test_replay_during_an_outage_is_honestly_incomplete(
         position = await broker.latest_id("agent-1")
         redis_server.stop()
         await broker.publish([card(1)])
-        frames, complete = await broker.replay("agent-1", position)
+        frames, complete = await replayed(broker, "agent-1", position)
         assert complete is False
         assert [json.loads(f)["n"] for _, f in frames] == [1]
         assert id_key(await broker.latest_id("agent-1")) >= id_key(frames[0][0])
@@ -324,7 +339,7 @@ async def test_a_dropped_connection_loses_and_repeats_no_frames(
         assert await until(lambda: len(got_b) == 2)
         assert [json.loads(f)["n"] for _, _, f in await after_marker(a, got_b)] == [1, 2]
         await b.publish([card(3)])
-        frames, complete = await a.replay("agent-1", got_b[0][1])
+        frames, complete = await replayed(a, "agent-1", got_b[0][1])
         assert complete is True
         assert [json.loads(f)["n"] for _, f in frames] == [2, 3]
     finally:

@@ -79,7 +79,7 @@ async def test_concurrent_publishes_reach_local_listeners_in_id_order(
     """Publishes racing on one instance reach its listeners in event-id order (sockets drop older ids)."""
     a, _ = pair
     seen: list[str] = []
-    a.listen(lambda agent_id, event_id, frame: seen.append(event_id))
+    a.listen(lambda message: seen.append(message.event_id))
     await asyncio.gather(*(a.publish([Delivery("agent-1", json.dumps({"n": n}))]) for n in range(60)))
     assert len(seen) == 60
     assert seen == sorted(seen, key=id_key), seen
