@@ -68,11 +68,20 @@ def schemas() -> JSON:
     }
 
 
+# An id is stored and compared, never shown: no control, line-break or bidi-override character.
+_NOT_IN_ID = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+ID_PATTERN = rf"^[^{_NOT_IN_ID}]*[^\s{_NOT_IN_ID}][^{_NOT_IN_ID}]*$"
+
+
 def _generic_event() -> JSON:
     return _object(
         {
             "event": {"type": "string", "enum": [k.value for k in EventKind]},
-            "call_id": {"type": "string", "pattern": r"\S", "description": "Not blank"},
+            "call_id": {
+                "type": "string",
+                "pattern": ID_PATTERN,
+                "description": "Not blank, and no control or bidi-override characters",
+            },
         },
         {
             "from": STRING,
