@@ -19,7 +19,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from screenpop.auth import mint_token
 from screenpop.broker import Delivery, MemoryBroker
 from screenpop.card import summary_for
 from screenpop.settings import Settings, settings_from_mapping
@@ -38,6 +37,7 @@ from tests.service_helpers import (
     running,
     sign,
 )
+from tests.tokens import token_for
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def store_url(tmp_path: Path) -> str:
 async def test_without_configured_dispositions_any_short_text_is_a_disposition(store_url: str) -> None:
     """With no `card.dispositions`, a note's disposition is free text of 1-64 characters (SPEC release 2)."""
     settings = make(store_url)
-    token = mint_token(settings, "agent-1")
+    token = token_for(settings, "agent-1")
     async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
         assert agent.welcome["dispositions"] is None
         await post_event(base, event_body("c-free", agent="agent-1"))
@@ -63,7 +63,7 @@ async def test_without_configured_dispositions_any_short_text_is_a_disposition(s
 async def test_configured_dispositions_are_the_only_ones_accepted(store_url: str) -> None:
     """With `card.dispositions` set, a note's disposition must be one of them."""
     settings = make(store_url, card={"deadline_ms": 1000, "dispositions": ["resolved"]})
-    token = mint_token(settings, "agent-1")
+    token = token_for(settings, "agent-1")
     async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
         assert agent.welcome["dispositions"] == ["resolved"]
         await post_event(base, event_body("c-list", agent="agent-1"))
@@ -95,9 +95,9 @@ async def listed(base: str, token: str, call_id: str) -> dict[str, Any] | None:
 async def test_calls_api_summaries_are_rendered_for_the_readers_role(store_url: str) -> None:
     """A tier1 reader's /api/calls summary holds nothing of the hidden credit section; a supervisor's does."""
     settings = with_credit_holder(store_url)
-    tier1 = mint_token(settings, "agent-1")
-    supervisor = mint_token(settings, "agent-3")
-    supervisor_as_tier1 = mint_token(settings, "agent-3", role="tier1")
+    tier1 = token_for(settings, "agent-1")
+    supervisor = token_for(settings, "agent-3")
+    supervisor_as_tier1 = token_for(settings, "agent-3", role="tier1")
     async with (
         running(settings) as base,
         agent_socket(base, settings, "agent-1") as one,
@@ -167,12 +167,12 @@ async def test_a_note_goes_to_the_call_of_that_id_the_agent_received(store_url: 
         assert await post_to(base, "pbx2", event_body("c-same", agent="agent-2"), "second-pbx-secret") == 202
         await two.card_until_complete("c-same")
         path = "/api/calls/c-same/notes"
-        first = await api(base, "POST", path, mint_token(settings, "agent-1"), json={"notes": "first"})
-        second = await api(base, "POST", path, mint_token(settings, "agent-2"), json={"notes": "second"})
+        first = await api(base, "POST", path, token_for(settings, "agent-1"), json={"notes": "first"})
+        second = await api(base, "POST", path, token_for(settings, "agent-2"), json={"notes": "second"})
         outsider = await api(
-            base, "POST", path, mint_token(settings, "agent-3", role="tier1"), json={"notes": "x"}
+            base, "POST", path, token_for(settings, "agent-3", role="tier1"), json={"notes": "x"}
         )
-        _, listing = await api(base, "GET", "/api/calls", mint_token(settings, "agent-1"))
+        _, listing = await api(base, "GET", "/api/calls", token_for(settings, "agent-1"))
     assert (first[0], first[1]["provider"]) == (201, "pbx"), first
     assert (second[0], second[1]["provider"]) == (201, "pbx2"), second
     assert (outsider[0], outsider[1]["error"]["code"]) == (403, "forbidden")
@@ -280,7 +280,7 @@ async def test_an_answer_the_store_cannot_route_is_503_and_its_retry_reaches_eve
     async with running(settings) as base, agent_socket(base, settings, "agent-1") as one:
         await post_event(base, event_body("c-down", queue="support"))
         await one.card_until_complete("c-down")
-        token = mint_token(settings, "agent-1")
+        token = token_for(settings, "agent-1")
         await wait_for(lambda: listed_at_all(base, token, "c-down"), 5, "the call's recipients in the store")
     # a restarted instance: the broker's shared recipients are gone, the store has them
     async with running(settings) as base, agent_socket(base, settings, "agent-1") as one:
@@ -326,7 +326,7 @@ async def database_refusing_connections(server: PostgresServer, url: str) -> Asy
 async def test_a_call_that_rings_no_one_is_still_recorded(store_url: str) -> None:
     """A ringing for a queue with no members pops nothing but is kept, with its summary, for supervisors."""
     settings = make(store_url, routing={"unrouted": "none"})
-    supervisor = mint_token(settings, "agent-3")
+    supervisor = token_for(settings, "agent-3")
     async with running(settings) as base:
         status, _ = await post_event(base, event_body("c-nobody", queue="empty-queue"))
         assert status == 202

@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from screenpop.auth import mint_token
 from screenpop.demo_data import write_demo_databases
 from screenpop.errors import RateLimited
 from screenpop.metrics import Metrics
@@ -44,6 +43,7 @@ from tests.test_phone_systems_e2e import (
 )
 from tests.test_provider_asterisk import CALLER, QUEUE_CALL, SECRET, USERNAME, FakeAmi, member
 from tests.test_provider_asterisk import settings as ami_settings
+from tests.tokens import token_for
 
 
 def sample(text: str, name: str) -> float:
@@ -80,7 +80,7 @@ async def test_call_rung_while_postgres_is_down_is_recorded_and_annotatable_once
     """A call rung while PostgreSQL is down is stored once it is back, and a note on it then succeeds."""
     caplog.set_level(logging.INFO)
     settings = make(pg_url)
-    token = mint_token(settings, "agent-1")
+    token = token_for(settings, "agent-1")
     note = {"json": {"disposition": "resolved", "notes": "call back Tuesday"}}
     async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
         await asyncio.to_thread(postgres_server.stop)

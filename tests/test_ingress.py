@@ -17,9 +17,9 @@ import pytest
 import websockets
 import yaml
 
-from screenpop.auth import mint_token
 from tests.process_helpers import service_config, services, wait_for
 from tests.service_helpers import agent_socket, api, base_config, event_body, make, post_event, running, sign
+from tests.tokens import token_for
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ async def test_chunked_webhook_over_the_limit_is_413(store_url: str) -> None:
 async def test_note_split_across_segments_is_saved(store_url: str, encoding: str) -> None:
     """A note whose JSON body arrives in two pieces (by length or chunked) is saved whole: 201, not 400."""
     settings = make(store_url)
-    token = mint_token(settings, "agent-1")
+    token = token_for(settings, "agent-1")
     body = json.dumps({"disposition": "resolved", "notes": "called back, all settled"}).encode()
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     if encoding == "length":
@@ -210,7 +210,7 @@ async def test_hostile_json_in_a_note_is_400(
             base,
             "POST",
             "/api/calls/c-1/notes",
-            mint_token(settings, "agent-1"),
+            token_for(settings, "agent-1"),
             data=body.encode(),
             headers={"Content-Type": "application/json"},
         )
@@ -228,7 +228,7 @@ async def test_huge_number_text_is_no_500(
         status, _ = await post_event(base, event_body("c-huge", agent="agent-1", number=number))
         assert status == 202
         card = (await agent.card_until_complete("c-huge"))[-1]["card"]
-        looked, _ = await api(base, "GET", f"/api/lookup?number={number}", mint_token(settings, "agent-3"))
+        looked, _ = await api(base, "GET", f"/api/lookup?number={number}", token_for(settings, "agent-3"))
     assert card["caller"]["valid"] is False and len(card["caller"]["raw"]) <= 256
     assert looked == 200  # connectors run against the digits as given (SPEC 4)
     assert server_errors(caplog) == []
@@ -321,7 +321,7 @@ async def test_control_and_bidi_characters_never_reach_a_card(store_url: str) ->
     config = base_config(store_url)
     config["connectors"][0]["rows"] = rows
     settings = make(store_url, connectors=config["connectors"])
-    token = mint_token(settings, "agent-1")
+    token = token_for(settings, "agent-1")
     async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
         await post_event(
             base, event_body("c-ctl1", agent="agent-1", caller_name=f"ADA{HOSTILE} L", queue=f"q{HOSTILE}")
@@ -354,7 +354,7 @@ async def test_control_and_bidi_characters_never_reach_a_card(store_url: str) ->
 async def test_headers_of_pages_and_api(store_url: str) -> None:
     """/agent has a CSP that forbids framing; /api answers are no-store; no answer names a version."""
     settings = make(store_url)
-    token = mint_token(settings, "agent-1")
+    token = token_for(settings, "agent-1")
     async with running(settings) as base, aiohttp.ClientSession() as session:
         answers = {}
         for method, path, auth in [
@@ -471,7 +471,7 @@ async def _refused_count(base: str) -> bool:
 async def test_nul_and_controls_in_a_note_on_postgresql_are_no_500(pg_url: str) -> None:
     """A note with NUL and ESC is saved cleaned on a PostgreSQL store; an id with NUL in its URL is 404."""
     settings = make(pg_url)
-    token = mint_token(settings, "agent-1")
+    token = token_for(settings, "agent-1")
     async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
         await post_event(base, event_body("c-nul", agent="agent-1"))
         await agent.card_until_complete("c-nul")
