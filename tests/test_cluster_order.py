@@ -177,14 +177,24 @@ async def race(
     later: Callable[[], Awaitable[Any]],
     marker: bytes,
 ) -> None:
-    """B publishes (``own``), its reply held; A publishes later (``later``); B hears its own reply last."""
+    """B publishes (``own``), its reply held; A publishes later (``later``); B hears its own reply last.
+
+    ``own`` runs beside the race, not before it: a call event is published
+    before its webhook is answered, so B's 202 waits for the very reply the
+    proxy holds back.
+    """
     proxy.hold(marker)
-    await own()
-    async with asyncio.timeout(10):
-        await proxy.holding.wait()  # Redis ran B's script: B's message has the lower id
-    await later()
-    async with asyncio.timeout(10):
-        await proxy.released.wait()  # B's reader handed out A's later message first
+    published = asyncio.create_task(own())
+    try:
+        async with asyncio.timeout(10):
+            await proxy.holding.wait()  # Redis ran B's script: B's message has the lower id
+        await later()
+        async with asyncio.timeout(10):
+            await proxy.released.wait()  # B's reader handed out A's later message first
+        async with asyncio.timeout(10):
+            await published
+    finally:
+        published.cancel()
     await frames_until(agent, lambda frames: has_answered(frames) and has_final(frames))
     assert await agent.silent_for(0.5)
     assert_in_order_once(received(agent))
