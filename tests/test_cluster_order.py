@@ -61,7 +61,9 @@ class HoldingProxy:
     the reply is held for as short a time as the race allows: B's client
     gives a reply 0.5 s before it gives up on Redis.  ``hold()`` without a
     marker keeps the reply until B gives up on it and drops the connection:
-    a reply lost after Redis ran the script.
+    a reply lost after Redis ran the script; ``hold(everything=True)`` then
+    keeps every reply on B's connections (its reader's too), as when B's
+    network stalls.
     """
 
     def __init__(self, redis_port: int) -> None:
@@ -69,6 +71,7 @@ class HoldingProxy:
         self.port = 0
         self._marker: bytes | None = None
         self._armed = False
+        self._everything = False
         self._links: list[_Link] = []
         self._server: asyncio.Server | None = None
         self.holding = asyncio.Event()
@@ -85,9 +88,10 @@ class HoldingProxy:
             for link in self._links:
                 link.to_client.close()
 
-    def hold(self, marker: bytes | None = None) -> None:
+    def hold(self, marker: bytes | None = None, everything: bool = False) -> None:
         self._marker = marker
         self._armed = True
+        self._everything = everything
         self.holding.clear()
         self.released.clear()
 
@@ -117,6 +121,8 @@ class HoldingProxy:
                 self.release()  # B's reader took the later message and asks again
             if self._armed and not self.holding.is_set() and APPEND_SHA in data:
                 link.holding = True  # set before Redis can answer: its reply is the one held
+                for other in self._links if self._everything else ():
+                    other.holding = True
             up.write(data)
             await up.drain()
         up.close()
@@ -261,10 +267,15 @@ async def test_final_card_published_by_the_sockets_instance_is_not_lost_to_a_lat
                 assert await b.metric("screenpop_frames_out_of_order_total") == 0
 
 
+@pytest.mark.parametrize("stall", [False, True], ids=["reply-lost", "all-replies-lost"])
 async def test_an_append_whose_reply_is_lost_reaches_each_socket_and_the_stream_once(
-    tmp_path: Path, redis_url: str, pg_url: str
+    tmp_path: Path, redis_url: str, pg_url: str, stall: bool
 ) -> None:
-    """B's append reaches Redis but B times out on its reply: each socket and the stream get it once."""
+    """B's append reaches Redis but B times out on its reply: each socket and the stream get it once.
+
+    With ``stall`` B's reader hears nothing either, so B hands the message to
+    its socket with a local id, and must not hand out Redis's copy later.
+    """
     async with (
         hit_server() as crm,
         holding_proxy(redis_url) as (proxy, via_proxy),
@@ -276,7 +287,7 @@ async def test_an_append_whose_reply_is_lost_reaches_each_socket_and_the_stream_
             for agent in (on_a, on_b):
                 await frames_until(agent, has_final)
 
-            proxy.hold()  # no marker: B waits for this reply until it gives up on Redis
+            proxy.hold(everything=stall)  # no marker: B waits for this reply until it gives up on Redis
             assert (await ring(b, "c-3", event="answered", agent="agent-1"))[0] == 202
             assert proxy.holding.is_set()
 
@@ -293,6 +304,7 @@ async def test_an_append_whose_reply_is_lost_reaches_each_socket_and_the_stream_
                 keys = [id_key(f["event_id"]) for f in frames]
                 assert keys == sorted(set(keys)), [f["event_id"] for f in frames]
                 assert [f.get("status") for f in frames].count("answered") == 1, frames
+            assert await b.metric("screenpop_frames_out_of_order_total") == 0
 
         async with Redis.from_url(redis_url, decode_responses=True) as redis:
             entries = await redis.xrange(stream_key("agent-1"))
