@@ -34,7 +34,7 @@ import logging
 import random
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +62,8 @@ BACKOFF_MAX_S = 1.0
 READ_BLOCK_MS = 250
 FIRST_CONNECT_WAIT_S = 2.0
 MAX_ID_PART = 2**64 - 1
+SENT_PREFIX = f"{PREFIX}sent:"
+"""Before a publish token: the record that its deliveries are in Redis (see ``APPEND_LUA``)."""
 
 FAULTS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 
@@ -69,10 +71,19 @@ FAULTS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 # expiry ms, fan-out window ms, this instance's fan-out position ("" for none), "1" when the origin
 # has delivered these messages to its own sockets already (an outbox flush) else "0", packet count
 # n, then each packet as its field count and its flat name, value list (``to_fields``), then per
-# delivery: agent id, wanted id ("*" or an outbox id), packet index.  A queue call sends one packet
-# for many agents, so its bodies travel (and are fanned out) once.  Returns the ids, the fan-out
-# entry's id, and the fan-out entries after this instance's position, so that it can hand those
-# to its agents first and keep every agent's messages in id order.
+# delivery: agent id, wanted id ("*" or an outbox id), packet index, publish token.  A queue call
+# sends one packet for many agents, so its bodies travel (and are fanned out) once.
+#
+# The token names the ``publish`` a delivery came from, and makes appending idempotent: the
+# script records each token it appends (``screenpop:sent:<token>``, with the ids it got, kept as
+# long as the agent streams), and a delivery whose token is recorded already is not appended
+# again: it is the outbox's copy of an append that reached Redis though its reply was lost (a
+# timeout), or the client library's resend of it.  The fan-out entry names the tokens it carries
+# (``k``), so the origin can tell its own entry when its reader brings it.
+#
+# Returns the ids, the fan-out entry's id ("" when nothing was new), and the fan-out entries after
+# this instance's position, so that it can hand those to its agents first and keep every agent's
+# messages in id order.  A repeated call gets the ids of its first run back.
 APPEND_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -90,27 +101,53 @@ if ARGV[5] ~= '' then
   missed = redis.call('XRANGE', KEYS[1], '(' .. ARGV[5], '+', 'COUNT', MISSED_MAX)
 end
 local ids, out = {}, {}
+local earlier, made, fresh, used = {}, {}, {}, {}
+local fan_id = ''
 for i = 2, #KEYS do
   local key = KEYS[i]
   local agent, wanted, index = ARGV[cursor], ARGV[cursor + 1], tonumber(ARGV[cursor + 2])
-  cursor = cursor + 3
-  local fields = packets[index + 1]
-  local id = nil
-  if wanted ~= '*' then
-    local added = redis.pcall('XADD', key, 'MINID', '~', minid, wanted, unpack(fields))
-    if type(added) == 'string' then id = added end
+  local token = ARGV[cursor + 3]
+  cursor = cursor + 4
+  if earlier[token] == nil then
+    local record = redis.call('GET', 'SENT_PREFIX' .. token)
+    if record then
+      earlier[token] = cjson.decode(record)
+    else
+      earlier[token] = false
+      made[token] = {}
+      fresh[#fresh + 1] = token
+    end
   end
-  if id == nil then
-    id = redis.call('XADD', key, 'MINID', '~', minid, '*', unpack(fields))
+  local record = earlier[token]
+  if record then
+    used[token] = (used[token] or 0) + 1
+    ids[i - 1] = record.ids[used[token]] or record.fan
+    fan_id = record.fan
+  else
+    local fields = packets[index + 1]
+    local id = nil
+    if wanted ~= '*' then
+      local added = redis.pcall('XADD', key, 'MINID', '~', minid, wanted, unpack(fields))
+      if type(added) == 'string' then id = added end
+    end
+    if id == nil then
+      id = redis.call('XADD', key, 'MINID', '~', minid, '*', unpack(fields))
+    end
+    redis.call('PEXPIRE', key, ARGV[3])
+    ids[i - 1] = id
+    out[#out + 1] = {agent, id, index}
+    table.insert(made[token], id)
   end
-  redis.call('PEXPIRE', key, ARGV[3])
-  ids[i - 1] = id
-  out[i - 1] = {agent, id, index}
 end
-local fan_id = redis.call('XADD', KEYS[1], 'MINID', '~', fan_minid, '*', 'o', ARGV[1], 'l', ARGV[6],
-                          'm', cjson.encode({p = packets, d = out}))
+if #out > 0 then
+  fan_id = redis.call('XADD', KEYS[1], 'MINID', '~', fan_minid, '*', 'o', ARGV[1], 'l', ARGV[6],
+                      'k', table.concat(fresh, ' '), 'm', cjson.encode({p = packets, d = out}))
+  for _, token in ipairs(fresh) do
+    redis.call('SET', 'SENT_PREFIX' .. token, cjson.encode({ids = made[token], fan = fan_id}), 'PX', ARGV[3])
+  end
+end
 return {ids, fan_id, missed}
-""".replace("MISSED_MAX", str(MISSED_MAX))
+""".replace("MISSED_MAX", str(MISSED_MAX)).replace("SENT_PREFIX", SENT_PREFIX)
 
 
 # KEYS[1]: a set; ARGV[1]: its time to live in seconds, ARGV[2…]: members to add.  The empty
@@ -193,6 +230,7 @@ class _Pending:
     seq: int
     delivery: Delivery
     event_id: str
+    token: str  # the publish it came from: its append may have reached Redis already
 
 
 @dataclass
@@ -292,6 +330,11 @@ class RedisBroker:
         self._closing = False
         self._supervisor: asyncio.Task[None] | None = None
         self._fanout_position: str | None = None
+        # Publish tokens whose append is in flight: True once the reader handed out their entry.
+        self._in_flight: dict[str, bool] = {}
+        # Tokens delivered here with local ids (the append failed): their entry, if the append
+        # reached Redis after all, is not to be delivered here again.  Bounded like the outbox.
+        self._delivered_here: OrderedDict[str, None] = OrderedDict()
 
     # life cycle ---------------------------------------------------------
 
@@ -335,36 +378,49 @@ class RedisBroker:
         """
         if not deliveries:
             return
+        token = uuid.uuid4().hex
         if self._up:
+            self._in_flight[token] = False
             try:
-                await self._append_all(deliveries, ["*"] * len(deliveries), delivered=False)
+                await self._append_all(
+                    deliveries, ["*"] * len(deliveries), [token] * len(deliveries), delivered=False
+                )
             except FAULTS as exc:
                 self._mark_down(describe_fault(exc))
             else:
                 return
+            finally:
+                arrived = self._in_flight.pop(token)
+            if arrived:
+                return  # the append reached Redis, only its reply was lost: the reader delivered it
         ids = [self._local_id() for _ in deliveries]
         for delivery, event_id in zip(deliveries, ids, strict=True):
-            self._keep(delivery, event_id)
+            self._keep(delivery, event_id, token)
+        self._delivered_here[token] = None
+        if len(self._delivered_here) > OUTBOX_MAX:
+            self._delivered_here.popitem(last=False)
         self._deliver_all(deliveries, ids)
 
     async def _append_all(
-        self, deliveries: Sequence[Delivery], wanted: Sequence[str], delivered: bool
+        self, deliveries: Sequence[Delivery], wanted: Sequence[str], tokens: Sequence[str], delivered: bool
     ) -> list[str]:
         """Append in one script call, then hand out every fan-out entry up to ours, in fan-out order.
 
+        ``tokens``: per delivery, the publish it came from; a token Redis has
+        appended before is not appended again (a lost reply's outbox copy).
         ``delivered``: this instance's sockets had these messages already (an
         outbox flush), so only the other instances are to deliver them.
         """
         packets: dict[str | CardViews, int] = {}
         flat: list[str | int] = []
         refs: list[str | int] = []
-        for delivery, want in zip(deliveries, wanted, strict=True):
+        for delivery, want, token in zip(deliveries, wanted, tokens, strict=True):
             index = packets.get(delivery.content)
             if index is None:
                 index = packets[delivery.content] = len(packets)
                 fields = to_fields(delivery)
                 flat += [len(fields), *fields]
-            refs += [delivery.agent_id, want, index]
+            refs += [delivery.agent_id, want, index, token]
         expiry_ms = 2 * self._window_ms + 60_000
         sent_from = self._fanout_position
         args: list[str | int] = [self.instance_id, self._window_ms, expiry_ms, FANOUT_KEEP_MS]
@@ -377,7 +433,7 @@ class RedisBroker:
         for entry_id, entry in missed:
             self._take_fanout(str(entry_id), _pairs(entry))
         gapless = sent_from is not None and len(missed) < MISSED_MAX
-        if self._take_own(str(fan_id), gapless) and not delivered:
+        if fan_id and self._take_own(str(fan_id), gapless) and not delivered:
             self._deliver_all(deliveries, ids)
         return ids
 
@@ -419,7 +475,7 @@ class RedisBroker:
         self._last = (ms, 0) if ms > last_ms else (last_ms, last_seq + 1)
         return _format(self._last)
 
-    def _keep(self, delivery: Delivery, event_id: str) -> None:
+    def _keep(self, delivery: Delivery, event_id: str, token: str) -> None:
         if len(self._outbox) >= OUTBOX_MAX:
             dropped = self._outbox.popleft()
             log.warning(
@@ -427,7 +483,7 @@ class RedisBroker:
                 dropped.event_id,
                 dropped.delivery.agent_id,
             )
-        self._outbox.append(_Pending(next(self._outbox_seq), delivery, event_id))
+        self._outbox.append(_Pending(next(self._outbox_seq), delivery, event_id, token))
 
     async def _flush_outbox(self) -> None:
         """Append what was published during the outage, oldest first, keeping its ids where possible."""
@@ -435,7 +491,12 @@ class RedisBroker:
             batch = list(itertools.islice(self._outbox, FLUSH_BATCH))
             if not batch:
                 return
-            await self._append_all([p.delivery for p in batch], [p.event_id for p in batch], delivered=True)
+            await self._append_all(
+                [p.delivery for p in batch],
+                [p.event_id for p in batch],
+                [p.token for p in batch],
+                delivered=True,
+            )
             while self._outbox and self._outbox[0].seq <= batch[-1].seq:
                 self._outbox.popleft()
         raise RedisError("outbox keeps growing while being flushed")
@@ -498,14 +559,25 @@ class RedisBroker:
 
         Our own entries are delivered here too when the reader (or another
         publish's ``missed``) brings them before their own script's reply;
-        only what our sockets had before it reached Redis (an outbox flush)
-        is skipped.
+        only what our sockets had before it reached Redis is skipped: an
+        outbox flush, or an append whose reply was lost after Redis ran it
+        (its publish delivered with local ids).  An own entry of a publish
+        still waiting for its reply is marked arrived, so that publish does
+        not deliver it again should the reply be lost.
         """
         if self._fanout_position is not None and id_key(entry_id) <= id_key(self._fanout_position):
             return
         self._fanout_position = entry_id
-        if fields.get("o") == self.instance_id and fields.get("l") == "1":
-            return
+        if fields.get("o") == self.instance_id:
+            tokens = fields.get("k", "").split()
+            for token in tokens:
+                if token in self._in_flight:
+                    self._in_flight[token] = True
+            had = [token for token in tokens if token in self._delivered_here]
+            for token in had:
+                del self._delivered_here[token]
+            if fields.get("l") == "1" or (tokens and len(had) == len(tokens)):
+                return
         self._on_message(fields.get("m", ""))
 
     def _on_message(self, data: str) -> None:

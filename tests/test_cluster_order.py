@@ -22,9 +22,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
+from redis.asyncio import Redis
 
 from screenpop.broker import id_key
-from screenpop.broker_redis import APPEND_LUA
+from screenpop.broker_redis import APPEND_LUA, stream_key
 from tests.process_helpers import (
     Service,
     agent_on,
@@ -33,6 +34,7 @@ from tests.process_helpers import (
     ring,
     service_config,
     services,
+    wait_for,
 )
 from tests.service_helpers import Agent
 
@@ -57,13 +59,19 @@ class HoldingProxy:
     and asked Redis again, which it does only once it has handed every entry
     of that reply to its sockets.  All of it happens here, on the bytes, so
     the reply is held for as short a time as the race allows: B's client
-    gives a reply 0.5 s before it gives up on Redis.
+    gives a reply 0.5 s before it gives up on Redis.  ``hold()`` without a
+    marker keeps the reply until B gives up on it and drops the connection:
+    a reply lost after Redis ran the script; ``hold(everything=True)`` then
+    keeps every reply on B's connections (its reader's too), as when B's
+    network stalls.
     """
 
     def __init__(self, redis_port: int) -> None:
         self.redis_port = redis_port
         self.port = 0
         self._marker: bytes | None = None
+        self._armed = False
+        self._everything = False
         self._links: list[_Link] = []
         self._server: asyncio.Server | None = None
         self.holding = asyncio.Event()
@@ -80,17 +88,20 @@ class HoldingProxy:
             for link in self._links:
                 link.to_client.close()
 
-    def hold(self, marker: bytes) -> None:
+    def hold(self, marker: bytes | None = None, everything: bool = False) -> None:
         self._marker = marker
+        self._armed = True
+        self._everything = everything
         self.holding.clear()
         self.released.clear()
 
     def release(self) -> None:
         """Let every held reply through, and hold no more."""
         self._marker = None
+        self._armed = False
         for link in self._links:
             link.holding = link.saw_marker = False
-            if link.held:
+            if link.held and not link.to_client.is_closing():
                 link.to_client.write(b"".join(link.held))
                 link.held.clear()
         self.released.set()
@@ -108,8 +119,10 @@ class HoldingProxy:
         while data := await reader.read(65536):
             if link.saw_marker and b"XREAD" in data:
                 self.release()  # B's reader took the later message and asks again
-            if self._marker is not None and not self.holding.is_set() and APPEND_SHA in data:
+            if self._armed and not self.holding.is_set() and APPEND_SHA in data:
                 link.holding = True  # set before Redis can answer: its reply is the one held
+                for other in self._links if self._everything else ():
+                    other.holding = True
             up.write(data)
             await up.drain()
         up.close()
@@ -177,14 +190,24 @@ async def race(
     later: Callable[[], Awaitable[Any]],
     marker: bytes,
 ) -> None:
-    """B publishes (``own``), its reply held; A publishes later (``later``); B hears its own reply last."""
+    """B publishes (``own``), its reply held; A publishes later (``later``); B hears its own reply last.
+
+    ``own`` runs beside the race, not before it: a call event is published
+    before its webhook is answered, so B's 202 waits for the very reply the
+    proxy holds back.
+    """
     proxy.hold(marker)
-    await own()
-    async with asyncio.timeout(10):
-        await proxy.holding.wait()  # Redis ran B's script: B's message has the lower id
-    await later()
-    async with asyncio.timeout(10):
-        await proxy.released.wait()  # B's reader handed out A's later message first
+    published = asyncio.create_task(own())
+    try:
+        async with asyncio.timeout(10):
+            await proxy.holding.wait()  # Redis ran B's script: B's message has the lower id
+        await later()
+        async with asyncio.timeout(10):
+            await proxy.released.wait()  # B's reader handed out A's later message first
+        async with asyncio.timeout(10):
+            await published
+    finally:
+        published.cancel()
     await frames_until(agent, lambda frames: has_answered(frames) and has_final(frames))
     assert await agent.silent_for(0.5)
     assert_in_order_once(received(agent))
@@ -242,3 +265,49 @@ async def test_final_card_published_by_the_sockets_instance_is_not_lost_to_a_lat
 
                 await race(b, agent, proxy, finish_card_on_b, answer_on_a, b"answered")
                 assert await b.metric("screenpop_frames_out_of_order_total") == 0
+
+
+@pytest.mark.parametrize("stall", [False, True], ids=["reply-lost", "all-replies-lost"])
+async def test_an_append_whose_reply_is_lost_reaches_each_socket_and_the_stream_once(
+    tmp_path: Path, redis_url: str, pg_url: str, stall: bool
+) -> None:
+    """B's append reaches Redis but B times out on its reply: each socket and the stream get it once.
+
+    With ``stall`` B's reader hears nothing either, so B hands the message to
+    its socket with a local id, and must not hand out Redis's copy later.
+    """
+    async with (
+        hit_server() as crm,
+        holding_proxy(redis_url) as (proxy, via_proxy),
+        two_instances(tmp_path, pg_url, redis_url, via_proxy, crm.url) as started,
+    ):
+        a, b = started["a"], started["b"]
+        async with agent_on(b, "agent-1") as on_b, agent_on(a, "agent-1") as on_a:
+            assert (await ring(a, "c-3", agent="agent-1"))[0] == 202
+            for agent in (on_a, on_b):
+                await frames_until(agent, has_final)
+
+            proxy.hold(everything=stall)  # no marker: B waits for this reply until it gives up on Redis
+            assert (await ring(b, "c-3", event="answered", agent="agent-1"))[0] == 202
+            assert proxy.holding.is_set()
+
+            async def b_reconnected() -> bool:
+                return b.log.read_text(errors="replace").count("redis broker connected") >= 2
+
+            await wait_for(b_reconnected, 10, "B back on Redis after the lost reply")
+            assert "redis broker down: timeout" in b.log.read_text(errors="replace")
+            # a fence: what B published before this reaches every socket before it
+            assert (await ring(b, "c-3", event="ended", agent="agent-1"))[0] == 202
+            for agent in (on_a, on_b):
+                await frames_until(agent, lambda frames: any(f.get("status") == "ended" for f in frames))
+                frames = received(agent)
+                keys = [id_key(f["event_id"]) for f in frames]
+                assert keys == sorted(set(keys)), [f["event_id"] for f in frames]
+                assert [f.get("status") for f in frames].count("answered") == 1, frames
+            assert await b.metric("screenpop_frames_out_of_order_total") == 0
+
+        async with Redis.from_url(redis_url, decode_responses=True) as redis:
+            entries = await redis.xrange(stream_key("agent-1"))
+        wanted = '"call_id":"c-3","status":"answered"'
+        answered = [i for i, fields in entries if wanted in fields.get("b", "")]
+        assert len(answered) == 1, entries
