@@ -21,24 +21,22 @@ from aiohttp import web
 from screenpop import handlers, keys
 from screenpop.auth import AgentIdentity
 from screenpop.broker import make_broker
-from screenpop.cache import MemoryCache, SectionCache
 from screenpop.calls import CallService
 from screenpop.card import section_specs
 from screenpop.clock import Clock, SystemClock
 from screenpop.connector_api import Connector
 from screenpop.hub import Hub
-from screenpop.lookup import LookupEngine
+from screenpop.lookup import LookupEngine, MemoryCache, RedisCache, SectionCache
 from screenpop.metrics import Metrics
 from screenpop.openapi import openapi_document
 from screenpop.phone import warm
 from screenpop.providers import make_provider
 from screenpop.providers.asterisk_ami import AmiListener
-from screenpop.recorder import CallRecorder
 from screenpop.registry import build_connectors
 from screenpop.runtime import connector_context
 from screenpop.server import set_headers
 from screenpop.settings import Settings
-from screenpop.store import Store
+from screenpop.store import CallRecorder, Store
 from screenpop.widget_files import widget_routes
 
 log = logging.getLogger(__name__)
@@ -147,8 +145,6 @@ async def _start_connectors(connectors: dict[str, Connector]) -> None:
 
 def _cache(settings: Settings) -> SectionCache:
     if settings.broker.url.startswith("redis"):
-        from screenpop.cache_redis import RedisCache
-
         return RedisCache(settings.broker.url)
     return MemoryCache()
 

@@ -27,10 +27,9 @@ from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
 from screenpop.model import CallEvent, Card, EventKind, HistoryEntry
 from screenpop.phone import mask, parse_caller
-from screenpop.recorder import CallRecorder
 from screenpop.routing import route
 from screenpop.settings import Settings
-from screenpop.store import Store
+from screenpop.store import CallRecorder, Store
 
 log = logging.getLogger(__name__)
 

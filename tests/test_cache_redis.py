@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from screenpop.cache_redis import REST_S, RedisCache, entry_key, lock_key
+from screenpop.lookup.redis_cache import REST_S, RedisCache, entry_key, lock_key
 from screenpop.model import Section, SectionStatus
 from screenpop.testing import ManualClock
 from tests.process_helpers import wait_for

@@ -26,9 +26,8 @@ from screenpop.errors import RateLimited
 from screenpop.metrics import Metrics
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.asterisk_ami import AmiListener
-from screenpop.recorder import CallRecorder
 from screenpop.settings import settings_from_mapping
-from screenpop.store import Store
+from screenpop.store import CallRecorder, Store
 from tests.process_helpers import hit_server, http_connector, wait_for
 from tests.servers import PostgresServer, RedisServer
 from tests.service_helpers import ADA, agent_socket, api, base_config, event_body, make, post_event, running

@@ -11,9 +11,8 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from screenpop.cache import MemoryCache
 from screenpop.connector_api import ConnectorContext, LookupResult
-from screenpop.lookup import LookupEngine, Snapshot
+from screenpop.lookup import LookupEngine, MemoryCache, Snapshot
 from screenpop.model import Section, SectionStatus
 from screenpop.phone import normalize, parse_caller
 from screenpop.settings import Settings

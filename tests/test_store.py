@@ -19,11 +19,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from screenpop import migrations
 from screenpop.errors import BadRequest, ConfigError, Forbidden, NotFound, Unavailable
 from screenpop.model import CallEvent, EventKind
-from screenpop.store import EventWrite, Store, SummaryWrite
-from screenpop.store_schema import VERSION_TABLE, calls, metadata
+from screenpop.store import EventWrite, Store, SummaryWrite, migrations
+from screenpop.store.schema import VERSION_TABLE, calls, metadata
 from tests.process_helpers import wait_for
 from tests.servers import PostgresServer, free_port
 
@@ -88,7 +87,7 @@ async def query(url: str, statement: str) -> list[Any]:
 
 
 async def test_open_migrates_an_empty_database_to_the_declared_schema(store_url: str) -> None:
-    """Opening an empty database creates every table exactly as store_schema declares it."""
+    """Opening an empty database creates every table exactly as store.schema declares it."""
     store = await Store.open(store_url)
     await store.close()
     engine = create_async_engine(store_url)
@@ -152,7 +151,7 @@ async def test_sqlite_open_waits_for_a_writer_holding_a_fresh_file(
     """Opening a SQLite file while another process holds its write lock waits for it instead of failing."""
     path = tmp_path / "screenpop.db"
     holder = sqlite3.connect(path, isolation_level=None)  # a new file: still in rollback-journal mode
-    caplog.set_level(logging.INFO, logger="screenpop.store_engine")
+    caplog.set_level(logging.INFO, logger="screenpop.store.connections")
     try:
         holder.execute("CREATE TABLE other_tool (x)")
         holder.execute("BEGIN IMMEDIATE")

@@ -2,7 +2,7 @@
 
 Only answers are cached (``ok`` and ``not_found``): a timeout or an error
 must be retried on the next call, not remembered.  The memory cache lives in
-one process; the Redis cache (``cache_redis.py``) shares it across instances
+one process; the Redis cache (``redis_cache.py``) shares it across instances
 behind the same interface.
 """
 

@@ -1,6 +1,6 @@
 """Alembic environment: runs on the connection that ``Store.open`` hands over.
 
-There is no alembic.ini at run time.  ``screenpop.store`` builds the Alembic
+There is no alembic.ini at run time.  ``screenpop.store.connections`` builds the Alembic
 config in code, takes its migration lock (a PostgreSQL advisory lock, or
 SQLite's write lock) on one connection and passes that connection in
 ``config.attributes["connection"]``, so the migration runs inside the lock's
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from screenpop.store_schema import VERSION_TABLE, metadata
+from screenpop.store.schema import VERSION_TABLE, metadata
 
 
 def run_migrations() -> None:

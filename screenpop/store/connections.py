@@ -1,7 +1,7 @@
 """Where the store's transactions run: SQLite on two worker threads, PostgreSQL on its async engine.
 
 Every store operation is a synchronous function of one ``Connection``
-(``store_sql``), and each backend runs one such function as one
+(``store.sql``), and each backend runs one such function as one
 transaction in one hop from the event loop:
 
 - SQLite, through the stdlib driver on dedicated threads: one thread owns
@@ -52,7 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from screenpop.errors import ConfigError
-from screenpop.store_thread import ConnectionThread
+from screenpop.store.sqlite_thread import ConnectionThread
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ def _sqlite_engine(url: URL) -> sa.Engine:
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # screenpop emits BEGIN itself (store_thread)
+    dbapi_connection.isolation_level = None  # screenpop emits BEGIN itself (sqlite_thread)
     cursor = dbapi_connection.cursor()
     try:
         # set here too, not only through connect_args, so no connection of this engine can lack it

@@ -1,6 +1,6 @@
 """Pure helpers of the store: its value types, input checks, and stored rows shaped as JSON.
 
-Kept apart from ``store_sql.py`` so that the SQL there reads as SQL, and
+Kept apart from ``sql.py`` so that the SQL there reads as SQL, and
 because these shapes are what the HTTP API and the cards show (times as ISO
 8601 UTC with a ``Z``, notes with their agent), which is worth reading in
 one place.
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from screenpop.errors import BadRequest
 from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
-from screenpop.store_schema import MAX_DISPOSITION, MAX_NOTES, MAX_TEXT
+from screenpop.store.schema import MAX_DISPOSITION, MAX_NOTES, MAX_TEXT
 from screenpop.untrusted import clean_line, clean_text
 
 if TYPE_CHECKING:

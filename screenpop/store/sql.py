@@ -4,7 +4,7 @@ Synchronous because that is what both backends can run in a single hop:
 SQLite's worker thread calls these directly and PostgreSQL's async engine
 runs them through ``AsyncConnection.run_sync``; an ``await`` per statement
 would cost SQLite a thread round trip per statement instead of one per
-transaction (``store_engine`` says more).
+transaction (``connections`` says more).
 
 Every write that two webhooks could race on is an ``INSERT … ON CONFLICT
 DO NOTHING`` followed by a row lock, so a repeated or concurrent event is a
@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from screenpop import store_rows as shape
 from screenpop.errors import Forbidden, NotFound
 from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
-from screenpop.store_rows import CallState, CallWrite, EventWrite, SummaryWrite
-from screenpop.store_schema import STATUS_RANK, audit, call_events, call_recipients, calls
-from screenpop.store_schema import notes as note_table
+from screenpop.store import rows as shape
+from screenpop.store.rows import CallState, CallWrite, EventWrite, SummaryWrite
+from screenpop.store.schema import STATUS_RANK, audit, call_events, call_recipients, calls
+from screenpop.store.schema import notes as note_table
 
 if TYPE_CHECKING:
-    from screenpop.store_rows import AnyRow
+    from screenpop.store.rows import AnyRow
 
 P = sa.bindparam
 NEWEST_CALL_FIRST = (calls.c.received_at.desc(), calls.c.id.desc())
@@ -83,7 +83,7 @@ class StoreSQL:
             .scalar_subquery()
         )
         history = (
-            sa.select(  # in the order store_rows.history_entry unpacks
+            sa.select(  # in the order rows.history_entry unpacks
                 calls.c.call_id,
                 calls.c.received_at,
                 calls.c.answered_by,

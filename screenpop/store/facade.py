@@ -2,10 +2,10 @@
 
 One code path for SQLite (the default, one instance) and PostgreSQL
 (production, several instances): each method below checks its input and
-runs one synchronous transaction of ``store_sql`` in a single hop through
-``store_engine`` (a worker thread on SQLite, ``run_sync`` on PostgreSQL).
+runs one synchronous transaction of ``store.sql`` in a single hop through
+``store.connections`` (a worker thread on SQLite, ``run_sync`` on PostgreSQL).
 The schema is created and upgraded by the Alembic migrations shipped in
-``screenpop/migrations`` when the store opens.
+``screenpop/store/migrations`` when the store opens.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from screenpop import store_rows as shape
 from screenpop.errors import Unavailable
 from screenpop.model import JSON, CallEvent, HistoryEntry
 from screenpop.retry import DropObserver
-from screenpop.store_audit import AuditQueue
-from screenpop.store_engine import Database, failure_reason, open_database, upgrade_to_head
-from screenpop.store_rows import CallState, CallWrite, EventWrite, SummaryWrite
-from screenpop.store_sql import StoreSQL
+from screenpop.store import rows as shape
+from screenpop.store.audit_queue import AuditQueue
+from screenpop.store.connections import Database, failure_reason, open_database, upgrade_to_head
+from screenpop.store.rows import CallState, CallWrite, EventWrite, SummaryWrite
+from screenpop.store.sql import StoreSQL
 
 __all__ = ["CallState", "CallWrite", "EventWrite", "Store", "SummaryWrite"]
 

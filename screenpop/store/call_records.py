@@ -17,8 +17,9 @@ from collections.abc import Iterable
 
 from screenpop.model import JSON, CallEvent
 from screenpop.retry import Backoff, DropObserver, NoObserver, is_transient, worth_logging
-from screenpop.store import CallWrite, EventWrite, Store, SummaryWrite
-from screenpop.store_engine import failure_reason
+from screenpop.store.connections import failure_reason
+from screenpop.store.facade import Store
+from screenpop.store.rows import CallWrite, EventWrite, SummaryWrite
 
 log = logging.getLogger(__name__)
 

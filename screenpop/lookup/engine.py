@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from screenpop.breaker import CircuitBreaker
-from screenpop.cache import CACHEABLE, ClusterLock, MemoryCache, SectionCache, cache_key
 from screenpop.card import identity_of
 from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.connector_api import Connector, LookupResult
 from screenpop.errors import ConnectorError
+from screenpop.lookup.breaker import CircuitBreaker
+from screenpop.lookup.cache import CACHEABLE, ClusterLock, MemoryCache, SectionCache, cache_key
 from screenpop.model import CallerNumber, Section, SectionStatus
 from screenpop.settings import ConnectorSettings, Settings
 

@@ -28,8 +28,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from screenpop.broker_redis import describe_fault
-from screenpop.cache import CachedSection, section_from_json, section_to_json
 from screenpop.clock import SYSTEM_CLOCK, Clock
+from screenpop.lookup.cache import CachedSection, section_from_json, section_to_json
 from screenpop.model import Section
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-22
 
-Types are spelled out here rather than imported from ``screenpop.store_schema``
+Types are spelled out here rather than imported from ``screenpop.store.schema``
 so that this revision keeps meaning what it meant when it shipped.
 """
 

@@ -1,0 +1,20 @@
+"""screenpop's own data: calls, their event timeline, recipients, notes, audit.
+
+- ``facade``: ``Store``, the one object the rest of screenpop talks to.
+- ``call_records``: ``CallRecorder``, the write-behind queue for call records.
+- ``audit_queue``: the write-behind queue for "who saw what".
+- ``sql``: every transaction, as a synchronous function of one connection.
+- ``rows``: checked shapes of what is written and read.
+- ``schema``: the tables (the migrations build exactly these).
+- ``connections``: where transactions run (SQLite threads, PostgreSQL), and migrating to head.
+- ``sqlite_thread``: one SQLite connection owned by one worker thread.
+- ``migrations/``: the Alembic scripts, run to head by ``Store.open``.
+"""
+
+from __future__ import annotations
+
+from screenpop.store.call_records import CallRecorder
+from screenpop.store.facade import Store
+from screenpop.store.rows import CallState, CallWrite, EventWrite, SummaryWrite
+
+__all__ = ["CallRecorder", "CallState", "CallWrite", "EventWrite", "Store", "SummaryWrite"]
