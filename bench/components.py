@@ -38,7 +38,7 @@ from screenpop.broker import Delivery
 from screenpop.broker_redis import RedisBroker
 from screenpop.cache_redis import RedisCache
 from screenpop.connector_api import ConnectorContext
-from screenpop.demo_data import write_demo_databases
+from screenpop.demo import write_demo_databases
 from screenpop.lookup import LookupEngine
 from screenpop.model import Section, SectionStatus
 from screenpop.phone import normalize, parse_caller
