@@ -45,7 +45,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from screenpop.demo_data import write_demo_databases
+    from screenpop.demo import write_demo_databases
 
     summary = write_demo_databases(Path(args.dir), customers=args.customers)
     print(f"wrote {summary.accounts} accounts and {summary.sales_customers} sales customers to {args.dir}/")
@@ -65,7 +65,7 @@ def demo_config_path() -> Path:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from screenpop.auth import mint_token
-    from screenpop.demo_data import write_demo_databases
+    from screenpop.demo import write_demo_databases
 
     directory = Path(args.dir).resolve()
     os.environ["SCREENPOP_DEMO_DIR"] = str(directory)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from playwright.async_api import BrowserContext, Page
 
-from screenpop.demo_data import write_demo_databases
+from screenpop.demo import write_demo_databases
 from tests.browser_helpers import (
     ROOT,
     WAIT_MS,

@@ -14,7 +14,7 @@ import phonenumbers
 import pytest
 import yaml
 
-from screenpop.demo_data import (
+from screenpop.demo import (
     ANCHOR,
     DATABASES,
     DEMO_CUSTOMERS,

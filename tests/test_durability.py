@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from screenpop.demo_data import write_demo_databases
+from screenpop.demo import write_demo_databases
 from screenpop.errors import RateLimited
 from screenpop.metrics import Metrics
 from screenpop.model import CallEvent, EventKind
