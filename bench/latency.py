@@ -9,312 +9,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
-import secrets
 import sys
-import tempfile
-import time
-from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import websockets
 import yaml
 from common import (
+    ACK_TARGET,
     CALLERS,
-    ROWS,
-    BenchError,
-    Call,
+    FIRST_FRAME_TARGET,
+    MEASURING_AGENT,
+    CardFrames,
     Children,
     Figures,
-    FrameParser,
-    Plan,
-    Target,
-    Tracker,
+    Ports,
+    forwarded_body,
     free_port,
+    idle_agents,
+    interleaved,
+    parse_args,
+    run_script,
+    service_config,
+    start_children,
+    target,
     wait_healthy,
 )
 
 from screenpop.auth import mint_token
-from screenpop.settings import Settings, settings_from_mapping
-
-REPO = Path(__file__).resolve().parent.parent
-MEASURING_AGENT = "bench-agent"
-IDLE_QUEUE = "idle"
-ACK_TARGET = 1.5
-FIRST_FRAME_TARGET = 2.0
-CONNECT_CONCURRENCY = 20
-TWO_INSTANCE_BLOCKS = 8
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--calls", type=int, default=400, help="measured calls (default 400)")
-    parser.add_argument("--warmup", type=int, default=30, help="unmeasured calls first (default 30)")
-    parser.add_argument("--rate", type=float, default=50.0, help="calls/s; 0 = as fast as possible")
-    parser.add_argument("--concurrency", type=int, default=32, help="calls in flight with --rate 0")
-    parser.add_argument(
-        "--blocks",
-        type=int,
-        default=None,
-        help="split the measured calls into N blocks, taking turns (default 1; 8 with --two-instance)",
-    )
-    parser.add_argument(
-        "--two-instance",
-        action="store_true",
-        help="two services sharing a Redis broker: webhook to A, agent on B, against both on B",
-    )
-    parser.add_argument("--idle-agents", type=int, default=100, help="connected agents the calls never ring")
-    parser.add_argument("--delay-ms", type=int, default=20, help="each connector's latency (default 20)")
-    parser.add_argument(
-        "--connectors",
-        choices=["scripted", "http"],
-        default="scripted",
-        help="scripted: in-process ScriptedConnector; http: the http kind against floor.py backend",
-    )
-    parser.add_argument(
-        "--unique-numbers", action="store_true", help="a new caller number per call (defeats any parse cache)"
-    )
-    parser.add_argument("--profile", metavar="FILE", help="run the service under cProfile, stats to FILE")
-    parser.add_argument(
-        "--service-runner",
-        metavar="SCRIPT",
-        help="run SCRIPT (given `serve --config FILE`) instead of `-m screenpop`, for what-if experiments",
-    )
-    parser.add_argument("--log-dir", metavar="DIR", help="keep config, store and child logs here")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = parser.parse_args(argv)
-    if args.blocks is None:
-        args.blocks = TWO_INSTANCE_BLOCKS if args.two_instance else 1
-    return args
-
-
-# --- the service's configuration -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Ports:
-    service: int
-    floor: int
-    backend: int
-
-
-def service_config(args: argparse.Namespace, ports: Ports, workdir: Path) -> dict[str, Any]:
-    """Three connectors of known latency, one measuring agent, and idle agents in their own queue."""
-    idle = [{"id": f"idle-{i:03d}", "queues": [IDLE_QUEUE]} for i in range(args.idle_agents)]
-    base = f"http://127.0.0.1:{ports.service}"
-    return {
-        "server": {"host": "127.0.0.1", "port": ports.service, "public_url": base, "allowed_origins": [base]},
-        "store": {"url": f"sqlite+aiosqlite:///{workdir / 'store.db'}"},
-        "broker": {"url": "memory://"},
-        "agents": {
-            "token_secret": secrets.token_hex(24),
-            "directory": [{"id": MEASURING_AGENT, "queues": ["support"]}, *idle],
-        },
-        "providers": [{"name": "pbx", "kind": "generic", "secret": secrets.token_hex(16)}],
-        "connectors": [connector(name, args, ports) for name in ROWS],
-    }
-
-
-IDENTITY = {
-    "accounting": {"id": "account_id", "name": "name"},
-    "sales": {"id": "customer_id", "name": "name"},
-    "crm": {"id": "contact_id", "name": "name"},
-}
-
-
-def connector(name: str, args: argparse.Namespace, ports: Ports) -> dict[str, Any]:
-    block: dict[str, Any] = {"name": name, "timeout_ms": 800, "identity": IDENTITY[name]}
-    if name == "accounting":
-        block["display"] = {
-            "title": "Accounting",
-            "fields": {"balance": {"label": "Balance", "format": "currency", "currency": "USD"}},
-            "badges": [{"field": "overdue_amount", "above": 0, "text": "Overdue", "level": "warn"}],
-        }
-    if args.connectors == "scripted":
-        return {
-            **block,
-            "kind": "screenpop.testing:ScriptedConnector",
-            "delay_ms": args.delay_ms,
-            "rows": ROWS[name],
-        }
-    fields = next(iter(ROWS[name].values()))
-    return {
-        **block,
-        "kind": "http",
-        "method": "GET",
-        "url": f"http://127.0.0.1:{ports.backend}/{name}?phone={{e164}}",
-        "select": {field: f"$.{field}" for field in fields},
-    }
-
-
-def service_argv(config_path: Path, profile: str | None, runner: str | None) -> list[str]:
-    profiler = ["-m", "cProfile", "-o", str(Path(profile).resolve())] if profile else []
-    program = [str(Path(runner).resolve())] if runner else ["-m", "screenpop"]
-    return [sys.executable, *profiler, *program, "serve", "--config", str(config_path)]
-
-
-# --- the calls ---------------------------------------------------------------------------------
-
-
-def make_calls(label: str, count: int, secret: str, unique: bool) -> list[Call]:
-    """Generic ``ringing`` webhooks for the measuring agent, each with a new call id."""
-    nonce = secrets.token_hex(3)
-    calls = []
-    for i in range(count):
-        number = f"+1 (415) {200 + (i // 10_000) % 700:03d}-{i % 10_000:04d}" if unique else CALLERS[i % 4]
-        body = {
-            "event": "ringing",
-            "call_id": f"{label}-{nonce}-{i:05d}",
-            "from": number,
-            "to": "+18005550100",
-            "caller_name": "BENCH CALLER",
-            "agent": MEASURING_AGENT,
-            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        calls.append(Call(body["call_id"], json.dumps(body).encode(), secret))
-    return calls
-
-
-class CardFrames:
-    """Reads the service's card frames, and counts the section statuses of complete cards.
-
-    The counts show that the connectors really answered (a broken connector
-    would make the cards fast and wrong).
-    """
-
-    def __init__(self) -> None:
-        self.statuses: Counter[str] = Counter()
-
-    def __call__(self, text: str) -> tuple[str, bool] | None:
-        frame = json.loads(text)
-        if frame.get("type") != "card":
-            return None
-        if frame["complete"]:
-            self.statuses.update(s["status"] for s in frame["card"]["sections"].values())
-        return str(frame["call_id"]), bool(frame["complete"])
-
-
-def forwarded_body(text: str) -> tuple[str, bool] | None:
-    """The floor forwards the webhook body itself: it is the first and the last frame."""
-    return str(json.loads(text)["call_id"]), True
-
-
-@contextlib.asynccontextmanager
-async def watching(
-    agent_ws_url: str, hello: str | None, tracker: Tracker
-) -> AsyncIterator[aiohttp.ClientSession]:
-    """One agent socket feeding ``tracker``, and the HTTP session that posts the webhooks.
-
-    ``hello`` (the agent's hello frame) is sent first when given, and the
-    welcome awaited, so that no frame can be missed; the floor needs none.
-    Several ``Target``s may share what this yields: the two-instance run
-    posts to either instance and watches one socket for both paths.
-    """
-    async with websockets.connect(agent_ws_url, open_timeout=10, max_size=2**22) as ws:
-        if hello is not None:
-            await ws.send(hello)
-            welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
-            if welcome.get("type") != "welcome":
-                raise BenchError(f"the agent socket was not welcomed: {welcome}")
-        reader = asyncio.create_task(tracker.read(ws))
-        try:
-            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
-                yield session
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
-                await reader
-
-
-@contextlib.asynccontextmanager
-async def target(
-    webhook_urls: Sequence[str],
-    agent_ws_url: str,
-    hello: str | None,
-    parse: FrameParser,
-    server_pids: Sequence[int],
-) -> AsyncIterator[Target]:
-    """A system to measure: webhooks go to ``webhook_urls``, one agent socket watches for the frames.
-
-    ``server_pids`` are the processes whose CPU is counted against the calls.
-    """
-    tracker = Tracker(parse)
-    async with watching(agent_ws_url, hello, tracker) as session:
-        yield Target(session, webhook_urls, tracker, server_pids)
-
-
-async def interleaved(targets: Sequence[Target], args: argparse.Namespace, secret: str) -> None:
-    """Warm every target up, then run the measured calls in blocks, taking turns between targets."""
-    plan = Plan(rate=args.rate, concurrency=args.concurrency)
-    for t in targets:
-        await t.warm(make_calls("warm", args.warmup, secret, args.unique_numbers), plan)
-    blocks = max(1, min(args.blocks, args.calls))
-    for b in range(blocks):
-        size = args.calls // blocks + (1 if b < args.calls % blocks else 0)
-        # ABBA: each target goes first as often as last, so neither always follows the other's backlog
-        for t in targets if b % 2 == 0 else list(reversed(targets)):
-            await t.run(make_calls(f"b{b}", size, secret, args.unique_numbers), plan)
-
-
-@contextlib.asynccontextmanager
-async def idle_agents(
-    ws_url: str, settings: Settings, count: int, first: int = 0
-) -> AsyncIterator[list[int]]:
-    """``count`` agents (``idle-{first:03d}`` on) connected and welcomed; yields their frame counters."""
-    received = [0] * count
-    limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def connect(i: int) -> Any:
-            async with limit:
-                ws = await stack.enter_async_context(websockets.connect(ws_url, open_timeout=10))
-                token = mint_token(settings, f"idle-{first + i:03d}")
-                await ws.send(json.dumps({"type": "hello", "token": token}))
-                if json.loads(await asyncio.wait_for(ws.recv(), 10)).get("type") != "welcome":
-                    raise BenchError(f"idle agent {first + i} was not welcomed")
-                return ws
-
-        sockets = await asyncio.gather(*(connect(i) for i in range(count)))
-
-        async def drain(i: int, ws: Any) -> None:
-            with contextlib.suppress(websockets.ConnectionClosed):
-                async for _ in ws:
-                    received[i] += 1
-
-        readers = [asyncio.create_task(drain(i, ws)) for i, ws in enumerate(sockets)]
-        try:
-            yield received
-        finally:
-            for reader in readers:
-                reader.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
-
-
-# --- the run -----------------------------------------------------------------------------------
-
-
-HERE = Path(__file__).resolve().parent
-
-
-def start_children(
-    args: argparse.Namespace, children: Children, ports: Ports, config: Path
-) -> dict[str, int]:
-    """Start the floor, the service (and the HTTP backend); returns each one's port to poll."""
-    floor_py = [sys.executable, str(HERE / "floor.py")]
-    started = {"floor": ports.floor, "service": ports.service}
-    if args.connectors == "http":
-        delay = ["--delay-ms", str(args.delay_ms)]
-        children.start("backend", [*floor_py, "backend", "--port", str(ports.backend), *delay])
-        started["backend"] = ports.backend
-    children.start("floor", [*floor_py, "floor", "--port", str(ports.floor)])
-    children.start("service", service_argv(config, args.profile, args.service_runner), cwd=REPO)
-    return started
+from screenpop.settings import settings_from_mapping
 
 
 async def run(args: argparse.Namespace, children: Children, workdir: Path) -> dict[str, Any]:
@@ -444,36 +169,7 @@ def failed(result: dict[str, Any]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.two_instance:
-        import two_instance  # imports this module: loaded only when asked for
-
-        runner, printer, broken = two_instance.run, two_instance.print_table, two_instance.failed
-    else:
-        runner, printer, broken = run, print_table, failed
-    with contextlib.ExitStack() as stack:
-        if args.log_dir:
-            workdir = Path(args.log_dir)
-            workdir.mkdir(parents=True, exist_ok=True)
-        else:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        children = stack.enter_context(Children(workdir))
-        try:
-            result = asyncio.run(runner(args, children, workdir))
-        except BenchError as exc:
-            print(f"bench: {exc}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("bench: interrupted; stopping every child process", file=sys.stderr)
-            return 130
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        printer(result)
-    if broken(result):
-        print("bench: some calls were refused or lost; the figures above are incomplete", file=sys.stderr)
-        return 1
-    return 0
+    return run_script(parse_args(__doc__, argv), run, print_table, failed)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``latency.py --two-instance``: what the cross-instance path through Redis adds to a card's latency.
+"""``two_instance.py``: what the cross-instance path through Redis adds to a card's latency.
 
 Two ``screenpop serve`` processes, A and B, share one throwaway Redis
 (``broker.url: redis://…``); each has its own SQLite store file (the store
@@ -35,20 +35,31 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import latency
 import yaml
 from common import (
     CALLERS,
+    HERE,
+    MEASURING_AGENT,
+    REPO,
     BenchError,
     Call,
+    CardFrames,
     Children,
     Figures,
     FrameParser,
+    Ports,
     Target,
     Tracker,
     free_port,
+    idle_agents,
+    interleaved,
+    parse_args,
     percentiles,
+    run_script,
+    service_argv,
+    service_config,
     wait_healthy,
+    watching,
 )
 from redis_server import command_stats, inline, start_redis, wait_redis
 
@@ -64,7 +75,7 @@ def instance_config(
     args: argparse.Namespace, port: int, backend_port: int, store: Path, redis_url: str
 ) -> dict[str, Any]:
     """The single-instance bench config, on ``port``, with the shared Redis broker and its own store."""
-    config = latency.service_config(args, latency.Ports(port, 0, backend_port), store.parent)
+    config = service_config(args, Ports(port, 0, backend_port), store.parent)
     config["store"] = {"url": f"sqlite+aiosqlite:///{store}"}
     config["broker"] = {"url": redis_url}
     return config
@@ -93,13 +104,13 @@ async def start(args: argparse.Namespace, children: Children, workdir: Path) -> 
     await wait_redis(children, redis_url)
     backend_port = free_port()
     if args.connectors == "http":
-        argv = [sys.executable, str(latency.HERE / "floor.py"), "backend", "--port", str(backend_port)]
+        argv = [sys.executable, str(HERE / "floor.py"), "backend", "--port", str(backend_port)]
         children.start("backend", [*argv, "--delay-ms", str(args.delay_ms)])
         await wait_healthy(children, "backend", f"http://127.0.0.1:{backend_port}/healthz")
     configs = write_configs(args, workdir, redis_url, backend_port)
     for name in INSTANCES:
-        argv = latency.service_argv(workdir / f"bench-{name}.yaml", None, args.service_runner)
-        children.start(f"service-{name}", argv, cwd=latency.REPO)
+        argv = service_argv(workdir / f"bench-{name}.yaml", None, args.service_runner)
+        children.start(f"service-{name}", argv, cwd=REPO)
     await asyncio.gather(
         *(wait_healthy(children, f"service-{n}", f"{base(c)}/readyz") for n, c in configs.items())
     )
@@ -142,21 +153,21 @@ async def run(args: argparse.Namespace, children: Children, workdir: Path) -> di
     ws = {name: base(c).replace("http://", "ws://") + "/ws" for name, c in configs.items()}
     hooks = {name: f"{base(c)}/webhooks/pbx" for name, c in configs.items()}
     pids = [children.procs[name].pid for name in ("service-a", "service-b", "redis")]
-    hello = json.dumps({"type": "hello", "token": mint_token(settings, latency.MEASURING_AGENT)})
-    cards = latency.CardFrames()
-    tracker, on_a = Tracker(cards), FirstSeen(latency.CardFrames())
+    hello = json.dumps({"type": "hello", "token": mint_token(settings, MEASURING_AGENT)})
+    cards = CardFrames()
+    tracker, on_a = Tracker(cards), FirstSeen(CardFrames())
     half = args.idle_agents // 2
     async with (
-        latency.idle_agents(ws["a"], settings, half) as idle_a,
-        latency.idle_agents(ws["b"], settings, args.idle_agents - half, first=half) as idle_b,
-        latency.watching(ws["a"], hello, on_a),
-        latency.watching(ws["b"], hello, tracker) as session,
+        idle_agents(ws["a"], settings, half) as idle_a,
+        idle_agents(ws["b"], settings, args.idle_agents - half, first=half) as idle_b,
+        watching(ws["a"], hello, on_a),
+        watching(ws["b"], hello, tracker) as session,
     ):
         single = Target(session, [hooks["b"]], tracker, pids)
         cross = Target(session, [hooks["a"]], tracker, pids)
         redis_url = configs["a"]["broker"]["url"]
         await inline(redis_url, "CONFIG RESETSTAT")
-        await latency.interleaved([single, cross], args, secret)
+        await interleaved([single, cross], args, secret)
         redis_stats = await command_stats(redis_url)
         stray_idle_frames = sum(idle_a) + sum(idle_b)
     result = report(args, single.figures(), cross.figures(), stray_idle_frames)
@@ -274,3 +285,14 @@ def failed(result: dict[str, Any]) -> bool:
     return any(f["refused"] or f["lost"] for f in figures) or any(
         math.isnan(f[m]["p50"]) for f in figures for m in ("ack_ms", "first_frame_ms")
     )
+
+
+TWO_INSTANCE_BLOCKS = 8  # ABBA blocks, so that noise falls on both paths alike
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_script(parse_args(__doc__, argv, TWO_INSTANCE_BLOCKS), run, print_table, failed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
