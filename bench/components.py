@@ -37,9 +37,8 @@ from connectors.http_api import HttpConnector, HttpOptions
 from screenpop.broker import Delivery
 from screenpop.broker_redis import RedisBroker
 from screenpop.connector_api import ConnectorContext
-from screenpop.lookup import LookupEngine, RedisCache
 from screenpop.demo import write_demo_databases
-from screenpop.lookup import LookupEngine
+from screenpop.lookup import LookupEngine, RedisCache
 from screenpop.model import Section, SectionStatus
 from screenpop.phone import normalize, parse_caller
 from screenpop.settings import Settings
