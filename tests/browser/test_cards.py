@@ -15,12 +15,11 @@ import pytest
 from playwright.async_api import BrowserContext, Dialog, Page, WebSocket
 
 from screenpop.settings import Settings
-from tests.browser_helpers import (
+from tests.support.browser import (
     WAIT_MS,
     card,
     connected,
     count_of,
-    free_port,
     host_page,
     http_section,
     open_agent_page,
@@ -34,8 +33,9 @@ from tests.browser_helpers import (
     sql_accounting,
     write_accounts,
 )
-from tests.service_helpers import ADA
-from tests.tokens import token_for
+from tests.support.ports import free_port
+from tests.support.service import ADA
+from tests.support.tokens import token_for
 
 pytestmark = pytest.mark.browser
 

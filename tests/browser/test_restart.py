@@ -23,11 +23,10 @@ import websockets
 import yaml
 from playwright.async_api import BrowserContext
 
-from tests.browser_helpers import (
+from tests.support.browser import (
     WAIT_MS,
     card,
     count_of,
-    free_port,
     open_agent_page,
     ring,
     screenpop_on,
@@ -36,9 +35,10 @@ from tests.browser_helpers import (
     sql_accounting,
     write_accounts,
 )
-from tests.service_helpers import ADA
-from tests.test_cli_service import ROOT, stop, wait_ready
-from tests.tokens import token_for
+from tests.support.ports import free_port
+from tests.support.processes import ROOT, stop, wait_ready
+from tests.support.service import ADA
+from tests.support.tokens import token_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]
 

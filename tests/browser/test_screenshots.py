@@ -15,11 +15,10 @@ import yaml
 from playwright.async_api import BrowserContext, Page
 
 from screenpop.demo_data import write_demo_databases
-from tests.browser_helpers import (
+from tests.support.browser import (
     ROOT,
     WAIT_MS,
     card,
-    free_port,
     open_agent_page,
     origin,
     ring,
@@ -28,8 +27,9 @@ from tests.browser_helpers import (
     section,
     settings_of,
 )
-from tests.service_helpers import WEBHOOK_SECRET
-from tests.tokens import token_for
+from tests.support.ports import free_port
+from tests.support.service import WEBHOOK_SECRET
+from tests.support.tokens import token_for
 
 pytestmark = pytest.mark.browser
 

@@ -22,11 +22,10 @@ from aiohttp import web
 from playwright.async_api import BrowserContext, Page, WebSocket
 
 from screenpop.settings import Settings
-from tests.browser_helpers import (
+from tests.support.browser import (
     WAIT_MS,
     card,
     connected,
-    free_port,
     host_page,
     origin,
     ring,
@@ -37,7 +36,8 @@ from tests.browser_helpers import (
     sql_accounting,
     write_accounts,
 )
-from tests.service_helpers import ADA, SECRET
+from tests.support.ports import free_port
+from tests.support.service import ADA, SECRET
 
 pytestmark = pytest.mark.browser
 

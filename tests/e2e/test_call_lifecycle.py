@@ -1,6 +1,6 @@
 """The call lifecycle over loopback: what a reader may see of a call, whose call a note is, free dispositions.
 
-Each test runs the real application (``tests/service_helpers.running``) with
+Each test runs the real application (``tests/support/service.running``) with
 real agent websockets and signed webhooks; the store is SQLite in the test's
 temporary directory.
 """
@@ -22,9 +22,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from screenpop.broker import Delivery, MemoryBroker
 from screenpop.card import summary_for
 from screenpop.settings import Settings, settings_from_mapping
-from tests.process_helpers import wait_for
-from tests.servers import PostgresServer
-from tests.service_helpers import (
+from tests.support.servers import PostgresServer
+from tests.support.service import (
     ADA,
     WEBHOOK_SECRET,
     Agent,
@@ -35,9 +34,10 @@ from tests.service_helpers import (
     make,
     post_event,
     running,
-    sign,
 )
-from tests.tokens import token_for
+from tests.support.signers import sign
+from tests.support.tokens import token_for
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

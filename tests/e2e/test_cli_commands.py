@@ -26,9 +26,9 @@ import yaml
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.service_helpers import base_config
+from tests.support.service import base_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = ROOT / "config" / "demo.yaml"
 RUN_TIMEOUT_S = 30
 ADA_TYPED = "(415) 555-0132"

@@ -8,10 +8,8 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,17 +18,13 @@ import pytest
 import websockets
 import yaml
 
-from tests.process_helpers import wait_for
-from tests.service_helpers import SECRET, base_config
-from tests.tokens import host_token
+from tests.support.ports import free_port
+from tests.support.processes import stop, wait_ready
+from tests.support.service import SECRET, base_config
+from tests.support.tokens import host_token
+from tests.support.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -42,29 +36,6 @@ def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Pope
         cwd=ROOT,
         env={**os.environ, **(env or {})},
     )
-
-
-def wait_ready(port: int, process: subprocess.Popen[str], within: float = 30) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"service exited: {process.stderr.read() if process.stderr else ''}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)  # allow-sleep: poll interval of a bounded wait for the port to accept
-    raise AssertionError("service did not start")
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Several `screenpop serve` processes on one Redis and one PostgreSQL behave as one service.
 
-Every test here runs real service processes (``tests/process_helpers.py``)
+Every test here runs real service processes (``tests/support/processes.py``)
 against the session's real Redis and a fresh PostgreSQL database, and checks
 what agents' websockets receive: which cards, which versions, and how often.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import websockets
 
-from tests.process_helpers import (
+from tests.support.processes import (
     Service,
     agent_on,
     hit_server,
@@ -25,9 +25,9 @@ from tests.process_helpers import (
     service_config,
     services,
     versions,
-    wait_for,
 )
-from tests.service_helpers import ADA, Agent
+from tests.support.service import ADA, Agent
+from tests.support.waiting import wait_for
 
 OTHER = "+14155550199"
 

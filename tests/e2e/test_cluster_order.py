@@ -25,7 +25,7 @@ import pytest
 
 from screenpop.broker import id_key
 from screenpop.broker_redis import APPEND_LUA
-from tests.process_helpers import (
+from tests.support.processes import (
     Service,
     agent_on,
     hit_server,
@@ -34,7 +34,7 @@ from tests.process_helpers import (
     service_config,
     services,
 )
-from tests.service_helpers import Agent
+from tests.support.service import Agent
 
 pytestmark = pytest.mark.redis
 

@@ -2,7 +2,7 @@
 
 The real service on loopback with its store on the session's real PostgreSQL,
 which is stopped and started again here; real SQLite for the recorder's own
-queue bounds; the real local AMI server of ``test_provider_asterisk`` for
+queue bounds; the real local AMI server of ``tests/support/ami.py`` for
 events that arrive while the service is full.  Whatever has to be given up
 shows in ``/metrics``.
 """
@@ -29,21 +29,14 @@ from screenpop.providers.asterisk_ami import AmiListener
 from screenpop.recorder import CallRecorder
 from screenpop.settings import settings_from_mapping
 from screenpop.store import Store
-from tests.process_helpers import hit_server, http_connector, wait_for
-from tests.servers import PostgresServer, RedisServer
-from tests.service_helpers import ADA, agent_socket, api, base_config, event_body, make, post_event, running
-from tests.test_phone_systems_e2e import (
-    agents,
-    call_status,
-    complete_card,
-    has_had,
-    read_until,
-    seen,
-    wait_ready,
-)
-from tests.test_provider_asterisk import CALLER, QUEUE_CALL, SECRET, USERNAME, FakeAmi, member
-from tests.test_provider_asterisk import settings as ami_settings
-from tests.tokens import token_for
+from tests.support.agents import agents, call_status, complete_card, has_had, read_until, seen
+from tests.support.ami import CALLER, QUEUE_CALL, SECRET, USERNAME, FakeAmi, member, wait_link_state
+from tests.support.ami import settings as ami_settings
+from tests.support.processes import hit_server, http_connector
+from tests.support.servers import PostgresServer, RedisServer
+from tests.support.service import ADA, agent_socket, api, base_config, event_body, make, post_event, running
+from tests.support.tokens import token_for
+from tests.support.waiting import wait_for
 
 
 def sample(text: str, name: str) -> float:
@@ -279,7 +272,7 @@ async def test_agent_called_while_the_service_is_full_pops_once_when_it_has_room
         config["connectors"] = [http_connector("credit", hit.url, timeout_ms=30_000)]
         settings = settings_from_mapping(config, source="<test>", environ={})
         async with running(settings) as base, agents(base, settings, "agent-1", "agent-2") as socks:
-            await wait_ready(base, lambda link: link == "connected")
+            await wait_link_state(base, lambda link: link == "connected")
             hit.hang()  # call A stays in the making: the service is full
             await ami.send(agent_called("call-a", "1001", "Alice"))
             await read_until(socks["agent-1"], lambda f: f["type"] == "card" and f["call_id"] == "call-a")
@@ -310,7 +303,7 @@ async def test_agent_called_while_redis_is_down_pops_once(
     config["broker"] = {"url": redis_url}
     settings = settings_from_mapping(config, source="<test>", environ={})
     async with running(settings) as base, agents(base, settings, "agent-1") as socks:
-        await wait_ready(base, lambda link: link == "connected")
+        await wait_link_state(base, lambda link: link == "connected")
         redis_server.stop()
         try:
             await ami.send(agent_called("call-r", "1001", "Alice"))

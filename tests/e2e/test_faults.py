@@ -1,6 +1,6 @@
 """No lost pop when things break: Redis outages, hanging connectors, frozen browsers, floods.
 
-Real `screenpop serve` processes (``tests/process_helpers.py``), the session's
+Real `screenpop serve` processes (``tests/support/processes.py``), the session's
 real Redis (stopped and started again here), real local HTTP APIs for `http`
 connectors, and real agent websockets.  No test asserts an elapsed time: what
 must not wait is shown by the order of events (an API held hung by the test
@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.process_helpers import (
+from tests.support.processes import (
     RawAgentSocket,
     Service,
     agent_on,
@@ -27,10 +27,10 @@ from tests.process_helpers import (
     ring,
     service_config,
     services,
-    wait_for,
 )
-from tests.servers import RedisServer
-from tests.service_helpers import ADA, SCRIPTED, Agent
+from tests.support.servers import RedisServer
+from tests.support.service import ADA, SCRIPTED, Agent
+from tests.support.waiting import wait_for
 
 OUTAGE_CALLS = 3
 

@@ -30,8 +30,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from screenpop.openapi import openapi_document
-from tests.fuzz_helpers import FUZZ_SETTINGS, assert_client_answer, host_token, service_in_thread
-from tests.service_helpers import WEBHOOK_SECRET, base_config, event_body, make, sign
+from tests.support.fuzz import FUZZ_SETTINGS, assert_client_answer, host_token, service_in_thread
+from tests.support.service import WEBHOOK_SECRET, base_config, event_body, make
+from tests.support.signers import sign
 
 WEBHOOK = "/webhooks/{provider}"
 NOTES = "/api/calls/{call_id}/notes"

@@ -17,9 +17,11 @@ import pytest
 import websockets
 import yaml
 
-from tests.process_helpers import service_config, services, wait_for
-from tests.service_helpers import agent_socket, api, base_config, event_body, make, post_event, running, sign
-from tests.tokens import token_for
+from tests.support.processes import service_config, services
+from tests.support.service import agent_socket, api, base_config, event_body, make, post_event, running
+from tests.support.signers import sign
+from tests.support.tokens import token_for
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -279,7 +281,7 @@ def test_config_errors_never_print_a_secret(
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
         check=False,
     )
     assert run.returncode == 2, run.stderr

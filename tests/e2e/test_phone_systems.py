@@ -26,10 +26,20 @@ from nacl.signing import SigningKey
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from screenpop.settings import Settings, settings_from_mapping
-from tests.process_helpers import wait_for
-from tests.service_helpers import Agent, agent_socket, api, base_config, running, sign
-from tests.test_provider_asterisk import CALLER, QUEUE_CALL, SECRET, USERNAME, FakeAmi, member
-from tests.tokens import token_for
+from tests.support.agents import (
+    agents,
+    assert_one_card,
+    call_status,
+    complete_card,
+    has_had,
+    read_until,
+    seen,
+)
+from tests.support.ami import CALLER, QUEUE_CALL, SECRET, USERNAME, FakeAmi, member, wait_link_state
+from tests.support.service import Agent, api, base_config, running
+from tests.support.signers import sign
+from tests.support.tokens import token_for
+from tests.support.waiting import wait_for
 
 PUBLIC = "https://screenpop.example.com"
 ORIGIN = "http://agents.example"
@@ -281,75 +291,6 @@ def contact_event(contact_id: str, event_type: str, agent: str | None = None) ->
         "detail": detail,
     }
 
-
-# --- reading what agents see ---------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def agents(base: str, settings: Settings, *ids: str) -> AsyncIterator[dict[str, Agent]]:
-    """Websockets for these agents, all connected before anything is posted."""
-    async with contextlib.AsyncExitStack() as stack:
-        yield {i: await stack.enter_async_context(agent_socket(base, settings, i)) for i in ids}
-
-
-async def read_until(agent: Agent, done: Callable[[dict[str, Any]], bool], within: float = 5.0) -> None:
-    """Read new frames (kept in ``agent.raw``) until one satisfies ``done``."""
-    deadline = time.monotonic() + within
-    while not done(await agent.next(max(0.01, deadline - time.monotonic()))):
-        pass
-
-
-async def has_had(agent: Agent, done: Callable[[dict[str, Any]], bool], within: float = 5.0) -> None:
-    """Like ``read_until``, but a frame received earlier counts too."""
-    if not any(done(json.loads(text)) for text in agent.raw):
-        await read_until(agent, done, within)
-
-
-def complete_card(call_id: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda f: f["type"] == "card" and f["call_id"] == call_id and f["complete"]
-
-
-def call_status(call_id: str, status: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda f: f["type"] == "call" and f["call_id"] == call_id and f["status"] == status
-
-
-def seen(
-    agent: Agent, call_id: str | None = None
-) -> tuple[list[dict[str, Any]], list[tuple[str, str, str | None]]]:
-    """What the agent received (about one call): card frames, and call messages as (call, status, agent).
-
-    Events of different calls are handled concurrently, so only the order within a call is kept.
-    """
-    frames = [json.loads(text) for text in agent.raw]
-    frames = [f for f in frames if call_id is None or f.get("call_id") == call_id]
-    cards = [f for f in frames if f["type"] == "card"]
-    calls = [(f["call_id"], f["status"], f["agent"]) for f in frames if f["type"] == "call"]
-    return cards, calls
-
-
-def assert_one_card(agent: Agent, call_id: str, e164: str) -> list[dict[str, Any]]:
-    """Exactly one card: one call id, versions rising with at most one version 1, the last complete."""
-    cards, _ = seen(agent)
-    assert {c["call_id"] for c in cards} == {call_id}, [c["call_id"] for c in cards]
-    versions = [c["version"] for c in cards]
-    assert versions == sorted(set(versions)) and versions.count(1) <= 1, versions
-    assert all(c["card"]["caller"]["e164"] == e164 for c in cards)
-    return cards
-
-
-async def wait_ready(base: str, link: Callable[[str], bool], within: float = 8.0) -> dict[str, Any]:
-    """Poll /readyz until the AMI link's state satisfies ``link``."""
-
-    async def ready() -> dict[str, Any] | None:
-        status, report = await api(base, "GET", "/readyz")
-        if status == 200 and link(report.get("phone_links", {}).get("asterisk", "")):
-            return dict(report)
-        return None
-
-    return dict(await wait_for(ready, within, "the AMI link's state on /readyz"))
-
-
-# --- (a) each provider's documented example pops the card for the right agents -------------
 
 TWILIO_REFERENCE = {  # twilio-python's request-validator example, as a ringing voice request
     "CallSid": "CA1234567890ABCDE",
@@ -719,7 +660,7 @@ async def test_asterisk_queue_call_and_pbx_restart(store_url: str, ami: FakeAmi)
     """AMI: both members get the card, the other sees it taken, and after a PBX restart it pops again."""
     settings = settings_for(store_url, ami.port)
     async with running(settings) as base, agents(base, settings, "agent-1", "agent-2") as socks:
-        report = await wait_ready(base, lambda link: link == "connected")
+        report = await wait_link_state(base, lambda link: link == "connected")
         assert report["phone_links"] == {"asterisk": "connected"}
         assert ami.logins == [(USERNAME, SECRET)]
         await ami.send(RINGS)
@@ -731,9 +672,9 @@ async def test_asterisk_queue_call_and_pbx_restart(store_url: str, ami: FakeAmi)
             assert seen(agent)[1] == [(AMI_CALL, "answered", "agent-2"), (AMI_CALL, "ended", None)]
 
         await ami.stop()
-        await wait_ready(base, lambda link: link.startswith("down: "))
+        await wait_link_state(base, lambda link: link.startswith("down: "))
         await ami.start()
-        await wait_ready(base, lambda link: link == "connected")
+        await wait_link_state(base, lambda link: link == "connected")
         assert len(ami.logins) == 2
         await ami.send(QUEUE_CALL.replace(AMI_CALL, "1763800099.7"))
         await asyncio.gather(*(read_until(a, call_status("1763800099.7", "ended")) for a in socks.values()))
@@ -747,7 +688,7 @@ async def test_asterisk_ring_no_answer_withdraws_from_that_member(store_url: str
     settings = settings_for(store_url, ami.port)
     no_answer = f"Event: AgentRingNoAnswer\n{CALLER}\n{member('1001', 'Alice')}\nRingTime: 15\n\n"
     async with running(settings) as base, agents(base, settings, "agent-1", "agent-2") as socks:
-        await wait_ready(base, lambda link: link == "connected")
+        await wait_link_state(base, lambda link: link == "connected")
         await ami.send(RINGS)
         await asyncio.gather(*(read_until(a, complete_card(AMI_CALL)) for a in socks.values()))
         await ami.send(no_answer)
@@ -769,7 +710,7 @@ async def test_asterisk_member_rung_again_gets_the_card_again(store_url: str, am
     assert rung_again != alice
     again = f"Event: AgentCalled\n{CALLER}\n{rung_again}\n\n"
     async with running(settings) as base, agents(base, settings, "agent-1") as socks:
-        await wait_ready(base, lambda link: link == "connected")
+        await wait_link_state(base, lambda link: link == "connected")
         await ami.send(RINGS)
         await read_until(socks["agent-1"], complete_card(AMI_CALL))
         await ami.send(no_answer)

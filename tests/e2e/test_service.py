@@ -10,18 +10,10 @@ import pytest
 import websockets
 
 from screenpop import hub
-from tests.process_helpers import wait_for
-from tests.service_helpers import (
-    ADA,
-    agent_socket,
-    api,
-    event_body,
-    make,
-    post_event,
-    running,
-    sign,
-)
-from tests.tokens import token_for
+from tests.support.service import ADA, agent_socket, api, event_body, make, post_event, running
+from tests.support.signers import sign
+from tests.support.tokens import token_for
+from tests.support.waiting import wait_for
 
 WITHIN_S = 5.0  # a bound on waiting for an event, never an assertion about speed
 

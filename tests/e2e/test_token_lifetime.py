@@ -28,7 +28,7 @@ from screenpop.app import create_app
 from screenpop.clock import Clock
 from screenpop.settings import Settings
 from screenpop.testing import ManualClock
-from tests.service_helpers import SECRET, Agent, api, base_config, event_body, make, post_event
+from tests.support.service import SECRET, Agent, api, base_config, event_body, make, post_event
 
 LIFETIME_S = 600  # far from any real-time boundary: only the manual clock crosses it
 WAIT_S = 10.0  # the longest an expected frame or close may take on a loaded machine

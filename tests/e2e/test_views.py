@@ -29,8 +29,7 @@ from screenpop.app import create_app
 from screenpop.broker import Message
 from screenpop.settings import Settings, settings_from_mapping
 from screenpop.store import Store
-from tests.process_helpers import wait_for
-from tests.service_helpers import (
+from tests.support.service import (
     ADA,
     SCRIPTED,
     SECRET,
@@ -42,8 +41,9 @@ from tests.service_helpers import (
     post_event,
     running,
 )
+from tests.support.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -23,18 +22,11 @@ from playwright.async_api import Page
 
 from screenpop.app import create_app
 from screenpop.settings import Settings, settings_from_mapping
-from tests.service_helpers import base_config, event_body, post_event
+from tests.support.service import base_config, event_body, post_event
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 WAIT_MS = 5000  # the longest any single expected change in the page may take
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now (chosen before the settings that name it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def origin(port: int) -> str:

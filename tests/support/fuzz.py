@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, settings
 
 from screenpop.openapi_schemas import ERROR_CODES
 from screenpop.settings import Settings
-from tests.service_helpers import SECRET, running
+from tests.support.service import SECRET, running
 
 # Bounded and deterministic: the same examples every run, no example database, no deadline
 # (the machine is shared and loaded; a slow example is not a failure).

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,11 +32,13 @@ import yaml
 from aiohttp import web
 
 from screenpop.settings import Settings, settings_from_mapping
-from tests.servers import free_port
-from tests.service_helpers import Agent, base_config, event_body, sign
-from tests.tokens import token_for
+from tests.support.ports import free_port
+from tests.support.service import Agent, base_config, event_body
+from tests.support.signers import sign
+from tests.support.tokens import token_for
+from tests.support.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 START_WITHIN_S = 30.0
 STOP_WITHIN_S = 10.0
 
@@ -168,7 +170,7 @@ async def wait_healthy(service: Service, within: float = START_WITHIN_S) -> None
 async def services(workdir: Path, **configs: dict[str, Any]) -> AsyncIterator[dict[str, Service]]:
     """Start one process per named config (in parallel) and always end them, group and all.
 
-    They end with SIGKILL: how they stop is not under test here (`test_cli_service`
+    They end with SIGKILL: how they stop is not under test here (`e2e/test_cli_service`
     covers SIGTERM), and a graceful stop costs a second or two per process.
     """
     started: dict[str, Service] = {}
@@ -181,16 +183,30 @@ async def services(workdir: Path, **configs: dict[str, Any]) -> AsyncIterator[di
         await asyncio.gather(*(s.kill() for s in started.values()), return_exceptions=True)
 
 
-async def wait_for(check: Callable[[], Any], within: float, what: str, every: float = 0.05) -> Any:
-    """Poll an async ``check`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(every)  # allow-sleep: poll interval of wait_for, a bounded wait for a condition
-    raise AssertionError(f"{what} not seen within {within} s (last: {last!r})")
+def wait_ready(port: int, process: subprocess.Popen[str], within: float = 30) -> None:
+    """Wait until ``process`` accepts connections on ``port``; fail at once if it exited."""
+
+    def accepting() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"service exited: {process.stderr.read() if process.stderr else ''}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    wait_until(accepting, within, "the service accepting connections")
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM (a graceful stop), escalating to SIGKILL if it lingers."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
 
 
 # webhooks and agents ----------------------------------------------------------

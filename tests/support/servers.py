@@ -19,9 +19,11 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 _INSTALL_HINT = "run 'make test' (scripts/install-test-deps.sh installs it)"
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -29,13 +31,6 @@ _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 class ServerError(RuntimeError):
     """A test server could not be found, started or stopped."""
-
-
-def free_port() -> int:
-    """Ask the kernel for a loopback port that nobody is listening on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def find_binary(name: str, *, postgres: bool = False) -> str:
@@ -56,18 +51,20 @@ def find_binary(name: str, *, postgres: bool = False) -> str:
     return found
 
 
-def _wait_until(
+def _wait_started(
     ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float
 ) -> None:
     """Poll ``ready`` until it holds, failing fast if the process died meanwhile."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def up() -> bool:
         if proc.poll() is not None:
             raise ServerError(f"{what} exited with {proc.returncode}:\n{_tail(log)}")
-        if ready():
-            return
-        time.sleep(0.05)  # allow-sleep: poll interval of a bounded wait for a server to be ready
-    raise ServerError(f"{what} was not ready within {timeout:.0f} s:\n{_tail(log)}")
+        return ready()
+
+    try:
+        wait_until(up, timeout, f"{what} ready")
+    except AssertionError:
+        raise ServerError(f"{what} was not ready within {timeout:.0f} s:\n{_tail(log)}") from None
 
 
 def _tail(log: Path, lines: int = 20) -> str:
@@ -132,7 +129,7 @@ class _Server:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        _wait_until(self.is_ready, self._proc, self.name, self.log, timeout)
+        _wait_started(self.is_ready, self._proc, self.name, self.log, timeout)
 
     def stop(self) -> None:
         """Stop the server; its data directory stays for a later ``start``."""

@@ -1,15 +1,9 @@
-"""Running the real app on loopback, signing webhooks the documented way, and agent sockets.
-
-Signatures here are computed with ``hmac`` as SPEC section 4 describes the
-generic scheme, independently of screenpop's own verifier.
-"""
+"""Running the real app on loopback, posting signed webhooks (``signers.sign``), and agent sockets."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import AsyncIterator
@@ -22,10 +16,10 @@ from aiohttp import web
 from screenpop import server
 from screenpop.app import create_app
 from screenpop.settings import Settings, settings_from_mapping
-from tests.tokens import token_for
+from tests.support.signers import WEBHOOK_SECRET, sign
+from tests.support.tokens import token_for
 
 SECRET = "test-secret-0123456789abcdef-0123456789"
-WEBHOOK_SECRET = "pbx-webhook-secret"
 SCRIPTED = "screenpop.testing:ScriptedConnector"
 ADA = "+14155550132"
 
@@ -85,13 +79,6 @@ async def running(settings: Settings) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
-
-
-def sign(body: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
-    """The generic Screenpop-Signature, computed as SPEC section 4 states it."""
-    stamp = int(time.time()) if at is None else at
-    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={stamp},v1={mac}"
 
 
 def event_body(call_id: str, event: str = "ringing", number: str = ADA, **extra: Any) -> bytes:

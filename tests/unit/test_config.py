@@ -17,7 +17,7 @@ from screenpop.errors import ConfigError
 from screenpop.registry import known_kinds, load_kind
 from screenpop.settings import Settings, load_settings, settings_from_mapping
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
 EXAMPLE = CONFIG_DIR / "screenpop.example.yaml"
 SECRET = "s" * 32

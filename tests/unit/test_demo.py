@@ -23,7 +23,7 @@ from screenpop.demo_data import (
     write_demo_databases,
 )
 
-CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.yaml"
 DB_URL = re.compile(r"^sqlite\+aiosqlite:///\$\{SCREENPOP_DEMO_DIR:-demo-data\}/(\w+\.db)$")
 ADA, GRACE, BABBAGE, HOLLERITH, TURING, ZUSE = DEMO_CUSTOMERS
 

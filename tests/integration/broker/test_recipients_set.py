@@ -20,8 +20,8 @@ import pytest
 
 from screenpop.broker import Delivery, MemoryBroker, id_key
 from screenpop.broker_redis import RedisBroker
-from tests.process_helpers import agent_on, ring, service_config, services
-from tests.service_helpers import Agent
+from tests.support.processes import agent_on, ring, service_config, services
+from tests.support.service import Agent
 
 pytestmark = pytest.mark.redis
 

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from screenpop.broker import Delivery, Message, id_key
 from screenpop.broker_redis import RedisBroker
-from tests.servers import RedisServer
+from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.redis
 

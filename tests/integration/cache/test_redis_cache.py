@@ -16,8 +16,8 @@ from redis.asyncio import Redis
 from screenpop.cache_redis import REST_S, RedisCache, entry_key, lock_key
 from screenpop.model import Section, SectionStatus
 from screenpop.testing import ManualClock
-from tests.process_helpers import wait_for
-from tests.servers import RedisServer
+from tests.support.servers import RedisServer
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.redis
 

@@ -18,8 +18,8 @@ from connectors.http_api import HttpConnector, HttpOptions
 from screenpop.connector_api import ENTRY_POINT_GROUP, ConnectorContext, LookupResult
 from screenpop.errors import ConnectorError
 from screenpop.phone import normalize
-from tests.process_helpers import wait_for
-from tests.servers import free_port
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 WITHIN_S = 5.0  # a bound on waiting for an event, never an assertion about speed
 

@@ -20,8 +20,8 @@ from connectors.sql import SqlConnector, SqlOptions
 from screenpop.connector_api import ENTRY_POINT_GROUP, ConnectorContext, LookupResult
 from screenpop.errors import ConnectorError
 from screenpop.phone import normalize
-from tests.process_helpers import wait_for
-from tests.servers import free_port
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 ADA = "+14155550132"
 SCHEMA = [

@@ -232,7 +232,7 @@ def test_example_request_refuses_an_agent() -> None:
 
 def lambda_from_doc() -> dict[str, Any]:
     """Load the Lambda exactly as docs/amazon-connect-lambda.md shows it."""
-    text = (Path(__file__).parent.parent / "docs" / "amazon-connect-lambda.md").read_text()
+    text = (Path(__file__).resolve().parents[3] / "docs" / "amazon-connect-lambda.md").read_text()
     code = text.split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict[str, Any] = {}
     exec(compile(code, "amazon-connect-lambda.md", "exec"), namespace)  # noqa: S102 - our own doc

@@ -1,99 +1,23 @@
-"""Asterisk AMI: a real asyncio AMI server on 127.0.0.1 speaks to the real listener.
+"""Asterisk AMI: a real asyncio AMI server on 127.0.0.1 (``support/ami.py``) speaks to the real listener.
 
-The fake server is written here, independently of screenpop's protocol
-reader: it sends Asterisk's banner, checks ``Action: Login``, answers Pings,
-and plays recorded event packets (field sets as documented for Asterisk 18+).
+The fake server is written independently of screenpop's protocol reader: it
+sends Asterisk's banner, checks ``Action: Login``, answers Pings, and plays
+recorded event packets (field sets as documented for Asterisk 18+).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers import parse_ami_stream
 from screenpop.providers.asterisk_ami import AmiListener
-from screenpop.settings import ProviderSettings
-
-USERNAME = "screenpop"
-SECRET = "ami-secret"
-BANNER = b"Asterisk Call Manager/5.0.1\r\n"
-AGENTS = {"PJSIP/1001": "agent-1", "Bob": "agent-2", "PJSIP/201": "agent-3"}
-
-CALLER = """Channel: PJSIP/trunk-00000001
-ChannelState: 6
-ChannelStateDesc: Up
-CallerIDNum: +14155550132
-CallerIDName: ADA L
-ConnectedLineNum: <unknown>
-ConnectedLineName: <unknown>
-Language: en
-AccountCode:
-Context: from-trunk
-Exten: 600
-Priority: 3
-Uniqueid: 1763800000.101
-Linkedid: 1763800000.101"""
-
-
-def member(n: str, name: str) -> str:
-    return f"""DestChannel: PJSIP/{n}-0000000{n[-1]}
-DestChannelState: 5
-DestChannelStateDesc: Ringing
-DestCallerIDNum: {n}
-DestCallerIDName: {name}
-DestContext: from-queue
-DestExten: 600
-DestPriority: 1
-DestUniqueid: 1763800000.{n}
-DestLinkedid: 1763800000.101
-Queue: support
-Interface: PJSIP/{n}
-MemberName: {name}"""
-
-
-QUEUE_CALL = f"""Event: Newchannel
-Privilege: call,all
-{CALLER}
-
-Event: AgentCalled
-Privilege: agent,all
-{CALLER}
-{member("1001", "Alice")}
-
-Event: AgentCalled
-Privilege: agent,all
-{CALLER}
-{member("1002", "Bob")}
-
-Event: AgentConnect
-Privilege: agent,all
-{CALLER}
-{member("1002", "Bob")}
-HoldTime: 4
-RingTime: 3
-
-Event: Hangup
-Privilege: call,all
-Channel: PJSIP/1002-00000002
-Uniqueid: 1763800000.1002
-Linkedid: 1763800000.101
-CallerIDNum: 1002
-CallerIDName: Bob
-Cause: 16
-Cause-txt: Normal Clearing
-
-Event: Hangup
-Privilege: call,all
-{CALLER}
-Cause: 16
-Cause-txt: Normal Clearing
-
-"""
+from tests.support.ami import CALLER, QUEUE_CALL, SECRET, USERNAME, FakeAmi, member, settings, wire
+from tests.support.waiting import wait_for
 
 EXPECTED = [
     (EventKind.RINGING, "agent-1", "support"),
@@ -101,99 +25,6 @@ EXPECTED = [
     (EventKind.ANSWERED, "agent-2", "support"),
     (EventKind.ENDED, None, None),
 ]
-
-
-def wire(text: str) -> bytes:
-    return text.replace("\n", "\r\n").encode()
-
-
-class FakeAmi:
-    """A minimal AMI server: banner, Login check, Ping answers, scripted events."""
-
-    def __init__(self, *, silent_after_login: bool = False) -> None:
-        self.port = 0
-        self.logins: list[tuple[str, str]] = []
-        self.silent_after_login = silent_after_login
-        self.server: asyncio.Server | None = None
-        self.clients: list[asyncio.StreamWriter] = []
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for writer in self.clients:
-            writer.close()
-        self.clients.clear()
-        await self.server.wait_closed()
-
-    async def send(self, text: str) -> None:
-        for writer in self.clients:
-            writer.write(wire(text))
-            await writer.drain()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(BANNER)
-        try:
-            while fields := await self._read_action(reader):
-                if not await self._answer(fields, writer):
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    async def _read_action(self, reader: asyncio.StreamReader) -> dict[str, str]:
-        fields: dict[str, str] = {}
-        for _ in range(50):
-            line = (await reader.readline()).decode()
-            if not line:
-                return {}
-            if line in ("\r\n", "\n"):
-                return fields
-            key, _, value = line.rstrip("\r\n").partition(": ")
-            fields[key] = value
-        return {}
-
-    async def _answer(self, fields: dict[str, str], writer: asyncio.StreamWriter) -> bool:
-        action_id = fields.get("ActionID", "")
-        if fields.get("Action") == "Login":
-            self.logins.append((fields.get("Username", ""), fields.get("Secret", "")))
-            if (fields.get("Username"), fields.get("Secret")) != (USERNAME, SECRET):
-                refusal = f"Response: Error\nActionID: {action_id}\nMessage: Authentication failed\n\n"
-                writer.write(wire(refusal))
-                await writer.drain()
-                return False
-            accepted = f"Response: Success\nActionID: {action_id}\nMessage: Authentication accepted\n\n"
-            writer.write(wire(accepted))
-            writer.write(wire("Event: FullyBooted\nPrivilege: system,all\nStatus: Fully Booted\n\n"))
-            self.clients.append(writer)
-        elif fields.get("Action") == "Ping" and not self.silent_after_login:
-            writer.write(wire(f"Response: Success\nActionID: {action_id}\nPing: Pong\n\n"))
-        await writer.drain()
-        return True
-
-
-def settings(port: int, secret: str = SECRET) -> ProviderSettings:
-    return ProviderSettings(
-        name="asterisk",
-        kind="asterisk_ami",
-        host="127.0.0.1",
-        port=port,
-        username=USERNAME,
-        secret=secret,
-        agents=AGENTS,
-    )
-
-
-async def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 5.0
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)  # allow-sleep: poll interval of a bounded wait for a condition
 
 
 async def take(queue: asyncio.Queue[CallEvent], n: int) -> list[CallEvent]:
@@ -228,7 +59,7 @@ async def test_queue_call_and_reconnect_after_pbx_restart(ami: FakeAmi) -> None:
     listener = listener_for(ami.port, events)
     await listener.start()
     try:
-        await wait_for(lambda: listener.state == "connected", "connected")
+        await wait_for(lambda: listener.state == "connected", 5.0, "connected", every=0.01)
         assert ami.logins == [(USERNAME, SECRET)]
         await ami.send(QUEUE_CALL)
         got = await take(events, 4)
@@ -237,9 +68,9 @@ async def test_queue_call_and_reconnect_after_pbx_restart(ami: FakeAmi) -> None:
         assert (got[0].from_raw, got[0].caller_name, got[0].provider) == ("+14155550132", "ADA L", "asterisk")
 
         await ami.stop()
-        await wait_for(lambda: listener.state.startswith("down: "), "down")
+        await wait_for(lambda: listener.state.startswith("down: "), 5.0, "down", every=0.01)
         await ami.start()
-        await wait_for(lambda: listener.state == "connected", "reconnected")
+        await wait_for(lambda: listener.state == "connected", 5.0, "reconnected", every=0.01)
         assert len(ami.logins) == 2
         await ami.send(QUEUE_CALL.replace("1763800000.101", "1763800099.7"))
         again = await take(events, 4)
@@ -259,9 +90,11 @@ async def test_wrong_secret_is_reported_and_retried(ami: FakeAmi) -> None:
     listener = listener_for(ami.port, asyncio.Queue(), secret="wrong")
     await listener.start()
     try:
-        await wait_for(lambda: len(ami.logins) >= 2, "a second login attempt")
+        await wait_for(lambda: len(ami.logins) >= 2, 5.0, "a second login attempt", every=0.01)
         assert listener.state in ("down: login refused: Authentication failed", "connecting")
-        await wait_for(lambda: listener.state.startswith("down: login refused"), "refused state")
+        await wait_for(
+            lambda: listener.state.startswith("down: login refused"), 5.0, "refused state", every=0.01
+        )
     finally:
         await listener.stop()
 
@@ -275,7 +108,9 @@ async def test_nothing_listening_is_connection_refused() -> None:
     listener = listener_for(port, asyncio.Queue())
     await listener.start()
     try:
-        await wait_for(lambda: listener.state == "down: connection refused", "connection refused")
+        await wait_for(
+            lambda: listener.state == "down: connection refused", 5.0, "connection refused", every=0.01
+        )
     finally:
         await listener.stop()
 
@@ -292,7 +127,9 @@ async def test_not_an_ami_port() -> None:
     listener = listener_for(server.sockets[0].getsockname()[1], asyncio.Queue())
     await listener.start()
     try:
-        await wait_for(lambda: listener.state.startswith("down: not an AMI port"), "protocol error")
+        await wait_for(
+            lambda: listener.state.startswith("down: not an AMI port"), 5.0, "protocol error", every=0.01
+        )
     finally:
         await listener.stop()
         server.close()
@@ -311,9 +148,9 @@ async def test_failing_handler_keeps_the_link(ami: FakeAmi) -> None:
     listener = AmiListener(settings(ami.port), on_event, initial_backoff_s=0.05, max_backoff_s=0.2)
     await listener.start()
     try:
-        await wait_for(lambda: listener.state == "connected", "connected")
+        await wait_for(lambda: listener.state == "connected", 5.0, "connected", every=0.01)
         await ami.send(QUEUE_CALL)
-        await wait_for(lambda: len(seen) == 5, "all four events, the first twice")
+        await wait_for(lambda: len(seen) == 5, 5.0, "all four events, the first twice", every=0.01)
         assert listener.state == "connected"
     finally:
         await listener.stop()
@@ -334,7 +171,7 @@ async def test_silent_pbx_is_dropped_after_unanswered_pings() -> None:
     )
     await listener.start()
     try:
-        await wait_for(lambda: len(server.logins) >= 2, "a new login after silence")
+        await wait_for(lambda: len(server.logins) >= 2, 5.0, "a new login after silence", every=0.01)
     finally:
         await listener.stop()
         await server.stop()

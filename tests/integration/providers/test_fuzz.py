@@ -32,8 +32,8 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 
 from screenpop.providers.ami_protocol import AmiProtocolError, read_packet
 from screenpop.providers.asterisk_ami import AmiTranslator, parse_ami_stream
-from tests.fuzz_helpers import FUZZ_SETTINGS, assert_client_answer, service_in_thread
-from tests.fuzz_webhooks import (
+from tests.support.fuzz import FUZZ_SETTINGS, assert_client_answer, service_in_thread
+from tests.support.fuzz_webhooks import (
     AGENTS,
     NOW,
     PROVIDER_BLOCKS,
@@ -53,7 +53,7 @@ from tests.fuzz_webhooks import (
     twilio_signed,
     wire_headers,
 )
-from tests.service_helpers import make
+from tests.support.service import make
 
 # A failing example with a hostile body is 40 kB: hypothesis warns when it prints one (an error here).
 pytestmark = pytest.mark.filterwarnings(

@@ -24,8 +24,9 @@ from screenpop.errors import BadRequest, ConfigError, Forbidden, NotFound, Unava
 from screenpop.model import CallEvent, EventKind
 from screenpop.store import EventWrite, Store, SummaryWrite
 from screenpop.store_schema import VERSION_TABLE, calls, metadata
-from tests.process_helpers import wait_for
-from tests.servers import PostgresServer, free_port
+from tests.support.ports import free_port
+from tests.support.servers import PostgresServer
+from tests.support.waiting import wait_for
 
 TABLES = {"calls", "call_events", "call_recipients", "notes", "audit", VERSION_TABLE}
 RINGING, ANSWERED, ENDED, MISSED = (EventKind.RINGING, EventKind.ANSWERED, EventKind.ENDED, EventKind.MISSED)
