@@ -37,7 +37,7 @@ from tests.support.agents import (
 )
 from tests.support.ami import CALLER, QUEUE_CALL, SECRET, USERNAME, FakeAmi, member, wait_link_state
 from tests.support.service import Agent, api, base_config, running
-from tests.support.signers import sign
+from tests.support.signers import sign, telnyx_headers
 from tests.support.tokens import token_for
 from tests.support.waiting import wait_for
 
@@ -141,13 +141,8 @@ def telnyx(body: dict[str, Any], at: int | None = None, key: SigningKey = TELNYX
     ``timestamp + b"|" + payload``, base64 of the detached signature); Telnyx publishes no fixed vector.
     """
     raw = json.dumps(body).encode()
-    stamp = str(int(time.time()) if at is None else at)
-    signature = key.sign(stamp.encode() + b"|" + raw).signature
-    headers = {
-        "Content-Type": "application/json",
-        "telnyx-signature-ed25519": base64.b64encode(signature).decode(),
-        "telnyx-timestamp": stamp,
-    }
+    stamp = int(time.time()) if at is None else at
+    headers = {"Content-Type": "application/json", **telnyx_headers(key, raw, stamp)}
     return "/webhooks/telnyx", raw, headers
 
 

@@ -13,15 +13,13 @@ import asyncio
 import contextlib
 import json
 import threading
-import time
 from collections.abc import Iterator, Mapping
-from typing import Any
 
-import jwt
 from hypothesis import HealthCheck, settings
 
 from screenpop.openapi_schemas import ERROR_CODES
 from screenpop.settings import Settings
+from tests.support import tokens
 from tests.support.service import SECRET, running
 
 # Bounded and deterministic: the same examples every run, no example database, no deadline
@@ -56,11 +54,8 @@ assert set(STATUS_OF_CODE) == set(ERROR_CODES)
 
 
 def host_token(agent_id: str, role: str | None = None, secret: str = SECRET, ttl_s: int = 3600) -> str:
-    """An agent token as the host application mints it with PyJWT."""
-    claims: dict[str, Any] = {"sub": agent_id, "exp": int(time.time()) + ttl_s}
-    if role is not None:
-        claims["role"] = role
-    return jwt.encode(claims, secret, algorithm="HS256")
+    """An agent token as the host application mints it with PyJWT (``tokens.host_token``, fuzz's defaults)."""
+    return tokens.host_token(secret, agent_id, role, ttl_s)
 
 
 def error_shape_problem(status: int, body: bytes, content_type: str) -> str | None:

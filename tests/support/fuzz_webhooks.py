@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from screenpop.model import CallEvent, EventKind
 from screenpop.providers import make_provider
 from screenpop.providers.base import WebhookProvider, WebhookRequest
 from screenpop.settings import ProviderSettings, ServerSettings
+from tests.support import signers
+from tests.support.signers import sign
 
 NOW = 1_790_000_000  # the request clock handed to the parser, so a signature made at NOW is fresh
 PUBLIC = "https://screenpop.example.com"
@@ -229,13 +230,11 @@ class Sent:
 
 
 def hmac_signature(body: bytes, at: int = NOW, secret: str = HMAC_SECRET) -> str:
-    mac = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={at},v1={mac}"
+    return sign(body, secret, at)
 
 
 def telnyx_headers(body: bytes, at: int = NOW) -> dict[str, str]:
-    signature = TELNYX_KEY.sign(str(at).encode() + b"|" + body).signature
-    return {"telnyx-signature-ed25519": base64.b64encode(signature).decode(), "telnyx-timestamp": str(at)}
+    return signers.telnyx_headers(TELNYX_KEY, body, at)
 
 
 @st.composite

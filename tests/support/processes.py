@@ -19,7 +19,6 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from tests.support.ports import free_port
 from tests.support.service import Agent, base_config, event_body
 from tests.support.signers import sign
 from tests.support.tokens import token_for
-from tests.support.waiting import wait_until
+from tests.support.waiting import wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 START_WITHIN_S = 30.0
@@ -149,21 +148,22 @@ def _launch(name: str, config: dict[str, Any], workdir: Path) -> Service:
 
 
 async def wait_healthy(service: Service, within: float = START_WITHIN_S) -> None:
-    """Poll /healthz until it answers 200; fail at once if the process died."""
-    deadline = time.monotonic() + within
+    """Poll /healthz until it answers 200; fail at once if the process died (with its log's tail)."""
     timeout = aiohttp.ClientTimeout(total=1)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        while time.monotonic() < deadline:
+
+        async def healthy() -> bool:
             if not service.alive:
-                raise AssertionError(
-                    f"{service.name} exited with {service.process.returncode}:\n{service.log_tail()}"
-                )
+                raise AssertionError(f"{service.name} exited with {service.process.returncode}")
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 async with session.get(service.base + "/healthz") as reply:
-                    if reply.status == 200:
-                        return
-            await asyncio.sleep(0.05)  # allow-sleep: poll interval of a bounded wait for /healthz
-    raise AssertionError(f"{service.name} did not answer /healthz in {within:.0f} s:\n{service.log_tail()}")
+                    return reply.status == 200
+            return False
+
+        try:
+            await wait_for(healthy, within, f"{service.name} answering /healthz")
+        except AssertionError as failed:
+            raise AssertionError(f"{failed}:\n{service.log_tail()}") from None
 
 
 @contextlib.asynccontextmanager

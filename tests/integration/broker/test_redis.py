@@ -9,6 +9,7 @@ would have been in before it.  How fast frames travel is measured in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from redis.asyncio import Redis
 from screenpop.broker import Delivery, Message, id_key
 from screenpop.broker_redis import RedisBroker
 from tests.support.servers import RedisServer
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.redis
 
@@ -51,12 +53,9 @@ async def replayed(broker: RedisBroker, agent_id: str, after: str) -> tuple[list
 
 async def until(condition: Callable[[], bool], within_s: float = 5.0) -> bool:
     """Wait (bounded) for ``condition``; the caller asserts the result."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        await asyncio.sleep(0.01)  # allow-sleep: poll interval of a bounded wait for a condition
-    return condition()
+    with contextlib.suppress(AssertionError):
+        return bool(await wait_for(condition, within_s, "the condition", every=0.01))
+    return False
 
 
 def card(n: int) -> Delivery:
@@ -257,11 +256,13 @@ async def test_outage_keeps_local_delivery_and_recovers_by_itself(
 async def until_health(
     a: RedisBroker, b: RedisBroker, wanted: Callable[[str], bool], within_s: float
 ) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if wanted(await a.health()) and wanted(await b.health()):
-            return True
-        await asyncio.sleep(0.02)  # allow-sleep: poll interval of a bounded wait for a health state
+    """Wait (bounded) until both brokers' health satisfies ``wanted``; the caller asserts the result."""
+
+    async def both() -> bool:
+        return wanted(await a.health()) and wanted(await b.health())
+
+    with contextlib.suppress(AssertionError):
+        return bool(await wait_for(both, within_s, "the health state", every=0.02))
     return False
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -19,6 +17,7 @@ from screenpop.model import CallEvent, EventKind
 from screenpop.providers.amazon_connect import AmazonConnectProvider
 from screenpop.providers.base import WebhookRequest
 from screenpop.settings import ProviderSettings, ServerSettings
+from tests.support.signers import sign
 
 SECRET = "connect-shared-secret"
 NOW = 1_763_800_000.0
@@ -72,8 +71,7 @@ def contact_event(event_type: str, **detail: object) -> bytes:
 
 
 def hmac_header(body: bytes, t: float = NOW, secret: str = SECRET) -> str:
-    digest = hmac.new(secret.encode(), f"{int(t)}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={int(t)},v1={digest}"
+    return sign(body, secret, int(t))
 
 
 def provider(**extra: object) -> AmazonConnectProvider:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import time
@@ -16,6 +15,7 @@ from screenpop.providers import PROVIDER_KINDS, make_provider
 from screenpop.providers.base import WebhookRequest
 from screenpop.providers.generic import GenericProvider
 from screenpop.settings import ProviderSettings, ServerSettings
+from tests.support.signers import hmac_hex
 
 SECRET = "whsec-generic-test-secret"
 OLD_SECRET = "whsec-generic-old-secret"
@@ -25,11 +25,6 @@ SPEC_BODY = (
     b' "to": "+18005550100", "caller_name": "ADA L", "agent": "agent-1", "queue": "support",\n'
     b' "at": "2026-11-22T10:00:00Z"}'
 )
-
-
-def sign(secret: str, body: bytes, t: int) -> str:
-    """Independent signer: the SPEC's formula written out with hmac, not screenpop's helper."""
-    return hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
 
 
 def provider(**extra: object) -> GenericProvider:
@@ -53,7 +48,7 @@ def request(body: bytes, signature: str | None, content_type: str = "application
 def signed(
     body: bytes, t: float = NOW, secret: str = SECRET, content_type: str = "application/json"
 ) -> WebhookRequest:
-    return request(body, f"t={int(t)},v1={sign(secret, body, int(t))}", content_type)
+    return request(body, f"t={int(t)},v1={hmac_hex(secret, body, int(t))}", content_type)
 
 
 def test_spec_example_is_parsed() -> None:
@@ -114,7 +109,7 @@ def test_missed_event() -> None:
         (lambda: request(SPEC_BODY + b" ", signed(SPEC_BODY).headers["screenpop-signature"]), "not match"),
         (lambda: signed(SPEC_BODY, t=NOW - 301), "old"),
         (lambda: signed(SPEC_BODY, t=NOW + 301), "future"),
-        (lambda: request(SPEC_BODY, f"v1={sign(SECRET, SPEC_BODY, int(NOW))}"), "no `t=`"),
+        (lambda: request(SPEC_BODY, f"v1={hmac_hex(SECRET, SPEC_BODY, int(NOW))}"), "no `t=`"),
         (lambda: request(SPEC_BODY, f"t={int(NOW)}"), "no `v1=`"),
     ],
     ids=["missing", "wrong", "wrong-secret", "tampered", "stale", "future", "no-t", "no-v1"],
@@ -142,7 +137,7 @@ def test_rotation_several_secrets_and_v1_values() -> None:
     p = provider(secrets=[OLD_SECRET])
     assert p.verify_and_parse(signed(SPEC_BODY, secret=OLD_SECRET))
     t = int(NOW)
-    header = f"t={t},v1={'f' * 64},v1={sign(SECRET, SPEC_BODY, t)}"
+    header = f"t={t},v1={'f' * 64},v1={hmac_hex(SECRET, SPEC_BODY, t)}"
     assert p.verify_and_parse(request(SPEC_BODY, header))
 
 
@@ -198,7 +193,7 @@ def test_example_request_verifies_independently() -> None:
     example = p.example_request("+14155550132", "c-42", "agent-1", "support", now)
     assert example.path == "/webhooks/pbx"
     t, v1 = (part.split("=", 1)[1] for part in example.headers["Screenpop-Signature"].split(","))
-    assert hmac.compare_digest(v1, sign(SECRET, example.body, int(t)))
+    assert hmac.compare_digest(v1, hmac_hex(SECRET, example.body, int(t)))
     assert abs(int(t) - now) < 2
     req = WebhookRequest(
         url="http://localhost:8080/webhooks/pbx",

@@ -24,6 +24,7 @@ from screenpop.model import CallEvent, EventKind
 from screenpop.providers.base import WebhookRequest
 from screenpop.providers.telnyx import TelnyxProvider
 from screenpop.settings import ProviderSettings, ServerSettings
+from tests.support.signers import telnyx_headers
 
 NOW = 1_763_800_000.0
 # The receiving-webhooks example of the Telnyx docs (ids shortened there, kept as given).
@@ -74,16 +75,11 @@ def signed(
     key: SigningKey, body: bytes, ts: float = NOW, content_type: str = "application/json"
 ) -> WebhookRequest:
     """Sign ``f"{ts}|{body}"`` with PyNaCl, as Telnyx does with its private key."""
-    timestamp = str(int(ts))
-    signature = key.sign(timestamp.encode() + b"|" + body).signature
     return WebhookRequest(
         url="http://localhost:8080/webhooks/telnyx",
         path="/webhooks/telnyx",
         query={},
-        headers={
-            "telnyx-signature-ed25519": base64.b64encode(signature).decode(),
-            "telnyx-timestamp": timestamp,
-        },
+        headers=telnyx_headers(key, body, int(ts)),
         body=body,
         content_type=content_type,
         now=NOW,
