@@ -287,6 +287,8 @@ def contact_event(contact_id: str, event_type: str, agent: str | None = None) ->
     }
 
 
+# --- (a) each provider's documented example pops the card for the right agents -------------
+
 TWILIO_REFERENCE = {  # twilio-python's request-validator example, as a ringing voice request
     "CallSid": "CA1234567890ABCDE",
     "Caller": "+14158675309",

@@ -189,6 +189,3 @@ async def wait_link_state(base: str, link: Callable[[str], bool], within: float 
         return None
 
     return dict(await wait_for(ready, within, "the AMI link's state on /readyz"))
-
-
-# --- (a) each provider's documented example pops the card for the right agents -------------
