@@ -1,7 +1,7 @@
 """Credentials in tests are made the way the real sender makes them (ENGINEERING.md, "Tests").
 
 An agent token is minted by the host application, with PyJWT
-(``tests/tokens.py``); a test that used screenpop's own minting would pass
+(``tests/support/tokens.py``); a test that used screenpop's own minting would pass
 even if screenpop minted and verified tokens that no host could produce.
 Only the tests of ``screenpop token`` itself may exercise that code.
 """

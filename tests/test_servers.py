@@ -11,7 +11,7 @@ from playwright.async_api import BrowserContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.servers import PostgresServer, RedisServer, ServerError, find_binary
+from tests.support.servers import PostgresServer, RedisServer, ServerError, find_binary
 
 
 async def test_pg_url_is_a_working_empty_database(pg_url: str) -> None:

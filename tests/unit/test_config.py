@@ -1,0 +1,238 @@
+"""The config file: validation, ${VAR} substitution, one-sentence errors, documented keys."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from screenpop.errors import ConfigError
+from screenpop.registry import known_kinds, load_kind
+from screenpop.settings import Settings, load_settings, settings_from_mapping
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = ROOT / "config"
+EXAMPLE = CONFIG_DIR / "screenpop.example.yaml"
+SECRET = "s" * 32
+
+
+def minimal(**extra: Any) -> dict[str, Any]:
+    return {"agents": {"token_secret": SECRET, "directory": [{"id": "a1"}]}, **extra}
+
+
+def sql_connector(name: str = "accounting", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "kind": "sql", "url": "sqlite+aiosqlite:///x.db", "query": "SELECT 1", **extra}
+
+
+def config_error(raw: dict[str, Any], environ: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping(raw, source="test.yaml", environ=environ or {})
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path: Path) -> None:
+    """Every file in config/ passes the real validator (with its ${VAR:-default}s)."""
+    needed = {"SCREENPOP_AGENT_SECRET": "x" * 32, "PBX_WEBHOOK_SECRET": "pbx-secret"}
+    settings = load_settings(path, environ=needed)
+    assert settings.agents.token_secret
+
+
+def test_typo_in_key_names_path_and_suggests() -> None:
+    """A misspelt key is refused with its key path and the closest known key."""
+    message = config_error(minimal(connectors=[sql_connector(timeout_msec=5)]))
+    assert message.startswith("test.yaml: connectors[0].")
+    assert "timeout_msec" in message
+    assert "timeout_ms" in message
+
+
+def test_typo_in_common_block_suggests() -> None:
+    """A typo in a fixed block lists the keys allowed there."""
+    message = config_error(minimal(server={"prot": 80}))
+    assert "server.prot" in message and "`port`" in message
+
+
+def test_missing_variable_is_named() -> None:
+    """A ${VAR} that is not set names the variable and where it is used."""
+    message = config_error(minimal(store={"url": "${STORE_URL}"}))
+    assert "STORE_URL" in message and "store.url" in message
+
+
+def test_variable_default_and_value() -> None:
+    """${VAR:-default} gives the default, and a set variable wins over it."""
+    raw = minimal(server={"port": "${PORT:-9090}"})
+    assert settings_from_mapping(raw, environ={}).server.port == 9090
+    assert settings_from_mapping(raw, environ={"PORT": "7070"}).server.port == 7070
+
+
+def test_bad_database_url_names_key() -> None:
+    """A sync or unparsable database URL is refused at connectors[i].url with a hint."""
+    message = config_error(minimal(connectors=[sql_connector(url="postgresql://db/x")]))
+    assert "connectors[0].url" in message and "+asyncpg" in message
+    message = config_error(minimal(store={"url": "not a url"}))
+    assert "store.url" in message
+
+
+def test_unknown_kind_lists_known_kinds() -> None:
+    """An unknown connector kind names the kinds that are installed."""
+    message = config_error(minimal(connectors=[{"name": "x", "kind": "oracle_magic"}]))
+    assert "oracle_magic" in message and "sql" in message and "http" in message
+
+
+def test_needs_cycle_is_refused() -> None:
+    """Two connectors that need each other are a config error naming the cycle."""
+    raw = minimal(
+        connectors=[
+            sql_connector("a", needs=["b.id"]),
+            sql_connector("b", needs=["a.id"]),
+        ]
+    )
+    assert "cycle" in config_error(raw)
+
+
+def test_needs_unknown_connector_is_refused() -> None:
+    """A `needs` naming a connector that does not exist is refused with the known names."""
+    message = config_error(minimal(connectors=[sql_connector("a", needs=["nope.id"])]))
+    assert "nope" in message and "connectors[0].needs" in message
+
+
+def test_role_hiding_unknown_section_is_refused() -> None:
+    """A misspelt hidden section would leak data, so it is an error."""
+    raw = minimal(connectors=[sql_connector("credit")], roles={"tier1": {"hide": ["credits"]}})
+    raw["agents"]["directory"] = [{"id": "a1", "role": "tier1"}]
+    assert "credits" in config_error(raw)
+
+
+def test_agent_role_must_be_defined() -> None:
+    """An agent whose role is not under roles: is refused (a typo must not show hidden data)."""
+    raw = minimal(roles={"tier1": {"hide": []}})
+    raw["agents"]["directory"] = [{"id": "a1", "role": "tire1"}]
+    assert "tire1" in config_error(raw)
+
+
+def test_provider_missing_secret_is_refused() -> None:
+    """A provider without the key its kind needs says which key."""
+    message = config_error(minimal(providers=[{"name": "pbx", "kind": "generic"}]))
+    assert "providers[0]" in message and "secret" in message
+
+
+def _model_keys(model: type[BaseModel], prefix: str) -> set[str]:
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        key = field.alias or name
+        keys.add(f"{prefix}{key}")
+        inner = _inner_model(field.annotation)
+        if inner is not None and inner is not BaseModel:
+            list_like = "tuple" in str(field.annotation) or "list" in str(field.annotation)
+            mapping = "dict" in str(field.annotation)
+            child = f"{prefix}{key}" + ("[]" if list_like else ".*" if mapping else "") + "."
+            keys |= _model_keys(inner, child)
+    return keys
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _yaml_keys(value: Any, prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            keys.add(f"{prefix}{key}")
+            keys |= _yaml_keys(item, f"{prefix}{key}.")
+            keys |= {
+                re.sub(rf"^{re.escape(prefix)}{re.escape(str(key))}\.", f"{prefix}*.", k)
+                for k in _yaml_keys(item, f"{prefix}{key}.")
+            }
+    elif isinstance(value, list):
+        for item in value:
+            keys |= _yaml_keys(item, prefix.rstrip(".") + "[].")
+    return keys
+
+
+def documented_keys() -> set[str]:
+    return _yaml_keys(yaml.safe_load(EXAMPLE.read_text()))
+
+
+def test_every_setting_is_documented_in_the_example() -> None:
+    """Each key screenpop accepts, connector kinds' own keys included, appears in the example."""
+    wanted = _model_keys(Settings, "")
+    for kind in known_kinds():
+        wanted |= _model_keys(load_kind(kind, "test").Options, "connectors[].")
+    wanted = {k for k in wanted if ".*." not in k or not k.startswith("roles")}
+    missing = sorted(k for k in wanted if k not in documented_keys() and not _matches_map(k))
+    assert missing == []
+
+
+def _matches_map(key: str) -> bool:
+    """Keys under a free mapping (roles.<name>.hide, fields.<name>.label) match any name."""
+    pattern = re.escape(key).replace(r"\.\*\.", r"\.[^.\[]+\.")
+    return any(re.fullmatch(pattern, k) for k in documented_keys())
+
+
+def test_every_key_line_of_the_example_has_a_comment() -> None:
+    """The first line naming each key explains it, so IT staff need no other document."""
+    seen: set[str] = set()
+    undocumented = []
+    for line in EXAMPLE.read_text().splitlines():
+        match = re.match(r"^\s*(?:- )?([a-z_]+):(?:\s|$)", line)
+        if match and match.group(1) not in seen:
+            seen.add(match.group(1))
+            if "#" not in line:
+                undocumented.append(match.group(1))
+    assert undocumented == []
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "screenpop", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("server: {prot: 1}\n", "server.prot"),
+        ("store: {url: '${NO_SUCH_VAR_X}'}\n", "NO_SUCH_VAR_X"),
+        ("connectors: [{name: a, kind: sql, url: 'mysql://x', query: q}]\n", "connectors[0].url"),
+        ("connectors: [{name: a, kind: nosuchkind}]\n", "nosuchkind"),
+        ("server: [\n", "not valid YAML"),
+    ],
+)
+def test_cli_config_errors_are_one_sentence_exit_2(tmp_path: Path, body: str, needle: str) -> None:
+    """A broken config makes every command exit 2 with one line on stderr and no traceback."""
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"agents: {{token_secret: {SECRET}}}\n" + body)
+    result = _cli("lookup", "+14155550132", "--config", str(config))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_driver_names_the_package() -> None:
+    """A database URL whose driver is not installed is refused with the package to install."""
+    message = config_error(minimal(connectors=[sql_connector(url="mssql+aioodbc://u:pw@dsn")]))
+    assert "connectors[0].url" in message
+    assert "pip install aioodbc" in message
+    assert "pw" not in message.replace("pip", "")

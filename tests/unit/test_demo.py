@@ -1,0 +1,400 @@
+"""The demo databases: deterministic, self-consistent, and answering config/demo.yaml's SQL."""
+
+from __future__ import annotations
+
+import functools
+import re
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+import pytest
+import yaml
+
+from screenpop.demo import (
+    ANCHOR,
+    DATABASES,
+    DEMO_CUSTOMERS,
+    PRODUCTS,
+    SCHEMAS,
+    write_demo_databases,
+)
+
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.yaml"
+DB_URL = re.compile(r"^sqlite\+aiosqlite:///\$\{SCREENPOP_DEMO_DIR:-demo-data\}/(\w+\.db)$")
+ADA, GRACE, BABBAGE, HOLLERITH, TURING, ZUSE = DEMO_CUSTOMERS
+
+Rows = list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default demo (2,000 customers, seed 7), written once for the module."""
+    directory = tmp_path_factory.mktemp("demo")
+    write_demo_databases(directory)
+    return directory
+
+
+def query(path: Path, sql: str, params: dict[str, Any] | tuple[Any, ...] = ()) -> Rows:
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    connection.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in connection.execute(sql, params)]
+    finally:
+        connection.close()
+
+
+def dump(directory: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order."""
+    tables: dict[str, list[tuple[Any, ...]]] = {}
+    for database, schema in SCHEMAS.items():
+        for table in schema:
+            rows = query(directory / f"{database}.db", f"SELECT * FROM {table}")  # noqa: S608
+            tables[table] = sorted(tuple(row.values()) for row in rows)
+    return tables
+
+
+def e164(text: str) -> str:
+    parsed = phonenumbers.parse(text, "US")
+    assert phonenumbers.is_valid_number(parsed), text
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+# --- generation ----------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_rows_and_another_seed_does_not(tmp_path: Path) -> None:
+    """Two runs with one seed write the same rows; a different seed writes different ones."""
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        write_demo_databases(tmp_path / name, customers=300, seed=seed)
+    assert dump(tmp_path / "a") == dump(tmp_path / "b")
+    assert dump(tmp_path / "a")["accounts"] != dump(tmp_path / "c")["accounts"]
+
+
+def test_default_demo_has_expected_sizes(demo_dir: Path) -> None:
+    """2,000 accounts, about 3% more sales records (duplicates), credit for most accounts."""
+    summary = write_demo_databases(demo_dir, overwrite=False)
+    assert (summary.accounts, summary.written) == (2000, False)
+    assert 2000 + 50 <= summary.sales_customers <= 2000 + 70
+    tables = dump(demo_dir)
+    assert len(tables["products"]) == len(PRODUCTS)
+    assert 1600 <= len(tables["credit_accounts"]) < 2000
+    assert len(tables["invoices"]) > 4 * 2000
+    assert len(tables["orders"]) > 2 * 2000
+    assert len(tables["order_lines"]) > len(tables["orders"])
+
+
+def test_default_demo_databases_are_written_whole(tmp_path: Path) -> None:
+    """The default demo writes every database and leaves no temporary file (speed: bench/components.py)."""
+    summary = write_demo_databases(tmp_path)
+    assert summary.written
+    assert set(summary.databases) == set(DATABASES)
+    assert all(path.exists() for path in summary.databases.values())
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_existing_files_are_kept_only_when_asked(tmp_path: Path) -> None:
+    """overwrite=False leaves a complete set alone; the default rewrites it."""
+    write_demo_databases(tmp_path, customers=40, seed=1)
+    before = dump(tmp_path)
+    kept = write_demo_databases(tmp_path, customers=60, seed=2, overwrite=False)
+    assert not kept.written
+    assert kept.accounts == 40
+    assert dump(tmp_path) == before
+    rewritten = write_demo_databases(tmp_path, customers=60, seed=2)
+    assert rewritten.written
+    assert rewritten.accounts == 60
+
+
+def test_too_few_customers_is_refused(tmp_path: Path) -> None:
+    """A demo smaller than the documented customers cannot be written."""
+    with pytest.raises(ValueError, match="at least"):
+        write_demo_databases(tmp_path, customers=len(DEMO_CUSTOMERS) - 1)
+    assert not (tmp_path / "accounting.db").exists()
+
+
+# --- accounting and credit agree with themselves -------------------------------
+
+
+def test_balances_overdue_and_last_payment_follow_from_invoices_and_payments(
+    demo_dir: Path,
+) -> None:
+    """Each account's balance, overdue amount and last payment date are its ledger's sums."""
+    ledger = query(
+        demo_dir / "accounting.db",
+        """
+        SELECT a.account_id, a.balance, a.overdue_amount, a.last_payment_date,
+               (SELECT SUM(amount) FROM invoices i WHERE i.account_id = a.account_id) AS invoiced,
+               (SELECT COALESCE(SUM(amount), 0) FROM payments p
+                 WHERE p.account_id = a.account_id) AS paid,
+               (SELECT MAX(paid_on) FROM payments p WHERE p.account_id = a.account_id) AS last,
+               (SELECT COALESCE(SUM(i.amount - (SELECT COALESCE(SUM(p.amount), 0) FROM payments p
+                                                WHERE p.invoice_id = i.invoice_id)), 0)
+                  FROM invoices i WHERE i.account_id = a.account_id AND i.due_on < :anchor)
+                 AS overdue
+        FROM accounts a""",
+        {"anchor": ANCHOR.isoformat()},
+    )
+    assert len(ledger) == 2000
+    for row in ledger:
+        assert round(row["invoiced"] - row["paid"], 2) == round(row["balance"], 2), row
+        assert round(row["overdue"], 2) == round(row["overdue_amount"], 2), row
+        assert row["last"] == row["last_payment_date"], row
+    assert sum(1 for row in ledger if row["overdue_amount"] > 0) > 100
+    assert all(
+        row["last_payment_date"] is None or row["last_payment_date"] < ANCHOR.isoformat() for row in ledger
+    )
+
+
+def test_credit_used_is_the_accounting_balance_and_holds_are_overdue(demo_dir: Path) -> None:
+    """Credit exposure equals the account balance, and every D rating has an overdue amount."""
+    balances = {r["account_id"]: r for r in query(demo_dir / "accounting.db", "SELECT * FROM accounts")}
+    credit = query(demo_dir / "credit.db", "SELECT * FROM credit_accounts")
+    for row in credit:
+        account = balances[row["account_id"]]
+        assert row["used"] == account["balance"]
+        assert (row["rating"] != "D") or account["overdue_amount"] > 0
+        assert row["rating"] == "D" or row["credit_limit"] >= row["used"]
+    assert {row["rating"] for row in credit} == set("ABCD")
+
+
+# --- numbers -------------------------------------------------------------------
+
+
+def test_accounting_numbers_are_clean_valid_e164(demo_dir: Path) -> None:
+    """accounts.phone_e164 holds valid E.164 numbers, unique, except about 2% with none."""
+    numbers = [r["phone_e164"] for r in query(demo_dir / "accounting.db", "SELECT phone_e164 FROM accounts")]
+    present = [n for n in numbers if n]
+    assert all(e164(n) == n for n in present)
+    assert len(set(present)) == len(present)
+    assert 10 <= len(numbers) - len(present) <= 70
+    assert {phonenumbers.region_code_for_number(phonenumbers.parse(n)) for n in present} >= {"US", "GB", "DE"}
+
+
+def test_free_form_sales_numbers_normalise_to_the_accounting_number(demo_dir: Path) -> None:
+    """Every sales phone, however typed, normalises (region US) to its account's E.164."""
+    accounts = {
+        r["phone_e164"]: r["name"]
+        for r in query(demo_dir / "accounting.db", "SELECT phone_e164, name FROM accounts")
+    }
+    customers = query(demo_dir / "sales.db", "SELECT customer_id, name, phone FROM customers ORDER BY rowid")
+    by_number: dict[str, list[str]] = defaultdict(list)
+    for row in customers:
+        if row["phone"]:
+            by_number[e164(row["phone"])].append(row["name"])
+    assert set(by_number) <= set(accounts)
+    for number, names in by_number.items():
+        assert accounts[number] == names[0], (number, names)  # the original record comes first
+    missing = [row for row in customers if not row["phone"]]
+    assert {row["phone"] for row in missing} == {None, ""}
+
+
+def test_numbers_come_in_mixed_real_world_formats(demo_dir: Path) -> None:
+    """Sales numbers show several shapes, extensions, international forms and mobiles."""
+    rows = query(demo_dir / "sales.db", "SELECT phone, mobile FROM customers")
+    phones = [r["phone"] for r in rows if r["phone"]]
+    shapes = {re.sub(r"\d", "9", p) for p in phones}
+    assert {"(999) 999-9999", "999.999.9999", "+9 999 999 9999", "9999999999", "9-999-999-9999"} <= shapes
+    assert sum(1 for p in phones if phonenumbers.parse(p, "US").extension) > 50
+    assert any(p.startswith(("+44", "011 44")) for p in phones)
+    assert any(p.startswith(("+49", "011 49")) for p in phones)
+    mobiles = [r["mobile"] for r in rows if r["mobile"]]
+    assert len(mobiles) > 500
+    assert all(e164(m).startswith("+1") for m in mobiles)
+    everyone = [e164(n) for n in phones] + [e164(m) for m in mobiles]
+    assert not set(map(e164, mobiles)) & set(map(e164, phones))
+    assert len(set(everyone)) > 2500
+
+
+def test_some_customers_are_entered_twice_with_a_different_name(demo_dir: Path) -> None:
+    """About 3% of numbers belong to two sales records whose names differ."""
+    rows = query(demo_dir / "sales.db", "SELECT name, phone FROM customers WHERE phone <> '' ORDER BY rowid")
+    names: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        names[e164(row["phone"])].append(row["name"])
+    twice = {number: found for number, found in names.items() if len(found) > 1}
+    assert 50 <= len(twice) <= 70
+    assert all(len(found) == 2 and found[0] != found[1] for found in twice.values())
+    assert twice[BABBAGE.e164] == [BABBAGE.name, BABBAGE.duplicate_name]
+
+
+# --- config/demo.yaml against the databases -------------------------------------
+
+
+def connectors() -> dict[str, dict[str, Any]]:
+    loaded = yaml.safe_load(CONFIG.read_text())
+    return {c["name"]: c for c in loaded["connectors"]}
+
+
+def number_parameters(number: str) -> dict[str, Any]:
+    """The parameters SPEC section 3 binds for a caller's number."""
+    parsed = phonenumbers.parse(number, "US")
+    national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return {
+        "e164": number,
+        "national": national,
+        "country_code": str(parsed.country_code),
+        "digits": phonenumbers.national_significant_number(parsed),
+        "region": phonenumbers.region_code_for_number(parsed),
+    }
+
+
+@functools.cache
+def phone_index(path: Path, index_query: str) -> dict[str, list[str]]:
+    """What a `match: normalized` connector keeps: E.164 -> row keys, from every phone column."""
+    index: dict[str, list[str]] = defaultdict(list)
+    for row in query(path, index_query):
+        key, *phones = row.values()
+        for phone in phones:
+            if phone:
+                index[e164(phone)].append(key)
+    return dict(index)
+
+
+def run_connector(directory: Path, spec: dict[str, Any], params: dict[str, Any]) -> Rows:
+    match = DB_URL.match(spec["url"])
+    assert match, spec["url"]
+    path = directory / match.group(1)
+    sql, bound = spec["query"], dict(params)
+    if spec.get("match") == "normalized":
+        keys = phone_index(path, spec["index_query"]).get(params["e164"], [])
+        if not keys:
+            return []
+        marks = ", ".join(f":key{i}" for i in range(len(keys)))
+        sql = sql.replace("IN :keys", f"IN ({marks})")
+        bound.update({f"key{i}": key for i, key in enumerate(keys)})
+    rows = query(path, sql, bound)
+    return rows[: spec.get("limit", 20)] if spec.get("rows") == "many" else rows
+
+
+def look_up(directory: Path, number: str) -> dict[str, Rows]:
+    """Every demo connector's rows for a number, with `needs` from the first row it names."""
+    results: dict[str, Rows] = {}
+    pending = list(connectors().values())
+    for _ in range(len(pending)):
+        spec = pending.pop(0)
+        params = number_parameters(number)
+        for need in spec.get("needs", []):
+            source, field = need.split(".")
+            if source not in results:
+                pending.append(spec)
+                break
+            params[f"{source}_{field}"] = (results[source] or [{}])[0].get(field)
+        else:
+            results[spec["name"]] = run_connector(directory, spec, params)
+    assert not pending
+    return results
+
+
+def test_demo_config_wires_every_database_with_known_parameters(demo_dir: Path) -> None:
+    """Each connector points at a demo database and binds only parameters screenpop provides."""
+    specs = connectors()
+    assert list(specs) == ["accounting", "sales", "purchases", "next_buy", "credit"]
+    known = set(number_parameters(ADA.e164)) | {"keys"}
+    for spec in specs.values():
+        match = DB_URL.match(spec["url"])
+        assert match
+        assert (demo_dir / match.group(1)).exists()
+        wanted = set(re.findall(r"(?<!:):([a-z_][a-z0-9_]*)", spec["query"]))
+        needed = {n.replace(".", "_") for n in spec.get("needs", [])}
+        assert wanted <= known | needed, spec["name"]
+    assert specs["credit"]["needs"] == ["accounting.account_id"]
+    assert specs["sales"]["match"] == "normalized"
+
+
+def test_display_hints_name_columns_the_queries_return(demo_dir: Path) -> None:
+    """Every displayed field, link field and badge field is a column of its connector's rows."""
+    results = look_up(demo_dir, ADA.e164)
+    for name, spec in connectors().items():
+        columns = set(results[name][0])
+        display = spec["display"]
+        assert set(display["fields"]) <= columns, name
+        for field in display["fields"].values():
+            assert set(re.findall(r"\{(\w+)\}", field.get("link", ""))) <= columns
+        assert {badge["field"] for badge in display.get("badges", [])} <= columns
+
+
+def test_documented_customer_answers_every_connector(demo_dir: Path) -> None:
+    """Ada Lovelace's number gives her account, sales record, purchases, next buys and credit."""
+    found = look_up(demo_dir, ADA.e164)
+    assert found["accounting"] == [
+        {
+            "account_id": "A-1001",
+            "name": "Ada Lovelace",
+            "balance": 120.5,
+            "overdue_amount": 120.5,
+            "last_payment_date": "2026-09-15",
+            "currency": "USD",
+        }
+    ]
+    assert found["sales"] == [
+        {
+            "customer_id": "C-10001",
+            "name": "Ada Lovelace",
+            "segment": "SMB",
+            "orders": 3,
+            "lifetime_value": 2262.0,
+            "last_order_date": "2026-10-05",
+        }
+    ]
+    assert [(r["ordered_on"], r["product"], r["quantity"], r["amount"]) for r in found["purchases"]] == [
+        ("2026-10-05", "Copy paper, letter, case", 4, 216.0),
+        ("2026-05-06", "Monitor 27in 4K", 2, 858.0),
+        ("2025-11-18", "Laptop 14in, 16 GB", 1, 1149.0),
+        ("2025-11-18", "Wireless mouse", 1, 39.0),
+    ]
+    assert [(r["product"], r["goes_with"], r["likelihood"]) for r in found["next_buy"]] == [
+        ("USB-C docking station", "Laptop 14in, 16 GB", 0.82),
+        ("Wireless keyboard", "Wireless mouse", 0.74),
+        ("Dual monitor arm", "Monitor 27in 4K", 0.71),
+    ]
+    assert found["credit"] == [
+        {
+            "credit_limit": 5000,
+            "used": 120.5,
+            "available": 4879.5,
+            "rating": "B",
+            "terms": "Net 30",
+            "offer_terms": "Net 45",
+            "max_offer": 500,
+            "review_date": found["credit"][0]["review_date"],
+        }
+    ]
+
+
+def test_sample_numbers_show_what_the_summary_says(demo_dir: Path) -> None:
+    """The summary's numbers are in good standing, duplicated, on credit hold, or abroad."""
+    summary = write_demo_databases(demo_dir, overwrite=False)
+    good = look_up(demo_dir, summary.normal_number)
+    assert good["accounting"][0]["overdue_amount"] == 0
+    assert good["credit"][0]["rating"] == "A"
+    twice = look_up(demo_dir, summary.duplicate_number)
+    assert {r["name"] for r in twice["sales"]} == {BABBAGE.name, BABBAGE.duplicate_name}
+    assert len(twice["accounting"]) == 1
+    hold = look_up(demo_dir, summary.credit_hold_number)
+    assert hold["credit"][0]["rating"] == "D"
+    assert hold["accounting"][0]["overdue_amount"] > 0
+    assert look_up(demo_dir, summary.overdue_number)["accounting"][0]["overdue_amount"] > 0
+    for number in (summary.international_number, ZUSE.e164):
+        abroad = look_up(demo_dir, number)
+        assert len(abroad["accounting"]) == 1
+        assert len(abroad["sales"]) == 1
+    assert next(iter(summary.samples.values())) == ADA.e164
+
+
+def test_mobile_numbers_reach_sales_only(demo_dir: Path) -> None:
+    """A customer's mobile is known to sales (normalised index) but not to accounting."""
+    mobile = e164(ADA.mobile_text or "")
+    found = look_up(demo_dir, mobile)
+    assert found["accounting"] == []
+    assert found["credit"] == []
+    assert [r["customer_id"] for r in found["sales"]] == ["C-10001"]
+
+
+def test_unknown_number_finds_nothing(demo_dir: Path) -> None:
+    """A number nobody has gives no rows from any connector."""
+    found: Iterator[Rows] = iter(look_up(demo_dir, "+12025550000").values())
+    assert all(rows == [] for rows in found)
