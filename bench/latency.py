@@ -41,7 +41,7 @@ from common import (
 )
 
 from screenpop.auth import mint_token
-from screenpop.settings import Settings, settings_from_mapping
+from screenpop.config import Settings, settings_from_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 MEASURING_AGENT = "bench-agent"

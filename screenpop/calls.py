@@ -22,6 +22,7 @@ from typing import Any
 
 from screenpop.broker import Broker, CardViews, Delivery, View
 from screenpop.card import SectionSpec, card_summaries, render_card, role_views, shown_sections
+from screenpop.config import Settings
 from screenpop.errors import RateLimited, Unavailable
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
@@ -29,7 +30,6 @@ from screenpop.model import CallEvent, Card, EventKind, HistoryEntry
 from screenpop.phone import mask, parse_caller
 from screenpop.recorder import CallRecorder
 from screenpop.routing import route
-from screenpop.settings import Settings
 from screenpop.store import Store
 
 log = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ from screenpop.breaker import CircuitBreaker
 from screenpop.cache import CACHEABLE, ClusterLock, MemoryCache, SectionCache, cache_key
 from screenpop.card import identity_of
 from screenpop.clock import SYSTEM_CLOCK, Clock
+from screenpop.config import ConnectorSettings, Settings
 from screenpop.connector_api import Connector, LookupResult
 from screenpop.errors import ConnectorError
 from screenpop.model import CallerNumber, Section, SectionStatus
-from screenpop.settings import ConnectorSettings, Settings
 
 log = logging.getLogger(__name__)
 

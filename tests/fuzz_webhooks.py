@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 from nacl.signing import SigningKey
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadSignature, ScreenpopError
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers import make_provider
 from screenpop.providers.base import WebhookProvider, WebhookRequest
-from screenpop.settings import ProviderSettings, ServerSettings
 
 NOW = 1_790_000_000  # the request clock handed to the parser, so a signature made at NOW is fresh
 PUBLIC = "https://screenpop.example.com"

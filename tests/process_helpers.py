@@ -31,7 +31,7 @@ import websockets
 import yaml
 from aiohttp import web
 
-from screenpop.settings import Settings, settings_from_mapping
+from screenpop.config import Settings, settings_from_mapping
 from tests.servers import free_port
 from tests.service_helpers import Agent, base_config, event_body, sign
 from tests.tokens import token_for

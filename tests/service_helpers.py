@@ -21,7 +21,7 @@ from aiohttp import web
 
 from screenpop import server
 from screenpop.app import create_app
-from screenpop.settings import Settings, settings_from_mapping
+from screenpop.config import Settings, settings_from_mapping
 from tests.tokens import token_for
 
 SECRET = "test-secret-0123456789abcdef-0123456789"

@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from screenpop.config import settings_from_mapping
 from screenpop.demo_data import write_demo_databases
 from screenpop.errors import RateLimited
 from screenpop.metrics import Metrics
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.asterisk_ami import AmiListener
 from screenpop.recorder import CallRecorder
-from screenpop.settings import settings_from_mapping
 from screenpop.store import Store
 from tests.process_helpers import hit_server, http_connector, wait_for
 from tests.servers import PostgresServer, RedisServer

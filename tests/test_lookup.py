@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from screenpop.cache import MemoryCache
+from screenpop.config import Settings
 from screenpop.connector_api import ConnectorContext, LookupResult
 from screenpop.lookup import LookupEngine, Snapshot
 from screenpop.model import Section, SectionStatus
 from screenpop.phone import normalize, parse_caller
-from screenpop.settings import Settings
 from screenpop.testing import ManualClock, ScriptedConnector, make_settings
 
 KIND = "screenpop.testing:ScriptedConnector"

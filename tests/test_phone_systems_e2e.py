@@ -25,7 +25,7 @@ import pytest
 from nacl.signing import SigningKey
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from screenpop.settings import Settings, settings_from_mapping
+from screenpop.config import Settings, settings_from_mapping
 from tests.process_helpers import wait_for
 from tests.service_helpers import Agent, agent_socket, api, base_config, running, sign
 from tests.test_provider_asterisk import CALLER, QUEUE_CALL, SECRET, USERNAME, FakeAmi, member

@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from screenpop.config import ProviderSettings
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers import parse_ami_stream
 from screenpop.providers.asterisk_ami import AmiListener
-from screenpop.settings import ProviderSettings
 
 USERNAME = "screenpop"
 SECRET = "ami-secret"

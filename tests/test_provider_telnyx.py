@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 import pytest
 from nacl.signing import SigningKey
 
+from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadRequest, BadSignature, ConfigError, UnsupportedMediaType
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.base import WebhookRequest
 from screenpop.providers.telnyx import TelnyxProvider
-from screenpop.settings import ProviderSettings, ServerSettings
 
 NOW = 1_763_800_000.0
 # The receiving-webhooks example of the Telnyx docs (ids shortened there, kept as given).
