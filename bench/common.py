@@ -37,7 +37,7 @@ import aiohttp
 import websockets
 
 from screenpop.auth import mint_token
-from screenpop.settings import Settings
+from screenpop.config import Settings
 
 HEALTH_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 12.0

@@ -36,12 +36,12 @@ from service_figures import flood, frozen_agent
 from connectors.http_api import HttpConnector, HttpOptions
 from screenpop.broker import Delivery
 from screenpop.broker_redis import RedisBroker
+from screenpop.config import Settings
 from screenpop.connector_api import ConnectorContext
 from screenpop.demo import write_demo_databases
 from screenpop.lookup import LookupEngine, RedisCache
 from screenpop.model import Section, SectionStatus
 from screenpop.phone import normalize, parse_caller
-from screenpop.settings import Settings
 from screenpop.store import Store
 from screenpop.testing import ManualClock, ScriptedConnector, make_settings
 

@@ -39,7 +39,7 @@ from common import (
 )
 
 from screenpop.auth import mint_token
-from screenpop.settings import settings_from_mapping
+from screenpop.config import settings_from_mapping
 
 
 async def run(args: argparse.Namespace, children: Children, workdir: Path) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import yaml
 from common import BenchError, Children, free_port, sign, wait_healthy
 
 from screenpop.auth import mint_token
-from screenpop.settings import settings_from_mapping
+from screenpop.config import settings_from_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTED = "screenpop.testing:ScriptedConnector"

@@ -64,7 +64,7 @@ from common import (
 from redis_server import command_stats, inline, start_redis, wait_redis
 
 from screenpop.auth import mint_token
-from screenpop.settings import settings_from_mapping
+from screenpop.config import settings_from_mapping
 
 ADDED_P50_LIMIT_MS = 2.0
 INSTANCES = ("a", "b")

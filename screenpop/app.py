@@ -24,18 +24,18 @@ from screenpop.broker import make_broker
 from screenpop.calls import CallService
 from screenpop.card import section_specs
 from screenpop.clock import Clock, SystemClock
+from screenpop.config import Settings
 from screenpop.connector_api import Connector
 from screenpop.hub import Hub
 from screenpop.lookup import LookupEngine, MemoryCache, RedisCache, SectionCache
 from screenpop.metrics import Metrics
 from screenpop.openapi import openapi_document
 from screenpop.phone import warm
+from screenpop.plugins import build_connectors
 from screenpop.providers import make_provider
 from screenpop.providers.asterisk_ami import AmiListener
-from screenpop.registry import build_connectors
 from screenpop.runtime import connector_context
 from screenpop.server import set_headers
-from screenpop.settings import Settings
 from screenpop.store import CallRecorder, Store
 from screenpop.widget_files import widget_routes
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import jwt
 
+from screenpop.config import AgentEntry, Settings
 from screenpop.errors import Unauthorized
-from screenpop.settings import AgentEntry, Settings
 
 ALGORITHM = "HS256"
 

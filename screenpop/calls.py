@@ -22,13 +22,13 @@ from typing import Any
 
 from screenpop.broker import Broker, CardViews, Delivery, View
 from screenpop.card import SectionSpec, card_summaries, render_card, role_views, shown_sections
+from screenpop.config import Settings
 from screenpop.errors import RateLimited, Unavailable
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
 from screenpop.model import CallEvent, Card, EventKind, HistoryEntry
 from screenpop.phone import mask, parse_caller
 from screenpop.routing import route
-from screenpop.settings import Settings
 from screenpop.store import CallRecorder, Store
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from screenpop.config import BadgeRule, ConnectorSettings, Settings
 from screenpop.model import JSON, Badge, CallerNumber, Card, Conflict, Customer, Section, SectionStatus
-from screenpop.settings import BadgeRule, ConnectorSettings, Settings
 from screenpop.untrusted import clean_json, clean_line
 
 

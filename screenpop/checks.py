@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from screenpop.broker import make_broker
+from screenpop.config import ConnectorSettings, Settings
 from screenpop.connector_api import Connector
 from screenpop.errors import ConnectorError, ScreenpopError
 from screenpop.model import CallerNumber, Section, SectionStatus
 from screenpop.phone import parse_caller
 from screenpop.runtime import open_connectors
-from screenpop.settings import ConnectorSettings, Settings
 from screenpop.store import Store
 
 CHECK_TIMEOUT_S = 10.0

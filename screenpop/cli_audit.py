@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from screenpop.cli_output import print_table
+from screenpop.config import Settings
 from screenpop.phone import parse_caller
-from screenpop.settings import Settings
 
 
 def group_views(rows: Sequence[dict[str, Any]], section: str | None) -> list[dict[str, Any]]:

@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 
 from screenpop.cli_output import LookupTimings, print_card_table, print_check_table
+from screenpop.config import AgentEntry, Settings, load_settings
 from screenpop.errors import ConfigError
-from screenpop.settings import AgentEntry, Settings, load_settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:

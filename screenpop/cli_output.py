@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from screenpop.checks import CheckRow
-    from screenpop.settings import DisplayField, DisplaySettings
+    from screenpop.config import DisplayField, DisplaySettings
 
 FALLBACK_COLUMNS = 120
 MIN_DATA_WIDTH = 40

@@ -25,9 +25,9 @@ from aiohttp import WSMsgType, web
 from screenpop.auth import AgentIdentity, verify_token
 from screenpop.broker import Broker, CardViews, Message, View, id_key
 from screenpop.clock import Clock, SystemClock, Timer
+from screenpop.config import Settings
 from screenpop.errors import Unauthorized
 from screenpop.metrics import Metrics
-from screenpop.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from screenpop.broker import Broker
 from screenpop.calls import CallService
 from screenpop.card import SectionSpec
 from screenpop.clock import Clock
+from screenpop.config import Settings
 from screenpop.hub import Hub
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
 from screenpop.providers.base import WebhookProvider
-from screenpop.settings import Settings
 from screenpop.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from screenpop import __version__
+from screenpop.config import Settings
 from screenpop.handlers import MAX_NOTES_CHARS
 from screenpop.openapi_schemas import STRING, schemas
-from screenpop.settings import Settings
 
 JSON = dict[str, Any]
 

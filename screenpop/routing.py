@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from screenpop.config import AgentEntry, Settings
 from screenpop.model import CallEvent
-from screenpop.settings import AgentEntry, Settings
 
 log = logging.getLogger(__name__)
 

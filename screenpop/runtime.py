@@ -14,11 +14,11 @@ from pathlib import Path
 
 import aiohttp
 
+from screenpop.config import Settings
 from screenpop.connector_api import Connector, ConnectorContext
 from screenpop.lookup import LookupEngine
 from screenpop.phone import normalize
-from screenpop.registry import build_connectors
-from screenpop.settings import Settings
+from screenpop.plugins import build_connectors
 
 
 def connector_context(settings: Settings, http: aiohttp.ClientSession | None) -> ConnectorContext:

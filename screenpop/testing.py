@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from screenpop.config import Settings, settings_from_mapping
 from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
 from screenpop.errors import ConnectorError
-from screenpop.settings import Settings, settings_from_mapping
 
 TEST_SECRET = "test-secret-0123456789abcdef-0123456789"  # noqa: S105 - only for tests
 

@@ -13,7 +13,7 @@ import asyncio
 from enum import StrEnum
 
 from screenpop.clock import SYSTEM_CLOCK, Clock
-from screenpop.settings import CircuitSettings
+from screenpop.config import CircuitSettings
 
 
 class CircuitState(StrEnum):

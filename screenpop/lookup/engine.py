@@ -17,12 +17,12 @@ from typing import Any, Protocol
 
 from screenpop.card import identity_of
 from screenpop.clock import SYSTEM_CLOCK, Clock
+from screenpop.config import ConnectorSettings, Settings
 from screenpop.connector_api import Connector, LookupResult
 from screenpop.errors import ConnectorError
 from screenpop.lookup.breaker import CircuitBreaker
 from screenpop.lookup.cache import CACHEABLE, ClusterLock, MemoryCache, SectionCache, cache_key
 from screenpop.model import CallerNumber, Section, SectionStatus
-from screenpop.settings import ConnectorSettings, Settings
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import ConfigError
 from screenpop.providers.amazon_connect import AmazonConnectProvider
 from screenpop.providers.asterisk_ami import AmiListener, parse_ami_stream
@@ -17,7 +18,6 @@ from screenpop.providers.base import SignedRequest, WebhookProvider, WebhookRepl
 from screenpop.providers.generic import GenericProvider
 from screenpop.providers.telnyx import TelnyxProvider
 from screenpop.providers.twilio import TwilioProvider
-from screenpop.settings import ProviderSettings, ServerSettings
 
 PROVIDER_KINDS: Mapping[str, type[WebhookProvider]] = MappingProxyType(
     {

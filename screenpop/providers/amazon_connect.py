@@ -26,6 +26,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadRequest, BadSignature, ConfigError
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.base import SignedRequest, WebhookReply, WebhookRequest
@@ -41,7 +42,6 @@ from screenpop.providers.signing import (
     text_field,
     verify_generic,
 )
-from screenpop.settings import ProviderSettings, ServerSettings
 
 log = logging.getLogger(__name__)
 

@@ -44,6 +44,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
+from screenpop.config import ProviderSettings
 from screenpop.errors import RateLimited, ScreenpopError, Unavailable
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.ami_protocol import (
@@ -56,7 +57,6 @@ from screenpop.providers.ami_protocol import (
 )
 from screenpop.providers.signing import agent_for
 from screenpop.retry import Backoff, DropObserver, NoObserver, is_transient, worth_logging
-from screenpop.settings import ProviderSettings
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.model import CallEvent
-from screenpop.settings import ProviderSettings, ServerSettings
 
 
 @dataclass(frozen=True, slots=True)

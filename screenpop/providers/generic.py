@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadRequest, ConfigError
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.base import SignedRequest, WebhookReply, WebhookRequest
@@ -27,7 +28,6 @@ from screenpop.providers.signing import (
     text_field,
     verify_generic,
 )
-from screenpop.settings import ProviderSettings, ServerSettings
 
 EVENTS = ", ".join(k.value for k in EventKind)
 

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadRequest, BadSignature, ConfigError
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.base import SignedRequest, WebhookReply, WebhookRequest
@@ -35,7 +36,6 @@ from screenpop.providers.signing import (
     text_field,
     unix_seconds,
 )
-from screenpop.settings import ProviderSettings, ServerSettings
 
 SIGNATURE_HEADER = "telnyx-signature-ed25519"
 TIMESTAMP_HEADER = "telnyx-timestamp"

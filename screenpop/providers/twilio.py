@@ -46,11 +46,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
+from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadRequest, BadSignature, ConfigError, UnsupportedMediaType
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.base import SignedRequest, WebhookReply, WebhookRequest
 from screenpop.providers.signing import agent_for, any_equal, is_json, media_type, names_for
-from screenpop.settings import ProviderSettings, ServerSettings
 from screenpop.untrusted import loads_object
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, Dialog, Page, WebSocket
 
-from screenpop.settings import Settings
+from screenpop.config import Settings
 from tests.support.browser import (
     WAIT_MS,
     card,

@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import BrowserContext, Page, WebSocket
 
-from screenpop.settings import Settings
+from screenpop.config import Settings
 from tests.support.browser import (
     WAIT_MS,
     card,

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from screenpop.broker import Delivery, MemoryBroker
 from screenpop.card import summary_for
-from screenpop.settings import Settings, settings_from_mapping
+from screenpop.config import Settings, settings_from_mapping
 from tests.support.servers import PostgresServer
 from tests.support.service import (
     ADA,

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from screenpop.config import settings_from_mapping
 from screenpop.demo import write_demo_databases
 from screenpop.errors import RateLimited
 from screenpop.metrics import Metrics
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.asterisk_ami import AmiListener
-from screenpop.settings import settings_from_mapping
 from screenpop.store import CallRecorder, Store
 from tests.support.agents import agents, call_status, complete_card, has_had, read_until, seen
 from tests.support.ami import CALLER, QUEUE_CALL, SECRET, USERNAME, FakeAmi, member, wait_link_state

@@ -25,7 +25,7 @@ import pytest
 from nacl.signing import SigningKey
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from screenpop.settings import Settings, settings_from_mapping
+from screenpop.config import Settings, settings_from_mapping
 from tests.support.agents import (
     agents,
     assert_one_card,

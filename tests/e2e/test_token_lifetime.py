@@ -26,7 +26,7 @@ from aiohttp import web
 
 from screenpop.app import create_app
 from screenpop.clock import Clock
-from screenpop.settings import Settings
+from screenpop.config import Settings
 from screenpop.testing import ManualClock
 from tests.support.service import SECRET, Agent, api, base_config, event_body, make, post_event
 

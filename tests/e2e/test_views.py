@@ -27,7 +27,7 @@ from aiohttp import web
 from screenpop import keys
 from screenpop.app import create_app
 from screenpop.broker import Message
-from screenpop.settings import Settings, settings_from_mapping
+from screenpop.config import Settings, settings_from_mapping
 from screenpop.store import Store
 from tests.support.service import (
     ADA,

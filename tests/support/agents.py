@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from screenpop.settings import Settings
+from screenpop.config import Settings
 from tests.support.service import Agent, agent_socket
 
 

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from screenpop.settings import ProviderSettings
+from screenpop.config import ProviderSettings
 from tests.support.service import api
 from tests.support.waiting import wait_for
 

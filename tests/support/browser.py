@@ -21,7 +21,7 @@ from aiohttp import web
 from playwright.async_api import Page
 
 from screenpop.app import create_app
-from screenpop.settings import Settings, settings_from_mapping
+from screenpop.config import Settings, settings_from_mapping
 from tests.support.service import base_config, event_body, post_event
 
 ROOT = Path(__file__).resolve().parents[2]

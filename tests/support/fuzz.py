@@ -17,8 +17,8 @@ from collections.abc import Iterator, Mapping
 
 from hypothesis import HealthCheck, settings
 
+from screenpop.config import Settings
 from screenpop.openapi_schemas import ERROR_CODES
-from screenpop.settings import Settings
 from tests.support import tokens
 from tests.support.service import SECRET, running
 

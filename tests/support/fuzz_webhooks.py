@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 from nacl.signing import SigningKey
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadSignature, ScreenpopError
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers import make_provider
 from screenpop.providers.base import WebhookProvider, WebhookRequest
-from screenpop.settings import ProviderSettings, ServerSettings
 from tests.support import signers
 from tests.support.signers import sign
 

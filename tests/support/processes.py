@@ -30,7 +30,7 @@ import websockets
 import yaml
 from aiohttp import web
 
-from screenpop.settings import Settings, settings_from_mapping
+from screenpop.config import Settings, settings_from_mapping
 from tests.support.ports import free_port
 from tests.support.service import Agent, base_config, event_body
 from tests.support.signers import sign

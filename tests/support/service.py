@@ -15,7 +15,7 @@ from aiohttp import web
 
 from screenpop import server
 from screenpop.app import create_app
-from screenpop.settings import Settings, settings_from_mapping
+from screenpop.config import Settings, settings_from_mapping
 from tests.support.signers import WEBHOOK_SECRET, sign
 from tests.support.tokens import token_for
 

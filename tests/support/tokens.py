@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
-from screenpop.settings import Settings
+from screenpop.config import Settings
 
 HOUR_S = 3600
 

@@ -13,9 +13,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from screenpop.config import Settings, load_settings, settings_from_mapping
 from screenpop.errors import ConfigError
-from screenpop.registry import known_kinds, load_kind
-from screenpop.settings import Settings, load_settings, settings_from_mapping
+from screenpop.plugins import known_kinds, load_kind
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"

@@ -11,11 +11,11 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from screenpop.config import Settings
 from screenpop.connector_api import ConnectorContext, LookupResult
 from screenpop.lookup import LookupEngine, MemoryCache, Snapshot
 from screenpop.model import Section, SectionStatus
 from screenpop.phone import normalize, parse_caller
-from screenpop.settings import Settings
 from screenpop.testing import ManualClock, ScriptedConnector, make_settings
 
 KIND = "screenpop.testing:ScriptedConnector"

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadRequest, BadSignature, ConfigError
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.amazon_connect import AmazonConnectProvider
 from screenpop.providers.base import WebhookRequest
-from screenpop.settings import ProviderSettings, ServerSettings
 from tests.support.signers import sign
 
 SECRET = "connect-shared-secret"

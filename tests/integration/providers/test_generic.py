@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadRequest, BadSignature, ConfigError, UnsupportedMediaType
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers import PROVIDER_KINDS, make_provider
 from screenpop.providers.base import WebhookRequest
 from screenpop.providers.generic import GenericProvider
-from screenpop.settings import ProviderSettings, ServerSettings
 from tests.support.signers import hmac_hex
 
 SECRET = "whsec-generic-test-secret"

@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 import pytest
 from nacl.signing import SigningKey
 
+from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadRequest, BadSignature, ConfigError, UnsupportedMediaType
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.base import WebhookRequest
 from screenpop.providers.telnyx import TelnyxProvider
-from screenpop.settings import ProviderSettings, ServerSettings
 from tests.support.signers import telnyx_headers
 
 NOW = 1_763_800_000.0

@@ -16,11 +16,11 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadSignature, ConfigError, UnsupportedMediaType
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.base import WebhookRequest
 from screenpop.providers.twilio import TwilioProvider
-from screenpop.settings import ProviderSettings, ServerSettings
 
 TOKEN = "12345"
 REF_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"

@@ -11,10 +11,10 @@ from graphlib import CycleError, TopologicalSorter
 
 from pydantic import ValidationError
 
-from screenpop.config_errors import describe_validation_error, key_path
+from screenpop.config.errors import describe_validation_error, key_path
+from screenpop.config.schema import ConnectorSettings, Settings
 from screenpop.errors import ConfigError
-from screenpop.registry import load_kind
-from screenpop.settings import ConnectorSettings, Settings
+from screenpop.plugins import load_kind
 
 
 def cross_check(settings: Settings) -> Settings:

@@ -2,17 +2,35 @@
 
 Our own ``sql`` and ``http`` kinds are found exactly as a third party's would
 be, so the plugin path is the one that is tested every day.
+
+This module needs nothing from ``screenpop.config``: config uses ``load_kind``
+to check each connector's options, and ``build_connectors`` takes anything
+shaped like a connector block (``ConnectorSpec``), so the two never import
+each other in a circle.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from importlib.metadata import entry_points
-from typing import cast
+from typing import Any, Protocol, cast
 
 from screenpop.connector_api import ENTRY_POINT_GROUP, Connector, ConnectorContext, ConnectorKind
 from screenpop.errors import ConfigError
-from screenpop.settings import ConnectorSettings
+
+
+class ConnectorSpec(Protocol):
+    """What building a connector reads from its config block (``config.ConnectorSettings``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def options(self) -> Any: ...
 
 
 def known_kinds() -> list[str]:
@@ -50,8 +68,6 @@ def _load_dotted(kind: str, where: str) -> ConnectorKind:
     return cast(ConnectorKind, loaded)
 
 
-def build_connectors(
-    connectors: tuple[ConnectorSettings, ...], context: ConnectorContext
-) -> dict[str, Connector]:
+def build_connectors(connectors: Iterable[ConnectorSpec], context: ConnectorContext) -> dict[str, Connector]:
     """One instance per configured connector, in config order."""
     return {c.name: load_kind(c.kind, c.name)(c.name, c.options, context) for c in connectors}

@@ -1,22 +1,17 @@
-"""The one YAML file IT staff edit, validated into frozen settings.
+"""The shape of the one YAML file IT staff edit: frozen pydantic models, one per block.
 
-Everything that can be wrong in a config is found here, at start-up, and
-said in one sentence that names the file, the key path and a fix: a typo
-must never pass silently and surface as a missing card at 3 a.m.
+Each block checks itself here; what is wrong between blocks is found in
+``cross_checks``, and ``loading`` reads the file and puts the two together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from screenpop.config_errors import describe_validation_error
-from screenpop.envsubst import substitute_env
-from screenpop.errors import ConfigError
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = Annotated[str, Field(pattern=IDENTIFIER, max_length=64)]
@@ -44,8 +39,6 @@ class NumbersSettings(Frozen):
     @field_validator("default_region")
     @classmethod
     def _known_region(cls, value: str) -> str:
-        import phonenumbers
-
         if value not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"{value!r} is not a region phonenumbers knows (try US, GB, DE)")
         return value
@@ -269,9 +262,6 @@ class Settings(Frozen):
 
 def check_database_url(value: str) -> str:
     """Refuse a URL SQLAlchemy cannot parse or that names a synchronous driver."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     try:
         url = make_url(value)
     except (ArgumentError, ValueError):
@@ -291,41 +281,3 @@ def _refuse_duplicates(names: list[str], what: str) -> None:
         if name in seen:
             raise ValueError(f"{what} {name!r} appears twice")
         seen.add(name)
-
-
-def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read, substitute, validate and cross-check one config file."""
-    import os
-
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such config file (pass --config or set SCREENPOP_CONFIG)") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the file should hold a mapping of sections (server:, connectors:, …)")
-    return settings_from_mapping(raw, source=str(path), environ=environ or os.environ)
-
-
-def settings_from_mapping(
-    raw: Mapping[str, Any], source: str = "<settings>", environ: Mapping[str, str] | None = None
-) -> Settings:
-    """Validate an already-parsed config (tests and embedders build configs in code)."""
-    import os
-
-    data = substitute_env(raw, environ if environ is not None else os.environ, source)
-    try:
-        settings = Settings.model_validate({**data, "source": source})
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, source, Settings)) from exc
-    from screenpop.config_checks import cross_check
-
-    return cross_check(settings)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    return f"{problem} at line {mark.line + 1}" if mark else problem
