@@ -33,11 +33,11 @@ from common import BenchError, Children, free_port
 from redis_server import start_redis, wait_redis
 from service_figures import flood, frozen_agent
 
-from connectors.http_api import HttpConnector, HttpOptions
 from screenpop.broker import Delivery
 from screenpop.broker_redis import RedisBroker
 from screenpop.config import Settings
 from screenpop.connector_api import ConnectorContext
+from screenpop.connectors.http import HttpConnector, HttpOptions
 from screenpop.demo import write_demo_databases
 from screenpop.lookup import LookupEngine, RedisCache
 from screenpop.model import Section, SectionStatus

@@ -23,7 +23,7 @@ def _read(name: str) -> tuple[bytes, str]:
     suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
     if "/" in name or name.startswith(".") or suffix not in _TYPES:
         raise NotFound(f"no widget file {name!r}")
-    resource = resources.files("web_widget").joinpath(name)
+    resource = resources.files("screenpop.web_widget").joinpath(name)
     if not resource.is_file():
         raise NotFound(f"no widget file {name!r}")
     return resource.read_bytes(), _TYPES[suffix]

@@ -1,62 +1,260 @@
-"""Imports flow one way, so the architecture in docs/architecture.md stays true."""
+"""Imports flow one way, so the architecture in docs/architecture.md stays true.
+
+Every module is named as it is installed (``connectors/sql/index.py`` is
+``screenpop.connectors.sql.index``, through pyproject's ``package-dir``) and
+placed in a layer by its package, ``screenpop.<first component>``. A module
+that no layer names fails the test: a new package is placed here on purpose.
+Imports inside functions and under ``TYPE_CHECKING`` count like the others,
+so a deferred import cannot hide a cycle.
+"""
 
 from __future__ import annotations
 
 import ast
+import functools
+import tomllib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TOP = "screenpop"
+CONNECTORS = "screenpop.connectors"
 CONNECTOR_MAY_IMPORT = {"screenpop.connector_api", "screenpop.model", "screenpop.errors"}
-# Lower layers must not import higher ones (SPEC-independent core first, the CLI last).
-LAYERS = [
-    {"errors", "clock", "retry"},
-    {"model", "untrusted"},
-    {"phone", "settings", "envsubst", "config_errors", "connector_api", "card", "routing", "auth", "breaker"},
-    {"lookup", "cache", "broker", "hub", "store", "recorder", "calls", "providers", "metrics", "registry"},
-    {"handlers", "keys", "openapi", "openapi_schemas", "widget_files"},
-    {"app", "runtime", "checks", "server"},
-    {"cli", "cli_commands", "cli_output"},
-]
+
+# Lower layers must not import higher ones (the SPEC-independent core first, the CLI last).
+BASE, MODEL, PURE, SERVICES, WEB, APP, CLI = range(7)
+LAYER_NAMES = ["base", "model", "pure", "services", "web", "app", "cli"]
+LAYER_OF = {
+    TOP: BASE,  # screenpop/__init__.py: the version only
+    "errors": BASE,
+    "clock": BASE,
+    "retry": BASE,
+    "model": MODEL,
+    "untrusted": MODEL,
+    "config": PURE,
+    "phone": PURE,
+    "card": PURE,
+    "routing": PURE,
+    "auth": PURE,
+    "connector_api": PURE,
+    "plugins": PURE,
+    "testing": PURE,
+    "lookup": SERVICES,
+    "broker": SERVICES,
+    "store": SERVICES,
+    "providers": SERVICES,
+    "metrics": SERVICES,
+    "calls": SERVICES,
+    "hub": SERVICES,
+    "demo": SERVICES,
+    "connectors": SERVICES,  # the kinds do I/O; they import only the connector contract (below)
+    "web": WEB,
+    "web_widget": WEB,  # static files served by web/
+    "app": APP,
+    "cli": CLI,
+    "__main__": CLI,
+    # today's flat modules that other parts of issue 10 are moving into the packages above
+    "broker_redis": SERVICES,  # until split
+    "handlers": WEB,  # until moved
+    "keys": WEB,  # until moved
+    "openapi": WEB,  # until moved
+    "openapi_schemas": WEB,  # until moved
+    "widget_files": WEB,  # until moved
+    "server": WEB,  # until moved
+    "runtime": APP,  # until moved
+    "checks": APP,  # until moved
+    "cli_commands": CLI,  # until moved
+    "cli_output": CLI,  # until moved
+    "cli_audit": CLI,  # until moved
+}
+# Deferred imports that hold today's cycles apart, in modules other parts of issue 10 are
+# splitting (broker <-> broker_redis, cli <-> cli_commands, settings -> config_checks ->
+# registry -> settings). Each entry is one import, importer -> imported.
+CYCLE_EDGES_UNTIL_SPLIT: set[tuple[str, str]] = {
+    ("screenpop.broker", "screenpop.broker_redis"),  # until split
+    ("screenpop.cli_commands", "screenpop.cli"),  # until moved
+}
 
 
-def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+@functools.cache
+def package_dirs() -> dict[str, Path]:
+    """Each installed package and its folder in the checkout, as pyproject.toml installs them."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    mapped = {name: ROOT / folder for name, folder in setuptools.get("package-dir", {}).items()}
+    dirs: dict[str, Path] = {}
+    for package in sorted(setuptools["packages"], key=lambda name: name.count(".")):  # parents first
+        parent, _, last = package.rpartition(".")
+        dirs[package] = mapped.get(package) or (dirs[parent] / last if parent else ROOT / package)
+    return dirs
+
+
+def package_folders() -> Iterator[tuple[str, Path]]:
+    """Every folder with Python in it, named as installed: the packages and those beneath them."""
+    for root_name in (TOP, CONNECTORS, "screenpop.web_widget"):
+        root = package_dirs().get(root_name) or ROOT / root_name.removeprefix("screenpop.")
+        yield root_name, root
+        for folder in sorted(root.rglob("*")):
+            if folder.is_dir() and folder.name != "__pycache__" and any(folder.glob("*.py")):
+                yield root_name + "." + ".".join(folder.relative_to(root).parts), folder
+
+
+@functools.cache
+def all_modules() -> dict[str, Path]:
+    """Every Python module that is installed, by its dotted name."""
+    modules = {}
+    for package, folder in package_folders():
+        for path in sorted(folder.glob("*.py")):
+            modules[package if path.stem == "__init__" else f"{package}.{path.stem}"] = path
+    return modules
+
+
+def is_package(module: str) -> bool:
+    return all_modules()[module].name == "__init__.py"
+
+
+def imported_modules(module: str) -> set[str]:
+    """The modules ``module`` imports, absolute, relative ones resolved; ``from p import m`` names p.m."""
+    tree = ast.parse(all_modules()[module].read_text(encoding="utf-8"))
+    own_package = module if is_package(module) else module.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-        elif isinstance(node, ast.Import):
+        if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = own_package.rsplit(".", node.level - 1)[0] if node.level > 1 else own_package
+                base = f"{anchor}.{base}" if base else anchor
+            found.add(base)
+            found.update(
+                f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in all_modules()
+            )
     return found
 
 
+def own_imports(module: str) -> set[str]:
+    """The screenpop modules ``module`` imports: the edges of the import graph."""
+    return {m for m in imported_modules(module) if m in all_modules() and m != module}
+
+
+def component(module: str) -> str:
+    """``screenpop.<first component>``'s first component, or ``screenpop`` for the package itself."""
+    return module.split(".")[1] if "." in module else module
+
+
 def layer_of(module: str) -> int | None:
-    name = module.removeprefix("screenpop.").split(".")[0]
-    return next((i for i, layer in enumerate(LAYERS) if name in layer), None)
+    return LAYER_OF.get(component(module))
+
+
+def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one node (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph.get(node, ())):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            scc = [stack.pop()]
+            while scc[-1] != node:
+                scc.append(stack.pop())
+            if len(scc) > 1:
+                found.append(sorted(scc))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def module_graph() -> dict[str, set[str]]:
+    return {
+        module: {m for m in own_imports(module) if (module, m) not in CYCLE_EDGES_UNTIL_SPLIT}
+        for module in all_modules()
+    }
+
+
+def test_every_module_has_a_layer() -> None:
+    """A module the layer map cannot place fails here, so a new package is placed on purpose."""
+    unplaced = sorted(module for module in all_modules() if layer_of(module) is None)
+    assert unplaced == []
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject.toml lists each package (connectors/ and web_widget/ inside screenpop), and no other."""
+    found = {package for package, _ in package_folders()}
+    assert set(package_dirs()) == found
+    not_packages = sorted(
+        package for package, folder in package_folders() if not (folder / "__init__.py").is_file()
+    )
+    assert not_packages == []
+
+
+def test_the_walk_sees_every_kind_of_module() -> None:
+    """The checks below cover subpackages, connector kinds and the widget package, not only flat modules."""
+    modules = all_modules()
+    assert {"screenpop.connectors.sql.connector", "screenpop.connectors.http.select"} <= set(modules)
+    assert {"screenpop.web_widget", "screenpop.providers.twilio", "screenpop.__main__"} <= set(modules)
+    assert own_imports("screenpop.connectors.sql.connector") >= {"screenpop.connectors.sql.index"}
+
+
+def test_lower_layers_do_not_import_higher_ones() -> None:
+    """errors -> model -> pure logic -> services -> web -> app -> cli, never backwards."""
+    backwards = []
+    for module in all_modules():
+        own = layer_of(module)
+        for other in own_imports(module):
+            theirs = layer_of(other)
+            if own is not None and theirs is not None and theirs > own:
+                backwards.append(f"{module} ({LAYER_NAMES[own]}) -> {other} ({LAYER_NAMES[theirs]})")
+    assert backwards == []
 
 
 def test_connectors_use_only_the_connector_contract() -> None:
-    """A connector kind imports only connector_api, model and errors from screenpop."""
-    for path in (ROOT / "connectors").glob("*.py"):
-        used = {m for m in imported_modules(path) if m.startswith("screenpop")}
-        assert used <= CONNECTOR_MAY_IMPORT, (path.name, used - CONNECTOR_MAY_IMPORT)
+    """A connector kind imports from screenpop only connector_api, model, errors and its own package."""
+    for module in all_modules():
+        if not module.startswith(CONNECTORS + "."):
+            continue
+        kind = ".".join(module.split(".")[:3])
+        used = {m for m in imported_modules(module) if m.split(".")[0] in {TOP, "connectors"}}
+        others = {m for m in used if m != kind and not m.startswith(kind + ".")}
+        assert others <= CONNECTOR_MAY_IMPORT, (module, others - CONNECTOR_MAY_IMPORT)
 
 
 def test_screenpop_reaches_connectors_only_through_entry_points() -> None:
     """No screenpop module imports a connector kind directly."""
-    for path in (ROOT / "screenpop").rglob("*.py"):
-        assert not any(m.startswith("connectors") for m in imported_modules(path)), path
-
-
-def test_lower_layers_do_not_import_higher_ones() -> None:
-    """errors -> model -> pure logic -> services -> handlers -> app -> cli, never backwards."""
-    backwards = []
-    for path in (ROOT / "screenpop").glob("*.py"):
-        own = layer_of(path.stem)
-        if own is None:
+    for module in all_modules():
+        if module == CONNECTORS or module.startswith(CONNECTORS + "."):
             continue
-        for module in imported_modules(path):
-            other = layer_of(module) if module.startswith("screenpop.") else None
-            if other is not None and other > own:
-                backwards.append(f"{path.stem} -> {module}")
-    assert backwards == []
+        reached = {m for m in imported_modules(module) if m.split(".")[0] == "connectors"}
+        reached |= {m for m in imported_modules(module) if m == CONNECTORS or m.startswith(CONNECTORS + ".")}
+        assert reached == set(), module
+
+
+def test_no_import_cycle_between_modules() -> None:
+    """No module imports itself back through others, even through an import inside a function."""
+    assert cycles(module_graph()) == []
+
+
+def test_no_import_cycle_between_packages() -> None:
+    """screenpop's packages (config, lookup, store, web, ...) import one another one way only."""
+    packages: dict[str, set[str]] = {}
+    for module, imports in module_graph().items():
+        packages.setdefault(component(module), set()).update(component(m) for m in imports)
+    for package, imports in packages.items():
+        imports.discard(package)
+    assert cycles(packages) == []
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    """The check itself: a -> b -> c -> a is one cycle; a -> b alone is none."""
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []

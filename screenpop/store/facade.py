@@ -16,10 +16,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+import screenpop.store.rows as shape
 from screenpop.errors import Unavailable
 from screenpop.model import JSON, CallEvent, HistoryEntry
 from screenpop.retry import DropObserver
-from screenpop.store import rows as shape
 from screenpop.store.audit_queue import AuditQueue
 from screenpop.store.connections import Database, failure_reason, open_database, upgrade_to_head
 from screenpop.store.rows import CallState, CallWrite, EventWrite, SummaryWrite

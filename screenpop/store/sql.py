@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+import screenpop.store.rows as shape
 from screenpop.errors import Forbidden, NotFound
 from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
-from screenpop.store import rows as shape
 from screenpop.store.rows import CallState, CallWrite, EventWrite, SummaryWrite
 from screenpop.store.schema import STATUS_RANK, audit, call_events, call_recipients, calls
 from screenpop.store.schema import notes as note_table

@@ -14,8 +14,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pydantic import ValidationError
 
-from connectors.http_api import HttpConnector, HttpOptions
 from screenpop.connector_api import ENTRY_POINT_GROUP, ConnectorContext, LookupResult
+from screenpop.connectors.http import HttpConnector, HttpOptions
 from screenpop.errors import ConnectorError
 from screenpop.phone import normalize
 from tests.support.ports import free_port

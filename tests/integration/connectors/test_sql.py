@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from connectors.sql import SqlConnector, SqlOptions
 from screenpop.connector_api import ENTRY_POINT_GROUP, ConnectorContext, LookupResult
+from screenpop.connectors.sql import SqlConnector, SqlOptions
 from screenpop.errors import ConnectorError
 from screenpop.phone import normalize
 from tests.support.ports import free_port

@@ -19,9 +19,10 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import Field, field_validator
 
-from connectors.http_select import Selector, compile_path
 from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
 from screenpop.errors import ConnectorError
+
+from .select import Selector, compile_path
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 CLIENT_TIMEOUT_S = 60.0  # screenpop's own per-connector timeout is far shorter; this only caps a leak

@@ -27,10 +27,11 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import TextClause
 
-from connectors.sql_index import IndexKeeper, PhoneIndex
-from connectors.sql_values import describe_db_error, json_row
 from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
 from screenpop.errors import ConnectorError
+
+from .index import IndexKeeper, PhoneIndex
+from .values import describe_db_error, json_row
 
 log = logging.getLogger(__name__)
 

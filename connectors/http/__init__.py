@@ -1,0 +1,5 @@
+"""The ``http`` kind: one request to a JSON API per caller, fields picked out with JSONPath."""
+
+from .connector import HttpConnector, HttpOptions
+
+__all__ = ["HttpConnector", "HttpOptions"]

@@ -1,0 +1,5 @@
+"""The ``sql`` kind: one parameterised query per caller; ``match: normalized`` through a phone index."""
+
+from .connector import SqlConnector, SqlOptions
+
+__all__ = ["SqlConnector", "SqlOptions"]
