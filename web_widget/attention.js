@@ -1,3 +1,4 @@
+// @ts-check
 // Getting the agent's attention while a card rings: desktop notification,
 // a WebAudio ring (no audio file to host), and a flashing page title.
 // Each is switchable off by the element's attributes; the element asks
@@ -19,9 +20,9 @@ export class Attention {
     this.savedTitle = null;
     // Browsers only let audio start after a user gesture on the page.
     this.unlock = () => {
-      if (!this.audio && (window.AudioContext || window.webkitAudioContext)) {
-        this.audio = new (window.AudioContext || window.webkitAudioContext)();
-      }
+      /** @type {typeof AudioContext|undefined} Safari before 14.1 only has the prefixed one */
+      const Ctx = window.AudioContext || /** @type {any} */ (window).webkitAudioContext;
+      if (!this.audio && Ctx) this.audio = new Ctx();
       if (this.audio && this.audio.state === "suspended") this.audio.resume().catch(() => {});
     };
     window.addEventListener("pointerdown", this.unlock, { capture: true, passive: true });
@@ -37,6 +38,7 @@ export class Attention {
   }
 
   /** Start (or update the label of) a ringing call. */
+  /** @param {string} callId @param {string} label */
   ring(callId, label) {
     const existing = this.ringing.get(callId);
     this.ringing.set(callId, { label, since: existing ? existing.since : Date.now() });
@@ -51,6 +53,7 @@ export class Attention {
   }
 
   /** The call stopped ringing (answered, taken, ended, dismissed). */
+  /** @param {string} callId */
   stop(callId) {
     this.ringing.delete(callId);
     const note = this.notes.get(callId);
@@ -104,10 +107,13 @@ export class Attention {
   }
 
   /** A desktop notification, replaced (same tag) if the caller's name arrives later. */
+  /** @param {string} callId @param {string} title @param {string} body @param {() => void} onClick */
   notify(callId, title, body, onClick) {
     if (!this.enabled("notifications") || !("Notification" in window) || Notification.permission !== "granted") return false;
     try {
-      const note = new Notification(title, { body, tag: `screenpop-${callId}`, renotify: false, requireInteraction: false });
+      /** @type {NotificationOptions & {renotify?: boolean}} */
+      const options = { body, tag: `screenpop-${callId}`, renotify: false, requireInteraction: false };
+      const note = new Notification(title, options);
       note.onclick = () => {
         window.focus();
         onClick();

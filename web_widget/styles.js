@@ -1,3 +1,4 @@
+// @ts-check
 // The widget's stylesheet, adopted into its shadow root.
 //
 // Kept as a JS string rather than a .css file so that it is applied in the
@@ -209,6 +210,7 @@ table.rows .num { text-align: right; font-variant-numeric: tabular-nums; white-s
 `;
 
 /** One constructed sheet per document; falls back to a <style> where adoptedStyleSheets is missing. */
+/** @param {ShadowRoot} shadow */
 export function applyStyles(shadow) {
   if ("adoptedStyleSheets" in Document.prototype && "replaceSync" in CSSStyleSheet.prototype) {
     const sheet = new CSSStyleSheet();
