@@ -57,14 +57,22 @@ describe("dates", () => {
 
   test("a time today shows the time only; another day adds the date", () => {
     const now = new Date(2024, 2, 1, 15, 0);
-    assert.equal(nbsp(fmt.time(new Date(2024, 2, 1, 9, 5).toISOString(), now)), "9:05 AM");
-    assert.equal(nbsp(fmt.time(new Date(2024, 1, 28, 9, 5).toISOString(), now)), "2/28/24, 9:05 AM");
+    const today = new Date(2024, 2, 1, 9, 5);
+    const before = new Date(2024, 1, 28, 9, 5);
+    const timeOnly = new Intl.DateTimeFormat("en-US", { timeStyle: "short" }).format(today);
+    const withDate = new Intl.DateTimeFormat("en-US", { dateStyle: "short", timeStyle: "short" }).format(before);
+    assert.equal(fmt.time(today.toISOString(), now), timeOnly);
+    assert.equal(fmt.time(before.toISOString(), now), withDate);
+    assert.equal(nbsp(timeOnly), "9:05 AM");
   });
 
-  test("a cached section's age reads coarsely", () => {
-    assert.equal(fmt.age(30), "30 sec. ago");
-    assert.equal(fmt.age(180), "3 min. ago");
-    assert.equal(fmt.age(7200), "2 hr. ago");
+  test("a cached section's age reads coarsely: seconds, minutes, hours, then days", () => {
+    const rtf = new Intl.RelativeTimeFormat("en-US", { numeric: "auto", style: "short" });
+    assert.equal(fmt.age(30), rtf.format(-30, "second"));
+    assert.equal(fmt.age(179), rtf.format(-3, "minute"));
+    assert.equal(fmt.age(7200), rtf.format(-2, "hour"));
+    assert.equal(fmt.age(3 * 86400 + 5), rtf.format(-3, "day"));
+    assert.equal(fmt.age("junk"), rtf.format(-0, "second"));
   });
 });
 
