@@ -116,6 +116,7 @@ a { color: var(--sp-accent); }
 .away header { display: flex; justify-content: space-between; align-items: center; gap: 8px; margin-bottom: 4px; }
 .away ul { list-style: none; margin: 0; padding: 0; }
 .away li { display: flex; flex-wrap: wrap; gap: 4px 10px; padding: 3px 0; border-top: 1px solid var(--sp-border); font-size: 13px; }
+.away .missed-error { margin: 4px 0; color: var(--sp-alert-fg); font-weight: 600; }
 .away li:first-child { border-top: 0; }
 
 .empty { color: var(--sp-muted); padding: 24px 8px; text-align: center; }
