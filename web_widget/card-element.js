@@ -24,8 +24,6 @@ import { applyStyles } from "./styles.js";
 /** @typedef {{type: string, agent?: string, role?: string, recovered?: boolean, sections?: unknown, dispositions?: unknown}} Welcome */
 /** @typedef {"notifications"|"sound"|"title-flash"} AlertKind */
 
-const NOTIFY_WAIT_MS = 1200; // wait this long for the customer's name before notifying without it
-
 export class ScreenpopCard extends HTMLElement {
   static get observedAttributes() {
     return ["server", "token", "locale", "currency", "heartbeat", "notifications", "sound", "title-flash"];
@@ -368,32 +366,14 @@ export class ScreenpopCard extends HTMLElement {
 
   // ------------------------------------------------------------ attention
 
-  /** Ring, announce, and notify once the customer's name is known (or after a short wait). @param {CallRecord} rec @param {boolean} firstSight */
+  /** A ringing call's card: ring, announce it the first time, notify (attention.js decides when). @param {CallRecord} rec @param {boolean} firstSight */
   #attend(rec, firstSight) {
     if (rec.status !== "ringing" || rec.withdrawn) return;
-    const card = /** @type {Record<string, any>} */ (rec.card);
-    const { name, number } = callerLabel(card, this.#homeRegion);
-    if (this.#attention) this.#attention.ring(rec.callId, `${name} calling`);
-    if (firstSight) this.#announce(`Incoming call: ${name}, ${number}.`);
-    const knowsName = Boolean(card.customer && card.customer.name);
-    if (rec.notified) {
-      // Notified early with the caller ID only: replace it (same tag) once the customer is known.
-      if (knowsName && rec.notifiedName !== name) this.#notify(rec, true);
-      return;
+    if (firstSight) {
+      const { name, number } = callerLabel(rec.card, this.#homeRegion);
+      this.#announce(`Incoming call: ${name}, ${number}.`);
     }
-    if (knowsName || rec.complete) this.#notify(rec);
-    else if (firstSight) rec.notifyTimer = window.setTimeout(() => this.#notify(rec), NOTIFY_WAIT_MS);
-  }
-
-  /** @param {CallRecord} rec */
-  #notify(rec, again = false) {
-    window.clearTimeout(rec.notifyTimer);
-    if ((rec.notified && !again) || rec.status !== "ringing" || rec.withdrawn || rec.dismissed || !this.#attention) return;
-    rec.notified = true;
-    const { name, number } = callerLabel(rec.card, this.#homeRegion);
-    rec.notifiedName = name;
-    this.#attention.notify(rec.callId, name, number, () => {
-      if (rec.view) rec.view.el.focus();
-    });
+    const label = () => callerLabel(rec.card, this.#homeRegion);
+    if (this.#attention) this.#attention.attend(rec, firstSight, label, () => rec.view && rec.view.el.focus());
   }
 }

@@ -235,7 +235,7 @@ export function renderSection(name, meta, section, fmt, state) {
   }
   if (status !== "ok") head.append(statusChip(status, section));
   el.append(head);
-  if (status === "ok") el.append(sectionBody(name, meta, section.data || {}, fmt, state));
+  if (status === "ok" && section) el.append(sectionBody(name, meta, section.data || {}, fmt, state));
   return el;
 }
 
