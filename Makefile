@@ -11,15 +11,19 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench bench-latency bench-two-instance bench-components venv test-deps
+.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components venv test-deps
 
 run: $(RUN_STAMP)
 	$(VENV)/bin/screenpop demo
 
-test: $(DEV_STAMP) test-deps lint
+test: $(DEV_STAMP) test-deps lint test-widget
 	@$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc
+
+# Part of `make test`: the widget's pure modules under node's own test runner (no npm packages).
+test-widget: test-deps
+	node --test tests/widget/*.test.mjs
 
 # Part of `make test`, so main stays ruff-clean, formatted and mypy-clean.
 lint: $(DEV_STAMP)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the servers the test suite runs against: PostgreSQL, Redis and
-# Chromium (with a font so screenshots show text). Idempotent and silent when
+# Chromium (with a font so screenshots show text), and Node.js for the
+# widget's unit tests (`node --test`, Node 18 or later). Idempotent and silent when
 # everything is already there, so `make test` can call it every time.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ missing=()
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v node >/dev/null || missing+=(nodejs)
 dpkg-query -W -f='${Status}' fonts-liberation 2>/dev/null | grep -q 'ok installed' \
   || missing+=(fonts-liberation)
 

@@ -1,3 +1,4 @@
+// @ts-check
 // Getting the agent's attention while a card rings: desktop notification,
 // a WebAudio ring (no audio file to host), and a flashing page title.
 // Each is switchable off by the element's attributes; the element asks
@@ -6,6 +7,10 @@
 const RING_EVERY_MS = 3000;
 const RING_LIMIT_MS = 45000; // a card nobody picks up must not ring forever
 const FLASH_EVERY_MS = 1000;
+const NOTIFY_WAIT_MS = 1200; // wait this long for the customer's name before notifying without it
+
+/** @typedef {import("./call-store.js").CallRecord} CallRecord */
+/** @typedef {() => {name: string, number: string}} Label  who is calling, as of now */
 
 export class Attention {
   /** @param {(kind: "notifications"|"sound"|"title-flash") => boolean} enabled */
@@ -19,9 +24,9 @@ export class Attention {
     this.savedTitle = null;
     // Browsers only let audio start after a user gesture on the page.
     this.unlock = () => {
-      if (!this.audio && (window.AudioContext || window.webkitAudioContext)) {
-        this.audio = new (window.AudioContext || window.webkitAudioContext)();
-      }
+      /** @type {typeof AudioContext|undefined} Safari before 14.1 only has the prefixed one */
+      const Ctx = window.AudioContext || /** @type {any} */ (window).webkitAudioContext;
+      if (!this.audio && Ctx) this.audio = new Ctx();
       if (this.audio && this.audio.state === "suspended") this.audio.resume().catch(() => {});
     };
     window.addEventListener("pointerdown", this.unlock, { capture: true, passive: true });
@@ -36,7 +41,7 @@ export class Attention {
     this.audio = null;
   }
 
-  /** Start (or update the label of) a ringing call. */
+  /** Start (or update the label of) a ringing call. @param {string} callId @param {string} label */
   ring(callId, label) {
     const existing = this.ringing.get(callId);
     this.ringing.set(callId, { label, since: existing ? existing.since : Date.now() });
@@ -50,14 +55,14 @@ export class Attention {
     }
   }
 
-  /** The call stopped ringing (answered, taken, ended, dismissed). */
+  /** The call stopped ringing (answered, taken, ended, dismissed). @param {string} callId */
   stop(callId) {
     this.ringing.delete(callId);
     const note = this.notes.get(callId);
     if (note) note.close();
     this.notes.delete(callId);
     if (this.ringing.size) return;
-    window.clearInterval(this.ringTimer);
+    if (this.ringTimer) window.clearInterval(this.ringTimer);
     this.ringTimer = null;
     this.stopFlash();
   }
@@ -80,7 +85,7 @@ export class Attention {
     if (!this.ringing.size) return this.stopFlash();
     this.flashOn = !this.flashOn;
     const newest = [...this.ringing.values()].at(-1);
-    document.title = this.flashOn ? `☎ ${newest.label}` : this.savedTitle;
+    document.title = this.flashOn ? `☎ ${newest.label}` : this.savedTitle || "";
   }
 
   /** Two short tones, the classic ring cadence; silent until the page has had a user gesture. */
@@ -103,11 +108,46 @@ export class Attention {
     }
   }
 
+  /**
+   * A ringing call's card arrived or changed: ring, and notify once the customer's name is known
+   * (or after a short wait without it); a notification made with the caller ID only is replaced
+   * (same tag) once the customer is known.
+   * @param {CallRecord} rec
+   * @param {boolean} firstSight
+   * @param {Label} label
+   * @param {() => void} focus  the notification was clicked
+   */
+  attend(rec, firstSight, label, focus) {
+    const { name } = label();
+    this.ring(rec.callId, `${name} calling`);
+    const card = rec.card || {};
+    const knowsName = Boolean(card.customer && card.customer.name);
+    if (rec.notified) {
+      if (knowsName && rec.notifiedName !== name) this.#notifyCall(rec, label, focus, true);
+      return;
+    }
+    if (knowsName || rec.complete) this.#notifyCall(rec, label, focus);
+    else if (firstSight) rec.notifyTimer = window.setTimeout(() => this.#notifyCall(rec, label, focus), NOTIFY_WAIT_MS);
+  }
+
+  /** @param {CallRecord} rec @param {Label} label @param {() => void} focus */
+  #notifyCall(rec, label, focus, again = false) {
+    window.clearTimeout(rec.notifyTimer);
+    if ((rec.notified && !again) || rec.status !== "ringing" || rec.withdrawn || rec.dismissed) return;
+    rec.notified = true;
+    const { name, number } = label();
+    rec.notifiedName = name;
+    this.notify(rec.callId, name, number, focus);
+  }
+
   /** A desktop notification, replaced (same tag) if the caller's name arrives later. */
+  /** @param {string} callId @param {string} title @param {string} body @param {() => void} onClick */
   notify(callId, title, body, onClick) {
     if (!this.enabled("notifications") || !("Notification" in window) || Notification.permission !== "granted") return false;
     try {
-      const note = new Notification(title, { body, tag: `screenpop-${callId}`, renotify: false, requireInteraction: false });
+      /** @type {NotificationOptions & {renotify?: boolean}} */
+      const options = { body, tag: `screenpop-${callId}`, renotify: false, requireInteraction: false };
+      const note = new Notification(title, options);
       note.onclick = () => {
         window.focus();
         onClick();

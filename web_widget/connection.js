@@ -1,3 +1,4 @@
+// @ts-check
 // The agent websocket client (SPEC section 5), with no DOM in it.
 //
 // It owns one socket at a time and the policy around it: hello/resume_from,
@@ -32,9 +33,32 @@ const DEFAULTS = Object.freeze({
 
 const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once for longer delays
 
-/** Build the websocket URL from the `server` attribute (an http(s) origin, maybe with a path). */
-export function wsUrl(server) {
-  const url = new URL(server || window.location.origin, window.location.href);
+/**
+ * @typedef {object} ConnectionOptions
+ * @property {() => string} getUrl
+ * @property {() => Promise<string|null>} getToken
+ * @property {(msg: Record<string, any>) => void} onMessage
+ * @property {(state: string, info: Record<string, any>) => void} onState
+ * @property {() => boolean} [canRefreshToken]
+ * @property {(expMs: number) => void} [onExpiring]
+ * @property {number} [heartbeatMs]
+ * @property {number} [pongTimeoutMs]
+ * @property {number} [backoffBaseMs]
+ * @property {number} [backoffMaxMs]
+ * @property {number} [restartDelayMs]
+ * @property {number} [welcomeTimeoutMs]
+ * @property {number} [refreshLeadMs]
+ * @property {number} [refreshRetryMs]
+ */
+
+/**
+ * Build the websocket URL from the `server` attribute (an http(s) origin, maybe with a path).
+/**
+ * @param {string|null|undefined} server
+ * @param {{origin: string, href: string}} [page]  the page's location (window.location in a browser)
+ */
+export function wsUrl(server, page = globalThis.location) {
+  const url = new URL(server || page.origin, page.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   url.pathname = url.pathname.replace(/\/+$/, "") + "/ws";
   url.search = "";
@@ -43,6 +67,7 @@ export function wsUrl(server) {
 }
 
 /** A JWT's `exp` in milliseconds, read without verifying (the server verifies); null if unreadable. */
+/** @param {unknown} token @returns {number|null} */
 export function tokenExpiry(token) {
   try {
     const part = String(token).split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
@@ -54,41 +79,54 @@ export function tokenExpiry(token) {
 }
 
 /** How long to wait before refreshing a token that expires at `expMs`: 60 s ahead, or at 80% of a short rest. */
+/** @param {number} expMs @param {number} nowMs @param {number} [leadMs] */
 export function refreshDelay(expMs, nowMs, leadMs = 60000) {
   const left = expMs - nowMs;
   return Math.max(0, left - Math.min(leadMs, left * 0.2));
 }
 
 /** Full jitter: a random delay in [d/2, d] where d doubles per failed attempt. */
-export function backoffDelay(attempt, baseMs, maxMs) {
+/** @param {number} attempt  failed attempts so far @param {number} baseMs @param {number} maxMs @param {() => number} [random] */
+export function backoffDelay(attempt, baseMs, maxMs, random = Math.random) {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 16));
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
 
 export class Connection {
-  /**
-   * @param {object} opts
-   * @param {() => string} opts.getUrl
-   * @param {() => Promise<string|null>} opts.getToken
-   * @param {(msg: object) => void} opts.onMessage
-   * @param {(state: string, info: object) => void} opts.onState
-   */
+  /** @param {ConnectionOptions} opts */
   constructor(opts) {
     this.opts = { ...DEFAULTS, ...opts };
     this.state = "connecting";
+    /** @type {string|null} */
     this.lastEventId = null;
     this.attempt = 0;
+    /** @type {WebSocket|null} */
     this.socket = null;
+    /** @type {Set<number>} */
     this.timers = new Set();
+    /** @type {number|null} */
     this.heartbeat = null;
+    /** @type {number|null} */
+    this.pingTimer = null;
+    /** @type {number|undefined} */
+    this.welcomeTimer = undefined;
+    this.lastFrameAt = 0;
+    this.openSeq = 0;
     this.stopped = true;
     this.freshTokenTried = false;
+    /** @type {number|null} */
     this.nextRetryAt = null;
+    /** @type {number|null} */
     this.lastCloseCode = null;
     this.everConnected = false;
-    this.token = null; // the token this socket is living on (hello or last refresh)
+    /** @type {string|null} the token this socket is living on (hello or last refresh) */
+    this.token = null;
+    /** @type {string|null} sent in a `refresh`, not yet confirmed by `refreshed` */
+    this.pendingToken = null;
+    /** @type {number|null} */
     this.expMs = null;
-    this.refreshTimer = null;
+    /** @type {number|undefined} */
+    this.refreshTimer = undefined;
     this.onOnline = () => {
       if (this.state === "reconnecting" && !this.socket) this.connectNow();
     };
@@ -104,7 +142,7 @@ export class Connection {
 
   stop() {
     this.stopped = true;
-    this.openSeq = (this.openSeq || 0) + 1;
+    this.openSeq += 1;
     window.removeEventListener("online", this.onOnline);
     this.clearTimers();
     this.closeSocket(1000, "widget removed");
@@ -115,13 +153,14 @@ export class Connection {
     if (this.stopped) return;
     this.clearTimers();
     this.closeSocket(1000, "reconnecting");
-    this.openSeq = (this.openSeq || 0) + 1;
+    this.openSeq += 1;
     this.attempt = 0;
     this.freshTokenTried = false;
     this.setState(this.everConnected ? "reconnecting" : "connecting");
     this.open();
   }
 
+  /** @param {object} obj */
   send(obj) {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) {
       this.socket.send(JSON.stringify(obj));
@@ -131,6 +170,7 @@ export class Connection {
   }
 
   /** Send `refresh` with `token`, or with a fresh one from the provider; false when not connected. */
+  /** @param {string|null} [token] */
   async refresh(token = null) {
     if (this.state !== "connected") return false;
     const socket = this.socket;
@@ -153,6 +193,7 @@ export class Connection {
   }
 
   /** Arm the timer that keeps the token alive; a token without a readable exp is left to the server. */
+  /** @param {number|null} expMs */
   planRefresh(expMs) {
     window.clearTimeout(this.refreshTimer);
     this.expMs = expMs;
@@ -174,13 +215,14 @@ export class Connection {
     this.refreshTimer = window.setTimeout(() => this.refresh(), this.opts.refreshRetryMs);
   }
 
+  /** @param {string} state @param {Record<string, any>} [info] */
   setState(state, info = {}) {
     this.state = state;
     this.opts.onState(state, info);
   }
 
   async open() {
-    const seq = (this.openSeq = (this.openSeq || 0) + 1);
+    const seq = (this.openSeq += 1);
     let token;
     try {
       token = await this.opts.getToken();
@@ -206,6 +248,7 @@ export class Connection {
     }, this.opts.welcomeTimeoutMs);
     this.token = token;
     socket.onopen = () => {
+      /** @type {{type: string, token: string, resume_from?: string}} */
       const hello = { type: "hello", token };
       if (this.lastEventId) hello.resume_from = this.lastEventId;
       socket.send(JSON.stringify(hello));
@@ -216,12 +259,13 @@ export class Connection {
     // onerror is always followed by onclose, which carries the code we act on.
   }
 
+  /** @param {WebSocket} socket @param {unknown} raw */
   receive(socket, raw) {
     if (socket !== this.socket) return;
     this.lastFrameAt = Date.now();
     let msg;
     try {
-      msg = JSON.parse(raw);
+      msg = JSON.parse(String(raw));
     } catch (err) {
       return; // a frame we cannot read is ignored rather than killing the session
     }
@@ -242,6 +286,7 @@ export class Connection {
     if (msg.type !== "pong") this.opts.onMessage(msg);
   }
 
+  /** @param {WebSocket} socket */
   startHeartbeat(socket) {
     this.stopHeartbeat();
     this.lastFrameAt = Date.now();
@@ -265,6 +310,7 @@ export class Connection {
     this.pingTimer = null;
   }
 
+  /** @param {number} code @param {string} reason */
   closeSocket(code, reason) {
     const socket = this.socket;
     window.clearTimeout(this.welcomeTimer);
@@ -281,6 +327,7 @@ export class Connection {
     }
   }
 
+  /** @param {WebSocket} socket @param {number} code */
   closed(socket, code) {
     if (socket !== this.socket) return;
     this.closeSocket(1000, "closed");
@@ -304,6 +351,7 @@ export class Connection {
     this.scheduleRetry(code);
   }
 
+  /** @param {number|null} code */
   scheduleRetry(code) {
     const prompt = code === CLOSE.SERVER_RESTART;
     const delay = prompt

@@ -1,15 +1,33 @@
-// Caller card -> DOM.  Pure functions of (card, welcome metadata, formatter).
+// @ts-check
+// Caller card -> DOM.  Functions of (card, welcome metadata, formatter) that build nodes.
 //
 // Everything from a card is untrusted text: this module builds nodes with
 // createElement/textContent only and never assigns HTML, so a customer named
-// `<img src=x onerror=alert(1)>` is shown as those characters.
+// `<img src=x onerror=alert(1)>` is shown as those characters.  The value
+// formatting itself is pure and lives in format.js.
 
-/** createElement with attributes, properties for `on*` handlers, and text/node children. */
+import { callerLabel, humanise, labelOf, linkFor, normalise, numberText } from "./format.js";
+
+/** @typedef {import("./format.js").Formatter} Formatter */
+/** @typedef {import("./format.js").DisplayHint} DisplayHint */
+/** @typedef {{title?: string, rows?: string, fields?: Record<string, DisplayHint>}} SectionMeta  the welcome's entry for a section */
+/** @typedef {{expanded: Set<string>, toggle: (name: string) => void}} RowsState */
+/** @typedef {Record<string, any>} Card */
+
+/** @typedef {Node|string|number|null|undefined|false} Child */
+
+/**
+ * createElement with attributes, listeners for `on*` functions, and text/node children.
+ * @param {string} tag
+ * @param {Record<string, unknown>|null} attrs
+ * @param {...(Child|Child[])} children
+ * @returns {HTMLElement}
+ */
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), /** @type {EventListener} */ (value));
     else if (key === "text") el.textContent = String(value);
     else el.setAttribute(key, value === true ? "" : String(value));
   }
@@ -17,6 +35,7 @@ export function h(tag, attrs, ...children) {
   return el;
 }
 
+/** @param {HTMLElement} el @param {any[]} children */
 function appendAll(el, children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
@@ -24,6 +43,7 @@ function appendAll(el, children) {
   }
 }
 
+/** @type {Record<string, string>} */
 const LINE_TYPES = {
   fixed_line: "Landline",
   mobile: "Mobile",
@@ -38,6 +58,7 @@ const LINE_TYPES = {
   voicemail: "Voicemail",
 };
 
+/** @type {Record<string, string>} */
 const STATUS_TEXT = {
   pending: "Looking up…",
   not_found: "Not found",
@@ -46,134 +67,25 @@ const STATUS_TEXT = {
   skipped: "Skipped",
 };
 
-/** Locale-aware formatting of values from their `display` hints, with caches per options. */
-export class Formatter {
-  constructor(locale, defaultCurrency) {
-    this.locale = locale || undefined;
-    this.defaultCurrency = defaultCurrency || "USD";
-    this.cache = new Map();
-  }
-
-  intl(kind, options) {
-    const key = kind + JSON.stringify(options);
-    let fmt = this.cache.get(key);
-    if (!fmt) {
-      try {
-        fmt = kind === "n" ? new Intl.NumberFormat(this.locale, options) : new Intl.DateTimeFormat(this.locale, options);
-      } catch (err) {
-        // A bad currency code in the config must not blank the card: fall back to plain numbers.
-        fmt = kind === "n" ? new Intl.NumberFormat(this.locale) : new Intl.DateTimeFormat(this.locale);
-      }
-      this.cache.set(key, fmt);
-    }
-    return fmt;
-  }
-
-  /** Format one field value; `hint` is the field's display entry ({format, currency, ...}). */
-  value(value, hint) {
-    if (value === null || value === undefined || value === "") return "—";
-    const format = (hint && hint.format) || "text";
-    const num = typeof value === "number" ? value : typeof value === "string" && value.trim() !== "" ? Number(value) : NaN;
-    switch (format) {
-      case "number":
-        return Number.isFinite(num) ? this.intl("n", {}).format(num) : String(value);
-      case "currency":
-        return Number.isFinite(num)
-          ? this.intl("n", { style: "currency", currency: (hint && hint.currency) || this.defaultCurrency }).format(num)
-          : String(value);
-      case "percent":
-        // Ratios, as Intl and spreadsheets do: 0.25 is 25 %.
-        return Number.isFinite(num) ? this.intl("n", { style: "percent", maximumFractionDigits: 1 }).format(num) : String(value);
-      case "date":
-        return this.date(value);
-      case "datetime":
-        return this.dateTime(value);
-      default:
-        return plain(value);
-    }
-  }
-
-  date(value) {
-    const d = parseDate(value, true);
-    return d ? this.intl("d", { dateStyle: "medium" }).format(d) : String(value);
-  }
-
-  dateTime(value) {
-    const d = parseDate(value, false);
-    return d ? this.intl("d", { dateStyle: "medium", timeStyle: "short" }).format(d) : String(value);
-  }
-
-  time(value) {
-    const d = parseDate(value, false);
-    if (!d) return "";
-    const sameDay = d.toDateString() === new Date().toDateString();
-    return this.intl("d", sameDay ? { timeStyle: "short" } : { dateStyle: "short", timeStyle: "short" }).format(d);
-  }
-
-  /** "3 min ago" for a cached section's age, coarse on purpose. */
-  age(seconds) {
-    const s = Math.max(0, Math.round(Number(seconds) || 0));
-    const rtf = this.cache.get("rtf") || new Intl.RelativeTimeFormat(this.locale, { numeric: "auto", style: "short" });
-    this.cache.set("rtf", rtf);
-    if (s < 60) return rtf.format(-s, "second");
-    if (s < 3600) return rtf.format(-Math.round(s / 60), "minute");
-    if (s < 86400) return rtf.format(-Math.round(s / 3600), "hour");
-    return rtf.format(-Math.round(s / 86400), "day");
-  }
-}
-
-function plain(value) {
-  if (typeof value === "boolean") return value ? "Yes" : "No";
-  if (typeof value === "object") return JSON.stringify(value);
-  return String(value);
-}
-
-/** A date-only ISO string is a calendar day, not UTC midnight (which would show yesterday in the Americas). */
-function parseDate(value, dateOnly) {
-  if (typeof value !== "string" && typeof value !== "number") return null;
-  const m = typeof value === "string" && /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
-  if (m) return new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime())) return null;
-  if (dateOnly && typeof value === "string" && /T00:00:00(\.0+)?(Z|[+-]00:?00)?$/.test(value)) {
-    return new Date(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
-  }
-  return d;
-}
-
-/** Fill a `link` template with URL-encoded row values; only web, mail and phone links are let through. */
-export function linkFor(template, row) {
-  if (typeof template !== "string" || !template) return null;
-  let missing = false;
-  const filled = template.replace(/\{([A-Za-z0-9_.-]+)\}/g, (_, field) => {
-    const v = row ? row[field] : undefined;
-    if (v === null || v === undefined || v === "") missing = true;
-    return encodeURIComponent(v === null || v === undefined ? "" : String(v));
-  });
-  if (missing) return null;
-  try {
-    const url = new URL(filled, window.location.href);
-    return ["http:", "https:", "mailto:", "tel:"].includes(url.protocol) ? url.toString() : null;
-  } catch (err) {
-    return null;
-  }
-}
-
-/** The fields to show, in order: the display hints' order, or every key of the data when none are given. */
+/**
+ * The fields to show, in order: the display hints' order, or every key of the data when none are given.
+ * @param {SectionMeta|null} meta
+ * @param {Record<string, unknown>[]} rows
+ * @returns {[string, DisplayHint][]}
+ */
 function fieldList(meta, rows) {
   const hinted = meta && meta.fields && Object.keys(meta.fields);
-  if (hinted && hinted.length) return hinted.map((name) => [name, meta.fields[name] || {}]);
+  if (meta && meta.fields && hinted && hinted.length) {
+    const fields = meta.fields;
+    return hinted.map((name) => [name, fields[name] || {}]);
+  }
+  /** @type {Set<string>} */
   const seen = new Set();
   for (const row of rows) for (const key of Object.keys(row || {})) seen.add(key);
   return [...seen].map((name) => [name, {}]);
 }
 
-function labelOf(name, hint) {
-  if (hint && hint.label) return String(hint.label);
-  const words = name.replace(/[_-]+/g, " ").trim();
-  return words.charAt(0).toUpperCase() + words.slice(1);
-}
-
+/** @param {Record<string, unknown>} row @param {string} name @param {DisplayHint} hint @param {Formatter} fmt */
 function valueNode(row, name, hint, fmt) {
   const text = fmt.value(row ? row[name] : undefined, hint);
   const href = hint && hint.link ? linkFor(hint.link, row) : null;
@@ -181,12 +93,42 @@ function valueNode(row, name, hint, fmt) {
   return h("a", { href, target: "_blank", rel: "noopener noreferrer", part: "link" }, text);
 }
 
+/** @param {DisplayHint|null|undefined} hint */
 function isNumeric(hint) {
-  return hint && ["number", "currency", "percent"].includes(hint.format);
+  return Boolean(hint && hint.format) && ["number", "currency", "percent"].includes(String(hint && hint.format));
+}
+
+// ---------------------------------------------------------------- the element's frame
+
+/**
+ * The shadow root's fixed parts: toolbar, connection banner, sign-in warning, live region,
+ * "missed while away", empty state and the cards' container.
+ * @param {ShadowRoot} shadow
+ * @param {{askNotifications: () => void, toggleSound: () => void, retry: () => void}} on
+ */
+export function renderFrame(shadow, on) {
+  const d = {
+    dot: h("span", { class: "dot", "aria-hidden": "true" }),
+    who: h("span", { class: "who", "data-testid": "agent" }),
+    notifyButton: h("button", { type: "button", "data-testid": "enable-notifications", hidden: true, onclick: on.askNotifications, text: "Enable notifications" }),
+    soundButton: h("button", { type: "button", "data-testid": "sound-toggle", "aria-pressed": "true", onclick: on.toggleSound, text: "Sound on" }),
+    bannerText: h("span", { "data-testid": "status-text" }),
+    bannerButton: h("button", { type: "button", "data-testid": "retry", onclick: on.retry, text: "Retry now" }),
+    expiring: h("div", { class: "banner expiring", "data-testid": "token-expiring", role: "alert", part: "banner", hidden: true }),
+    live: h("div", { class: "sr-only", "data-testid": "live-region", role: "status", "aria-live": "assertive", "aria-atomic": "true" }),
+    awayBox: h("section", { class: "away", "data-testid": "missed-while-away", hidden: true, "aria-label": "Calls missed while disconnected" }),
+    empty: h("p", { class: "empty", "data-testid": "empty", text: "Waiting for calls…" }),
+    cardList: h("div", { class: "cards", "data-testid": "cards", part: "cards", tabindex: "-1", role: "region", "aria-label": "Calls" }),
+  };
+  const banner = h("div", { class: "banner", "data-testid": "status-banner", "data-state": "connecting", part: "banner" }, d.bannerText, d.bannerButton);
+  const toolbar = h("div", { class: "toolbar" }, h("h2", { text: "Calls" }), h("span", {}, d.dot, d.who), d.notifyButton, d.soundButton);
+  shadow.append(h("div", { class: "root", part: "root" }, toolbar, banner, d.expiring, d.live, d.awayBox, d.empty, d.cardList));
+  return { ...d, banner };
 }
 
 // ---------------------------------------------------------------- caller
 
+/** The caller block: name, number as the agent reads it, location and line type. @param {Card} card @param {{homeRegion: string|null}} ctx */
 export function renderCaller(card, ctx) {
   const caller = card.caller || {};
   const customer = card.customer || {};
@@ -204,24 +146,9 @@ export function renderCaller(card, ctx) {
   return block;
 }
 
-function normalise(s) {
-  return String(s).toLowerCase().replace(/[^a-z0-9]/g, "");
-}
-
-/** The number as an agent should read it: national at home, international for a foreign caller. */
-export function numberText(caller, ctx) {
-  if (caller.withheld) return "Number withheld";
-  if (caller.valid === false) return `${caller.raw || caller.e164 || "No number"} (not a valid number)`;
-  const national = caller.national || caller.e164 || caller.raw || "";
-  // National format misleads for a foreign caller: add the international form then.
-  if (caller.region && ctx.homeRegion && caller.region !== ctx.homeRegion && caller.international) {
-    return String(caller.international);
-  }
-  return national;
-}
-
 // ---------------------------------------------------------------- badges and duplicates
 
+/** The badge row (a possible duplicate, the server's badges), or null when there is none. @param {Card} card */
 export function renderBadges(card) {
   const customer = card.customer || {};
   const conflicts = Array.isArray(customer.conflicts) ? customer.conflicts : [];
@@ -246,6 +173,11 @@ export function renderBadges(card) {
   return row.childElementCount ? row : null;
 }
 
+/**
+ * "2 records match this number" and the fields records disagree on, or null.
+ * @param {Card} card
+ * @param {(name: string) => string} sectionTitle
+ */
 export function renderConflicts(card, sectionTitle) {
   const customer = card.customer || {};
   const conflicts = Array.isArray(customer.conflicts) ? customer.conflicts : [];
@@ -279,6 +211,11 @@ export function renderConflicts(card, sectionTitle) {
 /**
  * One connector's section.  `meta` is the welcome's entry (title, rows, fields);
  * `section` is the card's ({status, data, error, cached, age_s}).
+ * @param {string} name
+ * @param {SectionMeta|null} meta
+ * @param {Record<string, any>|undefined} section
+ * @param {Formatter} fmt
+ * @param {RowsState} state
  */
 export function renderSection(name, meta, section, fmt, state) {
   const status = (section && section.status) || "pending";
@@ -298,10 +235,11 @@ export function renderSection(name, meta, section, fmt, state) {
   }
   if (status !== "ok") head.append(statusChip(status, section));
   el.append(head);
-  if (status === "ok") el.append(sectionBody(name, meta, section.data || {}, fmt, state));
+  if (status === "ok" && section) el.append(sectionBody(name, meta, section.data || {}, fmt, state));
   return el;
 }
 
+/** @param {string} status @param {Record<string, any>|undefined} section */
 function statusChip(status, section) {
   const chip = h("span", { class: `chip ${status}`, "data-testid": "section-status" });
   if (status === "pending") chip.append(h("span", { class: "spinner", "aria-hidden": "true" }));
@@ -312,6 +250,7 @@ function statusChip(status, section) {
   return chip;
 }
 
+/** @param {string} name @param {SectionMeta|null} meta @param {Record<string, any>} data @param {Formatter} fmt @param {RowsState} state */
 function sectionBody(name, meta, data, fmt, state) {
   const many = Array.isArray(data.items) || (meta && meta.rows === "many");
   if (many) return rowsTable(name, meta, Array.isArray(data.items) ? data.items : [], fmt, state);
@@ -332,6 +271,7 @@ function sectionBody(name, meta, data, fmt, state) {
 
 const ROWS_SHOWN = 5;
 
+/** @param {string} name @param {SectionMeta|null} meta @param {Record<string, unknown>[]} items @param {Formatter} fmt @param {RowsState} state */
 function rowsTable(name, meta, items, fmt, state) {
   if (!items.length) return h("p", { class: "muted", text: "No rows" });
   const fields = fieldList(meta, items);
@@ -371,6 +311,7 @@ function rowsTable(name, meta, items, fmt, state) {
 
 // ---------------------------------------------------------------- history
 
+/** "Previous calls", or null when there are none. @param {unknown} history @param {Formatter} fmt */
 export function renderHistory(history, fmt) {
   if (!Array.isArray(history) || !history.length) return null;
   const list = h("ol", { class: "history-list" });
@@ -388,7 +329,38 @@ export function renderHistory(history, fmt) {
   return h("div", { class: "history", "data-testid": "history", part: "history" }, h("h3", { text: "Previous calls" }), list);
 }
 
-export function humanise(code) {
-  const s = String(code).replace(/[_-]+/g, " ");
-  return s.charAt(0).toUpperCase() + s.slice(1);
+// ---------------------------------------------------------------- missed while away
+
+/**
+ * The "Missed while away" box's content: the list, or why it could not be fetched (with a retry).
+ * @param {{items: Record<string, any>[], error: string|null, homeRegion: string|null, fmt: Formatter, onClear: () => void, onRetry: () => void}} opts
+ * @returns {HTMLElement[]}
+ */
+export function renderMissed({ items, error, homeRegion, fmt, onClear, onRetry }) {
+  const title = items.length ? `Missed while away (${items.length})` : "Missed while away";
+  const header = h("header", {}, h("h3", { text: title }), h("button", { type: "button", "data-testid": "clear-missed", onclick: onClear, text: "Clear" }));
+  const problem = error
+    ? h(
+        "p",
+        { class: "missed-error", "data-testid": "missed-error", role: "alert" },
+        `Calls that rang while you were disconnected could not be listed: ${error}`,
+        " ",
+        h("button", { type: "button", class: "link-button", "data-testid": "retry-missed", onclick: onRetry, text: "Try again" }),
+      )
+    : null;
+  const list = h("ul", {});
+  for (const call of items) {
+    const { name, number } = callerLabel(call, homeRegion);
+    const meta = [humanise(call.status || "unknown"), call.agent, fmt.time(call.received_at)].filter(Boolean).join(" · ");
+    list.append(
+      h(
+        "li",
+        { "data-testid": "missed-item", "data-call-id": call.call_id },
+        h("strong", { text: name }),
+        h("span", { text: number }),
+        h("span", { class: "muted", text: meta }),
+      ),
+    );
+  }
+  return [header, ...(problem ? [problem] : []), ...(items.length ? [list] : [])];
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // The widget's stylesheet, adopted into its shadow root.
 //
 // Kept as a JS string rather than a .css file so that it is applied in the
@@ -115,6 +116,7 @@ a { color: var(--sp-accent); }
 .away header { display: flex; justify-content: space-between; align-items: center; gap: 8px; margin-bottom: 4px; }
 .away ul { list-style: none; margin: 0; padding: 0; }
 .away li { display: flex; flex-wrap: wrap; gap: 4px 10px; padding: 3px 0; border-top: 1px solid var(--sp-border); font-size: 13px; }
+.away .missed-error { margin: 4px 0; color: var(--sp-alert-fg); font-weight: 600; }
 .away li:first-child { border-top: 0; }
 
 .empty { color: var(--sp-muted); padding: 24px 8px; text-align: center; }
@@ -209,6 +211,7 @@ table.rows .num { text-align: right; font-variant-numeric: tabular-nums; white-s
 `;
 
 /** One constructed sheet per document; falls back to a <style> where adoptedStyleSheets is missing. */
+/** @param {ShadowRoot} shadow */
 export function applyStyles(shadow) {
   if ("adoptedStyleSheets" in Document.prototype && "replaceSync" in CSSStyleSheet.prototype) {
     const sheet = new CSSStyleSheet();

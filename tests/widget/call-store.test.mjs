@@ -1,0 +1,177 @@
+// Unit tests of web_widget/call-store.js: the calls' state machine, with no DOM.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+
+import { AWAY_SLACK_MS, CallStore } from "../../web_widget/call-store.js";
+
+const card = (status, extra = {}) => ({ call_id: "c1", status, caller: { e164: "+12125550147" }, ...extra });
+
+describe("records and versions", () => {
+  test("a first card creates a ringing record and says it is the first sight", () => {
+    const store = new CallStore({ now: () => 1000 });
+    const applied = store.applyCard({ call_id: "c1", version: 1, complete: false, card: card("ringing") });
+    assert.equal(applied.firstSight, true);
+    assert.deepEqual(store.snapshot(), [{ call_id: "c1", version: 1, complete: false, status: "ringing", dismissed: false }]);
+    assert.equal(store.get("c1").arrivedAt, 1000);
+  });
+
+  test("a newer version replaces the card and is not a first sight", () => {
+    const store = new CallStore();
+    store.applyCard({ call_id: "c1", version: 1, card: card("ringing") });
+    const applied = store.applyCard({ call_id: "c1", version: 2, complete: true, card: card("ringing", { customer: { name: "Ada" } }) });
+    assert.equal(applied.firstSight, false);
+    assert.equal(applied.rec.card.customer.name, "Ada");
+    assert.equal(applied.rec.complete, true);
+  });
+
+  test("a replayed or older version is ignored, so a card is never shown twice", () => {
+    const store = new CallStore();
+    store.applyCard({ call_id: "c1", version: 2, card: card("ringing", { queue: "new" }) });
+    assert.equal(store.applyCard({ call_id: "c1", version: 2, card: card("ringing") }), null);
+    assert.equal(store.applyCard({ call_id: "c1", version: 1, card: card("ringing") }), null);
+    assert.equal(store.get("c1").card.queue, "new");
+  });
+
+  test("the call id may come from the card, and a frame without id or card is ignored", () => {
+    const store = new CallStore();
+    assert.equal(store.applyCard({ version: 1 }), null);
+    assert.equal(store.applyCard({ call_id: "x", version: 1, card: "not an object" }), null);
+    assert.ok(store.applyCard({ version: 1, card: card("ringing") }));
+    assert.equal(store.get("c1").version, 1);
+  });
+
+  test("a card's status only moves forward", () => {
+    const store = new CallStore();
+    store.applyCard({ call_id: "c1", version: 1, card: card("ended") });
+    store.applyCard({ call_id: "c1", version: 2, card: card("ringing") });
+    assert.equal(store.get("c1").status, "ended");
+  });
+
+  test("an answered card naming this agent marks the call as mine", () => {
+    const store = new CallStore();
+    store.agent = "agent-1";
+    store.applyCard({ call_id: "c1", version: 1, card: card("answered", { agent: "agent-1" }) });
+    store.applyCard({ call_id: "c2", version: 1, card: { ...card("answered", { agent: "agent-2" }), call_id: "c2" } });
+    assert.equal(store.get("c1").mine, true);
+    assert.equal(store.get("c2").mine, false);
+  });
+
+  test("beyond the bound, the oldest records not on screen are dropped first", () => {
+    const store = new CallStore({ maxRecords: 3 });
+    for (const id of ["a", "b", "c"]) store.record(id).view = {};
+    store.record("d"); // not on screen: the only one that may go
+    assert.equal(store.size, 3);
+    assert.deepEqual(store.records().map((r) => r.callId), ["a", "b", "c"]);
+    store.get("a").dismissed = true;
+    store.record("e");
+    assert.deepEqual(store.records().map((r) => r.callId), ["b", "c", "e"]);
+  });
+});
+
+describe("call frames and withdrawal", () => {
+  test("another agent answering a ringing call withdraws it here", () => {
+    const store = new CallStore();
+    store.agent = "agent-1";
+    store.applyCard({ call_id: "c1", version: 1, card: card("ringing") });
+    const applied = store.applyCall({ call_id: "c1", status: "answered", agent: "agent-2" });
+    assert.equal(applied.withdrawnBy, "agent-2");
+    assert.equal(applied.changed, false);
+    assert.equal(store.get("c1").takenBy, "agent-2");
+    assert.equal(store.snapshot()[0].status, "withdrawn");
+  });
+
+  test("a call is withdrawn once: a second answer by another agent changes nothing", () => {
+    const store = new CallStore();
+    store.agent = "agent-1";
+    store.record("c1");
+    store.applyCall({ call_id: "c1", status: "answered", agent: "agent-2" });
+    const again = store.applyCall({ call_id: "c1", status: "answered", agent: "agent-3" });
+    assert.deepEqual([again.withdrawnBy, again.changed, store.get("c1").takenBy], [null, false, "agent-2"]);
+  });
+
+  test("another agent answering a call that no longer rings does not withdraw it", () => {
+    const store = new CallStore();
+    store.agent = "agent-1";
+    store.applyCall({ call_id: "c1", status: "answered", agent: "agent-1" });
+    const applied = store.applyCall({ call_id: "c1", status: "answered", agent: "agent-2" });
+    assert.equal(applied.withdrawnBy, null);
+    assert.equal(store.get("c1").withdrawn, false);
+    assert.equal(store.get("c1").mine, true);
+  });
+
+  test("this agent's answer, or one naming nobody, makes the call mine and moves its status", () => {
+    const store = new CallStore();
+    store.agent = "agent-1";
+    const applied = store.applyCall({ call_id: "c1", status: "answered" });
+    assert.deepEqual([applied.changed, applied.rec.mine, applied.rec.status], [true, true, "answered"]);
+    store.applyCall({ call_id: "c1", status: "ended" });
+    store.applyCall({ call_id: "c1", status: "answered" });
+    assert.equal(store.get("c1").status, "ended");
+  });
+
+  test("a call frame without an id or with an unknown status is ignored", () => {
+    const store = new CallStore();
+    assert.equal(store.applyCall({ status: "answered" }), null);
+    assert.equal(store.applyCall({ call_id: "c1", status: "ringing" }), null);
+    assert.equal(store.applyCall({ call_id: "c1", status: "on-hold" }), null);
+    assert.equal(store.size, 0);
+  });
+
+  test("calls without a card are not in the host's snapshot", () => {
+    const store = new CallStore();
+    store.applyCall({ call_id: "c1", status: "ended" });
+    assert.deepEqual(store.snapshot(), []);
+  });
+});
+
+describe("missed while away", () => {
+  const lostAt = Date.parse("2026-01-01T10:00:00Z");
+  const at = (ms) => new Date(lostAt + ms).toISOString();
+
+  test("calls received during the gap are listed, newest first", () => {
+    const store = new CallStore();
+    const count = store.mergeAway(
+      [
+        { call_id: "early", received_at: at(5000) },
+        { call_id: "late", received_at: at(60000) },
+      ],
+      lostAt,
+    );
+    assert.equal(count, 2);
+    assert.deepEqual(store.away().map((c) => c.call_id), ["late", "early"]);
+  });
+
+  test("calls from before the gap (beyond the clock-skew slack) are left out", () => {
+    const store = new CallStore();
+    store.mergeAway(
+      [
+        { call_id: "old", received_at: at(-AWAY_SLACK_MS - 1) },
+        { call_id: "skewed", received_at: at(-AWAY_SLACK_MS + 1) },
+      ],
+      lostAt,
+    );
+    assert.deepEqual(store.away().map((c) => c.call_id), ["skewed"]);
+  });
+
+  test("calls already shown as cards are not listed again, and entries without an id are skipped", () => {
+    const store = new CallStore();
+    store.applyCard({ call_id: "c1", version: 1, card: card("ringing") });
+    store.mergeAway([{ call_id: "c1", received_at: at(1) }, null, { received_at: at(2) }, { call_id: "c2", received_at: at(3) }], lostAt);
+    assert.deepEqual(store.away().map((c) => c.call_id), ["c2"]);
+  });
+
+  test("two fetches merge by call id, and clearing empties the list", () => {
+    const store = new CallStore();
+    store.mergeAway([{ call_id: "c2", received_at: at(3), status: "ringing" }], lostAt);
+    store.mergeAway([{ call_id: "c2", received_at: at(3), status: "missed" }, { call_id: "c3", received_at: at(4) }], lostAt);
+    assert.deepEqual(store.away().map((c) => [c.call_id, c.status]), [["c3", undefined], ["c2", "missed"]]);
+    store.clearAway();
+    assert.deepEqual(store.away(), []);
+  });
+
+  test("without a known start of the gap every new call is listed", () => {
+    const store = new CallStore();
+    store.mergeAway([{ call_id: "ancient", received_at: "2001-01-01T00:00:00Z" }], null);
+    assert.deepEqual(store.away().map((c) => c.call_id), ["ancient"]);
+  });
+});

@@ -1,0 +1,80 @@
+// @ts-check
+// screenpop's HTTP API as the widget uses it: saving notes and listing recent calls.
+//
+// No DOM: each call answers {ok, status, message} (or the calls), never throws (a failing token
+// provider included), so the element can show the agent what went wrong.  `fetch` and the page URL are injectable for tests.
+
+/** @typedef {{ok: boolean, status: number, message: string}} ApiResult  status 0: the server could not be reached */
+/** @typedef {(input: URL, init?: RequestInit) => Promise<Response>} Fetch */
+
+/**
+ * `path` under the `server` base (which may carry a path of its own), resolved against the page.
+ * @param {string} server
+ * @param {string} path  relative, no leading slash
+ * @param {string} [page]
+ */
+export function apiUrl(server, path, page = globalThis.location ? globalThis.location.href : undefined) {
+  const base = server.replace(/\/+$/, "") + "/";
+  return new URL(path, new URL(base, page));
+}
+
+/**
+ * The SPEC's error shape {"error": {"code", "message"}}, or a plain sentence for anything else.
+ * @param {Response} resp
+ */
+export async function errorMessage(resp) {
+  try {
+    const data = await resp.json();
+    if (data && data.error && data.error.message) return String(data.error.message).replace(/\.?$/, ".");
+  } catch (err) {
+    /* not JSON: fall through */
+  }
+  return resp.status === 401 ? "Your sign-in has expired." : `The server answered ${resp.status}.`;
+}
+
+const UNREACHABLE = "The server could not be reached.";
+
+/**
+ * POST /api/calls/{id}/notes with an already serialised body.
+ * @param {{server: string, getToken: () => Promise<string|null>, callId: string, body: string, fetch?: Fetch}} req
+ * @returns {Promise<ApiResult>}
+ */
+export async function postNotes({ server, getToken, callId, body, fetch = globalThis.fetch }) {
+  try {
+    const token = await getToken();
+    const url = apiUrl(server, `api/calls/${encodeURIComponent(callId)}/notes`);
+    const resp = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token || ""}` },
+      body,
+      credentials: "omit",
+    });
+    if (resp.ok) return { ok: true, status: resp.status, message: "" };
+    return { ok: false, status: resp.status, message: await errorMessage(resp) };
+  } catch (err) {
+    return { ok: false, status: 0, message: UNREACHABLE };
+  }
+}
+
+/**
+ * GET /api/calls?limit=N: the agent's recent calls, or why they could not be had.
+ * @param {{server: string, getToken: () => Promise<string|null>, limit?: number, fetch?: Fetch}} req
+ * @returns {Promise<ApiResult & {calls: unknown[]}>}
+ */
+export async function fetchCalls({ server, getToken, limit = 20, fetch = globalThis.fetch }) {
+  try {
+    const token = await getToken();
+    const url = apiUrl(server, `api/calls?limit=${limit}`);
+    const resp = await fetch(url, { headers: { Authorization: `Bearer ${token || ""}` }, credentials: "omit" });
+    if (!resp.ok) return { ok: false, status: resp.status, message: await errorMessage(resp), calls: [] };
+    let data;
+    try {
+      data = await resp.json();
+    } catch (err) {
+      return { ok: false, status: resp.status, message: "The server's answer could not be read.", calls: [] };
+    }
+    return { ok: true, status: resp.status, message: "", calls: Array.isArray(data && data.calls) ? data.calls : [] };
+  } catch (err) {
+    return { ok: false, status: 0, message: UNREACHABLE, calls: [] };
+  }
+}

@@ -1,0 +1,379 @@
+// @ts-check
+// <screenpop-card>: the element class (SPEC section 7), registered by define.js.
+//
+// It wires the parts together and owns what hosts may use: attributes, the `token`,
+// `tokenProvider`, `state` and `calls` properties, `reconnect()`, `dismiss()` and the
+// `screenpop:*` events.  Everything else is #private.  The calls' bookkeeping is call-store.js,
+// the socket policy connection.js, one card's DOM card-view.js, the notes form notes-form.js,
+// HTTP api.js, the gap list missed.js, ring/notify attention.js and the stylesheet styles.js.
+
+import { postNotes } from "./api.js";
+import { Attention } from "./attention.js";
+import { bannerMessage, needsAction } from "./banner.js";
+import { CallStore } from "./call-store.js";
+import { CardViews } from "./card-view.js";
+import { Connection, wsUrl } from "./connection.js";
+import { callerLabel, Formatter } from "./format.js";
+import { NotesForms } from "./notes-form.js";
+import { MissedWhileAway } from "./missed.js";
+import { renderFrame } from "./render.js";
+import { applyStyles } from "./styles.js";
+
+/** @typedef {import("./call-store.js").CallRecord} CallRecord */
+/** @typedef {import("./banner.js").StateInfo} StateInfo */
+/** @typedef {{type: string, agent?: string, role?: string, recovered?: boolean, sections?: unknown, dispositions?: unknown}} Welcome */
+/** @typedef {"notifications"|"sound"|"title-flash"} AlertKind */
+
+export class ScreenpopCard extends HTMLElement {
+  static get observedAttributes() {
+    return ["server", "token", "locale", "currency", "heartbeat", "notifications", "sound", "title-flash"];
+  }
+
+  /** @type {string|null} */ #token = null;
+  /** @type {(() => Promise<string|null>|string|null)|null} */ #tokenProvider = null;
+  #store = new CallStore();
+  /** @type {Welcome|null} */ #welcome = null;
+  #muted = false;
+  /** @type {number|null} */ #lostAt = null;
+  /** @type {StateInfo} */ #stateInfo = {};
+  #fmt = new Formatter(null, null);
+  /** @type {string|null} */ #homeRegion = null;
+  /** @type {Attention|null} */ #attention = null;
+  /** @type {number|undefined} */ #bannerTimer;
+  #dom;
+  #conn;
+  #views;
+  #notes;
+  #missed;
+
+  constructor() {
+    super();
+    const shadow = this.attachShadow({ mode: "open" });
+    applyStyles(shadow);
+    this.#dom = renderFrame(shadow, {
+      askNotifications: () => this.#askNotifications(),
+      toggleSound: () => this.#toggleSound(),
+      retry: () => this.reconnect(),
+    });
+    this.#notes = new NotesForms({
+      welcome: () => this.#welcome,
+      fmt: () => this.#fmt,
+      post: (callId, body) => postNotes({ server: this.#serverBase(), getToken: () => this.#currentToken(), callId, body }),
+      retryOn401: () => Boolean(this.#tokenProvider),
+      edited: (rec) => {
+        rec.confirmDismiss = false;
+        rec.view.dismiss.textContent = "Dismiss";
+      },
+      saved: (rec, body) => this.#emit("screenpop:notes-saved", { call_id: rec.callId, ...body }),
+    });
+    this.#views = new CardViews({
+      store: this.#store,
+      list: this.#dom.cardList,
+      empty: this.#dom.empty,
+      fmt: () => this.#fmt,
+      homeRegion: () => this.#homeRegion,
+      welcome: () => this.#welcome,
+      notes: this.#notes,
+      dismiss: (rec) => this.#dismissRecord(rec, false),
+      emit: (name, detail) => this.#emit(name, detail),
+    });
+    this.#missed = new MissedWhileAway({
+      box: this.#dom.awayBox,
+      store: this.#store,
+      server: () => this.#serverBase(),
+      getToken: () => this.#currentToken(),
+      fmt: () => this.#fmt,
+      homeRegion: () => this.#homeRegion,
+      cleared: () => this.#dom.cardList.focus(),
+    });
+    this.#conn = new Connection({
+      getUrl: () => wsUrl(this.#serverBase()),
+      getToken: () => this.#currentToken(),
+      canRefreshToken: () => Boolean(this.#tokenProvider),
+      onExpiring: (expMs) => this.#onExpiring(expMs),
+      onMessage: (msg) => this.#onMessage(msg),
+      onState: (state, info) => this.#onState(state, info),
+    });
+    this.#updateBanner();
+  }
+
+  // ------------------------------------------------------------ public API
+
+  /** "connecting" | "connected" | "reconnecting" | "unauthorized" | "forbidden-origin" */
+  get state() {
+    return this.#conn.state;
+  }
+
+  get token() {
+    return this.#token;
+  }
+
+  set token(value) {
+    this.#token = value ? String(value) : null;
+    this.#credentialsChanged();
+  }
+
+  /**
+   * For host apps that refresh tokens: `el.tokenProvider = async () => "<jwt>"`.  It is asked for
+   * the hello, again before the token's exp (the socket then lives on with a `refresh`), and once
+   * more after a 4401.
+   */
+  get tokenProvider() {
+    return this.#tokenProvider;
+  }
+
+  set tokenProvider(fn) {
+    this.#tokenProvider = typeof fn === "function" ? fn : null;
+    this.#credentialsChanged();
+  }
+
+  /** What the widget currently holds, for hosts and tests. */
+  get calls() {
+    return this.#store.snapshot();
+  }
+
+  reconnect() {
+    this.#conn.connectNow();
+  }
+
+  /** @param {string} callId */
+  dismiss(callId) {
+    const rec = this.#store.get(callId);
+    if (rec) this.#dismissRecord(rec, true);
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  connectedCallback() {
+    this.#applyLocale();
+    const hb = Number(this.getAttribute("heartbeat"));
+    if (hb > 0) this.#conn.opts.heartbeatMs = hb * 1000;
+    if (!this.#attention) this.#attention = new Attention((kind) => this.#enabled(kind));
+    this.#updateToolbar();
+    this.#conn.start();
+  }
+
+  disconnectedCallback() {
+    this.#conn.stop();
+    if (this.#attention) this.#attention.destroy();
+    this.#attention = null;
+    window.clearInterval(this.#bannerTimer);
+    for (const rec of this.#store.records()) window.clearTimeout(rec.notifyTimer);
+  }
+
+  /** @param {string} name @param {string|null} oldValue @param {string|null} value */
+  attributeChangedCallback(name, oldValue, value) {
+    if (oldValue === value) return;
+    if (name === "token") {
+      this.#token = value || null;
+      this.#credentialsChanged();
+    } else if (name === "server") {
+      this.#conn.lastEventId = null; // another server's event ids mean nothing here
+      this.#conn.connectNow();
+    } else if (name === "locale" || name === "currency") {
+      this.#applyLocale();
+      for (const rec of this.#store.records()) if (rec.view) this.#views.render(rec, true);
+    } else {
+      this.#updateToolbar();
+    }
+  }
+
+  #credentialsChanged() {
+    // A live connection keeps its session and lives on with the new token (a `refresh`);
+    // otherwise the new token is worth a connection attempt at once.
+    if (this.#conn.state === "connected") this.#conn.refresh(this.#tokenProvider ? null : this.#token);
+    else this.#conn.connectNow();
+  }
+
+  #applyLocale() {
+    const locale = this.getAttribute("locale") || navigator.language || "en-US";
+    this.#fmt = new Formatter(locale, this.getAttribute("currency"));
+    try {
+      this.#homeRegion = new Intl.Locale(locale).maximize().region || null;
+    } catch (err) {
+      this.#homeRegion = null; // a malformed locale attribute: numbers are shown as national
+    }
+  }
+
+  /** @param {AlertKind} kind */
+  #enabled(kind) {
+    if (this.getAttribute(kind) === "off") return false;
+    return kind === "sound" ? !this.#muted : true;
+  }
+
+  #serverBase() {
+    return this.getAttribute("server") || window.location.origin;
+  }
+
+  /** @returns {Promise<string|null>} */
+  async #currentToken() {
+    if (this.#tokenProvider) return (await this.#tokenProvider()) || null;
+    return this.#token || this.getAttribute("token") || null;
+  }
+
+  /** @param {string} name @param {object} detail */
+  #emit(name, detail) {
+    this.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, composed: true }));
+  }
+
+  /** @param {string} text */
+  #announce(text) {
+    // Clearing first makes screen readers announce a repeated identical message too.
+    const live = this.#dom.live;
+    live.textContent = "";
+    window.setTimeout(() => {
+      live.textContent = text;
+    }, 50);
+  }
+
+  // ------------------------------------------------------------ frame
+
+  #updateToolbar() {
+    const d = this.#dom;
+    const canAsk = "Notification" in window && Notification.permission === "default" && this.#enabled("notifications");
+    d.notifyButton.hidden = !canAsk;
+    d.soundButton.hidden = this.getAttribute("sound") === "off";
+    d.soundButton.textContent = this.#muted ? "Sound off" : "Sound on";
+    d.soundButton.setAttribute("aria-pressed", this.#muted ? "false" : "true");
+    const w = this.#welcome;
+    d.who.textContent = w ? `${w.agent}${w.role ? ` · ${w.role}` : ""}` : "";
+    d.dot.setAttribute("data-state", this.state);
+    d.dot.setAttribute("title", this.state);
+  }
+
+  #askNotifications() {
+    Notification.requestPermission().then(
+      () => this.#updateToolbar(),
+      () => this.#updateToolbar(),
+    );
+  }
+
+  #toggleSound() {
+    this.#muted = !this.#muted;
+    this.#updateToolbar();
+  }
+
+  // ------------------------------------------------------------ connection state
+
+  /** @param {string} state @param {Record<string, any>} info */
+  #onState(state, info) {
+    const previous = this.#stateInfo.state;
+    this.#stateInfo = { state, ...info };
+    this.setAttribute("state", state);
+    if (state === "connected") {
+      this.#welcome = info.welcome;
+      this.#store.agent = (info.welcome && info.welcome.agent) || null;
+      this.#onWelcome(info.welcome, previous);
+    } else if (previous === "connected") {
+      this.#showExpiring(null); // the banner now says what is wrong
+      this.#lostAt = Date.now();
+      this.#announce("Disconnected from screenpop. Reconnecting.");
+    }
+    if (needsAction(state)) this.#announce(this.#bannerMessage());
+    this.#updateBanner();
+    this.#updateToolbar();
+    if (state !== previous) this.#emit("screenpop:state", { state, code: info.code ?? null, reason: info.reason ?? null });
+  }
+
+  /** @param {Welcome} welcome @param {string|undefined} previous */
+  #onWelcome(welcome, previous) {
+    if (previous === "reconnecting") this.#announce("Reconnected.");
+    if (welcome.recovered === false) this.#missed.fetch(this.#lostAt);
+    this.#lostAt = null;
+    for (const rec of this.#store.records()) if (rec.view) this.#views.render(rec, true);
+  }
+
+  #bannerMessage() {
+    return bannerMessage(this.#stateInfo, Date.now(), window.location.origin);
+  }
+
+  #updateBanner() {
+    const d = this.#dom;
+    const state = this.#stateInfo.state || "connecting";
+    d.banner.setAttribute("data-state", state);
+    d.banner.setAttribute("role", needsAction(state) ? "alert" : "status");
+    d.bannerText.textContent = this.#bannerMessage();
+    d.bannerButton.hidden = state === "connecting" || state === "connected";
+    d.bannerButton.textContent = state === "reconnecting" ? "Retry now" : "Try again";
+    window.clearInterval(this.#bannerTimer);
+    if (state === "reconnecting") {
+      this.#bannerTimer = window.setInterval(() => {
+        d.bannerText.textContent = this.#bannerMessage();
+      }, 1000);
+    }
+  }
+
+  /** No token provider and the token runs out soon: ask the agent (and the host page) for a new one. @param {number} expMs */
+  #onExpiring(expMs) {
+    this.#showExpiring(expMs);
+    this.#announce(this.#dom.expiring.textContent || "");
+    this.#emit("screenpop:token-expiring", { exp: Math.floor(expMs / 1000) });
+  }
+
+  /** @param {number|null} expMs */
+  #showExpiring(expMs) {
+    const box = this.#dom.expiring;
+    box.hidden = expMs === null;
+    box.textContent = expMs === null ? "" : `Your sign-in ends at ${this.#fmt.time(new Date(expMs).toISOString())}. Sign in again to keep receiving calls.`;
+  }
+
+  // ------------------------------------------------------------ messages
+
+  /** @param {Record<string, any>} msg */
+  #onMessage(msg) {
+    if (msg.type === "card") this.#applyCard(msg);
+    else if (msg.type === "call") this.#applyCall(msg);
+    else if (msg.type === "refreshed" || msg.type === "welcome") this.#showExpiring(null);
+    if (msg.type === "refreshed") this.#emit("screenpop:token-refreshed", { exp: msg.exp });
+  }
+
+  /** @param {Record<string, any>} msg */
+  #applyCard(msg) {
+    const applied = this.#store.applyCard(msg);
+    if (!applied) return;
+    const { rec, firstSight } = applied;
+    if (rec.withdrawn || rec.dismissed) return;
+    this.#views.render(rec, false);
+    this.#emit("screenpop:card", { call_id: rec.callId, version: rec.version, complete: rec.complete, card: rec.card });
+    this.#attend(rec, firstSight);
+  }
+
+  /** @param {Record<string, any>} msg */
+  #applyCall(msg) {
+    const applied = this.#store.applyCall(msg);
+    if (!applied) return;
+    const { rec, withdrawnBy, changed } = applied;
+    if (withdrawnBy && rec.view) {
+      this.#views.render(rec, false);
+      this.#announce(`Call from ${callerLabel(rec.card, this.#homeRegion).name} was taken by ${withdrawnBy}.`);
+      this.#views.fadeOut(rec);
+    } else if (changed && rec.view && !rec.dismissed && !rec.withdrawn) {
+      this.#views.render(rec, false);
+    }
+    if (this.#attention) this.#attention.stop(rec.callId);
+    window.clearTimeout(rec.notifyTimer);
+    const agent = msg.agent || null;
+    if (msg.status === "answered") this.#emit("screenpop:answered", { call_id: rec.callId, agent, mine: !rec.withdrawn, card: rec.card });
+    this.#emit("screenpop:call", { call_id: rec.callId, status: msg.status, agent });
+  }
+
+  /** @param {CallRecord} rec @param {boolean} force  skip the "discard unsaved notes?" question */
+  #dismissRecord(rec, force) {
+    if (!this.#views.dismiss(rec, force)) return;
+    window.clearTimeout(rec.notifyTimer);
+    if (this.#attention) this.#attention.stop(rec.callId);
+  }
+
+  // ------------------------------------------------------------ attention
+
+  /** A ringing call's card: ring, announce it the first time, notify (attention.js decides when). @param {CallRecord} rec @param {boolean} firstSight */
+  #attend(rec, firstSight) {
+    if (rec.status !== "ringing" || rec.withdrawn) return;
+    if (firstSight) {
+      const { name, number } = callerLabel(rec.card, this.#homeRegion);
+      this.#announce(`Incoming call: ${name}, ${number}.`);
+    }
+    const label = () => callerLabel(rec.card, this.#homeRegion);
+    if (this.#attention) this.#attention.attend(rec, firstSight, label, () => rec.view && rec.view.el.focus());
+  }
+}
