@@ -20,8 +20,8 @@ from typing import Any
 import jwt
 from hypothesis import HealthCheck, settings
 
-from screenpop.openapi_schemas import ERROR_CODES
 from screenpop.settings import Settings
+from screenpop.web.openapi_schemas import ERROR_CODES
 from tests.service_helpers import SECRET, running
 
 # Bounded and deterministic: the same examples every run, no example database, no deadline

@@ -19,9 +19,9 @@ import aiohttp
 import websockets
 from aiohttp import web
 
-from screenpop import server
 from screenpop.app import create_app
 from screenpop.settings import Settings, settings_from_mapping
+from screenpop.web import server
 from tests.tokens import token_for
 
 SECRET = "test-secret-0123456789abcdef-0123456789"

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from screenpop.openapi import openapi_document
+from screenpop.web import openapi_document
 from tests.fuzz_helpers import FUZZ_SETTINGS, assert_client_answer, host_token, service_in_thread
 from tests.service_helpers import WEBHOOK_SECRET, base_config, event_body, make, sign
 

@@ -11,11 +11,10 @@ import json
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from screenpop.checks import CheckRow
-    from screenpop.settings import DisplayField, DisplaySettings
+from screenpop.cli.check import CheckRow
+from screenpop.settings import DisplayField, DisplaySettings
 
 FALLBACK_COLUMNS = 120
 MIN_DATA_WIDTH = 40

@@ -1,4 +1,4 @@
-"""What each ``screenpop`` subcommand does; ``cli.py`` parses and reports errors."""
+"""What each ``screenpop`` subcommand does; ``cli/__init__.py`` runs one and reports its errors."""
 
 from __future__ import annotations
 
@@ -9,19 +9,31 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from screenpop.cli_output import LookupTimings, print_card_table, print_check_table
+from screenpop.app import create_app
+from screenpop.auth import mint_token
+from screenpop.card import render_card, section_specs
+from screenpop.cli.audit import show_audit
+from screenpop.cli.bootstrap import open_engine
+from screenpop.cli.check import run_checks
+from screenpop.cli.output import LookupTimings, print_card_table, print_check_table
+from screenpop.cli.parser import config_path
+from screenpop.demo_data import write_demo_databases
 from screenpop.errors import ConfigError
+from screenpop.model import Card
+from screenpop.phone import parse_caller
+from screenpop.providers import make_provider
+from screenpop.providers.asterisk_ami import parse_ami_stream
 from screenpop.settings import AgentEntry, Settings, load_settings
+from screenpop.web import serve_forever
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from screenpop.cli import config_path
-
     return load_settings(config_path(args.config))
 
 
@@ -32,9 +44,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
-    from screenpop.app import create_app
-    from screenpop.server import serve_forever
-
     serve_forever(
         create_app(settings),
         host,
@@ -45,8 +54,6 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from screenpop.demo_data import write_demo_databases
-
     summary = write_demo_databases(Path(args.dir), customers=args.customers)
     print(f"wrote {summary.accounts} accounts and {summary.sales_customers} sales customers to {args.dir}/")
     for label, number in summary.samples.items():
@@ -56,7 +63,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def demo_config_path() -> Path:
     """config/demo.yaml from the working directory, else from the checkout screenpop runs from."""
-    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
         candidate = base / "config" / "demo.yaml"
         if candidate.is_file():
             return candidate
@@ -64,9 +71,6 @@ def demo_config_path() -> Path:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from screenpop.auth import mint_token
-    from screenpop.demo_data import write_demo_databases
-
     directory = Path(args.dir).resolve()
     os.environ["SCREENPOP_DEMO_DIR"] = str(directory)
     summary = write_demo_databases(directory, overwrite=False)
@@ -122,14 +126,10 @@ def _demo_agent(settings: Settings) -> AgentEntry:
 
 
 def _national(e164: str) -> str:
-    from screenpop.phone import parse_caller
-
     return parse_caller(e164, "US").national or e164
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from screenpop.auth import mint_token
-
     settings = _settings(args)
     if settings.agent(args.agent_id) is None:
         known = ", ".join(a.id for a in settings.agents.directory) or "none"
@@ -147,8 +147,6 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from screenpop.providers import make_provider
-
     settings = _settings(args)
     provider_settings = _pick_provider(settings, args.provider)
     provider = make_provider(provider_settings, settings.server)
@@ -194,11 +192,6 @@ def cmd_lookup(args: argparse.Namespace) -> int:
 
 
 async def _lookup(settings: Settings, raw: str, as_json: bool) -> int:
-    from screenpop.card import render_card, section_specs
-    from screenpop.model import Card
-    from screenpop.phone import parse_caller
-    from screenpop.runtime import open_engine
-
     number = parse_caller(raw, settings.numbers.default_region)
     opened = time.perf_counter()
     async with open_engine(settings) as engine:
@@ -225,16 +218,12 @@ async def _lookup(settings: Settings, raw: str, as_json: bool) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    from screenpop.checks import run_checks
-
     rows = asyncio.run(run_checks(settings, args.number))
     print_check_table(rows)
     return 0 if all(r.ok for r in rows) else 1
 
 
 def cmd_ami_replay(args: argparse.Namespace) -> int:
-    from screenpop.providers.asterisk_ami import parse_ami_stream
-
     settings = _settings(args)
     amis = [
         p
@@ -256,6 +245,17 @@ def cmd_ami_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from screenpop.cli_audit import show_audit
-
     return show_audit(args, _settings(args))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": cmd_demo,
+    "serve": cmd_serve,
+    "check": cmd_check,
+    "lookup": cmd_lookup,
+    "call": cmd_call,
+    "token": cmd_token,
+    "demo-data": cmd_demo_data,
+    "audit": cmd_audit,
+    "ami-replay": cmd_ami_replay,
+}

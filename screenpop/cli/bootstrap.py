@@ -1,34 +1,23 @@
 """Connectors and the fan-out engine opened for one-off commands (lookup, check).
 
-The service builds the same parts inside ``create_app``; this is the short
-version for a command that runs one lookup and exits.
+The service builds the same parts inside ``create_app`` (with the same
+``connector_context``); this is the short version for a command that runs
+one lookup and exits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 
-from screenpop.connector_api import Connector, ConnectorContext
+from screenpop.app import connector_context
+from screenpop.connector_api import Connector
 from screenpop.lookup import LookupEngine
-from screenpop.phone import normalize
 from screenpop.registry import build_connectors
 from screenpop.settings import Settings
-
-
-def connector_context(settings: Settings, http: aiohttp.ClientSession | None) -> ConnectorContext:
-    region = settings.numbers.default_region
-    return ConnectorContext(
-        default_region=region,
-        normalize=functools.partial(normalize, default_region=region),
-        http=http,
-        config_dir=Path(settings.source).parent,
-    )
 
 
 @contextlib.asynccontextmanager
