@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+import screenpop.web.app_keys as app_keys
 from screenpop import untrusted
 from screenpop.auth import AgentIdentity, bearer_token, verify_token
 from screenpop.card import render_card, summary_for
@@ -29,7 +30,6 @@ from screenpop.model import Card
 from screenpop.phone import parse_caller
 from screenpop.providers.base import WebhookRequest
 from screenpop.untrusted import clean_line, clean_text
-from screenpop.web import app_keys
 
 SUPERVISOR_ROLE = "supervisor"
 MAX_NOTES_CHARS = 10_000

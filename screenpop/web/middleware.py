@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+import screenpop.web.app_keys as app_keys
 from screenpop.errors import ScreenpopError
-from screenpop.web import app_keys
 
 log = logging.getLogger(__name__)
 
