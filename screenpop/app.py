@@ -13,7 +13,6 @@ import functools
 import gc
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,15 +24,15 @@ from screenpop.cache import MemoryCache, SectionCache
 from screenpop.calls import CallService
 from screenpop.card import section_specs
 from screenpop.clock import Clock, SystemClock
-from screenpop.connector_api import Connector, ConnectorContext
+from screenpop.connector_api import Connector
 from screenpop.hub import Hub
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
-from screenpop.phone import normalize, warm
+from screenpop.phone import warm
 from screenpop.providers import make_provider
 from screenpop.providers.asterisk_ami import AmiListener
 from screenpop.recorder import CallRecorder
-from screenpop.registry import build_connectors
+from screenpop.registry import build_connectors, connector_context
 from screenpop.settings import Settings
 from screenpop.store import Store
 from screenpop.web import (
@@ -140,17 +139,6 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await http.close()
         await broker.close()
         await store.close()
-
-
-def connector_context(settings: Settings, http: aiohttp.ClientSession | None) -> ConnectorContext:
-    """What every connector is built with; the CLI's one-off commands build theirs the same way."""
-    region = settings.numbers.default_region
-    return ConnectorContext(
-        default_region=region,
-        normalize=functools.partial(normalize, default_region=region),
-        http=http,
-        config_dir=Path(settings.source).parent,
-    )
 
 
 async def _start_connectors(connectors: dict[str, Connector]) -> None:

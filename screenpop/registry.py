@@ -1,18 +1,25 @@
 """Connector kinds found through the entry-point group, and instances built from settings.
 
 Our own ``sql`` and ``http`` kinds are found exactly as a third party's would
-be, so the plugin path is the one that is tested every day.
+be, so the plugin path is the one that is tested every day.  The service
+(``create_app``) and the CLI's one-off commands build connectors with the
+same ``connector_context``.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import cast
+
+import aiohttp
 
 from screenpop.connector_api import ENTRY_POINT_GROUP, Connector, ConnectorContext, ConnectorKind
 from screenpop.errors import ConfigError
-from screenpop.settings import ConnectorSettings
+from screenpop.phone import normalize
+from screenpop.settings import ConnectorSettings, Settings
 
 
 def known_kinds() -> list[str]:
@@ -55,3 +62,14 @@ def build_connectors(
 ) -> dict[str, Connector]:
     """One instance per configured connector, in config order."""
     return {c.name: load_kind(c.kind, c.name)(c.name, c.options, context) for c in connectors}
+
+
+def connector_context(settings: Settings, http: aiohttp.ClientSession | None) -> ConnectorContext:
+    """What every connector is built with, in the service and in the CLI's one-off commands."""
+    region = settings.numbers.default_region
+    return ConnectorContext(
+        default_region=region,
+        normalize=functools.partial(normalize, default_region=region),
+        http=http,
+        config_dir=Path(settings.source).parent,
+    )

@@ -12,12 +12,11 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from screenpop.app import connector_context
 from screenpop.card import render_card, section_specs
 from screenpop.lookup import LookupEngine
 from screenpop.model import Card, SectionStatus
 from screenpop.phone import parse_caller
-from screenpop.registry import build_connectors
+from screenpop.registry import build_connectors, connector_context
 from screenpop.settings import Settings
 from screenpop.testing import make_settings
 

@@ -13,10 +13,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
-from screenpop.app import connector_context
 from screenpop.connector_api import Connector
 from screenpop.lookup import LookupEngine
-from screenpop.registry import build_connectors
+from screenpop.registry import build_connectors, connector_context
 from screenpop.settings import Settings
 
 

@@ -11,10 +11,12 @@ import json
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from screenpop.cli.check import CheckRow
 from screenpop.settings import DisplayField, DisplaySettings
+
+if TYPE_CHECKING:  # a type only: printing the table must not load what the checks use
+    from screenpop.cli.check import CheckRow
 
 FALLBACK_COLUMNS = 120
 MIN_DATA_WIDTH = 40
