@@ -13,6 +13,7 @@ import functools
 import gc
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -100,7 +101,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     broker = make_broker(settings.broker.url, settings.broker.replay_s)
     await broker.start()
     http = aiohttp.ClientSession()
-    connectors = build_connectors(settings.connectors, connector_context(settings, http))
+    context = connector_context(settings.numbers.default_region, Path(settings.source).parent, http)
+    connectors = build_connectors(settings.connectors, context)
     await _start_connectors(connectors)
     engine = LookupEngine(settings, connectors, _cache(settings), observer=metrics)
     hub = Hub(

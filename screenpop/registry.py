@@ -19,7 +19,7 @@ import aiohttp
 from screenpop.connector_api import ENTRY_POINT_GROUP, Connector, ConnectorContext, ConnectorKind
 from screenpop.errors import ConfigError
 from screenpop.phone import normalize
-from screenpop.settings import ConnectorSettings, Settings
+from screenpop.settings import ConnectorSettings
 
 
 def known_kinds() -> list[str]:
@@ -64,12 +64,13 @@ def build_connectors(
     return {c.name: load_kind(c.kind, c.name)(c.name, c.options, context) for c in connectors}
 
 
-def connector_context(settings: Settings, http: aiohttp.ClientSession | None) -> ConnectorContext:
+def connector_context(
+    default_region: str, config_dir: Path, http: aiohttp.ClientSession | None
+) -> ConnectorContext:
     """What every connector is built with, in the service and in the CLI's one-off commands."""
-    region = settings.numbers.default_region
     return ConnectorContext(
-        default_region=region,
-        normalize=functools.partial(normalize, default_region=region),
+        default_region=default_region,
+        normalize=functools.partial(normalize, default_region=default_region),
         http=http,
-        config_dir=Path(settings.source).parent,
+        config_dir=config_dir,
     )

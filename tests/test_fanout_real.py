@@ -131,8 +131,9 @@ class _engine:
         import aiohttp
 
         self.http = aiohttp.ClientSession()
+        region, config_dir = self.settings.numbers.default_region, Path(self.settings.source).parent
         self.connectors = build_connectors(
-            self.settings.connectors, connector_context(self.settings, self.http)
+            self.settings.connectors, connector_context(region, config_dir, self.http)
         )
         for connector in self.connectors.values():
             await connector.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 
@@ -23,7 +24,8 @@ from screenpop.settings import Settings
 async def open_connectors(settings: Settings) -> AsyncIterator[dict[str, Connector]]:
     """Every configured connector, built (not started) with a shared HTTP session; closed after."""
     async with aiohttp.ClientSession() as http:
-        connectors = build_connectors(settings.connectors, connector_context(settings, http))
+        context = connector_context(settings.numbers.default_region, Path(settings.source).parent, http)
+        connectors = build_connectors(settings.connectors, context)
         try:
             yield connectors
         finally:
