@@ -13,12 +13,12 @@ import functools
 import gc
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from screenpop import handlers, keys
 from screenpop.auth import AgentIdentity
 from screenpop.broker import make_broker
 from screenpop.calls import CallService
@@ -29,15 +29,20 @@ from screenpop.connector_api import Connector
 from screenpop.hub import Hub
 from screenpop.lookup import LookupEngine, MemoryCache, RedisCache, SectionCache
 from screenpop.metrics import Metrics
-from screenpop.openapi import openapi_document
 from screenpop.phone import warm
-from screenpop.plugins import build_connectors
+from screenpop.plugins import build_connectors, connector_context
 from screenpop.providers import make_provider
 from screenpop.providers.asterisk_ami import AmiListener
-from screenpop.runtime import connector_context
-from screenpop.server import set_headers
 from screenpop.store import CallRecorder, Store
-from screenpop.widget_files import widget_routes
+from screenpop.web import (
+    app_keys,
+    cors_middleware,
+    error_middleware,
+    handlers,
+    openapi_document,
+    set_headers,
+    widget_routes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +50,18 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
     """The service; ``clock`` decides when agent tokens run out (tests pass a ``ManualClock``)."""
     app = web.Application(
-        middlewares=[handlers.cors_middleware, handlers.error_middleware],
+        middlewares=[cors_middleware, error_middleware],
         client_max_size=settings.server.max_body_bytes,
     )
     app.on_response_prepare.append(set_headers)
-    app[keys.SETTINGS] = settings
-    app[keys.CLOCK] = clock or SystemClock()
-    app[keys.METRICS] = Metrics()
-    app[keys.SPECS] = section_specs(settings)
-    app[keys.PROVIDERS] = {
+    app[app_keys.SETTINGS] = settings
+    app[app_keys.CLOCK] = clock or SystemClock()
+    app[app_keys.METRICS] = Metrics()
+    app[app_keys.SPECS] = section_specs(settings)
+    app[app_keys.PROVIDERS] = {
         p.name: make_provider(p, settings.server) for p in settings.providers if p.kind != "asterisk_ami"
     }
-    app[keys.LINKS] = {}
+    app[app_keys.LINKS] = {}
     app.cleanup_ctx.append(_services)
     app.on_shutdown.append(_shutdown)
     _add_routes(app)
@@ -64,7 +69,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
 
 
 def _add_routes(app: web.Application) -> None:
-    document = openapi_document(app[keys.SETTINGS])
+    document = openapi_document(app[app_keys.SETTINGS])
 
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(document)
@@ -82,19 +87,20 @@ def _add_routes(app: web.Application) -> None:
 
 
 async def _ws(request: web.Request) -> web.WebSocketResponse:
-    return await request.app[keys.HUB].handle(request)
+    return await request.app[app_keys.HUB].handle(request)
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
-    settings = app[keys.SETTINGS]
-    metrics = app[keys.METRICS]
+    settings = app[app_keys.SETTINGS]
+    metrics = app[app_keys.METRICS]
     # The geocoder loads its data on first use (~1 s): pay that now, not on the first call.
     await asyncio.to_thread(warm, settings.numbers.default_region)
     store = await Store.open(settings.store.url, observer=metrics)
     broker = make_broker(settings.broker.url, settings.broker.replay_s)
     await broker.start()
     http = aiohttp.ClientSession()
-    connectors = build_connectors(settings.connectors, connector_context(settings, http))
+    context = connector_context(settings.numbers.default_region, Path(settings.source).parent, http)
+    connectors = build_connectors(settings.connectors, context)
     await _start_connectors(connectors)
     engine = LookupEngine(settings, connectors, _cache(settings), observer=metrics)
     hub = Hub(
@@ -103,24 +109,24 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         functools.partial(_welcome_extras, settings),
         store.audit_card,
         metrics,
-        app[keys.CLOCK],
+        app[app_keys.CLOCK],
     )
     recorder = CallRecorder(store, metrics)
     recorder.start()
-    calls = CallService(settings, engine, broker, store, metrics, app[keys.SPECS], recorder)
-    app[keys.STORE] = store
-    app[keys.BROKER] = broker
-    app[keys.HTTP] = http
-    app[keys.ENGINE] = engine
-    app[keys.HUB] = hub
-    app[keys.CALLS] = calls
+    calls = CallService(settings, engine, broker, store, metrics, app[app_keys.SPECS], recorder)
+    app[app_keys.STORE] = store
+    app[app_keys.BROKER] = broker
+    app[app_keys.HTTP] = http
+    app[app_keys.ENGINE] = engine
+    app[app_keys.HUB] = hub
+    app[app_keys.CALLS] = calls
     listeners = await _start_ami(app, settings, calls)
 
     async def readiness() -> dict[str, Any]:
         return await _readiness(app)
 
-    app[keys.READINESS] = readiness
-    app[keys.REFRESH_GAUGES] = lambda: _refresh_gauges(app)
+    app[app_keys.READINESS] = readiness
+    app[app_keys.REFRESH_GAUGES] = lambda: _refresh_gauges(app)
     _settle_garbage_collector()
     try:
         yield
@@ -155,10 +161,10 @@ async def _start_ami(app: web.Application, settings: Settings, calls: CallServic
     for provider in settings.providers:
         if provider.kind != "asterisk_ami":
             continue
-        listener = AmiListener(provider, calls.accept, observer=app[keys.METRICS])
-        app[keys.METRICS].track_queue(listener.queue_name)
+        listener = AmiListener(provider, calls.accept, observer=app[app_keys.METRICS])
+        app[app_keys.METRICS].track_queue(listener.queue_name)
         await listener.start()
-        app[keys.LINKS][provider.name] = functools.partial(lambda lst: lst.state, listener)
+        app[app_keys.LINKS][provider.name] = functools.partial(lambda lst: lst.state, listener)
         listeners.append(listener)
     return listeners
 
@@ -183,15 +189,15 @@ def _dispositions(settings: Settings) -> list[str] | None:
 
 
 async def _readiness(app: web.Application) -> dict[str, Any]:
-    report: dict[str, Any] = {"store": await _store_state(app[keys.STORE]), "broker": "ok"}
+    report: dict[str, Any] = {"store": await _store_state(app[app_keys.STORE]), "broker": "ok"}
     try:
         async with asyncio.timeout(1.0):
-            report["broker"] = await app[keys.BROKER].health()
+            report["broker"] = await app[app_keys.BROKER].health()
     except TimeoutError:
         report["broker"] = "down: no answer in 1 s"
-    report["connectors"] = {n: b.state.value for n, b in app[keys.ENGINE].breakers.items()}
-    if app[keys.LINKS]:
-        report["phone_links"] = {n: state() for n, state in app[keys.LINKS].items()}
+    report["connectors"] = {n: b.state.value for n, b in app[app_keys.ENGINE].breakers.items()}
+    if app[app_keys.LINKS]:
+        report["phone_links"] = {n: state() for n, state in app[app_keys.LINKS].items()}
     return report
 
 
@@ -207,9 +213,9 @@ async def _store_state(store: Store) -> str:
 
 
 def _refresh_gauges(app: web.Application) -> None:
-    metrics = app[keys.METRICS]
-    metrics.agents_connected.set(app[keys.HUB].connected)
-    for name, breaker in app[keys.ENGINE].breakers.items():
+    metrics = app[app_keys.METRICS]
+    metrics.agents_connected.set(app[app_keys.HUB].connected)
+    for name, breaker in app[app_keys.ENGINE].breakers.items():
         metrics.circuit_open.labels(name).set(0 if breaker.state.value == "closed" else 1)
 
 
@@ -228,7 +234,7 @@ def _settle_garbage_collector() -> None:
 
 async def _shutdown(app: web.Application) -> None:
     """Finish the cards in flight, then tell every widget to reconnect elsewhere (1012)."""
-    settings = app[keys.SETTINGS]
+    settings = app[app_keys.SETTINGS]
     with contextlib.suppress(KeyError):
-        await app[keys.CALLS].drain(settings.server.shutdown_grace_s)
-        await app[keys.HUB].close_all()
+        await app[app_keys.CALLS].drain(settings.server.shutdown_grace_s)
+        await app[app_keys.HUB].close_all()

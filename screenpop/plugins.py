@@ -1,7 +1,9 @@
 """Connector kinds found through the entry-point group, and instances built from settings.
 
 Our own ``sql`` and ``http`` kinds are found exactly as a third party's would
-be, so the plugin path is the one that is tested every day.
+be, so the plugin path is the one that is tested every day.  The service
+(``create_app``) and the CLI's one-off commands build connectors with the
+same ``connector_context``.
 
 This module needs nothing from ``screenpop.config``: config uses ``load_kind``
 to check each connector's options, and ``build_connectors`` takes anything
@@ -11,13 +13,18 @@ each other in a circle.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Iterable
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Protocol, cast
+
+import aiohttp
 
 from screenpop.connector_api import ENTRY_POINT_GROUP, Connector, ConnectorContext, ConnectorKind
 from screenpop.errors import ConfigError
+from screenpop.phone import normalize
 
 
 class ConnectorSpec(Protocol):
@@ -71,3 +78,15 @@ def _load_dotted(kind: str, where: str) -> ConnectorKind:
 def build_connectors(connectors: Iterable[ConnectorSpec], context: ConnectorContext) -> dict[str, Connector]:
     """One instance per configured connector, in config order."""
     return {c.name: load_kind(c.kind, c.name)(c.name, c.options, context) for c in connectors}
+
+
+def connector_context(
+    default_region: str, config_dir: Path, http: aiohttp.ClientSession | None
+) -> ConnectorContext:
+    """What every connector is built with, in the service and in the CLI's one-off commands."""
+    return ConnectorContext(
+        default_region=default_region,
+        normalize=functools.partial(normalize, default_region=default_region),
+        http=http,
+        config_dir=config_dir,
+    )

@@ -55,24 +55,12 @@ LAYER_OF = {
     "__main__": CLI,
     # today's flat modules that other parts of issue 10 are moving into the packages above
     "broker_redis": SERVICES,  # until split
-    "handlers": WEB,  # until moved
-    "keys": WEB,  # until moved
-    "openapi": WEB,  # until moved
-    "openapi_schemas": WEB,  # until moved
-    "widget_files": WEB,  # until moved
-    "server": WEB,  # until moved
-    "runtime": APP,  # until moved
-    "checks": APP,  # until moved
-    "cli_commands": CLI,  # until moved
-    "cli_output": CLI,  # until moved
-    "cli_audit": CLI,  # until moved
 }
 # Deferred imports that hold today's cycles apart, in modules other parts of issue 10 are
 # splitting (broker <-> broker_redis, cli <-> cli_commands, settings -> config_checks ->
 # registry -> settings). Each entry is one import, importer -> imported.
 CYCLE_EDGES_UNTIL_SPLIT: set[tuple[str, str]] = {
     ("screenpop.broker", "screenpop.broker_redis"),  # until split
-    ("screenpop.cli_commands", "screenpop.cli"),  # until moved
 }
 
 

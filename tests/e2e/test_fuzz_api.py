@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from screenpop.openapi import openapi_document
+from screenpop.web import openapi_document
 from tests.support.fuzz import FUZZ_SETTINGS, assert_client_answer, host_token, service_in_thread
 from tests.support.service import WEBHOOK_SECRET, base_config, event_body, make
 from tests.support.signers import sign

@@ -24,11 +24,11 @@ import websockets
 import yaml
 from aiohttp import web
 
-from screenpop import keys
 from screenpop.app import create_app
 from screenpop.broker import Message
 from screenpop.config import Settings, settings_from_mapping
 from screenpop.store import Store
+from screenpop.web import app_keys
 from tests.support.service import (
     ADA,
     SCRIPTED,
@@ -228,7 +228,7 @@ async def test_a_message_older_than_one_sent_is_counted_not_sent_silently(store_
         last = (await agent.card_until_complete("c-late"))[-1]["event_id"]
         ms, _, seq = last.partition("-")
         older = f"{int(ms) - 1}-0"
-        hub = app[keys.HUB]
+        hub = app[app_keys.HUB]
         hub.on_frame(Message("agent-1", older, '{"type":"call","call_id":"c-late","status":"ended"}'))
         newer = f"{int(ms)}-{int(seq) + 1}"
         hub.on_frame(Message("agent-1", newer, '{"type":"call","call_id":"c-late","status":"missed"}'))

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from hypothesis import HealthCheck, settings
 
 from screenpop.config import Settings
-from screenpop.openapi_schemas import ERROR_CODES
+from screenpop.web.openapi_schemas import ERROR_CODES
 from tests.support import tokens
 from tests.support.service import SECRET, running
 

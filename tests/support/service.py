@@ -13,9 +13,9 @@ import aiohttp
 import websockets
 from aiohttp import web
 
-from screenpop import server
 from screenpop.app import create_app
 from screenpop.config import Settings, settings_from_mapping
+from screenpop.web import server
 from tests.support.signers import WEBHOOK_SECRET, sign
 from tests.support.tokens import token_for
 

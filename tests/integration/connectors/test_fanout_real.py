@@ -17,8 +17,7 @@ from screenpop.config import Settings
 from screenpop.lookup import LookupEngine
 from screenpop.model import Card, SectionStatus
 from screenpop.phone import parse_caller
-from screenpop.plugins import build_connectors
-from screenpop.runtime import connector_context
+from screenpop.plugins import build_connectors, connector_context
 from screenpop.testing import make_settings
 
 ADA = "+14155550132"
@@ -132,8 +131,9 @@ class _engine:
         import aiohttp
 
         self.http = aiohttp.ClientSession()
+        region, config_dir = self.settings.numbers.default_region, Path(self.settings.source).parent
         self.connectors = build_connectors(
-            self.settings.connectors, connector_context(self.settings, self.http)
+            self.settings.connectors, connector_context(region, config_dir, self.http)
         )
         for connector in self.connectors.values():
             await connector.start()

@@ -14,8 +14,8 @@ from typing import Any
 
 from screenpop import __version__
 from screenpop.config import Settings
-from screenpop.handlers import MAX_NOTES_CHARS
-from screenpop.openapi_schemas import STRING, schemas
+from screenpop.web.handlers import MAX_NOTES_CHARS
+from screenpop.web.openapi_schemas import STRING, schemas
 
 JSON = dict[str, Any]
 
@@ -49,53 +49,19 @@ AUTH_FAILED = _error("Missing, malformed, expired or unknown token (unauthorized
 
 
 def _paths() -> JSON:
+    """Every route of the app, each operation built by its own function below."""
     return {
         "/webhooks/{provider}": {"post": _webhook()},
-        "/ws": {
-            "get": {
-                "summary": "Agent websocket (SPEC section 5); the token comes in the first frame",
-                "description": (
-                    "Client frames: hello {token, resume_from?}, ping, refresh {token} (before the "
-                    "token's exp; answered refreshed {exp}). Server frames: welcome, card, call, pong, "
-                    "refreshed. Close codes: 4400 not a hello, 4401 bad, expired or refused token "
-                    "(also when exp passes without a refresh), 4403 origin, 4408 no hello in 5 s, "
-                    "1012 restart."
-                ),
-                "responses": {
-                    "101": {"description": "Switching protocols"},
-                    "400": _error("Not a websocket upgrade request"),
-                },
-            }
-        },
-        "/agent": {
-            "get": {
-                "summary": "The standalone agent page",
-                "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": STRING}}}},
-            }
-        },
+        "/ws": {"get": _websocket()},
+        "/agent": {"get": _agent_page()},
         "/widget/{name}": {"get": _widget()},
         "/api/calls": {"get": _list_calls()},
         "/api/calls/{call_id}/notes": {"post": _save_note()},
         "/api/lookup": {"get": _lookup()},
-        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("Serving", _ref("Health"))}}},
-        "/readyz": {
-            "get": {
-                "summary": "Readiness: store, broker, connector circuits",
-                "responses": {
-                    "200": _json("Ready", _ref("Readiness")),
-                    "503": _json("Store or broker down, with the reason", _ref("Readiness")),
-                },
-            }
-        },
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics",
-                "responses": {
-                    "200": {"description": "Text exposition", "content": {"text/plain": {"schema": STRING}}}
-                },
-            }
-        },
-        "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json("OpenAPI 3")}}},
+        "/healthz": {"get": _healthz()},
+        "/readyz": {"get": _readyz()},
+        "/metrics": {"get": _metrics()},
+        "/openapi.json": {"get": _openapi()},
     }
 
 
@@ -215,6 +181,57 @@ def _lookup() -> JSON:
             "503": STORE_DOWN,
         },
     }
+
+
+def _websocket() -> JSON:
+    return {
+        "summary": "Agent websocket (SPEC section 5); the token comes in the first frame",
+        "description": (
+            "Client frames: hello {token, resume_from?}, ping, refresh {token} (before the "
+            "token's exp; answered refreshed {exp}). Server frames: welcome, card, call, pong, "
+            "refreshed. Close codes: 4400 not a hello, 4401 bad, expired or refused token "
+            "(also when exp passes without a refresh), 4403 origin, 4408 no hello in 5 s, "
+            "1012 restart."
+        ),
+        "responses": {
+            "101": {"description": "Switching protocols"},
+            "400": _error("Not a websocket upgrade request"),
+        },
+    }
+
+
+def _agent_page() -> JSON:
+    return {
+        "summary": "The standalone agent page",
+        "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": STRING}}}},
+    }
+
+
+def _healthz() -> JSON:
+    return {"summary": "Liveness", "responses": {"200": _json("Serving", _ref("Health"))}}
+
+
+def _readyz() -> JSON:
+    return {
+        "summary": "Readiness: store, broker, connector circuits",
+        "responses": {
+            "200": _json("Ready", _ref("Readiness")),
+            "503": _json("Store or broker down, with the reason", _ref("Readiness")),
+        },
+    }
+
+
+def _metrics() -> JSON:
+    return {
+        "summary": "Prometheus metrics",
+        "responses": {
+            "200": {"description": "Text exposition", "content": {"text/plain": {"schema": STRING}}}
+        },
+    }
+
+
+def _openapi() -> JSON:
+    return {"summary": "This document", "responses": {"200": _json("OpenAPI 3")}}
 
 
 def openapi_document(settings: Settings) -> JSON:

@@ -14,9 +14,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from screenpop.cli_output import print_table
+from screenpop.cli.output import print_table
 from screenpop.config import Settings
 from screenpop.phone import parse_caller
+from screenpop.store import Store
 
 
 def group_views(rows: Sequence[dict[str, Any]], section: str | None) -> list[dict[str, Any]]:
@@ -33,8 +34,6 @@ def group_views(rows: Sequence[dict[str, Any]], section: str | None) -> list[dic
 
 
 async def _audit(settings: Settings, number: str | None, agent: str | None) -> list[dict[str, Any]]:
-    from screenpop.store import Store
-
     store = await Store.open(settings.store.url)
     try:
         return await store.who_saw(number=number, agent_id=agent)

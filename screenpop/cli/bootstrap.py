@@ -1,41 +1,31 @@
 """Connectors and the fan-out engine opened for one-off commands (lookup, check).
 
-The service builds the same parts inside ``create_app``; this is the short
-version for a command that runs one lookup and exits.
+The service builds the same parts inside ``create_app`` (with the same
+``connector_context``); this is the short version for a command that runs
+one lookup and exits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 
 from screenpop.config import Settings
-from screenpop.connector_api import Connector, ConnectorContext
+from screenpop.connector_api import Connector
 from screenpop.lookup import LookupEngine
-from screenpop.phone import normalize
-from screenpop.plugins import build_connectors
-
-
-def connector_context(settings: Settings, http: aiohttp.ClientSession | None) -> ConnectorContext:
-    region = settings.numbers.default_region
-    return ConnectorContext(
-        default_region=region,
-        normalize=functools.partial(normalize, default_region=region),
-        http=http,
-        config_dir=Path(settings.source).parent,
-    )
+from screenpop.plugins import build_connectors, connector_context
 
 
 @contextlib.asynccontextmanager
 async def open_connectors(settings: Settings) -> AsyncIterator[dict[str, Connector]]:
     """Every configured connector, built (not started) with a shared HTTP session; closed after."""
     async with aiohttp.ClientSession() as http:
-        connectors = build_connectors(settings.connectors, connector_context(settings, http))
+        context = connector_context(settings.numbers.default_region, Path(settings.source).parent, http)
+        connectors = build_connectors(settings.connectors, context)
         try:
             yield connectors
         finally:

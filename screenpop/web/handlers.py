@@ -1,19 +1,19 @@
 """Thin aiohttp handlers: read the request, call a service, shape the answer.
 
-Errors are raised, never built here: one middleware turns every error into
-the JSON shape of SPEC section 4, so no client input can produce a 500.
+Errors are raised, never built here: ``middleware.error_middleware`` turns
+every error into the JSON shape of SPEC section 4, so no client input can
+produce a 500.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from screenpop import keys, untrusted
+import screenpop.web.app_keys as app_keys
+from screenpop import untrusted
 from screenpop.auth import AgentIdentity, bearer_token, verify_token
 from screenpop.card import render_card, summary_for
 from screenpop.errors import (
@@ -31,81 +31,16 @@ from screenpop.phone import parse_caller
 from screenpop.providers.base import WebhookRequest
 from screenpop.untrusted import clean_line, clean_text
 
-log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SUPERVISOR_ROLE = "supervisor"
 MAX_NOTES_CHARS = 10_000
-
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "bad_request",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid_number",
-    429: "rate_limited",
-    503: "unavailable",
-}
-
-
-def error_response(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ScreenpopError as exc:
-        return error_response(exc.status, exc.code, str(exc))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = _HTTP_CODES.get(exc.status, "bad_request")
-        return error_response(exc.status, code, exc.reason)
-    except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(500, "internal", "internal error; see the server log")
-
-
-CORS_HEADERS = {
-    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type",
-    "Access-Control-Max-Age": "600",
-    "Vary": "Origin",
-}
-
-
-@web.middleware
-async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Let the widget embedded in an allowed origin call /api with its Bearer token.
-
-    Only origins in ``server.allowed_origins`` get CORS headers; no cookies are
-    involved, so no credentials are allowed.
-    """
-    origin = request.headers.get("Origin")
-    allowed = (
-        origin is not None
-        and request.path.startswith("/api/")
-        and (origin in request.app[keys.SETTINGS].server.allowed_origins)
-    )
-    if allowed and request.method == "OPTIONS":
-        return web.Response(status=204, headers={**CORS_HEADERS, "Access-Control-Allow-Origin": origin or ""})
-    response = await handler(request)
-    if allowed:
-        response.headers.update({**CORS_HEADERS, "Access-Control-Allow-Origin": origin or ""})
-    return response
 
 
 async def webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
     name = request.match_info["provider"]
     app = request.app
-    provider = app[keys.PROVIDERS].get(name)
-    metrics = app[keys.METRICS]
+    provider = app[app_keys.PROVIDERS].get(name)
+    metrics = app[app_keys.METRICS]
     if provider is None:
         # A label value comes from configuration only: a name anyone can put in
         # a URL would add series (memory) for the life of the process.
@@ -113,7 +48,7 @@ async def webhook(request: web.Request) -> web.Response:
         raise NotFound(f"no webhook provider is named {name!r}")
     try:
         events = provider.verify_and_parse(await _webhook_request(request))
-        fresh = [e for e in events if await app[keys.CALLS].accept(e, started)]
+        fresh = [e for e in events if await app[app_keys.CALLS].accept(e, started)]
     except ScreenpopError as exc:
         metrics.webhooks.labels(name, exc.code).inc()
         raise
@@ -125,7 +60,7 @@ async def webhook(request: web.Request) -> web.Response:
 
 
 async def _webhook_request(request: web.Request) -> WebhookRequest:
-    settings = request.app[keys.SETTINGS]
+    settings = request.app[app_keys.SETTINGS]
     body = await read_body(request, settings.server.max_body_bytes)
     return WebhookRequest(
         url=settings.server.public_url.rstrip("/") + request.rel_url.raw_path_qs,
@@ -164,16 +99,16 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 def _agent(request: web.Request) -> AgentIdentity:
     token = bearer_token(request.headers.get("Authorization"))
-    return verify_token(request.app[keys.SETTINGS], token)
+    return verify_token(request.app[app_keys.SETTINGS], token)
 
 
 async def list_calls(request: web.Request) -> web.Response:
     agent = _agent(request)
     limit = _int_param(request, "limit", default=20, low=1, high=200)
     who = None if agent.role == SUPERVISOR_ROLE else agent.id
-    await request.app[keys.CALLS].records_written()
-    calls = await request.app[keys.STORE].recent_calls(who, limit)
-    hidden = request.app[keys.SETTINGS].hidden_sections(agent.role)
+    await request.app[app_keys.CALLS].records_written()
+    calls = await request.app[app_keys.STORE].recent_calls(who, limit)
+    hidden = request.app[app_keys.SETTINGS].hidden_sections(agent.role)
     for call in calls:  # the reader's own view: a summary is derived from sections its role may not see
         call["summary"] = summary_for(call.get("summary"), hidden)
     return web.json_response({"calls": calls})
@@ -184,7 +119,7 @@ async def save_note(request: web.Request) -> web.Response:
     body = await _json_body(request)
     disposition = body.get("disposition")
     notes = body.get("notes", "")
-    card = request.app[keys.SETTINGS].card
+    card = request.app[app_keys.SETTINGS].card
     problem = None if disposition is None else card.disposition_problem(disposition)
     if problem is not None:
         raise BadRequest(problem)
@@ -195,8 +130,8 @@ async def save_note(request: web.Request) -> web.Response:
     call_id = request.match_info["call_id"]
     if clean_line(call_id) != call_id:
         raise NotFound("no call has that id")  # no provider sends control characters in an id
-    await request.app[keys.CALLS].records_written()
-    saved = await request.app[keys.STORE].save_note(
+    await request.app[app_keys.CALLS].records_written()
+    saved = await request.app[app_keys.STORE].save_note(
         call_id,
         agent.id,
         clean_line(disposition),
@@ -210,18 +145,18 @@ async def lookup(request: web.Request) -> web.Response:
     agent = _agent(request)
     if agent.role != SUPERVISOR_ROLE:
         raise Forbidden("only the supervisor role may look numbers up without a call")
-    settings = request.app[keys.SETTINGS]
+    settings = request.app[app_keys.SETTINGS]
     raw = request.query.get("number", "")
     number = parse_caller(raw, settings.numbers.default_region)
     if number.withheld or not (number.e164 or number.digits):
         raise InvalidNumber(f"{raw[:40]!r} is not a phone number")
-    sections = await request.app[keys.ENGINE].lookup(number)
+    sections = await request.app[app_keys.ENGINE].lookup(number)
     card = Card(call_id="", caller=number, received_at="", sections=sections, status="lookup", complete=True)
     hidden = settings.hidden_sections(agent.role)
-    await request.app[keys.STORE].audit_lookup(
+    await request.app[app_keys.STORE].audit_lookup(
         agent.id, number.e164 or number.digits, [n for n in sections if n not in hidden]
     )
-    return web.json_response(render_card(card, request.app[keys.SPECS], hidden))
+    return web.json_response(render_card(card, request.app[app_keys.SPECS], hidden))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -229,13 +164,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    report = await request.app[keys.READINESS]()
+    report = await request.app[app_keys.READINESS]()
     healthy = report["store"] == "ok" and report["broker"] == "ok"
     return web.json_response(report, status=200 if healthy else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = request.app[keys.METRICS].render(request.app[keys.REFRESH_GAUGES])
+    body = request.app[app_keys.METRICS].render(request.app[app_keys.REFRESH_GAUGES])
     return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
 
@@ -255,5 +190,5 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
 async def _json_body(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
-    raw = await read_body(request, request.app[keys.SETTINGS].server.max_body_bytes)
+    raw = await read_body(request, request.app[app_keys.SETTINGS].server.max_body_bytes)
     return untrusted.loads_object(raw)

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from screenpop.broker import make_broker
+from screenpop.cli.bootstrap import open_connectors
 from screenpop.config import ConnectorSettings, Settings
 from screenpop.connector_api import Connector
 from screenpop.errors import ConnectorError, ScreenpopError
+from screenpop.lookup import LookupEngine
 from screenpop.model import CallerNumber, Section, SectionStatus
 from screenpop.phone import parse_caller
-from screenpop.runtime import open_connectors
 from screenpop.store import Store
 
 CHECK_TIMEOUT_S = 10.0
@@ -166,8 +167,6 @@ async def _test_lookup(
     settings: Settings, connectors: dict[str, Connector], raw: str, secrets: tuple[str, ...]
 ) -> list[CheckRow]:
     """The fan-out once; a connector whose `needs` found nothing is run on its own (see below)."""
-    from screenpop.lookup import LookupEngine
-
     engine = LookupEngine(settings, connectors)
     number = parse_caller(raw, settings.numbers.default_region)
     try:

@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from screenpop.checks import CheckRow
+    from screenpop.cli.check import CheckRow
     from screenpop.config import DisplayField, DisplaySettings
+from screenpop.config import DisplayField, DisplaySettings
+
+if TYPE_CHECKING:  # a type only: printing the table must not load what the checks use
+    from screenpop.cli.check import CheckRow
 
 FALLBACK_COLUMNS = 120
 MIN_DATA_WIDTH = 40

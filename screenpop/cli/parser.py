@@ -1,26 +1,13 @@
-"""The ``screenpop`` command: the only place that prints to the terminal or exits.
-
-Every failure a user can cause ends as one sentence on stderr (exit 2 for a
-config problem, 1 for anything else); ``--debug`` adds the traceback.
-"""
+"""The ``screenpop`` command line: its subcommands and their options."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
-import traceback
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from screenpop.errors import ConfigError, ScreenpopError
 
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
-
-
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="screenpop", description="Caller cards for contact-center agents.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -90,37 +77,3 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
 
 def config_path(given: str | None) -> Path:
     return Path(given or os.environ.get("SCREENPOP_CONFIG") or "config/screenpop.yaml")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    long_running = args.command in ("serve", "demo")
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO if long_running else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("alembic").setLevel(logging.DEBUG if args.debug else logging.WARNING)
-    from screenpop import cli_commands as commands
-
-    runner: Callable[[argparse.Namespace], int] = getattr(commands, "cmd_" + args.command.replace("-", "_"))
-    try:
-        return runner(args)
-    except KeyboardInterrupt:
-        return 130
-    except ConfigError as exc:
-        return _fail(args, exc, EXIT_CONFIG)
-    except (ScreenpopError, OSError, ValueError) as exc:
-        return _fail(args, exc, EXIT_FAILURE)
-
-
-def _fail(args: argparse.Namespace, exc: BaseException, code: int) -> int:
-    if args.debug:
-        traceback.print_exception(exc)
-    message = str(exc) or type(exc).__name__
-    print(f"screenpop: {message}", file=sys.stderr)
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

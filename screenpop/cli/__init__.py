@@ -1,0 +1,49 @@
+"""The ``screenpop`` command: the only place that prints to the terminal or exits.
+
+Every failure a user can cause ends as one sentence on stderr (exit 2 for a
+config problem, 1 for anything else); ``--debug`` adds the traceback.
+``parser`` says what can be typed, ``commands`` what each subcommand does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from screenpop.cli.commands import COMMANDS
+from screenpop.cli.parser import build_parser
+from screenpop.errors import ConfigError, ScreenpopError
+
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    long_running = args.command in ("serve", "demo")
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO if long_running else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("alembic").setLevel(logging.DEBUG if args.debug else logging.WARNING)
+    runner = COMMANDS[args.command]
+    try:
+        return runner(args)
+    except KeyboardInterrupt:
+        return 130
+    except ConfigError as exc:
+        return _fail(args, exc, EXIT_CONFIG)
+    except (ScreenpopError, OSError, ValueError) as exc:
+        return _fail(args, exc, EXIT_FAILURE)
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, code: int) -> int:
+    if args.debug:
+        traceback.print_exception(exc)
+    message = str(exc) or type(exc).__name__
+    print(f"screenpop: {message}", file=sys.stderr)
+    return code
