@@ -35,7 +35,7 @@ from service_figures import flood, frozen_agent
 
 from connectors.http_api import HttpConnector, HttpOptions
 from screenpop.broker import Delivery
-from screenpop.broker_redis import RedisBroker
+from screenpop.broker.redis import RedisBroker
 from screenpop.cache_redis import RedisCache
 from screenpop.connector_api import ConnectorContext
 from screenpop.demo_data import write_demo_databases

@@ -19,7 +19,7 @@ import pytest
 from redis.asyncio import Redis
 
 from screenpop.broker import Delivery, Message, id_key
-from screenpop.broker_redis import RedisBroker
+from screenpop.broker.redis import RedisBroker
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.redis

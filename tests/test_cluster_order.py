@@ -25,7 +25,7 @@ import pytest
 from redis.asyncio import Redis
 
 from screenpop.broker import id_key
-from screenpop.broker_redis import APPEND_LUA, stream_key
+from screenpop.broker.redis import APPEND_LUA, stream_key
 from tests.process_helpers import (
     Service,
     agent_on,

@@ -45,7 +45,15 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
-from screenpop.broker import CardViews, Delivery, FrameHandler, Message, from_fields, id_key, to_fields
+from screenpop.broker.protocol import (
+    CardViews,
+    Delivery,
+    FrameHandler,
+    Message,
+    from_fields,
+    id_key,
+    to_fields,
+)
 
 log = logging.getLogger(__name__)
 
