@@ -25,7 +25,8 @@ import pytest
 from redis.asyncio import Redis
 
 from screenpop.broker import id_key
-from screenpop.broker.redis import APPEND_LUA, stream_key
+from screenpop.broker.redis_layout import stream_key
+from screenpop.broker.scripts import APPEND_LUA
 from tests.process_helpers import (
     Service,
     agent_on,
