@@ -43,7 +43,7 @@ class LocalIds:
         return format_id(self.last)
 
     def latest(self) -> str:
-        """A position after every id seen and before this clock's now: what ``latest_id`` gives offline."""
+        """The last id seen, or the instant before this clock's now if later: ``latest_id`` offline."""
         return format_id(max(self.last, (now_ms() - 1, 0)))
 
 

@@ -22,6 +22,11 @@ return.  A supervisor task owns the connection: it reads the fan-out stream
 (a blocking read every quarter second doubles as the health check), notices
 faults, reconnects with back-off and jitter, and keeps the state that
 ``health()`` answers from without touching the network.
+
+The parts: ``append.lua`` and ``add_members.lua`` (read by ``scripts``),
+``redis_layout`` (key names, ids), ``fanout`` (handing entries out in
+order), ``replay``, ``local_fallback`` (ids, outbox and values while Redis is
+away) and ``faults``.  This module holds ``RedisBroker``, which ties them.
 """
 
 from __future__ import annotations
