@@ -34,7 +34,7 @@ from redis_server import start_redis, wait_redis
 from service_figures import flood, frozen_agent
 
 from screenpop.broker import Delivery
-from screenpop.broker_redis import RedisBroker
+from screenpop.broker.redis import RedisBroker
 from screenpop.config import Settings
 from screenpop.connector_api import ConnectorContext
 from screenpop.connectors.http import HttpConnector, HttpOptions
@@ -338,7 +338,7 @@ async def _plain_after(connector: HttpConnector, params: dict[str, Any], pause_m
     await connector.lookup(params)
 
 
-# -- Redis away (tests/test_cache_redis.py, tests/test_broker_redis.py) -----------------------------------
+# -- Redis away (tests/integration/cache/test_redis_cache.py, tests/integration/broker/test_redis.py) --
 
 
 async def redis_away(children: Children, workdir: Path, reps: int) -> list[Figure]:

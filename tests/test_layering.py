@@ -53,14 +53,6 @@ LAYER_OF = {
     "app": APP,
     "cli": CLI,
     "__main__": CLI,
-    # today's flat modules that other parts of issue 10 are moving into the packages above
-    "broker_redis": SERVICES,  # until split
-}
-# Deferred imports that hold today's cycles apart, in modules other parts of issue 10 are
-# splitting (broker <-> broker_redis, cli <-> cli_commands, settings -> config_checks ->
-# registry -> settings). Each entry is one import, importer -> imported.
-CYCLE_EDGES_UNTIL_SPLIT: set[tuple[str, str]] = {
-    ("screenpop.broker", "screenpop.broker_redis"),  # until split
 }
 
 
@@ -164,10 +156,7 @@ def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
 
 
 def module_graph() -> dict[str, set[str]]:
-    return {
-        module: {m for m in own_imports(module) if (module, m) not in CYCLE_EDGES_UNTIL_SPLIT}
-        for module in all_modules()
-    }
+    return {module: set(own_imports(module)) for module in all_modules()}
 
 
 def test_every_module_has_a_layer() -> None:

@@ -27,7 +27,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from screenpop.broker_redis import describe_fault
+from screenpop.broker import describe_fault
 from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.lookup.cache import CachedSection, section_from_json, section_to_json
 from screenpop.model import Section

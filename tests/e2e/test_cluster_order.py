@@ -25,7 +25,8 @@ import pytest
 from redis.asyncio import Redis
 
 from screenpop.broker import id_key
-from screenpop.broker_redis import APPEND_LUA, stream_key
+from screenpop.broker.redis_layout import stream_key
+from screenpop.broker.scripts import APPEND_LUA
 from tests.support.processes import (
     Service,
     agent_on,

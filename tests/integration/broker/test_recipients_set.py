@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from screenpop.broker import Delivery, MemoryBroker, id_key
-from screenpop.broker_redis import RedisBroker
+from screenpop.broker.redis import RedisBroker
 from tests.support.processes import agent_on, ring, service_config, services
 from tests.support.service import Agent
 

@@ -20,7 +20,7 @@ import pytest
 from redis.asyncio import Redis
 
 from screenpop.broker import Delivery, Message, id_key
-from screenpop.broker_redis import RedisBroker
+from screenpop.broker.redis import RedisBroker
 from tests.support.servers import RedisServer
 from tests.support.waiting import wait_for
 

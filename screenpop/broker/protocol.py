@@ -1,4 +1,4 @@
-"""How messages reach agents, wherever their sockets are: publish, listen, replay.
+"""How messages reach agents, wherever their sockets are: the Broker Protocol and what it carries.
 
 Every card goes through the broker, even to a socket on this instance, so one
 instance and many behave the same.  Messages are per agent (a queue call is
@@ -18,10 +18,7 @@ view, not once per agent.
 
 from __future__ import annotations
 
-import heapq
 import json
-import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -222,136 +219,3 @@ class Broker(Protocol):
         "everyone was withdrawn" is told apart from "nothing is known".
         """
         ...
-
-
-class MemoryBroker:
-    """One process: a replay log per agent, trimmed to ``replay_s``."""
-
-    def __init__(self, replay_s: int) -> None:
-        self._replay_s = replay_s
-        self._logs: dict[str, deque[tuple[Message, float]]] = {}
-        self._trimmed: dict[str, tuple[int, int]] = {}
-        self._handlers: list[FrameHandler] = []
-        self._values: dict[str, tuple[str, float]] = {}
-        self._sets: dict[str, tuple[set[str], float]] = {}
-        self._expiries: list[tuple[float, str]] = []  # a heap, so expiring costs log n per value
-        self._last = (0, 0)
-        self._born = (int(time.time() * 1000), 0)
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        self._handlers.clear()
-
-    async def health(self) -> str:
-        return "ok"
-
-    def listen(self, handler: FrameHandler) -> None:
-        self._handlers.append(handler)
-
-    def _next_id(self) -> str:
-        ms = int(time.time() * 1000)
-        last_ms, last_seq = self._last
-        self._last = (ms, 0) if ms > last_ms else (last_ms, last_seq + 1)
-        return f"{self._last[0]}-{self._last[1]}"
-
-    async def publish(self, deliveries: Sequence[Delivery]) -> None:
-        now = time.monotonic()
-        for delivery in deliveries:
-            message = Message.of(delivery, self._next_id())
-            log = self._logs.setdefault(delivery.agent_id, deque())
-            log.append((message, now))
-            self._trim(delivery.agent_id, log, now)
-            for handler in self._handlers:
-                handler(message)
-
-    def _trim(self, agent_id: str, log: deque[tuple[Message, float]], now: float) -> None:
-        while log and now - log[0][1] > self._replay_s:
-            self._trimmed[agent_id] = id_key(log.popleft()[0].event_id)
-
-    async def latest_id(self, agent_id: str) -> str:
-        log = self._logs.get(agent_id)
-        if log:
-            return log[-1][0].event_id
-        ms, seq = max(self._last, self._born)
-        return f"{ms}-{seq}"
-
-    async def replay(self, agent_id: str, after: str) -> tuple[list[Message], bool]:
-        position = id_key(after)
-        log = self._logs.get(agent_id, deque())
-        self._trim(agent_id, log, time.monotonic())
-        frames = [message for message, _ in log if id_key(message.event_id) > position]
-        known = self._born <= position <= max(self._last, self._born)
-        complete = known and position >= self._trimmed.get(agent_id, (-1, -1))
-        return frames, complete
-
-    async def claim(self, key: str, ttl_s: int) -> bool:
-        if await self.get(key) is not None:
-            return False
-        await self.put(key, "1", ttl_s)
-        return True
-
-    async def claim_and_get(self, key: str, ttl_s: int, other: str) -> tuple[bool, str | None]:
-        return await self.claim(key, ttl_s), await self.get(other)
-
-    async def release(self, key: str) -> None:
-        self._values.pop(key, None)
-
-    async def put(self, key: str, value: str, ttl_s: int) -> None:
-        now = time.monotonic()
-        self._expire(now)
-        self._values[key] = (value, now + ttl_s)
-        heapq.heappush(self._expiries, (now + ttl_s, key))
-
-    async def get(self, key: str) -> str | None:
-        found = self._values.get(key)
-        if found is None or found[1] < time.monotonic():
-            return None
-        return found[0]
-
-    async def add_members(self, key: str, members: Sequence[str], ttl_s: int) -> list[str]:
-        now = time.monotonic()
-        self._expire(now)
-        found = self._live_set(key, now)
-        new = [m for m in dict.fromkeys(members) if m not in found]
-        found.update(new)
-        self._sets[key] = (found, now + ttl_s)
-        heapq.heappush(self._expiries, (now + ttl_s, key))
-        return new
-
-    async def remove_member(self, key: str, member: str) -> bool:
-        found = self._live_set(key, time.monotonic())
-        if member not in found:
-            return False
-        found.discard(member)
-        return True
-
-    async def members(self, key: str) -> list[str] | None:
-        found = self._sets.get(key)
-        if found is None or found[1] < time.monotonic():
-            return None
-        return sorted(found[0])
-
-    def _live_set(self, key: str, now: float) -> set[str]:
-        found = self._sets.get(key)
-        return found[0] if found is not None and found[1] >= now else set()
-
-    def _expire(self, now: float) -> None:
-        """Drop values whose time is up, oldest first, so the guard does not grow without end."""
-        while self._expiries and self._expiries[0][0] < now:
-            until, key = heapq.heappop(self._expiries)
-            found = self._values.get(key)
-            if found is not None and found[1] <= until:
-                del self._values[key]
-            members = self._sets.get(key)
-            if members is not None and members[1] <= until:
-                del self._sets[key]
-
-
-def make_broker(url: str, replay_s: int) -> Broker:
-    if url.startswith("memory://"):
-        return MemoryBroker(replay_s)
-    from screenpop.broker_redis import RedisBroker
-
-    return RedisBroker(url, replay_s)

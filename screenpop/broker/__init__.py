@@ -1,0 +1,44 @@
+"""How messages reach agents, wherever their sockets are: publish, listen, replay.
+
+``protocol``: the ``Broker`` Protocol and what it carries (``Delivery``,
+``Message``, ``CardViews``, ``View``), event-id order and the frame and
+stream-entry encodings.  ``memory``: ``broker.url: memory://``, one process.
+``redis``: ``broker.url: redis://…``, several instances, with its parts:
+``redis_layout`` (key names, ids), ``scripts`` (the ``*.lua`` files),
+``fanout`` (handing entries out in order), ``replay``, ``local_fallback``
+(while Redis is away) and ``faults``.  ``factory``: ``make_broker`` from the URL.
+"""
+
+from screenpop.broker.factory import make_broker
+from screenpop.broker.faults import describe_fault
+from screenpop.broker.memory import MemoryBroker
+from screenpop.broker.protocol import (
+    Broker,
+    CardViews,
+    Delivery,
+    FrameHandler,
+    Message,
+    View,
+    frame_with_id,
+    from_fields,
+    id_key,
+    to_fields,
+)
+from screenpop.broker.redis import RedisBroker
+
+__all__ = [
+    "Broker",
+    "CardViews",
+    "Delivery",
+    "FrameHandler",
+    "MemoryBroker",
+    "Message",
+    "RedisBroker",
+    "View",
+    "describe_fault",
+    "frame_with_id",
+    "from_fields",
+    "id_key",
+    "make_broker",
+    "to_fields",
+]

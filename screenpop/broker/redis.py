@@ -1,0 +1,371 @@
+"""The broker for several instances: a Redis Stream per agent, and one shared fan-out stream.
+
+Each message is appended to its agent's stream (``screenpop:agent:{id}``,
+trimmed to ``broker.replay_s``), and the stream id Redis assigns is the
+event id, so ids from every instance sort on one clock.  The same Lua call
+appends the batch to the fan-out stream (``screenpop:fanout``), which every
+instance reads with XREAD from where it stopped: an instance that lost its
+connection catches up on what it missed instead of losing it, as pub/sub
+would.  This instance's handlers are called directly, without waiting for
+the round trip through the fan-out stream, but never out of turn: every
+instance hands out fan-out entries (its own included) in fan-out order, which
+is every agent stream's id order, whichever of its Redis answers (the
+reader's XREAD or a publish's script) brings an entry first.  An agent's
+socket never sees a later message before an earlier one, so none is lost to
+the socket's "already sent" check.
+
+Redis may go away.  Then cards still reach the agents of this instance with
+locally made ids, wait in a bounded outbox, and are appended when Redis
+returns; the duplicate guard and the shared values fall back to this process
+(dedupe is per instance during the outage) and are copied to Redis on
+return.  A supervisor task owns the connection: it reads the fan-out stream
+(a blocking read every quarter second doubles as the health check), notices
+faults, reconnects with back-off and jitter, and keeps the state that
+``health()`` answers from without touching the network.
+
+The parts: ``append.lua`` and ``add_members.lua`` (read by ``scripts``),
+``redis_layout`` (key names, ids), ``fanout`` (handing entries out in
+order), ``replay``, ``local_fallback`` (ids, outbox and values while Redis is
+away) and ``faults``.  This module holds ``RedisBroker``, which ties them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from screenpop.broker.fanout import Fanout
+from screenpop.broker.faults import FAULTS, describe_fault
+from screenpop.broker.local_fallback import OUTBOX_MAX, LocalIds, LocalValues, Outbox
+from screenpop.broker.protocol import CardViews, Delivery, FrameHandler, Message, to_fields
+from screenpop.broker.redis_layout import (
+    BORN_KEY,
+    EXISTS_MARK,
+    FANOUT_KEY,
+    MISSED_MAX,
+    PREFIX,
+    pairs,
+    parse_id,
+    set_key,
+    stream_key,
+    value_key,
+)
+from screenpop.broker.replay import replay_from_redis
+from screenpop.broker.scripts import ADD_MEMBERS_LUA, APPEND_LUA
+
+log = logging.getLogger(__name__)
+
+FANOUT_KEEP_MS = 60_000
+FLUSH_BATCH = 500
+BACKOFF_MIN_S = 0.05
+BACKOFF_MAX_S = 1.0
+FIRST_CONNECT_WAIT_S = 2.0
+
+
+class RedisBroker:
+    """``broker.url: redis://…``: same behaviour as ``MemoryBroker``, across instances."""
+
+    def __init__(self, url: str, replay_s: int) -> None:
+        self.instance_id = uuid.uuid4().hex
+        """Names this instance's fan-out entries and, as ``screenpop:<id>``, its Redis connections."""
+        self._redis = Redis.from_url(
+            url,
+            decode_responses=True,
+            client_name=f"{PREFIX}{self.instance_id}",
+            socket_connect_timeout=0.5,
+            socket_timeout=0.5,
+            # one retry on a fresh socket after a restart; a slow server gets none
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        )
+        self._window_ms = replay_s * 1000
+        self._append = self._redis.register_script(APPEND_LUA)
+        self._add_members = self._redis.register_script(ADD_MEMBERS_LUA)
+        self._ids = LocalIds()
+        self._fanout = Fanout(self.instance_id, self._ids)
+        self._outbox = Outbox()
+        self._local = LocalValues()
+        self._up = False
+        self._ready = asyncio.Event()
+        self._reason = "not started"
+        self._closing = False
+        self._supervisor: asyncio.Task[None] | None = None
+
+    # life cycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the supervisor and give Redis a moment; a down Redis does not stop the service."""
+        if self._supervisor is None:
+            self._reason = "connecting"
+            self._supervisor = asyncio.create_task(self._supervise(), name="screenpop-redis-broker")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FIRST_CONNECT_WAIT_S):
+                await self._ready.wait()
+
+    async def close(self) -> None:
+        self._closing = True
+        self._up, self._reason = False, "closed"
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        if self._outbox:
+            log.warning("broker closed with %d messages not yet in Redis", len(self._outbox))
+        self._fanout.handlers.clear()
+        await self._redis.aclose()
+
+    async def health(self) -> str:
+        """The state the supervisor last saw; never waits on the network."""
+        return "ok" if self._up else f"down: {self._reason}"
+
+    def listen(self, handler: FrameHandler) -> None:
+        self._fanout.handlers.append(handler)
+
+    # publishing ---------------------------------------------------------
+
+    async def publish(self, deliveries: Sequence[Delivery]) -> None:
+        """Append to the streams and fan out; without Redis, deliver here and keep for later.
+
+        Two appends in flight may come back in the other order: each answer
+        hands out every fan-out entry up to its own, in fan-out order, so this
+        instance's agents still get frames in id order (see ``_append_all``).
+        """
+        if not deliveries:
+            return
+        token = uuid.uuid4().hex
+        if self._up:
+            self._fanout.in_flight[token] = False
+            try:
+                await self._append_all(
+                    deliveries, ["*"] * len(deliveries), [token] * len(deliveries), delivered=False
+                )
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+            else:
+                return
+            finally:
+                arrived = self._fanout.in_flight.pop(token)
+            if arrived:
+                return  # the append reached Redis, only its reply was lost: the reader delivered it
+        ids = [self._ids.next() for _ in deliveries]
+        for delivery, event_id in zip(deliveries, ids, strict=True):
+            self._outbox.keep(delivery, event_id, token)
+        self._fanout.delivered_here(token)
+        self._fanout.deliver_all(deliveries, ids)
+
+    async def _append_all(
+        self, deliveries: Sequence[Delivery], wanted: Sequence[str], tokens: Sequence[str], delivered: bool
+    ) -> list[str]:
+        """Append in one script call, then hand out every fan-out entry up to ours, in fan-out order.
+
+        ``tokens``: per delivery, the publish it came from; a token Redis has
+        appended before is not appended again (a lost reply's outbox copy).
+        ``delivered``: this instance's sockets had these messages already (an
+        outbox flush), so only the other instances are to deliver them.
+        """
+        packets: dict[str | CardViews, int] = {}
+        flat: list[str | int] = []
+        refs: list[str | int] = []
+        for delivery, want, token in zip(deliveries, wanted, tokens, strict=True):
+            index = packets.get(delivery.content)
+            if index is None:
+                index = packets[delivery.content] = len(packets)
+                fields = to_fields(delivery)
+                flat += [len(fields), *fields]
+            refs += [delivery.agent_id, want, index, token]
+        expiry_ms = 2 * self._window_ms + 60_000
+        sent_from = self._fanout.position
+        args: list[str | int] = [self.instance_id, self._window_ms, expiry_ms, FANOUT_KEEP_MS]
+        args += [sent_from or "", "1" if delivered else "0", len(packets), *flat, *refs]
+        keys = [FANOUT_KEY, *(stream_key(d.agent_id) for d in deliveries)]
+        raw_ids, fan_id, missed = await self._append(keys=keys, args=args)
+        ids = [str(i) for i in raw_ids]
+        for event_id in ids:
+            self._ids.note(event_id)
+        for entry_id, entry in missed:
+            self._fanout.take(str(entry_id), pairs(entry))
+        gapless = sent_from is not None and len(missed) < MISSED_MAX
+        if fan_id and self._fanout.take_own(str(fan_id), gapless) and not delivered:
+            self._fanout.deliver_all(deliveries, ids)
+        return ids
+
+    async def _flush_outbox(self) -> None:
+        """Append what was published during the outage, oldest first, keeping its ids where possible."""
+        for _ in range(OUTBOX_MAX // FLUSH_BATCH + 100):
+            batch = self._outbox.first(FLUSH_BATCH)
+            if not batch:
+                return
+            await self._append_all(
+                [p.delivery for p in batch],
+                [p.event_id for p in batch],
+                [p.token for p in batch],
+                delivered=True,
+            )
+            self._outbox.drop_through(batch[-1].seq)
+        raise RedisError("outbox keeps growing while being flushed")
+
+    # supervision --------------------------------------------------------
+
+    def _mark_down(self, reason: str) -> None:
+        if self._up:
+            log.warning("redis broker down: %s", reason)
+        self._up = False
+        self._reason = reason
+        self._ready.clear()
+
+    async def _supervise(self) -> None:
+        """Connect, listen, and after any fault reconnect with capped exponential back-off."""
+        delay = BACKOFF_MIN_S
+        while not self._closing:
+            try:
+                await self._session()
+            except FAULTS as exc:
+                if self._up:
+                    delay = BACKOFF_MIN_S
+                self._mark_down(describe_fault(exc))
+            except Exception:  # a bug must not leave the broker silently deaf
+                log.exception("redis broker supervisor failed; reconnecting")
+                self._mark_down("internal error")
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, BACKOFF_MAX_S)
+
+    async def _session(self) -> None:
+        """One connection's life: catch up, then read the fan-out stream until a fault."""
+        await self._redis.ping()
+        await self._mark_born()
+        if self._fanout.position is None:
+            newest = await self._redis.xrevrange(FANOUT_KEY, count=1)
+            self._fanout.position = str(newest[0][0]) if newest else "0-0"
+        await self._local.copy_to(self._redis)
+        await self._flush_outbox()
+        self._up, self._reason = True, ""
+        self._ready.set()
+        log.info("redis broker connected")
+        while self._up and not self._closing:
+            await self._fanout.read(self._redis)
+
+    async def _mark_born(self) -> None:
+        """Remember since when this Redis holds history: older ids cannot be vouched for."""
+        seconds, micros = await self._redis.time()
+        await self._redis.set(BORN_KEY, seconds * 1000 + micros // 1000 - 1, nx=True)
+
+    # replay -------------------------------------------------------------
+
+    async def latest_id(self, agent_id: str) -> str:
+        """The agent's last stream id, or the instant just before Redis's now when it has none."""
+        if self._up:
+            try:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.xrevrange(stream_key(agent_id), count=1)
+                    pipe.time()
+                    last, (seconds, micros) = await pipe.execute()
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+            else:
+                if last:
+                    return str(last[0][0])
+                return f"{seconds * 1000 + micros // 1000 - 1}-0"
+        return self._ids.latest()
+
+    async def replay(self, agent_id: str, after: str) -> tuple[list[Message], bool]:
+        """Messages after ``after`` within the window; complete only when nothing after it was lost."""
+        position = parse_id(after)
+        if self._up:
+            try:
+                return await replay_from_redis(self._redis, agent_id, position, self._window_ms)
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        start = position or (-1, -1)
+        return self._outbox.messages_after(agent_id, start), False
+
+    # shared values ------------------------------------------------------
+
+    async def claim(self, key: str, ttl_s: int) -> bool:
+        if self._up:
+            try:
+                return bool(await self._redis.set(value_key(key), "1", ex=ttl_s, nx=True))
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        if self._local.get(key) is not None:
+            return False
+        self._local.put(key, "1", ttl_s, claim=True)
+        return True
+
+    async def claim_and_get(self, key: str, ttl_s: int, other: str) -> tuple[bool, str | None]:
+        if self._up:
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.set(value_key(key), "1", ex=ttl_s, nx=True)
+                    pipe.get(value_key(other))
+                    claimed, found = await pipe.execute()
+                return bool(claimed), None if found is None else str(found)
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        return await self.claim(key, ttl_s), await self.get(other)
+
+    async def release(self, key: str) -> None:
+        if self._up:
+            try:
+                await self._redis.delete(value_key(key))
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        self._local.values.pop(key, None)
+
+    async def put(self, key: str, value: str, ttl_s: int) -> None:
+        if self._up:
+            try:
+                await self._redis.set(value_key(key), value, ex=ttl_s)
+                return
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        self._local.put(key, value, ttl_s, claim=False)
+
+    async def get(self, key: str) -> str | None:
+        if self._up:
+            try:
+                found: Any = await self._redis.get(value_key(key))
+                return None if found is None else str(found)
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        return self._local.get(key)
+
+    async def add_members(self, key: str, members: Sequence[str], ttl_s: int) -> list[str]:
+        if self._up:
+            try:
+                new = await self._add_members(keys=[set_key(key)], args=[ttl_s, *members])
+                return [str(m) for m in new]
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        return self._local.add_members(key, members, ttl_s)
+
+    async def remove_member(self, key: str, member: str) -> bool:
+        if self._up:
+            try:
+                return bool(await self._redis.srem(set_key(key), member))
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        return self._local.remove_member(key, member)
+
+    async def members(self, key: str) -> list[str] | None:
+        if self._up:
+            try:
+                found: Any = await self._redis.smembers(set_key(key))
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+            else:
+                if EXISTS_MARK not in found:
+                    return None
+                return sorted(str(m) for m in found if m != EXISTS_MARK)
+        local = self._local.live_set(key)
+        return None if local is None else sorted(local.members)
