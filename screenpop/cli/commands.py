@@ -236,7 +236,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_ami_replay(args: argparse.Namespace) -> int:
-    from screenpop.providers.asterisk_ami import parse_ami_stream
+    from screenpop.providers.ami_events import parse_ami_stream
 
     settings = _settings(args)
     amis = [

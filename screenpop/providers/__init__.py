@@ -13,7 +13,8 @@ from types import MappingProxyType
 from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import ConfigError
 from screenpop.providers.amazon_connect import AmazonConnectProvider
-from screenpop.providers.asterisk_ami import AmiListener, parse_ami_stream
+from screenpop.providers.ami_events import parse_ami_stream
+from screenpop.providers.asterisk_ami import AmiListener
 from screenpop.providers.base import SignedRequest, WebhookProvider, WebhookReply, WebhookRequest
 from screenpop.providers.generic import GenericProvider
 from screenpop.providers.telnyx import TelnyxProvider

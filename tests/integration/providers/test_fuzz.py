@@ -30,8 +30,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from screenpop.providers.ami_events import AmiTranslator, parse_ami_stream
 from screenpop.providers.ami_protocol import AmiProtocolError, read_packet
-from screenpop.providers.asterisk_ami import AmiTranslator, parse_ami_stream
 from tests.support.fuzz import FUZZ_SETTINGS, assert_client_answer, service_in_thread
 from tests.support.fuzz_webhooks import (
     AGENTS,
