@@ -97,7 +97,7 @@ def test_the_check_finds_what_it_looks_for(tmp_path: Path) -> None:
     sample.write_text(
         "import asyncio, time\n"
         "async def f(page):\n"
-        "    await asyncio.sleep(0.3)\n"
+        "    await asyncio.sleep(0.3)\n"  # allow-sleep: a sample the check must flag, never run
         "    time.sleep(1)  # allow-sleep:\n"
         "    await page.wait_for_timeout(300)\n"
         "    await asyncio.sleep(0.05)  # allow-sleep: poll interval of a bounded wait\n"
