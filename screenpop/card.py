@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from screenpop.conditions import holds, only_condition
 from screenpop.config import BadgeRule, ConnectorSettings, Settings
 from screenpop.model import JSON, Badge, CallerNumber, Card, Conflict, Customer, Section, SectionStatus
 from screenpop.untrusted import clean_json, clean_line
@@ -163,33 +164,9 @@ def compute_badges(sections: Mapping[str, Section], specs: Mapping[str, SectionS
 
 
 def badge_applies(rule: BadgeRule, value: Any) -> bool:
-    if value is None:
-        return False
-    if rule.above is not None or rule.below is not None:
-        number = _as_number(value)
-        if number is None:
-            return False
-        return number > rule.above if rule.above is not None else number < (rule.below or 0)
-    if rule.equals is not None:
-        return _same(value, rule.equals)
-    return any(_same(value, option) for option in rule.in_ or ())
-
-
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _same(value: Any, expected: Any) -> bool:
-    if isinstance(expected, bool) or isinstance(value, bool):
-        return value is expected
-    if isinstance(expected, int | float):
-        return _as_number(value) == float(expected)
-    return str(value).strip().casefold() == str(expected).strip().casefold()
+    condition = {"above": rule.above, "below": rule.below, "equals": rule.equals, "in": rule.in_}
+    kind, expected = only_condition(condition)
+    return holds(kind, expected, value)
 
 
 def card_summary(rendered: JSON) -> JSON:

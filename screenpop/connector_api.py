@@ -10,7 +10,7 @@ block against it, so a typo in a kind-specific key is refused like any other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -27,6 +27,15 @@ class ConnectorOptions(BaseModel):
     """Base of a kind's own options: frozen, and unknown keys are refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    def parameters(self) -> Iterator[tuple[tuple[int | str, ...], str]]:
+        """Each call parameter these options name, with the key path (under the block) naming it.
+
+        screenpop refuses the config when one of them is a parameter that no
+        connector or call can bind (see ``screenpop.model.is_call_parameter``);
+        a kind that names parameters in its own keys overrides this.
+        """
+        return iter(())
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +92,12 @@ class Connector(Protocol):
 
 
 class ConnectorKind(Protocol):
-    """The class an entry point names: it builds connectors from options."""
+    """The class an entry point names: it builds connectors from options.
+
+    A kind whose answers must never be cached (they are computed in
+    microseconds from what the call already holds) sets a class attribute
+    ``cacheable = False``; a ``cache_ttl_s`` on its block is then a config error.
+    """
 
     Options: ClassVar[type[ConnectorOptions]]
 

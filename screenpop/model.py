@@ -15,6 +15,17 @@ from typing import Any
 JSON = dict[str, Any]
 
 
+#: The parameters every call binds (``CallerNumber.params``), and those issue 12's
+#: call context adds; ``attr_<name>`` parameters come from the call's attributes.
+NUMBER_PARAMETERS = ("e164", "national", "digits", "country_code", "region")
+CALL_PARAMETERS = (*NUMBER_PARAMETERS, "direction", "line", "call_id")
+
+
+def is_call_parameter(name: str) -> bool:
+    """Whether a call (not a connector) can bind ``name``."""
+    return name in CALL_PARAMETERS or (name.startswith("attr_") and len(name) > len("attr_"))
+
+
 @dataclass(frozen=True, slots=True)
 class CallerNumber:
     """A caller's number as typed by the phone system, and what it means.

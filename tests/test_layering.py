@@ -19,7 +19,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TOP = "screenpop"
 CONNECTORS = "screenpop.connectors"
-CONNECTOR_MAY_IMPORT = {"screenpop.connector_api", "screenpop.model", "screenpop.errors"}
+CONNECTOR_MAY_IMPORT = {
+    "screenpop.connector_api",
+    "screenpop.model",
+    "screenpop.conditions",
+    "screenpop.errors",
+}
 
 # Lower layers must not import higher ones (the SPEC-independent core first, the CLI last).
 BASE, MODEL, PURE, SERVICES, WEB, APP, CLI = range(7)
@@ -30,6 +35,7 @@ LAYER_OF = {
     "clock": BASE,
     "retry": BASE,
     "model": MODEL,
+    "conditions": MODEL,  # badge and rule conditions, shared by card.py and the rules kind
     "untrusted": MODEL,
     "config": PURE,
     "phone": PURE,

@@ -7,6 +7,7 @@ nobody configured) is found here, with the same one-sentence errors.
 
 from __future__ import annotations
 
+import difflib
 from graphlib import CycleError, TopologicalSorter
 
 from pydantic import ValidationError
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from screenpop.config.errors import describe_validation_error, key_path
 from screenpop.config.schema import ConnectorSettings, Settings
 from screenpop.errors import ConfigError
+from screenpop.model import CALL_PARAMETERS, is_call_parameter
 from screenpop.plugins import load_kind
 
 
@@ -106,4 +108,30 @@ def _with_options(source: str, index: int, connector: ConnectorSettings) -> Conn
         prefix = f"{source}: "
         detail = message.removeprefix(prefix)
         raise ConfigError(f"{prefix}{key_path(('connectors', index))}.{detail}") from exc
+    where = f"{source}: {key_path(('connectors', index))}"
+    if connector.cache_ttl_s and not getattr(kind, "cacheable", True):
+        raise ConfigError(
+            f"{where}.cache_ttl_s: a `{connector.kind}` connector is never cached "
+            "(it answers in microseconds from what the call holds); remove the key"
+        )
+    _check_parameters(where, connector, options)
     return connector.model_copy(update={"options": options})
+
+
+def _check_parameters(where: str, connector: ConnectorSettings, options: object) -> None:
+    """Refuse a parameter the kind's options name that neither the call nor a `needs` can bind."""
+    parameters = getattr(options, "parameters", None)
+    if parameters is None:
+        return
+    from_needs = [need.replace(".", "_", 1) for need in connector.needs]
+    for path, name in parameters():
+        if is_call_parameter(name) or name in from_needs:
+            continue
+        bindable = ", ".join([*CALL_PARAMETERS, "attr_<name>", *from_needs])
+        close = difflib.get_close_matches(name, [*CALL_PARAMETERS, *from_needs], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(
+            f"{where}.{key_path(path)}: no connector or call binds the parameter {name!r} "
+            f"({hint}bindable here: {bindable}; add `connector.field` to `needs` to bind "
+            "`connector_field`)"
+        )

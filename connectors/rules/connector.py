@@ -1,0 +1,132 @@
+"""The ``rules`` connector kind: the decision table of SPEC section 3.
+
+Rules are checked in order; the first whose every ``when`` condition holds
+gives the section's data, its ``then`` object plus ``"rule": N`` (1-based).
+Conditions are those of badges (``screenpop.conditions``, the same code).  In
+a ``then`` string ``{param}`` is replaced by the bound parameter; a string
+that is exactly one ``{param}`` keeps the parameter's type.  Nothing is read
+from outside the call, so a lookup takes microseconds and is never cached
+(``cacheable = False``: a ``cache_ttl_s`` is a config error).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from screenpop.conditions import holds, only_condition
+from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Rule(BaseModel):
+    """One row of the table: conditions on bound parameters (none: always holds) and the answer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    when: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    then: dict[str, Any] = Field(min_length=1)
+
+    @field_validator("when")
+    @classmethod
+    def _conditions(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for key, condition in value.items():
+            try:
+                kind, expected = only_condition(condition)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+            if kind in ("above", "below") and not _is_number(expected):
+                raise ValueError(f"{key}: `{kind}` takes a number")
+            if kind == "in" and (not isinstance(expected, list) or not expected):
+                raise ValueError(f"{key}: `in` takes a non-empty list")
+            if kind == "equals" and not isinstance(expected, bool | int | float | str):
+                raise ValueError(f"{key}: `equals` takes a number, a boolean or a text")
+        return value
+
+    @field_validator("then")
+    @classmethod
+    def _then_values(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "rule" in value:
+            raise ValueError("`rule` is the number of the rule that held; it cannot be set in `then`")
+        for key, item in value.items():
+            if not isinstance(item, bool | int | float | str):
+                raise ValueError(f"{key}: a `then` value is a number, a boolean or a text")
+        return value
+
+
+class RulesOptions(ConnectorOptions):
+    """Keys of a ``kind: rules`` connector (SPEC section 3)."""
+
+    rules: tuple[Rule, ...] = Field(min_length=1)
+
+    def parameters(self) -> Iterator[tuple[tuple[int | str, ...], str]]:
+        """Every parameter a `when` key or a `then` template names."""
+        for index, rule in enumerate(self.rules):
+            for key in rule.when:
+                yield ("rules", index, "when", key), key
+            for key, value in rule.then.items():
+                if isinstance(value, str):
+                    for name in PLACEHOLDER.findall(value):
+                        yield ("rules", index, "then", key), name
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class RulesConnector:
+    """A decision table: no I/O, so ``start``, ``check`` and ``close`` have nothing to do."""
+
+    Options: ClassVar[type[RulesOptions]] = RulesOptions
+    cacheable: ClassVar[bool] = False
+
+    def __init__(self, name: str, options: RulesOptions | Mapping[str, Any], context: ConnectorContext):
+        self.name = name
+        self.options = options if isinstance(options, RulesOptions) else RulesOptions.model_validate(options)
+        self._table = tuple(
+            (tuple((key, *only_condition(spec)) for key, spec in rule.when.items()), rule.then)
+            for rule in self.options.rules
+        )
+
+    async def start(self) -> None:
+        return None
+
+    async def check(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
+        for number, (conditions, then) in enumerate(self._table, start=1):
+            if all(holds(kind, expected, params.get(key)) for key, kind, expected in conditions):
+                data = {key: render(value, params) for key, value in then.items()}
+                data["rule"] = number
+                return LookupResult(data=data, rows=1)
+        return LookupResult(data=None)
+
+
+def render(value: Any, params: Mapping[str, Any]) -> Any:
+    """A `then` value with its `{param}` templates filled; a lone `{param}` keeps the parameter's type.
+
+    A parameter the call did not bind (an ``attr_`` the call lacks) is None
+    for a lone template and an empty text inside a longer one.
+    """
+    if not isinstance(value, str):
+        return value
+    lone = PLACEHOLDER.fullmatch(value)
+    if lone:
+        return params.get(lone.group(1))
+    return PLACEHOLDER.sub(lambda m: _text(params.get(m.group(1))), value)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,64 @@
+"""The conditions of badges and of `kind: rules`: `above`, `below`, `equals`, `in` (SPEC 3).
+
+One code for both, so a badge and a rule given the same condition and the
+same value always agree.  It sits at the model layer so that connectors,
+which may import only the connector contract, the model and the errors, can
+use it as the card does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+ConditionKind = Literal["above", "below", "equals", "in"]
+KINDS: tuple[ConditionKind, ...] = ("above", "below", "equals", "in")
+
+
+def holds(kind: str, expected: Any, value: Any) -> bool:
+    """Whether ``value`` meets one condition; a missing value (None) meets none.
+
+    ``above``/``below`` compare numbers (a text that reads as a number counts,
+    a boolean never does); ``equals`` and ``in`` compare a number as a number,
+    a boolean as itself and a text without case or surrounding spaces.
+    """
+    if value is None:
+        return False
+    if kind in ("above", "below"):
+        number = as_number(value)
+        if number is None:
+            return False
+        return number > float(expected) if kind == "above" else number < float(expected)
+    if kind == "equals":
+        return same(value, expected)
+    if kind == "in":
+        return any(same(value, option) for option in expected)
+    raise ValueError(f"unknown condition {kind!r} (known: {', '.join(KINDS)})")
+
+
+def only_condition(spec: Mapping[str, Any]) -> tuple[str, Any]:
+    """The one (kind, expected) of a condition mapping such as ``{"above": 0}``; ValueError otherwise."""
+    given = [k for k in KINDS if spec.get(k) is not None]
+    unknown = [k for k in spec if k not in KINDS]
+    if unknown:
+        raise ValueError(f"unknown condition {unknown[0]!r} (known: {', '.join(KINDS)})")
+    if len(given) != 1:
+        raise ValueError("a condition needs exactly one of `above`, `below`, `equals`, `in`")
+    return given[0], spec[given[0]]
+
+
+def as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def same(value: Any, expected: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(value, bool):
+        return value is expected
+    if isinstance(expected, int | float):
+        return as_number(value) == float(expected)
+    return str(value).strip().casefold() == str(expected).strip().casefold()

@@ -1,0 +1,279 @@
+"""The `rules` kind: a decision table over bound parameters, through the real fan-out and config."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from screenpop.config import Settings
+from screenpop.connector_api import ConnectorContext
+from screenpop.connectors.rules import RulesConnector
+from screenpop.errors import ConfigError
+from screenpop.lookup import LookupEngine
+from screenpop.model import NUMBER_PARAMETERS, Section
+from screenpop.phone import parse_caller
+from screenpop.plugins import build_connectors, connector_context
+from screenpop.testing import make_settings
+
+ADA = "+14155550132"  # overdue 120.5, rating B
+GRACE = "+12125550147"  # nothing overdue, rating A
+ALAN = "+13125550178"  # nothing overdue, rating C
+NOBODY = "+16175550100"
+
+OFFER_RULES: list[dict[str, Any]] = [
+    {
+        "when": {"accounting_overdue": {"above": 0}},
+        "then": {"terms": "Prepayment only", "say": "Ask about the overdue {accounting_overdue} first"},
+    },
+    {
+        "when": {"accounting_rating": {"in": ["A", "B"]}},
+        "then": {"terms": "Net 45", "max_order": "{accounting_credit_limit}", "vip": True},
+    },
+    {"when": {"accounting_rating": {"equals": "C"}, "region": {"equals": "US"}}, "then": {"terms": "Net 30"}},
+]
+
+
+def context() -> ConnectorContext:
+    return ConnectorContext(default_region="US", normalize=lambda number: number)
+
+
+async def answer(rules: list[dict[str, Any]], **params: Any) -> dict[str, Any] | None:
+    connector = RulesConnector("offer", {"rules": rules}, context())
+    return (await connector.lookup(params)).data
+
+
+async def test_first_matching_rule_wins_and_numbers_it() -> None:
+    """Rules are tried in order: the first that holds answers, with its 1-based number."""
+    rules = [
+        {"when": {"x": {"above": 10}}, "then": {"say": "big"}},
+        {"when": {"x": {"above": 0}}, "then": {"say": "positive"}},
+        {"then": {"say": "anything"}},
+    ]
+    assert await answer(rules, x=50) == {"say": "big", "rule": 1}
+    assert await answer(rules, x=5) == {"say": "positive", "rule": 2}
+    assert await answer(rules, x=-1) == {"say": "anything", "rule": 3}
+
+
+async def test_every_condition_kind_and_all_must_hold() -> None:
+    """above, below, equals and in each decide a rule, and a rule needs every one of its conditions."""
+    rules = [
+        {"when": {"a": {"above": 1}, "b": {"below": 5}}, "then": {"r": "above+below"}},
+        {"when": {"c": {"equals": "gold"}}, "then": {"r": "equals"}},
+        {"when": {"d": {"in": [1, 2]}}, "then": {"r": "in"}},
+    ]
+    assert await answer(rules, a=2, b=4) == {"r": "above+below", "rule": 1}
+    assert await answer(rules, a=2, b=6, c="Gold") == {"r": "equals", "rule": 2}
+    assert await answer(rules, a=0, b=1, d=2) == {"r": "in", "rule": 3}
+    assert await answer(rules, a=2, b=9, c="silver", d=3) is None
+    assert await answer(rules) is None  # nothing bound: no condition holds
+
+
+async def test_templates_fill_in_and_a_lone_template_keeps_its_type() -> None:
+    """`{param}` inside a text is filled in; a text that is exactly one `{param}` keeps the value's type."""
+    rules = [
+        {
+            "then": {
+                "limit": "{limit}",
+                "flag": "{flag}",
+                "say": "Offer up to {limit} ({flag}) to {who}",
+                "missing": "{attr_tier}",
+                "n": 3,
+                "ok": False,
+            }
+        }
+    ]
+    data = await answer(rules, limit=5000, flag=True, who="Ada")
+    assert data == {
+        "limit": 5000,
+        "flag": True,
+        "say": "Offer up to 5000 (true) to Ada",
+        "missing": None,
+        "n": 3,
+        "ok": False,
+        "rule": 1,
+    }
+    assert type(data["limit"]) is int
+
+
+async def run_sql(url: str, *statements: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def accounting_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An accounting database (SQLite or PostgreSQL) with three customers of known standing."""
+    url = (
+        f"sqlite+aiosqlite:///{tmp_path / 'accounting.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    await run_sql(
+        url,
+        "CREATE TABLE accounts (phone TEXT, overdue NUMERIC(12,2), rating TEXT, credit_limit INTEGER)",
+        "INSERT INTO accounts VALUES ('+14155550132', 120.50, 'B', 5000)",
+        "INSERT INTO accounts VALUES ('+12125550147', 0, 'A', 8000)",
+        "INSERT INTO accounts VALUES ('+13125550178', 0, 'C', 1000)",
+    )
+    return url
+
+
+def offer_settings(url: str, rules: list[dict[str, Any]] | None = None) -> Settings:
+    return make_settings(
+        [
+            {
+                "name": "accounting",
+                "kind": "sql",
+                "url": url,
+                "query": "SELECT overdue, rating, credit_limit FROM accounts WHERE phone = :e164",
+            },
+            {
+                "name": "offer",
+                "kind": "rules",
+                "needs": ["accounting.overdue", "accounting.rating", "accounting.credit_limit"],
+                "rules": rules or OFFER_RULES,
+            },
+        ]
+    )
+
+
+@pytest.fixture
+async def engine_for() -> AsyncIterator[Any]:
+    """Builds a real LookupEngine (connectors from their entry points) for given settings."""
+    opened: list[Any] = []
+    http = aiohttp.ClientSession()
+
+    async def build(settings: Settings) -> LookupEngine:
+        connectors = build_connectors(settings.connectors, connector_context("US", Path("."), http))
+        for connector in connectors.values():
+            await connector.start()
+            opened.append(connector)
+        engine = LookupEngine(settings, connectors)
+        opened.append(engine)
+        return engine
+
+    yield build
+    for thing in reversed(opened):
+        await thing.close()
+    await http.close()
+
+
+async def offer_for(engine: LookupEngine, number: str) -> Section:
+    sections = await engine.lookup(parse_caller(number, "US"))
+    return sections["offer"]
+
+
+async def test_rules_through_the_fan_out(accounting_url: str, engine_for: Any) -> None:
+    """Bound from a real sql connector it needs, each caller gets the first rule that holds for them."""
+    engine = await engine_for(offer_settings(accounting_url))
+    ada = await offer_for(engine, ADA)
+    assert ada.status.value == "ok"
+    assert ada.data == {"terms": "Prepayment only", "say": "Ask about the overdue 120.5 first", "rule": 1}
+    grace = await offer_for(engine, GRACE)
+    assert grace.data == {"terms": "Net 45", "max_order": 8000, "vip": True, "rule": 2}
+    alan = await offer_for(engine, ALAN)
+    assert alan.data == {"terms": "Net 30", "rule": 3}
+
+
+async def test_no_rule_holds_is_not_found(accounting_url: str, engine_for: Any) -> None:
+    """A caller for whom no rule holds gets a not_found section; an unknown caller's rules are skipped."""
+    rules = [{"when": {"accounting_rating": {"equals": "Z"}}, "then": {"terms": "never"}}]
+    engine = await engine_for(offer_settings(accounting_url, rules))
+    assert (await offer_for(engine, ADA)).status.value == "not_found"
+    nobody = await offer_for(engine, NOBODY)
+    assert nobody.status.value == "skipped"
+
+
+def config_error(connector: dict[str, Any]) -> str:
+    base = {"name": "accounting", "kind": "sql", "url": "sqlite+aiosqlite:///x.db", "query": "SELECT 1"}
+    with pytest.raises(ConfigError) as caught:
+        make_settings([base, {"name": "offer", "kind": "rules", **connector}])
+    return str(caught.value)
+
+
+def when(key: str, condition: dict[str, Any], **block: Any) -> dict[str, Any]:
+    return {"rules": [{"when": {key: condition}, "then": {"t": 1}}], **block}
+
+
+@pytest.mark.parametrize(
+    ("block", "needles"),
+    [
+        (
+            {
+                "needs": ["accounting.rating"],
+                "rules": [{"when": {"accounting_ratin": {"equals": "A"}}, "then": {"t": 1}}],
+            },
+            [
+                "connectors[1].rules[0].when.accounting_ratin",
+                "'accounting_ratin'",
+                "did you mean 'accounting_rating'",
+            ],
+        ),
+        (
+            when("credit_rating", {"equals": "A"}),
+            ["rules[0].when.credit_rating", "no connector or call binds", "needs"],
+        ),
+        (
+            {"rules": [{"then": {"say": "Hello {customer_name}"}}]},
+            ["rules[0].then.say", "'customer_name'"],
+        ),
+        (
+            when("region", {"over": 1}),
+            ["rules[0].when", "unknown condition 'over'"],
+        ),
+        (
+            when("region", {"above": 1, "below": 3}),
+            ["rules[0].when", "exactly one"],
+        ),
+        (
+            when("region", {"above": "x"}),
+            ["rules[0].when", "takes a number"],
+        ),
+        (
+            when("region", {"in": []}),
+            ["rules[0].when", "non-empty list"],
+        ),
+        ({"rules": [{"when": {"region": {"equals": "US"}}, "then": {}}]}, ["rules[0].then"]),
+        ({"rules": [{"when": {"region": {"equals": "US"}}}]}, ["rules[0].then", "required"]),
+        ({"rules": [{"then": {"items": [1, 2]}}]}, ["rules[0].then: items", "a number, a boolean or a text"]),
+        ({"rules": [{"then": {"rule": 7}}]}, ["rules[0].then", "`rule`"]),
+        ({"rules": []}, ["rules"]),
+        ({"cache_ttl_s": 30, "rules": [{"then": {"t": 1}}]}, ["connectors[1].cache_ttl_s", "never cached"]),
+    ],
+)
+def test_config_errors_name_the_key(block: dict[str, Any], needles: list[str]) -> None:
+    """A malformed rule, an unbound parameter or a cache on a rules connector is a config error at its key."""
+    message = config_error(block)
+    assert message.startswith("<test>: connectors[1]")
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_call_parameters_and_attributes_are_bindable() -> None:
+    """Number forms, issue 12's direction/line/call_id and any attr_ key are accepted as `when` keys."""
+    keys = [
+        "e164",
+        "national",
+        "digits",
+        "country_code",
+        "region",
+        "direction",
+        "line",
+        "call_id",
+        "attr_reason",
+    ]
+    rules = [{"when": {key: {"equals": "x"}}, "then": {"t": 1}} for key in keys]
+    settings = make_settings([{"name": "offer", "kind": "rules", "rules": rules}])
+    assert len(settings.connector("offer").options.rules) == len(keys)
+    assert set(parse_caller(ADA, "US").params()) == set(NUMBER_PARAMETERS)

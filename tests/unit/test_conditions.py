@@ -1,0 +1,58 @@
+"""The one condition code of badges and rules: above, below, equals, in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from screenpop.card import badge_applies
+from screenpop.conditions import holds, only_condition
+from screenpop.config.schema import BadgeRule
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected", "value", "result"),
+    [
+        ("above", 0, 12.5, True),
+        ("above", 0, "12.5", True),
+        ("above", 0, 0, False),
+        ("above", 0, True, False),
+        ("above", 0, "n/a", False),
+        ("below", 100, 99, True),
+        ("below", 100, 100, False),
+        ("equals", "closed", " Closed ", True),
+        ("equals", 5, "5.0", True),
+        ("equals", True, True, True),
+        ("equals", True, 1, False),
+        ("in", ["A", "B"], "b", True),
+        ("in", ["A", "B"], "C", False),
+        ("in", [1, 2], 2.0, True),
+        ("above", 0, None, False),
+        ("equals", "x", None, False),
+    ],
+)
+def test_each_condition_kind(kind: str, expected: Any, value: Any, result: bool) -> None:
+    """Each condition kind compares numbers as numbers, texts without case, booleans as themselves."""
+    assert holds(kind, expected, value) is result
+
+
+def test_badges_use_the_same_code() -> None:
+    """A badge and the shared condition agree, since the badge calls it."""
+    rule = BadgeRule.model_validate({"field": "rating", "in": ["D", "E"], "text": "Hold"})
+    assert badge_applies(rule, "d") is holds("in", ("D", "E"), "d") is True
+    assert badge_applies(rule, "A") is False
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"over": 1}, "unknown condition 'over'"),
+        ({"above": 1, "below": 5}, "exactly one"),
+        ({}, "exactly one"),
+    ],
+)
+def test_malformed_condition_is_refused(spec: dict[str, Any], message: str) -> None:
+    """An unknown, doubled or missing condition is a ValueError naming the problem."""
+    with pytest.raises(ValueError, match=message):
+        only_condition(spec)
