@@ -1,4 +1,4 @@
-"""screenpop's own data: calls, their event timeline, recipients, notes, audit.
+"""screenpop's own data: calls, their event timeline, recipients, notes, suggestion feedback, audit.
 
 - ``facade``: ``Store``, the one object the rest of screenpop talks to.
 - ``call_records``: ``CallRecorder``, the write-behind queue for call records.
@@ -15,6 +15,6 @@ from __future__ import annotations
 
 from screenpop.store.call_records import CallRecorder
 from screenpop.store.facade import Store
-from screenpop.store.rows import CallState, CallWrite, EventWrite, SummaryWrite
+from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
 
-__all__ = ["CallRecorder", "CallState", "CallWrite", "EventWrite", "Store", "SummaryWrite"]
+__all__ = ["CallRecorder", "CallState", "CallWrite", "EventWrite", "FeedbackWrite", "Store", "SummaryWrite"]
