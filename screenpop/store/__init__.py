@@ -4,6 +4,7 @@
 - ``call_records``: ``CallRecorder``, the write-behind queue for call records.
 - ``audit_queue``: the write-behind queue for "who saw what".
 - ``sql``: every transaction, as a synchronous function of one connection.
+- ``feedback``: the transactions of agents' answers to suggestions.
 - ``rows``: checked shapes of what is written and read.
 - ``schema``: the tables (the migrations build exactly these).
 - ``connections``: where transactions run (SQLite threads, PostgreSQL), and migrating to head.

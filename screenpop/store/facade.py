@@ -22,6 +22,7 @@ from screenpop.model import JSON, CallEvent, HistoryEntry
 from screenpop.retry import DropObserver
 from screenpop.store.audit_queue import AuditQueue
 from screenpop.store.connections import Database, failure_reason, open_database, upgrade_to_head
+from screenpop.store.feedback import FeedbackSQL
 from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
 from screenpop.store.sql import StoreSQL
 
@@ -41,6 +42,7 @@ class Store:
     ) -> None:
         self._db = database
         self._sql = StoreSQL(database.dialect)
+        self._feedback = FeedbackSQL(database.dialect)
         self._audit = AuditQueue(
             self._write_audit, interval_s=audit_interval_s, batch_rows=audit_batch_rows, observer=observer
         )
@@ -175,11 +177,11 @@ class Store:
         """
         shape.check_id("call_id", call_id)
         shape.check_feedback(answer)
-        return await self._db.write(self._sql.save_feedback, call_id, agent_id, answer, shape.now())
+        return await self._db.write(self._feedback.save, call_id, agent_id, answer, shape.now())
 
     async def feedback_counts(self) -> dict[str, dict[str, int]]:
         """Answers kept per section: ``{section: {"accepted": n, "declined": n}}``."""
-        return await self._db.read(self._sql.feedback_counts)
+        return await self._db.read(self._feedback.counts)
 
     # -- audit ---------------------------------------------------------------
 

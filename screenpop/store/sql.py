@@ -31,15 +31,7 @@ import screenpop.store.rows as shape
 from screenpop.errors import Forbidden, NotFound
 from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
 from screenpop.store.rows import CallState, CallWrite, EventWrite, SummaryWrite
-from screenpop.store.schema import (
-    FEEDBACK_OUTCOMES,
-    STATUS_RANK,
-    audit,
-    call_events,
-    call_recipients,
-    calls,
-    suggestion_feedback,
-)
+from screenpop.store.schema import STATUS_RANK, audit, call_events, call_recipients, calls
 from screenpop.store.schema import notes as note_table
 
 if TYPE_CHECKING:
@@ -115,11 +107,6 @@ class StoreSQL:
             call_recipients.c.agent_id == P("w_agent")
         )
         self._insert_audit = audit.insert()
-        feedback = insert(suggestion_feedback)
-        self._upsert_feedback = feedback.on_conflict_do_update(
-            index_elements=["call_pk", "agent_id", "section", "product"],
-            set_={"outcome": feedback.excluded.outcome, "answered_at": feedback.excluded.answered_at},
-        )
         self._select_one = sa.select(1)
 
     def ping(self, conn: sa.Connection) -> None:
@@ -265,34 +252,6 @@ class StoreSQL:
         )
         return {"call_id": call_id, "provider": call.provider, **shape.note_json(note)}
 
-    def save_feedback(
-        self, conn: sa.Connection, call_id: str, agent_id: str, answer: shape.FeedbackWrite, now: datetime
-    ) -> JSON:
-        """Keep an agent's answer to a suggestion on a call they received; a later answer replaces it."""
-        call = _call_of_agent(conn, call_id, agent_id)
-        if call is None:
-            if conn.execute(sa.select(calls.c.id).where(calls.c.call_id == call_id).limit(1)).first() is None:
-                raise NotFound(f"no call {call_id!r}")
-            raise Forbidden(f"agent {agent_id!r} did not receive call {call_id!r}")
-        conn.execute(
-            self._upsert_feedback,
-            {"call_pk": call.id, "agent_id": agent_id, **answer.columns(), "answered_at": now},
-        )
-        saved = {"call_id": call_id, "provider": call.provider, **answer.columns()}
-        return {**saved, "answered_at": shape.iso(now)}
-
-    @staticmethod
-    def feedback_counts(conn: sa.Connection) -> dict[str, dict[str, int]]:
-        """Answers kept per section, ``{section: {"accepted": n, "declined": n}}``."""
-        table = suggestion_feedback
-        query = sa.select(table.c.section, table.c.outcome, sa.func.count()).group_by(
-            table.c.section, table.c.outcome
-        )
-        counts: dict[str, dict[str, int]] = {}
-        for section, outcome, count in conn.execute(query).all():
-            counts.setdefault(section, dict.fromkeys(FEEDBACK_OUTCOMES, 0))[outcome] = count
-        return counts
-
     def insert_audit(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(self._insert_audit, rows)
 
@@ -430,3 +389,13 @@ def _call_of_agent(conn: sa.Connection, call_id: str, agent_id: str) -> AnyRow |
         .limit(1)
     )
     return conn.execute(query).first()
+
+
+def call_received_by(conn: sa.Connection, call_id: str, agent_id: str) -> AnyRow:
+    """The newest call of this id the agent received or answered; ``NotFound``/``Forbidden`` otherwise."""
+    call = _call_of_agent(conn, call_id, agent_id)
+    if call is not None:
+        return call
+    if conn.execute(sa.select(calls.c.id).where(calls.c.call_id == call_id).limit(1)).first() is None:
+        raise NotFound(f"no call {call_id!r}")
+    raise Forbidden(f"agent {agent_id!r} did not receive call {call_id!r}")
