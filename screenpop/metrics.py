@@ -66,6 +66,13 @@ class Metrics:
             registry=r,
         )
 
+        self.suggestion_feedback = Counter(
+            "screenpop_suggestion_feedback",
+            "Agents' answers to suggestions, by section and outcome (a changed answer counts again)",
+            ["section", "outcome"],
+            registry=r,
+        )
+
         self._durability(r)
 
     # -- accepted work retried or given up (call records, audit rows, AMI events) ------------

@@ -1,9 +1,10 @@
-"""screenpop's own data: calls, their event timeline, recipients, notes, audit.
+"""screenpop's own data: calls, their event timeline, recipients, notes, suggestion feedback, audit.
 
 - ``facade``: ``Store``, the one object the rest of screenpop talks to.
 - ``call_records``: ``CallRecorder``, the write-behind queue for call records.
 - ``audit_queue``: the write-behind queue for "who saw what".
 - ``sql``: every transaction, as a synchronous function of one connection.
+- ``feedback``: the transactions of agents' answers to suggestions.
 - ``rows``: checked shapes of what is written and read.
 - ``schema``: the tables (the migrations build exactly these).
 - ``connections``: where transactions run (SQLite threads, PostgreSQL), and migrating to head.
@@ -15,6 +16,6 @@ from __future__ import annotations
 
 from screenpop.store.call_records import CallRecorder
 from screenpop.store.facade import Store
-from screenpop.store.rows import CallState, CallWrite, EventWrite, SummaryWrite
+from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
 
-__all__ = ["CallRecorder", "CallState", "CallWrite", "EventWrite", "Store", "SummaryWrite"]
+__all__ = ["CallRecorder", "CallState", "CallWrite", "EventWrite", "FeedbackWrite", "Store", "SummaryWrite"]

@@ -22,10 +22,11 @@ from screenpop.model import JSON, CallEvent, HistoryEntry
 from screenpop.retry import DropObserver
 from screenpop.store.audit_queue import AuditQueue
 from screenpop.store.connections import Database, failure_reason, open_database, upgrade_to_head
-from screenpop.store.rows import CallState, CallWrite, EventWrite, SummaryWrite
+from screenpop.store.feedback import FeedbackSQL
+from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
 from screenpop.store.sql import StoreSQL
 
-__all__ = ["CallState", "CallWrite", "EventWrite", "Store", "SummaryWrite"]
+__all__ = ["CallState", "CallWrite", "EventWrite", "FeedbackWrite", "Store", "SummaryWrite"]
 
 
 class Store:
@@ -41,6 +42,7 @@ class Store:
     ) -> None:
         self._db = database
         self._sql = StoreSQL(database.dialect)
+        self._feedback = FeedbackSQL(database.dialect)
         self._audit = AuditQueue(
             self._write_audit, interval_s=audit_interval_s, batch_rows=audit_batch_rows, observer=observer
         )
@@ -163,6 +165,23 @@ class Store:
         return await self._db.write(
             self._sql.save_note, call_id, agent_id, disposition, notes, may_annotate_any, shape.now()
         )
+
+    # -- suggestion feedback -------------------------------------------------
+
+    async def save_feedback(self, call_id: str, agent_id: str, answer: FeedbackWrite) -> JSON:
+        """Keep an agent's answer to a suggestion on a call they received or answered.
+
+        A later answer for the same (call, agent, section, product) replaces
+        the earlier one: the agent changed their mind.  ``NotFound`` for an
+        unknown call, ``Forbidden`` for an agent who never received it.
+        """
+        shape.check_id("call_id", call_id)
+        shape.check_feedback(answer)
+        return await self._db.write(self._feedback.save, call_id, agent_id, answer, shape.now())
+
+    async def feedback_counts(self) -> dict[str, dict[str, int]]:
+        """Answers kept per section: ``{section: {"accepted": n, "declined": n}}``."""
+        return await self._db.read(self._feedback.counts)
 
     # -- audit ---------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from screenpop.errors import BadRequest
 from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
-from screenpop.store.schema import MAX_DISPOSITION, MAX_NOTES, MAX_TEXT
+from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_DISPOSITION, MAX_NOTES, MAX_PRODUCT, MAX_TEXT
 from screenpop.untrusted import clean_line, clean_text
 
 if TYPE_CHECKING:
@@ -63,6 +63,27 @@ class SummaryWrite:
 
 
 CallWrite = EventWrite | SummaryWrite
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackWrite:
+    """An agent's answer to one suggestion of a section: ``accepted`` or ``declined``."""
+
+    section: str
+    product: str
+    outcome: str
+
+    def columns(self) -> dict[str, str]:
+        return {"section": self.section, "product": self.product, "outcome": self.outcome}
+
+
+def check_feedback(answer: FeedbackWrite) -> None:
+    check_id("section", answer.section)
+    product = answer.product
+    if not product or len(product) > MAX_PRODUCT or clean_line(product) != product:
+        raise BadRequest(f"product must be 1 to {MAX_PRODUCT} characters without control characters")
+    if answer.outcome not in FEEDBACK_OUTCOMES:
+        raise BadRequest(f"outcome must be one of {', '.join(FEEDBACK_OUTCOMES)}")
 
 
 def now() -> datetime:

@@ -46,6 +46,10 @@ STATUS_RANK: Mapping[str, int] = MappingProxyType(
 
 AUDIT_ACTIONS = ("card", "lookup", "note")
 
+FEEDBACK_OUTCOMES = ("accepted", "declined")
+MAX_PRODUCT = 128
+"""Longest product key an agent's feedback may name."""
+
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """A timestamp that is always timezone-aware UTC in Python, on every backend.
@@ -170,4 +174,19 @@ audit = sa.Table(
     sa.Index(None, "at"),
     sa.Index(None, "agent_id", "at"),
     sa.Index(None, "call_id"),
+)
+
+suggestion_feedback = sa.Table(
+    "suggestion_feedback",
+    metadata,
+    # one answer per (call, agent, section, product): a later answer replaces it
+    sa.Column("call_pk", ID, sa.ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("agent_id", sa.Text, primary_key=True),
+    sa.Column("section", sa.Text, primary_key=True),
+    sa.Column("product", sa.Text, primary_key=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("answered_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint("outcome IN ('accepted', 'declined')", name="outcome"),
+    # the admin status page's counts per section
+    sa.Index(None, "section", "outcome"),
 )

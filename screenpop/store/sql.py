@@ -226,9 +226,7 @@ class StoreSQL:
                 .limit(1)
             ).first()
         if call is None:
-            if conn.execute(sa.select(calls.c.id).where(calls.c.call_id == call_id).limit(1)).first() is None:
-                raise NotFound(f"no call {call_id!r}")
-            raise Forbidden(f"agent {agent_id!r} did not receive call {call_id!r}")
+            call = call_received_by(conn, call_id, agent_id)  # raises NotFound or Forbidden
         note = conn.execute(
             note_table.insert().returning(*note_table.c),
             {
@@ -389,3 +387,13 @@ def _call_of_agent(conn: sa.Connection, call_id: str, agent_id: str) -> AnyRow |
         .limit(1)
     )
     return conn.execute(query).first()
+
+
+def call_received_by(conn: sa.Connection, call_id: str, agent_id: str) -> AnyRow:
+    """The newest call of this id the agent received or answered; ``NotFound``/``Forbidden`` otherwise."""
+    call = _call_of_agent(conn, call_id, agent_id)
+    if call is not None:
+        return call
+    if conn.execute(sa.select(calls.c.id).where(calls.c.call_id == call_id).limit(1)).first() is None:
+        raise NotFound(f"no call {call_id!r}")
+    raise Forbidden(f"agent {agent_id!r} did not receive call {call_id!r}")

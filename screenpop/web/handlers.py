@@ -29,6 +29,8 @@ from screenpop.metrics import UNKNOWN_LABEL
 from screenpop.model import Card
 from screenpop.phone import parse_caller
 from screenpop.providers.base import WebhookRequest
+from screenpop.store import FeedbackWrite
+from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.untrusted import clean_line, clean_text
 
 SUPERVISOR_ROLE = "supervisor"
@@ -139,6 +141,34 @@ async def save_note(request: web.Request) -> web.Response:
         may_annotate_any=agent.role == SUPERVISOR_ROLE,
     )
     return web.json_response(saved, status=201)
+
+
+async def save_feedback(request: web.Request) -> web.Response:
+    """An agent's answer to a suggestion of a section their role may see; counted in ``/metrics``."""
+    agent = _agent(request)
+    answer = _feedback_answer(request, agent, await _json_body(request))
+    call_id = request.match_info["call_id"]
+    if clean_line(call_id) != call_id:
+        raise NotFound("no call has that id")  # no provider sends control characters in an id
+    await request.app[app_keys.CALLS].records_written()
+    saved = await request.app[app_keys.STORE].save_feedback(call_id, agent.id, answer)
+    # the section is a configured connector's name (checked above), so the label set stays bounded
+    request.app[app_keys.METRICS].suggestion_feedback.labels(answer.section, answer.outcome).inc()
+    return web.json_response(saved, status=201)
+
+
+def _feedback_answer(request: web.Request, agent: AgentIdentity, body: dict[str, Any]) -> FeedbackWrite:
+    """The body's section, product and outcome, each checked; a 400 names the first bad field."""
+    settings = request.app[app_keys.SETTINGS]
+    section, product, outcome = body.get("section"), body.get("product"), body.get("outcome")
+    visible = {c.name for c in settings.connectors} - settings.hidden_sections(agent.role)
+    if not isinstance(section, str) or section not in visible:
+        raise BadRequest("section must name a section of the card that your role may see")
+    if not isinstance(product, str) or not 1 <= len(product) <= MAX_PRODUCT or not product.isprintable():
+        raise BadRequest(f"product must be 1 to {MAX_PRODUCT} characters without control characters")
+    if outcome not in FEEDBACK_OUTCOMES:
+        raise BadRequest(f"outcome must be one of {', '.join(FEEDBACK_OUTCOMES)}")
+    return FeedbackWrite(section, product, outcome)
 
 
 async def lookup(request: web.Request) -> web.Response:

@@ -14,6 +14,7 @@ from typing import Any
 
 from screenpop import __version__
 from screenpop.config import Settings
+from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.web.handlers import MAX_NOTES_CHARS
 from screenpop.web.openapi_schemas import STRING, schemas
 
@@ -57,6 +58,7 @@ def _paths() -> JSON:
         "/widget/{name}": {"get": _widget()},
         "/api/calls": {"get": _list_calls()},
         "/api/calls/{call_id}/notes": {"post": _save_note()},
+        "/api/calls/{call_id}/feedback": {"post": _save_feedback()},
         "/api/lookup": {"get": _lookup()},
         "/healthz": {"get": _healthz()},
         "/readyz": {"get": _readyz()},
@@ -158,6 +160,44 @@ def _save_note() -> JSON:
         "responses": {
             "201": _json("The saved note", _ref("Note")),
             "400": _error("Not a JSON object, an unknown disposition, or neither disposition nor notes"),
+            "401": AUTH_FAILED,
+            "403": _error("The agent did not receive this call"),
+            "404": _error("No such call"),
+            "413": _error("Body over server.max_body_bytes"),
+            "415": _error("Not JSON"),
+            "503": STORE_DOWN,
+        },
+    }
+
+
+def _save_feedback() -> JSON:
+    body = {
+        "type": "object",
+        "required": ["section", "product", "outcome"],
+        "properties": {
+            "section": {
+                "type": "string",
+                "description": "A configured connector's name whose section the agent's role may see",
+            },
+            "product": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_PRODUCT,
+                "pattern": r"^[^\x00-\x1f\x7f-\x9f]*$",
+                "description": "The suggested product's key, without control characters",
+            },
+            "outcome": {"type": "string", "enum": list(FEEDBACK_OUTCOMES)},
+        },
+        "example": {"section": "insight", "product": "SKU-240", "outcome": "accepted"},
+    }
+    return {
+        "summary": "The agent's answer to a suggestion; a later answer to the same one replaces it",
+        "security": BEARER,
+        "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": STRING}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "responses": {
+            "201": _json("The answer as kept", _ref("Feedback")),
+            "400": _error("Not a JSON object, or a bad section, product or outcome (the message names it)"),
             "401": AUTH_FAILED,
             "403": _error("The agent did not receive this call"),
             "404": _error("No such call"),

@@ -63,6 +63,16 @@ def schemas() -> JSON:
             example={"store": "ok", "broker": "down: connection refused", "connectors": {"crm": "closed"}},
         ),
         "Note": _note(),
+        "Feedback": _object(
+            {
+                "call_id": STRING,
+                "provider": STRING,
+                "section": STRING,
+                "product": STRING,
+                "outcome": {"type": "string", "enum": ["accepted", "declined"]},
+                "answered_at": STRING,
+            }
+        ),
         "CallList": _object({"calls": {"type": "array", "items": _call()}}),
         "Card": _card(),
     }

@@ -36,6 +36,7 @@ from tests.support.signers import sign
 
 WEBHOOK = "/webhooks/{provider}"
 NOTES = "/api/calls/{call_id}/notes"
+FEEDBACK = "/api/calls/{call_id}/feedback"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 TOKENS = {
     "supervisor": lambda: host_token("agent-3"),
@@ -66,9 +67,9 @@ def _breakable(operation: dict[str, Any]) -> bool:
 
 
 def _credentials(path: str, secured: bool) -> list[str]:
-    """Agent tokens for /api (and a supervisor on a stored call for notes); signed bodies for the webhook."""
+    """Agent tokens for /api (a supervisor on a stored call for notes, feedback); signed webhook bodies."""
     if secured:
-        return [*TOKENS, "supervisor@seed-2"] if path == NOTES else list(TOKENS)
+        return [*TOKENS, "supervisor@seed-2"] if path in (NOTES, FEEDBACK) else list(TOKENS)
     return ["none", "signed"] if path == WEBHOOK else ["none"]
 
 
@@ -230,3 +231,15 @@ def test_hostile_api_inputs(
     headers = {"Authorization": f"Bearer {host_token('agent-3')}", "Content-Type": "application/json"}
     reply = requests.request(method, base + path, data=body, headers=headers, timeout=60)
     assert_client_answer(reply.status_code, reply.content, reply.headers.get("Content-Type", ""), path[:60])
+
+
+def test_saved_feedback_matches_the_documented_schema(service: tuple[str, schemathesis.BaseSchema]) -> None:
+    """A supervisor's valid answer on a call they received is a 201 whose body the Feedback schema allows."""
+    base, _ = service
+    document = requests.get(f"{base}/openapi.json", timeout=30).json()
+    headers = {"Authorization": f"Bearer {host_token('agent-3')}"}
+    body = {"section": "credit", "product": "SKU-240", "outcome": "declined"}
+    reply = requests.post(f"{base}/api/calls/seed-2/feedback", json=body, headers=headers, timeout=30)
+    assert reply.status_code == 201, reply.text
+    schema = {**document["components"]["schemas"]["Feedback"], "components": document["components"]}
+    assert jsonschema_rs.validator_for(schema).is_valid(reply.json()), reply.text
