@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from itertools import combinations
 from typing import Any
 
 DAY_S = 86_400.0
@@ -51,29 +52,31 @@ class PurchaseModel:
     """Compact per-customer histories and per-product rates, built once and then read only."""
 
     def __init__(self, lines: Iterable[Line], *, min_customers: int = 5) -> None:
-        orders: dict[str, dict[str, set[datetime]]] = defaultdict(lambda: defaultdict(set))
+        orders: dict[str, dict[str, set[float]]] = defaultdict(lambda: defaultdict(set))
         self.names: dict[str, str] = {}
         for line in lines:
             product = str(line.product)
-            orders[str(line.customer)][product].add(as_utc(line.at))
+            at = line.at
+            orders[str(line.customer)][product].add((at if at.tzinfo else as_utc(at)).timestamp())
             if line.product_name:
                 self.names[product] = line.product_name
         # customer -> product -> sorted order times (as POSIX seconds)
         self.history: dict[str, dict[str, tuple[float, ...]]] = {
-            customer: {p: tuple(sorted(t.timestamp() for t in ats)) for p, ats in products.items()}
+            customer: {p: tuple(sorted(ats)) for p, ats in products.items()}
             for customer, products in orders.items()
         }
+        del orders
         self.customers = len(self.history)
         buyers: Counter[str] = Counter()
         repeaters: Counter[str] = Counter()
+        for products in self.history.values():
+            buyers.update(products.keys())
+            repeaters.update(p for p, ats in products.items() if len(ats) > 1)
+        # only products with enough buyers can be in a pair with enough support: the rest are skipped
+        frequent = {p for p, n in buyers.items() if n >= min_customers}
         pairs: Counter[tuple[str, str]] = Counter()
         for products in self.history.values():
-            bought = sorted(products)
-            buyers.update(bought)
-            repeaters.update(p for p in bought if len(products[p]) > 1)
-            for i, a in enumerate(bought):
-                for b in bought[i + 1 :]:
-                    pairs[(a, b)] += 1
+            pairs.update(combinations(sorted(p for p in products if p in frequent), 2))
         self.buyers = dict(buyers)
         self.repeat_rate = {p: repeaters[p] / n for p, n in buyers.items()}
         self.partners = self._partners(pairs, min_customers)
