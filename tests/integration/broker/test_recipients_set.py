@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +25,6 @@ from tests.support.service import Agent
 pytestmark = pytest.mark.redis
 
 CALLS = 24
-
-
-@pytest.fixture
-async def pair(redis_url: str) -> AsyncIterator[tuple[RedisBroker, RedisBroker]]:
-    """Two instances of the service sharing one Redis."""
-    a, b = RedisBroker(redis_url, 300), RedisBroker(redis_url, 300)
-    await a.start()
-    await b.start()
-    try:
-        yield a, b
-    finally:
-        await a.close()
-        await b.close()
 
 
 async def test_racing_adds_tell_exactly_one_instance_each_member_is_new(

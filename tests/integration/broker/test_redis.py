@@ -14,7 +14,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 from redis.asyncio import Redis
@@ -74,19 +74,6 @@ async def after_marker(broker: RedisBroker, got: Received) -> Received:
     await broker.publish([MARKER])
     assert await until(lambda: any(is_marker(f) for _, _, f in got)), "the marker never arrived"
     return [entry for entry in got if not is_marker(entry[2])]
-
-
-@pytest.fixture
-async def pair(redis_url: str) -> AsyncIterator[tuple[RedisBroker, RedisBroker]]:
-    """Two instances of the service sharing one Redis."""
-    a, b = RedisBroker(redis_url, 300), RedisBroker(redis_url, 300)
-    await a.start()
-    await b.start()
-    try:
-        yield a, b
-    finally:
-        await a.close()
-        await b.close()
 
 
 async def test_frame_reaches_remote_handler_once_and_local_handler_once(

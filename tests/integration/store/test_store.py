@@ -35,15 +35,6 @@ HEAD_REVISION = ScriptDirectory(str(Path(migrations.__file__).parent)).get_curre
 """The newest migration, which opening a store must reach."""
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database of each backend (SQLite in a directory not yet created)."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/not/yet/screenpop.db"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
 @pytest.fixture
 async def store(store_url: str) -> AsyncIterator[Store]:
     """An open store on a fresh database, closed after the test."""
