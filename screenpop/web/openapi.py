@@ -152,22 +152,12 @@ def _save_note() -> JSON:
         ],
         "example": {"disposition": "resolved", "notes": "Explained the late fee; no refund."},
     }
-    return {
-        "summary": "Save a disposition and notes on a call",
-        "security": BEARER,
-        "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": STRING}],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
-        "responses": {
-            "201": _json("The saved note", _ref("Note")),
-            "400": _error("Not a JSON object, an unknown disposition, or neither disposition nor notes"),
-            "401": AUTH_FAILED,
-            "403": _error("The agent did not receive this call"),
-            "404": _error("No such call"),
-            "413": _error("Body over server.max_body_bytes"),
-            "415": _error("Not JSON"),
-            "503": STORE_DOWN,
-        },
-    }
+    return _call_post(
+        "Save a disposition and notes on a call",
+        body,
+        _json("The saved note", _ref("Note")),
+        "Not a JSON object, an unknown disposition, or neither disposition nor notes",
+    )
 
 
 def _save_feedback() -> JSON:
@@ -190,14 +180,24 @@ def _save_feedback() -> JSON:
         },
         "example": {"section": "insight", "product": "SKU-240", "outcome": "accepted"},
     }
+    return _call_post(
+        "The agent's answer to a suggestion; a later answer to the same one replaces it",
+        body,
+        _json("The answer as kept", _ref("Feedback")),
+        "Not a JSON object, or a bad section, product or outcome (the message names it)",
+    )
+
+
+def _call_post(summary: str, body: JSON, created: JSON, bad_request: str) -> JSON:
+    """A JSON POST on a call the agent received: what notes and feedback share."""
     return {
-        "summary": "The agent's answer to a suggestion; a later answer to the same one replaces it",
+        "summary": summary,
         "security": BEARER,
         "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": STRING}],
         "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
         "responses": {
-            "201": _json("The answer as kept", _ref("Feedback")),
-            "400": _error("Not a JSON object, or a bad section, product or outcome (the message names it)"),
+            "201": created,
+            "400": _error(bad_request),
             "401": AUTH_FAILED,
             "403": _error("The agent did not receive this call"),
             "404": _error("No such call"),
