@@ -24,6 +24,7 @@ from screenpop.broker import Broker, CardViews, Delivery, View
 from screenpop.card import SectionSpec, card_summaries, render_card, role_views, shown_sections
 from screenpop.config import Settings
 from screenpop.errors import RateLimited, Unavailable
+from screenpop.lines import context_for, looked_up_raw
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
 from screenpop.model import CallEvent, Card, EventKind, HistoryEntry
@@ -168,7 +169,7 @@ class CallService:
         self._spawn(self._complete(event, live, started))
 
     async def _open_card(self, event: CallEvent, recipients: dict[str, str], started: float) -> LiveCall:
-        number = parse_caller(event.from_raw, self._settings.numbers.default_region)
+        number = parse_caller(looked_up_raw(event), self._settings.numbers.default_region)
         card = Card(
             call_id=event.call_id,
             caller=number,
@@ -177,6 +178,7 @@ class CallService:
             sections=self._engine.initial(number),
             agent=event.agent,
             queue=event.queue,
+            context=context_for(self._settings, event),
         )
         live = LiveCall(card=card, recipients=dict(recipients), provider=event.provider)
         self._live[_call_key(event)] = live
@@ -207,7 +209,7 @@ class CallService:
 
     async def _grow(self, live: LiveCall, history: asyncio.Task[tuple[HistoryEntry, ...]]) -> None:
         """Publish a snapshot after each batch of sections; history joins when it is read."""
-        async for snapshot in self._engine.snapshots(live.card.caller):
+        async for snapshot in self._engine.snapshots(live.card.caller, live.card.context):
             if snapshot.complete and not history.done():
                 await asyncio.wait([history], timeout=0.5)
             past = history.result() if history.done() and not history.exception() else ()

@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from screenpop.call_context import Attributes, CallContext, Direction
+
 JSON = dict[str, Any]
 
 
@@ -154,6 +156,9 @@ class CallEvent:
     at: datetime | None = None
     forwarded_from: str | None = None
     leg: str | None = None
+    direction: Direction = Direction.INBOUND
+    attributes: Attributes = field(default_factory=dict, repr=False, compare=False)
+    """Attributes as the provider sent them (may hold ``secret_`` ones: never logged, never stored)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +199,8 @@ class Customer:
     ids: dict[str, str] = field(default_factory=dict)
     matches: int = 0
     conflicts: tuple[Conflict, ...] = ()
+    found_by: str | None = None
+    """``number``, ``attribute:KEY`` (an IVR key found the customer, not the number), or None."""
 
     def to_json(self) -> JSON:
         return {
@@ -201,6 +208,7 @@ class Customer:
             "ids": dict(self.ids),
             "matches": self.matches,
             "conflicts": [c.to_json() for c in self.conflicts],
+            "found_by": self.found_by,
         }
 
 
@@ -242,3 +250,5 @@ class Card:
     history: tuple[HistoryEntry, ...] = ()
     version: int = 1
     complete: bool = False
+    context: CallContext = field(default_factory=CallContext)
+    """Direction, line and attributes (rendered without its ``secret_`` attributes)."""

@@ -37,10 +37,12 @@ LAYER_OF = {
     "model": MODEL,
     "conditions": MODEL,  # badge and rule conditions, shared by card.py and the rules kind
     "untrusted": MODEL,
+    "call_context": MODEL,  # direction, line, attributes: from the webhook to the lookup and the card
     "config": PURE,
     "phone": PURE,
     "card": PURE,
     "routing": PURE,
+    "lines": PURE,
     "auth": PURE,
     "connector_api": PURE,
     "plugins": PURE,

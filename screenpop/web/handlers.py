@@ -15,6 +15,7 @@ from aiohttp import web
 import screenpop.web.app_keys as app_keys
 from screenpop import untrusted
 from screenpop.auth import AgentIdentity, bearer_token, verify_token
+from screenpop.call_context import ATTR_PREFIX, AttributeValue, CallContext, parse_attributes
 from screenpop.card import render_card, summary_for
 from screenpop.errors import (
     BadRequest,
@@ -180,13 +181,32 @@ async def lookup(request: web.Request) -> web.Response:
     number = parse_caller(raw, settings.numbers.default_region)
     if number.withheld or not (number.e164 or number.digits):
         raise InvalidNumber(f"{raw[:40]!r} is not a phone number")
-    sections = await request.app[app_keys.ENGINE].lookup(number)
-    card = Card(call_id="", caller=number, received_at="", sections=sections, status="lookup", complete=True)
+    context = CallContext(attributes=_query_attributes(request))
+    sections = await request.app[app_keys.ENGINE].lookup(number, context)
+    card = Card(
+        call_id="",
+        caller=number,
+        received_at="",
+        sections=sections,
+        status="lookup",
+        complete=True,
+        context=context,
+    )
     hidden = settings.hidden_sections(agent.role)
     await request.app[app_keys.STORE].audit_lookup(
         agent.id, number.e164 or number.digits, [n for n in sections if n not in hidden]
     )
     return web.json_response(render_card(card, request.app[app_keys.SPECS], hidden))
+
+
+def _query_attributes(request: web.Request) -> dict[str, AttributeValue]:
+    """``attr_KEY=VALUE`` query parameters as the lookup's attributes (text values), checked like a call's."""
+    given = {
+        name.removeprefix(ATTR_PREFIX): value
+        for name, value in request.query.items()
+        if name.startswith(ATTR_PREFIX)
+    }
+    return parse_attributes(given, "attr_ parameters")
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -212,9 +212,20 @@ def _lookup() -> JSON:
     return {
         "summary": "The card for a number, without a call (supervisor role)",
         "security": BEARER,
-        "parameters": [{"name": "number", "in": "query", "required": True, "schema": STRING}],
+        "parameters": [
+            {"name": "number", "in": "query", "required": True, "schema": STRING},
+            {
+                "name": "attr_KEY",
+                "in": "query",
+                "required": False,
+                "description": "Any number of attr_KEY=VALUE parameters (KEY matching "
+                "[a-z][a-z0-9_]{0,39}): the lookup's attributes, bound as attr_KEY like a call's",
+                "schema": STRING,
+            },
+        ],
         "responses": {
             "200": _json("The card, with the sections the caller's role may see", _ref("Card")),
+            "400": _error("An attr_ parameter whose key is not an attribute key (the message names it)"),
             "401": AUTH_FAILED,
             "403": _error("Not a supervisor"),
             "422": _error("Not a phone number (or withheld)"),

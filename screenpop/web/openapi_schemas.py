@@ -30,6 +30,15 @@ ERROR_CODES = [
 STRING: JSON = {"type": "string"}
 NULLABLE_STRING: JSON = {"type": "string", "nullable": True}
 OBJECT: JSON = {"type": "object"}
+DIRECTION: JSON = {"type": "string", "enum": ["inbound", "outbound"], "default": "inbound"}
+ATTRIBUTES: JSON = {
+    "type": "object",
+    "maxProperties": 50,
+    "patternProperties": {"^[a-z][a-z0-9_]{0,39}$": {"type": "string", "maxLength": 1000}},
+    "additionalProperties": False,
+    "description": "IVR input, a bot's findings: values are strings, numbers or booleans, bound into "
+    "connectors as attr_KEY; keys starting with secret_ reach lookups only (never stored, logged or shown)",
+}
 
 
 def _object(required: dict[str, JSON], optional: dict[str, JSON] | None = None, **extra: Any) -> JSON:
@@ -101,6 +110,8 @@ def _generic_event() -> JSON:
             "queue": STRING,
             "forwarded_from": STRING,
             "at": {"type": "string", "format": "date-time"},
+            "direction": DIRECTION,
+            "attributes": ATTRIBUTES,
         },
         example={
             "event": "ringing",
@@ -110,6 +121,14 @@ def _generic_event() -> JSON:
             "queue": "support",
             "at": "2026-11-22T10:00:00Z",
         },
+    )
+
+
+def attributes_body() -> JSON:
+    """``POST /api/calls/{call_id}/attributes``: attributes to merge into a call in progress."""
+    return _object(
+        {"attributes": ATTRIBUTES},
+        example={"attributes": {"account_id": "A-1001", "verified": True}},
     )
 
 
@@ -155,7 +174,20 @@ def _card() -> JSON:
             "call_id": STRING,
             "status": STRING,
             "caller": _object({"e164": NULLABLE_STRING, "valid": {"type": "boolean"}}),
-            "customer": OBJECT,
+            "direction": DIRECTION,
+            "line": NULLABLE_STRING,
+            "attributes": {**ATTRIBUTES, "description": "the call's attributes without its secret_ ones"},
+            "customer": _object(
+                {"matches": {"type": "integer"}},
+                {
+                    "found_by": {
+                        "type": "string",
+                        "nullable": True,
+                        "description": "number, or attribute:KEY when only an attribute (an IVR key) "
+                        "found the customer; null when no customer was found",
+                    }
+                },
+            ),
             "badges": {"type": "array", "items": OBJECT},
             "sections": {"type": "object", "additionalProperties": section},
             "history": {"type": "array", "items": OBJECT},
@@ -164,7 +196,16 @@ def _card() -> JSON:
             "call_id": "",
             "status": "lookup",
             "caller": {"raw": "4155550132", "e164": "+14155550132", "valid": True, "withheld": False},
-            "customer": {"name": "Example Customer", "ids": {"crm": "C-0001"}, "matches": 1, "conflicts": []},
+            "direction": "inbound",
+            "line": None,
+            "attributes": {},
+            "customer": {
+                "name": "Example Customer",
+                "ids": {"crm": "C-0001"},
+                "matches": 1,
+                "conflicts": [],
+                "found_by": "number",
+            },
             "badges": [],
             "sections": {"crm": {"status": "ok", "title": "CRM", "data": {"name": "Example Customer"}}},
             "history": [],
