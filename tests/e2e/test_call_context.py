@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from screenpop.errors import ConfigError
 from tests.support.service import (
     ADA,
     agent_socket,
@@ -212,3 +213,61 @@ async def test_secret_attributes_reach_the_lookup_and_nothing_else(
     assert SECRET_PIN not in in_redis
     assert agent.raw and not any(SECRET_PIN in frame for frame in agent.raw)
     assert SECRET_PIN not in json.dumps(listed)
+
+
+LINES = [
+    {"number": "+18005550100", "name": "Acme Support", "queue": "sales"},
+    {"number": "+18005550111", "name": "Acme Billing"},
+]
+
+
+async def test_a_line_names_the_card_and_rings_its_queue(store_url: str, customers_url: str) -> None:
+    """A call to a line's number shows the line's name, rings its queue, and binds `line` into connectors."""
+    connectors = ivr_connectors(customers_url)
+    settings = make(store_url, lines=LINES, connectors=connectors, roles={})
+    attributes = {"account_id": "A-77", "secret_pin": SECRET_PIN}
+    async with (
+        running(settings) as base,
+        agent_socket(base, settings, "agent-1") as support,
+        agent_socket(base, settings, "agent-3") as sales,
+    ):
+        body = event_body("c-line", to="+1 800 555 0100", attributes=attributes)
+        assert (await post_event(base, body))[0] == 202
+        final = (await sales.card_until_complete("c-line"))[-1]["card"]
+        assert await support.silent_for(0.3)  # unrouted would have rung agent-1's support queue
+        await post_event(base, event_body("c-other", to="+18005550111", agent="agent-1"))
+        other = (await support.card_until_complete("c-other"))[-1]["card"]
+    assert final["line"] == "Acme Support"
+    assert final["sections"]["verified"]["data"]["line"] == "Acme Support"
+    assert (other["line"], other["direction"]) == ("Acme Billing", "inbound")
+
+
+def test_a_line_number_must_be_e164(store_url: str) -> None:
+    """`lines[].number` that is not E.164 is a config error naming the key."""
+    with pytest.raises(ConfigError, match=r"lines\[0\]\.number.*E\.164"):
+        make(store_url, lines=[{"number": "800 555 0100", "name": "Acme"}])
+
+
+async def test_an_outbound_call_pops_the_dialled_number_for_the_dialling_agent(
+    store_url: str, customers_url: str
+) -> None:
+    """`direction: outbound` looks up `to` and pops for the agent who dials; the card says outbound."""
+    connectors = ivr_connectors(customers_url)
+    settings = make(store_url, lines=LINES, connectors=connectors, roles={})
+    async with (
+        running(settings) as base,
+        agent_socket(base, settings, "agent-2") as dialler,
+        agent_socket(base, settings, "agent-1") as colleague,
+    ):
+        body = event_body(
+            "c-out", number="+18005550111", to=GRACE_PHONE, agent="agent-2", direction="outbound"
+        )
+        assert (await post_event(base, body))[0] == 202
+        final = (await dialler.card_until_complete("c-out"))[-1]["card"]
+        assert await colleague.silent_for(0.3)
+        status, bad = await post_event(base, event_body("c-bad-dir", direction="sideways"))
+    assert final["direction"] == "outbound" and final["line"] == "Acme Billing"
+    assert final["caller"]["e164"] == GRACE_PHONE
+    assert final["sections"]["by_phone"]["data"] == {"account_id": "A-77", "name": "Grace Hopper"}
+    assert final["customer"]["found_by"] == "number"
+    assert (status, bad["error"]["code"]) == (400, "bad_request") and "direction" in bad["error"]["message"]
