@@ -27,6 +27,7 @@ from screenpop.errors import RateLimited, Unavailable
 from screenpop.lines import context_for, looked_up_raw
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
+from screenpop.midcall import AttributeUpdates
 from screenpop.model import CallEvent, Card, EventKind, HistoryEntry
 from screenpop.phone import mask, parse_caller
 from screenpop.routing import route
@@ -69,6 +70,7 @@ class CallService:
         self._live: dict[str, LiveCall] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._opening = 0  # events between their webhook and the task that handles them
+        self.attributes = AttributeUpdates(settings, engine, broker, store, self.publish_to)
 
     @property
     def in_flight(self) -> int:
@@ -220,6 +222,8 @@ class CallService:
                 version=live.card.version + 1,
                 complete=snapshot.complete,
             )
+            if snapshot.complete and live.provider is not None:  # before the frame: an update may follow it
+                await self.attributes.sheets.keep(live.provider, live.card)
             await self._publish_card(live)
         if not history.done():
             history.cancel()
@@ -247,6 +251,12 @@ class CallService:
         if live.answered_by is not None and only is None:
             recipients = {k: v for k, v in recipients.items() if k == live.answered_by}
         deliveries = self._card_deliveries(live.card, recipients, live.provider)
+        await self._broker.publish(deliveries)
+        self._metrics.cards_published.inc(len(deliveries))
+
+    async def publish_to(self, card: Card, recipients: Iterable[str], provider: str) -> None:
+        """Publish one card version to these agents (a mid-call update's re-run card)."""
+        deliveries = self._card_deliveries(card, recipients, provider)
         await self._broker.publish(deliveries)
         self._metrics.cards_published.inc(len(deliveries))
 

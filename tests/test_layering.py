@@ -53,6 +53,7 @@ LAYER_OF = {
     "providers": SERVICES,
     "metrics": SERVICES,
     "calls": SERVICES,
+    "midcall": SERVICES,  # attributes posted during a call: merged, re-run, published
     "hub": SERVICES,
     "demo": SERVICES,
     "connectors": SERVICES,  # the kinds do I/O; they import only the connector contract (below)

@@ -144,6 +144,19 @@ async def save_note(request: web.Request) -> web.Response:
     return web.json_response(saved, status=201)
 
 
+async def post_attributes(request: web.Request) -> web.Response:
+    """Attributes learnt during the call: merged, dependent sections re-run, a new version to all."""
+    agent = _agent(request)
+    body = await _json_body(request)
+    attributes = parse_attributes(body.get("attributes"), "attributes")
+    call_id = request.match_info["call_id"]
+    if clean_line(call_id) != call_id:
+        raise NotFound("no call has that id")  # no provider sends control characters in an id
+    await request.app[app_keys.CALLS].records_written()
+    result = await request.app[app_keys.CALLS].attributes.apply(call_id, agent.id, attributes)
+    return web.json_response(result.to_json())
+
+
 async def save_feedback(request: web.Request) -> web.Response:
     """An agent's answer to a suggestion of a section their role may see; counted in ``/metrics``."""
     agent = _agent(request)

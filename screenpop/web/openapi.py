@@ -16,7 +16,7 @@ from screenpop import __version__
 from screenpop.config import Settings
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.web.handlers import MAX_NOTES_CHARS
-from screenpop.web.openapi_schemas import STRING, schemas
+from screenpop.web.openapi_schemas import STRING, attributes_body, object_schema, schemas
 
 JSON = dict[str, Any]
 
@@ -59,6 +59,7 @@ def _paths() -> JSON:
         "/api/calls": {"get": _list_calls()},
         "/api/calls/{call_id}/notes": {"post": _save_note()},
         "/api/calls/{call_id}/feedback": {"post": _save_feedback()},
+        "/api/calls/{call_id}/attributes": {"post": _post_attributes()},
         "/api/lookup": {"get": _lookup()},
         "/healthz": {"get": _healthz()},
         "/readyz": {"get": _readyz()},
@@ -186,6 +187,31 @@ def _save_feedback() -> JSON:
         _json("The answer as kept", _ref("Feedback")),
         "Not a JSON object, or a bad section, product or outcome (the message names it)",
     )
+
+
+def _post_attributes() -> JSON:
+    operation = _call_post(
+        "Attributes learnt during the call, merged into it; the connectors that name a changed "
+        "attr_KEY (and what needs them) run again and every recipient gets the next card version",
+        attributes_body(),
+        _json(
+            "The last version published and the sections that ran again",
+            object_schema(
+                {
+                    "call_id": STRING,
+                    "version": {"type": "integer"},
+                    "rerun": {"type": "array", "items": STRING},
+                }
+            ),
+        ),
+        "Not a JSON object, no attributes, or a bad key or value (the message names it)",
+    )
+    responses = operation["responses"]
+    responses["200"] = responses.pop("201")
+    responses["503"] = _error(
+        "The store or broker is down, or the call's card is not complete yet: send again"
+    )
+    return operation
 
 
 def _call_post(summary: str, body: JSON, created: JSON, bad_request: str) -> JSON:
