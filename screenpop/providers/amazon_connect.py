@@ -26,6 +26,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from screenpop.call_context import Direction, normalise_provider_attributes
 from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadRequest, BadSignature, ConfigError
 from screenpop.model import CallEvent, EventKind
@@ -140,14 +141,33 @@ def flow_ringing(contact: Mapping[str, Any], provider: str) -> CallEvent:
     customer = _optional_object(contact, "CustomerEndpoint", where)
     system = _optional_object(contact, "SystemEndpoint", where)
     queue = _optional_object(contact, "Queue", where)
+    customer_number = text_field(customer, "Address", where + "CustomerEndpoint.") or ""
+    system_number = text_field(system, "Address", where + "SystemEndpoint.")
+    outbound = contact.get("InitiationMethod") in OUTBOUND_METHODS
     return CallEvent(
         provider=provider,
         call_id=_required(contact, "ContactId", where),
         event=EventKind.RINGING,
-        from_raw=text_field(customer, "Address", where + "CustomerEndpoint.") or "",
-        to=text_field(system, "Address", where + "SystemEndpoint."),
+        # an outbound contact's customer is the number dialled: it becomes `to`, ours `from`
+        from_raw=(system_number or "") if outbound else customer_number,
+        to=customer_number if outbound else system_number,
         queue=text_field(queue, "Name", where + "Queue.") or None,
+        direction=Direction.OUTBOUND if outbound else Direction.INBOUND,
+        attributes=contact_attributes(contact),
     )
+
+
+OUTBOUND_METHODS = frozenset({"OUTBOUND", "CALLBACK", "EXTERNAL_OUTBOUND"})
+"""``InitiationMethod`` values of a contact the center places to the customer: an agent dialling
+out, a queued callback, an outbound campaign (Connect's "contact initiation methods")."""
+
+
+def contact_attributes(contact: Mapping[str, Any]) -> dict[str, Any]:
+    """``Details.ContactData.Attributes`` (Connect's contact attributes, all strings) as the call's."""
+    attributes = contact.get("Attributes")
+    if not isinstance(attributes, dict):
+        return {}
+    return normalise_provider_attributes(attributes)
 
 
 def contact_event(detail: Mapping[str, Any], provider: str, agents: Mapping[str, str]) -> list[CallEvent]:
