@@ -289,6 +289,7 @@ def voice_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str])
         return []
     from_raw = p.get("From") or p.get("Caller") or ""
     dialler = from_raw[len("client:") :] if not parent and from_raw.startswith("client:") else None
+    direction = voice_direction(p, parent, dialler, client)
     if dialler is not None:
         client = dialler  # an agent's browser dialling out: the card is about `To`, for that agent
     event = CallEvent(
@@ -302,21 +303,25 @@ def voice_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str])
         at=parse_timestamp(p.get("Timestamp")),
         forwarded_from=p.get("ForwardedFrom") or None,
         leg=call_sid if parent and kind in (EventKind.RINGING, EventKind.WITHDRAWN) else None,
-        direction=voice_direction(p, parent, dialler),
+        direction=direction,
     )
     return _unless_withdrawn_from_nobody(event)
 
 
-def voice_direction(p: Mapping[str, str], parent: str | None, dialler: str | None) -> Direction:
-    """Outbound for the caller's own call made by the REST API (``outbound-api``: a dialler, a
-    click-to-dial) or by an agent's Voice SDK client (``From=client:NAME``).
+def voice_direction(
+    p: Mapping[str, str], parent: str | None, dialler: str | None, client: str | None
+) -> Direction:
+    """Outbound for the caller's own call made by the REST API to a number (``outbound-api``: a
+    dialler, a click-to-dial) or by an agent's Voice SDK client (``From=client:NAME``).
 
     A ``<Dial>`` child leg is ``outbound-dial`` whatever the call is: it is a
-    leg of the call, not an outbound call of its own.
+    leg of the call, not an outbound call of its own; and an API call to an
+    agent's client (``To=client:NAME``, the first leg of a click-to-dial)
+    names no customer yet, so it rings that agent as before.
     """
     if parent:
         return Direction.INBOUND
-    if dialler is not None or p.get("Direction") == "outbound-api":
+    if dialler is not None or (p.get("Direction") == "outbound-api" and client is None):
         return Direction.OUTBOUND
     return Direction.INBOUND
 

@@ -120,6 +120,10 @@ def test_twilio_outbound_task_and_outbound_calls_are_outbound() -> None:
         "",
     )
 
+    to_agent = {"CallSid": "CA-ctd", "From": "+18005550100", "To": "client:alice", "CallStatus": "ringing"}
+    (first_leg,) = twilio({**to_agent, "Direction": "outbound-api"})  # click-to-dial rings the agent first
+    assert (first_leg.direction, first_leg.agent) == (Direction.INBOUND, "agent-1")
+
     leg = {"CallSid": "CA-leg", "ParentCallSid": "CA-in", "From": "+14155550132", "To": "client:alice"}
     (child,) = twilio({**leg, "CallStatus": "ringing", "Direction": "outbound-dial"})
     assert (child.direction, child.call_id) == (Direction.INBOUND, "CA-in")  # a leg of an inbound call
