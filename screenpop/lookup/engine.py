@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from screenpop.call_context import SECRET_PREFIX, CallContext
-from screenpop.card import attribute_keys, identity_of
+from screenpop.call_context import ATTR_PREFIX, SECRET_PREFIX, CallContext
+from screenpop.card import attribute_keys, connector_parameters, identity_of
 from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.config import ConnectorSettings, Settings
 from screenpop.connector_api import Connector, LookupResult
@@ -28,6 +28,9 @@ from screenpop.model import CallerNumber, Section, SectionStatus
 log = logging.getLogger(__name__)
 
 Sections = dict[str, Section]
+
+CONTEXT_PARAMETERS = frozenset({"direction", "line", "call_id"})
+"""Call parameters beyond the number (SPEC 3): a cached section is keyed on those its connector names."""
 
 
 class LookupObserver(Protocol):
@@ -63,6 +66,7 @@ class LookupEngine:
         }
         # the attribute keys each connector names: a call without one of them skips it
         self.attributes = {c.name: attribute_keys(c) for c in settings.connectors}
+        self._named = {c.name: connector_parameters(c) for c in settings.connectors}
         self._inflight: dict[str, asyncio.Task[Section]] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -125,7 +129,7 @@ class LookupEngine:
         if config.cache_ttl_s <= 0 or any(k.startswith(SECRET_PREFIX) for k in self.attributes[name]):
             # a section found with a secret (a PIN) is never cached: its key would be derived from it
             return await self._fetch(name, params)
-        key = cache_key(name, params)
+        key = cache_key(name, self._keyed_params(name, params))
         cached = await self.cache.get(key)
         if cached is not None:
             age = cached.age(self._clock.time())
@@ -134,6 +138,23 @@ class LookupEngine:
             self._refresh_in_background(name, params, key)
             return replace(cached.section, cached=True, elapsed_ms=0, age_s=age)
         return await asyncio.shield(self._shared_fetch(name, params, key))
+
+    def _keyed_params(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """What a cached section is keyed on: the number, the `needs`, and the call parameters it names.
+
+        ``call_id`` (and a direction, line or attribute the connector does not
+        name) would otherwise make every call's key new, and nothing would ever
+        be served from the cache; a kind that does not declare its parameters
+        is keyed on all of them but the call id.
+        """
+        named = self._named.get(name)
+        if named is None:
+            return {k: v for k, v in params.items() if k != "call_id"}
+        return {
+            k: v
+            for k, v in params.items()
+            if (k not in CONTEXT_PARAMETERS and not k.startswith(ATTR_PREFIX)) or k in named
+        }
 
     def _shared_fetch(self, name: str, params: Mapping[str, Any], key: str) -> asyncio.Task[Section]:
         """One lookup in flight per connector and number; later askers share it."""

@@ -178,6 +178,13 @@ BODIES = [
     {"event": "ended", "call_id": "c-conf-3", "at": "2016-12-31T23:59:60Z"},
     {"event": "rung", "call_id": "c-conf-4"},
     {"call_id": "c-conf-5"},
+    {"event": "ringing", "call_id": "c-conf-6", "direction": "outbound", "to": "+14155550132"},
+    {"event": "ringing", "call_id": "c-conf-7", "direction": "sideways"},
+    {"event": "ringing", "call_id": "c-conf-8", "attributes": {"account_id": "A-1", "n": 2, "ok": True}},
+    {"event": "ringing", "call_id": "c-conf-9", "attributes": {"Account": "A-1"}},
+    {"event": "ringing", "call_id": "c-conf-10", "attributes": {"account_id": {"nested": 1}}},
+    {"event": "ringing", "call_id": "c-conf-11", "attributes": {"a" * 41: "x"}},
+    {"event": "ringing", "call_id": "c-conf-12", "attributes": {"note": "x" * 1001}},
 ]
 
 
