@@ -30,6 +30,7 @@ from screenpop.model import CallEvent, Card, EventKind, HistoryEntry
 from screenpop.phone import mask, parse_caller
 from screenpop.routing import route
 from screenpop.store import CallRecorder, Store
+from screenpop.transfers import Move, TransferDesk, card_fields, deliveries, restamp
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class LiveCall:
     recipients: dict[str, str] = field(default_factory=dict)  # agent id -> role
     answered_by: str | None = None
     provider: str | None = None  # whose call id this is (ids are unique per provider only)
+    views: CardViews | None = None  # the last version published to every recipient (kept for transfers)
 
 
 class CallService:
@@ -66,6 +68,7 @@ class CallService:
         self._specs = specs
         self._recorder = recorder
         self._live: dict[str, LiveCall] = {}
+        self._desk = TransferDesk(settings, broker, store)
         self._tasks: set[asyncio.Task[None]] = set()
         self._opening = 0  # events between their webhook and the task that handles them
 
@@ -92,17 +95,16 @@ class CallService:
         """
         key = _event_key(event)
         started = received if received is not None else time.perf_counter()
-        if event.event is EventKind.RINGING:
-            claimed, state = await self._broker.claim_and_get(key, DEDUPE_TTL_S, _state_key(event))
-        else:
-            claimed, state = await self._broker.claim(key, DEDUPE_TTL_S), None
+        claimed, state = await self._broker.claim_and_get(key, DEDUPE_TTL_S, _state_key(event))
         if not claimed:
             return False
         try:
             if event.event is EventKind.RINGING:
                 await self._first_frame(event, started, state)
+            elif event.event is EventKind.TRANSFERRED:
+                await self._transfer(event, state, started)
             else:
-                await self._status_change(event)
+                await self._status_change(event, state)
         except Exception as exc:
             log.exception(
                 "call %s: handling %s failed; the sender is asked to retry", event.call_id, event.event.value
@@ -195,6 +197,7 @@ class CallService:
         number = live.card.caller
         try:
             self._recorder.record(event, number.e164, live.recipients)
+            await self._desk.remember(live.provider or event.provider, live.views)
             history = asyncio.create_task(self._history(number.e164, event))
             await self._grow(live, history)
             self._metrics.complete.observe(time.perf_counter() - started)
@@ -211,6 +214,7 @@ class CallService:
             if snapshot.complete and not history.done():
                 await asyncio.wait([history], timeout=0.5)
             past = history.result() if history.done() and not history.exception() else ()
+            await self._follow_transfers(live)
             live.card = replace(
                 live.card,
                 sections=snapshot.sections,
@@ -219,6 +223,7 @@ class CallService:
                 complete=snapshot.complete,
             )
             await self._publish_card(live)
+            await self._desk.remember(live.provider or "", live.views)
         if not history.done():
             history.cancel()
 
@@ -244,9 +249,12 @@ class CallService:
         recipients = only if only is not None else live.recipients
         if live.answered_by is not None and only is None:
             recipients = {k: v for k, v in recipients.items() if k == live.answered_by}
-        deliveries = self._card_deliveries(live.card, recipients, live.provider)
-        await self._broker.publish(deliveries)
-        self._metrics.cards_published.inc(len(deliveries))
+        content = self._card_views(live.card, live.provider)
+        sent = [Delivery(agent_id, card=content) for agent_id in recipients]
+        await self._broker.publish(sent)
+        self._metrics.cards_published.inc(len(sent))
+        if only is None:
+            live.views = content
 
     def _card_deliveries(
         self, card: Card, recipients: Iterable[str], provider: str | None = None
@@ -261,9 +269,12 @@ class CallService:
         agents = list(recipients)
         if not agents:
             return []
-        views = tuple(self._view(card, hidden) for hidden in role_views(self._settings))
-        content = CardViews(card.call_id, card.version, views, provider)
+        content = self._card_views(card, provider)
         return [Delivery(agent_id, card=content) for agent_id in agents]
+
+    def _card_views(self, card: Card, provider: str | None) -> CardViews:
+        views = tuple(self._view(card, hidden) for hidden in role_views(self._settings))
+        return CardViews(card.call_id, card.version, views, provider)
 
     def _view(self, card: Card, hidden: frozenset[str]) -> View:
         body = json.dumps(
@@ -278,9 +289,13 @@ class CallService:
         )
         return View(hidden, body, shown_sections(card, hidden))
 
-    async def _status_change(self, event: CallEvent) -> None:
+    async def _status_change(self, event: CallEvent, state: str | None) -> None:
+        """Tell the call's holders; once the call is over (the first ended/missed) nothing changes it."""
         if event.event is EventKind.WITHDRAWN:
             await self._withdraw(event)
+            return
+        if _over(state) or await self._answered_by_sender(event):
+            self._recorder.record(event, None)  # the timeline keeps it; no screen changes
             return
         status = event.event.value
         await self._broker.put(_state_key(event), f"{status}:{event.agent or ''}", CALL_STATE_TTL_S)
@@ -294,6 +309,82 @@ class CallService:
         )
         await self._broker.publish([Delivery(agent_id, body) for agent_id in recipients])
         self._recorder.record(event, None)
+
+    async def _transfer(self, event: CallEvent, state: str | None, started: float) -> None:
+        """Move the call: the card (next version) to its new holders, ``transferred`` to those it left.
+
+        After the call is over a transfer changes nothing.  Before any ring
+        (or when the card is known nowhere any more) the new holders get a
+        card opened for them, as version 2: a transfer is never a pop.  The
+        move is undone when the card cannot be published, so the sender's
+        retry moves it again.
+        """
+        if _over(state):
+            self._recorder.record(event, None)
+            return
+        live = self._live.get(_call_key(event))
+        stored = None if live is not None else await self._desk.stored(event.provider, event.call_id)
+        version = 1 + (live.card.version if live else stored.version if stored else 1)
+        move = await self._desk.move(event, _recipients_key(event), version)
+        try:
+            await self._broker.put(_state_key(event), f"transferred:{event.agent or ''}", CALL_STATE_TTL_S)
+            if live is None and stored is None:
+                live = await self._open_card(event, {}, started)
+                self._spawn(self._complete(event, live, started))
+            if live is not None:
+                card = self._moved_card(live, event, move, version)
+            else:
+                assert stored is not None
+                card = restamp(stored, event.call_id, version, card_fields(event, move), event.provider)
+                await self._desk.remember(event.provider, card)
+            await self._broker.publish(deliveries(card, move, event))
+        except BaseException:
+            await self._desk.undo(event, _recipients_key(event), move)
+            raise
+        self._recorder.record(event, None, list(move.now))
+
+    def _moved_card(self, live: LiveCall, event: CallEvent, move: Move, version: int) -> CardViews:
+        """The live card as its next version, held by the transfer's new holders from now on."""
+        live.recipients, live.answered_by = dict(move.now), None
+        live.card = replace(
+            live.card,
+            version=max(version, live.card.version + 1),
+            agent=event.agent,
+            queue=event.queue,
+            transfers=move.transfers,
+            handoff=move.handoff,
+        )
+        live.views = self._card_views(live.card, live.provider)
+        return live.views
+
+    async def _follow_transfers(self, live: LiveCall) -> None:
+        """Before a new version: a transfer taken by another instance moves this card's holders too."""
+        provider = live.provider or ""
+        transfers, latest = await self._desk.transfers(provider, live.card.call_id)
+        if len(transfers) <= len(live.card.transfers):
+            return
+        holders = await self._broker.members(f"recipients:{provider}:{live.card.call_id}") or []
+        live.recipients = {a: e.role for a in holders if (e := self._settings.agent(a)) is not None}
+        live.answered_by = None
+        last = transfers[-1]
+        live.card = replace(
+            live.card,
+            version=max(live.card.version, latest),
+            agent=last.get("to_agent"),
+            queue=last.get("to_queue"),
+            transfers=transfers,
+            handoff=await self._desk.handoff(provider, live.card.call_id),
+        )
+
+    async def _answered_by_sender(self, event: CallEvent) -> bool:
+        """An ``answered`` from an agent the call was transferred away from (late, reordered): not news."""
+        if event.event is not EventKind.ANSWERED or not event.agent:
+            return False
+        holders = await self._broker.members(_recipients_key(event))
+        if holders is None or event.agent in holders:
+            return False
+        transfers, _ = await self._desk.transfers(event.provider, event.call_id)
+        return bool(transfers)
 
     async def _withdraw(self, event: CallEvent) -> None:
         """Stop ringing one agent (a rescinded reservation, a queue member's ring timed out).
@@ -326,14 +417,19 @@ class CallService:
         time to live passed, or the broker was restarted).
         """
         found = await self._broker.members(_recipients_key(event))
-        if found is None:
-            found = (
-                [] if live is not None else list(await self._store.recipients(event.provider, event.call_id))
-            )
-        agents = list(dict.fromkeys([*(live.recipients if live else ()), *found]))
+        if found is not None:  # the shared set is the truth (a transfer on another instance changed it)
+            agents = list(found)
+        else:
+            agents = list(live.recipients) if live is not None else []
+            agents += [] if live is not None else await self._store.recipients(event.provider, event.call_id)
         if event.agent and event.agent not in agents and self._settings.agent(event.agent):
             agents.append(event.agent)
         return agents
+
+
+def _over(state: str | None) -> bool:
+    """Whether the call-state value says the call ended or was missed."""
+    return state is not None and state.partition(":")[0] in (EventKind.ENDED.value, EventKind.MISSED.value)
 
 
 def _call_key(event: CallEvent) -> str:
@@ -357,11 +453,17 @@ def _event_key(event: CallEvent) -> str:
     withdrawal also names the ring itself when the provider tells rings
     apart: its leg id, else the event's own time.  A replay carries the old
     leg or time and changes nothing; a new ring carries a new one
-    (docs/beyond-the-spec.md).
+    (docs/beyond-the-spec.md).  A transfer names where the call went and,
+    like a ring, which transfer it was; an answer names who answered, since
+    after a transfer the new holder answers the same call (docs/transfers.md).
     """
     key = f"event:{event.provider}:{event.call_id}:{event.event.value}"
-    if event.event in (EventKind.RINGING, EventKind.WITHDRAWN):
-        if event.agent:
+    if event.event is EventKind.TRANSFERRED:  # where it went, and (below) which transfer that was
+        key += f":{event.agent or ''}>{event.queue or ''}"
+    elif event.event is EventKind.ANSWERED and event.agent:  # after a transfer the new holder answers too
+        key += f":{event.agent}"
+    if event.event in (EventKind.RINGING, EventKind.WITHDRAWN, EventKind.TRANSFERRED):
+        if event.agent and event.event is not EventKind.TRANSFERRED:
             key += f":{event.agent}"
         if event.leg:
             key += f"#{event.leg}"

@@ -128,6 +128,8 @@ class EventKind(StrEnum):
     MISSED = "missed"
     WITHDRAWN = "withdrawn"
     """The call stopped ringing for one agent (``agent``) but goes on for others."""
+    TRANSFERRED = "transferred"
+    """The call moved to ``agent`` and/or ``queue`` (from ``from_agent``): see ``screenpop.transfers``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,7 @@ class CallEvent:
     at: datetime | None = None
     forwarded_from: str | None = None
     leg: str | None = None
+    from_agent: str | None = None  # a transfer's sender, when the provider names one
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,3 +245,5 @@ class Card:
     history: tuple[HistoryEntry, ...] = ()
     version: int = 1
     complete: bool = False
+    transfers: tuple[JSON, ...] = ()  # [{"from_agent", "to_agent", "to_queue", "at"}], oldest first
+    handoff: tuple[JSON, ...] = ()  # the notes saved on the call before its latest transfer

@@ -90,7 +90,13 @@ def event_from_json(data: Mapping[str, Any], provider: str, agents: Mapping[str,
         queue=text_field(data, "queue"),
         at=parse_time(text_field(data, "at"), "at"),
         forwarded_from=text_field(data, "forwarded_from"),
+        from_agent=_agent(text_field(data, "from_agent"), agents),
     )
+
+
+def _agent(name: str | None, agents: Mapping[str, str]) -> str | None:
+    """A sender's agent name as a screenpop agent id (through the provider's ``agents`` map)."""
+    return agents.get(name, name) if name else None
 
 
 def example_body(number: str, call_id: str, agent: str | None, queue: str | None) -> bytes:
