@@ -145,6 +145,9 @@ class CallService:
         legs arrive.  If the frame cannot be published, those agents are
         taken out again, so that the sender's retry pops it.
         """
+        if state is not None and _rings_after_transfer(event, state):
+            await self._ring_after_transfer(event)
+            return
         if state is not None:
             self._recorder.record(event, None)  # answered or over already: record, pop nothing
             return
@@ -327,7 +330,10 @@ class CallService:
         version = 1 + (live.card.version if live else stored.version if stored else 1)
         move = await self._desk.move(event, _recipients_key(event), version)
         try:
-            await self._broker.put(_state_key(event), f"transferred:{event.agent or ''}", CALL_STATE_TTL_S)
+            when = "" if event.at is None else f"{event.at.timestamp():.6f}"
+            await self._broker.put(
+                _state_key(event), f"transferred:{event.agent or ''}@{when}", CALL_STATE_TTL_S
+            )
             if live is None and stored is None:
                 live = await self._open_card(event, {}, started)
                 self._spawn(self._complete(event, live, started))
@@ -342,6 +348,32 @@ class CallService:
             await self._desk.undo(event, _recipients_key(event), move)
             raise
         self._recorder.record(event, None, list(move.now))
+
+    async def _ring_after_transfer(self, event: CallEvent) -> None:
+        """A ring after a transfer (a queue ringing its members): the new agents get the card, not a pop.
+
+        They are added to the holders; the card they get is the call's next
+        version, as it stands, transfers and hand-off included.
+        """
+        roles = {a.id: a.role for a in route(self._settings, event)}
+        fresh = {
+            a: roles[a]
+            for a in await self._broker.add_members(_recipients_key(event), list(roles), CALL_STATE_TTL_S)
+        }
+        live = self._live.get(_call_key(event))
+        stored = None if live is not None else await self._desk.stored(event.provider, event.call_id)
+        if fresh and live is not None:
+            live.recipients.update(fresh)
+            live.card = replace(live.card, version=live.card.version + 1)
+            live.views = card = self._card_views(live.card, live.provider)
+        elif fresh and stored is not None:
+            card = restamp(stored, event.call_id, stored.version + 1, {}, event.provider)
+            await self._desk.remember(event.provider, card)
+        else:
+            self._recorder.record(event, None)
+            return
+        await self._broker.publish([Delivery(agent, card=card) for agent in fresh])
+        self._recorder.record(event, None, list(fresh))
 
     def _moved_card(self, live: LiveCall, event: CallEvent, move: Move, version: int) -> CardViews:
         """The live card as its next version, held by the transfer's new holders from now on."""
@@ -425,6 +457,20 @@ class CallService:
         if event.agent and event.agent not in agents and self._settings.agent(event.agent):
             agents.append(event.agent)
         return agents
+
+
+def _rings_after_transfer(event: CallEvent, state: str) -> bool:
+    """A ring the call's latest transfer did not already overtake (its own time, when both say one).
+
+    A ring stamped before the transfer is a reordered old ring: it pops
+    nothing.  Without times, a ring after a transfer is taken as new (a
+    queue the call was transferred to ringing its members).
+    """
+    kind, _, rest = state.partition(":")
+    if kind != EventKind.TRANSFERRED.value:
+        return False
+    when = rest.rpartition("@")[2]
+    return event.at is None or not when or event.at.timestamp() > float(when)
 
 
 def _over(state: str | None) -> bool:

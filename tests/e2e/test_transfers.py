@@ -145,13 +145,16 @@ async def test_out_of_order_transfers(store_url: str) -> None:
         agent_socket(base, settings, "agent-1") as one,
         agent_socket(base, settings, "agent-2") as two,
     ):
-        await post_event(base, event_body("c-early", "transferred", agent="agent-2", from_agent="agent-1"))
+        body = event_body(
+            "c-early", "transferred", agent="agent-2", from_agent="agent-1", at="2026-11-22T10:00:05Z"
+        )
+        await post_event(base, body)
         frames = await two.card_until_complete("c-early")
         assert 1 not in [f["version"] for f in frames]
         assert frames[-1]["card"]["caller"]["e164"] is not None
         assert frames[-1]["card"]["customer"]["name"] == "Ada Lovelace"
-        await post_event(base, event_body("c-early", agent="agent-1"))
-        assert await one.silent_for(0.3)
+        await post_event(base, event_body("c-early", agent="agent-1", at="2026-11-22T10:00:00Z"))
+        assert await one.silent_for(0.3)  # stamped before the transfer: a reordered old ring
 
         await ring_and_answer(base, one, "c-late", "agent-1")
         await post_event(base, event_body("c-late", "ended"))
@@ -216,3 +219,24 @@ async def test_a_transfer_taken_by_the_other_instance(store_url: str, redis_url:
         await read_until(one, card_of("c-x", got["version"] + 1))
         await has_had(two, transferred("c-x"))
         assert [c["version"] for c in seen(one, "c-x")[0]].count(1) == 1
+
+
+async def test_a_ring_after_a_transfer_hands_the_card_on(store_url: str) -> None:
+    """Transferred to a queue's extension, then that queue rings agent-2: agent-2 gets the card, not a pop."""
+    settings = make(store_url)
+    async with (
+        running(settings) as base,
+        agent_socket(base, settings, "agent-1") as one,
+        agent_socket(base, settings, "agent-2") as two,
+    ):
+        await ring_and_answer(base, one, "c-q", "agent-1")
+        await post_event(base, event_body("c-q", "transferred", agent="600", from_agent="agent-1"))
+        await read_until(one, transferred("c-q"))
+        await post_event(base, event_body("c-q", agent="agent-2"))
+        await read_until(two, card_of("c-q"))
+        [card] = seen(two, "c-q")[0]
+        assert card["version"] > 1 and card["card"]["transfers"][0]["to_agent"] == "600"
+        assert card["card"]["customer"]["name"] == "Ada Lovelace"
+        await post_event(base, event_body("c-q", "answered", agent="agent-2"))
+        await read_until(two, call_status("c-q", "answered"))
+        assert await one.silent_for(0.2)
