@@ -26,6 +26,7 @@ a transfer back, a warm transfer and two devices alike (docs/transfers.md).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -145,6 +146,21 @@ class TransferDesk:
     async def move(self, event: CallEvent, recipients_key: str, version: int) -> Move:
         """Give the call to its new holders in one atomic step, and note the transfer."""
         now = targets(self._settings, event)
+        # the notes are read from the store meanwhile: the one step here that is not a broker round trip
+        handoff = asyncio.ensure_future(self.handoff(event.provider, event.call_id))
+        try:
+            return await self._move(event, recipients_key, version, now, handoff)
+        finally:
+            handoff.cancel()  # a no-op once it is done; when the move failed, nobody waits for it
+
+    async def _move(
+        self,
+        event: CallEvent,
+        recipients_key: str,
+        version: int,
+        now: dict[str, str],
+        handoff: asyncio.Future[tuple[JSON, ...]],
+    ) -> Move:
         before = await self._broker.replace_members(recipients_key, list(now), STATE_TTL_S)
         entry = {
             "from_agent": event.from_agent,
@@ -156,7 +172,7 @@ class TransferDesk:
         key, member = _transfers_key(event.provider, event.call_id), json.dumps(entry, sort_keys=True)
         await self._broker.add_members(key, [member], STATE_TTL_S)
         transfers, _ = await self.transfers(event.provider, event.call_id)
-        return Move(before, now, transfers, await self.handoff(event.provider, event.call_id), member)
+        return Move(before, now, transfers, await handoff, member)
 
     async def undo(self, event: CallEvent, recipients_key: str, move: Move) -> None:
         """Put the holders back (the transfer could not be delivered: the sender's retry does it again)."""
