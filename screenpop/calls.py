@@ -126,6 +126,11 @@ class CallService:
             async with asyncio.timeout(timeout_s):
                 await self._recorder.flush()
 
+    async def mark_transferred_away(self, agent: str, rows: list[dict[str, Any]]) -> None:
+        """``transferred_away`` on each of the agent's ``/api/calls`` rows (docs/transfers.md)."""
+        for row in rows:
+            row["transferred_away"] = await self._desk.left(row["provider"], row["call_id"], agent)
+
     async def drain(self, timeout_s: float) -> None:
         """Let in-flight cards finish (shutdown), up to ``timeout_s``."""
         if self._tasks:

@@ -186,6 +186,14 @@ class TransferDesk:
         latest = int(entries[-1]["v"]) if entries else 0
         return tuple({k: v for k, v in e.items() if k != "v"} for e in entries), latest
 
+    async def left(self, provider: str, call_id: str, agent: str) -> bool:
+        """Whether the call was transferred away from ``agent`` (and not back): no longer theirs to act on."""
+        holders = await self._broker.members(f"recipients:{provider}:{call_id}")
+        if holders is None or agent in holders:
+            return False
+        transfers, _ = await self.transfers(provider, call_id)
+        return bool(transfers)
+
     async def handoff(self, provider: str, call_id: str) -> tuple[JSON, ...]:
         """The notes saved on the call so far, as the card's ``handoff``."""
         notes = await self._store.call_notes(provider, call_id)

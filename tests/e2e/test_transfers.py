@@ -98,6 +98,11 @@ async def test_a_transfer_moves_the_card_with_its_notes_and_withdraws_it_from_th
         await post_event(base, event_body("c-t1", "ended"))
         await read_until(two, call_status("c-t1", "ended"))
         assert await one.silent_for(0.3)
+        # both keep it in /api/calls; for agent-1 it is no longer theirs
+        for agent_id, away in (("agent-1", True), ("agent-2", False)):
+            status, listed = await api(base, "GET", "/api/calls", token_for(settings, agent_id))
+            [row] = [c for c in listed["calls"] if c["call_id"] == "c-t1"]
+            assert (status, row["transferred_away"]) == (200, away)
 
 
 async def test_transfer_back_to_a_queue_and_to_nobody(store_url: str) -> None:
