@@ -374,7 +374,9 @@ class CallService:
         elif fresh and stored is not None:
             card = restamp(stored, event.call_id, stored.version + 1, {}, event.provider)
             await self._desk.remember(event.provider, card)
-        else:
+        else:  # no card to hand on (its shared state expired): they hold nothing
+            for agent in fresh:
+                await self._broker.remove_member(_recipients_key(event), agent)
             self._recorder.record(event, None)
             return
         await self._broker.publish([Delivery(agent, card=card) for agent in fresh])
