@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from screenpop.broker import Broker, CardViews, Delivery, View
+from screenpop.call_transfers import TransferSteps, over, rings_after_transfer
 from screenpop.card import SectionSpec, card_summaries, render_card, role_views, shown_sections
 from screenpop.config import Settings
 from screenpop.errors import RateLimited, Unavailable
@@ -30,7 +31,7 @@ from screenpop.model import CallEvent, Card, EventKind, HistoryEntry
 from screenpop.phone import mask, parse_caller
 from screenpop.routing import route
 from screenpop.store import CallRecorder, Store
-from screenpop.transfers import Move, TransferDesk, card_fields, deliveries, restamp
+from screenpop.transfers import TransferDesk, call_key, recipients_key, state_key
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class LiveCall:
     views: CardViews | None = None  # the last version published to every recipient (kept for transfers)
 
 
-class CallService:
+class CallService(TransferSteps):
     def __init__(
         self,
         settings: Settings,
@@ -126,11 +127,6 @@ class CallService:
             async with asyncio.timeout(timeout_s):
                 await self._recorder.flush()
 
-    async def mark_transferred_away(self, agent: str, rows: list[dict[str, Any]]) -> None:
-        """``transferred_away`` on each of the agent's ``/api/calls`` rows (docs/transfers.md)."""
-        for row in rows:
-            row["transferred_away"] = await self._desk.left(row["provider"], row["call_id"], agent)
-
     async def drain(self, timeout_s: float) -> None:
         """Let in-flight cards finish (shutdown), up to ``timeout_s``."""
         if self._tasks:
@@ -150,7 +146,7 @@ class CallService:
         legs arrive.  If the frame cannot be published, those agents are
         taken out again, so that the sender's retry pops it.
         """
-        if state is not None and _rings_after_transfer(event, state):
+        if state is not None and rings_after_transfer(event, state):
             await self._ring_after_transfer(event)
             return
         if state is not None:
@@ -302,7 +298,7 @@ class CallService:
         if event.event is EventKind.WITHDRAWN:
             await self._withdraw(event)
             return
-        if _over(state) or await self._answered_by_sender(event):
+        if over(state) or await self._answered_by_sender(event):
             self._recorder.record(event, None)  # the timeline keeps it; no screen changes
             return
         status = event.event.value
@@ -317,113 +313,6 @@ class CallService:
         )
         await self._broker.publish([Delivery(agent_id, body) for agent_id in recipients])
         self._recorder.record(event, None)
-
-    async def _transfer(self, event: CallEvent, state: str | None, started: float) -> None:
-        """Move the call: the card (next version) to its new holders, ``transferred`` to those it left.
-
-        After the call is over a transfer changes nothing.  Before any ring
-        (or when the card is known nowhere any more) the new holders get a
-        card opened for them, as version 2: a transfer is never a pop.  The
-        move is undone when the card cannot be published, so the sender's
-        retry moves it again.
-        """
-        if _over(state):
-            self._recorder.record(event, None)
-            return
-        live = self._live.get(_call_key(event))
-        stored = None if live is not None else await self._desk.stored(event.provider, event.call_id)
-        version = 1 + (live.card.version if live else stored.version if stored else 1)
-        move = await self._desk.move(event, _recipients_key(event), version)
-        try:
-            when = "" if event.at is None else f"{event.at.timestamp():.6f}"
-            await self._broker.put(
-                _state_key(event), f"transferred:{event.agent or ''}@{when}", CALL_STATE_TTL_S
-            )
-            if live is None and stored is None:
-                live = await self._open_card(event, {}, started)
-                self._spawn(self._complete(event, live, started))
-            if live is not None:
-                card = self._moved_card(live, event, move, version)
-            else:
-                assert stored is not None
-                card = restamp(stored, event.call_id, version, card_fields(event, move), event.provider)
-                await self._desk.remember(event.provider, card)
-            await self._broker.publish(deliveries(card, move, event))
-        except BaseException:
-            await self._desk.undo(event, _recipients_key(event), move)
-            raise
-        self._recorder.record(event, None, list(move.now))
-
-    async def _ring_after_transfer(self, event: CallEvent) -> None:
-        """A ring after a transfer (a queue ringing its members): the new agents get the card, not a pop.
-
-        They are added to the holders; the card they get is the call's next
-        version, as it stands, transfers and hand-off included.
-        """
-        roles = {a.id: a.role for a in route(self._settings, event)}
-        fresh = {
-            a: roles[a]
-            for a in await self._broker.add_members(_recipients_key(event), list(roles), CALL_STATE_TTL_S)
-        }
-        live = self._live.get(_call_key(event))
-        stored = None if live is not None else await self._desk.stored(event.provider, event.call_id)
-        if fresh and live is not None:
-            live.recipients.update(fresh)
-            live.card = replace(live.card, version=live.card.version + 1)
-            live.views = card = self._card_views(live.card, live.provider)
-        elif fresh and stored is not None:
-            card = restamp(stored, event.call_id, stored.version + 1, {}, event.provider)
-            await self._desk.remember(event.provider, card)
-        else:  # no card to hand on (its shared state expired): they hold nothing
-            for agent in fresh:
-                await self._broker.remove_member(_recipients_key(event), agent)
-            self._recorder.record(event, None)
-            return
-        await self._broker.publish([Delivery(agent, card=card) for agent in fresh])
-        self._recorder.record(event, None, list(fresh))
-
-    def _moved_card(self, live: LiveCall, event: CallEvent, move: Move, version: int) -> CardViews:
-        """The live card as its next version, held by the transfer's new holders from now on."""
-        live.recipients, live.answered_by = dict(move.now), None
-        live.card = replace(
-            live.card,
-            version=max(version, live.card.version + 1),
-            agent=event.agent,
-            queue=event.queue,
-            transfers=move.transfers,
-            handoff=move.handoff,
-        )
-        live.views = self._card_views(live.card, live.provider)
-        return live.views
-
-    async def _follow_transfers(self, live: LiveCall) -> None:
-        """Before a new version: a transfer taken by another instance moves this card's holders too."""
-        provider = live.provider or ""
-        transfers, latest = await self._desk.transfers(provider, live.card.call_id)
-        if len(transfers) <= len(live.card.transfers):
-            return
-        holders = await self._broker.members(f"recipients:{provider}:{live.card.call_id}") or []
-        live.recipients = {a: e.role for a in holders if (e := self._settings.agent(a)) is not None}
-        live.answered_by = None
-        last = transfers[-1]
-        live.card = replace(
-            live.card,
-            version=max(live.card.version, latest),
-            agent=last.get("to_agent"),
-            queue=last.get("to_queue"),
-            transfers=transfers,
-            handoff=await self._desk.handoff(provider, live.card.call_id),
-        )
-
-    async def _answered_by_sender(self, event: CallEvent) -> bool:
-        """An ``answered`` from an agent the call was transferred away from (late, reordered): not news."""
-        if event.event is not EventKind.ANSWERED or not event.agent:
-            return False
-        holders = await self._broker.members(_recipients_key(event))
-        if holders is None or event.agent in holders:
-            return False
-        transfers, _ = await self._desk.transfers(event.provider, event.call_id)
-        return bool(transfers)
 
     async def _withdraw(self, event: CallEvent) -> None:
         """Stop ringing one agent (a rescinded reservation, a queue member's ring timed out).
@@ -466,35 +355,16 @@ class CallService:
         return agents
 
 
-def _rings_after_transfer(event: CallEvent, state: str) -> bool:
-    """A ring the call's latest transfer did not already overtake (its own time, when both say one).
-
-    A ring stamped before the transfer is a reordered old ring: it pops
-    nothing.  Without times, a ring after a transfer is taken as new (a
-    queue the call was transferred to ringing its members).
-    """
-    kind, _, rest = state.partition(":")
-    if kind != EventKind.TRANSFERRED.value:
-        return False
-    when = rest.rpartition("@")[2]
-    return event.at is None or not when or event.at.timestamp() > float(when)
-
-
-def _over(state: str | None) -> bool:
-    """Whether the call-state value says the call ended or was missed."""
-    return state is not None and state.partition(":")[0] in (EventKind.ENDED.value, EventKind.MISSED.value)
-
-
 def _call_key(event: CallEvent) -> str:
-    return f"{event.provider}:{event.call_id}"
+    return call_key(event.provider, event.call_id)
 
 
 def _state_key(event: CallEvent) -> str:
-    return f"call-state:{event.provider}:{event.call_id}"
+    return state_key(event.provider, event.call_id)
 
 
 def _recipients_key(event: CallEvent) -> str:
-    return f"recipients:{event.provider}:{event.call_id}"
+    return recipients_key(event.provider, event.call_id)
 
 
 def _event_key(event: CallEvent) -> str:

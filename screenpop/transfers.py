@@ -188,7 +188,7 @@ class TransferDesk:
 
     async def left(self, provider: str, call_id: str, agent: str) -> bool:
         """Whether the call was transferred away from ``agent`` (and not back): no longer theirs to act on."""
-        holders = await self._broker.members(f"recipients:{provider}:{call_id}")
+        holders = await self._broker.members(recipients_key(provider, call_id))
         if holders is None or agent in holders:
             return False
         transfers, _ = await self.transfers(provider, call_id)
@@ -222,6 +222,21 @@ def _iso(at: datetime | None) -> str:
     return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def call_key(provider: str, call_id: str) -> str:
+    """This instance's live cards are keyed so (call ids are unique per provider only)."""
+    return f"{provider}:{call_id}"
+
+
+def state_key(provider: str, call_id: str) -> str:
+    """Answered by whom, over, or transferred (and when): the call's state in the broker."""
+    return f"call-state:{provider}:{call_id}"
+
+
+def recipients_key(provider: str, call_id: str) -> str:
+    """The shared set of the call's holders."""
+    return f"recipients:{provider}:{call_id}"
+
+
 def _card_key(provider: str, call_id: str) -> str:
     return f"card:{provider}:{call_id}"
 
@@ -231,12 +246,16 @@ def _transfers_key(provider: str, call_id: str) -> str:
 
 
 __all__: Sequence[str] = (
+    "STATE_TTL_S",
     "Move",
     "StoredCard",
     "TransferDesk",
+    "call_key",
     "card_fields",
     "deliveries",
+    "recipients_key",
     "restamp",
+    "state_key",
     "targets",
     "transferred_body",
 )

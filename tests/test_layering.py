@@ -52,6 +52,7 @@ LAYER_OF = {
     "metrics": SERVICES,
     "calls": SERVICES,
     "hub": SERVICES,
+    "call_transfers": SERVICES,
     "transfers": SERVICES,
     "demo": SERVICES,
     "connectors": SERVICES,  # the kinds do I/O; they import only the connector contract (below)
