@@ -11,7 +11,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 PYTEST_ARGS ?=
 
-.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components venv test-deps
+.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components bench-transfer venv test-deps
 
 run: $(RUN_STAMP)
 	$(VENV)/bin/screenpop demo
@@ -32,7 +32,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
 # Each bench script stands alone (bench/README.md); `make bench` runs them all, one after another.
-bench: bench-latency bench-two-instance bench-components
+bench: bench-latency bench-two-instance bench-components bench-transfer
 
 # The single-instance run against the floor measured in the same run.
 bench-latency: $(RUN_STAMP)
@@ -45,6 +45,10 @@ bench-two-instance: $(RUN_STAMP)
 # Components (cache, broker, store, connectors, demo data) against their floors.
 bench-components: $(RUN_STAMP)
 	$(PY) bench/components.py
+
+# A transferred call: transfer event -> card on the new agent, against the floor of the same run.
+bench-transfer: $(RUN_STAMP)
+	$(PY) bench/transfer.py
 
 test-deps:
 	@scripts/install-test-deps.sh

@@ -108,6 +108,8 @@ def render_card(card: Card, specs: Mapping[str, SectionSpec], hidden: frozenset[
         "badges": [b.to_json() for b in compute_badges(visible, specs)],
         "sections": {name: clean_json(s.to_json()) for name, s in visible.items()},
         "history": [clean_json(h.to_json()) for h in card.history],
+        "transfers": [clean_json(t) for t in card.transfers],
+        "handoff": [clean_json(h) for h in card.handoff],
     }
 
 

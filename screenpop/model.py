@@ -130,6 +130,8 @@ class EventKind(StrEnum):
     MISSED = "missed"
     WITHDRAWN = "withdrawn"
     """The call stopped ringing for one agent (``agent``) but goes on for others."""
+    TRANSFERRED = "transferred"
+    """The call moved to ``agent`` and/or ``queue`` (from ``from_agent``): see ``screenpop.transfers``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +161,7 @@ class CallEvent:
     direction: Direction = Direction.INBOUND
     attributes: Attributes = field(default_factory=dict, repr=False, compare=False)
     """Attributes as the provider sent them (may hold ``secret_`` ones: never logged, never stored)."""
+    from_agent: str | None = None  # a transfer's sender, when the provider names one
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,3 +255,5 @@ class Card:
     complete: bool = False
     context: CallContext = field(default_factory=CallContext)
     """Direction, line and attributes (rendered without its ``secret_`` attributes)."""
+    transfers: tuple[JSON, ...] = ()  # [{"from_agent", "to_agent", "to_queue", "at"}], oldest first
+    handoff: tuple[JSON, ...] = ()  # the notes saved on the call before its latest transfer

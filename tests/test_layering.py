@@ -55,6 +55,8 @@ LAYER_OF = {
     "calls": SERVICES,
     "midcall": SERVICES,  # attributes posted during a call: merged, re-run, published
     "hub": SERVICES,
+    "call_transfers": SERVICES,
+    "transfers": SERVICES,
     "demo": SERVICES,
     "connectors": SERVICES,  # the kinds do I/O; they import only the connector contract (below)
     "web": WEB,

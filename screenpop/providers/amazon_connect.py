@@ -31,6 +31,7 @@ from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadRequest, BadSignature, ConfigError
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.base import SignedRequest, WebhookReply, WebhookRequest
+from screenpop.providers.connect_transfers import call_id_of, is_transfer, moved
 from screenpop.providers.signing import (
     SIGNATURE_HEADER,
     accepted_body,
@@ -172,22 +173,23 @@ def contact_attributes(contact: Mapping[str, Any]) -> dict[str, Any]:
 
 def contact_event(detail: Mapping[str, Any], provider: str, agents: Mapping[str, str]) -> list[CallEvent]:
     event_type = detail.get("eventType")
-    call_id = _required(detail, "contactId", "detail.")
+    call_id = call_id_of(detail, _required(detail, "contactId", "detail."))
     agent_info = _get_any(detail, "agentInfo", "AgentInfo")
     agent_arn = _text(agent_info, "agentArn") or _text(agent_info, "AgentArn")
     if event_type == "QUEUED":
         return queued(detail, provider, call_id)
     if event_type == "CONNECTED_TO_AGENT":
         stamp = _text(agent_info, "connectedToAgentTimestamp")
-        return [
-            CallEvent(
-                provider=provider,
-                call_id=call_id,
-                event=EventKind.ANSWERED,
-                agent=agent_for(agents, agent_arn, provider),
-                at=parse_time(stamp, "detail.agentInfo.connectedToAgentTimestamp"),
-            )
-        ]
+        agent = agent_for(agents, agent_arn, provider)
+        transfer = [moved(detail, provider, call_id, agent, None)] if is_transfer(detail) and agent else []
+        answered = CallEvent(
+            provider=provider,
+            call_id=call_id,
+            event=EventKind.ANSWERED,
+            agent=agent,
+            at=parse_time(stamp, "detail.agentInfo.connectedToAgentTimestamp"),
+        )
+        return [*transfer, answered]
     if event_type == "DISCONNECTED":
         kind = EventKind.ENDED if agent_arn else EventKind.MISSED
         at = parse_time(_text(detail, "disconnectTimestamp"), "detail.disconnectTimestamp")
@@ -196,6 +198,9 @@ def contact_event(detail: Mapping[str, Any], provider: str, agents: Mapping[str,
 
 
 def queued(detail: Mapping[str, Any], provider: str, call_id: str) -> list[CallEvent]:
+    if is_transfer(detail):
+        name = _queue_name(detail)
+        return [moved(detail, provider, call_id, None, name)] if name else []
     customer = _get_any(detail, "customerEndpoint", "CustomerEndpoint")
     number = _text(customer, "address") or _text(customer, "Address")
     if not number:
@@ -205,10 +210,14 @@ def queued(detail: Mapping[str, Any], provider: str, call_id: str) -> list[CallE
             provider,
         )
         return []
-    queue_info = _get_any(detail, "queueInfo", "QueueInfo")
-    queue = _text(queue_info, "queueName") or _text(queue_info, "name") or None
+    queue = _queue_name(detail)
     ringing = EventKind.RINGING
     return [CallEvent(provider=provider, call_id=call_id, event=ringing, from_raw=number, queue=queue)]
+
+
+def _queue_name(detail: Mapping[str, Any]) -> str | None:
+    queue_info = _get_any(detail, "queueInfo", "QueueInfo")
+    return _text(queue_info, "queueName") or _text(queue_info, "name") or None
 
 
 def _get_any(data: Any, *keys: str) -> Any:

@@ -20,6 +20,7 @@ from screenpop.call_context import normalise_provider_attributes
 from screenpop.config import ProviderSettings
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.ami_protocol import Packet, split_packets
+from screenpop.providers.ami_transfers import TRANSFER_EVENTS, transfer_event
 from screenpop.providers.signing import agent_for
 
 UNKNOWN = "<unknown>"  # how AMI prints an empty caller id
@@ -42,6 +43,8 @@ class AmiTranslator:
         self.answered: OrderedDict[str, None] = OrderedDict()
 
     def translate(self, packet: Packet) -> list[CallEvent]:
+        if packet.get("Event") in TRANSFER_EVENTS:
+            return transfer_event(packet, self.provider, self.agents)
         handler = {
             "AgentCalled": self._agent_called,
             "DialBegin": self._dial_begin,

@@ -93,6 +93,7 @@ def event_from_json(data: Mapping[str, Any], provider: str, agents: Mapping[str,
         forwarded_from=text_field(data, "forwarded_from"),
         direction=direction_field(data),
         attributes=parse_attributes(data.get("attributes")),
+        from_agent=_agent(text_field(data, "from_agent"), agents),
     )
 
 
@@ -105,6 +106,11 @@ def direction_field(data: Mapping[str, Any]) -> Direction:
         return Direction(value)
     except ValueError:
         raise BadRequest(f"`direction` must be inbound or outbound, not {value[:40]!r}") from None
+
+
+def _agent(name: str | None, agents: Mapping[str, str]) -> str | None:
+    """A sender's agent name as a screenpop agent id (through the provider's ``agents`` map)."""
+    return agents.get(name, name) if name else None
 
 
 def example_body(number: str, call_id: str, agent: str | None, queue: str | None) -> bytes:

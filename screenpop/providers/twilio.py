@@ -52,6 +52,7 @@ from screenpop.errors import BadRequest, BadSignature, ConfigError, UnsupportedM
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.base import SignedRequest, WebhookReply, WebhookRequest
 from screenpop.providers.signing import agent_for, any_equal, is_json, media_type, names_for
+from screenpop.providers.taskrouter_transfers import TRANSFER_EVENTS, transfer_event
 from screenpop.untrusted import loads_object
 
 log = logging.getLogger(__name__)
@@ -327,6 +328,9 @@ def voice_direction(
 
 
 def taskrouter_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str]) -> list[CallEvent]:
+    if p["EventType"] in TRANSFER_EVENTS:
+        attributes = task_attributes(p.get("TaskAttributes"))
+        return transfer_event(p, provider, agents, attributes, parse_timestamp)
     kind = TASKROUTER_EVENTS.get(p["EventType"])
     if kind is None:
         return []

@@ -111,6 +111,8 @@ async def list_calls(request: web.Request) -> web.Response:
     who = None if agent.role == SUPERVISOR_ROLE else agent.id
     await request.app[app_keys.CALLS].records_written()
     calls = await request.app[app_keys.STORE].recent_calls(who, limit)
+    if who is not None:  # the call stays in the history of an agent it was transferred away from
+        await request.app[app_keys.CALLS].mark_transferred_away(who, calls)
     hidden = request.app[app_keys.SETTINGS].hidden_sections(agent.role)
     for call in calls:  # the reader's own view: a summary is derived from sections its role may not see
         call["summary"] = summary_for(call.get("summary"), hidden)

@@ -164,7 +164,8 @@ def _call() -> JSON:
             "ended_at": NULLABLE_STRING,
             "summary": {"type": "object", "nullable": True},
             "notes": {"type": "array", "items": _note()},
-        }
+        },
+        {"transferred_away": {"type": "boolean"}},
     )
 
 
