@@ -62,6 +62,31 @@ class TransferSteps:
     def _card_views(self, card: Card, provider: str | None) -> CardViews:
         raise NotImplementedError  # CallService's
 
+    async def _reserve_version(self, provider: str, call_id: str, after: int) -> int:
+        raise NotImplementedError  # CallService's
+
+    async def _card_as_it_stands(self, provider: str, card: Card) -> Card:
+        """A kept card (a mid-call update's sheet) moved on by what happened since: transfers, versions.
+
+        The sheet is written when the card is complete; a transfer after
+        that changes the holders, the card's agent and queue, its transfers
+        and hand-off, and publishes a later version, all in the shared state
+        read here, so an update re-runs the card the agents hold now.
+        """
+        transfers, latest = await self._desk.transfers(provider, card.call_id)
+        stored = await self._desk.stored(provider, card.call_id)
+        version = max(card.version, latest, stored.version if stored else 0)
+        if len(transfers) > len(card.transfers):
+            last = transfers[-1]
+            card = replace(
+                card,
+                agent=last.get("to_agent"),
+                queue=last.get("to_queue"),
+                transfers=transfers,
+                handoff=await self._desk.handoff(provider, card.call_id),
+            )
+        return replace(card, version=version)
+
     async def mark_transferred_away(self, agent: str, rows: list[dict[str, Any]]) -> None:
         """``transferred_away`` on each of the agent's ``/api/calls`` rows (docs/transfers.md)."""
         for row in rows:
@@ -82,6 +107,8 @@ class TransferSteps:
         live = self._live.get(call_key(event.provider, event.call_id))
         stored = None if live is not None else await self._desk.stored(event.provider, event.call_id)
         version = 1 + (live.card.version if live else stored.version if stored else 1)
+        if stored is not None:  # a mid-call update on another instance may be publishing the same next one
+            version = await self._reserve_version(event.provider, event.call_id, stored.version)
         move = await self._desk.move(event, recipients_key(event.provider, event.call_id), version)
         try:
             when = "" if event.at is None else f"{event.at.timestamp():.6f}"
@@ -125,7 +152,8 @@ class TransferSteps:
             live.card = replace(live.card, version=live.card.version + 1)
             live.views = card = self._card_views(live.card, live.provider)
         elif fresh and stored is not None:
-            card = restamp(stored, event.call_id, stored.version + 1, {}, event.provider)
+            version = await self._reserve_version(event.provider, event.call_id, stored.version)
+            card = restamp(stored, event.call_id, version, {}, event.provider)
             await self._desk.remember(event.provider, card)
         else:  # no card to hand on (its shared state expired): they hold nothing
             for agent in fresh:

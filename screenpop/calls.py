@@ -74,7 +74,9 @@ class CallService(TransferSteps):
         self._desk = TransferDesk(settings, broker, store)
         self._tasks: set[asyncio.Task[None]] = set()
         self._opening = 0  # events between their webhook and the task that handles them
-        self.attributes = AttributeUpdates(settings, engine, broker, store, self.publish_to)
+        self.attributes = AttributeUpdates(
+            settings, engine, broker, store, self.publish_to, self._card_as_it_stands
+        )
 
     @property
     def in_flight(self) -> int:
@@ -267,26 +269,23 @@ class CallService(TransferSteps):
             live.views = content
 
     async def publish_to(self, card: Card, recipients: Iterable[str], provider: str) -> None:
-        """Publish one card version to these agents (a mid-call update's re-run card)."""
-        deliveries = self._card_deliveries(card, recipients, provider)
+        """Publish one card version to these agents (a mid-call update's re-run card).
+
+        The version is also kept as the call's card as it stands, so that a
+        later transfer, on any instance, hands on the updated card.  One body
+        per view (distinct set of hidden sections among the roles), shared by
+        every agent: which view a socket gets is decided by the role of that
+        socket's token when the hub sends it.
+        """
+        content = self._card_views(card, provider)
+        deliveries = [Delivery(agent_id, card=content) for agent_id in recipients]
         await self._broker.publish(deliveries)
         self._metrics.cards_published.inc(len(deliveries))
+        await self._desk.remember(provider, content)
 
-    def _card_deliveries(
-        self, card: Card, recipients: Iterable[str], provider: str | None = None
-    ) -> list[Delivery]:
-        """One body per view (distinct set of hidden sections among the roles), shared by every agent.
-
-        Which view a socket gets is decided by the role of that socket's
-        token when the hub sends it (a role claim overrides the directory's,
-        and two tabs of one agent may differ), so every view travels with
-        the message: a card is encoded once per view, not once per agent.
-        """
-        agents = list(recipients)
-        if not agents:
-            return []
-        content = self._card_views(card, provider)
-        return [Delivery(agent_id, card=content) for agent_id in agents]
+    async def _reserve_version(self, provider: str, call_id: str, after: int) -> int:
+        """The next card version of a call no other instance or update has taken."""
+        return await self.attributes.sheets.next_version(provider, call_id, after)
 
     def _card_views(self, card: Card, provider: str | None) -> CardViews:
         views = tuple(self._view(card, hidden) for hidden in role_views(self._settings))

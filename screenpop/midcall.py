@@ -43,6 +43,8 @@ MAX_VERSION_TRIES = 64
 
 Publish = Callable[[Card, Iterable[str], str], Awaitable[None]]
 """Publish a card version to these agents (``CallService.publish_to``)."""
+AsItStands = Callable[[str, Card], Awaitable[Card]]
+"""The sheet's card brought up to what the call's shared state says since (transfers, later versions)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +122,14 @@ class AttributeUpdates:
         broker: Broker,
         store: Store,
         publish: Publish,
+        as_it_stands: AsItStands | None = None,
     ) -> None:
         self._settings = settings
         self._engine = engine
         self._broker = broker
         self._store = store
         self._publish = publish
+        self._as_it_stands = as_it_stands
         self.sheets = CallSheets(broker)
 
     async def apply(self, call_id: str, agent_id: str, attributes: Attributes) -> UpdateResult:
@@ -140,6 +144,8 @@ class AttributeUpdates:
         recipients = await self._recipients(sheet)
         if agent_id not in recipients:
             raise Forbidden(f"agent {agent_id!r} did not receive call {call_id!r}")
+        if self._as_it_stands is not None:  # a transfer since the sheet was kept moved the card on
+            sheet = replace(sheet, card=await self._as_it_stands(sheet.provider, sheet.card))
         return await self._rerun(sheet, attributes, await self._shown_to(sheet, recipients))
 
     async def _refuse_unknown(self, call_id: str, agent_id: str) -> None:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.support.agents import complete_card, read_until
+from tests.support.agents import call_status, complete_card, read_until
 from tests.support.processes import HitServer, Service, agent_on, hit_server, ring, service_config, services
 from tests.support.service import ADA, Agent, api
 from tests.support.tokens import token_for
@@ -111,3 +111,52 @@ async def test_attributes_are_refused_for_an_unknown_call_an_outsider_and_a_bad_
     assert (bad_key[0], bad_key[1]["error"]["code"]) == (400, "bad_request")
     assert "'Account'" in bad_key[1]["error"]["message"]
     assert empty[0] == 400
+
+
+async def test_attributes_after_a_transfer_update_the_card_the_new_holder_has(
+    tmp_path: Path, redis_url: str, pg_url: str
+) -> None:
+    """A transfer on B after the card was complete, then an update on A: the next version, transfers kept.
+
+    The update's re-run starts from the card as the transfer left it (its
+    holder, transfers and hand-off) and takes a version after the
+    transfer's, so the new holder never sees two cards of one version; the
+    agent the call left may no longer change it.
+    """
+    async with hit_server() as hits:
+        config = service_config(pg_url, redis_url, connectors(hits))
+        async with (
+            services(tmp_path, a=config, b=config) as started,
+            agent_on(started["a"], "agent-1") as sender,
+            agent_on(started["b"], "agent-2") as receiver,
+        ):
+            a, b = started["a"], started["b"]
+            assert (await ring(a, "c-tx", agent="agent-1"))[0] == 202
+            await sender.card_until_complete("c-tx")
+            status, _ = await ring(b, "c-tx", event="transferred", agent="agent-2", from_agent="agent-1")
+            assert status == 202
+            moved = (await receiver.card_until_complete("c-tx"))[-1]
+            await read_until(sender, call_status("c-tx", "transferred"))
+
+            body = {"attributes": {"account_id": "A-9"}}
+            refused = await post_attributes(a, "agent-1", "c-tx", body)
+            status, reply = await post_attributes(a, "agent-2", "c-tx", body)
+            assert status == 200, reply
+            await read_until(
+                receiver, lambda f: complete_card("c-tx")(f) and f["version"] == reply["version"]
+            )
+            await sender.ws.send(json.dumps({"type": "ping"}))
+            await read_until(sender, lambda f: f["type"] == "pong")
+
+    assert refused[0] == 403
+    assert reply["version"] > moved["version"]
+    cards = [json.loads(t) for t in receiver.raw]
+    seen = [c["version"] for c in cards if c.get("type") == "card" and c["call_id"] == "c-tx"]
+    assert seen == sorted(set(seen)), seen  # rising, never the same version twice
+    card = last_card(receiver, "c-tx")["card"]
+    assert card["agent"] == "agent-2"
+    assert [(t["from_agent"], t["to_agent"]) for t in card["transfers"]] == [("agent-1", "agent-2")]
+    assert card["attributes"] == {"account_id": "A-9"}
+    assert card["sections"]["account"]["data"] == {"name": "Caller A-9"}
+    sender_cards = [json.loads(t) for t in sender.raw]
+    assert all(c["version"] < moved["version"] for c in sender_cards if c.get("type") == "card")
