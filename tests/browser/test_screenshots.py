@@ -59,7 +59,7 @@ async def both_cards_complete(page: Page) -> None:
     assert await overdue.count() == 1
     duplicate = page.locator(f"{babbage} [data-testid=badge][data-kind=duplicate]")
     assert await duplicate.count() == 1
-    for name in ("accounting", "sales", "purchases", "next_buy", "credit"):
+    for name in ("accounting", "sales", "purchases", "credit", "offer"):
         assert await page.locator(section("demo-ada", name, "ok")).count() == 1, name
     rows = page.locator(section("demo-ada", "purchases") + " [data-testid=section-table] [data-testid=row]")
     assert await rows.count() >= 1
