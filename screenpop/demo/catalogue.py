@@ -71,9 +71,9 @@ DEMO_CUSTOMERS = (
         credit_limit_cents=500000,
         invoices=((139, 48000, ((25, 48000),)), (77, 125000, ((30, 125000),)), (52, 12050, ())),
         orders=(
-            (702, (("PRN-LASER", 1), ("TON-BLK", 1), ("PAP-LTR", 3))),
-            *every("PAP-LTR", 3, 30, 672, 26),
-            *every("TON-BLK", 1, 60, 642, 55),
+            (715, (("PRN-LASER", 1), ("TON-BLK", 1), ("PAP-LTR", 3))),
+            *every("PAP-LTR", 3, 30, 695, 26),  # with the printer's order: 24 times, about every 30 days
+            *every("TON-BLK", 1, 60, 695, 55),  # 12 times, about every 60 days
             (250, (("MON-27", 2),)),
         ),
     ),
