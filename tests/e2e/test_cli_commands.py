@@ -228,7 +228,7 @@ def test_lookup_json_is_the_final_card_with_values_from_the_databases(
     assert {name: s["status"] for name, s in sections.items()} == dict.fromkeys(sections, "ok")
     assert sections["insight"]["data"]["likely_next"][0]["reason"].startswith("bought ")
     overdue = ada["account"]["overdue_amount"]
-    assert sections["offer"]["data"]["say"] == f"Ask about the overdue {overdue} USD first"
+    assert sections["offer"]["data"]["say"] == f"Ask about the overdue ${overdue:,.2f} first"
     account, credit = ada["account"], ada["credit"]
     assert card["caller"]["e164"] == ADA_E164 and card["caller"]["raw"] == ADA_TYPED
     assert sections["accounting"]["data"]["balance"] == account["balance"]

@@ -207,7 +207,7 @@ def test_offer_comes_from_the_rules_over_accounting_and_credit(
     ada = data_of(cards[ADA.name]["offer"])
     overdue = data_of(cards[ADA.name]["accounting"])["overdue_amount"]
     assert overdue > 0
-    assert (ada["rule"], ada["say"]) == (2, f"Ask about the overdue {overdue} USD first")
+    assert (ada["rule"], ada["say"]) == (2, f"Ask about the overdue ${overdue:,.2f} first")
     assert ada["terms"].startswith("Prepayment")
     hold = data_of(cards[HOLLERITH.name]["offer"])
     assert data_of(cards[HOLLERITH.name]["credit"])["rating"] == "D"
