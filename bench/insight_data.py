@@ -43,6 +43,7 @@ OCCASIONAL_SHARE = 0.35
 STAPLE_BUY_P = 0.85
 EXPLORE_P = 0.55
 COMPANION_P = 0.4
+LATER_COMPANION_P = 0.1
 
 Order = tuple[float, dict[int, int]]
 """(day since the start of the span, {product: quantity})."""
@@ -102,9 +103,12 @@ def catalogue(rng: random.Random, products: int) -> Catalogue:
 
 
 def _with_companions(rng: random.Random, cat: Catalogue, order: dict[int, int], owned: set[int]) -> None:
-    for item in list(order):
-        for companion in cat.bundles.get(item, ()):
-            if companion not in owned and companion not in order and rng.random() < COMPANION_P:
+    """Companions of an anchor in this order (often), or of one bought before (now and then)."""
+    anchors = [(a, COMPANION_P) for a in order if a in cat.bundles]
+    anchors += [(a, LATER_COMPANION_P) for a in owned if a in cat.bundles and a not in order]
+    for anchor, chance in anchors:
+        for companion in cat.bundles[anchor]:
+            if companion not in owned and companion not in order and rng.random() < chance:
                 order[companion] = 1
 
 
