@@ -113,6 +113,8 @@ def _print_speed(result: dict[str, Any]) -> None:
             f"{part['refresh_s']:>11.2f}{conn:>18}{part['build_s']:>9.2f}{model:>18}"
             f"{lk['p50']:>11.3f}{lk['p99']:>8.3f}"
         )
+    gcs = [f"{name} {p['full_gc_during_lookups']}" for name, p in _histories(result) if "lookup_ms" in p]
+    print(f"full (generation 2) garbage collections during the timed lookups: {', '.join(gcs) or '-'}")
     print(
         "refresh = the connector's first refresh (history_query read + build, in its thread); "
         "build = PurchaseModel from lines in memory; RSS held after the build (gc'd), peak during it"
@@ -155,12 +157,14 @@ def _print_service(service: dict[str, Any]) -> None:
         f"rebuild impact: {service['calls_per_service']} calls per service at {service['rate']:g}/s in "
         f"{service['blocks']} ABBA blocks; the rebuilding service has refresh_s {service['refresh_s']:g}"
     )
-    print(f"{'service':<30}{'first frame p50':>16}{'p90':>8}{'p99':>8}{'complete p50':>14}{'p99':>8}  (ms)")
+    print(
+        f"{'service':<14}{'first frame p50':>16}{'p90':>11}{'p99':>11}{'complete p50':>14}{'p99':>11}  (ms)"
+    )
     for name in ("quiet", "rebuilding"):
         first, complete = service[name]["first_frame_ms"], service[name]["complete_ms"]
         print(
-            f"{name:<30}{first['p50']:>16.2f}{first['p90']:>8.2f}{first['p99']:>8.2f}"
-            f"{complete['p50']:>14.2f}{complete['p99']:>8.2f}"
+            f"{name:<14}{first['p50']:>16.2f}{first['p90']:>11.2f}{first['p99']:>11.2f}"
+            f"{complete['p50']:>14.2f}{complete['p99']:>11.2f}"
         )
     for name, sections in service["section_statuses"].items():
         shown = "; ".join(

@@ -62,8 +62,14 @@ class InsightFrames:
         call_id = str(frame["call_id"])
         if frame["complete"]:
             sections = frame["card"]["sections"]
-            self.statuses[call_id] = {name: str(s.get("status")) for name, s in sections.items()}
+            self.statuses[call_id] = {name: _status(s) for name, s in sections.items()}
         return call_id, bool(frame["complete"])
+
+
+def _status(section: dict[str, Any]) -> str:
+    """``ok``, or ``error (circuit open)``: an error's text says which failure it was."""
+    error = section.get("error")
+    return f"{section.get('status')} ({error})" if error else str(section.get("status"))
 
 
 def config(db: Path, workdir: Path, name: str, refresh_s: float) -> dict[str, Any]:
