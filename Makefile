@@ -11,7 +11,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 PYTEST_ARGS ?=
 
-.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components venv test-deps
+.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components bench-insight venv test-deps
 
 run: $(RUN_STAMP)
 	$(VENV)/bin/screenpop demo
@@ -32,7 +32,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
 # Each bench script stands alone (bench/README.md); `make bench` runs them all, one after another.
-bench: bench-latency bench-two-instance bench-components
+bench: bench-latency bench-two-instance bench-components bench-insight
 
 # The single-instance run against the floor measured in the same run.
 bench-latency: $(RUN_STAMP)
@@ -45,6 +45,11 @@ bench-two-instance: $(RUN_STAMP)
 # Components (cache, broker, store, connectors, demo data) against their floors.
 bench-components: $(RUN_STAMP)
 	$(PY) bench/components.py
+
+# The purchases insight: build, RSS, lookups, quality vs baselines (real data installed at bench time),
+# rebuild impact. INSIGHT_BENCH_QUICK=1 (or `bench/insight.py --quick`) measures 10^5 lines only.
+bench-insight: $(RUN_STAMP)
+	$(PY) bench/insight.py
 
 test-deps:
 	@scripts/install-test-deps.sh
