@@ -148,8 +148,7 @@ export function showFeedback(li, fb) {
 }
 
 /**
- * A rules section's body: the sentence to say, the other values as label: value lines, and a
- * discreet "rule N" for IT (which row of the decision table held).
+ * A rules section's body: the sentence to say, then the other values as label: value lines.
  * @param {SectionMeta|null} meta
  * @param {Record<string, any>} data
  * @param {Formatter} fmt
@@ -172,8 +171,13 @@ export function renderAdvice(meta, data, fmt) {
     }
     box.append(dl);
   }
-  if (a.rule !== null) {
-    box.append(h("p", { class: "advice-rule", "data-testid": "advice-rule", title: "The rule of the decision table that held", text: `rule ${a.rule}` }));
-  }
   return box;
+}
+
+/**
+ * "rule N" for the section's header: discreet, for IT (which row of the decision table held).
+ * @param {Record<string, any>} data  a rules section's data (insight.js checked `rule` is a number)
+ */
+export function ruleHint(data) {
+  return h("span", { class: "advice-rule", "data-testid": "advice-rule", title: "The rule of the decision table that held", text: `rule ${data.rule}` });
 }

@@ -18,7 +18,7 @@ import { labelOf } from "./format.js";
 /** @typedef {{product: string|null, name: string, code: string|null, reason: string}} Suggestion  `code` only when it differs from the name */
 /** @typedef {{key: ListKey, title: string, items: Suggestion[]}} SuggestionList */
 /** @typedef {{field: string, label: string, text: string, hint: DisplayHint}} AdviceLine */
-/** @typedef {{say: string|null, lines: AdviceLine[], rule: number|null}} Advice */
+/** @typedef {{say: string|null, lines: AdviceLine[]}} Advice */
 /** @typedef {"accepted"|"declined"} Outcome */
 /**
  * @typedef {object} FeedbackState  one suggestion's answer: what the agent chose, what the server has
@@ -123,7 +123,7 @@ export function asOfNote(data, fmt, now = new Date()) {
 /**
  * A rules section as advice: `say` as the sentence to read out, the other values as label/value
  * lines (the display hints' fields, in their order, when there are any; absent values are left
- * out, as each rule gives its own), and the number of the rule that held.
+ * out, as each rule gives its own).  `rule` is not a line: the header shows it discreetly.
  * @param {Record<string, any>} data
  * @param {SectionMeta|null} meta
  * @param {Formatter} fmt
@@ -138,7 +138,7 @@ export function advice(data, meta, fmt) {
     return { field, label: labelOf(field, hint), text: fmt.value(data[field], hint), hint };
   });
   const say = text(data.say);
-  return { say, lines, rule: Number.isInteger(data.rule) ? data.rule : null };
+  return { say, lines };
 }
 
 // ---------------------------------------------------------------- feedback

@@ -9,7 +9,7 @@
 import { h, isNumeric, valueNode } from "./dom.js";
 import { callerLabel, humanise, labelOf, normalise, numberText } from "./format.js";
 import { insightKind } from "./insight.js";
-import { renderAdvice, renderSuggestions } from "./insight-view.js";
+import { renderAdvice, renderSuggestions, ruleHint } from "./insight-view.js";
 
 /** @typedef {import("./format.js").Formatter} Formatter */
 /** @typedef {import("./format.js").DisplayHint} DisplayHint */
@@ -199,6 +199,7 @@ export function renderSection(name, meta, section, fmt, state) {
     head.append(h("span", { class: "age", "data-testid": "section-age", title: "Served from cache", text: `cached ${fmt.age(section.age_s)}` }));
   }
   if (status !== "ok") head.append(statusChip(status, section));
+  if (kind === "rules") head.append(ruleHint(data));
   el.append(head);
   if (kind === "purchases") el.append(renderSuggestions(name, meta, data, fmt, state));
   else if (kind === "rules") el.append(renderAdvice(meta, data, fmt));

@@ -225,7 +225,7 @@ table.rows .num { text-align: right; font-variant-numeric: tabular-nums; white-s
 .advice-line dt { font-size: 12px; color: var(--sp-muted); }
 .advice-line dt::after { content: ":"; }
 .advice-line dd { font-weight: 600; font-variant-numeric: tabular-nums; }
-.advice-rule { font-size: 11px; color: var(--sp-muted); text-align: right; }
+.advice-rule { font-size: 11px; color: var(--sp-muted); }
 
 .history { border-top: 1px solid var(--sp-border); padding-top: 6px; }
 .history h3 { color: var(--sp-muted); text-transform: uppercase; font-size: 11px; letter-spacing: .05em; }

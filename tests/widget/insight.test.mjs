@@ -91,7 +91,6 @@ describe("rules advice", () => {
   test("`say` is the sentence, other values are label lines, `rule` is kept apart", () => {
     const a = advice({ terms: "Prepayment only", say: "Ask about the overdue 120.50 first", credit_hold: true, rule: 1 }, null, fmt);
     assert.equal(a.say, "Ask about the overdue 120.50 first");
-    assert.equal(a.rule, 1);
     assert.deepEqual(a.lines.map((l) => [l.field, l.label, l.text]), [["terms", "Terms", "Prepayment only"], ["credit_hold", "Credit hold", "Yes"]]);
   });
 
