@@ -44,7 +44,12 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.browser
 
 PAPER, LAPTOP, DOCK, PENS = "P-PAPER", "L-14", "D-DOCK", "P-PENS"
-NAMES = {PAPER: "Copy paper, letter, case", LAPTOP: "Laptop 14in", DOCK: "USB-C docking station", PENS: "Gel pens, box of 12"}
+NAMES = {
+    PAPER: "Copy paper, letter, case",
+    LAPTOP: "Laptop 14in",
+    DOCK: "USB-C docking station",
+    PENS: "Gel pens, box of 12",
+}
 # Each card keeps what the widget was sent, so the test compares the screen with the server's data.
 KEEP_CARDS = """() => {
   window.cards = {};
@@ -95,7 +100,10 @@ def insight_settings(tmp_path: Path) -> Settings:
         "rules": [
             {
                 "when": {"accounting_balance": {"above": 100}},
-                "then": {"terms": "Prepayment only", "say": "Ask about the overdue {accounting_balance} first"},
+                "then": {
+                    "terms": "Prepayment only",
+                    "say": "Ask about the overdue {accounting_balance} first",
+                },
             },
             {"then": {"terms": "Net 30", "max_order": 2500}},
         ],
@@ -108,7 +116,9 @@ def insight_settings(tmp_path: Path) -> Settings:
         },
     }
     store = f"sqlite+aiosqlite:///{tmp_path}/store.db"
-    return settings_of(service_config(store, free_port(), connectors=[sql_accounting(accounts), insight, offer]))
+    return settings_of(
+        service_config(store, free_port(), connectors=[sql_accounting(accounts), insight, offer])
+    )
 
 
 async def model_ready(base: str, settings: Settings) -> None:
@@ -163,7 +173,9 @@ async def kept(settings: Settings) -> dict[str, dict[str, int]]:
 async def see_suggestions(page: Page, call_id: str, data: dict[str, Any]) -> None:
     """Both lists show each item's name and its reason as a sentence, in the connector's order."""
     for key, title in (("likely_next", "Likely next"), ("goes_with", "Goes well with")):
-        listed = page.locator(section(call_id, "insight", "ok") + f" [data-testid=suggestions][data-list={key}]")
+        listed = page.locator(
+            section(call_id, "insight", "ok") + f" [data-testid=suggestions][data-list={key}]"
+        )
         assert await listed.locator("h4").inner_text() == title
         names = await texts(listed.locator("[data-testid=suggestion-name]"))
         reasons = await texts(listed.locator("[data-testid=suggestion-reason]"))
@@ -171,8 +183,10 @@ async def see_suggestions(page: Page, call_id: str, data: dict[str, Any]) -> Non
         assert reasons == [i["reason"][0].upper() + i["reason"][1:] for i in data[key]]
 
 
-async def test_suggestions_and_advice_show_and_answers_are_saved(chromium: BrowserContext, tmp_path: Path) -> None:
-    """The card lists likely-next and goes-with items with reasons and the rules advice; ✓ then ✕ is kept as ✕."""
+async def test_suggestions_and_advice_show_and_answers_are_saved(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """The card lists likely-next and goes-with items with reasons, and rules advice; ✓ then ✕ keeps ✕."""
     settings = insight_settings(tmp_path)
     async with screenpop_on(settings) as base:
         await model_ready(base, settings)
@@ -189,9 +203,17 @@ async def test_suggestions_and_advice_show_and_answers_are_saved(chromium: Brows
         assert await page.locator(section("i-1", "insight") + "[data-kind=purchases]").count() == 1
 
         offer = page.locator(section("i-1", "offer", "ok") + "[data-kind=rules]")
-        assert await offer.locator("[data-testid=advice-say]").inner_text() == "Ask about the overdue 120.5 first"
-        assert await texts(offer.locator("[data-testid=field] dt")) == ["Offer"]  # no rule, no absent max_order
-        assert await offer.locator("[data-field=terms] [data-testid=field-value]").inner_text() == "Prepayment only"
+        assert (
+            await offer.locator("[data-testid=advice-say]").inner_text()
+            == "Ask about the overdue 120.5 first"
+        )
+        assert await texts(offer.locator("[data-testid=field] dt")) == [
+            "Offer"
+        ]  # no rule, no absent max_order
+        assert (
+            await offer.locator("[data-field=terms] [data-testid=field-value]").inner_text()
+            == "Prepayment only"
+        )
         assert await offer.locator("[data-testid=advice-rule]").inner_text() == "rule 1"
 
         paper = page.locator(item("i-1", PAPER))
@@ -204,7 +226,9 @@ async def test_suggestions_and_advice_show_and_answers_are_saved(chromium: Brows
         assert await kept(settings) == {"insight": {"accepted": 1, "declined": 0}}
 
         await paper.locator("[data-testid=decline]").click()  # the agent changes their mind
-        await page.locator(item("i-1", PAPER) + "[data-outcome=declined] [data-state=saved]").wait_for(timeout=WAIT_MS)
+        await page.locator(item("i-1", PAPER) + "[data-outcome=declined] [data-state=saved]").wait_for(
+            timeout=WAIT_MS
+        )
         assert await paper.locator("[data-testid=feedback-status]").inner_text() == "Saved: not interested"
         assert await paper.locator("[data-testid=accept]").get_attribute("aria-pressed") == "false"
         assert await kept(settings) == {"insight": {"accepted": 0, "declined": 1}}
@@ -235,8 +259,10 @@ async def test_suggestions_stay_readable_at_360_px(chromium: BrowserContext, tmp
         assert overflow <= 0
 
 
-async def test_an_answer_the_server_cannot_take_says_so_and_is_kept(chromium: BrowserContext, tmp_path: Path) -> None:
-    """With the server gone a ✓ stays chosen with "Not saved" beside it; "Try again" saves it once the server is back."""
+async def test_an_answer_the_server_cannot_take_says_so_and_is_kept(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """With the server gone a ✓ stays chosen, marked "Not saved"; "Try again" saves it once it is back."""
     settings = insight_settings(tmp_path)
     page = await chromium.new_page()
     async with screenpop_on(settings) as base:

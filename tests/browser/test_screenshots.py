@@ -76,9 +76,15 @@ DEMO_OFFER: dict[str, Any] = {
     "rules": [
         {
             "when": {"accounting_overdue_amount": {"above": 0}},
-            "then": {"terms": "Prepayment only", "say": "Ask about the overdue {accounting_overdue_amount} first"},
+            "then": {
+                "terms": "Prepayment only",
+                "say": "Ask about the overdue {accounting_overdue_amount} first",
+            },
         },
-        {"when": {"credit_rating": {"in": ["A", "B"]}}, "then": {"terms": "Net 45", "max_order": "{credit_available}"}},
+        {
+            "when": {"credit_rating": {"in": ["A", "B"]}},
+            "then": {"terms": "Net 45", "max_order": "{credit_available}"},
+        },
         {"then": {"terms": "Net 30"}},
     ],
     "display": {
@@ -134,7 +140,9 @@ async def both_cards_complete(page: Page, config: dict[str, Any]) -> None:
     for name in (c["name"] for c in config["connectors"]):  # Ada's card is the demo's full one
         assert await page.locator(section("demo-ada", name, "ok")).count() == 1, name
     for name in names_of_kind(config, "purchases"):
-        found = page.locator(section("demo-ada", name) + "[data-kind=purchases] [data-testid=suggestion-reason]")
+        found = page.locator(
+            section("demo-ada", name) + "[data-kind=purchases] [data-testid=suggestion-reason]"
+        )
         assert await found.count() >= 1, name
     for name in names_of_kind(config, "rules"):
         advice = page.locator(section("demo-ada", name) + "[data-kind=rules] [data-testid=advice]")
@@ -143,7 +151,9 @@ async def both_cards_complete(page: Page, config: dict[str, Any]) -> None:
 
 async def answer_first_suggestion(page: Page, config: dict[str, Any]) -> None:
     """Ada's first suggestion marked "offered and accepted", so the pictures show an answer too."""
-    first = page.locator(section("demo-ada", names_of_kind(config, "purchases")[0]) + " [data-testid=suggestion]").first
+    first = page.locator(
+        section("demo-ada", names_of_kind(config, "purchases")[0]) + " [data-testid=suggestion]"
+    ).first
     await first.locator("[data-testid=accept]").click()
     await first.locator("[data-testid=feedback-status][data-state=saved]").wait_for(timeout=WAIT_MS)
 
