@@ -57,20 +57,23 @@ export class ScreenpopCard extends HTMLElement {
       toggleSound: () => this.#toggleSound(),
       retry: () => this.reconnect(),
     });
+    /** @param {CallRecord} rec */
+    const edited = (rec) => {
+      rec.confirmDismiss = false;
+      if (rec.view) rec.view.dismiss.textContent = "Dismiss";
+    };
     this.#notes = new NotesForms({
       welcome: () => this.#welcome,
       fmt: () => this.#fmt,
       post: (callId, body) => postNotes({ server: this.#serverBase(), getToken: () => this.#currentToken(), callId, body }),
       retryOn401: () => Boolean(this.#tokenProvider),
-      edited: (rec) => {
-        rec.confirmDismiss = false;
-        rec.view.dismiss.textContent = "Dismiss";
-      },
+      edited,
       saved: (rec, body) => this.#emit("screenpop:notes-saved", { call_id: rec.callId, ...body }),
     });
     const feedback = new FeedbackAnswers({
       post: (callId, body) => postFeedback({ server: this.#serverBase(), getToken: () => this.#currentToken(), callId, body }),
       retryOn401: () => Boolean(this.#tokenProvider),
+      edited,
       saved: (rec, answer) => this.#emit("screenpop:feedback", { call_id: rec.callId, ...answer }),
     });
     this.#views = new CardViews({

@@ -4,6 +4,7 @@
 
 import { h } from "./dom.js";
 import { callerLabel } from "./format.js";
+import { unsavedAnswers } from "./insight.js";
 import { renderBadges, renderCaller, renderConflicts, renderHistory, renderSection } from "./render.js";
 
 /** @typedef {import("./call-store.js").CallRecord} CallRecord */
@@ -243,15 +244,15 @@ export class CardViews {
 
   /**
    * The agent dismissed the card: gone, focus on its neighbour.  With unsaved notes the first
-   * press only asks "Discard unsaved notes?"; false then.
+   * press only asks "Discard unsaved notes?" (or "…answers?" for ✓/✕ not saved yet); false then.
    * @param {CallRecord} rec
    * @param {boolean} force  a host's dismiss(): no question
    */
   dismiss(rec, force) {
-    const unsaved = rec.notes.state === "dirty" || rec.notes.state === "error";
-    if (unsaved && !force && !rec.confirmDismiss && rec.view) {
+    const notes = rec.notes.state === "dirty" || rec.notes.state === "error";
+    if ((notes || unsavedAnswers(rec.feedback)) && !force && !rec.confirmDismiss && rec.view) {
       rec.confirmDismiss = true;
-      rec.view.dismiss.textContent = "Discard unsaved notes?";
+      rec.view.dismiss.textContent = notes ? "Discard unsaved notes?" : "Discard unsaved answers?";
       return false;
     }
     const next = rec.view && (rec.view.el.nextElementSibling || rec.view.el.previousElementSibling);

@@ -17,6 +17,7 @@ import { showFeedback } from "./insight-view.js";
  * @typedef {object} FeedbackContext
  * @property {(callId: string, body: string) => Promise<ApiResult>} post
  * @property {() => boolean} retryOn401  a token provider may have a fresh token: post once more
+ * @property {(rec: CallRecord) => void} edited  the agent pressed a button (a pending "discard?" no longer holds)
  * @property {(rec: CallRecord, answer: {section: string, product: string, outcome: Outcome}) => void} saved
  */
 
@@ -51,6 +52,7 @@ export class FeedbackAnswers {
       rec.feedback.set(key, fb);
     }
     const state = fb;
+    this.#ctx.edited(rec);
     /** @param {Outcome} sending */
     const send = async (sending) => {
       const body = feedbackBody(section, product, sending);

@@ -195,3 +195,12 @@ export async function answerFeedback(fb, outcome, send, changed) {
   fb.state = "saved";
   changed();
 }
+
+/**
+ * Whether any answer on a call is not on the server yet (being sent, or failed): dismissing the
+ * card would lose it, so the first press only asks.
+ * @param {Map<string, FeedbackState>} answers
+ */
+export function unsavedAnswers(answers) {
+  return [...answers.values()].some((fb) => fb.state === "saving" || fb.state === "error");
+}

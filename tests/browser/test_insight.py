@@ -277,10 +277,15 @@ async def test_an_answer_the_server_cannot_take_says_so_and_is_kept(
     assert status == "Not saved: The server could not be reached."
     assert await dock.locator("[data-testid=accept]").get_attribute("aria-pressed") == "true"
     assert await dock.get_attribute("data-outcome") == "accepted"
+    dismiss = page.locator(card("i-2") + " [data-testid=dismiss]")
+    await dismiss.click()  # the unsaved answer would be lost: the first press only asks
+    assert await dismiss.inner_text() == "Discard unsaved answers?"
+    assert await page.locator(card("i-2")).count() == 1
 
     async with screenpop_on(settings) as base:
         await dock.locator("[data-testid=retry-feedback]").click()
         await dock.locator("[data-testid=feedback-status][data-state=saved]").wait_for(timeout=WAIT_MS)
         assert await dock.locator("[data-testid=retry-feedback]").is_hidden()
+        assert await dismiss.inner_text() == "Dismiss"
         assert await kept(settings) == {"insight": {"accepted": 1, "declined": 0}}
         assert await feedback_metric(base) == {("insight", "accepted"): 1.0}

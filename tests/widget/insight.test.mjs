@@ -15,6 +15,7 @@ import {
   insightKind,
   sentence,
   suggestionLists,
+  unsavedAnswers,
 } from "../../web_widget/insight.js";
 
 const fmt = new Formatter("en-US", "USD");
@@ -184,5 +185,13 @@ describe("answers to suggestions", () => {
     await answerFeedback(fb, "accepted", send, () => {});
     assert.deepEqual(sent, ["accepted", "declined"]);
     assert.deepEqual([fb.chosen, fb.saved, fb.state, feedbackStatusText(fb)], ["accepted", "accepted", "saved", "Saved: accepted"]);
+  });
+
+  test("only answers being sent or that failed count as unsaved (dismissing would lose them)", () => {
+    const answers = new Map([["a", { ...emptyFeedback(), chosen: "accepted", saved: "accepted", state: "saved" }], ["b", emptyFeedback()]]);
+    assert.equal(unsavedAnswers(answers), false);
+    answers.set("c", { ...emptyFeedback(), chosen: "declined", state: "error", message: "x" });
+    assert.equal(unsavedAnswers(answers), true);
+    assert.equal(unsavedAnswers(new Map([["d", { ...emptyFeedback(), chosen: "accepted", state: "saving" }]])), true);
   });
 });
