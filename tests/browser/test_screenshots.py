@@ -7,10 +7,8 @@ them, one command:
 
     SCREENPOP_WRITE_SCREENSHOTS=1 .venv/bin/pytest tests/browser/test_screenshots.py
 
-The card must show the insight sections (a ``purchases`` section's
-suggestions, a ``rules`` section's advice).  A demo config without a
-connector of those kinds gets a stand-in over the same demo databases (see
-``with_insight``); once config/demo.yaml has its own, they are used as shipped.
+The card must show the insight sections of config/demo.yaml as shipped (a
+``purchases`` section's suggestions, a ``rules`` section's advice).
 """
 
 from __future__ import annotations
@@ -53,63 +51,11 @@ VIEWS: list[tuple[str, int, int, Literal["light", "dark"]]] = [
 ]
 
 
-# Stand-ins for a demo config that has no insight connector yet: the same demo databases, read
-# the way SPEC section 3 shows (order lines for `purchases`, accounting and credit for `rules`).
-DEMO_INSIGHT: dict[str, Any] = {
-    "name": "insight",
-    "kind": "purchases",
-    "url": "sqlite+aiosqlite:///${SCREENPOP_DEMO_DIR:-demo-data}/sales.db",
-    "needs": ["sales.customer_id"],
-    "history_query": (
-        "SELECT o.customer_id AS customer, l.sku AS product, p.name AS product_name,"
-        " o.ordered_on AS at, l.quantity AS quantity FROM orders o"
-        " JOIN order_lines l ON l.order_id = o.order_id JOIN products p ON p.sku = l.sku"
-    ),
-    "likely_next": 3,
-    "goes_with": 3,
-    "display": {"title": "Suggestions"},
-}
-DEMO_OFFER: dict[str, Any] = {
-    "name": "offer",
-    "kind": "rules",
-    "needs": ["credit.rating", "credit.available", "accounting.overdue_amount"],
-    "rules": [
-        {
-            "when": {"accounting_overdue_amount": {"above": 0}},
-            "then": {
-                "terms": "Prepayment only",
-                "say": "Ask about the overdue {accounting_overdue_amount} first",
-            },
-        },
-        {
-            "when": {"credit_rating": {"in": ["A", "B"]}},
-            "then": {"terms": "Net 45", "max_order": "{credit_available}"},
-        },
-        {"then": {"terms": "Net 30"}},
-    ],
-    "display": {
-        "title": "What to offer",
-        "fields": {
-            "terms": {"label": "Terms"},
-            "max_order": {"label": "Max order", "format": "currency", "currency": "USD"},
-        },
-    },
-}
-
-
-def with_insight(connectors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The demo's connectors, with a stand-in for each insight kind it lacks, placed after sales."""
-    kinds = {c.get("kind") for c in connectors}
-    extra = [c for kind, c in (("purchases", DEMO_INSIGHT), ("rules", DEMO_OFFER)) if kind not in kinds]
-    at = next((i + 1 for i, c in enumerate(connectors) if c["name"] == "sales"), len(connectors))
-    return [*connectors[:at], *extra, *connectors[at:]]
-
-
 def demo_config(demo_dir: Path, port: int) -> dict[str, Any]:
-    """config/demo.yaml, served on ``port`` with its store in the test's directory, with insight sections."""
+    """config/demo.yaml, served on ``port`` with its store in the test's directory."""
     raw = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     raw["server"] = {**raw["server"], "port": port, "allowed_origins": [origin(port)]}
-    raw["connectors"] = with_insight(raw["connectors"])
+    assert names_of_kind(raw, "purchases") and names_of_kind(raw, "rules"), "the demo computes insight"
     return dict(raw)
 
 
