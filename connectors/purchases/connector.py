@@ -3,13 +3,20 @@
 ``history_query`` returns order lines with the columns ``customer``,
 ``product``, ``at`` and optionally ``product_name`` and ``quantity``.  When it
 binds ``:since`` it is re-read only for lines with ``at > :since`` (the
-largest ``at`` already read, as the database returned it).  Each refresh
-builds a whole new model off the event loop and swaps it in; a refresh that
-fails keeps the previous model.  Until the first model exists a lookup fails
-at once with "insight model not ready yet": a card never waits for it.
+largest ``at`` already read), and the lines read before are kept as arrays
+(``columns.History``), never as a Python object per line.
 
-The connector ``needs`` exactly one field, the customer key: it is the one
-parameter beside the caller's number forms.
+The history is streamed in chunks of ``CHUNK_ROWS`` rows; each chunk becomes
+arrays and the loop is yielded to before the next, so the other cards' lookups
+go on while 10^6 rows are read.  The model is then built in a worker thread
+(numpy and scipy do the counting) and swapped in whole; a refresh that fails
+keeps the previous model.  Until the first model exists a lookup fails at
+once with "insight model not ready yet": a card never waits for it.
+
+The connector ``needs`` exactly one field, the customer key: ``check_needs``
+refuses anything else when the config is loaded.  Advice is as of the call's
+time (the lookup starts when the call rings), or as of the ``as_of`` option,
+in which case the model itself is built from the lines up to it only.
 """
 
 from __future__ import annotations
@@ -29,14 +36,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
 from screenpop.errors import ConnectorError
+from screenpop.model import is_call_parameter
 
-from .model import Line, PurchaseModel, as_utc
+from .columns import History, as_utc, from_micros
+from .model import PurchaseModel
 
 log = logging.getLogger(__name__)
 
-NUMBER_PARAMS = frozenset({"e164", "national", "digits", "country_code", "region", "as_of"})
 NOT_READY = "insight model not ready yet"
 SINCE_START = datetime(1, 1, 1)  # naive: compared with the database's own times
+CHUNK_ROWS = 1000  # rows turned into arrays between two yields to the event loop (about a millisecond)
+REQUIRED = ("customer", "product", "at")
 
 
 class PurchasesOptions(ConnectorOptions):
@@ -48,6 +58,18 @@ class PurchasesOptions(ConnectorOptions):
     likely_next: int = Field(5, ge=0, le=20)
     goes_with: int = Field(5, ge=0, le=20)
     min_customers: int = Field(5, ge=1)
+    as_of: datetime | None = None
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _iso_moment(cls, value: Any) -> datetime | None:
+        """An ISO date-time (YAML may already have parsed it); a moment without a zone is UTC."""
+        if value is None:
+            return None
+        try:
+            return as_utc(value)
+        except (TypeError, ValueError):
+            raise ValueError('`as_of` should be an ISO date-time such as "2017-12-01T00:00:00Z"') from None
 
     @field_validator("url")
     @classmethod
@@ -75,6 +97,17 @@ class PurchasesConnector:
 
     Options: ClassVar[type[PurchasesOptions]] = PurchasesOptions
 
+    @classmethod
+    def check_needs(cls, needs: tuple[str, ...]) -> str | None:
+        """Refused at config load: the model answers for one customer key, so exactly one `needs`."""
+        if len(needs) == 1:
+            return None
+        named = f" ({', '.join(needs)})" if needs else ""
+        return (
+            "a `purchases` connector needs exactly one field, the caller's customer key "
+            f"(e.g. needs: [crm.customer_id]); this one names {len(needs)}{named}"
+        )
+
     def __init__(
         self,
         name: str,
@@ -93,7 +126,7 @@ class PurchasesConnector:
         self._engine: AsyncEngine | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._lines: list[Line] = []
+        self._history = History()
         self._since: datetime = SINCE_START
         self.model: PurchaseModel | None = None
         self.error: str | None = None
@@ -110,7 +143,7 @@ class PurchasesConnector:
         if model is None:
             raise ConnectorError(NOT_READY if self.error is None else f"{NOT_READY}: {self.error}")
         key = _customer_key(params)
-        as_of = as_utc(params["as_of"]) if params.get("as_of") is not None else self._now()
+        as_of = self.options.as_of or self._now()
         data = model.advise(key, as_of, self.options.likely_next, self.options.goes_with)
         return LookupResult(data, 1 if data else 0)
 
@@ -134,30 +167,28 @@ class PurchasesConnector:
     async def refresh(self) -> bool:
         """Read the history (only new lines when incremental), build a model in a thread, swap it in."""
         async with self._lock:
+            history = self._history.copy() if self._incremental else History()
             try:
-                rows = await self._read()
-                lines = (
-                    [*self._lines, *(_line(row) for row in rows)]
-                    if self._incremental
-                    else [_line(row) for row in rows]
+                read = await self._read(history)
+                model = await asyncio.to_thread(
+                    PurchaseModel, history, min_customers=self.options.min_customers, as_of=self.options.as_of
                 )
-                minimum = self.options.min_customers
-                model = await asyncio.to_thread(PurchaseModel, lines, min_customers=minimum)
             except Exception as exc:
                 self.error = _describe(exc)
                 log.warning(
                     "connector %s: refresh failed, keeping the previous model: %s", self.name, self.error
                 )
                 return False
-            if self._incremental and rows:
-                newest = max((row["at"] for row in rows), key=as_utc)
-                self._since = newest if isinstance(newest, datetime) else as_utc(newest).replace(tzinfo=None)
-            self._lines = lines if self._incremental else []
+            newest = history.newest()
+            if self._incremental and read and newest is not None:
+                self._since = from_micros(newest).replace(tzinfo=None)
+            self._history = history if self._incremental else History()
             self.model = model
             self.error = None
             return True
 
-    async def _read(self) -> list[Mapping[str, Any]]:
+    async def _read(self, history: History) -> int:
+        """Stream the history into ``history`` chunk by chunk, yielding to the loop between chunks."""
         if self._engine is None:
             raise ConnectorError("not started")
         statement = text(self.options.history_query)
@@ -165,9 +196,23 @@ class PurchasesConnector:
         if self._incremental:
             statement = statement.bindparams(bindparam("since", type_=DateTime()))
             bound["since"] = self._since
+        read = 0
         async with self._engine.connect() as conn:
-            result = await conn.execute(statement, bound)
-            return [dict(row) for row in result.mappings().fetchall()]
+            result = await conn.stream(statement, bound)
+            where = _column_positions(list(result.keys()))
+            async for rows in result.partitions(CHUNK_ROWS):
+                columns = list(zip(*rows, strict=True))
+                name, quantity = where.get("product_name"), where.get("quantity")
+                history.add(
+                    columns[where["customer"]],
+                    columns[where["product"]],
+                    columns[where["at"]],
+                    quantity=None if quantity is None else columns[quantity],
+                    product_name=None if name is None else columns[name],
+                )
+                read += len(rows)
+                await asyncio.sleep(0)
+        return read
 
     async def _keep_fresh(self) -> None:
         while True:
@@ -176,23 +221,20 @@ class PurchasesConnector:
 
 
 def _customer_key(params: Mapping[str, Any]) -> Any:
-    keys = [name for name in params if name not in NUMBER_PARAMS]
+    """The one bound parameter that is not the call's own: the `needs` field (checked at load)."""
+    keys = [name for name in params if not is_call_parameter(name)]
     if len(keys) != 1:
         raise ConnectorError("a purchases connector needs exactly one field, the customer key")
     return params[keys[0]]
 
 
-def _line(row: Mapping[str, Any]) -> Line:
-    try:
-        return Line(
-            customer=row["customer"],
-            product=row["product"],
-            at=as_utc(row["at"]),
-            product_name=row.get("product_name"),
-            quantity=row.get("quantity") or 1,
-        )
-    except KeyError as exc:
-        raise ConnectorError(f"history_query returns no column {exc.args[0]!r}") from None
+def _column_positions(names: list[str]) -> dict[str, int]:
+    """Where each known column is in the query's rows; a missing required one is a clear error."""
+    where = {str(name): index for index, name in enumerate(names)}
+    for column in REQUIRED:
+        if column not in where:
+            raise ConnectorError(f"history_query returns no column {column!r}")
+    return where
 
 
 def _describe(exc: Exception) -> str:
