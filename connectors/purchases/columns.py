@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
+F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
 MICROS = timedelta(microseconds=1)
@@ -81,43 +82,85 @@ def _has_offset(text: Any) -> bool:
     return not isinstance(text, str) or text.endswith("Z") or "+" in text[10:] or "-" in text[10:]
 
 
-def quantity_column(values: Sequence[Any] | None, count: int) -> F64:
+def quantity_column(values: Sequence[Any] | None, count: int) -> F32:
     """Quantities as floats; a missing column, NULL or non-positive quantity counts as 1."""
     if values is None:
-        return np.ones(count, np.float64)
-    column = np.array([1.0 if v is None else v for v in values], dtype=np.float64)
+        return np.ones(count, np.float32)
+    column = np.array([1.0 if v is None else v for v in values], dtype=np.float32)
     column[~(column > 0)] = 1.0
     return column
 
 
-@dataclass
 class Vocabulary:
-    """Distinct keys (as text) and their integer codes, in the order first seen."""
+    """Distinct keys (as text) and their integer codes, in the order first seen.
 
-    index: dict[str, int] = field(default_factory=dict)
-    keys: list[str] = field(default_factory=list)
+    It pickles as two numpy arrays (the keys, and their sorted order), not as
+    a dict of one entry per key: a model built in a worker process is unpickled
+    with a couple of memory copies, so the event loop does not stall on it.
+    Where it was unpickled it finds a key by binary search; the dict used to
+    add keys is rebuilt only when keys are added again.
+    """
+
+    __slots__ = ("_array", "_index", "_keys", "_order")
+
+    def __init__(self) -> None:
+        self._keys: list[str] = []
+        self._index: dict[str, int] | None = {}
+        self._array: npt.NDArray[np.str_] | None = None
+        self._order: npt.NDArray[np.intp] | None = None
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self._keys) if self._array is None else len(self._array)
+
+    def keys(self) -> list[str]:
+        """Every key, by code."""
+        return self._keys if self._array is None else self._array.tolist()
 
     def code(self, key: Any) -> int | None:
         """The code of one key as a call binds it (any type), or None if never seen."""
-        return self.index.get(key if isinstance(key, str) else str(key))
+        text = key if isinstance(key, str) else str(key)
+        if self._index is not None or self._array is None or self._order is None:
+            return (self._index or {}).get(text)
+        at = int(np.searchsorted(self._array, text, sorter=self._order))
+        if at < len(self._order) and self._array[self._order[at]] == text:
+            return int(self._order[at])
+        return None
 
     def encode(self, values: Sequence[Any]) -> I32:
         """Codes for a column, adding keys never seen; one Python step per distinct key."""
+        index = self._writable()
         raw_codes: dict[Any, int] = dict.fromkeys(values, 0)
         for raw in raw_codes:
             key = raw if isinstance(raw, str) else str(raw)
-            code = self.index.get(key)
+            code = index.get(key)
             if code is None:
-                code = self.index[key] = len(self.keys)
-                self.keys.append(key)
+                code = index[key] = len(self._keys)
+                self._keys.append(key)
             raw_codes[raw] = code
         return np.fromiter(map(raw_codes.__getitem__, values), np.int32, len(values))
 
+    def _writable(self) -> dict[str, int]:
+        if self._index is None:
+            self._keys = self.keys()
+            self._index = {key: code for code, key in enumerate(self._keys)}
+            self._array = self._order = None
+        return self._index
+
     def copy(self) -> Vocabulary:
-        return Vocabulary(dict(self.index), list(self.keys))
+        copied = Vocabulary()
+        copied._keys, copied._array, copied._order = list(self._keys), self._array, self._order
+        copied._index = None if self._index is None else dict(self._index)
+        return copied
+
+    def __getstate__(self) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.intp]]:
+        if self._array is not None and self._order is not None:
+            return self._array, self._order
+        array = np.array(self._keys, dtype=np.str_)
+        return array, np.argsort(array, kind="stable")
+
+    def __setstate__(self, state: tuple[npt.NDArray[np.str_], npt.NDArray[np.intp]]) -> None:
+        self._array, self._order = state
+        self._keys, self._index = [], None
 
 
 @dataclass
@@ -131,7 +174,7 @@ class History:
     customers: Vocabulary = field(default_factory=Vocabulary)
     products: Vocabulary = field(default_factory=Vocabulary)
     names: dict[int, str] = field(default_factory=dict)
-    _chunks: list[tuple[I32, I32, I64, F64]] = field(default_factory=list)
+    _chunks: list[tuple[I32, I32, I64, F32]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return sum(len(chunk[0]) for chunk in self._chunks)
@@ -163,10 +206,11 @@ class History:
             self.names.update({code: str(name) for code, name in named.items() if name})
         self._chunks.append((customers, products, times, quantity_column(quantity, count)))
 
-    def arrays(self) -> tuple[I32, I32, I64, F64]:
+    def arrays(self) -> tuple[I32, I32, I64, F32]:
         """All lines as four flat arrays; the chunks are merged into one so later calls are free."""
         if not self._chunks:
-            return (np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0))
+            codes = np.empty(0, np.int32)
+            return codes, codes, np.empty(0, np.int64), np.empty(0, np.float32)
         if len(self._chunks) > 1:
             merged = tuple(np.concatenate(parts) for parts in zip(*self._chunks, strict=True))
             self._chunks = [merged]  # type: ignore[list-item]

@@ -1,4 +1,4 @@
-"""The ``purchases`` connector kind: a purchase model kept in memory, rebuilt in a thread.
+"""The ``purchases`` connector kind: a purchase model kept in memory, rebuilt in a worker process.
 
 ``history_query`` returns order lines with the columns ``customer``,
 ``product``, ``at`` and optionally ``product_name`` and ``quantity``.  When it
@@ -6,12 +6,13 @@ binds ``:since`` it is re-read only for lines with ``at > :since`` (the
 largest ``at`` already read), and the lines read before are kept as arrays
 (``columns.History``), never as a Python object per line.
 
-The history is streamed in chunks of ``CHUNK_ROWS`` rows; each chunk becomes
-arrays and the loop is yielded to before the next, so the other cards' lookups
-go on while 10^6 rows are read.  The model is then built in a worker thread
-(numpy and scipy do the counting) and swapped in whole; a refresh that fails
-keeps the previous model.  Until the first model exists a lookup fails at
-once with "insight model not ready yet": a card never waits for it.
+Each refresh runs in a worker process (``worker.py`` says why: reading 10^6
+rows in the server's process stalled other cards for 100+ ms at a time): it
+streams the history in chunks of ``CHUNK_ROWS`` rows into arrays, builds the
+model with numpy and scipy, and sends back the model and the history as
+arrays.  The model is swapped in whole; a refresh that fails keeps the
+previous model.  Until the first model exists a lookup fails at once with
+"insight model not ready yet": a card never waits for it.
 
 The connector ``needs`` exactly one field, the customer key: ``check_needs``
 refuses anything else when the config is loaded.  Advice is as of the call's
@@ -24,15 +25,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
-from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
 from screenpop.errors import ConnectorError
@@ -40,13 +42,13 @@ from screenpop.model import is_call_parameter
 
 from .columns import History, as_utc, from_micros
 from .model import PurchaseModel
+from .worker import Job, Outcome, describe, lower_priority, rebuild
 
 log = logging.getLogger(__name__)
 
 NOT_READY = "insight model not ready yet"
 SINCE_START = datetime(1, 1, 1)  # naive: compared with the database's own times
-CHUNK_ROWS = 1000  # rows turned into arrays between two yields to the event loop (about a millisecond)
-REQUIRED = ("customer", "product", "at")
+CHUNK_ROWS = 5000  # rows fetched and turned into arrays at a time, in the worker process
 
 
 class PurchasesOptions(ConnectorOptions):
@@ -123,7 +125,7 @@ class PurchasesConnector:
         self._context = context
         self._now = now or (lambda: datetime.now(UTC))
         self._incremental = "since" in text(self.options.history_query).compile().params
-        self._engine: AsyncEngine | None = None
+        self._pool: ProcessPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._history = History()
@@ -132,9 +134,17 @@ class PurchasesConnector:
         self.error: str | None = None
 
     async def start(self) -> None:
-        """Open the pool and start refreshing in the background; the first model is not awaited."""
-        if self._engine is None:
-            self._engine = create_async_engine(self.options.url, pool_pre_ping=True)
+        """Start refreshing in the background; the first model is not awaited.
+
+        The worker process is spawned (not forked: this process has threads
+        and an event loop) once and kept for the next refreshes: spawning
+        imports SQLAlchemy, numpy and scipy anew, seconds on a busy machine.
+        A build's big arrays are freed (given back to the system) when it ends.
+        """
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=lower_priority
+            )
         if self._task is None:
             self._task = asyncio.create_task(self._keep_fresh(), name=f"purchases:{self.name}")
 
@@ -155,64 +165,44 @@ class PurchasesConnector:
 
     async def close(self) -> None:
         if self._task is not None:
-            async with self._lock:  # a read in flight finishes first: its driver thread must not outlive us
+            async with self._lock:  # a refresh in flight finishes first: its process must not outlive us
                 self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.to_thread(pool.shutdown, wait=True)
 
     async def refresh(self) -> bool:
-        """Read the history (only new lines when incremental), build a model in a thread, swap it in."""
+        """Read the history (only new lines when incremental) and build a model in a worker; swap it in."""
         async with self._lock:
-            history = self._history.copy() if self._incremental else History()
             try:
-                read = await self._read(history)
-                model = await asyncio.to_thread(
-                    PurchaseModel, history, min_customers=self.options.min_customers, as_of=self.options.as_of
+                if self._pool is None:
+                    raise ConnectorError("not started")
+                job = Job(
+                    url=self.options.url,
+                    query=self.options.history_query,
+                    since=self._since if self._incremental else None,
+                    history=self._history if self._incremental else History(),
+                    min_customers=self.options.min_customers,
+                    as_of=self.options.as_of,
+                    chunk_rows=CHUNK_ROWS,
                 )
+                outcome: Outcome = await asyncio.get_running_loop().run_in_executor(self._pool, rebuild, job)
             except Exception as exc:
-                self.error = _describe(exc)
+                self.error = describe(exc)
                 log.warning(
                     "connector %s: refresh failed, keeping the previous model: %s", self.name, self.error
                 )
                 return False
-            newest = history.newest()
-            if self._incremental and read and newest is not None:
+            newest = outcome.history.newest()
+            if self._incremental and outcome.read and newest is not None:
                 self._since = from_micros(newest).replace(tzinfo=None)
-            self._history = history if self._incremental else History()
-            self.model = model
+            self._history = outcome.history if self._incremental else History()
+            self.model = outcome.model
             self.error = None
             return True
-
-    async def _read(self, history: History) -> int:
-        """Stream the history into ``history`` chunk by chunk, yielding to the loop between chunks."""
-        if self._engine is None:
-            raise ConnectorError("not started")
-        statement = text(self.options.history_query)
-        bound: dict[str, Any] = {}
-        if self._incremental:
-            statement = statement.bindparams(bindparam("since", type_=DateTime()))
-            bound["since"] = self._since
-        read = 0
-        async with self._engine.connect() as conn:
-            result = await conn.stream(statement, bound)
-            where = _column_positions(list(result.keys()))
-            async for rows in result.partitions(CHUNK_ROWS):
-                columns = list(zip(*rows, strict=True))
-                name, quantity = where.get("product_name"), where.get("quantity")
-                history.add(
-                    columns[where["customer"]],
-                    columns[where["product"]],
-                    columns[where["at"]],
-                    quantity=None if quantity is None else columns[quantity],
-                    product_name=None if name is None else columns[name],
-                )
-                read += len(rows)
-                await asyncio.sleep(0)
-        return read
 
     async def _keep_fresh(self) -> None:
         while True:
@@ -226,19 +216,3 @@ def _customer_key(params: Mapping[str, Any]) -> Any:
     if len(keys) != 1:
         raise ConnectorError("a purchases connector needs exactly one field, the customer key")
     return params[keys[0]]
-
-
-def _column_positions(names: list[str]) -> dict[str, int]:
-    """Where each known column is in the query's rows; a missing required one is a clear error."""
-    where = {str(name): index for index, name in enumerate(names)}
-    for column in REQUIRED:
-        if column not in where:
-            raise ConnectorError(f"history_query returns no column {column!r}")
-    return where
-
-
-def _describe(exc: Exception) -> str:
-    """A failure's kind without the database's text (it may carry the URL or data)."""
-    if isinstance(exc, ConnectorError):
-        return str(exc)
-    return f"{type(exc).__name__} while reading the history"

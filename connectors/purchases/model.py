@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from .columns import DAY_US, F64, I32, I64, History, as_utc, from_micros, to_micros
+from .columns import DAY_US, F32, F64, I32, I64, History, as_utc, from_micros, to_micros
 
 PARTNERS_KEPT = 50
 ORDER_DECAY = 0.9
@@ -87,7 +87,7 @@ class PurchaseModel:
     ) -> None:
         history = lines if isinstance(lines, History) else history_of(lines)
         self.customer_codes = history.customers.copy()
-        self.product_keys = list(history.products.keys)
+        self.product_keys = history.products.keys()
         self.names = dict(history.names)
         self.as_of = as_utc(as_of) if as_of is not None else None
         customer, product, at, quantity = history.arrays()
@@ -115,7 +115,7 @@ class PurchaseModel:
         history.add(customer, product, at, quantity=quantity, product_name=product_name)
         return cls(history, min_customers=min_customers, as_of=as_of)
 
-    def _orders(self, customer: I32, product: I32, at: I64, quantity: F64, customers: int) -> None:
+    def _orders(self, customer: I32, product: I32, at: I64, quantity: F32, customers: int) -> None:
         """Sort lines by (customer, product, time), merge lines of one order, index by customer."""
         order = np.lexsort((at, product, customer))
         customer, product, at, quantity = customer[order], product[order], at[order], quantity[order]
@@ -147,7 +147,7 @@ class PurchaseModel:
         """Co-purchase counts over products with enough buyers; top partners per anchor with lift > 1."""
         starts = self._pair_starts
         pair_customer, pair_product = self.o_customer[starts], self.o_product[starts]
-        del self._pair_starts
+        del self._pair_starts, self.o_customer  # c_off says whose lines are where from now on
         frequent = np.flatnonzero(self.buyers >= min_customers)
         products = len(self.buyers)
         empty = np.empty(0, np.int32)

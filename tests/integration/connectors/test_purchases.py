@@ -317,10 +317,10 @@ def test_a_bad_as_of_is_a_config_error() -> None:
     assert "connectors[1].as_of" in str(caught.value) and "ISO date-time" in str(caught.value)
 
 
-async def test_the_history_is_read_in_chunks_yielding_to_the_loop(
+async def test_the_loop_turns_during_a_chunked_refresh(
     db_url: str, make: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Between chunks other tasks run, and the model is the same as from one chunk."""
+    """Other tasks run while a refresh reads in small chunks, and the model equals the one-chunk one."""
     whole = await make(db_url)
     monkeypatch.setattr(module, "CHUNK_ROWS", 7)
     chunked = await make(db_url, ready=False)
