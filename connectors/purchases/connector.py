@@ -28,6 +28,7 @@ import logging
 import multiprocessing
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -142,9 +143,7 @@ class PurchasesConnector:
         A build's big arrays are freed (given back to the system) when it ends.
         """
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=lower_priority
-            )
+            self._pool = _worker_pool()
         if self._task is None:
             self._task = asyncio.create_task(self._keep_fresh(), name=f"purchases:{self.name}")
 
@@ -191,6 +190,10 @@ class PurchasesConnector:
                 )
                 outcome: Outcome = await asyncio.get_running_loop().run_in_executor(self._pool, rebuild, job)
             except Exception as exc:
+                if isinstance(exc, BrokenProcessPool) and self._pool is not None:
+                    self._pool.shutdown(wait=False)
+                    self._pool = _worker_pool()  # the worker died (e.g. out of memory): the next try gets one
+                    exc = ConnectorError("the refresh worker stopped unexpectedly")
                 self.error = describe(exc)
                 log.warning(
                     "connector %s: refresh failed, keeping the previous model: %s", self.name, self.error
@@ -208,6 +211,12 @@ class PurchasesConnector:
         while True:
             await self.refresh()
             await asyncio.sleep(self.options.refresh_s)
+
+
+def _worker_pool() -> ProcessPoolExecutor:
+    """One spawned worker (not forked: this process has threads and an event loop), at low priority."""
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=lower_priority)
 
 
 def _customer_key(params: Mapping[str, Any]) -> Any:
