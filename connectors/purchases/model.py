@@ -313,7 +313,7 @@ def _cadence_reason(times: int, every: float | None, ago: int, repeat_rate: floa
     last = "last today" if ago == 0 else f"last {ago} day{'s' if ago != 1 else ''} ago"
     if every is None:
         again = round(repeat_rate * 100)
-        quantity = "" if usual == 1 else f" ({_number(usual)} of it)"
+        quantity = "" if usual == 1 else f" ({_number(usual)} units)"
         return f"bought once{quantity}, {last.removeprefix('last ')}; {again}% of its buyers buy it again"
     quantity = "" if usual == 1 else f", usually {_number(usual)}"
     return f"bought {times} times, about every {round(every)} days{quantity}; {last}"

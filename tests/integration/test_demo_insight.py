@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import statistics
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,19 @@ def order_days(demo_dir: Path, customer_id: str, sku: str) -> list[date]:
     return [date.fromisoformat(r["ordered_on"]) for r in found]
 
 
+def usual_quantity(demo_dir: Path, customer_id: str, sku: str) -> float:
+    """The median quantity per order of a product for a customer (an order's lines added up)."""
+    found = rows(
+        demo_dir,
+        "sales",
+        "SELECT SUM(l.quantity) AS n FROM orders o JOIN order_lines l ON l.order_id = o.order_id "
+        "WHERE o.customer_id = ? AND l.sku = ? GROUP BY o.ordered_on",
+        customer_id,
+        sku,
+    )
+    return float(statistics.median(r["n"] for r in found))
+
+
 def buyers(demo_dir: Path, sku: str) -> set[str]:
     found = rows(
         demo_dir,
@@ -133,7 +147,11 @@ def test_cadence_buyer_gets_likely_next_with_her_own_rhythm(
         days = order_days(demo_dir, customer_id(sections), item["product"])
         every = round((days[-1] - days[0]).days / (len(days) - 1))
         ago = (today - days[-1]).days
-        assert item["reason"] == f"bought {len(days)} times, about every {every} days; last {ago} days ago"
+        usual = usual_quantity(demo_dir, customer_id(sections), item["product"])
+        assert item["usual_quantity"] == usual
+        quantity = "" if usual == 1 else f", usually {usual:g}"
+        expected = f"bought {len(days)} times, about every {every} days{quantity}; last {ago} days ago"
+        assert item["reason"] == expected
         assert item["name"] == product_name(demo_dir, item["product"])
         cadences[item["product"]] = every
     assert 25 <= cadences["PAP-LTR"] <= 35
@@ -186,10 +204,10 @@ def test_one_off_buyer_is_told_how_often_its_buyers_come_back(
     headset = buyers(demo_dir, "HEAD-BT")
     again = sum(1 for c in headset if len(order_days(demo_dir, c, "HEAD-BT")) > 1)
     ago = (as_of_day(insight) - bought).days
-    assert (
-        item["reason"]
-        == f"bought once, {ago} days ago; {round(100 * again / len(headset))}% of its buyers buy it again"
-    )
+    usual = usual_quantity(demo_dir, customer_id(cards[TURING.name]), "HEAD-BT")
+    units = "" if usual == 1 else f" ({usual:g} units)"
+    rate = round(100 * again / len(headset))
+    assert item["reason"] == f"bought once{units}, {ago} days ago; {rate}% of its buyers buy it again"
 
 
 def test_customer_without_orders_gets_no_insight(cards: dict[str, Sections]) -> None:
