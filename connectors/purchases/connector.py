@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
-from screenpop.errors import ConnectorError
+from screenpop.errors import ConnectorError, ConnectorNotReady
 from screenpop.model import is_call_parameter
 
 from .columns import History, as_utc, from_micros
@@ -150,7 +150,7 @@ class PurchasesConnector:
     async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
         model = self.model
         if model is None:
-            raise ConnectorError(NOT_READY if self.error is None else f"{NOT_READY}: {self.error}")
+            raise ConnectorNotReady(NOT_READY if self.error is None else f"{NOT_READY}: {self.error}")
         key = _customer_key(params)
         as_of = self.options.as_of or self._now()
         data = model.advise(key, as_of, self.options.likely_next, self.options.goes_with)

@@ -19,6 +19,12 @@ from screenpop.connector_api import ENTRY_POINT_GROUP, ConnectorContext
 from screenpop.connectors.purchases import PurchasesConnector, PurchasesOptions
 from screenpop.connectors.purchases import connector as module
 from screenpop.errors import ConfigError, ConnectorError
+from screenpop.lookup import LookupEngine
+from screenpop.model import SectionStatus
+from screenpop.phone import parse_caller
+from screenpop.plugins import build_connectors, connector_context
+from screenpop.testing import make_settings
+from tests.support.waiting import wait_for
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 QUERY = (
@@ -364,3 +370,42 @@ def test_bad_options_are_refused(extra: dict[str, Any], fragment: str) -> None:
     """Counts outside 0..20, a query binding other parameters and a sync URL are refused."""
     with pytest.raises(ValidationError, match=fragment):
         PurchasesOptions.model_validate({"url": "sqlite+aiosqlite:///x.db", "history_query": QUERY, **extra})
+
+
+async def test_not_ready_lookups_never_open_the_circuit(db_url: str, tmp_path: Path) -> None:
+    """Cards before the first model say "not ready" without tripping the breaker: once built, it answers.
+
+    Before, each not-ready answer counted as a failure of the source, so the
+    first few calls after start-up opened the circuit and the section stayed
+    "circuit open" for `reset_s` after the model was there.
+    """
+    await execute(db_url, "CREATE TABLE crm (phone TEXT, customer_id INTEGER)")
+    await execute(db_url, "INSERT INTO crm VALUES ('+14155550132', 1)")  # CADENCE
+    later = QUERY.replace("FROM order_lines", "FROM order_lines_view")  # not there yet: the build fails
+    query = "SELECT customer_id FROM crm WHERE phone = :e164"
+    crm = {"name": "crm", "kind": "sql", "url": db_url, "query": query}
+    insight = {"name": "insight", "kind": "purchases", "url": db_url, "history_query": later}
+    insight |= {"needs": ["crm.customer_id"], "refresh_s": 3600, "min_customers": 5}
+    insight |= {"circuit": {"failures": 2, "reset_s": 3600}}
+    settings = make_settings([crm, insight])
+    connectors = build_connectors(settings.connectors, connector_context("US", tmp_path, None))
+    for connector in connectors.values():
+        await connector.start()
+    engine = LookupEngine(settings, connectors)
+    caller = parse_caller("+14155550132", "US")
+    purchases = connectors["insight"]
+    try:
+        assert isinstance(purchases, PurchasesConnector)
+        await wait_for(lambda: purchases.error is not None, within=60, what="the first build's failure")
+        for _ in range(5):
+            section = (await engine.lookup(caller))["insight"]
+            assert section.status is SectionStatus.ERROR
+            assert (section.error or "").startswith("insight model not ready yet"), section.error
+        await execute(db_url, "CREATE VIEW order_lines_view AS SELECT * FROM order_lines")
+        assert await purchases.refresh()
+        ready = (await engine.lookup(caller))["insight"]
+        assert ready.status is SectionStatus.OK, ready.error
+    finally:
+        await engine.close()
+        for connector in connectors.values():
+            await connector.close()
