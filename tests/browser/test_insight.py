@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from screenpop.config import Settings
 from screenpop.store import Store
 from tests.support.browser import (
+    MODELS_WITHIN_S,
     WAIT_MS,
     card,
     open_agent_page,
@@ -129,7 +130,7 @@ async def model_ready(base: str, settings: Settings) -> None:
         status, found = await api(base, "GET", f"/api/lookup?number={quote(ADA)}", token)
         return status == 200 and found["sections"]["insight"]["status"] == "ok"
 
-    await wait_for(ready, within=WAIT_MS / 1000, what="the purchases model")
+    await wait_for(ready, within=MODELS_WITHIN_S, what="the purchases model")
 
 
 async def pop(page: Page, base: str, call_id: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from playwright.async_api import BrowserContext, FloatRect, Page
 
 from screenpop.demo import write_demo_databases
 from tests.support.browser import (
+    MODELS_WITHIN_S,
     ROOT,
     WAIT_MS,
     card,
@@ -71,7 +72,7 @@ async def models_ready(base: str, token: str, config: dict[str, Any]) -> None:
         sections = found.get("sections", {}) if status == 200 else {}
         return all(sections.get(n, {}).get("status") == "ok" for n in names_of_kind(config, "purchases"))
 
-    await wait_for(ready, within=WAIT_MS / 1000, what="the demo's purchase models")
+    await wait_for(ready, within=MODELS_WITHIN_S, what="the demo's purchase models")
 
 
 async def both_cards_complete(page: Page, config: dict[str, Any]) -> None:
