@@ -41,6 +41,13 @@ from .columns import DAY_US, F32, F64, I32, I64, History, as_utc, from_micros, t
 
 PARTNERS_KEPT = 50
 ORDER_DECAY = 0.9
+RARELY_REBOUGHT = 0.05
+"""An item bought once whose buyers buy it again less often than this is never a likely next purchase.
+
+A sofa or a laptop bought once says nothing about the next order; the
+score alone (the customer's order share) would rank it high for a customer
+with few orders, so it is left out rather than shown with a misleading score.
+"""
 PRIOR_WEIGHT = 1.0
 
 
@@ -220,7 +227,11 @@ class PurchaseModel:
         total = _geometric(len(orders))
         again = self._again(items)
         score = (share + PRIOR_WEIGHT * again) / (total + PRIOR_WEIGHT)
-        ranked = np.lexsort((items, -score))[:count]
+        # bought once, by a customer, of an item its buyers almost never buy again: not "likely next"
+        rarely = ((ends - starts) == 1) & (self.repeat_rate[items] < RARELY_REBOUGHT)
+        ranked = np.array(
+            [i for i in np.lexsort((items, -score)).tolist() if not rarely[i]][:count], dtype=np.int64
+        )
         found = []
         for i in ranked.tolist():
             lo, hi = int(starts[i]), int(ends[i])
