@@ -97,6 +97,12 @@ class ConnectorKind(Protocol):
     A kind whose answers must never be cached (they are computed in
     microseconds from what the call already holds) sets a class attribute
     ``cacheable = False``; a ``cache_ttl_s`` on its block is then a config error.
+
+    A kind that accepts only some shapes of ``needs`` (``purchases`` answers
+    for exactly one customer key) defines a classmethod
+    ``check_needs(needs: tuple[str, ...]) -> str | None`` returning one
+    sentence on what is wrong, or None; screenpop refuses the config with it
+    at load time, so the mistake never waits for the first call.
     """
 
     Options: ClassVar[type[ConnectorOptions]]

@@ -81,3 +81,12 @@ class ConnectorError(ScreenpopError):
 
     code = "connector"
     status = 502
+
+
+class ConnectorNotReady(ConnectorError):
+    """The connector is up but has nothing to answer from yet (a model still being built).
+
+    Its section is an ``error`` with this text, but the source has not
+    failed: the circuit breaker does not count it, so the first cards after
+    start-up cannot open the circuit and keep the section off once it is ready.
+    """

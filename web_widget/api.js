@@ -1,5 +1,5 @@
 // @ts-check
-// screenpop's HTTP API as the widget uses it: saving notes and listing recent calls.
+// screenpop's HTTP API as the widget uses it: saving notes, answering suggestions, listing recent calls.
 //
 // No DOM: each call answers {ok, status, message} (or the calls), never throws (a failing token
 // provider included), so the element can show the agent what went wrong.  `fetch` and the page URL are injectable for tests.
@@ -35,15 +35,14 @@ export async function errorMessage(resp) {
 const UNREACHABLE = "The server could not be reached.";
 
 /**
- * POST /api/calls/{id}/notes with an already serialised body.
- * @param {{server: string, getToken: () => Promise<string|null>, callId: string, body: string, fetch?: Fetch}} req
+ * POST a JSON body to `path` with the agent's Bearer token.
+ * @param {{server: string, getToken: () => Promise<string|null>, path: string, body: string, fetch?: Fetch}} req
  * @returns {Promise<ApiResult>}
  */
-export async function postNotes({ server, getToken, callId, body, fetch = globalThis.fetch }) {
+async function postJson({ server, getToken, path, body, fetch = globalThis.fetch }) {
   try {
     const token = await getToken();
-    const url = apiUrl(server, `api/calls/${encodeURIComponent(callId)}/notes`);
-    const resp = await fetch(url, {
+    const resp = await fetch(apiUrl(server, path), {
       method: "POST",
       headers: { "Content-Type": "application/json", Authorization: `Bearer ${token || ""}` },
       body,
@@ -54,6 +53,24 @@ export async function postNotes({ server, getToken, callId, body, fetch = global
   } catch (err) {
     return { ok: false, status: 0, message: UNREACHABLE };
   }
+}
+
+/**
+ * POST /api/calls/{id}/notes with an already serialised body.
+ * @param {{server: string, getToken: () => Promise<string|null>, callId: string, body: string, fetch?: Fetch}} req
+ * @returns {Promise<ApiResult>}
+ */
+export function postNotes({ callId, ...req }) {
+  return postJson({ ...req, path: `api/calls/${encodeURIComponent(callId)}/notes` });
+}
+
+/**
+ * POST /api/calls/{id}/feedback: the agent's answer to a suggestion, already serialised.
+ * @param {{server: string, getToken: () => Promise<string|null>, callId: string, body: string, fetch?: Fetch}} req
+ * @returns {Promise<ApiResult>}
+ */
+export function postFeedback({ callId, ...req }) {
+  return postJson({ ...req, path: `api/calls/${encodeURIComponent(callId)}/feedback` });
 }
 
 /**

@@ -36,6 +36,7 @@
  * @property {boolean} [confirmDismiss]
  * @property {NotesState} notes
  * @property {Set<string>} expanded  sections whose rows are all shown
+ * @property {Map<string, import("./insight.js").FeedbackState>} feedback  answers to suggestions, by insight.js's feedbackKey
  * @property {number} arrivedAt
  * @property {any} view  the element's DOM for this call, null when not on screen (the store only tests it)
  * @property {number|undefined} [notifyTimer]  owned by the element
@@ -89,7 +90,7 @@ export class CallStore {
       rec = {
         callId, version: 0, card: null, complete: false, status: "ringing", mine: false,
         withdrawn: false, takenBy: null, dismissed: false, view: null, notified: false,
-        notifyTimer: undefined, notes: emptyNotes(), expanded: new Set(), arrivedAt: this.#now(),
+        notifyTimer: undefined, notes: emptyNotes(), expanded: new Set(), feedback: new Map(), arrivedAt: this.#now(),
       };
       this.#records.set(callId, rec);
       this.#prune();

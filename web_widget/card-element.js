@@ -5,14 +5,16 @@
 // `tokenProvider`, `state` and `calls` properties, `reconnect()`, `dismiss()` and the
 // `screenpop:*` events.  Everything else is #private.  The calls' bookkeeping is call-store.js,
 // the socket policy connection.js, one card's DOM card-view.js, the notes form notes-form.js,
-// HTTP api.js, the gap list missed.js, ring/notify attention.js and the stylesheet styles.js.
+// the answers to suggestions feedback.js, HTTP api.js, the gap list missed.js, ring/notify
+// attention.js and the stylesheet styles.js.
 
-import { postNotes } from "./api.js";
+import { postFeedback, postNotes } from "./api.js";
 import { Attention } from "./attention.js";
 import { bannerMessage, needsAction } from "./banner.js";
 import { CallStore } from "./call-store.js";
 import { CardViews } from "./card-view.js";
 import { Connection, wsUrl } from "./connection.js";
+import { FeedbackAnswers } from "./feedback.js";
 import { callerLabel, Formatter } from "./format.js";
 import { NotesForms } from "./notes-form.js";
 import { MissedWhileAway } from "./missed.js";
@@ -55,16 +57,24 @@ export class ScreenpopCard extends HTMLElement {
       toggleSound: () => this.#toggleSound(),
       retry: () => this.reconnect(),
     });
+    /** @param {CallRecord} rec */
+    const edited = (rec) => {
+      rec.confirmDismiss = false;
+      if (rec.view) rec.view.dismiss.textContent = "Dismiss";
+    };
     this.#notes = new NotesForms({
       welcome: () => this.#welcome,
       fmt: () => this.#fmt,
       post: (callId, body) => postNotes({ server: this.#serverBase(), getToken: () => this.#currentToken(), callId, body }),
       retryOn401: () => Boolean(this.#tokenProvider),
-      edited: (rec) => {
-        rec.confirmDismiss = false;
-        rec.view.dismiss.textContent = "Dismiss";
-      },
+      edited,
       saved: (rec, body) => this.#emit("screenpop:notes-saved", { call_id: rec.callId, ...body }),
+    });
+    const feedback = new FeedbackAnswers({
+      post: (callId, body) => postFeedback({ server: this.#serverBase(), getToken: () => this.#currentToken(), callId, body }),
+      retryOn401: () => Boolean(this.#tokenProvider),
+      edited,
+      saved: (rec, answer) => this.#emit("screenpop:feedback", { call_id: rec.callId, ...answer }),
     });
     this.#views = new CardViews({
       store: this.#store,
@@ -74,6 +84,7 @@ export class ScreenpopCard extends HTMLElement {
       homeRegion: () => this.#homeRegion,
       welcome: () => this.#welcome,
       notes: this.#notes,
+      feedback,
       dismiss: (rec) => this.#dismissRecord(rec, false),
       emit: (name, detail) => this.#emit(name, detail),
     });

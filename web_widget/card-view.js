@@ -2,12 +2,15 @@
 // One call's card on screen: built once, then updated part by part so focus, selection and the
 // notes being typed survive new card versions.  Newest call first; a withdrawn card fades out.
 
+import { h } from "./dom.js";
 import { callerLabel } from "./format.js";
-import { h, renderBadges, renderCaller, renderConflicts, renderHistory, renderSection } from "./render.js";
+import { unsavedAnswers } from "./insight.js";
+import { renderBadges, renderCaller, renderConflicts, renderHistory, renderSection } from "./render.js";
 
 /** @typedef {import("./call-store.js").CallRecord} CallRecord */
 /** @typedef {import("./call-store.js").CallStore} CallStore */
 /** @typedef {import("./call-store.js").Card} Card */
+/** @typedef {import("./feedback.js").FeedbackAnswers} FeedbackAnswers */
 /** @typedef {import("./format.js").Formatter} Formatter */
 /** @typedef {import("./notes-form.js").NotesForms} NotesForms */
 /** @typedef {import("./render.js").SectionMeta} SectionMeta */
@@ -40,6 +43,7 @@ import { h, renderBadges, renderCaller, renderConflicts, renderHistory, renderSe
  * @property {() => string|null} homeRegion
  * @property {() => {sections?: unknown} | null} welcome
  * @property {NotesForms} notes
+ * @property {FeedbackAnswers} feedback  the answers to suggestions (✓/✕)
  * @property {(rec: CallRecord) => void} dismiss  the card's Dismiss button
  * @property {(name: string, detail: object) => void} emit
  */
@@ -181,7 +185,11 @@ export class CardViews {
     const v = rec.view;
     const card = /** @type {Card} */ (rec.card);
     const order = this.#sectionOrder(card);
-    const state = { expanded: rec.expanded, toggle: (/** @type {string} */ name) => this.#toggleRows(rec, name) };
+    const state = {
+      expanded: rec.expanded,
+      toggle: (/** @type {string} */ name) => this.#toggleRows(rec, name),
+      feedback: this.#ctx.feedback.hooks(rec),
+    };
     for (const name of order) {
       const section = card.sections[name];
       const key = JSON.stringify(section) + (rec.expanded.has(name) ? "+" : "");
@@ -236,15 +244,15 @@ export class CardViews {
 
   /**
    * The agent dismissed the card: gone, focus on its neighbour.  With unsaved notes the first
-   * press only asks "Discard unsaved notes?"; false then.
+   * press only asks "Discard unsaved notes?" (or "…answers?" for ✓/✕ not saved yet); false then.
    * @param {CallRecord} rec
    * @param {boolean} force  a host's dismiss(): no question
    */
   dismiss(rec, force) {
-    const unsaved = rec.notes.state === "dirty" || rec.notes.state === "error";
-    if (unsaved && !force && !rec.confirmDismiss && rec.view) {
+    const notes = rec.notes.state === "dirty" || rec.notes.state === "error";
+    if ((notes || unsavedAnswers(rec.feedback)) && !force && !rec.confirmDismiss && rec.view) {
       rec.confirmDismiss = true;
-      rec.view.dismiss.textContent = "Discard unsaved notes?";
+      rec.view.dismiss.textContent = notes ? "Discard unsaved notes?" : "Discard unsaved answers?";
       return false;
     }
     const next = rec.view && (rec.view.el.nextElementSibling || rec.view.el.previousElementSibling);

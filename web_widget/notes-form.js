@@ -4,7 +4,7 @@
 // "Retry save"; text typed while a save is under way leaves the form "not saved yet".
 
 import { humanise } from "./format.js";
-import { h } from "./render.js";
+import { h } from "./dom.js";
 
 /** @typedef {import("./call-store.js").CallRecord} CallRecord */
 /** @typedef {import("./call-store.js").NotesState} NotesState */

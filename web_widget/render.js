@@ -6,42 +6,16 @@
 // `<img src=x onerror=alert(1)>` is shown as those characters.  The value
 // formatting itself is pure and lives in format.js.
 
-import { callerLabel, humanise, labelOf, linkFor, normalise, numberText } from "./format.js";
+import { h, isNumeric, valueNode } from "./dom.js";
+import { callerLabel, humanise, labelOf, normalise, numberText } from "./format.js";
+import { insightKind } from "./insight.js";
+import { renderAdvice, renderSuggestions, ruleHint } from "./insight-view.js";
 
 /** @typedef {import("./format.js").Formatter} Formatter */
 /** @typedef {import("./format.js").DisplayHint} DisplayHint */
 /** @typedef {{title?: string, rows?: string, fields?: Record<string, DisplayHint>}} SectionMeta  the welcome's entry for a section */
-/** @typedef {{expanded: Set<string>, toggle: (name: string) => void}} RowsState */
+/** @typedef {import("./insight-view.js").SectionState} SectionState */
 /** @typedef {Record<string, any>} Card */
-
-/** @typedef {Node|string|number|null|undefined|false} Child */
-
-/**
- * createElement with attributes, listeners for `on*` functions, and text/node children.
- * @param {string} tag
- * @param {Record<string, unknown>|null} attrs
- * @param {...(Child|Child[])} children
- * @returns {HTMLElement}
- */
-export function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), /** @type {EventListener} */ (value));
-    else if (key === "text") el.textContent = String(value);
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  appendAll(el, children);
-  return el;
-}
-
-/** @param {HTMLElement} el @param {any[]} children */
-function appendAll(el, children) {
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-}
 
 /** @type {Record<string, string>} */
 const LINE_TYPES = {
@@ -83,19 +57,6 @@ function fieldList(meta, rows) {
   const seen = new Set();
   for (const row of rows) for (const key of Object.keys(row || {})) seen.add(key);
   return [...seen].map((name) => [name, {}]);
-}
-
-/** @param {Record<string, unknown>} row @param {string} name @param {DisplayHint} hint @param {Formatter} fmt */
-function valueNode(row, name, hint, fmt) {
-  const text = fmt.value(row ? row[name] : undefined, hint);
-  const href = hint && hint.link ? linkFor(hint.link, row) : null;
-  if (!href) return document.createTextNode(text);
-  return h("a", { href, target: "_blank", rel: "noopener noreferrer", part: "link" }, text);
-}
-
-/** @param {DisplayHint|null|undefined} hint */
-function isNumeric(hint) {
-  return Boolean(hint && hint.format) && ["number", "currency", "percent"].includes(String(hint && hint.format));
 }
 
 // ---------------------------------------------------------------- the element's frame
@@ -210,21 +171,25 @@ export function renderConflicts(card, sectionTitle) {
 
 /**
  * One connector's section.  `meta` is the welcome's entry (title, rows, fields);
- * `section` is the card's ({status, data, error, cached, age_s}).
+ * `section` is the card's ({status, data, error, cached, age_s}).  Purchase suggestions and
+ * rules advice (insight.js tells them by their data) are drawn by insight-view.js.
  * @param {string} name
  * @param {SectionMeta|null} meta
  * @param {Record<string, any>|undefined} section
  * @param {Formatter} fmt
- * @param {RowsState} state
+ * @param {SectionState} state
  */
 export function renderSection(name, meta, section, fmt, state) {
   const status = (section && section.status) || "pending";
   const title = (section && section.title) || (meta && meta.title) || labelOf(name, null);
+  const data = status === "ok" && section ? section.data || {} : null;
+  const kind = data ? insightKind(data, meta) : null;
   const el = h("section", {
     class: `section status-${status}`,
     "data-testid": "section",
     "data-section": name,
     "data-status": status,
+    "data-kind": kind,
     "data-cached": section && section.cached ? "true" : null,
     part: "section",
     "aria-busy": status === "pending" ? "true" : null,
@@ -234,8 +199,11 @@ export function renderSection(name, meta, section, fmt, state) {
     head.append(h("span", { class: "age", "data-testid": "section-age", title: "Served from cache", text: `cached ${fmt.age(section.age_s)}` }));
   }
   if (status !== "ok") head.append(statusChip(status, section));
+  if (kind === "rules") head.append(ruleHint(data));
   el.append(head);
-  if (status === "ok" && section) el.append(sectionBody(name, meta, section.data || {}, fmt, state));
+  if (kind === "purchases") el.append(renderSuggestions(name, meta, data, fmt, state));
+  else if (kind === "rules") el.append(renderAdvice(meta, data, fmt));
+  else if (data) el.append(sectionBody(name, meta, data, fmt, state));
   return el;
 }
 
@@ -250,7 +218,7 @@ function statusChip(status, section) {
   return chip;
 }
 
-/** @param {string} name @param {SectionMeta|null} meta @param {Record<string, any>} data @param {Formatter} fmt @param {RowsState} state */
+/** @param {string} name @param {SectionMeta|null} meta @param {Record<string, any>} data @param {Formatter} fmt @param {SectionState} state */
 function sectionBody(name, meta, data, fmt, state) {
   const many = Array.isArray(data.items) || (meta && meta.rows === "many");
   if (many) return rowsTable(name, meta, Array.isArray(data.items) ? data.items : [], fmt, state);
@@ -271,7 +239,7 @@ function sectionBody(name, meta, data, fmt, state) {
 
 const ROWS_SHOWN = 5;
 
-/** @param {string} name @param {SectionMeta|null} meta @param {Record<string, unknown>[]} items @param {Formatter} fmt @param {RowsState} state */
+/** @param {string} name @param {SectionMeta|null} meta @param {Record<string, unknown>[]} items @param {Formatter} fmt @param {SectionState} state */
 function rowsTable(name, meta, items, fmt, state) {
   if (!items.length) return h("p", { class: "muted", text: "No rows" });
   const fields = fieldList(meta, items);

@@ -191,6 +191,42 @@ table.rows td { padding: 2px 6px 2px 0; border-bottom: 1px solid color-mix(in sr
 table.rows .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .link-button { border: 0; background: none; color: var(--sp-accent); padding: 2px 0; min-height: 24px; font-size: 12px; text-decoration: underline; }
 
+.suggestions { display: flex; flex-direction: column; gap: 6px; margin-top: 4px; }
+.suggest-list h4 { margin: 0 0 2px; font-size: 12px; font-weight: 600; color: var(--sp-muted); }
+.suggest-list ul { list-style: none; margin: 0; padding: 0; }
+.suggestion {
+  display: grid; grid-template-columns: minmax(0, 1fr) auto; align-items: center; gap: 0 8px;
+  padding: 4px 0 4px 8px; border-left: 3px solid var(--sp-border);
+}
+.suggestion + .suggestion { margin-top: 2px; }
+.suggestion[data-outcome="accepted"] { border-left-color: var(--sp-ok); }
+.suggestion[data-outcome="declined"] .suggestion-name { color: var(--sp-muted); font-weight: 500; }
+.suggestion-name { font-weight: 600; }
+.suggestion-code { margin-left: 6px; font-size: 11px; color: var(--sp-muted); font-variant-numeric: tabular-nums; white-space: nowrap; }
+.suggestion-reason { font-size: 12px; color: var(--sp-muted); line-height: 1.3; }
+.feedback { display: flex; gap: 4px; }
+.feedback button { min-width: 34px; min-height: 32px; padding: 2px 8px; font-size: 15px; font-weight: 700; line-height: 1; color: var(--sp-muted); }
+.feedback .accept[aria-pressed="true"] { background: var(--sp-ok); border-color: var(--sp-ok); color: var(--sp-card); }
+.feedback .decline[aria-pressed="true"] { background: var(--sp-muted); border-color: var(--sp-muted); color: var(--sp-card); }
+.feedback-line { grid-column: 1 / -1; display: flex; flex-wrap: wrap; align-items: baseline; gap: 0 8px; font-size: 12px; }
+.feedback-line:has(.feedback-status:empty):has([data-testid="retry-feedback"][hidden]) { display: none; }
+.feedback-status { color: var(--sp-muted); }
+.feedback-status[data-state="saved"] { color: var(--sp-ok); }
+.feedback-status[data-state="error"] { color: var(--sp-alert-fg); font-weight: 600; }
+.as-of { font-size: 11px; color: var(--sp-muted); font-style: italic; }
+
+.advice { display: flex; flex-direction: column; gap: 4px; margin-top: 4px; }
+.advice-say {
+  font-size: 15px; font-weight: 600; line-height: 1.3; padding: 6px 10px; border-radius: 6px;
+  background: var(--sp-info-bg); color: var(--sp-info-fg); border-left: 4px solid currentColor;
+}
+.advice-lines { display: flex; flex-wrap: wrap; gap: 2px 18px; }
+.advice-line { display: flex; gap: 6px; align-items: baseline; }
+.advice-line dt { font-size: 12px; color: var(--sp-muted); }
+.advice-line dt::after { content: ":"; }
+.advice-line dd { font-weight: 600; font-variant-numeric: tabular-nums; }
+.advice-rule { font-size: 11px; color: var(--sp-muted); }
+
 .history { border-top: 1px solid var(--sp-border); padding-top: 6px; }
 .history h3 { color: var(--sp-muted); text-transform: uppercase; font-size: 11px; letter-spacing: .05em; }
 .history-list { list-style: none; display: flex; flex-direction: column; gap: 4px; margin-top: 4px; }

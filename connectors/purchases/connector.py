@@ -1,15 +1,23 @@
-"""The ``purchases`` connector kind: a purchase model kept in memory, rebuilt in a thread.
+"""The ``purchases`` connector kind: a purchase model kept in memory, rebuilt in a worker process.
 
 ``history_query`` returns order lines with the columns ``customer``,
 ``product``, ``at`` and optionally ``product_name`` and ``quantity``.  When it
 binds ``:since`` it is re-read only for lines with ``at > :since`` (the
-largest ``at`` already read, as the database returned it).  Each refresh
-builds a whole new model off the event loop and swaps it in; a refresh that
-fails keeps the previous model.  Until the first model exists a lookup fails
-at once with "insight model not ready yet": a card never waits for it.
+largest ``at`` already read), and the lines read before are kept as arrays
+(``columns.History``), never as a Python object per line.
 
-The connector ``needs`` exactly one field, the customer key: it is the one
-parameter beside the caller's number forms.
+Each refresh runs in a worker process (``worker.py`` says why: reading 10^6
+rows in the server's process stalled other cards for 100+ ms at a time): it
+streams the history in chunks of ``CHUNK_ROWS`` rows into arrays, builds the
+model with numpy and scipy, and sends back the model and the history as
+arrays.  The model is swapped in whole; a refresh that fails keeps the
+previous model.  Until the first model exists a lookup fails at once with
+"insight model not ready yet": a card never waits for it.
+
+The connector ``needs`` exactly one field, the customer key: ``check_needs``
+refuses anything else when the config is loaded.  Advice is as of the call's
+time (the lookup starts when the call rings), or as of the ``as_of`` option,
+in which case the model itself is built from the lines up to it only.
 """
 
 from __future__ import annotations
@@ -17,26 +25,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
-from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
-from screenpop.errors import ConnectorError
+from screenpop.errors import ConnectorError, ConnectorNotReady
+from screenpop.model import is_call_parameter
 
-from .model import Line, PurchaseModel, as_utc
+from .columns import History, as_utc, from_micros
+from .model import PurchaseModel
+from .worker import Job, Outcome, describe, lower_priority, rebuild
 
 log = logging.getLogger(__name__)
 
-NUMBER_PARAMS = frozenset({"e164", "national", "digits", "country_code", "region", "as_of"})
 NOT_READY = "insight model not ready yet"
 SINCE_START = datetime(1, 1, 1)  # naive: compared with the database's own times
+CHUNK_ROWS = 5000  # rows fetched and turned into arrays at a time, in the worker process
 
 
 class PurchasesOptions(ConnectorOptions):
@@ -48,6 +61,18 @@ class PurchasesOptions(ConnectorOptions):
     likely_next: int = Field(5, ge=0, le=20)
     goes_with: int = Field(5, ge=0, le=20)
     min_customers: int = Field(5, ge=1)
+    as_of: datetime | None = None
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _iso_moment(cls, value: Any) -> datetime | None:
+        """An ISO date-time (YAML may already have parsed it); a moment without a zone is UTC."""
+        if value is None:
+            return None
+        try:
+            return as_utc(value)
+        except (TypeError, ValueError):
+            raise ValueError('`as_of` should be an ISO date-time such as "2017-12-01T00:00:00Z"') from None
 
     @field_validator("url")
     @classmethod
@@ -75,6 +100,17 @@ class PurchasesConnector:
 
     Options: ClassVar[type[PurchasesOptions]] = PurchasesOptions
 
+    @classmethod
+    def check_needs(cls, needs: tuple[str, ...]) -> str | None:
+        """Refused at config load: the model answers for one customer key, so exactly one `needs`."""
+        if len(needs) == 1:
+            return None
+        named = f" ({', '.join(needs)})" if needs else ""
+        return (
+            "a `purchases` connector needs exactly one field, the caller's customer key "
+            f"(e.g. needs: [crm.customer_id]); this one names {len(needs)}{named}"
+        )
+
     def __init__(
         self,
         name: str,
@@ -90,27 +126,33 @@ class PurchasesConnector:
         self._context = context
         self._now = now or (lambda: datetime.now(UTC))
         self._incremental = "since" in text(self.options.history_query).compile().params
-        self._engine: AsyncEngine | None = None
+        self._pool: ProcessPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._lines: list[Line] = []
+        self._history = History()
         self._since: datetime = SINCE_START
         self.model: PurchaseModel | None = None
         self.error: str | None = None
 
     async def start(self) -> None:
-        """Open the pool and start refreshing in the background; the first model is not awaited."""
-        if self._engine is None:
-            self._engine = create_async_engine(self.options.url, pool_pre_ping=True)
+        """Start refreshing in the background; the first model is not awaited.
+
+        The worker process is spawned (not forked: this process has threads
+        and an event loop) once and kept for the next refreshes: spawning
+        imports SQLAlchemy, numpy and scipy anew, seconds on a busy machine.
+        A build's big arrays are freed (given back to the system) when it ends.
+        """
+        if self._pool is None:
+            self._pool = _worker_pool()
         if self._task is None:
             self._task = asyncio.create_task(self._keep_fresh(), name=f"purchases:{self.name}")
 
     async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
         model = self.model
         if model is None:
-            raise ConnectorError(NOT_READY if self.error is None else f"{NOT_READY}: {self.error}")
+            raise ConnectorNotReady(NOT_READY if self.error is None else f"{NOT_READY}: {self.error}")
         key = _customer_key(params)
-        as_of = as_utc(params["as_of"]) if params.get("as_of") is not None else self._now()
+        as_of = self.options.as_of or self._now()
         data = model.advise(key, as_of, self.options.likely_next, self.options.goes_with)
         return LookupResult(data, 1 if data else 0)
 
@@ -122,52 +164,48 @@ class PurchasesConnector:
 
     async def close(self) -> None:
         if self._task is not None:
-            async with self._lock:  # a read in flight finishes first: its driver thread must not outlive us
+            async with self._lock:  # a refresh in flight finishes first: its process must not outlive us
                 self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.to_thread(pool.shutdown, wait=True)
 
     async def refresh(self) -> bool:
-        """Read the history (only new lines when incremental), build a model in a thread, swap it in."""
+        """Read the history (only new lines when incremental) and build a model in a worker; swap it in."""
         async with self._lock:
             try:
-                rows = await self._read()
-                lines = (
-                    [*self._lines, *(_line(row) for row in rows)]
-                    if self._incremental
-                    else [_line(row) for row in rows]
+                if self._pool is None:
+                    raise ConnectorError("not started")
+                job = Job(
+                    url=self.options.url,
+                    query=self.options.history_query,
+                    since=self._since if self._incremental else None,
+                    history=self._history if self._incremental else History(),
+                    min_customers=self.options.min_customers,
+                    as_of=self.options.as_of,
+                    chunk_rows=CHUNK_ROWS,
                 )
-                minimum = self.options.min_customers
-                model = await asyncio.to_thread(PurchaseModel, lines, min_customers=minimum)
+                outcome: Outcome = await asyncio.get_running_loop().run_in_executor(self._pool, rebuild, job)
             except Exception as exc:
-                self.error = _describe(exc)
+                if isinstance(exc, BrokenProcessPool) and self._pool is not None:
+                    self._pool.shutdown(wait=False)
+                    self._pool = _worker_pool()  # the worker died (e.g. out of memory): the next try gets one
+                    exc = ConnectorError("the refresh worker stopped unexpectedly")
+                self.error = describe(exc)
                 log.warning(
                     "connector %s: refresh failed, keeping the previous model: %s", self.name, self.error
                 )
                 return False
-            if self._incremental and rows:
-                newest = max((row["at"] for row in rows), key=as_utc)
-                self._since = newest if isinstance(newest, datetime) else as_utc(newest).replace(tzinfo=None)
-            self._lines = lines if self._incremental else []
-            self.model = model
+            newest = outcome.history.newest()
+            if self._incremental and outcome.read and newest is not None:
+                self._since = from_micros(newest).replace(tzinfo=None)
+            self._history = outcome.history if self._incremental else History()
+            self.model = outcome.model
             self.error = None
             return True
-
-    async def _read(self) -> list[Mapping[str, Any]]:
-        if self._engine is None:
-            raise ConnectorError("not started")
-        statement = text(self.options.history_query)
-        bound: dict[str, Any] = {}
-        if self._incremental:
-            statement = statement.bindparams(bindparam("since", type_=DateTime()))
-            bound["since"] = self._since
-        async with self._engine.connect() as conn:
-            result = await conn.execute(statement, bound)
-            return [dict(row) for row in result.mappings().fetchall()]
 
     async def _keep_fresh(self) -> None:
         while True:
@@ -175,28 +213,15 @@ class PurchasesConnector:
             await asyncio.sleep(self.options.refresh_s)
 
 
+def _worker_pool() -> ProcessPoolExecutor:
+    """One spawned worker (not forked: this process has threads and an event loop), at low priority."""
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=lower_priority)
+
+
 def _customer_key(params: Mapping[str, Any]) -> Any:
-    keys = [name for name in params if name not in NUMBER_PARAMS]
+    """The one bound parameter that is not the call's own: the `needs` field (checked at load)."""
+    keys = [name for name in params if not is_call_parameter(name)]
     if len(keys) != 1:
         raise ConnectorError("a purchases connector needs exactly one field, the customer key")
     return params[keys[0]]
-
-
-def _line(row: Mapping[str, Any]) -> Line:
-    try:
-        return Line(
-            customer=row["customer"],
-            product=row["product"],
-            at=as_utc(row["at"]),
-            product_name=row.get("product_name"),
-            quantity=row.get("quantity") or 1,
-        )
-    except KeyError as exc:
-        raise ConnectorError(f"history_query returns no column {exc.args[0]!r}") from None
-
-
-def _describe(exc: Exception) -> str:
-    """A failure's kind without the database's text (it may carry the URL or data)."""
-    if isinstance(exc, ConnectorError):
-        return str(exc)
-    return f"{type(exc).__name__} while reading the history"

@@ -1,32 +1,54 @@
-"""The purchase model: pure counting over order lines, no I/O.
+"""The purchase model: counting over order lines held as numpy arrays, no I/O.
 
-``likely_next`` follows Amazon's "buy it again": how often this customer
-bought an item, how close they are to their own cadence for it (recency), and
-how often the item's buyers buy it again at all.  ``goes_with`` is item-to-item
-co-purchase at the customer level: among customers who bought an anchor
-product, the share who also bought another (confidence), kept only with lift
-above 1 and with at least ``min_customers`` customers behind the pair, so a
-product bought by a handful of customers is never suggested on that alone.
+``likely_next`` follows Amazon's "buy it again" and the finding of Li et
+al. ("A Next Basket Recommendation Reality Check") that a customer's own
+purchase frequency is the signal to beat: an item's score is the share of the
+customer's orders that contained it, with recent orders weighing more (each
+older order counts ``ORDER_DECAY`` times the next), smoothed towards the
+item's repeat rate among all its buyers.  Frequency therefore dominates;
+recency and the population's repeat rate break the many ties between items
+bought once or twice.  The cadence ("about every 30 days") is reported in the
+reason but does not multiply the score: on real data a "not due yet" penalty
+loses more hits than it wins (docs/insight.md has the figures).
+
+``goes_with`` is item-to-item co-purchase at the customer level: among the
+customers who bought an anchor product, the share who also bought another
+(confidence), kept only with lift above 1 and with at least ``min_customers``
+customers behind the pair, so a product bought by a handful of customers is
+never suggested on that alone.  A candidate that goes with several of the
+customer's products takes the anchor with the highest confidence: its score
+is that share, and the reason names that anchor (combining anchors with a
+noisy-or ranked no better on real data, and made the score less plain).
 
 An order is a distinct ``at`` of a customer; several lines of one product in
-one order count once.  ``as_of`` hides a customer's later orders; the global
-rates (repeat rate, co-purchase) are those of the whole model.
+one order count once (their quantities add up).  The model is built from the
+lines at or before its ``as_of`` (all lines when None), so the population's
+rates never see later orders either; ``advise`` also hides the customer's own
+lines after the moment it is asked about.
 """
 
 from __future__ import annotations
 
-import math
-from bisect import bisect_right
-from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from itertools import combinations
+from datetime import datetime
 from typing import Any
 
-DAY_S = 86_400.0
+import numpy as np
+from scipy import sparse
+
+from .columns import DAY_US, F32, F64, I32, I64, History, as_utc, from_micros, to_micros
+
 PARTNERS_KEPT = 50
-ONE_OFF_HALF_LIFE_DAYS = 90.0
+ORDER_DECAY = 0.9
+RARELY_REBOUGHT = 0.05
+"""An item bought once whose buyers buy it again less often than this is never a likely next purchase.
+
+A sofa or a laptop bought once says nothing about the next order; the
+score alone (the customer's order share) would rank it high for a customer
+with few orders, so it is left out rather than shown with a misleading score.
+"""
+PRIOR_WEIGHT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,159 +62,272 @@ class Line:
     quantity: float = 1
 
 
-@dataclass(frozen=True, slots=True)
-class _Partner:
-    product: str
-    confidence: float
-    lift: float
-    together: int
+def history_of(lines: Iterable[Line]) -> History:
+    """A history holding the given lines (one chunk)."""
+    listed = list(lines)
+    history = History()
+    history.add(
+        [line.customer for line in listed],
+        [line.product for line in listed],
+        np.fromiter((to_micros(line.at) for line in listed), np.int64, len(listed)),
+        quantity=[line.quantity for line in listed],
+        product_name=[line.product_name for line in listed],
+    )
+    return history
 
 
 class PurchaseModel:
-    """Compact per-customer histories and per-product rates, built once and then read only."""
+    """Per-customer histories in CSR form and per-product rates, built once and then read only.
 
-    def __init__(self, lines: Iterable[Line], *, min_customers: int = 5) -> None:
-        orders: dict[str, dict[str, set[float]]] = defaultdict(lambda: defaultdict(set))
-        self.names: dict[str, str] = {}
-        for line in lines:
-            product = str(line.product)
-            at = line.at
-            orders[str(line.customer)][product].add((at if at.tzinfo else as_utc(at)).timestamp())
-            if line.product_name:
-                self.names[product] = line.product_name
-        # customer -> product -> sorted order times (as POSIX seconds)
-        self.history: dict[str, dict[str, tuple[float, ...]]] = {
-            customer: {p: tuple(sorted(ats)) for p, ats in products.items()}
-            for customer, products in orders.items()
-        }
-        del orders
-        self.customers = len(self.history)
-        buyers: Counter[str] = Counter()
-        repeaters: Counter[str] = Counter()
-        for products in self.history.values():
-            buyers.update(products.keys())
-            repeaters.update(p for p, ats in products.items() if len(ats) > 1)
-        # only products with enough buyers can be in a pair with enough support: the rest are skipped
-        frequent = {p for p, n in buyers.items() if n >= min_customers}
-        pairs: Counter[tuple[str, str]] = Counter()
-        for products in self.history.values():
-            pairs.update(combinations(sorted(p for p in products if p in frequent), 2))
-        self.buyers = dict(buyers)
-        self.repeat_rate = {p: repeaters[p] / n for p, n in buyers.items()}
-        self.partners = self._partners(pairs, min_customers)
+    ``self.c_off[c]:self.c_off[c + 1]`` is customer ``c``'s slice of the
+    order-product arrays ``o_product``, ``o_at``, ``o_quantity``, sorted by
+    product then time; ``self.p_off`` does the same for each anchor product's
+    kept partners.
+    """
 
-    def _partners(
-        self, pairs: Counter[tuple[str, str]], min_customers: int
-    ) -> dict[str, tuple[_Partner, ...]]:
-        found: dict[str, list[_Partner]] = defaultdict(list)
-        for (a, b), together in pairs.items():
-            if together < min_customers:
-                continue
-            for anchor, other in ((a, b), (b, a)):
-                confidence = together / self.buyers[anchor]
-                lift = confidence / (self.buyers[other] / self.customers)
-                if lift > 1:
-                    found[anchor].append(_Partner(other, confidence, lift, together))
-        return {
-            anchor: tuple(sorted(ps, key=lambda p: (-p.confidence, -p.lift, p.product))[:PARTNERS_KEPT])
-            for anchor, ps in found.items()
-        }
+    def __init__(
+        self,
+        lines: Iterable[Line] | History,
+        *,
+        min_customers: int = 5,
+        as_of: datetime | None = None,
+    ) -> None:
+        history = lines if isinstance(lines, History) else history_of(lines)
+        self.customer_codes = history.customers.copy()
+        self.product_keys = history.products.keys()
+        self.names = dict(history.names)
+        self.as_of = as_utc(as_of) if as_of is not None else None
+        customer, product, at, quantity = history.arrays()
+        if self.as_of is not None:
+            keep = at <= to_micros(self.as_of)
+            customer, product, at, quantity = customer[keep], product[keep], at[keep], quantity[keep]
+        self._orders(customer, product, at, quantity, len(history.customers))
+        self._rates(len(history.products))
+        self._partners(min_customers)
 
-    def name(self, product: str) -> str:
-        return self.names.get(product, product)
+    @classmethod
+    def from_columns(
+        cls,
+        customer: Any,
+        product: Any,
+        at: Any,
+        *,
+        quantity: Any = None,
+        product_name: Any = None,
+        min_customers: int = 5,
+        as_of: datetime | None = None,
+    ) -> PurchaseModel:
+        """A model from whole columns (``at`` as datetimes, ISO text or int64 UTC microseconds)."""
+        history = History()
+        history.add(customer, product, at, quantity=quantity, product_name=product_name)
+        return cls(history, min_customers=min_customers, as_of=as_of)
+
+    def _orders(self, customer: I32, product: I32, at: I64, quantity: F32, customers: int) -> None:
+        """Sort lines by (customer, product, time), merge lines of one order, index by customer."""
+        order = np.lexsort((at, product, customer))
+        customer, product, at, quantity = customer[order], product[order], at[order], quantity[order]
+        new = np.ones(len(customer), bool)
+        new[1:] = (customer[1:] != customer[:-1]) | (product[1:] != product[:-1]) | (at[1:] != at[:-1])
+        starts = np.flatnonzero(new)
+        self.o_customer = customer[starts]
+        self.o_product = product[starts]
+        self.o_at = at[starts]
+        self.o_quantity = (np.add.reduceat(quantity, starts) if len(starts) else np.empty(0)).astype(
+            np.float32
+        )
+        self.c_off = np.searchsorted(self.o_customer, np.arange(customers + 1)).astype(np.int64)
+        pair = np.ones(len(starts), bool)
+        pair[1:] = (self.o_customer[1:] != self.o_customer[:-1]) | (self.o_product[1:] != self.o_product[:-1])
+        self._pair_starts = np.flatnonzero(pair)
+        self.customers = int(np.count_nonzero(np.diff(self.c_off)))
+
+    def _rates(self, products: int) -> None:
+        """Buyers and repeat rate of each product (share of its buyers who bought it in 2+ orders)."""
+        starts = self._pair_starts
+        times = np.diff(np.append(starts, len(self.o_product)))
+        pair_product = self.o_product[starts]
+        self.buyers = np.bincount(pair_product, minlength=products).astype(np.int64)
+        repeaters = np.bincount(pair_product[times > 1], minlength=products)
+        self.repeat_rate = repeaters / np.maximum(self.buyers, 1)
+
+    def _partners(self, min_customers: int) -> None:
+        """Co-purchase counts over products with enough buyers; top partners per anchor with lift > 1."""
+        starts = self._pair_starts
+        pair_customer, pair_product = self.o_customer[starts], self.o_product[starts]
+        del self._pair_starts, self.o_customer  # c_off says whose lines are where from now on
+        frequent = np.flatnonzero(self.buyers >= min_customers)
+        products = len(self.buyers)
+        empty = np.empty(0, np.int32)
+        self.p_off = np.zeros(products + 1, np.int64)
+        self.p_other, self.p_together, self.p_conf, self.p_lift = empty, empty, np.empty(0), np.empty(0)
+        if len(frequent) < 2:
+            return
+        column = np.full(products, -1, np.int32)
+        column[frequent] = np.arange(len(frequent), dtype=np.int32)
+        keep = column[pair_product] >= 0
+        incidence = sparse.csr_array(
+            (np.ones(int(keep.sum()), np.int32), (pair_customer[keep], column[pair_product[keep]])),
+            shape=(len(self.c_off) - 1, len(frequent)),
+        )
+        together = sparse.coo_array(incidence.T @ incidence)
+        anchor, other, count = together.row, together.col, together.data
+        mask = (anchor != other) & (count >= min_customers)
+        anchor, other, count = frequent[anchor[mask]], frequent[other[mask]], count[mask]
+        conf = count / self.buyers[anchor]
+        lift = conf * self.customers / self.buyers[other]
+        mask = lift > 1
+        anchor, other, count, conf, lift = anchor[mask], other[mask], count[mask], conf[mask], lift[mask]
+        order = np.lexsort((other, -count, -conf, anchor))
+        anchor, other, count, conf, lift = anchor[order], other[order], count[order], conf[order], lift[order]
+        first = np.searchsorted(anchor, anchor)  # each row's group start (anchor is sorted)
+        mask = np.arange(len(anchor)) - first < PARTNERS_KEPT
+        anchor = anchor[mask]
+        self.p_other = other[mask].astype(np.int32)
+        self.p_together = count[mask].astype(np.int32)
+        self.p_conf = conf[mask]
+        self.p_lift = lift[mask]
+        self.p_off = np.searchsorted(anchor, np.arange(products + 1)).astype(np.int64)
+
+    def name(self, product: int) -> str:
+        return self.names.get(product) or self.product_keys[product]
 
     def advise(
         self, customer: Any, as_of: datetime, likely_next: int, goes_with: int
     ) -> dict[str, Any] | None:
         """The advice for one customer as of a moment, or None when they had no order by then."""
-        products = self.history.get(str(customer))
-        if products is None:
+        code = self.customer_codes.code(customer)
+        if code is None or code >= len(self.c_off) - 1:
             return None
-        cutoff = as_utc(as_of).timestamp()
-        seen = {p: ats[: bisect_right(ats, cutoff)] for p, ats in products.items()}
-        seen = {p: ats for p, ats in seen.items() if ats}
-        if not seen:
+        lo, hi = int(self.c_off[code]), int(self.c_off[code + 1])
+        cutoff = to_micros(as_of)
+        product, at = self.o_product[lo:hi], self.o_at[lo:hi]
+        seen = at <= cutoff
+        if not seen.any():
             return None
+        index = np.flatnonzero(seen) + lo
+        product, at = product[seen], at[seen]
+        starts = np.flatnonzero(np.append(True, product[1:] != product[:-1]))
         return {
-            "likely_next": self._likely_next(seen, cutoff)[:likely_next],
-            "goes_with": self._goes_with(seen)[:goes_with],
-            "as_of": as_utc(as_of).isoformat(),
+            "likely_next": self._likely_next(index, product, at, starts, cutoff, likely_next),
+            "goes_with": self._goes_with(product[starts], goes_with),
+            "as_of": from_micros(cutoff).isoformat(),
         }
 
-    def _likely_next(self, seen: dict[str, tuple[float, ...]], now: float) -> list[dict[str, Any]]:
-        items = []
-        for product, ats in seen.items():
-            times = len(ats)
-            ago = max(0.0, (now - ats[-1]) / DAY_S)
-            every = (ats[-1] - ats[0]) / DAY_S / (times - 1) if times > 1 else None
-            if every:
-                timing = math.exp(-abs(math.log((ago + 1) / (every + 1))))
-            else:
-                timing = 0.5 ** (ago / ONE_OFF_HALF_LIFE_DAYS)
-            buyers = self.buyers[product]
-            again = (self.repeat_rate[product] * buyers + 1) / (buyers + 2)
-            score = times / (times + 1) * timing * again
-            items.append(
+    def _likely_next(
+        self, index: I64, product: I32, at: I64, starts: I64, now: int, count: int
+    ) -> list[dict[str, Any]]:
+        """Items ranked by recency-weighted order share, smoothed towards the item's repeat rate."""
+        if count == 0:
+            return []
+        orders = np.unique(at)
+        weight = ORDER_DECAY ** (len(orders) - 1 - np.searchsorted(orders, at))
+        ends = np.append(starts[1:], len(product))
+        items = product[starts]
+        share = np.add.reduceat(weight, starts)
+        total = _geometric(len(orders))
+        again = self._again(items)
+        score = (share + PRIOR_WEIGHT * again) / (total + PRIOR_WEIGHT)
+        # bought once, by a customer, of an item its buyers almost never buy again: not "likely next"
+        rarely = ((ends - starts) == 1) & (self.repeat_rate[items] < RARELY_REBOUGHT)
+        ranked = np.array(
+            [i for i in np.lexsort((items, -score)).tolist() if not rarely[i]][:count], dtype=np.int64
+        )
+        found = []
+        for i in ranked.tolist():
+            lo, hi = int(starts[i]), int(ends[i])
+            times = hi - lo
+            first, last = int(at[lo]), int(at[hi - 1])
+            ago = max(0, now - last) / DAY_US
+            every = (last - first) / DAY_US / (times - 1) if times > 1 else None
+            usual = _median(self.o_quantity[index[lo:hi]].tolist())
+            item = int(items[i])
+            found.append(
                 {
-                    "product": product,
-                    "name": self.name(product),
-                    "score": round(score, 4),
+                    "product": self.product_keys[item],
+                    "name": self.name(item),
+                    "score": round(float(score[i]), 4),
                     "times": times,
                     "every_days": round(every) if every is not None else None,
                     "last_days_ago": int(ago),
-                    "reason": _cadence_reason(times, every, int(ago), self.repeat_rate[product]),
+                    "usual_quantity": _number(usual),
+                    "reason": _cadence_reason(times, every, int(ago), float(self.repeat_rate[item]), usual),
                 }
             )
-        items.sort(key=_by_score)
-        return items
+        return found
 
-    def _goes_with(self, seen: dict[str, tuple[float, ...]]) -> list[dict[str, Any]]:
-        best: dict[str, tuple[_Partner, str]] = {}
-        for anchor in seen:
-            for partner in self.partners.get(anchor, ()):
-                if partner.product in seen:
-                    continue
-                held = best.get(partner.product)
-                if held is None or partner.confidence > held[0].confidence:
-                    best[partner.product] = (partner, anchor)
-        items = [
-            {
-                "product": product,
-                "name": self.name(product),
-                "with": self.name(anchor),
-                "with_product": anchor,
-                "score": round(partner.confidence, 4),
-                "lift": round(partner.lift, 2),
-                "customers": partner.together,
-                "reason": (
-                    f"{round(partner.confidence * 100)}% of customers who bought "
-                    f"{self.name(anchor)} also bought it"
-                ),
-            }
-            for product, (partner, anchor) in best.items()
-        ]
-        items.sort(key=_by_score)
-        return items
+    def _again(self, items: I32) -> F64:
+        """The chance a buyer of each item buys it again, shrunk towards 1/2 for items with few buyers."""
+        buyers = self.buyers[items]
+        repeat: F64 = (self.repeat_rate[items] * buyers + 1) / (buyers + 2)
+        return repeat
+
+    def _goes_with(self, bought: I32, count: int) -> list[dict[str, Any]]:
+        """Partners of what the customer bought, never bought by them, combined over anchors."""
+        if count == 0:
+            return []
+        lo, hi = self.p_off[bought], self.p_off[bought + 1]
+        sizes = hi - lo
+        if not sizes.any():
+            return []
+        rows = np.repeat(lo - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+        anchor = np.repeat(bought, sizes)
+        other = self.p_other[rows]
+        fresh = ~np.isin(other, bought)
+        rows, anchor, other = rows[fresh], anchor[fresh], other[fresh]
+        if not len(rows):
+            return []
+        # per candidate the anchor with the highest confidence (then support): its share is the score
+        order = np.lexsort((anchor, -self.p_together[rows], -self.p_conf[rows], other))
+        rows, anchor, other = rows[order], anchor[order], other[order]
+        firsts = np.flatnonzero(np.append(True, other[1:] != other[:-1]))
+        best = rows[firsts]
+        ranked = np.lexsort((other[firsts], -self.p_together[best], -self.p_conf[best]))[:count]
+        found = []
+        for i in ranked.tolist():
+            row, product, with_ = int(rows[firsts[i]]), int(other[firsts[i]]), int(anchor[firsts[i]])
+            share = float(self.p_conf[row])
+            reason = f"{round(share * 100)}% of customers who bought {self.name(with_)} also bought it"
+            found.append(
+                {
+                    "product": self.product_keys[product],
+                    "name": self.name(product),
+                    "with": self.name(with_),
+                    "with_product": self.product_keys[with_],
+                    "score": round(share, 4),
+                    "lift": round(float(self.p_lift[row]), 2),
+                    "customers": int(self.p_together[row]),
+                    "reason": reason,
+                }
+            )
+        return found
 
 
-def _by_score(item: dict[str, Any]) -> tuple[float, str]:
-    return (-float(item["score"]), str(item["product"]))
+def _median(values: list[float]) -> float:
+    """The median of a few numbers (numpy's median costs more than sorting them here)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return float(ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2)
 
 
-def _cadence_reason(times: int, every: float | None, ago: int, repeat_rate: float) -> str:
+def _geometric(orders: int) -> float:
+    """The total weight of ``orders`` orders, the newest weighing 1."""
+    if ORDER_DECAY == 1:
+        return float(orders)
+    return (1 - ORDER_DECAY**orders) / (1 - ORDER_DECAY)
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(value, 2)
+
+
+def _cadence_reason(times: int, every: float | None, ago: int, repeat_rate: float, usual: float) -> str:
     last = "last today" if ago == 0 else f"last {ago} day{'s' if ago != 1 else ''} ago"
     if every is None:
         again = round(repeat_rate * 100)
-        return f"bought once, {last.removeprefix('last ')}; {again}% of its buyers buy it again"
-    return f"bought {times} times, about every {round(every)} days; {last}"
+        quantity = "" if usual == 1 else f" ({_number(usual)} units)"
+        return f"bought once{quantity}, {last.removeprefix('last ')}; {again}% of its buyers buy it again"
+    quantity = "" if usual == 1 else f", usually {_number(usual)}"
+    return f"bought {times} times, about every {round(every)} days{quantity}; {last}"
 
 
-def as_utc(value: Any) -> datetime:
-    """A database's date, datetime or ISO text as an aware UTC datetime (naive means UTC)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    if not isinstance(value, datetime):
-        raise TypeError(f"not a date or time: {type(value).__name__}")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+__all__ = ["Line", "PurchaseModel", "as_utc", "history_of"]

@@ -4,7 +4,10 @@ Rules are checked in order; the first whose every ``when`` condition holds
 gives the section's data, its ``then`` object plus ``"rule": N`` (1-based).
 Conditions are those of badges (``screenpop.conditions``, the same code).  In
 a ``then`` string ``{param}`` is replaced by the bound parameter; a string
-that is exactly one ``{param}`` keeps the parameter's type.  Nothing is read
+that is exactly one ``{param}`` keeps the parameter's type.  A number inside a
+sentence may carry a Python format spec, ``{param:,.2f}``, so that the agent
+reads "1,204.50" rather than "1204.5" (a number alone is formatted by the
+widget from the section's ``display`` config instead).  Nothing is read
 from outside the call, so a lookup takes microseconds and is never cached
 (``cacheable = False``: a ``cache_ttl_s`` is a config error).
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -20,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from screenpop.conditions import holds, only_condition
 from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
 
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]*))?\}")
 
 
 class Rule(BaseModel):
@@ -55,6 +59,8 @@ class Rule(BaseModel):
         for key, item in value.items():
             if not isinstance(item, bool | int | float | str):
                 raise ValueError(f"{key}: a `then` value is a number, a boolean or a text")
+            if isinstance(item, str):
+                _check_format_specs(key, item)
         return value
 
 
@@ -70,8 +76,22 @@ class RulesOptions(ConnectorOptions):
                 yield ("rules", index, "when", key), key
             for key, value in rule.then.items():
                 if isinstance(value, str):
-                    for name in PLACEHOLDER.findall(value):
+                    for name, _spec in PLACEHOLDER.findall(value):
                         yield ("rules", index, "then", key), name
+
+
+def _check_format_specs(key: str, template: str) -> None:
+    """A format spec that Python cannot apply to a number is refused when the config loads."""
+    for match in PLACEHOLDER.finditer(template):
+        spec = match.group(2)
+        if spec is None:
+            continue
+        if PLACEHOLDER.fullmatch(template):
+            raise ValueError(f"{key}: a lone {{param}} keeps its type; a format spec needs text around it")
+        try:
+            format(1234.5, spec)
+        except ValueError:
+            raise ValueError(f"{key}: {spec!r} is not a number format (try {{param:,.2f}})") from None
 
 
 def _is_number(value: Any) -> bool:
@@ -121,12 +141,15 @@ def render(value: Any, params: Mapping[str, Any]) -> Any:
     lone = PLACEHOLDER.fullmatch(value)
     if lone:
         return params.get(lone.group(1))
-    return PLACEHOLDER.sub(lambda m: _text(params.get(m.group(1))), value)
+    return PLACEHOLDER.sub(lambda m: _text(params.get(m.group(1)), m.group(2)), value)
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, spec: str | None = None) -> str:
+    """A parameter as text; a number with a spec is formatted by it (anything else ignores the spec)."""
     if value is None:
         return ""
+    if spec and (_is_number(value) or isinstance(value, Decimal)):
+        return format(value, spec)
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -114,6 +114,10 @@ def _with_options(source: str, index: int, connector: ConnectorSettings) -> Conn
             f"{where}.cache_ttl_s: a `{connector.kind}` connector is never cached "
             "(it answers in microseconds from what the call holds); remove the key"
         )
+    check_needs = getattr(kind, "check_needs", None)
+    problem = check_needs(connector.needs) if callable(check_needs) else None
+    if problem:
+        raise ConfigError(f"{where}.needs: connector {connector.name!r}: {problem}")
     _check_parameters(where, connector, options)
     return connector.model_copy(update={"options": options})
 

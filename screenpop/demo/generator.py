@@ -1,36 +1,46 @@
 """Every row of the three demo databases, from one seeded ``random.Random``.
 
-Everything comes from the seed and a fixed anchor date (``catalogue.ANCHOR``),
-so two runs give identical rows.  The documented ``DEMO_CUSTOMERS`` come first
-and keep their numbers and standing whatever the seed (Ada Lovelace's ledger
-and orders are written out in full).  Numbers are stored the way real
-departments store them: accounting clean in E.164, sales in whatever a rep
-typed, some with extensions, some missing, some customers entered twice.
+Everything comes from the seed and the day the demo is written (``today``,
+every date is so many days before it), so two runs on one day give identical
+rows, and a demo written today shows "last ordered 26 days ago" today.  The
+documented ``DEMO_CUSTOMERS`` come first and keep their numbers and standing
+whatever the seed (their ledgers and orders are written out in catalogue).
+Numbers are stored the way real departments store them: accounting clean in
+E.164, sales in whatever a rep typed, some with extensions, some missing, some
+customers entered twice.
+
+The order history has the rhythms the insight connectors learn from:
+consumables re-bought on each customer's own cadence (paper about monthly,
+toner about every two months once they own a printer), equipment bought with
+its usual companions (a laptop with a dock and a bag), occasional one-off
+buyers, and customers who never ordered.  No row says what goes with what.
 """
 
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from screenpop.demo.catalogue import (
-    AFFINITY,
-    ANCHOR,
     AREA_CODES,
+    BUNDLES,
+    CADENCES,
     CATEGORIES,
     DEMO_CUSTOMERS,
     FIRST_NAMES,
+    HISTORY_DAYS,
     INVOICE_CENTS,
     LAST_NAMES,
     LATENESS,
     LIMIT_CENTS,
-    OFFER_TERMS,
     PAY_CHANCE,
     PRICES,
     PRODUCTS,
+    REFILLS,
     TERMS,
     DemoCustomer,
     Invoice,
@@ -73,18 +83,15 @@ class Tables:
         return f"{prefix}-{value}"
 
 
-def generate(customers: int, seed: int) -> Tables:
-    """Every row of the three databases; the seeded generator is the only input."""
+def generate(customers: int, seed: int, today: date) -> Tables:
+    """Every row of the three databases; the seed and ``today`` are the only inputs."""
     rng = random.Random(seed)
     tables = Tables()
     for sku, name, category, cents in PRODUCTS:
         tables.add("products", (sku, name, category, cents / 100))
-    for sku, partners in AFFINITY.items():
-        for partner, score in partners:
-            tables.add("product_affinity", (sku, partner, score))
     people = _people(rng, customers)
     for person in people:
-        _add_accounting(rng, tables, person)
+        _add_accounting(rng, tables, person, today)
         tables.add(
             "customers",
             (
@@ -97,9 +104,10 @@ def generate(customers: int, seed: int) -> Tables:
                 person.country,
             ),
         )
-        fixed_orders = person.fixed.orders if person.fixed else ()
-        _add_orders(tables, person.customer_id, list(fixed_orders) or _orders(rng, person))
-    _add_duplicates(rng, tables, people)
+        fixed = person.fixed.orders if person.fixed else None
+        orders = list(fixed) if fixed is not None else _orders(rng, person.segment)
+        _add_orders(tables, person.customer_id, orders, today)
+    _add_duplicates(rng, tables, people, today)
     return tables
 
 
@@ -224,10 +232,10 @@ def _customer_id(index: int) -> str:
 # --- accounting and credit ---------------------------------------------------
 
 
-def _add_accounting(rng: random.Random, tables: Tables, person: _Person) -> None:
+def _add_accounting(rng: random.Random, tables: Tables, person: _Person, today: date) -> None:
     fixed_invoices = person.fixed.invoices if person.fixed else ()
     invoices = list(fixed_invoices) or _invoices(rng, person)
-    balance, overdue, last_paid = _add_ledger(rng, tables, person, invoices)
+    balance, overdue, last_paid = _add_ledger(rng, tables, person, invoices, today)
     tables.add(
         "accounts",
         (
@@ -241,7 +249,7 @@ def _add_accounting(rng: random.Random, tables: Tables, person: _Person) -> None
             last_paid.isoformat() if last_paid else None,
         ),
     )
-    _add_credit(rng, tables, person, balance)
+    _add_credit(rng, tables, person, balance, today)
 
 
 def _invoices(rng: random.Random, person: _Person) -> list[Invoice]:
@@ -249,8 +257,7 @@ def _invoices(rng: random.Random, person: _Person) -> list[Invoice]:
     days = [rng.randint(120, 480)] + [rng.randint(1, 450) for _ in range(rng.randint(1, 8))]
     term = TERMS[person.rating][1]
     invoices = [
-        _invoice(rng, ANCHOR - timedelta(days=d), rng.randint(low, high), term, person.rating)
-        for d in sorted(days, reverse=True)
+        _invoice(rng, d, rng.randint(low, high), term, person.rating) for d in sorted(days, reverse=True)
     ]
     if person.rating == "D":
         issued, cents, _ = invoices[0]
@@ -258,23 +265,25 @@ def _invoices(rng: random.Random, person: _Person) -> list[Invoice]:
     return invoices
 
 
-def _invoice(rng: random.Random, issued: date, cents: int, term: int, rating: str) -> Invoice:
+def _invoice(rng: random.Random, issued_ago: int, cents: int, term: int, rating: str) -> Invoice:
+    """An invoice issued ``issued_ago`` days ago, paid in full, in part or not at all by today."""
     paid_after = max(0, term + rng.randint(*LATENESS[rating]))
-    if issued + timedelta(days=paid_after) >= ANCHOR or rng.random() >= PAY_CHANCE[rating]:
+    if paid_after >= issued_ago or rng.random() >= PAY_CHANCE[rating]:
         partial = cents * rng.randint(3, 7) // 10 if rng.random() < 0.3 else 0
-        paid_after = min(paid_after, (ANCHOR - issued).days - 1)
-        return (issued, cents, ((paid_after, partial),) if partial else ())
-    return (issued, cents, ((paid_after, cents),))
+        paid_after = min(paid_after, issued_ago - 1)
+        return (issued_ago, cents, ((paid_after, partial),) if partial else ())
+    return (issued_ago, cents, ((paid_after, cents),))
 
 
 def _add_ledger(
-    rng: random.Random, tables: Tables, person: _Person, invoices: list[Invoice]
+    rng: random.Random, tables: Tables, person: _Person, invoices: list[Invoice], today: date
 ) -> tuple[int, int, date | None]:
     """Invoices and payments; returns balance and overdue in cents, and the last payment day."""
     balance = overdue = 0
     last_paid: date | None = None
     term_name, term_days = TERMS[person.rating]
-    for issued, cents, payments in invoices:
+    for issued_ago, cents, payments in invoices:
+        issued = today - timedelta(days=issued_ago)
         invoice_id = tables.next_id("INV", 100001)
         due = issued + timedelta(days=term_days)
         tables.add(
@@ -297,12 +306,17 @@ def _add_ledger(
             last_paid = max(last_paid or day, day)
         open_cents = cents - sum(amount for _, amount in payments)
         balance += open_cents
-        overdue += open_cents if due < ANCHOR else 0
+        overdue += open_cents if due < today else 0
     return balance, overdue, last_paid
 
 
-def _add_credit(rng: random.Random, tables: Tables, person: _Person, balance: int) -> None:
-    """Credit exposure is the accounting balance; card-paying retail has no credit account."""
+def _add_credit(rng: random.Random, tables: Tables, person: _Person, balance: int, today: date) -> None:
+    """Credit exposure is the accounting balance; card-paying retail has no credit account.
+
+    Only what a credit department knows: limit, use, rating, the terms granted
+    today and the next review.  What an agent may offer is the ``rules``
+    connector's decision, not a column.
+    """
     if not person.fixed and person.segment == "Retail" and person.rating in "AB" and rng.random() < 0.3:
         return
     low, high = LIMIT_CENTS[person.segment]
@@ -310,8 +324,7 @@ def _add_credit(rng: random.Random, tables: Tables, person: _Person, balance: in
     limit = limit // 50000 * 50000
     if person.rating != "D":
         limit = max(limit, (balance // 50000 + 2) * 50000)
-    max_offer = {"A": limit // 4, "B": limit // 10, "C": 0, "D": 0}[person.rating] // 10000
-    review = ANCHOR + timedelta(days=rng.randint(30, 240))
+    review = today + timedelta(days=rng.randint(30, 240))
     tables.add(
         "credit_accounts",
         (
@@ -320,8 +333,6 @@ def _add_credit(rng: random.Random, tables: Tables, person: _Person, balance: in
             balance / 100,
             person.rating,
             TERMS[person.rating][0],
-            OFFER_TERMS[person.rating],
-            max_offer * 100,
             review.isoformat(),
         ),
     )
@@ -330,31 +341,74 @@ def _add_credit(rng: random.Random, tables: Tables, person: _Person, balance: in
 # --- sales -------------------------------------------------------------------
 
 
-def _orders(rng: random.Random, person: _Person) -> list[Order]:
-    low, high = {"Retail": (0, 4), "SMB": (1, 8), "Enterprise": (3, 14)}[person.segment]
-    return [_order(rng, person.segment) for _ in range(rng.randint(low, high))]
+# Per segment: how many units an order line holds (equipment, consumables), the
+# chance of keeping each consumable habit, how many bundles are bought in two years.
+SCALE = {"Retail": 1, "SMB": 3, "Enterprise": 10}
+PAPER_HABIT = {"Retail": 0.3, "SMB": 0.65, "Enterprise": 0.85}
+OFFICE_HABIT = {"Retail": 0.1, "SMB": 0.3, "Enterprise": 0.5}
+BUNDLE_COUNTS = {"Retail": (0, 1, 1, 2), "SMB": (0, 1, 2, 2, 3), "Enterprise": (1, 2, 3, 4)}
+NO_ORDERS = {"Retail": 0.12, "SMB": 0.04, "Enterprise": 0.0}
+REFILL_HABIT = 0.85  # printer owners who buy their toner here
+CHURN = 0.2  # share of habits that stopped some time ago
 
 
-def _order(rng: random.Random, segment: str) -> Order:
-    day = ANCHOR - timedelta(days=rng.randint(1, 1000))
-    main = rng.choice(tuple(AFFINITY))
-    skus = [main] + [sku for sku, score in AFFINITY[main] if rng.random() < score * 0.7]
-    scale = {"Retail": 1, "SMB": 3, "Enterprise": 12}[segment]
-    bulk = {sku: 6 if CATEGORIES[sku] == "Supplies" else 1 for sku in skus}
-    return day, tuple((sku, rng.randint(1, bulk[sku] * scale)) for sku in skus)
+def _orders(rng: random.Random, segment: str) -> list[Order]:
+    """Two years of one customer's orders: bundles, consumable cadences, one-offs (or nothing)."""
+    if rng.random() < NO_ORDERS[segment]:
+        return []
+    scale = SCALE[segment]
+    lines: dict[int, dict[str, int]] = defaultdict(dict)  # days ago -> sku -> quantity
+    habits: list[str] = []
+    for main, companions in rng.sample(BUNDLES, rng.choice(BUNDLE_COUNTS[segment])):
+        ago = rng.randint(20, HISTORY_DAYS)
+        units = rng.randint(1, scale)
+        for sku in [main, *(sku for sku, chance in companions if rng.random() < chance)]:
+            bought = units * (rng.randint(1, 3) if CATEGORIES[sku] == "Supplies" else 1)
+            lines[ago][sku] = lines[ago].get(sku, 0) + bought
+        habits += [sku for sku in REFILLS.get(main, ()) if rng.random() < REFILL_HABIT]
+    if rng.random() < PAPER_HABIT[segment]:
+        habits.append("PAP-LTR")
+    habits += [sku for sku in ("PEN-GEL", "NOTE-PAD") if rng.random() < OFFICE_HABIT[segment]]
+    for sku in dict.fromkeys(habits):
+        _add_habit(rng, lines, sku, scale)
+    if not lines:  # an occasional buyer: one or two orders of something
+        for _ in range(rng.randint(1, 2)):
+            sku = rng.choice(PRODUCTS)[0]
+            lines[rng.randint(1, HISTORY_DAYS)][sku] = 1
+    return [(ago, tuple(items.items())) for ago, items in lines.items()]
 
 
-def _add_orders(tables: Tables, customer_id: str, orders: list[Order]) -> None:
-    for day, lines in sorted(orders):
+def _add_habit(rng: random.Random, lines: dict[int, dict[str, int]], sku: str, scale: int) -> None:
+    """A consumable re-bought on this customer's own cadence, from some day until today (or a churn)."""
+    cadence = CADENCES[sku] * rng.uniform(0.8, 1.25)
+    quantity = rng.randint(1, 2) * scale
+    stopped = rng.randint(int(cadence) * 2, HISTORY_DAYS // 2) if rng.random() < CHURN else 0
+    ago = float(rng.randint(int(cadence), HISTORY_DAYS))
+    for _ in range(HISTORY_DAYS):  # bounded: each step moves at least a few days towards today
+        day = round(ago)
+        if day <= stopped or day < 1:
+            break
+        lines[day][sku] = lines[day].get(sku, 0) + max(1, quantity + rng.randint(-1, 1) * scale // 2)
+        ago -= cadence * rng.uniform(0.85, 1.15)
+
+
+def _add_orders(tables: Tables, customer_id: str, orders: list[Order], today: date) -> None:
+    """One order per day (lines of one day together), oldest first, with its total."""
+    days: dict[int, dict[str, int]] = defaultdict(dict)
+    for ago, lines in orders:
+        for sku, quantity in lines:
+            days[ago][sku] = days[ago].get(sku, 0) + quantity
+    for ago in sorted(days, reverse=True):
         order_id = tables.next_id("SO", 300001)
-        total = sum(PRICES[sku] * quantity for sku, quantity in lines)
-        status = "open" if (ANCHOR - day).days < 14 else "shipped"
+        total = sum(PRICES[sku] * quantity for sku, quantity in days[ago].items())
+        status = "open" if ago < 14 else "shipped"
+        day = today - timedelta(days=ago)
         tables.add("orders", (order_id, customer_id, day.isoformat(), status, total / 100))
-        for line_no, (sku, quantity) in enumerate(lines, start=1):
+        for line_no, (sku, quantity) in enumerate(days[ago].items(), start=1):
             tables.add("order_lines", (order_id, line_no, sku, quantity, PRICES[sku] / 100))
 
 
-def _add_duplicates(rng: random.Random, tables: Tables, people: list[_Person]) -> None:
+def _add_duplicates(rng: random.Random, tables: Tables, people: list[_Person], today: date) -> None:
     """About 3% of customers entered again later, by another rep, in another format."""
     fixed = [p for p in people if p.fixed and p.fixed.duplicate_name]
     others = [p for p in people if not p.fixed and p.e164]
@@ -376,7 +430,8 @@ def _add_duplicates(rng: random.Random, tables: Tables, people: list[_Person]) -
                 person.country,
             ),
         )
-        _add_orders(tables, customer_id, [_order(rng, "Retail")] if rng.random() < 0.5 else [])
+        one_off: list[Order] = [(rng.randint(1, HISTORY_DAYS), ((rng.choice(PRODUCTS)[0], 1),))]
+        _add_orders(tables, customer_id, one_off if rng.random() < 0.5 else [], today)
 
 
 def name_variant(rng: random.Random, name: str) -> str:

@@ -10,12 +10,15 @@ import os
 import sqlite3
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from screenpop.demo.catalogue import DATABASES, DEMO_CUSTOMERS
 from screenpop.demo.generator import Tables, generate
 
-# Each database's tables, created and filled in this order.
+# Each database's tables, created and filled in this order.  Facts only: orders,
+# ledgers, credit standing; no table or column holds advice (what goes with
+# what, what to offer), which config/demo.yaml computes from these.
 SCHEMAS: dict[str, dict[str, str]] = {
     "accounting": {
         "accounts": """CREATE TABLE accounts (
@@ -42,13 +45,11 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "products": """CREATE TABLE products (
             sku TEXT PRIMARY KEY, name TEXT NOT NULL, category TEXT NOT NULL,
             price NUMERIC NOT NULL);""",
-        "product_affinity": """CREATE TABLE product_affinity (
-            sku TEXT NOT NULL REFERENCES products, goes_with_sku TEXT NOT NULL REFERENCES products,
-            score REAL NOT NULL, PRIMARY KEY (sku, goes_with_sku));""",
         "orders": """CREATE TABLE orders (
             order_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL REFERENCES customers,
             ordered_on TEXT NOT NULL, status TEXT NOT NULL, total NUMERIC NOT NULL);
-            CREATE INDEX orders_customer ON orders (customer_id, ordered_on);""",
+            CREATE INDEX orders_customer ON orders (customer_id, ordered_on);
+            CREATE INDEX orders_ordered_on ON orders (ordered_on);""",
         "order_lines": """CREATE TABLE order_lines (
             order_id TEXT NOT NULL REFERENCES orders, line_no INTEGER NOT NULL,
             sku TEXT NOT NULL REFERENCES products, quantity INTEGER NOT NULL,
@@ -58,7 +59,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "credit_accounts": """CREATE TABLE credit_accounts (
             account_id TEXT PRIMARY KEY, credit_limit NUMERIC NOT NULL, used NUMERIC NOT NULL,
             rating TEXT NOT NULL CHECK (rating IN ('A', 'B', 'C', 'D')), terms TEXT NOT NULL,
-            offer_terms TEXT NOT NULL, max_offer NUMERIC NOT NULL, review_date TEXT NOT NULL);""",
+            review_date TEXT NOT NULL);""",
     },
 }
 
@@ -71,6 +72,7 @@ class DemoSummary:
     written: bool
     accounts: int
     sales_customers: int
+    today: date | None = None  # the day the rows are relative to (None: an existing set was kept)
     demo_customer: str = DEMO_CUSTOMERS[0].name
     overdue_number: str = DEMO_CUSTOMERS[0].e164
     normal_number: str = DEMO_CUSTOMERS[1].e164
@@ -84,30 +86,34 @@ class DemoSummary:
 
     @property
     def samples(self) -> dict[str, str]:
-        """Label -> E.164 number, in the order a demo is best walked through."""
-        return {
-            f"{self.demo_customer}, overdue": self.overdue_number,
-            f"{DEMO_CUSTOMERS[1].name}, good standing": self.normal_number,
-            f"{DEMO_CUSTOMERS[2].name}, entered twice in sales": self.duplicate_number,
-            f"{DEMO_CUSTOMERS[3].name}, credit hold": self.credit_hold_number,
-            f"{DEMO_CUSTOMERS[4].name}, London": self.international_number,
-        }
+        """Label -> E.164 number, in the order config/demo.yaml lists them (the walk through the demo)."""
+        return {f"{c.name}: {c.shows}": c.e164 for c in DEMO_CUSTOMERS}
 
 
 def write_demo_databases(
-    directory: Path, customers: int = 2000, seed: int = 7, overwrite: bool = True
+    directory: Path,
+    customers: int = 2000,
+    seed: int = 7,
+    overwrite: bool = True,
+    today: date | None = None,
 ) -> DemoSummary:
-    """Write accounting.db, sales.db and credit.db; ``overwrite=False`` keeps a complete set."""
+    """Write accounting.db, sales.db and credit.db; ``overwrite=False`` keeps a complete set.
+
+    Every date is relative to ``today`` (default: today in UTC, the clock the
+    insight connectors advise by), so "last ordered 26 days ago" is true on
+    the day the demo is written; one seed and one day give identical rows.
+    """
     directory = Path(directory)
     if not overwrite and all((directory / f"{n}.db").exists() for n in DATABASES):
         return _summary_of(directory, written=False)
     if customers < len(DEMO_CUSTOMERS):
         raise ValueError(f"the demo needs at least {len(DEMO_CUSTOMERS)} customers")
     directory.mkdir(parents=True, exist_ok=True)
-    tables = generate(customers, seed)
+    today = today or datetime.now(UTC).date()
+    tables = generate(customers, seed, today)
     for name in DATABASES:
         _write_database(directory / f"{name}.db", SCHEMAS[name], tables)
-    return _summary_of(directory, written=True)
+    return _summary_of(directory, written=True, today=today)
 
 
 # --- files -------------------------------------------------------------------
@@ -147,12 +153,13 @@ def _fill(temporary: Path, schema: dict[str, str], tables: Tables) -> None:
         connection.close()
 
 
-def _summary_of(directory: Path, written: bool) -> DemoSummary:
+def _summary_of(directory: Path, written: bool, today: date | None = None) -> DemoSummary:
     return DemoSummary(
         directory=directory,
         written=written,
         accounts=_count(directory / "accounting.db", "accounts"),
         sales_customers=_count(directory / "sales.db", "customers"),
+        today=today,
     )
 
 

@@ -20,7 +20,7 @@ from screenpop.card import attribute_keys, connector_parameters, identity_of
 from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.config import ConnectorSettings, Settings
 from screenpop.connector_api import Connector, LookupResult
-from screenpop.errors import ConnectorError
+from screenpop.errors import ConnectorError, ConnectorNotReady
 from screenpop.lookup.breaker import CircuitBreaker
 from screenpop.lookup.cache import CACHEABLE, ClusterLock, MemoryCache, SectionCache, cache_key
 from screenpop.model import CallerNumber, Section, SectionStatus
@@ -206,6 +206,10 @@ class LookupEngine:
                     result = await self._connectors[name].lookup(params)
         except TimeoutError:
             section = Section(SectionStatus.TIMEOUT, error=f"no answer in {config.timeout_ms} ms")
+        except ConnectorNotReady as exc:  # not a failure of the source: the breaker does not count it
+            section = Section(SectionStatus.ERROR, error=str(exc)[:200] or "not ready yet")
+            self._observe(name, section.status, time.perf_counter() - started)
+            return replace(section, title=config.title, elapsed_ms=0)
         except ConnectorError as exc:
             section = Section(SectionStatus.ERROR, error=str(exc)[:200] or "connector error")
         except asyncio.CancelledError:
@@ -225,6 +229,9 @@ class LookupEngine:
             breaker.record_failure()
         else:
             breaker.record_success()
+        self._observe(name, status, elapsed)
+
+    def _observe(self, name: str, status: SectionStatus, elapsed: float) -> None:
         if self._observer is not None:
             self._observer.connector_done(name, status, elapsed)
 

@@ -27,6 +27,8 @@ from tests.support.service import base_config, event_body, post_event
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 WAIT_MS = 5000  # the longest any single expected change in the page may take
+MODELS_WITHIN_S = 60.0
+"""A purchase model is built by a spawned worker process at low priority: seconds on a busy CI machine."""
 
 
 def origin(port: int) -> str:

@@ -1,13 +1,20 @@
-"""The demo databases: deterministic, self-consistent, and answering config/demo.yaml's SQL."""
+"""The demo databases: deterministic, self-consistent, facts only, and answering config/demo.yaml's SQL.
+
+The advice sections (``insight``, ``offer``) are computed by connectors, not
+SQL: tests/integration/test_demo_insight.py runs them through the engine.
+"""
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import phonenumbers
@@ -15,26 +22,29 @@ import pytest
 import yaml
 
 from screenpop.demo import (
-    ANCHOR,
     DATABASES,
     DEMO_CUSTOMERS,
     PRODUCTS,
     SCHEMAS,
     write_demo_databases,
 )
+from screenpop.demo.catalogue import PRICES
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.yaml"
 DB_URL = re.compile(r"^sqlite\+aiosqlite:///\$\{SCREENPOP_DEMO_DIR:-demo-data\}/(\w+\.db)$")
 ADA, GRACE, BABBAGE, HOLLERITH, TURING, ZUSE = DEMO_CUSTOMERS
+TODAY = date(2026, 11, 1)  # the day the module's demo is written: every date is relative to it
+NAMES = {sku: name for sku, name, _, _ in PRODUCTS}
+ADVICE = re.compile(r"affinit|recommend|offer|suggest|likel|next_buy|goes_with|propens", re.IGNORECASE)
 
 Rows = list[dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default demo (2,000 customers, seed 7), written once for the module."""
+    """The default demo (2,000 customers, seed 7), written once for the module as of ``TODAY``."""
     directory = tmp_path_factory.mktemp("demo")
-    write_demo_databases(directory)
+    write_demo_databases(directory, today=TODAY)
     return directory
 
 
@@ -67,11 +77,55 @@ def e164(text: str) -> str:
 
 
 def test_same_seed_gives_identical_rows_and_another_seed_does_not(tmp_path: Path) -> None:
-    """Two runs with one seed write the same rows; a different seed writes different ones."""
+    """Two runs with one seed and day write the same rows; a different seed writes different ones."""
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
-        write_demo_databases(tmp_path / name, customers=300, seed=seed)
+        write_demo_databases(tmp_path / name, customers=300, seed=seed, today=TODAY)
     assert dump(tmp_path / "a") == dump(tmp_path / "b")
     assert dump(tmp_path / "a")["accounts"] != dump(tmp_path / "c")["accounts"]
+
+
+def test_a_later_day_moves_every_date_by_as_many_days(tmp_path: Path) -> None:
+    """Written 10 days later, the same seed gives the same rows with every order and invoice 10 days later."""
+    write_demo_databases(tmp_path / "then", customers=100, today=TODAY)
+    write_demo_databases(tmp_path / "later", customers=100, today=TODAY + timedelta(days=10))
+
+    def shifted(rows: list[tuple[Any, ...]], column: int, days: int) -> list[tuple[Any, ...]]:
+        moved = (date.fromisoformat(r[column]) + timedelta(days=days) for r in rows)
+        return sorted(
+            (*r[:column], d.isoformat(), *r[column + 1 :]) for r, d in zip(rows, moved, strict=True)
+        )
+
+    then, later = dump(tmp_path / "then"), dump(tmp_path / "later")
+    assert shifted(then["orders"], 2, 10) == later["orders"]
+    assert then["order_lines"] == later["order_lines"]
+    assert shifted(shifted(then["invoices"], 2, 10), 3, 10) == later["invoices"]
+    assert shifted(then["credit_accounts"], 5, 10) == later["credit_accounts"]
+    summary = write_demo_databases(tmp_path / "now", customers=10)
+    assert summary.today is not None
+    newest = query(tmp_path / "now" / "sales.db", "SELECT MAX(ordered_on) AS day FROM orders")[0]["day"]
+    assert newest < summary.today.isoformat()
+
+
+def test_no_table_or_column_stores_advice(demo_dir: Path) -> None:
+    """Every demo database, as written, holds facts only: nothing named like an affinity or an offer."""
+    seen: set[str] = set()
+    for name in DATABASES:
+        path = demo_dir / f"{name}.db"
+        tables = [
+            r["name"] for r in query(path, "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+        ]
+        assert tables, name
+        for table in tables:
+            assert not ADVICE.search(table), (name, table)
+            columns = [r["name"] for r in query(path, f"PRAGMA table_info({table})")]
+            assert not [c for c in columns if ADVICE.search(c) or c in ("max_offer", "score")], (
+                table,
+                columns,
+            )
+            seen |= {table, *columns}
+    assert {"orders", "order_lines", "credit_accounts", "terms", "quantity"} <= seen
+    assert not ADVICE.search("max_order rule terms credit_limit")  # the pattern spares the facts it must
+    assert ADVICE.search("product_affinity") and ADVICE.search("offer_terms")
 
 
 def test_default_demo_has_expected_sizes(demo_dir: Path) -> None:
@@ -83,7 +137,7 @@ def test_default_demo_has_expected_sizes(demo_dir: Path) -> None:
     assert len(tables["products"]) == len(PRODUCTS)
     assert 1600 <= len(tables["credit_accounts"]) < 2000
     assert len(tables["invoices"]) > 4 * 2000
-    assert len(tables["orders"]) > 2 * 2000
+    assert len(tables["orders"]) > 5 * 2000
     assert len(tables["order_lines"]) > len(tables["orders"])
 
 
@@ -136,7 +190,7 @@ def test_balances_overdue_and_last_payment_follow_from_invoices_and_payments(
                   FROM invoices i WHERE i.account_id = a.account_id AND i.due_on < :anchor)
                  AS overdue
         FROM accounts a""",
-        {"anchor": ANCHOR.isoformat()},
+        {"anchor": TODAY.isoformat()},
     )
     assert len(ledger) == 2000
     for row in ledger:
@@ -145,7 +199,7 @@ def test_balances_overdue_and_last_payment_follow_from_invoices_and_payments(
         assert row["last"] == row["last_payment_date"], row
     assert sum(1 for row in ledger if row["overdue_amount"] > 0) > 100
     assert all(
-        row["last_payment_date"] is None or row["last_payment_date"] < ANCHOR.isoformat() for row in ledger
+        row["last_payment_date"] is None or row["last_payment_date"] < TODAY.isoformat() for row in ledger
     )
 
 
@@ -224,9 +278,10 @@ def test_some_customers_are_entered_twice_with_a_different_name(demo_dir: Path) 
 # --- config/demo.yaml against the databases -------------------------------------
 
 
-def connectors() -> dict[str, dict[str, Any]]:
+def connectors(kind: str = "sql") -> dict[str, dict[str, Any]]:
+    """The demo config's connectors of one kind (the SQL ones are run here with sqlite3)."""
     loaded = yaml.safe_load(CONFIG.read_text())
-    return {c["name"]: c for c in loaded["connectors"]}
+    return {c["name"]: c for c in loaded["connectors"] if c["kind"] == kind}
 
 
 def number_parameters(number: str) -> dict[str, Any]:
@@ -290,9 +345,11 @@ def look_up(directory: Path, number: str) -> dict[str, Rows]:
 
 
 def test_demo_config_wires_every_database_with_known_parameters(demo_dir: Path) -> None:
-    """Each connector points at a demo database and binds only parameters screenpop provides."""
+    """Each SQL connector points at a demo database and binds only parameters screenpop provides."""
     specs = connectors()
-    assert list(specs) == ["accounting", "sales", "purchases", "next_buy", "credit"]
+    assert list(specs) == ["accounting", "sales", "purchases", "credit"]
+    assert list(connectors("purchases")) == ["insight"]
+    assert list(connectors("rules")) == ["offer"]
     known = set(number_parameters(ADA.e164)) | {"keys"}
     for spec in specs.values():
         match = DB_URL.match(spec["url"])
@@ -318,7 +375,7 @@ def test_display_hints_name_columns_the_queries_return(demo_dir: Path) -> None:
 
 
 def test_documented_customer_answers_every_connector(demo_dir: Path) -> None:
-    """Ada Lovelace's number gives her account, sales record, purchases, next buys and credit."""
+    """Ada Lovelace's number gives her account, sales record, recent purchases and credit standing."""
     found = look_up(demo_dir, ADA.e164)
     assert found["accounting"] == [
         {
@@ -326,31 +383,30 @@ def test_documented_customer_answers_every_connector(demo_dir: Path) -> None:
             "name": "Ada Lovelace",
             "balance": 120.5,
             "overdue_amount": 120.5,
-            "last_payment_date": "2026-09-15",
+            "last_payment_date": (TODAY - timedelta(days=77 - 30)).isoformat(),
             "currency": "USD",
         }
     ]
+    assert ADA.orders
+    days: dict[int, int] = defaultdict(int)  # days ago -> cents, one order per day
+    for ago, lines in ADA.orders:
+        days[ago] += sum(PRICES[sku] * quantity for sku, quantity in lines)
     assert found["sales"] == [
         {
             "customer_id": "C-10001",
             "name": "Ada Lovelace",
             "segment": "SMB",
-            "orders": 3,
-            "lifetime_value": 2262.0,
-            "last_order_date": "2026-10-05",
+            "orders": len(days),
+            "lifetime_value": sum(days.values()) / 100,
+            "last_order_date": (TODAY - timedelta(days=min(days))).isoformat(),
         }
     ]
-    assert [(r["ordered_on"], r["product"], r["quantity"], r["amount"]) for r in found["purchases"]] == [
-        ("2026-10-05", "Copy paper, letter, case", 4, 216.0),
-        ("2026-05-06", "Monitor 27in 4K", 2, 858.0),
-        ("2025-11-18", "Laptop 14in, 16 GB", 1, 1149.0),
-        ("2025-11-18", "Wireless mouse", 1, 39.0),
-    ]
-    assert [(r["product"], r["goes_with"], r["likelihood"]) for r in found["next_buy"]] == [
-        ("USB-C docking station", "Laptop 14in, 16 GB", 0.82),
-        ("Wireless keyboard", "Wireless mouse", 0.74),
-        ("Dual monitor arm", "Monitor 27in 4K", 0.71),
-    ]
+    newest = sorted(ADA.orders)[:5]
+    assert [(r["ordered_on"], r["product"], r["quantity"]) for r in found["purchases"]] == [
+        ((TODAY - timedelta(days=ago)).isoformat(), NAMES[sku], quantity)
+        for ago, lines in newest
+        for sku, quantity in lines
+    ][:5]
     assert found["credit"] == [
         {
             "credit_limit": 5000,
@@ -358,15 +414,104 @@ def test_documented_customer_answers_every_connector(demo_dir: Path) -> None:
             "available": 4879.5,
             "rating": "B",
             "terms": "Net 30",
-            "offer_terms": "Net 45",
-            "max_offer": 500,
             "review_date": found["credit"][0]["review_date"],
         }
     ]
+    assert found["credit"][0]["review_date"] > TODAY.isoformat()
+
+
+# --- the order history's rhythms -------------------------------------------------
+
+
+def orders_by_customer(demo_dir: Path) -> dict[str, dict[str, list[date]]]:
+    """customer -> sku -> the days they ordered it, oldest first."""
+    found: dict[str, dict[str, list[date]]] = defaultdict(lambda: defaultdict(list))
+    for row in query(
+        demo_dir / "sales.db",
+        "SELECT o.customer_id, l.sku, o.ordered_on FROM orders o"
+        " JOIN order_lines l ON l.order_id = o.order_id ORDER BY o.ordered_on",
+    ):
+        found[row["customer_id"]][row["sku"]].append(date.fromisoformat(row["ordered_on"]))
+    return found
+
+
+def test_two_years_of_orders_up_to_the_day_the_demo_is_written(demo_dir: Path) -> None:
+    """Orders span about two years before today, one per customer and day, with real quantities."""
+    (span,) = query(
+        demo_dir / "sales.db",
+        "SELECT MIN(ordered_on) AS first, MAX(ordered_on) AS last, COUNT(*) AS n,"
+        " COUNT(DISTINCT customer_id || ordered_on) AS days FROM orders",
+    )
+    assert (
+        (TODAY - timedelta(days=740)).isoformat()
+        <= span["first"]
+        <= (TODAY - timedelta(days=700)).isoformat()
+    )
+    assert (TODAY - timedelta(days=3)).isoformat() <= span["last"] < TODAY.isoformat()
+    assert span["n"] == span["days"]
+    quantities = query(
+        demo_dir / "sales.db",
+        "SELECT c.segment, AVG(l.quantity) AS units FROM order_lines l"
+        " JOIN orders o ON o.order_id = l.order_id"
+        " JOIN customers c ON c.customer_id = o.customer_id GROUP BY c.segment",
+    )
+    units = {r["segment"]: r["units"] for r in quantities}
+    assert units["Retail"] < units["SMB"] < units["Enterprise"]
+    totals = query(
+        demo_dir / "sales.db",
+        "SELECT o.total, SUM(l.quantity * l.unit_price) AS lines FROM orders o"
+        " JOIN order_lines l ON l.order_id = o.order_id GROUP BY o.order_id",
+    )
+    assert all(round(r["total"], 2) == round(r["lines"], 2) for r in totals)
+
+
+def test_consumables_are_re_bought_on_a_cadence(demo_dir: Path) -> None:
+    """Hundreds of customers re-buy paper about monthly and toner about every two months."""
+    history = orders_by_customer(demo_dir)
+    for sku, low, high, customers in (("PAP-LTR", 24, 38, 300), ("TON-BLK", 48, 75, 100)):
+        gaps = [
+            median((b - a).days for a, b in itertools.pairwise(days))
+            for products in history.values()
+            if len(days := products.get(sku, [])) >= 4
+        ]
+        assert len(gaps) >= customers, sku
+        assert low <= median(gaps) <= high, (sku, median(gaps))
+
+
+def test_bundles_are_bought_together_by_enough_customers(demo_dir: Path) -> None:
+    """Laptop buyers bought docks and bags far more often than customers at large, with real support."""
+    history = orders_by_customer(demo_dir)
+    customers = len(history)
+    laptop = [products for products in history.values() if "LAP-14" in products]
+    minimum = connectors("purchases")["insight"]["min_customers"]
+    for companion in ("DOCK-USBC", "BAG-15"):
+        together = sum(1 for products in laptop if companion in products)
+        overall = sum(1 for products in history.values() if companion in products) / customers
+        assert together >= 10 * minimum, companion
+        assert together / len(laptop) > 2 * overall, companion  # lift above 2
+        same_day = sum(1 for p in laptop if set(p["LAP-14"]) & set(p.get(companion, [])))
+        assert same_day >= together * 0.8, companion  # bought in the same order
+
+
+def test_some_customers_buy_once_and_some_never(demo_dir: Path) -> None:
+    """Occasional buyers have one order; some sales customers (Konrad Zuse among them) have none."""
+    counts = {
+        r["customer_id"]: r["n"]
+        for r in query(
+            demo_dir / "sales.db",
+            "SELECT c.customer_id, COUNT(o.order_id) AS n FROM customers c"
+            " LEFT JOIN orders o ON o.customer_id = c.customer_id GROUP BY c.customer_id",
+        )
+    }
+    assert sum(1 for n in counts.values() if n == 1) >= 50
+    assert sum(1 for n in counts.values() if n == 0) >= 50
+    names = {r["name"]: r["customer_id"] for r in query(demo_dir / "sales.db", "SELECT * FROM customers")}
+    assert counts[names[ZUSE.name]] == 0
+    assert counts[names[TURING.name]] == 1
 
 
 def test_sample_numbers_show_what_the_summary_says(demo_dir: Path) -> None:
-    """The summary's numbers are in good standing, duplicated, on credit hold, or abroad."""
+    """The summary's numbers are in good standing, duplicated, on credit hold, or abroad, as labelled."""
     summary = write_demo_databases(demo_dir, overwrite=False)
     good = look_up(demo_dir, summary.normal_number)
     assert good["accounting"][0]["overdue_amount"] == 0
@@ -382,7 +527,15 @@ def test_sample_numbers_show_what_the_summary_says(demo_dir: Path) -> None:
         abroad = look_up(demo_dir, number)
         assert len(abroad["accounting"]) == 1
         assert len(abroad["sales"]) == 1
-    assert next(iter(summary.samples.values())) == ADA.e164
+    assert list(summary.samples.values()) == [c.e164 for c in DEMO_CUSTOMERS]
+    assert all(
+        label.startswith(c.name + ": ") for label, c in zip(summary.samples, DEMO_CUSTOMERS, strict=True)
+    )
+    comments = CONFIG.read_text().split("\nserver:")[0]
+    for customer in DEMO_CUSTOMERS:  # the config's header names every documented customer and number
+        assert re.search(rf"^#\s+{re.escape(customer.e164)}\s+{customer.name}:", comments, re.M), (
+            customer.name
+        )
 
 
 def test_mobile_numbers_reach_sales_only(demo_dir: Path) -> None:

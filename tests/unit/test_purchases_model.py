@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import pickle
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import pytest
 
 from screenpop.connectors.purchases import Line, PurchaseModel
+from screenpop.connectors.purchases.columns import micros_column, to_micros
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -48,3 +54,61 @@ def test_keys_match_whatever_type_the_database_returned() -> None:
     """A customer key read as an integer is found when it is bound as text, and the reverse."""
     model = PurchaseModel(lines())
     assert model.advise("99", NOW, 5, 5) is not None and model.advise(99, NOW, 5, 5) is not None
+
+
+def test_columns_and_lines_build_the_same_model() -> None:
+    """A model from whole columns (times as int64 microseconds) advises as one from Line objects."""
+    given = lines()
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    micros = np.array([(line.at - epoch) // timedelta(microseconds=1) for line in given], np.int64)
+    columns = PurchaseModel.from_columns(
+        [line.customer for line in given],
+        [line.product for line in given],
+        micros,
+        product_name=[line.product_name for line in given],
+        min_customers=5,
+    )
+    for customer in (0, 5, 12, 99):
+        assert columns.advise(customer, NOW, 5, 5) == PurchaseModel(given).advise(customer, NOW, 5, 5)
+
+
+def test_a_pickled_model_advises_the_same() -> None:
+    """The model crosses a process boundary as arrays and finds keys by binary search there."""
+    model = PurchaseModel(lines(), min_customers=3)
+    copy = pickle.loads(pickle.dumps(model))  # noqa: S301 (our own bytes, as the worker sends them)
+    for customer in (0, "5", 12, 99, "99", "nobody"):
+        assert copy.advise(customer, NOW, 5, 5) == model.advise(customer, NOW, 5, 5)
+    assert copy.advise("nobody", NOW, 5, 5) is None
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [datetime(2026, 1, 2, 3, 4, 5), datetime(2026, 1, 3)],
+        [
+            datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2))),
+            datetime(2026, 1, 3, tzinfo=UTC),
+        ],
+        ["2026-01-02 03:04:05", "2026-01-03"],
+        ["2026-01-02T03:04:05Z", "2026-01-03T02:00:00+02:00"],
+        [date(2026, 1, 2), date(2026, 1, 3)],
+    ],
+)
+def test_every_time_type_a_driver_returns_is_read_as_utc(values: list[Any]) -> None:
+    """Naive (UTC), aware, ISO text with or without zone, and dates all become UTC microseconds."""
+    assert micros_column(values).tolist() == [to_micros(value) for value in values]
+    assert to_micros(values[0]) // 10**6 in (1767323045, 1767312000)  # 2026-01-02 03:04:05 or 00:00 UTC
+
+
+def test_goes_with_keeps_only_lift_above_one() -> None:
+    """A product every customer buys (lift 1) is never a companion, however high its share."""
+    found = [Line(c, "BREAD", NOW - timedelta(days=2), "Bread") for c in range(12)]
+    found += [Line(c, "JAM", NOW - timedelta(days=2), "Jam") for c in range(6)]
+    found += [Line(c, "BUTTER", NOW - timedelta(days=2), "Butter") for c in range(6)]
+    found += [Line(c, "CHEESE", NOW - timedelta(days=2), "Cheese") for c in range(6, 12)]
+    model = PurchaseModel(found, min_customers=5)
+    advice = model.advise(0, NOW, 5, 5)  # bought bread, jam and butter
+    assert advice is not None
+    assert advice["goes_with"] == []  # cheese has lift 0 with jam and butter; bread's partners are lift 1
+    advice = model.advise(7, NOW, 5, 5)  # bread and cheese: jam/butter never with cheese
+    assert advice is not None and advice["goes_with"] == []

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { apiUrl, fetchCalls, postNotes } from "../../web_widget/api.js";
+import { apiUrl, fetchCalls, postFeedback, postNotes } from "../../web_widget/api.js";
 import { bannerMessage } from "../../web_widget/banner.js";
 import { notesStatusText } from "../../web_widget/notes-form.js";
 import { Formatter } from "../../web_widget/format.js";
@@ -62,6 +62,27 @@ describe("notes post", () => {
 
   test("the URL resolves a relative server against the page", () => {
     assert.equal(String(apiUrl("/sp", "api/calls", "https://crm.example/x/y")), "https://crm.example/sp/api/calls");
+  });
+});
+
+describe("feedback post", () => {
+  test("an answer goes to the call's feedback URL as JSON with the Bearer token", async () => {
+    const seen = [];
+    const fetch = async (url, init) => {
+      seen.push([String(url), init.method, init.headers.Authorization, init.body]);
+      return json(201, { call_id: "c 1", outcome: "accepted" })();
+    };
+    const body = '{"section":"insight","product":"SKU-240","outcome":"accepted"}';
+    const result = await postFeedback({ server, getToken: token, callId: "c 1", body, fetch });
+    assert.deepEqual(seen, [["https://screenpop.example/sp/api/calls/c%201/feedback", "POST", "Bearer tok", body]]);
+    assert.deepEqual(result, { ok: true, status: 201, message: "" });
+  });
+
+  test("a refused or unreachable answer says why instead of throwing", async () => {
+    const refused = await postFeedback({ server, getToken: token, callId: "c1", body: "{}", fetch: json(403, { error: { code: "forbidden", message: "you did not receive this call" } }) });
+    assert.deepEqual(refused, { ok: false, status: 403, message: "you did not receive this call." });
+    const down = await postFeedback({ server, getToken: token, callId: "c1", body: "{}", fetch: async () => { throw new TypeError("Failed to fetch"); } });
+    assert.deepEqual(down, { ok: false, status: 0, message: "The server could not be reached." });
   });
 });
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,16 @@ async def test_templates_fill_in_and_a_lone_template_keeps_its_type() -> None:
         "rule": 1,
     }
     assert type(data["limit"]) is int
+
+
+async def test_a_number_in_a_sentence_takes_a_format_spec() -> None:
+    """`{param:,.2f}` formats a number (a Decimal too) inside a sentence; other values ignore it."""
+    rules = [{"then": {"say": "Ask about the overdue ${owed:,.2f} first ({tier:>4})", "owed_raw": "{owed}"}}]
+    data = await answer(rules, owed=Decimal("1204.5"), tier="gold")
+    said = "Ask about the overdue $1,204.50 first (gold)"
+    assert data == {"say": said, "owed_raw": Decimal("1204.5"), "rule": 1}
+    data = await answer(rules, owed=7, tier=None)
+    assert data is not None and data["say"] == "Ask about the overdue $7.00 first ()"
 
 
 async def run_sql(url: str, *statements: str) -> None:
@@ -248,6 +259,11 @@ def when(key: str, condition: dict[str, Any], **block: Any) -> dict[str, Any]:
         ({"rules": [{"when": {"region": {"equals": "US"}}}]}, ["rules[0].then", "required"]),
         ({"rules": [{"then": {"items": [1, 2]}}]}, ["rules[0].then: items", "a number, a boolean or a text"]),
         ({"rules": [{"then": {"rule": 7}}]}, ["rules[0].then", "`rule`"]),
+        (
+            {"rules": [{"then": {"say": "Owes {region:.2q} now"}}]},
+            ["rules[0].then: say", "'.2q' is not a number format"],
+        ),
+        ({"rules": [{"then": {"limit": "{region:,.2f}"}}]}, ["rules[0].then: limit", "lone {param}"]),
         ({"rules": []}, ["rules"]),
         ({"cache_ttl_s": 30, "rules": [{"then": {"t": 1}}]}, ["connectors[1].cache_ttl_s", "never cached"]),
     ],

@@ -1,0 +1,128 @@
+"""One refresh of a purchases model, run in a separate process.
+
+Reading 10^6 order lines through a driver makes millions of short-lived
+Python objects, and each of them is work for the interpreter that holds the
+GIL and, every so often, a full garbage collection (over 100 ms in a process
+that has imported SQLAlchemy).  Done in the server's process, that stalls
+every other card while the history is read.  So the whole refresh (open a
+pool, stream the rows, turn them into arrays, count) runs in a worker process
+of its own, and what comes back is the model and the history as a few numpy
+arrays, which unpickle with memory copies.
+
+Only picklable values cross: the job's settings, the previous history (for a
+``:since`` refresh), the new model, and a ``ConnectorError`` with a safe text
+when anything fails (never the driver's exception, which may carry the URL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from screenpop.errors import ConnectorError
+
+from .columns import History
+from .model import PurchaseModel
+
+REQUIRED = ("customer", "product", "at")
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """What one refresh needs: where to read, from when, and how to count."""
+
+    url: str
+    query: str
+    since: datetime | None  # None: the query does not bind :since, read everything
+    history: History  # the lines already read (empty unless :since)
+    min_customers: int
+    as_of: datetime | None
+    chunk_rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The new model, the history it was built from, and how many rows this refresh read."""
+
+    model: PurchaseModel
+    history: History
+    read: int
+
+
+NICENESS = 10  # the worker yields the CPU to the server's process (2 cores are common)
+
+
+def lower_priority() -> None:
+    """Run in the worker as it starts: a refresh may take a few seconds longer, a call never waits."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(NICENESS)
+
+
+def rebuild(job: Job) -> Outcome:
+    """Read the (new) lines and build a model; any failure becomes a ConnectorError with a safe text."""
+    try:
+        return asyncio.run(_rebuild(job))
+    except ConnectorError:
+        raise
+    except Exception as exc:
+        raise ConnectorError(describe(exc)) from None
+
+
+async def _rebuild(job: Job) -> Outcome:
+    history = job.history
+    read = await read_history(job, history)
+    model = PurchaseModel(history, min_customers=job.min_customers, as_of=job.as_of)
+    # only a :since refresh needs the lines again; the rest would be copied back for nothing
+    return Outcome(model, history if job.since is not None else History(), read)
+
+
+async def read_history(job: Job, history: History) -> int:
+    """Stream the query's rows into ``history`` in chunks; return how many rows were read."""
+    statement = text(job.query)
+    bound: dict[str, Any] = {}
+    if job.since is not None:
+        statement = statement.bindparams(bindparam("since", type_=DateTime()))
+        bound["since"] = job.since
+    engine = create_async_engine(job.url)
+    read = 0
+    try:
+        async with engine.connect() as conn:
+            result = await conn.stream(statement, bound)
+            where = column_positions(list(result.keys()))
+            name, quantity = where.get("product_name"), where.get("quantity")
+            async for rows in result.partitions(job.chunk_rows):
+                columns = list(zip(*rows, strict=True))
+                history.add(
+                    columns[where["customer"]],
+                    columns[where["product"]],
+                    columns[where["at"]],
+                    quantity=None if quantity is None else columns[quantity],
+                    product_name=None if name is None else columns[name],
+                )
+                read += len(rows)
+    finally:
+        await engine.dispose()
+    return read
+
+
+def column_positions(names: list[str]) -> dict[str, int]:
+    """Where each known column is in the query's rows; a missing required one is a clear error."""
+    where = {str(name): index for index, name in enumerate(names)}
+    for column in REQUIRED:
+        if column not in where:
+            raise ConnectorError(f"history_query returns no column {column!r}")
+    return where
+
+
+def describe(exc: BaseException) -> str:
+    """A failure's kind without the database's text (it may carry the URL or data)."""
+    if isinstance(exc, ConnectorError):
+        return str(exc)
+    return f"{type(exc).__name__} while reading the history"
