@@ -67,6 +67,14 @@ def attribute_keys(connector: ConnectorSettings) -> tuple[str, ...]:
     return tuple(p.removeprefix(ATTR_PREFIX) for p in named if p.startswith(ATTR_PREFIX))
 
 
+def required_attribute_keys(connector: ConnectorSettings) -> tuple[str, ...]:
+    """The attribute keys without which the connector is skipped (none for a kind that runs anyway)."""
+    needs_them = getattr(connector.options, "needs_its_attributes", None)
+    if needs_them is not None and not needs_them():
+        return ()
+    return attribute_keys(connector)
+
+
 def connector_parameters(connector: ConnectorSettings) -> tuple[str, ...] | None:
     """The call parameters a connector's options name, in order, each once (None before options load)."""
     parameters = getattr(connector.options, "parameters", None)

@@ -37,6 +37,15 @@ class ConnectorOptions(BaseModel):
         """
         return iter(())
 
+    def needs_its_attributes(self) -> bool:
+        """Whether a call that lacks an ``attr_KEY`` these options name skips the connector (SPEC 3).
+
+        A query or a URL cannot run without a value, so by default it is
+        skipped with ``no attribute KEY``; a kind that reads a missing value
+        as a condition that does not hold (``rules``) answers False and runs.
+        """
+        return True
+
 
 @dataclass(frozen=True, slots=True)
 class ConnectorContext:

@@ -69,6 +69,10 @@ class RulesOptions(ConnectorOptions):
 
     rules: tuple[Rule, ...] = Field(min_length=1)
 
+    def needs_its_attributes(self) -> bool:
+        """A rule over an attribute the call lacks simply does not hold: the table still runs."""
+        return False
+
     def parameters(self) -> Iterator[tuple[tuple[int | str, ...], str]]:
         """Every parameter a `when` key or a `then` template names."""
         for index, rule in enumerate(self.rules):

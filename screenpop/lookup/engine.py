@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from screenpop.call_context import ATTR_PREFIX, SECRET_PREFIX, CallContext
-from screenpop.card import attribute_keys, connector_parameters, identity_of
+from screenpop.card import attribute_keys, connector_parameters, identity_of, required_attribute_keys
 from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.config import ConnectorSettings, Settings
 from screenpop.connector_api import Connector, LookupResult
@@ -66,6 +66,7 @@ class LookupEngine:
         }
         # the attribute keys each connector names: a call without one of them skips it
         self.attributes = {c.name: attribute_keys(c) for c in settings.connectors}
+        self.required_attributes = {c.name: required_attribute_keys(c) for c in settings.connectors}
         self._named = {c.name: connector_parameters(c) for c in settings.connectors}
         self._inflight: dict[str, asyncio.Task[Section]] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -313,7 +314,7 @@ class _Run:
 
     def _missing_attribute(self, name: str) -> str | None:
         """``no attribute KEY`` for the first attribute the connector names that the call lacks."""
-        for key in self.engine.attributes.get(name, ()):
+        for key in self.engine.required_attributes.get(name, ()):
             if key not in self.attributes:
                 return f"no attribute {key}"
         return None

@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from screenpop.call_context import CallContext
 from screenpop.config import Settings
 from screenpop.connector_api import ConnectorContext
 from screenpop.connectors.rules import RulesConnector
 from screenpop.errors import ConfigError
 from screenpop.lookup import LookupEngine
-from screenpop.model import NUMBER_PARAMETERS, Section
+from screenpop.model import NUMBER_PARAMETERS, Section, SectionStatus
 from screenpop.phone import parse_caller
 from screenpop.plugins import build_connectors, connector_context
 from screenpop.testing import make_settings
@@ -293,3 +294,26 @@ def test_call_parameters_and_attributes_are_bindable() -> None:
     settings = make_settings([{"name": "offer", "kind": "rules", "rules": rules}])
     assert len(settings.connector("offer").options.rules) == len(keys)
     assert set(parse_caller(ADA, "US").params()) == set(NUMBER_PARAMETERS)
+
+
+async def test_a_rule_over_an_attribute_the_call_lacks_does_not_hold_and_the_table_runs(
+    engine_for: Any,
+) -> None:
+    """Unlike a query, a decision table runs without the attribute: that rule just does not hold.
+
+    A call without `attr_reason` gets the next rule (not a skipped section);
+    one with it gets the rule about it; and an update of that attribute
+    re-runs the table (it names the key).
+    """
+    rules = [
+        {"when": {"attr_reason": {"equals": "billing"}}, "then": {"say": "Open the billing script"}},
+        {"when": {"line": {"equals": ""}}, "then": {"say": "Greet the caller"}},
+    ]
+    settings = make_settings([{"name": "advice", "kind": "rules", "rules": rules}])
+    engine = await engine_for(settings)
+    caller = parse_caller(ADA, "US")
+    plain = (await engine.lookup(caller, CallContext(call_id="c-1")))["advice"]
+    billing = await engine.lookup(caller, CallContext(call_id="c-2", attributes={"reason": "billing"}))
+    assert (plain.status, plain.data) == (SectionStatus.OK, {"say": "Greet the caller", "rule": 2})
+    assert billing["advice"].data == {"say": "Open the billing script", "rule": 1}
+    assert engine.uses_changed("advice", frozenset({"reason"}))
