@@ -275,10 +275,9 @@ export class CardViews {
     v.transferred.hidden = !rec.transferredTo;
     if (!rec.transferredTo) return v.transferred.replaceChildren();
     const waiting = unsavedWork(rec) && !v.fadeTimer;
-    v.transferred.replaceChildren(
-      h("strong", { text: transferredAwayText(rec.transferredTo) }),
-      waiting ? h("span", { class: "transferred-hint", "data-testid": "transferred-hint", text: " Save or discard your notes; the card then closes." }) : null,
-    );
+    const where = h("strong", { text: transferredAwayText(rec.transferredTo) });
+    const hint = h("span", { class: "transferred-hint", "data-testid": "transferred-hint", text: " Save or discard your notes; the card then closes." });
+    v.transferred.replaceChildren(...(waiting ? [where, hint] : [where]));
   }
 
   /**
