@@ -26,6 +26,17 @@ export function isSecretKey(key) {
   return String(key).trim().toLowerCase().replace(/[-. ]/g, "_").startsWith("secret_");
 }
 
+/**
+ * The card as the widget keeps it: its attributes without any `secret_` key, so no part of the
+ * widget (nor a host listening to `screenpop:card`) ever holds one.  The card itself is not changed.
+ * @param {Record<string, any>} card
+ */
+export function withoutSecrets(card) {
+  const attrs = card.attributes;
+  if (!attrs || typeof attrs !== "object" || !Object.keys(attrs).some(isSecretKey)) return card;
+  return { ...card, attributes: Object.fromEntries(Object.entries(attrs).filter(([key]) => !isSecretKey(key))) };
+}
+
 /** A non-empty single-line text, or null. @param {unknown} value */
 function text(value) {
   if (typeof value !== "string") return null;

@@ -10,7 +10,7 @@
 // whatever became of the call here before.  Calls fetched from /api/calls after a gap the server
 // could not replay are merged into an "away" list when they are new and fall inside the gap.
 
-import { transferTarget } from "./call-context.js";
+import { transferTarget, withoutSecrets } from "./call-context.js";
 
 /** @typedef {"ringing"|"answered"|"ended"|"missed"} CallStatus */
 /** @typedef {Record<string, any>} Card  a card as the server sends it (SPEC section 6); untrusted */
@@ -133,7 +133,7 @@ export class CallStore {
     if (rec.card && version <= rec.version) return null; // a replay or an older snapshot: never shown twice
     const firstSight = !rec.card;
     rec.version = version;
-    rec.card = card;
+    rec.card = withoutSecrets(card); // defence in depth: a secret_ attribute a server let through is dropped here
     rec.complete = Boolean(msg.complete);
     const transfers = Array.isArray(card.transfers) ? card.transfers.length : 0;
     const transferredIn = transfers > rec.transfersSeen;

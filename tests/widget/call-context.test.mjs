@@ -18,6 +18,7 @@ import {
   transferTarget,
   transferredAwayText,
   transfersOf,
+  withoutSecrets,
 } from "../../web_widget/call-context.js";
 
 describe("direction and line", () => {
@@ -62,6 +63,16 @@ describe("attributes", () => {
     assert.equal(isSecretKey("Secret PIN"), true);
     assert.equal(isSecretKey("has_secret_pin"), false);
     assert.equal(isSecretKey("secretary"), false);
+  });
+
+  test("the card kept drops secret_ attributes and leaves the card sent untouched", () => {
+    const sent = { call_id: "c1", attributes: { account_id: "A-1", secret_pin: "1234" } };
+    const kept = withoutSecrets(sent);
+    assert.deepEqual(kept.attributes, { account_id: "A-1" });
+    assert.equal(sent.attributes.secret_pin, "1234");
+    const clean = { call_id: "c2", attributes: { account_id: "A-1" } };
+    assert.equal(withoutSecrets(clean), clean);
+    assert.equal(withoutSecrets({ call_id: "c3" }).attributes, undefined);
   });
 
   test("values that are not plain text, numbers or booleans, or are blank, are left out", () => {

@@ -166,6 +166,12 @@ describe("transfers", () => {
     assert.equal(later.transferredIn, false);
   });
 
+  test("a secret_ attribute a server let through is not kept with the call", () => {
+    const store = new CallStore();
+    store.applyCard({ call_id: "c1", version: 1, card: card("ringing", { attributes: { secret_pin: "1234", lang: "fr" } }) });
+    assert.deepEqual(store.get("c1").card.attributes, { lang: "fr" });
+  });
+
   test("a late version after the transfer away does not bring the call back", () => {
     const store = new CallStore();
     store.applyCard({ call_id: "c1", version: 2, card: card("ringing") });
