@@ -11,7 +11,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 PYTEST_ARGS ?=
 
-.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components bench-insight venv test-deps
+.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components bench-insight bench-transfer venv test-deps
 
 run: $(RUN_STAMP)
 	$(VENV)/bin/screenpop demo
@@ -32,7 +32,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
 # Each bench script stands alone (bench/README.md); `make bench` runs them all, one after another.
-bench: bench-latency bench-two-instance bench-components bench-insight
+bench: bench-latency bench-two-instance bench-components bench-insight bench-transfer
 
 # The single-instance run against the floor measured in the same run.
 bench-latency: $(RUN_STAMP)
@@ -50,6 +50,10 @@ bench-components: $(RUN_STAMP)
 # rebuild impact. INSIGHT_BENCH_QUICK=1 (or `bench/insight.py --quick`) measures 10^5 lines only.
 bench-insight: $(RUN_STAMP)
 	$(PY) bench/insight.py
+
+# A transferred call: transfer event -> card on the new agent, against the floor of the same run.
+bench-transfer: $(RUN_STAMP)
+	$(PY) bench/transfer.py
 
 test-deps:
 	@scripts/install-test-deps.sh

@@ -79,6 +79,7 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_get("/api/calls", handlers.list_calls)
     app.router.add_post("/api/calls/{call_id}/notes", handlers.save_note)
     app.router.add_post("/api/calls/{call_id}/feedback", handlers.save_feedback)
+    app.router.add_post("/api/calls/{call_id}/attributes", handlers.post_attributes)
     app.router.add_get("/api/lookup", handlers.lookup)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)

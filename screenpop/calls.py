@@ -21,15 +21,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from screenpop.broker import Broker, CardViews, Delivery, View
+from screenpop.call_transfers import TransferSteps, over, rings_after_transfer
 from screenpop.card import SectionSpec, card_summaries, render_card, role_views, shown_sections
 from screenpop.config import Settings
 from screenpop.errors import RateLimited, Unavailable
+from screenpop.lines import context_for, looked_up_raw
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
+from screenpop.midcall import AttributeUpdates
 from screenpop.model import CallEvent, Card, EventKind, HistoryEntry
 from screenpop.phone import mask, parse_caller
 from screenpop.routing import route
 from screenpop.store import CallRecorder, Store
+from screenpop.transfers import TransferDesk, call_key, recipients_key, state_key
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +49,10 @@ class LiveCall:
     recipients: dict[str, str] = field(default_factory=dict)  # agent id -> role
     answered_by: str | None = None
     provider: str | None = None  # whose call id this is (ids are unique per provider only)
+    views: CardViews | None = None  # the last version published to every recipient (kept for transfers)
 
 
-class CallService:
+class CallService(TransferSteps):
     def __init__(
         self,
         settings: Settings,
@@ -66,8 +71,10 @@ class CallService:
         self._specs = specs
         self._recorder = recorder
         self._live: dict[str, LiveCall] = {}
+        self._desk = TransferDesk(settings, broker, store)
         self._tasks: set[asyncio.Task[None]] = set()
         self._opening = 0  # events between their webhook and the task that handles them
+        self.attributes = AttributeUpdates(settings, engine, broker, store, self.publish_to)
 
     @property
     def in_flight(self) -> int:
@@ -92,17 +99,16 @@ class CallService:
         """
         key = _event_key(event)
         started = received if received is not None else time.perf_counter()
-        if event.event is EventKind.RINGING:
-            claimed, state = await self._broker.claim_and_get(key, DEDUPE_TTL_S, _state_key(event))
-        else:
-            claimed, state = await self._broker.claim(key, DEDUPE_TTL_S), None
+        claimed, state = await self._broker.claim_and_get(key, DEDUPE_TTL_S, _state_key(event))
         if not claimed:
             return False
         try:
             if event.event is EventKind.RINGING:
                 await self._first_frame(event, started, state)
+            elif event.event is EventKind.TRANSFERRED:
+                await self._transfer(event, state, started)
             else:
-                await self._status_change(event)
+                await self._status_change(event, state)
         except Exception as exc:
             log.exception(
                 "call %s: handling %s failed; the sender is asked to retry", event.call_id, event.event.value
@@ -143,6 +149,9 @@ class CallService:
         legs arrive.  If the frame cannot be published, those agents are
         taken out again, so that the sender's retry pops it.
         """
+        if state is not None and rings_after_transfer(event, state):
+            await self._ring_after_transfer(event)
+            return
         if state is not None:
             self._recorder.record(event, None)  # answered or over already: record, pop nothing
             return
@@ -168,7 +177,7 @@ class CallService:
         self._spawn(self._complete(event, live, started))
 
     async def _open_card(self, event: CallEvent, recipients: dict[str, str], started: float) -> LiveCall:
-        number = parse_caller(event.from_raw, self._settings.numbers.default_region)
+        number = parse_caller(looked_up_raw(event), self._settings.numbers.default_region)
         card = Card(
             call_id=event.call_id,
             caller=number,
@@ -177,6 +186,7 @@ class CallService:
             sections=self._engine.initial(number),
             agent=event.agent,
             queue=event.queue,
+            context=context_for(self._settings, event),
         )
         live = LiveCall(card=card, recipients=dict(recipients), provider=event.provider)
         self._live[_call_key(event)] = live
@@ -195,6 +205,7 @@ class CallService:
         number = live.card.caller
         try:
             self._recorder.record(event, number.e164, live.recipients)
+            await self._desk.remember(live.provider or event.provider, live.views)
             history = asyncio.create_task(self._history(number.e164, event))
             await self._grow(live, history)
             self._metrics.complete.observe(time.perf_counter() - started)
@@ -207,10 +218,11 @@ class CallService:
 
     async def _grow(self, live: LiveCall, history: asyncio.Task[tuple[HistoryEntry, ...]]) -> None:
         """Publish a snapshot after each batch of sections; history joins when it is read."""
-        async for snapshot in self._engine.snapshots(live.card.caller):
+        async for snapshot in self._engine.snapshots(live.card.caller, live.card.context):
             if snapshot.complete and not history.done():
                 await asyncio.wait([history], timeout=0.5)
             past = history.result() if history.done() and not history.exception() else ()
+            await self._follow_transfers(live)
             live.card = replace(
                 live.card,
                 sections=snapshot.sections,
@@ -218,7 +230,10 @@ class CallService:
                 version=live.card.version + 1,
                 complete=snapshot.complete,
             )
+            if snapshot.complete and live.provider is not None:  # before the frame: an update may follow it
+                await self.attributes.sheets.keep(live.provider, live.card)
             await self._publish_card(live)
+            await self._desk.remember(live.provider or "", live.views)
         if not history.done():
             history.cancel()
 
@@ -244,7 +259,16 @@ class CallService:
         recipients = only if only is not None else live.recipients
         if live.answered_by is not None and only is None:
             recipients = {k: v for k, v in recipients.items() if k == live.answered_by}
-        deliveries = self._card_deliveries(live.card, recipients, live.provider)
+        content = self._card_views(live.card, live.provider)
+        sent = [Delivery(agent_id, card=content) for agent_id in recipients]
+        await self._broker.publish(sent)
+        self._metrics.cards_published.inc(len(sent))
+        if only is None:
+            live.views = content
+
+    async def publish_to(self, card: Card, recipients: Iterable[str], provider: str) -> None:
+        """Publish one card version to these agents (a mid-call update's re-run card)."""
+        deliveries = self._card_deliveries(card, recipients, provider)
         await self._broker.publish(deliveries)
         self._metrics.cards_published.inc(len(deliveries))
 
@@ -261,9 +285,12 @@ class CallService:
         agents = list(recipients)
         if not agents:
             return []
-        views = tuple(self._view(card, hidden) for hidden in role_views(self._settings))
-        content = CardViews(card.call_id, card.version, views, provider)
+        content = self._card_views(card, provider)
         return [Delivery(agent_id, card=content) for agent_id in agents]
+
+    def _card_views(self, card: Card, provider: str | None) -> CardViews:
+        views = tuple(self._view(card, hidden) for hidden in role_views(self._settings))
+        return CardViews(card.call_id, card.version, views, provider)
 
     def _view(self, card: Card, hidden: frozenset[str]) -> View:
         body = json.dumps(
@@ -278,9 +305,13 @@ class CallService:
         )
         return View(hidden, body, shown_sections(card, hidden))
 
-    async def _status_change(self, event: CallEvent) -> None:
+    async def _status_change(self, event: CallEvent, state: str | None) -> None:
+        """Tell the call's holders; once the call is over (the first ended/missed) nothing changes it."""
         if event.event is EventKind.WITHDRAWN:
             await self._withdraw(event)
+            return
+        if over(state) or await self._answered_by_sender(event):
+            self._recorder.record(event, None)  # the timeline keeps it; no screen changes
             return
         status = event.event.value
         await self._broker.put(_state_key(event), f"{status}:{event.agent or ''}", CALL_STATE_TTL_S)
@@ -326,26 +357,26 @@ class CallService:
         time to live passed, or the broker was restarted).
         """
         found = await self._broker.members(_recipients_key(event))
-        if found is None:
-            found = (
-                [] if live is not None else list(await self._store.recipients(event.provider, event.call_id))
-            )
-        agents = list(dict.fromkeys([*(live.recipients if live else ()), *found]))
+        if found is not None:  # the shared set is the truth (a transfer on another instance changed it)
+            agents = list(found)
+        else:
+            agents = list(live.recipients) if live is not None else []
+            agents += [] if live is not None else await self._store.recipients(event.provider, event.call_id)
         if event.agent and event.agent not in agents and self._settings.agent(event.agent):
             agents.append(event.agent)
         return agents
 
 
 def _call_key(event: CallEvent) -> str:
-    return f"{event.provider}:{event.call_id}"
+    return call_key(event.provider, event.call_id)
 
 
 def _state_key(event: CallEvent) -> str:
-    return f"call-state:{event.provider}:{event.call_id}"
+    return state_key(event.provider, event.call_id)
 
 
 def _recipients_key(event: CallEvent) -> str:
-    return f"recipients:{event.provider}:{event.call_id}"
+    return recipients_key(event.provider, event.call_id)
 
 
 def _event_key(event: CallEvent) -> str:
@@ -357,11 +388,17 @@ def _event_key(event: CallEvent) -> str:
     withdrawal also names the ring itself when the provider tells rings
     apart: its leg id, else the event's own time.  A replay carries the old
     leg or time and changes nothing; a new ring carries a new one
-    (docs/beyond-the-spec.md).
+    (docs/beyond-the-spec.md).  A transfer names where the call went and,
+    like a ring, which transfer it was; an answer names who answered, since
+    after a transfer the new holder answers the same call (docs/transfers.md).
     """
     key = f"event:{event.provider}:{event.call_id}:{event.event.value}"
-    if event.event in (EventKind.RINGING, EventKind.WITHDRAWN):
-        if event.agent:
+    if event.event is EventKind.TRANSFERRED:  # where it went, and (below) which transfer that was
+        key += f":{event.agent or ''}>{event.queue or ''}"
+    elif event.event is EventKind.ANSWERED and event.agent:  # after a transfer the new holder answers too
+        key += f":{event.agent}"
+    if event.event in (EventKind.RINGING, EventKind.WITHDRAWN, EventKind.TRANSFERRED):
+        if event.agent and event.event is not EventKind.TRANSFERRED:
             key += f":{event.agent}"
         if event.leg:
             key += f"#{event.leg}"

@@ -12,9 +12,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from screenpop.call_context import ATTR_PREFIX
 from screenpop.conditions import holds, only_condition
 from screenpop.config import BadgeRule, ConnectorSettings, Settings
-from screenpop.model import JSON, Badge, CallerNumber, Card, Conflict, Customer, Section, SectionStatus
+from screenpop.model import (
+    JSON,
+    NUMBER_PARAMETERS,
+    Badge,
+    CallerNumber,
+    Card,
+    Conflict,
+    Customer,
+    Section,
+    SectionStatus,
+)
 from screenpop.untrusted import clean_json, clean_line
 
 
@@ -26,16 +37,42 @@ class SectionSpec:
     title: str
     identity: Mapping[str, str] = field(default_factory=dict)
     badges: tuple[BadgeRule, ...] = ()
+    by_number: bool = True
+    """Whether the lookup names a form of the number (else it finds by ``attributes`` or ``needs``)."""
+    attributes: tuple[str, ...] = ()
+    """The attribute keys the lookup names (``attr_KEY``)."""
 
     @classmethod
     def from_settings(cls, connector: ConnectorSettings) -> SectionSpec:
         display = connector.display
+        named = connector_parameters(connector)
+        by_number = (
+            named is None  # a kind that does not declare its parameters: take it for a lookup by number
+            or any(p in NUMBER_PARAMETERS for p in named)
+            or not (named or connector.needs)
+        )
         return cls(
             name=connector.name,
             title=connector.title,
             identity=dict(connector.identity),
             badges=display.badges if display else (),
+            by_number=by_number,
+            attributes=attribute_keys(connector),
         )
+
+
+def attribute_keys(connector: ConnectorSettings) -> tuple[str, ...]:
+    """The attribute keys a connector names (``attr_KEY``): a call without one of them skips it."""
+    named = connector_parameters(connector) or ()
+    return tuple(p.removeprefix(ATTR_PREFIX) for p in named if p.startswith(ATTR_PREFIX))
+
+
+def connector_parameters(connector: ConnectorSettings) -> tuple[str, ...] | None:
+    """The call parameters a connector's options name, in order, each once (None before options load)."""
+    parameters = getattr(connector.options, "parameters", None)
+    if parameters is None:
+        return None
+    return tuple(dict.fromkeys(name for _, name in parameters()))
 
 
 def section_specs(settings: Settings) -> dict[str, SectionSpec]:
@@ -63,11 +100,16 @@ def render_card(card: Card, specs: Mapping[str, SectionSpec], hidden: frozenset[
         "agent": clean_line(card.agent),
         "queue": clean_line(card.queue),
         "received_at": card.received_at,
+        "direction": card.context.direction.value,
+        "line": clean_line(card.context.line),
+        "attributes": clean_json(card.context.public()),  # never a ``secret_`` attribute
         "caller": caller_json(card.caller, card.caller_name),
         "customer": clean_json(build_customer(visible, specs).to_json()),
         "badges": [b.to_json() for b in compute_badges(visible, specs)],
         "sections": {name: clean_json(s.to_json()) for name, s in visible.items()},
         "history": [clean_json(h.to_json()) for h in card.history],
+        "transfers": [clean_json(t) for t in card.transfers],
+        "handoff": [clean_json(h) for h in card.handoff],
     }
 
 
@@ -96,6 +138,7 @@ def build_customer(sections: Mapping[str, Section], specs: Mapping[str, SectionS
     names: dict[str, str] = {}
     conflicts: list[Conflict] = []
     matches = 0
+    finders: list[SectionSpec] = []
     for name, section in sections.items():
         spec = specs.get(name)
         if spec is None or not spec.identity or section.status is not SectionStatus.OK:
@@ -103,6 +146,8 @@ def build_customer(sections: Mapping[str, Section], specs: Mapping[str, SectionS
         if section.data is None or ("items" in section.data and len(section.data) == 1):
             continue
         found = identity_of(section.data, spec.identity)
+        if found:
+            finders.append(spec)
         if "id" in found:
             ids[name] = str(found["id"])
         if "name" in found:
@@ -117,7 +162,25 @@ def build_customer(sections: Mapping[str, Section], specs: Mapping[str, SectionS
     elif names or ids:
         matches = max(matches, 1)
     display_name = next(iter(names.values()), None)
-    return Customer(name=display_name, ids=ids, matches=matches, conflicts=tuple(conflicts))
+    return Customer(
+        name=display_name, ids=ids, matches=matches, conflicts=tuple(conflicts), found_by=_found_by(finders)
+    )
+
+
+def _found_by(finders: Iterable[SectionSpec]) -> str | None:
+    """``number`` when a lookup by number found the customer, ``attribute:KEY`` when only an attribute did.
+
+    A connector that names neither (it runs on another's ``needs``) follows
+    whoever found the record it was given, so it decides nothing by itself.
+    """
+    ways = [
+        "number" if s.by_number else f"attribute:{s.attributes[0]}" if s.attributes else "" for s in finders
+    ]
+    if not ways:
+        return None
+    if "number" in ways:
+        return "number"
+    return next((way for way in ways if way), "number")
 
 
 def _rows_conflict(section: str, first: JSON, others: Iterable[JSON], records: int) -> Conflict:

@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from screenpop.call_context import Attributes, CallContext, Direction
+
 JSON = dict[str, Any]
 
 
@@ -128,6 +130,8 @@ class EventKind(StrEnum):
     MISSED = "missed"
     WITHDRAWN = "withdrawn"
     """The call stopped ringing for one agent (``agent``) but goes on for others."""
+    TRANSFERRED = "transferred"
+    """The call moved to ``agent`` and/or ``queue`` (from ``from_agent``): see ``screenpop.transfers``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +158,10 @@ class CallEvent:
     at: datetime | None = None
     forwarded_from: str | None = None
     leg: str | None = None
+    direction: Direction = Direction.INBOUND
+    attributes: Attributes = field(default_factory=dict, repr=False, compare=False)
+    """Attributes as the provider sent them (may hold ``secret_`` ones: never logged, never stored)."""
+    from_agent: str | None = None  # a transfer's sender, when the provider names one
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +202,8 @@ class Customer:
     ids: dict[str, str] = field(default_factory=dict)
     matches: int = 0
     conflicts: tuple[Conflict, ...] = ()
+    found_by: str | None = None
+    """``number``, ``attribute:KEY`` (an IVR key found the customer, not the number), or None."""
 
     def to_json(self) -> JSON:
         return {
@@ -201,6 +211,7 @@ class Customer:
             "ids": dict(self.ids),
             "matches": self.matches,
             "conflicts": [c.to_json() for c in self.conflicts],
+            "found_by": self.found_by,
         }
 
 
@@ -242,3 +253,7 @@ class Card:
     history: tuple[HistoryEntry, ...] = ()
     version: int = 1
     complete: bool = False
+    context: CallContext = field(default_factory=CallContext)
+    """Direction, line and attributes (rendered without its ``secret_`` attributes)."""
+    transfers: tuple[JSON, ...] = ()  # [{"from_agent", "to_agent", "to_queue", "at"}], oldest first
+    handoff: tuple[JSON, ...] = ()  # the notes saved on the call before its latest transfer

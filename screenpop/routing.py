@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from screenpop.config import AgentEntry, Settings
+from screenpop.lines import line_of
 from screenpop.model import CallEvent
 
 log = logging.getLogger(__name__)
 
 
 def route(settings: Settings, event: CallEvent) -> list[AgentEntry]:
-    """Agents to pop the card for; an unknown agent or an empty queue falls back, never to nobody."""
+    """Agents to pop the card for; an unknown agent or an empty queue falls back, never to nobody.
+
+    A call that names neither agent nor queue rings its line's queue, when
+    the line it came in on names one.
+    """
+    if not event.agent and not event.queue:
+        line = line_of(settings, event)
+        if line is not None and line.queue:
+            event = replace(event, queue=line.queue)
     if event.agent:
         agent = settings.agent(event.agent)
         if agent is not None:

@@ -37,10 +37,12 @@ LAYER_OF = {
     "model": MODEL,
     "conditions": MODEL,  # badge and rule conditions, shared by card.py and the rules kind
     "untrusted": MODEL,
+    "call_context": MODEL,  # direction, line, attributes: from the webhook to the lookup and the card
     "config": PURE,
     "phone": PURE,
     "card": PURE,
     "routing": PURE,
+    "lines": PURE,
     "auth": PURE,
     "connector_api": PURE,
     "plugins": PURE,
@@ -51,7 +53,10 @@ LAYER_OF = {
     "providers": SERVICES,
     "metrics": SERVICES,
     "calls": SERVICES,
+    "midcall": SERVICES,  # attributes posted during a call: merged, re-run, published
     "hub": SERVICES,
+    "call_transfers": SERVICES,
+    "transfers": SERVICES,
     "demo": SERVICES,
     "connectors": SERVICES,  # the kinds do I/O; they import only the connector contract (below)
     "web": WEB,

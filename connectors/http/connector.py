@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
@@ -21,6 +21,7 @@ from pydantic import Field, field_validator
 
 from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
 from screenpop.errors import ConnectorError
+from screenpop.model import is_call_parameter
 
 from .select import Selector, compile_path
 
@@ -47,6 +48,15 @@ class HttpOptions(ConnectorOptions):
     items: str | None = None
     limit: int = Field(20, ge=1, le=1000)
     hedge_ms: int | None = Field(None, ge=1, le=60_000)
+
+    def parameters(self) -> Iterator[tuple[tuple[int | str, ...], str]]:
+        """The call parameters the URL or body names (``{e164}``, ``{attr_order_id}``)."""
+        texts: list[tuple[tuple[int | str, ...], str]] = [(("url",), self.url)]
+        texts += [(("body",), text) for text in _strings(self.body)]
+        for path, text in texts:
+            for name in PLACEHOLDER.findall(text):
+                if is_call_parameter(name):
+                    yield path, name
 
     @field_validator("select")
     @classmethod
@@ -218,6 +228,18 @@ def fill_body(template: Any, params: Mapping[str, Any]) -> Any:
     if isinstance(template, list):
         return [fill_body(item, params) for item in template]
     return template
+
+
+def _strings(template: Any) -> Iterator[str]:
+    """Every string in a JSON body template."""
+    if isinstance(template, str):
+        yield template
+    elif isinstance(template, dict):
+        for item in template.values():
+            yield from _strings(item)
+    elif isinstance(template, list):
+        for item in template:
+            yield from _strings(item)
 
 
 def _param(params: Mapping[str, Any], name: str, where: str) -> Any:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -29,6 +29,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
 from screenpop.errors import ConnectorError
+from screenpop.model import is_call_parameter
 
 from .index import IndexKeeper, PhoneIndex
 from .values import describe_db_error, json_row
@@ -59,6 +60,21 @@ class SqlOptions(ConnectorOptions):
     def _async_url(cls, value: str) -> str:
         check_async_url(value)
         return value
+
+    def parameters(self) -> Iterator[tuple[tuple[int | str, ...], str]]:
+        """The call parameters the query names (``:e164``, ``:attr_account_id``).
+
+        screenpop skips the connector for a call without a named attribute,
+        and says on the card whether a number or an attribute found the
+        customer.  ``needs`` fields are checked when the query runs, as
+        before; a normalized match looks the number up in its index, so it
+        names ``e164`` too.
+        """
+        if self.match == "normalized":
+            yield ("match",), "e164"
+        for name in sorted(bind_names(self.query)):
+            if is_call_parameter(name):
+                yield ("query",), name
 
     @model_validator(mode="after")
     def _normalized_needs_index(self) -> SqlOptions:
@@ -106,6 +122,23 @@ def _require_driver(url: URL) -> None:
         ) from exc
 
 
+PARAMETER_LOGGERS = ("aiosqlite",)
+"""Drivers whose DEBUG lines quote every statement with its parameters (a caller's number, a PIN)."""
+
+
+def quiet_driver_logs() -> None:
+    """Keep those drivers' DEBUG lines out of every log, whatever level the root logger has.
+
+    ``hide_parameters=True`` keeps SQLAlchemy's own messages clean, but
+    aiosqlite logs each call it runs, arguments included; a ``secret_``
+    attribute bound into a query must never reach a log (SPEC 3).
+    """
+    for name in PARAMETER_LOGGERS:
+        driver = logging.getLogger(name)
+        if driver.level < logging.INFO:
+            driver.setLevel(logging.INFO)
+
+
 def bind_names(query: str) -> set[str]:
     """The ``:name`` parameters a query uses, as SQLAlchemy itself reads them (``::cast`` is not one)."""
     return set(text(query).compile().params)
@@ -121,6 +154,7 @@ class SqlConnector:
         self.options = options if isinstance(options, SqlOptions) else SqlOptions.model_validate(options)
         self._context = context
         self._url = check_async_url(self.options.url)
+        quiet_driver_logs()
         self._statement = _statement(self.options)
         self._needs = bind_names(self.options.query) - {"keys"}
         self._engine: AsyncEngine | None = None

@@ -98,6 +98,14 @@ class LocalValues:
         self.sets[key] = found
         return new
 
+    def replace_members(self, key: str, members: Sequence[str], ttl_s: float) -> list[str] | None:
+        found = self.live_set(key)
+        before = None if found is None else sorted(found.members)
+        kept = set(members)
+        removed = (found.removed | found.members) - kept if found is not None else set()
+        self.sets[key] = LocalSet(kept, removed, time.monotonic() + ttl_s)
+        return before
+
     def remove_member(self, key: str, member: str) -> bool:
         found = self.live_set(key)
         if found is None or member not in found.members:

@@ -113,6 +113,13 @@ class MemoryBroker:
         found.discard(member)
         return True
 
+    async def replace_members(self, key: str, members: Sequence[str], ttl_s: int) -> list[str] | None:
+        before = await self.members(key)
+        now = time.monotonic()
+        self._sets[key] = (set(members), now + ttl_s)
+        heapq.heappush(self._expiries, (now + ttl_s, key))
+        return before
+
     async def members(self, key: str) -> list[str] | None:
         found = self._sets.get(key)
         if found is None or found[1] < time.monotonic():

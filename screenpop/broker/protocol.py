@@ -212,6 +212,15 @@ class Broker(Protocol):
         """Take ``member`` out of the set at ``key``; True only for the caller that took it out."""
         ...
 
+    async def replace_members(self, key: str, members: Sequence[str], ttl_s: int) -> list[str] | None:
+        """Make ``members`` the whole set at ``key`` (kept ``ttl_s``); the members it held before (sorted).
+
+        None when there was no set.  Atomic: of two instances moving one call
+        at once, each sees the other's whole set, so every earlier holder is
+        told once, by the transfer that took it out.
+        """
+        ...
+
     async def members(self, key: str) -> list[str] | None:
         """The set at ``key`` (sorted), or None when no set was made there within its time to live.
 

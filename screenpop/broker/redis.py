@@ -23,7 +23,7 @@ return.  A supervisor task owns the connection: it reads the fan-out stream
 faults, reconnects with back-off and jitter, and keeps the state that
 ``health()`` answers from without touching the network.
 
-The parts: ``append.lua`` and ``add_members.lua`` (read by ``scripts``),
+The parts: ``append.lua``, ``add_members.lua`` and ``replace_members.lua`` (read by ``scripts``),
 ``redis_layout`` (key names, ids), ``fanout`` (handing entries out in
 order), ``replay``, ``local_fallback`` (ids, outbox and values while Redis is
 away) and ``faults``.  This module holds ``RedisBroker``, which ties them.
@@ -62,7 +62,7 @@ from screenpop.broker.redis_layout import (
     value_key,
 )
 from screenpop.broker.replay import replay_from_redis
-from screenpop.broker.scripts import ADD_MEMBERS_LUA, APPEND_LUA
+from screenpop.broker.scripts import ADD_MEMBERS_LUA, APPEND_LUA, REPLACE_MEMBERS_LUA
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ class RedisBroker:
         self._window_ms = replay_s * 1000
         self._append = self._redis.register_script(APPEND_LUA)
         self._add_members = self._redis.register_script(ADD_MEMBERS_LUA)
+        self._replace_members = self._redis.register_script(REPLACE_MEMBERS_LUA)
         self._ids = LocalIds()
         self._fanout = Fanout(self.instance_id, self._ids)
         self._outbox = Outbox()
@@ -348,6 +349,15 @@ class RedisBroker:
             except FAULTS as exc:
                 self._mark_down(describe_fault(exc))
         return self._local.add_members(key, members, ttl_s)
+
+    async def replace_members(self, key: str, members: Sequence[str], ttl_s: int) -> list[str] | None:
+        if self._up:
+            try:
+                old = await self._replace_members(keys=[set_key(key)], args=[ttl_s, *members])
+                return None if old is None else sorted(str(m) for m in old)
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        return self._local.replace_members(key, members, ttl_s)
 
     async def remove_member(self, key: str, member: str) -> bool:
         if self._up:

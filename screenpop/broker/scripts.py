@@ -2,7 +2,8 @@
 
 ``append.lua`` appends a publish to the agent streams and the fan-out stream
 in one call, idempotently per publish token; ``add_members.lua`` adds to a
-shared set and says which members are new.  Each file documents its KEYS,
+shared set and says which members are new; ``replace_members.lua`` swaps a
+set's members for others and answers the old ones (a transfer).  Each file documents its KEYS,
 ARGV and reply; the names in double braces are filled in here, from
 ``redis_layout``, so Python and Lua agree on them.
 """
@@ -25,3 +26,4 @@ def _read(name: str, **names: str) -> str:
 
 APPEND_LUA = _read("append.lua", MISSED_MAX=str(MISSED_MAX), SENT_PREFIX=SENT_PREFIX)
 ADD_MEMBERS_LUA = _read("add_members.lua")
+REPLACE_MEMBERS_LUA = _read("replace_members.lua")

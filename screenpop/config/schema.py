@@ -152,6 +152,29 @@ class CardSettings(Frozen):
         return f"disposition must be text of 1 to {MAX_DISPOSITION} characters"
 
 
+class LineSettings(Frozen):
+    """A number callers dial (SPEC 3 "Lines"): its name on the card, and the queue it rings by default."""
+
+    number: str = Field(min_length=2, max_length=16)
+    name: str = Field(min_length=1, max_length=100)
+    queue: str | None = Field(None, min_length=1, max_length=128)
+
+    @field_validator("number")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        try:
+            parsed = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException:
+            parsed = None
+        if (
+            parsed is None
+            or not phonenumbers.is_possible_number(parsed)
+            or phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != value
+        ):
+            raise ValueError(f"{value!r} must be a number in E.164, e.g. +18005550100")
+        return value
+
+
 FieldFormat = Literal["text", "number", "currency", "percent", "date", "datetime"]
 
 
@@ -243,6 +266,7 @@ class Settings(Frozen):
     routing: RoutingSettings = RoutingSettings()
     providers: tuple[ProviderSettings, ...] = ()
     card: CardSettings = CardSettings()
+    lines: tuple[LineSettings, ...] = ()
     connectors: tuple[ConnectorSettings, ...] = ()
     source: str = Field("<settings>", exclude=True)
 
@@ -251,6 +275,10 @@ class Settings(Frozen):
 
     def provider(self, name: str) -> ProviderSettings | None:
         return next((p for p in self.providers if p.name == name), None)
+
+    def line(self, e164: str | None) -> LineSettings | None:
+        """The configured line with this E.164 number, if any."""
+        return next((line for line in self.lines if line.number == e164), None) if e164 else None
 
     def agent(self, agent_id: str) -> AgentEntry | None:
         return next((a for a in self.agents.directory if a.id == agent_id), None)

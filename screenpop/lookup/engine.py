@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from screenpop.card import identity_of
+from screenpop.call_context import ATTR_PREFIX, SECRET_PREFIX, CallContext
+from screenpop.card import attribute_keys, connector_parameters, identity_of
 from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.config import ConnectorSettings, Settings
 from screenpop.connector_api import Connector, LookupResult
@@ -27,6 +28,9 @@ from screenpop.model import CallerNumber, Section, SectionStatus
 log = logging.getLogger(__name__)
 
 Sections = dict[str, Section]
+
+CONTEXT_PARAMETERS = frozenset({"direction", "line", "call_id"})
+"""Call parameters beyond the number (SPEC 3): a cached section is keyed on those its connector names."""
 
 
 class LookupObserver(Protocol):
@@ -60,6 +64,9 @@ class LookupEngine:
         self.breakers = {
             c.name: CircuitBreaker(c.circuit, c.max_concurrency, clock) for c in settings.connectors
         }
+        # the attribute keys each connector names: a call without one of them skips it
+        self.attributes = {c.name: attribute_keys(c) for c in settings.connectors}
+        self._named = {c.name: connector_parameters(c) for c in settings.connectors}
         self._inflight: dict[str, asyncio.Task[Section]] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -71,18 +78,44 @@ class LookupEngine:
             name: Section(status=status, title=c.title, error=reason) for name, c in self._configs.items()
         }
 
-    async def snapshots(self, number: CallerNumber) -> AsyncIterator[Snapshot]:
-        """Yield the sections after each batch of answers; the last is complete."""
-        run = _Run(self, number)
+    async def snapshots(
+        self,
+        number: CallerNumber,
+        context: CallContext | None = None,
+        keep: Mapping[str, Section] | None = None,
+    ) -> AsyncIterator[Snapshot]:
+        """Yield the sections after each batch of answers; the last is complete.
+
+        ``context`` binds ``direction``, ``line``, ``call_id`` and the
+        attributes; ``keep`` holds sections that stand as they are (a re-run
+        after new attributes runs only the others).
+        """
+        run = _Run(self, number, context or CallContext(), keep or {})
         async for snapshot in run.drive():
             yield snapshot
 
-    async def lookup(self, number: CallerNumber) -> Sections:
+    async def lookup(self, number: CallerNumber, context: CallContext | None = None) -> Sections:
         """The final sections only (CLI, ``/api/lookup``)."""
         final: Sections = self.initial(number)
-        async for snapshot in self.snapshots(number):
+        async for snapshot in self.snapshots(number, context):
             final = snapshot.sections
         return final
+
+    def uses_changed(self, name: str, changed: frozenset[str]) -> bool:
+        """Whether connector ``name`` names one of the attribute keys ``changed``."""
+        return not changed.isdisjoint(self.attributes.get(name, ()))
+
+    def dependents(self, names: frozenset[str]) -> frozenset[str]:
+        """``names`` and every connector that ``needs`` one of them, directly or not."""
+        out = set(names)
+        grown = True
+        while grown:
+            grown = False
+            for name, config in self._configs.items():
+                if name not in out and not out.isdisjoint(config.needed_connectors()):
+                    out.add(name)
+                    grown = True
+        return frozenset(out)
 
     async def close(self) -> None:
         for task in [*self._background, *self._inflight.values()]:
@@ -93,9 +126,10 @@ class LookupEngine:
     async def section_for(self, name: str, params: Mapping[str, Any]) -> Section:
         """One connector's section, through the cache when the connector has one."""
         config = self._configs[name]
-        if config.cache_ttl_s <= 0:
+        if config.cache_ttl_s <= 0 or any(k.startswith(SECRET_PREFIX) for k in self.attributes[name]):
+            # a section found with a secret (a PIN) is never cached: its key would be derived from it
             return await self._fetch(name, params)
-        key = cache_key(name, params)
+        key = cache_key(name, self._keyed_params(name, params))
         cached = await self.cache.get(key)
         if cached is not None:
             age = cached.age(self._clock.time())
@@ -104,6 +138,23 @@ class LookupEngine:
             self._refresh_in_background(name, params, key)
             return replace(cached.section, cached=True, elapsed_ms=0, age_s=age)
         return await asyncio.shield(self._shared_fetch(name, params, key))
+
+    def _keyed_params(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """What a cached section is keyed on: the number, the `needs`, and the call parameters it names.
+
+        ``call_id`` (and a direction, line or attribute the connector does not
+        name) would otherwise make every call's key new, and nothing would ever
+        be served from the cache; a kind that does not declare its parameters
+        is keyed on all of them but the call id.
+        """
+        named = self._named.get(name)
+        if named is None:
+            return {k: v for k, v in params.items() if k != "call_id"}
+        return {
+            k: v
+            for k, v in params.items()
+            if (k not in CONTEXT_PARAMETERS and not k.startswith(ATTR_PREFIX)) or k in named
+        }
 
     def _shared_fetch(self, name: str, params: Mapping[str, Any], key: str) -> asyncio.Task[Section]:
         """One lookup in flight per connector and number; later askers share it."""
@@ -196,12 +247,19 @@ def _why_not_looked_up(number: CallerNumber) -> str | None:
 class _Run:
     """One card's fan-out: the needs graph walked as answers arrive."""
 
-    def __init__(self, engine: LookupEngine, number: CallerNumber) -> None:
+    def __init__(
+        self, engine: LookupEngine, number: CallerNumber, context: CallContext, keep: Mapping[str, Section]
+    ) -> None:
         self.engine = engine
-        self.params: dict[str, Any] = dict(number.params())
+        self.params: dict[str, Any] = {**context.params(), **number.params()}
+        self.attributes = context.attributes
         self.sections = engine.initial(number)
         self.tasks: dict[asyncio.Task[Section], str] = {}
         self.started: set[str] = set()
+        for name, section in keep.items():
+            if name in self.sections and self.sections[name].status is SectionStatus.PENDING:
+                self.sections[name] = section
+                self.started.add(name)
 
     async def drive(self) -> AsyncIterator[Snapshot]:
         deadline = time.monotonic() + self.engine._deadline_s
@@ -234,25 +292,32 @@ class _Run:
                 config = self.engine._configs[name]
                 if any(not self.sections[n].status.final for n in config.needed_connectors()):
                     continue
-                missing = self._bind_needs(config)
+                missing = self._missing_attribute(name) or self._bind_needs(config)
                 self.started.add(name)
                 progress = True
                 if missing:
                     self.sections[name] = replace(
-                        section, status=SectionStatus.SKIPPED, error=f"needs {missing}", elapsed_ms=0
+                        section, status=SectionStatus.SKIPPED, error=missing, elapsed_ms=0
                     )
                     continue
                 params = {**self.params, **self._needs_params(config)}
                 task = asyncio.create_task(self.engine.section_for(name, params))
                 self.tasks[task] = name
 
+    def _missing_attribute(self, name: str) -> str | None:
+        """``no attribute KEY`` for the first attribute the connector names that the call lacks."""
+        for key in self.engine.attributes.get(name, ()):
+            if key not in self.attributes:
+                return f"no attribute {key}"
+        return None
+
     def _bind_needs(self, config: ConnectorSettings) -> str | None:
-        """The first `needs` input that is missing, or None when all are there."""
+        """``needs X`` for the first `needs` input that is missing, or None when all are there."""
         for need in config.needs:
             source, field = need.split(".")
             data = self.sections[source].data or {}
             if self.sections[source].status is not SectionStatus.OK or data.get(field) is None:
-                return need
+                return f"needs {need}"
         return None
 
     def _needs_params(self, config: ConnectorSettings) -> dict[str, Any]:

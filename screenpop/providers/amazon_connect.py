@@ -26,10 +26,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from screenpop.call_context import Direction, normalise_provider_attributes
 from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadRequest, BadSignature, ConfigError
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.base import SignedRequest, WebhookReply, WebhookRequest
+from screenpop.providers.connect_transfers import call_id_of, is_transfer, moved
 from screenpop.providers.signing import (
     SIGNATURE_HEADER,
     accepted_body,
@@ -140,34 +142,54 @@ def flow_ringing(contact: Mapping[str, Any], provider: str) -> CallEvent:
     customer = _optional_object(contact, "CustomerEndpoint", where)
     system = _optional_object(contact, "SystemEndpoint", where)
     queue = _optional_object(contact, "Queue", where)
+    customer_number = text_field(customer, "Address", where + "CustomerEndpoint.") or ""
+    system_number = text_field(system, "Address", where + "SystemEndpoint.")
+    outbound = contact.get("InitiationMethod") in OUTBOUND_METHODS
     return CallEvent(
         provider=provider,
         call_id=_required(contact, "ContactId", where),
         event=EventKind.RINGING,
-        from_raw=text_field(customer, "Address", where + "CustomerEndpoint.") or "",
-        to=text_field(system, "Address", where + "SystemEndpoint."),
+        # an outbound contact's customer is the number dialled: it becomes `to`, ours `from`
+        from_raw=(system_number or "") if outbound else customer_number,
+        to=customer_number if outbound else system_number,
         queue=text_field(queue, "Name", where + "Queue.") or None,
+        direction=Direction.OUTBOUND if outbound else Direction.INBOUND,
+        attributes=contact_attributes(contact),
     )
+
+
+OUTBOUND_METHODS = frozenset({"OUTBOUND", "CALLBACK", "EXTERNAL_OUTBOUND"})
+"""``InitiationMethod`` values of a contact the center places to the customer: an agent dialling
+out, a queued callback, an outbound campaign (Connect's "contact initiation methods")."""
+
+
+def contact_attributes(contact: Mapping[str, Any]) -> dict[str, Any]:
+    """``Details.ContactData.Attributes`` (Connect's contact attributes, all strings) as the call's."""
+    attributes = contact.get("Attributes")
+    if not isinstance(attributes, dict):
+        return {}
+    return normalise_provider_attributes(attributes)
 
 
 def contact_event(detail: Mapping[str, Any], provider: str, agents: Mapping[str, str]) -> list[CallEvent]:
     event_type = detail.get("eventType")
-    call_id = _required(detail, "contactId", "detail.")
+    call_id = call_id_of(detail, _required(detail, "contactId", "detail."))
     agent_info = _get_any(detail, "agentInfo", "AgentInfo")
     agent_arn = _text(agent_info, "agentArn") or _text(agent_info, "AgentArn")
     if event_type == "QUEUED":
         return queued(detail, provider, call_id)
     if event_type == "CONNECTED_TO_AGENT":
         stamp = _text(agent_info, "connectedToAgentTimestamp")
-        return [
-            CallEvent(
-                provider=provider,
-                call_id=call_id,
-                event=EventKind.ANSWERED,
-                agent=agent_for(agents, agent_arn, provider),
-                at=parse_time(stamp, "detail.agentInfo.connectedToAgentTimestamp"),
-            )
-        ]
+        agent = agent_for(agents, agent_arn, provider)
+        transfer = [moved(detail, provider, call_id, agent, None)] if is_transfer(detail) and agent else []
+        answered = CallEvent(
+            provider=provider,
+            call_id=call_id,
+            event=EventKind.ANSWERED,
+            agent=agent,
+            at=parse_time(stamp, "detail.agentInfo.connectedToAgentTimestamp"),
+        )
+        return [*transfer, answered]
     if event_type == "DISCONNECTED":
         kind = EventKind.ENDED if agent_arn else EventKind.MISSED
         at = parse_time(_text(detail, "disconnectTimestamp"), "detail.disconnectTimestamp")
@@ -176,6 +198,9 @@ def contact_event(detail: Mapping[str, Any], provider: str, agents: Mapping[str,
 
 
 def queued(detail: Mapping[str, Any], provider: str, call_id: str) -> list[CallEvent]:
+    if is_transfer(detail):
+        name = _queue_name(detail)
+        return [moved(detail, provider, call_id, None, name)] if name else []
     customer = _get_any(detail, "customerEndpoint", "CustomerEndpoint")
     number = _text(customer, "address") or _text(customer, "Address")
     if not number:
@@ -185,10 +210,14 @@ def queued(detail: Mapping[str, Any], provider: str, call_id: str) -> list[CallE
             provider,
         )
         return []
-    queue_info = _get_any(detail, "queueInfo", "QueueInfo")
-    queue = _text(queue_info, "queueName") or _text(queue_info, "name") or None
+    queue = _queue_name(detail)
     ringing = EventKind.RINGING
     return [CallEvent(provider=provider, call_id=call_id, event=ringing, from_raw=number, queue=queue)]
+
+
+def _queue_name(detail: Mapping[str, Any]) -> str | None:
+    queue_info = _get_any(detail, "queueInfo", "QueueInfo")
+    return _text(queue_info, "queueName") or _text(queue_info, "name") or None
 
 
 def _get_any(data: Any, *keys: str) -> Any:

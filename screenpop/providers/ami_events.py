@@ -12,11 +12,15 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
+from screenpop.call_context import normalise_provider_attributes
 from screenpop.config import ProviderSettings
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.ami_protocol import Packet, split_packets
+from screenpop.providers.ami_transfers import TRANSFER_EVENTS, transfer_event
 from screenpop.providers.signing import agent_for
 
 UNKNOWN = "<unknown>"  # how AMI prints an empty caller id
@@ -39,6 +43,8 @@ class AmiTranslator:
         self.answered: OrderedDict[str, None] = OrderedDict()
 
     def translate(self, packet: Packet) -> list[CallEvent]:
+        if packet.get("Event") in TRANSFER_EVENTS:
+            return transfer_event(packet, self.provider, self.agents)
         handler = {
             "AgentCalled": self._agent_called,
             "DialBegin": self._dial_begin,
@@ -54,7 +60,8 @@ class AmiTranslator:
         return [event] if event else []
 
     def _agent_called(self, p: Packet, call_id: str) -> CallEvent:
-        return self._event(p, call_id, EventKind.RINGING, self._member_agent(p), p.get("Queue") or None)
+        event = self._event(p, call_id, EventKind.RINGING, self._member_agent(p), p.get("Queue") or None)
+        return replace(event, attributes=channel_variables(p))
 
     def _agent_ring_no_answer(self, p: Packet, call_id: str) -> CallEvent | None:
         agent = self._member_agent(p)
@@ -127,6 +134,21 @@ class AmiTranslator:
 
 RING_EVENTS = (EventKind.RINGING, EventKind.WITHDRAWN)
 """Events about one ring of one member: their leg is the member channel's ``DestUniqueid``."""
+
+
+def channel_variables(p: Packet) -> dict[str, Any]:
+    """The caller channel's variables (``ChanVariable: NAME=value`` lines) as the call's attributes.
+
+    Asterisk adds them to every event about a channel for the variables
+    listed in ``manager.conf`` ``channelvars=``; names are lower-cased
+    (``ACCOUNT_ID`` -> ``account_id``) by ``normalise_provider_attributes``.
+    """
+    found: dict[str, str] = {}
+    for line in p.get("ChanVariable", "").split("\n"):
+        name, sep, value = line.partition("=")
+        if sep and name:
+            found[name] = value
+    return normalise_provider_attributes(found)
 
 
 def _timestamp(value: str | None) -> datetime | None:

@@ -22,11 +22,22 @@ class AmiProtocolError(Exception):
     """The peer does not speak AMI (no banner, an endless packet, a line too long)."""
 
 
+REPEATED_SUFFIX = "ChanVariable"
+"""Headers an event repeats, one per variable (``ChanVariable: NAME=value``, ``DestChanVariable``)."""
+
+
 def add_line(packet: Packet, line: str) -> None:
-    """``Key: Value`` into ``packet``; a line without a colon (banner, command output) is skipped."""
+    """``Key: Value`` into ``packet``; a line without a colon (banner, command output) is skipped.
+
+    A repeated ``…ChanVariable`` header keeps every value, one per line.
+    """
     key, sep, value = line.partition(":")
     if sep and key.strip():
-        packet[key.strip()] = value[1:] if value.startswith(" ") else value
+        key = key.strip()
+        value = value[1:] if value.startswith(" ") else value
+        if key.endswith(REPEATED_SUFFIX) and key in packet:
+            value = f"{packet[key]}\n{value}"
+        packet[key] = value
 
 
 def split_packets(text: str) -> list[Packet]:

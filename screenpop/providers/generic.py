@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from screenpop.call_context import Direction, parse_attributes
 from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadRequest, ConfigError
 from screenpop.model import CallEvent, EventKind
@@ -90,7 +91,26 @@ def event_from_json(data: Mapping[str, Any], provider: str, agents: Mapping[str,
         queue=text_field(data, "queue"),
         at=parse_time(text_field(data, "at"), "at"),
         forwarded_from=text_field(data, "forwarded_from"),
+        direction=direction_field(data),
+        attributes=parse_attributes(data.get("attributes")),
+        from_agent=_agent(text_field(data, "from_agent"), agents),
     )
+
+
+def direction_field(data: Mapping[str, Any]) -> Direction:
+    """The optional ``direction`` (``inbound`` when absent); anything else is a 400 naming it."""
+    value = text_field(data, "direction")
+    if value is None:
+        return Direction.INBOUND
+    try:
+        return Direction(value)
+    except ValueError:
+        raise BadRequest(f"`direction` must be inbound or outbound, not {value[:40]!r}") from None
+
+
+def _agent(name: str | None, agents: Mapping[str, str]) -> str | None:
+    """A sender's agent name as a screenpop agent id (through the provider's ``agents`` map)."""
+    return agents.get(name, name) if name else None
 
 
 def example_body(number: str, call_id: str, agent: str | None, queue: str | None) -> bytes:

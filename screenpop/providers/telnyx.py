@@ -7,22 +7,28 @@ Telnyx retries and does not keep order, so duplicates and an ``answered``
 before its ``initiated`` are ordinary input: they are passed on as they
 come, and deduplication happens upstream on (provider, call id, event).
 
-``call_id`` is ``call_control_id``.  ``call.initiated`` rings only for
+``call_id`` is ``call_control_id``.  ``call.initiated`` rings for
 ``direction: incoming``; the outgoing legs Telnyx creates when the app
 dials an agent have call control ids of their own and are not the
-caller's call, so their events are ignored.
+caller's call, so their events are ignored -- unless the application put
+``{"agent": "<screenpop agent id>"}`` in the leg's ``client_state``: that
+is an agent dialling a customer (an outbound call), popped for that agent
+with the card of the number dialled.  ``client_state`` (base64 JSON) is
+the call's attributes.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from screenpop.call_context import Direction, normalise_provider_attributes
 from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadRequest, BadSignature, ConfigError
 from screenpop.model import CallEvent, EventKind
@@ -118,8 +124,12 @@ def events_from_json(data: Mapping[str, Any], provider: str) -> list[CallEvent]:
     payload = envelope.get("payload")
     if not isinstance(payload, dict):
         raise BadRequest("`data.payload` is required and must be an object")
+    state = client_state(payload.get("client_state"))
     direction = payload.get("direction")
-    if direction == "outgoing" or (kind is EventKind.RINGING and direction != "incoming"):
+    dialler = text_field(state, "agent", "client_state.") if direction == "outgoing" else None
+    if (direction == "outgoing" and not dialler) or (
+        kind is EventKind.RINGING and direction not in ("incoming", "outgoing")
+    ):
         return []
     call_id = text_field(payload, "call_control_id", "data.payload.")
     if not call_id:
@@ -134,8 +144,26 @@ def events_from_json(data: Mapping[str, Any], provider: str) -> list[CallEvent]:
             caller_name=text_field(payload, "caller_id_name", "data.payload.") or None,
             at=parse_time(text_field(envelope, "occurred_at", "data."), "data.occurred_at"),
             forwarded_from=diversion(payload.get("sip_headers")),
+            agent=dialler,
+            direction=Direction.OUTBOUND if dialler else Direction.INBOUND,
+            attributes=normalise_provider_attributes({k: v for k, v in state.items() if k != "agent"}),
         )
     ]
+
+
+def client_state(value: Any) -> dict[str, Any]:
+    """``client_state``: base64 of what the application put there; a JSON object becomes attributes.
+
+    Anything else (another application's plain text, bad base64) carries no
+    attributes and is not an error: Telnyx would only retry it.
+    """
+    if not isinstance(value, str) or not value:
+        return {}
+    try:
+        decoded = json.loads(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError):
+        return {}
+    return decoded if isinstance(decoded, dict) else {}
 
 
 def diversion(sip_headers: Any) -> str | None:

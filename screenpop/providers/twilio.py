@@ -46,11 +46,13 @@ from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
+from screenpop.call_context import Direction, normalise_provider_attributes
 from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.errors import BadRequest, BadSignature, ConfigError, UnsupportedMediaType
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers.base import SignedRequest, WebhookReply, WebhookRequest
 from screenpop.providers.signing import agent_for, any_equal, is_json, media_type, names_for
+from screenpop.providers.taskrouter_transfers import TRANSFER_EVENTS, transfer_event
 from screenpop.untrusted import loads_object
 
 log = logging.getLogger(__name__)
@@ -286,22 +288,49 @@ def voice_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str])
     kind = (CHILD_STATUS if parent else PARENT_STATUS).get(p["CallStatus"])
     if kind is None:
         return []
+    from_raw = p.get("From") or p.get("Caller") or ""
+    dialler = from_raw[len("client:") :] if not parent and from_raw.startswith("client:") else None
+    direction = voice_direction(p, parent, dialler, client)
+    if dialler is not None:
+        client = dialler  # an agent's browser dialling out: the card is about `To`, for that agent
     event = CallEvent(
         provider=provider,
         call_id=parent or call_sid,
         event=kind,
-        from_raw=p.get("From") or p.get("Caller") or "",
-        to=None if client else to,
+        from_raw="" if dialler is not None else from_raw,
+        to=to if dialler is not None or not client else None,
         caller_name=p.get("CallerName") or None,
         agent=agent_for(agents, client, provider) if client and kind is not EventKind.ENDED else None,
         at=parse_timestamp(p.get("Timestamp")),
         forwarded_from=p.get("ForwardedFrom") or None,
         leg=call_sid if parent and kind in (EventKind.RINGING, EventKind.WITHDRAWN) else None,
+        direction=direction,
     )
     return _unless_withdrawn_from_nobody(event)
 
 
+def voice_direction(
+    p: Mapping[str, str], parent: str | None, dialler: str | None, client: str | None
+) -> Direction:
+    """Outbound for the caller's own call made by the REST API to a number (``outbound-api``: a
+    dialler, a click-to-dial) or by an agent's Voice SDK client (``From=client:NAME``).
+
+    A ``<Dial>`` child leg is ``outbound-dial`` whatever the call is: it is a
+    leg of the call, not an outbound call of its own; and an API call to an
+    agent's client (``To=client:NAME``, the first leg of a click-to-dial)
+    names no customer yet, so it rings that agent as before.
+    """
+    if parent:
+        return Direction.INBOUND
+    if dialler is not None or (p.get("Direction") == "outbound-api" and client is None):
+        return Direction.OUTBOUND
+    return Direction.INBOUND
+
+
 def taskrouter_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str]) -> list[CallEvent]:
+    if p["EventType"] in TRANSFER_EVENTS:
+        attributes = task_attributes(p.get("TaskAttributes"))
+        return transfer_event(p, provider, agents, attributes, parse_timestamp)
     kind = TASKROUTER_EVENTS.get(p["EventType"])
     if kind is None:
         return []
@@ -311,6 +340,7 @@ def taskrouter_events(p: Mapping[str, str], provider: str, agents: Mapping[str, 
         log.debug("provider %s: TaskRouter task without call_sid (not a voice task) ignored", provider)
         return []
     worker = p.get("WorkerName") if kind is not EventKind.MISSED else None
+    outbound = attributes.get("direction") == "outbound"  # Flex's outbound voice tasks say so
     event = CallEvent(
         provider=provider,
         call_id=call_id,
@@ -322,8 +352,23 @@ def taskrouter_events(p: Mapping[str, str], provider: str, agents: Mapping[str, 
         queue=p.get("TaskQueueName") or None,
         at=parse_timestamp(p.get("Timestamp")),
         leg=(p.get("ReservationSid") or None) if kind in (EventKind.RINGING, EventKind.WITHDRAWN) else None,
+        direction=Direction.OUTBOUND if outbound else Direction.INBOUND,
+        attributes=task_call_attributes(attributes),
     )
     return _unless_withdrawn_from_nobody(event)
+
+
+TASK_FIELDS_READ = frozenset({"from", "to", "call_sid", "caller_name", "direction"})
+"""Task attributes screenpop reads as the call itself; the others become the call's attributes."""
+
+
+def task_call_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The task's own attributes (what the IVR or Studio flow put there) as the call's attributes.
+
+    Keys are lower-cased, nested objects (Flex's ``conversations``,
+    ``customers``) dropped: see ``normalise_provider_attributes``.
+    """
+    return normalise_provider_attributes({k: v for k, v in attributes.items() if k not in TASK_FIELDS_READ})
 
 
 def _unless_withdrawn_from_nobody(event: CallEvent) -> list[CallEvent]:

@@ -121,6 +121,10 @@ class Store:
         """The agents that got the call's card, in the order they got it."""
         return await self._db.read(self._sql.recipients, provider, call_id)
 
+    async def call_notes(self, provider: str, call_id: str) -> list[JSON]:
+        """Every note saved on this call, oldest first (a transferred card's hand-off)."""
+        return await self._db.read(self._sql.call_notes, provider, call_id)
+
     async def save_summary(self, provider: str, call_id: str, summary: JSON) -> None:
         """Keep the final card's short summary for ``/api/calls``."""
         await self._db.write(self._sql.save_summary, SummaryWrite(provider, call_id, summary))

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from screenpop.errors import BadRequest
 from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
-from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_DISPOSITION, MAX_NOTES, MAX_PRODUCT, MAX_TEXT
+from screenpop.store.schema import (
+    FEEDBACK_OUTCOMES,
+    MAX_DISPOSITION,
+    MAX_NOTES,
+    MAX_PRODUCT,
+    MAX_TEXT,
+    STATUS_RANK,
+)
 from screenpop.untrusted import clean_line, clean_text
 
 if TYPE_CHECKING:
@@ -155,7 +162,7 @@ def new_call(event: CallEvent, e164: str | None, received: datetime) -> dict[str
     return {
         "provider": event.provider,
         "call_id": event.call_id,
-        "status": event.event.value,
+        "status": status_of_new_call(event),
         "received_at": received,
         "answered_by": None,
         "answered_at": None,
@@ -163,6 +170,12 @@ def new_call(event: CallEvent, e164: str | None, received: datetime) -> dict[str
         **caller_fields(event, e164),
         **outcome(event, received),
     }
+
+
+def status_of_new_call(event: CallEvent) -> str:
+    """A call first heard of through a transfer is ringing for its new holder; otherwise its event."""
+    status = event.event.value
+    return status if STATUS_RANK.get(status, -1) >= 0 else EventKind.RINGING.value
 
 
 def new_event(call_pk: int, event: CallEvent, received: datetime) -> dict[str, Any]:

@@ -40,6 +40,7 @@ STATUS_RANK: Mapping[str, int] = MappingProxyType(
         EventKind.ANSWERED.value: 1,
         EventKind.ENDED.value: 2,
         EventKind.MISSED.value: 2,
+        EventKind.TRANSFERRED.value: -1,  # a transfer moves the call, not its status
     }
 )
 """A call's status only moves to a higher rank, so late or repeated events cannot undo it."""

@@ -171,6 +171,10 @@ class StoreSQL:
         pk = conn.execute(self._call_pk, {"w_provider": provider, "w_call_id": call_id}).scalar_one_or_none()
         return () if pk is None else self._recipients_of(conn, pk)
 
+    def call_notes(self, conn: sa.Connection, provider: str, call_id: str) -> list[JSON]:
+        pk = conn.execute(self._call_pk, {"w_provider": provider, "w_call_id": call_id}).scalar_one_or_none()
+        return [] if pk is None else self._notes_of(conn, [pk]).get(pk, [])
+
     def save_summary(self, conn: sa.Connection, write: SummaryWrite) -> None:
         stmt = self._set_summary.returning(calls.c.id)
         if conn.execute(stmt, self._summary_params(write)).first() is None:

@@ -15,6 +15,7 @@ from aiohttp import web
 import screenpop.web.app_keys as app_keys
 from screenpop import untrusted
 from screenpop.auth import AgentIdentity, bearer_token, verify_token
+from screenpop.call_context import ATTR_PREFIX, AttributeValue, CallContext, parse_attributes
 from screenpop.card import render_card, summary_for
 from screenpop.errors import (
     BadRequest,
@@ -110,6 +111,8 @@ async def list_calls(request: web.Request) -> web.Response:
     who = None if agent.role == SUPERVISOR_ROLE else agent.id
     await request.app[app_keys.CALLS].records_written()
     calls = await request.app[app_keys.STORE].recent_calls(who, limit)
+    if who is not None:  # the call stays in the history of an agent it was transferred away from
+        await request.app[app_keys.CALLS].mark_transferred_away(who, calls)
     hidden = request.app[app_keys.SETTINGS].hidden_sections(agent.role)
     for call in calls:  # the reader's own view: a summary is derived from sections its role may not see
         call["summary"] = summary_for(call.get("summary"), hidden)
@@ -141,6 +144,19 @@ async def save_note(request: web.Request) -> web.Response:
         may_annotate_any=agent.role == SUPERVISOR_ROLE,
     )
     return web.json_response(saved, status=201)
+
+
+async def post_attributes(request: web.Request) -> web.Response:
+    """Attributes learnt during the call: merged, dependent sections re-run, a new version to all."""
+    agent = _agent(request)
+    body = await _json_body(request)
+    attributes = parse_attributes(body.get("attributes"), "attributes")
+    call_id = request.match_info["call_id"]
+    if clean_line(call_id) != call_id:
+        raise NotFound("no call has that id")  # no provider sends control characters in an id
+    await request.app[app_keys.CALLS].records_written()
+    result = await request.app[app_keys.CALLS].attributes.apply(call_id, agent.id, attributes)
+    return web.json_response(result.to_json())
 
 
 async def save_feedback(request: web.Request) -> web.Response:
@@ -180,13 +196,32 @@ async def lookup(request: web.Request) -> web.Response:
     number = parse_caller(raw, settings.numbers.default_region)
     if number.withheld or not (number.e164 or number.digits):
         raise InvalidNumber(f"{raw[:40]!r} is not a phone number")
-    sections = await request.app[app_keys.ENGINE].lookup(number)
-    card = Card(call_id="", caller=number, received_at="", sections=sections, status="lookup", complete=True)
+    context = CallContext(attributes=_query_attributes(request))
+    sections = await request.app[app_keys.ENGINE].lookup(number, context)
+    card = Card(
+        call_id="",
+        caller=number,
+        received_at="",
+        sections=sections,
+        status="lookup",
+        complete=True,
+        context=context,
+    )
     hidden = settings.hidden_sections(agent.role)
     await request.app[app_keys.STORE].audit_lookup(
         agent.id, number.e164 or number.digits, [n for n in sections if n not in hidden]
     )
     return web.json_response(render_card(card, request.app[app_keys.SPECS], hidden))
+
+
+def _query_attributes(request: web.Request) -> dict[str, AttributeValue]:
+    """``attr_KEY=VALUE`` query parameters as the lookup's attributes (text values), checked like a call's."""
+    given = {
+        name.removeprefix(ATTR_PREFIX): value
+        for name, value in request.query.items()
+        if name.startswith(ATTR_PREFIX)
+    }
+    return parse_attributes(given, "attr_ parameters")
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ from screenpop import __version__
 from screenpop.config import Settings
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.web.handlers import MAX_NOTES_CHARS
-from screenpop.web.openapi_schemas import STRING, schemas
+from screenpop.web.openapi_schemas import STRING, attributes_body, object_schema, schemas
 
 JSON = dict[str, Any]
 
@@ -59,6 +59,7 @@ def _paths() -> JSON:
         "/api/calls": {"get": _list_calls()},
         "/api/calls/{call_id}/notes": {"post": _save_note()},
         "/api/calls/{call_id}/feedback": {"post": _save_feedback()},
+        "/api/calls/{call_id}/attributes": {"post": _post_attributes()},
         "/api/lookup": {"get": _lookup()},
         "/healthz": {"get": _healthz()},
         "/readyz": {"get": _readyz()},
@@ -188,6 +189,31 @@ def _save_feedback() -> JSON:
     )
 
 
+def _post_attributes() -> JSON:
+    operation = _call_post(
+        "Attributes learnt during the call, merged into it; the connectors that name a changed "
+        "attr_KEY (and what needs them) run again and every recipient gets the next card version",
+        attributes_body(),
+        _json(
+            "The last version published and the sections that ran again",
+            object_schema(
+                {
+                    "call_id": STRING,
+                    "version": {"type": "integer"},
+                    "rerun": {"type": "array", "items": STRING},
+                }
+            ),
+        ),
+        "Not a JSON object, no attributes, or a bad key or value (the message names it)",
+    )
+    responses = operation["responses"]
+    responses["200"] = responses.pop("201")
+    responses["503"] = _error(
+        "The store or broker is down, or the call's card is not complete yet: send again"
+    )
+    return operation
+
+
 def _call_post(summary: str, body: JSON, created: JSON, bad_request: str) -> JSON:
     """A JSON POST on a call the agent received: what notes and feedback share."""
     return {
@@ -212,9 +238,20 @@ def _lookup() -> JSON:
     return {
         "summary": "The card for a number, without a call (supervisor role)",
         "security": BEARER,
-        "parameters": [{"name": "number", "in": "query", "required": True, "schema": STRING}],
+        "parameters": [
+            {"name": "number", "in": "query", "required": True, "schema": STRING},
+            {
+                "name": "attr_KEY",
+                "in": "query",
+                "required": False,
+                "description": "Any number of attr_KEY=VALUE parameters (KEY matching "
+                "[a-z][a-z0-9_]{0,39}): the lookup's attributes, bound as attr_KEY like a call's",
+                "schema": STRING,
+            },
+        ],
         "responses": {
             "200": _json("The card, with the sections the caller's role may see", _ref("Card")),
+            "400": _error("An attr_ parameter whose key is not an attribute key (the message names it)"),
             "401": AUTH_FAILED,
             "403": _error("Not a supervisor"),
             "422": _error("Not a phone number (or withheld)"),

@@ -30,9 +30,22 @@ ERROR_CODES = [
 STRING: JSON = {"type": "string"}
 NULLABLE_STRING: JSON = {"type": "string", "nullable": True}
 OBJECT: JSON = {"type": "object"}
+DIRECTION: JSON = {"type": "string", "enum": ["inbound", "outbound"], "default": "inbound"}
+ATTRIBUTES: JSON = {
+    "type": "object",
+    "maxProperties": 50,
+    "patternProperties": {
+        "^[a-z][a-z0-9_]{0,39}$": {
+            "oneOf": [{"type": "string", "maxLength": 1000}, {"type": "number"}, {"type": "boolean"}]
+        }
+    },
+    "additionalProperties": False,
+    "description": "IVR input, a bot's findings: values are strings, numbers or booleans, bound into "
+    "connectors as attr_KEY; keys starting with secret_ reach lookups only (never stored, logged or shown)",
+}
 
 
-def _object(required: dict[str, JSON], optional: dict[str, JSON] | None = None, **extra: Any) -> JSON:
+def object_schema(required: dict[str, JSON], optional: dict[str, JSON] | None = None, **extra: Any) -> JSON:
     return {
         "type": "object",
         "required": list(required),
@@ -43,17 +56,17 @@ def _object(required: dict[str, JSON], optional: dict[str, JSON] | None = None, 
 
 def schemas() -> JSON:
     return {
-        "Error": _object(
-            {"error": _object({"code": {"type": "string", "enum": ERROR_CODES}, "message": STRING})},
+        "Error": object_schema(
+            {"error": object_schema({"code": {"type": "string", "enum": ERROR_CODES}, "message": STRING})},
             example={"error": {"code": "unauthorized", "message": "the token has expired"}},
         ),
-        "Accepted": _object(
+        "Accepted": object_schema(
             {"call_id": NULLABLE_STRING, "status": {"type": "string", "enum": ["accepted"]}},
             description="call_id is null when the request carried no call event (a status screenpop ignores)",
         ),
         "GenericEvent": _generic_event(),
-        "Health": _object({"status": {"type": "string", "enum": ["ok"]}}),
-        "Readiness": _object(
+        "Health": object_schema({"status": {"type": "string", "enum": ["ok"]}}),
+        "Readiness": object_schema(
             {
                 "store": STRING,
                 "broker": STRING,
@@ -63,7 +76,7 @@ def schemas() -> JSON:
             example={"store": "ok", "broker": "down: connection refused", "connectors": {"crm": "closed"}},
         ),
         "Note": _note(),
-        "Feedback": _object(
+        "Feedback": object_schema(
             {
                 "call_id": STRING,
                 "provider": STRING,
@@ -73,7 +86,7 @@ def schemas() -> JSON:
                 "answered_at": STRING,
             }
         ),
-        "CallList": _object({"calls": {"type": "array", "items": _call()}}),
+        "CallList": object_schema({"calls": {"type": "array", "items": _call()}}),
         "Card": _card(),
     }
 
@@ -84,7 +97,7 @@ ID_PATTERN = rf"^[^{_NOT_IN_ID}]*[^\s{_NOT_IN_ID}][^{_NOT_IN_ID}]*$"
 
 
 def _generic_event() -> JSON:
-    return _object(
+    return object_schema(
         {
             "event": {"type": "string", "enum": [k.value for k in EventKind]},
             "call_id": {
@@ -101,6 +114,8 @@ def _generic_event() -> JSON:
             "queue": STRING,
             "forwarded_from": STRING,
             "at": {"type": "string", "format": "date-time"},
+            "direction": DIRECTION,
+            "attributes": ATTRIBUTES,
         },
         example={
             "event": "ringing",
@@ -113,8 +128,16 @@ def _generic_event() -> JSON:
     )
 
 
+def attributes_body() -> JSON:
+    """``POST /api/calls/{call_id}/attributes``: attributes to merge into a call in progress."""
+    return object_schema(
+        {"attributes": ATTRIBUTES},
+        example={"attributes": {"account_id": "AC-0042", "verified": True}},
+    )
+
+
 def _note() -> JSON:
-    return _object(
+    return object_schema(
         {
             "id": {"type": "integer"},
             "agent": STRING,
@@ -126,8 +149,8 @@ def _note() -> JSON:
 
 
 def _call() -> JSON:
-    caller = _object({"raw": NULLABLE_STRING, "e164": NULLABLE_STRING, "name": NULLABLE_STRING})
-    return _object(
+    caller = object_schema({"raw": NULLABLE_STRING, "e164": NULLABLE_STRING, "name": NULLABLE_STRING})
+    return object_schema(
         {
             "call_id": STRING,
             "provider": STRING,
@@ -141,21 +164,35 @@ def _call() -> JSON:
             "ended_at": NULLABLE_STRING,
             "summary": {"type": "object", "nullable": True},
             "notes": {"type": "array", "items": _note()},
-        }
+        },
+        {"transferred_away": {"type": "boolean"}},
     )
 
 
 def _card() -> JSON:
-    section = _object(
+    section = object_schema(
         {"status": {"type": "string", "enum": [s.value for s in SectionStatus]}},
         {"title": STRING, "data": OBJECT, "error": STRING, "elapsed_ms": {"type": "integer"}},
     )
-    return _object(
+    return object_schema(
         {
             "call_id": STRING,
             "status": STRING,
-            "caller": _object({"e164": NULLABLE_STRING, "valid": {"type": "boolean"}}),
-            "customer": OBJECT,
+            "caller": object_schema({"e164": NULLABLE_STRING, "valid": {"type": "boolean"}}),
+            "direction": DIRECTION,
+            "line": NULLABLE_STRING,
+            "attributes": {**ATTRIBUTES, "description": "the call's attributes without its secret_ ones"},
+            "customer": object_schema(
+                {"matches": {"type": "integer"}},
+                {
+                    "found_by": {
+                        "type": "string",
+                        "nullable": True,
+                        "description": "number, or attribute:KEY when only an attribute (an IVR key) "
+                        "found the customer; null when no customer was found",
+                    }
+                },
+            ),
             "badges": {"type": "array", "items": OBJECT},
             "sections": {"type": "object", "additionalProperties": section},
             "history": {"type": "array", "items": OBJECT},
@@ -164,7 +201,16 @@ def _card() -> JSON:
             "call_id": "",
             "status": "lookup",
             "caller": {"raw": "4155550132", "e164": "+14155550132", "valid": True, "withheld": False},
-            "customer": {"name": "Example Customer", "ids": {"crm": "C-0001"}, "matches": 1, "conflicts": []},
+            "direction": "inbound",
+            "line": None,
+            "attributes": {},
+            "customer": {
+                "name": "Example Customer",
+                "ids": {"crm": "C-0001"},
+                "matches": 1,
+                "conflicts": [],
+                "found_by": "number",
+            },
             "badges": [],
             "sections": {"crm": {"status": "ok", "title": "CRM", "data": {"name": "Example Customer"}}},
             "history": [],

@@ -37,6 +37,7 @@ from tests.support.signers import sign
 WEBHOOK = "/webhooks/{provider}"
 NOTES = "/api/calls/{call_id}/notes"
 FEEDBACK = "/api/calls/{call_id}/feedback"
+ATTRIBUTES = "/api/calls/{call_id}/attributes"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 TOKENS = {
     "supervisor": lambda: host_token("agent-3"),
@@ -69,6 +70,8 @@ def _breakable(operation: dict[str, Any]) -> bool:
 def _credentials(path: str, secured: bool) -> list[str]:
     """Agent tokens for /api (a supervisor on a stored call for notes, feedback); signed webhook bodies."""
     if secured:
+        if path == ATTRIBUTES:  # agent-1 received seed-1's card: positive cases reach the merge
+            return [*TOKENS, "tier1@seed-1"]
         return [*TOKENS, "supervisor@seed-2"] if path in (NOTES, FEEDBACK) else list(TOKENS)
     return ["none", "signed"] if path == WEBHOOK else ["none"]
 
@@ -175,6 +178,13 @@ BODIES = [
     {"event": "ended", "call_id": "c-conf-3", "at": "2016-12-31T23:59:60Z"},
     {"event": "rung", "call_id": "c-conf-4"},
     {"call_id": "c-conf-5"},
+    {"event": "ringing", "call_id": "c-conf-6", "direction": "outbound", "to": "+14155550132"},
+    {"event": "ringing", "call_id": "c-conf-7", "direction": "sideways"},
+    {"event": "ringing", "call_id": "c-conf-8", "attributes": {"account_id": "A-1", "n": 2, "ok": True}},
+    {"event": "ringing", "call_id": "c-conf-9", "attributes": {"Account": "A-1"}},
+    {"event": "ringing", "call_id": "c-conf-10", "attributes": {"account_id": {"nested": 1}}},
+    {"event": "ringing", "call_id": "c-conf-11", "attributes": {"a" * 41: "x"}},
+    {"event": "ringing", "call_id": "c-conf-12", "attributes": {"note": "x" * 1001}},
 ]
 
 

@@ -1,0 +1,198 @@
+"""CallService's transfer steps: a ``transferred`` event, a ring after one, a live card that moved.
+
+Kept apart from ``calls.py`` (``CallService`` takes them in as a mixin) so
+that the life of a card and the life of a transfer can change separately.
+What a transfer changes in the shared state is ``transfers.TransferDesk``;
+this module decides, for one event on this instance, which of it to do and
+what to publish (docs/transfers.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine, Mapping
+from dataclasses import replace
+from typing import Any, Protocol
+
+from screenpop.broker import Broker, CardViews, Delivery
+from screenpop.config import Settings
+from screenpop.model import CallEvent, Card, EventKind
+from screenpop.routing import route
+from screenpop.store import CallRecorder
+from screenpop.transfers import (
+    STATE_TTL_S,
+    Move,
+    TransferDesk,
+    call_key,
+    card_fields,
+    deliveries,
+    recipients_key,
+    restamp,
+    state_key,
+)
+
+
+class Live(Protocol):
+    """What a transfer reads and changes of a card being built on this instance (``calls.LiveCall``)."""
+
+    card: Card
+    recipients: dict[str, str]
+    answered_by: str | None
+    provider: str | None
+    views: CardViews | None
+
+
+class TransferSteps:
+    """The transfer half of ``CallService``; the attributes and methods below are the service's own."""
+
+    _settings: Settings
+    _broker: Broker
+    _recorder: CallRecorder
+    _desk: TransferDesk
+    _live: Mapping[str, Live]
+
+    async def _open_card(self, event: CallEvent, recipients: dict[str, str], started: float) -> Any:
+        raise NotImplementedError  # CallService's
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        raise NotImplementedError  # CallService's
+
+    async def _complete(self, event: CallEvent, live: Any, started: float) -> None:
+        raise NotImplementedError  # CallService's
+
+    def _card_views(self, card: Card, provider: str | None) -> CardViews:
+        raise NotImplementedError  # CallService's
+
+    async def mark_transferred_away(self, agent: str, rows: list[dict[str, Any]]) -> None:
+        """``transferred_away`` on each of the agent's ``/api/calls`` rows (docs/transfers.md)."""
+        for row in rows:
+            row["transferred_away"] = await self._desk.left(row["provider"], row["call_id"], agent)
+
+    async def _transfer(self, event: CallEvent, state: str | None, started: float) -> None:
+        """Move the call: the card (next version) to its new holders, ``transferred`` to those it left.
+
+        After the call is over a transfer changes nothing.  Before any ring
+        (or when the card is known nowhere any more) the new holders get a
+        card opened for them, as version 2: a transfer is never a pop.  The
+        move is undone when the card cannot be published, so the sender's
+        retry moves it again.
+        """
+        if over(state):
+            self._recorder.record(event, None)
+            return
+        live = self._live.get(call_key(event.provider, event.call_id))
+        stored = None if live is not None else await self._desk.stored(event.provider, event.call_id)
+        version = 1 + (live.card.version if live else stored.version if stored else 1)
+        move = await self._desk.move(event, recipients_key(event.provider, event.call_id), version)
+        try:
+            when = "" if event.at is None else f"{event.at.timestamp():.6f}"
+            await self._broker.put(
+                state_key(event.provider, event.call_id),
+                f"transferred:{event.agent or ''}@{when}",
+                STATE_TTL_S,
+            )
+            if live is None and stored is None:
+                live = await self._open_card(event, {}, started)
+                self._spawn(self._complete(event, live, started))
+            if live is not None:
+                card = self._moved_card(live, event, move, version)
+            else:
+                assert stored is not None
+                card = restamp(stored, event.call_id, version, card_fields(event, move), event.provider)
+                await self._desk.remember(event.provider, card)
+            await self._broker.publish(deliveries(card, move, event))
+        except BaseException:
+            await self._desk.undo(event, recipients_key(event.provider, event.call_id), move)
+            raise
+        self._recorder.record(event, None, list(move.now))
+
+    async def _ring_after_transfer(self, event: CallEvent) -> None:
+        """A ring after a transfer (a queue ringing its members): the new agents get the card, not a pop.
+
+        They are added to the holders; the card they get is the call's next
+        version, as it stands, transfers and hand-off included.
+        """
+        roles = {a.id: a.role for a in route(self._settings, event)}
+        fresh = {
+            a: roles[a]
+            for a in await self._broker.add_members(
+                recipients_key(event.provider, event.call_id), list(roles), STATE_TTL_S
+            )
+        }
+        live = self._live.get(call_key(event.provider, event.call_id))
+        stored = None if live is not None else await self._desk.stored(event.provider, event.call_id)
+        if fresh and live is not None:
+            live.recipients.update(fresh)
+            live.card = replace(live.card, version=live.card.version + 1)
+            live.views = card = self._card_views(live.card, live.provider)
+        elif fresh and stored is not None:
+            card = restamp(stored, event.call_id, stored.version + 1, {}, event.provider)
+            await self._desk.remember(event.provider, card)
+        else:  # no card to hand on (its shared state expired): they hold nothing
+            for agent in fresh:
+                await self._broker.remove_member(recipients_key(event.provider, event.call_id), agent)
+            self._recorder.record(event, None)
+            return
+        await self._broker.publish([Delivery(agent, card=card) for agent in fresh])
+        self._recorder.record(event, None, list(fresh))
+
+    def _moved_card(self, live: Live, event: CallEvent, move: Move, version: int) -> CardViews:
+        """The live card as its next version, held by the transfer's new holders from now on."""
+        live.recipients, live.answered_by = dict(move.now), None
+        live.card = replace(
+            live.card,
+            version=max(version, live.card.version + 1),
+            agent=event.agent,
+            queue=event.queue,
+            transfers=move.transfers,
+            handoff=move.handoff,
+        )
+        live.views = self._card_views(live.card, live.provider)
+        return live.views
+
+    async def _follow_transfers(self, live: Live) -> None:
+        """Before a new version: a transfer taken by another instance moves this card's holders too."""
+        provider = live.provider or ""
+        transfers, latest = await self._desk.transfers(provider, live.card.call_id)
+        if len(transfers) <= len(live.card.transfers):
+            return
+        holders = await self._broker.members(recipients_key(provider, live.card.call_id)) or []
+        live.recipients = {a: e.role for a in holders if (e := self._settings.agent(a)) is not None}
+        live.answered_by = None
+        last = transfers[-1]
+        live.card = replace(
+            live.card,
+            version=max(live.card.version, latest),
+            agent=last.get("to_agent"),
+            queue=last.get("to_queue"),
+            transfers=transfers,
+            handoff=await self._desk.handoff(provider, live.card.call_id),
+        )
+
+    async def _answered_by_sender(self, event: CallEvent) -> bool:
+        """An ``answered`` from an agent the call was transferred away from (late, reordered): not news."""
+        if event.event is not EventKind.ANSWERED or not event.agent:
+            return False
+        holders = await self._broker.members(recipients_key(event.provider, event.call_id))
+        if holders is None or event.agent in holders:
+            return False
+        transfers, _ = await self._desk.transfers(event.provider, event.call_id)
+        return bool(transfers)
+
+
+def rings_after_transfer(event: CallEvent, state: str) -> bool:
+    """A ring the call's latest transfer did not already overtake (its own time, when both say one).
+
+    A ring stamped before the transfer is a reordered old ring: it pops
+    nothing.  Without times, a ring after a transfer is taken as new (a
+    queue the call was transferred to ringing its members).
+    """
+    kind, _, rest = state.partition(":")
+    if kind != EventKind.TRANSFERRED.value:
+        return False
+    when = rest.rpartition("@")[2]
+    return event.at is None or not when or event.at.timestamp() > float(when)
+
+
+def over(state: str | None) -> bool:
+    """Whether the call-state value says the call ended or was missed."""
+    return state is not None and state.partition(":")[0] in (EventKind.ENDED.value, EventKind.MISSED.value)

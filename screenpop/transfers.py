@@ -1,0 +1,261 @@
+"""Transfers: the call moves to another agent or queue, and its card goes with it (SPEC 4 and 5).
+
+What the rest of the service needs from a transfer, kept here so that
+``calls.py`` only decides *when* (state, dedupe) and this module *what*:
+
+- who receives the call now (``targets``): the named agent, else the queue's
+  members; nobody when the call left the directory (an outside number);
+- the atomic move of the call's recipients (``TransferDesk.move``): the
+  shared set is replaced in one step (``Broker.replace_members``, one Lua
+  call on Redis), and the step answers who held it before, so of two
+  instances racing each earlier holder is told once;
+- the card as it stands, on whichever instance takes the transfer
+  (``remember`` / ``stored``): the last card version's views are kept in the
+  broker, so a transfer arriving on an instance that never built the card,
+  or after the card was complete, sends the sections as they stand without
+  running a connector again;
+- the card's ``transfers`` (a shared set of entries, added atomically, never
+  a read-modify-write list) and ``handoff`` (the notes saved on the call, read
+  from the store).
+
+A transfer is never a pop: the card a transfer delivers is the next version
+of the call's card (``version`` >= 2), so "at most one pop per agent per call"
+means "at most one ``version: 1`` card per agent per call", and it holds for
+a transfer back, a warm transfer and two devices alike (docs/transfers.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from screenpop.broker import Broker, CardViews, Delivery, View
+from screenpop.config import Settings
+from screenpop.model import JSON, CallEvent
+from screenpop.routing import queue_members
+from screenpop.store import Store
+from screenpop.untrusted import clean_json
+
+STATE_TTL_S = 6 * 3600  # as long as the rest of a call's shared state
+HANDOFF_FIELDS = (
+    ("agent", "agent"),
+    ("disposition", "disposition"),
+    ("notes", "notes"),
+    ("at", "created_at"),
+)
+"""A hand-off entry's fields and the stored note's field each comes from."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCard:
+    """The latest card version of a call, in every view, as the broker keeps it for a transfer."""
+
+    version: int
+    views: tuple[View, ...]
+
+    def to_text(self) -> str:
+        views = [[sorted(v.hidden), list(v.shown), v.body] for v in self.views]
+        return json.dumps({"v": self.version, "views": views}, separators=(",", ":"))
+
+    @classmethod
+    def from_text(cls, text: str) -> StoredCard:
+        data = json.loads(text)
+        views = tuple(View(frozenset(h), str(b), tuple(s)) for h, s, b in data["views"])
+        return cls(int(data["v"]), views)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """What a transfer changed: who held the call before (None: nobody was known to), who holds it now."""
+
+    before: list[str] | None
+    now: dict[str, str]  # agent id -> directory role
+    transfers: tuple[JSON, ...]
+    handoff: tuple[JSON, ...]
+    entry: str = ""  # this transfer's member of the call's transfer set
+
+    @property
+    def left(self) -> list[str]:
+        """The earlier holders the call has left: they are told ``transferred``."""
+        return [a for a in self.before or () if a not in self.now]
+
+
+def targets(settings: Settings, event: CallEvent) -> dict[str, str]:
+    """Who holds the call after this transfer: the agent, else the queue's members, else nobody.
+
+    Unlike a ring, a transfer never falls back to ``routing.unrouted``: a
+    call transferred to someone screenpop does not know (an outside number,
+    a PBX extension with no agent) has left every screenpop agent.
+    """
+    agent = settings.agent(event.agent) if event.agent else None
+    if agent is not None:
+        return {agent.id: agent.role}
+    if event.queue:
+        return {a.id: a.role for a in queue_members(settings, event.queue)}
+    return {}
+
+
+def transferred_body(event: CallEvent) -> str:
+    """The message every earlier holder gets (SPEC 5): where the call went."""
+    return json.dumps(
+        {
+            "type": "call",
+            "call_id": event.call_id,
+            "status": "transferred",
+            "agent": event.agent,
+            "queue": event.queue,
+        },
+        separators=(",", ":"),
+    )
+
+
+def restamp(
+    stored: StoredCard, call_id: str, version: int, card: Mapping[str, object], provider: str
+) -> CardViews:
+    """The stored views as version ``version``, with ``card``'s fields (transfers, hand-off…) set in each."""
+    views = []
+    for view in stored.views:
+        body = json.loads(view.body)
+        body["version"] = version
+        body["card"].update(card)
+        views.append(View(view.hidden, json.dumps(body, separators=(",", ":")), view.shown))
+    return CardViews(call_id, version, tuple(views), provider)
+
+
+class TransferDesk:
+    """The shared state of transfers: recipients, the card as it stands, the transfer list, the hand-off."""
+
+    def __init__(self, settings: Settings, broker: Broker, store: Store) -> None:
+        self._settings = settings
+        self._broker = broker
+        self._store = store
+
+    async def remember(self, provider: str, card: CardViews | None) -> None:
+        """Keep the card version just published, for a transfer on any instance."""
+        if card is not None:
+            stored = StoredCard(card.version, card.views)
+            await self._broker.put(_card_key(provider, card.call_id), stored.to_text(), STATE_TTL_S)
+
+    async def stored(self, provider: str, call_id: str) -> StoredCard | None:
+        text = await self._broker.get(_card_key(provider, call_id))
+        return None if text is None else StoredCard.from_text(text)
+
+    async def move(self, event: CallEvent, recipients_key: str, version: int) -> Move:
+        """Give the call to its new holders in one atomic step, and note the transfer."""
+        now = targets(self._settings, event)
+        # the notes are read from the store meanwhile: the one step here that is not a broker round trip
+        handoff = asyncio.ensure_future(self.handoff(event.provider, event.call_id))
+        try:
+            return await self._move(event, recipients_key, version, now, handoff)
+        finally:
+            handoff.cancel()  # a no-op once it is done; when the move failed, nobody waits for it
+
+    async def _move(
+        self,
+        event: CallEvent,
+        recipients_key: str,
+        version: int,
+        now: dict[str, str],
+        handoff: asyncio.Future[tuple[JSON, ...]],
+    ) -> Move:
+        before = await self._broker.replace_members(recipients_key, list(now), STATE_TTL_S)
+        entry = {
+            "from_agent": event.from_agent,
+            "to_agent": event.agent,
+            "to_queue": event.queue,
+            "at": _iso(event.at),
+            "v": version,
+        }
+        key, member = _transfers_key(event.provider, event.call_id), json.dumps(entry, sort_keys=True)
+        await self._broker.add_members(key, [member], STATE_TTL_S)
+        transfers, _ = await self.transfers(event.provider, event.call_id)
+        return Move(before, now, transfers, await handoff, member)
+
+    async def undo(self, event: CallEvent, recipients_key: str, move: Move) -> None:
+        """Put the holders back (the transfer could not be delivered: the sender's retry does it again)."""
+        await self._broker.replace_members(recipients_key, move.before or [], STATE_TTL_S)
+        await self._broker.remove_member(_transfers_key(event.provider, event.call_id), move.entry)
+
+    async def transfers(self, provider: str, call_id: str) -> tuple[tuple[JSON, ...], int]:
+        """The call's transfers, oldest first, and the card version the latest was delivered as (0: none)."""
+        found = await self._broker.members(_transfers_key(provider, call_id))
+        entries = sorted((json.loads(m) for m in found or () if m), key=lambda e: int(e["v"]))
+        latest = int(entries[-1]["v"]) if entries else 0
+        return tuple({k: v for k, v in e.items() if k != "v"} for e in entries), latest
+
+    async def left(self, provider: str, call_id: str, agent: str) -> bool:
+        """Whether the call was transferred away from ``agent`` (and not back): no longer theirs to act on."""
+        holders = await self._broker.members(recipients_key(provider, call_id))
+        if holders is None or agent in holders:
+            return False
+        transfers, _ = await self.transfers(provider, call_id)
+        return bool(transfers)
+
+    async def handoff(self, provider: str, call_id: str) -> tuple[JSON, ...]:
+        """The notes saved on the call so far, as the card's ``handoff``."""
+        notes = await self._store.call_notes(provider, call_id)
+        return tuple(clean_json({out: n[name] for out, name in HANDOFF_FIELDS}) for n in notes)
+
+
+def card_fields(event: CallEvent, move: Move) -> dict[str, object]:
+    """What a transfer changes on the card itself."""
+    return {
+        "agent": event.agent,
+        "queue": event.queue,
+        "transfers": list(move.transfers),
+        "handoff": list(move.handoff),
+    }
+
+
+def deliveries(card: CardViews, move: Move, event: CallEvent) -> list[Delivery]:
+    """The card for every new holder and the ``transferred`` message for every earlier one, in one publish."""
+    out = [Delivery(agent, card=card) for agent in move.now]
+    body = transferred_body(event)
+    return out + [Delivery(agent, body) for agent in move.left]
+
+
+def _iso(at: datetime | None) -> str:
+    when = at or datetime.now(UTC)
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def call_key(provider: str, call_id: str) -> str:
+    """This instance's live cards are keyed so (call ids are unique per provider only)."""
+    return f"{provider}:{call_id}"
+
+
+def state_key(provider: str, call_id: str) -> str:
+    """Answered by whom, over, or transferred (and when): the call's state in the broker."""
+    return f"call-state:{provider}:{call_id}"
+
+
+def recipients_key(provider: str, call_id: str) -> str:
+    """The shared set of the call's holders."""
+    return f"recipients:{provider}:{call_id}"
+
+
+def _card_key(provider: str, call_id: str) -> str:
+    return f"card:{provider}:{call_id}"
+
+
+def _transfers_key(provider: str, call_id: str) -> str:
+    return f"transfers:{provider}:{call_id}"
+
+
+__all__: Sequence[str] = (
+    "STATE_TTL_S",
+    "Move",
+    "StoredCard",
+    "TransferDesk",
+    "call_key",
+    "card_fields",
+    "deliveries",
+    "recipients_key",
+    "restamp",
+    "state_key",
+    "targets",
+    "transferred_body",
+)

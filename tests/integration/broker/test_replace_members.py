@@ -1,0 +1,41 @@
+"""A transfer's move of a call's holders: ``replace_members``, atomic on Redis, the same in memory."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from screenpop.broker import MemoryBroker
+from screenpop.broker.redis import RedisBroker
+
+pytestmark = pytest.mark.redis
+
+
+async def test_racing_transfers_each_see_a_whole_set(pair: tuple[RedisBroker, RedisBroker]) -> None:
+    """Two instances moving one call at once: each earlier holder is answered to exactly one of them."""
+    a, b = pair
+    for n in range(20):
+        key = f"recipients:pbx:c-{n}"
+        await a.add_members(key, ["agent-1", "agent-2"], 60)
+        first, second = await asyncio.gather(
+            a.replace_members(key, ["agent-3"], 60), b.replace_members(key, ["agent-4", "agent-5"], 60)
+        )
+        # as if one ran wholly before the other: it saw the ringing holders, the other exactly its set
+        a_first = (first, second) == (["agent-1", "agent-2"], ["agent-3"])
+        b_first = (first, second) == (["agent-4", "agent-5"], ["agent-1", "agent-2"])
+        assert a_first or b_first, (first, second)
+        assert await b.members(key) == (["agent-4", "agent-5"] if a_first else ["agent-3"])
+
+
+async def test_replace_tells_an_unknown_set_from_an_empty_one(redis_url: str) -> None:
+    """No set before: None; a set emptied by a transfer to nobody: [] (and it stays known)."""
+    for broker in (MemoryBroker(60), RedisBroker(redis_url, 60)):
+        await broker.start()
+        try:
+            assert await broker.replace_members("recipients:pbx:c-new", ["agent-1"], 60) is None
+            assert await broker.replace_members("recipients:pbx:c-new", [], 60) == ["agent-1"]
+            assert await broker.members("recipients:pbx:c-new") == []
+            assert await broker.add_members("recipients:pbx:c-new", ["agent-1"], 60) == ["agent-1"]
+        finally:
+            await broker.close()
