@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
 from screenpop.errors import ConnectorError
+from screenpop.model import is_call_parameter
 
 from .model import Line, PurchaseModel, as_utc
 
@@ -176,7 +177,8 @@ class PurchasesConnector:
 
 
 def _customer_key(params: Mapping[str, Any]) -> Any:
-    keys = [name for name in params if name not in NUMBER_PARAMS]
+    """The one ``needs`` field: every call also binds its number forms, direction, line, id and attributes."""
+    keys = [name for name in params if name not in NUMBER_PARAMS and not is_call_parameter(name)]
     if len(keys) != 1:
         raise ConnectorError("a purchases connector needs exactly one field, the customer key")
     return params[keys[0]]
