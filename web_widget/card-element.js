@@ -63,9 +63,9 @@ export class ScreenpopCard extends HTMLElement {
       rec.confirmDismiss = false;
       if (rec.view) rec.view.dismiss.textContent = "Dismiss";
       if (rec.transferredTo) {
-        // typing on a card on its way out (transferred away): it waits for the save or discard
+        // typing (or ✓/✕) on a card on its way out (transferred away): it waits for the save or discard
         this.#views.stay(rec);
-        this.#views.leave(rec);
+        this.#leaveOnceSaved(rec);
       }
     };
     this.#notes = new NotesForms({
@@ -396,7 +396,11 @@ export class ScreenpopCard extends HTMLElement {
     this.#views.leave(rec);
   }
 
-  /** Notes or an answer were saved: a card transferred away may go now (after the answer's state has settled). @param {CallRecord} rec */
+  /**
+   * A card transferred away goes once nothing typed on it is unsaved: asked after notes or an
+   * answer were saved or edited, once the answer's state has settled (it moves after the callback).
+   * @param {CallRecord} rec
+   */
   #leaveOnceSaved(rec) {
     if (rec.transferredTo) window.setTimeout(() => this.#views.leave(rec), 0);
   }
