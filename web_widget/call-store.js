@@ -4,12 +4,18 @@
 // One record per call_id, in arrival order.  A card is applied only when its version is newer than
 // the one held (a replay after `resume_from`, or an older snapshot, is never shown twice); a call's
 // status only moves forward (ringing -> answered -> ended/missed); a call another agent answered
-// while it still rang here is withdrawn.  Calls fetched from /api/calls after a gap the server could
-// not replay are merged into an "away" list when they are new and fall inside the gap.
+// while it still rang here is withdrawn.  A call transferred away from this agent (a `call` with
+// status `transferred`, or an /api/calls row with `transferred_away` after a gap) is marked with
+// where it went; a card whose `transfers` list grew (transferred here, or back) is a new arrival,
+// whatever became of the call here before.  Calls fetched from /api/calls after a gap the server
+// could not replay are merged into an "away" list when they are new and fall inside the gap.
+
+import { transferTarget, withoutSecrets } from "./call-context.js";
 
 /** @typedef {"ringing"|"answered"|"ended"|"missed"} CallStatus */
 /** @typedef {Record<string, any>} Card  a card as the server sends it (SPEC section 6); untrusted */
-/** @typedef {{call_id?: string, received_at?: string, status?: string, agent?: string|null, caller?: any, customer?: any}} CallSummary  an /api/calls entry */
+/** @typedef {{call_id?: string, received_at?: string, status?: string, agent?: string|null, caller?: any, customer?: any, transferred_away?: boolean}} CallSummary  an /api/calls entry */
+/** @typedef {import("./call-context.js").TransferTarget} TransferTarget */
 
 /**
  * @typedef {object} NotesState  the notes form's content and where its save stands
@@ -30,6 +36,8 @@
  * @property {boolean} mine  this agent answered it
  * @property {boolean} withdrawn  another agent answered it while it rang here
  * @property {string|null} takenBy
+ * @property {TransferTarget|null} transferredTo  the call was transferred away from this agent: where to ({agent: null, queue: null} when only known to have left)
+ * @property {number} transfersSeen  how many transfers of the call this record knows of (a longer list means the call arrived again)
  * @property {boolean} dismissed
  * @property {boolean} notified
  * @property {string} [notifiedName]
@@ -89,7 +97,7 @@ export class CallStore {
     if (!rec) {
       rec = {
         callId, version: 0, card: null, complete: false, status: "ringing", mine: false,
-        withdrawn: false, takenBy: null, dismissed: false, view: null, notified: false,
+        withdrawn: false, takenBy: null, transferredTo: null, transfersSeen: 0, dismissed: false, view: null, notified: false,
         notifyTimer: undefined, notes: emptyNotes(), expanded: new Set(), feedback: new Map(), arrivedAt: this.#now(),
       };
       this.#records.set(callId, rec);
@@ -109,9 +117,12 @@ export class CallStore {
 
   /**
    * A `card` frame.  Null when it is malformed or not newer than what is held (a duplicate);
-   * otherwise the record, updated, and whether this was the call's first card.
+   * otherwise the record, updated, whether this was the call's first card, and `transferredIn`:
+   * the card's `transfers` list grew, so the call was transferred here (again).  Such a card
+   * brings back a call that was withdrawn, transferred away or dismissed here; any other card of
+   * such a call (a late version) is kept but changes nothing on screen.
    * @param {{call_id?: string, version?: number, complete?: boolean, card?: Card}} msg
-   * @returns {{rec: CallRecord, firstSight: boolean} | null}
+   * @returns {{rec: CallRecord, firstSight: boolean, transferredIn: boolean} | null}
    */
   applyCard(msg) {
     const card = msg.card;
@@ -122,40 +133,84 @@ export class CallStore {
     if (rec.card && version <= rec.version) return null; // a replay or an older snapshot: never shown twice
     const firstSight = !rec.card;
     rec.version = version;
-    rec.card = card;
+    rec.card = withoutSecrets(card); // defence in depth: a secret_ attribute a server let through is dropped here
     rec.complete = Boolean(msg.complete);
+    const transfers = Array.isArray(card.transfers) ? card.transfers.length : 0;
+    const transferredIn = transfers > rec.transfersSeen;
+    if (transferredIn) {
+      rec.transfersSeen = transfers;
+      Object.assign(rec, { withdrawn: false, takenBy: null, transferredTo: null, dismissed: false, confirmDismiss: false, notified: false });
+    }
     if (STATUS_RANK[card.status] > STATUS_RANK[rec.status]) rec.status = card.status;
     if (card.status === "answered" && this.agent && card.agent === this.agent) rec.mine = true;
-    return { rec, firstSight };
+    return { rec, firstSight, transferredIn };
   }
 
   /**
-   * A `call` frame (answered / ended / missed).  Null when malformed; otherwise the record,
-   * `withdrawnBy`: the other agent who took the call when this frame withdrew it, and `changed`:
-   * whether this agent's view of the call moved (an answer by another agent never changes it).
-   * @param {{call_id?: string, status?: string, agent?: string|null}} msg
-   * @returns {{rec: CallRecord, withdrawnBy: string|null, changed: boolean} | null}
+   * A `call` frame (answered / ended / missed / transferred).  Null when malformed; otherwise the
+   * record, `withdrawnBy`: the other agent who took the call when this frame withdrew it,
+   * `transferredTo`: where the call went when this frame took it away from this agent, and
+   * `changed`: whether this agent's view of the call moved (an answer by another agent never
+   * changes it).
+   * @param {{call_id?: string, status?: string, agent?: string|null, queue?: string|null}} msg
+   * @returns {{rec: CallRecord, withdrawnBy: string|null, transferredTo: TransferTarget|null, changed: boolean} | null}
    */
   applyCall(msg) {
-    if (!msg.call_id || !msg.status || !STATUS_RANK[msg.status]) return null;
+    if (!msg.call_id || !msg.status) return null;
+    if (msg.status === "transferred") return this.#transferredAway(this.record(msg.call_id), transferTarget(msg));
+    if (!STATUS_RANK[msg.status]) return null;
     const rec = this.record(msg.call_id);
     const answered = msg.status === "answered";
     if (answered && msg.agent && this.agent && msg.agent !== this.agent) {
-      if (rec.status !== "ringing" || rec.withdrawn) return { rec, withdrawnBy: null, changed: false };
+      if (rec.status !== "ringing" || rec.withdrawn) return { rec, withdrawnBy: null, transferredTo: null, changed: false };
       rec.withdrawn = true;
       rec.takenBy = msg.agent;
-      return { rec, withdrawnBy: msg.agent, changed: false };
+      return { rec, withdrawnBy: msg.agent, transferredTo: null, changed: false };
     }
     if (answered) rec.mine = true;
     if (STATUS_RANK[msg.status] > STATUS_RANK[rec.status]) rec.status = /** @type {CallStatus} */ (msg.status);
-    return { rec, withdrawnBy: null, changed: true };
+    return { rec, withdrawnBy: null, transferredTo: null, changed: true };
+  }
+
+  /**
+   * The call left this agent.  Told once: a repeat, or a call already withdrawn here, changes nothing.
+   * @param {CallRecord} rec
+   * @param {TransferTarget} to
+   */
+  #transferredAway(rec, to) {
+    if (rec.transferredTo || rec.withdrawn) return { rec, withdrawnBy: null, transferredTo: null, changed: false };
+    rec.transferredTo = to;
+    // The transfer that moved it away is one more than any card here lists: only a card listing
+    // more than that (a transfer back) brings the call back; a late version listing fewer does not.
+    const listed = rec.card && Array.isArray(rec.card.transfers) ? rec.card.transfers.length : 0;
+    rec.transfersSeen = Math.max(rec.transfersSeen, listed) + 1;
+    return { rec, withdrawnBy: null, transferredTo: to, changed: true };
+  }
+
+  /**
+   * /api/calls rows fetched after a gap that say `transferred_away: true`: the `transferred`
+   * message was lost in the gap.  Returns the records on hand that this newly marks as gone.
+   * @param {unknown[]} calls
+   * @returns {CallRecord[]}
+   */
+  applyTransferredAway(calls) {
+    /** @type {CallRecord[]} */
+    const moved = [];
+    for (const call of calls) {
+      if (!call || typeof call !== "object") continue;
+      const entry = /** @type {CallSummary} */ (call);
+      const rec = entry.call_id && entry.transferred_away === true ? this.#records.get(entry.call_id) : undefined;
+      if (!rec || !rec.card) continue;
+      if (this.#transferredAway(rec, { agent: null, queue: null }).transferredTo) moved.push(rec);
+    }
+    return moved;
   }
 
   /** What the widget holds, for hosts and tests: calls that have a card. */
   snapshot() {
     return this.records()
       .filter((r) => r.card)
-      .map((r) => ({ call_id: r.callId, version: r.version, complete: r.complete, status: r.withdrawn ? "withdrawn" : r.status, dismissed: r.dismissed }));
+      .map((r) => ({ call_id: r.callId, version: r.version, complete: r.complete, status: r.withdrawn ? "withdrawn" : r.transferredTo ? "transferred" : r.status, dismissed: r.dismissed }));
   }
 
   /**

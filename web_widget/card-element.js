@@ -15,6 +15,7 @@ import { CallStore } from "./call-store.js";
 import { CardViews } from "./card-view.js";
 import { Connection, wsUrl } from "./connection.js";
 import { FeedbackAnswers } from "./feedback.js";
+import { isOutbound, transferHeadline, transferredAwayText, transfersOf } from "./call-context.js";
 import { callerLabel, Formatter } from "./format.js";
 import { NotesForms } from "./notes-form.js";
 import { MissedWhileAway } from "./missed.js";
@@ -61,6 +62,11 @@ export class ScreenpopCard extends HTMLElement {
     const edited = (rec) => {
       rec.confirmDismiss = false;
       if (rec.view) rec.view.dismiss.textContent = "Dismiss";
+      if (rec.transferredTo) {
+        // typing (or ✓/✕) on a card on its way out (transferred away): it waits for the save or discard
+        this.#views.stay(rec);
+        this.#leaveOnceSaved(rec);
+      }
     };
     this.#notes = new NotesForms({
       welcome: () => this.#welcome,
@@ -68,13 +74,19 @@ export class ScreenpopCard extends HTMLElement {
       post: (callId, body) => postNotes({ server: this.#serverBase(), getToken: () => this.#currentToken(), callId, body }),
       retryOn401: () => Boolean(this.#tokenProvider),
       edited,
-      saved: (rec, body) => this.#emit("screenpop:notes-saved", { call_id: rec.callId, ...body }),
+      saved: (rec, body) => {
+        this.#emit("screenpop:notes-saved", { call_id: rec.callId, ...body });
+        this.#leaveOnceSaved(rec);
+      },
     });
     const feedback = new FeedbackAnswers({
       post: (callId, body) => postFeedback({ server: this.#serverBase(), getToken: () => this.#currentToken(), callId, body }),
       retryOn401: () => Boolean(this.#tokenProvider),
       edited,
-      saved: (rec, answer) => this.#emit("screenpop:feedback", { call_id: rec.callId, ...answer }),
+      saved: (rec, answer) => {
+        this.#emit("screenpop:feedback", { call_id: rec.callId, ...answer });
+        this.#leaveOnceSaved(rec);
+      },
     });
     this.#views = new CardViews({
       store: this.#store,
@@ -96,6 +108,9 @@ export class ScreenpopCard extends HTMLElement {
       fmt: () => this.#fmt,
       homeRegion: () => this.#homeRegion,
       cleared: () => this.#dom.cardList.focus(),
+      transferredAway: (recs) => {
+        for (const rec of recs) this.#transferredAway(rec);
+      },
     });
     this.#conn = new Connection({
       getUrl: () => wsUrl(this.#serverBase()),
@@ -342,22 +357,25 @@ export class ScreenpopCard extends HTMLElement {
   #applyCard(msg) {
     const applied = this.#store.applyCard(msg);
     if (!applied) return;
-    const { rec, firstSight } = applied;
-    if (rec.withdrawn || rec.dismissed) return;
+    const { rec, firstSight, transferredIn } = applied;
+    if (rec.withdrawn || rec.dismissed || rec.transferredTo) return;
+    if (transferredIn) this.#views.stay(rec); // transferred back while its card was still fading out
     this.#views.render(rec, false);
     this.#emit("screenpop:card", { call_id: rec.callId, version: rec.version, complete: rec.complete, card: rec.card });
-    this.#attend(rec, firstSight);
+    this.#attend(rec, firstSight || transferredIn);
   }
 
   /** @param {Record<string, any>} msg */
   #applyCall(msg) {
     const applied = this.#store.applyCall(msg);
     if (!applied) return;
-    const { rec, withdrawnBy, changed } = applied;
+    const { rec, withdrawnBy, transferredTo, changed } = applied;
     if (withdrawnBy && rec.view) {
       this.#views.render(rec, false);
       this.#announce(`Call from ${callerLabel(rec.card, this.#homeRegion).name} was taken by ${withdrawnBy}.`);
       this.#views.fadeOut(rec);
+    } else if (transferredTo) {
+      this.#transferredAway(rec);
     } else if (changed && rec.view && !rec.dismissed && !rec.withdrawn) {
       this.#views.render(rec, false);
     }
@@ -365,7 +383,26 @@ export class ScreenpopCard extends HTMLElement {
     window.clearTimeout(rec.notifyTimer);
     const agent = msg.agent || null;
     if (msg.status === "answered") this.#emit("screenpop:answered", { call_id: rec.callId, agent, mine: !rec.withdrawn, card: rec.card });
-    this.#emit("screenpop:call", { call_id: rec.callId, status: msg.status, agent });
+    this.#emit("screenpop:call", { call_id: rec.callId, status: msg.status, agent, ...(msg.status === "transferred" ? { queue: msg.queue || null } : {}) });
+  }
+
+  /** The call left this agent: the card says where, then goes once nothing typed on it is unsaved. @param {CallRecord} rec */
+  #transferredAway(rec) {
+    if (this.#attention) this.#attention.stop(rec.callId);
+    window.clearTimeout(rec.notifyTimer);
+    if (!rec.view || rec.dismissed || !rec.card) return;
+    this.#views.render(rec, false);
+    this.#announce(`Call from ${callerLabel(rec.card, this.#homeRegion).name}: ${transferredAwayText(rec.transferredTo)}.`);
+    this.#views.leave(rec);
+  }
+
+  /**
+   * A card transferred away goes once nothing typed on it is unsaved: asked after notes or an
+   * answer were saved or edited, once the answer's state has settled (it moves after the callback).
+   * @param {CallRecord} rec
+   */
+  #leaveOnceSaved(rec) {
+    if (rec.transferredTo) window.setTimeout(() => this.#views.leave(rec), 0);
   }
 
   /** @param {CallRecord} rec @param {boolean} force  skip the "discard unsaved notes?" question */
@@ -379,11 +416,16 @@ export class ScreenpopCard extends HTMLElement {
 
   /** A ringing call's card: ring, announce it the first time, notify (attention.js decides when). @param {CallRecord} rec @param {boolean} firstSight */
   #attend(rec, firstSight) {
-    if (rec.status !== "ringing" || rec.withdrawn) return;
-    if (firstSight) {
-      const { name, number } = callerLabel(rec.card, this.#homeRegion);
-      this.#announce(`Incoming call: ${name}, ${number}.`);
+    const { name, number } = callerLabel(rec.card, this.#homeRegion);
+    const transferred = transferHeadline(transfersOf(rec.card));
+    if (isOutbound(rec.card)) {
+      // the agent dialled it: the card is shown, but nothing rings or notifies
+      if (firstSight) this.#announce(`Outbound call: ${name}, ${number}.`);
+      return;
     }
+    if (firstSight && transferred) this.#announce(`${transferred}: ${name}, ${number}.`);
+    if (rec.status !== "ringing" || rec.withdrawn) return;
+    if (firstSight && !transferred) this.#announce(`Incoming call: ${name}, ${number}.`);
     const label = () => callerLabel(rec.card, this.#homeRegion);
     if (this.#attention) this.#attention.attend(rec, firstSight, label, () => rec.view && rec.view.el.focus());
   }

@@ -1,7 +1,10 @@
 // @ts-check
 // One call's card on screen: built once, then updated part by part so focus, selection and the
-// notes being typed survive new card versions.  Newest call first; a withdrawn card fades out.
+// notes being typed survive new card versions.  Newest call first; a withdrawn card fades out, and
+// so does a card transferred away, once no notes or answers typed on it are left unsaved.
 
+import { isOutbound, lineName, transferredAwayText } from "./call-context.js";
+import { renderAttributes, renderHandoff } from "./context-view.js";
 import { h } from "./dom.js";
 import { callerLabel } from "./format.js";
 import { unsavedAnswers } from "./insight.js";
@@ -19,10 +22,13 @@ import { renderBadges, renderCaller, renderConflicts, renderHistory, renderSecti
  * @typedef {object} CardView  the DOM of one card (kept in `rec.view`)
  * @property {HTMLElement} el
  * @property {HTMLElement} pill
+ * @property {HTMLElement} direction
+ * @property {HTMLElement} line
  * @property {HTMLElement} queue
  * @property {HTMLElement} when
  * @property {HTMLElement} dismiss
  * @property {HTMLElement} taken
+ * @property {HTMLElement} transferred
  * @property {HTMLElement} sections
  * @property {HTMLElement} notesSlot
  * @property {any} notes
@@ -49,8 +55,19 @@ import { renderBadges, renderCaller, renderConflicts, renderHistory, renderSecti
  */
 
 /** @type {Readonly<Record<string, string>>} */
-export const STATUS_LABEL = Object.freeze({ ringing: "Ringing", answered: "On call", ended: "Ended", missed: "Missed", withdrawn: "Taken" });
-const WITHDRAWN_VISIBLE_MS = 4000; // long enough to read "Taken by agent-2", then it fades out
+export const STATUS_LABEL = Object.freeze({ ringing: "Ringing", answered: "On call", ended: "Ended", missed: "Missed", withdrawn: "Taken", transferred: "Transferred" });
+const WITHDRAWN_VISIBLE_MS = 4000; // long enough to read "Taken by agent-2" or "Transferred to agent-2", then it fades out
+
+/** Notes or ✓/✕ answers typed on the card and not saved (or being saved). @param {CallRecord} rec */
+export function unsavedWork(rec) {
+  return ["dirty", "error", "saving"].includes(rec.notes.state) || unsavedAnswers(rec.feedback);
+}
+
+/** The pill's word: "Dialling" for an outbound call not yet answered, "Answered" for a call another took. @param {CallRecord} rec @param {string} status */
+function pillText(rec, status) {
+  if (status === "ringing" && isOutbound(rec.card)) return "Dialling";
+  return rec.status === "answered" && !rec.mine && status === "answered" ? "Answered" : STATUS_LABEL[status];
+}
 
 export class CardViews {
   #ctx;
@@ -77,20 +94,28 @@ export class CardViews {
     const card = rec.card;
     const fmt = this.#ctx.fmt();
     const homeRegion = this.#ctx.homeRegion();
-    const status = rec.withdrawn ? "withdrawn" : rec.status;
+    const status = rec.withdrawn ? "withdrawn" : rec.transferredTo ? "transferred" : rec.status;
     v.el.setAttribute("data-version", String(rec.version));
     v.el.setAttribute("data-status", status);
     v.el.setAttribute("data-complete", rec.complete ? "true" : "false");
     const { name, number } = callerLabel(card, homeRegion);
-    v.el.setAttribute("aria-label", `${STATUS_LABEL[status]}: ${name}, ${number}`);
-    v.pill.textContent = rec.status === "answered" && !rec.mine && !rec.withdrawn ? "Answered" : STATUS_LABEL[status];
+    v.el.setAttribute("data-direction", isOutbound(card) ? "outbound" : "inbound");
+    v.pill.textContent = pillText(rec, status);
+    v.el.setAttribute("aria-label", `${v.pill.textContent}${isOutbound(card) ? " (outbound)" : ""}: ${name}, ${number}`);
+    v.direction.hidden = !isOutbound(card);
+    const line = lineName(card);
+    v.line.hidden = !line;
+    v.line.textContent = line || "";
     v.queue.textContent = card.queue ? `Queue: ${card.queue}` : "";
     v.when.textContent = fmt.time(card.received_at);
     v.taken.hidden = !rec.withdrawn;
     v.taken.textContent = rec.withdrawn ? `Taken by ${rec.takenBy}` : "";
+    this.#showTransferred(rec);
+    this.#swap(v, "handoff", renderHandoff(card, fmt), full);
     this.#swap(v, "caller", renderCaller(card, { homeRegion }), full);
     this.#swap(v, "badges", renderBadges(card), full);
     this.#swap(v, "conflicts", renderConflicts(card, (n) => this.sectionTitle(n, card)), full);
+    this.#swap(v, "attributes", renderAttributes(card), full);
     this.#swap(v, "actions", this.#actions(rec), full);
     this.#sections(rec, full);
     this.#swap(v, "history", renderHistory(card.history, fmt), full);
@@ -102,28 +127,34 @@ export class CardViews {
   #build(rec) {
     /** @type {Record<string, HTMLElement>} */
     const parts = {};
-    for (const slot of ["caller", "badges", "conflicts", "actions", "history"]) parts[slot] = h("div", { hidden: true });
+    for (const slot of ["handoff", "caller", "badges", "conflicts", "attributes", "actions", "history"]) parts[slot] = h("div", { hidden: true });
     const pill = h("span", { class: "pill", "data-testid": "call-status" });
+    const direction = h("span", { class: "direction", "data-testid": "direction", hidden: true, text: "Outbound call" });
+    const line = h("span", { class: "line", "data-testid": "line", title: "The line the call is on", hidden: true });
     const queue = h("span", { class: "queue" });
     const when = h("span", { class: "when" });
     const dismiss = h("button", { type: "button", class: "dismiss", "data-testid": "dismiss", onclick: () => this.#ctx.dismiss(rec), text: "Dismiss" });
     const taken = h("div", { class: "taken", "data-testid": "taken-by", hidden: true });
+    const transferred = h("div", { class: "transferred", "data-testid": "transferred-to", role: "status", hidden: true });
     const sections = h("div", { class: "sections", "data-testid": "sections" });
     const notesSlot = h("div", {});
     const el = h(
       "article",
       { class: "card", "data-testid": "card", "data-call-id": rec.callId, part: "card", tabindex: "-1" },
-      h("div", { class: "card-top" }, pill, queue, when, dismiss),
+      h("div", { class: "card-top" }, pill, direction, line, queue, when, dismiss),
       taken,
+      transferred,
+      parts.handoff,
       parts.caller,
       parts.badges,
       parts.conflicts,
+      parts.attributes,
       parts.actions,
       sections,
       parts.history,
       notesSlot,
     );
-    return { el, pill, queue, when, dismiss, taken, sections, notesSlot, notes: null, parts, keys: {}, sectionEls: new Map(), sectionKeys: new Map() };
+    return { el, pill, direction, line, queue, when, dismiss, taken, transferred, sections, notesSlot, notes: null, parts, keys: {}, sectionEls: new Map(), sectionKeys: new Map() };
   }
 
   /** Newest call first: by the server's received_at, else by arrival. @param {CallRecord} rec */
@@ -233,10 +264,48 @@ export class CardViews {
     return h("div", { class: "actions" }, h("button", { type: "button", "data-testid": "open-record", part: "open-record", onclick: open, text: "Open record" }));
   }
 
+  /**
+   * "Transferred to agent-2", and while notes or answers typed on the card are unsaved, that the
+   * card waits for them.
+   * @param {CallRecord} rec
+   */
+  #showTransferred(rec) {
+    /** @type {CardView} */
+    const v = rec.view;
+    v.transferred.hidden = !rec.transferredTo;
+    if (!rec.transferredTo) return v.transferred.replaceChildren();
+    const waiting = unsavedWork(rec) && !v.fadeTimer;
+    const where = h("strong", { text: transferredAwayText(rec.transferredTo) });
+    const hint = h("span", { class: "transferred-hint", "data-testid": "transferred-hint", text: " Save or discard your notes; the card then closes." });
+    v.transferred.replaceChildren(...(waiting ? [where, hint] : [where]));
+  }
+
+  /**
+   * The call was transferred away: the card says where, then leaves like a taken one; while notes
+   * or answers typed on it are unsaved it stays (the agent saves or discards them, and this is
+   * called again).
+   * @param {CallRecord} rec
+   */
+  leave(rec) {
+    if (!rec.view || !rec.transferredTo) return;
+    if (!unsavedWork(rec)) this.fadeOut(rec);
+    this.#showTransferred(rec);
+  }
+
+  /** The call came back (transferred here again): it stays. @param {CallRecord} rec */
+  stay(rec) {
+    if (!rec.view) return;
+    window.clearTimeout(rec.view.fadeTimer);
+    window.clearTimeout(rec.view.removeTimer);
+    rec.view.fadeTimer = rec.view.removeTimer = undefined;
+    rec.view.el.classList.remove("fading");
+  }
+
   /** "Taken by …" stays readable for a moment, then the card fades and goes. @param {CallRecord} rec */
   fadeOut(rec) {
     /** @type {CardView} */
     const view = rec.view;
+    if (view.fadeTimer) return; // already on its way out
     const reduced = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
     view.fadeTimer = window.setTimeout(() => view.el.classList.add("fading"), WITHDRAWN_VISIBLE_MS);
     view.removeTimer = window.setTimeout(() => this.remove(rec), WITHDRAWN_VISIBLE_MS + (reduced ? 0 : 700));

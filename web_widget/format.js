@@ -204,6 +204,7 @@ export function numberText(caller, ctx) {
 export function callerLabel(card, homeRegion) {
   const caller = (card && card.caller) || {};
   const customer = (card && card.customer) || {};
-  const name = customer.name || caller.name || "Unknown caller";
+  const unknown = card && card.direction === "outbound" ? "Unknown number" : "Unknown caller"; // outbound: the number dialled
+  const name = customer.name || caller.name || unknown;
   return { name, number: numberText(caller, { homeRegion }) };
 }

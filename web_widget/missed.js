@@ -1,7 +1,9 @@
 // @ts-check
 // "Missed while away": after a gap the server could not replay (`welcome` with recovered: false),
 // the calls that rang meanwhile, fetched from /api/calls.  A fetch that fails is said, with a
-// retry, never swallowed: the agent must know the list may be incomplete.
+// retry, never swallowed: the agent must know the list may be incomplete.  A row that says
+// `transferred_away` for a card still on screen means its `transferred` message was lost in the
+// gap: the card is told so.
 
 import { fetchCalls } from "./api.js";
 import { renderMissed } from "./render.js";
@@ -18,6 +20,7 @@ import { renderMissed } from "./render.js";
  * @property {() => Formatter} fmt
  * @property {() => string|null} homeRegion
  * @property {() => void} cleared  the agent pressed Clear
+ * @property {(recs: import("./call-store.js").CallRecord[]) => void} transferredAway  cards on screen whose calls were transferred away during the gap
  */
 
 export class MissedWhileAway {
@@ -42,7 +45,11 @@ export class MissedWhileAway {
     this.#lostAt = lostAt;
     const result = await fetchCalls({ server: this.#ctx.server(), getToken: this.#ctx.getToken, limit: 20 });
     this.#error = result.ok ? null : result.message;
-    if (result.ok) this.#ctx.store.mergeAway(result.calls, lostAt);
+    if (result.ok) {
+      const moved = this.#ctx.store.applyTransferredAway(result.calls);
+      this.#ctx.store.mergeAway(result.calls, lostAt);
+      if (moved.length) this.#ctx.transferredAway(moved);
+    }
     this.#render();
   }
 

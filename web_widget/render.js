@@ -7,6 +7,8 @@
 // formatting itself is pure and lives in format.js.
 
 import { h, isNumeric, valueNode } from "./dom.js";
+import { isOutbound } from "./call-context.js";
+import { renderFoundBy } from "./context-view.js";
 import { callerLabel, humanise, labelOf, normalise, numberText } from "./format.js";
 import { insightKind } from "./insight.js";
 import { renderAdvice, renderSuggestions, ruleHint } from "./insight-view.js";
@@ -89,13 +91,22 @@ export function renderFrame(shadow, on) {
 
 // ---------------------------------------------------------------- caller
 
-/** The caller block: name, number as the agent reads it, location and line type. @param {Card} card @param {{homeRegion: string|null}} ctx */
+/**
+ * The caller block: name, number as the agent reads it, location and line type.  For an outbound
+ * call the card is about the number dialled, so it says "Calling" above it; when the customer was
+ * found by an attribute of the call rather than the number, it says so under the name.
+ * @param {Card} card @param {{homeRegion: string|null}} ctx
+ */
 export function renderCaller(card, ctx) {
   const caller = card.caller || {};
   const customer = card.customer || {};
-  const name = customer.name || caller.name || "Unknown caller";
+  const outbound = isOutbound(card);
+  const name = customer.name || caller.name || (outbound ? "Unknown number" : "Unknown caller");
   const block = h("div", { class: "caller", "data-testid": "caller", part: "caller" });
+  if (outbound) block.append(h("div", { class: "caller-role", "data-testid": "caller-role", text: "Calling" }));
   block.append(h("div", { class: "caller-name", "data-testid": "caller-name", text: name }));
+  const foundBy = renderFoundBy(card);
+  if (foundBy) block.append(foundBy);
   block.append(h("div", { class: "caller-number", "data-testid": "caller-number" }, numberText(caller, ctx)));
   const meta = [];
   if (caller.location) meta.push(String(caller.location));
@@ -319,11 +330,12 @@ export function renderMissed({ items, error, homeRegion, fmt, onClear, onRetry }
   const list = h("ul", {});
   for (const call of items) {
     const { name, number } = callerLabel(call, homeRegion);
-    const meta = [humanise(call.status || "unknown"), call.agent, fmt.time(call.received_at)].filter(Boolean).join(" · ");
+    const status = call.transferred_away === true ? "Transferred away" : humanise(call.status || "unknown");
+    const meta = [status, call.answered_by || call.agent, fmt.time(call.received_at)].filter(Boolean).join(" · ");
     list.append(
       h(
         "li",
-        { "data-testid": "missed-item", "data-call-id": call.call_id },
+        { "data-testid": "missed-item", "data-call-id": call.call_id, "data-transferred-away": call.transferred_away === true ? "true" : null },
         h("strong", { text: name }),
         h("span", { text: number }),
         h("span", { class: "muted", text: meta }),

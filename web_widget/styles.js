@@ -153,6 +153,27 @@ a { color: var(--sp-accent); }
 .card[data-status="ringing"] .pill { background: var(--sp-ring); color: #fff; }
 .dismiss { min-height: 26px; padding: 2px 8px; font-size: 12px; }
 .taken { font-weight: 600; color: var(--sp-fg); }
+.card-top .line { font-weight: 700; color: var(--sp-fg); }
+.card-top .direction { font-weight: 700; font-size: 11px; text-transform: uppercase; letter-spacing: .04em; padding: 1px 7px; border-radius: 999px; border: 1px solid var(--sp-accent); color: var(--sp-accent); white-space: nowrap; }
+.card[data-direction="outbound"][data-status="ringing"] { border-left-color: var(--sp-accent); animation: none; }
+.card[data-direction="outbound"][data-status="ringing"] .pill { background: var(--sp-accent); }
+.card[data-status="transferred"] { border-left-color: var(--sp-muted); }
+.transferred { font-weight: 600; color: var(--sp-fg); background: var(--sp-info-bg); border-radius: 6px; padding: 6px 10px; }
+.transferred-hint { font-weight: 400; }
+.handoff { background: var(--sp-info-bg); color: var(--sp-info-fg); border-left: 3px solid currentColor; border-radius: 6px; padding: 6px 10px; font-size: 13px; }
+.handoff-head strong { font-size: 14px; }
+.handoff-path { font-size: 12px; }
+.handoff-notes { list-style: none; margin: 4px 0 0; padding: 0; display: flex; flex-direction: column; gap: 6px; }
+.handoff-meta { font-size: 12px; font-weight: 600; }
+.handoff-text { font-size: 14px; color: var(--sp-fg); white-space: pre-wrap; overflow-wrap: anywhere; }
+.caller-role { font-size: 11px; font-weight: 700; text-transform: uppercase; letter-spacing: .05em; color: var(--sp-accent); }
+.found-by { font-size: 12px; color: var(--sp-info-fg); }
+.attributes { border-top: 1px solid var(--sp-border); padding-top: 6px; }
+.attributes h3 { color: var(--sp-muted); text-transform: uppercase; font-size: 11px; letter-spacing: .05em; }
+.attributes-list { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 10px; margin-top: 4px; font-size: 13px; }
+.attribute { display: contents; }
+.attribute dt { color: var(--sp-muted); }
+.attribute dd { font-weight: 600; overflow-wrap: anywhere; }
 
 .caller-name { font-size: 20px; font-weight: 700; line-height: 1.2; }
 .caller-number { font-size: 17px; font-variant-numeric: tabular-nums; }

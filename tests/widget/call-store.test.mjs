@@ -124,6 +124,114 @@ describe("call frames and withdrawal", () => {
   });
 });
 
+describe("transfers", () => {
+  const moved = (from, to, queue = null) => ({ from_agent: from, to_agent: to, to_queue: queue, at: "2026-11-22T10:05:00.000Z" });
+
+  test("a transferred message marks the call with where it went, once", () => {
+    const store = new CallStore();
+    store.agent = "agent-1";
+    store.applyCard({ call_id: "c1", version: 2, card: card("ringing") });
+    store.applyCall({ call_id: "c1", status: "answered", agent: "agent-1" });
+    const applied = store.applyCall({ call_id: "c1", status: "transferred", agent: "agent-2", queue: null });
+    assert.deepEqual(applied.transferredTo, { agent: "agent-2", queue: null });
+    assert.equal(applied.changed, true);
+    assert.equal(store.snapshot()[0].status, "transferred");
+    assert.equal(store.get("c1").status, "answered"); // it was answered here: notes may still be saved
+    const again = store.applyCall({ call_id: "c1", status: "transferred", agent: "agent-3", queue: null });
+    assert.deepEqual([again.transferredTo, again.changed, store.get("c1").transferredTo.agent], [null, false, "agent-2"]);
+  });
+
+  test("a transfer to a queue, or out of screenpop, keeps what the message said", () => {
+    const store = new CallStore();
+    store.applyCard({ call_id: "c1", version: 1, card: card("ringing") });
+    assert.deepEqual(store.applyCall({ call_id: "c1", status: "transferred", agent: null, queue: "billing" }).transferredTo, { agent: null, queue: "billing" });
+    store.applyCard({ call_id: "c2", version: 1, card: { ...card("ringing"), call_id: "c2" } });
+    assert.deepEqual(store.applyCall({ call_id: "c2", status: "transferred" }).transferredTo, { agent: null, queue: null });
+  });
+
+  test("a call already taken by another agent here is not transferred away again", () => {
+    const store = new CallStore();
+    store.agent = "agent-1";
+    store.applyCard({ call_id: "c1", version: 1, card: card("ringing") });
+    store.applyCall({ call_id: "c1", status: "answered", agent: "agent-2" });
+    const applied = store.applyCall({ call_id: "c1", status: "transferred", agent: "agent-3" });
+    assert.deepEqual([applied.transferredTo, store.snapshot()[0].status], [null, "withdrawn"]);
+  });
+
+  test("a card that lists one more transfer arrives as a transfer, with its hand-off", () => {
+    const store = new CallStore();
+    const first = store.applyCard({ call_id: "c1", version: 4, card: card("ringing", { transfers: [moved("agent-1", "agent-2")], handoff: [] }) });
+    assert.deepEqual([first.firstSight, first.transferredIn], [true, true]);
+    const later = store.applyCard({ call_id: "c1", version: 5, card: card("ringing", { transfers: [moved("agent-1", "agent-2")] }) });
+    assert.equal(later.transferredIn, false);
+  });
+
+  test("a secret_ attribute a server let through is not kept with the call", () => {
+    const store = new CallStore();
+    store.applyCard({ call_id: "c1", version: 1, card: card("ringing", { attributes: { secret_pin: "1234", lang: "fr" } }) });
+    assert.deepEqual(store.get("c1").card.attributes, { lang: "fr" });
+  });
+
+  test("a late version after the transfer away does not bring the call back", () => {
+    const store = new CallStore();
+    store.applyCard({ call_id: "c1", version: 2, card: card("ringing") });
+    store.applyCall({ call_id: "c1", status: "transferred", agent: "agent-2" });
+    const late = store.applyCard({ call_id: "c1", version: 3, card: card("ringing") });
+    assert.equal(late.transferredIn, false);
+    assert.equal(store.snapshot()[0].status, "transferred");
+  });
+
+  test("a transfer back brings the call back, its status kept and its notes too", () => {
+    const store = new CallStore();
+    store.agent = "agent-1";
+    store.applyCard({ call_id: "c1", version: 2, card: card("ringing") });
+    store.applyCall({ call_id: "c1", status: "answered", agent: "agent-1" });
+    store.get("c1").notes.text = "typed before the transfer";
+    store.applyCall({ call_id: "c1", status: "transferred", agent: "agent-2" });
+    store.get("c1").dismissed = true;
+    const back = store.applyCard({
+      call_id: "c1", version: 4, card: card("ringing", { transfers: [moved("agent-1", "agent-2"), moved("agent-2", "agent-1")] }),
+    });
+    assert.equal(back.transferredIn, true);
+    const rec = store.get("c1");
+    assert.deepEqual([rec.transferredTo, rec.dismissed, rec.status, rec.notes.text], [null, false, "answered", "typed before the transfer"]);
+    assert.equal(store.snapshot()[0].status, "answered");
+  });
+
+  test("a call taken by another agent and then transferred here arrives again", () => {
+    const store = new CallStore();
+    store.agent = "agent-1";
+    store.applyCard({ call_id: "c1", version: 1, card: card("ringing") });
+    store.applyCall({ call_id: "c1", status: "answered", agent: "agent-2" });
+    const later = store.applyCard({ call_id: "c1", version: 2, card: card("ringing") });
+    assert.equal(later.rec.withdrawn, true); // a later version of a taken call is not a new arrival
+    const moved_here = store.applyCard({ call_id: "c1", version: 3, card: card("ringing", { transfers: [moved("agent-2", "agent-1")] }) });
+    assert.deepEqual([moved_here.transferredIn, moved_here.rec.withdrawn, moved_here.rec.takenBy], [true, false, null]);
+    assert.equal(store.snapshot()[0].status, "ringing");
+  });
+
+  test("/api/calls rows saying transferred_away mark the cards on hand, once, and nothing else", () => {
+    const store = new CallStore();
+    store.applyCard({ call_id: "c1", version: 1, card: card("answered") });
+    store.applyCard({ call_id: "c2", version: 1, card: { ...card("answered"), call_id: "c2" } });
+    store.applyCard({ call_id: "c3", version: 1, card: { ...card("answered"), call_id: "c3" } });
+    store.applyCall({ call_id: "c3", status: "transferred", agent: "agent-2" });
+    const rows = [
+      { call_id: "c1", transferred_away: true },
+      { call_id: "c2", transferred_away: false },
+      { call_id: "c3", transferred_away: true },
+      { call_id: "unknown", transferred_away: true },
+      null,
+    ];
+    const moved_away = store.applyTransferredAway(rows);
+    assert.deepEqual(moved_away.map((r) => r.callId), ["c1"]);
+    assert.deepEqual(store.get("c1").transferredTo, { agent: null, queue: null });
+    assert.equal(store.get("c3").transferredTo.agent, "agent-2"); // the message said more: kept
+    assert.equal(store.get("c2").transferredTo, null);
+    assert.deepEqual(store.applyTransferredAway(rows), []);
+  });
+});
+
 describe("missed while away", () => {
   const lostAt = Date.parse("2026-01-01T10:00:00Z");
   const at = (ms) => new Date(lostAt + ms).toISOString();

@@ -348,6 +348,14 @@ async def test_the_loop_turns_during_a_chunked_refresh(
         assert (await chunked.lookup(params(customer))).data == (await whole.lookup(params(customer))).data
 
 
+async def test_the_call_context_is_not_taken_for_a_customer_key(db_url: str, make: Any) -> None:
+    """Direction, line, call id and attr_ parameters, bound into every connector, leave one customer key."""
+    connector = await make(db_url)
+    context = {"direction": "inbound", "line": "Acme Support", "call_id": "c-1", "attr_account_id": "A-77"}
+    result = await connector.lookup({**params(CADENCE), **context})
+    assert result.data is not None and result.data["likely_next"][0]["times"] == 6
+
+
 def test_registered_under_the_entry_point_group() -> None:
     """`kind: purchases` is found through the entry-point group like sql and http."""
     [point] = [e for e in entry_points(group=ENTRY_POINT_GROUP) if e.name == "purchases"]
