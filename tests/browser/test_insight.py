@@ -71,6 +71,7 @@ def write_history(path: Path, now: datetime) -> str:
 
     rows = [("A-1001", PAPER, ago(20 + 30 * k)) for k in range(6)]  # every 30 days, last 20 days ago
     rows.append(("A-1001", LAPTOP, ago(100)))
+    rows.append(("C-0", LAPTOP, ago(300)))  # one laptop buyer in seven bought another: Ada's may be next
     for n in range(6):
         rows += [(f"C-{n}", LAPTOP, ago(10 + 7 * n)), (f"C-{n}", DOCK, ago(10 + 7 * n))]
     for n in range(6, 12):
