@@ -116,7 +116,7 @@ def _print_speed(result: dict[str, Any]) -> None:
     gcs = [f"{name} {p['full_gc_during_lookups']}" for name, p in _histories(result) if "lookup_ms" in p]
     print(f"full (generation 2) garbage collections during the timed lookups: {', '.join(gcs) or '-'}")
     print(
-        "refresh = the connector's first refresh (history_query read + build, in its thread); "
+        "refresh = the connector's first refresh (history_query read + build, in its worker process); "
         "build = PurchaseModel from lines in memory; RSS held after the build (gc'd), peak during it"
     )
 
