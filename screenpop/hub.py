@@ -68,10 +68,63 @@ class Outlet:
         """A card view reached a socket: the audit trail's write-behind queue takes it (never awaits)."""
         self._audit(agent_id, card.call_id, card.version, view.shown, card.provider)
 
+    def stale_card(self, agent_id: str, event_id: str) -> None:
+        """A card version this socket already had (or a transfer overtook): counted, not sent."""
+        self._metrics.frames_out_of_order.inc()
+        log.info("agent %s: card %s is not newer than one already sent; not sent", agent_id, event_id)
+
     def out_of_order(self, agent_id: str, event_id: str) -> None:
         """A message older than one already sent: counted and logged, since sending it now would reorder."""
         self._metrics.frames_out_of_order.inc()
         log.warning("agent %s: message %s arrived after a later one and was not sent", agent_id, event_id)
+
+
+class CardOrder:
+    """Per socket: a card version no newer than one this socket already got for that call is not sent.
+
+    Versions are reserved across instances, but an instance still building a
+    card can publish one version after a transfer taken elsewhere moved the
+    call on (docs/transfers.md, "Across instances").  Two frames of one
+    version, or a version the sender's ``transferred`` message has already
+    overtaken, would only confuse the agent, so the socket drops them:
+    ``transferred`` raises the floor by one (the version the transfer itself
+    was delivered as), a ``withdrawn`` clears it (a later ring pops afresh).
+    """
+
+    LIMIT = 512
+    """Calls remembered per socket; the oldest is forgotten first (a tab open for days)."""
+
+    def __init__(self) -> None:
+        self._floor: dict[tuple[str | None, str], int] = {}
+
+    def admits(self, message: Message) -> bool:
+        card = message.card
+        if card is not None:
+            key = (card.provider, card.call_id)
+            if card.version <= self._floor.get(key, 0):
+                return False
+            self._floor.pop(key, None)
+            self._floor[key] = card.version
+            if len(self._floor) > self.LIMIT:
+                del self._floor[next(iter(self._floor))]
+            return True
+        if '"transferred"' in message.body or '"withdrawn"' in message.body:
+            self._call_moved(message.body)
+        return True
+
+    def _call_moved(self, body: str) -> None:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(data, dict) or data.get("type") != "call":
+            return
+        keys = [k for k in self._floor if k[1] == data.get("call_id")]
+        for key in keys:
+            if data.get("status") == "transferred":
+                self._floor[key] += 1
+            elif data.get("status") == "withdrawn":
+                del self._floor[key]
 
 
 class AgentSocket:
@@ -92,6 +145,7 @@ class AgentSocket:
         self.held: list[Message] | None = []
         self.last_sent = (-1, -1)
         self.overflowed = False
+        self.order = CardOrder()
 
     def offer(self, message: Message) -> None:
         if self.held is not None:
@@ -106,6 +160,10 @@ class AgentSocket:
                 self.outlet.out_of_order(self.identity.id, message.event_id)
             return
         if self.overflowed:
+            return
+        if not self.order.admits(message):
+            self.outlet.stale_card(self.identity.id, message.event_id)
+            self.last_sent = key
             return
         try:
             self.queue.put_nowait(message)

@@ -8,12 +8,15 @@ process, each with its own broker connection) for the cluster cases.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from screenpop.broker import CardViews, Delivery, View, make_broker
+from screenpop.card import role_views
 from screenpop.config import Settings
 from tests.support.agents import call_status, has_had, read_until, seen
 from tests.support.service import Agent, agent_socket, api, event_body, make, post_event, running
@@ -245,3 +248,46 @@ async def test_a_ring_after_a_transfer_hands_the_card_on(store_url: str) -> None
         await post_event(base, event_body("c-q", "answered", agent="agent-2"))
         await read_until(two, call_status("c-q", "answered"))
         assert await one.silent_for(0.2)
+
+
+async def test_a_late_version_from_the_instance_still_building_reaches_nobody(
+    store_url: str, redis_url: str
+) -> None:
+    """After a transfer on B, the version A was still publishing is dropped by each socket's hub.
+
+    Another instance's broker publishes what A would in the race of
+    docs/transfers.md: the version the transfer was delivered as, to both
+    the sender (already told ``transferred``) and the new holder (who has
+    that version).  Neither socket sends it; the next version still passes.
+    """
+    settings = make(store_url, broker={"url": redis_url})
+    late = make_broker(redis_url, 300)
+    await late.start()
+    try:
+        async with (
+            two_instances(settings) as (a, b),
+            agent_socket(a, settings, "agent-1") as one,
+            agent_socket(b, settings, "agent-2") as two,
+        ):
+            await ring_and_answer(a, one, "c-late", "agent-1")
+            await post_event(b, event_body("c-late", "transferred", agent="agent-2"))
+            await read_until(two, card_of("c-late"))
+            await read_until(one, transferred("c-late"))
+            moved = seen(two, "c-late")[0][-1]
+
+            def version(number: int) -> CardViews:
+                frame = {**moved, "version": number}
+                frame.pop("event_id", None)
+                body = json.dumps(frame)
+                views = tuple(View(hidden, body, ()) for hidden in role_views(settings))
+                return CardViews("c-late", number, views, "pbx")
+
+            stale = version(moved["version"])
+            await late.publish([Delivery("agent-1", card=stale), Delivery("agent-2", card=stale)])
+            assert all([await one.silent_for(0.3), await two.silent_for(0.01)])
+            await late.publish([Delivery("agent-2", card=version(moved["version"] + 1))])
+            await read_until(two, card_of("c-late", moved["version"] + 1))
+    finally:
+        await late.close()
+    versions = [c["version"] for c in seen(two, "c-late")[0]]
+    assert versions == sorted(set(versions))
