@@ -58,7 +58,7 @@ import { renderBadges, renderCaller, renderConflicts, renderHistory, renderSecti
 
 /** @type {Readonly<Record<string, string>>} */
 export const STATUS_LABEL = Object.freeze({ ringing: "Ringing", answered: "On call", ended: "Ended", missed: "Missed", withdrawn: "Taken", transferred: "Transferred" });
-const WITHDRAWN_VISIBLE_MS = 4000; // long enough to read "Taken by agent-2" or "Transferred to agent-2", then it fades out
+const WITHDRAWN_VISIBLE_MS = 4000; // long enough to read "Taken by agent-2", "Transferred to agent-2" or "No longer ringing for you", then it fades out
 
 /** Notes or ✓/✕ answers typed on the card and not saved (or being saved). @param {CallRecord} rec */
 export function unsavedWork(rec) {
