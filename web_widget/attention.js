@@ -133,7 +133,7 @@ export class Attention {
   /** @param {CallRecord} rec @param {Label} label @param {() => void} focus */
   #notifyCall(rec, label, focus, again = false) {
     window.clearTimeout(rec.notifyTimer);
-    if ((rec.notified && !again) || rec.status !== "ringing" || rec.withdrawn || rec.dismissed) return;
+    if ((rec.notified && !again) || rec.status !== "ringing" || rec.withdrawn || rec.ringStopped || rec.dismissed) return;
     rec.notified = true;
     const { name, number } = label();
     rec.notifiedName = name;

@@ -4,7 +4,10 @@
 // One record per call_id, in arrival order.  A card is applied only when its version is newer than
 // the one held (a replay after `resume_from`, or an older snapshot, is never shown twice); a call's
 // status only moves forward (ringing -> answered -> ended/missed); a call another agent answered
-// while it still rang here is withdrawn.  A call transferred away from this agent (a `call` with
+// while it still rang here is withdrawn.  A call that stopped ringing for this agent alone (a `call`
+// with status `withdrawn`: a reservation rescinded, a queue member's ring timed out) is marked
+// `ringStopped`; the next card of it, whatever its version (the server pops a fresh version 1, or
+// re-sends the version held, when the queue rings this agent again), brings it back.  A call transferred away from this agent (a `call` with
 // status `transferred`, or an /api/calls row with `transferred_away` after a gap) is marked with
 // where it went; a card whose `transfers` list grew (transferred here, or back) is a new arrival,
 // whatever became of the call here before.  Calls fetched from /api/calls after a gap the server
@@ -35,6 +38,7 @@ import { transferTarget, withoutSecrets } from "./call-context.js";
  * @property {CallStatus} status
  * @property {boolean} mine  this agent answered it
  * @property {boolean} withdrawn  another agent answered it while it rang here
+ * @property {boolean} ringStopped  it stopped ringing for this agent while it goes on for others (a `withdrawn` call frame)
  * @property {string|null} takenBy
  * @property {TransferTarget|null} transferredTo  the call was transferred away from this agent: where to ({agent: null, queue: null} when only known to have left)
  * @property {number} transfersSeen  how many transfers of the call this record knows of (a longer list means the call arrived again)
@@ -97,7 +101,7 @@ export class CallStore {
     if (!rec) {
       rec = {
         callId, version: 0, card: null, complete: false, status: "ringing", mine: false,
-        withdrawn: false, takenBy: null, transferredTo: null, transfersSeen: 0, dismissed: false, view: null, notified: false,
+        withdrawn: false, ringStopped: false, takenBy: null, transferredTo: null, transfersSeen: 0, dismissed: false, view: null, notified: false,
         notifyTimer: undefined, notes: emptyNotes(), expanded: new Set(), feedback: new Map(), arrivedAt: this.#now(),
       };
       this.#records.set(callId, rec);
@@ -111,7 +115,7 @@ export class CallStore {
     if (this.#records.size <= this.#max) return;
     for (const [id, rec] of this.#records) {
       if (this.#records.size <= this.#max) break;
-      if (rec.dismissed || rec.withdrawn || !rec.view) this.#records.delete(id);
+      if (rec.dismissed || rec.withdrawn || rec.ringStopped || !rec.view) this.#records.delete(id);
     }
   }
 
@@ -120,9 +124,13 @@ export class CallStore {
    * otherwise the record, updated, whether this was the call's first card, and `transferredIn`:
    * the card's `transfers` list grew, so the call was transferred here (again).  Such a card
    * brings back a call that was withdrawn, transferred away or dismissed here; any other card of
-   * such a call (a late version) is kept but changes nothing on screen.
+   * such a call (a late version) is kept but changes nothing on screen.  `rungAgain`: the call had
+   * stopped ringing for this agent and this card rings it again (a queue's retry).  The server sends
+   * nothing more of a call to an agent it withdrew it from, and a re-ring's card is a fresh version 1
+   * (or the version the agent already holds, while the card is still growing), so any card then is
+   * taken, whatever its version, and the versions after it follow on from it.
    * @param {{call_id?: string, version?: number, complete?: boolean, card?: Card}} msg
-   * @returns {{rec: CallRecord, firstSight: boolean, transferredIn: boolean} | null}
+   * @returns {{rec: CallRecord, firstSight: boolean, transferredIn: boolean, rungAgain: boolean} | null}
    */
   applyCard(msg) {
     const card = msg.card;
@@ -130,7 +138,8 @@ export class CallStore {
     if (!callId || !card || typeof card !== "object") return null;
     const version = Number(msg.version) || 0;
     const rec = this.record(callId);
-    if (rec.card && version <= rec.version) return null; // a replay or an older snapshot: never shown twice
+    const rungAgain = rec.ringStopped;
+    if (rec.card && version <= rec.version && !rungAgain) return null; // a replay or an older snapshot: never shown twice
     const firstSight = !rec.card;
     rec.version = version;
     rec.card = withoutSecrets(card); // defence in depth: a secret_ attribute a server let through is dropped here
@@ -139,37 +148,56 @@ export class CallStore {
     const transferredIn = transfers > rec.transfersSeen;
     if (transferredIn) {
       rec.transfersSeen = transfers;
-      Object.assign(rec, { withdrawn: false, takenBy: null, transferredTo: null, dismissed: false, confirmDismiss: false, notified: false });
+      Object.assign(rec, { withdrawn: false, ringStopped: false, takenBy: null, transferredTo: null, dismissed: false, confirmDismiss: false, notified: false });
     }
+    if (rungAgain) Object.assign(rec, { ringStopped: false, dismissed: false, confirmDismiss: false, notified: false });
     if (STATUS_RANK[card.status] > STATUS_RANK[rec.status]) rec.status = card.status;
     if (card.status === "answered" && this.agent && card.agent === this.agent) rec.mine = true;
-    return { rec, firstSight, transferredIn };
+    return { rec, firstSight, transferredIn, rungAgain };
   }
 
   /**
-   * A `call` frame (answered / ended / missed / transferred).  Null when malformed; otherwise the
-   * record, `withdrawnBy`: the other agent who took the call when this frame withdrew it,
-   * `transferredTo`: where the call went when this frame took it away from this agent, and
+   * A `call` frame (answered / ended / missed / transferred / withdrawn).  Null when malformed;
+   * otherwise the record, `withdrawnBy`: the other agent who took the call when this frame withdrew
+   * it, `transferredTo`: where the call went when this frame took it away from this agent,
+   * `ringStopped`: this frame stopped the call ringing for this agent (status `withdrawn`), and
    * `changed`: whether this agent's view of the call moved (an answer by another agent never
    * changes it).
    * @param {{call_id?: string, status?: string, agent?: string|null, queue?: string|null}} msg
-   * @returns {{rec: CallRecord, withdrawnBy: string|null, transferredTo: TransferTarget|null, changed: boolean} | null}
+   * @returns {{rec: CallRecord, withdrawnBy: string|null, transferredTo: TransferTarget|null, ringStopped: boolean, changed: boolean} | null}
    */
   applyCall(msg) {
     if (!msg.call_id || !msg.status) return null;
-    if (msg.status === "transferred") return this.#transferredAway(this.record(msg.call_id), transferTarget(msg));
+    if (msg.status === "transferred") return { ...this.#transferredAway(this.record(msg.call_id), transferTarget(msg)), ringStopped: false };
+    if (msg.status === "withdrawn") return this.#ringStopped(msg);
     if (!STATUS_RANK[msg.status]) return null;
     const rec = this.record(msg.call_id);
+    const unchanged = { rec, withdrawnBy: null, transferredTo: null, ringStopped: false, changed: false };
     const answered = msg.status === "answered";
     if (answered && msg.agent && this.agent && msg.agent !== this.agent) {
-      if (rec.status !== "ringing" || rec.withdrawn) return { rec, withdrawnBy: null, transferredTo: null, changed: false };
+      if (rec.status !== "ringing" || rec.withdrawn || rec.ringStopped) return unchanged;
       rec.withdrawn = true;
       rec.takenBy = msg.agent;
-      return { rec, withdrawnBy: msg.agent, transferredTo: null, changed: false };
+      return { ...unchanged, withdrawnBy: msg.agent };
     }
     if (answered) rec.mine = true;
     if (STATUS_RANK[msg.status] > STATUS_RANK[rec.status]) rec.status = /** @type {CallStatus} */ (msg.status);
-    return { rec, withdrawnBy: null, transferredTo: null, changed: true };
+    return { ...unchanged, changed: true };
+  }
+
+  /**
+   * The call stopped ringing for this agent (it goes on for others).  Told once: a repeat, a frame
+   * naming another agent, or a call already gone from this agent (taken, transferred away) changes
+   * nothing.  Its status is left as it was: the call is not over, only no longer this agent's.
+   * @param {{call_id?: string, agent?: string|null}} msg
+   */
+  #ringStopped(msg) {
+    const rec = this.record(String(msg.call_id));
+    const unchanged = { rec, withdrawnBy: null, transferredTo: null, ringStopped: false, changed: false };
+    if (msg.agent && this.agent && msg.agent !== this.agent) return unchanged;
+    if (rec.ringStopped || rec.withdrawn || rec.transferredTo) return unchanged;
+    rec.ringStopped = true;
+    return { ...unchanged, ringStopped: true, changed: true };
   }
 
   /**
@@ -178,7 +206,7 @@ export class CallStore {
    * @param {TransferTarget} to
    */
   #transferredAway(rec, to) {
-    if (rec.transferredTo || rec.withdrawn) return { rec, withdrawnBy: null, transferredTo: null, changed: false };
+    if (rec.transferredTo || rec.withdrawn || rec.ringStopped) return { rec, withdrawnBy: null, transferredTo: null, changed: false };
     rec.transferredTo = to;
     // The transfer that moved it away is one more than any card here lists: only a card listing
     // more than that (a transfer back) brings the call back; a late version listing fewer does not.
@@ -210,7 +238,7 @@ export class CallStore {
   snapshot() {
     return this.records()
       .filter((r) => r.card)
-      .map((r) => ({ call_id: r.callId, version: r.version, complete: r.complete, status: r.withdrawn ? "withdrawn" : r.transferredTo ? "transferred" : r.status, dismissed: r.dismissed }));
+      .map((r) => ({ call_id: r.callId, version: r.version, complete: r.complete, status: r.withdrawn || r.ringStopped ? "withdrawn" : r.transferredTo ? "transferred" : r.status, dismissed: r.dismissed }));
   }
 
   /**

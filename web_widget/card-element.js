@@ -62,8 +62,8 @@ export class ScreenpopCard extends HTMLElement {
     const edited = (rec) => {
       rec.confirmDismiss = false;
       if (rec.view) rec.view.dismiss.textContent = "Dismiss";
-      if (rec.transferredTo) {
-        // typing (or ✓/✕) on a card on its way out (transferred away): it waits for the save or discard
+      if (rec.transferredTo || rec.ringStopped) {
+        // typing (or ✓/✕) on a card on its way out (transferred away, no longer ringing here): it waits for the save or discard
         this.#views.stay(rec);
         this.#leaveOnceSaved(rec);
       }
@@ -357,26 +357,28 @@ export class ScreenpopCard extends HTMLElement {
   #applyCard(msg) {
     const applied = this.#store.applyCard(msg);
     if (!applied) return;
-    const { rec, firstSight, transferredIn } = applied;
+    const { rec, firstSight, transferredIn, rungAgain } = applied;
     if (rec.withdrawn || rec.dismissed || rec.transferredTo) return;
-    if (transferredIn) this.#views.stay(rec); // transferred back while its card was still fading out
+    if (transferredIn || rungAgain) this.#views.stay(rec); // back (transferred here, or rung again) while its card was still fading out
     this.#views.render(rec, false);
     this.#emit("screenpop:card", { call_id: rec.callId, version: rec.version, complete: rec.complete, card: rec.card });
-    this.#attend(rec, firstSight || transferredIn);
+    this.#attend(rec, firstSight || transferredIn || rungAgain);
   }
 
   /** @param {Record<string, any>} msg */
   #applyCall(msg) {
     const applied = this.#store.applyCall(msg);
     if (!applied) return;
-    const { rec, withdrawnBy, transferredTo, changed } = applied;
+    const { rec, withdrawnBy, transferredTo, ringStopped, changed } = applied;
     if (withdrawnBy && rec.view) {
       this.#views.render(rec, false);
       this.#announce(`Call from ${callerLabel(rec.card, this.#homeRegion).name} was taken by ${withdrawnBy}.`);
       this.#views.fadeOut(rec);
     } else if (transferredTo) {
       this.#transferredAway(rec);
-    } else if (changed && rec.view && !rec.dismissed && !rec.withdrawn) {
+    } else if (ringStopped) {
+      this.#ringStopped(rec);
+    } else if (changed && rec.view && !rec.dismissed && !rec.withdrawn && !rec.ringStopped) {
       this.#views.render(rec, false);
     }
     if (this.#attention) this.#attention.stop(rec.callId);
@@ -396,13 +398,21 @@ export class ScreenpopCard extends HTMLElement {
     this.#views.leave(rec);
   }
 
+  /** The call stopped ringing for this agent: the card says so, then goes once nothing typed on it is unsaved. @param {CallRecord} rec */
+  #ringStopped(rec) {
+    if (!rec.view || rec.dismissed || !rec.card) return;
+    this.#views.render(rec, false);
+    this.#announce(`Call from ${callerLabel(rec.card, this.#homeRegion).name} is no longer ringing for you.`);
+    this.#views.leave(rec);
+  }
+
   /**
-   * A card transferred away goes once nothing typed on it is unsaved: asked after notes or an
+   * A card transferred away (or no longer ringing here) goes once nothing typed on it is unsaved: asked after notes or an
    * answer were saved or edited, once the answer's state has settled (it moves after the callback).
    * @param {CallRecord} rec
    */
   #leaveOnceSaved(rec) {
-    if (rec.transferredTo) window.setTimeout(() => this.#views.leave(rec), 0);
+    if (rec.transferredTo || rec.ringStopped) window.setTimeout(() => this.#views.leave(rec), 0);
   }
 
   /** @param {CallRecord} rec @param {boolean} force  skip the "discard unsaved notes?" question */

@@ -1,7 +1,8 @@
 // @ts-check
 // One call's card on screen: built once, then updated part by part so focus, selection and the
 // notes being typed survive new card versions.  Newest call first; a withdrawn card fades out, and
-// so does a card transferred away, once no notes or answers typed on it are left unsaved.
+// so does a card transferred away, or one no longer ringing for this agent, once no notes or answers
+// typed on it are left unsaved.
 
 import { isOutbound, lineName, transferredAwayText } from "./call-context.js";
 import { renderAttributes, renderHandoff } from "./context-view.js";
@@ -29,6 +30,7 @@ import { renderBadges, renderCaller, renderConflicts, renderHistory, renderSecti
  * @property {HTMLElement} dismiss
  * @property {HTMLElement} taken
  * @property {HTMLElement} transferred
+ * @property {HTMLElement} ringStopped  "No longer ringing for you"
  * @property {HTMLElement} sections
  * @property {HTMLElement} notesSlot
  * @property {any} notes
@@ -56,7 +58,7 @@ import { renderBadges, renderCaller, renderConflicts, renderHistory, renderSecti
 
 /** @type {Readonly<Record<string, string>>} */
 export const STATUS_LABEL = Object.freeze({ ringing: "Ringing", answered: "On call", ended: "Ended", missed: "Missed", withdrawn: "Taken", transferred: "Transferred" });
-const WITHDRAWN_VISIBLE_MS = 4000; // long enough to read "Taken by agent-2" or "Transferred to agent-2", then it fades out
+const WITHDRAWN_VISIBLE_MS = 4000; // long enough to read "Taken by agent-2", "Transferred to agent-2" or "No longer ringing for you", then it fades out
 
 /** Notes or ✓/✕ answers typed on the card and not saved (or being saved). @param {CallRecord} rec */
 export function unsavedWork(rec) {
@@ -66,6 +68,7 @@ export function unsavedWork(rec) {
 /** The pill's word: "Dialling" for an outbound call not yet answered, "Answered" for a call another took. @param {CallRecord} rec @param {string} status */
 function pillText(rec, status) {
   if (status === "ringing" && isOutbound(rec.card)) return "Dialling";
+  if (rec.ringStopped) return "No longer ringing";
   return rec.status === "answered" && !rec.mine && status === "answered" ? "Answered" : STATUS_LABEL[status];
 }
 
@@ -94,7 +97,7 @@ export class CardViews {
     const card = rec.card;
     const fmt = this.#ctx.fmt();
     const homeRegion = this.#ctx.homeRegion();
-    const status = rec.withdrawn ? "withdrawn" : rec.transferredTo ? "transferred" : rec.status;
+    const status = rec.withdrawn || rec.ringStopped ? "withdrawn" : rec.transferredTo ? "transferred" : rec.status;
     v.el.setAttribute("data-version", String(rec.version));
     v.el.setAttribute("data-status", status);
     v.el.setAttribute("data-complete", rec.complete ? "true" : "false");
@@ -110,6 +113,7 @@ export class CardViews {
     v.when.textContent = fmt.time(card.received_at);
     v.taken.hidden = !rec.withdrawn;
     v.taken.textContent = rec.withdrawn ? `Taken by ${rec.takenBy}` : "";
+    this.#showRingStopped(rec);
     this.#showTransferred(rec);
     this.#swap(v, "handoff", renderHandoff(card, fmt), full);
     this.#swap(v, "caller", renderCaller(card, { homeRegion }), full);
@@ -136,6 +140,7 @@ export class CardViews {
     const dismiss = h("button", { type: "button", class: "dismiss", "data-testid": "dismiss", onclick: () => this.#ctx.dismiss(rec), text: "Dismiss" });
     const taken = h("div", { class: "taken", "data-testid": "taken-by", hidden: true });
     const transferred = h("div", { class: "transferred", "data-testid": "transferred-to", role: "status", hidden: true });
+    const ringStopped = h("div", { class: "transferred", "data-testid": "no-longer-ringing", role: "status", hidden: true });
     const sections = h("div", { class: "sections", "data-testid": "sections" });
     const notesSlot = h("div", {});
     const el = h(
@@ -144,6 +149,7 @@ export class CardViews {
       h("div", { class: "card-top" }, pill, direction, line, queue, when, dismiss),
       taken,
       transferred,
+      ringStopped,
       parts.handoff,
       parts.caller,
       parts.badges,
@@ -154,7 +160,7 @@ export class CardViews {
       parts.history,
       notesSlot,
     );
-    return { el, pill, direction, line, queue, when, dismiss, taken, transferred, sections, notesSlot, notes: null, parts, keys: {}, sectionEls: new Map(), sectionKeys: new Map() };
+    return { el, pill, direction, line, queue, when, dismiss, taken, transferred, ringStopped, sections, notesSlot, notes: null, parts, keys: {}, sectionEls: new Map(), sectionKeys: new Map() };
   }
 
   /** Newest call first: by the server's received_at, else by arrival. @param {CallRecord} rec */
@@ -281,18 +287,35 @@ export class CardViews {
   }
 
   /**
-   * The call was transferred away: the card says where, then leaves like a taken one; while notes
-   * or answers typed on it are unsaved it stays (the agent saves or discards them, and this is
-   * called again).
+   * "No longer ringing for you" (the call goes on for others), and while notes or answers typed on
+   * the card are unsaved, that the card waits for them.
+   * @param {CallRecord} rec
+   */
+  #showRingStopped(rec) {
+    /** @type {CardView} */
+    const v = rec.view;
+    v.ringStopped.hidden = !rec.ringStopped;
+    if (!rec.ringStopped) return v.ringStopped.replaceChildren();
+    const waiting = unsavedWork(rec) && !v.fadeTimer;
+    const word = h("strong", { text: "No longer ringing for you" });
+    const hint = h("span", { class: "transferred-hint", "data-testid": "no-longer-ringing-hint", text: " Save or discard your notes; the card then closes." });
+    v.ringStopped.replaceChildren(...(waiting ? [word, hint] : [word]));
+  }
+
+  /**
+   * The call was transferred away, or stopped ringing for this agent: the card says so, then
+   * leaves like a taken one; while notes or answers typed on it are unsaved it stays (the agent
+   * saves or discards them, and this is called again).
    * @param {CallRecord} rec
    */
   leave(rec) {
-    if (!rec.view || !rec.transferredTo) return;
+    if (!rec.view || !(rec.transferredTo || rec.ringStopped)) return;
     if (!unsavedWork(rec)) this.fadeOut(rec);
     this.#showTransferred(rec);
+    this.#showRingStopped(rec);
   }
 
-  /** The call came back (transferred here again): it stays. @param {CallRecord} rec */
+  /** The call came back (transferred here again, or rung again): it stays. @param {CallRecord} rec */
   stay(rec) {
     if (!rec.view) return;
     window.clearTimeout(rec.view.fadeTimer);

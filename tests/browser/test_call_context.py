@@ -277,3 +277,39 @@ async def test_a_transfer_lost_in_a_gap_is_learnt_from_the_calls_list_on_reconne
         assert dropped and await said.inner_text() == "Transferred away"
         await page.locator(card("t-gap")).wait_for(state="detached", timeout=8000)
         assert await count_of(page, "[data-testid=missed-item][data-call-id=t-gap]") == 0
+
+
+async def test_a_card_no_longer_ringing_here_waits_for_its_unsaved_notes(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """A `withdrawn` for agent-1 on a card with unsaved notes says so and stays until they are saved."""
+    url = write_accounts(tmp_path / "accounting.db", [(ADA, "A-1001", "Ada Lovelace", 120.5)])
+    config = service_config(
+        f"sqlite+aiosqlite:///{tmp_path}/store.db", free_port(), connectors=[sql_accounting(url)]
+    )
+    settings = settings_of(config)
+    note = "Asked about the May invoice"
+    async with screenpop_on(settings) as base:
+        page = await chromium.new_page()
+        await page.emulate_media(reduced_motion="reduce")  # removed without the fade-out
+        await page.clock.install()  # the 4 s before a card leaves run on a clock the test moves
+        await open_agent_page(page, base, token_for(settings, "agent-1"))
+        await ring(base, "w-1", ADA, agent="agent-1", at="2026-12-03T10:00:00Z")
+        await answer_and_note(page, base, "w-1", saved=None, unsaved=note)
+
+        await ring(base, "w-1", ADA, event="withdrawn", agent="agent-1", at="2026-12-03T10:00:15Z")
+        word = page.locator(card("w-1") + "[data-status=withdrawn] [data-testid=no-longer-ringing]")
+        await word.wait_for(timeout=WAIT_MS)
+        assert (await word.inner_text()).startswith("No longer ringing for you")
+        assert await page.locator(card("w-1") + " [data-testid=no-longer-ringing-hint]").is_visible()
+        await page.clock.fast_forward(10_000)  # well past the 4 s a card without unsaved notes stays
+        kept = page.locator(card("w-1") + " [data-testid=notes]")
+        assert await kept.input_value() == note
+
+        await page.locator(card("w-1") + " [data-testid=disposition]").fill("follow_up")
+        await page.locator(card("w-1") + " [data-testid=save-notes]").click()
+        await page.locator(card("w-1") + " [data-testid=notes-status][data-state=saved]").wait_for(
+            timeout=WAIT_MS
+        )
+        await page.clock.fast_forward(10_000)
+        await page.locator(card("w-1")).wait_for(state="detached", timeout=WAIT_MS)

@@ -134,6 +134,45 @@ async def test_queue_call_taken_by_another_agent_leaves_the_stack(
         assert await count_of(page, card("q-keep") + "[data-status=ringing]") == 1
 
 
+async def test_a_call_that_stops_ringing_for_the_agent_leaves_and_a_re_ring_brings_it_back(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """A `withdrawn` for agent-1 says "No longer ringing for you", the card goes; a new ring pops it again.
+
+    The first card has grown to its last version before the withdrawal, so the
+    re-ring is a fresh pop whose versions start again at 1: the widget must
+    show it although it held a higher version of the call.
+    """
+    settings = accounting_only(tmp_path, [(ADA, "A-1001", "Ada Lovelace", 120.5)])
+    async with screenpop_on(settings) as base:
+        page = await chromium.new_page()
+        await page.emulate_media(reduced_motion="reduce")  # removed without the fade-out
+        await open_agent_page(page, base, token_for(settings, "agent-1"))
+        await ring(base, "w-keep", OTHER, agent="agent-1", at="2026-12-03T10:00:00Z")
+        await ring(base, "w-gone", ADA, agent="agent-1", at="2026-12-03T10:00:01Z")
+        complete = card("w-gone") + "[data-status=ringing][data-complete=true]"
+        await page.wait_for_selector(complete, timeout=WAIT_MS)
+        held = int(await page.locator(card("w-gone")).get_attribute("data-version") or "0")
+        assert held > 1, held  # the card grew: the re-ring's version 1 is older than what is held
+
+        await ring(base, "w-gone", ADA, event="withdrawn", agent="agent-1", at="2026-12-03T10:00:15Z")
+        word = page.locator(card("w-gone") + "[data-status=withdrawn] [data-testid=no-longer-ringing]")
+        await word.wait_for(timeout=WAIT_MS)
+        assert await word.inner_text() == "No longer ringing for you"
+        await page.locator(card("w-gone")).wait_for(state="detached", timeout=8000)
+        # Only the call that stopped ringing here left; the other ringing call is still there.
+        assert await count_of(page, card("w-keep") + "[data-status=ringing]") == 1
+
+        await ring(base, "w-gone", ADA, agent="agent-1", at="2026-12-03T10:00:30Z")
+        back = page.locator(card("w-gone") + "[data-status=ringing][data-complete=true]")
+        await back.wait_for(timeout=WAIT_MS)
+        assert (
+            await page.locator(card("w-gone") + " [data-testid=caller-name]").inner_text() == "Ada Lovelace"
+        )
+        assert await page.locator(card("w-gone") + " [data-testid=no-longer-ringing]").is_hidden()
+        assert await count_of(page, card("w-gone")) == 1
+
+
 async def test_saved_notes_show_in_the_next_calls_history(chromium: BrowserContext, tmp_path: Path) -> None:
     """Disposition and notes saved from the widget appear in the history of the caller's next call."""
     settings = accounting_only(tmp_path, [(ADA, "A-1001", "Ada Lovelace", 120.5)])

@@ -124,6 +124,88 @@ describe("call frames and withdrawal", () => {
   });
 });
 
+describe("no longer ringing here (a withdrawn call frame)", () => {
+  const ringing = () => {
+    const store = new CallStore();
+    store.agent = "agent-1";
+    store.applyCard({ call_id: "c1", version: 3, complete: true, card: card("ringing") });
+    return store;
+  };
+
+  test("a withdrawn frame for this agent stops the call ringing here, once, and leaves its status", () => {
+    const store = ringing();
+    const applied = store.applyCall({ call_id: "c1", status: "withdrawn", agent: "agent-1" });
+    assert.deepEqual([applied.ringStopped, applied.changed, applied.withdrawnBy, applied.transferredTo], [true, true, null, null]);
+    assert.deepEqual([applied.rec.ringStopped, applied.rec.withdrawn, applied.rec.status], [true, false, "ringing"]);
+    assert.equal(store.snapshot()[0].status, "withdrawn");
+    const again = store.applyCall({ call_id: "c1", status: "withdrawn", agent: "agent-1" });
+    assert.deepEqual([again.ringStopped, again.changed], [false, false]);
+  });
+
+  test("a withdrawn frame naming another agent changes nothing here", () => {
+    const store = ringing();
+    const applied = store.applyCall({ call_id: "c1", status: "withdrawn", agent: "agent-2" });
+    assert.deepEqual([applied.ringStopped, applied.changed, store.get("c1").ringStopped], [false, false, false]);
+    assert.equal(store.snapshot()[0].status, "ringing");
+  });
+
+  test("a call already taken by another agent, or transferred away, is not withdrawn again", () => {
+    const taken = ringing();
+    taken.applyCall({ call_id: "c1", status: "answered", agent: "agent-2" });
+    assert.equal(taken.applyCall({ call_id: "c1", status: "withdrawn", agent: "agent-1" }).ringStopped, false);
+    const away = ringing();
+    away.applyCall({ call_id: "c1", status: "transferred", agent: "agent-2" });
+    assert.equal(away.applyCall({ call_id: "c1", status: "withdrawn", agent: "agent-1" }).ringStopped, false);
+    assert.equal(away.snapshot()[0].status, "transferred");
+  });
+
+  test("after the ring stopped, an answer by another agent does not mark it taken", () => {
+    const store = ringing();
+    store.applyCall({ call_id: "c1", status: "withdrawn", agent: "agent-1" });
+    const answered = store.applyCall({ call_id: "c1", status: "answered", agent: "agent-2" });
+    assert.deepEqual([answered.withdrawnBy, store.get("c1").withdrawn, store.get("c1").takenBy], [null, false, null]);
+  });
+
+  test("a re-ring's version 1 brings the call back, and its later versions follow on from it", () => {
+    const store = ringing();
+    store.applyCall({ call_id: "c1", status: "withdrawn", agent: "agent-1" });
+    store.get("c1").dismissed = true;
+    const back = store.applyCard({ call_id: "c1", version: 1, complete: false, card: card("ringing") });
+    assert.ok(back, "the re-ring's card must not be dropped as an older version");
+    assert.deepEqual([back.rungAgain, back.firstSight, back.transferredIn], [true, false, false]);
+    const rec = store.get("c1");
+    assert.deepEqual([rec.ringStopped, rec.dismissed, rec.version, rec.complete], [false, false, 1, false]);
+    assert.equal(store.snapshot()[0].status, "ringing");
+    const grown = store.applyCard({ call_id: "c1", version: 2, complete: true, card: card("ringing") });
+    assert.deepEqual([grown.rungAgain, store.get("c1").version], [false, 2]);
+    assert.equal(store.applyCard({ call_id: "c1", version: 2, card: card("ringing") }), null); // a duplicate again
+  });
+
+  test("a re-ring that re-sends the version held (a card still growing) brings it back too", () => {
+    const store = ringing();
+    store.applyCall({ call_id: "c1", status: "withdrawn", agent: "agent-1" });
+    const back = store.applyCard({ call_id: "c1", version: 3, card: card("ringing") });
+    assert.deepEqual([back.rungAgain, back.rec.ringStopped], [true, false]);
+  });
+
+  test("notes typed before the ring stopped are kept when it rings again", () => {
+    const store = ringing();
+    store.get("c1").notes.text = "typed while it rang";
+    store.applyCall({ call_id: "c1", status: "withdrawn", agent: "agent-1" });
+    const back = store.applyCard({ call_id: "c1", version: 1, card: card("ringing") });
+    assert.equal(back.rec.notes.text, "typed while it rang");
+  });
+
+  test("a withdrawn frame without a card yet still marks the call, and its first card rings it", () => {
+    const store = new CallStore();
+    store.agent = "agent-1";
+    store.applyCall({ call_id: "c1", status: "withdrawn", agent: "agent-1" });
+    assert.deepEqual(store.snapshot(), []);
+    const first = store.applyCard({ call_id: "c1", version: 1, card: card("ringing") });
+    assert.deepEqual([first.firstSight, first.rec.ringStopped], [true, false]);
+  });
+});
+
 describe("transfers", () => {
   const moved = (from, to, queue = null) => ({ from_agent: from, to_agent: to, to_queue: queue, at: "2026-11-22T10:05:00.000Z" });
 
