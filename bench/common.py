@@ -656,8 +656,14 @@ def run_script(
     runner: Callable[[argparse.Namespace, Children, Path], Awaitable[dict[str, Any]]],
     printer: Callable[[dict[str, Any]], None],
     broken: Callable[[dict[str, Any]], bool],
+    why_broken: Callable[[dict[str, Any]], str] = lambda _: (
+        "some calls were refused or lost; the figures above are incomplete"
+    ),
 ) -> int:
-    """Run one bench script's ``runner`` with its child processes, print its figures; the exit status."""
+    """Run one bench script's ``runner`` with its child processes, print its figures; the exit status.
+
+    A script with an ``--out FILE`` option also gets its figures written there as JSON.
+    """
     with contextlib.ExitStack() as stack:
         if args.log_dir:
             workdir = Path(args.log_dir)
@@ -673,11 +679,13 @@ def run_script(
         except KeyboardInterrupt:
             print("bench: interrupted; stopping every child process", file=sys.stderr)
             return 130
+    if getattr(args, "out", None):
+        Path(args.out).write_text(json.dumps(result, indent=2))
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         printer(result)
     if broken(result):
-        print("bench: some calls were refused or lost; the figures above are incomplete", file=sys.stderr)
+        print(f"bench: {why_broken(result)}", file=sys.stderr)
         return 1
     return 0

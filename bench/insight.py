@@ -25,14 +25,13 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from common import BenchError, Children, percentiles
+from common import BenchError, Children, percentiles, run_script
 from insight_data import HISTORY_QUERY, customer_ids, read_lines, write_generated, write_instacart
 from insight_quality import Baselines, evaluate, split
 from insight_report import print_table, verdicts
@@ -313,31 +312,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         return child_main(args)
-    with contextlib.ExitStack() as stack:
-        if args.log_dir:
-            workdir = Path(args.log_dir)
-            workdir.mkdir(parents=True, exist_ok=True)
-        else:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="insight-bench-")))
-        children = stack.enter_context(Children(workdir))
-        try:
-            result = asyncio.run(run(args, children, workdir))
-        except BenchError as exc:
-            print(f"bench: {exc}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("bench: interrupted; stopping every child process", file=sys.stderr)
-            return 130
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_table(result)
-    failed = failed_parts(result)
-    if failed:
-        print(f"bench: failed to run: {', '.join(failed)} (see above)", file=sys.stderr)
-    return 1 if failed else 0
+    return run_script(
+        args,
+        run,
+        print_table,
+        lambda result: bool(failed_parts(result)),
+        lambda result: f"failed to run: {', '.join(failed_parts(result))} (see above)",
+    )
 
 
 if __name__ == "__main__":
