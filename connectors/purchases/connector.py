@@ -133,6 +133,7 @@ class PurchasesConnector:
         self._since: datetime = SINCE_START
         self.model: PurchaseModel | None = None
         self.error: str | None = None
+        self._first_refresh = asyncio.Event()  # set once the first refresh has ended, well or not
 
     async def start(self) -> None:
         """Start refreshing in the background; the first model is not awaited.
@@ -157,9 +158,14 @@ class PurchasesConnector:
         return LookupResult(data, 1 if data else 0)
 
     async def check(self) -> None:
-        """Read the history once and build a model from it."""
+        """Prove the history can be read and counted: the first refresh's outcome, waited for.
+
+        ``start`` has begun that refresh already; building a second model
+        for the check would double its time (and the source's load).
+        """
         await self.start()
-        if not await self.refresh():
+        await self._first_refresh.wait()
+        if self.model is None:
             raise ConnectorError(f"history query failed: {self.error}")
 
     async def close(self) -> None:
@@ -209,7 +215,10 @@ class PurchasesConnector:
 
     async def _keep_fresh(self) -> None:
         while True:
-            await self.refresh()
+            try:
+                await self.refresh()
+            finally:
+                self._first_refresh.set()
             await asyncio.sleep(self.options.refresh_s)
 
 

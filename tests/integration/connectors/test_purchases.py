@@ -415,3 +415,14 @@ async def test_not_ready_lookups_never_open_the_circuit(db_url: str, tmp_path: P
         await engine.close()
         for connector in connectors.values():
             await connector.close()
+
+
+async def test_check_reports_the_first_refresh(db_url: str, make: Any) -> None:
+    """`screenpop check` starts then checks: the answer is the first build's, good or bad."""
+    good = await make(db_url, ready=False)
+    await good.check()
+    assert good.model is not None
+    bad = await make(db_url, ready=False, history_query=QUERY.replace("order_lines", "no_such_table"))
+    with pytest.raises(ConnectorError, match="history query failed"):
+        await bad.check()
+    assert bad.model is None
