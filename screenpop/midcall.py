@@ -19,9 +19,12 @@ updates racing on two instances never publish the same version twice.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 
 SHEET_TTL_S = 6 * 3600
 """As long as a call's shared state: an update after that finds no call."""
+UPDATE_POLL_S = 0.02
+"""How often a waiting update asks for its turn."""
 MAX_VERSION_TRIES = 64
 """Versions tried when reserving the next one; more would mean a runaway, not a race."""
 
@@ -144,9 +149,34 @@ class AttributeUpdates:
         recipients = await self._recipients(sheet)
         if agent_id not in recipients:
             raise Forbidden(f"agent {agent_id!r} did not receive call {call_id!r}")
-        if self._as_it_stands is not None:  # a transfer since the sheet was kept moved the card on
-            sheet = replace(sheet, card=await self._as_it_stands(sheet.provider, sheet.card))
-        return await self._rerun(sheet, attributes, await self._shown_to(sheet, recipients))
+        async with self._one_update_at_a_time(sheet.provider, call_id):
+            # read again under the lock: an update that held it has saved its attributes in the sheet
+            found = await self.sheets.find([sheet.provider], call_id, self._settings.numbers.default_region)
+            sheet = found or sheet
+            if self._as_it_stands is not None:  # a transfer since the sheet was kept moved the card on
+                sheet = replace(sheet, card=await self._as_it_stands(sheet.provider, sheet.card))
+            return await self._rerun(sheet, attributes, await self._shown_to(sheet, recipients))
+
+    @contextlib.asynccontextmanager
+    async def _one_update_at_a_time(self, provider: str, call_id: str) -> AsyncIterator[None]:
+        """Updates of one call, on any instance, take turns: each merges into what the last one saved.
+
+        Two updates that both read the sheet before either saved it would
+        each save only their own attributes, and the next re-run would lose
+        one of them.  The turn is a broker claim (``SET NX`` with a TTL, so an
+        instance that dies holding it cannot block the call for long).
+        """
+        key = f"call-update:{provider}:{call_id}"
+        rerun_s = self._settings.card.deadline_ms / 1000  # a re-run never takes longer
+        deadline = time.monotonic() + 2 * rerun_s + 1  # the update before us, and its publishing
+        while not await self._broker.claim(key, int(4 * rerun_s) + 5):  # expires if its instance died
+            if time.monotonic() >= deadline:
+                raise Unavailable("another update of this call's attributes is running; send again")
+            await asyncio.sleep(UPDATE_POLL_S)
+        try:
+            yield
+        finally:
+            await self._broker.release(key)
 
     async def _refuse_unknown(self, call_id: str, agent_id: str) -> None:
         """``NotFound`` / ``Forbidden`` from the store when the call has no card in progress."""

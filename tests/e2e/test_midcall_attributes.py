@@ -160,3 +160,34 @@ async def test_attributes_after_a_transfer_update_the_card_the_new_holder_has(
     assert card["sections"]["account"]["data"] == {"name": "Caller A-9"}
     sender_cards = [json.loads(t) for t in sender.raw]
     assert all(c["version"] < moved["version"] for c in sender_cards if c.get("type") == "card")
+
+
+async def test_two_updates_at_once_on_two_instances_both_hold(
+    tmp_path: Path, redis_url: str, pg_url: str
+) -> None:
+    """`account_id` posted to A and `tier` posted to B at the same moment: the last card has both.
+
+    The connectors answer slowly, so both updates would read the kept card
+    before either saved it; each takes its turn instead and merges into
+    what the other saved.
+    """
+    async with hit_server(delay_s=0.3) as hits:
+        config = service_config(pg_url, redis_url, connectors(hits))
+        async with (
+            services(tmp_path, a=config, b=config) as started,
+            agent_on(started["a"], "agent-1") as on_a,
+        ):
+            a, b = started["a"], started["b"]
+            assert (await ring(a, "c-both", agent="agent-1"))[0] == 202
+            await on_a.card_until_complete("c-both")
+            replies = await asyncio.gather(
+                post_attributes(a, "agent-1", "c-both", {"attributes": {"account_id": "A-5"}}),
+                post_attributes(b, "agent-1", "c-both", {"attributes": {"tier": "gold"}}),
+            )
+            assert [status for status, _ in replies] == [200, 200], replies
+            last = max(reply["version"] for _, reply in replies)
+            await read_until(on_a, lambda f: complete_card("c-both")(f) and f["version"] == last)
+    card = last_card(on_a, "c-both")["card"]
+    assert card["attributes"] == {"account_id": "A-5", "tier": "gold"}
+    assert card["sections"]["account"]["data"] == {"name": "Caller A-5"}
+    assert card["sections"]["tier"]["status"] == "ok"
