@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from screenpop.config import Settings, load_settings, settings_from_mapping
 from screenpop.errors import ConfigError
-from screenpop.plugins import known_kinds, load_kind
+from screenpop.plugins import known_kinds, known_sink_kinds, load_kind, load_sink_kind
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
@@ -170,10 +170,12 @@ def documented_keys() -> set[str]:
 
 
 def test_every_setting_is_documented_in_the_example() -> None:
-    """Each key screenpop accepts, connector kinds' own keys included, appears in the example."""
+    """Each key screenpop accepts, connector and sink kinds' own keys included, appears in the example."""
     wanted = _model_keys(Settings, "")
     for kind in known_kinds():
         wanted |= _model_keys(load_kind(kind, "test").Options, "connectors[].")
+    for kind in known_sink_kinds():
+        wanted |= _model_keys(load_sink_kind(kind, "test").Options, "sinks[].")
     wanted = {k for k in wanted if ".*." not in k or not k.startswith("roles")}
     missing = sorted(k for k in wanted if k not in documented_keys() and not _matches_map(k))
     assert missing == []
