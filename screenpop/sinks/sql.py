@@ -63,7 +63,7 @@ class SqlSink:
     def __init__(self, name: str, options: SqlSinkOptions, context: SinkContext) -> None:
         self.name = name
         self._options = options
-        self._statement = sa.text(options.statement)
+        self._statement = typed_statement(options.statement)
         self._engine: AsyncEngine | None = None
 
     async def start(self) -> None:
@@ -101,6 +101,20 @@ class SqlSink:
         if self._engine is None:
             raise RuntimeError(f"sink {self.name}: start() was not called")
         return self._engine
+
+
+BIND_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
+    "saved_at": sa.DateTime(timezone=True),
+    "version": sa.Integer(),
+}
+"""Binds whose type the statement cannot guess from text: a datetime is rendered per dialect."""
+
+
+def typed_statement(statement: str) -> sa.TextClause:
+    """The statement with ``saved_at`` bound as a timestamp and ``version`` as an integer, where named."""
+    names = set(bound_names(statement))
+    typed = [sa.bindparam(n, type_=t) for n, t in BIND_TYPES.items() if n in names]
+    return sa.text(statement).bindparams(*typed)
 
 
 def parameters(delivery: Delivery) -> dict[str, Any]:

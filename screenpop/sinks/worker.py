@@ -141,7 +141,7 @@ class SinkWorker:
                 log.warning("sinks: cannot read the outbox (%s); retrying", failure_reason(exc))
                 await self._pause(self._backoff.delay(failures))
                 continue
-            if claimed < BATCH:
+            if claimed == 0:  # else a delivery may have freed the next note of its call: look again now
                 await self._idle()
 
     async def _idle(self) -> None:
