@@ -86,6 +86,45 @@ def test_unknown_kind_lists_known_kinds() -> None:
     assert "oracle_magic" in message and "sql" in message and "http" in message
 
 
+def sql_sink(name: str = "crm_log", **extra: Any) -> dict[str, Any]:
+    statement = "INSERT INTO log (call_id, notes) VALUES (:call_id, :notes)"
+    return {"name": name, "kind": "sql", "url": "sqlite+aiosqlite:///log.db", "statement": statement, **extra}
+
+
+def test_sinks_are_checked_by_their_kinds_options() -> None:
+    """A valid sql and http sink load with their kinds' options; header secrets come from ${ENV}."""
+    raw = minimal(
+        sinks=[
+            sql_sink(),
+            {"name": "hook", "kind": "http", "url": "https://crm.example/log", "headers": {"X": "${TOK}"}},
+        ]
+    )
+    settings = settings_from_mapping(raw, environ={"TOK": "t0ken"})
+    assert [s.name for s in settings.sinks] == ["crm_log", "hook"]
+    assert settings.sinks[1].options.headers == {"X": "t0ken"}
+    assert settings.sinks[0].options.timeout_s == 10.0
+
+
+@pytest.mark.parametrize(
+    ("sinks", "needles"),
+    [
+        (
+            [sql_sink(statement="INSERT INTO log VALUES (:caller_name)")],
+            ["sinks[0].statement", ":caller_name"],
+        ),
+        ([sql_sink(), sql_sink()], ["sinks[1].name", "twice"]),
+        ([sql_sink(url="postgresql://db/x")], ["sinks[0].url", "+asyncpg"]),
+        ([{"name": "x", "kind": "carrier_pigeon"}], ["sinks[0].kind", "carrier_pigeon", "http", "sql"]),
+        ([{"name": "x", "kind": "http", "url": "ftp://x"}], ["sinks[0].url"]),
+        ([sql_sink(querry="x")], ["sinks[0].querry"]),
+    ],
+)
+def test_bad_sinks_are_refused_naming_the_key(sinks: list[dict[str, Any]], needles: list[str]) -> None:
+    """A statement binding what no note has, a duplicate name, a sync URL, an unknown kind or key: refused."""
+    message = config_error(minimal(sinks=sinks))
+    assert all(n in message for n in needles), message
+
+
 def test_needs_cycle_is_refused() -> None:
     """Two connectors that need each other are a config error naming the cycle."""
     raw = minimal(
