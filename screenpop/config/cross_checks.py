@@ -12,11 +12,14 @@ from graphlib import CycleError, TopologicalSorter
 
 from pydantic import ValidationError
 
-from screenpop.config.errors import describe_validation_error, key_path
+from screenpop.config.errors import describe_validation_error, key_path, known_keys
 from screenpop.config.schema import ConnectorSettings, Settings
 from screenpop.errors import ConfigError
 from screenpop.model import CALL_PARAMETERS, is_call_parameter
 from screenpop.plugins import load_kind
+
+#: Keys every connector block has, whatever its kind (``options`` is computed, not written).
+COMMON_CONNECTOR_KEYS = tuple(known_keys(ConnectorSettings, ()))
 
 
 def cross_check(settings: Settings) -> Settings:
@@ -37,12 +40,17 @@ def connector_order(settings: Settings) -> list[str]:
     return list(TopologicalSorter(graph).static_order())
 
 
+def item(block: str, index: int, name: str) -> str:
+    """``connectors[2] (account)``: a block's item by index and by the name IT gave it."""
+    return f"{block}[{index}] ({name})"
+
+
 def _unique(source: str, block: str, names: list[str]) -> None:
     seen: set[str] = set()
     for index, name in enumerate(names):
         if name in seen:
             raise ConfigError(
-                f"{source}: {block}[{index}].name: {name!r} is used twice; names must be unique"
+                f"{source}: {item(block, index, name)}.name: {name!r} is used twice; names must be unique"
             )
         seen.add(name)
 
@@ -51,7 +59,7 @@ def _check_needs(settings: Settings) -> None:
     names = [c.name for c in settings.connectors]
     for index, connector in enumerate(settings.connectors):
         for need in connector.needed_connectors():
-            where = f"{settings.source}: connectors[{index}].needs"
+            where = f"{settings.source}: {item('connectors', index, connector.name)}.needs"
             if need == connector.name:
                 raise ConfigError(f"{where}: {connector.name!r} cannot need itself")
             if need not in names:
@@ -80,8 +88,8 @@ def _check_roles(settings: Settings) -> None:
     for index, agent in enumerate(settings.agents.directory):
         if agent.role not in settings.roles:
             raise ConfigError(
-                f"{settings.source}: agents.directory[{index}].role: role {agent.role!r} is not "
-                f"defined under `roles:` (defined: {', '.join(settings.roles)})"
+                f"{settings.source}: {item('agents.directory', index, agent.id)}.role: "
+                f"role {agent.role!r} is not defined under `roles:` (defined: {', '.join(settings.roles)})"
             )
 
 
@@ -94,21 +102,23 @@ def _check_agent_references(settings: Settings) -> None:
         for external, agent_id in provider.agents.items():
             if agent_id not in ids:
                 raise ConfigError(
-                    f"{settings.source}: providers[{index}].agents.{external}: "
+                    f"{settings.source}: {item('providers', index, provider.name)}.agents.{external}: "
                     f"no agent {agent_id!r} in agents.directory"
                 )
 
 
 def _with_options(source: str, index: int, connector: ConnectorSettings) -> ConnectorSettings:
-    kind = load_kind(connector.kind, f"{source}: connectors[{index}].kind")
+    where = f"{source}: {item('connectors', index, connector.name)}"
+    kind = load_kind(connector.kind, f"{where}.kind")
     try:
         options = kind.Options.model_validate(connector.kind_keys())
     except ValidationError as exc:
-        message = describe_validation_error(exc, source, kind.Options)
-        prefix = f"{source}: "
-        detail = message.removeprefix(prefix)
-        raise ConfigError(f"{prefix}{key_path(('connectors', index))}.{detail}") from exc
-    where = f"{source}: {key_path(('connectors', index))}"
+        # The kind's keys sit beside the common ones in one block, so a typo
+        # there is matched against both (`identiy` -> `identity`).
+        message = describe_validation_error(
+            exc, source, kind.Options, connector.kind_keys(), siblings=COMMON_CONNECTOR_KEYS
+        )
+        raise ConfigError(f"{where}.{message.removeprefix(f'{source}: ')}") from exc
     if connector.cache_ttl_s and not getattr(kind, "cacheable", True):
         raise ConfigError(
             f"{where}.cache_ttl_s: a `{connector.kind}` connector is never cached "

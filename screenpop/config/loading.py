@@ -26,11 +26,13 @@ def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) ->
     """Read, substitute, validate and cross-check one config file."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such config file (pass --config or set SCREENPOP_CONFIG)") from exc
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from exc
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc, text)}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the file should hold a mapping of sections (server:, connectors:, …)")
     return settings_from_mapping(raw, source=str(path), environ=environ or os.environ)
@@ -40,15 +42,69 @@ def settings_from_mapping(
     raw: Mapping[str, Any], source: str = "<settings>", environ: Mapping[str, str] | None = None
 ) -> Settings:
     """Validate an already-parsed config (tests and embedders build configs in code)."""
-    data = substitute_env(raw, environ if environ is not None else os.environ, source)
+    data = substitute_env(without_extensions(raw), environ if environ is not None else os.environ, source)
     try:
         settings = Settings.model_validate({**data, "source": source})
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, source, Settings)) from exc
+        raise ConfigError(describe_validation_error(exc, source, Settings, data)) from exc
     return cross_check(settings)
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
+EXTENSION_PREFIX = "x-"
+
+
+def without_extensions(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The config without its top-level ``x-…`` keys: a place for YAML anchors.
+
+    One database URL used by four connectors is written once
+    (``x-db: &db ${DB_URL}``) and referred to (``url: *db``); the YAML parser
+    has already copied it to each ``*db``, so the ``x-`` key itself is dropped
+    before validation (as Docker Compose does) and never needs its variables.
+    """
+    return {k: v for k, v in raw.items() if not (isinstance(k, str) and k.startswith(EXTENSION_PREFIX))}
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
-    return f"{problem} at line {mark.line + 1}" if mark else problem
+    said = f"{problem} at line {mark.line + 1}" if mark else problem
+    return said + _flow_hint(exc, text)
+
+
+def _flow_hint(exc: yaml.YAMLError, text: str) -> str:
+    """Where a ``{…}``/``[…]`` opened, and the `` #`` that most likely cut it short.
+
+    In YAML `` #`` starts a comment even inside ``{title: Account #1}``, so the
+    rest of that line vanishes and the parser complains lines later; the line
+    it names is not where the mistake is.
+    """
+    context, opened = getattr(exc, "context", None) or "", getattr(exc, "context_mark", None)
+    if "flow" not in context or opened is None:
+        return ""
+    kind = "mapping `{`" if "mapping" in context else "sequence `[`"
+    hint = f"; the flow {kind} opened at line {opened.line + 1}, column {opened.column + 1}"
+    lines = text.splitlines()
+    end = getattr(getattr(exc, "problem_mark", None), "line", opened.line)
+    for number in range(opened.line, min(end + 1, len(lines))):
+        start = opened.column if number == opened.line else 0
+        found = _comment_start(lines[number], start)
+        if found is not None:
+            return (
+                f"{hint}, and the `#` at line {number + 1}, column {found + 1} starts a comment "
+                'that hides the rest of that line: quote the value ("…#…")'
+            )
+    return f"{hint}; a ` #` inside it starts a comment: quote such a value"
+
+
+def _comment_start(line: str, start: int) -> int | None:
+    """The column of the first `#` after whitespace outside quotes, from ``start`` on."""
+    quote: str | None = None
+    for column in range(start, len(line)):
+        char = line[column]
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == "#" and column > 0 and line[column - 1] in " \t":
+            return column
+    return None

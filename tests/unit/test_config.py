@@ -48,7 +48,7 @@ def test_every_shipped_config_loads(path: Path) -> None:
 def test_typo_in_key_names_path_and_suggests() -> None:
     """A misspelt key is refused with its key path and the closest known key."""
     message = config_error(minimal(connectors=[sql_connector(timeout_msec=5)]))
-    assert message.startswith("test.yaml: connectors[0].")
+    assert message.startswith("test.yaml: connectors[0] (accounting).")
     assert "timeout_msec" in message
     assert "timeout_ms" in message
 
@@ -75,7 +75,7 @@ def test_variable_default_and_value() -> None:
 def test_bad_database_url_names_key() -> None:
     """A sync or unparsable database URL is refused at connectors[i].url with a hint."""
     message = config_error(minimal(connectors=[sql_connector(url="postgresql://db/x")]))
-    assert "connectors[0].url" in message and "+asyncpg" in message
+    assert "connectors[0] (accounting).url" in message and "+asyncpg" in message
     message = config_error(minimal(store={"url": "not a url"}))
     assert "store.url" in message
 
@@ -100,7 +100,7 @@ def test_needs_cycle_is_refused() -> None:
 def test_needs_unknown_connector_is_refused() -> None:
     """A `needs` naming a connector that does not exist is refused with the known names."""
     message = config_error(minimal(connectors=[sql_connector("a", needs=["nope.id"])]))
-    assert "nope" in message and "connectors[0].needs" in message
+    assert "nope" in message and "connectors[0] (a).needs" in message
 
 
 def test_role_hiding_unknown_section_is_refused() -> None:
@@ -214,7 +214,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     [
         ("server: {prot: 1}\n", "server.prot"),
         ("store: {url: '${NO_SUCH_VAR_X}'}\n", "NO_SUCH_VAR_X"),
-        ("connectors: [{name: a, kind: sql, url: 'mysql://x', query: q}]\n", "connectors[0].url"),
+        ("connectors: [{name: a, kind: sql, url: 'mysql://x', query: q}]\n", "connectors[0] (a).url"),
         ("connectors: [{name: a, kind: nosuchkind}]\n", "nosuchkind"),
         ("server: [\n", "not valid YAML"),
     ],
@@ -233,6 +233,6 @@ def test_cli_config_errors_are_one_sentence_exit_2(tmp_path: Path, body: str, ne
 def test_missing_driver_names_the_package() -> None:
     """A database URL whose driver is not installed is refused with the package to install."""
     message = config_error(minimal(connectors=[sql_connector(url="mssql+aioodbc://u:pw@dsn")]))
-    assert "connectors[0].url" in message
+    assert "connectors[0] (accounting).url" in message
     assert "pip install aioodbc" in message
     assert "pw" not in message.replace("pip", "")
