@@ -134,8 +134,8 @@ async def run_checks(settings: Settings, number: str | None) -> list[CheckRow]:
 def _prober(connector: Connector) -> Callable[[], Awaitable[str]]:
     async def probe() -> str:
         await connector.start()
-        await connector.check()
-        return "reachable"
+        detail = await connector.check()
+        return f"reachable; {detail}" if detail else "reachable"
 
     return probe
 

@@ -30,9 +30,21 @@ from screenpop.errors import ConfigError
 from screenpop.model import Card
 from screenpop.phone import parse_caller
 
+#: The parts of the config each one-off command reads.  A variable unset
+#: elsewhere does not stop it (`screenpop call` in a second terminal needs the
+#: provider's secret, not SCREENPOP_AGENT_SECRET or the databases' URLs).
+#: Commands not listed (serve, check, demo) read everything.
+USES: dict[str, tuple[str, ...]] = {
+    "call": ("server", "numbers", "providers", "agents.directory", "roles", "routing"),
+    "token": ("agents", "roles"),
+    "lookup": ("numbers", "card", "connectors", "roles", "lines", "agents.directory"),
+    "audit": ("store", "numbers", "agents.directory", "roles"),
+    "ami-replay": ("numbers", "providers", "agents.directory"),
+}
+
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(config_path(args.config))
+    return load_settings(config_path(args.config), uses=USES.get(args.command))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

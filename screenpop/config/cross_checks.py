@@ -22,13 +22,17 @@ from screenpop.plugins import load_kind
 COMMON_CONNECTOR_KEYS = tuple(known_keys(ConnectorSettings, ()))
 
 
-def cross_check(settings: Settings) -> Settings:
-    """Validate references between blocks and each connector's own options."""
+def cross_check(settings: Settings, dropped: frozenset[str] = frozenset()) -> Settings:
+    """Validate references between blocks and each connector's own options.
+
+    ``dropped`` names top-level blocks the running command left out (see
+    ``settings_from_mapping``): a reference into one cannot be checked.
+    """
     src = settings.source
     _unique(src, "connectors", [c.name for c in settings.connectors])
     _unique(src, "providers", [p.name for p in settings.providers])
     _check_needs(settings)
-    _check_roles(settings)
+    _check_roles(settings, check_hidden="connectors" not in dropped)
     _check_agent_references(settings)
     connectors = tuple(_with_options(src, index, c) for index, c in enumerate(settings.connectors))
     return settings.model_copy(update={"connectors": connectors})
@@ -74,9 +78,9 @@ def _check_needs(settings: Settings) -> None:
         ) from exc
 
 
-def _check_roles(settings: Settings) -> None:
+def _check_roles(settings: Settings, check_hidden: bool) -> None:
     names = {c.name for c in settings.connectors}
-    for role, rules in settings.roles.items():
+    for role, rules in settings.roles.items() if check_hidden else ():
         for hidden in rules.hide:
             if hidden not in names:
                 raise ConfigError(

@@ -66,11 +66,11 @@ def key_path(loc: Loc, data: object = None) -> str:
             out += f".{part}" if out else str(part)
         node = _child(node, part)
         if isinstance(part, int):
-            out += _item_label(node)
+            out += item_label(node)
     return out or "<top>"
 
 
-def _item_label(node: object) -> str:
+def item_label(node: object) -> str:
     """`` (account)`` for a list item with a name or id, else nothing."""
     if isinstance(node, Mapping):
         for key in ("name", "id"):

@@ -7,8 +7,9 @@ must never pass silently and surface as a missing card at 3 a.m.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,16 @@ import yaml
 from pydantic import ValidationError
 
 from screenpop.config.cross_checks import cross_check
-from screenpop.config.envsubst import substitute_env
+from screenpop.config.envsubst import substitute_env, unset_variables
 from screenpop.config.errors import describe_validation_error
 from screenpop.config.schema import Settings
 from screenpop.errors import ConfigError
 
 
-def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read, substitute, validate and cross-check one config file."""
+def load_settings(
+    path: str | Path, environ: Mapping[str, str] | None = None, uses: Collection[str] | None = None
+) -> Settings:
+    """Read, substitute, validate and cross-check one config file (``uses``: see below)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -35,22 +38,56 @@ def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) ->
         raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc, text)}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the file should hold a mapping of sections (server:, connectors:, …)")
-    return settings_from_mapping(raw, source=str(path), environ=environ or os.environ)
+    return settings_from_mapping(raw, source=str(path), environ=environ or os.environ, uses=uses)
 
 
 def settings_from_mapping(
-    raw: Mapping[str, Any], source: str = "<settings>", environ: Mapping[str, str] | None = None
+    raw: Mapping[str, Any],
+    source: str = "<settings>",
+    environ: Mapping[str, str] | None = None,
+    uses: Collection[str] | None = None,
 ) -> Settings:
-    """Validate an already-parsed config (tests and embedders build configs in code)."""
-    data = substitute_env(without_extensions(raw), environ if environ is not None else os.environ, source)
+    """Validate an already-parsed config (tests and embedders build configs in code).
+
+    ``uses`` are the key paths a command reads (``providers``,
+    ``agents.directory``); None is all of them.  A variable that is unset in a
+    part the command never reads is not an error: a top-level block holding
+    one is left out (its defaults apply), and a key inside a block it reads
+    gets a random value nobody knows.  Everything present is still validated.
+    """
+    env = environ if environ is not None else os.environ
+    config = without_extensions(raw)
+    dropped: frozenset[str] = frozenset()
+    unused = None
+    if uses is not None:
+        config, dropped = _without_unread_blocks(config, uses, env)
+        unused = functools.partial(_unread, tuple(uses))
+    data = substitute_env(config, env, source, unused=unused)
     try:
         settings = Settings.model_validate({**data, "source": source})
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, source, Settings, data)) from exc
-    return cross_check(settings)
+    return cross_check(settings, dropped)
+
+
+def _unread(uses: tuple[str, ...], path: str) -> bool:
+    """Whether no key path in ``uses`` covers ``path`` (``providers`` covers ``providers[0].secret``)."""
+    return not any(path == use or path.startswith((f"{use}.", f"{use}[")) for use in uses)
+
+
+def _without_unread_blocks(
+    config: dict[str, Any], uses: Collection[str], environ: Mapping[str, str]
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """Leave out each top-level block no ``uses`` path reaches that names an unset variable."""
+    read = {use.split(".")[0].split("[")[0] for use in uses} | REQUIRED_BLOCKS
+    dropped = frozenset(
+        key for key, value in config.items() if key not in read and unset_variables(value, environ)
+    )
+    return {k: v for k, v in config.items() if k not in dropped}, dropped
 
 
 EXTENSION_PREFIX = "x-"
+REQUIRED_BLOCKS = frozenset({"agents"})  # Settings cannot be built without them
 
 
 def without_extensions(raw: Mapping[str, Any]) -> dict[str, Any]:

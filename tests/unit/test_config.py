@@ -213,7 +213,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     ("body", "needle"),
     [
         ("server: {prot: 1}\n", "server.prot"),
-        ("store: {url: '${NO_SUCH_VAR_X}'}\n", "NO_SUCH_VAR_X"),
+        ("connectors: [{name: a, kind: sql, url: '${NO_SUCH_VAR_X}', query: q}]\n", "NO_SUCH_VAR_X"),
         ("connectors: [{name: a, kind: sql, url: 'mysql://x', query: q}]\n", "connectors[0] (a).url"),
         ("connectors: [{name: a, kind: nosuchkind}]\n", "nosuchkind"),
         ("server: [\n", "not valid YAML"),
