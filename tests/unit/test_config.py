@@ -236,3 +236,15 @@ def test_missing_driver_names_the_package() -> None:
     assert "connectors[0] (accounting).url" in message
     assert "pip install aioodbc" in message
     assert "pw" not in message.replace("pip", "")
+
+
+def test_the_example_shares_one_database_url_through_an_x_anchor() -> None:
+    """The example writes the sales URL once (an `x-` anchor) and both connectors that use it get it."""
+    raw = yaml.safe_load(EXAMPLE.read_text())
+    anchors = [key for key in raw if key.startswith("x-")]
+    assert anchors and "*sales_db" in EXAMPLE.read_text()
+    url = "sqlite+aiosqlite:///shared-by-anchor.db"
+    needed = {"SCREENPOP_AGENT_SECRET": "x" * 32, "PBX_WEBHOOK_SECRET": "pbx-secret", "SALES_DB_URL": url}
+    settings = load_settings(EXAMPLE, environ=needed)
+    sharing = [c.name for c in settings.connectors if c.kind_keys().get("url") == url]
+    assert sharing == ["sales", "insight"]
