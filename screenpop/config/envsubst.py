@@ -14,21 +14,14 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from screenpop.config.errors import item_label
+from screenpop.config.errors import is_secret_key, item_label
 from screenpop.errors import ConfigError
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
-#: Key paths whose values are credentials: never suggest a default for them,
-#: since a default is a secret written into the file (and into every copy of it).
-#: A ``url`` counts because database and Redis URLs carry passwords.
-SECRET_PATH = re.compile(
-    r"secret|token|password|passwd|auth|api_?key|public_key|credential|dsn|headers?\b|(?<!public_)url",
-    re.IGNORECASE,
-)
-_LABEL = re.compile(r" \([^)]*\)")  # ``connectors[0] (crm)``: the name IT gave an item
 #: A variable in a URL's user:password@ part, whatever the key is called.
 _IN_CREDENTIALS = re.compile(r"://[^/@\s]*\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)[^}]*\}[^/@\s]*@")
+_LABEL = re.compile(r" \([^)]*\)")  # ``connectors[0] (crm)``: the name IT gave an item
 
 Unused = Callable[[str], bool]
 
@@ -76,7 +69,8 @@ def is_secret_path(path: str, text: str = "", name: str = "") -> bool:
     Besides keys named like one, a variable inside a URL's ``user:password@``
     part is a credential whatever its key is called.
     """
-    if SECRET_PATH.search(_LABEL.sub("", path)):  # a connector's name says nothing of its keys
+    keys = re.split(r"[.\[\]]", _LABEL.sub("", path))  # a connector's name says nothing of its keys
+    if is_secret_key(tuple(keys)):
         return True
     return any(m.group("name") == name for m in _IN_CREDENTIALS.finditer(text))
 

@@ -40,12 +40,12 @@ def describe_validation_error(
     kind's options), so that a typo there is matched against both.
     """
     errors = exc.errors(include_url=False)
-    error = _most_telling(errors)
+    error = most_telling(errors)
     loc = tuple(error["loc"])
     return f"{source}: {key_path(loc, data)}: {_what(error, loc, model, errors, siblings)}"
 
 
-def _most_telling(errors: list[ErrorDetails]) -> ErrorDetails:
+def most_telling(errors: list[ErrorDetails]) -> ErrorDetails:
     """An unknown key first: a typo (`feild:`) is why its sibling (`field`) is missing."""
     unknown = [e for e in errors if e["type"] == "extra_forbidden"]
     return unknown[0] if unknown else errors[0]

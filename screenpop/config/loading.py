@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from screenpop.config.cross_checks import cross_check
 from screenpop.config.envsubst import substitute_env, unset_variables
-from screenpop.config.errors import describe_validation_error
+from screenpop.config.errors import describe_validation_error, most_telling
 from screenpop.config.schema import Settings
 from screenpop.errors import ConfigError
 
@@ -66,8 +66,17 @@ def settings_from_mapping(
     try:
         settings = Settings.model_validate({**data, "source": source})
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, source, Settings, data)) from exc
+        message = describe_validation_error(exc, source, Settings, data)
+        raise ConfigError(message + _extension_hint(exc)) from exc
     return cross_check(settings, dropped)
+
+
+def _extension_hint(exc: ValidationError) -> str:
+    """An unknown top-level key may be meant to hold anchors: say which keys may."""
+    error = most_telling(exc.errors(include_url=False))
+    if error["type"] == "extra_forbidden" and len(error["loc"]) == 1:
+        return f" (a top-level key that only holds YAML anchors must start with `{EXTENSION_PREFIX}`)"
+    return ""
 
 
 def _unread(uses: tuple[str, ...], path: str) -> bool:

@@ -372,6 +372,7 @@ def test_an_x_key_holds_anchors_and_other_top_level_keys_are_still_refused(tmp_p
     bad.write_text(head.replace("x-db", "db") + body)
     line = one_sentence(run("lookup", ADA, "--config", str(bad)))
     assert ": db: unknown key `db`" in line
+    assert line.endswith("(a top-level key that only holds YAML anchors must start with `x-`)")
 
 
 READABLE = ["(415) 555-0131", "415.555.0177 x12", "+1 (646) 555-0140", "+49 30 1234567", "415-555-0131"]
