@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def settings_from_mapping(
     unused = None
     if uses is not None:
         config, dropped = _without_unread_blocks(config, uses, env)
-        unused = functools.partial(_unread, tuple(uses))
+        unused = functools.partial(_unread, tuple(_use_pattern(use) for use in uses))
     data = substitute_env(config, env, source, unused=unused)
     try:
         settings = Settings.model_validate({**data, "source": source})
@@ -79,9 +80,26 @@ def _extension_hint(exc: ValidationError) -> str:
     return ""
 
 
-def _unread(uses: tuple[str, ...], path: str) -> bool:
-    """Whether no key path in ``uses`` covers ``path`` (``providers`` covers ``providers[0].secret``)."""
-    return not any(path == use or path.startswith((f"{use}.", f"{use}[")) for use in uses)
+def _use_pattern(use: str) -> re.Pattern[str]:
+    """``providers[*].kind`` -> what it covers: ``providers[0] (pbx).kind`` and anything below it.
+
+    ``[*]`` is every item of a list, ``[2]`` one item; the ``(name)`` label of
+    an item may follow its index in a key path.
+    """
+    pattern = ""
+    for part in re.split(r"(\[\*\]|\[\d+\])", use):
+        if part == "[*]":
+            pattern += r"\[\d+\]" + _ITEM_LABEL
+        elif part.startswith("["):
+            pattern += re.escape(part) + _ITEM_LABEL
+        else:
+            pattern += re.escape(part)
+    return re.compile(rf"{pattern}(?:$|[.\[])")
+
+
+def _unread(uses: tuple[re.Pattern[str], ...], path: str) -> bool:
+    """Whether no path in ``uses`` covers ``path`` (``providers`` covers ``providers[0] (pbx).secret``)."""
+    return not any(use.match(path) for use in uses)
 
 
 def _without_unread_blocks(
@@ -96,6 +114,7 @@ def _without_unread_blocks(
 
 
 EXTENSION_PREFIX = "x-"
+_ITEM_LABEL = r"(?: \([^)]*\))?"  # `` (pbx)`` after a list index in a key path
 REQUIRED_BLOCKS = frozenset({"agents"})  # Settings cannot be built without them
 
 

@@ -37,7 +37,14 @@ from tests.support.tokens import host_token
 ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 60
 # Variables a newcomer's config names; removed from the environment unless a test sets them.
-VARIABLES = ("SCREENPOP_AGENT_SECRET", "PBX_WEBHOOK_SECRET", "FIRST_HOUR_DB_URL", "CRM_TOKEN", "DB_PASSWORD")
+VARIABLES = (
+    "SCREENPOP_AGENT_SECRET",
+    "PBX_WEBHOOK_SECRET",
+    "TWILIO_AUTH_TOKEN",
+    "FIRST_HOUR_DB_URL",
+    "CRM_TOKEN",
+    "DB_PASSWORD",
+)
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -207,6 +214,7 @@ agents:
 roles: {supervisor: {}}
 providers:
   - {name: pbx, kind: generic, secret: "${PBX_WEBHOOK_SECRET}"}
+  - {name: twilio, kind: twilio, auth_token: "${TWILIO_AUTH_TOKEN}"}
 connectors:
   - name: accounting
     kind: sql
@@ -231,6 +239,7 @@ def shared_url_service(tmp_path: Path) -> Iterator[tuple[int, Path, dict[str, st
     env = {
         "SCREENPOP_AGENT_SECRET": SECRET,
         "PBX_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "TWILIO_AUTH_TOKEN": "twilio-auth-token-of-this-test",
         "FIRST_HOUR_DB_URL": f"sqlite+aiosqlite:///{tmp_path}/company.db",
     }
     base = {k: v for k, v in os.environ.items() if k not in VARIABLES}
@@ -270,6 +279,9 @@ async def test_call_needs_only_the_provider_secret_and_anchors_share_one_url(
 ) -> None:
     """`screenpop call` in a second terminal with only PBX_WEBHOOK_SECRET set pops a card on serve.
 
+    Neither the agents' secret, nor the other provider's, nor the databases'
+    URL is set in that terminal.
+
     The service's two connectors read one database URL written once as a YAML
     anchor in an `x-` key; both sections come from that database.
     """
@@ -297,6 +309,10 @@ def test_a_command_still_names_a_variable_it_does_use(
     url = f"http://127.0.0.1:{port}"
     call = one_sentence(run("call", ADA, "--url", url, "--config", str(config), env={}))
     assert "providers[0] (pbx).secret: environment variable PBX_WEBHOOK_SECRET is not set" in call
+    other = one_sentence(
+        run("call", ADA, "--provider", "twilio", "--url", url, "--config", str(config), env={})
+    )
+    assert "providers[1] (twilio).auth_token: environment variable TWILIO_AUTH_TOKEN is not set" in other
     only_provider = {"PBX_WEBHOOK_SECRET": env["PBX_WEBHOOK_SECRET"]}
     token = one_sentence(run("token", "agent-1", "--config", str(config), env=only_provider))
     assert "agents.token_secret: environment variable SCREENPOP_AGENT_SECRET is not set" in token
