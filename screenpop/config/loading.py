@@ -23,6 +23,10 @@ from screenpop.config.errors import describe_validation_error, most_telling
 from screenpop.config.schema import Settings
 from screenpop.errors import ConfigError
 
+EXTENSION_PREFIX = "x-"  # top-level keys screenpop ignores: a place for YAML anchors
+REQUIRED_BLOCKS = frozenset({"agents"})  # Settings cannot be built without them
+_ITEM_LABEL = r"(?: \([^)]*\))?"  # `` (pbx)`` after a list index in a key path
+
 
 def load_settings(
     path: str | Path, environ: Mapping[str, str] | None = None, uses: Collection[str] | None = None
@@ -111,11 +115,6 @@ def _without_unread_blocks(
         key for key, value in config.items() if key not in read and unset_variables(value, environ)
     )
     return {k: v for k, v in config.items() if k not in dropped}, dropped
-
-
-EXTENSION_PREFIX = "x-"
-_ITEM_LABEL = r"(?: \([^)]*\))?"  # `` (pbx)`` after a list index in a key path
-REQUIRED_BLOCKS = frozenset({"agents"})  # Settings cannot be built without them
 
 
 def without_extensions(raw: Mapping[str, Any]) -> dict[str, Any]:
