@@ -157,7 +157,8 @@ def _flow_hint(exc: yaml.YAMLError, text: str) -> str:
                 f"{hint}, and the `#` at line {number + 1}, column {found + 1} starts a comment "
                 'that hides the rest of that line: quote the value ("…#…")'
             )
-    return f"{hint}; a ` #` inside it starts a comment: quote such a value"
+    closing = "}" if "mapping" in context else "]"
+    return f"{hint}: is its closing `{closing}` missing, or a value holding `,` or `: ` unquoted?"
 
 
 def _comment_start(line: str, start: int) -> int | None:
