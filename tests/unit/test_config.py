@@ -248,3 +248,15 @@ def test_the_example_shares_one_database_url_through_an_x_anchor() -> None:
     settings = load_settings(EXAMPLE, environ=needed)
     sharing = [c.name for c in settings.connectors if c.kind_keys().get("url") == url]
     assert sharing == ["sales", "insight"]
+
+
+def test_an_unclosed_flow_mapping_says_where_it_opened(tmp_path: Path) -> None:
+    """A `{` never closed is named where it opened, not only where the parser gave up."""
+    body = f"agents: {{token_secret: {SECRET}\nserver: {{port: 1}}\n"
+    path = tmp_path / "open.yaml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    column = body.index("{") + 1
+    assert f"the flow mapping `{{` opened at line 1, column {column}" in str(caught.value)
+    assert "closing `}` missing" in str(caught.value)
