@@ -206,8 +206,8 @@ def account_database(path: Path) -> dict[str, Any]:
 
 SHARED_URL_CONFIG = """\
 x-db: &db ${FIRST_HOUR_DB_URL}      # written once, used by both connectors
-server: {port: PORT, allowed_origins: ["http://agents.example"]}
-store: {url: "sqlite+aiosqlite:///STORE"}
+server: {port: @PORT@, allowed_origins: ["http://agents.example"]}
+store: {url: "sqlite+aiosqlite:///@STORE@"}
 agents:
   token_secret: ${SCREENPOP_AGENT_SECRET}
   directory: [{id: agent-1, role: supervisor, queues: [support]}]
@@ -235,7 +235,9 @@ def shared_url_service(tmp_path: Path) -> Iterator[tuple[int, Path, dict[str, st
     ada = account_database(tmp_path / "company.db")
     port = free_port()
     config = tmp_path / "screenpop.yaml"
-    config.write_text(SHARED_URL_CONFIG.replace("PORT", str(port)).replace("STORE", f"{tmp_path}/store.db"))
+    config.write_text(
+        SHARED_URL_CONFIG.replace("@PORT@", str(port)).replace("@STORE@", f"{tmp_path}/store.db")
+    )
     env = {
         "SCREENPOP_AGENT_SECRET": SECRET,
         "PBX_WEBHOOK_SECRET": WEBHOOK_SECRET,
