@@ -93,8 +93,12 @@ class Connector(Protocol):
         returned it (an integer id stays an integer, so strict drivers bind it).
         """
 
-    async def check(self) -> None:
-        """Prove the source can be reached (``screenpop check``)."""
+    async def check(self) -> str | None:
+        """Prove the source can be reached (``screenpop check``).
+
+        It may return one line IT should read beside "reachable" (a normalized
+        index's size and how many stored numbers it could not read).
+        """
 
     async def close(self) -> None:
         """Release everything ``start`` opened."""

@@ -184,12 +184,19 @@ class SqlConnector:
         rows = await self._fetch(self._statement, bound, limit)
         return _result(rows, self.options)
 
-    async def check(self) -> None:
-        """``SELECT 1`` proves the pool can connect; a normalized source also reads its index once."""
+    async def check(self) -> str | None:
+        """``SELECT 1`` proves the pool can connect; a normalized source also reads its index once.
+
+        For a normalized source the answer is the index's size and the stored
+        numbers it could not read: those callers will never be found.
+        """
         await self.start()
         await self._fetch(text("SELECT 1"), {}, 1)
-        if self._keeper is not None and not await self._keeper.refresh():
+        if self._keeper is None:
+            return None
+        if not await self._keeper.refresh():
             raise ConnectorError(f"index query failed: {self._keeper.error}")
+        return self._keeper.index.summary() if self._keeper.index else None
 
     async def close(self) -> None:
         if self._keeper is not None:

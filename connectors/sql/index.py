@@ -21,6 +21,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_FAILURE_S = 30.0
+UNREADABLE_EXAMPLES = 3  # how many unreadable numbers `screenpop check` shows IT
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +30,21 @@ class PhoneIndex:
 
     keys_by_number: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     rows: int = 0
+    unreadable: int = 0
+    """Stored numbers (non-blank cells) that could not be read as a phone number: callers never found."""
+    unreadable_examples: tuple[str, ...] = ()
+    """A few of them as stored, for `screenpop check` (the company's own data for its IT; never logged)."""
 
     def keys_for(self, e164: str) -> tuple[Any, ...]:
         return self.keys_by_number.get(e164, ())
+
+    def summary(self) -> str:
+        """One line for `screenpop check`: the index's size and what it could not read, with examples."""
+        text = f"index of {len(self.keys_by_number)} numbers from {self.rows} rows"
+        if not self.unreadable:
+            return f"{text}; every stored number read"
+        examples = ", ".join(repr(e) for e in self.unreadable_examples)
+        return f"{text}; {self.unreadable} stored numbers could not be read, e.g. {examples}"
 
     @classmethod
     def build(cls, rows: Iterable[Sequence[Any]], normalize: Callable[[str], str | None]) -> PhoneIndex:
@@ -42,25 +55,27 @@ class PhoneIndex:
         """
         found: dict[str, list[Any]] = {}
         seen_text: dict[str, str | None] = {}
-        count = 0
+        unreadable: dict[str, None] = {}  # insertion-ordered set: the first few become the examples
+        count = bad = 0
         for row in rows:
             count += 1
             key = row[0]
             for raw in row[1:]:
-                e164 = _normalised(raw, normalize, seen_text)
+                text = "" if raw is None else str(raw).strip()
+                if not text:
+                    continue
+                e164 = _normalised(text, normalize, seen_text)
                 if e164 is not None:
                     _add_key(found.setdefault(e164, []), key)
-        return cls({number: tuple(keys) for number, keys in found.items()}, count)
+                    continue
+                bad += 1
+                if len(unreadable) < UNREADABLE_EXAMPLES:
+                    unreadable.setdefault(text)
+        numbers = {number: tuple(keys) for number, keys in found.items()}
+        return cls(numbers, count, bad, tuple(unreadable))
 
 
-def _normalised(
-    raw: object, normalize: Callable[[str], str | None], seen: dict[str, str | None]
-) -> str | None:
-    if raw is None:
-        return None
-    text = str(raw).strip()
-    if not text:
-        return None
+def _normalised(text: str, normalize: Callable[[str], str | None], seen: dict[str, str | None]) -> str | None:
     if text not in seen:
         seen[text] = normalize(text)
     return seen[text]
@@ -104,11 +119,12 @@ class IndexKeeper:
             )
             return False
         self.index, self.error = index, None
-        log.info(
-            "connector %s: index holds %d numbers from %d rows",
+        log.info(  # counts only: the unreadable numbers themselves are customer data
+            "connector %s: index holds %d numbers from %d rows (%d stored numbers unreadable)",
             self._name,
             len(index.keys_by_number),
             index.rows,
+            index.unreadable,
         )
         return True
 

@@ -164,8 +164,8 @@ def _sink_prober(sink: Sink) -> Callable[[], Awaitable[str]]:
 def _prober(connector: Connector) -> Callable[[], Awaitable[str]]:
     async def probe() -> str:
         await connector.start()
-        await connector.check()
-        return "reachable"
+        detail = await connector.check()
+        return f"reachable; {detail}" if detail else "reachable"
 
     return probe
 

@@ -30,9 +30,32 @@ from screenpop.errors import ConfigError
 from screenpop.model import Card
 from screenpop.phone import parse_caller
 
+#: The parts of the config each one-off command reads.  A variable unset
+#: elsewhere does not stop it (`screenpop call` in a second terminal needs the
+#: provider's secret, not SCREENPOP_AGENT_SECRET or the databases' URLs).
+#: Commands not listed (serve, check, demo) read everything.
+USES: dict[str, tuple[str, ...]] = {
+    # which provider `call` signs as is known once the names are read: see cmd_call
+    "call": (
+        "server",
+        "numbers",
+        "providers[*].name",
+        "providers[*].kind",
+        "agents.directory",
+        "roles",
+        "routing",
+    ),
+    "token": ("agents", "roles"),
+    "lookup": ("numbers", "card", "connectors", "roles", "lines", "agents.directory"),
+    "audit": ("store", "numbers", "agents.directory", "roles"),
+    "ami-replay": ("numbers", "providers", "agents.directory"),
+}
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(config_path(args.config))
+
+def _settings(args: argparse.Namespace, *more: str) -> Settings:
+    """The config as this command reads it; ``more`` adds key paths to the command's ``USES``."""
+    uses = USES.get(args.command)
+    return load_settings(config_path(args.config), uses=None if uses is None else (*uses, *more))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -155,9 +178,12 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_call(args: argparse.Namespace) -> int:
     from screenpop.providers import make_provider
 
-    settings = _settings(args)
-    provider_settings = _pick_provider(settings, args.provider)
-    provider = make_provider(provider_settings, settings.server)
+    # Read once without any provider's secrets to pick the provider, then
+    # again with that one's: only its variables must be set.
+    loose = _settings(args)
+    index = loose.providers.index(_pick_provider(loose, args.provider))
+    settings = _settings(args, f"providers[{index}]")
+    provider = make_provider(settings.providers[index], settings.server)
     call_id = args.call_id or f"cli-{uuid.uuid4().hex[:10]}"
     request = provider.example_request(args.number, call_id, args.agent, args.queue, time.time())
     base = (args.url or f"http://{_client_host(settings.server.host)}:{settings.server.port}").rstrip("/")

@@ -12,20 +12,29 @@ from graphlib import CycleError, TopologicalSorter
 
 from pydantic import ValidationError
 
-from screenpop.config.errors import describe_validation_error, key_path
+from screenpop.config.errors import describe_validation_error, key_path, known_keys
 from screenpop.config.schema import ConnectorSettings, Settings, SinkSettings
 from screenpop.errors import ConfigError
 from screenpop.model import CALL_PARAMETERS, is_call_parameter
 from screenpop.plugins import load_kind, load_sink_kind
 
+#: Keys every connector block has, whatever its kind (``options`` is computed, not written).
+COMMON_CONNECTOR_KEYS = tuple(known_keys(ConnectorSettings, ()))
+#: The same for a sink block.
+COMMON_SINK_KEYS = tuple(known_keys(SinkSettings, ()))
 
-def cross_check(settings: Settings) -> Settings:
-    """Validate references between blocks and each connector's own options."""
+
+def cross_check(settings: Settings, dropped: frozenset[str] = frozenset()) -> Settings:
+    """Validate references between blocks and each connector's own options.
+
+    ``dropped`` names top-level blocks the running command left out (see
+    ``settings_from_mapping``): a reference into one cannot be checked.
+    """
     src = settings.source
     _unique(src, "connectors", [c.name for c in settings.connectors])
     _unique(src, "providers", [p.name for p in settings.providers])
     _check_needs(settings)
-    _check_roles(settings)
+    _check_roles(settings, check_hidden="connectors" not in dropped)
     _check_agent_references(settings)
     _unique(src, "sinks", [s.name for s in settings.sinks])
     connectors = tuple(_with_options(src, index, c) for index, c in enumerate(settings.connectors))
@@ -39,12 +48,17 @@ def connector_order(settings: Settings) -> list[str]:
     return list(TopologicalSorter(graph).static_order())
 
 
+def item(block: str, index: int, name: str) -> str:
+    """``connectors[2] (account)``: a block's item by index and by the name IT gave it."""
+    return f"{block}[{index}] ({name})"
+
+
 def _unique(source: str, block: str, names: list[str]) -> None:
     seen: set[str] = set()
     for index, name in enumerate(names):
         if name in seen:
             raise ConfigError(
-                f"{source}: {block}[{index}].name: {name!r} is used twice; names must be unique"
+                f"{source}: {item(block, index, name)}.name: {name!r} is used twice; names must be unique"
             )
         seen.add(name)
 
@@ -53,7 +67,7 @@ def _check_needs(settings: Settings) -> None:
     names = [c.name for c in settings.connectors]
     for index, connector in enumerate(settings.connectors):
         for need in connector.needed_connectors():
-            where = f"{settings.source}: connectors[{index}].needs"
+            where = f"{settings.source}: {item('connectors', index, connector.name)}.needs"
             if need == connector.name:
                 raise ConfigError(f"{where}: {connector.name!r} cannot need itself")
             if need not in names:
@@ -68,9 +82,9 @@ def _check_needs(settings: Settings) -> None:
         ) from exc
 
 
-def _check_roles(settings: Settings) -> None:
+def _check_roles(settings: Settings, check_hidden: bool) -> None:
     names = {c.name for c in settings.connectors}
-    for role, rules in settings.roles.items():
+    for role, rules in settings.roles.items() if check_hidden else ():
         for hidden in rules.hide:
             if hidden not in names:
                 raise ConfigError(
@@ -82,8 +96,8 @@ def _check_roles(settings: Settings) -> None:
     for index, agent in enumerate(settings.agents.directory):
         if agent.role not in settings.roles:
             raise ConfigError(
-                f"{settings.source}: agents.directory[{index}].role: role {agent.role!r} is not "
-                f"defined under `roles:` (defined: {', '.join(settings.roles)})"
+                f"{settings.source}: {item('agents.directory', index, agent.id)}.role: "
+                f"role {agent.role!r} is not defined under `roles:` (defined: {', '.join(settings.roles)})"
             )
 
 
@@ -96,21 +110,23 @@ def _check_agent_references(settings: Settings) -> None:
         for external, agent_id in provider.agents.items():
             if agent_id not in ids:
                 raise ConfigError(
-                    f"{settings.source}: providers[{index}].agents.{external}: "
+                    f"{settings.source}: {item('providers', index, provider.name)}.agents.{external}: "
                     f"no agent {agent_id!r} in agents.directory"
                 )
 
 
 def _with_options(source: str, index: int, connector: ConnectorSettings) -> ConnectorSettings:
-    kind = load_kind(connector.kind, f"{source}: connectors[{index}].kind")
+    where = f"{source}: {item('connectors', index, connector.name)}"
+    kind = load_kind(connector.kind, f"{where}.kind")
     try:
         options = kind.Options.model_validate(connector.kind_keys())
     except ValidationError as exc:
-        message = describe_validation_error(exc, source, kind.Options)
-        prefix = f"{source}: "
-        detail = message.removeprefix(prefix)
-        raise ConfigError(f"{prefix}{key_path(('connectors', index))}.{detail}") from exc
-    where = f"{source}: {key_path(('connectors', index))}"
+        # The kind's keys sit beside the common ones in one block, so a typo
+        # there is matched against both (`identiy` -> `identity`).
+        message = describe_validation_error(
+            exc, source, kind.Options, connector.kind_keys(), siblings=COMMON_CONNECTOR_KEYS
+        )
+        raise ConfigError(f"{where}.{message.removeprefix(f'{source}: ')}") from exc
     if connector.cache_ttl_s and not getattr(kind, "cacheable", True):
         raise ConfigError(
             f"{where}.cache_ttl_s: a `{connector.kind}` connector is never cached "
@@ -125,30 +141,15 @@ def _with_options(source: str, index: int, connector: ConnectorSettings) -> Conn
 
 
 def _sink_with_options(source: str, index: int, sink: SinkSettings) -> SinkSettings:
-    """The sink block with its kind's options validated (``sinks[i].url`` named in the error)."""
-    kind = load_sink_kind(sink.kind, f"{source}: sinks[{index}].kind")
+    """The sink block with its kind's options validated (``sinks[0] (crm_log).url`` named in the error)."""
+    where = f"{source}: {item('sinks', index, sink.name)}"
+    kind = load_sink_kind(sink.kind, f"{where}.kind")
     try:
         options = kind.Options.model_validate(sink.kind_keys())
     except ValidationError as exc:
-        message = describe_validation_error(exc, source, kind.Options)
-        raise ConfigError(message.replace(f"{source}: ", f"{source}: sinks[{index}].", 1)) from None
-    return sink.model_copy(update={"options": options})
-
-
-def _check_parameters(where: str, connector: ConnectorSettings, options: object) -> None:
-    """Refuse a parameter the kind's options name that neither the call nor a `needs` can bind."""
-    parameters = getattr(options, "parameters", None)
-    if parameters is None:
-        return
-    from_needs = [need.replace(".", "_", 1) for need in connector.needs]
-    for path, name in parameters():
-        if is_call_parameter(name) or name in from_needs:
-            continue
-        bindable = ", ".join([*CALL_PARAMETERS, "attr_<name>", *from_needs])
-        close = difflib.get_close_matches(name, [*CALL_PARAMETERS, *from_needs], n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(
-            f"{where}.{key_path(path)}: no connector or call binds the parameter {name!r} "
-            f"({hint}bindable here: {bindable}; add `connector.field` to `needs` to bind "
-            "`connector_field`)"
+        # As for connectors: the kind's keys sit beside `name` and `kind` in one block.
+        message = describe_validation_error(
+            exc, source, kind.Options, sink.kind_keys(), siblings=COMMON_SINK_KEYS
         )
+        raise ConfigError(f"{where}.{message.removeprefix(f'{source}: ')}") from exc
+    return sink.model_copy(update={"options": options})

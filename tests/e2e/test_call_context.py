@@ -244,7 +244,7 @@ async def test_a_line_names_the_card_and_rings_its_queue(store_url: str, custome
 
 def test_a_line_number_must_be_e164(store_url: str) -> None:
     """`lines[].number` that is not E.164 is a config error naming the key."""
-    with pytest.raises(ConfigError, match=r"lines\[0\]\.number.*E\.164"):
+    with pytest.raises(ConfigError, match=r"lines\[0\] \(Acme\)\.number.*E\.164"):
         make(store_url, lines=[{"number": "800 555 0100", "name": "Acme"}])
 
 

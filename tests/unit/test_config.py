@@ -48,7 +48,7 @@ def test_every_shipped_config_loads(path: Path) -> None:
 def test_typo_in_key_names_path_and_suggests() -> None:
     """A misspelt key is refused with its key path and the closest known key."""
     message = config_error(minimal(connectors=[sql_connector(timeout_msec=5)]))
-    assert message.startswith("test.yaml: connectors[0].")
+    assert message.startswith("test.yaml: connectors[0] (accounting).")
     assert "timeout_msec" in message
     assert "timeout_ms" in message
 
@@ -75,7 +75,7 @@ def test_variable_default_and_value() -> None:
 def test_bad_database_url_names_key() -> None:
     """A sync or unparsable database URL is refused at connectors[i].url with a hint."""
     message = config_error(minimal(connectors=[sql_connector(url="postgresql://db/x")]))
-    assert "connectors[0].url" in message and "+asyncpg" in message
+    assert "connectors[0] (accounting).url" in message and "+asyncpg" in message
     message = config_error(minimal(store={"url": "not a url"}))
     assert "store.url" in message
 
@@ -139,7 +139,7 @@ def test_needs_cycle_is_refused() -> None:
 def test_needs_unknown_connector_is_refused() -> None:
     """A `needs` naming a connector that does not exist is refused with the known names."""
     message = config_error(minimal(connectors=[sql_connector("a", needs=["nope.id"])]))
-    assert "nope" in message and "connectors[0].needs" in message
+    assert "nope" in message and "connectors[0] (a).needs" in message
 
 
 def test_role_hiding_unknown_section_is_refused() -> None:
@@ -254,8 +254,8 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     ("body", "needle"),
     [
         ("server: {prot: 1}\n", "server.prot"),
-        ("store: {url: '${NO_SUCH_VAR_X}'}\n", "NO_SUCH_VAR_X"),
-        ("connectors: [{name: a, kind: sql, url: 'mysql://x', query: q}]\n", "connectors[0].url"),
+        ("connectors: [{name: a, kind: sql, url: '${NO_SUCH_VAR_X}', query: q}]\n", "NO_SUCH_VAR_X"),
+        ("connectors: [{name: a, kind: sql, url: 'mysql://x', query: q}]\n", "connectors[0] (a).url"),
         ("connectors: [{name: a, kind: nosuchkind}]\n", "nosuchkind"),
         ("server: [\n", "not valid YAML"),
     ],
@@ -274,6 +274,30 @@ def test_cli_config_errors_are_one_sentence_exit_2(tmp_path: Path, body: str, ne
 def test_missing_driver_names_the_package() -> None:
     """A database URL whose driver is not installed is refused with the package to install."""
     message = config_error(minimal(connectors=[sql_connector(url="mssql+aioodbc://u:pw@dsn")]))
-    assert "connectors[0].url" in message
+    assert "connectors[0] (accounting).url" in message
     assert "pip install aioodbc" in message
     assert "pw" not in message.replace("pip", "")
+
+
+def test_the_example_shares_one_database_url_through_an_x_anchor() -> None:
+    """The example writes the sales URL once (an `x-` anchor) and both connectors that use it get it."""
+    raw = yaml.safe_load(EXAMPLE.read_text())
+    anchors = [key for key in raw if key.startswith("x-")]
+    assert anchors and "*sales_db" in EXAMPLE.read_text()
+    url = "sqlite+aiosqlite:///shared-by-anchor.db"
+    needed = {"SCREENPOP_AGENT_SECRET": "x" * 32, "PBX_WEBHOOK_SECRET": "pbx-secret", "SALES_DB_URL": url}
+    settings = load_settings(EXAMPLE, environ=needed)
+    sharing = [c.name for c in settings.connectors if c.kind_keys().get("url") == url]
+    assert sharing == ["sales", "insight"]
+
+
+def test_an_unclosed_flow_mapping_says_where_it_opened(tmp_path: Path) -> None:
+    """A `{` never closed is named where it opened, not only where the parser gave up."""
+    body = f"agents: {{token_secret: {SECRET}\nserver: {{port: 1}}\n"
+    path = tmp_path / "open.yaml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    column = body.index("{") + 1
+    assert f"the flow mapping `{{` opened at line 1, column {column}" in str(caught.value)
+    assert "closing `}` missing" in str(caught.value)

@@ -302,7 +302,7 @@ def test_needs_other_than_one_field_is_a_config_error(needs: list[str]) -> None:
     with pytest.raises(ConfigError) as caught:
         settings_from_mapping(config(needs=needs), source="test.yaml", environ={})
     message = str(caught.value)
-    assert message.startswith("test.yaml: connectors[1].needs: connector 'insight': ")
+    assert message.startswith("test.yaml: connectors[1] (insight).needs: connector 'insight': ")
     assert "exactly one field" in message and f"names {len(needs)}" in message
 
 
@@ -318,7 +318,7 @@ def test_a_bad_as_of_is_a_config_error() -> None:
     """An as_of that is not a date-time is refused at load with the key and an example."""
     with pytest.raises(ConfigError) as caught:
         settings_from_mapping(config(as_of="last tuesday"), source="test.yaml", environ={})
-    assert "connectors[1].as_of" in str(caught.value) and "ISO date-time" in str(caught.value)
+    assert "connectors[1] (insight).as_of" in str(caught.value) and "ISO date-time" in str(caught.value)
 
 
 async def test_the_loop_turns_during_a_chunked_refresh(

@@ -227,7 +227,7 @@ def when(key: str, condition: dict[str, Any], **block: Any) -> dict[str, Any]:
                 "rules": [{"when": {"accounting_ratin": {"equals": "A"}}, "then": {"t": 1}}],
             },
             [
-                "connectors[1].rules[0].when.accounting_ratin",
+                "connectors[1] (offer).rules[0].when.accounting_ratin",
                 "'accounting_ratin'",
                 "did you mean 'accounting_rating'",
             ],
@@ -266,13 +266,16 @@ def when(key: str, condition: dict[str, Any], **block: Any) -> dict[str, Any]:
         ),
         ({"rules": [{"then": {"limit": "{region:,.2f}"}}]}, ["rules[0].then: limit", "lone {param}"]),
         ({"rules": []}, ["rules"]),
-        ({"cache_ttl_s": 30, "rules": [{"then": {"t": 1}}]}, ["connectors[1].cache_ttl_s", "never cached"]),
+        (
+            {"cache_ttl_s": 30, "rules": [{"then": {"t": 1}}]},
+            ["connectors[1] (offer).cache_ttl_s", "never cached"],
+        ),
     ],
 )
 def test_config_errors_name_the_key(block: dict[str, Any], needles: list[str]) -> None:
     """A malformed rule, an unbound parameter or a cache on a rules connector is a config error at its key."""
     message = config_error(block)
-    assert message.startswith("<test>: connectors[1]")
+    assert message.startswith("<test>: connectors[1] (offer)")
     for needle in needles:
         assert needle in message, message
 
