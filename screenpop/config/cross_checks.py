@@ -153,3 +153,22 @@ def _sink_with_options(source: str, index: int, sink: SinkSettings) -> SinkSetti
         )
         raise ConfigError(f"{where}.{message.removeprefix(f'{source}: ')}") from exc
     return sink.model_copy(update={"options": options})
+
+
+def _check_parameters(where: str, connector: ConnectorSettings, options: object) -> None:
+    """Refuse a parameter the kind's options name that neither the call nor a `needs` can bind."""
+    parameters = getattr(options, "parameters", None)
+    if parameters is None:
+        return
+    from_needs = [need.replace(".", "_", 1) for need in connector.needs]
+    for path, name in parameters():
+        if is_call_parameter(name) or name in from_needs:
+            continue
+        bindable = ", ".join([*CALL_PARAMETERS, "attr_<name>", *from_needs])
+        close = difflib.get_close_matches(name, [*CALL_PARAMETERS, *from_needs], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(
+            f"{where}.{key_path(path)}: no connector or call binds the parameter {name!r} "
+            f"({hint}bindable here: {bindable}; add `connector.field` to `needs` to bind "
+            "`connector_field`)"
+        )
