@@ -110,13 +110,14 @@ def test_sinks_are_checked_by_their_kinds_options() -> None:
     [
         (
             [sql_sink(statement="INSERT INTO log VALUES (:caller_name)")],
-            ["sinks[0].statement", ":caller_name"],
+            ["sinks[0] (crm_log).statement", ":caller_name"],
         ),
-        ([sql_sink(), sql_sink()], ["sinks[1].name", "twice"]),
-        ([sql_sink(url="postgresql://db/x")], ["sinks[0].url", "+asyncpg"]),
-        ([{"name": "x", "kind": "carrier_pigeon"}], ["sinks[0].kind", "carrier_pigeon", "http", "sql"]),
-        ([{"name": "x", "kind": "http", "url": "ftp://x"}], ["sinks[0].url"]),
-        ([sql_sink(querry="x")], ["sinks[0].querry"]),
+        ([sql_sink(), sql_sink()], ["sinks[1] (crm_log).name", "twice"]),
+        ([sql_sink(url="postgresql://db/x")], ["sinks[0] (crm_log).url", "+asyncpg"]),
+        ([{"name": "x", "kind": "carrier_pigeon"}], ["sinks[0] (x).kind", "carrier_pigeon", "http", "sql"]),
+        ([{"name": "x", "kind": "http", "url": "ftp://x"}], ["sinks[0] (x).url"]),
+        ([sql_sink(querry="x")], ["sinks[0] (crm_log).querry", "statement"]),
+        ([sql_sink(timout_s=3)], ["sinks[0] (crm_log).timout_s", "did you mean `timeout_s`"]),
     ],
 )
 def test_bad_sinks_are_refused_naming_the_key(sinks: list[dict[str, Any]], needles: list[str]) -> None:
