@@ -34,36 +34,23 @@ class PhoneIndex:
         return self.keys_by_number.get(e164, ())
 
     @classmethod
-    def build(cls, rows: Iterable[Sequence[Any]], normalize: Callable[[str], str | None]) -> PhoneIndex:
-        """Index ``(key, phone, phone, …)`` rows; blank or unreadable numbers are skipped.
+    def build(
+        cls, rows: Iterable[Sequence[Any]], numbers_of: Callable[[Sequence[Any]], Iterable[str]]
+    ) -> PhoneIndex:
+        """Index rows whose key is their first column; ``numbers_of`` reads a row's numbers.
 
-        Each distinct raw text is normalised once: exported tables repeat the
-        same switchboard number on many rows.
+        ``numbers_of`` (a ``RowReader``) knows which columns hold numbers and
+        in which country each row's numbers are written; blank or unreadable
+        numbers give nothing.
         """
         found: dict[str, list[Any]] = {}
-        seen_text: dict[str, str | None] = {}
         count = 0
         for row in rows:
             count += 1
             key = row[0]
-            for raw in row[1:]:
-                e164 = _normalised(raw, normalize, seen_text)
-                if e164 is not None:
-                    _add_key(found.setdefault(e164, []), key)
+            for e164 in numbers_of(row):
+                _add_key(found.setdefault(e164, []), key)
         return cls({number: tuple(keys) for number, keys in found.items()}, count)
-
-
-def _normalised(
-    raw: object, normalize: Callable[[str], str | None], seen: dict[str, str | None]
-) -> str | None:
-    if raw is None:
-        return None
-    text = str(raw).strip()
-    if not text:
-        return None
-    if text not in seen:
-        seen[text] = normalize(text)
-    return seen[text]
 
 
 def _add_key(keys: list[Any], key: Any) -> None:

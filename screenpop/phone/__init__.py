@@ -18,6 +18,15 @@ from __future__ import annotations
 
 from screenpop.phone.masking import mask
 from screenpop.phone.reading import is_region, normalize, parse_caller, warm
-from screenpop.phone.stored import stored_numbers
+from screenpop.phone.stored import region_or_default, stored_numbers, stored_numbers_in_row
 
-__all__ = ["is_region", "mask", "normalize", "parse_caller", "stored_numbers", "warm"]
+__all__ = [
+    "is_region",
+    "mask",
+    "normalize",
+    "parse_caller",
+    "region_or_default",
+    "stored_numbers",
+    "stored_numbers_in_row",
+    "warm",
+]

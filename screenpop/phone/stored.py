@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 
 from screenpop.phone.classify import as_text
-from screenpop.phone.reading import normalize
+from screenpop.phone.reading import is_region, normalize
 
 #: A piece with fewer digits is part of its neighbour (an area code, an extension, a URI parameter).
 MIN_DIGITS = 7
@@ -70,6 +70,22 @@ def stored_numbers(raw: object, region: str) -> tuple[str, ...]:
         if e164 is not None:
             found.setdefault(e164, None)
     return tuple(found)
+
+
+def stored_numbers_in_row(raw: object, row_region: object, default_region: str) -> tuple[str, ...]:
+    """``stored_numbers`` in the row's own country (``index_region``), else in ``default_region``."""
+    return stored_numbers(raw, region_or_default(row_region, default_region))
+
+
+#: Not ISO 3166-1, but what British tables hold; every other code is taken as ISO writes it.
+_REGION_ALIASES = {"UK": "GB"}
+
+
+def region_or_default(value: object, default_region: str) -> str:
+    """A row's country code as phonenumbers names it; empty, unknown or not a code -> ``default_region``."""
+    code = value.strip().upper() if isinstance(value, str) else ""
+    code = _REGION_ALIASES.get(code, code)
+    return code if len(code) == 2 and is_region(code) else default_region
 
 
 def split_cell(text: str) -> list[str]:
