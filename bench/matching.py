@@ -27,6 +27,7 @@ connector.  Exit status 0 whatever the figures, 1 when a part failed to run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import random
 import re
@@ -44,6 +45,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from screenpop.connectors.sql import SqlConnector, SqlOptions
+from screenpop.phone import stored_numbers
 from screenpop.plugins import connector_context
 
 REGIONS = (("US", 60), ("MX", 12), ("CA", 5), ("GB", 7), ("DE", 7), ("FR", 4), ("ES", 3), ("BR", 2))
@@ -255,6 +257,7 @@ async def run(args: argparse.Namespace, _children: Children, workdir: Path) -> d
         "formats": len(FORMATS),
         "countries": {r: sum(c.country == r for c in customers) for r, _ in REGIONS},
         "methods": {},
+        "reading": reading_cost(customers),
     }
     for method in ("exact", "last7"):
         result["methods"][method] = score(customers, baseline(customers, method))
@@ -267,6 +270,29 @@ async def run(args: argparse.Namespace, _children: Children, workdir: Path) -> d
     return result
 
 
+def reading_cost(customers: Sequence[Customer]) -> dict[str, float]:
+    """µs per stored cell: screenpop's reading against ``phonenumbers.parse`` alone, same cells, same loop.
+
+    ``parse`` alone is the floor a reading built on phonenumbers cannot go
+    under without a fast path; it reads labels as vanity digits, so its
+    answers are not the same ones, only its cost is compared.
+    """
+    cells = [c.stored for c in customers]
+    t0 = time.perf_counter()
+    for cell in cells:
+        stored_numbers(cell, "US")
+    ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for cell in cells:
+        with contextlib.suppress(phonenumbers.NumberParseException):  # only the time is measured
+            phonenumbers.parse(cell, "US")
+    floor = time.perf_counter() - t0
+    return {
+        "stored_numbers_us": round(ours / len(cells) * 1e6, 1),
+        "phonenumbers_parse_us": round(floor / len(cells) * 1e6, 1),
+    }
+
+
 def print_table(result: dict[str, Any]) -> None:
     print(f"matching: {result['customers']} customers, {result['formats']} stored formats, called in E.164")
     print(f"  countries: {result['countries']}")
@@ -276,6 +302,11 @@ def print_table(result: dict[str, Any]) -> None:
         build = f"{m['index_build_s']:.3f} s" if "index_build_s" in m else "-"
         lookup = f"{m['lookup_ms']['p50']:.2f}/{m['lookup_ms']['p99']:.2f}" if "lookup_ms" in m else "-"
         print(f"  {method:<20} {m['recall']:>8.3f} {m['wrong_customer_rate']:>8.3f}  {build:>11}   {lookup}")
+    reading = result["reading"]
+    print(
+        f"  reading a cell: {reading['stored_numbers_us']:.1f} µs (stored_numbers), "
+        f"{reading['phonenumbers_parse_us']:.1f} µs (phonenumbers.parse alone, the floor)"
+    )
     us = {method: result["methods"][method]["recall_by_country"]["US"] for method in METHODS}
     print("  recall of the US customers only: " + ", ".join(f"{m} {r:.3f}" for m, r in us.items()))
     print("  recall by stored format (normalized+region):")
