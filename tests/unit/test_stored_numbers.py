@@ -200,3 +200,15 @@ def test_fast_path_never_disagrees_with_phonenumbers(text: str, region: str) -> 
     slow = parse_number(text, region)
     expected = e164_of(slow) if slow is not None and phonenumbers.is_possible_number(slow) else None
     assert e164 == expected
+
+
+@PROPERTY
+@given(
+    cell=st.one_of(st.text(max_size=120), st.text(alphabet="0123456789 +-.()/;,x#:abcTel", max_size=120)),
+    region=st.sampled_from([*REGIONS, "", "ZZ", "uk"]),
+)
+def test_any_cell_reads_to_distinct_e164_numbers_without_raising(cell: str, region: str) -> None:
+    """Whatever a cell holds, it reads to distinct E.164 numbers (or none), never to an error."""
+    numbers = stored_numbers(cell, region)
+    assert len(set(numbers)) == len(numbers)
+    assert all(n.startswith("+") and n[1:].isdigit() for n in numbers)
