@@ -17,8 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from screenpop.connectors.sql import SqlConnector, SqlOptions
-from screenpop.errors import ConnectorError
+from screenpop.errors import ConfigError, ConnectorError
 from screenpop.plugins import connector_context
+from screenpop.testing import make_settings
 
 CUSTOMERS = [
     # (id, name, country, phone, mobile)
@@ -194,3 +195,18 @@ def test_index_region_needs_match_normalized() -> None:
     """`index_region` on an exact-match connector is a config error, not silently ignored."""
     with pytest.raises(ValidationError, match="`index_region` is for `match: normalized`"):
         SqlOptions(url="sqlite+aiosqlite:///x.db", query="SELECT 1 WHERE p = :e164", index_region="country")
+
+
+def test_index_region_errors_name_the_connector_and_the_key() -> None:
+    """The config loader reports an empty `index_region` at its key path, as every config error."""
+    block = {
+        "name": "sales",
+        "kind": "sql",
+        "url": "sqlite+aiosqlite:///x.db",
+        "match": "normalized",
+        "index_query": PHONES,
+        "query": BY_KEYS,
+        "index_region": "",
+    }
+    with pytest.raises(ConfigError, match=r"connectors\[0\]\.index_region: String should have at least 1"):
+        make_settings([block])
