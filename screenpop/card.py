@@ -151,19 +151,18 @@ def build_customer(sections: Mapping[str, Section], specs: Mapping[str, SectionS
         spec = specs.get(name)
         if spec is None or not spec.identity or section.status is not SectionStatus.OK:
             continue
-        if section.data is None or ("items" in section.data and len(section.data) == 1):
+        found, records, conflict = section_identity(name, section, spec.identity)
+        if not found and records == 0:
             continue
-        found = identity_of(section.data, spec.identity)
         if found:
             finders.append(spec)
         if "id" in found:
             ids[name] = str(found["id"])
         if "name" in found:
             names[name] = str(found["name"])
-        records = max(section.rows, 1 + len(section.others))
         matches = max(matches, records)
-        if records > 1:
-            conflicts.append(_rows_conflict(name, found, section.others, records))
+        if conflict is not None:
+            conflicts.append(conflict)
     conflicts.extend(_name_conflicts(names))
     if conflicts and matches < 2:
         matches = 2
@@ -173,6 +172,59 @@ def build_customer(sections: Mapping[str, Section], specs: Mapping[str, SectionS
     return Customer(
         name=display_name, ids=ids, matches=matches, conflicts=tuple(conflicts), found_by=_found_by(finders)
     )
+
+
+def section_identity(
+    name: str, section: Section, identity: Mapping[str, str]
+) -> tuple[JSON, int, Conflict | None]:
+    """One section's identity: the first record's fields, how many customers it names, and the conflict.
+
+    A ``rows: one`` section names as many customers as it matched rows; a
+    list section (``rows: many``, an http ``items``) names as many as its
+    items' identities are distinct (SPEC 3): five invoices of one customer
+    are one customer, two customers' rows for one number are two.
+    """
+    data = section.data
+    if data is None:
+        return {}, 0, None
+    if _is_list(data):
+        return _items_identity(name, data["items"], identity)
+    found = identity_of(data, identity)
+    records = max(section.rows, 1 + len(section.others))
+    conflict = _rows_conflict(name, found, section.others, records) if records > 1 else None
+    return found, records, conflict
+
+
+def _is_list(data: JSON) -> bool:
+    return "items" in data and len(data) == 1 and isinstance(data["items"], list)
+
+
+def _items_identity(
+    name: str, items: list[Any], identity: Mapping[str, str]
+) -> tuple[JSON, int, Conflict | None]:
+    """Distinct customers among a list's items: by ``id`` where the identity has one, else by name."""
+    customers: dict[tuple[str, str], JSON] = {}
+    for item in items:
+        found = identity_of(item, identity) if isinstance(item, Mapping) else {}
+        if found:
+            customers.setdefault(_customer_key(found), found)
+    if not customers:
+        return {}, 0, None
+    distinct = list(customers.values())
+    first = distinct[0]
+    if len(distinct) < 2:
+        return first, 1, None
+    field = "name" if "name" in first else "id"
+    values = tuple(str(c.get(field, c.get("id", ""))) for c in distinct)
+    return first, len(distinct), Conflict(kind="rows", field=field, values=values, sections=(name,))
+
+
+def _customer_key(found: JSON) -> tuple[str, str]:
+    if "id" in found:
+        return "id", str(found["id"])
+    if "name" in found:
+        return "name", _comparable(str(found["name"]))
+    return "other", repr(sorted(found.items()))
 
 
 def _found_by(finders: Iterable[SectionSpec]) -> str | None:

@@ -53,13 +53,28 @@ class ConnectorContext:
 
     ``http`` is the one shared client session (never open one per lookup);
     ``normalize`` turns a free-form stored number into E.164 (or None) with
-    the configured default region, for kinds that index legacy data.
+    the configured default region, for kinds that index legacy data;
+    ``read_numbers`` reads a legacy table's cell the way people fill one in
+    (labels, extensions, several numbers; SPEC 3), in the row's own country
+    when it is given and known. Use it through ``stored_numbers``.
     """
 
     default_region: str
     normalize: Callable[[str], str | None]
     http: aiohttp.ClientSession | None = None
     config_dir: Path = Path(".")
+    read_numbers: Callable[[str, object], tuple[str, ...]] | None = None
+
+    def stored_numbers(self, raw: str, row_region: object = None) -> tuple[str, ...]:
+        """Every E.164 number a stored cell holds; ``row_region`` is the row's ISO country code, if any.
+
+        A context built without ``read_numbers`` (a kind's own unit tests)
+        reads the cell as one number with ``normalize``.
+        """
+        if self.read_numbers is not None:
+            return self.read_numbers(raw, row_region)
+        e164 = self.normalize(raw)
+        return (e164,) if e164 else ()
 
 
 @dataclass(frozen=True, slots=True)

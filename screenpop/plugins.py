@@ -24,7 +24,7 @@ import aiohttp
 
 from screenpop.connector_api import ENTRY_POINT_GROUP, Connector, ConnectorContext, ConnectorKind
 from screenpop.errors import ConfigError
-from screenpop.phone import normalize
+from screenpop.phone import normalize, stored_numbers_in_row
 from screenpop.sink_api import SINK_ENTRY_POINT_GROUP, Sink, SinkContext, SinkKind
 
 
@@ -101,6 +101,7 @@ def connector_context(
     return ConnectorContext(
         default_region=default_region,
         normalize=functools.partial(normalize, default_region=default_region),
+        read_numbers=functools.partial(stored_numbers_in_row, default_region=default_region),
         http=http,
         config_dir=config_dir,
     )

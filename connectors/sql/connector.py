@@ -32,6 +32,7 @@ from screenpop.errors import ConnectorError
 from screenpop.model import is_call_parameter
 
 from .index import IndexKeeper, PhoneIndex
+from .rows import RowReader
 from .values import describe_db_error, json_row
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class SqlOptions(ConnectorOptions):
     match: Literal["exact", "normalized"] = "exact"
     index_query: str | None = None
     index_refresh_s: float = Field(300, gt=0)
+    index_region: str | None = Field(None, min_length=1, max_length=128)
     pool_size: int = Field(5, ge=1, le=100)
     statement_timeout_ms: int = Field(5000, ge=1, le=600_000)
 
@@ -79,6 +81,10 @@ class SqlOptions(ConnectorOptions):
     @model_validator(mode="after")
     def _normalized_needs_index(self) -> SqlOptions:
         if self.match == "exact":
+            if self.index_region is not None:
+                raise ValueError(
+                    "`index_region` is for `match: normalized` (it says where the index's rows are)"
+                )
             return self
         if not self.index_query:
             raise ValueError(
@@ -221,10 +227,11 @@ class SqlConnector:
 
     async def _load_index(self) -> PhoneIndex:
         assert self.options.index_query is not None
-        rows = await self._fetch(
+        header, *rows = await self._fetch(
             text(self.options.index_query), {}, None, as_tuples=True, timeout_ms=INDEX_TIMEOUT_MS
         )
-        return await asyncio.to_thread(PhoneIndex.build, rows, self._context.normalize)
+        reader = RowReader(header, self.options.index_region, self._context)
+        return await asyncio.to_thread(PhoneIndex.build, rows, reader)
 
     async def _fetch(
         self,
@@ -235,7 +242,10 @@ class SqlConnector:
         as_tuples: bool = False,
         timeout_ms: int | None = None,
     ) -> list[Any]:
-        """Run one statement on a pooled connection; every failure becomes a safe ConnectorError."""
+        """Run one statement on a pooled connection; every failure becomes a safe ConnectorError.
+
+        ``as_tuples`` gives plain tuples, the first of them the column names.
+        """
         if self._engine is None:
             raise ConnectorError("not started")
         query = _Query(statement, bound, limit, as_tuples, timeout_ms or self.options.statement_timeout_ms)
@@ -271,7 +281,7 @@ class SqlConnector:
         result = await conn.execute(query.statement, query.bound)
         if query.as_tuples:
             rows = result.fetchall() if query.limit is None else result.fetchmany(query.limit)
-            return [tuple(row) for row in rows]
+            return [tuple(result.keys()), *(tuple(row) for row in rows)]
         mappings = result.mappings()
         fetched = mappings.fetchall() if query.limit is None else mappings.fetchmany(query.limit)
         return [json_row(row) for row in fetched]

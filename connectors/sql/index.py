@@ -16,12 +16,21 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_FAILURE_S = 30.0
-UNREADABLE_EXAMPLES = 3  # how many unreadable numbers `screenpop check` shows IT
+
+
+class RowNumbers(Protocol):
+    """Reads a row's numbers, and counts the non-blank cells it could not read (``rows.RowReader``)."""
+
+    unreadable: int
+    unreadable_examples: dict[str, None]
+    """The first few unreadable cells as stored (an insertion-ordered set)."""
+
+    def __call__(self, row: Sequence[Any]) -> Iterable[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,38 +56,22 @@ class PhoneIndex:
         return f"{text}; {self.unreadable} stored numbers could not be read, e.g. {examples}"
 
     @classmethod
-    def build(cls, rows: Iterable[Sequence[Any]], normalize: Callable[[str], str | None]) -> PhoneIndex:
-        """Index ``(key, phone, phone, …)`` rows; blank or unreadable numbers are skipped.
+    def build(cls, rows: Iterable[Sequence[Any]], numbers_of: RowNumbers) -> PhoneIndex:
+        """Index rows whose key is their first column; ``numbers_of`` reads a row's numbers.
 
-        Each distinct raw text is normalised once: exported tables repeat the
-        same switchboard number on many rows.
+        ``numbers_of`` (a ``RowReader``) knows which columns hold numbers and
+        in which country each row's numbers are written; blank or unreadable
+        numbers give nothing.
         """
         found: dict[str, list[Any]] = {}
-        seen_text: dict[str, str | None] = {}
-        unreadable: dict[str, None] = {}  # insertion-ordered set: the first few become the examples
-        count = bad = 0
+        count = 0
         for row in rows:
             count += 1
             key = row[0]
-            for raw in row[1:]:
-                text = "" if raw is None else str(raw).strip()
-                if not text:
-                    continue
-                e164 = _normalised(text, normalize, seen_text)
-                if e164 is not None:
-                    _add_key(found.setdefault(e164, []), key)
-                    continue
-                bad += 1
-                if len(unreadable) < UNREADABLE_EXAMPLES:
-                    unreadable.setdefault(text)
+            for e164 in numbers_of(row):
+                _add_key(found.setdefault(e164, []), key)
         numbers = {number: tuple(keys) for number, keys in found.items()}
-        return cls(numbers, count, bad, tuple(unreadable))
-
-
-def _normalised(text: str, normalize: Callable[[str], str | None], seen: dict[str, str | None]) -> str | None:
-    if text not in seen:
-        seen[text] = normalize(text)
-    return seen[text]
+        return cls(numbers, count, numbers_of.unreadable, tuple(numbers_of.unreadable_examples))
 
 
 def _add_key(keys: list[Any], key: Any) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from screenpop.connector_api import ENTRY_POINT_GROUP, ConnectorContext, LookupResult
 from screenpop.connectors.sql import SqlConnector, SqlOptions
 from screenpop.errors import ConnectorError
-from screenpop.phone import normalize
+from screenpop.plugins import connector_context
 from tests.support.ports import free_port
 from tests.support.waiting import wait_for
 
@@ -43,7 +43,8 @@ RUNNING_SLEEPS = (
 
 
 def context(region: str = "US") -> ConnectorContext:
-    return ConnectorContext(default_region=region, normalize=lambda raw: normalize(raw, region))
+    """What screenpop builds every connector with (its number reading included)."""
+    return connector_context(region, Path("."), None)
 
 
 def params(e164: str = ADA, **extra: Any) -> dict[str, Any]:

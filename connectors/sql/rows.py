@@ -1,0 +1,77 @@
+"""Which columns of an ``index_query`` row hold numbers, and in which country they are written.
+
+``index_query`` returns the row key first, then phone columns; with
+``index_region: COLUMN`` one further column holds the row's ISO 3166-1
+alpha-2 country, so that ``55 9474 4977`` stored for a Mexican customer is
++52 55 9474 4977 and not the US number +1 559 474 4977 (SPEC 3). The
+reading itself (labels, extensions, several numbers in a cell, the country
+code falling back to ``numbers.default_region``) is screenpop's
+(``ConnectorContext.stored_numbers``); this module only picks the columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from screenpop.connector_api import ConnectorContext
+from screenpop.errors import ConnectorError
+
+#: How many unreadable stored numbers `screenpop check` shows IT.
+UNREADABLE_EXAMPLES = 3
+
+
+class RowReader:
+    """Reads the numbers of one ``index_query`` row; each distinct (text, country) is read once.
+
+    Exported tables repeat the same switchboard number on many rows, so the
+    readings are remembered for the one build this reader serves.
+    """
+
+    def __init__(self, columns: Sequence[str], region_column: str | None, context: ConnectorContext) -> None:
+        self._context = context
+        self._region_at = region_position(columns, region_column)
+        self._phones = tuple(i for i in range(1, len(columns)) if i != self._region_at)
+        self._read: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.unreadable = 0
+        self.unreadable_examples: dict[str, None] = {}
+
+    def __call__(self, row: Sequence[Any]) -> Iterator[str]:
+        region = row[self._region_at] if self._region_at is not None else None
+        region_text = region.strip().upper() if isinstance(region, str) else ""
+        for position in self._phones:
+            raw = row[position]
+            text = str(raw).strip() if raw is not None else ""
+            if not text:
+                continue
+            key = (text, region_text)
+            numbers = self._read.get(key)
+            if numbers is None:
+                numbers = self._read[key] = self._context.stored_numbers(text, region_text or None)
+            if not numbers:  # a caller with this number is never found: `screenpop check` says so
+                self.unreadable += 1
+                if len(self.unreadable_examples) < UNREADABLE_EXAMPLES:
+                    self.unreadable_examples.setdefault(text)
+            yield from numbers
+
+
+def region_position(columns: Sequence[str], region_column: str | None) -> int | None:
+    """Where ``index_region`` is among the query's columns (names compared without case).
+
+    PostgreSQL folds unquoted names to lower case, so ``Country`` in the
+    config finds the column ``country``. The row key cannot be the region.
+    """
+    if region_column is None:
+        return None
+    wanted = region_column.casefold()
+    found = [i for i, name in enumerate(columns) if str(name).casefold() == wanted]
+    if not found:
+        listed = ", ".join(str(c) for c in columns)
+        raise ConnectorError(
+            f"index_region column {region_column!r} is not among index_query's columns ({listed})"
+        )
+    if found[0] == 0:
+        raise ConnectorError(
+            f"index_region column {region_column!r} is the row key; name the key first, then phones"
+        )
+    return found[0]
