@@ -208,5 +208,7 @@ def test_index_region_errors_name_the_connector_and_the_key() -> None:
         "query": BY_KEYS,
         "index_region": "",
     }
-    with pytest.raises(ConfigError, match=r"connectors\[0\]\.index_region: String should have at least 1"):
+    with pytest.raises(
+        ConfigError, match=r"connectors\[0\] \(sales\)\.index_region: String should have at least 1"
+    ):
         make_settings([block])
