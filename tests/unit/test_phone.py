@@ -6,9 +6,9 @@ import re
 
 import phonenumbers
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from phonenumbers import PhoneNumberFormat, PhoneNumberType
+from phonenumbers import COUNTRY_CODES_FOR_NON_GEO_REGIONS, PhoneNumberFormat, PhoneNumberType
 
 from screenpop.phone import is_region, mask, normalize, parse_caller, warm
 
@@ -292,6 +292,7 @@ any_text = st.one_of(st.text(max_size=80), phone_like())
 
 @PROPERTY
 @given(raw=any_text, region=regions)
+@example(raw="+80000000000", region="US")  # international freephone: valid, but no country
 def test_parse_caller_is_total_and_consistent(raw: str, region: str) -> None:
     """Any text gives a caller number whose fields agree with each other."""
     caller = parse_caller(raw, region)
@@ -303,7 +304,9 @@ def test_parse_caller_is_total_and_consistent(raw: str, region: str) -> None:
     else:
         assert caller.national is None and caller.country_code is None
     if caller.valid:
-        assert caller.e164 is not None and caller.region is not None
+        assert caller.e164 is not None
+        # +800, +808, +870, +881 to +883, +888, +979 belong to no country (phonenumbers' "001")
+        assert (caller.region is not None) != (caller.country_code in COUNTRY_CODES_FOR_NON_GEO_REGIONS)
     assert caller.digits == "" or (caller.digits.isascii() and caller.digits.isdigit())
     assert len(caller.digits) <= 32
 
