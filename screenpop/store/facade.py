@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 import screenpop.store.rows as shape
+from screenpop.card_numbers import mask_card_numbers
 from screenpop.errors import Unavailable
 from screenpop.model import JSON, CallEvent, HistoryEntry
 from screenpop.retry import DropObserver
@@ -163,12 +164,18 @@ class Store:
         """Add a note to the most recent call with this id; every note is kept.
 
         Only an agent who received the card (or answered the call) may
-        annotate it, unless ``may_annotate_any`` (supervisors).
+        annotate it, unless ``may_annotate_any`` (supervisors).  Card numbers
+        in the disposition or the notes are masked here, before anything is
+        written: every reader (history, hand-off, audit, sinks) reads the
+        stored text.  The answer's ``masked`` says how many were.
         """
         shape.check_note(disposition, notes)
-        return await self._db.write(
+        disposition, in_disposition = _masked(disposition)
+        notes, in_notes = _masked(notes)
+        saved = await self._db.write(
             self._sql.save_note, call_id, agent_id, disposition, notes, may_annotate_any, shape.now()
         )
+        return {**saved, "masked": {"card_numbers": in_disposition + in_notes}}
 
     # -- suggestion feedback -------------------------------------------------
 
@@ -258,3 +265,11 @@ class Store:
 
     async def _write_audit(self, rows: list[dict[str, Any]]) -> None:
         await self._db.write(self._sql.insert_audit, rows)
+
+
+def _masked(text: str | None) -> tuple[str | None, int]:
+    """``text`` with its card numbers masked, and how many there were."""
+    if text is None:
+        return None, 0
+    masked = mask_card_numbers(text)
+    return masked.text, masked.card_numbers
