@@ -26,6 +26,7 @@ from screenpop.card import section_specs
 from screenpop.clock import Clock, SystemClock
 from screenpop.config import Settings
 from screenpop.connector_api import Connector
+from screenpop.errors import ScreenpopError
 from screenpop.hub import Hub
 from screenpop.lookup import LookupEngine, MemoryCache, RedisCache, SectionCache
 from screenpop.metrics import Metrics
@@ -148,7 +149,10 @@ async def _start_connectors(connectors: dict[str, Connector]) -> None:
     results = await asyncio.gather(*(c.start() for c in connectors.values()), return_exceptions=True)
     for name, result in zip(connectors, results, strict=True):
         if isinstance(result, BaseException):
-            log.warning("connector %s could not start: %s", name, result)
+            # our own sentences (ConnectorError, ConfigError) are written for the log; a driver's
+            # may quote a URL with its password, or data: its type only
+            why = str(result) if isinstance(result, ScreenpopError) else type(result).__name__
+            log.warning("connector %s could not start: %s", name, why)
 
 
 def _cache(settings: Settings) -> SectionCache:

@@ -123,7 +123,7 @@ def upgrade_to_head(conn: sa.Connection) -> None:
 
 
 def failure_reason(exc: BaseException) -> str:
-    """A short, password-free reason, e.g. ``connection refused`` (/readyz adds ``down:``)."""
+    """A short reason free of passwords and data, e.g. ``connection refused`` (/readyz adds ``down:``)."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, TimeoutError):
@@ -134,8 +134,15 @@ def failure_reason(exc: BaseException) -> str:
             return text.lower()
         seen = seen.__cause__ or seen.__context__
     orig = getattr(exc, "orig", None) or exc
+    state = getattr(orig, "sqlstate", None)
+    if isinstance(state, str) and state:
+        # PostgreSQL's and asyncpg's sentences quote values ('invalid input syntax for type
+        # integer: "..."', 'invalid input for query argument $1: ...'): a caller's number or a
+        # note would reach the log and /readyz.  The error's class and SQLSTATE say what happened.
+        driver = orig.__cause__ or orig  # SQLAlchemy's adapter wraps asyncpg's error, named by kind
+        return f"{type(driver).__name__} (SQLSTATE {state})"
     first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-    return first_line[:160]
+    return first_line[:160]  # SQLite's sentences name tables and columns, never a bound value
 
 
 class PostgresDatabase:
