@@ -27,7 +27,18 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tupl
 
 
 class WithholdingFormatter(logging.Formatter):
-    """``logging.Formatter`` whose tracebacks name each exception's type but not its message."""
+    """``logging.Formatter`` whose tracebacks name each exception's type but not its message.
+
+    asyncio's report of an unhandled task error puts the task's ``repr`` in
+    the message itself (``future: <Task ... exception=KeyError('+1415…')>``),
+    so for the ``asyncio`` logger only the report's first line is kept.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "asyncio" and record.exc_info:
+            record = logging.makeLogRecord(record.__dict__)
+            record.msg, record.args = record.getMessage().split("\n", 1)[0], None
+        return super().format(record)
 
     def formatException(self, ei: ExcInfo) -> str:
         exc = ei[1]

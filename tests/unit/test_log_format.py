@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 import sys
 
@@ -35,3 +37,31 @@ def test_a_traceback_keeps_types_and_frames_but_withholds_messages() -> None:
 def test_the_debug_format_shows_the_messages() -> None:
     """With --debug the plain formatter is used, and the same record shows what went wrong in full."""
     assert NUMBER in logging.Formatter(FORMAT).format(failing_record())
+
+
+def test_asyncio_report_of_a_lost_task_error_keeps_only_its_first_line() -> None:
+    """asyncio's own report of a task error (the task's repr, quoting the error) is cut to its first line."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(WithholdingFormatter(FORMAT))
+    logging.getLogger("asyncio").addHandler(handler)
+
+    async def fail() -> None:
+        raise KeyError(NUMBER)
+
+    async def report() -> None:
+        task = asyncio.get_running_loop().create_task(fail())
+        await asyncio.wait([task])
+        lost = "Task exception was never retrieved"
+        asyncio.get_running_loop().call_exception_handler(
+            {"message": lost, "exception": task.exception(), "future": task}
+        )
+
+    try:
+        asyncio.run(report())
+    finally:
+        logging.getLogger("asyncio").removeHandler(handler)
+    text = stream.getvalue()
+    assert "ERROR asyncio: Task exception was never retrieved" in text
+    assert "builtins.KeyError: " + WITHHELD in text
+    assert NUMBER not in text
