@@ -4,6 +4,7 @@
 - ``call_records``: ``CallRecorder``, the write-behind queue for call records.
 - ``audit_queue``: the write-behind queue for "who saw what".
 - ``sql``: every transaction, as a synchronous function of one connection.
+- ``outbox``: the sinks' outbox: entries written with a note, leased, settled, counted.
 - ``feedback``: the transactions of agents' answers to suggestions.
 - ``rows``: checked shapes of what is written and read.
 - ``schema``: the tables (the migrations build exactly these).
@@ -16,6 +17,17 @@ from __future__ import annotations
 
 from screenpop.store.call_records import CallRecorder
 from screenpop.store.facade import Store
+from screenpop.store.outbox import LeasedEntry, SinkBacklog
 from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
 
-__all__ = ["CallRecorder", "CallState", "CallWrite", "EventWrite", "FeedbackWrite", "Store", "SummaryWrite"]
+__all__ = [
+    "CallRecorder",
+    "CallState",
+    "CallWrite",
+    "EventWrite",
+    "FeedbackWrite",
+    "LeasedEntry",
+    "SinkBacklog",
+    "Store",
+    "SummaryWrite",
+]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ from screenpop.retry import DropObserver
 from screenpop.store.audit_queue import AuditQueue
 from screenpop.store.connections import Database, failure_reason, open_database, upgrade_to_head
 from screenpop.store.feedback import FeedbackSQL
+from screenpop.store.outbox import LeasedEntry, OutboxSQL, SinkBacklog
 from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
 from screenpop.store.sql import StoreSQL
 
@@ -40,8 +42,11 @@ class Store:
         audit_interval_s: float,
         audit_batch_rows: int,
         observer: DropObserver | None = None,
+        sinks: Sequence[str] = (),
     ) -> None:
         self._db = database
+        self._sinks = tuple(sinks)
+        self._outbox = OutboxSQL()
         self._sql = StoreSQL(database.dialect)
         self._feedback = FeedbackSQL(database.dialect)
         self._audit = AuditQueue(
@@ -58,8 +63,12 @@ class Store:
         audit_interval_s: float = 0.05,
         audit_batch_rows: int = 200,
         observer: DropObserver | None = None,
+        sinks: Sequence[str] = (),
     ) -> Store:
         """Connect, migrate the schema to head, and start the audit writer.
+
+        ``sinks`` names the configured sinks: every note saved gets one
+        outbox entry per sink, in the note's own transaction.
 
         ``observer`` counts the audit writer's retries and the rows it has
         to give up (the app's ``Metrics``, so they show in ``/metrics``).
@@ -76,7 +85,11 @@ class Store:
                 raise Unavailable(f"store: {failure_reason(exc)}") from exc
             raise
         return cls(
-            database, audit_interval_s=audit_interval_s, audit_batch_rows=audit_batch_rows, observer=observer
+            database,
+            audit_interval_s=audit_interval_s,
+            audit_batch_rows=audit_batch_rows,
+            observer=observer,
+            sinks=sinks,
         )
 
     async def close(self) -> None:
@@ -164,18 +177,47 @@ class Store:
         """Add a note to the most recent call with this id; every note is kept.
 
         Only an agent who received the card (or answered the call) may
-        annotate it, unless ``may_annotate_any`` (supervisors).  Card numbers
-        in the disposition or the notes are masked here, before anything is
-        written: every reader (history, hand-off, audit, sinks) reads the
-        stored text.  The answer's ``masked`` says how many were.
+        annotate it, unless ``may_annotate_any`` (supervisors).  Each
+        configured sink gets an outbox entry in the same transaction.  Card
+        numbers in the disposition or the notes are masked here, before
+        anything is written: every reader (history, hand-off, audit, the
+        sinks' outbox) reads the stored text.  The answer's ``masked`` says
+        how many were.
         """
         shape.check_note(disposition, notes)
         disposition, in_disposition = _masked(disposition)
         notes, in_notes = _masked(notes)
         saved = await self._db.write(
-            self._sql.save_note, call_id, agent_id, disposition, notes, may_annotate_any, shape.now()
+            self._sql.save_note,
+            call_id,
+            agent_id,
+            disposition,
+            notes,
+            may_annotate_any,
+            shape.now(),
+            self._sinks,
         )
         return {**saved, "masked": {"card_numbers": in_disposition + in_notes}}
+
+    # -- the sinks' outbox ---------------------------------------------------
+
+    async def claim_deliveries(
+        self, owner: str, now: datetime, lease_s: float, limit: int, sinks: Sequence[str]
+    ) -> list[LeasedEntry]:
+        """Lease due outbox entries of ``sinks`` for ``owner``: heads of their (sink, call) chains."""
+        return await self._db.write(self._outbox.claim, owner, now, lease_s, limit, sinks)
+
+    async def delivery_done(self, entry_id: int, now: datetime) -> None:
+        """The sink took the entry: it is never delivered again."""
+        await self._db.write(self._outbox.delivered, entry_id, now)
+
+    async def delivery_failed(self, entry_id: int, owner: str, next_at: datetime, error: str) -> None:
+        """An attempt failed: the entry is due again at ``next_at`` (its chain waits for it)."""
+        await self._db.write(self._outbox.failed, entry_id, owner, next_at, error)
+
+    async def sink_backlog(self) -> dict[str, SinkBacklog]:
+        """Undelivered entries per sink (sinks with none are absent)."""
+        return await self._db.read(self._outbox.backlog)
 
     # -- suggestion feedback -------------------------------------------------
 

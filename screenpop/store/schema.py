@@ -191,3 +191,37 @@ suggestion_feedback = sa.Table(
     # the admin status page's counts per section
     sa.Index(None, "section", "outcome"),
 )
+
+sink_outbox = sa.Table(
+    "sink_outbox",
+    metadata,
+    # One entry per (sink, saved note), written in the note's own transaction,
+    # so a note that was answered 202 is always on its way to every sink.
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("sink", sa.Text, nullable=False),
+    # no foreign key: an entry outlives a purge of its call and is delivered anyway
+    sa.Column("call_pk", ID, nullable=False),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("call_id", sa.Text, nullable=False),
+    # the note's 1-based ordinal among its call's notes (every edit is a new version)
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("idempotency_key", sa.Text, nullable=False),
+    # kept apart from the payload so that `screenpop erase --number` finds the entries
+    sa.Column("caller_e164", sa.Text),
+    sa.Column("customer_ids", JSONType),
+    # what the sink receives (the SPEC's http body)
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+    sa.Column("leased_until", UTCDateTime()),
+    sa.Column("leased_by", sa.Text),
+    sa.Column("delivered_at", UTCDateTime()),
+    sa.Column("last_error", sa.Text),
+    sa.UniqueConstraint("sink", "provider", "call_id", "version"),
+    sa.Index(None, "call_pk"),
+    sa.Index(None, "caller_e164"),
+    sa.Index(None, "delivered_at"),
+    # the worker's scan: undelivered entries of a sink, in id order
+    sa.Index(None, "sink", "delivered_at", "id"),
+)

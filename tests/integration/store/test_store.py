@@ -27,7 +27,16 @@ from tests.support.ports import free_port
 from tests.support.servers import PostgresServer
 from tests.support.waiting import wait_for
 
-TABLES = {"calls", "call_events", "call_recipients", "notes", "audit", "suggestion_feedback", VERSION_TABLE}
+TABLES = {
+    "calls",
+    "call_events",
+    "call_recipients",
+    "notes",
+    "audit",
+    "suggestion_feedback",
+    "sink_outbox",
+    VERSION_TABLE,
+}
 RINGING, ANSWERED, ENDED, MISSED = (EventKind.RINGING, EventKind.ANSWERED, EventKind.ENDED, EventKind.MISSED)
 
 
