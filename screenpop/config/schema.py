@@ -256,6 +256,17 @@ class ConnectorSettings(BaseModel):
         return self.name.replace("_", " ").title()
 
 
+class RetentionSettings(Frozen):
+    """Days screenpop keeps its own data; 0 (or the key omitted) keeps it forever.
+
+    Applied by the store's purge (``store.retention``) at start and hourly.
+    """
+
+    calls_days: int = Field(0, ge=0, le=100_000)
+    notes_days: int = Field(0, ge=0, le=100_000)
+    audit_days: int = Field(0, ge=0, le=100_000)
+
+
 class Settings(Frozen):
     server: ServerSettings = ServerSettings()
     numbers: NumbersSettings = NumbersSettings()
@@ -268,6 +279,7 @@ class Settings(Frozen):
     card: CardSettings = CardSettings()
     lines: tuple[LineSettings, ...] = ()
     connectors: tuple[ConnectorSettings, ...] = ()
+    retention: RetentionSettings = RetentionSettings()
     source: str = Field("<settings>", exclude=True)
 
     def connector(self, name: str) -> ConnectorSettings:
