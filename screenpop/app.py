@@ -12,6 +12,9 @@ import contextlib
 import functools
 import gc
 import logging
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,8 @@ from screenpop.phone import warm
 from screenpop.plugins import build_connectors, connector_context
 from screenpop.providers import make_provider
 from screenpop.providers.asterisk_ami import AmiListener
-from screenpop.store import CallRecorder, Store
+from screenpop.store import CallRecorder, RetentionPolicy, Store
+from screenpop.store.retention_loop import run_retention
 from screenpop.web import (
     app_keys,
     cors_middleware,
@@ -123,6 +127,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[app_keys.HUB] = hub
     app[app_keys.CALLS] = calls
     listeners = await _start_ami(app, settings, calls)
+    retention = _start_retention(app, store)
 
     async def readiness() -> dict[str, Any]:
         return await _readiness(app)
@@ -133,6 +138,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if retention is not None:
+            retention.cancel()
+            await asyncio.gather(retention, return_exceptions=True)
         for listener in listeners:
             await listener.stop()
         await engine.close()
@@ -149,6 +157,18 @@ async def _start_connectors(connectors: dict[str, Connector]) -> None:
     for name, result in zip(connectors, results, strict=True):
         if isinstance(result, BaseException):
             log.warning("connector %s could not start: %s", name, result)
+
+
+def _start_retention(app: web.Application, store: Store) -> asyncio.Task[None] | None:
+    """The purge loop (at start, then hourly) when ``retention:`` sets any age; None otherwise."""
+    kept = app[app_keys.SETTINGS].retention
+    policy = RetentionPolicy(kept.calls_days, kept.notes_days, kept.audit_days)
+    if not policy.enabled:
+        return None
+    metrics = app[app_keys.METRICS]
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    loop = run_retention(store, policy, app[app_keys.CLOCK], holder, lambda r: metrics.purge_done(r.counts))
+    return asyncio.create_task(loop, name="screenpop-retention")
 
 
 def _cache(settings: Settings) -> SectionCache:
