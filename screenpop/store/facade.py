@@ -11,7 +11,7 @@ The schema is created and upgraded by the Alembic migrations shipped in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,8 +24,11 @@ from screenpop.model import JSON, CallEvent, HistoryEntry
 from screenpop.retry import DropObserver
 from screenpop.store.audit_queue import AuditQueue
 from screenpop.store.connections import Database, failure_reason, open_database, upgrade_to_head
+from screenpop.store.erasure import BATCH_ROWS as ERASE_BATCH_ROWS
+from screenpop.store.erasure import CallRef, ErasureSQL, ErasureTarget
 from screenpop.store.feedback import FeedbackSQL
 from screenpop.store.outbox import LeasedEntry, OutboxSQL, SinkBacklog
+from screenpop.store.retention import BATCH_ROWS, Purger, PurgeReport, RetentionPolicy
 from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
 from screenpop.store.sql import StoreSQL
 
@@ -49,6 +52,7 @@ class Store:
         self._outbox = OutboxSQL()
         self._sql = StoreSQL(database.dialect)
         self._feedback = FeedbackSQL(database.dialect)
+        self._erasure = ErasureSQL(database.dialect)
         self._audit = AuditQueue(
             self._write_audit, interval_s=audit_interval_s, batch_rows=audit_batch_rows, observer=observer
         )
@@ -305,6 +309,46 @@ class Store:
         await self.flush_audit()
         return await self._db.read(self._sql.who_saw, number, agent_id, scan)
 
+    # -- retention and erasure -------------------------------------------------
+
+    async def purge_expired(
+        self, policy: RetentionPolicy, now: datetime, holder: str, batch_rows: int = BATCH_ROWS
+    ) -> PurgeReport | None:
+        """Delete what is older than ``policy`` allows at ``now``; None when another instance is purging.
+
+        ``holder`` names this instance in the purge lease (``store.retention``).
+        """
+        return await Purger(self._db, holder, batch_rows=batch_rows).run(policy, now)
+
+    async def erase(self, target: ErasureTarget) -> tuple[dict[str, int], list[CallRef]]:
+        """Remove every row of one caller, a batch of calls per transaction; counts per table and their calls.
+
+        Queued audit rows are written first, so that none of the caller's
+        is written after the erasure.  ``audit_erasure`` records it.
+        """
+        await self.flush_audit()
+        found = await self._calls_of(target)
+        counts: dict[str, int] = {}
+        for start in range(0, len(found), ERASE_BATCH_ROWS):
+            chunk = found[start : start + ERASE_BATCH_ROWS]
+            _add_counts(counts, await self._db.write(self._erasure.delete_calls, chunk))
+        _add_counts(counts, await self._db.write(self._erasure.delete_rest, target))
+        return counts, found
+
+    async def audit_erasure(self, by: str, counts: dict[str, int]) -> None:
+        """One audit row (action ``erase``): who asked and how many rows per place went, never whose."""
+        await self._db.write(self._erasure.audit_erasure, by, counts, shape.now())
+
+    async def _calls_of(self, target: ErasureTarget) -> list[CallRef]:
+        if target.number is not None:
+            return await self._db.read(self._erasure.calls_of_number, target.number)
+        found: list[CallRef] = []
+        after: int | None = 0
+        while after is not None:
+            page, after = await self._db.read(self._erasure.calls_of_customer_page, target, after)
+            found += page
+        return found
+
     async def _write_audit(self, rows: list[dict[str, Any]]) -> None:
         await self._db.write(self._sql.insert_audit, rows)
 
@@ -315,3 +359,8 @@ def _masked(text: str | None) -> tuple[str | None, int]:
         return None, 0
     masked = mask_card_numbers(text)
     return masked.text, masked.card_numbers
+
+
+def _add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:
+    for table, count in more.items():
+        total[table] = total.get(table, 0) + count
