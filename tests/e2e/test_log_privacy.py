@@ -6,23 +6,35 @@ websocket agents, signed webhooks: a ring, the card, an answer, a note with
 a card number in it, a transfer (the hand-off carries the note), two
 supervisor lookups (one with a ``secret_`` attribute), a refused webhook,
 connectors that fail (a crash, an HTTP source that refuses connections, a
-SQL source whose query breaks), and the end of the call.  Then the log is
-searched for every form of the caller's number, the caller's names, the
-note's text, the card number, the tokens and the secrets.
+SQL source whose query breaks), and the end of the call.  The note goes to
+two sinks: a table in another PostgreSQL database and an HTTP endpoint that
+is down (503) at first, then up.  Last, ``screenpop erase`` removes the
+caller while the service runs.  Then the service's log and the erase
+command's output are searched for every form of the caller's number, the
+caller's names, the note's text, the card number, the tokens and the
+secrets; the sinks are checked to hold the note masked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.support.ports import free_port
-from tests.support.processes import Service, agent_on, http_connector, ring, service_config, services
+from tests.support.processes import ROOT, Service, agent_on, http_connector, ring, service_config, services
+from tests.support.servers import PostgresServer
 from tests.support.service import ADA, SCRIPTED, SECRET
 from tests.support.signers import WEBHOOK_SECRET, sign
+from tests.support.sinks import SinkServer, create_sink_table, http_sink, sink_rows, sink_server, sql_sink
 from tests.support.tokens import token_for
 from tests.support.waiting import wait_for
 
@@ -36,11 +48,34 @@ PAN_DIGITS = "4111111111111111"
 NOTE_TEXT = "prefers Tuesday mornings, paid with card"
 PIN = "864213"
 CALL = "c-private"
+SINK_KEY = "sink-api-key-5f0c1d9e"
+MASKED = "**** **** **** 1111"
+
+
+@pytest.fixture
+async def sink_db_url(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """The company's own PostgreSQL database, with its call log table, for a `sql` sink."""
+    name = f"sink_{uuid.uuid4().hex[:16]}"
+    url = postgres_server.create_database(name)
+    await create_sink_table(url)
+    yield url
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[SinkServer]:
+    """The company's HTTP endpoint for an `http` sink."""
+    async with sink_server() as server:
+        yield server
 
 
 def config(store_url: str, redis_url: str, dead_port: int, tmp_path: Path) -> dict[str, Any]:
-    """The test service: a connector that knows the caller, and three that fail each their own way."""
-    connectors = [
+    """The test service: a connector that knows the caller, and three that fail each their own way.
+
+    The caller's name and the SQL source's failure are in the card; the
+    crash is also logged (as its type): the log line a leak would ride on.
+    """
+    connectors: list[dict[str, Any]] = [
         {
             "name": "accounting",
             "kind": SCRIPTED,
@@ -59,6 +94,15 @@ def config(store_url: str, redis_url: str, dead_port: int, tmp_path: Path) -> di
     settings = service_config(store_url, redis_url, connectors=connectors)
     settings["agents"]["directory"].append({"id": "boss", "role": "supervisor", "queues": ["sales"]})
     return settings
+
+
+async def erase(service: Service) -> subprocess.CompletedProcess[str]:
+    """``screenpop erase --number`` (the number as a person types it) against the running service's config."""
+    command = [sys.executable, "-m", "screenpop", "erase", "--number", TYPED_NUMBER, "--by", "it-desk"]
+    command += ["--config", str(service.log.with_suffix(".yaml"))]
+    return await asyncio.to_thread(
+        subprocess.run, command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 async def post(service: Service, path: str, token: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -88,11 +132,15 @@ async def refused_webhook(service: Service) -> int:
         return reply.status
 
 
-async def whole_call(service: Service) -> list[str]:
-    """Ring, card, answer, note, transfer, lookups and the end; the frames both agents received."""
+async def whole_call(service: Service, endpoint: SinkServer) -> list[str]:
+    """Ring, card, answer, note (the HTTP sink down, then up), transfer, lookups, the end; the frames."""
     agent_token, boss = service.token("agent-1"), token_for(service.settings, "boss")
     async with agent_on(service, "agent-1") as first, agent_on(service, "agent-2") as second:
-        caller = {"number": TYPED_NUMBER, "caller_name": WEBHOOK_NAME, "attributes": {"secret_pin": PIN}}
+        caller: dict[str, Any] = {
+            "number": TYPED_NUMBER,
+            "caller_name": WEBHOOK_NAME,
+            "attributes": {"secret_pin": PIN},
+        }
         status, _ = await ring(service, CALL, agent="agent-1", **caller)
         assert status == 202
         frames = await first.card_until_complete(CALL)
@@ -103,6 +151,8 @@ async def whole_call(service: Service) -> list[str]:
         note = {"disposition": "resolved", "notes": f"{NOTE_TEXT} {PAN}"}
         status, saved = await post(service, f"/api/calls/{CALL}/notes", agent_token, note)
         assert (status, saved["masked"]) == (201, {"card_numbers": 1}), saved
+        await wait_for(lambda: endpoint.attempts, 10, "a first delivery to the HTTP sink (down)")
+        endpoint.mode = "up"
         assert (await ring(service, CALL, event="transferred", agent="agent-2"))[0] == 202
         handed = await second.card_until_complete(CALL)
         assert any("**** **** **** 1111" in str(f.get("card", {}).get("handoff")) for f in handed), handed
@@ -119,18 +169,36 @@ def digit_runs(text: str) -> list[str]:
     return [re.sub(r"\D", "", run) for run in re.findall(r"\d[\d\s().+-]*\d", text)]
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
 async def test_a_whole_call_leaves_no_personal_data_in_the_log(
-    tmp_path: Path, redis_url: str, pg_url: str
+    tmp_path: Path, redis_url: str, pg_url: str, sink_db_url: str, endpoint: SinkServer
 ) -> None:
     """No caller number (any form), name, note, card number, token or secret reaches stderr at INFO."""
     settings = config(pg_url, redis_url, free_port(), tmp_path)
+    headers = {"X-Api-Key": SINK_KEY}
+    settings["sinks"] = [
+        sql_sink("crm_log", sink_db_url),
+        http_sink("crm_hook", endpoint.url, headers=headers),
+    ]
+    endpoint.mode = "down"
     async with services(tmp_path, one=settings) as started:
         service = started["one"]
-        frames = await whole_call(service)
-        # the crash was logged: this log is the one that would hold a leak
+        frames = await whole_call(service, endpoint)
+        # the crash and the sink's 503 were logged: this log is the one that would hold a leak
         await wait_for(lambda: "connector broken failed" in service.log.read_text(), 10, "the crash logged")
+        await wait_for(lambda: "sink crm_hook" in service.log.read_text(), 10, "the sink's failure logged")
+        await wait_for(lambda: f"{CALL}:1" in endpoint.taken, 30, "the note taken by the HTTP sink")
+        [row] = await wait_for(lambda: sink_rows(sink_db_url), 30, "the note in the sink's table")
+        erased = await erase(service)
         await service.stop()  # a graceful stop: what shutdown logs is searched too
-    log = service.log.read_text()
+    assert erased.returncode == 0, erased.stderr
+    assert "erasure recorded in the audit log by it-desk" in erased.stdout, erased.stdout
+    assert all(
+        MASKED in n and PAN_DIGITS not in n.replace(" ", "")
+        for n in (row["notes"], endpoint.taken[f"{CALL}:1"]["notes"])
+    )
+    log = service.log.read_text() + erased.stdout + erased.stderr
     assert all(PAN_DIGITS not in re.sub(r"\D", "", f) for f in frames)  # nor in any frame an agent got
     forbidden = [
         ADA,
@@ -145,6 +213,7 @@ async def test_a_whole_call_leaves_no_personal_data_in_the_log(
         PIN,
         SECRET,
         WEBHOOK_SECRET,
+        SINK_KEY,
         service.token("agent-1").split(".")[2],  # a token's signature
         "Bearer",
     ]
