@@ -67,10 +67,13 @@ def _hidden_in_run(run: re.Match[str]) -> set[int]:
     That over-masks a digit or two in a rare coincidence, and never shows
     more of a card than its last four.
     """
-    positions = [run.start() + m.start() for m in re.finditer(r"\d", run.group())]
+    text = run.group()
+    if len(text) - text.count(" ") - text.count("-") < MIN_DIGITS:
+        return set()  # an amount, a date, a phone number: too short to be a card (most runs)
+    positions = [run.start() + m.start() for m in re.finditer(r"\d", text)]
     sums = _LuhnSums([int(run.string[i]) for i in positions])
     ends: list[int] = []  # the index (into positions) just past each group
-    for group in _GROUP.finditer(run.group()):
+    for group in _GROUP.finditer(text):
         ends.append((ends[-1] if ends else 0) + len(group.group()))
     hidden: set[int] = set()
     for first, start in enumerate([0, *ends[:-1]]):
