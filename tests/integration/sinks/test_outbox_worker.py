@@ -5,9 +5,10 @@ Time is a ``ManualClock``: a back-off is crossed by ``advance``, never by sleepi
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -219,3 +220,38 @@ async def test_a_refused_entry_stays_failing_and_holds_its_calls_later_notes(
     assert server.order == ["c-r:1", "c-r:2"]
     assert await store.sink_backlog() == {}
     assert len(await outbox_rows(store_url)) == 4
+
+
+async def test_a_lease_left_by_a_killed_instance_runs_out_and_the_entry_is_delivered(
+    store: Store, sinks: dict[str, Sink], server: SinkServer
+) -> None:
+    """An entry leased by an instance that died is not taken while the lease runs, then delivered once."""
+    await call(store, "c-l")
+    await note(store, "c-l", "held")
+    clock = ManualClock()
+    now = datetime.fromtimestamp(clock.time(), UTC)
+    held = await store.claim_deliveries("dead-instance", now, 60.0, 10, SINKS)
+    assert sorted(e.delivery.sink for e in held) == sorted(SINKS)
+    worker = SinkWorker(store, sinks, clock)
+    assert await worker.run_once() == 0  # leased by the dead instance
+    clock.advance(59)
+    assert await worker.run_once() == 0
+    clock.advance(2)
+    await drain(worker, clock)
+    assert server.order == ["c-l:1"]
+    assert await store.sink_backlog() == {}
+
+
+async def test_notes_saved_at_once_on_one_call_get_distinct_versions(
+    store: Store, sinks: dict[str, Sink], server: SinkServer, sink_db_url: str
+) -> None:
+    """Ten notes saved concurrently on one call are versions 1..10, each delivered once, in order."""
+    await call(store, "c-c")
+    await asyncio.gather(*(note(store, "c-c", f"n{i}") for i in range(10)))
+    clock = ManualClock()
+    await drain(SinkWorker(store, sinks, clock), clock)
+    expected = [f"c-c:{v}" for v in range(1, 11)]
+    assert server.order == expected
+    rows = await sink_rows(sink_db_url)
+    assert [r["idempotency_key"] for r in rows] == expected
+    assert [r["version"] for r in rows] == list(range(1, 11))
