@@ -26,7 +26,7 @@ from screenpop.store.connections import Database, failure_reason, open_database,
 from screenpop.store.erasure import BATCH_ROWS as ERASE_BATCH_ROWS
 from screenpop.store.erasure import CallRef, ErasureSQL, ErasureTarget
 from screenpop.store.feedback import FeedbackSQL
-from screenpop.store.retention import BATCH_ROWS, Purger, PurgeReport, RetentionPolicy
+from screenpop.store.retention import BATCH_ROWS, PURGED_TABLES, Purger, PurgeReport, RetentionPolicy
 from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
 from screenpop.store.sql import StoreSQL
 
@@ -282,7 +282,7 @@ class Store:
         """
         await self.flush_audit()
         found = await self._calls_of(target)
-        counts: dict[str, int] = {}
+        counts = dict.fromkeys(PURGED_TABLES, 0)  # every table is named, 0 included
         for start in range(0, len(found), ERASE_BATCH_ROWS):
             chunk = found[start : start + ERASE_BATCH_ROWS]
             _add_counts(counts, await self._db.write(self._erasure.delete_calls, chunk))

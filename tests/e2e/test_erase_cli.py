@@ -141,3 +141,37 @@ def _printed_counts(stdout: str) -> dict[str, int]:
         if len(words) == 2 and words[1].isdigit():
             counts[words[0]] = int(words[1])
     return counts
+
+
+def test_erase_with_the_memory_broker_says_what_it_cannot_reach(tmp_path: Path) -> None:
+    """With broker memory:// erase still clears the store, and says the service's memory expires by itself."""
+    config = base_config(f"sqlite+aiosqlite:///{tmp_path}/screenpop.db")
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    erased = cli("erase", "--number", ADA, "--config", str(path))
+
+    assert erased.returncode == 0, erased.stderr
+    assert "expire within broker.replay_s (300 s)" in erased.stdout
+    assert "redis_frames" not in erased.stdout
+    assert _printed_counts(erased.stdout)["calls"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--number", "anonymous"], "is not a phone number"),
+        (["--customer", "accounting"], "CONNECTOR:ID"),
+        (["--customer", "crm:7"], "which the config does not have"),
+    ],
+)
+def test_erase_refuses_what_names_nobody_in_one_sentence(tmp_path: Path, args: list[str], says: str) -> None:
+    """A number that is none, or a customer without a configured connector, is one sentence and exit 1."""
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(yaml.safe_dump(base_config(f"sqlite+aiosqlite:///{tmp_path}/screenpop.db")))
+
+    refused = cli("erase", *args, "--config", str(path))
+
+    assert refused.returncode == 1
+    assert says in refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
