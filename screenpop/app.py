@@ -33,10 +33,13 @@ from screenpop.hub import Hub
 from screenpop.lookup import LookupEngine, MemoryCache, RedisCache, SectionCache
 from screenpop.metrics import Metrics
 from screenpop.phone import warm
-from screenpop.plugins import build_connectors, connector_context
+from screenpop.plugins import build_connectors, build_sinks, connector_context
 from screenpop.providers import make_provider
 from screenpop.providers.asterisk_ami import AmiListener
-from screenpop.store import CallRecorder, RetentionPolicy, Store
+from screenpop.sink_api import Sink, SinkContext
+from screenpop.sinks import SinkWorker
+from screenpop.sinks.worker import LEASE_MARGIN_S
+from screenpop.store import CallRecorder, RetentionPolicy, SinkBacklog, Store
 from screenpop.store.retention_loop import run_retention
 from screenpop.web import (
     app_keys,
@@ -101,7 +104,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     metrics = app[app_keys.METRICS]
     # The geocoder loads its data on first use (~1 s): pay that now, not on the first call.
     await asyncio.to_thread(warm, settings.numbers.default_region)
-    store = await Store.open(settings.store.url, observer=metrics)
+    store = await Store.open(settings.store.url, observer=metrics, sinks=[s.name for s in settings.sinks])
     broker = make_broker(settings.broker.url, settings.broker.replay_s)
     await broker.start()
     http = aiohttp.ClientSession()
@@ -119,6 +122,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     )
     recorder = CallRecorder(store, metrics)
     recorder.start()
+    sinks = build_sinks(settings.sinks, SinkContext(http))
+    worker = await _start_sinks(app, store, sinks)
     calls = CallService(settings, engine, broker, store, metrics, app[app_keys.SPECS], recorder)
     app[app_keys.STORE] = store
     app[app_keys.BROKER] = broker
@@ -126,6 +131,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[app_keys.ENGINE] = engine
     app[app_keys.HUB] = hub
     app[app_keys.CALLS] = calls
+    app[app_keys.SINKS] = worker
     listeners = await _start_ami(app, settings, calls)
     retention = _start_retention(app, store)
 
@@ -145,6 +151,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             await listener.stop()
         await engine.close()
         await recorder.close()
+        await worker.close()
+        await asyncio.gather(*(s.close() for s in sinks.values()), return_exceptions=True)
         await asyncio.gather(*(c.close() for c in connectors.values()), return_exceptions=True)
         await http.close()
         await broker.close()
@@ -157,6 +165,23 @@ async def _start_connectors(connectors: dict[str, Connector]) -> None:
     for name, result in zip(connectors, results, strict=True):
         if isinstance(result, BaseException):
             log.warning("connector %s could not start: %s", name, result)
+
+
+async def _start_sinks(app: web.Application, store: Store, sinks: dict[str, Sink]) -> SinkWorker:
+    """Open every sink and start this instance's delivery worker.
+
+    A lease outlives the slowest sink's timeout, so an entry is never taken
+    by a second instance while its first delivery may still succeed.
+    """
+    metrics = app[app_keys.METRICS]
+    for name, sink in sinks.items():
+        metrics.track_sink(name)
+        await sink.start()
+    timeouts = [getattr(s.options, "timeout_s", 10.0) for s in app[app_keys.SETTINGS].sinks]
+    lease_s = max(timeouts, default=10.0) + LEASE_MARGIN_S
+    worker = SinkWorker(store, sinks, app[app_keys.CLOCK], metrics, lease_s=lease_s)
+    worker.start()
+    return worker
 
 
 def _start_retention(app: web.Application, store: Store) -> asyncio.Task[None] | None:
@@ -218,6 +243,8 @@ async def _readiness(app: web.Application) -> dict[str, Any]:
     except TimeoutError:
         report["broker"] = "down: no answer in 1 s"
     report["connectors"] = {n: b.state.value for n, b in app[app_keys.ENGINE].breakers.items()}
+    if app[app_keys.SETTINGS].sinks:
+        report["sinks"] = await _sinks_state(app)
     if app[app_keys.LINKS]:
         report["phone_links"] = {n: state() for n, state in app[app_keys.LINKS].items()}
     return report
@@ -234,8 +261,31 @@ async def _store_state(store: Store) -> str:
     return "ok"
 
 
+async def _sinks_state(app: web.Application) -> dict[str, str]:
+    """Each sink's backlog in words; listed for operators, never a reason to fail readiness."""
+    names = [s.name for s in app[app_keys.SETTINGS].sinks]
+    try:
+        async with asyncio.timeout(1.0):
+            backlog = await app[app_keys.SINKS].refresh_backlog()
+    except Exception:  # the store's own state says why; the sinks' is unknown meanwhile
+        return dict.fromkeys(names, "unknown: the store did not answer")
+    now = app[app_keys.CLOCK].time()
+    report = {name: describe_backlog(backlog.get(name), now) for name in names}
+    for name in sorted(set(backlog) - set(names)):
+        report[name] = f"not configured: {backlog[name].pending} entries wait for it"
+    return report
+
+
 def _refresh_gauges(app: web.Application) -> None:
     metrics = app[app_keys.METRICS]
+    now = app[app_keys.CLOCK].time()
+    backlog = app[app_keys.SINKS].backlog
+    for sink in app[app_keys.SETTINGS].sinks:
+        found = backlog.get(sink.name)
+        metrics.sink_pending.labels(sink.name).set(found.pending if found else 0)
+        metrics.sink_failing.labels(sink.name).set(found.failing if found else 0)
+        oldest = found.oldest.timestamp() if found and found.oldest else now
+        metrics.sink_oldest.labels(sink.name).set(max(0.0, now - oldest))
     metrics.agents_connected.set(app[app_keys.HUB].connected)
     for name, breaker in app[app_keys.ENGINE].breakers.items():
         metrics.circuit_open.labels(name).set(0 if breaker.state.value == "closed" else 1)
@@ -260,3 +310,13 @@ async def _shutdown(app: web.Application) -> None:
     with contextlib.suppress(KeyError):
         await app[app_keys.CALLS].drain(settings.server.shutdown_grace_s)
         await app[app_keys.HUB].close_all()
+
+
+def describe_backlog(backlog: SinkBacklog | None, now: float) -> str:
+    """``ok``, ``backlog: 12, oldest 40 s`` or ``failing: 3 of 12, oldest 40 s: HTTP 503``."""
+    if backlog is None or backlog.pending == 0:
+        return "ok"
+    age = max(0, round(now - backlog.oldest.timestamp())) if backlog.oldest else 0
+    if backlog.failing:
+        return f"failing: {backlog.failing} of {backlog.pending}, oldest {age} s: {backlog.last_error}"
+    return f"backlog: {backlog.pending}, oldest {age} s"

@@ -84,6 +84,57 @@ class Metrics:
         )
 
         self._durability(r)
+        self._sinks(r)
+
+    # -- sinks: deliveries of saved notes ---------------------------------------------------
+
+    def _sinks(self, r: CollectorRegistry) -> None:
+        self.sink_delivered_total = Counter(
+            "screenpop_sink_delivered", "Outbox entries a sink took", ["sink"], registry=r
+        )
+        self.sink_attempts_failed = Counter(
+            "screenpop_sink_attempts_failed",
+            "Failed delivery attempts (retried later, never dropped), by sink and whether the sink refused",
+            ["sink", "reason"],
+            registry=r,
+        )
+        self.sink_latency = Histogram(
+            "screenpop_sink_delivery_seconds",
+            "Note saved to the sink having taken it",
+            ["sink"],
+            buckets=(*LATENCY_BUCKETS, 10.0, 60.0, 300.0),
+            registry=r,
+        )
+        self.sink_pending = Gauge(
+            "screenpop_sink_pending", "Outbox entries not yet delivered, per sink", ["sink"], registry=r
+        )
+        self.sink_failing = Gauge(
+            "screenpop_sink_failing",
+            "Undelivered outbox entries whose last attempt failed, per sink",
+            ["sink"],
+            registry=r,
+        )
+        self.sink_oldest = Gauge(
+            "screenpop_sink_oldest_pending_seconds",
+            "Age of the oldest undelivered outbox entry, per sink (0 when none)",
+            ["sink"],
+            registry=r,
+        )
+
+    def track_sink(self, sink: str) -> None:
+        """Show a sink's series at 0 from the start."""
+        self.sink_delivered_total.labels(sink)
+        for reason in ("unavailable", "refused"):
+            self.sink_attempts_failed.labels(sink, reason)
+        for gauge in (self.sink_pending, self.sink_failing, self.sink_oldest):
+            gauge.labels(sink).set(0)
+
+    def sink_delivered(self, sink: str, seconds_since_saved: float) -> None:
+        self.sink_delivered_total.labels(sink).inc()
+        self.sink_latency.labels(sink).observe(max(0.0, seconds_since_saved))
+
+    def sink_failed(self, sink: str, refused: bool) -> None:
+        self.sink_attempts_failed.labels(sink, "refused" if refused else "unavailable").inc()
 
     # -- accepted work retried or given up (call records, audit rows, AMI events) ------------
 

@@ -25,6 +25,20 @@ import aiohttp
 from screenpop.connector_api import ENTRY_POINT_GROUP, Connector, ConnectorContext, ConnectorKind
 from screenpop.errors import ConfigError
 from screenpop.phone import normalize
+from screenpop.sink_api import SINK_ENTRY_POINT_GROUP, Sink, SinkContext, SinkKind
+
+
+class SinkSpec(Protocol):
+    """What building a sink reads from its config block (``config.SinkSettings``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def options(self) -> Any: ...
 
 
 class ConnectorSpec(Protocol):
@@ -90,3 +104,28 @@ def connector_context(
         http=http,
         config_dir=config_dir,
     )
+
+
+def known_sink_kinds() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=SINK_ENTRY_POINT_GROUP))
+
+
+def load_sink_kind(kind: str, where: str) -> SinkKind:
+    """The class registered for a sink ``kind`` (or ``package.module:Class``); ``ConfigError`` if none."""
+    if ":" in kind:
+        return cast(SinkKind, _load_dotted(kind, where))
+    found = [ep for ep in entry_points(group=SINK_ENTRY_POINT_GROUP) if ep.name == kind]
+    if not found:
+        raise ConfigError(
+            f"{where}: unknown sink kind {kind!r} (known: {', '.join(known_sink_kinds())}; "
+            f"others are added by installing a package with a `{SINK_ENTRY_POINT_GROUP}` entry point)"
+        )
+    try:
+        return cast(SinkKind, found[0].load())
+    except Exception as exc:  # a broken plugin must not take screenpop down with a traceback
+        raise ConfigError(f"{where}: sink kind {kind!r} failed to load: {exc}") from exc
+
+
+def build_sinks(sinks: Iterable[SinkSpec], context: SinkContext) -> dict[str, Sink]:
+    """One instance per configured sink, in config order."""
+    return {s.name: load_sink_kind(s.kind, s.name)(s.name, s.options, context) for s in sinks}

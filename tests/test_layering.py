@@ -46,6 +46,7 @@ LAYER_OF = {
     "auth": PURE,
     "connector_api": PURE,
     "plugins": PURE,
+    "sink_api": PURE,  # the sink contract: Delivery, SinkRefused, the entry-point group
     "testing": PURE,
     "lookup": SERVICES,
     "broker": SERVICES,
@@ -58,6 +59,7 @@ LAYER_OF = {
     "call_transfers": SERVICES,
     "transfers": SERVICES,
     "demo": SERVICES,
+    "sinks": SERVICES,  # the sql and http sink kinds and the outbox's delivery worker
     "connectors": SERVICES,  # the kinds do I/O; they import only the connector contract (below)
     "web": WEB,
     "web_widget": WEB,  # static files served by web/

@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+
 from screenpop.broker import make_broker
 from screenpop.cli.bootstrap import open_connectors
 from screenpop.config import ConnectorSettings, Settings
@@ -24,6 +26,8 @@ from screenpop.errors import ConnectorError, ScreenpopError
 from screenpop.lookup import LookupEngine
 from screenpop.model import CallerNumber, Section, SectionStatus
 from screenpop.phone import parse_caller
+from screenpop.plugins import build_sinks
+from screenpop.sink_api import Sink, SinkContext
 from screenpop.store import Store
 
 CHECK_TIMEOUT_S = 10.0
@@ -103,9 +107,10 @@ def configured_secrets(settings: Settings) -> tuple[str, ...]:
     for provider in settings.providers:
         found += [*provider.signing_secrets(), *filter(None, [provider.auth_token])]
     texts = [settings.store.url, settings.broker.url]
-    for connector in settings.connectors:
-        texts += _strings(connector.kind_keys().get("url"))
-        found += _strings(connector.kind_keys().get("headers"))
+    blocks = [c.kind_keys() for c in settings.connectors] + [s.kind_keys() for s in settings.sinks]
+    for keys in blocks:
+        texts += _strings(keys.get("url"))
+        found += _strings(keys.get("headers"))
     for text in texts:
         found += [m.group(2) for m in URL_PASSWORD.finditer(text)]
     return tuple(s for s in found if len(s) >= 3)
@@ -128,7 +133,32 @@ async def run_checks(settings: Settings, number: str | None) -> list[CheckRow]:
         probes = [_timed(f"connector {name}", _prober(c), secrets) for name, c in connectors.items()]
         rows += await asyncio.gather(*probes)
         rows += await _test_lookup(settings, connectors, number or PROBE_NUMBER, secrets)
+    rows += await _check_sinks(settings, secrets)
     return rows
+
+
+async def _check_sinks(settings: Settings, secrets: tuple[str, ...]) -> list[CheckRow]:
+    """One row per sink; each kind tries its sink without writing (sql: SELECT 1; http: OPTIONS)."""
+    if not settings.sinks:
+        return []
+    async with aiohttp.ClientSession() as http:
+        sinks = build_sinks(settings.sinks, SinkContext(http))
+        try:
+            return list(
+                await asyncio.gather(
+                    *(_timed(f"sink {n}", _sink_prober(s), secrets) for n, s in sinks.items())
+                )
+            )
+        finally:
+            await asyncio.gather(*(s.close() for s in sinks.values()), return_exceptions=True)
+
+
+def _sink_prober(sink: Sink) -> Callable[[], Awaitable[str]]:
+    async def probe() -> str:
+        await sink.start()
+        return await sink.check()
+
+    return probe
 
 
 def _prober(connector: Connector) -> Callable[[], Awaitable[str]]:

@@ -13,10 +13,10 @@ from graphlib import CycleError, TopologicalSorter
 from pydantic import ValidationError
 
 from screenpop.config.errors import describe_validation_error, key_path
-from screenpop.config.schema import ConnectorSettings, Settings
+from screenpop.config.schema import ConnectorSettings, Settings, SinkSettings
 from screenpop.errors import ConfigError
 from screenpop.model import CALL_PARAMETERS, is_call_parameter
-from screenpop.plugins import load_kind
+from screenpop.plugins import load_kind, load_sink_kind
 
 
 def cross_check(settings: Settings) -> Settings:
@@ -27,8 +27,10 @@ def cross_check(settings: Settings) -> Settings:
     _check_needs(settings)
     _check_roles(settings)
     _check_agent_references(settings)
+    _unique(src, "sinks", [s.name for s in settings.sinks])
     connectors = tuple(_with_options(src, index, c) for index, c in enumerate(settings.connectors))
-    return settings.model_copy(update={"connectors": connectors})
+    sinks = tuple(_sink_with_options(src, index, s) for index, s in enumerate(settings.sinks))
+    return settings.model_copy(update={"connectors": connectors, "sinks": sinks})
 
 
 def connector_order(settings: Settings) -> list[str]:
@@ -120,6 +122,17 @@ def _with_options(source: str, index: int, connector: ConnectorSettings) -> Conn
         raise ConfigError(f"{where}.needs: connector {connector.name!r}: {problem}")
     _check_parameters(where, connector, options)
     return connector.model_copy(update={"options": options})
+
+
+def _sink_with_options(source: str, index: int, sink: SinkSettings) -> SinkSettings:
+    """The sink block with its kind's options validated (``sinks[i].url`` named in the error)."""
+    kind = load_sink_kind(sink.kind, f"{source}: sinks[{index}].kind")
+    try:
+        options = kind.Options.model_validate(sink.kind_keys())
+    except ValidationError as exc:
+        message = describe_validation_error(exc, source, kind.Options)
+        raise ConfigError(message.replace(f"{source}: ", f"{source}: sinks[{index}].", 1)) from None
+    return sink.model_copy(update={"options": options})
 
 
 def _check_parameters(where: str, connector: ConnectorSettings, options: object) -> None:

@@ -256,6 +256,20 @@ class ConnectorSettings(BaseModel):
         return self.name.replace("_", " ").title()
 
 
+class SinkSettings(BaseModel):
+    """Keys every sink has; the kind's own keys (``url``, ``statement``, ``headers`` …) are its Options'."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, hide_input_in_errors=True)
+
+    name: Name
+    kind: str = Field(min_length=1)
+    options: Any = Field(None, exclude=True)
+
+    def kind_keys(self) -> dict[str, Any]:
+        """The keys this block carries beyond ``name`` and ``kind``: the kind's options."""
+        return dict(self.model_extra or {})
+
+
 class RetentionSettings(Frozen):
     """Days screenpop keeps its own data; 0 (or the key omitted) keeps it forever.
 
@@ -279,6 +293,7 @@ class Settings(Frozen):
     card: CardSettings = CardSettings()
     lines: tuple[LineSettings, ...] = ()
     connectors: tuple[ConnectorSettings, ...] = ()
+    sinks: tuple[SinkSettings, ...] = ()
     retention: RetentionSettings = RetentionSettings()
     source: str = Field("<settings>", exclude=True)
 

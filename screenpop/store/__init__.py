@@ -4,6 +4,7 @@
 - ``call_records``: ``CallRecorder``, the write-behind queue for call records.
 - ``audit_queue``: the write-behind queue for "who saw what".
 - ``sql``: every transaction, as a synchronous function of one connection.
+- ``outbox``: the sinks' outbox: entries written with a note, leased, settled, counted.
 - ``feedback``: the transactions of agents' answers to suggestions.
 - ``retention``: the purge of rows past their age, in batches, one instance at a time.
 - ``erasure``: every row of one caller removed (``screenpop erase``), and audited.
@@ -19,6 +20,7 @@ from __future__ import annotations
 from screenpop.store.call_records import CallRecorder
 from screenpop.store.erasure import ErasureTarget
 from screenpop.store.facade import Store
+from screenpop.store.outbox import LeasedEntry, SinkBacklog
 from screenpop.store.retention import PURGED_TABLES, PurgeReport, RetentionPolicy
 from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
 
@@ -30,8 +32,10 @@ __all__ = [
     "ErasureTarget",
     "EventWrite",
     "FeedbackWrite",
+    "LeasedEntry",
     "PurgeReport",
     "RetentionPolicy",
+    "SinkBacklog",
     "Store",
     "SummaryWrite",
 ]

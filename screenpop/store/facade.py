@@ -26,6 +26,7 @@ from screenpop.store.connections import Database, failure_reason, open_database,
 from screenpop.store.erasure import BATCH_ROWS as ERASE_BATCH_ROWS
 from screenpop.store.erasure import CallRef, ErasureSQL, ErasureTarget
 from screenpop.store.feedback import FeedbackSQL
+from screenpop.store.outbox import LeasedEntry, OutboxSQL, SinkBacklog
 from screenpop.store.retention import BATCH_ROWS, PURGED_TABLES, Purger, PurgeReport, RetentionPolicy
 from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
 from screenpop.store.sql import StoreSQL
@@ -45,8 +46,11 @@ class Store:
         audit_interval_s: float,
         audit_batch_rows: int,
         observer: DropObserver | None = None,
+        sinks: Sequence[str] = (),
     ) -> None:
         self._db = database
+        self._sinks = tuple(sinks)
+        self._outbox = OutboxSQL()
         self._sql = StoreSQL(database.dialect)
         self._feedback = FeedbackSQL(database.dialect)
         self._erasure = ErasureSQL(database.dialect)
@@ -64,8 +68,12 @@ class Store:
         audit_interval_s: float = 0.05,
         audit_batch_rows: int = 200,
         observer: DropObserver | None = None,
+        sinks: Sequence[str] = (),
     ) -> Store:
         """Connect, migrate the schema to head, and start the audit writer.
+
+        ``sinks`` names the configured sinks: every note saved gets one
+        outbox entry per sink, in the note's own transaction.
 
         ``observer`` counts the audit writer's retries and the rows it has
         to give up (the app's ``Metrics``, so they show in ``/metrics``).
@@ -82,7 +90,11 @@ class Store:
                 raise Unavailable(f"store: {failure_reason(exc)}") from exc
             raise
         return cls(
-            database, audit_interval_s=audit_interval_s, audit_batch_rows=audit_batch_rows, observer=observer
+            database,
+            audit_interval_s=audit_interval_s,
+            audit_batch_rows=audit_batch_rows,
+            observer=observer,
+            sinks=sinks,
         )
 
     async def close(self) -> None:
@@ -170,12 +182,40 @@ class Store:
         """Add a note to the most recent call with this id; every note is kept.
 
         Only an agent who received the card (or answered the call) may
-        annotate it, unless ``may_annotate_any`` (supervisors).
+        annotate it, unless ``may_annotate_any`` (supervisors).  Each
+        configured sink gets an outbox entry in the same transaction.
         """
         shape.check_note(disposition, notes)
         return await self._db.write(
-            self._sql.save_note, call_id, agent_id, disposition, notes, may_annotate_any, shape.now()
+            self._sql.save_note,
+            call_id,
+            agent_id,
+            disposition,
+            notes,
+            may_annotate_any,
+            shape.now(),
+            self._sinks,
         )
+
+    # -- the sinks' outbox ---------------------------------------------------
+
+    async def claim_deliveries(
+        self, owner: str, now: datetime, lease_s: float, limit: int, sinks: Sequence[str]
+    ) -> list[LeasedEntry]:
+        """Lease due outbox entries of ``sinks`` for ``owner``: heads of their (sink, call) chains."""
+        return await self._db.write(self._outbox.claim, owner, now, lease_s, limit, sinks)
+
+    async def delivery_done(self, entry_id: int, now: datetime) -> None:
+        """The sink took the entry: it is never delivered again."""
+        await self._db.write(self._outbox.delivered, entry_id, now)
+
+    async def delivery_failed(self, entry_id: int, owner: str, next_at: datetime, error: str) -> None:
+        """An attempt failed: the entry is due again at ``next_at`` (its chain waits for it)."""
+        await self._db.write(self._outbox.failed, entry_id, owner, next_at, error)
+
+    async def sink_backlog(self) -> dict[str, SinkBacklog]:
+        """Undelivered entries per sink (sinks with none are absent)."""
+        return await self._db.read(self._outbox.backlog)
 
     # -- suggestion feedback -------------------------------------------------
 

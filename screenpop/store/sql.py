@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+import screenpop.store.outbox as outbox
 import screenpop.store.rows as shape
 from screenpop.errors import Forbidden, NotFound
 from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
@@ -213,8 +214,13 @@ class StoreSQL:
         notes: str | None,
         may_annotate_any: bool,
         now: datetime,
+        sinks: Sequence[str] = (),
     ) -> JSON:
         """Add a note to the call of this id that the agent received, if the agent may annotate it.
+
+        With ``sinks``, one outbox entry per sink is written in this same
+        transaction (``store.outbox``), under the call row's lock so that the
+        note's version (its ordinal on the call) is counted once.
 
         A provider's call id is unique only within that provider: two phone
         systems may both send ``c-1``.  The note goes to the newest such call
@@ -231,6 +237,8 @@ class StoreSQL:
             ).first()
         if call is None:
             call = call_received_by(conn, call_id, agent_id)  # raises NotFound or Forbidden
+        if sinks:
+            call = outbox.locked_call(conn, call.id)
         note = conn.execute(
             note_table.insert().returning(*note_table.c),
             {
@@ -252,6 +260,7 @@ class StoreSQL:
                 "sections": [],
             },
         )
+        outbox.enqueue(conn, sinks, call, call_id, note)
         return {"call_id": call_id, "provider": call.provider, **shape.note_json(note)}
 
     def insert_audit(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:

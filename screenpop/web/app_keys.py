@@ -17,6 +17,7 @@ from screenpop.hub import Hub
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
 from screenpop.providers.base import WebhookProvider
+from screenpop.sinks import SinkWorker
 from screenpop.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -27,6 +28,7 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 ENGINE = web.AppKey("engine", LookupEngine)
 HUB = web.AppKey("hub", Hub)
 CALLS = web.AppKey("calls", CallService)
+SINKS = web.AppKey("sinks", SinkWorker)
 SPECS: web.AppKey[Mapping[str, SectionSpec]] = web.AppKey("specs")
 PROVIDERS = web.AppKey("providers", dict[str, WebhookProvider])
 READINESS: web.AppKey[Callable[[], Awaitable[dict[str, Any]]]] = web.AppKey("readiness")

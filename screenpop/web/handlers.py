@@ -143,6 +143,7 @@ async def save_note(request: web.Request) -> web.Response:
         clean_text(notes),  # stored as shown: no NUL (PostgreSQL refuses it), no bidi override
         may_annotate_any=agent.role == SUPERVISOR_ROLE,
     )
+    request.app[app_keys.SINKS].wake()  # the note's outbox entries are committed: deliver them now
     return web.json_response(saved, status=201)
 
 

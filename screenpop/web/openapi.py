@@ -290,7 +290,7 @@ def _healthz() -> JSON:
 
 def _readyz() -> JSON:
     return {
-        "summary": "Readiness: store, broker, connector circuits",
+        "summary": "Readiness: store, broker, connector circuits; sinks' backlogs listed (never failing it)",
         "responses": {
             "200": _json("Ready", _ref("Readiness")),
             "503": _json("Store or broker down, with the reason", _ref("Readiness")),

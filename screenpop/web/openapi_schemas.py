@@ -72,8 +72,17 @@ def schemas() -> JSON:
                 "broker": STRING,
                 "connectors": {"type": "object", "additionalProperties": STRING},
             },
-            {"phone_links": {"type": "object", "additionalProperties": STRING}},
-            example={"store": "ok", "broker": "down: connection refused", "connectors": {"crm": "closed"}},
+            {
+                "phone_links": {"type": "object", "additionalProperties": STRING},
+                # listed only: a sink's backlog never makes the service unready
+                "sinks": {"type": "object", "additionalProperties": STRING},
+            },
+            example={
+                "store": "ok",
+                "broker": "down: connection refused",
+                "connectors": {"crm": "closed"},
+                "sinks": {"crm_log": "backlog: 12, oldest 40 s"},
+            },
         ),
         "Note": _note(),
         "Feedback": object_schema(

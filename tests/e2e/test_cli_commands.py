@@ -298,7 +298,7 @@ def check_rows(out: str) -> dict[str, tuple[str, str]]:
     rows = {}
     for line in out.splitlines():
         found = re.match(
-            r"^(config|store|broker|connector \S+|lookup \S+)\s+(ok|FAIL|skip)\s+\d+\s*(.*)$", line
+            r"^(config|store|broker|connector \S+|lookup \S+|sink \S+)\s+(ok|FAIL|skip)\s+\d+\s*(.*)$", line
         )
         if found:
             rows[found.group(1)] = (found.group(2), found.group(3))
@@ -359,6 +359,40 @@ def test_check_fails_an_http_connector_on_a_closed_port(broken_check: Run) -> No
     assert rows["connector crm"] == ("FAIL", "cannot reach crm (connection refused)")
     assert rows["lookup crm"][0] == "FAIL"
     assert re.search(r"^\d+ ok, 4 failed, 1 skipped$", broken_check.out, re.M)  # skipped: the offer rules
+
+
+def test_check_tries_each_sink_without_writing_and_without_its_secrets(demo: Demo, tmp_path: Path) -> None:
+    """A reachable sql sink is ok (nothing written); one on a closed port, or an http sink there, is FAIL."""
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    log_db = tmp_path / "crm-log.db"
+    statement = "INSERT INTO call_log (call_id) VALUES (:call_id)"
+    config["sinks"] = [
+        {"name": "crm_log", "kind": "sql", "url": f"sqlite+aiosqlite:///{log_db}", "statement": statement},
+        {
+            "name": "crm_backup",
+            "kind": "sql",
+            "url": f"postgresql+asyncpg://u:{PASSWORD}@127.0.0.1:{CLOSED_PORT}/x",
+            "statement": statement,
+        },
+        {
+            "name": "crm_webhook",
+            "kind": "http",
+            "url": f"http://127.0.0.1:{CLOSED_PORT}/log",
+            "headers": {"Authorization": f"Bearer {PASSWORD}-token"},
+            "timeout_s": 2,
+        },
+    ]
+    path = tmp_path / "sinks.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = screenpop("check", "--config", str(path), env=demo.env)
+    rows = check_rows(run.out)
+    assert run.code == 1
+    assert rows["sink crm_log"] == ("ok", "connected")
+    assert rows["sink crm_backup"][0] == "FAIL" and "connection refused" in rows["sink crm_backup"][1]
+    assert rows["sink crm_webhook"] == ("FAIL", "unreachable (connection refused)")
+    assert PASSWORD not in run.out + run.err
+    assert "Traceback" not in run.err
+    assert asyncio.run(_fetch(f"sqlite+aiosqlite:///{log_db}", "SELECT name FROM sqlite_master")) == []
 
 
 @pytest.mark.postgres

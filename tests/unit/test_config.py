@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from screenpop.config import Settings, load_settings, settings_from_mapping
 from screenpop.errors import ConfigError
-from screenpop.plugins import known_kinds, load_kind
+from screenpop.plugins import known_kinds, known_sink_kinds, load_kind, load_sink_kind
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
@@ -84,6 +84,45 @@ def test_unknown_kind_lists_known_kinds() -> None:
     """An unknown connector kind names the kinds that are installed."""
     message = config_error(minimal(connectors=[{"name": "x", "kind": "oracle_magic"}]))
     assert "oracle_magic" in message and "sql" in message and "http" in message
+
+
+def sql_sink(name: str = "crm_log", **extra: Any) -> dict[str, Any]:
+    statement = "INSERT INTO log (call_id, notes) VALUES (:call_id, :notes)"
+    return {"name": name, "kind": "sql", "url": "sqlite+aiosqlite:///log.db", "statement": statement, **extra}
+
+
+def test_sinks_are_checked_by_their_kinds_options() -> None:
+    """A valid sql and http sink load with their kinds' options; header secrets come from ${ENV}."""
+    raw = minimal(
+        sinks=[
+            sql_sink(),
+            {"name": "hook", "kind": "http", "url": "https://crm.example/log", "headers": {"X": "${TOK}"}},
+        ]
+    )
+    settings = settings_from_mapping(raw, environ={"TOK": "t0ken"})
+    assert [s.name for s in settings.sinks] == ["crm_log", "hook"]
+    assert settings.sinks[1].options.headers == {"X": "t0ken"}
+    assert settings.sinks[0].options.timeout_s == 10.0
+
+
+@pytest.mark.parametrize(
+    ("sinks", "needles"),
+    [
+        (
+            [sql_sink(statement="INSERT INTO log VALUES (:caller_name)")],
+            ["sinks[0].statement", ":caller_name"],
+        ),
+        ([sql_sink(), sql_sink()], ["sinks[1].name", "twice"]),
+        ([sql_sink(url="postgresql://db/x")], ["sinks[0].url", "+asyncpg"]),
+        ([{"name": "x", "kind": "carrier_pigeon"}], ["sinks[0].kind", "carrier_pigeon", "http", "sql"]),
+        ([{"name": "x", "kind": "http", "url": "ftp://x"}], ["sinks[0].url"]),
+        ([sql_sink(querry="x")], ["sinks[0].querry"]),
+    ],
+)
+def test_bad_sinks_are_refused_naming_the_key(sinks: list[dict[str, Any]], needles: list[str]) -> None:
+    """A statement binding what no note has, a duplicate name, a sync URL, an unknown kind or key: refused."""
+    message = config_error(minimal(sinks=sinks))
+    assert all(n in message for n in needles), message
 
 
 def test_needs_cycle_is_refused() -> None:
@@ -170,10 +209,12 @@ def documented_keys() -> set[str]:
 
 
 def test_every_setting_is_documented_in_the_example() -> None:
-    """Each key screenpop accepts, connector kinds' own keys included, appears in the example."""
+    """Each key screenpop accepts, connector and sink kinds' own keys included, appears in the example."""
     wanted = _model_keys(Settings, "")
     for kind in known_kinds():
         wanted |= _model_keys(load_kind(kind, "test").Options, "connectors[].")
+    for kind in known_sink_kinds():
+        wanted |= _model_keys(load_sink_kind(kind, "test").Options, "sinks[].")
     wanted = {k for k in wanted if ".*." not in k or not k.startswith("roles")}
     missing = sorted(k for k in wanted if k not in documented_keys() and not _matches_map(k))
     assert missing == []

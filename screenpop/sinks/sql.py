@@ -1,0 +1,133 @@
+"""The ``sql`` sink: one bound statement per saved note, against any SQLAlchemy async URL.
+
+The statement is the company's own (``INSERT INTO call_log … VALUES
+(:call_id, :e164, …)``); it may bind any of ``sink_api.SINK_PARAMETERS``,
+and binding ``:idempotency_key`` with an ``ON CONFLICT DO NOTHING`` makes a
+redelivery (after a crash) a no-op.  Each delivery is one transaction.
+``saved_at`` is bound as a timezone-aware datetime (a timestamp column),
+``customer_ids`` as JSON text, ``version`` as an integer.
+
+The engine hides parameters (``hide_parameters=True``): an error's text then
+never carries a caller's number or a note.  A database that refuses the row
+(a constraint, a type, a missing table) raises ``SinkRefused``; one that is
+away raises its own error, and the worker retries either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from screenpop.config.schema import check_database_url
+from screenpop.retry import is_transient
+from screenpop.sink_api import SINK_PARAMETERS, Delivery, SinkContext, SinkOptions, SinkRefused
+from screenpop.sinks.reasons import failure_reason
+
+
+class SqlSinkOptions(SinkOptions):
+    url: str
+    statement: str = Field(min_length=1)
+    timeout_s: float = Field(10.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return check_database_url(value)
+
+    @field_validator("statement")
+    @classmethod
+    def _known_parameters(cls, value: str) -> str:
+        unknown = sorted(set(bound_names(value)) - set(SINK_PARAMETERS))
+        if unknown:
+            raise ValueError(
+                f"the statement binds :{unknown[0]}, which no note has (known: {', '.join(SINK_PARAMETERS)})"
+            )
+        return value
+
+
+def bound_names(statement: str) -> list[str]:
+    """The ``:name`` parameters a statement binds, as SQLAlchemy's ``text()`` reads them."""
+    return list(sa.text(statement).compile().binds)
+
+
+class SqlSink:
+    """Runs the configured statement once per delivery, in its own transaction."""
+
+    Options = SqlSinkOptions
+
+    def __init__(self, name: str, options: SqlSinkOptions, context: SinkContext) -> None:
+        self.name = name
+        self._options = options
+        self._statement = typed_statement(options.statement)
+        self._engine: AsyncEngine | None = None
+
+    async def start(self) -> None:
+        """Create the engine; it connects at the first delivery, so a sink that is away costs nothing."""
+        self._engine = create_async_engine(
+            self._options.url,
+            pool_pre_ping=True,
+            pool_size=2,
+            max_overflow=2,
+            hide_parameters=True,
+        )
+
+    async def deliver(self, delivery: Delivery) -> None:
+        engine = self._require_engine()
+        try:
+            async with asyncio.timeout(self._options.timeout_s), engine.begin() as conn:
+                await conn.execute(self._statement, parameters(delivery))
+        except sa.exc.DBAPIError as exc:
+            if is_transient(exc):
+                raise
+            raise SinkRefused(f"refused: {failure_reason(exc)}") from exc
+
+    async def check(self) -> str:
+        """Connect and run ``SELECT 1``: nothing is inserted."""
+        engine = self._require_engine()
+        async with asyncio.timeout(self._options.timeout_s), engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        return "connected"
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+
+    def _require_engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError(f"sink {self.name}: start() was not called")
+        return self._engine
+
+
+BIND_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
+    "saved_at": sa.DateTime(timezone=True),
+    "version": sa.Integer(),
+}
+"""Binds whose type the statement cannot guess from text: a datetime is rendered per dialect."""
+
+
+def typed_statement(statement: str) -> sa.TextClause:
+    """The statement with ``saved_at`` bound as a timestamp and ``version`` as an integer, where named."""
+    names = set(bound_names(statement))
+    typed = [sa.bindparam(n, type_=t) for n, t in BIND_TYPES.items() if n in names]
+    return sa.text(statement).bindparams(*typed)
+
+
+def parameters(delivery: Delivery) -> dict[str, Any]:
+    """Every bindable value of a delivery (a statement uses the ones it names)."""
+    return {
+        "call_id": delivery.call_id,
+        "e164": delivery.e164,
+        "agent": delivery.agent,
+        "disposition": delivery.disposition,
+        "notes": delivery.notes,
+        "saved_at": delivery.saved_at,
+        "customer_ids": json.dumps(delivery.customer_ids, sort_keys=True),
+        "idempotency_key": delivery.idempotency_key,
+        "provider": delivery.provider,
+        "version": delivery.version,
+    }

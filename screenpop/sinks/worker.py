@@ -1,0 +1,188 @@
+"""The outbox's delivery worker: one per instance, started and stopped with the service.
+
+It leases due entries (``Store.claim_deliveries``: the head of each (sink,
+call) chain, oldest first, so a later edit never overtakes an earlier one),
+delivers them concurrently (at most one in flight per chain) and settles
+each: delivered, or failed with the time of its next attempt.  Nothing is
+given up: a sink that is away is retried with exponential back-off and
+jitter (1 s doubling to 5 min); an entry the sink refused (``SinkRefused``)
+is retried at the 5-minute ceiling, and both stay visible as ``failing``
+in ``/readyz`` and ``/metrics`` until delivered.
+
+A note saved on this instance ``wake``s the worker, so its sinks hear of it
+at once; entries saved on other instances, and retries that come due, are
+found by polling every ``poll_s`` (1 s).  A lease outlives the slowest
+delivery (the sinks' timeouts plus a margin); one held by an instance that
+was killed runs out and the entry is delivered by whoever claims it next.
+Closing the worker waits for the deliveries in flight, so a graceful stop
+leaves no entry leased.
+
+Time is read from a ``Clock``: tests move a ``ManualClock`` past a back-off
+instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from screenpop.clock import Clock
+from screenpop.retry import Backoff
+from screenpop.sink_api import Sink, SinkRefused
+from screenpop.sinks.reasons import failure_reason
+from screenpop.store import LeasedEntry, SinkBacklog, Store
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 300.0
+LEASE_MARGIN_S = 30.0
+BATCH = 64
+
+
+class SinkObserver(Protocol):
+    """Told about every delivery and every failed attempt (the app's ``Metrics``)."""
+
+    def sink_delivered(self, sink: str, seconds_since_saved: float) -> None: ...
+
+    def sink_failed(self, sink: str, refused: bool) -> None: ...
+
+
+class SinkWorker:
+    """Delivers the outbox of one store to its configured sinks, for as long as the service runs."""
+
+    def __init__(
+        self,
+        store: Store,
+        sinks: Mapping[str, Sink],
+        clock: Clock,
+        observer: SinkObserver | None = None,
+        *,
+        poll_s: float = 1.0,
+        lease_s: float = 60.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._store = store
+        self._sinks = dict(sinks)
+        self._clock = clock
+        self._observer = observer
+        self._poll_s = poll_s
+        self._lease_s = lease_s
+        self._backoff = backoff or Backoff(initial_s=RETRY_FIRST_S, max_s=RETRY_MAX_S)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.backlog: dict[str, SinkBacklog] = {}
+
+    def start(self) -> None:
+        """Run the delivery loop in a task of its own (nothing to do without sinks)."""
+        if self._sinks and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="screenpop-sinks")
+
+    def wake(self) -> None:
+        """A note was saved here: look for due entries now rather than at the next poll."""
+        self._wake.set()
+
+    async def close(self, grace_s: float = 10.0) -> None:
+        """Stop once the deliveries in flight are settled (no lease is left behind by a clean stop).
+
+        A delivery still hanging after ``grace_s`` is cancelled; its lease
+        runs out and the entry is delivered again later (at least once).
+        """
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace_s)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    async def run_once(self) -> int:
+        """Claim one batch of due entries and deliver it; how many entries were claimed."""
+        now = self._now()
+        entries = await self._store.claim_deliveries(
+            self.owner, now, self._lease_s, BATCH, tuple(self._sinks)
+        )
+        if entries:
+            await asyncio.gather(*(self._deliver(e) for e in entries))
+        return len(entries)
+
+    async def refresh_backlog(self) -> dict[str, SinkBacklog]:
+        """Read the undelivered entries per sink (kept for ``/metrics``, which cannot await)."""
+        self.backlog = await self._store.sink_backlog()
+        return self.backlog
+
+    async def _run(self) -> None:
+        failures = 0
+        last_stats = float("-inf")
+        while not self._stopping:
+            try:
+                claimed = await self.run_once()
+                if self._clock.monotonic() - last_stats >= self._poll_s:
+                    await self.refresh_backlog()
+                    last_stats = self._clock.monotonic()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store is away: keep the loop alive, try again later
+                failures += 1
+                log.warning("sinks: cannot read the outbox (%s); retrying", failure_reason(exc))
+                await self._pause(self._backoff.delay(failures))
+                continue
+            if claimed == 0:  # else a delivery may have freed the next note of its call: look again now
+                await self._idle()
+
+    async def _idle(self) -> None:
+        """Wait for a wake-up or the next poll, whichever comes first."""
+        await self._pause(self._poll_s)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        self._wake.clear()
+
+    async def _deliver(self, entry: LeasedEntry) -> None:
+        delivery = entry.delivery
+        sink = self._sinks[delivery.sink]
+        try:
+            await sink.deliver(delivery)
+        except Exception as exc:  # every failure is settled below: retried later, never dropped
+            await self._failed(entry, exc)
+            return
+        done = self._now()
+        await self._store.delivery_done(entry.id, done)
+        if self._observer is not None:
+            self._observer.sink_delivered(delivery.sink, (done - entry.created_at).total_seconds())
+
+    async def _failed(self, entry: LeasedEntry, exc: Exception) -> None:
+        refused = isinstance(exc, SinkRefused)
+        delay = self._backoff.max_s if refused else self._backoff.delay(entry.attempts)
+        reason = failure_reason(exc)
+        next_at = self._now() + timedelta(seconds=delay)
+        await self._store.delivery_failed(entry.id, self.owner, next_at, reason)
+        if self._observer is not None:
+            self._observer.sink_failed(entry.delivery.sink, refused)
+        if entry.attempts == 0 or refused:
+            log.warning(
+                "sink %s: delivery %s failed (%s); retrying in %.0f s",
+                entry.delivery.sink,
+                entry.id,
+                reason,
+                delay,
+            )
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.time(), UTC)
