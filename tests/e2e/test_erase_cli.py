@@ -75,6 +75,8 @@ async def test_erase_through_the_cli_leaves_nothing_of_the_caller(
 ) -> None:
     """After `screenpop erase --number` no table row, Redis key or entry names Ada; Bob's stay; audited."""
     config: dict[str, Any] = base_config(store_url, broker={"url": redis_url, "replay_s": 300})
+    # a sink that is down: the note's entry stays pending, and erase must remove it all the same
+    config["sinks"] = [{"name": "crm", "kind": "http", "url": "http://127.0.0.1:1/call-log"}]
     for connector in config["connectors"]:
         connector["cache_ttl_s"] = 60
     settings = settings_from_mapping(config, source="<test>", environ={})
@@ -109,6 +111,7 @@ async def test_erase_through_the_cli_leaves_nothing_of_the_caller(
         counts = _printed_counts(erased.stdout)
         assert counts["calls"] == 1 and counts["notes"] == 1 and counts["redis_frames"] >= 1
         assert counts["redis_cache"] >= 1 and counts["audit"] >= 2
+        assert counts["sink_outbox"] == 1  # the note's pending entry
 
         again = await asyncio.to_thread(cli, "erase", "--number", ADA, "--config", str(path), "--by", "dpo")
         assert again.returncode == 0, again.stderr
@@ -130,7 +133,8 @@ async def _stored(url: str) -> bool:
     summaries = [r for r in tables["calls"] if r["summary"]]
     lookups = [r for r in tables["audit"] if r["action"] == "lookup"]
     cards = [r for r in tables["audit"] if r["action"] == "card"]
-    return len(summaries) == 2 and bool(lookups) and len(cards) >= 2
+    pending = [r for r in tables["sink_outbox"] if r["delivered_at"] is None]
+    return len(summaries) == 2 and bool(lookups) and len(cards) >= 2 and len(pending) == 1
 
 
 def _printed_counts(stdout: str) -> dict[str, int]:
