@@ -120,24 +120,32 @@ class ErasureSQL:
         return counts
 
     def delete_rest(self, conn: sa.Connection, target: ErasureTarget) -> dict[str, int]:
-        """Rows that name the caller without naming one of their calls: lookups, orphaned sink entries."""
-        counts = {audit.name: 0, sink_outbox.name: 0}
-        if target.number is not None:
-            lookups = audit.delete().where(audit.c.number == target.number)
-            counts[audit.name] = conn.execute(lookups).rowcount
-            entries = sink_outbox.delete().where(sink_outbox.c.caller_e164 == target.number)
-            counts[sink_outbox.name] = conn.execute(entries).rowcount
-        else:
-            named = [
-                r.id
-                for r in conn.execute(sa.select(sink_outbox.c.id, sink_outbox.c.customer_ids))
-                if target.names_customer(r.customer_ids)
-            ]
-            if named:
-                counts[sink_outbox.name] = conn.execute(
-                    sink_outbox.delete().where(sink_outbox.c.id.in_(named))
-                ).rowcount
-        return counts
+        """Rows that name the number without naming one of its calls: lookups, orphaned sink entries."""
+        if target.number is None:
+            return {}
+        lookups = audit.delete().where(audit.c.number == target.number)
+        entries = sink_outbox.delete().where(sink_outbox.c.caller_e164 == target.number)
+        return {audit.name: conn.execute(lookups).rowcount, sink_outbox.name: conn.execute(entries).rowcount}
+
+    def entries_of_customer_page(
+        self, conn: sa.Connection, target: ErasureTarget, after: int
+    ) -> tuple[list[int], int | None]:
+        """Sink entries after id ``after`` whose ``customer_ids`` name the customer; the next page's start."""
+        page = (
+            sa.select(sink_outbox.c.id, sink_outbox.c.customer_ids)
+            .where(sink_outbox.c.id > after)
+            .order_by(sink_outbox.c.id)
+            .limit(SCAN_ROWS)
+        )
+        rows = conn.execute(page).all()
+        found = [r.id for r in rows if target.names_customer(r.customer_ids)]
+        return found, (rows[-1].id if len(rows) == SCAN_ROWS else None)
+
+    @staticmethod
+    def delete_entries(conn: sa.Connection, ids: list[int]) -> dict[str, int]:
+        return {
+            sink_outbox.name: conn.execute(sink_outbox.delete().where(sink_outbox.c.id.in_(ids))).rowcount
+        }
 
     @staticmethod
     def audit_erasure(conn: sa.Connection, by: str, counts: Mapping[str, int], now: datetime) -> None:

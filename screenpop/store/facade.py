@@ -11,9 +11,9 @@ The schema is created and upgraded by the Alembic migrations shipped in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -28,9 +28,11 @@ from screenpop.store.erasure import BATCH_ROWS as ERASE_BATCH_ROWS
 from screenpop.store.erasure import CallRef, ErasureSQL, ErasureTarget
 from screenpop.store.feedback import FeedbackSQL
 from screenpop.store.outbox import LeasedEntry, OutboxSQL, SinkBacklog
-from screenpop.store.retention import BATCH_ROWS, Purger, PurgeReport, RetentionPolicy
+from screenpop.store.retention import BATCH_ROWS, PURGED_TABLES, Purger, PurgeReport, RetentionPolicy
 from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
 from screenpop.store.sql import StoreSQL
+
+T = TypeVar("T")
 
 __all__ = ["CallState", "CallWrite", "EventWrite", "FeedbackWrite", "Store", "SummaryWrite"]
 
@@ -328,11 +330,16 @@ class Store:
         """
         await self.flush_audit()
         found = await self._calls_of(target)
-        counts: dict[str, int] = {}
+        counts = dict.fromkeys(PURGED_TABLES, 0)  # every table is named, 0 included
         for start in range(0, len(found), ERASE_BATCH_ROWS):
             chunk = found[start : start + ERASE_BATCH_ROWS]
             _add_counts(counts, await self._db.write(self._erasure.delete_calls, chunk))
         _add_counts(counts, await self._db.write(self._erasure.delete_rest, target))
+        if target.customer_id is not None:
+            entries = await self._paged(self._erasure.entries_of_customer_page, target)
+            for start in range(0, len(entries), ERASE_BATCH_ROWS):
+                ids = entries[start : start + ERASE_BATCH_ROWS]
+                _add_counts(counts, await self._db.write(self._erasure.delete_entries, ids))
         return counts, found
 
     async def audit_erasure(self, by: str, counts: dict[str, int]) -> None:
@@ -342,11 +349,19 @@ class Store:
     async def _calls_of(self, target: ErasureTarget) -> list[CallRef]:
         if target.number is not None:
             return await self._db.read(self._erasure.calls_of_number, target.number)
-        found: list[CallRef] = []
+        return await self._paged(self._erasure.calls_of_customer_page, target)
+
+    async def _paged(
+        self,
+        page: Callable[[sa.Connection, ErasureTarget, int], tuple[list[T], int | None]],
+        target: ErasureTarget,
+    ) -> list[T]:
+        """Every match of a scan that reads one page per read transaction (never one long scan)."""
+        found: list[T] = []
         after: int | None = 0
         while after is not None:
-            page, after = await self._db.read(self._erasure.calls_of_customer_page, target, after)
-            found += page
+            more, after = await self._db.read(page, target, after)
+            found += more
         return found
 
     async def _write_audit(self, rows: list[dict[str, Any]]) -> None:

@@ -75,6 +75,8 @@ class PurgeReport:
     max_batch_rows: int = 0
     """The most rows of one kind (calls, notes, …) one transaction deleted: at most the batch size."""
     max_batch_s: float = 0.0
+    batch_s: list[float] = field(default_factory=list)
+    """Each transaction's time, in order (a few thousand floats for a purge of millions of rows)."""
     elapsed_s: float = 0.0
 
     def add(self, counts: dict[str, int], rows: int, batch_s: float) -> None:
@@ -83,6 +85,7 @@ class PurgeReport:
         self.batches += 1
         self.max_batch_rows = max(self.max_batch_rows, rows)
         self.max_batch_s = max(self.max_batch_s, batch_s)
+        self.batch_s.append(batch_s)
 
     @property
     def total(self) -> int:
