@@ -194,6 +194,7 @@ async def test_a_whole_call_leaves_no_personal_data_in_the_log(
         await service.stop()  # a graceful stop: what shutdown logs is searched too
     assert erased.returncode == 0, erased.stderr
     assert "erasure recorded in the audit log by it-desk" in erased.stdout, erased.stdout
+    assert re.search(r"^calls +1$", erased.stdout, re.M), erased.stdout  # the call really was there
     assert all(
         MASKED in n and PAN_DIGITS not in n.replace(" ", "")
         for n in (row["notes"], endpoint.taken[f"{CALL}:1"]["notes"])
