@@ -51,8 +51,7 @@ SQLITE_FILL = [
     "INSERT INTO seq SELECT i FROM s",
     "INSERT INTO calls (id, provider, call_id, caller_e164, status, received_at) "
     "SELECT i, 'pbx', 'c-' || i, '+1415555' || printf('%04d', i % 10000), 'ended', "
-    "strftime('%Y-%m-%d %H:%M:%S', :now, '-' || (i % :span) || ' days', '-' || (i % 86400) || ' seconds') "
-    "|| '.000000' FROM seq",
+    "strftime('%Y-%m-%d %H:%M:%S', :now, '-' || (AGE) || ' seconds') || '.000000' FROM seq",
     "INSERT INTO call_events (call_pk, event, received_at) SELECT id, 'ringing', received_at FROM calls",
     "INSERT INTO call_recipients (call_pk, agent_id, added_at) "
     "SELECT id, 'agent-' || (id % 50), received_at FROM calls",
@@ -65,7 +64,7 @@ SQLITE_FILL = [
 POSTGRES_FILL = [
     "INSERT INTO calls (id, provider, call_id, caller_e164, status, received_at) "
     "SELECT i, 'pbx', 'c-' || i, '+1415555' || lpad((i % 10000)::text, 4, '0'), 'ended', "
-    "CAST(:now AS timestamptz) - (i % :span) * interval '1 day' - (i % 86400) * interval '1 second' "
+    "CAST(:now AS timestamptz) - (AGE) * interval '1 second' "
     "FROM generate_series(1, :n) AS i",
     "INSERT INTO call_events (call_pk, event, received_at) SELECT id, 'ringing', received_at FROM calls",
     "INSERT INTO call_recipients (call_pk, agent_id, added_at) "
@@ -79,7 +78,15 @@ POSTGRES_FILL = [
 ]
 
 
-async def fill(url: str, calls: int) -> float:
+AGES = {
+    # seconds before NOW of call i (1..n): newer calls have higher ids, as in a store written over time
+    "time": "CAST((:n - i) AS BIGINT) * :span * 86400 / :n",
+    # the same ages dealt out across the ids: every batch touches pages all over the tables (worst case)
+    "scattered": "(i % :span) * 86400 + (i % 86400)",
+}
+
+
+async def fill(url: str, calls: int, layout: str) -> float:
     """Migrate an empty store and fill it; seconds taken."""
     await (await Store.open(url)).close()
     started = time.perf_counter()
@@ -89,7 +96,8 @@ async def fill(url: str, calls: int) -> float:
     params = {"n": calls, "span": SPAN_DAYS, "now": now}
     try:
         async with engine.begin() as conn:
-            for statement in SQLITE_FILL if sqlite else POSTGRES_FILL:
+            for template in SQLITE_FILL if sqlite else POSTGRES_FILL:
+                statement = template.replace("AGE", AGES[layout])
                 names = {k: v for k, v in params.items() if f":{k}" in statement}
                 await conn.execute(sa.text(statement), names)
     finally:
@@ -154,14 +162,16 @@ async def floor(url: str) -> dict[str, Any]:
     }
 
 
-async def measure(backend: str, calls: int, workdir: Path, server: PostgresServer | None) -> dict[str, Any]:
+async def measure(
+    backend: str, calls: int, layout: str, workdir: Path, server: PostgresServer | None
+) -> dict[str, Any]:
     urls = []
     for name in ("purge", "floor"):
         if server is None:
             urls.append(f"sqlite+aiosqlite:///{workdir}/{name}.db")
         else:
             urls.append(server.create_database(f"bench_{name}"))
-    fill_s = [await fill(url, calls) for url in urls]
+    fill_s = [await fill(url, calls, layout) for url in urls]
     stored = await rows_in(urls[0])
     purged = await purge(urls[0])
     floored = await floor(urls[1])
@@ -170,6 +180,7 @@ async def measure(backend: str, calls: int, workdir: Path, server: PostgresServe
     return {
         "backend": backend,
         "calls": calls,
+        "layout": layout,
         "stored_rows": stored,
         "fill_s": fill_s[0],
         "purge": purged,
@@ -180,7 +191,8 @@ async def measure(backend: str, calls: int, workdir: Path, server: PostgresServe
 def show(result: dict[str, Any]) -> None:
     p, f = result["purge"], result["floor"]
     print(
-        f"{result['backend']}: {result['calls']:,} calls, {result['stored_rows']:,} rows stored "
+        f"{result['backend']}: {result['calls']:,} calls ({result['layout']}), "
+        f"{result['stored_rows']:,} rows stored "
         f"(filled in {result['fill_s']:.1f} s); purged {p['rows']:,} rows"
     )
     print(
@@ -203,12 +215,12 @@ async def main(args: argparse.Namespace) -> None:
         workdir = Path(tmp)
         for backend in args.backends.split(","):
             if backend == "sqlite":
-                show(await measure("sqlite", args.calls, workdir, None))
+                show(await measure("sqlite", args.calls, args.layout, workdir, None))
                 continue
             server = PostgresServer()
             try:
                 server.start()
-                show(await measure("postgresql", args.calls, workdir, server))
+                show(await measure("postgresql", args.calls, args.layout, workdir, server))
             finally:
                 server.close()
 
@@ -217,4 +229,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--layout",
+        choices=sorted(AGES),
+        default="time",
+        help="time: ids in the order calls arrived (a real store); scattered: ages spread over ids (worst)",
+    )
     asyncio.run(main(parser.parse_args()))
