@@ -11,7 +11,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 PYTEST_ARGS ?=
 
-.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching venv test-deps
+.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention venv test-deps
 
 run: $(RUN_STAMP)
 	$(VENV)/bin/screenpop demo
@@ -32,7 +32,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
 # Each bench script stands alone (bench/README.md); `make bench` runs them all, one after another.
-bench: bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching
+bench: bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention
 
 # The single-instance run against the floor measured in the same run.
 bench-latency: $(RUN_STAMP)
@@ -63,6 +63,11 @@ bench-sinks: $(RUN_STAMP) test-deps
 # last-7-digit matching, on a generated table of 3,000 customers in 15 stored formats.
 bench-matching: $(RUN_STAMP)
 	$(PY) bench/matching.py
+
+# The retention purge on 10^6 stored calls, SQLite and PostgreSQL, against one-statement deletes
+# (its floor); RETENTION_BENCH_ARGS="--calls 100000" for a quicker run.
+bench-retention: $(RUN_STAMP) test-deps
+	$(PY) bench/retention.py $(RETENTION_BENCH_ARGS)
 
 test-deps:
 	@scripts/install-test-deps.sh

@@ -12,6 +12,9 @@ import contextlib
 import functools
 import gc
 import logging
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from screenpop.card import section_specs
 from screenpop.clock import Clock, SystemClock
 from screenpop.config import Settings
 from screenpop.connector_api import Connector
+from screenpop.errors import ScreenpopError
 from screenpop.hub import Hub
 from screenpop.lookup import LookupEngine, MemoryCache, RedisCache, SectionCache
 from screenpop.metrics import Metrics
@@ -36,7 +40,8 @@ from screenpop.providers.asterisk_ami import AmiListener
 from screenpop.sink_api import Sink, SinkContext
 from screenpop.sinks import SinkWorker
 from screenpop.sinks.worker import LEASE_MARGIN_S
-from screenpop.store import CallRecorder, SinkBacklog, Store
+from screenpop.store import CallRecorder, RetentionPolicy, SinkBacklog, Store
+from screenpop.store.retention_loop import run_retention
 from screenpop.web import (
     app_keys,
     cors_middleware,
@@ -129,6 +134,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[app_keys.CALLS] = calls
     app[app_keys.SINKS] = worker
     listeners = await _start_ami(app, settings, calls)
+    retention = _start_retention(app, store)
 
     async def readiness() -> dict[str, Any]:
         return await _readiness(app)
@@ -139,6 +145,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if retention is not None:
+            retention.cancel()
+            await asyncio.gather(retention, return_exceptions=True)
         for listener in listeners:
             await listener.stop()
         await engine.close()
@@ -156,7 +165,10 @@ async def _start_connectors(connectors: dict[str, Connector]) -> None:
     results = await asyncio.gather(*(c.start() for c in connectors.values()), return_exceptions=True)
     for name, result in zip(connectors, results, strict=True):
         if isinstance(result, BaseException):
-            log.warning("connector %s could not start: %s", name, result)
+            # our own sentences (ConnectorError, ConfigError) are written for the log; a driver's
+            # may quote a URL with its password, or data: its type only
+            why = str(result) if isinstance(result, ScreenpopError) else type(result).__name__
+            log.warning("connector %s could not start: %s", name, why)
 
 
 async def _start_sinks(app: web.Application, store: Store, sinks: dict[str, Sink]) -> SinkWorker:
@@ -174,6 +186,18 @@ async def _start_sinks(app: web.Application, store: Store, sinks: dict[str, Sink
     worker = SinkWorker(store, sinks, app[app_keys.CLOCK], metrics, lease_s=lease_s)
     worker.start()
     return worker
+
+
+def _start_retention(app: web.Application, store: Store) -> asyncio.Task[None] | None:
+    """The purge loop (at start, then hourly) when ``retention:`` sets any age; None otherwise."""
+    kept = app[app_keys.SETTINGS].retention
+    policy = RetentionPolicy(kept.calls_days, kept.notes_days, kept.audit_days)
+    if not policy.enabled:
+        return None
+    metrics = app[app_keys.METRICS]
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    loop = run_retention(store, policy, app[app_keys.CLOCK], holder, lambda r: metrics.purge_done(r.counts))
+    return asyncio.create_task(loop, name="screenpop-retention")
 
 
 def _cache(settings: Settings) -> SectionCache:

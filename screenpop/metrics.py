@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -71,6 +71,16 @@ class Metrics:
             "Agents' answers to suggestions, by section and outcome (a changed answer counts again)",
             ["section", "outcome"],
             registry=r,
+        )
+
+        self.purged = Counter(
+            "screenpop_retention_purged",
+            "Rows the retention purge deleted, by table",
+            ["table"],
+            registry=r,
+        )
+        self.purges = Counter(
+            "screenpop_retention_purges", "Retention purges this instance ran (it held the lease)", registry=r
         )
 
         self._durability(r)
@@ -156,6 +166,12 @@ class Metrics:
 
     def dropped(self, queue: str, reason: str, count: int = 1) -> None:
         self.drops.labels(queue, reason).inc(count)
+
+    def purge_done(self, counts: Mapping[str, int]) -> None:
+        """Count one purge and the rows it deleted per table."""
+        self.purges.inc()
+        for table, count in counts.items():
+            self.purged.labels(table).inc(count)
 
     def connector_done(self, name: str, status: SectionStatus, elapsed_s: float) -> None:
         self.connector_latency.labels(name, status.value).observe(elapsed_s)

@@ -37,6 +37,7 @@ LAYER_OF = {
     "model": MODEL,
     "conditions": MODEL,  # badge and rule conditions, shared by card.py and the rules kind
     "untrusted": MODEL,
+    "card_numbers": MODEL,  # card numbers (PANs) in typed text, masked before a note is kept
     "call_context": MODEL,  # direction, line, attributes: from the webhook to the lookup and the card
     "config": PURE,
     "phone": PURE,

@@ -39,7 +39,17 @@ const UNREACHABLE = "The server could not be reached.";
  * @param {{server: string, getToken: () => Promise<string|null>, path: string, body: string, fetch?: Fetch}} req
  * @returns {Promise<ApiResult>}
  */
-async function postJson({ server, getToken, path, body, fetch = globalThis.fetch }) {
+async function postJson(req) {
+  const { result } = await postJsonReply(req);
+  return result;
+}
+
+/**
+ * `postJson`, also handing back the parsed answer of a successful post (null when it is not JSON).
+ * @param {{server: string, getToken: () => Promise<string|null>, path: string, body: string, fetch?: Fetch}} req
+ * @returns {Promise<{result: ApiResult, reply: unknown}>}
+ */
+async function postJsonReply({ server, getToken, path, body, fetch = globalThis.fetch }) {
   try {
     const token = await getToken();
     const resp = await fetch(apiUrl(server, path), {
@@ -48,20 +58,35 @@ async function postJson({ server, getToken, path, body, fetch = globalThis.fetch
       body,
       credentials: "omit",
     });
-    if (resp.ok) return { ok: true, status: resp.status, message: "" };
-    return { ok: false, status: resp.status, message: await errorMessage(resp) };
+    if (resp.ok) return { result: { ok: true, status: resp.status, message: "" }, reply: await resp.json().catch(() => null) };
+    return { result: { ok: false, status: resp.status, message: await errorMessage(resp) }, reply: null };
   } catch (err) {
-    return { ok: false, status: 0, message: UNREACHABLE };
+    return { result: { ok: false, status: 0, message: UNREACHABLE }, reply: null };
   }
 }
 
 /**
- * POST /api/calls/{id}/notes with an already serialised body.
- * @param {{server: string, getToken: () => Promise<string|null>, callId: string, body: string, fetch?: Fetch}} req
- * @returns {Promise<ApiResult>}
+ * The note as the server stored it (card numbers masked) and how many card numbers it masked, from a save's answer.
+ * @param {unknown} reply
+ * @returns {{disposition: string|null, notes: string|null, masked: number} | null}
  */
-export function postNotes({ callId, ...req }) {
-  return postJson({ ...req, path: `api/calls/${encodeURIComponent(callId)}/notes` });
+export function storedNote(reply) {
+  if (!reply || typeof reply !== "object") return null;
+  const r = /** @type {Record<string, any>} */ (reply);
+  const text = (/** @type {unknown} */ v) => (typeof v === "string" ? v : null);
+  const count = r.masked && Number.isInteger(r.masked.card_numbers) ? r.masked.card_numbers : 0;
+  return { disposition: text(r.disposition), notes: text(r.notes), masked: Math.max(0, count) };
+}
+
+/**
+ * POST /api/calls/{id}/notes with an already serialised body; `stored` is the note as the server kept it
+ * (card numbers masked to their last four digits), for the form to show instead of what was typed.
+ * @param {{server: string, getToken: () => Promise<string|null>, callId: string, body: string, fetch?: Fetch}} req
+ * @returns {Promise<ApiResult & {stored: ReturnType<typeof storedNote>}>}
+ */
+export async function postNotes({ callId, ...req }) {
+  const { result, reply } = await postJsonReply({ ...req, path: `api/calls/${encodeURIComponent(callId)}/notes` });
+  return { ...result, stored: result.ok ? storedNote(reply) : null };
 }
 
 /**

@@ -27,6 +27,7 @@ import { transferTarget, withoutSecrets } from "./call-context.js";
  * @property {"idle"|"dirty"|"saving"|"saved"|"error"} state
  * @property {string} message
  * @property {string|null} savedAt
+ * @property {number} [masked]  card numbers the server masked in the last save
  */
 
 /**
@@ -61,7 +62,7 @@ export const AWAY_SLACK_MS = 60000; // clock skew allowance when picking "missed
 
 /** @returns {NotesState} */
 export function emptyNotes() {
-  return { disposition: "", text: "", state: "idle", message: "", savedAt: null };
+  return { disposition: "", text: "", state: "idle", message: "", savedAt: null, masked: 0 };
 }
 
 export class CallStore {

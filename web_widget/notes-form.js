@@ -10,13 +10,14 @@ import { h } from "./dom.js";
 /** @typedef {import("./call-store.js").NotesState} NotesState */
 /** @typedef {import("./format.js").Formatter} Formatter */
 /** @typedef {import("./api.js").ApiResult} ApiResult */
+/** @typedef {{disposition: string|null, notes: string|null, masked: number}} StoredNote  the note as the server kept it */
 /** @typedef {{form: HTMLFormElement, select: HTMLInputElement|HTMLSelectElement, textarea: HTMLTextAreaElement, status: HTMLElement, save: HTMLButtonElement}} NotesView */
 
 /**
  * @typedef {object} NotesContext
  * @property {() => {dispositions?: unknown} | null} welcome
  * @property {() => Formatter} fmt
- * @property {(callId: string, body: string) => Promise<ApiResult>} post
+ * @property {(callId: string, body: string) => Promise<ApiResult & {stored?: StoredNote|null}>} post
  * @property {() => boolean} retryOn401  a token provider may have a fresh token: post once more
  * @property {(rec: CallRecord) => void} edited
  * @property {(rec: CallRecord, body: {disposition: string, notes: string}) => void} saved
@@ -32,9 +33,18 @@ export function notesStatusText(n, fmt) {
     idle: "",
     dirty: "Not saved yet",
     saving: "Saving…",
-    saved: n.savedAt ? `Saved at ${fmt.time(n.savedAt)}` : "Saved",
+    saved: (n.savedAt ? `Saved at ${fmt.time(n.savedAt)}` : "Saved") + maskedText(n.masked),
     error: `Not saved: ${n.message} Your text is kept; press Retry save.`,
   }[n.state];
+}
+
+/**
+ * What the status line adds when the server masked card numbers in the saved note.
+ * @param {number|undefined} count
+ */
+function maskedText(count) {
+  if (!count) return "";
+  return count === 1 ? " — a card number was masked" : ` — ${count} card numbers were masked`;
 }
 
 export class NotesForms {
@@ -145,11 +155,27 @@ export class NotesForms {
     if (result.ok) {
       n.state = current === sent ? "saved" : "dirty";
       n.savedAt = new Date().toISOString();
-      this.#ctx.saved(rec, body);
+      const stored = result.stored || null;
+      n.masked = stored ? stored.masked : 0;
+      // The form shows what was kept (card numbers masked), unless the agent typed on meanwhile.
+      if (stored && current === sent) this.#showStored(rec, stored);
+      this.#ctx.saved(rec, stored ? { disposition: stored.disposition ?? "", notes: stored.notes ?? "" } : body);
     } else {
       n.state = "error";
       n.message = result.message;
     }
     this.updateStatus(rec);
+  }
+
+  /** The form's fields and state set to the note as stored. @param {CallRecord} rec @param {StoredNote} stored */
+  #showStored(rec, stored) {
+    const n = rec.notes;
+    if (stored.notes !== null) n.text = stored.notes;
+    if (stored.disposition !== null) n.disposition = stored.disposition;
+    /** @type {NotesView|null} */
+    const v = rec.view && rec.view.notes;
+    if (!v) return;
+    v.textarea.value = n.text;
+    v.select.value = n.disposition;
   }
 }

@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from screenpop.cli import logs
 from screenpop.cli.commands import COMMANDS
 from screenpop.cli.parser import build_parser
 from screenpop.errors import ConfigError, ScreenpopError
@@ -24,11 +25,8 @@ EXIT_CONFIG = 2
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     long_running = args.command in ("serve", "demo")
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO if long_running else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    level = logging.DEBUG if args.debug else logging.INFO if long_running else logging.WARNING
+    logs.configure(level, args.debug)
     logging.getLogger("alembic").setLevel(logging.DEBUG if args.debug else logging.WARNING)
     runner = COMMANDS[args.command]
     try:

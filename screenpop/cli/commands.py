@@ -290,6 +290,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return show_audit(args, _settings(args))
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    from screenpop.cli.erase import erase
+
+    return erase(args, _settings(args))
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "serve": cmd_serve,
@@ -299,5 +305,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "token": cmd_token,
     "demo-data": cmd_demo_data,
     "audit": cmd_audit,
+    "erase": cmd_erase,
     "ami-replay": cmd_ami_replay,
 }

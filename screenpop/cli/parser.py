@@ -57,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--limit", type=int, default=50)
     _config_arg(audit)
 
+    erase = sub.add_parser(
+        "erase", help="remove every call, note, history entry, cached section and card of one caller"
+    )
+    whom = erase.add_mutually_exclusive_group(required=True)
+    whom.add_argument("--number", help="the caller's number, in any format (default region from the config)")
+    whom.add_argument(
+        "--customer", metavar="CONNECTOR:ID", help="a connector's customer id, e.g. accounting:A-1001"
+    )
+    _config_arg(erase)
+    erase.add_argument("--by", help="who asks for the erasure, for the audit log (default: the OS user)")
+
     replay = sub.add_parser(
         "ami-replay", help="replay a recorded Asterisk AMI event stream through the parser"
     )

@@ -270,6 +270,17 @@ class SinkSettings(BaseModel):
         return dict(self.model_extra or {})
 
 
+class RetentionSettings(Frozen):
+    """Days screenpop keeps its own data; 0 (or the key omitted) keeps it forever.
+
+    Applied by the store's purge (``store.retention``) at start and hourly.
+    """
+
+    calls_days: int = Field(0, ge=0, le=100_000)
+    notes_days: int = Field(0, ge=0, le=100_000)
+    audit_days: int = Field(0, ge=0, le=100_000)
+
+
 class Settings(Frozen):
     server: ServerSettings = ServerSettings()
     numbers: NumbersSettings = NumbersSettings()
@@ -283,6 +294,7 @@ class Settings(Frozen):
     lines: tuple[LineSettings, ...] = ()
     connectors: tuple[ConnectorSettings, ...] = ()
     sinks: tuple[SinkSettings, ...] = ()
+    retention: RetentionSettings = RetentionSettings()
     source: str = Field("<settings>", exclude=True)
 
     def connector(self, name: str) -> ConnectorSettings:

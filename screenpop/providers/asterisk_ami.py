@@ -248,12 +248,13 @@ class AmiListener:
                 return
             except Exception as exc:  # sorted below: retried, or given up and counted
                 if not _worth_retrying(exc, attempt):
+                    # the kind only: a refusal's sentence may quote the event (a caller's number)
                     log.error(
                         "AMI %s: %s of call %s refused: %s",
                         self.settings.name,
                         event.event.value,
                         event.call_id,
-                        exc,
+                        getattr(exc, "code", None) or type(exc).__name__,
                     )
                     self._give_up(event, "rejected")
                     return

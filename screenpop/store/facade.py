@@ -11,22 +11,28 @@ The schema is created and upgraded by the Alembic migrations shipped in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 import screenpop.store.rows as shape
+from screenpop.card_numbers import mask_card_numbers
 from screenpop.errors import Unavailable
 from screenpop.model import JSON, CallEvent, HistoryEntry
 from screenpop.retry import DropObserver
 from screenpop.store.audit_queue import AuditQueue
 from screenpop.store.connections import Database, failure_reason, open_database, upgrade_to_head
+from screenpop.store.erasure import BATCH_ROWS as ERASE_BATCH_ROWS
+from screenpop.store.erasure import CallRef, ErasureSQL, ErasureTarget
 from screenpop.store.feedback import FeedbackSQL
 from screenpop.store.outbox import LeasedEntry, OutboxSQL, SinkBacklog
+from screenpop.store.retention import BATCH_ROWS, PURGED_TABLES, Purger, PurgeReport, RetentionPolicy
 from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
 from screenpop.store.sql import StoreSQL
+
+T = TypeVar("T")
 
 __all__ = ["CallState", "CallWrite", "EventWrite", "FeedbackWrite", "Store", "SummaryWrite"]
 
@@ -48,6 +54,7 @@ class Store:
         self._outbox = OutboxSQL()
         self._sql = StoreSQL(database.dialect)
         self._feedback = FeedbackSQL(database.dialect)
+        self._erasure = ErasureSQL(database.dialect)
         self._audit = AuditQueue(
             self._write_audit, interval_s=audit_interval_s, batch_rows=audit_batch_rows, observer=observer
         )
@@ -177,10 +184,16 @@ class Store:
 
         Only an agent who received the card (or answered the call) may
         annotate it, unless ``may_annotate_any`` (supervisors).  Each
-        configured sink gets an outbox entry in the same transaction.
+        configured sink gets an outbox entry in the same transaction.  Card
+        numbers in the disposition or the notes are masked here, before
+        anything is written: every reader (history, hand-off, audit, the
+        sinks' outbox) reads the stored text.  The answer's ``masked`` says
+        how many were.
         """
         shape.check_note(disposition, notes)
-        return await self._db.write(
+        disposition, in_disposition = _masked(disposition)
+        notes, in_notes = _masked(notes)
+        saved = await self._db.write(
             self._sql.save_note,
             call_id,
             agent_id,
@@ -190,6 +203,7 @@ class Store:
             shape.now(),
             self._sinks,
         )
+        return {**saved, "masked": {"card_numbers": in_disposition + in_notes}}
 
     # -- the sinks' outbox ---------------------------------------------------
 
@@ -297,5 +311,71 @@ class Store:
         await self.flush_audit()
         return await self._db.read(self._sql.who_saw, number, agent_id, scan)
 
+    # -- retention and erasure -------------------------------------------------
+
+    async def purge_expired(
+        self, policy: RetentionPolicy, now: datetime, holder: str, batch_rows: int = BATCH_ROWS
+    ) -> PurgeReport | None:
+        """Delete what is older than ``policy`` allows at ``now``; None when another instance is purging.
+
+        ``holder`` names this instance in the purge lease (``store.retention``).
+        """
+        return await Purger(self._db, holder, batch_rows=batch_rows).run(policy, now)
+
+    async def erase(self, target: ErasureTarget) -> tuple[dict[str, int], list[CallRef]]:
+        """Remove every row of one caller, a batch of calls per transaction; counts per table and their calls.
+
+        Queued audit rows are written first, so that none of the caller's
+        is written after the erasure.  ``audit_erasure`` records it.
+        """
+        await self.flush_audit()
+        found = await self._calls_of(target)
+        counts = dict.fromkeys(PURGED_TABLES, 0)  # every table is named, 0 included
+        for start in range(0, len(found), ERASE_BATCH_ROWS):
+            chunk = found[start : start + ERASE_BATCH_ROWS]
+            _add_counts(counts, await self._db.write(self._erasure.delete_calls, chunk))
+        _add_counts(counts, await self._db.write(self._erasure.delete_rest, target))
+        if target.customer_id is not None:
+            entries = await self._paged(self._erasure.entries_of_customer_page, target)
+            for start in range(0, len(entries), ERASE_BATCH_ROWS):
+                ids = entries[start : start + ERASE_BATCH_ROWS]
+                _add_counts(counts, await self._db.write(self._erasure.delete_entries, ids))
+        return counts, found
+
+    async def audit_erasure(self, by: str, counts: dict[str, int]) -> None:
+        """One audit row (action ``erase``): who asked and how many rows per place went, never whose."""
+        await self._db.write(self._erasure.audit_erasure, by, counts, shape.now())
+
+    async def _calls_of(self, target: ErasureTarget) -> list[CallRef]:
+        if target.number is not None:
+            return await self._db.read(self._erasure.calls_of_number, target.number)
+        return await self._paged(self._erasure.calls_of_customer_page, target)
+
+    async def _paged(
+        self,
+        page: Callable[[sa.Connection, ErasureTarget, int], tuple[list[T], int | None]],
+        target: ErasureTarget,
+    ) -> list[T]:
+        """Every match of a scan that reads one page per read transaction (never one long scan)."""
+        found: list[T] = []
+        after: int | None = 0
+        while after is not None:
+            more, after = await self._db.read(page, target, after)
+            found += more
+        return found
+
     async def _write_audit(self, rows: list[dict[str, Any]]) -> None:
         await self._db.write(self._sql.insert_audit, rows)
+
+
+def _masked(text: str | None) -> tuple[str | None, int]:
+    """``text`` with its card numbers masked, and how many there were."""
+    if text is None:
+        return None, 0
+    masked = mask_card_numbers(text)
+    return masked.text, masked.card_numbers
+
+
+def _add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:
+    for table, count in more.items():
+        total[table] = total.get(table, 0) + count

@@ -45,7 +45,8 @@ STATUS_RANK: Mapping[str, int] = MappingProxyType(
 )
 """A call's status only moves to a higher rank, so late or repeated events cannot undo it."""
 
-AUDIT_ACTIONS = ("card", "lookup", "note")
+AUDIT_ACTIONS = ("card", "lookup", "note", "erase")
+"""What an audit row records; ``erase`` is ``screenpop erase`` (its counts in ``sections``, never whom)."""
 
 FEEDBACK_OUTCOMES = ("accepted", "declined")
 MAX_PRODUCT = 128
@@ -154,6 +155,8 @@ notes = sa.Table(
     sa.Column("notes", sa.Text),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Index(None, "call_pk", "created_at"),
+    # retention: notes past notes_days, found without scanning the table
+    sa.Index(None, "created_at"),
 )
 
 audit = sa.Table(
@@ -171,7 +174,7 @@ audit = sa.Table(
     sa.Column("number", sa.Text),
     sa.Column("version", sa.Integer),
     sa.Column("sections", JSONType, nullable=False),
-    sa.CheckConstraint("action IN ('card', 'lookup', 'note')", name="action"),
+    sa.CheckConstraint("action IN ('card', 'lookup', 'note', 'erase')", name="action"),
     sa.Index(None, "at"),
     sa.Index(None, "agent_id", "at"),
     sa.Index(None, "call_id"),
@@ -224,4 +227,16 @@ sink_outbox = sa.Table(
     sa.Index(None, "delivered_at"),
     # the worker's scan: undelivered entries of a sink, in id order
     sa.Index(None, "sink", "delivered_at", "id"),
+)
+
+store_leases = sa.Table(
+    "store_leases",
+    metadata,
+    # One row per job that only one instance may run at a time (the retention
+    # purge): whoever holds an unexpired lease runs it; a crashed holder's
+    # lease simply runs out.  A row rather than an advisory lock so that
+    # SQLite and PostgreSQL take the same path.
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("until", UTCDateTime(), nullable=False),
 )

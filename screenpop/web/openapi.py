@@ -154,9 +154,10 @@ def _save_note() -> JSON:
         "example": {"disposition": "resolved", "notes": "Explained the late fee; no refund."},
     }
     return _call_post(
-        "Save a disposition and notes on a call",
+        "Save a disposition and notes on a call; card numbers in them are masked to their last four "
+        "digits before the note is stored, and `masked` says how many were",
         body,
-        _json("The saved note", _ref("Note")),
+        _json("The saved note, as stored (masked)", _ref("SavedNote")),
         "Not a JSON object, an unknown disposition, or neither disposition nor notes",
     )
 

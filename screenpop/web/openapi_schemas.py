@@ -85,6 +85,7 @@ def schemas() -> JSON:
             },
         ),
         "Note": _note(),
+        "SavedNote": _saved_note(),
         "Feedback": object_schema(
             {
                 "call_id": STRING,
@@ -155,6 +156,36 @@ def _note() -> JSON:
             "created_at": NULLABLE_STRING,
         }
     )
+
+
+def _saved_note() -> JSON:
+    """The answer to a saved note: the note as stored, and what was masked in it before storing."""
+    note = _note()
+    masked = object_schema(
+        {
+            "card_numbers": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Card numbers (13-19 digits passing the Luhn check) in the disposition and "
+                "notes that were masked to their last four digits before the note was stored",
+            }
+        }
+    )
+    return {
+        **note,
+        "required": [*note["required"], "call_id", "provider", "masked"],
+        "properties": {**note["properties"], "call_id": STRING, "provider": STRING, "masked": masked},
+        "example": {
+            "id": 7,
+            "call_id": "CA42",
+            "provider": "twilio",
+            "agent": "alice",
+            "disposition": "resolved",
+            "notes": "Paid with **** **** **** 1111",
+            "created_at": "2026-12-03T23:55:00+00:00",
+            "masked": {"card_numbers": 1},
+        },
+    }
 
 
 def _call() -> JSON:

@@ -198,6 +198,34 @@ async def test_saved_notes_show_in_the_next_calls_history(chromium: BrowserConte
         assert notes in text and "payment" in text.lower(), text
 
 
+async def test_a_card_number_typed_in_notes_shows_masked_once_saved(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """After saving, the agent's notes box and the next call's history show only the card's last four."""
+    settings = accounting_only(tmp_path, [(ADA, "A-1001", "Ada Lovelace", 120.5)])
+    async with screenpop_on(settings) as base:
+        page = await agent_page(chromium, base, settings)
+        await ring(base, "p-1", ADA, agent="agent-1")
+        await page.wait_for_selector(card("p-1"), timeout=WAIT_MS)
+        await ring(base, "p-1", ADA, event="answered", agent="agent-1")
+        form = page.locator(card("p-1") + " [data-testid=notes-form]")
+        await form.wait_for(timeout=WAIT_MS)
+        await form.locator("[data-testid=disposition]").fill("paid")
+        await form.locator("[data-testid=notes]").fill("Paid by card 4111 1111 1111 1111, order 12345")
+        await form.locator("[data-testid=save-notes]").click()
+        status = form.locator("[data-testid=notes-status][data-state=saved]")
+        await status.wait_for(timeout=WAIT_MS)
+        assert "card number was masked" in await status.inner_text()
+        shown = await form.locator("[data-testid=notes]").input_value()
+        assert shown == "Paid by card **** **** **** 1111, order 12345"
+        await ring(base, "p-1", ADA, event="ended")
+        await ring(base, "p-2", ADA, agent="agent-1")
+        item = page.locator(card("p-2") + " [data-testid=history] [data-testid=history-item]")
+        await item.first.wait_for(timeout=WAIT_MS)
+        text = await item.inner_text()
+        assert "**** **** **** 1111" in text and "4111 1111" not in text, text
+
+
 async def test_hostile_customer_name_is_shown_as_text(chromium: BrowserContext, tmp_path: Path) -> None:
     """A customer name holding HTML from the database is displayed literally: no element, no script."""
     hostile = "<img src=x onerror=alert(1)>"

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { apiUrl, fetchCalls, postFeedback, postNotes } from "../../web_widget/api.js";
+import { apiUrl, fetchCalls, postFeedback, postNotes, storedNote } from "../../web_widget/api.js";
 import { bannerMessage } from "../../web_widget/banner.js";
 import { notesStatusText } from "../../web_widget/notes-form.js";
 import { Formatter } from "../../web_widget/format.js";
@@ -57,7 +57,20 @@ describe("notes post", () => {
 
   test("a rejected save carries the server's message", async () => {
     const result = await postNotes({ server, getToken: token, callId: "c1", body: "{}", fetch: json(400, { error: { message: "Unknown disposition" } }) });
-    assert.deepEqual(result, { ok: false, status: 400, message: "Unknown disposition." });
+    assert.deepEqual(result, { ok: false, status: 400, message: "Unknown disposition.", stored: null });
+  });
+
+  test("a saved note comes back as the server stored it, card numbers masked and counted", async () => {
+    const stored = { id: 1, disposition: "resolved", notes: "paid **** **** **** 1111", masked: { card_numbers: 1 } };
+    const result = await postNotes({ server, getToken: token, callId: "c1", body: "{}", fetch: json(201, stored) });
+    assert.deepEqual(result, { ok: true, status: 201, message: "", stored: { disposition: "resolved", notes: "paid **** **** **** 1111", masked: 1 } });
+    const refused = await postNotes({ server, getToken: token, callId: "c1", body: "{}", fetch: json(400, { error: { message: "no" } }) });
+    assert.equal(refused.stored, null);
+  });
+
+  test("an answer without the stored note's fields reads as nothing masked, never as a crash", () => {
+    assert.equal(storedNote(null), null);
+    assert.deepEqual(storedNote({ notes: 3, masked: { card_numbers: "2" } }), { disposition: null, notes: null, masked: 0 });
   });
 
   test("the URL resolves a relative server against the page", () => {
@@ -93,6 +106,8 @@ describe("texts", () => {
     assert.equal(notesStatusText(n, fmt), "Not saved: Unknown disposition. Your text is kept; press Retry save.");
     assert.equal(notesStatusText({ ...n, state: "dirty" }, fmt), "Not saved yet");
     assert.equal(notesStatusText({ ...n, state: "saved" }, fmt), "Saved");
+    assert.equal(notesStatusText({ ...n, state: "saved", masked: 1 }, fmt), "Saved — a card number was masked");
+    assert.equal(notesStatusText({ ...n, state: "saved", masked: 2 }, fmt), "Saved — 2 card numbers were masked");
   });
 
   test("the banner counts down to the next try and names a refused origin", () => {

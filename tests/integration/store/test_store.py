@@ -35,6 +35,7 @@ TABLES = {
     "audit",
     "suggestion_feedback",
     "sink_outbox",
+    "store_leases",
     VERSION_TABLE,
 }
 RINGING, ANSWERED, ENDED, MISSED = (EventKind.RINGING, EventKind.ANSWERED, EventKind.ENDED, EventKind.MISSED)

@@ -1,0 +1,170 @@
+"""Erasure (``screenpop erase``): every row of one caller leaves the store, and the audit says so.
+
+A caller is named by number (their E.164) or by a customer id of one
+connector.  Their calls are those from that number, or those whose stored
+card summary names that id for that connector (``card.card_summaries``
+keeps ``customer.ids`` in every role's view).  What goes:
+
+- those calls and every row hanging off a call by foreign key (events,
+  recipients, notes, feedback; found from ``schema.metadata``, as retention
+  does, so a future child table cannot be forgotten);
+- audit rows naming those calls, and lookup rows naming the number;
+- sink outbox entries of those calls, of that number, or naming that
+  customer id, pending ones included (an erased caller's note must not
+  reach a sink afterwards).
+
+Calls are deleted in batches of at most ``BATCH_ROWS`` per transaction, so
+an erasure is safe while the service runs: the service's writes wait for
+one short batch at most.  The audit row written at the end (action
+``erase``) names who asked and the counts per place, never the number or
+the id, so that the audit trail itself does not keep what was erased.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+import screenpop.store.rows as shape
+from screenpop.store.retention import RetentionSQL
+from screenpop.store.schema import audit, calls, sink_outbox
+
+BATCH_ROWS = 1000
+SCAN_ROWS = 5000
+"""Calls read per transaction while looking for summaries that name a customer id."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureTarget:
+    """Whose data goes: an E.164 number (or an invalid number's digits), or one connector's customer id."""
+
+    number: str | None = None
+    connector: str | None = None
+    customer_id: str | None = None
+
+    def __post_init__(self) -> None:
+        by_number = self.number is not None
+        by_customer = self.connector is not None and self.customer_id is not None
+        if by_number == by_customer:
+            raise ValueError("an erasure names either a number or a connector's customer id")
+
+    def names_customer(self, ids: Mapping[str, Any] | None) -> bool:
+        """True when a ``customer.ids`` (or a sink entry's ``customer_ids``) map names this customer."""
+        return (
+            self.connector is not None
+            and isinstance(ids, Mapping)
+            and str(ids.get(self.connector, "")) == self.customer_id
+        )
+
+
+CallRef = tuple[int, str, str]
+"""A call's primary key, provider and provider's call id."""
+
+
+def summary_customer_ids(summary: Any) -> Iterator[Mapping[str, Any]]:
+    """Every ``customer.ids`` map a stored summary holds (one per role's view, or a legacy one)."""
+    if not isinstance(summary, Mapping):
+        return
+    views = summary.get("views")
+    found = (
+        [v.get("summary") for v in views if isinstance(v, Mapping)] if isinstance(views, list) else [summary]
+    )
+    for view in found:
+        customer = view.get("customer") if isinstance(view, Mapping) else None
+        if isinstance(customer, Mapping) and isinstance(customer.get("ids"), Mapping):
+            yield customer["ids"]
+
+
+class ErasureSQL:
+    """The erasure's transactions, each a synchronous function of one connection."""
+
+    def __init__(self, dialect: str) -> None:
+        self._retention = RetentionSQL(dialect)
+
+    def calls_of_number(self, conn: sa.Connection, number: str) -> list[CallRef]:
+        found = sa.select(calls.c.id, calls.c.provider, calls.c.call_id).where(calls.c.caller_e164 == number)
+        return [(r.id, r.provider, r.call_id) for r in conn.execute(found)]
+
+    def calls_of_customer_page(
+        self, conn: sa.Connection, target: ErasureTarget, after: int
+    ) -> tuple[list[CallRef], int | None]:
+        """Calls after primary key ``after`` whose summary names the customer; the next page's start."""
+        page = (
+            sa.select(calls.c.id, calls.c.provider, calls.c.call_id, calls.c.summary)
+            .where(calls.c.id > after, calls.c.summary.is_not(None))
+            .order_by(calls.c.id)
+            .limit(SCAN_ROWS)
+        )
+        rows = conn.execute(page).all()
+        found = [
+            (r.id, r.provider, r.call_id)
+            for r in rows
+            if any(target.names_customer(ids) for ids in summary_customer_ids(r.summary))
+        ]
+        return found, (rows[-1].id if len(rows) == SCAN_ROWS else None)
+
+    def delete_calls(self, conn: sa.Connection, refs: list[CallRef]) -> dict[str, int]:
+        """These calls, their child rows, their audit rows and their sink entries; counts per table."""
+        pks = [pk for pk, _, _ in refs]
+        counts = {
+            audit.name: conn.execute(audit.delete().where(_audit_of(refs))).rowcount,
+            sink_outbox.name: conn.execute(
+                sink_outbox.delete().where(sink_outbox.c.call_pk.in_(pks))
+            ).rowcount,
+        }
+        counts.update(self._retention.delete_calls(conn, pks))
+        return counts
+
+    def delete_rest(self, conn: sa.Connection, target: ErasureTarget) -> dict[str, int]:
+        """Rows that name the number without naming one of its calls: lookups, orphaned sink entries."""
+        if target.number is None:
+            return {}
+        lookups = audit.delete().where(audit.c.number == target.number)
+        entries = sink_outbox.delete().where(sink_outbox.c.caller_e164 == target.number)
+        return {audit.name: conn.execute(lookups).rowcount, sink_outbox.name: conn.execute(entries).rowcount}
+
+    def entries_of_customer_page(
+        self, conn: sa.Connection, target: ErasureTarget, after: int
+    ) -> tuple[list[int], int | None]:
+        """Sink entries after id ``after`` whose ``customer_ids`` name the customer; the next page's start."""
+        page = (
+            sa.select(sink_outbox.c.id, sink_outbox.c.customer_ids)
+            .where(sink_outbox.c.id > after)
+            .order_by(sink_outbox.c.id)
+            .limit(SCAN_ROWS)
+        )
+        rows = conn.execute(page).all()
+        found = [r.id for r in rows if target.names_customer(r.customer_ids)]
+        return found, (rows[-1].id if len(rows) == SCAN_ROWS else None)
+
+    @staticmethod
+    def delete_entries(conn: sa.Connection, ids: list[int]) -> dict[str, int]:
+        return {
+            sink_outbox.name: conn.execute(sink_outbox.delete().where(sink_outbox.c.id.in_(ids))).rowcount
+        }
+
+    @staticmethod
+    def audit_erasure(conn: sa.Connection, by: str, counts: Mapping[str, int], now: datetime) -> None:
+        """The one row that says an erasure happened: who, when, how many per place; never whom."""
+        row = {
+            "at": now,
+            "agent_id": shape.clip(by),
+            "action": "erase",
+            "provider": None,
+            "call_id": None,
+            "number": None,
+            "version": None,
+            "sections": dict(counts),
+        }
+        conn.execute(audit.insert(), [row])
+
+
+def _audit_of(refs: list[CallRef]) -> sa.ColumnElement[bool]:
+    """Audit rows about these calls: by provider and call id, or by call id alone in rows from before 0002."""
+    by_provider = sa.tuple_(audit.c.provider, audit.c.call_id).in_([(p, c) for _, p, c in refs])
+    legacy = sa.and_(audit.c.provider.is_(None), audit.c.call_id.in_([c for _, _, c in refs]))
+    return sa.or_(by_provider, legacy)

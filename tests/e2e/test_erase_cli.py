@@ -1,0 +1,181 @@
+"""`screenpop erase` as IT staff run it, on a running service with Redis: nothing of the caller is left."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from redis.asyncio import Redis
+
+from screenpop.config import settings_from_mapping
+from tests.support.service import ADA, agent_socket, api, base_config, event_body, post_event, running
+from tests.support.store_rows import dump, rows_mentioning
+from tests.support.tokens import token_for
+from tests.support.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+BOB = "+14155550199"
+ADA_MARKS = (ADA, "555-0132", "5550132", "ada-1", "A-1001", "Ada Lovelace")
+"""Anything that would tell Ada's data apart: her number in its forms, her call, her account."""
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "screenpop", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=dict(os.environ),
+    )
+
+
+async def redis_texts(url: str) -> list[str]:
+    """Every screenpop key of the Redis with everything it holds (values, members, stream entries) as text."""
+    redis = Redis.from_url(url, decode_responses=True)
+    found: list[str] = []
+    try:
+        async for key in redis.scan_iter(match="*", count=1000):
+            kind = await redis.type(key)
+            if kind == "string":
+                found.append(f"{key} = {await redis.get(key)}")
+            elif kind == "set":
+                found.append(f"{key} = {sorted(await redis.smembers(key))}")
+            elif kind == "stream":
+                found += [f"{key} {eid} {fields}" for eid, fields in await redis.xrange(key)]
+            elif kind == "hash":
+                found.append(f"{key} = {await redis.hgetall(key)}")
+            else:
+                found.append(f"{key} ({kind})")
+    finally:
+        await redis.aclose()
+    return found
+
+
+def mentioning(texts: list[str], marks: tuple[str, ...]) -> list[str]:
+    return [t for t in texts if any(m in t for m in marks)]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/screenpop.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+async def test_erase_through_the_cli_leaves_nothing_of_the_caller(
+    store_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """After `screenpop erase --number` no table row, Redis key or entry names Ada; Bob's stay; audited."""
+    config: dict[str, Any] = base_config(store_url, broker={"url": redis_url, "replay_s": 300})
+    # a sink that is down: the note's entry stays pending, and erase must remove it all the same
+    config["sinks"] = [{"name": "crm", "kind": "http", "url": "http://127.0.0.1:1/call-log"}]
+    for connector in config["connectors"]:
+        connector["cache_ttl_s"] = 60
+    settings = settings_from_mapping(config, source="<test>", environ={})
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        for call_id, number in (("ada-1", ADA), ("bob-1", BOB)):
+            assert (await post_event(base, event_body(call_id, number=number, agent="agent-1")))[0] == 202
+            await agent.card_until_complete(call_id)
+        token = token_for(settings, "agent-1")
+        status, _ = await api(
+            base, "POST", "/api/calls/ada-1/notes", token, json={"notes": "wants a callback"}
+        )
+        assert status in (200, 201)
+        status, _ = await api(base, "GET", f"/api/lookup?number={ADA}", token_for(settings, "agent-3"))
+        assert status == 200
+        await wait_for(lambda: _stored(store_url), within=10, what="calls, summaries and audit rows written")
+        assert mentioning(await redis_texts(redis_url), ADA_MARKS), "Redis must hold Ada's data before"
+        bob_rows_before = rows_mentioning(await dump(store_url), [BOB, "bob-1"])
+
+        erased = await asyncio.to_thread(
+            cli, "erase", "--number", "(415) 555-0132", "--config", str(path), "--by", "dpo"
+        )
+
+        assert erased.returncode == 0, erased.stderr
+        assert mentioning(await redis_texts(redis_url), ADA_MARKS) == []
+        assert mentioning(await redis_texts(redis_url), (BOB, "bob-1")), "Bob's frames must stay"
+        tables = await dump(store_url)
+        assert rows_mentioning(tables, list(ADA_MARKS)) == []
+        assert rows_mentioning(tables, [BOB, "bob-1"]) == bob_rows_before
+        counts = _printed_counts(erased.stdout)
+        assert counts["calls"] == 1 and counts["notes"] == 1 and counts["redis_frames"] >= 1
+        assert counts["redis_cache"] >= 1 and counts["audit"] >= 2
+        assert counts["sink_outbox"] == 1  # the note's pending entry
+
+        again = await asyncio.to_thread(cli, "erase", "--number", ADA, "--config", str(path), "--by", "dpo")
+        assert again.returncode == 0, again.stderr
+        assert set(_printed_counts(again.stdout).values()) == {0}
+
+        # the service keeps working: Ada calls again and her card pops
+        assert (await post_event(base, event_body("ada-2", agent="agent-1")))[0] == 202
+        frames = await agent.card_until_complete("ada-2")
+        assert frames[-1]["card"]["customer"]["ids"] == {"accounting": "A-1001"}
+
+    erasures = [r for r in (await dump(store_url))["audit"] if r["action"] == "erase"]
+    assert [(r["agent_id"], r["number"], r["call_id"]) for r in erasures] == [("dpo", None, None)] * 2
+    assert erasures[0]["sections"] == counts
+    assert not any(m in str(r) for r in erasures for m in ADA_MARKS)
+
+
+async def _stored(url: str) -> bool:
+    tables = await dump(url)
+    summaries = [r for r in tables["calls"] if r["summary"]]
+    lookups = [r for r in tables["audit"] if r["action"] == "lookup"]
+    cards = [r for r in tables["audit"] if r["action"] == "card"]
+    pending = [r for r in tables["sink_outbox"] if r["delivered_at"] is None]
+    return len(summaries) == 2 and bool(lookups) and len(cards) >= 2 and len(pending) == 1
+
+
+def _printed_counts(stdout: str) -> dict[str, int]:
+    """The table `screenpop erase` prints: one `place  count` line per place after the header and rule."""
+    counts = {}
+    for line in stdout.splitlines()[2:]:
+        words = line.split()
+        if len(words) == 2 and words[1].isdigit():
+            counts[words[0]] = int(words[1])
+    return counts
+
+
+def test_erase_with_the_memory_broker_says_what_it_cannot_reach(tmp_path: Path) -> None:
+    """With broker memory:// erase still clears the store, and says the service's memory expires by itself."""
+    config = base_config(f"sqlite+aiosqlite:///{tmp_path}/screenpop.db")
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    erased = cli("erase", "--number", ADA, "--config", str(path))
+
+    assert erased.returncode == 0, erased.stderr
+    assert "expire within broker.replay_s (300 s)" in erased.stdout
+    assert "redis_frames" not in erased.stdout
+    assert _printed_counts(erased.stdout)["calls"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--number", "anonymous"], "is not a phone number"),
+        (["--customer", "accounting"], "CONNECTOR:ID"),
+        (["--customer", "crm:7"], "which the config does not have"),
+    ],
+)
+def test_erase_refuses_what_names_nobody_in_one_sentence(tmp_path: Path, args: list[str], says: str) -> None:
+    """A number that is none, or a customer without a configured connector, is one sentence and exit 1."""
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(yaml.safe_dump(base_config(f"sqlite+aiosqlite:///{tmp_path}/screenpop.db")))
+
+    refused = cli("erase", *args, "--config", str(path))
+
+    assert refused.returncode == 1
+    assert says in refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1

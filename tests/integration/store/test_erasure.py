@@ -1,0 +1,147 @@
+"""Erasure on real SQLite and PostgreSQL: no row of the caller is left in any table, and it is audited."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from screenpop.model import CallEvent, EventKind
+from screenpop.store import ErasureTarget, FeedbackWrite, Store
+from screenpop.store.schema import sink_outbox
+from tests.support.store_rows import dump, insert, rows_mentioning, text_of
+
+ADA, BOB = "+14155550132", "+14155550199"
+ADA_CALLS = ("ada-1", "ada-2")
+NOW = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = await Store.open(store_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def summary(customer_id: str) -> dict[str, Any]:
+    """A stored card summary as ``card.card_summaries`` keeps it: one view per role."""
+    customer = {"name": "Someone", "ids": {"accounting": customer_id}, "matches": 1, "conflicts": []}
+    return {"views": [{"hidden": [], "summary": {"customer": customer, "badges": [], "sections": {}}}]}
+
+
+async def a_call(store: Store, store_url: str, call_id: str, number: str, customer_id: str) -> None:
+    """A call with all it leaves behind: events, recipient, summary, note, feedback, audit, sink entries."""
+    await store.record_event(CallEvent("pbx", call_id, EventKind.RINGING, from_raw=number), number)
+    await store.record_event(CallEvent("pbx", call_id, EventKind.ANSWERED, agent="agent-1"), number)
+    await store.add_recipients("pbx", call_id, ["agent-1"])
+    await store.save_summary("pbx", call_id, summary(customer_id))
+    await store.save_note(call_id, "agent-1", "resolved", f"called about {call_id}", False)
+    await store.save_feedback(call_id, "agent-1", FeedbackWrite("insight", "SKU-1", "accepted"))
+    store.audit_card("agent-1", call_id, 1, ["accounting"], provider="pbx")
+    pk = next(r["id"] for r in (await dump(store_url))["calls"] if r["call_id"] == call_id)
+    await insert(
+        store_url,
+        [
+            (sink_outbox, outbox(pk, call_id, number, customer_id, 1, None)),
+            (sink_outbox, outbox(pk, call_id, number, customer_id, 2, NOW)),
+        ],
+    )
+
+
+def outbox(
+    pk: int, call_id: str, number: str, customer_id: str, version: int, delivered: datetime | None
+) -> dict[str, Any]:
+    return {
+        "sink": "crm",
+        "call_pk": pk,
+        "provider": "pbx",
+        "call_id": call_id,
+        "version": version,
+        "idempotency_key": f"{call_id}:{version}",
+        "caller_e164": number,
+        "customer_ids": {"accounting": customer_id},
+        "payload": {"call_id": call_id, "e164": number, "notes": "n"},
+        "created_at": NOW,
+        "next_attempt_at": NOW,
+        "delivered_at": delivered,
+    }
+
+
+async def two_callers(store: Store, store_url: str) -> None:
+    """Ada (two calls, a supervisor lookup, a sink entry whose call is gone already) and Bob (one call)."""
+    for call_id in ADA_CALLS:
+        await a_call(store, store_url, call_id, ADA, "A-1001")
+    await a_call(store, store_url, "bob-1", BOB, "A-2002")
+    await store.audit_lookup("agent-3", ADA, ["accounting"])
+    await store.audit_lookup("agent-3", BOB, ["accounting"])
+    await insert(store_url, [(sink_outbox, outbox(424242, "ada-gone", ADA, "A-1001", 1, None))])
+    await store.flush_audit()
+
+
+def bobs(tables: dict[str, list[dict[str, Any]]]) -> list[str]:
+    return sorted(rows_mentioning(tables, [BOB, "bob-1", "A-2002"]))
+
+
+async def test_erase_by_number_leaves_no_row_of_the_caller_in_any_table(store: Store, store_url: str) -> None:
+    """No table of the schema holds a row naming Ada's number, calls or customer id; Bob's rows all stay."""
+    await two_callers(store, store_url)
+    before = await dump(store_url)
+    assert rows_mentioning(before, [ADA, *ADA_CALLS]), "the test must start with Ada's rows in the store"
+
+    counts, found = await store.erase(ErasureTarget(number=ADA))
+    await store.audit_erasure("dpo", counts)
+
+    after = await dump(store_url)
+    assert rows_mentioning(after, [ADA, *ADA_CALLS, "ada-gone", "A-1001"]) == []
+    assert bobs(after) == bobs(before)
+    assert sorted(c for _, _, c in found) == list(ADA_CALLS)
+    ada_audit = rows_mentioning({"audit": before["audit"]}, [ADA, *ADA_CALLS])
+    assert counts == {
+        "calls": 2,
+        "call_events": 4,
+        "call_recipients": 2,
+        "notes": 2,
+        "suggestion_feedback": 2,
+        "audit": len(ada_audit),
+        "sink_outbox": 5,
+    }
+    assert len(ada_audit) >= 3  # a card row per call and the supervisor's lookup of the number
+
+
+async def test_erasure_is_audited_without_the_identity_and_is_idempotent(
+    store: Store, store_url: str
+) -> None:
+    """Each run audits one 'erase' row (by whom, counts, never the number); a second run removes nothing."""
+    await two_callers(store, store_url)
+    first, _ = await store.erase(ErasureTarget(number=ADA))
+    await store.audit_erasure("dpo", first)
+    second, found = await store.erase(ErasureTarget(number=ADA))
+    await store.audit_erasure("dpo", second)
+
+    assert found == [] and set(second.values()) == {0}
+    erasures = [r for r in (await dump(store_url))["audit"] if r["action"] == "erase"]
+    assert [r["agent_id"] for r in erasures] == ["dpo", "dpo"]
+    assert [r["sections"] for r in erasures] == [first, second]
+    assert all(r["number"] is None and r["call_id"] is None for r in erasures)
+    assert not any(needle in text_of(r) for r in erasures for needle in (ADA, "ada-1", "ada-2", "A-1001"))
+
+
+async def test_erase_by_customer_removes_the_calls_whose_card_named_that_customer(
+    store: Store, store_url: str
+) -> None:
+    """--customer accounting:A-1001 removes calls whose summary names it, from any number, and sink rows."""
+    await two_callers(store, store_url)
+    await a_call(store, store_url, "ada-other-phone", "+14155550177", "A-1001")
+    before = await dump(store_url)
+
+    counts, found = await store.erase(ErasureTarget(connector="accounting", customer_id="A-1001"))
+
+    after = await dump(store_url)
+    assert sorted(c for _, _, c in found) == [*ADA_CALLS, "ada-other-phone"]
+    assert rows_mentioning(after, ["A-1001", *ADA_CALLS, "ada-other-phone", "ada-gone"]) == []
+    assert bobs(after) == bobs(before)
+    assert counts["calls"] == 3
