@@ -267,6 +267,15 @@ class Hub:
     def connected(self) -> int:
         return sum(len(s) for s in self._sockets.values())
 
+    def agents_by_queue(self) -> dict[str, int]:
+        """How many distinct agents have a socket open here, per queue of theirs (for the admin page)."""
+        members: dict[str, set[str]] = {}
+        for agent_id, sockets in self._sockets.items():
+            for socket in sockets:
+                for queue in socket.identity.agent.queues:
+                    members.setdefault(queue, set()).add(agent_id)
+        return {queue: len(ids) for queue, ids in sorted(members.items())}
+
     def on_frame(self, message: Message) -> None:
         for socket in self._sockets.get(message.agent_id, ()):
             socket.offer(message)

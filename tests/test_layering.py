@@ -48,6 +48,7 @@ LAYER_OF = {
     "plugins": PURE,
     "testing": PURE,
     "lookup": SERVICES,
+    "admin": SERVICES,  # webhook outcomes and every instance's status, for the IT console
     "broker": SERVICES,
     "store": SERVICES,
     "providers": SERVICES,

@@ -23,6 +23,7 @@ from screenpop.connector_api import Connector, LookupResult
 from screenpop.errors import ConnectorError, ConnectorNotReady
 from screenpop.lookup.breaker import CircuitBreaker
 from screenpop.lookup.cache import CACHEABLE, ClusterLock, MemoryCache, SectionCache, cache_key
+from screenpop.lookup.connector_stats import ConnectorStats
 from screenpop.model import CallerNumber, Section, SectionStatus
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,15 @@ class LookupEngine:
         cache: SectionCache | None = None,
         observer: LookupObserver | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        stats: ConnectorStats | None = None,
     ) -> None:
-        """``clock`` is what cache ages and breaker timers read (tests move it instead of sleeping)."""
+        """``clock`` is what cache ages and breaker timers read (tests move it instead of sleeping).
+
+        ``stats`` gets every real call's outcome and error text, for the
+        admin status and ``/readyz`` (the observer, ``/metrics``, only counts).
+        """
         self._clock = clock
+        self.stats = stats or ConnectorStats(settings.connectors, clock)
         self._configs = {c.name: c for c in settings.connectors}
         self._connectors = connectors
         self._deadline_s = settings.card.deadline_ms / 1000
@@ -223,6 +230,7 @@ class LookupEngine:
             section = _section_from(result, config)
         elapsed = time.perf_counter() - started
         self._record(name, breaker, section.status, elapsed)
+        self.stats.record(name, section.status, elapsed, section.error)
         return replace(section, title=config.title, elapsed_ms=round(elapsed * 1000))
 
     def _record(self, name: str, breaker: CircuitBreaker, status: SectionStatus, elapsed: float) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from screenpop.admin import AdminBoard, WebhookLog
 from screenpop.broker import Broker
 from screenpop.calls import CallService
 from screenpop.card import SectionSpec
@@ -33,3 +34,9 @@ READINESS: web.AppKey[Callable[[], Awaitable[dict[str, Any]]]] = web.AppKey("rea
 REFRESH_GAUGES: web.AppKey[Callable[[], None]] = web.AppKey("refresh_gauges")
 LINKS = web.AppKey("links", dict[str, Callable[[], str]])
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+WEBHOOKS = web.AppKey("webhooks", WebhookLog)
+BOARD = web.AppKey("board", AdminBoard)
+CONFIG_LOADED_AT: web.AppKey[str] = web.AppKey("config_loaded_at")
+"""When the running config was read (ISO 8601, UTC); a reload sets it anew."""
+ADMIN_EXTRAS: web.AppKey[dict[str, Callable[[], Awaitable[Any]]]] = web.AppKey("admin_extras")
+"""More blocks of ``/api/admin/status`` by name (``sinks``: their backlog), filled by what has them."""

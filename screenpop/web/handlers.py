@@ -8,7 +8,7 @@ produce a 500.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -17,6 +17,7 @@ from screenpop import untrusted
 from screenpop.auth import AgentIdentity, bearer_token, verify_token
 from screenpop.call_context import ATTR_PREFIX, AttributeValue, CallContext, parse_attributes
 from screenpop.card import render_card, summary_for
+from screenpop.config import SUPERVISOR_ROLE
 from screenpop.errors import (
     BadRequest,
     Forbidden,
@@ -34,7 +35,6 @@ from screenpop.store import FeedbackWrite
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.untrusted import clean_line, clean_text
 
-SUPERVISOR_ROLE = "supervisor"
 MAX_NOTES_CHARS = 10_000
 
 
@@ -44,19 +44,24 @@ async def webhook(request: web.Request) -> web.Response:
     app = request.app
     provider = app[app_keys.PROVIDERS].get(name)
     metrics = app[app_keys.METRICS]
+    webhooks = app[app_keys.WEBHOOKS]
     if provider is None:
         # A label value comes from configuration only: a name anyone can put in
         # a URL would add series (memory) for the life of the process.
         metrics.webhooks.labels(UNKNOWN_LABEL, "unknown_provider").inc()
-        raise NotFound(f"no webhook provider is named {name!r}")
+        unknown = NotFound(f"no webhook provider is named {name[:40]!r}")
+        webhooks.refused(name, unknown)
+        raise unknown
     try:
         events = provider.verify_and_parse(await _webhook_request(request))
         fresh = [e for e in events if await app[app_keys.CALLS].accept(e, started)]
     except ScreenpopError as exc:
         metrics.webhooks.labels(name, exc.code).inc()
+        webhooks.refused(name, exc)
         raise
     metrics.webhooks.labels(name, "accepted" if fresh or not events else "duplicate").inc()
     reply = provider.reply(events)
+    webhooks.accepted(name, reply.status, events, bool(fresh))  # in memory: Redis gets it in a batch
     return web.Response(
         status=reply.status, body=reply.body, content_type=reply.content_type, headers=reply.extra
     )
@@ -105,9 +110,17 @@ def _agent(request: web.Request) -> AgentIdentity:
     return verify_token(request.app[app_keys.SETTINGS], token)
 
 
+def agent_with(request: web.Request, permission: Literal["admin", "lookup"]) -> AgentIdentity:
+    """The token's agent when its role may use ``permission``'s endpoints: 401 without a token, else 403."""
+    agent = _agent(request)
+    if not request.app[app_keys.SETTINGS].role_may(agent.role, permission):
+        raise Forbidden(f"the role {agent.role!r} lacks `{permission}: true` for this endpoint")
+    return agent
+
+
 async def list_calls(request: web.Request) -> web.Response:
     agent = _agent(request)
-    limit = _int_param(request, "limit", default=20, low=1, high=200)
+    limit = int_param(request, "limit", default=20, low=1, high=200)
     who = None if agent.role == SUPERVISOR_ROLE else agent.id
     await request.app[app_keys.CALLS].records_written()
     calls = await request.app[app_keys.STORE].recent_calls(who, limit)
@@ -188,9 +201,7 @@ def _feedback_answer(request: web.Request, agent: AgentIdentity, body: dict[str,
 
 
 async def lookup(request: web.Request) -> web.Response:
-    agent = _agent(request)
-    if agent.role != SUPERVISOR_ROLE:
-        raise Forbidden("only the supervisor role may look numbers up without a call")
+    agent = agent_with(request, "lookup")
     settings = request.app[app_keys.SETTINGS]
     raw = request.query.get("number", "")
     number = parse_caller(raw, settings.numbers.default_region)
@@ -239,7 +250,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
 
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default

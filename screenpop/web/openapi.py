@@ -16,6 +16,7 @@ from screenpop import __version__
 from screenpop.config import Settings
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.web.handlers import MAX_NOTES_CHARS
+from screenpop.web.openapi_admin import admin_paths, admin_schemas
 from screenpop.web.openapi_schemas import STRING, attributes_body, object_schema, schemas
 
 JSON = dict[str, Any]
@@ -61,6 +62,7 @@ def _paths() -> JSON:
         "/api/calls/{call_id}/feedback": {"post": _save_feedback()},
         "/api/calls/{call_id}/attributes": {"post": _post_attributes()},
         "/api/lookup": {"get": _lookup()},
+        **admin_paths(_error, _json, _ref, BEARER, AUTH_FAILED),
         "/healthz": {"get": _healthz()},
         "/readyz": {"get": _readyz()},
         "/metrics": {"get": _metrics()},
@@ -236,7 +238,7 @@ def _call_post(summary: str, body: JSON, created: JSON, bad_request: str) -> JSO
 
 def _lookup() -> JSON:
     return {
-        "summary": "The card for a number, without a call (supervisor role)",
+        "summary": "The card for a number, without a call (a role with `lookup: true`)",
         "security": BEARER,
         "parameters": [
             {"name": "number", "in": "query", "required": True, "schema": STRING},
@@ -253,7 +255,7 @@ def _lookup() -> JSON:
             "200": _json("The card, with the sections the caller's role may see", _ref("Card")),
             "400": _error("An attr_ parameter whose key is not an attribute key (the message names it)"),
             "401": AUTH_FAILED,
-            "403": _error("Not a supervisor"),
+            "403": _error("The token's role lacks `lookup: true` (forbidden)"),
             "422": _error("Not a phone number (or withheld)"),
             "503": STORE_DOWN,
         },
@@ -322,7 +324,7 @@ def openapi_document(settings: Settings) -> JSON:
         "servers": [{"url": settings.server.public_url}],
         "paths": _paths(),
         "components": {
-            "schemas": schemas(),
+            "schemas": {**schemas(), **admin_schemas()},
             "securitySchemes": {"agentToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }

@@ -72,7 +72,16 @@ def schemas() -> JSON:
                 "broker": STRING,
                 "connectors": {"type": "object", "additionalProperties": STRING},
             },
-            {"phone_links": {"type": "object", "additionalProperties": STRING}},
+            {
+                "phone_links": {"type": "object", "additionalProperties": STRING},
+                "connector_health": {
+                    "type": "object",
+                    "additionalProperties": STRING,
+                    "description": "Each connector in words: ok, failing: <reason> (k of the last n "
+                    "calls), circuit open: <reason>; next try in N s, circuit half-open: ...; "
+                    "never makes readiness fail",
+                },
+            },
             example={"store": "ok", "broker": "down: connection refused", "connectors": {"crm": "closed"}},
         ),
         "Note": _note(),
