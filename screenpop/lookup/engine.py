@@ -53,16 +53,23 @@ class LookupEngine:
         cache: SectionCache | None = None,
         observer: LookupObserver | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        breakers: Mapping[str, CircuitBreaker] | None = None,
     ) -> None:
-        """``clock`` is what cache ages and breaker timers read (tests move it instead of sleeping)."""
+        """``clock`` is what cache ages and breaker timers read (tests move it instead of sleeping).
+
+        ``breakers`` are carried over from the engine a reload replaces, for
+        connectors that did not change: their state and counts go on.
+        """
         self._clock = clock
         self._configs = {c.name: c for c in settings.connectors}
         self._connectors = connectors
         self._deadline_s = settings.card.deadline_ms / 1000
         self.cache: SectionCache = cache or MemoryCache(clock=clock)
         self._observer = observer
+        carried = breakers or {}
         self.breakers = {
-            c.name: CircuitBreaker(c.circuit, c.max_concurrency, clock) for c in settings.connectors
+            c.name: carried.get(c.name) or CircuitBreaker(c.circuit, c.max_concurrency, clock)
+            for c in settings.connectors
         }
         # the attribute keys each connector names: a call without one of them skips it
         self.attributes = {c.name: attribute_keys(c) for c in settings.connectors}
@@ -117,6 +124,12 @@ class LookupEngine:
                     out.add(name)
                     grown = True
         return frozenset(out)
+
+    async def settle(self, timeout_s: float) -> None:
+        """Wait (up to ``timeout_s``) for its lookups still running (a replaced engine, before it closes)."""
+        running = [*self._background, *self._inflight.values()]
+        if running:
+            await asyncio.wait(running, timeout=timeout_s)
 
     async def close(self) -> None:
         for task in [*self._background, *self._inflight.values()]:
