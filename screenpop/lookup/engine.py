@@ -9,6 +9,7 @@ caller gets a new snapshot; the last one has every section in a final state.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -31,6 +32,19 @@ Sections = dict[str, Section]
 
 CONTEXT_PARAMETERS = frozenset({"direction", "line", "call_id"})
 """Call parameters beyond the number (SPEC 3): a cached section is keyed on those its connector names."""
+
+
+def cache_name(config: ConnectorSettings) -> str:
+    """The name a connector's cached sections are kept under: its name and a digest of its definition.
+
+    A reload that changes a connector's query, URL or rows must not serve
+    sections the old definition found; an unchanged connector (and every
+    instance running the same file) keeps finding its entries.
+    """
+    options = config.options
+    dumped = options.model_dump_json() if hasattr(options, "model_dump_json") else repr(options)
+    digest = hashlib.blake2b(f"{config.kind}\0{dumped}".encode(), digest_size=6).hexdigest()
+    return f"{config.name}@{digest}"
 
 
 class LookupObserver(Protocol):
@@ -75,6 +89,7 @@ class LookupEngine:
         self.attributes = {c.name: attribute_keys(c) for c in settings.connectors}
         self.required_attributes = {c.name: required_attribute_keys(c) for c in settings.connectors}
         self._named = {c.name: connector_parameters(c) for c in settings.connectors}
+        self._cache_names = {c.name: cache_name(c) for c in settings.connectors}
         self._inflight: dict[str, asyncio.Task[Section]] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -143,7 +158,7 @@ class LookupEngine:
         if config.cache_ttl_s <= 0 or any(k.startswith(SECRET_PREFIX) for k in self.attributes[name]):
             # a section found with a secret (a PIN) is never cached: its key would be derived from it
             return await self._fetch(name, params)
-        key = cache_key(name, self._keyed_params(name, params))
+        key = cache_key(self._cache_names[name], self._keyed_params(name, params))
         cached = await self.cache.get(key)
         if cached is not None:
             age = cached.age(self._clock.time())

@@ -297,3 +297,31 @@ async def _all_retired(app: Any) -> None:
     """Wait until only the latest generation is alive (the older ones' connectors closed)."""
     generations = app[app_keys.GENERATIONS]
     await wait_for(lambda: generations.alive == 1, WITHIN_S, "older generations retired")
+
+
+async def test_a_kept_connector_keeps_its_cache_and_a_changed_one_starts_afresh(
+    tmp_path: Path, store_url: str
+) -> None:
+    """With 60 s caches: after a reload changing credit's rows, accounting comes from the cache and credit
+    answers with its new rows (never the old definition's cached section)."""
+    path = tmp_path / "screenpop.yaml"
+    config = base_config(store_url)
+    for connector in config["connectors"]:
+        connector["cache_ttl_s"] = 60
+    settings = write(path, config)
+    changed = copy.deepcopy(config)
+    changed["connectors"][1]["rows"] = {ADA: {"credit_limit": 9000, "rating": "A"}}
+    async with (
+        running_app(create_app(settings)) as (base, _),
+        agent_socket(base, settings, "agent-3") as agent,
+    ):
+        await post_event(base, event_body("fill", agent="agent-3"))
+        filled = (await agent.card_until_complete("fill"))[-1]["card"]["sections"]
+        write(path, changed)
+        status, _ = await reload(base, settings)
+        await post_event(base, event_body("read", agent="agent-3"))
+        read = (await agent.card_until_complete("read"))[-1]["card"]["sections"]
+    assert status == 200
+    assert "cached" not in filled["accounting"] and "cached" not in filled["credit"]
+    assert read["accounting"].get("cached") is True and read["accounting"]["data"]["balance"] == 120.5
+    assert "cached" not in read["credit"] and read["credit"]["data"] == {"credit_limit": 9000, "rating": "A"}
