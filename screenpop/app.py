@@ -13,7 +13,6 @@ import functools
 import gc
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +23,15 @@ from screenpop.admin import AdminBoard, WebhookLog
 from screenpop.auth import AgentIdentity
 from screenpop.broker import make_broker
 from screenpop.calls import CallService
-from screenpop.card import section_specs
 from screenpop.clock import Clock, SystemClock
-from screenpop.config import Settings
-from screenpop.connector_api import Connector
+from screenpop.config import Settings, load_settings
+from screenpop.generation import Generations, Shared, build_generation
 from screenpop.hub import Hub
-from screenpop.lookup import ConnectorStats, LookupEngine, MemoryCache, RedisCache, SectionCache
+from screenpop.lookup import MemoryCache, RedisCache, SectionCache
 from screenpop.metrics import Metrics
 from screenpop.phone import warm
-from screenpop.plugins import build_connectors, connector_context
-from screenpop.providers import make_provider
 from screenpop.providers.asterisk_ami import AmiListener
+from screenpop.reloading import Loader, Reloader
 from screenpop.store import CallRecorder, Store
 from screenpop.web import (
     admin,
@@ -50,8 +47,15 @@ from screenpop.web import (
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
-    """The service; ``clock`` decides when agent tokens run out (tests pass a ``ManualClock``)."""
+def create_app(
+    settings: Settings, clock: Clock | None = None, reload_from: Loader | None = None
+) -> web.Application:
+    """The service; ``clock`` decides when agent tokens run out (tests pass a ``ManualClock``).
+
+    ``reload_from`` reads the config again as the command that started the
+    service did (``POST /api/admin/reload``, SIGHUP); by default the file
+    named by ``settings.source``, when it is one.
+    """
     app = web.Application(
         middlewares=[cors_middleware, error_middleware],
         client_max_size=settings.server.max_body_bytes,
@@ -60,21 +64,23 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[app_keys.SETTINGS] = settings
     app[app_keys.CLOCK] = clock or SystemClock()
     app[app_keys.METRICS] = Metrics()
-    app[app_keys.SPECS] = section_specs(settings)
-    app[app_keys.PROVIDERS] = {
-        p.name: make_provider(p, settings.server) for p in settings.providers if p.kind != "asterisk_ami"
-    }
     app[app_keys.LINKS] = {}
     app[app_keys.WEBHOOKS] = WebhookLog.for_providers(
         [p.name for p in settings.providers if p.kind != "asterisk_ami"],
         shared=settings.broker.url.startswith("redis"),
     )
-    app[app_keys.CONFIG_LOADED_AT] = datetime.now(UTC).isoformat(timespec="seconds")
     app[app_keys.ADMIN_EXTRAS] = {}
-    app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(functools.partial(_services, reload_from=reload_from or _file_loader(settings)))
     app.on_shutdown.append(_shutdown)
     _add_routes(app)
     return app
+
+
+def _file_loader(settings: Settings) -> Loader | None:
+    """Reading ``settings.source`` again, when the settings came from a file (tests build some in code)."""
+    if not Path(settings.source).is_file():
+        return None
+    return functools.partial(load_settings, settings.source)
 
 
 def _add_routes(app: web.Application) -> None:
@@ -92,6 +98,7 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_get("/api/lookup", handlers.lookup)
     app.router.add_get("/api/admin/status", admin.status)
     app.router.add_get("/api/admin/deliveries", admin.deliveries)
+    app.router.add_post("/api/admin/reload", handlers.reload_config)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
@@ -103,7 +110,7 @@ async def _ws(request: web.Request) -> web.WebSocketResponse:
     return await request.app[app_keys.HUB].handle(request)
 
 
-async def _services(app: web.Application) -> AsyncIterator[None]:
+async def _services(app: web.Application, reload_from: Loader | None) -> AsyncIterator[None]:
     settings = app[app_keys.SETTINGS]
     metrics = app[app_keys.METRICS]
     # The geocoder loads its data on first use (~1 s): pay that now, not on the first call.
@@ -112,26 +119,24 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     broker = make_broker(settings.broker.url, settings.broker.replay_s)
     await broker.start()
     http = aiohttp.ClientSession()
-    context = connector_context(settings.numbers.default_region, Path(settings.source).parent, http)
-    connectors = build_connectors(settings.connectors, context)
-    stats = ConnectorStats(settings.connectors, app[app_keys.CLOCK])
-    await _start_connectors(connectors, stats)
-    engine = LookupEngine(settings, connectors, _cache(settings), observer=metrics, stats=stats)
+    shared = Shared(http=http, cache=_cache(settings), observer=metrics)
+    generations = Generations(await build_generation(settings, shared))
     hub = Hub(
-        settings,
+        generations,
         broker,
-        functools.partial(_welcome_extras, settings),
+        lambda agent: _welcome_extras(generations.latest.settings, agent),
         store.audit_card,
         metrics,
         app[app_keys.CLOCK],
     )
     recorder = CallRecorder(store, metrics)
     recorder.start()
-    calls = CallService(settings, engine, broker, store, metrics, app[app_keys.SPECS], recorder)
+    calls = CallService(generations, broker, store, metrics, recorder)
     app[app_keys.STORE] = store
     app[app_keys.BROKER] = broker
     app[app_keys.HTTP] = http
-    app[app_keys.ENGINE] = engine
+    app[app_keys.GENERATIONS] = generations
+    app[app_keys.RELOADER] = Reloader(reload_from, generations, shared, hub)
     app[app_keys.HUB] = hub
     app[app_keys.CALLS] = calls
     listeners = await _start_ami(app, settings, calls)
@@ -151,20 +156,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await board.close()
         for listener in listeners:
             await listener.stop()
-        await engine.close()
+        await generations.latest.engine.close()  # cancels its lookups and closes the shared cache
         await recorder.close()
-        await asyncio.gather(*(c.close() for c in connectors.values()), return_exceptions=True)
+        await generations.close()
         await http.close()
         await broker.close()
         await store.close()
-
-
-async def _start_connectors(connectors: dict[str, Connector], stats: ConnectorStats) -> None:
-    """Start every connector; one that cannot start yet is logged (redacted) and its health says so."""
-    results = await asyncio.gather(*(c.start() for c in connectors.values()), return_exceptions=True)
-    for name, result in zip(connectors, results, strict=True):
-        if isinstance(result, BaseException):
-            stats.start_failed(name, result)
 
 
 def _cache(settings: Settings) -> SectionCache:
@@ -213,7 +210,7 @@ async def _readiness(app: web.Application) -> dict[str, Any]:
             report["broker"] = await app[app_keys.BROKER].health()
     except TimeoutError:
         report["broker"] = "down: no answer in 1 s"
-    engine = app[app_keys.ENGINE]
+    engine = app[app_keys.GENERATIONS].latest.engine
     report["connectors"] = {n: b.state.value for n, b in engine.breakers.items()}
     # beyond the SPEC's shape: each connector's health in words (docs/beyond-the-spec.md); never decides 503
     report["connector_health"] = {n: engine.stats.health(n, b) for n, b in engine.breakers.items()}
@@ -236,7 +233,7 @@ async def _store_state(store: Store) -> str:
 def _refresh_gauges(app: web.Application) -> None:
     metrics = app[app_keys.METRICS]
     metrics.agents_connected.set(app[app_keys.HUB].connected)
-    for name, breaker in app[app_keys.ENGINE].breakers.items():
+    for name, breaker in app[app_keys.GENERATIONS].latest.engine.breakers.items():
         metrics.circuit_open.labels(name).set(0 if breaker.state.value == "closed" else 1)
 
 

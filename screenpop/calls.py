@@ -25,6 +25,7 @@ from screenpop.call_transfers import TransferSteps, over, rings_after_transfer
 from screenpop.card import SectionSpec, card_summaries, render_card, role_views, shown_sections
 from screenpop.config import Settings
 from screenpop.errors import RateLimited, Unavailable
+from screenpop.generation import Generations
 from screenpop.lines import context_for, looked_up_raw
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
@@ -55,28 +56,37 @@ class LiveCall:
 class CallService(TransferSteps):
     def __init__(
         self,
-        settings: Settings,
-        engine: LookupEngine,
+        generations: Generations,
         broker: Broker,
         store: Store,
         metrics: Metrics,
-        specs: Mapping[str, SectionSpec],
         recorder: CallRecorder,
     ) -> None:
-        self._settings = settings
-        self._engine = engine
+        self._generations = generations
         self._broker = broker
         self._store = store
         self._metrics = metrics
-        self._specs = specs
         self._recorder = recorder
         self._live: dict[str, LiveCall] = {}
-        self._desk = TransferDesk(settings, broker, store)
+        self._desk = TransferDesk(generations, broker, store)
         self._tasks: set[asyncio.Task[None]] = set()
         self._opening = 0  # events between their webhook and the task that handles them
         self.attributes = AttributeUpdates(
-            settings, engine, broker, store, self.publish_to, self._card_as_it_stands
+            generations, broker, store, self.publish_to, self._card_as_it_stands
         )
+
+    @property
+    def _settings(self) -> Settings:
+        """The config of the call being handled (pinned when its event arrived; generation.py)."""
+        return self._generations.current.settings
+
+    @property
+    def _engine(self) -> LookupEngine:
+        return self._generations.current.engine
+
+    @property
+    def _specs(self) -> Mapping[str, SectionSpec]:
+        return self._generations.current.specs
 
     @property
     def in_flight(self) -> int:
@@ -88,7 +98,8 @@ class CallService(TransferSteps):
             raise RateLimited("too many calls in progress; retry shortly")
         self._opening += 1  # counted from here, so a flood cannot slip past the limit while we wait
         try:
-            return await self._take(event, received)
+            with self._generations.pinned():  # this event, and the fan-out it starts, keep one config
+                return await self._take(event, received)
         finally:
             self._opening -= 1
 
@@ -122,7 +133,8 @@ class CallService(TransferSteps):
         return True
 
     def _spawn(self, work: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(work)
+        task: asyncio.Task[None] = asyncio.create_task(work)  # inherits the pinned generation
+        self._generations.held_task(task)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

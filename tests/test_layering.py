@@ -58,6 +58,8 @@ LAYER_OF = {
     "hub": SERVICES,
     "call_transfers": SERVICES,
     "transfers": SERVICES,
+    "generation": SERVICES,  # one loaded config and what was built from it; what a call pins
+    "reloading": SERVICES,  # re-reading the config file: a new generation, sockets re-checked
     "demo": SERVICES,
     "connectors": SERVICES,  # the kinds do I/O; they import only the connector contract (below)
     "web": WEB,

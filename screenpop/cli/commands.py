@@ -41,12 +41,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def _serve(
+    settings: Settings, host: str, port: int, reload_from: Callable[[], Settings] | None = None
+) -> None:
+    """Serve until stopped; ``reload_from`` re-reads the config as this command did (SIGHUP, reload)."""
     from screenpop.app import create_app
     from screenpop.web import serve_forever
 
     serve_forever(
-        create_app(settings),
+        create_app(settings, reload_from=reload_from),
         host,
         port,
         shutdown_timeout=settings.server.shutdown_grace_s,
@@ -97,7 +100,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for label, number in summary.samples.items():
         print(f"    other callers: {number}  ({label})")
     sys.stdout.flush()
-    _serve(settings, host, args.port)
+    _serve(settings, host, args.port, reload_from=lambda: _on_port(load_settings(config), args.port))
     return 0
 
 

@@ -101,6 +101,12 @@ class ConnectorStats:
         else:
             self._answered(name, entry)
 
+    def carry_over(self, previous: ConnectorStats, names: Iterator[str] | tuple[str, ...]) -> None:
+        """Keep ``previous``'s figures for ``names``: connectors a reload kept as they were."""
+        for name in names:
+            if name in self._connectors and name in previous._connectors:
+                self._connectors[name] = previous._connectors[name]
+
     def start_failed(self, name: str, error: BaseException | str) -> None:
         """The connector could not start: its health says so until a call answers."""
         entry = self._connectors.get(name)

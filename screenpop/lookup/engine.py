@@ -9,6 +9,7 @@ caller gets a new snapshot; the last one has every section in a final state.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -34,6 +35,19 @@ CONTEXT_PARAMETERS = frozenset({"direction", "line", "call_id"})
 """Call parameters beyond the number (SPEC 3): a cached section is keyed on those its connector names."""
 
 
+def cache_name(config: ConnectorSettings) -> str:
+    """The name a connector's cached sections are kept under: its name and a digest of its definition.
+
+    A reload that changes a connector's query, URL or rows must not serve
+    sections the old definition found; an unchanged connector (and every
+    instance running the same file) keeps finding its entries.
+    """
+    options = config.options
+    dumped = options.model_dump_json() if hasattr(options, "model_dump_json") else repr(options)
+    digest = hashlib.blake2b(f"{config.kind}\0{dumped}".encode(), digest_size=6).hexdigest()
+    return f"{config.name}@{digest}"
+
+
 class LookupObserver(Protocol):
     def connector_done(self, name: str, status: SectionStatus, elapsed_s: float) -> None: ...
 
@@ -54,10 +68,13 @@ class LookupEngine:
         cache: SectionCache | None = None,
         observer: LookupObserver | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        breakers: Mapping[str, CircuitBreaker] | None = None,
         stats: ConnectorStats | None = None,
     ) -> None:
         """``clock`` is what cache ages and breaker timers read (tests move it instead of sleeping).
 
+        ``breakers`` are carried over from the engine a reload replaces, for
+        connectors that did not change: their state and counts go on.
         ``stats`` gets every real call's outcome and error text, for the
         admin status and ``/readyz`` (the observer, ``/metrics``, only counts).
         """
@@ -68,13 +85,16 @@ class LookupEngine:
         self._deadline_s = settings.card.deadline_ms / 1000
         self.cache: SectionCache = cache or MemoryCache(clock=clock)
         self._observer = observer
+        carried = breakers or {}
         self.breakers = {
-            c.name: CircuitBreaker(c.circuit, c.max_concurrency, clock) for c in settings.connectors
+            c.name: carried.get(c.name) or CircuitBreaker(c.circuit, c.max_concurrency, clock)
+            for c in settings.connectors
         }
         # the attribute keys each connector names: a call without one of them skips it
         self.attributes = {c.name: attribute_keys(c) for c in settings.connectors}
         self.required_attributes = {c.name: required_attribute_keys(c) for c in settings.connectors}
         self._named = {c.name: connector_parameters(c) for c in settings.connectors}
+        self._cache_names = {c.name: cache_name(c) for c in settings.connectors}
         self._inflight: dict[str, asyncio.Task[Section]] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -125,6 +145,12 @@ class LookupEngine:
                     grown = True
         return frozenset(out)
 
+    async def settle(self, timeout_s: float) -> None:
+        """Wait (up to ``timeout_s``) for its lookups still running (a replaced engine, before it closes)."""
+        running = [*self._background, *self._inflight.values()]
+        if running:
+            await asyncio.wait(running, timeout=timeout_s)
+
     async def close(self) -> None:
         for task in [*self._background, *self._inflight.values()]:
             task.cancel()
@@ -137,7 +163,7 @@ class LookupEngine:
         if config.cache_ttl_s <= 0 or any(k.startswith(SECRET_PREFIX) for k in self.attributes[name]):
             # a section found with a secret (a PIN) is never cached: its key would be derived from it
             return await self._fetch(name, params)
-        key = cache_key(name, self._keyed_params(name, params))
+        key = cache_key(self._cache_names[name], self._keyed_params(name, params))
         cached = await self.cache.get(key)
         if cached is not None:
             age = cached.age(self._clock.time())

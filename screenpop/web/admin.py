@@ -44,7 +44,8 @@ async def deliveries(request: web.Request) -> web.Response:
 
 async def own_status(app: web.Application) -> dict[str, Any]:
     """SPEC 4's status of this instance: connectors, providers, agents, store, broker, config, and more."""
-    settings = app[app_keys.SETTINGS]
+    generation = app[app_keys.GENERATIONS].latest
+    settings = generation.settings
     readiness = await app[app_keys.READINESS]()
     hub = app[app_keys.HUB]
     report: dict[str, Any] = {
@@ -54,7 +55,7 @@ async def own_status(app: web.Application) -> dict[str, Any]:
         "agents_by_queue": hub.agents_by_queue(),
         "store": readiness["store"],
         "broker": readiness["broker"],
-        "config": {"loaded_at": app[app_keys.CONFIG_LOADED_AT], "source": settings.source},
+        "config": {"loaded_at": generation.loaded_at, "source": settings.source},
     }
     if "phone_links" in readiness:
         report["phone_links"] = readiness["phone_links"]
@@ -66,7 +67,7 @@ async def own_status(app: web.Application) -> dict[str, Any]:
 
 
 def _connectors(app: web.Application) -> dict[str, dict[str, Any]]:
-    engine = app[app_keys.ENGINE]
+    engine = app[app_keys.GENERATIONS].latest.engine
     return {
         name: {
             "state": breaker.state.value,

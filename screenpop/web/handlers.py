@@ -7,6 +7,7 @@ produce a 500.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Literal
 
@@ -17,7 +18,7 @@ from screenpop import untrusted
 from screenpop.auth import AgentIdentity, bearer_token, verify_token
 from screenpop.call_context import ATTR_PREFIX, AttributeValue, CallContext, parse_attributes
 from screenpop.card import render_card, summary_for
-from screenpop.config import SUPERVISOR_ROLE
+from screenpop.config import SUPERVISOR_ROLE, Settings
 from screenpop.errors import (
     BadRequest,
     Forbidden,
@@ -35,6 +36,8 @@ from screenpop.store import FeedbackWrite
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.untrusted import clean_line, clean_text
 
+log = logging.getLogger(__name__)
+
 MAX_NOTES_CHARS = 10_000
 
 
@@ -42,7 +45,7 @@ async def webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
     name = request.match_info["provider"]
     app = request.app
-    provider = app[app_keys.PROVIDERS].get(name)
+    provider = app[app_keys.GENERATIONS].latest.providers.get(name)
     metrics = app[app_keys.METRICS]
     webhooks = app[app_keys.WEBHOOKS]
     if provider is None:
@@ -105,15 +108,28 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _settings(request: web.Request) -> Settings:
+    """The config as last loaded (a reload replaces it; the restart-only blocks are the same)."""
+    return request.app[app_keys.GENERATIONS].latest.settings
+
+
 def _agent(request: web.Request) -> AgentIdentity:
     token = bearer_token(request.headers.get("Authorization"))
-    return verify_token(request.app[app_keys.SETTINGS], token)
+    return verify_token(_settings(request), token)
+
+
+async def reload_config(request: web.Request) -> web.Response:
+    """Read the config file again: 200 with what changed, or 400 with the config error (nothing changes)."""
+    agent_with(request, "admin")
+    outcome = await request.app[app_keys.RELOADER].reload()
+    log.info("%s", outcome.sentence())
+    return web.json_response(outcome.to_json())
 
 
 def agent_with(request: web.Request, permission: Literal["admin", "lookup"]) -> AgentIdentity:
     """The token's agent when its role may use ``permission``'s endpoints: 401 without a token, else 403."""
     agent = _agent(request)
-    if not request.app[app_keys.SETTINGS].role_may(agent.role, permission):
+    if not _settings(request).role_may(agent.role, permission):
         raise Forbidden(f"the role {agent.role!r} lacks `{permission}: true` for this endpoint")
     return agent
 
@@ -126,7 +142,7 @@ async def list_calls(request: web.Request) -> web.Response:
     calls = await request.app[app_keys.STORE].recent_calls(who, limit)
     if who is not None:  # the call stays in the history of an agent it was transferred away from
         await request.app[app_keys.CALLS].mark_transferred_away(who, calls)
-    hidden = request.app[app_keys.SETTINGS].hidden_sections(agent.role)
+    hidden = _settings(request).hidden_sections(agent.role)
     for call in calls:  # the reader's own view: a summary is derived from sections its role may not see
         call["summary"] = summary_for(call.get("summary"), hidden)
     return web.json_response({"calls": calls})
@@ -137,7 +153,7 @@ async def save_note(request: web.Request) -> web.Response:
     body = await _json_body(request)
     disposition = body.get("disposition")
     notes = body.get("notes", "")
-    card = request.app[app_keys.SETTINGS].card
+    card = _settings(request).card
     problem = None if disposition is None else card.disposition_problem(disposition)
     if problem is not None:
         raise BadRequest(problem)
@@ -188,7 +204,7 @@ async def save_feedback(request: web.Request) -> web.Response:
 
 def _feedback_answer(request: web.Request, agent: AgentIdentity, body: dict[str, Any]) -> FeedbackWrite:
     """The body's section, product and outcome, each checked; a 400 names the first bad field."""
-    settings = request.app[app_keys.SETTINGS]
+    settings = _settings(request)
     section, product, outcome = body.get("section"), body.get("product"), body.get("outcome")
     visible = {c.name for c in settings.connectors} - settings.hidden_sections(agent.role)
     if not isinstance(section, str) or section not in visible:
@@ -202,13 +218,14 @@ def _feedback_answer(request: web.Request, agent: AgentIdentity, body: dict[str,
 
 async def lookup(request: web.Request) -> web.Response:
     agent = agent_with(request, "lookup")
-    settings = request.app[app_keys.SETTINGS]
+    settings = _settings(request)
     raw = request.query.get("number", "")
     number = parse_caller(raw, settings.numbers.default_region)
     if number.withheld or not (number.e164 or number.digits):
         raise InvalidNumber(f"{raw[:40]!r} is not a phone number")
     context = CallContext(attributes=_query_attributes(request))
-    sections = await request.app[app_keys.ENGINE].lookup(number, context)
+    with request.app[app_keys.GENERATIONS].pinned() as generation:
+        sections = await generation.engine.lookup(number, context)
     card = Card(
         call_id="",
         caller=number,
@@ -222,7 +239,7 @@ async def lookup(request: web.Request) -> web.Response:
     await request.app[app_keys.STORE].audit_lookup(
         agent.id, number.e164 or number.digits, [n for n in sections if n not in hidden]
     )
-    return web.json_response(render_card(card, request.app[app_keys.SPECS], hidden))
+    return web.json_response(render_card(card, generation.specs, hidden))
 
 
 def _query_attributes(request: web.Request) -> dict[str, AttributeValue]:

@@ -63,6 +63,7 @@ def _paths() -> JSON:
         "/api/calls/{call_id}/attributes": {"post": _post_attributes()},
         "/api/lookup": {"get": _lookup()},
         **admin_paths(_error, _json, _ref, BEARER, AUTH_FAILED),
+        "/api/admin/reload": {"post": _reload()},
         "/healthz": {"get": _healthz()},
         "/readyz": {"get": _readyz()},
         "/metrics": {"get": _metrics()},
@@ -258,6 +259,32 @@ def _lookup() -> JSON:
             "403": _error("The token's role lacks `lookup: true` (forbidden)"),
             "422": _error("Not a phone number (or withheld)"),
             "503": STORE_DOWN,
+        },
+    }
+
+
+def _reload() -> JSON:
+    return {
+        "summary": "Read the config file again and apply it without a restart (admin role; SIGHUP too)",
+        "description": (
+            "A valid file replaces connectors, directory, roles, routing, lines and rules at once; calls "
+            "in progress finish on the config they started with, unchanged connectors keep their pools, "
+            "caches and breakers, open sockets stay open (an agent no longer in the directory, or whose "
+            "token names a role that no longer exists, is closed with 4401). A file that changes "
+            "`server`, `store`, `broker` or an AMI link is refused: those need a restart. Each instance "
+            "reloads its own file: call this on every instance (or send each one SIGHUP)."
+        ),
+        "security": BEARER,
+        "responses": {
+            "200": _json(
+                "Reloaded: the new generation, when and from where it was loaded, and what changed",
+                {"type": "object"},
+            ),
+            "400": _error(
+                "The file is invalid or needs a restart (the message is the config error); nothing changed"
+            ),
+            "401": AUTH_FAILED,
+            "403": _error("Not an admin role"),
         },
     }
 
