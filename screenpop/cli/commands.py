@@ -199,19 +199,22 @@ async def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, st
 
 def cmd_lookup(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    return asyncio.run(_lookup(settings, args.number, args.json))
+    return asyncio.run(_lookup(settings, args.number, args.json, args.trace))
 
 
-async def _lookup(settings: Settings, raw: str, as_json: bool) -> int:
+async def _lookup(settings: Settings, raw: str, as_json: bool, traced: bool = False) -> int:
     from screenpop.cli.bootstrap import open_engine
+    from screenpop.cli.trace_output import trace_lines
+    from screenpop.lookup import LookupTrace
 
     number = parse_caller(raw, settings.numbers.default_region)
+    trace = LookupTrace(settings.connectors) if traced else None
     opened = time.perf_counter()
     async with open_engine(settings) as engine:
         started = time.perf_counter()
         first_ms: float | None = None
         sections = engine.initial(number)
-        async for snapshot in engine.snapshots(number):
+        async for snapshot in engine.snapshots(number, trace=trace):
             sections = snapshot.sections
             if first_ms is None and any(s.status.final for s in sections.values()):
                 first_ms = (time.perf_counter() - started) * 1000
@@ -222,10 +225,17 @@ async def _lookup(settings: Settings, raw: str, as_json: bool) -> int:
         )
     card = Card(call_id="", caller=number, received_at="", sections=sections, status="lookup", complete=True)
     rendered = render_card(card, section_specs(settings), frozenset())
+    report = trace.report(sections) if trace is not None else None
     if as_json:
-        print(json.dumps(rendered, indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                rendered | ({"trace": report} if report is not None else {}), indent=2, ensure_ascii=False
+            )
+        )
     else:
         print_card_table(rendered, timings, {c.name: c.display for c in settings.connectors})
+        if report is not None:
+            print("\n".join(trace_lines(report)))
     return 0
 
 

@@ -4,6 +4,7 @@
 - ``breaker``: ``CircuitBreaker``, one per connector.
 - ``cache``: the ``SectionCache`` and ``ClusterLock`` protocols and the in-process ``MemoryCache``.
 - ``connector_stats``: ``ConnectorStats``, each connector's last five minutes and health, for IT.
+- ``trace``: ``LookupTrace``, what each connector ran and why a section is empty (``--trace``).
 - ``redis_cache``: ``RedisCache``, the same cache shared across instances through Redis.
 """
 
@@ -14,6 +15,7 @@ from screenpop.lookup.cache import CACHEABLE, CachedSection, ClusterLock, Memory
 from screenpop.lookup.connector_stats import ConnectorStats
 from screenpop.lookup.engine import LookupEngine, LookupObserver, Snapshot
 from screenpop.lookup.redis_cache import RedisCache
+from screenpop.lookup.trace import LookupTrace
 
 __all__ = [
     "CACHEABLE",
@@ -24,6 +26,7 @@ __all__ = [
     "ConnectorStats",
     "LookupEngine",
     "LookupObserver",
+    "LookupTrace",
     "MemoryCache",
     "RedisCache",
     "SectionCache",

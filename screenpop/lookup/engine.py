@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -20,11 +20,12 @@ from screenpop.call_context import ATTR_PREFIX, SECRET_PREFIX, CallContext
 from screenpop.card import attribute_keys, connector_parameters, identity_of, required_attribute_keys
 from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.config import ConnectorSettings, Settings
-from screenpop.connector_api import Connector, LookupResult
+from screenpop.connector_api import Connector, ConnectorTrace, LookupResult, tracing
 from screenpop.errors import ConnectorError, ConnectorNotReady
 from screenpop.lookup.breaker import CircuitBreaker
 from screenpop.lookup.cache import CACHEABLE, ClusterLock, MemoryCache, SectionCache, cache_key
 from screenpop.lookup.connector_stats import ConnectorStats
+from screenpop.lookup.trace import LookupTrace
 from screenpop.model import CallerNumber, Section, SectionStatus
 
 log = logging.getLogger(__name__)
@@ -111,21 +112,25 @@ class LookupEngine:
         number: CallerNumber,
         context: CallContext | None = None,
         keep: Mapping[str, Section] | None = None,
+        trace: LookupTrace | None = None,
     ) -> AsyncIterator[Snapshot]:
         """Yield the sections after each batch of answers; the last is complete.
 
         ``context`` binds ``direction``, ``line``, ``call_id`` and the
         attributes; ``keep`` holds sections that stand as they are (a re-run
-        after new attributes runs only the others).
+        after new attributes runs only the others).  With ``trace`` every
+        connector runs afresh (no cache) and says what it did.
         """
-        run = _Run(self, number, context or CallContext(), keep or {})
+        run = _Run(self, number, context or CallContext(), keep or {}, trace)
         async for snapshot in run.drive():
             yield snapshot
 
-    async def lookup(self, number: CallerNumber, context: CallContext | None = None) -> Sections:
+    async def lookup(
+        self, number: CallerNumber, context: CallContext | None = None, trace: LookupTrace | None = None
+    ) -> Sections:
         """The final sections only (CLI, ``/api/lookup``)."""
         final: Sections = self.initial(number)
-        async for snapshot in self.snapshots(number, context):
+        async for snapshot in self.snapshots(number, context, trace=trace):
             final = snapshot.sections
         return final
 
@@ -156,6 +161,17 @@ class LookupEngine:
             task.cancel()
         await asyncio.gather(*self._background, *self._inflight.values(), return_exceptions=True)
         await self.cache.close()
+
+    async def traced_section(self, name: str, params: Mapping[str, Any], trace: ConnectorTrace) -> Section:
+        """One connector's section looked up now, with its trace on.
+
+        A traced lookup neither reads nor fills the cache: it is there to
+        show what the connector does against its source at this moment.  It
+        still goes through the breaker (an open circuit is part of the answer)
+        and counts in the connector's figures like any real call.
+        """
+        with tracing(trace):
+            return await self._fetch(name, params)
 
     async def section_for(self, name: str, params: Mapping[str, Any]) -> Section:
         """One connector's section, through the cache when the connector has one."""
@@ -290,9 +306,15 @@ class _Run:
     """One card's fan-out: the needs graph walked as answers arrive."""
 
     def __init__(
-        self, engine: LookupEngine, number: CallerNumber, context: CallContext, keep: Mapping[str, Section]
+        self,
+        engine: LookupEngine,
+        number: CallerNumber,
+        context: CallContext,
+        keep: Mapping[str, Section],
+        trace: LookupTrace | None = None,
     ) -> None:
         self.engine = engine
+        self.trace = trace
         self.params: dict[str, Any] = {**context.params(), **number.params()}
         self.attributes = context.attributes
         self.sections = engine.initial(number)
@@ -343,8 +365,13 @@ class _Run:
                     )
                     continue
                 params = {**self.params, **self._needs_params(config)}
-                task = asyncio.create_task(self.engine.section_for(name, params))
+                task = asyncio.create_task(self._section(name, params))
                 self.tasks[task] = name
+
+    def _section(self, name: str, params: Mapping[str, Any]) -> Coroutine[Any, Any, Section]:
+        if self.trace is None:
+            return self.engine.section_for(name, params)
+        return self.engine.traced_section(name, params, self.trace.connector(name))
 
     def _missing_attribute(self, name: str) -> str | None:
         """``no attribute KEY`` for the first attribute the connector names that the call lacks."""
