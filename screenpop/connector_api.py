@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict
 
@@ -262,15 +262,18 @@ def shown_url(url: str, secrets: tuple[str, ...] = ()) -> str:
     netloc = parts.netloc
     if parts.password is not None:
         netloc = netloc.replace(f":{parts.password}@", f":{MASKED}@", 1)
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, MASKED if is_secret_name(k) else v) for k, v in pairs], safe="*+")
+    query = "&".join(_shown_pair(pair) for pair in parts.query.split("&")) if parts.query else ""
     shown = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     for secret in sorted(secrets, key=len, reverse=True):
         if len(secret) >= 4:
             shown = shown.replace(secret, MASKED)
     return shown
+
+
+def _shown_pair(pair: str) -> str:
+    """One ``name=value`` of a query string as sent, its value masked when the name says secret."""
+    name, sep, _ = pair.partition("=")
+    return f"{name}={MASKED}" if sep and is_secret_name(unquote(name)) else pair
 
 
 def shown_headers(headers: Mapping[str, str]) -> dict[str, str]:
