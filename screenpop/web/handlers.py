@@ -28,6 +28,7 @@ from screenpop.errors import (
     TooLarge,
     UnsupportedMediaType,
 )
+from screenpop.lookup import LookupTrace
 from screenpop.metrics import UNKNOWN_LABEL
 from screenpop.model import Card
 from screenpop.phone import parse_caller
@@ -217,15 +218,27 @@ def _feedback_answer(request: web.Request, agent: AgentIdentity, body: dict[str,
 
 
 async def lookup(request: web.Request) -> web.Response:
+    """A card without a call; ``role=`` shows it as that role sees it, ``trace=1`` adds the trace.
+
+    The trace (each connector's statement or URL, parameters, raw rows)
+    shows how the config reaches the company's systems, so it needs an admin
+    role besides the lookup role; a section hidden from the asker's own role
+    is left out of it as it is left out of the card.
+    """
     agent = agent_with(request, "lookup")
     settings = _settings(request)
+    traced = _flag(request, "trace")
+    if traced and not settings.role_may(agent.role, "admin"):
+        raise Forbidden(f"the role {agent.role!r} lacks `admin: true` for a traced lookup")
+    as_role = _as_role(request, settings)
     raw = request.query.get("number", "")
     number = parse_caller(raw, settings.numbers.default_region)
     if number.withheld or not (number.e164 or number.digits):
         raise InvalidNumber(f"{raw[:40]!r} is not a phone number")
     context = CallContext(attributes=_query_attributes(request))
     with request.app[app_keys.GENERATIONS].pinned() as generation:
-        sections = await generation.engine.lookup(number, context)
+        trace = LookupTrace(generation.settings.connectors) if traced else None
+        sections = await generation.engine.lookup(number, context, trace)
     card = Card(
         call_id="",
         caller=number,
@@ -239,7 +252,31 @@ async def lookup(request: web.Request) -> web.Response:
     await request.app[app_keys.STORE].audit_lookup(
         agent.id, number.e164 or number.digits, [n for n in sections if n not in hidden]
     )
-    return web.json_response(render_card(card, generation.specs, hidden))
+    shown = hidden | (settings.hidden_sections(as_role) if as_role else frozenset())
+    body = render_card(card, generation.specs, shown)
+    if as_role:
+        body["as_role"] = as_role
+    if trace is not None:
+        body["trace"] = trace.report(sections, hidden)
+    return web.json_response(body)
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "0").lower()
+    if value not in ("0", "1", "true", "false"):
+        raise BadRequest(f"{name} must be 1 or 0")
+    return value in ("1", "true")
+
+
+def _as_role(request: web.Request, settings: Settings) -> str | None:
+    """The ``role`` parameter: a role of the config (``roles:`` or the directory), or None."""
+    role = request.query.get("role")
+    if not role:
+        return None
+    known = sorted(set(settings.roles) | {a.role for a in settings.agents.directory})
+    if role not in known:
+        raise BadRequest(f"role must be one of the configured roles: {', '.join(known)}")
+    return role
 
 
 def _query_attributes(request: web.Request) -> dict[str, AttributeValue]:

@@ -251,12 +251,33 @@ def _lookup() -> JSON:
                 "[a-z][a-z0-9_]{0,39}): the lookup's attributes, bound as attr_KEY like a call's",
                 "schema": STRING,
             },
+            {
+                "name": "role",
+                "in": "query",
+                "required": False,
+                "description": "Show the card as an agent of this configured role would see it "
+                "(answered as `as_role`); sections hidden from the caller's own role stay hidden",
+                "schema": STRING,
+            },
+            {
+                "name": "trace",
+                "in": "query",
+                "required": False,
+                "description": "1: run every connector afresh (no cache) and add `trace`: per section its "
+                "kind, status, elapsed_ms, `why` (skipped, circuit open, not found, in words), `notes`, and "
+                "`steps` (statement or URL with secrets masked, bound params, time, raw rows or response, "
+                "clipped). Needs a role with `admin: true` as well",
+                "schema": {"type": "string", "enum": ["0", "1", "true", "false"]},
+            },
         ],
         "responses": {
             "200": _json("The card, with the sections the caller's role may see", _ref("Card")),
-            "400": _error("An attr_ parameter whose key is not an attribute key (the message names it)"),
+            "400": _error(
+                "An attr_ parameter whose key is not an attribute key, an unknown role, or a trace "
+                "value other than 1/0 (the message names it)"
+            ),
             "401": AUTH_FAILED,
-            "403": _error("The token's role lacks `lookup: true` (forbidden)"),
+            "403": _error("The token's role lacks `lookup: true`, or `admin: true` for trace=1 (forbidden)"),
             "422": _error("Not a phone number (or withheld)"),
             "503": STORE_DOWN,
         },

@@ -15,13 +15,16 @@ import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy.engine import make_url
 
-from tests.support.service import SECRET
+from screenpop.config import Settings
+from tests.support.service import SECRET, api, make, running
+from tests.support.tokens import token_for
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 60
@@ -193,3 +196,78 @@ async def test_without_trace_nothing_is_traced(tmp_path: Path, pg_url: str) -> N
     assert "trace" not in card
     assert card["sections"]["accounting"]["status"] == "ok"
     assert "FROM accounts" not in out
+
+
+def _service_settings(tmp: Path) -> Settings:
+    """The service with real SQLite connectors, a tier1 role hiding `invoices`, and a lookup-only role."""
+    _accounting_db(tmp / "accounting.db")
+    sqlite_url = f"sqlite+aiosqlite:///{tmp / 'accounting.db'}"
+    return make(
+        f"sqlite+aiosqlite:///{tmp / 'store.db'}",
+        roles={"tier1": {"hide": ["invoices"]}, "supervisor": {}, "desk": {"lookup": True}},
+        agents={
+            "token_secret": SECRET,
+            "directory": [
+                {"id": "agent-1", "role": "tier1"},
+                {"id": "agent-3", "role": "supervisor"},
+                {"id": "agent-4", "role": "desk"},
+            ],
+        },
+        connectors=[
+            {
+                "name": "accounting",
+                "kind": "sql",
+                "url": sqlite_url,
+                "query": "SELECT account_id, name FROM accounts WHERE phone = :e164",
+                "cache_ttl_s": 60,
+            },
+            {
+                "name": "invoices",
+                "kind": "sql",
+                "url": sqlite_url,
+                "rows": "many",
+                "needs": ["accounting.account_id"],
+                "query": "SELECT invoice_no FROM invoices WHERE account_id = :accounting_account_id",
+            },
+        ],
+    )
+
+
+async def test_api_lookup_trace_for_an_admin_role_as_another_role(tmp_path: Path) -> None:
+    """trace=1 adds each connector's trace (run afresh, uncached); role=tier1 hides what tier1 may not see."""
+    settings = _service_settings(tmp_path)
+    admin = token_for(settings, "agent-3")
+    path = f"/api/lookup?number={quote(ADA)}"
+    async with running(settings) as base:
+        status, first = await api(base, "GET", path, admin)
+        assert status == 200 and "trace" not in first
+        status, body = await api(base, "GET", f"{path}&trace=1&role=tier1", admin)
+    assert status == 200, body
+    assert body["as_role"] == "tier1"
+    assert set(body["sections"]) == {"accounting"}  # the card as tier1 sees it
+    assert body["sections"]["accounting"]["data"]["account_id"] == "A-1"
+    assert not body["sections"]["accounting"].get("cached")  # traced: looked up afresh, not from the cache
+    step = body["trace"]["accounting"]["steps"][0]
+    assert step["statement"] == "SELECT account_id, name FROM accounts WHERE phone = :e164"
+    assert step["params"] == {"e164": ADA}
+    assert step["rows"] == [{"account_id": "A-1", "name": "Ada Lovelace"}]
+    assert body["trace"]["invoices"]["steps"][0]["rows_read"] == 12  # the asker (supervisor) may see it
+
+
+async def test_api_lookup_trace_needs_admin_and_refuses_bad_parameters(tmp_path: Path) -> None:
+    """A lookup-only role gets the card but 403 for trace=1; tier1 gets 403; unknown role or flag is 400."""
+    settings = _service_settings(tmp_path)
+    path = f"/api/lookup?number={quote(ADA)}"
+    async with running(settings) as base:
+        desk = token_for(settings, "agent-4")
+        assert (await api(base, "GET", path, desk))[0] == 200
+        status, body = await api(base, "GET", f"{path}&trace=1", desk)
+        assert (status, body["error"]["code"]) == (403, "forbidden")
+        status, body = await api(base, "GET", f"{path}&trace=1", token_for(settings, "agent-1"))
+        assert (status, body["error"]["code"]) == (403, "forbidden")
+        admin = token_for(settings, "agent-3")
+        status, body = await api(base, "GET", f"{path}&role=nobody", admin)
+        assert (status, body["error"]["code"]) == (400, "bad_request")
+        assert "tier1" in body["error"]["message"]
+        status, body = await api(base, "GET", f"{path}&trace=yes", admin)
+        assert (status, body["error"]["code"]) == (400, "bad_request")
