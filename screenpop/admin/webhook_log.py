@@ -96,6 +96,10 @@ class WebhookLog:
     def for_providers(cls, names: Sequence[str], shared: bool = False) -> WebhookLog:
         return cls({name: ProviderCounts() for name in names}, shared)
 
+    def track(self, provider: str) -> None:
+        """Count ``provider`` from now on: one a reload added (names come from the config only)."""
+        self.providers.setdefault(provider, ProviderCounts())
+
     def accepted(self, provider: str, status: int, events: Sequence[CallEvent], fresh: bool) -> None:
         """A verified request; ``fresh`` is False when every event in it had been handled already."""
         counts = self.providers.get(provider)

@@ -56,6 +56,8 @@ async def own_status(app: web.Application) -> dict[str, Any]:
         "store": readiness["store"],
         "broker": readiness["broker"],
         "config": {"loaded_at": generation.loaded_at, "source": settings.source},
+        # beyond SPEC 4: the console's test lookup offers these (names from the config only)
+        "roles": sorted(set(settings.roles) | {a.role for a in settings.agents.directory}),
     }
     if "phone_links" in readiness:
         report["phone_links"] = readiness["phone_links"]

@@ -56,6 +56,7 @@ async def webhook(request: web.Request) -> web.Response:
         unknown = NotFound(f"no webhook provider is named {name[:40]!r}")
         webhooks.refused(name, unknown)
         raise unknown
+    webhooks.track(name)  # a provider added by a reload is counted like those configured at start
     try:
         events = provider.verify_and_parse(await _webhook_request(request))
         fresh = [e for e in events if await app[app_keys.CALLS].accept(e, started)]
