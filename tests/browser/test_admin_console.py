@@ -248,3 +248,86 @@ async def test_connector_goes_open_when_its_database_stops_and_closed_when_it_re
             return await page.locator(connector_state("ledger") + "[data-state=closed]").count() == 1
 
         await wait_for(closed, within=WITHIN_S, what="ledger shown closed again", every=0.5)
+
+
+async def test_reload_adds_a_connector_to_open_sockets_and_an_invalid_one_changes_nothing(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """Reload adding a connector: the next card on an open socket has it; a bad file: error, old config on."""
+    port = free_port()
+    config_path = tmp_path / "screenpop.yaml"
+    config = console_config(tmp_path, port)
+    settings = write_config(config_path, config)
+    async with (
+        screenpop_on(settings) as base,
+        agent_socket(base, settings, "agent-1") as agent,
+        console(chromium, base, token_for(settings, "it-1")) as page,
+    ):
+        await live(page)
+        await ring(base, "before", agent="agent-1")
+        before = (await agent.card_until_complete("before"))[-1]["card"]["sections"]
+        assert "orders" not in before
+
+        orders = {
+            "name": "orders",
+            "kind": "sql",
+            "url": config["connectors"][0]["url"],
+            "query": "SELECT 3 AS open_orders, :e164 AS phone",
+        }
+        write_config(config_path, {**config, "connectors": [*config["connectors"], orders]})
+        await page.click("[data-testid=reload]")
+        result = page.locator("[data-testid=reload-result][data-state=ok]")
+        await result.wait_for(timeout=WAIT_MS)
+        assert "added orders" in await result.inner_text()
+        await page.wait_for_selector("[data-testid=connector-row][data-connector=orders]", timeout=WAIT_MS)
+        await ring(base, "after", agent="agent-1")
+        after = (await agent.card_until_complete("after"))[-1]["card"]["sections"]
+        assert after["orders"]["status"] == "ok" and after["orders"]["data"]["open_orders"] == 3
+
+        config_path.write_text(config_path.read_text().replace("kind: generic", "kind: nonsense"))
+        await page.click("[data-testid=reload]")
+        error = page.locator("[data-testid=reload-result][data-state=error]")
+        await error.wait_for(timeout=WAIT_MS)
+        text = await error.inner_text()
+        assert "the running config stays" in text and "providers" in text and "kind" in text
+        await ring(base, "still", agent="agent-1")  # the old config (pbx generic, orders) still works
+        still = (await agent.card_until_complete("still"))[-1]["card"]["sections"]
+        assert still["orders"]["status"] == "ok"
+
+
+async def test_an_agent_removed_from_the_directory_is_disconnected(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """Reload without agent-2: its open socket is closed with 4401; agent-1's stays open and gets cards."""
+    port = free_port()
+    config_path = tmp_path / "screenpop.yaml"
+    config = console_config(tmp_path, port)
+    settings = write_config(config_path, config)
+    async with (
+        screenpop_on(settings) as base,
+        agent_socket(base, settings, "agent-1") as kept,
+        agent_socket(base, settings, "agent-2") as removed,
+        console(chromium, base, token_for(settings, "it-1")) as page,
+    ):
+        await live(page)
+        queue = page.locator("[data-testid=queue-row][data-queue=support] td")
+        await wait_for(lambda: queue.inner_text(), within=WITHIN_S, what="support queue shown")
+        assert await queue.inner_text() == "2"
+        directory = [a for a in config["agents"]["directory"] if a["id"] != "agent-2"]
+        write_config(config_path, {**config, "agents": {**config["agents"], "directory": directory}})
+        await page.click("[data-testid=reload]")
+        result = page.locator("[data-testid=reload-result][data-state=ok]")
+        await result.wait_for(timeout=WAIT_MS)
+        assert "1 agent socket closed" in await result.inner_text()
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await removed.next(within=WAIT_MS / 1000)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        await ring(base, "kept", queue="support")
+        assert (await kept.card_until_complete("kept"))[-1]["card"]["sections"]["accounting"][
+            "status"
+        ] == "ok"
+        await wait_for(lambda: queue.inner_text(), within=WITHIN_S, what="support queue redrawn")
+        await page.wait_for_function(
+            "document.querySelector('[data-testid=queue-row][data-queue=support] td').textContent === '1'",
+            timeout=WAIT_MS,
+        )
