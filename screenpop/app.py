@@ -23,6 +23,7 @@ from screenpop.admin import AdminBoard, WebhookLog
 from screenpop.auth import AgentIdentity
 from screenpop.broker import make_broker
 from screenpop.calls import CallService
+from screenpop.card import section_meta
 from screenpop.clock import Clock, SystemClock
 from screenpop.config import Settings, load_settings
 from screenpop.generation import Generations, Shared, build_generation
@@ -186,14 +187,7 @@ async def _start_ami(app: web.Application, settings: Settings, calls: CallServic
 
 def _welcome_extras(settings: Settings, agent: AgentIdentity) -> dict[str, Any]:
     """What the widget needs to draw sections: order, titles and display hints for this role."""
-    hidden = settings.hidden_sections(agent.role)
-    sections = []
-    for c in settings.connectors:
-        if c.name in hidden:
-            continue
-        fields = c.display.model_dump(exclude_none=True)["fields"] if c.display else {}
-        rows = getattr(c.options, "rows", "one")
-        sections.append({"name": c.name, "title": c.title, "rows": rows, "fields": fields})
+    sections = section_meta(settings, settings.hidden_sections(agent.role))
     return {"sections": sections, "dispositions": _dispositions(settings)}
 
 

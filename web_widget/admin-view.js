@@ -276,7 +276,10 @@ export class AdminConsole {
     const shadow = host.attachShadow({ mode: "open" });
     applyStyles(shadow);
     const state = { expanded: new Set(), toggle: () => {} };
-    const sections = h("div", { class: "sections" }, ...Object.entries(card.sections || {}).map(([name, section]) => renderSection(name, null, section, this.fmt, state)));
+    /** @type {Record<string, Json>} */
+    const meta = {};
+    for (const m of Array.isArray(card.display) ? card.display : []) meta[m.name] = m;
+    const sections = h("div", { class: "sections" }, ...Object.entries(card.sections || {}).map(([name, section]) => renderSection(name, meta[name] || null, section, this.fmt, state)));
     const badges = renderBadges(card);
     const title = card.as_role ? `As the role ${card.as_role} sees it` : "As your role sees it";
     shadow.append(h("div", { class: "root" }, h("article", { class: "card", "data-status": "ringing" }, h("div", { class: "card-top" }, h("span", { class: "pill", text: title })), renderCaller(card, { homeRegion: null }), badges, sections)));

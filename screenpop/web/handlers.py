@@ -17,7 +17,7 @@ import screenpop.web.app_keys as app_keys
 from screenpop import untrusted
 from screenpop.auth import AgentIdentity, bearer_token, verify_token
 from screenpop.call_context import ATTR_PREFIX, AttributeValue, CallContext, parse_attributes
-from screenpop.card import render_card, summary_for
+from screenpop.card import render_card, section_meta, summary_for
 from screenpop.config import SUPERVISOR_ROLE, Settings
 from screenpop.errors import (
     BadRequest,
@@ -259,6 +259,7 @@ async def lookup(request: web.Request) -> web.Response:
         body["as_role"] = as_role
     if trace is not None:
         body["trace"] = trace.report(sections, hidden)
+        body["display"] = section_meta(generation.settings, shown)  # the console draws it as the widget does
     return web.json_response(body)
 
 

@@ -266,7 +266,8 @@ def _lookup() -> JSON:
                 "description": "1: run every connector afresh (no cache) and add `trace`: per section its "
                 "kind, status, elapsed_ms, `why` (skipped, circuit open, not found, in words), `notes`, and "
                 "`steps` (statement or URL with secrets masked, bound params, time, raw rows or response, "
-                "clipped). Needs a role with `admin: true` as well",
+                "clipped), and `display` (each shown section's title, rows and display hints, as the "
+                "widget's welcome carries them). Needs a role with `admin: true` as well",
                 "schema": {"type": "string", "enum": ["0", "1", "true", "false"]},
             },
         ],
