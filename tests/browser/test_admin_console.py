@@ -241,7 +241,9 @@ async def test_connector_goes_open_when_its_database_stops_and_closed_when_it_re
             )
             assert (await health.inner_text()).startswith("circuit open")
         finally:
-            await asyncio.to_thread(postgres_server.start)
+            # from this thread: the server dies with the thread that started it (pdeathsig), so never
+            # through to_thread; the event loop waits the few seconds PostgreSQL takes to start
+            postgres_server.start()
 
         async def closed() -> bool:
             await look_up()
