@@ -96,6 +96,10 @@ class WebhookLog:
     def for_providers(cls, names: Sequence[str], shared: bool = False) -> WebhookLog:
         return cls({name: ProviderCounts() for name in names}, shared)
 
+    def reconfigured(self, names: Sequence[str]) -> None:
+        """After a reload: providers kept keep their counts, new ones start at 0, removed ones go."""
+        self.providers = {name: self.providers.get(name) or ProviderCounts() for name in names}
+
     def accepted(self, provider: str, status: int, events: Sequence[CallEvent], fresh: bool) -> None:
         """A verified request; ``fresh`` is False when every event in it had been handled already."""
         counts = self.providers.get(provider)

@@ -80,6 +80,20 @@ class ConnectorStats:
     def __init__(self, connectors: tuple[ConnectorSettings, ...], clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._connectors = {c.name: _Connector(connector_secrets(c)) for c in connectors}
+        self._configs = {c.name: c for c in connectors}
+
+    def reconfigured(self, connectors: tuple[ConnectorSettings, ...]) -> ConnectorStats:
+        """The figures for a reloaded config: a connector whose block did not change keeps its own.
+
+        A changed block (another URL, another query) starts afresh: its old
+        latencies and errors describe a source it no longer asks.
+        """
+        fresh = ConnectorStats(connectors, self._clock)
+        for config in connectors:
+            kept = self._connectors.get(config.name)
+            if kept is not None and self._configs.get(config.name) == config:
+                fresh._connectors[config.name] = kept
+        return fresh
 
     def record(self, name: str, status: SectionStatus, elapsed_s: float, error: str | None = None) -> None:
         """One finished call: counted in the current bucket; a failure kept, logged (rate-limited)."""

@@ -19,6 +19,7 @@ from tests.support.service import (
     ADA,
     SECRET,
     WEBHOOK_SECRET,
+    agent_socket,
     api,
     base_config,
     event_body,
@@ -107,6 +108,21 @@ async def test_status_counts_connector_calls_and_provider_outcomes_with_reasons(
     assert report["config"]["source"] == "<test>" and report["config"]["loaded_at"]
     assert list(report["instances"]) == [report["instance"]]  # a memory broker: this instance alone
     assert report["instances"][report["instance"]]["providers"] == report["providers"]
+
+
+async def test_status_counts_agents_connected_per_queue(store_url: str) -> None:
+    """Agents with a socket open are counted, in total (sockets) and per queue of theirs (agents)."""
+    settings = _settings(store_url)
+    admin = token_for(settings, "it-1")
+    async with (
+        running(settings) as base,
+        agent_socket(base, settings, "agent-1"),
+        agent_socket(base, settings, "agent-1"),
+        agent_socket(base, settings, "agent-3"),
+    ):
+        _, report = await api(base, "GET", "/api/admin/status", admin)
+    assert report["agents_connected"] == 3
+    assert report["agents_by_queue"] == {"sales": 1, "support": 1}
 
 
 async def test_deliveries_newest_first_with_reasons_and_bounded_limit(store_url: str) -> None:

@@ -155,3 +155,20 @@ def test_redact_keeps_short_numbers_and_masks_long_ones() -> None:
     """Ports, timeouts and statuses stay readable; six digits or more (a phone number) do not."""
     assert redact("HTTP 503 after 800 ms on port 5432") == "HTTP 503 after 800 ms on port 5432"
     assert redact("caller 020 7946 0000 and 4155550132") == "caller [digits] and [digits]"
+
+
+def test_a_reload_keeps_the_figures_of_unchanged_connectors_only() -> None:
+    """On reload an unchanged connector keeps its calls, a changed one starts afresh, a new one is added."""
+    clock = ManualClock()
+    stats = _stats(clock)
+    stats.record("accounts", SectionStatus.OK, 0.01)
+    stats.record("crm", SectionStatus.OK, 0.01)
+    reloaded = make_settings(
+        [
+            {"name": "accounts", "kind": "sql", "url": URL, "query": "SELECT 1 AS x WHERE :e164 = ''"},
+            {"name": "crm", "kind": "http", "url": "http://crm2.internal/?p={e164}", "select": {"n": "$.n"}},
+            {"name": "billing", "kind": "http", "url": "http://billing/?p={e164}", "select": {"n": "$.n"}},
+        ]
+    )
+    after = stats.reconfigured(reloaded.connectors)
+    assert [after.summary(n)["calls"] for n in ("accounts", "crm", "billing")] == [1, 0, 0]
