@@ -224,7 +224,8 @@ class LookupEngine:
             breaker.record_failure()
             raise
         except Exception as exc:  # a broken connector must never break the card
-            log.warning("connector %s failed: %s", name, type(exc).__name__, exc_info=log.isEnabledFor(10))
+            # logged (rate-limited, redacted) by ConnectorStats; the traceback only with --debug
+            log.debug("connector %s raised", name, exc_info=True)
             section = Section(SectionStatus.ERROR, error=f"connector failed ({type(exc).__name__})")
         else:
             section = _section_from(result, config)
