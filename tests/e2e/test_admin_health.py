@@ -8,6 +8,7 @@ store on SQLite, so stopping the session's PostgreSQL takes away only the
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -16,12 +17,13 @@ from typing import Any
 import aiohttp
 import pytest
 import sqlalchemy as sa
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from screenpop.config import settings_from_mapping
 from tests.support.processes import Service, ring, service_config, services
-from tests.support.servers import PostgresServer
-from tests.support.service import ADA, api, base_config, running
+from tests.support.servers import PostgresServer, RedisServer
+from tests.support.service import ADA, api, base_config, event_body, post_event, running
 from tests.support.signers import sign
 from tests.support.tokens import token_for
 from tests.support.waiting import wait_for
@@ -166,3 +168,38 @@ async def test_two_instances_status_labelled_per_instance_and_deliveries_shared(
     codes = [(d["code"], d["call_id"]) for d in listed["deliveries"]]
     assert codes == [("bad_signature", None), ("accepted", "c-on-a")]
     assert from_b == listed  # one shared list, whichever instance answers
+
+
+@pytest.mark.redis
+async def test_deliveries_during_a_redis_outage_are_shown_locally_then_shared(
+    tmp_path: Path, redis_server: RedisServer, redis_url: str
+) -> None:
+    """Redis stopped: the instance's own deliveries are listed; restarted: they reach the shared list."""
+    config = service_config(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", redis_url)
+    config["agents"]["directory"].append({"id": "sup-1", "role": "supervisor", "queues": []})
+    settings = settings_from_mapping(config, source="<test>", environ={})
+    admin = token_for(settings, "sup-1")
+    async with running(settings) as base:
+        redis_server.stop()
+        try:
+            assert (await post_event(base, event_body("c-outage", agent="agent-1")))[0] == 202
+            _, listed = await api(base, "GET", "/api/admin/deliveries", admin)
+            assert [d["call_id"] for d in listed["deliveries"]] == ["c-outage"]
+            _, report = await api(base, "GET", "/api/admin/status", admin)
+            assert report["broker"].startswith("down: ") and list(report["instances"]) == [report["instance"]]
+        finally:
+            redis_server.start()
+
+        client = Redis.from_url(redis_url)
+        try:
+
+            async def shared() -> list[Any]:
+                entries = await client.lrange("screenpop:admin:deliveries", 0, -1)
+                return [json.loads(e) for e in entries]
+
+            pushed = await wait_for(shared, 15, "the delivery pushed to Redis once it is back")
+        finally:
+            await client.aclose()
+        _, listed = await api(base, "GET", "/api/admin/deliveries", admin)
+    assert [d["call_id"] for d in pushed] == ["c-outage"]
+    assert listed["deliveries"] == pushed
