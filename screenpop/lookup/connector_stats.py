@@ -155,7 +155,9 @@ class ConnectorStats:
         if entry is None:
             return "ok"
         if entry.recent and entry.recent[-1]:
-            return f"failing: {reason} ({sum(entry.recent)} of the last {len(entry.recent)} calls)"
+            calls = len(entry.recent)
+            count = "the last call" if calls == 1 else f"{sum(entry.recent)} of the last {calls} calls"
+            return f"failing: {reason} ({count})"
         if not entry.recent and entry.start_error:
             return f"failing: could not start: {entry.start_error}"
         return "ok"

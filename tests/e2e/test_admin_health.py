@@ -203,3 +203,29 @@ async def test_deliveries_during_a_redis_outage_are_shown_locally_then_shared(
         _, listed = await api(base, "GET", "/api/admin/deliveries", admin)
     assert [d["call_id"] for d in pushed] == ["c-outage"]
     assert listed["deliveries"] == pushed
+
+
+@pytest.mark.postgres
+async def test_a_misconfigured_database_is_failing_in_readyz_and_logged_without_its_password(
+    tmp_path: Path, postgres_server: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A connector on a missing database: /readyz 200 with `failing: <why>`, logged, without the password."""
+    caplog.set_level(logging.WARNING)
+    password = "hunter2-not-shown"
+    url = postgres_server.url_for("no_such_database").replace("postgres@", f"postgres:{password}@")
+    config = _sql_config(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", url)
+    settings = settings_from_mapping(config, source="<test>", environ={})
+    sup = token_for(settings, "agent-3")
+    async with running(settings) as base:
+        status, card = await api(base, "GET", f"/api/lookup?number={ADA}", sup)
+        ready_status, ready = await api(base, "GET", "/readyz")
+        _, report = await api(base, "GET", "/api/admin/status", sup)
+    assert status == 200 and card["sections"]["accounts"]["status"] == "error"
+    assert ready_status == 200 and ready["connectors"] == {"accounts": "closed"}
+    health = ready["connector_health"]["accounts"]
+    missing = r'failing: database error: \w+: database "no_such_database" does not exist \(the last call\)'
+    assert re.fullmatch(missing, health), health
+    assert report["connectors"]["accounts"]["health"] == health
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("connector accounts")]
+    assert len(logged) == 1 and "no_such_database" in logged[0], logged
+    assert password not in json.dumps([ready, report]) + caplog.text
