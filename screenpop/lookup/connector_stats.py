@@ -63,6 +63,7 @@ class _Connector:
     last_error: str | None = None
     last_error_at: float | None = None
     start_error: str | None = None
+    not_ready: str | None = None
     failing_run: int = 0
     unlogged: int = 0
     logged_at: float | None = None
@@ -124,6 +125,16 @@ class ConnectorStats:
         entry.start_error = redact(text, entry.secrets, MAX_ERROR_CHARS)
         log.warning("connector %s could not start: %s", name, entry.start_error)
 
+    def not_ready(self, name: str, reason: str) -> None:
+        """The connector answered that it has nothing to answer from yet (a model being built).
+
+        Not a failure of its source (the breaker does not count it), and not a
+        call; its health says so until a call answers.
+        """
+        entry = self._connectors.get(name)
+        if entry is not None:
+            entry.not_ready = redact(reason, entry.secrets, MAX_ERROR_CHARS)
+
     def summary(self, name: str) -> dict[str, Any]:
         """Calls, errors, timeouts and p50/p95/p99 (ms) over the window, and the last error."""
         entry = self._connectors[name]
@@ -160,6 +171,8 @@ class ConnectorStats:
             return f"failing: {reason} ({count})"
         if not entry.recent and entry.start_error:
             return f"failing: could not start: {entry.start_error}"
+        if entry.not_ready:
+            return f"not ready yet: {entry.not_ready}"
         return "ok"
 
     def _bucket(self, entry: _Connector) -> _Bucket:
@@ -187,6 +200,7 @@ class ConnectorStats:
 
     def _answered(self, name: str, entry: _Connector) -> None:
         entry.start_error = None
+        entry.not_ready = None
         if entry.failing_run:
             log.warning("connector %s answers again after %d failed calls", name, entry.failing_run)
         entry.failing_run = 0

@@ -217,6 +217,7 @@ class LookupEngine:
         except ConnectorNotReady as exc:  # not a failure of the source: the breaker does not count it
             section = Section(SectionStatus.ERROR, error=str(exc)[:200] or "not ready yet")
             self._observe(name, section.status, time.perf_counter() - started)
+            self.stats.not_ready(name, section.error or "not ready yet")
             return replace(section, title=config.title, elapsed_ms=0)
         except ConnectorError as exc:
             section = Section(SectionStatus.ERROR, error=str(exc)[:200] or "connector error")

@@ -172,3 +172,17 @@ def test_a_reload_keeps_the_figures_of_unchanged_connectors_only() -> None:
     )
     after = stats.reconfigured(reloaded.connectors)
     assert [after.summary(n)["calls"] for n in ("accounts", "crm", "billing")] == [1, 0, 0]
+
+
+def test_a_connector_not_ready_yet_says_so_without_counting_a_failure() -> None:
+    """A model still being built is `not ready yet: ...`, not a failing call, until a call answers."""
+    clock = ManualClock()
+    stats, breaker = _stats(clock), _breaker(clock)
+    stats.not_ready("accounts", "model not built yet: reading 120000 order lines")
+    assert (
+        stats.health("accounts", breaker)
+        == "not ready yet: model not built yet: reading [digits] order lines"
+    )
+    assert stats.summary("accounts")["calls"] == 0 and stats.summary("accounts")["last_error"] is None
+    stats.record("accounts", SectionStatus.OK, 0.01)
+    assert stats.health("accounts", breaker) == "ok"
