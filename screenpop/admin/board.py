@@ -133,6 +133,8 @@ class AdminBoard:
             except (RedisError, OSError) as exc:
                 # Redis away: the broker reports it; the next round tries again, deliveries wait (bounded)
                 log.debug("admin board: round skipped: %s", type(exc).__name__)
+            except Exception:  # one bad round must not end the sharing for the life of the process
+                log.exception("admin board: round failed")
             await asyncio.sleep(FLUSH_EVERY_S)
 
     async def _publish(self, own: dict[str, Any]) -> None:

@@ -6,8 +6,9 @@ import logging
 
 import pytest
 
-from screenpop.admin import refused_check
+from screenpop.admin import WebhookLog, refused_check
 from screenpop.config import CircuitSettings
+from screenpop.errors import BadSignature
 from screenpop.lookup import CircuitBreaker, ConnectorStats
 from screenpop.model import SectionStatus
 from screenpop.testing import ManualClock, make_settings
@@ -186,3 +187,11 @@ def test_a_connector_not_ready_yet_says_so_without_counting_a_failure() -> None:
     assert stats.summary("accounts")["calls"] == 0 and stats.summary("accounts")["last_error"] is None
     stats.record("accounts", SectionStatus.OK, 0.01)
     assert stats.health("accounts", breaker) == "ok"
+
+
+def test_a_reload_keeps_the_counts_of_providers_still_configured() -> None:
+    """Providers kept by a reload keep their counts; a new one starts at zero; a removed one is gone."""
+    log = WebhookLog.for_providers(["pbx", "old"])
+    log.refused("pbx", BadSignature("Screenpop-Signature does not match the body"))
+    log.reconfigured(["pbx", "twilio"])
+    assert {n: c.refused for n, c in log.providers.items()} == {"pbx": 1, "twilio": 0}
