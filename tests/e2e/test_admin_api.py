@@ -173,3 +173,25 @@ async def test_no_number_note_or_secret_in_any_admin_answer(store_url: str) -> N
 async def _noted(base: str, token: str, note: dict[str, Any]) -> bool:
     status, _ = await api(base, "POST", "/api/calls/c-0/notes", token, **note)
     return status == 201
+
+
+async def test_status_counts_suggestion_feedback_when_an_insight_connector_exists(store_url: str) -> None:
+    """With a `rules` connector, status has `feedback` per section (kept answers); without one it has none."""
+    plain = _settings(store_url)
+    config = base_config(store_url)
+    config["agents"]["directory"].append({"id": "it-1", "role": "it", "queues": []})
+    config["roles"] = {**config["roles"], "it": {"admin": True}}
+    config["connectors"].append({"name": "offer", "kind": "rules", "rules": [{"then": {"terms": "Net 30"}}]})
+    settings = settings_from_mapping(config, source="<test>", environ={})
+    admin, agent = token_for(settings, "it-1"), token_for(settings, "agent-1")
+    async with running(plain) as base:
+        _, without = await api(base, "GET", "/api/admin/status", admin)
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as socket:
+        await post_event(base, event_body("c-f", agent="agent-1"))
+        await socket.card_until_complete("c-f")
+        for product, outcome in [("SKU-1", "accepted"), ("SKU-2", "declined"), ("SKU-3", "declined")]:
+            answer = {"section": "offer", "product": product, "outcome": outcome}
+            assert (await api(base, "POST", "/api/calls/c-f/feedback", agent, json=answer))[0] == 201
+        _, report = await api(base, "GET", "/api/admin/status", admin)
+    assert "feedback" not in without
+    assert report["feedback"] == {"offer": {"accepted": 1, "declined": 2}}
