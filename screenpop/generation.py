@@ -185,9 +185,11 @@ async def build_generation(
     context = connector_context(settings.numbers.default_region, Path(settings.source).parent, shared.http)
     fresh_specs = [c for c in settings.connectors if c.name not in carried]
     fresh = build_connectors(fresh_specs, context)
-    stats = ConnectorStats(settings.connectors, **_clock(shared))
+    # figures go on for a connector whose block is unchanged (ConnectorStats.reconfigured)
     if previous is not None:
-        stats.carry_over(previous.engine.stats, tuple(carried))
+        stats = previous.engine.stats.reconfigured(settings.connectors)
+    else:
+        stats = ConnectorStats(settings.connectors, **_clock(shared))
     await start_connectors(fresh, stats)
     connectors = {c.name: carried.get(c.name) or fresh[c.name] for c in settings.connectors}
     breakers = _carried_breakers(settings, previous, carried)

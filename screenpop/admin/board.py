@@ -118,7 +118,8 @@ class AdminBoard:
         except (RedisError, OSError) as exc:
             log.debug("admin board: shared deliveries unreadable: %s", type(exc).__name__)
             return self.webhooks.last(limit)  # Redis down: this instance's own are still worth showing
-        return [json.loads(entry) for entry in raw]
+        # instances push in batches, a fraction of a second apart: order the page by time itself
+        return sorted((json.loads(entry) for entry in raw), key=lambda d: str(d["at"]), reverse=True)
 
     async def _loop(self, snapshot: Snapshot) -> None:
         published_at = -PUBLISH_EVERY_S
@@ -132,6 +133,8 @@ class AdminBoard:
             except (RedisError, OSError) as exc:
                 # Redis away: the broker reports it; the next round tries again, deliveries wait (bounded)
                 log.debug("admin board: round skipped: %s", type(exc).__name__)
+            except Exception:  # one bad round must not end the sharing for the life of the process
+                log.exception("admin board: round failed")
             await asyncio.sleep(FLUSH_EVERY_S)
 
     async def _publish(self, own: dict[str, Any]) -> None:

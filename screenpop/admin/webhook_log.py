@@ -100,6 +100,10 @@ class WebhookLog:
         """Count ``provider`` from now on: one a reload added (names come from the config only)."""
         self.providers.setdefault(provider, ProviderCounts())
 
+    def reconfigured(self, names: Sequence[str]) -> None:
+        """After a reload: providers kept keep their counts, new ones start at 0, removed ones go."""
+        self.providers = {name: self.providers.get(name) or ProviderCounts() for name in names}
+
     def accepted(self, provider: str, status: int, events: Sequence[CallEvent], fresh: bool) -> None:
         """A verified request; ``fresh`` is False when every event in it had been handled already."""
         counts = self.providers.get(provider)

@@ -63,6 +63,7 @@ class _Connector:
     last_error: str | None = None
     last_error_at: float | None = None
     start_error: str | None = None
+    not_ready: str | None = None
     failing_run: int = 0
     unlogged: int = 0
     logged_at: float | None = None
@@ -80,6 +81,20 @@ class ConnectorStats:
     def __init__(self, connectors: tuple[ConnectorSettings, ...], clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._connectors = {c.name: _Connector(connector_secrets(c)) for c in connectors}
+        self._configs = {c.name: c for c in connectors}
+
+    def reconfigured(self, connectors: tuple[ConnectorSettings, ...]) -> ConnectorStats:
+        """The figures for a reloaded config: a connector whose block did not change keeps its own.
+
+        A changed block (another URL, another query) starts afresh: its old
+        latencies and errors describe a source it no longer asks.
+        """
+        fresh = ConnectorStats(connectors, self._clock)
+        for config in connectors:
+            kept = self._connectors.get(config.name)
+            if kept is not None and self._configs.get(config.name) == config:
+                fresh._connectors[config.name] = kept
+        return fresh
 
     def record(self, name: str, status: SectionStatus, elapsed_s: float, error: str | None = None) -> None:
         """One finished call: counted in the current bucket; a failure kept, logged (rate-limited)."""
@@ -101,12 +116,6 @@ class ConnectorStats:
         else:
             self._answered(name, entry)
 
-    def carry_over(self, previous: ConnectorStats, names: Iterator[str] | tuple[str, ...]) -> None:
-        """Keep ``previous``'s figures for ``names``: connectors a reload kept as they were."""
-        for name in names:
-            if name in self._connectors and name in previous._connectors:
-                self._connectors[name] = previous._connectors[name]
-
     def start_failed(self, name: str, error: BaseException | str) -> None:
         """The connector could not start: its health says so until a call answers."""
         entry = self._connectors.get(name)
@@ -115,6 +124,16 @@ class ConnectorStats:
         text = error if isinstance(error, str) else _exception_text(error)
         entry.start_error = redact(text, entry.secrets, MAX_ERROR_CHARS)
         log.warning("connector %s could not start: %s", name, entry.start_error)
+
+    def not_ready(self, name: str, reason: str) -> None:
+        """The connector answered that it has nothing to answer from yet (a model being built).
+
+        Not a failure of its source (the breaker does not count it), and not a
+        call; its health says so until a call answers.
+        """
+        entry = self._connectors.get(name)
+        if entry is not None:
+            entry.not_ready = redact(reason, entry.secrets, MAX_ERROR_CHARS)
 
     def summary(self, name: str) -> dict[str, Any]:
         """Calls, errors, timeouts and p50/p95/p99 (ms) over the window, and the last error."""
@@ -147,9 +166,13 @@ class ConnectorStats:
         if entry is None:
             return "ok"
         if entry.recent and entry.recent[-1]:
-            return f"failing: {reason} ({sum(entry.recent)} of the last {len(entry.recent)} calls)"
+            calls = len(entry.recent)
+            count = "the last call" if calls == 1 else f"{sum(entry.recent)} of the last {calls} calls"
+            return f"failing: {reason} ({count})"
         if not entry.recent and entry.start_error:
             return f"failing: could not start: {entry.start_error}"
+        if entry.not_ready:
+            return f"not ready yet: {entry.not_ready}"
         return "ok"
 
     def _bucket(self, entry: _Connector) -> _Bucket:
@@ -177,6 +200,7 @@ class ConnectorStats:
 
     def _answered(self, name: str, entry: _Connector) -> None:
         entry.start_error = None
+        entry.not_ready = None
         if entry.failing_run:
             log.warning("connector %s answers again after %d failed calls", name, entry.failing_run)
         entry.failing_run = 0

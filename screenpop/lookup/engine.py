@@ -259,6 +259,7 @@ class LookupEngine:
         except ConnectorNotReady as exc:  # not a failure of the source: the breaker does not count it
             section = Section(SectionStatus.ERROR, error=str(exc)[:200] or "not ready yet")
             self._observe(name, section.status, time.perf_counter() - started)
+            self.stats.not_ready(name, section.error or "not ready yet")
             return replace(section, title=config.title, elapsed_ms=0)
         except ConnectorError as exc:
             section = Section(SectionStatus.ERROR, error=str(exc)[:200] or "connector error")
@@ -266,7 +267,8 @@ class LookupEngine:
             breaker.record_failure()
             raise
         except Exception as exc:  # a broken connector must never break the card
-            log.warning("connector %s failed: %s", name, type(exc).__name__, exc_info=log.isEnabledFor(10))
+            # logged (rate-limited, redacted) by ConnectorStats; the traceback only with --debug
+            log.debug("connector %s raised", name, exc_info=True)
             section = Section(SectionStatus.ERROR, error=f"connector failed ({type(exc).__name__})")
         else:
             section = _section_from(result, config)

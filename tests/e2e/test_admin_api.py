@@ -19,6 +19,7 @@ from tests.support.service import (
     ADA,
     SECRET,
     WEBHOOK_SECRET,
+    agent_socket,
     api,
     base_config,
     event_body,
@@ -109,6 +110,21 @@ async def test_status_counts_connector_calls_and_provider_outcomes_with_reasons(
     assert report["instances"][report["instance"]]["providers"] == report["providers"]
 
 
+async def test_status_counts_agents_connected_per_queue(store_url: str) -> None:
+    """Agents with a socket open are counted, in total (sockets) and per queue of theirs (agents)."""
+    settings = _settings(store_url)
+    admin = token_for(settings, "it-1")
+    async with (
+        running(settings) as base,
+        agent_socket(base, settings, "agent-1"),
+        agent_socket(base, settings, "agent-1"),
+        agent_socket(base, settings, "agent-3"),
+    ):
+        _, report = await api(base, "GET", "/api/admin/status", admin)
+    assert report["agents_connected"] == 3
+    assert report["agents_by_queue"] == {"sales": 1, "support": 1}
+
+
 async def test_deliveries_newest_first_with_reasons_and_bounded_limit(store_url: str) -> None:
     """Each webhook is listed newest first with its outcome and reason; a limit outside 1..500 is a 400."""
     settings = _settings(store_url)
@@ -157,3 +173,25 @@ async def test_no_number_note_or_secret_in_any_admin_answer(store_url: str) -> N
 async def _noted(base: str, token: str, note: dict[str, Any]) -> bool:
     status, _ = await api(base, "POST", "/api/calls/c-0/notes", token, **note)
     return status == 201
+
+
+async def test_status_counts_suggestion_feedback_when_an_insight_connector_exists(store_url: str) -> None:
+    """With a `rules` connector, status has `feedback` per section (kept answers); without one it has none."""
+    plain = _settings(store_url)
+    config = base_config(store_url)
+    config["agents"]["directory"].append({"id": "it-1", "role": "it", "queues": []})
+    config["roles"] = {**config["roles"], "it": {"admin": True}}
+    config["connectors"].append({"name": "offer", "kind": "rules", "rules": [{"then": {"terms": "Net 30"}}]})
+    settings = settings_from_mapping(config, source="<test>", environ={})
+    admin, agent = token_for(settings, "it-1"), token_for(settings, "agent-1")
+    async with running(plain) as base:
+        _, without = await api(base, "GET", "/api/admin/status", admin)
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as socket:
+        await post_event(base, event_body("c-f", agent="agent-1"))
+        await socket.card_until_complete("c-f")
+        for product, outcome in [("SKU-1", "accepted"), ("SKU-2", "declined"), ("SKU-3", "declined")]:
+            answer = {"section": "offer", "product": product, "outcome": outcome}
+            assert (await api(base, "POST", "/api/calls/c-f/feedback", agent, json=answer))[0] == 201
+        _, report = await api(base, "GET", "/api/admin/status", admin)
+    assert "feedback" not in without
+    assert report["feedback"] == {"offer": {"accepted": 1, "declined": 2}}
