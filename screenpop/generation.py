@@ -107,6 +107,10 @@ class Generations:
         """The generation of the call being served (pinned), else the latest."""
         return self._pinned.get() or self.latest
 
+    def config_info(self) -> dict[str, str]:
+        """``config`` of ``GET /api/admin/status``: when and from where the running config was loaded."""
+        return {"loaded_at": self.latest.loaded_at, "source": self.latest.settings.source}
+
     @property
     def alive(self) -> int:
         """How many generations are alive: the latest, and replaced ones still finishing their calls."""
