@@ -127,7 +127,7 @@ async def _services(app: web.Application, reload_from: Loader | None) -> AsyncIt
     app[app_keys.BROKER] = broker
     app[app_keys.HTTP] = http
     app[app_keys.GENERATIONS] = generations
-    app[app_keys.RELOADER] = Reloader(reload_from, generations, shared, hub)
+    app[app_keys.RELOADER] = Reloader(reload_from, generations, shared, hub, broker)
     app[app_keys.HUB] = hub
     app[app_keys.CALLS] = calls
     listeners = await _start_ami(app, settings, calls)

@@ -127,7 +127,7 @@ def require_admin(agent: AgentIdentity) -> None:
 async def reload_config(request: web.Request) -> web.Response:
     """Read the config file again: 200 with what changed, or 400 with the config error (nothing changes)."""
     require_admin(_agent(request))
-    outcome = await request.app[app_keys.RELOADER].reload()
+    outcome = await request.app[app_keys.RELOADER].reload_everywhere()
     log.info("%s", outcome.sentence())
     return web.json_response(outcome.to_json())
 
