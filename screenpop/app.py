@@ -143,9 +143,9 @@ async def _services(app: web.Application, reload_from: Loader | None) -> AsyncIt
     finally:
         for listener in listeners:
             await listener.stop()
-        await generations.latest.engine.close()  # cancels its lookups and closes the shared cache
+        await generations.close()  # every live generation's lookups cancelled, its connectors closed
+        await shared.cache.close()
         await recorder.close()
-        await generations.close()
         await http.close()
         await broker.close()
         await store.close()

@@ -168,7 +168,7 @@ class Generations:
             task.cancel()
         await asyncio.gather(*self._retiring, return_exceptions=True)
         for generation in self._alive:
-            await generation.engine.settle(timeout_s=0)
+            await generation.engine.stop()
         unique = {id(c): c for g in self._alive for c in g.connectors.values()}
         await _close(list(unique.values()))
 
@@ -185,19 +185,18 @@ async def build_generation(
     and answers with errors, as at start-up.  Raises ``ConfigError`` when a
     connector kind cannot be loaded.
     """
+    providers = {
+        p.name: make_provider(p, settings.server) for p in settings.providers if p.kind != "asterisk_ami"
+    }  # first: a provider that cannot be made must fail the build before any connector opens a pool
     carried = _carried(settings, previous)
     context = connector_context(settings.numbers.default_region, Path(settings.source).parent, shared.http)
-    fresh_specs = [c for c in settings.connectors if c.name not in carried]
-    fresh = build_connectors(fresh_specs, context)
+    fresh = build_connectors([c for c in settings.connectors if c.name not in carried], context)
     await start_connectors(fresh)
     connectors = {c.name: carried.get(c.name) or fresh[c.name] for c in settings.connectors}
     breakers = _carried_breakers(settings, previous, carried)
     engine = LookupEngine(
         settings, connectors, shared.cache, observer=shared.observer, breakers=breakers, **_clock(shared)
     )
-    providers = {
-        p.name: make_provider(p, settings.server) for p in settings.providers if p.kind != "asterisk_ami"
-    }
     return Generation(
         settings=settings,
         connectors=connectors,

@@ -127,6 +127,12 @@ class Reloader:
                 new = await build_generation(settings, self._shared, running)
             except ConfigError as exc:
                 raise BadRequest(str(exc)) from exc
+            except Exception as exc:  # a connector kind's constructor failing: the running config stays
+                log.warning("reload: building the new config failed", exc_info=True)
+                raise BadRequest(
+                    f"{settings.source}: a connector could not be built ({type(exc).__name__}); "
+                    "the running config stays"
+                ) from exc
             self._generations.replace(new)
             disconnected = await self._hub.reconcile()
             return _outcome(running, new, disconnected)
