@@ -35,7 +35,7 @@ async def build(settings: Any, shared: Shared, previous: Generation | None = Non
 async def test_a_connector_carried_over_then_removed_stays_open_while_an_older_call_uses_it(
     shared: Shared,
 ) -> None:
-    """`a`, kept by reload 2 and dropped by reload 3, closes only when the call pinned on generation 1 ends."""
+    """`a`, kept by reload 2 and dropped by reload 3, closes only when the call on generation 1 ends."""
     first = await build(settings_with(a=0, b=0), shared)
     generations = Generations(first)
     a: Any = first.connectors["a"]
