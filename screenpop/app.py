@@ -137,7 +137,7 @@ async def _services(app: web.Application, reload_from: Loader | None) -> AsyncIt
     app[app_keys.BROKER] = broker
     app[app_keys.HTTP] = http
     app[app_keys.GENERATIONS] = generations
-    app[app_keys.RELOADER] = Reloader(reload_from, generations, shared, hub)
+    app[app_keys.RELOADER] = Reloader(reload_from, generations, shared, hub, broker)
     app[app_keys.HUB] = hub
     app[app_keys.CALLS] = calls
     listeners = await _start_ami(app, settings, calls)
@@ -157,9 +157,9 @@ async def _services(app: web.Application, reload_from: Loader | None) -> AsyncIt
         await board.close()
         for listener in listeners:
             await listener.stop()
-        await generations.latest.engine.close()  # cancels its lookups and closes the shared cache
+        await generations.close()  # every live generation's lookups cancelled, its connectors closed
+        await shared.cache.close()
         await recorder.close()
-        await generations.close()
         await http.close()
         await broker.close()
         await store.close()

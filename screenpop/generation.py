@@ -107,6 +107,10 @@ class Generations:
         """The generation of the call being served (pinned), else the latest."""
         return self._pinned.get() or self.latest
 
+    def config_info(self) -> dict[str, str]:
+        """``config`` of ``GET /api/admin/status``: when and from where the running config was loaded."""
+        return {"loaded_at": self.latest.loaded_at, "source": self.latest.settings.source}
+
     @property
     def alive(self) -> int:
         """How many generations are alive: the latest, and replaced ones still finishing their calls."""
@@ -164,7 +168,7 @@ class Generations:
             task.cancel()
         await asyncio.gather(*self._retiring, return_exceptions=True)
         for generation in self._alive:
-            await generation.engine.settle(timeout_s=0)
+            await generation.engine.stop()
         unique = {id(c): c for g in self._alive for c in g.connectors.values()}
         await _close(list(unique.values()))
 
@@ -181,10 +185,12 @@ async def build_generation(
     and answers with errors, as at start-up.  Raises ``ConfigError`` when a
     connector kind cannot be loaded.
     """
+    providers = {
+        p.name: make_provider(p, settings.server) for p in settings.providers if p.kind != "asterisk_ami"
+    }  # first: a provider that cannot be made must fail the build before any connector opens a pool
     carried = _carried(settings, previous)
     context = connector_context(settings.numbers.default_region, Path(settings.source).parent, shared.http)
-    fresh_specs = [c for c in settings.connectors if c.name not in carried]
-    fresh = build_connectors(fresh_specs, context)
+    fresh = build_connectors([c for c in settings.connectors if c.name not in carried], context)
     # figures go on for a connector whose block is unchanged (ConnectorStats.reconfigured)
     if previous is not None:
         stats = previous.engine.stats.reconfigured(settings.connectors)
@@ -202,9 +208,6 @@ async def build_generation(
         stats=stats,
         **_clock(shared),
     )
-    providers = {
-        p.name: make_provider(p, settings.server) for p in settings.providers if p.kind != "asterisk_ami"
-    }
     return Generation(
         settings=settings,
         connectors=connectors,

@@ -10,6 +10,12 @@ are re-checked against the new directory (hub.Hub.reconcile).
 An invalid file changes nothing: the ``ConfigError``'s sentence (the one the
 CLI prints: file, key path, what is wrong, never a secret) is the answer.
 
+With several instances, a reload through the API is also announced on the
+broker's fan-out (a message to ``RELOAD_CHANNEL``, a name no agent socket
+listens to): every other instance then re-reads its own file and logs its
+outcome in one line.  SIGHUP reloads only the process that receives it (IT
+sending it to every process would otherwise reload each of them N times).
+
 Some settings are bound at start-up (the listening socket, the store's and
 the broker's connections, the AMI links screenpop opens to a PBX): a file
 that changes them is refused as a whole, with a sentence naming the keys,
@@ -21,10 +27,13 @@ reloaded.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from screenpop.broker import Broker, Delivery, Message
 from screenpop.config import Settings
 from screenpop.errors import BadRequest, ConfigError
 from screenpop.generation import Generation, Generations, Shared, build_generation
@@ -34,6 +43,9 @@ log = logging.getLogger(__name__)
 
 Loader = Callable[[], Settings]
 """Reads and validates the config file again, as the command that started the service did."""
+
+RELOAD_CHANNEL = "\x00screenpop:reload"
+"""Where a reload is announced to the other instances (a control character: no agent id a hello names)."""
 
 
 @dataclass(frozen=True)
@@ -74,12 +86,36 @@ class ReloadOutcome:
 class Reloader:
     """Reads the file again and swaps the generation; one reload at a time."""
 
-    def __init__(self, load: Loader | None, generations: Generations, shared: Shared, hub: Hub) -> None:
+    def __init__(
+        self, load: Loader | None, generations: Generations, shared: Shared, hub: Hub, broker: Broker
+    ) -> None:
         self._load = load
         self._generations = generations
         self._shared = shared
         self._hub = hub
+        self._broker = broker
         self._lock = asyncio.Lock()
+        self._instance = uuid.uuid4().hex  # tells this instance's own announcement apart
+        self._announced: set[asyncio.Task[None]] = set()
+        broker.listen(self._on_message)
+
+    async def reload_everywhere(self) -> ReloadOutcome:
+        """The API's reload: this instance now (its outcome is the answer), then the others told to."""
+        outcome = await self.reload()
+        body = json.dumps({"type": "reload", "from": self._instance, "generation": outcome.generation})
+        try:
+            await self._broker.publish([Delivery(RELOAD_CHANNEL, body)])
+        except Exception as exc:  # this instance did reload; the others can still be sent SIGHUP
+            log.warning("reload could not be announced to the other instances: %s", type(exc).__name__)
+        return outcome
+
+    def _on_message(self, message: Message) -> None:
+        """Another instance reloaded through the API: re-read this instance's own file."""
+        if message.agent_id != RELOAD_CHANNEL or _sender(message.body) == self._instance:
+            return
+        task = asyncio.create_task(self.reload_logged())
+        self._announced.add(task)
+        task.add_done_callback(self._announced.discard)
 
     async def reload(self) -> ReloadOutcome:
         """Apply the file as it is now, or raise ``BadRequest`` with the reason and change nothing."""
@@ -91,6 +127,12 @@ class Reloader:
                 new = await build_generation(settings, self._shared, running)
             except ConfigError as exc:
                 raise BadRequest(str(exc)) from exc
+            except Exception as exc:  # a connector kind's constructor failing: the running config stays
+                log.warning("reload: building the new config failed", exc_info=True)
+                raise BadRequest(
+                    f"{settings.source}: a connector could not be built ({type(exc).__name__}); "
+                    "the running config stays"
+                ) from exc
             self._generations.replace(new)
             disconnected = await self._hub.reconcile()
             return _outcome(running, new, disconnected)
@@ -149,6 +191,13 @@ def _outcome(old: Generation, new: Generation, disconnected: int) -> ReloadOutco
         kept=kept,
         disconnected=disconnected,
     )
+
+
+def _sender(body: str) -> object:
+    try:
+        return json.loads(body).get("from")
+    except (ValueError, AttributeError):  # not an announcement this version wrote: not ours either
+        return None
 
 
 def _names(names: tuple[str, ...]) -> str:

@@ -156,10 +156,14 @@ class LookupEngine:
         if running:
             await asyncio.wait(running, timeout=timeout_s)
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
+        """Cancel the lookups still running (shutdown); the cache, which generations share, stays open."""
         for task in [*self._background, *self._inflight.values()]:
             task.cancel()
         await asyncio.gather(*self._background, *self._inflight.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.stop()
         await self.cache.close()
 
     async def traced_section(self, name: str, params: Mapping[str, Any], trace: ConnectorTrace) -> Section:

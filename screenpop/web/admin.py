@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 import screenpop.web.app_keys as app_keys
 from screenpop.admin import MAX_DELIVERIES
+from screenpop.admin.webhook_log import ProviderCounts
 from screenpop.web.handlers import agent_with, int_param
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ async def own_status(app: web.Application) -> dict[str, Any]:
     hub = app[app_keys.HUB]
     report: dict[str, Any] = {
         "connectors": _connectors(app),
-        "providers": {name: counts.to_json() for name, counts in app[app_keys.WEBHOOKS].providers.items()},
+        "providers": _providers(app, generation.providers),
         "agents_connected": hub.connected,
         "agents_by_queue": hub.agents_by_queue(),
         "store": readiness["store"],
@@ -66,6 +68,12 @@ async def own_status(app: web.Application) -> dict[str, Any]:
     for name, extra in app[app_keys.ADMIN_EXTRAS].items():
         report[name] = await _extra(name, extra)
     return report
+
+
+def _providers(app: web.Application, configured: Mapping[str, object]) -> dict[str, Any]:
+    """Counts of the providers the running config has (one a reload added counts from then on)."""
+    counts = app[app_keys.WEBHOOKS].providers
+    return {name: (counts.get(name) or ProviderCounts()).to_json() for name in configured}
 
 
 def _connectors(app: web.Application) -> dict[str, dict[str, Any]]:

@@ -123,7 +123,7 @@ def _agent(request: web.Request) -> AgentIdentity:
 async def reload_config(request: web.Request) -> web.Response:
     """Read the config file again: 200 with what changed, or 400 with the config error (nothing changes)."""
     agent_with(request, "admin")
-    outcome = await request.app[app_keys.RELOADER].reload()
+    outcome = await request.app[app_keys.RELOADER].reload_everywhere()
     log.info("%s", outcome.sentence())
     return web.json_response(outcome.to_json())
 

@@ -293,8 +293,8 @@ def _reload() -> JSON:
             "in progress finish on the config they started with, unchanged connectors keep their pools, "
             "caches and breakers, open sockets stay open (an agent no longer in the directory, or whose "
             "token names a role that no longer exists, is closed with 4401). A file that changes "
-            "`server`, `store`, `broker` or an AMI link is refused: those need a restart. Each instance "
-            "reloads its own file: call this on every instance (or send each one SIGHUP)."
+            "`server`, `store`, `broker` or an AMI link is refused: those need a restart. With several "
+            "instances the reload is announced through the broker and each re-reads its own file."
         ),
         "security": BEARER,
         "responses": {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,10 @@ async def test_reload_adds_a_connector_to_the_next_card_on_an_open_socket(
     path = tmp_path / "screenpop.yaml"
     settings = write(path, without_credit(store_url))
     async with (
-        running_app(create_app(settings)) as (base, _),
+        running_app(create_app(settings)) as (base, app),
         agent_socket(base, settings, "agent-3") as agent,
     ):
+        loaded = app[app_keys.GENERATIONS].config_info()
         await post_event(base, event_body("before", agent="agent-3"))
         before = (await agent.card_until_complete("before"))[-1]["card"]
         assert set(before["sections"]) == {"accounting"}
@@ -72,7 +74,11 @@ async def test_reload_adds_a_connector_to_the_next_card_on_an_open_socket(
         status, body = await reload(base, settings)
         assert status == 200, body
         assert body["connectors"]["added"] == ["credit"] and body["connectors"]["kept"] == ["accounting"]
-        assert body["config"]["source"] == str(path)
+        assert body["config"] == app[app_keys.GENERATIONS].config_info()
+        assert loaded["source"] == body["config"]["source"] == str(path)
+        assert datetime.fromisoformat(body["config"]["loaded_at"]) >= datetime.fromisoformat(
+            loaded["loaded_at"]
+        )
         await post_event(base, event_body("after", agent="agent-3"))
         after = (await agent.card_until_complete("after"))[-1]["card"]
     assert after["sections"]["credit"]["status"] == "ok"

@@ -18,8 +18,9 @@ import yaml
 from screenpop.app import create_app
 from screenpop.config import load_settings
 from tests.support.ports import free_port
-from tests.support.processes import stop, wait_ready
+from tests.support.processes import agent_on, ring, service_config, services, stop, wait_ready
 from tests.support.service import (
+    ADA,
     SCRIPTED,
     Agent,
     agent_socket,
@@ -187,3 +188,37 @@ async def _read_cards(agent: Agent, calls: int) -> list[dict[str, Any]]:
             cards.append(frame)
             complete += bool(frame["complete"])
     return cards
+
+
+async def test_a_reload_through_one_instance_reloads_every_instance_from_its_own_file(
+    tmp_path: Path, redis_url: str, pg_url: str
+) -> None:
+    """Two `serve` processes on one Redis: the API on A reloads A, and B re-reads its own file (a card rung
+    on B carries B's new `crm` connector); B logs its outcome in one line."""
+    before = [base_config("unused")["connectors"][0]]
+    crm = {"name": "crm", "kind": SCRIPTED, "rows": {ADA: {"tier": "gold"}}}
+    config = service_config(pg_url, redis_url, connectors=before)
+    async with services(tmp_path, a=config, b=config) as started:
+        a, b = started["a"], started["b"]
+        for service in (a, b):  # each instance has its own file (as on separate hosts)
+            _add_connector(Path(service.settings.source), crm)
+        admin = token_for(a.settings, "agent-1", role="supervisor")
+        status, body = await api(a.base, "POST", "/api/admin/reload", admin)
+
+        async def b_has_crm() -> bool:
+            _, ready = await b.get("/readyz")
+            return "crm" in ready["connectors"]
+
+        await wait_for(b_has_crm, WITHIN_S, "instance B reloaded its own file")
+        async with agent_on(b, "agent-2") as on_b:
+            assert (await ring(b, "everywhere", agent="agent-2"))[0] == 202
+            card = (await on_b.card_until_complete("everywhere"))[-1]["card"]
+    assert status == 200 and body["connectors"]["added"] == ["crm"]
+    assert card["sections"]["crm"]["data"] == {"tier": "gold"}
+    assert "config reloaded from" in b.log_tail(200) and "added crm" in b.log_tail(200)
+
+
+def _add_connector(path: Path, connector: dict[str, Any]) -> None:
+    written = yaml.safe_load(path.read_text())
+    written["connectors"] = [*written["connectors"], connector]
+    path.write_text(yaml.safe_dump(written))
