@@ -205,7 +205,7 @@ export function traceView(name, entry) {
     headline: `${name} (${entry.kind || "?"}): ${entry.status}${took}`,
     why: entry.why || null,
     steps,
-    notes: Array.isArray(entry.notes) ? entry.notes.map(String) : [],
+    notes: Array.isArray(entry.notes) ? entry.notes.map(String).filter((n) => !String(entry.why || "").includes(n)) : [],
   };
 }
 

@@ -31,8 +31,10 @@ def _connector_lines(name: str, entry: Mapping[str, Any]) -> list[str]:
     lines = ["", f"{name} ({entry.get('kind') or '?'}): {entry['status']}{took}"]
     for step in entry.get("steps", []):
         lines += _step_lines(step)
+    why = entry.get("why") or ""
     for note in entry.get("notes", []):
-        lines.append(f"  note: {note}")
+        if note not in why:  # the reason already says it
+            lines.append(f"  note: {note}")
     if entry.get("why"):
         lines.append(f"  why: {entry['why']}")
     return lines
