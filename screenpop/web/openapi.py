@@ -56,6 +56,7 @@ def _paths() -> JSON:
         "/webhooks/{provider}": {"post": _webhook()},
         "/ws": {"get": _websocket()},
         "/agent": {"get": _agent_page()},
+        "/admin": {"get": _admin_page()},
         "/widget/{name}": {"get": _widget()},
         "/api/calls": {"get": _list_calls()},
         "/api/calls/{call_id}/notes": {"post": _save_note()},
@@ -331,6 +332,16 @@ def _websocket() -> JSON:
 def _agent_page() -> JSON:
     return {
         "summary": "The standalone agent page",
+        "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": STRING}}}},
+    }
+
+
+def _admin_page() -> JSON:
+    return {
+        "summary": "The IT console: connectors, webhooks, agents, a test lookup with trace, reload",
+        "description": "Public like /agent (it holds no data); it signs in with a token whose role has "
+        "`admin: true` (from the fragment, #token=...) and calls the /api/admin endpoints and "
+        "/api/lookup?trace=1 with it",
         "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": STRING}}}},
     }
 
