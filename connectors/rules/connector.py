@@ -137,7 +137,8 @@ class RulesConnector:
             if trace is not None:
                 trace.step("rule", rule=number, failed=_failed(conditions, params)).answered(holds=False)
         if trace is not None:
-            trace.note(f"no rule's conditions hold (of {len(self._table)} rules)")
+            count = len(self._table)
+            trace.note(f"no rule's conditions hold ({count} rule{'s' if count != 1 else ''} checked)")
         return LookupResult(data=None)
 
 

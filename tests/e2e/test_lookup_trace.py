@@ -86,6 +86,14 @@ def _config(tmp: Path, api: str, pg_url: str) -> Path:
                 "headers": {"Authorization": f"Bearer {BEARER}", "Accept": "application/json"},
                 "select": {"name": "$.items[0].full_name"},
             },
+            {
+                "name": "offer",
+                "kind": "rules",
+                "needs": ["accounting.account_id"],
+                "rules": [
+                    {"when": {"attr_tier": {"equals": "gold"}}, "then": {"say": "Offer the gold plan"}}
+                ],
+            },
         ],
     }
     path = tmp / "screenpop.yaml"
@@ -139,7 +147,10 @@ async def test_json_trace_shows_statements_parameters_rows_and_masks_secrets(
     code, out, err = await _lookup(tmp_path, pg_url, ADA, "--trace", "--json")
     assert code == 0, err
     trace: dict[str, Any] = json.loads(out)["trace"]
-    assert list(trace) == ["accounting", "invoices", "pg", "crm"]
+    assert list(trace) == ["accounting", "invoices", "pg", "crm", "offer"]
+    assert trace["offer"]["status"] == "not_found"  # the call has no attribute tier
+    assert trace["offer"]["why"] == "not found: no rule's conditions hold (1 rule checked)"
+    assert trace["offer"]["steps"][0]["failed"] == ["attr_tier equals 'gold': the call has None"]
 
     (query,) = trace["accounting"]["steps"]
     assert query["what"] == "query"
