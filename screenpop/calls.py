@@ -25,7 +25,7 @@ from screenpop.call_transfers import TransferSteps, over, rings_after_transfer
 from screenpop.card import SectionSpec, card_summaries, render_card, role_views, shown_sections
 from screenpop.config import Settings
 from screenpop.errors import RateLimited, Unavailable
-from screenpop.generation import Generations
+from screenpop.generation import Generation, Generations
 from screenpop.lines import context_for, looked_up_raw
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
@@ -51,6 +51,7 @@ class LiveCall:
     answered_by: str | None = None
     provider: str | None = None  # whose call id this is (ids are unique per provider only)
     views: CardViews | None = None  # the last version published to every recipient (kept for transfers)
+    generation: Generation | None = None  # the config it is built on: its later events use it too
 
 
 class CallService(TransferSteps):
@@ -98,7 +99,10 @@ class CallService(TransferSteps):
             raise RateLimited("too many calls in progress; retry shortly")
         self._opening += 1  # counted from here, so a flood cannot slip past the limit while we wait
         try:
-            with self._generations.pinned():  # this event, and the fan-out it starts, keep one config
+            # this event, and the fan-out it starts, keep one config: the call's own while its
+            # card is being built here (a transfer or a second leg meanwhile), else the latest
+            live = self._live.get(_call_key(event))
+            with self._generations.pinned(live.generation if live is not None else None):
                 return await self._take(event, received)
         finally:
             self._opening -= 1
@@ -202,7 +206,12 @@ class CallService(TransferSteps):
             queue=event.queue,
             context=context_for(self._settings, event),
         )
-        live = LiveCall(card=card, recipients=dict(recipients), provider=event.provider)
+        live = LiveCall(
+            card=card,
+            recipients=dict(recipients),
+            provider=event.provider,
+            generation=self._generations.current,
+        )
         self._live[_call_key(event)] = live
         try:
             await self._publish_card(live)

@@ -67,6 +67,7 @@ class Generation:
     loaded_at: str
     number: int = 1
     users: int = field(default=0, compare=False)
+    retired: bool = field(default=False, compare=False)  # no call may pin it any more
     idle: asyncio.Event = field(default_factory=asyncio.Event, compare=False)
 
     def hold(self) -> None:
@@ -117,10 +118,16 @@ class Generations:
         return len(self._alive)
 
     @contextlib.contextmanager
-    def pinned(self) -> Iterator[Generation]:
-        """Serve what follows (and the tasks it spawns, which copy the context) on one generation."""
+    def pinned(self, generation: Generation | None = None) -> Iterator[Generation]:
+        """Serve what follows (and the tasks it spawns, which copy the context) on one generation.
+
+        ``generation`` (the one a call's card is being built on) when it is
+        given and still alive, else the latest; already pinned, it stays.
+        """
         found = self._pinned.get()
-        generation = found or self.latest
+        if generation is None or generation.retired:
+            generation = self.latest
+        generation = found or generation
         generation.hold()
         token = self._pinned.set(generation) if found is None else None
         try:
@@ -152,11 +159,13 @@ class Generations:
     async def _retire(self, old: Generation) -> None:
         try:
             async with asyncio.timeout(RETIRE_AFTER_S):
-                await old.idle.wait()
+                while old.users > 0:  # a call of its own may pin it again until it is marked retired
+                    await old.idle.wait()
         except TimeoutError:
             log.warning(
                 "config generation %d still in use after %.0f s; closing it", old.number, RETIRE_AFTER_S
             )
+        old.retired = True  # no await since the count was seen at zero: nobody pinned it meanwhile
         await old.engine.settle(timeout_s=old.settings.card.deadline_ms / 1000)
         self._alive.remove(old)
         in_use = {id(c) for g in self._alive for c in g.connectors.values()}

@@ -81,3 +81,22 @@ async def test_a_task_spawned_inside_a_call_keeps_its_generation_and_holds_it(sh
     assert seen == [first] and still_held == 1 and generations.current is second
     assert not old_a.started
     await generations.close()
+
+
+async def test_a_later_event_of_a_call_pins_the_calls_generation_until_it_is_retired(shared: Shared) -> None:
+    """pinned(own) gives the call's generation while it is still held, and the latest once it was retired."""
+    first = await build(settings_with(a=0), shared)
+    generations = Generations(first)
+    first.hold()  # the call's card is being built on generation 1 (its fan-out task holds it)
+    second = await build(settings_with(a=1), shared, first)
+    generations.replace(second)
+    with generations.pinned(first) as during:  # a transfer of that call meanwhile
+        pass
+    with generations.pinned() as other:  # another call's event
+        pass
+    first.release()
+    await wait_for(lambda: first.retired, WITHIN_S, "generation 1 retired")
+    with generations.pinned(first) as after:
+        pass
+    assert during is first and other is second and after is second
+    await generations.close()
