@@ -20,11 +20,12 @@ from urllib.parse import quote
 import pytest
 import websockets
 import yaml
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext, Page, expect
 
 from screenpop.config import Settings, load_settings
 from tests.support.browser import WAIT_MS, origin, screenpop_on, write_accounts
 from tests.support.ports import free_port
+from tests.support.processes import services
 from tests.support.servers import PostgresServer
 from tests.support.service import SECRET, Agent, api, event_body, post_event
 from tests.support.signers import WEBHOOK_SECRET
@@ -328,8 +329,37 @@ async def test_an_agent_removed_from_the_directory_is_disconnected(
         assert (await kept.card_until_complete("kept"))[-1]["card"]["sections"]["accounting"][
             "status"
         ] == "ok"
-        await wait_for(lambda: queue.inner_text(), within=WITHIN_S, what="support queue redrawn")
-        await page.wait_for_function(
-            "document.querySelector('[data-testid=queue-row][data-queue=support] td').textContent === '1'",
-            timeout=WAIT_MS,
-        )
+        await expect(queue).to_have_text("1", timeout=WITHIN_S * 1000)
+
+
+@pytest.mark.redis
+async def test_two_instances_are_shown_side_by_side(
+    chromium: BrowserContext, tmp_path: Path, redis_url: str, pg_url: str
+) -> None:
+    """Two real instances over Redis: A's console has a column per instance and lists B's refusal."""
+    config = console_config(tmp_path, 0)
+    config["store"] = {"url": pg_url}
+    config["broker"] = {"url": redis_url}
+    async with services(tmp_path, a=config, b=config) as started:
+        a, b = started["a"], started["b"]
+        async with console(chromium, a.base, a.token("it-1")) as page:
+            await live(page)
+            columns = page.locator("[data-testid=connectors] thead th")
+            await expect(columns).to_have_count(3, timeout=WITHIN_S * 1000)
+            assert (await page.locator("[data-testid=instances]").inner_text()).startswith("2 instances")
+            cells = page.locator("[data-testid=connector-row][data-connector=accounting] td[data-instance]")
+            assert await cells.count() == 2
+            labels = {await cells.nth(i).get_attribute("data-instance") for i in range(2)}
+            assert len(labels) == 2
+
+            body = event_body("forged-on-b", number=ADA)
+            status, _ = await post_event(b.base, body, signature="t=1,v1=" + "0" * 64)
+            assert status == 401
+            refused = page.locator(
+                "[data-testid=provider-row][data-provider=pbx] [data-testid=provider-refused]"
+            )
+            await expect(refused).to_have_text("1", timeout=WITHIN_S * 1000)
+            assert await refused.inner_text() == "1"
+            await page.locator("[data-testid=delivery-row][data-refused=true]").first.wait_for(
+                timeout=WAIT_MS
+            )
