@@ -15,34 +15,35 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from screenpop.admin import AdminBoard, WebhookLog
 from screenpop.auth import AgentIdentity
 from screenpop.broker import make_broker
 from screenpop.calls import CallService
-from screenpop.card import section_specs
+from screenpop.card import section_meta
 from screenpop.clock import Clock, SystemClock
-from screenpop.config import Settings
-from screenpop.connector_api import Connector
-from screenpop.errors import ScreenpopError
+from screenpop.config import Settings, load_settings
+from screenpop.generation import Generations, Shared, build_generation
 from screenpop.hub import Hub
-from screenpop.lookup import LookupEngine, MemoryCache, RedisCache, SectionCache
+from screenpop.lookup import MemoryCache, RedisCache, SectionCache
 from screenpop.metrics import Metrics
 from screenpop.phone import warm
-from screenpop.plugins import build_connectors, build_sinks, connector_context
-from screenpop.providers import make_provider
+from screenpop.plugins import build_sinks
 from screenpop.providers.asterisk_ami import AmiListener
+from screenpop.reloading import Loader, Reloader
 from screenpop.sink_api import Sink, SinkContext
-from screenpop.sinks import SinkWorker
+from screenpop.sinks import SinkWorker, describe_backlog
 from screenpop.sinks.worker import LEASE_MARGIN_S
-from screenpop.store import CallRecorder, RetentionPolicy, SinkBacklog, Store
+from screenpop.store import CallRecorder, RetentionPolicy, Store
 from screenpop.store.retention_loop import run_retention
 from screenpop.web import (
+    admin,
     app_keys,
     cors_middleware,
     error_middleware,
@@ -55,8 +56,15 @@ from screenpop.web import (
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
-    """The service; ``clock`` decides when agent tokens run out (tests pass a ``ManualClock``)."""
+def create_app(
+    settings: Settings, clock: Clock | None = None, reload_from: Loader | None = None
+) -> web.Application:
+    """The service; ``clock`` decides when agent tokens run out (tests pass a ``ManualClock``).
+
+    ``reload_from`` reads the config again as the command that started the
+    service did (``POST /api/admin/reload``, SIGHUP); by default the file
+    named by ``settings.source``, when it is one.
+    """
     app = web.Application(
         middlewares=[cors_middleware, error_middleware],
         client_max_size=settings.server.max_body_bytes,
@@ -65,15 +73,23 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[app_keys.SETTINGS] = settings
     app[app_keys.CLOCK] = clock or SystemClock()
     app[app_keys.METRICS] = Metrics()
-    app[app_keys.SPECS] = section_specs(settings)
-    app[app_keys.PROVIDERS] = {
-        p.name: make_provider(p, settings.server) for p in settings.providers if p.kind != "asterisk_ami"
-    }
     app[app_keys.LINKS] = {}
-    app.cleanup_ctx.append(_services)
+    app[app_keys.WEBHOOKS] = WebhookLog.for_providers(
+        [p.name for p in settings.providers if p.kind != "asterisk_ami"],
+        shared=settings.broker.url.startswith("redis"),
+    )
+    app[app_keys.ADMIN_EXTRAS] = {}
+    app.cleanup_ctx.append(functools.partial(_services, reload_from=reload_from or _file_loader(settings)))
     app.on_shutdown.append(_shutdown)
     _add_routes(app)
     return app
+
+
+def _file_loader(settings: Settings) -> Loader | None:
+    """Reading ``settings.source`` again, when the settings came from a file (tests build some in code)."""
+    if not Path(settings.source).is_file():
+        return None
+    return functools.partial(load_settings, settings.source)
 
 
 def _add_routes(app: web.Application) -> None:
@@ -89,6 +105,9 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_post("/api/calls/{call_id}/feedback", handlers.save_feedback)
     app.router.add_post("/api/calls/{call_id}/attributes", handlers.post_attributes)
     app.router.add_get("/api/lookup", handlers.lookup)
+    app.router.add_get("/api/admin/status", admin.status)
+    app.router.add_get("/api/admin/deliveries", admin.deliveries)
+    app.router.add_post("/api/admin/reload", handlers.reload_config)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
@@ -100,7 +119,7 @@ async def _ws(request: web.Request) -> web.WebSocketResponse:
     return await request.app[app_keys.HUB].handle(request)
 
 
-async def _services(app: web.Application) -> AsyncIterator[None]:
+async def _services(app: web.Application, reload_from: Loader | None) -> AsyncIterator[None]:
     settings = app[app_keys.SETTINGS]
     metrics = app[app_keys.METRICS]
     # The geocoder loads its data on first use (~1 s): pay that now, not on the first call.
@@ -109,14 +128,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     broker = make_broker(settings.broker.url, settings.broker.replay_s)
     await broker.start()
     http = aiohttp.ClientSession()
-    context = connector_context(settings.numbers.default_region, Path(settings.source).parent, http)
-    connectors = build_connectors(settings.connectors, context)
-    await _start_connectors(connectors)
-    engine = LookupEngine(settings, connectors, _cache(settings), observer=metrics)
+    shared = Shared(http=http, cache=_cache(settings), observer=metrics)
+    generations = Generations(await build_generation(settings, shared))
     hub = Hub(
-        settings,
+        generations,
         broker,
-        functools.partial(_welcome_extras, settings),
+        lambda agent: _welcome_extras(generations.latest.settings, agent),
         store.audit_card,
         metrics,
         app[app_keys.CLOCK],
@@ -124,15 +141,18 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     recorder = CallRecorder(store, metrics)
     recorder.start()
     sinks = build_sinks(settings.sinks, SinkContext(http))
-    worker = await _start_sinks(app, store, sinks)
-    calls = CallService(settings, engine, broker, store, metrics, app[app_keys.SPECS], recorder)
+    worker = await _start_sinks(app, store, sinks, settings)
+    calls = CallService(generations, broker, store, metrics, recorder)
     app[app_keys.STORE] = store
     app[app_keys.BROKER] = broker
     app[app_keys.HTTP] = http
-    app[app_keys.ENGINE] = engine
+    app[app_keys.GENERATIONS] = generations
     app[app_keys.HUB] = hub
     app[app_keys.CALLS] = calls
     app[app_keys.SINKS] = worker
+    app[app_keys.RELOADER] = Reloader(
+        reload_from, generations, shared, hub, broker, after=functools.partial(_reload_sinks, app)
+    )
     listeners = await _start_ami(app, settings, calls)
     retention = _start_retention(app, store)
 
@@ -141,37 +161,32 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
     app[app_keys.READINESS] = readiness
     app[app_keys.REFRESH_GAUGES] = lambda: _refresh_gauges(app)
+    board = AdminBoard(app[app_keys.WEBHOOKS], settings.broker.url if app[app_keys.WEBHOOKS].shared else None)
+    app[app_keys.BOARD] = board
+    app[app_keys.ADMIN_EXTRAS]["sinks"] = functools.partial(_sinks_state, app)
+    board.start(functools.partial(admin.own_status, app))
     _settle_garbage_collector()
     try:
         yield
     finally:
-        if retention is not None:
-            retention.cancel()
-            await asyncio.gather(retention, return_exceptions=True)
+        retention.cancel()
+        await asyncio.gather(retention, return_exceptions=True)
+        await board.close()
         for listener in listeners:
             await listener.stop()
-        await engine.close()
+        await generations.close()  # every live generation's lookups cancelled, its connectors closed
+        await shared.cache.close()
         await recorder.close()
         await worker.close()
-        await asyncio.gather(*(s.close() for s in sinks.values()), return_exceptions=True)
-        await asyncio.gather(*(c.close() for c in connectors.values()), return_exceptions=True)
+        await asyncio.gather(*(s.close() for s in worker.sinks.values()), return_exceptions=True)
         await http.close()
         await broker.close()
         await store.close()
 
 
-async def _start_connectors(connectors: dict[str, Connector]) -> None:
-    """Start every connector; one that cannot start yet is logged and answers with errors."""
-    results = await asyncio.gather(*(c.start() for c in connectors.values()), return_exceptions=True)
-    for name, result in zip(connectors, results, strict=True):
-        if isinstance(result, BaseException):
-            # our own sentences (ConnectorError, ConfigError) are written for the log; a driver's
-            # may quote a URL with its password, or data: its type only
-            why = str(result) if isinstance(result, ScreenpopError) else type(result).__name__
-            log.warning("connector %s could not start: %s", name, why)
-
-
-async def _start_sinks(app: web.Application, store: Store, sinks: dict[str, Sink]) -> SinkWorker:
+async def _start_sinks(
+    app: web.Application, store: Store, sinks: Mapping[str, Sink], settings: Settings
+) -> SinkWorker:
     """Open every sink and start this instance's delivery worker.
 
     A lease outlives the slowest sink's timeout, so an entry is never taken
@@ -181,20 +196,48 @@ async def _start_sinks(app: web.Application, store: Store, sinks: dict[str, Sink
     for name, sink in sinks.items():
         metrics.track_sink(name)
         await sink.start()
-    timeouts = [getattr(s.options, "timeout_s", 10.0) for s in app[app_keys.SETTINGS].sinks]
-    lease_s = max(timeouts, default=10.0) + LEASE_MARGIN_S
-    worker = SinkWorker(store, sinks, app[app_keys.CLOCK], metrics, lease_s=lease_s)
+    worker = SinkWorker(store, sinks, app[app_keys.CLOCK], metrics, lease_s=_lease_s(settings))
+    worker.settings = settings.sinks
     worker.start()
     return worker
 
 
-def _start_retention(app: web.Application, store: Store) -> asyncio.Task[None] | None:
-    """The purge loop (at start, then hourly) when ``retention:`` sets any age; None otherwise."""
-    kept = app[app_keys.SETTINGS].retention
-    policy = RetentionPolicy(kept.calls_days, kept.notes_days, kept.audit_days)
-    if not policy.enabled:
-        return None
+def _lease_s(settings: Settings) -> float:
+    timeouts = [getattr(s.options, "timeout_s", 10.0) for s in settings.sinks]
+    return max(timeouts, default=10.0) + LEASE_MARGIN_S
+
+
+async def _reload_sinks(app: web.Application, settings: Settings) -> None:
+    """A reload's sinks: unchanged ones kept (same object), new ones opened, removed ones closed.
+
+    The store writes outbox entries for the new set from the next note on;
+    entries already waiting for a removed sink stay in the outbox (listed in
+    ``/readyz`` as "not configured") until it comes back or they are erased.
+    """
+    worker = app[app_keys.SINKS]
+    running = {s.name: s for s in worker.settings}
+    kept = {s.name: worker.sinks[s.name] for s in settings.sinks if running.get(s.name) == s}
+    fresh = build_sinks(
+        tuple(s for s in settings.sinks if s.name not in kept), SinkContext(app[app_keys.HTTP])
+    )
+    for name, sink in fresh.items():
+        app[app_keys.METRICS].track_sink(name)
+        await sink.start()
+    sinks = {s.name: kept.get(s.name) or fresh[s.name] for s in settings.sinks}
+    retired = worker.reconfigure(sinks, settings.sinks, _lease_s(settings))
+    app[app_keys.STORE].set_sinks(list(sinks))
+    await asyncio.gather(*(s.close() for s in retired), return_exceptions=True)
+
+
+def _start_retention(app: web.Application, store: Store) -> asyncio.Task[None]:
+    """The purge loop: at start, then hourly, by the ages of the config as it is then (reloads count)."""
     metrics = app[app_keys.METRICS]
+    generations = app[app_keys.GENERATIONS]
+
+    def policy() -> RetentionPolicy:
+        kept = generations.latest.settings.retention
+        return RetentionPolicy(kept.calls_days, kept.notes_days, kept.audit_days)
+
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     loop = run_retention(store, policy, app[app_keys.CLOCK], holder, lambda r: metrics.purge_done(r.counts))
     return asyncio.create_task(loop, name="screenpop-retention")
@@ -222,14 +265,7 @@ async def _start_ami(app: web.Application, settings: Settings, calls: CallServic
 
 def _welcome_extras(settings: Settings, agent: AgentIdentity) -> dict[str, Any]:
     """What the widget needs to draw sections: order, titles and display hints for this role."""
-    hidden = settings.hidden_sections(agent.role)
-    sections = []
-    for c in settings.connectors:
-        if c.name in hidden:
-            continue
-        fields = c.display.model_dump(exclude_none=True)["fields"] if c.display else {}
-        rows = getattr(c.options, "rows", "one")
-        sections.append({"name": c.name, "title": c.title, "rows": rows, "fields": fields})
+    sections = section_meta(settings, settings.hidden_sections(agent.role))
     return {"sections": sections, "dispositions": _dispositions(settings)}
 
 
@@ -246,8 +282,11 @@ async def _readiness(app: web.Application) -> dict[str, Any]:
             report["broker"] = await app[app_keys.BROKER].health()
     except TimeoutError:
         report["broker"] = "down: no answer in 1 s"
-    report["connectors"] = {n: b.state.value for n, b in app[app_keys.ENGINE].breakers.items()}
-    if app[app_keys.SETTINGS].sinks:
+    engine = app[app_keys.GENERATIONS].latest.engine
+    report["connectors"] = {n: b.state.value for n, b in engine.breakers.items()}
+    # beyond the SPEC's shape: each connector's health in words (docs/beyond-the-spec.md); never decides 503
+    report["connector_health"] = {n: engine.stats.health(n, b) for n, b in engine.breakers.items()}
+    if app[app_keys.GENERATIONS].latest.settings.sinks or app[app_keys.SINKS].backlog:
         report["sinks"] = await _sinks_state(app)
     if app[app_keys.LINKS]:
         report["phone_links"] = {n: state() for n, state in app[app_keys.LINKS].items()}
@@ -267,7 +306,7 @@ async def _store_state(store: Store) -> str:
 
 async def _sinks_state(app: web.Application) -> dict[str, str]:
     """Each sink's backlog in words; listed for operators, never a reason to fail readiness."""
-    names = [s.name for s in app[app_keys.SETTINGS].sinks]
+    names = [s.name for s in app[app_keys.GENERATIONS].latest.settings.sinks]
     try:
         async with asyncio.timeout(1.0):
             backlog = await app[app_keys.SINKS].refresh_backlog()
@@ -284,14 +323,14 @@ def _refresh_gauges(app: web.Application) -> None:
     metrics = app[app_keys.METRICS]
     now = app[app_keys.CLOCK].time()
     backlog = app[app_keys.SINKS].backlog
-    for sink in app[app_keys.SETTINGS].sinks:
-        found = backlog.get(sink.name)
-        metrics.sink_pending.labels(sink.name).set(found.pending if found else 0)
-        metrics.sink_failing.labels(sink.name).set(found.failing if found else 0)
+    for name in {s.name for s in app[app_keys.GENERATIONS].latest.settings.sinks} | set(backlog):
+        found = backlog.get(name)
+        metrics.sink_pending.labels(name).set(found.pending if found else 0)
+        metrics.sink_failing.labels(name).set(found.failing if found else 0)
         oldest = found.oldest.timestamp() if found and found.oldest else now
-        metrics.sink_oldest.labels(sink.name).set(max(0.0, now - oldest))
+        metrics.sink_oldest.labels(name).set(max(0.0, now - oldest))
     metrics.agents_connected.set(app[app_keys.HUB].connected)
-    for name, breaker in app[app_keys.ENGINE].breakers.items():
+    for name, breaker in app[app_keys.GENERATIONS].latest.engine.breakers.items():
         metrics.circuit_open.labels(name).set(0 if breaker.state.value == "closed" else 1)
 
 
@@ -314,13 +353,3 @@ async def _shutdown(app: web.Application) -> None:
     with contextlib.suppress(KeyError):
         await app[app_keys.CALLS].drain(settings.server.shutdown_grace_s)
         await app[app_keys.HUB].close_all()
-
-
-def describe_backlog(backlog: SinkBacklog | None, now: float) -> str:
-    """``ok``, ``backlog: 12, oldest 40 s`` or ``failing: 3 of 12, oldest 40 s: HTTP 503``."""
-    if backlog is None or backlog.pending == 0:
-        return "ok"
-    age = max(0, round(now - backlog.oldest.timestamp())) if backlog.oldest else 0
-    if backlog.failing:
-        return f"failing: {backlog.failing} of {backlog.pending}, oldest {age} s: {backlog.last_error}"
-    return f"backlog: {backlog.pending}, oldest {age} s"

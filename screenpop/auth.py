@@ -25,6 +25,7 @@ class AgentIdentity:
     agent: AgentEntry
     role: str
     exp: int
+    claimed_role: str | None = None  # the token's own role claim, which outranks the directory's
 
     @property
     def id(self) -> str:
@@ -60,7 +61,22 @@ def verify_token(settings: Settings, token: object, now: float | None = None) ->
     agent = settings.agent(str(claims["sub"]))
     if agent is None:
         raise Unauthorized("the token's agent is not in the directory")
-    return AgentIdentity(agent=agent, role=_role(settings, claims, agent), exp=exp)
+    claimed = claims.get("role") if isinstance(claims.get("role"), str) else None
+    return AgentIdentity(agent=agent, role=_role(settings, claims, agent), exp=exp, claimed_role=claimed)
+
+
+def reidentify(settings: Settings, identity: AgentIdentity) -> AgentIdentity:
+    """The same token's identity under a reloaded config, or ``Unauthorized`` when it no longer holds.
+
+    The agent must still be in the directory; a role the token names must
+    still be defined (it keeps outranking the directory's, SPEC 6); without
+    one, the directory's role as it is now decides.
+    """
+    agent = settings.agent(identity.id)
+    if agent is None:
+        raise Unauthorized("the agent is no longer in the directory")
+    claims: dict[str, Any] = {} if identity.claimed_role is None else {"role": identity.claimed_role}
+    return AgentIdentity(agent, _role(settings, claims, agent), identity.exp, identity.claimed_role)
 
 
 def _claims(settings: Settings, token: object) -> dict[str, Any]:

@@ -44,11 +44,14 @@ class Live(Protocol):
 class TransferSteps:
     """The transfer half of ``CallService``; the attributes and methods below are the service's own."""
 
-    _settings: Settings
     _broker: Broker
     _recorder: CallRecorder
     _desk: TransferDesk
     _live: Mapping[str, Live]
+
+    @property
+    def _settings(self) -> Settings:
+        raise NotImplementedError  # CallService's: the config of the call being handled
 
     async def _open_card(self, event: CallEvent, recipients: dict[str, str], started: float) -> Any:
         raise NotImplementedError  # CallService's

@@ -25,6 +25,7 @@ from screenpop.call_transfers import TransferSteps, over, rings_after_transfer
 from screenpop.card import SectionSpec, card_summaries, render_card, role_views, shown_sections
 from screenpop.config import Settings
 from screenpop.errors import RateLimited, Unavailable
+from screenpop.generation import Generation, Generations
 from screenpop.lines import context_for, looked_up_raw
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
@@ -50,33 +51,43 @@ class LiveCall:
     answered_by: str | None = None
     provider: str | None = None  # whose call id this is (ids are unique per provider only)
     views: CardViews | None = None  # the last version published to every recipient (kept for transfers)
+    generation: Generation | None = None  # the config it is built on: its later events use it too
 
 
 class CallService(TransferSteps):
     def __init__(
         self,
-        settings: Settings,
-        engine: LookupEngine,
+        generations: Generations,
         broker: Broker,
         store: Store,
         metrics: Metrics,
-        specs: Mapping[str, SectionSpec],
         recorder: CallRecorder,
     ) -> None:
-        self._settings = settings
-        self._engine = engine
+        self._generations = generations
         self._broker = broker
         self._store = store
         self._metrics = metrics
-        self._specs = specs
         self._recorder = recorder
         self._live: dict[str, LiveCall] = {}
-        self._desk = TransferDesk(settings, broker, store)
+        self._desk = TransferDesk(generations, broker, store)
         self._tasks: set[asyncio.Task[None]] = set()
         self._opening = 0  # events between their webhook and the task that handles them
         self.attributes = AttributeUpdates(
-            settings, engine, broker, store, self.publish_to, self._card_as_it_stands
+            generations, broker, store, self.publish_to, self._card_as_it_stands
         )
+
+    @property
+    def _settings(self) -> Settings:
+        """The config of the call being handled (pinned when its event arrived; generation.py)."""
+        return self._generations.current.settings
+
+    @property
+    def _engine(self) -> LookupEngine:
+        return self._generations.current.engine
+
+    @property
+    def _specs(self) -> Mapping[str, SectionSpec]:
+        return self._generations.current.specs
 
     @property
     def in_flight(self) -> int:
@@ -88,7 +99,11 @@ class CallService(TransferSteps):
             raise RateLimited("too many calls in progress; retry shortly")
         self._opening += 1  # counted from here, so a flood cannot slip past the limit while we wait
         try:
-            return await self._take(event, received)
+            # this event, and the fan-out it starts, keep one config: the call's own while its
+            # card is being built here (a transfer or a second leg meanwhile), else the latest
+            live = self._live.get(_call_key(event))
+            with self._generations.pinned(live.generation if live is not None else None):
+                return await self._take(event, received)
         finally:
             self._opening -= 1
 
@@ -122,7 +137,8 @@ class CallService(TransferSteps):
         return True
 
     def _spawn(self, work: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(work)
+        task: asyncio.Task[None] = asyncio.create_task(work)  # inherits the pinned generation
+        self._generations.held_task(task)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -190,7 +206,12 @@ class CallService(TransferSteps):
             queue=event.queue,
             context=context_for(self._settings, event),
         )
-        live = LiveCall(card=card, recipients=dict(recipients), provider=event.provider)
+        live = LiveCall(
+            card=card,
+            recipients=dict(recipients),
+            provider=event.provider,
+            generation=self._generations.current,
+        )
         self._live[_call_key(event)] = live
         try:
             await self._publish_card(live)

@@ -87,6 +87,22 @@ def section_specs(settings: Settings) -> dict[str, SectionSpec]:
     return {c.name: SectionSpec.from_settings(c) for c in settings.connectors}
 
 
+def section_meta(settings: Settings, hidden: frozenset[str]) -> list[JSON]:
+    """How the widget draws each section a role may see: order, title, rows and display hints.
+
+    The agent's welcome carries it (SPEC 5), and so does the console's test
+    lookup, so that IT sees a card drawn exactly as an agent's widget draws it.
+    """
+    out = []
+    for c in settings.connectors:
+        if c.name in hidden:
+            continue
+        fields = c.display.model_dump(exclude_none=True)["fields"] if c.display else {}
+        rows = getattr(c.options, "rows", "one")
+        out.append({"name": c.name, "title": c.title, "rows": rows, "fields": fields})
+    return out
+
+
 def identity_of(row: Mapping[str, Any], identity: Mapping[str, str]) -> JSON:
     """The identity fields of one row, under their identity names (``id``, ``name``…)."""
     return {key: row[column] for key, column in identity.items() if row.get(column) not in (None, "")}

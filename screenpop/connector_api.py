@@ -6,14 +6,24 @@ the same way in pyproject.toml), so a contact center can add a kind for its
 own system without touching screenpop.  The class declares an ``Options``
 pydantic model for its own config keys; screenpop validates the connector's
 block against it, so a typo in a kind-specific key is refused like any other.
+
+A connector may also say what it did when a lookup is traced (``screenpop
+lookup --trace``, the console's test lookup): ``current_trace()`` is None
+on every ordinary lookup (one context-variable read, nothing else) and a
+``ConnectorTrace`` while a traced one runs; see ``ConnectorTrace``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
+import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict
 
@@ -136,3 +146,164 @@ class ConnectorKind(Protocol):
     Options: ClassVar[type[ConnectorOptions]]
 
     def __call__(self, name: str, options: Any, context: ConnectorContext) -> Connector: ...
+
+
+TRACE_ROWS = 5
+"""Rows (or list items) of a traced answer that are shown; the rest are counted."""
+TRACE_VALUE_CHARS = 200
+"""A longer text value in a trace is clipped to this many characters."""
+STATEMENT_CHARS = 4000
+"""A statement is the config's own text, shown whole up to this length."""
+TRACE_DEPTH = 6
+MASKED = "***"
+SHOWN_HEADERS = frozenset({"accept", "accept-language", "content-type", "user-agent"})
+"""Request headers whose values a trace shows; every other header's value is masked."""
+_SECRET_NAME = re.compile(
+    r"secret|token|passw|pwd|api[_-]?key|^key$|[_-]key$|auth|signature|^sig$|credential|cookie|session",
+    re.IGNORECASE,
+)
+
+
+@dataclass(slots=True)
+class TraceStep:
+    """One thing a connector did for a traced lookup: a statement, a request, an index look-up.
+
+    ``shown`` holds what it ran (already masked and clipped); ``answered``
+    adds what came back and the time it took.  A step left unanswered (the
+    statement failed, or the lookup was cut off) gets the section's error
+    from the engine.
+    """
+
+    what: str
+    shown: dict[str, Any]
+    started: float = field(default_factory=time.perf_counter)
+    elapsed_ms: float | None = None
+    error: str | None = None
+
+    def answered(self, **result: Any) -> None:
+        """What came back (rows, a status, a document), clipped; the step's time ends here."""
+        self.elapsed_ms = round((time.perf_counter() - self.started) * 1000, 1)
+        self.shown.update({k: clip(v) for k, v in result.items()})
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"what": self.what, **self.shown, "elapsed_ms": self.elapsed_ms}
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+class ConnectorTrace:
+    """What one connector did for one traced lookup, for IT (never logged, never on an agent's card).
+
+    A connector asks ``current_trace()`` and, when it is not None, adds a
+    step before it runs something (``step("query", statement=…,
+    params=shown_params(bound))``) and calls ``answered(rows=…)`` on it
+    afterwards, or adds a ``note`` (why nothing matched).  Everything given
+    is clipped (``clip``); masking what may be secret is the connector's
+    part, with ``shown_url``, ``shown_headers`` and ``shown_params``.
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[TraceStep] = []
+        self.notes: list[str] = []
+
+    def step(self, what: str, **shown: Any) -> TraceStep:
+        added = TraceStep(
+            what,
+            {
+                k: clip(v, chars=STATEMENT_CHARS if k == "statement" else TRACE_VALUE_CHARS)
+                for k, v in shown.items()
+            },
+        )
+        self.steps.append(added)
+        return added
+
+    def note(self, text: str) -> None:
+        """One sentence on what the connector decided (``no row matched``, ``rule 2 holds``)."""
+        self.notes.append(str(clip(text)))
+
+
+_TRACE: ContextVar[ConnectorTrace | None] = ContextVar("screenpop_connector_trace", default=None)
+
+
+def current_trace() -> ConnectorTrace | None:
+    """The trace of the lookup running now, or None (every untraced lookup)."""
+    return _TRACE.get()
+
+
+@contextlib.contextmanager
+def tracing(trace: ConnectorTrace) -> Iterator[ConnectorTrace]:
+    """Trace what runs inside (and the tasks it starts, which copy the context)."""
+    token = _TRACE.set(trace)
+    try:
+        yield trace
+    finally:
+        _TRACE.reset(token)
+
+
+def clip(value: Any, depth: int = 0, chars: int = TRACE_VALUE_CHARS) -> Any:
+    """``value`` bounded for a trace: long texts cut, lists to ``TRACE_ROWS`` items, nesting limited."""
+    if isinstance(value, str):
+        if len(value) <= chars:
+            return value
+        return f"{value[:chars]}… ({len(value)} characters)"
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if depth >= TRACE_DEPTH:
+        return "…"
+    if isinstance(value, Mapping):
+        items = list(value.items())
+        shown = {str(k): clip(v, depth + 1) for k, v in items[:50]}
+        if len(items) > 50:
+            shown["…"] = f"{len(items) - 50} more keys"
+        return shown
+    if isinstance(value, list | tuple):
+        out = [clip(v, depth + 1) for v in value[:TRACE_ROWS]]
+        if len(value) > TRACE_ROWS:
+            out.append(f"… {len(value) - TRACE_ROWS} more")
+        return out
+    return clip(str(value), depth)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a parameter, header or query key's value may be a credential (``api_key``, ``sig``)."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def shown_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Bound parameters for a trace: a ``secret_`` attribute (a PIN) is masked, the rest shown."""
+    return {k: MASKED if k.startswith("attr_secret_") else v for k, v in params.items()}
+
+
+def shown_url(url: str, secrets: tuple[str, ...] = ()) -> str:
+    """``url`` for a trace: its password, every secret-named query value and each of ``secrets`` masked."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", f":{MASKED}@", 1)
+    query = "&".join(_shown_pair(pair) for pair in parts.query.split("&")) if parts.query else ""
+    shown = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:
+            shown = shown.replace(secret, MASKED)
+    return shown
+
+
+def _shown_pair(pair: str) -> str:
+    """One ``name=value`` of a query string as sent, its value masked when the name says secret."""
+    name, sep, _ = pair.partition("=")
+    return f"{name}={MASKED}" if sep and is_secret_name(unquote(name)) else pair
+
+
+def shown_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Request headers for a trace: only harmless ones (``Accept``, ``Content-Type``) keep their value."""
+    return {k: v if k.lower() in SHOWN_HEADERS else MASKED for k, v in headers.items()}
+
+
+def shown_body(body: Any) -> Any:
+    """A JSON request body for a trace: values under secret-named keys masked, at any depth."""
+    if isinstance(body, Mapping):
+        return {k: MASKED if is_secret_name(str(k)) else shown_body(v) for k, v in body.items()}
+    if isinstance(body, list):
+        return [shown_body(v) for v in body]
+    return body

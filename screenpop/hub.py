@@ -22,11 +22,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from screenpop.auth import AgentIdentity, verify_token
+from screenpop.auth import AgentIdentity, reidentify, verify_token
 from screenpop.broker import Broker, CardViews, Message, View, id_key
 from screenpop.clock import Clock, SystemClock, Timer
 from screenpop.config import Settings
 from screenpop.errors import Unauthorized
+from screenpop.generation import Generations
 from screenpop.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -52,16 +53,21 @@ class Outlet:
     instance holding it, with the sections that frame carried data for.
     """
 
-    def __init__(self, settings: Settings, audit: AuditCard, metrics: Metrics) -> None:
-        self._settings = settings
+    def __init__(self, generations: Generations, audit: AuditCard, metrics: Metrics) -> None:
+        self._generations = generations
         self._audit = audit
         self._metrics = metrics
         self._hidden: dict[str, frozenset[str]] = {}
+        self._hidden_for: Settings | None = None
 
     def hidden(self, role: str) -> frozenset[str]:
+        """What ``role`` hides under the latest config (a reload's role change applies to the next frame)."""
+        settings = self._generations.latest.settings
+        if settings is not self._hidden_for:
+            self._hidden, self._hidden_for = {}, settings
         found = self._hidden.get(role)
         if found is None:
-            found = self._hidden[role] = self._settings.hidden_sections(role)
+            found = self._hidden[role] = settings.hidden_sections(role)
         return found
 
     def sent(self, agent_id: str, card: CardViews, view: View) -> None:
@@ -243,18 +249,18 @@ class Hub:
 
     def __init__(
         self,
-        settings: Settings,
+        generations: Generations,
         broker: Broker,
         welcome_extras: Callable[[AgentIdentity], dict[str, Any]],
         audit: AuditCard,
         metrics: Metrics,
         clock: Clock | None = None,
     ) -> None:
-        self._settings = settings
+        self._generations = generations
         self._clock: Clock = clock or SystemClock()
         self._broker = broker
         self._welcome_extras = welcome_extras
-        self._outlet = Outlet(settings, audit, metrics)
+        self._outlet = Outlet(generations, audit, metrics)
         self._sockets: dict[str, set[AgentSocket]] = {}
         # One timer per socket for its token's exp (a timer handle costs a seventh of a task),
         # and the close it starts once due.
@@ -264,8 +270,22 @@ class Hub:
         broker.listen(self.on_frame)
 
     @property
+    def _settings(self) -> Settings:
+        """The latest config: a hello or a refresh after a reload is checked against it."""
+        return self._generations.latest.settings
+
+    @property
     def connected(self) -> int:
         return sum(len(s) for s in self._sockets.values())
+
+    def agents_by_queue(self) -> dict[str, int]:
+        """How many distinct agents have a socket open here, per queue of theirs (for the admin page)."""
+        members: dict[str, set[str]] = {}
+        for agent_id, sockets in self._sockets.items():
+            for socket in sockets:
+                for queue in socket.identity.agent.queues:
+                    members.setdefault(queue, set()).add(agent_id)
+        return {queue: len(ids) for queue, ids in sorted(members.items())}
 
     def on_frame(self, message: Message) -> None:
         for socket in self._sockets.get(message.agent_id, ()):
@@ -390,6 +410,27 @@ class Hub:
         log.info("agent %s: token expired, closing the socket", socket.identity.id)
         close = socket.ws.close(code=CLOSE_UNAUTHORIZED, message=b"the token has expired")
         self._expiring[socket] = asyncio.create_task(close)
+
+    async def reconcile(self) -> int:
+        """After a reload: every open socket re-checked against the new directory and roles.
+
+        An agent no longer in the directory, or whose token names a role that
+        no longer exists, is closed with 4401; the others stay open and take
+        their role as it is now (a token's role claim still outranks the
+        directory's), which picks the view of every frame from then on.
+        Returns how many sockets were closed.
+        """
+        settings = self._settings
+        refused: list[tuple[AgentSocket, Unauthorized]] = []
+        for socket in [s for group in self._sockets.values() for s in group]:
+            try:
+                socket.identity = reidentify(settings, socket.identity)
+            except Unauthorized as exc:
+                refused.append((socket, exc))
+        for socket, reason in refused:
+            log.info("agent %s: closed after a reload: %s", socket.identity.id, reason)
+        await asyncio.gather(*(_refuse(s.ws, reason) for s, reason in refused), return_exceptions=True)
+        return len(refused)
 
     async def close_all(self, code: int = CLOSE_RESTART) -> None:
         """Close every socket (shutdown): 1012 tells widgets to reconnect elsewhere."""

@@ -32,6 +32,7 @@ from screenpop.broker import Broker
 from screenpop.call_context import Attributes, CallContext, Direction, is_secret
 from screenpop.config import Settings
 from screenpop.errors import BadRequest, Forbidden, NotFound, Unavailable
+from screenpop.generation import Generations
 from screenpop.lookup import LookupEngine
 from screenpop.model import JSON, Card, HistoryEntry, Section, SectionStatus
 from screenpop.phone import parse_caller
@@ -122,23 +123,34 @@ class AttributeUpdates:
 
     def __init__(
         self,
-        settings: Settings,
-        engine: LookupEngine,
+        generations: Generations,
         broker: Broker,
         store: Store,
         publish: Publish,
         as_it_stands: AsItStands | None = None,
     ) -> None:
-        self._settings = settings
-        self._engine = engine
+        self._generations = generations
         self._broker = broker
         self._store = store
         self._publish = publish
         self._as_it_stands = as_it_stands
         self.sheets = CallSheets(broker)
 
+    @property
+    def _settings(self) -> Settings:
+        """The config this update runs on: pinned by ``apply`` for its whole re-run (generation.py)."""
+        return self._generations.current.settings
+
+    @property
+    def _engine(self) -> LookupEngine:
+        return self._generations.current.engine
+
     async def apply(self, call_id: str, agent_id: str, attributes: Attributes) -> UpdateResult:
         """Merge, re-run what depends on a changed key, publish every version; 404/403 as SPEC 4 says."""
+        with self._generations.pinned():
+            return await self._apply(call_id, agent_id, attributes)
+
+    async def _apply(self, call_id: str, agent_id: str, attributes: Attributes) -> UpdateResult:
         if not attributes:
             raise BadRequest("`attributes` must hold at least one attribute")
         providers = [p.name for p in self._settings.providers]

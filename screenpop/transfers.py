@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 
 from screenpop.broker import Broker, CardViews, Delivery, View
 from screenpop.config import Settings
+from screenpop.generation import Generations
 from screenpop.model import JSON, CallEvent
 from screenpop.routing import queue_members
 from screenpop.store import Store
@@ -128,10 +129,15 @@ def restamp(
 class TransferDesk:
     """The shared state of transfers: recipients, the card as it stands, the transfer list, the hand-off."""
 
-    def __init__(self, settings: Settings, broker: Broker, store: Store) -> None:
-        self._settings = settings
+    def __init__(self, generations: Generations, broker: Broker, store: Store) -> None:
+        self._generations = generations
         self._broker = broker
         self._store = store
+
+    @property
+    def _settings(self) -> Settings:
+        """The config of the call being handled (generation.py): who a transfer goes to."""
+        return self._generations.current.settings
 
     async def remember(self, provider: str, card: CardViews | None) -> None:
         """Keep the card version just published, for a transfer on any instance."""

@@ -80,3 +80,30 @@ def clean_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [clean_json(v) for v in value]
     return value
+
+
+_URL_CREDENTIALS = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*):[^@\s/]*@")
+_DIGIT_RUN = re.compile(r"\+?\d(?:[\s().-]{0,2}\d){5,}")
+MASKED = "***"
+DIGITS_MASKED = "[digits]"
+MIN_SECRET_CHARS = 4
+
+
+def redact(text: str, secrets: tuple[str, ...] = (), limit: int = 200) -> str:
+    """``text`` fit for an admin page or a log: one line, no password, no phone number.
+
+    An error sentence from a driver or a provider may quote what it was
+    given: a URL with its password, a token, the number it looked up.  The
+    password of any ``scheme://user:password@`` is masked, each of
+    ``secrets`` (values from the config) is masked, and every run of six
+    digits or more (a phone number, a card number, with or without spaces or
+    dashes) becomes ``[digits]``; shorter runs (a port, a timeout in ms, an
+    HTTP status) stay readable.
+    """
+    line = clean_line(text) or ""
+    line = _URL_CREDENTIALS.sub(rf"\1:{MASKED}@", line)
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= MIN_SECRET_CHARS:
+            line = line.replace(secret, MASKED)
+    line = _DIGIT_RUN.sub(DIGITS_MASKED, line)
+    return line if len(line) <= limit else line[: limit - 1] + "…"

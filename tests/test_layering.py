@@ -50,6 +50,7 @@ LAYER_OF = {
     "sink_api": PURE,  # the sink contract: Delivery, SinkRefused, the entry-point group
     "testing": PURE,
     "lookup": SERVICES,
+    "admin": SERVICES,  # webhook outcomes and every instance's status, for the IT console
     "broker": SERVICES,
     "store": SERVICES,
     "providers": SERVICES,
@@ -59,6 +60,8 @@ LAYER_OF = {
     "hub": SERVICES,
     "call_transfers": SERVICES,
     "transfers": SERVICES,
+    "generation": SERVICES,  # one loaded config and what was built from it; what a call pins
+    "reloading": SERVICES,  # re-reading the config file: a new generation, sockets re-checked
     "demo": SERVICES,
     "sinks": SERVICES,  # the sql and http sink kinds and the outbox's delivery worker
     "connectors": SERVICES,  # the kinds do I/O; they import only the connector contract (below)

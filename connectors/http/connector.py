@@ -19,7 +19,16 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import Field, field_validator
 
-from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
+from screenpop.connector_api import (
+    ConnectorContext,
+    ConnectorOptions,
+    LookupResult,
+    TraceStep,
+    current_trace,
+    shown_body,
+    shown_headers,
+    shown_url,
+)
 from screenpop.errors import ConnectorError
 from screenpop.model import is_call_parameter
 
@@ -85,6 +94,8 @@ class HttpConnector:
         self._own: aiohttp.ClientSession | None = None
         self._selector = Selector(self.options.select, self.options.items, self.options.limit)
         self._timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
+        # configured header values (API keys, bearer tokens) are masked wherever a trace might show them
+        self._secrets = tuple(v.removeprefix("Bearer ").strip() for v in self.options.headers.values())
 
     async def start(self) -> None:
         """Borrow screenpop's session; only a connector used on its own opens one."""
@@ -98,9 +109,17 @@ class HttpConnector:
             document = await self._request(url, body)
         else:
             document = await self._hedged(url, body, self.options.hedge_ms / 1000)
+        trace = current_trace()
         if document is None:
+            if trace is not None:
+                trace.note(f"{self.name} answered 404 (nothing for this caller)")
             return LookupResult(None, 0)
-        return self._selector.result(document)
+        result = self._selector.result(document)
+        if trace is not None and result.data is None:
+            trace.note(
+                "nothing in the answer matched `select`" + (" / `items`" if self.options.items else "")
+            )
+        return result
 
     async def check(self) -> None:
         """Any HTTP answer, even a 404, proves the API can be reached."""
@@ -128,15 +147,36 @@ class HttpConnector:
 
     async def _request(self, url: str, body: Any) -> Any:
         """One request; the parsed JSON, or None for a 404."""
+        trace = current_trace()
+        if trace is None:
+            return await self._answer(url, body, None)
+        step = trace.step(
+            "request",
+            method=self.options.method,
+            url=shown_url(url, self._secrets),
+            headers=shown_headers(self.options.headers),
+            **({} if body is None else {"body": shown_body(body)}),
+        )
+        return await self._answer(url, body, step)
+
+    async def _answer(self, url: str, body: Any, step: TraceStep | None) -> Any:
+        """The request itself; with a trace ``step``, its status and raw JSON (clipped) go there too."""
         try:
             async with self._session().request(
                 self.options.method, url, headers=self.options.headers, json=body, timeout=self._timeout
             ) as response:
                 if response.status == 404:
+                    if step is not None:
+                        step.answered(status=404)
                     return None
                 if not 200 <= response.status < 300:
+                    if step is not None:
+                        step.answered(status=response.status)
                     raise ConnectorError(f"HTTP {response.status} from {self.name}")
-                return _parse_json(await _read_capped(response))
+                document = _parse_json(await _read_capped(response))
+                if step is not None:
+                    step.answered(status=response.status, response=document)
+                return document
         except aiohttp.ClientError as exc:
             raise self._transport_error(exc) from None
         except TimeoutError:

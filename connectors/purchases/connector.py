@@ -37,7 +37,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
+from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult, current_trace
 from screenpop.errors import ConnectorError, ConnectorNotReady
 from screenpop.model import is_call_parameter
 
@@ -155,6 +155,12 @@ class PurchasesConnector:
         key = _customer_key(params)
         as_of = self.options.as_of or self._now()
         data = model.advise(key, as_of, self.options.likely_next, self.options.goes_with)
+        trace = current_trace()
+        if trace is not None:
+            trace.note(
+                f"advice for customer key {key!r} as of {as_of.isoformat()}"
+                + ("" if data else ": the history has nothing to advise for this customer")
+            )
         return LookupResult(data, 1 if data else 0)
 
     async def check(self) -> None:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from screenpop.conditions import holds, only_condition
-from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
+from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult, current_trace
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]*))?\}")
 
@@ -126,12 +126,35 @@ class RulesConnector:
         return None
 
     async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
+        trace = current_trace()
         for number, (conditions, then) in enumerate(self._table, start=1):
             if all(holds(kind, expected, params.get(key)) for key, kind, expected in conditions):
                 data = {key: render(value, params) for key, value in then.items()}
                 data["rule"] = number
+                if trace is not None:
+                    trace.note(f"rule {number} holds" + _failed_before(number))
                 return LookupResult(data=data, rows=1)
+            if trace is not None:
+                trace.step("rule", rule=number, failed=_failed(conditions, params)).answered(holds=False)
+        if trace is not None:
+            count = len(self._table)
+            trace.note(f"no rule's conditions hold ({count} rule{'s' if count != 1 else ''} checked)")
         return LookupResult(data=None)
+
+
+def _failed(conditions: tuple[tuple[str, str, Any], ...], params: Mapping[str, Any]) -> list[str]:
+    """For a trace: each condition of a rule that does not hold, with the value it was given."""
+    return [
+        f"{key} {kind} {expected!r}: the call has {params.get(key)!r}"
+        for key, kind, expected in conditions
+        if not holds(kind, expected, params.get(key))
+    ]
+
+
+def _failed_before(number: int) -> str:
+    if number == 1:
+        return ""
+    return " (rule 1 did not)" if number == 2 else f" (rules 1 to {number - 1} did not)"
 
 
 def render(value: Any, params: Mapping[str, Any]) -> Any:

@@ -27,7 +27,14 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import TextClause
 
-from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult
+from screenpop.connector_api import (
+    ConnectorContext,
+    ConnectorOptions,
+    ConnectorTrace,
+    LookupResult,
+    current_trace,
+    shown_params,
+)
 from screenpop.errors import ConnectorError
 from screenpop.model import is_call_parameter
 
@@ -166,6 +173,7 @@ class SqlConnector:
         self._engine: AsyncEngine | None = None
         self._keeper: IndexKeeper | None = None
         self._secrets = _secrets_of(self._url, self.options.url)
+        self._shown_url = self._url.render_as_string(hide_password=True)
 
     async def start(self) -> None:
         """Open the pool; for ``match: normalized`` build the first index and keep it fresh.
@@ -181,14 +189,43 @@ class SqlConnector:
 
     async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
         bound = self._bound(params)
+        trace = current_trace()
         if self._keeper is not None:
             keys = self._matched_keys(str(params.get("e164", "")))
+            if trace is not None:
+                self._trace_index(trace, keys)
             if not keys:
                 return LookupResult(None, 0)
             bound["keys"] = list(keys)
         limit = self.options.limit if self.options.rows == "many" else self.options.limit + 1
+        if trace is None:
+            return _result(await self._fetch(self._statement, bound, limit), self.options)
+        step = trace.step(
+            "query", database=self._shown_url, statement=self.options.query, params=shown_params(bound)
+        )
         rows = await self._fetch(self._statement, bound, limit)
+        step.answered(rows_read=len(rows), rows=rows)
+        if not rows:
+            trace.note("the query returned no row")
         return _result(rows, self.options)
+
+    def _trace_index(self, trace: ConnectorTrace, keys: tuple[Any, ...]) -> None:
+        """What the number index said: how big it is and which row keys the number found."""
+        index = self._keeper.index if self._keeper is not None else None
+        if index is None:  # _matched_keys has raised already in that case
+            return
+        step = trace.step(
+            "index",
+            numbers=len(index.keys_by_number),
+            rows_indexed=index.rows,
+            refresh_s=self.options.index_refresh_s,
+        )
+        step.answered(matched_keys=list(keys))
+        if not keys:
+            trace.note(
+                f"the number is not in the index ({len(index.keys_by_number)} numbers from {index.rows} rows,"
+                f" refreshed every {self.options.index_refresh_s:g} s)"
+            )
 
     async def check(self) -> str | None:
         """``SELECT 1`` proves the pool can connect; a normalized source also reads its index once.

@@ -64,12 +64,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def _serve(
+    settings: Settings, host: str, port: int, reload_from: Callable[[], Settings] | None = None
+) -> None:
+    """Serve until stopped; ``reload_from`` re-reads the config as this command did (SIGHUP, reload)."""
     from screenpop.app import create_app
     from screenpop.web import serve_forever
 
     serve_forever(
-        create_app(settings),
+        create_app(settings, reload_from=reload_from),
         host,
         port,
         shutdown_timeout=settings.server.shutdown_grace_s,
@@ -120,7 +123,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for label, number in summary.samples.items():
         print(f"    other callers: {number}  ({label})")
     sys.stdout.flush()
-    _serve(settings, host, args.port)
+    _serve(settings, host, args.port, reload_from=lambda: _on_port(load_settings(config), args.port))
     return 0
 
 
@@ -222,19 +225,22 @@ async def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, st
 
 def cmd_lookup(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    return asyncio.run(_lookup(settings, args.number, args.json))
+    return asyncio.run(_lookup(settings, args.number, args.json, args.trace))
 
 
-async def _lookup(settings: Settings, raw: str, as_json: bool) -> int:
+async def _lookup(settings: Settings, raw: str, as_json: bool, traced: bool = False) -> int:
     from screenpop.cli.bootstrap import open_engine
+    from screenpop.cli.trace_output import trace_lines
+    from screenpop.lookup import LookupTrace
 
     number = parse_caller(raw, settings.numbers.default_region)
+    trace = LookupTrace(settings.connectors) if traced else None
     opened = time.perf_counter()
     async with open_engine(settings) as engine:
         started = time.perf_counter()
         first_ms: float | None = None
         sections = engine.initial(number)
-        async for snapshot in engine.snapshots(number):
+        async for snapshot in engine.snapshots(number, trace=trace):
             sections = snapshot.sections
             if first_ms is None and any(s.status.final for s in sections.values()):
                 first_ms = (time.perf_counter() - started) * 1000
@@ -245,10 +251,17 @@ async def _lookup(settings: Settings, raw: str, as_json: bool) -> int:
         )
     card = Card(call_id="", caller=number, received_at="", sections=sections, status="lookup", complete=True)
     rendered = render_card(card, section_specs(settings), frozenset())
+    report = trace.report(sections) if trace is not None else None
     if as_json:
-        print(json.dumps(rendered, indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                rendered | ({"trace": report} if report is not None else {}), indent=2, ensure_ascii=False
+            )
+        )
     else:
         print_card_table(rendered, timings, {c.name: c.display for c in settings.connectors})
+        if report is not None:
+            print("\n".join(trace_lines(report)))
     return 0
 
 

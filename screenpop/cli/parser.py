@@ -30,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     lookup.add_argument("number")
     _config_arg(lookup)
     lookup.add_argument("--json", action="store_true", help="print the final card as JSON")
+    lookup.add_argument(
+        "--trace",
+        action="store_true",
+        help="also show each connector's statement or URL (secrets masked), parameters, time and raw rows",
+    )
 
     call = sub.add_parser("call", help="send a signed `ringing` webhook to a running service")
     call.add_argument("number")

@@ -13,6 +13,7 @@ from screenpop.config.errors import describe_validation_error, is_secret_key, ke
 from screenpop.config.loading import load_settings, settings_from_mapping
 from screenpop.config.schema import (
     MAX_DISPOSITION,
+    SUPERVISOR_ROLE,
     AgentEntry,
     AgentsSettings,
     BadgeRule,
@@ -37,6 +38,7 @@ from screenpop.config.schema import (
 
 __all__ = [
     "MAX_DISPOSITION",
+    "SUPERVISOR_ROLE",
     "AgentEntry",
     "AgentsSettings",
     "BadgeRule",

@@ -76,8 +76,21 @@ class AgentsSettings(Frozen):
         return value
 
 
+SUPERVISOR_ROLE = "supervisor"
+"""The role that may use the admin and lookup endpoints unless its entry says otherwise (SPEC 4)."""
+
+
 class RoleSettings(Frozen):
+    """What a role hides, and which endpoints beyond the agent's own it may use.
+
+    ``admin`` and ``lookup`` are ``None`` when the entry does not say: the
+    role named ``supervisor`` then has both (so configs written before these
+    keys keep their lookups), every other role neither.
+    """
+
     hide: tuple[str, ...] = ()
+    admin: bool | None = None
+    lookup: bool | None = None
 
 
 class RoutingSettings(Frozen):
@@ -313,6 +326,12 @@ class Settings(Frozen):
     def hidden_sections(self, role: str) -> frozenset[str]:
         rules = self.roles.get(role)
         return frozenset(rules.hide) if rules else frozenset()
+
+    def role_may(self, role: str, permission: Literal["admin", "lookup"]) -> bool:
+        """Whether ``role`` may use the admin (or lookup) endpoints: its entry, else its name."""
+        rules = self.roles.get(role)
+        given = getattr(rules, permission) if rules else None
+        return role == SUPERVISOR_ROLE if given is None else bool(given)
 
 
 def check_database_url(value: str) -> str:

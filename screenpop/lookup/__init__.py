@@ -3,6 +3,8 @@
 - ``engine``: ``LookupEngine``, which asks every connector and hands out the card as it grows.
 - ``breaker``: ``CircuitBreaker``, one per connector.
 - ``cache``: the ``SectionCache`` and ``ClusterLock`` protocols and the in-process ``MemoryCache``.
+- ``connector_stats``: ``ConnectorStats``, each connector's last five minutes and health, for IT.
+- ``trace``: ``LookupTrace``, what each connector ran and why a section is empty (``--trace``).
 - ``redis_cache``: ``RedisCache``, the same cache shared across instances through Redis.
 """
 
@@ -10,8 +12,10 @@ from __future__ import annotations
 
 from screenpop.lookup.breaker import CircuitBreaker, CircuitState
 from screenpop.lookup.cache import CACHEABLE, CachedSection, ClusterLock, MemoryCache, SectionCache, cache_key
+from screenpop.lookup.connector_stats import ConnectorStats
 from screenpop.lookup.engine import LookupEngine, LookupObserver, Snapshot
 from screenpop.lookup.redis_cache import RedisCache
+from screenpop.lookup.trace import LookupTrace
 
 __all__ = [
     "CACHEABLE",
@@ -19,8 +23,10 @@ __all__ = [
     "CircuitBreaker",
     "CircuitState",
     "ClusterLock",
+    "ConnectorStats",
     "LookupEngine",
     "LookupObserver",
+    "LookupTrace",
     "MemoryCache",
     "RedisCache",
     "SectionCache",

@@ -41,6 +41,13 @@ class CircuitBreaker:
             return CircuitState.HALF_OPEN
         return self._state
 
+    @property
+    def reopens_in_s(self) -> float:
+        """Seconds until an open circuit lets a probe through (0 unless open)."""
+        if self._state is not CircuitState.OPEN:
+            return 0.0
+        return max(0.0, self._reset_s - (self._clock.monotonic() - self._opened_at))
+
     def allow(self) -> bool:
         """May a lookup run now?  In half-open, only one probe at a time."""
         state = self.state

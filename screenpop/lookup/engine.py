@@ -9,9 +9,10 @@ caller gets a new snapshot; the last one has every section in a final state.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -19,10 +20,12 @@ from screenpop.call_context import ATTR_PREFIX, SECRET_PREFIX, CallContext
 from screenpop.card import attribute_keys, connector_parameters, identity_of, required_attribute_keys
 from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.config import ConnectorSettings, Settings
-from screenpop.connector_api import Connector, LookupResult
+from screenpop.connector_api import Connector, ConnectorTrace, LookupResult, tracing
 from screenpop.errors import ConnectorError, ConnectorNotReady
 from screenpop.lookup.breaker import CircuitBreaker
 from screenpop.lookup.cache import CACHEABLE, ClusterLock, MemoryCache, SectionCache, cache_key
+from screenpop.lookup.connector_stats import ConnectorStats
+from screenpop.lookup.trace import LookupTrace
 from screenpop.model import CallerNumber, Section, SectionStatus
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,19 @@ Sections = dict[str, Section]
 
 CONTEXT_PARAMETERS = frozenset({"direction", "line", "call_id"})
 """Call parameters beyond the number (SPEC 3): a cached section is keyed on those its connector names."""
+
+
+def cache_name(config: ConnectorSettings) -> str:
+    """The name a connector's cached sections are kept under: its name and a digest of its definition.
+
+    A reload that changes a connector's query, URL or rows must not serve
+    sections the old definition found; an unchanged connector (and every
+    instance running the same file) keeps finding its entries.
+    """
+    options = config.options
+    dumped = options.model_dump_json() if hasattr(options, "model_dump_json") else repr(options)
+    digest = hashlib.blake2b(f"{config.kind}\0{dumped}".encode(), digest_size=6).hexdigest()
+    return f"{config.name}@{digest}"
 
 
 class LookupObserver(Protocol):
@@ -53,21 +69,33 @@ class LookupEngine:
         cache: SectionCache | None = None,
         observer: LookupObserver | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        breakers: Mapping[str, CircuitBreaker] | None = None,
+        stats: ConnectorStats | None = None,
     ) -> None:
-        """``clock`` is what cache ages and breaker timers read (tests move it instead of sleeping)."""
+        """``clock`` is what cache ages and breaker timers read (tests move it instead of sleeping).
+
+        ``breakers`` are carried over from the engine a reload replaces, for
+        connectors that did not change: their state and counts go on.
+        ``stats`` gets every real call's outcome and error text, for the
+        admin status and ``/readyz`` (the observer, ``/metrics``, only counts).
+        """
         self._clock = clock
+        self.stats = stats or ConnectorStats(settings.connectors, clock)
         self._configs = {c.name: c for c in settings.connectors}
         self._connectors = connectors
         self._deadline_s = settings.card.deadline_ms / 1000
         self.cache: SectionCache = cache or MemoryCache(clock=clock)
         self._observer = observer
+        carried = breakers or {}
         self.breakers = {
-            c.name: CircuitBreaker(c.circuit, c.max_concurrency, clock) for c in settings.connectors
+            c.name: carried.get(c.name) or CircuitBreaker(c.circuit, c.max_concurrency, clock)
+            for c in settings.connectors
         }
         # the attribute keys each connector names: a call without one of them skips it
         self.attributes = {c.name: attribute_keys(c) for c in settings.connectors}
         self.required_attributes = {c.name: required_attribute_keys(c) for c in settings.connectors}
         self._named = {c.name: connector_parameters(c) for c in settings.connectors}
+        self._cache_names = {c.name: cache_name(c) for c in settings.connectors}
         self._inflight: dict[str, asyncio.Task[Section]] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -84,21 +112,25 @@ class LookupEngine:
         number: CallerNumber,
         context: CallContext | None = None,
         keep: Mapping[str, Section] | None = None,
+        trace: LookupTrace | None = None,
     ) -> AsyncIterator[Snapshot]:
         """Yield the sections after each batch of answers; the last is complete.
 
         ``context`` binds ``direction``, ``line``, ``call_id`` and the
         attributes; ``keep`` holds sections that stand as they are (a re-run
-        after new attributes runs only the others).
+        after new attributes runs only the others).  With ``trace`` every
+        connector runs afresh (no cache) and says what it did.
         """
-        run = _Run(self, number, context or CallContext(), keep or {})
+        run = _Run(self, number, context or CallContext(), keep or {}, trace)
         async for snapshot in run.drive():
             yield snapshot
 
-    async def lookup(self, number: CallerNumber, context: CallContext | None = None) -> Sections:
+    async def lookup(
+        self, number: CallerNumber, context: CallContext | None = None, trace: LookupTrace | None = None
+    ) -> Sections:
         """The final sections only (CLI, ``/api/lookup``)."""
         final: Sections = self.initial(number)
-        async for snapshot in self.snapshots(number, context):
+        async for snapshot in self.snapshots(number, context, trace=trace):
             final = snapshot.sections
         return final
 
@@ -118,11 +150,32 @@ class LookupEngine:
                     grown = True
         return frozenset(out)
 
-    async def close(self) -> None:
+    async def settle(self, timeout_s: float) -> None:
+        """Wait (up to ``timeout_s``) for its lookups still running (a replaced engine, before it closes)."""
+        running = [*self._background, *self._inflight.values()]
+        if running:
+            await asyncio.wait(running, timeout=timeout_s)
+
+    async def stop(self) -> None:
+        """Cancel the lookups still running (shutdown); the cache, which generations share, stays open."""
         for task in [*self._background, *self._inflight.values()]:
             task.cancel()
         await asyncio.gather(*self._background, *self._inflight.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.stop()
         await self.cache.close()
+
+    async def traced_section(self, name: str, params: Mapping[str, Any], trace: ConnectorTrace) -> Section:
+        """One connector's section looked up now, with its trace on.
+
+        A traced lookup neither reads nor fills the cache: it is there to
+        show what the connector does against its source at this moment.  It
+        still goes through the breaker (an open circuit is part of the answer)
+        and counts in the connector's figures like any real call.
+        """
+        with tracing(trace):
+            return await self._fetch(name, params)
 
     async def section_for(self, name: str, params: Mapping[str, Any]) -> Section:
         """One connector's section, through the cache when the connector has one."""
@@ -130,7 +183,7 @@ class LookupEngine:
         if config.cache_ttl_s <= 0 or any(k.startswith(SECRET_PREFIX) for k in self.attributes[name]):
             # a section found with a secret (a PIN) is never cached: its key would be derived from it
             return await self._fetch(name, params)
-        key = cache_key(name, self._keyed_params(name, params))
+        key = cache_key(self._cache_names[name], self._keyed_params(name, params))
         cached = await self.cache.get(key)
         if cached is not None:
             age = cached.age(self._clock.time())
@@ -210,6 +263,7 @@ class LookupEngine:
         except ConnectorNotReady as exc:  # not a failure of the source: the breaker does not count it
             section = Section(SectionStatus.ERROR, error=str(exc)[:200] or "not ready yet")
             self._observe(name, section.status, time.perf_counter() - started)
+            self.stats.not_ready(name, section.error or "not ready yet")
             return replace(section, title=config.title, elapsed_ms=0)
         except ConnectorError as exc:
             section = Section(SectionStatus.ERROR, error=str(exc)[:200] or "connector error")
@@ -217,12 +271,14 @@ class LookupEngine:
             breaker.record_failure()
             raise
         except Exception as exc:  # a broken connector must never break the card
-            log.warning("connector %s failed: %s", name, type(exc).__name__, exc_info=log.isEnabledFor(10))
+            # logged (rate-limited, redacted) by ConnectorStats; the traceback only with --debug
+            log.debug("connector %s raised", name, exc_info=True)
             section = Section(SectionStatus.ERROR, error=f"connector failed ({type(exc).__name__})")
         else:
             section = _section_from(result, config)
         elapsed = time.perf_counter() - started
         self._record(name, breaker, section.status, elapsed)
+        self.stats.record(name, section.status, elapsed, section.error)
         return replace(section, title=config.title, elapsed_ms=round(elapsed * 1000))
 
     def _record(self, name: str, breaker: CircuitBreaker, status: SectionStatus, elapsed: float) -> None:
@@ -256,9 +312,15 @@ class _Run:
     """One card's fan-out: the needs graph walked as answers arrive."""
 
     def __init__(
-        self, engine: LookupEngine, number: CallerNumber, context: CallContext, keep: Mapping[str, Section]
+        self,
+        engine: LookupEngine,
+        number: CallerNumber,
+        context: CallContext,
+        keep: Mapping[str, Section],
+        trace: LookupTrace | None = None,
     ) -> None:
         self.engine = engine
+        self.trace = trace
         self.params: dict[str, Any] = {**context.params(), **number.params()}
         self.attributes = context.attributes
         self.sections = engine.initial(number)
@@ -309,8 +371,13 @@ class _Run:
                     )
                     continue
                 params = {**self.params, **self._needs_params(config)}
-                task = asyncio.create_task(self.engine.section_for(name, params))
+                task = asyncio.create_task(self._section(name, params))
                 self.tasks[task] = name
+
+    def _section(self, name: str, params: Mapping[str, Any]) -> Coroutine[Any, Any, Section]:
+        if self.trace is None:
+            return self.engine.section_for(name, params)
+        return self.engine.traced_section(name, params, self.trace.connector(name))
 
     def _missing_attribute(self, name: str) -> str | None:
         """``no attribute KEY`` for the first attribute the connector names that the call lacks."""

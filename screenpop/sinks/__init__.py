@@ -12,6 +12,6 @@ The kinds are reached only through the entry-point group ``screenpop.sinks``
 
 from __future__ import annotations
 
-from screenpop.sinks.worker import SinkObserver, SinkWorker
+from screenpop.sinks.worker import SinkObserver, SinkWorker, describe_backlog
 
-__all__ = ["SinkObserver", "SinkWorker"]
+__all__ = ["SinkObserver", "SinkWorker", "describe_backlog"]

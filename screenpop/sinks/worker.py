@@ -31,7 +31,7 @@ import socket
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from screenpop.clock import Clock
 from screenpop.retry import Backoff
@@ -71,6 +71,8 @@ class SinkWorker:
     ) -> None:
         self._store = store
         self._sinks = dict(sinks)
+        self.settings: tuple[Any, ...] = ()
+        """The config blocks the sinks were built from (``config.SinkSettings``), for a reload to compare."""
         self._clock = clock
         self._observer = observer
         self._poll_s = poll_s
@@ -86,6 +88,26 @@ class SinkWorker:
         """Run the delivery loop in a task of its own (nothing to do without sinks)."""
         if self._sinks and self._task is None:
             self._task = asyncio.create_task(self._run(), name="screenpop-sinks")
+
+    @property
+    def sinks(self) -> Mapping[str, Sink]:
+        """The sinks this worker delivers to now, by name."""
+        return self._sinks
+
+    def reconfigure(self, sinks: Mapping[str, Sink], settings: tuple[Any, ...], lease_s: float) -> list[Sink]:
+        """A reload's sinks from the next claim on; answers those no longer used, for the caller to close.
+
+        An entry already claimed for a removed sink fails once with a reason
+        and waits in the outbox, like any entry of a sink that is not configured.
+        """
+        retired = [sink for name, sink in self._sinks.items() if sinks.get(name) is not sink]
+        self._sinks = dict(sinks)
+        self.settings = settings
+        self._lease_s = lease_s
+        if self._task is None and not self._stopping:
+            self.start()
+        self._wake.set()
+        return retired
 
     def wake(self) -> None:
         """A note was saved here: look for due entries now rather than at the next poll."""
@@ -156,8 +178,10 @@ class SinkWorker:
 
     async def _deliver(self, entry: LeasedEntry) -> None:
         delivery = entry.delivery
-        sink = self._sinks[delivery.sink]
         try:
+            sink = self._sinks.get(delivery.sink)
+            if sink is None:
+                raise SinkRefused("the sink was removed from the config by a reload")
             await sink.deliver(delivery)
         except Exception as exc:  # every failure is settled below: retried later, never dropped
             await self._failed(entry, exc)
@@ -186,3 +210,13 @@ class SinkWorker:
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.time(), UTC)
+
+
+def describe_backlog(backlog: SinkBacklog | None, now: float) -> str:
+    """``ok``, ``backlog: 12, oldest 40 s`` or ``failing: 3 of 12, oldest 40 s: HTTP 503``."""
+    if backlog is None or backlog.pending == 0:
+        return "ok"
+    age = max(0, round(now - backlog.oldest.timestamp())) if backlog.oldest else 0
+    if backlog.failing:
+        return f"failing: {backlog.failing} of {backlog.pending}, oldest {age} s: {backlog.last_error}"
+    return f"backlog: {backlog.pending}, oldest {age} s"

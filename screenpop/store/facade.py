@@ -98,6 +98,10 @@ class Store:
             sinks=sinks,
         )
 
+    def set_sinks(self, sinks: Sequence[str]) -> None:
+        """The sinks a note saved from now on is queued for (a reload changed them)."""
+        self._sinks = tuple(sinks)
+
     async def close(self) -> None:
         """Write the queued audit rows, then release every connection and thread."""
         if self._closed:

@@ -32,15 +32,20 @@ INTERVAL_S = 3600.0
 
 async def run_retention(
     store: Store,
-    policy: RetentionPolicy,
+    policy: Callable[[], RetentionPolicy],
     clock: Clock,
     holder: str,
     observe: Callable[[PurgeReport], None],
     interval_s: float = INTERVAL_S,
 ) -> None:
-    """Purge now, then every ``interval_s`` of ``clock``, until cancelled."""
+    """Purge now, then every ``interval_s`` of ``clock``, until cancelled.
+
+    ``policy`` is read at each round, so a reload's new ages apply from the next one.
+    """
     while True:
-        await purge_once(store, policy, clock, holder, observe)
+        current = policy()
+        if current.enabled:
+            await purge_once(store, current, clock, holder, observe)
         await wait_until(clock, clock.time() + interval_s)
 
 

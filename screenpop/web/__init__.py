@@ -7,7 +7,7 @@ the app under a typed key from ``app_keys``.
 
 from __future__ import annotations
 
-from screenpop.web import app_keys, handlers
+from screenpop.web import admin, app_keys, handlers
 from screenpop.web.middleware import cors_middleware, error_middleware
 from screenpop.web.openapi import openapi_document
 from screenpop.web.server import ScreenpopRunner, serve_forever, set_headers
@@ -15,6 +15,7 @@ from screenpop.web.widget_files import widget_routes
 
 __all__ = [
     "ScreenpopRunner",
+    "admin",
     "app_keys",
     "cors_middleware",
     "error_middleware",

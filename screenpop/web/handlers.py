@@ -7,8 +7,9 @@ produce a 500.
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -16,7 +17,8 @@ import screenpop.web.app_keys as app_keys
 from screenpop import untrusted
 from screenpop.auth import AgentIdentity, bearer_token, verify_token
 from screenpop.call_context import ATTR_PREFIX, AttributeValue, CallContext, parse_attributes
-from screenpop.card import render_card, summary_for
+from screenpop.card import render_card, section_meta, summary_for
+from screenpop.config import SUPERVISOR_ROLE, Settings
 from screenpop.errors import (
     BadRequest,
     Forbidden,
@@ -26,6 +28,7 @@ from screenpop.errors import (
     TooLarge,
     UnsupportedMediaType,
 )
+from screenpop.lookup import LookupTrace
 from screenpop.metrics import UNKNOWN_LABEL
 from screenpop.model import Card
 from screenpop.phone import parse_caller
@@ -34,7 +37,8 @@ from screenpop.store import FeedbackWrite
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.untrusted import clean_line, clean_text
 
-SUPERVISOR_ROLE = "supervisor"
+log = logging.getLogger(__name__)
+
 MAX_NOTES_CHARS = 10_000
 
 
@@ -42,21 +46,27 @@ async def webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
     name = request.match_info["provider"]
     app = request.app
-    provider = app[app_keys.PROVIDERS].get(name)
+    provider = app[app_keys.GENERATIONS].latest.providers.get(name)
     metrics = app[app_keys.METRICS]
+    webhooks = app[app_keys.WEBHOOKS]
     if provider is None:
         # A label value comes from configuration only: a name anyone can put in
         # a URL would add series (memory) for the life of the process.
         metrics.webhooks.labels(UNKNOWN_LABEL, "unknown_provider").inc()
-        raise NotFound(f"no webhook provider is named {name!r}")
+        unknown = NotFound(f"no webhook provider is named {name[:40]!r}")
+        webhooks.refused(name, unknown)
+        raise unknown
+    webhooks.track(name)  # a provider added by a reload is counted like those configured at start
     try:
         events = provider.verify_and_parse(await _webhook_request(request))
         fresh = [e for e in events if await app[app_keys.CALLS].accept(e, started)]
     except ScreenpopError as exc:
         metrics.webhooks.labels(name, exc.code).inc()
+        webhooks.refused(name, exc)
         raise
     metrics.webhooks.labels(name, "accepted" if fresh or not events else "duplicate").inc()
     reply = provider.reply(events)
+    webhooks.accepted(name, reply.status, events, bool(fresh))  # in memory: Redis gets it in a batch
     return web.Response(
         status=reply.status, body=reply.body, content_type=reply.content_type, headers=reply.extra
     )
@@ -100,20 +110,41 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _settings(request: web.Request) -> Settings:
+    """The config as last loaded (a reload replaces it; the restart-only blocks are the same)."""
+    return request.app[app_keys.GENERATIONS].latest.settings
+
+
 def _agent(request: web.Request) -> AgentIdentity:
     token = bearer_token(request.headers.get("Authorization"))
-    return verify_token(request.app[app_keys.SETTINGS], token)
+    return verify_token(_settings(request), token)
+
+
+async def reload_config(request: web.Request) -> web.Response:
+    """Read the config file again: 200 with what changed, or 400 with the config error (nothing changes)."""
+    agent_with(request, "admin")
+    outcome = await request.app[app_keys.RELOADER].reload_everywhere()
+    log.info("%s", outcome.sentence())
+    return web.json_response(outcome.to_json())
+
+
+def agent_with(request: web.Request, permission: Literal["admin", "lookup"]) -> AgentIdentity:
+    """The token's agent when its role may use ``permission``'s endpoints: 401 without a token, else 403."""
+    agent = _agent(request)
+    if not _settings(request).role_may(agent.role, permission):
+        raise Forbidden(f"the role {agent.role!r} lacks `{permission}: true` for this endpoint")
+    return agent
 
 
 async def list_calls(request: web.Request) -> web.Response:
     agent = _agent(request)
-    limit = _int_param(request, "limit", default=20, low=1, high=200)
+    limit = int_param(request, "limit", default=20, low=1, high=200)
     who = None if agent.role == SUPERVISOR_ROLE else agent.id
     await request.app[app_keys.CALLS].records_written()
     calls = await request.app[app_keys.STORE].recent_calls(who, limit)
     if who is not None:  # the call stays in the history of an agent it was transferred away from
         await request.app[app_keys.CALLS].mark_transferred_away(who, calls)
-    hidden = request.app[app_keys.SETTINGS].hidden_sections(agent.role)
+    hidden = _settings(request).hidden_sections(agent.role)
     for call in calls:  # the reader's own view: a summary is derived from sections its role may not see
         call["summary"] = summary_for(call.get("summary"), hidden)
     return web.json_response({"calls": calls})
@@ -124,7 +155,7 @@ async def save_note(request: web.Request) -> web.Response:
     body = await _json_body(request)
     disposition = body.get("disposition")
     notes = body.get("notes", "")
-    card = request.app[app_keys.SETTINGS].card
+    card = _settings(request).card
     problem = None if disposition is None else card.disposition_problem(disposition)
     if problem is not None:
         raise BadRequest(problem)
@@ -176,7 +207,7 @@ async def save_feedback(request: web.Request) -> web.Response:
 
 def _feedback_answer(request: web.Request, agent: AgentIdentity, body: dict[str, Any]) -> FeedbackWrite:
     """The body's section, product and outcome, each checked; a 400 names the first bad field."""
-    settings = request.app[app_keys.SETTINGS]
+    settings = _settings(request)
     section, product, outcome = body.get("section"), body.get("product"), body.get("outcome")
     visible = {c.name for c in settings.connectors} - settings.hidden_sections(agent.role)
     if not isinstance(section, str) or section not in visible:
@@ -189,16 +220,27 @@ def _feedback_answer(request: web.Request, agent: AgentIdentity, body: dict[str,
 
 
 async def lookup(request: web.Request) -> web.Response:
-    agent = _agent(request)
-    if agent.role != SUPERVISOR_ROLE:
-        raise Forbidden("only the supervisor role may look numbers up without a call")
-    settings = request.app[app_keys.SETTINGS]
+    """A card without a call; ``role=`` shows it as that role sees it, ``trace=1`` adds the trace.
+
+    The trace (each connector's statement or URL, parameters, raw rows)
+    shows how the config reaches the company's systems, so it needs an admin
+    role besides the lookup role; a section hidden from the asker's own role
+    is left out of it as it is left out of the card.
+    """
+    agent = agent_with(request, "lookup")
+    settings = _settings(request)
+    traced = _flag(request, "trace")
+    if traced and not settings.role_may(agent.role, "admin"):
+        raise Forbidden(f"the role {agent.role!r} lacks `admin: true` for a traced lookup")
+    as_role = _as_role(request, settings)
     raw = request.query.get("number", "")
     number = parse_caller(raw, settings.numbers.default_region)
     if number.withheld or not (number.e164 or number.digits):
         raise InvalidNumber(f"{raw[:40]!r} is not a phone number")
     context = CallContext(attributes=_query_attributes(request))
-    sections = await request.app[app_keys.ENGINE].lookup(number, context)
+    with request.app[app_keys.GENERATIONS].pinned() as generation:
+        trace = LookupTrace(generation.settings.connectors) if traced else None
+        sections = await generation.engine.lookup(number, context, trace)
     card = Card(
         call_id="",
         caller=number,
@@ -212,7 +254,32 @@ async def lookup(request: web.Request) -> web.Response:
     await request.app[app_keys.STORE].audit_lookup(
         agent.id, number.e164 or number.digits, [n for n in sections if n not in hidden]
     )
-    return web.json_response(render_card(card, request.app[app_keys.SPECS], hidden))
+    shown = hidden | (settings.hidden_sections(as_role) if as_role else frozenset())
+    body = render_card(card, generation.specs, shown)
+    if as_role:
+        body["as_role"] = as_role
+    if trace is not None:
+        body["trace"] = trace.report(sections, hidden)
+        body["display"] = section_meta(generation.settings, shown)  # the console draws it as the widget does
+    return web.json_response(body)
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "0").lower()
+    if value not in ("0", "1", "true", "false"):
+        raise BadRequest(f"{name} must be 1 or 0")
+    return value in ("1", "true")
+
+
+def _as_role(request: web.Request, settings: Settings) -> str | None:
+    """The ``role`` parameter: a role of the config (``roles:`` or the directory), or None."""
+    role = request.query.get("role")
+    if not role:
+        return None
+    known = sorted(set(settings.roles) | {a.role for a in settings.agents.directory})
+    if role not in known:
+        raise BadRequest(f"role must be one of the configured roles: {', '.join(known)}")
+    return role
 
 
 def _query_attributes(request: web.Request) -> dict[str, AttributeValue]:
@@ -240,7 +307,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
 
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default

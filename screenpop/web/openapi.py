@@ -16,6 +16,7 @@ from screenpop import __version__
 from screenpop.config import Settings
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.web.handlers import MAX_NOTES_CHARS
+from screenpop.web.openapi_admin import admin_paths, admin_schemas
 from screenpop.web.openapi_schemas import STRING, attributes_body, object_schema, schemas
 
 JSON = dict[str, Any]
@@ -55,12 +56,15 @@ def _paths() -> JSON:
         "/webhooks/{provider}": {"post": _webhook()},
         "/ws": {"get": _websocket()},
         "/agent": {"get": _agent_page()},
+        "/admin": {"get": _admin_page()},
         "/widget/{name}": {"get": _widget()},
         "/api/calls": {"get": _list_calls()},
         "/api/calls/{call_id}/notes": {"post": _save_note()},
         "/api/calls/{call_id}/feedback": {"post": _save_feedback()},
         "/api/calls/{call_id}/attributes": {"post": _post_attributes()},
         "/api/lookup": {"get": _lookup()},
+        **admin_paths(_error, _json, _ref, BEARER, AUTH_FAILED),
+        "/api/admin/reload": {"post": _reload()},
         "/healthz": {"get": _healthz()},
         "/readyz": {"get": _readyz()},
         "/metrics": {"get": _metrics()},
@@ -237,7 +241,7 @@ def _call_post(summary: str, body: JSON, created: JSON, bad_request: str) -> JSO
 
 def _lookup() -> JSON:
     return {
-        "summary": "The card for a number, without a call (supervisor role)",
+        "summary": "The card for a number, without a call (a role with `lookup: true`)",
         "security": BEARER,
         "parameters": [
             {"name": "number", "in": "query", "required": True, "schema": STRING},
@@ -249,14 +253,62 @@ def _lookup() -> JSON:
                 "[a-z][a-z0-9_]{0,39}): the lookup's attributes, bound as attr_KEY like a call's",
                 "schema": STRING,
             },
+            {
+                "name": "role",
+                "in": "query",
+                "required": False,
+                "description": "Show the card as an agent of this configured role would see it "
+                "(answered as `as_role`); sections hidden from the caller's own role stay hidden",
+                "schema": STRING,
+            },
+            {
+                "name": "trace",
+                "in": "query",
+                "required": False,
+                "description": "1: run every connector afresh (no cache) and add `trace`: per section its "
+                "kind, status, elapsed_ms, `why` (skipped, circuit open, not found, in words), `notes`, and "
+                "`steps` (statement or URL with secrets masked, bound params, time, raw rows or response, "
+                "clipped), and `display` (each shown section's title, rows and display hints, as the "
+                "widget's welcome carries them). Needs a role with `admin: true` as well",
+                "schema": {"type": "string", "enum": ["0", "1", "true", "false"]},
+            },
         ],
         "responses": {
             "200": _json("The card, with the sections the caller's role may see", _ref("Card")),
-            "400": _error("An attr_ parameter whose key is not an attribute key (the message names it)"),
+            "400": _error(
+                "An attr_ parameter whose key is not an attribute key, an unknown role, or a trace "
+                "value other than 1/0 (the message names it)"
+            ),
             "401": AUTH_FAILED,
-            "403": _error("Not a supervisor"),
+            "403": _error("The token's role lacks `lookup: true`, or `admin: true` for trace=1 (forbidden)"),
             "422": _error("Not a phone number (or withheld)"),
             "503": STORE_DOWN,
+        },
+    }
+
+
+def _reload() -> JSON:
+    return {
+        "summary": "Read the config file again and apply it without a restart (admin role; SIGHUP too)",
+        "description": (
+            "A valid file replaces connectors, directory, roles, routing, lines and rules at once; calls "
+            "in progress finish on the config they started with, unchanged connectors keep their pools, "
+            "caches and breakers, open sockets stay open (an agent no longer in the directory, or whose "
+            "token names a role that no longer exists, is closed with 4401). A file that changes "
+            "`server`, `store`, `broker` or an AMI link is refused: those need a restart. With several "
+            "instances the reload is announced through the broker and each re-reads its own file."
+        ),
+        "security": BEARER,
+        "responses": {
+            "200": _json(
+                "Reloaded: the new generation, when and from where it was loaded, and what changed",
+                {"type": "object"},
+            ),
+            "400": _error(
+                "The file is invalid or needs a restart (the message is the config error); nothing changed"
+            ),
+            "401": AUTH_FAILED,
+            "403": _error("Not an admin role"),
         },
     }
 
@@ -281,6 +333,16 @@ def _websocket() -> JSON:
 def _agent_page() -> JSON:
     return {
         "summary": "The standalone agent page",
+        "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": STRING}}}},
+    }
+
+
+def _admin_page() -> JSON:
+    return {
+        "summary": "The IT console: connectors, webhooks, agents, a test lookup with trace, reload",
+        "description": "Public like /agent (it holds no data); it signs in with a token whose role has "
+        "`admin: true` (from the fragment, #token=...) and calls the /api/admin endpoints and "
+        "/api/lookup?trace=1 with it",
         "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": STRING}}}},
     }
 
@@ -323,7 +385,7 @@ def openapi_document(settings: Settings) -> JSON:
         "servers": [{"url": settings.server.public_url}],
         "paths": _paths(),
         "components": {
-            "schemas": schemas(),
+            "schemas": {**schemas(), **admin_schemas()},
             "securitySchemes": {"agentToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }

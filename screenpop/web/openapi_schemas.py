@@ -74,6 +74,13 @@ def schemas() -> JSON:
             },
             {
                 "phone_links": {"type": "object", "additionalProperties": STRING},
+                "connector_health": {
+                    "type": "object",
+                    "additionalProperties": STRING,
+                    "description": "Each connector in words: ok, failing: <reason> (k of the last n "
+                    "calls), circuit open: <reason>; next try in N s, circuit half-open: ...; "
+                    "never makes readiness fail",
+                },
                 # listed only: a sink's backlog never makes the service unready
                 "sinks": {"type": "object", "additionalProperties": STRING},
             },

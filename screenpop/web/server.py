@@ -25,6 +25,8 @@ from collections.abc import Callable
 
 from aiohttp import hdrs, web
 
+import screenpop.web.app_keys as app_keys
+
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "screenpop"
@@ -91,7 +93,7 @@ class ScreenpopRunner(web.AppRunner):
 def serve_forever(
     app: web.Application, host: str, port: int, shutdown_timeout: float, announce: Callable[[str], None]
 ) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM, then stop gracefully (what ``web.run_app`` does).
+    """Serve ``app`` until SIGINT or SIGTERM, then stop gracefully (``web.run_app``); SIGHUP reloads.
 
     ``web.run_app`` cannot be given a runner, hence this small copy of it. The
     signal only ends the wait: the runner's cleanup (finish the cards in
@@ -107,6 +109,15 @@ def serve_forever(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        reloads: set[asyncio.Task[None]] = set()
+
+        def hangup() -> None:
+            """SIGHUP: reload the config file (reloading.py); the outcome is logged in one line."""
+            task = asyncio.create_task(app[app_keys.RELOADER].reload_logged())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, hangup)
         try:
             site = web.TCPSite(runner, host, port)
             await site.start()

@@ -36,7 +36,17 @@ async def widget_file(request: web.Request) -> web.Response:
 
 
 async def agent_page(request: web.Request) -> web.Response:
-    body, _ = _read("agent.html")
+    return _page("agent.html")
+
+
+async def admin_page(request: web.Request) -> web.Response:
+    """The IT console: public like ``/agent`` (it holds no data); its API calls need an admin token."""
+    return _page("admin.html")
+
+
+def _page(name: str) -> web.Response:
+    """A standalone page that holds a token: its own code only, never framed (see ``agent_page_policy``)."""
+    body, _ = _read(name)
     headers = {
         "Cache-Control": "no-cache",
         "Referrer-Policy": "no-referrer",
@@ -82,3 +92,4 @@ def _hashes(pattern: re.Pattern[bytes], html: bytes) -> list[str]:
 def widget_routes(app: web.Application) -> None:
     app.router.add_get("/widget/{name}", widget_file)
     app.router.add_get("/agent", agent_page)
+    app.router.add_get("/admin", admin_page)

@@ -36,7 +36,7 @@ from tests.support.browser import (
     settings_of,
 )
 from tests.support.ports import free_port
-from tests.support.service import WEBHOOK_SECRET, api
+from tests.support.service import WEBHOOK_SECRET, api, event_body, post_event
 from tests.support.tokens import token_for
 from tests.support.waiting import wait_for
 
@@ -139,4 +139,56 @@ async def test_screenshots_of_the_demo_cards(chromium: BrowserContext, tmp_path:
             path = screenshot_path(name, tmp_path)
             shot = {"path": str(path), "animations": "disabled", "caret": "hide", "full_page": True}
             await page.screenshot(**shot, clip=await down_to_ada(page, width) if width < 760 else None)
+            assert path.stat().st_size > 10_000
+
+
+CONSOLE_VIEWS: list[tuple[str, int, int, Literal["light", "dark"]]] = [
+    ("console-light-wide.png", 1280, 900, "light"),
+    ("console-dark-wide.png", 1280, 900, "dark"),
+    ("console-light-phone.png", 390, 844, "light"),
+]
+
+
+async def test_screenshots_of_the_it_console(chromium: BrowserContext, tmp_path: Path) -> None:
+    """The demo's IT console after some calls, a refused webhook and a test lookup with its trace.
+
+    Checked before the pictures: every demo connector is listed closed with
+    calls counted, the refusal is listed with its reason, and the test
+    lookup drew Ada's card and a trace per connector.
+    """
+    demo_dir = tmp_path / "demo"
+    write_demo_databases(demo_dir, customers=200)
+    environ = {"SCREENPOP_DEMO_DIR": str(demo_dir), "PBX_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    config = demo_config(demo_dir, free_port())
+    settings = settings_of(config, environ=environ)
+    names = [c["name"] for c in config["connectors"]]
+    async with screenpop_on(settings) as base:
+        token = token_for(settings, "supervisor-1")
+        await models_ready(base, token, config)
+        agents = await chromium.new_page()
+        await open_agent_page(agents, base, token_for(settings, "agent-1"))
+        await ring(base, "demo-babbage", BABBAGE, queue="sales")
+        await ring(base, "demo-ada", ADA, queue="support", caller_name="ADA L")
+        await post_event(base, event_body("forged-1", number=ADA), signature="t=1,v1=" + "0" * 64)
+        page = await chromium.new_page()
+        await page.set_viewport_size({"width": 1280, "height": 900})
+        await page.emulate_media(color_scheme="light", reduced_motion="reduce")
+        await page.goto(f"{base}/admin#token={token}")
+        for name in names:
+            row = f"[data-testid=connector-row][data-connector={name}]"
+            await page.wait_for_selector(
+                f"{row} [data-testid=connector-state][data-state=closed]", timeout=WAIT_MS
+            )
+        await page.wait_for_selector("[data-testid=delivery-row][data-refused=true]", timeout=WAIT_MS)
+        await page.fill("[data-testid=lookup-number]", "(415) 555-0132")
+        await page.select_option("[data-testid=lookup-role]", "tier1")
+        await page.click("[data-testid=lookup-submit]")
+        await page.locator("[data-testid=lookup-card] [data-testid=caller-name]").wait_for(timeout=WAIT_MS)
+        assert await page.locator("[data-testid=trace]").count() == len(names)
+        await page.locator("[data-testid=trace][data-connector=accounting] summary").click()
+        for name, width, height, scheme in CONSOLE_VIEWS:
+            await page.set_viewport_size({"width": width, "height": height})
+            await page.emulate_media(color_scheme=scheme)
+            path = screenshot_path(name, tmp_path)
+            await page.screenshot(path=str(path), animations="disabled", caret="hide", full_page=True)
             assert path.stat().st_size > 10_000

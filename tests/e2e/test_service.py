@@ -359,6 +359,7 @@ async def test_health_ready_metrics_openapi(store_url: str) -> None:
         "store": "ok",
         "broker": "ok",
         "connectors": {"accounting": "closed", "credit": "closed"},
+        "connector_health": {"accounting": "ok", "credit": "ok"},
     }
     assert 'screenpop_webhooks_total{outcome="accepted",provider="pbx"} 1.0' in metrics
     assert "screenpop_card_complete_seconds_count 1.0" in metrics

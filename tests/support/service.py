@@ -70,13 +70,20 @@ def make(store_url: str, **overrides: Any) -> Settings:
 @contextlib.asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[str]:
     """The real application on a free loopback port; yields its base URL."""
-    runner = server.ScreenpopRunner(create_app(settings), handle_signals=False)
+    async with running_app(create_app(settings)) as (base, _):
+        yield base
+
+
+@contextlib.asynccontextmanager
+async def running_app(app: web.Application) -> AsyncIterator[tuple[str, web.Application]]:
+    """``app`` served on a free loopback port; yields its base URL and the app (to look inside)."""
+    runner = server.ScreenpopRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", app
     finally:
         await runner.cleanup()
 

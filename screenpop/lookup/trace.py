@@ -1,0 +1,90 @@
+"""A traced lookup: what each connector ran, with what, how long, what came back, and why not.
+
+``screenpop lookup --trace`` and the IT console's test lookup
+(``GET /api/lookup?trace=1``) run the fan-out with a ``LookupTrace``: the
+engine gives each connector its own ``connector_api.ConnectorTrace`` (a
+context variable, so connectors need no new argument and an ordinary
+lookup pays one variable read), and afterwards ``report`` turns the steps
+and the final sections into one JSON-ready entry per connector, with the
+reason a section was skipped or found nothing in words.
+
+The trace carries the number the lookup was for (it is that lookup's own
+result) but never a secret: connectors mask what they show, and a
+``secret_`` attribute is masked in the bound parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from screenpop.config import ConnectorSettings
+from screenpop.connector_api import ConnectorTrace
+from screenpop.model import Section, SectionStatus
+
+CIRCUIT_OPEN = "circuit open"
+
+
+class LookupTrace:
+    """Every connector's trace of one lookup, and the report made of them."""
+
+    def __init__(self, connectors: Iterable[ConnectorSettings]) -> None:
+        self._kinds = {c.name: c.kind for c in connectors}
+        self.connectors: dict[str, ConnectorTrace] = {}
+
+    def connector(self, name: str) -> ConnectorTrace:
+        """The trace ``name`` writes into (made the first time it runs)."""
+        return self.connectors.setdefault(name, ConnectorTrace())
+
+    def report(self, sections: Mapping[str, Section], hidden: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """Per connector (in config order, those in ``hidden`` left out): status, time, steps and why."""
+        return {
+            name: self._entry(name, section, sections)
+            for name, section in sections.items()
+            if name not in hidden
+        }
+
+    def _entry(self, name: str, section: Section, sections: Mapping[str, Section]) -> dict[str, Any]:
+        trace = self.connectors.get(name)
+        steps = [] if trace is None else trace.steps
+        for step in steps:
+            if step.elapsed_ms is None:  # it never answered: the section's error is what happened
+                step.error = section.error or section.status.value
+        return {
+            "kind": self._kinds.get(name, ""),
+            "status": section.status.value,
+            "elapsed_ms": section.elapsed_ms,
+            "why": why(section, sections, [] if trace is None else trace.notes),
+            "steps": [step.to_json() for step in steps],
+            "notes": [] if trace is None else list(trace.notes),
+        }
+
+
+def why(section: Section, sections: Mapping[str, Section], notes: list[str]) -> str | None:
+    """The reason in words when a section has no data: skipped (and for what), circuit open, not found."""
+    status, error = section.status, section.error or ""
+    if status is SectionStatus.OK:
+        return None
+    if status is SectionStatus.SKIPPED:
+        return f"skipped: {error}{_upstream(error, sections)}"
+    if status is SectionStatus.ERROR and error == CIRCUIT_OPEN:
+        return (
+            "skipped: circuit open (the breaker stopped calling this source after repeated failures;"
+            " it lets one call through again after its reset time)"
+        )
+    if status is SectionStatus.NOT_FOUND:
+        return "not found: " + (notes[-1] if notes else "the source answered with nothing for this caller")
+    return f"{status.value}: {error}" if error else status.value
+
+
+def _upstream(error: str, sections: Mapping[str, Section]) -> str:
+    """For ``needs accounting.account_id``: what the accounting section itself was (``not_found``)."""
+    if not error.startswith("needs "):
+        return ""
+    source = error.removeprefix("needs ").split(".")[0]
+    found = sections.get(source)
+    if found is None:
+        return ""
+    if found.status is SectionStatus.OK:
+        return f" ({source} answered without that field)"
+    return f" ({source} was {found.status.value})"

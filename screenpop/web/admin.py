@@ -1,0 +1,107 @@
+"""``/api/admin/status`` and ``/api/admin/deliveries``: what IT needs to see, for an admin role only.
+
+Nothing here carries a phone number, a note or a secret: connector errors
+and refusal reasons are redacted where they are recorded
+(``lookup.ConnectorStats``, ``admin.WebhookLog``), and the rest is counts,
+states and names from the config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+import screenpop.web.app_keys as app_keys
+from screenpop.admin import MAX_DELIVERIES
+from screenpop.admin.webhook_log import ProviderCounts
+from screenpop.web.handlers import agent_with, int_param
+
+log = logging.getLogger(__name__)
+
+INSIGHT_KINDS = frozenset({"purchases", "rules"})
+"""Connector kinds that suggest something to the agent, whose feedback the status counts (SPEC 3)."""
+DEFAULT_DELIVERIES = 50
+EXTRA_TIMEOUT_S = 1.0
+
+
+async def status(request: web.Request) -> web.Response:
+    """This instance's status, and every live instance's labelled by name (with a Redis broker)."""
+    agent_with(request, "admin")
+    app = request.app
+    own = await own_status(app)
+    board = app[app_keys.BOARD]
+    return web.json_response({**own, "instance": board.instance, "instances": await board.instances(own)})
+
+
+async def deliveries(request: web.Request) -> web.Response:
+    """The last ``limit`` webhook deliveries, newest first, of every instance sharing the Redis."""
+    agent_with(request, "admin")
+    limit = int_param(request, "limit", default=DEFAULT_DELIVERIES, low=1, high=MAX_DELIVERIES)
+    return web.json_response({"deliveries": await request.app[app_keys.BOARD].deliveries(limit)})
+
+
+async def own_status(app: web.Application) -> dict[str, Any]:
+    """SPEC 4's status of this instance: connectors, providers, agents, store, broker, config, and more."""
+    generation = app[app_keys.GENERATIONS].latest
+    settings = generation.settings
+    readiness = await app[app_keys.READINESS]()
+    hub = app[app_keys.HUB]
+    report: dict[str, Any] = {
+        "connectors": _connectors(app),
+        "providers": _providers(app, generation.providers),
+        "agents_connected": hub.connected,
+        "agents_by_queue": hub.agents_by_queue(),
+        "store": readiness["store"],
+        "broker": readiness["broker"],
+        "config": {"loaded_at": generation.loaded_at, "source": settings.source},
+        # beyond SPEC 4: the console's test lookup offers these (names from the config only)
+        "roles": sorted(set(settings.roles) | {a.role for a in settings.agents.directory}),
+    }
+    if "phone_links" in readiness:
+        report["phone_links"] = readiness["phone_links"]
+    if any(c.kind in INSIGHT_KINDS for c in settings.connectors):
+        report["feedback"] = await _feedback(app)
+    for name, extra in app[app_keys.ADMIN_EXTRAS].items():
+        report[name] = await _extra(name, extra)
+    return report
+
+
+def _providers(app: web.Application, configured: Mapping[str, object]) -> dict[str, Any]:
+    """Counts of the providers the running config has (one a reload added counts from then on)."""
+    counts = app[app_keys.WEBHOOKS].providers
+    return {name: (counts.get(name) or ProviderCounts()).to_json() for name in configured}
+
+
+def _connectors(app: web.Application) -> dict[str, dict[str, Any]]:
+    engine = app[app_keys.GENERATIONS].latest.engine
+    return {
+        name: {
+            "state": breaker.state.value,
+            **engine.stats.summary(name),
+            "health": engine.stats.health(name, breaker),
+        }
+        for name, breaker in engine.breakers.items()
+    }
+
+
+async def _feedback(app: web.Application) -> dict[str, Any]:
+    """Answers to suggestions per section; empty (and logged) while the store cannot answer."""
+    try:
+        async with asyncio.timeout(EXTRA_TIMEOUT_S):
+            return await app[app_keys.STORE].feedback_counts()
+    except Exception as exc:  # the store's state is shown beside it; the page must still load
+        log.warning("admin status: feedback counts unreadable: %s", type(exc).__name__)
+        return {}
+
+
+async def _extra(name: str, extra: Any) -> Any:
+    try:
+        async with asyncio.timeout(EXTRA_TIMEOUT_S):
+            return await extra()
+    except Exception as exc:  # one block that cannot answer must not hide the rest of the page
+        log.warning("admin status: %s unreadable: %s", name, type(exc).__name__)
+        return {"error": f"unreadable ({type(exc).__name__})"}
