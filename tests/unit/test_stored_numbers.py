@@ -191,12 +191,31 @@ def test_fast_path_takes_the_common_formats_and_agrees_with_phonenumbers(case: t
     assert slow is not None and e164 == e164_of(slow)
 
 
+@st.composite
+def digit_groups(draw: st.DrawFn) -> str:
+    """Digits in groups joined by the punctuation people type, with or without a leading + or (…)."""
+    groups = draw(st.lists(st.text(alphabet="0123456789", min_size=1, max_size=5), min_size=1, max_size=5))
+    joiners = draw(
+        st.lists(st.sampled_from([" ", "-", ".", "", ") ", "-"]), min_size=len(groups), max_size=len(groups))
+    )
+    text = "".join(g + j for g, j in zip(groups, joiners, strict=True)).strip()
+    return draw(st.sampled_from(["", "+", "(", "+1 ", "1-"])) + text
+
+
 @PROPERTY
-@given(text=st.text(alphabet="0123456789 +-.()x", max_size=24), region=st.sampled_from(REGIONS))
+@given(
+    text=st.one_of(st.text(alphabet="0123456789 +-.()x", max_size=24), digit_groups()),
+    region=st.sampled_from(REGIONS),
+)
 def test_fast_path_never_disagrees_with_phonenumbers(text: str, region: str) -> None:
-    """Whenever the fast path answers, phonenumbers answers the same (possible numbers only)."""
+    """Whenever the fast path answers, phonenumbers answers the same (possible numbers only).
+
+    Shapes near the common formats are drawn on purpose (``digit_groups``): random
+    text alone rarely takes the fast path, and an ``assume`` on it starved the test.
+    """
     handled, e164 = fast_e164(text, region)
-    assume(handled)
+    if not handled:  # phonenumbers itself reads it: nothing to compare
+        return
     slow = parse_number(text, region)
     expected = e164_of(slow) if slow is not None and phonenumbers.is_possible_number(slow) else None
     assert e164 == expected
