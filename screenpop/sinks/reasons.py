@@ -35,6 +35,8 @@ def failure_reason(exc: BaseException) -> str:
         if isinstance(seen, sa.exc.DBAPIError):
             return _database_reason(seen)
         seen = seen.__cause__ or seen.__context__
+    if isinstance(exc, ScreenpopError) and str(exc):
+        return str(exc)[:120]  # e.g. "unreachable" over a disconnect that has no errno
     return type(exc).__name__
 
 

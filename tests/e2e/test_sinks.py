@@ -132,6 +132,14 @@ async def test_sigkill_between_save_and_delivery_loses_nothing(tmp_path: Path, s
         service = started["a"]
         await _ring_and_note(service, "c-k1", ["before the crash", "and an edit"])
         await wait_for(lambda: "c-k1:1" in server.attempts, 10, "a delivery attempt that fails")
+
+        async def settled() -> bool:  # the failed attempt is recorded: the entry is no longer leased
+            _, ready = await service.get("/readyz")
+            return str(ready["sinks"]["crm_webhook"]).startswith("failing")
+
+        # killed between attempts (the next is due 0.5-1 s later); a kill during an attempt leaves a
+        # lease that runs out after timeout_s + 30 s (tests/integration/sinks covers that case)
+        await wait_for(settled, 10, "the failed attempt settled in the store")
         await service.kill()
     assert server.taken == {}
     server.mode = "up"
