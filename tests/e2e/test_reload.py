@@ -28,6 +28,7 @@ from tests.support.service import (
     post_event,
     running_app,
 )
+from tests.support.sinks import http_sink, sink_server
 from tests.support.tokens import token_for
 from tests.support.waiting import wait_for
 
@@ -331,3 +332,57 @@ async def test_a_kept_connector_keeps_its_cache_and_a_changed_one_starts_afresh(
     assert "cached" not in filled["accounting"] and "cached" not in filled["credit"]
     assert read["accounting"].get("cached") is True and read["accounting"]["data"]["balance"] == 120.5
     assert "cached" not in read["credit"] and read["credit"]["data"] == {"credit_limit": 9000, "rating": "A"}
+
+
+async def test_a_reload_changes_the_sinks_a_note_goes_to_and_keeps_an_unchanged_one(
+    tmp_path: Path, store_url: str
+) -> None:
+    """A sink added by a reload takes the next note; a removed one takes no more; an unchanged one is kept."""
+    path = tmp_path / "screenpop.yaml"
+    config = base_config(store_url)
+    settings = write(path, config)
+    token = token_for(settings, "agent-3")
+    async with (
+        sink_server() as first,
+        sink_server() as second,
+        running_app(create_app(settings)) as (base, app),
+        agent_socket(base, settings, "agent-3") as agent,
+    ):
+
+        async def note(call_id: str) -> None:
+            await post_event(base, event_body(call_id, agent="agent-3"))
+            await agent.card_until_complete(call_id)
+            status, body = await api(
+                base,
+                "POST",
+                f"/api/calls/{call_id}/notes",
+                token,
+                json={"disposition": "ok", "notes": call_id},
+            )
+            assert status == 201, body
+
+        await note("before-sinks")
+        status, body = await reload(base, settings)
+        assert status == 200, body  # an unchanged file: nothing added, and nothing waits for a sink
+        write(path, {**config, "sinks": [http_sink("crm_a", first.url)]})
+        assert (await reload(base, settings))[0] == 200
+        kept = app[app_keys.SINKS].sinks["crm_a"]
+        await note("with-a")
+        await wait_for(lambda: "with-a:1" in first.taken, WITHIN_S, "the added sink took the next note")
+        write(path, {**config, "sinks": [http_sink("crm_a", first.url), http_sink("crm_b", second.url)]})
+        assert (await reload(base, settings))[0] == 200
+        assert app[app_keys.SINKS].sinks["crm_a"] is kept  # unchanged: the same sink object
+        await note("with-both")
+        await wait_for(lambda: "with-both:1" in second.taken, WITHIN_S, "the second sink took the note")
+        await wait_for(lambda: "with-both:1" in first.taken, WITHIN_S, "the kept sink took the note")
+        write(path, {**config, "sinks": [http_sink("crm_b", second.url)]})
+        assert (await reload(base, settings))[0] == 200
+        await note("only-b")
+        await wait_for(lambda: "only-b:1" in second.taken, WITHIN_S, "the remaining sink took the note")
+        _, ready = await api(base, "GET", "/readyz")
+    assert set(first.taken) == {
+        "with-a:1",
+        "with-both:1",
+    }  # nothing saved before it was added or after it left
+    assert set(second.taken) == {"with-both:1", "only-b:1"}
+    assert ready["sinks"] == {"crm_b": "ok"}
