@@ -115,6 +115,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"demo databases in {directory}" + (" (written now)" if summary.written else ""))
     print(f"\n  agent page ({agent.name or agent.id}): {base}/agent#token={token}\n")
     print(f"  agent token: {token}\n")
+    admin = next((a for a in settings.agents.directory if settings.role_may(a.role, "admin")), None)
+    if admin is not None:
+        console = mint_token(settings, admin.id)
+        print(f"  IT console ({admin.name or admin.id}, role {admin.role}): {base}/admin#token={console}\n")
     print("  make a demo customer ring (in another terminal):")
     print(
         f"    SCREENPOP_DEMO_DIR={directory} {_own_command()} call '{_national(summary.overdue_number)}' "

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import websockets
 import yaml
@@ -146,7 +147,10 @@ def test_token_for_unknown_agent_is_one_sentence(tmp_path: Path) -> None:
 
 
 async def test_demo_prints_a_call_line_that_pops_a_card(tmp_path: Path) -> None:
-    """`screenpop demo` serves the demo; its printed `screenpop call` line rings a card for its token."""
+    """`screenpop demo` serves the demo; its printed `screenpop call` line rings a card for its token.
+
+    The IT console link it prints signs in with an admin role: the status API answers its token.
+    """
     port = free_port()
     process = start(["demo", "--port", str(port), "--dir", str(tmp_path / "demo")])
     try:
@@ -165,9 +169,18 @@ async def test_demo_prints_a_call_line_that_pops_a_card(tmp_path: Path) -> None:
         assert sent.returncode == 0, sent.stderr
         card = (await frames_until_complete(ws))[-1]["card"]
         await ws.close()
+        console = re.search(r"IT console \(.*\): (http://\S+)/admin#token=(\S+)", printed)
+        assert console, printed
+        async with aiohttp.ClientSession() as session:
+            headers = {"Authorization": f"Bearer {console.group(2)}"}
+            async with session.get(f"{console.group(1)}/api/admin/status", headers=headers) as reply:
+                status = (reply.status, await reply.json())
+            async with session.get(f"{console.group(1)}/admin") as page:
+                assert page.status == 200
         assert card["customer"]["name"]
         assert card["sections"]["accounting"]["status"] == "ok"
         assert card["sections"]["sales"]["status"] == "ok"
+        assert status[0] == 200 and set(status[1]["connectors"]) >= {"accounting", "sales"}, status
     finally:
         stop(process)
     assert process.returncode == 0
