@@ -210,7 +210,7 @@ async def test_a_second_instance_does_not_purge_while_the_first_holds_the_lease(
 
 
 async def test_two_purgers_at_once_one_purges(store_url: str) -> None:
-    """Two instances that start a purge at the same moment: one purges everything, the other stands aside."""
+    """Two instances that start a purge at the same moment: one purges everything, the other deletes nothing."""
     stores = [await Store.open(store_url), await Store.open(store_url)]
     try:
         for n in range(20):
@@ -221,7 +221,9 @@ async def test_two_purgers_at_once_one_purges(store_url: str) -> None:
                 for i, s in enumerate(stores)
             )
         )
-        done = [r for r in reports if r is not None]
+        # The other either stood aside (None: the lease was held) or came after the first had
+        # finished and found nothing left; never do both delete part of the rows.
+        done = [r for r in reports if r is not None and r.total > 0]
         assert len(done) == 1, reports
         assert done[0].counts["calls"] == 20
         assert (await dump(store_url))["calls"] == []
