@@ -18,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -38,7 +39,7 @@ from screenpop.connector_api import (
 from screenpop.errors import ConnectorError
 from screenpop.model import is_call_parameter
 
-from .index import IndexKeeper, PhoneIndex
+from .index import CHUNK_ROWS, IndexBuilder, IndexKeeper, PhoneIndex
 from .rows import RowReader
 from .values import describe_db_error, json_row
 
@@ -47,6 +48,10 @@ log = logging.getLogger(__name__)
 EXTRA_ROWS_KEPT = 5
 INDEX_TIMEOUT_MS = 120_000  # reading every row of a big table may take longer than one lookup
 ABANDON_WAIT_S = 2.0
+#: What ``:since`` is bound to on a full read: before any row was written.
+FULL_READ_SINCE = datetime(1970, 1, 1)
+#: An incremental read starts this long before the previous read began (clock skew, open transactions).
+SINCE_OVERLAP = timedelta(seconds=60)
 ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite", "mysql": "aiomysql"}
 
 
@@ -61,6 +66,7 @@ class SqlOptions(ConnectorOptions):
     index_query: str | None = None
     index_refresh_s: float = Field(300, gt=0)
     index_region: str | None = Field(None, min_length=1, max_length=128)
+    index_full_every: int = Field(12, ge=1, le=100_000)
     pool_size: int = Field(5, ge=1, le=100)
     statement_timeout_ms: int = Field(5000, ge=1, le=600_000)
 
@@ -99,8 +105,10 @@ class SqlOptions(ConnectorOptions):
             )
         if "keys" not in bind_names(self.query):
             raise ValueError("with `match: normalized` the query must use `:keys`, e.g. WHERE id IN :keys")
-        if bind_names(self.index_query):
-            raise ValueError("`index_query` takes no parameters; it reads every row once")
+        if bind_names(self.index_query) - {"since"}:
+            raise ValueError(
+                "`index_query` takes no parameters but `:since` (rows changed since the previous read)"
+            )
         return self
 
 
@@ -172,6 +180,10 @@ class SqlConnector:
         self._needs = bind_names(self.options.query) - {"keys"}
         self._engine: AsyncEngine | None = None
         self._keeper: IndexKeeper | None = None
+        self._incremental = self.options.index_query is not None and "since" in bind_names(
+            self.options.index_query
+        )
+        self._since = FULL_READ_SINCE
         self._secrets = _secrets_of(self._url, self.options.url)
         self._shown_url = self._url.render_as_string(hide_password=True)
 
@@ -184,7 +196,12 @@ class SqlConnector:
         if self._engine is None:
             self._engine = create_async_engine(self._url, **_engine_kwargs(self._url, self.options))
         if self.options.match == "normalized" and self._keeper is None:
-            self._keeper = IndexKeeper(self.name, self._load_index, self.options.index_refresh_s)
+            self._keeper = IndexKeeper(
+                self.name,
+                self._load_index,
+                self.options.index_refresh_s,
+                self.options.index_full_every if self._incremental else 1,
+            )
             await self._keeper.start()
 
     async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
@@ -216,14 +233,14 @@ class SqlConnector:
             return
         step = trace.step(
             "index",
-            numbers=len(index.keys_by_number),
+            numbers=index.distinct_numbers,
             rows_indexed=index.rows,
             refresh_s=self.options.index_refresh_s,
         )
         step.answered(matched_keys=list(keys))
         if not keys:
             trace.note(
-                f"the number is not in the index ({len(index.keys_by_number)} numbers from {index.rows} rows,"
+                f"the number is not in the index ({index.distinct_numbers} numbers from {index.rows} rows,"
                 f" refreshed every {self.options.index_refresh_s:g} s)"
             )
 
@@ -237,7 +254,7 @@ class SqlConnector:
         await self._fetch(text("SELECT 1"), {}, 1)
         if self._keeper is None:
             return None
-        if not await self._keeper.refresh():
+        if not await self._keeper.refresh(full=True):
             raise ConnectorError(f"index query failed: {self._keeper.error}")
         return self._keeper.index.summary() if self._keeper.index else None
 
@@ -262,13 +279,49 @@ class SqlConnector:
             raise ConnectorError(f"number index not loaded yet: {self._keeper.error or 'starting'}")
         return self._keeper.index.keys_for(e164)
 
-    async def _load_index(self) -> PhoneIndex:
+    async def _load_index(self, previous: PhoneIndex | None) -> PhoneIndex:
+        """Stream ``index_query`` in partitions and normalise them chunk by chunk, yielding to the loop.
+
+        With ``:since`` and a ``previous`` index, only the rows changed since
+        the previous read began (less ``SINCE_OVERLAP``) are read and merged
+        in; otherwise every row is read (``:since`` = 1970-01-01). ``:since``
+        is a naive UTC ``datetime``.
+        """
+        if self._engine is None:
+            raise ConnectorError("not started")
+        if not self._incremental:
+            previous = None
+        since = FULL_READ_SINCE if previous is None else self._since
+        started = datetime.now(UTC).replace(tzinfo=None) - SINCE_OVERLAP
+        try:
+            async with asyncio.timeout(INDEX_TIMEOUT_MS / 1000):
+                builder = await self._stream_index(since)
+        except TimeoutError:
+            raise ConnectorError(f"index query ran longer than {INDEX_TIMEOUT_MS} ms") from None
+        except ConnectorError:
+            raise
+        except Exception as exc:
+            raise ConnectorError(describe_db_error(exc, self._secrets)) from exc
+        changed = await asyncio.to_thread(builder.finish)  # NumPy sorts release the GIL
+        index = changed if previous is None else await asyncio.to_thread(previous.updated, changed)
+        self._since = started
+        return index
+
+    async def _stream_index(self, since: datetime) -> IndexBuilder:
+        assert self._engine is not None
         assert self.options.index_query is not None
-        header, *rows = await self._fetch(
-            text(self.options.index_query), {}, None, as_tuples=True, timeout_ms=INDEX_TIMEOUT_MS
-        )
-        reader = RowReader(header, self.options.index_region, self._context)
-        return await asyncio.to_thread(PhoneIndex.build, rows, reader)
+        statement = text(self.options.index_query)
+        bound = {"since": since} if self._incremental else {}
+        async with self._engine.connect() as conn:
+            if self._sets_server_timeout():
+                await conn.execute(text(f"SET LOCAL statement_timeout = {INDEX_TIMEOUT_MS}"))
+            result = await conn.stream(statement, bound)
+            reader = RowReader(tuple(result.keys()), self.options.index_region, self._context)
+            builder = IndexBuilder(reader)
+            async for part in result.partitions(CHUNK_ROWS):
+                builder.add(part)
+                await asyncio.sleep(0)  # let calls in between two chunks
+            return builder
 
     async def _fetch(
         self,
