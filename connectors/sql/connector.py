@@ -39,7 +39,7 @@ from screenpop.connector_api import (
 from screenpop.errors import ConnectorError
 from screenpop.model import is_call_parameter
 
-from .index import CHUNK_ROWS, IndexBuilder, IndexKeeper, PhoneIndex
+from .index import CHUNK_ROWS, FETCH_ROWS, IndexBuilder, IndexKeeper, PhoneIndex
 from .rows import RowReader
 from .values import describe_db_error, json_row
 
@@ -318,9 +318,10 @@ class SqlConnector:
             result = await conn.stream(statement, bound)
             reader = RowReader(tuple(result.keys()), self.options.index_region, self._context)
             builder = IndexBuilder(reader)
-            async for part in result.partitions(CHUNK_ROWS):
-                builder.add(part)
-                await asyncio.sleep(0)  # let calls in between two chunks
+            async for part in result.partitions(FETCH_ROWS):
+                for start in range(0, len(part), CHUNK_ROWS):
+                    builder.add(part[start : start + CHUNK_ROWS])
+                    await asyncio.sleep(0)  # let calls in between two chunks
             return builder
 
     async def _fetch(

@@ -41,8 +41,10 @@ import numpy.typing as npt
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_FAILURE_S = 30.0
-#: Rows normalised between two yields to the event loop (~1-3 ms of work each).
-CHUNK_ROWS = 256
+#: Rows fetched from the database at a time (one driver round trip).
+FETCH_ROWS = 512
+#: Rows normalised between two yields to the event loop (~0.5-1 ms of work each).
+CHUNK_ROWS = 64
 
 Ints = npt.NDArray[np.int64]
 KeyIds = npt.NDArray[np.int32]
