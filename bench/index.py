@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-AREA_CODES = (
+_AREA_CODE_TEXT = (
     "201 202 203 205 206 207 208 209 210 212 213 214 215 216 217 218 219 224 225 228 229 231 234 "
     "239 240 248 251 252 253 254 256 260 262 267 269 270 276 281 301 302 303 304 305 307 308 309 "
     "310 312 313 314 315 316 317 318 319 320 321 323 325 330 334 336 337 339 347 351 352 360 361 "
@@ -51,7 +51,8 @@ AREA_CODES = (
     "810 812 813 814 815 816 817 818 828 830 831 832 843 845 847 848 850 856 857 858 859 860 862 "
     "863 864 865 870 872 878 901 903 904 906 907 908 909 910 912 913 914 915 916 917 918 919 920 "
     "925 928 931 936 937 940 941 949 951 952 954 956 970 971 972 973 978 979 980 985 989"
-).split()
+)
+AREA_CODES = _AREA_CODE_TEXT.split()
 FORMATS = (
     "({a}) {b}-{c}",
     "{a}.{b}.{c}",
@@ -135,7 +136,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def measure(path: Path, rows: int, sample: list[str]) -> dict[str, Any]:
-    from screenpop.connectors.sql import SqlConnector, SqlOptions
+    from connectors.sql.connector import SqlConnector, SqlOptions
     from screenpop.plugins import connector_context
 
     options = SqlOptions(
@@ -153,7 +154,8 @@ async def measure(path: Path, rows: int, sample: list[str]) -> dict[str, Any]:
     _, build_lags = await lag_during(sql.start())
     build_s = time.perf_counter() - started
     keeper = sql._keeper
-    assert keeper is not None and keeper.index is not None
+    assert keeper is not None
+    assert keeper.index is not None
     gc.collect()
     after = rss_bytes()
     index = keeper.index
@@ -184,7 +186,8 @@ async def measure(path: Path, rows: int, sample: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
     ok, incr_lags = await lag_during(keeper.refresh())
     incremental_s = time.perf_counter() - started
-    assert ok and keeper.last_kind == "incremental", keeper.error
+    assert ok, keeper.error
+    assert keeper.last_kind == "incremental"
     await sql.close()
     return {
         "rows": rows,
