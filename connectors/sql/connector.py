@@ -41,6 +41,7 @@ from screenpop.model import is_call_parameter
 
 from .index import CHUNK_ROWS, FETCH_ROWS, IndexBuilder, IndexKeeper, PhoneIndex
 from .rows import RowReader
+from .shared import SharedIndex
 from .values import describe_db_error, json_row
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,7 @@ class SqlConnector:
             self.options.index_query
         )
         self._since = FULL_READ_SINCE
+        self._shared: SharedIndex | None = None
         self._secrets = _secrets_of(self._url, self.options.url)
         self._shown_url = self._url.render_as_string(hide_password=True)
 
@@ -196,6 +198,16 @@ class SqlConnector:
         if self._engine is None:
             self._engine = create_async_engine(self._url, **_engine_kwargs(self._url, self.options))
         if self.options.match == "normalized" and self._keeper is None:
+            if self._context.shared_url and self._shared is None:
+                source = f"{self.options.url}\n{self.options.index_query}\n{self.options.index_region}"
+                self._shared = SharedIndex(
+                    self._context.shared_url,
+                    self.name,
+                    source,
+                    fresh_s=self.options.index_refresh_s / 2,
+                    build_timeout_s=INDEX_TIMEOUT_MS / 1000,
+                    since=lambda: self._since,
+                )
             self._keeper = IndexKeeper(
                 self.name,
                 self._load_index,
@@ -262,6 +274,9 @@ class SqlConnector:
         if self._keeper is not None:
             await self._keeper.close()
             self._keeper = None
+        if self._shared is not None:
+            await self._shared.close()
+            self._shared = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -280,6 +295,15 @@ class SqlConnector:
         return self._keeper.index.keys_for(e164)
 
     async def _load_index(self, previous: PhoneIndex | None) -> PhoneIndex:
+        """A full index comes from the shared copy when there is one (``shared.py``), else the table."""
+        if previous is None and self._shared is not None:
+            index = await self._shared.full(lambda: self._read_index(None))
+            if self._shared.loaded_since is not None:
+                self._since = self._shared.loaded_since
+            return index
+        return await self._read_index(previous)
+
+    async def _read_index(self, previous: PhoneIndex | None) -> PhoneIndex:
         """Stream ``index_query`` in partitions and normalise them chunk by chunk, yielding to the loop.
 
         With ``:since`` and a ``previous`` index, only the rows changed since

@@ -213,3 +213,59 @@ def test_an_updated_index_equals_a_fresh_build(seed: int, key_kind: str) -> None
     updated = index.updated(PhoneIndex.build(changed.values(), reader()))
     assert as_sets(updated) == dict_index(rows.values(), reader())
     assert updated.rows == len(rows)
+
+
+# --- one instance builds, the others load (shared through the Redis broker) -------------------
+
+
+def shared_connector(url: str, shared_url: str | None) -> SqlConnector:
+    options = SqlOptions(url=url, match="normalized", index_query=CHANGED_SINCE, query=BY_KEYS)
+    return SqlConnector("crm", options, connector_context("US", Path("."), None, shared_url))
+
+
+@pytest.mark.redis
+async def test_a_second_instance_loads_the_index_the_first_built(url: str, redis_url: str) -> None:
+    """The second connector does not read the table: a row added after the first build is not in its index."""
+    await execute(url, CREATE, {})
+    old = utcnow() - timedelta(hours=2)
+    insert = "INSERT INTO customers VALUES (:id, :name, :phone, 0, :at)"
+    await execute(url, insert, {"id": 1, "name": "First", "phone": "(415) 555-0101", "at": old})
+    first, second = shared_connector(url, redis_url), shared_connector(url, redis_url)
+    try:
+        await first.start()
+        assert first._shared is not None
+        assert first._shared.last_source == "table"
+        await execute(url, insert, {"id": 2, "name": "Later", "phone": "(415) 555-0102", "at": old})
+        await second.start()
+        assert second._shared is not None
+        assert second._shared.last_source == "shared"
+        assert await found(second, "+14155550101") == ["First"]
+        assert await found(second, "+14155550102") == []  # it did not read the table
+        assert second._keeper is not None
+        assert second._keeper.index is not None
+        assert first._keeper is not None
+        assert first._keeper.index is not None
+        assert second._keeper.index.keys_by_number == first._keeper.index.keys_by_number
+        assert second._keeper.index.summary() == first._keeper.index.summary()
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_without_redis_the_index_is_built_locally(url: str) -> None:
+    """A broker that cannot be reached only costs the shortcut: the table is read here."""
+    await execute(url, CREATE, {})
+    await execute(
+        url,
+        "INSERT INTO customers VALUES (1, 'Alone', '(415) 555-0101', 0, :at)",
+        {"at": utcnow() - timedelta(hours=1)},
+    )
+    closed_port = "redis://127.0.0.1:9/0"  # discard port: nothing listens on loopback there
+    sql = shared_connector(url, closed_port)
+    try:
+        await sql.start()
+        assert sql._shared is not None
+        assert sql._shared.last_source == "table"
+        assert await found(sql, "+14155550101") == ["Alone"]
+    finally:
+        await sql.close()
