@@ -136,7 +136,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def measure(path: Path, rows: int, sample: list[str]) -> dict[str, Any]:
-    from connectors.sql.connector import SqlConnector, SqlOptions
+    from screenpop.connectors.sql import SqlConnector, SqlOptions
     from screenpop.plugins import connector_context
 
     options = SqlOptions(

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from connectors.sql.index import PhoneIndex
-from connectors.sql.rows import RowReader
 from screenpop.connectors.sql import SqlConnector, SqlOptions
+from screenpop.connectors.sql.index import PhoneIndex
+from screenpop.connectors.sql.rows import RowReader
 from screenpop.plugins import connector_context
 
 CREATE = (
