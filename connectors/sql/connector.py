@@ -14,9 +14,11 @@ directory screenpop runs in, not to the config file.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
@@ -40,6 +42,7 @@ from screenpop.errors import ConnectorError
 from screenpop.model import is_call_parameter
 
 from .index import CHUNK_ROWS, FETCH_ROWS, IndexBuilder, IndexKeeper, PhoneIndex
+from .reading import IN_FLIGHT, LOCAL_ROWS, WORKER_ROWS, ChunkResult, read_chunk, start_pool
 from .rows import RowReader
 from .shared import SharedIndex
 from .values import describe_db_error, json_row
@@ -340,12 +343,32 @@ class SqlConnector:
             if self._sets_server_timeout():
                 await conn.execute(text(f"SET LOCAL statement_timeout = {INDEX_TIMEOUT_MS}"))
             result = await conn.stream(statement, bound)
-            reader = RowReader(tuple(result.keys()), self.options.index_region, self._context)
-            builder = IndexBuilder(reader)
-            async for part in result.partitions(FETCH_ROWS):
-                for start in range(0, len(part), CHUNK_ROWS):
-                    builder.add(part[start : start + CHUNK_ROWS])
-                    await asyncio.sleep(0)  # let calls in between two chunks
+            columns = tuple(result.keys())
+            builder = IndexBuilder(RowReader(columns, self.options.index_region, self._context))
+            pool: ProcessPoolExecutor | None = None
+            inflight: collections.deque[tuple[list[Any], asyncio.Future[ChunkResult]]] = collections.deque()
+            batch: list[tuple[Any, ...]] = []
+            try:
+                async for part in result.partitions(FETCH_ROWS):
+                    if pool is None and builder.rows < LOCAL_ROWS:
+                        for start in range(0, len(part), CHUNK_ROWS):
+                            builder.add(part[start : start + CHUNK_ROWS])
+                            await asyncio.sleep(0)  # let calls in between two chunks
+                        continue
+                    if pool is None:  # a big read: the rest is normalised in a worker process
+                        pool = start_pool(self._context, columns, self.options.index_region)
+                    batch.extend(tuple(row) for row in part)
+                    if len(batch) >= WORKER_ROWS:
+                        await _send(pool, batch, inflight, builder)
+                        batch = []
+                if batch:
+                    assert pool is not None
+                    await _send(pool, batch, inflight, builder)
+                while inflight:
+                    await _take(inflight, builder)
+            finally:
+                if pool is not None:
+                    await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
             return builder
 
     async def _fetch(
@@ -420,6 +443,26 @@ class SqlConnector:
             work.cancel()
         elif not work.cancelled():
             work.exception()  # retrieved: the caller already knows it was abandoned
+
+
+async def _send(
+    pool: ProcessPoolExecutor,
+    batch: list[tuple[Any, ...]],
+    inflight: collections.deque[tuple[list[Any], asyncio.Future[ChunkResult]]],
+    builder: IndexBuilder,
+) -> None:
+    """Queue a chunk for the worker; with ``IN_FLIGHT`` queued, first take the oldest (order is kept)."""
+    while len(inflight) >= IN_FLIGHT:
+        await _take(inflight, builder)
+    inflight.append(([row[0] for row in batch], asyncio.wrap_future(pool.submit(read_chunk, batch))))
+
+
+async def _take(
+    inflight: collections.deque[tuple[list[Any], asyncio.Future[ChunkResult]]], builder: IndexBuilder
+) -> None:
+    keys, future = inflight.popleft()
+    numbers, positions, unreadable, examples = await future
+    builder.add_read(keys, numbers, positions, unreadable, examples)
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,6 +227,8 @@ class IndexBuilder:
         self._key_chunks: list[npt.NDArray[Any]] = []
         self._pending: list[Any] = []
         self._count = 0
+        self._more_unreadable = 0
+        self._more_examples: dict[str, None] = {}
 
     @property
     def rows(self) -> int:
@@ -248,6 +250,23 @@ class IndexBuilder:
                 self._numbers.append(number)
                 self._rows.append(position)
 
+    def add_read(
+        self, keys: list[Any], numbers: bytes, positions: bytes, unreadable: int, examples: list[str]
+    ) -> None:
+        """A chunk read elsewhere (``reading.read_chunk``): its keys, and numbers with row positions in it."""
+        base = self._count
+        self._pending.extend(keys)
+        self._count += len(keys)
+        self._numbers.frombytes(numbers)
+        self._rows.frombytes(
+            (np.frombuffer(positions, dtype=np.int32) + np.int32(base)).astype(np.int32).tobytes()
+        )
+        self._more_unreadable += unreadable
+        for example in examples:
+            if len(self._more_examples) < 3:
+                self._more_examples.setdefault(example)
+        self._flush()
+
     def _flush(self) -> None:
         if self._pending:
             self._key_chunks.append(_key_column(self._pending))
@@ -267,8 +286,8 @@ class IndexBuilder:
             key_ids,
             keys,
             self._count,
-            reading.unreadable,
-            tuple(reading.unreadable_examples),
+            reading.unreadable + self._more_unreadable,
+            tuple({**reading.unreadable_examples, **self._more_examples})[:3],
             ordered,
         )
 

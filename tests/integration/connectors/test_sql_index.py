@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from screenpop.connectors.sql import SqlConnector, SqlOptions
 from screenpop.connectors.sql.index import PhoneIndex
+from screenpop.connectors.sql.reading import LOCAL_ROWS, WORKER_ROWS
 from screenpop.connectors.sql.rows import RowReader
 from screenpop.plugins import connector_context
 
@@ -267,5 +268,36 @@ async def test_without_redis_the_index_is_built_locally(url: str) -> None:
         assert sql._shared is not None
         assert sql._shared.last_source == "table"
         assert await found(sql, "+14155550101") == ["Alone"]
+    finally:
+        await sql.close()
+
+
+async def test_a_big_read_normalised_in_a_worker_process_equals_the_dict_index(tmp_path: Path) -> None:
+    """Past ``LOCAL_ROWS`` rows the cells are read in a worker process; the index is the same."""
+    rows = generated_rows(random.Random(9), LOCAL_ROWS + 3 * WORKER_ROWS + 17, "int")
+    unique = list({row[0]: row for row in rows}.values())  # the table's key is its primary key
+    url = f"sqlite+aiosqlite:///{tmp_path / 'big.db'}"
+    await execute(url, "CREATE TABLE phones (id INTEGER PRIMARY KEY, phone TEXT, mobile TEXT)", {})
+    await execute(
+        url,
+        "INSERT INTO phones VALUES (:id, :phone, :mobile)",
+        [{"id": r[0], "phone": r[1], "mobile": r[2]} for r in unique],
+    )
+    options = SqlOptions(
+        url=url,
+        match="normalized",
+        index_query="SELECT id, phone, mobile FROM phones ORDER BY id",
+        query="SELECT id FROM phones WHERE id IN :keys",
+    )
+    sql = SqlConnector("big", options, connector_context("US", Path("."), None))
+    try:
+        await sql.start()
+        assert sql._keeper is not None
+        index = sql._keeper.index
+        assert index is not None, sql._keeper.error
+        expected_reader = reader()
+        assert as_sets(index) == dict_index(sorted(unique), expected_reader)
+        assert index.rows == len(unique)
+        assert index.unreadable == expected_reader.unreadable
     finally:
         await sql.close()
