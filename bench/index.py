@@ -105,6 +105,7 @@ def make_table(path: Path, rows: int) -> list[str]:
             db.executemany("INSERT INTO customers VALUES (?, ?, ?, ?, ?)", batch)
             batch = []
     db.executemany("INSERT INTO customers VALUES (?, ?, ?, ?, ?)", batch)
+    db.execute("CREATE INDEX customers_updated_at ON customers (updated_at)")  # what :since needs
     db.commit()
     db.close()
     return sample

@@ -350,7 +350,8 @@ class SqlConnector:
             batch: list[tuple[Any, ...]] = []
             try:
                 async for part in result.partitions(FETCH_ROWS):
-                    if pool is None and builder.rows < LOCAL_ROWS:
+                    if pool is None and (builder.rows < LOCAL_ROWS or since != FULL_READ_SINCE):
+                        # small tables and incremental reads: starting a process would cost more
                         for start in range(0, len(part), CHUNK_ROWS):
                             builder.add(part[start : start + CHUNK_ROWS])
                             await asyncio.sleep(0)  # let calls in between two chunks
