@@ -3,9 +3,10 @@
 Normalising a cell costs ~10-15 us of Python (labels, phonenumbers); at 10^6
 rows that is 15-20 s of CPU. Done on the event loop, even in small chunks, it
 competes with every call for that time (issue 15: loop lag p99 <= 5 ms during
-a rebuild). So after the first ``LOCAL_ROWS`` rows of a read, the connector
-hands chunks of phone cells (full reads only: an incremental read is small) to one worker process (``forkserver``: never a
-fork of a process that runs threads and a loop) and gets back only arrays:
+a rebuild). So after the first ``LOCAL_ROWS`` rows of a full read (an
+incremental read is small and stays here), the connector hands chunks of
+phone cells to one worker process (``forkserver``: never a fork of a
+process that runs threads and a loop) and gets back only arrays:
 E.164 digits as ``int64`` and, per number, the row's position in the chunk.
 The event loop keeps the keys, the streaming and the merge.
 """
