@@ -78,7 +78,8 @@ class PhoneIndex:
 
     ``numbers`` is sorted, ``key_ids[i]`` is the position in ``keys`` (sorted,
     distinct) of the row that stored ``numbers[i]``; (number, key) pairs are
-    unique. ``keys_sorted`` is False only when the keys could not be ordered
+    unique (after a full build they are also sorted by key within a number).
+    ``keys_sorted`` is False only when the keys could not be ordered
     (mixed types); they are then in first-seen order.
     """
 
@@ -160,15 +161,19 @@ class PhoneIndex:
         inside = at < len(old_keys)
         known = np.zeros(len(new_keys), dtype=bool)
         known[inside] = old_keys[at[inside]] == new_keys[inside]
-        keep = ~np.isin(self.key_ids, at[known].astype(np.int32))
-        merged = np.concatenate([old_keys, new_keys[~known]])
-        if len(merged) != len(old_keys):
-            merged = np.sort(merged, kind="stable")
-        old_ids = np.searchsorted(merged, old_keys[self.key_ids[keep]]).astype(np.int32)
-        new_ids = np.searchsorted(merged, new_keys[changed.key_ids]).astype(np.int32)
-        numbers, key_ids = _sorted_unique(
-            np.concatenate([self.numbers[keep], changed.numbers]), np.concatenate([old_ids, new_ids])
-        )
+        gone = np.zeros(len(old_keys), dtype=bool)
+        gone[at[known]] = True
+        keep = ~gone[self.key_ids]
+        kept_numbers, kept_ids = self.numbers[keep], self.key_ids[keep]
+        merged = old_keys
+        if not known.all():  # new keys: every key id moves to its place in the merged order
+            merged = np.sort(np.concatenate([old_keys, new_keys[~known]]), kind="stable")
+            kept_ids = np.searchsorted(merged, old_keys).astype(np.int32)[kept_ids]
+        new_ids = np.searchsorted(merged, new_keys).astype(np.int32)[changed.key_ids]
+        # both sides are sorted by number and share no (number, key): one O(n) insertion, no re-sort
+        where = np.searchsorted(kept_numbers, changed.numbers)
+        numbers = np.insert(kept_numbers, where, changed.numbers)
+        key_ids = np.insert(kept_ids, where, new_ids)
         return PhoneIndex(
             numbers,
             key_ids,
