@@ -14,8 +14,9 @@ The index is rebuilt in the background and swapped in whole, so a lookup never
 sees a half-built index and a failed refresh keeps serving the previous one.
 Building never blocks the event loop for long: rows are streamed from the
 database in partitions and normalised ``CHUNK_ROWS`` at a time with a yield to
-the loop in between (``IndexBuilder``); only the final sort (NumPy, which
-releases the GIL) runs in a thread.
+the loop in between (``IndexBuilder``); past the first rows of a full read the
+normalisation moves to a worker process (``reading.py``), and the final sort
+(NumPy, which releases the GIL) runs in a thread.
 
 Incremental refresh (``PhoneIndex.updated``): when ``index_query`` binds
 ``:since``, a refresh reads only the rows changed since the previous read began
