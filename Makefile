@@ -11,7 +11,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 PYTEST_ARGS ?=
 
-.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention venv test-deps
+.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention bench-index venv test-deps
 
 run: $(RUN_STAMP)
 	$(VENV)/bin/screenpop demo
@@ -32,7 +32,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
 # Each bench script stands alone (bench/README.md); `make bench` runs them all, one after another.
-bench: bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention
+bench: bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention bench-index
 
 # The single-instance run against the floor measured in the same run.
 bench-latency: $(RUN_STAMP)
@@ -86,3 +86,9 @@ $(RUN_STAMP): pyproject.toml | $(PY)
 $(DEV_STAMP): pyproject.toml | $(PY)
 	$(PIP) install -e '.[dev]'
 	@touch $@ $(RUN_STAMP)
+
+# The normalized-match number index at 10^5 and 10^6 rows (INDEX_BENCH_SIZES=100000,1000000,10000000 for 10^7):
+# build, RSS per stored number, lookup p50/p99, loop lag during a rebuild, incremental 1% refresh.
+INDEX_BENCH_SIZES ?= 100000,1000000
+bench-index: $(RUN_STAMP)
+	$(PY) bench/index.py --sizes $(INDEX_BENCH_SIZES)

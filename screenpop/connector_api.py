@@ -74,6 +74,8 @@ class ConnectorContext:
     http: aiohttp.ClientSession | None = None
     config_dir: Path = Path(".")
     read_numbers: Callable[[str, object], tuple[str, ...]] | None = None
+    shared_url: str | None = None
+    """The Redis broker's URL when there is one: built state (an index) may be shared through it."""
 
     def stored_numbers(self, raw: str, row_region: object = None) -> tuple[str, ...]:
         """Every E.164 number a stored cell holds; ``row_region`` is the row's ISO country code, if any.

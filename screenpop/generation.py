@@ -198,7 +198,13 @@ async def build_generation(
         p.name: make_provider(p, settings.server) for p in settings.providers if p.kind != "asterisk_ami"
     }  # first: a provider that cannot be made must fail the build before any connector opens a pool
     carried = _carried(settings, previous)
-    context = connector_context(settings.numbers.default_region, Path(settings.source).parent, shared.http)
+    broker = settings.broker.url
+    context = connector_context(
+        settings.numbers.default_region,
+        Path(settings.source).parent,
+        shared.http,
+        broker if broker.startswith(("redis://", "rediss://")) else None,
+    )
     fresh = build_connectors([c for c in settings.connectors if c.name not in carried], context)
     # figures go on for a connector whose block is unchanged (ConnectorStats.reconfigured)
     if previous is not None:

@@ -95,7 +95,10 @@ def build_connectors(connectors: Iterable[ConnectorSpec], context: ConnectorCont
 
 
 def connector_context(
-    default_region: str, config_dir: Path, http: aiohttp.ClientSession | None
+    default_region: str,
+    config_dir: Path,
+    http: aiohttp.ClientSession | None,
+    shared_url: str | None = None,
 ) -> ConnectorContext:
     """What every connector is built with, in the service and in the CLI's one-off commands."""
     return ConnectorContext(
@@ -104,6 +107,7 @@ def connector_context(
         read_numbers=functools.partial(stored_numbers_in_row, default_region=default_region),
         http=http,
         config_dir=config_dir,
+        shared_url=shared_url,
     )
 
 

@@ -14,10 +14,13 @@ directory screenpop runs in, not to the config file.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -38,8 +41,10 @@ from screenpop.connector_api import (
 from screenpop.errors import ConnectorError
 from screenpop.model import is_call_parameter
 
-from .index import IndexKeeper, PhoneIndex
+from .index import CHUNK_ROWS, FETCH_ROWS, IndexBuilder, IndexKeeper, PhoneIndex
+from .reading import IN_FLIGHT, LOCAL_ROWS, WORKER_ROWS, ChunkResult, read_chunk, start_pool
 from .rows import RowReader
+from .shared import SharedIndex
 from .values import describe_db_error, json_row
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,10 @@ log = logging.getLogger(__name__)
 EXTRA_ROWS_KEPT = 5
 INDEX_TIMEOUT_MS = 120_000  # reading every row of a big table may take longer than one lookup
 ABANDON_WAIT_S = 2.0
+#: What ``:since`` is bound to on a full read: before any row was written.
+FULL_READ_SINCE = datetime(1970, 1, 1)
+#: An incremental read starts this long before the previous read began (clock skew, open transactions).
+SINCE_OVERLAP = timedelta(seconds=60)
 ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite", "mysql": "aiomysql"}
 
 
@@ -61,6 +70,7 @@ class SqlOptions(ConnectorOptions):
     index_query: str | None = None
     index_refresh_s: float = Field(300, gt=0)
     index_region: str | None = Field(None, min_length=1, max_length=128)
+    index_full_every: int = Field(12, ge=1, le=100_000)
     pool_size: int = Field(5, ge=1, le=100)
     statement_timeout_ms: int = Field(5000, ge=1, le=600_000)
 
@@ -99,8 +109,10 @@ class SqlOptions(ConnectorOptions):
             )
         if "keys" not in bind_names(self.query):
             raise ValueError("with `match: normalized` the query must use `:keys`, e.g. WHERE id IN :keys")
-        if bind_names(self.index_query):
-            raise ValueError("`index_query` takes no parameters; it reads every row once")
+        if bind_names(self.index_query) - {"since"}:
+            raise ValueError(
+                "`index_query` takes no parameters but `:since` (rows changed since the previous read)"
+            )
         return self
 
 
@@ -172,6 +184,11 @@ class SqlConnector:
         self._needs = bind_names(self.options.query) - {"keys"}
         self._engine: AsyncEngine | None = None
         self._keeper: IndexKeeper | None = None
+        self._incremental = self.options.index_query is not None and "since" in bind_names(
+            self.options.index_query
+        )
+        self._since = FULL_READ_SINCE
+        self._shared: SharedIndex | None = None
         self._secrets = _secrets_of(self._url, self.options.url)
         self._shown_url = self._url.render_as_string(hide_password=True)
 
@@ -184,7 +201,22 @@ class SqlConnector:
         if self._engine is None:
             self._engine = create_async_engine(self._url, **_engine_kwargs(self._url, self.options))
         if self.options.match == "normalized" and self._keeper is None:
-            self._keeper = IndexKeeper(self.name, self._load_index, self.options.index_refresh_s)
+            if self._context.shared_url and self._shared is None:
+                source = f"{self.options.url}\n{self.options.index_query}\n{self.options.index_region}"
+                self._shared = SharedIndex(
+                    self._context.shared_url,
+                    self.name,
+                    source,
+                    fresh_s=self.options.index_refresh_s / 2,
+                    build_timeout_s=INDEX_TIMEOUT_MS / 1000,
+                    since=lambda: self._since,
+                )
+            self._keeper = IndexKeeper(
+                self.name,
+                self._load_index,
+                self.options.index_refresh_s,
+                self.options.index_full_every if self._incremental else 1,
+            )
             await self._keeper.start()
 
     async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
@@ -216,14 +248,14 @@ class SqlConnector:
             return
         step = trace.step(
             "index",
-            numbers=len(index.keys_by_number),
+            numbers=index.distinct_numbers,
             rows_indexed=index.rows,
             refresh_s=self.options.index_refresh_s,
         )
         step.answered(matched_keys=list(keys))
         if not keys:
             trace.note(
-                f"the number is not in the index ({len(index.keys_by_number)} numbers from {index.rows} rows,"
+                f"the number is not in the index ({index.distinct_numbers} numbers from {index.rows} rows,"
                 f" refreshed every {self.options.index_refresh_s:g} s)"
             )
 
@@ -237,7 +269,7 @@ class SqlConnector:
         await self._fetch(text("SELECT 1"), {}, 1)
         if self._keeper is None:
             return None
-        if not await self._keeper.refresh():
+        if not await self._keeper.refresh(full=True):
             raise ConnectorError(f"index query failed: {self._keeper.error}")
         return self._keeper.index.summary() if self._keeper.index else None
 
@@ -245,6 +277,9 @@ class SqlConnector:
         if self._keeper is not None:
             await self._keeper.close()
             self._keeper = None
+        if self._shared is not None:
+            await self._shared.close()
+            self._shared = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -262,13 +297,80 @@ class SqlConnector:
             raise ConnectorError(f"number index not loaded yet: {self._keeper.error or 'starting'}")
         return self._keeper.index.keys_for(e164)
 
-    async def _load_index(self) -> PhoneIndex:
+    async def _load_index(self, previous: PhoneIndex | None) -> PhoneIndex:
+        """A full index comes from the shared copy when there is one (``shared.py``), else the table."""
+        if previous is None and self._shared is not None:
+            index = await self._shared.full(lambda: self._read_index(None))
+            if self._shared.loaded_since is not None:
+                self._since = self._shared.loaded_since
+            return index
+        return await self._read_index(previous)
+
+    async def _read_index(self, previous: PhoneIndex | None) -> PhoneIndex:
+        """Stream ``index_query`` in partitions and normalise them chunk by chunk, yielding to the loop.
+
+        With ``:since`` and a ``previous`` index, only the rows changed since
+        the previous read began (less ``SINCE_OVERLAP``) are read and merged
+        in; otherwise every row is read (``:since`` = 1970-01-01). ``:since``
+        is a naive UTC ``datetime``.
+        """
+        if self._engine is None:
+            raise ConnectorError("not started")
+        if not self._incremental:
+            previous = None
+        since = FULL_READ_SINCE if previous is None else self._since
+        started = datetime.now(UTC).replace(tzinfo=None) - SINCE_OVERLAP
+        try:
+            async with asyncio.timeout(INDEX_TIMEOUT_MS / 1000):
+                builder = await self._stream_index(since)
+        except TimeoutError:
+            raise ConnectorError(f"index query ran longer than {INDEX_TIMEOUT_MS} ms") from None
+        except ConnectorError:
+            raise
+        except Exception as exc:
+            raise ConnectorError(describe_db_error(exc, self._secrets)) from exc
+        changed = await asyncio.to_thread(builder.finish)  # NumPy sorts release the GIL
+        index = changed if previous is None else await asyncio.to_thread(previous.updated, changed)
+        self._since = started
+        return index
+
+    async def _stream_index(self, since: datetime) -> IndexBuilder:
+        assert self._engine is not None
         assert self.options.index_query is not None
-        header, *rows = await self._fetch(
-            text(self.options.index_query), {}, None, as_tuples=True, timeout_ms=INDEX_TIMEOUT_MS
-        )
-        reader = RowReader(header, self.options.index_region, self._context)
-        return await asyncio.to_thread(PhoneIndex.build, rows, reader)
+        statement = text(self.options.index_query)
+        bound = {"since": since} if self._incremental else {}
+        async with self._engine.connect() as conn:
+            if self._sets_server_timeout():
+                await conn.execute(text(f"SET LOCAL statement_timeout = {INDEX_TIMEOUT_MS}"))
+            result = await conn.stream(statement, bound)
+            columns = tuple(result.keys())
+            builder = IndexBuilder(RowReader(columns, self.options.index_region, self._context))
+            pool: ProcessPoolExecutor | None = None
+            inflight: collections.deque[tuple[list[Any], asyncio.Future[ChunkResult]]] = collections.deque()
+            batch: list[tuple[Any, ...]] = []
+            try:
+                async for part in result.partitions(FETCH_ROWS):
+                    if pool is None and (builder.rows < LOCAL_ROWS or since != FULL_READ_SINCE):
+                        # small tables and incremental reads: starting a process would cost more
+                        for start in range(0, len(part), CHUNK_ROWS):
+                            builder.add(part[start : start + CHUNK_ROWS])
+                            await asyncio.sleep(0)  # let calls in between two chunks
+                        continue
+                    if pool is None:  # a big read: the rest is normalised in a worker process
+                        pool = start_pool(self._context, columns, self.options.index_region)
+                    batch.extend(tuple(row) for row in part)
+                    if len(batch) >= WORKER_ROWS:
+                        await _send(pool, batch, inflight, builder)
+                        batch = []
+                if batch:
+                    assert pool is not None
+                    await _send(pool, batch, inflight, builder)
+                while inflight:
+                    await _take(inflight, builder)
+            finally:
+                if pool is not None:
+                    await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+            return builder
 
     async def _fetch(
         self,
@@ -342,6 +444,26 @@ class SqlConnector:
             work.cancel()
         elif not work.cancelled():
             work.exception()  # retrieved: the caller already knows it was abandoned
+
+
+async def _send(
+    pool: ProcessPoolExecutor,
+    batch: list[tuple[Any, ...]],
+    inflight: collections.deque[tuple[list[Any], asyncio.Future[ChunkResult]]],
+    builder: IndexBuilder,
+) -> None:
+    """Queue a chunk for the worker; with ``IN_FLIGHT`` queued, first take the oldest (order is kept)."""
+    while len(inflight) >= IN_FLIGHT:
+        await _take(inflight, builder)
+    inflight.append(([row[0] for row in batch], asyncio.wrap_future(pool.submit(read_chunk, batch))))
+
+
+async def _take(
+    inflight: collections.deque[tuple[list[Any], asyncio.Future[ChunkResult]]], builder: IndexBuilder
+) -> None:
+    keys, future = inflight.popleft()
+    numbers, positions, unreadable, examples = await future
+    builder.add_read(keys, numbers, positions, unreadable, examples)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,26 +1,54 @@
-"""The number index behind ``match: normalized``.
+"""The number index behind ``match: normalized``: compact arrays, built in chunks, refreshed incrementally.
 
 Legacy tables store numbers as people typed them ("(415) 555-0132",
 "415.555.0132 x12"), so no ``WHERE phone = :e164`` can find them. Instead the
-whole phone column set is read once, normalised to E.164 in Python, and kept
-as a map from E.164 to row keys; a lookup is then a dict access plus a query
-by primary key.  The index is rebuilt in the background and swapped in whole,
-so a lookup never sees a half-built index and a failed refresh keeps serving
-the previous one.
+phone columns are read once, normalised to E.164 in Python, and kept as two
+parallel NumPy arrays sorted by number: the E.164 digits as ``int64`` and the
+position of the row's key in a sorted key array (``int64`` keys when every key
+is an integer, else an object array). A lookup is two ``np.searchsorted``
+calls plus a query by primary key. There is no Python object per stored number
+(12 bytes per entry plus the key), so a million-row table fits in tens of MB
+instead of the ~490 bytes per row of the former dict of tuples (issue 15).
+
+The index is rebuilt in the background and swapped in whole, so a lookup never
+sees a half-built index and a failed refresh keeps serving the previous one.
+Building never blocks the event loop for long: rows are streamed from the
+database in partitions and normalised ``CHUNK_ROWS`` at a time with a yield to
+the loop in between (``IndexBuilder``); past the first rows of a full read the
+normalisation moves to a worker process (``reading.py``), and the final sort
+(NumPy, which releases the GIL) runs in a thread.
+
+Incremental refresh (``PhoneIndex.updated``): when ``index_query`` binds
+``:since``, a refresh reads only the rows changed since the previous read began
+(minus a safety overlap) and replaces every number of those rows; a row whose
+phone cells are now all blank (a soft-deleted row) loses its numbers. Rows
+deleted outright are only noticed by a full read, which runs every
+``index_full_every`` refreshes (docs/matching.md).
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_FAILURE_S = 30.0
+#: Rows fetched from the database at a time (one driver round trip).
+FETCH_ROWS = 512
+#: Rows normalised between two yields to the event loop (~0.5-1 ms of work each).
+CHUNK_ROWS = 64
+
+Ints = npt.NDArray[np.int64]
+KeyIds = npt.NDArray[np.int32]
 
 
 class RowNumbers(Protocol):
@@ -33,23 +61,75 @@ class RowNumbers(Protocol):
     def __call__(self, row: Sequence[Any]) -> Iterable[str]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class PhoneIndex:
-    """E.164 -> the keys of the rows that carry that number, keys in their DB type."""
+def e164_to_int(e164: str) -> int | None:
+    """``+14155550132`` -> 14155550132; anything that is not ``+`` and 1-15 digits is None."""
+    digits = e164[1:]
+    if not e164.startswith("+") or not digits.isascii() or not digits.isdigit() or not 0 < len(digits) <= 15:
+        return None
+    return int(digits)
 
-    keys_by_number: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+
+def _empty_keys() -> npt.NDArray[Any]:
+    return np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PhoneIndex:
+    """E.164 -> the keys of the rows that carry that number, keys in their DB type.
+
+    ``numbers`` is sorted, ``key_ids[i]`` is the position in ``keys`` (sorted,
+    distinct) of the row that stored ``numbers[i]``; (number, key) pairs are
+    unique (after a full build they are also sorted by key within a number).
+    ``keys_sorted`` is False only when the keys could not be ordered
+    (mixed types); they are then in first-seen order.
+    """
+
+    numbers: Ints = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    key_ids: KeyIds = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    keys: npt.NDArray[Any] = field(default_factory=_empty_keys)
     rows: int = 0
     unreadable: int = 0
     """Stored numbers (non-blank cells) that could not be read as a phone number: callers never found."""
     unreadable_examples: tuple[str, ...] = ()
     """A few of them as stored, for `screenpop check` (the company's own data for its IT; never logged)."""
+    keys_sorted: bool = True
+
+    @property
+    def distinct_numbers(self) -> int:
+        """How many different numbers the index holds (what the trace and `screenpop check` report)."""
+        if not len(self.numbers):
+            return 0
+        return int(np.count_nonzero(self.numbers[1:] != self.numbers[:-1])) + 1
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (object keys count their pointers only)."""
+        return int(self.numbers.nbytes + self.key_ids.nbytes + self.keys.nbytes)
 
     def keys_for(self, e164: str) -> tuple[Any, ...]:
-        return self.keys_by_number.get(e164, ())
+        number = e164_to_int(e164)
+        if number is None:
+            return ()
+        wanted = np.int64(number)
+        start = int(np.searchsorted(self.numbers, wanted, side="left"))
+        end = int(np.searchsorted(self.numbers, wanted, side="right"))
+        return tuple(_plain(self.keys[i]) for i in self.key_ids[start:end])
+
+    def as_dict(self) -> dict[str, tuple[Any, ...]]:
+        """The former ``keys_by_number`` mapping (tests and small tables only: one object per entry)."""
+        found: dict[str, list[Any]] = {}
+        for number, key_id in zip(self.numbers.tolist(), self.key_ids.tolist(), strict=True):
+            found.setdefault(f"+{number}", []).append(_plain(self.keys[key_id]))
+        return {number: tuple(keys) for number, keys in found.items()}
+
+    @property
+    def keys_by_number(self) -> dict[str, tuple[Any, ...]]:
+        """The former mapping, built on demand (tests, small tables): never on a lookup's path."""
+        return self.as_dict()
 
     def summary(self) -> str:
         """One line for `screenpop check`: the index's size and what it could not read, with examples."""
-        text = f"index of {len(self.keys_by_number)} numbers from {self.rows} rows"
+        text = f"index of {self.distinct_numbers} numbers from {self.rows} rows"
         if not self.unreadable:
             return f"{text}; every stored number read"
         examples = ", ".join(repr(e) for e in self.unreadable_examples)
@@ -61,39 +141,238 @@ class PhoneIndex:
 
         ``numbers_of`` (a ``RowReader``) knows which columns hold numbers and
         in which country each row's numbers are written; blank or unreadable
-        numbers give nothing.
+        numbers give nothing. (The connector uses ``IndexBuilder`` to do the
+        same in chunks on the loop.)
         """
-        found: dict[str, list[Any]] = {}
-        count = 0
+        builder = IndexBuilder(numbers_of)
+        builder.add(rows)
+        return builder.finish()
+
+    def updated(self, changed: PhoneIndex) -> PhoneIndex:
+        """This index with every number of ``changed``'s rows replaced by ``changed``'s (incremental refresh).
+
+        A changed row's old numbers go, its new ones come in; a row of
+        ``changed`` without numbers (soft-deleted, phones blanked) simply
+        loses its numbers. O(n log n) in NumPy: ~0.1-0.3 s at 10^6 entries.
+        """
+        if not (self.keys_sorted and changed.keys_sorted) or self.keys.dtype != changed.keys.dtype:
+            return self._updated_by_dict(changed)
+        old_keys, new_keys = self.keys, changed.keys
+        at = np.searchsorted(old_keys, new_keys)
+        inside = at < len(old_keys)
+        known = np.zeros(len(new_keys), dtype=bool)
+        known[inside] = old_keys[at[inside]] == new_keys[inside]
+        gone = np.zeros(len(old_keys), dtype=bool)
+        gone[at[known]] = True
+        keep = ~gone[self.key_ids]
+        kept_numbers, kept_ids = self.numbers[keep], self.key_ids[keep]
+        merged = old_keys
+        if not known.all():  # new keys: every key id moves to its place in the merged order
+            merged = np.sort(np.concatenate([old_keys, new_keys[~known]]), kind="stable")
+            kept_ids = np.searchsorted(merged, old_keys).astype(np.int32)[kept_ids]
+        new_ids = np.searchsorted(merged, new_keys).astype(np.int32)[changed.key_ids]
+        # both sides are sorted by number and share no (number, key): one O(n) insertion, no re-sort
+        where = np.searchsorted(kept_numbers, changed.numbers)
+        numbers = np.insert(kept_numbers, where, changed.numbers)
+        key_ids = np.insert(kept_ids, where, new_ids)
+        return PhoneIndex(
+            numbers,
+            key_ids,
+            merged,
+            self.rows + int(np.count_nonzero(~known)),
+            self.unreadable + changed.unreadable,
+            self.unreadable_examples or changed.unreadable_examples,
+        )
+
+    def _updated_by_dict(self, changed: PhoneIndex) -> PhoneIndex:
+        """The same for keys NumPy cannot order (mixed types): rare, so plain Python is fine."""
+        table = self.as_dict()
+        gone = {_plain(k) for k in changed.keys}
+        merged: dict[str, list[Any]] = {n: [k for k in keys if k not in gone] for n, keys in table.items()}
+        for number, keys in changed.as_dict().items():
+            merged.setdefault(number, []).extend(keys)
+        builder = IndexBuilder(_NoReading())
+        order: dict[Any, None] = dict.fromkeys(_plain(k) for k in self.keys)
+        order.update(dict.fromkeys(gone))
+        for key in order:
+            builder.add_key(key, ())
+        for number, holders in merged.items():
+            for key in holders:
+                builder.add_key(key, (number,))
+        fresh = builder.finish()
+        return PhoneIndex(
+            fresh.numbers,
+            fresh.key_ids,
+            fresh.keys,
+            self.rows + len(order) - len(self.keys),
+            self.unreadable + changed.unreadable,
+            self.unreadable_examples or changed.unreadable_examples,
+            fresh.keys_sorted,
+        )
+
+
+class _NoReading:
+    unreadable = 0
+    unreadable_examples: dict[str, None] = {}
+
+    def __call__(self, row: Sequence[Any]) -> Iterable[str]:
+        return ()
+
+
+class IndexBuilder:
+    """Collects rows chunk by chunk into flat typed buffers, then sorts once in ``finish``.
+
+    Per stored number it keeps 8 bytes of number and 4 of row position
+    (``array.array``), per row its key; nothing else survives a chunk.
+    """
+
+    def __init__(self, numbers_of: RowNumbers) -> None:
+        self._numbers_of = numbers_of
+        self._numbers = array.array("q")
+        self._rows = array.array("i")
+        self._key_chunks: list[npt.NDArray[Any]] = []
+        self._pending: list[Any] = []
+        self._count = 0
+        self._more_unreadable = 0
+        self._more_examples: dict[str, None] = {}
+
+    @property
+    def rows(self) -> int:
+        return self._count
+
+    def add(self, rows: Iterable[Sequence[Any]]) -> None:
+        """One chunk of rows; its keys become one small array at once (no per-row object kept)."""
         for row in rows:
-            count += 1
-            key = row[0]
-            for e164 in numbers_of(row):
-                _add_key(found.setdefault(e164, []), key)
-        numbers = {number: tuple(keys) for number, keys in found.items()}
-        return cls(numbers, count, numbers_of.unreadable, tuple(numbers_of.unreadable_examples))
+            self.add_key(row[0], self._numbers_of(row))
+        self._flush()
+
+    def add_key(self, key: Any, numbers: Iterable[str]) -> None:
+        position = self._count
+        self._count += 1
+        self._pending.append(key)
+        for e164 in numbers:
+            number = e164_to_int(e164)
+            if number is not None:
+                self._numbers.append(number)
+                self._rows.append(position)
+
+    def add_read(
+        self, keys: list[Any], numbers: bytes, positions: bytes, unreadable: int, examples: list[str]
+    ) -> None:
+        """A chunk read elsewhere (``reading.read_chunk``): its keys, and numbers with row positions in it."""
+        base = self._count
+        self._pending.extend(keys)
+        self._count += len(keys)
+        self._numbers.frombytes(numbers)
+        self._rows.frombytes(
+            (np.frombuffer(positions, dtype=np.int32) + np.int32(base)).astype(np.int32).tobytes()
+        )
+        self._more_unreadable += unreadable
+        for example in examples:
+            if len(self._more_examples) < 3:
+                self._more_examples.setdefault(example)
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._key_chunks.append(_key_column(self._pending))
+            self._pending = []
+
+    def finish(self) -> PhoneIndex:
+        """Distinct keys (sorted when they can be), entries sorted by (number, key), duplicates dropped."""
+        numbers = np.frombuffer(self._numbers, dtype=np.int64) if self._numbers else np.zeros(0, np.int64)
+        rows = np.frombuffer(self._rows, dtype=np.int32) if self._rows else np.zeros(0, np.int32)
+        self._flush()
+        keys, row_to_key, ordered = _distinct_keys(self._key_chunks)
+        key_ids = row_to_key[rows].astype(np.int32) if len(rows) else np.zeros(0, np.int32)
+        numbers, key_ids = _sorted_unique(numbers, key_ids)
+        reading = self._numbers_of
+        return PhoneIndex(
+            numbers,
+            key_ids,
+            keys,
+            self._count,
+            reading.unreadable + self._more_unreadable,
+            tuple({**reading.unreadable_examples, **self._more_examples})[:3],
+            ordered,
+        )
 
 
-def _add_key(keys: list[Any], key: Any) -> None:
-    """Keep one entry per row even when its phone and mobile columns hold the same number."""
-    if key not in keys:
-        keys.append(key)
+def _key_column(keys: list[Any]) -> npt.NDArray[Any]:
+    """Integer keys as ``int64`` (8 bytes each), any other key as an object array."""
+    if all(type(k) is int for k in keys):
+        with contextlib.suppress(OverflowError):
+            return np.array(keys, dtype=np.int64)
+    return _objects(keys)
+
+
+def _distinct_keys(chunks: list[npt.NDArray[Any]]) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp], bool]:
+    """Sorted distinct keys and, per row, its key's position; first-seen order when keys cannot be sorted."""
+    if not chunks:
+        return _empty_keys(), np.zeros(0, dtype=np.intp), True
+    if all(c.dtype == np.int64 for c in chunks):
+        column = np.concatenate(chunks)
+    else:
+        column = np.concatenate([c.astype(object) for c in chunks])
+    try:
+        distinct, inverse = np.unique(column, return_inverse=True)
+        return distinct, inverse.reshape(-1), True
+    except TypeError:  # keys of several types (rare): keep first-seen order
+        seen: dict[Any, int] = {}
+        keys = column.tolist()
+        positions = np.fromiter((seen.setdefault(k, len(seen)) for k in keys), dtype=np.intp, count=len(keys))
+        return _objects(list(seen)), positions, False
+
+
+def _objects(values: list[Any]) -> npt.NDArray[Any]:
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column
+
+
+def _sorted_unique(numbers: Ints, key_ids: KeyIds) -> tuple[Ints, KeyIds]:
+    """Entries ordered by number, then key; a number stored twice for one key (phone = mobile) kept once."""
+    if not len(numbers):
+        return np.zeros(0, np.int64), np.zeros(0, np.int32)
+    order = np.lexsort((key_ids, numbers))
+    numbers, key_ids = numbers[order], key_ids[order]
+    fresh = np.ones(len(numbers), dtype=bool)
+    fresh[1:] = (numbers[1:] != numbers[:-1]) | (key_ids[1:] != key_ids[:-1])
+    return np.ascontiguousarray(numbers[fresh]), np.ascontiguousarray(key_ids[fresh].astype(np.int32))
+
+
+def _plain(key: Any) -> Any:
+    """NumPy scalars back to the Python value a driver binds (``np.int64(7)`` -> ``7``)."""
+    return key.item() if isinstance(key, np.generic) else key
 
 
 class IndexKeeper:
-    """Holds the current index and rebuilds it every ``every_s`` in one background task.
+    """Holds the current index and refreshes it every ``every_s`` in one background task.
 
-    ``load`` builds a complete new index (query + normalisation); the keeper
-    only decides when, swaps the result in, and logs failures without the
-    database URL.  A failure is retried sooner than a normal refresh.
+    ``load(previous)`` returns a complete new index: a full read when
+    ``previous`` is None, else (if the source supports it) ``previous``
+    updated with the rows changed since. Every ``full_every``-th refresh is a
+    full one, which also forgets rows deleted outright. The keeper only
+    decides when, swaps the result in, and logs failures without the
+    database URL; a failure is retried sooner than a normal refresh.
     """
 
-    def __init__(self, name: str, load: Callable[[], Awaitable[PhoneIndex]], every_s: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        load: Callable[[PhoneIndex | None], Awaitable[PhoneIndex]],
+        every_s: float,
+        full_every: int = 1,
+    ) -> None:
         self._name = name
         self._load = load
         self._every_s = every_s
+        self._full_every = max(1, full_every)
+        self._since_full = 0
         self.index: PhoneIndex | None = None
         self.error: str | None = None
+        self.last_kind: str | None = None
+        """``full`` or ``incremental``: what the last successful refresh did."""
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -101,21 +380,27 @@ class IndexKeeper:
         await self.refresh()
         self._task = asyncio.create_task(self._refresh_forever(), name=f"sql-index-{self._name}")
 
-    async def refresh(self) -> bool:
+    async def refresh(self, *, full: bool = False) -> bool:
         """Build a new index and swap it in; on failure keep the old one and remember why."""
+        previous = self.index
+        if full or previous is None or self._since_full + 1 >= self._full_every:
+            previous = None
         try:
-            index = await self._load()
+            index = await self._load(previous)
         except Exception as exc:
             self.error = _short(exc)
             log.warning(
                 "connector %s: index refresh failed, keeping the previous index: %s", self._name, self.error
             )
             return False
+        self._since_full = 0 if previous is None else self._since_full + 1
+        self.last_kind = "full" if previous is None else "incremental"
         self.index, self.error = index, None
         log.info(  # counts only: the unreadable numbers themselves are customer data
-            "connector %s: index holds %d numbers from %d rows (%d stored numbers unreadable)",
+            "connector %s: index (%s) holds %d numbers from %d rows (%d stored numbers unreadable)",
             self._name,
-            len(index.keys_by_number),
+            self.last_kind,
+            index.distinct_numbers,
             index.rows,
             index.unreadable,
         )

@@ -19,6 +19,8 @@ from screenpop.errors import ConnectorError
 
 #: How many unreadable stored numbers `screenpop check` shows IT.
 UNREADABLE_EXAMPLES = 3
+#: Readings remembered at most: enough for repeated switchboard numbers, bounded for 10^7-row tables.
+REMEMBERED_READINGS = 4096
 
 
 class RowReader:
@@ -47,6 +49,8 @@ class RowReader:
             key = (text, region_text)
             numbers = self._read.get(key)
             if numbers is None:
+                if len(self._read) >= REMEMBERED_READINGS:
+                    self._read.clear()  # one Python object per distinct cell would undo the compact index
                 numbers = self._read[key] = self._context.stored_numbers(text, region_text or None)
             if not numbers:  # a caller with this number is never found: `screenpop check` says so
                 self.unreadable += 1
