@@ -210,7 +210,7 @@ async def test_a_second_instance_does_not_purge_while_the_first_holds_the_lease(
 
 
 async def test_two_purgers_at_once_one_purges(store_url: str) -> None:
-    """Two instances that start a purge at the same moment: one purges everything, the other deletes nothing."""
+    """Two instances start a purge at the same moment: one purges everything, the other deletes nothing."""
     stores = [await Store.open(store_url), await Store.open(store_url)]
     try:
         for n in range(20):
