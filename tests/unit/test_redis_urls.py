@@ -1,4 +1,4 @@
-"""``redis+sentinel://`` URLs: read into sentinels, service and database, or refused with the expected form."""
+"""``redis+sentinel://`` URLs: read into sentinels, service and database, or refused with their form."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_config_accepts_a_sentinel_broker_url() -> None:
 
 
 def test_config_refuses_a_malformed_sentinel_broker_url_at_its_key_without_the_password() -> None:
-    """A Sentinel URL without a service is refused at ``broker.url``, showing the form and hiding the password."""
+    """A Sentinel URL without a service is refused at ``broker.url`` with its form, hiding the password."""
     with pytest.raises(ConfigError) as caught:
         _settings_with_broker("redis+sentinel://:hunter2secret@127.0.0.1:26379")
     message = str(caught.value)
