@@ -162,7 +162,7 @@ class AgentSocket:
     def _enqueue(self, message: Message) -> None:
         key = id_key(message.event_id)
         if key <= self.last_sent:
-            if key < self.last_sent:
+            if key < self.last_sent and not self._late_card(message):
                 self.outlet.out_of_order(self.identity.id, message.event_id)
             return
         if self.overflowed:
@@ -177,6 +177,28 @@ class AgentSocket:
             self.cut_off()
             return
         self.last_sent = key
+
+    def _late_card(self, message: Message) -> bool:
+        """Send a card that arrives after a later message when it is a newer version of its call.
+
+        During a split Redis outage (a failover: each instance reconnects on
+        its own back-off) this instance's sockets get cards with local ids,
+        and another instance's cards of that time arrive only when its outbox
+        is flushed, with older ids.  A card is self-contained and ``CardOrder``
+        refuses a version the socket already had, so sending it late cannot
+        show a call twice or go back a version; dropping it would lose a pop.
+        Other messages (call status) keep the strict order.  ``last_sent``
+        stays where it is.
+        """
+        if message.card is None or self.overflowed or not self.order.admits(message):
+            return False
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.cut_off()
+            return True
+        log.info("agent %s: card %s sent after a later message", self.identity.id, message.event_id)
+        return True
 
     def cut_off(self) -> None:
         """A browser that stopped reading: drop its backlog and the connection at once.

@@ -26,10 +26,10 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from screenpop.admin.webhook_log import MAX_DELIVERIES, WebhookLog
+from screenpop.broker.redis_url import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class AdminBoard:
         self.instance = instance or instance_name()
         self.webhooks = webhooks
         self._redis = (
-            Redis.from_url(
+            redis_client(
                 redis_url,
                 decode_responses=True,
                 socket_connect_timeout=REDIS_TIMEOUT_S,

@@ -6,7 +6,9 @@ stream-entry encodings.  ``memory``: ``broker.url: memory://``, one process.
 ``redis``: ``broker.url: redis://…``, several instances, with its parts:
 ``redis_layout`` (key names, ids), ``scripts`` (the ``*.lua`` files),
 ``fanout`` (handing entries out in order), ``replay``, ``local_fallback``
-(while Redis is away) and ``faults``.  ``factory``: ``make_broker`` from the URL.
+(while Redis is away) and ``faults``; ``redis_url``: the one place a
+client is made from a ``redis://``, ``rediss://`` or ``redis+sentinel://``
+URL.  ``factory``: ``make_broker`` from the URL.
 """
 
 from screenpop.broker.factory import make_broker
@@ -25,6 +27,7 @@ from screenpop.broker.protocol import (
     to_fields,
 )
 from screenpop.broker.redis import RedisBroker
+from screenpop.broker.redis_url import redis_client
 
 __all__ = [
     "Broker",
@@ -40,5 +43,6 @@ __all__ = [
     "from_fields",
     "id_key",
     "make_broker",
+    "redis_client",
     "to_fields",
 ]

@@ -33,6 +33,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from screenpop.broker.redis_layout import FANOUT_KEY, PREFIX
+from screenpop.broker.redis_url import redis_client
 
 CACHE_PREFIX = f"{PREFIX}cache:"
 """The section cache's entries (``lookup.redis_cache.entry_key``)."""
@@ -77,7 +78,7 @@ class Concerning:
 async def erase_from_redis(url: str, caller: Concerning) -> dict[str, int]:
     """Remove the caller's keys and stream entries from the Redis at ``url``; counts per place."""
     counts = dict.fromkeys(PLACES, 0)
-    redis = Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=10.0)
+    redis = redis_client(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=10.0)
     try:
         async for key in redis.scan_iter(match=f"{PREFIX}*", count=1000):
             place, removed = await _erase_key(redis, str(key), caller)

@@ -1,4 +1,7 @@
-"""The broker a ``broker.url`` names: ``memory://`` for one process, ``redis://…`` for several."""
+"""The broker a ``broker.url`` names: ``memory://`` for one process, ``redis://…`` for several.
+
+``rediss://`` and ``redis+sentinel://`` are Redis too (see ``redis_url``).
+"""
 
 from __future__ import annotations
 

@@ -39,7 +39,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -61,6 +60,7 @@ from screenpop.broker.redis_layout import (
     stream_key,
     value_key,
 )
+from screenpop.broker.redis_url import redis_client
 from screenpop.broker.replay import replay_from_redis
 from screenpop.broker.scripts import ADD_MEMBERS_LUA, APPEND_LUA, REPLACE_MEMBERS_LUA
 
@@ -79,7 +79,7 @@ class RedisBroker:
     def __init__(self, url: str, replay_s: int) -> None:
         self.instance_id = uuid.uuid4().hex
         """Names this instance's fan-out entries and, as ``screenpop:<id>``, its Redis connections."""
-        self._redis = Redis.from_url(
+        self._redis = redis_client(
             url,
             decode_responses=True,
             client_name=f"{PREFIX}{self.instance_id}",

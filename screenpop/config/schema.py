@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from screenpop.config.redis_urls import is_sentinel_url, parse_sentinel_url
+
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = Annotated[str, Field(pattern=IDENTIFIER, max_length=64)]
 
@@ -54,8 +56,16 @@ class StoreSettings(Frozen):
 
 
 class BrokerSettings(Frozen):
-    url: str = Field("memory://", pattern=r"^(memory://|rediss?://\S+)$")
+    url: str = Field("memory://", pattern=r"^(memory://|rediss?://\S+|redis\+sentinel://\S+)$")
     replay_s: int = Field(300, ge=1, le=86400)
+
+    @field_validator("url")
+    @classmethod
+    def _sentinel_url(cls, value: str) -> str:
+        """A malformed Sentinel URL is refused here, with its expected form, not at the first connection."""
+        if is_sentinel_url(value):
+            parse_sentinel_url(value)
+        return value
 
 
 class AgentEntry(Frozen):

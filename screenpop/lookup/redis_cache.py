@@ -21,13 +21,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from screenpop.broker import describe_fault
+from screenpop.broker import describe_fault, redis_client
 from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.lookup.cache import CachedSection, section_from_json, section_to_json
 from screenpop.model import Section
@@ -64,7 +63,7 @@ class RedisCache:
 
     def __init__(self, url: str, timeout_s: float = 0.25, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
-        self._redis = Redis.from_url(
+        self._redis = redis_client(
             url,
             decode_responses=True,
             socket_connect_timeout=timeout_s,

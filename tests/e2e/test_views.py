@@ -25,7 +25,8 @@ import yaml
 from aiohttp import web
 
 from screenpop.app import create_app
-from screenpop.broker import Message
+from screenpop.broker import CardViews, Message, View
+from screenpop.card import role_views
 from screenpop.config import Settings, settings_from_mapping
 from screenpop.store import Store
 from screenpop.web import app_keys
@@ -235,6 +236,31 @@ async def test_a_message_older_than_one_sent_is_counted_not_sent_silently(store_
         frame = await agent.next()
         assert (frame["event_id"], frame["status"]) == (newer, "missed")
         assert await wait_for(lambda: _count_is(base, 1), 3, "the out-of-order counter at 1")
+
+
+async def test_an_older_card_of_another_call_is_sent_late_but_never_twice(store_url: str) -> None:
+    """A card older than one sent (another instance's outage outbox) still pops; its repeat does not."""
+    settings = make(store_url)
+    async with running_app(settings) as (base, app), tab(base, host_token("agent-1")) as agent:
+        await post_event(base, event_body("c-now", agent="agent-1"))
+        last = (await agent.card_until_complete("c-now"))[-1]["event_id"]
+        older = f"{int(last.partition('-')[0]) - 1}-0"
+        frame = {
+            "type": "card",
+            "call_id": "c-then",
+            "version": 1,
+            "complete": True,
+            "card": {"call_id": "c-then"},
+        }
+        views = tuple(View(hidden, json.dumps(frame), ()) for hidden in role_views(settings))
+        late = Message("agent-1", older, card=CardViews("c-then", 1, views, "pbx"))
+        hub = app[app_keys.HUB]
+        hub.on_frame(late)
+        got = await agent.next()
+        assert (got["call_id"], got["version"], got["event_id"]) == ("c-then", 1, older)
+        hub.on_frame(late)
+        assert await agent.silent_for(0.3)
+        assert await wait_for(lambda: _count_is(base, 1), 3, "the repeat counted as out of order")
 
 
 async def _count_is(base: str, value: float) -> bool:

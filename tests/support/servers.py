@@ -136,6 +136,11 @@ class _Server:
         _terminate(self._proc, self.stop_signal)
         self._proc = None
 
+    def kill(self) -> None:
+        """SIGKILL the server, as a crashed machine vanishes: no shutdown, no goodbye to replicas."""
+        _terminate(self._proc, signal.SIGKILL)
+        self._proc = None
+
     def restart(self, timeout: float = 30.0) -> None:
         """Stop and start again on the same port, as an outage would look to clients."""
         self.stop()
@@ -328,3 +333,47 @@ class RedisServer(_Server):
         reply = self.command("FLUSHALL")
         if reply != b"+OK":
             raise ServerError(f"FLUSHALL answered {reply!r}")
+
+
+class RedisReplica(RedisServer):
+    """A throwaway redis-server that replicates ``primary_port`` from its start."""
+
+    name = "redis-replica"
+
+    def __init__(self, primary_port: int) -> None:
+        self.primary_port = primary_port
+        super().__init__()
+
+    def _command(self) -> list[str]:
+        return [*super()._command(), "--replicaof", "127.0.0.1", str(self.primary_port)]
+
+
+class SentinelServer(RedisServer):
+    """A real Redis Sentinel (``redis-server FILE --sentinel``) watching one primary, with quick failover.
+
+    ``down_after_ms`` and ``failover_timeout_ms`` are small so that a test's
+    failover takes a second or two instead of the defaults' half-minute.
+    """
+
+    name = "redis-sentinel"
+
+    def __init__(
+        self,
+        service: str,
+        primary_port: int,
+        quorum: int = 2,
+        down_after_ms: int = 500,
+        failover_timeout_ms: int = 2000,
+    ) -> None:
+        super().__init__()
+        self._conf = self.dir / "sentinel.conf"
+        self._conf.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+            f"sentinel monitor {service} 127.0.0.1 {primary_port} {quorum}\n"
+            f"sentinel down-after-milliseconds {service} {down_after_ms}\n"
+            f"sentinel failover-timeout {service} {failover_timeout_ms}\n"
+            f"sentinel parallel-syncs {service} 1\n"
+        )
+
+    def _command(self) -> list[str]:
+        return ["setpriv", "--pdeathsig=TERM", "--", self._binary, str(self._conf), "--sentinel"]
