@@ -74,8 +74,10 @@ class ConnectorContext:
     http: aiohttp.ClientSession | None = None
     config_dir: Path = Path(".")
     read_numbers: Callable[[str, object], tuple[str, ...]] | None = None
-    shared_url: str | None = None
-    """The Redis broker's URL when there is one: built state (an index) may be shared through it."""
+    shared_redis: Callable[..., Any] | None = None
+    """Makes a client of the Redis broker when there is one (keyword arguments as for
+    ``redis.asyncio.Redis``): built state (an index) may be shared through it. A factory rather
+    than a URL, so that ``redis+sentinel://`` and whatever else the broker accepts work here too."""
 
     def stored_numbers(self, raw: str, row_region: object = None) -> tuple[str, ...]:
         """Every E.164 number a stored cell holds; ``row_region`` is the row's ISO country code, if any.

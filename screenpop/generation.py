@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import aiohttp
 
+from screenpop.broker.redis_url import redis_client
 from screenpop.card import SectionSpec, section_specs
 from screenpop.clock import Clock
 from screenpop.config import ConnectorSettings, Settings
@@ -203,7 +205,7 @@ async def build_generation(
         settings.numbers.default_region,
         Path(settings.source).parent,
         shared.http,
-        broker if broker.startswith(("redis://", "rediss://")) else None,
+        functools.partial(redis_client, broker) if broker.startswith("redis") else None,
     )
     fresh = build_connectors([c for c in settings.connectors if c.name not in carried], context)
     # figures go on for a connector whose block is unchanged (ConnectorStats.reconfigured)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -98,7 +98,7 @@ def connector_context(
     default_region: str,
     config_dir: Path,
     http: aiohttp.ClientSession | None,
-    shared_url: str | None = None,
+    shared_redis: Callable[..., Any] | None = None,
 ) -> ConnectorContext:
     """What every connector is built with, in the service and in the CLI's one-off commands."""
     return ConnectorContext(
@@ -107,7 +107,7 @@ def connector_context(
         read_numbers=functools.partial(stored_numbers_in_row, default_region=default_region),
         http=http,
         config_dir=config_dir,
-        shared_url=shared_url,
+        shared_redis=shared_redis,
     )
 
 

@@ -201,10 +201,10 @@ class SqlConnector:
         if self._engine is None:
             self._engine = create_async_engine(self._url, **_engine_kwargs(self._url, self.options))
         if self.options.match == "normalized" and self._keeper is None:
-            if self._context.shared_url and self._shared is None:
+            if self._context.shared_redis is not None and self._shared is None:
                 source = f"{self.options.url}\n{self.options.index_query}\n{self.options.index_region}"
                 self._shared = SharedIndex(
-                    self._context.shared_url,
+                    self._context.shared_redis,
                     self.name,
                     source,
                     fresh_s=self.options.index_refresh_s / 2,

@@ -47,7 +47,7 @@ class SharedIndex:
 
     def __init__(
         self,
-        redis_url: str,
+        redis_client: Callable[..., Any],
         name: str,
         source: str,
         *,
@@ -59,8 +59,8 @@ class SharedIndex:
             :16
         ]  # never the URL itself: it may hold a password
         self._prefix = f"screenpop:sqlindex:{name}:{digest}"
-        self._redis: Redis = Redis.from_url(
-            redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        self._redis: Redis = redis_client(
+            socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
         self._fresh_s = fresh_s
         self._build_timeout_s = build_timeout_s

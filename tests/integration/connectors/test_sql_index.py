@@ -4,6 +4,7 @@ equality with the former dict index on a generated table.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from screenpop.broker.redis_url import redis_client
 from screenpop.connectors.sql import SqlConnector, SqlOptions
 from screenpop.connectors.sql.index import PhoneIndex
 from screenpop.connectors.sql.reading import LOCAL_ROWS, WORKER_ROWS
@@ -220,8 +222,10 @@ def test_an_updated_index_equals_a_fresh_build(seed: int, key_kind: str) -> None
 
 
 def shared_connector(url: str, shared_url: str | None) -> SqlConnector:
+    """A connector as the service builds it: the broker's client factory when there is a broker."""
     options = SqlOptions(url=url, match="normalized", index_query=CHANGED_SINCE, query=BY_KEYS)
-    return SqlConnector("crm", options, connector_context("US", Path("."), None, shared_url))
+    factory = functools.partial(redis_client, shared_url) if shared_url else None
+    return SqlConnector("crm", options, connector_context("US", Path("."), None, factory))
 
 
 @pytest.mark.redis
