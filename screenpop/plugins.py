@@ -28,21 +28,8 @@ from screenpop.phone import normalize, stored_numbers_in_row
 from screenpop.sink_api import SINK_ENTRY_POINT_GROUP, Sink, SinkContext, SinkKind
 
 
-class SinkSpec(Protocol):
-    """What building a sink reads from its config block (``config.SinkSettings``)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def options(self) -> Any: ...
-
-
 class ConnectorSpec(Protocol):
-    """What building a connector reads from its config block (``config.ConnectorSettings``)."""
+    """What building a connector or a sink reads from its block (``ConnectorSettings``, ``SinkSettings``)."""
 
     @property
     def name(self) -> str: ...
@@ -131,6 +118,6 @@ def load_sink_kind(kind: str, where: str) -> SinkKind:
         raise ConfigError(f"{where}: sink kind {kind!r} failed to load: {exc}") from exc
 
 
-def build_sinks(sinks: Iterable[SinkSpec], context: SinkContext) -> dict[str, Sink]:
+def build_sinks(sinks: Iterable[ConnectorSpec], context: SinkContext) -> dict[str, Sink]:
     """One instance per configured sink, in config order."""
     return {s.name: load_sink_kind(s.kind, s.name)(s.name, s.options, context) for s in sinks}
