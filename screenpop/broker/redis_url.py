@@ -12,6 +12,7 @@ treat as "Redis is away": reconnect, do not crash).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -37,9 +38,9 @@ def redis_client(url: str, **kwargs: Any) -> Redis:
     where = parse_sentinel_url(url)
     # the sentinels get the same socket timeouts, but not the data servers' password or name
     sentinel_kwargs = {k: v for k, v in kwargs.items() if k.startswith("socket_")}
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves Sentinel.__init__ unannotated
-        list(where.sentinels), sentinel_kwargs=sentinel_kwargs
-    )
+    # redis-py annotated Sentinel.__init__ only in 8.x: a typed alias keeps mypy quiet on old and new alike
+    make_sentinel: Callable[..., Sentinel] = Sentinel
+    sentinel = make_sentinel(list(where.sentinels), sentinel_kwargs=sentinel_kwargs)
     client: Redis = sentinel.master_for(
         where.service,
         redis_class=SentinelRedis,
