@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -22,7 +21,8 @@ from typing import Any
 
 from screenpop.broker import Broker, CardViews, Delivery, View
 from screenpop.call_transfers import TransferSteps, over, rings_after_transfer
-from screenpop.card import SectionSpec, card_summaries, render_card, role_views, shown_sections
+from screenpop.card import SectionSpec, card_summaries, role_views, shown_sections
+from screenpop.card_text import CardEncoder, compact
 from screenpop.config import Settings
 from screenpop.errors import RateLimited, Unavailable
 from screenpop.generation import Generation, Generations
@@ -52,6 +52,7 @@ class LiveCall:
     provider: str | None = None  # whose call id this is (ids are unique per provider only)
     views: CardViews | None = None  # the last version published to every recipient (kept for transfers)
     generation: Generation | None = None  # the config it is built on: its later events use it too
+    encoder: CardEncoder | None = None  # its versions' text, each section encoded once
 
 
 class CallService(TransferSteps):
@@ -211,6 +212,7 @@ class CallService(TransferSteps):
             recipients=dict(recipients),
             provider=event.provider,
             generation=self._generations.current,
+            encoder=CardEncoder(self._specs),
         )
         self._live[_call_key(event)] = live
         try:
@@ -309,21 +311,14 @@ class CallService(TransferSteps):
         return await self.attributes.sheets.next_version(provider, call_id, after)
 
     def _card_views(self, card: Card, provider: str | None) -> CardViews:
-        views = tuple(self._view(card, hidden) for hidden in role_views(self._settings))
-        return CardViews(card.call_id, card.version, views, provider)
-
-    def _view(self, card: Card, hidden: frozenset[str]) -> View:
-        body = json.dumps(
-            {
-                "type": "card",
-                "call_id": card.call_id,
-                "version": card.version,
-                "complete": card.complete,
-                "card": render_card(card, self._specs, hidden),
-            },
-            separators=(",", ":"),
+        """This version once per view; a card being built here reuses its sections' text."""
+        live = self._live.get(call_key(provider, card.call_id)) if provider is not None else None
+        encoder = live.encoder if live is not None and live.encoder is not None else CardEncoder(self._specs)
+        views = tuple(
+            View(hidden, encoder.frame(card, hidden), shown_sections(card, hidden))
+            for hidden in role_views(self._settings)
         )
-        return View(hidden, body, shown_sections(card, hidden))
+        return CardViews(card.call_id, card.version, views, provider)
 
     async def _status_change(self, event: CallEvent, state: str | None) -> None:
         """Tell the call's holders; once the call is over (the first ended/missed) nothing changes it."""
@@ -339,10 +334,7 @@ class CallService(TransferSteps):
         if live is not None and event.event is EventKind.ANSWERED:
             live.answered_by = event.agent
         recipients = await self._recipients(event, live)
-        body = json.dumps(
-            {"type": "call", "call_id": event.call_id, "status": status, "agent": event.agent},
-            separators=(",", ":"),
-        )
+        body = compact({"type": "call", "call_id": event.call_id, "status": status, "agent": event.agent})
         await self._broker.publish([Delivery(agent_id, body) for agent_id in recipients])
         self._recorder.record(event, None)
 
@@ -358,10 +350,7 @@ class CallService(TransferSteps):
             return  # it never rang for that agent, or was withdrawn already
         live = self._live.get(_call_key(event))
         role = live.recipients.pop(agent, None) if live is not None else None
-        body = json.dumps(
-            {"type": "call", "call_id": event.call_id, "status": "withdrawn", "agent": agent},
-            separators=(",", ":"),
-        )
+        body = compact({"type": "call", "call_id": event.call_id, "status": "withdrawn", "agent": agent})
         try:
             await self._broker.publish([Delivery(agent, body)])
         except BaseException:

@@ -308,12 +308,17 @@ def badge_applies(rule: BadgeRule, value: Any) -> bool:
     return holds(kind, expected, value)
 
 
-def card_summary(rendered: JSON) -> JSON:
-    """What ``/api/calls`` lists of a card: enough to recognise it, not the whole card."""
+def card_summary(card: Card, specs: Mapping[str, SectionSpec], hidden: frozenset[str]) -> JSON:
+    """What ``/api/calls`` lists of a card for a role that cannot see ``hidden``: enough to recognise it.
+
+    Exactly those fields of ``render_card(card, specs, hidden)``, made
+    without rendering (and cleaning) every section's data again.
+    """
+    visible = {name: s for name, s in card.sections.items() if name not in hidden}
     return {
-        "customer": rendered["customer"],
-        "badges": rendered["badges"],
-        "sections": {n: s["status"] for n, s in rendered["sections"].items()},
+        "customer": clean_json(build_customer(visible, specs).to_json()),
+        "badges": [b.to_json() for b in compute_badges(visible, specs)],
+        "sections": {name: s.status.value for name, s in visible.items()},
     }
 
 
@@ -327,7 +332,7 @@ def card_summaries(card: Card, specs: Mapping[str, SectionSpec], views: Iterable
     """
     return {
         "views": [
-            {"hidden": sorted(hidden), "summary": card_summary(render_card(card, specs, hidden))}
+            {"hidden": sorted(hidden), "summary": card_summary(card, specs, hidden)}
             for hidden in sorted(set(views), key=sorted)
         ]
     }

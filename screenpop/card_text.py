@@ -1,0 +1,110 @@
+"""A card version as the JSON text a socket sends, each piece of it encoded once per call.
+
+A call's card is sent three or four times while its sections arrive (pending,
+then each batch, then complete), once per view (distinct set of hidden
+sections).  Rendering the whole card as a dict and encoding it every time
+cleaned and encoded every section again for every version and every view:
+the same bytes, over and over, on the hot path of every call.  Here a
+section's text is made when that ``Section`` object first appears and reused
+while the card keeps the same object; the caller block and the call's context
+are encoded once; only what depends on the version or the view (status,
+customer, badges, which sections are in it) is made each time.
+
+The text is exactly what ``json.dumps(frame, separators=(",", ":"))`` of
+``render_card``'s dict would give (a unit test holds the two together), so
+the widget, the replay and the audit see no difference.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from screenpop.card import SectionSpec, build_customer, caller_json, compute_badges
+from screenpop.model import JSON, Card, Section
+from screenpop.untrusted import clean_json, clean_line
+
+#: One encoder for every compact text: ``json.dumps`` with arguments builds a new one per call.
+compact = json.JSONEncoder(separators=(",", ":")).encode
+
+_FALSE_TRUE = ("false", "true")
+
+
+class CardEncoder:
+    """Encodes the versions of one call's card; keep one per call so its pieces are reused."""
+
+    __slots__ = ("_caller", "_context", "_handoff", "_history", "_sections", "_specs", "_transfers")
+
+    def __init__(self, specs: Mapping[str, SectionSpec]) -> None:
+        self._specs = specs
+        # each cache keeps the object it encoded: reuse is by identity, never by an id() that was freed
+        self._sections: dict[str, tuple[Section, str]] = {}
+        self._history: tuple[object, str] = ((), "[]")
+        self._transfers: tuple[object, str] = ((), "[]")
+        self._handoff: tuple[object, str] = ((), "[]")
+        self._caller: tuple[object, object, str] | None = None
+        self._context: tuple[object, str] | None = None
+
+    def frame(self, card: Card, hidden: frozenset[str]) -> str:
+        """The ``card`` message (SPEC 5) of this version for a role that cannot see ``hidden``."""
+        return (
+            f'{{"type":"card","call_id":{compact(card.call_id)},"version":{card.version},'
+            f'"complete":{_FALSE_TRUE[card.complete]},"card":{self.card(card, hidden)}}}'
+        )
+
+    def card(self, card: Card, hidden: frozenset[str]) -> str:
+        """``render_card(card, specs, hidden)`` as compact JSON text."""
+        visible = {name: s for name, s in card.sections.items() if name not in hidden}
+        customer = clean_json(build_customer(visible, self._specs).to_json())
+        badges = [b.to_json() for b in compute_badges(visible, self._specs)]
+        sections = ",".join(f"{compact(name)}:{self._section(name, s)}" for name, s in visible.items())
+        return (
+            f'{{"call_id":{compact(card.call_id)},"status":{compact(card.status)},'
+            f'"agent":{compact(clean_line(card.agent))},"queue":{compact(clean_line(card.queue))},'
+            f'"received_at":{compact(card.received_at)},{self._context_text(card)},'
+            f'"caller":{self._caller_text(card)},"customer":{compact(customer)},'
+            f'"badges":{compact(badges)},"sections":{{{sections}}},'
+            f'"history":{self._history_text(card)},'
+            f'"transfers":{self._list(card.transfers, "_transfers")},'
+            f'"handoff":{self._list(card.handoff, "_handoff")}}}'
+        )
+
+    def _section(self, name: str, section: Section) -> str:
+        cached = self._sections.get(name)
+        if cached is not None and cached[0] is section:
+            return cached[1]
+        text = compact(clean_json(section.to_json()))
+        self._sections[name] = (section, text)
+        return text
+
+    def _context_text(self, card: Card) -> str:
+        """``direction``, ``line`` and the public ``attributes``: they change only with an update."""
+        if self._context is None or self._context[0] is not card.context:
+            context = card.context
+            text = (
+                f'"direction":{compact(context.direction.value)},"line":{compact(clean_line(context.line))},'
+                f'"attributes":{compact(clean_json(context.public()))}'
+            )
+            self._context = (context, text)
+        return self._context[1]
+
+    def _caller_text(self, card: Card) -> str:
+        cached = self._caller
+        if cached is None or cached[0] is not card.caller or cached[1] != card.caller_name:
+            cached = (card.caller, card.caller_name, compact(caller_json(card.caller, card.caller_name)))
+            self._caller = cached
+        return cached[2]
+
+    def _history_text(self, card: Card) -> str:
+        """The earlier calls: read once per call, so encoded once."""
+        if self._history[0] is not card.history:
+            self._history = (card.history, compact([clean_json(h.to_json()) for h in card.history]))
+        return self._history[1]
+
+    def _list(self, items: tuple[JSON, ...], slot: str) -> str:
+        """Transfers or hand-off: encoded again only when a transfer gave the card a new tuple."""
+        cached: tuple[object, str] = getattr(self, slot)
+        if cached[0] is not items:
+            cached = (items, compact([clean_json(i) for i in items]))
+            setattr(self, slot, cached)
+        return cached[1]

@@ -1,0 +1,156 @@
+"""A card version's text, built from pieces encoded once, is exactly the rendered card encoded whole."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from screenpop.broker import View
+from screenpop.call_context import CallContext
+from screenpop.card import SectionSpec, card_summaries, card_summary, render_card
+from screenpop.card_text import CardEncoder
+from screenpop.config import BadgeRule
+from screenpop.model import Card, HistoryEntry, Section, SectionStatus
+from screenpop.phone import parse_caller
+from screenpop.transfers import StoredCard
+
+NAMES = ("accounting", "sales", "crm", "credit")
+SPECS = {
+    "accounting": SectionSpec(
+        name="accounting",
+        title="Accounting",
+        identity={"id": "account_id", "name": "name"},
+        badges=(BadgeRule(field="overdue", above=0, text="Overdue", level="warn"),),
+    ),
+    "sales": SectionSpec(name="sales", title="Sales", identity={"id": "customer_id", "name": "name"}),
+    "crm": SectionSpec(name="crm", title="CRM", identity={"name": "name"}),
+    "credit": SectionSpec(name="credit", title="Credit"),
+}
+# text a sender, a connector or an agent could write: control characters, line breaks, any script
+TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+SCALARS = st.none() | st.booleans() | st.integers(-(10**12), 10**12) | TEXT
+SCALARS |= st.floats(allow_nan=False, allow_infinity=False)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+ROW = st.fixed_dictionaries(
+    {
+        "name": TEXT,
+        "account_id": st.integers(1, 5),
+        "customer_id": st.integers(1, 5),
+        "overdue": st.integers(-2, 2),
+    },
+    optional={"extra": JSON_VALUES, "notes\n": TEXT},
+)
+SECTIONS = st.builds(
+    Section,
+    status=st.sampled_from(list(SectionStatus)),
+    title=st.none() | TEXT,
+    data=st.none() | ROW | st.fixed_dictionaries({"items": st.lists(ROW, max_size=3)}),
+    error=st.none() | TEXT,
+    elapsed_ms=st.none() | st.integers(0, 5000),
+    rows=st.integers(0, 3),
+    age_s=st.none() | st.floats(0, 1e6),
+    cached=st.booleans(),
+)
+RAW_NUMBERS = ["+14155550132", "(415) 555-01\x0732", "", "anonymous"]
+HISTORY = st.builds(HistoryEntry, call_id=TEXT, at=TEXT, agent=st.none() | TEXT, disposition=TEXT, notes=TEXT)
+TRANSFERS = st.lists(st.dictionaries(TEXT, SCALARS, max_size=3), max_size=2).map(tuple)
+
+
+@st.composite
+def cards(draw: st.DrawFn) -> Card:
+    context = CallContext(
+        call_id="c-1",
+        line=draw(st.none() | TEXT),
+        attributes=draw(st.dictionaries(TEXT, st.integers() | TEXT, max_size=3)),
+    )
+    return Card(
+        call_id=draw(TEXT),
+        caller=parse_caller(
+            draw(st.sampled_from(["+14155550132", "(415) 555-01\x0732", "", "anonymous"])), "US"
+        ),
+        caller_name=draw(st.none() | TEXT),
+        received_at="2026-12-04T15:00:00.000Z",
+        sections=draw(st.dictionaries(st.sampled_from(NAMES), SECTIONS, max_size=4)),
+        status=draw(st.sampled_from(["ringing", "answered"])),
+        agent=draw(st.none() | TEXT),
+        queue=draw(st.none() | TEXT),
+        history=tuple(draw(st.lists(HISTORY, max_size=2))),
+        version=draw(st.integers(1, 9)),
+        complete=draw(st.booleans()),
+        context=context,
+        transfers=draw(TRANSFERS),
+        handoff=draw(TRANSFERS),
+    )
+
+
+def whole(card: Card, hidden: frozenset[str]) -> str:
+    """The frame as it was made before: the rendered dict, encoded in one go."""
+    frame: dict[str, Any] = {
+        "type": "card",
+        "call_id": card.call_id,
+        "version": card.version,
+        "complete": card.complete,
+        "card": render_card(card, SPECS, hidden),
+    }
+    return json.dumps(frame, separators=(",", ":"))
+
+
+HIDDEN = st.frozensets(st.sampled_from(NAMES), max_size=2)
+
+
+@settings(max_examples=60)
+@given(cards(), HIDDEN, st.data())
+def test_every_version_is_the_whole_card_encoded(
+    card: Card, hidden: frozenset[str], data: st.DataObject
+) -> None:
+    """Version after version on one encoder (pieces reused or replaced), for any view, any text."""
+    encoder = CardEncoder(SPECS)
+    assert encoder.frame(card, hidden) == whole(card, hidden)
+    for _ in range(2):
+        changed = data.draw(st.dictionaries(st.sampled_from(NAMES), SECTIONS, max_size=2))
+        card = replace(
+            card,
+            sections={**card.sections, **changed},
+            version=card.version + 1,
+            history=data.draw(st.sampled_from([card.history, ()])),
+            context=card.context.with_attributes(data.draw(st.dictionaries(TEXT, TEXT, max_size=1))),
+            caller_name=data.draw(st.sampled_from([card.caller_name, "Ada\nLovelace"])),
+        )
+        for view in (hidden, frozenset()):
+            assert encoder.frame(card, view) == whole(card, view)
+
+
+@given(cards(), HIDDEN)
+def test_a_summary_is_what_the_rendered_card_shows(card: Card, hidden: frozenset[str]) -> None:
+    """The stored summary keeps exactly those fields of the card rendered for the view."""
+    rendered = render_card(card, SPECS, hidden)
+    expected = {
+        "customer": rendered["customer"],
+        "badges": rendered["badges"],
+        "sections": {name: s["status"] for name, s in rendered["sections"].items()},
+    }
+    assert card_summary(card, SPECS, hidden) == expected
+    stored = card_summaries(card, SPECS, [hidden, frozenset()])
+    assert {tuple(v["hidden"]) for v in stored["views"]} == {tuple(sorted(hidden)), ()}
+
+
+def test_a_kept_card_reads_back_with_its_bodies_unchanged_in_both_layouts() -> None:
+    """Bodies are kept as JSON, not re-escaped; the former layout (bodies as strings) still reads."""
+    body = (
+        '{"type":"card","call_id":"c\\u00e9\\n","version":3,"complete":true,'
+        '"card":{"x":[1.5,null,"\\u2028"]}}'
+    )
+    kept = StoredCard(3, (View(frozenset({"credit"}), body, ("crm",)), View(frozenset(), body, ())))
+    text = kept.to_text()
+    assert '"\\"type\\"' not in text  # not escaped a second time
+    assert StoredCard.from_text(text) == kept
+    former = json.dumps({"v": 3, "views": [[["credit"], ["crm"], body], [[], [], body]]})
+    assert StoredCard.from_text(former) == kept
