@@ -34,9 +34,11 @@ lint: $(DEV_STAMP)
 # Each bench script stands alone (bench/README.md); `make bench` runs them all, one after another.
 bench: bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention bench-index bench-sentinel
 
-# The single-instance run against the floor measured in the same run.
+# The single-instance run against the floor measured in the same run, three HTTP connectors:
+# at 20 calls/s (latency ratios to the floor), then a burst (server CPU per call).
 bench-latency: $(RUN_STAMP)
-	$(PY) bench/latency.py
+	$(PY) bench/latency.py --connectors http --rate 20 --calls 400
+	$(PY) bench/latency.py --connectors http --rate 0 --calls 3000 --warmup 200
 
 # Two instances over one throwaway Redis: what crossing instances adds.
 bench-two-instance: $(RUN_STAMP)

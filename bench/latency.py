@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from common import (
     ACK_TARGET,
+    BURST_CPU_TARGET_MS,
     CALLERS,
     FIRST_FRAME_TARGET,
     MEASURING_AGENT,
@@ -78,6 +79,21 @@ async def run(args: argparse.Namespace, children: Children, workdir: Path) -> di
 def report(args: argparse.Namespace, floor: Figures, service: Figures, idle_frames: int) -> dict[str, Any]:
     ack_ratio = service.ack["p99"] / floor.ack["p99"]
     first_ratio = service.first["p50"] / floor.first["p50"]
+    targets = {
+        "ack_p99_ratio": {"value": ack_ratio, "limit": ACK_TARGET, "pass": ack_ratio <= ACK_TARGET},
+        "first_frame_p50_ratio": {
+            "value": first_ratio,
+            "limit": FIRST_FRAME_TARGET,
+            "pass": first_ratio <= FIRST_FRAME_TARGET,
+        },
+    }
+    if args.rate <= 0:  # a burst: what the service spends per call, whatever the latency
+        cpu = service.cpu_ms_per_call
+        targets["burst_cpu_ms_per_call"] = {
+            "value": cpu,
+            "limit": BURST_CPU_TARGET_MS,
+            "pass": cpu <= BURST_CPU_TARGET_MS,
+        }
     return {
         "setup": {
             "calls": args.calls,
@@ -94,14 +110,7 @@ def report(args: argparse.Namespace, floor: Figures, service: Figures, idle_fram
         "floor": floor.as_json(),
         "service": service.as_json(),
         "idle_agent_frames": idle_frames,
-        "targets": {
-            "ack_p99_ratio": {"value": ack_ratio, "limit": ACK_TARGET, "pass": ack_ratio <= ACK_TARGET},
-            "first_frame_p50_ratio": {
-                "value": first_ratio,
-                "limit": FIRST_FRAME_TARGET,
-                "pass": first_ratio <= FIRST_FRAME_TARGET,
-            },
-        },
+        "targets": targets,
     }
 
 
@@ -147,17 +156,21 @@ def print_table(result: dict[str, Any]) -> None:
 
 def print_targets(result: dict[str, Any]) -> None:
     print()
-    print(f"{'target (ratio to the floor, same run)':<52}{'ratio':>8}{'limit':>8}  verdict")
+    print(f"{'target (ratio to the floor, same run)':<52}{'value':>8}{'limit':>8}  verdict")
     labels = {
-        "ack_p99_ratio": "webhook -> 202 p99 / floor ack p99",
-        "first_frame_p50_ratio": "first card frame p50 / floor delivery p50",
+        "ack_p99_ratio": ("webhook -> 202 p99 / floor ack p99", "x"),
+        "first_frame_p50_ratio": ("first card frame p50 / floor delivery p50", "x"),
+        "burst_cpu_ms_per_call": ("server CPU per call in the burst (all threads)", " ms"),
     }
-    for key, label in labels.items():
-        target = result["targets"][key]
-        verdict = "PASS" if target["pass"] else "MISS"
-        print(f"{label:<52}{target['value']:>8.2f}{target['limit']:>7.1f}x  {verdict}")
-    if result["setup"]["rate"] <= 0:
-        print("(the targets are set for the fixed-rate run; at max rate they are shown for reference only)")
+    burst = result["setup"]["rate"] <= 0
+    for key, figure in result["targets"].items():
+        label, unit = labels[key]
+        verdict = "PASS" if figure["pass"] else "MISS"
+        if burst and key != "burst_cpu_ms_per_call":
+            verdict += " (reference only)"
+        print(f"{label:<52}{figure['value']:>8.2f}{figure['limit']:>6.1f}{unit:<2}  {verdict}")
+    if burst:
+        print("(the ratio targets are set for the fixed-rate run; in a burst the CPU per call is the target)")
 
 
 def failed(result: dict[str, Any]) -> bool:

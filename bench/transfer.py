@@ -39,7 +39,6 @@ import websockets
 import yaml
 from common import (
     CALLERS,
-    FIRST_FRAME_TARGET,
     MEASURING_AGENT,
     Children,
     Ports,
@@ -59,6 +58,9 @@ from screenpop.config import settings_from_mapping
 TARGET_AGENT = "bench-target"
 WAIT_S = 5.0
 Key = tuple[str, str]  # (what, call id)
+
+#: Transfer event -> card on the new agent, p50, as a ratio to the floor's delivery (issue 12).
+CARD_TARGET = 2.0
 
 
 class Arrivals:
@@ -207,7 +209,7 @@ def report(
     return {
         "setup": {"calls": args.calls, "warmup": args.warmup, "idle_agents": args.idle_agents},
         **figures,
-        "target": {"card_p50_ratio": ratio, "limit": FIRST_FRAME_TARGET, "pass": ratio <= FIRST_FRAME_TARGET},
+        "target": {"card_p50_ratio": ratio, "limit": CARD_TARGET, "pass": ratio <= CARD_TARGET},
     }
 
 
