@@ -26,6 +26,7 @@ class Metrics:
         self.webhooks = Counter(
             "screenpop_webhooks", "Webhooks received", ["provider", "outcome"], registry=r
         )
+        self._webhook_series: dict[tuple[str, str], Counter] = {}
         self.first_frame = Histogram(
             "screenpop_card_first_frame_seconds",
             "Webhook received to first card frame published",
@@ -87,6 +88,17 @@ class Metrics:
         self._sinks(r)
 
     # -- sinks: deliveries of saved notes ---------------------------------------------------
+
+    def webhook_seen(self, provider: str, outcome: str) -> None:
+        """Count one webhook, its labelled series looked up once per (provider, outcome), not per call.
+
+        Both labels come from the config and the error codes (a bounded set),
+        so the cache cannot grow with what senders put in a URL.
+        """
+        series = self._webhook_series.get((provider, outcome))
+        if series is None:
+            series = self._webhook_series[(provider, outcome)] = self.webhooks.labels(provider, outcome)
+        series.inc()
 
     def _sinks(self, r: CollectorRegistry) -> None:
         self.sink_delivered_total = Counter(

@@ -52,7 +52,7 @@ async def webhook(request: web.Request) -> web.Response:
     if provider is None:
         # A label value comes from configuration only: a name anyone can put in
         # a URL would add series (memory) for the life of the process.
-        metrics.webhooks.labels(UNKNOWN_LABEL, "unknown_provider").inc()
+        metrics.webhook_seen(UNKNOWN_LABEL, "unknown_provider")
         unknown = NotFound(f"no webhook provider is named {name[:40]!r}")
         webhooks.refused(name, unknown)
         raise unknown
@@ -61,10 +61,10 @@ async def webhook(request: web.Request) -> web.Response:
         events = provider.verify_and_parse(await _webhook_request(request))
         fresh = [e for e in events if await app[app_keys.CALLS].accept(e, started)]
     except ScreenpopError as exc:
-        metrics.webhooks.labels(name, exc.code).inc()
+        metrics.webhook_seen(name, exc.code)
         webhooks.refused(name, exc)
         raise
-    metrics.webhooks.labels(name, "accepted" if fresh or not events else "duplicate").inc()
+    metrics.webhook_seen(name, "accepted" if fresh or not events else "duplicate")
     reply = provider.reply(events)
     webhooks.accepted(name, reply.status, events, bool(fresh))  # in memory: Redis gets it in a batch
     return web.Response(

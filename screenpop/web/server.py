@@ -19,6 +19,7 @@ the SPEC's JSON 400, quoting nothing, and logs one DEBUG line.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -90,6 +91,18 @@ class ScreenpopRunner(web.AppRunner):
         )
 
 
+def settle_heap() -> None:
+    """Move what start-up built (config, schemas, phone metadata, SQLAlchemy) out of the collector's way.
+
+    Those objects live as long as the process, yet every full collection
+    walked them all again: tens of milliseconds now and then, taken from
+    whichever webhook was being answered.  Frozen, they are never scanned;
+    what calls allocate is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def serve_forever(
     app: web.Application, host: str, port: int, shutdown_timeout: float, announce: Callable[[str], None]
 ) -> None:
@@ -121,6 +134,7 @@ def serve_forever(
         try:
             site = web.TCPSite(runner, host, port)
             await site.start()
+            settle_heap()
             announce(f"======== Running on {site.name} ========\n(Press CTRL+C to quit)")
             await stop.wait()
         finally:
