@@ -67,19 +67,37 @@ def clean_line(text: str | None) -> str | None:
 def clean_json(value: Any) -> Any:
     """``value`` with ``clean_text`` applied to every string in it, keys included.
 
-    It runs on every card rendered, so the common case (nothing to clean)
-    costs a type check and an ``isprintable`` per string.
+    It runs on every section a card shows, so the common case (nothing to
+    clean) costs an exact type check and an ``isprintable`` per string; the
+    abstract ``Mapping`` check, slow, is only reached by what is not a plain
+    JSON type.
     """
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
+        return value if value.isprintable() else clean_text(value)
+    if kind is dict:
+        return _clean_mapping(value)
+    if kind is list or kind is tuple:
+        return [clean_json(v) for v in value]
+    if kind in _PLAIN_SCALARS:
+        return value
+    if isinstance(value, str):  # a str subclass (an enum member)
         return clean_text(value)
     if isinstance(value, Mapping):
-        return {
-            (clean_text(k) if isinstance(k, str) and not k.isprintable() else k): clean_json(v)
-            for k, v in value.items()
-        }
+        return _clean_mapping(value)
     if isinstance(value, list | tuple):
         return [clean_json(v) for v in value]
     return value
+
+
+_PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _clean_mapping(value: Mapping[Any, Any]) -> dict[Any, Any]:
+    return {
+        (clean_text(k) if isinstance(k, str) and not k.isprintable() else k): clean_json(v)
+        for k, v in value.items()
+    }
 
 
 _URL_CREDENTIALS = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*):[^@\s/]*@")

@@ -1,0 +1,54 @@
+"""``clean_json``'s fast type checks clean exactly what the plain recursive definition cleans."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from screenpop.untrusted import clean_json, clean_text
+
+
+class Level(StrEnum):
+    WARN = "warn\u202e"
+
+
+def reference(value: Any) -> Any:
+    """The definition: every string cleaned, keys included, any mapping or sequence walked."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, Mapping):
+        return {(clean_text(k) if isinstance(k, str) else k): reference(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [reference(v) for v in value]
+    return value
+
+
+TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
+LEAVES = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT | st.just(Level.WARN)
+VALUES = st.recursive(
+    LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(TEXT | st.integers(), inner, max_size=3)
+        | st.dictionaries(TEXT, inner, max_size=2).map(MappingProxyType)
+    ),
+    max_leaves=10,
+)
+
+
+@given(VALUES)
+def test_clean_json_is_the_recursive_definition(value: Any) -> None:
+    """Plain dicts, lists, tuples, read-only mappings, str subclasses, hostile text: the same result."""
+    assert clean_json(value) == reference(value)
+
+
+def test_controls_and_bidi_overrides_go_everywhere() -> None:
+    """A right-to-left override in a key, a value and a nested list is removed, newlines kept."""
+    dirty = {"na\u202eme": ["a\x1bb", {"x": "line\nnext\u2066"}], "ok": 1}
+    assert clean_json(dirty) == {"name": ["ab", {"x": "line\nnext"}], "ok": 1}
