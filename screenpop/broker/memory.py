@@ -89,7 +89,13 @@ class MemoryBroker:
         if state is not None:
             return Rung(True, state)
         new = tuple(await self.add_members(ring.recipients_key, ring.agents, ring.recipients_ttl_s))
-        await self.publish([Delivery(agent, card=ring.card) for agent in new])
+        try:
+            await self.publish([Delivery(agent, card=ring.card) for agent in new])
+        except BaseException:  # popped for no one: undone, so the sender's retry pops
+            for agent in new:
+                await self.remove_member(ring.recipients_key, agent)
+            await self.release(ring.event_key)
+            raise
         return Rung(True, None, new)
 
     async def release(self, key: str) -> None:

@@ -229,7 +229,8 @@ class Broker(Protocol):
         card to those the set did not hold (``Rung.new``).  A duplicate, or a
         call with state, changes nothing else and the card is dropped.  As
         atomic as ``claim`` and ``add_members`` are, and on Redis one round
-        trip for all of it.
+        trip for all of it.  When it raises it has changed nothing: the
+        sender's retry is handled afresh.
         """
         ...
 

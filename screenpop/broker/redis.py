@@ -88,7 +88,8 @@ class RedisBroker:
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         self._window_ms = replay_s * 1000
-        # Script objects: EVALSHA, and on NOSCRIPT (a new primary after a failover) load and run again
+        # Script objects: EVALSHA, and on NOSCRIPT (a new primary after a failover) load and run again;
+        # each (re)connection loads them all first (``_load_scripts``)
         self._append = self._redis.register_script(scripts.APPEND_LUA)
         self._ring = self._redis.register_script(scripts.RING_LUA)
         self._add_members = self._redis.register_script(scripts.ADD_MEMBERS_LUA)
@@ -267,6 +268,7 @@ class RedisBroker:
     async def _session(self) -> None:
         """One connection's life: catch up, then read the fan-out stream until a fault."""
         await self._redis.ping()
+        await self._load_scripts()
         await self._mark_born()
         if self._fanout.position is None:
             newest = await self._redis.xrevrange(FANOUT_KEY, count=1)
@@ -278,6 +280,16 @@ class RedisBroker:
         log.info("redis broker connected")
         while self._up and not self._closing:
             await self._fanout.read(self._redis)
+
+    async def _load_scripts(self) -> None:
+        """Load every script on (re)connect: a restarted or promoted Redis has none, and a call would pay.
+
+        (A call that meets NOSCRIPT anyway still works: the Script object loads it and runs it again.)
+        """
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for script in (self._append, self._ring, self._add_members, self._replace_members):
+                pipe.script_load(script.script)
+            await pipe.execute()
 
     async def _mark_born(self) -> None:
         """Remember since when this Redis holds history: older ids cannot be vouched for."""
