@@ -233,11 +233,11 @@ class CallService(TransferSteps):
         live = self._live.get(_call_key(event)) or opening.live
         if live is None:
             self._opened(event, opening, fresh, started)
-        elif live.card is opening.card:
+        elif live.card.version > opening.card.version:  # it moved on during the ring: catch them up
+            await self._add_recipients(live, event, fresh)
+        else:  # they hold its version (or, when another leg opened it meanwhile, that leg's version 1)
             live.recipients.update(fresh)
             self._recorder.record(event, live.card.caller.e164, fresh)
-        else:  # the card moved on during the ring, or another leg opened one first: catch them up
-            await self._add_recipients(live, event, fresh)
 
     def _opened(self, event: CallEvent, opening: _Opening, fresh: dict[str, str], started: float) -> None:
         """The card popped: build the rest of it here."""
