@@ -45,7 +45,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from screenpop.broker import scripts
+import screenpop.broker.scripts as scripts
 from screenpop.broker.fanout import Fanout
 from screenpop.broker.faults import FAULTS, describe_fault
 from screenpop.broker.local_fallback import OUTBOX_MAX, LocalIds, LocalValues, Outbox
