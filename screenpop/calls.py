@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from screenpop.broker import Broker, CardViews, Delivery, View
+from screenpop.broker import Broker, CardViews, Delivery, Ring, Rung, View
 from screenpop.call_transfers import TransferSteps, over, rings_after_transfer
 from screenpop.card import SectionSpec, card_summaries, role_views, shown_sections
 from screenpop.card_text import CardEncoder, compact
@@ -53,6 +53,16 @@ class LiveCall:
     views: CardViews | None = None  # the last version published to every recipient (kept for transfers)
     generation: Generation | None = None  # the config it is built on: its later events use it too
     encoder: CardEncoder | None = None  # its versions' text, each section encoded once
+
+
+@dataclass(frozen=True, slots=True)
+class _Opening:
+    """A ringing's card, rendered before the broker says whom it pops for (``Broker.ring``)."""
+
+    roles: dict[str, str]  # agent id -> role: whom the event rings
+    live: LiveCall | None  # the card being built here already, if any
+    card: Card
+    views: CardViews
 
 
 class CallService(TransferSteps):
@@ -113,29 +123,33 @@ class CallService(TransferSteps):
 
         The claim says "this event has been handled": it is given back when
         the handling fails, and the sender is answered 503 so that its retry
-        is handled, not taken for a duplicate.
+        is handled, not taken for a duplicate.  A ringing is claimed in the
+        same broker step that pops it (``_first_frame``).
         """
         key = _event_key(event)
         started = received if received is not None else time.perf_counter()
+        if event.event is EventKind.RINGING:
+            return await self._first_frame(event, key, started)
         claimed, state = await self._broker.claim_and_get(key, DEDUPE_TTL_S, _state_key(event))
         if not claimed:
             return False
         try:
-            if event.event is EventKind.RINGING:
-                await self._first_frame(event, started, state)
-            elif event.event is EventKind.TRANSFERRED:
+            if event.event is EventKind.TRANSFERRED:
                 await self._transfer(event, state, started)
             else:
                 await self._status_change(event, state)
         except Exception as exc:
-            log.exception(
-                "call %s: handling %s failed; the sender is asked to retry", event.call_id, event.event.value
-            )
-            await self._broker.release(key)
-            raise Unavailable(
-                f"the {event.event.value} event could not be handled now; send it again"
-            ) from exc
+            raise await self._given_back(event, key) from exc
         return True
+
+    async def _given_back(self, event: CallEvent, claimed: str | None) -> Unavailable:
+        """Log the failure being handled, give back the claim if there is one, and ask for a retry."""
+        log.exception(
+            "call %s: handling %s failed; the sender is asked to retry", event.call_id, event.event.value
+        )
+        if claimed is not None:
+            await self._broker.release(claimed)
+        return Unavailable(f"the {event.event.value} event could not be handled now; send it again")
 
     def _spawn(self, work: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work)  # inherits the pinned generation
@@ -154,50 +168,99 @@ class CallService(TransferSteps):
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
-    async def _first_frame(self, event: CallEvent, started: float, state: str | None) -> None:
-        """Publish the card (caller, pending sections) before the webhook is even answered.
+    async def _first_frame(self, event: CallEvent, key: str, started: float) -> bool:
+        """Claim a ringing and publish its card (caller, pending sections) before the webhook is answered.
 
         Nothing here waits for a database or a connector: the number is
-        parsed (cached), the agents routed, and version 1 handed to the
-        agents' sockets, which write it as soon as the 202 is out; the
-        fan-out and the records continue in a task of their own.
-
-        The card goes only to the agents that the shared recipients set did
-        not hold yet (added atomically, so of two instances racing one
-        gets each agent): a call pops at most once per agent however its
-        legs arrive.  If the frame cannot be published, those agents are
-        taken out again, so that the sender's retry pops it.
+        parsed (cached), the agents routed and the card rendered first, then
+        one broker step (one Redis round trip) claims the event, reads the
+        call's state and, when there is none, adds the agents to the shared
+        recipients set and publishes the card to those it did not hold yet
+        (atomic, so of two instances racing one gets each agent): a call pops
+        at most once per agent however its legs arrive.  A duplicate, or a
+        call with state, drops the rendering.  The agents' sockets write the
+        card as soon as the 202 is out; the fan-out and the records continue
+        in a task of their own.  If what follows the pop fails, the claim and
+        the agents are given back, so that the sender's retry pops it.
         """
-        if state is not None and rings_after_transfer(event, state):
+        try:
+            opening = self._ringing_card(event)
+            rung = await self._broker.ring(
+                Ring(
+                    key,
+                    DEDUPE_TTL_S,
+                    _state_key(event),
+                    _recipients_key(event),
+                    tuple(opening.roles),
+                    CALL_STATE_TTL_S,
+                    opening.views,
+                )
+            )
+        except Exception as exc:  # nothing claimed (a failed ring changes nothing): the retry pops
+            raise await self._given_back(event, None) from exc
+        if not rung.claimed:
+            return False
+        try:
+            await self._rang(event, rung, opening, started)
+        except BaseException as exc:
+            for agent in rung.new:
+                await self._broker.remove_member(_recipients_key(event), agent)
+            if not isinstance(exc, Exception):
+                raise
+            raise await self._given_back(event, key) from exc
+        return True
+
+    def _ringing_card(self, event: CallEvent) -> _Opening:
+        """Whom a ringing rings, and the card they would get: the one built here already, else a new one."""
+        roles = {a.id: a.role for a in route(self._settings, event)}
+        live = self._live.get(_call_key(event))
+        card = live.card if live is not None else self._new_card(event)
+        views = self._card_views(card, live.provider if live is not None else event.provider)
+        return _Opening(roles, live, card, views)
+
+    async def _rang(self, event: CallEvent, rung: Rung, opening: _Opening, started: float) -> None:
+        """After the pop: a new card is built from here; a card being built here gains the new agents."""
+        if rung.state is not None and rings_after_transfer(event, rung.state):
             await self._ring_after_transfer(event)
             return
-        if state is not None:
+        if rung.state is not None:
             self._recorder.record(event, None)  # answered or over already: record, pop nothing
             return
-        roles = {a.id: a.role for a in route(self._settings, event)}
-        key = _recipients_key(event)
-        fresh = {
-            agent: roles[agent]
-            for agent in await self._broker.add_members(key, list(roles), CALL_STATE_TTL_S)
-        }
-        if roles and not fresh:
+        self._metrics.cards_published.inc(len(rung.new))
+        fresh = {agent: opening.roles[agent] for agent in rung.new}
+        if opening.roles and not fresh:
             return  # everyone it rings for holds the card already
         # (a call that rings no one is still looked up and recorded: history and /api/calls show it)
-        try:
-            live = self._live.get(_call_key(event))
-            if live is not None:
-                await self._add_recipients(live, event, fresh)
-                return
-            live = await self._open_card(event, fresh, started)
-        except BaseException:
-            for agent in fresh:
-                await self._broker.remove_member(key, agent)
-            raise
+        live = self._live.get(_call_key(event)) or opening.live
+        if live is None:
+            self._opened(event, opening, fresh, started)
+        elif live.card.version > opening.card.version:  # it moved on during the ring: catch them up
+            await self._add_recipients(live, event, fresh)
+        else:  # they hold its version (or, when another leg opened it meanwhile, that leg's version 1)
+            live.recipients.update(fresh)
+            self._recorder.record(event, live.card.caller.e164, fresh)
+
+    def _opened(self, event: CallEvent, opening: _Opening, fresh: dict[str, str], started: float) -> None:
+        """The card popped: build the rest of it here."""
+        live = LiveCall(
+            card=opening.card,
+            recipients=fresh,
+            provider=event.provider,
+            views=opening.views,
+            generation=self._generations.current,
+        )
+        self._live[_call_key(event)] = live
+        self._metrics.first_frame.observe(time.perf_counter() - started)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "call %s from %s rings %d agents", event.call_id, mask(live.card.caller.e164), len(fresh)
+            )
         self._spawn(self._complete(event, live, started))
 
-    async def _open_card(self, event: CallEvent, recipients: dict[str, str], started: float) -> LiveCall:
+    def _new_card(self, event: CallEvent) -> Card:
+        """Version 1 of a call's card: the caller, and every section pending (pure, no I/O)."""
         number = parse_caller(looked_up_raw(event), self._settings.numbers.default_region)
-        card = Card(
+        return Card(
             call_id=event.call_id,
             caller=number,
             caller_name=event.caller_name,
@@ -207,6 +270,10 @@ class CallService(TransferSteps):
             queue=event.queue,
             context=context_for(self._settings, event),
         )
+
+    async def _open_card(self, event: CallEvent, recipients: dict[str, str], started: float) -> LiveCall:
+        card = self._new_card(event)
+        number = card.caller
         live = LiveCall(
             card=card,
             recipients=dict(recipients),

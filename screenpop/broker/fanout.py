@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from screenpop.broker.local_fallback import OUTBOX_MAX, LocalIds
 from screenpop.broker.protocol import Delivery, FrameHandler, Message, from_fields, id_key
-from screenpop.broker.redis_layout import FANOUT_KEY, pairs
+from screenpop.broker.redis_layout import FANOUT_KEY, MISSED_MAX, pairs
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,25 @@ class Fanout:
             return False
         self.position = fan_id
         return True
+
+    def appended(
+        self, deliveries: Sequence[Delivery], reply: Sequence[Any], sent_from: str | None, delivered: bool
+    ) -> list[str]:
+        """After an append (``reply``: ids, fan-out id, missed): the entries before ours, then ours; the ids.
+
+        ``sent_from``: the position the append was sent with; ``delivered``:
+        this instance's sockets had these messages already (an outbox flush).
+        """
+        raw_ids, fan_id, missed = reply
+        ids = [str(i) for i in raw_ids]
+        for event_id in ids:
+            self._ids.note(event_id)
+        for entry_id, entry in missed:
+            self.take(str(entry_id), pairs(entry))
+        gapless = sent_from is not None and len(missed) < MISSED_MAX
+        if fan_id and self.take_own(str(fan_id), gapless) and not delivered:
+            self.deliver_all(deliveries, ids)
+        return ids
 
     def deliver_all(self, deliveries: Sequence[Delivery], ids: Sequence[str]) -> None:
         for delivery, event_id in zip(deliveries, ids, strict=True):

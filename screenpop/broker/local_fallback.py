@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from screenpop.broker.protocol import Delivery, Message, id_key
+from screenpop.broker.protocol import Delivery, Message, Ring, Rung, id_key
 from screenpop.broker.redis_layout import EXISTS_MARK, format_id, now_ms, set_key, value_key
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,18 @@ class LocalValues:
         removed = (found.removed | found.members) - kept if found is not None else set()
         self.sets[key] = LocalSet(kept, removed, time.monotonic() + ttl_s)
         return before
+
+    def ring(self, ring: Ring) -> Rung:
+        """``ring.lua``'s steps on these values; the caller delivers the card to ``Rung.new``."""
+        if self.get(ring.event_key) is not None:
+            return Rung(False)
+        self.put(ring.event_key, "1", ring.event_ttl_s, claim=True)
+        state = self.get(ring.state_key)
+        if state is not None:
+            return Rung(True, state)
+        return Rung(
+            True, None, tuple(self.add_members(ring.recipients_key, ring.agents, ring.recipients_ttl_s))
+        )
 
     def remove_member(self, key: str, member: str) -> bool:
         found = self.live_set(key)

@@ -7,7 +7,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from screenpop.broker.protocol import Delivery, FrameHandler, Message, id_key
+from screenpop.broker.protocol import Delivery, FrameHandler, Message, Ring, Rung, id_key
 
 
 class MemoryBroker:
@@ -80,6 +80,23 @@ class MemoryBroker:
 
     async def claim_and_get(self, key: str, ttl_s: int, other: str) -> tuple[bool, str | None]:
         return await self.claim(key, ttl_s), await self.get(other)
+
+    async def ring(self, ring: Ring) -> Rung:
+        """The steps one after another: nothing else runs between them in one process."""
+        claimed, state = await self.claim_and_get(ring.event_key, ring.event_ttl_s, ring.state_key)
+        if not claimed:
+            return Rung(False)  # a duplicate: nothing read, nothing changed
+        if state is not None:
+            return Rung(True, state)
+        new = tuple(await self.add_members(ring.recipients_key, ring.agents, ring.recipients_ttl_s))
+        try:
+            await self.publish([Delivery(agent, card=ring.card) for agent in new])
+        except BaseException:  # popped for no one: undone, so the sender's retry pops
+            for agent in new:
+                await self.remove_member(ring.recipients_key, agent)
+            await self.release(ring.event_key)
+            raise
+        return Rung(True, None, new)
 
     async def release(self, key: str) -> None:
         self._values.pop(key, None)

@@ -107,6 +107,36 @@ class Message:
         return frame_with_id(self.event_id, view.body), view
 
 
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """A ringing event's shared-state step, made in one go (``Broker.ring``).
+
+    The card is rendered before it is known whom it pops for: rendering is
+    pure and cheap, and a round trip to ask first would cost more than the
+    rendering that a duplicate throws away.
+    """
+
+    event_key: str  # the duplicate guard's key, claimed for ``event_ttl_s``
+    event_ttl_s: int
+    state_key: str  # the call's state (answered, over, transferred): when set, nothing pops
+    recipients_key: str  # the set of agents holding the call's card, kept ``recipients_ttl_s``
+    agents: tuple[str, ...]  # whom the event rings
+    recipients_ttl_s: int
+    card: CardViews  # what the agents new to the set get
+
+
+@dataclass(frozen=True, slots=True)
+class Rung:
+    """What ``Broker.ring`` did: claimed the event?, the call's state, and whom the card popped for.
+
+    A duplicate (not claimed) reads nothing: its state is None, its ``new`` empty.
+    """
+
+    claimed: bool
+    state: str | None = None
+    new: tuple[str, ...] = ()
+
+
 FrameHandler = Callable[[Message], None]
 """Called with every message published to any agent."""
 
@@ -190,6 +220,18 @@ class Broker(Protocol):
 
     async def claim_and_get(self, key: str, ttl_s: int, other: str) -> tuple[bool, str | None]:
         """``claim(key)`` and ``get(other)`` in one round trip (the webhook's hot path)."""
+        ...
+
+    async def ring(self, ring: Ring) -> Rung:
+        """Claim a ringing event, read its call's state and, when there is none, pop its card.
+
+        Popping adds ``ring.agents`` to the recipients set and publishes the
+        card to those the set did not hold (``Rung.new``).  A duplicate, or a
+        call with state, changes nothing else and the card is dropped.  As
+        atomic as ``claim`` and ``add_members`` are, and on Redis one round
+        trip for all of it.  When it raises it has changed nothing: the
+        sender's retry is handled afresh.
+        """
         ...
 
     async def release(self, key: str) -> None:

@@ -23,8 +23,9 @@ return.  A supervisor task owns the connection: it reads the fan-out stream
 faults, reconnects with back-off and jitter, and keeps the state that
 ``health()`` answers from without touching the network.
 
-The parts: ``append.lua``, ``add_members.lua`` and ``replace_members.lua`` (read by ``scripts``),
-``redis_layout`` (key names, ids), ``fanout`` (handing entries out in
+The parts: ``scripts`` (the ``.lua`` files: ``append``, ``ring``, a ringing
+event in one round trip, ``add_members`` and ``replace_members``, and their
+arguments), ``redis_layout`` (key names, ids), ``fanout`` (handing entries out in
 order), ``replay``, ``local_fallback`` (ids, outbox and values while Redis is
 away) and ``faults``.  This module holds ``RedisBroker``, which ties them.
 """
@@ -44,17 +45,16 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+import screenpop.broker.scripts as scripts
 from screenpop.broker.fanout import Fanout
 from screenpop.broker.faults import FAULTS, describe_fault
 from screenpop.broker.local_fallback import OUTBOX_MAX, LocalIds, LocalValues, Outbox
-from screenpop.broker.protocol import CardViews, Delivery, FrameHandler, Message, to_fields
+from screenpop.broker.protocol import Delivery, FrameHandler, Message, Ring, Rung
 from screenpop.broker.redis_layout import (
     BORN_KEY,
     EXISTS_MARK,
     FANOUT_KEY,
-    MISSED_MAX,
     PREFIX,
-    pairs,
     parse_id,
     set_key,
     stream_key,
@@ -62,7 +62,6 @@ from screenpop.broker.redis_layout import (
 )
 from screenpop.broker.redis_url import redis_client
 from screenpop.broker.replay import replay_from_redis
-from screenpop.broker.scripts import ADD_MEMBERS_LUA, APPEND_LUA, REPLACE_MEMBERS_LUA
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +88,12 @@ class RedisBroker:
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         self._window_ms = replay_s * 1000
-        self._append = self._redis.register_script(APPEND_LUA)
-        self._add_members = self._redis.register_script(ADD_MEMBERS_LUA)
-        self._replace_members = self._redis.register_script(REPLACE_MEMBERS_LUA)
+        # Script objects: EVALSHA, and on NOSCRIPT (a new primary after a failover) load and run again;
+        # each (re)connection loads them all first (``_load_scripts``)
+        self._append = self._redis.register_script(scripts.APPEND_LUA)
+        self._ring = self._redis.register_script(scripts.RING_LUA)
+        self._add_members = self._redis.register_script(scripts.ADD_MEMBERS_LUA)
+        self._replace_members = self._redis.register_script(scripts.REPLACE_MEMBERS_LUA)
         self._ids = LocalIds()
         self._fanout = Fanout(self.instance_id, self._ids)
         self._outbox = Outbox()
@@ -159,11 +161,48 @@ class RedisBroker:
                 arrived = self._fanout.in_flight.pop(token)
             if arrived:
                 return  # the append reached Redis, only its reply was lost: the reader delivered it
+        self._deliver_here(deliveries, token)
+
+    def _deliver_here(self, deliveries: Sequence[Delivery], token: str) -> None:
+        """Without Redis: to this instance's agents now, with local ids; to Redis from the outbox later."""
+        if not deliveries:
+            return
         ids = [self._ids.next() for _ in deliveries]
         for delivery, event_id in zip(deliveries, ids, strict=True):
             self._outbox.keep(delivery, event_id, token)
         self._fanout.delivered_here(token)
         self._fanout.deliver_all(deliveries, ids)
+
+    async def ring(self, ring: Ring) -> Rung:
+        """``ring.lua``: one round trip; without Redis, the same steps here and the card from the outbox.
+
+        The card's append is one publish (one token), so everything
+        ``publish`` guarantees holds for it: order, and an append whose
+        reply was lost is neither appended nor delivered twice.  (After such
+        a loss the agents counted new are those this process's values call
+        new, which may include some that held the card already.)
+        """
+        token = uuid.uuid4().hex
+        arrived = False
+        if self._up:
+            self._fanout.in_flight[token] = False
+            sent_from = self._fanout.position
+            keys, args = scripts.ring_call(ring, self._append_head(sent_from), token)
+            try:
+                rung, appended = scripts.ring_reply(await self._ring(keys=keys, args=args))
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+            else:
+                if appended is not None:
+                    deliveries = [Delivery(agent, card=ring.card) for agent in rung.new]
+                    self._fanout.appended(deliveries, appended, sent_from, delivered=False)
+                return rung
+            finally:
+                arrived = self._fanout.in_flight.pop(token)
+        rung = self._local.ring(ring)
+        if not arrived:  # else the script ran, only its reply was lost: the reader delivered the card
+            self._deliver_here([Delivery(agent, card=ring.card) for agent in rung.new], token)
+        return rung
 
     async def _append_all(
         self, deliveries: Sequence[Delivery], wanted: Sequence[str], tokens: Sequence[str], delivered: bool
@@ -175,31 +214,16 @@ class RedisBroker:
         ``delivered``: this instance's sockets had these messages already (an
         outbox flush), so only the other instances are to deliver them.
         """
-        packets: dict[str | CardViews, int] = {}
-        flat: list[str | int] = []
-        refs: list[str | int] = []
-        for delivery, want, token in zip(deliveries, wanted, tokens, strict=True):
-            index = packets.get(delivery.content)
-            if index is None:
-                index = packets[delivery.content] = len(packets)
-                fields = to_fields(delivery)
-                flat += [len(fields), *fields]
-            refs += [delivery.agent_id, want, index, token]
-        expiry_ms = 2 * self._window_ms + 60_000
         sent_from = self._fanout.position
-        args: list[str | int] = [self.instance_id, self._window_ms, expiry_ms, FANOUT_KEEP_MS]
-        args += [sent_from or "", "1" if delivered else "0", len(packets), *flat, *refs]
-        keys = [FANOUT_KEY, *(stream_key(d.agent_id) for d in deliveries)]
-        raw_ids, fan_id, missed = await self._append(keys=keys, args=args)
-        ids = [str(i) for i in raw_ids]
-        for event_id in ids:
-            self._ids.note(event_id)
-        for entry_id, entry in missed:
-            self._fanout.take(str(entry_id), pairs(entry))
-        gapless = sent_from is not None and len(missed) < MISSED_MAX
-        if fan_id and self._fanout.take_own(str(fan_id), gapless) and not delivered:
-            self._fanout.deliver_all(deliveries, ids)
-        return ids
+        head = [*self._append_head(sent_from), "1" if delivered else "0"]
+        keys, args = scripts.append_call(deliveries, wanted, tokens, head)
+        reply = await self._append(keys=keys, args=args)
+        return self._fanout.appended(deliveries, reply, sent_from, delivered)
+
+    def _append_head(self, sent_from: str | None) -> list[str | int]:
+        """``append.lua``'s first arguments: origin, replay window, expiry, fan-out window, position."""
+        expiry_ms = 2 * self._window_ms + 60_000
+        return [self.instance_id, self._window_ms, expiry_ms, FANOUT_KEEP_MS, sent_from or ""]
 
     async def _flush_outbox(self) -> None:
         """Append what was published during the outage, oldest first, keeping its ids where possible."""
@@ -244,6 +268,7 @@ class RedisBroker:
     async def _session(self) -> None:
         """One connection's life: catch up, then read the fan-out stream until a fault."""
         await self._redis.ping()
+        await self._load_scripts()
         await self._mark_born()
         if self._fanout.position is None:
             newest = await self._redis.xrevrange(FANOUT_KEY, count=1)
@@ -255,6 +280,16 @@ class RedisBroker:
         log.info("redis broker connected")
         while self._up and not self._closing:
             await self._fanout.read(self._redis)
+
+    async def _load_scripts(self) -> None:
+        """Load every script on (re)connect: a restarted or promoted Redis has none, and a call would pay.
+
+        (A call that meets NOSCRIPT anyway still works: the Script object loads it and runs it again.)
+        """
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for script in (self._append, self._ring, self._add_members, self._replace_members):
+                pipe.script_load(script.script)
+            await pipe.execute()
 
     async def _mark_born(self) -> None:
         """Remember since when this Redis holds history: older ids cannot be vouched for."""

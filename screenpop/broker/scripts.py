@@ -1,18 +1,38 @@
-"""The Redis broker's Lua scripts, read from the ``.lua`` files beside this module.
+"""The Redis broker's Lua scripts, read from the ``.lua`` files beside this module, and their arguments.
 
 ``append.lua`` appends a publish to the agent streams and the fan-out stream
 in one call, idempotently per publish token; ``add_members.lua`` adds to a
 shared set and says which members are new; ``replace_members.lua`` swaps a
-set's members for others and answers the old ones (a transfer).  Each file documents its KEYS,
+set's members for others and answers the old ones (a transfer); ``ring.lua``
+claims a ringing event, reads its call's state and pops the card to the
+agents that did not hold it, in one call.  Each file documents its KEYS,
 ARGV and reply; the names in double braces are filled in here, from
 ``redis_layout``, so Python and Lua agree on them.
+
+``append.lua`` is one body shared by two scripts: made a local function
+``append(KEYS, ARGV)`` (its parameters shadow Redis's globals), it is the
+whole of ``APPEND_LUA`` and the publishing half of ``RING_LUA``, so a ring's
+first frame is appended exactly as any other publish.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
-from screenpop.broker.redis_layout import MISSED_MAX, SENT_PREFIX
+from screenpop.broker.protocol import CardViews, Delivery, Ring, Rung, to_fields
+from screenpop.broker.redis_layout import (
+    FANOUT_KEY,
+    MISSED_MAX,
+    SENT_PREFIX,
+    set_key,
+    stream_key,
+    value_key,
+)
+
+Call = tuple[list[str], list[str | int]]
+"""A script's KEYS and ARGV."""
 
 
 def _read(name: str, **names: str) -> str:
@@ -24,6 +44,50 @@ def _read(name: str, **names: str) -> str:
     return text
 
 
-APPEND_LUA = _read("append.lua", MISSED_MAX=str(MISSED_MAX), SENT_PREFIX=SENT_PREFIX)
+def _as_function(body: str) -> str:
+    return f"local function append(KEYS, ARGV)\n{body}end\n"
+
+
+_APPEND = _as_function(_read("append.lua", MISSED_MAX=str(MISSED_MAX), SENT_PREFIX=SENT_PREFIX))
+APPEND_LUA = _APPEND + "return append(KEYS, ARGV)\n"
+RING_LUA = _APPEND + _read("ring.lua")
 ADD_MEMBERS_LUA = _read("add_members.lua")
 REPLACE_MEMBERS_LUA = _read("replace_members.lua")
+
+
+def append_call(
+    deliveries: Sequence[Delivery], wanted: Sequence[str], tokens: Sequence[str], head: Sequence[str | int]
+) -> Call:
+    """``append.lua``'s KEYS and ARGV; ``head``: origin, windows, position and the ``delivered`` flag.
+
+    Deliveries that share their content (a queue call's card) share one
+    packet, so its bodies travel once.
+    """
+    packets: dict[str | CardViews, int] = {}
+    flat: list[str | int] = []
+    refs: list[str | int] = []
+    for delivery, want, token in zip(deliveries, wanted, tokens, strict=True):
+        index = packets.get(delivery.content)
+        if index is None:
+            index = packets[delivery.content] = len(packets)
+            fields = to_fields(delivery)
+            flat += [len(fields), *fields]
+        refs += [delivery.agent_id, want, index, token]
+    keys = [FANOUT_KEY, *(stream_key(d.agent_id) for d in deliveries)]
+    return keys, [*head, len(packets), *flat, *refs]
+
+
+def ring_call(ring: Ring, head: Sequence[str | int], token: str) -> Call:
+    """``ring.lua``'s KEYS and ARGV; ``head``: append's origin, windows and fan-out position."""
+    keys = [value_key(ring.event_key), value_key(ring.state_key), set_key(ring.recipients_key), FANOUT_KEY]
+    keys += [stream_key(agent) for agent in ring.agents]
+    fields = to_fields(Delivery("", card=ring.card))
+    args: list[str | int] = [ring.event_ttl_s, ring.recipients_ttl_s, *head, token, len(fields), *fields]
+    return keys, [*args, *ring.agents]
+
+
+def ring_reply(reply: Sequence[Any]) -> tuple[Rung, Sequence[Any] | None]:
+    """What ``ring.lua`` did, and append's reply (ids, fan-out id, missed) when it appended the card."""
+    claimed, state, new, *appended = reply
+    rung = Rung(bool(claimed), None if state is None else str(state), tuple(str(agent) for agent in new))
+    return rung, appended or None
