@@ -63,6 +63,7 @@ class _Opening:
     live: LiveCall | None  # the card being built here already, if any
     card: Card
     views: CardViews
+    encoder: CardEncoder  # the new card's (or the live card's): its later versions reuse its pieces
 
 
 class CallService(TransferSteps):
@@ -215,8 +216,9 @@ class CallService(TransferSteps):
         roles = {a.id: a.role for a in route(self._settings, event)}
         live = self._live.get(_call_key(event))
         card = live.card if live is not None else self._new_card(event)
-        views = self._card_views(card, live.provider if live is not None else event.provider)
-        return _Opening(roles, live, card, views)
+        encoder = live.encoder if live is not None and live.encoder is not None else CardEncoder(self._specs)
+        views = self._card_views(card, live.provider if live is not None else event.provider, encoder)
+        return _Opening(roles, live, card, views, encoder)
 
     async def _rang(self, event: CallEvent, rung: Rung, opening: _Opening, started: float) -> None:
         """After the pop: a new card is built from here; a card being built here gains the new agents."""
@@ -248,6 +250,7 @@ class CallService(TransferSteps):
             provider=event.provider,
             views=opening.views,
             generation=self._generations.current,
+            encoder=opening.encoder,
         )
         self._live[_call_key(event)] = live
         self._metrics.first_frame.observe(time.perf_counter() - started)
@@ -377,10 +380,12 @@ class CallService(TransferSteps):
         """The next card version of a call no other instance or update has taken."""
         return await self.attributes.sheets.next_version(provider, call_id, after)
 
-    def _card_views(self, card: Card, provider: str | None) -> CardViews:
+    def _card_views(self, card: Card, provider: str | None, encoder: CardEncoder | None = None) -> CardViews:
         """This version once per view; a card being built here reuses its sections' text."""
-        live = self._live.get(call_key(provider, card.call_id)) if provider is not None else None
-        encoder = live.encoder if live is not None and live.encoder is not None else CardEncoder(self._specs)
+        if encoder is None:
+            live = self._live.get(call_key(provider, card.call_id)) if provider is not None else None
+            encoder = live.encoder if live is not None and live.encoder is not None else None
+        encoder = encoder or CardEncoder(self._specs)
         views = tuple(
             View(hidden, encoder.frame(card, hidden), shown_sections(card, hidden))
             for hidden in role_views(self._settings)
