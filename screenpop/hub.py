@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -134,24 +136,49 @@ class CardOrder:
 
 
 class AgentSocket:
-    """One browser tab: its queue, its sender, and the messages held back until welcome is out."""
+    """One browser tab: the frames waiting for it, and the messages held back until welcome is out.
+
+    An idle socket owns no task and no queue: thousands of agents sit idle
+    for most of a shift (bench/sockets.py measures what each costs), so the
+    deque and the sender task exist only while frames are waiting, and the
+    token's expiry is the one timer a socket keeps.
+    """
+
+    __slots__ = (
+        "clock",
+        "expiry",
+        "held",
+        "identity",
+        "last_sent",
+        "order",
+        "outlet",
+        "overflowed",
+        "pending",
+        "sender",
+        "transport",
+        "ws",
+    )
 
     def __init__(
         self,
         ws: web.WebSocketResponse,
         identity: AgentIdentity,
         outlet: Outlet,
+        clock: Clock,
         transport: asyncio.Transport | None = None,
     ) -> None:
         self.ws = ws
         self.transport = transport
         self.identity = identity
         self.outlet = outlet
-        self.queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE_LIMIT)
+        self.clock = clock
+        self.expiry: Timer | None = None
+        self.pending: deque[Message] | None = None
+        self.sender: asyncio.Task[None] | None = None
         self.held: list[Message] | None = []
         self.last_sent = (-1, -1)
         self.overflowed = False
-        self.order = CardOrder()
+        self.order: CardOrder | None = None  # made by the first card: most sockets never get one
 
     def offer(self, message: Message) -> None:
         if self.held is not None:
@@ -167,16 +194,19 @@ class AgentSocket:
             return
         if self.overflowed:
             return
-        if not self.order.admits(message):
+        if not self._admits(message):
             self.outlet.stale_card(self.identity.id, message.event_id)
             self.last_sent = key
             return
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.cut_off()
-            return
-        self.last_sent = key
+        if self._push(message):
+            self.last_sent = key
+
+    def _admits(self, message: Message) -> bool:
+        if self.order is None:
+            if message.card is None:
+                return True  # a call status moves only floors that cards have set
+            self.order = CardOrder()
+        return self.order.admits(message)
 
     def _late_card(self, message: Message) -> bool:
         """Send a card that arrives after a later message when it is a newer version of its call.
@@ -190,14 +220,23 @@ class AgentSocket:
         Other messages (call status) keep the strict order.  ``last_sent``
         stays where it is.
         """
-        if message.card is None or self.overflowed or not self.order.admits(message):
+        if message.card is None or self.overflowed or not self._admits(message):
             return False
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
+        if self._push(message):
+            log.info("agent %s: card %s sent after a later message", self.identity.id, message.event_id)
+        return True
+
+    def _push(self, message: Message) -> bool:
+        """Queue a frame for the sender, starting one if none runs; a full backlog cuts the socket off."""
+        pending = self.pending
+        if pending is None:
+            pending = self.pending = deque()
+        elif len(pending) >= QUEUE_LIMIT:
             self.cut_off()
-            return True
-        log.info("agent %s: card %s sent after a later message", self.identity.id, message.event_id)
+            return False
+        pending.append(message)
+        if self.sender is None:
+            self.sender = asyncio.get_running_loop().create_task(self._send_pending())
         return True
 
     def cut_off(self) -> None:
@@ -207,7 +246,7 @@ class AgentSocket:
         the widget reconnects and resumes from its last event id.
         """
         self.overflowed = True
-        self.queue = asyncio.Queue(1)
+        self.pending = None
         log.warning("agent %s cut off: its socket stopped reading", self.identity.id)
         if self.transport is not None:
             self.transport.abort()
@@ -228,21 +267,32 @@ class AgentSocket:
             if message.event_id not in repeats and id_key(message.event_id) > seen:
                 self._enqueue(message)
 
-    async def send_loop(self, clock: Clock) -> None:
-        """Write queued messages in order, each in the view of the socket's role as it is now.
+    async def _send_pending(self) -> None:
+        """Write waiting frames in order, each in the view of the socket's role as it is now; then end.
 
         Nothing is written once the token's ``exp`` has passed, even in the
         moment before the expiry timer closes the socket.  A connection that
-        broke ends the loop quietly.
+        broke ends the sender quietly.
         """
         try:
-            while not self.ws.closed:
-                message = await self.queue.get()
-                if self.overflowed or self.identity.exp <= clock.time():
+            while self.pending and not self.ws.closed:
+                if self.overflowed or self.identity.exp <= self.clock.time():
                     return
-                await self._send(message)
+                await self._send(self.pending.popleft())
         except (ConnectionError, RuntimeError) as exc:
             log.debug("agent %s: socket gone while sending: %s", self.identity.id, exc)
+        finally:
+            self.sender = self.pending = None
+
+    async def stop(self) -> None:
+        """The socket is done: its timer and any sender end (a sender gone mid-write is not awaited twice)."""
+        if self.expiry is not None:
+            self.expiry.cancel()
+        sender = self.sender
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
 
     async def _send(self, message: Message) -> None:
         identity = self.identity
@@ -283,10 +333,9 @@ class Hub:
         self._broker = broker
         self._welcome_extras = welcome_extras
         self._outlet = Outlet(generations, audit, metrics)
-        self._sockets: dict[str, set[AgentSocket]] = {}
-        # One timer per socket for its token's exp (a timer handle costs a seventh of a task),
-        # and the close it starts once due.
-        self._expiries: dict[AgentSocket, Timer] = {}
+        # A list per agent: one tab is the common case, and a list of one is a third of a set's size.
+        self._sockets: dict[str, list[AgentSocket]] = {}
+        # The 4401 close a socket's expiry timer started (the timer itself is on the socket).
         self._expiring: dict[AgentSocket, asyncio.Task[bool]] = {}
         self.closing = False
         broker.listen(self.on_frame)
@@ -314,23 +363,54 @@ class Hub:
             socket.offer(message)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        """One socket's whole life; the read loop is inline because its frames live as long as the socket."""
         # No per-message deflate: a card is a kilobyte or two, and each socket would
         # compress every frame on its own (a queue call to 100 agents, 100 times).
         ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=64 * 1024, compress=False)
+        socket = await self._open(ws, request)
+        if socket is None:
+            return ws
+        try:
+            while (msg := await ws.receive()).type not in _CLOSED:
+                if msg.type is WSMsgType.TEXT:
+                    await self._on_client_frame(socket, msg.data)
+        finally:
+            await self._forget(socket)
+        return ws
+
+    async def _open(self, ws: web.WebSocketResponse, request: web.Request) -> AgentSocket | None:
+        """Accept the socket and its hello, register it and send the welcome; None when it was refused."""
         await ws.prepare(request)
         if self.closing:
             await ws.close(code=CLOSE_RESTART, message=b"server restarting")
-            return ws
+            return None
         origin = request.headers.get("Origin")
         if origin is not None and origin not in self._settings.server.allowed_origins:
             await ws.close(code=CLOSE_ORIGIN, message=b"origin not allowed")
-            return ws
+            return None
         hello = await self._read_hello(ws)
         if hello is None:
-            return ws
-        identity, resume_from = hello
-        await self._serve(ws, identity, resume_from, request.transport)
-        return ws
+            return None
+        identity, resume = hello
+        socket = AgentSocket(ws, identity, self._outlet, self._clock, request.transport)
+        self._sockets.setdefault(identity.id, []).append(socket)
+        self._watch_expiry(socket)
+        try:
+            await self._welcome(socket, resume)
+        except BaseException:
+            await self._forget(socket)
+            raise
+        return socket
+
+    async def _forget(self, socket: AgentSocket) -> None:
+        group = self._sockets[socket.identity.id]
+        group.remove(socket)
+        if not group:
+            del self._sockets[socket.identity.id]
+        await socket.stop()
+        closing = self._expiring.pop(socket, None)
+        if closing is not None:
+            await closing  # let the 4401 close finish its handshake
 
     async def _read_hello(self, ws: web.WebSocketResponse) -> tuple[AgentIdentity, str | None] | None:
         try:
@@ -349,32 +429,6 @@ class Hub:
             return None
         resume = frame.get("resume_from")
         return identity, resume if isinstance(resume, str) and resume else None
-
-    async def _serve(
-        self,
-        ws: web.WebSocketResponse,
-        identity: AgentIdentity,
-        resume: str | None,
-        transport: asyncio.Transport | None,
-    ) -> None:
-        socket = AgentSocket(ws, identity, self._outlet, transport)
-        self._sockets.setdefault(identity.id, set()).add(socket)
-        sender = asyncio.create_task(socket.send_loop(self._clock))
-        self._watch_expiry(socket)
-        try:
-            await self._welcome(socket, resume)
-            await self._read_loop(socket)
-        finally:
-            self._sockets[identity.id].discard(socket)
-            if not self._sockets[identity.id]:
-                del self._sockets[identity.id]
-            self._expiries.pop(socket).cancel()
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
-            closing = self._expiring.pop(socket, None)
-            if closing is not None:
-                await closing  # let the 4401 close finish its handshake
 
     async def _welcome(self, socket: AgentSocket, resume: str | None) -> None:
         agent = socket.identity
@@ -396,15 +450,12 @@ class Hub:
             socket.last_sent = id_key(resume)
         socket.release(replayed)
 
-    async def _read_loop(self, socket: AgentSocket) -> None:
-        async for msg in socket.ws:
-            if msg.type is not WSMsgType.TEXT:
-                continue
-            frame = _json_object(msg.data) or {}
-            if frame.get("type") == "ping":
-                await socket.ws.send_str('{"type":"pong"}')
-            elif frame.get("type") == "refresh":
-                await self._refresh(socket, frame.get("token"))
+    async def _on_client_frame(self, socket: AgentSocket, text: str) -> None:
+        frame = _json_object(text) or {}
+        if frame.get("type") == "ping":
+            await socket.ws.send_str('{"type":"pong"}')
+        elif frame.get("type") == "refresh":
+            await self._refresh(socket, frame.get("token"))
 
     async def _refresh(self, socket: AgentSocket, token: object) -> None:
         """A newer token for the same agent extends the socket; anything else closes it with 4401."""
@@ -422,7 +473,7 @@ class Hub:
         await socket.ws.send_str(json.dumps({"type": "refreshed", "exp": identity.exp}))
 
     def _watch_expiry(self, socket: AgentSocket) -> None:
-        self._expiries[socket] = self._clock.call_at(socket.identity.exp, lambda: self._on_expiry(socket))
+        socket.expiry = self._clock.call_at(socket.identity.exp, functools.partial(self._on_expiry, socket))
 
     def _on_expiry(self, socket: AgentSocket) -> None:
         """The exp the timer was armed for has come: close with 4401, unless a refresh moved it."""
@@ -467,6 +518,10 @@ class Hub:
 async def _refuse(ws: web.WebSocketResponse, exc: Unauthorized) -> None:
     """Close with 4401 and the reason (a close reason holds at most 123 bytes)."""
     await ws.close(code=CLOSE_UNAUTHORIZED, message=str(exc).encode()[:120])
+
+
+_CLOSED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
+"""What ``ws.receive`` returns once the socket is closing: the end of ``async for`` over it."""
 
 
 def _json_object(text: Any) -> dict[str, Any] | None:
