@@ -36,6 +36,7 @@ from common import (
     service_config,
     wait_healthy,
 )
+from websockets.typing import Origin
 
 from screenpop.auth import mint_token
 from screenpop.config import Settings, settings_from_mapping
@@ -96,12 +97,14 @@ async def settled(pid: int) -> dict[str, int]:
 class Agents:
     """How the client opens one socket on a target: a hello with a minted token, or nothing (the floor)."""
 
-    def __init__(self, url: str, settings: Settings | None) -> None:
+    def __init__(self, url: str, settings: Settings | None, origin: str) -> None:
         self.url = url
         self.settings = settings
+        self.origin = Origin(origin)  # as a browser's widget sends it (an allowed origin)
 
     async def open(self, index: int, stack: contextlib.AsyncExitStack) -> Any:
-        ws = await stack.enter_async_context(websockets.connect(self.url, open_timeout=30))
+        connecting = websockets.connect(self.url, origin=self.origin, open_timeout=30)
+        ws = await stack.enter_async_context(connecting)
         if self.settings is None:
             return ws
         token = mint_token(self.settings, f"idle-{index:03d}")
@@ -168,12 +171,13 @@ async def one_round(args: argparse.Namespace, children: Children, workdir: Path,
         wait_healthy(children, f"service-{n}", f"http://127.0.0.1:{ports.service}/healthz"),
         wait_healthy(children, f"floor-{n}", f"http://127.0.0.1:{ports.floor}/healthz"),
     )
+    origin = config["server"]["allowed_origins"][0]
     try:
         floor_figures = await measure(
-            floor.pid, Agents(f"ws://127.0.0.1:{ports.floor}/ws", None), args.agents
+            floor.pid, Agents(f"ws://127.0.0.1:{ports.floor}/ws", None, origin), args.agents
         )
         service_url = f"ws://127.0.0.1:{ports.service}/ws"
-        service_figures = await measure(service.pid, Agents(service_url, settings), args.agents)
+        service_figures = await measure(service.pid, Agents(service_url, settings, origin), args.agents)
     finally:
         for proc in (children.procs.pop(f"service-{n}"), children.procs.pop(f"floor-{n}")):
             proc.terminate()
