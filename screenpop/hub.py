@@ -41,6 +41,8 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_HELLO = 4400
 CLOSE_TOO_SLOW = 4408
 CLOSE_RESTART = 1012
+TAILS_KEPT = 64
+"""Encoded bodies remembered: a publish's deliveries reach the sockets one after another."""
 
 AuditCard = Callable[[str, str, int, Sequence[str], str | None], None]
 """``Store.audit_card``: (agent, call, version, sections seen, provider); queues a row, never awaits."""
@@ -61,6 +63,7 @@ class Outlet:
         self._metrics = metrics
         self._hidden: dict[str, frozenset[str]] = {}
         self._hidden_for: Settings | None = None
+        self._tails: dict[int, tuple[str, bytes]] = {}  # id(body) -> (body, its encoded tail)
 
     def hidden(self, role: str) -> frozenset[str]:
         """What ``role`` hides under the latest config (a reload's role change applies to the next frame)."""
@@ -71,6 +74,32 @@ class Outlet:
         if found is None:
             found = self._hidden[role] = settings.hidden_sections(role)
         return found
+
+    def frame(self, message: Message, role: str) -> tuple[bytes, View | None] | None:
+        """The bytes a socket of ``role`` is sent for ``message``, and the card view they carry.
+
+        A body (a card's view, a call status) is the same for every socket it
+        goes to (a queue call: every member's), so it is encoded once; per
+        socket only its event id goes in front.  None when the card has no
+        view such a socket may see.
+        """
+        card = message.card
+        if card is None:
+            return frame_bytes(message.event_id, self._tail(message.body)), None
+        view = card.view_for(self.hidden(role))
+        if view is None:
+            return None
+        return frame_bytes(message.event_id, self._tail(view.body)), view
+
+    def _tail(self, body: str) -> bytes:
+        found = self._tails.get(id(body))
+        if found is not None and found[0] is body:  # the body is held here, so its id is not reused
+            return found[1]
+        if len(self._tails) >= TAILS_KEPT:
+            self._tails.clear()
+        tail = body_tail(body)
+        self._tails[id(body)] = (body, tail)
+        return tail
 
     def sent(self, agent_id: str, card: CardViews, view: View) -> None:
         """A card view reached a socket: the audit trail's write-behind queue takes it (never awaits)."""
@@ -296,7 +325,7 @@ class AgentSocket:
 
     async def _send(self, message: Message) -> None:
         identity = self.identity
-        picked = message.frame_for(self.outlet.hidden(identity.role))
+        picked = self.outlet.frame(message, identity.role)
         if picked is None:
             log.warning(
                 "agent %s: card %s has no view for role %s", identity.id, message.event_id, identity.role
@@ -304,9 +333,9 @@ class AgentSocket:
             return
         frame, view = picked
         try:
-            await self.ws.send_str(frame)
+            await self.ws.send_frame(frame, WSMsgType.TEXT)
         except asyncio.CancelledError:
-            # send_str writes before it can wait (on a paused transport's drain): the frame is out
+            # send_frame writes before it can wait (on a paused transport's drain): the frame is out
             self._audit(identity, message, view)
             raise
         self._audit(identity, message, view)
@@ -518,6 +547,17 @@ class Hub:
 async def _refuse(ws: web.WebSocketResponse, exc: Unauthorized) -> None:
     """Close with 4401 and the reason (a close reason holds at most 123 bytes)."""
     await ws.close(code=CLOSE_UNAUTHORIZED, message=str(exc).encode()[:120])
+
+
+def body_tail(body: str) -> bytes:
+    """A JSON object's text after its ``{``, encoded, with the comma an ``event_id`` before it needs."""
+    rest = body[1:].lstrip()
+    return (rest if rest.startswith("}") else "," + rest).encode()
+
+
+def frame_bytes(event_id: str, tail: bytes) -> bytes:
+    """``broker.frame_with_id`` for an encoded body: ``event_id`` first, then the body's members."""
+    return b'{"event_id":"%s"%s' % (event_id.encode(), tail)
 
 
 _CLOSED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
