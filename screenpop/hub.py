@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+import heapq
+import itertools
 import json
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -170,7 +172,7 @@ class AgentSocket:
     An idle socket owns no task and no queue: thousands of agents sit idle
     for most of a shift (bench/sockets.py measures what each costs), so the
     deque and the sender task exist only while frames are waiting, and the
-    token's expiry is the one timer a socket keeps.
+    token's expiry is an entry in the hub's ``Expiries``.
     """
 
     __slots__ = (
@@ -201,7 +203,7 @@ class AgentSocket:
         self.identity = identity
         self.outlet = outlet
         self.clock = clock
-        self.expiry: Timer | None = None
+        self.expiry: list[Any] | None = None  # its entry in the hub's Expiries
         self.pending: deque[Message] | None = None
         self.sender: asyncio.Task[None] | None = None
         self.held: list[Message] | None = []
@@ -314,9 +316,7 @@ class AgentSocket:
             self.sender = self.pending = None
 
     async def stop(self) -> None:
-        """The socket is done: its timer and any sender end (a sender gone mid-write is not awaited twice)."""
-        if self.expiry is not None:
-            self.expiry.cancel()
+        """The socket is done: a sender still running is cancelled and awaited."""
         sender = self.sender
         if sender is not None:
             sender.cancel()
@@ -345,6 +345,67 @@ class AgentSocket:
             self.outlet.sent(identity.id, message.card, view)
 
 
+class Expiries:
+    """Every socket's token ``exp`` on one timer: the soonest is armed, the others wait in a heap.
+
+    A timer per socket costs a handle, a context and a callback (~250 bytes
+    each, held for hours by every idle agent); an entry here costs a third of
+    that.  A closed socket's entry is emptied at once, so it holds nothing,
+    and the heap is rebuilt without such entries once they are half of it.
+    """
+
+    def __init__(self, clock: Clock, due: Callable[[AgentSocket], None]) -> None:
+        self._clock = clock
+        self._due = due
+        self._heap: list[list[Any]] = []  # [exp, sequence, socket or None once forgotten]
+        self._sequence = itertools.count()
+        self._timer: Timer | None = None
+        self._armed_for = math.inf
+        self._forgotten = 0
+
+    def watch(self, exp: float, socket: AgentSocket) -> list[Any]:
+        """Call ``due(socket)`` once ``exp`` has come; the entry returned is what ``forget`` takes."""
+        entry = [exp, next(self._sequence), socket]
+        heapq.heappush(self._heap, entry)
+        self._arm()
+        return entry
+
+    def forget(self, entry: list[Any]) -> None:
+        """The socket closed: its entry is emptied (and the heap rebuilt once half of it is empty)."""
+        if entry[2] is None:
+            return
+        entry[2] = None
+        self._forgotten += 1
+        if self._forgotten > max(64, len(self._heap) // 2):
+            self._heap = [e for e in self._heap if e[2] is not None]
+            heapq.heapify(self._heap)
+            self._forgotten = 0
+
+    def _arm(self) -> None:
+        if not self._heap or self._heap[0][0] >= self._armed_for:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._armed_for = self._heap[0][0]
+        self._timer = self._clock.call_at(self._armed_for, self._fire)
+
+    def _fire(self) -> None:
+        """Hand out every entry now due (the clock may fire early after a step back: then none is)."""
+        self._timer, self._armed_for = None, math.inf
+        now = self._clock.time()
+        due: list[AgentSocket] = []
+        while self._heap and self._heap[0][0] <= now:
+            entry = heapq.heappop(self._heap)
+            socket, entry[2] = entry[2], None
+            if socket is None:
+                self._forgotten -= 1
+            else:
+                due.append(socket)
+        for socket in due:
+            self._due(socket)  # may watch the socket again (a refresh moved its exp)
+        self._arm()
+
+
 class Hub:
     """The sockets of this instance, keyed by agent."""
 
@@ -364,7 +425,8 @@ class Hub:
         self._outlet = Outlet(generations, audit, metrics)
         # A list per agent: one tab is the common case, and a list of one is a third of a set's size.
         self._sockets: dict[str, list[AgentSocket]] = {}
-        # The 4401 close a socket's expiry timer started (the timer itself is on the socket).
+        self._expiries = Expiries(self._clock, self._on_expiry)
+        # The 4401 close a socket's expiry started.
         self._expiring: dict[AgentSocket, asyncio.Task[bool]] = {}
         self.closing = False
         broker.listen(self.on_frame)
@@ -436,6 +498,8 @@ class Hub:
         group.remove(socket)
         if not group:
             del self._sockets[socket.identity.id]
+        if socket.expiry is not None:
+            self._expiries.forget(socket.expiry)
         await socket.stop()
         closing = self._expiring.pop(socket, None)
         if closing is not None:
@@ -502,7 +566,7 @@ class Hub:
         await socket.ws.send_str(json.dumps({"type": "refreshed", "exp": identity.exp}))
 
     def _watch_expiry(self, socket: AgentSocket) -> None:
-        socket.expiry = self._clock.call_at(socket.identity.exp, functools.partial(self._on_expiry, socket))
+        socket.expiry = self._expiries.watch(socket.identity.exp, socket)
 
     def _on_expiry(self, socket: AgentSocket) -> None:
         """The exp the timer was armed for has come: close with 4401, unless a refresh moved it."""
