@@ -18,7 +18,7 @@ def test_sockets_come_due_in_exp_order_each_at_its_own_time() -> None:
     clock = ManualClock(start=1000.0)
     expiries, due = make(clock)
     for exp, name in ((1030, "c"), (1010, "a"), (1020, "b")):
-        expiries.watch(exp, name)  # type: ignore[arg-type]  # any object stands for a socket here
+        expiries.watch(exp, name)
     clock.advance(9)
     assert due == []
     clock.advance(1)
@@ -31,8 +31,8 @@ def test_a_sooner_exp_watched_later_rearms_the_timer() -> None:
     """A socket whose token ends before every other one's is still closed on time."""
     clock = ManualClock(start=1000.0)
     expiries, due = make(clock)
-    expiries.watch(1100, "late")  # type: ignore[arg-type]
-    expiries.watch(1005, "soon")  # type: ignore[arg-type]
+    expiries.watch(1100, "late")
+    expiries.watch(1005, "soon")
     clock.advance(5)
     assert due == ["soon"]
 
@@ -41,8 +41,8 @@ def test_a_forgotten_socket_is_never_due_and_is_not_held() -> None:
     """A closed socket's entry is emptied at once, so the heap holds no socket after close."""
     clock = ManualClock(start=1000.0)
     expiries, due = make(clock)
-    entry = expiries.watch(1010, "closed")  # type: ignore[arg-type]
-    expiries.watch(1020, "open")  # type: ignore[arg-type]
+    entry = expiries.watch(1010, "closed")
+    expiries.watch(1020, "open")
     expiries.forget(entry)
     assert "closed" not in entry
     clock.advance(30)
@@ -54,5 +54,5 @@ def test_forgotten_entries_are_dropped_once_they_are_half_the_heap() -> None:
     clock = ManualClock(start=1000.0)
     expiries, _ = make(clock)
     for n in range(1000):
-        expiries.forget(expiries.watch(5000 + n, f"s{n}"))  # type: ignore[arg-type]
+        expiries.forget(expiries.watch(5000 + n, f"s{n}"))
     assert len(expiries._heap) <= 65
