@@ -131,6 +131,7 @@ class Hub:
         return socket
 
     async def _forget(self, socket: AgentSocket) -> None:
+        """A socket that ended leaves nothing behind (entry, expiry, sender); a 4401 close finishes."""
         group = self._sockets[socket.identity.id]
         group.remove(socket)
         if not group:
