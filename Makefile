@@ -11,7 +11,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 PYTEST_ARGS ?=
 
-.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention bench-index bench-sentinel venv test-deps
+.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention bench-index bench-sentinel bench-sockets venv test-deps
 
 run: $(RUN_STAMP)
 	$(VENV)/bin/screenpop demo
@@ -32,7 +32,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
 # Each bench script stands alone (bench/README.md); `make bench` runs them all, one after another.
-bench: bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention bench-index bench-sentinel
+bench: bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention bench-index bench-sentinel bench-sockets
 
 # The single-instance run against the floor measured in the same run, three HTTP connectors:
 # at 20 calls/s (latency ratios to the floor), then a burst (server CPU per call).
@@ -75,6 +75,11 @@ bench-retention: $(RUN_STAMP) test-deps
 # flow at 10/s to two instances): the pause until cards cross instances again, and lost/doubled pops.
 bench-sentinel: $(RUN_STAMP) test-deps
 	$(PY) bench/sentinel.py $(SENTINEL_BENCH_ARGS)
+
+# Idle agent sockets: server memory per welcomed socket (2000 of them) against a bare-aiohttp floor;
+# SOCKETS_BENCH_ARGS="--agents 500 --rounds 1" for a quicker run.
+bench-sockets: $(RUN_STAMP)
+	$(PY) bench/sockets.py $(SOCKETS_BENCH_ARGS)
 
 test-deps:
 	@scripts/install-test-deps.sh

@@ -241,7 +241,7 @@ async def test_expired_token_is_4401(store_url: str) -> None:
 
 async def test_silent_client_is_closed_4408(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A client that says nothing within the hello window is closed with 4408."""
-    monkeypatch.setattr(hub, "HELLO_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(hub.hub, "HELLO_TIMEOUT_S", 0.2)  # where the Hub reads it
     async with running(make(store_url)) as base, websockets.connect(base.replace("http", "ws") + "/ws") as ws:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 3)

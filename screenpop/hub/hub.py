@@ -1,0 +1,263 @@
+"""This instance's agent websockets: who may connect, and getting frames to them.
+
+Frames arrive from the broker for any agent; the hub hands each one to the
+sockets that agent holds here (several tabs all receive).  Every socket has a
+bounded backlog and a sender of its own while frames wait, so a frozen
+browser is cut off when its backlog fills and never slows anyone else; an
+idle socket holds no task or queue (bench/sockets.py measures what it costs).
+
+A socket lives no longer than its token: at ``exp`` it is closed with 4401
+unless the client sent a ``refresh`` with a newer token for the same agent
+before then (SPEC section 5).  The new token replaces the socket's
+``identity``, so a role it names decides what the socket receives from then on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from screenpop.auth import AgentIdentity, reidentify, verify_token
+from screenpop.broker import Broker, Message, id_key
+from screenpop.clock import Clock, SystemClock
+from screenpop.config import Settings
+from screenpop.errors import Unauthorized
+from screenpop.generation import Generations
+from screenpop.hub.agent_socket import AgentSocket
+from screenpop.hub.expiries import Expiries
+from screenpop.hub.outlet import AuditCard, Outlet
+from screenpop.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+HELLO_TIMEOUT_S = 5.0
+CLOSE_ORIGIN = 4403
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_NOT_HELLO = 4400
+CLOSE_TOO_SLOW = 4408
+CLOSE_RESTART = 1012
+
+
+class Hub:
+    """The sockets of this instance, keyed by agent."""
+
+    def __init__(
+        self,
+        generations: Generations,
+        broker: Broker,
+        welcome_extras: Callable[[AgentIdentity], dict[str, Any]],
+        audit: AuditCard,
+        metrics: Metrics,
+        clock: Clock | None = None,
+    ) -> None:
+        self._generations = generations
+        self._clock: Clock = clock or SystemClock()
+        self._broker = broker
+        self._welcome_extras = welcome_extras
+        self._outlet = Outlet(generations, audit, metrics)
+        # A list per agent: one tab is the common case, and a list of one is a third of a set's size.
+        self._sockets: dict[str, list[AgentSocket]] = {}
+        self._expiries = Expiries(self._clock, self._on_expiry)
+        # The 4401 close a socket's expiry started.
+        self._expiring: dict[AgentSocket, asyncio.Task[bool]] = {}
+        self.closing = False
+        broker.listen(self.on_frame)
+
+    @property
+    def _settings(self) -> Settings:
+        """The latest config: a hello or a refresh after a reload is checked against it."""
+        return self._generations.latest.settings
+
+    @property
+    def connected(self) -> int:
+        return sum(len(s) for s in self._sockets.values())
+
+    def agents_by_queue(self) -> dict[str, int]:
+        """How many distinct agents have a socket open here, per queue of theirs (for the admin page)."""
+        members: dict[str, set[str]] = {}
+        for agent_id, sockets in self._sockets.items():
+            for socket in sockets:
+                for queue in socket.identity.agent.queues:
+                    members.setdefault(queue, set()).add(agent_id)
+        return {queue: len(ids) for queue, ids in sorted(members.items())}
+
+    def on_frame(self, message: Message) -> None:
+        for socket in self._sockets.get(message.agent_id, ()):
+            socket.offer(message)
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        """One socket's whole life; the read loop is inline because its frames live as long as the socket."""
+        # No per-message deflate: a card is a kilobyte or two, and each socket would
+        # compress every frame on its own (a queue call to 100 agents, 100 times).
+        ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=64 * 1024, compress=False)
+        socket = await self._open(ws, request)
+        if socket is None:
+            return ws
+        try:
+            while (msg := await ws.receive()).type not in _CLOSED:
+                if msg.type is WSMsgType.TEXT:
+                    await self._on_client_frame(socket, msg.data)
+        finally:
+            await self._forget(socket)
+        return ws
+
+    async def _open(self, ws: web.WebSocketResponse, request: web.Request) -> AgentSocket | None:
+        """Accept the socket and its hello, register it and send the welcome; None when it was refused."""
+        await ws.prepare(request)
+        if self.closing:
+            await ws.close(code=CLOSE_RESTART, message=b"server restarting")
+            return None
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in self._settings.server.allowed_origins:
+            await ws.close(code=CLOSE_ORIGIN, message=b"origin not allowed")
+            return None
+        hello = await self._read_hello(ws)
+        if hello is None:
+            return None
+        identity, resume = hello
+        socket = AgentSocket(ws, identity, self._outlet, self._clock, request.transport)
+        self._sockets.setdefault(identity.id, []).append(socket)
+        self._watch_expiry(socket)
+        try:
+            await self._welcome(socket, resume)
+        except BaseException:
+            await self._forget(socket)
+            raise
+        return socket
+
+    async def _forget(self, socket: AgentSocket) -> None:
+        """A socket that ended leaves nothing behind (entry, expiry, sender); a 4401 close finishes."""
+        group = self._sockets[socket.identity.id]
+        group.remove(socket)
+        if not group:
+            del self._sockets[socket.identity.id]
+        if socket.expiry is not None:
+            self._expiries.forget(socket.expiry)
+        await socket.stop()
+        closing = self._expiring.pop(socket, None)
+        if closing is not None:
+            await closing  # let the 4401 close finish its handshake
+
+    async def _read_hello(self, ws: web.WebSocketResponse) -> tuple[AgentIdentity, str | None] | None:
+        try:
+            msg = await ws.receive(timeout=HELLO_TIMEOUT_S)
+        except TimeoutError:
+            await ws.close(code=CLOSE_TOO_SLOW, message=b"say hello within 5 s")
+            return None
+        frame = _json_object(msg.data) if msg.type is WSMsgType.TEXT else None
+        if frame is None or frame.get("type") != "hello":
+            await ws.close(code=CLOSE_NOT_HELLO, message=b"the first frame must be a hello")
+            return None
+        try:
+            identity = verify_token(self._settings, frame.get("token"), self._clock.time())
+        except Unauthorized as exc:
+            await _refuse(ws, exc)
+            return None
+        resume = frame.get("resume_from")
+        return identity, resume if isinstance(resume, str) and resume else None
+
+    async def _welcome(self, socket: AgentSocket, resume: str | None) -> None:
+        agent = socket.identity
+        welcome: dict[str, Any] = {
+            "type": "welcome",
+            "agent": agent.id,
+            "role": agent.role,
+            "queues": list(agent.agent.queues),
+            "event_id": resume or await self._broker.latest_id(agent.id),
+        }
+        replayed: list[Message] = []
+        if resume:
+            replayed, welcome["recovered"] = await self._broker.replay(agent.id, resume)
+        welcome.update(self._welcome_extras(agent))
+        await socket.ws.send_str(json.dumps(welcome))
+        if resume:
+            # Frames held meanwhile were all published after the socket was
+            # registered; only a resume has a position to filter them by.
+            socket.last_sent = id_key(resume)
+        socket.release(replayed)
+
+    async def _on_client_frame(self, socket: AgentSocket, text: str) -> None:
+        frame = _json_object(text) or {}
+        if frame.get("type") == "ping":
+            await socket.ws.send_str('{"type":"pong"}')
+        elif frame.get("type") == "refresh":
+            await self._refresh(socket, frame.get("token"))
+
+    async def _refresh(self, socket: AgentSocket, token: object) -> None:
+        """A newer token for the same agent extends the socket; anything else closes it with 4401."""
+        now = self._clock.time()
+        try:
+            if socket.identity.exp <= now:
+                raise Unauthorized("the token had expired before the refresh")
+            identity = verify_token(self._settings, token, now)
+            if identity.id != socket.identity.id:
+                raise Unauthorized("a refreshed token must name the same agent")
+        except Unauthorized as exc:
+            await _refuse(socket.ws, exc)
+            return
+        socket.identity = identity
+        await socket.ws.send_str(json.dumps({"type": "refreshed", "exp": identity.exp}))
+
+    def _watch_expiry(self, socket: AgentSocket) -> None:
+        socket.expiry = self._expiries.watch(socket.identity.exp, socket)
+
+    def _on_expiry(self, socket: AgentSocket) -> None:
+        """The exp the timer was armed for has come: close with 4401, unless a refresh moved it."""
+        if socket.identity.exp > self._clock.time():
+            self._watch_expiry(socket)
+            return
+        log.info("agent %s: token expired, closing the socket", socket.identity.id)
+        close = socket.ws.close(code=CLOSE_UNAUTHORIZED, message=b"the token has expired")
+        self._expiring[socket] = asyncio.create_task(close)
+
+    async def reconcile(self) -> int:
+        """After a reload: every open socket re-checked against the new directory and roles.
+
+        An agent no longer in the directory, or whose token names a role that
+        no longer exists, is closed with 4401; the others stay open and take
+        their role as it is now (a token's role claim still outranks the
+        directory's), which picks the view of every frame from then on.
+        Returns how many sockets were closed.
+        """
+        settings = self._settings
+        refused: list[tuple[AgentSocket, Unauthorized]] = []
+        for socket in [s for group in self._sockets.values() for s in group]:
+            try:
+                socket.identity = reidentify(settings, socket.identity)
+            except Unauthorized as exc:
+                refused.append((socket, exc))
+        for socket, reason in refused:
+            log.info("agent %s: closed after a reload: %s", socket.identity.id, reason)
+        await asyncio.gather(*(_refuse(s.ws, reason) for s, reason in refused), return_exceptions=True)
+        return len(refused)
+
+    async def close_all(self, code: int = CLOSE_RESTART) -> None:
+        """Close every socket (shutdown): 1012 tells widgets to reconnect elsewhere."""
+        self.closing = True
+        sockets = [s for group in self._sockets.values() for s in group]
+        await asyncio.gather(
+            *(s.ws.close(code=code, message=b"server restarting") for s in sockets),
+            return_exceptions=True,
+        )
+
+
+async def _refuse(ws: web.WebSocketResponse, exc: Unauthorized) -> None:
+    """Close with 4401 and the reason (a close reason holds at most 123 bytes)."""
+    await ws.close(code=CLOSE_UNAUTHORIZED, message=str(exc).encode()[:120])
+
+
+_CLOSED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
+"""What ``ws.receive`` returns once the socket is closing: the end of ``async for`` over it."""
+
+
+def _json_object(text: Any) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):  # RecursionError: deeply nested arrays from anyone
+        return None
+    return value if isinstance(value, dict) else None

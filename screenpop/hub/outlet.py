@@ -1,0 +1,98 @@
+"""What every socket of the hub shares: the view a role gets, the encoded frame, the audit and counters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from screenpop.broker import CardViews, Message, View
+from screenpop.config import Settings
+from screenpop.generation import Generations
+from screenpop.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+TAILS_KEPT = 64
+"""Encoded bodies remembered: a publish's deliveries reach the sockets one after another."""
+
+AuditCard = Callable[[str, str, int, Sequence[str], str | None], None]
+"""``Store.audit_card``: (agent, call, version, sections seen, provider); queues a row, never awaits."""
+
+
+class Outlet:
+    """What every socket of this hub does with a message it takes: pick its view, audit, count.
+
+    A socket's view follows the role of the token it holds *now* (read when
+    the frame is sent, so a token refreshed with another role takes effect
+    at once), and only what was written to a socket is audited, on the
+    instance holding it, with the sections that frame carried data for.
+    """
+
+    def __init__(self, generations: Generations, audit: AuditCard, metrics: Metrics) -> None:
+        self._generations = generations
+        self._audit = audit
+        self._metrics = metrics
+        self._hidden: dict[str, frozenset[str]] = {}
+        self._hidden_for: Settings | None = None
+        self._tails: dict[int, tuple[str, bytes]] = {}  # id(body) -> (body, its encoded tail)
+
+    def hidden(self, role: str) -> frozenset[str]:
+        """What ``role`` hides under the latest config (a reload's role change applies to the next frame)."""
+        settings = self._generations.latest.settings
+        if settings is not self._hidden_for:
+            self._hidden, self._hidden_for = {}, settings
+        found = self._hidden.get(role)
+        if found is None:
+            found = self._hidden[role] = settings.hidden_sections(role)
+        return found
+
+    def frame(self, message: Message, role: str) -> tuple[bytes, View | None] | None:
+        """The bytes a socket of ``role`` is sent for ``message``, and the card view they carry.
+
+        A body (a card's view, a call status) is the same for every socket it
+        goes to (a queue call: every member's), so it is encoded once; per
+        socket only its event id goes in front.  None when the card has no
+        view such a socket may see.
+        """
+        card = message.card
+        if card is None:
+            return frame_bytes(message.event_id, self._tail(message.body)), None
+        view = card.view_for(self.hidden(role))
+        if view is None:
+            return None
+        return frame_bytes(message.event_id, self._tail(view.body)), view
+
+    def _tail(self, body: str) -> bytes:
+        found = self._tails.get(id(body))
+        if found is not None and found[0] is body:  # the body is held here, so its id is not reused
+            return found[1]
+        if len(self._tails) >= TAILS_KEPT:
+            self._tails.clear()
+        tail = body_tail(body)
+        self._tails[id(body)] = (body, tail)
+        return tail
+
+    def sent(self, agent_id: str, card: CardViews, view: View) -> None:
+        """A card view reached a socket: the audit trail's write-behind queue takes it (never awaits)."""
+        self._audit(agent_id, card.call_id, card.version, view.shown, card.provider)
+
+    def stale_card(self, agent_id: str, event_id: str) -> None:
+        """A card version this socket already had (or a transfer overtook): counted, not sent."""
+        self._metrics.frames_out_of_order.inc()
+        log.info("agent %s: card %s is not newer than one already sent; not sent", agent_id, event_id)
+
+    def out_of_order(self, agent_id: str, event_id: str) -> None:
+        """A message older than one already sent: counted and logged, since sending it now would reorder."""
+        self._metrics.frames_out_of_order.inc()
+        log.warning("agent %s: message %s arrived after a later one and was not sent", agent_id, event_id)
+
+
+def body_tail(body: str) -> bytes:
+    """A JSON object's text after its ``{``, encoded, with the comma an ``event_id`` before it needs."""
+    rest = body[1:].lstrip()
+    return (rest if rest.startswith("}") else "," + rest).encode()
+
+
+def frame_bytes(event_id: str, tail: bytes) -> bytes:
+    """``broker.frame_with_id`` for an encoded body: ``event_id`` first, then the body's members."""
+    return b'{"event_id":"%s"%s' % (event_id.encode(), tail)
