@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 from collections import deque
+from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -162,7 +163,13 @@ class AgentSocket:
         return True
 
     def _push(self, message: Message) -> bool:
-        """Queue a frame for the sender, starting one if none runs; a full backlog cuts the socket off."""
+        """Write the frame now when nothing waits before it, else queue it for the sender.
+
+        A full backlog cuts the socket off.
+        """
+        if self.sender is None:
+            self._write_now(message)
+            return True
         pending = self.pending
         if pending is None:
             pending = self.pending = deque()
@@ -202,6 +209,54 @@ class AgentSocket:
             if message.event_id not in repeats and id_key(message.event_id) > seen:
                 self._enqueue(message)
 
+    def _write_now(self, message: Message) -> None:
+        """Write one frame from the publisher's own call: no task, no turn of the loop.
+
+        The common case, a tab reading along with nothing waiting for it,
+        then costs what the bare-aiohttp floor pays: the card is on the wire
+        before the webhook's 202 is.  ``send_frame`` writes before it can
+        wait, and waits only when the transport is over its high-water mark;
+        then a sender task finishes that wait, and what comes meanwhile
+        queues behind it as any backlog does.
+        """
+        if self.ws.closed or self.overflowed or self.identity.exp <= self.clock.time():
+            return
+        picked = self._picked(message)
+        if picked is None:
+            return
+        frame, view = picked
+        step = self.ws.send_frame(frame, WSMsgType.TEXT)
+        try:
+            waiting = step.send(None)
+        except StopIteration:
+            self._audit(self.identity, message, view)
+            return
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("agent %s: socket gone while sending: %s", self.identity.id, exc)
+            return
+        self._audit(self.identity, message, view)  # written: only the wait for the drain is left
+        self.sender = asyncio.get_running_loop().create_task(self._drain_then_send(step, waiting))
+
+    async def _drain_then_send(self, step: Coroutine[Any, Any, None], waiting: Any) -> None:
+        """Finish a write that waits for the transport to drain, as a task would, then the backlog."""
+        try:
+            while True:
+                await asyncio.wait((waiting,))
+                waiting._asyncio_future_blocking = False  # what a Task does before it resumes the step
+                try:
+                    waiting = step.send(None)
+                except StopIteration:
+                    break
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("agent %s: socket gone while draining: %s", self.identity.id, exc)
+            self.sender = self.pending = None
+            return
+        except BaseException:
+            step.close()
+            self.sender = self.pending = None
+            raise
+        await self._send_pending()
+
     async def _send_pending(self) -> None:
         """Write waiting frames in order, each in the view of the socket's role as it is now; then end.
 
@@ -227,13 +282,20 @@ class AgentSocket:
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
 
-    async def _send(self, message: Message) -> None:
+    def _picked(self, message: Message) -> tuple[bytes, View | None] | None:
+        """The frame in the view of the socket's role as it is now, or None (logged) without one."""
         identity = self.identity
         picked = self.outlet.frame(message, identity.role)
         if picked is None:
             log.warning(
                 "agent %s: card %s has no view for role %s", identity.id, message.event_id, identity.role
             )
+        return picked
+
+    async def _send(self, message: Message) -> None:
+        identity = self.identity
+        picked = self._picked(message)
+        if picked is None:
             return
         frame, view = picked
         try:

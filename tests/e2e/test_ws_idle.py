@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,31 @@ async def test_a_sender_runs_only_while_frames_wait(store_url: str) -> None:
             assert [f["version"] for f in frames] == list(range(1, len(frames) + 1))
             await wait_for(lambda: not senders(), WITHIN_S, "the sender ending once its frames are out")
         assert await idle.silent_for(0.2)
+
+
+async def test_a_reading_agent_gets_its_cards_without_any_sender_task(store_url: str) -> None:
+    """Frames to a socket that keeps up are written from the publisher's call: no task is made for them."""
+    loop = asyncio.get_running_loop()
+    made: list[str] = []
+    default = loop.get_task_factory()
+
+    def recording(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        made.append(getattr(coro, "__qualname__", ""))
+        if default is not None:
+            return default(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    settings = make(store_url)
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as one:
+        loop.set_task_factory(recording)
+        try:
+            for call_id in ("c-1", "c-2"):
+                await post_event(base, event_body(call_id, agent="agent-1"))
+                await one.card_until_complete(call_id)
+        finally:
+            loop.set_task_factory(default)
+    assert made, "the calls made their tasks (fan-out, records) through the recording factory"
+    assert [name for name in made if name.startswith("AgentSocket.")] == []
 
 
 async def test_two_tabs_of_one_agent_get_the_same_frames(store_url: str) -> None:
