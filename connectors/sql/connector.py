@@ -49,7 +49,8 @@ from .values import describe_db_error, json_row
 log = logging.getLogger(__name__)
 
 EXTRA_ROWS_KEPT = 5
-INDEX_TIMEOUT_MS = 120_000  # reading every row of a big table may take longer than one lookup
+#: Reading every row of a big table: 10^7 rows take 1-2 min on a busy two-core machine (issue 15).
+INDEX_TIMEOUT_MS = 600_000
 ABANDON_WAIT_S = 2.0
 #: What ``:since`` is bound to on a full read: before any row was written.
 FULL_READ_SINCE = datetime(1970, 1, 1)
@@ -369,6 +370,7 @@ class SqlConnector:
             connect_args=_engine_kwargs(self._url, self.options).get("connect_args", {}),
             server_timeout=self._sets_server_timeout(),
             secrets=self._secrets,
+            sqlite_path=self._url.database if self._url.get_backend_name() == "sqlite" else None,
         )
 
     async def _fetch(
