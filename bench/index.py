@@ -11,7 +11,9 @@ a real ``kind: sql`` connector with ``match: normalized`` and an
   divided by the entries (number, row) in the index;
 - lookup p50/p99: ``PhoneIndex.keys_for`` for stored numbers, microseconds;
 - loop lag p99 during a full rebuild: a ticker asks for 1 ms sleeps while the
-  connector rebuilds; lag is how late each wake-up is, milliseconds;
+  connector rebuilds; lag is how late each wake-up is, milliseconds; the same
+  probe with nothing running (idle) is the floor: on a shared machine other
+  processes' load shows there too;
 - incremental 1%: 1% of the rows get a new number and a new ``updated_at``;
   one refresh (read the changed rows, merge into the arrays), seconds.
 
@@ -77,6 +79,8 @@ BUILD_US_PER_ROW = 10.0
 RSS_PER_NUMBER = 150.0
 LAG_P99_MS = 5.0
 INCREMENTAL_S_AT_1M = 1.0
+#: How long the loop-lag probe runs with nothing else to do (the floor of the lag figures).
+IDLE_PROBE_S = 2.0
 
 
 def rss_bytes() -> int:
@@ -207,6 +211,8 @@ async def measure(path: Path, rows: int, sample: list[str]) -> dict[str, Any]:
         index_full_every=1000,
     )
     sql = SqlConnector("bench", options, connector_context("US", Path("."), None))
+    _, idle_lags = await lag_during(asyncio.sleep(IDLE_PROBE_S))  # the floor: the same probe, no build
+    load = os.getloadavg()[0]
     gc.collect()
     before = rss_bytes()
     started = time.perf_counter()
@@ -265,6 +271,9 @@ async def measure(path: Path, rows: int, sample: list[str]) -> dict[str, Any]:
         "lag_max_rebuild_ms": round(max(rebuild_lags, default=0.0) * 1e3, 2),
         "incremental_1pct_s": round(incremental_s, 3),
         "lag_p99_incremental_ms": round(pct(incr_lags, 0.99) * 1e3, 2),
+        "lag_p99_idle_ms": round(pct(idle_lags, 0.99) * 1e3, 2),
+        "load_before": round(load, 2),
+        "load_after": round(os.getloadavg()[0], 2),
     }
 
 
@@ -315,6 +324,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
         figures: list[tuple[str, float, float | None]] = [
             ("full build, s", r["build_s"], rows * BUILD_US_PER_ROW / 1e6 if big else None),
             ("RSS per stored number, B", r["rss_bytes_per_number"], RSS_PER_NUMBER),
+            ("loop lag p99 idle (floor), ms", r["lag_p99_idle_ms"], None),
             ("loop lag p99 during build, ms", r["lag_p99_build_ms"], LAG_P99_MS),
             ("loop lag p99 during rebuild, ms", r["lag_p99_rebuild_ms"], LAG_P99_MS),
             ("full rebuild, s", r["full_rebuild_s"], rows * BUILD_US_PER_ROW / 1e6 if big else None),
@@ -327,7 +337,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
             print(f"{name:34} {rows:>11,} {value:>10} {shown:>10}  {verdict(value, target)}")
         print(
             f"{'':34} {rows:>11,} {r['stored_numbers']:,} stored numbers, sample found {r['sample_found']}, "
-            f"table generated in {r['generate_s']} s"
+            f"table generated in {r['generate_s']} s, load average {r['load_before']} -> {r['load_after']}"
         )
 
 
