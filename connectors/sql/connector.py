@@ -14,11 +14,9 @@ directory screenpop runs in, not to the config file.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
@@ -41,8 +39,9 @@ from screenpop.connector_api import (
 from screenpop.errors import ConnectorError
 from screenpop.model import is_call_parameter
 
-from .index import CHUNK_ROWS, FETCH_ROWS, IndexBuilder, IndexKeeper, PhoneIndex
-from .reading import IN_FLIGHT, LOCAL_ROWS, WORKER_ROWS, ChunkResult, read_chunk, start_pool
+from .index import CHUNK_ROWS, FETCH_ROWS, IndexBuilder, PhoneIndex
+from .keeper import IndexKeeper
+from .reading import LOCAL_ROWS, FullRead, read_in_workers
 from .rows import RowReader
 from .shared import SharedIndex
 from .values import describe_db_error, json_row
@@ -50,7 +49,8 @@ from .values import describe_db_error, json_row
 log = logging.getLogger(__name__)
 
 EXTRA_ROWS_KEPT = 5
-INDEX_TIMEOUT_MS = 120_000  # reading every row of a big table may take longer than one lookup
+#: Reading every row of a big table: 10^7 rows take 1-2 min on a busy two-core machine (issue 15).
+INDEX_TIMEOUT_MS = 600_000
 ABANDON_WAIT_S = 2.0
 #: What ``:since`` is bound to on a full read: before any row was written.
 FULL_READ_SINCE = datetime(1970, 1, 1)
@@ -335,42 +335,43 @@ class SqlConnector:
         return index
 
     async def _stream_index(self, since: datetime) -> IndexBuilder:
+        """Read on the loop in small chunks; a full read that turns out big goes to worker processes."""
         assert self._engine is not None
         assert self.options.index_query is not None
-        statement = text(self.options.index_query)
-        bound = {"since": since} if self._incremental else {}
+        in_workers = since == FULL_READ_SINCE and not _in_memory(self._url)
         async with self._engine.connect() as conn:
             if self._sets_server_timeout():
                 await conn.execute(text(f"SET LOCAL statement_timeout = {INDEX_TIMEOUT_MS}"))
-            result = await conn.stream(statement, bound)
+            result = await conn.stream(text(self.options.index_query), self._since_bound(since))
             columns = tuple(result.keys())
             builder = IndexBuilder(RowReader(columns, self.options.index_region, self._context))
-            pool: ProcessPoolExecutor | None = None
-            inflight: collections.deque[tuple[list[Any], asyncio.Future[ChunkResult]]] = collections.deque()
-            batch: list[tuple[Any, ...]] = []
-            try:
-                async for part in result.partitions(FETCH_ROWS):
-                    if pool is None and (builder.rows < LOCAL_ROWS or since != FULL_READ_SINCE):
-                        # small tables and incremental reads: starting a process would cost more
-                        for start in range(0, len(part), CHUNK_ROWS):
-                            builder.add(part[start : start + CHUNK_ROWS])
-                            await asyncio.sleep(0)  # let calls in between two chunks
-                        continue
-                    if pool is None:  # a big read: the rest is normalised in a worker process
-                        pool = start_pool(self._context, columns, self.options.index_region)
-                    batch.extend(tuple(row) for row in part)
-                    if len(batch) >= WORKER_ROWS:
-                        await _send(pool, batch, inflight, builder)
-                        batch = []
-                if batch:
-                    assert pool is not None
-                    await _send(pool, batch, inflight, builder)
-                while inflight:
-                    await _take(inflight, builder)
-            finally:
-                if pool is not None:
-                    await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
-            return builder
+            async for part in result.partitions(FETCH_ROWS):
+                if in_workers and builder.rows >= LOCAL_ROWS:
+                    break  # a big table: the workers read it again, every row, on their own connections
+                for start in range(0, len(part), CHUNK_ROWS):
+                    builder.add(part[start : start + CHUNK_ROWS])
+                    await asyncio.sleep(0)  # let calls in between two chunks
+            else:
+                return builder
+            await result.close()
+        return await read_in_workers(self._full_read(), self._context)
+
+    def _since_bound(self, since: datetime) -> dict[str, Any]:
+        return {"since": since} if self._incremental else {}
+
+    def _full_read(self) -> FullRead:
+        assert self.options.index_query is not None
+        return FullRead(
+            url=self._url.render_as_string(hide_password=False),
+            query=self.options.index_query,
+            bound=self._since_bound(FULL_READ_SINCE),
+            region_column=self.options.index_region,
+            timeout_ms=INDEX_TIMEOUT_MS,
+            connect_args=_engine_kwargs(self._url, self.options).get("connect_args", {}),
+            server_timeout=self._sets_server_timeout(),
+            secrets=self._secrets,
+            sqlite_path=self._url.database if self._url.get_backend_name() == "sqlite" else None,
+        )
 
     async def _fetch(
         self,
@@ -446,26 +447,6 @@ class SqlConnector:
             work.exception()  # retrieved: the caller already knows it was abandoned
 
 
-async def _send(
-    pool: ProcessPoolExecutor,
-    batch: list[tuple[Any, ...]],
-    inflight: collections.deque[tuple[list[Any], asyncio.Future[ChunkResult]]],
-    builder: IndexBuilder,
-) -> None:
-    """Queue a chunk for the worker; with ``IN_FLIGHT`` queued, first take the oldest (order is kept)."""
-    while len(inflight) >= IN_FLIGHT:
-        await _take(inflight, builder)
-    inflight.append(([row[0] for row in batch], asyncio.wrap_future(pool.submit(read_chunk, batch))))
-
-
-async def _take(
-    inflight: collections.deque[tuple[list[Any], asyncio.Future[ChunkResult]]], builder: IndexBuilder
-) -> None:
-    keys, future = inflight.popleft()
-    numbers, positions, unreadable, examples = await future
-    builder.add_read(keys, numbers, positions, unreadable, examples)
-
-
 @dataclass(frozen=True, slots=True)
 class _Query:
     statement: TextClause
@@ -490,12 +471,16 @@ def _statement(options: SqlOptions) -> TextClause:
     return statement
 
 
+def _in_memory(url: URL) -> bool:
+    """An in-memory SQLite database: one connection of this process, which no worker can open."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
 def _engine_kwargs(url: URL, options: SqlOptions) -> dict[str, Any]:
     """Pool sizing and a server-side statement timeout where the driver supports one."""
     # hide_parameters: a failed query's text then never carries the caller's number it looked up
     kwargs: dict[str, Any] = {"pool_recycle": 1800, "hide_parameters": True}
-    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-    if not in_memory:  # an in-memory SQLite database is one shared connection (StaticPool)
+    if not _in_memory(url):  # an in-memory SQLite database is one shared connection (StaticPool)
         kwargs |= {
             "pool_size": options.pool_size,
             "max_overflow": 0,

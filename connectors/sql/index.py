@@ -10,13 +10,12 @@ calls plus a query by primary key. There is no Python object per stored number
 (12 bytes per entry plus the key), so a million-row table fits in tens of MB
 instead of the ~490 bytes per row of the former dict of tuples (issue 15).
 
-The index is rebuilt in the background and swapped in whole, so a lookup never
-sees a half-built index and a failed refresh keeps serving the previous one.
-Building never blocks the event loop for long: rows are streamed from the
-database in partitions and normalised ``CHUNK_ROWS`` at a time with a yield to
-the loop in between (``IndexBuilder``); past the first rows of a full read the
-normalisation moves to a worker process (``reading.py``), and the final sort
-(NumPy, which releases the GIL) runs in a thread.
+The index is rebuilt in the background and swapped in whole (``keeper.py``).
+Building never blocks the event loop for long: a small read is normalised
+``CHUNK_ROWS`` rows at a time with a yield to the loop in between; a full read
+past ``reading.LOCAL_ROWS`` rows is done by worker processes that read the
+table themselves, and the merge and final sort (NumPy, which releases the
+GIL) run in a thread.
 
 Incremental refresh (``PhoneIndex.updated``): when ``index_query`` binds
 ``:since``, a refresh reads only the rows changed since the previous read began
@@ -29,19 +28,14 @@ deleted outright are only noticed by a full read, which runs every
 from __future__ import annotations
 
 import array
-import asyncio
 import contextlib
-import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-log = logging.getLogger(__name__)
-
-RETRY_AFTER_FAILURE_S = 30.0
 #: Rows fetched from the database at a time (one driver round trip).
 FETCH_ROWS = 512
 #: Rows normalised between two yields to the event loop (~0.5-1 ms of work each).
@@ -231,6 +225,8 @@ class IndexBuilder:
         self._numbers = array.array("q")
         self._rows = array.array("i")
         self._key_chunks: list[npt.NDArray[Any]] = []
+        self._number_chunks: list[Ints] = []
+        self._row_chunks: list[npt.NDArray[np.int32]] = []
         self._pending: list[Any] = []
         self._count = 0
         self._more_unreadable = 0
@@ -256,35 +252,44 @@ class IndexBuilder:
                 self._numbers.append(number)
                 self._rows.append(position)
 
-    def add_read(
-        self, keys: list[Any], numbers: bytes, positions: bytes, unreadable: int, examples: list[str]
+    def add_share(
+        self,
+        keys: npt.NDArray[Any],
+        numbers: Ints,
+        positions: npt.NDArray[np.int32],
+        unreadable: int,
+        examples: Sequence[str],
     ) -> None:
-        """A chunk read elsewhere (``reading.read_chunk``): its keys, and numbers with row positions in it."""
-        base = self._count
-        self._pending.extend(keys)
+        """Rows read elsewhere (``reading.read_share``): keys, and numbers with their row positions."""
+        self._flush()
+        self._number_chunks.append(numbers)
+        self._row_chunks.append(positions.astype(np.int32) + np.int32(self._count))
+        self._key_chunks.append(keys)
         self._count += len(keys)
-        self._numbers.frombytes(numbers)
-        self._rows.frombytes(
-            (np.frombuffer(positions, dtype=np.int32) + np.int32(base)).astype(np.int32).tobytes()
-        )
         self._more_unreadable += unreadable
         for example in examples:
             if len(self._more_examples) < 3:
                 self._more_examples.setdefault(example)
-        self._flush()
 
     def _flush(self) -> None:
+        """Keys of rows added one by one become an array, and so do their numbers (order kept)."""
         if self._pending:
-            self._key_chunks.append(_key_column(self._pending))
+            self._key_chunks.append(key_column(self._pending))
             self._pending = []
+        if self._numbers:
+            self._number_chunks.append(np.frombuffer(self._numbers, dtype=np.int64).copy())
+            self._row_chunks.append(np.frombuffer(self._rows, dtype=np.int32).copy())
+            self._numbers, self._rows = array.array("q"), array.array("i")
 
     def finish(self) -> PhoneIndex:
         """Distinct keys (sorted when they can be), entries sorted by (number, key), duplicates dropped."""
-        numbers = np.frombuffer(self._numbers, dtype=np.int64) if self._numbers else np.zeros(0, np.int64)
-        rows = np.frombuffer(self._rows, dtype=np.int32) if self._rows else np.zeros(0, np.int32)
         self._flush()
+        numbers = np.concatenate(self._number_chunks) if self._number_chunks else np.zeros(0, np.int64)
+        rows = np.concatenate(self._row_chunks) if self._row_chunks else np.zeros(0, np.int32)
+        self._number_chunks, self._row_chunks = [], []
         keys, row_to_key, ordered = _distinct_keys(self._key_chunks)
         key_ids = row_to_key[rows].astype(np.int32) if len(rows) else np.zeros(0, np.int32)
+        del rows
         numbers, key_ids = _sorted_unique(numbers, key_ids)
         reading = self._numbers_of
         return PhoneIndex(
@@ -298,7 +303,7 @@ class IndexBuilder:
         )
 
 
-def _key_column(keys: list[Any]) -> npt.NDArray[Any]:
+def key_column(keys: list[Any]) -> npt.NDArray[Any]:
     """Integer keys as ``int64`` (8 bytes each), any other key as an object array."""
     if all(type(k) is int for k in keys):
         with contextlib.suppress(OverflowError):
@@ -312,6 +317,9 @@ def _distinct_keys(chunks: list[npt.NDArray[Any]]) -> tuple[npt.NDArray[Any], np
         return _empty_keys(), np.zeros(0, dtype=np.intp), True
     if all(c.dtype == np.int64 for c in chunks):
         column = np.concatenate(chunks)
+        found = _distinct_ints(column)
+        if found is not None:
+            return found[0], found[1], True
     else:
         column = np.concatenate([c.astype(object) for c in chunks])
     try:
@@ -330,10 +338,36 @@ def _objects(values: list[Any]) -> npt.NDArray[Any]:
     return column
 
 
+def _distinct_ints(column: Ints) -> tuple[Ints, npt.NDArray[np.intp]] | None:
+    """Keys that are all different (a primary key) sorted in a stable pass: a few sorted runs merge in O(n).
+
+    None when some key repeats (``np.unique`` then does the general case).
+    """
+    order = np.argsort(column, kind="stable")
+    ordered = column[order]
+    if len(ordered) > 1 and not bool(np.all(ordered[1:] > ordered[:-1])):
+        return None
+    inverse = np.empty(len(column), dtype=np.intp)
+    inverse[order] = np.arange(len(column), dtype=np.intp)
+    return ordered, inverse
+
+
 def _sorted_unique(numbers: Ints, key_ids: KeyIds) -> tuple[Ints, KeyIds]:
-    """Entries ordered by number, then key; a number stored twice for one key (phone = mobile) kept once."""
+    """Entries ordered by number, then key; a number stored twice for one key (phone = mobile) kept once.
+
+    When number and key id fit in 63 bits together (national numbers of up to
+    ~11 digits with 10^7 keys), one sort of packed ``int64`` replaces the
+    slower ``lexsort`` of two columns.
+    """
     if not len(numbers):
         return np.zeros(0, np.int64), np.zeros(0, np.int32)
+    id_bits = max(1, int(key_ids.max()).bit_length())
+    if int(numbers.min()) >= 0 and int(numbers.max()).bit_length() + id_bits <= 63:
+        packed = (numbers << np.int64(id_bits)) | key_ids.astype(np.int64)
+        packed.sort()
+        packed = packed[np.concatenate(([True], packed[1:] != packed[:-1]))]
+        mask = np.int64((1 << id_bits) - 1)
+        return packed >> np.int64(id_bits), (packed & mask).astype(np.int32)
     order = np.lexsort((key_ids, numbers))
     numbers, key_ids = numbers[order], key_ids[order]
     fresh = np.ones(len(numbers), dtype=bool)
@@ -344,83 +378,3 @@ def _sorted_unique(numbers: Ints, key_ids: KeyIds) -> tuple[Ints, KeyIds]:
 def _plain(key: Any) -> Any:
     """NumPy scalars back to the Python value a driver binds (``np.int64(7)`` -> ``7``)."""
     return key.item() if isinstance(key, np.generic) else key
-
-
-class IndexKeeper:
-    """Holds the current index and refreshes it every ``every_s`` in one background task.
-
-    ``load(previous)`` returns a complete new index: a full read when
-    ``previous`` is None, else (if the source supports it) ``previous``
-    updated with the rows changed since. Every ``full_every``-th refresh is a
-    full one, which also forgets rows deleted outright. The keeper only
-    decides when, swaps the result in, and logs failures without the
-    database URL; a failure is retried sooner than a normal refresh.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        load: Callable[[PhoneIndex | None], Awaitable[PhoneIndex]],
-        every_s: float,
-        full_every: int = 1,
-    ) -> None:
-        self._name = name
-        self._load = load
-        self._every_s = every_s
-        self._full_every = max(1, full_every)
-        self._since_full = 0
-        self.index: PhoneIndex | None = None
-        self.error: str | None = None
-        self.last_kind: str | None = None
-        """``full`` or ``incremental``: what the last successful refresh did."""
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Build the first index now, then keep refreshing in the background."""
-        await self.refresh()
-        self._task = asyncio.create_task(self._refresh_forever(), name=f"sql-index-{self._name}")
-
-    async def refresh(self, *, full: bool = False) -> bool:
-        """Build a new index and swap it in; on failure keep the old one and remember why."""
-        previous = self.index
-        if full or previous is None or self._since_full + 1 >= self._full_every:
-            previous = None
-        try:
-            index = await self._load(previous)
-        except Exception as exc:
-            self.error = _short(exc)
-            log.warning(
-                "connector %s: index refresh failed, keeping the previous index: %s", self._name, self.error
-            )
-            return False
-        self._since_full = 0 if previous is None else self._since_full + 1
-        self.last_kind = "full" if previous is None else "incremental"
-        self.index, self.error = index, None
-        log.info(  # counts only: the unreadable numbers themselves are customer data
-            "connector %s: index (%s) holds %d numbers from %d rows (%d stored numbers unreadable)",
-            self._name,
-            self.last_kind,
-            index.distinct_numbers,
-            index.rows,
-            index.unreadable,
-        )
-        return True
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _refresh_forever(self) -> None:
-        ok = self.error is None
-        while True:  # ends when close() cancels the task
-            await asyncio.sleep(self._every_s if ok else min(self._every_s, RETRY_AFTER_FAILURE_S))
-            ok = await self.refresh()
-
-
-def _short(exc: BaseException) -> str:
-    """The loader already turns database errors into safe text; keep only its first line."""
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__

@@ -1,70 +1,238 @@
-"""Reading stored numbers in a worker process, so that a big table's normalisation leaves the loop alone.
+"""A big table's full read in worker processes that open their own connection (issue 15).
 
-Normalising a cell costs ~10-15 us of Python (labels, phonenumbers); at 10^6
-rows that is 15-20 s of CPU. Done on the event loop, even in small chunks, it
-competes with every call for that time (issue 15: loop lag p99 <= 5 ms during
-a rebuild). So after the first ``LOCAL_ROWS`` rows of a full read (an
-incremental read is small and stays here), the connector hands chunks of
-phone cells to one worker process (``forkserver``: never a fork of a
-process that runs threads and a loop) and gets back only arrays:
-E.164 digits as ``int64`` and, per number, the row's position in the chunk.
-The event loop keeps the keys, the streaming and the merge.
+Normalising a cell costs a few microseconds of Python; at 10^6 rows that is
+seconds of CPU, and at 10^7 a minute. Done on the event loop, even in small
+chunks, it competes with every call for that time (loop lag p99 <= 5 ms
+during a rebuild), and handing rows to one worker as pickled tuples cost the
+loop nearly as much as normalising them. So once a full read passes
+``LOCAL_ROWS`` rows, the connector stops reading and starts ``workers()``
+processes (``forkserver``: never a fork of a process that runs threads and a
+loop), each of which runs ``index_query`` on its own connection and keeps
+only the rows of its share of the keys (``owner``: by key, not by row order,
+so two reads that return rows in a different order still split them
+exactly). A worker sends back NumPy arrays only -- its keys, E.164 digits as
+``int64`` and the row of each number -- once, at the end; the loop merely
+waits, then merges the shares in a thread.
+
+Every worker reads the whole result; the rows it skips cost it ~1 us each,
+which buys using every core without a process passing rows to another. An
+in-memory SQLite database cannot be opened by another process: it is read
+on the loop, like an incremental read.
 """
 
 from __future__ import annotations
 
 import array
+import asyncio
+import logging
 import multiprocessing
-from collections.abc import Callable, Sequence
+import os
+import sqlite3
+import time
+import zlib
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
 from screenpop.connector_api import ConnectorContext
+from screenpop.errors import ConnectorError
 
-from .index import e164_to_int
+from .index import IndexBuilder, Ints, e164_to_int, key_column
 from .rows import UNREADABLE_EXAMPLES, RowReader
+from .values import describe_db_error
 
-#: Rows read on the loop before a worker process is worth starting (tests, small tables stay in-process).
+#: Rows read on the loop before worker processes are worth starting (tests, small tables stay here).
 LOCAL_ROWS = 8192
-#: Rows sent to the worker at a time, and how many chunks may be in flight.
-WORKER_ROWS = 4096
-IN_FLIGHT = 3
+#: Rows a worker fetches from the database at a time.
+WORKER_FETCH_ROWS = 8192
+#: Added to the workers' niceness: when the CPU is short, calls on the loop come before a
+#: rebuild (an idle core still goes to the workers). On this project's shared 2-core machine
+#: (load average 8-11) the loop's wake-up lag p99 during a 10^6-row build was 20 ms at 0 and
+#: 15 ms at 10, against 3-7 ms with no build at all.
+WORKER_NICE = 10
+#: More workers than this only add database reads: two cores' worth is what issue 15 measures.
+MAX_WORKERS = 2
 
-_reader: RowReader | None = None
+log = logging.getLogger(__name__)
+
+_context: ConnectorContext | None = None
 
 
-def start_pool(context: ConnectorContext, columns: Sequence[str], region: str | None) -> ProcessPoolExecutor:
-    """One worker that reads cells the way ``context`` does (its callables are module-level partials)."""
+def workers() -> int:
+    """One worker per core this process may use, at most ``MAX_WORKERS``."""
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+
+
+@dataclass(frozen=True, slots=True)
+class FullRead:
+    """What a worker needs to run ``index_query`` by itself (the URL holds the password: never logged)."""
+
+    url: str
+    query: str
+    bound: dict[str, Any]
+    region_column: str | None
+    timeout_ms: int
+    connect_args: dict[str, Any]
+    server_timeout: bool
+    secrets: tuple[str, ...]
+    sqlite_path: str | None = None
+    """A SQLite file: read with the stdlib driver's cursor, read-only (half the cost of the async engine)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """One worker's rows: their keys in read order, and each number with the position of its row."""
+
+    keys: npt.NDArray[Any]
+    numbers: Ints
+    positions: npt.NDArray[np.int32]
+    unreadable: int
+    examples: tuple[str, ...]
+
+
+async def read_in_workers(job: FullRead, context: ConnectorContext) -> IndexBuilder:
+    """Every share read by its worker, merged (off the loop) into one builder."""
+    count = workers()
+    log.info("a full index read continues in %d worker processes", count)
     plain = ConnectorContext(context.default_region, context.normalize, read_numbers=context.read_numbers)
-    return ProcessPoolExecutor(
-        max_workers=1,
-        mp_context=multiprocessing.get_context("forkserver"),
+    forkserver = multiprocessing.get_context("forkserver")
+    forkserver.set_forkserver_preload([__name__])  # the next builds' workers start without imports
+    pool = ProcessPoolExecutor(
+        max_workers=count,
+        mp_context=forkserver,
         initializer=_init,
-        initargs=(plain, tuple(columns), region),
+        initargs=(plain,),
     )
+    try:
+        shares = await asyncio.gather(
+            *(asyncio.wrap_future(pool.submit(read_share, job, i, count)) for i in range(count))
+        )
+    except BaseException:
+        _stop(pool)  # a timeout or a close: the workers must not read on for minutes
+        raise
+    finally:
+        await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+    return await asyncio.to_thread(_merged, RowReader((), None, context), shares)
 
 
-def _init(context: ConnectorContext, columns: tuple[str, ...], region: str | None) -> None:
-    global _reader
-    _reader = RowReader(columns, region, context)
+def _merged(reading: RowReader, shares: Sequence[Share]) -> IndexBuilder:
+    builder = IndexBuilder(reading)
+    for share in shares:
+        builder.add_share(share.keys, share.numbers, share.positions, share.unreadable, share.examples)
+    return builder
 
 
-ChunkResult = tuple[bytes, bytes, int, list[str]]
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Terminate the workers (the executor has no public way before Python 3.14)."""
+    processes: dict[int, Any] = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.terminate()
 
 
-def read_chunk(rows: list[tuple[Any, ...]]) -> ChunkResult:
-    """In the worker: (numbers int64 bytes, row positions int32 bytes, unreadable cells, a few examples)."""
-    assert _reader is not None
-    before = _reader.unreadable
-    numbers, positions = array.array("q"), array.array("i")
-    for position, row in enumerate(rows):
-        for e164 in _reader(row):
-            number = e164_to_int(e164)
-            if number is not None:
-                numbers.append(number)
-                positions.append(position)
-    examples = list(_reader.unreadable_examples)[:UNREADABLE_EXAMPLES]
-    return numbers.tobytes(), positions.tobytes(), _reader.unreadable - before, examples
+def _init(context: ConnectorContext) -> None:
+    global _context
+    _context = context
+    os.nice(WORKER_NICE)
 
 
-Submit = Callable[[list[tuple[Any, ...]]], ChunkResult]
+def owner(key: Any, shares: int) -> int:
+    """Which share a row key belongs to: the same in every process (no salted ``hash``)."""
+    if type(key) is int:
+        return key % shares
+    return zlib.crc32(str(key).encode("utf-8", "surrogatepass")) % shares
+
+
+def read_share(job: FullRead, share: int, shares: int) -> Share:
+    """In a worker: run the query and keep the rows of ``share`` (safe errors only cross back)."""
+    try:
+        if job.sqlite_path is not None:
+            return _read_sqlite(job, share, shares)
+        return asyncio.run(_read_share(job, share, shares))
+    except ConnectorError:
+        raise
+    except TimeoutError:
+        raise ConnectorError(f"index query ran longer than {job.timeout_ms} ms") from None
+    except Exception as exc:
+        raise ConnectorError(describe_db_error(exc, job.secrets)) from None
+
+
+async def _read_share(job: FullRead, share: int, shares: int) -> Share:
+    assert _context is not None
+    engine = create_async_engine(
+        job.url, poolclass=NullPool, hide_parameters=True, connect_args=job.connect_args
+    )
+    try:
+        async with asyncio.timeout(job.timeout_ms / 1000), engine.connect() as conn:
+            if job.server_timeout:
+                await conn.execute(text(f"SET LOCAL statement_timeout = {int(job.timeout_ms)}"))
+            result = await conn.stream(text(job.query), job.bound)
+            collected = _Collected(RowReader(tuple(result.keys()), job.region_column, _context))
+            async for part in result.partitions(WORKER_FETCH_ROWS):
+                collected.add(part, share, shares)
+            return collected.share()
+    finally:
+        await engine.dispose()
+
+
+#: How SQLAlchemy's SQLite dialect stores a ``datetime`` (what ``:since`` is compared with).
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def _read_sqlite(job: FullRead, share: int, shares: int) -> Share:
+    """The same read through ``sqlite3``: plain tuples, no thread hop per fetch; stopped at the timeout."""
+    assert _context is not None
+    assert job.sqlite_path is not None
+    deadline = time.monotonic() + job.timeout_ms / 1000
+    bound = {k: v.strftime(_SQLITE_DATETIME) if isinstance(v, datetime) else v for k, v in job.bound.items()}
+    db = sqlite3.connect(f"file:{job.sqlite_path}?mode=ro", uri=True)
+    try:
+        db.set_progress_handler(lambda: time.monotonic() > deadline, 100_000)
+        cursor = db.execute(job.query, bound)
+        columns = tuple(d[0] for d in cursor.description)
+        collected = _Collected(RowReader(columns, job.region_column, _context))
+        while rows := cursor.fetchmany(WORKER_FETCH_ROWS):
+            collected.add(rows, share, shares)
+        return collected.share()
+    finally:
+        db.close()
+
+
+class _Collected:
+    """The rows of one share as flat typed buffers: no Python object per row survives."""
+
+    def __init__(self, reader: RowReader) -> None:
+        self._reader = reader
+        self._keys: list[Any] = []
+        self._numbers = array.array("q")
+        self._positions = array.array("i")
+
+    def add(self, rows: Sequence[Any], share: int, shares: int) -> None:
+        keys, numbers, positions, reader = self._keys, self._numbers, self._positions, self._reader
+        for row in rows:
+            key = row[0]
+            if shares > 1 and owner(key, shares) != share:
+                continue
+            position = len(keys)
+            keys.append(key)
+            for e164 in reader(row):  # screenpop's E.164 text: "+" and at most 15 digits
+                number = int(e164) if len(e164) <= 16 and e164[1:].isdigit() else e164_to_int(e164)
+                if number is not None:
+                    numbers.append(number)
+                    positions.append(position)
+
+    def share(self) -> Share:
+        return Share(
+            key_column(self._keys),
+            np.array(self._numbers, dtype=np.int64),
+            np.array(self._positions, dtype=np.int32),
+            self._reader.unreadable,
+            tuple(self._reader.unreadable_examples)[:UNREADABLE_EXAMPLES],
+        )

@@ -11,7 +11,7 @@ code falling back to ``numbers.default_region``) is screenpop's
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from screenpop.connector_api import ConnectorContext
@@ -31,32 +31,37 @@ class RowReader:
     """
 
     def __init__(self, columns: Sequence[str], region_column: str | None, context: ConnectorContext) -> None:
-        self._context = context
         self._region_at = region_position(columns, region_column)
         self._phones = tuple(i for i in range(1, len(columns)) if i != self._region_at)
-        self._read: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._numbers_of = context.read_numbers or context.stored_numbers
+        self._read: dict[object, tuple[str, ...]] = {}
         self.unreadable = 0
         self.unreadable_examples: dict[str, None] = {}
 
-    def __call__(self, row: Sequence[Any]) -> Iterator[str]:
+    def __call__(self, row: Sequence[Any]) -> list[str]:
+        """The row's numbers; the region cell is read as it is stored (screenpop cleans it)."""
         region = row[self._region_at] if self._region_at is not None else None
         region_text = region.strip().upper() if isinstance(region, str) else ""
+        found: list[str] = []
         for position in self._phones:
             raw = row[position]
-            text = str(raw).strip() if raw is not None else ""
+            if raw is None:
+                continue
+            text = raw.strip() if type(raw) is str else str(raw).strip()
             if not text:
                 continue
-            key = (text, region_text)
+            key = (text, region_text) if region_text else text
             numbers = self._read.get(key)
             if numbers is None:
                 if len(self._read) >= REMEMBERED_READINGS:
                     self._read.clear()  # one Python object per distinct cell would undo the compact index
-                numbers = self._read[key] = self._context.stored_numbers(text, region_text or None)
+                numbers = self._read[key] = self._numbers_of(text, region_text or None)
             if not numbers:  # a caller with this number is never found: `screenpop check` says so
                 self.unreadable += 1
                 if len(self.unreadable_examples) < UNREADABLE_EXAMPLES:
                     self.unreadable_examples.setdefault(text)
-            yield from numbers
+            found += numbers
+        return found
 
 
 def region_position(columns: Sequence[str], region_column: str | None) -> int | None:

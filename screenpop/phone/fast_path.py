@@ -222,3 +222,186 @@ def _possible_e164(country_code: int, nsn: str) -> str | None:
     if plan is None or _length_verdict(nsn, plan) not in ("possible", "local_only"):
         return None
     return f"+{country_code}{nsn}"
+
+
+#: A stored cell of digits, spaces and ``( ) . -`` only (an optional leading ``+``): no label, no
+#: extension, no second number, so ``stored_numbers`` reads it exactly as ``fast_e164`` does.
+_PLAIN_CELL = re.compile(r" *\+?[0-9(][0-9 ().\-]{2,40} *")
+#: A prefix pattern is decided on a number's first digits only when it reads at most this many.
+_MAX_PREFIX_WIDTH = 8
+
+
+def fast_cell_e164(text: str, region: str) -> tuple[bool, str | None]:
+    """``fast_e164`` for a plain stored cell, with its prefix decisions remembered per leading digits.
+
+    A table of 10^7 rows holds 10^7 different numbers but only a few hundred
+    different first digits; whether the IDD, a trunk prefix or the region's
+    own code applies depends only on those (``_prefix_width``), so the regexes
+    run once per distinct head instead of once per row. ``(False, None)``
+    sends the cell the ordinary way; the answer is otherwise ``fast_e164``'s.
+    """
+    if _PLAIN_CELL.fullmatch(text) is None:
+        return False, None
+    body = text.strip(" ")
+    digits = body.translate(_SEPARATORS)
+    if digits.startswith("+"):
+        return _fast_international(digits[1:])
+    if len(digits) < 3 or digits in TWILIO_WITHHELD_DIGITS or not digits.strip("0"):
+        return False, None
+    if digits.startswith("00") and not body.startswith("00"):
+        return False, None
+    rule = _national_rule(region)
+    head = _national_head(rule.region, digits[: rule.width]) if rule is not None else ""
+    if rule is not None and head == "plain" and 2 <= len(digits) <= 17:
+        return True, (f"+{rule.code}{digits}" if len(digits) in rule.accepted else None)
+    if rule is not None and head == "own code":
+        rest = digits[len(str(rule.code)) :]
+        if _own_code_is_plain(rule, digits, rest):
+            return True, (f"+{rule.code}{rest}" if len(rest) in rule.accepted else None)
+    region = region.upper() if isinstance(region, str) else ""
+    split = _split_national(digits, region)  # what fast_e164 does after the same checks
+    return (False, None) if split is None else (True, _possible_e164(*split))
+
+
+def _fast_international(digits: str) -> tuple[bool, str | None]:
+    """After a ``+``: the country code by its first digits, the NSN untouched when no trunk prefix applies."""
+    if len(digits) < 3 or digits in TWILIO_WITHHELD_DIGITS or not digits.strip("0"):
+        return False, None
+    found = None if digits[0] == "0" else _code_of(digits[:3])
+    if found is None:
+        return False, None
+    size, code = found
+    rest = digits[size:]
+    width = _country_width(code)
+    if width is not None and _country_is_plain(code, rest[:width]) and 2 <= len(rest) <= 17:
+        return True, (f"+{code}{rest}" if len(rest) in _accepted_lengths(code) else None)
+    split = _split_international(digits)
+    return (False, None) if split is None else (True, _possible_e164(*split))
+
+
+def _pattern_width(pattern: re.Pattern[str] | None) -> int | None:
+    """The most characters an anchored match can read; None when it may look further (or anywhere)."""
+    if pattern is None:
+        return 0
+    source = pattern.pattern
+    if any(mark in source for mark in ("$", "^", "\\b", "\\B", "\\A", "\\Z")) or "(?" in source.replace(
+        "(?:", ""
+    ):
+        return None  # an assertion looks past what the match consumes
+    high = re._parser.parse(source).getwidth()[1]  # type: ignore[attr-defined]
+    return int(high) if high <= _MAX_PREFIX_WIDTH else None
+
+
+@functools.cache
+def _national_width(region: str) -> int | None:
+    """How many leading digits decide whether a national number of ``region`` is read untouched."""
+    plan = _region_plan(region)
+    if plan is None:
+        return None
+    widths = (_pattern_width(plan.idd), _pattern_width(plan.national_prefix))
+    if None in widths:
+        return None
+    return max(2, len(str(plan.country_code)), *(w for w in widths if w is not None))
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """What decides a national number of one region on its leading digits (``fast_cell_e164``)."""
+
+    region: str
+    width: int
+    """How many leading digits decide the IDD, ``00``, own code and trunk prefix."""
+    code: int
+    accepted: frozenset[int]
+    """The NSN lengths ``_possible_e164`` accepts for ``code``."""
+    too_long_from: int
+    """From this length on (unless a local-only length), the region calls a number too long."""
+    local_lengths: frozenset[int]
+    rest_width: int | None
+    """Leading digits after the own code that decide both trunk prefixes; None: undecidable."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _national_rule(given: str) -> _Rule | None:
+    """The rule of a region as given (any case); None when prefixes cannot be decided on leading digits."""
+    region = given.upper() if isinstance(given, str) else ""
+    width = _national_width(region) if region in phonenumbers.SUPPORTED_REGIONS else None
+    plan = _region_plan(region) if width is not None else None
+    if width is None or plan is None:
+        return None
+    country = _country_plan(plan.country_code)
+    widths = (_pattern_width(plan.national_prefix), _country_width(plan.country_code))
+    return _Rule(
+        region,
+        width,
+        plan.country_code,
+        _accepted_lengths(plan.country_code),
+        plan.lengths[-1] + 1 if plan.lengths else 0,
+        plan.local_lengths,
+        None if country is None or None in widths else max(w or 0 for w in widths),
+    )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _national_head(region: str, head: str) -> str:
+    """``plain`` (no IDD, ``00``, own code or trunk prefix), ``own code``, or "" (the full way)."""
+    plan = _region_plan(region)
+    if plan is None or head.startswith("00"):
+        return ""
+    if plan.idd is not None and plan.idd.match(head) is not None:
+        return ""
+    if head.startswith(str(plan.country_code)):
+        return "own code"
+    trunk = plan.national_prefix is not None and plan.national_prefix.match(head) is not None
+    return "" if trunk else "plain"
+
+
+def _own_code_is_plain(rule: _Rule, digits: str, rest: str) -> bool:
+    """``1 415 555 0132``: too long with the code, so ``_split_own_code`` takes it off; no trunk prefix."""
+    if rule.rest_width is None or not 2 <= len(rest) <= 17 or len(digits) in rule.local_lengths:
+        return False
+    return len(digits) >= rule.too_long_from and _after_own_code_is_plain(
+        rule.region, rest[: rule.rest_width]
+    )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _after_own_code_is_plain(region: str, head: str) -> bool:
+    """Neither the region's nor the code's main region's trunk prefix starts ``head``."""
+    plan = _region_plan(region)
+    country = _country_plan(plan.country_code) if plan is not None else None
+    if plan is None or country is None:
+        return False
+    return not any(
+        p is not None and p.match(head) is not None for p in (plan.national_prefix, country.national_prefix)
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _code_of(head: str) -> tuple[int, int] | None:
+    """The country code at the start of three digits, as ``_split_international`` finds it."""
+    for size in (1, 2, 3):
+        code = int(head[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return (size, code) if _country_plan(code) is not None else None
+    return None
+
+
+@functools.cache
+def _country_width(code: int) -> int | None:
+    plan = _country_plan(code)
+    return None if plan is None else _pattern_width(plan.national_prefix)
+
+
+@functools.cache
+def _accepted_lengths(code: int) -> frozenset[int]:
+    """The NSN lengths ``_possible_e164`` accepts for ``code`` (possible, or possible locally)."""
+    plan = _country_plan(code)
+    return frozenset() if plan is None else frozenset(plan.lengths) | plan.local_lengths
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _country_is_plain(code: int, head: str) -> bool:
+    """No trunk prefix at the start of the NSN's first digits (``+44 0 20 ...`` is not plain)."""
+    plan = _country_plan(code)
+    return plan is not None and not (plan.national_prefix is not None and plan.national_prefix.match(head))

@@ -1,0 +1,99 @@
+"""When the number index is rebuilt, and what a failed rebuild leaves in place.
+
+The keeper holds the current ``PhoneIndex`` and swaps in a complete new one,
+so a lookup never sees a half-built index and a failed refresh keeps serving
+the previous one (``index.py`` says how an index is built).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from .index import PhoneIndex
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_FAILURE_S = 30.0
+
+
+class IndexKeeper:
+    """Holds the current index and refreshes it every ``every_s`` in one background task.
+
+    ``load(previous)`` returns a complete new index: a full read when
+    ``previous`` is None, else (if the source supports it) ``previous``
+    updated with the rows changed since. Every ``full_every``-th refresh is a
+    full one, which also forgets rows deleted outright. The keeper only
+    decides when, swaps the result in, and logs failures without the
+    database URL; a failure is retried sooner than a normal refresh.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        load: Callable[[PhoneIndex | None], Awaitable[PhoneIndex]],
+        every_s: float,
+        full_every: int = 1,
+    ) -> None:
+        self._name = name
+        self._load = load
+        self._every_s = every_s
+        self._full_every = max(1, full_every)
+        self._since_full = 0
+        self.index: PhoneIndex | None = None
+        self.error: str | None = None
+        self.last_kind: str | None = None
+        """``full`` or ``incremental``: what the last successful refresh did."""
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Build the first index now, then keep refreshing in the background."""
+        await self.refresh()
+        self._task = asyncio.create_task(self._refresh_forever(), name=f"sql-index-{self._name}")
+
+    async def refresh(self, *, full: bool = False) -> bool:
+        """Build a new index and swap it in; on failure keep the old one and remember why."""
+        previous = self.index
+        if full or previous is None or self._since_full + 1 >= self._full_every:
+            previous = None
+        try:
+            index = await self._load(previous)
+        except Exception as exc:
+            self.error = _short(exc)
+            log.warning(
+                "connector %s: index refresh failed, keeping the previous index: %s", self._name, self.error
+            )
+            return False
+        self._since_full = 0 if previous is None else self._since_full + 1
+        self.last_kind = "full" if previous is None else "incremental"
+        self.index, self.error = index, None
+        log.info(  # counts only: the unreadable numbers themselves are customer data
+            "connector %s: index (%s) holds %d numbers from %d rows (%d stored numbers unreadable)",
+            self._name,
+            self.last_kind,
+            index.distinct_numbers,
+            index.rows,
+            index.unreadable,
+        )
+        return True
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _refresh_forever(self) -> None:
+        ok = self.error is None
+        while True:  # ends when close() cancels the task
+            await asyncio.sleep(self._every_s if ok else min(self._every_s, RETRY_AFTER_FAILURE_S))
+            ok = await self.refresh()
+
+
+def _short(exc: BaseException) -> str:
+    """The loader already turns database errors into safe text; keep only its first line."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
