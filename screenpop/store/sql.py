@@ -31,6 +31,8 @@ import screenpop.store.outbox as outbox
 import screenpop.store.rows as shape
 from screenpop.errors import Forbidden, NotFound
 from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
+from screenpop.store.history import NEWEST_CALL_FIRST, HistorySQL
+from screenpop.store.hot_writes import HotWrites
 from screenpop.store.rows import CallState, CallWrite, EventWrite, SummaryWrite
 from screenpop.store.schema import STATUS_RANK, audit, call_events, call_recipients, calls
 from screenpop.store.schema import notes as note_table
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
     from screenpop.store.rows import AnyRow
 
 P = sa.bindparam
-NEWEST_CALL_FIRST = (calls.c.received_at.desc(), calls.c.id.desc())
 SAME_CALL = sa.and_(calls.c.provider == P("w_provider"), calls.c.call_id == P("w_call_id"))
 
 
@@ -73,42 +74,14 @@ class StoreSQL:
             .where(note_table.c.call_pk.in_(P("w_pks", expanding=True)))
             .order_by(note_table.c.created_at, note_table.c.id)
         )
-        # each earlier call with its latest note, in one statement (the card waits for it)
-        later = note_table.alias("later")
-        latest_note = (
-            sa.select(later.c.id)
-            .where(later.c.call_pk == calls.c.id)
-            .order_by(later.c.created_at.desc(), later.c.id.desc())
-            .limit(1)
-            .correlate(calls)
-            .scalar_subquery()
-        )
-        history = (
-            sa.select(  # in the order rows.history_entry unpacks
-                calls.c.call_id,
-                calls.c.received_at,
-                calls.c.answered_by,
-                note_table.c.agent_id.label("note_agent"),
-                note_table.c.disposition,
-                note_table.c.notes,
-            )
-            .select_from(calls.outerjoin(note_table, note_table.c.id == latest_note))
-            .where(calls.c.caller_e164 == P("w_e164"))
-            .order_by(*NEWEST_CALL_FIRST)
-            .limit(P("w_limit", type_=sa.Integer))
-        )
-        self._history = history
-        self._history_except = history.where(calls.c.call_id != P("w_exclude"))
-        self._history_except_of = history.where(
-            sa.not_(sa.and_(calls.c.call_id == P("w_exclude"), calls.c.provider == P("w_exclude_provider")))
-        )
         recent = sa.select(calls).order_by(*NEWEST_CALL_FIRST).limit(P("w_limit", type_=sa.Integer))
         self._recent_all = recent
         self._recent_of_agent = recent.join(call_recipients, call_recipients.c.call_pk == calls.c.id).where(
             call_recipients.c.agent_id == P("w_agent")
         )
-        self._insert_audit = audit.insert()
         self._select_one = sa.select(1)
+        self._history = HistorySQL(dialect)
+        self._hot = HotWrites(dialect, insert)
 
     def ping(self, conn: sa.Connection) -> None:
         """The cheapest statement that proves the database answers."""
@@ -153,14 +126,12 @@ class StoreSQL:
                 summarised.add((write.provider, write.call_id))
                 continue
             if (write.event.provider, write.event.call_id) in summarised:
-                conn.execute(self._set_summary, summaries)
+                self._hot.summaries.many(conn, summaries)
                 summaries, summarised = [], set()
             call_pk = self._apply_event(conn, write, now)
             recipients += self._recipient_rows(call_pk, shape.agents_of(write.recipients), now)
-        if summaries:
-            conn.execute(self._set_summary, summaries)
-        if recipients:
-            conn.execute(self._insert_recipients, recipients)
+        self._hot.summaries.many(conn, summaries)
+        self._hot.recipients.many(conn, recipients)
 
     def add_recipients(
         self, conn: sa.Connection, provider: str, call_id: str, agents: list[str], now: datetime
@@ -193,15 +164,7 @@ class StoreSQL:
         self, conn: sa.Connection, caller_e164: str, limit: int, exclude: tuple[str | None, str] | None
     ) -> tuple[HistoryEntry, ...]:
         """Earlier calls of a number; ``exclude`` is the (provider or None for any, call id) being shown."""
-        params: dict[str, Any] = {"w_e164": caller_e164, "w_limit": limit}
-        if exclude is None:
-            rows = conn.execute(self._history, params).all()
-        elif exclude[0] is None:
-            rows = conn.execute(self._history_except, {**params, "w_exclude": exclude[1]}).all()
-        else:
-            of = {**params, "w_exclude": exclude[1], "w_exclude_provider": exclude[0]}
-            rows = conn.execute(self._history_except_of, of).all()
-        return tuple(shape.history_entry(r) for r in rows)
+        return self._history.read(conn, caller_e164, limit, exclude)
 
     # -- notes and audit -------------------------------------------------------
 
@@ -264,7 +227,7 @@ class StoreSQL:
         return {"call_id": call_id, "provider": call.provider, **shape.note_json(note)}
 
     def insert_audit(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-        conn.execute(self._insert_audit, rows)
+        self._hot.audit.many(conn, rows)
 
     @staticmethod
     def audit_rows(conn: sa.Connection, limit: int) -> list[JSON]:
@@ -304,9 +267,10 @@ class StoreSQL:
         event = write.event
         shape.check_id("provider", event.provider)
         shape.check_id("call_id", event.call_id)
-        call_pk = self._create_call(conn, event, write.caller_e164, now)
-        if call_pk is not None:
-            self._add_event(conn, call_pk, event, now)
+        created = self._hot.call.first(conn, shape.new_call(event, write.caller_e164, now))
+        if created is not None:
+            call_pk: int = created[0]
+            self._hot.event.many(conn, [shape.new_event(call_pk, event, now)])
         else:
             row = self._locked_call(conn, event.provider, event.call_id)
             call_pk = row.id
