@@ -27,6 +27,7 @@ from screenpop.store.connections import Database, failure_reason, open_database,
 from screenpop.store.erasure import BATCH_ROWS as ERASE_BATCH_ROWS
 from screenpop.store.erasure import CallRef, ErasureSQL, ErasureTarget
 from screenpop.store.feedback import FeedbackSQL
+from screenpop.store.history_reads import HistoryReads, Request, read_all
 from screenpop.store.outbox import LeasedEntry, OutboxSQL, SinkBacklog
 from screenpop.store.retention import BATCH_ROWS, PURGED_TABLES, Purger, PurgeReport, RetentionPolicy
 from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
@@ -59,6 +60,8 @@ class Store:
             self._write_audit, interval_s=audit_interval_s, batch_rows=audit_batch_rows, observer=observer
         )
         self._audit.start()
+        self._histories = HistoryReads(self._read_histories)
+        self._read_all = read_all(self._sql.history)
         self._closed = False
 
     @classmethod
@@ -107,6 +110,7 @@ class Store:
         if self._closed:
             return
         self._closed = True
+        await self._histories.close()
         await self._audit.close()
         await self._db.close()
 
@@ -167,12 +171,17 @@ class Store:
         """Previous calls from this number, newest first, with their latest note.
 
         The call being shown is left out: ``exclude_call_id`` of
-        ``exclude_provider`` (of any provider when that is None).
+        ``exclude_provider`` (of any provider when that is None).  Reads
+        asked for close together share one transaction (``store.history_reads``).
         """
         if not caller_e164 or limit <= 0:
             return ()
         exclude = None if exclude_call_id is None else (exclude_provider, exclude_call_id)
-        return await self._db.read(self._sql.history, caller_e164, shape.bounded(limit), exclude)
+        return await self._histories.read((caller_e164, shape.bounded(limit), exclude))
+
+    async def _read_histories(self, requests: Sequence[Request]) -> list[tuple[HistoryEntry, ...]]:
+        """A batch of ``history`` reads in one read transaction (``store.history_reads``)."""
+        return await self._db.read(self._read_all, requests)
 
     # -- notes ---------------------------------------------------------------
 

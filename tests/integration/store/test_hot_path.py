@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -133,3 +134,25 @@ async def test_history_leaves_out_only_the_call_of_that_provider(store: Store) -
     assert [e.disposition for e in await store.history(number, 5, "c-1", "other")] == [None]
     assert await store.history(number, 5, "c-1") == ()
     assert len(await store.history(number, 5)) == 2
+
+
+async def test_history_reads_asked_for_together_are_one_transaction_with_each_its_answer(
+    store: Store,
+) -> None:
+    """Cards asking at once share a read transaction, and each gets its own number's calls and notes."""
+    for call_id, number in (("a-1", "+14155550001"), ("b-1", "+14155550002"), ("b-2", "+14155550002")):
+        await store.record_event(event(call_id, RINGING, from_raw=number), number)
+        await store.add_recipients("pbx", call_id, ["agent-1"])
+    await store.save_note("b-1", "agent-1", "sale", "sold", False)
+    before = store._histories.transactions
+
+    a, b, b_without_b2 = await asyncio.gather(
+        store.history("+14155550001", 5),
+        store.history("+14155550002", 5),
+        store.history("+14155550002", 5, "b-2", "pbx"),
+    )
+
+    assert store._histories.transactions == before + 1
+    assert [e.call_id for e in a] == ["a-1"]
+    assert [(e.call_id, e.disposition) for e in b] == [("b-2", None), ("b-1", "sale")]
+    assert [(e.call_id, e.notes) for e in b_without_b2] == [("b-1", "sold")]
