@@ -35,6 +35,9 @@ from screenpop.store.sql import StoreSQL
 
 T = TypeVar("T")
 
+AUDIT_INTERVAL_S = 0.25
+"""How long card audit rows wait for a call-record batch to carry them before being written alone."""
+
 __all__ = ["CallState", "CallWrite", "EventWrite", "FeedbackWrite", "Store", "SummaryWrite"]
 
 
@@ -69,7 +72,7 @@ class Store:
         cls,
         url: str,
         *,
-        audit_interval_s: float = 0.05,
+        audit_interval_s: float = AUDIT_INTERVAL_S,
         audit_batch_rows: int = 200,
         observer: DropObserver | None = None,
         sinks: Sequence[str] = (),
@@ -136,8 +139,20 @@ class Store:
         Same rules as ``record_event``/``add_recipients``/``save_summary``, but
         one BEGIN/COMMIT for the lot: at 50 calls a second that is most of
         the store's cost.  A summary for a call that is not there is skipped.
+        The audit rows queued meanwhile are written in the same transaction
+        (one transaction instead of two); any it does not store go back to
+        the audit queue, which writes them on its own.
         """
-        await self._db.write(self._sql.record_batch, writes, shape.now())
+        rows = self._audit.take()
+        try:
+            stored = await self._db.write(self._sql.record_batch, writes, shape.now(), rows)
+        except BaseException:
+            self._audit.give_back(rows)
+            raise
+        if stored:
+            self._audit.written(rows)
+        else:
+            self._audit.give_back(rows)
 
     async def add_recipients(self, provider: str, call_id: str, agent_ids: Iterable[str]) -> None:
         """Remember that these agents got the call's card (each agent once)."""

@@ -31,6 +31,7 @@ import screenpop.store.outbox as outbox
 import screenpop.store.rows as shape
 from screenpop.errors import Forbidden, NotFound
 from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
+from screenpop.retry import is_transient
 from screenpop.store.history import NEWEST_CALL_FIRST, HistorySQL
 from screenpop.store.hot_writes import HotWrites
 from screenpop.store.rows import CallState, CallWrite, EventWrite, SummaryWrite
@@ -109,8 +110,18 @@ class StoreSQL:
             recipients=self._recipients_of(conn, row.id),
         )
 
-    def record_batch(self, conn: sa.Connection, writes: Sequence[CallWrite], now: datetime) -> None:
+    def record_batch(
+        self,
+        conn: sa.Connection,
+        writes: Sequence[CallWrite],
+        now: datetime,
+        audit_rows: Sequence[dict[str, Any]] = (),
+    ) -> bool:
         """Events, recipient lists and summaries in one transaction; a summary of no call is skipped.
+
+        ``audit_rows`` go in the same transaction, within a savepoint: rows
+        the database refuses are rolled back alone (False is returned, and
+        the audit queue writes them its own way) and the records commit.
 
         The batch's recipients go in one executemany at the end, and its
         summaries in one per run: a summary waits only until an event of its
@@ -132,6 +143,20 @@ class StoreSQL:
             recipients += self._recipient_rows(call_pk, shape.agents_of(write.recipients), now)
         self._hot.summaries.many(conn, summaries)
         self._hot.recipients.many(conn, recipients)
+        return self._audit_within(conn, audit_rows)
+
+    def _audit_within(self, conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> bool:
+        """Audit rows under a savepoint of the caller's transaction; False when the database refused them."""
+        if not rows:
+            return True
+        try:
+            with conn.begin_nested():
+                self._hot.audit.many(conn, rows)
+        except sa.exc.DBAPIError as exc:
+            if is_transient(exc):
+                raise  # the database is away or locked: the whole transaction is retried
+            return False  # refused data: the audit queue finds the row at fault, row by row
+        return True
 
     def add_recipients(
         self, conn: sa.Connection, provider: str, call_id: str, agents: list[str], now: datetime

@@ -156,3 +156,34 @@ async def test_history_reads_asked_for_together_are_one_transaction_with_each_it
     assert [e.call_id for e in a] == ["a-1"]
     assert [(e.call_id, e.disposition) for e in b] == [("b-2", None), ("b-1", "sale")]
     assert [(e.call_id, e.notes) for e in b_without_b2] == [("b-1", "sold")]
+
+
+async def test_a_record_batch_carries_the_queued_audit_rows_in_its_transaction(store: Store) -> None:
+    """Card audit rows queued before a batch are stored by that batch, with its records."""
+    store.audit_card("agent-1", "c-1", 1, ["crm"], "pbx")
+    store.audit_card("agent-1", "c-1", 2, ["crm", "orders"], "pbx")
+
+    await store.record_batch(
+        [EventWrite(event("c-1", RINGING, from_raw="+1415"), "+14155550132", ("agent-1",))]
+    )
+
+    assert store.audit_stats == {"pending": 0, "batches": 1, "dropped": 0}
+    assert await stored(store, "SELECT call_id, version FROM audit ORDER BY id") == [("c-1", 1), ("c-1", 2)]
+    assert await store.recipients("pbx", "c-1") == ("agent-1",)
+
+
+async def test_a_refused_audit_row_loses_neither_the_records_nor_the_other_rows(store: Store) -> None:
+    """An audit row the database refuses is rolled back alone: the records commit, the good rows follow."""
+    store.audit_card("agent-1", "c-1", 1, ["crm"], "pbx")
+    store._audit.put({**store._audit.take()[0], "action": "refused"})  # no such action: the CHECK refuses it
+    store.audit_card("agent-1", "c-1", 2, ["crm"], "pbx")
+
+    await store.record_batch(
+        [EventWrite(event("c-1", RINGING, from_raw="+1415"), "+14155550132", ("agent-1",))]
+    )
+
+    assert await store.recipients("pbx", "c-1") == ("agent-1",)
+    assert store.audit_stats["pending"] == 2  # back in the audit queue, which finds the one at fault
+    await store.flush_audit()
+    assert await stored(store, "SELECT version FROM audit") == [(2,)]
+    assert store.audit_stats["dropped"] == 1
