@@ -187,3 +187,17 @@ async def test_a_refused_audit_row_loses_neither_the_records_nor_the_other_rows(
     await store.flush_audit()
     assert await stored(store, "SELECT version FROM audit") == [(2,)]
     assert store.audit_stats["dropped"] == 1
+
+
+async def test_history_keeps_the_newest_calls_and_only_their_own_latest_notes(store: Store) -> None:
+    """With more calls than the limit, the newest are listed, each with its own latest note or none."""
+    number = "+14155550132"
+    for n in range(8):
+        await store.record_event(event(f"c-{n}", RINGING, from_raw=number), number)
+        await store.add_recipients("pbx", f"c-{n}", ["agent-1"])
+    for n, text in ((0, "oldest"), (5, "first"), (5, "second"), (7, "newest")):
+        await store.save_note(f"c-{n}", "agent-1", "done", text, False)
+
+    entries = await store.history(number, 3, "c-7", "pbx")
+
+    assert [(e.call_id, e.notes) for e in entries] == [("c-6", None), ("c-5", "second"), ("c-4", None)]
