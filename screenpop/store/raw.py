@@ -104,11 +104,12 @@ class RawStatement:
 
     def all(self, conn: sa.Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Every row the statement returns."""
+        values = self.values(params)
         cursor = _cursor(conn)
         try:
-            cursor.execute(self.sql, self.values(params))
+            cursor.execute(self.sql, values)
             return list(cursor.fetchall())
-        except Exception as exc:
+        except conn.dialect.loaded_dbapi.Error as exc:
             raise _wrapped(conn, self.sql, exc) from exc
         finally:
             cursor.close()
@@ -122,10 +123,11 @@ class RawStatement:
         """One ``executemany`` of these rows; nothing for none."""
         if not rows:
             return
+        values = [self.values(r) for r in rows]
         cursor = _cursor(conn)
         try:
-            cursor.executemany(self.sql, [self.values(r) for r in rows])
-        except Exception as exc:
+            cursor.executemany(self.sql, values)
+        except conn.dialect.loaded_dbapi.Error as exc:
             raise _wrapped(conn, self.sql, exc) from exc
         finally:
             cursor.close()
@@ -139,11 +141,10 @@ def _cursor(conn: sa.Connection) -> Any:
 
 
 def _wrapped(conn: sa.Connection, sql: str, exc: Exception) -> BaseException:
-    """The driver's error as SQLAlchemy raises it from ``execute``; any other error as it is."""
+    """The driver's error as SQLAlchemy raises it from ``execute`` (a lost connection invalidated)."""
     dialect = conn.dialect
     dbapi = dialect.loaded_dbapi
-    if not isinstance(exc, dbapi.Error):
-        return exc
+    assert isinstance(exc, dbapi.Error)  # the only kind the callers catch
     invalidated = dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
     if invalidated:
         conn.invalidate(exc)
