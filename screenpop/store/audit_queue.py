@@ -76,6 +76,26 @@ class AuditQueue:
         if len(self._rows) >= self._batch_rows:
             self._full.set()
 
+    def take(self) -> list[dict[str, Any]]:
+        """The rows queued now (up to one statement's worth), for another writer's transaction.
+
+        That writer hands them back (``give_back``) if its transaction does
+        not store them, or reports them ``written``.
+        """
+        count = min(len(self._rows), MAX_STATEMENT_ROWS)
+        return [self._rows.popleft() for _ in range(count)]
+
+    def give_back(self, rows: list[dict[str, Any]]) -> None:
+        """Taken rows that were not written: queued again, ahead of newer ones, for this queue's writer."""
+        if rows:
+            self._requeue(rows)
+            self._wake.set()
+
+    def written(self, rows: list[dict[str, Any]]) -> None:
+        """Taken rows that another writer's transaction stored."""
+        if rows:
+            self.batches += 1
+
     @property
     def pending(self) -> int:
         return len(self._rows)

@@ -27,12 +27,16 @@ from screenpop.store.connections import Database, failure_reason, open_database,
 from screenpop.store.erasure import BATCH_ROWS as ERASE_BATCH_ROWS
 from screenpop.store.erasure import CallRef, ErasureSQL, ErasureTarget
 from screenpop.store.feedback import FeedbackSQL
+from screenpop.store.history_reads import HistoryReads, Request, read_all
 from screenpop.store.outbox import LeasedEntry, OutboxSQL, SinkBacklog
 from screenpop.store.retention import BATCH_ROWS, PURGED_TABLES, Purger, PurgeReport, RetentionPolicy
 from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
 from screenpop.store.sql import StoreSQL
 
 T = TypeVar("T")
+
+AUDIT_INTERVAL_S = 0.25
+"""How long card audit rows wait for a call-record batch to carry them before being written alone."""
 
 __all__ = ["CallState", "CallWrite", "EventWrite", "FeedbackWrite", "Store", "SummaryWrite"]
 
@@ -59,6 +63,8 @@ class Store:
             self._write_audit, interval_s=audit_interval_s, batch_rows=audit_batch_rows, observer=observer
         )
         self._audit.start()
+        self._histories = HistoryReads(self._read_histories)
+        self._read_all = read_all(self._sql.history)
         self._closed = False
 
     @classmethod
@@ -66,7 +72,7 @@ class Store:
         cls,
         url: str,
         *,
-        audit_interval_s: float = 0.05,
+        audit_interval_s: float = AUDIT_INTERVAL_S,
         audit_batch_rows: int = 200,
         observer: DropObserver | None = None,
         sinks: Sequence[str] = (),
@@ -107,6 +113,7 @@ class Store:
         if self._closed:
             return
         self._closed = True
+        await self._histories.close()
         await self._audit.close()
         await self._db.close()
 
@@ -132,8 +139,20 @@ class Store:
         Same rules as ``record_event``/``add_recipients``/``save_summary``, but
         one BEGIN/COMMIT for the lot: at 50 calls a second that is most of
         the store's cost.  A summary for a call that is not there is skipped.
+        The audit rows queued meanwhile are written in the same transaction
+        (one transaction instead of two); any it does not store go back to
+        the audit queue, which writes them on its own.
         """
-        await self._db.write(self._sql.record_batch, writes, shape.now())
+        rows = self._audit.take()
+        try:
+            stored = await self._db.write(self._sql.record_batch, writes, shape.now(), rows)
+        except BaseException:
+            self._audit.give_back(rows)
+            raise
+        if stored:
+            self._audit.written(rows)
+        else:
+            self._audit.give_back(rows)
 
     async def add_recipients(self, provider: str, call_id: str, agent_ids: Iterable[str]) -> None:
         """Remember that these agents got the call's card (each agent once)."""
@@ -167,12 +186,17 @@ class Store:
         """Previous calls from this number, newest first, with their latest note.
 
         The call being shown is left out: ``exclude_call_id`` of
-        ``exclude_provider`` (of any provider when that is None).
+        ``exclude_provider`` (of any provider when that is None).  Reads
+        asked for close together share one transaction (``store.history_reads``).
         """
         if not caller_e164 or limit <= 0:
             return ()
         exclude = None if exclude_call_id is None else (exclude_provider, exclude_call_id)
-        return await self._db.read(self._sql.history, caller_e164, shape.bounded(limit), exclude)
+        return await self._histories.read((caller_e164, shape.bounded(limit), exclude))
+
+    async def _read_histories(self, requests: Sequence[Request]) -> list[tuple[HistoryEntry, ...]]:
+        """A batch of ``history`` reads in one read transaction (``store.history_reads``)."""
+        return await self._db.read(self._read_all, requests)
 
     # -- notes ---------------------------------------------------------------
 

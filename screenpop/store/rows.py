@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from screenpop.errors import BadRequest
-from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
+from screenpop.model import JSON, CallEvent, EventKind
 from screenpop.store.schema import (
     FEEDBACK_OUTCOMES,
     MAX_DISPOSITION,
@@ -222,13 +222,3 @@ def call_json(row: AnyRow, call_notes: list[JSON]) -> JSON:
         "summary": row.summary,
         "notes": call_notes,
     }
-
-
-def history_entry(row: AnyRow) -> HistoryEntry:
-    """An earlier call and its latest note (who answered, else who wrote the note).
-
-    The row is unpacked rather than read by name: cheaper, and this runs
-    for every history line of every card.
-    """
-    call_id, received_at, answered_by, note_agent, disposition, notes = row
-    return HistoryEntry(call_id, iso(received_at) or "", answered_by or note_agent, disposition, notes)

@@ -31,6 +31,9 @@ import screenpop.store.outbox as outbox
 import screenpop.store.rows as shape
 from screenpop.errors import Forbidden, NotFound
 from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
+from screenpop.retry import is_transient
+from screenpop.store.history import NEWEST_CALL_FIRST, HistorySQL
+from screenpop.store.hot_writes import HotWrites
 from screenpop.store.rows import CallState, CallWrite, EventWrite, SummaryWrite
 from screenpop.store.schema import STATUS_RANK, audit, call_events, call_recipients, calls
 from screenpop.store.schema import notes as note_table
@@ -39,7 +42,6 @@ if TYPE_CHECKING:
     from screenpop.store.rows import AnyRow
 
 P = sa.bindparam
-NEWEST_CALL_FIRST = (calls.c.received_at.desc(), calls.c.id.desc())
 SAME_CALL = sa.and_(calls.c.provider == P("w_provider"), calls.c.call_id == P("w_call_id"))
 
 
@@ -73,42 +75,14 @@ class StoreSQL:
             .where(note_table.c.call_pk.in_(P("w_pks", expanding=True)))
             .order_by(note_table.c.created_at, note_table.c.id)
         )
-        # each earlier call with its latest note, in one statement (the card waits for it)
-        later = note_table.alias("later")
-        latest_note = (
-            sa.select(later.c.id)
-            .where(later.c.call_pk == calls.c.id)
-            .order_by(later.c.created_at.desc(), later.c.id.desc())
-            .limit(1)
-            .correlate(calls)
-            .scalar_subquery()
-        )
-        history = (
-            sa.select(  # in the order rows.history_entry unpacks
-                calls.c.call_id,
-                calls.c.received_at,
-                calls.c.answered_by,
-                note_table.c.agent_id.label("note_agent"),
-                note_table.c.disposition,
-                note_table.c.notes,
-            )
-            .select_from(calls.outerjoin(note_table, note_table.c.id == latest_note))
-            .where(calls.c.caller_e164 == P("w_e164"))
-            .order_by(*NEWEST_CALL_FIRST)
-            .limit(P("w_limit", type_=sa.Integer))
-        )
-        self._history = history
-        self._history_except = history.where(calls.c.call_id != P("w_exclude"))
-        self._history_except_of = history.where(
-            sa.not_(sa.and_(calls.c.call_id == P("w_exclude"), calls.c.provider == P("w_exclude_provider")))
-        )
         recent = sa.select(calls).order_by(*NEWEST_CALL_FIRST).limit(P("w_limit", type_=sa.Integer))
         self._recent_all = recent
         self._recent_of_agent = recent.join(call_recipients, call_recipients.c.call_pk == calls.c.id).where(
             call_recipients.c.agent_id == P("w_agent")
         )
-        self._insert_audit = audit.insert()
         self._select_one = sa.select(1)
+        self._history = HistorySQL(dialect)
+        self._hot = HotWrites(dialect, insert)
 
     def ping(self, conn: sa.Connection) -> None:
         """The cheapest statement that proves the database answers."""
@@ -136,8 +110,18 @@ class StoreSQL:
             recipients=self._recipients_of(conn, row.id),
         )
 
-    def record_batch(self, conn: sa.Connection, writes: Sequence[CallWrite], now: datetime) -> None:
+    def record_batch(
+        self,
+        conn: sa.Connection,
+        writes: Sequence[CallWrite],
+        now: datetime,
+        audit_rows: Sequence[dict[str, Any]] = (),
+    ) -> bool:
         """Events, recipient lists and summaries in one transaction; a summary of no call is skipped.
+
+        ``audit_rows`` go in the same transaction, within a savepoint: rows
+        the database refuses are rolled back alone (False is returned, and
+        the audit queue writes them its own way) and the records commit.
 
         The batch's recipients go in one executemany at the end, and its
         summaries in one per run: a summary waits only until an event of its
@@ -153,14 +137,26 @@ class StoreSQL:
                 summarised.add((write.provider, write.call_id))
                 continue
             if (write.event.provider, write.event.call_id) in summarised:
-                conn.execute(self._set_summary, summaries)
+                self._hot.summaries.many(conn, summaries)
                 summaries, summarised = [], set()
             call_pk = self._apply_event(conn, write, now)
             recipients += self._recipient_rows(call_pk, shape.agents_of(write.recipients), now)
-        if summaries:
-            conn.execute(self._set_summary, summaries)
-        if recipients:
-            conn.execute(self._insert_recipients, recipients)
+        self._hot.summaries.many(conn, summaries)
+        self._hot.recipients.many(conn, recipients)
+        return self._audit_within(conn, audit_rows)
+
+    def _audit_within(self, conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> bool:
+        """Audit rows under a savepoint of the caller's transaction; False when the database refused them."""
+        if not rows:
+            return True
+        try:
+            with conn.begin_nested():
+                self._hot.audit.many(conn, rows)
+        except sa.exc.DBAPIError as exc:
+            if is_transient(exc):
+                raise  # the database is away or locked: the whole transaction is retried
+            return False  # refused data: the audit queue finds the row at fault, row by row
+        return True
 
     def add_recipients(
         self, conn: sa.Connection, provider: str, call_id: str, agents: list[str], now: datetime
@@ -193,15 +189,7 @@ class StoreSQL:
         self, conn: sa.Connection, caller_e164: str, limit: int, exclude: tuple[str | None, str] | None
     ) -> tuple[HistoryEntry, ...]:
         """Earlier calls of a number; ``exclude`` is the (provider or None for any, call id) being shown."""
-        params: dict[str, Any] = {"w_e164": caller_e164, "w_limit": limit}
-        if exclude is None:
-            rows = conn.execute(self._history, params).all()
-        elif exclude[0] is None:
-            rows = conn.execute(self._history_except, {**params, "w_exclude": exclude[1]}).all()
-        else:
-            of = {**params, "w_exclude": exclude[1], "w_exclude_provider": exclude[0]}
-            rows = conn.execute(self._history_except_of, of).all()
-        return tuple(shape.history_entry(r) for r in rows)
+        return self._history.read(conn, caller_e164, limit, exclude)
 
     # -- notes and audit -------------------------------------------------------
 
@@ -264,7 +252,7 @@ class StoreSQL:
         return {"call_id": call_id, "provider": call.provider, **shape.note_json(note)}
 
     def insert_audit(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-        conn.execute(self._insert_audit, rows)
+        self._hot.audit.many(conn, rows)
 
     @staticmethod
     def audit_rows(conn: sa.Connection, limit: int) -> list[JSON]:
@@ -304,9 +292,10 @@ class StoreSQL:
         event = write.event
         shape.check_id("provider", event.provider)
         shape.check_id("call_id", event.call_id)
-        call_pk = self._create_call(conn, event, write.caller_e164, now)
-        if call_pk is not None:
-            self._add_event(conn, call_pk, event, now)
+        created = self._hot.call.first(conn, shape.new_call(event, write.caller_e164, now))
+        if created is not None:
+            call_pk: int = created[0]
+            self._hot.event.many(conn, [shape.new_event(call_pk, event, now)])
         else:
             row = self._locked_call(conn, event.provider, event.call_id)
             call_pk = row.id
