@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from screenpop.admin import AdminBoard, WebhookLog
@@ -29,6 +28,7 @@ from screenpop.calls import CallService
 from screenpop.card import section_meta
 from screenpop.clock import Clock, SystemClock
 from screenpop.config import Settings, load_settings
+from screenpop.connector_api import client_session
 from screenpop.generation import Generations, Shared, build_generation
 from screenpop.hub import Hub
 from screenpop.lookup import MemoryCache, RedisCache, SectionCache
@@ -127,7 +127,7 @@ async def _services(app: web.Application, reload_from: Loader | None) -> AsyncIt
     store = await Store.open(settings.store.url, observer=metrics, sinks=[s.name for s in settings.sinks])
     broker = make_broker(settings.broker.url, settings.broker.replay_s)
     await broker.start()
-    http = aiohttp.ClientSession()
+    http = client_session()
     shared = Shared(http=http, cache=_cache(settings), observer=metrics)
     generations = Generations(await build_generation(settings, shared))
     hub = Hub(

@@ -22,13 +22,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import aiohttp
 from pydantic import BaseModel, ConfigDict
-
-if TYPE_CHECKING:
-    import aiohttp
 
 ENTRY_POINT_GROUP = "screenpop.connectors"
 
@@ -89,6 +87,29 @@ class ConnectorContext:
             return self.read_numbers(raw, row_region)
         e164 = self.normalize(raw)
         return (e164,) if e164 else ()
+
+
+def client_session() -> aiohttp.ClientSession:
+    """The client session screenpop shares among its connectors and sinks (and a connector used alone).
+
+    Tuned for many small requests to a few APIs:
+
+    - connections are kept alive and reused (aiohttp's 15 s idle limit, below
+      the usual server's, so a connection the server is closing is not reused);
+    - no pool limit, total or per host: each connector's ``max_concurrency``
+      already bounds what it has in flight, and a pool cap below it would be a
+      second queue, invisible to IT, inside the connector's ``timeout_ms``;
+    - a host name is resolved (getaddrinfo, in a thread) only when a new
+      connection is opened, and then cached for aiohttp's 10 s; an IP address
+      is never resolved;
+    - no cookie jar: an API's cookies must not follow one caller's lookup into
+      the next one's, and filtering cookies costs every request.
+
+    Responses are decompressed only when the server sent them compressed
+    (aiohttp asks for gzip); a plain answer costs nothing for it.
+    """
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
 @dataclass(frozen=True, slots=True)

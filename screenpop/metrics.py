@@ -84,6 +84,7 @@ class Metrics:
             "screenpop_retention_purges", "Retention purges this instance ran (it held the lease)", registry=r
         )
 
+        self._connector_series: dict[tuple[str, SectionStatus], tuple[Histogram, Counter | None]] = {}
         self._durability(r)
         self._sinks(r)
 
@@ -186,9 +187,18 @@ class Metrics:
             self.purged.labels(table).inc(count)
 
     def connector_done(self, name: str, status: SectionStatus, elapsed_s: float) -> None:
-        self.connector_latency.labels(name, status.value).observe(elapsed_s)
-        if status in (SectionStatus.TIMEOUT, SectionStatus.ERROR):
-            self.connector_errors.labels(name, status.value).inc()
+        """One lookup's outcome, through label children bound once (``labels()`` per call is slow)."""
+        bound = self._connector_series.get((name, status)) or self._bind_connector(name, status)
+        bound[0].observe(elapsed_s)
+        if bound[1] is not None:
+            bound[1].inc()
+
+    def _bind_connector(self, name: str, status: SectionStatus) -> tuple[Histogram, Counter | None]:
+        failed = status in (SectionStatus.TIMEOUT, SectionStatus.ERROR)
+        errors = self.connector_errors.labels(name, status.value) if failed else None
+        bound = (self.connector_latency.labels(name, status.value), errors)
+        self._connector_series[(name, status)] = bound
+        return bound
 
     def render(self, refresh: Callable[[], None]) -> bytes:
         """The text exposition, after ``refresh`` has set the gauges read at scrape time."""

@@ -22,8 +22,10 @@ from pydantic import Field, field_validator
 from screenpop.connector_api import (
     ConnectorContext,
     ConnectorOptions,
+    ConnectorTrace,
     LookupResult,
     TraceStep,
+    client_session,
     current_trace,
     shown_body,
     shown_headers,
@@ -35,7 +37,9 @@ from screenpop.model import is_call_parameter
 from .select import Selector, compile_path
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-CLIENT_TIMEOUT_S = 60.0  # screenpop's own per-connector timeout is far shorter; this only caps a leak
+CLIENT_TIMEOUT_S = 60.0  # caps ``check``, which runs outside the engine's per-connector timeout
+NO_TIMER = aiohttp.ClientTimeout()
+"""A lookup's request gets no aiohttp timer: the engine's ``timeout_ms`` already bounds (and cancels) it."""
 MAX_BODY_BYTES = 5 * 1024 * 1024
 CHECK_PARAMS = {
     "e164": "+10000000000",
@@ -93,6 +97,8 @@ class HttpConnector:
         self._shared = context.http
         self._own: aiohttp.ClientSession | None = None
         self._selector = Selector(self.options.select, self.options.items, self.options.limit)
+        self._url = UrlTemplate(self.options.url)
+        self._headers = dict(self.options.headers) or None
         self._timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
         # configured header values (API keys, bearer tokens) are masked wherever a trace might show them
         self._secrets = tuple(v.removeprefix("Bearer ").strip() for v in self.options.headers.values())
@@ -100,16 +106,17 @@ class HttpConnector:
     async def start(self) -> None:
         """Borrow screenpop's session; only a connector used on its own opens one."""
         if self._shared is None and self._own is None:
-            self._own = aiohttp.ClientSession()
+            self._own = client_session()
 
     async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
-        url = fill_url(self.options.url, params)
+        """One request; the engine's ``timeout_ms`` bounds it (so aiohttp is given no timer of its own)."""
+        url = self._url.fill(params)
         body = fill_body(self.options.body, params) if self.options.body is not None else None
-        if self.options.hedge_ms is None:
-            document = await self._request(url, body)
-        else:
-            document = await self._hedged(url, body, self.options.hedge_ms / 1000)
         trace = current_trace()
+        if self.options.hedge_ms is None:
+            document = await self._request(url, body, trace)
+        else:
+            document = await self._hedged(url, body, self.options.hedge_ms / 1000, trace)
         if document is None:
             if trace is not None:
                 trace.note(f"{self.name} answered 404 (nothing for this caller)")
@@ -128,7 +135,7 @@ class HttpConnector:
         body = fill_body(self.options.body, _DefaultParams(CHECK_PARAMS)) if self.options.body else None
         try:
             async with self._session().request(
-                self.options.method, url, headers=self.options.headers, json=body, timeout=self._timeout
+                self.options.method, url, headers=self._headers, json=body, timeout=self._timeout
             ) as response:
                 await response.read()
         except aiohttp.ClientError as exc:
@@ -145,9 +152,8 @@ class HttpConnector:
             raise ConnectorError("not started")
         return session
 
-    async def _request(self, url: str, body: Any) -> Any:
+    async def _request(self, url: str, body: Any, trace: ConnectorTrace | None) -> Any:
         """One request; the parsed JSON, or None for a 404."""
-        trace = current_trace()
         if trace is None:
             return await self._answer(url, body, None)
         step = trace.step(
@@ -163,7 +169,7 @@ class HttpConnector:
         """The request itself; with a trace ``step``, its status and raw JSON (clipped) go there too."""
         try:
             async with self._session().request(
-                self.options.method, url, headers=self.options.headers, json=body, timeout=self._timeout
+                self.options.method, url, headers=self._headers, json=body, timeout=NO_TIMER
             ) as response:
                 if response.status == 404:
                     if step is not None:
@@ -179,27 +185,25 @@ class HttpConnector:
                 return document
         except aiohttp.ClientError as exc:
             raise self._transport_error(exc) from None
-        except TimeoutError:
-            raise ConnectorError(f"no answer from {self.name} within {CLIENT_TIMEOUT_S:.0f} s") from None
 
-    async def _hedged(self, url: str, body: Any, delay_s: float) -> Any:
+    async def _hedged(self, url: str, body: Any, delay_s: float, trace: ConnectorTrace | None) -> Any:
         """Send a second identical request if the first is slow; the first good answer wins.
 
         A request that fails is not an answer while the other may still
         succeed; when both fail the first failure is raised.  Whatever is
         still running when this returns (or is cancelled) is cancelled.
         """
-        tasks = [self._spawn(url, body, 1)]
+        tasks = [self._spawn(url, body, 1, trace)]
         try:
             done, _ = await asyncio.wait(tasks, timeout=delay_s)
             if not done:
-                tasks.append(self._spawn(url, body, 2))
+                tasks.append(self._spawn(url, body, 2, trace))
             return await _first_success(tasks)
         finally:
             await _cancel_all(tasks)
 
-    def _spawn(self, url: str, body: Any, attempt: int) -> asyncio.Task[Any]:
-        return asyncio.create_task(self._request(url, body), name=f"http-{self.name}-{attempt}")
+    def _spawn(self, url: str, body: Any, attempt: int, trace: ConnectorTrace | None) -> asyncio.Task[Any]:
+        return asyncio.create_task(self._request(url, body, trace), name=f"http-{self.name}-{attempt}")
 
     def _transport_error(self, exc: aiohttp.ClientError) -> ConnectorError:
         if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError):
@@ -226,8 +230,12 @@ async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
 
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
-    if (response.content_length or 0) > MAX_BODY_BYTES:
-        raise ConnectorError(f"response larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    """The body, read once; one larger than ``MAX_BODY_BYTES`` is refused, even one sent without a length."""
+    length = response.content_length
+    if length is not None:
+        if length > MAX_BODY_BYTES:
+            raise ConnectorError(f"response larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+        return await response.read()
     data = await response.content.read(MAX_BODY_BYTES + 1)
     chunks = [data]
     total = len(data)
@@ -247,13 +255,35 @@ def _parse_json(raw: bytes) -> Any:
         raise ConnectorError("response was not JSON") from None
 
 
+class UrlTemplate:
+    """A URL with ``{name}`` placeholders, split once so that a lookup only quotes the values."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, template: str) -> None:
+        pieces = PLACEHOLDER.split(template)  # literal, name, literal, name, ..., literal
+        self._parts = tuple((piece, index % 2 == 1) for index, piece in enumerate(pieces) if piece)
+
+    def fill(self, params: Mapping[str, Any]) -> str:
+        """Each ``{name}`` replaced by its URL-encoded value (``+`` becomes ``%2B``)."""
+        out = []
+        for piece, named in self._parts:
+            out.append(quote_value(_text(_param(params, piece, "url"))) if named else piece)
+        return "".join(out)
+
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_ASCII_ESCAPES = {code: f"%{code:02X}" for code in range(128) if chr(code) not in _UNRESERVED}
+
+
+def quote_value(text: str) -> str:
+    """``urllib.parse.quote(text, safe="")``, in one C call for ASCII text (a phone number always is)."""
+    return text.translate(_ASCII_ESCAPES) if text.isascii() else quote(text, safe="")
+
+
 def fill_url(template: str, params: Mapping[str, Any]) -> str:
     """Replace each ``{name}`` with its URL-encoded value (``+`` becomes ``%2B``)."""
-
-    def value(match: re.Match[str]) -> str:
-        return quote(_text(_param(params, match.group(1), "url")), safe="")
-
-    return PLACEHOLDER.sub(value, template)
+    return UrlTemplate(template).fill(params)
 
 
 def fill_body(template: Any, params: Mapping[str, Any]) -> Any:

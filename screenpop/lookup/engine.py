@@ -4,6 +4,8 @@ Each connector starts the moment its `needs` are answered; each has its own
 timeout, and ``card.deadline_ms`` bounds the whole card, so that a slow or
 broken system never holds the others back.  After every finished section the
 caller gets a new snapshot; the last one has every section in a final state.
+One card's walk is ``fanout.Run``; this module is one connector's lookup
+(breaker, timeout, cache, figures) and what all cards share.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 from screenpop.call_context import ATTR_PREFIX, SECRET_PREFIX, CallContext
@@ -25,12 +27,11 @@ from screenpop.errors import ConnectorError, ConnectorNotReady
 from screenpop.lookup.breaker import CircuitBreaker
 from screenpop.lookup.cache import CACHEABLE, ClusterLock, MemoryCache, SectionCache, cache_key
 from screenpop.lookup.connector_stats import ConnectorStats
+from screenpop.lookup.fanout import ConnectorPlan, Run, Sections, Snapshot
 from screenpop.lookup.trace import LookupTrace
 from screenpop.model import CallerNumber, Section, SectionStatus
 
 log = logging.getLogger(__name__)
-
-Sections = dict[str, Section]
 
 CONTEXT_PARAMETERS = frozenset({"direction", "line", "call_id"})
 """Call parameters beyond the number (SPEC 3): a cached section is keyed on those its connector names."""
@@ -51,12 +52,6 @@ def cache_name(config: ConnectorSettings) -> str:
 
 class LookupObserver(Protocol):
     def connector_done(self, name: str, status: SectionStatus, elapsed_s: float) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    sections: Sections
-    complete: bool
 
 
 class LookupEngine:
@@ -83,7 +78,7 @@ class LookupEngine:
         self.stats = stats or ConnectorStats(settings.connectors, clock)
         self._configs = {c.name: c for c in settings.connectors}
         self._connectors = connectors
-        self._deadline_s = settings.card.deadline_ms / 1000
+        self.deadline_s = settings.card.deadline_ms / 1000
         self.cache: SectionCache = cache or MemoryCache(clock=clock)
         self._observer = observer
         carried = breakers or {}
@@ -98,22 +93,39 @@ class LookupEngine:
         self._cache_names = {c.name: cache_name(c) for c in settings.connectors}
         self._inflight: dict[str, asyncio.Task[Section]] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self.plans = {c.name: self._plan(c) for c in settings.connectors}
+        # sections are frozen: every card starts from the same pending ones
+        self._pending = {name: Section(title=plan.title) for name, plan in self.plans.items()}
+
+    def _plan(self, config: ConnectorSettings) -> ConnectorPlan:
+        secret = any(k.startswith(SECRET_PREFIX) for k in self.attributes[config.name])
+        return ConnectorPlan(
+            config=config,
+            title=config.title,
+            timeout_s=config.timeout_ms / 1000,
+            needed=config.needed_connectors(),
+            required_attributes=tuple(self.required_attributes[config.name]),
+            # a section found with a secret (a PIN) is never cached: its key would be derived from it
+            cached=config.cache_ttl_s > 0 and not secret,
+        )
 
     def initial(self, number: CallerNumber) -> Sections:
         """The sections before anything has answered: pending, or skipped for a withheld number."""
         reason = _why_not_looked_up(number)
-        status = SectionStatus.SKIPPED if reason else SectionStatus.PENDING
+        if reason is None:
+            return dict(self._pending)
         return {
-            name: Section(status=status, title=c.title, error=reason) for name, c in self._configs.items()
+            name: Section(status=SectionStatus.SKIPPED, title=plan.title, error=reason)
+            for name, plan in self.plans.items()
         }
 
-    async def snapshots(
+    def snapshots(
         self,
         number: CallerNumber,
         context: CallContext | None = None,
         keep: Mapping[str, Section] | None = None,
         trace: LookupTrace | None = None,
-    ) -> AsyncIterator[Snapshot]:
+    ) -> AsyncGenerator[Snapshot, None]:
         """Yield the sections after each batch of answers; the last is complete.
 
         ``context`` binds ``direction``, ``line``, ``call_id`` and the
@@ -121,9 +133,7 @@ class LookupEngine:
         after new attributes runs only the others).  With ``trace`` every
         connector runs afresh (no cache) and says what it did.
         """
-        run = _Run(self, number, context or CallContext(), keep or {}, trace)
-        async for snapshot in run.drive():
-            yield snapshot
+        return Run(self, number, context or CallContext(), keep or {}, trace).drive()
 
     async def lookup(
         self, number: CallerNumber, context: CallContext | None = None, trace: LookupTrace | None = None
@@ -179,10 +189,9 @@ class LookupEngine:
 
     async def section_for(self, name: str, params: Mapping[str, Any]) -> Section:
         """One connector's section, through the cache when the connector has one."""
-        config = self._configs[name]
-        if config.cache_ttl_s <= 0 or any(k.startswith(SECRET_PREFIX) for k in self.attributes[name]):
-            # a section found with a secret (a PIN) is never cached: its key would be derived from it
+        if not self.plans[name].cached:
             return await self._fetch(name, params)
+        config = self._configs[name]
         key = cache_key(self._cache_names[name], self._keyed_params(name, params))
         cached = await self.cache.get(key)
         if cached is not None:
@@ -249,37 +258,39 @@ class LookupEngine:
         return section
 
     async def _fetch(self, name: str, params: Mapping[str, Any]) -> Section:
-        config = self._configs[name]
+        plan = self.plans[name]
         breaker = self.breakers[name]
         if not breaker.allow():
-            return Section(SectionStatus.ERROR, title=config.title, error="circuit open", elapsed_ms=0)
+            return Section(SectionStatus.ERROR, title=plan.title, error="circuit open", elapsed_ms=0)
         started = time.perf_counter()
+        result: LookupResult | None = None
+        error: str | None = None
         try:
-            async with asyncio.timeout(config.timeout_ms / 1000):
+            async with asyncio.timeout(plan.timeout_s):
                 async with breaker.slots:
                     result = await self._connectors[name].lookup(params)
         except TimeoutError:
-            section = Section(SectionStatus.TIMEOUT, error=f"no answer in {config.timeout_ms} ms")
+            status, error = SectionStatus.TIMEOUT, f"no answer in {plan.config.timeout_ms} ms"
         except ConnectorNotReady as exc:  # not a failure of the source: the breaker does not count it
-            section = Section(SectionStatus.ERROR, error=str(exc)[:200] or "not ready yet")
-            self._observe(name, section.status, time.perf_counter() - started)
-            self.stats.not_ready(name, section.error or "not ready yet")
-            return replace(section, title=config.title, elapsed_ms=0)
+            error = str(exc)[:200] or "not ready yet"
+            self._observe(name, SectionStatus.ERROR, time.perf_counter() - started)
+            self.stats.not_ready(name, error)
+            return Section(SectionStatus.ERROR, title=plan.title, error=error, elapsed_ms=0)
         except ConnectorError as exc:
-            section = Section(SectionStatus.ERROR, error=str(exc)[:200] or "connector error")
+            status, error = SectionStatus.ERROR, str(exc)[:200] or "connector error"
         except asyncio.CancelledError:
             breaker.record_failure()
             raise
         except Exception as exc:  # a broken connector must never break the card
             # logged (rate-limited, redacted) by ConnectorStats; the traceback only with --debug
             log.debug("connector %s raised", name, exc_info=True)
-            section = Section(SectionStatus.ERROR, error=f"connector failed ({type(exc).__name__})")
+            status, error = SectionStatus.ERROR, f"connector failed ({type(exc).__name__})"
         else:
-            section = _section_from(result, config)
+            status = SectionStatus.NOT_FOUND if result.data is None else SectionStatus.OK
         elapsed = time.perf_counter() - started
-        self._record(name, breaker, section.status, elapsed)
-        self.stats.record(name, section.status, elapsed, section.error)
-        return replace(section, title=config.title, elapsed_ms=round(elapsed * 1000))
+        self._record(name, breaker, status, elapsed)
+        self.stats.record(name, status, elapsed, error)
+        return _section_from(plan, status, error, result, round(elapsed * 1000))
 
     def _record(self, name: str, breaker: CircuitBreaker, status: SectionStatus, elapsed: float) -> None:
         if status in (SectionStatus.TIMEOUT, SectionStatus.ERROR):
@@ -293,11 +304,20 @@ class LookupEngine:
             self._observer.connector_done(name, status, elapsed)
 
 
-def _section_from(result: LookupResult, config: ConnectorSettings) -> Section:
-    if result.data is None:
-        return Section(SectionStatus.NOT_FOUND)
-    others = tuple(identity_of(row, config.identity) for row in result.extra_rows)
-    return Section(SectionStatus.OK, data=result.data, rows=result.rows, others=others)
+def _section_from(
+    plan: ConnectorPlan,
+    status: SectionStatus,
+    error: str | None,
+    result: LookupResult | None,
+    elapsed_ms: int,
+) -> Section:
+    """The finished section, made in one go (``dataclasses.replace`` on the hot path costs more)."""
+    if status is not SectionStatus.OK or result is None:
+        return Section(status, title=plan.title, error=error, elapsed_ms=elapsed_ms)
+    others = tuple(identity_of(row, plan.config.identity) for row in result.extra_rows)
+    return Section(
+        status, title=plan.title, data=result.data, elapsed_ms=elapsed_ms, rows=result.rows, others=others
+    )
 
 
 def _why_not_looked_up(number: CallerNumber) -> str | None:
@@ -306,111 +326,3 @@ def _why_not_looked_up(number: CallerNumber) -> str | None:
     if not number.e164 and not number.digits:
         return "no digits to look up"
     return None
-
-
-class _Run:
-    """One card's fan-out: the needs graph walked as answers arrive."""
-
-    def __init__(
-        self,
-        engine: LookupEngine,
-        number: CallerNumber,
-        context: CallContext,
-        keep: Mapping[str, Section],
-        trace: LookupTrace | None = None,
-    ) -> None:
-        self.engine = engine
-        self.trace = trace
-        self.params: dict[str, Any] = {**context.params(), **number.params()}
-        self.attributes = context.attributes
-        self.sections = engine.initial(number)
-        self.tasks: dict[asyncio.Task[Section], str] = {}
-        self.started: set[str] = set()
-        for name, section in keep.items():
-            if name in self.sections and self.sections[name].status is SectionStatus.PENDING:
-                self.sections[name] = section
-                self.started.add(name)
-
-    async def drive(self) -> AsyncIterator[Snapshot]:
-        deadline = time.monotonic() + self.engine._deadline_s
-        self._start_ready()
-        try:
-            while self.tasks:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                done, _ = await asyncio.wait(self.tasks, timeout=remaining, return_when="FIRST_COMPLETED")
-                if not done:
-                    break
-                for task in done:
-                    self.sections[self.tasks.pop(task)] = task.result()
-                self._start_ready()
-                if self.tasks:
-                    yield Snapshot(dict(self.sections), complete=False)
-        finally:
-            await self._cut_off()
-        yield Snapshot(dict(self.sections), complete=True)
-
-    def _start_ready(self) -> None:
-        """Start every connector whose needs are answered; skip those whose needs failed."""
-        progress = True
-        while progress:
-            progress = False
-            for name, section in self.sections.items():
-                if section.status is not SectionStatus.PENDING or name in self.started:
-                    continue
-                config = self.engine._configs[name]
-                if any(not self.sections[n].status.final for n in config.needed_connectors()):
-                    continue
-                missing = self._missing_attribute(name) or self._bind_needs(config)
-                self.started.add(name)
-                progress = True
-                if missing:
-                    self.sections[name] = replace(
-                        section, status=SectionStatus.SKIPPED, error=missing, elapsed_ms=0
-                    )
-                    continue
-                params = {**self.params, **self._needs_params(config)}
-                task = asyncio.create_task(self._section(name, params))
-                self.tasks[task] = name
-
-    def _section(self, name: str, params: Mapping[str, Any]) -> Coroutine[Any, Any, Section]:
-        if self.trace is None:
-            return self.engine.section_for(name, params)
-        return self.engine.traced_section(name, params, self.trace.connector(name))
-
-    def _missing_attribute(self, name: str) -> str | None:
-        """``no attribute KEY`` for the first attribute the connector names that the call lacks."""
-        for key in self.engine.required_attributes.get(name, ()):
-            if key not in self.attributes:
-                return f"no attribute {key}"
-        return None
-
-    def _bind_needs(self, config: ConnectorSettings) -> str | None:
-        """``needs X`` for the first `needs` input that is missing, or None when all are there."""
-        for need in config.needs:
-            source, field = need.split(".")
-            data = self.sections[source].data or {}
-            if self.sections[source].status is not SectionStatus.OK or data.get(field) is None:
-                return f"needs {need}"
-        return None
-
-    def _needs_params(self, config: ConnectorSettings) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for need in config.needs:
-            source, field = need.split(".")
-            out[f"{source}_{field}"] = (self.sections[source].data or {})[field]
-        return out
-
-    async def _cut_off(self) -> None:
-        """At the deadline: cancel what runs, and mark everything unfinished as timed out."""
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.tasks.clear()
-        limit = round(self.engine._deadline_s * 1000)
-        for name, section in self.sections.items():
-            if section.status is SectionStatus.PENDING:
-                self.sections[name] = replace(
-                    section, status=SectionStatus.TIMEOUT, error=f"card deadline ({limit} ms) passed"
-                )

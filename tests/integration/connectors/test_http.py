@@ -14,8 +14,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pydantic import ValidationError
 
-from screenpop.connector_api import ENTRY_POINT_GROUP, ConnectorContext, LookupResult
+from screenpop.connector_api import ENTRY_POINT_GROUP, ConnectorContext, LookupResult, client_session
 from screenpop.connectors.http import HttpConnector, HttpOptions
+from screenpop.connectors.http.connector import MAX_BODY_BYTES
 from screenpop.errors import ConnectorError
 from screenpop.phone import normalize
 from tests.support.ports import free_port
@@ -53,6 +54,9 @@ class Api:
         app.router.add_get("/hang", self.hang)
         app.router.add_get("/slow_first", self.slow_first)
         app.router.add_post("/echo", self.echo)
+        app.router.add_get("/sized/{size}", self.sized)
+        app.router.add_get("/chunked/{size}", self.chunked)
+        app.router.add_get("/cookie", self.cookie)
         return app
 
     def seen(self, request: web.Request, route: str) -> int:
@@ -96,6 +100,36 @@ class Api:
         self.seen(request, "echo")
         self.bodies.append(await request.json())
         return web.json_response({"name": "Ada"})
+
+    async def sized(self, request: web.Request) -> web.Response:
+        """A JSON string of ``size`` bytes in all, sent with its Content-Length."""
+        self.seen(request, "sized")
+        return web.Response(
+            body=_json_of_size(int(request.match_info["size"])), content_type="application/json"
+        )
+
+    async def chunked(self, request: web.Request) -> web.StreamResponse:
+        """The same body sent chunked, in 64 KiB pieces, so that no length is known in advance."""
+        self.seen(request, "chunked")
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        body = _json_of_size(int(request.match_info["size"]))
+        for start in range(0, len(body), 64 * 1024):
+            await response.write(body[start : start + 64 * 1024])
+        await response.write_eof()
+        return response
+
+    async def cookie(self, request: web.Request) -> web.Response:
+        """Answers with a session cookie, as many APIs and load balancers do."""
+        self.seen(request, "cookie")
+        response = web.json_response({"name": "Ada"})
+        response.set_cookie("lb_session", "caller-one")
+        return response
+
+
+def _json_of_size(size: int) -> bytes:
+    return b'"' + b"x" * (size - 2) + b'"'
 
 
 async def _abandoned(api: Api, count: int) -> bool:
@@ -282,6 +316,42 @@ async def test_shared_session_is_used_and_left_open(api: Api, make: Any) -> None
         assert (await crm.lookup(params())).data is not None
         await crm.close()
         assert not shared.closed
+
+
+@pytest.mark.parametrize("route", ["sized", "chunked"])
+async def test_body_up_to_the_cap_is_read_whole(api: Api, make: Any, route: str) -> None:
+    """A 5 MiB answer, with or without a Content-Length, is read whole and parsed."""
+    crm = await make(url=f"{api.url}/{route}/{MAX_BODY_BYTES}", select={"all": "$"})
+    result = await crm.lookup(params())
+    assert len(result.data["all"]) == MAX_BODY_BYTES - 2
+
+
+@pytest.mark.parametrize("route", ["sized", "chunked"])
+async def test_body_over_the_cap_is_refused(api: Api, make: Any, route: str) -> None:
+    """One byte more than 5 MiB is refused, whether announced by Content-Length or only seen in the chunks."""
+    crm = await make(url=f"{api.url}/{route}/{MAX_BODY_BYTES + 1}", select={"all": "$"})
+    with pytest.raises(ConnectorError, match=r"^response larger than 5 MiB$"):
+        await crm.lookup(params())
+
+
+async def test_screenpop_session_sends_no_cookie_back(api: Api, make: Any) -> None:
+    """A cookie an API sets on one caller's lookup is not sent with the next caller's (no cookie jar)."""
+    async with client_session() as shared:
+        url = api.url.replace("127.0.0.1", "localhost")  # a host name: cookies set by an IP are never kept
+        crm = await make(http=shared, url=f"{url}/cookie?phone={{e164}}", select={"name": "$.name"})
+        for _ in range(2):
+            assert (await crm.lookup(params())).data == {"name": "Ada"}
+    assert api.count("cookie") == 2
+    assert [h.get("Cookie") for h in api.headers] == [None, None]
+
+
+async def test_url_template_quotes_each_value_and_keeps_the_rest(api: Api, make: Any) -> None:
+    """Each placeholder (side by side too) gets its value URL-encoded; the literal text is sent as written."""
+    crm = await make(
+        url=f"{api.url}/contacts?phone={{e164}}&q={{region}}{{digits}}&x=a%20b", select=CRM_SELECT
+    )
+    await crm.lookup(params(region="U S"))
+    assert api.queries == ["/contacts?phone=%2B14155550132&q=U%20S4155550132&x=a%20b"]
 
 
 def test_bad_jsonpath_is_a_config_error() -> None:
