@@ -11,7 +11,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 PYTEST_ARGS ?=
 
-.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention bench-index bench-sentinel bench-sockets venv test-deps
+.PHONY: run test test-widget lint bench bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention bench-index bench-sentinel bench-sockets bench-http-client venv test-deps
 
 run: $(RUN_STAMP)
 	$(VENV)/bin/screenpop demo
@@ -32,7 +32,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
 # Each bench script stands alone (bench/README.md); `make bench` runs them all, one after another.
-bench: bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention bench-index bench-sentinel bench-sockets
+bench: bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention bench-index bench-sentinel bench-sockets bench-http-client
 
 # The single-instance run against the floor measured in the same run, three HTTP connectors:
 # at 20 calls/s (latency ratios to the floor), then a burst (server CPU per call).
@@ -103,5 +103,10 @@ $(DEV_STAMP): pyproject.toml | $(PY)
 # build, RSS per stored number, lookup p50/p99, loop lag during a rebuild, incremental 1% refresh,
 # printed against issue 15's targets with PASS/MISS.
 INDEX_BENCH_SIZES ?= 100000,1000000,10000000
+# Three http connectors per card against a bare aiohttp client doing the same three GETs: what the
+# connector path adds to aiohttp's own cost (the floor under the burst's CPU per call).
+bench-http-client: $(RUN_STAMP)
+	$(PY) bench/http_client.py
+
 bench-index: $(RUN_STAMP)
 	$(PY) bench/index.py --sizes $(INDEX_BENCH_SIZES)
