@@ -42,6 +42,7 @@ LAYER_OF = {
     "config": PURE,
     "phone": PURE,
     "card": PURE,
+    "card_text": PURE,  # a card version as the text a socket sends, each piece encoded once
     "routing": PURE,
     "lines": PURE,
     "auth": PURE,

@@ -21,7 +21,7 @@ class Reader:
 
     async def run(self, requests: Sequence[Request]) -> list[Answer]:
         self.batches.append([number for number, _, _ in requests])
-        await asyncio.sleep(0)  # a real read answers on a later turn of the loop
+        await asyncio.sleep(0)  # allow-sleep: one turn of the loop, not a wait
         if self.fail is not None:
             raise self.fail
         return [(HistoryEntry(number, "", None, None, None),) for number, _, _ in requests]
@@ -51,8 +51,8 @@ async def test_a_read_within_the_window_waits_for_it_and_close_answers_it_unavai
     assert (await reads.read(request("+1")))[0].call_id == "+1"
 
     later = asyncio.ensure_future(reads.read(request("+2")))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # allow-sleep: one turn of the loop, not a wait
+    await asyncio.sleep(0)  # allow-sleep: one turn of the loop, not a wait
     assert not later.done() and reader.batches == [["+1"]]
     await reads.close()
 
@@ -68,7 +68,7 @@ async def test_a_card_that_stops_waiting_is_left_out_of_the_batch() -> None:
     reads = HistoryReads(reader.run, window_s=60)
     gone = asyncio.ensure_future(reads.read(request("+1")))
     kept = asyncio.ensure_future(reads.read(request("+2")))
-    await asyncio.sleep(0)  # both are waiting for the batch to start
+    await asyncio.sleep(0)  # allow-sleep: one turn of the loop, not a wait
     gone.cancel()
 
     assert (await kept)[0].call_id == "+2"
