@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 EXTRA_ROWS_KEPT = 5
 #: Reading every row of a big table: 10^7 rows take 1-2 min on a busy two-core machine (issue 15).
 INDEX_TIMEOUT_MS = 600_000
+INTERRUPT_EVERY_S = 0.02  # SQLite: how often a cancelled lookup's statement is interrupted again
 ABANDON_WAIT_S = 2.0
 #: What ``:since`` is bound to on a full read: before any row was written.
 FULL_READ_SINCE = datetime(1970, 1, 1)
@@ -433,11 +434,10 @@ class SqlConnector:
         """Stop a running statement and wait (briefly) until its connection is free again."""
         if not work.done():
             if self._url.get_backend_name() == "sqlite":
-                with contextlib.suppress(Exception):
-                    await driver.interrupt()
+                await _interrupt_until_done(work, driver)
             else:
                 work.cancel()  # asyncpg and friends send the server a cancel request
-            await asyncio.wait({work}, timeout=ABANDON_WAIT_S)
+                await asyncio.wait({work}, timeout=ABANDON_WAIT_S)
         if not work.done():
             log.warning(
                 "connector %s: a cancelled query did not stop within %.0f s", self.name, ABANDON_WAIT_S
@@ -445,6 +445,21 @@ class SqlConnector:
             work.cancel()
         elif not work.cancelled():
             work.exception()  # retrieved: the caller already knows it was abandoned
+
+
+async def _interrupt_until_done(work: asyncio.Future[list[Any]], driver: Any) -> None:
+    """Interrupt SQLite's statement again and again until it stops, for at most ``ABANDON_WAIT_S``.
+
+    ``sqlite3_interrupt`` only stops a statement that is running: one still
+    queued on the connection's thread when the lookup was cancelled starts
+    after the interrupt and would run to its end, holding the connection (and
+    closing it) for as long as it takes.
+    """
+    deadline = asyncio.get_running_loop().time() + ABANDON_WAIT_S
+    while not work.done() and asyncio.get_running_loop().time() < deadline:
+        with contextlib.suppress(Exception):
+            await driver.interrupt()
+        await asyncio.wait({work}, timeout=INTERRUPT_EVERY_S)
 
 
 @dataclass(frozen=True, slots=True)

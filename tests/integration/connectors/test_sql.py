@@ -220,6 +220,28 @@ async def test_cancelled_lookups_return_their_connections(
         assert await _running_sleeps(probe) == 0
 
 
+async def test_a_lookup_cancelled_before_its_statement_starts_still_stops_it(
+    tmp_path: Path, make: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLite drops an interrupt that comes before the statement runs: it is sent again until it stops.
+
+    Lookups cancelled at once (the statement still queued on the connection's
+    thread) used to leave a 50-million-row count running after the interrupt,
+    holding its connection, and closing the pool waited for it.
+    """
+    url = f"sqlite+aiosqlite:///{tmp_path / 'slow.db'}"
+    sql = await make(url, pool_size=1, statement_timeout_ms=60000, query=SLOW_SQLITE)
+    for delay in (0, 0, 0.001, 0, 0.002, 0):
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(delay):
+                await sql.lookup(params(test_n=50_000_000))
+    async with asyncio.timeout(3):  # the one connection is free again
+        assert (await sql.lookup(params(test_n=1))).data == {"n": 1}
+    assert "did not stop" not in caplog.text
+    async with asyncio.timeout(5):  # nothing left running holds the pool's close
+        await sql.close()
+
+
 async def _running_sleeps(probe: SqlConnector) -> int:
     """How many pg_sleep queries still run on the server (polled: cancel requests are asynchronous)."""
     counts: list[int] = []
