@@ -126,19 +126,6 @@ async def test_a_released_ring_pops_again_for_agents_taken_out(broker: Broker) -
     assert await settled(broker, pops) == [("agent-1", "c-5"), ("agent-1", "c-5")]
 
 
-@pytest.fixture
-async def pair(redis_url: str) -> AsyncIterator[tuple[RedisBroker, RedisBroker]]:
-    """Two instances of the service sharing one Redis."""
-    a, b = RedisBroker(redis_url, 300), RedisBroker(redis_url, 300)
-    await a.start()
-    await b.start()
-    try:
-        yield a, b
-    finally:
-        await a.close()
-        await b.close()
-
-
 async def test_racing_instances_claim_each_event_once_and_pop_each_agent_once(
     pair: tuple[RedisBroker, RedisBroker],
 ) -> None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
-
-import pytest
 
 from screenpop.model import CallEvent, EventKind
 from screenpop.store import ErasureTarget, FeedbackWrite, Store
@@ -16,15 +13,6 @@ from tests.support.store_rows import dump, insert, rows_mentioning, text_of
 ADA, BOB = "+14155550132", "+14155550199"
 ADA_CALLS = ("ada-1", "ada-2")
 NOW = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(store_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def summary(customer_id: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -18,16 +17,6 @@ CALLS = (
     "SELECT call_id, status, caller_raw, caller_e164, caller_name, to_number, queue, answered_by, summary,"
     " received_at, answered_at, ended_at FROM calls"
 )
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    """An open store on a fresh database, closed after the test."""
-    opened = await Store.open(store_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def event(call_id: str, kind: EventKind, provider: str = "pbx", **fields: Any) -> CallEvent:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -17,16 +15,6 @@ PAN = "4111 1111 1111 1111"
 PAN_DIGITS = "4111111111111111"
 DASHED = "5555-5555-5555-4444"
 DASHED_DIGITS = "5555555555554444"
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    """An open store on a fresh database, closed after the test."""
-    opened = await Store.open(store_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def ring(store: Store, call_id: str, number: str = "+14155550132") -> None:

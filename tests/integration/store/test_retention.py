@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -32,15 +30,6 @@ POLICY = RetentionPolicy(calls_days=30, notes_days=20, audit_days=60)
 
 def days(n: int) -> timedelta:
     return timedelta(days=n)
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(store_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def call_row(call_id: str, received: datetime, number: str = "+14155550132") -> dict[str, Any]:

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -43,16 +42,6 @@ RINGING, ANSWERED, ENDED, MISSED = (EventKind.RINGING, EventKind.ANSWERED, Event
 
 HEAD_REVISION = ScriptDirectory(str(Path(migrations.__file__).parent)).get_current_head()
 """The newest migration, which opening a store must reach."""
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    """An open store on a fresh database, closed after the test."""
-    opened = await Store.open(store_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def event(call_id: str, kind: EventKind, provider: str = "pbx", **fields: Any) -> CallEvent:
