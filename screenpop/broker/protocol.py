@@ -143,9 +143,13 @@ FrameHandler = Callable[[Message], None]
 
 def frame_with_id(event_id: str, body: str) -> str:
     """Put ``event_id`` first in an already-encoded JSON object."""
+    return f'{{"event_id":"{event_id}"{body_tail(body)}'
+
+
+def body_tail(body: str) -> str:
+    """A JSON object's text after its ``{``, with the comma a member put before it needs."""
     rest = body[1:].lstrip()
-    separator = "" if rest.startswith("}") else ","
-    return f'{{"event_id":"{event_id}"{separator}{rest}'
+    return rest if rest.startswith("}") else "," + rest
 
 
 def id_key(event_id: str) -> tuple[int, int]:

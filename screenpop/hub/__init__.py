@@ -18,7 +18,7 @@ from screenpop.hub.hub import (
     HELLO_TIMEOUT_S,
     Hub,
 )
-from screenpop.hub.outlet import AuditCard, Outlet, body_tail, frame_bytes
+from screenpop.hub.outlet import AuditCard, Outlet, frame_bytes
 
 __all__ = [
     "CLOSE_NOT_HELLO",
@@ -34,6 +34,5 @@ __all__ = [
     "Expiries",
     "Hub",
     "Outlet",
-    "body_tail",
     "frame_bytes",
 ]

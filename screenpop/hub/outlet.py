@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from screenpop.broker import CardViews, Message, View
+from screenpop.broker import CardViews, Message, View, body_tail
 from screenpop.config import Settings
 from screenpop.generation import Generations
 from screenpop.metrics import Metrics
@@ -68,7 +68,7 @@ class Outlet:
             return found[1]
         if len(self._tails) >= TAILS_KEPT:
             self._tails.clear()
-        tail = body_tail(body)
+        tail = body_tail(body).encode()
         self._tails[id(body)] = (body, tail)
         return tail
 
@@ -85,12 +85,6 @@ class Outlet:
         """A message older than one already sent: counted and logged, since sending it now would reorder."""
         self._metrics.frames_out_of_order.inc()
         log.warning("agent %s: message %s arrived after a later one and was not sent", agent_id, event_id)
-
-
-def body_tail(body: str) -> bytes:
-    """A JSON object's text after its ``{``, encoded, with the comma an ``event_id`` before it needs."""
-    rest = body[1:].lstrip()
-    return (rest if rest.startswith("}") else "," + rest).encode()
 
 
 def frame_bytes(event_id: str, tail: bytes) -> bytes:
