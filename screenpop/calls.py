@@ -244,21 +244,40 @@ class CallService(TransferSteps):
 
     def _opened(self, event: CallEvent, opening: _Opening, fresh: dict[str, str], started: float) -> None:
         """The card popped: build the rest of it here."""
+        live = self._building(event, opening.card, fresh, opening.views, opening.encoder)
+        self._popped(live, started)
+        self._spawn(self._complete(event, live, started))
+
+    def _building(
+        self,
+        event: CallEvent,
+        card: Card,
+        recipients: dict[str, str],
+        views: CardViews | None,
+        encoder: CardEncoder,
+    ) -> LiveCall:
+        """Keep the call's card as being built here, on the config it started with."""
         live = LiveCall(
-            card=opening.card,
-            recipients=fresh,
+            card=card,
+            recipients=recipients,
             provider=event.provider,
-            views=opening.views,
+            views=views,
             generation=self._generations.current,
-            encoder=opening.encoder,
+            encoder=encoder,
         )
         self._live[_call_key(event)] = live
+        return live
+
+    def _popped(self, live: LiveCall, started: float) -> None:
+        """Its first frame is out: counted, and named in the debug log (number masked)."""
         self._metrics.first_frame.observe(time.perf_counter() - started)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
-                "call %s from %s rings %d agents", event.call_id, mask(live.card.caller.e164), len(fresh)
+                "call %s from %s rings %d agents",
+                live.card.call_id,
+                mask(live.card.caller.e164),
+                len(live.recipients),
             )
-        self._spawn(self._complete(event, live, started))
 
     def _new_card(self, event: CallEvent) -> Card:
         """Version 1 of a call's card: the caller, and every section pending (pure, no I/O)."""
@@ -275,24 +294,13 @@ class CallService(TransferSteps):
         )
 
     async def _open_card(self, event: CallEvent, recipients: dict[str, str], started: float) -> LiveCall:
-        card = self._new_card(event)
-        number = card.caller
-        live = LiveCall(
-            card=card,
-            recipients=dict(recipients),
-            provider=event.provider,
-            generation=self._generations.current,
-            encoder=CardEncoder(self._specs),
-        )
-        self._live[_call_key(event)] = live
+        live = self._building(event, self._new_card(event), dict(recipients), None, CardEncoder(self._specs))
         try:
             await self._publish_card(live)
         except BaseException:
             self._live.pop(_call_key(event), None)  # not shown to anyone: the retry opens it afresh
             raise
-        self._metrics.first_frame.observe(time.perf_counter() - started)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("call %s from %s rings %d agents", event.call_id, mask(number.e164), len(recipients))
+        self._popped(live, started)
         return live
 
     async def _complete(self, event: CallEvent, live: LiveCall, started: float) -> None:
