@@ -419,6 +419,12 @@ def parse_args(
         metavar="SCRIPT",
         help="run SCRIPT (given `serve --config FILE`) instead of `-m screenpop`, for what-if experiments",
     )
+    parser.add_argument(
+        "--event-loop",
+        choices=["auto", "uvloop", "asyncio"],
+        default="auto",
+        help="the service's server.event_loop (default auto: uvloop where installed); floor: asyncio",
+    )
     parser.add_argument("--log-dir", metavar="DIR", help="keep config, store and child logs here")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
@@ -442,7 +448,13 @@ def service_config(args: argparse.Namespace, ports: Ports, workdir: Path) -> dic
     idle = [{"id": f"idle-{i:03d}", "queues": [IDLE_QUEUE]} for i in range(args.idle_agents)]
     base = f"http://127.0.0.1:{ports.service}"
     return {
-        "server": {"host": "127.0.0.1", "port": ports.service, "public_url": base, "allowed_origins": [base]},
+        "server": {
+            "host": "127.0.0.1",
+            "port": ports.service,
+            "public_url": base,
+            "allowed_origins": [base],
+            "event_loop": getattr(args, "event_loop", "auto"),
+        },
         "store": {"url": f"sqlite+aiosqlite:///{workdir / 'store.db'}"},
         "broker": {"url": "memory://"},
         "agents": {

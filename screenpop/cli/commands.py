@@ -77,6 +77,7 @@ def _serve(
         port,
         shutdown_timeout=settings.server.shutdown_grace_s,
         announce=lambda text: print(text, file=sys.stderr),
+        event_loop=settings.server.event_loop,
     )
 
 

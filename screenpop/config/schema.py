@@ -33,6 +33,7 @@ class ServerSettings(Frozen):
     max_body_bytes: int = Field(65536, ge=1024, le=10 * 1024 * 1024)
     max_inflight_calls: int = Field(500, ge=1)
     shutdown_grace_s: float = Field(8.0, ge=0, le=60)
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
 
 
 class NumbersSettings(Frozen):

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from aiohttp import hdrs, web
 
 import screenpop.web.app_keys as app_keys
+from screenpop.web.event_loop import EventLoopChoice, loop_factory, loop_name
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +111,19 @@ def settle_heap() -> None:
 
 
 def serve_forever(
-    app: web.Application, host: str, port: int, shutdown_timeout: float, announce: Callable[[str], None]
+    app: web.Application,
+    host: str,
+    port: int,
+    shutdown_timeout: float,
+    announce: Callable[[str], None],
+    event_loop: EventLoopChoice = "auto",
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then stop gracefully (``web.run_app``); SIGHUP reloads.
 
     ``web.run_app`` cannot be given a runner, hence this small copy of it. The
     signal only ends the wait: the runner's cleanup (finish the cards in
     flight, close sockets with 1012) runs while every other task still lives.
+    The loop is ``server.event_loop``'s (``event_loop.py``).
     """
 
     async def main() -> None:
@@ -141,9 +148,10 @@ def serve_forever(
             site = web.TCPSite(runner, host, port)
             await site.start()
             settle_heap()
-            announce(f"======== Running on {site.name} ========\n(Press CTRL+C to quit)")
+            announce(f"======== Running on {site.name} ({loop_name(loop)}) ========\n(Press CTRL+C to quit)")
             await stop.wait()
         finally:
             await runner.cleanup()
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
+        runner.run(main())

@@ -223,3 +223,37 @@ async def test_audit_says_who_saw_the_credit_section(served: tuple[int, Path, su
     lines = [line for line in credit.stdout.splitlines() if " card " in line]
     assert lines and all("agent-3" in line for line in lines)
     assert "agent-1" not in credit.stdout
+
+
+@pytest.mark.parametrize("event_loop", ["auto", "asyncio"])
+async def test_serve_runs_on_the_configured_event_loop(tmp_path: Path, event_loop: str) -> None:
+    """`server.event_loop`: the start-up line names the loop, and a card pops and completes on it."""
+    port = free_port()
+    config = base_config(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+    config["server"] = {"port": port, "event_loop": event_loop}
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(yaml.safe_dump(config))
+    process = start(["serve", "--config", str(path)])
+    try:
+        wait_ready(port, process)
+        ws = await hello(port, host_token(SECRET, "agent-1"))
+        sent = await asyncio.to_thread(
+            cli,
+            "call",
+            "+14155550132",
+            "--agent",
+            "agent-1",
+            "--config",
+            str(path),
+            "--url",
+            f"http://127.0.0.1:{port}",
+        )
+        assert sent.returncode == 0, sent.stderr
+        frames = await frames_until_complete(ws)
+        assert frames[-1]["card"]["caller"]["e164"] == "+14155550132"
+        await ws.close()
+    finally:
+        stop(process)
+    _, stderr = process.communicate(timeout=10)
+    expected = "asyncio" if event_loop == "asyncio" else "uvloop"
+    assert re.search(rf"Running on http://\S+ \({expected}\)", stderr), stderr[-2000:]
