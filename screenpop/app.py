@@ -44,8 +44,10 @@ from screenpop.store import CallRecorder, RetentionPolicy, Store
 from screenpop.store.retention_loop import run_retention
 from screenpop.web import (
     admin,
+    answers_its_own_errors,
     app_keys,
     cors_middleware,
+    error_answer,
     error_middleware,
     handlers,
     openapi_document,
@@ -115,8 +117,19 @@ def _add_routes(app: web.Application) -> None:
     widget_routes(app)
 
 
-async def _ws(request: web.Request) -> web.WebSocketResponse:
-    return await request.app[app_keys.HUB].handle(request)
+@answers_its_own_errors
+async def _ws(request: web.Request) -> web.StreamResponse:
+    """An agent's socket, with no middleware suspended around it for its whole life.
+
+    What fails before the upgrade (not a websocket request) gets the SPEC's
+    JSON error here, as the middleware would give it; after the upgrade
+    there is no HTTP answer left to give, and the hub closes the socket on
+    an error of its own (``Hub.handle``).
+    """
+    try:
+        return await request.app[app_keys.HUB].handle(request)
+    except Exception as exc:
+        return error_answer(request, exc)
 
 
 async def _services(app: web.Application, reload_from: Loader | None) -> AsyncIterator[None]:

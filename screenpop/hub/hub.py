@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from screenpop.auth import AgentIdentity, reidentify, verify_token
 from screenpop.broker import Broker, Message, id_key
@@ -95,15 +95,23 @@ class Hub:
         # No per-message deflate: a card is a kilobyte or two, and each socket would
         # compress every frame on its own (a queue call to 100 agents, 100 times).
         ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=64 * 1024, compress=False)
-        socket = await self._open(ws, request)
-        if socket is None:
-            return ws
         try:
-            while (msg := await ws.receive()).type not in _CLOSED:
-                if msg.type is WSMsgType.TEXT:
-                    await self._on_client_frame(socket, msg.data)
-        finally:
-            await self._forget(socket)
+            socket = await self._open(ws, request)
+            if socket is None:
+                return ws
+            try:
+                while (msg := await ws.receive()).type not in _CLOSED:
+                    if msg.type is WSMsgType.TEXT:
+                        await self._on_client_frame(socket, msg.data)
+            finally:
+                await self._forget(socket)
+        except Exception:
+            if not ws.prepared:
+                raise  # no upgrade yet: an HTTP answer can still be given (``answer_errors``)
+            # upgraded: no middleware is around this socket (it would hold memory for its whole
+            # life), so the error is logged here and the browser told, to reconnect
+            log.exception("agent socket: unexpected error; closed with 1011")
+            await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
         return ws
 
     async def _open(self, ws: web.WebSocketResponse, request: web.Request) -> AgentSocket | None:

@@ -1,15 +1,23 @@
 """The middleware every request passes: CORS for allowed origins, and errors as SPEC JSON.
 
-``error_middleware`` is the one place an error becomes an HTTP answer: a
+``answer_errors`` is the one place an error becomes an HTTP answer: a
 ``ScreenpopError`` carries its status and SPEC code, aiohttp's own HTTP
 errors are mapped to the nearest code, and anything else is logged with its
 traceback and answered with a 500 that says nothing about the cause.
+
+Both middlewares hand a request they have nothing to do with straight to
+the handler, without a coroutine of their own: an agent's websocket lives
+for hours inside its handler, and every frame suspended around it is memory
+held per idle socket (bench/sockets.py).  A handler marked
+``answers_its_own_errors`` (the websocket, once its upgrade is sound) is
+passed through by ``error_middleware`` for that reason.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -19,6 +27,8 @@ from screenpop.errors import ScreenpopError
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+H = TypeVar("H", bound=Callable[..., object])
+OWN_ERRORS_ATTRIBUTE = "_screenpop_answers_its_own_errors"
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -38,20 +48,38 @@ def error_response(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
+def answers_its_own_errors(handler: H) -> H:
+    """Mark a route handler that ``error_middleware`` hands requests to directly (it answers its errors)."""
+    setattr(handler, OWN_ERRORS_ATTRIBUTE, True)
+    return handler
+
+
 @web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def error_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    if getattr(request.match_info.handler, OWN_ERRORS_ATTRIBUTE, False):
+        return handler(request)
+    return answer_errors(request, handler)
+
+
+async def answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's answer, or its error as the SPEC's JSON error shape."""
     try:
         return await handler(request)
-    except ScreenpopError as exc:
+    except Exception as exc:
+        return error_answer(request, exc)
+
+
+def error_answer(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """``exc`` as the SPEC's JSON error; an aiohttp redirect (below 400) is raised again for aiohttp."""
+    if isinstance(exc, ScreenpopError):
         return error_response(exc.status, exc.code, str(exc))
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         code = _HTTP_CODES.get(exc.status, "bad_request")
         return error_response(exc.status, code, exc.reason)
-    except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(500, "internal", "internal error; see the server log")
+    log.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
+    return error_response(500, "internal", "internal error; see the server log")
 
 
 CORS_HEADERS = {
@@ -63,21 +91,25 @@ CORS_HEADERS = {
 
 
 @web.middleware
-async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def cors_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
     """Let the widget embedded in an allowed origin call /api with its Bearer token.
 
     Only origins in ``server.allowed_origins`` get CORS headers; no cookies are
     involved, so no credentials are allowed.
     """
     origin = request.headers.get("Origin")
-    allowed = (
-        origin is not None
-        and request.path.startswith("/api/")
-        and (origin in request.app[app_keys.SETTINGS].server.allowed_origins)
-    )
-    if allowed and request.method == "OPTIONS":
-        return web.Response(status=204, headers={**CORS_HEADERS, "Access-Control-Allow-Origin": origin or ""})
+    if (
+        origin is None
+        or not request.path.startswith("/api/")
+        or origin not in request.app[app_keys.SETTINGS].server.allowed_origins
+    ):
+        return handler(request)
+    return _with_cors(request, handler, origin)
+
+
+async def _with_cors(request: web.Request, handler: Handler, origin: str) -> web.StreamResponse:
+    if request.method == "OPTIONS":
+        return web.Response(status=204, headers={**CORS_HEADERS, "Access-Control-Allow-Origin": origin})
     response = await handler(request)
-    if allowed:
-        response.headers.update({**CORS_HEADERS, "Access-Control-Allow-Origin": origin or ""})
+    response.headers.update({**CORS_HEADERS, "Access-Control-Allow-Origin": origin})
     return response
