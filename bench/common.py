@@ -71,6 +71,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(stolen, all) CPU ticks of the whole machine so far (Linux /proc/stat); (0, 0) where unreadable.
+
+    Steal is time the hypervisor gave the virtual CPUs to someone else: when
+    it is high, every figure of the run is slower, and CPU per call drifts
+    by a fifth from one run to the next on the same code.
+    """
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0, 0
+    ticks = [int(f) for f in fields[:8]]
+    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks)
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now (the child binds it a moment later)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -297,6 +312,7 @@ class Figures:
     calls_per_s: float
     frames_per_call: float
     cpu_ms_per_call: float = math.nan
+    steal_share: float = math.nan
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -309,6 +325,7 @@ class Figures:
             "calls_per_s": self.calls_per_s,
             "frames_per_call": self.frames_per_call,
             "server_cpu_ms_per_call": self.cpu_ms_per_call,
+            "machine_steal_share": self.steal_share,
         }
 
 
@@ -330,14 +347,20 @@ class Target:
         self.measured: list[Call] = []
         self.cpu_s = 0.0
         self.busy_s = 0.0
+        self.stolen_ticks = 0
+        self.machine_ticks = 0
 
     async def warm(self, calls: Sequence[Call], plan: Plan) -> None:
         await run_load(self._session, self._urls, calls, self._tracker, plan)
 
     async def run(self, calls: Sequence[Call], plan: Plan) -> None:
         before = sum(cpu_seconds(pid) for pid in self._pids)
+        stolen, ticks = machine_ticks()
         await run_load(self._session, self._urls, calls, self._tracker, plan)
         self.cpu_s += sum(cpu_seconds(pid) for pid in self._pids) - before
+        stolen_after, ticks_after = machine_ticks()
+        self.stolen_ticks += stolen_after - stolen
+        self.machine_ticks += ticks_after - ticks
         self.busy_s += _span(calls)
         self.measured.extend(calls)
 
@@ -349,6 +372,7 @@ class Target:
             figures,
             cpu_ms_per_call=self.cpu_s * 1000 / max(1, len(self.measured)),
             calls_per_s=finished / self.busy_s if self.busy_s > 0 else math.nan,
+            steal_share=self.stolen_ticks / self.machine_ticks if self.machine_ticks > 0 else math.nan,
         )
 
 

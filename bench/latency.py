@@ -146,6 +146,11 @@ def print_table(result: dict[str, Any]) -> None:
         f"server CPU per call (all threads): screenpop {service['server_cpu_ms_per_call']:.2f} ms, "
         f"floor {floor['server_cpu_ms_per_call']:.2f} ms"
     )
+    print(
+        f"machine CPU stolen by the hypervisor while the calls ran: screenpop's "
+        f"{100 * service['machine_steal_share']:.1f}%, the floor's {100 * floor['machine_steal_share']:.1f}% "
+        "(high steal slows every figure)"
+    )
     for name, figures in (("floor", floor), ("screenpop", service)):
         if figures["refused"] or figures["lost"]:
             print(f"{name}: {figures['refused']} calls refused, {figures['lost']} without a complete card")
