@@ -101,7 +101,7 @@ def _add_routes(app: web.Application) -> None:
         return web.json_response(document)
 
     app.router.add_post("/webhooks/{provider}", handlers.webhook)
-    app.router.add_get("/ws", _ws)
+    app.router.add_get("/ws", _ws, allow_head=False)  # aiohttp would upgrade a HEAD; RFC 6455 opens with GET
     app.router.add_get("/api/calls", handlers.list_calls)
     app.router.add_post("/api/calls/{call_id}/notes", handlers.save_note)
     app.router.add_post("/api/calls/{call_id}/feedback", handlers.save_feedback)

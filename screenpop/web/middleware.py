@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 import screenpop.web.app_keys as app_keys
 from screenpop.errors import ScreenpopError
@@ -76,8 +76,10 @@ def error_answer(request: web.Request, exc: Exception) -> web.StreamResponse:
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc
-        code = _HTTP_CODES.get(exc.status, "bad_request")
-        return error_response(exc.status, code, exc.reason)
+        response = error_response(exc.status, _HTTP_CODES.get(exc.status, "bad_request"), exc.reason)
+        if hdrs.ALLOW in exc.headers:  # a 405 names the methods that are allowed (RFC 9110)
+            response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
+        return response
     log.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
     return error_response(500, "internal", "internal error; see the server log")
 

@@ -43,7 +43,25 @@ async def test_plain_get_of_ws_is_the_spec_json_400(store_url: str) -> None:
         assert body["error"]["code"] == "bad_request"
         async with session.post(f"{base}/ws") as reply:  # a wrong method: aiohttp's 405, mapped
             assert reply.status == 405
+            assert reply.headers["Allow"] == "GET"
             assert (await reply.json(content_type=None))["error"]["code"] == "bad_request"
+
+
+async def test_only_a_get_is_upgraded(store_url: str) -> None:
+    """A HEAD with every upgrade header is refused 405 (aiohttp alone would answer 101 and open a socket)."""
+    upgrade = {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    async with running(make(store_url)) as base, aiohttp.ClientSession() as session:
+        async with session.head(f"{base}/ws", headers=upgrade) as reply:
+            assert reply.status == 405
+            assert reply.headers["Allow"] == "GET"
+            assert reply.headers["Content-Type"].startswith("application/json")
+        async with session.get(f"{base}/ws", headers=upgrade) as reply:  # the same headers on a GET: upgraded
+            assert reply.status == 101
 
 
 async def test_an_upgrade_header_elsewhere_does_not_skip_the_error_answers(store_url: str) -> None:
