@@ -21,7 +21,8 @@ import yaml
 
 from tests.support.ports import free_port
 from tests.support.processes import stop, wait_ready
-from tests.support.service import SECRET, base_config
+from tests.support.service import SECRET, base_config, event_body
+from tests.support.signers import sign
 from tests.support.tokens import host_token
 from tests.support.waiting import wait_for
 
@@ -251,9 +252,33 @@ async def test_serve_runs_on_the_configured_event_loop(tmp_path: Path, event_loo
         assert sent.returncode == 0, sent.stderr
         frames = await frames_until_complete(ws)
         assert frames[-1]["card"]["caller"]["e164"] == "+14155550132"
+        # a webhook whose body arrives in two TCP segments is read whole on this loop too
+        assert await _post_in_two_segments(port, event_body("c-split", agent="agent-1")) == 202
+        frames = await frames_until_complete(ws)
+        assert frames[-1]["card"]["call_id"] == "c-split"
         await ws.close()
     finally:
         stop(process)
     _, stderr = process.communicate(timeout=10)
     expected = "asyncio" if event_loop == "asyncio" else "uvloop"
     assert re.search(rf"Running on http://\S+ \({expected}\)", stderr), stderr[-2000:]
+
+
+async def _post_in_two_segments(port: int, body: bytes) -> int:
+    """POST a signed webhook, the body's two halves sent as two TCP segments a pause apart; the status."""
+    head = (
+        f"POST /webhooks/pbx HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"Screenpop-Signature: {sign(body)}\r\n\r\n"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head.encode("latin-1") + body[:20])
+        await writer.drain()
+        await asyncio.sleep(0.2)  # allow-sleep: the gap between two segments is what is tested
+        writer.write(body[20:])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    return int(answer.split(b" ", 2)[1])
