@@ -21,13 +21,27 @@ import json
 from collections.abc import Mapping
 
 from screenpop.card import SectionSpec, build_customer, caller_json, compute_badges
-from screenpop.model import JSON, Card, Section
+from screenpop.model import JSON, Card, Section, SectionStatus
 from screenpop.untrusted import clean_json, clean_line
 
 #: One encoder for every compact text: ``json.dumps`` with arguments builds a new one per call.
 compact = json.JSONEncoder(separators=(",", ":")).encode
 
 _FALSE_TRUE = ("false", "true")
+
+_UNANSWERED_LIMIT = 1024
+#: The text of sections that carry nothing of a caller's (pending, or data-less), by value: every call's
+#: first frame shows the same pending sections, so each is encoded once per process, not once per call.
+_unanswered_sections: dict[Section, str] = {}
+_no_customer_text: str | None = None
+
+
+def _no_customer() -> str:
+    """``customer`` while no visible section has answered: nobody found, the same for every call."""
+    global _no_customer_text
+    if _no_customer_text is None:
+        _no_customer_text = compact(clean_json(build_customer({}, {}).to_json()))
+    return _no_customer_text
 
 
 class CardEncoder:
@@ -55,15 +69,18 @@ class CardEncoder:
     def card(self, card: Card, hidden: frozenset[str]) -> str:
         """``render_card(card, specs, hidden)`` as compact JSON text."""
         visible = {name: s for name, s in card.sections.items() if name not in hidden}
-        customer = clean_json(build_customer(visible, self._specs).to_json())
-        badges = [b.to_json() for b in compute_badges(visible, self._specs)]
+        if any(s.status is SectionStatus.OK for s in visible.values()):
+            customer = compact(clean_json(build_customer(visible, self._specs).to_json()))
+            badges = compact([b.to_json() for b in compute_badges(visible, self._specs)])
+        else:  # both are made of answered sections only: none yet (every first frame)
+            customer, badges = _no_customer(), "[]"
         sections = ",".join(f"{compact(name)}:{self._section(name, s)}" for name, s in visible.items())
         return (
             f'{{"call_id":{compact(card.call_id)},"status":{compact(card.status)},'
             f'"agent":{compact(clean_line(card.agent))},"queue":{compact(clean_line(card.queue))},'
             f'"received_at":{compact(card.received_at)},{self._context_text(card)},'
-            f'"caller":{self._caller_text(card)},"customer":{compact(customer)},'
-            f'"badges":{compact(badges)},"sections":{{{sections}}},'
+            f'"caller":{self._caller_text(card)},"customer":{customer},'
+            f'"badges":{badges},"sections":{{{sections}}},'
             f'"history":{self._history_text(card)},'
             f'"transfers":{self._list(card.transfers, "_transfers")},'
             f'"handoff":{self._list(card.handoff, "_handoff")}}}'
@@ -73,7 +90,15 @@ class CardEncoder:
         cached = self._sections.get(name)
         if cached is not None and cached[0] is section:
             return cached[1]
-        text = compact(clean_json(section.to_json()))
+        if section.data is None:  # nothing of the caller's in it: the same text for any call
+            text = _unanswered_sections.get(section)
+            if text is None:
+                text = compact(clean_json(section.to_json()))
+                if len(_unanswered_sections) >= _UNANSWERED_LIMIT:
+                    _unanswered_sections.clear()  # error texts vary; the pending ones come straight back
+                _unanswered_sections[section] = text
+        else:
+            text = compact(clean_json(section.to_json()))
         self._sections[name] = (section, text)
         return text
 

@@ -154,3 +154,34 @@ def test_a_kept_card_reads_back_with_its_bodies_unchanged_in_both_layouts() -> N
     assert StoredCard.from_text(text) == kept
     former = json.dumps({"v": 3, "views": [[["credit"], ["crm"], body], [[], [], body]]})
     assert StoredCard.from_text(former) == kept
+
+
+@settings(max_examples=30)
+@given(cards(), cards(), HIDDEN)
+def test_a_first_frame_reuses_no_answer_text_of_another_call_only_where_equal(
+    first: Card, second: Card, hidden: frozenset[str]
+) -> None:
+    """Data-less sections and the empty customer are shared between calls: still each call's own card."""
+    pending = {name: Section(title=SPECS[name].title) for name in NAMES}
+    for card in (replace(first, sections=pending), replace(second, sections=pending), first, second):
+        assert CardEncoder(SPECS).frame(card, hidden) == whole(card, hidden)
+
+
+def test_the_shared_section_texts_stay_bounded_whatever_errors_connectors_send() -> None:
+    """Error texts vary without end (a connector's messages): the cache of shared texts is capped."""
+    from screenpop import card_text
+
+    encoder = CardEncoder(SPECS)
+    for i in range(3 * card_text._UNANSWERED_LIMIT):
+        section = Section(status=SectionStatus.ERROR, title="CRM", error=f"upstream said {i}")
+        card = replace(CARD_WITHOUT_SECTIONS, sections={"crm": section})
+        assert encoder.frame(card, frozenset()) == whole(card, frozenset())
+    assert len(card_text._unanswered_sections) <= card_text._UNANSWERED_LIMIT
+
+
+CARD_WITHOUT_SECTIONS = Card(
+    call_id="c-bound",
+    caller=parse_caller("+14155550132", "US"),
+    received_at="2026-12-04T15:00:00.000Z",
+    sections={},
+)
