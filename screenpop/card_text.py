@@ -32,7 +32,7 @@ _FALSE_TRUE = ("false", "true")
 _UNANSWERED_LIMIT = 1024
 #: The text of sections that carry nothing of a caller's (pending, or data-less), by value: every call's
 #: first frame shows the same pending sections, so each is encoded once per process, not once per call.
-_unanswered_sections: dict[Section, str] = {}
+_unanswered_sections: dict[tuple[Section, type, type], str] = {}
 _no_customer_text: str | None = None
 
 
@@ -91,12 +91,14 @@ class CardEncoder:
         if cached is not None and cached[0] is section:
             return cached[1]
         if section.data is None:  # nothing of the caller's in it: the same text for any call
-            text = _unanswered_sections.get(section)
+            # keyed with the numbers' types too: 1 == 1.0 == True, but they are written 1, 1.0, true
+            key = (section, type(section.elapsed_ms), type(section.age_s))
+            text = _unanswered_sections.get(key)
             if text is None:
                 text = compact(clean_json(section.to_json()))
                 if len(_unanswered_sections) >= _UNANSWERED_LIMIT:
                     _unanswered_sections.clear()  # error texts vary; the pending ones come straight back
-                _unanswered_sections[section] = text
+                _unanswered_sections[key] = text
         else:
             text = compact(clean_json(section.to_json()))
         self._sections[name] = (section, text)

@@ -167,6 +167,20 @@ def test_a_first_frame_reuses_no_answer_text_of_another_call_only_where_equal(
         assert CardEncoder(SPECS).frame(card, hidden) == whole(card, hidden)
 
 
+def test_equal_numbers_of_other_types_are_not_taken_for_each_other() -> None:
+    """``age_s`` 1 and 1.0 (and ``elapsed_ms`` 1 and True) are equal in Python, not in JSON text."""
+    for made in (
+        [Section(status=SectionStatus.ERROR, age_s=1), Section(status=SectionStatus.ERROR, age_s=1.0)],
+        [
+            Section(status=SectionStatus.ERROR, elapsed_ms=1),
+            Section(status=SectionStatus.ERROR, elapsed_ms=True),
+        ],
+    ):
+        for section in made + made[::-1]:
+            card = replace(CARD_WITHOUT_SECTIONS, sections={"crm": section})
+            assert CardEncoder(SPECS).frame(card, frozenset()) == whole(card, frozenset())
+
+
 def test_the_shared_section_texts_stay_bounded_whatever_errors_connectors_send() -> None:
     """Error texts vary without end (a connector's messages): the cache of shared texts is capped."""
     from screenpop import card_text
