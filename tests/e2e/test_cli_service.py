@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import yaml
 
 from tests.support.ports import free_port
 from tests.support.processes import stop, wait_ready
+from tests.support.raw_http import raw_exchange, request_head
 from tests.support.service import SECRET, base_config, event_body
 from tests.support.signers import sign
 from tests.support.tokens import host_token
@@ -40,11 +42,12 @@ def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Pope
     )
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen[str]]]:
+@contextlib.contextmanager
+def serving(tmp_path: Path, **server: Any) -> Iterator[tuple[int, Path, subprocess.Popen[str]]]:
+    """`screenpop serve` on a free port with the test config and these `server` keys; stopped after."""
     port = free_port()
     config = base_config(f"sqlite+aiosqlite:///{tmp_path}/store.db")
-    config["server"] = {"port": port, "allowed_origins": ["http://agents.example"]}
+    config["server"] = {"port": port, **server}
     config["connectors"][1]["delay_ms"] = 400
     path = tmp_path / "screenpop.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -56,6 +59,12 @@ def served(tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen[str]]]:
         stop(process)
 
 
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen[str]]]:
+    with serving(tmp_path, allowed_origins=["http://agents.example"]) as running:
+        yield running
+
+
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "screenpop", *args],
@@ -64,6 +73,13 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         timeout=60,
         cwd=ROOT,
         env={**os.environ, **(env or {})},
+    )
+
+
+async def call_via_cli(port: int, config: Path, number: str, agent: str) -> subprocess.CompletedProcess[str]:
+    """`screenpop call NUMBER --agent AGENT`, signed as the configured provider, to the served port."""
+    return await asyncio.to_thread(
+        cli, "call", number, "--agent", agent, "--config", str(config), "--url", f"http://127.0.0.1:{port}"
     )
 
 
@@ -90,17 +106,7 @@ async def test_call_command_pops_a_card_on_serve(served: tuple[int, Path, subpro
     port, config, _ = served
     token = cli("token", "agent-1", "--config", str(config)).stdout.strip()
     ws = await hello(port, token)
-    sent = await asyncio.to_thread(
-        cli,
-        "call",
-        "(415) 555-0132",
-        "--agent",
-        "agent-1",
-        "--config",
-        str(config),
-        "--url",
-        f"http://127.0.0.1:{port}",
-    )
+    sent = await call_via_cli(port, config, "(415) 555-0132", "agent-1")
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout.startswith("202 ")
     frames = await frames_until_complete(ws)
@@ -115,17 +121,7 @@ async def test_sigterm_finishes_cards_then_closes_1012(
     port, config, process = served
     token = host_token(SECRET, "agent-1")
     ws = await hello(port, token)
-    sent = await asyncio.to_thread(
-        cli,
-        "call",
-        "+14155550132",
-        "--agent",
-        "agent-1",
-        "--config",
-        str(config),
-        "--url",
-        f"http://127.0.0.1:{port}",
-    )
+    sent = await call_via_cli(port, config, "+14155550132", "agent-1")
     assert sent.returncode == 0
     first = json.loads(await asyncio.wait_for(ws.recv(), 5))
     assert first["type"] == "card" and not first["complete"]
@@ -193,17 +189,7 @@ async def test_audit_says_who_saw_the_credit_section(served: tuple[int, Path, su
     tier1 = await hello(port, host_token(SECRET, "agent-1"))
     sup = await hello(port, host_token(SECRET, "agent-3"))
     for agent in ("agent-1", "agent-3"):
-        sent = await asyncio.to_thread(
-            cli,
-            "call",
-            "+14155550132",
-            "--agent",
-            agent,
-            "--config",
-            str(config),
-            "--url",
-            f"http://127.0.0.1:{port}",
-        )
+        sent = await call_via_cli(port, config, "+14155550132", agent)
         assert sent.returncode == 0
     await frames_until_complete(tier1)
     await frames_until_complete(sup)
@@ -229,56 +215,28 @@ async def test_audit_says_who_saw_the_credit_section(served: tuple[int, Path, su
 @pytest.mark.parametrize("event_loop", ["auto", "asyncio"])
 async def test_serve_runs_on_the_configured_event_loop(tmp_path: Path, event_loop: str) -> None:
     """`server.event_loop`: the start-up line names the loop, and a card pops and completes on it."""
-    port = free_port()
-    config = base_config(f"sqlite+aiosqlite:///{tmp_path}/store.db")
-    config["server"] = {"port": port, "event_loop": event_loop}
-    path = tmp_path / "screenpop.yaml"
-    path.write_text(yaml.safe_dump(config))
-    process = start(["serve", "--config", str(path)])
-    try:
-        wait_ready(port, process)
+    with serving(tmp_path, event_loop=event_loop) as (port, path, process):
         ws = await hello(port, host_token(SECRET, "agent-1"))
-        sent = await asyncio.to_thread(
-            cli,
-            "call",
-            "+14155550132",
-            "--agent",
-            "agent-1",
-            "--config",
-            str(path),
-            "--url",
-            f"http://127.0.0.1:{port}",
-        )
+        sent = await call_via_cli(port, path, "+14155550132", "agent-1")
         assert sent.returncode == 0, sent.stderr
         frames = await frames_until_complete(ws)
         assert frames[-1]["card"]["caller"]["e164"] == "+14155550132"
         # a webhook whose body arrives in two TCP segments is read whole on this loop too
-        assert await _post_in_two_segments(port, event_body("c-split", agent="agent-1")) == 202
+        body = event_body("c-split", agent="agent-1")
+        head = request_head(
+            "POST",
+            "/webhooks/pbx",
+            {
+                "Content-Type": "application/json",
+                "Content-Length": str(len(body)),
+                "Screenpop-Signature": sign(body),
+            },
+        )
+        status, _, _ = await raw_exchange(f"http://127.0.0.1:{port}", head, [body[:20], body[20:]])
+        assert status == 202
         frames = await frames_until_complete(ws)
         assert frames[-1]["card"]["call_id"] == "c-split"
         await ws.close()
-    finally:
-        stop(process)
     _, stderr = process.communicate(timeout=10)
     expected = "asyncio" if event_loop == "asyncio" else "uvloop"
     assert re.search(rf"Running on http://\S+ \({expected}\)", stderr), stderr[-2000:]
-
-
-async def _post_in_two_segments(port: int, body: bytes) -> int:
-    """POST a signed webhook, the body's two halves sent as two TCP segments a pause apart; the status."""
-    head = (
-        f"POST /webhooks/pbx HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        f"Screenpop-Signature: {sign(body)}\r\n\r\n"
-    )
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(head.encode("latin-1") + body[:20])
-        await writer.drain()
-        await asyncio.sleep(0.2)  # allow-sleep: the gap between two segments is what is tested
-        writer.write(body[20:])
-        await writer.drain()
-        answer = await asyncio.wait_for(reader.read(), 10)
-    finally:
-        writer.close()
-    return int(answer.split(b" ", 2)[1])

@@ -256,19 +256,6 @@ async def test_ping_is_answered(store_url: str) -> None:
         assert await agent.next() == {"type": "pong"}
 
 
-async def test_two_tabs_of_one_agent_both_receive(store_url: str) -> None:
-    """An agent with two sockets open gets the card on both."""
-    settings = make(store_url)
-    async with (
-        running(settings) as base,
-        agent_socket(base, settings, "agent-1") as tab1,
-        agent_socket(base, settings, "agent-1") as tab2,
-    ):
-        await post_event(base, event_body("c-t", agent="agent-1"))
-        assert (await tab1.card_until_complete("c-t"))[-1]["complete"]
-        assert (await tab2.card_until_complete("c-t"))[-1]["complete"]
-
-
 async def test_note_appears_in_next_cards_history(store_url: str) -> None:
     """A disposition and notes saved on a call show in the history of the next card from that number."""
     settings = make(store_url)
