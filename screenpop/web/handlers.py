@@ -64,12 +64,33 @@ async def webhook(request: web.Request) -> web.Response:
         metrics.webhook_seen(name, exc.code)
         webhooks.refused(name, exc)
         raise
-    metrics.webhook_seen(name, "accepted" if fresh or not events else "duplicate")
     reply = provider.reply(events)
-    webhooks.accepted(name, reply.status, events, bool(fresh))  # in memory: Redis gets it in a batch
-    return web.Response(
+    response = web.Response(
         status=reply.status, body=reply.body, content_type=reply.content_type, headers=reply.extra
     )
+    await answer_now(request, response)
+    try:  # the events are taken: a fault in the counting is logged, never the sender's to retry
+        metrics.webhook_seen(name, "accepted" if fresh or not events else "duplicate")
+        webhooks.accepted(name, reply.status, events, bool(fresh))  # in memory: Redis gets it in a batch
+    except Exception:
+        log.exception("webhook from %s: the events were taken, but counting them failed", name)
+    return response
+
+
+async def answer_now(request: web.Request, response: web.Response) -> None:
+    """Send the answer before the handler's bookkeeping, not after it and the middleware's unwinding.
+
+    A phone system waits for this answer with its own timeout and retries
+    without it, so it goes out as soon as the events are taken.  aiohttp
+    sends a prepared answer only once: returning it afterwards sends
+    nothing more.  A sender gone meanwhile has nobody to hear the answer;
+    its retry is a duplicate, answered the same way.
+    """
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError as exc:
+        log.debug("webhook answered to a sender that is gone: %s", exc)
 
 
 async def _webhook_request(request: web.Request) -> WebhookRequest:

@@ -17,6 +17,7 @@ import pytest
 import websockets
 import yaml
 
+from screenpop.admin.webhook_log import WebhookLog
 from tests.support.processes import service_config, services
 from tests.support.raw_http import raw_exchange, request_head
 from tests.support.service import agent_socket, api, base_config, event_body, make, post_event, running
@@ -315,6 +316,38 @@ async def test_control_and_bidi_characters_never_reach_a_card(store_url: str) ->
     assert second["history"][0]["notes"] == "line one[31m\nline two"
     assert unsafe_in(first, newlines_ok=True) == [] and unsafe_in(second, newlines_ok=True) == []
     assert unsafe_in(listed["calls"], newlines_ok=True) == []
+
+
+# the answer goes out once the events are taken ------------------------------------------------
+
+
+async def test_a_fault_counting_a_taken_webhook_still_answers_202(
+    store_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call popped, so the sender hears 202 (with the app's headers), and the fault is logged.
+
+    Before, the counting ran before the answer: its fault became a 500, and
+    the sender retried a call that had already popped.
+    """
+    settings = make(store_url)
+
+    def broken_count(*_: object) -> None:
+        raise RuntimeError("the webhook log is broken")
+
+    monkeypatch.setattr(WebhookLog, "accepted", broken_count)
+    body = event_body("c-counted", agent="agent-1")
+    headers = {"Content-Type": "application/json", "Screenpop-Signature": sign(body)}
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{base}/webhooks/pbx", data=body, headers=headers) as reply,
+        ):
+            status, answer, sent = reply.status, await reply.json(), reply.headers
+        frames = await agent.card_until_complete("c-counted")
+    assert (status, answer) == (202, {"call_id": "c-counted", "status": "accepted"})
+    assert (sent["Server"], sent["X-Content-Type-Options"]) == ("screenpop", "nosniff")
+    assert frames[0]["card"]["call_id"] == "c-counted"
+    assert any("counting them failed" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
 # finding 14: headers for the pages and the API ------------------------------------------------
