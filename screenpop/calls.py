@@ -20,9 +20,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from screenpop.broker import Broker, CardViews, Delivery, Ring, Rung, View
-from screenpop.call_transfers import TransferSteps, over, rings_after_transfer
+from screenpop.call_keys import (
+    CALL_STATE_TTL_S,
+    DEDUPE_TTL_S,
+    call_key_of,
+    event_key,
+    recipients_key_of,
+    state_key_of,
+)
+from screenpop.call_status import StatusSteps
+from screenpop.call_transfers import TransferSteps, rings_after_transfer
 from screenpop.card import SectionSpec, card_summaries, role_views, shown_sections
-from screenpop.card_text import CardEncoder, compact
+from screenpop.card_text import CardEncoder
 from screenpop.config import Settings
 from screenpop.errors import RateLimited, Unavailable
 from screenpop.generation import Generation, Generations
@@ -34,12 +43,9 @@ from screenpop.model import CallEvent, Card, EventKind, HistoryEntry
 from screenpop.phone import mask, parse_caller
 from screenpop.routing import route
 from screenpop.store import CallRecorder, Store
-from screenpop.transfers import TransferDesk, call_key, recipients_key, state_key
+from screenpop.transfers import TransferDesk, call_key
 
 log = logging.getLogger(__name__)
-
-DEDUPE_TTL_S = 3600
-CALL_STATE_TTL_S = 6 * 3600
 
 
 @dataclass
@@ -66,7 +72,7 @@ class _Opening:
     encoder: CardEncoder  # the new card's (or the live card's): its later versions reuse its pieces
 
 
-class CallService(TransferSteps):
+class CallService(TransferSteps, StatusSteps):
     def __init__(
         self,
         generations: Generations,
@@ -113,7 +119,7 @@ class CallService(TransferSteps):
         try:
             # this event, and the fan-out it starts, keep one config: the call's own while its
             # card is being built here (a transfer or a second leg meanwhile), else the latest
-            live = self._live.get(_call_key(event))
+            live = self._live.get(call_key_of(event))
             with self._generations.pinned(live.generation if live is not None else None):
                 return await self._take(event, received)
         finally:
@@ -127,11 +133,11 @@ class CallService(TransferSteps):
         is handled, not taken for a duplicate.  A ringing is claimed in the
         same broker step that pops it (``_first_frame``).
         """
-        key = _event_key(event)
+        key = event_key(event)
         started = received if received is not None else time.perf_counter()
         if event.event is EventKind.RINGING:
             return await self._first_frame(event, key, started)
-        claimed, state = await self._broker.claim_and_get(key, DEDUPE_TTL_S, _state_key(event))
+        claimed, state = await self._broker.claim_and_get(key, DEDUPE_TTL_S, state_key_of(event))
         if not claimed:
             return False
         try:
@@ -190,8 +196,8 @@ class CallService(TransferSteps):
                 Ring(
                     key,
                     DEDUPE_TTL_S,
-                    _state_key(event),
-                    _recipients_key(event),
+                    state_key_of(event),
+                    recipients_key_of(event),
                     tuple(opening.roles),
                     CALL_STATE_TTL_S,
                     opening.views,
@@ -205,7 +211,7 @@ class CallService(TransferSteps):
             await self._rang(event, rung, opening, started)
         except BaseException as exc:
             for agent in rung.new:
-                await self._broker.remove_member(_recipients_key(event), agent)
+                await self._broker.remove_member(recipients_key_of(event), agent)
             if not isinstance(exc, Exception):
                 raise
             raise await self._given_back(event, key) from exc
@@ -214,7 +220,7 @@ class CallService(TransferSteps):
     def _ringing_card(self, event: CallEvent) -> _Opening:
         """Whom a ringing rings, and the card they would get: the one built here already, else a new one."""
         roles = {a.id: a.role for a in route(self._settings, event)}
-        live = self._live.get(_call_key(event))
+        live = self._live.get(call_key_of(event))
         card = live.card if live is not None else self._new_card(event)
         encoder = live.encoder if live is not None and live.encoder is not None else CardEncoder(self._specs)
         views = self._card_views(card, live.provider if live is not None else event.provider, encoder)
@@ -233,7 +239,7 @@ class CallService(TransferSteps):
         if opening.roles and not fresh:
             return  # everyone it rings for holds the card already
         # (a call that rings no one is still looked up and recorded: history and /api/calls show it)
-        live = self._live.get(_call_key(event)) or opening.live
+        live = self._live.get(call_key_of(event)) or opening.live
         if live is None:
             self._opened(event, opening, fresh, started)
         elif live.card.version > opening.card.version:  # it moved on during the ring: catch them up
@@ -265,7 +271,7 @@ class CallService(TransferSteps):
             generation=self._generations.current,
             encoder=encoder,
         )
-        self._live[_call_key(event)] = live
+        self._live[call_key_of(event)] = live
         return live
 
     def _popped(self, live: LiveCall, started: float) -> None:
@@ -298,7 +304,7 @@ class CallService(TransferSteps):
         try:
             await self._publish_card(live)
         except BaseException:
-            self._live.pop(_call_key(event), None)  # not shown to anyone: the retry opens it afresh
+            self._live.pop(call_key_of(event), None)  # not shown to anyone: the retry opens it afresh
             raise
         self._popped(live, started)
         return live
@@ -317,7 +323,7 @@ class CallService(TransferSteps):
         except Exception:
             log.exception("call %s: completing the card failed", event.call_id)
         finally:
-            self._live.pop(_call_key(event), None)
+            self._live.pop(call_key_of(event), None)
 
     async def _grow(self, live: LiveCall, history: asyncio.Task[tuple[HistoryEntry, ...]]) -> None:
         """Publish a snapshot after each batch of sections; history joins when it is read."""
@@ -399,101 +405,6 @@ class CallService(TransferSteps):
             for hidden in role_views(self._settings)
         )
         return CardViews(card.call_id, card.version, views, provider)
-
-    async def _status_change(self, event: CallEvent, state: str | None) -> None:
-        """Tell the call's holders; once the call is over (the first ended/missed) nothing changes it."""
-        if event.event is EventKind.WITHDRAWN:
-            await self._withdraw(event)
-            return
-        if over(state) or await self._answered_by_sender(event):
-            self._recorder.record(event, None)  # the timeline keeps it; no screen changes
-            return
-        status = event.event.value
-        await self._broker.put(_state_key(event), f"{status}:{event.agent or ''}", CALL_STATE_TTL_S)
-        live = self._live.get(_call_key(event))
-        if live is not None and event.event is EventKind.ANSWERED:
-            live.answered_by = event.agent
-        recipients = await self._recipients(event, live)
-        body = compact({"type": "call", "call_id": event.call_id, "status": status, "agent": event.agent})
-        await self._broker.publish([Delivery(agent_id, body) for agent_id in recipients])
-        self._recorder.record(event, None)
-
-    async def _withdraw(self, event: CallEvent) -> None:
-        """Stop ringing one agent (a rescinded reservation, a queue member's ring timed out).
-
-        Taking the agent out of the shared set is atomic, so of two copies
-        racing only one tells the agent; a later ring for the agent (a
-        queue's retry) finds it out of the set and pops again.
-        """
-        agent = event.agent
-        if not agent or not await self._broker.remove_member(_recipients_key(event), agent):
-            return  # it never rang for that agent, or was withdrawn already
-        live = self._live.get(_call_key(event))
-        role = live.recipients.pop(agent, None) if live is not None else None
-        body = compact({"type": "call", "call_id": event.call_id, "status": "withdrawn", "agent": agent})
-        try:
-            await self._broker.publish([Delivery(agent, body)])
-        except BaseException:
-            await self._broker.add_members(_recipients_key(event), [agent], CALL_STATE_TTL_S)
-            if live is not None and role is not None:
-                live.recipients[agent] = role
-            raise
-
-    async def _recipients(self, event: CallEvent, live: LiveCall | None) -> list[str]:
-        """Who holds this call's card now: this instance's live card and the shared set, and the actor.
-
-        The store's list is the fallback when the shared set is gone (its
-        time to live passed, or the broker was restarted).
-        """
-        found = await self._broker.members(_recipients_key(event))
-        if found is not None:  # the shared set is the truth (a transfer on another instance changed it)
-            agents = list(found)
-        else:
-            agents = list(live.recipients) if live is not None else []
-            agents += [] if live is not None else await self._store.recipients(event.provider, event.call_id)
-        if event.agent and event.agent not in agents and self._settings.agent(event.agent):
-            agents.append(event.agent)
-        return agents
-
-
-def _call_key(event: CallEvent) -> str:
-    return call_key(event.provider, event.call_id)
-
-
-def _state_key(event: CallEvent) -> str:
-    return state_key(event.provider, event.call_id)
-
-
-def _recipients_key(event: CallEvent) -> str:
-    return recipients_key(event.provider, event.call_id)
-
-
-def _event_key(event: CallEvent) -> str:
-    """The duplicate guard's key: what makes two events the same event.
-
-    (provider, call id, event), as the SPEC says.  A ring or a withdrawal is
-    about one agent, so it names the agent; and a call may ring an agent
-    again after a withdrawal (a queue's next round), so a ring or a
-    withdrawal also names the ring itself when the provider tells rings
-    apart: its leg id, else the event's own time.  A replay carries the old
-    leg or time and changes nothing; a new ring carries a new one
-    (docs/beyond-the-spec.md).  A transfer names where the call went and,
-    like a ring, which transfer it was; an answer names who answered, since
-    after a transfer the new holder answers the same call (docs/transfers.md).
-    """
-    key = f"event:{event.provider}:{event.call_id}:{event.event.value}"
-    if event.event is EventKind.TRANSFERRED:  # where it went, and (below) which transfer that was
-        key += f":{event.agent or ''}>{event.queue or ''}"
-    elif event.event is EventKind.ANSWERED and event.agent:  # after a transfer the new holder answers too
-        key += f":{event.agent}"
-    if event.event in (EventKind.RINGING, EventKind.WITHDRAWN, EventKind.TRANSFERRED):
-        if event.agent and event.event is not EventKind.TRANSFERRED:
-            key += f":{event.agent}"
-        if event.leg:
-            key += f"#{event.leg}"
-        elif event.at is not None:
-            key += f"@{event.at.timestamp():.6f}"
-    return key
 
 
 def _now_iso() -> str:

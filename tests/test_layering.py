@@ -60,6 +60,8 @@ LAYER_OF = {
     "midcall": SERVICES,  # attributes posted during a call: merged, re-run, published
     "hub": SERVICES,
     "call_transfers": SERVICES,
+    "call_status": SERVICES,  # answered, ended, withdrawn: who is told (a mixin of CallService)
+    "call_keys": SERVICES,  # a call's broker keys and an event's duplicate-guard key
     "transfers": SERVICES,
     "generation": SERVICES,  # one loaded config and what was built from it; what a call pins
     "reloading": SERVICES,  # re-reading the config file: a new generation, sockets re-checked
