@@ -27,7 +27,7 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from connectors.sql.connector import SqlOptions
+from connectors.sql.options import SqlOptions
 from screenpop.config import BadgeRule, ConnectorSettings
 from tests.support.ports import free_port
 from tests.support.processes import stop, wait_ready

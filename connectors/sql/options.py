@@ -1,0 +1,147 @@
+"""What a ``kind: sql`` connector's config may say, checked before anything connects.
+
+Kept apart from the connector (its pool, its index, its guarded queries)
+because the keys are read on their own: by the config loader, by
+``screenpop check``, by the documentation test.  The engine's keyword
+arguments live here too, as they follow from the keys alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from screenpop.connector_api import ConnectorOptions
+from screenpop.model import is_call_parameter
+
+ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite", "mysql": "aiomysql"}
+
+
+class SqlOptions(ConnectorOptions):
+    """Keys of a ``kind: sql`` connector (SPEC section 3)."""
+
+    url: str = Field(min_length=1)
+    query: str = Field(min_length=1)
+    rows: Literal["one", "many"] = "one"
+    limit: int = Field(20, ge=1, le=1000)
+    match: Literal["exact", "normalized"] = "exact"
+    index_query: str | None = None
+    index_refresh_s: float = Field(300, gt=0)
+    index_region: str | None = Field(None, min_length=1, max_length=128)
+    index_full_every: int = Field(12, ge=1, le=100_000)
+    pool_size: int = Field(5, ge=1, le=100)
+    statement_timeout_ms: int = Field(5000, ge=1, le=600_000)
+
+    @field_validator("url")
+    @classmethod
+    def _async_url(cls, value: str) -> str:
+        check_async_url(value)
+        return value
+
+    def parameters(self) -> Iterator[tuple[tuple[int | str, ...], str]]:
+        """The call parameters the query names (``:e164``, ``:attr_account_id``).
+
+        screenpop skips the connector for a call without a named attribute,
+        and says on the card whether a number or an attribute found the
+        customer.  ``needs`` fields are checked when the query runs, as
+        before; a normalized match looks the number up in its index, so it
+        names ``e164`` too.
+        """
+        if self.match == "normalized":
+            yield ("match",), "e164"
+        for name in sorted(bind_names(self.query)):
+            if is_call_parameter(name):
+                yield ("query",), name
+
+    @model_validator(mode="after")
+    def _normalized_needs_index(self) -> SqlOptions:
+        if self.match == "exact":
+            if self.index_region is not None:
+                raise ValueError(
+                    "`index_region` is for `match: normalized` (it says where the index's rows are)"
+                )
+            return self
+        if not self.index_query:
+            raise ValueError(
+                "`match: normalized` needs `index_query` (the row key first, then the phone columns)"
+            )
+        if "keys" not in bind_names(self.query):
+            raise ValueError("with `match: normalized` the query must use `:keys`, e.g. WHERE id IN :keys")
+        if bind_names(self.index_query) - {"since"}:
+            raise ValueError(
+                "`index_query` takes no parameters but `:since` (rows changed since the previous read)"
+            )
+        return self
+
+
+def check_async_url(value: str) -> URL:
+    """Refuse what create_async_engine cannot use, without echoing the URL (it may hold a password)."""
+    try:
+        url = make_url(value)
+        dialect = url.get_dialect()
+    except (ArgumentError, ValueError) as exc:
+        raise ValueError("not a database URL (e.g. sqlite+aiosqlite:///customers.db)") from exc
+    except NoSuchModuleError as exc:
+        raise ValueError(f"unknown database kind {url.drivername!r}") from exc
+    if "+" not in url.drivername or not dialect.get_async_dialect_cls(url).is_async:
+        backend = url.get_backend_name()
+        hint = ASYNC_DRIVERS.get(backend, "an async driver")
+        raise ValueError(
+            f"{url.drivername!r} is a synchronous driver; name an async one, e.g. {backend}+{hint}://…"
+        )
+    _require_driver(url)
+    return url
+
+
+def _require_driver(url: URL) -> None:
+    """Say at start-up, with the fix, when the URL's driver package is not installed."""
+    driver = url.get_driver_name()
+    try:
+        url.get_dialect().import_dbapi()
+    except ImportError as exc:
+        raise ValueError(
+            f"the database driver {driver!r} is not installed; install it beside screenpop "
+            f"(e.g. `pip install {driver}`)"
+        ) from exc
+
+
+def bind_names(query: str) -> set[str]:
+    """The ``:name`` parameters a query uses, as SQLAlchemy itself reads them (``::cast`` is not one)."""
+    return set(text(query).compile().params)
+
+
+def in_memory(url: URL) -> bool:
+    """An in-memory SQLite database: one connection of this process, which no worker can open."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def engine_kwargs(url: URL, options: SqlOptions) -> dict[str, Any]:
+    """Pool sizing and a server-side statement timeout where the driver supports one."""
+    # hide_parameters: a failed query's text then never carries the caller's number it looked up
+    kwargs: dict[str, Any] = {"pool_recycle": 1800, "hide_parameters": True}
+    if not in_memory(url):  # an in-memory SQLite database is one shared connection (StaticPool)
+        kwargs |= {
+            "pool_size": options.pool_size,
+            "max_overflow": 0,
+            "pool_timeout": max(1.0, options.statement_timeout_ms / 1000),
+        }
+    ms = str(options.statement_timeout_ms)
+    driver = url.get_driver_name()
+    if driver == "asyncpg":
+        kwargs["connect_args"] = {"server_settings": {"statement_timeout": ms}}
+    elif driver == "psycopg":
+        kwargs["connect_args"] = {"options": f"-c statement_timeout={ms}"}
+    return kwargs
+
+
+def secrets_of(url: URL, given: str) -> tuple[str, ...]:
+    """Texts that must never appear in an error: the URL as written and its password."""
+    found = [given, url.render_as_string(hide_password=False)]
+    if url.password:
+        found.append(str(url.password))
+    return tuple(s for s in found if s)
