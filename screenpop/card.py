@@ -7,7 +7,6 @@ reach that role by way of a derived field.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from screenpop.call_context import ATTR_PREFIX
 from screenpop.conditions import holds, only_condition
 from screenpop.config import BadgeRule, ConnectorSettings, Settings
+from screenpop.identity import comparable_name, id_text, section_identity
 from screenpop.model import (
     JSON,
     NUMBER_PARAMETERS,
@@ -103,11 +103,6 @@ def section_meta(settings: Settings, hidden: frozenset[str]) -> list[JSON]:
     return out
 
 
-def identity_of(row: Mapping[str, Any], identity: Mapping[str, str]) -> JSON:
-    """The identity fields of one row, under their identity names (``id``, ``name``…)."""
-    return {key: row[column] for key, column in identity.items() if row.get(column) not in (None, "")}
-
-
 def caller_json(caller: CallerNumber, name: str | None) -> JSON:
     """The caller block, every text in it one clean line (the raw number is the sender's text too)."""
     return {k: clean_line(v) if isinstance(v, str) else v for k, v in caller.to_json(name).items()}
@@ -173,7 +168,7 @@ def build_customer(sections: Mapping[str, Section], specs: Mapping[str, SectionS
         if found:
             finders.append(spec)
         if "id" in found:
-            ids[name] = str(found["id"])
+            ids[name] = id_text(found["id"])
         if "name" in found:
             names[name] = str(found["name"])
         matches = max(matches, records)
@@ -188,59 +183,6 @@ def build_customer(sections: Mapping[str, Section], specs: Mapping[str, SectionS
     return Customer(
         name=display_name, ids=ids, matches=matches, conflicts=tuple(conflicts), found_by=_found_by(finders)
     )
-
-
-def section_identity(
-    name: str, section: Section, identity: Mapping[str, str]
-) -> tuple[JSON, int, Conflict | None]:
-    """One section's identity: the first record's fields, how many customers it names, and the conflict.
-
-    A ``rows: one`` section names as many customers as it matched rows; a
-    list section (``rows: many``, an http ``items``) names as many as its
-    items' identities are distinct (SPEC 3): five invoices of one customer
-    are one customer, two customers' rows for one number are two.
-    """
-    data = section.data
-    if data is None:
-        return {}, 0, None
-    if _is_list(data):
-        return _items_identity(name, data["items"], identity)
-    found = identity_of(data, identity)
-    records = max(section.rows, 1 + len(section.others))
-    conflict = _rows_conflict(name, found, section.others, records) if records > 1 else None
-    return found, records, conflict
-
-
-def _is_list(data: JSON) -> bool:
-    return "items" in data and len(data) == 1 and isinstance(data["items"], list)
-
-
-def _items_identity(
-    name: str, items: list[Any], identity: Mapping[str, str]
-) -> tuple[JSON, int, Conflict | None]:
-    """Distinct customers among a list's items: by ``id`` where the identity has one, else by name."""
-    customers: dict[tuple[str, str], JSON] = {}
-    for item in items:
-        found = identity_of(item, identity) if isinstance(item, Mapping) else {}
-        if found:
-            customers.setdefault(_customer_key(found), found)
-    if not customers:
-        return {}, 0, None
-    distinct = list(customers.values())
-    first = distinct[0]
-    if len(distinct) < 2:
-        return first, 1, None
-    field = "name" if "name" in first else "id"
-    values = tuple(str(c.get(field, c.get("id", ""))) for c in distinct)
-    return first, len(distinct), Conflict(kind="rows", field=field, values=values, sections=(name,))
-
-
-def _customer_key(found: JSON) -> tuple[str, str]:
-    if "id" in found:
-        return "id", str(found["id"])
-    if "name" in found:
-        return "name", _comparable(str(found["name"]))
-    return "other", repr(sorted(found.items()))
 
 
 def _found_by(finders: Iterable[SectionSpec]) -> str | None:
@@ -259,20 +201,11 @@ def _found_by(finders: Iterable[SectionSpec]) -> str | None:
     return next((way for way in ways if way), "number")
 
 
-def _rows_conflict(section: str, first: JSON, others: Iterable[JSON], records: int) -> Conflict:
-    key = "name" if "name" in first else "id"
-    values = [str(first.get(key, ""))] + [str(o.get(key, "")) for o in others]
-    shown = tuple(v for v in values if v)
-    if len(shown) < records:
-        shown = (*shown, f"{records} records in all")
-    return Conflict(kind="rows", field=key, values=shown, sections=(section,))
-
-
 def _name_conflicts(names: Mapping[str, str]) -> list[Conflict]:
     """Two connectors naming the caller differently is a possible duplicate."""
     distinct: dict[str, str] = {}
     for name in names.values():
-        distinct.setdefault(_comparable(name), name)
+        distinct.setdefault(comparable_name(name), name)
     if len(distinct) < 2:
         return []
     return [
@@ -283,10 +216,6 @@ def _name_conflicts(names: Mapping[str, str]) -> list[Conflict]:
             sections=tuple(names),
         )
     ]
-
-
-def _comparable(name: str) -> str:
-    return re.sub(r"[\W_]+", " ", name.casefold()).strip()
 
 
 def compute_badges(sections: Mapping[str, Section], specs: Mapping[str, SectionSpec]) -> list[Badge]:

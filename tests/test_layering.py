@@ -42,6 +42,7 @@ LAYER_OF = {
     "config": PURE,
     "phone": PURE,
     "card": PURE,
+    "identity": MODEL,  # which rows name the same customer (customer.matches)
     "card_text": PURE,  # a card version as the text a socket sends, each piece encoded once
     "routing": PURE,
     "lines": PURE,

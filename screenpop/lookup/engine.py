@@ -19,11 +19,12 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from screenpop.call_context import ATTR_PREFIX, SECRET_PREFIX, CallContext
-from screenpop.card import attribute_keys, connector_parameters, identity_of, required_attribute_keys
+from screenpop.card import attribute_keys, connector_parameters, required_attribute_keys
 from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.config import ConnectorSettings, Settings
 from screenpop.connector_api import Connector, ConnectorTrace, LookupResult, tracing
 from screenpop.errors import ConnectorError, ConnectorNotReady
+from screenpop.identity import identity_of
 from screenpop.lookup.breaker import CircuitBreaker
 from screenpop.lookup.cache import CACHEABLE, ClusterLock, MemoryCache, SectionCache, cache_key
 from screenpop.lookup.connector_stats import ConnectorStats

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from screenpop.card import SectionSpec, build_customer
 from screenpop.model import Section, SectionStatus
@@ -76,3 +80,43 @@ def test_rows_one_still_counts_its_rows() -> None:
     customer = customer_of(section)
     assert customer["matches"] == 2
     assert customer["conflicts"][0]["values"] == ["Ada", "Ada L."]
+
+
+def test_rows_one_duplicate_rows_of_one_customer_are_one_match() -> None:
+    """A legacy table's duplicate rows of one id (8 and 8.0) are one customer, not a possible duplicate."""
+    section = Section(
+        SectionStatus.OK,
+        data={"customer_id": 8, "name": "Ada"},
+        rows=2,
+        others=({"id": 8.0, "name": "Ada L."},),  # as the engine keeps them: under the identity's keys
+    )
+    customer = customer_of(section)
+    assert (customer["matches"], customer["conflicts"]) == (1, [])
+
+
+def test_rows_one_rows_it_did_not_keep_count_as_more_customers() -> None:
+    """Rows counted but not kept name nobody known: each is one more possible customer."""
+    section = Section(SectionStatus.OK, data={"customer_id": 1, "name": "Ada"}, rows=4, others=({"id": 1},))
+    customer = customer_of(section)
+    assert customer["matches"] == 3
+    assert customer["conflicts"][0]["values"] == ["Ada", "3 records in all"]
+
+
+def test_text_ids_keep_their_leading_zeros_and_lose_their_padding() -> None:
+    """`007` and `7` are two customers; `'7   '` (a CHAR column) and `7` are one."""
+    section = listed({"customer_id": "007"}, {"customer_id": "7   "}, {"customer_id": 7})
+    customer = customer_of(section, {"id": "customer_id"})
+    assert customer["matches"] == 2
+    assert customer["conflicts"][0]["values"] == ["007", "7   "]
+
+
+NAME_SPELLINGS = st.sampled_from(["Zoë Quinn", "Zoe\u0308 Quinn", "ZOË QUINN", "zoë quinn.", " Zoë  Quinn "])
+ID_SPELLINGS = st.sampled_from([8, 8.0, Decimal("8"), Decimal("8.00"), "8", " 8 ", None])
+
+
+@given(st.lists(st.tuples(ID_SPELLINGS, NAME_SPELLINGS), min_size=1, max_size=8))
+def test_one_customers_rows_written_any_way_are_one_match(rows: list[tuple[Any, str]]) -> None:
+    """However a legacy table spells one customer's id and name across rows, they are one customer."""
+    section = listed(*({"customer_id": i, "name": n} for i, n in rows))
+    customer = customer_of(section)
+    assert (customer["matches"], customer["conflicts"]) == (1, [])

@@ -132,3 +132,59 @@ async def test_no_rows_name_no_customer(url: str) -> None:
     """A number on no invoice leaves the customer block empty."""
     customer = await customer_of(billing(url), "+16465550100")
     assert (customer["matches"], customer["name"], customer["ids"]) == (0, None, {})
+
+
+LEGACY = [
+    # (invoice, customer id as a legacy table hands it over, name as typed, phone)
+    (20, 8, "Zoë Quinn", "(415) 555-0170"),
+    (21, 8.0, "Zoe\u0308 Quinn", "415 555 0170"),  # the id via a CSV import; the name decomposed
+    (22, None, "ZOË QUINN", "415-555-0170"),  # an invoice whose customer id was never filled in
+    (23, None, "   ", "(415) 555-0171"),  # a name of blanks names nobody
+    (24, 13, "Fay Wray", "415.555.0171"),
+]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def legacy_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Invoices as a legacy table keeps them: ids of mixed types and NULLs, names typed any way."""
+    if request.param == "sqlite":  # a column without a type keeps 8 and 8.0 apart, as an import leaves them
+        found, id_type = f"sqlite+aiosqlite:///{tmp_path / 'legacy.db'}", ""
+    else:
+        found, id_type = str(request.getfixturevalue("pg_url")), "NUMERIC"
+    engine = create_async_engine(found)
+    columns = ("invoice", "customer", "name", "phone")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS invoices"))
+            await conn.execute(
+                text(
+                    f"CREATE TABLE invoices (invoice_id INTEGER PRIMARY KEY, customer_id {id_type}, "
+                    "name VARCHAR(80), phone VARCHAR(60))"
+                )
+            )
+            await conn.execute(
+                text("INSERT INTO invoices VALUES (:invoice, :customer, :name, :phone)"),
+                [dict(zip(columns, row, strict=True)) for row in LEGACY],
+            )
+    finally:
+        await engine.dispose()
+    return found
+
+
+async def test_one_customer_however_a_legacy_table_writes_its_rows(legacy_url: str) -> None:
+    """8 and 8.0, a NULL id beside the same name, a decomposed name: one customer, no conflict."""
+    customer = await customer_of(billing(legacy_url), "+14155550170")
+    assert (customer["matches"], customer["ids"], customer["conflicts"]) == (1, {"billing": "8"}, [])
+    assert customer["name"] == "Zoë Quinn"
+
+
+async def test_a_blank_name_names_nobody(legacy_url: str) -> None:
+    """An invoice whose identity is blanks is no second customer beside the one its number names."""
+    customer = await customer_of(billing(legacy_url), "+14155550171")
+    assert customer == {
+        "name": "Fay Wray",
+        "ids": {"billing": "13"},
+        "matches": 1,
+        "conflicts": [],
+        "found_by": "number",
+    }
