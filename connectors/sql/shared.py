@@ -9,6 +9,11 @@ customer table on every full refresh. Instead a full build goes:
    version number and releases the lock;
 3. the others wait (bounded) for that new version and load it.
 
+The lock lives ``LOCK_TTL_S`` and the builder renews it while it reads, so a
+builder that dies (killed, its machine gone) frees the others within that
+time, not after the whole build timeout (ten minutes for a big table): they
+see the lock gone and read the table themselves.
+
 Redis is an optimisation only: when it is down, the lock holder dies, or the
 keys cannot be stored as plain arrays (keys that are neither integers nor
 text), the instance builds locally, exactly as without a broker.
@@ -39,6 +44,8 @@ log = logging.getLogger(__name__)
 
 #: How often a waiting instance looks for the builder's result.
 POLL_S = 0.2
+#: How long the build lock outlives its last renewal: a dead builder holds the others this long at most.
+LOCK_TTL_S = 15.0
 REDIS_TIMEOUT_S = 2.0
 
 
@@ -54,6 +61,7 @@ class SharedIndex:
         fresh_s: float,
         build_timeout_s: float,
         since: Callable[[], datetime],
+        lock_ttl_s: float = LOCK_TTL_S,
     ) -> None:
         digest = hashlib.sha256(source.encode()).hexdigest()[
             :16
@@ -64,6 +72,7 @@ class SharedIndex:
         )
         self._fresh_s = fresh_s
         self._build_timeout_s = build_timeout_s
+        self._lock_ttl_ms = max(1, int(lock_ttl_s * 1000))
         self._since = since
         self.loaded_since: datetime | None = None
         """When the loaded index's read began: the next incremental read starts there."""
@@ -78,9 +87,7 @@ class SharedIndex:
                 return self._loaded(found)
             token = uuid.uuid4().hex
             before = await self._redis.get(f"{self._prefix}:version")
-            locked = await self._redis.set(
-                f"{self._prefix}:lock", token, nx=True, px=int(self._build_timeout_s * 1000)
-            )
+            locked = await self._redis.set(f"{self._prefix}:lock", token, nx=True, px=self._lock_ttl_ms)
         except RedisError as exc:
             log.warning("shared index unavailable (%s); reading the table here", type(exc).__name__)
             return await self._built(build)
@@ -89,11 +96,15 @@ class SharedIndex:
             if waited is not None:
                 return self._loaded(waited)
             return await self._built(build)  # the builder died or is too slow: do it here
+        renewing = asyncio.create_task(self._keep_locked(token), name=f"{self._prefix}:renew")
         try:
             index = await self._built(build)
             await self._publish(index)
             return index
         finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
             await self._release(token)
 
     async def close(self) -> None:
@@ -160,6 +171,20 @@ class SharedIndex:
                 await pipe.execute()
         except RedisError as exc:
             log.warning("could not publish the shared index (%s)", type(exc).__name__)
+
+    async def _keep_locked(self, token: str) -> None:
+        """Renew the lock three times per its lifetime while this instance builds, as long as it is ours."""
+        script = (
+            "if redis.call('get', KEYS[1]) == ARGV[1] then "
+            "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+        )
+        while True:
+            await asyncio.sleep(self._lock_ttl_ms / 3000)
+            try:
+                if not await self._redis.eval(script, 1, f"{self._prefix}:lock", token, self._lock_ttl_ms):
+                    return  # taken over (it expired while Redis was away): the others build too
+            except RedisError as exc:
+                log.debug("could not renew the shared index lock: %s", type(exc).__name__)
 
     async def _release(self, token: str) -> None:
         """Delete the lock only if it is still ours (it may have expired and been taken)."""
