@@ -71,7 +71,8 @@ def section_identity(
         return _counted(name, found, unseen=0)
     kept = [identity_of(data, identity), *section.others]
     known = [record for record in kept if record]
-    return _counted(name, known, unseen=max(section.rows, len(kept)) - len(known))
+    _, count, conflict = _counted(name, known, unseen=max(section.rows, len(kept)) - len(known))
+    return kept[0], count, conflict  # the customer is the row the section shows, whoever the others are
 
 
 def _is_list(data: JSON) -> bool:

@@ -120,3 +120,15 @@ def test_one_customers_rows_written_any_way_are_one_match(rows: list[tuple[Any, 
     section = listed(*({"customer_id": i, "name": n} for i, n in rows))
     customer = customer_of(section)
     assert (customer["matches"], customer["conflicts"]) == (1, [])
+
+
+def test_rows_one_customer_is_the_row_the_section_shows() -> None:
+    """A first row without identity does not borrow the next row's name: it is shown, not that one."""
+    section = Section(
+        SectionStatus.OK,
+        data={"customer_id": None, "name": " "},
+        rows=2,
+        others=({"id": 2, "name": "Byron"},),
+    )
+    customer = customer_of(section)
+    assert (customer["name"], customer["ids"], customer["matches"]) == (None, {}, 2)
