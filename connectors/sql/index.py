@@ -148,7 +148,12 @@ class PhoneIndex:
         A changed row's old numbers go, its new ones come in; a row of
         ``changed`` without numbers (soft-deleted, phones blanked) simply
         loses its numbers. O(n log n) in NumPy: ~0.1-0.3 s at 10^6 entries.
+        A read that found no row returns this very index: its empty key array
+        is ``int64`` whatever the table's keys are, which must not send text
+        keys down the slow rebuild below.
         """
+        if not len(changed.keys):
+            return self
         if not (self.keys_sorted and changed.keys_sorted) or self.keys.dtype != changed.keys.dtype:
             return self._updated_by_dict(changed)
         old_keys, new_keys = self.keys, changed.keys

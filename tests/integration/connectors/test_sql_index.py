@@ -218,6 +218,14 @@ def test_an_updated_index_equals_a_fresh_build(seed: int, key_kind: str) -> None
     assert updated.rows == len(rows)
 
 
+@pytest.mark.parametrize("key_kind", ["int", "str"])
+def test_an_empty_incremental_read_keeps_the_index_as_it_is(key_kind: str) -> None:
+    """A refresh that read no changed row returns the very same index: nothing rebuilt, whatever the keys."""
+    index = PhoneIndex.build(generated_rows(random.Random(6), 300, key_kind), reader())
+    nothing = PhoneIndex.build([], reader())
+    assert index.updated(nothing) is index
+
+
 # --- one instance builds, the others load (shared through the Redis broker) -------------------
 
 
