@@ -144,15 +144,7 @@ class SharedIndex:
             return
         try:
             version = await self._redis.incr(f"{self._prefix}:version")
-            meta = {
-                "version": version,
-                "built_at": time.time(),
-                "since": self._since().isoformat(),
-                "rows": index.rows,
-                "unreadable": index.unreadable,
-                "examples": list(index.unreadable_examples),
-                "text_keys": index.keys.dtype == object,
-            }
+            meta = describe(index, version, self._since())
             ttl = max(60, int(self._fresh_s * 4))
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.set(f"{self._prefix}:data:{version}", blob, ex=ttl)
@@ -184,6 +176,20 @@ def encode(index: PhoneIndex) -> bytes | None:
     return out.getvalue()
 
 
+def describe(index: PhoneIndex, version: int, since: datetime) -> dict[str, Any]:
+    """What ``decode`` needs beside the arrays, as JSON: counts, examples, key type, when the read began."""
+    return {
+        "version": version,
+        "built_at": time.time(),
+        "since": since.isoformat(),
+        "rows": index.rows,
+        "unreadable": index.unreadable,
+        "examples": list(index.unreadable_examples),
+        "text_keys": index.keys.dtype == object,
+        "keys_repeat": index.keys_repeat,
+    }
+
+
 def decode(blob: bytes, meta: dict[str, Any]) -> PhoneIndex:
     with np.load(io.BytesIO(blob), allow_pickle=False) as arrays:
         numbers, key_ids, keys = arrays["numbers"], arrays["key_ids"], arrays["keys"]
@@ -196,4 +202,6 @@ def decode(blob: bytes, meta: dict[str, Any]) -> PhoneIndex:
         int(meta["rows"]),
         int(meta["unreadable"]),
         tuple(str(e) for e in meta.get("examples", ())),
+        # published by an older screenpop: a full read's keys repeat when it read more rows than keys
+        keys_repeat=bool(meta.get("keys_repeat", int(meta["rows"]) > len(keys))),
     )
