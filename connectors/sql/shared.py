@@ -34,6 +34,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .index import PhoneIndex
+from .since import as_instant
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ class SharedIndex:
         if not isinstance(blob, bytes):
             return None
         index = await asyncio.to_thread(decode, blob, meta)
-        return index, datetime.fromisoformat(meta["since"])
+        return index, as_instant(datetime.fromisoformat(meta["since"]))
 
     async def _publish(self, index: PhoneIndex) -> None:
         blob = await asyncio.to_thread(encode, index)
