@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import bindparam, text
@@ -40,6 +40,7 @@ from .options import SqlOptions, bind_names, check_async_url, engine_kwargs, in_
 from .reading import LOCAL_ROWS, FullRead, read_in_workers
 from .rows import RowReader
 from .shared import SharedIndex
+from .since import FULL_READ, index_statement, read_start, since_value
 from .values import describe_db_error, json_row
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,6 @@ EXTRA_ROWS_KEPT = 5
 INDEX_TIMEOUT_MS = 600_000
 INTERRUPT_EVERY_S = 0.02  # SQLite: how often a cancelled lookup's statement is interrupted again
 ABANDON_WAIT_S = 2.0
-#: What ``:since`` is bound to on a full read: before any row was written.
-FULL_READ_SINCE = datetime(1970, 1, 1)
-#: An incremental read starts this long before the previous read began (clock skew, open transactions).
-SINCE_OVERLAP = timedelta(seconds=60)
 
 
 PARAMETER_LOGGERS = ("aiosqlite",)
@@ -90,7 +87,7 @@ class SqlConnector:
         self._incremental = self.options.index_query is not None and "since" in bind_names(
             self.options.index_query
         )
-        self._since = FULL_READ_SINCE
+        self._since = FULL_READ
         self._shared: SharedIndex | None = None
         self._secrets = secrets_of(self._url, self.options.url)
         self._shown_url = self._url.render_as_string(hide_password=True)
@@ -213,16 +210,16 @@ class SqlConnector:
         """Stream ``index_query`` in partitions and normalise them chunk by chunk, yielding to the loop.
 
         With ``:since`` and a ``previous`` index, only the rows changed since
-        the previous read began (less ``SINCE_OVERLAP``) are read and merged
+        the previous read began (less ``since.OVERLAP``) are read and merged
         in; otherwise every row is read (``:since`` = 1970-01-01). ``:since``
-        is a naive UTC ``datetime``.
+        is one instant, bound as ``since.py`` says.
         """
         if self._engine is None:
             raise ConnectorError("not started")
         if not self._incremental:
             previous = None
-        since = FULL_READ_SINCE if previous is None else self._since
-        started = datetime.now(UTC).replace(tzinfo=None) - SINCE_OVERLAP
+        since = FULL_READ if previous is None else self._since
+        started = read_start()
         try:
             async with asyncio.timeout(INDEX_TIMEOUT_MS / 1000):
                 builder = await self._stream_index(since)
@@ -241,11 +238,12 @@ class SqlConnector:
         """Read on the loop in small chunks; a full read that turns out big goes to worker processes."""
         assert self._engine is not None
         assert self.options.index_query is not None
-        in_workers = since == FULL_READ_SINCE and not in_memory(self._url)
+        in_workers = since == FULL_READ and not in_memory(self._url)
         async with self._engine.connect() as conn:
             if self._sets_server_timeout():
                 await conn.execute(text(f"SET LOCAL statement_timeout = {INDEX_TIMEOUT_MS}"))
-            result = await conn.stream(text(self.options.index_query), self._since_bound(since))
+            statement = index_statement(self.options.index_query, self._engine.dialect.name)
+            result = await conn.stream(statement, self._since_bound(since))
             columns = tuple(result.keys())
             builder = IndexBuilder(RowReader(columns, self.options.index_region, self._context))
             async for part in result.partitions(FETCH_ROWS):
@@ -260,14 +258,14 @@ class SqlConnector:
         return await read_in_workers(self._full_read(), self._context)
 
     def _since_bound(self, since: datetime) -> dict[str, Any]:
-        return {"since": since} if self._incremental else {}
+        return {"since": since_value(since, self._url.get_backend_name())} if self._incremental else {}
 
     def _full_read(self) -> FullRead:
         assert self.options.index_query is not None
         return FullRead(
             url=self._url.render_as_string(hide_password=False),
             query=self.options.index_query,
-            bound=self._since_bound(FULL_READ_SINCE),
+            bound=self._since_bound(FULL_READ),
             region_column=self.options.index_region,
             timeout_ms=INDEX_TIMEOUT_MS,
             connect_args=engine_kwargs(self._url, self.options).get("connect_args", {}),

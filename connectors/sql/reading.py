@@ -47,6 +47,7 @@ from screenpop.errors import ConnectorError
 
 from .index import IndexBuilder, Ints, e164_to_int, key_column
 from .rows import UNREADABLE_EXAMPLES, RowReader
+from .since import index_statement
 from .values import describe_db_error
 
 #: Rows read on the loop before worker processes are worth starting (tests, small tables stay here).
@@ -173,7 +174,7 @@ async def _read_share(job: FullRead, share: int, shares: int) -> Share:
         async with asyncio.timeout(job.timeout_ms / 1000), engine.connect() as conn:
             if job.server_timeout:
                 await conn.execute(text(f"SET LOCAL statement_timeout = {int(job.timeout_ms)}"))
-            result = await conn.stream(text(job.query), job.bound)
+            result = await conn.stream(index_statement(job.query, engine.dialect.name), job.bound)
             collected = _Collected(RowReader(tuple(result.keys()), job.region_column, _context))
             async for part in result.partitions(WORKER_FETCH_ROWS):
                 collected.add(part, share, shares)

@@ -39,6 +39,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .index import PhoneIndex
+from .since import as_instant
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class SharedIndex:
         if not isinstance(blob, bytes):
             return None
         index = await asyncio.to_thread(decode, blob, meta)
-        return index, datetime.fromisoformat(meta["since"])
+        return index, as_instant(datetime.fromisoformat(meta["since"]))
 
     async def _publish(self, index: PhoneIndex) -> None:
         blob = await asyncio.to_thread(encode, index)
@@ -155,15 +156,7 @@ class SharedIndex:
             return
         try:
             version = await self._redis.incr(f"{self._prefix}:version")
-            meta = {
-                "version": version,
-                "built_at": time.time(),
-                "since": self._since().isoformat(),
-                "rows": index.rows,
-                "unreadable": index.unreadable,
-                "examples": list(index.unreadable_examples),
-                "text_keys": index.keys.dtype == object,
-            }
+            meta = describe(index, version, self._since())
             ttl = max(60, int(self._fresh_s * 4))
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.set(f"{self._prefix}:data:{version}", blob, ex=ttl)
@@ -209,6 +202,20 @@ def encode(index: PhoneIndex) -> bytes | None:
     return out.getvalue()
 
 
+def describe(index: PhoneIndex, version: int, since: datetime) -> dict[str, Any]:
+    """What ``decode`` needs beside the arrays, as JSON: counts, examples, key type, when the read began."""
+    return {
+        "version": version,
+        "built_at": time.time(),
+        "since": since.isoformat(),
+        "rows": index.rows,
+        "unreadable": index.unreadable,
+        "examples": list(index.unreadable_examples),
+        "text_keys": index.keys.dtype == object,
+        "keys_repeat": index.keys_repeat,
+    }
+
+
 def decode(blob: bytes, meta: dict[str, Any]) -> PhoneIndex:
     with np.load(io.BytesIO(blob), allow_pickle=False) as arrays:
         numbers, key_ids, keys = arrays["numbers"], arrays["key_ids"], arrays["keys"]
@@ -221,4 +228,6 @@ def decode(blob: bytes, meta: dict[str, Any]) -> PhoneIndex:
         int(meta["rows"]),
         int(meta["unreadable"]),
         tuple(str(e) for e in meta.get("examples", ())),
+        # published by an older screenpop: a full read's keys repeat when it read more rows than keys
+        keys_repeat=bool(meta.get("keys_repeat", int(meta["rows"]) > len(keys))),
     )

@@ -5,6 +5,7 @@ equality with the former dict index on a generated table.
 from __future__ import annotations
 
 import functools
+import json
 import random
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from screenpop.connectors.sql import SqlConnector, SqlOptions
 from screenpop.connectors.sql.index import PhoneIndex
 from screenpop.connectors.sql.reading import LOCAL_ROWS, WORKER_FETCH_ROWS
 from screenpop.connectors.sql.rows import RowReader
+from screenpop.connectors.sql.shared import decode, describe, encode
 from screenpop.plugins import connector_context
 
 CREATE = (
@@ -130,6 +132,99 @@ async def test_a_refresh_with_nothing_changed_keeps_the_index(url: str, sql: Sql
     assert keeper.index.keys_by_number == before
 
 
+PHONES = (
+    "CREATE TABLE customer_phones (customer_id INTEGER NOT NULL, phone VARCHAR(60), "
+    "updated_at TIMESTAMP NOT NULL)"
+)
+PHONES_SINCE = "SELECT customer_id, phone FROM customer_phones WHERE updated_at > :since"
+PHONE_CHANGE = "UPDATE customer_phones SET phone = :new, updated_at = :at WHERE phone = :old"
+#: One row per key, a key's numbers in one cell (docs/matching.md), in each database's own words.
+AGGREGATED_SINCE = {
+    "postgresql": "SELECT customer_id, string_agg(phone, '; ') AS phones FROM customer_phones "
+    "GROUP BY customer_id HAVING max(updated_at) > :since",
+    "sqlite": "SELECT customer_id, group_concat(phone, '; ') AS phones FROM customer_phones "
+    "GROUP BY customer_id HAVING max(updated_at) > :since",
+}
+
+
+async def test_a_changed_number_of_a_key_with_several_rows_keeps_its_other_numbers(url: str) -> None:
+    """One row per number: a re-read row adds its number; the key's rows not re-read keep theirs."""
+    insert = "INSERT INTO customer_phones VALUES (:id, :phone, :at)"
+    old = utcnow() - timedelta(hours=2)
+    await execute(url, PHONES, {})
+    await execute(
+        url,
+        insert,
+        [
+            {"id": 7, "phone": "415 555 0701", "at": old},
+            {"id": 7, "phone": "415 555 0702 (cell)", "at": old},
+            {"id": 8, "phone": "415 555 0801", "at": old},
+        ],
+    )
+    options = SqlOptions(
+        url=url,
+        match="normalized",
+        index_query=PHONES_SINCE,
+        query=(
+            "SELECT DISTINCT CAST(customer_id AS VARCHAR(10)) AS name FROM customer_phones "
+            "WHERE customer_id IN :keys"
+        ),
+        index_full_every=1000,
+    )
+    sql = SqlConnector("crm", options, connector_context("US", Path("."), None))
+    try:
+        await sql.start()
+        assert sql._keeper is not None
+        await execute(url, PHONE_CHANGE, {"new": "415 555 0799", "old": "415 555 0701", "at": utcnow()})
+        await execute(url, insert, {"id": 8, "phone": "415 555 0802", "at": utcnow()})
+        assert await sql._keeper.refresh()
+        assert sql._keeper.last_kind == "incremental"
+        assert await found(sql, "+14155550702") == ["7"]  # not re-read, still found
+        assert await found(sql, "+14155550799") == ["7"]
+        assert await found(sql, "+14155550801") == ["8"]  # a key's second row came: the first stays
+        assert await found(sql, "+14155550802") == ["8"]
+        assert await found(sql, "+14155550701") == ["7"]  # no row holds it: it goes at the full read
+        assert await sql._keeper.refresh(full=True)
+        assert await found(sql, "+14155550701") == []
+        assert await found(sql, "+14155550702") == ["7"]
+    finally:
+        await sql.close()
+
+
+async def test_numbers_aggregated_to_one_row_per_key_are_replaced_exactly(url: str) -> None:
+    """The recommended shape for one row per number: a changed key's numbers in one cell, so none lingers."""
+    options = SqlOptions(
+        url=url,
+        match="normalized",
+        index_query=AGGREGATED_SINCE["postgresql" if "postgresql" in url else "sqlite"],
+        query=(
+            "SELECT CAST(customer_id AS VARCHAR(10)) AS name FROM customer_phones "
+            "WHERE customer_id IN :keys GROUP BY customer_id"
+        ),
+        index_full_every=1000,
+    )
+    old = utcnow() - timedelta(hours=2)
+    await execute(url, PHONES, {})
+    await execute(
+        url,
+        "INSERT INTO customer_phones VALUES (7, :phone, :at)",
+        [{"phone": "415 555 0701", "at": old}, {"phone": "415 555 0702 (cell)", "at": old}],
+    )
+    sql = SqlConnector("crm", options, connector_context("US", Path("."), None))
+    try:
+        await sql.start()
+        assert sql._keeper is not None and sql._keeper.index is not None
+        assert not sql._keeper.index.keys_repeat
+        await execute(url, PHONE_CHANGE, {"new": "415 555 0799", "old": "415 555 0701", "at": utcnow()})
+        assert await sql._keeper.refresh()
+        assert sql._keeper.last_kind == "incremental"
+        assert await found(sql, "+14155550799") == ["7"]
+        assert await found(sql, "+14155550702") == ["7"]
+        assert await found(sql, "+14155550701") == []
+    finally:
+        await sql.close()
+
+
 # --- equality with the former dict index -------------------------------------------------------
 
 FORMATS = (
@@ -218,6 +313,54 @@ def test_an_updated_index_equals_a_fresh_build(seed: int, key_kind: str) -> None
     assert updated.rows == len(rows)
 
 
+@pytest.mark.parametrize("key_kind", ["int", "str"])
+@pytest.mark.parametrize("seed", [7, 8])
+def test_an_updated_index_of_repeated_keys_loses_no_number(seed: int, key_kind: str) -> None:
+    """Keys of several rows: an incremental read adds the re-read rows' numbers to every number held before.
+
+    So every number the table holds now is found, and the only extra entries
+    are numbers no row holds any more (gone at the next full read).
+    """
+    rng = random.Random(seed)
+    rows = generated_rows(rng, 2000, key_kind)
+    index = PhoneIndex.build(rows, reader())
+    assert index.keys_repeat
+    cells = generated_rows(rng, 300, key_kind)
+    changed = [(row[0], *new[1:]) for row, new in zip(rng.sample(rows, 300), cells, strict=True)]
+    changed += generated_rows(rng, 100, key_kind)  # new rows: of new keys and of keys already there
+    changed += rng.sample(rows, 100)  # re-read as they were (another column changed)
+    updated = index.updated(PhoneIndex.build(changed, reader()))
+    before, after = as_sets(index), dict_index(changed, reader())
+    expected = {n: before.get(n, set()) | after.get(n, set()) for n in before.keys() | after.keys()}
+    assert as_sets(updated) == expected
+    assert updated.keys_repeat
+    assert sorted(updated.keys.tolist()) == sorted({row[0] for row in rows + changed})
+
+
+def test_an_incremental_read_that_repeats_a_key_makes_later_reads_add_numbers() -> None:
+    """Keys were one row each; a read that returns a key twice shows they are no more: nothing dropped."""
+    index = PhoneIndex.build([(8, "415 555 0801", None), (9, "415 555 0901", None)], reader())
+    assert not index.keys_repeat
+    replaced = index.updated(PhoneIndex.build([(9, "415 555 0999", None)], reader()))
+    assert replaced.keys_by_number == {"+14155550801": (8,), "+14155550999": (9,)}
+    both = replaced.updated(
+        PhoneIndex.build([(8, "415 555 0802", None), (8, "415 555 0803", None)], reader())
+    )
+    assert both.keys_repeat
+    assert set(both.keys_by_number) == {"+14155550801", "+14155550802", "+14155550803", "+14155550999"}
+    later = both.updated(PhoneIndex.build([(9, "415 555 0904", None)], reader()))
+    assert later.keys_by_number["+14155550999"] == (9,)
+    assert later.keys_by_number["+14155550904"] == (9,)
+
+
+@pytest.mark.parametrize("key_kind", ["int", "str"])
+def test_an_empty_incremental_read_keeps_the_index_as_it_is(key_kind: str) -> None:
+    """A refresh that read no changed row returns the very same index: nothing rebuilt, whatever the keys."""
+    index = PhoneIndex.build(generated_rows(random.Random(6), 300, key_kind), reader())
+    nothing = PhoneIndex.build([], reader())
+    assert index.updated(nothing) is index
+
+
 # --- one instance builds, the others load (shared through the Redis broker) -------------------
 
 
@@ -255,6 +398,21 @@ async def test_a_second_instance_loads_the_index_the_first_built(url: str, redis
     finally:
         await first.close()
         await second.close()
+
+
+@pytest.mark.parametrize("key_kind", ["int", "str"])
+@pytest.mark.parametrize("one_row_per_key", [True, False])
+def test_a_published_index_keeps_whether_its_keys_repeat(key_kind: str, one_row_per_key: bool) -> None:
+    """An instance that loaded the index from Redis merges incremental reads as the one that read it."""
+    rows = generated_rows(random.Random(10), 500, key_kind)
+    if one_row_per_key:
+        rows = list({row[0]: row for row in rows}.values())
+    index = PhoneIndex.build(rows, reader())
+    blob = encode(index)
+    assert blob is not None
+    loaded = decode(blob, json.loads(json.dumps(describe(index, 1, utcnow()))))
+    assert loaded.keys_repeat == index.keys_repeat == (not one_row_per_key)
+    assert as_sets(loaded) == as_sets(index)
 
 
 async def test_without_redis_the_index_is_built_locally(url: str) -> None:
