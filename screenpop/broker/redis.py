@@ -103,6 +103,7 @@ class RedisBroker:
         self._reason = "not started"
         self._closing = False
         self._supervisor: asyncio.Task[None] | None = None
+        self._last_internal = ""  # the fault last logged with a traceback; see ``_internal_error``
 
     # life cycle ---------------------------------------------------------
 
@@ -259,11 +260,23 @@ class RedisBroker:
                 if self._up:
                     delay = BACKOFF_MIN_S
                 self._mark_down(describe_fault(exc))
-            except Exception:  # a bug must not leave the broker silently deaf
-                log.exception("redis broker supervisor failed; reconnecting")
-                self._mark_down("internal error")
+            except Exception as exc:  # a bug must not leave the broker silently deaf
+                self._internal_error(exc)
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, BACKOFF_MAX_S)
+
+    def _internal_error(self, exc: Exception) -> None:
+        """Log a fault that is not Redis being away: with its traceback once, not at every retry.
+
+        The same fault again (the same type and words) is only counted as the
+        broker being down, with the fault's name as the reason (/readyz), so a
+        fault that every reconnection meets cannot flood the log.
+        """
+        said = f"{type(exc).__name__}: {exc}"
+        if said != self._last_internal:
+            log.error("redis broker supervisor failed; reconnecting", exc_info=exc)
+            self._last_internal = said
+        self._mark_down(f"internal error ({type(exc).__name__})")
 
     async def _session(self) -> None:
         """One connection's life: catch up, then read the fan-out stream until a fault."""
@@ -275,7 +288,7 @@ class RedisBroker:
             self._fanout.position = str(newest[0][0]) if newest else "0-0"
         await self._local.copy_to(self._redis)
         await self._flush_outbox()
-        self._up, self._reason = True, ""
+        self._up, self._reason, self._last_internal = True, "", ""
         self._ready.set()
         log.info("redis broker connected")
         while self._up and not self._closing:

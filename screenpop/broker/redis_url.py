@@ -18,7 +18,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
-from screenpop.config.redis_urls import is_sentinel_url, parse_sentinel_url
+from screenpop.config.redis_urls import check_redis_url, is_sentinel_url, parse_sentinel_url
 
 
 class SentinelRedis(Redis):
@@ -32,21 +32,26 @@ class SentinelRedis(Redis):
 
 
 def redis_client(url: str, **kwargs: Any) -> Redis:
-    """A client for the Redis ``url`` names; ``kwargs`` as for ``Redis`` (timeouts, decoding, retry)."""
-    if not is_sentinel_url(url):
-        return Redis.from_url(url, **kwargs)
-    where = parse_sentinel_url(url)
+    """A client for the Redis ``url`` names; ``kwargs`` as for ``Redis`` (timeouts, decoding, retry).
+
+    ``url`` is read by ``check_redis_url`` first (the config has done so
+    already; a URL from elsewhere gets the same sentence, never redis-py's
+    text quoting a piece of it), and the URL's query options win over
+    ``kwargs``, as in redis-py's ``from_url``.
+    """
+    checked = check_redis_url(url)
+    if not is_sentinel_url(checked):
+        return Redis.from_url(checked, **kwargs)
+    where = parse_sentinel_url(checked)
+    settings = {**kwargs, **where.options}
     # the sentinels get the same socket timeouts, but not the data servers' password or name
-    sentinel_kwargs = {k: v for k, v in kwargs.items() if k.startswith("socket_")}
+    sentinel_kwargs = {k: v for k, v in settings.items() if k.startswith("socket_")}
     # redis-py annotated Sentinel.__init__ only in 8.x: a typed alias keeps mypy quiet on old and new alike
     make_sentinel: Callable[..., Sentinel] = Sentinel
     sentinel = make_sentinel(list(where.sentinels), sentinel_kwargs=sentinel_kwargs)
     client: Redis = sentinel.master_for(
         where.service,
         redis_class=SentinelRedis,
-        db=where.db,
-        username=where.username,
-        password=where.password,
-        **kwargs,
+        **{"db": where.db, "username": where.username, "password": where.password, **settings},
     )
     return client

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 
@@ -112,7 +113,8 @@ def configured_secrets(settings: Settings) -> tuple[str, ...]:
         texts += _strings(keys.get("url"))
         found += _strings(keys.get("headers"))
     for text in texts:
-        found += [m.group(2) for m in URL_PASSWORD.finditer(text)]
+        # as written and as meant: the config keeps a Redis URL's password percent-encoded
+        found += [p for m in URL_PASSWORD.finditer(text) for p in (m.group(2), unquote(m.group(2)))]
     return tuple(s for s in found if len(s) >= 3)
 
 

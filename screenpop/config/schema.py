@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from screenpop.config.redis_urls import is_sentinel_url, parse_sentinel_url
+from screenpop.config.redis_urls import check_redis_url, is_redis_url
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = Annotated[str, Field(pattern=IDENTIFIER, max_length=64)]
@@ -57,16 +57,23 @@ class StoreSettings(Frozen):
 
 
 class BrokerSettings(Frozen):
-    url: str = Field("memory://", pattern=r"^(memory://|rediss?://\S+|redis\+sentinel://\S+)$")
+    url: str = "memory://"
     replay_s: int = Field(300, ge=1, le=86400)
 
     @field_validator("url")
     @classmethod
-    def _sentinel_url(cls, value: str) -> str:
-        """A malformed Sentinel URL is refused here, with its expected form, not at the first connection."""
-        if is_sentinel_url(value):
-            parse_sentinel_url(value)
-        return value
+    def _broker_url(cls, value: str) -> str:
+        """A malformed Redis URL is refused here, in words, not at the first connection (or in a retry loop).
+
+        The broker, the section cache and the shared SQL index all use this
+        URL; what is kept is ``check_redis_url``'s form of it (scheme in lower
+        case, password percent-encoded), which redis-py reads as it was meant.
+        """
+        if value.lower() == "memory://":
+            return "memory://"
+        if not is_redis_url(value):
+            raise ValueError("must be memory:// or a redis://, rediss:// or redis+sentinel:// URL")
+        return check_redis_url(value)
 
 
 class AgentEntry(Frozen):

@@ -398,6 +398,33 @@ def test_check_tries_each_sink_without_writing_and_without_its_secrets(demo: Dem
     assert asyncio.run(_fetch(f"sqlite+aiosqlite:///{log_db}", "SELECT name FROM sqlite_master")) == []
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis+sentinel://:{PASSWORD}/abc@127.0.0.1:{CLOSED_PORT}/mymaster?socket_timeout=soon",
+        f"redis://:{PASSWORD}/abc@127.0.0.1:{CLOSED_PORT}/0?foo=bar",
+        f"redis://:{PASSWORD}@127.0.0.1:not{PASSWORD}/0",
+    ],
+)
+def test_check_with_a_bad_redis_broker_url_is_one_sentence_without_the_password(
+    url: str, tmp_path: Path
+) -> None:
+    """`check` refuses a malformed ``broker.url`` before connecting: exit 2, one line naming file and key."""
+    config = {
+        "store": {"url": f"sqlite+aiosqlite:///{tmp_path}/store.db"},
+        "broker": {"url": url},
+        "agents": {"token_secret": "t" * 32, "directory": [{"id": "agent-1", "role": "supervisor"}]},
+        "providers": [{"name": "pbx", "kind": "generic", "secret": "s3cret-s3cret"}],
+    }
+    path = tmp_path / "bad-redis.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = screenpop("check", "--config", str(path))
+    assert run.code == 2
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"screenpop: {path}: broker.url: "), run.err
+    assert PASSWORD not in run.out + run.err and "Traceback" not in run.err
+
+
 @pytest.mark.postgres
 def test_check_with_the_store_on_postgresql_is_ok(demo: Demo, pg_url: str, tmp_path: Path) -> None:
     """With `store.url` on a real PostgreSQL database, check migrates it and reports the store ok."""
