@@ -48,7 +48,7 @@ from .worker import Job, Outcome, describe, lower_priority, rebuild
 log = logging.getLogger(__name__)
 
 NOT_READY = "insight model not ready yet"
-SINCE_START = datetime(1, 1, 1)  # naive: compared with the database's own times
+SINCE_START = datetime(1, 1, 1)  # naive: before any line; later ones as the column gives its times
 CHUNK_ROWS = 5000  # rows fetched and turned into arrays at a time, in the worker process
 
 
@@ -213,7 +213,8 @@ class PurchasesConnector:
                 return False
             newest = outcome.history.newest()
             if self._incremental and outcome.read and newest is not None:
-                self._since = from_micros(newest).replace(tzinfo=None)
+                newest_at = from_micros(newest)  # aware UTC
+                self._since = newest_at if outcome.aware else newest_at.replace(tzinfo=None)
             self._history = outcome.history if self._incremental else History()
             self.model = outcome.model
             self.error = None

@@ -54,6 +54,8 @@ class Outcome:
     model: PurchaseModel
     history: History
     read: int
+    aware: bool = False
+    """The driver handed ``at`` over as aware datetimes (a ``timestamptz``): ``:since`` is bound so too."""
 
 
 NICENESS = 10  # the worker yields the CPU to the server's process (2 cores are common)
@@ -77,22 +79,31 @@ def rebuild(job: Job) -> Outcome:
 
 async def _rebuild(job: Job) -> Outcome:
     history = job.history
-    read = await read_history(job, history)
+    read, aware = await read_history(job, history)
     model = PurchaseModel(history, min_customers=job.min_customers, as_of=job.as_of)
     # only a :since refresh needs the lines again; the rest would be copied back for nothing
-    return Outcome(model, history if job.since is not None else History(), read)
+    return Outcome(model, history if job.since is not None else History(), read, aware)
 
 
-async def read_history(job: Job, history: History) -> int:
-    """Stream the query's rows into ``history`` in chunks; return how many rows were read."""
+async def read_history(job: Job, history: History) -> tuple[int, bool]:
+    """Stream the rows into ``history`` in chunks: how many rows were read, and whether ``at`` is aware.
+
+    ``:since`` goes back as the column gave its times, typed to match: an
+    aware instant as ``timestamptz`` (exact whatever the server's TimeZone),
+    a naive wall time as ``timestamp`` (the same wall time it was read as).
+    Bound naive against a ``timestamptz`` column, PostgreSQL read it in its
+    session TimeZone: on a server in Berlin the next refresh began an hour
+    late and missed that hour's lines.
+    """
     statement = text(job.query)
     bound: dict[str, Any] = {}
     if job.since is not None:
-        statement = statement.bindparams(bindparam("since", type_=DateTime()))
+        aware_since = job.since.tzinfo is not None
+        statement = statement.bindparams(bindparam("since", type_=DateTime(timezone=aware_since)))
         bound["since"] = job.since
     # hide_parameters: a failed read's text then never quotes its bound values (SPEC: no data in logs)
     engine = create_async_engine(job.url, hide_parameters=True)
-    read = 0
+    read, aware = 0, False
     try:
         async with engine.connect() as conn:
             result = await conn.stream(statement, bound)
@@ -100,6 +111,9 @@ async def read_history(job: Job, history: History) -> int:
             name, quantity = where.get("product_name"), where.get("quantity")
             async for rows in result.partitions(job.chunk_rows):
                 columns = list(zip(*rows, strict=True))
+                if not read:
+                    first = columns[where["at"]][0]
+                    aware = isinstance(first, datetime) and first.tzinfo is not None
                 history.add(
                     columns[where["customer"]],
                     columns[where["product"]],
@@ -110,7 +124,7 @@ async def read_history(job: Job, history: History) -> int:
                 read += len(rows)
     finally:
         await engine.dispose()
-    return read
+    return read, aware
 
 
 def column_positions(names: list[str]) -> dict[str, int]:

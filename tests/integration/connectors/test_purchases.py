@@ -287,6 +287,38 @@ async def test_incremental_refresh_reads_only_new_lines(db_url: str, make: Any) 
     assert "SOFA" in connector.model.product_keys and "GONE" not in connector.model.product_keys
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Asia/Tokyo"])
+async def test_incremental_refresh_of_a_timestamptz_column_whatever_the_servers_time_zone(
+    pg_url: str, make: Any, zone: str
+) -> None:
+    """After a ``:since`` refresh the model is what a full read gives, on a server west or east of UTC.
+
+    Bound as a naive ``timestamp``, ``:since`` was read in the session's
+    TimeZone: eight hours late in Los Angeles (a line two hours after the
+    newest was skipped), nine hours early in Tokyo (the lines of those hours
+    read again).
+    """
+    database = pg_url.rsplit("/", 1)[1]
+    await execute(pg_url, f"ALTER DATABASE {database} SET timezone = '{zone}'")
+    await execute(
+        pg_url,
+        "CREATE TABLE order_lines (customer_id INTEGER, sku VARCHAR(20),"
+        " product_name VARCHAR(80), ordered_at TIMESTAMPTZ, qty INTEGER)",
+    )
+    lines = [(c, p, n, at.replace(tzinfo=UTC), q) for c, p, n, at, q in history()]
+    await insert(pg_url, lines)
+    incremental = await make(pg_url, history_query=SINCE_QUERY)
+    newest = max(at for *_, at, _ in lines)
+    await insert(pg_url, [(CADENCE, "C1", "Coffee beans 1kg", newest + timedelta(hours=2), 1)])
+    assert await incremental.refresh()
+    full = await make(pg_url)
+    for customer in (CADENCE, BULK):
+        assert (await incremental.lookup(params(customer))).data == (await full.lookup(params(customer))).data
+    coffee = (await incremental.lookup(params(CADENCE))).data
+    assert coffee is not None and coffee["likely_next"][0]["times"] == 7
+
+
 def config(**block: Any) -> dict[str, Any]:
     """A whole screenpop config with a crm connector and one purchases connector."""
     purchases = {"name": "insight", "kind": "purchases", "url": "sqlite+aiosqlite:///x.db"}
