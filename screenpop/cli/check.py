@@ -37,6 +37,8 @@ MAX_DETAIL = 160
 MAX_CHAIN = 20
 # The user:password@ part of any URL, wherever a driver echoes one.
 URL_PASSWORD = re.compile(r"://([^/:@\s]*):([^@\s]+)@")
+# A userinfo without a colon: a user name to one library, the password to another (``redis://secret@h``).
+URL_LONE_USERINFO = re.compile(r"://([^/:@\s]+)@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,7 @@ def failure_text(exc: BaseException, secrets: Iterable[str] = ()) -> str:
     cause = root_cause(exc)
     if cause and cause not in text:
         text = f"{text} ({cause})" if text else cause
-    text = URL_PASSWORD.sub(r"://\1:***@", text)
+    text = URL_LONE_USERINFO.sub("://***@", URL_PASSWORD.sub(r"://\1:***@", text))
     for secret in sorted(set(secrets), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
@@ -115,6 +117,7 @@ def configured_secrets(settings: Settings) -> tuple[str, ...]:
     for text in texts:
         # as written and as meant: the config keeps a Redis URL's password percent-encoded
         found += [p for m in URL_PASSWORD.finditer(text) for p in (m.group(2), unquote(m.group(2)))]
+        found += [p for m in URL_LONE_USERINFO.finditer(text) for p in (m.group(1), unquote(m.group(1)))]
     return tuple(s for s in found if len(s) >= 3)
 
 
