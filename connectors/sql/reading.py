@@ -196,11 +196,16 @@ def _read_sqlite(job: FullRead, share: int, shares: int) -> Share:
     db = sqlite3.connect(f"file:{job.sqlite_path}?mode=ro", uri=True)
     try:
         db.set_progress_handler(lambda: time.monotonic() > deadline, 100_000)
-        cursor = db.execute(job.query, bound)
-        columns = tuple(d[0] for d in cursor.description)
-        collected = _Collected(RowReader(columns, job.region_column, _context))
-        while rows := cursor.fetchmany(WORKER_FETCH_ROWS):
-            collected.add(rows, share, shares)
+        try:
+            cursor = db.execute(job.query, bound)
+            columns = tuple(d[0] for d in cursor.description)
+            collected = _Collected(RowReader(columns, job.region_column, _context))
+            while rows := cursor.fetchmany(WORKER_FETCH_ROWS):
+                collected.add(rows, share, shares)
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:  # the progress handler stopped it: say so, not "interrupted"
+                raise TimeoutError from None
+            raise
         return collected.share()
     finally:
         db.close()
