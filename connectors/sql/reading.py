@@ -31,10 +31,12 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -100,28 +102,87 @@ class Share:
 
 
 async def read_in_workers(job: FullRead, context: ConnectorContext) -> IndexBuilder:
-    """Every share read by its worker, merged (off the loop) into one builder."""
+    """Every share read by its worker, merged (off the loop) into one builder.
+
+    The workers are this function's own processes, not a pool's: however the
+    read ends (done, failed, timed out, or cancelled by a closing connector)
+    every worker still running is terminated before it returns, so none reads
+    the table on for minutes.
+    """
     count = workers()
     log.info("a full index read continues in %d worker processes", count)
     plain = ConnectorContext(context.default_region, context.normalize, read_numbers=context.read_numbers)
     forkserver = multiprocessing.get_context("forkserver")
     forkserver.set_forkserver_preload([__name__])  # the next builds' workers start without imports
-    pool = ProcessPoolExecutor(
-        max_workers=count,
-        mp_context=forkserver,
-        initializer=_init,
-        initargs=(plain,),
-    )
+    started = [_Worker.start(forkserver, plain, job, share, count) for share in range(count)]
     try:
-        shares = await asyncio.gather(
-            *(asyncio.wrap_future(pool.submit(read_share, job, i, count)) for i in range(count))
-        )
-    except BaseException:
-        _stop(pool)  # a timeout or a close: the workers must not read on for minutes
-        raise
+        shares = await asyncio.gather(*(worker.share() for worker in started))
     finally:
-        await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+        for worker in started:
+            worker.stop()
+        await asyncio.to_thread(_joined, started)
     return await asyncio.to_thread(_merged, RowReader((), None, context), shares)
+
+
+@dataclass(frozen=True, slots=True)
+class _Worker:
+    """One worker process and the read end of the pipe its share (or its safe error) comes back on."""
+
+    process: BaseProcess
+    answers: Connection
+
+    @classmethod
+    def start(
+        cls, processes: BaseContext, context: ConnectorContext, job: FullRead, share: int, shares: int
+    ) -> _Worker:
+        answers, sender = processes.Pipe(duplex=False)
+        process = processes.Process(  # type: ignore[attr-defined]
+            target=_serve_share,
+            args=(sender, context, job, share, shares),
+            name=f"screenpop-index-{share}",
+            daemon=True,
+        )
+        process.start()
+        sender.close()  # the worker's end now: a worker gone without an answer reads as EOF here
+        return cls(process, answers)
+
+    async def share(self) -> Share:
+        """The worker's share; its safe error, or a clear one when it died without a word."""
+        try:
+            kind, found = await asyncio.to_thread(self.answers.recv)
+        except (EOFError, OSError):
+            raise ConnectorError("an index worker stopped unexpectedly") from None
+        if kind == "error":
+            raise ConnectorError(found)
+        return cast(Share, found)
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.answers.close()  # a thread still waiting on it gets EOF
+
+
+def _joined(started: Sequence[_Worker]) -> None:
+    for worker in started:
+        worker.process.join()
+
+
+def _serve_share(
+    sender: Connection, context: ConnectorContext, job: FullRead, share: int, shares: int
+) -> None:
+    """A worker's whole life: read its share, send it back (or the error's safe text), exit."""
+    _init(context)
+    answer: tuple[str, Any]
+    try:
+        answer = ("share", read_share(job, share, shares))
+    except ConnectorError as exc:
+        answer = ("error", str(exc))
+    except Exception as exc:  # read_share turns the database's errors into safe text; this is the rest
+        answer = ("error", f"index worker failed ({type(exc).__name__})")
+    try:
+        sender.send(answer)
+    finally:
+        sender.close()
 
 
 def _merged(reading: RowReader, shares: Sequence[Share]) -> IndexBuilder:
@@ -129,13 +190,6 @@ def _merged(reading: RowReader, shares: Sequence[Share]) -> IndexBuilder:
     for share in shares:
         builder.add_share(share.keys, share.numbers, share.positions, share.unreadable, share.examples)
     return builder
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Terminate the workers (the executor has no public way before Python 3.14)."""
-    processes: dict[int, Any] = getattr(pool, "_processes", None) or {}
-    for process in list(processes.values()):
-        process.terminate()
 
 
 def _init(context: ConnectorContext) -> None:

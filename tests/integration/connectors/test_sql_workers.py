@@ -90,3 +90,14 @@ async def test_a_failing_query_is_one_clear_error(tmp_path: Path) -> None:
         await read_in_workers(
             job(tmp_path, "SELECT id, phone FROM nowhere"), connector_context("US", Path("."), None)
         )
+
+
+async def test_a_worker_killed_mid_read_is_a_clear_error_and_stops_the_others(tmp_path: Path) -> None:
+    """A worker gone without a word (the kernel's OOM killer): one clear error, no worker left."""
+    before = {p.pid for p in multiprocessing.active_children()}
+    reading = asyncio.create_task(read_in_workers(job(tmp_path, SLOW_QUERY), US))
+    workers = await _workers_started(before)
+    workers[0].kill()
+    with pytest.raises(ConnectorError, match="an index worker stopped unexpectedly"):
+        await reading
+    assert await _all_stopped(workers)
