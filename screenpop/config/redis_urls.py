@@ -55,6 +55,8 @@ _TEXT_OPTIONS = frozenset({"client_name", "ssl_cert_reqs"}) | {
 }
 _CERT_REQS = frozenset({"none", "optional", "required"})
 _POOL_OPTIONS = frozenset({"max_connections"})  # the connection pool's own, not the connection's
+#: Options redis-py takes that would make the broker's replies (streams, scripts) another shape.
+_REPLY_SHAPE_OPTIONS = frozenset({"protocol", "legacy_responses"})
 _KINDS = {int: "a whole number", float: "a number", to_bool: "true or false"}
 
 
@@ -242,6 +244,8 @@ def _options(query: str, connection: type[Connection]) -> dict[str, Any]:
 
 def _check_option(name: str, has_value: bool, repeated: bool, connection: type[Connection]) -> None:
     known = _ACCEPTED[connection]
+    if name in _REPLY_SHAPE_OPTIONS:
+        raise ValueError(f"option `{name}` would change the shape of the replies screenpop reads (RESP2)")
     if name not in known:
         listing = ", ".join(sorted(known))
         raise ValueError(f"unknown option `{name}` (options this URL takes: {listing})")
@@ -281,7 +285,10 @@ def accepted_options(connection: type[Connection]) -> frozenset[str]:
         taken |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
         if not any(p.kind is p.VAR_KEYWORD for p in parameters):
             break
-    return frozenset(taken & (set(URL_QUERY_ARGUMENT_PARSERS) | _TEXT_OPTIONS | _POOL_OPTIONS))
+    return (
+        frozenset(taken & (set(URL_QUERY_ARGUMENT_PARSERS) | _TEXT_OPTIONS | _POOL_OPTIONS))
+        - _REPLY_SHAPE_OPTIONS
+    )
 
 
 _ACCEPTED = {connection: accepted_options(connection) for connection in _CONNECTIONS.values()}

@@ -138,6 +138,8 @@ def test_redis_url_already_percent_encoded_is_kept_as_it_is() -> None:
         ("redis://:hunter2@127.0.0.1:56390/0?foo=hunter2", "unknown option `foo`"),
         ("redis://:hunter2@127.0.0.1/0?socket_timeout=hunter2", "option `socket_timeout` is not a number"),
         ("redis://:hunter2@127.0.0.1/0?db=1&db=2", "option `db` is given twice"),
+        ("redis://:hunter2@h/0?protocol=3", "option `protocol` would change the shape of the replies"),
+        ("redis+sentinel://:hunter2@h:1/m?legacy_responses=no", "option `legacy_responses` would change"),
         ("redis://:hunter2@127.0.0.1/0?socket_timeout=", "option `socket_timeout` has no value"),
         ("redis://:hunter2@h/0?ssl_check_hostname=true", "unknown option `ssl_check_hostname`"),
         ("rediss://:hunter2@h/0?ssl_cert_reqs=hunter2", "must be none, optional or required"),
