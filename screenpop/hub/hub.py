@@ -208,7 +208,12 @@ class Hub:
         except Unauthorized as exc:
             await _refuse(socket.ws, exc)
             return
+        sooner = identity.exp < socket.identity.exp
         socket.identity = identity
+        if sooner:  # the armed timer is for the later exp: the socket would outlive its token
+            if socket.expiry is not None:
+                self._expiries.forget(socket.expiry)
+            self._watch_expiry(socket)
         await socket.ws.send_str(json.dumps({"type": "refreshed", "exp": identity.exp}))
 
     def _watch_expiry(self, socket: AgentSocket) -> None:

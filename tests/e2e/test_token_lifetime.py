@@ -133,6 +133,22 @@ async def test_refresh_keeps_the_socket_open_past_the_first_exp(store_url: str) 
     assert code == 4401
 
 
+async def test_a_refresh_with_an_earlier_exp_closes_the_socket_at_that_exp(store_url: str) -> None:
+    """A host application that shortens a session: the socket closes 4401 at the new, earlier exp."""
+    clock = ManualClock()
+    first_exp, sooner_exp = int(clock.now) + 2 * LIFETIME_S, int(clock.now) + LIFETIME_S
+    async with (
+        running(make(store_url), clock) as base,
+        socket_with(base, token_for("agent-1", first_exp)) as agent,
+    ):
+        answer = await refresh(agent, token_for("agent-1", sooner_exp))
+        assert answer == {"type": "refreshed", "exp": sooner_exp}
+        clock.advance(LIFETIME_S + 1)
+        frames, code, reason = await frames_until_closed(agent)
+    assert [f for f in frames if f["type"] == "card"] == []
+    assert (code, reason) == (4401, "the token has expired")
+
+
 async def test_refresh_may_change_the_role_the_token_names(store_url: str) -> None:
     """A refreshed token naming another defined role for the same agent is accepted."""
     clock = ManualClock()
