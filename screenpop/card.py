@@ -8,7 +8,7 @@ reach that role by way of a derived field.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from screenpop.call_context import ATTR_PREFIX
@@ -108,9 +108,32 @@ def caller_json(caller: CallerNumber, name: str | None) -> JSON:
     return {k: clean_line(v) if isinstance(v, str) else v for k, v in caller.to_json(name).items()}
 
 
+HIDDEN_NEED = "needs data this role does not see"
+
+
+def visible_sections(sections: Mapping[str, Section], hidden: frozenset[str]) -> dict[str, Section]:
+    """The sections a role that cannot see ``hidden`` is shown, naming none of the hidden ones.
+
+    A section skipped for want of a hidden section's field says so as
+    ``needs credit.rating``: the name of a section the role must not know of,
+    and that it found nothing for this caller.  Such a reason is replaced.
+    """
+    if not hidden:
+        return dict(sections)
+    return {name: _unnamed(s, hidden) for name, s in sections.items() if name not in hidden}
+
+
+def _unnamed(section: Section, hidden: frozenset[str]) -> Section:
+    error = section.error or ""
+    needed = error.removeprefix("needs ").split(".")[0] if error.startswith("needs ") else None
+    if section.status is SectionStatus.SKIPPED and needed in hidden:
+        return replace(section, error=HIDDEN_NEED)
+    return section
+
+
 def render_card(card: Card, specs: Mapping[str, SectionSpec], hidden: frozenset[str]) -> JSON:
     """The card's JSON as SPEC section 5 shows it, for a role that cannot see ``hidden``."""
-    visible = {name: s for name, s in card.sections.items() if name not in hidden}
+    visible = visible_sections(card.sections, hidden)
     # Every text a sender, a connector or an agent wrote is cleaned here, the one
     # place a card becomes what screens show (see ``screenpop.untrusted``).
     return {
@@ -243,7 +266,7 @@ def card_summary(card: Card, specs: Mapping[str, SectionSpec], hidden: frozenset
     Exactly those fields of ``render_card(card, specs, hidden)``, made
     without rendering (and cleaning) every section's data again.
     """
-    visible = {name: s for name, s in card.sections.items() if name not in hidden}
+    visible = visible_sections(card.sections, hidden)
     return {
         "customer": clean_json(build_customer(visible, specs).to_json()),
         "badges": [b.to_json() for b in compute_badges(visible, specs)],

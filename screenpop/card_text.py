@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from screenpop.card import SectionSpec, build_customer, caller_json, compute_badges
+from screenpop.card import SectionSpec, build_customer, caller_json, compute_badges, visible_sections
 from screenpop.model import JSON, Card, Section, SectionStatus
 from screenpop.untrusted import clean_json, clean_line
 
@@ -68,7 +68,7 @@ class CardEncoder:
 
     def card(self, card: Card, hidden: frozenset[str]) -> str:
         """``render_card(card, specs, hidden)`` as compact JSON text."""
-        visible = {name: s for name, s in card.sections.items() if name not in hidden}
+        visible = visible_sections(card.sections, hidden)
         if any(s.status is SectionStatus.OK for s in visible.values()):
             customer = compact(clean_json(build_customer(visible, self._specs).to_json()))
             badges = compact([b.to_json() for b in compute_badges(visible, self._specs)])

@@ -69,8 +69,10 @@ class UpdateResult:
     version: int
     rerun: tuple[str, ...]
 
-    def to_json(self) -> JSON:
-        return {"call_id": self.call_id, "version": self.version, "rerun": list(self.rerun)}
+    def to_json(self, hidden: frozenset[str] = frozenset()) -> JSON:
+        """As the poster may see it: a section hidden from their role is not named, even as re-run."""
+        rerun = [name for name in self.rerun if name not in hidden]
+        return {"call_id": self.call_id, "version": self.version, "rerun": rerun}
 
 
 def sheet_key(provider: str, call_id: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from screenpop.card import visible_sections
 from screenpop.config import ConnectorSettings
 from screenpop.connector_api import ConnectorTrace
 from screenpop.model import Section, SectionStatus
@@ -29,7 +30,9 @@ class LookupTrace:
     """Every connector's trace of one lookup, and the report made of them."""
 
     def __init__(self, connectors: Iterable[ConnectorSettings]) -> None:
-        self._kinds = {c.name: c.kind for c in connectors}
+        configs = list(connectors)
+        self._kinds = {c.name: c.kind for c in configs}
+        self._sources = {c.name: frozenset(need.split(".")[0] for need in c.needs) for c in configs}
         self.connectors: dict[str, ConnectorTrace] = {}
 
     def connector(self, name: str) -> ConnectorTrace:
@@ -37,27 +40,44 @@ class LookupTrace:
         return self.connectors.setdefault(name, ConnectorTrace())
 
     def report(self, sections: Mapping[str, Section], hidden: frozenset[str] = frozenset()) -> dict[str, Any]:
-        """Per connector (in config order, those in ``hidden`` left out): status, time, steps and why."""
-        return {
-            name: self._entry(name, section, sections)
-            for name, section in sections.items()
-            if name not in hidden
-        }
+        """Per connector (in config order, those in ``hidden`` left out): status, time, steps and why.
 
-    def _entry(self, name: str, section: Section, sections: Mapping[str, Section]) -> dict[str, Any]:
+        A hidden section shows through nowhere: not as a connector of its
+        own, not in the reason another was skipped (``visible_sections``),
+        and not in the inputs a connector was given from it (its ``needs``):
+        those steps keep what they ran and what came back, not what went in.
+        """
+        visible = visible_sections(sections, hidden)
+        return {name: self._entry(name, section, visible, hidden) for name, section in visible.items()}
+
+    def _entry(
+        self, name: str, section: Section, sections: Mapping[str, Section], hidden: frozenset[str]
+    ) -> dict[str, Any]:
         trace = self.connectors.get(name)
         steps = [] if trace is None else trace.steps
         for step in steps:
             if step.elapsed_ms is None:  # it never answered: the section's error is what happened
                 step.error = section.error or section.status.value
+        fed_hidden = bool(self._sources.get(name, frozenset()) & hidden)
         return {
             "kind": self._kinds.get(name, ""),
             "status": section.status.value,
             "elapsed_ms": section.elapsed_ms,
             "why": why(section, sections, [] if trace is None else trace.notes),
-            "steps": [step.to_json() for step in steps],
+            "steps": [_without_inputs(step.to_json()) if fed_hidden else step.to_json() for step in steps],
             "notes": [] if trace is None else list(trace.notes),
         }
+
+
+#: What a step says it was given: a statement's parameters, a request's URL, headers and body.
+INPUTS = ("params", "url", "headers", "body")
+
+
+def _without_inputs(step: dict[str, Any]) -> dict[str, Any]:
+    shown = {k: v for k, v in step.items() if k not in INPUTS}
+    if len(shown) < len(step):
+        shown["inputs"] = "not shown: some come from a section your role does not see"
+    return shown
 
 
 def why(section: Section, sections: Mapping[str, Section], notes: list[str]) -> str | None:

@@ -276,13 +276,14 @@ class Store:
         self,
         agent_id: str,
         call_id: str,
-        version: int,
+        version: int | None,
         sections: Sequence[str],
         provider: str | None = None,
     ) -> None:
         """Record that an agent was sent this card version; queued, never awaits the DB.
 
         ``provider`` names whose ``call_id`` it is (ids are unique per provider only).
+        ``version`` is None for a card's summary listed by ``/api/calls``.
         """
         self._audit.put(
             {

@@ -17,7 +17,7 @@ import screenpop.web.app_keys as app_keys
 from screenpop import untrusted
 from screenpop.auth import AgentIdentity, bearer_token, verify_token
 from screenpop.call_context import ATTR_PREFIX, AttributeValue, CallContext, parse_attributes
-from screenpop.card import render_card, section_meta, summary_for
+from screenpop.card import render_card, section_meta, shown_sections, summary_for
 from screenpop.config import SUPERVISOR_ROLE, Settings
 from screenpop.errors import (
     BadRequest,
@@ -166,9 +166,18 @@ async def list_calls(request: web.Request) -> web.Response:
     if who is not None:  # the call stays in the history of an agent it was transferred away from
         await request.app[app_keys.CALLS].mark_transferred_away(who, calls)
     hidden = _settings(request).hidden_sections(agent.role)
+    store = request.app[app_keys.STORE]
     for call in calls:  # the reader's own view: a summary is derived from sections its role may not see
         call["summary"] = summary_for(call.get("summary"), hidden)
+        if seen := answered_sections(call["summary"]):  # its customer and badges come from these
+            store.audit_card(agent.id, call["call_id"], None, seen, provider=call["provider"])
     return web.json_response({"calls": calls})
+
+
+def answered_sections(summary: dict[str, Any] | None) -> list[str]:
+    """The sections whose data a listed summary may show (its customer's name and ids, its badges)."""
+    statuses = (summary or {}).get("sections") or {}
+    return [name for name, status in statuses.items() if status == "ok"]
 
 
 async def save_note(request: web.Request) -> web.Response:
@@ -209,7 +218,7 @@ async def post_attributes(request: web.Request) -> web.Response:
         raise NotFound("no call has that id")  # no provider sends control characters in an id
     await request.app[app_keys.CALLS].records_written()
     result = await request.app[app_keys.CALLS].attributes.apply(call_id, agent.id, attributes)
-    return web.json_response(result.to_json())
+    return web.json_response(result.to_json(_settings(request).hidden_sections(agent.role)))
 
 
 async def save_feedback(request: web.Request) -> web.Response:
@@ -272,10 +281,10 @@ async def lookup(request: web.Request) -> web.Response:
         context=context,
     )
     hidden = settings.hidden_sections(agent.role)
-    await request.app[app_keys.STORE].audit_lookup(
-        agent.id, number.e164 or number.digits, [n for n in sections if n not in hidden]
-    )
     shown = hidden | (settings.hidden_sections(as_role) if as_role else frozenset())
+    await request.app[app_keys.STORE].audit_lookup(  # what the answer carries data of, nothing more
+        agent.id, number.e164 or number.digits, list(shown_sections(card, shown))
+    )
     body = render_card(card, generation.specs, shown)
     if as_role:
         body["as_role"] = as_role
