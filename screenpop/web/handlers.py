@@ -34,6 +34,7 @@ from screenpop.model import Card
 from screenpop.phone import parse_caller
 from screenpop.providers.base import WebhookRequest
 from screenpop.store import FeedbackWrite
+from screenpop.store.rows import check_event
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.untrusted import clean_line, clean_text
 
@@ -59,6 +60,8 @@ async def webhook(request: web.Request) -> web.Response:
     webhooks.track(name)  # a provider added by a reload is counted like those configured at start
     try:
         events = provider.verify_and_parse(await _webhook_request(request))
+        for event in events:  # all of them before any is taken: a batch is refused whole
+            check_event(event)
         fresh = [e for e in events if await app[app_keys.CALLS].accept(e, started)]
     except ScreenpopError as exc:
         metrics.webhook_seen(name, exc.code)
