@@ -130,6 +130,13 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             if size > limit:
                 raise TooLarge(f"the body is over {limit} bytes")
     except (web.RequestPayloadError, ConnectionError) as exc:
+        # After the answer aiohttp reads what is left of an unread body to keep the
+        # connection; a broken one (gzip over plain bytes) raised again there, outside any
+        # handler: a logged "Unhandled exception".  The body is over (nothing more is read)
+        # and the connection closes once the 400 is sent.
+        request.content.feed_eof()
+        if request.protocol is not None:
+            request.protocol.close()
         raise BadRequest("the body could not be read to its end") from exc
     return b"".join(chunks)
 

@@ -558,3 +558,31 @@ async def test_an_id_of_255_characters_is_recorded(store_url: str, caplog: pytes
         assert status == 202
         await wait_for(noted, within=5, what="a note on the 255-character call")
     assert server_errors(caplog) == []
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_that_is_not_what_its_content_encoding_says_is_a_quiet_400(
+    store_url: str, encoding: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``Content-Encoding: gzip`` over plain JSON: a 400, and no aiohttp.server traceback.
+
+    aiohttp drained the rest of the broken payload after the answer, and
+    logged the decompression error as an unhandled exception each time.
+    """
+    body = event_body("c-enc")
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Encoding": encoding,
+        "Screenpop-Signature": sign(body),
+    }
+    with caplog.at_level(logging.DEBUG, logger="aiohttp.server"):
+        async with running(make(store_url)) as base:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(f"{base}/webhooks/pbx", data=body, headers=headers) as reply,
+            ):
+                answer = await reply.json()
+            status, _ = await post_event(base, event_body("c-after"))  # the server still takes webhooks
+    assert (reply.status, answer["error"]["code"]) == (400, "bad_request")
+    assert status == 202
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
