@@ -82,6 +82,10 @@ def reidentify(settings: Settings, identity: AgentIdentity) -> AgentIdentity:
 def _claims(settings: Settings, token: object) -> dict[str, Any]:
     if not isinstance(token, str) or not token:
         raise Unauthorized("a token is required")
+    if not token.isascii():
+        # A JWT is base64url and dots; PyJWT encodes the text as UTF-8 before it looks, and
+        # undecodable header bytes (or a ``\\ud800`` in a hello) fail that with a 500, not a 401.
+        raise Unauthorized("the token is not valid")
     try:
         claims: dict[str, Any] = jwt.decode(
             token,

@@ -21,6 +21,8 @@ from screenpop.store.connections import failure_reason
 from screenpop.store.facade import Store
 from screenpop.store.rows import CallWrite, EventWrite, SummaryWrite
 
+LOGGED_ID_CHARS = 80
+
 log = logging.getLogger(__name__)
 
 QUEUE = "call_records"
@@ -157,4 +159,6 @@ class CallRecorder:
 
 
 def _call_of(write: CallWrite) -> str:
-    return write.event.call_id if isinstance(write, EventWrite) else write.call_id
+    """The call id to log, clipped: a refused one may be any length (it was refused for that)."""
+    call_id = write.event.call_id if isinstance(write, EventWrite) else write.call_id
+    return call_id if len(call_id) <= LOGGED_ID_CHARS else call_id[:LOGGED_ID_CHARS] + "…"

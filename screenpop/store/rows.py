@@ -124,6 +124,48 @@ def check_id(name: str, value: str) -> None:
         raise BadRequest(f"{name} must be 1 to {MAX_TEXT} characters")
 
 
+_EVENT_TEXT = {
+    "from_raw": "from",
+    "to": "to",
+    "caller_name": "caller_name",
+    "agent": "agent",
+    "queue": "queue",
+    "forwarded_from": "forwarded_from",
+    "leg": "leg",
+    "from_agent": "from_agent",
+}
+"""The text a call record keeps of an event (attribute -> the name a sender knows it by)."""
+
+
+def check_event(event: CallEvent) -> None:
+    """Refuse, before the event is taken, what the store would refuse after the card popped.
+
+    The call record is written behind the 202: an id over ``MAX_TEXT``, a
+    lone surrogate (unencodable as UTF-8) or a time with no UTC equivalent
+    failed only there, so the card popped and the record was lost.  Every
+    provider's events pass here, whatever their parser let through.
+    """
+    check_id("call_id", event.call_id)
+    for attribute, name in (("call_id", "call_id"), *_EVENT_TEXT.items()):
+        value = getattr(event, attribute)
+        if value and not _encodable(value):
+            raise BadRequest(f"{name} is not valid Unicode text (it holds a lone surrogate)")
+    at = aware(event.at)
+    if at is not None:
+        try:
+            at.astimezone(UTC)
+        except OverflowError as exc:
+            raise BadRequest("at is out of range (its UTC time is before year 1 or after 9999)") from exc
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_note(disposition: str | None, text: str | None) -> None:
     if not disposition and not text:
         raise BadRequest("a note needs a disposition or notes")

@@ -34,6 +34,7 @@ from screenpop.model import Card
 from screenpop.phone import parse_caller
 from screenpop.providers.base import WebhookRequest
 from screenpop.store import FeedbackWrite
+from screenpop.store.rows import check_event
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.untrusted import clean_line, clean_text
 
@@ -59,6 +60,8 @@ async def webhook(request: web.Request) -> web.Response:
     webhooks.track(name)  # a provider added by a reload is counted like those configured at start
     try:
         events = provider.verify_and_parse(await _webhook_request(request))
+        for event in events:  # all of them before any is taken: a batch is refused whole
+            check_event(event)
         fresh = [e for e in events if await app[app_keys.CALLS].accept(e, started)]
     except ScreenpopError as exc:
         metrics.webhook_seen(name, exc.code)
@@ -127,6 +130,13 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             if size > limit:
                 raise TooLarge(f"the body is over {limit} bytes")
     except (web.RequestPayloadError, ConnectionError) as exc:
+        # After the answer aiohttp reads what is left of an unread body to keep the
+        # connection; a broken one (gzip over plain bytes) raised again there, outside any
+        # handler: a logged "Unhandled exception".  The body is over (nothing more is read)
+        # and the connection closes once the 400 is sent.
+        request.content.feed_eof()
+        if request.protocol is not None:
+            request.protocol.close()
         raise BadRequest("the body could not be read to its end") from exc
     return b"".join(chunks)
 

@@ -493,3 +493,96 @@ async def test_a_webhook_id_with_a_control_character_is_400(store_url: str) -> N
         body = event_body("c-\x00-1", agent="agent-1")
         status, answer = await post_event(base, body)
         assert status == 400 and "call_id" in answer["error"]["message"], answer
+
+
+# a webhook the store would refuse after the pop is refused before it ---------------------
+
+
+def raw_event(call_id: str, **fields: str) -> bytes:
+    """A generic ringing event with ``fields`` spliced in as written (a ``\\ud800`` escape stays one)."""
+    extra = "".join(f', "{k}": "{v}"' for k, v in fields.items())
+    return f'{{"event": "ringing", "call_id": "{call_id}", "from": "+14155550132"{extra}}}'.encode()
+
+
+@pytest.mark.parametrize("field", ["caller_name", "from", "to", "queue", "agent", "forwarded_from"])
+async def test_a_lone_surrogate_in_a_text_field_is_400_naming_it(
+    store_url: str, field: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``x\\ud800y`` in a text field is a 400 naming the field, not quoting it.
+
+    It was a 202 and a pop, then a record the database refused: notes 404ed.
+    """
+    async with running(make(store_url)) as base:
+        status, reply = await post_event(base, raw_event("c-sur", **{field: "x\\ud800y"}))
+    assert (status, reply["error"]["code"]) == (400, "bad_request"), reply
+    assert f"`{field}`" in reply["error"]["message"]
+    assert "ud800" not in json.dumps(reply)
+    assert server_errors(caplog) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"call_id": "c" * 256}, "call_id"),
+        ({"at": "0001-01-01T00:00:00+14:00"}, "`at`"),
+        ({"at": "9999-12-31T23:59:59-14:00"}, "`at`"),
+    ],
+    ids=["call_id-256", "at-before-year-1", "at-after-9999"],
+)
+async def test_what_the_store_refuses_is_400_before_the_pop(
+    store_url: str, fields: dict[str, str], named: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An id over the store's 255 characters, or an ``at`` with no UTC time: a 400 naming it, no pop."""
+    settings = make(store_url)
+    event = {"event": "ringing", "call_id": "c-lim", "from": "+14155550132", "agent": "agent-1", **fields}
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        status, reply = await post_event(base, json.dumps(event).encode())
+        assert await agent.silent_for(0.3)
+    assert (status, reply["error"]["code"]) == (400, "bad_request"), reply
+    assert named in reply["error"]["message"] and len(reply["error"]["message"]) < 200
+    assert server_errors(caplog) == []
+
+
+async def test_an_id_of_255_characters_is_recorded(store_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The limit is the store's own: an id of exactly 255 characters is taken and its call recorded."""
+    settings = make(store_url)
+    call_id = "c" * 255
+    token = token_for(settings, "agent-1")
+
+    async def noted() -> bool:
+        status, _ = await api(base, "POST", f"/api/calls/{call_id}/notes", token, json={"notes": "kept"})
+        return status == 201
+
+    async with running(settings) as base:
+        status, _ = await post_event(base, event_body(call_id, agent="agent-1"))
+        assert status == 202
+        await wait_for(noted, within=5, what="a note on the 255-character call")
+    assert server_errors(caplog) == []
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_that_is_not_what_its_content_encoding_says_is_a_quiet_400(
+    store_url: str, encoding: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``Content-Encoding: gzip`` over plain JSON: a 400, and no aiohttp.server traceback.
+
+    aiohttp drained the rest of the broken payload after the answer, and
+    logged the decompression error as an unhandled exception each time.
+    """
+    body = event_body("c-enc")
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Encoding": encoding,
+        "Screenpop-Signature": sign(body),
+    }
+    with caplog.at_level(logging.DEBUG, logger="aiohttp.server"):
+        async with running(make(store_url)) as base:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(f"{base}/webhooks/pbx", data=body, headers=headers) as reply,
+            ):
+                answer = await reply.json()
+            status, _ = await post_event(base, event_body("c-after"))  # the server still takes webhooks
+    assert (reply.status, answer["error"]["code"]) == (400, "bad_request")
+    assert status == 202
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from screenpop.app import create_app
 from screenpop.clock import Clock
 from screenpop.config import Settings
 from screenpop.testing import ManualClock
+from tests.support.raw_http import raw_exchange, request_head
 from tests.support.service import SECRET, Agent, api, base_config, event_body, make, post_event
 
 LIFETIME_S = 600  # far from any real-time boundary: only the manual clock crosses it
@@ -165,6 +167,8 @@ async def test_refresh_may_change_the_role_the_token_names(store_url: str) -> No
         ("another agent", lambda exp: token_for("agent-2", exp)),
         ("another secret", lambda exp: host_token({"sub": "agent-1", "exp": exp}, "x" * 40)),
         ("garbage", lambda exp: "nonsense"),
+        ("lone surrogate", lambda exp: "\ud800"),
+        ("not ascii", lambda exp: "ab\xffcd"),
         ("no token", lambda exp: None),
         ("already expired", lambda exp: token_for("agent-1", exp - LIFETIME_S - 60)),
         ("alg none", lambda exp: host_token({"sub": "agent-1", "exp": exp}, None, "none")),
@@ -207,6 +211,34 @@ async def test_refused_tokens_are_refused_by_hello_and_bearer(store_url: str, to
         status, body = await api(base, "GET", "/api/calls", token)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
     assert (status, body["error"]["code"]) == (401, "unauthorized")
+
+
+@pytest.mark.parametrize(
+    "token", ["\ud800", "ab\xffcd", "é.é.é"], ids=["lone-surrogate", "byte-ff", "accented"]
+)
+async def test_a_token_that_is_not_ascii_is_4401_on_hello(
+    store_url: str, token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PyJWT encodes a token as UTF-8 before it looks: ``\\ud800`` in a hello was a 1011 and a traceback."""
+    async with running(make(store_url)) as base, websockets.connect(base.replace("http", "ws") + "/ws") as ws:
+        await ws.send(json.dumps({"type": "hello", "token": token}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), WAIT_S)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize("path", ["/api/calls", "/api/admin/status"])
+async def test_a_bearer_header_with_a_non_utf8_byte_is_401(
+    store_url: str, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``Authorization: Bearer ab\\xffcd`` (a raw byte aiohttp reads as a surrogate) is a 401, not a 500."""
+    async with running(make(store_url)) as base:
+        status, _, body = await raw_exchange(
+            base, request_head("GET", path, {"Authorization": "Bearer ab\xffcd"}), []
+        )
+    assert (status, json.loads(body)["error"]["code"]) == (401, "unauthorized"), body
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_a_role_claim_is_refused_when_no_roles_are_defined(store_url: str) -> None:
