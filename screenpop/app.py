@@ -33,6 +33,7 @@ from screenpop.generation import Generations, Shared, build_generation
 from screenpop.hub import Hub
 from screenpop.lookup import MemoryCache, RedisCache, SectionCache
 from screenpop.metrics import Metrics
+from screenpop.model import CallEvent
 from screenpop.phone import warm
 from screenpop.plugins import build_sinks
 from screenpop.providers.asterisk_ami import AmiListener
@@ -42,6 +43,7 @@ from screenpop.sinks import SinkWorker, describe_backlog
 from screenpop.sinks.worker import LEASE_MARGIN_S
 from screenpop.store import CallRecorder, RetentionPolicy, Store
 from screenpop.store.retention_loop import run_retention
+from screenpop.store.rows import check_event
 from screenpop.web import (
     admin,
     answers_its_own_errors,
@@ -268,12 +270,18 @@ async def _start_ami(app: web.Application, settings: Settings, calls: CallServic
     for provider in settings.providers:
         if provider.kind != "asterisk_ami":
             continue
-        listener = AmiListener(provider, calls.accept, observer=app[app_keys.METRICS])
+        listener = AmiListener(provider, functools.partial(_checked, calls), observer=app[app_keys.METRICS])
         app[app_keys.METRICS].track_queue(listener.queue_name)
         await listener.start()
         app[app_keys.LINKS][provider.name] = functools.partial(lambda lst: lst.state, listener)
         listeners.append(listener)
     return listeners
+
+
+async def _checked(calls: CallService, event: CallEvent) -> bool:
+    """An AMI event is refused as a webhook's is (``check_event``): no pop of a call it cannot record."""
+    check_event(event)
+    return await calls.accept(event)
 
 
 def _welcome_extras(settings: Settings, agent: AgentIdentity) -> dict[str, Any]:

@@ -253,7 +253,7 @@ class AmiListener:
                         "AMI %s: %s of call %s refused: %s",
                         self.settings.name,
                         event.event.value,
-                        event.call_id,
+                        event.call_id[:80],
                         getattr(exc, "code", None) or type(exc).__name__,
                     )
                     self._give_up(event, "rejected")

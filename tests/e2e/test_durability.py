@@ -406,3 +406,19 @@ async def test_a_call_record_postgres_refuses_loses_only_itself_and_is_counted(p
     page = metrics.render(lambda: None).decode()
     assert stored == {"c-1", "c-3"}
     assert sample(page, 'screenpop_dropped_total{queue="call_records",reason="rejected"}') == 1
+
+
+async def test_an_ami_event_the_store_would_refuse_pops_nothing_and_is_counted(
+    tmp_path: Path, ami: FakeAmi
+) -> None:
+    """An AgentCalled with a 300-character call id: no card it could not record, one `rejected`, no stall."""
+    settings = settings_from_mapping(ami_config(tmp_path, ami), source="<test>", environ={})
+    long_id = "9" * 300
+    async with running(settings) as base, agents(base, settings, "agent-1") as socks:
+        await wait_link_state(base, lambda link: link == "connected")
+        await ami.send(agent_called(long_id, "1001", "Alice"))
+        await ami.send(agent_called("call-after", "1001", "Alice"))
+        await read_until(socks["agent-1"], complete_card("call-after"))
+        rejected = await metric(base, 'screenpop_dropped_total{queue="ami:asterisk",reason="rejected"}')
+    cards, _ = seen(socks["agent-1"], long_id)
+    assert (cards, rejected) == ([], 1)
