@@ -42,23 +42,28 @@ async def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         found = f"sqlite+aiosqlite:///{tmp_path / 'billing.db'}"
     else:
         found = str(request.getfixturevalue("pg_url"))
-    engine = create_async_engine(found)
+    await invoices_table(found, "INTEGER", INVOICES)
+    return found
+
+
+async def invoices_table(url: str, id_type: str, rows: list[tuple[Any, ...]]) -> None:
+    """``invoices`` holding ``rows`` (invoice, customer id, name, phone), its customer id ``id_type``."""
+    engine = create_async_engine(url)
     columns = ("invoice", "customer", "name", "phone")
     try:
         async with engine.begin() as conn:
             await conn.execute(
                 text(
-                    "CREATE TABLE invoices (invoice_id INTEGER PRIMARY KEY, customer_id INTEGER, "
+                    f"CREATE TABLE invoices (invoice_id INTEGER PRIMARY KEY, customer_id {id_type}, "
                     "name VARCHAR(80), phone VARCHAR(60))"
                 )
             )
             await conn.execute(
                 text("INSERT INTO invoices VALUES (:invoice, :customer, :name, :phone)"),
-                [dict(zip(columns, row, strict=True)) for row in INVOICES],
+                [dict(zip(columns, row, strict=True)) for row in rows],
             )
     finally:
         await engine.dispose()
-    return found
 
 
 def billing(url: str) -> Settings:
@@ -151,23 +156,7 @@ async def legacy_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         found, id_type = f"sqlite+aiosqlite:///{tmp_path / 'legacy.db'}", ""
     else:
         found, id_type = str(request.getfixturevalue("pg_url")), "NUMERIC"
-    engine = create_async_engine(found)
-    columns = ("invoice", "customer", "name", "phone")
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS invoices"))
-            await conn.execute(
-                text(
-                    f"CREATE TABLE invoices (invoice_id INTEGER PRIMARY KEY, customer_id {id_type}, "
-                    "name VARCHAR(80), phone VARCHAR(60))"
-                )
-            )
-            await conn.execute(
-                text("INSERT INTO invoices VALUES (:invoice, :customer, :name, :phone)"),
-                [dict(zip(columns, row, strict=True)) for row in LEGACY],
-            )
-    finally:
-        await engine.dispose()
+    await invoices_table(found, id_type, LEGACY)
     return found
 
 
