@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import pytest
 from playwright.async_api import BrowserContext, Locator, Page
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from prometheus_client.parser import text_string_to_metric_families
 
 from screenpop.config import Settings
@@ -286,8 +287,23 @@ async def test_an_answer_the_server_cannot_take_says_so_and_is_kept(
 
     async with screenpop_on(settings) as base:
         await dock.locator("[data-testid=retry-feedback]").click()
-        await dock.locator("[data-testid=feedback-status][data-state=saved]").wait_for(timeout=WAIT_MS)
+        await saved_or_say_why(dock)
         assert await dock.locator("[data-testid=retry-feedback]").is_hidden()
         assert await dismiss.inner_text() == "Dismiss"
         assert await kept(settings) == {"insight": {"accepted": 1, "declined": 0}}
         assert await feedback_metric(base) == {("insight", "accepted"): 1.0}
+
+
+async def saved_or_say_why(answer: Locator) -> None:
+    """Wait for the answer's `saved`; when it does not come, fail with the state and words it shows.
+
+    One loaded run (two suites at once on two cores) timed out here once, and
+    a bare timeout could not tell a slow answer from a refused one; the same
+    step took 0.06-0.09 s in runs under four busy processes.
+    """
+    status = answer.locator("[data-testid=feedback-status]")
+    try:
+        await answer.locator("[data-testid=feedback-status][data-state=saved]").wait_for(timeout=WAIT_MS)
+    except PlaywrightTimeoutError:
+        shown = (await status.get_attribute("data-state"), await status.inner_text())
+        raise AssertionError(f"the answer was not saved; its status shows {shown!r}") from None
