@@ -68,20 +68,21 @@ async def webhook(request: web.Request) -> web.Response:
         webhooks.refused(name, exc)
         raise
     reply = provider.reply(events)
+    try:  # the events are taken: a fault in the counting is logged, never the sender's to retry
+        metrics.webhook_seen(name, "accepted" if fresh or not events else "duplicate")
+        # before the answer: a sender that has its 202 finds the webhook in the console's log
+        webhooks.accepted(name, reply.status, events, bool(fresh))  # in memory: Redis gets it in a batch
+    except Exception:
+        log.exception("webhook from %s: the events were taken, but counting them failed", name)
     response = web.Response(
         status=reply.status, body=reply.body, content_type=reply.content_type, headers=reply.extra
     )
     await answer_now(request, response)
-    try:  # the events are taken: a fault in the counting is logged, never the sender's to retry
-        metrics.webhook_seen(name, "accepted" if fresh or not events else "duplicate")
-        webhooks.accepted(name, reply.status, events, bool(fresh))  # in memory: Redis gets it in a batch
-    except Exception:
-        log.exception("webhook from %s: the events were taken, but counting them failed", name)
     return response
 
 
 async def answer_now(request: web.Request, response: web.Response) -> None:
-    """Send the answer before the handler's bookkeeping, not after it and the middleware's unwinding.
+    """Send the answer from the handler, not after the middleware's unwinding.
 
     A phone system waits for this answer with its own timeout and retries
     without it, so it goes out as soon as the events are taken.  aiohttp
