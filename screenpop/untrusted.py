@@ -50,6 +50,15 @@ _UNSAFE_IN_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI_CONTROLS}\u2028\u2029\u
 _LINE_BREAKS = str.maketrans("\t\n\r\u2028\u2029", "     ")
 
 
+def is_unicode_text(text: str) -> bool:
+    """False for a string holding a lone UTF-16 surrogate (what ``\\udXXX`` in JSON can make)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def clean_text(text: str) -> str:
     """``text`` without controls (newlines and tabs kept), bidi controls and surrogates."""
     if text.isprintable() or not _UNSAFE_IN_TEXT.search(text):  # isprintable: the cheap common case

@@ -22,7 +22,7 @@ from typing import Any
 
 from screenpop.errors import BadRequest, BadSignature, UnsupportedMediaType
 from screenpop.model import CallEvent
-from screenpop.untrusted import clean_line, loads_object
+from screenpop.untrusted import clean_line, is_unicode_text, loads_object
 
 SIGNATURE_HEADER = "Screenpop-Signature"
 
@@ -151,15 +151,6 @@ def text_field(data: Mapping[str, Any], key: str, where: str = "") -> str | None
         # (nor UTF-8) can store: taken, the call would pop and then lose its record.
         raise BadRequest(f"`{where}{key}` is not valid Unicode text (it holds a lone surrogate)")
     return text
-
-
-def is_unicode_text(text: str) -> bool:
-    """False for a string holding a lone UTF-16 surrogate (what ``\\udXXX`` in JSON can make)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def required_text(data: Mapping[str, Any], key: str, where: str = "") -> str:

@@ -23,7 +23,7 @@ from screenpop.store.schema import (
     MAX_TEXT,
     STATUS_RANK,
 )
-from screenpop.untrusted import clean_line, clean_text
+from screenpop.untrusted import clean_line, clean_text, is_unicode_text
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -148,7 +148,7 @@ def check_event(event: CallEvent) -> None:
     check_id("call_id", event.call_id)
     for attribute, name in (("call_id", "call_id"), *_EVENT_TEXT.items()):
         value = getattr(event, attribute)
-        if value and not _encodable(value):
+        if value and not is_unicode_text(value):
             raise BadRequest(f"{name} is not valid Unicode text (it holds a lone surrogate)")
     at = aware(event.at)
     if at is not None:
@@ -156,14 +156,6 @@ def check_event(event: CallEvent) -> None:
             at.astimezone(UTC)
         except OverflowError as exc:
             raise BadRequest("at is out of range (its UTC time is before year 1 or after 9999)") from exc
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def check_note(disposition: str | None, text: str | None) -> None:
