@@ -56,6 +56,7 @@ from screenpop.web import (
     set_headers,
     widget_routes,
 )
+from screenpop.web.json_answer import json_answer
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def _add_routes(app: web.Application) -> None:
     document = openapi_document(app[app_keys.SETTINGS])
 
     async def openapi(_: web.Request) -> web.Response:
-        return web.json_response(document)
+        return json_answer(document)
 
     app.router.add_post("/webhooks/{provider}", handlers.webhook)
     app.router.add_get("/ws", _ws, allow_head=False)  # aiohttp would upgrade a HEAD; RFC 6455 opens with GET

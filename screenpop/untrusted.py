@@ -12,11 +12,19 @@ reverses what the agent reads ("Trojan Source", CVE-2021-42574). Before text
 reaches a card it loses C0/C1 controls, the bidi embeddings, overrides and
 isolates, and lone surrogates; multi-line text (notes, a database's text
 columns) keeps its newlines and tabs.
+
+JSON every reader can parse: ``json.loads`` reads ``NaN`` (what a CRM written
+in Python sends) and ``1e999`` (valid JSON, too big for a double) as floats,
+and ``json.dumps`` writes them back as ``NaN`` and ``Infinity``, which a
+browser's ``JSON.parse`` refuses: the widget would drop every later version of
+that card.  A number that is not finite becomes ``null`` wherever it leaves
+screenpop, as the SQL connector already makes a database's NaN.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -90,8 +98,12 @@ def clean_json(value: Any) -> Any:
         return [clean_json(v) for v in value]
     if kind in _PLAIN_SCALARS:
         return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, str):  # a str subclass (an enum member)
         return clean_text(value)
+    if isinstance(value, float):  # a float subclass (numpy's float64)
+        return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
         return _clean_mapping(value)
     if isinstance(value, list | tuple):
@@ -99,7 +111,7 @@ def clean_json(value: Any) -> Any:
     return value
 
 
-_PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
+_PLAIN_SCALARS = frozenset({int, bool, type(None)})
 
 
 def _clean_mapping(value: Mapping[Any, Any]) -> dict[Any, Any]:
@@ -134,3 +146,29 @@ def redact(text: str, secrets: tuple[str, ...] = (), limit: int = 200) -> str:
             line = line.replace(secret, MASKED)
     line = _DIGIT_RUN.sub(DIGITS_MASKED, line)
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+_STANDARD = json.JSONEncoder(allow_nan=False).encode
+
+
+def standard_json(value: Any) -> str:
+    """``value`` as JSON any parser reads: a NaN or infinite number is ``null`` (every HTTP answer).
+
+    The common case, every number finite, is one encoding; the walk that
+    replaces the others runs only when the strict encoder refused one.
+    """
+    try:
+        return _STANDARD(value)
+    except ValueError:
+        return _STANDARD(finite_values(value))
+
+
+def finite_values(value: Any) -> Any:
+    """``value`` with every NaN or infinite number in it (at any depth) made ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: finite_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_values(v) for v in value]
+    return value

@@ -29,6 +29,7 @@ from screenpop.config import AgentEntry, Settings, load_settings
 from screenpop.errors import ConfigError
 from screenpop.model import Card
 from screenpop.phone import parse_caller
+from screenpop.untrusted import finite_values
 
 #: The parts of the config each one-off command reads.  A variable unset
 #: elsewhere does not stop it (`screenpop call` in a second terminal needs the
@@ -259,8 +260,10 @@ async def _lookup(settings: Settings, raw: str, as_json: bool, traced: bool = Fa
     report = trace.report(sections) if trace is not None else None
     if as_json:
         print(
-            json.dumps(
-                rendered | ({"trace": report} if report is not None else {}), indent=2, ensure_ascii=False
+            json.dumps(  # output for jq and scripts: standard JSON, no NaN from a source's data
+                finite_values(rendered | ({"trace": report} if report is not None else {})),
+                indent=2,
+                ensure_ascii=False,
             )
         )
     else:

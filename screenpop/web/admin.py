@@ -19,6 +19,7 @@ import screenpop.web.app_keys as app_keys
 from screenpop.admin import MAX_DELIVERIES
 from screenpop.admin.webhook_log import ProviderCounts
 from screenpop.web.handlers import agent_with, int_param
+from screenpop.web.json_answer import json_answer
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,14 @@ async def status(request: web.Request) -> web.Response:
     app = request.app
     own = await own_status(app)
     board = app[app_keys.BOARD]
-    return web.json_response({**own, "instance": board.instance, "instances": await board.instances(own)})
+    return json_answer({**own, "instance": board.instance, "instances": await board.instances(own)})
 
 
 async def deliveries(request: web.Request) -> web.Response:
     """The last ``limit`` webhook deliveries, newest first, of every instance sharing the Redis."""
     agent_with(request, "admin")
     limit = int_param(request, "limit", default=DEFAULT_DELIVERIES, low=1, high=MAX_DELIVERIES)
-    return web.json_response({"deliveries": await request.app[app_keys.BOARD].deliveries(limit)})
+    return json_answer({"deliveries": await request.app[app_keys.BOARD].deliveries(limit)})
 
 
 async def own_status(app: web.Application) -> dict[str, Any]:

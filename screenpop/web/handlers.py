@@ -37,6 +37,7 @@ from screenpop.store import FeedbackWrite
 from screenpop.store.rows import check_event
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.untrusted import clean_line, clean_text
+from screenpop.web.json_answer import json_answer
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ async def reload_config(request: web.Request) -> web.Response:
     agent_with(request, "admin")
     outcome = await request.app[app_keys.RELOADER].reload_everywhere()
     log.info("%s", outcome.sentence())
-    return web.json_response(outcome.to_json())
+    return json_answer(outcome.to_json())
 
 
 def agent_with(request: web.Request, permission: Literal["admin", "lookup"]) -> AgentIdentity:
@@ -182,7 +183,7 @@ async def list_calls(request: web.Request) -> web.Response:
         call["summary"] = summary_for(call.get("summary"), hidden)
         if seen := answered_sections(call["summary"]):  # its customer and badges come from these
             store.audit_card(agent.id, call["call_id"], None, seen, provider=call["provider"])
-    return web.json_response({"calls": calls})
+    return json_answer({"calls": calls})
 
 
 def answered_sections(summary: dict[str, Any] | None) -> list[str]:
@@ -216,7 +217,7 @@ async def save_note(request: web.Request) -> web.Response:
         may_annotate_any=agent.role == SUPERVISOR_ROLE,
     )
     request.app[app_keys.SINKS].wake()  # the note's outbox entries are committed: deliver them now
-    return web.json_response(saved, status=201)
+    return json_answer(saved, status=201)
 
 
 async def post_attributes(request: web.Request) -> web.Response:
@@ -229,7 +230,7 @@ async def post_attributes(request: web.Request) -> web.Response:
         raise NotFound("no call has that id")  # no provider sends control characters in an id
     await request.app[app_keys.CALLS].records_written()
     result = await request.app[app_keys.CALLS].attributes.apply(call_id, agent.id, attributes)
-    return web.json_response(result.to_json(_settings(request).hidden_sections(agent.role)))
+    return json_answer(result.to_json(_settings(request).hidden_sections(agent.role)))
 
 
 async def save_feedback(request: web.Request) -> web.Response:
@@ -243,7 +244,7 @@ async def save_feedback(request: web.Request) -> web.Response:
     saved = await request.app[app_keys.STORE].save_feedback(call_id, agent.id, answer)
     # the section is a configured connector's name (checked above), so the label set stays bounded
     request.app[app_keys.METRICS].suggestion_feedback.labels(answer.section, answer.outcome).inc()
-    return web.json_response(saved, status=201)
+    return json_answer(saved, status=201)
 
 
 def _feedback_answer(request: web.Request, agent: AgentIdentity, body: dict[str, Any]) -> FeedbackWrite:
@@ -302,7 +303,7 @@ async def lookup(request: web.Request) -> web.Response:
     if trace is not None:
         body["trace"] = trace.report(sections, hidden)
         body["display"] = section_meta(generation.settings, shown)  # the console draws it as the widget does
-    return web.json_response(body)
+    return json_answer(body)
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -334,13 +335,13 @@ def _query_attributes(request: web.Request) -> dict[str, AttributeValue]:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_answer({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
     report = await request.app[app_keys.READINESS]()
     healthy = report["store"] == "ok" and report["broker"] == "ok"
-    return web.json_response(report, status=200 if healthy else 503)
+    return json_answer(report, status=200 if healthy else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

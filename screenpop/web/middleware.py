@@ -23,6 +23,7 @@ from aiohttp import hdrs, web
 
 import screenpop.web.app_keys as app_keys
 from screenpop.errors import ScreenpopError
+from screenpop.web.json_answer import json_answer
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ _HTTP_CODES = {
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+    return json_answer({"error": {"code": code, "message": message}}, status=status)
 
 
 def answers_its_own_errors(handler: H) -> H:
