@@ -8,9 +8,17 @@ what, so it changes separately from the life of a card.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from screenpop.broker import Broker, Delivery
-from screenpop.call_keys import CALL_STATE_TTL_S, call_key_of, recipients_key_of, state_key_of
+from screenpop.call_keys import (
+    CALL_STATE_TTL_S,
+    DEDUPE_TTL_S,
+    call_key_of,
+    event_key,
+    recipients_key_of,
+    state_key_of,
+)
 from screenpop.call_transfers import Live, over
 from screenpop.card_text import compact
 from screenpop.config import Settings
@@ -59,7 +67,10 @@ class StatusSteps:
         queue's retry) finds it out of the set and pops again.
         """
         agent = event.agent
-        if not agent or not await self._broker.remove_member(recipients_key_of(event), agent):
+        if not agent:
+            return
+        removed = await self._broker.remove_member(recipients_key_of(event), agent)
+        if not removed and not await self._ring_overtaken(event):
             return  # it never rang for that agent, or was withdrawn already
         live = self._live.get(call_key_of(event))
         role = live.recipients.pop(agent, None) if live is not None else None
@@ -71,6 +82,25 @@ class StatusSteps:
             if live is not None and role is not None:
                 live.recipients[agent] = role
             raise
+
+    async def _ring_overtaken(self, event: CallEvent) -> bool:
+        """A withdrawal that came before its ring: that ring, when it comes, pops nothing.
+
+        Phone systems reorder their callbacks: a ring that timed out at once
+        (an agent's phone rejecting it) can be reported withdrawn before it is
+        reported ringing.  The withdrawal names the ring (its ``leg``: the
+        provider's own id of it), so it takes the ring's duplicate guard, and
+        the late ring is then a duplicate, as a late ring after an answer pops
+        nothing.  True when the ring was taken in between (the claim lost the
+        race): it popped, so the withdrawal goes on to take it back.  Without
+        a leg the two cannot be paired; the ring pops as before.
+        """
+        if not event.leg:
+            return False
+        ring = event_key(replace(event, event=EventKind.RINGING))
+        if await self._broker.claim(ring, DEDUPE_TTL_S):
+            return False
+        return bool(await self._broker.remove_member(recipients_key_of(event), event.agent or ""))
 
     async def _recipients(self, event: CallEvent, live: Live | None) -> list[str]:
         """Who holds this call's card now: this instance's live card and the shared set, and the actor.

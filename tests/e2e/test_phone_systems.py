@@ -493,6 +493,34 @@ async def test_twilio_taskrouter_life_cycle(store_url: str) -> None:
     assert one[2:] in ([], [("CA-task", "ended", None)])
 
 
+async def test_a_withdrawal_that_overtakes_its_ring_keeps_that_ring_from_popping(store_url: str) -> None:
+    """Reordered callbacks: each ring's end arrives before the ring itself; a later ring still pops.
+
+    A TaskRouter reservation that timed out at once, and a <Dial><Client> leg
+    its phone rejected, can be reported before they are reported ringing.
+    The late ring is that same ring (same ReservationSid, same leg CallSid),
+    over already: it pops nothing, as a ring after an answer pops nothing.
+    The worker's next reservation, a new ring, pops.
+    """
+    settings = settings_for(store_url)
+    timed_out = reservation("reservation.timeout", "alice", call_sid="CA-order")
+    created = reservation("reservation.created", "alice", call_sid="CA-order")
+    next_round = {**created, "ReservationSid": "WR-alice-2"}
+    async with running(settings) as base, agents(base, settings, "agent-1", "agent-2") as socks:
+        await post_all(base, twilio(timed_out), twilio(created))
+        await post_all(
+            base,
+            twilio(twilio_leg("bob", "no-answer", parent="CA-legs")),
+            twilio(twilio_leg("bob", "ringing", parent="CA-legs")),
+        )
+        assert await socks["agent-1"].silent_for(0.3)
+        assert await socks["agent-2"].silent_for(0.05)
+        await post_all(base, twilio(next_round))
+        await read_until(socks["agent-1"], complete_card("CA-order"))
+    assert_one_card(socks["agent-1"], "CA-order", "+14158675309")
+    assert seen(socks["agent-1"])[1] == []
+
+
 async def test_telnyx_life_cycle(store_url: str) -> None:
     """Telnyx: a redelivered call.initiated and a call answered before its initiated pop nothing more."""
     settings = settings_for(store_url, card_ms=LIVE_MS)
