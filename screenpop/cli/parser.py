@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
+
+MAX_TOKEN_TTL_S = 366 * 24 * 3600
+"""A token lives at most a year: one that outlives its agent's job is a key nobody remembers to revoke."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,14 +17,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="write the demo databases (if missing) and serve the demo")
-    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--port", type=_port, default=8080)
     demo.add_argument("--host", default=None)
     demo.add_argument("--dir", default="demo-data", help="where the demo databases live")
 
     serve = sub.add_parser("serve", help="run the service")
     _config_arg(serve)
     serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--port", type=_port)
 
     check = sub.add_parser("check", help="validate the config and test every part; exit 1 on a failure")
     _config_arg(check)
@@ -48,18 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="print an agent token")
     token.add_argument("agent_id")
     token.add_argument("--role")
-    token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds (default 12 h)")
+    token.add_argument(
+        "--ttl",
+        type=_between(1, MAX_TOKEN_TTL_S),
+        default=12 * 3600,
+        help="seconds (default 12 h, at most a year)",
+    )
     _config_arg(token)
 
     data = sub.add_parser("demo-data", help="write the demo SQLite databases")
     data.add_argument("--dir", default="demo-data")
-    data.add_argument("--customers", type=int, default=2000)
+    data.add_argument("--customers", type=int, default=2000, help="how many customers (6 to 100,000)")
 
     audit = sub.add_parser("audit", help="who saw a caller's card, and which sections (the audit trail)")
     audit.add_argument("--number", help="the caller's number, in any format")
     audit.add_argument("--agent", help="one agent's views only")
     audit.add_argument("--section", help="only views that carried this section (e.g. credit)")
-    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--limit", type=_between(1, 10_000), default=50)
     _config_arg(audit)
 
     erase = sub.add_parser(
@@ -93,3 +102,21 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
 
 def config_path(given: str | None) -> Path:
     return Path(given or os.environ.get("SCREENPOP_CONFIG") or "config/screenpop.yaml")
+
+
+def _between(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``, else one sentence saying so."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high:,}")
+        return value
+
+    return parse
+
+
+_port = _between(1, 65535)

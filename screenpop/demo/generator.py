@@ -169,11 +169,13 @@ class _NumberPools:
         self._pools = {"US": _then_rest_of_555(us), "GB": iter(gb), "DE": iter(de)}
 
     def take(self, country: str) -> str:
-        for number in self._pools[country]:
-            if number not in self._taken:
-                self._taken.add(number)
-                return number
-        return self.take("US")  # only reached by absurd customer counts
+        """A number of ``country``, else (that pool spent) a US one."""
+        for pool in (self._pools[country], self._pools["US"]):
+            for number in pool:
+                if number not in self._taken:
+                    self._taken.add(number)
+                    return number
+        raise ValueError("the demo has no fictional phone numbers left for that many customers")
 
 
 def _then_rest_of_555(first: list[str]) -> Iterator[str]:

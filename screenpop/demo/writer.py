@@ -90,6 +90,10 @@ class DemoSummary:
         return {f"{c.name}: {c.shows}": c.e164 for c in DEMO_CUSTOMERS}
 
 
+MAX_CUSTOMERS = 100_000
+"""Well inside the fictional numbers the demo may hand out (about 400,000); 100,000 take ~40 s to write."""
+
+
 def write_demo_databases(
     directory: Path,
     customers: int = 2000,
@@ -108,6 +112,8 @@ def write_demo_databases(
         return _summary_of(directory, written=False)
     if customers < len(DEMO_CUSTOMERS):
         raise ValueError(f"the demo needs at least {len(DEMO_CUSTOMERS)} customers")
+    if customers > MAX_CUSTOMERS:
+        raise ValueError(f"the demo writes at most {MAX_CUSTOMERS:,} customers")
     directory.mkdir(parents=True, exist_ok=True)
     today = today or datetime.now(UTC).date()
     tables = generate(customers, seed, today)

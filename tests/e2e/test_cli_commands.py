@@ -160,6 +160,30 @@ def test_demo_data_with_too_few_customers_is_one_sentence(tmp_path: Path) -> Non
     assert not (tmp_path / "few" / "accounting.db").exists()
 
 
+def test_numbers_out_of_range_are_refused_in_one_sentence(tmp_path: Path) -> None:
+    """A port past 65535 was served modulo 65536, an expired or 10^20 s token printed, a huge demo recursed.
+
+    Each is now refused before anything runs: the usage's last line (or,
+    for the demo's size, the one line) says what the number must be.
+    """
+    bad = {
+        ("serve", "--port", "99999"): "99999 is not between 1 and 65,535",
+        ("serve", "--port", "-1"): "-1 is not between 1 and 65,535",
+        ("demo", "--port", "70000", "--dir", str(tmp_path / "d")): "70000 is not between 1 and 65,535",
+        ("token", "agent-1", "--ttl", "-5"): "-5 is not between 1 and 31,622,400",
+        ("token", "agent-1", "--ttl", "99999999999999999999"): "is not between 1 and 31,622,400",
+        ("audit", "--limit", "0"): "0 is not between 1 and 10,000",
+        ("demo-data", "--dir", str(tmp_path / "big"), "--customers", "99999999999999"): "at most 100,000",
+    }
+    runs = screenpop_together([list(args) for args in bad])
+    for (args, words), run in zip(bad.items(), runs, strict=True):
+        assert run.code in (1, 2), (args, run.out, run.err)
+        assert "Traceback" not in run.err, args
+        last = run.err.strip().splitlines()[-1]
+        assert words in last and last.startswith("screenpop"), (args, last)
+    assert not (tmp_path / "big" / "accounting.db").exists()
+
+
 # --- lookup on the demo ---------------------------------------------------------------------
 
 
