@@ -46,6 +46,8 @@ def show_audit(args: argparse.Namespace, settings: Settings) -> int:
     if args.number:
         parsed = parse_caller(args.number, settings.numbers.default_region)
         number = parsed.e164 or parsed.digits
+        if parsed.withheld or not number:  # as `erase`: matching nothing would read as "nobody saw it"
+            raise ValueError(f"--number {args.number[:40]!r} is not a phone number")
     views = group_views(asyncio.run(_audit(settings, number, args.agent)), args.section)[: args.limit]
     table = [["first seen", "agent", "action", "call / number", "sections"]]
     for view in views:

@@ -23,6 +23,7 @@ import aiohttp
 
 from screenpop.auth import mint_token
 from screenpop.card import render_card, section_specs
+from screenpop.cli.ami_replay import checked_url, generic_provider, post_events
 from screenpop.cli.output import LookupTimings, print_card_table, print_check_table
 from screenpop.cli.parser import config_path
 from screenpop.config import AgentEntry, Settings, load_settings
@@ -195,7 +196,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     provider = make_provider(settings.providers[index], settings.server)
     call_id = args.call_id or f"cli-{uuid.uuid4().hex[:10]}"
     request = provider.example_request(args.number, call_id, args.agent, args.queue, time.time())
-    base = (args.url or f"http://{_client_host(settings.server.host)}:{settings.server.port}").rstrip("/")
+    base = checked_url(args.url or f"http://{_client_host(settings.server.host)}:{settings.server.port}")
     status, body = asyncio.run(_post(base + request.path, request.body, dict(request.headers)))
     print(f"{status} {body.strip() or '(empty body)'}")
     print(f"call id: {call_id}", file=sys.stderr)
@@ -302,6 +303,8 @@ def cmd_ami_replay(args: argparse.Namespace) -> int:
         who = f"agent {event.agent or '-'}  queue {event.queue or '-'}"
         print(f"{event.event.value:8} call {event.call_id}  from {event.from_raw or '-'}  {who}")
     print(f"{len(events)} call events", file=sys.stderr)
+    if args.url is not None:
+        return post_events(args.url, generic_provider(settings), events)
     return 0
 
 

@@ -37,6 +37,9 @@ def load_settings(
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such config file (pass --config or set SCREENPOP_CONFIG)") from exc
+    except (OSError, UnicodeDecodeError) as exc:  # a directory, no permission, a binary file
+        reason = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise ConfigError(f"{path}: the config file cannot be read ({reason})") from exc
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -156,7 +156,10 @@ def serve_forever(
         loop.add_signal_handler(signal.SIGHUP, hangup)
         try:
             site = web.TCPSite(runner, host, port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:  # a host that does not resolve, a port in use: say which
+                raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
             settle_heap()
             announce(f"======== Running on {site.name} ({loop_name(loop)}) ========\n(Press CTRL+C to quit)")
             await stop.wait()

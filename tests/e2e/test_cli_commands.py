@@ -184,6 +184,38 @@ def test_numbers_out_of_range_are_refused_in_one_sentence(tmp_path: Path) -> Non
     assert not (tmp_path / "big" / "accounting.db").exists()
 
 
+def test_what_cannot_be_used_is_named_in_one_sentence(demo: Demo, tmp_path: Path) -> None:
+    """A host that does not resolve, a directory as config, a number that is none, a URL that is none.
+
+    Each said less than it should: `[Errno -2] Name or service not known`,
+    `[Errno 21] Is a directory`, an audit of "garbage" that found "nothing",
+    and `cannot reach notaurl/webhooks/pbx: notaurl/webhooks/pbx`.
+    """
+    config = ["--config", str(DEMO_CONFIG)]
+    bad = {
+        ("serve", "--host", "host.invalid", "--port", "1", *config): "cannot listen on host.invalid:1",
+        (
+            "lookup",
+            "+14155550132",
+            "--config",
+            str(tmp_path),
+        ): "the config file cannot be read (is a directory)",
+        ("audit", "--number", "garbage", *config): "--number 'garbage' is not a phone number",
+        (
+            "call",
+            "+14155550132",
+            "--url",
+            "notaurl",
+            *config,
+        ): "--url 'notaurl' is not an http:// or https://",
+    }
+    runs = screenpop_together([list(args) for args in bad], demo.env)
+    for (args, words), run in zip(bad.items(), runs, strict=True):
+        assert run.code in (1, 2) and "Traceback" not in run.err, (args, run.err)
+        assert run.err.strip().splitlines()[-1] == f"screenpop: {words}" or words in run.err, (args, run.err)
+        assert len([line for line in run.err.splitlines() if line.startswith("screenpop: ")]) == 1, run.err
+
+
 # --- lookup on the demo ---------------------------------------------------------------------
 
 
