@@ -14,9 +14,9 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from screenpop.cli.arguments import phone_number
 from screenpop.cli.output import print_table
 from screenpop.config import Settings
-from screenpop.phone import parse_caller
 from screenpop.store import Store
 
 
@@ -44,10 +44,7 @@ async def _audit(settings: Settings, number: str | None, agent: str | None) -> l
 def show_audit(args: argparse.Namespace, settings: Settings) -> int:
     number = None
     if args.number:
-        parsed = parse_caller(args.number, settings.numbers.default_region)
-        number = parsed.e164 or parsed.digits
-        if parsed.withheld or not number:  # as `erase`: matching nothing would read as "nobody saw it"
-            raise ValueError(f"--number {args.number[:40]!r} is not a phone number")
+        number = phone_number(args.number, settings)
     views = group_views(asyncio.run(_audit(settings, number, args.agent)), args.section)[: args.limit]
     table = [["first seen", "agent", "action", "call / number", "sections"]]
     for view in views:

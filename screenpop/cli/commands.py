@@ -24,6 +24,7 @@ import aiohttp
 from screenpop.auth import mint_token
 from screenpop.card import render_card, section_specs
 from screenpop.cli.ami_replay import checked_url, generic_provider, post_events
+from screenpop.cli.arguments import phone_number
 from screenpop.cli.output import LookupTimings, print_card_table, print_check_table
 from screenpop.cli.parser import config_path
 from screenpop.config import AgentEntry, Settings, load_settings
@@ -278,6 +279,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from screenpop.cli.check import run_checks
 
     settings = _settings(args)
+    if args.number is not None:
+        phone_number(args.number, settings)  # a test lookup of no number would only say "skipped"
     rows = asyncio.run(run_checks(settings, args.number))
     print_check_table(rows)
     return 0 if all(r.ok for r in rows) else 1

@@ -201,6 +201,7 @@ def test_what_cannot_be_used_is_named_in_one_sentence(demo: Demo, tmp_path: Path
             str(tmp_path),
         ): "the config file cannot be read (is a directory)",
         ("audit", "--number", "garbage", *config): "--number 'garbage' is not a phone number",
+        ("check", "--number", "call me", *config): "--number 'call me' is not a phone number",
         (
             "call",
             "+14155550132",

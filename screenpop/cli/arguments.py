@@ -1,0 +1,20 @@
+"""What a command's arguments name, checked the same way by every command that takes them."""
+
+from __future__ import annotations
+
+from screenpop.config import Settings
+from screenpop.phone import parse_caller
+
+
+def phone_number(text: str, settings: Settings, option: str = "--number") -> str:
+    """The E.164 (or, for a number that does not parse, the digits) that ``text`` names.
+
+    ``ValueError`` with one sentence for text that names no number: a search
+    or a test lookup for it would find nothing and read as a real answer
+    ("nobody saw it", "connectors skipped").
+    """
+    parsed = parse_caller(text, settings.numbers.default_region)
+    found = parsed.e164 or parsed.digits
+    if parsed.withheld or not found:
+        raise ValueError(f"{option} {text[:40]!r} is not a phone number")
+    return found
