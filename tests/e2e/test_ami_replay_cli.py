@@ -8,8 +8,6 @@ as the AMI listener would have popped it.
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import yaml
 from screenpop.config import settings_from_mapping
 from tests.support.agents import agents, call_status, has_had, seen
 from tests.support.ami import AGENTS, QUEUE_CALL, SECRET, USERNAME
+from tests.support.processes import screenpop_command
 from tests.support.service import base_config, running
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,22 +44,7 @@ async def replay(tmp_path: Path, config: dict[str, Any], *args: str) -> tuple[in
     path.write_text(yaml.safe_dump(config))
     capture = tmp_path / "capture.txt"
     capture.write_text(QUEUE_CALL.replace("\n", "\r\n"))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "screenpop",
-        "ami-replay",
-        str(capture),
-        "--config",
-        str(path),
-        *args,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await screenpop_command("ami-replay", str(capture), "--config", str(path), *args)
 
 
 async def test_a_replayed_recording_pops_and_answers_as_the_listener_would(tmp_path: Path) -> None:

@@ -8,11 +8,8 @@ sqlite3 directly; secrets are checked absent from everything printed.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +20,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy.engine import make_url
 
 from screenpop.config import Settings
+from tests.support.processes import screenpop_command
 from tests.support.service import SECRET, api, make, running
 from tests.support.tokens import token_for
 
@@ -116,21 +114,7 @@ async def _lookup(tmp: Path, pg_url: str, *args: str) -> tuple[int, str, str]:
     await server.start_server()
     try:
         config = _config(tmp, str(server.make_url("")).rstrip("/"), pg_url)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "screenpop",
-            "lookup",
-            *args,
-            "--config",
-            str(config),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=ROOT,
-            env={**os.environ, "COLUMNS": "200"},
-        )
-        out, err = await asyncio.wait_for(process.communicate(), RUN_TIMEOUT_S)
-        return process.returncode or 0, out.decode(), err.decode()
+        return await screenpop_command("lookup", *args, "--config", str(config), within=RUN_TIMEOUT_S)
     finally:
         await server.close()
 

@@ -10,9 +10,7 @@ HTTP CRM, the real CLI; every text a client gets is parsed by a strict parser.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from screenpop.config import Settings, settings_from_mapping
+from tests.support.processes import screenpop_command
 from tests.support.service import ADA, SECRET, agent_socket, base_config, event_body, post_event, running
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,23 +93,11 @@ async def test_cards_lookups_and_listings_are_standard_json(tmp_path: Path) -> N
             assert answers[f"/api/lookup?number={number}&trace=1"]["sections"]["crm"]["data"] == EXPECTED
         config_path = tmp_path / "screenpop.yaml"
         config_path.write_text(yaml.safe_dump(document))
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "screenpop",
-            "lookup",
-            ADA,
-            "--json",
-            "--trace",
-            "--config",
-            str(config_path),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        code, out, err = await screenpop_command(
+            "lookup", ADA, "--json", "--trace", "--config", str(config_path)
         )
-        out, err = await asyncio.wait_for(process.communicate(), 60)
-        assert process.returncode == 0, err.decode()
-        printed = strict(out.decode())
+        assert code == 0, err
+        printed = strict(out)
         assert printed["sections"]["crm"]["data"] == EXPECTED
     finally:
         await server.close()

@@ -443,3 +443,28 @@ def _parse_frame(data: bytes) -> tuple[int, bytes, bytes] | None:
     if len(data) < offset + size:
         return None
     return opcode, data[offset : offset + size], data[offset + size :]
+
+
+async def screenpop_command(*args: str, within: float = 60.0) -> tuple[int, str, str]:
+    """One `python -m screenpop ARGS…` run to its end (exit code, stdout, stderr), without blocking the loop.
+
+    Tests that serve something in this process (a CRM, the service itself)
+    while the command talks to it need the loop free, so not ``subprocess.run``.
+    """
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "screenpop",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), within)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return process.returncode or 0, out.decode(), err.decode()
