@@ -57,7 +57,9 @@ def erasure_target(number: str | None, customer: str | None, settings: Settings)
         parsed = parse_caller(number, settings.numbers.default_region)
         if parsed.withheld or not (parsed.e164 or parsed.digits):
             raise ValueError(f"--number {number[:40]!r} is not a phone number")
-        return ErasureTarget(number=parsed.e164 or parsed.digits)
+        return ErasureTarget(
+            number=parsed.e164 or parsed.digits, default_region=settings.numbers.default_region
+        )
     connector, _, customer_id = (customer or "").partition(":")
     if not connector or not customer_id:
         raise ValueError("--customer takes CONNECTOR:ID, e.g. --customer accounting:A-1001")

@@ -30,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 
 import screenpop.store.rows as shape
+from screenpop.phone import parse_caller
 from screenpop.store.retention import RetentionSQL
 from screenpop.store.schema import audit, calls, sink_outbox
 
@@ -40,17 +41,29 @@ SCAN_ROWS = 5000
 
 @dataclass(frozen=True, slots=True)
 class ErasureTarget:
-    """Whose data goes: an E.164 number (or an invalid number's digits), or one connector's customer id."""
+    """Whose data goes: an E.164 number (or an invalid number's digits), or one connector's customer id.
+
+    ``default_region`` reads the raw numbers of calls stored without an
+    E.164 (see ``ErasureSQL.calls_of_raw_page``) as the service read them.
+    """
 
     number: str | None = None
     connector: str | None = None
     customer_id: str | None = None
+    default_region: str = "US"
 
     def __post_init__(self) -> None:
         by_number = self.number is not None
         by_customer = self.connector is not None and self.customer_id is not None
         if by_number == by_customer:
             raise ValueError("an erasure names either a number or a connector's customer id")
+
+    def is_number(self, raw: str | None) -> bool:
+        """True when a number as a phone system sent it reads as this target's number."""
+        if self.number is None or not raw:
+            return False
+        parsed = parse_caller(raw, self.default_region)
+        return not parsed.withheld and (parsed.e164 or parsed.digits) == self.number
 
     def names_customer(self, ids: Mapping[str, Any] | None) -> bool:
         """True when a ``customer.ids`` (or a sink entry's ``customer_ids``) map names this customer."""
@@ -88,6 +101,26 @@ class ErasureSQL:
     def calls_of_number(self, conn: sa.Connection, number: str) -> list[CallRef]:
         found = sa.select(calls.c.id, calls.c.provider, calls.c.call_id).where(calls.c.caller_e164 == number)
         return [(r.id, r.provider, r.call_id) for r in conn.execute(found)]
+
+    def calls_of_raw_page(
+        self, conn: sa.Connection, target: ErasureTarget, after: int
+    ) -> tuple[list[CallRef], int | None]:
+        """Calls after ``after`` stored with a raw number but no E.164 that read as the target's number.
+
+        The service stores no E.164 for a call whose first event was not a
+        ring (a lost ring webhook, a restart, a late ``ended``) nor for a
+        number the phone library cannot read; the caller's number is then
+        only in ``caller_raw``, in whatever format the phone system sent it.
+        """
+        page = (
+            sa.select(calls.c.id, calls.c.provider, calls.c.call_id, calls.c.caller_raw)
+            .where(calls.c.id > after, calls.c.caller_e164.is_(None), calls.c.caller_raw.is_not(None))
+            .order_by(calls.c.id)
+            .limit(SCAN_ROWS)
+        )
+        rows = conn.execute(page).all()
+        found = [(r.id, r.provider, r.call_id) for r in rows if target.is_number(r.caller_raw)]
+        return found, (rows[-1].id if len(rows) == SCAN_ROWS else None)
 
     def calls_of_customer_page(
         self, conn: sa.Connection, target: ErasureTarget, after: int

@@ -377,7 +377,8 @@ class Store:
 
     async def _calls_of(self, target: ErasureTarget) -> list[CallRef]:
         if target.number is not None:
-            return await self._db.read(self._erasure.calls_of_number, target.number)
+            found = await self._db.read(self._erasure.calls_of_number, target.number)
+            return found + await self._paged(self._erasure.calls_of_raw_page, target)
         return await self._paged(self._erasure.calls_of_customer_page, target)
 
     async def _paged(

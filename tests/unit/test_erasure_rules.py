@@ -36,7 +36,9 @@ def test_ids_count_as_whole_json_values_and_the_number_anywhere() -> None:
 def test_erase_reads_the_number_with_the_configured_region() -> None:
     """`--number 030 1234567` is a Berlin number when the region is DE; junk is one sentence."""
     settings = make_settings(numbers={"default_region": "DE"})
-    assert erasure_target("030 1234567", None, settings) == ErasureTarget(number="+49301234567")
+    assert erasure_target("030 1234567", None, settings) == ErasureTarget(
+        number="+49301234567", default_region="DE"
+    )
     with pytest.raises(ValueError, match="is not a phone number"):
         erasure_target("anonymous", None, settings)
 

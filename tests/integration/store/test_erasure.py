@@ -133,3 +133,30 @@ async def test_erase_by_customer_removes_the_calls_whose_card_named_that_custome
     assert rows_mentioning(after, ["A-1001", *ADA_CALLS, "ada-other-phone", "ada-gone"]) == []
     assert bobs(after) == bobs(before)
     assert counts["calls"] == 3
+
+
+async def test_erase_by_number_finds_calls_stored_without_their_e164(store: Store, store_url: str) -> None:
+    """Calls whose row kept only the raw number (first seen answered or ended, or an unparsed number) go too.
+
+    The service records ``caller_e164`` NULL for a call whose first event is
+    not a ring (after a restart, a lost ring webhook, an erased call's late
+    ``ended``), and for a number the phone library cannot read; such rows
+    keep the caller's number as the phone system sent it.
+    """
+    for call_id, raw, kind in (
+        ("ada-late", "(415) 555-0132", EventKind.ANSWERED),
+        ("ada-tel", "tel:+14155550132", EventKind.ENDED),
+        ("ext-1", "ext. 4711", EventKind.ENDED),
+        ("bob-late", "(415) 555-0199", EventKind.ENDED),
+    ):
+        await store.record_event(CallEvent("pbx", call_id, kind, from_raw=raw, agent="agent-1"), None)
+    await store.save_note("ada-late", "agent-1", "resolved", "late note", False)
+
+    us = "US"
+    ada, _ = await store.erase(ErasureTarget(number=ADA, default_region=us))
+    short, found = await store.erase(ErasureTarget(number="4711", default_region=us))
+
+    left = [r["call_id"] for r in (await dump(store_url))["calls"]]
+    assert left == ["bob-late"]
+    assert (ada["calls"], ada["notes"], short["calls"]) == (2, 1, 1)
+    assert [c for _, _, c in found] == ["ext-1"]
