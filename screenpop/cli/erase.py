@@ -72,16 +72,17 @@ def erasure_target(number: str | None, customer: str | None, settings: Settings)
 
 
 def concerning(target: ErasureTarget, found: list[CallRef]) -> Concerning:
-    """What marks the caller's keys in Redis: their calls, their E.164 anywhere, their ids as whole values."""
-    values = {call_id for _, _, call_id in found}
+    """What marks the caller's keys in Redis: their calls, their E.164 anywhere, their ids where ids go."""
     texts: tuple[str, ...] = ()
+    numbers: frozenset[str] = frozenset()
     if target.number is not None and target.number.startswith("+"):
         texts = (target.number,)
     elif target.number is not None:
-        values.add(target.number)  # bare digits could be part of anything: only as a whole value
-    if target.customer_id is not None:
-        values.add(target.customer_id)
-    return Concerning(frozenset((p, c) for _, p, c in found), texts, frozenset(values))
+        numbers = frozenset({target.number})  # bare digits could be part of anything: as a number only
+    customer = None
+    if target.connector is not None and target.customer_id is not None:
+        customer = (target.connector, target.customer_id)
+    return Concerning(frozenset((p, c) for _, p, c in found), texts, numbers, customer)
 
 
 async def _erase(settings: Settings, target: ErasureTarget, by: str) -> tuple[dict[str, int], str | None]:

@@ -12,7 +12,7 @@ from screenpop.errors import ConfigError
 from screenpop.store import ErasureTarget, RetentionPolicy
 from screenpop.testing import make_settings
 
-ADA = Concerning(frozenset({("pbx", "c-1")}), ("+14155550132",), frozenset({"c-1", "A-1001"}))
+ADA = Concerning(frozenset({("pbx", "c-1")}), ("+14155550132",), customer=("accounting", "A-1001"))
 
 
 def test_a_call_is_named_by_whole_key_segments_only() -> None:
@@ -31,6 +31,18 @@ def test_ids_count_as_whole_json_values_and_the_number_anywhere() -> None:
     assert ADA.mentioned_in('{"caller": {"e164": "+14155550132"}}')
     assert not ADA.mentioned_in(json.dumps({"type": "call", "call_id": "c-10", "note": "about c-1x"}))
     assert not ADA.mentioned_in("agent-1")
+
+
+def test_short_ids_count_only_where_they_name_a_call_a_number_or_a_customer() -> None:
+    """Call "1", customer 1 and the digits "4711" match a call field, an `ids` entry, a number field only."""
+    one = Concerning(frozenset({("pbx", "1")}), numbers=frozenset({"4711"}), customer=("crm", "1"))
+    assert one.mentioned_in(json.dumps({"call": "1", "provider": "pbx"}))
+    assert one.mentioned_in(json.dumps({"card": {"customer": {"ids": {"crm": 1}}}}))
+    assert one.mentioned_in(json.dumps({"caller": {"e164": "4711"}}))
+    assert one.mentioned_in(json.dumps({"m": json.dumps({"type": "call", "call_id": "1"})}))
+    assert not one.mentioned_in("1")  # an event claim's value
+    assert not one.mentioned_in(json.dumps({"call": "1", "provider": "other"}))
+    assert not one.mentioned_in(json.dumps({"branch": "1", "ids": {"erp": "1"}, "ext": "4711"}))
 
 
 def test_erase_reads_the_number_with_the_configured_region() -> None:
