@@ -74,3 +74,5 @@ def test_retention_days_are_whole_non_negative_numbers() -> None:
     kept = make_settings(retention={"audit_days": 730}).retention
     policy = RetentionPolicy(kept.calls_days, kept.notes_days, kept.audit_days)
     assert (policy.calls_days, policy.notes_days, policy.outbox_days) == (0, 0, 730)
+    assert policy.note_copy_days == 0  # notes are kept, and so are their sinks' copies
+    assert RetentionPolicy(calls_days=30, notes_days=365).note_copy_days == 30
