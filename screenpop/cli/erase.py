@@ -34,8 +34,14 @@ from screenpop.store.erasure import CallRef
 def erase(args: argparse.Namespace, settings: Settings) -> int:
     target = erasure_target(args.number, args.customer, settings)
     by = args.by or getpass.getuser()
-    counts, redis_fault = asyncio.run(_erase(settings, target, by))
+    counts, left, redis_fault = asyncio.run(_erase(settings, target, by))
     print_table([["place", "removed"], *([place, str(n)] for place, n in counts.items())])
+    if left.get("calls") or left.get("lookups"):
+        print(
+            f"kept: {left['calls']} calls and {left['lookups']} lookups of the numbers this customer called "
+            "from, whose card did not name them (a number can be shared); if a number is the customer's "
+            "own, erase it too with screenpop erase --number"
+        )
     if not settings.broker.url.startswith("redis"):
         print(
             f"broker {settings.broker.url}: cards kept in the running service's memory cannot be reached "
@@ -85,10 +91,12 @@ def concerning(target: ErasureTarget, found: list[CallRef]) -> Concerning:
     return Concerning(frozenset((p, c) for _, p, c in found), texts, numbers, customer)
 
 
-async def _erase(settings: Settings, target: ErasureTarget, by: str) -> tuple[dict[str, int], str | None]:
+async def _erase(
+    settings: Settings, target: ErasureTarget, by: str
+) -> tuple[dict[str, int], dict[str, int], str | None]:
     store = await Store.open(settings.store.url)
     try:
-        counts, found = await store.erase(target)
+        counts, found, left = await store.erase(target)
         fault = None
         if settings.broker.url.startswith("redis"):
             try:
@@ -98,4 +106,4 @@ async def _erase(settings: Settings, target: ErasureTarget, by: str) -> tuple[di
         await store.audit_erasure(by, counts)
     finally:
         await store.close()
-    return counts, fault
+    return counts, left, fault

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -76,6 +76,21 @@ class ErasureTarget:
 
 CallRef = tuple[int, str, str]
 """A call's primary key, provider and provider's call id."""
+
+
+class Erased(NamedTuple):
+    """What an erasure removed (rows per table), the calls it removed, and what it left of their numbers.
+
+    ``left`` is filled for ``--customer`` only: the calls (whose card did not
+    name the customer) and the lookups of the numbers the customer called
+    from that remain.  A number can be shared (a switchboard, a family
+    phone), so those are not the customer's by themselves; the counts tell
+    IT to run ``--number`` when the number is the customer's own.
+    """
+
+    counts: dict[str, int]
+    calls: list[CallRef]
+    left: dict[str, int]
 
 
 def summary_customer_ids(summary: Any) -> Iterator[Mapping[str, Any]]:
@@ -173,6 +188,24 @@ class ErasureSQL:
         rows = conn.execute(page).all()
         found = [r.id for r in rows if target.names_customer(r.customer_ids)]
         return found, (rows[-1].id if len(rows) == SCAN_ROWS else None)
+
+    @staticmethod
+    def numbers_of(conn: sa.Connection, pks: list[int]) -> set[str]:
+        """The numbers these calls came from."""
+        query = sa.select(calls.c.caller_e164).where(calls.c.id.in_(pks), calls.c.caller_e164.is_not(None))
+        return {str(n) for n in conn.execute(query.distinct()).scalars()}
+
+    @staticmethod
+    def left_of_numbers(conn: sa.Connection, numbers: list[str]) -> dict[str, int]:
+        """How many calls and lookups of these numbers the store still holds."""
+        left = {"calls": 0, "lookups": 0}
+        for start in range(0, len(numbers), BATCH_ROWS):
+            some = numbers[start : start + BATCH_ROWS]
+            in_calls = sa.select(sa.func.count()).where(calls.c.caller_e164.in_(some))
+            lookups = sa.select(sa.func.count()).where(audit.c.number.in_(some))
+            left["calls"] += conn.execute(in_calls).scalar_one()
+            left["lookups"] += conn.execute(lookups).scalar_one()
+        return left
 
     @staticmethod
     def delete_entries(conn: sa.Connection, ids: list[int]) -> dict[str, int]:

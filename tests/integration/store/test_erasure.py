@@ -80,7 +80,7 @@ async def test_erase_by_number_leaves_no_row_of_the_caller_in_any_table(store: S
     before = await dump(store_url)
     assert rows_mentioning(before, [ADA, *ADA_CALLS]), "the test must start with Ada's rows in the store"
 
-    counts, found = await store.erase(ErasureTarget(number=ADA))
+    counts, found, _ = await store.erase(ErasureTarget(number=ADA))
     await store.audit_erasure("dpo", counts)
 
     after = await dump(store_url)
@@ -105,9 +105,9 @@ async def test_erasure_is_audited_without_the_identity_and_is_idempotent(
 ) -> None:
     """Each run audits one 'erase' row (by whom, counts, never the number); a second run removes nothing."""
     await two_callers(store, store_url)
-    first, _ = await store.erase(ErasureTarget(number=ADA))
+    first, _, _ = await store.erase(ErasureTarget(number=ADA))
     await store.audit_erasure("dpo", first)
-    second, found = await store.erase(ErasureTarget(number=ADA))
+    second, found, _ = await store.erase(ErasureTarget(number=ADA))
     await store.audit_erasure("dpo", second)
 
     assert found == [] and set(second.values()) == {0}
@@ -126,13 +126,36 @@ async def test_erase_by_customer_removes_the_calls_whose_card_named_that_custome
     await a_call(store, store_url, "ada-other-phone", "+14155550177", "A-1001")
     before = await dump(store_url)
 
-    counts, found = await store.erase(ErasureTarget(connector="accounting", customer_id="A-1001"))
+    counts, found, left = await store.erase(ErasureTarget(connector="accounting", customer_id="A-1001"))
 
     after = await dump(store_url)
     assert sorted(c for _, _, c in found) == [*ADA_CALLS, "ada-other-phone"]
     assert rows_mentioning(after, ["A-1001", *ADA_CALLS, "ada-other-phone", "ada-gone"]) == []
     assert bobs(after) == bobs(before)
     assert counts["calls"] == 3
+    assert left == {"calls": 0, "lookups": 1}  # the supervisor's lookup of Ada's number: erase --number
+
+
+async def test_erase_by_customer_counts_what_is_left_of_the_numbers_they_called_from(
+    store: Store, store_url: str
+) -> None:
+    """A call from the customer's number whose card did not name them, and lookups of it, are counted, kept.
+
+    The number may be shared (a switchboard, a family phone), so `--customer`
+    does not erase it; the counts tell IT that `--number` is needed when the
+    number is the customer's own.
+    """
+    await two_callers(store, store_url)
+    await a_call(store, store_url, "ada-unnamed", ADA, "")  # the lookup found nobody that time
+    await store.audit_lookup("agent-3", ADA, ["accounting"])
+    await store.flush_audit()
+
+    _, found, left = await store.erase(ErasureTarget(connector="accounting", customer_id="A-1001"))
+
+    assert sorted(c for _, _, c in found) == list(ADA_CALLS)
+    assert left == {"calls": 1, "lookups": 2}
+    _, _, by_number = await store.erase(ErasureTarget(number=ADA))
+    assert by_number == {}
 
 
 async def test_erase_by_number_finds_calls_stored_without_their_e164(store: Store, store_url: str) -> None:
@@ -153,8 +176,8 @@ async def test_erase_by_number_finds_calls_stored_without_their_e164(store: Stor
     await store.save_note("ada-late", "agent-1", "resolved", "late note", False)
 
     us = "US"
-    ada, _ = await store.erase(ErasureTarget(number=ADA, default_region=us))
-    short, found = await store.erase(ErasureTarget(number="4711", default_region=us))
+    ada, _, _ = await store.erase(ErasureTarget(number=ADA, default_region=us))
+    short, found, _ = await store.erase(ErasureTarget(number="4711", default_region=us))
 
     left = [r["call_id"] for r in (await dump(store_url))["calls"]]
     assert left == ["bob-late"]
