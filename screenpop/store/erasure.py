@@ -230,7 +230,14 @@ class ErasureSQL:
 
 
 def _audit_of(refs: list[CallRef]) -> sa.ColumnElement[bool]:
-    """Audit rows about these calls: by provider and call id, or by call id alone in rows from before 0002."""
+    """Audit rows about these calls: by provider and call id, or by call id alone in rows from before 0002.
+
+    ``call_id IN`` comes first so that the index on ``audit.call_id`` finds
+    the rows: written as an ``OR`` of the two cases, SQLite scanned the whole
+    audit table (every card shown for ``audit_days``) under the write lock.
+    """
     by_provider = sa.tuple_(audit.c.provider, audit.c.call_id).in_([(p, c) for _, p, c in refs])
-    legacy = sa.and_(audit.c.provider.is_(None), audit.c.call_id.in_([c for _, _, c in refs]))
-    return sa.or_(by_provider, legacy)
+    return sa.and_(
+        audit.c.call_id.in_(sorted({c for _, _, c in refs})),
+        sa.or_(audit.c.provider.is_(None), by_provider),
+    )

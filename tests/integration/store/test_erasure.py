@@ -183,3 +183,18 @@ async def test_erase_by_number_finds_calls_stored_without_their_e164(store: Stor
     assert left == ["bob-late"]
     assert (ada["calls"], ada["notes"], short["calls"]) == (2, 1, 1)
     assert [c for _, _, c in found] == ["ext-1"]
+
+
+async def test_erase_takes_audit_rows_of_the_call_from_its_provider_or_from_before_providers_were_kept(
+    store: Store, store_url: str
+) -> None:
+    """An audit row naming ada-1 of pbx, or ada-1 with no provider (before 0002), goes; ada-1 of sip stays."""
+    await a_call(store, store_url, "ada-1", ADA, "A-1001")
+    store.audit_card("agent-1", "ada-1", 2, ["accounting"], provider=None)
+    store.audit_card("agent-1", "ada-1", 3, ["accounting"], provider="sip")
+    await store.flush_audit()
+
+    await store.erase(ErasureTarget(number=ADA))
+
+    left = [(r["provider"], r["call_id"], r["version"]) for r in (await dump(store_url))["audit"]]
+    assert left == [("sip", "ada-1", 3)]
