@@ -120,21 +120,26 @@ class ErasureSQL:
     def calls_of_raw_page(
         self, conn: sa.Connection, target: ErasureTarget, after: int
     ) -> tuple[list[CallRef], int | None]:
-        """Calls after ``after`` stored with a raw number but no E.164 that read as the target's number.
+        """Calls after ``after`` stored with no E.164 whose raw number reads as the target's number.
 
         The service stores no E.164 for a call whose first event was not a
         ring (a lost ring webhook, a restart, a late ``ended``) nor for a
         number the phone library cannot read; the caller's number is then
-        only in ``caller_raw``, in whatever format the phone system sent it.
+        only in ``caller_raw`` (or, for a call an agent dialled, in
+        ``to_number``), in whatever format the phone system sent it.
         """
         page = (
-            sa.select(calls.c.id, calls.c.provider, calls.c.call_id, calls.c.caller_raw)
-            .where(calls.c.id > after, calls.c.caller_e164.is_(None), calls.c.caller_raw.is_not(None))
+            sa.select(calls.c.id, calls.c.provider, calls.c.call_id, calls.c.caller_raw, calls.c.to_number)
+            .where(calls.c.id > after, calls.c.caller_e164.is_(None))
             .order_by(calls.c.id)
             .limit(SCAN_ROWS)
         )
         rows = conn.execute(page).all()
-        found = [(r.id, r.provider, r.call_id) for r in rows if target.is_number(r.caller_raw)]
+        found = [
+            (r.id, r.provider, r.call_id)
+            for r in rows
+            if target.is_number(r.caller_raw) or target.is_number(r.to_number)
+        ]
         return found, (rows[-1].id if len(rows) == SCAN_ROWS else None)
 
     def calls_of_customer_page(

@@ -174,6 +174,11 @@ async def test_erase_by_number_finds_calls_stored_without_their_e164(store: Stor
     ):
         await store.record_event(CallEvent("pbx", call_id, kind, from_raw=raw, agent="agent-1"), None)
     await store.save_note("ada-late", "agent-1", "resolved", "late note", False)
+    # an agent dialled Ada: the row keeps the agent's line as caller, Ada as the number dialled
+    dialled = CallEvent(
+        "pbx", "ada-out", EventKind.ANSWERED, from_raw="201", to="415 555 0132", agent="agent-1"
+    )
+    await store.record_event(dialled, None)
 
     us = "US"
     ada, _, _ = await store.erase(ErasureTarget(number=ADA, default_region=us))
@@ -181,7 +186,7 @@ async def test_erase_by_number_finds_calls_stored_without_their_e164(store: Stor
 
     left = [r["call_id"] for r in (await dump(store_url))["calls"]]
     assert left == ["bob-late"]
-    assert (ada["calls"], ada["notes"], short["calls"]) == (2, 1, 1)
+    assert (ada["calls"], ada["notes"], short["calls"]) == (3, 1, 1)
     assert [c for _, _, c in found] == ["ext-1"]
 
 
