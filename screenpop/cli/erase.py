@@ -48,6 +48,11 @@ def erase(args: argparse.Namespace, settings: Settings) -> int:
             f"from here; they expire within broker.replay_s ({settings.broker.replay_s} s), and cached "
             "sections within each connector's cache_ttl_s"
         )
+    if not any(n for place, n in counts.items() if place != "redis_cache"):
+        print(
+            "nothing of that caller was found: a number is read with numbers.default_region "
+            f"({settings.numbers.default_region}), a customer id must match the card's exactly"
+        )
     print(f"erasure recorded in the audit log by {by}")
     if redis_fault is not None:
         raise Unavailable(
@@ -66,7 +71,7 @@ def erasure_target(number: str | None, customer: str | None, settings: Settings)
         return ErasureTarget(
             number=parsed.e164 or parsed.digits, default_region=settings.numbers.default_region
         )
-    connector, _, customer_id = (customer or "").partition(":")
+    connector, _, customer_id = (part.strip() for part in (customer or "").partition(":"))
     if not connector or not customer_id:
         raise ValueError("--customer takes CONNECTOR:ID, e.g. --customer accounting:A-1001")
     if connector not in {c.name for c in settings.connectors}:

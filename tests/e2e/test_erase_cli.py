@@ -160,6 +160,7 @@ def test_erase_with_the_memory_broker_says_what_it_cannot_reach(tmp_path: Path) 
     assert "expire within broker.replay_s (300 s)" in erased.stdout
     assert "redis_frames" not in erased.stdout
     assert _printed_counts(erased.stdout)["calls"] == 0
+    assert "nothing of that caller was found" in erased.stdout  # a typo must not pass for an erasure
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,10 @@ def test_erase_customer_must_name_a_configured_connector_and_an_id() -> None:
     assert erasure_target(None, "accounting:A:1", settings) == ErasureTarget(
         connector="accounting", customer_id="A:1"
     )
+    # a space typed after the colon (or pasted around the id) would match no customer: a silent no-op
+    assert erasure_target(None, " accounting : A-1001 ", settings) == ErasureTarget(
+        connector="accounting", customer_id="A-1001"
+    )
     with pytest.raises(ValueError, match="CONNECTOR:ID"):
         erasure_target(None, "accounting", settings)
     with pytest.raises(ValueError, match="does not have"):
