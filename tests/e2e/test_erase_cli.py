@@ -128,6 +128,13 @@ async def test_erase_through_the_cli_leaves_nothing_of_the_caller(
     assert erasures[0]["sections"] == counts
     assert not any(m in str(r) for r in erasures for m in ADA_MARKS)
 
+    # `screenpop audit` shows each erasure on its own line with how many rows went, never whose
+    shown = await asyncio.to_thread(cli, "audit", "--agent", "dpo", "--config", str(path))
+    lines = [line for line in shown.stdout.splitlines() if " erase " in line]
+    assert len(lines) == 2, shown.stdout
+    assert "calls 1" in lines[1] and "notes 1" in lines[1] and "nothing found" in lines[0]
+    assert not any(m in shown.stdout for m in ADA_MARKS)
+
 
 async def _stored(url: str) -> bool:
     tables = await dump(url)
