@@ -74,6 +74,8 @@ end
 if #out > 0 then
   fan_id = redis.call('XADD', KEYS[1], 'MINID', '~', fan_minid, '*', 'o', ARGV[1], 'l', ARGV[6],
                       'k', table.concat(fresh, ' '), 'm', cjson.encode({p = packets, d = out}))
+  -- as the agent streams: once no publish comes (a quiet night) the last cards go by themselves
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
   for _, token in ipairs(fresh) do
     redis.call('SET', '{{SENT_PREFIX}}' .. token, cjson.encode({ids = made[token], fan = fan_id}), 'PX', ARGV[3])
   end

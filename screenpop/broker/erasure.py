@@ -12,6 +12,8 @@ a large Redis is not blocked) and:
   cards, recipients, transfers, mid-call sheets): DEL of each key whose name
   names one of the calls (``…:{provider}:{call_id}[:…]``) or whose content
   mentions the caller;
+- lists (the admin console's webhook log): LREM of the entries that
+  mention the caller, the others stay;
 - the section cache (``cache:``): every entry.  An entry's key is a one-way
   digest of everything bound into the lookup (``lookup.cache_key``) and
   its data need not name the caller at all (a ``credit`` section is keyed
@@ -26,7 +28,6 @@ a cache miss or a replay that no longer holds an erased frame.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,23 +44,34 @@ PLACES = ("redis_cache", "redis_frames", "redis_fanout", "redis_values", "redis_
 """Where an erasure counts what it removed in Redis (the audit row's and the printout's names)."""
 
 
+CALL_FIELDS = frozenset({"call", "call_id"})
+"""The JSON fields a frame, a card or a sheet names its call in."""
+NUMBER_FIELDS = frozenset({"e164", "digits", "raw", "number"})
+"""The JSON fields a card (``caller``) or a sheet names the caller's number in."""
+
+
 @dataclass(frozen=True, slots=True)
 class Concerning:
     """What marks a key or an entry as the caller's.
 
     ``calls``: (provider, call id) of their calls; ``texts``: strings that
-    identify them wherever they appear (their E.164); ``values``: strings
-    that identify them only as a whole JSON value (call ids, a customer id,
-    which could be part of another id: ``c-1`` is in ``c-10``).
+    identify them wherever they appear (their E.164).  Short ids are only
+    matched where they mean the caller, never as any whole value: a call id
+    or a customer id is often a small integer ("1"), and every event claim
+    holds "1", every card holds numbers as strings.  So a call id counts in a
+    ``call``/``call_id`` field (of that provider when the object names one),
+    ``numbers`` (an unparsed number's digits) in a caller number field, and
+    ``customer`` (connector, id) as that connector's entry of an ``ids`` map.
     """
 
     calls: frozenset[tuple[str, str]] = frozenset()
     texts: tuple[str, ...] = ()
-    values: frozenset[str] = field(default_factory=frozenset)
+    numbers: frozenset[str] = field(default_factory=frozenset)
+    customer: tuple[str, str] | None = None
 
     def mentioned_in(self, text: str, depth: int = 3) -> bool:
-        """True when ``text`` holds a ``texts`` string, or is or holds (as JSON, nested) a ``values`` one."""
-        if text in self.values or any(t in text for t in self.texts):
+        """True when ``text`` holds a ``texts`` string, or is JSON (even inside JSON) naming the caller."""
+        if any(t in text for t in self.texts):
             return True
         if depth == 0 or text[:1] not in ("{", "["):
             return False
@@ -67,12 +79,33 @@ class Concerning:
             parsed = json.loads(text)
         except ValueError:
             return False
-        return any(self.mentioned_in(s, depth - 1) for s in _strings(parsed))
+        return self._in_json(parsed, depth - 1)
 
     def names_call(self, key: str) -> bool:
         """True when ``key`` has ``{provider}:{call_id}`` of one of the calls as whole segments."""
         padded = f":{key}:"
         return any(f":{provider}:{call_id}:" in padded for provider, call_id in self.calls)
+
+    def _in_json(self, value: Any, depth: int) -> bool:
+        if isinstance(value, str):
+            return self.mentioned_in(value, depth)
+        if isinstance(value, list):
+            return any(self._in_json(v, depth) for v in value)
+        if not isinstance(value, dict):
+            return False
+        return any(self._names(value, k, v) or self._in_json(v, depth) for k, v in value.items())
+
+    def _names(self, holder: dict[str, Any], key: str, value: Any) -> bool:
+        """True when ``holder[key]`` is one of the caller's calls, numbers or customer ids."""
+        if key == "ids" and isinstance(value, dict) and self.customer is not None:
+            connector, customer_id = self.customer
+            return value.get(connector) is not None and str(value[connector]) == customer_id
+        if not isinstance(value, str):
+            return False
+        if key in CALL_FIELDS:
+            provider = holder.get("provider")
+            return any(c == value and (provider in (None, p)) for p, c in self.calls)
+        return key in NUMBER_FIELDS and value in self.numbers
 
 
 async def erase_from_redis(url: str, caller: Concerning) -> dict[str, int]:
@@ -97,6 +130,8 @@ async def _erase_key(redis: Redis, key: str, caller: Concerning) -> tuple[str | 
         return ("redis_fanout" if key == FANOUT_KEY else "redis_frames"), await _erase_entries(
             redis, key, caller
         )
+    if kind == "list":
+        return "redis_values", await _erase_list_entries(redis, key, caller)
     shared = key.startswith(SHARED_PREFIXES)
     if shared and caller.names_call(key.split(":", 2)[2]):
         return _place(kind), int(await redis.delete(key))
@@ -111,7 +146,7 @@ def _place(kind: str) -> str:
 
 
 async def _contents(redis: Redis, key: str, kind: str) -> list[str]:
-    """What a key holds, as texts, for the kinds screenpop writes (and hashes and lists, to be safe)."""
+    """What a key holds, as texts, for the kinds screenpop writes (and hashes, to be safe)."""
     if kind == "string":
         found = await redis.get(key)
         return [] if found is None else [str(found)]
@@ -119,9 +154,13 @@ async def _contents(redis: Redis, key: str, kind: str) -> list[str]:
         return [str(m) for m in await redis.smembers(key)]
     if kind == "hash":
         return [str(v) for pair in (await redis.hgetall(key)).items() for v in pair]
-    if kind == "list":
-        return [str(v) for v in await redis.lrange(key, 0, -1)]
     return []
+
+
+async def _erase_list_entries(redis: Redis, key: str, caller: Concerning) -> int:
+    """LREM each entry that mentions the caller (the admin console's webhook log): the others stay."""
+    doomed = {str(v) for v in await redis.lrange(key, 0, -1) if caller.mentioned_in(str(v))}
+    return sum([int(await redis.lrem(key, 0, entry)) for entry in doomed])
 
 
 async def _erase_entries(redis: Redis, key: str, caller: Concerning) -> int:
@@ -135,16 +174,3 @@ async def _erase_entries(redis: Redis, key: str, caller: Concerning) -> int:
         if len(page) < PAGE:
             return removed
         start = f"({page[-1][0]}"
-
-
-def _strings(value: Any) -> Iterator[str]:
-    """Every string in a JSON value (keys included), depth first."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)

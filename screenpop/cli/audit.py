@@ -21,9 +21,17 @@ from screenpop.store import Store
 
 
 def group_views(rows: Sequence[dict[str, Any]], section: str | None) -> list[dict[str, Any]]:
-    """One line per agent, action and call: first and last time, every section it carried."""
+    """One line per agent, action and call: first and last time, every section it carried.
+
+    An erasure is a line of its own, with how many rows went from each
+    place (its ``sections`` are those counts): grouped by who ran them,
+    two erasures would read as one and their counts as table names.
+    """
     grouped: dict[tuple[str, str, str], dict[str, Any]] = {}
     for row in rows:
+        if row["action"] == "erase":
+            grouped[(row["agent"], "erase", str(row["at"]))] = {**erasure_view(row), "first": row["at"]}
+            continue
         key = (row["agent"], row["action"], row["call_id"] or row["number"] or "")
         entry = grouped.setdefault(key, {**row, "first": row["at"], "last": row["at"], "sections": []})
         entry["first"] = min(entry["first"], row["at"])
@@ -31,6 +39,13 @@ def group_views(rows: Sequence[dict[str, Any]], section: str | None) -> list[dic
         entry["sections"] = sorted(set(entry["sections"]) | set(row["sections"]))
     views = sorted(grouped.values(), key=lambda v: v["first"], reverse=True)
     return [v for v in views if section is None or section in v["sections"]]
+
+
+def erasure_view(row: dict[str, Any]) -> dict[str, Any]:
+    """An ``erase`` row with its counts as ``place n`` items (those above 0), or ``nothing found``."""
+    counts = row["sections"] if isinstance(row["sections"], dict) else {}
+    removed = [f"{place} {n}" for place, n in counts.items() if isinstance(n, int) and n > 0]
+    return {**row, "last": row["at"], "sections": removed or ["nothing found"]}
 
 
 async def _audit(settings: Settings, number: str | None, agent: str | None) -> list[dict[str, Any]]:

@@ -34,13 +34,24 @@ from screenpop.store.erasure import CallRef
 def erase(args: argparse.Namespace, settings: Settings) -> int:
     target = erasure_target(args.number, args.customer, settings)
     by = args.by or getpass.getuser()
-    counts, redis_fault = asyncio.run(_erase(settings, target, by))
+    counts, left, redis_fault = asyncio.run(_erase(settings, target, by))
     print_table([["place", "removed"], *([place, str(n)] for place, n in counts.items())])
+    if left.get("calls") or left.get("lookups"):
+        print(
+            f"kept: {left['calls']} calls and {left['lookups']} lookups of the numbers this customer called "
+            "from, whose card did not name them (a number can be shared); if a number is the customer's "
+            "own, erase it too with screenpop erase --number"
+        )
     if not settings.broker.url.startswith("redis"):
         print(
             f"broker {settings.broker.url}: cards kept in the running service's memory cannot be reached "
             f"from here; they expire within broker.replay_s ({settings.broker.replay_s} s), and cached "
             "sections within each connector's cache_ttl_s"
+        )
+    if not any(n for place, n in counts.items() if place != "redis_cache"):
+        print(
+            "nothing of that caller was found: a number is read with numbers.default_region "
+            f"({settings.numbers.default_region}), a customer id must match the card's exactly"
         )
     print(f"erasure recorded in the audit log by {by}")
     if redis_fault is not None:
@@ -57,8 +68,10 @@ def erasure_target(number: str | None, customer: str | None, settings: Settings)
         parsed = parse_caller(number, settings.numbers.default_region)
         if parsed.withheld or not (parsed.e164 or parsed.digits):
             raise ValueError(f"--number {number[:40]!r} is not a phone number")
-        return ErasureTarget(number=parsed.e164 or parsed.digits)
-    connector, _, customer_id = (customer or "").partition(":")
+        return ErasureTarget(
+            number=parsed.e164 or parsed.digits, default_region=settings.numbers.default_region
+        )
+    connector, _, customer_id = (part.strip() for part in (customer or "").partition(":"))
     if not connector or not customer_id:
         raise ValueError("--customer takes CONNECTOR:ID, e.g. --customer accounting:A-1001")
     if connector not in {c.name for c in settings.connectors}:
@@ -70,22 +83,25 @@ def erasure_target(number: str | None, customer: str | None, settings: Settings)
 
 
 def concerning(target: ErasureTarget, found: list[CallRef]) -> Concerning:
-    """What marks the caller's keys in Redis: their calls, their E.164 anywhere, their ids as whole values."""
-    values = {call_id for _, _, call_id in found}
+    """What marks the caller's keys in Redis: their calls, their E.164 anywhere, their ids where ids go."""
     texts: tuple[str, ...] = ()
+    numbers: frozenset[str] = frozenset()
     if target.number is not None and target.number.startswith("+"):
         texts = (target.number,)
     elif target.number is not None:
-        values.add(target.number)  # bare digits could be part of anything: only as a whole value
-    if target.customer_id is not None:
-        values.add(target.customer_id)
-    return Concerning(frozenset((p, c) for _, p, c in found), texts, frozenset(values))
+        numbers = frozenset({target.number})  # bare digits could be part of anything: as a number only
+    customer = None
+    if target.connector is not None and target.customer_id is not None:
+        customer = (target.connector, target.customer_id)
+    return Concerning(frozenset((p, c) for _, p, c in found), texts, numbers, customer)
 
 
-async def _erase(settings: Settings, target: ErasureTarget, by: str) -> tuple[dict[str, int], str | None]:
+async def _erase(
+    settings: Settings, target: ErasureTarget, by: str
+) -> tuple[dict[str, int], dict[str, int], str | None]:
     store = await Store.open(settings.store.url)
     try:
-        counts, found = await store.erase(target)
+        counts, found, left = await store.erase(target)
         fault = None
         if settings.broker.url.startswith("redis"):
             try:
@@ -95,4 +111,4 @@ async def _erase(settings: Settings, target: ErasureTarget, by: str) -> tuple[di
         await store.audit_erasure(by, counts)
     finally:
         await store.close()
-    return counts, fault
+    return counts, left, fault

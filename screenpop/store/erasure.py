@@ -25,11 +25,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 import screenpop.store.rows as shape
+from screenpop.phone import parse_caller
 from screenpop.store.retention import RetentionSQL
 from screenpop.store.schema import audit, calls, sink_outbox
 
@@ -40,17 +41,29 @@ SCAN_ROWS = 5000
 
 @dataclass(frozen=True, slots=True)
 class ErasureTarget:
-    """Whose data goes: an E.164 number (or an invalid number's digits), or one connector's customer id."""
+    """Whose data goes: an E.164 number (or an invalid number's digits), or one connector's customer id.
+
+    ``default_region`` reads the raw numbers of calls stored without an
+    E.164 (see ``ErasureSQL.calls_of_raw_page``) as the service read them.
+    """
 
     number: str | None = None
     connector: str | None = None
     customer_id: str | None = None
+    default_region: str = "US"
 
     def __post_init__(self) -> None:
         by_number = self.number is not None
         by_customer = self.connector is not None and self.customer_id is not None
         if by_number == by_customer:
             raise ValueError("an erasure names either a number or a connector's customer id")
+
+    def is_number(self, raw: str | None) -> bool:
+        """True when a number as a phone system sent it reads as this target's number."""
+        if self.number is None or not raw:
+            return False
+        parsed = parse_caller(raw, self.default_region)
+        return not parsed.withheld and (parsed.e164 or parsed.digits) == self.number
 
     def names_customer(self, ids: Mapping[str, Any] | None) -> bool:
         """True when a ``customer.ids`` (or a sink entry's ``customer_ids``) map names this customer."""
@@ -63,6 +76,21 @@ class ErasureTarget:
 
 CallRef = tuple[int, str, str]
 """A call's primary key, provider and provider's call id."""
+
+
+class Erased(NamedTuple):
+    """What an erasure removed (rows per table), the calls it removed, and what it left of their numbers.
+
+    ``left`` is filled for ``--customer`` only: the calls (whose card did not
+    name the customer) and the lookups of the numbers the customer called
+    from that remain.  A number can be shared (a switchboard, a family
+    phone), so those are not the customer's by themselves; the counts tell
+    IT to run ``--number`` when the number is the customer's own.
+    """
+
+    counts: dict[str, int]
+    calls: list[CallRef]
+    left: dict[str, int]
 
 
 def summary_customer_ids(summary: Any) -> Iterator[Mapping[str, Any]]:
@@ -88,6 +116,31 @@ class ErasureSQL:
     def calls_of_number(self, conn: sa.Connection, number: str) -> list[CallRef]:
         found = sa.select(calls.c.id, calls.c.provider, calls.c.call_id).where(calls.c.caller_e164 == number)
         return [(r.id, r.provider, r.call_id) for r in conn.execute(found)]
+
+    def calls_of_raw_page(
+        self, conn: sa.Connection, target: ErasureTarget, after: int
+    ) -> tuple[list[CallRef], int | None]:
+        """Calls after ``after`` stored with no E.164 whose raw number reads as the target's number.
+
+        The service stores no E.164 for a call whose first event was not a
+        ring (a lost ring webhook, a restart, a late ``ended``) nor for a
+        number the phone library cannot read; the caller's number is then
+        only in ``caller_raw`` (or, for a call an agent dialled, in
+        ``to_number``), in whatever format the phone system sent it.
+        """
+        page = (
+            sa.select(calls.c.id, calls.c.provider, calls.c.call_id, calls.c.caller_raw, calls.c.to_number)
+            .where(calls.c.id > after, calls.c.caller_e164.is_(None))
+            .order_by(calls.c.id)
+            .limit(SCAN_ROWS)
+        )
+        rows = conn.execute(page).all()
+        found = [
+            (r.id, r.provider, r.call_id)
+            for r in rows
+            if target.is_number(r.caller_raw) or target.is_number(r.to_number)
+        ]
+        return found, (rows[-1].id if len(rows) == SCAN_ROWS else None)
 
     def calls_of_customer_page(
         self, conn: sa.Connection, target: ErasureTarget, after: int
@@ -142,6 +195,24 @@ class ErasureSQL:
         return found, (rows[-1].id if len(rows) == SCAN_ROWS else None)
 
     @staticmethod
+    def numbers_of(conn: sa.Connection, pks: list[int]) -> set[str]:
+        """The numbers these calls came from."""
+        query = sa.select(calls.c.caller_e164).where(calls.c.id.in_(pks), calls.c.caller_e164.is_not(None))
+        return {str(n) for n in conn.execute(query.distinct()).scalars()}
+
+    @staticmethod
+    def left_of_numbers(conn: sa.Connection, numbers: list[str]) -> dict[str, int]:
+        """How many calls and lookups of these numbers the store still holds."""
+        left = {"calls": 0, "lookups": 0}
+        for start in range(0, len(numbers), BATCH_ROWS):
+            some = numbers[start : start + BATCH_ROWS]
+            in_calls = sa.select(sa.func.count()).where(calls.c.caller_e164.in_(some))
+            lookups = sa.select(sa.func.count()).where(audit.c.number.in_(some))
+            left["calls"] += conn.execute(in_calls).scalar_one()
+            left["lookups"] += conn.execute(lookups).scalar_one()
+        return left
+
+    @staticmethod
     def delete_entries(conn: sa.Connection, ids: list[int]) -> dict[str, int]:
         return {
             sink_outbox.name: conn.execute(sink_outbox.delete().where(sink_outbox.c.id.in_(ids))).rowcount
@@ -164,7 +235,14 @@ class ErasureSQL:
 
 
 def _audit_of(refs: list[CallRef]) -> sa.ColumnElement[bool]:
-    """Audit rows about these calls: by provider and call id, or by call id alone in rows from before 0002."""
+    """Audit rows about these calls: by provider and call id, or by call id alone in rows from before 0002.
+
+    ``call_id IN`` comes first so that the index on ``audit.call_id`` finds
+    the rows: written as an ``OR`` of the two cases, SQLite scanned the whole
+    audit table (every card shown for ``audit_days``) under the write lock.
+    """
     by_provider = sa.tuple_(audit.c.provider, audit.c.call_id).in_([(p, c) for _, p, c in refs])
-    legacy = sa.and_(audit.c.provider.is_(None), audit.c.call_id.in_([c for _, _, c in refs]))
-    return sa.or_(by_provider, legacy)
+    return sa.and_(
+        audit.c.call_id.in_(sorted({c for _, _, c in refs})),
+        sa.or_(audit.c.provider.is_(None), by_provider),
+    )

@@ -25,7 +25,7 @@ from screenpop.retry import DropObserver
 from screenpop.store.audit_queue import AuditQueue
 from screenpop.store.connections import Database, failure_reason, open_database, upgrade_to_head
 from screenpop.store.erasure import BATCH_ROWS as ERASE_BATCH_ROWS
-from screenpop.store.erasure import CallRef, ErasureSQL, ErasureTarget
+from screenpop.store.erasure import CallRef, Erased, ErasureSQL, ErasureTarget
 from screenpop.store.feedback import FeedbackSQL
 from screenpop.store.history_reads import HistoryReads, Request, read_all
 from screenpop.store.outbox import LeasedEntry, OutboxSQL, SinkBacklog
@@ -351,8 +351,8 @@ class Store:
         """
         return await Purger(self._db, holder, batch_rows=batch_rows).run(policy, now)
 
-    async def erase(self, target: ErasureTarget) -> tuple[dict[str, int], list[CallRef]]:
-        """Remove every row of one caller, a batch of calls per transaction; counts per table and their calls.
+    async def erase(self, target: ErasureTarget) -> Erased:
+        """Remove every row of one caller, a batch of calls per transaction.
 
         Queued audit rows are written first, so that none of the caller's
         is written after the erasure.  ``audit_erasure`` records it.
@@ -360,16 +360,20 @@ class Store:
         await self.flush_audit()
         found = await self._calls_of(target)
         counts = dict.fromkeys(PURGED_TABLES, 0)  # every table is named, 0 included
+        numbers: set[str] = set()
         for start in range(0, len(found), ERASE_BATCH_ROWS):
             chunk = found[start : start + ERASE_BATCH_ROWS]
+            if target.customer_id is not None:
+                numbers |= await self._db.read(self._erasure.numbers_of, [pk for pk, _, _ in chunk])
             _add_counts(counts, await self._db.write(self._erasure.delete_calls, chunk))
         _add_counts(counts, await self._db.write(self._erasure.delete_rest, target))
-        if target.customer_id is not None:
-            entries = await self._paged(self._erasure.entries_of_customer_page, target)
-            for start in range(0, len(entries), ERASE_BATCH_ROWS):
-                ids = entries[start : start + ERASE_BATCH_ROWS]
-                _add_counts(counts, await self._db.write(self._erasure.delete_entries, ids))
-        return counts, found
+        if target.customer_id is None:
+            return Erased(counts, found, {})
+        entries = await self._paged(self._erasure.entries_of_customer_page, target)
+        for start in range(0, len(entries), ERASE_BATCH_ROWS):
+            ids = entries[start : start + ERASE_BATCH_ROWS]
+            _add_counts(counts, await self._db.write(self._erasure.delete_entries, ids))
+        return Erased(counts, found, await self._db.read(self._erasure.left_of_numbers, sorted(numbers)))
 
     async def audit_erasure(self, by: str, counts: dict[str, int]) -> None:
         """One audit row (action ``erase``): who asked and how many rows per place went, never whose."""
@@ -377,7 +381,8 @@ class Store:
 
     async def _calls_of(self, target: ErasureTarget) -> list[CallRef]:
         if target.number is not None:
-            return await self._db.read(self._erasure.calls_of_number, target.number)
+            found = await self._db.read(self._erasure.calls_of_number, target.number)
+            return found + await self._paged(self._erasure.calls_of_raw_page, target)
         return await self._paged(self._erasure.calls_of_customer_page, target)
 
     async def _paged(

@@ -65,6 +65,15 @@ class RetentionPolicy:
         """Delivered sink entries go after the longest configured age (0: none configured, kept)."""
         return max(self.calls_days, self.notes_days, self.audit_days)
 
+    @property
+    def note_copy_days(self) -> int:
+        """A sink entry is a copy of a note (its text, the caller's number): it ages as the note does.
+
+        A note goes after ``notes_days`` or with its call after ``calls_days``,
+        whichever comes first; 0 when neither is configured (notes kept).
+        """
+        return min((d for d in (self.calls_days, self.notes_days) if d), default=0)
+
 
 @dataclass(slots=True)
 class PurgeReport:
@@ -197,6 +206,7 @@ class Purger:
             (policy.notes_days, notes, lambda c: notes.c.created_at < c),
             (policy.audit_days, audit, lambda c: audit.c.at < c),
             (policy.outbox_days, sink_outbox, lambda c: sa.and_(delivered.is_not(None), delivered < c)),
+            (policy.note_copy_days, sink_outbox, lambda c: sink_outbox.c.created_at < c),
         ):
             if days:
                 where = condition(now - timedelta(days=days))

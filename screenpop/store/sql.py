@@ -280,7 +280,8 @@ class StoreSQL:
                 "call_id": r.call_id,
                 "number": r.number or r.caller_e164,
                 "version": r.version,
-                "sections": list(r.sections or []),
+                # an erasure's are its counts per place (``store.erasure.audit_erasure``)
+                "sections": dict(r.sections) if isinstance(r.sections, dict) else list(r.sections or []),
             }
             for r in conn.execute(query).all()
         ]

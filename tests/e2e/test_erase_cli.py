@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -127,6 +128,13 @@ async def test_erase_through_the_cli_leaves_nothing_of_the_caller(
     assert erasures[0]["sections"] == counts
     assert not any(m in str(r) for r in erasures for m in ADA_MARKS)
 
+    # `screenpop audit` shows each erasure on its own line with how many rows went, never whose
+    shown = await asyncio.to_thread(cli, "audit", "--agent", "dpo", "--config", str(path))
+    lines = [line for line in shown.stdout.splitlines() if " erase " in line]
+    assert len(lines) == 2, shown.stdout
+    assert "calls 1" in lines[1] and "notes 1" in lines[1] and "nothing found" in lines[0]
+    assert not any(m in shown.stdout for m in ADA_MARKS)
+
 
 async def _stored(url: str) -> bool:
     tables = await dump(url)
@@ -159,6 +167,7 @@ def test_erase_with_the_memory_broker_says_what_it_cannot_reach(tmp_path: Path) 
     assert "expire within broker.replay_s (300 s)" in erased.stdout
     assert "redis_frames" not in erased.stdout
     assert _printed_counts(erased.stdout)["calls"] == 0
+    assert "nothing of that caller was found" in erased.stdout  # a typo must not pass for an erasure
 
 
 @pytest.mark.parametrize(
@@ -179,3 +188,72 @@ def test_erase_refuses_what_names_nobody_in_one_sentence(tmp_path: Path, args: l
     assert refused.returncode == 1
     assert says in refused.stderr
     assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+
+CHANGING = ("screenpop:cache:", "screenpop:admin:status:", "screenpop:admin:instances")
+"""The section cache (erase empties it whole) and what each instance rewrites every 2 s."""
+
+
+async def redis_snapshot(url: str) -> dict[str, str]:
+    """Every key or stream entry but the CHANGING ones, by key (and entry id), with its content as text."""
+    return {t.split(" = ", 1)[0]: t for t in await redis_texts(url) if not t.startswith(CHANGING)}
+
+
+async def webhook_log(url: str) -> list[str]:
+    redis = Redis.from_url(url, decode_responses=True)
+    try:
+        return [str(entry) for entry in await redis.lrange("screenpop:admin:deliveries", 0, -1)]
+    finally:
+        await redis.aclose()
+
+
+async def test_erasing_a_short_numeric_customer_id_leaves_other_callers_redis_state_alone(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """`--customer accounting:1` removes that customer's calls only: not every key or frame holding "1".
+
+    Customer and call ids are often small integers; Bob's event claims
+    (whose value is "1"), his card (a field "1") and his call state must
+    survive the erasure of customer 1, or his live call pops again on a
+    retried webhook and his agent's replay loses his card.
+    """
+    config: dict[str, Any] = base_config(
+        f"sqlite+aiosqlite:///{tmp_path}/screenpop.db", broker={"url": redis_url, "replay_s": 300}
+    )
+    accounting = config["connectors"][0]
+    accounting["rows"] = {
+        ADA: {"account_id": "1", "name": "Ada Lovelace", "balance": 1},
+        BOB: {"account_id": "2", "name": "Bob", "balance": 1, "branch": "1"},
+    }
+    settings = settings_from_mapping(config, source="<test>", environ={})
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        for call_id, number in (("ada-1", ADA), ("2", BOB)):
+            assert (await post_event(base, event_body(call_id, number=number, agent="agent-1")))[0] == 202
+            await agent.card_until_complete(call_id)
+        await wait_for(lambda: _summaries(tmp_path, 2), within=10, what="both summaries stored")
+        await wait_for(lambda: _logged(redis_url, 2), within=10, what="both webhooks in the shared log")
+        bobs_before = {k: v for k, v in (await redis_snapshot(redis_url)).items() if "ada-1" not in v}
+
+        erased = await asyncio.to_thread(
+            cli, "erase", "--customer", "accounting:1", "--config", str(path), "--by", "dpo"
+        )
+
+        assert erased.returncode == 0, erased.stderr
+        after = await redis_snapshot(redis_url)
+        assert mentioning(list(after.values()), ("ada-1", ADA)) == []
+        assert sorted(set(bobs_before) - set(after)) == [], "\n".join(sorted(set(bobs_before) - set(after)))
+        assert {k: v for k, v in after.items() if k in bobs_before} == bobs_before
+        # the admin console's webhook log loses Ada's delivery only
+        assert [json.loads(entry)["call_id"] for entry in await webhook_log(redis_url)] == ["2"]
+
+
+async def _logged(url: str, count: int) -> bool:
+    return len(await webhook_log(url)) == count
+
+
+async def _summaries(tmp_path: Path, count: int) -> bool:
+    calls = (await dump(f"sqlite+aiosqlite:///{tmp_path}/screenpop.db"))["calls"]
+    return len([r for r in calls if r["summary"]]) == count

@@ -12,7 +12,7 @@ from screenpop.errors import ConfigError
 from screenpop.store import ErasureTarget, RetentionPolicy
 from screenpop.testing import make_settings
 
-ADA = Concerning(frozenset({("pbx", "c-1")}), ("+14155550132",), frozenset({"c-1", "A-1001"}))
+ADA = Concerning(frozenset({("pbx", "c-1")}), ("+14155550132",), customer=("accounting", "A-1001"))
 
 
 def test_a_call_is_named_by_whole_key_segments_only() -> None:
@@ -33,10 +33,24 @@ def test_ids_count_as_whole_json_values_and_the_number_anywhere() -> None:
     assert not ADA.mentioned_in("agent-1")
 
 
+def test_short_ids_count_only_where_they_name_a_call_a_number_or_a_customer() -> None:
+    """Call "1", customer 1 and the digits "4711" match a call field, an `ids` entry, a number field only."""
+    one = Concerning(frozenset({("pbx", "1")}), numbers=frozenset({"4711"}), customer=("crm", "1"))
+    assert one.mentioned_in(json.dumps({"call": "1", "provider": "pbx"}))
+    assert one.mentioned_in(json.dumps({"card": {"customer": {"ids": {"crm": 1}}}}))
+    assert one.mentioned_in(json.dumps({"caller": {"e164": "4711"}}))
+    assert one.mentioned_in(json.dumps({"m": json.dumps({"type": "call", "call_id": "1"})}))
+    assert not one.mentioned_in("1")  # an event claim's value
+    assert not one.mentioned_in(json.dumps({"call": "1", "provider": "other"}))
+    assert not one.mentioned_in(json.dumps({"branch": "1", "ids": {"erp": "1"}, "ext": "4711"}))
+
+
 def test_erase_reads_the_number_with_the_configured_region() -> None:
     """`--number 030 1234567` is a Berlin number when the region is DE; junk is one sentence."""
     settings = make_settings(numbers={"default_region": "DE"})
-    assert erasure_target("030 1234567", None, settings) == ErasureTarget(number="+49301234567")
+    assert erasure_target("030 1234567", None, settings) == ErasureTarget(
+        number="+49301234567", default_region="DE"
+    )
     with pytest.raises(ValueError, match="is not a phone number"):
         erasure_target("anonymous", None, settings)
 
@@ -46,6 +60,10 @@ def test_erase_customer_must_name_a_configured_connector_and_an_id() -> None:
     settings = make_settings([{"name": "accounting", "kind": "screenpop.testing:ScriptedConnector"}])
     assert erasure_target(None, "accounting:A:1", settings) == ErasureTarget(
         connector="accounting", customer_id="A:1"
+    )
+    # a space typed after the colon (or pasted around the id) would match no customer: a silent no-op
+    assert erasure_target(None, " accounting : A-1001 ", settings) == ErasureTarget(
+        connector="accounting", customer_id="A-1001"
     )
     with pytest.raises(ValueError, match="CONNECTOR:ID"):
         erasure_target(None, "accounting", settings)
@@ -60,3 +78,5 @@ def test_retention_days_are_whole_non_negative_numbers() -> None:
     kept = make_settings(retention={"audit_days": 730}).retention
     policy = RetentionPolicy(kept.calls_days, kept.notes_days, kept.audit_days)
     assert (policy.calls_days, policy.notes_days, policy.outbox_days) == (0, 0, 730)
+    assert policy.note_copy_days == 0  # notes are kept, and so are their sinks' copies
+    assert RetentionPolicy(calls_days=30, notes_days=365).note_copy_days == 30

@@ -80,7 +80,7 @@ async def test_erase_by_number_leaves_no_row_of_the_caller_in_any_table(store: S
     before = await dump(store_url)
     assert rows_mentioning(before, [ADA, *ADA_CALLS]), "the test must start with Ada's rows in the store"
 
-    counts, found = await store.erase(ErasureTarget(number=ADA))
+    counts, found, _ = await store.erase(ErasureTarget(number=ADA))
     await store.audit_erasure("dpo", counts)
 
     after = await dump(store_url)
@@ -105,9 +105,9 @@ async def test_erasure_is_audited_without_the_identity_and_is_idempotent(
 ) -> None:
     """Each run audits one 'erase' row (by whom, counts, never the number); a second run removes nothing."""
     await two_callers(store, store_url)
-    first, _ = await store.erase(ErasureTarget(number=ADA))
+    first, _, _ = await store.erase(ErasureTarget(number=ADA))
     await store.audit_erasure("dpo", first)
-    second, found = await store.erase(ErasureTarget(number=ADA))
+    second, found, _ = await store.erase(ErasureTarget(number=ADA))
     await store.audit_erasure("dpo", second)
 
     assert found == [] and set(second.values()) == {0}
@@ -126,10 +126,80 @@ async def test_erase_by_customer_removes_the_calls_whose_card_named_that_custome
     await a_call(store, store_url, "ada-other-phone", "+14155550177", "A-1001")
     before = await dump(store_url)
 
-    counts, found = await store.erase(ErasureTarget(connector="accounting", customer_id="A-1001"))
+    counts, found, left = await store.erase(ErasureTarget(connector="accounting", customer_id="A-1001"))
 
     after = await dump(store_url)
     assert sorted(c for _, _, c in found) == [*ADA_CALLS, "ada-other-phone"]
     assert rows_mentioning(after, ["A-1001", *ADA_CALLS, "ada-other-phone", "ada-gone"]) == []
     assert bobs(after) == bobs(before)
     assert counts["calls"] == 3
+    assert left == {"calls": 0, "lookups": 1}  # the supervisor's lookup of Ada's number: erase --number
+
+
+async def test_erase_by_customer_counts_what_is_left_of_the_numbers_they_called_from(
+    store: Store, store_url: str
+) -> None:
+    """A call from the customer's number whose card did not name them, and lookups of it, are counted, kept.
+
+    The number may be shared (a switchboard, a family phone), so `--customer`
+    does not erase it; the counts tell IT that `--number` is needed when the
+    number is the customer's own.
+    """
+    await two_callers(store, store_url)
+    await a_call(store, store_url, "ada-unnamed", ADA, "")  # the lookup found nobody that time
+    await store.audit_lookup("agent-3", ADA, ["accounting"])
+    await store.flush_audit()
+
+    _, found, left = await store.erase(ErasureTarget(connector="accounting", customer_id="A-1001"))
+
+    assert sorted(c for _, _, c in found) == list(ADA_CALLS)
+    assert left == {"calls": 1, "lookups": 2}
+    _, _, by_number = await store.erase(ErasureTarget(number=ADA))
+    assert by_number == {}
+
+
+async def test_erase_by_number_finds_calls_stored_without_their_e164(store: Store, store_url: str) -> None:
+    """Calls whose row kept only the raw number (first seen answered or ended, or an unparsed number) go too.
+
+    The service records ``caller_e164`` NULL for a call whose first event is
+    not a ring (after a restart, a lost ring webhook, an erased call's late
+    ``ended``), and for a number the phone library cannot read; such rows
+    keep the caller's number as the phone system sent it.
+    """
+    for call_id, raw, kind in (
+        ("ada-late", "(415) 555-0132", EventKind.ANSWERED),
+        ("ada-tel", "tel:+14155550132", EventKind.ENDED),
+        ("ext-1", "ext. 4711", EventKind.ENDED),
+        ("bob-late", "(415) 555-0199", EventKind.ENDED),
+    ):
+        await store.record_event(CallEvent("pbx", call_id, kind, from_raw=raw, agent="agent-1"), None)
+    await store.save_note("ada-late", "agent-1", "resolved", "late note", False)
+    # an agent dialled Ada: the row keeps the agent's line as caller, Ada as the number dialled
+    dialled = CallEvent(
+        "pbx", "ada-out", EventKind.ANSWERED, from_raw="201", to="415 555 0132", agent="agent-1"
+    )
+    await store.record_event(dialled, None)
+
+    us = "US"
+    ada, _, _ = await store.erase(ErasureTarget(number=ADA, default_region=us))
+    short, found, _ = await store.erase(ErasureTarget(number="4711", default_region=us))
+
+    left = [r["call_id"] for r in (await dump(store_url))["calls"]]
+    assert left == ["bob-late"]
+    assert (ada["calls"], ada["notes"], short["calls"]) == (3, 1, 1)
+    assert [c for _, _, c in found] == ["ext-1"]
+
+
+async def test_erase_takes_audit_rows_of_the_call_from_its_provider_or_from_before_providers_were_kept(
+    store: Store, store_url: str
+) -> None:
+    """An audit row naming ada-1 of pbx, or ada-1 with no provider (before 0002), goes; ada-1 of sip stays."""
+    await a_call(store, store_url, "ada-1", ADA, "A-1001")
+    store.audit_card("agent-1", "ada-1", 2, ["accounting"], provider=None)
+    store.audit_card("agent-1", "ada-1", 3, ["accounting"], provider="sip")
+    await store.flush_audit()
+
+    await store.erase(ErasureTarget(number=ADA))
+
+    left = [(r["provider"], r["call_id"], r["version"]) for r in (await dump(store_url))["audit"]]
+    assert left == [("sip", "ada-1", 3)]

@@ -124,10 +124,10 @@ async def test_purge_removes_exactly_the_rows_past_their_age(store: Store, store
         [
             (
                 sink_outbox,
-                outbox_row(1, NOW - days(90), NOW - days(60) - HOUR),
-            ),  # delivered, past the longest age
-            (sink_outbox, outbox_row(2, NOW - days(90), NOW - days(60) + HOUR)),  # delivered, younger
-            (sink_outbox, outbox_row(3, NOW - days(400), None)),  # pending: never purged
+                outbox_row(1, NOW - days(20) - HOUR, NOW - days(19)),
+            ),  # a note's copy past notes_days
+            (sink_outbox, outbox_row(2, NOW - days(20) + HOUR, NOW - days(19))),  # delivered, younger
+            (sink_outbox, outbox_row(3, NOW - days(20) + HOUR, None)),  # pending, younger: it may still go
         ],
     )
 
@@ -168,14 +168,17 @@ async def test_zero_days_keep_everything_forever(store: Store, store_url: str) -
 
 
 async def test_purge_runs_in_bounded_batches(store: Store, store_url: str) -> None:
-    """Ten old calls purged three at a time: four transactions of calls (3+3+3+1), one of the sink outbox."""
+    """Ten old calls purged three at a time: four transactions of calls (3+3+3+1), two of the sink outbox.
+
+    (One for delivered entries, one for the notes' copies past their age.)
+    """
     for n in range(10):
         await seed_call(store_url, f"old-{n}", NOW - days(31))
     report = await store.purge_expired(RetentionPolicy(calls_days=30), NOW, holder="instance-a", batch_rows=3)
     assert report is not None
     assert report.counts["calls"] == 10
     assert report.max_batch_rows == 3
-    assert report.batches == 5
+    assert report.batches == 6
     assert (await dump(store_url))["calls"] == []
 
 
@@ -230,3 +233,31 @@ async def take_lease(url: str, holder: str, now: datetime) -> None:
             assert await conn.run_sync(lambda c: sql.take_lease(c, holder, now, LEASE_S))
     finally:
         await engine.dispose()
+
+
+async def test_a_notes_copy_waiting_for_a_sink_lives_no_longer_than_the_note(
+    store: Store, store_url: str
+) -> None:
+    """A sink entry (the note's text and the caller's number) goes once older than notes_days, sent or not.
+
+    A sink that is down for good, or removed from the config, must not keep
+    the caller's number and notes past the age the company keeps notes for;
+    nor may a delivered copy outlive the note until the audit's longer age.
+    """
+    outbox_ids = await insert(
+        store_url,
+        [
+            (sink_outbox, outbox_row(1, NOW - days(20) - HOUR, None)),  # pending, past notes_days
+            (sink_outbox, outbox_row(2, NOW - days(20) - HOUR, NOW - days(19))),  # delivered, same age
+            (sink_outbox, outbox_row(3, NOW - days(20) + HOUR, None)),  # pending, younger: it may still go
+        ],
+    )
+
+    report = await store.purge_expired(POLICY, NOW, holder="instance-a")
+
+    assert report is not None and report.counts == {"sink_outbox": 2}
+    assert [r["id"] for r in (await dump(store_url))["sink_outbox"]] == outbox_ids[2:]
+    only_calls = await store.purge_expired(RetentionPolicy(calls_days=1), NOW + days(2), holder="instance-a")
+    assert only_calls is not None and only_calls.counts == {
+        "sink_outbox": 1
+    }  # a note lives no longer than its call
