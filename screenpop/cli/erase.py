@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 
 from redis.exceptions import RedisError
 
@@ -33,7 +34,7 @@ from screenpop.store.erasure import CallRef
 
 def erase(args: argparse.Namespace, settings: Settings) -> int:
     target = erasure_target(args.number, args.customer, settings)
-    by = args.by or getpass.getuser()
+    by = args.by or os_user()
     counts, left, redis_fault = asyncio.run(_erase(settings, target, by))
     print_table([["place", "removed"], *([place, str(n)] for place, n in counts.items())])
     if left.get("calls") or left.get("lookups"):
@@ -60,6 +61,19 @@ def erase(args: argparse.Namespace, settings: Settings) -> int:
             "run the same screenpop erase again once it is back"
         )
     return 0
+
+
+def os_user() -> str:
+    """Who runs the command, for the audit row; a container's user without a passwd entry is its uid.
+
+    ``getpass.getuser`` reads the environment, then the passwd database, and
+    raises when a random UID (OpenShift, ``docker run --user 12345``) has no
+    entry: the erasure must not fail over the name it is recorded under.
+    """
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 def erasure_target(number: str | None, customer: str | None, settings: Settings) -> ErasureTarget:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 
 import pytest
 
 from screenpop.broker.erasure import Concerning
-from screenpop.cli.erase import erasure_target
+from screenpop.cli.erase import erasure_target, os_user
 from screenpop.errors import ConfigError
 from screenpop.store import ErasureTarget, RetentionPolicy
 from screenpop.testing import make_settings
@@ -80,3 +82,15 @@ def test_retention_days_are_whole_non_negative_numbers() -> None:
     assert (policy.calls_days, policy.notes_days, policy.outbox_days) == (0, 0, 730)
     assert policy.note_copy_days == 0  # notes are kept, and so are their sinks' copies
     assert RetentionPolicy(calls_days=30, notes_days=365).note_copy_days == 30
+
+
+def test_an_os_user_without_a_passwd_entry_is_recorded_by_uid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A random container UID has no name: none in the environment, no passwd entry (KeyError)."""
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(variable, raising=False)
+
+    def no_entry(uid: int) -> None:  # what pwd does for a UID it does not list; this machine lists root
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    assert os_user() == f"uid {os.getuid()}"
