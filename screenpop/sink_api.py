@@ -12,6 +12,8 @@ a kind therefore only has to say *how* a delivery failed:
 - ``SinkRefused``: the sink answered and refused this entry (a 4xx, a
   constraint): retried only at the slow ceiling of the back-off, shown as
   ``failing`` in ``/readyz``.
+- ``SinkBusy``: the sink is busy or away and said how long to wait (an
+  HTTP ``Retry-After``): retried no sooner than that (at most the ceiling).
 - any other exception (unreachable, timed out, 5xx): retried with
   exponential back-off and jitter.
 
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from screenpop.errors import ScreenpopError
+from screenpop.errors import ScreenpopError, Unavailable
 
 if TYPE_CHECKING:
     import aiohttp
@@ -61,6 +63,14 @@ class SinkRefused(ScreenpopError):
 
     code = "sink_refused"
     status = 502
+
+
+class SinkBusy(Unavailable):
+    """The sink is busy or away and asked to be tried again in ``retry_after_s`` seconds (None: not said)."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)

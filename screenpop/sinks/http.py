@@ -4,7 +4,12 @@ Answers mean:
 
 - 2xx: delivered.
 - 408, 429 and 5xx: the sink is busy or away; retried with exponential
-  back-off and jitter.
+  back-off and jitter, and never sooner than its ``Retry-After`` (seconds, or
+  an HTTP date read against the answer's own ``Date``).
+
+Only the status is read, never the body: a 2xx means the note was taken
+however long or endless the body that follows (reading it would hold a
+delivery, and the memory, until the timeout and then send the note again).
 - Any other status (a 3xx, since redirects are not followed for a POST; a
   4xx): the sink refused this entry (``SinkRefused``).  It is not dropped:
   it stays undelivered, shown as ``failing`` in ``/readyz`` and counted in
@@ -17,11 +22,17 @@ Header values (secrets through ``${ENV}``) are sent and never logged or shown.
 
 from __future__ import annotations
 
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
 import aiohttp
 from pydantic import Field
 
 from screenpop.errors import Unavailable
-from screenpop.sink_api import Delivery, SinkContext, SinkOptions, SinkRefused
+from screenpop.sink_api import Delivery, SinkBusy, SinkContext, SinkOptions, SinkRefused
+
+if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy
 
 RETRYABLE = frozenset({408, 429})
 
@@ -56,14 +67,13 @@ class HttpSink:
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
-                await response.read()
-                status = response.status
+                status, wait = response.status, retry_after_s(response.headers)
         except aiohttp.ClientError as exc:
             raise Unavailable("unreachable") from exc
         if 200 <= status < 300:
             return
         if status in RETRYABLE or status >= 500:
-            raise Unavailable(f"HTTP {status}")
+            raise SinkBusy(f"HTTP {status}", wait)
         raise SinkRefused(f"refused: HTTP {status}")
 
     async def check(self) -> str:
@@ -86,3 +96,16 @@ class HttpSink:
         if self._http is None:
             raise RuntimeError(f"sink {self.name}: no HTTP client session")
         return self._http
+
+
+def retry_after_s(headers: CIMultiDictProxy[str]) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds, or an HTTP date less the ``Date``); None if unsaid."""
+    value = headers.get("Retry-After", "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(
+            0.0, (parsedate_to_datetime(value) - parsedate_to_datetime(headers["Date"])).total_seconds()
+        )
+    except (KeyError, TypeError, ValueError):  # absent or not a date: the back-off alone decides
+        return None
