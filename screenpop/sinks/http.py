@@ -68,6 +68,8 @@ class HttpSink:
                 allow_redirects=False,
             ) as response:
                 status, wait = response.status, retry_after_s(response.headers)
+        except aiohttp.ServerDisconnectedError as exc:  # reached, then dropped: a proxy, a crash, a limit
+            raise Unavailable("the sink closed the connection") from exc
         except aiohttp.ClientError as exc:
             raise Unavailable("unreachable") from exc
         if 200 <= status < 300:

@@ -221,7 +221,8 @@ class SinkWorker:
             sink = self._sinks.get(delivery.sink)
             if sink is None:
                 raise SinkRefused("the sink was removed from the config by a reload")
-            await sink.deliver(delivery)
+            async with asyncio.timeout(self._delivery_bound_s()):
+                await sink.deliver(delivery)
         except Exception as exc:  # every failure is settled below: retried later, never dropped
             await self._failed(entry, exc)
             return
@@ -242,12 +243,22 @@ class SinkWorker:
             self._observer.sink_failed(entry.delivery.sink, refused)
         if entry.attempts == 0 or refused:
             log.warning(
-                "sink %s: delivery %s failed (%s); retrying in %.0f s",
+                "sink %s: note %s (outbox entry %s) failed (%s); retrying in %.0f s",
                 entry.delivery.sink,
+                entry.delivery.idempotency_key,
                 entry.id,
                 reason,
                 delay,
             )
+
+    def _delivery_bound_s(self) -> float:
+        """How long one ``deliver`` may take: half the margin short of the lease.
+
+        Our own kinds stop at their ``timeout_s``; a third party's that does
+        not would outlive its lease, and another instance would deliver the
+        same entry meanwhile, while this one held a slot for ever.
+        """
+        return max(1.0, self._lease_s - LEASE_MARGIN_S / 2)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.time(), UTC)

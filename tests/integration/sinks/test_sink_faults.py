@@ -179,3 +179,57 @@ async def test_retry_after_of_a_busy_sink_is_honoured(
             assert row["last_error"] == f"HTTP {status}"
     finally:
         await store.close()
+
+
+async def test_a_delivery_that_outlives_its_lease_is_stopped_and_settled_before_the_lease_ends(
+    store_url: str, http: aiohttp.ClientSession
+) -> None:
+    """A deliver that would outlive its lease (a plugin with no timeout of its own) is cut short, failed."""
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(status=200)
+
+    store = await open_store(store_url, ("crm_webhook",))
+    try:
+        async with endpoint(hang) as url:
+            # timeout_s far beyond the worker's lease: as a kind that never stops by itself
+            sink = HttpSink("crm_webhook", HttpSinkOptions(url=url, timeout_s=300), SinkContext(http))
+            await note(store, "hung")
+            worker = SinkWorker(store, {"crm_webhook": sink}, ManualClock(), lease_s=16)
+            try:
+                assert await asyncio.wait_for(worker.run_once(), 10) == 1
+            finally:
+                release.set()
+            (row,) = await outbox(store_url)
+            assert (row["delivered_at"], row["leased_by"], row["attempts"]) == (None, None, 1)
+            assert row["last_error"] == "timed out"
+    finally:
+        await store.close()
+
+
+async def test_a_sink_that_closes_the_connection_is_told_apart_from_one_that_is_unreachable(
+    store_url: str, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """IT reads "closed the connection", not "unreachable", and the log names the note (call:version)."""
+
+    async def close(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response(status=200)
+
+    store = await open_store(store_url, ("crm_webhook",))
+    try:
+        async with endpoint(close) as url:
+            sink = HttpSink("crm_webhook", HttpSinkOptions(url=url), SinkContext(http))
+            await note(store, "dropped")
+            worker = SinkWorker(store, {"crm_webhook": sink}, ManualClock())
+            assert await worker.run_once() == 1
+        (row,) = await outbox(store_url)
+        assert row["last_error"] == "the sink closed the connection"
+        (record,) = [r for r in caplog.records if r.name == "screenpop.sinks.worker"]
+        assert "c-1:1" in record.getMessage()
+        assert "the sink closed the connection" in record.getMessage()
+    finally:
+        await store.close()
