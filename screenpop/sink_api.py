@@ -84,7 +84,8 @@ class SinkContext:
 class Delivery:
     """One saved note (or edit) on its way to one sink.
 
-    ``version`` is the note's 1-based ordinal among its call's notes, and
+    ``version`` is the note's 1-based ordinal among its call's notes (never
+    one already used for this call id, even after retention purged notes), and
     ``idempotency_key`` is ``<call_id>:<version>``: the same note delivered
     twice (at least once, after a crash) carries the same key, so a sink
     that honours it keeps it once.  ``customer_ids`` are the customer's ids

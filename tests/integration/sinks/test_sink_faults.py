@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -23,7 +23,7 @@ from screenpop.sink_api import Sink, SinkContext
 from screenpop.sinks import SinkWorker
 from screenpop.sinks.http import HttpSink, HttpSinkOptions
 from screenpop.sinks.sql import SqlSink, SqlSinkOptions
-from screenpop.store import Store
+from screenpop.store import RetentionPolicy, Store
 from screenpop.store.schema import sink_outbox
 from screenpop.testing import ManualClock
 from tests.support.sinks import SINK_STATEMENT, create_sink_table, sink_rows
@@ -231,5 +231,39 @@ async def test_a_sink_that_closes_the_connection_is_told_apart_from_one_that_is_
         (record,) = [r for r in caplog.records if r.name == "screenpop.sinks.worker"]
         assert "c-1:1" in record.getMessage()
         assert "the sink closed the connection" in record.getMessage()
+    finally:
+        await store.close()
+
+
+async def test_a_note_saved_after_retention_purged_the_calls_earlier_notes_gets_a_new_key(
+    store_url: str,
+) -> None:
+    """notes_days purges a kept call's notes; its next note is version 2, not `c-1:1` a second time."""
+    store = await open_store(store_url, ("crm_webhook",))
+    try:
+        await note(store, "first")
+        later = datetime.now(UTC) + timedelta(days=31)
+        report = await store.purge_expired(RetentionPolicy(calls_days=365, notes_days=30), later, "test")
+        assert report is not None and report.counts.get("notes") == 1
+        await note(store, "a follow-up, a month later")
+        keys = [r["idempotency_key"] for r in await outbox(store_url)]
+        assert keys == ["c-1:1", "c-1:2"]
+    finally:
+        await store.close()
+
+
+async def test_a_call_id_that_comes_again_after_its_call_was_purged_gets_new_keys(store_url: str) -> None:
+    """A phone system reusing a purged call's id: the new call's first note is `c-1:2`, saved, not refused."""
+    store = await open_store(store_url, ("crm_webhook",))
+    try:
+        await note(store, "the first call")
+        later = datetime.now(UTC) + timedelta(days=31)
+        policy = RetentionPolicy(calls_days=30, notes_days=30, audit_days=90)
+        report = await store.purge_expired(policy, later, "test")
+        assert report is not None and report.counts.get("calls") == 1
+        await store.record_event(CallEvent("pbx", "c-1", EventKind.RINGING, from_raw=ADA), ADA)
+        await note(store, "the same id, another call")
+        keys = [r["idempotency_key"] for r in await outbox(store_url)]
+        assert keys == ["c-1:1", "c-1:2"]
     finally:
         await store.close()
