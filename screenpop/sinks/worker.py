@@ -3,10 +3,12 @@
 It leases due entries (``Store.claim_deliveries``: the head of each (sink,
 call) chain, oldest first, so a later edit never overtakes an earlier one),
 delivers each in a task of its own (at most one in flight per chain, at most
-``BATCH`` in all) and settles it: delivered, or failed with the time of its
+``BATCH`` per sink) and settles it: delivered, or failed with the time of its
 next attempt.  The loop goes on claiming while deliveries are in flight, so
 a sink that hangs until its ``timeout_s`` holds back only its own chains,
-never another sink's or another call's.  Nothing is
+never another sink's or another call's: each sink has slots of its own, so
+even a backlog of hung deliveries longer than ``BATCH`` cannot starve another
+sink.  Nothing is
 given up: a sink that is away is retried with exponential back-off and
 jitter (1 s doubling to 5 min), or after the sink's own ``Retry-After`` when
 it said one (``SinkBusy``); an entry the sink refused (``SinkRefused``)
@@ -85,7 +87,8 @@ class SinkWorker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: dict[str, set[asyncio.Task[None]]] = {}
+        """The deliveries running now, per sink (each sink has ``BATCH`` slots)."""
         self._stopping = False
         self.backlog: dict[str, SinkBacklog] = {}
 
@@ -156,10 +159,10 @@ class SinkWorker:
     async def _run(self) -> None:
         try:
             await self._loop()
-            if self._inflight:  # a clean stop settles what is in flight (close() bounds the wait)
-                await asyncio.gather(*self._inflight)
+            if running := self._running():  # a clean stop settles what is in flight (close() bounds it)
+                await asyncio.gather(*running)
         finally:
-            pending = list(self._inflight)
+            pending = self._running()
             for task in pending:  # cancelled by close()'s grace: their leases run out, tried again later
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -185,14 +188,24 @@ class SinkWorker:
                 await self._idle()
 
     async def _start_more(self) -> int:
-        """Claim as many due entries as there are free slots and start delivering each on its own."""
-        free = BATCH - len(self._inflight)
-        entries = await self._claim(free) if free > 0 else []
-        for entry in entries:
-            task = asyncio.create_task(self._deliver_and_wake(entry), name=f"screenpop-sink-{entry.id}")
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-        return len(entries)
+        """Claim, per sink, as many due entries as it has free slots, and start delivering each on its own."""
+        started = 0
+        for name in tuple(self._sinks):
+            running = self._inflight.setdefault(name, set())
+            free = BATCH - len(running)
+            if free <= 0:
+                continue
+            now = self._now()
+            entries = await self._store.claim_deliveries(self.owner, now, self._lease_s, free, (name,))
+            for entry in entries:
+                task = asyncio.create_task(self._deliver_and_wake(entry), name=f"screenpop-sink-{entry.id}")
+                running.add(task)
+                task.add_done_callback(running.discard)
+            started += len(entries)
+        return started
+
+    def _running(self) -> list[asyncio.Task[None]]:
+        return [task for tasks in self._inflight.values() for task in tasks]
 
     async def _deliver_and_wake(self, entry: LeasedEntry) -> None:
         """Deliver; then wake the loop, since the next note of this chain (or a free slot) may be due."""

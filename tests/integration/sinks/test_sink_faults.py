@@ -267,3 +267,48 @@ async def test_a_call_id_that_comes_again_after_its_call_was_purged_gets_new_key
         assert keys == ["c-1:1", "c-1:2"]
     finally:
         await store.close()
+
+
+@pytest.mark.postgres
+async def test_a_hanging_sink_with_a_long_backlog_does_not_take_every_slot(
+    store_url: str, sink_db_url: str, http: aiohttp.ClientSession
+) -> None:
+    """More calls waiting on a hung webhook than the worker runs at once: the sql sink still gets all."""
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(status=200)
+
+    calls = 80  # more than the deliveries the worker runs at once (BATCH)
+    await create_sink_table(sink_db_url)
+    store = await open_store(store_url, ("crm_log", "crm_webhook"))
+    for n in range(2, calls + 1):
+        await store.record_event(CallEvent("pbx", f"c-{n}", EventKind.RINGING, from_raw=ADA), ADA)
+    for n in range(1, calls + 1):
+        await note(store, "waiting", call_id=f"c-{n}")
+    async with endpoint(hang) as url:
+        sinks: dict[str, Sink] = {
+            "crm_log": SqlSink(
+                "crm_log", SqlSinkOptions(url=sink_db_url, statement=SINK_STATEMENT), SinkContext(http)
+            ),
+            "crm_webhook": HttpSink(
+                "crm_webhook", HttpSinkOptions(url=url, timeout_s=120), SinkContext(http)
+            ),
+        }
+        for sink in sinks.values():
+            await sink.start()
+        worker = SinkWorker(store, sinks, SystemClock(), poll_s=0.05)
+        worker.start()
+        try:
+
+            async def all_rows() -> bool:
+                return len(await sink_rows(sink_db_url)) == calls
+
+            await wait_for(all_rows, 15, f"all {calls} notes in the sink DB")
+        finally:
+            release.set()
+            await worker.close()
+            for sink in sinks.values():
+                await sink.close()
+            await store.close()
