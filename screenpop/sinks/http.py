@@ -26,7 +26,8 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 import aiohttp
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
+from yarl import URL
 
 from screenpop.errors import Unavailable
 from screenpop.sink_api import Delivery, SinkBusy, SinkContext, SinkOptions, SinkRefused
@@ -41,6 +42,18 @@ class HttpSinkOptions(SinkOptions):
     url: str = Field(pattern=r"^https?://[^/\s]+")
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_s: float = Field(10.0, gt=0, le=300)
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable(cls, headers: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        """Refuse what would fail or mislead at every delivery (never echoing a value: they are secrets)."""
+        names = {name.lower() for name in headers}
+        if "idempotency-key" in names:
+            raise ValueError("Idempotency-Key is set by screenpop, one per note; remove it")
+        url = info.data.get("url")
+        if "authorization" in names and url and URL(url).password is not None:
+            raise ValueError("Authorization beside a password in the url: only one can be sent; keep one")
+        return headers
 
 
 class HttpSink:
