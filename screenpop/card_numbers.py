@@ -7,6 +7,10 @@ it to a sink reads the stored text and so never sees the full number.
 
 What counts as a card number (SPEC section 4): 13 to 19 digits, possibly
 split into groups by single spaces or dashes, that pass the Luhn check.
+"Space" and "dash" are any of Unicode's (a number pasted from a web page has
+no-break spaces, a word processor turns a hyphen into an en dash), and
+invisible characters (a zero-width space) around or instead of one count
+for nothing: the number reads whole to whoever sees it, so it is one.
 Each digit but the last four becomes ``*``; the separators stay where they
 were, so ``4111 1111 1111 1111`` reads ``**** **** **** 1111`` and the
 agent still recognises the shape of what they typed.  ``*`` rather than a
@@ -34,8 +38,16 @@ MAX_DIGITS = 19
 KEEP = 4
 MASK_CHAR = "*"
 
-# A run: digit groups separated by exactly one space or dash (\d: any script's decimal digits).
-_RUN = re.compile(r"\d+(?:[ -]\d+)*")
+_SPACES_DASHES = "\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
+"""Any space (a paste's no-break space, a thin space) or dash (an autocorrected en dash, a minus sign)."""
+_INVISIBLE = "\u00ad\u180e\u200b-\u200d\u2060-\u2064\ufeff"
+"""Characters that show nothing (zero-width space, word joiner, soft hyphen): the number reads whole."""
+_SEPARATOR = f"[{_INVISIBLE}]*[{_SPACES_DASHES}][{_INVISIBLE}]*|[{_INVISIBLE}]+"
+_SEPARATOR_CHAR = re.compile(f"[{_SPACES_DASHES}{_INVISIBLE}]")
+
+# A run: digit groups separated by exactly one space or dash, give or take invisible characters
+# (\d: any script's decimal digits).
+_RUN = re.compile(rf"\d+(?:(?:{_SEPARATOR})\d+)*")
 _GROUP = re.compile(r"\d+")
 
 
@@ -68,7 +80,7 @@ def _hidden_in_run(run: re.Match[str]) -> set[int]:
     more of a card than its last four.
     """
     text = run.group()
-    if len(text) - text.count(" ") - text.count("-") < MIN_DIGITS:
+    if sum(char.isdecimal() for char in text) < MIN_DIGITS:
         return set()  # an amount, a date, a phone number: too short to be a card (most runs)
     positions = [run.start() + m.start() for m in re.finditer(r"\d", text)]
     sums = _LuhnSums([int(run.string[i]) for i in positions])
@@ -121,6 +133,6 @@ def _stretches(text: str, hidden: set[int]) -> int:
         if index in hidden:
             count += not inside
             inside = True
-        elif char.isdecimal() or char not in " -":
+        elif char.isdecimal() or not _SEPARATOR_CHAR.match(char):
             inside = False
     return count

@@ -12,6 +12,8 @@ a kind therefore only has to say *how* a delivery failed:
 - ``SinkRefused``: the sink answered and refused this entry (a 4xx, a
   constraint): retried only at the slow ceiling of the back-off, shown as
   ``failing`` in ``/readyz``.
+- ``SinkBusy``: the sink is busy or away and said how long to wait (an
+  HTTP ``Retry-After``): retried no sooner than that (at most the ceiling).
 - any other exception (unreachable, timed out, 5xx): retried with
   exponential back-off and jitter.
 
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from screenpop.errors import ScreenpopError
+from screenpop.errors import ScreenpopError, Unavailable
 
 if TYPE_CHECKING:
     import aiohttp
@@ -63,6 +65,14 @@ class SinkRefused(ScreenpopError):
     status = 502
 
 
+class SinkBusy(Unavailable):
+    """The sink is busy or away and asked to be tried again in ``retry_after_s`` seconds (None: not said)."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 @dataclass(frozen=True, slots=True)
 class SinkContext:
     """What screenpop lends every sink: the app's one HTTP client session (None in the CLI's checks)."""
@@ -74,7 +84,8 @@ class SinkContext:
 class Delivery:
     """One saved note (or edit) on its way to one sink.
 
-    ``version`` is the note's 1-based ordinal among its call's notes, and
+    ``version`` is the note's 1-based ordinal among its call's notes (never
+    one already used for this call id, even after retention purged notes), and
     ``idempotency_key`` is ``<call_id>:<version>``: the same note delivered
     twice (at least once, after a crash) carries the same key, so a sink
     that honours it keeps it once.  ``customer_ids`` are the customer's ids

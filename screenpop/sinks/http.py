@@ -4,7 +4,12 @@ Answers mean:
 
 - 2xx: delivered.
 - 408, 429 and 5xx: the sink is busy or away; retried with exponential
-  back-off and jitter.
+  back-off and jitter, and never sooner than its ``Retry-After`` (seconds, or
+  an HTTP date read against the answer's own ``Date``).
+
+Only the status is read, never the body: a 2xx means the note was taken
+however long or endless the body that follows (reading it would hold a
+delivery, and the memory, until the timeout and then send the note again).
 - Any other status (a 3xx, since redirects are not followed for a POST; a
   4xx): the sink refused this entry (``SinkRefused``).  It is not dropped:
   it stays undelivered, shown as ``failing`` in ``/readyz`` and counted in
@@ -17,11 +22,18 @@ Header values (secrets through ``${ENV}``) are sent and never logged or shown.
 
 from __future__ import annotations
 
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
 import aiohttp
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
+from yarl import URL
 
 from screenpop.errors import Unavailable
-from screenpop.sink_api import Delivery, SinkContext, SinkOptions, SinkRefused
+from screenpop.sink_api import Delivery, SinkBusy, SinkContext, SinkOptions, SinkRefused
+
+if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy
 
 RETRYABLE = frozenset({408, 429})
 
@@ -30,6 +42,18 @@ class HttpSinkOptions(SinkOptions):
     url: str = Field(pattern=r"^https?://[^/\s]+")
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_s: float = Field(10.0, gt=0, le=300)
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable(cls, headers: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        """Refuse what would fail or mislead at every delivery (never echoing a value: they are secrets)."""
+        names = {name.lower() for name in headers}
+        if "idempotency-key" in names:
+            raise ValueError("Idempotency-Key is set by screenpop, one per note; remove it")
+        url = info.data.get("url")
+        if "authorization" in names and url and URL(url).password is not None:
+            raise ValueError("Authorization beside a password in the url: only one can be sent; keep one")
+        return headers
 
 
 class HttpSink:
@@ -56,14 +80,15 @@ class HttpSink:
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
-                await response.read()
-                status = response.status
+                status, wait = response.status, retry_after_s(response.headers)
+        except aiohttp.ServerDisconnectedError as exc:  # reached, then dropped: a proxy, a crash, a limit
+            raise Unavailable("the sink closed the connection") from exc
         except aiohttp.ClientError as exc:
             raise Unavailable("unreachable") from exc
         if 200 <= status < 300:
             return
         if status in RETRYABLE or status >= 500:
-            raise Unavailable(f"HTTP {status}")
+            raise SinkBusy(f"HTTP {status}", wait)
         raise SinkRefused(f"refused: HTTP {status}")
 
     async def check(self) -> str:
@@ -86,3 +111,16 @@ class HttpSink:
         if self._http is None:
             raise RuntimeError(f"sink {self.name}: no HTTP client session")
         return self._http
+
+
+def retry_after_s(headers: CIMultiDictProxy[str]) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds, or an HTTP date less the ``Date``); None if unsaid."""
+    value = headers.get("Retry-After", "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(
+            0.0, (parsedate_to_datetime(value) - parsedate_to_datetime(headers["Date"])).total_seconds()
+        )
+    except (KeyError, TypeError, ValueError):  # absent or not a date: the back-off alone decides
+        return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -87,11 +88,22 @@ class SqlSink:
             raise SinkRefused(f"refused: {failure_reason(exc)}") from exc
 
     async def check(self) -> str:
-        """Connect and run ``SELECT 1``: nothing is inserted."""
+        """Connect and ``EXPLAIN`` the statement (planned, never run), or ``SELECT 1`` where that cannot be.
+
+        Connecting alone said "ok" for a statement naming a table or column
+        that does not exist, and then every note was refused at delivery.
+        """
         engine = self._require_engine()
+        explain = explainable(engine.dialect.name, self._options.statement)
         async with asyncio.timeout(self._options.timeout_s), engine.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-        return "connected"
+            if not explain:
+                await conn.execute(sa.text("SELECT 1"))
+                return "connected"
+            try:
+                await conn.execute(typed_statement("EXPLAIN " + self._options.statement), parameters(SAMPLE))
+            except sa.exc.DBAPIError as exc:
+                raise SinkRefused(f"the statement cannot run: {database_message(exc)}") from exc
+        return "connected; the statement is valid (EXPLAIN, nothing written)"
 
     async def close(self) -> None:
         if self._engine is not None:
@@ -101,6 +113,41 @@ class SqlSink:
         if self._engine is None:
             raise RuntimeError(f"sink {self.name}: start() was not called")
         return self._engine
+
+
+EXPLAINS = frozenset({"postgresql", "sqlite", "mysql", "mariadb"})
+"""Dialects whose ``EXPLAIN`` of an INSERT/UPDATE/DELETE plans it without running it."""
+
+SAMPLE = Delivery(
+    sink="check",
+    provider="check",
+    call_id="screenpop-check",
+    version=1,
+    idempotency_key="screenpop-check:1",
+    e164="+14155550100",
+    agent="screenpop-check",
+    disposition="check",
+    notes="check",
+    saved_at=datetime(2000, 1, 1, tzinfo=UTC),
+    customer_ids={},
+)
+"""What ``check`` binds to the explained statement: made up, never a caller's data."""
+
+
+def explainable(dialect: str, statement: str) -> bool:
+    """True for a dialect that explains without running, and a data statement (not a ``CALL``)."""
+    words = statement.split(maxsplit=1)
+    return (
+        dialect in EXPLAINS
+        and bool(words)
+        and words[0].upper() in {"INSERT", "UPDATE", "DELETE", "WITH", "REPLACE"}
+    )
+
+
+def database_message(exc: sa.exc.DBAPIError) -> str:
+    """The database's first line (``relation "call_logg" does not exist``), without the driver's prefix."""
+    line = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
+    return line.split(">: ", 1)[-1][:200] or failure_reason(exc)
 
 
 BIND_TYPES: dict[str, sa.types.TypeEngine[Any]] = {

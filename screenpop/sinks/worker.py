@@ -2,10 +2,16 @@
 
 It leases due entries (``Store.claim_deliveries``: the head of each (sink,
 call) chain, oldest first, so a later edit never overtakes an earlier one),
-delivers them concurrently (at most one in flight per chain) and settles
-each: delivered, or failed with the time of its next attempt.  Nothing is
+delivers each in a task of its own (at most one in flight per chain, at most
+``BATCH`` per sink) and settles it: delivered, or failed with the time of its
+next attempt.  The loop goes on claiming while deliveries are in flight, so
+a sink that hangs until its ``timeout_s`` holds back only its own chains,
+never another sink's or another call's: each sink has slots of its own, so
+even a backlog of hung deliveries longer than ``BATCH`` cannot starve another
+sink.  Nothing is
 given up: a sink that is away is retried with exponential back-off and
-jitter (1 s doubling to 5 min); an entry the sink refused (``SinkRefused``)
+jitter (1 s doubling to 5 min), or after the sink's own ``Retry-After`` when
+it said one (``SinkBusy``); an entry the sink refused (``SinkRefused``)
 is retried at the 5-minute ceiling, and both stay visible as ``failing``
 in ``/readyz`` and ``/metrics`` until delivered.
 
@@ -35,7 +41,7 @@ from typing import Any, Protocol
 
 from screenpop.clock import Clock
 from screenpop.retry import Backoff
-from screenpop.sink_api import Sink, SinkRefused
+from screenpop.sink_api import Sink, SinkBusy, SinkRefused
 from screenpop.sinks.reasons import failure_reason
 from screenpop.store import LeasedEntry, SinkBacklog, Store
 
@@ -81,6 +87,8 @@ class SinkWorker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._inflight: dict[str, set[asyncio.Task[None]]] = {}
+        """The deliveries running now, per sink (each sink has ``BATCH`` slots)."""
         self._stopping = False
         self.backlog: dict[str, SinkBacklog] = {}
 
@@ -133,10 +141,7 @@ class SinkWorker:
 
     async def run_once(self) -> int:
         """Claim one batch of due entries and deliver it; how many entries were claimed."""
-        now = self._now()
-        entries = await self._store.claim_deliveries(
-            self.owner, now, self._lease_s, BATCH, tuple(self._sinks)
-        )
+        entries = await self._claim(BATCH)
         if entries:
             await asyncio.gather(*(self._deliver(e) for e in entries))
         return len(entries)
@@ -146,12 +151,28 @@ class SinkWorker:
         self.backlog = await self._store.sink_backlog()
         return self.backlog
 
+    async def _claim(self, limit: int) -> list[LeasedEntry]:
+        return await self._store.claim_deliveries(
+            self.owner, self._now(), self._lease_s, limit, tuple(self._sinks)
+        )
+
     async def _run(self) -> None:
+        try:
+            await self._loop()
+            if running := self._running():  # a clean stop settles what is in flight (close() bounds it)
+                await asyncio.gather(*running)
+        finally:
+            pending = self._running()
+            for task in pending:  # cancelled by close()'s grace: their leases run out, tried again later
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _loop(self) -> None:
         failures = 0
         last_stats = float("-inf")
         while not self._stopping:
             try:
-                claimed = await self.run_once()
+                started = await self._start_more()
                 if self._clock.monotonic() - last_stats >= self._poll_s:
                     await self.refresh_backlog()
                     last_stats = self._clock.monotonic()
@@ -163,8 +184,39 @@ class SinkWorker:
                 log.warning("sinks: cannot read the outbox (%s); retrying", failure_reason(exc))
                 await self._pause(self._backoff.delay(failures))
                 continue
-            if claimed == 0:  # else a delivery may have freed the next note of its call: look again now
+            if started == 0:  # else look again now: more may be due than one claim's limit
                 await self._idle()
+
+    async def _start_more(self) -> int:
+        """Claim, per sink, as many due entries as it has free slots, and start delivering each on its own."""
+        started = 0
+        for name in tuple(self._sinks):
+            running = self._inflight.setdefault(name, set())
+            free = BATCH - len(running)
+            if free <= 0:
+                continue
+            now = self._now()
+            entries = await self._store.claim_deliveries(self.owner, now, self._lease_s, free, (name,))
+            for entry in entries:
+                task = asyncio.create_task(self._deliver_and_wake(entry), name=f"screenpop-sink-{entry.id}")
+                running.add(task)
+                task.add_done_callback(running.discard)
+            started += len(entries)
+        return started
+
+    def _running(self) -> list[asyncio.Task[None]]:
+        return [task for tasks in self._inflight.values() for task in tasks]
+
+    async def _deliver_and_wake(self, entry: LeasedEntry) -> None:
+        """Deliver; then wake the loop, since the next note of this chain (or a free slot) may be due."""
+        try:
+            await self._deliver(entry)
+        except Exception as exc:  # the store failed to settle it: the lease runs out and it is tried again
+            log.warning(
+                "sinks: cannot settle delivery %s (%s); it will be retried", entry.id, failure_reason(exc)
+            )
+        finally:
+            self._wake.set()
 
     async def _idle(self) -> None:
         """Wait for a wake-up or the next poll, whichever comes first."""
@@ -182,7 +234,8 @@ class SinkWorker:
             sink = self._sinks.get(delivery.sink)
             if sink is None:
                 raise SinkRefused("the sink was removed from the config by a reload")
-            await sink.deliver(delivery)
+            async with asyncio.timeout(self._delivery_bound_s()):
+                await sink.deliver(delivery)
         except Exception as exc:  # every failure is settled below: retried later, never dropped
             await self._failed(entry, exc)
             return
@@ -194,6 +247,8 @@ class SinkWorker:
     async def _failed(self, entry: LeasedEntry, exc: Exception) -> None:
         refused = isinstance(exc, SinkRefused)
         delay = self._backoff.max_s if refused else self._backoff.delay(entry.attempts)
+        if isinstance(exc, SinkBusy) and exc.retry_after_s is not None:
+            delay = min(self._backoff.max_s, max(delay, exc.retry_after_s))
         reason = failure_reason(exc)
         next_at = self._now() + timedelta(seconds=delay)
         await self._store.delivery_failed(entry.id, self.owner, next_at, reason)
@@ -201,12 +256,22 @@ class SinkWorker:
             self._observer.sink_failed(entry.delivery.sink, refused)
         if entry.attempts == 0 or refused:
             log.warning(
-                "sink %s: delivery %s failed (%s); retrying in %.0f s",
+                "sink %s: note %s (outbox entry %s) failed (%s); retrying in %.0f s",
                 entry.delivery.sink,
+                entry.delivery.idempotency_key,
                 entry.id,
                 reason,
                 delay,
             )
+
+    def _delivery_bound_s(self) -> float:
+        """How long one ``deliver`` may take: half the margin short of the lease.
+
+        Our own kinds stop at their ``timeout_s``; a third party's that does
+        not would outlive its lease, and another instance would deliver the
+        same entry meanwhile, while this one held a slot for ever.
+        """
+        return max(1.0, self._lease_s - LEASE_MARGIN_S / 2)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.time(), UTC)

@@ -75,17 +75,28 @@ def enqueue(
 ) -> int | None:
     """One entry per sink for this note (``call`` locked by the caller); the note's version.
 
-    The version is the note's ordinal among its call's notes.  The caller
+    The version is the note's ordinal among its call's notes, and never one
+    these sinks already had for this call id: retention's ``notes_days`` may
+    purge a kept call's earlier notes (and a purged call's id may come
+    again), and counting alone would then give a version, so an idempotency
+    key, a sink already took for another note (refused by the outbox's
+    unique key, or dropped by a sink that honours the key).  The caller
     holds the call row's lock, so two notes saved on one call at once get
     versions 1 and 2, never 1 twice.
     """
     if not sinks:
         return None
-    version = conn.execute(
+    ordinal = conn.execute(
         sa.select(sa.func.count())
         .select_from(note_table)
         .where(note_table.c.call_pk == call.id, note_table.c.id <= note.id)
     ).scalar_one()
+    last = conn.execute(
+        sa.select(sa.func.max(o.c.version)).where(
+            o.c.sink.in_(list(sinks)), o.c.provider == call.provider, o.c.call_id == call_id
+        )
+    ).scalar_one_or_none()
+    version = max(int(ordinal), int(last or 0) + 1)
     ids = customer_ids(call.summary)
     payload = {
         "call_id": call_id,
