@@ -157,6 +157,41 @@ class RetentionSQL:
             return {}
         return {table.name: conn.execute(table.delete().where(table.c.id.in_(ids))).rowcount}
 
+    @staticmethod
+    def blank_older(
+        conn: sa.Connection, *, condition: sa.ColumnElement[bool], now: datetime, limit: int
+    ) -> dict[str, int]:
+        """Up to ``limit`` sink copies meeting ``condition`` lose what they held of the note and the caller.
+
+        The row stays (its sink, call id and version) until ``outbox_days``:
+        any version a sink may have been sent, even by an attempt that seemed
+        to fail, must never be given to another note on that call id, or a
+        sink that honours the idempotency key would drop that note
+        (``outbox.enqueue``).  A copy not delivered by then is given up, and
+        says so: the note it would carry is gone.
+        """
+        o = sink_outbox
+        kept = sa.cast(o.c.payload, sa.Text) != "{}"
+        ids = list(conn.execute(sa.select(o.c.id).where(condition, kept).limit(limit)).scalars())
+        if not ids:
+            return {}
+        blank = (
+            o.update()
+            .where(o.c.id.in_(ids))
+            .values(
+                payload={},
+                caller_e164=None,
+                customer_ids=None,
+                delivered_at=sa.func.coalesce(o.c.delivered_at, now),
+                last_error=sa.case((o.c.delivered_at.is_(None), GIVEN_UP), else_=o.c.last_error),
+                leased_until=None,
+                leased_by=None,
+            )
+        )
+        return {o.name: conn.execute(blank).rowcount}
+
+
+GIVEN_UP = "given up: not delivered while the note was kept (retention)"
 
 Step = Callable[[sa.Connection], dict[str, int]]
 """One batch of one kind of row; answers the rows it deleted per table."""
@@ -206,7 +241,6 @@ class Purger:
             (policy.notes_days, notes, lambda c: notes.c.created_at < c),
             (policy.audit_days, audit, lambda c: audit.c.at < c),
             (policy.outbox_days, sink_outbox, lambda c: sa.and_(delivered.is_not(None), delivered < c)),
-            (policy.note_copy_days, sink_outbox, lambda c: sink_outbox.c.created_at < c),
         ):
             if days:
                 where = condition(now - timedelta(days=days))
@@ -216,6 +250,11 @@ class Purger:
                         functools.partial(sql.purge_older, table=table, condition=where, limit=limit),
                     )
                 )
+        if policy.note_copy_days:  # a copy keeps only its key (``blank_older``)
+            aged = sink_outbox.c.created_at < now - timedelta(days=policy.note_copy_days)
+            steps.append(
+                (sink_outbox.name, functools.partial(sql.blank_older, condition=aged, now=now, limit=limit))
+            )
         return steps
 
     async def _drain(

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from screenpop.store import RetentionPolicy, Store
-from screenpop.store.retention import LEASE_S, RetentionSQL
+from screenpop.store.retention import GIVEN_UP, LEASE_S, RetentionSQL
 from screenpop.store.schema import (
     audit,
     call_events,
@@ -140,7 +140,10 @@ async def test_purge_removes_exactly_the_rows_past_their_age(store: Store, store
         assert [r["call_pk"] for r in tables[child]] == [young_call], child
     assert [r["id"] for r in tables["notes"]] == [note_ids[1]]
     assert [r["id"] for r in tables["audit"]] == [audit_ids[1]]
-    assert sorted(r["id"] for r in tables["sink_outbox"]) == outbox_ids[1:]
+    copies = {r["id"]: r for r in tables["sink_outbox"]}
+    assert sorted(copies) == outbox_ids  # the sent copy past notes_days keeps only its key …
+    assert [copies[i]["payload"] for i in outbox_ids] == [{}, {"notes": "n"}, {"notes": "n"}]
+    assert copies[outbox_ids[0]]["caller_e164"] is None  # … not the note, not the number
     assert report.counts == {
         "calls": 1,
         "call_events": 1,
@@ -256,8 +259,21 @@ async def test_a_notes_copy_waiting_for_a_sink_lives_no_longer_than_the_note(
     report = await store.purge_expired(POLICY, NOW, holder="instance-a")
 
     assert report is not None and report.counts == {"sink_outbox": 2}
-    assert [r["id"] for r in (await dump(store_url))["sink_outbox"]] == outbox_ids[2:]
+    left = sorted((await dump(store_url))["sink_outbox"], key=lambda r: r["id"])
+    # each copy past the note's age keeps only its key (a later note must not reuse its version) …
+    assert [(r["id"], r["payload"], r["caller_e164"]) for r in left] == [
+        (outbox_ids[0], {}, None),
+        (outbox_ids[1], {}, None),
+        (outbox_ids[2], {"notes": "n"}, "+14155550132"),
+    ]
+    assert (
+        left[0]["delivered_at"] is not None and left[0]["last_error"] == GIVEN_UP
+    )  # … the unsent one says so
     only_calls = await store.purge_expired(RetentionPolicy(calls_days=1), NOW + days(2), holder="instance-a")
-    assert only_calls is not None and only_calls.counts == {
-        "sink_outbox": 1
-    }  # a note lives no longer than its call
+    assert only_calls is not None and only_calls.counts == {"sink_outbox": 3}  # 2 keys end, 1 copy is blanked
+    (last,) = (await dump(store_url))["sink_outbox"]
+    assert (last["id"], last["payload"], last["caller_e164"]) == (
+        outbox_ids[2],
+        {},
+        None,
+    )  # no copy outlives its call
