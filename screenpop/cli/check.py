@@ -143,7 +143,7 @@ async def run_checks(settings: Settings, number: str | None) -> list[CheckRow]:
 
 
 async def _check_sinks(settings: Settings, secrets: tuple[str, ...]) -> list[CheckRow]:
-    """One row per sink; each kind tries its sink without writing (sql: SELECT 1; http: OPTIONS)."""
+    """One row per sink; each kind tries its sink without writing (sql: EXPLAIN; http: OPTIONS)."""
     if not settings.sinks:
         return []
     async with aiohttp.ClientSession() as http:
