@@ -195,3 +195,18 @@ async def test_status_counts_suggestion_feedback_when_an_insight_connector_exist
         _, report = await api(base, "GET", "/api/admin/status", admin)
     assert "feedback" not in without
     assert report["feedback"] == {"offer": {"accepted": 1, "declined": 2}}
+
+
+async def test_a_call_id_holding_the_callers_number_is_listed_without_it(store_url: str) -> None:
+    """A call id that is, or holds, the caller's number is listed masked; another call id stays whole."""
+    settings = _settings(store_url)
+    admin = token_for(settings, "it-1")
+    sid = "CA0123456789abcdef0123456789abcdef"  # a Twilio-shaped id: its digit runs are not a number
+    sent = [(ADA, ADA), (f"q-{OTHER[2:]}-b", OTHER), ("1701234.4155550188", "(415) 555-0188"), (sid, ADA)]
+    async with running(settings) as base:
+        for call_id, number in sent:
+            assert (await post_event(base, event_body(call_id, number=number)))[0] == 202
+        status, listed = await api(base, "GET", f"/api/admin/deliveries?limit={len(sent)}", admin)
+    assert status == 200
+    shown = [d["call_id"] for d in reversed(listed["deliveries"])]
+    assert shown == ["[digits]", "q-[digits]-b", "[digits]", sid]
