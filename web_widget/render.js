@@ -222,7 +222,9 @@ export function renderSection(name, meta, section, fmt, state) {
 function statusChip(status, section) {
   const chip = h("span", { class: `chip ${status}`, "data-testid": "section-status" });
   if (status === "pending") chip.append(h("span", { class: "spinner", "aria-hidden": "true" }));
-  chip.append(STATUS_TEXT[status] || status);
+  // its own box that never shrinks: the page-wide `overflow-wrap: anywhere` would let a long error
+  // beside it squeeze the word to a letter a line
+  chip.append(h("span", { class: "status-word", text: STATUS_TEXT[status] || status }));
   if (status === "error" && section && section.error) {
     chip.append(h("span", { class: "error-text", "data-testid": "section-error", text: `: ${String(section.error).slice(0, 160)}` }));
   }
@@ -267,7 +269,7 @@ function rowsTable(name, meta, items, fmt, state) {
         h(
           "tr",
           { "data-testid": "row" },
-          fields.map(([f, hint]) => h("td", { "data-field": f, class: isNumeric(hint) ? "num" : null }, valueNode(row, f, hint, fmt))),
+          fields.map(([f, hint]) => h("td", { "data-field": f, class: isNumeric(hint) ? "num" : null }, h("div", { class: "cell" }, valueNode(row, f, hint, fmt)))),
         ),
       ),
     ),

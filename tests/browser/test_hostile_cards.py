@@ -1,0 +1,122 @@
+"""The widget in real Chromium with a card built to break it: huge, hostile, right-to-left, nested.
+
+Fifty real (scripted) connectors answer for one number with 5,000-character
+values, markup, a bidi override, nested JSON, nulls and numbers sent as
+strings.  The page hooks ``alert`` and counts what an injected handler would
+run, so "nothing executes" is checked in the browser itself, and the layout
+is measured in the page: no value may grow the card without bound, and the
+card's buttons stay where a pointer and a keyboard can reach them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import BrowserContext, Page
+
+from tests.support.browser import (
+    WAIT_MS,
+    card,
+    open_agent_page,
+    ring,
+    screenpop_on,
+    service_config,
+    settings_of,
+)
+from tests.support.ports import free_port
+from tests.support.service import ADA, SCRIPTED
+from tests.support.tokens import token_for
+
+pytestmark = pytest.mark.browser
+
+HOSTILE = '<img src=x onerror="window.__ran++"></script><script>window.__ran++</script>'
+RTL = "\u202eعميل مهم שלום"
+SECTIONS = 50
+LONG = 5000
+TALLEST_VALUE_PX = 200
+"""About ten lines: a longer value scrolls inside its own box instead of pushing the card's buttons away."""
+HOOK = "window.__ran = 0; window.alert = window.confirm = window.prompt = () => { window.__ran++; };"
+
+# Every text node and element of the widget's shadow root, measured in the page.
+MEASURE = """(callId) => {
+  const root = document.querySelector("screenpop-card").shadowRoot;
+  const card = root.querySelector(`[data-testid=card][data-call-id="${callId}"]`);
+  const values = [...card.querySelectorAll("[data-testid=field-value], td[data-field] > *, td[data-field]")];
+  const words = [];
+  const walker = document.createTreeWalker(card, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (n.textContent === "Unavailable") {
+      const range = document.createRange();
+      range.selectNodeContents(n);
+      words.push(range.getClientRects().length);
+    }
+  }
+  const dismiss = card.querySelector("[data-testid=dismiss]").getBoundingClientRect();
+  const atDismiss = root.elementFromPoint(dismiss.x + dismiss.width / 2, dismiss.y + dismiss.height / 2);
+  return {
+    tallest: Math.max(...values.map((v) => v.getBoundingClientRect().height)),
+    unavailableLines: words,
+    dismissOnTop: atDismiss && atDismiss.getAttribute("data-testid") === "dismiss",
+    markup: root.querySelectorAll("img, script, iframe").length + document.querySelectorAll("img").length,
+    bidi: card.innerText.includes("\\u202e"),
+    widest: Math.max(card.scrollWidth - card.clientWidth, document.documentElement.scrollWidth - innerWidth),
+  };
+}"""
+
+
+def hostile_row(i: int) -> dict[str, Any]:
+    """One connector's answer: long (spaced and unbroken), markup, RTL, nested, null, numbers as text."""
+    return {
+        "long": ("W" * LONG) if i % 2 else ("word " * (LONG // 5)),
+        "name": RTL + HOSTILE,
+        "nested": {"a": {"b": [1, 2, {"c": None}]}, "x": HOSTILE},
+        "nothing": None,
+        "amount": "1234.50",
+        "items": [{"k": "v" * LONG, "n": None, "html": HOSTILE}] * 3 if i == 1 else None,
+    }
+
+
+def hostile_settings(tmp_path: Path, port: int) -> Any:
+    connectors: list[dict[str, Any]] = [
+        {"name": f"s{i:02d}", "kind": SCRIPTED, "rows": {ADA: hostile_row(i)}} for i in range(SECTIONS)
+    ]
+    connectors[0]["identity"] = {"name": "name"}
+    connectors.append({"name": "broken", "kind": SCRIPTED, "fail": HOSTILE + " " + "x" * 300})
+    config = service_config(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", port, connectors=connectors)
+    config["card"] = {"deadline_ms": 5000}
+    return settings_of(config)
+
+
+async def complete_card(page: Page, call_id: str) -> None:
+    await page.wait_for_selector(f"{card(call_id)}[data-complete=true]", timeout=WAIT_MS * 2)
+
+
+async def test_a_huge_hostile_card_runs_nothing_and_keeps_its_buttons_in_reach(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """50 sections of 5,000-character, marked-up, RTL, nested values: nothing runs, no value grows on."""
+    port = free_port()
+    settings = hostile_settings(tmp_path, port)
+    async with screenpop_on(settings) as base:
+        page = await chromium.new_page()
+        await page.set_viewport_size({"width": 1280, "height": 800})
+        await page.add_init_script(HOOK)
+        await open_agent_page(page, base, token_for(settings, "agent-1"))
+        await ring(base, "huge", ADA, agent="agent-1", caller_name=RTL + HOSTILE)
+        await complete_card(page, "huge")
+        measured = await page.evaluate(MEASURE, "huge")
+        assert await page.evaluate("window.__ran") == 0
+        assert measured["markup"] == 0 and not measured["bidi"]
+        assert measured["tallest"] <= TALLEST_VALUE_PX, measured
+        assert measured["unavailableLines"] == [1], measured  # the status word is never squeezed apart
+        assert measured["dismissOnTop"] and measured["widest"] <= 0, measured
+        nested = page.locator(
+            f"{card('huge')} [data-section=s02] [data-field=nested] [data-testid=field-value]"
+        )
+        assert '{"a":{"b":[1,2,{"c":null}]},"x":"<img src=x onerror=' in await nested.inner_text()
+        amount = page.locator(
+            f"{card('huge')} [data-section=s02] [data-field=amount] [data-testid=field-value]"
+        )
+        assert await amount.inner_text() == "1234.50"
