@@ -12,6 +12,20 @@ export const DELIVERIES_SHOWN = 50;
 export const NOT_ALLOWED = "Not allowed: this token's role lacks `admin: true`. Sign in with an IT (admin) token.";
 export const SIGNED_OUT = "The server did not accept that token (expired or not valid). Paste a new one.";
 
+// Control characters and the bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069):
+// shown as they are, one U+202E in a connector's error would print the rest of the line backwards.
+// Line breaks and tabs stay (a trace's JSON rows are laid out on lines).
+const UNSHOWABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from a source the server did not clean (a trace's raw rows and errors, a config file's path)
+ * as this page shows it: without control or bidi-override characters.
+ * @param {unknown} value
+ */
+export function plainText(value) {
+  return String(value ?? "").replace(UNSHOWABLE, "");
+}
+
 /**
  * What a failed answer means on this page.
  * @param {number} status @param {Json|null} body
@@ -131,7 +145,7 @@ export function queueRows(views) {
   queues.sort();
   return queues.map((queue) => {
     const counts = views.map(([, view]) => Number((view.agents_by_queue || {})[queue]) || 0);
-    return { queue, counts, total: counts.reduce((a, b) => a + b, 0) };
+    return { queue, label: plainText(queue), counts, total: counts.reduce((a, b) => a + b, 0) };
   });
 }
 
@@ -198,14 +212,14 @@ export function lookupPath(number, role, attributes) {
 export function traceView(name, entry) {
   const took = typeof entry.elapsed_ms === "number" ? ` · ${entry.elapsed_ms} ms` : "";
   const steps = (entry.steps || []).map((/** @type {Json} */ step) => ({
-    title: `${step.what} (${step.elapsed_ms === null || step.elapsed_ms === undefined ? "no answer" : msText(step.elapsed_ms)})`,
-    lines: stepLines(step),
+    title: plainText(`${step.what} (${step.elapsed_ms === null || step.elapsed_ms === undefined ? "no answer" : msText(step.elapsed_ms)})`),
+    lines: stepLines(step).map(plainText),
   }));
   return {
-    headline: `${name} (${entry.kind || "?"}): ${entry.status}${took}`,
-    why: entry.why || null,
+    headline: plainText(`${name} (${entry.kind || "?"}): ${entry.status}${took}`),
+    why: entry.why ? plainText(entry.why) : null,
     steps,
-    notes: Array.isArray(entry.notes) ? entry.notes.map(String).filter((n) => !String(entry.why || "").includes(n)) : [],
+    notes: Array.isArray(entry.notes) ? entry.notes.map(plainText).filter((n) => !plainText(entry.why).includes(n)) : [],
   };
 }
 

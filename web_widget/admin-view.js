@@ -15,6 +15,7 @@ import {
   latencyScale,
   lookupPath,
   msText,
+  plainText,
   Poller,
   providerRows,
   queueRows,
@@ -143,7 +144,7 @@ export class AdminConsole {
     const several = views.length > 1;
     this.parts.instances.textContent = several ? `${views.length} instances: ${names.join(", ")}` : `Instance ${names[0]}`;
     const config = status.config || {};
-    this.parts.config.textContent = `Config ${config.source || "?"} loaded ${config.loaded_at || "?"}`;
+    this.parts.config.textContent = plainText(`Config ${config.source || "?"} loaded ${config.loaded_at || "?"}`);
     this.drawConnectors(views);
     this.drawProviders(views);
     this.drawAgents(views);
@@ -207,7 +208,7 @@ export class AdminConsole {
     const totals = views.map(([name, v]) => `${views.length > 1 ? `${name}: ` : ""}${Number(v.agents_connected) || 0}`);
     this.parts.agentsTotal.textContent = `Agents connected: ${totals.join(", ")}`;
     const rows = queueRows(views).map((q) =>
-      h("tr", { "data-testid": "queue-row", "data-queue": q.queue }, h("th", { scope: "row", text: q.queue }), h("td", { class: "num", text: String(q.total) })),
+      h("tr", { "data-testid": "queue-row", "data-queue": q.queue }, h("th", { scope: "row", text: q.label }), h("td", { class: "num", text: String(q.total) })),
     );
     this.parts.agents.replaceChildren(rows.length ? h("table", { class: "grid narrow" }, h("thead", null, h("tr", null, h("th", { text: "Queue" }), h("th", { text: "Online" }))), h("tbody", null, ...rows)) : h("p", { class: "muted", text: "No agent online." }));
   }

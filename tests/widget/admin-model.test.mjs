@@ -13,6 +13,7 @@ import {
   latencyScale,
   lookupPath,
   msText,
+  plainText,
   Poller,
   providerRows,
   queueRows,
@@ -78,7 +79,7 @@ describe("instances side by side", () => {
   test("providers, queues and feedback are summed; the newest refusal wins", () => {
     const views = instances(two);
     assert.deepEqual(providerRows(views), [{ name: "pbx", accepted: 3, refused: 1, duplicates: 0, last: { at: "2026-12-04T00:00:09+00:00", reason: "stale" } }]);
-    assert.deepEqual(queueRows(views), [{ queue: "sales", counts: [1, 0], total: 1 }, { queue: "support", counts: [2, 1], total: 3 }]);
+    assert.deepEqual(queueRows(views), [{ queue: "sales", label: "sales", counts: [1, 0], total: 1 }, { queue: "support", label: "support", counts: [2, 1], total: 3 }]);
     assert.deepEqual(feedbackRows(views), [["insight", 4, 2]]);
     assert.equal(latencyScale(views.map(([, v]) => v)), 50);
   });
@@ -144,6 +145,19 @@ describe("the test lookup", () => {
     assert.equal(view.steps[1].title, "request (no answer)");
     assert.deepEqual(view.steps[1].lines, ["url: u", "error: cannot reach crm"]);
     assert.deepEqual(view.notes, ["the query returned no row"]);
+  });
+
+  test("a trace's raw error and rows lose control and bidi-override characters, keep the rest", () => {
+    const view = traceView("crm", {
+      kind: "http",
+      status: "error",
+      why: "error: \u202egnp.x",
+      steps: [{ what: "request", elapsed_ms: 1, rows: [{ name: "\u2067Ada\u2069 \u05e9\u05dc\u05d5\u05dd" }], error: "<b>\u202e\u0007bad</b>" }],
+      notes: [],
+    });
+    assert.equal(view.why, "error: gnp.x");
+    assert.deepEqual(view.steps[0].lines, ["rows before mapping:", '  {"name":"Ada \u05e9\u05dc\u05d5\u05dd"}', "error: <b>bad</b>"]);
+    assert.equal(plainText("a\tb\nc\u202d\u0000"), "a\tb\nc");
   });
 });
 
