@@ -33,13 +33,13 @@ import { applyStyles } from "./styles.js";
 
 /**
  * The console for one admin token: polls the status and deliveries, runs test lookups and reloads.
- * `parts` are the page's fixed containers (by id); `onSignOut` is called on a 401 or "Sign out".
+ * `parts` are the page's fixed containers (by id); `onSignOut` is called on a 401, a 403 or "Sign out".
  */
 export class AdminConsole {
   /**
    * @param {string} token
    * @param {Record<string, HTMLElement>} parts
-   * @param {(message: string) => void} onSignOut
+   * @param {(message: string, forbidden?: boolean) => void} onSignOut  `forbidden`: the message is a 403's
    */
   constructor(token, parts, onSignOut) {
     this.token = token;
@@ -129,12 +129,10 @@ export class AdminConsole {
     this.parts.updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
   }
 
-  /** @param {string} text */
+  /** The role may not use the console: say so, and hand back to the page's sign-in form. @param {string} text */
   forbidden(text) {
     this.stop();
-    this.parts.forbidden.textContent = text;
-    this.parts.forbidden.hidden = false;
-    this.parts.console.hidden = true;
+    this.onSignOut(text, true);
   }
 
   /** @param {Json} status */

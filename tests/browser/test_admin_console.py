@@ -363,3 +363,21 @@ async def test_two_instances_are_shown_side_by_side(
             await page.locator("[data-testid=delivery-row][data-refused=true]").first.wait_for(
                 timeout=WAIT_MS
             )
+
+
+async def test_a_token_not_allowed_leaves_the_sign_in_form_for_another(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """After "Not allowed", the form takes an admin token; the refused token is not kept in the tab."""
+    port = free_port()
+    settings = write_config(tmp_path / "screenpop.yaml", console_config(tmp_path, port))
+    async with (
+        screenpop_on(settings) as base,
+        console(chromium, base, token_for(settings, "agent-1")) as page,
+    ):
+        await page.locator("[data-testid=forbidden]").wait_for(timeout=WAIT_MS)
+        assert await page.evaluate("sessionStorage.length") == 0
+        await page.locator("[data-testid=token-input]").fill(token_for(settings, "it-1"))
+        await page.locator("[data-testid=token-input]").press("Enter")
+        await live(page)
+        assert await page.locator("[data-testid=forbidden]").is_hidden()
