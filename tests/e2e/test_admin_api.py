@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import jwt
 import pytest
 
 from screenpop.config import Settings, settings_from_mapping
@@ -210,3 +212,31 @@ async def test_a_call_id_holding_the_callers_number_is_listed_without_it(store_u
     assert status == 200
     shown = [d["call_id"] for d in reversed(listed["deliveries"])]
     assert shown == ["[digits]", "q-[digits]-b", "[digits]", sid]
+
+
+async def test_expired_forged_and_unsigned_tokens_and_foreign_origins_get_nothing(store_url: str) -> None:
+    """Expired, wrong-secret and ``alg: none`` tokens: 401 on every admin endpoint; no CORS to a stranger."""
+    settings = _settings(store_url)
+    now = int(time.time())
+    refused = {
+        "expired": token_for(settings, "it-1", expires_in_s=-5),
+        "forged": jwt.encode({"sub": "it-1", "exp": now + 600}, "not-" + SECRET, algorithm="HS256"),
+        "unsigned": jwt.encode(
+            {"sub": "it-1", "role": "supervisor", "exp": now + 600}, None, algorithm="none"
+        ),
+    }
+    admin = token_for(settings, "it-1")
+    stranger = {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+    async with running(settings) as base:
+        for name, token in refused.items():
+            for method, path in [*(("GET", p) for p in ADMIN_PATHS), ("POST", "/api/admin/reload")]:
+                status, body = await api(base, method, path, token)
+                assert (status, body["error"]["code"]) == (401, "unauthorized"), (name, path)
+        async with aiohttp.ClientSession() as session:
+            for method in ("OPTIONS", "GET"):
+                async with session.request(
+                    method,
+                    f"{base}/api/admin/status",
+                    headers={**stranger, "Authorization": f"Bearer {admin}"},
+                ) as reply:
+                    assert "Access-Control-Allow-Origin" not in reply.headers, method
