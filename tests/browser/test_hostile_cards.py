@@ -32,7 +32,8 @@ from tests.support.tokens import token_for
 pytestmark = pytest.mark.browser
 
 HOSTILE = '<img src=x onerror="window.__ran++"></script><script>window.__ran++</script>'
-RTL = "\u202eعميل مهم שלום"
+BIDI = "\u202e"
+RTL = BIDI + "عميل مهم שלום"
 SECTIONS = 50
 LONG = 5000
 TALLEST_VALUE_PX = 200
@@ -120,3 +121,41 @@ async def test_a_huge_hostile_card_runs_nothing_and_keeps_its_buttons_in_reach(
             f"{card('huge')} [data-section=s02] [data-field=amount] [data-testid=field-value]"
         )
         assert await amount.inner_text() == "1234.50"
+
+
+async def test_hostile_notes_show_as_text_in_the_next_history_and_a_hand_off(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """A note and a disposition of markup and a bidi override: shown as text later, nothing runs."""
+    port = free_port()
+    settings = hostile_settings(tmp_path, port)
+    note = f"{RTL} {HOSTILE} javascript:window.__ran++"
+    async with screenpop_on(settings) as base:
+        page = await chromium.new_page()
+        await page.add_init_script(HOOK)
+        await open_agent_page(page, base, token_for(settings, "agent-1"))
+        await ring(base, "n-1", ADA, agent="agent-1")
+        await ring(base, "n-1", ADA, event="answered", agent="agent-1")
+        form = page.locator(card("n-1") + " [data-testid=notes-form]")
+        await form.wait_for(timeout=WAIT_MS)
+        await form.locator("[data-testid=disposition]").fill("<b>x</b>" + BIDI)
+        await form.locator("[data-testid=notes]").fill(note)
+        await form.locator("[data-testid=save-notes]").click()
+        await form.locator("[data-testid=notes-status][data-state=saved]").wait_for(timeout=WAIT_MS)
+        other = await chromium.new_page()
+        await other.add_init_script(HOOK)
+        await open_agent_page(other, base, token_for(settings, "agent-2"))
+        await ring(base, "n-1", ADA, event="transferred", agent="agent-2")
+        handed = other.locator(card("n-1") + " [data-testid=handoff-note]")
+        await handed.wait_for(timeout=WAIT_MS)
+        handed_text = await handed.inner_text()
+        assert HOSTILE in handed_text and BIDI not in handed_text, handed_text
+        assert await other.evaluate("window.__ran") == 0
+        assert (await other.evaluate(MEASURE, "n-1"))["markup"] == 0
+        await ring(base, "n-2", ADA, agent="agent-1")
+        item = page.locator(card("n-2") + " [data-testid=history] [data-testid=history-item]")
+        await item.first.wait_for(timeout=WAIT_MS)
+        shown = await item.first.inner_text()
+        assert HOSTILE in shown and BIDI not in shown, shown
+        assert await page.evaluate("window.__ran") == 0
+        assert (await page.evaluate(MEASURE, "n-2"))["markup"] == 0
