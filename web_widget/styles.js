@@ -208,7 +208,7 @@ a { color: var(--sp-accent); }
 .field dd { font-weight: 600; font-variant-numeric: tabular-nums; }
 /* A source's 5,000-character value scrolls in a box of its own (Chromium lets the keyboard reach a
    scroller): unbounded, one field pushed the card's notes and buttons thousands of pixels away. */
-.field dd, table.rows .cell, .caller-name, .attribute dd { max-height: 8.5em; overflow-y: auto; }
+.field dd, table.rows .cell, .caller-name, .caller-meta, .attribute dd, .history-notes, .handoff-text { max-height: 8.5em; overflow-y: auto; }
 .caller-name { max-height: 3.6em; }
 .table-wrap { overflow-x: auto; margin-top: 4px; }
 table.rows { border-collapse: collapse; width: 100%; font-size: 12px; }

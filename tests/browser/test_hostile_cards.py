@@ -44,7 +44,8 @@ HOOK = "window.__ran = 0; window.alert = window.confirm = window.prompt = () => 
 MEASURE = """(callId) => {
   const root = document.querySelector("screenpop-card").shadowRoot;
   const card = root.querySelector(`[data-testid=card][data-call-id="${callId}"]`);
-  const values = [...card.querySelectorAll("[data-testid=field-value], td[data-field] > *, td[data-field]")];
+  const values = [...card.querySelectorAll(
+    "[data-testid=field-value], td[data-field], [data-testid^=caller-], .history-notes, .handoff-text")];
   const words = [];
   const walker = document.createTreeWalker(card, NodeFilter.SHOW_TEXT);
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
@@ -105,7 +106,7 @@ async def test_a_huge_hostile_card_runs_nothing_and_keeps_its_buttons_in_reach(
         await page.set_viewport_size({"width": 1280, "height": 800})
         await page.add_init_script(HOOK)
         await open_agent_page(page, base, token_for(settings, "agent-1"))
-        await ring(base, "huge", ADA, agent="agent-1", caller_name=RTL + HOSTILE)
+        await ring(base, "huge", ADA, agent="agent-1", caller_name=RTL + HOSTILE + "N" * LONG * 4)
         await complete_card(page, "huge")
         measured = await page.evaluate(MEASURE, "huge")
         assert await page.evaluate("window.__ran") == 0
@@ -129,7 +130,7 @@ async def test_hostile_notes_show_as_text_in_the_next_history_and_a_hand_off(
     """A note and a disposition of markup and a bidi override: shown as text later, nothing runs."""
     port = free_port()
     settings = hostile_settings(tmp_path, port)
-    note = f"{RTL} {HOSTILE} javascript:window.__ran++"
+    note = f"{RTL} {HOSTILE} javascript:window.__ran++ {'n' * 3800}"
     async with screenpop_on(settings) as base:
         page = await chromium.new_page()
         await page.add_init_script(HOOK)
@@ -151,11 +152,13 @@ async def test_hostile_notes_show_as_text_in_the_next_history_and_a_hand_off(
         handed_text = await handed.inner_text()
         assert HOSTILE in handed_text and BIDI not in handed_text, handed_text
         assert await other.evaluate("window.__ran") == 0
-        assert (await other.evaluate(MEASURE, "n-1"))["markup"] == 0
+        measured = await other.evaluate(MEASURE, "n-1")
+        assert measured["markup"] == 0 and measured["tallest"] <= TALLEST_VALUE_PX, measured
         await ring(base, "n-2", ADA, agent="agent-1")
         item = page.locator(card("n-2") + " [data-testid=history] [data-testid=history-item]")
         await item.first.wait_for(timeout=WAIT_MS)
         shown = await item.first.inner_text()
         assert HOSTILE in shown and BIDI not in shown, shown
         assert await page.evaluate("window.__ran") == 0
-        assert (await page.evaluate(MEASURE, "n-2"))["markup"] == 0
+        measured = await page.evaluate(MEASURE, "n-2")
+        assert measured["markup"] == 0 and measured["tallest"] <= TALLEST_VALUE_PX, measured
