@@ -7,6 +7,7 @@
 
 export const REFRESH_MS = 2000;
 export const DELIVERIES_SHOWN = 50;
+export const MAX_LOOKUP_PATH = 8000;
 
 /** A request's outcome for a person: 401 asks for a new token, 403 says the role is not allowed. */
 export const NOT_ALLOWED = "Not allowed: this token's role lacks `admin: true`. Sign in with an IT (admin) token.";
@@ -200,7 +201,10 @@ export function lookupPath(number, role, attributes) {
     params.set(`attr_${text.slice(0, at).trim()}`, text.slice(at + 1).trim());
   }
   if (!number.trim()) return { path: "", error: "Type a phone number to look up." };
-  return { path: `/api/lookup?${params}`, error: null };
+  const path = `/api/lookup?${params}`;
+  // the server reads a request line of 8 kB at most and answers a longer one "malformed HTTP request"
+  if (path.length > MAX_LOOKUP_PATH) return { path: "", error: `The number and attributes are too long for one lookup (${path.length} characters once encoded; at most ${MAX_LOOKUP_PATH}).` };
+  return { path, error: null };
 }
 
 /**

@@ -109,7 +109,15 @@ async def test_hostile_text_everywhere_in_the_console_is_shown_as_text(
 
 @pytest.mark.parametrize(
     "number",
-    ["<script>alert(1)</script>", "javascript:alert(1)", "%00", "9" * 400, BIDI + "4155550132", "abc"],
+    [
+        "<script>alert(1)</script>",
+        "javascript:alert(1)",
+        "%00",
+        "9" * 400,
+        BIDI + "4155550132",
+        "abc",
+        "<" * 3000,
+    ],
 )
 async def test_a_test_lookup_of_a_hostile_number_says_why_in_a_sentence(
     chromium: BrowserContext, tmp_path: Path, number: str
@@ -133,4 +141,4 @@ async def test_a_test_lookup_of_a_hostile_number_says_why_in_a_sentence(
         assert "Traceback" not in text and "Error:" not in text and BIDI not in text
         if await page.locator("[data-testid=lookup-error]").count():
             error = await page.locator("[data-testid=lookup-error]").inner_text()
-            assert error.endswith("is not a phone number"), error
+            assert error.endswith("is not a phone number") or "too long for one lookup" in error, error

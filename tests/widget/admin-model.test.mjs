@@ -129,6 +129,13 @@ describe("the test lookup", () => {
     assert.match(lookupPath("1", "", "justakey").error || "", /key=value/);
   });
 
+  test("a lookup longer than the server's request line is said, not sent", () => {
+    const long = lookupPath("+14155550132", "", `note=${"<b>".repeat(1200)}`);
+    assert.equal(long.path, "");
+    assert.match(long.error || "", /too long for one lookup \(\d+ characters once encoded; at most 8000\)/);
+    assert.ok(lookupPath("+14155550132", "", `note=${"x".repeat(7900)}`).path);
+  });
+
   test("a trace entry reads like the CLI's: headline, why, steps, notes", () => {
     const view = traceView("credit", {
       kind: "sql",
