@@ -381,3 +381,47 @@ async def test_a_token_not_allowed_leaves_the_sign_in_form_for_another(
         await page.locator("[data-testid=token-input]").press("Enter")
         await live(page)
         assert await page.locator("[data-testid=forbidden]").is_hidden()
+
+
+async def test_two_consoles_reloading_at_once_apply_the_file_once_each_in_turn(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """Two tabs reload at once: one adds the connector, the other finds it there; a bad file: both refused."""
+    port = free_port()
+    config_path = tmp_path / "screenpop.yaml"
+    config = console_config(tmp_path, port)
+    settings = write_config(config_path, config)
+    admin = token_for(settings, "it-1")
+    async with (
+        screenpop_on(settings) as base,
+        console(chromium, base, admin) as one,
+        console(chromium, base, admin) as two,
+    ):
+        await live(one)
+        await live(two)
+        orders = {
+            "name": "orders",
+            "kind": "sql",
+            "url": config["connectors"][0]["url"],
+            "query": "SELECT 1 AS n",
+        }
+        write_config(config_path, {**config, "connectors": [*config["connectors"], orders]})
+        await asyncio.gather(one.click("[data-testid=reload]"), two.click("[data-testid=reload]"))
+        said = []
+        for page in (one, two):
+            result = page.locator("[data-testid=reload-result][data-state=ok]")
+            await result.wait_for(timeout=WAIT_MS)
+            said.append(await result.inner_text())
+        assert sorted("added orders" in s for s in said) == [False, True], said
+        assert sorted(s.split(")")[0] for s in said) == ["Reloaded (generation 2", "Reloaded (generation 3"]
+        await one.wait_for_selector("[data-testid=connector-row][data-connector=orders]", timeout=WAIT_MS)
+        assert await one.locator("[data-testid=connector-row]").count() == 3
+
+        config_path.write_text("connectors: [unclosed\n")
+        await asyncio.gather(one.click("[data-testid=reload]"), two.click("[data-testid=reload]"))
+        for page in (one, two):
+            error = page.locator("[data-testid=reload-result][data-state=error]")
+            await error.wait_for(timeout=WAIT_MS)
+            assert "the running config stays" in await error.inner_text()
+        status, body = await api(base, "GET", "/api/admin/status", admin)
+        assert status == 200 and sorted(body["connectors"]) == ["accounting", "credit", "orders"]
