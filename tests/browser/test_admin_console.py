@@ -425,3 +425,19 @@ async def test_two_consoles_reloading_at_once_apply_the_file_once_each_in_turn(
             assert "the running config stays" in await error.inner_text()
         status, body = await api(base, "GET", "/api/admin/status", admin)
         assert status == 200 and sorted(body["connectors"]) == ["accounting", "credit", "orders"]
+
+
+async def test_an_expired_token_asks_to_sign_in_and_is_forgotten(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """An expired admin token: the sign-in form says why, no console shows, the tab keeps no token."""
+    port = free_port()
+    settings = write_config(tmp_path / "screenpop.yaml", console_config(tmp_path, port))
+    expired = token_for(settings, "it-1", expires_in_s=-5)
+    async with screenpop_on(settings) as base, console(chromium, base, expired) as page:
+        error = page.locator("[data-testid=signin-error]")
+        await error.wait_for(timeout=WAIT_MS)
+        assert "did not accept that token" in await error.inner_text()
+        assert await page.locator("#console").is_hidden()
+        assert await page.locator("[data-testid=connector-row]").count() == 0
+        assert await page.evaluate("sessionStorage.length") == 0
