@@ -252,9 +252,19 @@ function sectionBody(name, meta, data, fmt, state) {
 
 const ROWS_SHOWN = 5;
 
-/** @param {string} name @param {SectionMeta|null} meta @param {Record<string, unknown>[]} items @param {Formatter} fmt @param {SectionState} state */
-function rowsTable(name, meta, items, fmt, state) {
-  if (!items.length) return h("p", { class: "muted", text: "No rows" });
+/**
+ * A row as the table reads it: an object as it is; anything else a source put in `items` (a string,
+ * a number, a list, null) as its one `value`, not a column per character or index.
+ * @param {unknown} item @returns {Record<string, unknown>}
+ */
+function asRow(item) {
+  return item !== null && typeof item === "object" && !Array.isArray(item) ? /** @type {Record<string, unknown>} */ (item) : { value: item };
+}
+
+/** @param {string} name @param {SectionMeta|null} meta @param {unknown[]} sent @param {Formatter} fmt @param {SectionState} state */
+function rowsTable(name, meta, sent, fmt, state) {
+  if (!sent.length) return h("p", { class: "muted", text: "No rows" });
+  const items = sent.map(asRow);
   const fields = fieldList(meta, items);
   const expanded = state.expanded.has(name);
   const shown = expanded ? items : items.slice(0, ROWS_SHOWN);

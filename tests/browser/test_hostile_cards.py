@@ -162,3 +162,35 @@ async def test_hostile_notes_show_as_text_in_the_next_history_and_a_hand_off(
         assert await page.evaluate("window.__ran") == 0
         measured = await page.evaluate(MEASURE, "n-2")
         assert measured["markup"] == 0 and measured["tallest"] <= TALLEST_VALUE_PX, measured
+
+
+async def test_rows_that_are_not_objects_show_as_one_value_each(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """`items` of strings, nulls, numbers and lists: one value per row, never a column per character."""
+    port = free_port()
+    items = {"strs": ["alpha", "beta"], "mixed": [None, 5, [1, 2], {"sku": "P-1"}]}
+    connectors = [{"name": n, "kind": SCRIPTED, "rows": {ADA: {"items": v}}} for n, v in items.items()]
+    config = service_config(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", port, connectors=connectors)
+    settings = settings_of(config)
+    async with screenpop_on(settings) as base:
+        page = await chromium.new_page()
+        await open_agent_page(page, base, token_for(settings, "agent-1"))
+        await ring(base, "rows", ADA, agent="agent-1")
+        await complete_card(page, "rows")
+
+        async def table(name: str) -> list[list[str]]:
+            rows = page.locator(f"{card('rows')} [data-section={name}] tr")
+            return [
+                [c.strip() for c in await rows.nth(i).locator("th, td").all_inner_texts()]
+                for i in range(await rows.count())
+            ]
+
+        assert await table("strs") == [["Value"], ["alpha"], ["beta"]]
+        assert await table("mixed") == [
+            ["Value", "Sku"],
+            ["—", "—"],
+            ["5", "—"],
+            ["[1,2]", "—"],
+            ["—", "P-1"],
+        ]
