@@ -240,3 +240,28 @@ async def test_expired_forged_and_unsigned_tokens_and_foreign_origins_get_nothin
                     headers={**stranger, "Authorization": f"Bearer {admin}"},
                 ) as reply:
                     assert "Access-Control-Allow-Origin" not in reply.headers, method
+
+
+ODD_SEPARATORS = [
+    "415 - 555 - 0132",
+    "415/555/0132",
+    "415_555_0132",
+    "415,555,0132",
+    "415 \u2013 555 \u2013 0132",
+    "415 . 555 . 0132",
+]
+
+
+async def test_a_refusal_quoting_a_number_with_odd_separators_does_not_show_it(store_url: str) -> None:
+    """A number sent as the event name, written with slashes, dashes or commas: masked in every reason."""
+    settings = _settings(store_url)
+    admin = token_for(settings, "it-1")
+    async with running(settings) as base:
+        for written in ODD_SEPARATORS:
+            body = json.dumps({"event": written, "call_id": "c-odd", "from": ADA}).encode()
+            assert (await post_event(base, body))[0] == 400
+        answers = [await api(base, "GET", path, admin) for path in ADMIN_PATHS]
+    reasons = [d["reason"] for d in answers[1][1]["deliveries"]]
+    assert len(reasons) == len(ODD_SEPARATORS) and all(r.startswith("body: ") for r in reasons)
+    digits = "".join(ch for ch in json.dumps(answers) if ch.isdigit())
+    assert "4155550132" not in digits, reasons
