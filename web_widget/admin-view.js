@@ -175,7 +175,7 @@ export class AdminConsole {
         h("th", { scope: "row", text: p.name }),
         h("td", { class: "num", "data-testid": "provider-accepted", text: String(p.accepted) }),
         h("td", { class: `num ${p.refused ? "bad" : ""}`, "data-testid": "provider-refused", text: String(p.refused) }),
-        h("td", { "data-testid": "provider-last-refusal", text: p.last ? `${p.last.reason || p.last.code} (${shortTime(p.last.at)})` : "—" }),
+        h("td", { class: "free", "data-testid": "provider-last-refusal", text: p.last ? `${p.last.reason || p.last.code} (${shortTime(p.last.at)})` : "—" }),
       ),
     );
     const head = h("tr", null, ...["Provider", "Accepted", "Refused", "Last refusal: why"].map((t) => h("th", { scope: "col", text: t })));
@@ -190,12 +190,12 @@ export class AdminConsole {
       return h(
         "tr",
         { "data-testid": "delivery-row", "data-refused": r.refused ? "true" : "false", class: r.refused ? "bad" : "" },
-        h("td", { text: r.at }),
-        h("td", { text: r.provider }),
+        h("td", { class: "when", text: r.at }),
+        h("td", { class: "free", text: r.provider }),
         h("td", { class: "num", text: r.status }),
         h("td", { text: r.code }),
-        h("td", { "data-testid": "delivery-reason", text: r.reason || "—" }),
-        h("td", { text: r.call || "—" }),
+        h("td", { class: "free", "data-testid": "delivery-reason", text: r.reason || "—" }),
+        h("td", { class: "free", text: r.call || "—" }),
       );
     });
     this.parts.deliveries.replaceChildren(rows.length ? h("table", { class: "grid" }, h("thead", null, head), h("tbody", null, ...rows)) : h("p", { class: "muted", text: "No webhook delivery yet." }));

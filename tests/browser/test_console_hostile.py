@@ -142,3 +142,38 @@ async def test_a_test_lookup_of_a_hostile_number_says_why_in_a_sentence(
         if await page.locator("[data-testid=lookup-error]").count():
             error = await page.locator("[data-testid=lookup-error]").inner_text()
             assert error.endswith("is not a phone number") or "too long for one lookup" in error, error
+
+
+async def test_one_long_word_from_outside_keeps_every_box_within_the_page(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """A 300-character error, refusal reason and call id: at 1280 px no box scrolls sideways."""
+    port = free_port()
+    config = hostile_config(port, tmp_path / "store.db")
+    config["connectors"][1]["fail"] = "E" * 300
+    config_path = tmp_path / "screenpop.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    settings = load_settings(config_path, environ={})
+    admin = token_for(settings, "it-1")
+    async with screenpop_on(settings) as base:
+        assert (await api(base, "GET", f"/api/lookup?number={quote(ADA)}", admin))[0] == 200
+        assert (await post_event(base, event_body("C" * 160)))[0] == 202
+        assert (
+            await post_event(base, json.dumps({"event": "Z" * 300, "call_id": "c", "from": ADA}).encode())
+        )[0] == 400
+        page = await chromium.new_page()
+        await page.set_viewport_size({"width": 1280, "height": 900})
+        await page.goto(f"{base}/admin#token={admin}")
+        await page.wait_for_selector("[data-testid=delivery-row] >> nth=1", timeout=WAIT_MS)
+        await page.wait_for_selector("[data-testid=connector-last-error]", timeout=WAIT_MS)
+        boxes = await page.evaluate(
+            """() => [...document.querySelectorAll("section.box")]
+                 .map((b) => b.scrollWidth - b.clientWidth)"""
+        )
+        assert max(boxes) <= 0, boxes
+        counts = page.locator(
+            "[data-testid=connector-row][data-connector=broken] [data-testid=connector-counts]"
+        )
+        assert await counts.is_visible()
+        box = await counts.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1280
