@@ -27,6 +27,19 @@ export function plainText(value) {
   return String(value ?? "").replace(UNSHOWABLE, "");
 }
 
+/** A JWT is three base64url parts joined by dots; a paste may bring a space, a line break or a "…". */
+const TOKEN = /^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]*)*$/;
+
+/**
+ * Why `token` cannot be one, or null.  Checked before it goes into a header: `fetch` refuses a
+ * header with a character outside Latin-1, and the page would only say the server cannot be reached.
+ * @param {string} token
+ */
+export function tokenProblem(token) {
+  if (TOKEN.test(token)) return null;
+  return "That is not a token: it holds a space, a line break or a character a token never has (a “…” from a copy?). Paste it again.";
+}
+
 /**
  * What a failed answer means on this page.
  * @param {number} status @param {Json|null} body

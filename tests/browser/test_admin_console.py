@@ -441,3 +441,21 @@ async def test_an_expired_token_asks_to_sign_in_and_is_forgotten(
         assert await page.locator("#console").is_hidden()
         assert await page.locator("[data-testid=connector-row]").count() == 0
         assert await page.evaluate("sessionStorage.length") == 0
+
+
+async def test_a_pasted_token_with_a_stray_character_is_refused_in_words(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """A token pasted with a trailing "…": the form says it is not a token, not that the server is down."""
+    port = free_port()
+    settings = write_config(tmp_path / "screenpop.yaml", console_config(tmp_path, port))
+    async with screenpop_on(settings) as base:
+        page = await chromium.new_page()
+        await page.goto(f"{base}/admin")
+        await page.locator("[data-testid=token-input]").fill(token_for(settings, "it-1") + "\u2026")
+        await page.locator("[data-testid=token-input]").press("Enter")
+        error = page.locator("[data-testid=signin-error]")
+        await error.wait_for(timeout=WAIT_MS)
+        assert "not a token" in await error.inner_text()
+        assert await page.locator("#console").is_hidden()
+        assert await page.evaluate("sessionStorage.length") == 0

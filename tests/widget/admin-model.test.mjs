@@ -18,6 +18,7 @@ import {
   providerRows,
   queueRows,
   reloadText,
+  tokenProblem,
   traceView,
 } from "../../web_widget/admin-model.js";
 
@@ -204,5 +205,14 @@ describe("refreshing by itself", () => {
     assert.equal(ticks, 3);
     poller.stop();
     assert.equal(env.timers.size, 0);
+  });
+});
+
+describe("a pasted token", () => {
+  test("a JWT passes; a space, a line break or a character outside base64url is said before any request", () => {
+    assert.equal(tokenProblem("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJpdC0xIn0.c2lnbmF0dXJl_-"), null);
+    for (const bad of ["abc def", "abc\ndef", "eyJ.eyJ.sig\u2026", "tok\u202e", "", "Bearer x"]) {
+      assert.match(tokenProblem(bad) || "", /not a token/, JSON.stringify(bad));
+    }
   });
 });
