@@ -122,7 +122,9 @@ def _clean_mapping(value: Mapping[Any, Any]) -> dict[Any, Any]:
 
 
 _URL_CREDENTIALS = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*):[^@\s/]*@")
-_DIGIT_RUN = re.compile(r"\+?\d(?:[\s().-]{0,2}\d){5,}")
+# Between two digits of one number: up to 3 of space, ( ) . - / _ , and the Unicode dashes, the ways
+# people and phone systems write numbers ("415 - 555 - 0132", "415/555/0132", "415_555_0132").
+_DIGIT_RUN = re.compile(r"\+?\d(?:[\s().\-/_,\u2010-\u2015\u2212]{0,3}\d){5,}")
 MASKED = "***"
 DIGITS_MASKED = "[digits]"
 MIN_SECRET_CHARS = 4
@@ -135,9 +137,10 @@ def redact(text: str, secrets: tuple[str, ...] = (), limit: int = 200) -> str:
     given: a URL with its password, a token, the number it looked up.  The
     password of any ``scheme://user:password@`` is masked, each of
     ``secrets`` (values from the config) is masked, and every run of six
-    digits or more (a phone number, a card number, with or without spaces or
-    dashes) becomes ``[digits]``; shorter runs (a port, a timeout in ms, an
-    HTTP status) stay readable.
+    digits or more (a phone number, a card number, written with spaces,
+    dashes, dots, slashes, underscores or commas between its digits) becomes
+    ``[digits]``; shorter runs (a port, a timeout in ms, an HTTP status) stay
+    readable.
     """
     line = clean_line(text) or ""
     line = _URL_CREDENTIALS.sub(rf"\1:{MASKED}@", line)

@@ -7,10 +7,38 @@
 
 export const REFRESH_MS = 2000;
 export const DELIVERIES_SHOWN = 50;
+export const MAX_LOOKUP_PATH = 8000;
 
 /** A request's outcome for a person: 401 asks for a new token, 403 says the role is not allowed. */
 export const NOT_ALLOWED = "Not allowed: this token's role lacks `admin: true`. Sign in with an IT (admin) token.";
 export const SIGNED_OUT = "The server did not accept that token (expired or not valid). Paste a new one.";
+
+// Control characters and the bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069):
+// shown as they are, one U+202E in a connector's error would print the rest of the line backwards.
+// Line breaks and tabs stay (a trace's JSON rows are laid out on lines).
+const UNSHOWABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from a source the server did not clean (a trace's raw rows and errors, a config file's path)
+ * as this page shows it: without control or bidi-override characters.
+ * @param {unknown} value
+ */
+export function plainText(value) {
+  return String(value ?? "").replace(UNSHOWABLE, "");
+}
+
+/** A JWT is three base64url parts joined by dots; a paste may bring a space, a line break or a "…". */
+const TOKEN = /^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]*)*$/;
+
+/**
+ * Why `token` cannot be one, or null.  Checked before it goes into a header: `fetch` refuses a
+ * header with a character outside Latin-1, and the page would only say the server cannot be reached.
+ * @param {string} token
+ */
+export function tokenProblem(token) {
+  if (TOKEN.test(token)) return null;
+  return "That is not a token: it holds a space, a line break or a character a token never has (a “…” from a copy?). Paste it again.";
+}
 
 /**
  * What a failed answer means on this page.
@@ -131,7 +159,7 @@ export function queueRows(views) {
   queues.sort();
   return queues.map((queue) => {
     const counts = views.map(([, view]) => Number((view.agents_by_queue || {})[queue]) || 0);
-    return { queue, counts, total: counts.reduce((a, b) => a + b, 0) };
+    return { queue, label: plainText(queue), counts, total: counts.reduce((a, b) => a + b, 0) };
   });
 }
 
@@ -186,7 +214,10 @@ export function lookupPath(number, role, attributes) {
     params.set(`attr_${text.slice(0, at).trim()}`, text.slice(at + 1).trim());
   }
   if (!number.trim()) return { path: "", error: "Type a phone number to look up." };
-  return { path: `/api/lookup?${params}`, error: null };
+  const path = `/api/lookup?${params}`;
+  // the server reads a request line of 8 kB at most and answers a longer one "malformed HTTP request"
+  if (path.length > MAX_LOOKUP_PATH) return { path: "", error: `The number and attributes are too long for one lookup (${path.length} characters once encoded; at most ${MAX_LOOKUP_PATH}).` };
+  return { path, error: null };
 }
 
 /**
@@ -198,14 +229,14 @@ export function lookupPath(number, role, attributes) {
 export function traceView(name, entry) {
   const took = typeof entry.elapsed_ms === "number" ? ` · ${entry.elapsed_ms} ms` : "";
   const steps = (entry.steps || []).map((/** @type {Json} */ step) => ({
-    title: `${step.what} (${step.elapsed_ms === null || step.elapsed_ms === undefined ? "no answer" : msText(step.elapsed_ms)})`,
-    lines: stepLines(step),
+    title: plainText(`${step.what} (${step.elapsed_ms === null || step.elapsed_ms === undefined ? "no answer" : msText(step.elapsed_ms)})`),
+    lines: stepLines(step).map(plainText),
   }));
   return {
-    headline: `${name} (${entry.kind || "?"}): ${entry.status}${took}`,
-    why: entry.why || null,
+    headline: plainText(`${name} (${entry.kind || "?"}): ${entry.status}${took}`),
+    why: entry.why ? plainText(entry.why) : null,
     steps,
-    notes: Array.isArray(entry.notes) ? entry.notes.map(String).filter((n) => !String(entry.why || "").includes(n)) : [],
+    notes: Array.isArray(entry.notes) ? entry.notes.map(plainText).filter((n) => !plainText(entry.why).includes(n)) : [],
   };
 }
 

@@ -15,6 +15,7 @@ import {
   latencyScale,
   lookupPath,
   msText,
+  plainText,
   Poller,
   providerRows,
   queueRows,
@@ -32,13 +33,13 @@ import { applyStyles } from "./styles.js";
 
 /**
  * The console for one admin token: polls the status and deliveries, runs test lookups and reloads.
- * `parts` are the page's fixed containers (by id); `onSignOut` is called on a 401 or "Sign out".
+ * `parts` are the page's fixed containers (by id); `onSignOut` is called on a 401, a 403 or "Sign out".
  */
 export class AdminConsole {
   /**
    * @param {string} token
    * @param {Record<string, HTMLElement>} parts
-   * @param {(message: string) => void} onSignOut
+   * @param {(message: string, forbidden?: boolean) => void} onSignOut  `forbidden`: the message is a 403's
    */
   constructor(token, parts, onSignOut) {
     this.token = token;
@@ -128,12 +129,10 @@ export class AdminConsole {
     this.parts.updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
   }
 
-  /** @param {string} text */
+  /** The role may not use the console: say so, and hand back to the page's sign-in form. @param {string} text */
   forbidden(text) {
     this.stop();
-    this.parts.forbidden.textContent = text;
-    this.parts.forbidden.hidden = false;
-    this.parts.console.hidden = true;
+    this.onSignOut(text, true);
   }
 
   /** @param {Json} status */
@@ -143,7 +142,7 @@ export class AdminConsole {
     const several = views.length > 1;
     this.parts.instances.textContent = several ? `${views.length} instances: ${names.join(", ")}` : `Instance ${names[0]}`;
     const config = status.config || {};
-    this.parts.config.textContent = `Config ${config.source || "?"} loaded ${config.loaded_at || "?"}`;
+    this.parts.config.textContent = plainText(`Config ${config.source || "?"} loaded ${config.loaded_at || "?"}`);
     this.drawConnectors(views);
     this.drawProviders(views);
     this.drawAgents(views);
@@ -176,7 +175,7 @@ export class AdminConsole {
         h("th", { scope: "row", text: p.name }),
         h("td", { class: "num", "data-testid": "provider-accepted", text: String(p.accepted) }),
         h("td", { class: `num ${p.refused ? "bad" : ""}`, "data-testid": "provider-refused", text: String(p.refused) }),
-        h("td", { "data-testid": "provider-last-refusal", text: p.last ? `${p.last.reason || p.last.code} (${shortTime(p.last.at)})` : "—" }),
+        h("td", { class: "free", "data-testid": "provider-last-refusal", text: p.last ? `${p.last.reason || p.last.code} (${shortTime(p.last.at)})` : "—" }),
       ),
     );
     const head = h("tr", null, ...["Provider", "Accepted", "Refused", "Last refusal: why"].map((t) => h("th", { scope: "col", text: t })));
@@ -191,12 +190,12 @@ export class AdminConsole {
       return h(
         "tr",
         { "data-testid": "delivery-row", "data-refused": r.refused ? "true" : "false", class: r.refused ? "bad" : "" },
-        h("td", { text: r.at }),
-        h("td", { text: r.provider }),
+        h("td", { class: "when", text: r.at }),
+        h("td", { class: "free", text: r.provider }),
         h("td", { class: "num", text: r.status }),
         h("td", { text: r.code }),
-        h("td", { "data-testid": "delivery-reason", text: r.reason || "—" }),
-        h("td", { text: r.call || "—" }),
+        h("td", { class: "free", "data-testid": "delivery-reason", text: r.reason || "—" }),
+        h("td", { class: "free", text: r.call || "—" }),
       );
     });
     this.parts.deliveries.replaceChildren(rows.length ? h("table", { class: "grid" }, h("thead", null, head), h("tbody", null, ...rows)) : h("p", { class: "muted", text: "No webhook delivery yet." }));
@@ -207,7 +206,7 @@ export class AdminConsole {
     const totals = views.map(([name, v]) => `${views.length > 1 ? `${name}: ` : ""}${Number(v.agents_connected) || 0}`);
     this.parts.agentsTotal.textContent = `Agents connected: ${totals.join(", ")}`;
     const rows = queueRows(views).map((q) =>
-      h("tr", { "data-testid": "queue-row", "data-queue": q.queue }, h("th", { scope: "row", text: q.queue }), h("td", { class: "num", text: String(q.total) })),
+      h("tr", { "data-testid": "queue-row", "data-queue": q.queue }, h("th", { scope: "row", text: q.label }), h("td", { class: "num", text: String(q.total) })),
     );
     this.parts.agents.replaceChildren(rows.length ? h("table", { class: "grid narrow" }, h("thead", null, h("tr", null, h("th", { text: "Queue" }), h("th", { text: "Online" }))), h("tbody", null, ...rows)) : h("p", { class: "muted", text: "No agent online." }));
   }

@@ -52,14 +52,14 @@ export class Formatter {
     const num = typeof value === "number" ? value : typeof value === "string" && value.trim() !== "" ? Number(value) : NaN;
     switch (format) {
       case "number":
-        return Number.isFinite(num) ? this.intl("n", {}).format(num) : String(value);
+        return Number.isFinite(num) ? this.intl("n", {}).format(num) : plain(value);
       case "currency":
         return Number.isFinite(num)
           ? this.intl("n", { style: "currency", currency: (hint && hint.currency) || this.defaultCurrency }).format(num)
-          : String(value);
+          : plain(value);
       case "percent":
         // Ratios, as Intl and spreadsheets do: 0.25 is 25 %.
-        return Number.isFinite(num) ? this.intl("n", { style: "percent", maximumFractionDigits: 1 }).format(num) : String(value);
+        return Number.isFinite(num) ? this.intl("n", { style: "percent", maximumFractionDigits: 1 }).format(num) : plain(value);
       case "date":
         return this.date(value);
       case "datetime":
@@ -72,13 +72,13 @@ export class Formatter {
   /** @param {unknown} value */
   date(value) {
     const d = parseDate(value, true);
-    return d ? this.intl("d", { dateStyle: "medium" }).format(d) : String(value);
+    return d ? this.intl("d", { dateStyle: "medium" }).format(d) : plain(value);
   }
 
   /** @param {unknown} value */
   dateTime(value) {
     const d = parseDate(value, false);
-    return d ? this.intl("d", { dateStyle: "medium", timeStyle: "short" }).format(d) : String(value);
+    return d ? this.intl("d", { dateStyle: "medium", timeStyle: "short" }).format(d) : plain(value);
   }
 
   /**
@@ -108,7 +108,7 @@ export class Formatter {
   }
 }
 
-/** @param {unknown} value */
+/** A value as text: what a hint falls back to when it cannot format it (never "[object Object]"). @param {unknown} value */
 function plain(value) {
   if (typeof value === "boolean") return value ? "Yes" : "No";
   if (typeof value === "object") return JSON.stringify(value);

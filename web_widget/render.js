@@ -222,7 +222,9 @@ export function renderSection(name, meta, section, fmt, state) {
 function statusChip(status, section) {
   const chip = h("span", { class: `chip ${status}`, "data-testid": "section-status" });
   if (status === "pending") chip.append(h("span", { class: "spinner", "aria-hidden": "true" }));
-  chip.append(STATUS_TEXT[status] || status);
+  // its own box that never shrinks: the page-wide `overflow-wrap: anywhere` would let a long error
+  // beside it squeeze the word to a letter a line
+  chip.append(h("span", { class: "status-word", text: STATUS_TEXT[status] || status }));
   if (status === "error" && section && section.error) {
     chip.append(h("span", { class: "error-text", "data-testid": "section-error", text: `: ${String(section.error).slice(0, 160)}` }));
   }
@@ -250,9 +252,19 @@ function sectionBody(name, meta, data, fmt, state) {
 
 const ROWS_SHOWN = 5;
 
-/** @param {string} name @param {SectionMeta|null} meta @param {Record<string, unknown>[]} items @param {Formatter} fmt @param {SectionState} state */
-function rowsTable(name, meta, items, fmt, state) {
-  if (!items.length) return h("p", { class: "muted", text: "No rows" });
+/**
+ * A row as the table reads it: an object as it is; anything else a source put in `items` (a string,
+ * a number, a list, null) as its one `value`, not a column per character or index.
+ * @param {unknown} item @returns {Record<string, unknown>}
+ */
+function asRow(item) {
+  return item !== null && typeof item === "object" && !Array.isArray(item) ? /** @type {Record<string, unknown>} */ (item) : { value: item };
+}
+
+/** @param {string} name @param {SectionMeta|null} meta @param {unknown[]} sent @param {Formatter} fmt @param {SectionState} state */
+function rowsTable(name, meta, sent, fmt, state) {
+  if (!sent.length) return h("p", { class: "muted", text: "No rows" });
+  const items = sent.map(asRow);
   const fields = fieldList(meta, items);
   const expanded = state.expanded.has(name);
   const shown = expanded ? items : items.slice(0, ROWS_SHOWN);
@@ -267,7 +279,7 @@ function rowsTable(name, meta, items, fmt, state) {
         h(
           "tr",
           { "data-testid": "row" },
-          fields.map(([f, hint]) => h("td", { "data-field": f, class: isNumeric(hint) ? "num" : null }, valueNode(row, f, hint, fmt))),
+          fields.map(([f, hint]) => h("td", { "data-field": f, class: isNumeric(hint) ? "num" : null }, h("div", { class: "cell" }, valueNode(row, f, hint, fmt)))),
         ),
       ),
     ),

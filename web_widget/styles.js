@@ -196,6 +196,7 @@ a { color: var(--sp-accent); }
 .chip { font-size: 12px; color: var(--sp-muted); display: inline-flex; align-items: center; }
 .chip .spinner { margin-right: 6px; }
 .chip .error-text { font-weight: 400; }
+.chip .status-word { flex: none; }
 .chip.error, .chip.timeout { color: var(--sp-alert-fg); }
 .spinner {
   width: 12px; height: 12px; border-radius: 50%; border: 2px solid var(--sp-border);
@@ -205,6 +206,10 @@ a { color: var(--sp-accent); }
 .fields { display: grid; grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)); gap: 4px 12px; margin-top: 4px; }
 .field dt { font-size: 11px; color: var(--sp-muted); }
 .field dd { font-weight: 600; font-variant-numeric: tabular-nums; }
+/* A source's 5,000-character value scrolls in a box of its own (Chromium lets the keyboard reach a
+   scroller): unbounded, one field pushed the card's notes and buttons thousands of pixels away. */
+.field dd, table.rows .cell, .caller-name, .caller-meta, .attribute dd, .history-notes, .handoff-text { max-height: 8.5em; overflow-y: auto; }
+.caller-name { max-height: 3.6em; }
 .table-wrap { overflow-x: auto; margin-top: 4px; }
 table.rows { border-collapse: collapse; width: 100%; font-size: 12px; }
 table.rows th { text-align: left; font-weight: 600; color: var(--sp-muted); border-bottom: 1px solid var(--sp-border); padding: 2px 6px 2px 0; white-space: nowrap; }

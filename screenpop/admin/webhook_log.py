@@ -14,6 +14,7 @@ with other instances (``board.AdminBoard``) happens later, in a batch.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ MAX_DELIVERIES = 500
 MAX_NAME_CHARS = 40
 MAX_CALL_ID_CHARS = 160
 MAX_REASON_CHARS = 200
+NUMBER_TAIL_DIGITS = 7
+"""A call id whose digits hold the last 7 digits of a number of its call shows that number."""
+_NOT_DIGIT = re.compile(r"\D")
 UNKNOWN_PROVIDER = "unknown provider"
 
 _CHECK_OF_CODE = {
@@ -57,6 +61,25 @@ def refused_check(code: str, message: str) -> str:
     if "public_url" in lowered or "bodysha256" in lowered:
         return "signature or URL"
     return "signature"
+
+
+def shown_call_id(event: CallEvent) -> str | None:
+    """The call id as the deliveries list shows it: masked where it holds a number of the call.
+
+    A provider's call id is opaque text, but some phone systems build it
+    from the caller's number (``+14155550132``, ``q-4155550132-2``).  Its
+    digit runs are masked only then: a Twilio ``CA…`` id keeps its digits,
+    which IT needs to match the provider's own logs.
+    """
+    call_id = clean_line(event.call_id[:MAX_CALL_ID_CHARS])
+    if call_id is None:
+        return None
+    digits = _NOT_DIGIT.sub("", call_id)
+    numbers = (event.from_raw, event.to, event.forwarded_from)
+    tails = {_NOT_DIGIT.sub("", n)[-NUMBER_TAIL_DIGITS:] for n in numbers if n}
+    if any(len(tail) == NUMBER_TAIL_DIGITS and tail in digits for tail in tails):
+        return redact(call_id, limit=MAX_CALL_ID_CHARS)
+    return call_id
 
 
 def _now_iso() -> str:
@@ -112,7 +135,7 @@ class WebhookLog:
             counts.duplicates += 0 if fresh or not events else 1
         code = "accepted" if fresh else ("duplicate" if events else "ignored")
         first = events[0] if events else None
-        call_id = clean_line(first.call_id[:MAX_CALL_ID_CHARS]) if first else None
+        call_id = shown_call_id(first) if first else None
         event = first.event.value if first else None
         self._add(provider=provider, status=status, code=code, reason=None, call_id=call_id, event=event)
 

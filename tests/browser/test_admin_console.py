@@ -363,3 +363,99 @@ async def test_two_instances_are_shown_side_by_side(
             await page.locator("[data-testid=delivery-row][data-refused=true]").first.wait_for(
                 timeout=WAIT_MS
             )
+
+
+async def test_a_token_not_allowed_leaves_the_sign_in_form_for_another(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """After "Not allowed", the form takes an admin token; the refused token is not kept in the tab."""
+    port = free_port()
+    settings = write_config(tmp_path / "screenpop.yaml", console_config(tmp_path, port))
+    async with (
+        screenpop_on(settings) as base,
+        console(chromium, base, token_for(settings, "agent-1")) as page,
+    ):
+        await page.locator("[data-testid=forbidden]").wait_for(timeout=WAIT_MS)
+        assert await page.evaluate("sessionStorage.length") == 0
+        await page.locator("[data-testid=token-input]").fill(token_for(settings, "it-1"))
+        await page.locator("[data-testid=token-input]").press("Enter")
+        await live(page)
+        assert await page.locator("[data-testid=forbidden]").is_hidden()
+
+
+async def test_two_consoles_reloading_at_once_apply_the_file_once_each_in_turn(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """Two tabs reload at once: one adds the connector, the other finds it there; a bad file: both refused."""
+    port = free_port()
+    config_path = tmp_path / "screenpop.yaml"
+    config = console_config(tmp_path, port)
+    settings = write_config(config_path, config)
+    admin = token_for(settings, "it-1")
+    async with (
+        screenpop_on(settings) as base,
+        console(chromium, base, admin) as one,
+        console(chromium, base, admin) as two,
+    ):
+        await live(one)
+        await live(two)
+        orders = {
+            "name": "orders",
+            "kind": "sql",
+            "url": config["connectors"][0]["url"],
+            "query": "SELECT 1 AS n",
+        }
+        write_config(config_path, {**config, "connectors": [*config["connectors"], orders]})
+        await asyncio.gather(one.click("[data-testid=reload]"), two.click("[data-testid=reload]"))
+        said = []
+        for page in (one, two):
+            result = page.locator("[data-testid=reload-result][data-state=ok]")
+            await result.wait_for(timeout=WAIT_MS)
+            said.append(await result.inner_text())
+        assert sorted("added orders" in s for s in said) == [False, True], said
+        assert sorted(s.split(")")[0] for s in said) == ["Reloaded (generation 2", "Reloaded (generation 3"]
+        await one.wait_for_selector("[data-testid=connector-row][data-connector=orders]", timeout=WAIT_MS)
+        assert await one.locator("[data-testid=connector-row]").count() == 3
+
+        config_path.write_text("connectors: [unclosed\n")
+        await asyncio.gather(one.click("[data-testid=reload]"), two.click("[data-testid=reload]"))
+        for page in (one, two):
+            error = page.locator("[data-testid=reload-result][data-state=error]")
+            await error.wait_for(timeout=WAIT_MS)
+            assert "the running config stays" in await error.inner_text()
+        status, body = await api(base, "GET", "/api/admin/status", admin)
+        assert status == 200 and sorted(body["connectors"]) == ["accounting", "credit", "orders"]
+
+
+async def test_an_expired_token_asks_to_sign_in_and_is_forgotten(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """An expired admin token: the sign-in form says why, no console shows, the tab keeps no token."""
+    port = free_port()
+    settings = write_config(tmp_path / "screenpop.yaml", console_config(tmp_path, port))
+    expired = token_for(settings, "it-1", expires_in_s=-5)
+    async with screenpop_on(settings) as base, console(chromium, base, expired) as page:
+        error = page.locator("[data-testid=signin-error]")
+        await error.wait_for(timeout=WAIT_MS)
+        assert "did not accept that token" in await error.inner_text()
+        assert await page.locator("#console").is_hidden()
+        assert await page.locator("[data-testid=connector-row]").count() == 0
+        assert await page.evaluate("sessionStorage.length") == 0
+
+
+async def test_a_pasted_token_with_a_stray_character_is_refused_in_words(
+    chromium: BrowserContext, tmp_path: Path
+) -> None:
+    """A token pasted with a trailing "…": the form says it is not a token, not that the server is down."""
+    port = free_port()
+    settings = write_config(tmp_path / "screenpop.yaml", console_config(tmp_path, port))
+    async with screenpop_on(settings) as base:
+        page = await chromium.new_page()
+        await page.goto(f"{base}/admin")
+        await page.locator("[data-testid=token-input]").fill(token_for(settings, "it-1") + "\u2026")
+        await page.locator("[data-testid=token-input]").press("Enter")
+        error = page.locator("[data-testid=signin-error]")
+        await error.wait_for(timeout=WAIT_MS)
+        assert "not a token" in await error.inner_text()
+        assert await page.locator("#console").is_hidden()
+        assert await page.evaluate("sessionStorage.length") == 0

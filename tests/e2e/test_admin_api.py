@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import jwt
 import pytest
 
 from screenpop.config import Settings, settings_from_mapping
@@ -195,3 +197,71 @@ async def test_status_counts_suggestion_feedback_when_an_insight_connector_exist
         _, report = await api(base, "GET", "/api/admin/status", admin)
     assert "feedback" not in without
     assert report["feedback"] == {"offer": {"accepted": 1, "declined": 2}}
+
+
+async def test_a_call_id_holding_the_callers_number_is_listed_without_it(store_url: str) -> None:
+    """A call id that is, or holds, the caller's number is listed masked; another call id stays whole."""
+    settings = _settings(store_url)
+    admin = token_for(settings, "it-1")
+    sid = "CA0123456789abcdef0123456789abcdef"  # a Twilio-shaped id: its digit runs are not a number
+    sent = [(ADA, ADA), (f"q-{OTHER[2:]}-b", OTHER), ("1701234.4155550188", "(415) 555-0188"), (sid, ADA)]
+    async with running(settings) as base:
+        for call_id, number in sent:
+            assert (await post_event(base, event_body(call_id, number=number)))[0] == 202
+        status, listed = await api(base, "GET", f"/api/admin/deliveries?limit={len(sent)}", admin)
+    assert status == 200
+    shown = [d["call_id"] for d in reversed(listed["deliveries"])]
+    assert shown == ["[digits]", "q-[digits]-b", "[digits]", sid]
+
+
+async def test_expired_forged_and_unsigned_tokens_and_foreign_origins_get_nothing(store_url: str) -> None:
+    """Expired, wrong-secret and ``alg: none`` tokens: 401 on every admin endpoint; no CORS to a stranger."""
+    settings = _settings(store_url)
+    now = int(time.time())
+    refused = {
+        "expired": token_for(settings, "it-1", expires_in_s=-5),
+        "forged": jwt.encode({"sub": "it-1", "exp": now + 600}, "not-" + SECRET, algorithm="HS256"),
+        "unsigned": jwt.encode(
+            {"sub": "it-1", "role": "supervisor", "exp": now + 600}, None, algorithm="none"
+        ),
+    }
+    admin = token_for(settings, "it-1")
+    stranger = {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+    async with running(settings) as base:
+        for name, token in refused.items():
+            for method, path in [*(("GET", p) for p in ADMIN_PATHS), ("POST", "/api/admin/reload")]:
+                status, body = await api(base, method, path, token)
+                assert (status, body["error"]["code"]) == (401, "unauthorized"), (name, path)
+        async with aiohttp.ClientSession() as session:
+            for method in ("OPTIONS", "GET"):
+                async with session.request(
+                    method,
+                    f"{base}/api/admin/status",
+                    headers={**stranger, "Authorization": f"Bearer {admin}"},
+                ) as reply:
+                    assert "Access-Control-Allow-Origin" not in reply.headers, method
+
+
+ODD_SEPARATORS = [
+    "415 - 555 - 0132",
+    "415/555/0132",
+    "415_555_0132",
+    "415,555,0132",
+    "415 \u2013 555 \u2013 0132",
+    "415 . 555 . 0132",
+]
+
+
+async def test_a_refusal_quoting_a_number_with_odd_separators_does_not_show_it(store_url: str) -> None:
+    """A number sent as the event name, written with slashes, dashes or commas: masked in every reason."""
+    settings = _settings(store_url)
+    admin = token_for(settings, "it-1")
+    async with running(settings) as base:
+        for written in ODD_SEPARATORS:
+            body = json.dumps({"event": written, "call_id": "c-odd", "from": ADA}).encode()
+            assert (await post_event(base, body))[0] == 400
+        answers = [await api(base, "GET", path, admin) for path in ADMIN_PATHS]
+    reasons = [d["reason"] for d in answers[1][1]["deliveries"]]
+    assert len(reasons) == len(ODD_SEPARATORS) and all(r.startswith("body: ") for r in reasons)
+    digits = "".join(ch for ch in json.dumps(answers) if ch.isdigit())
+    assert "4155550132" not in digits, reasons

@@ -13,10 +13,12 @@ import {
   latencyScale,
   lookupPath,
   msText,
+  plainText,
   Poller,
   providerRows,
   queueRows,
   reloadText,
+  tokenProblem,
   traceView,
 } from "../../web_widget/admin-model.js";
 
@@ -78,7 +80,7 @@ describe("instances side by side", () => {
   test("providers, queues and feedback are summed; the newest refusal wins", () => {
     const views = instances(two);
     assert.deepEqual(providerRows(views), [{ name: "pbx", accepted: 3, refused: 1, duplicates: 0, last: { at: "2026-12-04T00:00:09+00:00", reason: "stale" } }]);
-    assert.deepEqual(queueRows(views), [{ queue: "sales", counts: [1, 0], total: 1 }, { queue: "support", counts: [2, 1], total: 3 }]);
+    assert.deepEqual(queueRows(views), [{ queue: "sales", label: "sales", counts: [1, 0], total: 1 }, { queue: "support", label: "support", counts: [2, 1], total: 3 }]);
     assert.deepEqual(feedbackRows(views), [["insight", 4, 2]]);
     assert.equal(latencyScale(views.map(([, v]) => v)), 50);
   });
@@ -128,6 +130,13 @@ describe("the test lookup", () => {
     assert.match(lookupPath("1", "", "justakey").error || "", /key=value/);
   });
 
+  test("a lookup longer than the server's request line is said, not sent", () => {
+    const long = lookupPath("+14155550132", "", `note=${"<b>".repeat(1200)}`);
+    assert.equal(long.path, "");
+    assert.match(long.error || "", /too long for one lookup \(\d+ characters once encoded; at most 8000\)/);
+    assert.ok(lookupPath("+14155550132", "", `note=${"x".repeat(7900)}`).path);
+  });
+
   test("a trace entry reads like the CLI's: headline, why, steps, notes", () => {
     const view = traceView("credit", {
       kind: "sql",
@@ -144,6 +153,19 @@ describe("the test lookup", () => {
     assert.equal(view.steps[1].title, "request (no answer)");
     assert.deepEqual(view.steps[1].lines, ["url: u", "error: cannot reach crm"]);
     assert.deepEqual(view.notes, ["the query returned no row"]);
+  });
+
+  test("a trace's raw error and rows lose control and bidi-override characters, keep the rest", () => {
+    const view = traceView("crm", {
+      kind: "http",
+      status: "error",
+      why: "error: \u202egnp.x",
+      steps: [{ what: "request", elapsed_ms: 1, rows: [{ name: "\u2067Ada\u2069 \u05e9\u05dc\u05d5\u05dd" }], error: "<b>\u202e\u0007bad</b>" }],
+      notes: [],
+    });
+    assert.equal(view.why, "error: gnp.x");
+    assert.deepEqual(view.steps[0].lines, ["rows before mapping:", '  {"name":"Ada \u05e9\u05dc\u05d5\u05dd"}', "error: <b>bad</b>"]);
+    assert.equal(plainText("a\tb\nc\u202d\u0000"), "a\tb\nc");
   });
 });
 
@@ -183,5 +205,14 @@ describe("refreshing by itself", () => {
     assert.equal(ticks, 3);
     poller.stop();
     assert.equal(env.timers.size, 0);
+  });
+});
+
+describe("a pasted token", () => {
+  test("a JWT passes; a space, a line break or a character outside base64url is said before any request", () => {
+    assert.equal(tokenProblem("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJpdC0xIn0.c2lnbmF0dXJl_-"), null);
+    for (const bad of ["abc def", "abc\ndef", "eyJ.eyJ.sig\u2026", "tok\u202e", "", "Bearer x"]) {
+      assert.match(tokenProblem(bad) || "", /not a token/, JSON.stringify(bad));
+    }
   });
 });

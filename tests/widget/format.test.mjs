@@ -105,3 +105,17 @@ describe("links, numbers, words", () => {
     assert.equal(humanise("callback_requested"), "Callback requested");
   });
 });
+
+describe("a value its hint cannot format", () => {
+  const fmt = new Formatter("en-US", "UTC");
+
+  test("an object, a list or a boolean under a number or date hint reads as the text hint shows it", () => {
+    for (const format of ["number", "currency", "percent", "date", "datetime"]) {
+      const hint = { format, currency: "USD" };
+      assert.equal(fmt.value({ amount: 5, currency: "USD" }, hint), '{"amount":5,"currency":"USD"}', format);
+      assert.equal(fmt.value([1, 2], hint), "[1,2]", format);
+      assert.equal(fmt.value(true, hint), "Yes", format);
+      assert.equal(fmt.value("soon", hint), "soon", format);
+    }
+  });
+});
