@@ -143,9 +143,12 @@ def check_event(event: CallEvent) -> None:
     The call record is written behind the 202: an id over ``MAX_TEXT``, a
     lone surrogate (unencodable as UTF-8) or a time with no UTC equivalent
     failed only there, so the card popped and the record was lost.  Every
-    provider's events pass here, whatever their parser let through.
+    provider's events pass here, whatever their parser let through.  An id
+    the API's URLs cannot carry would pop a card no note could be saved on.
     """
     check_id("call_id", event.call_id)
+    if event.call_id in (".", ".."):  # a URL's dot segment: /api/calls/./notes is /api/calls/notes
+        raise BadRequest("call_id cannot be . or .., which no URL can name: no note could be saved on it")
     for attribute, name in (("call_id", "call_id"), *_EVENT_TEXT.items()):
         value = getattr(event, attribute)
         if value and not is_unicode_text(value):

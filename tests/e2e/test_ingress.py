@@ -526,8 +526,10 @@ async def test_a_lone_surrogate_in_a_text_field_is_400_naming_it(
         ({"call_id": "c" * 256}, "call_id"),
         ({"at": "0001-01-01T00:00:00+14:00"}, "`at`"),
         ({"at": "9999-12-31T23:59:59-14:00"}, "`at`"),
+        ({"call_id": "."}, "call_id"),  # /api/calls/./notes is /api/calls/notes: no note could reach it
+        ({"call_id": ".."}, "call_id"),
     ],
-    ids=["call_id-256", "at-before-year-1", "at-after-9999"],
+    ids=["call_id-256", "at-before-year-1", "at-after-9999", "call_id-dot", "call_id-dot-dot"],
 )
 async def test_what_the_store_refuses_is_400_before_the_pop(
     store_url: str, fields: dict[str, str], named: str, caplog: pytest.LogCaptureFixture
