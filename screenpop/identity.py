@@ -115,4 +115,11 @@ def _customer_key(found: JSON) -> CustomerKey:
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+    """Names nobody: nothing, blanks, or a structure (an API's ``{"first": …}``) that no one field names.
+
+    A structure would reach the card as Python's text of it (``{'first':
+    'Ada', …}``); the config points ``identity`` at one of its fields instead.
+    """
+    return (
+        value is None or (isinstance(value, str) and not value.strip()) or isinstance(value, Mapping | list)
+    )

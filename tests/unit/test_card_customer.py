@@ -132,3 +132,14 @@ def test_rows_one_customer_is_the_row_the_section_shows() -> None:
     )
     customer = customer_of(section)
     assert (customer["name"], customer["ids"], customer["matches"]) == (None, {}, 2)
+
+
+def test_a_structure_in_an_identity_field_names_nobody() -> None:
+    """An API whose `name` is an object or a list: not Python's text of it on the card, but no name."""
+    section = Section(
+        SectionStatus.OK, data={"customer_id": 7, "name": {"first": "Ada", "last": "Lovelace"}}, rows=1
+    )
+    customer = customer_of(section)
+    assert (customer["name"], customer["ids"], customer["matches"]) == (None, {"billing": "7"}, 1)
+    tagged = Section(SectionStatus.OK, data={"customer_id": ["7", "8"], "name": "Ada Lovelace"}, rows=1)
+    assert customer_of(tagged)["ids"] == {}
