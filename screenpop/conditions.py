@@ -8,6 +8,7 @@ use it as the card does.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -48,12 +49,14 @@ def only_condition(spec: Mapping[str, Any]) -> tuple[str, Any]:
 
 
 def as_number(value: Any) -> float | None:
+    """A finite number, or None: NaN and the infinities are written ``null`` on the card, and hold nothing."""
     if isinstance(value, bool):
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if math.isfinite(number) else None
 
 
 def same(value: Any, expected: Any) -> bool:

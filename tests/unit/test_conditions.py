@@ -19,6 +19,11 @@ from screenpop.config.schema import BadgeRule
         ("above", 0, 0, False),
         ("above", 0, True, False),
         ("above", 0, "n/a", False),
+        ("above", 0, float("inf"), False),  # a CRM's 1e999: the card shows null, so no badge either
+        ("above", 0, "1e999", False),
+        ("below", 100, float("-inf"), False),
+        ("below", 100, float("nan"), False),
+        ("equals", 5, "NaN", False),
         ("below", 100, 99, True),
         ("below", 100, 100, False),
         ("equals", "closed", " Closed ", True),
