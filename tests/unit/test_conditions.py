@@ -24,6 +24,7 @@ from screenpop.config.schema import BadgeRule
         ("below", 100, float("-inf"), False),
         ("below", 100, float("nan"), False),
         ("equals", 5, "NaN", False),
+        ("above", 0, 10**400, False),  # json.loads makes it; float() of it raised OverflowError
         ("below", 100, 99, True),
         ("below", 100, 100, False),
         ("equals", "closed", " Closed ", True),
