@@ -41,7 +41,7 @@ from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupRe
 from screenpop.errors import ConnectorError, ConnectorNotReady
 from screenpop.model import is_call_parameter
 
-from .columns import History, as_utc, from_micros
+from .columns import History, as_utc, from_micros, to_micros
 from .model import PurchaseModel
 from .worker import Job, Outcome, describe, lower_priority, rebuild
 
@@ -197,7 +197,8 @@ class PurchasesConnector:
                     since=self._since if self._incremental else None,
                     history=self._history if self._incremental else History(),
                     min_customers=self.options.min_customers,
-                    as_of=self.options.as_of,
+                    # lines dated after now (a typo, a scheduled order) count in no rate, as in no advice
+                    as_of=self.options.as_of or self._now(),
                     chunk_rows=CHUNK_ROWS,
                 )
                 outcome: Outcome = await asyncio.get_running_loop().run_in_executor(self._pool, rebuild, job)
@@ -211,14 +212,35 @@ class PurchasesConnector:
                     "connector %s: refresh failed, keeping the previous model: %s", self.name, self.error
                 )
                 return False
-            newest = outcome.history.newest()
-            if self._incremental and outcome.read and newest is not None:
-                newest_at = from_micros(newest)  # aware UTC
-                self._since = newest_at if outcome.aware else newest_at.replace(tzinfo=None)
+            self._log_skipped(outcome.skipped)
+            if self._incremental and outcome.read:
+                self._since = self._next_since(outcome)
             self._history = outcome.history if self._incremental else History()
             self.model = outcome.model
             self.error = None
             return True
+
+    def _next_since(self, outcome: Outcome) -> datetime:
+        """Where the next ``:since`` read starts: just before the newest line read, and never after now.
+
+        The newest line's own moment is read again (and replaces what was
+        kept, ``History.drop_overlap``): with a DATE column, or several lines
+        of one second, lines written after this read with that same ``at``
+        were never read by ``at > :since``.  Lines dated after now do not
+        count (they are read again each time): one line dated years ahead (a
+        typo) moved the start there, and every line entered after it was missed.
+        """
+        newest = outcome.history.newest(upto=to_micros(self._now()))
+        if newest is None:
+            return self._since
+        start = from_micros(newest - 1)  # aware UTC
+        return start if outcome.aware else start.replace(tzinfo=None)
+
+    def _log_skipped(self, skipped: Mapping[str, int]) -> None:
+        """Lines left out are never dropped silently: how many, and why, once per refresh."""
+        if skipped:
+            why = ", ".join(f"{count} with {reason}" for reason, count in skipped.items())
+            log.warning("connector %s: left out %d order lines (%s)", self.name, sum(skipped.values()), why)
 
     async def _keep_fresh(self) -> None:
         while True:
