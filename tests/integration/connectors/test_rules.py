@@ -346,3 +346,13 @@ async def test_a_null_field_it_needs_is_a_condition_that_does_not_hold_not_a_ski
     blank = await offer_for(engine, "+14155550191")
     assert (blank.status, blank.data) == (SectionStatus.OK, {"terms": "Net 30", "max_order": None, "rule": 4})
     assert (await offer_for(engine, NOBODY)).status is SectionStatus.SKIPPED
+
+
+async def test_a_number_stored_as_text_takes_the_format_spec_too() -> None:
+    """A TEXT column's "1204.5" is a number in a condition, so it is one in ``{param:,.2f}`` as well."""
+    rules = [{"when": {"acct_due": {"above": 1000}}, "then": {"say": "Ask about the ${acct_due:,.2f} due"}}]
+    assert await answer(rules, acct_due="1204.5") == {"say": "Ask about the $1,204.50 due", "rule": 1}
+    assert await answer(rules, acct_due=" 1e4 ") == {"say": "Ask about the $10,000.00 due", "rule": 1}
+    rules = [{"then": {"say": "Ref {acct_ref:,.2f}"}}]  # text that is not a number keeps its spec-less text
+    for ref in ("A-17", "NaN", "-Infinity"):
+        assert await answer(rules, acct_ref=ref) == {"say": f"Ref {ref}", "rule": 1}
