@@ -133,6 +133,7 @@ class PurchasesConnector:
         self._since: datetime = SINCE_START
         self.model: PurchaseModel | None = None
         self.error: str | None = None
+        self.skipped: dict[str, int] = {}  # lines the last refresh left out, by reason
         self._first_refresh = asyncio.Event()  # set once the first refresh has ended, well or not
 
     async def start(self) -> None:
@@ -161,6 +162,8 @@ class PurchasesConnector:
                 f"advice for customer key {key!r} as of {as_of.isoformat()}"
                 + ("" if data else ": the history has nothing to advise for this customer")
             )
+            if not data and self.skipped:  # the customer's lines may be among them
+                trace.note(f"the last read left out {_left_out(self.skipped)}")
         return LookupResult(data, 1 if data else 0)
 
     async def check(self) -> None:
@@ -237,10 +240,10 @@ class PurchasesConnector:
         return start if outcome.aware else start.replace(tzinfo=None)
 
     def _log_skipped(self, skipped: Mapping[str, int]) -> None:
-        """Lines left out are never dropped silently: how many, and why, once per refresh."""
+        """Lines left out are never dropped silently: how many, and why, once per refresh (and in a trace)."""
+        self.skipped = dict(skipped)
         if skipped:
-            why = ", ".join(f"{count} with {reason}" for reason, count in skipped.items())
-            log.warning("connector %s: left out %d order lines (%s)", self.name, sum(skipped.values()), why)
+            log.warning("connector %s: left out %s", self.name, _left_out(skipped))
 
     async def _keep_fresh(self) -> None:
         while True:
@@ -255,6 +258,13 @@ def _worker_pool() -> ProcessPoolExecutor:
     """One spawned worker (not forked: this process has threads and an event loop), at low priority."""
     context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=lower_priority)
+
+
+def _left_out(skipped: Mapping[str, int]) -> str:
+    """``3 order lines (2 with no customer, 1 with a quantity of 0 or less)``."""
+    total = sum(skipped.values())
+    why = ", ".join(f"{count} with {reason}" for reason, count in skipped.items())
+    return f"{total} order line{'' if total == 1 else 's'} ({why})"
 
 
 def _customer_key(params: Mapping[str, Any]) -> Any:

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from screenpop.connector_api import ConnectorContext
+from screenpop.connector_api import ConnectorContext, ConnectorTrace, tracing
 from screenpop.connectors.purchases import PurchasesConnector
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -93,8 +93,22 @@ async def test_a_line_without_a_readable_time_is_left_out_not_the_whole_history(
         connector = await make(url)
     item = first(await advice(connector, 1))
     assert (item["times"], item["reason"]) == (2, "bought 2 times, about every 30 days; last 10 days ago")
-    unreadable = 2 if url.startswith("sqlite") else 1
-    assert f"left out {unreadable} order lines ({unreadable} with no readable time)" in caplog.text
+    left_out = "2 order lines (2" if url.startswith("sqlite") else "1 order line (1"
+    assert f"left out {left_out} with no readable time)" in caplog.text
+
+
+async def test_a_trace_says_why_a_customer_with_only_unreadable_lines_has_no_advice(
+    url: str, make: Any
+) -> None:
+    """The IT person's `lookup --trace` shows that the customer's lines were left out, and why."""
+    await table(
+        url, TIMES, [(7, "A", "Apple", None, 1), (7, "A", "Apple", ago(3), -1), (1, "A", "Apple", ago(3), 1)]
+    )
+    connector = await make(url)
+    with tracing(ConnectorTrace()) as trace:
+        assert await advice(connector, 7) is None
+    why = "1 with no readable time, 1 with a quantity of 0 or less"
+    assert trace.notes[1] == f"the last read left out 2 order lines ({why})"
 
 
 async def test_null_customers_and_products_are_never_a_key_or_an_item(url: str, make: Any) -> None:
