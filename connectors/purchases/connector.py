@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 NOT_READY = "insight model not ready yet"
 SINCE_START = datetime(1, 1, 1)  # naive: before any line; later ones as the column gives its times
+STOP_WAIT_S = 10.0  # how long a terminated worker may take to exit before it is killed
 CHUNK_ROWS = 5000  # rows fetched and turned into arrays at a time, in the worker process
 
 
@@ -178,15 +179,21 @@ class PurchasesConnector:
             raise ConnectorError(f"history query failed: {self.error}")
 
     async def close(self) -> None:
+        """Stop refreshing, and the worker with it, even in the middle of a read.
+
+        Waiting for a refresh in flight made shutdown wait as long as the
+        history read did: behind a table lock or a stalled connection that
+        was without end. The worker is stopped instead (the database rolls
+        its read back); its process never outlives the connector.
+        """
+        pool, self._pool = self._pool, None  # a refresh waiting for the lock then finds no worker
         if self._task is not None:
-            async with self._lock:  # a refresh in flight finishes first: its process must not outlive us
-                self._task.cancel()
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await asyncio.to_thread(pool.shutdown, wait=True)
+        if pool is not None:
+            await asyncio.to_thread(_stop_worker, pool)
 
     async def refresh(self) -> bool:
         """Read the history (only new lines when incremental) and build a model in a worker; swap it in."""
@@ -258,6 +265,19 @@ def _worker_pool() -> ProcessPoolExecutor:
     """One spawned worker (not forked: this process has threads and an event loop), at low priority."""
     context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=lower_priority)
+
+
+def _stop_worker(pool: ProcessPoolExecutor) -> None:
+    """Stop the worker now, busy or not (the executor has no public way to end a running call)."""
+    processes = list(pool._processes.values())  # private, see the docstring
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(STOP_WAIT_S)
+        if process.is_alive():
+            process.kill()
+            process.join()
 
 
 def _left_out(skipped: Mapping[str, int]) -> str:

@@ -9,6 +9,7 @@ refresh missed or doubled lines).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from screenpop.connector_api import ConnectorContext, ConnectorTrace, tracing
 from screenpop.connectors.purchases import PurchasesConnector
+from tests.support.waiting import wait_for
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 QUERY = "SELECT c AS customer, p AS product, n AS product_name, at, q AS quantity FROM lines"
@@ -221,3 +223,32 @@ async def test_a_renamed_product_shows_its_latest_name(url: str, make: Any) -> N
     await table(url, TIMES, rows)
     connector = await make(url, f"{QUERY} ORDER BY at DESC")
     assert first(await advice(connector, 1))["name"] == "Widget (new)"
+
+
+@pytest.mark.postgres
+async def test_closing_during_a_blocked_read_stops_the_worker_at_once(pg_url: str, make: Any) -> None:
+    """A history read stuck behind a table lock no longer holds shutdown: close ends, the worker is gone."""
+    await table(pg_url, TIMES, [(1, "A", "Apple", ago(10), 1)])
+    connector = await make(pg_url)
+    await connector.check()  # the refresh start() began is over: the one below is the only one
+    engine = create_async_engine(pg_url)
+    try:
+        async with engine.connect() as locker, locker.begin():
+            await locker.execute(text("LOCK TABLE lines IN ACCESS EXCLUSIVE MODE"))
+            refreshing = asyncio.create_task(connector.refresh())
+            await wait_for(lambda: scalar(engine, BLOCKED), 30, "the history read to wait on the lock")
+            assert connector._pool is not None
+            workers = list(connector._pool._processes.values())
+            await asyncio.wait_for(connector.close(), timeout=20)
+            assert workers and not any(process.is_alive() for process in workers)
+            assert not await refreshing  # the model read before stays; the refresh says it failed
+    finally:
+        await engine.dispose()
+
+
+BLOCKED = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM lines%'"
+
+
+async def scalar(engine: Any, query: str) -> Any:
+    async with engine.connect() as conn:
+        return (await conn.execute(text(query))).scalar()
