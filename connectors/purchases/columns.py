@@ -96,8 +96,17 @@ def micros_column(values: Sequence[Any]) -> I64:
     Drivers return one type per column: naive or aware datetimes (PostgreSQL),
     ISO text (SQLite) or dates; the first value picks the fast path and any
     surprise (a NULL, a text in another format) falls back to converting
-    value by value, where what is not a time becomes ``UNREADABLE``.
+    value by value, where what is not a time becomes ``UNREADABLE``.  So do
+    the ends of the calendar: PostgreSQL's ``-infinity`` and ``infinity``
+    arrive as ``datetime.min`` and ``datetime.max``, and a ``-infinity``
+    counted as an order in year 1 ("about every 369868 days").
     """
+    column = _micros(values)
+    column[np.isin(column, _CALENDAR_ENDS)] = UNREADABLE
+    return column
+
+
+def _micros(values: Sequence[Any]) -> I64:
     count = len(values)
     if count == 0:
         return np.empty(0, np.int64)
@@ -113,6 +122,9 @@ def micros_column(values: Sequence[Any]) -> I64:
     except (TypeError, ValueError, AttributeError):
         pass
     return np.fromiter(map(micros_or_unreadable, values), np.int64, count)
+
+
+_CALENDAR_ENDS = np.array([to_micros(datetime.min), to_micros(datetime.max), to_micros(date.max)], np.int64)
 
 
 def _has_offset(text: Any) -> bool:

@@ -252,3 +252,21 @@ BLOCKED = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' 
 async def scalar(engine: Any, query: str) -> Any:
     async with engine.connect() as conn:
         return (await conn.execute(text(query))).scalar()
+
+
+@pytest.mark.postgres
+async def test_infinite_times_are_not_orders(pg_url: str, make: Any) -> None:
+    """PostgreSQL's ``-infinity`` (an "open" date in legacy rows) was an order in year 1: it is left out."""
+    await table(pg_url, TIMES, [(1, "A", "Apple", ago(10), 1), (1, "A", "Apple", ago(40), 1)])
+    engine = create_async_engine(pg_url)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO lines VALUES (1, 'A', 'Apple', '-infinity', 1), (1, 'A', 'Apple', 'infinity', 1)"
+            )
+        )
+    await engine.dispose()
+    connector = await make(pg_url)
+    item = first(await advice(connector, 1))
+    assert (item["times"], item["reason"]) == (2, "bought 2 times, about every 30 days; last 10 days ago")
+    assert connector.skipped == {"no readable time": 2}
