@@ -46,11 +46,13 @@ class ConnectorOptions(BaseModel):
         return iter(())
 
     def needs_its_attributes(self) -> bool:
-        """Whether a call that lacks an ``attr_KEY`` these options name skips the connector (SPEC 3).
+        """Whether a missing value skips the connector (SPEC 3): an ``attr_KEY`` these options
+        name that the call lacks, or a `needs` field that is NULL in its source's answer.
 
         A query or a URL cannot run without a value, so by default it is
-        skipped with ``no attribute KEY``; a kind that reads a missing value
-        as a condition that does not hold (``rules``) answers False and runs.
+        skipped with ``no attribute KEY`` or ``needs X``; a kind that reads a
+        missing value as a condition that does not hold (``rules``) answers
+        False and runs (a source that did not answer at all still skips it).
         """
         return True
 

@@ -6,8 +6,16 @@ chunks and turns each chunk into arrays here (C-level maps over the chunk's
 column lists), so what is kept between refreshes is a few flat arrays and one
 vocabulary entry per distinct customer and product.
 
-Keys are matched as text (``str``), so a customer id that one database returns
-as an integer is found when the call binds it as text, and the reverse.
+Keys are matched as text (``key_text``), so a customer id that one database
+returns as an integer is found when the call binds it as text, and the
+reverse; ``42.0`` and ``Decimal("42.00")`` are ``"42"``, and the padding of a
+``CHAR(n)`` column is not part of a key.
+
+A line that is not a sale the model can count is left out and counted in
+``History.skipped`` by why (the connector logs those counts): no customer, no
+product, an ``at`` that is NULL or not a readable time, or a quantity of 0 or
+less (a return or a credit note: counting it as a purchase made "bought 3
+times" of one purchase and two returns).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -30,6 +39,26 @@ DAY_US = 86_400 * 1_000_000
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DAY = date(1970, 1, 1)
+UNREADABLE = np.iinfo(np.int64).min  # an ``at`` that is NULL or not a time (numpy's NaT is this too)
+SKIP_REASONS = ("no customer", "no product", "no readable time", "a quantity of 0 or less")
+
+
+def key_text(value: Any) -> str | None:
+    """A customer or product key as the text it is matched by; None for NULL or blank.
+
+    A whole number is its digits however the driver typed it (``42``,
+    ``42.0``, ``Decimal("42.00")``); text loses the spaces around it (a
+    ``CHAR(10)`` column pads "A" to "A         ").
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def as_utc(value: Any) -> datetime:
@@ -53,13 +82,31 @@ def from_micros(value: int) -> datetime:
     return _EPOCH_UTC + timedelta(microseconds=int(value))
 
 
+def micros_or_unreadable(value: Any) -> int:
+    """One time as UTC microseconds, or ``UNREADABLE`` for NULL or what is not a time."""
+    try:
+        return to_micros(value)
+    except (TypeError, ValueError, OverflowError):
+        return int(UNREADABLE)
+
+
 def micros_column(values: Sequence[Any]) -> I64:
     """A column of times as UTC microseconds, without a Python call per value where avoidable.
 
     Drivers return one type per column: naive or aware datetimes (PostgreSQL),
     ISO text (SQLite) or dates; the first value picks the fast path and any
-    surprise falls back to converting value by value.
+    surprise (a NULL, a text in another format) falls back to converting
+    value by value, where what is not a time becomes ``UNREADABLE``.  So do
+    the ends of the calendar: PostgreSQL's ``-infinity`` and ``infinity``
+    arrive as ``datetime.min`` and ``datetime.max``, and a ``-infinity``
+    counted as an order in year 1 ("about every 369868 days").
     """
+    column = _micros(values)
+    column[np.isin(column, _CALENDAR_ENDS)] = UNREADABLE
+    return column
+
+
+def _micros(values: Sequence[Any]) -> I64:
     count = len(values)
     if count == 0:
         return np.empty(0, np.int64)
@@ -74,7 +121,10 @@ def micros_column(values: Sequence[Any]) -> I64:
             return np.array(values, dtype="datetime64[us]").astype(np.int64)
     except (TypeError, ValueError, AttributeError):
         pass
-    return np.fromiter(map(to_micros, values), np.int64, count)
+    return np.fromiter(map(micros_or_unreadable, values), np.int64, count)
+
+
+_CALENDAR_ENDS = np.array([to_micros(datetime.min), to_micros(datetime.max), to_micros(date.max)], np.int64)
 
 
 def _has_offset(text: Any) -> bool:
@@ -83,12 +133,22 @@ def _has_offset(text: Any) -> bool:
 
 
 def quantity_column(values: Sequence[Any] | None, count: int) -> F32:
-    """Quantities as floats; a missing column, NULL or non-positive quantity counts as 1."""
+    """Quantities as floats; a missing column, NULL or what is not a number counts as 1.
+
+    A quantity of 0 or less stays as it is: ``History.add`` leaves the line out.
+    """
     if values is None:
         return np.ones(count, np.float32)
-    column = np.array([1.0 if v is None else v for v in values], dtype=np.float32)
-    column[~(column > 0)] = 1.0
+    column = np.fromiter(map(_quantity, values), np.float32, count)
+    column[np.isnan(column)] = 1.0
     return column
+
+
+def _quantity(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")  # NULL or text: an unknown quantity, counted as 1
 
 
 class Vocabulary:
@@ -117,8 +177,10 @@ class Vocabulary:
         return self._keys if self._array is None else self._array.tolist()
 
     def code(self, key: Any) -> int | None:
-        """The code of one key as a call binds it (any type), or None if never seen."""
-        text = key if isinstance(key, str) else str(key)
+        """The code of one key as a call binds it (any type), or None if never seen or blank."""
+        text = key_text(key)
+        if text is None:
+            return None
         if self._index is not None or self._array is None or self._order is None:
             return (self._index or {}).get(text)
         at = int(np.searchsorted(self._array, text, sorter=self._order))
@@ -127,11 +189,13 @@ class Vocabulary:
         return None
 
     def encode(self, values: Sequence[Any]) -> I32:
-        """Codes for a column, adding keys never seen; one Python step per distinct key."""
+        """Codes for a column (-1 for NULL or blank), adding keys never seen; a step per distinct value."""
         index = self._writable()
-        raw_codes: dict[Any, int] = dict.fromkeys(values, 0)
+        raw_codes: dict[Any, int] = dict.fromkeys(values, -1)
         for raw in raw_codes:
-            key = raw if isinstance(raw, str) else str(raw)
+            key = key_text(raw)
+            if key is None:
+                continue
             code = index.get(key)
             if code is None:
                 code = index[key] = len(self._keys)
@@ -174,6 +238,9 @@ class History:
     customers: Vocabulary = field(default_factory=Vocabulary)
     products: Vocabulary = field(default_factory=Vocabulary)
     names: dict[int, str] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Lines left out since this history began, by reason (``SKIP_REASONS``)."""
+    _named_at: dict[int, int] = field(default_factory=dict)
     _chunks: list[tuple[I32, I32, I64, F32]] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -201,10 +268,44 @@ class History:
             if isinstance(at, np.ndarray) and at.dtype.kind in "iu"
             else micros_column(list(at))
         )
+        quantities = quantity_column(quantity, count)
+        keep = self._countable(customers, products, times, quantities)
         if product_name is not None:
-            named = dict(zip(products.tolist(), product_name, strict=True))
-            self.names.update({code: str(name) for code, name in named.items() if name})
-        self._chunks.append((customers, products, times, quantity_column(quantity, count)))
+            self._name(products, times, product_name, keep)
+        if not keep.all():
+            customers, products, times, quantities = (
+                customers[keep],
+                products[keep],
+                times[keep],
+                quantities[keep],
+            )
+        if len(customers):
+            self._chunks.append((customers, products, times, quantities))
+
+    def _countable(self, customers: I32, products: I32, times: I64, quantities: F32) -> npt.NDArray[np.bool_]:
+        """Which lines are sales the model can count; the others are tallied in ``skipped`` by reason."""
+        bad = (customers < 0, products < 0, times == UNREADABLE, ~(quantities > 0))
+        keep = np.ones(len(customers), bool)
+        for reason, mask in zip(SKIP_REASONS, bad, strict=True):
+            left_out = int(np.count_nonzero(mask & keep))  # a line is tallied under its first reason only
+            if left_out:
+                self.skipped[reason] = self.skipped.get(reason, 0) + left_out
+                keep &= ~mask
+        return keep
+
+    def _name(self, products: I32, times: I64, names: Sequence[Any], keep: npt.NDArray[np.bool_]) -> None:
+        """Each product's name as given on its latest line: a product renamed shows its new name.
+
+        One Python step per distinct product of the chunk, not per line.
+        """
+        rows = np.flatnonzero(keep)
+        rows = rows[np.lexsort((times[rows], products[rows]))]
+        last = rows[np.append(products[rows][1:] != products[rows][:-1], True)]
+        for i in last.tolist():
+            code, moment, name = int(products[i]), int(times[i]), names[i]
+            text = "" if name is None else str(name).strip()
+            if text and moment >= self._named_at.get(code, int(UNREADABLE)):
+                self.names[code], self._named_at[code] = text, moment
 
     def arrays(self) -> tuple[I32, I32, I64, F32]:
         """All lines as four flat arrays; the chunks are merged into one so later calls are free."""
@@ -217,9 +318,38 @@ class History:
         return self._chunks[0]
 
     def copy(self) -> History:
-        return History(self.customers.copy(), self.products.copy(), dict(self.names), list(self._chunks))
+        return History(
+            self.customers.copy(),
+            self.products.copy(),
+            dict(self.names),
+            dict(self.skipped),
+            dict(self._named_at),
+            list(self._chunks),
+        )
 
-    def newest(self) -> int | None:
-        """The largest ``at`` in microseconds, or None for an empty history."""
-        times = [chunk[2] for chunk in self._chunks if len(chunk[2])]
-        return max(int(t.max()) for t in times) if times else None
+    def mark(self) -> int:
+        """Where the lines added from now on begin, for ``drop_overlap``."""
+        return len(self._chunks)
+
+    def drop_overlap(self, mark: int) -> None:
+        """Drop the lines before ``mark`` that are at or after the earliest line added since.
+
+        A ``:since`` read returns every line from some moment on; the lines
+        kept from that moment on were read again, so they go (a line read
+        twice counted its quantity twice, and the history grew each refresh).
+        """
+        fresh = [chunk[2] for chunk in self._chunks[mark:] if len(chunk[2])]
+        if not fresh:
+            return
+        start = min(int(times.min()) for times in fresh)
+        kept = []
+        for chunk in self._chunks[:mark]:
+            before = chunk[2] < start
+            kept.append(chunk if before.all() else tuple(part[before] for part in chunk))
+        self._chunks[:mark] = kept  # type: ignore[assignment]
+
+    def newest(self, upto: int | None = None) -> int | None:
+        """The largest ``at`` in microseconds (of those at or before ``upto``), or None if there is none."""
+        times = [chunk[2] if upto is None else chunk[2][chunk[2] <= upto] for chunk in self._chunks]
+        found = [int(t.max()) for t in times if len(t)]
+        return max(found) if found else None

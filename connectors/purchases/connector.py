@@ -41,7 +41,7 @@ from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupRe
 from screenpop.errors import ConnectorError, ConnectorNotReady
 from screenpop.model import is_call_parameter
 
-from .columns import History, as_utc, from_micros
+from .columns import History, as_utc, from_micros, to_micros
 from .model import PurchaseModel
 from .worker import Job, Outcome, describe, lower_priority, rebuild
 
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 NOT_READY = "insight model not ready yet"
 SINCE_START = datetime(1, 1, 1)  # naive: before any line; later ones as the column gives its times
+STOP_WAIT_S = 10.0  # how long a terminated worker may take to exit before it is killed
 CHUNK_ROWS = 5000  # rows fetched and turned into arrays at a time, in the worker process
 
 
@@ -133,6 +134,7 @@ class PurchasesConnector:
         self._since: datetime = SINCE_START
         self.model: PurchaseModel | None = None
         self.error: str | None = None
+        self.skipped: dict[str, int] = {}  # lines the last refresh left out, by reason
         self._first_refresh = asyncio.Event()  # set once the first refresh has ended, well or not
 
     async def start(self) -> None:
@@ -161,6 +163,8 @@ class PurchasesConnector:
                 f"advice for customer key {key!r} as of {as_of.isoformat()}"
                 + ("" if data else ": the history has nothing to advise for this customer")
             )
+            if not data and self.skipped:  # the customer's lines may be among them
+                trace.note(f"the last read left out {_left_out(self.skipped)}")
         return LookupResult(data, 1 if data else 0)
 
     async def check(self) -> None:
@@ -175,15 +179,21 @@ class PurchasesConnector:
             raise ConnectorError(f"history query failed: {self.error}")
 
     async def close(self) -> None:
+        """Stop refreshing, and the worker with it, even in the middle of a read.
+
+        Waiting for a refresh in flight made shutdown wait as long as the
+        history read did: behind a table lock or a stalled connection that
+        was without end. The worker is stopped instead (the database rolls
+        its read back); its process never outlives the connector.
+        """
+        pool, self._pool = self._pool, None  # a refresh waiting for the lock then finds no worker
         if self._task is not None:
-            async with self._lock:  # a refresh in flight finishes first: its process must not outlive us
-                self._task.cancel()
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await asyncio.to_thread(pool.shutdown, wait=True)
+        if pool is not None:
+            await asyncio.to_thread(_stop_worker, pool)
 
     async def refresh(self) -> bool:
         """Read the history (only new lines when incremental) and build a model in a worker; swap it in."""
@@ -197,7 +207,8 @@ class PurchasesConnector:
                     since=self._since if self._incremental else None,
                     history=self._history if self._incremental else History(),
                     min_customers=self.options.min_customers,
-                    as_of=self.options.as_of,
+                    # lines dated after now (a typo, a scheduled order) count in no rate, as in no advice
+                    as_of=self.options.as_of or self._now(),
                     chunk_rows=CHUNK_ROWS,
                 )
                 outcome: Outcome = await asyncio.get_running_loop().run_in_executor(self._pool, rebuild, job)
@@ -211,14 +222,35 @@ class PurchasesConnector:
                     "connector %s: refresh failed, keeping the previous model: %s", self.name, self.error
                 )
                 return False
-            newest = outcome.history.newest()
-            if self._incremental and outcome.read and newest is not None:
-                newest_at = from_micros(newest)  # aware UTC
-                self._since = newest_at if outcome.aware else newest_at.replace(tzinfo=None)
+            self._log_skipped(outcome.skipped)
+            if self._incremental and outcome.read:
+                self._since = self._next_since(outcome)
             self._history = outcome.history if self._incremental else History()
             self.model = outcome.model
             self.error = None
             return True
+
+    def _next_since(self, outcome: Outcome) -> datetime:
+        """Where the next ``:since`` read starts: just before the newest line read, and never after now.
+
+        The newest line's own moment is read again (and replaces what was
+        kept, ``History.drop_overlap``): with a DATE column, or several lines
+        of one second, lines written after this read with that same ``at``
+        were never read by ``at > :since``.  Lines dated after now do not
+        count (they are read again each time): one line dated years ahead (a
+        typo) moved the start there, and every line entered after it was missed.
+        """
+        newest = outcome.history.newest(upto=to_micros(self._now()))
+        if newest is None:
+            return self._since
+        start = from_micros(newest - 1)  # aware UTC
+        return start if outcome.aware else start.replace(tzinfo=None)
+
+    def _log_skipped(self, skipped: Mapping[str, int]) -> None:
+        """Lines left out are never dropped silently: how many, and why, once per refresh (and in a trace)."""
+        self.skipped = dict(skipped)
+        if skipped:
+            log.warning("connector %s: left out %s", self.name, _left_out(skipped))
 
     async def _keep_fresh(self) -> None:
         while True:
@@ -233,6 +265,26 @@ def _worker_pool() -> ProcessPoolExecutor:
     """One spawned worker (not forked: this process has threads and an event loop), at low priority."""
     context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=lower_priority)
+
+
+def _stop_worker(pool: ProcessPoolExecutor) -> None:
+    """Stop the worker now, busy or not (the executor has no public way to end a running call)."""
+    processes = list(pool._processes.values())  # private, see the docstring
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(STOP_WAIT_S)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _left_out(skipped: Mapping[str, int]) -> str:
+    """``3 order lines (2 with no customer, 1 with a quantity of 0 or less)``."""
+    total = sum(skipped.values())
+    why = ", ".join(f"{count} with {reason}" for reason, count in skipped.items())
+    return f"{total} order line{'' if total == 1 else 's'} ({why})"
 
 
 def _customer_key(params: Mapping[str, Any]) -> Any:

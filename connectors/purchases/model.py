@@ -286,7 +286,7 @@ class PurchaseModel:
         for i in ranked.tolist():
             row, product, with_ = int(rows[firsts[i]]), int(other[firsts[i]]), int(anchor[firsts[i]])
             share = float(self.p_conf[row])
-            reason = f"{round(share * 100)}% of customers who bought {self.name(with_)} also bought it"
+            reason = f"{_percent(share)} of customers who bought {self.name(with_)} also bought it"
             found.append(
                 {
                     "product": self.product_keys[product],
@@ -321,13 +321,39 @@ def _number(value: float) -> float | int:
 
 
 def _cadence_reason(times: int, every: float | None, ago: int, repeat_rate: float, usual: float) -> str:
-    last = "last today" if ago == 0 else f"last {ago} day{'s' if ago != 1 else ''} ago"
+    last = "last today" if ago == 0 else f"last {_count(ago, 'day')} ago"
     if every is None:
-        again = round(repeat_rate * 100)
+        again = _percent(repeat_rate)
         quantity = "" if usual == 1 else f" ({_number(usual)} units)"
-        return f"bought once{quantity}, {last.removeprefix('last ')}; {again}% of its buyers buy it again"
+        return f"bought once{quantity}, {last.removeprefix('last ')}; {again} of its buyers buy it again"
     quantity = "" if usual == 1 else f", usually {_number(usual)}"
-    return f"bought {times} times, about every {round(every)} days{quantity}; {last}"
+    return f"bought {times} times, about every {_interval(every)}{quantity}; {last}"
+
+
+def _percent(share: float) -> str:
+    """A share as the agent reads it, never rounded to a claim the history does not make.
+
+    199 customers of 200 is "99%", not "100%" (that would say all did); 3 of
+    1,000 is "under 1%", not "0%" (that would say none did).
+    """
+    percent = round(share * 100)
+    if percent >= 100 and share < 1:
+        return "99%"
+    if percent <= 0 < share:
+        return "under 1%"
+    return f"{percent}%"
+
+
+def _interval(days: float) -> str:
+    """An average gap between orders, in days, or in hours under a day (not "about every 0 days")."""
+    if round(days) >= 1:
+        return "day" if round(days) == 1 else f"{round(days)} days"
+    hours = round(days * 24)
+    return "hour or less" if hours <= 1 else f"{hours} hours"
+
+
+def _count(number: int, unit: str) -> str:
+    return f"{number} {unit}{'' if number == 1 else 's'}"
 
 
 __all__ = ["Line", "PurchaseModel", "as_utc", "history_of"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +56,8 @@ class Outcome:
     read: int
     aware: bool = False
     """The driver handed ``at`` over as aware datetimes (a ``timestamptz``): ``:since`` is bound so too."""
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Lines of this read left out, by reason (``columns.SKIP_REASONS``)."""
 
 
 NICENESS = 10  # the worker yields the CPU to the server's process (2 cores are common)
@@ -79,10 +81,14 @@ def rebuild(job: Job) -> Outcome:
 
 async def _rebuild(job: Job) -> Outcome:
     history = job.history
+    before, mark = dict(history.skipped), history.mark()
     read, aware = await read_history(job, history)
+    history.drop_overlap(mark)  # the lines a :since read returned again replace those kept
+    skipped = {reason: n - before.get(reason, 0) for reason, n in history.skipped.items()}
     model = PurchaseModel(history, min_customers=job.min_customers, as_of=job.as_of)
     # only a :since refresh needs the lines again; the rest would be copied back for nothing
-    return Outcome(model, history if job.since is not None else History(), read, aware)
+    kept = history if job.since is not None else History()
+    return Outcome(model, kept, read, aware, {reason: n for reason, n in skipped.items() if n})
 
 
 async def read_history(job: Job, history: History) -> tuple[int, bool]:
@@ -112,7 +118,7 @@ async def read_history(job: Job, history: History) -> tuple[int, bool]:
             async for rows in result.partitions(job.chunk_rows):
                 columns = list(zip(*rows, strict=True))
                 if not read:
-                    first = columns[where["at"]][0]
+                    first = next((at for at in columns[where["at"]] if at is not None), None)
                     aware = isinstance(first, datetime) and first.tzinfo is not None
                 history.add(
                     columns[where["customer"]],

@@ -172,11 +172,28 @@ def render(value: Any, params: Mapping[str, Any]) -> Any:
 
 
 def _text(value: Any, spec: str | None = None) -> str:
-    """A parameter as text; a number with a spec is formatted by it (anything else ignores the spec)."""
+    """A parameter as text; a number with a spec is formatted by it (anything else ignores the spec).
+
+    A text that reads as a finite number (a legacy TEXT column holding
+    "1204.5") is a number here as in the conditions, which already compare
+    it as one: it read "$1204.5" where the same value from a NUMERIC column
+    read "$1,204.50".
+    """
     if value is None:
         return ""
+    if spec and isinstance(value, str):
+        value = _decimal(value) or value
     if spec and (_is_number(value) or isinstance(value, Decimal)):
         return format(value, spec)
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _decimal(text: str) -> Decimal | None:
+    """The finite number a text reads as, exactly (no float rounding), or None."""
+    try:
+        number = Decimal(text.strip())  # reads what float() reads in the conditions, without its rounding
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None

@@ -108,6 +108,7 @@ class LookupEngine:
             required_attributes=tuple(self.required_attributes[config.name]),
             # a section found with a secret (a PIN) is never cached: its key would be derived from it
             cached=config.cache_ttl_s > 0 and not secret,
+            runs_on_null=not _needs_its_values(config),
         )
 
     def initial(self, number: CallerNumber) -> Sections:
@@ -327,3 +328,9 @@ def _why_not_looked_up(number: CallerNumber) -> str | None:
     if not number.e164 and not number.digits:
         return "no digits to look up"
     return None
+
+
+def _needs_its_values(config: ConnectorSettings) -> bool:
+    """Whether a missing value skips the connector: its options say (``needs_its_attributes``), else yes."""
+    needs_them = getattr(config.options, "needs_its_attributes", None)
+    return needs_them is None or bool(needs_them())

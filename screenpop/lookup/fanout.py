@@ -44,6 +44,8 @@ class ConnectorPlan:
     """The attribute keys it names: a call without one of them skips it."""
     cached: bool
     """Whether its sections go through the cache: a positive ``cache_ttl_s``, and no ``secret_`` attribute."""
+    runs_on_null: bool = False
+    """Whether it runs with a NULL `needs` field (bound as None): a decision table does, a query does not."""
 
     @property
     def name(self) -> str:
@@ -146,7 +148,7 @@ class Run:
                     continue
                 self.started.add(name)
                 progress = True
-                missing = self._missing_attribute(plan) or self._bind_needs(plan.config)
+                missing = self._missing_attribute(plan) or self._bind_needs(plan)
                 if missing:
                     self.sections[name] = replace(
                         section, status=SectionStatus.SKIPPED, error=missing, elapsed_ms=0
@@ -173,12 +175,19 @@ class Run:
                 return f"no attribute {key}"
         return None
 
-    def _bind_needs(self, config: ConnectorSettings) -> str | None:
-        """``needs X`` for the first `needs` input that is missing, or None when all are there."""
-        for need in config.needs:
+    def _bind_needs(self, plan: ConnectorPlan) -> str | None:
+        """``needs X`` for the first `needs` input that is missing, or None when all are there.
+
+        A source that did not answer skips the connector; a NULL field skips
+        it unless it ``runs_on_null`` (a rule over it then does not hold: a
+        customer with an overdue balance but no credit rating got no warning).
+        """
+        for need in plan.config.needs:
             source, field = need.split(".")
             data = self.sections[source].data or {}
-            if self.sections[source].status is not SectionStatus.OK or data.get(field) is None:
+            if self.sections[source].status is not SectionStatus.OK:
+                return f"needs {need}"
+            if data.get(field) is None and not plan.runs_on_null:
                 return f"needs {need}"
         return None
 
@@ -186,7 +195,7 @@ class Run:
         out: dict[str, Any] = {}
         for need in config.needs:
             source, field = need.split(".")
-            out[f"{source}_{field}"] = (self.sections[source].data or {})[field]
+            out[f"{source}_{field}"] = (self.sections[source].data or {}).get(field)
         return out
 
     async def _cut_off(self) -> None:

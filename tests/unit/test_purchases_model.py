@@ -112,3 +112,34 @@ def test_goes_with_keeps_only_lift_above_one() -> None:
     assert advice["goes_with"] == []  # cheese has lift 0 with jam and butter; bread's partners are lift 1
     advice = model.advise(7, NOW, 5, 5)  # bread and cheese: jam/butter never with cheese
     assert advice is not None and advice["goes_with"] == []
+
+
+def co_purchases(anchor_buyers: int, both: int, others: int) -> list[Line]:
+    """``anchor_buyers`` customers bought X, the first ``both`` of them Y too; ``others`` bought only Z."""
+    at = NOW - timedelta(days=10)
+    found = [Line(c, "X", at, "Kettle") for c in range(anchor_buyers)]
+    found += [Line(c, "Y", at, "Tea") for c in range(anchor_buyers - both, anchor_buyers)]
+    return found + [Line(c, "Z", at, "Mug") for c in range(anchor_buyers, anchor_buyers + others)]
+
+
+@pytest.mark.parametrize(
+    ("anchor_buyers", "both", "others", "share"), [(200, 199, 300, "99%"), (1000, 5, 500, "under 1%")]
+)
+def test_a_share_is_never_rounded_to_all_or_none(
+    anchor_buyers: int, both: int, others: int, share: str
+) -> None:
+    """199 of 200 buyers is "99%", not "100%" (the one advised did not); 5 of 1,000 is not "0%"."""
+    advice = PurchaseModel(co_purchases(anchor_buyers, both, others), min_customers=5).advise(0, NOW, 0, 5)
+    assert advice is not None and advice["goes_with"][0]["customers"] == both
+    assert advice["goes_with"][0]["reason"] == f"{share} of customers who bought Kettle also bought it"
+
+
+@pytest.mark.parametrize(
+    ("gap", "said"), [(timedelta(hours=6), "about every 6 hours"), (timedelta(days=1), "about every day")]
+)
+def test_a_cadence_under_a_day_or_of_one_day_reads_right(gap: timedelta, said: str) -> None:
+    """Two orders six hours apart were "about every 0 days", and a daily cadence "about every 1 days"."""
+    found = [Line(1, "MILK", NOW - timedelta(days=3) - gap * k, "Milk") for k in range(3)]
+    advice = PurchaseModel(found).advise(1, NOW, 5, 0)
+    assert advice is not None
+    assert advice["likely_next"][0]["reason"] == f"bought 3 times, {said}; last 3 days ago"

@@ -320,3 +320,39 @@ async def test_a_rule_over_an_attribute_the_call_lacks_does_not_hold_and_the_tab
     assert (plain.status, plain.data) == (SectionStatus.OK, {"say": "Greet the caller", "rule": 2})
     assert billing["advice"].data == {"say": "Open the billing script", "rule": 1}
     assert engine.uses_changed("advice", frozenset({"reason"}))
+
+
+async def test_a_null_field_it_needs_is_a_condition_that_does_not_hold_not_a_skipped_table(
+    accounting_url: str, engine_for: Any
+) -> None:
+    """A row with NULL in a field the table needs still gets its rule: the overdue warning, the default.
+
+    The fan-out skipped the whole table when any `needs` field was NULL: a
+    customer with an overdue balance but no credit rating got no warning.
+    A caller unknown to the source (not found) still skips the table.
+    """
+    await run_sql(
+        accounting_url,
+        "INSERT INTO accounts VALUES ('+14155550190', 75, NULL, NULL)",
+        "INSERT INTO accounts VALUES ('+14155550191', NULL, NULL, NULL)",
+    )
+    rules = [*OFFER_RULES, {"then": {"terms": "Net 30", "max_order": "{accounting_credit_limit}"}}]
+    engine = await engine_for(offer_settings(accounting_url, rules))
+    overdue = await offer_for(engine, "+14155550190")
+    assert (overdue.status, overdue.data) == (
+        SectionStatus.OK,
+        {"terms": "Prepayment only", "say": "Ask about the overdue 75 first", "rule": 1},
+    )
+    blank = await offer_for(engine, "+14155550191")
+    assert (blank.status, blank.data) == (SectionStatus.OK, {"terms": "Net 30", "max_order": None, "rule": 4})
+    assert (await offer_for(engine, NOBODY)).status is SectionStatus.SKIPPED
+
+
+async def test_a_number_stored_as_text_takes_the_format_spec_too() -> None:
+    """A TEXT column's "1204.5" is a number in a condition, so it is one in ``{param:,.2f}`` as well."""
+    rules = [{"when": {"acct_due": {"above": 1000}}, "then": {"say": "Ask about the ${acct_due:,.2f} due"}}]
+    assert await answer(rules, acct_due="1204.5") == {"say": "Ask about the $1,204.50 due", "rule": 1}
+    assert await answer(rules, acct_due=" 1e4 ") == {"say": "Ask about the $10,000.00 due", "rule": 1}
+    rules = [{"then": {"say": "Ref {acct_ref:,.2f}"}}]  # text that is not a number keeps its spec-less text
+    for ref in ("A-17", "NaN", "-Infinity"):
+        assert await answer(rules, acct_ref=ref) == {"say": f"Ref {ref}", "rule": 1}
