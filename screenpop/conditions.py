@@ -60,8 +60,22 @@ def as_number(value: Any) -> float | None:
 
 
 def same(value: Any, expected: Any) -> bool:
+    """``equals``: numbers as numbers, text without case or padding, and a boolean as its 0 or 1.
+
+    SQLite and MySQL have no boolean type and hand over a flag as 0 or 1, so
+    ``equals: true`` must hold for 1 (and ``equals: 1`` for PostgreSQL's True).
+    """
     if isinstance(expected, bool) or isinstance(value, bool):
-        return value is expected
+        return _flag(value) is _flag(expected) is not None
     if isinstance(expected, int | float):
         return as_number(value) == float(expected)
     return str(value).strip().casefold() == str(expected).strip().casefold()
+
+
+def _flag(value: Any) -> bool | None:
+    """A boolean, or the 0 / 1 a database without booleans stores one as; None for anything else."""
+    if isinstance(value, bool):
+        return value
+    if type(value) is int and value in (0, 1):
+        return bool(value)
+    return None

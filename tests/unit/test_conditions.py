@@ -24,13 +24,19 @@ from screenpop.config.schema import BadgeRule
         ("below", 100, float("-inf"), False),
         ("below", 100, float("nan"), False),
         ("equals", 5, "NaN", False),
+        ("equals", True, 1, True),  # SQLite and MySQL store a boolean as 0 or 1
+        ("equals", False, 0, True),
+        ("equals", True, 0, False),
+        ("equals", True, 2, False),
+        ("equals", 1, True, True),  # PostgreSQL's boolean against a rule written with 1
+        ("equals", True, "true", False),
+        ("equals", True, None, False),
         ("above", 0, 10**400, False),  # json.loads makes it; float() of it raised OverflowError
         ("below", 100, 99, True),
         ("below", 100, 100, False),
         ("equals", "closed", " Closed ", True),
         ("equals", 5, "5.0", True),
         ("equals", True, True, True),
-        ("equals", True, 1, False),
         ("in", ["A", "B"], "b", True),
         ("in", ["A", "B"], "C", False),
         ("in", [1, 2], 2.0, True),
