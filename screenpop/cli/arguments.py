@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
 from screenpop.config import Settings
 from screenpop.phone import parse_caller
 
@@ -18,3 +22,17 @@ def phone_number(text: str, settings: Settings, option: str = "--number") -> str
     if parsed.withheld or not found:
         raise ValueError(f"{option} {text[:40]!r} is not a phone number")
     return found
+
+
+def existing_store(settings: Settings, command: str) -> None:
+    """``ValueError`` when ``store.url`` names a SQLite file that is not there.
+
+    Opening the store creates a missing file (what ``serve`` wants on its
+    first start); ``erase`` and ``audit`` would then search a new, empty
+    store and answer "nothing found": a mistyped path read as an answer.
+    """
+    url = make_url(settings.store.url)
+    if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:":
+        path = Path(url.database)
+        if not path.exists():
+            raise ValueError(f"store.url names {path}, which does not exist: {command} has no store to read")

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from screenpop.cli.arguments import phone_number
+from screenpop.cli.arguments import existing_store, phone_number
 from screenpop.cli.output import print_table
 from screenpop.config import Settings
 from screenpop.store import Store
@@ -60,6 +60,7 @@ def show_audit(args: argparse.Namespace, settings: Settings) -> int:
     number = None
     if args.number:
         number = phone_number(args.number, settings)
+    existing_store(settings, "audit")
     views = group_views(asyncio.run(_audit(settings, number, args.agent)), args.section)[: args.limit]
     table = [["first seen", "agent", "action", "call / number", "sections"]]
     for view in views:

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from screenpop.broker import describe_fault
 from screenpop.broker.erasure import Concerning, erase_from_redis
+from screenpop.cli.arguments import existing_store
 from screenpop.cli.output import print_table
 from screenpop.config import Settings
 from screenpop.errors import Unavailable
@@ -34,6 +35,7 @@ from screenpop.store.erasure import CallRef
 
 def erase(args: argparse.Namespace, settings: Settings) -> int:
     target = erasure_target(args.number, args.customer, settings)
+    existing_store(settings, "erase")
     by = args.by or os_user()
     counts, left, redis_fault = asyncio.run(_erase(settings, target, by))
     print_table([["place", "removed"], *([place, str(n)] for place, n in counts.items())])

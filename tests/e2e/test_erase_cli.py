@@ -158,6 +158,7 @@ def _printed_counts(stdout: str) -> dict[str, int]:
 def test_erase_with_the_memory_broker_says_what_it_cannot_reach(tmp_path: Path) -> None:
     """With broker memory:// erase still clears the store, and says the service's memory expires by itself."""
     config = base_config(f"sqlite+aiosqlite:///{tmp_path}/screenpop.db")
+    (tmp_path / "screenpop.db").touch()  # a store with no calls yet (erase opens, never creates, one)
     path = tmp_path / "screenpop.yaml"
     path.write_text(yaml.safe_dump(config))
 
@@ -188,6 +189,25 @@ def test_erase_refuses_what_names_nobody_in_one_sentence(tmp_path: Path, args: l
     assert refused.returncode == 1
     assert says in refused.stderr
     assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_erase_and_audit_refuse_a_store_path_that_is_not_there(tmp_path: Path) -> None:
+    """A mistyped store path: not a new empty store searched and "nothing found", but one sentence.
+
+    Opening the store creates a missing SQLite file, so erase answered
+    "nothing of that caller was found" and audit "nothing matches": a typo
+    read as an answer, and a stray empty store left behind.
+    """
+    missing = tmp_path / "typo" / "screenpop.db"
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(yaml.safe_dump(base_config(f"sqlite+aiosqlite:///{missing}")))
+
+    for command in (["erase", "--number", ADA], ["audit", "--number", ADA]):
+        refused = cli(*command, "--config", str(path))
+        assert refused.returncode == 1, refused.stdout
+        assert f"store.url names {missing}, which does not exist" in refused.stderr
+        assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert not missing.exists() and not missing.parent.exists()
 
 
 CHANGING = ("screenpop:cache:", "screenpop:admin:status:", "screenpop:admin:instances")
