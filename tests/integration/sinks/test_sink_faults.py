@@ -75,19 +75,17 @@ async def outbox(store_url: str) -> list[dict[str, object]]:
         await engine.dispose()
 
 
-@pytest.mark.postgres
-async def test_a_hanging_http_sink_does_not_hold_back_the_sql_sinks_deliveries(
-    store_url: str, sink_db_url: str, http: aiohttp.ClientSession
-) -> None:
-    """While the webhook hangs on the first note, the second note still reaches the sql sink at once."""
+@contextlib.asynccontextmanager
+async def beside_a_hung_webhook(
+    store: Store, sink_db_url: str, http: aiohttp.ClientSession
+) -> AsyncIterator[SinkWorker]:
+    """A running worker over the sql sink and a webhook that answers nothing until the test ends."""
     release = asyncio.Event()
 
     async def hang(request: web.Request) -> web.Response:
         await release.wait()
         return web.Response(status=200)
 
-    await create_sink_table(sink_db_url)
-    store = await open_store(store_url, ("crm_log", "crm_webhook"))
     async with endpoint(hang) as url:
         sinks: dict[str, Sink] = {
             "crm_log": SqlSink(
@@ -102,6 +100,23 @@ async def test_a_hanging_http_sink_does_not_hold_back_the_sql_sinks_deliveries(
         worker = SinkWorker(store, sinks, SystemClock(), poll_s=0.05)
         worker.start()
         try:
+            yield worker
+        finally:
+            release.set()
+            await worker.close()
+            for sink in sinks.values():
+                await sink.close()
+
+
+@pytest.mark.postgres
+async def test_a_hanging_http_sink_does_not_hold_back_the_sql_sinks_deliveries(
+    store_url: str, sink_db_url: str, http: aiohttp.ClientSession
+) -> None:
+    """While the webhook hangs on the first note, the second note still reaches the sql sink at once."""
+    await create_sink_table(sink_db_url)
+    store = await open_store(store_url, ("crm_log", "crm_webhook"))
+    try:
+        async with beside_a_hung_webhook(store, sink_db_url, http) as worker:
             await note(store, "first")
             await wait_for(lambda: _keys(sink_db_url, ["c-1:1"]), 10, "the first note in the sink DB")
             await note(store, "second")
@@ -109,12 +124,8 @@ async def test_a_hanging_http_sink_does_not_hold_back_the_sql_sinks_deliveries(
             await wait_for(
                 lambda: _keys(sink_db_url, ["c-1:1", "c-1:2"]), 10, "the second note in the sink DB"
             )
-        finally:
-            release.set()
-            await worker.close()
-            for sink in sinks.values():
-                await sink.close()
-            await store.close()
+    finally:
+        await store.close()
 
 
 async def _keys(url: str, wanted: list[str]) -> bool:
@@ -274,41 +285,19 @@ async def test_a_hanging_sink_with_a_long_backlog_does_not_take_every_slot(
     store_url: str, sink_db_url: str, http: aiohttp.ClientSession
 ) -> None:
     """More calls waiting on a hung webhook than the worker runs at once: the sql sink still gets all."""
-    release = asyncio.Event()
-
-    async def hang(request: web.Request) -> web.Response:
-        await release.wait()
-        return web.Response(status=200)
-
     calls = 80  # more than the deliveries the worker runs at once (BATCH)
     await create_sink_table(sink_db_url)
     store = await open_store(store_url, ("crm_log", "crm_webhook"))
-    for n in range(2, calls + 1):
-        await store.record_event(CallEvent("pbx", f"c-{n}", EventKind.RINGING, from_raw=ADA), ADA)
-    for n in range(1, calls + 1):
-        await note(store, "waiting", call_id=f"c-{n}")
-    async with endpoint(hang) as url:
-        sinks: dict[str, Sink] = {
-            "crm_log": SqlSink(
-                "crm_log", SqlSinkOptions(url=sink_db_url, statement=SINK_STATEMENT), SinkContext(http)
-            ),
-            "crm_webhook": HttpSink(
-                "crm_webhook", HttpSinkOptions(url=url, timeout_s=120), SinkContext(http)
-            ),
-        }
-        for sink in sinks.values():
-            await sink.start()
-        worker = SinkWorker(store, sinks, SystemClock(), poll_s=0.05)
-        worker.start()
-        try:
+    try:
+        for n in range(2, calls + 1):
+            await store.record_event(CallEvent("pbx", f"c-{n}", EventKind.RINGING, from_raw=ADA), ADA)
+        for n in range(1, calls + 1):
+            await note(store, "waiting", call_id=f"c-{n}")
 
-            async def all_rows() -> bool:
-                return len(await sink_rows(sink_db_url)) == calls
+        async def all_rows() -> bool:
+            return len(await sink_rows(sink_db_url)) == calls
 
+        async with beside_a_hung_webhook(store, sink_db_url, http):
             await wait_for(all_rows, 15, f"all {calls} notes in the sink DB")
-        finally:
-            release.set()
-            await worker.close()
-            for sink in sinks.values():
-                await sink.close()
-            await store.close()
+    finally:
+        await store.close()
