@@ -22,7 +22,7 @@ the id, so that the audit trail itself does not keep what was erased.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -128,37 +128,25 @@ class ErasureSQL:
         only in ``caller_raw`` (or, for a call an agent dialled, in
         ``to_number``), in whatever format the phone system sent it.
         """
-        page = (
-            sa.select(calls.c.id, calls.c.provider, calls.c.call_id, calls.c.caller_raw, calls.c.to_number)
-            .where(calls.c.id > after, calls.c.caller_e164.is_(None))
-            .order_by(calls.c.id)
-            .limit(SCAN_ROWS)
-        )
-        rows = conn.execute(page).all()
+        rows = _calls_page(conn, after, calls.c.caller_e164.is_(None), calls.c.caller_raw, calls.c.to_number)
         found = [
             (r.id, r.provider, r.call_id)
             for r in rows
             if target.is_number(r.caller_raw) or target.is_number(r.to_number)
         ]
-        return found, (rows[-1].id if len(rows) == SCAN_ROWS else None)
+        return found, _next_page(rows)
 
     def calls_of_customer_page(
         self, conn: sa.Connection, target: ErasureTarget, after: int
     ) -> tuple[list[CallRef], int | None]:
         """Calls after primary key ``after`` whose summary names the customer; the next page's start."""
-        page = (
-            sa.select(calls.c.id, calls.c.provider, calls.c.call_id, calls.c.summary)
-            .where(calls.c.id > after, calls.c.summary.is_not(None))
-            .order_by(calls.c.id)
-            .limit(SCAN_ROWS)
-        )
-        rows = conn.execute(page).all()
+        rows = _calls_page(conn, after, calls.c.summary.is_not(None), calls.c.summary)
         found = [
             (r.id, r.provider, r.call_id)
             for r in rows
             if any(target.names_customer(ids) for ids in summary_customer_ids(r.summary))
         ]
-        return found, (rows[-1].id if len(rows) == SCAN_ROWS else None)
+        return found, _next_page(rows)
 
     def delete_calls(self, conn: sa.Connection, refs: list[CallRef]) -> dict[str, int]:
         """These calls, their child rows, their audit rows and their sink entries; counts per table."""
@@ -192,7 +180,7 @@ class ErasureSQL:
         )
         rows = conn.execute(page).all()
         found = [r.id for r in rows if target.names_customer(r.customer_ids)]
-        return found, (rows[-1].id if len(rows) == SCAN_ROWS else None)
+        return found, _next_page(rows)
 
     @staticmethod
     def numbers_of(conn: sa.Connection, pks: list[int]) -> set[str]:
@@ -246,3 +234,25 @@ def _audit_of(refs: list[CallRef]) -> sa.ColumnElement[bool]:
         audit.c.call_id.in_(sorted({c for _, _, c in refs})),
         sa.or_(audit.c.provider.is_(None), by_provider),
     )
+
+
+def _calls_page(
+    conn: sa.Connection, after: int, where: sa.ColumnElement[bool], *columns: sa.ColumnElement[Any]
+) -> Sequence[sa.Row[Any]]:
+    """One page of calls after primary key ``after`` meeting ``where``: their refs and ``columns``.
+
+    The scans that must read each call's own text (a raw number, a summary)
+    go a page per read transaction, never holding one long scan open.
+    """
+    page = (
+        sa.select(calls.c.id, calls.c.provider, calls.c.call_id, *columns)
+        .where(calls.c.id > after, where)
+        .order_by(calls.c.id)
+        .limit(SCAN_ROWS)
+    )
+    return conn.execute(page).all()
+
+
+def _next_page(rows: Sequence[Any]) -> int | None:
+    """Where the next page starts; None when this one was the last."""
+    return rows[-1].id if len(rows) == SCAN_ROWS else None
