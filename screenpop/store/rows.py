@@ -148,17 +148,18 @@ def check_event(event: CallEvent) -> None:
     """
     check_id("call_id", event.call_id)
     if event.call_id in (".", ".."):  # a URL's dot segment: /api/calls/./notes is /api/calls/notes
-        raise BadRequest("call_id cannot be . or .., which no URL can name: no note could be saved on it")
+        raise BadRequest("`call_id` cannot be . or .., which no URL can name: no note could be saved on it")
     for attribute, name in (("call_id", "call_id"), *_EVENT_TEXT.items()):
         value = getattr(event, attribute)
         if value and not is_unicode_text(value):
-            raise BadRequest(f"{name} is not valid Unicode text (it holds a lone surrogate)")
+            # JSON's \ud800 escape decodes to one; no database (nor UTF-8) can store it
+            raise BadRequest(f"`{name}` is not valid Unicode text (it holds a lone surrogate)")
     at = aware(event.at)
     if at is not None:
         try:
             at.astimezone(UTC)
         except OverflowError as exc:
-            raise BadRequest("at is out of range (its UTC time is before year 1 or after 9999)") from exc
+            raise BadRequest("`at` is out of range (its UTC time is before year 1 or after 9999)") from exc
 
 
 def check_note(disposition: str | None, text: str | None) -> None:

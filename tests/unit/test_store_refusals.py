@@ -38,7 +38,7 @@ def test_a_lone_surrogate_from_any_provider_is_refused_naming_the_field(field: s
     ],
 )
 def test_a_time_with_no_utc_equivalent_is_refused(at: datetime) -> None:
-    with pytest.raises(BadRequest, match="at is out of range"):
+    with pytest.raises(BadRequest, match="`at` is out of range"):
         check_event(ringing(at=at))
 
 
