@@ -24,11 +24,10 @@ from redis.exceptions import RedisError
 
 from screenpop.broker import describe_fault
 from screenpop.broker.erasure import Concerning, erase_from_redis
-from screenpop.cli.arguments import existing_store
+from screenpop.cli.arguments import existing_store, phone_number
 from screenpop.cli.output import print_table
 from screenpop.config import Settings
 from screenpop.errors import Unavailable
-from screenpop.phone import parse_caller
 from screenpop.store import ErasureTarget, Store
 from screenpop.store.erasure import CallRef
 
@@ -81,11 +80,8 @@ def os_user() -> str:
 def erasure_target(number: str | None, customer: str | None, settings: Settings) -> ErasureTarget:
     """What ``--number`` or ``--customer`` names; ``ValueError`` with one sentence when it names nothing."""
     if number is not None:
-        parsed = parse_caller(number, settings.numbers.default_region)
-        if parsed.withheld or not (parsed.e164 or parsed.digits):
-            raise ValueError(f"--number {number[:40]!r} is not a phone number")
         return ErasureTarget(
-            number=parsed.e164 or parsed.digits, default_region=settings.numbers.default_region
+            number=phone_number(number, settings), default_region=settings.numbers.default_region
         )
     connector, _, customer_id = (part.strip() for part in (customer or "").partition(":"))
     if not connector or not customer_id:
