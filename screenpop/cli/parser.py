@@ -6,13 +6,29 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 MAX_TOKEN_TTL_S = 366 * 24 * 3600
 """A token lives at most a year: one that outlives its agent's job is a key nobody remembers to revoke."""
 
 
+class OneSentenceParser(argparse.ArgumentParser):
+    """Typing mistakes end in one line on stderr, like every other error of the command (SPEC 2).
+
+    argparse's own answer is the usage block and then the error: three or
+    four lines where a script that watches stderr, or an IT person reading
+    it, wants the sentence that says what is wrong and where to look.
+    Subcommands are made of this class too (``add_subparsers`` uses the
+    parent's class), so every command answers the same way; ``--help``
+    still prints the whole usage.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="screenpop", description="Caller cards for contact-center agents.")
+    parser = OneSentenceParser(prog="screenpop", description="Caller cards for contact-center agents.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -184,6 +184,32 @@ def test_numbers_out_of_range_are_refused_in_one_sentence(tmp_path: Path) -> Non
     assert not (tmp_path / "big" / "accounting.db").exists()
 
 
+def test_a_typing_mistake_is_one_line_naming_the_mistake_and_the_help() -> None:
+    """argparse answered these with its usage block, then the error: three or four lines, not one sentence."""
+    bad = {
+        (
+            "erase",
+            "--number",
+            "+14155550132",
+            "--customer",
+            "accounting:1",
+        ): "not allowed with argument --number",
+        ("erase",): "one of the arguments --number --customer is required",
+        ("nosuch",): "invalid choice: 'nosuch'",
+        (): "the following arguments are required: COMMAND",
+        ("serve", "--port", "abc"): "'abc' is not a whole number",
+        ("lookup",): "the following arguments are required: number",
+        ("serve", "--bogus"): "unrecognized arguments: --bogus",
+    }
+    runs = screenpop_together([list(args) for args in bad])
+    for (args, words), run in zip(bad.items(), runs, strict=True):
+        assert run.code == 2 and run.out == "", (args, run)
+        lines = run.err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("screenpop"), (args, run.err)
+        assert words in lines[0] and "--help` lists the options" in lines[0], (args, lines[0])
+        assert "usage:" not in run.err and "Traceback" not in run.err, args
+
+
 def test_what_cannot_be_used_is_named_in_one_sentence(demo: Demo, tmp_path: Path) -> None:
     """A host that does not resolve, a directory as config, a number that is none, a URL that is none.
 
