@@ -20,7 +20,8 @@ at once; entries saved on other instances, and retries that come due, are
 found by polling every ``poll_s`` (1 s).  A lease outlives the slowest
 delivery (the sinks' timeouts plus a margin); one held by an instance that
 was killed runs out and the entry is delivered by whoever claims it next.
-Closing the worker waits for the deliveries in flight, so a graceful stop
+Closing the worker waits for the deliveries in flight, and gives back the
+leases of those still hanging at the end of its grace, so a graceful stop
 leaves no entry leased.
 
 Time is read from a ``Clock``: tests move a ``ManualClock`` past a back-off
@@ -51,6 +52,8 @@ RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 300.0
 LEASE_MARGIN_S = 30.0
 BATCH = 64
+GIVE_BACK_S = 2.0
+"""How long a stop waits for the store to take back the leases of the deliveries it cut off."""
 
 
 class SinkObserver(Protocol):
@@ -89,6 +92,8 @@ class SinkWorker:
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, set[asyncio.Task[None]]] = {}
         """The deliveries running now, per sink (each sink has ``BATCH`` slots)."""
+        self._cut_off: list[int] = []
+        """Entries whose delivery a stop cancelled: their leases are given back."""
         self._stopping = False
         self.backlog: dict[str, SinkBacklog] = {}
 
@@ -124,8 +129,9 @@ class SinkWorker:
     async def close(self, grace_s: float = 10.0) -> None:
         """Stop once the deliveries in flight are settled (no lease is left behind by a clean stop).
 
-        A delivery still hanging after ``grace_s`` is cancelled; its lease
-        runs out and the entry is delivered again later (at least once).
+        A delivery still hanging after ``grace_s`` is cancelled and its lease
+        given back: the entry is delivered again by whichever instance claims
+        it next (at least once; the sink's idempotency key tells the copies apart).
         """
         if self._task is None:
             return
@@ -163,9 +169,27 @@ class SinkWorker:
                 await asyncio.gather(*running)
         finally:
             pending = self._running()
-            for task in pending:  # cancelled by close()'s grace: their leases run out, tried again later
+            for task in pending:  # cut off by close()'s grace: delivered again, by whoever claims them next
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            await self._give_back(self._cut_off)
+
+    async def _give_back(self, entry_ids: list[int]) -> None:
+        """Release the leases of deliveries cut off by a stop, so another instance need not wait them out.
+
+        A rolling restart stops instances one by one: a delivery hanging on
+        a slow sink would otherwise stay leased for ``lease_s`` (a minute)
+        after its instance is gone.  Only entries still leased by this
+        instance are released; one settled meanwhile is left as it is.  A
+        store that cannot be reached leaves the leases to run out.
+        """
+        if not entry_ids:
+            return
+        try:
+            async with asyncio.timeout(GIVE_BACK_S):
+                await self._store.release_deliveries(entry_ids, self.owner)
+        except Exception as exc:  # the leases run out instead: delivered later, never lost
+            log.warning("sinks: cannot give back %d leases (%s)", len(entry_ids), failure_reason(exc))
 
     async def _loop(self) -> None:
         failures = 0
@@ -211,6 +235,9 @@ class SinkWorker:
         """Deliver; then wake the loop, since the next note of this chain (or a free slot) may be due."""
         try:
             await self._deliver(entry)
+        except asyncio.CancelledError:
+            self._cut_off.append(entry.id)
+            raise
         except Exception as exc:  # the store failed to settle it: the lease runs out and it is tried again
             log.warning(
                 "sinks: cannot settle delivery %s (%s); it will be retried", entry.id, failure_reason(exc)

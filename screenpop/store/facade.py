@@ -249,6 +249,10 @@ class Store:
         """An attempt failed: the entry is due again at ``next_at`` (its chain waits for it)."""
         await self._db.write(self._outbox.failed, entry_id, owner, next_at, error)
 
+    async def release_deliveries(self, entry_ids: Sequence[int], owner: str) -> None:
+        """Deliveries a clean stop cut off: another instance may deliver them now, not after the lease."""
+        await self._db.write(self._outbox.released, entry_ids, owner)
+
     async def sink_backlog(self) -> dict[str, SinkBacklog]:
         """Undelivered entries per sink (sinks with none are absent)."""
         return await self._db.read(self._outbox.backlog)

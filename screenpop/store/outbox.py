@@ -239,6 +239,15 @@ class OutboxSQL:
             )
         )
 
+    @staticmethod
+    def released(conn: sa.Connection, entry_ids: Sequence[int], owner: str) -> None:
+        """Give back leases this instance holds without an attempt counted: due again for anyone, now."""
+        conn.execute(
+            o.update()
+            .where(o.c.id.in_(list(entry_ids)), o.c.leased_by == owner, o.c.delivered_at.is_(None))
+            .values(leased_until=None, leased_by=None)
+        )
+
     def backlog(self, conn: sa.Connection) -> dict[str, SinkBacklog]:
         """Undelivered entries per sink, with the reason of the oldest failing one."""
         found: dict[str, SinkBacklog] = {}

@@ -301,3 +301,53 @@ async def test_a_hanging_sink_with_a_long_backlog_does_not_take_every_slot(
             await wait_for(all_rows, 15, f"all {calls} notes in the sink DB")
     finally:
         await store.close()
+
+
+async def test_a_clean_stop_gives_back_the_lease_of_a_delivery_it_cut_off(
+    store_url: str, http: aiohttp.ClientSession
+) -> None:
+    """Stopped while a webhook hung, an instance kept the note leased for a minute after it was gone.
+
+    In a rolling restart the next instance then waited out the whole lease
+    before it could deliver the note.  Now the stop gives the lease back and
+    the other instance delivers at once; the attempt is not counted as failed.
+    """
+    release = asyncio.Event()
+    arrived: list[str] = []
+
+    async def hang_once(request: web.Request) -> web.Response:
+        arrived.append(request.headers["Idempotency-Key"])
+        if len(arrived) == 1:
+            await release.wait()
+        return web.Response(status=200)
+
+    store = await open_store(store_url, ("crm_webhook",))
+    try:
+        async with endpoint(hang_once) as url:
+            sink = HttpSink("crm_webhook", HttpSinkOptions(url=url, timeout_s=120), SinkContext(http))
+            await sink.start()
+            stopping = SinkWorker(store, {"crm_webhook": sink}, SystemClock(), poll_s=0.05, lease_s=600)
+            stopping.start()
+            await note(store, "first")
+            await wait_for(lambda: _arrived(arrived, 1), 10, "the note at the hung webhook")
+            await stopping.close(grace_s=0.1)
+            (entry,) = await outbox(store_url)
+            assert entry["leased_by"] is None and entry["leased_until"] is None, entry
+            assert entry["delivered_at"] is None and entry["attempts"] == 0 and entry["last_error"] is None
+            successor = SinkWorker(store, {"crm_webhook": sink}, SystemClock(), poll_s=0.05, lease_s=600)
+            successor.start()
+            try:
+                await wait_for(lambda: _arrived(arrived, 2), 10, "the note delivered by the next instance")
+            finally:
+                release.set()
+                await successor.close()
+                await sink.close()
+        assert arrived == ["c-1:1", "c-1:1"]
+        (entry,) = await outbox(store_url)
+        assert entry["delivered_at"] is not None
+    finally:
+        await store.close()
+
+
+async def _arrived(arrived: list[str], count: int) -> bool:
+    return len(arrived) >= count
