@@ -50,6 +50,7 @@ from screenpop.broker.fanout import Fanout
 from screenpop.broker.faults import FAULTS, describe_fault
 from screenpop.broker.local_fallback import OUTBOX_MAX, LocalIds, LocalValues, Outbox
 from screenpop.broker.protocol import Delivery, FrameHandler, Message, Ring, Rung
+from screenpop.broker.redis_eviction import eviction_risk
 from screenpop.broker.redis_layout import (
     BORN_KEY,
     EXISTS_MARK,
@@ -104,6 +105,8 @@ class RedisBroker:
         self._closing = False
         self._supervisor: asyncio.Task[None] | None = None
         self._last_internal = ""  # the fault last logged with a traceback; see ``_internal_error``
+        self.eviction_risk: str | None = None
+        """How the Redis last connected to may evict screenpop's keys (``redis_eviction``), or None."""
 
     # life cycle ---------------------------------------------------------
 
@@ -282,6 +285,7 @@ class RedisBroker:
         """One connection's life: catch up, then read the fan-out stream until a fault."""
         await self._redis.ping()
         await self._load_scripts()
+        await self._note_eviction_risk()
         await self._mark_born()
         if self._fanout.position is None:
             newest = await self._redis.xrevrange(FANOUT_KEY, count=1)
@@ -303,6 +307,13 @@ class RedisBroker:
             for script in (self._append, self._ring, self._add_members, self._replace_members):
                 pipe.script_load(script.script)
             await pipe.execute()
+
+    async def _note_eviction_risk(self) -> None:
+        """Read the (new) Redis's eviction policy on each connection; say so once when it changes."""
+        risk = await eviction_risk(self._redis)
+        if risk is not None and risk != self.eviction_risk:
+            log.warning("%s", risk)
+        self.eviction_risk = risk
 
     async def _mark_born(self) -> None:
         """Remember since when this Redis holds history: older ids cannot be vouched for."""

@@ -20,6 +20,7 @@ from urllib.parse import unquote
 import aiohttp
 
 from screenpop.broker import make_broker
+from screenpop.broker.redis import RedisBroker
 from screenpop.cli.bootstrap import open_connectors
 from screenpop.config import ConnectorSettings, Settings
 from screenpop.connector_api import Connector
@@ -191,7 +192,9 @@ async def _check_broker(settings: Settings) -> str:
         for _ in range(20):
             health = await broker.health()
             if health == "ok":
-                return URL_PASSWORD.sub(r"://\1:***@", settings.broker.url)
+                shown = URL_PASSWORD.sub(r"://\1:***@", settings.broker.url)
+                risk = broker.eviction_risk if isinstance(broker, RedisBroker) else None
+                return shown if risk is None else f"{shown}; warning: {risk}"
             await asyncio.sleep(0.1)
         raise ConnectionError(health)
     finally:
