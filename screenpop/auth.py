@@ -13,6 +13,14 @@ from screenpop.errors import Unauthorized
 
 ALGORITHM = "HS256"
 
+LATEST_EXP = 253402300799
+"""9999-12-31T23:59:59Z: a later ``exp`` is read as this one.
+
+JWT allows any number, and PyJWT takes a 400-digit one; the hub's expiry
+timer cannot hold it as a float, and a hello with it closed 1011 with a
+traceback.  A token good until then is good for ever all the same.
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class AgentIdentity:
@@ -55,7 +63,7 @@ def verify_token(settings: Settings, token: object, now: float | None = None) ->
     ``exp`` against the real time as well.
     """
     claims = _claims(settings, token)
-    exp = int(claims["exp"])
+    exp = min(int(claims["exp"]), LATEST_EXP)
     if now is not None and exp <= now:
         raise Unauthorized("the token has expired")
     agent = settings.agent(str(claims["sub"]))

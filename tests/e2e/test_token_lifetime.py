@@ -278,3 +278,19 @@ def test_screenpop_token_refuses_an_undefined_role(tmp_path: Path) -> None:
     )
     assert (result.returncode, result.stdout) == (2, "")
     assert len(result.stderr.strip().splitlines()) == 1 and "'admin'" in result.stderr
+
+
+async def test_a_token_good_past_any_clock_opens_the_socket_and_refreshes(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A host's exp of 10**400 (valid JWT, taken by PyJWT) was a 1011 and a traceback: now it is year 9999."""
+    forever = 10**400
+    async with running(make(store_url)) as base:
+        async with socket_with(base, token_for("agent-1", forever)) as agent:
+            answer = await refresh(agent, token_for("agent-1", forever))
+            await post_event(base, event_body("c-forever", agent="agent-1"))
+            assert (await agent.card_until_complete("c-forever"))[-1]["complete"] is True
+        status, _ = await api(base, "GET", "/api/calls", token_for("agent-1", forever))
+    assert answer == {"type": "refreshed", "exp": 253402300799}
+    assert status == 200
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
