@@ -141,3 +141,37 @@ def test_the_answer_to_an_attributes_update_names_no_hidden_section() -> None:
     result = UpdateResult("c-1", 4, ("credit2", "accounting"))
     assert result.to_json(frozenset({"credit2"})) == {"call_id": "c-1", "version": 4, "rerun": ["accounting"]}
     assert result.to_json()["rerun"] == ["credit2", "accounting"]
+
+
+def sql_credit(config: Settings, tmp_path: Path) -> Settings:
+    """``config`` with `credit` read from a real SQLite table, whose rows a trace shows."""
+    credit_db = tmp_path / "credit.db"
+    with sqlite3.connect(credit_db) as db:
+        db.execute("CREATE TABLE credit (phone TEXT, rating TEXT)")
+        db.execute("INSERT INTO credit VALUES (?, ?)", (ADA, RATING))
+    raw = config.model_dump(mode="json", by_alias=True, exclude_none=True)
+    raw["connectors"][1] = {
+        "name": "credit",
+        "kind": "sql",
+        "url": f"sqlite+aiosqlite:///{credit_db}",
+        "query": "SELECT rating FROM credit WHERE phone = :e164",
+    }
+    return settings_from_mapping(raw, source="<test>", environ={})
+
+
+async def test_a_traced_lookup_as_another_role_audits_what_its_trace_showed(
+    store_url: str, tmp_path: Path
+) -> None:
+    """A supervisor traces Ada as tier1: the card hides credit, its traced rows are audited."""
+    config = sql_credit(settings(store_url, tmp_path), tmp_path)
+    async with running(config) as base:
+        status, body = await api(
+            base, "GET", f"/api/lookup?number={ADA.replace('+', '%2B')}&role=tier1&trace=1", token("agent-3")
+        )
+        assert status == 200, body
+    assert "credit" not in body["sections"]
+    assert RATING in str(body["trace"]["credit"])  # the hidden-from-tier1 value reached the supervisor
+    lookups = [r for r in await audit_rows(store_url) if r["action"] == "lookup"]
+    assert [(r["agent_id"], sorted(r["sections"])) for r in lookups] == [
+        ("agent-3", ["accounting", "credit", "terms"])
+    ]
