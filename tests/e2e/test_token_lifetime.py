@@ -294,3 +294,27 @@ async def test_a_token_good_past_any_clock_opens_the_socket_and_refreshes(
     assert answer == {"type": "refreshed", "exp": 253402300799}
     assert status == 200
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize("claim", ["iat", "nbf"])
+async def test_a_host_clock_a_few_seconds_ahead_is_tolerated(store_url: str, claim: str) -> None:
+    """`iat`/`nbf` 5 s ahead (a host's clock runs ahead; Node's jsonwebtoken adds iat) were 401 and 4401."""
+    now = int(time.time())
+    token = token_for("agent-1", now + 3600, **{claim: now + 5})
+    async with running(make(store_url)) as base:
+        async with socket_with(base, token) as agent:
+            assert agent.welcome["agent"] == "agent-1"
+        status, body = await api(base, "GET", "/api/calls", token)
+    assert status == 200, body
+
+
+async def test_skew_tolerance_neither_admits_a_far_future_nbf_nor_extends_exp(store_url: str) -> None:
+    """`nbf` ten minutes ahead is refused, saying why; a token 5 s past its exp stays expired."""
+    now = int(time.time())
+    early = token_for("agent-1", now + 3600, nbf=now + 600)
+    late = token_for("agent-1", now - 5)
+    async with running(make(store_url)) as base:
+        early_answer = await api(base, "GET", "/api/calls", early)
+        late_answer = await api(base, "GET", "/api/calls", late)
+    assert (early_answer[0], early_answer[1]["error"]["message"]) == (401, "the token is not valid yet")
+    assert (late_answer[0], late_answer[1]["error"]["message"]) == (401, "the token has expired")
