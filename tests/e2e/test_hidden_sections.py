@@ -175,3 +175,29 @@ async def test_a_traced_lookup_as_another_role_audits_what_its_trace_showed(
     assert [(r["agent_id"], sorted(r["sections"])) for r in lookups] == [
         ("agent-3", ["accounting", "credit", "terms"])
     ]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT oid FROM pg_class WHERE oid = :credit_rating",  # asyncpg cannot encode it: no SQLSTATE
+        "SELECT CAST(CAST(:credit_rating AS text) AS integer) AS n",  # PostgreSQL's 22P02 quotes it
+    ],
+    ids=["driver-argument", "sqlstate-22"],
+)
+async def test_a_database_error_does_not_quote_a_hidden_value(
+    store_url: str, pg_url: str, query: str
+) -> None:
+    """A visible section given credit.rating fails on PostgreSQL: its error on tier1's card quoted it."""
+    config = base_config(store_url)
+    config["connectors"][1]["rows"] = {ADA: {"rating": RATING}}
+    config["connectors"].append({"name": "terms", "kind": "sql", "url": pg_url, "needs": ["credit.rating"]})
+    config["connectors"][-1]["query"] = query
+    settings = settings_from_mapping(config, source="<test>", environ={})
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as tier1:
+        await post_event(base, event_body("c-err", agent="agent-1"))
+        frames = await tier1.card_until_complete("c-err")
+    terms = frames[-1]["card"]["sections"]["terms"]
+    assert terms["status"] == "error"
+    assert terms["error"].startswith("database error: ")
+    assert [text for text in tier1.raw if RATING in text] == []
