@@ -161,6 +161,23 @@ async def test_refresh_may_change_the_role_the_token_names(store_url: str) -> No
     assert answer == {"type": "refreshed", "exp": exp + 60}
 
 
+async def test_a_refreshed_role_decides_what_the_socket_receives_next(store_url: str) -> None:
+    """A supervisor's socket refreshed as tier1 gets cards without credit; refreshed back, with it."""
+    clock = ManualClock()
+    exp = int(clock.now) + LIFETIME_S
+    async with running(make(store_url), clock) as base, socket_with(base, token_for("agent-3", exp)) as agent:
+        await refresh(agent, token_for("agent-3", exp, role="tier1"))
+        await post_event(base, event_body("c-as-tier1", agent="agent-3"))
+        as_tier1 = (await agent.card_until_complete("c-as-tier1"))[-1]["card"]
+        await refresh(agent, token_for("agent-3", exp))
+        await post_event(base, event_body("c-as-supervisor", agent="agent-3"))
+        as_supervisor = (await agent.card_until_complete("c-as-supervisor"))[-1]["card"]
+    assert set(as_tier1["sections"]) == {"accounting"}
+    assert [b["section"] for b in as_tier1["badges"]] == ["accounting"]
+    assert set(as_supervisor["sections"]) == {"accounting", "credit"}
+    assert "credit" in {b["section"] for b in as_supervisor["badges"]}
+
+
 @pytest.mark.parametrize(
     ("name", "token"),
     [
