@@ -13,6 +13,22 @@ from screenpop.errors import Unauthorized
 
 ALGORITHM = "HS256"
 
+LATEST_EXP = 253402300799
+"""9999-12-31T23:59:59Z: a later ``exp`` is read as this one.
+
+JWT allows any number, and PyJWT takes a 400-digit one; the hub's expiry
+timer cannot hold it as a float, and a hello with it closed 1011 with a
+traceback.  A token good until then is good for ever all the same.
+"""
+
+CLOCK_SKEW_S = 60
+"""How far ahead of ours the host's clock may run: ``iat`` and ``nbf`` may be this far in the future.
+
+Node's jsonwebtoken stamps ``iat`` on every token, and a host one second
+ahead minted tokens refused as "not valid" at once.  ``exp`` gets no such
+grace: a token is never good past the time its host gave it.
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class AgentIdentity:
@@ -51,12 +67,12 @@ def verify_token(settings: Settings, token: object, now: float | None = None) ->
     required (a token without ``exp`` would be good for ever), and a ``role``
     claim must name a role defined under ``roles:``: an undefined one would
     hide nothing, and the name ``supervisor`` alone grants more.  ``now`` is
-    the caller's clock (the hub's, which tests move by hand); PyJWT checks
-    ``exp`` against the real time as well.
+    the caller's clock (the hub's, which tests move by hand); ``exp`` is
+    checked against the real time as well.
     """
     claims = _claims(settings, token)
-    exp = int(claims["exp"])
-    if now is not None and exp <= now:
+    exp = min(int(claims["exp"]), LATEST_EXP)
+    if exp <= time.time() or (now is not None and exp <= now):
         raise Unauthorized("the token has expired")
     agent = settings.agent(str(claims["sub"]))
     if agent is None:
@@ -92,9 +108,12 @@ def _claims(settings: Settings, token: object) -> dict[str, Any]:
             settings.agents.token_secret,
             algorithms=[ALGORITHM],
             options={"require": ["sub", "exp"]},
+            leeway=CLOCK_SKEW_S,  # for iat and nbf; exp is checked again without it
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("the token has expired") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise Unauthorized("the token is not valid yet") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("the token is not valid") from exc
     return claims

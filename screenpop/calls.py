@@ -382,13 +382,18 @@ class CallService(TransferSteps, StatusSteps):
         later transfer, on any instance, hands on the updated card.  One body
         per view (distinct set of hidden sections among the roles), shared by
         every agent: which view a socket gets is decided by the role of that
-        socket's token when the hub sends it.
+        socket's token when the hub sends it.  A complete version's summary
+        replaces the stored one: ``/api/calls``, a sink's ``customer_ids`` and
+        ``erase --customer`` read the customer an update found from it.
         """
         content = self._card_views(card, provider)
         deliveries = [Delivery(agent_id, card=content) for agent_id in recipients]
         await self._broker.publish(deliveries)
         self._metrics.cards_published.inc(len(deliveries))
         await self._desk.remember(provider, content)
+        if card.complete:
+            summary = card_summaries(card, self._specs, role_views(self._settings))
+            self._recorder.summary(provider, card.call_id, summary)
 
     async def _reserve_version(self, provider: str, call_id: str, after: int) -> int:
         """The next card version of a call no other instance or update has taken."""

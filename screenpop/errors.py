@@ -7,6 +7,11 @@ imports nothing from screenpop so that every other module may use it.
 
 from __future__ import annotations
 
+import sqlite3
+
+DATA_EXCEPTION_CLASS = "22"
+"""PostgreSQL's SQLSTATE class whose sentences quote the values they refused."""
+
 
 class ScreenpopError(Exception):
     """Base of all errors screenpop raises on purpose."""
@@ -90,3 +95,19 @@ class ConnectorNotReady(ConnectorError):
     failed: the circuit breaker does not count it, so the first cards after
     start-up cannot open the circuit and keep the section off once it is ready.
     """
+
+
+def may_quote_values(orig: BaseException, state: object) -> bool:
+    """True for a database error whose sentence may quote a bound value rather than name an object.
+
+    PostgreSQL quotes values in its data exceptions (SQLSTATE class 22); its
+    other classes name objects (``database "x" does not exist``), and
+    SQLite's sentences never quote a value.  A driver's own error without a
+    SQLSTATE (asyncpg's argument encoding, MySQL's ``Incorrect integer
+    value: '...'``) quotes the argument.  The store's logs and ``/readyz``
+    and a connector's section error (sent to agents' browsers) both follow
+    it: a bound value may be a caller's number or a section a role must not see.
+    """
+    if isinstance(state, str) and state:
+        return state.startswith(DATA_EXCEPTION_CLASS)
+    return not isinstance(orig, sqlite3.Error | OSError | TimeoutError)

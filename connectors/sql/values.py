@@ -18,6 +18,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from screenpop.errors import may_quote_values
+
 MAX_ERROR_CHARS = 200
 _WRAPPED_CLASS = re.compile(r"^<class '(?:[\w.]+\.)?(\w+)'>:\s*(.*)$", re.DOTALL)
 
@@ -68,21 +70,46 @@ _CONVERTERS: tuple[tuple[type | tuple[type, ...], Callable[[Any], Any]], ...] = 
 
 
 def describe_db_error(exc: BaseException, secrets: tuple[str, ...]) -> str:
-    """``database error: <Class>: <first line of the driver's message>``, with secrets blanked."""
+    """``database error: <Class>: <first line of the driver's message>``, with secrets blanked.
+
+    An error whose sentence may quote a bound value says only its class and SQLSTATE.
+    """
     if _unreachable(exc):
         return "cannot reach database"
     origin = getattr(exc, "orig", None) or exc
+    state = getattr(origin, "sqlstate", None)
     if origin.__cause__ is not None and type(origin).__module__.startswith("sqlalchemy"):
         origin = origin.__cause__  # SQLAlchemy's asyncpg adapter wraps the driver's own class
     name, message = type(origin).__name__, str(origin)
     wrapped = _WRAPPED_CLASS.match(message)  # asyncpg through SQLAlchemy's adapter
     if wrapped:
         name, message = wrapped.group(1), wrapped.group(2)
+    state = state or getattr(origin, "sqlstate", None)
+    if _may_quote(origin, state):
+        # 'invalid input for query argument $1: ...' quotes a bound value: the caller's number,
+        # or a field of a section this card's role does not see (``needs: [credit.rating]``)
+        return f"database error: {name} (SQLSTATE {state})" if state else f"database error: {name}"
     lines = message.strip().splitlines()
     text = f"database error: {name}: {lines[0]}" if lines else f"database error: {name}"
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text[:MAX_ERROR_CHARS]
+
+
+def _may_quote(origin: BaseException, state: object) -> bool:
+    """``may_quote_values``, less asyncpg's interface errors (``connection is closed``), which quote nothing.
+
+    Without a SQLSTATE, asyncpg's argument encoding (a ``ValueError``) and
+    MySQL's drivers (``Incorrect integer value: '...'``) quote what they were given.
+    """
+    if not may_quote_values(origin, state):
+        return False
+    if state:
+        return True
+    return isinstance(origin, ValueError | TypeError) or type(origin).__module__.split(".")[0] in _MYSQL
+
+
+_MYSQL = frozenset({"pymysql", "aiomysql", "asyncmy", "MySQLdb"})
 
 
 def _unreachable(exc: BaseException) -> bool:

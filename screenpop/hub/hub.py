@@ -130,8 +130,8 @@ class Hub:
         identity, resume = hello
         socket = AgentSocket(ws, identity, self._outlet, self._clock, request.transport)
         self._sockets.setdefault(identity.id, []).append(socket)
-        self._watch_expiry(socket)
         try:
+            self._watch_expiry(socket)
             await self._welcome(socket, resume)
         except BaseException:
             await self._forget(socket)

@@ -51,7 +51,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from screenpop.errors import ConfigError
+from screenpop.errors import ConfigError, may_quote_values
 from screenpop.store.sqlite_thread import ConnectionThread
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,6 @@ MIGRATION_LOCK_KEY = 0x5C2E_E9C0_7000_0001
 
 SQLITE_BUSY_TIMEOUT_S = 15.0
 PG_CONNECT_TIMEOUT_S = 10.0
-DATA_EXCEPTION_CLASS = "22"  # PostgreSQL SQLSTATE class whose sentences quote the values they refused
 DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 P = ParamSpec("P")
@@ -137,25 +136,12 @@ def failure_reason(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     driver = orig.__cause__ or orig  # SQLAlchemy's asyncpg adapter wraps asyncpg's error, named by kind
     state = getattr(orig, "sqlstate", None)
-    if not _may_quote_values(orig, state):
+    if not may_quote_values(orig, state):
         first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
         return first_line[:160]
     # 'invalid input syntax for type integer: "..."', 'invalid input for query argument $1: ...':
     # a caller's number or a note would reach the log and /readyz; the kind says what happened.
     return f"{type(driver).__name__} (SQLSTATE {state})" if state else type(driver).__name__
-
-
-def _may_quote_values(orig: BaseException, state: object) -> bool:
-    """True for an error whose sentence may quote a bound value rather than name a table or column.
-
-    PostgreSQL quotes values in its data exceptions (SQLSTATE class 22);
-    its other classes name objects (``database "x" does not exist``), and
-    SQLite's sentences never quote a value.  A driver's own error without
-    a SQLSTATE (asyncpg's argument encoding) quotes the argument.
-    """
-    if isinstance(state, str) and state:
-        return state.startswith(DATA_EXCEPTION_CLASS)
-    return not isinstance(orig, sqlite3.Error | OSError | TimeoutError)
 
 
 class PostgresDatabase:

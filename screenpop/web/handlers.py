@@ -294,9 +294,10 @@ async def lookup(request: web.Request) -> web.Response:
     )
     hidden = settings.hidden_sections(agent.role)
     shown = hidden | (settings.hidden_sections(as_role) if as_role else frozenset())
-    await request.app[app_keys.STORE].audit_lookup(  # what the answer carries data of, nothing more
-        agent.id, number.e164 or number.digits, list(shown_sections(card, shown))
-    )
+    # What the answer carries data of, nothing more: the trace shows the rows of every
+    # section the asker's own role sees (and the values passed on from them), ``role=`` or not.
+    seen = shown_sections(card, hidden if trace is not None else shown)
+    await request.app[app_keys.STORE].audit_lookup(agent.id, number.e164 or number.digits, list(seen))
     body = render_card(card, generation.specs, shown)
     if as_role:
         body["as_role"] = as_role

@@ -141,3 +141,63 @@ def test_the_answer_to_an_attributes_update_names_no_hidden_section() -> None:
     result = UpdateResult("c-1", 4, ("credit2", "accounting"))
     assert result.to_json(frozenset({"credit2"})) == {"call_id": "c-1", "version": 4, "rerun": ["accounting"]}
     assert result.to_json()["rerun"] == ["credit2", "accounting"]
+
+
+def sql_credit(config: Settings, tmp_path: Path) -> Settings:
+    """``config`` with `credit` read from a real SQLite table, whose rows a trace shows."""
+    credit_db = tmp_path / "credit.db"
+    with sqlite3.connect(credit_db) as db:
+        db.execute("CREATE TABLE credit (phone TEXT, rating TEXT)")
+        db.execute("INSERT INTO credit VALUES (?, ?)", (ADA, RATING))
+    raw = config.model_dump(mode="json", by_alias=True, exclude_none=True)
+    raw["connectors"][1] = {
+        "name": "credit",
+        "kind": "sql",
+        "url": f"sqlite+aiosqlite:///{credit_db}",
+        "query": "SELECT rating FROM credit WHERE phone = :e164",
+    }
+    return settings_from_mapping(raw, source="<test>", environ={})
+
+
+async def test_a_traced_lookup_as_another_role_audits_what_its_trace_showed(
+    store_url: str, tmp_path: Path
+) -> None:
+    """A supervisor traces Ada as tier1: the card hides credit, its traced rows are audited."""
+    config = sql_credit(settings(store_url, tmp_path), tmp_path)
+    async with running(config) as base:
+        status, body = await api(
+            base, "GET", f"/api/lookup?number={ADA.replace('+', '%2B')}&role=tier1&trace=1", token("agent-3")
+        )
+        assert status == 200, body
+    assert "credit" not in body["sections"]
+    assert RATING in str(body["trace"]["credit"])  # the hidden-from-tier1 value reached the supervisor
+    lookups = [r for r in await audit_rows(store_url) if r["action"] == "lookup"]
+    assert [(r["agent_id"], sorted(r["sections"])) for r in lookups] == [
+        ("agent-3", ["accounting", "credit", "terms"])
+    ]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT oid FROM pg_class WHERE oid = :credit_rating",  # asyncpg cannot encode it: no SQLSTATE
+        "SELECT CAST(CAST(:credit_rating AS text) AS integer) AS n",  # PostgreSQL's 22P02 quotes it
+    ],
+    ids=["driver-argument", "sqlstate-22"],
+)
+async def test_a_database_error_does_not_quote_a_hidden_value(
+    store_url: str, pg_url: str, query: str
+) -> None:
+    """A visible section given credit.rating fails on PostgreSQL: its error on tier1's card quoted it."""
+    config = base_config(store_url)
+    config["connectors"][1]["rows"] = {ADA: {"rating": RATING}}
+    config["connectors"].append({"name": "terms", "kind": "sql", "url": pg_url, "needs": ["credit.rating"]})
+    config["connectors"][-1]["query"] = query
+    settings = settings_from_mapping(config, source="<test>", environ={})
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as tier1:
+        await post_event(base, event_body("c-err", agent="agent-1"))
+        frames = await tier1.card_until_complete("c-err")
+    terms = frames[-1]["card"]["sections"]["terms"]
+    assert terms["status"] == "error"
+    assert terms["error"].startswith("database error: ")
+    assert [text for text in tier1.raw if RATING in text] == []

@@ -16,6 +16,7 @@ from tests.support.agents import call_status, complete_card, read_until
 from tests.support.processes import HitServer, Service, agent_on, hit_server, ring, service_config, services
 from tests.support.service import ADA, Agent, api
 from tests.support.tokens import token_for
+from tests.support.waiting import wait_for
 
 
 def connectors(hits: HitServer) -> list[dict[str, Any]]:
@@ -89,6 +90,37 @@ async def test_attributes_posted_mid_call_rerun_the_dependent_sections_on_both_i
             ("/account", "A-77"): 1,
             ("/orders", "Caller A-77"): 1,
         }
+
+
+async def test_the_listed_summary_follows_a_mid_call_update(
+    tmp_path: Path, redis_url: str, pg_url: str
+) -> None:
+    """A customer found by an attribute posted on B is the one `/api/calls` lists on A (it kept 'nobody')."""
+
+    async def listed_summary() -> Any:
+        token = token_for(a.settings, "agent-1")
+        status, body = await api(a.base, "GET", "/api/calls?limit=1", token)
+        assert status == 200, body
+        summary = body["calls"][0]["summary"]
+        return summary if summary and summary["customer"]["name"] == "Caller A-5" else None
+
+    async with hit_server() as hits:
+        config = service_config(pg_url, redis_url, connectors(hits))
+        async with (
+            services(tmp_path, a=config, b=config) as started,
+            agent_on(started["a"], "agent-1") as agent,
+        ):
+            a, b = started["a"], started["b"]
+            assert (await ring(a, "c-sum", agent="agent-1"))[0] == 202
+            await agent.card_until_complete("c-sum")
+            status, reply = await post_attributes(
+                b, "agent-1", "c-sum", {"attributes": {"account_id": "A-5"}}
+            )
+            assert status == 200, reply
+            await read_until(agent, lambda f: complete_card("c-sum")(f) and f["version"] == reply["version"])
+            summary = await wait_for(listed_summary, 10.0, "the updated summary in /api/calls")
+    assert summary["sections"]["account"] == summary["sections"]["orders"] == "ok"
+    assert summary["customer"]["found_by"] == "attribute:account_id"
 
 
 async def test_attributes_are_refused_for_an_unknown_call_an_outsider_and_a_bad_key(

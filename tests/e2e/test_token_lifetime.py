@@ -161,6 +161,23 @@ async def test_refresh_may_change_the_role_the_token_names(store_url: str) -> No
     assert answer == {"type": "refreshed", "exp": exp + 60}
 
 
+async def test_a_refreshed_role_decides_what_the_socket_receives_next(store_url: str) -> None:
+    """A supervisor's socket refreshed as tier1 gets cards without credit; refreshed back, with it."""
+    clock = ManualClock()
+    exp = int(clock.now) + LIFETIME_S
+    async with running(make(store_url), clock) as base, socket_with(base, token_for("agent-3", exp)) as agent:
+        await refresh(agent, token_for("agent-3", exp, role="tier1"))
+        await post_event(base, event_body("c-as-tier1", agent="agent-3"))
+        as_tier1 = (await agent.card_until_complete("c-as-tier1"))[-1]["card"]
+        await refresh(agent, token_for("agent-3", exp))
+        await post_event(base, event_body("c-as-supervisor", agent="agent-3"))
+        as_supervisor = (await agent.card_until_complete("c-as-supervisor"))[-1]["card"]
+    assert set(as_tier1["sections"]) == {"accounting"}
+    assert [b["section"] for b in as_tier1["badges"]] == ["accounting"]
+    assert set(as_supervisor["sections"]) == {"accounting", "credit"}
+    assert "credit" in {b["section"] for b in as_supervisor["badges"]}
+
+
 @pytest.mark.parametrize(
     ("name", "token"),
     [
@@ -278,3 +295,43 @@ def test_screenpop_token_refuses_an_undefined_role(tmp_path: Path) -> None:
     )
     assert (result.returncode, result.stdout) == (2, "")
     assert len(result.stderr.strip().splitlines()) == 1 and "'admin'" in result.stderr
+
+
+async def test_a_token_good_past_any_clock_opens_the_socket_and_refreshes(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A host's exp of 10**400 (valid JWT, taken by PyJWT) was a 1011 and a traceback: now it is year 9999."""
+    forever = 10**400
+    async with running(make(store_url)) as base:
+        async with socket_with(base, token_for("agent-1", forever)) as agent:
+            answer = await refresh(agent, token_for("agent-1", forever))
+            await post_event(base, event_body("c-forever", agent="agent-1"))
+            assert (await agent.card_until_complete("c-forever"))[-1]["complete"] is True
+        status, _ = await api(base, "GET", "/api/calls", token_for("agent-1", forever))
+    assert answer == {"type": "refreshed", "exp": 253402300799}
+    assert status == 200
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize("claim", ["iat", "nbf"])
+async def test_a_host_clock_a_few_seconds_ahead_is_tolerated(store_url: str, claim: str) -> None:
+    """`iat`/`nbf` 5 s ahead (a host's clock runs ahead; Node's jsonwebtoken adds iat) were 401 and 4401."""
+    now = int(time.time())
+    token = token_for("agent-1", now + 3600, **{claim: now + 5})
+    async with running(make(store_url)) as base:
+        async with socket_with(base, token) as agent:
+            assert agent.welcome["agent"] == "agent-1"
+        status, body = await api(base, "GET", "/api/calls", token)
+    assert status == 200, body
+
+
+async def test_skew_tolerance_neither_admits_a_far_future_nbf_nor_extends_exp(store_url: str) -> None:
+    """`nbf` ten minutes ahead is refused, saying why; a token 5 s past its exp stays expired."""
+    now = int(time.time())
+    early = token_for("agent-1", now + 3600, nbf=now + 600)
+    late = token_for("agent-1", now - 5)
+    async with running(make(store_url)) as base:
+        early_answer = await api(base, "GET", "/api/calls", early)
+        late_answer = await api(base, "GET", "/api/calls", late)
+    assert (early_answer[0], early_answer[1]["error"]["message"]) == (401, "the token is not valid yet")
+    assert (late_answer[0], late_answer[1]["error"]["message"]) == (401, "the token has expired")
