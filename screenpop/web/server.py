@@ -87,16 +87,25 @@ class QuietServer(web.Server):
 
 
 class ScreenpopRunner(web.AppRunner):
-    """``web.AppRunner`` serving the app through ``QuietServer``."""
+    """``web.AppRunner`` serving the app through ``QuietServer``.
+
+    Its connections close after ``server.read_timeout_s`` without a whole
+    request head: aiohttp's own idle limit is an hour, and it counts from
+    the connection's start (or its last answer), not from each byte, so a
+    sender that trickles a header line now and then (slowloris), or opens
+    connections and sends nothing, held a socket each for that hour.  The
+    body has the same limit in ``handlers.read_body``.
+    """
 
     async def _make_server(self) -> web.Server:
         made = await super()._make_server()
+        kwargs = {**made._kwargs, "keepalive_timeout": self.app[app_keys.SETTINGS].server.read_timeout_s}
         return QuietServer(
             made.request_handler,
             request_factory=made.request_factory,
             handler_cancellation=made.handler_cancellation,
             loop=made._loop,
-            **made._kwargs,
+            **kwargs,
         )
 
 
