@@ -108,7 +108,8 @@ async def _webhook_request(request: web.Request) -> WebhookRequest:
         query=dict(request.query),
         headers={k.lower(): v for k, v in request.headers.items()},
         body=body,
-        content_type=request.content_type,
+        # as sent: aiohttp reads a missing header as application/octet-stream, and a 415 named that
+        content_type=request.headers.get("Content-Type", ""),
         now=time.time(),
     )
 
