@@ -25,11 +25,6 @@ def recipients_key_of(event: CallEvent) -> str:
     return recipients_key(event.provider, event.call_id)
 
 
-def ring_time_key_of(event: CallEvent) -> str:
-    """When the call last rang ``event.agent`` (the provider's time): a withdrawal older than it is stale."""
-    return f"ringat:{event.provider}:{event.call_id}:{event.agent or ''}"
-
-
 def event_key(event: CallEvent) -> str:
     """The duplicate guard's key: what makes two events the same event.
 

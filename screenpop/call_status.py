@@ -17,14 +17,14 @@ from screenpop.call_keys import (
     call_key_of,
     event_key,
     recipients_key_of,
-    ring_time_key_of,
     state_key_of,
 )
-from screenpop.call_transfers import Live, over
+from screenpop.call_transfers import Live, note_ring, over
 from screenpop.card_text import compact
 from screenpop.config import Settings
 from screenpop.model import CallEvent, EventKind
 from screenpop.store import CallRecorder, Store
+from screenpop.transfers import ring_time_key
 
 
 class StatusSteps:
@@ -88,9 +88,8 @@ class StatusSteps:
             raise
 
     async def _note_ring(self, event: CallEvent) -> None:
-        """Keep when this ring of one agent happened, for ``_rung_since`` (only a stamped ring names one)."""
-        if event.agent and event.at is not None:
-            await self._broker.put(ring_time_key_of(event), f"{event.at.timestamp():.6f}", CALL_STATE_TTL_S)
+        """Keep when this ring of one agent happened, for ``_rung_since``."""
+        await note_ring(self._broker, event, [event.agent] if event.agent else [])
 
     async def _rung_since(self, event: CallEvent) -> bool:
         """A withdrawal stamped before the agent's latest ring: it ends a ring that ring replaced.
@@ -98,13 +97,13 @@ class StatusSteps:
         A queue rings a worker again once a reservation timed out (TaskRouter
         makes a new reservation for the same worker), and callbacks come out
         of order: the old ring's timeout, arriving after the new ring, took
-        the card from an agent whose phone was ringing.  Both carry the
-        provider's own times, which say which came first; an unstamped event
-        is taken as it comes.
+        the card from an agent whose phone was ringing (or to whom the call
+        was just transferred).  Both carry the provider's own times, which
+        say which came first; an unstamped event is taken as it comes.
         """
         if event.at is None:
             return False
-        rang = await self._broker.get(ring_time_key_of(event))
+        rang = await self._broker.get(ring_time_key(event.provider, event.call_id, event.agent or ""))
         return rang is not None and float(rang) > event.at.timestamp()
 
     async def _ring_overtaken(self, event: CallEvent) -> bool:

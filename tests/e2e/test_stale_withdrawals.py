@@ -88,3 +88,17 @@ async def test_a_generic_withdrawal_stamped_before_a_newer_ring_changes_nothing(
         await post_event(base, event_body("c-stale", "withdrawn", agent="agent-1", at="2026-12-05T01:00:40Z"))
         await read_until(agent, call_status("c-stale", "withdrawn"))
     assert seen(agent, "c-stale")[1] == [("c-stale", "withdrawn", "agent-1")]
+
+
+async def test_a_late_withdrawal_leaves_a_card_transferred_to_the_agent_since(settings: Settings) -> None:
+    """Rung :00, answered by another, transferred to the agent at 1:00: a withdrawal stamped :05 is stale."""
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        await post_event(base, event_body("c-moved", queue="support", at="2026-12-05T01:00:00Z"))
+        await read_until(agent, complete_card("c-moved"))
+        await post_event(base, event_body("c-moved", "answered", agent="agent-2", at="2026-12-05T01:00:05Z"))
+        moved = event_body(
+            "c-moved", "transferred", agent="agent-1", from_agent="agent-2", at="2026-12-05T01:01:00Z"
+        )
+        await post_event(base, moved)
+        await post_event(base, event_body("c-moved", "withdrawn", agent="agent-1", at="2026-12-05T01:00:05Z"))
+        assert await fence(base, agent, "c-fence") == [("c-moved", "answered", "agent-2")]
