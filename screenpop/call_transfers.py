@@ -220,9 +220,12 @@ async def note_ring(broker: Broker, event: CallEvent, agents: Iterable[str]) -> 
     """
     if event.at is None:
         return
-    stamp = f"{event.at.timestamp():.6f}"
+    stamp = event.at.timestamp()
     for agent in agents:
-        await broker.put(ring_time_key(event.provider, event.call_id, agent), stamp, STATE_TTL_S)
+        key = ring_time_key(event.provider, event.call_id, agent)
+        noted = await broker.get(key)
+        if noted is None or float(noted) < stamp:  # a ring that arrives late is not the latest
+            await broker.put(key, f"{stamp:.6f}", STATE_TTL_S)
 
 
 def rings_after_transfer(event: CallEvent, state: str) -> bool:

@@ -70,6 +70,7 @@ async def test_an_old_reservation_timing_out_late_leaves_the_new_ring(settings: 
         await reservation(base, "reservation.created", "WR1", 1_800_000_000)
         await read_until(agent, complete_card(TASK_CALL))
         await reservation(base, "reservation.created", "WR2", 1_800_000_020)
+        await reservation(base, "reservation.created", "WR0", 1_799_999_990)  # an older ring, late too
         await reservation(base, "reservation.timeout", "WR1", 1_800_000_019)
         assert await fence(base, agent, "c-fence") == []
         await reservation(base, "reservation.timeout", "WR2", 1_800_000_040)
