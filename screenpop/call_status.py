@@ -19,11 +19,12 @@ from screenpop.call_keys import (
     recipients_key_of,
     state_key_of,
 )
-from screenpop.call_transfers import Live, over
+from screenpop.call_transfers import Live, note_ring, over
 from screenpop.card_text import compact
 from screenpop.config import Settings
 from screenpop.model import CallEvent, EventKind
 from screenpop.store import CallRecorder, Store
+from screenpop.transfers import ring_time_key
 
 
 class StatusSteps:
@@ -69,6 +70,9 @@ class StatusSteps:
         agent = event.agent
         if not agent:
             return
+        if await self._rung_since(event):
+            self._recorder.record(event, None)  # about a ring the agent's newer ring replaced
+            return
         removed = await self._broker.remove_member(recipients_key_of(event), agent)
         if not removed and not await self._ring_overtaken(event):
             return  # it never rang for that agent, or was withdrawn already
@@ -82,6 +86,25 @@ class StatusSteps:
             if live is not None and role is not None:
                 live.recipients[agent] = role
             raise
+
+    async def _note_ring(self, event: CallEvent) -> None:
+        """Keep when this ring of one agent happened, for ``_rung_since``."""
+        await note_ring(self._broker, event, [event.agent] if event.agent else [])
+
+    async def _rung_since(self, event: CallEvent) -> bool:
+        """A withdrawal stamped before the agent's latest ring: it ends a ring that ring replaced.
+
+        A queue rings a worker again once a reservation timed out (TaskRouter
+        makes a new reservation for the same worker), and callbacks come out
+        of order: the old ring's timeout, arriving after the new ring, took
+        the card from an agent whose phone was ringing (or to whom the call
+        was just transferred).  Both carry the provider's own times, which
+        say which came first; an unstamped event is taken as it comes.
+        """
+        if event.at is None:
+            return False
+        rang = await self._broker.get(ring_time_key(event.provider, event.call_id, event.agent or ""))
+        return rang is not None and float(rang) > event.at.timestamp()
 
     async def _ring_overtaken(self, event: CallEvent) -> bool:
         """A withdrawal that came before its ring: that ring, when it comes, pops nothing.

@@ -9,7 +9,7 @@ what to publish (docs/transfers.md).
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from screenpop.transfers import (
     deliveries,
     recipients_key,
     restamp,
+    ring_time_key,
     state_key,
 )
 
@@ -133,6 +134,7 @@ class TransferSteps:
         except BaseException:
             await self._desk.undo(event, recipients_key(event.provider, event.call_id), move)
             raise
+        await note_ring(self._broker, event, move.now)
         self._recorder.record(event, None, list(move.now))
 
     async def _ring_after_transfer(self, event: CallEvent) -> None:
@@ -208,6 +210,22 @@ class TransferSteps:
             return False
         transfers, _ = await self._desk.transfers(event.provider, event.call_id)
         return bool(transfers)
+
+
+async def note_ring(broker: Broker, event: CallEvent, agents: Iterable[str]) -> None:
+    """Keep when the call rang these agents (or was handed to them), if the provider said when.
+
+    A withdrawal stamped before it is about a ring this one replaced
+    (``StatusSteps._rung_since``).
+    """
+    if event.at is None:
+        return
+    stamp = event.at.timestamp()
+    for agent in agents:
+        key = ring_time_key(event.provider, event.call_id, agent)
+        noted = await broker.get(key)
+        if noted is None or float(noted) < stamp:  # a ring that arrives late is not the latest
+            await broker.put(key, f"{stamp:.6f}", STATE_TTL_S)
 
 
 def rings_after_transfer(event: CallEvent, state: str) -> bool:

@@ -228,6 +228,7 @@ class CallService(TransferSteps, StatusSteps):
 
     async def _rang(self, event: CallEvent, rung: Rung, opening: _Opening, started: float) -> None:
         """After the pop: a new card is built from here; a card being built here gains the new agents."""
+        await self._note_ring(event)
         if rung.state is not None and rings_after_transfer(event, rung.state):
             await self._ring_after_transfer(event)
             return

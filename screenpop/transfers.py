@@ -257,6 +257,11 @@ def recipients_key(provider: str, call_id: str) -> str:
     return f"recipients:{provider}:{call_id}"
 
 
+def ring_time_key(provider: str, call_id: str, agent: str) -> str:
+    """When the call last rang (or was handed to) ``agent``, in the provider's time."""
+    return f"ringat:{provider}:{call_id}:{agent}"
+
+
 def _card_key(provider: str, call_id: str) -> str:
     return f"card:{provider}:{call_id}"
 
@@ -275,6 +280,7 @@ __all__: Sequence[str] = (
     "deliveries",
     "recipients_key",
     "restamp",
+    "ring_time_key",
     "state_key",
     "targets",
     "transferred_body",

@@ -34,6 +34,7 @@ class ServerSettings(Frozen):
     max_inflight_calls: int = Field(500, ge=1)
     shutdown_grace_s: float = Field(8.0, ge=0, le=60)
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    read_timeout_s: float = Field(30.0, ge=0.1, le=3600)
 
 
 class NumbersSettings(Frozen):

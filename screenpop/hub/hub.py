@@ -171,6 +171,12 @@ class Hub:
 
     async def _welcome(self, socket: AgentSocket, resume: str | None) -> None:
         agent = socket.identity
+        replayed: list[Message] = []
+        recovered: bool | None = None
+        if resume:
+            replayed, recovered = await self._broker.replay(agent.id, resume)
+            if not recovered and await self._ahead_of_stream(agent.id, resume):
+                resume = None
         welcome: dict[str, Any] = {
             "type": "welcome",
             "agent": agent.id,
@@ -178,9 +184,8 @@ class Hub:
             "queues": list(agent.agent.queues),
             "event_id": resume or await self._broker.latest_id(agent.id),
         }
-        replayed: list[Message] = []
-        if resume:
-            replayed, welcome["recovered"] = await self._broker.replay(agent.id, resume)
+        if recovered is not None:
+            welcome["recovered"] = recovered
         welcome.update(self._welcome_extras(agent))
         await socket.ws.send_str(json.dumps(welcome))
         if resume:
@@ -188,6 +193,19 @@ class Hub:
             # registered; only a resume has a position to filter them by.
             socket.last_sent = id_key(resume)
         socket.release(replayed)
+
+    async def _ahead_of_stream(self, agent_id: str, resume: str) -> bool:
+        """A resume position past anything the broker has for this agent: it is no position here.
+
+        Such an id was made elsewhere: by an instance whose clock ran ahead
+        while Redis was down, by a broker since replaced, or by a process
+        restarted with its clock set back.  Taken as the socket's position
+        it held back every call message with a lower id (answered, ended,
+        transferred) until the clock passed it, so the tab showed a taken
+        call ringing; the socket starts afresh instead (``recovered``
+        stays false, and the widget fills the gap from ``/api/calls``).
+        """
+        return id_key(resume) > id_key(await self._broker.latest_id(agent_id))
 
     async def _on_client_frame(self, socket: AgentSocket, text: str) -> None:
         frame = _json_object(text) or {}

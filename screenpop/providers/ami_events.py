@@ -28,6 +28,8 @@ REMEMBERED_CALLS = 10_000
 # DialEnd statuses of a device that rang and no longer does (Asterisk's DialStatus values)
 STOPPED_RINGING = frozenset({"NOANSWER", "BUSY", "CANCEL", "CHANUNAVAIL", "CONGESTION"})
 LEG_SUFFIX = re.compile(r"-[0-9a-fA-F]+(;\d+)?$")
+DID_VARIABLE = "FROM_DID"  # FreePBX sets it on every inbound route; any dialplan can Set(__FROM_DID=${EXTEN})
+DIALLED_NUMBER = re.compile(r"\+?[0-9]{7,15}")  # a DID, not a queue's or a device's short extension
 
 
 class AmiTranslator:
@@ -61,7 +63,7 @@ class AmiTranslator:
 
     def _agent_called(self, p: Packet, call_id: str) -> CallEvent:
         event = self._event(p, call_id, EventKind.RINGING, self._member_agent(p), p.get("Queue") or None)
-        return replace(event, attributes=channel_variables(p))
+        return replace(event, attributes=channel_variables(p), to=dialled_number(p))
 
     def _agent_ring_no_answer(self, p: Packet, call_id: str) -> CallEvent | None:
         agent = self._member_agent(p)
@@ -69,7 +71,11 @@ class AmiTranslator:
 
     def _dial_begin(self, p: Packet, call_id: str) -> CallEvent | None:
         agent = self._dialled_agent(p)
-        return self._event(p, call_id, EventKind.RINGING, agent, None) if agent else None
+        return (
+            replace(self._event(p, call_id, EventKind.RINGING, agent, None), to=dialled_number(p))
+            if agent
+            else None
+        )
 
     def _agent_connect(self, p: Packet, call_id: str) -> CallEvent:
         self._remember(call_id)
@@ -143,12 +149,34 @@ def channel_variables(p: Packet) -> dict[str, Any]:
     listed in ``manager.conf`` ``channelvars=``; names are lower-cased
     (``ACCOUNT_ID`` -> ``account_id``) by ``normalise_provider_attributes``.
     """
+    found = {name: value for name, value in _variables(p).items() if name.upper() != DID_VARIABLE}
+    return normalise_provider_attributes(found)
+
+
+def dialled_number(p: Packet) -> str | None:
+    """The number the caller dialled (the call's ``to``, which picks its line), when the event says it.
+
+    An AMI event has no field for it: the caller channel's ``Exten`` is where
+    the dialplan is now, which is the DID only when the DID's own extension
+    runs ``Queue()`` (``exten => 18005550100,1,Queue(support)``); behind
+    FreePBX's routes it is the queue's number (``600``).  So a ``FROM_DID``
+    channel variable comes first, then an ``Exten`` long enough to be a
+    phone number; a short extension is no DID and names no line.
+    """
+    variables = {name.upper(): value for name, value in _variables(p).items()}
+    for candidate in (variables.get(DID_VARIABLE, "").strip(), p.get("Exten", "").strip()):
+        if DIALLED_NUMBER.fullmatch(candidate):
+            return candidate
+    return None
+
+
+def _variables(p: Packet) -> dict[str, str]:
     found: dict[str, str] = {}
     for line in p.get("ChanVariable", "").split("\n"):
         name, sep, value = line.partition("=")
         if sep and name:
             found[name] = value
-    return normalise_provider_attributes(found)
+    return found
 
 
 def _timestamp(value: str | None) -> datetime | None:

@@ -7,6 +7,7 @@ produce a 500.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, Literal
@@ -107,7 +108,8 @@ async def _webhook_request(request: web.Request) -> WebhookRequest:
         query=dict(request.query),
         headers={k.lower(): v for k, v in request.headers.items()},
         body=body,
-        content_type=request.content_type,
+        # as sent: aiohttp reads a missing header as application/octet-stream, and a 415 named that
+        content_type=request.headers.get("Content-Type", ""),
         now=time.time(),
     )
 
@@ -123,24 +125,42 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"the body is over {limit} bytes")
+    deadline_s = request.app[app_keys.SETTINGS].server.read_timeout_s
+    try:
+        async with asyncio.timeout(deadline_s):
+            return await _body_up_to(request, limit)
+    except TimeoutError as exc:
+        # A sender that trickles its body (slowloris) held the handler and its socket as
+        # long as it liked: the same limit as for the request's head (``ScreenpopRunner``).
+        _end_reading(request)
+        raise BadRequest(f"the body did not arrive within {deadline_s:g} s") from exc
+    except (web.RequestPayloadError, ConnectionError) as exc:
+        _end_reading(request)
+        raise BadRequest("the body could not be read to its end") from exc
+
+
+async def _body_up_to(request: web.Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    try:
-        while chunk := await request.content.read(limit + 1 - size):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                raise TooLarge(f"the body is over {limit} bytes")
-    except (web.RequestPayloadError, ConnectionError) as exc:
-        # After the answer aiohttp reads what is left of an unread body to keep the
-        # connection; a broken one (gzip over plain bytes) raised again there, outside any
-        # handler: a logged "Unhandled exception".  The body is over (nothing more is read)
-        # and the connection closes once the 400 is sent.
-        request.content.feed_eof()
-        if request.protocol is not None:
-            request.protocol.close()
-        raise BadRequest("the body could not be read to its end") from exc
+    while chunk := await request.content.read(limit + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body is over {limit} bytes")
     return b"".join(chunks)
+
+
+def _end_reading(request: web.Request) -> None:
+    """Read no more of a body that broke off or came too slowly, and close once answered.
+
+    After the answer aiohttp reads what is left of an unread body to keep the
+    connection; a broken one (gzip over plain bytes) raised again there,
+    outside any handler: a logged "Unhandled exception", and a slow one would
+    be waited for again.
+    """
+    request.content.feed_eof()
+    if request.protocol is not None:
+        request.protocol.close()
 
 
 def _settings(request: web.Request) -> Settings:

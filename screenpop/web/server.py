@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import signal
 from collections.abc import Callable
 
-from aiohttp import hdrs, web
+from aiohttp import HttpVersion11, hdrs, web
 
 import screenpop.web.app_keys as app_keys
 from screenpop.web.event_loop import EventLoopChoice, loop_factory, loop_name
@@ -86,17 +87,67 @@ class QuietServer(web.Server):
         return QuietRequestHandler(self, loop=self._loop, **self._kwargs)
 
 
+def expectation_refusal(request: web.BaseRequest, max_body_bytes: int) -> web.Response | None:
+    """The answer to an ``Expect`` header that is not met, before routing (and before any 100 Continue).
+
+    aiohttp answers an expectation it does not know with a plain-text 417
+    quoting the header, outside every middleware (not the SPEC's JSON), and
+    sends ``100 Continue`` to any route before its handler can look at the
+    size, so a sender asked to go on with a body over ``max_body_bytes``
+    uploaded all of it to be told 413.  HTTP/1.0 has no expectations
+    (RFC 9110 10.1.1): there the header is ignored, as aiohttp does.
+    """
+    expect = request.headers.get(hdrs.EXPECT)
+    if expect is None or request.version != HttpVersion11:
+        return None
+    if expect.strip().lower() != "100-continue":
+        return _refusal(400, "bad_request", "the Expect header asks for more than 100-continue")
+    if request.content_length is not None and request.content_length > max_body_bytes:
+        return _refusal(413, "too_large", f"the body is over {max_body_bytes} bytes")
+    return None
+
+
+def _refusal(status: int, code: str, message: str) -> web.Response:
+    """The SPEC's error shape, with the headers ``set_headers`` gives (no route, so no app signal)."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    headers = {hdrs.SERVER: SERVER_NAME, "X-Content-Type-Options": "nosniff"}
+    response = web.Response(
+        status=status, body=body, content_type="application/json", charset="utf-8", headers=headers
+    )
+    response.force_close()  # whether the body comes or not, this connection is done
+    return response
+
+
 class ScreenpopRunner(web.AppRunner):
-    """``web.AppRunner`` serving the app through ``QuietServer``."""
+    """``web.AppRunner`` serving the app through ``QuietServer``.
+
+    Its connections close after ``server.read_timeout_s`` without a whole
+    request head: aiohttp's own idle limit is an hour, and it counts from
+    the connection's start (or its last answer), not from each byte, so a
+    sender that trickles a header line now and then (slowloris), or opens
+    connections and sends nothing, held a socket each for that hour.  The
+    body has the same limit in ``handlers.read_body``.
+    """
 
     async def _make_server(self) -> web.Server:
         made = await super()._make_server()
+        server = self.app[app_keys.SETTINGS].server
+        kwargs = {**made._kwargs, "keepalive_timeout": server.read_timeout_s}
+        app_handler = made.request_handler
+
+        async def handle(request: web.BaseRequest) -> web.StreamResponse:
+            refusal = expectation_refusal(request, server.max_body_bytes)
+            if refusal is None:
+                return await app_handler(request)
+            request.content.feed_eof()  # the body was not asked for: aiohttp would linger, waiting for it
+            return refusal
+
         return QuietServer(
-            made.request_handler,
+            handle,
             request_factory=made.request_factory,
             handler_cancellation=made.handler_cancellation,
             loop=made._loop,
-            **made._kwargs,
+            **kwargs,
         )
 
 
