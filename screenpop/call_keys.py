@@ -7,7 +7,7 @@ lets two instances (or a retry) find the same call.
 from __future__ import annotations
 
 from screenpop.model import CallEvent, EventKind
-from screenpop.transfers import call_key, recipients_key, state_key
+from screenpop.transfers import call_key, recipients_key, ring_time_key, state_key
 
 DEDUPE_TTL_S = 3600
 CALL_STATE_TTL_S = 6 * 3600
@@ -15,6 +15,17 @@ CALL_STATE_TTL_S = 6 * 3600
 
 def call_key_of(event: CallEvent) -> str:
     return call_key(event.provider, event.call_id)
+
+
+def ring_time_of(event: CallEvent) -> tuple[str, float] | None:
+    """Where a ring of one named agent keeps its time, and the time: None when it names no agent or time.
+
+    Kept by the ring's own broker step (``Ring.ring_time``), so a withdrawal
+    stamped before it (a ring it replaced) finds it without another round trip.
+    """
+    if not event.agent or event.at is None:
+        return None
+    return ring_time_key(event.provider, event.call_id, event.agent), event.at.timestamp()
 
 
 def state_key_of(event: CallEvent) -> str:

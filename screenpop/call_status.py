@@ -19,7 +19,7 @@ from screenpop.call_keys import (
     recipients_key_of,
     state_key_of,
 )
-from screenpop.call_transfers import Live, note_ring, over
+from screenpop.call_transfers import Live, over
 from screenpop.card_text import compact
 from screenpop.config import Settings
 from screenpop.model import CallEvent, EventKind
@@ -86,10 +86,6 @@ class StatusSteps:
             if live is not None and role is not None:
                 live.recipients[agent] = role
             raise
-
-    async def _note_ring(self, event: CallEvent) -> None:
-        """Keep when this ring of one agent happened, for ``_rung_since``."""
-        await note_ring(self._broker, event, [event.agent] if event.agent else [])
 
     async def _rung_since(self, event: CallEvent) -> bool:
         """A withdrawal stamped before the agent's latest ring: it ends a ring that ring replaced.

@@ -220,12 +220,10 @@ async def note_ring(broker: Broker, event: CallEvent, agents: Iterable[str]) -> 
     """
     if event.at is None:
         return
-    stamp = event.at.timestamp()
-    for agent in agents:
-        key = ring_time_key(event.provider, event.call_id, agent)
-        noted = await broker.get(key)
-        if noted is None or float(noted) < stamp:  # a ring that arrives late is not the latest
-            await broker.put(key, f"{stamp:.6f}", STATE_TTL_S)
+    for agent in agents:  # a ring (or hand-over) that arrives late is not the latest
+        await broker.keep_latest(
+            ring_time_key(event.provider, event.call_id, agent), event.at.timestamp(), STATE_TTL_S
+        )
 
 
 def rings_after_transfer(event: CallEvent, state: str) -> bool:

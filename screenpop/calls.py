@@ -26,6 +26,7 @@ from screenpop.call_keys import (
     call_key_of,
     event_key,
     recipients_key_of,
+    ring_time_of,
     state_key_of,
 )
 from screenpop.call_status import StatusSteps
@@ -201,6 +202,7 @@ class CallService(TransferSteps, StatusSteps):
                     tuple(opening.roles),
                     CALL_STATE_TTL_S,
                     opening.views,
+                    ring_time_of(event),
                 )
             )
         except Exception as exc:  # nothing claimed (a failed ring changes nothing): the retry pops
@@ -228,7 +230,6 @@ class CallService(TransferSteps, StatusSteps):
 
     async def _rang(self, event: CallEvent, rung: Rung, opening: _Opening, started: float) -> None:
         """After the pop: a new card is built from here; a card being built here gains the new agents."""
-        await self._note_ring(event)
         if rung.state is not None and rings_after_transfer(event, rung.state):
             await self._ring_after_transfer(event)
             return

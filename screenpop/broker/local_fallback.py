@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from screenpop.broker.protocol import Delivery, Message, Ring, Rung, id_key
+from screenpop.broker.protocol import Delivery, Message, Ring, Rung, id_key, stamp_text
 from screenpop.broker.redis_layout import EXISTS_MARK, format_id, now_ms, set_key, value_key
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,11 @@ class LocalValues:
             self.values = {k: v for k, v in self.values.items() if v[1] >= now}
         self.values[key] = (value, time.monotonic() + ttl_s, claim)
 
+    def keep_latest(self, key: str, stamp: float, ttl_s: float) -> None:
+        kept = self.get(key)
+        if kept is None or float(kept) < stamp:
+            self.put(key, stamp_text(stamp), ttl_s, claim=False)
+
     def live_set(self, key: str) -> LocalSet | None:
         found = self.sets.get(key)
         return found if found is not None and found.until >= time.monotonic() else None
@@ -111,6 +116,8 @@ class LocalValues:
         if self.get(ring.event_key) is not None:
             return Rung(False)
         self.put(ring.event_key, "1", ring.event_ttl_s, claim=True)
+        if ring.ring_time is not None:
+            self.keep_latest(*ring.ring_time, ring.recipients_ttl_s)
         state = self.get(ring.state_key)
         if state is not None:
             return Rung(True, state)

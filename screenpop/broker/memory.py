@@ -7,7 +7,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from screenpop.broker.protocol import Delivery, FrameHandler, Message, Ring, Rung, id_key
+from screenpop.broker.protocol import Delivery, FrameHandler, Message, Ring, Rung, id_key, stamp_text
 
 
 class MemoryBroker:
@@ -86,6 +86,8 @@ class MemoryBroker:
         claimed, state = await self.claim_and_get(ring.event_key, ring.event_ttl_s, ring.state_key)
         if not claimed:
             return Rung(False)  # a duplicate: nothing read, nothing changed
+        if ring.ring_time is not None:
+            await self.keep_latest(*ring.ring_time, ring.recipients_ttl_s)
         if state is not None:
             return Rung(True, state)
         new = tuple(await self.add_members(ring.recipients_key, ring.agents, ring.recipients_ttl_s))
@@ -106,6 +108,11 @@ class MemoryBroker:
         self._expire(now)
         self._values[key] = (value, now + ttl_s)
         heapq.heappush(self._expiries, (now + ttl_s, key))
+
+    async def keep_latest(self, key: str, stamp: float, ttl_s: int) -> None:
+        kept = await self.get(key)
+        if kept is None or float(kept) < stamp:
+            await self.put(key, stamp_text(stamp), ttl_s)
 
     async def get(self, key: str) -> str | None:
         found = self._values.get(key)

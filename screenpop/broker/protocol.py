@@ -123,6 +123,8 @@ class Ring:
     agents: tuple[str, ...]  # whom the event rings
     recipients_ttl_s: int
     card: CardViews  # what the agents new to the set get
+    ring_time: tuple[str, float] | None = None
+    """(key, the provider's time of this ring): kept, once claimed, when later than the time kept there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +246,10 @@ class Broker(Protocol):
 
     async def put(self, key: str, value: str, ttl_s: int) -> None: ...
 
+    async def keep_latest(self, key: str, stamp: float, ttl_s: int) -> None:
+        """Keep ``stamp`` under ``key`` unless a later one is kept there (atomic: a late event never wins)."""
+        ...
+
     async def get(self, key: str) -> str | None: ...
 
     async def add_members(self, key: str, members: Sequence[str], ttl_s: int) -> list[str]:
@@ -274,3 +280,8 @@ class Broker(Protocol):
         "everyone was withdrawn" is told apart from "nothing is known".
         """
         ...
+
+
+def stamp_text(stamp: float) -> str:
+    """A provider's time as the broker keeps it (``keep_latest``): seconds, to the microsecond."""
+    return f"{stamp:.6f}"

@@ -49,7 +49,7 @@ import screenpop.broker.scripts as scripts
 from screenpop.broker.fanout import Fanout
 from screenpop.broker.faults import FAULTS, describe_fault
 from screenpop.broker.local_fallback import OUTBOX_MAX, LocalIds, LocalValues, Outbox
-from screenpop.broker.protocol import Delivery, FrameHandler, Message, Ring, Rung
+from screenpop.broker.protocol import Delivery, FrameHandler, Message, Ring, Rung, stamp_text
 from screenpop.broker.redis_eviction import eviction_risk
 from screenpop.broker.redis_layout import (
     BORN_KEY,
@@ -95,6 +95,7 @@ class RedisBroker:
         self._ring = self._redis.register_script(scripts.RING_LUA)
         self._add_members = self._redis.register_script(scripts.ADD_MEMBERS_LUA)
         self._replace_members = self._redis.register_script(scripts.REPLACE_MEMBERS_LUA)
+        self._keep_latest = self._redis.register_script(scripts.KEEP_LATEST_LUA)
         self._ids = LocalIds()
         self._fanout = Fanout(self.instance_id, self._ids)
         self._outbox = Outbox()
@@ -304,7 +305,13 @@ class RedisBroker:
         (A call that meets NOSCRIPT anyway still works: the Script object loads it and runs it again.)
         """
         async with self._redis.pipeline(transaction=False) as pipe:
-            for script in (self._append, self._ring, self._add_members, self._replace_members):
+            for script in (
+                self._append,
+                self._ring,
+                self._add_members,
+                self._replace_members,
+                self._keep_latest,
+            ):
                 pipe.script_load(script.script)
             await pipe.execute()
 
@@ -390,6 +397,15 @@ class RedisBroker:
             except FAULTS as exc:
                 self._mark_down(describe_fault(exc))
         self._local.put(key, value, ttl_s, claim=False)
+
+    async def keep_latest(self, key: str, stamp: float, ttl_s: int) -> None:
+        if self._up:
+            try:
+                await self._keep_latest(keys=[value_key(key)], args=[stamp_text(stamp), ttl_s])
+                return
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        self._local.keep_latest(key, stamp, ttl_s)
 
     async def get(self, key: str) -> str | None:
         if self._up:

@@ -3,7 +3,8 @@
 ``append.lua`` appends a publish to the agent streams and the fan-out stream
 in one call, idempotently per publish token; ``add_members.lua`` adds to a
 shared set and says which members are new; ``replace_members.lua`` swaps a
-set's members for others and answers the old ones (a transfer); ``ring.lua``
+set's members for others and answers the old ones (a transfer); ``keep_latest.lua``
+keeps the later of two times (an agent's latest ring); ``ring.lua``
 claims a ringing event, reads its call's state and pops the card to the
 agents that did not hold it, in one call.  Each file documents its KEYS,
 ARGV and reply; the names in double braces are filled in here, from
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from screenpop.broker.protocol import CardViews, Delivery, Ring, Rung, to_fields
+from screenpop.broker.protocol import CardViews, Delivery, Ring, Rung, stamp_text, to_fields
 from screenpop.broker.redis_layout import (
     FANOUT_KEY,
     MISSED_MAX,
@@ -50,7 +51,9 @@ def _as_function(body: str) -> str:
 
 _APPEND = _as_function(_read("append.lua", MISSED_MAX=str(MISSED_MAX), SENT_PREFIX=SENT_PREFIX))
 APPEND_LUA = _APPEND + "return append(KEYS, ARGV)\n"
-RING_LUA = _APPEND + _read("ring.lua")
+_KEEP_LATEST = _read("keep_latest.lua")
+RING_LUA = _APPEND + _KEEP_LATEST + _read("ring.lua")
+KEEP_LATEST_LUA = _KEEP_LATEST + "keep_latest(KEYS[1], ARGV[1], ARGV[2])\n"
 ADD_MEMBERS_LUA = _read("add_members.lua")
 REPLACE_MEMBERS_LUA = _read("replace_members.lua")
 
@@ -79,10 +82,20 @@ def append_call(
 
 def ring_call(ring: Ring, head: Sequence[str | int], token: str) -> Call:
     """``ring.lua``'s KEYS and ARGV; ``head``: append's origin, windows and fan-out position."""
+    time_key, stamp = ring.ring_time or (ring.state_key, None)  # no time: KEYS[5] is named, never touched
     keys = [value_key(ring.event_key), value_key(ring.state_key), set_key(ring.recipients_key), FANOUT_KEY]
-    keys += [stream_key(agent) for agent in ring.agents]
+    keys += [value_key(time_key), *(stream_key(agent) for agent in ring.agents)]
     fields = to_fields(Delivery("", card=ring.card))
-    args: list[str | int] = [ring.event_ttl_s, ring.recipients_ttl_s, *head, token, len(fields), *fields]
+    shown = "" if stamp is None else stamp_text(stamp)
+    args: list[str | int] = [
+        ring.event_ttl_s,
+        ring.recipients_ttl_s,
+        *head,
+        token,
+        shown,
+        len(fields),
+        *fields,
+    ]
     return keys, [*args, *ring.agents]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from redis.asyncio import Redis
@@ -113,6 +114,31 @@ async def test_a_ring_for_no_one_still_marks_the_call_as_ringing(broker: Broker)
     """A ring that routes to no agent is claimed and leaves an empty recipients set (not "unknown")."""
     assert await broker.ring(ringing("c-4", "leg-1")) == Rung(True, None, ())
     assert await broker.members("recipients:pbx:c-4") == []
+
+
+async def test_a_ring_keeps_the_latest_ring_time_in_its_own_step(broker: Broker) -> None:
+    """The agent's latest ring time goes with the ring's claim (no round trip more); a late ring keeps none.
+
+    A stale withdrawal is told apart by that time (``StatusSteps._rung_since``):
+    a ring that arrived late must not set it back, and neither must a
+    duplicate, which claims nothing, or a hand-over stamped earlier.
+    """
+    key = "ringat:pbx:c-7:agent-1"
+    newer = replace(ringing("c-7", "leg-2", "agent-1"), ring_time=(key, 1_800_000_100.25))
+    older = replace(ringing("c-7", "leg-1", "agent-1"), ring_time=(key, 1_800_000_000.5))
+    await broker.ring(newer)
+    assert await broker.get(key) == "1800000100.250000"
+    await broker.ring(older)  # claimed (another leg), but earlier: the kept time stays
+    await broker.keep_latest(key, 1_800_000_050.0, 600)
+    assert await broker.get(key) == "1800000100.250000"
+    await broker.keep_latest(key, 1_800_000_200.0, 600)
+    assert await broker.get(key) == "1800000200.000000"
+    await broker.ring(replace(newer, ring_time=(key, 1_800_000_300.0)))  # a duplicate: claims nothing
+    assert await broker.get(key) == "1800000200.000000"
+    await broker.put("call-state:pbx:c-8", "answered:agent-9", 600)
+    answered = replace(ringing("c-8", "leg-1", "agent-1"), ring_time=("ringat:pbx:c-8:agent-1", 5.0))
+    assert await broker.ring(answered) == Rung(True, "answered:agent-9")
+    assert await broker.get("ringat:pbx:c-8:agent-1") == "5.000000"  # a claimed ring's time, popped or not
 
 
 async def test_a_released_ring_pops_again_for_agents_taken_out(broker: Broker) -> None:
