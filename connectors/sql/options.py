@@ -17,7 +17,6 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from screenpop.connector_api import ConnectorOptions
-from screenpop.model import is_call_parameter
 
 ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite", "mysql": "aiomysql"}
 
@@ -44,18 +43,17 @@ class SqlOptions(ConnectorOptions):
         return value
 
     def parameters(self) -> Iterator[tuple[tuple[int | str, ...], str]]:
-        """The call parameters the query names (``:e164``, ``:attr_account_id``).
+        """Every parameter the query names but ``:keys`` (``:e164``, ``:attr_account_id``, a `needs` field).
 
-        screenpop skips the connector for a call without a named attribute,
-        and says on the card whether a number or an attribute found the
-        customer.  ``needs`` fields are checked when the query runs, as
-        before; a normalized match looks the number up in its index, so it
-        names ``e164`` too.
+        The config loader refuses a name that neither the call nor a `needs`
+        binds: a misspelt ``:phone`` would otherwise load and make every
+        call's section an error. A normalized match looks the number up in
+        its index, so it names ``e164`` too.
         """
         if self.match == "normalized":
             yield ("match",), "e164"
         for name in sorted(bind_names(self.query)):
-            if is_call_parameter(name):
+            if name != "keys" or self.match == "exact":
                 yield ("query",), name
 
     @model_validator(mode="after")
