@@ -12,6 +12,7 @@ code falling back to ``numbers.default_region``) is screenpop's
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from screenpop.connector_api import ConnectorContext
@@ -47,7 +48,7 @@ class RowReader:
             raw = row[position]
             if raw is None:
                 continue
-            text = raw.strip() if type(raw) is str else str(raw).strip()
+            text = raw.strip() if type(raw) is str else cell_text(raw)
             if not text:
                 continue
             key = (text, region_text) if region_text else text
@@ -62,6 +63,20 @@ class RowReader:
                     self.unreadable_examples.setdefault(text)
             found += numbers
         return found
+
+
+def cell_text(raw: object) -> str:
+    """A number column's phone as its digits: ``4155550146.0`` (REAL) and ``Decimal('4155550146.00')`` too.
+
+    Spreadsheet imports store phones in REAL or NUMERIC(p,2) columns; their
+    text has a decimal point that no phone number has, and the row would
+    never be found. A value with a real fraction stays as it is (unreadable).
+    """
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    if isinstance(raw, Decimal) and raw.is_finite() and raw == raw.to_integral_value():
+        return str(int(raw))
+    return str(raw).strip()
 
 
 def region_position(columns: Sequence[str], region_column: str | None) -> int | None:
