@@ -171,7 +171,22 @@ class SqlConnector:
             return None
         if not await self._keeper.refresh(full=True):
             raise ConnectorError(f"index query failed: {self._keeper.error}")
+        await self._try_query(self._keeper.index)
         return self._keeper.index.summary() if self._keeper.index else None
+
+    async def _try_query(self, index: PhoneIndex | None) -> None:
+        """Run ``query`` once for one indexed row, so that a wrong column fails `check`, not every call.
+
+        `check`'s probe number is rarely in the index, so its test lookup
+        never reaches ``query``. The other parameters are bound to NULL, which
+        matches no row in any SQL database but still needs the text to be right.
+        """
+        keys = [index.first_key()] if index is not None and len(index.keys) else []
+        bound: dict[str, Any] = dict.fromkeys(self._needs) | {"keys": keys}
+        try:
+            await self._fetch(self._statement, bound, 1)
+        except ConnectorError as exc:
+            raise ConnectorError(f"query failed: {exc}") from exc
 
     async def close(self) -> None:
         if self._keeper is not None:
