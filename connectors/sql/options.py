@@ -21,6 +21,15 @@ from screenpop.connector_api import ConnectorOptions
 ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite", "mysql": "aiomysql"}
 
 
+#: Keys that only an index (``match: normalized``) reads, and what each says.
+INDEX_KEYS = {
+    "index_query": "the rows the index is built from",
+    "index_region": "it says where the index's rows are",
+    "index_refresh_s": "how often the index is rebuilt",
+    "index_full_every": "how often the index is read in full",
+}
+
+
 class SqlOptions(ConnectorOptions):
     """Keys of a ``kind: sql`` connector (SPEC section 3)."""
 
@@ -59,10 +68,9 @@ class SqlOptions(ConnectorOptions):
     @model_validator(mode="after")
     def _normalized_needs_index(self) -> SqlOptions:
         if self.match == "exact":
-            if self.index_region is not None:
-                raise ValueError(
-                    "`index_region` is for `match: normalized` (it says where the index's rows are)"
-                )
+            given = [key for key in INDEX_KEYS if key in self.model_fields_set]
+            if given:  # `match: normalized` forgotten: the index would silently never be built
+                raise ValueError(f"`{given[0]}` is for `match: normalized` ({INDEX_KEYS[given[0]]})")
             return self
         if not self.index_query:
             raise ValueError(
