@@ -69,3 +69,12 @@ def test_keys_and_needs_fields_stay_bindable() -> None:
         environ={},
     )
     assert [c.name for c in settings.connectors] == ["accounting", "credit"]
+
+
+def test_an_identity_key_other_than_id_or_name_is_refused() -> None:
+    """`identity: {id: …, nam: …}` would leave every card nameless: refused, with the fix."""
+    message = config_error(
+        sql(query="SELECT 1 WHERE :e164 = 1", identity={"id": "customer_id", "nam": "name"})
+    )
+    assert message.startswith("test.yaml: connectors[0] (sales).identity")
+    assert "`nam`" in message and "did you mean `name`" in message
