@@ -34,6 +34,11 @@ class RowReader:
     def __init__(self, columns: Sequence[str], region_column: str | None, context: ConnectorContext) -> None:
         self._region_at = region_position(columns, region_column)
         self._phones = tuple(i for i in range(1, len(columns)) if i != self._region_at)
+        if columns and not self._phones:  # the index would hold nothing and every caller be not_found
+            listed = ", ".join(str(c) for c in columns)
+            raise ConnectorError(
+                f"index_query returns no phone column ({listed}); name the row key first, then the phones"
+            )
         self._numbers_of = context.read_numbers or context.stored_numbers
         self._read: dict[object, tuple[str, ...]] = {}
         self.unreadable = 0
