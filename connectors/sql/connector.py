@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import bindparam, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import TextClause
 
@@ -306,12 +307,22 @@ class SqlConnector:
             raise ConnectorError("not started")
         query = _Query(statement, bound, limit, as_tuples, timeout_ms or self.options.statement_timeout_ms)
         try:
-            async with self._engine.connect() as conn:
-                return await self._guarded(conn, query)
+            try:
+                return await self._on_pooled(self._engine, query)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # The server ended the pooled connections (a restart, a failover): SQLAlchemy
+                # has dropped them, and a fresh connection answers this same call.
+                return await self._on_pooled(self._engine, query)
         except ConnectorError:
             raise
         except Exception as exc:
             raise ConnectorError(describe_db_error(exc, self._secrets)) from exc
+
+    async def _on_pooled(self, engine: AsyncEngine, query: _Query) -> list[Any]:
+        async with engine.connect() as conn:
+            return await self._guarded(conn, query)
 
     async def _guarded(self, conn: AsyncConnection, query: _Query) -> list[Any]:
         """Run the query in its own task so that a cancel or timeout can stop it on the server first.
