@@ -236,10 +236,13 @@ class SqlConnector:
             previous = None
         since = FULL_READ if previous is None else self._since
         started = read_start()
+        limit = asyncio.timeout(INDEX_TIMEOUT_MS / 1000)
         try:
-            async with asyncio.timeout(INDEX_TIMEOUT_MS / 1000):
+            async with limit:
                 builder = await self._stream_index(since)
-        except TimeoutError:
+        except TimeoutError as exc:
+            if not limit.expired():  # the driver's connect timeout: "cannot reach database"
+                raise ConnectorError(describe_db_error(exc, self._secrets)) from exc
             raise ConnectorError(f"index query ran longer than {INDEX_TIMEOUT_MS} ms") from None
         except ConnectorError:
             raise

@@ -18,6 +18,9 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from screenpop.connector_api import ConnectorOptions
 
+#: How long opening one database connection may take (the drivers wait a minute); under `check`'s 10 s.
+CONNECT_TIMEOUT_S = 5.0
+
 ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite", "mysql": "aiomysql"}
 
 
@@ -138,10 +141,16 @@ def engine_kwargs(url: URL, options: SqlOptions) -> dict[str, Any]:
         }
     ms = str(options.statement_timeout_ms)
     driver = url.get_driver_name()
+    # a connect timeout: a server that accepts and never answers held start-up for the driver's minute
     if driver == "asyncpg":
-        kwargs["connect_args"] = {"server_settings": {"statement_timeout": ms}}
+        kwargs["connect_args"] = {"server_settings": {"statement_timeout": ms}, "timeout": CONNECT_TIMEOUT_S}
     elif driver == "psycopg":
-        kwargs["connect_args"] = {"options": f"-c statement_timeout={ms}"}
+        kwargs["connect_args"] = {
+            "options": f"-c statement_timeout={ms}",
+            "connect_timeout": max(1, round(CONNECT_TIMEOUT_S)),
+        }
+    elif driver == "aiomysql":
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     return kwargs
 
 

@@ -1,12 +1,16 @@
-"""A lookup after the database closed screenpop's pooled connections (a restart, a failover) is answered.
+"""A database that restarted, or that accepts connections and never answers, as a running service meets it.
 
 Before, the first call after a PostgreSQL restart got `error: connection is
-closed` in every SQL section, though the database was up again.
+closed` in every SQL section, though the database was up again; and a
+database that never answered held `screenpop serve` for asyncpg's minute,
+then said the index query "ran longer than 600000 ms".
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from screenpop.connectors.sql import SqlConnector, SqlOptions
+from screenpop.connectors.sql import options as sql_options
+from screenpop.errors import ConnectorError
 from screenpop.plugins import connector_context
 
 pytestmark = pytest.mark.postgres
@@ -57,3 +63,34 @@ async def test_a_lookup_after_the_server_closed_the_pool_is_answered(
     )
     assert ended == [1]
     assert (await accounting.lookup({"e164": "+14155550132"})).data == {"account_id": "A-1", "name": "Ada"}
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port whose listener accepts connections and never says a word (a hung server)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+async def test_a_silent_database_is_unreachable_within_the_connect_timeout(
+    silent_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up waits the connect timeout, not the driver's minute, and says the database is unreachable."""
+    monkeypatch.setattr(sql_options, "CONNECT_TIMEOUT_S", 0.5, raising=False)
+    options = SqlOptions(
+        url=f"postgresql+asyncpg://screenpop@127.0.0.1:{silent_port}/sales",
+        match="normalized",
+        index_query="SELECT customer_id, phone FROM customers",
+        query="SELECT customer_id, name FROM customers WHERE customer_id IN :keys",
+    )
+    connector = SqlConnector("sales", options, connector_context("US", Path("."), None))
+    try:
+        async with asyncio.timeout(20):
+            await connector.start()
+        with pytest.raises(ConnectorError, match=r"^number index not loaded yet: cannot reach database$"):
+            await connector.lookup({"e164": "+14155550132"})
+    finally:
+        await connector.close()
