@@ -92,6 +92,8 @@ class SqlConnector:
         self._shared: SharedIndex | None = None
         self._secrets = secrets_of(self._url, self.options.url)
         self._shown_url = self._url.render_as_string(hide_password=True)
+        self.columns: tuple[str, ...] | None = None
+        """What ``query`` returned in the last ``check`` (identity and display must name these)."""
 
     async def start(self) -> None:
         """Open the pool; for ``match: normalized`` build the first index and keep it fresh.
@@ -164,30 +166,34 @@ class SqlConnector:
         """``SELECT 1`` proves the pool can connect; a normalized source also reads its index once.
 
         For a normalized source the answer is the index's size and the stored
-        numbers it could not read: those callers will never be found.
+        numbers it could not read: those callers will never be found. Then
+        ``query`` runs once, and ``columns`` says what it returns.
         """
         await self.start()
         await self._fetch(text("SELECT 1"), {}, 1)
-        if self._keeper is None:
-            return None
-        if not await self._keeper.refresh(full=True):
-            raise ConnectorError(f"index query failed: {self._keeper.error}")
-        await self._try_query(self._keeper.index)
-        return self._keeper.index.summary() if self._keeper.index else None
+        index = None
+        if self._keeper is not None:
+            if not await self._keeper.refresh(full=True):
+                raise ConnectorError(f"index query failed: {self._keeper.error}")
+            index = self._keeper.index
+        await self._try_query(index)
+        return index.summary() if index else None
 
     async def _try_query(self, index: PhoneIndex | None) -> None:
-        """Run ``query`` once for one indexed row, so that a wrong column fails `check`, not every call.
+        """Run ``query`` once (for one indexed row), so that a wrong column fails `check`, not every call.
 
         `check`'s probe number is rarely in the index, so its test lookup
         never reaches ``query``. The other parameters are bound to NULL, which
         matches no row in any SQL database but still needs the text to be right.
         """
-        keys = [index.first_key()] if index is not None and len(index.keys) else []
-        bound: dict[str, Any] = dict.fromkeys(self._needs) | {"keys": keys}
+        bound: dict[str, Any] = dict.fromkeys(self._needs)
+        if self._keeper is not None:
+            bound["keys"] = [index.first_key()] if index is not None and len(index.keys) else []
         try:
-            await self._fetch(self._statement, bound, 1)
+            header, *_ = await self._fetch(self._statement, bound, 1, as_tuples=True)
         except ConnectorError as exc:
             raise ConnectorError(f"query failed: {exc}") from exc
+        self.columns = tuple(str(name) for name in header)
 
     async def close(self) -> None:
         if self._keeper is not None:

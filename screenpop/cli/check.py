@@ -135,7 +135,10 @@ async def run_checks(settings: Settings, number: str | None) -> list[CheckRow]:
     rows.append(await _timed("store", lambda: _check_store(settings), secrets))
     rows.append(await _timed("broker", lambda: _check_broker(settings), secrets))
     async with open_connectors(settings) as connectors:
-        probes = [_timed(f"connector {name}", _prober(c), secrets) for name, c in connectors.items()]
+        configs = {c.name: c for c in settings.connectors}
+        probes = [
+            _timed(f"connector {name}", _prober(c, configs[name]), secrets) for name, c in connectors.items()
+        ]
         rows += await asyncio.gather(*probes)
         rows += await _test_lookup(settings, connectors, number or PROBE_NUMBER, secrets)
     rows += await _check_sinks(settings, secrets)
@@ -166,13 +169,40 @@ def _sink_prober(sink: Sink) -> Callable[[], Awaitable[str]]:
     return probe
 
 
-def _prober(connector: Connector) -> Callable[[], Awaitable[str]]:
+def _prober(connector: Connector, config: ConnectorSettings) -> Callable[[], Awaitable[str]]:
     async def probe() -> str:
         await connector.start()
         detail = await connector.check()
+        columns = getattr(connector, "columns", None)  # a kind that knows what its query returns
+        if columns is not None and (unreturned := unreturned_fields(config, columns)):
+            raise ConnectorError(unreturned)
         return f"reachable; {detail}" if detail else "reachable"
 
     return probe
+
+
+def unreturned_fields(config: ConnectorSettings, columns: Iterable[str]) -> str | None:
+    """The identity, display and badge fields that name no column the query returns, or None.
+
+    Such a field is silently empty on every card: no customer name, a blank
+    display field, a badge never shown. PostgreSQL folds an unquoted alias
+    to lower case (``AS CustomerID`` returns ``customerid``), the usual cause.
+    """
+    named = [(f"identity.{key}", field) for key, field in config.identity.items()]
+    if config.display is not None:
+        named += [("display.fields", field) for field in config.display.fields]
+        named += [("display.badges", badge.field) for badge in config.display.badges]
+    returned = tuple(columns)
+    missing = [(where, field) for where, field in named if field not in returned]
+    if not missing:
+        return None
+    folded = {c.casefold() for c in returned}
+    hint = "; quote a name to keep its case" if any(f.casefold() in folded for _, f in missing) else ""
+    grouped: dict[str, list[str]] = {}
+    for where, field in missing:
+        grouped.setdefault(where, []).append(repr(field))
+    listed = ", ".join(f"{where} {', '.join(fields)}" for where, fields in grouped.items())
+    return f"{listed}: query returns only {', '.join(returned)}{hint}"
 
 
 async def _check_store(settings: Settings) -> str:
