@@ -47,6 +47,9 @@ from .values import describe_db_error, json_row
 log = logging.getLogger(__name__)
 
 EXTRA_ROWS_KEPT = 5
+#: At most this many matched keys go into ``:keys`` (the first, in key order). A client's switchboard
+#: number on 40,000 contacts passed the drivers' parameter limits (32,767) and every call from it failed.
+MAX_QUERY_KEYS = 1000
 #: Reading every row of a big table: 10^7 rows take 1-2 min on a busy two-core machine (issue 15).
 INDEX_TIMEOUT_MS = 600_000
 INTERRUPT_EVERY_S = 0.02  # SQLite: how often a cancelled lookup's statement is interrupted again
@@ -131,7 +134,7 @@ class SqlConnector:
                 self._trace_index(trace, keys)
             if not keys:
                 return LookupResult(None, 0)
-            bound["keys"] = list(keys)
+            bound["keys"] = list(keys[:MAX_QUERY_KEYS])
         limit = self.options.limit if self.options.rows == "many" else self.options.limit + 1
         if trace is None:
             return _result(await self._fetch(self._statement, bound, limit), self.options)
@@ -155,7 +158,9 @@ class SqlConnector:
             rows_indexed=index.rows,
             refresh_s=self.options.index_refresh_s,
         )
-        step.answered(matched_keys=list(keys))
+        step.answered(matched_keys=list(keys[:MAX_QUERY_KEYS]))
+        if len(keys) > MAX_QUERY_KEYS:
+            trace.note(f"{len(keys)} rows hold this number; the query gets the first {MAX_QUERY_KEYS} keys")
         if not keys:
             trace.note(
                 f"the number is not in the index ({index.distinct_numbers} numbers from {index.rows} rows,"
