@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import TextClause
@@ -37,7 +37,16 @@ from screenpop.errors import ConnectorError
 
 from .index import CHUNK_ROWS, FETCH_ROWS, IndexBuilder, PhoneIndex
 from .keeper import IndexKeeper
-from .options import SqlOptions, bind_names, check_async_url, engine_kwargs, in_memory, secrets_of
+from .options import (
+    SqlOptions,
+    bind_names,
+    check_async_url,
+    engine_kwargs,
+    in_memory,
+    lookup_statement,
+    quiet_driver_logs,
+    secrets_of,
+)
 from .reading import LOCAL_ROWS, FullRead, read_in_workers
 from .rows import RowReader
 from .shared import SharedIndex
@@ -56,23 +65,6 @@ INTERRUPT_EVERY_S = 0.02  # SQLite: how often a cancelled lookup's statement is 
 ABANDON_WAIT_S = 2.0
 
 
-PARAMETER_LOGGERS = ("aiosqlite",)
-"""Drivers whose DEBUG lines quote every statement with its parameters (a caller's number, a PIN)."""
-
-
-def quiet_driver_logs() -> None:
-    """Keep those drivers' DEBUG lines out of every log, whatever level the root logger has.
-
-    ``hide_parameters=True`` keeps SQLAlchemy's own messages clean, but
-    aiosqlite logs each call it runs, arguments included; a ``secret_``
-    attribute bound into a query must never reach a log (SPEC 3).
-    """
-    for name in PARAMETER_LOGGERS:
-        driver = logging.getLogger(name)
-        if driver.level < logging.INFO:
-            driver.setLevel(logging.INFO)
-
-
 class SqlConnector:
     """One configured SQL source: a pool opened in ``start`` and a fixed statement."""
 
@@ -84,7 +76,7 @@ class SqlConnector:
         self._context = context
         self._url = check_async_url(self.options.url)
         quiet_driver_logs()
-        self._statement = _statement(self.options)
+        self._statement = lookup_statement(self.options)
         self._needs = bind_names(self.options.query) - {"keys"}
         self._engine: AsyncEngine | None = None
         self._keeper: IndexKeeper | None = None
@@ -417,10 +409,3 @@ def _result(rows: Sequence[dict[str, Any]], options: SqlOptions) -> LookupResult
     if options.rows == "many":
         return LookupResult({"items": list(rows)}, len(rows))
     return LookupResult(rows[0], len(rows), tuple(rows[1 : 1 + EXTRA_ROWS_KEPT]))
-
-
-def _statement(options: SqlOptions) -> TextClause:
-    statement = text(options.query)
-    if options.match == "normalized":
-        statement = statement.bindparams(bindparam("keys", expanding=True))
-    return statement

@@ -8,13 +8,15 @@ arguments live here too, as they follow from the keys alone.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.sql.elements import TextClause
 
 from screenpop.connector_api import ConnectorOptions
 
@@ -160,3 +162,28 @@ def secrets_of(url: URL, given: str) -> tuple[str, ...]:
     if url.password:
         found.append(str(url.password))
     return tuple(s for s in found if s)
+
+
+PARAMETER_LOGGERS = ("aiosqlite",)
+"""Drivers whose DEBUG lines quote every statement with its parameters (a caller's number, a PIN)."""
+
+
+def quiet_driver_logs() -> None:
+    """Keep those drivers' DEBUG lines out of every log, whatever level the root logger has.
+
+    ``hide_parameters=True`` keeps SQLAlchemy's own messages clean, but
+    aiosqlite logs each call it runs, arguments included; a ``secret_``
+    attribute bound into a query must never reach a log (SPEC 3).
+    """
+    for name in PARAMETER_LOGGERS:
+        driver = logging.getLogger(name)
+        if driver.level < logging.INFO:
+            driver.setLevel(logging.INFO)
+
+
+def lookup_statement(options: SqlOptions) -> TextClause:
+    """``query`` as run: with ``match: normalized``, ``:keys`` expands to one parameter per key."""
+    statement = text(options.query)
+    if options.match == "normalized":
+        statement = statement.bindparams(bindparam("keys", expanding=True))
+    return statement
