@@ -170,7 +170,8 @@ class SqlConnector:
         await self._fetch(text("SELECT 1"), {}, 1)
         index = None
         if self._keeper is not None:
-            if not await self._keeper.refresh(full=True):
+            just_read = self._keeper.last_kind == "full" and self._keeper.error is None  # by start()
+            if not just_read and not await self._keeper.refresh(full=True):
                 raise ConnectorError(f"index query failed: {self._keeper.error}")
             index = self._keeper.index
         await self._try_query(index)
