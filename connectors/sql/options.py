@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from screenpop.connector_api import ConnectorOptions
 
-#: How long opening one database connection may take (the drivers wait a minute); under `check`'s 10 s.
+#: How long opening one database connection may take (the drivers wait a minute): a hung server fails fast.
 CONNECT_TIMEOUT_S = 5.0
 
 ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite", "mysql": "aiomysql"}
