@@ -11,6 +11,7 @@ code falling back to ``numbers.default_region``) is screenpop's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 from screenpop.connector_api import ConnectorContext
 from screenpop.errors import ConnectorError
 
+#: ``4155550132.0``: a spreadsheet's float column exported as text (a CSV import into a TEXT column).
+_EXPORTED_FLOAT = re.compile(r"\+?\d{7,15}\.0{1,2}")
 #: How many unreadable stored numbers `screenpop check` shows IT.
 UNREADABLE_EXAMPLES = 3
 #: Readings remembered at most: enough for repeated switchboard numbers, bounded for 10^7-row tables.
@@ -53,7 +56,12 @@ class RowReader:
             raw = row[position]
             if raw is None:
                 continue
-            text = raw.strip() if type(raw) is str else cell_text(raw)
+            if type(raw) is str:
+                text = raw.strip()
+                if ".0" in text[-3:] and _EXPORTED_FLOAT.fullmatch(text):
+                    text = text[: text.index(".")]
+            else:
+                text = cell_text(raw)
             if not text:
                 continue
             key = (text, region_text) if region_text else text

@@ -19,16 +19,18 @@ from screenpop.connectors.sql import SqlConnector, SqlOptions
 from screenpop.plugins import connector_context
 
 COLUMN_TYPES = {
-    "sqlite": ("INTEGER", "NUMERIC", "REAL", "NUMERIC(14,2)"),
-    "postgres": ("BIGINT", "NUMERIC(15,0)", "DOUBLE PRECISION", "NUMERIC(14,2)"),
+    "sqlite": ("INTEGER", "NUMERIC", "REAL", "NUMERIC(14,2)", "TEXT"),
+    "postgres": ("BIGINT", "NUMERIC(15,0)", "DOUBLE PRECISION", "NUMERIC(14,2)", "TEXT"),
 }
-# (id, name, whole digits in each column; the last row holds a fraction no phone has)
+# (id, name, whole digits in each column; the fraction row holds a value no phone has;
+# the text column holds what a CSV export of a spreadsheet's float column writes)
 ROWS = [
-    (1, "Integer", 14155550144, None, None, None),
-    (2, "Numeric", None, 4155550145, None, None),
-    (3, "Real", None, None, 4155550146.0, None),
-    (4, "Decimal", None, None, None, 4155550147),
-    (5, "Fraction", None, None, 4155550148.5, None),
+    (1, "Integer", 14155550144, None, None, None, None),
+    (2, "Numeric", None, 4155550145, None, None, None),
+    (3, "Real", None, None, 4155550146.0, None, None),
+    (4, "Decimal", None, None, None, 4155550147, None),
+    (5, "Fraction", None, None, 4155550148.5, None, None),
+    (6, "Text", None, None, None, None, "4155550149.0"),
 ]
 
 
@@ -46,15 +48,15 @@ async def sales(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
             columns = ", ".join(f"p{i} {kind}" for i, kind in enumerate(types))
             await conn.execute(text(f"CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, {columns})"))
             await conn.execute(
-                text("INSERT INTO customers VALUES (:id, :name, :p0, :p1, :p2, :p3)"),
-                [dict(zip(("id", "name", "p0", "p1", "p2", "p3"), row, strict=True)) for row in ROWS],
+                text("INSERT INTO customers VALUES (:id, :name, :p0, :p1, :p2, :p3, :p4)"),
+                [dict(zip(("id", "name", "p0", "p1", "p2", "p3", "p4"), row, strict=True)) for row in ROWS],
             )
     finally:
         await engine.dispose()
     options = SqlOptions(
         url=url,
         match="normalized",
-        index_query="SELECT id, p0, p1, p2, p3 FROM customers",
+        index_query="SELECT id, p0, p1, p2, p3, p4 FROM customers",
         query="SELECT id, name FROM customers WHERE id IN :keys",
     )
     connector = SqlConnector("sales", options, connector_context("US", Path("."), None))
@@ -70,6 +72,7 @@ async def sales(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         ("+14155550145", "Numeric"),
         ("+14155550146", "Real"),
         ("+14155550147", "Decimal"),
+        ("+14155550149", "Text"),
     ],
 )
 async def test_a_whole_number_in_a_number_column_is_found(sales: SqlConnector, e164: str, name: str) -> None:
