@@ -32,7 +32,6 @@ from screenpop.connector_api import (
     shown_url,
 )
 from screenpop.errors import ConnectorError
-from screenpop.model import is_call_parameter
 
 from .select import Selector, compile_path
 
@@ -63,13 +62,16 @@ class HttpOptions(ConnectorOptions):
     hedge_ms: int | None = Field(None, ge=1, le=60_000)
 
     def parameters(self) -> Iterator[tuple[tuple[int | str, ...], str]]:
-        """The call parameters the URL or body names (``{e164}``, ``{attr_order_id}``)."""
+        """Every parameter the URL or body names (``{e164}``, ``{attr_order_id}``, a `needs` field).
+
+        The config loader refuses a name nothing binds, so a misspelt
+        ``{phone}`` fails at load rather than on every call.
+        """
         texts: list[tuple[tuple[int | str, ...], str]] = [(("url",), self.url)]
         texts += [(("body",), text) for text in _strings(self.body)]
         for path, text in texts:
             for name in PLACEHOLDER.findall(text):
-                if is_call_parameter(name):
-                    yield path, name
+                yield path, name
 
     @field_validator("select")
     @classmethod

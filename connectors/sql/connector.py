@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import TextClause
 
@@ -36,7 +37,16 @@ from screenpop.errors import ConnectorError
 
 from .index import CHUNK_ROWS, FETCH_ROWS, IndexBuilder, PhoneIndex
 from .keeper import IndexKeeper
-from .options import SqlOptions, bind_names, check_async_url, engine_kwargs, in_memory, secrets_of
+from .options import (
+    SqlOptions,
+    bind_names,
+    check_async_url,
+    engine_kwargs,
+    in_memory,
+    lookup_statement,
+    quiet_driver_logs,
+    secrets_of,
+)
 from .reading import LOCAL_ROWS, FullRead, read_in_workers
 from .rows import RowReader
 from .shared import SharedIndex
@@ -46,27 +56,13 @@ from .values import describe_db_error, json_row
 log = logging.getLogger(__name__)
 
 EXTRA_ROWS_KEPT = 5
+#: At most this many matched keys go into ``:keys`` (the first, in key order). A client's switchboard
+#: number on 40,000 contacts passed the drivers' parameter limits (32,767) and every call from it failed.
+MAX_QUERY_KEYS = 1000
 #: Reading every row of a big table: 10^7 rows take 1-2 min on a busy two-core machine (issue 15).
 INDEX_TIMEOUT_MS = 600_000
 INTERRUPT_EVERY_S = 0.02  # SQLite: how often a cancelled lookup's statement is interrupted again
 ABANDON_WAIT_S = 2.0
-
-
-PARAMETER_LOGGERS = ("aiosqlite",)
-"""Drivers whose DEBUG lines quote every statement with its parameters (a caller's number, a PIN)."""
-
-
-def quiet_driver_logs() -> None:
-    """Keep those drivers' DEBUG lines out of every log, whatever level the root logger has.
-
-    ``hide_parameters=True`` keeps SQLAlchemy's own messages clean, but
-    aiosqlite logs each call it runs, arguments included; a ``secret_``
-    attribute bound into a query must never reach a log (SPEC 3).
-    """
-    for name in PARAMETER_LOGGERS:
-        driver = logging.getLogger(name)
-        if driver.level < logging.INFO:
-            driver.setLevel(logging.INFO)
 
 
 class SqlConnector:
@@ -80,7 +76,7 @@ class SqlConnector:
         self._context = context
         self._url = check_async_url(self.options.url)
         quiet_driver_logs()
-        self._statement = _statement(self.options)
+        self._statement = lookup_statement(self.options)
         self._needs = bind_names(self.options.query) - {"keys"}
         self._engine: AsyncEngine | None = None
         self._keeper: IndexKeeper | None = None
@@ -91,6 +87,8 @@ class SqlConnector:
         self._shared: SharedIndex | None = None
         self._secrets = secrets_of(self._url, self.options.url)
         self._shown_url = self._url.render_as_string(hide_password=True)
+        self.columns: tuple[str, ...] | None = None
+        """What ``query`` returned in the last ``check`` (identity and display must name these)."""
 
     async def start(self) -> None:
         """Open the pool; for ``match: normalized`` build the first index and keep it fresh.
@@ -128,7 +126,7 @@ class SqlConnector:
                 self._trace_index(trace, keys)
             if not keys:
                 return LookupResult(None, 0)
-            bound["keys"] = list(keys)
+            bound["keys"] = list(keys[:MAX_QUERY_KEYS])
         limit = self.options.limit if self.options.rows == "many" else self.options.limit + 1
         if trace is None:
             return _result(await self._fetch(self._statement, bound, limit), self.options)
@@ -152,7 +150,9 @@ class SqlConnector:
             rows_indexed=index.rows,
             refresh_s=self.options.index_refresh_s,
         )
-        step.answered(matched_keys=list(keys))
+        step.answered(matched_keys=list(keys[:MAX_QUERY_KEYS]))
+        if len(keys) > MAX_QUERY_KEYS:
+            trace.note(f"{len(keys)} rows hold this number; the query gets the first {MAX_QUERY_KEYS} keys")
         if not keys:
             trace.note(
                 f"the number is not in the index ({index.distinct_numbers} numbers from {index.rows} rows,"
@@ -163,15 +163,35 @@ class SqlConnector:
         """``SELECT 1`` proves the pool can connect; a normalized source also reads its index once.
 
         For a normalized source the answer is the index's size and the stored
-        numbers it could not read: those callers will never be found.
+        numbers it could not read: those callers will never be found. Then
+        ``query`` runs once, and ``columns`` says what it returns.
         """
         await self.start()
         await self._fetch(text("SELECT 1"), {}, 1)
-        if self._keeper is None:
-            return None
-        if not await self._keeper.refresh(full=True):
-            raise ConnectorError(f"index query failed: {self._keeper.error}")
-        return self._keeper.index.summary() if self._keeper.index else None
+        index = None
+        if self._keeper is not None:
+            just_read = self._keeper.last_kind == "full" and self._keeper.error is None  # by start()
+            if not just_read and not await self._keeper.refresh(full=True):
+                raise ConnectorError(f"index query failed: {self._keeper.error}")
+            index = self._keeper.index
+        await self._try_query(index)
+        return index.summary() if index else None
+
+    async def _try_query(self, index: PhoneIndex | None) -> None:
+        """Run ``query`` once (for one indexed row), so that a wrong column fails `check`, not every call.
+
+        `check`'s probe number is rarely in the index, so its test lookup
+        never reaches ``query``. The other parameters are bound to NULL, which
+        matches no row in any SQL database but still needs the text to be right.
+        """
+        bound: dict[str, Any] = dict.fromkeys(self._needs)
+        if self._keeper is not None:
+            bound["keys"] = [index.first_key()] if index is not None and len(index.keys) else []
+        try:
+            header, *_ = await self._fetch(self._statement, bound, 1, as_tuples=True)
+        except ConnectorError as exc:
+            raise ConnectorError(f"query failed: {exc}") from exc
+        self.columns = tuple(str(name) for name in header)
 
     async def close(self) -> None:
         if self._keeper is not None:
@@ -220,10 +240,13 @@ class SqlConnector:
             previous = None
         since = FULL_READ if previous is None else self._since
         started = read_start()
+        limit = asyncio.timeout(INDEX_TIMEOUT_MS / 1000)
         try:
-            async with asyncio.timeout(INDEX_TIMEOUT_MS / 1000):
+            async with limit:
                 builder = await self._stream_index(since)
-        except TimeoutError:
+        except TimeoutError as exc:
+            if not limit.expired():  # the driver's connect timeout: "cannot reach database"
+                raise ConnectorError(describe_db_error(exc, self._secrets)) from exc
             raise ConnectorError(f"index query ran longer than {INDEX_TIMEOUT_MS} ms") from None
         except ConnectorError:
             raise
@@ -291,12 +314,22 @@ class SqlConnector:
             raise ConnectorError("not started")
         query = _Query(statement, bound, limit, as_tuples, timeout_ms or self.options.statement_timeout_ms)
         try:
-            async with self._engine.connect() as conn:
-                return await self._guarded(conn, query)
+            try:
+                return await self._on_pooled(self._engine, query)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # The server ended the pooled connections (a restart, a failover): SQLAlchemy
+                # has dropped them, and a fresh connection answers this same call.
+                return await self._on_pooled(self._engine, query)
         except ConnectorError:
             raise
         except Exception as exc:
             raise ConnectorError(describe_db_error(exc, self._secrets)) from exc
+
+    async def _on_pooled(self, engine: AsyncEngine, query: _Query) -> list[Any]:
+        async with engine.connect() as conn:
+            return await self._guarded(conn, query)
 
     async def _guarded(self, conn: AsyncConnection, query: _Query) -> list[Any]:
         """Run the query in its own task so that a cancel or timeout can stop it on the server first.
@@ -377,10 +410,3 @@ def _result(rows: Sequence[dict[str, Any]], options: SqlOptions) -> LookupResult
     if options.rows == "many":
         return LookupResult({"items": list(rows)}, len(rows))
     return LookupResult(rows[0], len(rows), tuple(rows[1 : 1 + EXTRA_ROWS_KEPT]))
-
-
-def _statement(options: SqlOptions) -> TextClause:
-    statement = text(options.query)
-    if options.match == "normalized":
-        statement = statement.bindparams(bindparam("keys", expanding=True))
-    return statement

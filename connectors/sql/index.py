@@ -121,6 +121,10 @@ class PhoneIndex:
         end = int(np.searchsorted(self.numbers, wanted, side="right"))
         return tuple(_plain(self.keys[i]) for i in self.key_ids[start:end])
 
+    def first_key(self) -> Any:
+        """One row key as the driver binds it (``check`` tries ``query`` with it)."""
+        return _plain(self.keys[0])
+
     def as_dict(self) -> dict[str, tuple[Any, ...]]:
         """The former ``keys_by_number`` mapping (tests and small tables only: one object per entry)."""
         found: dict[str, list[Any]] = {}

@@ -8,18 +8,31 @@ arguments live here too, as they follow from the keys alone.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.sql.elements import TextClause
 
 from screenpop.connector_api import ConnectorOptions
-from screenpop.model import is_call_parameter
+
+#: How long opening one database connection may take (the drivers wait a minute): a hung server fails fast.
+CONNECT_TIMEOUT_S = 5.0
 
 ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite", "mysql": "aiomysql"}
+
+
+#: Keys that only an index (``match: normalized``) reads, and what each says.
+INDEX_KEYS = {
+    "index_query": "the rows the index is built from",
+    "index_region": "it says where the index's rows are",
+    "index_refresh_s": "how often the index is rebuilt",
+    "index_full_every": "how often the index is read in full",
+}
 
 
 class SqlOptions(ConnectorOptions):
@@ -44,27 +57,25 @@ class SqlOptions(ConnectorOptions):
         return value
 
     def parameters(self) -> Iterator[tuple[tuple[int | str, ...], str]]:
-        """The call parameters the query names (``:e164``, ``:attr_account_id``).
+        """Every parameter the query names but ``:keys`` (``:e164``, ``:attr_account_id``, a `needs` field).
 
-        screenpop skips the connector for a call without a named attribute,
-        and says on the card whether a number or an attribute found the
-        customer.  ``needs`` fields are checked when the query runs, as
-        before; a normalized match looks the number up in its index, so it
-        names ``e164`` too.
+        The config loader refuses a name that neither the call nor a `needs`
+        binds: a misspelt ``:phone`` would otherwise load and make every
+        call's section an error. A normalized match looks the number up in
+        its index, so it names ``e164`` too.
         """
         if self.match == "normalized":
             yield ("match",), "e164"
         for name in sorted(bind_names(self.query)):
-            if is_call_parameter(name):
+            if name != "keys" or self.match == "exact":
                 yield ("query",), name
 
     @model_validator(mode="after")
     def _normalized_needs_index(self) -> SqlOptions:
         if self.match == "exact":
-            if self.index_region is not None:
-                raise ValueError(
-                    "`index_region` is for `match: normalized` (it says where the index's rows are)"
-                )
+            given = [key for key in INDEX_KEYS if key in self.model_fields_set]
+            if given:  # `match: normalized` forgotten: the index would silently never be built
+                raise ValueError(f"`{given[0]}` is for `match: normalized` ({INDEX_KEYS[given[0]]})")
             return self
         if not self.index_query:
             raise ValueError(
@@ -132,10 +143,16 @@ def engine_kwargs(url: URL, options: SqlOptions) -> dict[str, Any]:
         }
     ms = str(options.statement_timeout_ms)
     driver = url.get_driver_name()
+    # a connect timeout: a server that accepts and never answers held start-up for the driver's minute
     if driver == "asyncpg":
-        kwargs["connect_args"] = {"server_settings": {"statement_timeout": ms}}
+        kwargs["connect_args"] = {"server_settings": {"statement_timeout": ms}, "timeout": CONNECT_TIMEOUT_S}
     elif driver == "psycopg":
-        kwargs["connect_args"] = {"options": f"-c statement_timeout={ms}"}
+        kwargs["connect_args"] = {
+            "options": f"-c statement_timeout={ms}",
+            "connect_timeout": max(1, round(CONNECT_TIMEOUT_S)),
+        }
+    elif driver == "aiomysql":
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     return kwargs
 
 
@@ -145,3 +162,28 @@ def secrets_of(url: URL, given: str) -> tuple[str, ...]:
     if url.password:
         found.append(str(url.password))
     return tuple(s for s in found if s)
+
+
+PARAMETER_LOGGERS = ("aiosqlite",)
+"""Drivers whose DEBUG lines quote every statement with its parameters (a caller's number, a PIN)."""
+
+
+def quiet_driver_logs() -> None:
+    """Keep those drivers' DEBUG lines out of every log, whatever level the root logger has.
+
+    ``hide_parameters=True`` keeps SQLAlchemy's own messages clean, but
+    aiosqlite logs each call it runs, arguments included; a ``secret_``
+    attribute bound into a query must never reach a log (SPEC 3).
+    """
+    for name in PARAMETER_LOGGERS:
+        driver = logging.getLogger(name)
+        if driver.level < logging.INFO:
+            driver.setLevel(logging.INFO)
+
+
+def lookup_statement(options: SqlOptions) -> TextClause:
+    """``query`` as run: with ``match: normalized``, ``:keys`` expands to one parameter per key."""
+    statement = text(options.query)
+    if options.match == "normalized":
+        statement = statement.bindparams(bindparam("keys", expanding=True))
+    return statement

@@ -224,8 +224,9 @@ async def _read_share(job: FullRead, share: int, shares: int) -> Share:
     engine = create_async_engine(
         job.url, poolclass=NullPool, hide_parameters=True, connect_args=job.connect_args
     )
+    limit = asyncio.timeout(job.timeout_ms / 1000)
     try:
-        async with asyncio.timeout(job.timeout_ms / 1000), engine.connect() as conn:
+        async with limit, engine.connect() as conn:
             if job.server_timeout:
                 await conn.execute(text(f"SET LOCAL statement_timeout = {int(job.timeout_ms)}"))
             result = await conn.stream(index_statement(job.query, engine.dialect.name), job.bound)
@@ -233,6 +234,10 @@ async def _read_share(job: FullRead, share: int, shares: int) -> Share:
             async for part in result.partitions(WORKER_FETCH_ROWS):
                 collected.add(part, share, shares)
             return collected.share()
+    except TimeoutError as exc:
+        if limit.expired():
+            raise
+        raise ConnectorError(describe_db_error(exc, job.secrets)) from None  # the connect timeout
     finally:
         await engine.dispose()
 

@@ -11,12 +11,16 @@ code falling back to ``numbers.default_region``) is screenpop's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from screenpop.connector_api import ConnectorContext
 from screenpop.errors import ConnectorError
 
+#: ``4155550132.0``: a spreadsheet's float column exported as text (a CSV import into a TEXT column).
+_EXPORTED_FLOAT = re.compile(r"\+?\d{7,15}\.0{1,2}")
 #: How many unreadable stored numbers `screenpop check` shows IT.
 UNREADABLE_EXAMPLES = 3
 #: Readings remembered at most: enough for repeated switchboard numbers, bounded for 10^7-row tables.
@@ -33,6 +37,11 @@ class RowReader:
     def __init__(self, columns: Sequence[str], region_column: str | None, context: ConnectorContext) -> None:
         self._region_at = region_position(columns, region_column)
         self._phones = tuple(i for i in range(1, len(columns)) if i != self._region_at)
+        if columns and not self._phones:  # the index would hold nothing and every caller be not_found
+            listed = ", ".join(str(c) for c in columns)
+            raise ConnectorError(
+                f"index_query returns no phone column ({listed}); name the row key first, then the phones"
+            )
         self._numbers_of = context.read_numbers or context.stored_numbers
         self._read: dict[object, tuple[str, ...]] = {}
         self.unreadable = 0
@@ -47,7 +56,12 @@ class RowReader:
             raw = row[position]
             if raw is None:
                 continue
-            text = raw.strip() if type(raw) is str else str(raw).strip()
+            if type(raw) is str:
+                text = raw.strip()
+                if ".0" in text[-3:] and _EXPORTED_FLOAT.fullmatch(text):
+                    text = text[: text.index(".")]
+            else:
+                text = cell_text(raw)
             if not text:
                 continue
             key = (text, region_text) if region_text else text
@@ -62,6 +76,20 @@ class RowReader:
                     self.unreadable_examples.setdefault(text)
             found += numbers
         return found
+
+
+def cell_text(raw: object) -> str:
+    """A number column's phone as its digits: ``4155550146.0`` (REAL) and ``Decimal('4155550146.00')`` too.
+
+    Spreadsheet imports store phones in REAL or NUMERIC(p,2) columns; their
+    text has a decimal point that no phone number has, and the row would
+    never be found. A value with a real fraction stays as it is (unreadable).
+    """
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    if isinstance(raw, Decimal) and raw.is_finite() and raw == raw.to_integral_value():
+        return str(int(raw))
+    return str(raw).strip()
 
 
 def region_position(columns: Sequence[str], region_column: str | None) -> int | None:

@@ -33,6 +33,9 @@ from screenpop.sink_api import Sink, SinkContext
 from screenpop.store import Store
 
 CHECK_TIMEOUT_S = 10.0
+#: A connector's probe may read a whole table into its number index: a minute or two for 10^7 rows
+#: (docs/matching.md); its own limits (connect 5 s, the index read's 10 min) end it sooner if stuck.
+CONNECTOR_CHECK_TIMEOUT_S = 660.0
 PROBE_NUMBER = "+12025550100"
 MAX_DETAIL = 160
 MAX_CHAIN = 20
@@ -52,14 +55,17 @@ class CheckRow:
     """Not run, and why (in ``detail``); does not fail the check."""
 
 
-async def _timed(part: str, work: Callable[[], Awaitable[str]], secrets: tuple[str, ...]) -> CheckRow:
+async def _timed(
+    part: str, work: Callable[[], Awaitable[str]], secrets: tuple[str, ...], limit_s: float | None = None
+) -> CheckRow:
     started = time.perf_counter()
+    limit_s = CHECK_TIMEOUT_S if limit_s is None else limit_s
     try:
-        async with asyncio.timeout(CHECK_TIMEOUT_S):
+        async with asyncio.timeout(limit_s):
             detail = await work()
         ok = True
     except TimeoutError:
-        ok, detail = False, f"no answer in {CHECK_TIMEOUT_S:.0f} s"
+        ok, detail = False, f"no answer in {limit_s:.0f} s"
     except Exception as exc:
         ok, detail = False, failure_text(exc, secrets)
     return CheckRow(part, ok, detail, (time.perf_counter() - started) * 1000)
@@ -136,7 +142,11 @@ async def run_checks(settings: Settings, number: str | None) -> list[CheckRow]:
     rows.append(await _timed("store", lambda: _check_store(settings), secrets))
     rows.append(await _timed("broker", lambda: _check_broker(settings), secrets))
     async with open_connectors(settings) as connectors:
-        probes = [_timed(f"connector {name}", _prober(c), secrets) for name, c in connectors.items()]
+        configs = {c.name: c for c in settings.connectors}
+        probes = [
+            _timed(f"connector {name}", _prober(c, configs[name]), secrets, CONNECTOR_CHECK_TIMEOUT_S)
+            for name, c in connectors.items()
+        ]
         rows += await asyncio.gather(*probes)
         rows += await _test_lookup(settings, connectors, number or PROBE_NUMBER, secrets)
     rows += await _check_sinks(settings, secrets)
@@ -167,13 +177,40 @@ def _sink_prober(sink: Sink) -> Callable[[], Awaitable[str]]:
     return probe
 
 
-def _prober(connector: Connector) -> Callable[[], Awaitable[str]]:
+def _prober(connector: Connector, config: ConnectorSettings) -> Callable[[], Awaitable[str]]:
     async def probe() -> str:
         await connector.start()
         detail = await connector.check()
+        columns = getattr(connector, "columns", None)  # a kind that knows what its query returns
+        if columns is not None and (unreturned := unreturned_fields(config, columns)):
+            raise ConnectorError(unreturned)
         return f"reachable; {detail}" if detail else "reachable"
 
     return probe
+
+
+def unreturned_fields(config: ConnectorSettings, columns: Iterable[str]) -> str | None:
+    """The identity, display and badge fields that name no column the query returns, or None.
+
+    Such a field is silently empty on every card: no customer name, a blank
+    display field, a badge never shown. PostgreSQL folds an unquoted alias
+    to lower case (``AS CustomerID`` returns ``customerid``), the usual cause.
+    """
+    named = [(f"identity.{key}", field) for key, field in config.identity.items()]
+    if config.display is not None:
+        named += [("display.fields", field) for field in config.display.fields]
+        named += [("display.badges", badge.field) for badge in config.display.badges]
+    returned = tuple(columns)
+    missing = [(where, field) for where, field in named if field not in returned]
+    if not missing:
+        return None
+    folded = {c.casefold() for c in returned}
+    hint = "; quote a name to keep its case" if any(f.casefold() in folded for _, f in missing) else ""
+    grouped: dict[str, list[str]] = {}
+    for where, field in missing:
+        grouped.setdefault(where, []).append(repr(field))
+    listed = ", ".join(f"{where} {', '.join(fields)}" for where, fields in grouped.items())
+    return f"{listed}: query returns only {', '.join(returned)}{hint}"
 
 
 async def _check_store(settings: Settings) -> str:

@@ -233,7 +233,8 @@ async def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, st
 
 def cmd_lookup(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    return asyncio.run(_lookup(settings, args.number, args.json, args.trace))
+    number = args.number if args.number is not None else args.number_option
+    return asyncio.run(_lookup(settings, number, args.json, args.trace))
 
 
 async def _lookup(settings: Settings, raw: str, as_json: bool, traced: bool = False) -> int:

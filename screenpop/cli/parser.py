@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--number", default=None, help="the number of the test lookup")
 
     lookup = sub.add_parser("lookup", help="run the fan-out once and print the card")
-    lookup.add_argument("number")
+    given = lookup.add_mutually_exclusive_group(required=True)  # `--number` as check, erase and audit take it
+    given.add_argument("number", nargs="?", help="the number to look up, in any format")
+    given.add_argument("--number", dest="number_option", metavar="NUMBER", help="the same, as an option")
     _config_arg(lookup)
     lookup.add_argument("--json", action="store_true", help="print the final card as JSON")
     lookup.add_argument(

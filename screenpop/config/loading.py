@@ -28,6 +28,29 @@ REQUIRED_BLOCKS = frozenset({"agents"})  # Settings cannot be built without them
 _ITEM_LABEL = r"(?: \([^)]*\))?"  # `` (pbx)`` after a list index in a key path
 
 
+class StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load``, but a key given twice in one mapping is an error.
+
+    PyYAML keeps the last of two equal keys without a word: a copied block
+    with two ``query:`` lines would run the one the reader did not look at.
+    A key after ``<<: *anchor`` still overrides the anchor's (YAML's merge).
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_scalar(key_node)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key `{key}` is given twice (first at line {seen[key]})", key_node.start_mark
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_settings(
     path: str | Path, environ: Mapping[str, str] | None = None, uses: Collection[str] | None = None
 ) -> Settings:
@@ -41,7 +64,7 @@ def load_settings(
         reason = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
         raise ConfigError(f"{path}: the config file cannot be read ({reason})") from exc
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc, text)}") from exc
     if not isinstance(raw, dict):

@@ -6,6 +6,7 @@ Each block checks itself here; what is wrong between blocks is found in
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, Literal
 
 import phonenumbers
@@ -249,6 +250,9 @@ class CircuitSettings(Frozen):
     reset_s: float = Field(30.0, gt=0, le=3600)
 
 
+IDENTITY_KEYS = ("id", "name")
+
+
 class ConnectorSettings(BaseModel):
     """Keys every connector has; the kind's own keys are checked by its Options model."""
 
@@ -272,6 +276,20 @@ class ConnectorSettings(BaseModel):
         for need in value:
             if need.count(".") != 1 or not all(need.split(".")):
                 raise ValueError(f"{need!r} should be `connector.field`, e.g. accounting.account_id")
+        return value
+
+    @field_validator("identity")
+    @classmethod
+    def _identity_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        """Only ``id`` and ``name`` mean anything on a card: a misspelt key would leave it nameless."""
+        for key in value:
+            if key not in IDENTITY_KEYS:
+                close = difflib.get_close_matches(key, IDENTITY_KEYS, n=1)
+                hint = f"did you mean `{close[0]}`? " if close else ""
+                raise ValueError(
+                    f"unknown key `{key}`; {hint}identity takes `id` and `name` "
+                    "(the columns that say who the caller is)"
+                )
         return value
 
     def kind_keys(self) -> dict[str, Any]:

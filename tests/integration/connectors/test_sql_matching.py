@@ -212,3 +212,22 @@ def test_index_region_errors_name_the_connector_and_the_key() -> None:
         ConfigError, match=r"connectors\[0\] \(sales\)\.index_region: String should have at least 1"
     ):
         make_settings([block])
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [{"index_query": PHONES}, {"index_refresh_s": 60}, {"index_full_every": 4}],
+    ids=["index_query", "index_refresh_s", "index_full_every"],
+)
+def test_index_keys_need_match_normalized(keys: dict[str, Any]) -> None:
+    """An index key on an exact-match connector (`match: normalized` forgotten) is refused, naming the fix."""
+    name = next(iter(keys))
+    with pytest.raises(ValidationError, match=f"`{name}` is for `match: normalized`"):
+        SqlOptions(url="sqlite+aiosqlite:///x.db", query="SELECT 1 WHERE p = :e164", **keys)
+
+
+async def test_an_index_query_without_a_phone_column_fails_the_index_load(url: str, make: Any) -> None:
+    """An index_query of only the key and the region indexes nothing: `check` fails instead of passing."""
+    sql = await make(url, index_query="SELECT customer_id, country FROM customers", index_region="country")
+    with pytest.raises(ConnectorError, match=r"index_query returns no phone column \(customer_id, country\)"):
+        await sql.check()
