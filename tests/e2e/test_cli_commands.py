@@ -198,7 +198,7 @@ def test_a_typing_mistake_is_one_line_naming_the_mistake_and_the_help() -> None:
         ("nosuch",): "invalid choice: 'nosuch'",
         (): "the following arguments are required: COMMAND",
         ("serve", "--port", "abc"): "'abc' is not a whole number",
-        ("lookup",): "the following arguments are required: number",
+        ("lookup",): "one of the arguments number --number is required",
         ("serve", "--bogus"): "unrecognized arguments: --bogus",
     }
     runs = screenpop_together([list(args) for args in bad])
