@@ -35,6 +35,7 @@ from screenpop.connector_api import (
 )
 from screenpop.errors import ConnectorError
 
+from .driver_threads import DriverThreads
 from .index import CHUNK_ROWS, FETCH_ROWS, IndexBuilder, PhoneIndex
 from .keeper import IndexKeeper
 from .options import (
@@ -79,6 +80,7 @@ class SqlConnector:
         self._statement = lookup_statement(self.options)
         self._needs = bind_names(self.options.query) - {"keys"}
         self._engine: AsyncEngine | None = None
+        self._threads: DriverThreads | None = None
         self._keeper: IndexKeeper | None = None
         self._incremental = self.options.index_query is not None and "since" in bind_names(
             self.options.index_query
@@ -98,6 +100,7 @@ class SqlConnector:
         """
         if self._engine is None:
             self._engine = create_async_engine(self._url, **engine_kwargs(self._url, self.options))
+            self._threads = DriverThreads(self._engine)
         if self.options.match == "normalized" and self._keeper is None:
             if self._context.shared_redis is not None and self._shared is None:
                 source = f"{self.options.url}\n{self.options.index_query}\n{self.options.index_region}"
@@ -203,6 +206,9 @@ class SqlConnector:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+        if self._threads is not None:
+            await self._threads.end()
+            self._threads = None
 
     def _bound(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Only the parameters the query names, so drivers never see one they do not expect."""

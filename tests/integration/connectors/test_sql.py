@@ -242,6 +242,33 @@ async def test_a_lookup_cancelled_before_its_statement_starts_still_stops_it(
         await sql.close()
 
 
+async def test_closing_ends_the_thread_of_a_connection_given_up_mid_statement(
+    tmp_path: Path, make: Any
+) -> None:
+    """A connection SQLAlchemy gave up on mid-statement kept its SQLite thread running after close.
+
+    When a lookup is cancelled while its connection is checked out or in,
+    SQLAlchemy stops the aiosqlite connection without waiting (as a connection
+    collected as garbage is stopped).  Its thread ran the statement to its
+    end after the connector had closed, then answered a loop already closed:
+    "Event loop is closed" in a thread, in whichever test ran next.
+    """
+    url = f"sqlite+aiosqlite:///{tmp_path / 'slow.db'}"
+    sql = await make(url, statement_timeout_ms=60000, query=SLOW_SQLITE)
+    conn = await sql._engine.connect()  # what a lookup holds, given up as SQLAlchemy gives it up
+    driver = (await conn.get_raw_connection()).driver_connection
+    running = asyncio.ensure_future(driver.execute(SLOW_SQLITE.replace(":test_n", "50000000")))
+    await asyncio.sleep(0.05)  # the statement is running on the connection's thread
+    driver.stop()
+    async with asyncio.timeout(10):
+        await sql.close()
+    assert not driver._thread.is_alive(), "the statement still runs after the connector closed"
+    with contextlib.suppress(Exception):
+        await running  # interrupted: its error is the test's to collect, not the loop's
+    await conn.invalidate()  # the pool's record of it, given back as SQLAlchemy does for a dead one
+    await conn.close()
+
+
 async def _running_sleeps(probe: SqlConnector) -> int:
     """How many pg_sleep queries still run on the server (polled: cancel requests are asynchronous)."""
     counts: list[int] = []
