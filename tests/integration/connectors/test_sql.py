@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -257,8 +258,10 @@ async def test_closing_ends_the_thread_of_a_connection_given_up_mid_statement(
     sql = await make(url, statement_timeout_ms=60000, query=SLOW_SQLITE)
     conn = await sql._engine.connect()  # what a lookup holds, given up as SQLAlchemy gives it up
     driver = (await conn.get_raw_connection()).driver_connection
+    started = threading.Event()
+    await driver.set_progress_handler(lambda: started.set() or 0, 1000)  # called while a statement runs
     running = asyncio.ensure_future(driver.execute(SLOW_SQLITE.replace(":test_n", "50000000")))
-    await asyncio.sleep(0.05)  # the statement is running on the connection's thread
+    assert await asyncio.to_thread(started.wait, 10), "the statement never started"
     driver.stop()
     async with asyncio.timeout(10):
         await sql.close()
