@@ -23,7 +23,7 @@ import gc
 import json
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import HttpVersion11, hdrs, web
 
@@ -118,6 +118,10 @@ def _refusal(status: int, code: str, message: str) -> web.Response:
     return response
 
 
+async def _answered(response: web.Response) -> web.Response:
+    return response
+
+
 class ScreenpopRunner(web.AppRunner):
     """``web.AppRunner`` serving the app through ``QuietServer``.
 
@@ -135,12 +139,14 @@ class ScreenpopRunner(web.AppRunner):
         kwargs = {**made._kwargs, "keepalive_timeout": server.read_timeout_s}
         app_handler = made.request_handler
 
-        async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        def handle(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
+            # no coroutine of its own: an agent's websocket lives for hours inside the app's
+            # handler, and a frame suspended around it is memory held per idle socket
             refusal = expectation_refusal(request, server.max_body_bytes)
             if refusal is None:
-                return await app_handler(request)
+                return app_handler(request)
             request.content.feed_eof()  # the body was not asked for: aiohttp would linger, waiting for it
-            return refusal
+            return _answered(refusal)
 
         return QuietServer(
             handle,
