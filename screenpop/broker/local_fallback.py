@@ -24,6 +24,7 @@ from screenpop.broker.redis_layout import EXISTS_MARK, format_id, now_ms, set_ke
 log = logging.getLogger(__name__)
 
 OUTBOX_MAX = 10_000
+CLAIMS_MAX = 50_000
 
 
 class LocalIds:
@@ -150,6 +151,40 @@ class LocalValues:
                 await pipe.execute()
         self.values.clear()
         self.sets.clear()
+
+
+class RecentClaims:
+    """The duplicate guard's keys this instance claimed in Redis, to put back if Redis loses them.
+
+    A Redis restarted without persistence comes back empty, and a webhook
+    retried after that found no claim and popped its call a second time.
+    Each instance writes back its own claims still alive (``SET NX``), so the
+    guard outlives the restart.  Bounded: beyond ``CLAIMS_MAX`` the oldest go.
+    """
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def note(self, key: str, ttl_s: float) -> None:
+        self._until.pop(key, None)
+        self._until[key] = time.monotonic() + ttl_s
+        if len(self._until) > CLAIMS_MAX:
+            del self._until[next(iter(self._until))]
+
+    def forget(self, key: str) -> None:
+        """A released claim (a turn taken and given back) must not come back."""
+        self._until.pop(key, None)
+
+    async def copy_to(self, redis: Redis) -> int:
+        """Put the live claims back where no one claimed since; how many were live."""
+        now = time.monotonic()
+        self._until = {k: until for k, until in self._until.items() if until > now}
+        if self._until:
+            async with redis.pipeline(transaction=False) as pipe:
+                for key, until in self._until.items():
+                    pipe.set(value_key(key), "1", px=max(1, int((until - now) * 1000)), nx=True)
+                await pipe.execute()
+        return len(self._until)
 
 
 class Outbox:

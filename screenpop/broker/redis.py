@@ -48,7 +48,7 @@ from redis.exceptions import RedisError
 import screenpop.broker.scripts as scripts
 from screenpop.broker.fanout import Fanout
 from screenpop.broker.faults import FAULTS, describe_fault
-from screenpop.broker.local_fallback import OUTBOX_MAX, LocalIds, LocalValues, Outbox
+from screenpop.broker.local_fallback import OUTBOX_MAX, LocalIds, LocalValues, Outbox, RecentClaims
 from screenpop.broker.protocol import Delivery, FrameHandler, Message, Ring, Rung, stamp_text
 from screenpop.broker.redis_eviction import eviction_risk
 from screenpop.broker.redis_layout import (
@@ -100,6 +100,8 @@ class RedisBroker:
         self._fanout = Fanout(self.instance_id, self._ids)
         self._outbox = Outbox()
         self._local = LocalValues()
+        self._claims = RecentClaims()
+        self._born: str | None = None  # the Redis's birth mark last seen; a new one means its data is gone
         self._up = False
         self._ready = asyncio.Event()
         self._reason = "not started"
@@ -198,6 +200,8 @@ class RedisBroker:
             except FAULTS as exc:
                 self._mark_down(describe_fault(exc))
             else:
+                if rung.claimed:
+                    self._claims.note(ring.event_key, ring.event_ttl_s)
                 if appended is not None:
                     deliveries = [Delivery(agent, card=ring.card) for agent in rung.new]
                     self._fanout.appended(deliveries, appended, sent_from, delivered=False)
@@ -323,9 +327,20 @@ class RedisBroker:
         self.eviction_risk = risk
 
     async def _mark_born(self) -> None:
-        """Remember since when this Redis holds history: older ids cannot be vouched for."""
+        """Remember since when this Redis holds history: older ids cannot be vouched for.
+
+        A birth mark other than the one last seen is a Redis that lost its
+        data (restarted without persistence): this instance's claims go back.
+        """
         seconds, micros = await self._redis.time()
-        await self._redis.set(BORN_KEY, seconds * 1000 + micros // 1000 - 1, nx=True)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(BORN_KEY, seconds * 1000 + micros // 1000 - 1, nx=True)
+            pipe.get(BORN_KEY)
+            _, born = await pipe.execute()
+        if self._born is not None and str(born) != self._born:
+            restored = await self._claims.copy_to(self._redis)
+            log.warning("redis lost its data (restarted empty?); %d duplicate guards put back", restored)
+        self._born = str(born)
 
     # replay -------------------------------------------------------------
 
@@ -361,9 +376,13 @@ class RedisBroker:
     async def claim(self, key: str, ttl_s: int) -> bool:
         if self._up:
             try:
-                return bool(await self._redis.set(value_key(key), "1", ex=ttl_s, nx=True))
+                claimed = bool(await self._redis.set(value_key(key), "1", ex=ttl_s, nx=True))
             except FAULTS as exc:
                 self._mark_down(describe_fault(exc))
+            else:
+                if claimed:
+                    self._claims.note(key, ttl_s)
+                return claimed
         if self._local.get(key) is not None:
             return False
         self._local.put(key, "1", ttl_s, claim=True)
@@ -376,6 +395,8 @@ class RedisBroker:
                     pipe.set(value_key(key), "1", ex=ttl_s, nx=True)
                     pipe.get(value_key(other))
                     claimed, found = await pipe.execute()
+                if claimed:
+                    self._claims.note(key, ttl_s)
                 return bool(claimed), None if found is None else str(found)
             except FAULTS as exc:
                 self._mark_down(describe_fault(exc))
@@ -388,6 +409,7 @@ class RedisBroker:
             except FAULTS as exc:
                 self._mark_down(describe_fault(exc))
         self._local.values.pop(key, None)
+        self._claims.forget(key)
 
     async def put(self, key: str, value: str, ttl_s: int) -> None:
         if self._up:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 
 from screenpop.broker import CardViews, Message, View, body_tail
+from screenpop.card import build_customer
 from screenpop.config import Settings
 from screenpop.generation import Generations
 from screenpop.metrics import Metrics
@@ -57,7 +59,8 @@ class Outlet:
         card = message.card
         if card is None:
             return frame_bytes(message.event_id, self._tail(message.body)), None
-        view = card.view_for(self.hidden(role))
+        hidden = self.hidden(role)
+        view = card.view_for(hidden) or narrowed(card, hidden)
         if view is None:
             return None
         return frame_bytes(message.event_id, self._tail(view.body)), view
@@ -85,6 +88,27 @@ class Outlet:
         """A message older than one already sent: counted and logged, since sending it now would reorder."""
         self._metrics.frames_out_of_order.inc()
         log.warning("agent %s: message %s arrived after a later one and was not sent", agent_id, event_id)
+
+
+def narrowed(card: CardViews, hidden: frozenset[str]) -> View | None:
+    """A view for ``hidden`` made here from another instance's card: its sections minus the hidden ones.
+
+    Instances on different configs (a SIGHUP to one, a rolling reload) render
+    a card for their own roles only; when none of those hides all a local
+    role hides, the agent got no card at all.  The customer and badges are
+    emptied (a hidden section may have made them); everything else a role
+    may see stays.  Less, never more.
+    """
+    widest = max(card.views, key=lambda view: len(view.hidden), default=None)
+    if widest is None:
+        return None
+    body = json.loads(widest.body)
+    shown = body["card"]
+    shown["sections"] = {name: s for name, s in shown["sections"].items() if name not in hidden}
+    shown["customer"], shown["badges"] = build_customer({}, {}).to_json(), []
+    kept = tuple(name for name in widest.shown if name not in hidden)
+    log.info("card %s v%d had no view hiding %s; sent narrowed", card.call_id, card.version, sorted(hidden))
+    return View(hidden, json.dumps(body, separators=(",", ":")), kept)
 
 
 def frame_bytes(event_id: str, tail: bytes) -> bytes:

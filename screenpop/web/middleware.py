@@ -23,6 +23,8 @@ from aiohttp import hdrs, web
 
 import screenpop.web.app_keys as app_keys
 from screenpop.errors import ScreenpopError
+from screenpop.retry import is_transient
+from screenpop.store.connections import failure_reason
 from screenpop.web.json_answer import json_answer
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,10 @@ def error_answer(request: web.Request, exc: Exception) -> web.StreamResponse:
         if hdrs.ALLOW in exc.headers:  # a 405 names the methods that are allowed (RFC 9110)
             response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
         return response
+    if is_transient(exc):  # the database (or another backend) is away: the client may try again
+        reason = failure_reason(exc)
+        log.warning("%s %s: a backend is unavailable: %s", request.method, request.path, reason)
+        return error_response(503, "unavailable", f"unavailable: {reason}; try again")
     log.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
     return error_response(500, "internal", "internal error; see the server log")
 
