@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import threading
 
 import pytest
 import redis.asyncio as aioredis
@@ -122,3 +124,21 @@ async def test_chromium_renders_a_loopback_page(chromium: BrowserContext) -> Non
         assert await page.text_content("#msg") == "hello from aiohttp"
     finally:
         await runner.cleanup()
+
+
+def test_a_server_started_from_a_worker_thread_outlives_that_thread(redis_server: RedisServer) -> None:
+    """Restarted through ``asyncio.to_thread``, the session's server died when that thread ended.
+
+    Its death signal (``setpriv --pdeathsig``) is tied to the thread that
+    spawned it, and the test's loop ends its executor's threads: the next
+    test found the session's PostgreSQL or Redis gone.
+    """
+    redis_server.stop()
+    worker = threading.Thread(target=redis_server.start)
+    worker.start()
+    worker.join()
+    process = redis_server._proc
+    assert process is not None
+    with pytest.raises(subprocess.TimeoutExpired):  # the death signal, had it come, ends it at once
+        process.wait(timeout=1.0)
+    assert redis_server.is_ready()

@@ -9,6 +9,7 @@ PostgreSQL and Redis, and a silently skipped suite would hide that it did not.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import contextlib
 import glob
 import os
@@ -27,6 +28,23 @@ from tests.support.waiting import wait_until
 
 _INSTALL_HINT = "run 'make test' (scripts/install-test-deps.sh installs it)"
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+# Every server is spawned from this one thread, which lives as long as the test run.  Their
+# ``setpriv --pdeathsig`` stops a server when the thread that spawned it ends (Linux ties the
+# signal to the thread, not the process), so one restarted from ``asyncio.to_thread`` was stopped
+# as soon as the test's loop shut its executor down: the next test met a dead session server.
+_SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-server-spawner")
+
+
+def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    def spawn() -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    return _SPAWNER.submit(spawn).result()
 
 
 class ServerError(RuntimeError):
@@ -121,14 +139,7 @@ class _Server:
         if self.running:
             return
         self._prepare()
-        with self.log.open("ab") as log:
-            self._proc = subprocess.Popen(
-                self._command(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self._proc = _spawn(self._command(), self.log)
         _wait_started(self.is_ready, self._proc, self.name, self.log, timeout)
 
     def stop(self) -> None:
