@@ -24,11 +24,12 @@ from screenpop.broker.redis import RedisBroker
 from screenpop.cli.bootstrap import open_connectors
 from screenpop.config import ConnectorSettings, Settings
 from screenpop.connector_api import Connector
-from screenpop.errors import ConnectorError, ScreenpopError
+from screenpop.errors import ConfigError, ConnectorError, ScreenpopError
 from screenpop.lookup import LookupEngine
 from screenpop.model import CallerNumber, Section, SectionStatus
 from screenpop.phone import parse_caller
 from screenpop.plugins import build_sinks
+from screenpop.providers import LISTENER_KINDS, make_provider
 from screenpop.sink_api import Sink, SinkContext
 from screenpop.store import Store
 
@@ -138,7 +139,7 @@ def _strings(value: Any) -> list[str]:
 
 async def run_checks(settings: Settings, number: str | None) -> list[CheckRow]:
     secrets = configured_secrets(settings)
-    rows = [CheckRow("config", True, f"{settings.source}: {len(settings.connectors)} connectors", 0.0)]
+    rows = [config_row(settings)]
     rows.append(await _timed("store", lambda: _check_store(settings), secrets))
     rows.append(await _timed("broker", lambda: _check_broker(settings), secrets))
     async with open_connectors(settings) as connectors:
@@ -151,6 +152,21 @@ async def run_checks(settings: Settings, number: str | None) -> list[CheckRow]:
         rows += await _test_lookup(settings, connectors, number or PROBE_NUMBER, secrets)
     rows += await _check_sinks(settings, secrets)
     return rows
+
+
+def config_row(settings: Settings) -> CheckRow:
+    """The config line, failing on what only building a provider reads (a Telnyx key's length).
+
+    Without it ``check`` passed a file that ``serve`` then refused to start with.
+    """
+    for provider in settings.providers:
+        if provider.kind in LISTENER_KINDS:
+            continue
+        try:
+            make_provider(provider, settings.server)
+        except ConfigError as exc:
+            return CheckRow("config", False, f"{settings.source}: {exc}", 0.0)
+    return CheckRow("config", True, f"{settings.source}: {len(settings.connectors)} connectors", 0.0)
 
 
 async def _check_sinks(settings: Settings, secrets: tuple[str, ...]) -> list[CheckRow]:
