@@ -145,7 +145,12 @@ async def run_checks(settings: Settings, number: str | None) -> list[CheckRow]:
     async with open_connectors(settings) as connectors:
         configs = {c.name: c for c in settings.connectors}
         probes = [
-            _timed(f"connector {name}", _prober(c, configs[name]), secrets, CONNECTOR_CHECK_TIMEOUT_S)
+            _timed(
+                f"connector {name}",
+                _prober(c, configs[name], needed_fields(settings, name)),
+                secrets,
+                CONNECTOR_CHECK_TIMEOUT_S,
+            )
             for name, c in connectors.items()
         ]
         rows += await asyncio.gather(*probes)
@@ -193,26 +198,43 @@ def _sink_prober(sink: Sink) -> Callable[[], Awaitable[str]]:
     return probe
 
 
-def _prober(connector: Connector, config: ConnectorSettings) -> Callable[[], Awaitable[str]]:
+def needed_fields(settings: Settings, source: str) -> list[tuple[str, str]]:
+    """``(needed by offer, rating)`` for each field another connector ``needs`` of ``source``."""
+    return [
+        (f"needed by {other.name}", field)
+        for other in settings.connectors
+        for need in other.needs
+        for name, _, field in [need.partition(".")]
+        if name == source
+    ]
+
+
+def _prober(
+    connector: Connector, config: ConnectorSettings, needed: list[tuple[str, str]]
+) -> Callable[[], Awaitable[str]]:
     async def probe() -> str:
         await connector.start()
         detail = await connector.check()
         columns = getattr(connector, "columns", None)  # a kind that knows what its query returns
-        if columns is not None and (unreturned := unreturned_fields(config, columns)):
+        if columns is not None and (unreturned := unreturned_fields(config, columns, needed)):
             raise ConnectorError(unreturned)
         return f"reachable; {detail}" if detail else "reachable"
 
     return probe
 
 
-def unreturned_fields(config: ConnectorSettings, columns: Iterable[str]) -> str | None:
-    """The identity, display and badge fields that name no column the query returns, or None.
+def unreturned_fields(
+    config: ConnectorSettings, columns: Iterable[str], needed: Iterable[tuple[str, str]] = ()
+) -> str | None:
+    """The identity, display, badge and needed fields that name no column the query returns, or None.
 
     Such a field is silently empty on every card: no customer name, a blank
-    display field, a badge never shown. PostgreSQL folds an unquoted alias
+    display field, a badge never shown, a connector that needs it never run
+    or a rule on it never holding. PostgreSQL folds an unquoted alias
     to lower case (``AS CustomerID`` returns ``customerid``), the usual cause.
     """
     named = [(f"identity.{key}", field) for key, field in config.identity.items()]
+    named += list(needed)
     if config.display is not None:
         named += [("display.fields", field) for field in config.display.fields]
         named += [("display.badges", badge.field) for badge in config.display.badges]
