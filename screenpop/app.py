@@ -145,7 +145,11 @@ async def _services(app: web.Application, reload_from: Loader | None) -> AsyncIt
     await broker.start()
     http = client_session()
     shared = Shared(http=http, cache=_cache(settings), observer=metrics)
-    generations = Generations(await build_generation(settings, shared))
+    try:
+        generations = Generations(await build_generation(settings, shared))
+    except BaseException:  # a provider or connector kind refused: close what is open, then say why
+        await asyncio.gather(http.close(), broker.close(), store.close(), return_exceptions=True)
+        raise
     hub = Hub(
         generations,
         broker,

@@ -39,6 +39,7 @@ from screenpop.card import SectionSpec, section_specs
 from screenpop.clock import Clock
 from screenpop.config import ConnectorSettings, Settings
 from screenpop.connector_api import Connector
+from screenpop.errors import ConfigError
 from screenpop.lookup import ConnectorStats, LookupEngine, SectionCache
 from screenpop.lookup.breaker import CircuitBreaker
 from screenpop.lookup.engine import LookupObserver
@@ -184,6 +185,19 @@ class Generations:
         await _close(list(unique.values()))
 
 
+def _providers(settings: Settings) -> dict[str, WebhookProvider]:
+    """Every webhook provider; a refusal names the file, as every other config error does."""
+    made = {}
+    for provider in settings.providers:
+        if provider.kind == "asterisk_ami":
+            continue
+        try:
+            made[provider.name] = make_provider(provider, settings.server)
+        except ConfigError as exc:
+            raise ConfigError(f"{settings.source}: {exc}") from exc
+    return made
+
+
 async def build_generation(
     settings: Settings, shared: Shared, previous: Generation | None = None
 ) -> Generation:
@@ -196,9 +210,7 @@ async def build_generation(
     and answers with errors, as at start-up.  Raises ``ConfigError`` when a
     connector kind cannot be loaded.
     """
-    providers = {
-        p.name: make_provider(p, settings.server) for p in settings.providers if p.kind != "asterisk_ami"
-    }  # first: a provider that cannot be made must fail the build before any connector opens a pool
+    providers = _providers(settings)  # first: a refused provider fails the build before any pool opens
     carried = _carried(settings, previous)
     broker = settings.broker.url
     context = connector_context(

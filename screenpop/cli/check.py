@@ -24,11 +24,12 @@ from screenpop.broker.redis import RedisBroker
 from screenpop.cli.bootstrap import open_connectors
 from screenpop.config import ConnectorSettings, Settings
 from screenpop.connector_api import Connector
-from screenpop.errors import ConnectorError, ScreenpopError
+from screenpop.errors import ConfigError, ConnectorError, ScreenpopError
 from screenpop.lookup import LookupEngine
 from screenpop.model import CallerNumber, Section, SectionStatus
 from screenpop.phone import parse_caller
 from screenpop.plugins import build_sinks
+from screenpop.providers import LISTENER_KINDS, make_provider
 from screenpop.sink_api import Sink, SinkContext
 from screenpop.store import Store
 
@@ -138,19 +139,39 @@ def _strings(value: Any) -> list[str]:
 
 async def run_checks(settings: Settings, number: str | None) -> list[CheckRow]:
     secrets = configured_secrets(settings)
-    rows = [CheckRow("config", True, f"{settings.source}: {len(settings.connectors)} connectors", 0.0)]
+    rows = [config_row(settings)]
     rows.append(await _timed("store", lambda: _check_store(settings), secrets))
     rows.append(await _timed("broker", lambda: _check_broker(settings), secrets))
     async with open_connectors(settings) as connectors:
         configs = {c.name: c for c in settings.connectors}
         probes = [
-            _timed(f"connector {name}", _prober(c, configs[name]), secrets, CONNECTOR_CHECK_TIMEOUT_S)
+            _timed(
+                f"connector {name}",
+                _prober(c, configs[name], needed_fields(settings, name)),
+                secrets,
+                CONNECTOR_CHECK_TIMEOUT_S,
+            )
             for name, c in connectors.items()
         ]
         rows += await asyncio.gather(*probes)
         rows += await _test_lookup(settings, connectors, number or PROBE_NUMBER, secrets)
     rows += await _check_sinks(settings, secrets)
     return rows
+
+
+def config_row(settings: Settings) -> CheckRow:
+    """The config line, failing on what only building a provider reads (a Telnyx key's length).
+
+    Without it ``check`` passed a file that ``serve`` then refused to start with.
+    """
+    for provider in settings.providers:
+        if provider.kind in LISTENER_KINDS:
+            continue
+        try:
+            make_provider(provider, settings.server)
+        except ConfigError as exc:
+            return CheckRow("config", False, f"{settings.source}: {exc}", 0.0)
+    return CheckRow("config", True, f"{settings.source}: {len(settings.connectors)} connectors", 0.0)
 
 
 async def _check_sinks(settings: Settings, secrets: tuple[str, ...]) -> list[CheckRow]:
@@ -177,26 +198,43 @@ def _sink_prober(sink: Sink) -> Callable[[], Awaitable[str]]:
     return probe
 
 
-def _prober(connector: Connector, config: ConnectorSettings) -> Callable[[], Awaitable[str]]:
+def needed_fields(settings: Settings, source: str) -> list[tuple[str, str]]:
+    """``(needed by offer, rating)`` for each field another connector ``needs`` of ``source``."""
+    return [
+        (f"needed by {other.name}", field)
+        for other in settings.connectors
+        for need in other.needs
+        for name, _, field in [need.partition(".")]
+        if name == source
+    ]
+
+
+def _prober(
+    connector: Connector, config: ConnectorSettings, needed: list[tuple[str, str]]
+) -> Callable[[], Awaitable[str]]:
     async def probe() -> str:
         await connector.start()
         detail = await connector.check()
         columns = getattr(connector, "columns", None)  # a kind that knows what its query returns
-        if columns is not None and (unreturned := unreturned_fields(config, columns)):
+        if columns is not None and (unreturned := unreturned_fields(config, columns, needed)):
             raise ConnectorError(unreturned)
         return f"reachable; {detail}" if detail else "reachable"
 
     return probe
 
 
-def unreturned_fields(config: ConnectorSettings, columns: Iterable[str]) -> str | None:
-    """The identity, display and badge fields that name no column the query returns, or None.
+def unreturned_fields(
+    config: ConnectorSettings, columns: Iterable[str], needed: Iterable[tuple[str, str]] = ()
+) -> str | None:
+    """The identity, display, badge and needed fields that name no column the query returns, or None.
 
     Such a field is silently empty on every card: no customer name, a blank
-    display field, a badge never shown. PostgreSQL folds an unquoted alias
+    display field, a badge never shown, a connector that needs it never run
+    or a rule on it never holding. PostgreSQL folds an unquoted alias
     to lower case (``AS CustomerID`` returns ``customerid``), the usual cause.
     """
     named = [(f"identity.{key}", field) for key, field in config.identity.items()]
+    named += list(needed)
     if config.display is not None:
         named += [("display.fields", field) for field in config.display.fields]
         named += [("display.badges", badge.field) for badge in config.display.badges]
