@@ -7,6 +7,7 @@ flushed Redis, a fresh browser profile.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import settings
 from playwright.async_api import BrowserContext, async_playwright
 
+from tests.support.ami import FakeAmi
 from tests.support.servers import PostgresServer, RedisServer
 
 # On a developer's machine Hypothesis explores new examples every run (and keeps the
@@ -97,3 +99,15 @@ async def chromium(tmp_path: Path) -> AsyncIterator[BrowserContext]:
             yield context
         finally:
             await context.close()
+
+
+@pytest.fixture
+async def ami() -> AsyncIterator[FakeAmi]:
+    """A scripted Asterisk Manager Interface on a free loopback port, stopped after the test."""
+    server = FakeAmi()
+    await server.start()
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(AssertionError, RuntimeError):  # a test may have stopped it already
+            await server.stop()

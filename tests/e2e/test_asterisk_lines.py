@@ -7,9 +7,7 @@ local AMI server (``support/ami.py``) plays queue calls to the real app.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +24,6 @@ CALL = "1763800000.101"
 @pytest.fixture
 def store_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/store.db"
-
-
-@pytest.fixture
-async def ami() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi()
-    await server.start()
-    try:
-        yield server
-    finally:
-        with contextlib.suppress(AssertionError, RuntimeError):
-            await server.stop()
 
 
 def settings_for(store_url: str, ami_port: int) -> Settings:

@@ -10,10 +10,9 @@ shows in ``/metrics``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -247,17 +246,6 @@ def ami_config(tmp_path: Path, ami: FakeAmi) -> dict[str, Any]:
         }
     ]
     return config
-
-
-@pytest.fixture
-async def ami() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi()
-    await server.start()
-    try:
-        yield server
-    finally:
-        with contextlib.suppress(AssertionError, RuntimeError):
-            await server.stop()
 
 
 async def test_agent_called_while_the_service_is_full_pops_once_when_it_has_room(

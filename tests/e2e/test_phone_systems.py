@@ -15,7 +15,7 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -668,17 +668,6 @@ async def test_forged_requests_are_refused_and_pop_nothing(store_url: str, kind:
 AMI_CALL = "1763800000.101"
 RINGS, ANSWER_AND_HANGUP = QUEUE_CALL.split("Event: AgentConnect")
 ANSWER_AND_HANGUP = "Event: AgentConnect" + ANSWER_AND_HANGUP
-
-
-@pytest.fixture
-async def ami() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi()
-    await server.start()
-    try:
-        yield server
-    finally:
-        with contextlib.suppress(AssertionError, RuntimeError):
-            await server.stop()
 
 
 async def test_asterisk_queue_call_and_pbx_restart(store_url: str, ami: FakeAmi) -> None:

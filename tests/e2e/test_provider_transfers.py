@@ -8,10 +8,8 @@ Asterisk speaks through the local fake AMI server of ``tests/support/ami.py``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -36,17 +34,6 @@ Hook = tuple[str, bytes, dict[str, str]]
 @pytest.fixture
 def store_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/store.db"
-
-
-@pytest.fixture
-async def ami() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi()
-    await server.start()
-    try:
-        yield server
-    finally:
-        with contextlib.suppress(AssertionError, RuntimeError):
-            await server.stop()
 
 
 def settings_for(store_url: str, ami_port: int = 0) -> Settings:

@@ -8,10 +8,6 @@ recorded event packets (field sets as documented for Asterisk 18+).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-
-import pytest
 
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers import parse_ami_stream
@@ -29,15 +25,6 @@ EXPECTED = [
 
 async def take(queue: asyncio.Queue[CallEvent], n: int) -> list[CallEvent]:
     return [await asyncio.wait_for(queue.get(), 5) for _ in range(n)]
-
-
-@pytest.fixture
-async def ami() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi()
-    await server.start()
-    yield server
-    with contextlib.suppress(AssertionError, RuntimeError):
-        await server.stop()
 
 
 def listener_for(port: int, queue: asyncio.Queue[CallEvent], **kwargs: object) -> AmiListener:
