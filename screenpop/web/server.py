@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ from aiohttp import HttpVersion11, hdrs, web
 
 import screenpop.web.app_keys as app_keys
 from screenpop.web.event_loop import EventLoopChoice, loop_factory, loop_name
+from screenpop.web.middleware import error_response
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +109,8 @@ def expectation_refusal(request: web.BaseRequest, max_body_bytes: int) -> web.Re
 
 def _refusal(status: int, code: str, message: str) -> web.Response:
     """The SPEC's error shape, with the headers ``set_headers`` gives (no route, so no app signal)."""
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    headers = {hdrs.SERVER: SERVER_NAME, "X-Content-Type-Options": "nosniff"}
-    response = web.Response(
-        status=status, body=body, content_type="application/json", charset="utf-8", headers=headers
-    )
+    response = error_response(status, code, message)
+    response.headers.update({hdrs.SERVER: SERVER_NAME, "X-Content-Type-Options": "nosniff"})
     response.force_close()  # whether the body comes or not, this connection is done
     return response
 
