@@ -24,9 +24,11 @@ from screenpop.broker.protocol import (
     Rung,
     View,
     body_tail,
+    format_id,
     frame_with_id,
     from_fields,
     id_key,
+    parse_id,
     to_fields,
 )
 from screenpop.broker.redis import RedisBroker
@@ -45,10 +47,12 @@ __all__ = [
     "View",
     "body_tail",
     "describe_fault",
+    "format_id",
     "frame_with_id",
     "from_fields",
     "id_key",
     "make_broker",
+    "parse_id",
     "redis_client",
     "to_fields",
 ]

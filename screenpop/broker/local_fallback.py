@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from screenpop.broker.protocol import Delivery, Message, Ring, Rung, id_key, stamp_text
-from screenpop.broker.redis_layout import EXISTS_MARK, format_id, now_ms, set_key, value_key
+from screenpop.broker.protocol import Delivery, Message, Ring, Rung, format_id, id_key, stamp_text
+from screenpop.broker.redis_layout import EXISTS_MARK, now_ms, set_key, value_key
 
 log = logging.getLogger(__name__)
 

@@ -163,6 +163,25 @@ def id_key(event_id: str) -> tuple[int, int]:
         return (-1, -1)
 
 
+MAX_ID_PART = 2**64 - 1
+
+
+def parse_id(event_id: str) -> tuple[int, int] | None:
+    """An id some broker could have issued, as a position; None for a client's junk.
+
+    Junk never reaches XRANGE, and is never handed back to a client as its
+    position (``format_id`` writes the one form every broker issues).
+    """
+    ms, seq = id_key(event_id)
+    if ms < 0 or seq < 0 or ms > MAX_ID_PART or seq > MAX_ID_PART:
+        return None
+    return ms, seq
+
+
+def format_id(position: tuple[int, int]) -> str:
+    return f"{position[0]}-{position[1]}"
+
+
 def to_fields(delivery: Delivery) -> list[str]:
     """A delivery as the flat name, value list of a stream entry (Redis keeps these).
 

@@ -49,14 +49,13 @@ import screenpop.broker.scripts as scripts
 from screenpop.broker.fanout import Fanout
 from screenpop.broker.faults import FAULTS, describe_fault
 from screenpop.broker.local_fallback import OUTBOX_MAX, LocalIds, LocalValues, Outbox, RecentClaims
-from screenpop.broker.protocol import Delivery, FrameHandler, Message, Ring, Rung, stamp_text
+from screenpop.broker.protocol import Delivery, FrameHandler, Message, Ring, Rung, parse_id, stamp_text
 from screenpop.broker.redis_eviction import eviction_risk
 from screenpop.broker.redis_layout import (
     BORN_KEY,
     EXISTS_MARK,
     FANOUT_KEY,
     PREFIX,
-    parse_id,
     set_key,
     stream_key,
     value_key,

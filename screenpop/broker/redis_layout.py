@@ -12,14 +12,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from screenpop.broker.protocol import id_key
-
 PREFIX = "screenpop:"
 FANOUT_KEY = f"{PREFIX}fanout"
 BORN_KEY = f"{PREFIX}born"
 MISSED_MAX = 1000
 """At most this many fan-out entries come back with an append (see ``append.lua``)."""
-MAX_ID_PART = 2**64 - 1
 SENT_PREFIX = f"{PREFIX}sent:"
 """Before a publish token: the record that its deliveries are in Redis (see ``append.lua``)."""
 
@@ -38,18 +35,6 @@ def value_key(key: str) -> str:
 def set_key(key: str) -> str:
     """Sets live apart from values: a value written by an older release is never read as a set."""
     return f"{PREFIX}set:{key}"
-
-
-def parse_id(event_id: str) -> tuple[int, int] | None:
-    """A stream id Redis would accept, or None (so a client's junk never reaches XRANGE)."""
-    ms, seq = id_key(event_id)
-    if ms < 0 or seq < 0 or ms > MAX_ID_PART or seq > MAX_ID_PART:
-        return None
-    return ms, seq
-
-
-def format_id(position: tuple[int, int]) -> str:
-    return f"{position[0]}-{position[1]}"
 
 
 def now_ms() -> int:

@@ -9,8 +9,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from screenpop.broker.protocol import Message, from_fields, id_key
-from screenpop.broker.redis_layout import BORN_KEY, MAX_ID_PART, format_id, stream_key
+from screenpop.broker.protocol import MAX_ID_PART, Message, format_id, from_fields, id_key
+from screenpop.broker.redis_layout import BORN_KEY, stream_key
 
 log = logging.getLogger(__name__)
 

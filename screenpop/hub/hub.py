@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from screenpop.auth import AgentIdentity, reidentify, verify_token
-from screenpop.broker import Broker, Message, id_key
+from screenpop.broker import Broker, Message, format_id, id_key, parse_id
 from screenpop.clock import Clock, SystemClock
 from screenpop.config import Settings
 from screenpop.errors import Unauthorized
@@ -151,7 +151,7 @@ class Hub:
         if closing is not None:
             await closing  # let the 4401 close finish its handshake
 
-    async def _read_hello(self, ws: web.WebSocketResponse) -> tuple[AgentIdentity, str | None] | None:
+    async def _read_hello(self, ws: web.WebSocketResponse) -> tuple[AgentIdentity, object] | None:
         try:
             msg = await ws.receive(timeout=HELLO_TIMEOUT_S)
         except TimeoutError:
@@ -167,34 +167,43 @@ class Hub:
             await _refuse(ws, exc)
             return None
         resume = frame.get("resume_from")
-        return identity, resume if isinstance(resume, str) and resume else None
+        # any value given counts as asking to resume (SPEC 5 then says `recovered`); junk is no position
+        return identity, None if resume is None or resume == "" else resume
 
-    async def _welcome(self, socket: AgentSocket, resume: str | None) -> None:
+    async def _welcome(self, socket: AgentSocket, resume: object) -> None:
+        """The welcome, then what was missed; its ``event_id`` is always an id this broker could issue.
+
+        The widget keeps that id and resumes from it after the next drop:
+        a client's junk handed back there came back on every reconnect.
+        """
         agent = socket.identity
         replayed: list[Message] = []
         recovered: bool | None = None
-        if resume:
-            replayed, recovered = await self._broker.replay(agent.id, resume)
-            if not recovered and await self._ahead_of_stream(agent.id, resume):
-                resume = None
+        position: tuple[int, int] | None = None
+        if resume is not None:
+            text = resume if isinstance(resume, str) else ""
+            replayed, recovered = await self._broker.replay(agent.id, text)
+            position = parse_id(text)
+            if position is not None and not recovered and await self._ahead_of_stream(agent.id, position):
+                position = None
         welcome: dict[str, Any] = {
             "type": "welcome",
             "agent": agent.id,
             "role": agent.role,
             "queues": list(agent.agent.queues),
-            "event_id": resume or await self._broker.latest_id(agent.id),
+            "event_id": format_id(position) if position else await self._broker.latest_id(agent.id),
         }
         if recovered is not None:
             welcome["recovered"] = recovered
         welcome.update(self._welcome_extras(agent))
         await socket.ws.send_str(json.dumps(welcome))
-        if resume:
+        if position:
             # Frames held meanwhile were all published after the socket was
             # registered; only a resume has a position to filter them by.
-            socket.last_sent = id_key(resume)
+            socket.last_sent = position
         socket.release(replayed)
 
-    async def _ahead_of_stream(self, agent_id: str, resume: str) -> bool:
+    async def _ahead_of_stream(self, agent_id: str, position: tuple[int, int]) -> bool:
         """A resume position past anything the broker has for this agent: it is no position here.
 
         Such an id was made elsewhere: by an instance whose clock ran ahead
@@ -205,7 +214,7 @@ class Hub:
         call ringing; the socket starts afresh instead (``recovered``
         stays false, and the widget fills the gap from ``/api/calls``).
         """
-        return id_key(resume) > id_key(await self._broker.latest_id(agent_id))
+        return position > id_key(await self._broker.latest_id(agent_id))
 
     async def _on_client_frame(self, socket: AgentSocket, text: str) -> None:
         frame = _json_object(text) or {}

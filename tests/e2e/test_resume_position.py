@@ -9,12 +9,16 @@ the tab kept showing a taken call ringing.  On the memory and Redis brokers.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 from pathlib import Path
 
 import pytest
+import websockets
 
 from tests.support.agents import call_status, read_until, seen
-from tests.support.service import agent_socket, event_body, make, post_event, running
+from tests.support.service import agent_socket, event_body, make, post_event, running, token_for
 
 FAR_AHEAD = "99999999999999-0"  # year 5138: an id no broker here has reached
 
@@ -47,3 +51,51 @@ async def test_a_resume_id_ahead_of_the_broker_still_gets_every_call_message(
         await post_event(base, event_body("c-ahead", "ended"))
         await read_until(agent, call_status("c-ahead", "ended"))
     assert seen(agent)[1] == [("c-ahead", "answered", "agent-1"), ("c-ahead", "ended", None)]
+
+
+UNREADABLE = ["abc", "*", "-", "+", "-1-0", "1-0\u0000", "9" * 5000 + "-0"]
+
+
+@pytest.mark.parametrize(
+    "resume_from", UNREADABLE, ids=["word", "star", "dash", "plus", "negative", "nul", "huge"]
+)
+async def test_an_unreadable_resume_id_is_never_given_back_as_the_position(
+    store_url: str, broker_url: str, resume_from: str
+) -> None:
+    """The welcome's event_id is where the tab stands: junk sent as resume_from was echoed there.
+
+    The widget keeps the welcome's id and resumes from it after the next
+    drop, so the junk came back on every reconnect (``recovered: false``
+    each time, and a full refetch of ``/api/calls``).
+    """
+    settings = make(store_url, broker={"url": broker_url})
+    async with running(settings) as base:
+        async with agent_socket(base, settings, "agent-2", resume_from=resume_from) as junk:
+            assert junk.welcome["recovered"] is False
+            position = junk.welcome["event_id"]
+            assert re.fullmatch(r"[0-9]+-[0-9]+", position), position
+        await post_event(base, event_body("c-junk", queue="support"))
+        async with agent_socket(base, settings, "agent-2", resume_from=position) as back:
+            assert back.welcome["recovered"] is True
+            await back.card_until_complete("c-junk")
+
+
+@pytest.mark.parametrize("resume_from", [1796448721240, {"id": "1-0"}, ["1-0"], True])
+async def test_a_resume_id_that_is_not_text_says_not_recovered(
+    store_url: str, broker_url: str, resume_from: object
+) -> None:
+    """SPEC 5: where resume_from was given, the welcome says whether all was recovered.
+
+    A client that kept the id as a number (or wrapped it) gave one, and got a
+    welcome without ``recovered``: it could not tell that it must refetch.
+    """
+    settings = make(store_url, broker={"url": broker_url})
+    async with running(settings) as base:
+        url = base.replace("http://", "ws://") + "/ws"
+        async with websockets.connect(url) as ws:
+            token = token_for(settings, "agent-2")
+            await ws.send(json.dumps({"type": "hello", "token": token, "resume_from": resume_from}))
+            welcome = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert welcome["type"] == "welcome"
+    assert welcome["recovered"] is False
+    assert re.fullmatch(r"[0-9]+-[0-9]+", welcome["event_id"])
