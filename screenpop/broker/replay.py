@@ -20,7 +20,7 @@ async def replay_from_redis(
 ) -> tuple[list[Message], bool]:
     """The agent's messages after ``position`` within the window; complete only when none was lost."""
     key = stream_key(agent_id)
-    start = "-" if position is None else f"({format_id(position)}"
+    start = "-" if position is None else first_after(position)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.time()
         pipe.get(BORN_KEY)
@@ -38,6 +38,24 @@ async def replay_from_redis(
         return frames, False
     dropped = len(frames) < len(entries)
     return frames, _complete(position, now_ms, int(born), cutoff, exists, info, dropped)
+
+
+def first_after(position: tuple[int, int]) -> str:
+    """XRANGE's start for "after ``position``", as an inclusive id Redis always accepts.
+
+    An exclusive start (``(ms-seq``) at the last id there can be is refused
+    ("invalid start ID for the interval"), and a refusal here counted as
+    Redis going down: any agent whose hello named that id made the instance
+    unready for a moment, and again each time.  Nothing can follow that id,
+    and the range after it reads as empty: the last id again, which no
+    publish ever reaches (ids are milliseconds).
+    """
+    ms, seq = position
+    if seq < MAX_ID_PART:
+        return format_id((ms, seq + 1))
+    if ms < MAX_ID_PART:
+        return format_id((ms + 1, 0))
+    return format_id(position)
 
 
 def _complete(

@@ -18,7 +18,7 @@ import pytest
 import websockets
 
 from tests.support.agents import call_status, read_until, seen
-from tests.support.service import agent_socket, event_body, make, post_event, running, token_for
+from tests.support.service import agent_socket, api, event_body, make, post_event, running, token_for
 
 FAR_AHEAD = "99999999999999-0"  # year 5138: an id no broker here has reached
 
@@ -99,3 +99,23 @@ async def test_a_resume_id_that_is_not_text_says_not_recovered(
     assert welcome["type"] == "welcome"
     assert welcome["recovered"] is False
     assert re.fullmatch(r"[0-9]+-[0-9]+", welcome["event_id"])
+
+
+async def test_the_last_possible_id_as_resume_from_leaves_redis_up(store_url: str, redis_url: str) -> None:
+    """Redis refused the replay's range after its last possible id, and that counted as Redis down.
+
+    Any agent's hello could make the instance answer 503 on /readyz (a
+    load balancer takes it out) and send its cards through the local
+    fallback, once per hello.
+    """
+    settings = make(store_url, broker={"url": redis_url})
+    last = "18446744073709551615-18446744073709551615"
+    async with (
+        running(settings) as base,
+        agent_socket(base, settings, "agent-2", resume_from=last) as agent,
+    ):
+        assert agent.welcome["recovered"] is False
+        status, report = await api(base, "GET", "/readyz")
+        assert (status, report["broker"]) == (200, "ok")
+        await post_event(base, event_body("c-last", queue="support"))
+        await agent.card_until_complete("c-last")
