@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from screenpop.cli.check import exposure_rows
 from screenpop.cli.output import print_check_table
-from screenpop.config import Settings, settings_from_mapping
+from screenpop.config import Settings, load_settings, settings_from_mapping
 from screenpop.config.exposure import hidden_exposures, log_exposures
-from tests.support.service import SCRIPTED, base_config, running
+from tests.support.service import SCRIPTED, api, base_config, running
+from tests.support.tokens import token_for
 
 OFFER = {
     "name": "offer",
@@ -126,3 +128,19 @@ def test_log_exposures_is_silent_without_one(caplog: pytest.LogCaptureFixture) -
     with caplog.at_level(logging.WARNING, logger="screenpop.config.exposure"):
         log_exposures(settings(roles=roles))
     assert caplog.records == []
+
+
+async def test_a_reload_that_adds_an_exposure_logs_it_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file reloaded with the `offer` rules added logs their exposures once, at the reload."""
+    path = tmp_path / "screenpop.yaml"
+    before = base_config(f"sqlite+aiosqlite:///{tmp_path}/s.db")
+    path.write_text(yaml.safe_dump(before))
+    async with running(load_settings(str(path))) as base:
+        path.write_text(yaml.safe_dump(config(f"sqlite+aiosqlite:///{tmp_path}/s.db")))
+        with caplog.at_level(logging.WARNING, logger="screenpop.config.exposure"):
+            status, _ = await api(base, "POST", "/api/admin/reload", token_for(settings(), "agent-3"))
+    assert status == 200
+    logged = [r.getMessage() for r in caplog.records if r.name == "screenpop.config.exposure"]
+    assert logged == [f"role exposure: {s}" for s in sentences(settings())]
