@@ -28,6 +28,7 @@ from screenpop.calls import CallService
 from screenpop.card import section_meta
 from screenpop.clock import Clock, SystemClock
 from screenpop.config import Settings, load_settings
+from screenpop.config.exposure import log_exposures
 from screenpop.connector_api import client_session
 from screenpop.generation import Generations, Shared, build_generation
 from screenpop.hub import Hub
@@ -138,6 +139,7 @@ async def _ws(request: web.Request) -> web.StreamResponse:
 async def _services(app: web.Application, reload_from: Loader | None) -> AsyncIterator[None]:
     settings = app[app_keys.SETTINGS]
     metrics = app[app_keys.METRICS]
+    log_exposures(settings)
     # The geocoder loads its data on first use (~1 s): pay that now, not on the first call.
     await asyncio.to_thread(warm, settings.numbers.default_region)
     store = await Store.open(settings.store.url, observer=metrics, sinks=[s.name for s in settings.sinks])

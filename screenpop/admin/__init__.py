@@ -2,6 +2,7 @@
 
 - ``webhook_log``: ``WebhookLog``, accepted and refused webhooks per provider and the last deliveries.
 - ``board``: ``AdminBoard``, each instance's status snapshot and deliveries shared through Redis.
+- ``visibility``: the reader's role hides sections in the admin answers as on a card.
 
 Connector figures live with the engine that produces them (``lookup.ConnectorStats``).
 """

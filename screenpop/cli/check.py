@@ -23,6 +23,7 @@ from screenpop.broker import make_broker
 from screenpop.broker.redis import RedisBroker
 from screenpop.cli.bootstrap import open_connectors
 from screenpop.config import ConnectorSettings, Settings
+from screenpop.config.exposure import hidden_exposures
 from screenpop.connector_api import Connector
 from screenpop.errors import ConfigError, ConnectorError, ScreenpopError
 from screenpop.lookup import LookupEngine
@@ -54,6 +55,8 @@ class CheckRow:
     elapsed_ms: float
     skipped: bool = False
     """Not run, and why (in ``detail``); does not fail the check."""
+    warning: bool = False
+    """Works, but IT should know (``detail``); does not fail the check."""
 
 
 async def _timed(
@@ -139,7 +142,7 @@ def _strings(value: Any) -> list[str]:
 
 async def run_checks(settings: Settings, number: str | None) -> list[CheckRow]:
     secrets = configured_secrets(settings)
-    rows = [config_row(settings)]
+    rows = [config_row(settings), *exposure_rows(settings)]
     rows.append(await _timed("store", lambda: _check_store(settings), secrets))
     rows.append(await _timed("broker", lambda: _check_broker(settings), secrets))
     async with open_connectors(settings) as connectors:
@@ -172,6 +175,18 @@ def config_row(settings: Settings) -> CheckRow:
         except ConfigError as exc:
             return CheckRow("config", False, f"{settings.source}: {exc}", 0.0)
     return CheckRow("config", True, f"{settings.source}: {len(settings.connectors)} connectors", 0.0)
+
+
+def exposure_rows(settings: Settings) -> list[CheckRow]:
+    """One warning per visible section that shows a role something of a section it hides.
+
+    The config is allowed (the SPEC's own `offer` does it), so the check
+    passes; but the officer who wrote `hide: [credit]` reads here that
+    tier1 still sees `credit.available` through `offer`.
+    """
+    return [
+        CheckRow(f"role {e.role}", True, e.sentence(), 0.0, warning=True) for e in hidden_exposures(settings)
+    ]
 
 
 async def _check_sinks(settings: Settings, secrets: tuple[str, ...]) -> list[CheckRow]:

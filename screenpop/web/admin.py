@@ -1,5 +1,7 @@
 """``/api/admin/status`` and ``/api/admin/deliveries``: what IT needs to see, for an admin role only.
 
+The reader's role hides sections here as on a card (``admin.visibility``).
+
 Nothing here carries a phone number, a note or a secret: connector errors
 and refusal reasons are redacted where they are recorded
 (``lookup.ConnectorStats``, ``admin.WebhookLog``), and the rest is counts,
@@ -17,6 +19,7 @@ from aiohttp import web
 
 import screenpop.web.app_keys as app_keys
 from screenpop.admin import MAX_DELIVERIES
+from screenpop.admin.visibility import instances_for_role, status_for_role
 from screenpop.admin.webhook_log import ProviderCounts
 from screenpop.web.handlers import agent_with, int_param
 from screenpop.web.json_answer import json_answer
@@ -31,11 +34,16 @@ EXTRA_TIMEOUT_S = 1.0
 
 async def status(request: web.Request) -> web.Response:
     """This instance's status, and every live instance's labelled by name (with a Redis broker)."""
-    agent_with(request, "admin")
+    agent = agent_with(request, "admin")
     app = request.app
     own = await own_status(app)
     board = app[app_keys.BOARD]
-    return json_answer({**own, "instance": board.instance, "instances": await board.instances(own)})
+    instances = await board.instances(own)  # published whole: each reader's role is applied here
+    hidden = app[app_keys.GENERATIONS].latest.settings.hidden_sections(agent.role)
+    shown = status_for_role(own, hidden)
+    return json_answer(
+        {**shown, "instance": board.instance, "instances": instances_for_role(instances, hidden)}
+    )
 
 
 async def deliveries(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from aiohttp import web
 
 import screenpop.web.app_keys as app_keys
 from screenpop import untrusted
+from screenpop.admin.visibility import reload_for_role
 from screenpop.auth import AgentIdentity, bearer_token, verify_token
 from screenpop.call_context import ATTR_PREFIX, AttributeValue, CallContext, parse_attributes
 from screenpop.card import render_card, section_meta, shown_sections, summary_for
@@ -177,10 +178,10 @@ def _agent(request: web.Request) -> AgentIdentity:
 
 async def reload_config(request: web.Request) -> web.Response:
     """Read the config file again: 200 with what changed, or 400 with the config error (nothing changes)."""
-    agent_with(request, "admin")
+    agent = agent_with(request, "admin")
     outcome = await request.app[app_keys.RELOADER].reload_everywhere()
     log.info("%s", outcome.sentence())
-    return json_answer(outcome.to_json())
+    return json_answer(reload_for_role(outcome.to_json(), _settings(request).hidden_sections(agent.role)))
 
 
 def agent_with(request: web.Request, permission: Literal["admin", "lookup"]) -> AgentIdentity:

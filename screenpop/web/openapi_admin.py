@@ -34,6 +34,8 @@ def admin_paths(
         "/api/admin/status": {
             "get": {
                 "summary": "What IT sees: connectors, providers, agents, store, broker, config (admin role)",
+                "description": "Connectors and feedback of the sections the token's role hides are left out, "
+                "on every instance listed",
                 "security": bearer,
                 "responses": {
                     "200": as_json("This instance's status and every live instance's", ref("AdminStatus")),
