@@ -7,7 +7,16 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from screenpop.broker.protocol import Delivery, FrameHandler, Message, Ring, Rung, id_key, stamp_text
+from screenpop.broker.protocol import (
+    Delivery,
+    FrameHandler,
+    Message,
+    Ring,
+    Rung,
+    id_key,
+    parse_id,
+    stamp_text,
+)
 
 
 class MemoryBroker:
@@ -64,7 +73,7 @@ class MemoryBroker:
         return f"{ms}-{seq}"
 
     async def replay(self, agent_id: str, after: str) -> tuple[list[Message], bool]:
-        position = id_key(after)
+        position = parse_id(after) or (-1, -1)  # junk is no position: everything kept, as on Redis
         log = self._logs.get(agent_id, deque())
         self._trim(agent_id, log, time.monotonic())
         frames = [message for message, _ in log if id_key(message.event_id) > position]

@@ -119,3 +119,24 @@ async def test_the_last_possible_id_as_resume_from_leaves_redis_up(store_url: st
         assert (status, report["broker"]) == (200, "ok")
         await post_event(base, event_body("c-last", queue="support"))
         await agent.card_until_complete("c-last")
+
+
+@pytest.mark.parametrize("resume_from", ["abc", "18446744073709551616-0"], ids=["word", "past-the-last-id"])
+async def test_a_resume_id_no_broker_could_issue_gets_the_window_again(
+    store_url: str, broker_url: str, resume_from: str
+) -> None:
+    """Both brokers send every message still in the window for an id that is no position.
+
+    The memory broker read ``2^64-0`` as a position past everything and sent
+    nothing, where Redis sent the window: the same tab recovered differently
+    on one instance and on several.
+    """
+    settings = make(store_url, broker={"url": broker_url})
+    async with running(settings) as base:
+        async with agent_socket(base, settings, "agent-2") as first:
+            await post_event(base, event_body("c-window", queue="support"))
+            await first.card_until_complete("c-window")
+        async with agent_socket(base, settings, "agent-2", resume_from=resume_from) as back:
+            assert back.welcome["recovered"] is False
+            frames = await back.card_until_complete("c-window")
+    assert frames[0]["version"] == 1
