@@ -14,7 +14,10 @@ a stored cell is taken apart here first:
    label after it (``- office``, ``(work)``, ``cell``) and an extension
    (``x12``, ``ext. 12``, ``#12``) are cut off;
 3. what is left is read exactly as ``reading.normalize`` reads it (the fast
-   path, or phonenumbers), in the row's region.
+   path, or phonenumbers), in the row's region;
+4. a later number of the cell that is not valid as written, but is with the
+   area code (national destination code) of the valid number before it,
+   takes that code: ``(415) 555-1234 / 555-9876`` holds +1 415 555 9876.
 
 Letters are never read as digits: what remains of a vanity number
 (``1-800-FLOWERS`` -> ``1-800-``) is too short to be a number and is dropped.
@@ -30,8 +33,12 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
+from phonenumbers import PhoneNumber
+
 from screenpop.phone.classify import as_text
 from screenpop.phone.fast_path import fast_cell_e164
+from screenpop.phone.parsing import e164_of
 from screenpop.phone.reading import is_region, normalize
 
 #: A piece with fewer digits is part of its neighbour (an area code, an extension, a URI parameter).
@@ -93,11 +100,54 @@ def read_cell(raw: object, region: str) -> tuple[str, ...]:
     if not text.strip() or len(text) > MAX_CELL:
         return ()
     found: dict[str, None] = {}
-    for piece in split_cell(text):
+    pieces = split_cell(text)
+    before: PhoneNumber | None = (
+        None  # the last valid number of the cell, whose area code a later one may need
+    )
+    for piece in pieces:
         e164 = read_one(piece, region)
+        if len(pieces) > 1:
+            e164, before = with_area_code(piece, e164, before)
         if e164 is not None:
             found.setdefault(e164, None)
     return tuple(found)
+
+
+def with_area_code(
+    piece: str, e164: str | None, before: PhoneNumber | None
+) -> tuple[str | None, PhoneNumber | None]:
+    """``piece`` (read as ``e164``) with the area code of ``before`` when only that makes it a valid number.
+
+    Old CRMs hold ``(415) 555-1234 / 555-9876``: one customer's two lines, the
+    second without the area code both share. A piece valid as written is never
+    changed (that would invent a match), nor one written with ``+`` or an
+    international prefix. Returns the reading and the valid number a later
+    piece may take its code from.
+    """
+    number = _valid(e164)
+    if number is not None:
+        return e164, number
+    if before is None:
+        return e164, None
+    body = number_body(piece) if _LETTER.search(piece) else piece.strip()
+    digits = "".join(_DIGIT.findall(body))
+    nsn = phonenumbers.national_significant_number(before)
+    code = phonenumbers.length_of_national_destination_code(before)
+    if body.startswith("+") or digits.startswith("00") or not code or len(digits) >= len(nsn):
+        return e164, before
+    whole = _valid(f"+{before.country_code}{nsn[:code]}{digits}")
+    return (e164, before) if whole is None else (e164_of(whole), before)
+
+
+def _valid(e164: str | None) -> PhoneNumber | None:
+    """The number ``e164`` names when phonenumbers finds it valid (not merely possible)."""
+    if e164 is None:
+        return None
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
 
 
 def stored_numbers_in_row(raw: object, row_region: object, default_region: str) -> tuple[str, ...]:
