@@ -70,12 +70,14 @@ class IndexKeeper:
         self.last_kind = "full" if previous is None else "incremental"
         self.index, self.error = index, None
         log.info(  # counts only: the unreadable numbers themselves are customer data
-            "connector %s: index (%s) holds %d numbers from %d rows (%d stored numbers unreadable)",
+            "connector %s: index (%s) holds %d numbers from %d rows (%d stored numbers unreadable,"
+            " %d rows with a NULL key left out)",
             self._name,
             self.last_kind,
             index.distinct_numbers,
             index.rows,
             index.unreadable,
+            index.keyless,
         )
         return True
 
