@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +78,10 @@ class ConnectorContext:
     """Makes a client of the Redis broker when there is one (keyword arguments as for
     ``redis.asyncio.Redis``): built state (an index) may be shared through it. A factory rather
     than a URL, so that ``redis+sentinel://`` and whatever else the broker accepts work here too."""
+    forget_numbers: Callable[[str, Collection[str]], Awaitable[None]] | None = None
+    """Drops the answers cached for these E.164 numbers of the named connector: a kind that keeps its
+    own picture of a source (an index) calls it when a refresh finds that those numbers changed, so
+    a cached ``not_found`` does not hide a new customer until it expires (memory and Redis caches)."""
 
     def stored_numbers(self, raw: str, row_region: object = None) -> tuple[str, ...]:
         """Every E.164 number a stored cell holds; ``row_region`` is the row's ISO country code, if any.

@@ -117,8 +117,14 @@ class SqlConnector:
                 self._load_index,
                 self.options.index_refresh_s,
                 self.options.index_full_every if self._incremental else 1,
+                self._forget_cached if self._context.forget_numbers is not None else None,
             )
             await self._keeper.start()
+
+    async def _forget_cached(self, numbers: list[str]) -> None:
+        """A refresh changed these numbers: screenpop drops their cached answers (``changes.py``)."""
+        if self._context.forget_numbers is not None:
+            await self._context.forget_numbers(self.name, numbers)
 
     async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
         bound = self._bound(params)

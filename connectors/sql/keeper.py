@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from .changes import changed_numbers
 from .index import PhoneIndex
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ class IndexKeeper:
     full one, which also forgets rows deleted outright. The keeper only
     decides when, swaps the result in, and logs failures without the
     database URL; a failure is retried sooner than a normal refresh.
+    ``on_change`` gets the numbers a refresh changed, after the new index is
+    in place (``changes.py``), so that their cached answers can go.
     """
 
     def __init__(
@@ -36,12 +39,14 @@ class IndexKeeper:
         load: Callable[[PhoneIndex | None], Awaitable[PhoneIndex]],
         every_s: float,
         full_every: int = 1,
+        on_change: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> None:
         self._name = name
         self._load = load
         self._every_s = every_s
         self._full_every = max(1, full_every)
         self._since_full = 0
+        self._on_change = on_change
         self.index: PhoneIndex | None = None
         self.error: str | None = None
         self.last_kind: str | None = None
@@ -55,7 +60,7 @@ class IndexKeeper:
 
     async def refresh(self, *, full: bool = False) -> bool:
         """Build a new index and swap it in; on failure keep the old one and remember why."""
-        previous = self.index
+        previous = replaced = self.index
         if full or previous is None or self._since_full + 1 >= self._full_every:
             previous = None
         try:
@@ -79,7 +84,19 @@ class IndexKeeper:
             index.unreadable,
             index.keyless,
         )
+        if replaced is not None and self._on_change is not None:
+            await self._changed(replaced, index)
         return True
+
+    async def _changed(self, replaced: PhoneIndex, index: PhoneIndex) -> None:
+        """Tell ``on_change`` what changed; a failure there never fails the refresh that succeeded."""
+        assert self._on_change is not None
+        try:
+            numbers = await asyncio.to_thread(changed_numbers, replaced, index)
+            if numbers:
+                await self._on_change(numbers)
+        except Exception:  # cached answers then expire with their TTL, as before this hook existed
+            log.exception("connector %s: could not drop the cached answers of changed numbers", self._name)
 
     async def close(self) -> None:
         if self._task is not None:
