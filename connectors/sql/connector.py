@@ -30,6 +30,7 @@ from screenpop.connector_api import (
     ConnectorContext,
     ConnectorTrace,
     LookupResult,
+    SourceState,
     current_trace,
     shown_params,
 )
@@ -37,7 +38,7 @@ from screenpop.errors import ConnectorError
 
 from .driver_threads import DriverThreads
 from .index import CHUNK_ROWS, FETCH_ROWS, IndexBuilder, PhoneIndex
-from .keeper import IndexKeeper
+from .keeper import IndexKeeper, iso_time
 from .options import (
     SqlOptions,
     bind_names,
@@ -120,6 +121,20 @@ class SqlConnector:
                 self._forget_cached if self._context.forget_numbers is not None else None,
             )
             await self._keeper.start()
+
+    def source_state(self) -> SourceState | None:
+        """The number index's size and freshness (``match: normalized`` only), for /readyz and the status."""
+        keeper = self._keeper
+        if keeper is None:
+            return None
+        index = keeper.index
+        details = {
+            "numbers": index.distinct_numbers if index else None,
+            "rows": index.rows if index else None,
+            "refreshed_at": iso_time(keeper.refreshed_at),
+            "refresh_failing_since": iso_time(keeper.failing_since),
+        }
+        return SourceState(details, keeper.problem(), keeper.error)
 
     async def _forget_cached(self, numbers: list[str]) -> None:
         """A refresh changed these numbers: screenpop drops their cached answers (``changes.py``)."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from .changes import changed_numbers
 from .index import PhoneIndex
@@ -51,6 +53,10 @@ class IndexKeeper:
         self.error: str | None = None
         self.last_kind: str | None = None
         """``full`` or ``incremental``: what the last successful refresh did."""
+        self.refreshed_at: float | None = None
+        """Wall time of the last successful refresh."""
+        self.failing_since: float | None = None
+        """Wall time of the first failed refresh since the last successful one."""
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -67,6 +73,7 @@ class IndexKeeper:
             index = await self._load(previous)
         except Exception as exc:
             self.error = _short(exc)
+            self.failing_since = self.failing_since or time.time()
             log.warning(
                 "connector %s: index refresh failed, keeping the previous index: %s", self._name, self.error
             )
@@ -74,6 +81,7 @@ class IndexKeeper:
         self._since_full = 0 if previous is None else self._since_full + 1
         self.last_kind = "full" if previous is None else "incremental"
         self.index, self.error = index, None
+        self.refreshed_at, self.failing_since = time.time(), None
         log.info(  # counts only: the unreadable numbers themselves are customer data
             "connector %s: index (%s) holds %d numbers from %d rows (%d stored numbers unreadable,"
             " %d rows with a NULL key left out)",
@@ -98,6 +106,16 @@ class IndexKeeper:
         except Exception:  # cached answers then expire with their TTL, as before this hook existed
             log.exception("connector %s: could not drop the cached answers of changed numbers", self._name)
 
+    def problem(self) -> str | None:
+        """What IT must know about the index in one phrase (None when it is current): stale, or none yet."""
+        if self.error is None:
+            return None
+        since = iso_time(self.failing_since)
+        if self.index is None:
+            return f"no number index yet: refresh failing since {since}"
+        built = iso_time(self.refreshed_at)
+        return f"serving a stale number index (refreshed {built}): refresh failing since {since}"
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -110,6 +128,12 @@ class IndexKeeper:
         while True:  # ends when close() cancels the task
             await asyncio.sleep(self._every_s if ok else min(self._every_s, RETRY_AFTER_FAILURE_S))
             ok = await self.refresh()
+
+
+def iso_time(at: float | None) -> str | None:
+    if at is None:
+        return None
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _short(exc: BaseException) -> str:
