@@ -6,8 +6,9 @@ A phone column of a legacy table holds what an agent typed years ago:
 label as a vanity number (``office`` -> ``633423``) and the number is lost, so
 a stored cell is taken apart here first:
 
-1. split into numbers at ``/``, ``;``, ``,``, ``|``, ``&``, a line break or the
-   word ``or``/``and`` -- but only where each side holds a number of its own
+1. split into numbers at ``/``, ``;``, ``,``, ``|``, ``&``, a line break, the
+   word ``or``/``and``, or a label between two numbers (``415-555-0132 (h)
+   415-555-0133``, ``H: … W: …``) -- but only where each side holds a number of its own
    (at least ``MIN_DIGITS`` digits), so ``030/1234567`` (the German way of
    writing an area code) and ``+1 415 555 0132;ext=12`` stay one number;
 2. in each number, a label before it (``Tel.``, ``mobile:``, ``Fax:``), a
@@ -46,9 +47,14 @@ MIN_DIGITS = 7
 #: A cell longer than this is no phone column's value; refusing it keeps the regexes bounded.
 MAX_CELL = 400
 
-_SEPARATOR = re.compile(r"(\s*[/;,|&\n]\s*|\s+(?:or|and)\s+)", re.IGNORECASE)
-#: Finds exactly the texts ``_SEPARATOR`` finds, without trying ``\s*`` at every position.
-_ANY_SEPARATOR = re.compile(r"[/;,|&\n]|\s(?:or|and)\s", re.IGNORECASE)
+#: ``/``, ``;`` ..., the words ``or``/``and``, and a label between two numbers: `` (h) ``, `` W: ``.
+_SEPARATOR = re.compile(
+    r"(\s*[/;,|&\n]\s*|\s+(?:or|and)\s+"
+    r"|\s+[(\[{][^\W\d_][^\W\d_ .'-]{0,15}[)\]}]\s+|\s+[^\W\d_][^\W\d_.'-]{0,15}:\s*)",
+    re.IGNORECASE,
+)
+#: Finds at least the texts ``_SEPARATOR`` finds, without trying ``\s*`` at every position.
+_ANY_SEPARATOR = re.compile(r"[/;,|&\n]|\s(?:or|and)\s|\s[(\[{][^\W\d_]|[^\W\d_]:", re.IGNORECASE)
 #: One number ending in a digit, then `` - office``, `` (work)`` or `` x12``: what ``number_body`` cuts
 #: off, taken here without splitting or the label regexes (``read_cell`` gives the same answer).
 _LABELLED = re.compile(
