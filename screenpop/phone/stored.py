@@ -112,11 +112,26 @@ def read_cell(raw: object, region: str) -> tuple[str, ...]:
     )
     for piece in pieces:
         e164 = read_one(piece, region)
+        if e164 is None:
+            e164 = _before_short_tail(piece, region)
         if len(pieces) > 1:
             e164, before = with_area_code(piece, e164, before)
         if e164 is not None:
             found.setdefault(e164, None)
     return tuple(found)
+
+
+def _before_short_tail(piece: str, region: str) -> str | None:
+    """``415 555 0132 / 0133``: the whole number before a separator whose other side is too short.
+
+    ``split_cell`` keeps such a piece whole (``030/1234567`` is one number),
+    and read whole it is no number at all, so the customer's one certain
+    number was lost. The tail (a sibling line, a room) is not guessed at.
+    """
+    cut = _SEPARATOR.search(piece)
+    if cut is None or _digit_count(piece[: cut.start()]) < MIN_DIGITS:
+        return None
+    return read_one(piece[: cut.start()], region)
 
 
 def with_area_code(
