@@ -129,7 +129,7 @@ class SqlConnector:
             return None
         index = keeper.index
         details = {
-            "numbers": index.distinct_numbers if index else None,
+            "numbers": keeper.distinct_numbers if index else None,
             "rows": index.rows if index else None,
             "refreshed_at": iso_time(keeper.refreshed_at),
             "refresh_failing_since": iso_time(keeper.failing_since),

@@ -53,6 +53,8 @@ class IndexKeeper:
         self.error: str | None = None
         self.last_kind: str | None = None
         """``full`` or ``incremental``: what the last successful refresh did."""
+        self.distinct_numbers = 0
+        """How many different numbers the current index holds (what /readyz and the status show)."""
         self.refreshed_at: float | None = None
         """Wall time of the last successful refresh."""
         self.failing_since: float | None = None
@@ -82,12 +84,13 @@ class IndexKeeper:
         self.last_kind = "full" if previous is None else "incremental"
         self.index, self.error = index, None
         self.refreshed_at, self.failing_since = time.time(), None
+        self.distinct_numbers = index.distinct_numbers  # a pass over every entry: counted once per index
         log.info(  # counts only: the unreadable numbers themselves are customer data
             "connector %s: index (%s) holds %d numbers from %d rows (%d stored numbers unreadable,"
             " %d rows with a NULL key left out)",
             self._name,
             self.last_kind,
-            index.distinct_numbers,
+            self.distinct_numbers,
             index.rows,
             index.unreadable,
             index.keyless,
