@@ -104,7 +104,17 @@ class SqlConnector:
             self._threads = DriverThreads(self._engine)
         if self.options.match == "normalized" and self._keeper is None:
             if self._context.shared_redis is not None and self._shared is None:
-                source = f"{self.options.url}\n{self.options.index_query}\n{self.options.index_region}"
+                # everything the numbers are read with: the default region too (an MX instance must
+                # not load the index a US one read: ``55 9474 4977`` is another number there)
+                source = "\n".join(
+                    str(part)
+                    for part in (
+                        self.options.url,
+                        self.options.index_query,
+                        self.options.index_region,
+                        self._context.default_region,
+                    )
+                )
                 self._shared = SharedIndex(
                     self._context.shared_redis,
                     self.name,
