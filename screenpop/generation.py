@@ -254,7 +254,7 @@ def _forgetting(cache: SectionCache, settings: Settings) -> Callable[[str, Colle
     The names are this generation's: a connector carried into a later one
     has the same definition, hence the same cache name.
     """
-    names = {c.name: cache_name(c) for c in settings.connectors}
+    names = {c.name: cache_name(c, settings.numbers.default_region) for c in settings.connectors}
 
     async def forget(connector: str, numbers: Collection[str]) -> None:
         if connector in names and numbers:

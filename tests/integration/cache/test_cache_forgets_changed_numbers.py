@@ -141,7 +141,7 @@ async def test_the_shared_cache_forgets_for_every_instance(
         await run(url, "UPDATE crm SET phone = NULL, updated_at = CURRENT_TIMESTAMP WHERE id = 2")
         await refresh(one)
         for number in (NEW, MOVED):
-            key = cache_key(cache_name(config.connectors[0]), parse_caller(number, "US").params())
+            key = cache_key(cache_name(config.connectors[0], "US"), parse_caller(number, "US").params())
             assert await other_cache.get(key) is None
         assert await section(one, NEW) == (SectionStatus.OK, {"id": 3, "name": "New"}, False)
         assert await section(one, MOVED) == (SectionStatus.NOT_FOUND, None, False)
