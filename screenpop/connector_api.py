@@ -16,9 +16,10 @@ on every ordinary lookup (one context-variable read, nothing else) and a
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "screenpop.connectors"
 
@@ -78,6 +81,10 @@ class ConnectorContext:
     """Makes a client of the Redis broker when there is one (keyword arguments as for
     ``redis.asyncio.Redis``): built state (an index) may be shared through it. A factory rather
     than a URL, so that ``redis+sentinel://`` and whatever else the broker accepts work here too."""
+    forget_numbers: Callable[[str, Collection[str]], Awaitable[None]] | None = None
+    """Drops the answers cached for these E.164 numbers of the named connector: a kind that keeps its
+    own picture of a source (an index) calls it when a refresh finds that those numbers changed, so
+    a cached ``not_found`` does not hide a new customer until it expires (memory and Redis caches)."""
 
     def stored_numbers(self, raw: str, row_region: object = None) -> tuple[str, ...]:
         """Every E.164 number a stored cell holds; ``row_region`` is the row's ISO country code, if any.
@@ -112,6 +119,39 @@ def client_session() -> aiohttp.ClientSession:
     """
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What a connector that answers from its own copy of its source (an index) says about that copy.
+
+    ``details`` are listed per connector in ``/api/admin/status``; ``problem``
+    (None when the copy is current) is added to the connector's health in
+    ``/readyz`` and the status: a copy that could not be refreshed still
+    answers calls, from older data, and IT should know since when and why.
+    ``reason`` is the source's own error text: screenpop redacts it (secrets,
+    numbers) before showing it after ``problem`` and as ``refresh_error``.
+    """
+
+    details: Mapping[str, Any]
+    problem: str | None = None
+    reason: str | None = None
+
+
+@runtime_checkable
+class KeepsSourceState(Protocol):
+    def source_state(self) -> SourceState | None: ...
+
+
+def source_state(connector: object) -> SourceState | None:
+    """The connector's own ``source_state()`` when its kind keeps one, else None; never raises."""
+    if not isinstance(connector, KeepsSourceState):
+        return None
+    try:
+        return connector.source_state()
+    except Exception:  # a kind's report must never break /readyz or the status; its calls still say
+        log.exception("connector %r could not report its source state", getattr(connector, "name", "?"))
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ import contextlib
 import contextvars
 import functools
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +42,7 @@ from screenpop.connector_api import Connector
 from screenpop.errors import ConfigError
 from screenpop.lookup import ConnectorStats, LookupEngine, SectionCache
 from screenpop.lookup.breaker import CircuitBreaker
-from screenpop.lookup.engine import LookupObserver
+from screenpop.lookup.engine import LookupObserver, cache_name
 from screenpop.plugins import build_connectors, connector_context
 from screenpop.providers import make_provider
 from screenpop.providers.base import WebhookProvider
@@ -218,6 +218,7 @@ async def build_generation(
         Path(settings.source).parent,
         shared.http,
         functools.partial(redis_client, broker) if broker.startswith("redis") else None,
+        _forgetting(shared.cache, settings),
     )
     fresh = build_connectors([c for c in settings.connectors if c.name not in carried], context)
     # figures go on for a connector whose block is unchanged (ConnectorStats.reconfigured)
@@ -245,6 +246,24 @@ async def build_generation(
         providers=providers,
         loaded_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     )
+
+
+def _forgetting(cache: SectionCache, settings: Settings) -> Callable[[str, Collection[str]], Awaitable[None]]:
+    """What a connector calls when its source changed for some numbers: their cached answers go.
+
+    The names are this generation's: a connector carried into a later one
+    has the same definition, hence the same cache name.
+    """
+    names = {c.name: cache_name(c, settings.numbers.default_region) for c in settings.connectors}
+
+    async def forget(connector: str, numbers: Collection[str]) -> None:
+        if connector in names and numbers:
+            gone = await cache.forget(names[connector], numbers)
+            log.info(
+                "connector %s: %d numbers changed, %d cached answers dropped", connector, len(numbers), gone
+            )
+
+    return forget
 
 
 def _clock(shared: Shared) -> dict[str, Clock]:

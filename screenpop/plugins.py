@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -86,6 +86,7 @@ def connector_context(
     config_dir: Path,
     http: aiohttp.ClientSession | None,
     shared_redis: Callable[..., Any] | None = None,
+    forget_numbers: Callable[[str, Collection[str]], Awaitable[None]] | None = None,
 ) -> ConnectorContext:
     """What every connector is built with, in the service and in the CLI's one-off commands."""
     return ConnectorContext(
@@ -95,6 +96,7 @@ def connector_context(
         http=http,
         config_dir=config_dir,
         shared_redis=shared_redis,
+        forget_numbers=forget_numbers,
     )
 
 

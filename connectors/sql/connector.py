@@ -30,6 +30,7 @@ from screenpop.connector_api import (
     ConnectorContext,
     ConnectorTrace,
     LookupResult,
+    SourceState,
     current_trace,
     shown_params,
 )
@@ -37,7 +38,7 @@ from screenpop.errors import ConnectorError
 
 from .driver_threads import DriverThreads
 from .index import CHUNK_ROWS, FETCH_ROWS, IndexBuilder, PhoneIndex
-from .keeper import IndexKeeper
+from .keeper import IndexKeeper, iso_time
 from .options import (
     SqlOptions,
     bind_names,
@@ -103,7 +104,17 @@ class SqlConnector:
             self._threads = DriverThreads(self._engine)
         if self.options.match == "normalized" and self._keeper is None:
             if self._context.shared_redis is not None and self._shared is None:
-                source = f"{self.options.url}\n{self.options.index_query}\n{self.options.index_region}"
+                # everything the numbers are read with: the default region too (an MX instance must
+                # not load the index a US one read: ``55 9474 4977`` is another number there)
+                source = "\n".join(
+                    str(part)
+                    for part in (
+                        self.options.url,
+                        self.options.index_query,
+                        self.options.index_region,
+                        self._context.default_region,
+                    )
+                )
                 self._shared = SharedIndex(
                     self._context.shared_redis,
                     self.name,
@@ -117,8 +128,28 @@ class SqlConnector:
                 self._load_index,
                 self.options.index_refresh_s,
                 self.options.index_full_every if self._incremental else 1,
+                self._forget_cached if self._context.forget_numbers is not None else None,
             )
             await self._keeper.start()
+
+    def source_state(self) -> SourceState | None:
+        """The number index's size and freshness (``match: normalized`` only), for /readyz and the status."""
+        keeper = self._keeper
+        if keeper is None:
+            return None
+        index = keeper.index
+        details = {
+            "numbers": keeper.distinct_numbers if index else None,
+            "rows": index.rows if index else None,
+            "refreshed_at": iso_time(keeper.refreshed_at),
+            "refresh_failing_since": iso_time(keeper.failing_since),
+        }
+        return SourceState(details, keeper.problem(), keeper.error)
+
+    async def _forget_cached(self, numbers: list[str]) -> None:
+        """A refresh changed these numbers: screenpop drops their cached answers (``changes.py``)."""
+        if self._context.forget_numbers is not None:
+            await self._context.forget_numbers(self.name, numbers)
 
     async def lookup(self, params: Mapping[str, Any]) -> LookupResult:
         bound = self._bound(params)

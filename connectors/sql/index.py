@@ -99,6 +99,8 @@ class PhoneIndex:
     re-read. A number no row holds any more goes at the next full read. Set
     by the full read, and by an incremental read that returns a key twice.
     """
+    keyless: int = 0
+    """Rows whose key is NULL, left out: ``IN :keys`` never finds a row by NULL."""
 
     @property
     def distinct_numbers(self) -> int:
@@ -140,6 +142,8 @@ class PhoneIndex:
     def summary(self) -> str:
         """One line for `screenpop check`: the index's size and what it could not read, with examples."""
         text = f"index of {self.distinct_numbers} numbers from {self.rows} rows"
+        if self.keyless:
+            text += f"; {self.keyless} rows have a NULL key (index_query's first column) and are not indexed"
         if not self.unreadable:
             return f"{text}; every stored number read"
         examples = ", ".join(repr(e) for e in self.unreadable_examples)
@@ -205,6 +209,7 @@ class PhoneIndex:
             self.unreadable + changed.unreadable,
             self.unreadable_examples or changed.unreadable_examples,
             keys_repeat=adds,
+            keyless=self.keyless + changed.keyless,
         )
 
     def _updated_by_dict(self, changed: PhoneIndex, adds: bool) -> PhoneIndex:
@@ -233,6 +238,7 @@ class PhoneIndex:
             self.unreadable_examples or changed.unreadable_examples,
             fresh.keys_sorted,
             keys_repeat=adds,
+            keyless=self.keyless + changed.keyless,
         )
 
 
@@ -278,14 +284,22 @@ class IndexBuilder:
         self._count = 0
         self._more_unreadable = 0
         self._more_examples: dict[str, None] = {}
+        self.keyless = 0
 
     @property
     def rows(self) -> int:
         return self._count
 
     def add(self, rows: Iterable[Sequence[Any]]) -> None:
-        """One chunk of rows; its keys become one small array at once (no per-row object kept)."""
+        """One chunk of rows; its keys become one small array at once (no per-row object kept).
+
+        A row whose key is NULL is counted, not indexed: ``IN (NULL)`` finds no
+        row, so indexing it would only make its callers "not found".
+        """
         for row in rows:
+            if row[0] is None:
+                self.keyless += 1
+                continue
             self.add_key(row[0], self._numbers_of(row))
         self._flush()
 
@@ -306,9 +320,11 @@ class IndexBuilder:
         positions: npt.NDArray[np.int32],
         unreadable: int,
         examples: Sequence[str],
+        keyless: int = 0,
     ) -> None:
         """Rows read elsewhere (``reading.read_share``): keys, and numbers with their row positions."""
         self._flush()
+        self.keyless += keyless
         self._number_chunks.append(numbers)
         self._row_chunks.append(positions.astype(np.int32) + np.int32(self._count))
         self._key_chunks.append(keys)
@@ -348,6 +364,7 @@ class IndexBuilder:
             tuple({**reading.unreadable_examples, **self._more_examples})[:3],
             ordered,
             keys_repeat=self._count > len(keys),
+            keyless=self.keyless,
         )
 
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
+from .changes import changed_numbers
 from .index import PhoneIndex
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,8 @@ class IndexKeeper:
     full one, which also forgets rows deleted outright. The keeper only
     decides when, swaps the result in, and logs failures without the
     database URL; a failure is retried sooner than a normal refresh.
+    ``on_change`` gets the numbers a refresh changed, after the new index is
+    in place (``changes.py``), so that their cached answers can go.
     """
 
     def __init__(
@@ -36,16 +41,24 @@ class IndexKeeper:
         load: Callable[[PhoneIndex | None], Awaitable[PhoneIndex]],
         every_s: float,
         full_every: int = 1,
+        on_change: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> None:
         self._name = name
         self._load = load
         self._every_s = every_s
         self._full_every = max(1, full_every)
         self._since_full = 0
+        self._on_change = on_change
         self.index: PhoneIndex | None = None
         self.error: str | None = None
         self.last_kind: str | None = None
         """``full`` or ``incremental``: what the last successful refresh did."""
+        self.distinct_numbers = 0
+        """How many different numbers the current index holds (what /readyz and the status show)."""
+        self.refreshed_at: float | None = None
+        """Wall time of the last successful refresh."""
+        self.failing_since: float | None = None
+        """Wall time of the first failed refresh since the last successful one."""
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -55,13 +68,14 @@ class IndexKeeper:
 
     async def refresh(self, *, full: bool = False) -> bool:
         """Build a new index and swap it in; on failure keep the old one and remember why."""
-        previous = self.index
+        previous = replaced = self.index
         if full or previous is None or self._since_full + 1 >= self._full_every:
             previous = None
         try:
             index = await self._load(previous)
         except Exception as exc:
             self.error = _short(exc)
+            self.failing_since = self.failing_since or time.time()
             log.warning(
                 "connector %s: index refresh failed, keeping the previous index: %s", self._name, self.error
             )
@@ -69,15 +83,41 @@ class IndexKeeper:
         self._since_full = 0 if previous is None else self._since_full + 1
         self.last_kind = "full" if previous is None else "incremental"
         self.index, self.error = index, None
+        self.refreshed_at, self.failing_since = time.time(), None
+        self.distinct_numbers = index.distinct_numbers  # a pass over every entry: counted once per index
         log.info(  # counts only: the unreadable numbers themselves are customer data
-            "connector %s: index (%s) holds %d numbers from %d rows (%d stored numbers unreadable)",
+            "connector %s: index (%s) holds %d numbers from %d rows (%d stored numbers unreadable,"
+            " %d rows with a NULL key left out)",
             self._name,
             self.last_kind,
-            index.distinct_numbers,
+            self.distinct_numbers,
             index.rows,
             index.unreadable,
+            index.keyless,
         )
+        if replaced is not None and self._on_change is not None:
+            await self._changed(replaced, index)
         return True
+
+    async def _changed(self, replaced: PhoneIndex, index: PhoneIndex) -> None:
+        """Tell ``on_change`` what changed; a failure there never fails the refresh that succeeded."""
+        assert self._on_change is not None
+        try:
+            numbers = await asyncio.to_thread(changed_numbers, replaced, index)
+            if numbers:
+                await self._on_change(numbers)
+        except Exception:  # cached answers then expire with their TTL, as before this hook existed
+            log.exception("connector %s: could not drop the cached answers of changed numbers", self._name)
+
+    def problem(self) -> str | None:
+        """What IT must know about the index in one phrase (None when it is current): stale, or none yet."""
+        if self.error is None:
+            return None
+        since = iso_time(self.failing_since)
+        if self.index is None:
+            return f"no number index yet: refresh failing since {since}"
+        built = iso_time(self.refreshed_at)
+        return f"serving a stale number index (refreshed {built}): refresh failing since {since}"
 
     async def close(self) -> None:
         if self._task is not None:
@@ -91,6 +131,12 @@ class IndexKeeper:
         while True:  # ends when close() cancels the task
             await asyncio.sleep(self._every_s if ok else min(self._every_s, RETRY_AFTER_FAILURE_S))
             ok = await self.refresh()
+
+
+def iso_time(at: float | None) -> str | None:
+    if at is None:
+        return None
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _short(exc: BaseException) -> str:

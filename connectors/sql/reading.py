@@ -99,6 +99,8 @@ class Share:
     positions: npt.NDArray[np.int32]
     unreadable: int
     examples: tuple[str, ...]
+    keyless: int = 0
+    """Rows with a NULL key (counted by share 0 only, so each is counted once)."""
 
 
 async def read_in_workers(job: FullRead, context: ConnectorContext) -> IndexBuilder:
@@ -188,7 +190,9 @@ def _serve_share(
 def _merged(reading: RowReader, shares: Sequence[Share]) -> IndexBuilder:
     builder = IndexBuilder(reading)
     for share in shares:
-        builder.add_share(share.keys, share.numbers, share.positions, share.unreadable, share.examples)
+        builder.add_share(
+            share.keys, share.numbers, share.positions, share.unreadable, share.examples, share.keyless
+        )
     return builder
 
 
@@ -278,11 +282,15 @@ class _Collected:
         self._keys: list[Any] = []
         self._numbers = array.array("q")
         self._positions = array.array("i")
+        self._keyless = 0
 
     def add(self, rows: Sequence[Any], share: int, shares: int) -> None:
         keys, numbers, positions, reader = self._keys, self._numbers, self._positions, self._reader
         for row in rows:
             key = row[0]
+            if key is None:  # never findable (``IndexBuilder.add``): counted once, by the first share
+                self._keyless += 1 if share == 0 else 0
+                continue
             if shares > 1 and owner(key, shares) != share:
                 continue
             position = len(keys)
@@ -300,4 +308,5 @@ class _Collected:
             np.array(self._positions, dtype=np.int32),
             self._reader.unreadable,
             tuple(self._reader.unreadable_examples)[:UNREADABLE_EXAMPLES],
+            self._keyless,
         )

@@ -213,6 +213,7 @@ def describe(index: PhoneIndex, version: int, since: datetime) -> dict[str, Any]
         "examples": list(index.unreadable_examples),
         "text_keys": index.keys.dtype == object,
         "keys_repeat": index.keys_repeat,
+        "keyless": index.keyless,
     }
 
 
@@ -230,4 +231,5 @@ def decode(blob: bytes, meta: dict[str, Any]) -> PhoneIndex:
         tuple(str(e) for e in meta.get("examples", ())),
         # published by an older screenpop: a full read's keys repeat when it read more rows than keys
         keys_repeat=bool(meta.get("keys_repeat", int(meta["rows"]) > len(keys))),
+        keyless=int(meta.get("keyless", 0)),
     )

@@ -4,6 +4,12 @@ Only answers are cached (``ok`` and ``not_found``): a timeout or an error
 must be retried on the next call, not remembered.  The memory cache lives in
 one process; the Redis cache (``redis_cache.py``) shares it across instances
 behind the same interface.
+
+A key names its connector and a digest of the caller's number before the
+digest of everything bound, so that when a source's index learns that some
+numbers changed (a customer added to a legacy table), ``forget`` drops the
+answers cached for exactly those numbers: a cached ``not_found`` must not
+hide a new customer for the rest of its TTL.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -35,13 +41,22 @@ class SectionCache(Protocol):
 
     async def put(self, key: str, section: Section, keep_s: float) -> None: ...
 
+    async def forget(self, connector: str, numbers: Collection[str]) -> int:
+        """Drop ``connector``'s entries for these E.164 numbers; how many went."""
+        ...
+
     async def close(self) -> None: ...
 
 
 def cache_key(connector: str, params: Mapping[str, str]) -> str:
-    """A key that changes when anything bound into the lookup changes."""
+    """A key that changes when anything bound into the lookup changes, grouped by connector and number."""
     digest = hashlib.blake2b(json.dumps(sorted(params.items())).encode(), digest_size=12).hexdigest()
-    return f"{connector}:{digest}"
+    return f"{number_prefix(connector, str(params.get('e164', '')))}{digest}"
+
+
+def number_prefix(connector: str, e164: str) -> str:
+    """What every key of ``connector``'s answers for ``e164`` starts with (a one-way digest of the number)."""
+    return f"{connector}:{hashlib.blake2b(e164.encode(), digest_size=6).hexdigest()}:"
 
 
 def section_to_json(section: Section) -> JSON:
@@ -103,6 +118,17 @@ class MemoryCache:
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+
+    async def forget(self, connector: str, numbers: Collection[str]) -> int:
+        """One pass over the entries (at most ``max_entries``): an index refresh is minutes apart."""
+        prefixes = {number_prefix(connector, n) for n in numbers}
+        if not prefixes:
+            return 0
+        size = len(number_prefix(connector, ""))
+        gone = [key for key in self._entries if key[:size] in prefixes]
+        for key in gone:
+            del self._entries[key]
+        return len(gone)
 
     async def close(self) -> None:
         self._entries.clear()

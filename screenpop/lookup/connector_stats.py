@@ -28,6 +28,7 @@ from typing import Any
 
 from screenpop.clock import SYSTEM_CLOCK, Clock
 from screenpop.config import ConnectorSettings, is_secret_key
+from screenpop.connector_api import SourceState
 from screenpop.lookup.breaker import CircuitBreaker, CircuitState
 from screenpop.model import SectionStatus
 from screenpop.untrusted import redact
@@ -154,8 +155,27 @@ class ConnectorStats:
             "last_error_at": _iso(entry.last_error_at),
         }
 
-    def health(self, name: str, breaker: CircuitBreaker) -> str:
-        """A phrase IT reads: ``ok``, ``failing: <reason> (k of the last n calls)``, or the circuit state."""
+    def health(self, name: str, breaker: CircuitBreaker, source: SourceState | None = None) -> str:
+        """A phrase IT reads: ``ok``, ``failing: <reason> (k of the last n calls)``, or the circuit state.
+
+        ``source``'s problem (a stale index: calls still answered, from older
+        data) is added, redacted like every error text here.
+        """
+        calls = self._calls_health(name, breaker)
+        if source is None or source.problem is None:
+            return calls
+        reason = self.redacted(name, source.reason)
+        problem = f"{source.problem}: {reason}" if reason else source.problem
+        return problem if calls == "ok" else f"{calls}; {problem}"
+
+    def redacted(self, name: str, text: str | None) -> str | None:
+        """A source's own error text as this module shows every error: no secret, no number."""
+        entry = self._connectors.get(name)
+        if text is None or entry is None:
+            return None
+        return redact(text, entry.secrets, MAX_ERROR_CHARS)
+
+    def _calls_health(self, name: str, breaker: CircuitBreaker) -> str:
         entry = self._connectors.get(name)
         reason = (entry.last_error or entry.start_error if entry else None) or "failures"
         state = breaker.state

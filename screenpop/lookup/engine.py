@@ -38,16 +38,18 @@ CONTEXT_PARAMETERS = frozenset({"direction", "line", "call_id"})
 """Call parameters beyond the number (SPEC 3): a cached section is keyed on those its connector names."""
 
 
-def cache_name(config: ConnectorSettings) -> str:
+def cache_name(config: ConnectorSettings, region: str) -> str:
     """The name a connector's cached sections are kept under: its name and a digest of its definition.
 
     A reload that changes a connector's query, URL or rows must not serve
     sections the old definition found; an unchanged connector (and every
-    instance running the same file) keeps finding its entries.
+    instance running the same file) keeps finding its entries. ``region``
+    (``numbers.default_region``) counts too: it decides what a normalized
+    index holds (``55 9474 4977`` is a US number in one, Mexican in another).
     """
     options = config.options
     dumped = options.model_dump_json() if hasattr(options, "model_dump_json") else repr(options)
-    digest = hashlib.blake2b(f"{config.kind}\0{dumped}".encode(), digest_size=6).hexdigest()
+    digest = hashlib.blake2b(f"{config.kind}\0{region}\0{dumped}".encode(), digest_size=6).hexdigest()
     return f"{config.name}@{digest}"
 
 
@@ -91,7 +93,8 @@ class LookupEngine:
         self.attributes = {c.name: attribute_keys(c) for c in settings.connectors}
         self.required_attributes = {c.name: required_attribute_keys(c) for c in settings.connectors}
         self._named = {c.name: connector_parameters(c) for c in settings.connectors}
-        self._cache_names = {c.name: cache_name(c) for c in settings.connectors}
+        region = settings.numbers.default_region
+        self._cache_names = {c.name: cache_name(c, region) for c in settings.connectors}
         self._inflight: dict[str, asyncio.Task[Section]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self.plans = {c.name: self._plan(c) for c in settings.connectors}

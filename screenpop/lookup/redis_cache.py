@@ -18,7 +18,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
 from redis.asyncio.retry import Retry
@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 
 from screenpop.broker import describe_fault, redis_client
 from screenpop.clock import SYSTEM_CLOCK, Clock
-from screenpop.lookup.cache import CachedSection, section_from_json, section_to_json
+from screenpop.lookup.cache import CachedSection, number_prefix, section_from_json, section_to_json
 from screenpop.model import Section
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ REST_S = 1.0
 POLL_FIRST_S = 0.01
 POLL_MAX_S = 0.05
 FAULTS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+SCAN_PAGE = 1000
 
 # Delete a lock only if this instance still holds it (it may have expired and been taken).
 UNLOCK_LUA = """
@@ -52,6 +53,20 @@ def entry_key(key: str) -> str:
 
 def lock_key(key: str) -> str:
     return f"{PREFIX}lock:{key}"
+
+
+def _glob_escaped(text: str) -> str:
+    """``text`` matched literally by a SCAN pattern (a connector name may hold ``[``, ``*`` or ``?``)."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+async def _pages(redis: Any, pattern: str) -> AsyncIterator[list[str]]:
+    cursor = 0
+    while True:
+        cursor, keys = await redis.scan(cursor, match=pattern, count=SCAN_PAGE)
+        yield keys
+        if not cursor:
+            return
 
 
 class RedisCache:
@@ -92,6 +107,30 @@ class RedisCache:
             return
         entry = json.dumps({"section": section_to_json(section), "stored_at": self._clock.time()})
         await self._call(lambda: self._redis.set(entry_key(key), entry, px=max(1, round(keep_s * 1000))))
+
+    async def forget(self, connector: str, numbers: Collection[str]) -> int:
+        """Drop ``connector``'s entries for these numbers, whichever instance stored them.
+
+        One SCAN over the connector's entries (never KEYS: a big Redis is not
+        blocked), its keys compared with the numbers' prefixes here, and one
+        UNLINK per page. Called when an index refresh changed numbers, minutes
+        apart, never on a call's path. Redis away: nothing is dropped (logged),
+        the entries expire with their TTL as before.
+        """
+        prefixes = {entry_key(number_prefix(connector, n)) for n in numbers}
+        if not prefixes:
+            return 0
+        size = len(entry_key(number_prefix(connector, "")))
+        pattern = entry_key(_glob_escaped(connector)) + ":*"
+        gone = 0
+        try:
+            async for page in _pages(self._redis, pattern):
+                doomed = [key for key in page if key[:size] in prefixes]
+                if doomed:
+                    gone += int(await self._redis.unlink(*doomed))
+        except FAULTS as exc:
+            log.warning("section cache: could not drop %d changed numbers' entries (%s)", len(prefixes), exc)
+        return gone
 
     async def lock(self, key: str, ttl_s: float) -> bool:
         """True when this instance may run the lookup for ``key``; also True when Redis is away."""

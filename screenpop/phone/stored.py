@@ -6,15 +6,19 @@ A phone column of a legacy table holds what an agent typed years ago:
 label as a vanity number (``office`` -> ``633423``) and the number is lost, so
 a stored cell is taken apart here first:
 
-1. split into numbers at ``/``, ``;``, ``,``, ``|``, ``&``, a line break or the
-   word ``or``/``and`` -- but only where each side holds a number of its own
+1. split into numbers at ``/``, ``;``, ``,``, ``|``, ``&``, a line break, the
+   word ``or``/``and``, or a label between two numbers (``415-555-0132 (h)
+   415-555-0133``, ``H: … W: …``) -- but only where each side holds a number of its own
    (at least ``MIN_DIGITS`` digits), so ``030/1234567`` (the German way of
    writing an area code) and ``+1 415 555 0132;ext=12`` stay one number;
 2. in each number, a label before it (``Tel.``, ``mobile:``, ``Fax:``), a
    label after it (``- office``, ``(work)``, ``cell``) and an extension
    (``x12``, ``ext. 12``, ``#12``) are cut off;
 3. what is left is read exactly as ``reading.normalize`` reads it (the fast
-   path, or phonenumbers), in the row's region.
+   path, or phonenumbers), in the row's region;
+4. a later number of the cell that is not valid as written, but is with the
+   area code (national destination code) of the valid number before it,
+   takes that code: ``(415) 555-1234 / 555-9876`` holds +1 415 555 9876.
 
 Letters are never read as digits: what remains of a vanity number
 (``1-800-FLOWERS`` -> ``1-800-``) is too short to be a number and is dropped.
@@ -30,8 +34,12 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
+from phonenumbers import PhoneNumber
+
 from screenpop.phone.classify import as_text
 from screenpop.phone.fast_path import fast_cell_e164
+from screenpop.phone.parsing import e164_of
 from screenpop.phone.reading import is_region, normalize
 
 #: A piece with fewer digits is part of its neighbour (an area code, an extension, a URI parameter).
@@ -39,9 +47,14 @@ MIN_DIGITS = 7
 #: A cell longer than this is no phone column's value; refusing it keeps the regexes bounded.
 MAX_CELL = 400
 
-_SEPARATOR = re.compile(r"(\s*[/;,|&\n]\s*|\s+(?:or|and)\s+)", re.IGNORECASE)
-#: Finds exactly the texts ``_SEPARATOR`` finds, without trying ``\s*`` at every position.
-_ANY_SEPARATOR = re.compile(r"[/;,|&\n]|\s(?:or|and)\s", re.IGNORECASE)
+#: ``/``, ``;`` ..., the words ``or``/``and``, and a label between two numbers: `` (h) ``, `` W: ``.
+_SEPARATOR = re.compile(
+    r"(\s*[/;,|&\n]\s*|\s+(?:or|and)\s+"
+    r"|\s+[(\[{][^\W\d_][^\W\d_ .'-]{0,15}[)\]}]\s+|\s+[^\W\d_][^\W\d_.'-]{0,15}:\s*)",
+    re.IGNORECASE,
+)
+#: Finds at least the texts ``_SEPARATOR`` finds, without trying ``\s*`` at every position.
+_ANY_SEPARATOR = re.compile(r"[/;,|&\n]|\s(?:or|and)\s|\s[(\[{][^\W\d_]|[^\W\d_]:", re.IGNORECASE)
 #: One number ending in a digit, then `` - office``, `` (work)`` or `` x12``: what ``number_body`` cuts
 #: off, taken here without splitting or the label regexes (``read_cell`` gives the same answer).
 _LABELLED = re.compile(
@@ -93,11 +106,69 @@ def read_cell(raw: object, region: str) -> tuple[str, ...]:
     if not text.strip() or len(text) > MAX_CELL:
         return ()
     found: dict[str, None] = {}
-    for piece in split_cell(text):
+    pieces = split_cell(text)
+    before: PhoneNumber | None = (
+        None  # the last valid number of the cell, whose area code a later one may need
+    )
+    for piece in pieces:
         e164 = read_one(piece, region)
+        if e164 is None:
+            e164 = _before_short_tail(piece, region)
+        if len(pieces) > 1:
+            e164, before = with_area_code(piece, e164, before)
         if e164 is not None:
             found.setdefault(e164, None)
     return tuple(found)
+
+
+def _before_short_tail(piece: str, region: str) -> str | None:
+    """``415 555 0132 / 0133``: the whole number before a separator whose other side is too short.
+
+    ``split_cell`` keeps such a piece whole (``030/1234567`` is one number),
+    and read whole it is no number at all, so the customer's one certain
+    number was lost. The tail (a sibling line, a room) is not guessed at.
+    """
+    cut = _SEPARATOR.search(piece)
+    if cut is None or _digit_count(piece[: cut.start()]) < MIN_DIGITS:
+        return None
+    return read_one(piece[: cut.start()], region)
+
+
+def with_area_code(
+    piece: str, e164: str | None, before: PhoneNumber | None
+) -> tuple[str | None, PhoneNumber | None]:
+    """``piece`` (read as ``e164``) with the area code of ``before`` when only that makes it a valid number.
+
+    Old CRMs hold ``(415) 555-1234 / 555-9876``: one customer's two lines, the
+    second without the area code both share. A piece valid as written is never
+    changed (that would invent a match), nor one written with ``+`` or an
+    international prefix. Returns the reading and the valid number a later
+    piece may take its code from.
+    """
+    number = _valid(e164)
+    if number is not None:
+        return e164, number
+    if before is None:
+        return e164, None
+    body = number_body(piece) if _LETTER.search(piece) else piece.strip()
+    digits = "".join(_DIGIT.findall(body))
+    nsn = phonenumbers.national_significant_number(before)
+    code = phonenumbers.length_of_national_destination_code(before)
+    if body.startswith("+") or digits.startswith("00") or not code or len(digits) >= len(nsn):
+        return e164, before
+    whole = _valid(f"+{before.country_code}{nsn[:code]}{digits}")
+    return (e164, before) if whole is None else (e164_of(whole), before)
+
+
+def _valid(e164: str | None) -> PhoneNumber | None:
+    """The number ``e164`` names when phonenumbers finds it valid (not merely possible)."""
+    if e164 is None:
+        return None
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
 
 
 def stored_numbers_in_row(raw: object, row_region: object, default_region: str) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ import screenpop.web.app_keys as app_keys
 from screenpop.admin import MAX_DELIVERIES
 from screenpop.admin.visibility import instances_for_role, status_for_role
 from screenpop.admin.webhook_log import ProviderCounts
+from screenpop.connector_api import source_state
 from screenpop.web.handlers import agent_with, int_param
 from screenpop.web.json_answer import json_answer
 
@@ -86,15 +87,22 @@ def _providers(app: web.Application, configured: Mapping[str, object]) -> dict[s
 
 
 def _connectors(app: web.Application) -> dict[str, dict[str, Any]]:
-    engine = app[app_keys.GENERATIONS].latest.engine
-    return {
-        name: {
+    generation = app[app_keys.GENERATIONS].latest
+    engine = generation.engine
+    report: dict[str, dict[str, Any]] = {}
+    for name, breaker in engine.breakers.items():
+        source = source_state(generation.connectors.get(name))
+        report[name] = {
             "state": breaker.state.value,
             **engine.stats.summary(name),
-            "health": engine.stats.health(name, breaker),
+            "health": engine.stats.health(name, breaker, source),
         }
-        for name, breaker in engine.breakers.items()
-    }
+        if source is not None:  # beyond SPEC 4: a normalized sql source's index (docs/matching.md)
+            report[name]["index"] = {
+                **source.details,
+                "refresh_error": engine.stats.redacted(name, source.reason),
+            }
+    return report
 
 
 async def _feedback(app: web.Application) -> dict[str, Any]:

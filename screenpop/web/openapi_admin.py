@@ -130,7 +130,22 @@ def _connector() -> JSON:
             "last_error_at": NULLABLE_STRING,
             "health": STRING,
         },
+        {"index": _index()},
         description="Counts and latencies over the last 5 minutes; errors exclude timeouts",
+    )
+
+
+def _index() -> JSON:
+    nullable_count = {**COUNT, "nullable": True}
+    return object_schema(
+        {
+            "numbers": nullable_count,
+            "rows": nullable_count,
+            "refreshed_at": NULLABLE_STRING,
+            "refresh_failing_since": NULLABLE_STRING,
+            "refresh_error": NULLABLE_STRING,
+        },
+        description="A `match: normalized` source's index; a failed refresh keeps serving the last one",
     )
 
 
