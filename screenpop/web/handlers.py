@@ -33,7 +33,7 @@ from screenpop.lookup import LookupTrace
 from screenpop.metrics import UNKNOWN_LABEL
 from screenpop.model import Card
 from screenpop.phone import parse_caller
-from screenpop.providers.base import WebhookRequest
+from screenpop.providers.base import WebhookRequest, report_dropped_attributes
 from screenpop.store import FeedbackWrite
 from screenpop.store.rows import check_event
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
@@ -80,6 +80,8 @@ async def webhook(request: web.Request) -> web.Response:
         status=reply.status, body=reply.body, content_type=reply.content_type, headers=reply.extra
     )
     await answer_now(request, response)
+    for event in fresh:  # after the answer: nothing is added before the 202
+        report_dropped_attributes(event, metrics.attributes_dropped_seen)
     return response
 
 
