@@ -44,6 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(args: argparse.Namespace, exc: BaseException, code: int) -> int:
     if args.debug:
         traceback.print_exception(exc)
-    message = str(exc) or type(exc).__name__
-    print(f"screenpop: {message}", file=sys.stderr)
+    print(f"screenpop: {_sentence(exc)}", file=sys.stderr)
     return code
+
+
+def _sentence(exc: BaseException) -> str:
+    """The error as a sentence; an OS refusal names its path and reason, without ``[Errno N]``."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"cannot use {exc.filename}: {exc.strerror[0].lower()}{exc.strerror[1:]}"
+    return str(exc) or type(exc).__name__
