@@ -104,7 +104,13 @@ def demo_config_path() -> Path:
 
 
 def _demo_dir(given: str) -> Path:
-    """``--dir``, refused in the user's words when it names a file (mkdir would say "File exists")."""
+    """``--dir``, refused in the user's words when empty or naming a file (mkdir would say "File exists").
+
+    An empty ``--dir`` (an unset ``$VARIABLE``) was the current directory,
+    reported as ``/``: the databases landed where nobody looked.
+    """
+    if not given.strip():
+        raise ScreenpopError("--dir is empty: name the directory for the demo databases")
     directory = Path(given)
     if directory.exists() and not directory.is_dir():
         raise ScreenpopError(f"--dir {given} is a file, not a directory")

@@ -38,3 +38,18 @@ def test_a_directory_below_a_file_is_one_sentence(tmp_path: Path) -> None:
     done = demo_data(below)
     assert done.returncode == 1
     assert done.stderr == f"screenpop: cannot use {below}: not a directory\n"
+
+
+def test_an_empty_directory_is_refused(tmp_path: Path) -> None:
+    """`--dir ""` (an unset variable) is refused in one line; nothing is written to the current directory."""
+    done = subprocess.run(
+        [sys.executable, "-m", "screenpop", "demo-data", "--dir", "", "--customers", "6"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr == "screenpop: --dir is empty: name the directory for the demo databases\n"
+    assert list(tmp_path.iterdir()) == []
