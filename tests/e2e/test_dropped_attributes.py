@@ -14,9 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
+from screenpop.config import settings_from_mapping
+from tests.support.agents import agents, complete_card, read_until
+from tests.support.ami import CALLER, SECRET, USERNAME, FakeAmi, member, wait_link_state
 from tests.support.processes import service_config, services
-from tests.support.service import api
+from tests.support.service import api, base_config, running
 from tests.support.signers import sign
 from tests.support.waiting import wait_for
 
@@ -82,3 +86,31 @@ async def test_attributes_beyond_fifty_are_logged_by_key_and_counted(tmp_path: P
     assert "'nested'" in lines[0] and "'k49'" not in lines[0]
     assert VALUE not in log
     assert dropped_count(page) == 11
+
+
+async def test_asterisk_channel_variables_beyond_fifty_are_counted(
+    tmp_path: Path, ami: FakeAmi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An AMI queue call with 55 channel variables: the 5 beyond 50 are named in the log and counted."""
+    provider = {
+        "name": "asterisk",
+        "kind": "asterisk_ami",
+        "host": "127.0.0.1",
+        "port": ami.port,
+        "username": USERNAME,
+        "secret": SECRET,
+        "agents": {"PJSIP/1001": "agent-1"},
+    }
+    config = base_config(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", providers=[provider])
+    settings = settings_from_mapping(config, source="<test>", environ={})
+    variables = "\n".join(f"ChanVariable: V{n:02d}={VALUE}" for n in range(55))
+    async with running(settings) as base, agents(base, settings, "agent-1") as socks:
+        await wait_link_state(base, lambda link: link == "connected")
+        await ami.send(f"Event: AgentCalled\n{CALLER}\n{variables}\n{member('1001', 'Alice')}\n\n")
+        await read_until(socks["agent-1"], complete_card("1763800000.101"))
+        page = str((await api(base, "GET", "/metrics"))[1])
+    found = re.search(r'^screenpop_attributes_dropped_total\{provider="asterisk"\} (\S+)$', page, re.M)
+    assert found is not None and float(found.group(1)) == 5
+    lines = [r.getMessage() for r in caplog.records if "attributes dropped" in r.getMessage()]
+    assert len(lines) == 1 and all(f"'V{n}'" in lines[0] for n in range(50, 55)), lines
+    assert VALUE not in caplog.text
