@@ -49,11 +49,11 @@ async def test_lookup_answers_its_sections_while_the_store_is_down(
     async with services(tmp_path, a=service_config(pg_url)) as started:
         a = started["a"]
         token = token_for(a.settings, "agent-1", role="supervisor")
-        await asyncio.to_thread(postgres_server.stop)
+        postgres_server.stop()  # the service is another process: blocking this loop holds nothing up
         try:
             status, card = await api(a.base, "GET", "/api/lookup?number=%2B14155550132", token)
         finally:
-            await asyncio.to_thread(postgres_server.start)
+            postgres_server.start()  # spawned by the run's one spawner thread (tests/support/servers.py)
         audited = await wait_for(lambda: lookup_audit(pg_url), 30, "the lookup's audit row", every=0.2)
     assert status == 200, (status, card)
     assert card["sections"]["accounting"]["status"] == "ok"
