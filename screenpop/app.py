@@ -38,6 +38,7 @@ from screenpop.model import CallEvent
 from screenpop.phone import warm
 from screenpop.plugins import build_sinks
 from screenpop.providers.asterisk_ami import AmiListener
+from screenpop.providers.base import report_dropped_attributes
 from screenpop.reloading import Loader, Reloader
 from screenpop.sink_api import Sink, SinkContext
 from screenpop.sinks import SinkWorker, describe_backlog
@@ -277,7 +278,8 @@ async def _start_ami(app: web.Application, settings: Settings, calls: CallServic
     for provider in settings.providers:
         if provider.kind != "asterisk_ami":
             continue
-        listener = AmiListener(provider, functools.partial(_checked, calls), observer=app[app_keys.METRICS])
+        metrics = app[app_keys.METRICS]
+        listener = AmiListener(provider, functools.partial(_checked, calls, metrics), observer=metrics)
         app[app_keys.METRICS].track_queue(listener.queue_name)
         await listener.start()
         app[app_keys.LINKS][provider.name] = functools.partial(lambda lst: lst.state, listener)
@@ -285,10 +287,13 @@ async def _start_ami(app: web.Application, settings: Settings, calls: CallServic
     return listeners
 
 
-async def _checked(calls: CallService, event: CallEvent) -> bool:
+async def _checked(calls: CallService, metrics: Metrics, event: CallEvent) -> bool:
     """An AMI event is refused as a webhook's is (``check_event``): no pop of a call it cannot record."""
     check_event(event)
-    return await calls.accept(event)
+    taken = await calls.accept(event)
+    if taken:
+        report_dropped_attributes(event, metrics.attributes_dropped_seen)
+    return taken
 
 
 def _welcome_extras(settings: Settings, agent: AgentIdentity) -> dict[str, Any]:

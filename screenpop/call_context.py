@@ -33,6 +33,7 @@ SECRET_PREFIX = "secret_"  # noqa: S105 - the prefix that marks a secret, not a 
 ATTR_PREFIX = "attr_"
 MAX_ATTRIBUTES = 50
 """At most this many attributes on one call: enough for any IVR, small enough for every card."""
+MAX_KEY_CHARS = 40
 MAX_VALUE_CHARS = 1000
 """The longest attribute text: a record id or a bot's summary, not a document."""
 
@@ -88,7 +89,18 @@ def parse_attributes(value: object, where: str = "attributes") -> dict[str, Attr
     return out
 
 
-def normalise_provider_attributes(values: Mapping[str, Any]) -> dict[str, AttributeValue]:
+class ProviderAttributes(dict[str, AttributeValue]):
+    """A phone system's attributes as screenpop binds them, and the keys that were left out.
+
+    ``dropped`` names (clipped) the keys a call could not carry, never their
+    values, so that the service can log and count them once it has taken
+    the call: nothing a provider sent vanishes without a trace.
+    """
+
+    dropped: tuple[str, ...] = ()
+
+
+def normalise_provider_attributes(values: Mapping[str, Any]) -> ProviderAttributes:
     """A phone system's own key/values (contact attributes, task attributes…) as screenpop attributes.
 
     Providers do not follow screenpop's key rule, and a call must not be
@@ -96,15 +108,19 @@ def normalise_provider_attributes(values: Mapping[str, Any]) -> dict[str, Attrib
     become ``_`` (``AccountId`` -> ``accountid``, ``account-id`` ->
     ``account_id``); a key that still does not match, a value that is not a
     string, number or boolean (a nested object, null) or is too long, is
-    dropped; beyond ``MAX_ATTRIBUTES`` the rest is dropped.
+    dropped; beyond ``MAX_ATTRIBUTES`` the rest is dropped.  What was dropped
+    is named in ``dropped``.
     """
-    out: dict[str, AttributeValue] = {}
+    out = ProviderAttributes()
+    dropped: list[str] = []
     for raw_key, value in values.items():
-        if len(out) >= MAX_ATTRIBUTES:
-            break
         key = re.sub(r"[-. ]", "_", str(raw_key).strip().lower())
-        if attribute_problem(key, value) is None:
+        if len(out) < MAX_ATTRIBUTES and attribute_problem(key, value) is None:
             out[key] = value
+        else:
+            dropped.append(str(raw_key)[:MAX_KEY_CHARS])
+    if dropped:
+        out.dropped = tuple(dropped)
     return out
 
 

@@ -74,6 +74,12 @@ class Metrics:
             registry=r,
         )
 
+        self.attributes_dropped = Counter(
+            "screenpop_attributes_dropped",
+            "Provider attributes a taken call could not carry (beyond 50, or not an attribute), by provider",
+            ["provider"],
+            registry=r,
+        )
         self.purged = Counter(
             "screenpop_retention_purged",
             "Rows the retention purge deleted, by table",
@@ -100,6 +106,9 @@ class Metrics:
         if series is None:
             series = self._webhook_series[(provider, outcome)] = self.webhooks.labels(provider, outcome)
         series.inc()
+
+    def attributes_dropped_seen(self, provider: str, count: int) -> None:
+        self.attributes_dropped.labels(provider).inc(count)
 
     def _sinks(self, r: CollectorRegistry) -> None:
         self.sink_delivered_total = Counter(

@@ -20,12 +20,14 @@ from screenpop.errors import ConfigError, ScreenpopError
 
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+QUIET = {"serve": logging.INFO, "demo": logging.INFO, "check": logging.ERROR, "lookup": logging.ERROR}
+"""Log levels other than WARNING: a service logs its start-up; ``check`` and ``lookup`` print
+each connector's status in their table, so a connector's WARNING would report it twice."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    long_running = args.command in ("serve", "demo")
-    level = logging.DEBUG if args.debug else logging.INFO if long_running else logging.WARNING
+    level = logging.DEBUG if args.debug else QUIET.get(args.command, logging.WARNING)
     logs.configure(level, args.debug)
     logging.getLogger("alembic").setLevel(logging.DEBUG if args.debug else logging.WARNING)
     runner = COMMANDS[args.command]
@@ -42,6 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(args: argparse.Namespace, exc: BaseException, code: int) -> int:
     if args.debug:
         traceback.print_exception(exc)
-    message = str(exc) or type(exc).__name__
-    print(f"screenpop: {message}", file=sys.stderr)
+    print(f"screenpop: {_sentence(exc)}", file=sys.stderr)
     return code
+
+
+def _sentence(exc: BaseException) -> str:
+    """The error as a sentence; an OS refusal names its path and reason, without ``[Errno N]``."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"cannot use {exc.filename}: {exc.strerror[0].lower()}{exc.strerror[1:]}"
+    return str(exc) or type(exc).__name__

@@ -60,6 +60,9 @@ def show_audit(args: argparse.Namespace, settings: Settings) -> int:
     number = None
     if args.number:
         number = phone_number(args.number, settings)
+    for option, given in (("--section", args.section), ("--agent", args.agent)):
+        if given is not None and not given.strip():
+            raise ValueError(f"{option} is empty: name what to search for, or leave it out")
     existing_store(settings, "audit")
     views = group_views(asyncio.run(_audit(settings, number, args.agent)), args.section)[: args.limit]
     table = [["first seen", "agent", "action", "call / number", "sections"]]
@@ -69,7 +72,24 @@ def show_audit(args: argparse.Namespace, settings: Settings) -> int:
             target += f" ({view['number']})"
         table.append([view["first"], view["agent"], view["action"], target, ", ".join(view["sections"])])
     if len(table) == 1:
-        print("nothing in the audit trail matches")
+        hints = unknown_filters(settings, args.section, args.agent)
+        print("nothing in the audit trail matches" + (f" ({'; '.join(hints)})" if hints else ""))
         return 0
     print_table(table)
     return 0
+
+
+def unknown_filters(settings: Settings, section: str | None, agent: str | None) -> list[str]:
+    """The filters the config has no name for: likely a typo, said beside an empty answer.
+
+    Not refused: a connector or agent since removed from the config is
+    still in the audit trail, and the security officer may ask about it.
+    """
+    hints = []
+    connectors = [c.name for c in settings.connectors]
+    if section is not None and section not in connectors:
+        known = ", ".join(connectors) or "none"
+        hints.append(f"no connector is named {section!r} in {settings.source}: {known}")
+    if agent is not None and settings.agent(agent) is None:
+        hints.append(f"agents.directory of {settings.source} has no agent {agent!r}")
+    return hints

@@ -21,6 +21,8 @@ import aiohttp
 
 from screenpop.broker import make_broker
 from screenpop.broker.redis import RedisBroker
+from screenpop.call_context import ATTR_PREFIX, CallContext
+from screenpop.card import attribute_keys
 from screenpop.cli.bootstrap import open_connectors
 from screenpop.config import ConnectorSettings, Settings
 from screenpop.config.exposure import hidden_exposures
@@ -320,20 +322,24 @@ def _lookup_row(name: str, section: Section, shown: str) -> CheckRow:
 async def _lookup_without_needs(
     config: ConnectorSettings, connector: Connector, number: CallerNumber, secrets: tuple[str, ...]
 ) -> CheckRow:
-    """Run a dependent SQL query with its `needs` bound to NULL, so its text and tables are tested.
+    """Run a skipped SQL query with its `needs` and call attributes as NULL: its text and tables are tested.
 
     The probe number rarely belongs to a customer, so `credit` (needing
-    `accounting.account_id`) would otherwise never run.  NULL matches no row
-    in any SQL database; other kinds could refuse an empty input, so they are
-    reported as skipped with a hint instead of a false failure.
+    `accounting.account_id`) would otherwise never run, and the probe has
+    no call attributes, so a connector naming `attr_KEY` would never run
+    either.  NULL matches no row in any SQL database; other kinds could
+    refuse an empty input, so they are reported as skipped with a hint
+    instead of a false failure.
     """
     part = f"lookup {config.name}"
-    needs = ", ".join(config.needs)
+    attributes = [ATTR_PREFIX + key for key in attribute_keys(config)]
+    missing = ", ".join([*config.needs, *attributes])
     if config.kind != "sql":
-        return CheckRow(
-            part, True, f"not run: {needs} not found; try --number of a known customer", 0.0, True
-        )
-    params = {**number.params(), **{need.replace(".", "_"): None for need in config.needs}}
+        hint = "the probe lookup has no call attributes" if attributes else "try --number of a known customer"
+        return CheckRow(part, True, f"not run: {missing} not found; {hint}", 0.0, True)
+    nulls = dict.fromkeys([need.replace(".", "_") for need in config.needs] + attributes)
+    params = {**number.params(), **CallContext().params(), **nulls}
+    why = "the probe lookup has none" if attributes else "the probe number found none"
 
     async def run() -> str:
         try:
@@ -342,6 +348,6 @@ async def _lookup_without_needs(
         except TimeoutError:
             raise ConnectorError(f"no answer within {config.timeout_ms} ms") from None
         found = "ok" if result.data is not None else "not_found"
-        return f"{found} with {needs} = NULL (the probe number found none)"
+        return f"{found} with {missing} = NULL ({why})"
 
     return await _timed(part, run, secrets)

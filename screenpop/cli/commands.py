@@ -28,7 +28,7 @@ from screenpop.cli.arguments import phone_number
 from screenpop.cli.output import LookupTimings, print_card_table, print_check_table
 from screenpop.cli.parser import config_path
 from screenpop.config import AgentEntry, Settings, load_settings
-from screenpop.errors import ConfigError
+from screenpop.errors import ConfigError, ScreenpopError
 from screenpop.model import Card
 from screenpop.phone import parse_caller
 from screenpop.untrusted import finite_values
@@ -87,7 +87,7 @@ def _serve(
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from screenpop.demo import write_demo_databases
 
-    summary = write_demo_databases(Path(args.dir), customers=args.customers)
+    summary = write_demo_databases(_demo_dir(args.dir), customers=args.customers)
     print(f"wrote {summary.accounts} accounts and {summary.sales_customers} sales customers to {args.dir}/")
     for label, number in summary.samples.items():
         print(f"  {number}  {label}")
@@ -103,11 +103,25 @@ def demo_config_path() -> Path:
     raise ConfigError("config/demo.yaml not found; run `screenpop demo` from the screenpop checkout")
 
 
+def _demo_dir(given: str) -> Path:
+    """``--dir``, refused in the user's words when empty or naming a file (mkdir would say "File exists").
+
+    An empty ``--dir`` (an unset ``$VARIABLE``) was the current directory,
+    reported as ``/``: the databases landed where nobody looked.
+    """
+    if not given.strip():
+        raise ScreenpopError("--dir is empty: name the directory for the demo databases")
+    directory = Path(given)
+    if directory.exists() and not directory.is_dir():
+        raise ScreenpopError(f"--dir {given} is a file, not a directory")
+    return directory
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from screenpop.auth import mint_token
     from screenpop.demo import write_demo_databases
 
-    directory = Path(args.dir).resolve()
+    directory = _demo_dir(args.dir).resolve()
     os.environ["SCREENPOP_DEMO_DIR"] = str(directory)
     summary = write_demo_databases(directory, overwrite=False)
     config = demo_config_path()

@@ -8,12 +8,16 @@ make depend on server state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 from screenpop.config import ProviderSettings, ServerSettings
-from screenpop.model import CallEvent
+from screenpop.model import CallEvent, EventKind
+
+log = logging.getLogger(__name__)
+SHOWN_KEYS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +79,27 @@ class WebhookProvider(Protocol):
     ) -> SignedRequest:
         """A correctly signed ``ringing`` request, as the phone system would send it."""
         ...
+
+
+def report_dropped_attributes(event: CallEvent, count: Callable[[str, int], None]) -> None:
+    """Log (keys only, never values) and count the attributes a taken ringing could not carry.
+
+    Called once the event is taken, after its answer: a retried or
+    duplicated ringing is not taken again, so a call is reported once per
+    ringing leg, not once per delivery.  Other events' attributes are not
+    bound into lookups, so they are not reported.
+    """
+    dropped: tuple[str, ...] = getattr(event.attributes, "dropped", ())
+    if not dropped or event.event is not EventKind.RINGING:
+        return
+    shown = ", ".join(repr(key) for key in dropped[:SHOWN_KEYS])
+    more = f" and {len(dropped) - SHOWN_KEYS} more" if len(dropped) > SHOWN_KEYS else ""
+    log.warning(
+        "call %s from %s: %d attributes dropped (beyond 50, or not an attribute): %s%s",
+        event.call_id,
+        event.provider,
+        len(dropped),
+        shown,
+        more,
+    )
+    count(event.provider, len(dropped))

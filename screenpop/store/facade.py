@@ -21,7 +21,7 @@ import screenpop.store.rows as shape
 from screenpop.card_numbers import mask_card_numbers
 from screenpop.errors import Unavailable
 from screenpop.model import JSON, CallEvent, HistoryEntry
-from screenpop.retry import DropObserver
+from screenpop.retry import DropObserver, is_transient
 from screenpop.store.audit_queue import AuditQueue
 from screenpop.store.connections import Database, failure_reason, open_database, upgrade_to_head
 from screenpop.store.erasure import BATCH_ROWS as ERASE_BATCH_ROWS
@@ -303,7 +303,13 @@ class Store:
         )
 
     async def audit_lookup(self, agent_id: str, number: str, sections: Sequence[str]) -> None:
-        """Record a supervisor's ``/api/lookup`` of a number, written at once."""
+        """Record a supervisor's ``/api/lookup`` of a number, written at once while the store answers.
+
+        While it cannot be reached the row joins the audit queue, which writes
+        it once the store is back (as a card's rows): the lookup still answers
+        with what the connectors found, as a card still pops, and its audit
+        is delayed, not lost.
+        """
         row = {
             "at": shape.now(),
             "agent_id": agent_id,
@@ -314,7 +320,12 @@ class Store:
             "version": None,
             "sections": list(sections),
         }
-        await self._db.write(self._sql.insert_audit, [row])
+        try:
+            await self._db.write(self._sql.insert_audit, [row])
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            self._audit.put(row)  # retried with back-off by the queue, counted if ever given up
 
     @property
     def audit_stats(self) -> dict[str, int]:

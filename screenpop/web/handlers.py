@@ -34,12 +34,13 @@ from screenpop.lookup import LookupTrace
 from screenpop.metrics import UNKNOWN_LABEL
 from screenpop.model import Card
 from screenpop.phone import parse_caller
-from screenpop.providers.base import WebhookRequest
+from screenpop.providers.base import WebhookRequest, report_dropped_attributes
 from screenpop.store import FeedbackWrite
 from screenpop.store.rows import check_event
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.untrusted import clean_line, clean_text
 from screenpop.web.json_answer import json_answer
+from screenpop.web.lookup_params import as_role_param, flag, number_param
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ async def webhook(request: web.Request) -> web.Response:
         status=reply.status, body=reply.body, content_type=reply.content_type, headers=reply.extra
     )
     await answer_now(request, response)
+    for event in fresh:  # after the answer: nothing is added before the 202
+        report_dropped_attributes(event, metrics.attributes_dropped_seen)
     return response
 
 
@@ -294,11 +297,11 @@ async def lookup(request: web.Request) -> web.Response:
     """
     agent = agent_with(request, "lookup")
     settings = _settings(request)
-    traced = _flag(request, "trace")
+    traced = flag(request, "trace")
     if traced and not settings.role_may(agent.role, "admin"):
         raise Forbidden(f"the role {agent.role!r} lacks `admin: true` for a traced lookup")
-    as_role = _as_role(request, settings)
-    raw = request.query.get("number", "")
+    as_role = as_role_param(request, settings)
+    raw = number_param(request)
     number = parse_caller(raw, settings.numbers.default_region)
     if number.withheld or not (number.e164 or number.digits):
         raise InvalidNumber(f"{raw[:40]!r} is not a phone number")
@@ -328,24 +331,6 @@ async def lookup(request: web.Request) -> web.Response:
         body["trace"] = trace.report(sections, hidden)
         body["display"] = section_meta(generation.settings, shown)  # the console draws it as the widget does
     return json_answer(body)
-
-
-def _flag(request: web.Request, name: str) -> bool:
-    value = request.query.get(name, "0").lower()
-    if value not in ("0", "1", "true", "false"):
-        raise BadRequest(f"{name} must be 1 or 0")
-    return value in ("1", "true")
-
-
-def _as_role(request: web.Request, settings: Settings) -> str | None:
-    """The ``role`` parameter: a role of the config (``roles:`` or the directory), or None."""
-    role = request.query.get("role")
-    if not role:
-        return None
-    known = sorted(set(settings.roles) | {a.role for a in settings.agents.directory})
-    if role not in known:
-        raise BadRequest(f"role must be one of the configured roles: {', '.join(known)}")
-    return role
 
 
 def _query_attributes(request: web.Request) -> dict[str, AttributeValue]:
