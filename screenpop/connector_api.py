@@ -342,6 +342,17 @@ def shown_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: MASKED if k.startswith("attr_secret_") else v for k, v in params.items()}
 
 
+def credentials_clash(url: str, headers: Mapping[str, str]) -> bool:
+    """A user in ``url`` beside an ``Authorization`` header: aiohttp refuses every such request.
+
+    It sends the URL's user and password as Basic auth and will not choose
+    between that and the header (``ValueError`` at each request), so a
+    connector or sink configured so failed every call instead of at load.
+    """
+    has_header = any(name.lower() == "authorization" for name in headers)
+    return has_header and urlsplit(url).username is not None
+
+
 def shown_url(url: str, secrets: tuple[str, ...] = ()) -> str:
     """``url`` for a trace: its password, every secret-named query value and each of ``secrets`` masked."""
     parts = urlsplit(url)

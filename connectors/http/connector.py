@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import aiohttp
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from screenpop.connector_api import (
     ConnectorContext,
@@ -26,6 +26,7 @@ from screenpop.connector_api import (
     LookupResult,
     TraceStep,
     client_session,
+    credentials_clash,
     current_trace,
     shown_body,
     shown_headers,
@@ -72,6 +73,17 @@ class HttpOptions(ConnectorOptions):
         for path, text in texts:
             for name in PLACEHOLDER.findall(text):
                 yield path, name
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable(cls, headers: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        """Refuse at load what aiohttp refuses at every request (never echoing a value: they are secrets)."""
+        url = info.data.get("url")
+        if url and credentials_clash(url, headers):
+            raise ValueError(
+                "Authorization beside a user or password in the url: only one can be sent; keep one"
+            )
+        return headers
 
     @field_validator("select")
     @classmethod

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 from pydantic import Field, ValidationInfo, field_validator
-from yarl import URL
 
+from screenpop.connector_api import credentials_clash
 from screenpop.errors import Unavailable
 from screenpop.sink_api import Delivery, SinkBusy, SinkContext, SinkOptions, SinkRefused
 
@@ -51,7 +51,7 @@ class HttpSinkOptions(SinkOptions):
         if "idempotency-key" in names:
             raise ValueError("Idempotency-Key is set by screenpop, one per note; remove it")
         url = info.data.get("url")
-        if "authorization" in names and url and URL(url).password is not None:
+        if url and credentials_clash(url, headers):
             raise ValueError("Authorization beside a password in the url: only one can be sent; keep one")
         return headers
 

@@ -42,3 +42,9 @@ def test_a_password_in_the_url_alone_is_accepted() -> None:
     raw["sinks"] = [{"name": "hook", "kind": "http", "url": f"https://crm:{PASSWORD}@crm.example/log"}]
     settings = settings_from_mapping(raw, source="screenpop.yaml", environ={})
     assert [s.name for s in settings.sinks] == ["hook"]
+
+
+def test_a_user_without_a_password_beside_an_authorization_header_is_refused() -> None:
+    """aiohttp sends a user alone as Basic auth too, and refuses it beside the header just the same."""
+    message = load({"url": "https://crm@crm.example/log", "headers": {"Authorization": "Bearer t0ken-x"}})
+    assert "sinks[0] (hook)" in message and "Authorization" in message
