@@ -5,6 +5,7 @@
 - ``worker``: ``SinkWorker``, one per instance: leases due outbox entries,
   delivers them in order per (sink, call), retries with back-off, never gives up.
 - ``reasons``: short, data-free words for why a delivery failed.
+- ``driver_threads``: SQLite's per-connection threads under a ``sql`` sink, stopped with it.
 
 The kinds are reached only through the entry-point group ``screenpop.sinks``
 (``plugins.build_sinks``), like a third party's.

@@ -22,11 +22,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import Field, field_validator
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from screenpop.config.schema import check_database_url
 from screenpop.retry import is_transient
 from screenpop.sink_api import SINK_PARAMETERS, Delivery, SinkContext, SinkOptions, SinkRefused
+from screenpop.sinks.driver_threads import DriverThreads, interruptible
 from screenpop.sinks.reasons import failure_reason
 
 
@@ -66,6 +67,7 @@ class SqlSink:
         self._options = options
         self._statement = typed_statement(options.statement)
         self._engine: AsyncEngine | None = None
+        self._threads: DriverThreads | None = None
 
     async def start(self) -> None:
         """Create the engine; it connects at the first delivery, so a sink that is away costs nothing."""
@@ -76,12 +78,13 @@ class SqlSink:
             max_overflow=2,
             hide_parameters=True,
         )
+        self._threads = DriverThreads(self._engine)
 
     async def deliver(self, delivery: Delivery) -> None:
         engine = self._require_engine()
         try:
             async with asyncio.timeout(self._options.timeout_s), engine.begin() as conn:
-                await conn.execute(self._statement, parameters(delivery))
+                await self._execute(conn, delivery)
         except sa.exc.DBAPIError as exc:
             if is_transient(exc):
                 raise
@@ -106,8 +109,24 @@ class SqlSink:
         return "connected; the statement is valid (EXPLAIN, nothing written)"
 
     async def close(self) -> None:
+        """Release the pool, then end every SQLite thread it started (none outlives the sink)."""
         if self._engine is not None:
             await self._engine.dispose()
+        if self._threads is not None:
+            await self._threads.end()
+
+    async def _execute(self, conn: AsyncConnection, delivery: Delivery) -> None:
+        """Run the statement; on SQLite, one given up on (``timeout_s``, a stop) is interrupted.
+
+        Cancelling the await alone leaves SQLite running it on the
+        connection's thread, and the rollback waits behind it: a delivery
+        bounded by ``timeout_s`` lasted as long as the statement.
+        """
+        if conn.dialect.driver != "aiosqlite":
+            await conn.execute(self._statement, parameters(delivery))
+            return
+        raw = await conn.get_raw_connection()
+        await interruptible(conn.execute(self._statement, parameters(delivery)), raw.driver_connection)
 
     def _require_engine(self) -> AsyncEngine:
         if self._engine is None:

@@ -178,6 +178,14 @@ audit = sa.Table(
     sa.Index(None, "at"),
     sa.Index(None, "agent_id", "at"),
     sa.Index(None, "call_id"),
+    # erasure, ``screenpop audit --number``: the lookups of one number (only lookup rows have
+    # a number: the cards, most of the audit's writes, add nothing to this index)
+    sa.Index(
+        None,
+        "number",
+        sqlite_where=sa.text("number IS NOT NULL"),
+        postgresql_where=sa.text("number IS NOT NULL"),
+    ),
 )
 
 suggestion_feedback = sa.Table(
@@ -227,6 +235,8 @@ sink_outbox = sa.Table(
     sa.Index(None, "delivered_at"),
     # the worker's scan: undelivered entries of a sink, in id order
     sa.Index(None, "sink", "delivered_at", "id"),
+    # retention: copies older than the note they carry, found without scanning the table
+    sa.Index(None, "created_at"),
 )
 
 store_leases = sa.Table(

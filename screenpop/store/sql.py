@@ -269,7 +269,10 @@ class StoreSQL:
             .limit(max(1, scan))
         )
         if number is not None:
-            query = query.where(sa.or_(calls.c.caller_e164 == number, audit.c.number == number))
+            query = query.where(
+                audit.c.id.in_(_audit_ids_of_number(number)),
+                sa.or_(calls.c.caller_e164 == number, audit.c.number == number),
+            )
         if agent_id is not None:
             query = query.where(audit.c.agent_id == agent_id)
         return [
@@ -376,6 +379,20 @@ def _same_call_as_audit_row() -> sa.ColumnElement[bool]:
         calls.c.call_id == audit.c.call_id,
         sa.or_(audit.c.provider.is_(None), calls.c.provider == audit.c.provider),
     )
+
+
+def _audit_ids_of_number(number: str) -> sa.CompoundSelect[tuple[int]]:
+    """The audit rows naming a number: its lookups, and the cards of its calls, each found by an index.
+
+    Written as one ``OR`` over the outer join, the condition could use no
+    index: ``screenpop audit --number`` read the whole audit table.
+    """
+    of_calls = (
+        sa.select(audit.c.id)
+        .select_from(audit.join(calls, _same_call_as_audit_row()))
+        .where(calls.c.caller_e164 == number)
+    )
+    return sa.union(sa.select(audit.c.id).where(audit.c.number == number), of_calls)
 
 
 def _call_of_agent(conn: sa.Connection, call_id: str, agent_id: str) -> AnyRow | None:
