@@ -21,6 +21,7 @@ TOP = "screenpop"
 CONNECTORS = "screenpop.connectors"
 CONNECTOR_MAY_IMPORT = {
     "screenpop.connector_api",
+    "screenpop.driver_threads",
     "screenpop.model",
     "screenpop.conditions",
     "screenpop.errors",
@@ -48,6 +49,7 @@ LAYER_OF = {
     "lines": PURE,
     "auth": PURE,
     "connector_api": PURE,
+    "driver_threads": PURE,  # aiosqlite's threads, stopped and ended: the SQL connector's and the sql sink's
     "plugins": PURE,
     "sink_api": PURE,  # the sink contract: Delivery, SinkRefused, the entry-point group
     "testing": PURE,

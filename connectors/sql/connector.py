@@ -34,9 +34,9 @@ from screenpop.connector_api import (
     current_trace,
     shown_params,
 )
+from screenpop.driver_threads import DriverThreads
 from screenpop.errors import ConnectorError
 
-from .driver_threads import DriverThreads
 from .index import CHUNK_ROWS, FETCH_ROWS, IndexBuilder, PhoneIndex
 from .keeper import IndexKeeper, iso_time
 from .options import (

@@ -25,9 +25,9 @@ from pydantic import Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from screenpop.config.schema import check_database_url
+from screenpop.driver_threads import DriverThreads, interruptible
 from screenpop.retry import is_transient
 from screenpop.sink_api import SINK_PARAMETERS, Delivery, SinkContext, SinkOptions, SinkRefused
-from screenpop.sinks.driver_threads import DriverThreads, interruptible
 from screenpop.sinks.reasons import failure_reason
 
 

@@ -1,22 +1,22 @@
-"""SQLite's worker threads under the ``sql`` sink: a statement given up on is stopped, and ended on close.
+"""SQLite's worker threads (aiosqlite runs each connection on one), stopped when given up and ended on close.
 
-aiosqlite runs each connection on a thread of its own and answers through
-the event loop that asked.  Two things went wrong with a delivery cut off
-in the middle of a statement (its ``timeout_s``, or a stop):
+aiosqlite answers through the event loop that asked.  Two things went
+wrong with a statement cut off in the middle (a lookup's ``timeout_ms``, a
+sink delivery's ``timeout_s``, a stop):
 
 - cancelling the await does not stop SQLite: the transaction's rollback
-  queued behind the statement, so a delivery bounded by ``timeout_s`` ran
-  for as long as the statement did (and held its pooled connection);
-- cancelled again (a stop's grace), SQLAlchemy stopped the connection
-  without waiting for it: its thread ran on after the sink closed, then
-  answered a loop that was gone ("RuntimeError: Event loop is closed").
+  queued behind the statement, so a bounded wait ran for as long as the
+  statement did (and held its pooled connection);
+- cancelled again, or collected as garbage, SQLAlchemy stopped the
+  connection without waiting for it: its thread ran on after the connector
+  or sink said it was closed, then answered a loop that was gone
+  ("RuntimeError: Event loop is closed", at shutdown and in whichever test
+  ran next).
 
-So a statement given up on is interrupted until it stops, and closing the
-sink interrupts, stops and waits for every thread its engine started.
-
-The SQL connector solves the same problem in
-``connectors/sql/driver_threads.py``; connectors may not be imported from
-screenpop (tests/test_layering.py), hence this sibling.
+So a statement given up on can be interrupted until it stops
+(``interruptible``), and ``DriverThreads`` keeps the threads an engine
+starts and, on close, interrupts, stops and waits for each one still
+running.  The SQL connector and the ``sql`` sink share it.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ async def interrupt_until_done(work: asyncio.Future[Any], driver: Any) -> None:
             await driver.interrupt()
         await asyncio.wait({work}, timeout=INTERRUPT_EVERY_S)
     if not work.done():
-        log.warning("sinks: an SQLite statement did not stop within %.0f s of being given up", END_WAIT_S)
+        log.warning("an SQLite statement did not stop within %.0f s of being given up", END_WAIT_S)
         work.cancel()
     elif not work.cancelled():
         work.exception()  # retrieved: the caller gave up on it and raises its own error
@@ -97,6 +97,4 @@ class DriverThreads:
             await asyncio.sleep(INTERRUPT_EVERY_S)
             alive = [(t, c) for t, c in alive if t.is_alive()]
         if alive:
-            log.warning(
-                "sinks: %d SQLite statements did not stop within %.0f s of closing", len(alive), END_WAIT_S
-            )
+            log.warning("%d SQLite statements did not stop within %.0f s of closing", len(alive), END_WAIT_S)
