@@ -51,11 +51,18 @@ class StatusSteps:
             self._recorder.record(event, None)  # the timeline keeps it; no screen changes
             return
         status = event.event.value
+        # the state first: a leg ringing meanwhile finds the call answered and pops nothing
         await self._broker.put(state_key_of(event), f"{status}:{event.agent or ''}", CALL_STATE_TTL_S)
         live = self._live.get(call_key_of(event))
+        recipients = await self._recipients(event, live)
+        if event.event is EventKind.ANSWERED and event.agent is None and len(recipients) == 1:
+            # Telnyx (and a generic sender that does not know) names nobody: the one agent whose
+            # card it was took it; with several the answer names nobody and no widget claims it
+            # (the shared state keeps "answered by nobody named": rewriting it could undo an
+            # `ended` stored meanwhile)
+            event = replace(event, agent=recipients[0])
         if live is not None and event.event is EventKind.ANSWERED:
             live.answered_by = event.agent
-        recipients = await self._recipients(event, live)
         body = compact({"type": "call", "call_id": event.call_id, "status": status, "agent": event.agent})
         await self._broker.publish([Delivery(agent_id, body) for agent_id in recipients])
         self._recorder.record(event, None)

@@ -181,7 +181,9 @@ export class CallStore {
       rec.takenBy = msg.agent;
       return { ...unchanged, withdrawnBy: msg.agent };
     }
-    if (answered) rec.mine = true;
+    // naming nobody: the server names the agent when the card was with one, so several held it and
+    // any of them may have it; the card stays, answered, and no tab claims it as its own
+    if (answered && msg.agent) rec.mine = true;
     if (STATUS_RANK[msg.status] > STATUS_RANK[rec.status]) rec.status = /** @type {CallStatus} */ (msg.status);
     return { ...unchanged, changed: true };
   }

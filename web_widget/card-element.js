@@ -384,7 +384,7 @@ export class ScreenpopCard extends HTMLElement {
     if (this.#attention) this.#attention.stop(rec.callId);
     window.clearTimeout(rec.notifyTimer);
     const agent = msg.agent || null;
-    if (msg.status === "answered") this.#emit("screenpop:answered", { call_id: rec.callId, agent, mine: !rec.withdrawn, card: rec.card });
+    if (msg.status === "answered") this.#emit("screenpop:answered", { call_id: rec.callId, agent, mine: rec.mine, card: rec.card });
     this.#emit("screenpop:call", { call_id: rec.callId, status: msg.status, agent, ...(msg.status === "transferred" ? { queue: msg.queue || null } : {}) });
   }
 

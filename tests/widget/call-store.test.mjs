@@ -99,14 +99,24 @@ describe("call frames and withdrawal", () => {
     assert.equal(store.get("c1").mine, true);
   });
 
-  test("this agent's answer, or one naming nobody, makes the call mine and moves its status", () => {
+  test("this agent's answer makes the call mine and moves its status", () => {
     const store = new CallStore();
     store.agent = "agent-1";
-    const applied = store.applyCall({ call_id: "c1", status: "answered" });
+    const applied = store.applyCall({ call_id: "c1", status: "answered", agent: "agent-1" });
     assert.deepEqual([applied.changed, applied.rec.mine, applied.rec.status], [true, true, "answered"]);
     store.applyCall({ call_id: "c1", status: "ended" });
-    store.applyCall({ call_id: "c1", status: "answered" });
+    store.applyCall({ call_id: "c1", status: "answered", agent: "agent-1" });
     assert.equal(store.get("c1").status, "ended");
+  });
+
+  test("an answer naming nobody moves the status and keeps the card, but makes the call nobody's", () => {
+    // the server names the agent when one held the card: naming nobody means several did (Telnyx)
+    const store = new CallStore();
+    store.agent = "agent-1";
+    const applied = store.applyCall({ call_id: "c1", status: "answered", agent: null });
+    assert.deepEqual([applied.changed, applied.rec.mine, applied.rec.status], [true, false, "answered"]);
+    assert.equal(applied.rec.withdrawn, false);
+    assert.equal(applied.withdrawnBy, null);
   });
 
   test("a call frame without an id or with an unknown status is ignored", () => {
