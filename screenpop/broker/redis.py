@@ -120,6 +120,12 @@ class RedisBroker:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(FIRST_CONNECT_WAIT_S):
                 await self._ready.wait()
+        if not self._up:  # a broker that was never up logs no "down" later: say it once here
+            log.warning(
+                "redis broker not reachable at start (%s); cards reach this instance's agents only "
+                "until it is, and the connection is retried",
+                self._reason,
+            )
 
     async def close(self) -> None:
         self._closing = True

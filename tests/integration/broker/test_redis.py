@@ -285,6 +285,16 @@ async def test_broker_starts_and_closes_cleanly_while_redis_is_down(redis_server
     await broker.close()
 
 
+async def test_a_redis_down_at_start_is_said_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    """``serve`` with its Redis away printed nothing: only /readyz's 503 told why cards did not cross."""
+    broker = RedisBroker("redis://127.0.0.1:1/0", 300)
+    with caplog.at_level("WARNING", logger="screenpop.broker.redis"):
+        await broker.start()
+    await broker.close()
+    said = [r.getMessage() for r in caplog.records if r.name == "screenpop.broker.redis"]
+    assert any("connection refused" in line and "retried" in line for line in said), said
+
+
 async def test_a_hung_redis_is_noticed_and_local_agents_keep_getting_cards(
     pair: tuple[RedisBroker, RedisBroker], redis_server: RedisServer
 ) -> None:
