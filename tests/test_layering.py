@@ -22,6 +22,7 @@ CONNECTORS = "screenpop.connectors"
 CONNECTOR_MAY_IMPORT = {
     "screenpop.connector_api",
     "screenpop.driver_threads",
+    "screenpop.stopping",
     "screenpop.model",
     "screenpop.conditions",
     "screenpop.errors",
@@ -35,6 +36,7 @@ LAYER_OF = {
     "errors": BASE,
     "clock": BASE,
     "retry": BASE,
+    "stopping": BASE,  # cancelling a task until it has ended (a cancel swallowed inside it)
     "model": MODEL,
     "conditions": MODEL,  # badge and rule conditions, shared by card.py and the rules kind
     "untrusted": MODEL,

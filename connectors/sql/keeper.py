@@ -8,11 +8,12 @@ the previous one (``index.py`` says how an index is built).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+
+from screenpop.stopping import cancel_and_wait
 
 from .changes import changed_numbers
 from .index import PhoneIndex
@@ -120,11 +121,8 @@ class IndexKeeper:
         return f"serving a stale number index (refreshed {built}): refresh failing since {since}"
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)  # its refreshes talk to Redis, which can swallow a plain cancel
+        self._task = None
 
     async def _refresh_forever(self) -> None:
         ok = self.error is None

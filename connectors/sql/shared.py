@@ -38,6 +38,8 @@ import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from screenpop.stopping import cancel_and_wait
+
 from .index import PhoneIndex
 from .since import as_instant
 
@@ -103,9 +105,7 @@ class SharedIndex:
             await self._publish(index)
             return index
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            await cancel_and_wait(renewing)  # it renews over Redis, which can swallow a plain cancel
             await self._release(token)
 
     async def close(self) -> None:

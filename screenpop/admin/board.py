@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 
 from screenpop.admin.webhook_log import MAX_DELIVERIES, WebhookLog
 from screenpop.broker.redis_url import redis_client
+from screenpop.stopping import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,8 @@ class AdminBoard:
             self._task = asyncio.create_task(self._loop(snapshot), name="screenpop-admin-board")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)  # its rounds talk to Redis, which can swallow a plain cancel
+        self._task = None
         if self._redis is not None:
             with contextlib.suppress(RedisError, OSError):  # leaving: the snapshot expires by itself
                 await self._redis.srem(INSTANCES_KEY, self.instance)

@@ -62,6 +62,7 @@ from screenpop.broker.redis_layout import (
 )
 from screenpop.broker.redis_url import redis_client
 from screenpop.broker.replay import replay_from_redis
+from screenpop.stopping import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +132,7 @@ class RedisBroker:
         self._closing = True
         self._up, self._reason = False, "closed"
         if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+            await cancel_and_wait(self._supervisor)  # a cancel landing in a Redis command can be swallowed
             self._supervisor = None
         if self._outbox:
             log.warning("broker closed with %d messages not yet in Redis", len(self._outbox))
