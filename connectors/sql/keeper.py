@@ -86,15 +86,15 @@ class IndexKeeper:
         self.index, self.error = index, None
         self.refreshed_at, self.failing_since = time.time(), None
         self.distinct_numbers = index.distinct_numbers  # a pass over every entry: counted once per index
+        keyless = f", {index.keyless} rows with a NULL key left out" if index.keyless else ""
         log.info(  # counts only: the unreadable numbers themselves are customer data
-            "connector %s: index (%s) holds %d numbers from %d rows (%d stored numbers unreadable,"
-            " %d rows with a NULL key left out)",
+            "connector %s: index (%s) holds %d numbers from %d rows (%d stored numbers unreadable%s)",
             self._name,
             self.last_kind,
             self.distinct_numbers,
             index.rows,
             index.unreadable,
-            index.keyless,
+            keyless,
         )
         if replaced is not None and self._on_change is not None:
             await self._changed(replaced, index)
