@@ -105,6 +105,12 @@ class Hub:
                         await self._on_client_frame(socket, msg.data)
             finally:
                 await self._forget(socket)
+        except ConnectionError as exc:
+            if not ws.prepared:
+                raise
+            # The peer went while we answered it (a pong, the welcome, a refreshed), or it was cut
+            # off for not reading: the client's doing, already told (the cut) or nothing to tell.
+            log.debug("agent socket: connection gone while writing: %s", exc)
         except Exception:
             if not ws.prepared:
                 raise  # no upgrade yet: an HTTP answer can still be given (``answer_errors``)

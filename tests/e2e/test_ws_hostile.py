@@ -21,6 +21,7 @@ from tests.support.processes import (
     services,
 )
 from tests.support.service import ADA, SCRIPTED
+from tests.support.waiting import wait_for
 
 PING = _client_frame(0x1, b'{"type": "ping"}')
 FILL_CALLS = 20
@@ -115,3 +116,32 @@ async def _pongs_read(agent: RawAgentSocket, wanted: int, within: float) -> int:
                 raise AssertionError(f"closed: {payload!r}")
             pongs += opcode == 0x1 and payload == b'{"type":"pong"}'
     return pongs
+
+
+async def test_a_tab_that_pings_but_never_reads_is_cut_off_without_an_error_logged(tmp_path: Path) -> None:
+    """A socket cut off while its pong waits for a full buffer ends with the warning, not a 1011 traceback."""
+    config = service_config(f"sqlite+aiosqlite:///{tmp_path}/store.db", connectors=_big_connectors(4, 32))
+    config["card"] = {"deadline_ms": 1000, "history": 0}
+    async with services(tmp_path, a=config) as started:
+        a = started["a"]
+        frozen = await RawAgentSocket.open(a, "agent-2")  # says hello, then never reads again
+        try:
+            sent, pinger = 0, Pinger(frozen)
+            while sent < 300 and await _connected(a) == 1.0:
+                for n in range(5):
+                    pinger.burst()  # one of these finds the buffer full: a pong's write then waits
+                    assert (await ring(a, f"flood-{sent + n}", agent="agent-2"))[0] == 202
+                sent += 5
+            await wait_for(lambda: _none_connected(a), 10, f"the frozen socket cut after {sent} calls")
+            async with agent_on(a, "agent-1") as agent:  # the service goes on; its log is written by now
+                assert (await ring(a, "after-cut", agent="agent-1"))[0] == 202
+                await agent.card_until_complete("after-cut")
+            log = a.log.read_text(errors="replace")
+            assert "agent agent-2 cut off" in log, log
+            assert "unexpected error" not in log and "Traceback" not in log, a.log_tail(40)
+        finally:
+            frozen.close()
+
+
+async def _none_connected(service: Service) -> bool:
+    return await _connected(service) == 0.0
