@@ -235,16 +235,15 @@ class AgentSocket:
             log.debug("agent %s: socket gone while sending: %s", self.identity.id, exc)
             return
         self._audit(self.identity, message, view)  # written: only the wait for the drain is left
-        self.sender = asyncio.get_running_loop().create_task(self._drain_then_send(step, waiting))
+        self.sender = asyncio.get_running_loop().create_task(self._drain_then_send(step, _taken(waiting)))
 
     async def _drain_then_send(self, step: Coroutine[Any, Any, None], waiting: Any) -> None:
         """Finish a write that waits for the transport to drain, as a task would, then the backlog."""
         try:
             while True:
                 await asyncio.wait((waiting,))
-                waiting._asyncio_future_blocking = False  # what a Task does before it resumes the step
                 try:
-                    waiting = step.send(None)
+                    waiting = _taken(step.send(None))
                 except StopIteration:
                     break
         except (ConnectionError, RuntimeError) as exc:
@@ -309,3 +308,16 @@ class AgentSocket:
     def _audit(self, identity: AgentIdentity, message: Message, view: View | None) -> None:
         if view is not None and message.card is not None:
             self.outlet.sent(identity.id, message.card, view)
+
+
+def _taken(waiting: Any) -> Any:
+    """Take a future the step yielded as a Task takes one: at once, clearing its ``_asyncio_future_blocking``.
+
+    The step yields the protocol's one drain waiter, which the read loop's
+    pong and aiohttp's heartbeat ping also await while the transport is
+    paused.  Left set until the drain, it made their ``await`` fail at once
+    ("await wasn't used with future"): a slow tab that pinged was closed
+    1011 with a traceback, and a heartbeat then dropped the socket.
+    """
+    waiting._asyncio_future_blocking = False
+    return waiting

@@ -66,6 +66,8 @@ class Hub:
         # The 4401 close a socket's expiry started.
         self._expiring: dict[AgentSocket, asyncio.Task[bool]] = {}
         self.closing = False
+        # Sockets upgraded and not yet welcomed: a stop closes them with 1012 as well.
+        self._greeting: set[web.WebSocketResponse] = set()
         broker.listen(self.on_frame)
 
     @property
@@ -105,6 +107,12 @@ class Hub:
                         await self._on_client_frame(socket, msg.data)
             finally:
                 await self._forget(socket)
+        except ConnectionError as exc:
+            if not ws.prepared:
+                raise
+            # The peer went while we answered it (a pong, the welcome, a refreshed), or it was cut
+            # off for not reading: the client's doing, already told (the cut) or nothing to tell.
+            log.debug("agent socket: connection gone while writing: %s", exc)
         except Exception:
             if not ws.prepared:
                 raise  # no upgrade yet: an HTTP answer can still be given (``answer_errors``)
@@ -124,7 +132,11 @@ class Hub:
         if origin is not None and origin not in self._settings.server.allowed_origins:
             await ws.close(code=CLOSE_ORIGIN, message=b"origin not allowed")
             return None
-        hello = await self._read_hello(ws)
+        self._greeting.add(ws)
+        try:
+            hello = await self._read_hello(ws)
+        finally:
+            self._greeting.discard(ws)
         if hello is None:
             return None
         identity, resume = hello
@@ -279,9 +291,9 @@ class Hub:
     async def close_all(self, code: int = CLOSE_RESTART) -> None:
         """Close every socket (shutdown): 1012 tells widgets to reconnect elsewhere."""
         self.closing = True
-        sockets = [s for group in self._sockets.values() for s in group]
+        sockets = [s.ws for group in self._sockets.values() for s in group] + list(self._greeting)
         await asyncio.gather(
-            *(s.ws.close(code=code, message=b"server restarting") for s in sockets),
+            *(ws.close(code=code, message=b"server restarting") for ws in sockets),
             return_exceptions=True,
         )
 
