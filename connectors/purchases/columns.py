@@ -20,6 +20,7 @@ times" of one purchase and two returns).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -117,7 +118,7 @@ def _micros(values: Sequence[Any]) -> I64:
             return np.fromiter(((v - epoch) // MICROS for v in values), np.int64, count)
         if isinstance(first, date):
             return np.fromiter(((v - _EPOCH_DAY).days * DAY_US for v in values), np.int64, count)
-        if isinstance(first, str) and not any(_has_offset(v) for v in values):
+        if isinstance(first, str) and all(map(_PLAIN_ISO.fullmatch, values)):
             return np.array(values, dtype="datetime64[us]").astype(np.int64)
     except (TypeError, ValueError, AttributeError):
         pass
@@ -127,9 +128,15 @@ def _micros(values: Sequence[Any]) -> I64:
 _CALENDAR_ENDS = np.array([to_micros(datetime.min), to_micros(datetime.max), to_micros(date.max)], np.int64)
 
 
-def _has_offset(text: Any) -> bool:
-    """Whether ISO text carries a zone (numpy would warn and misread it), or is not text at all."""
-    return not isinstance(text, str) or text.endswith("Z") or "+" in text[10:] or "-" in text[10:]
+_PLAIN_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?")
+"""ISO text numpy reads as Python does: no zone (numpy warns and misreads one), nothing else.
+
+numpy reads more than that, and wrongly for order lines: an ERP's compact
+date ``20260502`` is year -219091 to it, ``12345`` is year 12345, and
+``now`` or ``today`` is the moment of the refresh.  Any other text goes
+value by value through ``datetime.fromisoformat`` (which reads ``20260502``
+as 2 May 2026) or is no readable time.
+"""
 
 
 def quantity_column(values: Sequence[Any] | None, count: int) -> F32:

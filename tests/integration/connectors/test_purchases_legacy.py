@@ -270,3 +270,18 @@ async def test_infinite_times_are_not_orders(pg_url: str, make: Any) -> None:
     item = first(await advice(connector, 1))
     assert (item["times"], item["reason"]) == (2, "bought 2 times, about every 30 days; last 10 days ago")
     assert connector.skipped == {"no readable time": 2}
+
+
+async def test_compact_text_dates_are_read_as_dates_and_words_are_not_times(
+    tmp_path: Path, make: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ERP's ``20260502`` text is 2 May 2026 (not year -219091), and "now" or "12345" is no time at all."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sales.db'}"
+    ddl = "CREATE TABLE lines (c TEXT, p TEXT, n TEXT, at CHAR(10), q REAL)"
+    rows = [("1", "A", "Apple", at, 1) for at in ("20260502", "20260516", "now", "12345")]
+    await table(url, ddl, rows)
+    with caplog.at_level(logging.WARNING):
+        connector = await make(url)
+    item = first(await advice(connector, 1))
+    assert (item["times"], item["reason"]) == (2, "bought 2 times, about every 14 days; last 16 days ago")
+    assert "left out 2 order lines (2 with no readable time)" in caplog.text
