@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Literal
 
 ConditionKind = Literal["above", "below", "equals", "in"]
@@ -62,6 +63,11 @@ def as_number(value: Any) -> float | None:
 def same(value: Any, expected: Any) -> bool:
     """``equals``: numbers as numbers, text without case or padding, and a boolean as its 0 or 1.
 
+    A number is compared as a number with a text that reads as one, whichever
+    side the text is on: ``equals: "1000"`` holds for a REAL column's 1000.0
+    as ``equals: 1000`` holds for a TEXT column's "1000.0".  Two texts stay
+    texts ("007" is not "7").
+
     SQLite and MySQL have no boolean type and hand over a flag as 0 or 1, so
     ``equals: true`` must hold for 1 (and ``equals: 1`` for PostgreSQL's True).
     """
@@ -69,6 +75,8 @@ def same(value: Any, expected: Any) -> bool:
         return _flag(value) is _flag(expected) is not None
     if isinstance(expected, int | float):
         return as_number(value) == float(expected)
+    if isinstance(value, int | float | Decimal) and (number := as_number(expected)) is not None:
+        return as_number(value) == number  # `equals: "1000"` (quoted in YAML) against a column's 1000.0
     return str(value).strip().casefold() == str(expected).strip().casefold()
 
 
