@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from screenpop.conditions import holds, only_condition
 from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult, current_trace
+from screenpop.model import is_call_parameter
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]*))?\}")
 
@@ -49,6 +50,7 @@ class Rule(BaseModel):
                 raise ValueError(f"{key}: `in` takes a non-empty list")
             if kind == "equals" and not isinstance(expected, bool | int | float | str):
                 raise ValueError(f"{key}: `equals` takes a number, a boolean or a text")
+            _no_boolean_for_text(key, kind, expected)
         return value
 
     @field_validator("then")
@@ -82,6 +84,23 @@ class RulesOptions(ConnectorOptions):
                 if isinstance(value, str):
                     for name, _spec in PLACEHOLDER.findall(value):
                         yield ("rules", index, "then", key), name
+
+
+def _no_boolean_for_text(key: str, kind: str, expected: Any) -> None:
+    """A boolean against a parameter the call always binds as text is YAML's doing: refused at load.
+
+    Unquoted, ``NO`` (Norway), ``ON``, ``yes`` and ``off`` are booleans in
+    YAML, so ``region: {in: [NO, SE]}`` never held for a Norwegian caller.
+    An ``attr_`` may be a boolean (SPEC 3), so it is not refused.
+    """
+    if not is_call_parameter(key) or key.startswith("attr_"):
+        return
+    options = expected if kind == "in" and isinstance(expected, list) else [expected]
+    if any(isinstance(option, bool) for option in options):
+        raise ValueError(
+            f"{key}: `{kind}` names a YAML boolean (an unquoted yes, no, on, off, true or false), "
+            f"and {key} is always a text: quote it (e.g. 'NO' for Norway)"
+        )
 
 
 def _check_format_specs(key: str, template: str) -> None:

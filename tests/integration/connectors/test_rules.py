@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -356,3 +357,26 @@ async def test_a_number_stored_as_text_takes_the_format_spec_too() -> None:
     rules = [{"then": {"say": "Ref {acct_ref:,.2f}"}}]  # text that is not a number keeps its spec-less text
     for ref in ("A-17", "NaN", "-Infinity"):
         assert await answer(rules, acct_ref=ref) == {"say": f"Ref {ref}", "rule": 1}
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "rules: [{when: {region: {in: [NO, SE, DK]}}, then: {terms: Nordic}}]",
+        "rules: [{when: {direction: {equals: on}}, then: {terms: Nordic}}]",
+    ],
+)
+def test_a_yaml_boolean_against_a_text_call_parameter_is_a_config_error(snippet: str) -> None:
+    """Unquoted ``NO`` (Norway) is YAML's false, which a region (a text) never equals: refused at load."""
+    message = config_error(yaml.safe_load(snippet))  # the config loader is a SafeLoader too
+    assert "rules[0].when" in message and "a YAML boolean" in message and "quote it" in message, message
+
+
+async def test_a_quoted_region_and_an_attribute_boolean_still_hold() -> None:
+    """Quoted, ``'NO'`` is Norway's region; an ``attr_`` may be a boolean, so ``equals: true`` stays valid."""
+    rules = yaml.safe_load(
+        "[{when: {region: {in: ['NO', SE]}}, then: {terms: Nordic}},"
+        " {when: {attr_vip: {equals: yes}}, then: {t: 1}}]"
+    )
+    assert await answer(rules, region="NO") == {"terms": "Nordic", "rule": 1}
+    assert await answer(rules, region="US", attr_vip=True) == {"t": 1, "rule": 2}
