@@ -19,19 +19,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from screenpop.errors import ConnectorError
+from screenpop.errors import ConnectorError, may_quote_values
 
 from .columns import History
 from .model import PurchaseModel
 
 REQUIRED = ("customer", "product", "at")
+MAX_ERROR_CHARS = 300
+WRAPPED_CLASS = re.compile(r"^<class '(?:[\w.]+\.)?(\w+)'>:\s*(.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +81,8 @@ def rebuild(job: Job) -> Outcome:
     except ConnectorError:
         raise
     except Exception as exc:
-        raise ConnectorError(describe(exc)) from None
+        password = make_url(job.url).password
+        raise ConnectorError(describe(exc, (str(password),) if password else ())) from None
 
 
 async def _rebuild(job: Job) -> Outcome:
@@ -142,8 +148,30 @@ def column_positions(names: list[str]) -> dict[str, int]:
     return where
 
 
-def describe(exc: BaseException) -> str:
-    """A failure's kind without the database's text (it may carry the URL or data)."""
+def describe(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
+    """A failure as the IT person can act on it, never quoting a value or a secret.
+
+    A database's sentence that names an object (``no such table: orders``,
+    ``column l.qty does not exist``) is kept, first line only, as the sql
+    kind keeps it: "OperationalError while reading the history" alone did
+    not say whether a table, a column or the server was wrong.  A sentence
+    that may quote a value (``may_quote_values``) gives only its class and
+    SQLSTATE; the URL's password is blanked wherever it appears.
+    """
     if isinstance(exc, ConnectorError):
         return str(exc)
-    return f"{type(exc).__name__} while reading the history"
+    if not isinstance(exc, DBAPIError):
+        return f"{type(exc).__name__} while reading the history"
+    origin: BaseException = exc.orig or exc
+    state = getattr(origin, "sqlstate", None)
+    name, message = type(origin).__name__, str(origin)
+    wrapped = WRAPPED_CLASS.match(message)  # asyncpg's own class, through SQLAlchemy's adapter
+    if wrapped:
+        name, message = wrapped.group(1), wrapped.group(2)
+    if may_quote_values(origin, state):
+        return f"database error: {name}" + (f" (SQLSTATE {state})" if state else "")
+    first = (message.strip().splitlines() or [""])[0]
+    text = f"database error: {name}: {first}" if first else f"database error: {name}"
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text[:MAX_ERROR_CHARS]
