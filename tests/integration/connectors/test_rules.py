@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from screenpop.call_context import CallContext
 from screenpop.config import Settings
-from screenpop.connector_api import ConnectorContext
+from screenpop.connector_api import ConnectorContext, ConnectorTrace, tracing
 from screenpop.connectors.rules import RulesConnector
 from screenpop.errors import ConfigError
 from screenpop.lookup import LookupEngine
@@ -380,3 +381,29 @@ async def test_a_quoted_region_and_an_attribute_boolean_still_hold() -> None:
     )
     assert await answer(rules, region="NO") == {"terms": "Nordic", "rule": 1}
     assert await answer(rules, region="US", attr_vip=True) == {"t": 1, "rule": 2}
+
+
+def test_a_secret_attribute_in_a_then_template_is_a_config_error() -> None:
+    """``{attr_secret_pin}`` in `then` would put the IVR's PIN on every recipient's card: refused at load."""
+    message = config_error({"rules": [{"then": {"say": "PIN {attr_secret_pin} checked"}}]})
+    assert "rules[0].then" in message and "secret" in message and "`when`" in message, message
+    settings = make_settings(  # in `when` a secret decides without being shown: allowed
+        [
+            {
+                "name": "offer",
+                "kind": "rules",
+                "rules": [{"when": {"attr_secret_pin": {"equals": "4321"}}, "then": {"ok": True}}],
+            }
+        ]
+    )
+    assert settings.connector("offer").options.rules
+
+
+async def test_a_trace_of_a_rule_over_a_secret_never_shows_its_value() -> None:
+    """`lookup --trace` says a secret condition failed, with the value masked as in the bound parameters."""
+    rules = [{"when": {"attr_secret_pin": {"equals": "4321"}}, "then": {"ok": True}}]
+    connector = RulesConnector("offer", {"rules": rules}, context())
+    with tracing(ConnectorTrace()) as trace:
+        assert (await connector.lookup({"attr_secret_pin": "9876"})).data is None
+    shown = json.dumps([step.to_json() for step in trace.steps]) + json.dumps(trace.notes)
+    assert "9876" not in shown and "***" in shown, shown
