@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -137,6 +137,41 @@ date ``20260502`` is year -219091 to it, ``12345`` is year 12345, and
 value by value through ``datetime.fromisoformat`` (which reads ``20260502``
 as 2 May 2026) or is no readable time.
 """
+
+
+_ZONE_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+
+
+@dataclass(frozen=True, slots=True)
+class TextZone:
+    """How a text ``at`` column writes its times with a zone (``2026-05-01 23:00:00-05:00``).
+
+    SQLite compares such text as text, so ``:since`` is written the same
+    way (separator, offset and its spelling): as UTC wall time it sorted
+    after the lines of the next hours west of UTC, which were never read.
+    """
+
+    separator: str
+    suffix: str
+    offset_s: int
+
+    @classmethod
+    def of(cls, text: str) -> TextZone | None:
+        """The style of one ISO text with a zone, or None (no zone, no time, not ISO)."""
+        text = text.strip()
+        suffix = _ZONE_SUFFIX.search(text)
+        if suffix is None or len(text) < 11 or text[10] not in "T ":
+            return None
+        try:
+            offset = datetime.fromisoformat(text).utcoffset()
+        except ValueError:
+            return None
+        return None if offset is None else cls(text[10], suffix.group(0), int(offset.total_seconds()))
+
+    def render(self, moment: datetime) -> str:
+        """An aware moment as this column writes it, to the microsecond."""
+        local = moment.astimezone(timezone(timedelta(seconds=self.offset_s)))
+        return f"{local:%Y-%m-%d}{self.separator}{local:%H:%M:%S.%f}{self.suffix}"
 
 
 def quantity_column(values: Sequence[Any] | None, count: int) -> F32:
