@@ -139,7 +139,7 @@ as 2 May 2026) or is no readable time.
 """
 
 
-_ZONE_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+_ZONE_SUFFIX = re.compile(r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")  # PostgreSQL's text writes "-05"
 
 
 @dataclass(frozen=True, slots=True)

@@ -287,9 +287,11 @@ async def test_compact_text_dates_are_read_as_dates_and_words_are_not_times(
     assert "left out 2 order lines (2 with no readable time)" in caplog.text
 
 
-@pytest.mark.parametrize("separator", [" ", "T"])
+@pytest.mark.parametrize(
+    ("separator", "zone"), [(" ", "-05:00"), ("T", "-05:00"), (" ", "-05"), (" ", " -0500")]
+)
 async def test_since_over_text_with_a_zone_west_of_utc_reads_the_next_lines(
-    tmp_path: Path, make: Any, separator: str
+    tmp_path: Path, make: Any, separator: str, zone: str
 ) -> None:
     """Text times with ``-05:00`` (a US shop's app) compare as text: ``:since`` is bound in their style.
 
@@ -300,12 +302,12 @@ async def test_since_over_text_with_a_zone_west_of_utc_reads_the_next_lines(
     url = f"sqlite+aiosqlite:///{tmp_path / 'sales.db'}"
     ddl = "CREATE TABLE lines (c TEXT, p TEXT, n TEXT, at TEXT, q REAL)"
     when = [
-        f"2026-{day}{separator}{time}-05:00" for day, time in (("04-01", "22:00:00"), ("05-01", "23:00:00"))
+        f"2026-{day}{separator}{time}{zone}" for day, time in (("04-01", "22:00:00"), ("05-01", "23:00:00"))
     ]
     await table(url, ddl, [("1", "A", "Apple", at, 1) for at in when])
     connector = await make(url, SINCE_QUERY)
-    await table(url, "", [("1", "A", "Apple", f"2026-05-01{separator}23:30:00-05:00", 1)])
-    await table(url, "", [("1", "A", "Apple", f"2026-05-02{separator}01:00:00-05:00", 1)])
+    await table(url, "", [("1", "A", "Apple", f"2026-05-01{separator}23:30:00{zone}", 1)])
+    await table(url, "", [("1", "A", "Apple", f"2026-05-02{separator}01:00:00{zone}", 1)])
     for _ in range(2):
         assert await connector.refresh()
     assert (first(await advice(connector, 1))["times"], len(connector._history)) == (4, 4)
