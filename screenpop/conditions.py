@@ -44,6 +44,12 @@ def only_condition(spec: Mapping[str, Any]) -> tuple[str, Any]:
     unknown = [k for k in spec if k not in KINDS]
     if unknown:
         raise ValueError(f"unknown condition {unknown[0]!r} (known: {', '.join(KINDS)})")
+    empty = [k for k in KINDS if k in spec and spec[k] is None]
+    if empty and not given:  # `equals:` left blank said "needs exactly one of …" of a rule that had one
+        raise ValueError(
+            f"`{empty[0]}` has no value (null): a missing value meets no condition, "
+            "so give the value to compare with"
+        )
     if len(given) != 1:
         raise ValueError("a condition needs exactly one of `above`, `below`, `equals`, `in`")
     return given[0], spec[given[0]]

@@ -63,6 +63,7 @@ def test_badges_use_the_same_code() -> None:
         ({"over": 1}, "unknown condition 'over'"),
         ({"above": 1, "below": 5}, "exactly one"),
         ({}, "exactly one"),
+        ({"equals": None}, "`equals` has no value"),  # `equals:` or `equals: ~` in YAML
     ],
 )
 def test_malformed_condition_is_refused(spec: dict[str, Any], message: str) -> None:
