@@ -143,7 +143,7 @@ class PurchaseModel:
         self.customers = int(np.count_nonzero(np.diff(self.c_off)))
 
     def _order_ranks(self, customers: int) -> None:
-        """Each customer's distinct order times (``t_at``, sliced by ``t_off``) and each row's order's rank.
+        """Each row's order's rank among its customer's orders, oldest first (``o_rank``).
 
         Done once here, not per call: finding a customer's orders with
         ``np.unique`` and ranking every line against them at each lookup took
@@ -153,10 +153,9 @@ class PurchaseModel:
         customer, at = self.o_customer[by_time], self.o_at[by_time]
         new = np.ones(len(customer), bool)
         new[1:] = (customer[1:] != customer[:-1]) | (at[1:] != at[:-1])
-        self.t_at = at[new]
-        self.t_off = np.searchsorted(customer[new], np.arange(customers + 1)).astype(np.int64)
+        first_order = np.searchsorted(customer[new], np.arange(customers + 1))  # per customer
         self.o_rank = np.empty(len(customer), np.int32)
-        self.o_rank[by_time] = np.cumsum(new) - 1 - self.t_off[customer]
+        self.o_rank[by_time] = np.cumsum(new) - 1 - first_order[customer]
 
     def _rates(self, products: int) -> None:
         """Buyers and repeat rate of each product (share of its buyers who bought it in 2+ orders)."""
@@ -217,13 +216,12 @@ class PurchaseModel:
             return None
         lo, hi = int(self.c_off[code]), int(self.c_off[code + 1])
         cutoff = to_micros(as_of)
-        orders = int(np.searchsorted(self.t_at[self.t_off[code] : self.t_off[code + 1]], cutoff, "right"))
-        if not orders:
-            return None
-        product, at = self.o_product[lo:hi], self.o_at[lo:hi]
-        seen = at <= cutoff
+        seen = self.o_at[lo:hi] <= cutoff
         index = np.flatnonzero(seen) + lo
-        product, at = product[seen], at[seen]
+        if not len(index):
+            return None
+        orders = int(self.o_rank[index].max()) + 1  # every order up to the cutoff has a line up to it
+        product = self.o_product[lo:hi][seen]
         starts = np.flatnonzero(np.append(True, product[1:] != product[:-1]))
         return {
             "likely_next": self._likely_next(index, orders, starts, cutoff, likely_next),
