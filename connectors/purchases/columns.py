@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .names import Names
+
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 F32 = npt.NDArray[np.float32]
@@ -218,6 +220,13 @@ class Vocabulary:
         """Every key, by code."""
         return self._keys if self._array is None else self._array.tolist()
 
+    def key(self, code: int) -> str:
+        """The key of one code."""
+        return self._keys[code] if self._array is None else str(self._array[code])
+
+    def __contains__(self, key: object) -> bool:
+        return self.code(key) is not None
+
     def code(self, key: Any) -> int | None:
         """The code of one key as a call binds it (any type), or None if never seen or blank."""
         text = key_text(key)
@@ -279,10 +288,9 @@ class History:
 
     customers: Vocabulary = field(default_factory=Vocabulary)
     products: Vocabulary = field(default_factory=Vocabulary)
-    names: dict[int, str] = field(default_factory=dict)
+    names: Names = field(default_factory=Names)
     skipped: dict[str, int] = field(default_factory=dict)
     """Lines left out since this history began, by reason (``SKIP_REASONS``)."""
-    _named_at: dict[int, int] = field(default_factory=dict)
     _chunks: list[tuple[I32, I32, I64, F32]] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -346,8 +354,8 @@ class History:
         for i in last.tolist():
             code, moment, name = int(products[i]), int(times[i]), names[i]
             text = "" if name is None else str(name).strip()
-            if text and moment >= self._named_at.get(code, int(UNREADABLE)):
-                self.names[code], self._named_at[code] = text, moment
+            if text:
+                self.names.offer(code, text, moment)
 
     def arrays(self) -> tuple[I32, I32, I64, F32]:
         """All lines as four flat arrays; the chunks are merged into one so later calls are free."""
@@ -363,9 +371,8 @@ class History:
         return History(
             self.customers.copy(),
             self.products.copy(),
-            dict(self.names),
+            self.names.copy(),
             dict(self.skipped),
-            dict(self._named_at),
             list(self._chunks),
         )
 

@@ -94,8 +94,8 @@ class PurchaseModel:
     ) -> None:
         history = lines if isinstance(lines, History) else history_of(lines)
         self.customer_codes = history.customers.copy()
-        self.product_keys = history.products.keys()
-        self.names = dict(history.names)
+        self.product_keys = history.products.copy()  # pickled as arrays, as ``names`` (names.py says why)
+        self.names = history.names.copy()
         self.as_of = as_utc(as_of) if as_of is not None else None
         customer, product, at, quantity = history.arrays()
         if self.as_of is not None:
@@ -205,7 +205,7 @@ class PurchaseModel:
         self.p_off = np.searchsorted(anchor, np.arange(products + 1)).astype(np.int64)
 
     def name(self, product: int) -> str:
-        return self.names.get(product) or self.product_keys[product]
+        return self.names.get(product) or self.product_keys.key(product)
 
     def advise(
         self, customer: Any, as_of: datetime, likely_next: int, goes_with: int
@@ -261,7 +261,7 @@ class PurchaseModel:
             item = int(items[i])
             found.append(
                 {
-                    "product": self.product_keys[item],
+                    "product": self.product_keys.key(item),
                     "name": self.name(item),
                     "score": round(float(score[i]), 4),
                     "times": times,
@@ -307,10 +307,10 @@ class PurchaseModel:
             reason = f"{_percent(share)} of customers who bought {self.name(with_)} also bought it"
             found.append(
                 {
-                    "product": self.product_keys[product],
+                    "product": self.product_keys.key(product),
                     "name": self.name(product),
                     "with": self.name(with_),
-                    "with_product": self.product_keys[with_],
+                    "with_product": self.product_keys.key(with_),
                     "score": round(share, 4),
                     "lift": round(float(self.p_lift[row]), 2),
                     "customers": int(self.p_together[row]),
