@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Literal
 
 ConditionKind = Literal["above", "below", "equals", "in"]
@@ -43,6 +44,12 @@ def only_condition(spec: Mapping[str, Any]) -> tuple[str, Any]:
     unknown = [k for k in spec if k not in KINDS]
     if unknown:
         raise ValueError(f"unknown condition {unknown[0]!r} (known: {', '.join(KINDS)})")
+    empty = [k for k in KINDS if k in spec and spec[k] is None]
+    if empty and not given:  # `equals:` left blank said "needs exactly one of …" of a rule that had one
+        raise ValueError(
+            f"`{empty[0]}` has no value (null): a missing value meets no condition, "
+            "so give the value to compare with"
+        )
     if len(given) != 1:
         raise ValueError("a condition needs exactly one of `above`, `below`, `equals`, `in`")
     return given[0], spec[given[0]]
@@ -62,6 +69,11 @@ def as_number(value: Any) -> float | None:
 def same(value: Any, expected: Any) -> bool:
     """``equals``: numbers as numbers, text without case or padding, and a boolean as its 0 or 1.
 
+    A number is compared as a number with a text that reads as one, whichever
+    side the text is on: ``equals: "1000"`` holds for a REAL column's 1000.0
+    as ``equals: 1000`` holds for a TEXT column's "1000.0".  Two texts stay
+    texts ("007" is not "7").
+
     SQLite and MySQL have no boolean type and hand over a flag as 0 or 1, so
     ``equals: true`` must hold for 1 (and ``equals: 1`` for PostgreSQL's True).
     """
@@ -69,6 +81,8 @@ def same(value: Any, expected: Any) -> bool:
         return _flag(value) is _flag(expected) is not None
     if isinstance(expected, int | float):
         return as_number(value) == float(expected)
+    if isinstance(value, int | float | Decimal) and (number := as_number(expected)) is not None:
+        return as_number(value) == number  # `equals: "1000"` (quoted in YAML) against a column's 1000.0
     return str(value).strip().casefold() == str(expected).strip().casefold()
 
 

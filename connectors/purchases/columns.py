@@ -20,14 +20,17 @@ times" of one purchase and two returns).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from .names import Names
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
@@ -117,7 +120,7 @@ def _micros(values: Sequence[Any]) -> I64:
             return np.fromiter(((v - epoch) // MICROS for v in values), np.int64, count)
         if isinstance(first, date):
             return np.fromiter(((v - _EPOCH_DAY).days * DAY_US for v in values), np.int64, count)
-        if isinstance(first, str) and not any(_has_offset(v) for v in values):
+        if isinstance(first, str) and all(map(_PLAIN_ISO.fullmatch, values)):
             return np.array(values, dtype="datetime64[us]").astype(np.int64)
     except (TypeError, ValueError, AttributeError):
         pass
@@ -127,9 +130,50 @@ def _micros(values: Sequence[Any]) -> I64:
 _CALENDAR_ENDS = np.array([to_micros(datetime.min), to_micros(datetime.max), to_micros(date.max)], np.int64)
 
 
-def _has_offset(text: Any) -> bool:
-    """Whether ISO text carries a zone (numpy would warn and misread it), or is not text at all."""
-    return not isinstance(text, str) or text.endswith("Z") or "+" in text[10:] or "-" in text[10:]
+_PLAIN_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?")
+"""ISO text numpy reads as Python does: no zone (numpy warns and misreads one), nothing else.
+
+numpy reads more than that, and wrongly for order lines: an ERP's compact
+date ``20260502`` is year -219091 to it, ``12345`` is year 12345, and
+``now`` or ``today`` is the moment of the refresh.  Any other text goes
+value by value through ``datetime.fromisoformat`` (which reads ``20260502``
+as 2 May 2026) or is no readable time.
+"""
+
+
+_ZONE_SUFFIX = re.compile(r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")  # PostgreSQL's text writes "-05"
+
+
+@dataclass(frozen=True, slots=True)
+class TextZone:
+    """How a text ``at`` column writes its times with a zone (``2026-05-01 23:00:00-05:00``).
+
+    SQLite compares such text as text, so ``:since`` is written the same
+    way (separator, offset and its spelling): as UTC wall time it sorted
+    after the lines of the next hours west of UTC, which were never read.
+    """
+
+    separator: str
+    suffix: str
+    offset_s: int
+
+    @classmethod
+    def of(cls, text: str) -> TextZone | None:
+        """The style of one ISO text with a zone, or None (no zone, no time, not ISO)."""
+        text = text.strip()
+        suffix = _ZONE_SUFFIX.search(text)
+        if suffix is None or len(text) < 11 or text[10] not in "T ":
+            return None
+        try:
+            offset = datetime.fromisoformat(text).utcoffset()
+        except ValueError:
+            return None
+        return None if offset is None else cls(text[10], suffix.group(0), int(offset.total_seconds()))
+
+    def render(self, moment: datetime) -> str:
+        """An aware moment as this column writes it, to the microsecond."""
+        local = moment.astimezone(timezone(timedelta(seconds=self.offset_s)))
+        return f"{local:%Y-%m-%d}{self.separator}{local:%H:%M:%S.%f}{self.suffix}"
 
 
 def quantity_column(values: Sequence[Any] | None, count: int) -> F32:
@@ -175,6 +219,13 @@ class Vocabulary:
     def keys(self) -> list[str]:
         """Every key, by code."""
         return self._keys if self._array is None else self._array.tolist()
+
+    def key(self, code: int) -> str:
+        """The key of one code."""
+        return self._keys[code] if self._array is None else str(self._array[code])
+
+    def __contains__(self, key: object) -> bool:
+        return self.code(key) is not None
 
     def code(self, key: Any) -> int | None:
         """The code of one key as a call binds it (any type), or None if never seen or blank."""
@@ -237,10 +288,9 @@ class History:
 
     customers: Vocabulary = field(default_factory=Vocabulary)
     products: Vocabulary = field(default_factory=Vocabulary)
-    names: dict[int, str] = field(default_factory=dict)
+    names: Names = field(default_factory=Names)
     skipped: dict[str, int] = field(default_factory=dict)
     """Lines left out since this history began, by reason (``SKIP_REASONS``)."""
-    _named_at: dict[int, int] = field(default_factory=dict)
     _chunks: list[tuple[I32, I32, I64, F32]] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -304,8 +354,8 @@ class History:
         for i in last.tolist():
             code, moment, name = int(products[i]), int(times[i]), names[i]
             text = "" if name is None else str(name).strip()
-            if text and moment >= self._named_at.get(code, int(UNREADABLE)):
-                self.names[code], self._named_at[code] = text, moment
+            if text:
+                self.names.offer(code, text, moment)
 
     def arrays(self) -> tuple[I32, I32, I64, F32]:
         """All lines as four flat arrays; the chunks are merged into one so later calls are free."""
@@ -321,9 +371,8 @@ class History:
         return History(
             self.customers.copy(),
             self.products.copy(),
-            dict(self.names),
+            self.names.copy(),
             dict(self.skipped),
-            dict(self._named_at),
             list(self._chunks),
         )
 

@@ -131,7 +131,7 @@ class PurchasesConnector:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._history = History()
-        self._since: datetime = SINCE_START
+        self._since: datetime | str = SINCE_START
         self.model: PurchaseModel | None = None
         self.error: str | None = None
         self.skipped: dict[str, int] = {}  # lines the last refresh left out, by reason
@@ -230,7 +230,7 @@ class PurchasesConnector:
             self.error = None
             return True
 
-    def _next_since(self, outcome: Outcome) -> datetime:
+    def _next_since(self, outcome: Outcome) -> datetime | str:
         """Where the next ``:since`` read starts: just before the newest line read, and never after now.
 
         The newest line's own moment is read again (and replaces what was
@@ -244,6 +244,8 @@ class PurchasesConnector:
         if newest is None:
             return self._since
         start = from_micros(newest - 1)  # aware UTC
+        if outcome.text_zone is not None:  # text compared as text: written as the column writes it
+            return outcome.text_zone.render(start)
         return start if outcome.aware else start.replace(tzinfo=None)
 
     def _log_skipped(self, skipped: Mapping[str, int]) -> None:

@@ -19,19 +19,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy import DateTime, String, bindparam, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from screenpop.errors import ConnectorError
+from screenpop.errors import ConnectorError, may_quote_values
 
-from .columns import History
+from .columns import History, TextZone
 from .model import PurchaseModel
 
 REQUIRED = ("customer", "product", "at")
+MAX_ERROR_CHARS = 300
+WRAPPED_CLASS = re.compile(r"^<class '(?:[\w.]+\.)?(\w+)'>:\s*(.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +45,7 @@ class Job:
 
     url: str
     query: str
-    since: datetime | None  # None: the query does not bind :since, read everything
+    since: datetime | str | None  # None: the query does not bind :since; str: as a text column writes it
     history: History  # the lines already read (empty unless :since)
     min_customers: int
     as_of: datetime | None
@@ -58,6 +63,8 @@ class Outcome:
     """The driver handed ``at`` over as aware datetimes (a ``timestamptz``): ``:since`` is bound so too."""
     skipped: dict[str, int] = field(default_factory=dict)
     """Lines of this read left out, by reason (``columns.SKIP_REASONS``)."""
+    text_zone: TextZone | None = None
+    """``at`` came as text with a zone: ``:since`` is written as that text is."""
 
 
 NICENESS = 10  # the worker yields the CPU to the server's process (2 cores are common)
@@ -76,23 +83,25 @@ def rebuild(job: Job) -> Outcome:
     except ConnectorError:
         raise
     except Exception as exc:
-        raise ConnectorError(describe(exc)) from None
+        password = make_url(job.url).password
+        raise ConnectorError(describe(exc, (str(password),) if password else ())) from None
 
 
 async def _rebuild(job: Job) -> Outcome:
     history = job.history
     before, mark = dict(history.skipped), history.mark()
-    read, aware = await read_history(job, history)
+    read, aware, text_zone = await read_history(job, history)
     history.drop_overlap(mark)  # the lines a :since read returned again replace those kept
     skipped = {reason: n - before.get(reason, 0) for reason, n in history.skipped.items()}
     model = PurchaseModel(history, min_customers=job.min_customers, as_of=job.as_of)
     # only a :since refresh needs the lines again; the rest would be copied back for nothing
     kept = history if job.since is not None else History()
-    return Outcome(model, kept, read, aware, {reason: n for reason, n in skipped.items() if n})
+    left_out = {reason: n for reason, n in skipped.items() if n}
+    return Outcome(model, kept, read, aware, left_out, text_zone)
 
 
-async def read_history(job: Job, history: History) -> tuple[int, bool]:
-    """Stream the rows into ``history`` in chunks: how many rows were read, and whether ``at`` is aware.
+async def read_history(job: Job, history: History) -> tuple[int, bool, TextZone | None]:
+    """Stream the rows into ``history``: how many rows were read, whether ``at`` is aware, its text's zone.
 
     ``:since`` goes back as the column gave its times, typed to match: an
     aware instant as ``timestamptz`` (exact whatever the server's TimeZone),
@@ -103,13 +112,16 @@ async def read_history(job: Job, history: History) -> tuple[int, bool]:
     """
     statement = text(job.query)
     bound: dict[str, Any] = {}
-    if job.since is not None:
+    if isinstance(job.since, str):  # a text column with a zone: compared as text (TextZone)
+        statement = statement.bindparams(bindparam("since", type_=String()))
+        bound["since"] = job.since
+    elif job.since is not None:
         aware_since = job.since.tzinfo is not None
         statement = statement.bindparams(bindparam("since", type_=DateTime(timezone=aware_since)))
         bound["since"] = job.since
     # hide_parameters: a failed read's text then never quotes its bound values (SPEC: no data in logs)
     engine = create_async_engine(job.url, hide_parameters=True)
-    read, aware = 0, False
+    read, aware, text_zone = 0, False, None
     try:
         async with engine.connect() as conn:
             result = await conn.stream(statement, bound)
@@ -120,6 +132,7 @@ async def read_history(job: Job, history: History) -> tuple[int, bool]:
                 if not read:
                     first = next((at for at in columns[where["at"]] if at is not None), None)
                     aware = isinstance(first, datetime) and first.tzinfo is not None
+                    text_zone = TextZone.of(first) if isinstance(first, str) else None
                 history.add(
                     columns[where["customer"]],
                     columns[where["product"]],
@@ -130,7 +143,7 @@ async def read_history(job: Job, history: History) -> tuple[int, bool]:
                 read += len(rows)
     finally:
         await engine.dispose()
-    return read, aware
+    return read, aware, text_zone
 
 
 def column_positions(names: list[str]) -> dict[str, int]:
@@ -142,8 +155,30 @@ def column_positions(names: list[str]) -> dict[str, int]:
     return where
 
 
-def describe(exc: BaseException) -> str:
-    """A failure's kind without the database's text (it may carry the URL or data)."""
+def describe(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
+    """A failure as the IT person can act on it, never quoting a value or a secret.
+
+    A database's sentence that names an object (``no such table: orders``,
+    ``column l.qty does not exist``) is kept, first line only, as the sql
+    kind keeps it: "OperationalError while reading the history" alone did
+    not say whether a table, a column or the server was wrong.  A sentence
+    that may quote a value (``may_quote_values``) gives only its class and
+    SQLSTATE; the URL's password is blanked wherever it appears.
+    """
     if isinstance(exc, ConnectorError):
         return str(exc)
-    return f"{type(exc).__name__} while reading the history"
+    if not isinstance(exc, DBAPIError):
+        return f"{type(exc).__name__} while reading the history"
+    origin: BaseException = exc.orig or exc
+    state = getattr(origin, "sqlstate", None)
+    name, message = type(origin).__name__, str(origin)
+    wrapped = WRAPPED_CLASS.match(message)  # asyncpg's own class, through SQLAlchemy's adapter
+    if wrapped:
+        name, message = wrapped.group(1), wrapped.group(2)
+    if may_quote_values(origin, state):
+        return f"database error: {name}" + (f" (SQLSTATE {state})" if state else "")
+    first = (message.strip().splitlines() or [""])[0]
+    text = f"database error: {name}: {first}" if first else f"database error: {name}"
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text[:MAX_ERROR_CHARS]

@@ -22,8 +22,17 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from screenpop.conditions import holds, only_condition
-from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult, current_trace
+from screenpop.connector_api import (
+    MASKED,
+    ConnectorContext,
+    ConnectorOptions,
+    LookupResult,
+    current_trace,
+    shown_params,
+)
+from screenpop.model import is_call_parameter
 
+SECRET_PARAMETER = "attr_secret_"  # noqa: S105 - the prefix of a secret attribute's parameter, not a secret
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]*))?\}")
 
 
@@ -49,6 +58,7 @@ class Rule(BaseModel):
                 raise ValueError(f"{key}: `in` takes a non-empty list")
             if kind == "equals" and not isinstance(expected, bool | int | float | str):
                 raise ValueError(f"{key}: `equals` takes a number, a boolean or a text")
+            _no_boolean_for_text(key, kind, expected)
         return value
 
     @field_validator("then")
@@ -61,6 +71,7 @@ class Rule(BaseModel):
                 raise ValueError(f"{key}: a `then` value is a number, a boolean or a text")
             if isinstance(item, str):
                 _check_format_specs(key, item)
+                _no_secret_shown(key, item)
         return value
 
 
@@ -82,6 +93,37 @@ class RulesOptions(ConnectorOptions):
                 if isinstance(value, str):
                     for name, _spec in PLACEHOLDER.findall(value):
                         yield ("rules", index, "then", key), name
+
+
+def _no_boolean_for_text(key: str, kind: str, expected: Any) -> None:
+    """A boolean against a parameter the call always binds as text is YAML's doing: refused at load.
+
+    Unquoted, ``NO`` (Norway), ``ON``, ``yes`` and ``off`` are booleans in
+    YAML, so ``region: {in: [NO, SE]}`` never held for a Norwegian caller.
+    An ``attr_`` may be a boolean (SPEC 3), so it is not refused.
+    """
+    if not is_call_parameter(key) or key.startswith("attr_"):
+        return
+    options = expected if kind == "in" and isinstance(expected, list) else [expected]
+    if any(isinstance(option, bool) for option in options):
+        raise ValueError(
+            f"{key}: `{kind}` names a YAML boolean (an unquoted yes, no, on, off, true or false), "
+            f"and {key} is always a text: quote it (e.g. 'NO' for Norway)"
+        )
+
+
+def _no_secret_shown(key: str, template: str) -> None:
+    """A `secret_` attribute (an IVR's PIN) decides in `when`, but a `then` would put it on the card.
+
+    The SPEC keeps secrets off cards, out of the broker, the store and logs;
+    a rule's data goes to every recipient's card, so naming one there is refused.
+    """
+    for name, _spec in PLACEHOLDER.findall(template):
+        if name.startswith(SECRET_PARAMETER):
+            raise ValueError(
+                f"{key}: {{{name}}} would show a secret attribute on the card; "
+                "a secret may decide a rule in `when`, never be shown in `then`"
+            )
 
 
 def _check_format_specs(key: str, template: str) -> None:
@@ -143,9 +185,15 @@ class RulesConnector:
 
 
 def _failed(conditions: tuple[tuple[str, str, Any], ...], params: Mapping[str, Any]) -> list[str]:
-    """For a trace: each condition of a rule that does not hold, with the value it was given."""
+    """For a trace: each condition of a rule that does not hold, with the value it was given.
+
+    A secret attribute's value, and the value it was compared with, are
+    masked as in the bound parameters: the trace showed the caller's PIN.
+    """
+    shown = shown_params(params)
     return [
-        f"{key} {kind} {expected!r}: the call has {params.get(key)!r}"
+        f"{key} {kind} {MASKED if key.startswith(SECRET_PARAMETER) else repr(expected)}: "
+        f"the call has {shown.get(key)!r}"
         for key, kind, expected in conditions
         if not holds(kind, expected, params.get(key))
     ]

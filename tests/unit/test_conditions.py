@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -62,9 +63,28 @@ def test_badges_use_the_same_code() -> None:
         ({"over": 1}, "unknown condition 'over'"),
         ({"above": 1, "below": 5}, "exactly one"),
         ({}, "exactly one"),
+        ({"equals": None}, "`equals` has no value"),  # `equals:` or `equals: ~` in YAML
     ],
 )
 def test_malformed_condition_is_refused(spec: dict[str, Any], message: str) -> None:
     """An unknown, doubled or missing condition is a ValueError naming the problem."""
     with pytest.raises(ValueError, match=message):
         only_condition(spec)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected", "value", "result"),
+    [
+        ("equals", "1000", 1000.0, True),  # a rule written `equals: "1000"`, a REAL column's 1000.0
+        ("equals", "1000", Decimal("1000.00"), True),  # a NUMERIC(10,2) column
+        ("in", ["10", "20"], 20.0, True),
+        ("equals", "1000", 1000.5, False),
+        ("equals", "007", "7", False),  # both texts: a code stays a code
+        ("equals", "1000", True, False),
+    ],
+)
+def test_a_number_written_as_text_in_a_rule_matches_a_number(
+    kind: str, expected: Any, value: Any, result: bool
+) -> None:
+    """A number quoted in the config compares as a number with a number, as a number text already did."""
+    assert holds(kind, expected, value) is result

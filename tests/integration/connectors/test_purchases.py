@@ -458,3 +458,13 @@ async def test_check_reports_the_first_refresh(db_url: str, make: Any) -> None:
     with pytest.raises(ConnectorError, match="history query failed"):
         await bad.check()
     assert bad.model is None
+
+
+async def test_check_names_what_is_wrong_with_the_table(db_url: str, make: Any) -> None:
+    """A missing table is named in the check's failure (as the sql kind names it), not just an error class."""
+    bad = await make(db_url, ready=False, history_query=QUERY.replace("order_lines", "no_such_table"))
+    with pytest.raises(
+        ConnectorError, match=r"history query failed: database error: .*no_such_table"
+    ) as caught:
+        await bad.check()
+    assert len(str(caught.value).splitlines()) == 1, caught.value

@@ -270,3 +270,44 @@ async def test_infinite_times_are_not_orders(pg_url: str, make: Any) -> None:
     item = first(await advice(connector, 1))
     assert (item["times"], item["reason"]) == (2, "bought 2 times, about every 30 days; last 10 days ago")
     assert connector.skipped == {"no readable time": 2}
+
+
+async def test_compact_text_dates_are_read_as_dates_and_words_are_not_times(
+    tmp_path: Path, make: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ERP's ``20260502`` text is 2 May 2026 (not year -219091), and "now" or "12345" is no time at all."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sales.db'}"
+    ddl = "CREATE TABLE lines (c TEXT, p TEXT, n TEXT, at CHAR(10), q REAL)"
+    rows = [("1", "A", "Apple", at, 1) for at in ("20260502", "20260516", "now", "12345")]
+    await table(url, ddl, rows)
+    with caplog.at_level(logging.WARNING):
+        connector = await make(url)
+    item = first(await advice(connector, 1))
+    assert (item["times"], item["reason"]) == (2, "bought 2 times, about every 14 days; last 16 days ago")
+    assert "left out 2 order lines (2 with no readable time)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("separator", "zone"), [(" ", "-05:00"), ("T", "-05:00"), (" ", "-05"), (" ", " -0500")]
+)
+async def test_since_over_text_with_a_zone_west_of_utc_reads_the_next_lines(
+    tmp_path: Path, make: Any, separator: str, zone: str
+) -> None:
+    """Text times with ``-05:00`` (a US shop's app) compare as text: ``:since`` is bound in their style.
+
+    Bound as UTC wall time, "2026-05-02 03:59:59" sorted after the next
+    evening's "2026-05-01 23:30:00-05:00": lines entered in the five hours
+    after the newest one were never read.
+    """
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sales.db'}"
+    ddl = "CREATE TABLE lines (c TEXT, p TEXT, n TEXT, at TEXT, q REAL)"
+    when = [
+        f"2026-{day}{separator}{time}{zone}" for day, time in (("04-01", "22:00:00"), ("05-01", "23:00:00"))
+    ]
+    await table(url, ddl, [("1", "A", "Apple", at, 1) for at in when])
+    connector = await make(url, SINCE_QUERY)
+    await table(url, "", [("1", "A", "Apple", f"2026-05-01{separator}23:30:00{zone}", 1)])
+    await table(url, "", [("1", "A", "Apple", f"2026-05-02{separator}01:00:00{zone}", 1)])
+    for _ in range(2):
+        assert await connector.refresh()
+    assert (first(await advice(connector, 1))["times"], len(connector._history)) == (4, 4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -9,12 +10,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from screenpop.call_context import CallContext
 from screenpop.config import Settings
-from screenpop.connector_api import ConnectorContext
+from screenpop.connector_api import ConnectorContext, ConnectorTrace, tracing
 from screenpop.connectors.rules import RulesConnector
 from screenpop.errors import ConfigError
 from screenpop.lookup import LookupEngine
@@ -356,3 +358,52 @@ async def test_a_number_stored_as_text_takes_the_format_spec_too() -> None:
     rules = [{"then": {"say": "Ref {acct_ref:,.2f}"}}]  # text that is not a number keeps its spec-less text
     for ref in ("A-17", "NaN", "-Infinity"):
         assert await answer(rules, acct_ref=ref) == {"say": f"Ref {ref}", "rule": 1}
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "rules: [{when: {region: {in: [NO, SE, DK]}}, then: {terms: Nordic}}]",
+        "rules: [{when: {direction: {equals: on}}, then: {terms: Nordic}}]",
+    ],
+)
+def test_a_yaml_boolean_against_a_text_call_parameter_is_a_config_error(snippet: str) -> None:
+    """Unquoted ``NO`` (Norway) is YAML's false, which a region (a text) never equals: refused at load."""
+    message = config_error(yaml.safe_load(snippet))  # the config loader is a SafeLoader too
+    assert "rules[0].when" in message and "a YAML boolean" in message and "quote it" in message, message
+
+
+async def test_a_quoted_region_and_an_attribute_boolean_still_hold() -> None:
+    """Quoted, ``'NO'`` is Norway's region; an ``attr_`` may be a boolean, so ``equals: true`` stays valid."""
+    rules = yaml.safe_load(
+        "[{when: {region: {in: ['NO', SE]}}, then: {terms: Nordic}},"
+        " {when: {attr_vip: {equals: yes}}, then: {t: 1}}]"
+    )
+    assert await answer(rules, region="NO") == {"terms": "Nordic", "rule": 1}
+    assert await answer(rules, region="US", attr_vip=True) == {"t": 1, "rule": 2}
+
+
+def test_a_secret_attribute_in_a_then_template_is_a_config_error() -> None:
+    """``{attr_secret_pin}`` in `then` would put the IVR's PIN on every recipient's card: refused at load."""
+    message = config_error({"rules": [{"then": {"say": "PIN {attr_secret_pin} checked"}}]})
+    assert "rules[0].then" in message and "secret" in message and "`when`" in message, message
+    settings = make_settings(  # in `when` a secret decides without being shown: allowed
+        [
+            {
+                "name": "offer",
+                "kind": "rules",
+                "rules": [{"when": {"attr_secret_pin": {"equals": "4321"}}, "then": {"ok": True}}],
+            }
+        ]
+    )
+    assert settings.connector("offer").options.rules
+
+
+async def test_a_trace_of_a_rule_over_a_secret_never_shows_its_value() -> None:
+    """`lookup --trace` says a secret condition failed, with the value masked as in the bound parameters."""
+    rules = [{"when": {"attr_secret_pin": {"equals": "4321"}}, "then": {"ok": True}}]
+    connector = RulesConnector("offer", {"rules": rules}, context())
+    with tracing(ConnectorTrace()) as trace:
+        assert (await connector.lookup({"attr_secret_pin": "9876"})).data is None
+    shown = json.dumps([step.to_json() for step in trace.steps]) + json.dumps(trace.notes)
+    assert "9876" not in shown and "***" in shown, shown
