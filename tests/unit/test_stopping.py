@@ -15,29 +15,35 @@ import contextlib
 from screenpop.stopping import cancel_and_wait
 
 
-async def _swallows_the_first_cancel() -> None:
+async def _swallows_the_first_cancel(started: asyncio.Event, rounds: asyncio.Queue[int]) -> None:
     """A loop whose first cancel is lost inside a library call, as 3.11's wait_for loses it."""
+    started.set()
     with contextlib.suppress(asyncio.CancelledError):  # wait_for returning its work's result instead
-        await asyncio.sleep(10)
-    rounds = 0
-    while rounds < 1000:  # the next rounds, as the admin board's or the broker supervisor's loop
-        await asyncio.sleep(0.01)
-        rounds += 1
+        await asyncio.Event().wait()
+    for n in range(1000):  # the next rounds, as the admin board's or the broker supervisor's loop
+        await rounds.put(n)
+        await rounds.join()  # a round's work, which the next cancel interrupts
+
+
+async def _started() -> tuple[asyncio.Task[None], asyncio.Queue[int]]:
+    started, rounds = asyncio.Event(), asyncio.Queue[int]()
+    task = asyncio.create_task(_swallows_the_first_cancel(started, rounds))
+    await started.wait()
+    return task, rounds
 
 
 async def test_a_plain_cancel_leaves_such_a_loop_running() -> None:
-    """What the closers did: the task is still running long after its cancel."""
-    task = asyncio.create_task(_swallows_the_first_cancel())
-    await asyncio.sleep(0)
+    """What the closers did: after its cancel the task goes on to its next round."""
+    task, rounds = await _started()
     task.cancel()
-    done, _ = await asyncio.wait({task}, timeout=0.3)
-    assert not done
+    async with asyncio.timeout(5):
+        assert await rounds.get() == 0  # a round after the cancel: the task runs on
+    assert not task.done()
     await cancel_and_wait(task)
 
 
 async def test_cancel_and_wait_ends_it() -> None:
-    task = asyncio.create_task(_swallows_the_first_cancel())
-    await asyncio.sleep(0)
+    task, _ = await _started()
     async with asyncio.timeout(5):
         await cancel_and_wait(task)
     assert task.cancelled()
@@ -48,23 +54,22 @@ async def test_cancel_and_wait_takes_what_an_ended_task_raised() -> None:
         raise RuntimeError("already broken")
 
     task = asyncio.create_task(fails())
-    await asyncio.sleep(0)
+    await asyncio.wait({task})
     await cancel_and_wait(task)  # nothing raised, and no "exception was never retrieved" left behind
     await cancel_and_wait(None)
 
 
 async def test_a_task_that_never_stops_is_left_with_a_warning_after_the_limit() -> None:
-    released = asyncio.Event()
+    began, released = asyncio.Event(), asyncio.Event()
 
     async def stubborn() -> None:
+        began.set()
         while not released.is_set():
-            try:
-                await asyncio.sleep(0.01)
-            except asyncio.CancelledError:
-                continue
+            with contextlib.suppress(asyncio.CancelledError):
+                await released.wait()
 
     task = asyncio.create_task(stubborn())
-    await asyncio.sleep(0)
+    await began.wait()
     async with asyncio.timeout(5):
         await cancel_and_wait(task, give_up_s=0.2)
     assert not task.done()
