@@ -9,13 +9,13 @@ so such a filter is not refused, only named.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.support.cli import screenpop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,14 +36,7 @@ def config(tmp_path: Path) -> Path:
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "screenpop", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=dict(os.environ),
-        timeout=60,
-    )
+    return screenpop(*args, timeout_s=60)
 
 
 def test_an_unknown_section_is_named(config: Path) -> None:

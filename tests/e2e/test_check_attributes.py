@@ -9,15 +9,13 @@ value, so the statement and its tables are still tested.
 
 from __future__ import annotations
 
-import os
-import re
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.support.cli import check_rows, screenpop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,20 +29,9 @@ def check(tmp_path: Path, connectors: list[dict[str, Any]]) -> tuple[int, dict[s
     }
     path = tmp_path / "screenpop.yaml"
     path.write_text(yaml.safe_dump(config))
-    run = subprocess.run(
-        [sys.executable, "-m", "screenpop", "check", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "250"},
-        timeout=90,
-    )
+    run = screenpop("check", "--config", str(path))
     assert "Traceback" not in run.stderr
-    rows = {}
-    for line in run.stdout.splitlines():
-        found = re.match(r"^(lookup \S+)\s+(ok|FAIL|skip)\s+\d+\s*(.*)$", line)
-        if found:
-            rows[found.group(1)] = (found.group(2), found.group(3))
+    rows = {part: row for part, row in check_rows(run.stdout).items() if part.startswith("lookup ")}
     return run.returncode, rows, run.stdout
 
 

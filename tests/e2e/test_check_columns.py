@@ -8,10 +8,6 @@ nothing (every card "unknown caller", every display field blank) while
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +15,8 @@ import pytest
 import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.support.cli import check_rows, screenpop
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
@@ -43,20 +41,9 @@ def check(tmp_path: Path, connector: dict[str, Any]) -> tuple[int, dict[str, tup
     }
     path = tmp_path / "screenpop.yaml"
     path.write_text(yaml.safe_dump(config))
-    run = subprocess.run(
-        [sys.executable, "-m", "screenpop", "check", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "250"},
-        timeout=90,
-    )
+    run = screenpop("check", "--config", str(path))
     assert "Traceback" not in run.stderr
-    rows = {}
-    for line in run.stdout.splitlines():
-        found = re.match(r"^(connector \S+|lookup \S+)\s+(ok|FAIL|skip)\s+\d+\s*(.*)$", line)
-        if found:
-            rows[found.group(1)] = (found.group(2), found.group(3))
+    rows = check_rows(run.stdout)
     return run.returncode, rows
 
 

@@ -8,13 +8,13 @@ every log line.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.support.cli import screenpop
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOSED_PORT = 1  # nothing listens on 127.0.0.1:1
@@ -37,14 +37,7 @@ def config(tmp_path: Path) -> Path:
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "screenpop", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=dict(os.environ),
-        timeout=60,
-    )
+    return screenpop(*args, timeout_s=60)
 
 
 @pytest.mark.parametrize("command", [["check"], ["lookup", "+14155550132"]])
