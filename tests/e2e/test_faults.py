@@ -29,7 +29,7 @@ from tests.support.processes import (
     services,
 )
 from tests.support.servers import RedisServer
-from tests.support.service import ADA, SCRIPTED, Agent
+from tests.support.service import ADA, Agent, big_card_connectors
 from tests.support.waiting import wait_for
 
 OUTAGE_CALLS = 3
@@ -133,19 +133,6 @@ async def _complete_cards(agent: Agent, call_ids: set[str], within: float) -> se
 # a frozen browser ------------------------------------------------------------------
 
 
-def _card_connectors(count: int, kilobytes: int) -> list[dict[str, Any]]:
-    """``count`` fast scripted connectors answering ``kilobytes`` each: cards of several big versions."""
-    return [
-        {
-            "name": f"system{n}",
-            "kind": SCRIPTED,
-            "delay_ms": 2 * n,
-            "rows": {ADA: {"id": f"S-{n}", "notes": "x" * (kilobytes * 1024)}},
-        }
-        for n in range(count)
-    ]
-
-
 async def test_frozen_agent_does_not_hold_back_other_agents(tmp_path: Path) -> None:
     """Beside a queue member whose socket stopped reading, the other member still gets every card.
 
@@ -155,7 +142,7 @@ async def test_frozen_agent_does_not_hold_back_other_agents(tmp_path: Path) -> N
     nothing waits for the frozen socket.  How much it costs agent-1, as a p50
     ratio, is measured by ``bench/components.py`` (``frozen-agent``).
     """
-    config = service_config(f"sqlite+aiosqlite:///{tmp_path}/store.db", connectors=_card_connectors(4, 32))
+    config = service_config(f"sqlite+aiosqlite:///{tmp_path}/store.db", connectors=big_card_connectors(4, 32))
     config["agents"]["directory"] = [
         {"id": "agent-1", "role": "tier1", "queues": ["shared"]},
         {"id": "agent-2", "role": "tier1", "queues": ["shared"]},
@@ -178,7 +165,7 @@ async def test_frozen_agent_does_not_hold_back_other_agents(tmp_path: Path) -> N
 
 async def test_frozen_agent_is_cut_off_when_its_queue_fills(tmp_path: Path) -> None:
     """The server cuts a socket that stopped reading once 256 frames wait for it, and others go on."""
-    config = service_config(f"sqlite+aiosqlite:///{tmp_path}/store.db", connectors=_card_connectors(4, 32))
+    config = service_config(f"sqlite+aiosqlite:///{tmp_path}/store.db", connectors=big_card_connectors(4, 32))
     config["card"] = {"deadline_ms": 1000, "history": 0}
     async with services(tmp_path, a=config) as started:
         a = started["a"]

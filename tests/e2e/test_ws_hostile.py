@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from tests.support.processes import (
     RawAgentSocket,
@@ -20,25 +19,12 @@ from tests.support.processes import (
     service_config,
     services,
 )
-from tests.support.service import ADA, SCRIPTED
+from tests.support.service import big_card_connectors
 from tests.support.waiting import wait_for
 
 PING = _client_frame(0x1, b'{"type": "ping"}')
 FILL_CALLS = 20
 """Calls of ~330 KB each to a tab that does not read: past any loopback buffer, not 256 frames."""
-
-
-def _big_connectors(count: int, kilobytes: int) -> list[dict[str, Any]]:
-    """``count`` scripted connectors answering ``kilobytes`` each: every call is several big frames."""
-    return [
-        {
-            "name": f"system{n}",
-            "kind": SCRIPTED,
-            "delay_ms": 2 * n,
-            "rows": {ADA: {"id": f"S-{n}", "notes": "x" * (kilobytes * 1024)}},
-        }
-        for n in range(count)
-    ]
 
 
 class Pinger:
@@ -82,7 +68,7 @@ async def _connected(service: Service) -> float | None:
 
 async def test_a_slow_tab_that_pings_gets_every_pong_once_it_reads(tmp_path: Path) -> None:
     """Pings answered while the socket's cards wait to drain all get their pong: the tab is not closed."""
-    config = service_config(f"sqlite+aiosqlite:///{tmp_path}/store.db", connectors=_big_connectors(4, 32))
+    config = service_config(f"sqlite+aiosqlite:///{tmp_path}/store.db", connectors=big_card_connectors(4, 32))
     config["card"] = {"deadline_ms": 1000, "history": 0}
     async with services(tmp_path, a=config) as started:
         a = started["a"]
@@ -120,7 +106,7 @@ async def _pongs_read(agent: RawAgentSocket, wanted: int, within: float) -> int:
 
 async def test_a_tab_that_pings_but_never_reads_is_cut_off_without_an_error_logged(tmp_path: Path) -> None:
     """A socket cut off while its pong waits for a full buffer ends with the warning, not a 1011 traceback."""
-    config = service_config(f"sqlite+aiosqlite:///{tmp_path}/store.db", connectors=_big_connectors(4, 32))
+    config = service_config(f"sqlite+aiosqlite:///{tmp_path}/store.db", connectors=big_card_connectors(4, 32))
     config["card"] = {"deadline_ms": 1000, "history": 0}
     async with services(tmp_path, a=config) as started:
         a = started["a"]

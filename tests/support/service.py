@@ -24,6 +24,19 @@ SCRIPTED = "screenpop.testing:ScriptedConnector"
 ADA = "+14155550132"
 
 
+def big_card_connectors(count: int, kilobytes: int) -> list[dict[str, Any]]:
+    """``count`` fast scripted connectors answering ``kilobytes`` each for Ada: several big card versions."""
+    return [
+        {
+            "name": f"system{n}",
+            "kind": SCRIPTED,
+            "delay_ms": 2 * n,
+            "rows": {ADA: {"id": f"S-{n}", "notes": "x" * (kilobytes * 1024)}},
+        }
+        for n in range(count)
+    ]
+
+
 def base_config(store_url: str, **overrides: Any) -> dict[str, Any]:
     """A service config with three agents, a tier1 role that hides `credit`, and a generic provider."""
     config: dict[str, Any] = {
