@@ -274,4 +274,11 @@ export class CallStore {
   clearAway() {
     this.#away.clear();
   }
+
+  /** Forget every call: another agent signed in on this widget, and none of these are theirs. */
+  clear() {
+    this.#records.clear();
+    this.#away.clear();
+    this.agent = null;
+  }
 }

@@ -117,6 +117,7 @@ export class ScreenpopCard extends HTMLElement {
       getToken: () => this.#currentToken(),
       canRefreshToken: () => Boolean(this.#tokenProvider),
       onExpiring: (expMs) => this.#onExpiring(expMs),
+      onAgentChange: () => this.#forgetAgent(),
       onMessage: (msg) => this.#onMessage(msg),
       onState: (state, info) => this.#onState(state, info),
     });
@@ -327,6 +328,20 @@ export class ScreenpopCard extends HTMLElement {
         d.bannerText.textContent = this.#bannerMessage();
       }, 1000);
     }
+  }
+
+  /** Another agent signs in on this widget: the last one's cards, notes and missed calls leave the screen. */
+  #forgetAgent() {
+    for (const rec of this.#store.records()) {
+      window.clearTimeout(rec.notifyTimer);
+      if (this.#attention) this.#attention.stop(rec.callId);
+      this.#views.remove(rec);
+    }
+    this.#store.clear();
+    this.#missed.reset();
+    this.#lostAt = null;
+    this.#welcome = null;
+    this.#updateToolbar();
   }
 
   /** No token provider and the token runs out soon: ask the agent (and the host page) for a new one. @param {number} expMs */
