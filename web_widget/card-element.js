@@ -288,8 +288,10 @@ export class ScreenpopCard extends HTMLElement {
     this.#stateInfo = { state, ...info };
     this.setAttribute("state", state);
     if (state === "connected") {
+      const before = this.#welcome;
       this.#welcome = info.welcome;
       this.#store.agent = (info.welcome && info.welcome.agent) || null;
+      if (before && info.welcome && before.agent === info.welcome.agent && before.role !== info.welcome.role) this.#roleChanged(info.welcome);
       this.#onWelcome(info.welcome, previous);
     } else if (previous === "connected") {
       this.#showExpiring(null); // the banner now says what is wrong
@@ -328,6 +330,12 @@ export class ScreenpopCard extends HTMLElement {
         d.bannerText.textContent = this.#bannerMessage();
       }, 1000);
     }
+  }
+
+  /** The same agent under another role: held cards keep only the sections this role sees (re-drawn on welcome). @param {Welcome} welcome */
+  #roleChanged(welcome) {
+    if (!Array.isArray(welcome.sections)) return;
+    this.#store.narrowTo(new Set(welcome.sections.map((/** @type {any} */ s) => s && s.name)));
   }
 
   /** Another agent signs in on this widget: the last one's cards, notes and missed calls leave the screen. */

@@ -98,6 +98,17 @@ export function anotherAgent(token, current) {
   return typeof next === "string" && typeof now === "string" && next !== now;
 }
 
+/**
+ * Whether `token` names another role than `current` does (a `role` claim added, dropped or changed).
+ * A refresh may change the role, but `refreshed` says only `exp`: a new hello's welcome says the
+ * role and the sections it sees, so the widget never shows one role's name or hints for another.
+ * @param {unknown} token @param {unknown} current
+ */
+export function anotherRole(token, current) {
+  const [next, now] = [tokenClaims(token), tokenClaims(current)];
+  return Object.keys(now).length > 0 && Object.keys(next).length > 0 && next.role !== now.role;
+}
+
 /** How long to wait before refreshing a token that expires at `expMs`: 60 s ahead, or at 80% of a short rest. */
 /** @param {number} expMs @param {number} nowMs @param {number} [leadMs] */
 export function refreshDelay(expMs, nowMs, leadMs = 60000) {
@@ -204,8 +215,9 @@ export class Connection {
     }
     if (socket !== this.socket || this.state !== "connected") return false;
     const exp = tokenExpiry(fresh);
-    if (fresh && anotherAgent(fresh, this.token)) {
-      this.connectNow(); // the host signed in someone else: a refresh for them would be a 4401
+    if (fresh && (anotherAgent(fresh, this.token) || anotherRole(fresh, this.token))) {
+      // another agent (a refresh would be a 4401) or role (its welcome says what it sees): a new hello
+      this.connectNow();
       return false;
     }
     if (!fresh || (!token && exp !== null && this.expMs !== null && exp <= this.expMs)) {

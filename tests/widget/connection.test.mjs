@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { anotherAgent, backoffDelay, CLOSE, refreshDelay, tokenExpiry, wsUrl } from "../../web_widget/connection.js";
+import { anotherAgent, anotherRole, backoffDelay, CLOSE, refreshDelay, tokenExpiry, wsUrl } from "../../web_widget/connection.js";
 
 const jwt = (payload) => ["e30", Buffer.from(JSON.stringify(payload)).toString("base64url"), "sig"].join(".");
 
@@ -59,6 +59,20 @@ describe("a token for another agent", () => {
     for (const [token, current] of [[jwt({ sub: "agent-1", exp: 2 }), one], [one, null], [null, one], ["opaque", one], [jwt({ sub: 7 }), one]]) {
       assert.equal(anotherAgent(token, current), false, `${token} after ${current}`);
     }
+  });
+});
+
+describe("a token for another role", () => {
+  test("a role claim added, dropped or changed is another role (a new hello says what it sees)", () => {
+    const plain = jwt({ sub: "agent-1", exp: 1 });
+    const tier1 = jwt({ sub: "agent-1", exp: 1, role: "tier1" });
+    const boss = jwt({ sub: "agent-1", exp: 2, role: "supervisor" });
+    assert.deepEqual([anotherRole(boss, tier1), anotherRole(tier1, plain), anotherRole(plain, boss)], [true, true, true]);
+  });
+
+  test("the same role claim, or a token that cannot be read, is not", () => {
+    const tier1 = jwt({ sub: "agent-1", exp: 1, role: "tier1" });
+    assert.deepEqual([anotherRole(jwt({ sub: "agent-1", exp: 9, role: "tier1" }), tier1), anotherRole("opaque", tier1), anotherRole(tier1, null)], [false, false, false]);
   });
 });
 
