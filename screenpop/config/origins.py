@@ -17,7 +17,13 @@ FORM = "an origin is scheme://host[:port], as the browser sends it (https://crm.
 
 
 def browser_origin(entry: str) -> str:
-    """``entry`` as a browser serialises that origin; ValueError when it is not one."""
+    """``entry`` as a browser serialises that origin; ValueError when it is not one.
+
+    ``null`` is what a browser sends from a ``file://`` page or a sandboxed
+    frame; it matched before and still does, as written.
+    """
+    if entry == "null":
+        return entry
     try:
         parts = urlsplit(entry.strip())
         port = parts.port

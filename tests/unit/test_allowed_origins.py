@@ -25,11 +25,14 @@ def origins(*entries: str) -> tuple[str, ...]:
 
 
 def test_entries_are_kept_in_the_form_browsers_send() -> None:
-    """Case, a trailing slash and the scheme's default port are taken as the browser writes the origin."""
-    assert origins("HTTPS://CRM.Example.com/", "http://agents.example:80", "http://127.0.0.1:8080") == (
+    """Case, a trailing slash and a default port are taken as a browser writes the origin; ``null`` stays."""
+    assert origins(
+        "HTTPS://CRM.Example.com/", "http://agents.example:80", "http://127.0.0.1:8080", "null"
+    ) == (
         "https://crm.example.com",
         "http://agents.example",
         "http://127.0.0.1:8080",
+        "null",
     )
 
 
