@@ -114,6 +114,10 @@ def _claims(settings: Settings, token: object) -> dict[str, Any]:
         raise Unauthorized("the token has expired") from exc
     except jwt.ImmatureSignatureError as exc:
         raise Unauthorized("the token is not valid yet") from exc
+    except jwt.InvalidAudienceError as exc:
+        # screenpop has no audience of its own, so one named must be refused (RFC 7519, 4.1.3);
+        # "not valid" alone sent host developers looking for a wrong secret
+        raise Unauthorized("the token names an audience (`aud`); mint it without one") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("the token is not valid") from exc
     return claims

@@ -98,9 +98,14 @@ def section_meta(settings: Settings, hidden: frozenset[str]) -> list[JSON]:
         if c.name in hidden:
             continue
         fields = c.display.model_dump(exclude_none=True)["fields"] if c.display else {}
-        rows = getattr(c.options, "rows", "one")
-        out.append({"name": c.name, "title": c.title, "rows": rows, "fields": fields})
+        out.append({"name": c.name, "title": c.title, "rows": _rows_hint(c.options), "fields": fields})
     return out
+
+
+def _rows_hint(options: object) -> str:
+    """``one`` or ``many``: a connector's option named ``rows`` may be its data, sent to no browser."""
+    rows = getattr(options, "rows", "one")
+    return rows if rows in ("one", "many") else "one"
 
 
 def caller_json(caller: CallerNumber, name: str | None) -> JSON:

@@ -65,6 +65,22 @@ export function emptyNotes() {
   return { disposition: "", text: "", state: "idle", message: "", savedAt: null, masked: 0 };
 }
 
+/**
+ * `card` without what it says of sections outside `visible`.
+ * @param {Card} card @param {Set<string>} visible @returns {Card}
+ */
+export function narrowCard(card, visible) {
+  const seen = (/** @type {unknown} */ name) => typeof name !== "string" || visible.has(name);
+  const sections = Object.fromEntries(Object.entries(card.sections || {}).filter(([name]) => seen(name)));
+  const badges = (Array.isArray(card.badges) ? card.badges : []).filter((b) => !b || seen(b.section));
+  const customer = card.customer && typeof card.customer === "object" ? { ...card.customer } : card.customer;
+  if (customer && typeof customer === "object") {
+    if (customer.ids && typeof customer.ids === "object") customer.ids = Object.fromEntries(Object.entries(customer.ids).filter(([name]) => seen(name)));
+    if (Array.isArray(customer.conflicts)) customer.conflicts = customer.conflicts.filter((c) => !(c && Array.isArray(c.sections) && !c.sections.every(seen)));
+  }
+  return { ...card, sections, badges, customer };
+}
+
 export class CallStore {
   /** @type {Map<string, CallRecord>} call_id -> record, insertion order = arrival order */
   #records = new Map();
@@ -273,5 +289,22 @@ export class CallStore {
 
   clearAway() {
     this.#away.clear();
+  }
+
+  /**
+   * The agent's role changed to one that sees only the `visible` sections: the cards held drop what
+   * they show of the others (sections, their badges, conflicts and ids), as the server's render for
+   * that role leaves them out of every card it sends from now on.
+   * @param {Set<string>} visible
+   */
+  narrowTo(visible) {
+    for (const rec of this.#records.values()) if (rec.card) rec.card = narrowCard(rec.card, visible);
+  }
+
+  /** Forget every call: another agent signed in on this widget, and none of these are theirs. */
+  clear() {
+    this.#records.clear();
+    this.#away.clear();
+    this.agent = null;
   }
 }

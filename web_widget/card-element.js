@@ -117,6 +117,7 @@ export class ScreenpopCard extends HTMLElement {
       getToken: () => this.#currentToken(),
       canRefreshToken: () => Boolean(this.#tokenProvider),
       onExpiring: (expMs) => this.#onExpiring(expMs),
+      onAgentChange: () => this.#forgetAgent(),
       onMessage: (msg) => this.#onMessage(msg),
       onState: (state, info) => this.#onState(state, info),
     });
@@ -287,8 +288,10 @@ export class ScreenpopCard extends HTMLElement {
     this.#stateInfo = { state, ...info };
     this.setAttribute("state", state);
     if (state === "connected") {
+      const before = this.#welcome;
       this.#welcome = info.welcome;
       this.#store.agent = (info.welcome && info.welcome.agent) || null;
+      if (before && info.welcome && before.agent === info.welcome.agent && before.role !== info.welcome.role) this.#roleChanged(info.welcome);
       this.#onWelcome(info.welcome, previous);
     } else if (previous === "connected") {
       this.#showExpiring(null); // the banner now says what is wrong
@@ -327,6 +330,26 @@ export class ScreenpopCard extends HTMLElement {
         d.bannerText.textContent = this.#bannerMessage();
       }, 1000);
     }
+  }
+
+  /** The same agent under another role: held cards keep only the sections this role sees (re-drawn on welcome). @param {Welcome} welcome */
+  #roleChanged(welcome) {
+    if (!Array.isArray(welcome.sections)) return;
+    this.#store.narrowTo(new Set(welcome.sections.map((/** @type {any} */ s) => s && s.name)));
+  }
+
+  /** Another agent signs in on this widget: the last one's cards, notes and missed calls leave the screen. */
+  #forgetAgent() {
+    for (const rec of this.#store.records()) {
+      window.clearTimeout(rec.notifyTimer);
+      if (this.#attention) this.#attention.stop(rec.callId);
+      this.#views.remove(rec);
+    }
+    this.#store.clear();
+    this.#missed.reset();
+    this.#lostAt = null;
+    this.#welcome = null;
+    this.#updateToolbar();
   }
 
   /** No token provider and the token runs out soon: ask the agent (and the host page) for a new one. @param {number} expMs */

@@ -29,6 +29,7 @@ const DEFAULTS = Object.freeze({
   refreshRetryMs: 5000, // the provider failed or gave no newer token: ask again this much later
   canRefreshToken: () => false,
   onExpiring: () => {}, // no provider: the agent must sign in again before this exp (ms)
+  onAgentChange: () => {}, // the next hello signs in another agent: the last one's calls are not theirs
 });
 
 const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once for longer delays
@@ -41,6 +42,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once for longer delays
  * @property {(state: string, info: Record<string, any>) => void} onState
  * @property {() => boolean} [canRefreshToken]
  * @property {(expMs: number) => void} [onExpiring]
+ * @property {() => void} [onAgentChange]
  * @property {number} [heartbeatMs]
  * @property {number} [pongTimeoutMs]
  * @property {number} [backoffBaseMs]
@@ -66,16 +68,45 @@ export function wsUrl(server, page = globalThis.location) {
   return url.toString();
 }
 
+/** A JWT's claims, read without verifying (the server verifies); an empty object if unreadable. */
+/** @param {unknown} token @returns {Record<string, unknown>} */
+function tokenClaims(token) {
+  try {
+    const part = String(token).split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "=")));
+    return claims && typeof claims === "object" ? claims : {};
+  } catch (err) {
+    return {};
+  }
+}
+
 /** A JWT's `exp` in milliseconds, read without verifying (the server verifies); null if unreadable. */
 /** @param {unknown} token @returns {number|null} */
 export function tokenExpiry(token) {
-  try {
-    const part = String(token).split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    const exp = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "="))).exp;
-    return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : null;
-  } catch (err) {
-    return null;
-  }
+  const exp = tokenClaims(token).exp;
+  return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : null;
+}
+
+/**
+ * Whether `token` signs in another agent than `current` does (their `sub` claims differ).
+ * The server refreshes a socket only with a token of its own agent (SPEC 5), so another
+ * agent's token is a new session; tokens whose `sub` cannot be read are left to the server.
+ * @param {unknown} token @param {unknown} current
+ */
+export function anotherAgent(token, current) {
+  const [next, now] = [tokenClaims(token).sub, tokenClaims(current).sub];
+  return typeof next === "string" && typeof now === "string" && next !== now;
+}
+
+/**
+ * Whether `token` names another role than `current` does (a `role` claim added, dropped or changed).
+ * A refresh may change the role, but `refreshed` says only `exp`: a new hello's welcome says the
+ * role and the sections it sees, so the widget never shows one role's name or hints for another.
+ * @param {unknown} token @param {unknown} current
+ */
+export function anotherRole(token, current) {
+  const [next, now] = [tokenClaims(token), tokenClaims(current)];
+  return Object.keys(now).length > 0 && Object.keys(next).length > 0 && next.role !== now.role;
 }
 
 /** How long to wait before refreshing a token that expires at `expMs`: 60 s ahead, or at 80% of a short rest. */
@@ -184,6 +215,11 @@ export class Connection {
     }
     if (socket !== this.socket || this.state !== "connected") return false;
     const exp = tokenExpiry(fresh);
+    if (fresh && (anotherAgent(fresh, this.token) || anotherRole(fresh, this.token))) {
+      // another agent (a refresh would be a 4401) or role (its welcome says what it sees): a new hello
+      this.connectNow();
+      return false;
+    }
     if (!fresh || (!token && exp !== null && this.expMs !== null && exp <= this.expMs)) {
       this.retryRefresh();
       return false;
@@ -233,6 +269,11 @@ export class Connection {
     if (!token) {
       this.setState("unauthorized", { reason: "no-token" });
       return;
+    }
+    if (anotherAgent(token, this.token)) {
+      // the last agent's event ids are positions in their stream, not in this agent's
+      this.lastEventId = null;
+      this.opts.onAgentChange();
     }
     let socket;
     try {

@@ -53,6 +53,14 @@ export class MissedWhileAway {
     this.#render();
   }
 
+  /** Forget the gap and its list: they were another agent's. */
+  reset() {
+    this.#lostAt = null;
+    this.#error = null;
+    this.#ctx.store.clearAway();
+    this.#render();
+  }
+
   #render() {
     const { box, store } = this.#ctx;
     const items = store.away();

@@ -164,8 +164,15 @@ class Hub:
             await closing  # let the 4401 close finish its handshake
 
     async def _read_hello(self, ws: web.WebSocketResponse) -> tuple[AgentIdentity, object] | None:
+        """The hello, within one window from the upgrade.
+
+        ``receive(timeout=...)`` starts its timeout again after each ping or
+        pong frame it answers inside, so a client pinging faster than the
+        window held an unauthenticated socket for ever: the deadline is ours.
+        """
         try:
-            msg = await ws.receive(timeout=HELLO_TIMEOUT_S)
+            async with asyncio.timeout(HELLO_TIMEOUT_S):
+                msg = await ws.receive()
         except TimeoutError:
             await ws.close(code=CLOSE_TOO_SLOW, message=b"say hello within 5 s")
             return None

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { AWAY_SLACK_MS, CallStore } from "../../web_widget/call-store.js";
+import { AWAY_SLACK_MS, CallStore, narrowCard } from "../../web_widget/call-store.js";
 
 const card = (status, extra = {}) => ({ call_id: "c1", status, caller: { e164: "+12125550147" }, ...extra });
 
@@ -373,5 +373,29 @@ describe("missed while away", () => {
     const store = new CallStore();
     store.mergeAway([{ call_id: "ancient", received_at: "2001-01-01T00:00:00Z" }], null);
     assert.deepEqual(store.away().map((c) => c.call_id), ["ancient"]);
+  });
+});
+
+describe("a role that sees fewer sections", () => {
+  const full = card("ringing", {
+    sections: { accounting: { status: "ok" }, credit: { status: "ok", data: { rating: "D" } } },
+    badges: [{ section: "accounting", text: "Owes" }, { section: "credit", text: "Credit hold" }],
+    customer: { name: "Ada", ids: { accounting: "A-1", credit: "C-9" }, matches: 1, conflicts: [{ field: "name", sections: ["accounting", "credit"] }] },
+  });
+
+  test("a narrowed card keeps nothing of a section outside the visible ones", () => {
+    const narrowed = narrowCard(full, new Set(["accounting"]));
+    assert.deepEqual(Object.keys(narrowed.sections), ["accounting"]);
+    assert.deepEqual(narrowed.badges, [{ section: "accounting", text: "Owes" }]);
+    assert.deepEqual([narrowed.customer.ids, narrowed.customer.conflicts], [{ accounting: "A-1" }, []]);
+    assert.doesNotMatch(JSON.stringify(narrowed), /credit|Credit|C-9/);
+  });
+
+  test("narrowing to every section a card has changes nothing, and the store narrows what it holds", () => {
+    assert.deepEqual(narrowCard(full, new Set(["accounting", "credit"])), full);
+    const store = new CallStore();
+    store.applyCard({ call_id: "c1", version: 1, card: full });
+    store.narrowTo(new Set(["accounting"]));
+    assert.deepEqual(Object.keys(store.get("c1").card.sections), ["accounting"]);
   });
 });

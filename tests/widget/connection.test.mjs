@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { backoffDelay, CLOSE, refreshDelay, tokenExpiry, wsUrl } from "../../web_widget/connection.js";
+import { anotherAgent, anotherRole, backoffDelay, CLOSE, refreshDelay, tokenExpiry, wsUrl } from "../../web_widget/connection.js";
 
 const jwt = (payload) => ["e30", Buffer.from(JSON.stringify(payload)).toString("base64url"), "sig"].join(".");
 
@@ -46,6 +46,33 @@ describe("token refresh timing", () => {
     for (const token of [null, "", "not-a-jwt", jwt({ sub: "a" }), jwt({ exp: "soon" }), "a.%%%.b"]) {
       assert.equal(tokenExpiry(token), null, String(token));
     }
+  });
+});
+
+describe("a token for another agent", () => {
+  test("a token whose sub differs from the current one's is another agent's (a new session)", () => {
+    assert.equal(anotherAgent(jwt({ sub: "agent-2", exp: 2 }), jwt({ sub: "agent-1", exp: 1 })), true);
+  });
+
+  test("the same sub, or a sub that cannot be read on either side, is not (a refresh)", () => {
+    const one = jwt({ sub: "agent-1", exp: 1 });
+    for (const [token, current] of [[jwt({ sub: "agent-1", exp: 2 }), one], [one, null], [null, one], ["opaque", one], [jwt({ sub: 7 }), one]]) {
+      assert.equal(anotherAgent(token, current), false, `${token} after ${current}`);
+    }
+  });
+});
+
+describe("a token for another role", () => {
+  test("a role claim added, dropped or changed is another role (a new hello says what it sees)", () => {
+    const plain = jwt({ sub: "agent-1", exp: 1 });
+    const tier1 = jwt({ sub: "agent-1", exp: 1, role: "tier1" });
+    const boss = jwt({ sub: "agent-1", exp: 2, role: "supervisor" });
+    assert.deepEqual([anotherRole(boss, tier1), anotherRole(tier1, plain), anotherRole(plain, boss)], [true, true, true]);
+  });
+
+  test("the same role claim, or a token that cannot be read, is not", () => {
+    const tier1 = jwt({ sub: "agent-1", exp: 1, role: "tier1" });
+    assert.deepEqual([anotherRole(jwt({ sub: "agent-1", exp: 9, role: "tier1" }), tier1), anotherRole("opaque", tier1), anotherRole(tier1, null)], [false, false, false]);
   });
 });
 
