@@ -75,9 +75,9 @@ async def test_not_found_answers_are_shared_too(caches: tuple[RedisCache, RedisC
 async def test_entries_expire_after_keep_s(caches: tuple[RedisCache, RedisCache], redis_url: str) -> None:
     """An entry is handed to Redis with keep_s as its time to live, and is gone once that has passed."""
     a, b = caches
-    await a.put("accounting:k2", ADA, keep_s=0.2)
+    await a.put("accounting:k2", ADA, keep_s=1.0)  # long enough to be read back on a loaded machine
     assert await b.get("accounting:k2") is not None
-    assert 0 < await pttl_ms(redis_url, entry_key("accounting:k2")) <= 200
+    assert 0 < await pttl_ms(redis_url, entry_key("accounting:k2")) <= 1000
     await wait_for(lambda: _gone(b, "accounting:k2"), WITHIN_S, "the entry expiring")
 
 
