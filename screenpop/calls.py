@@ -320,7 +320,8 @@ class CallService(TransferSteps, StatusSteps):
             history = asyncio.create_task(self._history(number.e164, event))
             await self._grow(live, history)
             self._metrics.complete.observe(time.perf_counter() - started)
-            summary = card_summaries(live.card, self._specs, role_views(self._settings))
+            derive = live.encoder.derived if live.encoder is not None else None
+            summary = card_summaries(live.card, self._specs, role_views(self._settings), derive)
             self._recorder.summary(event.provider, event.call_id, summary)
         except Exception:
             log.exception("call %s: completing the card failed", event.call_id)

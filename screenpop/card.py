@@ -7,7 +7,7 @@ reach that role by way of a derived field.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -265,31 +265,52 @@ def badge_applies(rule: BadgeRule, value: Any) -> bool:
     return holds(kind, expected, value)
 
 
-def card_summary(card: Card, specs: Mapping[str, SectionSpec], hidden: frozenset[str]) -> JSON:
+Derived = tuple[JSON, list[JSON]]
+"""What a card's answered sections say about the caller, as sent: the ``customer`` block and the badges."""
+Derive = Callable[[Mapping[str, Section]], Derived]
+"""``derived`` below, or a call's own that reuses what its last frame worked out (``CardEncoder``)."""
+
+
+def derived(visible: Mapping[str, Section], specs: Mapping[str, SectionSpec]) -> Derived:
+    """The ``customer`` block and the badges of these visible sections, as the card shows them."""
+    customer = clean_json(build_customer(visible, specs).to_json())
+    return customer, [b.to_json() for b in compute_badges(visible, specs)]
+
+
+def card_summary(
+    card: Card, specs: Mapping[str, SectionSpec], hidden: frozenset[str], derive: Derive | None = None
+) -> JSON:
     """What ``/api/calls`` lists of a card for a role that cannot see ``hidden``: enough to recognise it.
 
     Exactly those fields of ``render_card(card, specs, hidden)``, made
     without rendering (and cleaning) every section's data again.
     """
     visible = visible_sections(card.sections, hidden)
+    customer, badges = derive(visible) if derive is not None else derived(visible, specs)
     return {
-        "customer": clean_json(build_customer(visible, specs).to_json()),
-        "badges": [b.to_json() for b in compute_badges(visible, specs)],
+        "customer": customer,
+        "badges": badges,
         "sections": {name: s.status.value for name, s in visible.items()},
     }
 
 
-def card_summaries(card: Card, specs: Mapping[str, SectionSpec], views: Iterable[frozenset[str]]) -> JSON:
+def card_summaries(
+    card: Card,
+    specs: Mapping[str, SectionSpec],
+    views: Iterable[frozenset[str]],
+    derive: Derive | None = None,
+) -> JSON:
     """The card's summary rendered once per set of hidden sections, for the store to keep.
 
     A summary is derived from the card (the customer's name and ids, the
     badges), so a summary rendered with nothing hidden would tell a role what
     its hidden sections hold; each reader gets the one rendered for its role
-    (``summary_for``).
+    (``summary_for``).  ``derive`` is the call's own: the complete version's
+    frame has just worked the same out for each view.
     """
     return {
         "views": [
-            {"hidden": sorted(hidden), "summary": card_summary(card, specs, hidden)}
+            {"hidden": sorted(hidden), "summary": card_summary(card, specs, hidden, derive)}
             for hidden in sorted(set(views), key=sorted)
         ]
     }

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from screenpop.card import SectionSpec, build_customer, caller_json, compute_badges, visible_sections
+from screenpop.card import Derived, SectionSpec, build_customer, caller_json, derived, visible_sections
 from screenpop.model import JSON, Card, Section, SectionStatus
 from screenpop.untrusted import clean_json, clean_line
 
@@ -47,7 +47,16 @@ def _no_customer() -> str:
 class CardEncoder:
     """Encodes the versions of one call's card; keep one per call so its pieces are reused."""
 
-    __slots__ = ("_caller", "_context", "_handoff", "_history", "_sections", "_specs", "_transfers")
+    __slots__ = (
+        "_caller",
+        "_context",
+        "_derived",
+        "_handoff",
+        "_history",
+        "_sections",
+        "_specs",
+        "_transfers",
+    )
 
     def __init__(self, specs: Mapping[str, SectionSpec]) -> None:
         self._specs = specs
@@ -58,6 +67,8 @@ class CardEncoder:
         self._handoff: tuple[object, str] = ((), "[]")
         self._caller: tuple[object, object, str] | None = None
         self._context: tuple[object, str] | None = None
+        # per set of visible names: the sections it was worked out from, what they say, and its text
+        self._derived: dict[tuple[str, ...], tuple[tuple[Section, ...], Derived, str]] = {}
 
     def frame(self, card: Card, hidden: frozenset[str]) -> str:
         """The ``card`` message (SPEC 5) of this version for a role that cannot see ``hidden``."""
@@ -70,21 +81,39 @@ class CardEncoder:
         """``render_card(card, specs, hidden)`` as compact JSON text."""
         visible = visible_sections(card.sections, hidden)
         if any(s.status is SectionStatus.OK for s in visible.values()):
-            customer = compact(clean_json(build_customer(visible, self._specs).to_json()))
-            badges = compact([b.to_json() for b in compute_badges(visible, self._specs)])
+            derived_text = self._derived_text(visible)
         else:  # both are made of answered sections only: none yet (every first frame)
-            customer, badges = _no_customer(), "[]"
+            derived_text = f'"customer":{_no_customer()},"badges":[]'
         sections = ",".join(f"{compact(name)}:{self._section(name, s)}" for name, s in visible.items())
         return (
             f'{{"call_id":{compact(card.call_id)},"status":{compact(card.status)},'
             f'"agent":{compact(clean_line(card.agent))},"queue":{compact(clean_line(card.queue))},'
             f'"received_at":{compact(card.received_at)},{self._context_text(card)},'
-            f'"caller":{self._caller_text(card)},"customer":{customer},'
-            f'"badges":{badges},"sections":{{{sections}}},'
+            f'"caller":{self._caller_text(card)},{derived_text},'
+            f'"sections":{{{sections}}},'
             f'"history":{self._history_text(card)},'
             f'"transfers":{self._list(card.transfers, "_transfers")},'
             f'"handoff":{self._list(card.handoff, "_handoff")}}}'
         )
+
+    def derived(self, visible: Mapping[str, Section]) -> Derived:
+        """The ``customer`` block and badges of these sections; the same sections are worked out once.
+
+        The complete version's frame and the summary the store keeps of it
+        both need them, per view: a summary reuses what the frame found.
+        """
+        names = tuple(visible)
+        cached = self._derived.get(names)
+        if cached is not None and all(a is b for a, b in zip(cached[0], visible.values(), strict=True)):
+            return cached[1]
+        found = derived(visible, self._specs)
+        text = f'"customer":{compact(found[0])},"badges":{compact(found[1])}'
+        self._derived[names] = (tuple(visible.values()), found, text)
+        return found
+
+    def _derived_text(self, visible: Mapping[str, Section]) -> str:
+        self.derived(visible)
+        return self._derived[tuple(visible)][2]
 
     def _section(self, name: str, section: Section) -> str:
         cached = self._sections.get(name)

@@ -55,6 +55,19 @@ def only_condition(spec: Mapping[str, Any]) -> tuple[str, Any]:
     return given[0], spec[given[0]]
 
 
+def yaml_boolean_among_texts(options: Any) -> bool:
+    """Whether an ``in`` list mixes a boolean with texts: YAML's doing, never the author's.
+
+    Unquoted, ``NO`` (Norway), ``ON``, ``yes`` and ``off`` are booleans in
+    YAML, so ``in: [NO, SE]`` reads as ``[false, "SE"]``.  A field may be a
+    boolean, but a list that holds a flag beside country codes or other text
+    was meant as text: it is refused at load, with a word to quote it.
+    """
+    if not isinstance(options, list | tuple):
+        return False
+    return any(isinstance(o, bool) for o in options) and any(isinstance(o, str) for o in options)
+
+
 def as_number(value: Any) -> float | None:
     """A finite number, or None: NaN and the infinities are written ``null`` on the card, and hold nothing."""
     if isinstance(value, bool):

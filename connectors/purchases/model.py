@@ -309,8 +309,8 @@ class PurchaseModel:
                 {
                     "product": self.product_keys.key(product),
                     "name": self.name(product),
-                    "with": self.name(with_),
-                    "with_product": self.product_keys.key(with_),
+                    "with": self.product_keys.key(with_),  # SPEC 3: the product it goes with, by key
+                    "with_name": self.name(with_),
                     "score": round(share, 4),
                     "lift": round(float(self.p_lift[row]), 2),
                     "customers": int(self.p_together[row]),

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from screenpop.conditions import holds, only_condition
+from screenpop.conditions import holds, only_condition, yaml_boolean_among_texts
 from screenpop.connector_api import (
     MASKED,
     ConnectorContext,
@@ -102,6 +102,11 @@ def _no_boolean_for_text(key: str, kind: str, expected: Any) -> None:
     YAML, so ``region: {in: [NO, SE]}`` never held for a Norwegian caller.
     An ``attr_`` may be a boolean (SPEC 3), so it is not refused.
     """
+    if kind == "in" and yaml_boolean_among_texts(expected):  # any key: a flag among texts is YAML's
+        raise ValueError(
+            f"{key}: `in` names a YAML boolean (an unquoted yes, no, on, off, true or false) "
+            "among texts: quote it (e.g. 'NO' for Norway)"
+        )
     if not is_call_parameter(key) or key.startswith("attr_"):
         return
     options = expected if kind == "in" and isinstance(expected, list) else [expected]

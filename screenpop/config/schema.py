@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from screenpop.conditions import yaml_boolean_among_texts
 from screenpop.config.origins import browser_origin
 from screenpop.config.redis_urls import check_redis_url, is_redis_url
 
@@ -228,7 +229,8 @@ class BadgeRule(Frozen):
     above: float | None = None
     below: float | None = None
     equals: str | float | bool | None = None
-    in_: tuple[str | float, ...] | None = Field(None, alias="in")
+    # bool listed first: YAML's unquoted NO stays a boolean, refused below, not the number 0.0
+    in_: tuple[bool | str | float, ...] | None = Field(None, alias="in")
     text: str = Field(min_length=1)
     level: Literal["info", "warn", "alert"] = "info"
 
@@ -239,6 +241,11 @@ class BadgeRule(Frozen):
         given = [k for k in ("above", "below", "equals", "in_") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("a badge needs exactly one of `above`, `below`, `equals`, `in`")
+        if yaml_boolean_among_texts(self.in_):
+            raise ValueError(
+                f"{self.field}: `in` names a YAML boolean (an unquoted yes, no, on, off, true or false) "
+                "among texts: quote it (e.g. 'NO' for Norway)"
+            )
         return self
 
 

@@ -173,11 +173,11 @@ def test_bundle_buyer_gets_what_other_laptop_buyers_bought_with_it(
     everyone = rows(demo_dir, "sales", "SELECT COUNT(DISTINCT customer_id) AS n FROM orders")[0]["n"]
     for sku in ("DOCK-USBC", "BAG-15"):
         item = goes[sku]
-        assert item["with"] == product_name(demo_dir, "LAP-14")
+        assert (item["with"], item["with_name"]) == ("LAP-14", product_name(demo_dir, "LAP-14"))
         together = laptop & buyers(demo_dir, sku)
         share = len(together) / len(laptop)
         assert item["reason"] == (
-            f"{round(share * 100)}% of customers who bought {item['with']} also bought it"
+            f"{round(share * 100)}% of customers who bought {item['with_name']} also bought it"
         )
         assert share > len(buyers(demo_dir, sku)) / everyone  # lift above 1
         assert len(together) >= 5  # the config's min_customers: never on a handful of customers
@@ -211,9 +211,9 @@ def test_one_off_buyer_of_a_headset_gets_what_goes_with_it_not_the_headset_again
     assert all(i["product"] != "HEAD-BT" for i in insight["likely_next"])
     assert insight["goes_with"]
     for item in insight["goes_with"]:
-        assert item["with"] == product_name(demo_dir, "HEAD-BT")
+        assert (item["with"], item["with_name"]) == ("HEAD-BT", product_name(demo_dir, "HEAD-BT"))
         share = round(100 * len(headset & buyers(demo_dir, item["product"])) / len(headset))
-        assert item["reason"] == f"{share}% of customers who bought {item['with']} also bought it"
+        assert item["reason"] == f"{share}% of customers who bought {item['with_name']} also bought it"
 
 
 def test_customer_without_orders_gets_no_insight(cards: dict[str, Sections]) -> None:

@@ -142,6 +142,22 @@ def test_a_summary_is_what_the_rendered_card_shows(card: Card, hidden: frozenset
     assert {tuple(v["hidden"]) for v in stored["views"]} == {tuple(sorted(hidden)), ()}
 
 
+@settings(max_examples=60)
+@given(cards(), HIDDEN, st.dictionaries(st.sampled_from(NAMES), SECTIONS, max_size=2))
+def test_a_summary_made_from_the_frames_work_is_the_one_made_afresh(
+    card: Card, hidden: frozenset[str], changed: dict[str, Section]
+) -> None:
+    """The complete version's summary reuses its frames' customer and badges, never a stale version's."""
+    encoder = CardEncoder(SPECS)
+    views = [hidden, frozenset()]
+    for view in views:
+        encoder.frame(card, view)
+    assert card_summaries(card, SPECS, views, encoder.derived) == card_summaries(card, SPECS, views)
+    later = replace(card, sections={**card.sections, **changed}, version=card.version + 1)
+    encoder.frame(later, hidden)
+    assert card_summaries(later, SPECS, views, encoder.derived) == card_summaries(later, SPECS, views)
+
+
 def test_a_kept_card_reads_back_with_its_bodies_unchanged_in_both_layouts() -> None:
     """Bodies are kept as JSON, not re-escaped; the former layout (bodies as strings) still reads."""
     body = (

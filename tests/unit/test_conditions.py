@@ -6,6 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import yaml
+from pydantic import ValidationError
 
 from screenpop.card import badge_applies
 from screenpop.conditions import holds, only_condition
@@ -48,6 +50,16 @@ from screenpop.config.schema import BadgeRule
 def test_each_condition_kind(kind: str, expected: Any, value: Any, result: bool) -> None:
     """Each condition kind compares numbers as numbers, texts without case, booleans as themselves."""
     assert holds(kind, expected, value) is result
+
+
+def test_a_badge_on_unquoted_norway_is_a_config_error() -> None:
+    """``in: [NO, SE]`` read as ``[0.0, "SE"]``: Norwegian customers got no badge, a balance of 0 got one."""
+    with pytest.raises(ValidationError, match=r"YAML boolean .* quote it"):
+        BadgeRule.model_validate(yaml.safe_load("{field: country, in: [NO, SE], text: Nordic}"))
+    quoted = BadgeRule.model_validate(yaml.safe_load("{field: country, in: ['NO', SE], text: Nordic}"))
+    assert badge_applies(quoted, "no") and not badge_applies(quoted, 0)
+    flags = BadgeRule.model_validate(yaml.safe_load("{field: vip, in: [yes], text: VIP}"))  # a flag alone
+    assert flags.in_ == (True,) and badge_applies(flags, 1) and not badge_applies(flags, 1.0 + 1)
 
 
 def test_badges_use_the_same_code() -> None:

@@ -365,6 +365,7 @@ async def test_a_number_stored_as_text_takes_the_format_spec_too() -> None:
     [
         "rules: [{when: {region: {in: [NO, SE, DK]}}, then: {terms: Nordic}}]",
         "rules: [{when: {direction: {equals: on}}, then: {terms: Nordic}}]",
+        "rules: [{when: {sales_country: {in: [NO, SE, DK]}}, then: {terms: Nordic}}]",  # a data field too
     ],
 )
 def test_a_yaml_boolean_against_a_text_call_parameter_is_a_config_error(snippet: str) -> None:
