@@ -141,7 +141,8 @@ def check_event(event: CallEvent) -> None:
     """Refuse, before the event is taken, what the store would refuse after the card popped.
 
     The call record is written behind the 202: an id over ``MAX_TEXT``, a
-    lone surrogate (unencodable as UTF-8) or a time with no UTC equivalent
+    lone surrogate (unencodable as UTF-8), a NUL (PostgreSQL's text refuses
+    it) or a time with no UTC equivalent
     failed only there, so the card popped and the record was lost.  Every
     provider's events pass here, whatever their parser let through.  An id
     the API's URLs cannot carry would pop a card no note could be saved on.
@@ -154,6 +155,9 @@ def check_event(event: CallEvent) -> None:
         if value and not is_unicode_text(value):
             # JSON's \ud800 escape decodes to one; no database (nor UTF-8) can store it
             raise BadRequest(f"`{name}` is not valid Unicode text (it holds a lone surrogate)")
+        if value and "\x00" in value:
+            # JSON's \u0000 and a form's %00 decode to one; PostgreSQL refuses it in text
+            raise BadRequest(f"`{name}` holds a NUL character, which no call record can keep")
     at = aware(event.at)
     if at is not None:
         try:

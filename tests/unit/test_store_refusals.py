@@ -30,6 +30,15 @@ def test_a_lone_surrogate_from_any_provider_is_refused_naming_the_field(field: s
     assert "\ud800" not in str(refused.value)
 
 
+@pytest.mark.parametrize("field", TEXT)
+def test_a_nul_from_any_provider_is_refused_naming_the_field(field: str) -> None:
+    """PostgreSQL refuses NUL in text: an event carrying one is refused before it pops, whoever sent it."""
+    with pytest.raises(BadRequest) as refused:
+        check_event(ringing(**{field: "x\x00y"}))
+    assert {"from_raw": "from"}.get(field, field) in str(refused.value)
+    assert "\x00" not in str(refused.value)
+
+
 @pytest.mark.parametrize(
     "at",
     [
