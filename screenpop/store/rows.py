@@ -112,7 +112,13 @@ def aware(value: datetime | None) -> datetime | None:
 
 
 def clip(value: str | None) -> str | None:
-    return value[:MAX_TEXT] if value else None
+    """Text a column can keep: at most ``MAX_TEXT`` characters and no NUL.
+
+    PostgreSQL refuses NUL in text, and the record of a call that popped was
+    then given up; what is shown cleans control characters away anyway.
+    """
+    kept = value.replace("\x00", "") if value else value
+    return kept[:MAX_TEXT] if kept else None
 
 
 def bounded(limit: int) -> int:
@@ -140,14 +146,16 @@ _EVENT_TEXT = {
 def check_event(event: CallEvent) -> None:
     """Refuse, before the event is taken, what the store would refuse after the card popped.
 
-    The call record is written behind the 202: an id over ``MAX_TEXT``, a
-    lone surrogate (unencodable as UTF-8), a NUL (PostgreSQL's text refuses
-    it) or a time with no UTC equivalent
-    failed only there, so the card popped and the record was lost.  Every
+    The call record is written behind the 202: an id over ``MAX_TEXT`` or
+    holding a NUL, a lone surrogate (unencodable as UTF-8) or a time with no
+    UTC equivalent failed only there, so the card popped and the record was
+    lost (a NUL in other text is dropped from it: see ``clip``).  Every
     provider's events pass here, whatever their parser let through.  An id
     the API's URLs cannot carry would pop a card no note could be saved on.
     """
     check_id("call_id", event.call_id)
+    if "\x00" in event.call_id:  # PostgreSQL refuses NUL in text; an id cannot lose a character as text can
+        raise BadRequest("`call_id` must not contain a NUL character")
     if event.call_id in (".", ".."):  # a URL's dot segment: /api/calls/./notes is /api/calls/notes
         raise BadRequest("`call_id` cannot be . or .., which no URL can name: no note could be saved on it")
     for attribute, name in (("call_id", "call_id"), *_EVENT_TEXT.items()):
@@ -155,9 +163,6 @@ def check_event(event: CallEvent) -> None:
         if value and not is_unicode_text(value):
             # JSON's \ud800 escape decodes to one; no database (nor UTF-8) can store it
             raise BadRequest(f"`{name}` is not valid Unicode text (it holds a lone surrogate)")
-        if value and "\x00" in value:
-            # JSON's \u0000 and a form's %00 decode to one; PostgreSQL refuses it in text
-            raise BadRequest(f"`{name}` holds a NUL character, which no call record can keep")
     at = aware(event.at)
     if at is not None:
         try:
