@@ -145,7 +145,7 @@ def text_field(data: Mapping[str, Any], key: str, where: str = "") -> str | None
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise BadRequest(f"`{where}{key}` must be a string")
-    return str(value)  # text no store can keep (a lone surrogate, a NUL) is refused by ``check_event``
+    return str(value)  # text no store can keep (a lone surrogate) is refused by ``check_event``
 
 
 def required_text(data: Mapping[str, Any], key: str, where: str = "") -> str:
