@@ -45,7 +45,7 @@ from screenpop.sinks import SinkWorker, describe_backlog
 from screenpop.sinks.worker import LEASE_MARGIN_S
 from screenpop.store import CallRecorder, RetentionPolicy, Store
 from screenpop.store.retention_loop import run_retention
-from screenpop.store.rows import check_event
+from screenpop.store.rows import check_event, without_nul
 from screenpop.web import (
     admin,
     answers_its_own_errors,
@@ -99,6 +99,10 @@ def _file_loader(settings: Settings) -> Loader | None:
     return functools.partial(load_settings, settings.source)
 
 
+CALL_ID = "{call_id:[^/]+}"
+"""Any id a webhook accepts: aiohttp's default segment pattern refuses ``{`` and ``}``, which ids may hold."""
+
+
 def _add_routes(app: web.Application) -> None:
     document = openapi_document(app[app_keys.SETTINGS])
 
@@ -108,9 +112,9 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_post("/webhooks/{provider}", handlers.webhook)
     app.router.add_get("/ws", _ws, allow_head=False)  # aiohttp would upgrade a HEAD; RFC 6455 opens with GET
     app.router.add_get("/api/calls", handlers.list_calls)
-    app.router.add_post("/api/calls/{call_id}/notes", handlers.save_note)
-    app.router.add_post("/api/calls/{call_id}/feedback", handlers.save_feedback)
-    app.router.add_post("/api/calls/{call_id}/attributes", handlers.post_attributes)
+    app.router.add_post(f"/api/calls/{CALL_ID}/notes", handlers.save_note)
+    app.router.add_post(f"/api/calls/{CALL_ID}/feedback", handlers.save_feedback)
+    app.router.add_post(f"/api/calls/{CALL_ID}/attributes", handlers.post_attributes)
     app.router.add_get("/api/lookup", handlers.lookup)
     app.router.add_get("/api/admin/status", admin.status)
     app.router.add_get("/api/admin/deliveries", admin.deliveries)
@@ -289,6 +293,7 @@ async def _start_ami(app: web.Application, settings: Settings, calls: CallServic
 
 async def _checked(calls: CallService, metrics: Metrics, event: CallEvent) -> bool:
     """An AMI event is refused as a webhook's is (``check_event``): no pop of a call it cannot record."""
+    event = without_nul(event)
     check_event(event)
     taken = await calls.accept(event)
     if taken:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from screenpop.broker import Broker
-from screenpop.call_context import Attributes, CallContext, Direction, is_secret
+from screenpop.call_context import MAX_ATTRIBUTES, Attributes, CallContext, Direction, is_secret
 from screenpop.config import Settings
 from screenpop.errors import BadRequest, Forbidden, NotFound, Unavailable
 from screenpop.generation import Generations
@@ -224,6 +224,12 @@ class AttributeUpdates:
         before = card.context.attributes
         changed = frozenset(k for k, v in attributes.items() if is_secret(k) or before.get(k) != v)
         context = card.context.with_attributes(attributes)
+        if len(context.attributes) > MAX_ATTRIBUTES:  # each POST alone fits: the call must too
+            held = len(before)
+            raise BadRequest(
+                f"the call holds {held} attributes and may hold at most {MAX_ATTRIBUTES}: "
+                f"this update would add {len(context.attributes) - held}"
+            )
         names = [c.name for c in self._settings.connectors if c.name in card.sections]
         rerun = self._engine.dependents(frozenset(n for n in names if self._engine.uses_changed(n, changed)))
         keep = {n: s for n, s in card.sections.items() if n not in rerun}

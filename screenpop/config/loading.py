@@ -34,7 +34,32 @@ class StrictLoader(yaml.SafeLoader):
     PyYAML keeps the last of two equal keys without a word: a copied block
     with two ``query:`` lines would run the one the reader did not look at.
     A key after ``<<: *anchor`` still overrides the anchor's (YAML's merge).
+    An alias inside the node its anchor names (``&a [*a]``) is an error too:
+    PyYAML builds a list that holds itself, and every walk over the config
+    (``${ENV}`` substitution first) died of a RecursionError, a traceback
+    from ``check`` and ``serve`` and a 500 from ``/api/admin/reload``.
     """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._open_anchors: set[str] = set()
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open_anchors:
+                problem = f"the alias *{event.anchor} is inside the node it names (a loop)"
+                mark = event.start_mark if isinstance(event.start_mark, yaml.error.Mark) else None
+                raise yaml.composer.ComposerError(None, None, problem, mark)
+            return super().compose_node(parent, index)
+        anchor: str | None = event.anchor
+        if anchor is None:
+            return super().compose_node(parent, index)
+        self._open_anchors.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open_anchors.discard(anchor)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}

@@ -9,7 +9,7 @@ one place.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -137,16 +137,35 @@ _EVENT_TEXT = {
 """The text a call record keeps of an event (attribute -> the name a sender knows it by)."""
 
 
+def without_nul(event: CallEvent) -> CallEvent:
+    """The event with every NUL dropped from its text (the id aside: ``check_event`` refuses one there).
+
+    PostgreSQL's text cannot hold a NUL, and the call record is written
+    behind the 202: a caller name with one popped a card whose record was
+    then refused, so the call was missing from ``/api/calls`` and took no
+    note.  Shown text loses its control characters anyway.
+    """
+    changes: dict[str, Any] = {
+        attribute: value.replace("\x00", "")
+        for attribute in _EVENT_TEXT
+        if isinstance(value := getattr(event, attribute), str) and "\x00" in value
+    }
+    return replace(event, **changes) if changes else event
+
+
 def check_event(event: CallEvent) -> None:
     """Refuse, before the event is taken, what the store would refuse after the card popped.
 
-    The call record is written behind the 202: an id over ``MAX_TEXT``, a
-    lone surrogate (unencodable as UTF-8) or a time with no UTC equivalent
-    failed only there, so the card popped and the record was lost.  Every
+    The call record is written behind the 202: an id over ``MAX_TEXT`` or
+    holding a NUL, a lone surrogate (unencodable as UTF-8) or a time with no
+    UTC equivalent failed only there, so the card popped and the record was
+    lost (a NUL in other text is dropped before: see ``without_nul``).  Every
     provider's events pass here, whatever their parser let through.  An id
     the API's URLs cannot carry would pop a card no note could be saved on.
     """
     check_id("call_id", event.call_id)
+    if "\x00" in event.call_id:  # PostgreSQL refuses NUL in text; an id cannot lose a character as text can
+        raise BadRequest("`call_id` must not contain a NUL character")
     if event.call_id in (".", ".."):  # a URL's dot segment: /api/calls/./notes is /api/calls/notes
         raise BadRequest("`call_id` cannot be . or .., which no URL can name: no note could be saved on it")
     for attribute, name in (("call_id", "call_id"), *_EVENT_TEXT.items()):

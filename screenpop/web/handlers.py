@@ -36,11 +36,12 @@ from screenpop.model import Card
 from screenpop.phone import parse_caller
 from screenpop.providers.base import WebhookRequest, report_dropped_attributes
 from screenpop.store import FeedbackWrite
-from screenpop.store.rows import check_event
+from screenpop.store.rows import check_event, without_nul
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.untrusted import clean_line, clean_text
 from screenpop.web.json_answer import json_answer
 from screenpop.web.lookup_params import as_role_param, flag, number_param
+from screenpop.web.recorded import on_recorded_call
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ async def webhook(request: web.Request) -> web.Response:
         raise unknown
     webhooks.track(name)  # a provider added by a reload is counted like those configured at start
     try:
-        events = provider.verify_and_parse(await _webhook_request(request))
+        events = [without_nul(e) for e in provider.verify_and_parse(await _webhook_request(request))]
         for event in events:  # all of them before any is taken: a batch is refused whole
             check_event(event)
         fresh = [e for e in events if await app[app_keys.CALLS].accept(e, started)]
@@ -235,12 +236,16 @@ async def save_note(request: web.Request) -> web.Response:
     if clean_line(call_id) != call_id:
         raise NotFound("no call has that id")  # no provider sends control characters in an id
     await request.app[app_keys.CALLS].records_written()
-    saved = await request.app[app_keys.STORE].save_note(
+    saved = await on_recorded_call(
+        request.app,
         call_id,
-        agent.id,
-        clean_line(disposition),
-        clean_text(notes),  # stored as shown: no NUL (PostgreSQL refuses it), no bidi override
-        may_annotate_any=agent.role == SUPERVISOR_ROLE,
+        lambda: request.app[app_keys.STORE].save_note(
+            call_id,
+            agent.id,
+            clean_line(disposition),
+            clean_text(notes),  # stored as shown: no NUL (PostgreSQL refuses it), no bidi override
+            may_annotate_any=agent.role == SUPERVISOR_ROLE,
+        ),
     )
     request.app[app_keys.SINKS].wake()  # the note's outbox entries are committed: deliver them now
     return json_answer(saved, status=201)
@@ -267,7 +272,10 @@ async def save_feedback(request: web.Request) -> web.Response:
     if clean_line(call_id) != call_id:
         raise NotFound("no call has that id")  # no provider sends control characters in an id
     await request.app[app_keys.CALLS].records_written()
-    saved = await request.app[app_keys.STORE].save_feedback(call_id, agent.id, answer)
+    store = request.app[app_keys.STORE]
+    saved = await on_recorded_call(
+        request.app, call_id, lambda: store.save_feedback(call_id, agent.id, answer)
+    )
     # the section is a configured connector's name (checked above), so the label set stays bounded
     request.app[app_keys.METRICS].suggestion_feedback.labels(answer.section, answer.outcome).inc()
     return json_answer(saved, status=201)

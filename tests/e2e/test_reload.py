@@ -111,6 +111,17 @@ async def test_an_invalid_file_is_a_400_with_the_sentence_and_the_old_config_kee
     assert card["sections"]["credit"]["status"] == "ok"
 
 
+async def test_a_yaml_alias_loop_is_a_400_not_a_500(tmp_path: Path, store_url: str) -> None:
+    """``connectors: &a [*a]`` answers 400 naming the alias; it was a RecursionError and a 500."""
+    path = tmp_path / "screenpop.yaml"
+    settings = write(path, base_config(store_url))
+    path.write_text(path.read_text(encoding="utf-8") + "routing: &loop {unrouted: *loop}\n", encoding="utf-8")
+    async with running_app(create_app(settings)) as (base, _):
+        status, body = await reload(base, settings)
+    assert (status, body["error"]["code"]) == (400, "bad_request"), body
+    assert "the alias *loop is inside the node it names" in body["error"]["message"]
+
+
 async def test_a_change_that_needs_a_restart_is_refused_whole(tmp_path: Path, store_url: str) -> None:
     """A file that moves the store is refused with a sentence naming `store`; its other changes wait too."""
     path = tmp_path / "screenpop.yaml"

@@ -44,3 +44,29 @@ def test_merge_keys_may_be_overridden(tmp_path: Path) -> None:
         "    query: SELECT 1 WHERE :e164 = 'x'\n"
     )
     assert load_settings(path, environ={}).connectors[0].timeout_ms == 500
+
+
+@pytest.mark.parametrize(
+    "loop",
+    ["connectors: &a [*a]\n", "routing: &a {unrouted: *a}\n", "connectors: &a [{name: x, deeper: [*a]}]\n"],
+    ids=["list-in-itself", "mapping-in-itself", "nested"],
+)
+def test_an_alias_inside_the_node_it_names_is_a_config_error(tmp_path: Path, loop: str) -> None:
+    """A YAML alias that refers to its own anchor's node is refused naming its line, not a RecursionError."""
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(f"agents: {{token_secret: {SECRET}, directory: [{{id: a1}}]}}\n{loop}")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert str(caught.value).startswith(f"{path}: not valid YAML: the alias *a is inside the node")
+    assert "at line 2" in str(caught.value)
+
+
+def test_an_anchor_used_after_its_node_is_kept(tmp_path: Path) -> None:
+    """Aliases to finished nodes, however many, still load: only a loop is refused."""
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(
+        f"x-agent: &agent {{id: a1, queues: [support]}}\n"
+        f"agents: {{token_secret: {SECRET}, directory: [*agent]}}\n"
+        "x-again: [*agent, *agent]\n"
+    )
+    assert load_settings(path, environ={}).agents.directory[0].queues == ("support",)

@@ -11,7 +11,7 @@ import pytest
 from screenpop.errors import BadRequest
 from screenpop.model import CallEvent, EventKind
 from screenpop.store.call_records import CallRecorder
-from screenpop.store.rows import check_event
+from screenpop.store.rows import check_event, without_nul
 
 
 def ringing(**fields: Any) -> CallEvent:
@@ -28,6 +28,21 @@ def test_a_lone_surrogate_from_any_provider_is_refused_naming_the_field(field: s
         check_event(ringing(**{field: "x\ud800y"}))
     assert {"from_raw": "from"}.get(field, field) in str(refused.value)
     assert "\ud800" not in str(refused.value)
+
+
+def test_a_call_id_with_a_nul_from_any_provider_is_refused() -> None:
+    """PostgreSQL refuses NUL in text, and an id cannot drop a character: refused before it pops."""
+    with pytest.raises(BadRequest, match="`call_id` must not contain a NUL"):
+        check_event(ringing(call_id="c-\x00-1"))
+
+
+def test_a_nul_in_other_text_is_dropped_before_the_event_is_taken() -> None:
+    """A caller name or number with a NUL is taken (the card pops) without it, and then passes the check."""
+    taken = without_nul(ringing(caller_name="AD\x00A", from_raw="+1415555\x000132", queue="q"))
+    assert (taken.caller_name, taken.from_raw, taken.queue) == ("ADA", "+14155550132", "q")
+    check_event(taken)
+    plain = ringing(caller_name="Ada")
+    assert without_nul(plain) is plain
 
 
 @pytest.mark.parametrize(
