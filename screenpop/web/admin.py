@@ -27,8 +27,6 @@ from screenpop.web.json_answer import json_answer
 
 log = logging.getLogger(__name__)
 
-INSIGHT_KINDS = frozenset({"purchases", "rules"})
-"""Connector kinds that suggest something to the agent, whose feedback the status counts (SPEC 3)."""
 DEFAULT_DELIVERIES = 50
 EXTRA_TIMEOUT_S = 1.0
 
@@ -73,8 +71,8 @@ async def own_status(app: web.Application) -> dict[str, Any]:
     }
     if "phone_links" in readiness:
         report["phone_links"] = readiness["phone_links"]
-    if any(c.kind in INSIGHT_KINDS for c in settings.connectors):
-        report["feedback"] = await _feedback(app)
+    # SPEC 4 lists it whatever the connectors: feedback is taken for any section, and counted
+    report["feedback"] = await _feedback(app)
     for name, extra in app[app_keys.ADMIN_EXTRAS].items():
         report[name] = await _extra(name, extra)
     return report
