@@ -67,6 +67,20 @@ def is_unicode_text(text: str) -> bool:
     return True
 
 
+QUOTED_CHARS = 40
+
+
+def quoted(text: str, limit: int = QUOTED_CHARS) -> str:
+    """``text`` as an error answer or a log line may quote it: its start, escaped, marked when clipped.
+
+    An id or a name a client made up may be kilobytes long and hold any
+    character; quoting all of it would send it back (and log it) whole.
+    ``repr`` escapes the controls and the bidi overrides.
+    """
+    clipped = text[:limit]
+    return repr(clipped) + ("…" if len(text) > limit else "")
+
+
 def clean_text(text: str) -> str:
     """``text`` without controls (newlines and tabs kept), bidi controls and surrogates."""
     if text.isprintable() or not _UNSAFE_IN_TEXT.search(text):  # isprintable: the cheap common case
