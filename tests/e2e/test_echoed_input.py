@@ -46,3 +46,12 @@ async def test_a_call_received_by_someone_else_is_refused_quoting_a_clipped_id(t
             status, reply = await api(base, "POST", f"/api/calls/{long_id}/attributes", token, json=body)
     assert (status, reply["error"]["code"]) == (403, "forbidden")
     assert len(reply["error"]["message"]) <= LONGEST_QUOTE
+
+
+async def test_a_widget_file_that_does_not_exist_is_quoted_clipped(tmp_path: Path) -> None:
+    """`/widget/<4,000 characters>.js` is a 404 whose message quotes the start of the name."""
+    settings = make(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+    async with running(settings) as base:
+        status, reply = await api(base, "GET", "/widget/" + "x" * 4000 + ".js")
+    assert (status, reply["error"]["code"]) == (404, "not_found")
+    assert len(reply["error"]["message"]) <= LONGEST_QUOTE
