@@ -186,6 +186,8 @@ export function normalise(s) {
  * @returns {string}
  */
 export function numberText(caller, ctx) {
+  // A Twilio Voice SDK client (`client:alice`) has a name and no number: an app call, not a hidden one.
+  if (caller.withheld && /^client:/i.test(String(caller.raw || ""))) return "App call (no number)";
   if (caller.withheld) return "Number withheld";
   if (caller.valid === false) return `${caller.raw || caller.e164 || "No number"} (not a valid number)`;
   const national = caller.national || caller.e164 || caller.raw || "";

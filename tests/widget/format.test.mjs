@@ -92,6 +92,7 @@ describe("links, numbers, words", () => {
     assert.equal(numberText(caller, { homeRegion: "GB" }), "020 7946 0000");
     assert.equal(numberText(caller, { homeRegion: "US" }), "+44 20 7946 0000");
     assert.equal(numberText({ withheld: true }, { homeRegion: "US" }), "Number withheld");
+    assert.equal(numberText({ withheld: true, raw: "client:alice" }, { homeRegion: "US" }), "App call (no number)");
     assert.equal(numberText({ valid: false, raw: "12" }, { homeRegion: "US" }), "12 (not a valid number)");
   });
 
