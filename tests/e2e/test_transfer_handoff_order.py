@@ -26,7 +26,8 @@ from redis.asyncio import Redis
 from screenpop.app import create_app
 from screenpop.broker.redis_layout import stream_key, value_key
 from screenpop.config import settings_from_mapping
-from tests.support.service import agent_socket, base_config, event_body, post_event, running_app
+from tests.support.service import agent_socket, api, base_config, event_body, post_event, running_app
+from tests.support.tokens import token_for
 
 pytestmark = pytest.mark.redis
 
@@ -35,9 +36,10 @@ COMPLETE = b'"complete":true'
 
 
 class KeptCardHold:
-    """Forwards loopback TCP to Redis, holding the first request that writes the call's complete kept card."""
+    """Forwards loopback TCP to Redis, holding the first write of a kept card that holds ``needle``."""
 
-    def __init__(self, redis_port: int) -> None:
+    def __init__(self, redis_port: int, needle: bytes) -> None:
+        self.needle = needle
         self.redis_port = redis_port
         self.port = 0
         self.holding = asyncio.Event()
@@ -72,7 +74,7 @@ class KeptCardHold:
         self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, hold: bool = False
     ) -> None:
         while data := await source.read(65536):
-            if hold and not self.holding.is_set() and self._marker in data and COMPLETE in data:
+            if hold and not self.holding.is_set() and self._marker in data and self.needle in data:
                 self.holding.set()
                 await self._release.wait()
             sink.write(data)
@@ -81,8 +83,8 @@ class KeptCardHold:
 
 
 @contextlib.asynccontextmanager
-async def held(redis_url: str) -> AsyncIterator[KeptCardHold]:
-    proxy = KeptCardHold(urlsplit(redis_url).port or 6379)
+async def held(redis_url: str, needle: bytes) -> AsyncIterator[KeptCardHold]:
+    proxy = KeptCardHold(urlsplit(redis_url).port or 6379, needle)
     await proxy.start()
     try:
         yield proxy
@@ -101,7 +103,7 @@ async def test_an_agent_never_has_a_version_before_it_is_kept(
 ) -> None:
     """While A's write of the complete card is held, that card is in no agent's stream; after it, a
     transfer on B hands the complete card to the new holder."""
-    async with held(redis_url) as proxy:
+    async with held(redis_url, COMPLETE) as proxy:
         a = settings_from_mapping(
             config(pg_url, f"redis://127.0.0.1:{proxy.port}/0"), source="<a>", environ={}
         )
@@ -124,3 +126,30 @@ async def test_an_agent_never_has_a_version_before_it_is_kept(
     assert not any(COMPLETE in value for fields in streamed for value in fields.values()), streamed
     assert handed["card"]["agent"] == "agent-2"
     assert handed["card"]["sections"]["accounting"]["status"] == "ok"
+
+
+async def test_a_mid_call_update_is_kept_before_an_agent_has_it(
+    tmp_path: Path, redis_url: str, pg_url: str
+) -> None:
+    """While A's write of the card an attributes update made is held, no agent's stream has that card."""
+    async with held(redis_url, b'"A-9"') as proxy:
+        a = settings_from_mapping(
+            config(pg_url, f"redis://127.0.0.1:{proxy.port}/0"), source="<a>", environ={}
+        )
+        async with (
+            running_app(create_app(a)) as (base_a, _),
+            agent_socket(base_a, a, "agent-1") as agent,
+            Redis.from_url(redis_url) as redis,
+        ):
+            assert (await post_event(base_a, event_body(CALL, agent="agent-1")))[0] == 202
+            await agent.card_until_complete(CALL)
+            body = {"attributes": {"account_id": "A-9"}}
+            posting = asyncio.ensure_future(
+                api(base_a, "POST", f"/api/calls/{CALL}/attributes", token_for(a, "agent-1"), json=body)
+            )
+            await asyncio.wait_for(proxy.holding.wait(), 10)
+            streamed = [fields for _, fields in await redis.xrange(stream_key("agent-1"))]
+            proxy.release()
+            status, reply = await posting
+    assert status == 200, reply
+    assert not any(b'"A-9"' in value for fields in streamed for value in fields.values()), streamed
