@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from screenpop.errors import BadRequest
+from screenpop.untrusted import MAX_SAFE_INTEGER
 
 AttributeValue = str | int | float | bool
 Attributes = Mapping[str, AttributeValue]
@@ -36,8 +37,6 @@ MAX_ATTRIBUTES = 50
 MAX_KEY_CHARS = 40
 MAX_VALUE_CHARS = 1000
 """The longest attribute text: a record id or a bot's summary, not a document."""
-MAX_SAFE_INTEGER = 2**53 - 1
-"""JavaScript's ``Number.MAX_SAFE_INTEGER``: a larger integer reaches the widget rounded, or as Infinity."""
 
 
 class Direction(StrEnum):
