@@ -299,7 +299,7 @@ def voice_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str])
         event=kind,
         from_raw="" if dialler is not None else from_raw,
         to=to if dialler is not None or not client else None,
-        caller_name=p.get("CallerName") or _client_identity(from_raw if dialler is None else ""),
+        caller_name=p.get("CallerName") or _client_identity(from_raw if dialler is None else to or ""),
         agent=agent_for(agents, client, provider) if client and kind is not EventKind.ENDED else None,
         at=parse_timestamp(p.get("Timestamp")),
         forwarded_from=p.get("ForwardedFrom") or None,
@@ -311,6 +311,9 @@ def voice_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str])
 
 def _client_identity(caller: str) -> str | None:
     """Who is calling from a Voice SDK client (``From=client:alice``): ``alice``, the card's caller name.
+
+    For an agent's own client dialling out the card is about ``To``, so a
+    client dialled (``To=client:bob``) names the card ``bob``.
 
     A client has no number (the card says withheld, and no connector runs),
     but it does have a name: a colleague calling from the app is not an

@@ -53,3 +53,22 @@ async def test_a_client_calling_a_client_is_named_on_the_card(tmp_path: Path) ->
     caller = card["caller"]
     assert (caller["name"], caller["raw"], caller["e164"]) == ("alice", "client:alice", None)
     assert {s["status"] for s in card["sections"].values()} == {"skipped"}
+
+
+async def test_an_agent_dialling_another_client_gets_a_card_named_after_it(tmp_path: Path) -> None:
+    """alice's own call to client:bob (no ParentCallSid) pops alice's outbound card, named bob."""
+    config = base_config(
+        f"sqlite+aiosqlite:///{tmp_path}/store.db",
+        server={"public_url": PUBLIC, "allowed_origins": ["http://agents.example"]},
+        providers=[{"name": "twilio", "kind": "twilio", "auth_token": TOKEN, "agents": {"alice": "agent-1"}}],
+    )
+    settings = settings_from_mapping(config, source="<test>", environ={})
+    call = {"AccountSid": "AC0", "CallSid": "CA-alice-out", "From": "client:alice", "To": "client:bob"}
+    async with running(settings) as base, agents(base, settings, "agent-1") as socks:
+        assert await post_twilio(base, {**call, "CallStatus": "ringing", "Direction": "inbound"}) == 200
+        card = (await socks["agent-1"].card_until_complete("CA-alice-out"))[-1]["card"]
+    assert (card["direction"], card["caller"]["name"], card["caller"]["raw"]) == (
+        "outbound",
+        "bob",
+        "client:bob",
+    )
