@@ -211,10 +211,10 @@ def cmd_call(args: argparse.Namespace) -> int:
     settings = _settings(args, f"providers[{index}]")
     provider = make_provider(settings.providers[index], settings.server)
     call_id = args.call_id or f"cli-{uuid.uuid4().hex[:10]}"
-    warning = _fallback_warning(settings, args.agent, args.queue)
+    request = provider.example_request(args.number, call_id, args.agent, args.queue, time.time())
+    warning = _fallback_warning(settings, args.agent, args.queue)  # after any error: one sentence each
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
-    request = provider.example_request(args.number, call_id, args.agent, args.queue, time.time())
     base = checked_url(args.url or f"http://{_client_host(settings.server.host)}:{settings.server.port}")
     status, body = asyncio.run(_post(base + request.path, request.body, dict(request.headers)))
     print(f"{status} {body.strip() or '(empty body)'}")
