@@ -312,12 +312,10 @@ def voice_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str])
 def _client_identity(caller: str) -> str | None:
     """Who is calling from a Voice SDK client (``From=client:alice``): ``alice``, the card's caller name.
 
-    For an agent's own client dialling out the card is about ``To``, so a
-    client dialled (``To=client:bob``) names the card ``bob``.
-
     A client has no number (the card says withheld, and no connector runs),
     but it does have a name: a colleague calling from the app is not an
-    anonymous caller.
+    anonymous caller.  For an agent's own client dialling out the card is
+    about ``To``, so a client dialled (``To=client:bob``) names it ``bob``.
     """
     name = caller[len("client:") :].strip() if caller.startswith("client:") else ""
     return name or None
