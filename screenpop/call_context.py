@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from screenpop.errors import BadRequest
+from screenpop.untrusted import MAX_SAFE_INTEGER
 
 AttributeValue = str | int | float | bool
 Attributes = Mapping[str, AttributeValue]
@@ -57,8 +58,10 @@ def attribute_problem(key: object, value: object) -> str | None:
     if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
         shown = str(key)[:48]
         return f"attribute key {shown!r} must match [a-z][a-z0-9_]{{0,39}}"
-    if isinstance(value, bool | int):
+    if isinstance(value, bool):
         return None
+    if isinstance(value, int):
+        return None if abs(value) <= MAX_SAFE_INTEGER else _unsafe_integer(key)
     if isinstance(value, float):
         return None if math.isfinite(value) else f"attribute {key!r} must be a finite number"
     if isinstance(value, str):
@@ -66,6 +69,13 @@ def attribute_problem(key: object, value: object) -> str | None:
             return f"attribute {key!r} must be at most {MAX_VALUE_CHARS} characters"
         return None
     return f"attribute {key!r} must be a string, a number or a boolean"
+
+
+def _unsafe_integer(key: str) -> str:
+    return (
+        f"attribute {key!r} is an integer beyond ±{MAX_SAFE_INTEGER}, which a browser cannot show "
+        "exactly: send it as a string"
+    )
 
 
 def parse_attributes(value: object, where: str = "attributes") -> dict[str, AttributeValue]:
@@ -109,12 +119,14 @@ def normalise_provider_attributes(values: Mapping[str, Any]) -> ProviderAttribut
     ``account_id``); a key that still does not match, a value that is not a
     string, number or boolean (a nested object, null) or is too long, is
     dropped; beyond ``MAX_ATTRIBUTES`` the rest is dropped.  What was dropped
-    is named in ``dropped``.
+    is named in ``dropped``.  An integer beyond JavaScript's safe range
+    becomes its digits as text: kept exactly, where a browser would round it.
     """
     out = ProviderAttributes()
     dropped: list[str] = []
     for raw_key, value in values.items():
         key = re.sub(r"[-. ]", "_", str(raw_key).strip().lower())
+        value = _as_exact(value)
         if len(out) < MAX_ATTRIBUTES and attribute_problem(key, value) is None:
             out[key] = value
         else:
@@ -122,6 +134,13 @@ def normalise_provider_attributes(values: Mapping[str, Any]) -> ProviderAttribut
     if dropped:
         out.dropped = tuple(dropped)
     return out
+
+
+def _as_exact(value: Any) -> Any:
+    """A provider's integer too big for a browser as its digits, so that the call keeps it exactly."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
+        return str(value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -345,7 +345,6 @@ class CallService(TransferSteps, StatusSteps):
             if snapshot.complete and live.provider is not None:  # before the frame: an update may follow it
                 await self.attributes.sheets.keep(live.provider, live.card)
             await self._publish_card(live)
-            await self._desk.remember(live.provider or "", live.views)
         if not history.done():
             history.cancel()
 
@@ -367,11 +366,17 @@ class CallService(TransferSteps, StatusSteps):
         self._recorder.record(event, live.card.caller.e164, new)
 
     async def _publish_card(self, live: LiveCall, only: Mapping[str, str] | None = None) -> None:
-        """Publish the card as it stands to its recipients; audited where a socket gets it, not here."""
+        """Publish the card as it stands to its recipients; audited where a socket gets it, not here.
+
+        Kept as the card as it stands first: a transfer on another instance after an agent saw
+        this version must hand on this one, not the one before (an incomplete card never completes).
+        """
         recipients = only if only is not None else live.recipients
         if live.answered_by is not None and only is None:
             recipients = {k: v for k, v in recipients.items() if k == live.answered_by}
         content = self._card_views(live.card, live.provider)
+        if only is None:
+            await self._desk.remember(live.provider or "", content)
         sent = [Delivery(agent_id, card=content) for agent_id in recipients]
         await self._broker.publish(sent)
         self._metrics.cards_published.inc(len(sent))
@@ -390,10 +395,10 @@ class CallService(TransferSteps, StatusSteps):
         ``erase --customer`` read the customer an update found from it.
         """
         content = self._card_views(card, provider)
+        await self._desk.remember(provider, content)  # before an agent sees it, as ``_publish_card`` says
         deliveries = [Delivery(agent_id, card=content) for agent_id in recipients]
         await self._broker.publish(deliveries)
         self._metrics.cards_published.inc(len(deliveries))
-        await self._desk.remember(provider, content)
         if card.complete:
             summary = card_summaries(card, self._specs, role_views(self._settings))
             self._recorder.summary(provider, card.call_id, summary)

@@ -37,6 +37,7 @@ from screenpop.lookup import LookupEngine
 from screenpop.model import JSON, Card, HistoryEntry, Section, SectionStatus
 from screenpop.phone import parse_caller
 from screenpop.store import Store
+from screenpop.untrusted import quoted
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ class AttributeUpdates:
             raise Unavailable("the call's card is not ready yet; send the attributes again in a moment")
         recipients = await self._recipients(sheet)
         if agent_id not in recipients:
-            raise Forbidden(f"agent {agent_id!r} did not receive call {call_id!r}")
+            raise Forbidden(f"agent {agent_id!r} did not receive call {quoted(call_id)}")
         async with self._one_update_at_a_time(sheet.provider, call_id):
             # read again under the lock: an update that held it has saved its attributes in the sheet
             found = await self.sheets.find([sheet.provider], call_id, self._settings.numbers.default_region)
@@ -200,8 +201,8 @@ class AttributeUpdates:
                 return
         for provider in providers:
             if await self._store.recipients(provider, call_id):
-                raise Forbidden(f"agent {agent_id!r} did not receive call {call_id!r}")
-        raise NotFound(f"no call {call_id!r} in progress")
+                raise Forbidden(f"agent {agent_id!r} did not receive call {quoted(call_id)}")
+        raise NotFound(f"no call {quoted(call_id)} in progress")
 
     async def _recipients(self, sheet: Sheet) -> list[str]:
         """Who holds the card: the shared set, else the store's list (the set expired or was lost)."""

@@ -67,6 +67,20 @@ def is_unicode_text(text: str) -> bool:
     return True
 
 
+QUOTED_CHARS = 40
+
+
+def quoted(text: str, limit: int = QUOTED_CHARS) -> str:
+    """``text`` as an error answer or a log line may quote it: its start, escaped, marked when clipped.
+
+    An id or a name a client made up may be kilobytes long and hold any
+    character; quoting all of it would send it back (and log it) whole.
+    ``repr`` escapes the controls and the bidi overrides.
+    """
+    clipped = text[:limit]
+    return repr(clipped) + ("…" if len(text) > limit else "")
+
+
 def clean_text(text: str) -> str:
     """``text`` without controls (newlines and tabs kept), bidi controls and surrogates."""
     if text.isprintable() or not _UNSAFE_IN_TEXT.search(text):  # isprintable: the cheap common case
@@ -84,6 +98,9 @@ def clean_line(text: str | None) -> str | None:
 def clean_json(value: Any) -> Any:
     """``value`` with ``clean_text`` applied to every string in it, keys included.
 
+    A number a browser cannot read back as sent is made safe too: NaN and
+    infinities become ``None``, an integer beyond ``MAX_SAFE_INTEGER`` its digits.
+
     It runs on every section a card shows, so the common case (nothing to
     clean) costs an exact type check and an ``isprintable`` per string; the
     abstract ``Mapping`` check, slow, is only reached by what is not a plain
@@ -96,10 +113,17 @@ def clean_json(value: Any) -> Any:
         return _clean_mapping(value)
     if kind is list or kind is tuple:
         return [clean_json(v) for v in value]
+    if kind is int:
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else str(value)
     if kind in _PLAIN_SCALARS:
         return value
     if kind is float:
         return value if math.isfinite(value) else None
+    return _clean_other(value)
+
+
+def _clean_other(value: Any) -> Any:
+    """``clean_json`` of what is not a plain JSON type: subclasses (an enum member, numpy's float64)."""
     if isinstance(value, str):  # a str subclass (an enum member)
         return clean_text(value)
     if isinstance(value, float):  # a float subclass (numpy's float64)
@@ -111,7 +135,10 @@ def clean_json(value: Any) -> Any:
     return value
 
 
-_PLAIN_SCALARS = frozenset({int, bool, type(None)})
+_PLAIN_SCALARS = frozenset({bool, type(None)})
+MAX_SAFE_INTEGER = 2**53 - 1
+"""JavaScript's ``Number.MAX_SAFE_INTEGER``: ``JSON.parse`` rounds a larger integer (a 19-digit
+account number, a BIGINT id), or makes it ``Infinity``; such a value leaves as its digits in text."""
 
 
 def _clean_mapping(value: Mapping[Any, Any]) -> dict[Any, Any]:

@@ -50,12 +50,14 @@ export class Formatter {
     if (value === null || value === undefined || value === "") return "—";
     const format = (hint && hint.format) || "text";
     const num = typeof value === "number" ? value : typeof value === "string" && value.trim() !== "" ? Number(value) : NaN;
+    // The server sends an integer beyond ±2^53 - 1 as its digits: Intl formats that text exactly, Number() would round it.
+    const exact = Number.isSafeInteger(num) || !/^\s*-?\d+\s*$/.test(String(value)) ? num : String(value).trim();
     switch (format) {
       case "number":
-        return Number.isFinite(num) ? this.intl("n", {}).format(num) : plain(value);
+        return Number.isFinite(num) ? this.intl("n", {}).format(exact) : plain(value);
       case "currency":
         return Number.isFinite(num)
-          ? this.intl("n", { style: "currency", currency: (hint && hint.currency) || this.defaultCurrency }).format(num)
+          ? this.intl("n", { style: "currency", currency: (hint && hint.currency) || this.defaultCurrency }).format(exact)
           : plain(value);
       case "percent":
         // Ratios, as Intl and spreadsheets do: 0.25 is 25 %.
@@ -186,6 +188,8 @@ export function normalise(s) {
  * @returns {string}
  */
 export function numberText(caller, ctx) {
+  // A Twilio Voice SDK client (`client:alice`) has a name and no number: an app call, not a hidden one.
+  if (caller.withheld && /^client:/i.test(String(caller.raw || ""))) return "App call (no number)";
   if (caller.withheld) return "Number withheld";
   if (caller.valid === false) return `${caller.raw || caller.e164 || "No number"} (not a valid number)`;
   const national = caller.national || caller.e164 || caller.raw || "";

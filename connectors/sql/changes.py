@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .index import Ints, PhoneIndex
+from .index import PhoneIndex
+from .index_columns import Ints
 
 Ids = npt.NDArray[np.intp]
 

@@ -9,21 +9,19 @@ cancelled lookup never leaves a query running or a pooled connection busy.
 
 URLs are used exactly as given: a relative SQLite path is relative to the
 directory screenpop runs in, not to the config file.
+
+Running one statement, bounded, is ``statements.py``; reading the number
+index for ``match: normalized`` is ``index_source.py``, kept fresh by
+``keeper.py`` and shared between instances by ``shared.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import TextClause
 
 from screenpop.connector_api import (
@@ -37,34 +35,25 @@ from screenpop.connector_api import (
 from screenpop.driver_threads import DriverThreads
 from screenpop.errors import ConnectorError
 
-from .index import CHUNK_ROWS, FETCH_ROWS, IndexBuilder, PhoneIndex
+from .index import PhoneIndex
+from .index_source import INDEX_TIMEOUT_MS, IndexSource
 from .keeper import IndexKeeper, iso_time
 from .options import (
     SqlOptions,
     bind_names,
     check_async_url,
     engine_kwargs,
-    in_memory,
     lookup_statement,
     quiet_driver_logs,
     secrets_of,
 )
-from .reading import LOCAL_ROWS, FullRead, read_in_workers
-from .rows import RowReader
 from .shared import SharedIndex
-from .since import FULL_READ, index_statement, read_start, since_value
-from .values import describe_db_error, json_row
-
-log = logging.getLogger(__name__)
+from .statements import Query, Statements
 
 EXTRA_ROWS_KEPT = 5
 #: At most this many matched keys go into ``:keys`` (the first, in key order). A client's switchboard
 #: number on 40,000 contacts passed the drivers' parameter limits (32,767) and every call from it failed.
 MAX_QUERY_KEYS = 1000
-#: Reading every row of a big table: 10^7 rows take 1-2 min on a busy two-core machine (issue 15).
-INDEX_TIMEOUT_MS = 600_000
-INTERRUPT_EVERY_S = 0.02  # SQLite: how often a cancelled lookup's statement is interrupted again
-ABANDON_WAIT_S = 2.0
 
 
 class SqlConnector:
@@ -83,12 +72,10 @@ class SqlConnector:
         self._engine: AsyncEngine | None = None
         self._threads: DriverThreads | None = None
         self._keeper: IndexKeeper | None = None
-        self._incremental = self.options.index_query is not None and "since" in bind_names(
-            self.options.index_query
-        )
-        self._since = FULL_READ
         self._shared: SharedIndex | None = None
         self._secrets = secrets_of(self._url, self.options.url)
+        self._source = IndexSource(self._url, self.options, context, self._secrets)
+        self._statements = Statements(name, self._url, self.options.statement_timeout_ms, self._secrets)
         self._shown_url = self._url.render_as_string(hide_password=True)
         self.columns: tuple[str, ...] | None = None
         """What ``query`` returned in the last ``check`` (identity and display must name these)."""
@@ -121,13 +108,13 @@ class SqlConnector:
                     source,
                     fresh_s=self.options.index_refresh_s / 2,
                     build_timeout_s=INDEX_TIMEOUT_MS / 1000,
-                    since=lambda: self._since,
+                    since=lambda: self._source.since,
                 )
             self._keeper = IndexKeeper(
                 self.name,
                 self._load_index,
                 self.options.index_refresh_s,
-                self.options.index_full_every if self._incremental else 1,
+                self.options.index_full_every if self._source.incremental else 1,
                 self._forget_cached if self._context.forget_numbers is not None else None,
             )
             await self._keeper.start()
@@ -257,82 +244,11 @@ class SqlConnector:
     async def _load_index(self, previous: PhoneIndex | None) -> PhoneIndex:
         """A full index comes from the shared copy when there is one (``shared.py``), else the table."""
         if previous is None and self._shared is not None:
-            index = await self._shared.full(lambda: self._read_index(None))
+            index = await self._shared.full(lambda: self._source.read(self._engine, None))
             if self._shared.loaded_since is not None:
-                self._since = self._shared.loaded_since
+                self._source.since = self._shared.loaded_since
             return index
-        return await self._read_index(previous)
-
-    async def _read_index(self, previous: PhoneIndex | None) -> PhoneIndex:
-        """Stream ``index_query`` in partitions and normalise them chunk by chunk, yielding to the loop.
-
-        With ``:since`` and a ``previous`` index, only the rows changed since
-        the previous read began (less ``since.OVERLAP``) are read and merged
-        in; otherwise every row is read (``:since`` = 1970-01-01). ``:since``
-        is one instant, bound as ``since.py`` says.
-        """
-        if self._engine is None:
-            raise ConnectorError("not started")
-        if not self._incremental:
-            previous = None
-        since = FULL_READ if previous is None else self._since
-        started = read_start()
-        limit = asyncio.timeout(INDEX_TIMEOUT_MS / 1000)
-        try:
-            async with limit:
-                builder = await self._stream_index(since)
-        except TimeoutError as exc:
-            if not limit.expired():  # the driver's connect timeout: "cannot reach database"
-                raise ConnectorError(describe_db_error(exc, self._secrets)) from exc
-            raise ConnectorError(f"index query ran longer than {INDEX_TIMEOUT_MS} ms") from None
-        except ConnectorError:
-            raise
-        except Exception as exc:
-            raise ConnectorError(describe_db_error(exc, self._secrets)) from exc
-        changed = await asyncio.to_thread(builder.finish)  # NumPy sorts release the GIL
-        index = changed if previous is None else await asyncio.to_thread(previous.updated, changed)
-        self._since = started
-        return index
-
-    async def _stream_index(self, since: datetime) -> IndexBuilder:
-        """Read on the loop in small chunks; a full read that turns out big goes to worker processes."""
-        assert self._engine is not None
-        assert self.options.index_query is not None
-        in_workers = since == FULL_READ and not in_memory(self._url)
-        async with self._engine.connect() as conn:
-            if self._sets_server_timeout():
-                await conn.execute(text(f"SET LOCAL statement_timeout = {INDEX_TIMEOUT_MS}"))
-            statement = index_statement(self.options.index_query, self._engine.dialect.name)
-            result = await conn.stream(statement, self._since_bound(since))
-            columns = tuple(result.keys())
-            builder = IndexBuilder(RowReader(columns, self.options.index_region, self._context))
-            async for part in result.partitions(FETCH_ROWS):
-                if in_workers and builder.rows >= LOCAL_ROWS:
-                    break  # a big table: the workers read it again, every row, on their own connections
-                for start in range(0, len(part), CHUNK_ROWS):
-                    builder.add(part[start : start + CHUNK_ROWS])
-                    await asyncio.sleep(0)  # let calls in between two chunks
-            else:
-                return builder
-            await result.close()
-        return await read_in_workers(self._full_read(), self._context)
-
-    def _since_bound(self, since: datetime) -> dict[str, Any]:
-        return {"since": since_value(since, self._url.get_backend_name())} if self._incremental else {}
-
-    def _full_read(self) -> FullRead:
-        assert self.options.index_query is not None
-        return FullRead(
-            url=self._url.render_as_string(hide_password=False),
-            query=self.options.index_query,
-            bound=self._since_bound(FULL_READ),
-            region_column=self.options.index_region,
-            timeout_ms=INDEX_TIMEOUT_MS,
-            connect_args=engine_kwargs(self._url, self.options).get("connect_args", {}),
-            server_timeout=self._sets_server_timeout(),
-            secrets=self._secrets,
-            sqlite_path=self._url.database if self._url.get_backend_name() == "sqlite" else None,
-        )
+        return await self._source.read(self._engine, previous)
 
     async def _fetch(
         self,
@@ -349,96 +265,8 @@ class SqlConnector:
         """
         if self._engine is None:
             raise ConnectorError("not started")
-        query = _Query(statement, bound, limit, as_tuples, timeout_ms or self.options.statement_timeout_ms)
-        try:
-            try:
-                return await self._on_pooled(self._engine, query)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                # The server ended the pooled connections (a restart, a failover): SQLAlchemy
-                # has dropped them, and a fresh connection answers this same call.
-                return await self._on_pooled(self._engine, query)
-        except ConnectorError:
-            raise
-        except Exception as exc:
-            raise ConnectorError(describe_db_error(exc, self._secrets)) from exc
-
-    async def _on_pooled(self, engine: AsyncEngine, query: _Query) -> list[Any]:
-        async with engine.connect() as conn:
-            return await self._guarded(conn, query)
-
-    async def _guarded(self, conn: AsyncConnection, query: _Query) -> list[Any]:
-        """Run the query in its own task so that a cancel or timeout can stop it on the server first.
-
-        Without this, SQLite keeps executing in its worker thread after the
-        lookup is cancelled and the connection stays busy until it finishes.
-        """
-        raw = await conn.get_raw_connection()
-        work = asyncio.ensure_future(self._rows(conn, query))
-        try:
-            async with asyncio.timeout(query.timeout_ms / 1000):
-                return await asyncio.shield(work)
-        except TimeoutError:
-            await self._abandon(work, raw.driver_connection)
-            raise ConnectorError(f"query ran longer than {query.timeout_ms} ms") from None
-        except asyncio.CancelledError:
-            await self._abandon(work, raw.driver_connection)
-            raise
-
-    async def _rows(self, conn: AsyncConnection, query: _Query) -> list[Any]:
-        if query.timeout_ms != self.options.statement_timeout_ms and self._sets_server_timeout():
-            await conn.execute(text(f"SET LOCAL statement_timeout = {int(query.timeout_ms)}"))
-        result = await conn.execute(query.statement, query.bound)
-        if query.as_tuples:
-            rows = result.fetchall() if query.limit is None else result.fetchmany(query.limit)
-            return [tuple(result.keys()), *(tuple(row) for row in rows)]
-        mappings = result.mappings()
-        fetched = mappings.fetchall() if query.limit is None else mappings.fetchmany(query.limit)
-        return [json_row(row) for row in fetched]
-
-    def _sets_server_timeout(self) -> bool:
-        return self._url.get_driver_name() in ("asyncpg", "psycopg")
-
-    async def _abandon(self, work: asyncio.Future[list[Any]], driver: Any) -> None:
-        """Stop a running statement and wait (briefly) until its connection is free again."""
-        if not work.done():
-            if self._url.get_backend_name() == "sqlite":
-                await _interrupt_until_done(work, driver)
-            else:
-                work.cancel()  # asyncpg and friends send the server a cancel request
-                await asyncio.wait({work}, timeout=ABANDON_WAIT_S)
-        if not work.done():
-            log.warning(
-                "connector %s: a cancelled query did not stop within %.0f s", self.name, ABANDON_WAIT_S
-            )
-            work.cancel()
-        elif not work.cancelled():
-            work.exception()  # retrieved: the caller already knows it was abandoned
-
-
-async def _interrupt_until_done(work: asyncio.Future[list[Any]], driver: Any) -> None:
-    """Interrupt SQLite's statement again and again until it stops, for at most ``ABANDON_WAIT_S``.
-
-    ``sqlite3_interrupt`` only stops a statement that is running: one still
-    queued on the connection's thread when the lookup was cancelled starts
-    after the interrupt and would run to its end, holding the connection (and
-    closing it) for as long as it takes.
-    """
-    deadline = asyncio.get_running_loop().time() + ABANDON_WAIT_S
-    while not work.done() and asyncio.get_running_loop().time() < deadline:
-        with contextlib.suppress(Exception):
-            await driver.interrupt()
-        await asyncio.wait({work}, timeout=INTERRUPT_EVERY_S)
-
-
-@dataclass(frozen=True, slots=True)
-class _Query:
-    statement: TextClause
-    bound: dict[str, Any]
-    limit: int | None
-    as_tuples: bool
-    timeout_ms: int
+        query = Query(statement, bound, limit, as_tuples, timeout_ms or self.options.statement_timeout_ms)
+        return await self._statements.fetch(self._engine, query)
 
 
 def _result(rows: Sequence[dict[str, Any]], options: SqlOptions) -> LookupResult:

@@ -31,7 +31,6 @@ noticed by a full read, which runs every ``index_full_every`` refreshes
 from __future__ import annotations
 
 import array
-import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -39,13 +38,22 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from .index_columns import (
+    Ints,
+    KeyIds,
+    distinct_keys,
+    e164_to_int,
+    empty_keys,
+    key_column,
+    not_held,
+    plain,
+    sorted_unique,
+)
+
 #: Rows fetched from the database at a time (one driver round trip).
 FETCH_ROWS = 512
 #: Rows normalised between two yields to the event loop (~0.5-1 ms of work each).
 CHUNK_ROWS = 64
-
-Ints = npt.NDArray[np.int64]
-KeyIds = npt.NDArray[np.int32]
 
 
 class RowNumbers(Protocol):
@@ -56,18 +64,6 @@ class RowNumbers(Protocol):
     """The first few unreadable cells as stored (an insertion-ordered set)."""
 
     def __call__(self, row: Sequence[Any]) -> Iterable[str]: ...
-
-
-def e164_to_int(e164: str) -> int | None:
-    """``+14155550132`` -> 14155550132; anything that is not ``+`` and 1-15 digits is None."""
-    digits = e164[1:]
-    if not e164.startswith("+") or not digits.isascii() or not digits.isdigit() or not 0 < len(digits) <= 15:
-        return None
-    return int(digits)
-
-
-def _empty_keys() -> npt.NDArray[Any]:
-    return np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -83,7 +79,7 @@ class PhoneIndex:
 
     numbers: Ints = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     key_ids: KeyIds = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
-    keys: npt.NDArray[Any] = field(default_factory=_empty_keys)
+    keys: npt.NDArray[Any] = field(default_factory=empty_keys)
     rows: int = 0
     unreadable: int = 0
     """Stored numbers (non-blank cells) that could not be read as a phone number: callers never found."""
@@ -121,17 +117,17 @@ class PhoneIndex:
         wanted = np.int64(number)
         start = int(np.searchsorted(self.numbers, wanted, side="left"))
         end = int(np.searchsorted(self.numbers, wanted, side="right"))
-        return tuple(_plain(self.keys[i]) for i in self.key_ids[start:end])
+        return tuple(plain(self.keys[i]) for i in self.key_ids[start:end])
 
     def first_key(self) -> Any:
         """One row key as the driver binds it (``check`` tries ``query`` with it)."""
-        return _plain(self.keys[0])
+        return plain(self.keys[0])
 
     def as_dict(self) -> dict[str, tuple[Any, ...]]:
         """The former ``keys_by_number`` mapping (tests and small tables only: one object per entry)."""
         found: dict[str, list[Any]] = {}
         for number, key_id in zip(self.numbers.tolist(), self.key_ids.tolist(), strict=True):
-            found.setdefault(f"+{number}", []).append(_plain(self.keys[key_id]))
+            found.setdefault(f"+{number}", []).append(plain(self.keys[key_id]))
         return {number: tuple(keys) for number, keys in found.items()}
 
     @property
@@ -197,7 +193,7 @@ class PhoneIndex:
         new_numbers = changed.numbers
         new_ids = np.searchsorted(merged, new_keys).astype(np.int32)[changed.key_ids]
         if adds:  # a (number, key) held already is not stored twice
-            fresh = _not_held(kept_numbers, kept_ids, new_numbers, new_ids)
+            fresh = not_held(kept_numbers, kept_ids, new_numbers, new_ids)
             new_numbers, new_ids = new_numbers[fresh], new_ids[fresh]
         # both sides are sorted by number and share no (number, key): one O(n) insertion, no re-sort
         where = np.searchsorted(kept_numbers, new_numbers)
@@ -215,13 +211,13 @@ class PhoneIndex:
     def _updated_by_dict(self, changed: PhoneIndex, adds: bool) -> PhoneIndex:
         """The same for keys NumPy cannot order (mixed types): rare, so plain Python is fine."""
         table = self.as_dict()
-        reread = {_plain(k) for k in changed.keys}
+        reread = {plain(k) for k in changed.keys}
         gone = set() if adds else reread
         merged: dict[str, list[Any]] = {n: [k for k in keys if k not in gone] for n, keys in table.items()}
         for number, keys in changed.as_dict().items():
             merged.setdefault(number, []).extend(keys)
         builder = IndexBuilder(_NoReading())
-        order: dict[Any, None] = dict.fromkeys(_plain(k) for k in self.keys)
+        order: dict[Any, None] = dict.fromkeys(plain(k) for k in self.keys)
         order.update(dict.fromkeys(reread))
         for key in order:
             builder.add_key(key, ())
@@ -240,22 +236,6 @@ class PhoneIndex:
             keys_repeat=adds,
             keyless=self.keyless + changed.keyless,
         )
-
-
-def _not_held(numbers: Ints, key_ids: KeyIds, new_numbers: Ints, new_ids: KeyIds) -> npt.NDArray[np.bool_]:
-    """Which (number, key id) pairs of the new side the old side (sorted by number) does not hold.
-
-    Each new entry is compared with the old entries of its number only: a few
-    each, so O(m log n) for m new entries, never a pass over all n.
-    """
-    start = np.searchsorted(numbers, new_numbers, side="left")
-    count = np.searchsorted(numbers, new_numbers, side="right") - start
-    owner = np.repeat(np.arange(len(new_numbers)), count)
-    first = np.repeat(start - np.cumsum(count) + count, count)  # old position = pair index + this
-    hit = key_ids[np.arange(len(owner)) + first] == new_ids[owner]
-    held = np.zeros(len(new_numbers), dtype=bool)
-    held[owner[hit]] = True
-    return ~held
 
 
 class _NoReading:
@@ -350,10 +330,10 @@ class IndexBuilder:
         numbers = np.concatenate(self._number_chunks) if self._number_chunks else np.zeros(0, np.int64)
         rows = np.concatenate(self._row_chunks) if self._row_chunks else np.zeros(0, np.int32)
         self._number_chunks, self._row_chunks = [], []
-        keys, row_to_key, ordered = _distinct_keys(self._key_chunks)
+        keys, row_to_key, ordered = distinct_keys(self._key_chunks)
         key_ids = row_to_key[rows].astype(np.int32) if len(rows) else np.zeros(0, np.int32)
         del rows
-        numbers, key_ids = _sorted_unique(numbers, key_ids)
+        numbers, key_ids = sorted_unique(numbers, key_ids)
         reading = self._numbers_of
         return PhoneIndex(
             numbers,
@@ -366,80 +346,3 @@ class IndexBuilder:
             keys_repeat=self._count > len(keys),
             keyless=self.keyless,
         )
-
-
-def key_column(keys: list[Any]) -> npt.NDArray[Any]:
-    """Integer keys as ``int64`` (8 bytes each), any other key as an object array."""
-    if all(type(k) is int for k in keys):
-        with contextlib.suppress(OverflowError):
-            return np.array(keys, dtype=np.int64)
-    return _objects(keys)
-
-
-def _distinct_keys(chunks: list[npt.NDArray[Any]]) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp], bool]:
-    """Sorted distinct keys and, per row, its key's position; first-seen order when keys cannot be sorted."""
-    if not chunks:
-        return _empty_keys(), np.zeros(0, dtype=np.intp), True
-    if all(c.dtype == np.int64 for c in chunks):
-        column = np.concatenate(chunks)
-        found = _distinct_ints(column)
-        if found is not None:
-            return found[0], found[1], True
-    else:
-        column = np.concatenate([c.astype(object) for c in chunks])
-    try:
-        distinct, inverse = np.unique(column, return_inverse=True)
-        return distinct, inverse.reshape(-1), True
-    except TypeError:  # keys of several types (rare): keep first-seen order
-        seen: dict[Any, int] = {}
-        keys = column.tolist()
-        positions = np.fromiter((seen.setdefault(k, len(seen)) for k in keys), dtype=np.intp, count=len(keys))
-        return _objects(list(seen)), positions, False
-
-
-def _objects(values: list[Any]) -> npt.NDArray[Any]:
-    column = np.empty(len(values), dtype=object)
-    column[:] = values
-    return column
-
-
-def _distinct_ints(column: Ints) -> tuple[Ints, npt.NDArray[np.intp]] | None:
-    """Keys that are all different (a primary key) sorted in a stable pass: a few sorted runs merge in O(n).
-
-    None when some key repeats (``np.unique`` then does the general case).
-    """
-    order = np.argsort(column, kind="stable")
-    ordered = column[order]
-    if len(ordered) > 1 and not bool(np.all(ordered[1:] > ordered[:-1])):
-        return None
-    inverse = np.empty(len(column), dtype=np.intp)
-    inverse[order] = np.arange(len(column), dtype=np.intp)
-    return ordered, inverse
-
-
-def _sorted_unique(numbers: Ints, key_ids: KeyIds) -> tuple[Ints, KeyIds]:
-    """Entries ordered by number, then key; a number stored twice for one key (phone = mobile) kept once.
-
-    When number and key id fit in 63 bits together (national numbers of up to
-    ~11 digits with 10^7 keys), one sort of packed ``int64`` replaces the
-    slower ``lexsort`` of two columns.
-    """
-    if not len(numbers):
-        return np.zeros(0, np.int64), np.zeros(0, np.int32)
-    id_bits = max(1, int(key_ids.max()).bit_length())
-    if int(numbers.min()) >= 0 and int(numbers.max()).bit_length() + id_bits <= 63:
-        packed = (numbers << np.int64(id_bits)) | key_ids.astype(np.int64)
-        packed.sort()
-        packed = packed[np.concatenate(([True], packed[1:] != packed[:-1]))]
-        mask = np.int64((1 << id_bits) - 1)
-        return packed >> np.int64(id_bits), (packed & mask).astype(np.int32)
-    order = np.lexsort((key_ids, numbers))
-    numbers, key_ids = numbers[order], key_ids[order]
-    fresh = np.ones(len(numbers), dtype=bool)
-    fresh[1:] = (numbers[1:] != numbers[:-1]) | (key_ids[1:] != key_ids[:-1])
-    return np.ascontiguousarray(numbers[fresh]), np.ascontiguousarray(key_ids[fresh].astype(np.int32))
-
-
-def _plain(key: Any) -> Any:
-    """NumPy scalars back to the Python value a driver binds (``np.int64(7)`` -> ``7``)."""
-    return key.item() if isinstance(key, np.generic) else key

@@ -47,7 +47,8 @@ from sqlalchemy.pool import NullPool
 from screenpop.connector_api import ConnectorContext
 from screenpop.errors import ConnectorError
 
-from .index import IndexBuilder, Ints, e164_to_int, key_column
+from .index import IndexBuilder
+from .index_columns import Ints, e164_to_int, key_column
 from .rows import UNREADABLE_EXAMPLES, RowReader
 from .since import index_statement
 from .values import describe_db_error

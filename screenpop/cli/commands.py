@@ -31,6 +31,7 @@ from screenpop.config import AgentEntry, Settings, load_settings
 from screenpop.errors import ConfigError, ScreenpopError
 from screenpop.model import Card
 from screenpop.phone import parse_caller
+from screenpop.routing import queue_members
 from screenpop.untrusted import finite_values
 
 #: The parts of the config each one-off command reads.  A variable unset
@@ -211,11 +212,32 @@ def cmd_call(args: argparse.Namespace) -> int:
     provider = make_provider(settings.providers[index], settings.server)
     call_id = args.call_id or f"cli-{uuid.uuid4().hex[:10]}"
     request = provider.example_request(args.number, call_id, args.agent, args.queue, time.time())
+    warning = _fallback_warning(settings, args.agent, args.queue)  # after any error: one sentence each
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     base = checked_url(args.url or f"http://{_client_host(settings.server.host)}:{settings.server.port}")
     status, body = asyncio.run(_post(base + request.path, request.body, dict(request.headers)))
     print(f"{status} {body.strip() or '(empty body)'}")
     print(f"call id: {call_id}", file=sys.stderr)
     return 0 if 200 <= status < 300 else 1
+
+
+def _fallback_warning(settings: Settings, agent: str | None, queue: str | None) -> str | None:
+    """Why the card will not pop where ``--agent``/``--queue`` say, in one sentence, or None.
+
+    The service takes a call for an agent nobody configured (a phone system
+    may send one) and rings the fallback; the person who typed the name
+    expects that agent's card, and the 202 alone would not tell them.
+    """
+    if agent and settings.agent(agent) is None:
+        known = ", ".join(a.id for a in settings.agents.directory) or "none"
+        where = f"queue {queue!r}" if queue and queue_members(settings, queue) else "routing.unrouted"
+        directory = f"agents.directory of {settings.source}"
+        return f"agent {agent!r} is not in {directory} (known: {known}), so {where} rings instead"
+    if queue and not agent and not queue_members(settings, queue):
+        directory = f"agents.directory of {settings.source}"
+        return f"queue {queue!r} has no member in {directory}, so routing.unrouted rings instead"
+    return None
 
 
 def _client_host(host: str) -> str:

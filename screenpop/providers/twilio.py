@@ -299,7 +299,7 @@ def voice_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str])
         event=kind,
         from_raw="" if dialler is not None else from_raw,
         to=to if dialler is not None or not client else None,
-        caller_name=p.get("CallerName") or None,
+        caller_name=p.get("CallerName") or _client_identity(from_raw if dialler is None else to or ""),
         agent=agent_for(agents, client, provider) if client and kind is not EventKind.ENDED else None,
         at=parse_timestamp(p.get("Timestamp")),
         forwarded_from=p.get("ForwardedFrom") or None,
@@ -307,6 +307,18 @@ def voice_events(p: Mapping[str, str], provider: str, agents: Mapping[str, str])
         direction=direction,
     )
     return _unless_withdrawn_from_nobody(event)
+
+
+def _client_identity(caller: str) -> str | None:
+    """Who is calling from a Voice SDK client (``From=client:alice``): ``alice``, the card's caller name.
+
+    A client has no number (the card says withheld, and no connector runs),
+    but it does have a name: a colleague calling from the app is not an
+    anonymous caller.  For an agent's own client dialling out the card is
+    about ``To``, so a client dialled (``To=client:bob``) names it ``bob``.
+    """
+    name = caller[len("client:") :].strip() if caller.startswith("client:") else ""
+    return name or None
 
 
 def voice_direction(

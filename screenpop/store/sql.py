@@ -37,6 +37,7 @@ from screenpop.store.hot_writes import HotWrites
 from screenpop.store.rows import CallState, CallWrite, EventWrite, SummaryWrite
 from screenpop.store.schema import STATUS_RANK, audit, call_events, call_recipients, calls
 from screenpop.store.schema import notes as note_table
+from screenpop.untrusted import quoted
 
 if TYPE_CHECKING:
     from screenpop.store.rows import AnyRow
@@ -175,7 +176,7 @@ class StoreSQL:
     def save_summary(self, conn: sa.Connection, write: SummaryWrite) -> None:
         stmt = self._set_summary.returning(calls.c.id)
         if conn.execute(stmt, self._summary_params(write)).first() is None:
-            raise NotFound(f"no call {write.call_id!r} from {write.provider!r}")
+            raise NotFound(f"no call {quoted(write.call_id)} from {write.provider!r}")
 
     def recent_calls(self, conn: sa.Connection, agent_id: str | None, limit: int) -> list[JSON]:
         if agent_id is None:
@@ -343,7 +344,7 @@ class StoreSQL:
             self._call_pk, {"w_provider": provider, "w_call_id": call_id}
         ).scalar_one_or_none()
         if pk is None:
-            raise NotFound(f"no call {call_id!r} from {provider!r}")
+            raise NotFound(f"no call {quoted(call_id)} from {provider!r}")
         return pk
 
     def _insert_recipient_rows(
@@ -415,5 +416,5 @@ def call_received_by(conn: sa.Connection, call_id: str, agent_id: str) -> AnyRow
     if call is not None:
         return call
     if conn.execute(sa.select(calls.c.id).where(calls.c.call_id == call_id).limit(1)).first() is None:
-        raise NotFound(f"no call {call_id!r}")
-    raise Forbidden(f"agent {agent_id!r} did not receive call {call_id!r}")
+        raise NotFound(f"no call {quoted(call_id)}")
+    raise Forbidden(f"agent {agent_id!r} did not receive call {quoted(call_id)}")

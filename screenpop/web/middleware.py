@@ -25,6 +25,7 @@ import screenpop.web.app_keys as app_keys
 from screenpop.errors import ScreenpopError
 from screenpop.retry import is_transient
 from screenpop.store.connections import failure_reason
+from screenpop.untrusted import quoted
 from screenpop.web.json_answer import json_answer
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Callable[..., object])
 OWN_ERRORS_ATTRIBUTE = "_screenpop_answers_its_own_errors"
+SHOWN_PATH_CHARS = 120  # every route's fixed part, and the start of an id in it
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -85,10 +87,15 @@ def error_answer(request: web.Request, exc: Exception) -> web.StreamResponse:
         return response
     if is_transient(exc):  # the database (or another backend) is away: the client may try again
         reason = failure_reason(exc)
-        log.warning("%s %s: a backend is unavailable: %s", request.method, request.path, reason)
+        log.warning("%s %s: a backend is unavailable: %s", request.method, _shown_path(request), reason)
         return error_response(503, "unavailable", f"unavailable: {reason}; try again")
-    log.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
+    log.error("unexpected error on %s %s", request.method, _shown_path(request), exc_info=exc)
     return error_response(500, "internal", "internal error; see the server log")
+
+
+def _shown_path(request: web.Request) -> str:
+    """The path as a log line may hold it: a client chose it (kilobytes long, a decoded line break)."""
+    return quoted(request.path, SHOWN_PATH_CHARS)
 
 
 CORS_HEADERS = {

@@ -15,17 +15,22 @@ from importlib import resources
 from aiohttp import web
 
 from screenpop.errors import NotFound
+from screenpop.untrusted import quoted
 
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
 
 
+#: Longer than any file the widget ships; a longer name would reach the file system as an OSError.
+_MAX_NAME = 64
+
+
 def _read(name: str) -> tuple[bytes, str]:
     suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
-    if "/" in name or name.startswith(".") or suffix not in _TYPES:
-        raise NotFound(f"no widget file {name!r}")
+    if "/" in name or name.startswith(".") or suffix not in _TYPES or len(name) > _MAX_NAME:
+        raise NotFound(f"no widget file {quoted(name)}")
     resource = resources.files("screenpop.web_widget").joinpath(name)
     if not resource.is_file():
-        raise NotFound(f"no widget file {name!r}")
+        raise NotFound(f"no widget file {quoted(name)}")
     return resource.read_bytes(), _TYPES[suffix]
 
 

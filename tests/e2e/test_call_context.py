@@ -124,6 +124,8 @@ async def test_a_customer_found_by_number_says_so(store_url: str) -> None:
         ({"account_id": None}, "'account_id'"),
         ({"account_id": "x" * 1001}, "'account_id'"),
         ({f"k{i}": i for i in range(51)}, "at most 50"),
+        ({"record_id": 10**400}, "'record_id'"),  # JSON.parse in the widget: Infinity
+        ({"record_id": -(2**53)}, "send it as a string"),  # JSON.parse: rounded
     ],
 )
 async def test_a_bad_attribute_is_refused_naming_it(
@@ -135,6 +137,17 @@ async def test_a_bad_attribute_is_refused_naming_it(
         status, body = await post_event(base, event_body("c-bad", agent="agent-1", attributes=attributes))
     assert (status, body["error"]["code"]) == (400, "bad_request"), body
     assert named in body["error"]["message"]
+
+
+async def test_the_largest_integer_a_browser_holds_exactly_is_an_attribute(store_url: str) -> None:
+    """2^53 - 1 (JavaScript's MAX_SAFE_INTEGER) is accepted and reaches the agent's card exactly."""
+    settings = make(store_url)
+    largest = 2**53 - 1
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        body = event_body("c-big", agent="agent-1", attributes={"record_id": largest})
+        assert (await post_event(base, body))[0] == 202
+        final = (await agent.card_until_complete("c-big"))[-1]["card"]
+    assert final["attributes"] == {"record_id": largest}
 
 
 async def test_lookup_api_takes_attr_parameters(store_url: str, customers_url: str) -> None:

@@ -114,6 +114,48 @@ async def test_call_command_pops_a_card_on_serve(served: tuple[int, Path, subpro
     await ws.close()
 
 
+async def test_call_for_an_agent_nobody_configured_says_where_the_card_goes(
+    served: tuple[int, Path, subprocess.Popen[str]],
+) -> None:
+    """`screenpop call --agent ghost` is sent (202), and one warning line names ghost and the fallback."""
+    port, config, _ = served
+    sent = await call_via_cli(port, config, "+14155550132", "ghost")
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.startswith("202 ")
+    warnings = [line for line in sent.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, sent.stderr
+    assert (
+        "'ghost'" in warnings[0] and "agents.directory" in warnings[0] and "routing.unrouted" in warnings[0]
+    )
+    known = await asyncio.to_thread(
+        cli,
+        "call",
+        "+14155550132",
+        "--agent",
+        "agent-1",
+        "--config",
+        str(config),
+        "--url",
+        f"http://127.0.0.1:{port}",
+    )
+    assert "warning:" not in known.stderr
+
+
+def test_call_an_agent_twilio_cannot_name_is_one_sentence(tmp_path: Path) -> None:
+    """`screenpop call --agent ghost` to a Twilio provider: one error line (it cannot name ghost)."""
+    document = base_config(f"sqlite+aiosqlite:///{tmp_path}/s.db")
+    document["providers"] = [
+        {"name": "twilio", "kind": "twilio", "auth_token": "t0ken-for-tests", "agents": {}}
+    ]
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(document))
+    result = cli(
+        "call", "+14155550132", "--agent", "ghost", "--config", str(config), "--url", "http://127.0.0.1:9"
+    )
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "ghost" in result.stderr, result.stderr
+
+
 async def test_sigterm_finishes_cards_then_closes_1012(
     served: tuple[int, Path, subprocess.Popen[str]],
 ) -> None:

@@ -38,6 +38,25 @@ async def test_calls_and_notes_answer_503_unavailable_while_the_store_is_down(
     assert "unexpected error" not in a.log_tail(200)
 
 
+async def test_a_made_up_call_id_is_logged_clipped_while_the_store_is_down(
+    tmp_path: Path, postgres_server: PostgresServer, pg_url: str
+) -> None:
+    """A note for a 6,000-character call id while PostgreSQL is stopped: 503, and the log quotes its start."""
+    async with services(tmp_path, a=service_config(pg_url)) as started:
+        a = started["a"]
+        token = token_for(a.settings, "agent-1")
+        note = {"json": {"disposition": "sale"}}
+        await asyncio.to_thread(postgres_server.stop)
+        try:
+            saved = await api(a.base, "POST", "/api/calls/c-" + "7" * 6000 + "/notes", token, **note)
+        finally:
+            await asyncio.to_thread(postgres_server.start)
+        logged = [line for line in a.log_tail(200).splitlines() if "a backend is unavailable" in line]
+    assert saved[0] == 503, saved
+    assert logged, "the 503 is logged"
+    assert all(len(line) < 600 and "7" * 200 not in line for line in logged), logged
+
+
 async def test_lookup_answers_its_sections_while_the_store_is_down(
     tmp_path: Path, postgres_server: PostgresServer, pg_url: str
 ) -> None:

@@ -26,7 +26,13 @@ class Level(StrEnum):
 
 
 def reference(value: Any) -> Any:
-    """The definition: every string cleaned, keys included, any mapping or sequence walked."""
+    """The definition: every string cleaned, keys included, any mapping or sequence walked.
+
+    Numbers a browser cannot read back: NaN and infinities are None, an
+    integer beyond JavaScript's safe range is its digits.
+    """
+    if type(value) is int and abs(value) > 2**53 - 1:
+        return str(value)
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, float):

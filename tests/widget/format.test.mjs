@@ -15,6 +15,12 @@ describe("money and numbers", () => {
     assert.equal(nbsp(new Formatter("de-DE", "EUR").value(1234.5, { format: "currency" })), "1.234,50 €");
   });
 
+  test("an integer the server sent as digits (beyond 2^53 - 1) is formatted exactly, not rounded", () => {
+    assert.equal(fmt.value("12345678901234567891", { format: "number" }), "12,345,678,901,234,567,891");
+    assert.equal(fmt.value("-12345678901234567891", { format: "currency" }), "-$12,345,678,901,234,567,891.00");
+    assert.equal(fmt.value("1" + "0".repeat(400), { format: "number" }), "1" + "0".repeat(400));
+  });
+
   test("a bad currency code falls back to a plain number instead of blanking the card", () => {
     assert.equal(fmt.value(5, { format: "currency", currency: "NOT-A-CODE" }), "5");
   });
@@ -92,6 +98,7 @@ describe("links, numbers, words", () => {
     assert.equal(numberText(caller, { homeRegion: "GB" }), "020 7946 0000");
     assert.equal(numberText(caller, { homeRegion: "US" }), "+44 20 7946 0000");
     assert.equal(numberText({ withheld: true }, { homeRegion: "US" }), "Number withheld");
+    assert.equal(numberText({ withheld: true, raw: "client:alice" }, { homeRegion: "US" }), "App call (no number)");
     assert.equal(numberText({ valid: false, raw: "12" }, { homeRegion: "US" }), "12 (not a valid number)");
   });
 

@@ -1,0 +1,155 @@
+"""A card version is kept as the call's card as it stands before any agent can see it.
+
+A transfer taken by another instance hands on the card as it stands (the
+broker's kept copy).  Were an agent shown a version before it is kept, a
+transfer sent right after the agent saw the complete card would hand on the
+version before it: the new holder would get a card that never completes.
+
+Instance A talks to the session's Redis through a loopback proxy that can
+hold back A's write of the kept card (its request stays in the proxy, so A
+waits for it).  While it is held, the test reads the agent's stream in Redis
+itself: the version being kept must not be there yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from redis.asyncio import Redis
+
+from screenpop.app import create_app
+from screenpop.broker.redis_layout import stream_key, value_key
+from screenpop.config import settings_from_mapping
+from tests.support.service import agent_socket, api, base_config, event_body, post_event, running_app
+from tests.support.tokens import token_for
+
+pytestmark = pytest.mark.redis
+
+CALL = "c-kept"
+COMPLETE = b'"complete":true'
+
+
+class KeptCardHold:
+    """Forwards loopback TCP to Redis, holding the first write of a kept card that holds ``needle``."""
+
+    def __init__(self, redis_port: int, needle: bytes) -> None:
+        self.needle = needle
+        self.redis_port = redis_port
+        self.port = 0
+        self.holding = asyncio.Event()
+        self._release = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._marker = value_key(f"card:pbx:{CALL}").encode()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    def release(self) -> None:
+        self._release.set()
+
+    async def close(self) -> None:
+        self.release()
+        if self._server is not None:
+            self._server.close()
+        for writer in self._writers:
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.redis_port)
+        self._writers += [writer, up_writer]
+        with contextlib.suppress(ConnectionError, OSError):
+            await asyncio.gather(self._pipe(reader, up_writer, hold=True), self._pipe(up_reader, writer))
+        up_writer.close()
+        writer.close()
+
+    async def _pipe(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, hold: bool = False
+    ) -> None:
+        while data := await source.read(65536):
+            if hold and not self.holding.is_set() and self._marker in data and self.needle in data:
+                self.holding.set()
+                await self._release.wait()
+            sink.write(data)
+            await sink.drain()
+        sink.close()
+
+
+@contextlib.asynccontextmanager
+async def held(redis_url: str, needle: bytes) -> AsyncIterator[KeptCardHold]:
+    proxy = KeptCardHold(urlsplit(redis_url).port or 6379, needle)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.close()
+
+
+def config(store_url: str, broker_url: str) -> dict[str, Any]:
+    settings = base_config(store_url)
+    settings["broker"] = {"url": broker_url}
+    return settings
+
+
+async def test_an_agent_never_has_a_version_before_it_is_kept(
+    tmp_path: Path, redis_url: str, pg_url: str
+) -> None:
+    """While A's write of the complete card is held, that card is in no agent's stream; after it, a
+    transfer on B hands the complete card to the new holder."""
+    async with held(redis_url, COMPLETE) as proxy:
+        a = settings_from_mapping(
+            config(pg_url, f"redis://127.0.0.1:{proxy.port}/0"), source="<a>", environ={}
+        )
+        b = settings_from_mapping(config(pg_url, redis_url), source="<b>", environ={})
+        async with (
+            running_app(create_app(a)) as (base_a, _),
+            running_app(create_app(b)) as (base_b, _),
+            agent_socket(base_a, a, "agent-1") as sender,
+            agent_socket(base_b, b, "agent-2") as receiver,
+            Redis.from_url(redis_url) as redis,
+        ):
+            assert (await post_event(base_a, event_body(CALL, agent="agent-1")))[0] == 202
+            await asyncio.wait_for(proxy.holding.wait(), 10)
+            streamed = [fields for _, fields in await redis.xrange(stream_key("agent-1"))]
+            proxy.release()
+            await sender.card_until_complete(CALL)
+            moved = event_body(CALL, event="transferred", agent="agent-2", from_agent="agent-1")
+            assert (await post_event(base_b, moved))[0] == 202
+            handed = (await receiver.card_until_complete(CALL))[-1]
+    assert not any(COMPLETE in value for fields in streamed for value in fields.values()), streamed
+    assert handed["card"]["agent"] == "agent-2"
+    assert handed["card"]["sections"]["accounting"]["status"] == "ok"
+
+
+async def test_a_mid_call_update_is_kept_before_an_agent_has_it(
+    tmp_path: Path, redis_url: str, pg_url: str
+) -> None:
+    """While A's write of the card an attributes update made is held, no agent's stream has that card."""
+    async with held(redis_url, b'"A-9"') as proxy:
+        a = settings_from_mapping(
+            config(pg_url, f"redis://127.0.0.1:{proxy.port}/0"), source="<a>", environ={}
+        )
+        async with (
+            running_app(create_app(a)) as (base_a, _),
+            agent_socket(base_a, a, "agent-1") as agent,
+            Redis.from_url(redis_url) as redis,
+        ):
+            assert (await post_event(base_a, event_body(CALL, agent="agent-1")))[0] == 202
+            await agent.card_until_complete(CALL)
+            body = {"attributes": {"account_id": "A-9"}}
+            posting = asyncio.ensure_future(
+                api(base_a, "POST", f"/api/calls/{CALL}/attributes", token_for(a, "agent-1"), json=body)
+            )
+            await asyncio.wait_for(proxy.holding.wait(), 10)
+            streamed = [fields for _, fields in await redis.xrange(stream_key("agent-1"))]
+            proxy.release()
+            status, reply = await posting
+    assert status == 200, reply
+    assert not any(b'"A-9"' in value for fields in streamed for value in fields.values()), streamed
