@@ -10,14 +10,16 @@ import difflib
 from typing import Annotated, Any, Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from screenpop.config.origins import browser_origin
 from screenpop.config.redis_urls import check_redis_url, is_redis_url
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = Annotated[str, Field(pattern=IDENTIFIER, max_length=64)]
+Origin = Annotated[str, AfterValidator(browser_origin)]
 
 
 class Frozen(BaseModel):
@@ -30,7 +32,7 @@ class ServerSettings(Frozen):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     public_url: str = Field("http://localhost:8080", pattern=r"^https?://[^/\s]+")
-    allowed_origins: tuple[str, ...] = ("http://localhost:8080",)
+    allowed_origins: tuple[Origin, ...] = ("http://localhost:8080",)
     max_body_bytes: int = Field(65536, ge=1024, le=10 * 1024 * 1024)
     max_inflight_calls: int = Field(500, ge=1)
     shutdown_grace_s: float = Field(8.0, ge=0, le=60)

@@ -302,3 +302,35 @@ def test_an_unclosed_flow_mapping_says_where_it_opened(tmp_path: Path) -> None:
     column = body.index("{") + 1
     assert f"the flow mapping `{{` opened at line 1, column {column}" in str(caught.value)
     assert "closing `}` missing" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("http://agents.example/", "http://agents.example"),
+        ("HTTPS://CRM.Example.com:443", "https://crm.example.com"),
+        ("http://localhost:80/", "http://localhost"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+    ],
+)
+def test_allowed_origins_are_kept_as_browsers_send_them(written: str, kept: str) -> None:
+    """An origin with a trailing slash, capitals or its default port is kept as a browser sends it."""
+    raw = minimal(server={"allowed_origins": [written]})
+    assert settings_from_mapping(raw, environ={}).server.allowed_origins == (kept,)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "https://crm.example.com/agents/",
+        "crm.example.com",
+        "*",
+        "ftp://crm.example.com",
+        "https://u:p@crm.example.com",
+    ],
+)
+def test_allowed_origin_no_browser_can_send_is_refused(written: str) -> None:
+    """An origin no browser sends (a page URL, a bare host, `*`) is a config error at its index, not 4403."""
+    message = config_error(minimal(server={"allowed_origins": ["http://ok.example", written]}))
+    assert message.startswith("test.yaml: server.allowed_origins[1]: ")
+    assert "scheme://host[:port]" in message
