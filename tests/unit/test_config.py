@@ -334,3 +334,13 @@ def test_allowed_origin_no_browser_can_send_is_refused(written: str) -> None:
     message = config_error(minimal(server={"allowed_origins": ["http://ok.example", written]}))
     assert message.startswith("test.yaml: server.allowed_origins[1]: ")
     assert "scheme://host[:port]" in message
+
+
+@pytest.mark.parametrize(
+    ("dispositions", "needle"),
+    [([], "omit"), (["resolved", "resolved"], "twice"), (["resolved", "  "], "blank")],
+)
+def test_dispositions_no_note_could_use_are_refused(dispositions: list[str], needle: str) -> None:
+    """`card.dispositions: []` (no note could be saved), a repeated or a blank choice is a config error."""
+    message = config_error(minimal(card={"dispositions": dispositions}))
+    assert message.startswith("test.yaml: card.dispositions") and needle in message
