@@ -33,6 +33,7 @@ def cross_check(settings: Settings, dropped: frozenset[str] = frozenset()) -> Se
     src = settings.source
     _unique(src, "connectors", [c.name for c in settings.connectors])
     _unique(src, "providers", [p.name for p in settings.providers])
+    _unique_line_numbers(settings)
     _check_needs(settings)
     _check_roles(settings, check_hidden="connectors" not in dropped)
     _check_agent_references(settings)
@@ -61,6 +62,19 @@ def _unique(source: str, block: str, names: list[str]) -> None:
                 f"{source}: {item(block, index, name)}.name: {name!r} is used twice; names must be unique"
             )
         seen.add(name)
+
+
+def _unique_line_numbers(settings: Settings) -> None:
+    """A call to a number is on one line: a second entry's name and queue would never be used."""
+    first: dict[str, int] = {}
+    for index, line in enumerate(settings.lines):
+        if line.number in first:
+            earlier = settings.lines[first[line.number]]
+            raise ConfigError(
+                f"{settings.source}: {item('lines', index, line.name)}.number: {line.number} is also "
+                f"{item('lines', first[line.number], earlier.name)}; a call to it can be on one line only"
+            )
+        first[line.number] = index
 
 
 def _check_needs(settings: Settings) -> None:

@@ -344,3 +344,14 @@ def test_dispositions_no_note_could_use_are_refused(dispositions: list[str], nee
     """`card.dispositions: []` (no note could be saved), a repeated or a blank choice is a config error."""
     message = config_error(minimal(card={"dispositions": dispositions}))
     assert message.startswith("test.yaml: card.dispositions") and needle in message
+
+
+def test_a_line_number_given_twice_is_refused() -> None:
+    """Two `lines` with one number (the second's name and queue never used) is a config error naming both."""
+    lines = [
+        {"number": "+18005550100", "name": "Acme Support", "queue": "support"},
+        {"number": "+18005550100", "name": "Acme Sales", "queue": "sales"},
+    ]
+    message = config_error(minimal(lines=lines))
+    assert message.startswith("test.yaml: lines[1] (Acme Sales).number: ")
+    assert "lines[0] (Acme Support)" in message
