@@ -48,6 +48,14 @@ class ConnectorOptions(BaseModel):
         """
         return iter(())
 
+    def answers_a_list(self) -> bool:
+        """Whether the section's data is ``{"items": [...]}`` (SPEC 3 ``rows: many``, an http ``items``).
+
+        Such data has no field of its own for another connector's `needs` to
+        bind, so screenpop refuses a `needs` naming one (it would never run).
+        """
+        return False
+
     def needs_its_attributes(self) -> bool:
         """Whether a missing value skips the connector (SPEC 3): an ``attr_KEY`` these options
         name that the call lacks, or a `needs` field that is NULL in its source's answer.

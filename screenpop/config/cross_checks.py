@@ -39,6 +39,7 @@ def cross_check(settings: Settings, dropped: frozenset[str] = frozenset()) -> Se
     _check_agent_references(settings)
     _unique(src, "sinks", [s.name for s in settings.sinks])
     connectors = tuple(_with_options(src, index, c) for index, c in enumerate(settings.connectors))
+    _check_needs_fields(src, connectors)
     sinks = tuple(_sink_with_options(src, index, s) for index, s in enumerate(settings.sinks))
     return settings.model_copy(update={"connectors": connectors, "sinks": sinks})
 
@@ -94,6 +95,24 @@ def _check_needs(settings: Settings) -> None:
             f"{settings.source}: connectors: `needs` forms a cycle ({cycle}); "
             "a connector can only use what is found before it"
         ) from exc
+
+
+def _check_needs_fields(source: str, connectors: tuple[ConnectorSettings, ...]) -> None:
+    """Refuse a `needs` on a connector whose data is a list: there is no field to bind, so it never runs."""
+    lists = {c.name for c in connectors if _answers_a_list(c)}
+    for index, connector in enumerate(connectors):
+        for need in connector.needs:
+            if need.split(".")[0] in lists:
+                raise ConfigError(
+                    f"{source}: {item('connectors', index, connector.name)}.needs: {need!r} names a field "
+                    f"of a connector that answers a list (its rows are under `items`), so "
+                    f"{connector.name!r} would never run; need a connector with `rows: one` instead"
+                )
+
+
+def _answers_a_list(connector: ConnectorSettings) -> bool:
+    answers = getattr(connector.options, "answers_a_list", None)
+    return bool(answers()) if callable(answers) else False
 
 
 def _check_roles(settings: Settings, check_hidden: bool) -> None:

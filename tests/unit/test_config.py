@@ -355,3 +355,19 @@ def test_a_line_number_given_twice_is_refused() -> None:
     message = config_error(minimal(lines=lines))
     assert message.startswith("test.yaml: lines[1] (Acme Sales).number: ")
     assert "lines[0] (Acme Support)" in message
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        sql_connector("sales", rows="many", identity={"id": "customer_id"}),
+        {"name": "sales", "kind": "http", "url": "http://crm.example/c?p={e164}", "items": "$.rows"},
+    ],
+    ids=["sql rows many", "http items"],
+)
+def test_needs_on_a_connector_that_answers_a_list_is_refused(source: dict[str, Any]) -> None:
+    """A `needs` on a connector whose data is `{"items": [...]}` never binds, so it is refused at load."""
+    needing = sql_connector("insight", needs=["sales.customer_id"], query="SELECT :sales_customer_id")
+    message = config_error(minimal(connectors=[source, needing]))
+    assert message.startswith("test.yaml: connectors[1] (insight).needs: ")
+    assert "sales.customer_id" in message and "items" in message
