@@ -32,6 +32,7 @@ from screenpop.connector_api import (
     LookupResult,
     SourceState,
     current_trace,
+    read_legacy_text,
     shown_params,
 )
 from screenpop.driver_threads import DriverThreads
@@ -100,7 +101,9 @@ class SqlConnector:
         answer with the reason, and the index is retried in the background.
         """
         if self._engine is None:
-            self._engine = create_async_engine(self._url, **engine_kwargs(self._url, self.options))
+            self._engine = read_legacy_text(
+                create_async_engine(self._url, **engine_kwargs(self._url, self.options))
+            )
             self._threads = DriverThreads(self._engine)
         if self.options.match == "normalized" and self._keeper is None:
             if self._context.shared_redis is not None and self._shared is None:
