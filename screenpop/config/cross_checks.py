@@ -139,6 +139,11 @@ def _check_agent_references(settings: Settings) -> None:
     target = settings.routing.unrouted
     if target.startswith("agent:") and target.removeprefix("agent:") not in ids:
         raise ConfigError(f"{settings.source}: routing.unrouted: no agent {target[6:]!r} in agents.directory")
+    if target.startswith("queue:") and "unrouted" in settings.routing.model_fields_set:
+        _check_queue(settings, "routing.unrouted", target.removeprefix("queue:"))
+    for index, line in enumerate(settings.lines):
+        if line.queue is not None:
+            _check_queue(settings, f"{item('lines', index, line.name)}.queue", line.queue)
     for index, provider in enumerate(settings.providers):
         for external, agent_id in provider.agents.items():
             if agent_id not in ids:
@@ -146,6 +151,20 @@ def _check_agent_references(settings: Settings) -> None:
                     f"{settings.source}: {item('providers', index, provider.name)}.agents.{external}: "
                     f"no agent {agent_id!r} in agents.directory"
                 )
+
+
+def _check_queue(settings: Settings, where: str, queue: str) -> None:
+    """A queue written in the config that no agent in the directory is in rings nobody (SPEC 6:
+    only directory agents connect), so a typo there is refused like a misspelt role."""
+    queues = sorted({q for agent in settings.agents.directory for q in agent.queues})
+    if queue in queues:
+        return
+    close = difflib.get_close_matches(queue, queues, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ConfigError(
+        f"{settings.source}: {where}: no agent in agents.directory is in queue {queue!r}, so its calls "
+        f"would ring nobody ({hint}queues: {', '.join(queues) or 'none'})"
+    )
 
 
 def _with_options(source: str, index: int, connector: ConnectorSettings) -> ConnectorSettings:

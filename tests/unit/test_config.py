@@ -371,3 +371,21 @@ def test_needs_on_a_connector_that_answers_a_list_is_refused(source: dict[str, A
     message = config_error(minimal(connectors=[source, needing]))
     assert message.startswith("test.yaml: connectors[1] (insight).needs: ")
     assert "sales.customer_id" in message and "items" in message
+
+
+def test_a_line_queue_no_agent_is_in_is_refused() -> None:
+    """A line whose queue no agent in the directory serves (a typo) would ring nobody: a config error."""
+    directory = [{"id": "a1", "queues": ["support", "sales"]}]
+    raw = minimal(lines=[{"number": "+18005550100", "name": "Acme", "queue": "suport"}])
+    raw["agents"]["directory"] = directory
+    message = config_error(raw)
+    assert message.startswith("test.yaml: lines[0] (Acme).queue: ") and "'support'" in message
+    raw["lines"][0]["queue"] = "support"
+    assert settings_from_mapping(raw, environ={}).lines[0].queue == "support"
+
+
+def test_a_written_unrouted_queue_no_agent_is_in_is_refused() -> None:
+    """A written `routing.unrouted: queue:X` that no agent serves is refused; the unwritten default is not."""
+    raw = minimal(routing={"unrouted": "queue:billing"})
+    assert config_error(raw).startswith("test.yaml: routing.unrouted: ")
+    assert settings_from_mapping(minimal(), environ={}).routing.unrouted == "queue:support"
