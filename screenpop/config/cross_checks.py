@@ -179,17 +179,28 @@ def _with_options(source: str, index: int, connector: ConnectorSettings) -> Conn
             exc, source, kind.Options, connector.kind_keys(), siblings=COMMON_CONNECTOR_KEYS
         )
         raise ConfigError(f"{where}.{message.removeprefix(f'{source}: ')}") from exc
-    if connector.cache_ttl_s and not getattr(kind, "cacheable", True):
-        raise ConfigError(
-            f"{where}.cache_ttl_s: a `{connector.kind}` connector is never cached "
-            "(it answers in microseconds from what the call holds); remove the key"
-        )
+    _check_cache_keys(where, connector, cacheable=getattr(kind, "cacheable", True))
     check_needs = getattr(kind, "check_needs", None)
     problem = check_needs(connector.needs) if callable(check_needs) else None
     if problem:
         raise ConfigError(f"{where}.needs: connector {connector.name!r}: {problem}")
     _check_parameters(where, connector, options)
     return connector.model_copy(update={"options": options})
+
+
+def _check_cache_keys(where: str, connector: ConnectorSettings, cacheable: bool) -> None:
+    """A cache key that can never apply is refused rather than ignored (typos must not pass silently)."""
+    for key in ("cache_ttl_s", "cache_stale_s") if not cacheable else ():
+        if getattr(connector, key):
+            raise ConfigError(
+                f"{where}.{key}: a `{connector.kind}` connector is never cached "
+                "(it answers in microseconds from what the call holds); remove the key"
+            )
+    if connector.cache_stale_s is not None and not connector.cache_ttl_s:
+        raise ConfigError(
+            f"{where}.cache_stale_s: serves a section older than `cache_ttl_s`, but without a "
+            "`cache_ttl_s` nothing is cached; set `cache_ttl_s` too, or remove the key"
+        )
 
 
 def _sink_with_options(source: str, index: int, sink: SinkSettings) -> SinkSettings:

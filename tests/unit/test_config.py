@@ -389,3 +389,20 @@ def test_a_written_unrouted_queue_no_agent_is_in_is_refused() -> None:
     raw = minimal(routing={"unrouted": "queue:billing"})
     assert config_error(raw).startswith("test.yaml: routing.unrouted: ")
     assert settings_from_mapping(minimal(), environ={}).routing.unrouted == "queue:support"
+
+
+def test_cache_stale_s_that_could_never_apply_is_refused() -> None:
+    """`cache_stale_s` without a `cache_ttl_s`, or on a `rules` connector, is refused rather than ignored."""
+    message = config_error(minimal(connectors=[sql_connector(cache_stale_s=60)]))
+    assert (
+        message.startswith("test.yaml: connectors[0] (accounting).cache_stale_s: ")
+        and "cache_ttl_s" in message
+    )
+    rules = {"name": "offer", "kind": "rules", "rules": [{"then": {"terms": "Net 30"}}], "cache_stale_s": 30}
+    assert config_error(minimal(connectors=[rules])).startswith(
+        "test.yaml: connectors[0] (offer).cache_stale_s: "
+    )
+    kept = settings_from_mapping(
+        minimal(connectors=[sql_connector(cache_ttl_s=30, cache_stale_s=60)]), environ={}
+    )
+    assert kept.connectors[0].cache_stale_s == 60
