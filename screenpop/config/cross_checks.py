@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from screenpop.config.errors import describe_validation_error, key_path, known_keys
 from screenpop.config.schema import ConnectorSettings, Settings, SinkSettings
 from screenpop.errors import ConfigError
-from screenpop.model import CALL_PARAMETERS, is_call_parameter
+from screenpop.model import CALL_PARAMETERS, is_attribute_key, is_call_parameter
 from screenpop.plugins import load_kind, load_sink_kind
 
 #: Keys every connector block has, whatever its kind (``options`` is computed, not written).
@@ -227,6 +227,8 @@ def _check_parameters(where: str, connector: ConnectorSettings, options: object)
     for path, name in parameters():
         if is_call_parameter(name) or name in from_needs:
             continue
+        if name.startswith("attr_"):
+            raise ConfigError(f"{where}.{key_path(path)}: {_unbindable_attribute(name)}")
         bindable = ", ".join([*CALL_PARAMETERS, "attr_<name>", *from_needs])
         close = difflib.get_close_matches(name, [*CALL_PARAMETERS, *from_needs], n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
@@ -235,3 +237,14 @@ def _check_parameters(where: str, connector: ConnectorSettings, options: object)
             f"({hint}bindable here: {bindable}; add `connector.field` to `needs` to bind "
             "`connector_field`)"
         )
+
+
+def _unbindable_attribute(name: str) -> str:
+    """Why no call binds ``attr_KEY``: KEY breaks SPEC 3's pattern (provider keys are lower-cased to it)."""
+    key = name.removeprefix("attr_")
+    lowered = key.lower()
+    hint = f"; did you mean 'attr_{lowered}'?" if is_attribute_key(lowered) and lowered != key else ""
+    return (
+        f"no call can carry the attribute in {name!r}: attribute keys match [a-z][a-z0-9_]{{0,39}} "
+        f"(phone systems' keys are lower-cased to it){hint}"
+    )

@@ -406,3 +406,15 @@ def test_cache_stale_s_that_could_never_apply_is_refused() -> None:
         minimal(connectors=[sql_connector(cache_ttl_s=30, cache_stale_s=60)]), environ={}
     )
     assert kept.connectors[0].cache_stale_s == 60
+
+
+@pytest.mark.parametrize("name", ["attr_AccountNo", "attr_" + "a" * 41, "attr_1st"])
+def test_an_attribute_no_call_can_carry_is_refused(name: str) -> None:
+    """`:attr_AccountNo` can never be bound (keys match [a-z][a-z0-9_]{0,39}), so it is refused at load."""
+    message = config_error(minimal(connectors=[sql_connector(query=f"SELECT 1 WHERE 1 = :{name}")]))
+    assert (
+        message.startswith("test.yaml: connectors[0] (accounting).query: ")
+        and "[a-z][a-z0-9_]{0,39}" in message
+    )
+    rules = {"name": "offer", "kind": "rules", "rules": [{"when": {name: {"equals": "x"}}, "then": {"a": 1}}]}
+    assert name in config_error(minimal(connectors=[rules]))
