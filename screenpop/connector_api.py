@@ -28,8 +28,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+# SQL kinds reach these through the contract, as connectors import nothing else of screenpop's
+from screenpop.sqlite_sources import legacy_text as legacy_text
+from screenpop.sqlite_sources import missing_sqlite_file as missing_sqlite_file
+from screenpop.sqlite_sources import source_engine as source_engine
 
 log = logging.getLogger(__name__)
 
@@ -340,33 +343,6 @@ def clip(value: Any, depth: int = 0, chars: int = TRACE_VALUE_CHARS) -> Any:
             out.append(f"… {len(value) - TRACE_ROWS} more")
         return out
     return clip(str(value), depth)
-
-
-def legacy_text(raw: bytes) -> str:
-    """A SQLite TEXT value as its writer meant it: UTF-8, else Windows-1252 (which reads Latin-1).
-
-    SQLite keeps whatever bytes an old application wrote, and sqlite3's own
-    decoding raises on the first one that is not UTF-8: a single ``Müller``
-    exported from a Windows program then failed the whole number index, every
-    query returning its row and the whole purchase history. The five bytes
-    Windows-1252 leaves undefined become U+FFFD.
-    """
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
-
-
-def read_legacy_text(engine: AsyncEngine) -> AsyncEngine:
-    """Make a SQLite engine's connections decode TEXT with ``legacy_text`` (other databases are left alone:
-    they check their encoding on the way in)."""
-    if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _decode_legacy_text)
-    return engine
-
-
-def _decode_legacy_text(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.driver_connection.text_factory = legacy_text
 
 
 def is_secret_name(name: str) -> bool:

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from screenpop.connector_api import read_legacy_text
+from screenpop.connector_api import source_engine
 from screenpop.errors import ConnectorError, may_quote_values
 
 from .columns import History, TextZone
@@ -122,7 +122,7 @@ async def read_history(job: Job, history: History) -> tuple[int, bool, TextZone 
         statement = statement.bindparams(bindparam("since", type_=DateTime(timezone=aware_since)))
         bound["since"] = job.since
     # hide_parameters: a failed read's text then never quotes its bound values (SPEC: no data in logs)
-    engine = read_legacy_text(create_async_engine(job.url, hide_parameters=True))
+    engine = source_engine(create_async_engine(job.url, hide_parameters=True))
     read, aware, text_zone = 0, False, None
     try:
         async with engine.connect() as conn:

@@ -32,8 +32,8 @@ from screenpop.connector_api import (
     LookupResult,
     SourceState,
     current_trace,
-    read_legacy_text,
     shown_params,
+    source_engine,
 )
 from screenpop.driver_threads import DriverThreads
 from screenpop.errors import ConnectorError
@@ -101,7 +101,7 @@ class SqlConnector:
         answer with the reason, and the index is retried in the background.
         """
         if self._engine is None:
-            self._engine = read_legacy_text(
+            self._engine = source_engine(
                 create_async_engine(self._url, **engine_kwargs(self._url, self.options))
             )
             self._threads = DriverThreads(self._engine)
