@@ -29,6 +29,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import aiohttp
 from pydantic import BaseModel, ConfigDict
 
+# SQL kinds reach these through the contract, as connectors import nothing else of screenpop's
+from screenpop.sqlite_sources import legacy_text as legacy_text
+from screenpop.sqlite_sources import missing_sqlite_file as missing_sqlite_file
+from screenpop.sqlite_sources import source_engine as source_engine
+
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "screenpop.connectors"
@@ -47,6 +52,14 @@ class ConnectorOptions(BaseModel):
         a kind that names parameters in its own keys overrides this.
         """
         return iter(())
+
+    def answers_a_list(self) -> bool:
+        """Whether the section's data is ``{"items": [...]}`` (SPEC 3 ``rows: many``, an http ``items``).
+
+        Such data has no field of its own for another connector's `needs` to
+        bind, so screenpop refuses a `needs` naming one (it would never run).
+        """
+        return False
 
     def needs_its_attributes(self) -> bool:
         """Whether a missing value skips the connector (SPEC 3): an ``attr_KEY`` these options

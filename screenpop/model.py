@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from screenpop.call_context import Attributes, CallContext, Direction
+from screenpop.call_context import KEY_PATTERN, Attributes, CallContext, Direction
 
 JSON = dict[str, Any]
 
@@ -24,8 +24,15 @@ CALL_PARAMETERS = (*NUMBER_PARAMETERS, "direction", "line", "call_id")
 
 
 def is_call_parameter(name: str) -> bool:
-    """Whether a call (not a connector) can bind ``name``."""
-    return name in CALL_PARAMETERS or (name.startswith("attr_") and len(name) > len("attr_"))
+    """Whether a call (not a connector) can bind ``name``: ``attr_KEY`` only for a KEY a call can carry."""
+    return name in CALL_PARAMETERS or (
+        name.startswith("attr_") and is_attribute_key(name.removeprefix("attr_"))
+    )
+
+
+def is_attribute_key(key: str) -> bool:
+    """SPEC 3: ``[a-z][a-z0-9_]{0,39}`` (provider keys are lower-cased to it; generic refuses others)."""
+    return KEY_PATTERN.fullmatch(key) is not None
 
 
 @dataclass(frozen=True, slots=True)

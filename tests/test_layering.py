@@ -52,6 +52,7 @@ LAYER_OF = {
     "auth": PURE,
     "connector_api": PURE,
     "driver_threads": PURE,  # aiosqlite's threads, stopped and ended: the SQL connector's and the sql sink's
+    "sqlite_sources": PURE,  # a source SQLite file: non-UTF-8 text read, a missing file refused
     "plugins": PURE,
     "sink_api": PURE,  # the sink contract: Delivery, SinkRefused, the entry-point group
     "testing": PURE,

@@ -62,6 +62,9 @@ class HttpOptions(ConnectorOptions):
     limit: int = Field(20, ge=1, le=1000)
     hedge_ms: int | None = Field(None, ge=1, le=60_000)
 
+    def answers_a_list(self) -> bool:
+        return self.items is not None
+
     def parameters(self) -> Iterator[tuple[tuple[int | str, ...], str]]:
         """Every parameter the URL or body names (``{e164}``, ``{attr_order_id}``, a `needs` field).
 

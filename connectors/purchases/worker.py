@@ -29,12 +29,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from screenpop.connector_api import source_engine
 from screenpop.errors import ConnectorError, may_quote_values
 
 from .columns import History, TextZone
 from .model import PurchaseModel
 
 REQUIRED = ("customer", "product", "at")
+OPTIONAL = ("product_name", "quantity")
 MAX_ERROR_CHARS = 300
 WRAPPED_CLASS = re.compile(r"^<class '(?:[\w.]+\.)?(\w+)'>:\s*(.*)$", re.DOTALL)
 
@@ -120,7 +122,7 @@ async def read_history(job: Job, history: History) -> tuple[int, bool, TextZone 
         statement = statement.bindparams(bindparam("since", type_=DateTime(timezone=aware_since)))
         bound["since"] = job.since
     # hide_parameters: a failed read's text then never quotes its bound values (SPEC: no data in logs)
-    engine = create_async_engine(job.url, hide_parameters=True)
+    engine = source_engine(create_async_engine(job.url, hide_parameters=True))
     read, aware, text_zone = 0, False, None
     try:
         async with engine.connect() as conn:
@@ -147,12 +149,23 @@ async def read_history(job: Job, history: History) -> tuple[int, bool, TextZone 
 
 
 def column_positions(names: list[str]) -> dict[str, int]:
-    """Where each known column is in the query's rows; a missing required one is a clear error."""
-    where = {str(name): index for index, name in enumerate(names)}
+    """Where each known column is in the query's rows; a missing required one is a clear error.
+
+    Names are matched without case, as SQL matches unquoted names: a legacy
+    schema's ``"Customer"`` or a SQLite ``AS Customer`` is the ``customer``
+    column (an exact spelling wins when both come back).
+    """
+    exact = {str(name): index for index, name in reversed(list(enumerate(names)))}
+    folded = {str(name).lower(): index for index, name in reversed(list(enumerate(names)))}
+    where = {c: exact.get(c, folded.get(c)) for c in (*REQUIRED, *OPTIONAL)}
     for column in REQUIRED:
-        if column not in where:
-            raise ConnectorError(f"history_query returns no column {column!r}")
-    return where
+        if where[column] is None:
+            returned = ", ".join(str(name) for name in names)
+            raise ConnectorError(
+                f"history_query returns no column {column!r} "
+                f"(it returns {returned}; name it with AS {column})"
+            )
+    return {column: index for column, index in where.items() if index is not None}
 
 
 def describe(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:

@@ -31,6 +31,7 @@ from screenpop.connector_api import (
     SourceState,
     current_trace,
     shown_params,
+    source_engine,
 )
 from screenpop.driver_threads import DriverThreads
 from screenpop.errors import ConnectorError
@@ -87,7 +88,9 @@ class SqlConnector:
         answer with the reason, and the index is retried in the background.
         """
         if self._engine is None:
-            self._engine = create_async_engine(self._url, **engine_kwargs(self._url, self.options))
+            self._engine = source_engine(
+                create_async_engine(self._url, **engine_kwargs(self._url, self.options))
+            )
             self._threads = DriverThreads(self._engine)
         if self.options.match == "normalized" and self._keeper is None:
             if self._context.shared_redis is not None and self._shared is None:

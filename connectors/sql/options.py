@@ -70,6 +70,9 @@ class SqlOptions(ConnectorOptions):
             if name != "keys" or self.match == "exact":
                 yield ("query",), name
 
+    def answers_a_list(self) -> bool:
+        return self.rows == "many"
+
     @model_validator(mode="after")
     def _normalized_needs_index(self) -> SqlOptions:
         if self.match == "exact":

@@ -44,7 +44,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from screenpop.connector_api import ConnectorContext
+from screenpop.connector_api import ConnectorContext, legacy_text, missing_sqlite_file, source_engine
 from screenpop.errors import ConnectorError
 
 from .index import IndexBuilder
@@ -226,8 +226,8 @@ def read_share(job: FullRead, share: int, shares: int) -> Share:
 
 async def _read_share(job: FullRead, share: int, shares: int) -> Share:
     assert _context is not None
-    engine = create_async_engine(
-        job.url, poolclass=NullPool, hide_parameters=True, connect_args=job.connect_args
+    engine = source_engine(
+        create_async_engine(job.url, poolclass=NullPool, hide_parameters=True, connect_args=job.connect_args)
     )
     limit = asyncio.timeout(job.timeout_ms / 1000)
     try:
@@ -257,7 +257,10 @@ def _read_sqlite(job: FullRead, share: int, shares: int) -> Share:
     assert job.sqlite_path is not None
     deadline = time.monotonic() + job.timeout_ms / 1000
     bound = {k: v.strftime(_SQLITE_DATETIME) if isinstance(v, datetime) else v for k, v in job.bound.items()}
+    if problem := missing_sqlite_file(job.sqlite_path):
+        raise ConnectorError(problem)
     db = sqlite3.connect(f"file:{job.sqlite_path}?mode=ro", uri=True)
+    db.text_factory = legacy_text
     try:
         db.set_progress_handler(lambda: time.monotonic() > deadline, 100_000)
         try:

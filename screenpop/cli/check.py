@@ -47,6 +47,8 @@ MAX_CHAIN = 20
 URL_PASSWORD = re.compile(r"://([^/:@\s]*):([^@\s]+)@")
 # A userinfo without a colon: a user name to one library, the password to another (``redis://secret@h``).
 URL_LONE_USERINFO = re.compile(r"://([^/:@\s]+)@")
+#: A ``{field}`` in a display ``link`` template, as the widget's ``linkFor`` fills it (web_widget/format.js).
+LINK_FIELD = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +257,11 @@ def unreturned_fields(
     if config.display is not None:
         named += [("display.fields", field) for field in config.display.fields]
         named += [("display.badges", badge.field) for badge in config.display.badges]
+        named += [
+            (f"display.fields.{name}.link", field)
+            for name, hint in config.display.fields.items()
+            for field in LINK_FIELD.findall(hint.link or "")
+        ]
     returned = tuple(columns)
     missing = [(where, field) for where, field in named if field not in returned]
     if not missing:

@@ -27,7 +27,7 @@ from screenpop.cli.ami_replay import checked_url, generic_provider, post_events
 from screenpop.cli.arguments import phone_number
 from screenpop.cli.output import LookupTimings, print_card_table, print_check_table
 from screenpop.cli.parser import config_path
-from screenpop.config import AgentEntry, Settings, load_settings
+from screenpop.config import AgentEntry, Settings, browser_origin, load_settings
 from screenpop.errors import ConfigError, ScreenpopError
 from screenpop.model import Card
 from screenpop.phone import parse_caller
@@ -152,7 +152,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _on_port(settings: Settings, port: int) -> Settings:
     """The demo served on ``--port``: its agent page's origin must be allowed to open /ws."""
-    origins = (f"http://localhost:{port}", f"http://127.0.0.1:{port}")
+    origins = tuple(browser_origin(f"http://{host}:{port}") for host in ("localhost", "127.0.0.1"))
     server = settings.server.model_copy(
         update={
             "port": port,

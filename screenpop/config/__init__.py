@@ -11,6 +11,7 @@ from __future__ import annotations
 from screenpop.config.cross_checks import connector_order, cross_check
 from screenpop.config.errors import describe_validation_error, is_secret_key, key_path
 from screenpop.config.loading import load_settings, settings_from_mapping
+from screenpop.config.origins import browser_origin
 from screenpop.config.schema import (
     MAX_DISPOSITION,
     SUPERVISOR_ROLE,
@@ -58,6 +59,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StoreSettings",
+    "browser_origin",
     "check_database_url",
     "connector_order",
     "cross_check",

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from screenpop.config.errors import describe_validation_error, key_path, known_keys
 from screenpop.config.schema import ConnectorSettings, Settings, SinkSettings
 from screenpop.errors import ConfigError
-from screenpop.model import CALL_PARAMETERS, is_call_parameter
+from screenpop.model import CALL_PARAMETERS, is_attribute_key, is_call_parameter
 from screenpop.plugins import load_kind, load_sink_kind
 
 #: Keys every connector block has, whatever its kind (``options`` is computed, not written).
@@ -33,11 +33,13 @@ def cross_check(settings: Settings, dropped: frozenset[str] = frozenset()) -> Se
     src = settings.source
     _unique(src, "connectors", [c.name for c in settings.connectors])
     _unique(src, "providers", [p.name for p in settings.providers])
+    _unique_line_numbers(settings)
     _check_needs(settings)
     _check_roles(settings, check_hidden="connectors" not in dropped)
     _check_agent_references(settings)
     _unique(src, "sinks", [s.name for s in settings.sinks])
     connectors = tuple(_with_options(src, index, c) for index, c in enumerate(settings.connectors))
+    _check_needs_fields(src, connectors)
     sinks = tuple(_sink_with_options(src, index, s) for index, s in enumerate(settings.sinks))
     return settings.model_copy(update={"connectors": connectors, "sinks": sinks})
 
@@ -63,6 +65,19 @@ def _unique(source: str, block: str, names: list[str]) -> None:
         seen.add(name)
 
 
+def _unique_line_numbers(settings: Settings) -> None:
+    """A call to a number is on one line: a second entry's name and queue would never be used."""
+    first: dict[str, int] = {}
+    for index, line in enumerate(settings.lines):
+        if line.number in first:
+            earlier = settings.lines[first[line.number]]
+            raise ConfigError(
+                f"{settings.source}: {item('lines', index, line.name)}.number: {line.number} is also "
+                f"{item('lines', first[line.number], earlier.name)}; a call to it can be on one line only"
+            )
+        first[line.number] = index
+
+
 def _check_needs(settings: Settings) -> None:
     names = [c.name for c in settings.connectors]
     for index, connector in enumerate(settings.connectors):
@@ -80,6 +95,24 @@ def _check_needs(settings: Settings) -> None:
             f"{settings.source}: connectors: `needs` forms a cycle ({cycle}); "
             "a connector can only use what is found before it"
         ) from exc
+
+
+def _check_needs_fields(source: str, connectors: tuple[ConnectorSettings, ...]) -> None:
+    """Refuse a `needs` on a connector whose data is a list: there is no field to bind, so it never runs."""
+    lists = {c.name for c in connectors if _answers_a_list(c)}
+    for index, connector in enumerate(connectors):
+        for need in connector.needs:
+            if need.split(".")[0] in lists:
+                raise ConfigError(
+                    f"{source}: {item('connectors', index, connector.name)}.needs: {need!r} names a field "
+                    f"of a connector that answers a list (its rows are under `items`), so "
+                    f"{connector.name!r} would never run; need a connector with `rows: one` instead"
+                )
+
+
+def _answers_a_list(connector: ConnectorSettings) -> bool:
+    answers = getattr(connector.options, "answers_a_list", None)
+    return bool(answers()) if callable(answers) else False
 
 
 def _check_roles(settings: Settings, check_hidden: bool) -> None:
@@ -106,6 +139,11 @@ def _check_agent_references(settings: Settings) -> None:
     target = settings.routing.unrouted
     if target.startswith("agent:") and target.removeprefix("agent:") not in ids:
         raise ConfigError(f"{settings.source}: routing.unrouted: no agent {target[6:]!r} in agents.directory")
+    if target.startswith("queue:") and "unrouted" in settings.routing.model_fields_set:
+        _check_queue(settings, "routing.unrouted", target.removeprefix("queue:"))
+    for index, line in enumerate(settings.lines):
+        if line.queue is not None:
+            _check_queue(settings, f"{item('lines', index, line.name)}.queue", line.queue)
     for index, provider in enumerate(settings.providers):
         for external, agent_id in provider.agents.items():
             if agent_id not in ids:
@@ -113,6 +151,20 @@ def _check_agent_references(settings: Settings) -> None:
                     f"{settings.source}: {item('providers', index, provider.name)}.agents.{external}: "
                     f"no agent {agent_id!r} in agents.directory"
                 )
+
+
+def _check_queue(settings: Settings, where: str, queue: str) -> None:
+    """A queue written in the config that no agent in the directory is in rings nobody (SPEC 6:
+    only directory agents connect), so a typo there is refused like a misspelt role."""
+    queues = sorted({q for agent in settings.agents.directory for q in agent.queues})
+    if queue in queues:
+        return
+    close = difflib.get_close_matches(queue, queues, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ConfigError(
+        f"{settings.source}: {where}: no agent in agents.directory is in queue {queue!r}, so its calls "
+        f"would ring nobody ({hint}queues: {', '.join(queues) or 'none'})"
+    )
 
 
 def _with_options(source: str, index: int, connector: ConnectorSettings) -> ConnectorSettings:
@@ -127,17 +179,28 @@ def _with_options(source: str, index: int, connector: ConnectorSettings) -> Conn
             exc, source, kind.Options, connector.kind_keys(), siblings=COMMON_CONNECTOR_KEYS
         )
         raise ConfigError(f"{where}.{message.removeprefix(f'{source}: ')}") from exc
-    if connector.cache_ttl_s and not getattr(kind, "cacheable", True):
-        raise ConfigError(
-            f"{where}.cache_ttl_s: a `{connector.kind}` connector is never cached "
-            "(it answers in microseconds from what the call holds); remove the key"
-        )
+    _check_cache_keys(where, connector, cacheable=getattr(kind, "cacheable", True))
     check_needs = getattr(kind, "check_needs", None)
     problem = check_needs(connector.needs) if callable(check_needs) else None
     if problem:
         raise ConfigError(f"{where}.needs: connector {connector.name!r}: {problem}")
     _check_parameters(where, connector, options)
     return connector.model_copy(update={"options": options})
+
+
+def _check_cache_keys(where: str, connector: ConnectorSettings, cacheable: bool) -> None:
+    """A cache key that can never apply is refused rather than ignored (typos must not pass silently)."""
+    for key in ("cache_ttl_s", "cache_stale_s") if not cacheable else ():
+        if getattr(connector, key):
+            raise ConfigError(
+                f"{where}.{key}: a `{connector.kind}` connector is never cached "
+                "(it answers in microseconds from what the call holds); remove the key"
+            )
+    if connector.cache_stale_s is not None and not connector.cache_ttl_s:
+        raise ConfigError(
+            f"{where}.cache_stale_s: serves a section older than `cache_ttl_s`, but without a "
+            "`cache_ttl_s` nothing is cached; set `cache_ttl_s` too, or remove the key"
+        )
 
 
 def _sink_with_options(source: str, index: int, sink: SinkSettings) -> SinkSettings:
@@ -164,6 +227,8 @@ def _check_parameters(where: str, connector: ConnectorSettings, options: object)
     for path, name in parameters():
         if is_call_parameter(name) or name in from_needs:
             continue
+        if name.startswith("attr_"):
+            raise ConfigError(f"{where}.{key_path(path)}: {_unbindable_attribute(name)}")
         bindable = ", ".join([*CALL_PARAMETERS, "attr_<name>", *from_needs])
         close = difflib.get_close_matches(name, [*CALL_PARAMETERS, *from_needs], n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
@@ -172,3 +237,14 @@ def _check_parameters(where: str, connector: ConnectorSettings, options: object)
             f"({hint}bindable here: {bindable}; add `connector.field` to `needs` to bind "
             "`connector_field`)"
         )
+
+
+def _unbindable_attribute(name: str) -> str:
+    """Why no call binds ``attr_KEY``: KEY breaks SPEC 3's pattern (provider keys are lower-cased to it)."""
+    key = name.removeprefix("attr_")
+    lowered = key.lower()
+    hint = f"; did you mean 'attr_{lowered}'?" if is_attribute_key(lowered) and lowered != key else ""
+    return (
+        f"no call can carry the attribute in {name!r}: attribute keys match [a-z][a-z0-9_]{{0,39}} "
+        f"(phone systems' keys are lower-cased to it){hint}"
+    )

@@ -178,6 +178,17 @@ class CardSettings(Frozen):
     dispositions: tuple[Annotated[str, Field(min_length=1, max_length=MAX_DISPOSITION)], ...] | None = None
     """The only dispositions a note may carry; None (omitted) accepts any text of 1-64 characters."""
 
+    @field_validator("dispositions")
+    @classmethod
+    def _choosable(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        """An empty list would refuse every note (the widget's form offers nothing to pick)."""
+        if value is not None and not value:
+            raise ValueError("an empty list would refuse every note; omit the key to accept any text")
+        if value and any(not choice.strip() for choice in value):
+            raise ValueError("a blank disposition cannot be told apart on the form; remove it")
+        _refuse_duplicates(list(value or ()), "disposition")
+        return value
+
     def disposition_problem(self, value: object) -> str | None:
         """Why ``value`` is not a disposition a note may carry (SPEC release 2), or None if it is."""
         if self.dispositions is not None:

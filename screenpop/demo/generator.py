@@ -46,6 +46,7 @@ from screenpop.demo.catalogue import (
     Invoice,
     Order,
 )
+from screenpop.demo.payment_history import payment_history
 
 Row = tuple[Any, ...]
 
@@ -108,6 +109,7 @@ def generate(customers: int, seed: int, today: date) -> Tables:
         orders = list(fixed) if fixed is not None else _orders(rng, person.segment)
         _add_orders(tables, person.customer_id, orders, today)
     _add_duplicates(rng, tables, people, today)
+    tables.rows["payment_history"] = payment_history(tables.rows)
     return tables
 
 

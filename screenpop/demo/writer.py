@@ -60,6 +60,11 @@ SCHEMAS: dict[str, dict[str, str]] = {
             account_id TEXT PRIMARY KEY, credit_limit NUMERIC NOT NULL, used NUMERIC NOT NULL,
             rating TEXT NOT NULL CHECK (rating IN ('A', 'B', 'C', 'D')), terms TEXT NOT NULL,
             review_date TEXT NOT NULL);""",
+        "payment_history": """CREATE TABLE payment_history (
+            account_id TEXT NOT NULL REFERENCES credit_accounts, invoice_id TEXT NOT NULL,
+            due_on TEXT NOT NULL, paid_on TEXT NOT NULL, amount NUMERIC NOT NULL,
+            days_late INTEGER NOT NULL);
+            CREATE INDEX payment_history_account ON payment_history (account_id);""",
     },
 }
 
@@ -108,7 +113,7 @@ def write_demo_databases(
     the day the demo is written; one seed and one day give identical rows.
     """
     directory = Path(directory)
-    if not overwrite and all((directory / f"{n}.db").exists() for n in DATABASES):
+    if not overwrite and all(_complete(directory / f"{n}.db", SCHEMAS[n]) for n in DATABASES):
         return _summary_of(directory, written=False)
     if customers < len(DEMO_CUSTOMERS):
         raise ValueError(f"the demo needs at least {len(DEMO_CUSTOMERS)} customers")
@@ -157,6 +162,22 @@ def _fill(temporary: Path, schema: dict[str, str], tables: Tables) -> None:
                 connection.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608
     finally:
         connection.close()
+
+
+def _complete(path: Path, schema: dict[str, str]) -> bool:
+    """Whether ``path`` holds every table of ``schema``: a set written by an older screenpop lacks
+    a newer table (credit's payment history), and config/demo.yaml's queries would fail on it."""
+    if not path.exists():
+        return False
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            found = {r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError:
+        return False  # not a database (a truncated copy): written again, as a missing file is
+    return set(schema) <= found
 
 
 def _summary_of(directory: Path, written: bool, today: date | None = None) -> DemoSummary:

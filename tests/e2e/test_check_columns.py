@@ -96,3 +96,27 @@ async def test_fields_the_query_returns_pass_check(pg_url: str, tmp_path: Path) 
         },
     )
     assert (code, rows["connector sales"]) == (0, ("ok", "reachable"))
+
+
+async def test_a_link_naming_a_field_the_query_does_not_return_fails_check(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A `link` naming `{CustomerID}` against `customerid` would drop the link on every card: FAIL."""
+    await customers(pg_url)
+    link = "https://crm.example/c/{CustomerID}?n={name}"
+    connector = {
+        "name": "sales",
+        "kind": "sql",
+        "url": pg_url,
+        "query": "SELECT id AS CustomerID, name FROM customers WHERE phone = :national",
+        "display": {"fields": {"name": {"link": link}}},
+    }
+    code, rows = check(tmp_path, connector)
+    assert (code, rows["connector sales"]) == (
+        1,
+        (
+            "FAIL",
+            "display.fields.name.link 'CustomerID': query returns only customerid, name;"
+            " quote a name to keep its case",
+        ),
+    )

@@ -209,6 +209,13 @@ async def test_foreign_origin_is_closed_4403(store_url: str) -> None:
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
 
 
+async def test_origin_written_with_a_trailing_slash_lets_the_browser_in(store_url: str) -> None:
+    """`allowed_origins: ["http://agents.example/"]` admits the page whose browser sends `http://agents.example`."""
+    settings = make(store_url, server={"allowed_origins": ["http://agents.example/"]})
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        assert agent.welcome["agent"] == "agent-1"
+
+
 @pytest.mark.parametrize(
     ("hello", "code"),
     [

@@ -302,3 +302,118 @@ def test_an_unclosed_flow_mapping_says_where_it_opened(tmp_path: Path) -> None:
     column = body.index("{") + 1
     assert f"the flow mapping `{{` opened at line 1, column {column}" in str(caught.value)
     assert "closing `}` missing" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("http://agents.example/", "http://agents.example"),
+        ("HTTPS://CRM.Example.com:443", "https://crm.example.com"),
+        ("http://localhost:80/", "http://localhost"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+    ],
+)
+def test_allowed_origins_are_kept_as_browsers_send_them(written: str, kept: str) -> None:
+    """An origin with a trailing slash, capitals or its default port is kept as a browser sends it."""
+    raw = minimal(server={"allowed_origins": [written]})
+    assert settings_from_mapping(raw, environ={}).server.allowed_origins == (kept,)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "https://crm.example.com/agents/",
+        "crm.example.com",
+        "*",
+        "https://u:p@crm.example.com",
+    ],
+)
+def test_allowed_origin_no_browser_can_send_is_refused(written: str) -> None:
+    """An origin no browser sends (a page URL, a bare host, `*`) is a config error at its index, not 4403."""
+    message = config_error(minimal(server={"allowed_origins": ["http://ok.example", written]}))
+    assert message.startswith("test.yaml: server.allowed_origins[1]: ")
+    assert "scheme://host[:port]" in message
+
+
+@pytest.mark.parametrize(
+    ("dispositions", "needle"),
+    [([], "omit"), (["resolved", "resolved"], "twice"), (["resolved", "  "], "blank")],
+)
+def test_dispositions_no_note_could_use_are_refused(dispositions: list[str], needle: str) -> None:
+    """`card.dispositions: []` (no note could be saved), a repeated or a blank choice is a config error."""
+    message = config_error(minimal(card={"dispositions": dispositions}))
+    assert message.startswith("test.yaml: card.dispositions") and needle in message
+
+
+def test_a_line_number_given_twice_is_refused() -> None:
+    """Two `lines` with one number (the second's name and queue never used) is a config error naming both."""
+    lines = [
+        {"number": "+18005550100", "name": "Acme Support", "queue": "support"},
+        {"number": "+18005550100", "name": "Acme Sales", "queue": "sales"},
+    ]
+    message = config_error(minimal(lines=lines))
+    assert message.startswith("test.yaml: lines[1] (Acme Sales).number: ")
+    assert "lines[0] (Acme Support)" in message
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        sql_connector("sales", rows="many", identity={"id": "customer_id"}),
+        {"name": "sales", "kind": "http", "url": "http://crm.example/c?p={e164}", "items": "$.rows"},
+    ],
+    ids=["sql rows many", "http items"],
+)
+def test_needs_on_a_connector_that_answers_a_list_is_refused(source: dict[str, Any]) -> None:
+    """A `needs` on a connector whose data is `{"items": [...]}` never binds, so it is refused at load."""
+    needing = sql_connector("insight", needs=["sales.customer_id"], query="SELECT :sales_customer_id")
+    message = config_error(minimal(connectors=[source, needing]))
+    assert message.startswith("test.yaml: connectors[1] (insight).needs: ")
+    assert "sales.customer_id" in message and "items" in message
+
+
+def test_a_line_queue_no_agent_is_in_is_refused() -> None:
+    """A line whose queue no agent in the directory serves (a typo) would ring nobody: a config error."""
+    directory = [{"id": "a1", "queues": ["support", "sales"]}]
+    raw = minimal(lines=[{"number": "+18005550100", "name": "Acme", "queue": "suport"}])
+    raw["agents"]["directory"] = directory
+    message = config_error(raw)
+    assert message.startswith("test.yaml: lines[0] (Acme).queue: ") and "'support'" in message
+    raw["lines"][0]["queue"] = "support"
+    assert settings_from_mapping(raw, environ={}).lines[0].queue == "support"
+
+
+def test_a_written_unrouted_queue_no_agent_is_in_is_refused() -> None:
+    """A written `routing.unrouted: queue:X` that no agent serves is refused; the unwritten default is not."""
+    raw = minimal(routing={"unrouted": "queue:billing"})
+    assert config_error(raw).startswith("test.yaml: routing.unrouted: ")
+    assert settings_from_mapping(minimal(), environ={}).routing.unrouted == "queue:support"
+
+
+def test_cache_stale_s_that_could_never_apply_is_refused() -> None:
+    """`cache_stale_s` without a `cache_ttl_s`, or on a `rules` connector, is refused rather than ignored."""
+    message = config_error(minimal(connectors=[sql_connector(cache_stale_s=60)]))
+    assert (
+        message.startswith("test.yaml: connectors[0] (accounting).cache_stale_s: ")
+        and "cache_ttl_s" in message
+    )
+    rules = {"name": "offer", "kind": "rules", "rules": [{"then": {"terms": "Net 30"}}], "cache_stale_s": 30}
+    assert config_error(minimal(connectors=[rules])).startswith(
+        "test.yaml: connectors[0] (offer).cache_stale_s: "
+    )
+    kept = settings_from_mapping(
+        minimal(connectors=[sql_connector(cache_ttl_s=30, cache_stale_s=60)]), environ={}
+    )
+    assert kept.connectors[0].cache_stale_s == 60
+
+
+@pytest.mark.parametrize("name", ["attr_AccountNo", "attr_" + "a" * 41, "attr_1st"])
+def test_an_attribute_no_call_can_carry_is_refused(name: str) -> None:
+    """`:attr_AccountNo` can never be bound (keys match [a-z][a-z0-9_]{0,39}), so it is refused at load."""
+    message = config_error(minimal(connectors=[sql_connector(query=f"SELECT 1 WHERE 1 = :{name}")]))
+    assert (
+        message.startswith("test.yaml: connectors[0] (accounting).query: ")
+        and "[a-z][a-z0-9_]{0,39}" in message
+    )
+    rules = {"name": "offer", "kind": "rules", "rules": [{"when": {name: {"equals": "x"}}, "then": {"a": 1}}]}
+    assert name in config_error(minimal(connectors=[rules]))

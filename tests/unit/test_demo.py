@@ -100,6 +100,7 @@ def test_a_later_day_moves_every_date_by_as_many_days(tmp_path: Path) -> None:
     assert then["order_lines"] == later["order_lines"]
     assert shifted(shifted(then["invoices"], 2, 10), 3, 10) == later["invoices"]
     assert shifted(then["credit_accounts"], 5, 10) == later["credit_accounts"]
+    assert shifted(shifted(then["payment_history"], 2, 10), 3, 10) == later["payment_history"]
     summary = write_demo_databases(tmp_path / "now", customers=10)
     assert summary.today is not None
     newest = query(tmp_path / "now" / "sales.db", "SELECT MAX(ordered_on) AS day FROM orders")[0]["day"]
@@ -213,6 +214,40 @@ def test_credit_used_is_the_accounting_balance_and_holds_are_overdue(demo_dir: P
         assert (row["rating"] != "D") or account["overdue_amount"] > 0
         assert row["rating"] == "D" or row["credit_limit"] >= row["used"]
     assert {row["rating"] for row in credit} == set("ABCD")
+
+
+def test_credit_keeps_each_accounts_payment_history_as_the_ledger_has_it(demo_dir: Path) -> None:
+    """credit.db holds payment history (SPEC 8): every payment of a credit account, days late against due."""
+    history = query(demo_dir / "credit.db", "SELECT * FROM payment_history")
+    credit = {
+        r["account_id"] for r in query(demo_dir / "credit.db", "SELECT account_id FROM credit_accounts")
+    }
+    ledger = query(
+        demo_dir / "accounting.db",
+        "SELECT p.account_id, p.invoice_id, i.due_on, p.paid_on, p.amount"
+        " FROM payments p JOIN invoices i ON i.invoice_id = p.invoice_id",
+    )
+    expected = sorted(
+        (*row.values(), max(0, (date.fromisoformat(row["paid_on"]) - date.fromisoformat(row["due_on"])).days))
+        for row in ledger
+        if row["account_id"] in credit
+    )
+    assert sorted(tuple(row.values()) for row in history) == expected
+    late = {row["account_id"] for row in history if row["days_late"] > 0}
+    assert len(late) > 100 and len({row["account_id"] for row in history}) > len(late)
+    hold = look_up(demo_dir, HOLLERITH.e164)["credit"][0]
+    assert hold["rating"] == "D" and hold["paid_late"] >= 1 and hold["most_days_late"] > 0
+
+
+def test_a_set_written_before_a_table_existed_is_written_again(tmp_path: Path) -> None:
+    """`overwrite=False` keeps a set only when every table is there; an older set missing one is rewritten."""
+    write_demo_databases(tmp_path, customers=20, today=TODAY)
+    connection = sqlite3.connect(tmp_path / "credit.db")
+    connection.execute("DROP TABLE payment_history")
+    connection.close()
+    assert write_demo_databases(tmp_path, customers=20, today=TODAY, overwrite=False).written
+    assert query(tmp_path / "credit.db", "SELECT COUNT(*) AS n FROM payment_history")[0]["n"] > 0
+    assert not write_demo_databases(tmp_path, customers=20, today=TODAY, overwrite=False).written
 
 
 # --- numbers -------------------------------------------------------------------
@@ -415,6 +450,9 @@ def test_documented_customer_answers_every_connector(demo_dir: Path) -> None:
             "rating": "B",
             "terms": "Net 30",
             "review_date": found["credit"][0]["review_date"],
+            "payments": 2,
+            "paid_late": 0,
+            "most_days_late": 0,
         }
     ]
     assert found["credit"][0]["review_date"] > TODAY.isoformat()

@@ -213,6 +213,16 @@ async def test_a_line_dated_years_ahead_does_not_stop_since_refreshes(url: str, 
     assert len(connector._history) == 5
 
 
+async def test_columns_named_in_another_case_are_the_columns_the_spec_names(url: str, make: Any) -> None:
+    """A history_query whose columns come back as "Customer", "PRODUCT", "At" (legacy case) is read."""
+    await table(url, TIMES, [(1, "A", "Apple", ago(10), 2), (1, "A", "Apple", ago(40), 2)])
+    query = (
+        'SELECT c AS "Customer", p AS "PRODUCT", n AS "Product_Name", at AS "At", q AS "Quantity" FROM lines'
+    )
+    item = first(await advice(await make(url, query), 1))
+    assert (item["name"], item["times"], item["usual_quantity"]) == ("Apple", 2, 2)
+
+
 async def test_a_renamed_product_shows_its_latest_name(url: str, make: Any) -> None:
     """The name on the newest line wins, whatever order the query returns the lines in."""
     rows = [

@@ -191,6 +191,7 @@ async def test_postgres_sessions_carry_the_statement_timeout(pg_url: str, make: 
 
 async def test_statement_timeout_stops_a_slow_query(tmp_path: Path, make: Any) -> None:
     """A query longer than `statement_timeout_ms` fails with a short error instead of running on."""
+    (tmp_path / "slow.db").touch()  # an empty database: a connector never creates one
     url = f"sqlite+aiosqlite:///{tmp_path / 'slow.db'}"
     sql = await make(url, statement_timeout_ms=200, query=SLOW_SQLITE)
     with pytest.raises(ConnectorError, match=r"query ran longer than 200 ms"):
@@ -203,6 +204,7 @@ async def test_cancelled_lookups_return_their_connections(
 ) -> None:
     """Twenty lookups cancelled mid-query on a pool of two leave the pool free and nothing running."""
     if backend == "sqlite":
+        (tmp_path / "slow.db").touch()  # an empty database: a connector never creates one
         url, query = f"sqlite+aiosqlite:///{tmp_path / 'slow.db'}", SLOW_SQLITE
     else:
         url, query = str(request.getfixturevalue("pg_url")), SLOW_PG
@@ -230,6 +232,7 @@ async def test_a_lookup_cancelled_before_its_statement_starts_still_stops_it(
     thread) used to leave a 50-million-row count running after the interrupt,
     holding its connection, and closing the pool waited for it.
     """
+    (tmp_path / "slow.db").touch()  # an empty database: a connector never creates one
     url = f"sqlite+aiosqlite:///{tmp_path / 'slow.db'}"
     sql = await make(url, pool_size=1, statement_timeout_ms=60000, query=SLOW_SQLITE)
     for delay in (0, 0, 0.001, 0, 0.002, 0):
@@ -254,6 +257,7 @@ async def test_closing_ends_the_thread_of_a_connection_given_up_mid_statement(
     end after the connector had closed, then answered a loop already closed:
     "Event loop is closed" in a thread, in whichever test ran next.
     """
+    (tmp_path / "slow.db").touch()  # an empty database: a connector never creates one
     url = f"sqlite+aiosqlite:///{tmp_path / 'slow.db'}"
     sql = await make(url, statement_timeout_ms=60000, query=SLOW_SQLITE)
     conn = await sql._engine.connect()  # what a lookup holds, given up as SQLAlchemy gives it up
@@ -388,6 +392,7 @@ async def test_database_error_names_the_problem_without_the_password(pg_url: str
 
 async def test_sqlite_error_is_one_safe_line(tmp_path: Path, make: Any) -> None:
     """SQLite's error reads `database error: OperationalError: no such table: acounts`."""
+    (tmp_path / "empty.db").touch()  # an empty database: a connector never creates one
     url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
     sql = await make(url, query="SELECT name FROM acounts WHERE phone = :e164")
     with pytest.raises(ConnectorError) as caught:
@@ -416,6 +421,7 @@ async def test_check_runs_select_one_and_the_index_query(messy_url: str, make: A
 
 async def test_lookup_before_index_loaded_explains_why(tmp_path: Path, make: Any) -> None:
     """A normalized connector whose first index load failed answers with that reason, not `not found`."""
+    (tmp_path / "none.db").touch()  # an empty database: a connector never creates one
     url = f"sqlite+aiosqlite:///{tmp_path / 'none.db'}"
     sql = await make(url, **NORMALIZED)
     with pytest.raises(
