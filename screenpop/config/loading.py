@@ -25,6 +25,13 @@ from screenpop.errors import ConfigError
 
 EXTENSION_PREFIX = "x-"  # top-level keys screenpop ignores: a place for YAML anchors
 REQUIRED_BLOCKS = frozenset({"agents"})  # Settings cannot be built without them
+MAX_ALIAS_EXPANSION = 100_000
+"""Values aliases may add to a config once expanded: anchors reused by hand never come near it.
+
+Aliases nested in aliases multiply: nine levels of nine (a "billion laughs")
+are 387 million values that every walk over the config (``${ENV}``
+substitution, validation) copies, and seven levels already took 6 s and 180 MB.
+"""
 _ITEM_LABEL = r"(?: \([^)]*\))?"  # `` (pbx)`` after a list index in a key path
 
 
@@ -61,6 +68,18 @@ class StrictLoader(yaml.SafeLoader):
         finally:
             self._open_anchors.discard(anchor)
 
+    def compose_document(self) -> yaml.Node | None:
+        node: yaml.Node | None = super().compose_document()
+        if node is not None:
+            added = _expanded_size(node, {}) - _distinct_nodes(node)
+            if added > MAX_ALIAS_EXPANSION:
+                problem = (
+                    f"aliases expand to {added:,} more values, over the limit of {MAX_ALIAS_EXPANSION:,}"
+                    " (aliases of aliases multiply: write the repeated part once)"
+                )
+                raise yaml.composer.ComposerError(None, None, problem, None)
+        return node
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
@@ -74,6 +93,33 @@ class StrictLoader(yaml.SafeLoader):
                 )
             seen[key] = line
         return super().construct_mapping(node, deep)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` holds once every alias is copied out (each shared node counted once)."""
+    if id(node) not in sizes:
+        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in _children(node))
+    return sizes[id(node)]
+
+
+def _distinct_nodes(root: yaml.Node) -> int:
+    """How many nodes the file itself writes: each anchored node once, however many aliases name it."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            todo += _children(node)
+    return len(seen)
 
 
 def load_settings(
