@@ -25,6 +25,8 @@ from screenpop.errors import ConfigError
 
 EXTENSION_PREFIX = "x-"  # top-level keys screenpop ignores: a place for YAML anchors
 REQUIRED_BLOCKS = frozenset({"agents"})  # Settings cannot be built without them
+MAX_DEPTH = 100
+"""How deeply lists and mappings may nest: a config needs under ten levels; PyYAML recurses per level."""
 MAX_ALIAS_EXPANSION = 100_000
 """Values aliases may add to a config once expanded: anchors reused by hand never come near it.
 
@@ -50,14 +52,31 @@ class StrictLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._open_anchors: set[str] = set()
+        self._depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        """The node at hand, refused when nested beyond ``MAX_DEPTH``.
+
+        PyYAML composes by recursion: ``[[[[…]]]]`` 900 levels deep was a
+        RecursionError, a traceback from ``check`` and a 500 from
+        ``/api/admin/reload``.
+        """
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                problem = f"lists and mappings nest more than {MAX_DEPTH} levels deep"
+                raise yaml.composer.ComposerError(None, None, problem, _mark(event))
+            return self._compose_checked(parent, index)
+        finally:
+            self._depth -= 1
+
+    def _compose_checked(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent):
             if event.anchor in self._open_anchors:
                 problem = f"the alias *{event.anchor} is inside the node it names (a loop)"
-                mark = event.start_mark if isinstance(event.start_mark, yaml.error.Mark) else None
-                raise yaml.composer.ComposerError(None, None, problem, mark)
+                raise yaml.composer.ComposerError(None, None, problem, _mark(event))
             return super().compose_node(parent, index)
         anchor: str | None = event.anchor
         if anchor is None:
@@ -93,6 +112,11 @@ class StrictLoader(yaml.SafeLoader):
                 )
             seen[key] = line
         return super().construct_mapping(node, deep)
+
+
+def _mark(event: Any) -> yaml.error.Mark | None:
+    mark = getattr(event, "start_mark", None)
+    return mark if isinstance(mark, yaml.error.Mark) else None
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

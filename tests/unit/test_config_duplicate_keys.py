@@ -96,3 +96,26 @@ def test_aliases_of_aliases_within_the_bound_still_load(tmp_path: Path) -> None:
     path = tmp_path / "screenpop.yaml"
     path.write_text(f"agents: {{token_secret: {SECRET}, directory: [{{id: a1}}]}}\n{laughs(4)}")
     assert load_settings(path, environ={}).agents.directory[0].id == "a1"
+
+
+def test_lists_nested_beyond_the_bound_are_a_config_error(tmp_path: Path) -> None:
+    """900 nested lists are refused naming their line; PyYAML recursed per level into a RecursionError."""
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(
+        f"agents: {{token_secret: {SECRET}, directory: [{{id: a1}}]}}\nx-deep: {'[' * 900}{']' * 900}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert (
+        str(caught.value)
+        == f"{path}: not valid YAML: lists and mappings nest more than 100 levels deep at line 2"
+    )
+
+
+def test_lists_nested_within_the_bound_still_load(tmp_path: Path) -> None:
+    """Fifty nested lists under an `x-` key are far deeper than any config and still load."""
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(
+        f"agents: {{token_secret: {SECRET}, directory: [{{id: a1}}]}}\nx-deep: {'[' * 50}{']' * 50}\n"
+    )
+    assert load_settings(path, environ={}).agents.directory[0].id == "a1"
