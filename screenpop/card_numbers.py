@@ -5,20 +5,32 @@ call's notes ("customer paid with 4111 1111 1111 1111").  A note is masked
 once, before it is stored: whatever later shows, audits, hands off or sends
 it to a sink reads the stored text and so never sees the full number.
 
-What counts as a card number (SPEC section 4): 13 to 19 digits, possibly
-split into groups by single spaces or dashes, that pass the Luhn check.
-"Space" and "dash" are any of Unicode's (a number pasted from a web page has
-no-break spaces, a word processor turns a hyphen into an en dash), and
-invisible characters (a zero-width space) around or instead of one count
-for nothing: the number reads whole to whoever sees it, so it is one.
+What counts as a card number (SPEC section 4): 13 to 19 digits that pass
+the Luhn check, possibly split into groups by spaces or dashes.  Read as a
+security officer reads it, "spaces or dashes" is whatever a person or a
+paste puts between the groups of a number that still reads as one: any
+*run* of spaces, tabs, line breaks, dashes or dots (``4111  1111``,
+``4111 - 1111``, ``4111.1111``, a number wrapped onto the next line), with
+Unicode's spaces and dashes counted (a web page's no-break space, an
+autocorrected en dash) and invisible characters (a zero-width space) counting
+for nothing.  Any script's decimal digits count (full-width digits, Arabic-Indic ones).
+Slashes, commas and colons end a number: they write dates, amounts and times.
+
+What is not a card even when it passes the check: a window that starts with
+``0`` (no payment card number does; ``0044 20 7946 0105`` is a phone number
+dialled from abroad), one that starts right after ``+`` (``+86 138 0013
+8002``, a phone number in international form), and one that takes in any
+part of a date of 1900-2099 (``2026-12-05 - 2026-12-09``,
+``05.12.2026 415 555 0132``): no card number is typed in a date's groups.
+
 Each digit but the last four becomes ``*``; the separators stay where they
 were, so ``4111 1111 1111 1111`` reads ``**** **** **** 1111`` and the
 agent still recognises the shape of what they typed.  ``*`` rather than a
 bullet: systems of record behind a sink may store text in a legacy
 single-byte encoding.
 
-Where to look: a *run* is a stretch of digit groups joined by single spaces
-or dashes.  Inside a run, every window of whole groups is tried (so
+Where to look: a *run* is a stretch of digit groups joined by separators.
+Inside a run, every window of whole groups is tried (so
 ``ref 12 4111 1111 1111 1111`` masks the card and keeps ``12`` unless
 ``12`` happens to start a number that passes too); a run of digits with no
 separator is a candidate only as a whole.
@@ -32,23 +44,27 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import accumulate
 
 MIN_DIGITS = 13
 MAX_DIGITS = 19
 KEEP = 4
 MASK_CHAR = "*"
 
-_SPACES_DASHES = "\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
-"""Any space (a paste's no-break space, a thin space) or dash (an autocorrected en dash, a minus sign)."""
-_INVISIBLE = "\u00ad\u180e\u200b-\u200d\u2060-\u2064\ufeff"
-"""Characters that show nothing (zero-width space, word joiner, soft hyphen): the number reads whole."""
-_SEPARATOR = f"[{_INVISIBLE}]*[{_SPACES_DASHES}][{_INVISIBLE}]*|[{_INVISIBLE}]+"
-_SEPARATOR_CHAR = re.compile(f"[{_SPACES_DASHES}{_INVISIBLE}]")
+_GAP = (
+    "\\s\u1680\u2000-\u200a\u202f\u205f\u3000"  # any space, tab or line break
+    "\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"  # any dash: an autocorrected en dash, a minus sign
+    ".\u2024\uff0e"  # a dot, a one-dot leader, a full-width full stop
+    "\u00ad\u180e\u200b-\u200d\u2060-\u2064\ufeff"  # invisible: zero-width space, word joiner, soft hyphen
+)
+"""What may stand between the digit groups of one number, in runs of any length."""
+_SEPARATOR_CHAR = re.compile(f"[{_GAP}]")
 
-# A run: digit groups separated by exactly one space or dash, give or take invisible characters
-# (\d: any script's decimal digits).
-_RUN = re.compile(rf"\d+(?:(?:{_SEPARATOR})\d+)*")
+# A run: digit groups joined by separators (\d: any script's decimal digits).
+_RUN = re.compile(rf"\d+(?:[{_GAP}]+\d+)*")
 _GROUP = re.compile(r"\d+")
+_DATE_SHAPES = ((4, 2, 2), (2, 2, 4), (1, 2, 4), (2, 1, 4), (1, 1, 4))
+"""Group lengths of a date: year first (ISO) or last (day and month either way round)."""
 
 
 @dataclass(frozen=True)
@@ -83,18 +99,55 @@ def _hidden_in_run(run: re.Match[str]) -> set[int]:
     if sum(char.isdecimal() for char in text) < MIN_DIGITS:
         return set()  # an amount, a date, a phone number: too short to be a card (most runs)
     positions = [run.start() + m.start() for m in re.finditer(r"\d", text)]
-    sums = _LuhnSums([int(run.string[i]) for i in positions])
-    ends: list[int] = []  # the index (into positions) just past each group
-    for group in _GROUP.finditer(text):
-        ends.append((ends[-1] if ends else 0) + len(group.group()))
+    values = [int(run.string[i]) for i in positions]
+    sums = _LuhnSums(values)
+    groups = [len(group.group()) for group in _GROUP.finditer(text)]
+    ends = list(accumulate(groups))  # the index (into positions) just past each group
+    in_dates = list(accumulate(_date_groups(values, groups), initial=0))  # date groups before each group
+    after_plus = run.start() > 0 and run.string[run.start() - 1] == "+"
     hidden: set[int] = set()
     for first, start in enumerate([0, *ends[:-1]]):
-        for end in ends[first:]:
-            if end - start > MAX_DIGITS:
-                break
+        if values[start] == 0 or (first == 0 and after_plus):
+            continue  # a phone number (international, or dialled from abroad): no card starts so
+        for last, end in enumerate(ends[first:], start=first):
+            if end - start > MAX_DIGITS or in_dates[last + 1] > in_dates[first]:
+                break  # too long, or it takes in part of a date: no card number does
             if end - start >= MIN_DIGITS and sums.passes(start, end):
                 hidden.update(positions[start : end - KEEP])
     return hidden
+
+
+def _date_groups(values: list[int], groups: list[int]) -> list[int]:
+    """1 for each group that is part of a date (three groups, read left to right), else 0.
+
+    A date range (``05.12.2026 12.12.2026``) or a date beside a phone number
+    gave windows of 13 to 19 digits, one in ten of which passes the check.
+    """
+    numbers, at = [], 0
+    for length in groups:
+        numbers.append(int("".join(map(str, values[at : at + length]))))
+        at += length
+    marks = [0] * len(groups)
+    index = 0
+    while index + 3 <= len(groups):
+        if _is_date(numbers[index : index + 3], groups[index : index + 3]):
+            marks[index : index + 3] = [1, 1, 1]
+            index += 3
+        else:
+            index += 1
+    return marks
+
+
+def _is_date(numbers: list[int], groups: list[int]) -> bool:
+    """True when three groups read as a calendar date of 1900-2099, year first or last."""
+    if tuple(groups) not in _DATE_SHAPES:
+        return False
+    if groups[0] == 4:
+        year, month, day = numbers
+        return 1900 <= year <= 2099 and 1 <= month <= 12 and 1 <= day <= 31
+    first, second, year = numbers
+    low, high = sorted((first, second))
+    return 1900 <= year <= 2099 and 1 <= low <= 12 and high <= 31
 
 
 class _LuhnSums:

@@ -13,6 +13,7 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
@@ -20,6 +21,7 @@ import aiohttp
 from pydantic import Field, ValidationInfo, field_validator
 
 from screenpop.connector_api import (
+    MASKED,
     ConnectorContext,
     ConnectorOptions,
     ConnectorTrace,
@@ -30,6 +32,7 @@ from screenpop.connector_api import (
     current_trace,
     shown_body,
     shown_headers,
+    shown_params,
     shown_url,
 )
 from screenpop.errors import ConnectorError
@@ -103,6 +106,14 @@ class HttpOptions(ConnectorOptions):
         return value
 
 
+@dataclass(frozen=True, slots=True)
+class Traced:
+    """A traced lookup's trace, and its request as the trace shows it (secrets masked)."""
+
+    trace: ConnectorTrace
+    shown: dict[str, Any]
+
+
 class HttpConnector:
     """One configured JSON API, called through screenpop's shared client session."""
 
@@ -130,10 +141,11 @@ class HttpConnector:
         url = self._url.fill(params)
         body = fill_body(self.options.body, params) if self.options.body is not None else None
         trace = current_trace()
+        traced = None if trace is None else Traced(trace, self._shown_request(params))
         if self.options.hedge_ms is None:
-            document = await self._request(url, body, trace)
+            document = await self._request(url, body, traced)
         else:
-            document = await self._hedged(url, body, self.options.hedge_ms / 1000, trace)
+            document = await self._hedged(url, body, self.options.hedge_ms / 1000, traced)
         if document is None:
             if trace is not None:
                 trace.note(f"{self.name} answered 404 (nothing for this caller)")
@@ -169,17 +181,28 @@ class HttpConnector:
             raise ConnectorError("not started")
         return session
 
-    async def _request(self, url: str, body: Any, trace: ConnectorTrace | None) -> Any:
-        """One request; the parsed JSON, or None for a 404."""
-        if trace is None:
-            return await self._answer(url, body, None)
-        step = trace.step(
-            "request",
-            method=self.options.method,
-            url=shown_url(url, self._secrets),
-            headers=shown_headers(self.options.headers),
+    def _shown_request(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The request as a trace shows it: filled with ``secret_`` attributes masked, credentials hidden.
+
+        Masking the URL and body once filled caught a secret only under a
+        secret-sounding key (``?pin_token=``): a PIN in the path or under
+        ``{"code": …}`` was shown to whoever traced the lookup.
+        """
+        masked = shown_params(params)
+        url = shown_url(self._url.fill(masked), self._secrets).replace(quote_value(MASKED), MASKED)
+        body = fill_body(self.options.body, masked) if self.options.body is not None else None
+        return {
+            "method": self.options.method,
+            "url": url,
+            "headers": shown_headers(self.options.headers),
             **({} if body is None else {"body": shown_body(body)}),
-        )
+        }
+
+    async def _request(self, url: str, body: Any, traced: Traced | None) -> Any:
+        """One request; the parsed JSON, or None for a 404."""
+        if traced is None:
+            return await self._answer(url, body, None)
+        step = traced.trace.step("request", **traced.shown)
         return await self._answer(url, body, step)
 
     async def _answer(self, url: str, body: Any, step: TraceStep | None) -> Any:
@@ -203,7 +226,7 @@ class HttpConnector:
         except aiohttp.ClientError as exc:
             raise self._transport_error(exc) from None
 
-    async def _hedged(self, url: str, body: Any, delay_s: float, trace: ConnectorTrace | None) -> Any:
+    async def _hedged(self, url: str, body: Any, delay_s: float, trace: Traced | None) -> Any:
         """Send a second identical request if the first is slow; the first good answer wins.
 
         A request that fails is not an answer while the other may still
@@ -219,7 +242,7 @@ class HttpConnector:
         finally:
             await _cancel_all(tasks)
 
-    def _spawn(self, url: str, body: Any, attempt: int, trace: ConnectorTrace | None) -> asyncio.Task[Any]:
+    def _spawn(self, url: str, body: Any, attempt: int, trace: Traced | None) -> asyncio.Task[Any]:
         return asyncio.create_task(self._request(url, body, trace), name=f"http-{self.name}-{attempt}")
 
     def _transport_error(self, exc: aiohttp.ClientError) -> ConnectorError:

@@ -25,6 +25,15 @@ from screenpop.errors import ConfigError
 
 EXTENSION_PREFIX = "x-"  # top-level keys screenpop ignores: a place for YAML anchors
 REQUIRED_BLOCKS = frozenset({"agents"})  # Settings cannot be built without them
+MAX_DEPTH = 100
+"""How deeply lists and mappings may nest: a config needs under ten levels; PyYAML recurses per level."""
+MAX_ALIAS_EXPANSION = 100_000
+"""Values aliases may add to a config once expanded: anchors reused by hand never come near it.
+
+Aliases nested in aliases multiply: nine levels of nine (a "billion laughs")
+are 387 million values that every walk over the config (``${ENV}``
+substitution, validation) copies, and seven levels already took 6 s and 180 MB.
+"""
 _ITEM_LABEL = r"(?: \([^)]*\))?"  # `` (pbx)`` after a list index in a key path
 
 
@@ -43,14 +52,31 @@ class StrictLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._open_anchors: set[str] = set()
+        self._depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        """The node at hand, refused when nested beyond ``MAX_DEPTH``.
+
+        PyYAML composes by recursion: ``[[[[…]]]]`` 900 levels deep was a
+        RecursionError, a traceback from ``check`` and a 500 from
+        ``/api/admin/reload``.
+        """
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                problem = f"lists and mappings nest more than {MAX_DEPTH} levels deep"
+                raise yaml.composer.ComposerError(None, None, problem, _mark(event))
+            return self._compose_checked(parent, index)
+        finally:
+            self._depth -= 1
+
+    def _compose_checked(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent):
             if event.anchor in self._open_anchors:
                 problem = f"the alias *{event.anchor} is inside the node it names (a loop)"
-                mark = event.start_mark if isinstance(event.start_mark, yaml.error.Mark) else None
-                raise yaml.composer.ComposerError(None, None, problem, mark)
+                raise yaml.composer.ComposerError(None, None, problem, _mark(event))
             return super().compose_node(parent, index)
         anchor: str | None = event.anchor
         if anchor is None:
@@ -60,6 +86,18 @@ class StrictLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._open_anchors.discard(anchor)
+
+    def compose_document(self) -> yaml.Node | None:
+        node: yaml.Node | None = super().compose_document()
+        if node is not None:
+            added = _expanded_size(node, {}) - _distinct_nodes(node)
+            if added > MAX_ALIAS_EXPANSION:
+                problem = (
+                    f"aliases expand to {added:,} more values, over the limit of {MAX_ALIAS_EXPANSION:,}"
+                    " (aliases of aliases multiply: write the repeated part once)"
+                )
+                raise yaml.composer.ComposerError(None, None, problem, None)
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
@@ -74,6 +112,38 @@ class StrictLoader(yaml.SafeLoader):
                 )
             seen[key] = line
         return super().construct_mapping(node, deep)
+
+
+def _mark(event: Any) -> yaml.error.Mark | None:
+    mark = getattr(event, "start_mark", None)
+    return mark if isinstance(mark, yaml.error.Mark) else None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` holds once every alias is copied out (each shared node counted once)."""
+    if id(node) not in sizes:
+        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in _children(node))
+    return sizes[id(node)]
+
+
+def _distinct_nodes(root: yaml.Node) -> int:
+    """How many nodes the file itself writes: each anchored node once, however many aliases name it."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            todo += _children(node)
+    return len(seen)
 
 
 def load_settings(

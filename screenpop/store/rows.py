@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from screenpop.card_numbers import mask_card_numbers
 from screenpop.errors import BadRequest
 from screenpop.model import JSON, CallEvent, EventKind
 from screenpop.store.schema import (
@@ -151,6 +152,21 @@ def without_nul(event: CallEvent) -> CallEvent:
         if isinstance(value := getattr(event, attribute), str) and "\x00" in value
     }
     return replace(event, **changes) if changes else event
+
+
+def as_taken(event: CallEvent) -> CallEvent:
+    """The event as screenpop keeps it: no NUL in its text, no card number in the caller's name.
+
+    An IVR that writes what the caller keyed into the display name (or a
+    CRM dialler that puts a reference there) put a full card number on
+    every agent's screen, into the call row and ``/api/calls``; it is
+    masked as a note's would be (SPEC 4), before the card pops.
+    """
+    event = without_nul(event)
+    if not event.caller_name:
+        return event
+    masked = mask_card_numbers(event.caller_name)
+    return replace(event, caller_name=masked.text) if masked.card_numbers else event
 
 
 def check_event(event: CallEvent) -> None:

@@ -36,7 +36,7 @@ from screenpop.model import Card
 from screenpop.phone import parse_caller
 from screenpop.providers.base import WebhookRequest, report_dropped_attributes
 from screenpop.store import FeedbackWrite
-from screenpop.store.rows import check_event, without_nul
+from screenpop.store.rows import as_taken, check_event
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.untrusted import clean_line, clean_text
 from screenpop.web.json_answer import json_answer
@@ -64,7 +64,7 @@ async def webhook(request: web.Request) -> web.Response:
         raise unknown
     webhooks.track(name)  # a provider added by a reload is counted like those configured at start
     try:
-        events = [without_nul(e) for e in provider.verify_and_parse(await _webhook_request(request))]
+        events = [as_taken(e) for e in provider.verify_and_parse(await _webhook_request(request))]
         for event in events:  # all of them before any is taken: a batch is refused whole
             check_event(event)
         fresh = [e for e in events if await app[app_keys.CALLS].accept(e, started)]

@@ -122,6 +122,32 @@ async def test_a_yaml_alias_loop_is_a_400_not_a_500(tmp_path: Path, store_url: s
     assert "the alias *loop is inside the node it names" in body["error"]["message"]
 
 
+async def test_a_billion_laughs_is_a_400_and_the_running_config_stays(tmp_path: Path, store_url: str) -> None:
+    """Nine levels of nine nested aliases under `card` answer 400 at once (387 million values expanded)."""
+    path = tmp_path / "screenpop.yaml"
+    settings = write(path, base_config(store_url))
+    levels = ["x-l0: &l0 [a, b, c, d, e, f, g, h, i]"]
+    levels += [f"x-l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 9)]
+    bomb = "\n".join([*levels, "card: {dispositions: *l8}", ""])
+    path.write_text(path.read_text(encoding="utf-8") + bomb, encoding="utf-8")
+    async with running_app(create_app(settings)) as (base, _):
+        status, body = await reload(base, settings)
+        after, _ = await api(base, "GET", "/api/admin/status", token_for(settings, "agent-3"))
+    assert (status, body["error"]["code"], after) == (400, "bad_request", 200), body
+    assert "aliases expand to" in body["error"]["message"]
+
+
+async def test_lists_nested_900_deep_are_a_400_not_a_500(tmp_path: Path, store_url: str) -> None:
+    """A file nesting lists 900 levels deep answers 400 naming the bound; PyYAML's recursion was a 500."""
+    path = tmp_path / "screenpop.yaml"
+    settings = write(path, base_config(store_url))
+    path.write_text(path.read_text(encoding="utf-8") + f"x-deep: {'[' * 900}{']' * 900}\n", encoding="utf-8")
+    async with running_app(create_app(settings)) as (base, _):
+        status, body = await reload(base, settings)
+    assert (status, body["error"]["code"]) == (400, "bad_request"), body
+    assert "nest more than 100 levels deep" in body["error"]["message"]
+
+
 async def test_a_change_that_needs_a_restart_is_refused_whole(tmp_path: Path, store_url: str) -> None:
     """A file that moves the store is refused with a sentence naming `store`; its other changes wait too."""
     path = tmp_path / "screenpop.yaml"

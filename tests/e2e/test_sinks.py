@@ -88,6 +88,37 @@ async def test_notes_saved_through_the_api_reach_both_sinks_with_the_cards_custo
     assert sample(page, 'screenpop_sink_pending{sink="crm_log"}') == 0
 
 
+@pytest.mark.postgres
+async def test_a_card_number_typed_with_spaced_dashes_reaches_both_sinks_masked(
+    pg_url: str, sink_db_url: str, server: SinkServer
+) -> None:
+    """``4111 - 1111 - 1111 - 1111`` and a number wrapped over a line reach both sinks as last four only.
+
+    The matcher joined groups across one space or dash only: these were
+    stored, listed and sent to the company's systems in full.
+    """
+    sinks = [sql_sink("crm_log", sink_db_url), http_sink("crm_webhook", server.url)]
+    settings = make(pg_url, sinks=sinks)
+    token = token_for(settings, "agent-1")
+    typed = "paid 4111 - 1111 - 1111 - 1111, old card 5555  5555\n5555  4444"
+    shown = "paid **** - **** - **** - 1111, old card ****  ****\n****  4444"
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        await post_event(base, event_body("c-pan", agent="agent-1"))
+        await agent.card_until_complete("c-pan")
+        async with aiohttp.ClientSession() as session:
+            await save(base, token, "c-pan", typed, session)
+        await wait_for(lambda: len(server.taken) == 1, 10, "one POST taken by the HTTP sink")
+        rows = await wait_for(lambda: _rows(sink_rows(sink_db_url)), 10, "a row in the sink database")
+        _, listed = await api(base, "GET", "/api/calls", token)
+    assert [row["notes"] for row in rows] == [shown]
+    assert server.taken["c-pan:1"]["notes"] == shown
+    assert [note["notes"] for note in listed["calls"][0]["notes"]] == [shown]
+
+
+async def _rows(rows: Any) -> list[dict[str, Any]] | None:
+    return await rows or None
+
+
 async def _two(rows: Any) -> list[dict[str, Any]] | None:
     found = await rows
     return found if len(found) == 2 else None

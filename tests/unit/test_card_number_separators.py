@@ -1,4 +1,4 @@
-"""Card numbers split by what a paste or a keyboard puts between groups, not only ASCII space and dash."""
+"""Card numbers split by whatever a paste or a keyboard puts between groups, however many in a row."""
 
 from __future__ import annotations
 
@@ -21,6 +21,14 @@ PAN = ("4111", "1111", "1111", "1111")
         ("\u200b", "zero-width space: the number reads whole"),
         ("\u2060", "word joiner"),
         (" \u200b", "a space and a zero-width space"),
+        ("  ", "two spaces"),
+        (" - ", "a dash with a space either side"),
+        ("--", "two dashes"),
+        (".", "a dot"),
+        ("\n", "a line break (the number wrapped in the notes box)"),
+        ("\r\n", "a Windows line break"),
+        ("\t", "a tab"),
+        ("\u00a0\u00a0", "two no-break spaces"),
     ],
 )
 def test_a_card_number_split_by_any_space_dash_or_invisible_character_is_masked(
@@ -33,7 +41,8 @@ def test_a_card_number_split_by_any_space_dash_or_invisible_character_is_masked(
     assert masked.text == f"paid with {separator.join(['****', '****', '****', '1111'])} today", what
 
 
-def test_two_separators_in_a_row_still_end_a_run() -> None:
-    """Groups apart by two spaces are not joined: "4111  1111…" is not typed as one number."""
-    text = "  ".join(PAN)
+@pytest.mark.parametrize("separator", ["/", ",", ":", " / ", "_"])
+def test_slashes_commas_colons_and_underscores_end_a_number(separator: str) -> None:
+    """Dates, amounts and times are written with these: groups joined by them are not one number."""
+    text = f"ref {separator.join(PAN)} ok"
     assert mask_card_numbers(text).card_numbers == 0

@@ -70,3 +70,52 @@ def test_an_anchor_used_after_its_node_is_kept(tmp_path: Path) -> None:
         "x-again: [*agent, *agent]\n"
     )
     assert load_settings(path, environ={}).agents.directory[0].queues == ("support",)
+
+
+def laughs(levels: int) -> str:
+    """A "billion laughs": each level a list of nine aliases of the level below, the top one used."""
+    lines = ["x-l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"x-l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, levels)]
+    return "\n".join([*lines, f"x-top: *l{levels - 1}", ""])
+
+
+def test_aliases_that_expand_without_bound_are_a_config_error(tmp_path: Path) -> None:
+    """Nine levels of nine aliases (387 million values expanded) are refused before anything walks them."""
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(f"agents: {{token_secret: {SECRET}, directory: [{{id: a1}}]}}\n{laughs(9)}")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    said = str(caught.value)
+    assert (
+        said.startswith(f"{path}: not valid YAML: aliases expand to ") and "over the limit of 100,000" in said
+    )
+
+
+def test_aliases_of_aliases_within_the_bound_still_load(tmp_path: Path) -> None:
+    """Four levels of nine (6,561 values) are within the bound: the file loads as written."""
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(f"agents: {{token_secret: {SECRET}, directory: [{{id: a1}}]}}\n{laughs(4)}")
+    assert load_settings(path, environ={}).agents.directory[0].id == "a1"
+
+
+def test_lists_nested_beyond_the_bound_are_a_config_error(tmp_path: Path) -> None:
+    """900 nested lists are refused naming their line; PyYAML recursed per level into a RecursionError."""
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(
+        f"agents: {{token_secret: {SECRET}, directory: [{{id: a1}}]}}\nx-deep: {'[' * 900}{']' * 900}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert (
+        str(caught.value)
+        == f"{path}: not valid YAML: lists and mappings nest more than 100 levels deep at line 2"
+    )
+
+
+def test_lists_nested_within_the_bound_still_load(tmp_path: Path) -> None:
+    """Fifty nested lists under an `x-` key are far deeper than any config and still load."""
+    path = tmp_path / "screenpop.yaml"
+    path.write_text(
+        f"agents: {{token_secret: {SECRET}, directory: [{{id: a1}}]}}\nx-deep: {'[' * 50}{']' * 50}\n"
+    )
+    assert load_settings(path, environ={}).agents.directory[0].id == "a1"

@@ -86,3 +86,20 @@ async def test_the_sqlite_file_never_holds_the_card_number(tmp_path: Path) -> No
     raw = await asyncio.to_thread(read_store_files, tmp_path)
     assert b"************1111 exp 12/29" in raw
     assert PAN_DIGITS[:12].encode() not in raw
+
+
+async def test_a_card_number_typed_with_runs_of_separators_reaches_no_table(
+    store: Store, store_url: str
+) -> None:
+    """Two spaces, " - ", dots or a line break between groups: every table keeps only the last four."""
+    await ring(store, "c-1")
+    typed = "a 4111  1111  1111  1111 b 5555 - 5555 - 5555 - 4444 c 3782.822463.10005 d 6011 1111\n1111 1117"
+    saved = await store.save_note("c-1", "agent-1", "resolved", typed, False)
+    assert saved["masked"] == {"card_numbers": 4}
+    assert (
+        saved["notes"]
+        == "a ****  ****  ****  1111 b **** - **** - **** - 4444 c ****.******.*0005 d **** ****\n**** 1117"
+    )
+    stored = digits_of(await every_stored_value(store_url))
+    for digits in ("4111111111111111", "5555555555554444", "378282246310005", "6011111111111117"):
+        assert digits[:11] not in stored
