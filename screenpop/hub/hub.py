@@ -190,10 +190,13 @@ class Hub:
         return identity, None if resume is None or resume == "" else resume
 
     async def _welcome(self, socket: AgentSocket, resume: object) -> None:
-        """The welcome, then what was missed; its ``event_id`` is always an id this broker could issue.
+        """The welcome, then what was missed; its ``event_id`` is always an id this broker issued.
 
         The widget keeps that id and resumes from it after the next drop:
-        a client's junk handed back there came back on every reconnect.
+        a client's junk handed back there came back on every reconnect, and so
+        did a position the broker could not vouch for ("0-0", an id before
+        the window), with ``recovered: false`` and the whole window each time.
+        Only a recovered position is the client's own, and then it is exact.
         """
         agent = socket.identity
         replayed: list[Message] = []
@@ -205,12 +208,13 @@ class Hub:
             position = parse_id(text)
             if position is not None and not recovered and await self._ahead_of_stream(agent.id, position):
                 position = None
+        latest = self._broker.latest_id
         welcome: dict[str, Any] = {
             "type": "welcome",
             "agent": agent.id,
             "role": agent.role,
             "queues": list(agent.agent.queues),
-            "event_id": format_id(position) if position else await self._broker.latest_id(agent.id),
+            "event_id": format_id(position) if position and recovered else await latest(agent.id),
         }
         if recovered is not None:
             welcome["recovered"] = recovered
