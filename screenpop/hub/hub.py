@@ -30,6 +30,7 @@ from screenpop.errors import Unauthorized
 from screenpop.generation import Generations
 from screenpop.hub.agent_socket import AgentSocket
 from screenpop.hub.expiries import Expiries
+from screenpop.hub.live_calls import live_calls
 from screenpop.hub.outlet import AuditCard, Outlet
 from screenpop.metrics import Metrics
 
@@ -197,17 +198,22 @@ class Hub:
         did a position the broker could not vouch for ("0-0", an id before
         the window), with ``recovered: false`` and the whole window each time.
         Only a recovered position is the client's own, and then it is exact.
+        A hello without a position (a new or reloaded tab) is sent the calls
+        of the window still ringing for or held by the agent (``live_calls``).
         """
         agent = socket.identity
-        replayed: list[Message] = []
         recovered: bool | None = None
         position: tuple[int, int] | None = None
         if resume is not None:
             text = resume if isinstance(resume, str) else ""
             replayed, recovered = await self._broker.replay(agent.id, text)
+            sent = replayed
             position = parse_id(text)
             if position is not None and not recovered and await self._ahead_of_stream(agent.id, position):
                 position = None
+        else:
+            replayed, _ = await self._broker.replay(agent.id, "")
+            sent = live_calls(agent.id, replayed)
         latest = self._broker.latest_id
         welcome: dict[str, Any] = {
             "type": "welcome",
@@ -224,7 +230,7 @@ class Hub:
             # Frames held meanwhile were all published after the socket was
             # registered; only a resume has a position to filter them by.
             socket.last_sent = position
-        socket.release(replayed)
+        socket.release(sent, replayed)
 
     async def _ahead_of_stream(self, agent_id: str, position: tuple[int, int]) -> bool:
         """A resume position past anything the broker has for this agent: it is no position here.
