@@ -214,13 +214,14 @@ class Hub:
         else:
             replayed, _ = await self._broker.replay(agent.id, "")
             sent = live_calls(agent.id, replayed)
-        latest = self._broker.latest_id
+        event_id = format_id(position) if position and recovered else await self._broker.latest_id(agent.id)
+        agent = socket.identity  # as it is now: a reload while the broker answered may have changed it
         welcome: dict[str, Any] = {
             "type": "welcome",
             "agent": agent.id,
             "role": agent.role,
             "queues": list(agent.agent.queues),
-            "event_id": format_id(position) if position and recovered else await latest(agent.id),
+            "event_id": event_id,
         }
         if recovered is not None:
             welcome["recovered"] = recovered
@@ -306,7 +307,8 @@ class Hub:
             except Unauthorized as exc:
                 refused.append((socket, exc))
                 continue
-            if (now := told.after(socket.identity)) != told.before(before):
+            # a socket not welcomed yet is not told: its welcome, still to come, reads the new role
+            if socket.held is None and (now := told.after(socket.identity)) != told.before(before):
                 changed.append((socket, now))
         for socket, reason in refused:
             log.info("agent %s: closed after a reload: %s", socket.identity.id, reason)
