@@ -160,7 +160,7 @@ async def _services(app: web.Application, reload_from: Loader | None) -> AsyncIt
     hub = Hub(
         generations,
         broker,
-        lambda agent: _welcome_extras(generations.latest.settings, agent),
+        _welcome_extras,
         store.audit_card,
         metrics,
         app[app_keys.CLOCK],

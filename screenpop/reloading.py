@@ -146,7 +146,7 @@ class Reloader:
             log_exposures(settings)
             if self._after is not None:
                 await self._after(settings)
-            disconnected = await self._hub.reconcile()
+            disconnected = await self._hub.reconcile(running.settings)
             return _outcome(running, new, disconnected)
 
     async def reload_logged(self) -> None:

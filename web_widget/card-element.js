@@ -24,7 +24,7 @@ import { applyStyles } from "./styles.js";
 
 /** @typedef {import("./call-store.js").CallRecord} CallRecord */
 /** @typedef {import("./banner.js").StateInfo} StateInfo */
-/** @typedef {{type: string, agent?: string, role?: string, recovered?: boolean, sections?: unknown, dispositions?: unknown}} Welcome */
+/** @typedef {{type: string, agent?: string, role?: string, queues?: unknown, recovered?: boolean, sections?: unknown, dispositions?: unknown}} Welcome */
 /** @typedef {"notifications"|"sound"|"title-flash"} AlertKind */
 
 export class ScreenpopCard extends HTMLElement {
@@ -338,6 +338,21 @@ export class ScreenpopCard extends HTMLElement {
     this.#store.narrowTo(new Set(welcome.sections.map((/** @type {any} */ s) => s && s.name)));
   }
 
+  /**
+   * A reload changed what this agent sees (role, sections, queues, dispositions) while the socket stayed
+   * open: the header, the section hints and the cards held follow, as after a new welcome.
+   * @param {Record<string, any>} msg
+   */
+  #reconfigured(msg) {
+    const before = this.#welcome;
+    if (!before) return;
+    const { role, queues, sections, dispositions } = msg;
+    this.#welcome = { ...before, role, queues, sections, dispositions };
+    this.#roleChanged(this.#welcome);
+    for (const rec of this.#store.records()) if (rec.view) this.#views.render(rec, true);
+    this.#updateToolbar();
+  }
+
   /** Another agent signs in on this widget: the last one's cards, notes and missed calls leave the screen. */
   #forgetAgent() {
     for (const rec of this.#store.records()) {
@@ -372,6 +387,7 @@ export class ScreenpopCard extends HTMLElement {
   #onMessage(msg) {
     if (msg.type === "card") this.#applyCard(msg);
     else if (msg.type === "call") this.#applyCall(msg);
+    else if (msg.type === "role") this.#reconfigured(msg);
     else if (msg.type === "refreshed" || msg.type === "welcome") this.#showExpiring(null);
     if (msg.type === "refreshed") this.#emit("screenpop:token-refreshed", { exp: msg.exp });
   }

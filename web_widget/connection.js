@@ -109,6 +109,21 @@ export function anotherRole(token, current) {
   return Object.keys(now).length > 0 && Object.keys(next).length > 0 && next.role !== now.role;
 }
 
+/**
+ * Whether event id `id` ("<ms>-<seq>") comes after `than`; an id that cannot be read counts as later
+ * (the server's word is taken), and so does any id after none.
+ * @param {string} id @param {string|null} than
+ */
+export function laterId(id, than) {
+  const read = (/** @type {string|null} */ text) => {
+    const m = /^([0-9]+)-([0-9]+)$/.exec(String(text));
+    return m ? [BigInt(m[1]), BigInt(m[2])] : null;
+  };
+  const [a, b] = [read(id), read(than)];
+  if (!a || !b) return true;
+  return a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
+}
+
 /** How long to wait before refreshing a token that expires at `expMs`: 60 s ahead, or at 80% of a short rest. */
 /** @param {number} expMs @param {number} nowMs @param {number} [leadMs] */
 export function refreshDelay(expMs, nowMs, leadMs = 60000) {
@@ -311,7 +326,11 @@ export class Connection {
       return; // a frame we cannot read is ignored rather than killing the session
     }
     if (!msg || typeof msg !== "object") return;
-    if (typeof msg.event_id === "string" && msg.event_id) this.lastEventId = msg.event_id;
+    if (typeof msg.event_id === "string" && msg.event_id) {
+      // the welcome says where this socket stands; the frames sent after it (a replay, a fresh tab's
+      // calls in progress) may be older than that, and resuming from them would get again what it had
+      if (msg.type === "welcome" || laterId(msg.event_id, this.lastEventId)) this.lastEventId = msg.event_id;
+    }
     if (msg.type === "welcome") {
       window.clearTimeout(this.welcomeTimer);
       this.attempt = 0;

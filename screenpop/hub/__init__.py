@@ -5,6 +5,7 @@ welcome and replay, refresh, reload, shutdown).  ``agent_socket``: one tab's
 frames, in order, written by a sender that exists only while frames wait.
 ``outlet``: what all sockets share (the view a role gets, each body encoded
 once, the audit).  ``expiries``: every token's ``exp`` on one timer.
+``live_calls``: what a tab without a resume position is sent of the window.
 """
 
 from screenpop.hub.agent_socket import QUEUE_LIMIT, AgentSocket, CardOrder

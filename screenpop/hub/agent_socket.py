@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -193,17 +193,18 @@ class AgentSocket:
         if self.transport is not None:
             self.transport.abort()
 
-    def release(self, replayed: list[Message]) -> None:
+    def release(self, replayed: list[Message], read: Sequence[Message] = ()) -> None:
         """Welcome and replay are out: send what arrived meanwhile, without repeats.
 
         A held message at or before the resume position, or one the replay
-        carried, is a repeat; anything else older than what was sent is out
-        of order (and counted).
+        read (``read``: what was sent of it, and what a fresh tab was left
+        without on purpose, ``live_calls``), is a repeat; anything else older
+        than what was sent is out of order (and counted).
         """
         seen = self.last_sent
         for message in replayed:
             self._enqueue(message)
-        repeats = {m.event_id for m in replayed}
+        repeats = {m.event_id for m in replayed} | {m.event_id for m in read}
         held, self.held = self.held or [], None
         for message in held:
             if message.event_id not in repeats and id_key(message.event_id) > seen:

@@ -30,6 +30,7 @@ from screenpop.errors import Unauthorized
 from screenpop.generation import Generations
 from screenpop.hub.agent_socket import AgentSocket
 from screenpop.hub.expiries import Expiries
+from screenpop.hub.live_calls import live_calls
 from screenpop.hub.outlet import AuditCard, Outlet
 from screenpop.metrics import Metrics
 
@@ -50,7 +51,7 @@ class Hub:
         self,
         generations: Generations,
         broker: Broker,
-        welcome_extras: Callable[[AgentIdentity], dict[str, Any]],
+        welcome_extras: Callable[[Settings, AgentIdentity], dict[str, Any]],
         audit: AuditCard,
         metrics: Metrics,
         clock: Clock | None = None,
@@ -190,37 +191,47 @@ class Hub:
         return identity, None if resume is None or resume == "" else resume
 
     async def _welcome(self, socket: AgentSocket, resume: object) -> None:
-        """The welcome, then what was missed; its ``event_id`` is always an id this broker could issue.
+        """The welcome, then what was missed; its ``event_id`` is always an id this broker issued.
 
         The widget keeps that id and resumes from it after the next drop:
-        a client's junk handed back there came back on every reconnect.
+        a client's junk handed back there came back on every reconnect, and so
+        did a position the broker could not vouch for ("0-0", an id before
+        the window), with ``recovered: false`` and the whole window each time.
+        Only a recovered position is the client's own, and then it is exact.
+        A hello without a position (a new or reloaded tab) is sent the calls
+        of the window still ringing for or held by the agent (``live_calls``).
         """
         agent = socket.identity
-        replayed: list[Message] = []
         recovered: bool | None = None
         position: tuple[int, int] | None = None
         if resume is not None:
             text = resume if isinstance(resume, str) else ""
             replayed, recovered = await self._broker.replay(agent.id, text)
+            sent = replayed
             position = parse_id(text)
             if position is not None and not recovered and await self._ahead_of_stream(agent.id, position):
                 position = None
+        else:
+            replayed, _ = await self._broker.replay(agent.id, "")
+            sent = live_calls(agent.id, replayed)
+        event_id = format_id(position) if position and recovered else await self._broker.latest_id(agent.id)
+        agent = socket.identity  # as it is now: a reload while the broker answered may have changed it
         welcome: dict[str, Any] = {
             "type": "welcome",
             "agent": agent.id,
             "role": agent.role,
             "queues": list(agent.agent.queues),
-            "event_id": format_id(position) if position else await self._broker.latest_id(agent.id),
+            "event_id": event_id,
         }
         if recovered is not None:
             welcome["recovered"] = recovered
-        welcome.update(self._welcome_extras(agent))
+        welcome.update(self._welcome_extras(self._settings, agent))
         await socket.ws.send_str(json.dumps(welcome))
         if position:
             # Frames held meanwhile were all published after the socket was
             # registered; only a resume has a position to filter them by.
             socket.last_sent = position
-        socket.release(replayed)
+        socket.release(sent, replayed)
 
     async def _ahead_of_stream(self, agent_id: str, position: tuple[int, int]) -> bool:
         """A resume position past anything the broker has for this agent: it is no position here.
@@ -274,25 +285,35 @@ class Hub:
         close = socket.ws.close(code=CLOSE_UNAUTHORIZED, message=b"the token has expired")
         self._expiring[socket] = asyncio.create_task(close)
 
-    async def reconcile(self) -> int:
+    async def reconcile(self, previous: Settings | None = None) -> int:
         """After a reload: every open socket re-checked against the new directory and roles.
 
         An agent no longer in the directory, or whose token names a role that
         no longer exists, is closed with 4401; the others stay open and take
         their role as it is now (a token's role claim still outranks the
-        directory's), which picks the view of every frame from then on.
-        Returns how many sockets were closed.
+        directory's), which picks the view of every frame from then on.  A
+        socket whose welcome would now read otherwise than under ``previous``
+        (another role, sections, queues or dispositions) is told so in a
+        ``role`` message, so that the widget's header and the cards it holds
+        follow.  Returns how many sockets were closed.
         """
         settings = self._settings
         refused: list[tuple[AgentSocket, Unauthorized]] = []
+        changed: list[tuple[AgentSocket, dict[str, Any]]] = []
+        told = _Told(self._welcome_extras, previous, settings)
         for socket in [s for group in self._sockets.values() for s in group]:
             try:
-                socket.identity = reidentify(settings, socket.identity)
+                before, socket.identity = socket.identity, reidentify(settings, socket.identity)
             except Unauthorized as exc:
                 refused.append((socket, exc))
+                continue
+            # a socket not welcomed yet is not told: its welcome, still to come, reads the new role
+            if socket.held is None and (now := told.after(socket.identity)) != told.before(before):
+                changed.append((socket, now))
         for socket, reason in refused:
             log.info("agent %s: closed after a reload: %s", socket.identity.id, reason)
         await asyncio.gather(*(_refuse(s.ws, reason) for s, reason in refused), return_exceptions=True)
+        await asyncio.gather(*(s.ws.send_str(json.dumps(m)) for s, m in changed), return_exceptions=True)
         return len(refused)
 
     async def close_all(self, code: int = CLOSE_RESTART) -> None:
@@ -303,6 +324,39 @@ class Hub:
             *(ws.close(code=code, message=b"server restarting") for ws in sockets),
             return_exceptions=True,
         )
+
+
+class _Told:
+    """What a welcome tells an agent (role, queues, sections, dispositions), before and after a reload.
+
+    Worked out once per role and queues, not per socket: a reload with
+    thousands of agents connected builds a handful of them.
+    """
+
+    def __init__(
+        self,
+        extras: Callable[[Settings, AgentIdentity], dict[str, Any]],
+        previous: Settings | None,
+        settings: Settings,
+    ) -> None:
+        self._extras = extras
+        self._previous = previous
+        self._settings = settings
+        self._made: dict[tuple[bool, str, tuple[str, ...]], dict[str, Any]] = {}
+
+    def before(self, identity: AgentIdentity) -> dict[str, Any] | None:
+        return None if self._previous is None else self._view(identity, self._previous, False)
+
+    def after(self, identity: AgentIdentity) -> dict[str, Any]:
+        return self._view(identity, self._settings, True)
+
+    def _view(self, identity: AgentIdentity, settings: Settings, new: bool) -> dict[str, Any]:
+        key = (new, identity.role, tuple(identity.agent.queues))
+        found = self._made.get(key)
+        if found is None:
+            found = {"type": "role", "role": identity.role, "queues": list(identity.agent.queues)}
+            found = self._made[key] = {**found, **self._extras(settings, identity)}
+        return found
 
 
 async def _refuse(ws: web.WebSocketResponse, exc: Unauthorized) -> None:

@@ -140,3 +140,27 @@ async def test_a_resume_id_no_broker_could_issue_gets_the_window_again(
             assert back.welcome["recovered"] is False
             frames = await back.card_until_complete("c-window")
     assert frames[0]["version"] == 1
+
+
+@pytest.mark.parametrize("resume_from", ["0-0", "1-0"], ids=["zero", "before-the-window"])
+async def test_a_resume_id_older_than_the_broker_is_not_handed_back(
+    store_url: str, broker_url: str, resume_from: str
+) -> None:
+    """A welcome for "0-0" or an id before the window names the broker's latest id, not the client's.
+
+    It handed the client's id back as ``event_id``: the widget resumed from
+    it after the next drop and got ``recovered: false`` (and the whole window
+    again) on every reconnect, though nothing had been missed since.
+    """
+    settings = make(store_url, broker={"url": broker_url})
+    async with running(settings) as base:
+        async with agent_socket(base, settings, "agent-2") as first:
+            await post_event(base, event_body("c-old", queue="support"))
+            last = (await first.card_until_complete("c-old"))[-1]["event_id"]
+        async with agent_socket(base, settings, "agent-2", resume_from=resume_from) as old:
+            assert old.welcome["recovered"] is False
+            assert old.welcome["event_id"] == last
+            await old.card_until_complete("c-old")
+        async with agent_socket(base, settings, "agent-2", resume_from=last) as back:
+            assert back.welcome["recovered"] is True
+            assert back.welcome["event_id"] == last
