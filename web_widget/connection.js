@@ -304,8 +304,10 @@ export class Connection {
     }, this.opts.welcomeTimeoutMs);
     this.token = token;
     socket.onopen = () => {
-      /** @type {{type: string, token: string, resume_from?: string}} */
-      const hello = { type: "hello", token };
+      // live_calls: a hello without resume_from is sent the calls still ringing for or held by this
+      // agent (a reloaded tab); role_notices: a reload that changes the role says so (beyond SPEC 5)
+      /** @type {{type: string, token: string, resume_from?: string, live_calls: boolean, role_notices: boolean}} */
+      const hello = { type: "hello", token, live_calls: true, role_notices: true };
       if (this.lastEventId) hello.resume_from = this.lastEventId;
       socket.send(JSON.stringify(hello));
       this.startHeartbeat(socket);

@@ -90,6 +90,7 @@ class AgentSocket:
         "outlet",
         "overflowed",
         "pending",
+        "role_notices",
         "sender",
         "transport",
         "ws",
@@ -115,6 +116,7 @@ class AgentSocket:
         self.last_sent = (-1, -1)
         self.overflowed = False
         self.order: CardOrder | None = None  # made by the first card: most sockets never get one
+        self.role_notices = False  # its hello asked to be told of a reload's role change (the widget)
 
     def offer(self, message: Message) -> None:
         if self.held is not None:

@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -140,12 +141,12 @@ class Hub:
             self._greeting.discard(ws)
         if hello is None:
             return None
-        identity, resume = hello
-        socket = AgentSocket(ws, identity, self._outlet, self._clock, request.transport)
-        self._sockets.setdefault(identity.id, []).append(socket)
+        socket = AgentSocket(ws, hello.identity, self._outlet, self._clock, request.transport)
+        socket.role_notices = hello.role_notices
+        self._sockets.setdefault(hello.identity.id, []).append(socket)
         try:
             self._watch_expiry(socket)
-            await self._welcome(socket, resume)
+            await self._welcome(socket, hello.resume, hello.live_calls)
         except BaseException:
             await self._forget(socket)
             raise
@@ -164,7 +165,7 @@ class Hub:
         if closing is not None:
             await closing  # let the 4401 close finish its handshake
 
-    async def _read_hello(self, ws: web.WebSocketResponse) -> tuple[AgentIdentity, object] | None:
+    async def _read_hello(self, ws: web.WebSocketResponse) -> Hello | None:
         """The hello, within one window from the upgrade.
 
         ``receive(timeout=...)`` starts its timeout again after each ping or
@@ -188,9 +189,14 @@ class Hub:
             return None
         resume = frame.get("resume_from")
         # any value given counts as asking to resume (SPEC 5 then says `recovered`); junk is no position
-        return identity, None if resume is None or resume == "" else resume
+        return Hello(
+            identity,
+            None if resume is None or resume == "" else resume,
+            live_calls=frame.get("live_calls") is True,
+            role_notices=frame.get("role_notices") is True,
+        )
 
-    async def _welcome(self, socket: AgentSocket, resume: object) -> None:
+    async def _welcome(self, socket: AgentSocket, resume: object, live: bool) -> None:
         """The welcome, then what was missed; its ``event_id`` is always an id this broker issued.
 
         The widget keeps that id and resumes from it after the next drop:
@@ -198,8 +204,10 @@ class Hub:
         did a position the broker could not vouch for ("0-0", an id before
         the window), with ``recovered: false`` and the whole window each time.
         Only a recovered position is the client's own, and then it is exact.
-        A hello without a position (a new or reloaded tab) is sent the calls
-        of the window still ringing for or held by the agent (``live_calls``).
+        A hello without a position that asks for ``live_calls`` (the widget's,
+        in a new or reloaded tab) is sent the calls of the window still ringing
+        for or held by the agent; a client that does not ask gets what SPEC 5
+        says, nothing before the next message.
         """
         agent = socket.identity
         recovered: bool | None = None
@@ -211,9 +219,11 @@ class Hub:
             position = parse_id(text)
             if position is not None and not recovered and await self._ahead_of_stream(agent.id, position):
                 position = None
-        else:
+        elif live:
             replayed, _ = await self._broker.replay(agent.id, "")
             sent = live_calls(agent.id, replayed)
+        else:
+            replayed = sent = []
         event_id = format_id(position) if position and recovered else await self._broker.latest_id(agent.id)
         agent = socket.identity  # as it is now: a reload while the broker answered may have changed it
         welcome: dict[str, Any] = {
@@ -307,8 +317,11 @@ class Hub:
             except Unauthorized as exc:
                 refused.append((socket, exc))
                 continue
-            # a socket not welcomed yet is not told: its welcome, still to come, reads the new role
-            if socket.held is None and (now := told.after(socket.identity)) != told.before(before):
+            # told only when its hello asked (the widget does); a socket not welcomed yet is not
+            # told either: its welcome, still to come, reads the new role
+            if not socket.role_notices or socket.held is not None:
+                continue
+            if (now := told.after(socket.identity)) != told.before(before):
                 changed.append((socket, now))
         for socket, reason in refused:
             log.info("agent %s: closed after a reload: %s", socket.identity.id, reason)
@@ -324,6 +337,20 @@ class Hub:
             *(ws.close(code=code, message=b"server restarting") for ws in sockets),
             return_exceptions=True,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """A socket's hello: who it is, where it resumes, and what it asks beyond SPEC 5.
+
+    ``live_calls`` and ``role_notices`` are the widget's (docs/beyond-the-spec.md):
+    a client written to SPEC 5 alone sends neither and gets exactly what it says.
+    """
+
+    identity: AgentIdentity
+    resume: object
+    live_calls: bool = False
+    role_notices: bool = False
 
 
 class _Told:

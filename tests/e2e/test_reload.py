@@ -291,6 +291,29 @@ async def test_a_role_change_applies_to_the_next_card_and_a_token_role_still_out
     assert "credit" not in pinned["sections"]
 
 
+async def test_a_role_change_is_told_only_to_a_socket_whose_hello_asked(
+    tmp_path: Path, store_url: str
+) -> None:
+    """agent-1 promoted by a reload: the widget's socket gets a `role` message, a SPEC 5 client none."""
+    path = tmp_path / "screenpop.yaml"
+    settings = write(path, base_config(store_url))
+    promoted = base_config(store_url)
+    for entry in promoted["agents"]["directory"]:
+        entry["role"] = "supervisor"
+    async with (
+        running_app(create_app(settings)) as (base, _),
+        agent_socket(base, settings, "agent-1") as plain,
+        agent_socket(base, settings, "agent-1", asks={"role_notices": True}) as widget,
+    ):
+        write(path, promoted)
+        assert (await reload(base, settings))[0] == 200
+        await post_event(base, event_body("after", agent="agent-1"))
+        told = await widget.next(WITHIN_S)
+        first = await plain.next(WITHIN_S)
+    assert (told["type"], told["role"]) == ("role", "supervisor")
+    assert (first["type"], first["call_id"]) == ("card", "after")
+
+
 async def test_a_token_naming_a_removed_role_is_closed_4401(tmp_path: Path, store_url: str) -> None:
     """A socket whose token claims `tier1` is closed with 4401 once `tier1` is no longer defined."""
     path = tmp_path / "screenpop.yaml"

@@ -44,7 +44,8 @@ async def test_a_reload_during_the_hello_leaves_the_welcome_first_and_in_the_new
         moved["agents"]["directory"][0]["role"] = "tier2"
         async with websockets.connect(service.ws_url()) as ws:
             await client.execute_command("CLIENT", "PAUSE", str(PAUSE_MS), "ALL")
-            await ws.send(json.dumps({"type": "hello", "token": service.token("agent-1")}))
+            hello = {"type": "hello", "token": service.token("agent-1"), "role_notices": True}
+            await ws.send(json.dumps(hello))
             path.write_text(yaml.safe_dump(moved))
             service.process.send_signal(signal.SIGHUP)
             await wait_for(lambda: "config reloaded" in service.log.read_text(), 10, "the reload logged")

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -148,12 +148,19 @@ class Agent:
 
 @contextlib.asynccontextmanager
 async def agent_socket(
-    base: str, settings: Settings, agent_id: str, resume_from: str | None = None, role: str | None = None
+    base: str,
+    settings: Settings,
+    agent_id: str,
+    resume_from: str | None = None,
+    role: str | None = None,
+    asks: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Agent]:
+    """A socket said hello; ``asks`` are the hello's keys beyond SPEC 5 (``live_calls``, ``role_notices``)."""
     url = base.replace("http://", "ws://") + "/ws"
     async with websockets.connect(url, origin="http://agents.example") as ws:  # type: ignore[arg-type]
         agent = Agent(ws)
         hello: dict[str, Any] = {"type": "hello", "token": token_for(settings, agent_id, role=role)}
+        hello.update(asks or {})
         if resume_from:
             hello["resume_from"] = resume_from
         await ws.send(json.dumps(hello))
