@@ -28,7 +28,7 @@ from screenpop.calls import CallService
 from screenpop.card import section_meta
 from screenpop.clock import Clock, SystemClock
 from screenpop.config import Settings, load_settings
-from screenpop.config.exposure import log_exposures
+from screenpop.config.exposure import log_config_warnings
 from screenpop.connector_api import client_session, source_state
 from screenpop.generation import Generations, Shared, build_generation
 from screenpop.hub import Hub
@@ -144,7 +144,7 @@ async def _ws(request: web.Request) -> web.StreamResponse:
 async def _services(app: web.Application, reload_from: Loader | None) -> AsyncIterator[None]:
     settings = app[app_keys.SETTINGS]
     metrics = app[app_keys.METRICS]
-    log_exposures(settings)
+    log_config_warnings(settings)
     # The geocoder loads its data on first use (~1 s): pay that now, not on the first call.
     await asyncio.to_thread(warm, settings.numbers.default_region)
     store = await Store.open(settings.store.url, observer=metrics, sinks=[s.name for s in settings.sinks])

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from screenpop.broker import Broker, Delivery, Message
 from screenpop.config import Settings
-from screenpop.config.exposure import log_exposures
+from screenpop.config.exposure import log_config_warnings
 from screenpop.errors import BadRequest, ConfigError
 from screenpop.generation import Generation, Generations, Shared, build_generation
 from screenpop.hub import Hub
@@ -143,7 +143,7 @@ class Reloader:
                     "the running config stays"
                 ) from exc
             self._generations.replace(new)
-            log_exposures(settings)
+            log_config_warnings(settings)
             if self._after is not None:
                 await self._after(settings)
             disconnected = await self._hub.reconcile(running.settings)

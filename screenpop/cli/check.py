@@ -25,6 +25,7 @@ from screenpop.call_context import ATTR_PREFIX, CallContext
 from screenpop.card import attribute_keys
 from screenpop.cli.bootstrap import open_connectors
 from screenpop.config import ConnectorSettings, Settings
+from screenpop.config.cross_checks import unserved_queues
 from screenpop.config.exposure import hidden_exposures
 from screenpop.connector_api import Connector
 from screenpop.errors import ConfigError, ConnectorError, ScreenpopError
@@ -146,7 +147,7 @@ def _strings(value: Any) -> list[str]:
 
 async def run_checks(settings: Settings, number: str | None) -> list[CheckRow]:
     secrets = configured_secrets(settings)
-    rows = [config_row(settings), *exposure_rows(settings)]
+    rows = [config_row(settings), *exposure_rows(settings), *queue_rows(settings)]
     rows.append(await _timed("store", lambda: _check_store(settings), secrets))
     rows.append(await _timed("broker", lambda: _check_broker(settings), secrets))
     async with open_connectors(settings) as connectors:
@@ -191,6 +192,11 @@ def exposure_rows(settings: Settings) -> list[CheckRow]:
     return [
         CheckRow(f"role {e.role}", True, e.sentence(), 0.0, warning=True) for e in hidden_exposures(settings)
     ]
+
+
+def queue_rows(settings: Settings) -> list[CheckRow]:
+    """One warning per queue written in the config that no directory agent is in (calls ring nobody)."""
+    return [CheckRow("routing", True, sentence, 0.0, warning=True) for sentence in unserved_queues(settings)]
 
 
 async def _check_sinks(settings: Settings, secrets: tuple[str, ...]) -> list[CheckRow]:

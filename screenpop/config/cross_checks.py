@@ -139,11 +139,6 @@ def _check_agent_references(settings: Settings) -> None:
     target = settings.routing.unrouted
     if target.startswith("agent:") and target.removeprefix("agent:") not in ids:
         raise ConfigError(f"{settings.source}: routing.unrouted: no agent {target[6:]!r} in agents.directory")
-    if target.startswith("queue:") and "unrouted" in settings.routing.model_fields_set:
-        _check_queue(settings, "routing.unrouted", target.removeprefix("queue:"))
-    for index, line in enumerate(settings.lines):
-        if line.queue is not None:
-            _check_queue(settings, f"{item('lines', index, line.name)}.queue", line.queue)
     for index, provider in enumerate(settings.providers):
         for external, agent_id in provider.agents.items():
             if agent_id not in ids:
@@ -153,18 +148,34 @@ def _check_agent_references(settings: Settings) -> None:
                 )
 
 
-def _check_queue(settings: Settings, where: str, queue: str) -> None:
-    """A queue written in the config that no agent in the directory is in rings nobody (SPEC 6:
-    only directory agents connect), so a typo there is refused like a misspelt role."""
+def unserved_queues(settings: Settings) -> list[str]:
+    """A sentence per queue written in the config that no agent of the directory is in.
+
+    Only directory agents connect (SPEC 6), so calls to such a queue (a typo,
+    ``suport``) pop on nobody's screen.  A warning, not an error: a queue
+    staffed later, or a config copied from the SPEC before its agents are
+    listed, must still load; ``check`` and the start-up log name each one.
+    The unwritten default ``queue:support`` is not named.
+    """
+    found: list[tuple[str, str]] = []
+    target = settings.routing.unrouted
+    if target.startswith("queue:") and "unrouted" in settings.routing.model_fields_set:
+        found.append(("routing.unrouted", target.removeprefix("queue:")))
+    for index, line in enumerate(settings.lines):
+        if line.queue is not None:
+            found.append((f"{item('lines', index, line.name)}.queue", line.queue))
     queues = sorted({q for agent in settings.agents.directory for q in agent.queues})
-    if queue in queues:
-        return
-    close = difflib.get_close_matches(queue, queues, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise ConfigError(
-        f"{settings.source}: {where}: no agent in agents.directory is in queue {queue!r}, so its calls "
-        f"would ring nobody ({hint}queues: {', '.join(queues) or 'none'})"
-    )
+    sentences = []
+    for where, queue in found:
+        if queue in queues:
+            continue
+        close = difflib.get_close_matches(queue, queues, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        sentences.append(
+            f"{where}: no agent in agents.directory is in queue {queue!r}, so its calls "
+            f"ring nobody ({hint}queues: {', '.join(queues) or 'none'})"
+        )
+    return sentences
 
 
 def _with_options(source: str, index: int, connector: ConnectorSettings) -> ConnectorSettings:

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from screenpop.config.cross_checks import unserved_queues
 from screenpop.config.errors import key_path
 from screenpop.config.schema import ConnectorSettings, Settings
 
@@ -76,10 +77,16 @@ def hidden_exposures(settings: Settings) -> list[Exposure]:
     return found
 
 
-def log_exposures(settings: Settings) -> None:
-    """A warning per exposure when a config is loaded to serve; never per call, so lookups pay nothing."""
+def log_config_warnings(settings: Settings) -> None:
+    """What a config allows but its author should read, logged when it is loaded to serve (never per call).
+
+    Each exposure of a hidden section, and each queue written in the config
+    that nobody serves; ``check`` shows the same as warnings.
+    """
     for exposure in hidden_exposures(settings):
         log.warning("role exposure: %s", exposure.sentence())
+    for sentence in unserved_queues(settings):
+        log.warning("routing: %s", sentence)
 
 
 def _exposures(role: str, connector: ConnectorSettings, hidden: frozenset[str]) -> list[Exposure]:

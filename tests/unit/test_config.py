@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -13,7 +14,10 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from screenpop.cli.check import queue_rows
 from screenpop.config import Settings, load_settings, settings_from_mapping
+from screenpop.config.cross_checks import unserved_queues
+from screenpop.config.exposure import log_config_warnings
 from screenpop.errors import ConfigError
 from screenpop.plugins import known_kinds, known_sink_kinds, load_kind, load_sink_kind
 
@@ -372,22 +376,39 @@ def test_needs_on_a_connector_that_answers_a_list_is_refused(source: dict[str, A
     assert "sales.customer_id" in message and "items" in message
 
 
-def test_a_line_queue_no_agent_is_in_is_refused() -> None:
-    """A line whose queue no agent in the directory serves (a typo) would ring nobody: a config error."""
+def test_a_line_queue_no_agent_is_in_is_named() -> None:
+    """A line whose queue no agent in the directory serves (a typo) would ring nobody: named, with a hint.
+
+    A warning (``check``, the start-up log), not an error: a queue staffed
+    later, or a config copied from the SPEC before its agents are listed,
+    still loads.
+    """
     directory = [{"id": "a1", "queues": ["support", "sales"]}]
     raw = minimal(lines=[{"number": "+18005550100", "name": "Acme", "queue": "suport"}])
     raw["agents"]["directory"] = directory
-    message = config_error(raw)
-    assert message.startswith("test.yaml: lines[0] (Acme).queue: ") and "'support'" in message
+    [sentence] = unserved_queues(settings_from_mapping(raw, environ={}))
+    assert sentence.startswith("lines[0] (Acme).queue: ") and "did you mean 'support'" in sentence
     raw["lines"][0]["queue"] = "support"
-    assert settings_from_mapping(raw, environ={}).lines[0].queue == "support"
+    assert unserved_queues(settings_from_mapping(raw, environ={})) == []
 
 
-def test_a_written_unrouted_queue_no_agent_is_in_is_refused() -> None:
-    """A written `routing.unrouted: queue:X` that no agent serves is refused; the unwritten default is not."""
-    raw = minimal(routing={"unrouted": "queue:billing"})
-    assert config_error(raw).startswith("test.yaml: routing.unrouted: ")
-    assert settings_from_mapping(minimal(), environ={}).routing.unrouted == "queue:support"
+def test_a_written_unrouted_queue_no_agent_is_in_is_named() -> None:
+    """A written `routing.unrouted: queue:X` that no agent serves is named; the unwritten default is not."""
+    [sentence] = unserved_queues(
+        settings_from_mapping(minimal(routing={"unrouted": "queue:billing"}), environ={})
+    )
+    assert sentence.startswith("routing.unrouted: ")
+    assert unserved_queues(settings_from_mapping(minimal(), environ={})) == []
+
+
+def test_an_unserved_queue_is_a_check_warning_and_a_logged_one(caplog: pytest.LogCaptureFixture) -> None:
+    """`check` shows it as a `warn` row that does not fail; serving logs it once."""
+    billing = settings_from_mapping(minimal(routing={"unrouted": "queue:billing"}), environ={})
+    rows = queue_rows(billing)
+    assert [(r.part, r.ok, r.warning) for r in rows] == [("routing", True, True)]
+    with caplog.at_level(logging.WARNING, logger="screenpop.config.exposure"):
+        log_config_warnings(billing)
+    assert [r.getMessage() for r in caplog.records] == [f"routing: {rows[0].detail}"]
 
 
 def test_cache_stale_s_that_could_never_apply_is_refused() -> None:

@@ -18,7 +18,7 @@ import yaml
 from screenpop.cli.check import exposure_rows
 from screenpop.cli.output import print_check_table
 from screenpop.config import Settings, load_settings, settings_from_mapping
-from screenpop.config.exposure import hidden_exposures, log_exposures
+from screenpop.config.exposure import hidden_exposures, log_config_warnings
 from tests.support.service import SCRIPTED, api, base_config, running
 from tests.support.tokens import token_for
 
@@ -122,11 +122,11 @@ async def test_the_service_logs_each_exposure_once_at_start(
     assert len(logged) == 2
 
 
-def test_log_exposures_is_silent_without_one(caplog: pytest.LogCaptureFixture) -> None:
+def test_the_config_warnings_are_silent_without_one(caplog: pytest.LogCaptureFixture) -> None:
     """A config where no visible section needs a hidden one logs nothing."""
     roles = {"tier1": {"hide": ["credit", "offer"]}, "supervisor": {}}
     with caplog.at_level(logging.WARNING, logger="screenpop.config.exposure"):
-        log_exposures(settings(roles=roles))
+        log_config_warnings(settings(roles=roles))
     assert caplog.records == []
 
 
