@@ -77,18 +77,15 @@ class TransferSteps:
         and hand-off, and publishes a later version, all in the shared state
         read here, so an update re-runs the card the agents hold now.
         """
-        transfers, latest = await self._desk.transfers(provider, card.call_id)
+        log = await self._desk.transfers(provider, card.call_id)
         stored = await self._desk.stored(provider, card.call_id)
-        version = max(card.version, latest, stored.version if stored else 0)
-        if len(transfers) > len(card.transfers):
-            last = transfers[-1]
+        version = max(card.version, log.latest, stored.version if stored else 0)
+        if len(log.entries) > len(card.transfers):
             card = replace(
-                card,
-                agent=last.get("to_agent"),
-                queue=last.get("to_queue"),
-                transfers=transfers,
-                handoff=await self._desk.handoff(provider, card.call_id),
+                card, transfers=log.entries, handoff=await self._desk.handoff(provider, card.call_id)
             )
+        if log.current is not None:
+            card = replace(card, agent=log.current.get("to_agent"), queue=log.current.get("to_queue"))
         return replace(card, version=version)
 
     async def mark_transferred_away(self, agent: str, rows: list[dict[str, Any]]) -> None:
@@ -114,6 +111,9 @@ class TransferSteps:
         if stored is not None:  # a mid-call update on another instance may be publishing the same next one
             version = await self._reserve_version(event.provider, event.call_id, stored.version)
         move = await self._desk.move(event, recipients_key(event.provider, event.call_id), version)
+        if not move.applied:  # a later transfer was applied first (a retry, a reorder): listed, moves nobody
+            self._recorder.record(event, None)
+            return
         try:
             when = "" if event.at is None else f"{event.at.timestamp():.6f}"
             await self._broker.put(
@@ -182,24 +182,32 @@ class TransferSteps:
         live.views = self._card_views(live.card, live.provider)
         return live.views
 
-    async def _follow_transfers(self, live: Live) -> None:
-        """Before a new version: a transfer taken by another instance moves this card's holders too."""
+    async def _follow_transfers(self, live: Live) -> bool:
+        """Before a new version: a transfer taken by another instance moves this card's holders too.
+
+        True when it moved them.  A late transfer older than the one applied
+        is listed on the card but moves nobody: the holders, and whom the
+        call was answered by, stay.
+        """
         provider = live.provider or ""
-        transfers, latest = await self._desk.transfers(provider, live.card.call_id)
-        if len(transfers) <= len(live.card.transfers):
-            return
-        holders = await self._broker.members(recipients_key(provider, live.card.call_id)) or []
+        log = await self._desk.transfers(provider, live.card.call_id)
+        if len(log.entries) <= len(live.card.transfers):
+            return False
+        card = live.card
+        live.card = replace(
+            card,
+            version=max(card.version, log.latest),
+            transfers=log.entries,
+            handoff=await self._desk.handoff(provider, card.call_id),
+        )
+        where = None if log.current is None else (log.current.get("to_agent"), log.current.get("to_queue"))
+        if where is None or (where == (card.agent, card.queue) and log.latest <= card.version):
+            return False
+        holders = await self._broker.members(recipients_key(provider, card.call_id)) or []
         live.recipients = {a: e.role for a in holders if (e := self._settings.agent(a)) is not None}
         live.answered_by = None
-        last = transfers[-1]
-        live.card = replace(
-            live.card,
-            version=max(live.card.version, latest),
-            agent=last.get("to_agent"),
-            queue=last.get("to_queue"),
-            transfers=transfers,
-            handoff=await self._desk.handoff(provider, live.card.call_id),
-        )
+        live.card = replace(live.card, agent=where[0], queue=where[1])
+        return True
 
     async def _answered_by_sender(self, event: CallEvent) -> bool:
         """An ``answered`` from an agent the call was transferred away from (late, reordered): not news."""
@@ -208,8 +216,7 @@ class TransferSteps:
         holders = await self._broker.members(recipients_key(event.provider, event.call_id))
         if holders is None or event.agent in holders:
             return False
-        transfers, _ = await self._desk.transfers(event.provider, event.call_id)
-        return bool(transfers)
+        return (await self._desk.transfers(event.provider, event.call_id)).current is not None
 
 
 async def note_ring(broker: Broker, event: CallEvent, agents: Iterable[str]) -> None:

@@ -83,6 +83,15 @@ def _body_text(body: Any) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferLog:
+    """A call's transfers as the broker keeps them: the card's list, and where the call is now."""
+
+    entries: tuple[JSON, ...]  # the card's ``transfers``: oldest first, by the provider's time
+    latest: int  # the card version the newest applied transfer was delivered as (0: none)
+    current: JSON | None  # that transfer: where the call is (a late, older one moved nobody)
+
+
+@dataclass(frozen=True, slots=True)
 class Move:
     """What a transfer changed: who held the call before (None: nobody was known to), who holds it now."""
 
@@ -91,6 +100,7 @@ class Move:
     transfers: tuple[JSON, ...]
     handoff: tuple[JSON, ...]
     entry: str = ""  # this transfer's member of the call's transfer set
+    applied: bool = True  # False: a later transfer was applied already; this one moved nobody
 
     @property
     def left(self) -> list[str]:
@@ -181,38 +191,49 @@ class TransferDesk:
         now: dict[str, str],
         handoff: asyncio.Future[tuple[JSON, ...]],
     ) -> Move:
-        before = await self._broker.replace_members(recipients_key, list(now), STATE_TTL_S)
+        at = None if event.at is None else event.at.timestamp()
+        latest = _latest_key(event.provider, event.call_id)
+        moved = await self._broker.move_members(recipients_key, list(now), STATE_TTL_S, latest, at)
         entry = {
             "from_agent": event.from_agent,
             "to_agent": event.agent,
             "to_queue": event.queue,
             "at": _iso(event.at),
-            "v": version,
+            "v": version if moved.applied else 0,  # 0: in the call's history, delivered as no version
         }
         key, member = _transfers_key(event.provider, event.call_id), json.dumps(entry, sort_keys=True)
         await self._broker.add_members(key, [member], STATE_TTL_S)
-        transfers, _ = await self.transfers(event.provider, event.call_id)
-        return Move(before, now, transfers, await handoff, member)
+        log = await self.transfers(event.provider, event.call_id)
+        if not moved.applied:
+            return Move(None, {}, log.entries, (), member, applied=False)
+        return Move(moved.before, now, log.entries, await handoff, member)
 
     async def undo(self, event: CallEvent, recipients_key: str, move: Move) -> None:
         """Put the holders back (the transfer could not be delivered: the sender's retry does it again)."""
         await self._broker.replace_members(recipients_key, move.before or [], STATE_TTL_S)
         await self._broker.remove_member(_transfers_key(event.provider, event.call_id), move.entry)
 
-    async def transfers(self, provider: str, call_id: str) -> tuple[tuple[JSON, ...], int]:
-        """The call's transfers, oldest first, and the card version the latest was delivered as (0: none)."""
+    async def transfers(self, provider: str, call_id: str) -> TransferLog:
+        """The call's transfers, oldest first by their time, and the newest applied one.
+
+        Where the call is comes from the transfer delivered as the highest
+        version, not from the last listed: one without a time is listed at
+        its arrival, which need not agree with the provider's clock.
+        """
         found = await self._broker.members(_transfers_key(provider, call_id))
-        entries = sorted((json.loads(m) for m in found or () if m), key=lambda e: int(e["v"]))
-        latest = int(entries[-1]["v"]) if entries else 0
-        return tuple({k: v for k, v in e.items() if k != "v"} for e in entries), latest
+        entries = sorted((json.loads(m) for m in found or () if m), key=lambda e: (e["at"], int(e["v"])))
+        shown = tuple({k: v for k, v in e.items() if k != "v"} for e in entries)
+        newest = max(range(len(entries)), key=lambda i: int(entries[i]["v"]), default=None)
+        if newest is None or not int(entries[newest]["v"]):
+            return TransferLog(shown, 0, None)
+        return TransferLog(shown, int(entries[newest]["v"]), shown[newest])
 
     async def left(self, provider: str, call_id: str, agent: str) -> bool:
         """Whether the call was transferred away from ``agent`` (and not back): no longer theirs to act on."""
         holders = await self._broker.members(recipients_key(provider, call_id))
         if holders is None or agent in holders:
             return False
-        transfers, _ = await self.transfers(provider, call_id)
-        return bool(transfers)
+        return (await self.transfers(provider, call_id)).current is not None
 
     async def handoff(self, provider: str, call_id: str) -> tuple[JSON, ...]:
         """The notes saved on the call so far, as the card's ``handoff``."""
@@ -270,11 +291,17 @@ def _transfers_key(provider: str, call_id: str) -> str:
     return f"transfers:{provider}:{call_id}"
 
 
+def _latest_key(provider: str, call_id: str) -> str:
+    """The provider's time of the newest transfer applied to the call (``Broker.move_members``)."""
+    return f"transfer-at:{provider}:{call_id}"
+
+
 __all__: Sequence[str] = (
     "STATE_TTL_S",
     "Move",
     "StoredCard",
     "TransferDesk",
+    "TransferLog",
     "call_key",
     "card_fields",
     "deliveries",

@@ -11,6 +11,7 @@ from screenpop.broker.protocol import (
     Delivery,
     FrameHandler,
     Message,
+    Moved,
     Ring,
     Rung,
     id_key,
@@ -152,6 +153,17 @@ class MemoryBroker:
         self._sets[key] = (set(members), now + ttl_s)
         heapq.heappush(self._expiries, (now + ttl_s, key))
         return before
+
+    async def move_members(
+        self, key: str, members: Sequence[str], ttl_s: int, latest_key: str, at: float | None
+    ) -> Moved:
+        """The check and the move one after the other: nothing else runs between them in one process."""
+        if at is not None:
+            kept = await self.get(latest_key)
+            if kept is not None and float(kept) > at:
+                return Moved(False)
+            await self.put(latest_key, stamp_text(at), ttl_s)
+        return Moved(True, await self.replace_members(key, members, ttl_s))
 
     async def members(self, key: str) -> list[str] | None:
         found = self._sets.get(key)

@@ -139,6 +139,14 @@ class Rung:
     new: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """What ``Broker.move_members`` did: applied (no later move was), and the members held before."""
+
+    applied: bool
+    before: list[str] | None = None  # None: there was no set (or the move was not applied)
+
+
 FrameHandler = Callable[[Message], None]
 """Called with every message published to any agent."""
 
@@ -289,6 +297,19 @@ class Broker(Protocol):
         None when there was no set.  Atomic: of two instances moving one call
         at once, each sees the other's whole set, so every earlier holder is
         told once, by the transfer that took it out.
+        """
+        ...
+
+    async def move_members(
+        self, key: str, members: Sequence[str], ttl_s: int, latest_key: str, at: float | None
+    ) -> Moved:
+        """``replace_members``, unless a move stamped later than ``at`` was applied (kept at ``latest_key``).
+
+        Phone systems retry and reorder their webhooks: a transfer that
+        arrives after a later one must not take the call back.  ``at`` None
+        (no time given) is applied, in arrival order.  The check and the move
+        are one atomic step (one Lua call on Redis), so it holds across
+        instances; an applied move keeps its time when it is the latest.
         """
         ...
 

@@ -49,7 +49,16 @@ import screenpop.broker.scripts as scripts
 from screenpop.broker.fanout import Fanout
 from screenpop.broker.faults import FAULTS, describe_fault
 from screenpop.broker.local_fallback import OUTBOX_MAX, LocalIds, LocalValues, Outbox, RecentClaims
-from screenpop.broker.protocol import Delivery, FrameHandler, Message, Ring, Rung, parse_id, stamp_text
+from screenpop.broker.protocol import (
+    Delivery,
+    FrameHandler,
+    Message,
+    Moved,
+    Ring,
+    Rung,
+    parse_id,
+    stamp_text,
+)
 from screenpop.broker.redis_eviction import eviction_risk
 from screenpop.broker.redis_layout import (
     BORN_KEY,
@@ -96,6 +105,7 @@ class RedisBroker:
         self._add_members = self._redis.register_script(scripts.ADD_MEMBERS_LUA)
         self._replace_members = self._redis.register_script(scripts.REPLACE_MEMBERS_LUA)
         self._keep_latest = self._redis.register_script(scripts.KEEP_LATEST_LUA)
+        self._move_members = self._redis.register_script(scripts.MOVE_MEMBERS_LUA)
         self._ids = LocalIds()
         self._fanout = Fanout(self.instance_id, self._ids)
         self._outbox = Outbox()
@@ -319,6 +329,7 @@ class RedisBroker:
                 self._add_members,
                 self._replace_members,
                 self._keep_latest,
+                self._move_members,
             ):
                 pipe.script_load(script.script)
             await pipe.execute()
@@ -459,6 +470,19 @@ class RedisBroker:
             except FAULTS as exc:
                 self._mark_down(describe_fault(exc))
         return self._local.replace_members(key, members, ttl_s)
+
+    async def move_members(
+        self, key: str, members: Sequence[str], ttl_s: int, latest_key: str, at: float | None
+    ) -> Moved:
+        if self._up:
+            try:
+                keys, stamp = [set_key(key), value_key(latest_key)], "" if at is None else stamp_text(at)
+                applied, *old = await self._move_members(keys=keys, args=[ttl_s, stamp, *members])
+                before = old[0] if old else None
+                return Moved(bool(applied), None if before is None else sorted(str(m) for m in before))
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        return self._local.move_members(key, members, ttl_s, latest_key, at)
 
     async def remove_member(self, key: str, member: str) -> bool:
         if self._up:

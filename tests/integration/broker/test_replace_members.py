@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from screenpop.broker import MemoryBroker
+from screenpop.broker import MemoryBroker, Moved
 from screenpop.broker.redis import RedisBroker
 
 pytestmark = pytest.mark.redis
@@ -39,3 +39,34 @@ async def test_replace_tells_an_unknown_set_from_an_empty_one(redis_url: str) ->
             assert await broker.add_members("recipients:pbx:c-new", ["agent-1"], 60) == ["agent-1"]
         finally:
             await broker.close()
+
+
+async def test_a_move_stamped_before_the_latest_applied_changes_nothing(redis_url: str) -> None:
+    """A later move applied first wins; an older one late is refused; an equal or unstamped one applies."""
+    for broker in (MemoryBroker(60), RedisBroker(redis_url, 60)):
+        await broker.start()
+        key, latest = f"recipients:pbx:c-at-{type(broker).__name__}", "transfer-at:pbx:c-at"
+        latest += type(broker).__name__
+        try:
+            assert await broker.move_members(key, ["agent-3"], 60, latest, 9.0) == Moved(True, None)
+            assert await broker.move_members(key, ["agent-2"], 60, latest, 5.0) == Moved(False)
+            assert await broker.members(key) == ["agent-3"]
+            assert await broker.move_members(key, ["agent-1"], 60, latest, 9.0) == Moved(True, ["agent-3"])
+            assert await broker.move_members(key, ["agent-2"], 60, latest, None) == Moved(True, ["agent-1"])
+            assert await broker.move_members(key, ["agent-3"], 60, latest, 8.0) == Moved(False)
+            assert await broker.members(key) == ["agent-2"]
+        finally:
+            await broker.close()
+
+
+async def test_racing_moves_leave_the_latest_stamped_one(pair: tuple[RedisBroker, RedisBroker]) -> None:
+    """Two instances taking a call's two transfers at once: whatever the order, the later-stamped holds it."""
+    a, b = pair
+    for n in range(20):
+        key, latest = f"recipients:pbx:c-race-{n}", f"transfer-at:pbx:c-race-{n}"
+        await a.add_members(key, ["agent-1"], 60)
+        early, late = await asyncio.gather(
+            a.move_members(key, ["agent-2"], 60, latest, 5.0),
+            b.move_members(key, ["agent-3"], 60, latest, 9.0),
+        )
+        assert late.applied and await a.members(key) == ["agent-3"], (early, late)

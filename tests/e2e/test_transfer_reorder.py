@@ -1,0 +1,84 @@
+"""Transfers as phone systems send them: retried and reordered, on two instances of one real Redis.
+
+A transfer that arrives after a later one (by its ``at``) is listed in the
+call's ``transfers`` but moves nobody (docs/transfers.md): the call stays
+with the holder the latest transfer gave it to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from screenpop.config import Settings
+from tests.support.agents import call_status, read_until, seen
+from tests.support.service import agent_socket, event_body, make, post_event, running
+
+AT_05, AT_09, AT_12 = "2026-12-05T10:00:05Z", "2026-12-05T10:00:09Z", "2026-12-05T10:00:12Z"
+
+
+@contextlib.asynccontextmanager
+async def two_instances(settings: Settings) -> AsyncIterator[tuple[str, str]]:
+    async with running(settings) as a, running(settings) as b:
+        yield a, b
+
+
+def transfer(call_id: str, to: str, frm: str, at: str) -> bytes:
+    return event_body(call_id, "transferred", agent=to, from_agent=frm, at=at)
+
+
+def card_of(call_id: str) -> object:
+    return lambda f: f["type"] == "card" and f["call_id"] == call_id
+
+
+async def test_an_older_transfer_arriving_late_takes_the_call_from_no_one(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """B→C at :09 taken on B, then A→B at :05 arriving late on A: agent-3 keeps it, agent-2 gets nothing."""
+    settings = make(f"sqlite+aiosqlite:///{tmp_path}/store.db", broker={"url": redis_url})
+    async with (
+        two_instances(settings) as (a, b),
+        agent_socket(a, settings, "agent-1") as one,
+        agent_socket(a, settings, "agent-2") as two,
+        agent_socket(b, settings, "agent-3") as three,
+    ):
+        await post_event(a, event_body("c-late", agent="agent-1", at="2026-12-05T10:00:00Z"))
+        await one.card_until_complete("c-late")
+        assert (await post_event(b, transfer("c-late", "agent-3", "agent-2", AT_09)))[0] == 202
+        await read_until(three, card_of("c-late"))
+        await read_until(one, call_status("c-late", "transferred"))
+        assert (await post_event(a, transfer("c-late", "agent-2", "agent-1", AT_05)))[0] == 202
+        assert all([await two.silent_for(0.4), await three.silent_for(0.01), await one.silent_for(0.01)])
+        # a later transfer still moves it, and the card lists all three, oldest first
+        assert (await post_event(a, transfer("c-late", "agent-2", "agent-3", AT_12)))[0] == 202
+        await read_until(two, card_of("c-late"))
+        await read_until(three, call_status("c-late", "transferred"))
+        await post_event(b, event_body("c-late", "ended"))
+        await read_until(two, call_status("c-late", "ended"))
+    [card] = seen(two, "c-late")[0]
+    listed = [(t["from_agent"], t["to_agent"], t["at"]) for t in card["card"]["transfers"]]
+    assert listed == [
+        ("agent-1", "agent-2", "2026-12-05T10:00:05.000Z"),
+        ("agent-2", "agent-3", "2026-12-05T10:00:09.000Z"),
+        ("agent-3", "agent-2", "2026-12-05T10:00:12.000Z"),
+    ]
+    assert card["card"]["agent"] == "agent-2"
+    assert [s for _, s, _ in seen(three, "c-late")[1]] == ["transferred"]
+
+
+async def test_without_times_transfers_keep_their_arrival_order(tmp_path: Path) -> None:
+    """Unstamped transfers are applied as they arrive: the last one to arrive holds the call."""
+    settings = make(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+    async with (
+        running(settings) as base,
+        agent_socket(base, settings, "agent-1") as one,
+        agent_socket(base, settings, "agent-2") as two,
+    ):
+        await post_event(base, event_body("c-plain", agent="agent-1"))
+        await one.card_until_complete("c-plain")
+        await post_event(base, event_body("c-plain", "transferred", agent="agent-2"))
+        await read_until(two, card_of("c-plain"))
+        await post_event(base, event_body("c-plain", "transferred", agent="agent-1"))
+        await read_until(one, card_of("c-plain"))
+        await read_until(two, call_status("c-plain", "transferred"))
