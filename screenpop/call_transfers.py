@@ -31,6 +31,8 @@ from screenpop.transfers import (
     state_key,
 )
 
+HAND_ON_ROUNDS = 3  # transfers landing while the last version is handed on, each caught by one round
+
 
 class Live(Protocol):
     """What a transfer reads and changes of a card being built on this instance (``calls.LiveCall``)."""
@@ -67,6 +69,9 @@ class TransferSteps:
         raise NotImplementedError  # CallService's
 
     async def _reserve_version(self, provider: str, call_id: str, after: int) -> int:
+        raise NotImplementedError  # CallService's
+
+    async def _publish_card(self, live: Any, only: Mapping[str, str] | None = None) -> None:
         raise NotImplementedError  # CallService's
 
     async def _card_as_it_stands(self, provider: str, card: Card) -> Card:
@@ -126,7 +131,8 @@ class TransferSteps:
                 self._spawn(self._complete(event, live, started))
             if live is not None:
                 card = self._moved_card(live, event, move, version)
-            else:
+            else:  # read again after the move: a builder keeping a newer version from now on sees it
+                stored = await self._desk.stored(event.provider, event.call_id) or stored
                 assert stored is not None
                 card = restamp(stored, event.call_id, version, card_fields(event, move), event.provider)
                 await self._desk.remember(event.provider, card)
@@ -181,6 +187,22 @@ class TransferSteps:
         )
         live.views = self._card_views(live.card, live.provider)
         return live.views
+
+    async def _hand_on(self, live: Live) -> None:
+        """After the last version: a transfer taken elsewhere meanwhile gets this card, complete.
+
+        Another instance hands on the card it reads as it stands; when it read
+        it just before this instance kept the last version, the new holders
+        got the version before, which would never complete.  A transfer adds
+        itself to the call's list before it reads the card, so this read,
+        after the last version was kept, sees every transfer that can have
+        missed it.  Bounded: each round needs yet another transfer meanwhile.
+        """
+        for _ in range(HAND_ON_ROUNDS):
+            if not await self._follow_transfers(live):
+                return
+            live.card = replace(live.card, version=live.card.version + 1)
+            await self._publish_card(live)
 
     async def _follow_transfers(self, live: Live) -> bool:
         """Before a new version: a transfer taken by another instance moves this card's holders too.

@@ -164,10 +164,15 @@ class TransferDesk:
         return self._generations.current.settings
 
     async def remember(self, provider: str, card: CardViews | None) -> None:
-        """Keep the card version just published, for a transfer on any instance."""
+        """Keep the card version about to be published, for a transfer on any instance.
+
+        Never over a newer version (atomic, in the broker): an instance late
+        with an older version (a transfer's restamp of the card it read just
+        before the complete one was kept) must not take its place.
+        """
         if card is not None:
-            stored = StoredCard(card.version, card.views)
-            await self._broker.put(_card_key(provider, card.call_id), stored.to_text(), STATE_TTL_S)
+            text = StoredCard(card.version, card.views).to_text()
+            await self._broker.put_newer(_card_key(provider, card.call_id), text, card.version, STATE_TTL_S)
 
     async def stored(self, provider: str, call_id: str) -> StoredCard | None:
         text = await self._broker.get(_card_key(provider, call_id))

@@ -27,6 +27,7 @@ from screenpop.broker.protocol import (
     format_id,
     id_key,
     stamp_text,
+    version_key,
 )
 from screenpop.broker.redis_layout import EXISTS_MARK, now_ms, set_key, value_key
 
@@ -131,6 +132,15 @@ class LocalValues:
                 return Moved(False)
             self.put(latest_key, stamp_text(at), ttl_s, claim=False)
         return Moved(True, self.replace_members(key, members, ttl_s))
+
+    def put_newer(self, key: str, value: str, version: int, ttl_s: float) -> bool:
+        """``put_newer.lua``'s steps on these values."""
+        kept = self.get(version_key(key))
+        if kept is not None and int(kept) >= version and self.get(key) is not None:
+            return False
+        self.put(key, value, ttl_s, claim=False)
+        self.put(version_key(key), str(version), ttl_s, claim=False)
+        return True
 
     def ring(self, ring: Ring) -> Rung:
         """``ring.lua``'s steps on these values; the caller delivers the card to ``Rung.new``."""

@@ -17,6 +17,7 @@ from screenpop.broker.protocol import (
     id_key,
     parse_id,
     stamp_text,
+    version_key,
 )
 
 
@@ -164,6 +165,14 @@ class MemoryBroker:
                 return Moved(False)
             await self.put(latest_key, stamp_text(at), ttl_s)
         return Moved(True, await self.replace_members(key, members, ttl_s))
+
+    async def put_newer(self, key: str, value: str, version: int, ttl_s: int) -> bool:
+        kept = await self.get(version_key(key))
+        if kept is not None and int(kept) >= version and await self.get(key) is not None:
+            return False
+        await self.put(key, value, ttl_s)
+        await self.put(version_key(key), str(version), ttl_s)
+        return True
 
     async def members(self, key: str) -> list[str] | None:
         found = self._sets.get(key)

@@ -313,6 +313,14 @@ class Broker(Protocol):
         """
         ...
 
+    async def put_newer(self, key: str, value: str, version: int, ttl_s: int) -> bool:
+        """Keep ``value`` as version ``version`` unless a version at least as new is kept; True if kept.
+
+        Atomic: an instance late with an older version of a call's card never
+        replaces the newer one another instance kept meanwhile.
+        """
+        ...
+
     async def members(self, key: str) -> list[str] | None:
         """The set at ``key`` (sorted), or None when no set was made there within its time to live.
 
@@ -320,6 +328,11 @@ class Broker(Protocol):
         "everyone was withdrawn" is told apart from "nothing is known".
         """
         ...
+
+
+def version_key(key: str) -> str:
+    """Where the version of the value at ``key`` is kept (``Broker.put_newer``)."""
+    return f"{key}#version"
 
 
 def stamp_text(stamp: float) -> str:

@@ -58,6 +58,7 @@ from screenpop.broker.protocol import (
     Rung,
     parse_id,
     stamp_text,
+    version_key,
 )
 from screenpop.broker.redis_eviction import eviction_risk
 from screenpop.broker.redis_layout import (
@@ -106,6 +107,7 @@ class RedisBroker:
         self._replace_members = self._redis.register_script(scripts.REPLACE_MEMBERS_LUA)
         self._keep_latest = self._redis.register_script(scripts.KEEP_LATEST_LUA)
         self._move_members = self._redis.register_script(scripts.MOVE_MEMBERS_LUA)
+        self._put_newer = self._redis.register_script(scripts.PUT_NEWER_LUA)
         self._ids = LocalIds()
         self._fanout = Fanout(self.instance_id, self._ids)
         self._outbox = Outbox()
@@ -330,6 +332,7 @@ class RedisBroker:
                 self._replace_members,
                 self._keep_latest,
                 self._move_members,
+                self._put_newer,
             ):
                 pipe.script_load(script.script)
             await pipe.execute()
@@ -483,6 +486,15 @@ class RedisBroker:
             except FAULTS as exc:
                 self._mark_down(describe_fault(exc))
         return self._local.move_members(key, members, ttl_s, latest_key, at)
+
+    async def put_newer(self, key: str, value: str, version: int, ttl_s: int) -> bool:
+        if self._up:
+            try:
+                keys = [value_key(key), value_key(version_key(key))]
+                return bool(await self._put_newer(keys=keys, args=[value, version, ttl_s]))
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        return self._local.put_newer(key, value, version, ttl_s)
 
     async def remove_member(self, key: str, member: str) -> bool:
         if self._up:

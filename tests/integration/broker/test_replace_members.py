@@ -70,3 +70,16 @@ async def test_racing_moves_leave_the_latest_stamped_one(pair: tuple[RedisBroker
             b.move_members(key, ["agent-3"], 60, latest, 9.0),
         )
         assert late.applied and await a.members(key) == ["agent-3"], (early, late)
+
+
+async def test_put_newer_never_replaces_a_newer_version(pair: tuple[RedisBroker, RedisBroker]) -> None:
+    """An older version, or a second value of the same version, is refused; a newer one replaces it."""
+    a, b = pair
+    memory = MemoryBroker(60)
+    for one, other in ((a, b), (memory, memory)):
+        assert await one.put_newer("card:pbx:c-v", "five", 5, 60)
+        assert not await other.put_newer("card:pbx:c-v", "four", 4, 60)
+        assert not await other.put_newer("card:pbx:c-v", "five again", 5, 60)
+        assert await one.get("card:pbx:c-v") == "five"
+        assert await other.put_newer("card:pbx:c-v", "six", 6, 60)
+        assert await one.get("card:pbx:c-v") == "six"
