@@ -135,7 +135,7 @@ class TransferSteps:
                 stored = await self._desk.stored(event.provider, event.call_id) or stored
                 assert stored is not None
                 card = restamp(stored, event.call_id, version, card_fields(event, move), event.provider)
-                await self._desk.remember(event.provider, card)
+            await self._desk.remember(event.provider, card)  # kept before any agent has it, live or not
             await self._broker.publish(deliveries(card, move, event))
         except BaseException:
             await self._desk.undo(event, recipients_key(event.provider, event.call_id), move)
@@ -165,12 +165,12 @@ class TransferSteps:
         elif fresh and stored is not None:
             version = await self._reserve_version(event.provider, event.call_id, stored.version)
             card = restamp(stored, event.call_id, version, {}, event.provider)
-            await self._desk.remember(event.provider, card)
         else:  # no card to hand on (its shared state expired): they hold nothing
             for agent in fresh:
                 await self._broker.remove_member(recipients_key(event.provider, event.call_id), agent)
             self._recorder.record(event, None)
             return
+        await self._desk.remember(event.provider, card)  # kept before any agent has it, live or not
         await self._broker.publish([Delivery(agent, card=card) for agent in fresh])
         self._recorder.record(event, None, list(fresh))
 

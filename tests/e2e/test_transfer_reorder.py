@@ -13,7 +13,7 @@ from pathlib import Path
 
 from screenpop.config import Settings
 from tests.support.agents import call_status, read_until, seen
-from tests.support.service import agent_socket, event_body, make, post_event, running
+from tests.support.service import SCRIPTED, agent_socket, event_body, make, post_event, running
 
 AT_05, AT_09, AT_12 = "2026-12-05T10:00:05Z", "2026-12-05T10:00:09Z", "2026-12-05T10:00:12Z"
 
@@ -82,3 +82,38 @@ async def test_without_times_transfers_keep_their_arrival_order(tmp_path: Path) 
         await post_event(base, event_body("c-plain", "transferred", agent="agent-1"))
         await read_until(one, card_of("c-plain"))
         await read_until(two, call_status("c-plain", "transferred"))
+
+
+async def test_a_transfer_back_taken_elsewhere_reaches_the_agent_while_the_card_is_still_built(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """To agent-2 on A (the instance building the card), back to agent-1 on B: agent-1 gets it at once.
+
+    B hands on the card version A kept; had A not kept the version it moved
+    the card as, B's would carry the number agent-1 was told ``transferred``
+    at, and agent-1's socket would drop it as not newer.
+    """
+    slow = [{"name": "slow", "kind": SCRIPTED, "delay_ms": 30_000, "timeout_ms": 30_000, "rows": {}}]
+    settings = make(
+        f"sqlite+aiosqlite:///{tmp_path}/store.db",
+        broker={"url": redis_url},
+        connectors=slow,
+        roles={"tier1": {}, "supervisor": {}},
+        card={"deadline_ms": 30_000},
+        server={"allowed_origins": ["http://agents.example"], "shutdown_grace_s": 0},
+    )
+    async with (
+        two_instances(settings) as (a, b),
+        agent_socket(a, settings, "agent-1") as one,
+        agent_socket(a, settings, "agent-2") as two,
+    ):
+        await post_event(a, event_body("c-back", agent="agent-1"))
+        await read_until(one, card_of("c-back"))
+        await post_event(a, transfer("c-back", "agent-2", "agent-1", AT_05))
+        await read_until(two, card_of("c-back"))
+        await read_until(one, call_status("c-back", "transferred"))
+        await post_event(b, transfer("c-back", "agent-1", "agent-2", AT_09))
+        await read_until(one, card_of("c-back"))
+    back = seen(one, "c-back")[0][-1]
+    assert [t["to_agent"] for t in back["card"]["transfers"]] == ["agent-2", "agent-1"]
+    assert back["version"] > seen(two, "c-back")[0][-1]["version"]
