@@ -331,8 +331,12 @@ class Broker(Protocol):
 
 
 def version_key(key: str) -> str:
-    """Where the version of the value at ``key`` is kept (``Broker.put_newer``)."""
-    return f"{key}#version"
+    """Where the version of the value at ``key`` is kept (``Broker.put_newer``).
+
+    ``key`` stays whole segments of it, so that ``erase`` finds a call's
+    version where it finds the call's other keys (``{provider}:{call_id}``).
+    """
+    return f"version:{key}"
 
 
 def stamp_text(stamp: float) -> str:
