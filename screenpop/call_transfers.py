@@ -214,7 +214,7 @@ class TransferSteps:
         provider = live.provider or ""
         log = await self._desk.transfers(provider, live.card.call_id)
         if len(log.entries) <= len(live.card.transfers):
-            return False
+            return bool(live.card.transfers) and await self._follow_rings(live)
         card = live.card
         live.card = replace(
             card,
@@ -230,6 +230,18 @@ class TransferSteps:
         live.answered_by = None
         live.card = replace(live.card, agent=where[0], queue=where[1])
         return True
+
+    async def _follow_rings(self, live: Live) -> bool:
+        """After a transfer: agents a ring added to the holders on another instance get the later versions.
+
+        (``_ring_after_transfer`` there handed them the card as it stood;
+        what this instance finds after it would otherwise reach nobody.)
+        Only calls that were transferred pay this read.  True when it added some.
+        """
+        holders = await self._broker.members(recipients_key(live.provider or "", live.card.call_id)) or []
+        new = {a: e.role for a in holders if a not in live.recipients and (e := self._settings.agent(a))}
+        live.recipients.update(new)
+        return bool(new)
 
     async def _answered_by_sender(self, event: CallEvent) -> bool:
         """An ``answered`` from an agent the call was transferred away from (late, reordered): not news."""

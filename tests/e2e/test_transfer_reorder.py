@@ -7,13 +7,26 @@ with the holder the latest transfer gave it to.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from screenpop.config import Settings
+from redis.asyncio import Redis
+
+from screenpop.broker.redis_layout import value_key
+from screenpop.config import Settings, settings_from_mapping
 from tests.support.agents import call_status, read_until, seen
-from tests.support.service import SCRIPTED, agent_socket, event_body, make, post_event, running
+from tests.support.service import (
+    SCRIPTED,
+    agent_socket,
+    base_config,
+    event_body,
+    make,
+    post_event,
+    running,
+)
 
 AT_05, AT_09, AT_12 = "2026-12-05T10:00:05Z", "2026-12-05T10:00:09Z", "2026-12-05T10:00:12Z"
 
@@ -26,6 +39,18 @@ async def two_instances(settings: Settings) -> AsyncIterator[tuple[str, str]]:
 
 def transfer(call_id: str, to: str, frm: str, at: str) -> bytes:
     return event_body(call_id, "transferred", agent=to, from_agent=frm, at=at)
+
+
+async def read_until_stored(redis_url: str, done: Callable[[str], bool], within: float = 5.0) -> None:
+    """Read the call's kept card (the card as it stands, in Redis) until ``done`` says it is far enough."""
+    deadline = time.monotonic() + within
+    async with Redis.from_url(redis_url, decode_responses=True) as redis:
+        while time.monotonic() < deadline:
+            kept = await redis.get(value_key("card:pbx:c-q2"))
+            if kept is not None and done(kept):
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError("the kept card never got there")
 
 
 def card_of(call_id: str) -> object:
@@ -117,3 +142,29 @@ async def test_a_transfer_back_taken_elsewhere_reaches_the_agent_while_the_card_
     back = seen(one, "c-back")[0][-1]
     assert [t["to_agent"] for t in back["card"]["transfers"]] == ["agent-2", "agent-1"]
     assert back["version"] > seen(two, "c-back")[0][-1]["version"]
+
+
+async def test_a_queue_ringing_after_a_transfer_on_another_instance_gets_the_card_completed(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Sent to an outside number, then the support queue rings agent-2 (both on B) while A still builds
+    the card: agent-2 gets the rest of it as A finds it, up to the complete card."""
+    slow = {"name": "slow", "kind": SCRIPTED, "delay_ms": 1500, "timeout_ms": 5000, "rows": {}}
+    config = base_config(f"sqlite+aiosqlite:///{tmp_path}/store.db", broker={"url": redis_url})
+    config["connectors"].append(slow)
+    settings = settings_from_mapping(config, source="<test>", environ={})
+    async with (
+        two_instances(settings) as (a, b),
+        agent_socket(a, settings, "agent-1") as one,
+        agent_socket(b, settings, "agent-2") as two,
+    ):
+        await post_event(a, event_body("c-q2", agent="agent-1"))
+        await read_until(one, card_of("c-q2"))
+        await post_event(b, event_body("c-q2", "transferred", agent="600", from_agent="agent-1"))
+        await read_until(one, call_status("c-q2", "transferred"))
+        # A follows that transfer with its next version (the fast sections), before the queue rings
+        await read_until_stored(redis_url, lambda card: '"status":"ok"' in card)
+        await post_event(b, event_body("c-q2", queue="support"))
+        frames = await two.card_until_complete("c-q2")
+    assert frames[-1]["card"]["sections"]["slow"]["status"] != "pending"
+    assert frames[-1]["card"]["transfers"][0]["to_agent"] == "600"
