@@ -207,9 +207,8 @@ class TransferSteps:
     async def _follow_transfers(self, live: Live) -> bool:
         """Before a new version: a transfer taken by another instance moves this card's holders too.
 
-        True when it moved them.  A late transfer older than the one applied
-        is listed on the card but moves nobody: the holders, and whom the
-        call was answered by, stay.
+        True when it moved them (a transfer to where the card already says
+        the call is, delivered as no newer version, moves nobody).
         """
         provider = live.provider or ""
         log = await self._desk.transfers(provider, live.card.call_id)

@@ -87,8 +87,8 @@ class TransferLog:
     """A call's transfers as the broker keeps them: the card's list, and where the call is now."""
 
     entries: tuple[JSON, ...]  # the card's ``transfers``: oldest first, by the provider's time
-    latest: int  # the card version the newest applied transfer was delivered as (0: none)
-    current: JSON | None  # that transfer: where the call is (a late, older one moved nobody)
+    latest: int  # the card version the newest transfer was delivered as (0: none)
+    current: JSON | None  # that transfer: where the call is
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,18 +199,18 @@ class TransferDesk:
         at = None if event.at is None else event.at.timestamp()
         latest = _latest_key(event.provider, event.call_id)
         moved = await self._broker.move_members(recipients_key, list(now), STATE_TTL_S, latest, at)
+        if not moved.applied:  # not on the card either: a longer list tells a widget the call came (back)
+            return Move(None, {}, (), (), applied=False)
         entry = {
             "from_agent": event.from_agent,
             "to_agent": event.agent,
             "to_queue": event.queue,
             "at": _iso(event.at),
-            "v": version if moved.applied else 0,  # 0: in the call's history, delivered as no version
+            "v": version,
         }
         key, member = _transfers_key(event.provider, event.call_id), json.dumps(entry, sort_keys=True)
         await self._broker.add_members(key, [member], STATE_TTL_S)
         log = await self.transfers(event.provider, event.call_id)
-        if not moved.applied:
-            return Move(None, {}, log.entries, (), member, applied=False)
         return Move(moved.before, now, log.entries, await handoff, member)
 
     async def undo(self, event: CallEvent, recipients_key: str, move: Move) -> None:
