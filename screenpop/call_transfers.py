@@ -28,7 +28,6 @@ from screenpop.transfers import (
     recipients_key,
     restamp,
     ring_time_key,
-    state_key,
 )
 
 HAND_ON_ROUNDS = 3  # transfers landing while the last version is handed on, each caught by one round
@@ -120,12 +119,6 @@ class TransferSteps:
             self._recorder.record(event, None)
             return
         try:
-            when = "" if event.at is None else f"{event.at.timestamp():.6f}"
-            await self._broker.put(
-                state_key(event.provider, event.call_id),
-                f"transferred:{event.agent or ''}@{when}",
-                STATE_TTL_S,
-            )
             if live is None and stored is None:
                 live = await self._open_card(event, {}, started)
                 self._spawn(self._complete(event, live, started))

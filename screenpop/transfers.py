@@ -198,7 +198,8 @@ class TransferDesk:
     ) -> Move:
         at = None if event.at is None else event.at.timestamp()
         latest = _latest_key(event.provider, event.call_id)
-        moved = await self._broker.move_members(recipients_key, list(now), STATE_TTL_S, latest, at)
+        state = (state_key(event.provider, event.call_id), f"transferred:{event.agent or ''}@{_stamp(at)}")
+        moved = await self._broker.move_members(recipients_key, list(now), STATE_TTL_S, latest, at, state)
         if not moved.applied:  # not on the card either: a longer list tells a widget the call came (back)
             return Move(None, {}, (), (), applied=False)
         entry = {
@@ -261,6 +262,11 @@ def deliveries(card: CardViews, move: Move, event: CallEvent) -> list[Delivery]:
     out = [Delivery(agent, card=card) for agent in move.now]
     body = transferred_body(event)
     return out + [Delivery(agent, body) for agent in move.left]
+
+
+def _stamp(at: float | None) -> str:
+    """A transfer's time as the call state keeps it (``call_transfers.rings_after_transfer`` reads it)."""
+    return "" if at is None else f"{at:.6f}"
 
 
 def _iso(at: datetime | None) -> str:

@@ -24,6 +24,7 @@ from screenpop.broker.protocol import (
     Moved,
     Ring,
     Rung,
+    Value,
     format_id,
     id_key,
     stamp_text,
@@ -123,7 +124,7 @@ class LocalValues:
         return before
 
     def move_members(
-        self, key: str, members: Sequence[str], ttl_s: float, latest_key: str, at: float | None
+        self, key: str, members: Sequence[str], ttl_s: float, latest_key: str, at: float | None, state: Value
     ) -> Moved:
         """``move_members.lua``'s steps on these values."""
         if at is not None:
@@ -131,6 +132,7 @@ class LocalValues:
             if kept is not None and float(kept) > at:
                 return Moved(False)
             self.put(latest_key, stamp_text(at), ttl_s, claim=False)
+        self.put(*state, ttl_s, claim=False)
         return Moved(True, self.replace_members(key, members, ttl_s))
 
     def put_newer(self, key: str, value: str, version: int, ttl_s: float) -> bool:

@@ -14,6 +14,7 @@ from screenpop.broker.protocol import (
     Moved,
     Ring,
     Rung,
+    Value,
     id_key,
     parse_id,
     stamp_text,
@@ -156,7 +157,7 @@ class MemoryBroker:
         return before
 
     async def move_members(
-        self, key: str, members: Sequence[str], ttl_s: int, latest_key: str, at: float | None
+        self, key: str, members: Sequence[str], ttl_s: int, latest_key: str, at: float | None, state: Value
     ) -> Moved:
         """The check and the move one after the other: nothing else runs between them in one process."""
         if at is not None:
@@ -164,6 +165,7 @@ class MemoryBroker:
             if kept is not None and float(kept) > at:
                 return Moved(False)
             await self.put(latest_key, stamp_text(at), ttl_s)
+        await self.put(*state, ttl_s)
         return Moved(True, await self.replace_members(key, members, ttl_s))
 
     async def put_newer(self, key: str, value: str, version: int, ttl_s: int) -> bool:

@@ -139,6 +139,10 @@ class Rung:
     new: tuple[str, ...] = ()
 
 
+Value = tuple[str, str]
+"""A shared value's key and the value to put there."""
+
+
 @dataclass(frozen=True, slots=True)
 class Moved:
     """What ``Broker.move_members`` did: applied (no later move was), and the members held before."""
@@ -301,15 +305,17 @@ class Broker(Protocol):
         ...
 
     async def move_members(
-        self, key: str, members: Sequence[str], ttl_s: int, latest_key: str, at: float | None
+        self, key: str, members: Sequence[str], ttl_s: int, latest_key: str, at: float | None, state: Value
     ) -> Moved:
         """``replace_members``, unless a move stamped later than ``at`` was applied (kept at ``latest_key``).
 
         Phone systems retry and reorder their webhooks: a transfer that
         arrives after a later one must not take the call back.  ``at`` None
-        (no time given) is applied, in arrival order.  The check and the move
-        are one atomic step (one Lua call on Redis), so it holds across
-        instances; an applied move keeps its time when it is the latest.
+        (no time given) is applied, in arrival order.  An applied move also
+        puts ``state`` (the call's state: key, value).  The check, the move
+        and the state are one atomic step (one Lua call on Redis), so it
+        holds across instances, and a ring racing the move either comes
+        wholly before it or finds the state; an applied move keeps its time.
         """
         ...
 

@@ -56,6 +56,7 @@ from screenpop.broker.protocol import (
     Moved,
     Ring,
     Rung,
+    Value,
     parse_id,
     stamp_text,
     version_key,
@@ -475,17 +476,18 @@ class RedisBroker:
         return self._local.replace_members(key, members, ttl_s)
 
     async def move_members(
-        self, key: str, members: Sequence[str], ttl_s: int, latest_key: str, at: float | None
+        self, key: str, members: Sequence[str], ttl_s: int, latest_key: str, at: float | None, state: Value
     ) -> Moved:
         if self._up:
             try:
-                keys, stamp = [set_key(key), value_key(latest_key)], "" if at is None else stamp_text(at)
-                applied, *old = await self._move_members(keys=keys, args=[ttl_s, stamp, *members])
+                keys = [set_key(key), value_key(latest_key), value_key(state[0])]
+                args: list[str | int] = [ttl_s, "" if at is None else stamp_text(at), state[1], *members]
+                applied, *old = await self._move_members(keys=keys, args=args)
                 before = old[0] if old else None
                 return Moved(bool(applied), None if before is None else sorted(str(m) for m in before))
             except FAULTS as exc:
                 self._mark_down(describe_fault(exc))
-        return self._local.move_members(key, members, ttl_s, latest_key, at)
+        return self._local.move_members(key, members, ttl_s, latest_key, at, state)
 
     async def put_newer(self, key: str, value: str, version: int, ttl_s: int) -> bool:
         if self._up:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -221,3 +222,38 @@ async def test_a_transfer_that_read_the_card_before_it_completed_hands_on_the_co
             frames = await receiver.card_until_complete(CALL)
     assert frames[-1]["card"]["agent"] == "agent-2"
     assert frames[-1]["card"]["sections"]["accounting"]["status"] == "ok"
+
+
+async def test_a_ring_stamped_before_a_transfer_never_pops_once_the_transfer_has_moved_the_call(
+    tmp_path: Path, redis_url: str, pg_url: str
+) -> None:
+    """A transfer on B (before any ring) while a ring stamped before it arrives on A: however their
+    Redis steps interleave, agent-1 does not keep a card of agent-2's call without being told it left."""
+    state = value_key(f"call-state:pbx:{CALL}").encode()
+    async with held(redis_url, b"transferred:agent-2@", state) as hold_b:
+        a = settings_from_mapping(config(pg_url, redis_url), source="<a>", environ={})
+        b = settings_from_mapping(
+            config(pg_url, f"redis://127.0.0.1:{hold_b.port}/0"), source="<b>", environ={}
+        )
+        async with (
+            running_app(create_app(a)) as (base_a, _),
+            running_app(create_app(b)) as (base_b, _),
+            agent_socket(base_a, a, "agent-1") as early,
+            agent_socket(base_b, b, "agent-2") as receiver,
+        ):
+            moved = event_body(
+                CALL, event="transferred", agent="agent-2", from_agent="agent-1", at="2026-12-05T10:00:05Z"
+            )
+            posting = asyncio.ensure_future(post_event(base_b, moved))
+            await asyncio.wait_for(hold_b.holding.wait(), 10)
+            ring = event_body(CALL, agent="agent-1", at="2026-12-05T10:00:00Z")
+            assert (await post_event(base_a, ring))[0] == 202
+            hold_b.release()
+            assert (await posting)[0] == 202
+            await receiver.card_until_complete(CALL)
+            with contextlib.suppress(TimeoutError):  # whatever A sends agent-1, until it goes quiet
+                for _ in range(50):
+                    await early.next(0.5)
+    frames = [json.loads(t) for t in early.raw if json.loads(t).get("call_id") == CALL]
+    shown = [f.get("status", "card") for f in frames]
+    assert not shown or shown[-1] == "transferred", shown
