@@ -28,8 +28,9 @@ from screenpop.transfers import (
     recipients_key,
     restamp,
     ring_time_key,
-    state_key,
 )
+
+HAND_ON_ROUNDS = 3  # transfers landing while the last version is handed on, each caught by one round
 
 
 class Live(Protocol):
@@ -69,6 +70,9 @@ class TransferSteps:
     async def _reserve_version(self, provider: str, call_id: str, after: int) -> int:
         raise NotImplementedError  # CallService's
 
+    async def _publish_card(self, live: Any, only: Mapping[str, str] | None = None) -> None:
+        raise NotImplementedError  # CallService's
+
     async def _card_as_it_stands(self, provider: str, card: Card) -> Card:
         """A kept card (a mid-call update's sheet) moved on by what happened since: transfers, versions.
 
@@ -77,18 +81,15 @@ class TransferSteps:
         and hand-off, and publishes a later version, all in the shared state
         read here, so an update re-runs the card the agents hold now.
         """
-        transfers, latest = await self._desk.transfers(provider, card.call_id)
+        log = await self._desk.transfers(provider, card.call_id)
         stored = await self._desk.stored(provider, card.call_id)
-        version = max(card.version, latest, stored.version if stored else 0)
-        if len(transfers) > len(card.transfers):
-            last = transfers[-1]
+        version = max(card.version, log.latest, stored.version if stored else 0)
+        if len(log.entries) > len(card.transfers):
             card = replace(
-                card,
-                agent=last.get("to_agent"),
-                queue=last.get("to_queue"),
-                transfers=transfers,
-                handoff=await self._desk.handoff(provider, card.call_id),
+                card, transfers=log.entries, handoff=await self._desk.handoff(provider, card.call_id)
             )
+        if log.current is not None:
+            card = replace(card, agent=log.current.get("to_agent"), queue=log.current.get("to_queue"))
         return replace(card, version=version)
 
     async def mark_transferred_away(self, agent: str, rows: list[dict[str, Any]]) -> None:
@@ -114,22 +115,20 @@ class TransferSteps:
         if stored is not None:  # a mid-call update on another instance may be publishing the same next one
             version = await self._reserve_version(event.provider, event.call_id, stored.version)
         move = await self._desk.move(event, recipients_key(event.provider, event.call_id), version)
+        if not move.applied:  # a later transfer was applied first (a retry, a reorder): listed, moves nobody
+            self._recorder.record(event, None)
+            return
         try:
-            when = "" if event.at is None else f"{event.at.timestamp():.6f}"
-            await self._broker.put(
-                state_key(event.provider, event.call_id),
-                f"transferred:{event.agent or ''}@{when}",
-                STATE_TTL_S,
-            )
             if live is None and stored is None:
                 live = await self._open_card(event, {}, started)
                 self._spawn(self._complete(event, live, started))
             if live is not None:
                 card = self._moved_card(live, event, move, version)
-            else:
+            else:  # read again after the move: a builder keeping a newer version from now on sees it
+                stored = await self._desk.stored(event.provider, event.call_id) or stored
                 assert stored is not None
                 card = restamp(stored, event.call_id, version, card_fields(event, move), event.provider)
-                await self._desk.remember(event.provider, card)
+            await self._desk.remember(event.provider, card)  # kept before any agent has it, live or not
             await self._broker.publish(deliveries(card, move, event))
         except BaseException:
             await self._desk.undo(event, recipients_key(event.provider, event.call_id), move)
@@ -159,12 +158,12 @@ class TransferSteps:
         elif fresh and stored is not None:
             version = await self._reserve_version(event.provider, event.call_id, stored.version)
             card = restamp(stored, event.call_id, version, {}, event.provider)
-            await self._desk.remember(event.provider, card)
         else:  # no card to hand on (its shared state expired): they hold nothing
             for agent in fresh:
                 await self._broker.remove_member(recipients_key(event.provider, event.call_id), agent)
             self._recorder.record(event, None)
             return
+        await self._desk.remember(event.provider, card)  # kept before any agent has it, live or not
         await self._broker.publish([Delivery(agent, card=card) for agent in fresh])
         self._recorder.record(event, None, list(fresh))
 
@@ -182,24 +181,59 @@ class TransferSteps:
         live.views = self._card_views(live.card, live.provider)
         return live.views
 
-    async def _follow_transfers(self, live: Live) -> None:
-        """Before a new version: a transfer taken by another instance moves this card's holders too."""
+    async def _hand_on(self, live: Live) -> None:
+        """After the last version: a transfer taken elsewhere meanwhile gets this card, complete.
+
+        Another instance hands on the card it reads as it stands; when it read
+        it just before this instance kept the last version, the new holders
+        got the version before, which would never complete.  A transfer adds
+        itself to the call's list before it reads the card, so this read,
+        after the last version was kept, sees every transfer that can have
+        missed it.  Bounded: each round needs yet another transfer meanwhile.
+        """
+        for _ in range(HAND_ON_ROUNDS):
+            if not await self._follow_transfers(live):
+                return
+            live.card = replace(live.card, version=live.card.version + 1)
+            await self._publish_card(live)
+
+    async def _follow_transfers(self, live: Live) -> bool:
+        """Before a new version: a transfer taken by another instance moves this card's holders too.
+
+        True when it moved them (a transfer to where the card already says
+        the call is, delivered as no newer version, moves nobody).
+        """
         provider = live.provider or ""
-        transfers, latest = await self._desk.transfers(provider, live.card.call_id)
-        if len(transfers) <= len(live.card.transfers):
-            return
-        holders = await self._broker.members(recipients_key(provider, live.card.call_id)) or []
+        log = await self._desk.transfers(provider, live.card.call_id)
+        if len(log.entries) <= len(live.card.transfers):
+            return bool(live.card.transfers) and await self._follow_rings(live)
+        card = live.card
+        live.card = replace(
+            card,
+            version=max(card.version, log.latest),
+            transfers=log.entries,
+            handoff=await self._desk.handoff(provider, card.call_id),
+        )
+        where = None if log.current is None else (log.current.get("to_agent"), log.current.get("to_queue"))
+        if where is None or (where == (card.agent, card.queue) and log.latest <= card.version):
+            return False
+        holders = await self._broker.members(recipients_key(provider, card.call_id)) or []
         live.recipients = {a: e.role for a in holders if (e := self._settings.agent(a)) is not None}
         live.answered_by = None
-        last = transfers[-1]
-        live.card = replace(
-            live.card,
-            version=max(live.card.version, latest),
-            agent=last.get("to_agent"),
-            queue=last.get("to_queue"),
-            transfers=transfers,
-            handoff=await self._desk.handoff(provider, live.card.call_id),
-        )
+        live.card = replace(live.card, agent=where[0], queue=where[1])
+        return True
+
+    async def _follow_rings(self, live: Live) -> bool:
+        """After a transfer: agents a ring added to the holders on another instance get the later versions.
+
+        (``_ring_after_transfer`` there handed them the card as it stood;
+        what this instance finds after it would otherwise reach nobody.)
+        Only calls that were transferred pay this read.  True when it added some.
+        """
+        holders = await self._broker.members(recipients_key(live.provider or "", live.card.call_id)) or []
+        new = {a: e.role for a in holders if a not in live.recipients and (e := self._settings.agent(a))}
+        live.recipients.update(new)
+        return bool(new)
 
     async def _answered_by_sender(self, event: CallEvent) -> bool:
         """An ``answered`` from an agent the call was transferred away from (late, reordered): not news."""
@@ -208,8 +242,7 @@ class TransferSteps:
         holders = await self._broker.members(recipients_key(event.provider, event.call_id))
         if holders is None or event.agent in holders:
             return False
-        transfers, _ = await self._desk.transfers(event.provider, event.call_id)
-        return bool(transfers)
+        return (await self._desk.transfers(event.provider, event.call_id)).current is not None
 
 
 async def note_ring(broker: Broker, event: CallEvent, agents: Iterable[str]) -> None:

@@ -345,6 +345,7 @@ class CallService(TransferSteps, StatusSteps):
             if snapshot.complete and live.provider is not None:  # before the frame: an update may follow it
                 await self.attributes.sheets.keep(live.provider, live.card)
             await self._publish_card(live)
+        await self._hand_on(live)
         if not history.done():
             history.cancel()
 

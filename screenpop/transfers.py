@@ -83,6 +83,15 @@ def _body_text(body: Any) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferLog:
+    """A call's transfers as the broker keeps them: the card's list, and where the call is now."""
+
+    entries: tuple[JSON, ...]  # the card's ``transfers``: oldest first, by the provider's time
+    latest: int  # the card version the newest transfer was delivered as (0: none)
+    current: JSON | None  # that transfer: where the call is
+
+
+@dataclass(frozen=True, slots=True)
 class Move:
     """What a transfer changed: who held the call before (None: nobody was known to), who holds it now."""
 
@@ -91,6 +100,7 @@ class Move:
     transfers: tuple[JSON, ...]
     handoff: tuple[JSON, ...]
     entry: str = ""  # this transfer's member of the call's transfer set
+    applied: bool = True  # False: a later transfer was applied already; this one moved nobody
 
     @property
     def left(self) -> list[str]:
@@ -154,10 +164,15 @@ class TransferDesk:
         return self._generations.current.settings
 
     async def remember(self, provider: str, card: CardViews | None) -> None:
-        """Keep the card version just published, for a transfer on any instance."""
+        """Keep the card version about to be published, for a transfer on any instance.
+
+        Never over a newer version (atomic, in the broker): an instance late
+        with an older version (a transfer's restamp of the card it read just
+        before the complete one was kept) must not take its place.
+        """
         if card is not None:
-            stored = StoredCard(card.version, card.views)
-            await self._broker.put(_card_key(provider, card.call_id), stored.to_text(), STATE_TTL_S)
+            text = StoredCard(card.version, card.views).to_text()
+            await self._broker.put_newer(_card_key(provider, card.call_id), text, card.version, STATE_TTL_S)
 
     async def stored(self, provider: str, call_id: str) -> StoredCard | None:
         text = await self._broker.get(_card_key(provider, call_id))
@@ -181,7 +196,12 @@ class TransferDesk:
         now: dict[str, str],
         handoff: asyncio.Future[tuple[JSON, ...]],
     ) -> Move:
-        before = await self._broker.replace_members(recipients_key, list(now), STATE_TTL_S)
+        at = None if event.at is None else event.at.timestamp()
+        latest = _latest_key(event.provider, event.call_id)
+        state = (state_key(event.provider, event.call_id), f"transferred:{event.agent or ''}@{_stamp(at)}")
+        moved = await self._broker.move_members(recipients_key, list(now), STATE_TTL_S, latest, at, state)
+        if not moved.applied:  # not on the card either: a longer list tells a widget the call came (back)
+            return Move(None, {}, (), (), applied=False)
         entry = {
             "from_agent": event.from_agent,
             "to_agent": event.agent,
@@ -191,28 +211,35 @@ class TransferDesk:
         }
         key, member = _transfers_key(event.provider, event.call_id), json.dumps(entry, sort_keys=True)
         await self._broker.add_members(key, [member], STATE_TTL_S)
-        transfers, _ = await self.transfers(event.provider, event.call_id)
-        return Move(before, now, transfers, await handoff, member)
+        log = await self.transfers(event.provider, event.call_id)
+        return Move(moved.before, now, log.entries, await handoff, member)
 
     async def undo(self, event: CallEvent, recipients_key: str, move: Move) -> None:
         """Put the holders back (the transfer could not be delivered: the sender's retry does it again)."""
         await self._broker.replace_members(recipients_key, move.before or [], STATE_TTL_S)
         await self._broker.remove_member(_transfers_key(event.provider, event.call_id), move.entry)
 
-    async def transfers(self, provider: str, call_id: str) -> tuple[tuple[JSON, ...], int]:
-        """The call's transfers, oldest first, and the card version the latest was delivered as (0: none)."""
+    async def transfers(self, provider: str, call_id: str) -> TransferLog:
+        """The call's transfers, oldest first by their time, and the newest applied one.
+
+        Where the call is comes from the transfer delivered as the highest
+        version, not from the last listed: one without a time is listed at
+        its arrival, which need not agree with the provider's clock.
+        """
         found = await self._broker.members(_transfers_key(provider, call_id))
-        entries = sorted((json.loads(m) for m in found or () if m), key=lambda e: int(e["v"]))
-        latest = int(entries[-1]["v"]) if entries else 0
-        return tuple({k: v for k, v in e.items() if k != "v"} for e in entries), latest
+        entries = sorted((json.loads(m) for m in found or () if m), key=lambda e: (e["at"], int(e["v"])))
+        shown = tuple({k: v for k, v in e.items() if k != "v"} for e in entries)
+        newest = max(range(len(entries)), key=lambda i: int(entries[i]["v"]), default=None)
+        if newest is None or not int(entries[newest]["v"]):
+            return TransferLog(shown, 0, None)
+        return TransferLog(shown, int(entries[newest]["v"]), shown[newest])
 
     async def left(self, provider: str, call_id: str, agent: str) -> bool:
         """Whether the call was transferred away from ``agent`` (and not back): no longer theirs to act on."""
         holders = await self._broker.members(recipients_key(provider, call_id))
         if holders is None or agent in holders:
             return False
-        transfers, _ = await self.transfers(provider, call_id)
-        return bool(transfers)
+        return (await self.transfers(provider, call_id)).current is not None
 
     async def handoff(self, provider: str, call_id: str) -> tuple[JSON, ...]:
         """The notes saved on the call so far, as the card's ``handoff``."""
@@ -235,6 +262,11 @@ def deliveries(card: CardViews, move: Move, event: CallEvent) -> list[Delivery]:
     out = [Delivery(agent, card=card) for agent in move.now]
     body = transferred_body(event)
     return out + [Delivery(agent, body) for agent in move.left]
+
+
+def _stamp(at: float | None) -> str:
+    """A transfer's time as the call state keeps it (``call_transfers.rings_after_transfer`` reads it)."""
+    return "" if at is None else f"{at:.6f}"
 
 
 def _iso(at: datetime | None) -> str:
@@ -270,11 +302,17 @@ def _transfers_key(provider: str, call_id: str) -> str:
     return f"transfers:{provider}:{call_id}"
 
 
+def _latest_key(provider: str, call_id: str) -> str:
+    """The provider's time of the newest transfer applied to the call (``Broker.move_members``)."""
+    return f"transfer-at:{provider}:{call_id}"
+
+
 __all__: Sequence[str] = (
     "STATE_TTL_S",
     "Move",
     "StoredCard",
     "TransferDesk",
+    "TransferLog",
     "call_key",
     "card_fields",
     "deliveries",

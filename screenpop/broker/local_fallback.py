@@ -18,7 +18,18 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from screenpop.broker.protocol import Delivery, Message, Ring, Rung, format_id, id_key, stamp_text
+from screenpop.broker.protocol import (
+    Delivery,
+    Message,
+    Moved,
+    Ring,
+    Rung,
+    Value,
+    format_id,
+    id_key,
+    stamp_text,
+    version_key,
+)
 from screenpop.broker.redis_layout import EXISTS_MARK, now_ms, set_key, value_key
 
 log = logging.getLogger(__name__)
@@ -111,6 +122,27 @@ class LocalValues:
         removed = (found.removed | found.members) - kept if found is not None else set()
         self.sets[key] = LocalSet(kept, removed, time.monotonic() + ttl_s)
         return before
+
+    def move_members(
+        self, key: str, members: Sequence[str], ttl_s: float, latest_key: str, at: float | None, state: Value
+    ) -> Moved:
+        """``move_members.lua``'s steps on these values."""
+        if at is not None:
+            kept = self.get(latest_key)
+            if kept is not None and float(kept) > at:
+                return Moved(False)
+            self.put(latest_key, stamp_text(at), ttl_s, claim=False)
+        self.put(*state, ttl_s, claim=False)
+        return Moved(True, self.replace_members(key, members, ttl_s))
+
+    def put_newer(self, key: str, value: str, version: int, ttl_s: float) -> bool:
+        """``put_newer.lua``'s steps on these values."""
+        kept = self.get(version_key(key))
+        if kept is not None and int(kept) >= version and self.get(key) is not None:
+            return False
+        self.put(key, value, ttl_s, claim=False)
+        self.put(version_key(key), str(version), ttl_s, claim=False)
+        return True
 
     def ring(self, ring: Ring) -> Rung:
         """``ring.lua``'s steps on these values; the caller delivers the card to ``Rung.new``."""

@@ -11,11 +11,14 @@ from screenpop.broker.protocol import (
     Delivery,
     FrameHandler,
     Message,
+    Moved,
     Ring,
     Rung,
+    Value,
     id_key,
     parse_id,
     stamp_text,
+    version_key,
 )
 
 
@@ -152,6 +155,26 @@ class MemoryBroker:
         self._sets[key] = (set(members), now + ttl_s)
         heapq.heappush(self._expiries, (now + ttl_s, key))
         return before
+
+    async def move_members(
+        self, key: str, members: Sequence[str], ttl_s: int, latest_key: str, at: float | None, state: Value
+    ) -> Moved:
+        """The check and the move one after the other: nothing else runs between them in one process."""
+        if at is not None:
+            kept = await self.get(latest_key)
+            if kept is not None and float(kept) > at:
+                return Moved(False)
+            await self.put(latest_key, stamp_text(at), ttl_s)
+        await self.put(*state, ttl_s)
+        return Moved(True, await self.replace_members(key, members, ttl_s))
+
+    async def put_newer(self, key: str, value: str, version: int, ttl_s: int) -> bool:
+        kept = await self.get(version_key(key))
+        if kept is not None and int(kept) >= version and await self.get(key) is not None:
+            return False
+        await self.put(key, value, ttl_s)
+        await self.put(version_key(key), str(version), ttl_s)
+        return True
 
     async def members(self, key: str) -> list[str] | None:
         found = self._sets.get(key)

@@ -139,6 +139,18 @@ class Rung:
     new: tuple[str, ...] = ()
 
 
+Value = tuple[str, str]
+"""A shared value's key and the value to put there."""
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """What ``Broker.move_members`` did: applied (no later move was), and the members held before."""
+
+    applied: bool
+    before: list[str] | None = None  # None: there was no set (or the move was not applied)
+
+
 FrameHandler = Callable[[Message], None]
 """Called with every message published to any agent."""
 
@@ -292,6 +304,29 @@ class Broker(Protocol):
         """
         ...
 
+    async def move_members(
+        self, key: str, members: Sequence[str], ttl_s: int, latest_key: str, at: float | None, state: Value
+    ) -> Moved:
+        """``replace_members``, unless a move stamped later than ``at`` was applied (kept at ``latest_key``).
+
+        Phone systems retry and reorder their webhooks: a transfer that
+        arrives after a later one must not take the call back.  ``at`` None
+        (no time given) is applied, in arrival order.  An applied move also
+        puts ``state`` (the call's state: key, value).  The check, the move
+        and the state are one atomic step (one Lua call on Redis), so it
+        holds across instances, and a ring racing the move either comes
+        wholly before it or finds the state; an applied move keeps its time.
+        """
+        ...
+
+    async def put_newer(self, key: str, value: str, version: int, ttl_s: int) -> bool:
+        """Keep ``value`` as version ``version`` unless a version at least as new is kept; True if kept.
+
+        Atomic: an instance late with an older version of a call's card never
+        replaces the newer one another instance kept meanwhile.
+        """
+        ...
+
     async def members(self, key: str) -> list[str] | None:
         """The set at ``key`` (sorted), or None when no set was made there within its time to live.
 
@@ -299,6 +334,15 @@ class Broker(Protocol):
         "everyone was withdrawn" is told apart from "nothing is known".
         """
         ...
+
+
+def version_key(key: str) -> str:
+    """Where the version of the value at ``key`` is kept (``Broker.put_newer``).
+
+    ``key`` stays whole segments of it, so that ``erase`` finds a call's
+    version where it finds the call's other keys (``{provider}:{call_id}``).
+    """
+    return f"version:{key}"
 
 
 def stamp_text(stamp: float) -> str:

@@ -49,7 +49,18 @@ import screenpop.broker.scripts as scripts
 from screenpop.broker.fanout import Fanout
 from screenpop.broker.faults import FAULTS, describe_fault
 from screenpop.broker.local_fallback import OUTBOX_MAX, LocalIds, LocalValues, Outbox, RecentClaims
-from screenpop.broker.protocol import Delivery, FrameHandler, Message, Ring, Rung, parse_id, stamp_text
+from screenpop.broker.protocol import (
+    Delivery,
+    FrameHandler,
+    Message,
+    Moved,
+    Ring,
+    Rung,
+    Value,
+    parse_id,
+    stamp_text,
+    version_key,
+)
 from screenpop.broker.redis_eviction import eviction_risk
 from screenpop.broker.redis_layout import (
     BORN_KEY,
@@ -96,6 +107,8 @@ class RedisBroker:
         self._add_members = self._redis.register_script(scripts.ADD_MEMBERS_LUA)
         self._replace_members = self._redis.register_script(scripts.REPLACE_MEMBERS_LUA)
         self._keep_latest = self._redis.register_script(scripts.KEEP_LATEST_LUA)
+        self._move_members = self._redis.register_script(scripts.MOVE_MEMBERS_LUA)
+        self._put_newer = self._redis.register_script(scripts.PUT_NEWER_LUA)
         self._ids = LocalIds()
         self._fanout = Fanout(self.instance_id, self._ids)
         self._outbox = Outbox()
@@ -319,6 +332,8 @@ class RedisBroker:
                 self._add_members,
                 self._replace_members,
                 self._keep_latest,
+                self._move_members,
+                self._put_newer,
             ):
                 pipe.script_load(script.script)
             await pipe.execute()
@@ -459,6 +474,29 @@ class RedisBroker:
             except FAULTS as exc:
                 self._mark_down(describe_fault(exc))
         return self._local.replace_members(key, members, ttl_s)
+
+    async def move_members(
+        self, key: str, members: Sequence[str], ttl_s: int, latest_key: str, at: float | None, state: Value
+    ) -> Moved:
+        if self._up:
+            try:
+                keys = [set_key(key), value_key(latest_key), value_key(state[0])]
+                args: list[str | int] = [ttl_s, "" if at is None else stamp_text(at), state[1], *members]
+                applied, *old = await self._move_members(keys=keys, args=args)
+                before = old[0] if old else None
+                return Moved(bool(applied), None if before is None else sorted(str(m) for m in before))
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        return self._local.move_members(key, members, ttl_s, latest_key, at, state)
+
+    async def put_newer(self, key: str, value: str, version: int, ttl_s: int) -> bool:
+        if self._up:
+            try:
+                keys = [value_key(key), value_key(version_key(key))]
+                return bool(await self._put_newer(keys=keys, args=[value, version, ttl_s]))
+            except FAULTS as exc:
+                self._mark_down(describe_fault(exc))
+        return self._local.put_newer(key, value, version, ttl_s)
 
     async def remove_member(self, key: str, member: str) -> bool:
         if self._up:

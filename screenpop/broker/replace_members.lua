@@ -1,6 +1,7 @@
 -- KEYS[1]: a set; ARGV[1]: its time to live in seconds, ARGV[2…]: the members it holds from now on.
 -- Returns the members it held before (without the empty member that marks that the set exists), or
 -- false when there was no set: atomic, so of two transfers racing each sees one whole set, never a mix.
+-- Also the body of ``replace(KEYS, ARGV)`` in move_members.lua (screenpop/broker/scripts.py).
 local existed = redis.call('EXISTS', KEYS[1]) == 1
 local before = redis.call('SMEMBERS', KEYS[1])
 redis.call('DEL', KEYS[1])

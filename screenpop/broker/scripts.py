@@ -4,7 +4,10 @@
 in one call, idempotently per publish token; ``add_members.lua`` adds to a
 shared set and says which members are new; ``replace_members.lua`` swaps a
 set's members for others and answers the old ones (a transfer); ``keep_latest.lua``
-keeps the later of two times (an agent's latest ring); ``ring.lua``
+keeps the later of two times (an agent's latest ring); ``move_members.lua``
+replaces them only when no later transfer was applied; ``put_newer.lua``
+keeps a value unless a newer version of it is kept (the card as it stands);
+``ring.lua``
 claims a ringing event, reads its call's state and pops the card to the
 agents that did not hold it, in one call.  Each file documents its KEYS,
 ARGV and reply; the names in double braces are filled in here, from
@@ -56,6 +59,10 @@ RING_LUA = _APPEND + _KEEP_LATEST + _read("ring.lua")
 KEEP_LATEST_LUA = _KEEP_LATEST + "keep_latest(KEYS[1], ARGV[1], ARGV[2])\n"
 ADD_MEMBERS_LUA = _read("add_members.lua")
 REPLACE_MEMBERS_LUA = _read("replace_members.lua")
+MOVE_MEMBERS_LUA = f"local function replace(KEYS, ARGV)\n{REPLACE_MEMBERS_LUA}end\n" + _read(
+    "move_members.lua"
+)
+PUT_NEWER_LUA = _read("put_newer.lua")
 
 
 def append_call(

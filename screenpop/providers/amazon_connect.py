@@ -179,16 +179,14 @@ def contact_event(detail: Mapping[str, Any], provider: str, agents: Mapping[str,
     if event_type == "QUEUED":
         return queued(detail, provider, call_id)
     if event_type == "CONNECTED_TO_AGENT":
-        stamp = _text(agent_info, "connectedToAgentTimestamp")
-        agent = agent_for(agents, agent_arn, provider)
-        transfer = [moved(detail, provider, call_id, agent, None)] if is_transfer(detail) and agent else []
-        answered = CallEvent(
-            provider=provider,
-            call_id=call_id,
-            event=EventKind.ANSWERED,
-            agent=agent,
-            at=parse_time(stamp, "detail.agentInfo.connectedToAgentTimestamp"),
+        at = parse_time(
+            _text(agent_info, "connectedToAgentTimestamp"), "detail.agentInfo.connectedToAgentTimestamp"
         )
+        agent = agent_for(agents, agent_arn, provider)
+        transfer = (
+            [moved(detail, provider, call_id, agent, None, at)] if is_transfer(detail) and agent else []
+        )
+        answered = CallEvent(provider=provider, call_id=call_id, event=EventKind.ANSWERED, agent=agent, at=at)
         return [*transfer, answered]
     if event_type == "DISCONNECTED":
         kind = EventKind.ENDED if agent_arn else EventKind.MISSED
@@ -200,7 +198,9 @@ def contact_event(detail: Mapping[str, Any], provider: str, agents: Mapping[str,
 def queued(detail: Mapping[str, Any], provider: str, call_id: str) -> list[CallEvent]:
     if is_transfer(detail):
         name = _queue_name(detail)
-        return [moved(detail, provider, call_id, None, name)] if name else []
+        queue_info = _get_any(detail, "queueInfo", "QueueInfo")
+        at = parse_time(_text(queue_info, "enqueueTimestamp"), "detail.queueInfo.enqueueTimestamp")
+        return [moved(detail, provider, call_id, None, name, at)] if name else []
     customer = _get_any(detail, "customerEndpoint", "CustomerEndpoint")
     number = _text(customer, "address") or _text(customer, "Address")
     if not number:

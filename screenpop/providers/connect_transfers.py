@@ -23,6 +23,7 @@ back is a new contact); EventBridge's redelivery of one is not.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from screenpop.model import CallEvent, EventKind
@@ -43,9 +44,20 @@ def is_transfer(detail: Mapping[str, Any]) -> bool:
 
 
 def moved(
-    detail: Mapping[str, Any], provider: str, call_id: str, agent: str | None, queue: str | None
+    detail: Mapping[str, Any],
+    provider: str,
+    call_id: str,
+    agent: str | None,
+    queue: str | None,
+    at: datetime | None = None,
 ) -> CallEvent:
-    """The ``transferred`` event of a transfer contact, told apart from others by that contact's id."""
+    """The ``transferred`` event of a transfer contact, told apart from others by that contact's id.
+
+    ``at`` is when Connect says it happened (the agent connected, the contact
+    was queued): EventBridge delivers out of order, and a transfer is applied
+    by its time (docs/transfers.md), so a late queueing never takes the call
+    back from the agent who picked it up.
+    """
     contact = detail.get("contactId")
     return CallEvent(
         provider=provider,
@@ -53,5 +65,6 @@ def moved(
         event=EventKind.TRANSFERRED,
         agent=agent,
         queue=queue,
+        at=at,
         leg=f"{contact}:{'agent' if agent else 'queue'}" if isinstance(contact, str) else None,
     )

@@ -15,7 +15,9 @@ sockets, agent-2 and agent-3 one each.  For every call it checks:
 
 Who holds the call at the end is computed by ``model`` from the rules of
 docs/transfers.md, applied to the events in the order they were sent (each
-distinct event once: the rest are duplicates).  One service serves every
+distinct event once: the rest are duplicates), except that a transfer
+stamped before one already applied moves nobody (transfers are applied by
+their ``at``, however they arrive).  One service serves every
 example; each example has a fresh call id, and ends with a sentinel call
 ringing every agent: a socket that has the sentinel's card has everything
 published before it.
@@ -88,7 +90,7 @@ class Expected:
 
 def model(sequence: list[str]) -> Expected:
     """Who holds the call after these events, by the rules of docs/transfers.md (each event once)."""
-    out, state, moved = Expected(), None, False
+    out, state, moved, latest = Expected(), None, False, ""
     for name in dict.fromkeys(sequence):
         event = EVENTS[name]
         kind = event["event"]
@@ -98,8 +100,8 @@ def model(sequence: list[str]) -> Expected:
             out.holders |= targets(event)
         elif kind == "answered" and not (moved and event["agent"] not in out.holders):
             state = "answered"
-        elif kind == "transferred":
-            out.holders, state, moved = targets(event), "transferred", True
+        elif kind == "transferred" and event["at"] >= latest:  # an older one, late, moves nobody
+            out.holders, state, moved, latest = targets(event), "transferred", True, event["at"]
         elif kind in TERMINAL:
             out.final, out.holders_at_end = kind, set(out.holders)
     if out.final is None:

@@ -19,7 +19,8 @@ import pytest
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from screenpop.config import Settings, settings_from_mapping
-from tests.support.agents import agents, call_status, read_until, seen
+from screenpop.providers.amazon_connect import flow_event
+from tests.support.agents import agents, call_status, has_had, read_until, seen
 from tests.support.ami import CALLER, SECRET, USERNAME, FakeAmi, member, wait_link_state
 from tests.support.service import Agent, base_config, running
 from tests.support.signers import sign
@@ -208,6 +209,44 @@ async def test_amazon_connect_transfer_contact_moves_the_first_contacts_card(sto
         await read_until(one, call_status("ct-1", "transferred"))
         assert seen(one, "ct-1")[1][-1] == ("ct-1", "transferred", "agent-3")
         assert len(seen(three, "ct-1")[0]) == 1
+
+
+async def test_amazon_connect_transfer_events_out_of_order_leave_the_call_with_the_agent(
+    store_url: str,
+) -> None:
+    """EventBridge delivers agent-2 picking up (10:00:08) before the transfer contact's queueing (10:00:05):
+    the late queueing moves nobody, so agent-1 does not get the card back."""
+    settings = settings_for(store_url)
+    flow = flow_event("+14155550132", "ct-5", "support")
+    flow["Details"]["ContactData"]["SystemEndpoint"] = {"Address": "+18005550100"}
+
+    def event(contact: str, kind: str, method: str, **detail: Any) -> dict[str, Any]:
+        body = {"eventType": kind, "contactId": contact, "initialContactId": "ct-5", "channel": "VOICE"}
+        envelope = {"version": "0", "id": f"evt-{contact}-{kind}", "source": "aws.connect"}
+        detail = {**body, "initiationMethod": method, **detail}
+        return {**envelope, "detail-type": "Amazon Connect Contact Event", "detail": detail}
+
+    def agent(who: str, at: str) -> dict[str, str]:
+        return {"agentArn": ARN + who, "connectedToAgentTimestamp": at}
+
+    async with running(settings) as base, agents(base, settings, "agent-1", "agent-2") as socks:
+        one, two = socks["agent-1"], socks["agent-2"]
+        answered = event(
+            "ct-5", "CONNECTED_TO_AGENT", "INBOUND", agentInfo=agent("a1", "2026-11-22T10:00:01Z")
+        )
+        await post(base, connect(flow), connect(answered))
+        await read_until(one, call_status("ct-5", "answered"))
+        picked = event(
+            "ct-6", "CONNECTED_TO_AGENT", "TRANSFER", agentInfo=agent("a2", "2026-11-22T10:00:08Z")
+        )
+        queued = {"queueName": "support", "enqueueTimestamp": "2026-11-22T10:00:05Z"}
+        late = event("ct-6", "QUEUED", "TRANSFER", queueInfo=queued)
+        await post(base, connect(picked))
+        await has_had(two, lambda f: f["type"] == "card" and f["complete"] and f["card"]["transfers"])
+        await has_had(one, call_status("ct-5", "transferred"))
+        await post(base, connect(late))
+        assert all([await one.silent_for(0.3), await two.silent_for(0.01)])
+        assert [t["to_queue"] for t in last_card(two, "ct-5")["card"]["transfers"]] == [None]
 
 
 async def test_asterisk_blind_and_attended_transfers(store_url: str, ami: FakeAmi) -> None:

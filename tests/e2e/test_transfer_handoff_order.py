@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,9 @@ import pytest
 from redis.asyncio import Redis
 
 from screenpop.app import create_app
-from screenpop.broker.redis_layout import stream_key, value_key
+from screenpop.broker.redis_layout import set_key, stream_key, value_key
 from screenpop.config import settings_from_mapping
+from tests.support.agents import call_status, has_had
 from tests.support.service import agent_socket, api, base_config, event_body, post_event, running_app
 from tests.support.tokens import token_for
 
@@ -36,9 +38,12 @@ COMPLETE = b'"complete":true'
 
 
 class KeptCardHold:
-    """Forwards loopback TCP to Redis, holding the first write of a kept card that holds ``needle``."""
+    """Forwards loopback TCP to Redis, holding the first write of a kept card that holds ``needle``.
 
-    def __init__(self, redis_port: int, needle: bytes) -> None:
+    (Or the first write naming ``marker`` and holding ``needle``, when a marker is given.)
+    """
+
+    def __init__(self, redis_port: int, needle: bytes, marker: bytes | None = None) -> None:
         self.needle = needle
         self.redis_port = redis_port
         self.port = 0
@@ -46,7 +51,7 @@ class KeptCardHold:
         self._release = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
-        self._marker = value_key(f"card:pbx:{CALL}").encode()
+        self._marker = marker or value_key(f"card:pbx:{CALL}").encode()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -83,8 +88,8 @@ class KeptCardHold:
 
 
 @contextlib.asynccontextmanager
-async def held(redis_url: str, needle: bytes) -> AsyncIterator[KeptCardHold]:
-    proxy = KeptCardHold(urlsplit(redis_url).port or 6379, needle)
+async def held(redis_url: str, needle: bytes, marker: bytes | None = None) -> AsyncIterator[KeptCardHold]:
+    proxy = KeptCardHold(urlsplit(redis_url).port or 6379, needle, marker)
     await proxy.start()
     try:
         yield proxy
@@ -153,3 +158,102 @@ async def test_a_mid_call_update_is_kept_before_an_agent_has_it(
             status, reply = await posting
     assert status == 200, reply
     assert not any(b'"A-9"' in value for fields in streamed for value in fields.values()), streamed
+
+
+async def test_a_transfer_taken_while_the_complete_card_is_being_kept_still_completes(
+    tmp_path: Path, redis_url: str, pg_url: str
+) -> None:
+    """B takes a transfer while A's write of the complete card is held (B hands on the card before it):
+    once A's write goes through, the new holder still gets the complete card, as a later version."""
+    async with held(redis_url, COMPLETE) as proxy:
+        a = settings_from_mapping(
+            config(pg_url, f"redis://127.0.0.1:{proxy.port}/0"), source="<a>", environ={}
+        )
+        b = settings_from_mapping(config(pg_url, redis_url), source="<b>", environ={})
+        async with (
+            running_app(create_app(a)) as (base_a, _),
+            running_app(create_app(b)) as (base_b, _),
+            agent_socket(base_a, a, "agent-1") as sender,
+            agent_socket(base_b, b, "agent-2") as receiver,
+        ):
+            assert (await post_event(base_a, event_body(CALL, agent="agent-1")))[0] == 202
+            await asyncio.wait_for(proxy.holding.wait(), 10)
+            moved = event_body(CALL, event="transferred", agent="agent-2", from_agent="agent-1")
+            assert (await post_event(base_b, moved))[0] == 202
+            proxy.release()
+            frames = await receiver.card_until_complete(CALL)
+            await has_had(sender, call_status(CALL, "transferred"))
+    assert not frames[0]["complete"]  # what B handed on: the card before the complete one
+    versions = [f["version"] for f in frames]
+    assert versions == sorted(set(versions)), versions
+    assert frames[-1]["card"]["agent"] == "agent-2"
+    assert frames[-1]["card"]["sections"]["accounting"]["status"] == "ok"
+    assert [t["to_agent"] for t in frames[-1]["card"]["transfers"]] == ["agent-2"]
+
+
+async def test_a_transfer_that_read_the_card_before_it_completed_hands_on_the_complete_one(
+    tmp_path: Path, redis_url: str, pg_url: str
+) -> None:
+    """B reads the card as it stands while A's complete card is held, and B's move is held until A has
+    finished: what B hands on is read after its move, so the new holder gets the complete card."""
+    move = set_key(f"recipients:pbx:{CALL}").encode()
+    async with held(redis_url, COMPLETE) as hold_a, held(redis_url, b"agent-2", move) as hold_b:
+        a = settings_from_mapping(
+            config(pg_url, f"redis://127.0.0.1:{hold_a.port}/0"), source="<a>", environ={}
+        )
+        b = settings_from_mapping(
+            config(pg_url, f"redis://127.0.0.1:{hold_b.port}/0"), source="<b>", environ={}
+        )
+        async with (
+            running_app(create_app(a)) as (base_a, _),
+            running_app(create_app(b)) as (base_b, _),
+            agent_socket(base_a, a, "agent-1") as sender,
+            agent_socket(base_b, b, "agent-2") as receiver,
+        ):
+            assert (await post_event(base_a, event_body(CALL, agent="agent-1")))[0] == 202
+            await asyncio.wait_for(hold_a.holding.wait(), 10)
+            moved = event_body(CALL, event="transferred", agent="agent-2", from_agent="agent-1")
+            posting = asyncio.ensure_future(post_event(base_b, moved))
+            await asyncio.wait_for(hold_b.holding.wait(), 10)
+            hold_a.release()
+            await sender.card_until_complete(CALL)  # A has kept and published its last version
+            hold_b.release()
+            assert (await posting)[0] == 202
+            frames = await receiver.card_until_complete(CALL)
+    assert frames[-1]["card"]["agent"] == "agent-2"
+    assert frames[-1]["card"]["sections"]["accounting"]["status"] == "ok"
+
+
+async def test_a_ring_stamped_before_a_transfer_never_pops_once_the_transfer_has_moved_the_call(
+    tmp_path: Path, redis_url: str, pg_url: str
+) -> None:
+    """A transfer on B (before any ring) while a ring stamped before it arrives on A: however their
+    Redis steps interleave, agent-1 does not keep a card of agent-2's call without being told it left."""
+    state = value_key(f"call-state:pbx:{CALL}").encode()
+    async with held(redis_url, b"transferred:agent-2@", state) as hold_b:
+        a = settings_from_mapping(config(pg_url, redis_url), source="<a>", environ={})
+        b = settings_from_mapping(
+            config(pg_url, f"redis://127.0.0.1:{hold_b.port}/0"), source="<b>", environ={}
+        )
+        async with (
+            running_app(create_app(a)) as (base_a, _),
+            running_app(create_app(b)) as (base_b, _),
+            agent_socket(base_a, a, "agent-1") as early,
+            agent_socket(base_b, b, "agent-2") as receiver,
+        ):
+            moved = event_body(
+                CALL, event="transferred", agent="agent-2", from_agent="agent-1", at="2026-12-05T10:00:05Z"
+            )
+            posting = asyncio.ensure_future(post_event(base_b, moved))
+            await asyncio.wait_for(hold_b.holding.wait(), 10)
+            ring = event_body(CALL, agent="agent-1", at="2026-12-05T10:00:00Z")
+            assert (await post_event(base_a, ring))[0] == 202
+            hold_b.release()
+            assert (await posting)[0] == 202
+            await receiver.card_until_complete(CALL)
+            with contextlib.suppress(TimeoutError):  # whatever A sends agent-1, until it goes quiet
+                for _ in range(50):
+                    await early.next(0.5)
+    frames = [json.loads(t) for t in early.raw if json.loads(t).get("call_id") == CALL]
+    shown = [f.get("status", "card") for f in frames]
+    assert not shown or shown[-1] == "transferred", shown
