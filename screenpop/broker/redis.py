@@ -27,7 +27,8 @@ The parts: ``scripts`` (the ``.lua`` files: ``append``, ``ring``, a ringing
 event in one round trip, ``add_members`` and ``replace_members``, and their
 arguments), ``redis_layout`` (key names, ids), ``fanout`` (handing entries out in
 order), ``replay``, ``local_fallback`` (ids, outbox and values while Redis is
-away) and ``faults``.  This module holds ``RedisBroker``, which ties them.
+away), ``redis_values`` (the shared values and member sets, with that
+fallback) and ``faults``.  This module holds ``RedisBroker``, which ties them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ import logging
 import random
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -53,25 +53,19 @@ from screenpop.broker.protocol import (
     Delivery,
     FrameHandler,
     Message,
-    Moved,
     Ring,
     Rung,
-    Value,
     parse_id,
-    stamp_text,
-    version_key,
 )
 from screenpop.broker.redis_eviction import eviction_risk
 from screenpop.broker.redis_layout import (
     BORN_KEY,
-    EXISTS_MARK,
     FANOUT_KEY,
     PREFIX,
-    set_key,
     stream_key,
-    value_key,
 )
 from screenpop.broker.redis_url import redis_client
+from screenpop.broker.redis_values import SharedValues
 from screenpop.broker.replay import replay_from_redis
 from screenpop.stopping import cancel_and_wait
 
@@ -84,7 +78,7 @@ BACKOFF_MAX_S = 1.0
 FIRST_CONNECT_WAIT_S = 2.0
 
 
-class RedisBroker:
+class RedisBroker(SharedValues):
     """``broker.url: redis://…``: same behaviour as ``MemoryBroker``, across instances."""
 
     def __init__(self, url: str, replay_s: int) -> None:
@@ -389,132 +383,3 @@ class RedisBroker:
                 self._mark_down(describe_fault(exc))
         start = position or (-1, -1)
         return self._outbox.messages_after(agent_id, start), False
-
-    # shared values ------------------------------------------------------
-
-    async def claim(self, key: str, ttl_s: int) -> bool:
-        if self._up:
-            try:
-                claimed = bool(await self._redis.set(value_key(key), "1", ex=ttl_s, nx=True))
-            except FAULTS as exc:
-                self._mark_down(describe_fault(exc))
-            else:
-                if claimed:
-                    self._claims.note(key, ttl_s)
-                return claimed
-        if self._local.get(key) is not None:
-            return False
-        self._local.put(key, "1", ttl_s, claim=True)
-        return True
-
-    async def claim_and_get(self, key: str, ttl_s: int, other: str) -> tuple[bool, str | None]:
-        if self._up:
-            try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.set(value_key(key), "1", ex=ttl_s, nx=True)
-                    pipe.get(value_key(other))
-                    claimed, found = await pipe.execute()
-                if claimed:
-                    self._claims.note(key, ttl_s)
-                return bool(claimed), None if found is None else str(found)
-            except FAULTS as exc:
-                self._mark_down(describe_fault(exc))
-        return await self.claim(key, ttl_s), await self.get(other)
-
-    async def release(self, key: str) -> None:
-        if self._up:
-            try:
-                await self._redis.delete(value_key(key))
-            except FAULTS as exc:
-                self._mark_down(describe_fault(exc))
-        self._local.values.pop(key, None)
-        self._claims.forget(key)
-
-    async def put(self, key: str, value: str, ttl_s: int) -> None:
-        if self._up:
-            try:
-                await self._redis.set(value_key(key), value, ex=ttl_s)
-                return
-            except FAULTS as exc:
-                self._mark_down(describe_fault(exc))
-        self._local.put(key, value, ttl_s, claim=False)
-
-    async def keep_latest(self, key: str, stamp: float, ttl_s: int) -> None:
-        if self._up:
-            try:
-                await self._keep_latest(keys=[value_key(key)], args=[stamp_text(stamp), ttl_s])
-                return
-            except FAULTS as exc:
-                self._mark_down(describe_fault(exc))
-        self._local.keep_latest(key, stamp, ttl_s)
-
-    async def get(self, key: str) -> str | None:
-        if self._up:
-            try:
-                found: Any = await self._redis.get(value_key(key))
-                return None if found is None else str(found)
-            except FAULTS as exc:
-                self._mark_down(describe_fault(exc))
-        return self._local.get(key)
-
-    async def add_members(self, key: str, members: Sequence[str], ttl_s: int) -> list[str]:
-        if self._up:
-            try:
-                new = await self._add_members(keys=[set_key(key)], args=[ttl_s, *members])
-                return [str(m) for m in new]
-            except FAULTS as exc:
-                self._mark_down(describe_fault(exc))
-        return self._local.add_members(key, members, ttl_s)
-
-    async def replace_members(self, key: str, members: Sequence[str], ttl_s: int) -> list[str] | None:
-        if self._up:
-            try:
-                old = await self._replace_members(keys=[set_key(key)], args=[ttl_s, *members])
-                return None if old is None else sorted(str(m) for m in old)
-            except FAULTS as exc:
-                self._mark_down(describe_fault(exc))
-        return self._local.replace_members(key, members, ttl_s)
-
-    async def move_members(
-        self, key: str, members: Sequence[str], ttl_s: int, latest_key: str, at: float | None, state: Value
-    ) -> Moved:
-        if self._up:
-            try:
-                keys = [set_key(key), value_key(latest_key), value_key(state[0])]
-                args: list[str | int] = [ttl_s, "" if at is None else stamp_text(at), state[1], *members]
-                applied, *old = await self._move_members(keys=keys, args=args)
-                before = old[0] if old else None
-                return Moved(bool(applied), None if before is None else sorted(str(m) for m in before))
-            except FAULTS as exc:
-                self._mark_down(describe_fault(exc))
-        return self._local.move_members(key, members, ttl_s, latest_key, at, state)
-
-    async def put_newer(self, key: str, value: str, version: int, ttl_s: int) -> bool:
-        if self._up:
-            try:
-                keys = [value_key(key), value_key(version_key(key))]
-                return bool(await self._put_newer(keys=keys, args=[value, version, ttl_s]))
-            except FAULTS as exc:
-                self._mark_down(describe_fault(exc))
-        return self._local.put_newer(key, value, version, ttl_s)
-
-    async def remove_member(self, key: str, member: str) -> bool:
-        if self._up:
-            try:
-                return bool(await self._redis.srem(set_key(key), member))
-            except FAULTS as exc:
-                self._mark_down(describe_fault(exc))
-        return self._local.remove_member(key, member)
-
-    async def members(self, key: str) -> list[str] | None:
-        if self._up:
-            try:
-                found: Any = await self._redis.smembers(set_key(key))
-            except FAULTS as exc:
-                self._mark_down(describe_fault(exc))
-            else:
-                if EXISTS_MARK not in found:
-                    return None
-                return sorted(str(m) for m in found if m != EXISTS_MARK)
-        local = self._local.live_set(key)
-        return None if local is None else sorted(local.members)
