@@ -34,7 +34,7 @@ HAND_ON_ROUNDS = 3  # transfers landing while the last version is handed on, eac
 
 
 class Live(Protocol):
-    """What a transfer reads and changes of a card being built on this instance (``calls.LiveCall``)."""
+    """What a transfer reads and changes of a card being built on this instance (``live_card.LiveCall``)."""
 
     card: Card
     recipients: dict[str, str]

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,8 +35,9 @@ from screenpop.card import SectionSpec, card_summaries, role_views, shown_sectio
 from screenpop.card_text import CardEncoder
 from screenpop.config import Settings
 from screenpop.errors import RateLimited, Unavailable
-from screenpop.generation import Generation, Generations
+from screenpop.generation import Generations
 from screenpop.lines import context_for, looked_up_raw
+from screenpop.live_card import LiveCall, Opening
 from screenpop.lookup import LookupEngine
 from screenpop.metrics import Metrics
 from screenpop.midcall import AttributeUpdates
@@ -47,30 +48,6 @@ from screenpop.store import CallRecorder, Store
 from screenpop.transfers import TransferDesk, call_key
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LiveCall:
-    """A card being built on this instance, and who receives it."""
-
-    card: Card
-    recipients: dict[str, str] = field(default_factory=dict)  # agent id -> role
-    answered_by: str | None = None
-    provider: str | None = None  # whose call id this is (ids are unique per provider only)
-    views: CardViews | None = None  # the last version published to every recipient (kept for transfers)
-    generation: Generation | None = None  # the config it is built on: its later events use it too
-    encoder: CardEncoder | None = None  # its versions' text, each section encoded once
-
-
-@dataclass(frozen=True, slots=True)
-class _Opening:
-    """A ringing's card, rendered before the broker says whom it pops for (``Broker.ring``)."""
-
-    roles: dict[str, str]  # agent id -> role: whom the event rings
-    live: LiveCall | None  # the card being built here already, if any
-    card: Card
-    views: CardViews
-    encoder: CardEncoder  # the new card's (or the live card's): its later versions reuse its pieces
 
 
 class CallService(TransferSteps, StatusSteps):
@@ -219,16 +196,16 @@ class CallService(TransferSteps, StatusSteps):
             raise await self._given_back(event, key) from exc
         return True
 
-    def _ringing_card(self, event: CallEvent) -> _Opening:
+    def _ringing_card(self, event: CallEvent) -> Opening:
         """Whom a ringing rings, and the card they would get: the one built here already, else a new one."""
         roles = {a.id: a.role for a in route(self._settings, event)}
         live = self._live.get(call_key_of(event))
         card = live.card if live is not None else self._new_card(event)
         encoder = live.encoder if live is not None and live.encoder is not None else CardEncoder(self._specs)
         views = self._card_views(card, live.provider if live is not None else event.provider, encoder)
-        return _Opening(roles, live, card, views, encoder)
+        return Opening(roles, live, card, views, encoder)
 
-    async def _rang(self, event: CallEvent, rung: Rung, opening: _Opening, started: float) -> None:
+    async def _rang(self, event: CallEvent, rung: Rung, opening: Opening, started: float) -> None:
         """After the pop: a new card is built from here; a card being built here gains the new agents."""
         if rung.state is not None and rings_after_transfer(event, rung.state):
             await self._ring_after_transfer(event)
@@ -250,7 +227,7 @@ class CallService(TransferSteps, StatusSteps):
             live.recipients.update(fresh)
             self._recorder.record(event, live.card.caller.e164, fresh)
 
-    def _opened(self, event: CallEvent, opening: _Opening, fresh: dict[str, str], started: float) -> None:
+    def _opened(self, event: CallEvent, opening: Opening, fresh: dict[str, str], started: float) -> None:
         """The card popped: build the rest of it here."""
         live = self._building(event, opening.card, fresh, opening.views, opening.encoder)
         self._popped(live, started)

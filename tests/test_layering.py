@@ -63,6 +63,7 @@ LAYER_OF = {
     "providers": SERVICES,
     "metrics": SERVICES,
     "calls": SERVICES,
+    "live_card": SERVICES,  # a card being built on this instance (what CallService keeps per call)
     "midcall": SERVICES,  # attributes posted during a call: merged, re-run, published
     "hub": SERVICES,
     "call_transfers": SERVICES,
