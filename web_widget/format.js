@@ -117,6 +117,13 @@ function plain(value) {
   return String(value);
 }
 
+const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+// A day kept in a timestamp column arrives as its midnight, naive ("…T00:00:00", from SQL) or UTC: its
+// digits are the day meant.  Read as an instant and its UTC day taken, a naive midnight showed the day
+// before east of UTC (Berlin, Tokyo); read as an instant in the agent's zone, a UTC one shows the day
+// before in the Americas.
+const MIDNIGHT = /^(\d{4})-(\d{2})-(\d{2})(?:[T ]00:00(?::00(?:\.0+)?)?(?:Z|[+-]00:?00)?)?$/;
+
 /**
  * A date-only ISO string is a calendar day, not UTC midnight (which would show yesterday in the Americas).
  * @param {unknown} value
@@ -125,14 +132,10 @@ function plain(value) {
  */
 export function parseDate(value, dateOnly) {
   if (typeof value !== "string" && typeof value !== "number") return null;
-  const m = typeof value === "string" && /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  const m = typeof value === "string" && (dateOnly ? MIDNIGHT : DAY).exec(value);
   if (m) return new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
   const d = new Date(value);
-  if (Number.isNaN(d.getTime())) return null;
-  if (dateOnly && typeof value === "string" && /T00:00:00(\.0+)?(Z|[+-]00:?00)?$/.test(value)) {
-    return new Date(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
-  }
-  return d;
+  return Number.isNaN(d.getTime()) ? null : d;
 }
 
 /**
