@@ -19,7 +19,16 @@ import pytest
 import yaml
 from playwright.async_api import BrowserContext
 
-from tests.support.browser import WAIT_MS, card, open_agent_page, ring, section, service_config, settings_of
+from tests.support.browser import (
+    WAIT_MS,
+    card,
+    open_agent_page,
+    ring,
+    screenpop_on,
+    section,
+    service_config,
+    settings_of,
+)
 from tests.support.ports import free_port
 from tests.support.served import Served
 from tests.support.service import ADA, SCRIPTED
@@ -85,3 +94,27 @@ async def test_a_card_cut_off_by_a_killed_server_stops_looking_up(
     assert "lookup interrupted" in await slow.inner_text()
     assert await page.locator(section("cut-off", "accounting", "ok")).count() == 1
     assert await page.locator(card("cut-off")).get_attribute("data-complete") == "false"
+
+
+async def test_a_newer_version_after_the_interruption_replaces_it(
+    chromium: BrowserContext, served: Served, slow_config: dict[str, Any]
+) -> None:
+    """A card shown interrupted while its server was down is completed by the version replayed on resuming."""
+    settings = settings_of(slow_config)
+    base = f"http://127.0.0.1:{served.port}"
+    page = await chromium.new_page()
+    await open_agent_page(page, base, token_for(settings, "agent-1"))
+    other = settings_of({**slow_config, "server": {**slow_config["server"], "port": free_port()}})
+    async with screenpop_on(other) as elsewhere:
+        # the call rings through another instance of the cluster, which finishes the card in Redis
+        await ring(elsewhere, "late", ADA, agent="agent-1")
+        await page.wait_for_selector(section("late", "accounting", "ok"), timeout=WAIT_MS)
+        assert await page.locator(section("late", "credit")).get_attribute("data-status") == "pending"
+        served.kill()  # the widget's own server: the complete version cannot reach it now
+        await page.wait_for_selector(
+            section("late", "credit", "interrupted"), timeout=DEADLINE_MS + MARGIN_MS + WAIT_MS
+        )
+        await asyncio.to_thread(served.start)
+        await page.wait_for_selector(card("late") + "[data-complete=true]", timeout=15000)
+    assert await page.locator(section("late", "credit", "ok")).count() == 1
+    assert "interrupted" not in await page.locator(card("late")).inner_text()
