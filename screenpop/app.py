@@ -302,9 +302,14 @@ async def _checked(calls: CallService, metrics: Metrics, event: CallEvent) -> bo
 
 
 def _welcome_extras(settings: Settings, agent: AgentIdentity) -> dict[str, Any]:
-    """What the widget needs to draw sections: order, titles and display hints for this role."""
+    """What the widget needs to draw sections, and how long a card may take.
+
+    ``card.deadline_ms`` lets the widget tell a card still growing from one whose
+    server died mid-lookup: no version newer than the one it holds will ever come.
+    """
     sections = section_meta(settings, settings.hidden_sections(agent.role))
-    return {"sections": sections, "dispositions": _dispositions(settings)}
+    card = {"deadline_ms": settings.card.deadline_ms}
+    return {"sections": sections, "dispositions": _dispositions(settings), "card": card}
 
 
 def _dispositions(settings: Settings) -> list[str] | None:

@@ -6,7 +6,7 @@
 // `screenpop:*` events.  Everything else is #private.  The calls' bookkeeping is call-store.js,
 // the socket policy connection.js, one card's DOM card-view.js, the notes form notes-form.js,
 // the answers to suggestions feedback.js, HTTP api.js, the gap list missed.js, ring/notify
-// attention.js and the stylesheet styles.js.
+// attention.js, a card cut off by a dead server interrupted.js and the stylesheet styles.js.
 
 import { postFeedback, postNotes } from "./api.js";
 import { Attention } from "./attention.js";
@@ -18,13 +18,14 @@ import { FeedbackAnswers } from "./feedback.js";
 import { isOutbound, transferHeadline, transferredAwayText, transfersOf } from "./call-context.js";
 import { callerLabel, Formatter } from "./format.js";
 import { NotesForms } from "./notes-form.js";
+import { interruptedCard, InterruptWatch, patienceMs } from "./interrupted.js";
 import { MissedWhileAway } from "./missed.js";
 import { renderFrame } from "./render.js";
 import { applyStyles } from "./styles.js";
 
 /** @typedef {import("./call-store.js").CallRecord} CallRecord */
 /** @typedef {import("./banner.js").StateInfo} StateInfo */
-/** @typedef {{type: string, agent?: string, role?: string, queues?: unknown, recovered?: boolean, sections?: unknown, dispositions?: unknown}} Welcome */
+/** @typedef {{type: string, agent?: string, role?: string, queues?: unknown, recovered?: boolean, sections?: unknown, dispositions?: unknown, card?: unknown}} Welcome */
 /** @typedef {"notifications"|"sound"|"title-flash"} AlertKind */
 
 export class ScreenpopCard extends HTMLElement {
@@ -48,6 +49,7 @@ export class ScreenpopCard extends HTMLElement {
   #views;
   #notes;
   #missed;
+  #interrupts = new InterruptWatch(window, (callId, version) => this.#interrupted(callId, version));
 
   constructor() {
     super();
@@ -346,8 +348,8 @@ export class ScreenpopCard extends HTMLElement {
   #reconfigured(msg) {
     const before = this.#welcome;
     if (!before) return;
-    const { role, queues, sections, dispositions } = msg;
-    this.#welcome = { ...before, role, queues, sections, dispositions };
+    const { role, queues, sections, dispositions, card } = msg;
+    this.#welcome = { ...before, role, queues, sections, dispositions, card };
     this.#roleChanged(this.#welcome);
     for (const rec of this.#store.records()) if (rec.view) this.#views.render(rec, true);
     this.#updateToolbar();
@@ -361,6 +363,7 @@ export class ScreenpopCard extends HTMLElement {
       this.#views.remove(rec);
     }
     this.#store.clear();
+    this.#interrupts.clear();
     this.#missed.reset();
     this.#lostAt = null;
     this.#welcome = null;
@@ -397,11 +400,20 @@ export class ScreenpopCard extends HTMLElement {
     const applied = this.#store.applyCard(msg);
     if (!applied) return;
     const { rec, firstSight, transferredIn, rungAgain } = applied;
+    this.#interrupts.held(rec.callId, rec.version, rec.complete, patienceMs(this.#welcome));
     if (rec.withdrawn || rec.dismissed || rec.transferredTo) return;
     if (transferredIn || rungAgain) this.#views.stay(rec); // back (transferred here, or rung again) while its card was still fading out
     this.#views.render(rec, false);
     this.#emit("screenpop:card", { call_id: rec.callId, version: rec.version, complete: rec.complete, card: rec.card });
     this.#attend(rec, firstSight || transferredIn || rungAgain);
+  }
+
+  /** No version after `version` came within the card deadline: its pending sections will never be answered. @param {string} callId @param {number} version */
+  #interrupted(callId, version) {
+    const rec = this.#store.get(callId);
+    if (!rec || !rec.card || rec.complete || rec.version !== version) return;
+    rec.card = interruptedCard(rec.card);
+    if (rec.view) this.#views.render(rec, false);
   }
 
   /** @param {Record<string, any>} msg */

@@ -37,6 +37,7 @@ const LINE_TYPES = {
 /** @type {Record<string, string>} */
 const STATUS_TEXT = {
   pending: "Looking up…",
+  interrupted: "Not answered (lookup interrupted)",
   not_found: "Not found",
   timeout: "Timed out",
   error: "Unavailable",

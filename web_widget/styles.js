@@ -197,7 +197,7 @@ a { color: var(--sp-accent); }
 .chip .spinner { margin-right: 6px; }
 .chip .error-text { font-weight: 400; }
 .chip .status-word { flex: none; }
-.chip.error, .chip.timeout { color: var(--sp-alert-fg); }
+.chip.error, .chip.timeout, .chip.interrupted { color: var(--sp-alert-fg); }
 .spinner {
   width: 12px; height: 12px; border-radius: 50%; border: 2px solid var(--sp-border);
   border-top-color: var(--sp-accent); animation: spin .8s linear infinite;

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,44 +32,13 @@ from tests.support.browser import (
     write_accounts,
 )
 from tests.support.ports import free_port
-from tests.support.processes import ROOT, stop, wait_ready
+from tests.support.served import Served
 from tests.support.service import ADA
 from tests.support.tokens import token_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]
 
 GRACE = "+12125550147"
-
-
-class Served:
-    """`screenpop serve --config PATH` as a child process that can be killed and started again."""
-
-    def __init__(self, config: Path, port: int) -> None:
-        self.config = config
-        self.port = port
-        self.process: subprocess.Popen[str] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "screenpop", "serve", "--config", str(self.config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env=dict(os.environ),
-        )
-        wait_ready(self.port, self.process)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def close(self) -> None:
-        if self.process is not None:
-            stop(self.process)
-            if self.process.stderr:
-                self.process.stderr.close()
 
 
 @pytest.fixture

@@ -60,6 +60,13 @@ async def test_without_configured_dispositions_any_short_text_is_a_disposition(s
         assert (status, refused["error"]["code"]) == (400, "bad_request")
 
 
+async def test_the_welcome_tells_the_card_deadline(store_url: str) -> None:
+    """The welcome carries `card.deadline_ms`, so a widget can tell a card still growing from one cut off."""
+    settings = make(store_url, card={"deadline_ms": 2345})
+    async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
+        assert agent.welcome["card"] == {"deadline_ms": 2345}
+
+
 async def test_configured_dispositions_are_the_only_ones_accepted(store_url: str) -> None:
     """With `card.dispositions` set, a note's disposition must be one of them."""
     settings = make(store_url, card={"deadline_ms": 1000, "dispositions": ["resolved"]})
