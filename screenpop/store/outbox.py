@@ -82,7 +82,11 @@ def enqueue(
     key, a sink already took for another note (refused by the outbox's
     unique key, or dropped by a sink that honours the key).  The caller
     holds the call row's lock, so two notes saved on one call at once get
-    versions 1 and 2, never 1 twice.
+    versions 1 and 2, never 1 twice.  The versions are counted over every
+    provider's entries of this call id, not only this provider's: the key
+    names no provider, so two phone systems that both send ``c-1`` would
+    otherwise both send ``c-1:1``, and a sink honouring the key would drop
+    the second note as a repeat.
     """
     if not sinks:
         return None
@@ -92,9 +96,7 @@ def enqueue(
         .where(note_table.c.call_pk == call.id, note_table.c.id <= note.id)
     ).scalar_one()
     last = conn.execute(
-        sa.select(sa.func.max(o.c.version)).where(
-            o.c.sink.in_(list(sinks)), o.c.provider == call.provider, o.c.call_id == call_id
-        )
+        sa.select(sa.func.max(o.c.version)).where(o.c.sink.in_(list(sinks)), o.c.call_id == call_id)
     ).scalar_one_or_none()
     version = max(int(ordinal), int(last or 0) + 1)
     ids = customer_ids(call.summary)
@@ -124,10 +126,18 @@ def enqueue(
     return int(version)
 
 
-def locked_call(conn: sa.Connection, call_pk: int) -> AnyRow:
-    """The call's row, locked until the transaction ends (its notes' versions are counted under it)."""
+def locked_call(conn: sa.Connection, call_pk: int, call_id: str) -> AnyRow:
+    """The call's row, locked until the transaction ends (its notes' versions are counted under it).
+
+    Every provider's call of this id is locked with it, in id order (so
+    two such notes never deadlock): versions are counted across providers
+    (``enqueue``), and two notes saved at once on two systems' ``c-1``
+    must not both count the same last version.
+    """
     query = sa.select(calls.c.id, calls.c.provider, calls.c.caller_e164, calls.c.summary)
-    return conn.execute(query.where(calls.c.id == call_pk).with_for_update()).one()
+    same_id = query.where(calls.c.call_id == call_id).order_by(calls.c.id).with_for_update()
+    rows = conn.execute(same_id).all()
+    return next(row for row in rows if row.id == call_pk)
 
 
 class OutboxSQL:
