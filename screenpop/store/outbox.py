@@ -34,6 +34,13 @@ if TYPE_CHECKING:
 MAX_ERROR = 200
 """Longest ``last_error`` kept: a reason, not a stack trace."""
 
+FURTHEST_ATTEMPT_S = 330.0
+"""No attempt is ever set further ahead than the worker's 5-minute ceiling (plus a margin).
+
+An entry due further off than this was set before the wall clock went back
+(an NTP step, a restored VM): it is due now, not when the clock catches up.
+"""
+
 o = sink_outbox
 P = sa.bindparam
 
@@ -157,7 +164,7 @@ class OutboxSQL:
             .where(
                 o.c.delivered_at.is_(None),
                 o.c.sink.in_(P("w_sinks", expanding=True)),
-                o.c.next_attempt_at <= P("w_now"),
+                sa.or_(o.c.next_attempt_at <= P("w_now"), o.c.next_attempt_at > P("w_furthest")),
                 sa.or_(o.c.leased_until.is_(None), o.c.leased_until <= P("w_now")),
                 ~blocked,
             )
@@ -210,7 +217,8 @@ class OutboxSQL:
         Entries of a sink no longer configured stay (shown in ``/readyz``)
         until it is configured again: they are never dropped.
         """
-        params = {"w_now": now, "w_limit": limit, "w_sinks": list(sinks)}
+        furthest = now + timedelta(seconds=FURTHEST_ATTEMPT_S)
+        params = {"w_now": now, "w_furthest": furthest, "w_limit": limit, "w_sinks": list(sinks)}
         ids = list(conn.execute(self._due, params).scalars())
         if not ids:
             return []
