@@ -97,6 +97,20 @@ class SinkWorker:
         self._stopping = False
         self.backlog: dict[str, SinkBacklog] = {}
 
+    async def open(self) -> None:
+        """Read the backlog once, then start: notes waiting for a sink no longer configured show at once.
+
+        Without sinks no loop runs, and ``/readyz`` and ``/metrics`` list
+        only the backlog read so far: an instance restarted with a sink
+        taken out of its config would otherwise say nothing of the notes
+        still waiting for it.  A store that is away leaves it to the loop.
+        """
+        try:
+            await self.refresh_backlog()
+        except Exception as exc:  # the store is away: readiness says so; the loop reads it later
+            log.warning("sinks: cannot read the outbox (%s)", failure_reason(exc))
+        self.start()
+
     def start(self) -> None:
         """Run the delivery loop in a task of its own (nothing to do without sinks)."""
         if self._sinks and self._task is None:
