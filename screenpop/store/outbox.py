@@ -35,11 +35,7 @@ MAX_ERROR = 200
 """Longest ``last_error`` kept: a reason, not a stack trace."""
 
 FURTHEST_ATTEMPT_S = 330.0
-"""No attempt is ever set further ahead than the worker's 5-minute ceiling (plus a margin).
-
-An entry due further off than this was set before the wall clock went back
-(an NTP step, a restored VM): it is due now, not when the clock catches up.
-"""
+"""No attempt is ever set further ahead than the worker's 5-minute ceiling (plus a margin)."""
 
 o = sink_outbox
 P = sa.bindparam
@@ -164,7 +160,7 @@ class OutboxSQL:
             .where(
                 o.c.delivered_at.is_(None),
                 o.c.sink.in_(P("w_sinks", expanding=True)),
-                sa.or_(o.c.next_attempt_at <= P("w_now"), o.c.next_attempt_at > P("w_furthest")),
+                o.c.next_attempt_at <= P("w_now"),
                 sa.or_(o.c.leased_until.is_(None), o.c.leased_until <= P("w_now")),
                 ~blocked,
             )
@@ -217,8 +213,7 @@ class OutboxSQL:
         Entries of a sink no longer configured stay (shown in ``/readyz``)
         until it is configured again: they are never dropped.
         """
-        furthest = now + timedelta(seconds=FURTHEST_ATTEMPT_S)
-        params = {"w_now": now, "w_furthest": furthest, "w_limit": limit, "w_sinks": list(sinks)}
+        params = {"w_now": now, "w_limit": limit, "w_sinks": list(sinks)}
         ids = list(conn.execute(self._due, params).scalars())
         if not ids:
             return []
@@ -256,6 +251,20 @@ class OutboxSQL:
                 last_error=error[:MAX_ERROR],
             )
         )
+
+    @staticmethod
+    def due_again(conn: sa.Connection, now: datetime) -> int:
+        """Entries due further off than any attempt is ever set are due ``now``; how many.
+
+        Only after this instance's wall clock went back (an NTP step, a
+        restored VM): the times set before the step read that much later,
+        and the notes would wait for the clock to catch up.  Not a rule of
+        every claim: between hosts whose clocks disagree by more than the
+        ceiling, it would let each retry the other's entries at once.
+        """
+        furthest = now + timedelta(seconds=FURTHEST_ATTEMPT_S)
+        due = o.update().where(o.c.delivered_at.is_(None), o.c.next_attempt_at > furthest)
+        return int(conn.execute(due.values(next_attempt_at=now)).rowcount)
 
     @staticmethod
     def released(conn: sa.Connection, entry_ids: Sequence[int], owner: str) -> None:
