@@ -132,15 +132,19 @@ def enqueue(
 def locked_call(conn: sa.Connection, call_pk: int, call_id: str) -> AnyRow:
     """The call's row, locked until the transaction ends (its notes' versions are counted under it).
 
-    Every provider's call of this id is locked with it, in id order (so
-    two such notes never deadlock): versions are counted across providers
-    (``enqueue``), and two notes saved at once on two systems' ``c-1``
-    must not both count the same last version.
+    Versions are counted across every provider's calls of this id
+    (``enqueue``), so two notes saved at once on two systems' ``c-1`` must
+    not both count the same last version: on PostgreSQL a transaction lock
+    on the call id serialises them (SQLite's single writer does already).
+    It is an advisory lock rather than the other calls' rows, which the
+    write-behind batches lock in their own order: a note holding two rows
+    could deadlock with such a batch.
     """
+    if conn.dialect.name == "postgresql":
+        key = sa.func.hashtextextended(f"screenpop note version {call_id}", 0)
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
     query = sa.select(calls.c.id, calls.c.provider, calls.c.caller_e164, calls.c.summary)
-    same_id = query.where(calls.c.call_id == call_id).order_by(calls.c.id).with_for_update()
-    rows = conn.execute(same_id).all()
-    return next(row for row in rows if row.id == call_pk)
+    return conn.execute(query.where(calls.c.id == call_pk).with_for_update()).one()
 
 
 class OutboxSQL:

@@ -8,6 +8,8 @@ the first system's note.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -35,8 +37,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/screenpop.db"
 
 
-async def ring(base: str, provider: str, call_id: str) -> None:
-    body = event_body(call_id, agent="agent-1")
+async def ring(base: str, provider: str, call_id: str, agent: str = "agent-1") -> None:
+    body = event_body(call_id, agent=agent)
     headers = {"Content-Type": "application/json", "Screenpop-Signature": sign(body)}
     async with (
         aiohttp.ClientSession() as session,
@@ -73,3 +75,39 @@ async def test_the_same_call_id_from_two_providers_gets_two_keys_at_the_sink(
     assert (first[0], first[1]["provider"], second[0], second[1]["provider"]) == (201, "pbx", 201, "pbx2")
     assert len(set(server.attempts)) == 2, server.attempts
     assert sorted(n["notes"] for n in server.taken.values()) == ["first system", "second system"]
+
+
+async def test_notes_saved_at_once_on_both_systems_calls_never_share_a_key(
+    store_url: str, server: SinkServer
+) -> None:
+    """Five notes each on pbx's and pbx2's c-7, saved concurrently by their two agents: ten keys."""
+    providers = [{"name": name, "kind": "generic", "secret": WEBHOOK_SECRET} for name in ("pbx", "pbx2")]
+    config = base_config(store_url, providers=providers, sinks=[http_sink("crm_webhook", server.url)])
+    settings = settings_from_mapping(config, source="<test>", environ={})
+    agents = {"agent-1": "pbx", "agent-2": "pbx2"}
+    async with running(settings) as base:
+        for agent, provider in agents.items():
+            await ring(base, provider, "c-7", agent)
+
+        async def stored(agent: str) -> bool:
+            _, listed = await api(base, "GET", "/api/calls", token_for(settings, agent))
+            return any(c["call_id"] == "c-7" for c in listed["calls"])
+
+        for agent in agents:
+            await wait_for(functools.partial(stored, agent), 10, f"c-7 stored for {agent}")
+
+        async def save(agent: str, n: int) -> str:
+            status, saved = await api(
+                base,
+                "POST",
+                "/api/calls/c-7/notes",
+                token_for(settings, agent),
+                json={"notes": f"{agent} {n}"},
+            )
+            assert status == 201, saved
+            return str(saved["provider"])
+
+        saved_on = await asyncio.gather(*(save(a, n) for n in range(5) for a in agents))
+        await wait_for(lambda: len(server.taken) >= 10, 15, "ten notes at the sink")
+    assert sorted(saved_on) == ["pbx"] * 5 + ["pbx2"] * 5
+    assert len(server.attempts) == len(set(server.attempts)) == 10
