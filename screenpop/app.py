@@ -225,7 +225,7 @@ async def _start_sinks(
         await sink.start()
     worker = SinkWorker(store, sinks, app[app_keys.CLOCK], metrics, lease_s=_lease_s(settings))
     worker.settings = settings.sinks
-    worker.start()
+    await worker.open()
     return worker
 
 

@@ -52,6 +52,8 @@ RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 300.0
 LEASE_MARGIN_S = 30.0
 BATCH = 64
+STEP_BACK_S = 10.0
+"""A wall clock that went back more than this (against the monotonic one) was stepped, not slewed."""
 GIVE_BACK_S = 2.0
 """How long a stop waits for the store to take back the leases of the deliveries it cut off."""
 
@@ -96,6 +98,21 @@ class SinkWorker:
         """Entries whose delivery a stop cancelled: their leases are given back."""
         self._stopping = False
         self.backlog: dict[str, SinkBacklog] = {}
+        self._wall_offset = clock.time() - clock.monotonic()
+
+    async def open(self) -> None:
+        """Read the backlog once, then start: notes waiting for a sink no longer configured show at once.
+
+        Without sinks no loop runs, and ``/readyz`` and ``/metrics`` list
+        only the backlog read so far: an instance restarted with a sink
+        taken out of its config would otherwise say nothing of the notes
+        still waiting for it.  A store that is away leaves it to the loop.
+        """
+        try:
+            await self.refresh_backlog()
+        except Exception as exc:  # the store is away: readiness says so; the loop reads it later
+            log.warning("sinks: cannot read the outbox (%s)", failure_reason(exc))
+        self.start()
 
     def start(self) -> None:
         """Run the delivery loop in a task of its own (nothing to do without sinks)."""
@@ -147,6 +164,7 @@ class SinkWorker:
 
     async def run_once(self) -> int:
         """Claim one batch of due entries and deliver it; how many entries were claimed."""
+        await self._after_a_step_back()
         entries = await self._claim(BATCH)
         if entries:
             await asyncio.gather(*(self._deliver(e) for e in entries))
@@ -213,6 +231,7 @@ class SinkWorker:
 
     async def _start_more(self) -> int:
         """Claim, per sink, as many due entries as it has free slots, and start delivering each on its own."""
+        await self._after_a_step_back()
         started = 0
         for name in tuple(self._sinks):
             running = self._inflight.setdefault(name, set())
@@ -227,6 +246,22 @@ class SinkWorker:
                 task.add_done_callback(running.discard)
             started += len(entries)
         return started
+
+    async def _after_a_step_back(self) -> None:
+        """Once the wall clock went back, make due what was set before the step beyond any retry.
+
+        A retry is set at most 5 minutes ahead; stepped back an hour, those
+        times read an hour and five minutes off, and every waiting note
+        (and every note saved before the step) would sit out the hour.
+        """
+        offset = self._clock.time() - self._clock.monotonic()
+        stepped_s = self._wall_offset - offset
+        if stepped_s > STEP_BACK_S:  # a store that is away raises: the next round tries again
+            moved = await self._store.deliveries_due_again(self._now())
+            log.warning(
+                "sinks: the wall clock went back %.0f s; %d waiting entries due now", stepped_s, moved
+            )
+        self._wall_offset = offset
 
     def _running(self) -> list[asyncio.Task[None]]:
         return [task for tasks in self._inflight.values() for task in tasks]

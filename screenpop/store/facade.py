@@ -241,6 +241,10 @@ class Store:
         """Lease due outbox entries of ``sinks`` for ``owner``: heads of their (sink, call) chains."""
         return await self._db.write(self._outbox.claim, owner, now, lease_s, limit, sinks)
 
+    async def deliveries_due_again(self, now: datetime) -> int:
+        """After the wall clock went back: entries set due beyond any retry are due ``now``."""
+        return int(await self._db.write(self._outbox.due_again, now))
+
     async def delivery_done(self, entry_id: int, now: datetime) -> None:
         """The sink took the entry: it is never delivered again."""
         await self._db.write(self._outbox.delivered, entry_id, now)

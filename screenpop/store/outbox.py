@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 MAX_ERROR = 200
 """Longest ``last_error`` kept: a reason, not a stack trace."""
 
+FURTHEST_ATTEMPT_S = 330.0
+"""No attempt is ever set further ahead than the worker's 5-minute ceiling (plus a margin)."""
+
 o = sink_outbox
 P = sa.bindparam
 
@@ -82,7 +85,11 @@ def enqueue(
     key, a sink already took for another note (refused by the outbox's
     unique key, or dropped by a sink that honours the key).  The caller
     holds the call row's lock, so two notes saved on one call at once get
-    versions 1 and 2, never 1 twice.
+    versions 1 and 2, never 1 twice.  The versions are counted over every
+    provider's entries of this call id, not only this provider's: the key
+    names no provider, so two phone systems that both send ``c-1`` would
+    otherwise both send ``c-1:1``, and a sink honouring the key would drop
+    the second note as a repeat.
     """
     if not sinks:
         return None
@@ -92,9 +99,7 @@ def enqueue(
         .where(note_table.c.call_pk == call.id, note_table.c.id <= note.id)
     ).scalar_one()
     last = conn.execute(
-        sa.select(sa.func.max(o.c.version)).where(
-            o.c.sink.in_(list(sinks)), o.c.provider == call.provider, o.c.call_id == call_id
-        )
+        sa.select(sa.func.max(o.c.version)).where(o.c.sink.in_(list(sinks)), o.c.call_id == call_id)
     ).scalar_one_or_none()
     version = max(int(ordinal), int(last or 0) + 1)
     ids = customer_ids(call.summary)
@@ -124,8 +129,20 @@ def enqueue(
     return int(version)
 
 
-def locked_call(conn: sa.Connection, call_pk: int) -> AnyRow:
-    """The call's row, locked until the transaction ends (its notes' versions are counted under it)."""
+def locked_call(conn: sa.Connection, call_pk: int, call_id: str) -> AnyRow:
+    """The call's row, locked until the transaction ends (its notes' versions are counted under it).
+
+    Versions are counted across every provider's calls of this id
+    (``enqueue``), so two notes saved at once on two systems' ``c-1`` must
+    not both count the same last version: on PostgreSQL a transaction lock
+    on the call id serialises them (SQLite's single writer does already).
+    It is an advisory lock rather than the other calls' rows, which the
+    write-behind batches lock in their own order: a note holding two rows
+    could deadlock with such a batch.
+    """
+    if conn.dialect.name == "postgresql":
+        key = sa.func.hashtextextended(f"screenpop note version {call_id}", 0)
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
     query = sa.select(calls.c.id, calls.c.provider, calls.c.caller_e164, calls.c.summary)
     return conn.execute(query.where(calls.c.id == call_pk).with_for_update()).one()
 
@@ -238,6 +255,20 @@ class OutboxSQL:
                 last_error=error[:MAX_ERROR],
             )
         )
+
+    @staticmethod
+    def due_again(conn: sa.Connection, now: datetime) -> int:
+        """Entries due further off than any attempt is ever set are due ``now``; how many.
+
+        Only after this instance's wall clock went back (an NTP step, a
+        restored VM): the times set before the step read that much later,
+        and the notes would wait for the clock to catch up.  Not a rule of
+        every claim: between hosts whose clocks disagree by more than the
+        ceiling, it would let each retry the other's entries at once.
+        """
+        furthest = now + timedelta(seconds=FURTHEST_ATTEMPT_S)
+        due = o.update().where(o.c.delivered_at.is_(None), o.c.next_attempt_at > furthest)
+        return int(conn.execute(due.values(next_attempt_at=now)).rowcount)
 
     @staticmethod
     def released(conn: sa.Connection, entry_ids: Sequence[int], owner: str) -> None:

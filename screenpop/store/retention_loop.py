@@ -46,7 +46,7 @@ async def run_retention(
         current = policy()
         if current.enabled:
             await purge_once(store, current, clock, holder, observe)
-        await wait_until(clock, clock.time() + interval_s)
+        await wait_interval(clock, interval_s)
 
 
 async def purge_once(
@@ -77,11 +77,19 @@ async def purge_once(
     return report
 
 
-async def wait_until(clock: Clock, when: float) -> None:
-    """Return once ``clock.time()`` has reached ``when`` (a timer, re-armed if it came early)."""
-    while clock.time() < when:
+async def wait_interval(clock: Clock, seconds: float) -> None:
+    """Return once ``seconds`` have passed, by the wall clock or by the elapsed (monotonic) one.
+
+    The wall clock alone is not enough: stepped back a day while waiting
+    (an NTP correction, a restored VM), it would hold the next purge for a
+    day and an hour, and the SPEC promises one at least hourly.  A timer
+    that comes early is re-armed for what is left of the shorter of the two.
+    """
+    when = clock.time() + seconds
+    until = clock.monotonic() + seconds
+    while (left := min(when - clock.time(), until - clock.monotonic())) > 0:
         fired = asyncio.Event()
-        timer = clock.call_at(when, fired.set)
+        timer = clock.call_at(clock.time() + left, fired.set)
         try:
             await fired.wait()
         finally:

@@ -237,6 +237,8 @@ sink_outbox = sa.Table(
     sa.Index(None, "sink", "delivered_at", "id"),
     # retention: copies older than the note they carry, found without scanning the table
     sa.Index(None, "created_at"),
+    # a note's version: the last one of this call id across every provider (outbox.enqueue)
+    sa.Index(None, "call_id"),
 )
 
 store_leases = sa.Table(

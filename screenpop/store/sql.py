@@ -227,7 +227,7 @@ class StoreSQL:
         if call is None:
             call = call_received_by(conn, call_id, agent_id)  # raises NotFound or Forbidden
         if sinks:
-            call = outbox.locked_call(conn, call.id)
+            call = outbox.locked_call(conn, call.id, call_id)
         note = conn.execute(
             note_table.insert().returning(*note_table.c),
             {
