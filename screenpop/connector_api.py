@@ -355,6 +355,27 @@ def shown_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: MASKED if k.startswith("attr_secret_") else v for k, v in params.items()}
 
 
+PARAMETER_CAST = re.compile(r"(?<![:\w]):(\w+)::(\w+)")
+"""PostgreSQL's ``:name::type``: SQLAlchemy's ``text()`` reads no parameter there, only text."""
+
+
+def refuse_parameter_cast(sql: str, key: str) -> str:
+    """``sql`` as given; ValueError for a ``:name::type``, naming the ``CAST`` to write instead.
+
+    SQLAlchemy reads ``:name`` as a parameter only when no ``:`` follows, so
+    ``WHERE phone = :e164::text`` binds nothing: the text ``:e164::text``
+    reached the database, which answered a syntax error on every call (or
+    every note, for a sink), while the config loaded without a word.
+    """
+    if cast := PARAMETER_CAST.search(sql):
+        name, to = cast.group(1), cast.group(2)
+        raise ValueError(
+            f"`{key}` writes :{name}::{to}, which is not read as the parameter :{name} "
+            f"(the text would reach the database as it is); write CAST(:{name} AS {to})"
+        )
+    return sql
+
+
 def credentials_clash(url: str, headers: Mapping[str, str]) -> bool:
     """A user in ``url`` beside an ``Authorization`` header: aiohttp refuses every such request.
 

@@ -37,7 +37,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from screenpop.connector_api import ConnectorContext, ConnectorOptions, LookupResult, current_trace
+from screenpop.connector_api import (
+    ConnectorContext,
+    ConnectorOptions,
+    LookupResult,
+    current_trace,
+    refuse_parameter_cast,
+)
 from screenpop.errors import ConnectorError, ConnectorNotReady
 from screenpop.model import is_call_parameter
 
@@ -90,6 +96,7 @@ class PurchasesOptions(ConnectorOptions):
     @field_validator("history_query")
     @classmethod
     def _only_since(cls, value: str) -> str:
+        refuse_parameter_cast(value, "history_query")
         extra = set(text(value).compile().params) - {"since"}
         if extra:
             raise ValueError(f"`history_query` binds only :since, not :{sorted(extra)[0]}")

@@ -12,13 +12,13 @@ import logging
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.sql.elements import TextClause
 
-from screenpop.connector_api import ConnectorOptions
+from screenpop.connector_api import ConnectorOptions, refuse_parameter_cast
 
 #: How long opening one database connection may take (the drivers wait a minute): a hung server fails fast.
 CONNECT_TIMEOUT_S = 5.0
@@ -49,6 +49,11 @@ class SqlOptions(ConnectorOptions):
     index_full_every: int = Field(12, ge=1, le=100_000)
     pool_size: int = Field(5, ge=1, le=100)
     statement_timeout_ms: int = Field(5000, ge=1, le=600_000)
+
+    @field_validator("query", "index_query")
+    @classmethod
+    def _no_parameter_cast(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else refuse_parameter_cast(value, str(info.field_name))
 
     @field_validator("url")
     @classmethod

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,13 +25,11 @@ from pydantic import Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from screenpop.config.schema import check_database_url
+from screenpop.connector_api import refuse_parameter_cast
 from screenpop.driver_threads import DriverThreads, interruptible
 from screenpop.retry import is_transient
 from screenpop.sink_api import SINK_PARAMETERS, Delivery, SinkContext, SinkOptions, SinkRefused
 from screenpop.sinks.reasons import failure_reason
-
-DOUBLE_COLON_CAST = re.compile(r"(?<![:\w]):(\w+)::(\w+)")
-"""PostgreSQL's ``:name::type``: SQLAlchemy's ``text()`` leaves it as text, never a parameter."""
 
 
 class SqlSinkOptions(SinkOptions):
@@ -48,12 +45,7 @@ class SqlSinkOptions(SinkOptions):
     @field_validator("statement")
     @classmethod
     def _known_parameters(cls, value: str) -> str:
-        if cast := DOUBLE_COLON_CAST.search(value):
-            name, to = cast.group(1), cast.group(2)
-            raise ValueError(
-                f"the statement writes :{name}::{to}, which is not read as the parameter :{name} "
-                f"(the text would reach the database as it is); write CAST(:{name} AS {to})"
-            )
+        refuse_parameter_cast(value, "statement")
         unknown = sorted(set(bound_names(value)) - set(SINK_PARAMETERS))
         if unknown:
             raise ValueError(
