@@ -53,6 +53,14 @@ def without_credit(store_url: str) -> dict[str, Any]:
     return config
 
 
+def everyone_promoted(store_url: str) -> dict[str, Any]:
+    """The test config with every directory agent moved to the supervisor role."""
+    config = base_config(store_url)
+    for entry in config["agents"]["directory"]:
+        entry["role"] = "supervisor"
+    return config
+
+
 async def reload(base: str, settings: Settings, agent_id: str = "agent-3") -> tuple[int, Any]:
     return await api(base, "POST", "/api/admin/reload", token_for(settings, agent_id))
 
@@ -269,9 +277,7 @@ async def test_a_role_change_applies_to_the_next_card_and_a_token_role_still_out
     """agent-1 moved to supervisor sees credit on the next card; agent-2, whose token says tier1, does not."""
     path = tmp_path / "screenpop.yaml"
     settings = write(path, base_config(store_url))
-    promoted = base_config(store_url)
-    for entry in promoted["agents"]["directory"]:
-        entry["role"] = "supervisor"
+    promoted = everyone_promoted(store_url)
     async with (
         running_app(create_app(settings)) as (base, _),
         agent_socket(base, settings, "agent-1") as directory_role,
@@ -297,9 +303,7 @@ async def test_a_role_change_is_told_only_to_a_socket_whose_hello_asked(
     """agent-1 promoted by a reload: the widget's socket gets a `role` message, a SPEC 5 client none."""
     path = tmp_path / "screenpop.yaml"
     settings = write(path, base_config(store_url))
-    promoted = base_config(store_url)
-    for entry in promoted["agents"]["directory"]:
-        entry["role"] = "supervisor"
+    promoted = everyone_promoted(store_url)
     async with (
         running_app(create_app(settings)) as (base, _),
         agent_socket(base, settings, "agent-1") as plain,
