@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from playwright.async_api import BrowserContext
 
 from tests.support.browser import (
@@ -30,7 +29,7 @@ from tests.support.browser import (
     settings_of,
 )
 from tests.support.ports import free_port
-from tests.support.served import Served
+from tests.support.served import Served, served_from
 from tests.support.service import ADA, SCRIPTED
 from tests.support.tokens import token_for
 
@@ -58,14 +57,8 @@ def slow_config(tmp_path: Path, redis_url: str) -> dict[str, Any]:
 
 @pytest.fixture
 def served(tmp_path: Path, slow_config: dict[str, Any]) -> Iterator[Served]:
-    path = tmp_path / "screenpop.yaml"
-    path.write_text(yaml.safe_dump(slow_config))
-    server = Served(path, slow_config["server"]["port"])
-    try:
-        server.start()
+    with served_from(tmp_path, slow_config) as server:
         yield server
-    finally:
-        server.close()
 
 
 async def test_a_card_cut_off_by_a_killed_server_stops_looking_up(

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import websockets
-import yaml
 from playwright.async_api import BrowserContext
 
 from tests.support.browser import (
@@ -32,7 +31,7 @@ from tests.support.browser import (
     write_accounts,
 )
 from tests.support.ports import free_port
-from tests.support.served import Served
+from tests.support.served import Served, served_from
 from tests.support.service import ADA
 from tests.support.tokens import token_for
 
@@ -58,14 +57,8 @@ def cluster_config(tmp_path: Path, redis_url: str) -> dict[str, Any]:
 
 @pytest.fixture
 def served(tmp_path: Path, cluster_config: dict[str, Any]) -> Iterator[Served]:
-    path = tmp_path / "screenpop.yaml"
-    path.write_text(yaml.safe_dump(cluster_config))
-    server = Served(path, cluster_config["server"]["port"])
-    try:
-        server.start()
+    with served_from(tmp_path, cluster_config) as server:
         yield server
-    finally:
-        server.close()
 
 
 async def ring_elsewhere(config: dict[str, Any], call_id: str, number: str) -> None:

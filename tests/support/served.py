@@ -6,7 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from tests.support.processes import ROOT, stop, wait_ready
 
@@ -40,3 +45,16 @@ class Served:
             stop(self.process)
             if self.process.stderr:
                 self.process.stderr.close()
+
+
+@contextmanager
+def served_from(directory: Path, config: dict[str, Any]) -> Iterator[Served]:
+    """``config`` written to DIRECTORY/screenpop.yaml and served on its port until the block ends."""
+    path = directory / "screenpop.yaml"
+    path.write_text(yaml.safe_dump(config))
+    server = Served(path, config["server"]["port"])
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
