@@ -73,6 +73,31 @@ class TransferSteps:
     async def _publish_card(self, live: Any, only: Mapping[str, str] | None = None) -> None:
         raise NotImplementedError  # CallService's
 
+    async def _kept_views(self, live: Live) -> CardViews:
+        """The live card's next version, kept as the card as it stands under a number nobody else used.
+
+        Another instance handing the card on (a transfer, a ring after one)
+        reserves the number after the kept one; this instance numbers its
+        versions from its own count, so its next one could carry that very
+        number with newer sections, and a socket that got the other card
+        first dropped it as not newer (a queue member never saw the complete
+        card).  When the number is taken, the version is renumbered after the
+        kept one, once the transfers and holders are followed again (the
+        transfer that took it moved them).  Bounded: each round needs yet
+        another version kept elsewhere meanwhile.
+        """
+        provider = live.provider or ""
+        content = self._card_views(live.card, live.provider)
+        for _ in range(HAND_ON_ROUNDS):
+            if await self._desk.remember(provider, content):
+                break
+            stored = await self._desk.stored(provider, live.card.call_id)
+            await self._follow_transfers(live)
+            after = max(live.card.version, stored.version if stored else 0)
+            live.card = replace(live.card, version=after + 1)
+            content = self._card_views(live.card, live.provider)
+        return content
+
     async def _card_as_it_stands(self, provider: str, card: Card) -> Card:
         """A kept card (a mid-call update's sheet) moved on by what happened since: transfers, versions.
 
