@@ -21,6 +21,7 @@ from screenpop.store import CallRecorder
 from screenpop.transfers import (
     STATE_TTL_S,
     Move,
+    StoredCard,
     TransferDesk,
     call_key,
     card_fields,
@@ -72,6 +73,31 @@ class TransferSteps:
 
     async def _publish_card(self, live: Any, only: Mapping[str, str] | None = None) -> None:
         raise NotImplementedError  # CallService's
+
+    async def _kept_views(self, live: Live) -> CardViews:
+        """The live card's next version, kept as the card as it stands under a number nobody else used.
+
+        Another instance handing the card on (a transfer, a ring after one)
+        reserves the number after the kept one; this instance numbers its
+        versions from its own count, so its next one could carry that very
+        number with newer sections, and a socket that got the other card
+        first dropped it as not newer (a queue member never saw the complete
+        card).  When the number is taken, the version is renumbered after the
+        kept one, once the transfers and holders are followed again (the
+        transfer that took it moved them).  Bounded: each round needs yet
+        another version kept elsewhere meanwhile.
+        """
+        provider = live.provider or ""
+        content = self._card_views(live.card, live.provider)
+        for _ in range(HAND_ON_ROUNDS):
+            if await self._desk.remember(provider, content):
+                break
+            stored = await self._desk.stored(provider, live.card.call_id)
+            await self._follow_transfers(live)
+            after = max(live.card.version, stored.version if stored else 0)
+            live.card = replace(live.card, version=after + 1)
+            content = self._card_views(live.card, live.provider)
+        return content
 
     async def _card_as_it_stands(self, provider: str, card: Card) -> Card:
         """A kept card (a mid-call update's sheet) moved on by what happened since: transfers, versions.
@@ -127,8 +153,9 @@ class TransferSteps:
             else:  # read again after the move: a builder keeping a newer version from now on sees it
                 stored = await self._desk.stored(event.provider, event.call_id) or stored
                 assert stored is not None
-                card = restamp(stored, event.call_id, version, card_fields(event, move), event.provider)
-            await self._desk.remember(event.provider, card)  # kept before any agent has it, live or not
+                card = await self._restamped(event, stored, version, card_fields(event, move))
+            if live is not None:  # kept before any agent has it (a restamp was kept already)
+                await self._desk.remember(event.provider, card)
             await self._broker.publish(deliveries(card, move, event))
         except BaseException:
             await self._desk.undo(event, recipients_key(event.provider, event.call_id), move)
@@ -157,15 +184,37 @@ class TransferSteps:
             live.views = card = self._card_views(live.card, live.provider)
         elif fresh and stored is not None:
             version = await self._reserve_version(event.provider, event.call_id, stored.version)
-            card = restamp(stored, event.call_id, version, {}, event.provider)
+            card = await self._restamped(event, stored, version, {})
         else:  # no card to hand on (its shared state expired): they hold nothing
             for agent in fresh:
                 await self._broker.remove_member(recipients_key(event.provider, event.call_id), agent)
             self._recorder.record(event, None)
             return
-        await self._desk.remember(event.provider, card)  # kept before any agent has it, live or not
+        if live is not None:  # kept before any agent has it (a restamp was kept already)
+            await self._desk.remember(event.provider, card)
         await self._broker.publish([Delivery(agent, card=card) for agent in fresh])
         self._recorder.record(event, None, list(fresh))
+
+    async def _restamped(
+        self, event: CallEvent, stored: StoredCard, version: int, fields: Mapping[str, object]
+    ) -> CardViews:
+        """The kept card handed on as ``version``, kept first; renumbered when that number was kept meanwhile.
+
+        The instance building the card keeps its next version under its own
+        count; when that took the number reserved here, the version kept
+        under it has newer sections, and a socket would drop this one (or
+        that one) as not newer: this one is handed on from the newer kept
+        card, under the next number free.  Bounded as ``_kept_views``.
+        """
+        card = restamp(stored, event.call_id, version, fields, event.provider)
+        for _ in range(HAND_ON_ROUNDS):
+            if await self._desk.remember(event.provider, card):
+                break
+            stored = await self._desk.stored(event.provider, event.call_id) or stored
+            after = max(version, stored.version)
+            version = await self._reserve_version(event.provider, event.call_id, after)
+            card = restamp(stored, event.call_id, version, fields, event.provider)
+        return card
 
     def _moved_card(self, live: Live, event: CallEvent, move: Move, version: int) -> CardViews:
         """The live card as its next version, held by the transfer's new holders from now on."""

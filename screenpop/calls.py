@@ -348,13 +348,15 @@ class CallService(TransferSteps, StatusSteps):
 
         Kept as the card as it stands first: a transfer on another instance after an agent saw
         this version must hand on this one, not the one before (an incomplete card never completes).
+        Keeping it may renumber it and move its holders (``_kept_views``), so they are read after.
         """
+        if only is None:
+            content = await self._kept_views(live)
+        else:
+            content = self._card_views(live.card, live.provider)
         recipients = only if only is not None else live.recipients
         if live.answered_by is not None and only is None:
             recipients = {k: v for k, v in recipients.items() if k == live.answered_by}
-        content = self._card_views(live.card, live.provider)
-        if only is None:
-            await self._desk.remember(live.provider or "", content)
         sent = [Delivery(agent_id, card=content) for agent_id in recipients]
         await self._broker.publish(sent)
         self._metrics.cards_published.inc(len(sent))

@@ -163,16 +163,21 @@ class TransferDesk:
         """The config of the call being handled (generation.py): who a transfer goes to."""
         return self._generations.current.settings
 
-    async def remember(self, provider: str, card: CardViews | None) -> None:
+    async def remember(self, provider: str, card: CardViews | None) -> bool:
         """Keep the card version about to be published, for a transfer on any instance.
 
         Never over a newer version (atomic, in the broker): an instance late
         with an older version (a transfer's restamp of the card it read just
-        before the complete one was kept) must not take its place.
+        before the complete one was kept) must not take its place.  False
+        when a version at least as new was kept first: its number is taken,
+        and a socket that got it would drop this one as not newer.
         """
-        if card is not None:
-            text = StoredCard(card.version, card.views).to_text()
-            await self._broker.put_newer(_card_key(provider, card.call_id), text, card.version, STATE_TTL_S)
+        if card is None:
+            return True
+        text = StoredCard(card.version, card.views).to_text()
+        return await self._broker.put_newer(
+            _card_key(provider, card.call_id), text, card.version, STATE_TTL_S
+        )
 
     async def stored(self, provider: str, call_id: str) -> StoredCard | None:
         text = await self._broker.get(_card_key(provider, call_id))
