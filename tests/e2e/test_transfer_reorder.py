@@ -7,9 +7,7 @@ with the holder the latest transfer gave it to.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from tests.support.service import (
     post_event,
     running,
 )
+from tests.support.waiting import wait_for
 
 AT_05, AT_09, AT_12 = "2026-12-05T10:00:05Z", "2026-12-05T10:00:09Z", "2026-12-05T10:00:12Z"
 
@@ -43,14 +42,13 @@ def transfer(call_id: str, to: str, frm: str, at: str) -> bytes:
 
 async def read_until_stored(redis_url: str, done: Callable[[str], bool], within: float = 5.0) -> None:
     """Read the call's kept card (the card as it stands, in Redis) until ``done`` says it is far enough."""
-    deadline = time.monotonic() + within
     async with Redis.from_url(redis_url, decode_responses=True) as redis:
-        while time.monotonic() < deadline:
+
+        async def far_enough() -> bool:
             kept = await redis.get(value_key("card:pbx:c-q2"))
-            if kept is not None and done(kept):
-                return
-            await asyncio.sleep(0.01)
-    raise AssertionError("the kept card never got there")
+            return kept is not None and done(kept)
+
+        await wait_for(far_enough, within, "the kept card getting there", every=0.01)
 
 
 def card_of(call_id: str) -> object:

@@ -25,6 +25,7 @@ from screenpop.transfers import StoredCard
 from tests.e2e.test_transfer_handoff_order import COMPLETE, held
 from tests.support.agents import call_status, read_until
 from tests.support.service import agent_socket, base_config, event_body, post_event, running
+from tests.support.waiting import wait_for
 
 GATED = "tests.e2e.test_transfer_version_numbers:GatedConnector"
 
@@ -49,13 +50,13 @@ async def kept_views(redis_url: str, call_id: str) -> list[dict[str, Any]]:
 
 async def until_only_held_pending(redis_url: str, call_id: str) -> None:
     """Wait (bounded) until A has kept the version with every section but the gated one."""
-    for _ in range(500):
+
+    async def only_held_pending() -> bool:
         views = await kept_views(redis_url, call_id)
         sections = [s for v in views for n, s in v["card"]["sections"].items() if n != "held"]
-        if views and all(s["status"] != "pending" for s in sections):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the fast sections were never kept")
+        return bool(views) and all(s["status"] != "pending" for s in sections)
+
+    await wait_for(only_held_pending, 5.0, "the fast sections kept", every=0.01)
 
 
 def gated_settings(tmp_path: Path, broker_url: str) -> Settings:

@@ -107,7 +107,7 @@ async def test_an_unexpected_error_after_the_upgrade_closes_1011_and_is_logged(
 ) -> None:
     """A fault inside the hub after the 101 (a bug) closes the socket with 1011, with its traceback logged."""
 
-    async def broken_welcome(self: Hub, socket: Any, resume: str | None) -> None:
+    async def broken_welcome(self: Hub, socket: Any, resume: object, live: bool) -> None:
         raise RuntimeError("a bug in the welcome")
 
     monkeypatch.setattr(Hub, "_welcome", broken_welcome)
