@@ -22,8 +22,8 @@ from screenpop.config import Settings, settings_from_mapping
 from screenpop.connector_api import LookupResult
 from screenpop.testing import ScriptedConnector
 from screenpop.transfers import StoredCard
-from tests.e2e.test_transfer_handoff_order import COMPLETE, held
 from tests.support.agents import call_status, read_until
+from tests.support.redis_hold import COMPLETE, held
 from tests.support.service import agent_socket, base_config, event_body, post_event, running
 from tests.support.waiting import wait_for
 
