@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import logging
 import os
 import socket
@@ -192,7 +191,6 @@ async def _services(app: web.Application, reload_from: Loader | None) -> AsyncIt
     app[app_keys.BOARD] = board
     app[app_keys.ADMIN_EXTRAS]["sinks"] = functools.partial(_sinks_state, app)
     board.start(functools.partial(admin.own_status, app))
-    _settle_garbage_collector()
     try:
         yield
     finally:
@@ -380,19 +378,6 @@ def _refresh_gauges(app: web.Application) -> None:
     metrics.agents_connected.set(app[app_keys.HUB].connected)
     for name, breaker in app[app_keys.GENERATIONS].latest.engine.breakers.items():
         metrics.circuit_open.labels(name).set(0 if breaker.state.value == "closed" else 1)
-
-
-def _settle_garbage_collector() -> None:
-    """Keep the collector's full passes off the webhook path.
-
-    Everything built at start-up (settings, SQLAlchemy's compiled caches,
-    the phone metadata) lives as long as the process: frozen, the collector
-    stops re-scanning it, which turns multi-millisecond pauses during calls
-    into sub-millisecond ones.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
 
 
 async def _shutdown(app: web.Application) -> None:
