@@ -26,6 +26,9 @@ from screenpop.untrusted import clean_json, clean_line
 
 #: One encoder for every compact text: ``json.dumps`` with arguments builds a new one per call.
 compact = json.JSONEncoder(separators=(",", ":")).encode
+#: What ``compact`` does with a string, called directly: no Python frame for each of a frame's strings.
+quoted = json.encoder.encode_basestring_ascii
+
 
 _FALSE_TRUE = ("false", "true")
 
@@ -42,6 +45,11 @@ def _no_customer() -> str:
     if _no_customer_text is None:
         _no_customer_text = compact(clean_json(build_customer({}, {}).to_json()))
     return _no_customer_text
+
+
+def _quoted_line(text: str | None) -> str:
+    line = clean_line(text)
+    return "null" if line is None else quoted(line)
 
 
 class CardEncoder:
@@ -73,7 +81,7 @@ class CardEncoder:
     def frame(self, card: Card, hidden: frozenset[str]) -> str:
         """The ``card`` message (SPEC 5) of this version for a role that cannot see ``hidden``."""
         return (
-            f'{{"type":"card","call_id":{compact(card.call_id)},"version":{card.version},'
+            f'{{"type":"card","call_id":{quoted(card.call_id)},"version":{card.version},'
             f'"complete":{_FALSE_TRUE[card.complete]},"card":{self.card(card, hidden)}}}'
         )
 
@@ -84,11 +92,11 @@ class CardEncoder:
             derived_text = self._derived_text(visible)
         else:  # both are made of answered sections only: none yet (every first frame)
             derived_text = f'"customer":{_no_customer()},"badges":[]'
-        sections = ",".join(f"{compact(name)}:{self._section(name, s)}" for name, s in visible.items())
+        sections = ",".join([f"{quoted(name)}:{self._section(name, s)}" for name, s in visible.items()])
         return (
-            f'{{"call_id":{compact(card.call_id)},"status":{compact(card.status)},'
-            f'"agent":{compact(clean_line(card.agent))},"queue":{compact(clean_line(card.queue))},'
-            f'"received_at":{compact(card.received_at)},{self._context_text(card)},'
+            f'{{"call_id":{quoted(card.call_id)},"status":{quoted(card.status)},'
+            f'"agent":{_quoted_line(card.agent)},"queue":{_quoted_line(card.queue)},'
+            f'"received_at":{quoted(card.received_at)},{self._context_text(card)},'
             f'"caller":{self._caller_text(card)},{derived_text},'
             f'"sections":{{{sections}}},'
             f'"history":{self._history_text(card)},'

@@ -27,10 +27,12 @@ from screenpop.providers.signing import (
     required_text,
     sign_generic,
     text_field,
+    text_fields,
     verify_generic,
 )
 
 EVENTS = ", ".join(k.value for k in EventKind)
+_EVENT_KINDS = {k.value: k for k in EventKind}  # a dict look-up: the enum's own call is Python, per webhook
 
 
 class GenericProvider:
@@ -75,26 +77,28 @@ class GenericProvider:
 def event_from_json(data: Mapping[str, Any], provider: str, agents: Mapping[str, str]) -> CallEvent:
     """One generic JSON event as a CallEvent; a 400 names the field that is missing or wrong."""
     event_name = required_text(data, "event")
-    try:
-        event = EventKind(event_name)
-    except ValueError as exc:
-        raise BadRequest(f"`event` must be one of {EVENTS}, not {event_name[:40]!r}") from exc
-    agent = text_field(data, "agent")
+    event = _EVENT_KINDS.get(event_name)
+    if event is None:
+        raise BadRequest(f"`event` must be one of {EVENTS}, not {event_name[:40]!r}")
+    from_raw, to, caller_name, agent, queue, at, forwarded_from, from_agent = text_fields(data, _TEXT_FIELDS)
     return CallEvent(
         provider=provider,
         call_id=required_text(data, "call_id"),
         event=event,
-        from_raw=text_field(data, "from") or "",
-        to=text_field(data, "to"),
-        caller_name=text_field(data, "caller_name"),
+        from_raw=from_raw or "",
+        to=to,
+        caller_name=caller_name,
         agent=agents.get(agent, agent) if agent else None,
-        queue=text_field(data, "queue"),
-        at=parse_time(text_field(data, "at"), "at"),
-        forwarded_from=text_field(data, "forwarded_from"),
+        queue=queue,
+        at=parse_time(at, "at"),
+        forwarded_from=forwarded_from,
         direction=direction_field(data),
         attributes=parse_attributes(data.get("attributes")),
-        from_agent=_agent(text_field(data, "from_agent"), agents),
+        from_agent=_agent(from_agent, agents),
     )
+
+
+_TEXT_FIELDS = ("from", "to", "caller_name", "agent", "queue", "at", "forwarded_from", "from_agent")
 
 
 def direction_field(data: Mapping[str, Any]) -> Direction:
