@@ -116,7 +116,8 @@ def normalise_provider_attributes(values: Mapping[str, Any]) -> ProviderAttribut
     Providers do not follow screenpop's key rule, and a call must not be
     refused for it: a key is lower-cased and its ``-``, ``.`` and spaces
     become ``_`` (``AccountId`` -> ``accountid``, ``account-id`` ->
-    ``account_id``); a key that still does not match, a value that is not a
+    ``account_id``, ``SecretPin`` -> ``secret_pin``: ``provider_key``); a
+    key that still does not match, a value that is not a
     string, number or boolean (a nested object, null) or is too long, is
     dropped; beyond ``MAX_ATTRIBUTES`` the rest is dropped.  What was dropped
     is named in ``dropped``.  An integer beyond JavaScript's safe range
@@ -125,7 +126,7 @@ def normalise_provider_attributes(values: Mapping[str, Any]) -> ProviderAttribut
     out = ProviderAttributes()
     dropped: list[str] = []
     for raw_key, value in values.items():
-        key = re.sub(r"[-. ]", "_", str(raw_key).strip().lower())
+        key = provider_key(str(raw_key))
         value = _as_exact(value)
         if len(out) < MAX_ATTRIBUTES and attribute_problem(key, value) is None:
             out[key] = value
@@ -134,6 +135,25 @@ def normalise_provider_attributes(values: Mapping[str, Any]) -> ProviderAttribut
     if dropped:
         out.dropped = tuple(dropped)
     return out
+
+
+_SECRET_WORD = re.compile(r"[Ss][Ee][Cc][Rr][Ee][Tt](?=[A-Z0-9])")
+
+
+def provider_key(raw: str) -> str:
+    """A phone system's key as a screenpop key: lower-cased, ``-``, ``.`` and spaces as ``_``.
+
+    A key whose first word is *Secret* in a phone system's own casing
+    (``SecretPin``, ``SECRETPin``, ``Secret2FA``) keeps the word apart:
+    ``secret_pin``.  Lower-cased whole, it read ``secretpin``, which the
+    ``secret_`` rule does not cover: the PIN a contact flow's author meant
+    to hide was stored, logged and shown on the card.
+    """
+    text = raw.strip()
+    word = _SECRET_WORD.match(text)
+    if word is not None:
+        text = "secret_" + text[word.end() :].lstrip("-. _")
+    return re.sub(r"[-. ]", "_", text.lower())
 
 
 def _as_exact(value: Any) -> Any:

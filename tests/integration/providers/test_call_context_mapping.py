@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from nacl.signing import SigningKey
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from screenpop.call_context import Direction
+from screenpop.call_context import Direction, public_attributes
 from screenpop.config import ProviderSettings, ServerSettings
 from screenpop.model import CallEvent, EventKind
 from screenpop.providers import parse_ami_stream
@@ -214,6 +214,15 @@ def test_amazon_connect_contact_attributes_become_the_calls_attributes() -> None
     (event,) = connect(FLOW_EVENT)
     assert dict(event.attributes) == {"accountnumber": "A-77", "secret_pin": "4321", "language": "en-US"}
     assert (event.direction, event.from_raw, event.to) == (Direction.INBOUND, "+14155550132", "+18005550100")
+
+
+def test_a_camel_case_secret_contact_attribute_stays_secret() -> None:
+    """A flow's ``SecretPin`` is bound as ``secret_pin``; lower-cased whole it was a public key."""
+    event = copy.deepcopy(FLOW_EVENT)
+    event["Details"]["ContactData"]["Attributes"] = {"SecretPin": "4321", "Secretary": "Ann", "SECRETCode": 7}
+    (taken,) = connect(event)
+    assert dict(taken.attributes) == {"secret_pin": "4321", "secretary": "Ann", "secret_code": 7}
+    assert public_attributes(taken.attributes) == {"secretary": "Ann"}
 
 
 def test_amazon_connect_outbound_and_callback_contacts_are_outbound() -> None:
