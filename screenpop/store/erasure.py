@@ -22,16 +22,17 @@ the id, so that the audit trail itself does not keep what was erased.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 
 import screenpop.store.rows as shape
 from screenpop.phone import parse_caller
-from screenpop.store.retention import RetentionSQL
+from screenpop.store.connections import Database
+from screenpop.store.retention import PURGED_TABLES, RetentionSQL
 from screenpop.store.schema import audit, calls, sink_outbox
 
 BATCH_ROWS = 1000
@@ -256,3 +257,61 @@ def _calls_page(
 def _next_page(rows: Sequence[Any]) -> int | None:
     """Where the next page starts; None when this one was the last."""
     return rows[-1].id if len(rows) == SCAN_ROWS else None
+
+
+T = TypeVar("T")
+
+
+class Eraser:
+    """Removes every row of one caller: a batch of calls per transaction, and scans read page by page.
+
+    Each step is a transaction of its own, so an erasure of a caller with
+    thousands of calls never holds a long lock (as ``retention.Purger``).
+    """
+
+    def __init__(self, database: Database, sql: ErasureSQL) -> None:
+        self._db = database
+        self._sql = sql
+
+    async def run(self, target: ErasureTarget) -> Erased:
+        """The caller's calls, their rows, then what else names the caller; what is left of the numbers."""
+        found = await self._calls_of(target)
+        counts = dict.fromkeys(PURGED_TABLES, 0)  # every table is named, 0 included
+        numbers: set[str] = set()
+        for start in range(0, len(found), BATCH_ROWS):
+            chunk = found[start : start + BATCH_ROWS]
+            if target.customer_id is not None:
+                numbers |= await self._db.read(self._sql.numbers_of, [pk for pk, _, _ in chunk])
+            _add_counts(counts, await self._db.write(self._sql.delete_calls, chunk))
+        _add_counts(counts, await self._db.write(self._sql.delete_rest, target))
+        if target.customer_id is None:
+            return Erased(counts, found, {})
+        entries = await self._paged(self._sql.entries_of_customer_page, target)
+        for start in range(0, len(entries), BATCH_ROWS):
+            ids = entries[start : start + BATCH_ROWS]
+            _add_counts(counts, await self._db.write(self._sql.delete_entries, ids))
+        return Erased(counts, found, await self._db.read(self._sql.left_of_numbers, sorted(numbers)))
+
+    async def _calls_of(self, target: ErasureTarget) -> list[CallRef]:
+        if target.number is not None:
+            found = await self._db.read(self._sql.calls_of_number, target.number)
+            return found + await self._paged(self._sql.calls_of_raw_page, target)
+        return await self._paged(self._sql.calls_of_customer_page, target)
+
+    async def _paged(
+        self,
+        page: Callable[[sa.Connection, ErasureTarget, int], tuple[list[T], int | None]],
+        target: ErasureTarget,
+    ) -> list[T]:
+        """Every match of a scan that reads one page per read transaction (never one long scan)."""
+        found: list[T] = []
+        after: int | None = 0
+        while after is not None:
+            more, after = await self._db.read(page, target, after)
+            found += more
+        return found
+
+
+def _add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:
+    for table, count in more.items():
+        total[table] = total.get(table, 0) + count

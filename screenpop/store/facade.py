@@ -11,9 +11,9 @@ The schema is created and upgraded by the Alembic migrations shipped in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -24,16 +24,13 @@ from screenpop.model import JSON, CallEvent, HistoryEntry
 from screenpop.retry import DropObserver, is_transient
 from screenpop.store.audit_queue import AuditQueue
 from screenpop.store.connections import Database, failure_reason, open_database, upgrade_to_head
-from screenpop.store.erasure import BATCH_ROWS as ERASE_BATCH_ROWS
-from screenpop.store.erasure import CallRef, Erased, ErasureSQL, ErasureTarget
+from screenpop.store.erasure import Erased, Eraser, ErasureSQL, ErasureTarget
 from screenpop.store.feedback import FeedbackSQL
 from screenpop.store.history_reads import HistoryReads, Request, read_all
 from screenpop.store.outbox import LeasedEntry, OutboxSQL, SinkBacklog
-from screenpop.store.retention import BATCH_ROWS, PURGED_TABLES, Purger, PurgeReport, RetentionPolicy
+from screenpop.store.retention import BATCH_ROWS, Purger, PurgeReport, RetentionPolicy
 from screenpop.store.rows import CallState, CallWrite, EventWrite, FeedbackWrite, SummaryWrite
 from screenpop.store.sql import StoreSQL
-
-T = TypeVar("T")
 
 AUDIT_INTERVAL_S = 0.25
 """How long card audit rows wait for a call-record batch to carry them before being written alone."""
@@ -371,51 +368,17 @@ class Store:
         return await Purger(self._db, holder, batch_rows=batch_rows).run(policy, now)
 
     async def erase(self, target: ErasureTarget) -> Erased:
-        """Remove every row of one caller, a batch of calls per transaction.
+        """Remove every row of one caller (``erasure.Eraser``); ``audit_erasure`` records it.
 
         Queued audit rows are written first, so that none of the caller's
-        is written after the erasure.  ``audit_erasure`` records it.
+        is written after the erasure.
         """
         await self.flush_audit()
-        found = await self._calls_of(target)
-        counts = dict.fromkeys(PURGED_TABLES, 0)  # every table is named, 0 included
-        numbers: set[str] = set()
-        for start in range(0, len(found), ERASE_BATCH_ROWS):
-            chunk = found[start : start + ERASE_BATCH_ROWS]
-            if target.customer_id is not None:
-                numbers |= await self._db.read(self._erasure.numbers_of, [pk for pk, _, _ in chunk])
-            _add_counts(counts, await self._db.write(self._erasure.delete_calls, chunk))
-        _add_counts(counts, await self._db.write(self._erasure.delete_rest, target))
-        if target.customer_id is None:
-            return Erased(counts, found, {})
-        entries = await self._paged(self._erasure.entries_of_customer_page, target)
-        for start in range(0, len(entries), ERASE_BATCH_ROWS):
-            ids = entries[start : start + ERASE_BATCH_ROWS]
-            _add_counts(counts, await self._db.write(self._erasure.delete_entries, ids))
-        return Erased(counts, found, await self._db.read(self._erasure.left_of_numbers, sorted(numbers)))
+        return await Eraser(self._db, self._erasure).run(target)
 
     async def audit_erasure(self, by: str, counts: dict[str, int]) -> None:
         """One audit row (action ``erase``): who asked and how many rows per place went, never whose."""
         await self._db.write(self._erasure.audit_erasure, by, counts, shape.now())
-
-    async def _calls_of(self, target: ErasureTarget) -> list[CallRef]:
-        if target.number is not None:
-            found = await self._db.read(self._erasure.calls_of_number, target.number)
-            return found + await self._paged(self._erasure.calls_of_raw_page, target)
-        return await self._paged(self._erasure.calls_of_customer_page, target)
-
-    async def _paged(
-        self,
-        page: Callable[[sa.Connection, ErasureTarget, int], tuple[list[T], int | None]],
-        target: ErasureTarget,
-    ) -> list[T]:
-        """Every match of a scan that reads one page per read transaction (never one long scan)."""
-        found: list[T] = []
-        after: int | None = 0
-        while after is not None:
-            more, after = await self._db.read(page, target, after)
-            found += more
-        return found
 
     async def _write_audit(self, rows: list[dict[str, Any]]) -> None:
         await self._db.write(self._sql.insert_audit, rows)
@@ -427,8 +390,3 @@ def _masked(text: str | None) -> tuple[str | None, int]:
         return None, 0
     masked = mask_card_numbers(text)
     return masked.text, masked.card_numbers
-
-
-def _add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:
-    for table, count in more.items():
-        total[table] = total.get(table, 0) + count
