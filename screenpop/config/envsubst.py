@@ -1,4 +1,4 @@
-"""``${NAME}`` and ``${NAME:-default}`` in config strings.
+"""``${NAME}`` and ``${NAME:-default}`` in config strings (the shell's other forms are refused).
 
 Substitution happens after YAML parsing, so a secret full of YAML-special
 characters cannot change the file's structure.  A command that reads only
@@ -18,6 +18,10 @@ from screenpop.config.errors import is_secret_key, item_label
 from screenpop.errors import ConfigError
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+#: The shell's forms without a colon (``${NAME-default}``, ``${NAME=default}``, ``${NAME?}``,
+#: ``${NAME+x}``): not read here, and left as they were, the literal text became a URL or a secret
+#: without a word.  Those with a colon stay text: ``${overdue:+,.2f}`` is a rule's format field.
+_SHELL_ONLY = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)([-=?+])([^}]*)\}")
 
 #: A variable in a URL's user:password@ part, whatever the key is called.
 _IN_CREDENTIALS = re.compile(r"://[^/@\s]*\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)[^}]*\}[^/@\s]*@")
@@ -90,7 +94,15 @@ def _substitute_string(
             f"{source}: {path or '<top>'}: environment variable {name} is not set ({_fix(name, path, text)})"
         )
 
-    return _VARIABLE.sub(replace, text)
+    substituted = _VARIABLE.sub(replace, text)
+    for shell_only in _SHELL_ONLY.finditer(text):
+        name, form = shell_only.group(1), shell_only.group(2)
+        if not (unused is not None and unused(path)):
+            raise ConfigError(
+                f"{source}: {path or '<top>'}: ${{{name}{form}…}} is a shell form screenpop does not read; "
+                f"write ${{{name}}}, or ${{{name}:-default}} for a default"
+            )
+    return substituted
 
 
 def _fix(name: str, path: str, text: str) -> str:

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from screenpop.cli.check import queue_rows
 from screenpop.config import Settings, load_settings, settings_from_mapping
 from screenpop.config.cross_checks import unserved_queues
+from screenpop.config.envsubst import substitute_env
 from screenpop.config.exposure import log_config_warnings
 from screenpop.errors import ConfigError
 from screenpop.plugins import known_kinds, known_sink_kinds, load_kind, load_sink_kind
@@ -74,6 +75,21 @@ def test_variable_default_and_value() -> None:
     raw = minimal(server={"port": "${PORT:-9090}"})
     assert settings_from_mapping(raw, environ={}).server.port == 9090
     assert settings_from_mapping(raw, environ={"PORT": "7070"}).server.port == 7070
+
+
+@pytest.mark.parametrize(
+    "form", ["${PORT-9090}", "${PORT=9090}", "${PORT?}", "${PORT+9090}", "${PORT?x}", "${A:-1}${PORT-9090}"]
+)
+def test_a_shell_only_variable_form_is_refused_naming_the_one_to_write(form: str) -> None:
+    """Left as it was, ``${PORT-9090}`` was literal text: a port, a URL or a secret nobody meant."""
+    message = config_error(minimal(server={"port": form}))
+    assert "server.port" in message and "${PORT:-default}" in message and "shell form" in message
+
+
+def test_a_rules_format_field_is_not_taken_for_a_shell_form() -> None:
+    """``${overdue:+,.2f}`` and ``${rate:=^8}`` are fields of a rule's ``say``, left for the rules."""
+    for text in ("Overdue ${overdue:+,.2f}", "Rate ${rate:=^8}", "Ask ${accounting_overdue_amount:,.2f}"):
+        assert substitute_env(text, {}, "test.yaml") == text
 
 
 def test_bad_database_url_names_key() -> None:
