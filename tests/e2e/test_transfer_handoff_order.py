@@ -26,7 +26,7 @@ from screenpop.app import create_app
 from screenpop.broker.redis_layout import set_key, stream_key, value_key
 from screenpop.config import settings_from_mapping
 from tests.support.agents import call_status, has_had
-from tests.support.redis_hold import CALL, COMPLETE, held
+from tests.support.redis_hold import CALL, COMPLETE, held, with_slack
 from tests.support.service import agent_socket, api, base_config, event_body, post_event, running_app
 from tests.support.tokens import token_for
 
@@ -45,10 +45,8 @@ async def test_an_agent_never_has_a_version_before_it_is_kept(
     """While A's write of the complete card is held, that card is in no agent's stream; after it, a
     transfer on B hands the complete card to the new holder."""
     async with held(redis_url, COMPLETE) as proxy:
-        a = settings_from_mapping(
-            config(pg_url, f"redis://127.0.0.1:{proxy.port}/0"), source="<a>", environ={}
-        )
-        b = settings_from_mapping(config(pg_url, redis_url), source="<b>", environ={})
+        a = settings_from_mapping(config(pg_url, proxy.url), source="<a>", environ={})
+        b = settings_from_mapping(config(pg_url, with_slack(redis_url)), source="<b>", environ={})
         async with (
             running_app(create_app(a)) as (base_a, _),
             running_app(create_app(b)) as (base_b, _),
@@ -74,9 +72,7 @@ async def test_a_mid_call_update_is_kept_before_an_agent_has_it(
 ) -> None:
     """While A's write of the card an attributes update made is held, no agent's stream has that card."""
     async with held(redis_url, b'"A-9"') as proxy:
-        a = settings_from_mapping(
-            config(pg_url, f"redis://127.0.0.1:{proxy.port}/0"), source="<a>", environ={}
-        )
+        a = settings_from_mapping(config(pg_url, proxy.url), source="<a>", environ={})
         async with (
             running_app(create_app(a)) as (base_a, _),
             agent_socket(base_a, a, "agent-1") as agent,
@@ -102,10 +98,8 @@ async def test_a_transfer_taken_while_the_complete_card_is_being_kept_still_comp
     """B takes a transfer while A's write of the complete card is held (B hands on the card before it):
     once A's write goes through, the new holder still gets the complete card, as a later version."""
     async with held(redis_url, COMPLETE) as proxy:
-        a = settings_from_mapping(
-            config(pg_url, f"redis://127.0.0.1:{proxy.port}/0"), source="<a>", environ={}
-        )
-        b = settings_from_mapping(config(pg_url, redis_url), source="<b>", environ={})
+        a = settings_from_mapping(config(pg_url, proxy.url), source="<a>", environ={})
+        b = settings_from_mapping(config(pg_url, with_slack(redis_url)), source="<b>", environ={})
         async with (
             running_app(create_app(a)) as (base_a, _),
             running_app(create_app(b)) as (base_b, _),
@@ -134,12 +128,8 @@ async def test_a_transfer_that_read_the_card_before_it_completed_hands_on_the_co
     finished: what B hands on is read after its move, so the new holder gets the complete card."""
     move = set_key(f"recipients:pbx:{CALL}").encode()
     async with held(redis_url, COMPLETE) as hold_a, held(redis_url, b"agent-2", move) as hold_b:
-        a = settings_from_mapping(
-            config(pg_url, f"redis://127.0.0.1:{hold_a.port}/0"), source="<a>", environ={}
-        )
-        b = settings_from_mapping(
-            config(pg_url, f"redis://127.0.0.1:{hold_b.port}/0"), source="<b>", environ={}
-        )
+        a = settings_from_mapping(config(pg_url, hold_a.url), source="<a>", environ={})
+        b = settings_from_mapping(config(pg_url, hold_b.url), source="<b>", environ={})
         async with (
             running_app(create_app(a)) as (base_a, _),
             running_app(create_app(b)) as (base_b, _),
@@ -167,10 +157,8 @@ async def test_a_ring_stamped_before_a_transfer_never_pops_once_the_transfer_has
     Redis steps interleave, agent-1 does not keep a card of agent-2's call without being told it left."""
     state = value_key(f"call-state:pbx:{CALL}").encode()
     async with held(redis_url, b"transferred:agent-2@", state) as hold_b:
-        a = settings_from_mapping(config(pg_url, redis_url), source="<a>", environ={})
-        b = settings_from_mapping(
-            config(pg_url, f"redis://127.0.0.1:{hold_b.port}/0"), source="<b>", environ={}
-        )
+        a = settings_from_mapping(config(pg_url, with_slack(redis_url)), source="<a>", environ={})
+        b = settings_from_mapping(config(pg_url, hold_b.url), source="<b>", environ={})
         async with (
             running_app(create_app(a)) as (base_a, _),
             running_app(create_app(b)) as (base_b, _),

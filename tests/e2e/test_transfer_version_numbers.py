@@ -23,7 +23,7 @@ from screenpop.connector_api import LookupResult
 from screenpop.testing import ScriptedConnector
 from screenpop.transfers import StoredCard
 from tests.support.agents import call_status, read_until
-from tests.support.redis_hold import COMPLETE, held
+from tests.support.redis_hold import COMPLETE, held, with_slack
 from tests.support.service import agent_socket, base_config, event_body, post_event, running
 from tests.support.waiting import wait_for
 
@@ -78,7 +78,7 @@ async def test_a_queue_ringing_on_another_instance_between_two_versions_gets_the
     card stayed B's incomplete one (a later transfer would hand that on).
     """
     GatedConnector.gate = gate = asyncio.Event()
-    settings = gated_settings(tmp_path, redis_url)
+    settings = gated_settings(tmp_path, with_slack(redis_url))
     try:
         async with (
             running(settings) as a,
@@ -120,8 +120,8 @@ async def test_a_ring_handed_on_under_a_number_kept_meanwhile_is_handed_on_again
             held(redis_url, b"\x00 not yet", card_key) as hold_b,
             held(redis_url, COMPLETE, FANOUT_KEY.encode()) as hold_a,
         ):
-            a_settings = gated_settings(tmp_path, f"redis://127.0.0.1:{hold_a.port}/0")
-            b_settings = gated_settings(tmp_path, f"redis://127.0.0.1:{hold_b.port}/0")
+            a_settings = gated_settings(tmp_path, hold_a.url)
+            b_settings = gated_settings(tmp_path, hold_b.url)
             async with (
                 running(a_settings) as a,
                 running(b_settings) as b,

@@ -3,6 +3,15 @@
 Transfer tests use it to force an interleaving between two instances: while
 the write is held, the instance that made it waits for Redis, and the test
 acts on the other instance (a transfer, a ring) or reads Redis itself.
+
+The proxy reads whole commands (RESP arrays) before it looks for the write:
+a command that reaches it in two reads (a loaded machine, a big card) is
+still the one held.  And the instances' Redis clients get ``SLACK_S`` to
+answer instead of the broker's 0.5 s: the proxy runs on the test's own
+event loop, beside both apps, and a pause of that loop (the collector of a
+test process that has run a thousand tests, a starved CPU) is not Redis
+hanging.  A broker that took it for one went "down" and kept the card
+locally, and the write the test waits for never came.
 """
 
 from __future__ import annotations
@@ -10,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from screenpop.broker.redis_layout import value_key
 
@@ -18,6 +27,32 @@ CALL = "c-kept"
 """The call whose kept card is held unless a test names another ``marker``."""
 COMPLETE = b'"complete":true'
 """A needle: the write of a complete card."""
+SLACK_S = 5
+"""How long the instances' Redis clients wait for an answer in these tests (the broker's own: 0.5 s)."""
+
+
+def with_slack(redis_url: str) -> str:
+    """``redis_url`` with ``socket_timeout=SLACK_S`` (a URL's query options win over the broker's)."""
+    parts = urlsplit(redis_url)
+    query = "&".join(filter(None, [parts.query, f"socket_timeout={SLACK_S}"]))
+    return urlunsplit(parts._replace(query=query))
+
+
+def command_end(buffer: bytes | bytearray, start: int = 0) -> int | None:
+    """Where the RESP command (an array of bulk strings, as redis-py writes) at ``start`` ends; None
+    while it has not all arrived."""
+    line = buffer.find(b"\r\n", start)
+    if line < 0:
+        return None
+    position = line + 2
+    for _ in range(int(buffer[start + 1 : line])):
+        line = buffer.find(b"\r\n", position)
+        if line < 0:
+            return None
+        position = line + 2 + int(buffer[position + 1 : line]) + 2
+        if position > len(buffer):
+            return None
+    return position
 
 
 class KeptCardHold:
@@ -40,6 +75,11 @@ class KeptCardHold:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def url(self) -> str:
+        """The broker URL of the instance whose writes pass this proxy."""
+        return with_slack(f"redis://127.0.0.1:{self.port}/0")
+
     def release(self) -> None:
         self._release.set()
 
@@ -54,17 +94,27 @@ class KeptCardHold:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.redis_port)
         self._writers += [writer, up_writer]
         with contextlib.suppress(ConnectionError, OSError):
-            await asyncio.gather(self._pipe(reader, up_writer, hold=True), self._pipe(up_reader, writer))
+            await asyncio.gather(self._commands(reader, up_writer), self._pipe(up_reader, writer))
         up_writer.close()
         writer.close()
 
-    async def _pipe(
-        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, hold: bool = False
-    ) -> None:
+    async def _commands(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        """Forward each command once all of it has arrived; hold the first that has marker and needle."""
+        buffer = bytearray()
         while data := await source.read(65536):
-            if hold and not self.holding.is_set() and self._marker in data and self.needle in data:
-                self.holding.set()
-                await self._release.wait()
+            buffer += data
+            while (end := command_end(buffer)) is not None:
+                command = bytes(buffer[:end])
+                del buffer[:end]
+                if not self.holding.is_set() and self._marker in command and self.needle in command:
+                    self.holding.set()
+                    await self._release.wait()
+                sink.write(command)
+            await sink.drain()
+        sink.close()
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        while data := await source.read(65536):
             sink.write(data)
             await sink.drain()
         sink.close()
