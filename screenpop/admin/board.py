@@ -124,9 +124,7 @@ class AdminBoard:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                await self._flush()
-                if loop.time() - published_at >= PUBLISH_EVERY_S:
-                    await self._publish(await snapshot())
+                if await self._round(snapshot, loop.time() - published_at >= PUBLISH_EVERY_S):
                     published_at = loop.time()
             except (RedisError, OSError) as exc:
                 # Redis away: the broker reports it; the next round tries again, deliveries wait (bounded)
@@ -134,6 +132,22 @@ class AdminBoard:
             except Exception:  # one bad round must not end the sharing for the life of the process
                 log.exception("admin board: round failed")
             await asyncio.sleep(FLUSH_EVERY_S)
+
+    async def _round(self, snapshot: Snapshot, publish: bool) -> bool:
+        """Share the deliveries waiting here, and when ``publish``, this instance's status; True if published.
+
+        The status is taken before the flush: every webhook it counts is then
+        in the shared list before the status is, so the console never shows
+        a refusal in an instance's counts that its deliveries list lacks (a
+        webhook refused between a flush and the status taken after it was
+        counted at once and listed a round later).
+        """
+        own = await snapshot() if publish else None
+        await self._flush()
+        if own is None:
+            return False
+        await self._publish(own)
+        return True
 
     async def _publish(self, own: dict[str, Any]) -> None:
         assert self._redis is not None
