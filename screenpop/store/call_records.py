@@ -108,12 +108,11 @@ class CallRecorder:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            # held from the moment it leaves the queue: a shutdown while it gathers counts it as given up
+            await self._linger()
+            while len(batch) < BATCH_LIMIT and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             self._writing = batch
             try:
-                await self._linger()
-                while len(batch) < BATCH_LIMIT and not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
                 await self._write(batch)
             finally:
                 self._writing = []
@@ -134,14 +133,9 @@ class CallRecorder:
         """
         if not self._building:
             return
-        self._all_built.clear()  # the last linger's timer may have set it while cards were being built
-        # a timer, not asyncio.timeout: on Python 3.11 a cancel landing as the timeout fires can be
-        # lost there, and ``close`` waits for this worker to end
-        timer = asyncio.get_running_loop().call_later(self._linger_s, self._all_built.set)
-        try:
-            await self._all_built.wait()
-        finally:
-            timer.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._linger_s):
+                await self._all_built.wait()
 
     async def _write(self, batch: list[CallWrite]) -> None:
         """The batch in one transaction, retried while the database is away; refused, each write alone."""

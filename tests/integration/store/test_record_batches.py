@@ -107,32 +107,3 @@ async def test_a_call_built_twice_waits_for_both(
     recorder.built("pbx", "c-4")
     await wait_for(lambda: batches.seen, WITHIN_S, "the call's records written")
     assert await stored_ids(store) == {"c-4"}
-
-
-async def test_a_linger_that_ran_out_does_not_end_the_next_one(store: Store) -> None:
-    """The linger's timer, once it has fired, leaves no mark: the next batch gathers as long again."""
-    batches = Batches(store)
-    store.record_batch = batches.record_batch  # type: ignore[method-assign]
-    recorder = CallRecorder(store, linger_s=2.0)  # a card that takes longer: its ringing goes alone
-    recorder.start()
-    try:
-        recorder.record(event("c-5"), "+14155550132", ["ada"], building=True)
-        await wait_for(lambda: batches.seen, WITHIN_S, "the ringing written once the linger ran out")
-        recorder.record(event("c-6", EventKind.ANSWERED), "+14155550133")
-        with pytest.raises(TimeoutError):  # c-5 is still being built: this one gathers for the linger
-            async with asyncio.timeout(0.3):
-                await recorder.flush()
-        recorder.built("pbx", "c-5")
-        await wait_for(lambda: len(batches.seen) == 2, WITHIN_S, "the answered event written")
-    finally:
-        await recorder.close()
-
-
-async def test_a_shutdown_while_a_batch_gathers_counts_it_as_given_up(store: Store) -> None:
-    """The batch taken from the queue was neither written nor counted when the writer stopped."""
-    recorder = CallRecorder(store, linger_s=LINGER_S)
-    recorder.start()
-    recorder.record(event("c-7"), "+14155550132", ["ada"], building=True)
-    async with asyncio.timeout(WITHIN_S):  # the gathering ends with the writer, not after a minute
-        await recorder.close(timeout_s=0.2)
-    assert recorder.dropped == 1
