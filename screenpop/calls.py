@@ -291,8 +291,8 @@ class CallService(TransferSteps, StatusSteps):
     async def _complete(self, event: CallEvent, live: LiveCall, started: float) -> None:
         """The rest of the pop: fan-out, history, records; the card grows version by version."""
         number = live.card.caller
-        self._recorder.record(event, number.e164, live.recipients, building=True)
         try:
+            self._recorder.record(event, number.e164, live.recipients)
             await self._desk.remember(live.provider or event.provider, live.views)
             history = asyncio.create_task(self._history(number.e164, event))
             await self._grow(live, history)
@@ -304,7 +304,6 @@ class CallService(TransferSteps, StatusSteps):
             log.exception("call %s: completing the card failed", event.call_id)
         finally:
             self._live.pop(call_key_of(event), None)
-            self._recorder.built(event.provider, event.call_id)
 
     async def _grow(self, live: LiveCall, history: asyncio.Task[tuple[HistoryEntry, ...]]) -> None:
         """Publish a snapshot after each batch of sections; history joins when it is read."""

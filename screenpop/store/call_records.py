@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
 from collections.abc import Iterable
 
 from screenpop.model import JSON, CallEvent
@@ -31,7 +30,7 @@ QUEUE = "call_records"
 QUEUE_LIMIT = 100_000
 BATCH_LIMIT = 200
 LINGER_S = 0.05
-"""The longest the writer gathers writes before a transaction: one COMMIT for a few calls, not one each."""
+"""How long the writer gathers writes before a transaction: one COMMIT for a few calls, not one each."""
 
 
 class CallRecorder:
@@ -52,7 +51,6 @@ class CallRecorder:
         *,
         backoff: Backoff | None = None,
         queue_limit: int = QUEUE_LIMIT,
-        linger_s: float = LINGER_S,
     ) -> None:
         self._store = store
         self._observer = observer or NoObserver()
@@ -60,37 +58,14 @@ class CallRecorder:
         self._queue: asyncio.Queue[CallWrite] = asyncio.Queue(queue_limit)
         self._worker: asyncio.Task[None] | None = None
         self._writing: list[CallWrite] = []  # the batch the worker holds, not yet known to be written
-        self._linger_s = linger_s
-        self._building: Counter[tuple[str, str]] = Counter()  # calls whose cards are being built here
-        self._all_built = asyncio.Event()
         self.dropped = 0
 
     def start(self) -> None:
         self._worker = asyncio.create_task(self._run())
 
-    def record(
-        self, event: CallEvent, e164: str | None, recipients: Iterable[str] = (), *, building: bool = False
-    ) -> None:
-        """Queue the event (and, for a pop, who received the card).
-
-        ``building``: the call's card is being built here from now, and its
-        summary follows; ``built`` says when it is complete (or given up).
-        """
-        if building:
-            self._building[(event.provider, event.call_id)] += 1
-            self._all_built.clear()
+    def record(self, event: CallEvent, e164: str | None, recipients: Iterable[str] = ()) -> None:
+        """Queue the event (and, for a pop, who received the card)."""
         self._put(EventWrite(event, e164, tuple(recipients)))
-
-    def built(self, provider: str, call_id: str) -> None:
-        """A card recorded as ``building`` is complete or given up: its call's writes need not wait for it."""
-        key = (provider, call_id)
-        left = self._building[key] - 1
-        if left > 0:
-            self._building[key] = left
-        else:
-            self._building.pop(key, None)
-        if not self._building:
-            self._all_built.set()
 
     def summary(self, provider: str, call_id: str, summary: JSON) -> None:
         self._put(SummaryWrite(provider, call_id, summary))
@@ -108,7 +83,7 @@ class CallRecorder:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            await self._linger()
+            await asyncio.sleep(LINGER_S)
             while len(batch) < BATCH_LIMIT and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             self._writing = batch
@@ -118,24 +93,6 @@ class CallRecorder:
                 self._writing = []
                 for _ in batch:
                     self._queue.task_done()
-
-    async def _linger(self) -> None:
-        """Gather more writes while cards are being built here, up to ``linger_s``; none while none is.
-
-        A call's writes (its ringing, then its summary) go in one transaction
-        when its card completes: a moment chosen by the call.  A fixed linger
-        from the first write chose the clock's moment instead, and at a
-        steady 20 calls/s that was exactly when the next webhook arrived
-        (50 ms later): the store's thread then wrote while that webhook's
-        handler ran, both wanting the GIL, and the next pop came later.
-        Under load some card is always being built, so the writer still
-        gathers ``linger_s`` of writes into each transaction.
-        """
-        if not self._building:
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._linger_s):
-                await self._all_built.wait()
 
     async def _write(self, batch: list[CallWrite]) -> None:
         """The batch in one transaction, retried while the database is away; refused, each write alone."""
