@@ -83,11 +83,12 @@ class CallRecorder:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            await asyncio.sleep(LINGER_S)
-            while len(batch) < BATCH_LIMIT and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            # held from the moment it leaves the queue: a shutdown while it gathers counts it as given up
             self._writing = batch
             try:
+                await asyncio.sleep(LINGER_S)
+                while len(batch) < BATCH_LIMIT and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
                 await self._write(batch)
             finally:
                 self._writing = []
