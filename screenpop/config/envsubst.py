@@ -95,13 +95,13 @@ def _substitute_string(
         )
 
     substituted = _VARIABLE.sub(replace, text)
-    for shell_only in _SHELL_ONLY.finditer(text):
+    shell_only = _SHELL_ONLY.search(text)
+    if shell_only is not None and (unused is None or not unused(path)):
         name, form = shell_only.group(1), shell_only.group(2)
-        if not (unused is not None and unused(path)):
-            raise ConfigError(
-                f"{source}: {path or '<top>'}: ${{{name}{form}…}} is a shell form screenpop does not read; "
-                f"write ${{{name}}}, or ${{{name}:-default}} for a default"
-            )
+        raise ConfigError(
+            f"{source}: {path or '<top>'}: ${{{name}{form}…}} is a shell form screenpop does not read; "
+            f"write ${{{name}}}, or ${{{name}:-default}} for a default"
+        )
     return substituted
 
 

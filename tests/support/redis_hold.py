@@ -38,14 +38,14 @@ def with_slack(redis_url: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
-def command_end(buffer: bytes | bytearray, start: int = 0) -> int | None:
-    """Where the RESP command (an array of bulk strings, as redis-py writes) at ``start`` ends; None
-    while it has not all arrived."""
-    line = buffer.find(b"\r\n", start)
+def command_end(buffer: bytes | bytearray) -> int | None:
+    """Where the RESP command (an array of bulk strings, as redis-py writes) at the buffer's start
+    ends; None while it has not all arrived."""
+    line = buffer.find(b"\r\n")
     if line < 0:
         return None
     position = line + 2
-    for _ in range(int(buffer[start + 1 : line])):
+    for _ in range(int(buffer[1:line])):
         line = buffer.find(b"\r\n", position)
         if line < 0:
             return None
