@@ -299,7 +299,7 @@ class CallService(TransferSteps, StatusSteps):
             self._metrics.complete.observe(time.perf_counter() - started)
             derive = live.encoder.derived if live.encoder is not None else None
             summary = card_summaries(live.card, self._specs, role_views(self._settings), derive)
-            self._recorder.summary(event.provider, event.call_id, summary)
+            self._recorder.summary(event.provider, event.call_id, summary, live.card.version)
         except Exception:
             log.exception("call %s: completing the card failed", event.call_id)
         finally:
@@ -381,7 +381,7 @@ class CallService(TransferSteps, StatusSteps):
         self._metrics.cards_published.inc(len(deliveries))
         if card.complete:
             summary = card_summaries(card, self._specs, role_views(self._settings))
-            self._recorder.summary(provider, card.call_id, summary)
+            self._recorder.summary(provider, card.call_id, summary, card.version)
 
     async def _reserve_version(self, provider: str, call_id: str, after: int) -> int:
         """The next card version of a call no other instance or update has taken."""

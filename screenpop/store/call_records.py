@@ -67,8 +67,9 @@ class CallRecorder:
         """Queue the event (and, for a pop, who received the card)."""
         self._put(EventWrite(event, e164, tuple(recipients)))
 
-    def summary(self, provider: str, call_id: str, summary: JSON) -> None:
-        self._put(SummaryWrite(provider, call_id, summary))
+    def summary(self, provider: str, call_id: str, summary: JSON, version: int) -> None:
+        """Queue a complete card's summary; ``version`` is the card's (the store keeps the latest)."""
+        self._put(SummaryWrite(provider, call_id, summary, version))
 
     def _put(self, write: CallWrite) -> None:
         try:

@@ -165,9 +165,9 @@ class Store:
         """Every note saved on this call, oldest first (a transferred card's hand-off)."""
         return await self._db.read(self._sql.call_notes, provider, call_id)
 
-    async def save_summary(self, provider: str, call_id: str, summary: JSON) -> None:
-        """Keep the final card's short summary for ``/api/calls``."""
-        await self._db.write(self._sql.save_summary, SummaryWrite(provider, call_id, summary))
+    async def save_summary(self, provider: str, call_id: str, summary: JSON, version: int) -> None:
+        """Keep a complete card's short summary for ``/api/calls`` (card ``version``; a later one's stays)."""
+        await self._db.write(self._sql.save_summary, SummaryWrite(provider, call_id, summary, version))
 
     async def recent_calls(self, agent_id: str | None, limit: int) -> list[JSON]:
         """The calls an agent received (all calls when ``agent_id`` is None), newest first."""

@@ -33,6 +33,15 @@ CALL_COLUMNS = (
     "queue",
 )
 """The columns of a new call row, as ``rows.new_call`` fills them."""
+SUMMARY_NOT_OLDER = sa.or_(
+    calls.c.summary_version.is_(None), calls.c.summary_version <= sa.bindparam("w_version")
+)
+"""A summary replaces the stored one of the same card version or an earlier one, never a later one.
+
+Two instances may each write one of a call (the card's builder when it
+completed, an instance that ran a mid-call update); their writes land in
+either order.
+"""
 AUDIT_COLUMNS = ("at", "agent_id", "action", "provider", "call_id", "number", "version", "sections")
 
 
@@ -65,7 +74,10 @@ class HotWrites:
             calls.c.provider == sa.bindparam("w_provider"), calls.c.call_id == sa.bindparam("w_call_id")
         )
         self.summaries = RawStatement(
-            calls.update().where(same_call), compile_for, columns=("summary",), jsons=("summary",)
+            calls.update().where(same_call, SUMMARY_NOT_OLDER),
+            compile_for,
+            columns=("summary", "summary_version"),
+            jsons=("summary",),
         )
         self.audit = RawStatement(
             audit.insert().inline(), compile_for, columns=AUDIT_COLUMNS, times=("at",), jsons=("sections",)

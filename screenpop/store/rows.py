@@ -65,9 +65,12 @@ class EventWrite:
 
 @dataclass(frozen=True, slots=True)
 class SummaryWrite:
+    """A complete card's summary; ``version`` is the card's, so that an older one never replaces a newer."""
+
     provider: str
     call_id: str
     summary: JSON
+    version: int
 
 
 CallWrite = EventWrite | SummaryWrite

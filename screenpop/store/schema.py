@@ -112,6 +112,8 @@ calls = sa.Table(
     sa.Column("answered_at", UTCDateTime()),
     sa.Column("ended_at", UTCDateTime()),
     sa.Column("summary", JSONType),
+    # the card version ``summary`` was made from: an older one never replaces it
+    sa.Column("summary_version", sa.Integer),
     sa.UniqueConstraint("provider", "call_id"),
     sa.CheckConstraint("status IN ('ringing', 'answered', 'ended', 'missed')", name="status"),
     # history: previous calls of one number, newest first

@@ -33,7 +33,7 @@ from screenpop.errors import Forbidden, NotFound
 from screenpop.model import JSON, CallEvent, EventKind, HistoryEntry
 from screenpop.retry import is_transient
 from screenpop.store.history import NEWEST_CALL_FIRST, HistorySQL
-from screenpop.store.hot_writes import HotWrites
+from screenpop.store.hot_writes import SUMMARY_NOT_OLDER, HotWrites
 from screenpop.store.rows import CallState, CallWrite, EventWrite, SummaryWrite
 from screenpop.store.schema import STATUS_RANK, audit, call_events, call_recipients, calls
 from screenpop.store.schema import notes as note_table
@@ -65,7 +65,7 @@ class StoreSQL:
         self._lock_call = sa.select(calls).where(SAME_CALL).with_for_update()
         self._call_pk = sa.select(calls.c.id).where(SAME_CALL)
         self._update_call = calls.update().where(calls.c.id == P("w_pk")).returning(*calls.c)
-        self._set_summary = calls.update().where(SAME_CALL)
+        self._set_summary = calls.update().where(SAME_CALL, SUMMARY_NOT_OLDER)
         self._recipients = (
             sa.select(call_recipients.c.agent_id)
             .where(call_recipients.c.call_pk == P("w_call_pk"))
@@ -174,8 +174,12 @@ class StoreSQL:
         return [] if pk is None else self._notes_of(conn, [pk]).get(pk, [])
 
     def save_summary(self, conn: sa.Connection, write: SummaryWrite) -> None:
+        """Keep the summary unless a later version's is kept already; ``NotFound`` when there is no call."""
         stmt = self._set_summary.returning(calls.c.id)
-        if conn.execute(stmt, self._summary_params(write)).first() is None:
+        if conn.execute(stmt, self._summary_params(write)).first() is not None:
+            return
+        the_call = {"w_provider": write.provider, "w_call_id": write.call_id}
+        if conn.execute(self._call_pk, the_call).first() is None:
             raise NotFound(f"no call {quoted(write.call_id)} from {write.provider!r}")
 
     def recent_calls(self, conn: sa.Connection, agent_id: str | None, limit: int) -> list[JSON]:
@@ -362,7 +366,13 @@ class StoreSQL:
 
     @staticmethod
     def _summary_params(write: SummaryWrite) -> dict[str, Any]:
-        return {"summary": write.summary, "w_provider": write.provider, "w_call_id": write.call_id}
+        return {
+            "summary": write.summary,
+            "summary_version": write.version,
+            "w_provider": write.provider,
+            "w_call_id": write.call_id,
+            "w_version": write.version,
+        }
 
     def _notes_of(self, conn: sa.Connection, call_pks: list[int]) -> dict[int, list[JSON]]:
         """Every note of these calls, oldest first per call."""

@@ -149,7 +149,7 @@ async def test_customer_ids_come_from_the_calls_summary(
             {"hidden": [], "summary": {"customer": {"ids": {"accounting": "A-1", "credit": 77}}}},
         ]
     }
-    await store.save_summary("pbx", "c-ids", summary)
+    await store.save_summary("pbx", "c-ids", summary, 1)
     await note(store, "c-ids", "hello")
     await drain(SinkWorker(store, sinks, ManualClock()), ManualClock())
     assert server.taken["c-ids:1"]["customer_ids"] == {"accounting": "A-1", "credit": "77"}

@@ -26,7 +26,7 @@ async def a_call(store: Store, store_url: str, call_id: str, number: str, custom
     await store.record_event(CallEvent("pbx", call_id, EventKind.RINGING, from_raw=number), number)
     await store.record_event(CallEvent("pbx", call_id, EventKind.ANSWERED, agent="agent-1"), number)
     await store.add_recipients("pbx", call_id, ["agent-1"])
-    await store.save_summary("pbx", call_id, summary(customer_id))
+    await store.save_summary("pbx", call_id, summary(customer_id), 1)
     await store.save_note(call_id, "agent-1", "resolved", f"called about {call_id}", False)
     await store.save_feedback(call_id, "agent-1", FeedbackWrite("insight", "SKU-1", "accepted"))
     store.audit_card("agent-1", call_id, 1, ["accounting"], provider="pbx")

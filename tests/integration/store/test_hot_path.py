@@ -48,11 +48,11 @@ async def test_a_batch_stores_the_rows_the_core_statements_store(store: Store) -
     summary = {"customer": {"name": "Ada"}, "sections": {"crm": "ok"}, "none": None}
     await store.record_event(event("core", ANSWERED, agent="a-1", at=at, **fields), "+14155550132")
     await store.add_recipients("pbx", "core", ["a-1", "a-2"])
-    await store.save_summary("pbx", "core", summary)
+    await store.save_summary("pbx", "core", summary, 1)
     await store.record_batch(
         [
             EventWrite(event("raw", ANSWERED, agent="a-1", at=at, **fields), "+14155550132", ("a-1", "a-2")),
-            SummaryWrite("pbx", "raw", summary),
+            SummaryWrite("pbx", "raw", summary, 1),
         ]
     )
     rows = {r[0]: r[1:] for r in await stored(store, CALLS)}

@@ -328,15 +328,15 @@ async def test_record_batch_stores_what_writing_each_in_order_would(store: Store
     summary = {"customer": {"name": "Ada"}, "badges": [], "sections": {"crm": "ok"}}
     await store.record_batch(
         [
-            SummaryWrite("pbx", "c-1", {"too": "early"}),
+            SummaryWrite("pbx", "c-1", {"too": "early"}, 1),
             EventWrite(event("c-1", RINGING, from_raw="+1 415"), "+14155550132", ("agent-1", "agent-2")),
             EventWrite(event("c-2", RINGING), None, ("agent-1", "agent-1")),
-            SummaryWrite("pbx", "c-1", summary),
+            SummaryWrite("pbx", "c-1", summary, 1),
             EventWrite(event("c-1", ANSWERED, agent="agent-2"), None, ("agent-2", "agent-3")),
-            SummaryWrite("pbx", "c-2", {"version": 1}),
-            SummaryWrite("pbx", "c-2", {"version": 2}),
-            SummaryWrite("pbx", "nobody", summary),
-            SummaryWrite("pbx", "c-3", {"before": "its call"}),
+            SummaryWrite("pbx", "c-2", {"version": 1}, 1),
+            SummaryWrite("pbx", "c-2", {"version": 2}, 2),
+            SummaryWrite("pbx", "nobody", summary, 1),
+            SummaryWrite("pbx", "c-3", {"before": "its call"}, 1),
             EventWrite(event("c-3", RINGING), None),
         ]
     )
@@ -480,7 +480,7 @@ async def test_recent_calls_are_the_agents_own_newest_first(store: Store) -> Non
     await ring(store, "c-2", agents=("agent-2",))
     await ring(store, "c-3", agents=("agent-1", "agent-2"))
     summary = {"customer": {"name": "Ada"}, "badges": [], "sections": {"crm": "ok"}}
-    await store.save_summary("pbx", "c-3", summary)
+    await store.save_summary("pbx", "c-3", summary, 2)
 
     mine = await store.recent_calls("agent-1", 10)
 
@@ -490,7 +490,36 @@ async def test_recent_calls_are_the_agents_own_newest_first(store: Store) -> Non
     assert mine[0]["received_at"].endswith("Z")
     assert [c["call_id"] for c in await store.recent_calls(None, 2)] == ["c-3", "c-2"]
     with pytest.raises(NotFound):
-        await store.save_summary("pbx", "unknown", summary)
+        await store.save_summary("pbx", "unknown", summary, 2)
+
+
+async def test_a_summary_never_replaces_a_later_versions(store: Store) -> None:
+    """Two instances' summaries of one call land in either order: the later card version's is kept.
+
+    The card's builder writes its summary when the card completes; an
+    instance that ran a mid-call update writes the newer version's.  Alone,
+    in one batch or in two, an older one arriving last changes nothing; the
+    same version again replaces it (a card rebuilt after a restart).
+    """
+    await ring(store, "c-1")
+    await ring(store, "c-2")
+    older, newer = {"customer": {"name": "Ada"}}, {"customer": {"name": "Ada Lovelace"}}
+    await store.save_summary("pbx", "c-1", newer, 5)
+    await store.save_summary("pbx", "c-1", older, 3)
+    await store.record_batch([SummaryWrite("pbx", "c-2", newer, 5), SummaryWrite("pbx", "c-2", older, 3)])
+    stored = {c["call_id"]: c["summary"] for c in await store.recent_calls(None, 10)}
+    assert stored == {"c-1": newer, "c-2": newer}
+
+    await store.record_batch([SummaryWrite("pbx", "c-1", older, 4)])
+    await store.save_summary("pbx", "c-2", older, 4)
+    stored = {c["call_id"]: c["summary"] for c in await store.recent_calls(None, 10)}
+    assert stored == {"c-1": newer, "c-2": newer}
+
+    again = {"customer": {"name": "Ada L."}}
+    await store.save_summary("pbx", "c-1", again, 5)
+    await store.record_batch([SummaryWrite("pbx", "c-2", again, 6)])
+    stored = {c["call_id"]: c["summary"] for c in await store.recent_calls(None, 10)}
+    assert stored == {"c-1": again, "c-2": again}
 
 
 # -- audit -------------------------------------------------------------------
