@@ -24,6 +24,7 @@ from screenpop.broker.redis import RedisBroker
 from screenpop.call_context import ATTR_PREFIX, CallContext
 from screenpop.card import attribute_keys
 from screenpop.cli.bootstrap import open_connectors
+from screenpop.cli.listen_check import LISTENING, listen_row_parts
 from screenpop.config import ConnectorSettings, Settings
 from screenpop.config.cross_checks import unserved_queues
 from screenpop.config.exposure import hidden_exposures
@@ -147,7 +148,7 @@ def _strings(value: Any) -> list[str]:
 
 async def run_checks(settings: Settings, number: str | None) -> list[CheckRow]:
     secrets = configured_secrets(settings)
-    rows = [config_row(settings), *exposure_rows(settings), *queue_rows(settings)]
+    rows = [config_row(settings), listen_row(settings), *exposure_rows(settings), *queue_rows(settings)]
     rows.append(await _timed("store", lambda: _check_store(settings), secrets))
     rows.append(await _timed("broker", lambda: _check_broker(settings), secrets))
     async with open_connectors(settings) as connectors:
@@ -180,6 +181,12 @@ def config_row(settings: Settings) -> CheckRow:
         except ConfigError as exc:
             return CheckRow("config", False, f"{settings.source}: {exc}", 0.0)
     return CheckRow("config", True, f"{settings.source}: {len(settings.connectors)} connectors", 0.0)
+
+
+def listen_row(settings: Settings) -> CheckRow:
+    """Whether ``serve`` could listen on ``server.host``:``server.port`` here (in use: a warning)."""
+    ok, warning, detail = listen_row_parts(settings)
+    return CheckRow(LISTENING, ok, detail, 0.0, warning=warning)
 
 
 def exposure_rows(settings: Settings) -> list[CheckRow]:

@@ -384,7 +384,9 @@ def check_rows(out: str) -> dict[str, tuple[str, str]]:
     rows = {}
     for line in out.splitlines():
         found = re.match(
-            r"^(config|store|broker|connector \S+|lookup \S+|sink \S+)\s+(ok|FAIL|skip)\s+\d+\s*(.*)$", line
+            r"^(config|server|store|broker|connector \S+|lookup \S+|sink \S+)"
+            r"\s+(ok|FAIL|skip|warn)\s+\d+\s*(.*)$",
+            line,
         )
         if found:
             rows[found.group(1)] = (found.group(2), found.group(3))
@@ -397,15 +399,19 @@ def test_check_of_the_demo_is_all_ok(demo: Demo) -> None:
     assert run.code == 0, run.out + run.err
     rows = check_rows(run.out)
     connectors = ("accounting", "sales", "purchases", "insight", "credit", "offer")
-    expected = {"config", "store", "broker"} | {
+    expected = {"config", "server", "store", "broker"} | {
         f"{k} {c}" for c in connectors for k in ("connector", "lookup")
     }
     assert set(rows) == expected
+    # the demo's port is 8080: a demo served on this machine meanwhile makes it a warning, not a failure
+    listening = rows["server"][0]
+    assert listening in ("ok", "warn"), rows["server"]
     # the rules need credit and accounting, which the probe number does not find: not run, not failed
-    results = {**dict.fromkeys(expected, "ok"), "lookup offer": "skip"}
+    results = {**dict.fromkeys(expected, "ok"), "lookup offer": "skip", "server": listening}
     assert {part: result for part, (result, _) in rows.items()} == results
     assert rows["lookup credit"][1].startswith("not_found with accounting.account_id = NULL")
-    assert f"{len(expected) - 1} ok, 0 failed, 1 skipped" in run.out
+    oks = len(expected) - 1 - (listening == "warn")
+    assert f"{oks} ok, 0 failed, 1 skipped" in run.out
 
 
 @pytest.fixture(scope="module")

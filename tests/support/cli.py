@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECK_ROW = re.compile(r"^(connector \S+|lookup \S+)\s+(ok|FAIL|skip|warn)\s+\d+\s*(.*)$")
+CHECK_ROW = re.compile(r"^(server|connector \S+|lookup \S+)\s+(ok|FAIL|skip|warn)\s+\d+\s*(.*)$")
 
 
 def screenpop(*args: str, timeout_s: float = 90.0) -> subprocess.CompletedProcess[str]:
@@ -29,7 +29,7 @@ def screenpop(*args: str, timeout_s: float = 90.0) -> subprocess.CompletedProces
 
 
 def check_rows(stdout: str) -> dict[str, tuple[str, str]]:
-    """`screenpop check`'s connector and lookup rows: part -> (result, detail)."""
+    """`screenpop check`'s server, connector and lookup rows: part -> (result, detail)."""
     rows = {}
     for line in stdout.splitlines():
         found = CHECK_ROW.match(line)
