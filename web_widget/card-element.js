@@ -6,11 +6,12 @@
 // `screenpop:*` events.  Everything else is #private.  The calls' bookkeeping is call-store.js,
 // the socket policy connection.js, one card's DOM card-view.js, the notes form notes-form.js,
 // the answers to suggestions feedback.js, HTTP api.js, the gap list missed.js, ring/notify
-// attention.js, a card cut off by a dead server interrupted.js and the stylesheet styles.js.
+// attention.js, a card cut off by a dead server interrupted.js, the toolbar, banner and
+// announcements status-bar.js and the stylesheet styles.js.
 
 import { postFeedback, postNotes } from "./api.js";
 import { Attention } from "./attention.js";
-import { bannerMessage, needsAction } from "./banner.js";
+import { needsAction } from "./banner.js";
 import { CallStore } from "./call-store.js";
 import { CardViews } from "./card-view.js";
 import { Connection, wsUrl } from "./connection.js";
@@ -21,12 +22,11 @@ import { NotesForms } from "./notes-form.js";
 import { interruptedCard, InterruptWatch, patienceMs } from "./interrupted.js";
 import { MissedWhileAway } from "./missed.js";
 import { renderFrame } from "./render.js";
+import { StatusBar } from "./status-bar.js";
 import { applyStyles } from "./styles.js";
 
 /** @typedef {import("./call-store.js").CallRecord} CallRecord */
-/** @typedef {import("./banner.js").StateInfo} StateInfo */
 /** @typedef {{type: string, agent?: string, role?: string, queues?: unknown, recovered?: boolean, sections?: unknown, dispositions?: unknown, card?: unknown}} Welcome */
-/** @typedef {"notifications"|"sound"|"title-flash"} AlertKind */
 
 export class ScreenpopCard extends HTMLElement {
   static get observedAttributes() {
@@ -37,14 +37,12 @@ export class ScreenpopCard extends HTMLElement {
   /** @type {(() => Promise<string|null>|string|null)|null} */ #tokenProvider = null;
   #store = new CallStore();
   /** @type {Welcome|null} */ #welcome = null;
-  #muted = false;
   /** @type {number|null} */ #lostAt = null;
-  /** @type {StateInfo} */ #stateInfo = {};
   #fmt = new Formatter(null, null);
   /** @type {string|null} */ #homeRegion = null;
   /** @type {Attention|null} */ #attention = null;
-  /** @type {number|undefined} */ #bannerTimer;
   #dom;
+  #bar;
   #conn;
   #views;
   #notes;
@@ -56,9 +54,16 @@ export class ScreenpopCard extends HTMLElement {
     const shadow = this.attachShadow({ mode: "open" });
     applyStyles(shadow);
     this.#dom = renderFrame(shadow, {
-      askNotifications: () => this.#askNotifications(),
-      toggleSound: () => this.#toggleSound(),
+      askNotifications: () => this.#bar.askNotifications(),
+      toggleSound: () => this.#bar.toggleSound(),
       retry: () => this.reconnect(),
+    });
+    this.#bar = new StatusBar({
+      dom: this.#dom,
+      attribute: (name) => this.getAttribute(name),
+      state: () => this.state,
+      welcome: () => this.#welcome,
+      fmt: () => this.#fmt,
     });
     /** @param {CallRecord} rec */
     const edited = (rec) => {
@@ -123,7 +128,7 @@ export class ScreenpopCard extends HTMLElement {
       onMessage: (msg) => this.#onMessage(msg),
       onState: (state, info) => this.#onState(state, info),
     });
-    this.#updateBanner();
+    this.#bar.updateBanner();
   }
 
   // ------------------------------------------------------------ public API
@@ -177,8 +182,8 @@ export class ScreenpopCard extends HTMLElement {
     this.#applyLocale();
     const hb = Number(this.getAttribute("heartbeat"));
     if (hb > 0) this.#conn.opts.heartbeatMs = hb * 1000;
-    if (!this.#attention) this.#attention = new Attention((kind) => this.#enabled(kind));
-    this.#updateToolbar();
+    if (!this.#attention) this.#attention = new Attention((kind) => this.#bar.enabled(kind));
+    this.#bar.updateToolbar();
     this.#conn.start();
   }
 
@@ -186,7 +191,7 @@ export class ScreenpopCard extends HTMLElement {
     this.#conn.stop();
     if (this.#attention) this.#attention.destroy();
     this.#attention = null;
-    window.clearInterval(this.#bannerTimer);
+    this.#bar.stop();
     for (const rec of this.#store.records()) window.clearTimeout(rec.notifyTimer);
   }
 
@@ -203,7 +208,7 @@ export class ScreenpopCard extends HTMLElement {
       this.#applyLocale();
       for (const rec of this.#store.records()) if (rec.view) this.#views.render(rec, true);
     } else {
-      this.#updateToolbar();
+      this.#bar.updateToolbar();
     }
   }
 
@@ -224,12 +229,6 @@ export class ScreenpopCard extends HTMLElement {
     }
   }
 
-  /** @param {AlertKind} kind */
-  #enabled(kind) {
-    if (this.getAttribute(kind) === "off") return false;
-    return kind === "sound" ? !this.#muted : true;
-  }
-
   #serverBase() {
     return this.getAttribute("server") || window.location.origin;
   }
@@ -245,49 +244,12 @@ export class ScreenpopCard extends HTMLElement {
     this.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, composed: true }));
   }
 
-  /** @param {string} text */
-  #announce(text) {
-    // Clearing first makes screen readers announce a repeated identical message too.
-    const live = this.#dom.live;
-    live.textContent = "";
-    window.setTimeout(() => {
-      live.textContent = text;
-    }, 50);
-  }
-
-  // ------------------------------------------------------------ frame
-
-  #updateToolbar() {
-    const d = this.#dom;
-    const canAsk = "Notification" in window && Notification.permission === "default" && this.#enabled("notifications");
-    d.notifyButton.hidden = !canAsk;
-    d.soundButton.hidden = this.getAttribute("sound") === "off";
-    d.soundButton.textContent = this.#muted ? "Sound off" : "Sound on";
-    d.soundButton.setAttribute("aria-pressed", this.#muted ? "false" : "true");
-    const w = this.#welcome;
-    d.who.textContent = w ? `${w.agent}${w.role ? ` · ${w.role}` : ""}` : "";
-    d.dot.setAttribute("data-state", this.state);
-    d.dot.setAttribute("title", this.state);
-  }
-
-  #askNotifications() {
-    Notification.requestPermission().then(
-      () => this.#updateToolbar(),
-      () => this.#updateToolbar(),
-    );
-  }
-
-  #toggleSound() {
-    this.#muted = !this.#muted;
-    this.#updateToolbar();
-  }
-
   // ------------------------------------------------------------ connection state
 
   /** @param {string} state @param {Record<string, any>} info */
   #onState(state, info) {
-    const previous = this.#stateInfo.state;
-    this.#stateInfo = { state, ...info };
+    const previous = this.#bar.stateInfo.state;
+    this.#bar.stateInfo = { state, ...info };
     this.setAttribute("state", state);
     if (state === "connected") {
       const before = this.#welcome;
@@ -296,42 +258,22 @@ export class ScreenpopCard extends HTMLElement {
       if (before && info.welcome && before.agent === info.welcome.agent && before.role !== info.welcome.role) this.#roleChanged(info.welcome);
       this.#onWelcome(info.welcome, previous);
     } else if (previous === "connected") {
-      this.#showExpiring(null); // the banner now says what is wrong
+      this.#bar.showExpiring(null); // the banner now says what is wrong
       this.#lostAt = Date.now();
-      this.#announce("Disconnected from screenpop. Reconnecting.");
+      this.#bar.announce("Disconnected from screenpop. Reconnecting.");
     }
-    if (needsAction(state)) this.#announce(this.#bannerMessage());
-    this.#updateBanner();
-    this.#updateToolbar();
+    if (needsAction(state)) this.#bar.announce(this.#bar.bannerMessage());
+    this.#bar.updateBanner();
+    this.#bar.updateToolbar();
     if (state !== previous) this.#emit("screenpop:state", { state, code: info.code ?? null, reason: info.reason ?? null });
   }
 
   /** @param {Welcome} welcome @param {string|undefined} previous */
   #onWelcome(welcome, previous) {
-    if (previous === "reconnecting") this.#announce("Reconnected.");
+    if (previous === "reconnecting") this.#bar.announce("Reconnected.");
     if (welcome.recovered === false) this.#missed.fetch(this.#lostAt);
     this.#lostAt = null;
     for (const rec of this.#store.records()) if (rec.view) this.#views.render(rec, true);
-  }
-
-  #bannerMessage() {
-    return bannerMessage(this.#stateInfo, Date.now(), window.location.origin);
-  }
-
-  #updateBanner() {
-    const d = this.#dom;
-    const state = this.#stateInfo.state || "connecting";
-    d.banner.setAttribute("data-state", state);
-    d.banner.setAttribute("role", needsAction(state) ? "alert" : "status");
-    d.bannerText.textContent = this.#bannerMessage();
-    d.bannerButton.hidden = state === "connecting" || state === "connected";
-    d.bannerButton.textContent = state === "reconnecting" ? "Retry now" : "Try again";
-    window.clearInterval(this.#bannerTimer);
-    if (state === "reconnecting") {
-      this.#bannerTimer = window.setInterval(() => {
-        d.bannerText.textContent = this.#bannerMessage();
-      }, 1000);
-    }
   }
 
   /** The same agent under another role: held cards keep only the sections this role sees (re-drawn on welcome). @param {Welcome} welcome */
@@ -352,7 +294,7 @@ export class ScreenpopCard extends HTMLElement {
     this.#welcome = { ...before, role, queues, sections, dispositions, card };
     this.#roleChanged(this.#welcome);
     for (const rec of this.#store.records()) if (rec.view) this.#views.render(rec, true);
-    this.#updateToolbar();
+    this.#bar.updateToolbar();
   }
 
   /** Another agent signs in on this widget: the last one's cards, notes and missed calls leave the screen. */
@@ -367,21 +309,14 @@ export class ScreenpopCard extends HTMLElement {
     this.#missed.reset();
     this.#lostAt = null;
     this.#welcome = null;
-    this.#updateToolbar();
+    this.#bar.updateToolbar();
   }
 
   /** No token provider and the token runs out soon: ask the agent (and the host page) for a new one. @param {number} expMs */
   #onExpiring(expMs) {
-    this.#showExpiring(expMs);
-    this.#announce(this.#dom.expiring.textContent || "");
+    this.#bar.showExpiring(expMs);
+    this.#bar.announce(this.#bar.expiringText);
     this.#emit("screenpop:token-expiring", { exp: Math.floor(expMs / 1000) });
-  }
-
-  /** @param {number|null} expMs */
-  #showExpiring(expMs) {
-    const box = this.#dom.expiring;
-    box.hidden = expMs === null;
-    box.textContent = expMs === null ? "" : `Your sign-in ends at ${this.#fmt.time(new Date(expMs).toISOString())}. Sign in again to keep receiving calls.`;
   }
 
   // ------------------------------------------------------------ messages
@@ -391,7 +326,7 @@ export class ScreenpopCard extends HTMLElement {
     if (msg.type === "card") this.#applyCard(msg);
     else if (msg.type === "call") this.#applyCall(msg);
     else if (msg.type === "role") this.#reconfigured(msg);
-    else if (msg.type === "refreshed" || msg.type === "welcome") this.#showExpiring(null);
+    else if (msg.type === "refreshed" || msg.type === "welcome") this.#bar.showExpiring(null);
     if (msg.type === "refreshed") this.#emit("screenpop:token-refreshed", { exp: msg.exp });
   }
 
@@ -423,7 +358,7 @@ export class ScreenpopCard extends HTMLElement {
     const { rec, withdrawnBy, transferredTo, ringStopped, changed } = applied;
     if (withdrawnBy && rec.view) {
       this.#views.render(rec, false);
-      this.#announce(`Call from ${callerLabel(rec.card, this.#homeRegion).name} was taken by ${withdrawnBy}.`);
+      this.#bar.announce(`Call from ${callerLabel(rec.card, this.#homeRegion).name} was taken by ${withdrawnBy}.`);
       this.#views.fadeOut(rec);
     } else if (transferredTo) {
       this.#transferredAway(rec);
@@ -445,7 +380,7 @@ export class ScreenpopCard extends HTMLElement {
     window.clearTimeout(rec.notifyTimer);
     if (!rec.view || rec.dismissed || !rec.card) return;
     this.#views.render(rec, false);
-    this.#announce(`Call from ${callerLabel(rec.card, this.#homeRegion).name}: ${transferredAwayText(rec.transferredTo)}.`);
+    this.#bar.announce(`Call from ${callerLabel(rec.card, this.#homeRegion).name}: ${transferredAwayText(rec.transferredTo)}.`);
     this.#views.leave(rec);
   }
 
@@ -453,7 +388,7 @@ export class ScreenpopCard extends HTMLElement {
   #ringStopped(rec) {
     if (!rec.view || rec.dismissed || !rec.card) return;
     this.#views.render(rec, false);
-    this.#announce(`Call from ${callerLabel(rec.card, this.#homeRegion).name} is no longer ringing for you.`);
+    this.#bar.announce(`Call from ${callerLabel(rec.card, this.#homeRegion).name} is no longer ringing for you.`);
     this.#views.leave(rec);
   }
 
@@ -481,12 +416,12 @@ export class ScreenpopCard extends HTMLElement {
     const transferred = transferHeadline(transfersOf(rec.card));
     if (isOutbound(rec.card)) {
       // the agent dialled it: the card is shown, but nothing rings or notifies
-      if (firstSight) this.#announce(`Outbound call: ${name}, ${number}.`);
+      if (firstSight) this.#bar.announce(`Outbound call: ${name}, ${number}.`);
       return;
     }
-    if (firstSight && transferred) this.#announce(`${transferred}: ${name}, ${number}.`);
+    if (firstSight && transferred) this.#bar.announce(`${transferred}: ${name}, ${number}.`);
     if (rec.status !== "ringing" || rec.withdrawn) return;
-    if (firstSight && !transferred) this.#announce(`Incoming call: ${name}, ${number}.`);
+    if (firstSight && !transferred) this.#bar.announce(`Incoming call: ${name}, ${number}.`);
     const label = () => callerLabel(rec.card, this.#homeRegion);
     if (this.#attention) this.#attention.attend(rec, firstSight, label, () => rec.view && rec.view.el.focus());
   }
