@@ -4,7 +4,8 @@
 // It wires the parts together and owns what hosts may use: attributes, the `token`,
 // `tokenProvider`, `state` and `calls` properties, `reconnect()`, `dismiss()` and the
 // `screenpop:*` events.  Everything else is #private.  The calls' bookkeeping is call-store.js,
-// the socket policy connection.js, one card's DOM card-view.js, the notes form notes-form.js,
+// what a card or status message does on screen call-reactions.js, the socket policy
+// connection.js, one card's DOM card-view.js, the notes form notes-form.js,
 // the answers to suggestions feedback.js, HTTP api.js, the gap list missed.js, ring/notify
 // attention.js, a card cut off by a dead server interrupted.js, the toolbar, banner and
 // announcements status-bar.js and the stylesheet styles.js.
@@ -12,14 +13,14 @@
 import { postFeedback, postNotes } from "./api.js";
 import { Attention } from "./attention.js";
 import { needsAction } from "./banner.js";
+import { CallReactions } from "./call-reactions.js";
 import { CallStore } from "./call-store.js";
 import { CardViews } from "./card-view.js";
 import { Connection, wsUrl } from "./connection.js";
 import { FeedbackAnswers } from "./feedback.js";
-import { isOutbound, transferHeadline, transferredAwayText, transfersOf } from "./call-context.js";
-import { callerLabel, Formatter } from "./format.js";
+import { Formatter } from "./format.js";
 import { NotesForms } from "./notes-form.js";
-import { interruptedCard, InterruptWatch, patienceMs } from "./interrupted.js";
+import { InterruptWatch } from "./interrupted.js";
 import { MissedWhileAway } from "./missed.js";
 import { renderFrame } from "./render.js";
 import { StatusBar } from "./status-bar.js";
@@ -47,7 +48,8 @@ export class ScreenpopCard extends HTMLElement {
   #views;
   #notes;
   #missed;
-  #interrupts = new InterruptWatch(window, (callId, version) => this.#interrupted(callId, version));
+  #reactions;
+  #interrupts = new InterruptWatch(window, (callId, version) => this.#reactions.interrupted(callId, version));
 
   constructor() {
     super();
@@ -72,7 +74,7 @@ export class ScreenpopCard extends HTMLElement {
       if (rec.transferredTo || rec.ringStopped) {
         // typing (or ✓/✕) on a card on its way out (transferred away, no longer ringing here): it waits for the save or discard
         this.#views.stay(rec);
-        this.#leaveOnceSaved(rec);
+        this.#reactions.leaveOnceSaved(rec);
       }
     };
     this.#notes = new NotesForms({
@@ -83,7 +85,7 @@ export class ScreenpopCard extends HTMLElement {
       edited,
       saved: (rec, body) => {
         this.#emit("screenpop:notes-saved", { call_id: rec.callId, ...body });
-        this.#leaveOnceSaved(rec);
+        this.#reactions.leaveOnceSaved(rec);
       },
     });
     const feedback = new FeedbackAnswers({
@@ -92,7 +94,7 @@ export class ScreenpopCard extends HTMLElement {
       edited,
       saved: (rec, answer) => {
         this.#emit("screenpop:feedback", { call_id: rec.callId, ...answer });
-        this.#leaveOnceSaved(rec);
+        this.#reactions.leaveOnceSaved(rec);
       },
     });
     this.#views = new CardViews({
@@ -104,7 +106,17 @@ export class ScreenpopCard extends HTMLElement {
       welcome: () => this.#welcome,
       notes: this.#notes,
       feedback,
-      dismiss: (rec) => this.#dismissRecord(rec, false),
+      dismiss: (rec) => this.#reactions.dismiss(rec, false),
+      emit: (name, detail) => this.#emit(name, detail),
+    });
+    this.#reactions = new CallReactions({
+      store: this.#store,
+      views: this.#views,
+      interrupts: this.#interrupts,
+      bar: this.#bar,
+      welcome: () => this.#welcome,
+      attention: () => this.#attention,
+      homeRegion: () => this.#homeRegion,
       emit: (name, detail) => this.#emit(name, detail),
     });
     this.#missed = new MissedWhileAway({
@@ -116,7 +128,7 @@ export class ScreenpopCard extends HTMLElement {
       homeRegion: () => this.#homeRegion,
       cleared: () => this.#dom.cardList.focus(),
       transferredAway: (recs) => {
-        for (const rec of recs) this.#transferredAway(rec);
+        for (const rec of recs) this.#reactions.transferredAway(rec);
       },
     });
     this.#conn = new Connection({
@@ -173,7 +185,7 @@ export class ScreenpopCard extends HTMLElement {
   /** @param {string} callId */
   dismiss(callId) {
     const rec = this.#store.get(callId);
-    if (rec) this.#dismissRecord(rec, true);
+    if (rec) this.#reactions.dismiss(rec, true);
   }
 
   // ------------------------------------------------------------ lifecycle
@@ -323,106 +335,10 @@ export class ScreenpopCard extends HTMLElement {
 
   /** @param {Record<string, any>} msg */
   #onMessage(msg) {
-    if (msg.type === "card") this.#applyCard(msg);
-    else if (msg.type === "call") this.#applyCall(msg);
+    if (msg.type === "card") this.#reactions.applyCard(msg);
+    else if (msg.type === "call") this.#reactions.applyCall(msg);
     else if (msg.type === "role") this.#reconfigured(msg);
     else if (msg.type === "refreshed" || msg.type === "welcome") this.#bar.showExpiring(null);
     if (msg.type === "refreshed") this.#emit("screenpop:token-refreshed", { exp: msg.exp });
-  }
-
-  /** @param {Record<string, any>} msg */
-  #applyCard(msg) {
-    const applied = this.#store.applyCard(msg);
-    if (!applied) return;
-    const { rec, firstSight, transferredIn, rungAgain } = applied;
-    this.#interrupts.held(rec.callId, rec.version, rec.complete, patienceMs(this.#welcome));
-    if (rec.withdrawn || rec.dismissed || rec.transferredTo) return;
-    if (transferredIn || rungAgain) this.#views.stay(rec); // back (transferred here, or rung again) while its card was still fading out
-    this.#views.render(rec, false);
-    this.#emit("screenpop:card", { call_id: rec.callId, version: rec.version, complete: rec.complete, card: rec.card });
-    this.#attend(rec, firstSight || transferredIn || rungAgain);
-  }
-
-  /** No version after `version` came within the card deadline: its pending sections will never be answered. @param {string} callId @param {number} version */
-  #interrupted(callId, version) {
-    const rec = this.#store.get(callId);
-    if (!rec || !rec.card || rec.complete || rec.version !== version) return;
-    rec.card = interruptedCard(rec.card);
-    if (rec.view) this.#views.render(rec, false);
-  }
-
-  /** @param {Record<string, any>} msg */
-  #applyCall(msg) {
-    const applied = this.#store.applyCall(msg);
-    if (!applied) return;
-    const { rec, withdrawnBy, transferredTo, ringStopped, changed } = applied;
-    if (withdrawnBy && rec.view) {
-      this.#views.render(rec, false);
-      this.#bar.announce(`Call from ${callerLabel(rec.card, this.#homeRegion).name} was taken by ${withdrawnBy}.`);
-      this.#views.fadeOut(rec);
-    } else if (transferredTo) {
-      this.#transferredAway(rec);
-    } else if (ringStopped) {
-      this.#ringStopped(rec);
-    } else if (changed && rec.view && !rec.dismissed && !rec.withdrawn && !rec.ringStopped) {
-      this.#views.render(rec, false);
-    }
-    if (this.#attention) this.#attention.stop(rec.callId);
-    window.clearTimeout(rec.notifyTimer);
-    const agent = msg.agent || null;
-    if (msg.status === "answered") this.#emit("screenpop:answered", { call_id: rec.callId, agent, mine: rec.mine, card: rec.card });
-    this.#emit("screenpop:call", { call_id: rec.callId, status: msg.status, agent, ...(msg.status === "transferred" ? { queue: msg.queue || null } : {}) });
-  }
-
-  /** The call left this agent: the card says where, then goes once nothing typed on it is unsaved. @param {CallRecord} rec */
-  #transferredAway(rec) {
-    if (this.#attention) this.#attention.stop(rec.callId);
-    window.clearTimeout(rec.notifyTimer);
-    if (!rec.view || rec.dismissed || !rec.card) return;
-    this.#views.render(rec, false);
-    this.#bar.announce(`Call from ${callerLabel(rec.card, this.#homeRegion).name}: ${transferredAwayText(rec.transferredTo)}.`);
-    this.#views.leave(rec);
-  }
-
-  /** The call stopped ringing for this agent: the card says so, then goes once nothing typed on it is unsaved. @param {CallRecord} rec */
-  #ringStopped(rec) {
-    if (!rec.view || rec.dismissed || !rec.card) return;
-    this.#views.render(rec, false);
-    this.#bar.announce(`Call from ${callerLabel(rec.card, this.#homeRegion).name} is no longer ringing for you.`);
-    this.#views.leave(rec);
-  }
-
-  /**
-   * A card transferred away (or no longer ringing here) goes once nothing typed on it is unsaved: asked after notes or an
-   * answer were saved or edited, once the answer's state has settled (it moves after the callback).
-   * @param {CallRecord} rec
-   */
-  #leaveOnceSaved(rec) {
-    if (rec.transferredTo || rec.ringStopped) window.setTimeout(() => this.#views.leave(rec), 0);
-  }
-
-  /** @param {CallRecord} rec @param {boolean} force  skip the "discard unsaved notes?" question */
-  #dismissRecord(rec, force) {
-    if (!this.#views.dismiss(rec, force)) return;
-    window.clearTimeout(rec.notifyTimer);
-    if (this.#attention) this.#attention.stop(rec.callId);
-  }
-
-  // ------------------------------------------------------------ attention
-
-  /** A ringing call's card: ring, announce it the first time, notify (attention.js decides when). @param {CallRecord} rec @param {boolean} firstSight */
-  #attend(rec, firstSight) {
-    const { name, number } = callerLabel(rec.card, this.#homeRegion);
-    const transferred = transferHeadline(transfersOf(rec.card));
-    if (isOutbound(rec.card)) {
-      // the agent dialled it: the card is shown, but nothing rings or notifies
-      if (firstSight) this.#bar.announce(`Outbound call: ${name}, ${number}.`);
-      return;
-    }
-    if (firstSight && transferred) this.#bar.announce(`${transferred}: ${name}, ${number}.`);
-    if (rec.status !== "ringing" || rec.withdrawn) return;
-    if (firstSight && !transferred) this.#bar.announce(`Incoming call: ${name}, ${number}.`);
-    const label = () => callerLabel(rec.card, this.#homeRegion);
-    if (this.#attention) this.#attention.attend(rec, firstSight, label, () => rec.view && rec.view.el.focus());
   }
 }
