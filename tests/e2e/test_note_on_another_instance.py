@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.service import api, event_body, make, post_event, running
+from tests.support.service import api, event_body, make, post_event, running, sharing_the_tests_loop
 from tests.support.tokens import token_for
 
 
@@ -28,7 +28,8 @@ async def test_a_note_right_after_the_pop_on_the_other_instance_is_saved(
     settings = make(store_url, broker={"url": redis_url})
     token = token_for(settings, "agent-1")
     answer = {"section": "accounting", "product": "SKU-1", "outcome": "accepted"}
-    async with running(settings) as a, running(settings) as b:
+    shared = sharing_the_tests_loop(settings)
+    async with running(shared) as a, running(shared) as b:
         results = []
         for n in range(3):
             status, _ = await post_event(a, event_body(f"c-fast-{n}", agent="agent-1"))

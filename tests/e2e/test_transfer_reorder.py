@@ -24,6 +24,7 @@ from tests.support.service import (
     make,
     post_event,
     running,
+    sharing_the_tests_loop,
 )
 from tests.support.waiting import wait_for
 
@@ -32,7 +33,8 @@ AT_05, AT_09, AT_12 = "2026-12-05T10:00:05Z", "2026-12-05T10:00:09Z", "2026-12-0
 
 @contextlib.asynccontextmanager
 async def two_instances(settings: Settings) -> AsyncIterator[tuple[str, str]]:
-    async with running(settings) as a, running(settings) as b:
+    shared = sharing_the_tests_loop(settings)
+    async with running(shared) as a, running(shared) as b:
         yield a, b
 
 

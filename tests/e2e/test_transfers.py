@@ -19,7 +19,16 @@ from screenpop.broker import CardViews, Delivery, View, make_broker
 from screenpop.card import role_views
 from screenpop.config import Settings
 from tests.support.agents import call_status, has_had, read_until, seen
-from tests.support.service import Agent, agent_socket, api, event_body, make, post_event, running
+from tests.support.service import (
+    Agent,
+    agent_socket,
+    api,
+    event_body,
+    make,
+    post_event,
+    running,
+    sharing_the_tests_loop,
+)
 from tests.support.tokens import token_for
 
 
@@ -193,7 +202,8 @@ async def test_a_late_answer_from_the_sender_changes_nothing(store_url: str) -> 
 
 @contextlib.asynccontextmanager
 async def two_instances(settings: Settings) -> AsyncIterator[tuple[str, str]]:
-    async with running(settings) as a, running(settings) as b:
+    shared = sharing_the_tests_loop(settings)
+    async with running(shared) as a, running(shared) as b:
         yield a, b
 
 

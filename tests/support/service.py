@@ -16,6 +16,7 @@ from aiohttp import web
 from screenpop.app import create_app
 from screenpop.config import Settings, settings_from_mapping
 from screenpop.web import server
+from tests.support.redis_hold import with_slack
 from tests.support.signers import WEBHOOK_SECRET, sign
 from tests.support.tokens import token_for
 
@@ -85,6 +86,26 @@ async def running(settings: Settings) -> AsyncIterator[str]:
     """The real application on a free loopback port; yields its base URL."""
     async with running_app(create_app(settings)) as (base, _):
         yield base
+
+
+def sharing_the_tests_loop(settings: Settings) -> Settings:
+    """``settings`` for instances served together on the test's own event loop (``running``), through Redis.
+
+    A pause of that loop longer than the broker's 0.5 s (the collector of a
+    test process that has run a thousand tests, a CPU shared by two suites)
+    let a reply that had arrived go unread until the broker's timeout fired:
+    it took Redis for hung, went down, and a transfer or a card that a test
+    waited for never crossed to the other instance.  Such an instance waits
+    ``redis_hold.SLACK_S`` for Redis; a stopped Redis is still seen at once
+    (the connection is refused), and a process of its own (``Service``)
+    keeps the broker's 0.5 s.  Not for a config a test reloads from its
+    file: a reload refuses a broker URL other than the running one.
+    """
+    url = settings.broker.url
+    if not url.startswith(("redis://", "rediss://")) or "socket_timeout=" in url:
+        return settings
+    broker = settings.broker.model_copy(update={"url": with_slack(url)})
+    return settings.model_copy(update={"broker": broker})
 
 
 @contextlib.asynccontextmanager
