@@ -326,8 +326,7 @@ export class ScreenpopCard extends HTMLElement {
 
   /** No token provider and the token runs out soon: ask the agent (and the host page) for a new one. @param {number} expMs */
   #onExpiring(expMs) {
-    this.#bar.showExpiring(expMs);
-    this.#bar.announce(this.#bar.expiringText);
+    this.#bar.announce(this.#bar.showExpiring(expMs));
     this.#emit("screenpop:token-expiring", { exp: Math.floor(expMs / 1000) });
   }
 

@@ -20,22 +20,13 @@ import { bannerMessage, needsAction } from "./banner.js";
 export class StatusBar {
   #opts;
   #muted = false;
-  /** @type {StateInfo} */ #stateInfo = {};
+  /** The last connection state and its details: what the banner says. @type {StateInfo} */
+  stateInfo = {};
   /** @type {number|undefined} */ #bannerTimer;
 
   /** @param {StatusBarOptions} opts */
   constructor(opts) {
     this.#opts = opts;
-  }
-
-  /** The last connection state and its details (the banner's subject). */
-  get stateInfo() {
-    return this.#stateInfo;
-  }
-
-  /** @param {StateInfo} info */
-  set stateInfo(info) {
-    this.#stateInfo = info;
   }
 
   /** Whether an alert of this kind may go off: its attribute is not "off", and sound is not muted. @param {AlertKind} kind */
@@ -71,12 +62,12 @@ export class StatusBar {
   }
 
   bannerMessage() {
-    return bannerMessage(this.#stateInfo, Date.now(), window.location.origin);
+    return bannerMessage(this.stateInfo, Date.now(), window.location.origin);
   }
 
   updateBanner() {
     const d = this.#opts.dom;
-    const state = this.#stateInfo.state || "connecting";
+    const state = this.stateInfo.state || "connecting";
     d.banner.setAttribute("data-state", state);
     d.banner.setAttribute("role", needsAction(state) ? "alert" : "status");
     d.bannerText.textContent = this.bannerMessage();
@@ -90,7 +81,7 @@ export class StatusBar {
     }
   }
 
-  /** The "sign-in ends at …" notice; null hides it. @param {number|null} expMs */
+  /** The "sign-in ends at …" notice, and its text to announce; null hides it. @param {number|null} expMs */
   showExpiring(expMs) {
     const box = this.#opts.dom.expiring;
     box.hidden = expMs === null;
@@ -98,11 +89,7 @@ export class StatusBar {
       expMs === null
         ? ""
         : `Your sign-in ends at ${this.#opts.fmt().time(new Date(expMs).toISOString())}. Sign in again to keep receiving calls.`;
-  }
-
-  /** The notice's text, for announcing it. */
-  get expiringText() {
-    return this.#opts.dom.expiring.textContent || "";
+    return box.textContent;
   }
 
   /** @param {string} text */
