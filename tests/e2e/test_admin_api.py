@@ -147,6 +147,21 @@ async def test_deliveries_newest_first_with_reasons_and_bounded_limit(store_url:
     assert all(s == 400 and b["error"]["code"] == "bad_request" for s, b in bad)
 
 
+async def test_a_webhook_is_counted_and_listed_by_the_time_its_sender_has_the_202(store_url: str) -> None:
+    """The counting runs after the answer (the sender does not wait for it), yet no request read after
+    the 202 can miss it: the deliveries list, the webhook counter and the first frame's histogram."""
+    settings = _settings(store_url)
+    admin = token_for(settings, "it-1")
+    async with running(settings) as base, agent_socket(base, settings, "agent-1"):
+        assert (await post_event(base, event_body("c-counted", agent="agent-1")))[0] == 202
+        _, listed = await api(base, "GET", "/api/admin/deliveries?limit=1", admin)
+        _, metrics = await api(base, "GET", "/metrics")
+    (newest,) = listed["deliveries"]
+    assert (newest["provider"], newest["code"], newest["call_id"]) == ("pbx", "accepted", "c-counted")
+    assert 'screenpop_webhooks_total{outcome="accepted",provider="pbx"} 1.0' in metrics
+    assert "screenpop_card_first_frame_seconds_count 1.0" in metrics
+
+
 async def test_no_number_note_or_secret_in_any_admin_answer(store_url: str) -> None:
     """Calls with known numbers, a note, refusals quoting a number: none of them in any admin JSON."""
     settings = _settings(store_url)
