@@ -82,8 +82,10 @@ def shown_call_id(event: CallEvent) -> str | None:
     return call_id
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+def _now_iso(at: float | None = None) -> str:
+    """``at`` (Unix seconds; now when None) as the deliveries list shows a time."""
+    moment = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
+    return moment.isoformat(timespec="milliseconds")
 
 
 @dataclass(slots=True)
@@ -127,8 +129,15 @@ class WebhookLog:
         """After a reload: providers kept keep their counts, new ones start at 0, removed ones go."""
         self.providers = {name: self.providers.get(name) or ProviderCounts() for name in names}
 
-    def accepted(self, provider: str, status: int, events: Sequence[CallEvent], fresh: bool) -> None:
-        """A verified request; ``fresh`` is False when every event in it had been handled already."""
+    def accepted(
+        self, provider: str, status: int, events: Sequence[CallEvent], fresh: bool, at: float | None = None
+    ) -> None:
+        """A verified request; ``fresh`` is False when every event in it had been handled already.
+
+        ``at``: when it was answered (Unix seconds), for a caller that counts it
+        after the answer: the list orders every instance's deliveries by time,
+        and a sender may have sent its next webhook to another instance by then.
+        """
         counts = self.providers.get(provider)
         if counts is not None:
             counts.accepted += 1
@@ -137,7 +146,9 @@ class WebhookLog:
         first = events[0] if events else None
         call_id = shown_call_id(first) if first else None
         event = first.event.value if first else None
-        self._add(provider=provider, status=status, code=code, reason=None, call_id=call_id, event=event)
+        self._add(
+            provider=provider, status=status, code=code, reason=None, call_id=call_id, event=event, at=at
+        )
 
     def refused(self, provider: str, exc: ScreenpopError) -> None:
         """A request answered with an error: counted (configured providers only), its reason kept."""
@@ -153,8 +164,8 @@ class WebhookLog:
         """The newest ``limit`` deliveries seen by this instance, newest first."""
         return [self.recent[-1 - i] for i in range(min(limit, len(self.recent)))]
 
-    def _add(self, **fields: Any) -> None:
-        entry = {"at": _now_iso(), **fields}
+    def _add(self, at: float | None = None, **fields: Any) -> None:
+        entry = {"at": _now_iso(at), **fields}
         self.recent.append(entry)
         if self.shared:
             self.pending.append(entry)

@@ -76,13 +76,17 @@ async def webhook(request: web.Request) -> web.Response:
     response = web.Response(
         status=reply.status, body=reply.body, content_type=reply.content_type, headers=reply.extra
     )
+    answered_at = time.time()
     await answer_now(request, response)
     # After the answer, so the sender does not wait for it.  Nothing suspends between the
     # answer's write and here (a 202 is far below the write buffer's limit), so the console
-    # and /metrics show the webhook before this instance reads any other request.
+    # and /metrics show the webhook before this instance reads any other request.  The kernel
+    # may still run the sender first, and its next webhook may reach another instance: the
+    # deliveries list, which orders every instance's by time, gets the time of the answer.
     try:  # the events are taken: a fault in the counting is logged, never the sender's to retry
         metrics.webhook_seen(name, "accepted" if fresh or not events else "duplicate")
-        webhooks.accepted(name, reply.status, events, bool(fresh))  # in memory: Redis gets it in a batch
+        # in memory: Redis gets it in a batch
+        webhooks.accepted(name, reply.status, events, bool(fresh), answered_at)
     except Exception:
         log.exception("webhook from %s: the events were taken, but counting them failed", name)
     for event in fresh:

@@ -7,8 +7,10 @@ tokens are minted as a host application mints them (PyJWT).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import jwt
 import pytest
 
 from screenpop.config import Settings, settings_from_mapping
+from screenpop.web import handlers
 from tests.support.service import (
     ADA,
     SECRET,
@@ -160,6 +163,39 @@ async def test_a_webhook_is_counted_and_listed_by_the_time_its_sender_has_the_20
     assert (newest["provider"], newest["code"], newest["call_id"]) == ("pbx", "accepted", "c-counted")
     assert 'screenpop_webhooks_total{outcome="accepted",provider="pbx"} 1.0' in metrics
     assert "screenpop_card_first_frame_seconds_count 1.0" in metrics
+
+
+async def test_a_delivery_is_listed_at_the_time_of_its_answer(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted after the 202, a delivery still bears the time of its answer, not of its counting.
+
+    Every instance's deliveries are listed in one list ordered by time.  The
+    kernel may run the sender as soon as its 202 is written, and its next
+    webhook may reach another instance before this one counts the first: a
+    time taken when counting could put the two in the wrong order.  Here the
+    counting is held back 300 ms after the answer to make that visible.
+    """
+    settings = _settings(store_url)
+    admin = token_for(settings, "it-1")
+    answer = handlers.answer_now
+
+    async def answer_then_stall(request: Any, response: Any) -> None:
+        await answer(request, response)
+        await asyncio.sleep(0.3)  # allow-sleep: the instance busy elsewhere between its 202 and its counting
+
+    monkeypatch.setattr(handlers, "answer_now", answer_then_stall)
+    async with running(settings) as base:
+        assert (await post_event(base, event_body("c-timed", agent="agent-1")))[0] == 202
+        answered_by = datetime.now(UTC)
+
+        async def listed() -> list[dict[str, Any]] | None:
+            _, answer = await api(base, "GET", "/api/admin/deliveries?limit=1", admin)
+            return answer["deliveries"] or None
+
+        (delivery,) = await wait_for(listed, 5, "the delivery listed")
+    assert delivery["call_id"] == "c-timed"
+    assert datetime.fromisoformat(delivery["at"]) <= answered_by
 
 
 async def test_no_number_note_or_secret_in_any_admin_answer(store_url: str) -> None:
