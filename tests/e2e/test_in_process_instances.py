@@ -7,6 +7,11 @@ the broker give up on a reply that had arrived.  The tests that run two
 instances in one process give them ``redis_hold.SLACK_S``
 (``sharing_the_tests_loop``); a process of its own keeps the broker's 0.5 s,
 and a stopped Redis is still seen at once (test_admin_health).
+
+The broker now confirms a timed-out fan-out read with a PING before going
+down (``tests/integration/broker/test_paused_process.py``), which covers
+the blocked read; the slack stays for a pause that lands on a call's own
+command, which still goes down at its first timeout.
 """
 
 from __future__ import annotations

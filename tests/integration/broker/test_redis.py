@@ -9,57 +9,26 @@ would have been in before it.  How fast frames travel is measured in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import time
-from collections.abc import Callable
 
 import pytest
 from redis.asyncio import Redis
 
-from screenpop.broker import Delivery, Message, id_key
+from screenpop.broker import Delivery, id_key
 from screenpop.broker.redis import RedisBroker
+from tests.support.broker_frames import Received, card, recorder, text, until, until_health
 from tests.support.servers import RedisServer
-from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.redis
-
-Received = list[tuple[str, str, str]]
-
-
-def text(message: Message) -> str:
-    """The frame a socket that hides nothing would be sent."""
-    picked = message.frame_for(frozenset())
-    assert picked is not None
-    return picked[0]
-
-
-def recorder() -> tuple[Received, Callable[[Message], None]]:
-    got: Received = []
-
-    def handler(message: Message) -> None:
-        got.append((message.agent_id, message.event_id, text(message)))
-
-    return got, handler
 
 
 async def replayed(broker: RedisBroker, agent_id: str, after: str) -> tuple[list[tuple[str, str]], bool]:
     """``broker.replay`` as (event id, frame) pairs."""
     messages, complete = await broker.replay(agent_id, after)
     return [(m.event_id, text(m)) for m in messages], complete
-
-
-async def until(condition: Callable[[], bool], within_s: float = 5.0) -> bool:
-    """Wait (bounded) for ``condition``; the caller asserts the result."""
-    with contextlib.suppress(AssertionError):
-        return bool(await wait_for(condition, within_s, "the condition", every=0.01))
-    return False
-
-
-def card(n: int) -> Delivery:
-    return Delivery("agent-1", json.dumps({"type": "card", "n": n}))
 
 
 MARKER = Delivery("agent-marker", json.dumps({"type": "marker"}))  # its own stream: replays stay clean
@@ -238,19 +207,6 @@ async def test_outage_keeps_local_delivery_and_recovers_by_itself(
     finally:
         if not redis_server.running:
             redis_server.start()
-
-
-async def until_health(
-    a: RedisBroker, b: RedisBroker, wanted: Callable[[str], bool], within_s: float
-) -> bool:
-    """Wait (bounded) until both brokers' health satisfies ``wanted``; the caller asserts the result."""
-
-    async def both() -> bool:
-        return wanted(await a.health()) and wanted(await b.health())
-
-    with contextlib.suppress(AssertionError):
-        return bool(await wait_for(both, within_s, "the health state", every=0.02))
-    return False
 
 
 async def test_replay_during_an_outage_is_honestly_incomplete(
