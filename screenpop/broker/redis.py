@@ -77,6 +77,9 @@ FLUSH_BATCH = 500
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 1.0
 FIRST_CONNECT_WAIT_S = 2.0
+#: Fan-out reads in a row that may time out while Redis answers a PING (a paused process): one more is
+#: a fault, not a pause (a reply too big to arrive in time would otherwise leave the broker up and deaf).
+CONFIRMED_TIMEOUTS_MAX = 2
 
 
 class RedisBroker(SharedValues):
@@ -312,11 +315,17 @@ class RedisBroker(SharedValues):
         self._up, self._reason, self._last_internal = True, "", ""
         self._ready.set()
         log.info("redis broker connected")
+        timeouts = 0  # in a row: reads that never finish while Redis answers PINGs are a fault too
         while self._up and not self._closing:
             try:
                 await self._fanout.read(self._redis)
             except (RedisTimeoutError, TimeoutError):
+                timeouts += 1
+                if timeouts > CONFIRMED_TIMEOUTS_MAX:
+                    raise
                 await self._confirm_after_timeout()
+            else:
+                timeouts = 0
 
     async def _confirm_after_timeout(self) -> None:
         """A fan-out read timed out: Redis hangs only if a PING now times out too (it raises then).
