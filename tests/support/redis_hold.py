@@ -12,6 +12,9 @@ event loop, beside both apps, and a pause of that loop (the collector of a
 test process that has run a thousand tests, a starved CPU) is not Redis
 hanging.  A broker that took it for one went "down" and kept the card
 locally, and the write the test waits for never came.
+
+``CommandProxy`` is the proxy itself, forwarding whole commands; other
+tests make it drop a kind of command instead.
 """
 
 from __future__ import annotations
@@ -55,25 +58,68 @@ def command_end(buffer: bytes | bytearray) -> int | None:
     return position
 
 
-class KeptCardHold:
+class CommandProxy:
+    """Forwards loopback TCP to Redis a whole command at a time; ``pass_on`` decides what each becomes."""
+
+    def __init__(self, redis_port: int) -> None:
+        self.redis_port = redis_port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in self._writers:
+            writer.close()
+
+    async def pass_on(self, command: bytes, sink: asyncio.StreamWriter) -> None:
+        """Forward ``command`` to Redis (a subclass may hold or drop it)."""
+        sink.write(command)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.redis_port)
+        self._writers += [writer, up_writer]
+        with contextlib.suppress(ConnectionError, OSError):
+            await asyncio.gather(self._commands(reader, up_writer), self._pipe(up_reader, writer))
+        up_writer.close()
+        writer.close()
+
+    async def _commands(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        """Hand each command to ``pass_on`` once all of it has arrived."""
+        buffer = bytearray()
+        while data := await source.read(65536):
+            buffer += data
+            while (end := command_end(buffer)) is not None:
+                command = bytes(buffer[:end])
+                del buffer[:end]
+                await self.pass_on(command, sink)
+            await sink.drain()
+        sink.close()
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        while data := await source.read(65536):
+            sink.write(data)
+            await sink.drain()
+        sink.close()
+
+
+class KeptCardHold(CommandProxy):
     """Forwards loopback TCP to Redis, holding the first write of a kept card that holds ``needle``.
 
     (Or the first write naming ``marker`` and holding ``needle``, when a marker is given.)
     """
 
     def __init__(self, redis_port: int, needle: bytes, marker: bytes | None = None) -> None:
+        super().__init__(redis_port)
         self.needle = needle
-        self.redis_port = redis_port
-        self.port = 0
         self.holding = asyncio.Event()
         self._release = asyncio.Event()
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
         self._marker = marker or value_key(f"card:pbx:{CALL}").encode()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = int(self._server.sockets[0].getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -85,39 +131,14 @@ class KeptCardHold:
 
     async def close(self) -> None:
         self.release()
-        if self._server is not None:
-            self._server.close()
-        for writer in self._writers:
-            writer.close()
+        await super().close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.redis_port)
-        self._writers += [writer, up_writer]
-        with contextlib.suppress(ConnectionError, OSError):
-            await asyncio.gather(self._commands(reader, up_writer), self._pipe(up_reader, writer))
-        up_writer.close()
-        writer.close()
-
-    async def _commands(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        """Forward each command once all of it has arrived; hold the first that has marker and needle."""
-        buffer = bytearray()
-        while data := await source.read(65536):
-            buffer += data
-            while (end := command_end(buffer)) is not None:
-                command = bytes(buffer[:end])
-                del buffer[:end]
-                if not self.holding.is_set() and self._marker in command and self.needle in command:
-                    self.holding.set()
-                    await self._release.wait()
-                sink.write(command)
-            await sink.drain()
-        sink.close()
-
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        while data := await source.read(65536):
-            sink.write(data)
-            await sink.drain()
-        sink.close()
+    async def pass_on(self, command: bytes, sink: asyncio.StreamWriter) -> None:
+        """Forward each command; hold the first that has marker and needle until ``release``."""
+        if not self.holding.is_set() and self._marker in command and self.needle in command:
+            self.holding.set()
+            await self._release.wait()
+        sink.write(command)
 
 
 @contextlib.asynccontextmanager

@@ -13,7 +13,6 @@ confirmed with a PING before the broker goes down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
@@ -25,7 +24,7 @@ from redis.asyncio import Redis
 
 from screenpop.broker.redis import CONFIRMED_TIMEOUTS_MAX, RedisBroker
 from tests.support.broker_frames import Received, card, recorder, until, until_health
-from tests.support.redis_hold import command_end
+from tests.support.redis_hold import CommandProxy
 from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.redis
@@ -85,50 +84,18 @@ async def test_a_hung_redis_is_still_noticed_by_the_reader_alone(
     assert await until_health(a, b, lambda h: h == "ok", within_s=5.0)
 
 
-class UnansweredReads:
+class UnansweredReads(CommandProxy):
     """A loopback proxy to Redis that forwards every command but XREAD, which it never answers."""
 
     def __init__(self, redis_port: int) -> None:
-        self.redis_port = redis_port
+        super().__init__(redis_port)
         self.reads = 0
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
 
-    async def start(self) -> str:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/0"
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for writer in self._writers:
-            writer.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.redis_port)
-        self._writers += [writer, up_writer]
-        with contextlib.suppress(ConnectionError, OSError):
-            await asyncio.gather(self._commands(reader, up_writer), self._pipe(up_reader, writer))
-        up_writer.close()
-        writer.close()
-
-    async def _commands(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        buffer = bytearray()
-        while data := await source.read(65536):
-            buffer += data
-            while (end := command_end(buffer)) is not None:
-                command = bytes(buffer[:end])
-                del buffer[:end]
-                if b"XREAD" in command.upper():
-                    self.reads += 1  # and never forwarded: the client's timeout ends it
-                    continue
-                sink.write(command)
-            await sink.drain()
-
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        while data := await source.read(65536):
-            sink.write(data)
-            await sink.drain()
+    async def pass_on(self, command: bytes, sink: asyncio.StreamWriter) -> None:
+        if b"XREAD" in command.upper():
+            self.reads += 1  # and never forwarded: the client's timeout ends it
+            return
+        sink.write(command)
 
 
 async def test_reads_that_never_finish_while_redis_answers_pings_still_take_it_down(redis_url: str) -> None:
@@ -138,7 +105,8 @@ async def test_reads_that_never_finish_while_redis_answers_pings_still_take_it_d
     forever would leave the broker up and deaf to the other instances.
     """
     proxy = UnansweredReads(urlsplit(redis_url).port or 6379)
-    broker = RedisBroker(await proxy.start(), 300)
+    await proxy.start()
+    broker = RedisBroker(f"redis://127.0.0.1:{proxy.port}/0", 300)
     try:
         await broker.start()
         assert await broker.health() == "ok"
