@@ -31,6 +31,9 @@ QUEUE_LIMIT = 100_000
 BATCH_LIMIT = 200
 LINGER_S = 0.05
 """How long the writer gathers writes before a transaction: one COMMIT for a few calls, not one each."""
+UNPLACED_RETRY_S = 0.5
+UNPLACED_TRIES = 60
+"""A summary whose call has no row yet is written again every 0.5 s for 30 s, then given up."""
 
 
 class CallRecorder:
@@ -58,6 +61,8 @@ class CallRecorder:
         self._queue: asyncio.Queue[CallWrite] = asyncio.Queue(queue_limit)
         self._worker: asyncio.Task[None] | None = None
         self._writing: list[CallWrite] = []  # the batch the worker holds, not yet known to be written
+        # summaries waiting for their call's row, by (provider, call id, version): writes so far
+        self._tries: dict[tuple[str, str, int], int] = {}
         self.dropped = 0
 
     def start(self) -> None:
@@ -113,8 +118,7 @@ class CallRecorder:
         attempt = 0
         while True:
             try:
-                await self._store.record_batch(batch)
-                return None
+                unplaced = await self._store.record_batch(batch)
             except Exception as exc:  # sorted below: retried, or handed back as a refusal
                 if not is_transient(exc):
                     return exc
@@ -125,9 +129,35 @@ class CallRecorder:
                     failure_reason(exc),
                     attempt + 1,
                 )
+            else:
+                self._again_later(batch, unplaced)
+                return None
             self._observer.retried(QUEUE)
             await self._backoff.wait(attempt)
             attempt += 1
+
+    def _again_later(self, batch: list[CallWrite], unplaced: list[SummaryWrite]) -> None:
+        """Write again, a little later, the summaries whose call had no row yet; give up after a while.
+
+        The instance that took the ringing writes the call; one that ran a
+        mid-call update may reach the store first with the newer summary,
+        which would otherwise be lost and leave the older one listed.
+        """
+        waiting = {_summary_key(w) for w in unplaced}
+        for write in batch:
+            if isinstance(write, SummaryWrite) and _summary_key(write) not in waiting:
+                self._tries.pop(_summary_key(write), None)
+        loop = asyncio.get_running_loop()
+        for write in unplaced:
+            key = _summary_key(write)
+            tries = self._tries.get(key, 0) + 1
+            if tries >= UNPLACED_TRIES:
+                self._tries.pop(key, None)
+                waited = f"no call row within {UNPLACED_TRIES * UNPLACED_RETRY_S:g} s"
+                self._give_up([write], "no_call", waited)
+                continue
+            self._tries[key] = tries
+            loop.call_later(UNPLACED_RETRY_S, self._put, write)
 
     def _give_up(self, writes: list[CallWrite], reason: str, why: str) -> None:
         """Count (always) and log (the first, then every thousandth) records that will never be written."""
@@ -158,6 +188,10 @@ class CallRecorder:
         left = cut_off + [self._queue.get_nowait() for _ in range(self._queue.qsize())]
         if left:
             self._give_up(left, "shutdown", f"not written within {timeout_s:g} s of shutdown")
+
+
+def _summary_key(write: SummaryWrite) -> tuple[str, str, int]:
+    return write.provider, write.call_id, write.version
 
 
 def _call_of(write: CallWrite) -> str:

@@ -130,19 +130,21 @@ class Store:
         shape.check_id("call_id", event.call_id)
         return await self._db.write(self._sql.record_event, event, caller_e164, shape.now())
 
-    async def record_batch(self, writes: Sequence[CallWrite]) -> None:
+    async def record_batch(self, writes: Sequence[CallWrite]) -> list[SummaryWrite]:
         """Several events, recipient lists and summaries in one transaction (the write-behind path).
 
         Same rules as ``record_event``/``add_recipients``/``save_summary``, but
         one BEGIN/COMMIT for the lot: at 50 calls a second that is most of
-        the store's cost.  A summary for a call that is not there is skipped.
-        The audit rows queued meanwhile are written in the same transaction
-        (one transaction instead of two); any it does not store go back to
-        the audit queue, which writes them on its own.
+        the store's cost.  A summary for a call that is not there yet is not
+        stored: it is returned, for the caller to write again once the call
+        is (another instance may be about to write it).  The audit rows
+        queued meanwhile are written in the same transaction (one transaction
+        instead of two); any it does not store go back to the audit queue,
+        which writes them on its own.
         """
         rows = self._audit.take()
         try:
-            stored = await self._db.write(self._sql.record_batch, writes, shape.now(), rows)
+            stored, unplaced = await self._db.write(self._sql.record_batch, writes, shape.now(), rows)
         except BaseException:
             self._audit.give_back(rows)
             raise
@@ -150,6 +152,7 @@ class Store:
             self._audit.written(rows)
         else:
             self._audit.give_back(rows)
+        return unplaced
 
     async def add_recipients(self, provider: str, call_id: str, agent_ids: Iterable[str]) -> None:
         """Remember that these agents got the call's card (each agent once)."""

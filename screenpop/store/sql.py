@@ -117,8 +117,13 @@ class StoreSQL:
         writes: Sequence[CallWrite],
         now: datetime,
         audit_rows: Sequence[dict[str, Any]] = (),
-    ) -> bool:
-        """Events, recipient lists and summaries in one transaction; a summary of no call is skipped.
+    ) -> tuple[bool, list[SummaryWrite]]:
+        """Events, recipient lists and summaries in one transaction; the summaries of no call come back.
+
+        A summary may come before its call's row: an instance that ran a
+        mid-call update writes it, while the one that took the ringing is
+        still to write the call.  Such summaries are returned (with whether
+        the audit rows were stored), for the caller to write again later.
 
         ``audit_rows`` go in the same transaction, within a savepoint: rows
         the database refuses are rolled back alone (False is returned, and
@@ -132,19 +137,37 @@ class StoreSQL:
         recipients: list[dict[str, Any]] = []
         summaries: list[dict[str, Any]] = []
         summarised: set[tuple[str, str]] = set()
+        with_events: set[tuple[str, str]] = set()  # calls whose row exists once this batch is written
         for write in writes:
             if isinstance(write, SummaryWrite):
                 summaries.append(self._summary_params(write))
                 summarised.add((write.provider, write.call_id))
                 continue
-            if (write.event.provider, write.event.call_id) in summarised:
+            key = (write.event.provider, write.event.call_id)
+            with_events.add(key)
+            if key in summarised:
                 self._hot.summaries.many(conn, summaries)
                 summaries, summarised = [], set()
             call_pk = self._apply_event(conn, write, now)
             recipients += self._recipient_rows(call_pk, shape.agents_of(write.recipients), now)
         self._hot.summaries.many(conn, summaries)
         self._hot.recipients.many(conn, recipients)
-        return self._audit_within(conn, audit_rows)
+        unplaced = self._summaries_of_no_call(conn, writes, with_events)
+        return self._audit_within(conn, audit_rows), unplaced
+
+    def _summaries_of_no_call(
+        self, conn: sa.Connection, writes: Sequence[CallWrite], with_events: set[tuple[str, str]]
+    ) -> list[SummaryWrite]:
+        """The batch's summaries whose call has no row: a query per provider, none when all had an event."""
+        alone = [
+            w for w in writes if isinstance(w, SummaryWrite) and (w.provider, w.call_id) not in with_events
+        ]
+        found: set[tuple[str, str]] = set()
+        for provider in {w.provider for w in alone}:
+            ids = {w.call_id for w in alone if w.provider == provider}
+            query = sa.select(calls.c.call_id).where(calls.c.provider == provider, calls.c.call_id.in_(ids))
+            found |= {(provider, call_id) for call_id in conn.execute(query).scalars()}
+        return [w for w in alone if (w.provider, w.call_id) not in found]
 
     def _audit_within(self, conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> bool:
         """Audit rows under a savepoint of the caller's transaction; False when the database refused them."""
