@@ -137,11 +137,18 @@ class StoreSQL:
         recipients: list[dict[str, Any]] = []
         summaries: list[dict[str, Any]] = []
         summarised: set[tuple[str, str]] = set()
-        with_events: set[tuple[str, str]] = set()  # calls whose row exists once this batch is written
+        with_events: set[tuple[str, str]] = set()  # calls with an event so far: their row exists
+        # per call, its last summary written when no event of the batch had come before it
+        unsure: dict[tuple[str, str], SummaryWrite] = {}
         for write in writes:
             if isinstance(write, SummaryWrite):
+                key = (write.provider, write.call_id)
                 summaries.append(self._summary_params(write))
-                summarised.add((write.provider, write.call_id))
+                summarised.add(key)
+                if key in with_events:
+                    unsure.pop(key, None)  # a later summary, surely placed, supersedes it
+                else:
+                    unsure[key] = write
                 continue
             key = (write.event.provider, write.event.call_id)
             with_events.add(key)
@@ -152,22 +159,28 @@ class StoreSQL:
             recipients += self._recipient_rows(call_pk, shape.agents_of(write.recipients), now)
         self._hot.summaries.many(conn, summaries)
         self._hot.recipients.many(conn, recipients)
-        unplaced = self._summaries_of_no_call(conn, writes, with_events)
-        return self._audit_within(conn, audit_rows), unplaced
+        return self._audit_within(conn, audit_rows), self._unplaced(conn, unsure, with_events)
 
-    def _summaries_of_no_call(
-        self, conn: sa.Connection, writes: Sequence[CallWrite], with_events: set[tuple[str, str]]
+    def _unplaced(
+        self,
+        conn: sa.Connection,
+        unsure: dict[tuple[str, str], SummaryWrite],
+        with_events: set[tuple[str, str]],
     ) -> list[SummaryWrite]:
-        """The batch's summaries whose call has no row: a query per provider, none when all had an event."""
-        alone = [
-            w for w in writes if isinstance(w, SummaryWrite) and (w.provider, w.call_id) not in with_events
-        ]
+        """Of the summaries written before any event of their call, those that may have found no row.
+
+        One whose call had an event later in the batch was written before
+        that event could create the row: it is handed back (writing it again
+        is harmless, the version decides).  Of the others, those whose call
+        has no row: a query per provider.
+        """
         found: set[tuple[str, str]] = set()
-        for provider in {w.provider for w in alone}:
-            ids = {w.call_id for w in alone if w.provider == provider}
+        alone = [key for key in unsure if key not in with_events]
+        for provider in {p for p, _ in alone}:
+            ids = {call_id for p, call_id in alone if p == provider}
             query = sa.select(calls.c.call_id).where(calls.c.provider == provider, calls.c.call_id.in_(ids))
             found |= {(provider, call_id) for call_id in conn.execute(query).scalars()}
-        return [w for w in alone if (w.provider, w.call_id) not in found]
+        return [write for key, write in unsure.items() if key not in found]
 
     def _audit_within(self, conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> bool:
         """Audit rows under a savepoint of the caller's transaction; False when the database refused them."""

@@ -13,7 +13,7 @@ import pytest
 
 import screenpop.store.call_records as call_records
 from screenpop.model import CallEvent, EventKind
-from screenpop.store import CallRecorder, Store, SummaryWrite
+from screenpop.store import CallRecorder, EventWrite, Store, SummaryWrite
 from tests.support.waiting import wait_for
 
 NEWER = {"customer": {"name": "Caller A-5"}}
@@ -26,6 +26,15 @@ async def test_record_batch_hands_back_a_summary_of_no_call(store: Store) -> Non
     await store.record_event(ringing, "+14155550132")
     assert await store.record_batch([early]) == []
     assert [(c["call_id"], c["summary"]) for c in await store.recent_calls(None, 10)] == [("c-late", NEWER)]
+
+
+async def test_a_summary_before_its_calls_event_in_one_batch_is_handed_back(store: Store) -> None:
+    """Written in order, it came before the row its call's event then created: it found none."""
+    early = SummaryWrite("pbx", "c-late", NEWER, 4)
+    answered = CallEvent(provider="pbx", call_id="c-late", event=EventKind.ANSWERED, agent="agent-1")
+    assert await store.record_batch([early, EventWrite(answered, None)]) == [early]
+    placed = SummaryWrite("pbx", "c-late", NEWER, 5)
+    assert await store.record_batch([early, EventWrite(answered, None), placed]) == []
 
 
 async def test_the_writer_writes_it_again_once_the_call_is_there(
