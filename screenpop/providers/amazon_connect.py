@@ -34,6 +34,7 @@ from screenpop.providers.base import SignedRequest, WebhookReply, WebhookRequest
 from screenpop.providers.connect_transfers import call_id_of, is_transfer, moved
 from screenpop.providers.signing import (
     SIGNATURE_HEADER,
+    SigningKeys,
     accepted_body,
     agent_for,
     any_equal,
@@ -60,6 +61,7 @@ class AmazonConnectProvider:
             raise ConfigError(f"provider {settings.name!r}: an amazon_connect provider needs `secret`")
         self.settings = settings
         self.server = server
+        self._keys = SigningKeys(settings.signing_secrets())
 
     def verify_and_parse(self, request: WebhookRequest) -> Sequence[CallEvent]:
         self._authenticate(request)
@@ -93,7 +95,7 @@ class AmazonConnectProvider:
             verify_generic(
                 request.headers,
                 request.body,
-                self.settings.signing_secrets(),
+                self._keys,
                 now_of(request.now),
                 self.settings.tolerance_s,
             )

@@ -20,6 +20,7 @@ from screenpop.model import CallEvent, EventKind
 from screenpop.providers.base import SignedRequest, WebhookReply, WebhookRequest
 from screenpop.providers.signing import (
     SIGNATURE_HEADER,
+    SigningKeys,
     accepted_body,
     now_of,
     parse_time,
@@ -45,12 +46,13 @@ class GenericProvider:
             raise ConfigError(f"provider {settings.name!r}: a generic provider needs `secret` or `secrets`")
         self.settings = settings
         self.server = server
+        self._keys = SigningKeys(settings.signing_secrets())
 
     def verify_and_parse(self, request: WebhookRequest) -> Sequence[CallEvent]:
         verify_generic(
             request.headers,
             request.body,
-            self.settings.signing_secrets(),
+            self._keys,
             now_of(request.now),
             self.settings.tolerance_s,
         )
