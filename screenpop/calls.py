@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from screenpop.broker import Broker, CardViews, Delivery, Ring, Rung, View
@@ -33,6 +32,7 @@ from screenpop.call_status import StatusSteps
 from screenpop.call_transfers import TransferSteps, rings_after_transfer
 from screenpop.card import SectionSpec, card_summaries, role_views, shown_sections
 from screenpop.card_text import CardEncoder
+from screenpop.clock import utc_now_text
 from screenpop.config import Settings
 from screenpop.errors import RateLimited, Unavailable
 from screenpop.generation import Generations
@@ -275,7 +275,7 @@ class CallService(TransferSteps, StatusSteps):
             call_id=event.call_id,
             caller=number,
             caller_name=event.caller_name,
-            received_at=_now_iso(),
+            received_at=utc_now_text(),
             sections=self._engine.initial(number),
             agent=event.agent,
             queue=event.queue,
@@ -402,7 +402,3 @@ class CallService(TransferSteps, StatusSteps):
             for hidden in role_views(self._settings)
         )
         return CardViews(card.call_id, card.version, views, provider)
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -51,3 +51,23 @@ class SystemClock:
 
 
 SYSTEM_CLOCK: Clock = SystemClock()
+
+
+_second_text: tuple[int, str] = (-1, "")
+
+
+def utc_now_text() -> str:
+    """Now, as a card's ``received_at`` shows it: ``2026-12-06T10:00:00.123Z`` (UTC, milliseconds).
+
+    The date and time of day are formatted once per second, not once per
+    call: every webhook stamps a card before its first frame, and
+    ``datetime``'s formatting cost about 17 µs there after 50 ms of other
+    work.  The same text as ``datetime.now(UTC).isoformat(timespec="milliseconds")``
+    with ``Z`` for ``+00:00``.
+    """
+    global _second_text
+    second, millisecond = divmod(time.time_ns() // 1_000_000, 1000)
+    kept = _second_text
+    if kept[0] != second:
+        kept = _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{kept[1]}.{millisecond:03d}Z"
