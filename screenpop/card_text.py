@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from screenpop.card import Derived, SectionSpec, build_customer, caller_json, derived, visible_sections
-from screenpop.model import JSON, Card, Section, SectionStatus
+from screenpop.card import Derived, SectionSpec, build_customer, derived, visible_sections
+from screenpop.model import JSON, CallerNumber, Card, Section, SectionStatus
 from screenpop.untrusted import clean_json, clean_line
 
 #: One encoder for every compact text: ``json.dumps`` with arguments builds a new one per call.
@@ -39,6 +39,31 @@ _unanswered_sections: dict[tuple[Section, type, type], str] = {}
 _no_customer_text: str | None = None
 
 
+_unanswered_objects: dict[int, tuple[Section, str]] = {}
+"""The same, by identity: a lookup engine hands every call the same pending ``Section`` objects, and
+finding them by value hashed and compared each dataclass in Python, for each section of every first frame."""
+
+
+def _unanswered_text(section: Section) -> str:
+    """The text of a section with no data, made once per process for each such section."""
+    # the cache holds the object, so its id cannot be reused while the entry stands
+    kept = _unanswered_objects.get(id(section))
+    if kept is not None and kept[0] is section:
+        return kept[1]
+    # keyed with the numbers' types too: 1 == 1.0 == True, but they are written 1, 1.0, true
+    key = (section, type(section.elapsed_ms), type(section.age_s))
+    text = _unanswered_sections.get(key)
+    if text is None:
+        text = compact(clean_json(section.to_json()))
+        if len(_unanswered_sections) >= _UNANSWERED_LIMIT:
+            _unanswered_sections.clear()  # error texts vary; the pending ones come straight back
+        _unanswered_sections[key] = text
+    if len(_unanswered_objects) >= _UNANSWERED_LIMIT:
+        _unanswered_objects.clear()
+    _unanswered_objects[id(section)] = (section, text)
+    return text
+
+
 def _no_customer() -> str:
     """``customer`` while no visible section has answered: nobody found, the same for every call."""
     global _no_customer_text
@@ -48,8 +73,28 @@ def _no_customer() -> str:
 
 
 def _quoted_line(text: str | None) -> str:
+    if text is None:
+        return "null"
+    if text.isprintable():  # nearly always: no call into the cleaning
+        return quoted(text)
     line = clean_line(text)
     return "null" if line is None else quoted(line)
+
+
+def caller_text(caller: CallerNumber, name: str | None) -> str:
+    """``compact(caller_json(caller, name))``, written field by field.
+
+    Every call's first frame has one: the dict, the cleaning of each of its
+    texts and the encoder's own frames cost more than the rest of that frame
+    (docs/performance.md).  A unit test holds the two to the same text.
+    """
+    return (
+        f'{{"raw":{_quoted_line(caller.raw)},"e164":{_quoted_line(caller.e164)},'
+        f'"national":{_quoted_line(caller.national)},"international":{_quoted_line(caller.international)},'
+        f'"valid":{_FALSE_TRUE[caller.valid]},"withheld":{_FALSE_TRUE[caller.withheld]},'
+        f'"region":{_quoted_line(caller.region)},"location":{_quoted_line(caller.location)},'
+        f'"type":{_quoted_line(caller.type)},"name":{_quoted_line(name)}}}'
+    )
 
 
 class CardEncoder:
@@ -127,17 +172,8 @@ class CardEncoder:
         cached = self._sections.get(name)
         if cached is not None and cached[0] is section:
             return cached[1]
-        if section.data is None:  # nothing of the caller's in it: the same text for any call
-            # keyed with the numbers' types too: 1 == 1.0 == True, but they are written 1, 1.0, true
-            key = (section, type(section.elapsed_ms), type(section.age_s))
-            text = _unanswered_sections.get(key)
-            if text is None:
-                text = compact(clean_json(section.to_json()))
-                if len(_unanswered_sections) >= _UNANSWERED_LIMIT:
-                    _unanswered_sections.clear()  # error texts vary; the pending ones come straight back
-                _unanswered_sections[key] = text
-        else:
-            text = compact(clean_json(section.to_json()))
+        # with nothing of the caller's in it, the same text for any call
+        text = _unanswered_text(section) if section.data is None else compact(clean_json(section.to_json()))
         self._sections[name] = (section, text)
         return text
 
@@ -145,9 +181,11 @@ class CardEncoder:
         """``direction``, ``line`` and the public ``attributes``: they change only with an update."""
         if self._context is None or self._context[0] is not card.context:
             context = card.context
+            # most calls carry no attributes: "{}" without the encoder's frames
+            attributes = compact(clean_json(context.public())) if context.attributes else "{}"
             text = (
-                f'"direction":{compact(context.direction.value)},"line":{compact(clean_line(context.line))},'
-                f'"attributes":{compact(clean_json(context.public()))}'
+                f'"direction":{quoted(context.direction.value)},"line":{_quoted_line(context.line)},'
+                f'"attributes":{attributes}'
             )
             self._context = (context, text)
         return self._context[1]
@@ -155,7 +193,7 @@ class CardEncoder:
     def _caller_text(self, card: Card) -> str:
         cached = self._caller
         if cached is None or cached[0] is not card.caller or cached[1] != card.caller_name:
-            cached = (card.caller, card.caller_name, compact(caller_json(card.caller, card.caller_name)))
+            cached = (card.caller, card.caller_name, caller_text(card.caller, card.caller_name))
             self._caller = cached
         return cached[2]
 

@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from screenpop.broker import View
-from screenpop.call_context import CallContext
-from screenpop.card import SectionSpec, card_summaries, card_summary, render_card
-from screenpop.card_text import CardEncoder
+from screenpop.call_context import CallContext, Direction
+from screenpop.card import SectionSpec, caller_json, card_summaries, card_summary, render_card
+from screenpop.card_text import CardEncoder, caller_text, compact
 from screenpop.config import BadgeRule
-from screenpop.model import Card, HistoryEntry, Section, SectionStatus
+from screenpop.model import CallerNumber, Card, HistoryEntry, Section, SectionStatus
 from screenpop.phone import parse_caller
 from screenpop.transfers import StoredCard
 
@@ -68,6 +68,7 @@ TRANSFERS = st.lists(st.dictionaries(TEXT, SCALARS, max_size=3), max_size=2).map
 def cards(draw: st.DrawFn) -> Card:
     context = CallContext(
         call_id="c-1",
+        direction=draw(st.sampled_from(list(Direction))),
         line=draw(st.none() | TEXT),
         attributes=draw(st.dictionaries(TEXT, st.integers() | TEXT, max_size=3)),
     )
@@ -207,6 +208,7 @@ def test_the_shared_section_texts_stay_bounded_whatever_errors_connectors_send()
         card = replace(CARD_WITHOUT_SECTIONS, sections={"crm": section})
         assert encoder.frame(card, frozenset()) == whole(card, frozenset())
     assert len(card_text._unanswered_sections) <= card_text._UNANSWERED_LIMIT
+    assert len(card_text._unanswered_objects) <= card_text._UNANSWERED_LIMIT
 
 
 CARD_WITHOUT_SECTIONS = Card(
@@ -215,3 +217,29 @@ CARD_WITHOUT_SECTIONS = Card(
     received_at="2026-12-04T15:00:00.000Z",
     sections={},
 )
+
+
+OPTIONAL_TEXT = st.none() | TEXT
+CALLERS = st.builds(
+    CallerNumber,
+    raw=TEXT,
+    e164=OPTIONAL_TEXT,
+    national=OPTIONAL_TEXT,
+    international=OPTIONAL_TEXT,
+    digits=TEXT,
+    country_code=st.none() | st.integers(1, 999),
+    region=OPTIONAL_TEXT,
+    valid=st.booleans(),
+    withheld=st.booleans(),
+    location=OPTIONAL_TEXT,
+    type=OPTIONAL_TEXT,
+    extension=OPTIONAL_TEXT,
+)
+
+
+@given(CALLERS, OPTIONAL_TEXT)
+def test_the_caller_block_is_written_as_the_encoder_writes_the_cleaned_dict(
+    caller: CallerNumber, name: str | None
+) -> None:
+    """Written field by field for speed: the same text, control characters and line breaks included."""
+    assert caller_text(caller, name) == compact(caller_json(caller, name))
