@@ -55,6 +55,9 @@ class MemoryBroker:
         return f"{self._last[0]}-{self._last[1]}"
 
     async def publish(self, deliveries: Sequence[Delivery]) -> None:
+        self._publish(deliveries)
+
+    def _publish(self, deliveries: Sequence[Delivery]) -> None:
         now = time.monotonic()
         for delivery in deliveries:
             message = Message.of(delivery, self._next_id())
@@ -85,30 +88,39 @@ class MemoryBroker:
         return frames, complete
 
     async def claim(self, key: str, ttl_s: int) -> bool:
-        if await self.get(key) is not None:
+        return self._claim(key, ttl_s)
+
+    def _claim(self, key: str, ttl_s: int) -> bool:
+        if self._get(key) is not None:
             return False
-        await self.put(key, "1", ttl_s)
+        self._put(key, "1", ttl_s)
         return True
 
     async def claim_and_get(self, key: str, ttl_s: int, other: str) -> tuple[bool, str | None]:
-        return await self.claim(key, ttl_s), await self.get(other)
+        return self._claim(key, ttl_s), self._get(other)
 
     async def ring(self, ring: Ring) -> Rung:
-        """The steps one after another: nothing else runs between them in one process."""
-        claimed, state = await self.claim_and_get(ring.event_key, ring.event_ttl_s, ring.state_key)
+        """The steps one after another, with no await between them: nothing else runs meanwhile.
+
+        Each step is a plain call, not a coroutine of its own: a ringing
+        runs this before its first frame, and on one instance it is the
+        broker's whole share of the path (docs/performance.md).
+        """
+        claimed = self._claim(ring.event_key, ring.event_ttl_s)
         if not claimed:
             return Rung(False)  # a duplicate: nothing read, nothing changed
+        state = self._get(ring.state_key)
         if ring.ring_time is not None:
-            await self.keep_latest(*ring.ring_time, ring.recipients_ttl_s)
+            self._keep_latest(*ring.ring_time, ring.recipients_ttl_s)
         if state is not None:
             return Rung(True, state)
-        new = tuple(await self.add_members(ring.recipients_key, ring.agents, ring.recipients_ttl_s))
+        new = tuple(self._add_members(ring.recipients_key, ring.agents, ring.recipients_ttl_s))
         try:
-            await self.publish([Delivery(agent, card=ring.card) for agent in new])
+            self._publish([Delivery(agent, card=ring.card) for agent in new])
         except BaseException:  # popped for no one: undone, so the sender's retry pops
             for agent in new:
-                await self.remove_member(ring.recipients_key, agent)
-            await self.release(ring.event_key)
+                self._live_set(ring.recipients_key, time.monotonic()).discard(agent)
+            self._values.pop(ring.event_key, None)
             raise
         return Rung(True, None, new)
 
@@ -116,23 +128,35 @@ class MemoryBroker:
         self._values.pop(key, None)
 
     async def put(self, key: str, value: str, ttl_s: int) -> None:
+        self._put(key, value, ttl_s)
+
+    def _put(self, key: str, value: str, ttl_s: int) -> None:
         now = time.monotonic()
         self._expire(now)
         self._values[key] = (value, now + ttl_s)
         heapq.heappush(self._expiries, (now + ttl_s, key))
 
     async def keep_latest(self, key: str, stamp: float, ttl_s: int) -> None:
-        kept = await self.get(key)
+        self._keep_latest(key, stamp, ttl_s)
+
+    def _keep_latest(self, key: str, stamp: float, ttl_s: int) -> None:
+        kept = self._get(key)
         if kept is None or float(kept) < stamp:
-            await self.put(key, stamp_text(stamp), ttl_s)
+            self._put(key, stamp_text(stamp), ttl_s)
 
     async def get(self, key: str) -> str | None:
+        return self._get(key)
+
+    def _get(self, key: str) -> str | None:
         found = self._values.get(key)
         if found is None or found[1] < time.monotonic():
             return None
         return found[0]
 
     async def add_members(self, key: str, members: Sequence[str], ttl_s: int) -> list[str]:
+        return self._add_members(key, members, ttl_s)
+
+    def _add_members(self, key: str, members: Sequence[str], ttl_s: int) -> list[str]:
         now = time.monotonic()
         self._expire(now)
         found = self._live_set(key, now)

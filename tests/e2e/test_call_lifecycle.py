@@ -258,16 +258,16 @@ async def test_a_ring_whose_first_frame_cannot_be_published_is_503_and_its_retry
 ) -> None:
     """When the broker refuses the first frame the webhook is 503, and the retry pops the card."""
     settings = make(store_url)
-    publish = MemoryBroker.publish
+    publish = MemoryBroker._publish  # what a ring publishes through (no coroutine per step)
     refused: list[int] = []
 
-    async def refuse_first_card(self: MemoryBroker, deliveries: Sequence[Delivery]) -> None:
+    def refuse_first_card(self: MemoryBroker, deliveries: Sequence[Delivery]) -> None:
         if not refused and any(d.card is not None for d in deliveries):
             refused.append(len(deliveries))
             raise ConnectionError("the broker refused the frame")
-        await publish(self, deliveries)
+        publish(self, deliveries)
 
-    monkeypatch.setattr(MemoryBroker, "publish", refuse_first_card)
+    monkeypatch.setattr(MemoryBroker, "_publish", refuse_first_card)
     async with running(settings) as base, agent_socket(base, settings, "agent-1") as agent:
         body = event_body("c-lost", agent="agent-1")
         status, reply = await post_event(base, body)
