@@ -123,7 +123,8 @@ class WebhookLog:
 
     def track(self, provider: str) -> None:
         """Count ``provider`` from now on: one a reload added (names come from the config only)."""
-        self.providers.setdefault(provider, ProviderCounts())
+        if provider not in self.providers:  # every webhook asks: no counts object made to be thrown away
+            self.providers[provider] = ProviderCounts()
 
     def reconfigured(self, names: Sequence[str]) -> None:
         """After a reload: providers kept keep their counts, new ones start at 0, removed ones go."""
