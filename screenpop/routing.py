@@ -36,7 +36,7 @@ def route(settings: Settings, event: CallEvent) -> list[AgentEntry]:
 
 
 def queue_members(settings: Settings, queue: str) -> list[AgentEntry]:
-    return [a for a in settings.agents.directory if queue in a.queues]
+    return settings.agents.in_queue(queue)
 
 
 def unrouted(settings: Settings) -> list[AgentEntry]:

@@ -10,7 +10,15 @@ import difflib
 from typing import Annotated, Any, Literal
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -93,11 +101,32 @@ class AgentsSettings(Frozen):
     token_secret: str = Field(min_length=32)
     directory: tuple[AgentEntry, ...] = ()
 
+    # The directory by id and by queue, made once: every call is routed through it, every token
+    # checked against it, and a contact center's directory holds hundreds or thousands of agents.
+    _by_id: dict[str, AgentEntry] = PrivateAttr(default_factory=dict)
+    _by_queue: dict[str, tuple[AgentEntry, ...]] = PrivateAttr(default_factory=dict)
+
     @field_validator("directory")
     @classmethod
     def _unique_ids(cls, value: tuple[AgentEntry, ...]) -> tuple[AgentEntry, ...]:
         _refuse_duplicates([a.id for a in value], "agent id")
         return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        queues: dict[str, list[AgentEntry]] = {}
+        for agent in self.directory:
+            self._by_id.setdefault(agent.id, agent)
+            for queue in dict.fromkeys(agent.queues):  # an agent listed twice in a queue rings once
+                queues.setdefault(queue, []).append(agent)
+        self._by_queue = {queue: tuple(members) for queue, members in queues.items()}
+
+    def entry(self, agent_id: str) -> AgentEntry | None:
+        """The directory's entry for ``agent_id``, or None."""
+        return self._by_id.get(agent_id)
+
+    def in_queue(self, queue: str) -> list[AgentEntry]:
+        """The queue's members, in directory order."""
+        return list(self._by_queue.get(queue, ()))
 
 
 SUPERVISOR_ROLE = "supervisor"
@@ -379,7 +408,7 @@ class Settings(Frozen):
         return next((line for line in self.lines if line.number == e164), None) if e164 else None
 
     def agent(self, agent_id: str) -> AgentEntry | None:
-        return next((a for a in self.agents.directory if a.id == agent_id), None)
+        return self.agents.entry(agent_id)
 
     def hidden_sections(self, role: str) -> frozenset[str]:
         rules = self.roles.get(role)
