@@ -101,10 +101,10 @@ class AgentsSettings(Frozen):
     token_secret: str = Field(min_length=32)
     directory: tuple[AgentEntry, ...] = ()
 
-    # The directory by id and by queue, made once: every call is routed through it, every token
-    # checked against it, and a contact center's directory holds hundreds or thousands of agents.
-    _by_id: dict[str, AgentEntry] = PrivateAttr(default_factory=dict)
-    _by_queue: dict[str, tuple[AgentEntry, ...]] = PrivateAttr(default_factory=dict)
+    # The directory by id and by queue: every call is routed through it, every token checked
+    # against it, and a contact center's directory holds hundreds or thousands of agents.  Made
+    # once, with the tuple it indexes (a ``model_copy`` with another directory makes a new one).
+    _index: DirectoryIndex | None = PrivateAttr(None)
 
     @field_validator("directory")
     @classmethod
@@ -112,21 +112,35 @@ class AgentsSettings(Frozen):
         _refuse_duplicates([a.id for a in value], "agent id")
         return value
 
-    def model_post_init(self, context: Any, /) -> None:
-        queues: dict[str, list[AgentEntry]] = {}
-        for agent in self.directory:
-            self._by_id.setdefault(agent.id, agent)
-            for queue in dict.fromkeys(agent.queues):  # an agent listed twice in a queue rings once
-                queues.setdefault(queue, []).append(agent)
-        self._by_queue = {queue: tuple(members) for queue, members in queues.items()}
+    def _indexed(self) -> DirectoryIndex:
+        index = self._index
+        if index is None or index.directory is not self.directory:
+            index = self._index = DirectoryIndex(self.directory)
+        return index
 
     def entry(self, agent_id: str) -> AgentEntry | None:
         """The directory's entry for ``agent_id``, or None."""
-        return self._by_id.get(agent_id)
+        return self._indexed().by_id.get(agent_id)
 
     def in_queue(self, queue: str) -> list[AgentEntry]:
         """The queue's members, in directory order."""
-        return list(self._by_queue.get(queue, ()))
+        return list(self._indexed().by_queue.get(queue, ()))
+
+
+class DirectoryIndex:
+    """An agent directory by id and by queue."""
+
+    __slots__ = ("by_id", "by_queue", "directory")
+
+    def __init__(self, directory: tuple[AgentEntry, ...]) -> None:
+        self.directory = directory
+        self.by_id: dict[str, AgentEntry] = {}
+        queues: dict[str, list[AgentEntry]] = {}
+        for agent in directory:
+            self.by_id.setdefault(agent.id, agent)
+            for queue in dict.fromkeys(agent.queues):  # an agent listed twice in a queue rings once
+                queues.setdefault(queue, []).append(agent)
+        self.by_queue = {queue: tuple(members) for queue, members in queues.items()}
 
 
 SUPERVISOR_ROLE = "supervisor"
@@ -397,6 +411,10 @@ class Settings(Frozen):
     retention: RetentionSettings = RetentionSettings()
     source: str = Field("<settings>", exclude=True)
 
+    # Every call looks up the line it came in on, and a contact center may list hundreds of numbers:
+    # indexed once, with the tuple it indexes (a ``model_copy`` with other lines makes a new one).
+    _lines_index: tuple[tuple[LineSettings, ...], dict[str, LineSettings]] = PrivateAttr(((), {}))
+
     def connector(self, name: str) -> ConnectorSettings:
         return next(c for c in self.connectors if c.name == name)
 
@@ -405,7 +423,15 @@ class Settings(Frozen):
 
     def line(self, e164: str | None) -> LineSettings | None:
         """The configured line with this E.164 number, if any."""
-        return next((line for line in self.lines if line.number == e164), None) if e164 else None
+        if not e164:
+            return None
+        indexed, by_number = self._lines_index
+        if indexed is not self.lines:
+            by_number = {}
+            for line in self.lines:
+                by_number.setdefault(line.number, line)
+            self._lines_index = (self.lines, by_number)
+        return by_number.get(e164)
 
     def agent(self, agent_id: str) -> AgentEntry | None:
         return self.agents.entry(agent_id)

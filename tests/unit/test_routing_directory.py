@@ -50,3 +50,29 @@ def test_a_call_rings_its_agent_or_its_queue_in_a_big_directory() -> None:
     members = queue_members(settings, "sales")
     members.clear()  # a caller's own list: the index is not changed through it
     assert len(queue_members(settings, "sales")) == 1500
+
+
+def test_a_copy_with_another_directory_or_other_lines_is_indexed_afresh() -> None:
+    settings = settings_for([{"id": "agent-1", "queues": ["support"]}])
+    assert settings.agent("agent-1") is not None  # the first index is made
+    agents = settings.agents.model_copy(
+        update={"directory": (settings.agents.directory[0].model_copy(update={"id": "agent-2"}),)}
+    )
+    copied = settings.model_copy(update={"agents": agents})
+    assert copied.agent("agent-1") is None
+    assert [a.id for a in queue_members(copied, "support")] == ["agent-2"]
+    with_line = settings_from_mapping(
+        {
+            "agents": {"token_secret": "s" * 32},
+            "lines": [{"number": "+18005550100", "name": "Sales line", "queue": "sales"}],
+        },
+        source="<test>",
+        environ={},
+    )
+    assert with_line.line("+18005550100") is not None
+    other = with_line.model_copy(
+        update={"lines": (with_line.lines[0].model_copy(update={"number": "+18005550199"}),)}
+    )
+    assert other.line("+18005550100") is None
+    assert other.line("+18005550199") is other.lines[0]
+    assert with_line.line("+18005550199") is None
