@@ -166,9 +166,7 @@ def role_views(settings: Settings) -> tuple[frozenset[str], ...]:
     A token's role claim overrides the directory's (SPEC 6), so any
     configured role can be on any socket; without roles nothing is hidden.
     """
-    if not settings.roles:
-        return (frozenset(),)
-    return tuple(dict.fromkeys(settings.hidden_sections(role) for role in settings.roles))
+    return settings.distinct_hidden_sets()
 
 
 def shown_sections(card: Card, hidden: frozenset[str]) -> tuple[str, ...]:

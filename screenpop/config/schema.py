@@ -414,6 +414,7 @@ class Settings(Frozen):
     # Every call looks up the line it came in on, and a contact center may list hundreds of numbers:
     # indexed once, with the tuple it indexes (a ``model_copy`` with other lines makes a new one).
     _lines_index: tuple[tuple[LineSettings, ...], dict[str, LineSettings]] = PrivateAttr(((), {}))
+    _hidden_sets: tuple[dict[str, RoleSettings], tuple[frozenset[str], ...]] | None = PrivateAttr(None)
 
     def connector(self, name: str) -> ConnectorSettings:
         return next(c for c in self.connectors if c.name == name)
@@ -435,6 +436,18 @@ class Settings(Frozen):
 
     def agent(self, agent_id: str) -> AgentEntry | None:
         return self.agents.entry(agent_id)
+
+    def distinct_hidden_sets(self) -> tuple[frozenset[str], ...]:
+        """Every distinct set of sections some role hides (one empty set without roles), made once.
+
+        A card version is rendered once for each, so every version of every
+        card asks; kept with the roles it was made from, like the indexes.
+        """
+        made = self._hidden_sets
+        if made is None or made[0] is not self.roles:
+            sets = tuple(dict.fromkeys(self.hidden_sections(role) for role in self.roles)) or (frozenset(),)
+            made = self._hidden_sets = (self.roles, sets)
+        return made[1]
 
     def hidden_sections(self, role: str) -> frozenset[str]:
         rules = self.roles.get(role)

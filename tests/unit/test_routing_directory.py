@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from hypothesis import given
 from hypothesis import strategies as st
 
-from screenpop.config import Settings, settings_from_mapping
+from screenpop.card import role_views
+from screenpop.config import RoleSettings, Settings, settings_from_mapping
 from screenpop.model import CallEvent, EventKind
 from screenpop.routing import queue_members, route
 
@@ -76,3 +77,14 @@ def test_a_copy_with_another_directory_or_other_lines_is_indexed_afresh() -> Non
     assert other.line("+18005550100") is None
     assert other.line("+18005550199") is other.lines[0]
     assert with_line.line("+18005550199") is None
+
+
+def test_the_views_a_card_is_rendered_for_follow_the_roles_of_the_config_at_hand() -> None:
+    hide_credit = RoleSettings(hide=("credit",))
+    roles = {"agent": hide_credit, "trainee": hide_credit, "supervisor": RoleSettings()}
+    settings = settings_for([]).model_copy(update={"roles": roles})
+    assert role_views(settings) == (frozenset({"credit"}), frozenset())
+    assert role_views(settings) is role_views(settings)  # made once
+    other = settings.model_copy(update={"roles": {"agent": hide_credit}})
+    assert role_views(other) == (frozenset({"credit"}),)
+    assert role_views(settings.model_copy(update={"roles": {}})) == (frozenset(),)
