@@ -30,8 +30,6 @@ class WebhookRequest:
     """
 
     url: str
-    path: str
-    query: Mapping[str, str]
     headers: Mapping[str, str]
     body: bytes
     content_type: str

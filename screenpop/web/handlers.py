@@ -115,8 +115,6 @@ async def _webhook_request(request: web.Request) -> WebhookRequest:
     body = await read_body(request, settings.server.max_body_bytes)
     return WebhookRequest(
         url=settings.server.public_url.rstrip("/") + request.rel_url.raw_path_qs,
-        path=request.path,
-        query=dict(request.query),
         headers={k.lower(): v for k, v in request.headers.items()},
         body=body,
         # as sent: aiohttp reads a missing header as application/octet-stream, and a 415 named that

@@ -217,11 +217,8 @@ class Sent:
         return f"Sent({self.path_qs!r}, {self.headers!r}, {body!r}, {self.content_type!r})"
 
     def request(self, public: str = PUBLIC) -> WebhookRequest:
-        path = self.path_qs.split("?", 1)[0]
         return WebhookRequest(
             url=public + self.path_qs,
-            path=path,
-            query={},
             headers={k.lower(): v for k, v in self.headers.items()},
             body=self.body,
             content_type=self.content_type,

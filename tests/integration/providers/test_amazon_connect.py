@@ -90,8 +90,6 @@ def provider(**extra: object) -> AmazonConnectProvider:
 def request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
     return WebhookRequest(
         url="http://localhost:8080/webhooks/connect",
-        path="/webhooks/connect",
-        query={},
         headers={k.lower(): v for k, v in headers.items()},
         body=body,
         content_type="application/json",
@@ -246,8 +244,6 @@ async def test_documented_lambda_reaches_a_real_server(monkeypatch: pytest.Monke
         body = await http.read()
         req = WebhookRequest(
             url=str(http.url),
-            path=http.path,
-            query=dict(http.query),
             headers={k.lower(): v for k, v in http.headers.items()},
             body=body,
             content_type=http.content_type,

@@ -34,8 +34,6 @@ PUBLIC = "https://screenpop.example.com"
 def webhook(path: str, body: bytes, headers: dict[str, str], content_type: str) -> WebhookRequest:
     return WebhookRequest(
         url=PUBLIC + path,
-        path=path,
-        query={},
         headers={k.lower(): v for k, v in headers.items()},
         body=body,
         content_type=content_type,

@@ -50,11 +50,8 @@ def request(
     all_headers = {k.replace("_", "-"): v for k, v in headers.items()}
     if signature is not None:
         all_headers["x-twilio-signature"] = signature
-    path = url.split("://", 1)[1].split("/", 1)[1]
     return WebhookRequest(
         url=url,
-        path="/" + path.split("?")[0],
-        query={},
         headers=all_headers,
         body=body,
         content_type=content_type,
