@@ -7,7 +7,8 @@ Each block checks itself here; what is wrong between blocks is found in
 from __future__ import annotations
 
 import difflib
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 import phonenumbers
 from pydantic import (
@@ -15,7 +16,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -101,30 +101,19 @@ class AgentsSettings(Frozen):
     token_secret: str = Field(min_length=32)
     directory: tuple[AgentEntry, ...] = ()
 
-    # The directory by id and by queue: every call is routed through it, every token checked
-    # against it, and a contact center's directory holds hundreds or thousands of agents.  Made
-    # once, with the tuple it indexes (a ``model_copy`` with another directory makes a new one).
-    _index: DirectoryIndex | None = PrivateAttr(None)
-
     @field_validator("directory")
     @classmethod
     def _unique_ids(cls, value: tuple[AgentEntry, ...]) -> tuple[AgentEntry, ...]:
         _refuse_duplicates([a.id for a in value], "agent id")
         return value
 
-    def _indexed(self) -> DirectoryIndex:
-        index = self._index
-        if index is None or index.directory is not self.directory:
-            index = self._index = DirectoryIndex(self.directory)
-        return index
-
     def entry(self, agent_id: str) -> AgentEntry | None:
         """The directory's entry for ``agent_id``, or None."""
-        return self._indexed().by_id.get(agent_id)
+        return made_for(self.directory, DirectoryIndex).by_id.get(agent_id)
 
     def in_queue(self, queue: str) -> list[AgentEntry]:
         """The queue's members, in directory order."""
-        return list(self._indexed().by_queue.get(queue, ()))
+        return list(made_for(self.directory, DirectoryIndex).by_queue.get(queue, ()))
 
 
 class DirectoryIndex:
@@ -411,11 +400,6 @@ class Settings(Frozen):
     retention: RetentionSettings = RetentionSettings()
     source: str = Field("<settings>", exclude=True)
 
-    # Every call looks up the line it came in on, and a contact center may list hundreds of numbers:
-    # indexed once, with the tuple it indexes (a ``model_copy`` with other lines makes a new one).
-    _lines_index: tuple[tuple[LineSettings, ...], dict[str, LineSettings]] = PrivateAttr(((), {}))
-    _hidden_sets: tuple[dict[str, RoleSettings], tuple[frozenset[str], ...]] | None = PrivateAttr(None)
-
     def connector(self, name: str) -> ConnectorSettings:
         return next(c for c in self.connectors if c.name == name)
 
@@ -424,15 +408,7 @@ class Settings(Frozen):
 
     def line(self, e164: str | None) -> LineSettings | None:
         """The configured line with this E.164 number, if any."""
-        if not e164:
-            return None
-        indexed, by_number = self._lines_index
-        if indexed is not self.lines:
-            by_number = {}
-            for line in self.lines:
-                by_number.setdefault(line.number, line)
-            self._lines_index = (self.lines, by_number)
-        return by_number.get(e164)
+        return made_for(self.lines, _lines_by_number).get(e164) if e164 else None
 
     def agent(self, agent_id: str) -> AgentEntry | None:
         return self.agents.entry(agent_id)
@@ -441,13 +417,9 @@ class Settings(Frozen):
         """Every distinct set of sections some role hides (one empty set without roles), made once.
 
         A card version is rendered once for each, so every version of every
-        card asks; kept with the roles it was made from, like the indexes.
+        card asks.
         """
-        made = self._hidden_sets
-        if made is None or made[0] is not self.roles:
-            sets = tuple(dict.fromkeys(self.hidden_sections(role) for role in self.roles)) or (frozenset(),)
-            made = self._hidden_sets = (self.roles, sets)
-        return made[1]
+        return made_for(self.roles, _distinct_hidden_sets)
 
     def hidden_sections(self, role: str) -> frozenset[str]:
         rules = self.roles.get(role)
@@ -481,3 +453,42 @@ def _refuse_duplicates(names: list[str], what: str) -> None:
         if name in seen:
             raise ValueError(f"{what} {name!r} appears twice")
         seen.add(name)
+
+
+_Source = TypeVar("_Source")
+_Made = TypeVar("_Made")
+_MADE_LIMIT = 64
+_made: dict[tuple[int, object], tuple[object, object]] = {}
+
+
+def made_for(source: _Source, build: Callable[[_Source], _Made]) -> _Made:
+    """``build(source)``, made once per ``source`` object: an index of part of a config.
+
+    Every call routes through the directory, finds its line and renders a
+    card for each set of hidden sections; a contact center's directory holds
+    thousands of agents, its lines hundreds of numbers.  A config is
+    immutable, so what is made from one of its parts holds as long as that
+    part (the same object) does; a copy with another part gets its own.  The
+    entry keeps ``source``, so its ``id`` cannot be reused while it stands.
+    """
+    key = (id(source), build)
+    kept = _made.get(key)
+    if kept is not None and kept[0] is source:
+        return kept[1]  # type: ignore[return-value]
+    if len(_made) >= _MADE_LIMIT:  # configs replaced by reloads: their parts are let go
+        _made.clear()
+    made = build(source)
+    _made[key] = (source, made)
+    return made
+
+
+def _lines_by_number(lines: tuple[LineSettings, ...]) -> dict[str, LineSettings]:
+    by_number: dict[str, LineSettings] = {}
+    for line in lines:
+        by_number.setdefault(line.number, line)
+    return by_number
+
+
+def _distinct_hidden_sets(roles: dict[str, RoleSettings]) -> tuple[frozenset[str], ...]:
+    sets = tuple(dict.fromkeys(frozenset(rules.hide) for rules in roles.values()))
+    return sets or (frozenset(),)
