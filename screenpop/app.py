@@ -175,6 +175,9 @@ async def _services(app: web.Application, reload_from: Loader | None) -> AsyncIt
     app[app_keys.GENERATIONS] = generations
     app[app_keys.HUB] = hub
     app[app_keys.CALLS] = calls
+    app[app_keys.INTAKE] = app_keys.WebhookIntake(
+        settings, generations, metrics, app[app_keys.WEBHOOKS], calls
+    )
     app[app_keys.SINKS] = worker
     app[app_keys.RELOADER] = Reloader(
         reload_from, generations, shared, hub, broker, after=functools.partial(_reload_sinks, app)

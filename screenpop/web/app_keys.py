@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -43,3 +44,21 @@ WEBHOOKS = web.AppKey("webhooks", WebhookLog)
 BOARD = web.AppKey("board", AdminBoard)
 ADMIN_EXTRAS: web.AppKey[dict[str, Callable[[], Awaitable[Any]]]] = web.AppKey("admin_extras")
 """More blocks of ``/api/admin/status`` by name (``sinks``: their backlog), filled by what has them."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookIntake:
+    """What the webhook handler reads on every request, taken from the app in one look-up.
+
+    aiohttp's ``request.app`` and ``app[key]`` are Python calls each: a
+    webhook read six keys before its first frame.
+    """
+
+    settings: Settings
+    generations: Generations
+    metrics: Metrics
+    webhooks: WebhookLog
+    calls: CallService
+
+
+INTAKE = web.AppKey("intake", WebhookIntake)

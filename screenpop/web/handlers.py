@@ -51,10 +51,10 @@ MAX_NOTES_CHARS = 10_000
 async def webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
     name = request.match_info["provider"]
-    app = request.app
-    provider = app[app_keys.GENERATIONS].latest.providers.get(name)
-    metrics = app[app_keys.METRICS]
-    webhooks = app[app_keys.WEBHOOKS]
+    intake = request.app[app_keys.INTAKE]
+    provider = intake.generations.latest.providers.get(name)
+    metrics = intake.metrics
+    webhooks = intake.webhooks
     if provider is None:
         # A label value comes from configuration only: a name anyone can put in
         # a URL would add series (memory) for the life of the process.
@@ -64,10 +64,12 @@ async def webhook(request: web.Request) -> web.Response:
         raise unknown
     webhooks.track(name)  # a provider added by a reload is counted like those configured at start
     try:
-        events = [as_taken(e) for e in provider.verify_and_parse(await _webhook_request(request))]
+        events = [
+            as_taken(e) for e in provider.verify_and_parse(await _webhook_request(request, intake.settings))
+        ]
         for event in events:  # all of them before any is taken: a batch is refused whole
             check_event(event)
-        fresh = [e for e in events if await app[app_keys.CALLS].accept(e, started)]
+        fresh = [e for e in events if await intake.calls.accept(e, started)]
     except ScreenpopError as exc:
         metrics.webhook_seen(name, exc.code)
         webhooks.refused(name, exc)
@@ -110,9 +112,8 @@ async def answer_now(request: web.Request, response: web.Response) -> None:
         log.debug("webhook answered to a sender that is gone: %s", exc)
 
 
-async def _webhook_request(request: web.Request) -> WebhookRequest:
-    settings = request.app[app_keys.SETTINGS]
-    body = await read_body(request, settings.server.max_body_bytes)
+async def _webhook_request(request: web.Request, settings: Settings) -> WebhookRequest:
+    body = await read_body(request, settings.server.max_body_bytes, settings.server.read_timeout_s)
     return WebhookRequest(
         url=settings.server.public_url.rstrip("/") + request.rel_url.raw_path_qs,
         headers={k.lower(): v for k, v in request.headers.items()},
@@ -123,7 +124,7 @@ async def _webhook_request(request: web.Request) -> WebhookRequest:
     )
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+async def read_body(request: web.Request, limit: int, deadline_s: float) -> bytes:
     """The whole body, however many TCP segments or chunks it arrives in, up to ``limit`` bytes.
 
     ``content.read(n)`` answers with what has arrived so far, not with the
@@ -134,7 +135,6 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"the body is over {limit} bytes")
-    deadline_s = request.app[app_keys.SETTINGS].server.read_timeout_s
     try:
         if request.content.is_eof():  # the whole body came with the head (a webhook's usual case)
             return _body_arrived(request, limit)  # nothing to wait for: no timer, no await on the hot path
@@ -394,5 +394,6 @@ def int_param(request: web.Request, name: str, default: int, low: int, high: int
 async def _json_body(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
-    raw = await read_body(request, request.app[app_keys.SETTINGS].server.max_body_bytes)
+    server = request.app[app_keys.SETTINGS].server
+    raw = await read_body(request, server.max_body_bytes, server.read_timeout_s)
     return untrusted.loads_object(raw)
