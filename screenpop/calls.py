@@ -35,7 +35,7 @@ from screenpop.card_text import CardEncoder
 from screenpop.clock import utc_now_text
 from screenpop.config import Settings
 from screenpop.errors import RateLimited, Unavailable
-from screenpop.generation import Generations
+from screenpop.generation import Generation, Generations
 from screenpop.lines import context_for, looked_up_raw
 from screenpop.live_card import LiveCall, Opening
 from screenpop.lookup import LookupEngine
@@ -91,7 +91,7 @@ class CallService(TransferSteps, StatusSteps):
 
     async def accept(self, event: CallEvent, received: float | None = None) -> bool:
         """Take a verified event; False when it was seen before (it changes nothing)."""
-        if self.in_flight >= self._settings.server.max_inflight_calls:
+        if len(self._tasks) + self._opening >= self._generations.current.settings.server.max_inflight_calls:
             raise RateLimited("too many calls in progress; retry shortly")
         self._opening += 1  # counted from here, so a flood cannot slip past the limit while we wait
         try:
@@ -198,11 +198,16 @@ class CallService(TransferSteps, StatusSteps):
 
     def _ringing_card(self, event: CallEvent) -> Opening:
         """Whom a ringing rings, and the card they would get: the one built here already, else a new one."""
-        roles = {a.id: a.role for a in route(self._settings, event)}
+        generation = self._generations.current  # read once: every property below would read it again
+        roles = {a.id: a.role for a in route(generation.settings, event)}
         live = self._live.get(call_key_of(event))
-        card = live.card if live is not None else self._new_card(event)
-        encoder = live.encoder if live is not None and live.encoder is not None else CardEncoder(self._specs)
-        views = self._card_views(card, live.provider if live is not None else event.provider, encoder)
+        card = live.card if live is not None else self._new_card(event, generation)
+        encoder = (
+            live.encoder if live is not None and live.encoder is not None else CardEncoder(generation.specs)
+        )
+        views = _views(
+            card, live.provider if live is not None else event.provider, encoder, generation.settings
+        )
         return Opening(roles, live, card, views, encoder)
 
     async def _rang(self, event: CallEvent, rung: Rung, opening: Opening, started: float) -> None:
@@ -268,18 +273,20 @@ class CallService(TransferSteps, StatusSteps):
                 len(live.recipients),
             )
 
-    def _new_card(self, event: CallEvent) -> Card:
+    def _new_card(self, event: CallEvent, generation: Generation | None = None) -> Card:
         """Version 1 of a call's card: the caller, and every section pending (pure, no I/O)."""
-        number = parse_caller(looked_up_raw(event), self._settings.numbers.default_region)
+        generation = generation or self._generations.current
+        settings = generation.settings
+        number = parse_caller(looked_up_raw(event), settings.numbers.default_region)
         return Card(
             call_id=event.call_id,
             caller=number,
             caller_name=event.caller_name,
             received_at=utc_now_text(),
-            sections=self._engine.initial(number),
+            sections=generation.engine.initial(number),
             agent=event.agent,
             queue=event.queue,
-            context=context_for(self._settings, event),
+            context=context_for(settings, event),
         )
 
     async def _open_card(self, event: CallEvent, recipients: dict[str, str], started: float) -> LiveCall:
@@ -396,9 +403,13 @@ class CallService(TransferSteps, StatusSteps):
         if encoder is None:
             live = self._live.get(call_key(provider, card.call_id)) if provider is not None else None
             encoder = live.encoder if live is not None and live.encoder is not None else None
-        encoder = encoder or CardEncoder(self._specs)
-        views = tuple(
-            View(hidden, encoder.frame(card, hidden), shown_sections(card, hidden))
-            for hidden in role_views(self._settings)
-        )
-        return CardViews(card.call_id, card.version, views, provider)
+        return _views(card, provider, encoder or CardEncoder(self._specs), self._settings)
+
+
+def _views(card: Card, provider: str | None, encoder: CardEncoder, settings: Settings) -> CardViews:
+    """This version of ``card`` once per view (distinct set of hidden sections)."""
+    views = tuple(
+        View(hidden, encoder.frame(card, hidden), shown_sections(card, hidden))
+        for hidden in role_views(settings)
+    )
+    return CardViews(card.call_id, card.version, views, provider)
