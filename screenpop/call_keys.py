@@ -49,7 +49,7 @@ def event_key(event: CallEvent) -> str:
     like a ring, which transfer it was; an answer names who answered, since
     after a transfer the new holder answers the same call (docs/transfers.md).
     """
-    key = f"event:{event.provider}:{event.call_id}:{event.event.value}"
+    key = f"event:{event.provider}:{event.call_id}:{event.event}"  # a StrEnum formats as its value
     if event.event is EventKind.TRANSFERRED:  # where it went, and (below) which transfer that was
         key += f":{event.agent or ''}>{event.queue or ''}"
     elif event.event is EventKind.ANSWERED and event.agent:  # after a transfer the new holder answers too
