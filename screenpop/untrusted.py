@@ -31,10 +31,15 @@ from typing import Any
 
 from screenpop.errors import BadRequest
 
+_DECODER = json.JSONDecoder()
+
 
 def loads(raw: bytes | str, what: str = "the body") -> Any:
     """``raw`` parsed as JSON, or ``BadRequest`` saying why it cannot be."""
     try:
+        if type(raw) is bytes and raw[:1] == b"{" and raw[1:2] != b"\x00":
+            # what json.loads decodes such bytes as (UTF-8), without its encoding sniffer's frames
+            return _DECODER.decode(raw.decode("utf-8", "surrogatepass"))
         return json.loads(raw)
     except RecursionError as exc:
         raise BadRequest(f"{what} is nested too deeply") from exc
