@@ -159,9 +159,10 @@ class CardEncoder:
             f'"received_at":{quoted(card.received_at)},{self._context_text(card)},'
             f'"caller":{self._caller_text(card)},{derived_text},'
             f'"sections":{{{sections}}},'
-            f'"history":{self._history_text(card)},'
-            f'"transfers":{self._list(card.transfers, "_transfers")},'
-            f'"handoff":{self._list(card.handoff, "_handoff")}}}'
+            # empty in every first frame: the text at once, without a call
+            f'"history":{self._history_text(card) if card.history else "[]"},'
+            f'"transfers":{self._list(card.transfers, "_transfers") if card.transfers else "[]"},'
+            f'"handoff":{self._list(card.handoff, "_handoff") if card.handoff else "[]"}}}'
         )
 
     def derived(self, visible: Mapping[str, Section]) -> Derived:

@@ -105,6 +105,8 @@ _TEXT_FIELDS = ("from", "to", "caller_name", "agent", "queue", "at", "forwarded_
 
 def direction_field(data: Mapping[str, Any]) -> Direction:
     """The optional ``direction`` (``inbound`` when absent); anything else is a 400 naming it."""
+    if data.get("direction") is None:  # the usual case, without the field's checks
+        return Direction.INBOUND
     value = text_field(data, "direction")
     if value is None:
         return Direction.INBOUND

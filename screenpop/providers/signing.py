@@ -206,6 +206,9 @@ def text_fields(data: Mapping[str, Any], keys: Sequence[str]) -> list[str | None
 
 
 def required_text(data: Mapping[str, Any], key: str, where: str = "") -> str:
+    value = data.get(key)
+    if type(value) is str and value and not value.isspace() and value.isprintable():
+        return value  # the usual id or name: nothing to convert, clean or refuse
     value = text_field(data, key, where)
     if value is None or not value.strip():
         raise BadRequest(f"`{where}{key}` is required")
