@@ -137,7 +137,10 @@ class CallService(TransferSteps, StatusSteps):
         return Unavailable(f"the {event.event.value} event could not be handled now; send it again")
 
     def _spawn(self, work: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(work)  # inherits the pinned generation
+        # the loop's own: asyncio.create_task only wraps it in two Python calls (every call spawns one)
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(
+            work
+        )  # inherits the pinned generation
         self._generations.held_task(task)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -218,24 +221,25 @@ class CallService(TransferSteps, StatusSteps):
         if rung.state is not None:
             self._recorder.record(event, None)  # answered or over already: record, pop nothing
             return
-        self._metrics.cards_published.inc(len(rung.new))
         fresh = {agent: opening.roles[agent] for agent in rung.new}
         if opening.roles and not fresh:
             return  # everyone it rings for holds the card already
         # (a call that rings no one is still looked up and recorded: history and /api/calls show it)
         live = self._live.get(call_key_of(event)) or opening.live
         if live is None:
-            self._opened(event, opening, fresh, started)
-        elif live.card.version > opening.card.version:  # it moved on during the ring: catch them up
-            await self._add_recipients(live, event, fresh)
-        else:  # they hold its version (or, when another leg opened it meanwhile, that leg's version 1)
-            live.recipients.update(fresh)
-            self._recorder.record(event, live.card.caller.e164, fresh)
+            self._opened(event, opening, fresh, started)  # counts the cards once the 202 is out
+        else:
+            self._metrics.cards_published.inc(len(rung.new))
+            if live.card.version > opening.card.version:  # it moved on during the ring: catch them up
+                await self._add_recipients(live, event, fresh)
+            else:  # they hold its version (or, when another leg opened it meanwhile, that leg's version 1)
+                live.recipients.update(fresh)
+                self._recorder.record(event, live.card.caller.e164, fresh)
 
     def _opened(self, event: CallEvent, opening: Opening, fresh: dict[str, str], started: float) -> None:
         """The card popped: build the rest of it here."""
         live = self._building(event, opening.card, fresh, opening.views, opening.encoder)
-        self._popped(live, started)
+        self._popped(live, started, published=len(fresh))
         self._spawn(self._complete(event, live, started))
 
     def _building(
@@ -258,13 +262,17 @@ class CallService(TransferSteps, StatusSteps):
         self._live[call_key_of(event)] = live
         return live
 
-    def _popped(self, live: LiveCall, started: float) -> None:
+    def _popped(self, live: LiveCall, started: float, published: int = 0) -> None:
         """Its first frame is out: timed now, counted once the 202 is out (the sender need not wait)."""
-        asyncio.get_running_loop().call_soon(self._count_popped, live, time.perf_counter() - started)
+        asyncio.get_running_loop().call_soon(
+            self._count_popped, live, time.perf_counter() - started, published
+        )
 
-    def _count_popped(self, live: LiveCall, elapsed_s: float) -> None:
+    def _count_popped(self, live: LiveCall, elapsed_s: float, published: int) -> None:
         """The first frame's time in the histogram, and the call named in the debug log (number masked)."""
         self._metrics.first_frame.observe(elapsed_s)
+        if published:  # the cards this ringing published (an opening that publishes counts its own)
+            self._metrics.cards_published.inc(published)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "call %s from %s rings %d agents",

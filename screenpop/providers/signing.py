@@ -268,9 +268,9 @@ def names_for(agents: Mapping[str, str], agent: str) -> list[str]:
     return [name for name, agent_id in agents.items() if agent_id == agent]
 
 
-def accepted_body(events: Iterable[CallEvent]) -> bytes:
+def accepted_body(events: Sequence[CallEvent]) -> bytes:
     """``{"call_id": "...", "status": "accepted"}`` as SPEC section 4 answers a verified webhook."""
-    call_id = next((e.call_id for e in events), None)
+    call_id = events[0].call_id if events else None
     # the text json.dumps writes for this dict
     shown = "null" if call_id is None else json_string(call_id)
     return f'{{"call_id": {shown}, "status": "accepted"}}'.encode()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,6 +164,8 @@ async def test_a_webhook_is_counted_and_listed_by_the_time_its_sender_has_the_20
     assert (newest["provider"], newest["code"], newest["call_id"]) == ("pbx", "accepted", "c-counted")
     assert 'screenpop_webhooks_total{outcome="accepted",provider="pbx"} 1.0' in metrics
     assert "screenpop_card_first_frame_seconds_count 1.0" in metrics
+    published = re.search(r"^screenpop_card_frames_total (\S+)$", metrics, re.MULTILINE)
+    assert published is not None and float(published.group(1)) >= 1  # the first frame, and any versions since
 
 
 async def test_a_delivery_is_listed_at_the_time_of_its_answer(
