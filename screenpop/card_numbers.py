@@ -77,6 +77,8 @@ class Masked:
 
 def mask_card_numbers(text: str) -> Masked:
     """``text`` with every card number in it masked to its last four digits."""
+    if len(text) < MIN_DIGITS:  # too short to hold one (most caller names): no pattern run at all
+        return Masked(text, 0)
     hidden: set[int] = set()
     for run in _RUN.finditer(text):
         hidden.update(_hidden_in_run(run))
