@@ -32,7 +32,9 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
 # Each bench script stands alone (bench/README.md); `make bench` runs them all, one after another.
-bench: bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-retention bench-index bench-sentinel bench-sockets bench-http-client
+# The retention bench runs last: deleting its million-row PostgreSQL cluster kept the machine busy for
+# seconds after it exited, and the first index build after it lagged (docs/performance.md).
+bench: bench-latency bench-two-instance bench-components bench-transfer bench-insight bench-sinks bench-matching bench-index bench-sentinel bench-sockets bench-http-client bench-retention
 
 # The single-instance run against the floor measured in the same run, three HTTP connectors:
 # at 20 calls/s (latency ratios to the floor), then a burst (server CPU per call).
