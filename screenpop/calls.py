@@ -91,7 +91,7 @@ class CallService(TransferSteps, StatusSteps):
 
     async def accept(self, event: CallEvent, received: float | None = None) -> bool:
         """Take a verified event; False when it was seen before (it changes nothing)."""
-        if len(self._tasks) + self._opening >= self._generations.current.settings.server.max_inflight_calls:
+        if self.in_flight >= self._settings.server.max_inflight_calls:
             raise RateLimited("too many calls in progress; retry shortly")
         self._opening += 1  # counted from here, so a flood cannot slip past the limit while we wait
         try:
@@ -137,10 +137,9 @@ class CallService(TransferSteps, StatusSteps):
         return Unavailable(f"the {event.event.value} event could not be handled now; send it again")
 
     def _spawn(self, work: Any) -> None:
-        # the loop's own: asyncio.create_task only wraps it in two Python calls (every call spawns one)
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(
-            work
-        )  # inherits the pinned generation
+        # the loop's own create_task (asyncio.create_task wraps it in two Python calls, on every call);
+        # the task inherits the pinned generation
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)
         self._generations.held_task(task)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

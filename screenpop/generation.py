@@ -96,8 +96,8 @@ class Shared:
 class Pin:
     """What ``Generations.pinned`` returns: a plain context manager, not a generator's.
 
-    Every webhook enters one before its first frame; the generator-based
-    manager it replaces ran five Python frames there, this runs three.
+    Every webhook enters one before its first frame, where the
+    generator-based manager it replaces ran two more Python frames.
     """
 
     __slots__ = ("_asked", "_generation", "_generations", "_token", "_variable")

@@ -119,12 +119,15 @@ class MemoryBroker:
             self._publish([Delivery(agent, card=ring.card) for agent in new])
         except BaseException:  # popped for no one: undone, so the sender's retry pops
             for agent in new:
-                self._live_set(ring.recipients_key, time.monotonic()).discard(agent)
-            self._values.pop(ring.event_key, None)
+                self._remove_member(ring.recipients_key, agent)
+            self._release(ring.event_key)
             raise
         return Rung(True, None, new)
 
     async def release(self, key: str) -> None:
+        self._release(key)
+
+    def _release(self, key: str) -> None:
         self._values.pop(key, None)
 
     async def put(self, key: str, value: str, ttl_s: int) -> None:
@@ -167,6 +170,9 @@ class MemoryBroker:
         return new
 
     async def remove_member(self, key: str, member: str) -> bool:
+        return self._remove_member(key, member)
+
+    def _remove_member(self, key: str, member: str) -> bool:
         found = self._live_set(key, time.monotonic())
         if member not in found:
             return False

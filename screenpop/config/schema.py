@@ -11,14 +11,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 import phonenumbers
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -119,10 +112,9 @@ class AgentsSettings(Frozen):
 class DirectoryIndex:
     """An agent directory by id and by queue."""
 
-    __slots__ = ("by_id", "by_queue", "directory")
+    __slots__ = ("by_id", "by_queue")
 
     def __init__(self, directory: tuple[AgentEntry, ...]) -> None:
-        self.directory = directory
         self.by_id: dict[str, AgentEntry] = {}
         queues: dict[str, list[AgentEntry]] = {}
         for agent in directory:

@@ -64,9 +64,6 @@ class SigningKeys:
     def __init__(self, secrets: Iterable[str]) -> None:
         self._states = tuple(_padded_states(secret.encode("utf-8")) for secret in secrets)
 
-    def __len__(self) -> int:
-        return len(self._states)
-
     def hexdigests(self, message: bytes) -> list[str]:
         """``message``'s HMAC-SHA256 under each secret, as lower-case hex, in the secrets' order."""
         found = []
