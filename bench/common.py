@@ -19,6 +19,7 @@ import json
 import math
 import os
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -453,12 +454,24 @@ def parse_args(
         default="auto",
         help="the service's server.event_loop (default auto: uvloop where installed); floor: asyncio",
     )
+    add_cpus_option(parser)
     parser.add_argument("--log-dir", metavar="DIR", help="keep config, store and child logs here")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.blocks is None:
         args.blocks = default_blocks
     return args
+
+
+def add_cpus_option(parser: argparse.ArgumentParser) -> None:
+    """``--cpus``: where the load client runs, against the servers it measures (``placed_apart``)."""
+    parser.add_argument(
+        "--cpus",
+        choices=["split", "shared"],
+        default="split",
+        help="split (default): the load client on the last CPU, the floor and the service on the others; "
+        "shared: every process anywhere",
+    )
 
 
 # --- the service's configuration -------------------------------------------------------------
@@ -681,13 +694,36 @@ def start_children(
     """Start the floor, the service (and the HTTP backend); returns each one's port to poll."""
     floor_py = [sys.executable, str(HERE / "floor.py")]
     started = {"floor": ports.floor, "service": ports.service}
+    measured = placed_apart() if args.cpus == "split" else []
     if args.connectors == "http":
         delay = ["--delay-ms", str(args.delay_ms)]
         children.start("backend", [*floor_py, "backend", "--port", str(ports.backend), *delay])
         started["backend"] = ports.backend
-    children.start("floor", [*floor_py, "floor", "--port", str(ports.floor)])
-    children.start("service", service_argv(config, args.profile, args.service_runner), cwd=REPO)
+    children.start("floor", [*measured, *floor_py, "floor", "--port", str(ports.floor)])
+    children.start("service", [*measured, *service_argv(config, args.profile, args.service_runner)], cwd=REPO)
     return started
+
+
+def placed_apart() -> list[str]:
+    """Keep the load client and the servers it measures off each other's CPUs; the servers' argv prefix.
+
+    On a 2-core machine the scheduler often woke the client, when a card
+    frame reached it, on the CPU of the server that had just written it, and
+    the client then waited there until the server's next step ended: for the
+    service, the start of the call's three lookups, history read and records
+    (about 0.5 ms), which the floor does not have.  Alternating runs of 400
+    calls at 20 calls/s showed 1 to 22 acknowledgements read over 0.5 ms
+    late this way, against 0 to 2 with the client on a CPU of its own
+    (docs/performance.md).  A load generator on cores of its own is how load
+    is measured anywhere; the floor is placed like the service, and the
+    HTTP backend (standing in for remote systems) may run anywhere.  On one
+    CPU there is nothing to split: no prefix, and the client stays put.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or shutil.which("taskset") is None:
+        return []
+    os.sched_setaffinity(0, {cpus[-1]})
+    return ["taskset", "--cpu-list", ",".join(str(cpu) for cpu in cpus[:-1])]
 
 
 # --- running a script --------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from common import (
     MEASURING_AGENT,
     Children,
     Ports,
+    add_cpus_option,
     free_port,
     idle_agents,
     percentiles,
@@ -249,6 +250,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured calls first (default 20)")
     parser.add_argument("--idle-agents", type=int, default=100, help="connected agents no call rings")
     parser.add_argument("--delay-ms", type=int, default=20, help="each connector's latency (default 20)")
+    add_cpus_option(parser)
     parser.add_argument("--log-dir", metavar="DIR", help="keep config, store and child logs here")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)

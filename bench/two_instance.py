@@ -55,6 +55,7 @@ from common import (
     interleaved,
     parse_args,
     percentiles,
+    placed_apart,
     run_script,
     service_argv,
     service_config,
@@ -108,9 +109,10 @@ async def start(args: argparse.Namespace, children: Children, workdir: Path) -> 
         children.start("backend", [*argv, "--delay-ms", str(args.delay_ms)])
         await wait_healthy(children, "backend", f"http://127.0.0.1:{backend_port}/healthz")
     configs = write_configs(args, workdir, redis_url, backend_port)
+    measured = placed_apart() if args.cpus == "split" else []  # Redis and the backend may run anywhere
     for name in INSTANCES:
         argv = service_argv(workdir / f"bench-{name}.yaml", None, args.service_runner)
-        children.start(f"service-{name}", argv, cwd=REPO)
+        children.start(f"service-{name}", [*measured, *argv], cwd=REPO)
     await asyncio.gather(
         *(wait_healthy(children, f"service-{n}", f"{base(c)}/readyz") for n, c in configs.items())
     )
