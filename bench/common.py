@@ -694,7 +694,7 @@ def start_children(
     """Start the floor, the service (and the HTTP backend); returns each one's port to poll."""
     floor_py = [sys.executable, str(HERE / "floor.py")]
     started = {"floor": ports.floor, "service": ports.service}
-    measured = placed_apart() if args.cpus == "split" else []
+    measured = placed_apart(args.cpus)
     if args.connectors == "http":
         delay = ["--delay-ms", str(args.delay_ms)]
         children.start("backend", [*floor_py, "backend", "--port", str(ports.backend), *delay])
@@ -704,8 +704,8 @@ def start_children(
     return started
 
 
-def placed_apart() -> list[str]:
-    """Keep the load client and the servers it measures off each other's CPUs; the servers' argv prefix.
+def placed_apart(cpus: str) -> list[str]:
+    """With ``cpus == "split"``, pin the bench to the last CPU; the argv prefix for the servers it measures.
 
     On a 2-core machine the scheduler often woke the client, when a card
     frame reached it, on the CPU of the server that had just written it, and
@@ -715,15 +715,17 @@ def placed_apart() -> list[str]:
     calls at 20 calls/s showed 1 to 22 acknowledgements read over 0.5 ms
     late this way, against 0 to 2 with the client on a CPU of its own
     (docs/performance.md).  A load generator on cores of its own is how load
-    is measured anywhere; the floor is placed like the service, and the
-    HTTP backend (standing in for remote systems) may run anywhere.  On one
-    CPU there is nothing to split: no prefix, and the client stays put.
+    is measured anywhere, and the floor is placed like the service.  Call it
+    before starting anything else: the children started without the prefix
+    (the HTTP backend and Redis, which stand in for other machines) inherit
+    the bench's CPU.  On one CPU there is nothing to split: no prefix, and
+    the bench stays put.
     """
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2 or shutil.which("taskset") is None:
+    available = sorted(os.sched_getaffinity(0))
+    if cpus != "split" or len(available) < 2 or shutil.which("taskset") is None:
         return []
-    os.sched_setaffinity(0, {cpus[-1]})
-    return ["taskset", "--cpu-list", ",".join(str(cpu) for cpu in cpus[:-1])]
+    os.sched_setaffinity(0, {available[-1]})
+    return ["taskset", "--cpu-list", ",".join(str(cpu) for cpu in available[:-1])]
 
 
 # --- running a script --------------------------------------------------------------------------

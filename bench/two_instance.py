@@ -101,6 +101,7 @@ def write_configs(
 
 async def start(args: argparse.Namespace, children: Children, workdir: Path) -> dict[str, dict[str, Any]]:
     """Redis first (the services connect at start-up), then the backend if any, then A and B."""
+    measured = placed_apart(args.cpus)  # first: Redis and the backend share the bench's CPU
     redis_url = start_redis(children, workdir)
     await wait_redis(children, redis_url)
     backend_port = free_port()
@@ -109,7 +110,6 @@ async def start(args: argparse.Namespace, children: Children, workdir: Path) -> 
         children.start("backend", [*argv, "--delay-ms", str(args.delay_ms)])
         await wait_healthy(children, "backend", f"http://127.0.0.1:{backend_port}/healthz")
     configs = write_configs(args, workdir, redis_url, backend_port)
-    measured = placed_apart() if args.cpus == "split" else []  # Redis and the backend may run anywhere
     for name in INSTANCES:
         argv = service_argv(workdir / f"bench-{name}.yaml", None, args.service_runner)
         children.start(f"service-{name}", [*measured, *argv], cwd=REPO)
