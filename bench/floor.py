@@ -46,7 +46,7 @@ async def forward(request: web.Request) -> web.Response:
 
 
 async def socket(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse()
+    ws = web.WebSocketResponse(compress=False)  # as screenpop: no per-frame deflate
     await ws.prepare(request)
     request.app[FORWARDING].ws = ws
     async for msg in ws:
