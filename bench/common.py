@@ -238,23 +238,31 @@ class Plan:
 
 
 async def run_load(
-    session: aiohttp.ClientSession, urls: Sequence[str], calls: Sequence[Call], tracker: Tracker, plan: Plan
+    session: aiohttp.ClientSession,
+    urls: Sequence[str],
+    calls: Sequence[Call],
+    tracker: Tracker,
+    plan: Plan,
+    start: float | None = None,
 ) -> None:
-    """Post every call (round-robin over ``urls``) and wait for its last frame, or ``timeout_s``."""
+    """Post every call (round-robin over ``urls``) and wait for its last frame, or ``timeout_s``.
+
+    ``start`` (a ``perf_counter`` time) fixes when a fixed-rate schedule begins, so that
+    several targets can share one schedule; by default it begins now.
+    """
     for call in calls:
         tracker.expect(call)
     if plan.rate > 0:
-        await _open_loop(session, urls, calls, plan)
+        await _open_loop(session, urls, calls, plan, time.perf_counter() + 0.02 if start is None else start)
     else:
         await _closed_loop(session, urls, calls, plan)
 
 
 async def _open_loop(
-    session: aiohttp.ClientSession, urls: Sequence[str], calls: Sequence[Call], plan: Plan
+    session: aiohttp.ClientSession, urls: Sequence[str], calls: Sequence[Call], plan: Plan, start: float
 ) -> None:
     """A fixed schedule: call i is sent at start + i/rate whatever the answers, so a slow
     answer cannot hide later ones (no coordinated omission)."""
-    start = time.perf_counter() + 0.02
     posts = []
     for i, call in enumerate(calls):
         delay = start + i / plan.rate - time.perf_counter()
@@ -357,10 +365,10 @@ class Target:
     async def warm(self, calls: Sequence[Call], plan: Plan) -> None:
         await run_load(self._session, self._urls, calls, self._tracker, plan)
 
-    async def run(self, calls: Sequence[Call], plan: Plan) -> None:
+    async def run(self, calls: Sequence[Call], plan: Plan, start: float | None = None) -> None:
         before = sum(cpu_seconds(pid) for pid in self._pids)
         stolen, ticks = machine_ticks()
-        await run_load(self._session, self._urls, calls, self._tracker, plan)
+        await run_load(self._session, self._urls, calls, self._tracker, plan, start)
         await asyncio.sleep(SETTLE_S)  # allow-sleep: the server's own trailing work, counted as its CPU
         self.cpu_s += sum(cpu_seconds(pid) for pid in self._pids) - before
         stolen_after, ticks_after = machine_ticks()
@@ -429,7 +437,8 @@ def parse_args(
         "--blocks",
         type=int,
         default=None,
-        help=f"split the measured calls into N blocks, taking turns (default {default_blocks})",
+        help="split the measured calls into N blocks, taking turns; 0: take turns call by call, "
+        f"each target at --rate (fixed rates only) (default {default_blocks})",
     )
     parser.add_argument("--idle-agents", type=int, default=100, help="connected agents the calls never ring")
     parser.add_argument("--delay-ms", type=int, default=20, help="each connector's latency (default 20)")
@@ -636,16 +645,43 @@ async def target(
 
 
 async def interleaved(targets: Sequence[Target], args: argparse.Namespace, secret: str) -> None:
-    """Warm every target up, then run the measured calls in blocks, taking turns between targets."""
+    """Warm every target up, then run the measured calls taking turns between targets.
+
+    ``--blocks N`` takes turns by blocks; ``--blocks 0`` (at a fixed rate) call by call.
+    """
     plan = Plan(rate=args.rate, concurrency=args.concurrency)
     for t in targets:
         await t.warm(make_calls("warm", args.warmup, secret, args.unique_numbers), plan)
+    if args.blocks == 0 and plan.rate > 0:
+        await _call_by_call(targets, args, secret, plan)
+        return
     blocks = max(1, min(args.blocks, args.calls))
     for b in range(blocks):
         size = args.calls // blocks + (1 if b < args.calls % blocks else 0)
         # ABBA: each target goes first as often as last, so neither always follows the other's backlog
         for t in targets if b % 2 == 0 else list(reversed(targets)):
             await t.run(make_calls(f"b{b}", size, secret, args.unique_numbers), plan)
+
+
+async def _call_by_call(targets: Sequence[Target], args: argparse.Namespace, secret: str, plan: Plan) -> None:
+    """One schedule for every target: target k's call i is sent at start + (i + k/n) / rate.
+
+    Each target still gets ``rate`` calls/s, and each of its calls lands halfway
+    between two of the other's.  This machine has phases lasting seconds in
+    which every webhook takes twice as long, floor and service alike
+    (docs/performance.md); blocks, however short, meet them one target at a
+    time, so a ratio between two targets measured in turns of blocks says more
+    about the phases than about the targets.  Taking turns call by call puts
+    both under the same phase, call after call.
+    """
+    start = time.perf_counter() + 0.05
+    spacing = 1 / (plan.rate * len(targets))
+    await asyncio.gather(
+        *(
+            t.run(make_calls(f"t{k}", args.calls, secret, args.unique_numbers), plan, start + k * spacing)
+            for k, t in enumerate(targets)
+        )
+    )
 
 
 @contextlib.asynccontextmanager

@@ -118,8 +118,14 @@ def print_table(result: dict[str, Any]) -> None:
     setup, floor, service = result["setup"], result["floor"], result["service"]
     rate = f"{setup['rate']:g}/s" if setup["rate"] > 0 else f"max rate ({setup['concurrency']} in flight)"
     numbers = setup["numbers"] if isinstance(setup["numbers"], str) else f"cycling over {len(CALLERS)}"
+    turns = (
+        "floor and screenpop taking turns call by call"
+        if setup["blocks"] == 0 and setup["rate"] > 0
+        else f"floor and screenpop taking turns in {max(1, setup['blocks'])} block(s)"
+    )
     print(
-        f"screenpop latency bench: {setup['calls']} calls at {rate} after {setup['warmup']} warm-up; "
+        f"screenpop latency bench: {setup['calls']} calls at {rate} after {setup['warmup']} warm-up, "
+        f"{turns}; "
         f"3 {setup['connectors']} connectors at {setup['connector_delay_ms']} ms; "
         f"{setup['idle_agents']} idle agents; caller numbers {numbers}"
         + ("; PROFILED (slower)" if setup["profiled"] else "")
@@ -187,7 +193,8 @@ def failed(result: dict[str, Any]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_script(parse_args(__doc__, argv), run, print_table, failed)
+    # Call by call at a fixed rate (bench/README.md, "Taking turns"); a burst runs in one block.
+    return run_script(parse_args(__doc__, argv, default_blocks=0), run, print_table, failed)
 
 
 if __name__ == "__main__":
