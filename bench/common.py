@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import hmac
 import json
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -652,9 +653,39 @@ async def interleaved(targets: Sequence[Target], args: argparse.Namespace, secre
     plan = Plan(rate=args.rate, concurrency=args.concurrency)
     for t in targets:
         await t.warm(make_calls("warm", args.warmup, secret, args.unique_numbers), plan)
-    if args.blocks == 0 and plan.rate > 0:
-        await _call_by_call(targets, args, secret, plan)
+    with collector_paused(plan.rate > 0):
+        if args.blocks == 0 and plan.rate > 0:
+            await _call_by_call(targets, args, secret, plan)
+        else:
+            await _in_blocks(targets, args, secret, plan)
+
+
+@contextlib.contextmanager
+def collector_paused(pause: bool) -> Iterator[None]:
+    """No collection of the load client's own garbage while ``pause``d calls are measured.
+
+    The client's collector paused it mid-call: in a run of 400 calls at 20
+    calls/s, 21 middle-generation collections of up to 1.4 ms and two full
+    ones of 12 and 27 ms, each charged to whichever target's call was in
+    flight.  What exists is frozen (never scanned again), the collector is
+    off until the calls are done, and a fixed-rate run of a few hundred
+    calls leaves little to collect afterwards.  A burst (thousands of calls
+    as fast as they go) keeps its collector.
+    """
+    if not pause:
+        yield
         return
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+async def _in_blocks(targets: Sequence[Target], args: argparse.Namespace, secret: str, plan: Plan) -> None:
     blocks = max(1, min(args.blocks, args.calls))
     for b in range(blocks):
         size = args.calls // blocks + (1 if b < args.calls % blocks else 0)
