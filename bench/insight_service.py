@@ -34,6 +34,7 @@ from common import (
     Children,
     Plan,
     Target,
+    collector_paused,
     free_port,
     service_argv,
     target,
@@ -189,7 +190,8 @@ async def rebuild_impact(
         plan = Plan(rate=args.rate)
         for t, s in ((a, quiet), (b, busy)):
             await t.warm(calls(f"warm-{s.name}", 30, s.secret, numbers), plan)
-        await _blocks(args, (a, quiet), (b, busy), numbers, plan)
+        with collector_paused(True):  # the client's own pauses would fall on either service's p99
+            await _blocks(args, (a, quiet), (b, busy), numbers, plan)
     return _figures(args, a, b, frames, ready)
 
 
