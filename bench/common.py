@@ -654,10 +654,15 @@ async def interleaved(targets: Sequence[Target], args: argparse.Namespace, secre
     for t in targets:
         await t.warm(make_calls("warm", args.warmup, secret, args.unique_numbers), plan)
     with collector_paused(plan.rate > 0):
-        if args.blocks == 0 and plan.rate > 0:
+        if call_by_call(args.blocks, plan.rate):
             await _call_by_call(targets, args, secret, plan)
         else:
             await _in_blocks(targets, args, secret, plan)
+
+
+def call_by_call(blocks: int, rate: float) -> bool:
+    """Whether targets take turns call by call: ``--blocks 0`` at a fixed rate (a burst has no schedule)."""
+    return blocks == 0 and rate > 0
 
 
 @contextlib.contextmanager
@@ -697,9 +702,10 @@ async def _in_blocks(targets: Sequence[Target], args: argparse.Namespace, secret
 async def _call_by_call(targets: Sequence[Target], args: argparse.Namespace, secret: str, plan: Plan) -> None:
     """One schedule for every target: target k's call i is sent at start + (i + k/n) / rate.
 
-    Each target still gets ``rate`` calls/s, and each of its calls lands halfway
-    between two of the other's.  This machine has phases lasting seconds in
-    which every webhook takes twice as long, floor and service alike
+    Each target still gets ``rate`` calls/s, and the targets' calls are spread
+    evenly (with two, each lands halfway between two of the other's).  This
+    machine has phases lasting seconds in which every webhook takes two to
+    two and a half times as long, floor and service alike
     (docs/performance.md); blocks, however short, meet them one target at a
     time, so a ratio between two targets measured in turns of blocks says more
     about the phases than about the targets.  Taking turns call by call puts

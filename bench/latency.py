@@ -27,6 +27,7 @@ from common import (
     Children,
     Figures,
     Ports,
+    call_by_call,
     forwarded_body,
     free_port,
     idle_agents,
@@ -120,7 +121,7 @@ def print_table(result: dict[str, Any]) -> None:
     numbers = setup["numbers"] if isinstance(setup["numbers"], str) else f"cycling over {len(CALLERS)}"
     turns = (
         "floor and screenpop taking turns call by call"
-        if setup["blocks"] == 0 and setup["rate"] > 0
+        if call_by_call(setup["blocks"], setup["rate"])
         else f"floor and screenpop taking turns in {max(1, setup['blocks'])} block(s)"
     )
     print(
