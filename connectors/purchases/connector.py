@@ -26,6 +26,9 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.connection
+import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -277,16 +280,28 @@ def _worker_pool() -> ProcessPoolExecutor:
 
 
 def _stop_worker(pool: ProcessPoolExecutor) -> None:
-    """Stop the worker now, busy or not (the executor has no public way to end a running call)."""
+    """Stop the worker now, busy or not (the executor has no public way to end a running call).
+
+    Only the executor's own thread waits for the worker's exit status: it
+    joins a worker that dies under it, and a second waiter raced it, the
+    loser reading the process as still alive for a moment after ``close``.
+    Here the worker's exit is watched on its sentinel, and the executor's
+    thread is waited for, so that it has reaped the worker before this
+    returns (``shutdown`` forgets the thread when told not to wait, and
+    waiting at once would wait for the job).
+    """
     processes = list(pool._processes.values())  # private, see the docstring
+    # private as well (and typed wrong in typeshed, as the wake-up channel)
+    manager: threading.Thread | None = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
+    deadline = time.monotonic() + STOP_WAIT_S
     for process in processes:
-        process.join(STOP_WAIT_S)
-        if process.is_alive():
-            process.kill()
-            process.join()
+        if not multiprocessing.connection.wait([process.sentinel], max(0.0, deadline - time.monotonic())):
+            process.kill()  # still running after STOP_WAIT_S: SIGTERM was not enough
+    if manager is not None:
+        manager.join(STOP_WAIT_S)  # the workers are gone: it only has its queues to close
 
 
 def _left_out(skipped: Mapping[str, int]) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
@@ -469,3 +471,25 @@ async def test_check_names_what_is_wrong_with_the_table(db_url: str, make: Any) 
     ) as caught:
         await bad.check()
     assert len(str(caught.value).splitlines()) == 1, caught.value
+
+
+def test_a_stopped_worker_is_reaped_before_stop_returns() -> None:
+    """A busy worker, stopped, reads as exited, and the pool's own thread is done, when stopping returns.
+
+    The executor's thread joins a worker that dies under it, and stopping
+    joined it as well: whichever of the two lost the race for the exit
+    status read the process as still alive (CPython's ``poll`` answers None
+    to a process already reaped), so a worker could seem to outlive
+    ``close``.
+    """
+    for _ in range(3):  # the race was won or lost in microseconds: several rounds
+        pool = module._worker_pool()
+        worker_pid = pool.submit(os.getpid).result(timeout=30)  # up, past its initializer
+        busy = pool.submit(time.sleep, 60)
+        processes = list(pool._processes.values())
+        manager = pool._executor_manager_thread
+        module._stop_worker(pool)
+        assert [process.pid for process in processes] == [worker_pid]
+        assert all(process.exitcode is not None for process in processes)
+        assert manager is not None and not manager.is_alive()
+        assert busy.done()  # failed with the pool, not left pending
