@@ -26,20 +26,26 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from json.scanner import make_scanner
 from typing import Any
 
 from screenpop.errors import BadRequest
 
 _DECODER = json.JSONDecoder()
+# what JSONDecoder makes for itself (typeshed types the argument as a scanner, json passes its decoder)
+_SCAN: Callable[[str, int], tuple[Any, int]] = make_scanner(_DECODER)  # type: ignore[arg-type]
+"""The decoder's C scanner: what ``decode`` runs after two regular-expression passes for whitespace."""
+_JSON_WHITESPACE = " \t\n\r"
 
 
 def loads(raw: bytes | str, what: str = "the body") -> Any:
     """``raw`` parsed as JSON, or ``BadRequest`` saying why it cannot be."""
     try:
         if type(raw) is bytes and raw[:1] == b"{" and raw[1:2] != b"\x00":
-            # what json.loads decodes such bytes as (UTF-8), without its encoding sniffer's frames
-            return _DECODER.decode(raw.decode("utf-8", "surrogatepass"))
+            # what json.loads decodes such bytes as (UTF-8), without its encoding sniffer's frames,
+            # nor the decoder's whitespace passes: nothing precedes the "{", and only whitespace may follow
+            return _object_text(raw.decode("utf-8", "surrogatepass"))
         return json.loads(raw)
     except RecursionError as exc:
         raise BadRequest(f"{what} is nested too deeply") from exc
@@ -47,6 +53,20 @@ def loads(raw: bytes | str, what: str = "the body") -> Any:
         raise BadRequest(f"{what} is not valid JSON: {exc}") from exc
     except ValueError as exc:  # UnicodeDecodeError, and integers too long to convert
         raise BadRequest(f"{what} is not valid JSON: {str(exc)[:80]}") from exc
+
+
+def _object_text(text: str) -> Any:
+    """``json.loads(text)`` for text that starts with ``{``, with its errors."""
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration as exc:  # as ``raw_decode``: the scanner's way of saying no value starts there
+        raise json.JSONDecodeError("Expecting value", text, exc.value) from None
+    if end != len(text):
+        rest = text[end:]
+        after = rest.lstrip(_JSON_WHITESPACE)
+        if after:
+            raise json.JSONDecodeError("Extra data", text, end + len(rest) - len(after))
+    return value
 
 
 def loads_object(raw: bytes | str, what: str = "the body") -> dict[str, Any]:

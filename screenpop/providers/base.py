@@ -26,7 +26,9 @@ class WebhookRequest:
 
     ``url`` is the URL the phone system called, rebuilt from
     ``server.public_url`` + path + query (URL-bound signatures such as
-    Twilio's are computed over it); ``headers`` keys are lower-case.
+    Twilio's are computed over it); ``headers`` answers lower-case names
+    (the server passes aiohttp's case-insensitive headers; a test may pass a
+    dict with lower-case keys).
     """
 
     url: str

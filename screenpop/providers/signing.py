@@ -193,13 +193,19 @@ def text_field(data: Mapping[str, Any], key: str, where: str = "") -> str | None
     return str(value)  # text no store can keep (a lone surrogate) is refused by ``check_event``
 
 
+_PLAIN_TEXT = frozenset({str, type(None)})
+
+
 def text_fields(data: Mapping[str, Any], keys: Sequence[str]) -> list[str | None]:
-    """``text_field`` of each key: one call per event, not one per field (every webhook reads ten)."""
-    found: list[str | None] = []
-    for key in keys:
-        value = data.get(key)
-        found.append(value if value is None or type(value) is str else text_field(data, key))
-    return found
+    """``text_field`` of each key: one call per event, not one per field (every webhook reads ten).
+
+    The usual event holds only strings (or nothing) there: read and checked
+    by ``map`` in C, with no Python step per field.
+    """
+    found = list(map(data.get, keys))
+    if _PLAIN_TEXT.issuperset(map(type, found)):
+        return found
+    return [text_field(data, key) for key in keys]
 
 
 def required_text(data: Mapping[str, Any], key: str, where: str = "") -> str:

@@ -116,7 +116,8 @@ async def _webhook_request(request: web.Request, settings: Settings) -> WebhookR
     body = await read_body(request, settings.server.max_body_bytes, settings.server.read_timeout_s)
     return WebhookRequest(
         url=settings.server.public_url.rstrip("/") + request.rel_url.raw_path_qs,
-        headers={k.lower(): v for k, v in request.headers.items()},
+        # aiohttp's own case-insensitive view: no dict of lower-cased names built per webhook
+        headers=request.headers,
         body=body,
         # as sent: aiohttp reads a missing header as application/octet-stream, and a 415 named that
         content_type=request.headers.get("Content-Type", ""),

@@ -1,4 +1,5 @@
-"""A required id or name is taken at once when it is plain text; the outcome must be the full check's."""
+"""A required id or name (or a row of optional texts) is taken at once when it is plain text; the outcome
+must be the full check's."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from screenpop.errors import BadRequest
-from screenpop.providers.signing import required_text, text_field
+from screenpop.providers.signing import required_text, text_field, text_fields
 from screenpop.untrusted import clean_line
 
 
@@ -48,3 +49,24 @@ def test_the_quick_path_agrees_with_the_full_check(value: Any) -> None:
 def test_empty_or_blank_is_refused(value: str) -> None:
     with pytest.raises(BadRequest, match="is required"):
         required_text({"call_id": value}, "call_id")
+
+
+def field_by_field(data: dict[str, Any], keys: list[str]) -> tuple[str, Any]:
+    try:
+        return "taken", [text_field(data, key) for key in keys]
+    except BadRequest as exc:
+        return "refused", str(exc)
+
+
+def all_at_once(data: dict[str, Any], keys: list[str]) -> tuple[str, Any]:
+    try:
+        return "taken", text_fields(data, keys)
+    except BadRequest as exc:
+        return "refused", str(exc)
+
+
+@given(st.dictionaries(st.sampled_from(["from", "to", "agent", "queue", "at"]), VALUES, max_size=5))
+def test_optional_texts_read_at_once_agree_with_each_field_read_alone(data: dict[str, Any]) -> None:
+    """Numbers become their text, anything else not text is refused naming the first such field."""
+    keys = ["from", "to", "agent", "queue", "at"]
+    assert all_at_once(data, keys) == field_by_field(data, keys)

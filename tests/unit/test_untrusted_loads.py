@@ -55,3 +55,35 @@ def test_any_bytes_after_a_brace_read_as_json_loads_reads_them(raw: bytes) -> No
 @pytest.mark.parametrize("raw", [b'{"a": "\\ud800"}', b'{"a": "\xed\xa0\x80"}', b"{\x00\x00\x00", b"{\x00"])
 def test_surrogates_and_nul_bytes(raw: bytes) -> None:
     assert ours(raw) == outcome(raw)
+
+
+def message(raw: bytes) -> str:
+    """The 400's message as json.loads's error would make it."""
+    try:
+        json.loads(raw)
+    except ValueError as exc:
+        return f"the body is not valid JSON: {exc}"
+    return ""
+
+
+@given(
+    st.dictionaries(st.text(max_size=5), VALUES, max_size=3),
+    st.text(alphabet=" \t\n\r\u00a0\u2028x{}[]0,", max_size=6),
+)
+def test_what_follows_the_object_is_judged_and_named_as_json_loads_does(
+    value: dict[str, Any], tail: str
+) -> None:
+    """Whitespace after the object is allowed; anything else is refused at the place json.loads names."""
+    raw = (json.dumps(value) + tail).encode()
+    assert ours(raw) == outcome(raw)
+    if ours(raw)[0] == "refused":
+        with pytest.raises(BadRequest) as refused:
+            loads(raw)
+        assert str(refused.value) == message(raw)
+
+
+@pytest.mark.parametrize("raw", [b'{"a":', b"{", b'{"a": 1,', b'{"a": 1} x', b'{"a": 1}\n\n{"b": 2}'])
+def test_a_broken_object_is_named_as_json_loads_names_it(raw: bytes) -> None:
+    with pytest.raises(BadRequest) as refused:
+        loads(raw)
+    assert str(refused.value) == message(raw)
