@@ -244,34 +244,41 @@ async def run_load(
     calls: Sequence[Call],
     tracker: Tracker,
     plan: Plan,
-    start: float | None = None,
+    schedule: Schedule | None = None,
 ) -> None:
     """Post every call (round-robin over ``urls``) and wait for its last frame, or ``timeout_s``.
 
-    ``start`` (a ``perf_counter`` time) fixes when a fixed-rate schedule begins, so that
-    several targets can share one schedule; by default it begins now.
+    ``schedule`` (call i's ``perf_counter`` time) lets several targets share one
+    fixed-rate schedule; by default call i goes at now + i / rate.
     """
     for call in calls:
         tracker.expect(call)
     if plan.rate > 0:
-        await _open_loop(session, urls, calls, plan, time.perf_counter() + 0.02 if start is None else start)
+        if schedule is None:
+            start, rate = time.perf_counter() + 0.02, plan.rate
+            schedule = lambda i: start + i / rate  # noqa: E731 - the schedule's one line
+        await _open_loop(session, urls, calls, schedule, plan.timeout_s)
     else:
         await _closed_loop(session, urls, calls, plan)
 
 
 async def _open_loop(
-    session: aiohttp.ClientSession, urls: Sequence[str], calls: Sequence[Call], plan: Plan, start: float
+    session: aiohttp.ClientSession,
+    urls: Sequence[str],
+    calls: Sequence[Call],
+    schedule: Schedule,
+    timeout_s: float,
 ) -> None:
-    """A fixed schedule: call i is sent at start + i/rate whatever the answers, so a slow
+    """A fixed schedule: call i is sent at ``schedule(i)`` whatever the answers, so a slow
     answer cannot hide later ones (no coordinated omission)."""
     posts = []
     for i, call in enumerate(calls):
-        delay = start + i / plan.rate - time.perf_counter()
+        delay = schedule(i) - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         posts.append(asyncio.create_task(_post(session, urls[i % len(urls)], call)))
     await asyncio.gather(*posts)
-    await _await_frames(calls, plan.timeout_s)
+    await _await_frames(calls, timeout_s)
 
 
 async def _closed_loop(
@@ -366,10 +373,10 @@ class Target:
     async def warm(self, calls: Sequence[Call], plan: Plan) -> None:
         await run_load(self._session, self._urls, calls, self._tracker, plan)
 
-    async def run(self, calls: Sequence[Call], plan: Plan, start: float | None = None) -> None:
+    async def run(self, calls: Sequence[Call], plan: Plan, schedule: Schedule | None = None) -> None:
         before = sum(cpu_seconds(pid) for pid in self._pids)
         stolen, ticks = machine_ticks()
-        await run_load(self._session, self._urls, calls, self._tracker, plan, start)
+        await run_load(self._session, self._urls, calls, self._tracker, plan, schedule)
         await asyncio.sleep(SETTLE_S)  # allow-sleep: the server's own trailing work, counted as its CPU
         self.cpu_s += sum(cpu_seconds(pid) for pid in self._pids) - before
         stolen_after, ticks_after = machine_ticks()
@@ -423,6 +430,10 @@ FIRST_FRAME_TARGET = 1.5  # issue 15 (it was 2.0 before)
 #: Server CPU per call in a burst with three HTTP connectors, all threads (issue 15).
 BURST_CPU_TARGET_MS = 1.1
 CONNECT_CONCURRENCY = 20
+Schedule = Callable[[int], float]
+"""When a fixed-rate run sends its call i (a ``perf_counter`` time)."""
+TURN_GAP_MS = 10.0
+"""Call by call, the time between one target's call and the next target's (see ``_call_by_call``)."""
 
 
 def parse_args(
@@ -440,6 +451,13 @@ def parse_args(
         default=None,
         help="split the measured calls into N blocks, taking turns; 0: take turns call by call, "
         f"each target at --rate (fixed rates only) (default {default_blocks})",
+    )
+    parser.add_argument(
+        "--turn-gap-ms",
+        type=float,
+        default=TURN_GAP_MS,
+        help="call by call: each target's call this long after the previous target's, the rest of the "
+        f"period left quiet (default {TURN_GAP_MS:g}; at most the period split evenly)",
     )
     parser.add_argument("--idle-agents", type=int, default=100, help="connected agents the calls never ring")
     parser.add_argument("--delay-ms", type=int, default=20, help="each connector's latency (default 20)")
@@ -660,6 +678,11 @@ async def interleaved(targets: Sequence[Target], args: argparse.Namespace, secre
             await _in_blocks(targets, args, secret, plan)
 
 
+def turn_gap_s(gap_ms: float, rate: float, targets: int) -> float:
+    """The time between the targets' calls in a round: ``--turn-gap-ms``, at most the period split evenly."""
+    return min(gap_ms / 1000, 1 / (rate * targets))
+
+
 def call_by_call(blocks: int, rate: float) -> bool:
     """Whether targets take turns call by call: ``--blocks 0`` at a fixed rate (a burst has no schedule)."""
     return blocks == 0 and rate > 0
@@ -700,22 +723,36 @@ async def _in_blocks(targets: Sequence[Target], args: argparse.Namespace, secret
 
 
 async def _call_by_call(targets: Sequence[Target], args: argparse.Namespace, secret: str, plan: Plan) -> None:
-    """One schedule for every target: target k's call i is sent at start + (i + k/n) / rate.
+    """One schedule for every target: target k's call i is sent at start + i / rate + k * gap.
 
-    Each target still gets ``rate`` calls/s, and the targets' calls are spread
-    evenly (with two, each lands halfway between two of the other's).  This
-    machine has phases lasting seconds in which every webhook takes two to
-    two and a half times as long, floor and service alike
-    (docs/performance.md); blocks, however short, meet them one target at a
-    time, so a ratio between two targets measured in turns of blocks says more
-    about the phases than about the targets.  Taking turns call by call puts
-    both under the same phase, call after call.
+    Each target still gets ``rate`` calls/s.  This machine has phases lasting
+    seconds in which every webhook takes two to two and a half times as long,
+    floor and service alike (docs/performance.md); blocks, however short,
+    meet them one target at a time, so a ratio between two targets measured
+    in turns of blocks says more about the phases than about the targets.
+    Taking turns call by call puts both under the same phase, call after call.
+
+    The targets' calls of one round come ``--turn-gap-ms`` apart, and the
+    rest of the period is quiet, so that no call meets the work another
+    target's call left behind.  Spread evenly instead (the floor's calls
+    halfway between the service's), every floor call arrived as the
+    service's card of 25 ms before completed (its connectors answer after
+    20 ms) and its records were written, on the CPU the two servers share:
+    the floor's 202 p99 rose from about 1.0 to 1.5-2.4 ms, a tail that was
+    the service's, not the floor's.  Who goes first alternates from round
+    to round (ABBA, as blocks do), so that neither target always comes
+    right after the other's call.
     """
     start = time.perf_counter() + 0.05
-    spacing = 1 / (plan.rate * len(targets))
+    period, last = 1 / plan.rate, len(targets) - 1
+    gap = turn_gap_s(args.turn_gap_ms, plan.rate, len(targets))
+
+    def turn(k: int) -> Schedule:
+        return lambda i: start + i * period + (k if i % 2 == 0 else last - k) * gap
+
     await asyncio.gather(
         *(
-            t.run(make_calls(f"t{k}", args.calls, secret, args.unique_numbers), plan, start + k * spacing)
+            t.run(make_calls(f"t{k}", args.calls, secret, args.unique_numbers), plan, turn(k))
             for k, t in enumerate(targets)
         )
     )

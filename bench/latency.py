@@ -37,6 +37,7 @@ from common import (
     service_config,
     start_children,
     target,
+    turn_gap_s,
     wait_healthy,
 )
 
@@ -100,6 +101,7 @@ def report(args: argparse.Namespace, floor: Figures, service: Figures, idle_fram
             "calls": args.calls,
             "warmup": args.warmup,
             "blocks": args.blocks,
+            "turn_gap_ms": turn_gap_s(args.turn_gap_ms, args.rate, 2) * 1000 if args.rate > 0 else None,
             "rate": args.rate,
             "concurrency": args.concurrency if args.rate <= 0 else None,
             "connectors": args.connectors,
@@ -120,7 +122,7 @@ def print_table(result: dict[str, Any]) -> None:
     rate = f"{setup['rate']:g}/s" if setup["rate"] > 0 else f"max rate ({setup['concurrency']} in flight)"
     numbers = setup["numbers"] if isinstance(setup["numbers"], str) else f"cycling over {len(CALLERS)}"
     turns = (
-        "floor and screenpop taking turns call by call"
+        f"floor and screenpop taking turns call by call, {setup['turn_gap_ms']:g} ms apart"
         if call_by_call(setup["blocks"], setup["rate"])
         else f"floor and screenpop taking turns in {max(1, setup['blocks'])} block(s)"
     )
