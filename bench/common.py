@@ -456,8 +456,8 @@ def parse_args(
         "--turn-gap-ms",
         type=float,
         default=TURN_GAP_MS,
-        help="call by call: each target's call this long after the previous target's, the rest of the "
-        f"period left quiet (default {TURN_GAP_MS:g}; at most the period split evenly)",
+        help="call by call: the time between calls of a round (the floor's before or after the service's), "
+        f"the rest of the period left quiet (default {TURN_GAP_MS:g})",
     )
     parser.add_argument("--idle-agents", type=int, default=100, help="connected agents the calls never ring")
     parser.add_argument("--delay-ms", type=int, default=20, help="each connector's latency (default 20)")
@@ -679,8 +679,8 @@ async def interleaved(targets: Sequence[Target], args: argparse.Namespace, secre
 
 
 def turn_gap_s(gap_ms: float, rate: float, targets: int) -> float:
-    """The time between the targets' calls in a round: ``--turn-gap-ms``, at most the period split evenly."""
-    return min(gap_ms / 1000, 1 / (rate * targets))
+    """The time between calls in a round: ``--turn-gap-ms``, at most 1 / (targets + 1) of the period."""
+    return min(gap_ms / 1000, 1 / (rate * (targets + 1)))
 
 
 def call_by_call(blocks: int, rate: float) -> bool:
@@ -723,7 +723,7 @@ async def _in_blocks(targets: Sequence[Target], args: argparse.Namespace, secret
 
 
 async def _call_by_call(targets: Sequence[Target], args: argparse.Namespace, secret: str, plan: Plan) -> None:
-    """One schedule for every target: target k's call i is sent at start + i / rate + k * gap.
+    """One schedule: target k >= 1 sends call i at start + (i / rate) + k * gap, target 0 before or after.
 
     Each target still gets ``rate`` calls/s.  This machine has phases lasting
     seconds in which every webhook takes two to two and a half times as long,
@@ -732,23 +732,33 @@ async def _call_by_call(targets: Sequence[Target], args: argparse.Namespace, sec
     in turns of blocks says more about the phases than about the targets.
     Taking turns call by call puts both under the same phase, call after call.
 
-    The targets' calls of one round come ``--turn-gap-ms`` apart, and the
-    rest of the period is quiet, so that no call meets the work another
-    target's call left behind.  Spread evenly instead (the floor's calls
-    halfway between the service's), every floor call arrived as the
-    service's card of 25 ms before completed (its connectors answer after
-    20 ms) and its records were written, on the CPU the two servers share:
-    the floor's 202 p99 rose from about 1.0 to 1.5-2.4 ms, a tail that was
-    the service's, not the floor's.  Who goes first alternates from round
-    to round (ABBA, as blocks do), so that neither target always comes
-    right after the other's call.
+    The calls of a round come ``--turn-gap-ms`` (10 ms) apart and the rest
+    of the period is quiet, so that the reference (the first target, the
+    floor) never meets the work a service's call leaves behind: its card
+    completing 20-25 ms later (the connectors answer after 20 ms) and its
+    records, written 50 ms after the call (the store's ``LINGER_S``).  Spread
+    evenly, every floor call arrived as the service's card of 25 ms before
+    completed: the floor's 202 p99 rose from about 1.0 to 1.5-2.4 ms, a tail
+    that was the service's, not the floor's.
+
+    A service's calls keep their slot, one period apart; the reference's
+    alternate between the slot before them and the slot after, so that each
+    side comes 10 ms after the other's call in half the rounds (that call
+    leaves the client and the kernel's loopback path warm).  Alternating
+    the service as well would move its records, written a period after each
+    of its calls, onto the reference's calls; kept in place, each service
+    call meets its own last call's records instead, every time, where calls
+    arriving at random would meet them now and then.  That errs against the
+    service, never for it (docs/performance.md, "Quiet rounds").
     """
     start = time.perf_counter() + 0.05
-    period, last = 1 / plan.rate, len(targets) - 1
+    period = 1 / plan.rate
     gap = turn_gap_s(args.turn_gap_ms, plan.rate, len(targets))
 
     def turn(k: int) -> Schedule:
-        return lambda i: start + i * period + (k if i % 2 == 0 else last - k) * gap
+        if k == 0:
+            return lambda i: start + i * period + (0 if i % 2 == 0 else len(targets)) * gap
+        return lambda i: start + i * period + k * gap
 
     await asyncio.gather(
         *(

@@ -122,7 +122,8 @@ def print_table(result: dict[str, Any]) -> None:
     rate = f"{setup['rate']:g}/s" if setup["rate"] > 0 else f"max rate ({setup['concurrency']} in flight)"
     numbers = setup["numbers"] if isinstance(setup["numbers"], str) else f"cycling over {len(CALLERS)}"
     turns = (
-        f"floor and screenpop taking turns call by call, {setup['turn_gap_ms']:g} ms apart"
+        f"floor and screenpop taking turns call by call, {setup['turn_gap_ms']:g} ms apart "
+        "(the floor before and after screenpop in turn)"
         if call_by_call(setup["blocks"], setup["rate"])
         else f"floor and screenpop taking turns in {max(1, setup['blocks'])} block(s)"
     )
