@@ -433,7 +433,7 @@ CONNECT_CONCURRENCY = 20
 Schedule = Callable[[int], float]
 """When a fixed-rate run sends its call i (a ``perf_counter`` time)."""
 TURN_GAP_MS = 10.0
-"""Call by call, the time between one target's call and the next target's (see ``_call_by_call``)."""
+"""Call by call, the time between the calls of a round (see ``_call_by_call``)."""
 
 
 def parse_args(

@@ -75,9 +75,14 @@ class Masked:
     card_numbers: int
 
 
+def may_hold_card_number(text: str) -> bool:
+    """False for text too short to hold a card number (most caller names): nothing to search."""
+    return len(text) >= MIN_DIGITS
+
+
 def mask_card_numbers(text: str) -> Masked:
     """``text`` with every card number in it masked to its last four digits."""
-    if len(text) < MIN_DIGITS:  # too short to hold one (most caller names): no pattern run at all
+    if not may_hold_card_number(text):  # no pattern run at all
         return Masked(text, 0)
     hidden: set[int] = set()
     for run in _RUN.finditer(text):

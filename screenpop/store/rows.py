@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from screenpop.card_numbers import MIN_DIGITS, mask_card_numbers
+from screenpop.card_numbers import mask_card_numbers, may_hold_card_number
 from screenpop.errors import BadRequest
 from screenpop.model import JSON, CallEvent, EventKind
 from screenpop.store.schema import (
@@ -184,8 +184,8 @@ def as_taken(event: CallEvent) -> CallEvent:
     masked as a note's would be (SPEC 4), before the card pops.
     """
     event = without_nul(event)
-    if not event.caller_name or len(event.caller_name) < MIN_DIGITS:  # no room for a card number
-        return event
+    if not event.caller_name or not may_hold_card_number(event.caller_name):
+        return event  # the usual name: no search, and no Masked record made per webhook
     masked = mask_card_numbers(event.caller_name)
     return replace(event, caller_name=masked.text) if masked.card_numbers else event
 
