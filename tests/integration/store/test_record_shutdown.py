@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import screenpop.store.call_records as call_records
@@ -16,7 +18,9 @@ async def test_a_shutdown_while_a_batch_gathers_counts_it_as_given_up(
     monkeypatch.setattr(call_records, "LINGER_S", 60.0)  # the writer is still gathering when it stops
     recorder = CallRecorder(store)
     recorder.start()
-    ringing = CallEvent(provider="pbx", call_id="c-7", event=EventKind.RINGING)
-    recorder.record(ringing, "+14155550132", ["ada"])
+    for call_id in ("c-7", "c-8"):  # queued together: the writer takes the first and waits for more
+        recorder.record(CallEvent(provider="pbx", call_id=call_id, event=EventKind.RINGING), "+14155550132")
+    await asyncio.sleep(0.05)  # allow-sleep: the writer takes the first write and starts gathering
     await recorder.close(timeout_s=0.2)
-    assert recorder.dropped == 1
+    assert recorder.dropped == 2
+    assert await store.recent_calls(None, 10) == []
