@@ -39,6 +39,7 @@ from screenpop.store import FeedbackWrite
 from screenpop.store.rows import as_taken, check_event
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.untrusted import clean_line, clean_text
+from screenpop.web.collector import collect_if_due
 from screenpop.web.json_answer import json_answer
 from screenpop.web.lookup_params import as_role_param, flag, number_param
 from screenpop.web.recorded import on_recorded_call
@@ -93,6 +94,7 @@ async def webhook(request: web.Request) -> web.Response:
         log.exception("webhook from %s: the events were taken, but counting them failed", name)
     for event in fresh:
         report_dropped_attributes(event, metrics.attributes_dropped_seen)
+    collect_if_due()  # the collector's turn, now that nothing of this webhook waits for it (collector.py)
     return response
 
 

@@ -19,7 +19,6 @@ the SPEC's JSON 400, quoting nothing, and logs one DEBUG line.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -27,14 +26,13 @@ from collections.abc import Awaitable, Callable
 from aiohttp import HttpVersion11, hdrs, web
 
 import screenpop.web.app_keys as app_keys
+from screenpop.web.collector import keep_collecting, settle_heap
 from screenpop.web.event_loop import EventLoopChoice, loop_factory, loop_name
 from screenpop.web.middleware import error_response
 
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "screenpop"
-YOUNG_COLLECTION_EVERY = 10_000
-"""Net allocations between the collector's young-generation runs once serving (``settle_heap``)."""
 MALFORMED = b'{"error": {"code": "bad_request", "message": "malformed HTTP request"}}'
 
 
@@ -154,26 +152,6 @@ class ScreenpopRunner(web.AppRunner):
         )
 
 
-def settle_heap() -> None:
-    """Move what start-up built (config, schemas, phone metadata, SQLAlchemy) out of the collector's way.
-
-    Those objects live as long as the process, yet every full collection
-    walked them all again: tens of milliseconds now and then, taken from
-    whichever webhook was being answered.  Frozen, they are never scanned.
-
-    What calls allocate is collected less often than CPython's default
-    (every 700 net allocations): with dozens of calls in flight that default
-    ran a young collection for nearly every call, and the older generations
-    after them, so a burst of 3,000 calls spent 0.4 s in the collector,
-    including four full collections of 25-47 ms.  Every 10,000, the same
-    burst spends 0.05-0.1 s and runs no full collection; at 20 calls/s the
-    collector costs under 0.01 s either way (docs/performance.md).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
-
-
 def serve_forever(
     app: web.Application,
     host: str,
@@ -208,6 +186,7 @@ def serve_forever(
             task.add_done_callback(reloads.discard)
 
         loop.add_signal_handler(signal.SIGHUP, hangup)
+        collecting: asyncio.Task[None] | None = None
         try:
             site = web.TCPSite(runner, host, port)
             try:
@@ -215,10 +194,13 @@ def serve_forever(
             except OSError as exc:  # a host that does not resolve, a port in use: say which
                 raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
             settle_heap()
+            collecting = asyncio.create_task(keep_collecting())
             announce(f"======== Running on {site.name} ({loop_name(loop)}) ========\n(Press CTRL+C to quit)")
             await stop.wait()
         finally:
-            await runner.cleanup()
+            await runner.cleanup()  # cards still finishing allocate: the collector keeps up until here
+            if collecting is not None:
+                collecting.cancel()
 
     with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
         runner.run(main())

@@ -1,7 +1,7 @@
 """A card's summary that reaches the store before its call's row is written once the row is there.
 
 With two instances, the one that took the ringing writes the call's row after
-its writer's 50 ms; one that ran a mid-call update meanwhile writes the newer
+its writer gets to it; one that ran a mid-call update meanwhile writes the newer
 summary.  When that summary came first, its UPDATE found no row and it was
 dropped without a word: ``/api/calls`` listed the older summary for good (a
 two-instance test failed so, once in a fresh-clone run).
