@@ -11,11 +11,14 @@ once the server listens (``settle_heap``):
   it handles calls, so each collection fell inside some call: once serving,
   a young collection (10,000 objects, cold) takes 1.3 to 1.5 ms here, every
   ten seconds at 20 calls/s, and that call's first frame and 202 waited for
-  it. So automatic collection is turned off, and ``collect_if_due`` runs the
-  generation CPython's own trigger would have run, by the same counts and
-  thresholds, where no request waits: after a webhook's answer is written,
-  and once a second (``keep_collecting``) for the work no webhook follows
-  (cards completing, agents' requests, an index rebuild).
+  it. So ``collect_if_due`` runs the generation CPython's own trigger would
+  have run, by the same counts and thresholds, where no request waits:
+  after a webhook's answer is written, and once a second
+  (``keep_collecting``) for the work no webhook follows (cards completing,
+  agents' requests, an index refresh). CPython's own trigger stays as a
+  backstop, ten times further out (``BACKSTOP_EVERY``): work that allocates
+  that much between two of those moments (a thread's) is collected as it
+  goes, not in one pause of a whole second's allocations.
 
 Young collections come every 10,000 net allocations instead of CPython's
 700: with dozens of calls in flight that default ran one for nearly every
@@ -26,8 +29,7 @@ collection (docs/performance.md).
 
 A process that hosts the application itself (the tests, an embedding
 program) keeps its collector as it set it: only ``screenpop serve`` calls
-``settle_heap``, and ``collect_if_due`` does nothing while automatic
-collection is on.
+``settle_heap``, and ``collect_if_due`` does nothing before it.
 """
 
 from __future__ import annotations
@@ -37,16 +39,22 @@ import gc
 
 YOUNG_COLLECTION_EVERY = 10_000
 """Net allocations between the collector's young-generation runs once serving (``settle_heap``)."""
+BACKSTOP_EVERY = 10 * YOUNG_COLLECTION_EVERY
+"""Net allocations after which CPython collects by itself all the same, once serving."""
 SWEEP_EVERY_S = 1.0
 """How often ``keep_collecting`` looks, for allocations no webhook's answer is followed by."""
 
+_settled = False
+"""Whether ``settle_heap`` has run in this process: ``collect_if_due`` leaves a host's collector alone."""
+
 
 def settle_heap() -> None:
-    """Freeze what start-up built, space the young collections, and take collection off the request path."""
+    """Freeze what start-up built, and move the young collections out of the requests' way."""
+    global _settled
     gc.collect()
     gc.freeze()
-    gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
-    gc.disable()
+    gc.set_threshold(BACKSTOP_EVERY, *gc.get_threshold()[1:])
+    _settled = True
 
 
 def collect_if_due() -> int | None:
@@ -57,14 +65,15 @@ def collect_if_due() -> int | None:
     generation below it since its own last run (CPython's rule; its extra
     condition before a full collection, a quarter of the long-lived objects
     being new, is not visible from Python, so a full collection runs every
-    hundred young ones, and scans only what was made since the freeze).
+    hundred and twenty or so young ones, and scans only what was made since
+    the freeze).
     """
-    if gc.isenabled():  # CPython collects on its own: a host process's collector is left as it is
+    if not _settled:  # a host process's collector is left as it is
         return None
     young, middle, old = gc.get_count()
-    every_young, every_middle, every_old = gc.get_threshold()
-    if young <= every_young:
+    if young <= YOUNG_COLLECTION_EVERY:
         return None
+    _, every_middle, every_old = gc.get_threshold()
     generation = 0 if middle <= every_middle else 1 if old <= every_old else 2
     gc.collect(generation)
     return generation

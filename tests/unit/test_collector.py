@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from screenpop.web.collector import YOUNG_COLLECTION_EVERY
+from screenpop.web.collector import BACKSTOP_EVERY
 
 PROBE = """
 import gc, json
@@ -34,9 +34,9 @@ def _run(probe: str) -> dict[str, Any]:
 def test_start_up_heap_is_frozen_and_young_collections_are_spaced() -> None:
     seen = _run(PROBE)
     assert seen["before"][0] == 700  # CPython's default, as a host process leaves it
-    assert seen["after"] == [YOUNG_COLLECTION_EVERY, *seen["before"][1:]]  # older generations as before
+    assert seen["after"] == [BACKSTOP_EVERY, *seen["before"][1:]]  # older generations as before
     assert seen["frozen"] >= 1000  # start-up's objects (the 1,000 rows among them) are out of every scan
-    assert seen["automatic"] is False  # collections run where no request waits (collect_if_due)
+    assert seen["automatic"] is True  # CPython's own trigger stays, as a backstop far out
 
 
 DUE_PROBE = """
@@ -56,7 +56,7 @@ seen = {}
 kept = [[] for _ in range(YOUNG_COLLECTION_EVERY // 2)]
 gone = cycle()
 seen["half_way"] = collect_if_due()
-kept += [[] for _ in range(YOUNG_COLLECTION_EVERY)]  # past the threshold: CPython itself would collect now
+kept += [[] for _ in range(YOUNG_COLLECTION_EVERY)]  # past the young threshold, short of the backstop
 seen["left_by_cpython"] = gone() is not None
 seen["due"] = collect_if_due()
 seen["collected"] = gone() is None
@@ -107,6 +107,27 @@ print(json.dumps(asyncio.run(main())))
 
 def test_the_sweep_collects_what_no_webhook_is_followed_by() -> None:
     assert _run(SWEEP_PROBE)["collected"] is True
+
+
+BACKSTOP_PROBE = """
+import json, weakref
+from screenpop.web.collector import BACKSTOP_EVERY, settle_heap
+
+class Node:
+    pass
+
+settle_heap()
+a, b = Node(), Node()
+a.other, b.other = b, a
+gone = weakref.ref(a)
+del a, b
+kept = [[] for _ in range(BACKSTOP_EVERY + 1)]  # no answer, no sweep: CPython's own trigger
+print(json.dumps({"collected": gone() is None}))
+"""
+
+
+def test_work_that_allocates_past_the_backstop_is_collected_by_cpython_itself() -> None:
+    assert _run(BACKSTOP_PROBE)["collected"] is True
 
 
 HOST_PROBE = """
