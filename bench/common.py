@@ -45,7 +45,7 @@ HEALTH_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 12.0
 CALL_TIMEOUT_S = 5.0
 SETTLE_S = 0.3
-"""After a block: the server's trailing work (the records written 50 ms after a call) lands in its own CPU
+"""After a block: the server's trailing work (cards completing, their records) lands in its own CPU
 figure and before the other target's next block, not on it."""
 
 # The connectors' data, keyed by E.164; the floor.py backend serves the same rows over HTTP.
@@ -736,7 +736,7 @@ async def _call_by_call(targets: Sequence[Target], args: argparse.Namespace, sec
     of the period is quiet, so that the reference (the first target, the
     floor) never meets the work a service's call leaves behind: its card
     completing 20-25 ms later (the connectors answer after 20 ms) and its
-    records, written 50 ms after the call (the store's ``LINGER_S``).  Spread
+    records, written right after its 202 and as its card completes.  Spread
     evenly, every floor call arrived as the service's card of 25 ms before
     completed: the floor's 202 p99 rose from about 1.0 to 1.5-2.4 ms, a tail
     that was the service's, not the floor's.
@@ -744,12 +744,10 @@ async def _call_by_call(targets: Sequence[Target], args: argparse.Namespace, sec
     A service's calls keep their slot, one period apart; the reference's
     alternate between the slot before them and the slot after, so that each
     side comes 10 ms after the other's call in half the rounds (that call
-    leaves the client and the kernel's loopback path warm).  Alternating
-    the service as well would move its records, written a period after each
-    of its calls, onto the reference's calls; kept in place, each service
-    call meets its own last call's records instead, every time, where calls
-    arriving at random would meet them now and then.  That errs against the
-    service, never for it (docs/performance.md, "Quiet rounds").
+    leaves the client and the kernel's loopback path warm).  The service's
+    slot stays put: while the records writer waited 50 ms before each
+    transaction, alternating it moved those transactions onto the
+    reference's calls (docs/performance.md, "Quiet rounds").
     """
     start = time.perf_counter() + 0.05
     period = 1 / plan.rate

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 import screenpop.store.call_records as call_records
@@ -20,7 +18,6 @@ async def test_a_shutdown_while_a_batch_gathers_counts_it_as_given_up(
     recorder.start()
     for call_id in ("c-7", "c-8"):  # queued together: the writer takes the first and waits for more
         recorder.record(CallEvent(provider="pbx", call_id=call_id, event=EventKind.RINGING), "+14155550132")
-    await asyncio.sleep(0.05)  # allow-sleep: the writer takes the first write and starts gathering
-    await recorder.close(timeout_s=0.2)
+    await recorder.close(timeout_s=0.2)  # its 0.2 s of flushing is the writer's turn to take c-7 and gather
     assert recorder.dropped == 2
     assert await store.recent_calls(None, 10) == []
