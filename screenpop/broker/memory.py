@@ -60,10 +60,11 @@ class MemoryBroker:
     def _publish(self, deliveries: Sequence[Delivery]) -> None:
         now = time.monotonic()
         for delivery in deliveries:
-            message = Message.of(delivery, self._next_id())
+            message = Message(delivery.agent_id, self._next_id(), delivery.body, delivery.card)
             log = self._logs.setdefault(delivery.agent_id, deque())
             log.append((message, now))
-            self._trim(delivery.agent_id, log, now)
+            if now - log[0][1] > self._replay_s:
+                self._trim(delivery.agent_id, log, now)
             for handler in self._handlers:
                 handler(message)
 
@@ -91,9 +92,11 @@ class MemoryBroker:
         return self._claim(key, ttl_s)
 
     def _claim(self, key: str, ttl_s: int) -> bool:
-        if self._get(key) is not None:
+        now = time.monotonic()
+        self._expire(now)
+        if self._value_at(key, now) is not None:
             return False
-        self._put(key, "1", ttl_s)
+        self._store(key, "1", ttl_s, now)
         return True
 
     async def claim_and_get(self, key: str, ttl_s: int, other: str) -> tuple[bool, str | None]:
@@ -102,19 +105,22 @@ class MemoryBroker:
     async def ring(self, ring: Ring) -> Rung:
         """The steps one after another, with no await between them: nothing else runs meanwhile.
 
-        Each step is a plain call, not a coroutine of its own: a ringing
-        runs this before its first frame, and on one instance it is the
-        broker's whole share of the path (docs/performance.md).
+        Each step is a plain call, not a coroutine of its own, and all of
+        them read the clock once: a ringing runs this before its first
+        frame, and on one instance it is the broker's whole share of the
+        path (docs/performance.md).
         """
-        claimed = self._claim(ring.event_key, ring.event_ttl_s)
-        if not claimed:
+        now = time.monotonic()
+        self._expire(now)
+        if self._value_at(ring.event_key, now) is not None:
             return Rung(False)  # a duplicate: nothing read, nothing changed
-        state = self._get(ring.state_key)
+        self._store(ring.event_key, "1", ring.event_ttl_s, now)
+        state = self._value_at(ring.state_key, now)
         if ring.ring_time is not None:
-            self._keep_latest(*ring.ring_time, ring.recipients_ttl_s)
+            self._keep_later(*ring.ring_time, ring.recipients_ttl_s, now)
         if state is not None:
             return Rung(True, state)
-        new = tuple(self._add_members(ring.recipients_key, ring.agents, ring.recipients_ttl_s))
+        new = self._join(ring.recipients_key, ring.agents, ring.recipients_ttl_s, now)
         try:
             self._publish([Delivery(agent, card=ring.card) for agent in new])
         except BaseException:  # popped for no one: undone, so the sender's retry pops
@@ -136,6 +142,10 @@ class MemoryBroker:
     def _put(self, key: str, value: str, ttl_s: int) -> None:
         now = time.monotonic()
         self._expire(now)
+        self._store(key, value, ttl_s, now)
+
+    def _store(self, key: str, value: str, ttl_s: int, now: float) -> None:
+        """Set ``key`` for ``ttl_s`` from ``now`` (the caller has expired what is due)."""
         self._values[key] = (value, now + ttl_s)
         heapq.heappush(self._expiries, (now + ttl_s, key))
 
@@ -143,16 +153,24 @@ class MemoryBroker:
         self._keep_latest(key, stamp, ttl_s)
 
     def _keep_latest(self, key: str, stamp: float, ttl_s: int) -> None:
-        kept = self._get(key)
+        now = time.monotonic()
+        self._expire(now)
+        self._keep_later(key, stamp, ttl_s, now)
+
+    def _keep_later(self, key: str, stamp: float, ttl_s: int, now: float) -> None:
+        kept = self._value_at(key, now)
         if kept is None or float(kept) < stamp:
-            self._put(key, stamp_text(stamp), ttl_s)
+            self._store(key, stamp_text(stamp), ttl_s, now)
 
     async def get(self, key: str) -> str | None:
         return self._get(key)
 
     def _get(self, key: str) -> str | None:
+        return self._value_at(key, time.monotonic())
+
+    def _value_at(self, key: str, now: float) -> str | None:
         found = self._values.get(key)
-        if found is None or found[1] < time.monotonic():
+        if found is None or found[1] < now:
             return None
         return found[0]
 
@@ -162,10 +180,15 @@ class MemoryBroker:
     def _add_members(self, key: str, members: Sequence[str], ttl_s: int) -> list[str]:
         now = time.monotonic()
         self._expire(now)
-        found = self._live_set(key, now)
-        new = [m for m in dict.fromkeys(members) if m not in found]
-        found.update(new)
-        self._sets[key] = (found, now + ttl_s)
+        return list(self._join(key, members, ttl_s, now))
+
+    def _join(self, key: str, members: Sequence[str], ttl_s: int, now: float) -> tuple[str, ...]:
+        """Add ``members`` to the set at ``key``, kept ``ttl_s`` from ``now``; those not in it before."""
+        found = self._sets.get(key)
+        held = found[0] if found is not None and found[1] >= now else set()
+        new = tuple([m for m in dict.fromkeys(members) if m not in held])
+        held.update(new)
+        self._sets[key] = (held, now + ttl_s)
         heapq.heappush(self._expiries, (now + ttl_s, key))
         return new
 
