@@ -119,12 +119,14 @@ class AgentSocket:
         self.role_notices = False  # its hello asked to be told of a reload's role change (the widget)
 
     def offer(self, message: Message) -> None:
+        """Send ``message`` in order: held until the welcome is out, dropped when stale or a repeat.
+
+        One call for the usual case (a tab reading along, nothing queued):
+        every ringing's first frame passes here before the webhook's 202.
+        """
         if self.held is not None:
             self.held.append(message)
             return
-        self._enqueue(message)
-
-    def _enqueue(self, message: Message) -> None:
         key = id_key(message.event_id)
         if key <= self.last_sent:
             if key < self.last_sent and not self._late_card(message):
@@ -132,11 +134,17 @@ class AgentSocket:
             return
         if self.overflowed:
             return
-        if not self._admits(message):
+        order = self.order
+        if order is None and message.card is not None:
+            order = self.order = CardOrder()  # a call status moves only floors that cards have set
+        if order is not None and not order.admits(message):
             self.outlet.stale_card(self.identity.id, message.event_id)
             self.last_sent = key
             return
-        if self._push(message):
+        if self.sender is None:  # nothing waits before it: written from here
+            self._write_now(message)
+            self.last_sent = key
+        elif self._push(message):
             self.last_sent = key
 
     def _admits(self, message: Message) -> bool:
@@ -204,13 +212,13 @@ class AgentSocket:
         than what was sent is out of order (and counted).
         """
         seen = self.last_sent
-        for message in replayed:
-            self._enqueue(message)
-        repeats = {m.event_id for m in replayed} | {m.event_id for m in read}
         held, self.held = self.held or [], None
+        for message in replayed:
+            self.offer(message)
+        repeats = {m.event_id for m in replayed} | {m.event_id for m in read}
         for message in held:
             if message.event_id not in repeats and id_key(message.event_id) > seen:
-                self._enqueue(message)
+                self.offer(message)
 
     def _write_now(self, message: Message) -> None:
         """Write one frame from the publisher's own call: no task, no turn of the loop.
@@ -222,22 +230,24 @@ class AgentSocket:
         then a sender task finishes that wait, and what comes meanwhile
         queues behind it as any backlog does.
         """
-        if self.ws.closed or self.overflowed or self.identity.exp <= self.clock.time():
+        identity = self.identity
+        if self.ws.closed or self.overflowed or identity.exp <= self.clock.time():
             return
-        picked = self._picked(message)
+        picked = self.outlet.frame(message, identity.role)
         if picked is None:
+            _no_view(identity, message)
             return
         frame, view = picked
         step = self.ws.send_frame(frame, WSMsgType.TEXT)
         try:
             waiting = step.send(None)
         except StopIteration:
-            self._audit(self.identity, message, view)
+            self._audit(identity, message, view)
             return
         except (ConnectionError, RuntimeError) as exc:
             log.debug("agent %s: socket gone while sending: %s", self.identity.id, exc)
             return
-        self._audit(self.identity, message, view)  # written: only the wait for the drain is left
+        self._audit(identity, message, view)  # written: only the wait for the drain is left
         self.sender = asyncio.get_running_loop().create_task(self._drain_then_send(step, _taken(waiting)))
 
     async def _drain_then_send(self, step: Coroutine[Any, Any, None], waiting: Any) -> None:
@@ -289,9 +299,7 @@ class AgentSocket:
         identity = self.identity
         picked = self.outlet.frame(message, identity.role)
         if picked is None:
-            log.warning(
-                "agent %s: card %s has no view for role %s", identity.id, message.event_id, identity.role
-            )
+            _no_view(identity, message)
         return picked
 
     async def _send(self, message: Message) -> None:
@@ -311,6 +319,10 @@ class AgentSocket:
     def _audit(self, identity: AgentIdentity, message: Message, view: View | None) -> None:
         if view is not None and message.card is not None:
             self.outlet.sent(identity.id, message.card, view)
+
+
+def _no_view(identity: AgentIdentity, message: Message) -> None:
+    log.warning("agent %s: card %s has no view for role %s", identity.id, message.event_id, identity.role)
 
 
 def _taken(waiting: Any) -> Any:
