@@ -45,7 +45,7 @@ from screenpop.model import CallEvent, Card, EventKind, HistoryEntry
 from screenpop.phone import mask, parse_caller
 from screenpop.routing import route
 from screenpop.store import CallRecorder, Store
-from screenpop.transfers import TransferDesk, call_key
+from screenpop.transfers import TransferDesk, call_key, recipients_key, state_key
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +91,21 @@ class CallService(TransferSteps, StatusSteps):
 
     async def accept(self, event: CallEvent, received: float | None = None) -> bool:
         """Take a verified event; False when it was seen before (it changes nothing)."""
-        if self.in_flight >= self._settings.server.max_inflight_calls:
+        # ``in_flight`` and ``_settings``, read without their properties' calls (every webhook is here)
+        if len(self._tasks) + self._opening >= self._generations.current.settings.server.max_inflight_calls:
             raise RateLimited("too many calls in progress; retry shortly")
         self._opening += 1  # counted from here, so a flood cannot slip past the limit while we wait
         try:
             # this event, and the fan-out it starts, keep one config: the call's own while its
             # card is being built here (a transfer or a second leg meanwhile), else the latest
-            live = self._live.get(call_key_of(event))
+            call = call_key(event.provider, event.call_id)
+            live = self._live.get(call)
             with self._generations.pinned(live.generation if live is not None else None):
-                return await self._take(event, received)
+                return await self._take(event, received, call)
         finally:
             self._opening -= 1
 
-    async def _take(self, event: CallEvent, received: float | None) -> bool:
+    async def _take(self, event: CallEvent, received: float | None, call: str) -> bool:
         """Claim the event, then make its effect visible (first frame, call message) before the 202.
 
         The claim says "this event has been handled": it is given back when
@@ -114,7 +116,7 @@ class CallService(TransferSteps, StatusSteps):
         key = event_key(event)
         started = received if received is not None else time.perf_counter()
         if event.event is EventKind.RINGING:
-            return await self._first_frame(event, key, started)
+            return await self._first_frame(event, key, started, call)
         claimed, state = await self._broker.claim_and_get(key, DEDUPE_TTL_S, state_key_of(event))
         if not claimed:
             return False
@@ -155,7 +157,7 @@ class CallService(TransferSteps, StatusSteps):
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
-    async def _first_frame(self, event: CallEvent, key: str, started: float) -> bool:
+    async def _first_frame(self, event: CallEvent, key: str, started: float, call: str) -> bool:
         """Claim a ringing and publish its card (caller, pending sections) before the webhook is answered.
 
         Nothing here waits for a database or a connector: the number is
@@ -171,13 +173,13 @@ class CallService(TransferSteps, StatusSteps):
         the agents are given back, so that the sender's retry pops it.
         """
         try:
-            opening = self._ringing_card(event)
+            opening = self._ringing_card(event, call)
             rung = await self._broker.ring(
                 Ring(
                     key,
                     DEDUPE_TTL_S,
-                    state_key_of(event),
-                    recipients_key_of(event),
+                    state_key(event.provider, event.call_id),
+                    recipients_key(event.provider, event.call_id),
                     tuple(opening.roles),
                     CALL_STATE_TTL_S,
                     opening.views,
@@ -198,11 +200,11 @@ class CallService(TransferSteps, StatusSteps):
             raise await self._given_back(event, key) from exc
         return True
 
-    def _ringing_card(self, event: CallEvent) -> Opening:
+    def _ringing_card(self, event: CallEvent, call: str) -> Opening:
         """Whom a ringing rings, and the card they would get: the one built here already, else a new one."""
         generation = self._generations.current  # read once: every property below would read it again
         roles = {a.id: a.role for a in route(generation.settings, event)}
-        live = self._live.get(call_key_of(event))
+        live = self._live.get(call)
         card = live.card if live is not None else self._new_card(event, generation)
         encoder = (
             live.encoder if live is not None and live.encoder is not None else CardEncoder(generation.specs)
@@ -416,7 +418,9 @@ class CallService(TransferSteps, StatusSteps):
 def _views(card: Card, provider: str | None, encoder: CardEncoder, settings: Settings) -> CardViews:
     """This version of ``card`` once per view (distinct set of hidden sections)."""
     views = tuple(
-        View(hidden, encoder.frame(card, hidden), shown_sections(card, hidden))
-        for hidden in role_views(settings)
+        [
+            View(hidden, encoder.frame(card, hidden), shown_sections(card, hidden))
+            for hidden in settings.distinct_hidden_sets()  # role_views, without its call
+        ]
     )
     return CardViews(card.call_id, card.version, views, provider)
