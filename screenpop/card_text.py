@@ -18,6 +18,7 @@ the widget, the replay and the audit see no difference.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Mapping
 
 from screenpop.card import Derived, SectionSpec, build_customer, derived, visible_sections
@@ -36,7 +37,6 @@ _UNANSWERED_LIMIT = 1024
 #: The text of sections that carry nothing of a caller's (pending, or data-less), by value: every call's
 #: first frame shows the same pending sections, so each is encoded once per process, not once per call.
 _unanswered_sections: dict[tuple[Section, type, type], str] = {}
-_no_customer_text: str | None = None
 
 
 _unanswered_objects: dict[int, tuple[Section, str]] = {}
@@ -64,12 +64,29 @@ def _unanswered_text(section: Section) -> str:
     return text
 
 
-def _no_customer() -> str:
-    """``customer`` while no visible section has answered: nobody found, the same for every call."""
-    global _no_customer_text
-    if _no_customer_text is None:
-        _no_customer_text = compact(clean_json(build_customer({}, {}).to_json()))
-    return _no_customer_text
+_NO_CUSTOMER = compact(clean_json(build_customer({}, {}).to_json()))
+"""``customer`` while no visible section has answered: nobody found, the same for every call."""
+
+
+_unanswered_sets: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[tuple[Section, ...], str]] = {}
+"""The ``sections`` text of a whole set of sections with no data, by their names and identities:
+a first frame's sections are the engine's pending objects, the same for every call, so the text is
+made once per process, without a Python call per section."""
+
+
+def _unanswered_set_text(visible: dict[str, Section]) -> str | None:
+    """The cached ``sections`` text of these very objects, or None (not seen, or some answered)."""
+    kept = _unanswered_sets.get((tuple(visible), tuple(map(id, visible.values()))))
+    if kept is not None and all(map(operator.is_, kept[0], visible.values())):
+        return kept[1]
+    return None
+
+
+def _keep_unanswered_set(visible: dict[str, Section], text: str) -> None:
+    if len(_unanswered_sets) >= _UNANSWERED_LIMIT:
+        _unanswered_sets.clear()
+    # the entry holds the objects, so their ids cannot be reused while it stands
+    _unanswered_sets[(tuple(visible), tuple(map(id, visible.values())))] = (tuple(visible.values()), text)
 
 
 def _quoted_line(text: str | None) -> str:
@@ -145,17 +162,28 @@ class CardEncoder:
 
     def card(self, card: Card, hidden: frozenset[str]) -> str:
         """``render_card(card, specs, hidden)`` as compact JSON text."""
-        visible = visible_sections(card.sections, hidden)
+        visible = visible_sections(card.sections, hidden) if hidden else dict(card.sections)
         # both are made of answered sections only: none yet in every first frame
-        derived_text = f'"customer":{_no_customer()},"badges":[]'
+        derived_text = f'"customer":{_NO_CUSTOMER},"badges":[]'
+        unanswered = True
         for section in visible.values():  # a loop, not any(): no generator frame per section
-            if section.status is SectionStatus.OK:
-                derived_text = self._derived_text(visible)
-                break
-        sections = ",".join([f"{quoted(name)}:{self._section(name, s)}" for name, s in visible.items()])
+            if section.data is not None:
+                unanswered = False
+                if section.status is SectionStatus.OK:
+                    derived_text = self._derived_text(visible)
+                    break
+        sections = _unanswered_set_text(visible) if unanswered else None
+        if sections is None:
+            sections = ",".join([f"{quoted(name)}:{self._section(name, s)}" for name, s in visible.items()])
+            if unanswered:
+                _keep_unanswered_set(visible, sections)
+        agent, queue = [  # one comprehension: a Python call only for text that needs cleaning
+            "null" if text is None else quoted(text) if text.isprintable() else _quoted_line(text)
+            for text in (card.agent, card.queue)
+        ]
         return (
             f'{{"call_id":{quoted(card.call_id)},"status":{quoted(card.status)},'
-            f'"agent":{_quoted_line(card.agent)},"queue":{_quoted_line(card.queue)},'
+            f'"agent":{agent},"queue":{queue},'
             f'"received_at":{quoted(card.received_at)},{self._context_text(card)},'
             f'"caller":{self._caller_text(card)},{derived_text},'
             f'"sections":{{{sections}}},'
@@ -199,8 +227,10 @@ class CardEncoder:
             context = card.context
             # most calls carry no attributes: "{}" without the encoder's frames
             attributes = compact(clean_json(context.public())) if context.attributes else "{}"
+            line = context.line
             text = (
-                f'"direction":{quoted(context.direction)},"line":{_quoted_line(context.line)},'
+                f'"direction":{quoted(context.direction)},'
+                f'"line":{quoted(line) if line is not None and line.isprintable() else _quoted_line(line)},'
                 f'"attributes":{attributes}'
             )
             self._context = (context, text)

@@ -209,6 +209,18 @@ def test_the_shared_section_texts_stay_bounded_whatever_errors_connectors_send()
         assert encoder.frame(card, frozenset()) == whole(card, frozenset())
     assert len(card_text._unanswered_sections) <= card_text._UNANSWERED_LIMIT
     assert len(card_text._unanswered_objects) <= card_text._UNANSWERED_LIMIT
+    assert len(card_text._unanswered_sets) <= card_text._UNANSWERED_LIMIT
+
+
+def test_a_set_of_sections_without_data_is_reused_only_for_those_very_sections() -> None:
+    """The first frame's sections are found by their names and identities: another object of a name is
+    another text, however the sets around it repeat."""
+    pending = {name: Section(title=SPECS[name].title) for name in NAMES}
+    failed = Section(status=SectionStatus.ERROR, title="CRM", error="upstream is down")
+    timed_out = Section(status=SectionStatus.TIMEOUT, title="CRM", elapsed_ms=800)
+    for crm in (pending["crm"], failed, timed_out, failed, pending["crm"]):
+        card = replace(CARD_WITHOUT_SECTIONS, sections={**pending, "crm": crm})
+        assert CardEncoder(SPECS).frame(card, frozenset()) == whole(card, frozenset())
 
 
 CARD_WITHOUT_SECTIONS = Card(
