@@ -44,7 +44,7 @@ from screenpop.sinks import SinkWorker, describe_backlog
 from screenpop.sinks.worker import LEASE_MARGIN_S
 from screenpop.store import CallRecorder, RetentionPolicy, Store
 from screenpop.store.retention_loop import run_retention
-from screenpop.store.rows import as_taken, check_event
+from screenpop.store.rows import admitted
 from screenpop.web import (
     admin,
     answers_its_own_errors,
@@ -294,8 +294,7 @@ async def _start_ami(app: web.Application, settings: Settings, calls: CallServic
 
 async def _checked(calls: CallService, metrics: Metrics, event: CallEvent) -> bool:
     """An AMI event is refused as a webhook's is (``check_event``): no pop of a call it cannot record."""
-    event = as_taken(event)
-    check_event(event)
+    event = admitted(event)
     taken = await calls.accept(event)
     if taken:
         report_dropped_attributes(event, metrics.attributes_dropped_seen)

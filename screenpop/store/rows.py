@@ -214,10 +214,42 @@ def check_event(event: CallEvent) -> None:
                 raise BadRequest(f"`{name}` is not valid Unicode text (it holds a lone surrogate)")
     at = aware(event.at)
     if at is not None:
-        try:
-            at.astimezone(UTC)
-        except OverflowError as exc:
-            raise BadRequest("`at` is out of range (its UTC time is before year 1 or after 9999)") from exc
+        _check_at(at)
+
+
+def _check_at(at: datetime) -> None:
+    try:
+        at.astimezone(UTC)
+    except OverflowError as exc:
+        raise BadRequest("`at` is out of range (its UTC time is before year 1 or after 9999)") from exc
+
+
+def admitted(event: CallEvent) -> CallEvent:
+    """``as_taken`` then ``check_event``: the event as kept, or ``BadRequest`` before it is taken.
+
+    Every webhook's events come here before the first frame.  The usual
+    event (text without NUL or lone surrogate, an ordinary id, a short
+    caller name) has its text joined and looked at once; anything else
+    takes the two steps one after the other, which name the field.
+    """
+    text = _all_text(event)
+    call_id = event.call_id
+    if (
+        text is None
+        or "\x00" in text
+        or not (text.isascii() or is_unicode_text(text))
+        or not call_id
+        or len(call_id) > MAX_TEXT
+        or call_id in (".", "..")
+        or (event.caller_name and may_hold_card_number(event.caller_name))
+    ):
+        event = as_taken(event)
+        check_event(event)
+        return event
+    at = event.at
+    if at is not None and at.tzinfo is not None and at.utcoffset():  # one with no UTC time is refused
+        _check_at(at)
+    return event
 
 
 def check_note(disposition: str | None, text: str | None) -> None:

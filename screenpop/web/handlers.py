@@ -36,7 +36,7 @@ from screenpop.model import Card
 from screenpop.phone import parse_caller
 from screenpop.providers.base import WebhookRequest, report_dropped_attributes
 from screenpop.store import FeedbackWrite
-from screenpop.store.rows import as_taken, check_event
+from screenpop.store.rows import admitted
 from screenpop.store.schema import FEEDBACK_OUTCOMES, MAX_PRODUCT
 from screenpop.untrusted import clean_line, clean_text
 from screenpop.web.collector import collect_if_due
@@ -65,11 +65,10 @@ async def webhook(request: web.Request) -> web.Response:
         raise unknown
     webhooks.track(name)  # a provider added by a reload is counted like those configured at start
     try:
+        # each checked before any is taken: a batch is refused whole
         events = [
-            as_taken(e) for e in provider.verify_and_parse(await _webhook_request(request, intake.settings))
+            admitted(e) for e in provider.verify_and_parse(await _webhook_request(request, intake.settings))
         ]
-        for event in events:  # all of them before any is taken: a batch is refused whole
-            check_event(event)
         fresh = [e for e in events if await intake.calls.accept(e, started)]
     except ScreenpopError as exc:
         metrics.webhook_seen(name, exc.code)
