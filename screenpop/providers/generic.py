@@ -10,6 +10,7 @@ PBX's own names so that a sender need not know screenpop's ids.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -22,7 +23,6 @@ from screenpop.providers.signing import (
     SIGNATURE_HEADER,
     SigningKeys,
     accepted_body,
-    now_of,
     parse_time,
     require_json_object,
     required_text,
@@ -53,7 +53,7 @@ class GenericProvider:
             request.headers,
             request.body,
             self._keys,
-            now_of(request.now),
+            request.now or time.time(),  # now_of, without its call
             self.settings.tolerance_s,
         )
         data = require_json_object(request.content_type, request.body)
@@ -94,9 +94,10 @@ def event_from_json(data: Mapping[str, Any], provider: str, agents: Mapping[str,
         queue=queue,
         at=parse_time(at, "at"),
         forwarded_from=forwarded_from,
-        direction=direction_field(data),
-        attributes=parse_attributes(data.get("attributes")),
-        from_agent=_agent(from_agent, agents),
+        # the usual event has neither: no call for either
+        direction=Direction.INBOUND if data.get("direction") is None else direction_field(data),
+        attributes={} if (attributes := data.get("attributes")) is None else parse_attributes(attributes),
+        from_agent=agents.get(from_agent, from_agent) if from_agent else None,
     )
 
 
@@ -114,11 +115,6 @@ def direction_field(data: Mapping[str, Any]) -> Direction:
         return Direction(value)
     except ValueError:
         raise BadRequest(f"`direction` must be inbound or outbound, not {value[:40]!r}") from None
-
-
-def _agent(name: str | None, agents: Mapping[str, str]) -> str | None:
-    """A sender's agent name as a screenpop agent id (through the provider's ``agents`` map)."""
-    return agents.get(name, name) if name else None
 
 
 def example_body(number: str, call_id: str, agent: str | None, queue: str | None) -> bytes:
