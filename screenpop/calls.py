@@ -91,8 +91,7 @@ class CallService(TransferSteps, StatusSteps):
 
     async def accept(self, event: CallEvent, received: float | None = None) -> bool:
         """Take a verified event; False when it was seen before (it changes nothing)."""
-        # ``in_flight`` and ``_settings``, read without their properties' calls (every webhook is here)
-        if len(self._tasks) + self._opening >= self._generations.current.settings.server.max_inflight_calls:
+        if self.in_flight >= self._settings.server.max_inflight_calls:
             raise RateLimited("too many calls in progress; retry shortly")
         self._opening += 1  # counted from here, so a flood cannot slip past the limit while we wait
         try:
@@ -418,9 +417,7 @@ class CallService(TransferSteps, StatusSteps):
 def _views(card: Card, provider: str | None, encoder: CardEncoder, settings: Settings) -> CardViews:
     """This version of ``card`` once per view (distinct set of hidden sections)."""
     views = tuple(
-        [
-            View(hidden, encoder.frame(card, hidden), shown_sections(card, hidden))
-            for hidden in settings.distinct_hidden_sets()  # role_views, without its call
-        ]
+        View(hidden, encoder.frame(card, hidden), shown_sections(card, hidden))
+        for hidden in role_views(settings)
     )
     return CardViews(card.call_id, card.version, views, provider)

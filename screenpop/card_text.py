@@ -177,13 +177,9 @@ class CardEncoder:
             sections = ",".join([f"{quoted(name)}:{self._section(name, s)}" for name, s in visible.items()])
             if unanswered:
                 _keep_unanswered_set(visible, sections)
-        agent, queue = [  # one comprehension: a Python call only for text that needs cleaning
-            "null" if text is None else quoted(text) if text.isprintable() else _quoted_line(text)
-            for text in (card.agent, card.queue)
-        ]
         return (
             f'{{"call_id":{quoted(card.call_id)},"status":{quoted(card.status)},'
-            f'"agent":{agent},"queue":{queue},'
+            f'"agent":{_quoted_line(card.agent)},"queue":{_quoted_line(card.queue)},'
             f'"received_at":{quoted(card.received_at)},{self._context_text(card)},'
             f'"caller":{self._caller_text(card)},{derived_text},'
             f'"sections":{{{sections}}},'
@@ -227,10 +223,8 @@ class CardEncoder:
             context = card.context
             # most calls carry no attributes: "{}" without the encoder's frames
             attributes = compact(clean_json(context.public())) if context.attributes else "{}"
-            line = context.line
             text = (
-                f'"direction":{quoted(context.direction)},'
-                f'"line":{quoted(line) if line is not None and line.isprintable() else _quoted_line(line)},'
+                f'"direction":{quoted(context.direction)},"line":{_quoted_line(context.line)},'
                 f'"attributes":{attributes}'
             )
             self._context = (context, text)

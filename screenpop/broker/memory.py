@@ -60,11 +60,10 @@ class MemoryBroker:
     def _publish(self, deliveries: Sequence[Delivery]) -> None:
         now = time.monotonic()
         for delivery in deliveries:
-            message = Message(delivery.agent_id, self._next_id(), delivery.body, delivery.card)
+            message = Message.of(delivery, self._next_id())
             log = self._logs.setdefault(delivery.agent_id, deque())
             log.append((message, now))
-            if now - log[0][1] > self._replay_s:
-                self._trim(delivery.agent_id, log, now)
+            self._trim(delivery.agent_id, log, now)
             for handler in self._handlers:
                 handler(message)
 

@@ -59,13 +59,11 @@ class Outlet:
         card = message.card
         if card is None:
             return frame_bytes(message.event_id, self._tail(message.body)), None
-        hidden = self._hidden.get(role) if self._generations.latest.settings is self._hidden_for else None
-        if hidden is None:  # a role not seen since the last reload
-            hidden = self.hidden(role)
+        hidden = self.hidden(role)
         view = card.view_for(hidden) or narrowed(card, hidden)
         if view is None:
             return None
-        return _FRAME % (message.event_id.encode(), self._tail(view.body)), view  # frame_bytes, inline
+        return frame_bytes(message.event_id, self._tail(view.body)), view
 
     def _tail(self, body: str) -> bytes:
         found = self._tails.get(id(body))
@@ -113,9 +111,6 @@ def narrowed(card: CardViews, hidden: frozenset[str]) -> View | None:
     return View(hidden, json.dumps(body, separators=(",", ":")), kept)
 
 
-_FRAME = b'{"event_id":"%s"%s'
-
-
 def frame_bytes(event_id: str, tail: bytes) -> bytes:
     """``broker.frame_with_id`` for an encoded body: ``event_id`` first, then the body's members."""
-    return _FRAME % (event_id.encode(), tail)
+    return b'{"event_id":"%s"%s' % (event_id.encode(), tail)

@@ -10,7 +10,6 @@ PBX's own names so that a sender need not know screenpop's ids.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -23,6 +22,7 @@ from screenpop.providers.signing import (
     SIGNATURE_HEADER,
     SigningKeys,
     accepted_body,
+    now_of,
     parse_time,
     require_json_object,
     required_text,
@@ -53,7 +53,7 @@ class GenericProvider:
             request.headers,
             request.body,
             self._keys,
-            request.now or time.time(),  # now_of, without its call
+            now_of(request.now),
             self.settings.tolerance_s,
         )
         data = require_json_object(request.content_type, request.body)
@@ -94,9 +94,8 @@ def event_from_json(data: Mapping[str, Any], provider: str, agents: Mapping[str,
         queue=queue,
         at=parse_time(at, "at"),
         forwarded_from=forwarded_from,
-        # the usual event has neither: no call for either
-        direction=Direction.INBOUND if data.get("direction") is None else direction_field(data),
-        attributes={} if (attributes := data.get("attributes")) is None else parse_attributes(attributes),
+        direction=direction_field(data),
+        attributes=parse_attributes(data.get("attributes")),
         from_agent=agents.get(from_agent, from_agent) if from_agent else None,
     )
 
