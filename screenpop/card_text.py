@@ -162,7 +162,7 @@ class CardEncoder:
 
     def card(self, card: Card, hidden: frozenset[str]) -> str:
         """``render_card(card, specs, hidden)`` as compact JSON text."""
-        visible = visible_sections(card.sections, hidden) if hidden else dict(card.sections)
+        visible = visible_sections(card.sections, hidden)
         # both are made of answered sections only: none yet in every first frame
         derived_text = f'"customer":{_NO_CUSTOMER},"badges":[]'
         unanswered = True

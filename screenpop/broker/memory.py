@@ -93,6 +93,10 @@ class MemoryBroker:
     def _claim(self, key: str, ttl_s: int) -> bool:
         now = time.monotonic()
         self._expire(now)
+        return self._claim_at(key, ttl_s, now)
+
+    def _claim_at(self, key: str, ttl_s: int, now: float) -> bool:
+        """Set ``key`` for ``ttl_s`` unless it is held at ``now`` (the caller has expired what is due)."""
         if self._value_at(key, now) is not None:
             return False
         self._store(key, "1", ttl_s, now)
@@ -111,9 +115,8 @@ class MemoryBroker:
         """
         now = time.monotonic()
         self._expire(now)
-        if self._value_at(ring.event_key, now) is not None:
+        if not self._claim_at(ring.event_key, ring.event_ttl_s, now):
             return Rung(False)  # a duplicate: nothing read, nothing changed
-        self._store(ring.event_key, "1", ring.event_ttl_s, now)
         state = self._value_at(ring.state_key, now)
         if ring.ring_time is not None:
             self._keep_later(*ring.ring_time, ring.recipients_ttl_s, now)
@@ -183,8 +186,7 @@ class MemoryBroker:
 
     def _join(self, key: str, members: Sequence[str], ttl_s: int, now: float) -> tuple[str, ...]:
         """Add ``members`` to the set at ``key``, kept ``ttl_s`` from ``now``; those not in it before."""
-        found = self._sets.get(key)
-        held = found[0] if found is not None and found[1] >= now else set()
+        held = self._live_set(key, now)
         new = tuple([m for m in dict.fromkeys(members) if m not in held])
         held.update(new)
         self._sets[key] = (held, now + ttl_s)

@@ -121,8 +121,9 @@ class AgentSocket:
     def offer(self, message: Message) -> None:
         """Send ``message`` in order: held until the welcome is out, dropped when stale or a repeat.
 
-        One call for the usual case (a tab reading along, nothing queued):
-        every ringing's first frame passes here before the webhook's 202.
+        The usual case (a tab reading along, nothing queued) is written from
+        here, with no task: every ringing's first frame passes here before
+        the webhook's 202.
         """
         if self.held is not None:
             self.held.append(message)
@@ -134,17 +135,11 @@ class AgentSocket:
             return
         if self.overflowed:
             return
-        order = self.order
-        if order is None and message.card is not None:
-            order = self.order = CardOrder()  # a call status moves only floors that cards have set
-        if order is not None and not order.admits(message):
+        if not self._admits(message):
             self.outlet.stale_card(self.identity.id, message.event_id)
             self.last_sent = key
             return
-        if self.sender is None:  # nothing waits before it: written from here
-            self._write_now(message)
-            self.last_sent = key
-        elif self._push(message):
+        if self._push(message):
             self.last_sent = key
 
     def _admits(self, message: Message) -> bool:
@@ -186,9 +181,7 @@ class AgentSocket:
         elif len(pending) >= QUEUE_LIMIT:
             self.cut_off()
             return False
-        pending.append(message)
-        if self.sender is None:
-            self.sender = asyncio.get_running_loop().create_task(self._send_pending())
+        pending.append(message)  # the sender, finishing a write that waits for the drain, sends it next
         return True
 
     def cut_off(self) -> None:
@@ -233,9 +226,8 @@ class AgentSocket:
         identity = self.identity
         if self.ws.closed or self.overflowed or identity.exp <= self.clock.time():
             return
-        picked = self.outlet.frame(message, identity.role)
+        picked = self._picked(message)
         if picked is None:
-            _no_view(identity, message)
             return
         frame, view = picked
         step = self.ws.send_frame(frame, WSMsgType.TEXT)
